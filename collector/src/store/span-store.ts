@@ -1,0 +1,76 @@
+/**
+ * The seam between the OTLP receiver (routes, decoders) and ClickHouse storage.
+ * Both engines (embedded chDB and a ClickHouse server) implement `SpanStore`;
+ * the receiver only ever sees this interface.
+ */
+import type { Feedback, StatsQuery, StatsResponse } from '@modelmaxx/semconv/schemas';
+
+/**
+ * One row of `otel_traces`, keys named exactly like the OpenTelemetry Collector
+ * ClickHouse exporter's columns. Attribute maps hold string values the way the
+ * exporter writes them (numbers and booleans as their text, arrays as JSON).
+ */
+export interface SpanRow {
+  /** Start time, nanoseconds since the Unix epoch, as a decimal string (DateTime64(9)). */
+  Timestamp: string;
+  TraceId: string;
+  SpanId: string;
+  ParentSpanId: string;
+  TraceState: string;
+  SpanName: string;
+  /** `Unspecified` | `Internal` | `Server` | `Client` | `Producer` | `Consumer` (the exporter's strings). */
+  SpanKind: string;
+  ServiceName: string;
+  ResourceAttributes: Record<string, string>;
+  ScopeName: string;
+  ScopeVersion: string;
+  SpanAttributes: Record<string, string>;
+  /** Duration in nanoseconds (UInt64), decimal string. */
+  Duration: string;
+  /** `Unset` | `Ok` | `Error`. */
+  StatusCode: string;
+  StatusMessage: string;
+  Events: {
+    Timestamp: string[];
+    Name: string[];
+    Attributes: Record<string, string>[];
+  };
+  Links: {
+    TraceId: string[];
+    SpanId: string[];
+    TraceState: string[];
+    Attributes: Record<string, string>[];
+  };
+}
+
+/** Outcome of handing spans to the writer: acknowledged only once durable. */
+export type WriteResult =
+  | { status: 'ok'; durability: 'clickhouse' | 'spool' }
+  | { status: 'overloaded'; retryAfterSeconds: number; reason: string }
+  | { status: 'failed'; error: Error };
+
+export interface SqlResult {
+  columns: { name: string; type: string }[];
+  rows: Record<string, unknown>[];
+  /** True when the result was cut at `maxRows`. */
+  truncated: boolean;
+}
+
+export interface SqlOptions {
+  maxRows: number;
+  maxExecutionSeconds: number;
+}
+
+export interface SpanStore {
+  /** Create or upgrade the schema (idempotent). */
+  migrate(): Promise<void>;
+  /** Resolves when the rows are durable (in ClickHouse or in the spool). */
+  write(rows: SpanRow[]): Promise<WriteResult>;
+  insertFeedback(feedback: Feedback): Promise<void>;
+  stats(query: StatsQuery): Promise<StatsResponse>;
+  /** Read-only SQL with ClickHouse's own limits (`readonly`, `max_execution_time`, `max_result_rows`). */
+  querySql(sql: string, options: SqlOptions): Promise<SqlResult>;
+  /** Counters for `/metrics`. */
+  metrics(): Record<string, number>;
+  close(): Promise<void>;
+}
