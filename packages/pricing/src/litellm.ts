@@ -1,0 +1,141 @@
+import { normalizeProviderName } from './normalize.js';
+import type { PriceEntry, TokenPrices } from './types.js';
+import { describe, isObject, isPrice, todayUtc } from './validate.js';
+
+const DEFAULT_SOURCE = 'LiteLLM model_prices_and_context_window.json';
+const MODES: Readonly<Record<string, 'chat' | 'embedding'>> = {
+  chat: 'chat',
+  completion: 'chat',
+  responses: 'chat',
+  embedding: 'embedding',
+};
+
+/** Per-token USD → per-million USD, cleaned of binary noise (2.5e-6 → 2.5, not 2.4999999999999996). */
+export function perMillion(perToken: number): number {
+  return Number((perToken * 1_000_000).toPrecision(12));
+}
+
+/** True when `json` looks like LiteLLM's `model_prices_and_context_window.json`. */
+export function isLiteLLMPrices(json: unknown): boolean {
+  if (!isObject(json) || 'prices' in json) return false;
+  if ('sample_spec' in json) return true;
+  return Object.values(json).some(
+    (value) =>
+      isObject(value) &&
+      ('litellm_provider' in value ||
+        'input_cost_per_token' in value ||
+        'output_cost_per_token' in value),
+  );
+}
+
+/**
+ * Reads a file in LiteLLM's `model_prices_and_context_window.json` format: an object from
+ * model key to spec, with per-token USD prices `input_cost_per_token`,
+ * `output_cost_per_token`, `cache_read_input_token_cost`, `cache_creation_input_token_cost`,
+ * `output_cost_per_reasoning_token`, plus `litellm_provider` and `mode`.
+ *
+ * Prices become USD per million tokens. The provider is `normalizeProviderName(litellm_provider)`;
+ * the model is the key without its leading `<provider>/` segment (`groq/llama-3.3-70b-versatile`
+ * → `llama-3.3-70b-versatile`; `together_ai/meta-llama/X` → `meta-llama/X`). Only `chat`,
+ * `completion`, `responses` and `embedding` modes are read (a missing mode counts as chat).
+ * Skipped, with a reason each: `sample_spec`, other modes, entries without both an input and
+ * an output price (an embedding needs only the input price), malformed prices, and keys that
+ * repeat an earlier (provider, model) pair (e.g. `azure/gpt-4o` after `gpt-4o`, since Azure
+ * OpenAI normalises to `openai`). Tiered prices (`…_above_200k_tokens`) are not read: the base
+ * tier is used and noted in `notes`.
+ */
+export function parseLiteLLMPrices(
+  json: unknown,
+  options?: { source?: string; date?: string },
+): { entries: PriceEntry[]; skipped: { key: string; reason: string }[] } {
+  const entries: PriceEntry[] = [];
+  const skipped: { key: string; reason: string }[] = [];
+  if (!isObject(json)) {
+    skipped.push({ key: '', reason: `expected an object of model specs, got ${describe(json)}` });
+    return { entries, skipped };
+  }
+  const source = options?.source ?? DEFAULT_SOURCE;
+  const date = options?.date ?? todayUtc();
+  const seen = new Map<string, string>();
+  for (const [key, spec] of Object.entries(json)) {
+    if (key === 'sample_spec') {
+      skipped.push({ key, reason: 'sample_spec documents the format; it is not a model' });
+      continue;
+    }
+    if (!isObject(spec)) {
+      skipped.push({ key, reason: `expected an object, got ${describe(spec)}` });
+      continue;
+    }
+    const modeValue = spec['mode'] ?? 'chat';
+    const mode = typeof modeValue === 'string' ? MODES[modeValue] : undefined;
+    if (mode === undefined) {
+      skipped.push({ key, reason: `mode ${describe(modeValue)} is not priced per token here` });
+      continue;
+    }
+    const rawProvider = spec['litellm_provider'];
+    if (typeof rawProvider !== 'string' || rawProvider.trim() === '') {
+      skipped.push({
+        key,
+        reason: `litellm_provider: expected a string, got ${describe(rawProvider)}`,
+      });
+      continue;
+    }
+    const inputCost = spec['input_cost_per_token'];
+    const outputCost = spec['output_cost_per_token'] ?? (mode === 'embedding' ? 0 : undefined);
+    if (!isPrice(inputCost) || !isPrice(outputCost)) {
+      const bad = !isPrice(inputCost)
+        ? ['input_cost_per_token', inputCost]
+        : ['output_cost_per_token', outputCost];
+      skipped.push({
+        key,
+        reason: `${String(bad[0])}: expected a non-negative number, got ${describe(bad[1])}`,
+      });
+      continue;
+    }
+    const prices: TokenPrices = { input: perMillion(inputCost), output: perMillion(outputCost) };
+    const optional = [
+      ['cache_read_input_token_cost', 'cacheRead'],
+      ['cache_creation_input_token_cost', 'cacheWrite'],
+      ['output_cost_per_reasoning_token', 'reasoning'],
+    ] as const;
+    let malformed: string | undefined;
+    for (const [field, target] of optional) {
+      const value = spec[field];
+      if (value === undefined || value === null) continue;
+      if (!isPrice(value)) {
+        malformed = `${field}: expected a non-negative number, got ${describe(value)}`;
+        break;
+      }
+      prices[target] = perMillion(value);
+    }
+    if (malformed !== undefined) {
+      skipped.push({ key, reason: malformed });
+      continue;
+    }
+    const provider = normalizeProviderName(rawProvider);
+    const model = stripProviderSegment(key, rawProvider, provider);
+    const identity = `${provider}\u0000${model.toLowerCase()}`;
+    const earlier = seen.get(identity);
+    if (earlier !== undefined) {
+      skipped.push({ key, reason: `same provider and model as ${earlier}` });
+      continue;
+    }
+    seen.set(identity, key);
+    const entry: PriceEntry = { provider, model, prices, source: `${source}#${key}`, date, mode };
+    const tiers = Object.keys(spec).filter((field) => /_above_\d+k?_tokens$/.test(field));
+    if (tiers.length > 0) entry.notes = `base tier; not read: ${tiers.join(', ')}`;
+    entries.push(entry);
+  }
+  return { entries, skipped };
+}
+
+function stripProviderSegment(key: string, rawProvider: string, provider: string): string {
+  const slash = key.indexOf('/');
+  if (slash <= 0) return key;
+  const first = key.slice(0, slash);
+  const lower = first.toLowerCase();
+  if (lower === rawProvider.toLowerCase() || normalizeProviderName(lower) === provider) {
+    return key.slice(slash + 1);
+  }
+  return key;
+}

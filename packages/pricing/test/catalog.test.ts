@@ -1,0 +1,157 @@
+import { describe, expect, it } from 'vitest';
+import { BUILTIN_PRICES, llmPriceRows, normalizeModelName, PriceCatalog } from '@modelmaxx/pricing';
+
+const ROUTERBENCH_MODELS = [
+  'WizardLM/WizardLM-13B-V1.2',
+  'claude-instant-v1',
+  'claude-v1',
+  'claude-v2',
+  'gpt-3.5-turbo-1106',
+  'gpt-4-1106-preview',
+  'meta/code-llama-instruct-34b-chat',
+  'meta/llama-2-70b-chat',
+  'mistralai/mistral-7b-chat',
+  'mistralai/mixtral-8x7b-chat',
+  'zero-one-ai/Yi-34B-Chat',
+];
+
+describe('built-in catalog integrity', () => {
+  const entries = PriceCatalog.default().entries();
+
+  it('has positive input and output prices (embeddings: output 0) and sane optional prices', () => {
+    const problems: string[] = [];
+    for (const entry of entries) {
+      const { input, output, cacheRead, cacheWrite, reasoning } = entry.prices;
+      if (!(input > 0)) problems.push(`${entry.model}: input ${input}`);
+      if (entry.mode === 'embedding' ? output !== 0 : !(output > 0)) {
+        problems.push(`${entry.model}: output ${output}`);
+      }
+      for (const [name, value] of Object.entries({ cacheRead, cacheWrite, reasoning })) {
+        if (value !== undefined && !(value > 0)) problems.push(`${entry.model}: ${name} ${value}`);
+      }
+      if (cacheRead !== undefined && cacheRead >= input)
+        problems.push(`${entry.model}: cacheRead >= input`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('gives every entry a source and a real YYYY-MM-DD date', () => {
+    for (const entry of entries) {
+      expect(entry.source.length, entry.model).toBeGreaterThan(5);
+      expect(entry.date, entry.model).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+      expect(new Date(`${entry.date}T00:00:00Z`).toISOString().slice(0, 10), entry.model).toBe(
+        entry.date,
+      );
+    }
+  });
+
+  it('has no duplicate (provider, model or alias) keys', () => {
+    const seen = new Map<string, string>();
+    const duplicates: string[] = [];
+    for (const entry of entries) {
+      for (const key of [entry.model, ...(entry.aliases ?? [])]) {
+        const identity = `${entry.provider}/${key.toLowerCase()}`;
+        const earlier = seen.get(identity);
+        if (earlier !== undefined) duplicates.push(`${identity} (${earlier} and ${entry.model})`);
+        seen.set(identity, entry.model);
+      }
+    }
+    expect(duplicates).toEqual([]);
+  });
+
+  it('has no two entries of one provider whose names normalise alike unless one is the base model', () => {
+    const byKey = new Map<string, string[]>();
+    for (const entry of entries) {
+      const key = `${entry.provider}/${normalizeModelName(entry.model)}`;
+      byKey.set(key, [...(byKey.get(key) ?? []), entry.model]);
+    }
+    const clashes = [...byKey.entries()]
+      .filter(
+        ([key, models]) => models.length > 1 && !models.includes(key.slice(key.indexOf('/') + 1)),
+      )
+      .map(([key, models]) => `${key}: ${models.join(', ')}`);
+    expect(clashes).toEqual([]);
+  });
+
+  it('covers the 11 RouterBench models under their RouterBench names', () => {
+    const catalog = PriceCatalog.default();
+    const found = ROUTERBENCH_MODELS.map((model) => catalog.lookup(undefined, model)?.model);
+    expect(found).toEqual(ROUTERBENCH_MODELS);
+  });
+
+  it('covers the current models of each provider family', () => {
+    const catalog = PriceCatalog.default();
+    const expected: [string, string, string][] = [
+      ['openai', 'gpt-5', 'openai'],
+      ['openai', 'gpt-4o-mini', 'openai'],
+      ['anthropic', 'claude-sonnet-4-5', 'anthropic'],
+      ['gcp.gemini', 'gemini-2.5-pro', 'google'],
+      ['mistral_ai', 'mistral-large-latest', 'mistral'],
+      ['deepseek', 'deepseek-chat', 'deepseek'],
+      ['x_ai', 'grok-4', 'xai'],
+      ['groq', 'llama-3.3-70b-versatile', 'groq'],
+      ['together_ai', 'meta-llama/Llama-3.3-70B-Instruct-Turbo', 'together'],
+    ];
+    expect(expected.map(([provider, model]) => catalog.lookup(provider, model)?.provider)).toEqual(
+      expected.map(([, , provider]) => provider),
+    );
+  });
+
+  it('uses the latest entry date as its version', () => {
+    const latest = BUILTIN_PRICES.map((entry) => entry.date)
+      .sort()
+      .at(-1);
+    expect(PriceCatalog.default().version).toBe(latest);
+    expect(PriceCatalog.default()).toBe(PriceCatalog.default());
+  });
+
+  it('keeps the Anthropic cache write at 1.25x and cache read at 0.1x input', () => {
+    for (const entry of entries.filter(
+      (e) => e.provider === 'anthropic' && e.prices.cacheRead !== undefined,
+    )) {
+      expect(entry.prices.cacheWrite, entry.model).toBeCloseTo(entry.prices.input * 1.25, 10);
+      expect(entry.prices.cacheRead, entry.model).toBeCloseTo(entry.prices.input * 0.1, 10);
+    }
+  });
+});
+
+describe('llmPriceRows', () => {
+  it('gives one row per (provider, key), each priced like lookup', () => {
+    const catalog = PriceCatalog.default();
+    const rows = llmPriceRows(catalog);
+    const identities = rows.map((row) => `${row.provider}/${row.model}`);
+    expect(new Set(identities).size).toBe(rows.length);
+    for (const row of rows) {
+      const entry = catalog.lookup(row.provider, row.model);
+      expect(entry?.model, row.model).toBe(row.catalogModel);
+      expect(row.input).toBe(entry?.prices.input);
+      expect(row.cacheRead).toBe(entry?.prices.cacheRead ?? entry?.prices.input);
+      expect(row.version).toBe(catalog.version);
+    }
+  });
+
+  it('has normalised keys for the dated-snapshot join and exact keys for odd snapshots', () => {
+    const rows = llmPriceRows();
+    const find = (provider: string, model: string) =>
+      rows.find((row) => row.provider === provider && row.model === model);
+    expect(find('openai', 'gpt-4o')).toMatchObject({
+      catalogModel: 'gpt-4o',
+      input: 2.5,
+      cacheRead: 1.25,
+    });
+    expect(find('openai', 'gpt-4o-2024-05-13')).toMatchObject({
+      catalogModel: 'gpt-4o-2024-05-13',
+      input: 5,
+    });
+    expect(find('together', 'llama-3.3-70b-instruct-turbo')).toMatchObject({
+      catalogModel: 'meta-llama/Llama-3.3-70B-Instruct-Turbo',
+    });
+    expect(find('together', 'meta-llama/llama-3.3-70b-instruct-turbo')).toBeDefined();
+    expect(find('anthropic', 'claude-v2')).toMatchObject({
+      input: 8,
+      output: 24,
+      cacheWrite: 8,
+      reasoning: 24,
+    });
+  });
+});
