@@ -1,0 +1,265 @@
+/**
+ * OTLP/JSON `ExportTraceServiceRequest` → `otel_traces` rows, through the zod
+ * schemas in `otlp-json-schema.ts` and the same value rules and span checks as
+ * the protobuf decoder (`to-span-rows.ts`).
+ */
+import type { z } from 'zod';
+import { MalformedPayloadError } from '../errors.js';
+import type { SpanRow } from '../store/span-store.js';
+import {
+  SpanJsonSchema,
+  TraceRequestJsonSchema,
+  type AnyValueJson,
+  type KeyValueJson,
+  type SpanJson,
+} from './otlp-json-schema.js';
+import {
+  addProblem,
+  base64Of,
+  formatDouble,
+  jsonDouble,
+  jsonObject,
+  jsonQuote,
+  MAX_TIMESTAMP_HIGH,
+  MAX_VALUE_DEPTH,
+  setAttribute,
+  spanKindName,
+  spanProblem,
+  statusCodeName,
+  u64Difference,
+  u64ToDecimal,
+  UnsupportedJsonValue,
+  type DecodedTraces,
+} from './to-span-rows.js';
+
+/** Turns zod issues into one line: `resourceSpans.0.scopeSpans: expected array, received string`. */
+export function describeIssues(error: z.ZodError, prefix = ''): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => {
+      const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+      return path === '' ? issue.message : `${path}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+/** Decodes OTLP/JSON bytes; throws `MalformedPayloadError` when the envelope is not OTLP. */
+export function decodeTraceRequestJson(bytes: Uint8Array): DecodedTraces {
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString());
+  } catch (error) {
+    throw new MalformedPayloadError(`invalid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    return decodeParsed(body);
+  } catch (error) {
+    if (error instanceof RangeError) {
+      throw new MalformedPayloadError('invalid OTLP/JSON: nested too deeply', { cause: error });
+    }
+    throw error;
+  }
+}
+
+function decodeParsed(body: unknown): DecodedTraces {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new MalformedPayloadError(
+      'invalid OTLP/JSON: the body must be an ExportTraceServiceRequest object ({"resourceSpans": [...]})',
+    );
+  }
+  const parsed = TraceRequestJsonSchema.safeParse(body);
+  if (!parsed.success) {
+    throw new MalformedPayloadError(`invalid OTLP/JSON: ${describeIssues(parsed.error)}`);
+  }
+  const result: DecodedTraces = { rows: [], rejectedSpans: 0, problems: [] };
+  const resourceSpans = parsed.data.resourceSpans ?? [];
+  for (let resourceIndex = 0; resourceIndex < resourceSpans.length; resourceIndex++) {
+    const resource = resourceSpans[resourceIndex]!;
+    const resourceAttributes: Record<string, string> = {};
+    addAttributes(resourceAttributes, resource.resource?.attributes, 'resource.attributes');
+    const serviceName = resourceAttributes['service.name'] ?? '';
+    const scopes = resource.scopeSpans ?? [];
+    for (let scopeIndex = 0; scopeIndex < scopes.length; scopeIndex++) {
+      const scope = scopes[scopeIndex]!;
+      const spans = scope.spans ?? [];
+      for (let spanIndex = 0; spanIndex < spans.length; spanIndex++) {
+        const where = `resourceSpans[${resourceIndex}].scopeSpans[${scopeIndex}].spans[${spanIndex}]`;
+        const span = SpanJsonSchema.safeParse(spans[spanIndex]);
+        if (!span.success) {
+          addProblem(result, `${where}: ${describeIssues(span.error)}`);
+          continue;
+        }
+        const row = toSpanRow(
+          span.data,
+          resourceAttributes,
+          serviceName,
+          scope.scope?.name ?? '',
+          scope.scope?.version ?? '',
+        );
+        if (typeof row === 'string') addProblem(result, `${where}: ${row}`);
+        else result.rows.push(row);
+      }
+    }
+  }
+  return result;
+}
+
+const TWO_32 = BigInt(4294967296);
+
+/** A non-negative JSON integer as 32-bit halves; `undefined` past 2^64. */
+function toHalves(value: string | number | undefined): [high: number, low: number] | undefined {
+  if (value === undefined) return [0, 0];
+  const big = BigInt(value);
+  if (big < BigInt(0) || big >= TWO_32 * TWO_32) return undefined;
+  return [Number(big / TWO_32), Number(big % TWO_32)];
+}
+
+function toSpanRow(
+  span: SpanJson,
+  resourceAttributes: Record<string, string>,
+  serviceName: string,
+  scopeName: string,
+  scopeVersion: string,
+): SpanRow | string {
+  const start = toHalves(span.startTimeUnixNano);
+  const end = toHalves(span.endTimeUnixNano);
+  if (start === undefined || end === undefined) return 'timestamps must fit in 64 bits';
+  const row: SpanRow = {
+    Timestamp: '',
+    TraceId: idHex(span.traceId),
+    SpanId: idHex(span.spanId),
+    ParentSpanId: idHex(span.parentSpanId ?? ''),
+    TraceState: span.traceState ?? '',
+    SpanName: span.name ?? '',
+    SpanKind: spanKindName(span.kind ?? 0),
+    ServiceName: serviceName,
+    ResourceAttributes: resourceAttributes,
+    ScopeName: scopeName,
+    ScopeVersion: scopeVersion,
+    SpanAttributes: {},
+    Duration: '',
+    StatusCode: statusCodeName(span.status?.code ?? 0),
+    StatusMessage: span.status?.message ?? '',
+    Events: { Timestamp: [], Name: [], Attributes: [] },
+    Links: { TraceId: [], SpanId: [], TraceState: [], Attributes: [] },
+  };
+  addAttributes(row.SpanAttributes, span.attributes, 'attributes');
+  const problem = spanProblem(
+    row,
+    span.traceId.length / 2,
+    span.spanId.length / 2,
+    (span.parentSpanId ?? '').length / 2,
+    start[0],
+    start[1],
+    end[0],
+    end[1],
+  );
+  if (problem !== undefined) return problem;
+  for (const event of span.events ?? []) {
+    const time = toHalves(event.timeUnixNano);
+    if (time === undefined || time[0] > MAX_TIMESTAMP_HIGH) return 'event timestamp out of range';
+    const attributes: Record<string, string> = {};
+    addAttributes(attributes, event.attributes, 'events.attributes');
+    row.Events.Timestamp.push(u64ToDecimal(time[0], time[1]));
+    row.Events.Name.push(event.name ?? '');
+    row.Events.Attributes.push(attributes);
+  }
+  for (const link of span.links ?? []) {
+    const attributes: Record<string, string> = {};
+    addAttributes(attributes, link.attributes, 'links.attributes');
+    row.Links.TraceId.push(idHex(link.traceId ?? ''));
+    row.Links.SpanId.push(idHex(link.spanId ?? ''));
+    row.Links.TraceState.push(link.traceState ?? '');
+    row.Links.Attributes.push(attributes);
+  }
+  row.Timestamp = u64ToDecimal(start[0], start[1]);
+  row.Duration = u64Difference(start[0], start[1], end[0], end[1])!;
+  return row;
+}
+
+/** Lower-case hex; `''` when all zeros (as the exporter writes empty ids). */
+function idHex(hex: string): string {
+  const lower = hex.toLowerCase();
+  return /^0*$/.test(lower) ? '' : lower;
+}
+
+function addAttributes(
+  target: Record<string, string>,
+  attributes: KeyValueJson[] | undefined,
+  where: string,
+): void {
+  if (attributes === undefined) return;
+  for (const attribute of attributes) {
+    setAttribute(target, attribute.key, valueAsString(attribute.value, where));
+  }
+}
+
+function valueAsString(value: AnyValueJson | undefined, where: string): string {
+  if (value === undefined) return '';
+  if (value.stringValue !== undefined) return value.stringValue;
+  if (value.boolValue !== undefined) return value.boolValue ? 'true' : 'false';
+  if (value.intValue !== undefined) {
+    return int64Text(value.intValue, where) ?? formatDouble(Number(value.intValue));
+  }
+  if (value.doubleValue !== undefined) return formatDouble(Number(value.doubleValue));
+  if (value.bytesValue !== undefined) return base64Of(Buffer.from(value.bytesValue, 'base64'));
+  if (value.arrayValue !== undefined || value.kvlistValue !== undefined) {
+    try {
+      return valueJson(value, where, 1);
+    } catch (error) {
+      if (error instanceof UnsupportedJsonValue) return '';
+      throw error;
+    }
+  }
+  return '';
+}
+
+const INT64_MIN = -(BigInt(2) ** BigInt(63));
+const INT64_MAX = BigInt(2) ** BigInt(63) - BigInt(1);
+
+/**
+ * Decimal text of an int64. A JSON number past the int64 range (the OTel JS JSON
+ * serializer sends `intValue: 1e21` for a large integral double; its protobuf
+ * serializer sends a double) gives `undefined`, to be rendered as a double.
+ */
+function int64Text(value: string | number, where: string): string | undefined {
+  const big = BigInt(value);
+  if (big < INT64_MIN || big > INT64_MAX) {
+    if (typeof value === 'number') return undefined;
+    throw new MalformedPayloadError(`invalid OTLP/JSON: ${where}: intValue out of int64 range`);
+  }
+  return big.toString();
+}
+
+function valueJson(value: AnyValueJson | undefined, where: string, depth: number): string {
+  if (value === undefined) return 'null';
+  if (value.stringValue !== undefined) return jsonQuote(value.stringValue);
+  if (value.boolValue !== undefined) return value.boolValue ? 'true' : 'false';
+  if (value.intValue !== undefined) {
+    return int64Text(value.intValue, where) ?? jsonDouble(Number(value.intValue));
+  }
+  if (value.doubleValue !== undefined) return jsonDouble(Number(value.doubleValue));
+  if (value.bytesValue !== undefined) {
+    return jsonQuote(base64Of(Buffer.from(value.bytesValue, 'base64')));
+  }
+  if (
+    (value.arrayValue !== undefined || value.kvlistValue !== undefined) &&
+    depth > MAX_VALUE_DEPTH
+  ) {
+    throw new MalformedPayloadError(
+      `invalid OTLP/JSON: ${where}: attribute value nested deeper than ${MAX_VALUE_DEPTH}`,
+    );
+  }
+  if (value.arrayValue !== undefined) {
+    return `[${(value.arrayValue.values ?? []).map((item) => valueJson(item, where, depth + 1)).join(',')}]`;
+  }
+  if (value.kvlistValue !== undefined) {
+    return jsonObject(
+      (value.kvlistValue.values ?? []).map((entry) => [
+        entry.key,
+        valueJson(entry.value, where, depth + 1),
+      ]),
+    );
+  }
+  return 'null';
+}

@@ -1,0 +1,140 @@
+/**
+ * zod schemas of the OTLP/JSON `ExportTraceServiceRequest` (OTLP specification,
+ * "JSON Protobuf Encoding"): lowerCamelCase keys, objects not strict (unknown
+ * fields are ignored), trace and span ids as hex (any case), 64-bit integers as
+ * decimal strings or numbers, enums as integers (the proto names are accepted too),
+ * bytes as base64.
+ *
+ * The request is parsed in two steps so that one bad span is rejected on its own:
+ * `TraceRequestJsonSchema` checks the envelope down to each scope's `spans`
+ * array, then `SpanJsonSchema` runs per span.
+ */
+import { z } from 'zod';
+import { SPAN_KIND_PROTO_NAMES, STATUS_CODE_PROTO_NAMES } from './to-span-rows.js';
+
+const hexId = (bytes: number) =>
+  z.string().regex(new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`), `must be ${bytes * 2} hex digits`);
+
+const optionalHexId = (bytes: number) =>
+  z
+    .string()
+    .regex(
+      new RegExp(`^(?:[0-9a-fA-F]{${bytes * 2}})?$`),
+      `must be empty or ${bytes * 2} hex digits`,
+    );
+
+/** Any integral JSON number (zod's `.int()` stops at 2^53, below real nanosecond timestamps). */
+const integer = z.number().refine(Number.isInteger, 'must be an integer');
+
+/** uint64 / int64 as JSON: a decimal string or an integer number. */
+const unsignedInt64 = z.union([
+  z.string().regex(/^\d{1,20}$/, 'must be a decimal integer'),
+  integer.refine((value) => value >= 0, 'must not be negative'),
+]);
+export const Int64Schema = z.union([
+  z.string().regex(/^-?\d{1,20}$/, 'must be a decimal integer'),
+  integer,
+]);
+
+const enumValue = (names: readonly string[]) =>
+  z.union([
+    z.number().int(),
+    z.enum(names as [string, ...string[]]).transform((name) => names.indexOf(name)),
+  ]);
+
+export interface AnyValueJson {
+  stringValue?: string | undefined;
+  boolValue?: boolean | undefined;
+  intValue?: string | number | undefined;
+  doubleValue?: number | string | undefined;
+  arrayValue?: { values?: AnyValueJson[] | undefined } | undefined;
+  kvlistValue?: { values?: KeyValueJson[] | undefined } | undefined;
+  bytesValue?: string | undefined;
+}
+
+export interface KeyValueJson {
+  key: string;
+  value?: AnyValueJson | undefined;
+}
+
+export const AnyValueJsonSchema: z.ZodType<AnyValueJson> = z.lazy(() =>
+  z.object({
+    stringValue: z.string().optional(),
+    boolValue: z.boolean().optional(),
+    intValue: Int64Schema.optional(),
+    doubleValue: z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]).optional(),
+    arrayValue: z.object({ values: z.array(AnyValueJsonSchema).optional() }).optional(),
+    kvlistValue: z.object({ values: z.array(KeyValueJsonSchema).optional() }).optional(),
+    bytesValue: z.base64().optional(),
+  }),
+);
+
+export const KeyValueJsonSchema: z.ZodType<KeyValueJson> = z.lazy(() =>
+  z.object({
+    key: z.string(),
+    value: AnyValueJsonSchema.optional(),
+  }),
+);
+
+const AttributesSchema = z.array(KeyValueJsonSchema).optional();
+
+export const SpanJsonSchema = z.object({
+  traceId: hexId(16),
+  spanId: hexId(8),
+  traceState: z.string().optional(),
+  parentSpanId: optionalHexId(8).optional(),
+  flags: z.number().int().optional(),
+  name: z.string().optional(),
+  kind: enumValue(SPAN_KIND_PROTO_NAMES).optional(),
+  startTimeUnixNano: unsignedInt64,
+  endTimeUnixNano: unsignedInt64,
+  attributes: AttributesSchema,
+  droppedAttributesCount: z.number().optional(),
+  events: z
+    .array(
+      z.object({
+        timeUnixNano: unsignedInt64.optional(),
+        name: z.string().optional(),
+        attributes: AttributesSchema,
+      }),
+    )
+    .optional(),
+  links: z
+    .array(
+      z.object({
+        traceId: optionalHexId(16).optional(),
+        spanId: optionalHexId(8).optional(),
+        traceState: z.string().optional(),
+        attributes: AttributesSchema,
+      }),
+    )
+    .optional(),
+  status: z
+    .object({
+      message: z.string().optional(),
+      code: enumValue(STATUS_CODE_PROTO_NAMES).optional(),
+    })
+    .optional(),
+});
+export type SpanJson = z.infer<typeof SpanJsonSchema>;
+
+export const TraceRequestJsonSchema = z.object({
+  resourceSpans: z
+    .array(
+      z.object({
+        resource: z.object({ attributes: AttributesSchema }).optional(),
+        scopeSpans: z
+          .array(
+            z.object({
+              scope: z
+                .object({ name: z.string().optional(), version: z.string().optional() })
+                .optional(),
+              spans: z.array(z.unknown()).optional(),
+            }),
+          )
+          .optional(),
+      }),
+    )
+    .optional(),
+});
+export type TraceRequestJson = z.infer<typeof TraceRequestJsonSchema>;

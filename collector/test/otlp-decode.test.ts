@@ -1,0 +1,243 @@
+import { describe, expect, it } from 'vitest';
+import { decodeTraceRequestJson } from '../src/otlp/decode-json.js';
+import { decodeTraceRequestProtobuf } from '../src/otlp/decode-protobuf.js';
+import { u64Difference, u64ToDecimal } from '../src/otlp/to-span-rows.js';
+import { MalformedPayloadError } from '../src/errors.js';
+import { expectedRow, recordSpans, toJson, toProtobuf } from './support/otlp-fixtures.js';
+
+const json = (value: unknown): Uint8Array => Buffer.from(JSON.stringify(value));
+
+const TRACE_ID = '5B8EFFF798038103D269B633813FC60C';
+const SPAN_ID = 'EEE19B7EC3C1B174';
+
+/** A minimal valid OTLP/JSON request around `span` (merged over a valid span). */
+function jsonRequest(span: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  return {
+    resourceSpans: [
+      {
+        resource: {
+          attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }],
+        },
+        scopeSpans: [
+          {
+            scope: { name: 'scope', version: '2' },
+            spans: [
+              {
+                traceId: TRACE_ID,
+                spanId: SPAN_ID,
+                name: 'op',
+                kind: 3,
+                startTimeUnixNano: '1732740000123456789',
+                endTimeUnixNano: '1732740000223456789',
+                ...span,
+              },
+            ],
+          },
+        ],
+      },
+    ],
+    ...extra,
+  };
+}
+
+describe('u64 decimal text', () => {
+  it('matches BigInt for values across the 2^53 boundary and up to 2^64-1', () => {
+    const samples: bigint[] = [
+      0n,
+      1n,
+      2n ** 53n - 1n,
+      2n ** 53n,
+      2n ** 53n + 1n,
+      1_732_740_000_123_456_789n,
+      2n ** 63n - 1n,
+      2n ** 64n - 1n,
+      4_294_967_296n * 1_000_000_007n + 999_999_999n,
+    ];
+    let seed = 12345;
+    for (let index = 0; index < 2000; index++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      const high = seed;
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      samples.push((BigInt(high) << 32n) | BigInt(seed));
+    }
+    for (const value of samples) {
+      const high = Number(value >> 32n);
+      const low = Number(value & 0xffffffffn);
+      expect(u64ToDecimal(high, low)).toBe(value.toString());
+    }
+    expect(u64Difference(0x19000000, 5, 0x19000001, 2)).toBe((2n ** 32n - 3n).toString());
+    expect(u64Difference(0x19000001, 2, 0x19000000, 5)).toBeUndefined();
+  });
+});
+
+describe('decodeTraceRequestProtobuf', () => {
+  it('turns real SDK spans serialized by ProtobufTraceSerializer into exporter rows', async () => {
+    const spans = await recordSpans();
+    const decoded = decodeTraceRequestProtobuf(toProtobuf(spans));
+    expect(decoded.rejectedSpans).toBe(0);
+    expect(decoded.problems).toEqual([]);
+    const byId = new Map(decoded.rows.map((row) => [row.SpanId, row]));
+    expect(decoded.rows).toHaveLength(spans.length);
+    for (const span of spans) {
+      expect(byId.get(span.spanContext().spanId)).toEqual(expectedRow(span));
+    }
+    const root = decoded.rows.find((row) => row.SpanName === 'chat gpt-4o-mini')!;
+    // Spot checks of the exporter's conventions, beyond the oracle above.
+    expect(root.SpanKind).toBe('Client');
+    expect(root.StatusCode).toBe('Error');
+    expect(root.ServiceName).toBe('checkout');
+    expect(root.SpanAttributes['gen_ai.request.stop_sequences']).toBe(
+      '["\\u003cend\\u003e","a \\"quoted\\" \\u0026 \\u003cb\\u003e"]',
+    );
+    expect(root.SpanAttributes['modelmaxx.big']).toBe('1e+21');
+    expect(root.SpanAttributes['modelmaxx.tiny']).toBe('1e-7');
+    expect(root.ResourceAttributes['process.pid']).toBe('4242');
+  });
+
+  it('decodes the same rows from the JSON serializer as from the protobuf one', async () => {
+    const spans = await recordSpans();
+    const fromProtobuf = decodeTraceRequestProtobuf(toProtobuf(spans));
+    const fromJson = decodeTraceRequestJson(toJson(spans));
+    expect(fromJson.problems).toEqual([]);
+    expect(fromJson.rejectedSpans).toBe(0);
+    expect(fromJson.rows).toEqual(fromProtobuf.rows);
+  });
+
+  it('decodes an empty request to no rows', () => {
+    expect(decodeTraceRequestProtobuf(new Uint8Array(0))).toEqual({
+      rows: [],
+      rejectedSpans: 0,
+      problems: [],
+    });
+  });
+
+  it('throws MalformedPayloadError with a position on truncated bytes', async () => {
+    const bytes = toProtobuf(await recordSpans());
+    const truncated = bytes.subarray(0, bytes.length - 7);
+    expect(() => decodeTraceRequestProtobuf(truncated)).toThrow(MalformedPayloadError);
+    expect(() => decodeTraceRequestProtobuf(truncated)).toThrow(
+      /invalid protobuf: .* \(at byte \d+\)/,
+    );
+  });
+
+  it('rejects a wrong wire type for a known field', () => {
+    // Field 1 (resource_spans) as a varint instead of a message.
+    expect(() => decodeTraceRequestProtobuf(Uint8Array.from([0x08, 0x01]))).toThrow(
+      /field 1 has wire type VARINT, expected LEN/,
+    );
+  });
+});
+
+describe('decodeTraceRequestJson', () => {
+  it('accepts upper-case hex ids and writes them lower-case', () => {
+    const decoded = decodeTraceRequestJson(json(jsonRequest({ parentSpanId: 'ABCDEF0123456789' })));
+    expect(decoded.rejectedSpans).toBe(0);
+    expect(decoded.rows[0]).toMatchObject({
+      TraceId: TRACE_ID.toLowerCase(),
+      SpanId: SPAN_ID.toLowerCase(),
+      ParentSpanId: 'abcdef0123456789',
+      SpanKind: 'Client',
+      ServiceName: 'svc',
+      ScopeName: 'scope',
+      ScopeVersion: '2',
+      Timestamp: '1732740000123456789',
+      Duration: '100000000',
+    });
+  });
+
+  it('accepts int64 as strings and as numbers, and enums as integers or names', () => {
+    const decoded = decodeTraceRequestJson(
+      json(
+        jsonRequest({
+          startTimeUnixNano: 1_000_000_000,
+          endTimeUnixNano: '1000000500',
+          kind: 'SPAN_KIND_SERVER',
+          status: { code: 2, message: 'boom' },
+          attributes: [
+            { key: 'as.string', value: { intValue: '-9223372036854775808' } },
+            { key: 'as.number', value: { intValue: 42 } },
+            { key: 'double', value: { doubleValue: 2.5 } },
+            { key: 'nan', value: { doubleValue: 'NaN' } },
+            { key: 'bytes', value: { bytesValue: 'AQID' } },
+            { key: 'empty', value: {} },
+            {
+              key: 'map',
+              value: {
+                kvlistValue: {
+                  values: [
+                    { key: 'z', value: { intValue: '9007199254740993' } },
+                    { key: 'a', value: { arrayValue: { values: [{ boolValue: true }, {}] } } },
+                  ],
+                },
+              },
+            },
+          ],
+        }),
+      ),
+    );
+    expect(decoded.rejectedSpans).toBe(0);
+    const row = decoded.rows[0]!;
+    expect(row.Timestamp).toBe('1000000000');
+    expect(row.Duration).toBe('500');
+    expect(row.SpanKind).toBe('Server');
+    expect(row.StatusCode).toBe('Error');
+    expect(row.StatusMessage).toBe('boom');
+    expect(row.SpanAttributes).toEqual({
+      'as.string': '-9223372036854775808',
+      'as.number': '42',
+      double: '2.5',
+      nan: 'json: unsupported value: NaN',
+      bytes: 'AQID',
+      empty: '',
+      map: '{"a":[true,null],"z":9007199254740993}',
+    });
+  });
+
+  it('ignores unknown fields at every level', () => {
+    const request = jsonRequest({ somethingNew: { nested: [1, 2] }, droppedLinksCount: 3 });
+    const withExtras = {
+      ...request,
+      futureField: true,
+      resourceSpans: request.resourceSpans.map((resource) => ({
+        ...resource,
+        schemaUrl: 'https://opentelemetry.io/schemas/1.30.0',
+        entityRefs: [],
+      })),
+    };
+    const decoded = decodeTraceRequestJson(json(withExtras));
+    expect(decoded.rejectedSpans).toBe(0);
+    expect(decoded.rows).toHaveLength(1);
+  });
+
+  it('rejects bad spans individually and keeps the good ones', () => {
+    const request = jsonRequest({});
+    const good = request.resourceSpans[0]!.scopeSpans[0]!.spans[0]!;
+    request.resourceSpans[0]!.scopeSpans[0]!.spans.push(
+      { ...good, traceId: 'abc' },
+      { ...good, spanId: '0000000000000000' },
+      { ...good, endTimeUnixNano: '1' },
+      { ...good, startTimeUnixNano: 'yesterday' },
+    );
+    const decoded = decodeTraceRequestJson(json(request));
+    expect(decoded.rows).toHaveLength(1);
+    expect(decoded.rejectedSpans).toBe(4);
+    expect(decoded.problems).toEqual([
+      'resourceSpans[0].scopeSpans[0].spans[1]: traceId: must be 32 hex digits',
+      'resourceSpans[0].scopeSpans[0].spans[2]: spanId must not be all zeros',
+      'resourceSpans[0].scopeSpans[0].spans[3]: endTimeUnixNano is before startTimeUnixNano',
+      expect.stringContaining('resourceSpans[0].scopeSpans[0].spans[4]: startTimeUnixNano'),
+    ]);
+  });
+
+  it('says what is wrong with a body that is not OTLP', () => {
+    expect(() => decodeTraceRequestJson(Buffer.from('{"resourceSpans": '))).toThrow(
+      /^invalid JSON: /,
+    );
+    expect(() => decodeTraceRequestJson(json([1, 2]))).toThrow(
+      /must be an ExportTraceServiceRequest/,
+    );
+    expect(() => decodeTraceRequestJson(json({ resourceSpans: 'x' }))).toThrow(
+      /invalid OTLP\/JSON: resourceSpans: /,
+    );
+  });
+});
