@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** `test/`: fixtures run with this as cwd, so `openai` etc. resolve from `test/node_modules`. */
+export const TEST_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const FIXTURES_DIR = join(TEST_DIR, 'fixtures');
+
+export interface FixtureRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export interface RunOptions {
+  /** Extra Node flags, e.g. `['--import', '@modelmaxx/instrument/register']`. */
+  nodeArgs?: string[];
+  env?: Record<string, string | undefined>;
+  timeoutMs?: number;
+  /** Called once the child is running (to signal it, read its output as it comes). */
+  onSpawn?: (child: ChildProcess, output: { stdout: () => string }) => void;
+}
+
+/** Environment for a fixture: no inherited OTel / modelmaxx settings, the simulator's URLs, fake keys. */
+export function fixtureEnv(extra: Record<string, string | undefined>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value === undefined) continue;
+    if (/^(OTEL_|MODELMAXX_|OPENAI_|ANTHROPIC_|NODE_OPTIONS$|VITEST|NODE_ENV$)/.test(key)) continue;
+    env[key] = value;
+  }
+  env['OPENAI_API_KEY'] = 'sk-test';
+  env['ANTHROPIC_API_KEY'] = 'sk-ant-test';
+  for (const [key, value] of Object.entries(extra)) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+  return env;
+}
+
+export function runFixture(file: string, options: RunOptions = {}): Promise<FixtureRun> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), join(FIXTURES_DIR, file)], {
+    cwd: TEST_DIR,
+    env: fixtureEnv(options.env ?? {}),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  options.onSpawn?.(child, { stdout: () => stdout });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(
+          `${file} did not exit within ${options.timeoutMs ?? 60_000} ms\n${stdout}\n${stderr}`,
+        ),
+      );
+    }, options.timeoutMs ?? 60_000);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, durationMs: performance.now() - started });
+    });
+  });
+}
+
+/** Resolves when `predicate` holds for the output so far (polling, so it is robust to chunking). */
+export async function waitFor(predicate: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export const REGISTER = ['--import', '@modelmaxx/instrument/register'];
