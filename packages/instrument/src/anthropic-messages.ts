@@ -1,0 +1,217 @@
+import type { Attributes } from '@opentelemetry/api';
+import {
+  ATTR_GEN_AI_OUTPUT_TYPE,
+  ATTR_GEN_AI_REQUEST_MAX_TOKENS,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_REQUEST_STOP_SEQUENCES,
+  ATTR_GEN_AI_REQUEST_STREAM,
+  ATTR_GEN_AI_REQUEST_TEMPERATURE,
+  ATTR_GEN_AI_REQUEST_TOP_K,
+  ATTR_GEN_AI_REQUEST_TOP_P,
+  GEN_AI_OPERATION_NAME_VALUE_CHAT,
+  GEN_AI_PROVIDER_NAME_VALUE_ANTHROPIC,
+} from '@modelmaxx/semconv';
+import type {
+  ApiAdapter,
+  InputContent,
+  ResponseSummary,
+  StreamAccumulator,
+} from './internal-types.js';
+import { outputType, stopSequences } from './openai-chat.js';
+import type { ChatMessage, MessagePart, TokenUsage, ToolCallSummary } from './types.js';
+import { asArray, asDict, asNumber, asString, setIfDefined } from './util.js';
+import type { Dict } from './util.js';
+
+/** Anthropic reports uncached input apart from cache reads and writes; OTel's input count includes them. */
+export function anthropicUsage(usage: unknown): TokenUsage | undefined {
+  const u = asDict(usage);
+  if (u === undefined) return undefined;
+  const uncached = asNumber(u['input_tokens']);
+  const cacheRead = asNumber(u['cache_read_input_tokens']);
+  const cacheWrite = asNumber(u['cache_creation_input_tokens']);
+  const output = asNumber(u['output_tokens']);
+  const result: TokenUsage = {};
+  if (uncached !== undefined) result.inputTokens = uncached + (cacheRead ?? 0) + (cacheWrite ?? 0);
+  if (output !== undefined) result.outputTokens = output;
+  if (cacheRead !== undefined) result.cacheReadTokens = cacheRead;
+  if (cacheWrite !== undefined) result.cacheWriteTokens = cacheWrite;
+  return Object.keys(result).length > 0 ? result : undefined;
+}
+
+function blockParts(content: unknown): MessagePart[] {
+  if (typeof content === 'string') return [{ type: 'text', content }];
+  const parts: MessagePart[] = [];
+  for (const raw of asArray(content)) {
+    const block = asDict(raw);
+    if (block === undefined) continue;
+    const type = asString(block['type']);
+    if (type === 'text') parts.push({ type: 'text', content: asString(block['text']) ?? '' });
+    else if (type === 'tool_use') {
+      parts.push({
+        type: 'tool_call',
+        id: asString(block['id']) ?? null,
+        name: asString(block['name']) ?? null,
+        arguments: block['input'],
+      });
+    } else if (type === 'tool_result') {
+      parts.push({
+        type: 'tool_call_response',
+        id: asString(block['tool_use_id']) ?? null,
+        response: block['content'],
+      });
+    } else if (type === 'thinking') {
+      parts.push({ type: 'reasoning', content: asString(block['thinking']) ?? '' });
+    } else parts.push({ type: type ?? 'unknown' });
+  }
+  return parts;
+}
+
+function inputContent(body: Dict): InputContent | undefined {
+  const messages: ChatMessage[] = asArray(body['messages']).map((raw) => {
+    const message = asDict(raw) ?? {};
+    return { role: asString(message['role']) ?? 'user', parts: blockParts(message['content']) };
+  });
+  const result: InputContent = { messages };
+  if (body['system'] !== undefined) result.system = blockParts(body['system']);
+  return result;
+}
+
+function fromMessage(message: Dict, usage: TokenUsage | undefined): ResponseSummary {
+  const content = asArray(message['content']);
+  let outputText = '';
+  const toolCalls: ToolCallSummary[] = [];
+  for (const raw of content) {
+    const block = asDict(raw);
+    if (block === undefined) continue;
+    if (block['type'] === 'text') outputText += asString(block['text']) ?? '';
+    if (block['type'] === 'tool_use') {
+      const call: ToolCallSummary = { arguments: block['input'] };
+      const id = asString(block['id']);
+      const name = asString(block['name']);
+      if (id !== undefined) call.id = id;
+      if (name !== undefined) call.name = name;
+      toolCalls.push(call);
+    }
+  }
+  const stopReason = asString(message['stop_reason']);
+  const finishReasons = stopReason !== undefined ? [stopReason] : [];
+  const output: ChatMessage = {
+    role: asString(message['role']) ?? 'assistant',
+    parts: blockParts(content),
+  };
+  if (stopReason !== undefined) output.finish_reason = stopReason;
+  const summary: ResponseSummary = {
+    finishReasons,
+    outputText,
+    toolCalls,
+    outputMessages: [output],
+  };
+  if (stopReason === 'refusal') summary.refusal = outputText === '' ? 'refusal' : outputText;
+  setIfDefined(summary, 'id', asString(message['id']));
+  setIfDefined(summary, 'model', asString(message['model']));
+  if (usage !== undefined) summary.usage = usage;
+  return summary;
+}
+
+function summarize(response: unknown): ResponseSummary {
+  const message = asDict(response) ?? {};
+  return fromMessage(message, anthropicUsage(message['usage']));
+}
+
+function accumulator(): StreamAccumulator {
+  let message: Dict = {};
+  let usage: Dict = {};
+  const blocks = new Map<number, Dict & { partialJson?: string }>();
+  return {
+    add(item) {
+      const event = asDict(item);
+      if (event === undefined) return;
+      switch (event['type']) {
+        case 'message_start': {
+          message = { ...asDict(event['message']) };
+          usage = { ...asDict(message['usage']) };
+          break;
+        }
+        case 'content_block_start': {
+          const index = asNumber(event['index']) ?? blocks.size;
+          blocks.set(index, { ...asDict(event['content_block']) });
+          break;
+        }
+        case 'content_block_delta': {
+          const block = blocks.get(asNumber(event['index']) ?? 0);
+          const delta = asDict(event['delta']);
+          if (block === undefined || delta === undefined) break;
+          if (delta['type'] === 'text_delta') {
+            block['text'] = (asString(block['text']) ?? '') + (asString(delta['text']) ?? '');
+          } else if (delta['type'] === 'input_json_delta') {
+            block.partialJson = (block.partialJson ?? '') + (asString(delta['partial_json']) ?? '');
+          } else if (delta['type'] === 'thinking_delta') {
+            block['thinking'] =
+              (asString(block['thinking']) ?? '') + (asString(delta['thinking']) ?? '');
+          }
+          break;
+        }
+        case 'message_delta': {
+          const delta = asDict(event['delta']);
+          if (delta?.['stop_reason'] !== undefined) message['stop_reason'] = delta['stop_reason'];
+          // message_delta usage is cumulative; fields it carries win over message_start's.
+          for (const [key, value] of Object.entries(asDict(event['usage']) ?? {})) {
+            if (typeof value === 'number') usage[key] = value;
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    },
+    summary() {
+      const content = [...blocks.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([, block]) => {
+          const { partialJson, ...rest } = block;
+          if (block['type'] === 'tool_use' && partialJson !== undefined) {
+            // Unparseable streamed tool input stays a string, so the evaluator can flag it.
+            try {
+              rest['input'] = partialJson === '' ? {} : (JSON.parse(partialJson) as unknown);
+            } catch {
+              rest['input'] = partialJson;
+            }
+          }
+          return rest;
+        });
+      return fromMessage({ ...message, content }, anthropicUsage(usage));
+    },
+  };
+}
+
+export const anthropicMessagesAdapter: ApiAdapter = {
+  provider: GEN_AI_PROVIDER_NAME_VALUE_ANTHROPIC,
+  operation: GEN_AI_OPERATION_NAME_VALUE_CHAT,
+  prepare: (body) => ({ body, hideUsageChunk: false }),
+  requestModel: (body) => asString(body['model']),
+  isStream: (body) => body['stream'] === true,
+  requestAttributes(body) {
+    const attributes: Attributes = {};
+    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_MODEL, asString(body['model']));
+    attributes[ATTR_GEN_AI_REQUEST_STREAM] = body['stream'] === true;
+    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_MAX_TOKENS, asNumber(body['max_tokens']));
+    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_TEMPERATURE, asNumber(body['temperature']));
+    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_TOP_P, asNumber(body['top_p']));
+    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_TOP_K, asNumber(body['top_k']));
+    setIfDefined(
+      attributes,
+      ATTR_GEN_AI_REQUEST_STOP_SEQUENCES,
+      stopSequences(body['stop_sequences']),
+    );
+    const format = asDict(asDict(body['output_config'])?.['format']);
+    setIfDefined(attributes, ATTR_GEN_AI_OUTPUT_TYPE, outputType(format?.['type']));
+    return attributes;
+  },
+  jsonRequested(body) {
+    const type = asDict(asDict(body['output_config'])?.['format'])?.['type'];
+    return type === 'json_schema';
+  },
+  inputContent,
+  summarize,
+  accumulator,
+};

@@ -1,0 +1,43 @@
+import { context, createContextKey } from '@opentelemetry/api';
+import type { Attributes, Context } from '@opentelemetry/api';
+import type { LlmContextAttributes } from './types.js';
+
+/**
+ * Context keys are `Symbol.for(description)`, so any package (the router, another copy of this
+ * one) that uses the same description reads and writes the same slot.
+ */
+export const LLM_CONTEXT_KEY = createContextKey('modelmaxx.llm_context');
+/** Route attributes (`modelmaxx.route.*`) a router puts in context for the LLM call it makes. */
+export const ROUTE_CONTEXT_KEY = createContextKey('modelmaxx.route_attributes');
+
+/** Runs `fn` with app context that every LLM span started inside it records. Nested calls merge, inner wins. */
+export function withLlmContext<T>(attributes: LlmContextAttributes, fn: () => T): T {
+  const merged = { ...getLlmContext(), ...definedOnly(attributes) };
+  return context.with(context.active().setValue(LLM_CONTEXT_KEY, merged), fn);
+}
+
+export function getLlmContext(ctx: Context = context.active()): LlmContextAttributes {
+  const value = ctx.getValue(LLM_CONTEXT_KEY);
+  return typeof value === 'object' && value !== null ? (value as LlmContextAttributes) : {};
+}
+
+/** Runs `fn` with route attributes that the LLM span started inside it records. For routers. */
+export function withRouteAttributes<T>(attributes: Attributes, fn: () => T): T {
+  return context.with(context.active().setValue(ROUTE_CONTEXT_KEY, { ...attributes }), fn);
+}
+
+export function getRouteAttributes(ctx: Context = context.active()): Attributes {
+  const value = ctx.getValue(ROUTE_CONTEXT_KEY);
+  return typeof value === 'object' && value !== null ? (value as Attributes) : {};
+}
+
+function definedOnly(attributes: LlmContextAttributes): LlmContextAttributes {
+  const out: LlmContextAttributes = {};
+  if (typeof attributes.task === 'string') out.task = attributes.task;
+  if (typeof attributes.feature === 'string') out.feature = attributes.feature;
+  if (typeof attributes.userId === 'string') out.userId = attributes.userId;
+  if (typeof attributes.conversationId === 'string') out.conversationId = attributes.conversationId;
+  return out;
+}
+
+export { definedOnly as pickLlmContext };

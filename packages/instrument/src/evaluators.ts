@@ -1,0 +1,173 @@
+import { ROOT_CONTEXT, diag, trace } from '@opentelemetry/api';
+import type { Attributes, Span, SpanContext, Tracer } from '@opentelemetry/api';
+import {
+  ATTR_GEN_AI_EVALUATION_EXPLANATION,
+  ATTR_GEN_AI_EVALUATION_NAME,
+  ATTR_GEN_AI_EVALUATION_SCORE_LABEL,
+  ATTR_GEN_AI_EVALUATION_SCORE_VALUE,
+  ATTR_GEN_AI_RESPONSE_ID,
+  ATTR_MODELMAXX_EVALUATION_SOURCE,
+  EVALUATION_NAME_EMPTY_OUTPUT,
+  EVALUATION_NAME_FINISH_LENGTH,
+  EVALUATION_NAME_INVALID_JSON,
+  EVALUATION_NAME_INVALID_TOOL_ARGUMENTS,
+  EVALUATION_NAME_REFUSAL,
+  EVENT_GEN_AI_EVALUATION_RESULT,
+} from '@modelmaxx/semconv';
+import type { EvaluationSource } from '@modelmaxx/semconv';
+import type { EvaluationResult, EvaluatorCall } from './types.js';
+
+const LENGTH_REASONS = new Set(['length', 'max_tokens', 'max_output_tokens']);
+const REFUSAL_TEXT =
+  /^\s*(i['’]m sorry,? but i can(?:not|['’]t)|i am sorry,? but i can(?:not|['’]t)|i can(?:not|['’]t) (?:help|assist) with (?:that|this)|sorry,? (?:but )?i can(?:not|['’]t) (?:help|assist))/i;
+
+const pass = (name: string, explanation: string): EvaluationResult => ({
+  name,
+  score: 1,
+  label: 'pass',
+  explanation,
+});
+const fail = (name: string, explanation: string): EvaluationResult => ({
+  name,
+  score: 0,
+  label: 'fail',
+  explanation,
+});
+
+/**
+ * The built-in checks for one finished call. Each applies only where it means something:
+ * JSON validity only when JSON output was requested, tool arguments only when tools were called.
+ */
+export function builtinEvaluations(
+  call: EvaluatorCall,
+  options: { jsonRequested: boolean; refusal: string | undefined },
+): EvaluationResult[] {
+  if (call.operation !== 'chat') return [];
+  const results: EvaluationResult[] = [];
+  const lengthReason = call.finishReasons.find((reason) => LENGTH_REASONS.has(reason));
+  results.push(
+    lengthReason !== undefined
+      ? fail(
+          EVALUATION_NAME_FINISH_LENGTH,
+          `finish reason was ${lengthReason}: the output was cut off`,
+        )
+      : pass(EVALUATION_NAME_FINISH_LENGTH, 'the output was not cut off by the token limit'),
+  );
+  const empty = call.outputText.trim() === '' && call.toolCalls.length === 0;
+  results.push(
+    empty
+      ? fail(EVALUATION_NAME_EMPTY_OUTPUT, 'the response has no text and no tool calls')
+      : pass(EVALUATION_NAME_EMPTY_OUTPUT, 'the response has output'),
+  );
+  if (options.refusal !== undefined) {
+    results.push(fail(EVALUATION_NAME_REFUSAL, 'the provider marked the response as a refusal'));
+  } else if (call.outputText.length < 400 && REFUSAL_TEXT.test(call.outputText)) {
+    results.push(fail(EVALUATION_NAME_REFUSAL, 'the response text reads as a refusal'));
+  } else {
+    results.push(pass(EVALUATION_NAME_REFUSAL, 'no refusal'));
+  }
+  if (options.jsonRequested) {
+    try {
+      JSON.parse(call.outputText);
+      results.push(
+        pass(EVALUATION_NAME_INVALID_JSON, 'JSON output was requested and the output parses'),
+      );
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      results.push(
+        fail(
+          EVALUATION_NAME_INVALID_JSON,
+          `JSON output was requested but the output does not parse: ${reason}`,
+        ),
+      );
+    }
+  }
+  if (call.toolCalls.length > 0) {
+    const bad = call.toolCalls.filter((toolCall) => !argumentsParse(toolCall.arguments));
+    results.push(
+      bad.length > 0
+        ? fail(
+            EVALUATION_NAME_INVALID_TOOL_ARGUMENTS,
+            `arguments of ${bad.map((toolCall) => toolCall.name ?? '?').join(', ')} do not parse as a JSON object`,
+          )
+        : pass(EVALUATION_NAME_INVALID_TOOL_ARGUMENTS, 'all tool-call arguments parse'),
+    );
+  }
+  return results;
+}
+
+function argumentsParse(args: unknown): boolean {
+  if (typeof args === 'object' && args !== null && !Array.isArray(args)) return true;
+  if (typeof args !== 'string') return false;
+  try {
+    const parsed: unknown = JSON.parse(args);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+  } catch {
+    return false;
+  }
+}
+
+/** The attributes of one `gen_ai.evaluation.result` event. */
+export function evaluationAttributes(
+  result: EvaluationResult,
+  source: EvaluationSource,
+  responseId: string | undefined,
+): Attributes {
+  const attributes: Attributes = {
+    [ATTR_GEN_AI_EVALUATION_NAME]: result.name,
+    [ATTR_GEN_AI_EVALUATION_SCORE_VALUE]: result.score,
+    [ATTR_MODELMAXX_EVALUATION_SOURCE]: source,
+  };
+  if (typeof result.label === 'string')
+    attributes[ATTR_GEN_AI_EVALUATION_SCORE_LABEL] = result.label;
+  if (typeof result.explanation === 'string') {
+    attributes[ATTR_GEN_AI_EVALUATION_EXPLANATION] = result.explanation;
+  }
+  if (responseId !== undefined) attributes[ATTR_GEN_AI_RESPONSE_ID] = responseId;
+  return attributes;
+}
+
+export function isValidResult(value: unknown): value is EvaluationResult {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Partial<EvaluationResult>;
+  return (
+    typeof candidate.name === 'string' &&
+    candidate.name !== '' &&
+    typeof candidate.score === 'number' &&
+    Number.isFinite(candidate.score)
+  );
+}
+
+export function normalizeResults(value: unknown): EvaluationResult[] {
+  const list = Array.isArray(value) ? (value as unknown[]) : value === undefined ? [] : [value];
+  const valid: EvaluationResult[] = [];
+  for (const item of list) {
+    if (isValidResult(item)) valid.push(item);
+    else
+      diag.warn('modelmaxx: evaluator returned something that is not an EvaluationResult; ignored');
+  }
+  return valid;
+}
+
+/**
+ * Records a result that arrives after the evaluated span ended: a short span
+ * `evaluate <name>` (or `feedback <name>`), child of the evaluated span and linked to it,
+ * carrying the `gen_ai.evaluation.result` event.
+ */
+export function emitLateEvaluation(
+  tracer: Tracer,
+  prefix: 'evaluate' | 'feedback',
+  parent: SpanContext | undefined,
+  attributes: Attributes,
+  name: string,
+): void {
+  const parentContext =
+    parent !== undefined && trace.isSpanContextValid(parent)
+      ? trace.setSpanContext(ROOT_CONTEXT, parent)
+      : ROOT_CONTEXT;
+  const links =
+    parent !== undefined && trace.isSpanContextValid(parent) ? [{ context: parent }] : [];
+  const span: Span = tracer.startSpan(`${prefix} ${name}`, { attributes, links }, parentContext);
+  span.addEvent(EVENT_GEN_AI_EVALUATION_RESULT, attributes);
+  span.end();
+}

@@ -1,0 +1,85 @@
+import { diag } from '@opentelemetry/api';
+import type { Span, SpanContext, Tracer } from '@opentelemetry/api';
+import { EVENT_GEN_AI_EVALUATION_RESULT } from '@modelmaxx/semconv';
+import { resolveConfig } from './config.js';
+import { emitLateEvaluation, evaluationAttributes } from './evaluators.js';
+import type { FeedbackInput } from './types.js';
+
+interface Registered {
+  span: Span;
+  tracer: Tracer;
+  ended: boolean;
+}
+
+const MAX_REMEMBERED = 10_000;
+/** Recent responses by `gen_ai.response.id`, oldest first (a Map keeps insertion order). */
+const byResponseId = new Map<string, Registered>();
+
+export function rememberResponse(responseId: string, span: Span, tracer: Tracer): Registered {
+  const entry: Registered = { span, tracer, ended: false };
+  byResponseId.delete(responseId);
+  byResponseId.set(responseId, entry);
+  while (byResponseId.size > MAX_REMEMBERED) {
+    const oldest = byResponseId.keys().next().value;
+    if (oldest === undefined) break;
+    byResponseId.delete(oldest);
+  }
+  return entry;
+}
+
+function spanContextOf(input: FeedbackInput['span']): SpanContext | undefined {
+  if (input === undefined) return undefined;
+  if (typeof (input as { spanContext?: unknown }).spanContext === 'function') {
+    return (input as { spanContext(): SpanContext }).spanContext();
+  }
+  return input as SpanContext;
+}
+
+/**
+ * Records a score that arrives later (thumbs up, a test verdict, a judge) as a
+ * `gen_ai.evaluation.result` event with `modelmaxx.evaluation.source = feedback`.
+ *
+ * While the evaluated span is still open the event goes on it. Once it has ended (the usual
+ * case) the event goes on a short span `feedback <name>`, child of and linked to the evaluated
+ * span; the evaluated span is found by `span`, or by `responseId` among the last 10,000 responses
+ * of this process. A `responseId` we do not know still yields a `feedback <name>` span (no parent)
+ * with `gen_ai.response.id`, which the collector joins on.
+ */
+export function feedback(input: FeedbackInput): void {
+  try {
+    if (typeof input !== 'object' || input === null || typeof input.name !== 'string') {
+      diag.warn('modelmaxx: feedback() needs at least { name, score }; ignored');
+      return;
+    }
+    if (typeof input.score !== 'number' || !Number.isFinite(input.score)) {
+      diag.warn('modelmaxx: feedback() score must be a finite number; ignored');
+      return;
+    }
+    const registered =
+      input.responseId !== undefined ? byResponseId.get(input.responseId) : undefined;
+    const result: { name: string; score: number; label?: string; explanation?: string } = {
+      name: input.name,
+      score: input.score,
+    };
+    if (typeof input.label === 'string') result.label = input.label;
+    if (typeof input.comment === 'string') result.explanation = input.comment;
+    const attributes = evaluationAttributes(result, 'feedback', input.responseId);
+    const explicit = spanContextOf(input.span);
+    const target = explicit ?? registered?.span.spanContext();
+    if (registered !== undefined && !registered.ended && explicit === undefined) {
+      registered.span.addEvent(EVENT_GEN_AI_EVALUATION_RESULT, attributes);
+      return;
+    }
+    if (input.span !== undefined && typeof (input.span as Span).isRecording === 'function') {
+      const span = input.span as Span;
+      if (span.isRecording()) {
+        span.addEvent(EVENT_GEN_AI_EVALUATION_RESULT, attributes);
+        return;
+      }
+    }
+    const tracer = registered?.tracer ?? resolveConfig(undefined).tracer;
+    emitLateEvaluation(tracer, 'feedback', target, attributes, input.name);
+  } catch (error) {
+    diag.error('modelmaxx: feedback() failed', error);
+  }
+}

@@ -1,0 +1,333 @@
+import { SpanKind, SpanStatusCode, context, diag } from '@opentelemetry/api';
+import type { Attributes, Span, Tracer } from '@opentelemetry/api';
+import {
+  ATTR_ENDUSER_ID,
+  ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_CONVERSATION_ID,
+  ATTR_GEN_AI_INPUT_MESSAGES,
+  ATTR_GEN_AI_OPERATION_NAME,
+  ATTR_GEN_AI_OUTPUT_MESSAGES,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_RESPONSE_FINISH_REASONS,
+  ATTR_GEN_AI_RESPONSE_ID,
+  ATTR_GEN_AI_RESPONSE_MODEL,
+  ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+  ATTR_GEN_AI_SYSTEM_INSTRUCTIONS,
+  ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+  ATTR_MODELMAXX_FEATURE,
+  ATTR_MODELMAXX_TASK,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  EVENT_GEN_AI_EVALUATION_RESULT,
+} from '@modelmaxx/semconv';
+import type { ResolvedConfig } from './config.js';
+import { getLlmContext, getRouteAttributes } from './context.js';
+import { costAttributes } from './cost.js';
+import {
+  builtinEvaluations,
+  emitLateEvaluation,
+  evaluationAttributes,
+  normalizeResults,
+} from './evaluators.js';
+import { rememberResponse } from './feedback.js';
+import type { ApiAdapter, ResponseSummary } from './internal-types.js';
+import type {
+  ChatMessage,
+  ContentKind,
+  EvaluationResult,
+  EvaluatorCall,
+  LlmContextAttributes,
+} from './types.js';
+import { errorType, guard } from './util.js';
+import type { Dict } from './util.js';
+
+export function serverAttributes(baseURL: unknown): Attributes {
+  if (typeof baseURL !== 'string') return {};
+  try {
+    const url = new URL(baseURL);
+    const port =
+      url.port !== ''
+        ? Number(url.port)
+        : url.protocol === 'https:'
+          ? 443
+          : url.protocol === 'http:'
+            ? 80
+            : undefined;
+    const attributes: Attributes = { [ATTR_SERVER_ADDRESS]: url.hostname.replace(/^\[|\]$/g, '') };
+    if (port !== undefined) attributes[ATTR_SERVER_PORT] = port;
+    return attributes;
+  } catch {
+    return {};
+  }
+}
+
+function contextAttributes(app: LlmContextAttributes): Attributes {
+  const attributes: Attributes = {};
+  if (app.task !== undefined) attributes[ATTR_MODELMAXX_TASK] = app.task;
+  if (app.feature !== undefined) attributes[ATTR_MODELMAXX_FEATURE] = app.feature;
+  if (app.userId !== undefined) attributes[ATTR_ENDUSER_ID] = app.userId;
+  if (app.conversationId !== undefined)
+    attributes[ATTR_GEN_AI_CONVERSATION_ID] = app.conversationId;
+  return attributes;
+}
+
+export interface StartCallInput {
+  adapter: ApiAdapter;
+  config: ResolvedConfig;
+  /** The body the app passed (before we added anything). */
+  body: Dict;
+  baseURL: unknown;
+  perCall: LlmContextAttributes;
+}
+
+/** One LLM call: its span, from the public SDK call until the response (or the stream) ends. */
+export class LlmCall {
+  readonly span: Span;
+  readonly adapter: ApiAdapter;
+  readonly config: ResolvedConfig;
+  readonly body: Dict;
+  readonly stream: boolean;
+  private readonly startedAt = performance.now();
+  private firstChunkAt: number | undefined;
+  private ended = false;
+  private registered: { ended: boolean } | undefined;
+
+  constructor(input: StartCallInput) {
+    const { adapter, config, body } = input;
+    this.adapter = adapter;
+    this.config = config;
+    this.body = body;
+    this.stream = adapter.isStream(body);
+    const requestModel = adapter.requestModel(body);
+    const attributes: Attributes = {
+      [ATTR_GEN_AI_OPERATION_NAME]: adapter.operation,
+      [ATTR_GEN_AI_PROVIDER_NAME]: adapter.provider,
+      ...adapter.requestAttributes(body),
+      ...serverAttributes(input.baseURL),
+      ...getRouteAttributes(),
+      ...contextAttributes({ ...getLlmContext(), ...input.perCall }),
+    };
+    const name =
+      requestModel !== undefined ? `${adapter.operation} ${requestModel}` : adapter.operation;
+    this.span = config.tracer.startSpan(
+      name,
+      { kind: SpanKind.CLIENT, attributes },
+      context.active(),
+    );
+    if (config.captureMessageContent) {
+      guard('capturing input messages', () => {
+        const content = adapter.inputContent(body);
+        if (content === undefined) return;
+        this.setContent(ATTR_GEN_AI_INPUT_MESSAGES, content.messages, 'input');
+        if (content.system !== undefined && content.system.length > 0) {
+          const system = this.redacted([{ role: 'system', parts: content.system }], 'system');
+          if (system !== undefined) {
+            this.span.setAttribute(
+              ATTR_GEN_AI_SYSTEM_INSTRUCTIONS,
+              JSON.stringify(system.flatMap((message) => message.parts)),
+            );
+          }
+        }
+      });
+    }
+  }
+
+  get tracer(): Tracer {
+    return this.config.tracer;
+  }
+
+  private redacted(messages: ChatMessage[], kind: ContentKind): ChatMessage[] | undefined {
+    const redact = this.config.redact;
+    if (redact === undefined) return messages;
+    try {
+      const result = redact(messages, { kind });
+      return Array.isArray(result) ? result : undefined;
+    } catch (error) {
+      // Content whose redaction failed is never recorded.
+      diag.error('modelmaxx: redact() threw; message content not recorded', error);
+      return undefined;
+    }
+  }
+
+  private setContent(attribute: string, messages: ChatMessage[], kind: ContentKind): void {
+    const redacted = this.redacted(messages, kind);
+    if (redacted !== undefined) this.span.setAttribute(attribute, JSON.stringify(redacted));
+  }
+
+  markChunk(): void {
+    this.firstChunkAt ??= performance.now();
+  }
+
+  /** Success: records the response, cost and evaluations, then ends the span. */
+  succeed(
+    summary: ResponseSummary,
+    rawResponse: unknown,
+    options: { evaluate: boolean } = { evaluate: true },
+  ): void {
+    if (this.ended) return;
+    this.ended = true;
+    guard('recording the response', () => this.recordSummary(summary));
+    if (options.evaluate) guard('running evaluators', () => this.evaluate(summary, rawResponse));
+    this.endSpan();
+  }
+
+  /** Failure: `error.type` = the error's class name, status ERROR. The error itself is untouched. */
+  fail(error: unknown, summary?: ResponseSummary): void {
+    if (this.ended) return;
+    this.ended = true;
+    guard('recording the error', () => {
+      if (summary !== undefined) this.recordSummary(summary);
+      this.span.setAttribute(ATTR_ERROR_TYPE, errorType(error));
+      const message = error instanceof Error ? error.message : undefined;
+      this.span.setStatus(
+        message !== undefined
+          ? { code: SpanStatusCode.ERROR, message }
+          : { code: SpanStatusCode.ERROR },
+      );
+    });
+    this.endSpan();
+  }
+
+  /** The app read the raw `Response` (`.asResponse()`) and no body will be parsed: end with what we know. */
+  endWithoutBody(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.endSpan();
+  }
+
+  isEnded(): boolean {
+    return this.ended;
+  }
+
+  private endSpan(): void {
+    guard('ending the span', () => {
+      if (this.registered !== undefined) this.registered.ended = true;
+      this.span.end();
+    });
+  }
+
+  private recordSummary(summary: ResponseSummary): void {
+    const span = this.span;
+    const attributes: Attributes = {};
+    if (summary.model !== undefined) attributes[ATTR_GEN_AI_RESPONSE_MODEL] = summary.model;
+    if (summary.id !== undefined) {
+      attributes[ATTR_GEN_AI_RESPONSE_ID] = summary.id;
+      this.registered = rememberResponse(summary.id, span, this.config.tracer);
+    }
+    if (summary.finishReasons.length > 0)
+      attributes[ATTR_GEN_AI_RESPONSE_FINISH_REASONS] = summary.finishReasons;
+    const usage = summary.usage;
+    if (usage !== undefined) {
+      if (usage.inputTokens !== undefined)
+        attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS] = usage.inputTokens;
+      if (usage.outputTokens !== undefined)
+        attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS] = usage.outputTokens;
+      if (usage.cacheReadTokens !== undefined) {
+        attributes[ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cacheReadTokens;
+      }
+      if (usage.cacheWriteTokens !== undefined) {
+        attributes[ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cacheWriteTokens;
+      }
+      if (usage.reasoningTokens !== undefined) {
+        attributes[ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoningTokens;
+      }
+    }
+    if (this.stream && this.firstChunkAt !== undefined) {
+      attributes[ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] =
+        (this.firstChunkAt - this.startedAt) / 1000;
+    }
+    span.setAttributes(attributes);
+    const cost = guard('computing the cost', () =>
+      costAttributes(
+        this.adapter.provider,
+        [summary.model, this.adapter.requestModel(this.body)],
+        usage,
+        this.config.catalog,
+      ),
+    );
+    if (cost !== undefined) span.setAttributes(cost);
+    if (this.config.captureMessageContent && summary.outputMessages.length > 0) {
+      this.setContent(ATTR_GEN_AI_OUTPUT_MESSAGES, summary.outputMessages, 'output');
+    }
+  }
+
+  private evaluate(summary: ResponseSummary, rawResponse: unknown): void {
+    const evaluatorCall: EvaluatorCall = {
+      provider: this.adapter.provider,
+      operation: this.adapter.operation,
+      request: this.body,
+      response: rawResponse ?? summary.final,
+      stream: this.stream,
+      outputText: summary.outputText,
+      finishReasons: summary.finishReasons,
+      toolCalls: summary.toolCalls,
+      spanContext: this.span.spanContext(),
+    };
+    const requestModel = this.adapter.requestModel(this.body);
+    if (requestModel !== undefined) evaluatorCall.requestModel = requestModel;
+    if (summary.model !== undefined) evaluatorCall.responseModel = summary.model;
+    if (summary.id !== undefined) evaluatorCall.responseId = summary.id;
+    if (summary.usage !== undefined) evaluatorCall.usage = summary.usage;
+    if (this.config.builtinEvaluators) {
+      const results = guard('built-in evaluators', () =>
+        builtinEvaluations(evaluatorCall, {
+          jsonRequested: this.adapter.jsonRequested(this.body),
+          refusal: summary.refusal,
+        }),
+      );
+      for (const result of results ?? []) this.addEvaluation(result, summary.id);
+    }
+    for (const evaluator of this.config.evaluators) {
+      let returned: unknown;
+      try {
+        returned = evaluator(evaluatorCall);
+      } catch (error) {
+        diag.error('modelmaxx: an evaluator threw; its result is lost', error);
+        continue;
+      }
+      if (isThenable(returned)) {
+        // Async evaluators never delay the app; their results land after the span has ended,
+        // on a short child span `evaluate <name>` linked to it.
+        const parent = this.span.spanContext();
+        Promise.resolve(returned).then(
+          (value) => {
+            for (const result of normalizeResults(value)) {
+              guard('recording a late evaluation', () =>
+                emitLateEvaluation(
+                  this.config.tracer,
+                  'evaluate',
+                  parent,
+                  evaluationAttributes(result, 'evaluator', summary.id),
+                  result.name,
+                ),
+              );
+            }
+          },
+          (error: unknown) =>
+            diag.error('modelmaxx: an async evaluator failed; its result is lost', error),
+        );
+        continue;
+      }
+      for (const result of normalizeResults(returned)) this.addEvaluation(result, summary.id);
+    }
+  }
+
+  private addEvaluation(result: EvaluationResult, responseId: string | undefined): void {
+    this.span.addEvent(
+      EVENT_GEN_AI_EVALUATION_RESULT,
+      evaluationAttributes(result, 'evaluator', responseId),
+    );
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}

@@ -1,0 +1,345 @@
+import type { Attributes } from '@opentelemetry/api';
+import {
+  ATTR_GEN_AI_OUTPUT_TYPE,
+  ATTR_GEN_AI_REQUEST_CHOICE_COUNT,
+  ATTR_GEN_AI_REQUEST_FREQUENCY_PENALTY,
+  ATTR_GEN_AI_REQUEST_MAX_TOKENS,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_REQUEST_PRESENCE_PENALTY,
+  ATTR_GEN_AI_REQUEST_SEED,
+  ATTR_GEN_AI_REQUEST_STOP_SEQUENCES,
+  ATTR_GEN_AI_REQUEST_STREAM,
+  ATTR_GEN_AI_REQUEST_TEMPERATURE,
+  ATTR_GEN_AI_REQUEST_TOP_P,
+  GEN_AI_OPERATION_NAME_VALUE_CHAT,
+  GEN_AI_PROVIDER_NAME_VALUE_OPENAI,
+} from '@modelmaxx/semconv';
+import type {
+  ApiAdapter,
+  InputContent,
+  ResponseSummary,
+  StreamAccumulator,
+} from './internal-types.js';
+import type { ChatMessage, MessagePart, TokenUsage, ToolCallSummary } from './types.js';
+import { asArray, asDict, asNumber, asString, setIfDefined } from './util.js';
+import type { Dict } from './util.js';
+
+export function stopSequences(value: unknown): string[] | undefined {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) {
+    const strings = value.filter((v): v is string => typeof v === 'string');
+    return strings.length > 0 ? strings : undefined;
+  }
+  return undefined;
+}
+
+/** `gen_ai.output.type` for a `response_format` / `text.format` type. */
+export function outputType(formatType: unknown): string | undefined {
+  if (formatType === 'json_object' || formatType === 'json_schema') return 'json';
+  if (formatType === 'text') return 'text';
+  return undefined;
+}
+
+export function openaiUsage(usage: unknown): TokenUsage | undefined {
+  const u = asDict(usage);
+  if (u === undefined) return undefined;
+  const result: TokenUsage = {};
+  // Chat completions / embeddings use prompt_/completion_; the Responses API input_/output_.
+  const input = asNumber(u['prompt_tokens']) ?? asNumber(u['input_tokens']);
+  const output = asNumber(u['completion_tokens']) ?? asNumber(u['output_tokens']);
+  const inputDetails = asDict(u['prompt_tokens_details']) ?? asDict(u['input_tokens_details']);
+  const outputDetails =
+    asDict(u['completion_tokens_details']) ?? asDict(u['output_tokens_details']);
+  if (input !== undefined) result.inputTokens = input;
+  if (output !== undefined) result.outputTokens = output;
+  const cached = asNumber(inputDetails?.['cached_tokens']);
+  if (cached !== undefined) result.cacheReadTokens = cached;
+  const reasoning = asNumber(outputDetails?.['reasoning_tokens']);
+  if (reasoning !== undefined) result.reasoningTokens = reasoning;
+  return Object.keys(result).length > 0 ? result : undefined;
+}
+
+function textOfContent(content: unknown): string {
+  if (typeof content === 'string') return content;
+  return asArray(content)
+    .map((part) => asString(asDict(part)?.['text']) ?? '')
+    .join('');
+}
+
+function contentParts(content: unknown): MessagePart[] {
+  if (typeof content === 'string') return [{ type: 'text', content }];
+  const parts: MessagePart[] = [];
+  for (const raw of asArray(content)) {
+    const part = asDict(raw);
+    if (part === undefined) continue;
+    const text = asString(part['text']);
+    if (text !== undefined) parts.push({ type: 'text', content: text });
+    else parts.push({ type: asString(part['type']) ?? 'unknown' });
+  }
+  return parts;
+}
+
+function toolCallParts(toolCalls: unknown): MessagePart[] {
+  return asArray(toolCalls).map((raw) => {
+    const call = asDict(raw) ?? {};
+    const fn = asDict(call['function']) ?? {};
+    const part: MessagePart = { type: 'tool_call' };
+    setIfDefined(part, 'id', asString(call['id']));
+    setIfDefined(part, 'name', asString(fn['name']));
+    const args = fn['arguments'];
+    if (typeof args === 'string') {
+      try {
+        part['arguments'] = JSON.parse(args) as unknown;
+      } catch {
+        part['arguments'] = args;
+      }
+    }
+    return part;
+  });
+}
+
+export function chatInputContent(body: Dict): InputContent | undefined {
+  const messages: ChatMessage[] = [];
+  for (const raw of asArray(body['messages'])) {
+    const message = asDict(raw);
+    if (message === undefined) continue;
+    const role = asString(message['role']) ?? 'user';
+    if (role === 'tool') {
+      messages.push({
+        role: 'tool',
+        parts: [
+          {
+            type: 'tool_call_response',
+            id: asString(message['tool_call_id']) ?? null,
+            response: textOfContent(message['content']),
+          },
+        ],
+      });
+      continue;
+    }
+    const parts = [...contentParts(message['content']), ...toolCallParts(message['tool_calls'])];
+    const out: ChatMessage = { role, parts };
+    const name = asString(message['name']);
+    if (name !== undefined) out.name = name;
+    messages.push(out);
+  }
+  return { messages };
+}
+
+function summaryFromChoices(
+  choices: { message: Dict; finishReason: string | undefined; index: number }[],
+): Pick<
+  ResponseSummary,
+  'finishReasons' | 'outputText' | 'toolCalls' | 'outputMessages' | 'refusal'
+> {
+  const finishReasons: string[] = [];
+  const outputMessages: ChatMessage[] = [];
+  const toolCalls: ToolCallSummary[] = [];
+  let outputText = '';
+  let refusal: string | undefined;
+  const sorted = [...choices].sort((a, b) => a.index - b.index);
+  sorted.forEach((choice, position) => {
+    if (choice.finishReason !== undefined) finishReasons.push(choice.finishReason);
+    const message = choice.message;
+    const text = textOfContent(message['content']);
+    const choiceRefusal = asString(message['refusal']);
+    const calls: ToolCallSummary[] = asArray(message['tool_calls']).map((raw) => {
+      const call = asDict(raw) ?? {};
+      const fn = asDict(call['function']) ?? {};
+      const summary: ToolCallSummary = { arguments: fn['arguments'] };
+      const id = asString(call['id']);
+      const name = asString(fn['name']);
+      if (id !== undefined) summary.id = id;
+      if (name !== undefined) summary.name = name;
+      return summary;
+    });
+    if (position === 0) {
+      outputText = text;
+      if (choiceRefusal !== undefined && choiceRefusal !== '') refusal = choiceRefusal;
+      toolCalls.push(...calls);
+    }
+    const parts: MessagePart[] = [];
+    if (text !== '') parts.push({ type: 'text', content: text });
+    if (choiceRefusal !== undefined && choiceRefusal !== '') {
+      parts.push({ type: 'refusal', content: choiceRefusal });
+    }
+    parts.push(...toolCallParts(message['tool_calls']));
+    const out: ChatMessage = { role: asString(message['role']) ?? 'assistant', parts };
+    if (choice.finishReason !== undefined) out.finish_reason = choice.finishReason;
+    outputMessages.push(out);
+  });
+  const result: ReturnType<typeof summaryFromChoices> = {
+    finishReasons,
+    outputText,
+    toolCalls,
+    outputMessages,
+  };
+  if (refusal !== undefined) result.refusal = refusal;
+  return result;
+}
+
+function summarize(response: unknown): ResponseSummary {
+  const r = asDict(response) ?? {};
+  const choices = asArray(r['choices']).map((raw, position) => {
+    const choice = asDict(raw) ?? {};
+    return {
+      message: asDict(choice['message']) ?? {},
+      finishReason: asString(choice['finish_reason']),
+      index: asNumber(choice['index']) ?? position,
+    };
+  });
+  const summary: ResponseSummary = summaryFromChoices(choices);
+  setIfDefined(summary, 'id', asString(r['id']));
+  setIfDefined(summary, 'model', asString(r['model']));
+  const usage = openaiUsage(r['usage']);
+  if (usage !== undefined) summary.usage = usage;
+  return summary;
+}
+
+interface ChoiceState {
+  index: number;
+  content: string;
+  refusal: string;
+  role: string | undefined;
+  finishReason: string | undefined;
+  toolCalls: Map<number, { id?: string; name?: string; arguments: string }>;
+}
+
+function accumulator(): StreamAccumulator {
+  let id: string | undefined;
+  let model: string | undefined;
+  let usage: TokenUsage | undefined;
+  const choices = new Map<number, ChoiceState>();
+  return {
+    add(item) {
+      const chunk = asDict(item);
+      if (chunk === undefined) return;
+      id ??= asString(chunk['id']) || undefined;
+      model ??= asString(chunk['model']) || undefined;
+      const chunkUsage = openaiUsage(chunk['usage']);
+      if (chunkUsage !== undefined) usage = chunkUsage;
+      for (const raw of asArray(chunk['choices'])) {
+        const choice = asDict(raw);
+        if (choice === undefined) continue;
+        const index = asNumber(choice['index']) ?? 0;
+        let state = choices.get(index);
+        if (state === undefined) {
+          state = {
+            index,
+            content: '',
+            refusal: '',
+            role: undefined,
+            finishReason: undefined,
+            toolCalls: new Map(),
+          };
+          choices.set(index, state);
+        }
+        const delta = asDict(choice['delta']) ?? {};
+        state.role ??= asString(delta['role']);
+        state.content += asString(delta['content']) ?? '';
+        state.refusal += asString(delta['refusal']) ?? '';
+        for (const rawCall of asArray(delta['tool_calls'])) {
+          const call = asDict(rawCall) ?? {};
+          const callIndex = asNumber(call['index']) ?? 0;
+          let callState = state.toolCalls.get(callIndex);
+          if (callState === undefined) {
+            callState = { arguments: '' };
+            state.toolCalls.set(callIndex, callState);
+          }
+          const callId = asString(call['id']);
+          if (callId !== undefined) callState.id = callId;
+          const fn = asDict(call['function']) ?? {};
+          const name = asString(fn['name']);
+          if (name !== undefined) callState.name = name;
+          callState.arguments += asString(fn['arguments']) ?? '';
+        }
+        const finish = asString(choice['finish_reason']);
+        if (finish !== undefined) state.finishReason = finish;
+      }
+    },
+    summary() {
+      const list = [...choices.values()].map((state) => {
+        const message: Dict = { role: state.role ?? 'assistant', content: state.content };
+        if (state.refusal !== '') message['refusal'] = state.refusal;
+        if (state.toolCalls.size > 0) {
+          message['tool_calls'] = [...state.toolCalls.entries()]
+            .sort(([a], [b]) => a - b)
+            .map(([, call]) => ({
+              id: call.id,
+              type: 'function',
+              function: { name: call.name, arguments: call.arguments },
+            }));
+        }
+        return { message, finishReason: state.finishReason, index: state.index };
+      });
+      const summary: ResponseSummary = summaryFromChoices(list);
+      if (id !== undefined) summary.id = id;
+      if (model !== undefined) summary.model = model;
+      if (usage !== undefined) summary.usage = usage;
+      return summary;
+    },
+  };
+}
+
+export const openaiChatAdapter: ApiAdapter = {
+  provider: GEN_AI_PROVIDER_NAME_VALUE_OPENAI,
+  operation: GEN_AI_OPERATION_NAME_VALUE_CHAT,
+  prepare(body) {
+    if (body['stream'] !== true) return { body, hideUsageChunk: false };
+    const options = asDict(body['stream_options']);
+    if (options?.['include_usage'] === true) return { body, hideUsageChunk: false };
+    return {
+      body: { ...body, stream_options: { ...options, include_usage: true } },
+      hideUsageChunk: true,
+    };
+  },
+  requestModel: (body) => asString(body['model']),
+  isStream: (body) => body['stream'] === true,
+  requestAttributes(body) {
+    const attributes: Attributes = {};
+    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_MODEL, asString(body['model']));
+    attributes[ATTR_GEN_AI_REQUEST_STREAM] = body['stream'] === true;
+    setIfDefined(
+      attributes,
+      ATTR_GEN_AI_REQUEST_MAX_TOKENS,
+      asNumber(body['max_completion_tokens']) ?? asNumber(body['max_tokens']),
+    );
+    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_TEMPERATURE, asNumber(body['temperature']));
+    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_TOP_P, asNumber(body['top_p']));
+    setIfDefined(
+      attributes,
+      ATTR_GEN_AI_REQUEST_FREQUENCY_PENALTY,
+      asNumber(body['frequency_penalty']),
+    );
+    setIfDefined(
+      attributes,
+      ATTR_GEN_AI_REQUEST_PRESENCE_PENALTY,
+      asNumber(body['presence_penalty']),
+    );
+    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_STOP_SEQUENCES, stopSequences(body['stop']));
+    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_SEED, asNumber(body['seed']));
+    const n = asNumber(body['n']);
+    if (n !== undefined && n !== 1) attributes[ATTR_GEN_AI_REQUEST_CHOICE_COUNT] = n;
+    setIfDefined(
+      attributes,
+      ATTR_GEN_AI_OUTPUT_TYPE,
+      outputType(asDict(body['response_format'])?.['type']),
+    );
+    return attributes;
+  },
+  jsonRequested(body) {
+    const type = asDict(body['response_format'])?.['type'];
+    return type === 'json_object' || type === 'json_schema';
+  },
+  inputContent: chatInputContent,
+  summarize,
+  accumulator,
+  isUsageOnlyChunk(item) {
+    const chunk = asDict(item);
+    return (
+      chunk !== undefined &&
+      asArray(chunk['choices']).length === 0 &&
+      asDict(chunk['usage']) !== undefined
+    );
+  },
+};

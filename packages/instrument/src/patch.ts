@@ -1,0 +1,216 @@
+import { context, diag, trace } from '@opentelemetry/api';
+import { resolveConfig } from './config.js';
+import { pickLlmContext } from './context.js';
+import type { ApiAdapter } from './internal-types.js';
+import { LlmCall } from './llm-call.js';
+import { observeStream } from './stream.js';
+import type { InstrumentConfig, LlmContextAttributes } from './types.js';
+import { asDict, guard } from './util.js';
+
+/** Per-call app context: `{ modelmaxx: { task, feature, userId, conversationId } }` in the SDK's request options. */
+export const REQUEST_OPTION_KEY = 'modelmaxx';
+
+type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
+
+/**
+ * Shared by every copy of this package in the process: while one instrumented layer is inside
+ * an SDK call, inner layers (prototype patch under `observe()`, a second copy of the package)
+ * pass straight through, so a call gets exactly one span.
+ */
+const state = ((globalThis as Record<symbol, unknown>)[Symbol.for('modelmaxx.instrument.state')] ??=
+  {
+    depth: 0,
+  }) as { depth: number };
+
+export function insideInstrumentedCall(): boolean {
+  return state.depth > 0;
+}
+
+export interface WrapOptions {
+  adapter: ApiAdapter;
+  config: () => InstrumentConfig | undefined;
+  /** Anthropic: switch the SDK's own tracing off for the calls we trace. */
+  suppressSdkTracing?: boolean;
+}
+
+interface ClientLike {
+  baseURL?: unknown;
+  _tracer?: unknown;
+}
+
+function clientOf(resource: unknown): ClientLike | undefined {
+  const client = asDict(resource)?.['_client'];
+  return asDict(client) as ClientLike | undefined;
+}
+
+function stripRequestOptions(options: unknown): {
+  options: unknown;
+  perCall: LlmContextAttributes;
+  changed: boolean;
+} {
+  const dict = asDict(options);
+  if (dict === undefined || !(REQUEST_OPTION_KEY in dict))
+    return { options, perCall: {}, changed: false };
+  const { [REQUEST_OPTION_KEY]: ours, ...rest } = dict;
+  return { options: rest, perCall: pickLlmContext(asDict(ours) ?? {}), changed: true };
+}
+
+/**
+ * Runs `fn` with the SDK's own tracer of `client` switched off. `@anthropic-ai/sdk` reads
+ * `client._tracer` synchronously when a call starts (its span, its traced request), so switching
+ * it off for the synchronous part of the call keeps its span from being made, for this call only.
+ */
+export function withoutSdkTracing<T>(client: ClientLike | undefined, fn: () => T): T {
+  if (client === undefined || client._tracer === undefined) return fn();
+  const saved = client._tracer;
+  let switched = false;
+  try {
+    client._tracer = undefined;
+    switched = true;
+  } catch (error) {
+    diag.debug('modelmaxx: could not switch the SDK tracer off', error);
+  }
+  try {
+    return fn();
+  } finally {
+    if (switched) client._tracer = saved;
+  }
+}
+
+/** Wraps an SDK `create` method: one span per call, the SDK's own result returned. */
+export function wrapCreate(original: AnyFunction, options: WrapOptions): AnyFunction {
+  const { adapter } = options;
+  return function instrumentedCreate(this: unknown, ...args: unknown[]): unknown {
+    if (state.depth > 0) return original.apply(this, args);
+    let call: LlmCall;
+    let callArgs: unknown[];
+    let hideUsageChunk: boolean;
+    let client: ClientLike | undefined;
+    try {
+      const body = asDict(args[0]);
+      if (body === undefined) return original.apply(this, args);
+      client = clientOf(this);
+      const stripped = stripRequestOptions(args[1]);
+      const prepared = adapter.prepare(body);
+      hideUsageChunk = prepared.hideUsageChunk;
+      call = new LlmCall({
+        adapter,
+        config: resolveConfig(options.config()),
+        body,
+        baseURL: client?.baseURL,
+        perCall: stripped.perCall,
+      });
+      callArgs = [...args];
+      callArgs[0] = prepared.body;
+      if (stripped.changed) callArgs[1] = stripped.options;
+    } catch (error) {
+      diag.error('modelmaxx: could not start span', error);
+      return original.apply(this, args);
+    }
+    let result: unknown;
+    state.depth += 1;
+    try {
+      const run = () =>
+        context.with(trace.setSpan(context.active(), call.span), () =>
+          original.apply(this, callArgs),
+        );
+      result = options.suppressSdkTracing === true ? withoutSdkTracing(client, run) : run();
+    } catch (error) {
+      call.fail(error);
+      throw error;
+    } finally {
+      state.depth -= 1;
+    }
+    return observeResult(result, call, hideUsageChunk);
+  };
+}
+
+interface ApiPromiseLike {
+  _thenUnwrap(transform: (data: unknown, props: unknown) => unknown): ApiPromiseLike;
+  asResponse(): Promise<unknown>;
+  parseResponse?: (client: unknown, props: unknown) => unknown;
+  parsedPromise?: unknown;
+}
+
+function isApiPromise(value: unknown): value is ApiPromiseLike {
+  const candidate = asDict(value);
+  return (
+    candidate !== undefined &&
+    typeof candidate['_thenUnwrap'] === 'function' &&
+    typeof candidate['asResponse'] === 'function'
+  );
+}
+
+function handleData(data: unknown, call: LlmCall, hideUsageChunk: boolean): void {
+  guard('observing the response', () => {
+    if (call.stream && asDict(data) !== undefined && 'controller' in (data as object)) {
+      observeStream(data, call, { hideUsageChunk });
+    } else {
+      call.succeed(call.adapter.summarize(data), data);
+    }
+  });
+}
+
+/**
+ * Observes the SDK's `APIPromise` without changing what the app sees: the result is the SDK's
+ * own `_thenUnwrap` derivative (so `.withResponse()`, `.asResponse()` and helpers that check
+ * `instanceof APIPromise` keep working), whose transform records the response and returns it as is.
+ */
+function observeResult(result: unknown, call: LlmCall, hideUsageChunk: boolean): unknown {
+  if (!isApiPromise(result)) {
+    guard('observing a plain promise', () => {
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+        (result as PromiseLike<unknown>).then(
+          (data) => handleData(data, call, hideUsageChunk),
+          (error: unknown) => call.fail(error),
+        );
+      } else {
+        handleData(result, call, hideUsageChunk);
+      }
+    });
+    return result;
+  }
+  let wrapped: ApiPromiseLike;
+  try {
+    wrapped = result._thenUnwrap((data) => {
+      handleData(data, call, hideUsageChunk);
+      return data;
+    });
+  } catch (error) {
+    diag.error('modelmaxx: could not observe the response', error);
+    call.endWithoutBody();
+    return result;
+  }
+  guard('observing request errors', () => {
+    // Fails with the call (status errors after the SDK's retries, timeouts, aborts) without parsing the body.
+    result.asResponse().then(undefined, (error: unknown) => call.fail(error));
+  });
+  guard('observing body errors', () => {
+    const parse = wrapped.parseResponse;
+    if (typeof parse !== 'function') return;
+    wrapped.parseResponse = async function (this: unknown, client: unknown, props: unknown) {
+      try {
+        return await parse.call(this, client, props);
+      } catch (error) {
+        call.fail(error);
+        throw error;
+      }
+    };
+  });
+  guard('observing asResponse', () => {
+    const asResponse = wrapped.asResponse;
+    wrapped.asResponse = function (this: ApiPromiseLike) {
+      // Same rule as the SDKs' own tracing: a raw response read before any parse may never be parsed.
+      const parseStarted = this.parsedPromise !== undefined;
+      const response = asResponse.call(this);
+      if (!parseStarted) {
+        response.then(
+          () => call.endWithoutBody(),
+          () => undefined,
+        );
+      }
+      return response;
+    };
+  });
+  return wrapped;
+}
