@@ -1,1 +1,24 @@
-export {};
+export { startLlmSim } from './server.js';
+export type { LlmSim, LlmSimOptions, SimModelStats } from './server.js';
+export { DEFAULT_SIM_MODELS } from './models.js';
+export type {
+  SimFailure,
+  SimLatency,
+  SimModel,
+  SimModelConfig,
+  SimModelPatch,
+  SimPrice,
+  SimQuality,
+} from './models.js';
+export {
+  TASK_DIFFICULTIES,
+  TASK_KINDS,
+  checkAnswer,
+  generateTask,
+  recognizeTask,
+} from './tasks.js';
+export type { GenerateTaskOptions, SimTask, TaskDifficulty, TaskKind } from './tasks.js';
+export { estimateTokens, REFUSAL_TEXT } from './engine.js';
+export { parseDirectiveList } from './directives.js';
+export type { Directives } from './directives.js';
+export { embeddingOf } from './openai-embeddings.js';

@@ -1,0 +1,36 @@
+import type { Directives } from './directives.js';
+import type { PrefixCache } from './engine.js';
+import type { SseFrame } from './http-util.js';
+import type { SimModelConfig } from './models.js';
+
+/** What a provider handler gets for one generation request. */
+export interface CallContext {
+  model: SimModelConfig;
+  seed: number;
+  /** Unique, deterministic salt for ids of this request (seed + request number). */
+  salt: string;
+  directives: Directives;
+  cache: PrefixCache;
+  /** Unix seconds. */
+  created: number;
+}
+
+/** What a provider handler returns: a JSON body, an SSE stream, or an error in the provider's shape. */
+export type CallResult =
+  | { kind: 'json'; body: unknown; outputTokens: number }
+  | { kind: 'sse'; frames: SseFrame[] }
+  | { kind: 'error'; status: number; message: string; param?: string | null; code?: string | null };
+
+export function invalid(
+  message: string,
+  param: string | null = null,
+  code: string | null = null,
+): CallResult {
+  return { kind: 'error', status: 400, message, param, code };
+}
+
+export type JsonObject = Record<string, unknown>;
+
+export function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,115 @@
+/**
+ * Test directives: `[sim:...]` tags in the prompt text, or the `x-sim-directives` request header
+ * (same syntax without the brackets). Several may be combined, separated by spaces or commas,
+ * e.g. `[sim:status=429 retry-after=2 times=1]`.
+ */
+export interface Directives {
+  /** Finish with `length` (output cut in half). */
+  length?: boolean;
+  /** Empty output. */
+  empty?: boolean;
+  /** Refuse (OpenAI `message.refusal`, Responses refusal part, Anthropic `stop_reason: refusal`). */
+  refusal?: boolean;
+  /** Invalid JSON text when JSON output was requested. */
+  invalidJson?: boolean;
+  /** Call a tool with arguments that do not parse (OpenAI APIs). */
+  badToolArgs?: boolean;
+  /** Call a tool even when `tool_choice` is `auto` after a tool result. */
+  tool?: boolean;
+  /** Answer with this HTTP error status (429, 500, 503, 529, 400, ...). */
+  status?: number;
+  /** `retry-after` seconds on a 429/503/529 (default: the model's). */
+  retryAfter?: number;
+  /** Hold the response (never answer before the hold ends): the client times out. */
+  timeout?: boolean;
+  /** Hold duration in ms for `timeout` (default: the sim's `timeoutHoldMs`). */
+  timeoutMs?: number;
+  /** Apply `status` / `timeout` only to the first N requests with this prompt, then answer. */
+  times?: number;
+  /** Delay before the first byte of output (ms), independent of `latencyScale`. */
+  slowFirstMs?: number;
+  /** Generic reply of exactly this many output tokens. */
+  tokens?: number;
+  /** Force the task answer to be right or wrong. */
+  correct?: boolean;
+  wrong?: boolean;
+}
+
+const TAG = /\[sim:([^\]]*)\]/g;
+
+/** Parses `[sim:...]` tags out of a text; returns undefined when there are none (fast path). */
+export function parseDirectivesFromText(text: string, into?: Directives): Directives | undefined {
+  if (!text.includes('[sim:')) return into;
+  let result = into;
+  for (const match of text.matchAll(TAG)) {
+    result = parseDirectiveList(match[1] ?? '', result ?? {});
+  }
+  return result;
+}
+
+/** Parses `key[=value]` items separated by spaces or commas. Unknown keys are ignored. */
+export function parseDirectiveList(list: string, into: Directives = {}): Directives {
+  for (const item of list.split(/[\s,]+/)) {
+    if (item === '') continue;
+    const equals = item.indexOf('=');
+    const key = (equals < 0 ? item : item.slice(0, equals)).toLowerCase();
+    const value = equals < 0 ? '' : item.slice(equals + 1);
+    const number = Number(value);
+    const hasNumber = value !== '' && Number.isFinite(number);
+    switch (key) {
+      case 'length':
+        into.length = true;
+        break;
+      case 'empty':
+        into.empty = true;
+        break;
+      case 'refusal':
+      case 'refuse':
+        into.refusal = true;
+        break;
+      case 'invalid-json':
+        into.invalidJson = true;
+        break;
+      case 'bad-tool-args':
+        into.badToolArgs = true;
+        break;
+      case 'tool':
+        into.tool = true;
+        break;
+      case 'status':
+      case 'error':
+        if (hasNumber) into.status = number;
+        else if (value === 'timeout') into.timeout = true;
+        break;
+      case '429':
+      case '500':
+      case '503':
+      case '529':
+        into.status = Number(key);
+        break;
+      case 'retry-after':
+        if (hasNumber) into.retryAfter = number;
+        break;
+      case 'timeout':
+        into.timeout = true;
+        if (hasNumber) into.timeoutMs = number;
+        break;
+      case 'times':
+        if (hasNumber) into.times = number;
+        break;
+      case 'slow-first':
+        into.slowFirstMs = hasNumber ? number : 1000;
+        break;
+      case 'tokens':
+        if (hasNumber) into.tokens = Math.max(0, Math.floor(number));
+        break;
+      case 'correct':
+        into.correct = true;
+        break;
+      case 'wrong':
+        into.wrong = true;
+        break;
+    }
+  }
+  return into;
+}
