@@ -1,1 +1,34 @@
-export {};
+export { normalizeAnswer } from './answer.js';
+export { CascadePlanner } from './cascade.js';
+export type { CascadePlan, CallOutcome, CascadeOptions } from './cascade.js';
+export { classifyRequest, classOfFeatures, extractFeatures } from './classifier.js';
+export type { ClassifiableRequest, RequestFeatures } from './classifier.js';
+export { chooseModel, computeWeights } from './decision.js';
+export type {
+  CandidateWeight,
+  Choice,
+  ClassWeights,
+  ComputeWeightsInput,
+  ModelClassStats,
+  WeightTable,
+} from './decision.js';
+export {
+  CandidateSchema,
+  PolicyError,
+  PolicySchema,
+  loadPolicyFile,
+  parsePolicy,
+} from './policy.js';
+export type { Candidate, Policy, PolicyInput } from './policy.js';
+export { createRandom } from './random.js';
+export type { RandomSource } from './random.js';
+export { defaultReplayPolicy, runReplay } from './replay.js';
+export type { ReplayDecision, ReplayOptions, ReplayReport, StrategyResult } from './replay.js';
+export {
+  loadRouterBench,
+  mergeDatasets,
+  parseCsv,
+  parsePythonStringList,
+  parseRouterBenchCsv,
+} from './routerbench.js';
+export type { RecordedDataset, RecordedPrompt } from './routerbench.js';

@@ -1,0 +1,262 @@
+/**
+ * Cascade planner: per class, learns from the outcomes of its own calls whether to answer with
+ * one model, with two cheap "voters" that escalate to the class's best model when their
+ * answers disagree, or (rarely, to explore) with every voter plus the best. Pure given its
+ * random source; state is plain counters, updated by `observe`.
+ */
+import type { Policy } from './policy.js';
+import type { RandomSource } from './random.js';
+
+export type CascadePlan =
+  | { readonly kind: 'single'; readonly model: number; readonly reason: string }
+  | {
+      readonly kind: 'pair';
+      readonly voters: readonly [number, number];
+      readonly escalateTo: number;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: 'probe';
+      readonly voters: readonly number[];
+      readonly escalateTo: number;
+      readonly reason: string;
+    };
+
+/** The outcome of one call made for a prompt. `score` arrives later, as feedback. */
+export interface CallOutcome {
+  readonly model: number;
+  readonly score: number;
+  readonly costUsd: number;
+  /** The normalized answer (see `normalizeAnswer`), undefined when none was found. */
+  readonly answer: string | undefined;
+}
+
+interface ModelCounters {
+  calls: number;
+  score: number;
+  cost: number;
+}
+
+interface ClassState {
+  readonly models: ModelCounters[];
+  /** Pair counters, index `a * n + b` with a < b. */
+  readonly pairCalls: Float64Array;
+  readonly pairAgree: Float64Array;
+  readonly pairAgreeScore: Float64Array;
+  readonly pairDisagreeBest: Float64Array;
+  readonly pairDisagreeBestScore: Float64Array;
+  probes: number;
+  cached: CascadePlan | undefined;
+  sinceRecompute: number;
+}
+
+export interface CascadeOptions {
+  readonly random: RandomSource;
+  /** Probes per class before the planner trusts its counters. */
+  readonly warmupProbes?: number;
+  /** Co-observations a voter pair needs before it may be chosen. */
+  readonly minPairCalls?: number;
+  /** Observations of a class between re-evaluations of its plans (decision speed). */
+  readonly recomputeEvery?: number;
+}
+
+export class CascadePlanner {
+  readonly models: readonly string[];
+  private readonly policy: Policy;
+  private readonly random: RandomSource;
+  private readonly warmupProbes: number;
+  private readonly minPairCalls: number;
+  private readonly recomputeEvery: number;
+  private readonly classes = new Map<string, ClassState>();
+
+  constructor(policy: Policy, options: CascadeOptions) {
+    this.policy = policy;
+    this.models = policy.candidates.map((candidate) => candidate.model);
+    this.random = options.random;
+    this.warmupProbes = options.warmupProbes ?? 20;
+    this.minPairCalls = options.minPairCalls ?? 15;
+    this.recomputeEvery = options.recomputeEvery ?? 10;
+  }
+
+  private state(classKey: string): ClassState {
+    let state = this.classes.get(classKey);
+    if (!state) {
+      const size = this.models.length * this.models.length;
+      state = {
+        models: this.models.map(() => ({ calls: 0, score: 0, cost: 0 })),
+        pairCalls: new Float64Array(size),
+        pairAgree: new Float64Array(size),
+        pairAgreeScore: new Float64Array(size),
+        pairDisagreeBest: new Float64Array(size),
+        pairDisagreeBestScore: new Float64Array(size),
+        probes: 0,
+        cached: undefined,
+        sinceRecompute: 0,
+      };
+      this.classes.set(classKey, state);
+    }
+    return state;
+  }
+
+  private quality(state: ClassState, model: number): number {
+    const counters = state.models[model]!;
+    const prior = this.policy.candidates[model]!.priorQuality ?? 0.5;
+    const strength = this.policy.priorStrength;
+    return (counters.score + prior * strength) / (counters.calls + strength);
+  }
+
+  private cost(state: ClassState, model: number): number {
+    const counters = state.models[model]!;
+    if (counters.calls > 0) return counters.cost / counters.calls;
+    return this.policy.candidates[model]!.priorCostPerCallUsd ?? 0;
+  }
+
+  private best(state: ClassState): number {
+    let best = 0;
+    for (let model = 1; model < this.models.length; model += 1) {
+      if (this.quality(state, model) > this.quality(state, best)) best = model;
+    }
+    return best;
+  }
+
+  /** Decides which calls to make for one prompt of `classKey`. */
+  plan(classKey: string): CascadePlan {
+    const state = this.state(classKey);
+    const count = this.models.length;
+    const best = this.best(state);
+    const bestCost = this.cost(state, best);
+    const cascade = this.policy.cascade;
+    const voters: number[] = [];
+    for (let model = 0; model < count; model += 1) {
+      if (model !== best && this.cost(state, model) <= cascade.voterMaxCostShare * bestCost) {
+        voters.push(model);
+      }
+    }
+    if (state.probes < this.warmupProbes) {
+      const others: number[] = [];
+      for (let model = 0; model < count; model += 1) if (model !== best) others.push(model);
+      return {
+        kind: 'probe',
+        voters: others,
+        escalateTo: best,
+        reason: 'cold start: probing every candidate',
+      };
+    }
+    if (this.random() < cascade.probeRate) {
+      return {
+        kind: 'probe',
+        voters,
+        escalateTo: best,
+        reason: 'exploration probe of every voter',
+      };
+    }
+    if (state.cached !== undefined && state.sinceRecompute < this.recomputeEvery) {
+      return state.cached;
+    }
+    const penalty = this.policy.goal.costPenalty;
+    const lambda = penalty === undefined ? 0 : penalty / Math.max(bestCost, 1e-12);
+    const margin = this.policy.goal.qualityMargin;
+    const bestQuality = this.quality(state, best);
+    const strength = this.policy.priorStrength;
+    // Candidate plans with (quality, cost).
+    let chosen: CascadePlan | undefined;
+    let chosenValue = -Infinity;
+    let chosenCost = Infinity;
+    let topQuality = -Infinity;
+    const plans: { plan: CascadePlan; quality: number; lower: number; cost: number }[] = [];
+    for (let model = 0; model < count; model += 1) {
+      const quality = this.quality(state, model);
+      const calls = state.models[model]!.calls + strength;
+      plans.push({
+        plan: {
+          kind: 'single',
+          model,
+          reason: `single ${this.models[model]}: quality ${quality.toFixed(3)}`,
+        },
+        quality,
+        lower: quality - Math.sqrt((quality * (1 - quality)) / calls),
+        cost: this.cost(state, model),
+      });
+    }
+    for (let first = 0; first < voters.length; first += 1) {
+      for (let second = first + 1; second < voters.length; second += 1) {
+        const a = voters[first]!;
+        const b = voters[second]!;
+        const index = a * count + b;
+        const calls = state.pairCalls[index]!;
+        if (calls < this.minPairCalls) continue;
+        const agree = state.pairAgree[index]!;
+        const agreeRate = (agree + 0.5) / (calls + 1);
+        const agreeQuality = (state.pairAgreeScore[index]! + bestQuality) / (agree + 1);
+        const disagreeQuality =
+          (state.pairDisagreeBestScore[index]! + bestQuality * strength) /
+          (state.pairDisagreeBest[index]! + strength);
+        const quality = agreeRate * agreeQuality + (1 - agreeRate) * disagreeQuality;
+        const cost = this.cost(state, a) + this.cost(state, b) + (1 - agreeRate) * bestCost;
+        const lower = quality - Math.sqrt((quality * (1 - quality)) / (calls + 1));
+        const [x, y] = this.quality(state, a) >= this.quality(state, b) ? [a, b] : [b, a];
+        plans.push({
+          plan: {
+            kind: 'pair',
+            voters: [x, y],
+            escalateTo: best,
+            reason: `voters ${this.models[x]} + ${this.models[y]} agree ${(agreeRate * 100).toFixed(0)}%, else ${this.models[best]}: quality ${quality.toFixed(3)}`,
+          },
+          quality,
+          lower,
+          cost,
+        });
+      }
+    }
+    for (const entry of plans) if (entry.quality > topQuality) topQuality = entry.quality;
+    for (const entry of plans) {
+      if (penalty !== undefined) {
+        const value = entry.lower - lambda * entry.cost;
+        if (value > chosenValue) {
+          chosenValue = value;
+          chosen = entry.plan;
+        }
+      } else if (entry.lower >= topQuality - margin && entry.cost < chosenCost) {
+        chosenCost = entry.cost;
+        chosen = entry.plan;
+      }
+    }
+    state.cached = chosen ?? { kind: 'single', model: best, reason: 'best model' };
+    state.sinceRecompute = 0;
+    return state.cached;
+  }
+
+  /** Feeds back the outcomes of the calls made for one prompt (bandit feedback only). */
+  observe(classKey: string, plan: CascadePlan, outcomes: readonly CallOutcome[]): void {
+    const state = this.state(classKey);
+    const count = this.models.length;
+    for (const outcome of outcomes) {
+      const counters = state.models[outcome.model]!;
+      counters.calls += 1;
+      counters.score += outcome.score;
+      counters.cost += outcome.costUsd;
+    }
+    if (plan.kind === 'probe') state.probes += 1;
+    state.sinceRecompute += 1;
+    if (plan.kind !== 'single') {
+      const best = outcomes.find((outcome) => outcome.model === plan.escalateTo);
+      const voters = outcomes.filter((outcome) => outcome.model !== plan.escalateTo);
+      for (let first = 0; first < voters.length; first += 1) {
+        for (let second = first + 1; second < voters.length; second += 1) {
+          const one = voters[first]!;
+          const two = voters[second]!;
+          const [a, b] = one.model < two.model ? [one, two] : [two, one];
+          const index = a.model * count + b.model;
+          state.pairCalls[index] = state.pairCalls[index]! + 1;
+          if (a.answer !== undefined && a.answer === b.answer) {
+            state.pairAgree[index] = state.pairAgree[index]! + 1;
+            state.pairAgreeScore[index] = state.pairAgreeScore[index]! + (a.score + b.score) / 2;
+          } else if (best !== undefined) {
+            state.pairDisagreeBest[index] = state.pairDisagreeBest[index]! + 1;
+            state.pairDisagreeBestScore[index] = state.pairDisagreeBestScore[index]! + best.score;
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Routing policy: which models may answer, what "good enough" means, how much to explore,
+ * where stats come from and how to fall back. Validated with zod where it enters the
+ * process (code or a JSON file).
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+export const CandidateSchema = z.object({
+  /** The model name sent to the provider, e.g. `gpt-4o-mini`. */
+  model: z.string().min(1),
+  provider: z.enum(['openai', 'anthropic']).default('openai'),
+  /** Overrides the client's base URL for this candidate. */
+  baseURL: z.url().optional(),
+  /** Name of the client (in `createRouter({ clients })`) that serves this candidate. */
+  client: z.string().min(1).optional(),
+  /** Price override in USD per million tokens; otherwise the observed cost per call is used. */
+  price: z
+    .object({
+      inputPerMillion: z.number().nonnegative(),
+      outputPerMillion: z.number().nonnegative(),
+    })
+    .optional(),
+  /** Prior quality (0..1) for cold starts, e.g. from an offline evaluation. */
+  priorQuality: z.number().min(0).max(1).optional(),
+  /** Prior cost per call (USD) for cold starts. */
+  priorCostPerCallUsd: z.number().nonnegative().optional(),
+});
+export type Candidate = z.infer<typeof CandidateSchema>;
+
+export const PolicySchema = z
+  .object({
+    name: z.string().min(1).default('auto'),
+    candidates: z.array(CandidateSchema).min(1, 'a policy needs at least one candidate model'),
+    goal: z
+      .object({
+        /** Cheapest model whose quality is within this margin (absolute, 0..1) of the class's best. */
+        qualityMargin: z.number().min(0).max(1).default(0.02),
+        /** Candidates whose p95 latency exceeds this get no traffic (unless none meets it). */
+        latencySloMs: z.number().positive().optional(),
+        /** Spend budget per period: above it the cheapest acceptable model is used. */
+        budget: z
+          .object({ usd: z.number().positive(), periodMs: z.number().int().positive() })
+          .optional(),
+        /**
+         * Trade-off instead of a margin: maximize quality minus this penalty times cost, with
+         * cost measured in units of the class's best model's cost per call.
+         */
+        costPenalty: z.number().nonnegative().optional(),
+      })
+      .prefault({}),
+    /** Share of traffic spread over non-chosen candidates to keep their stats fresh. */
+    exploration: z.number().min(0).max(0.5).default(0.05),
+    /** Pseudo-count of prior evidence per candidate (cold start strength). */
+    priorStrength: z.number().nonnegative().default(2),
+    /** Half-life of evidence: older stats count less (drift). */
+    halfLifeMs: z
+      .number()
+      .positive()
+      .default(6 * 3600_000),
+    statsWindow: z
+      .string()
+      .regex(/^\d+(s|m|h|d)$/, 'statsWindow is a number followed by s, m, h or d, e.g. 1h')
+      .default('1h'),
+    refreshIntervalMs: z.number().int().positive().default(30_000),
+    /** Stats older than this are stale: the last good weights are kept. */
+    staleAfterMs: z
+      .number()
+      .int()
+      .positive()
+      .default(5 * 60_000),
+    /** Minimum calls before a candidate's observed quality replaces its prior. */
+    minCalls: z.number().int().nonnegative().default(20),
+    fallback: z
+      .object({
+        /** Explicit fallback order; otherwise the remaining candidates by weight. */
+        chain: z.array(z.string()).optional(),
+        maxAttempts: z.number().int().min(1).max(10).default(3),
+        cooldownMs: z.number().int().nonnegative().default(30_000),
+        timeoutMs: z.number().int().positive().default(60_000),
+      })
+      .prefault({}),
+    cascade: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Voters are candidates costing at most this share of the best model's cost per call. */
+        voterMaxCostShare: z.number().positive().max(1).default(0.25),
+        /** Share of prompts on which every voter and the best are called (exploration). */
+        probeRate: z.number().min(0).max(1).default(0.03),
+      })
+      .prefault({}),
+  })
+  .superRefine((policy, context) => {
+    const seen = new Set<string>();
+    policy.candidates.forEach((candidate, index) => {
+      if (seen.has(candidate.model)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['candidates', index, 'model'],
+          message: `candidate "${candidate.model}" is listed twice`,
+        });
+      }
+      seen.add(candidate.model);
+    });
+    for (const [index, model] of (policy.fallback.chain ?? []).entries()) {
+      if (!seen.has(model)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['fallback', 'chain', index],
+          message: `fallback model "${model}" is not a candidate of this policy`,
+        });
+      }
+    }
+  });
+export type Policy = z.infer<typeof PolicySchema>;
+export type PolicyInput = z.input<typeof PolicySchema>;
+
+export class PolicyError extends Error {
+  override readonly name = 'PolicyError';
+  readonly issues: readonly string[];
+  constructor(message: string, issues: readonly string[], options?: ErrorOptions) {
+    super(message, options);
+    this.issues = issues;
+  }
+}
+
+/** Validates a policy; throws `PolicyError` listing every problem with its path. */
+export function parsePolicy(input: unknown, source = 'policy'): Policy {
+  const result = PolicySchema.safeParse(input);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map(
+    (issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`,
+  );
+  throw new PolicyError(`invalid ${source}:\n  ${issues.join('\n  ')}`, issues);
+}
+
+/** Reads and validates a JSON policy file. */
+export function loadPolicyFile(path: string): Policy {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new PolicyError(`cannot read policy file ${path}`, [String(error)], { cause: error });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new PolicyError(`policy file ${path} is not valid JSON`, [String(error)], {
+      cause: error,
+    });
+  }
+  return parsePolicy(json, `policy file ${path}`);
+}

@@ -1,0 +1,352 @@
+/**
+ * Offline replay: drives the decision core (or the cascade planner) over recorded data with
+ * bandit feedback. The router sees only the outcomes (score, cost, answer) of the models it
+ * called; every call is charged. Train = history (learning), test = measured (learning goes on).
+ */
+import { performance } from 'node:perf_hooks';
+import { normalizeAnswer } from './answer.js';
+import { CascadePlanner } from './cascade.js';
+import type { CallOutcome } from './cascade.js';
+import { chooseModel, computeWeights } from './decision.js';
+import type { ModelClassStats, WeightTable } from './decision.js';
+import { parsePolicy } from './policy.js';
+import type { Policy, PolicyInput } from './policy.js';
+import { createRandom } from './random.js';
+import type { RecordedDataset, RecordedPrompt } from './routerbench.js';
+
+export interface ReplayDecision {
+  readonly sample_id: string;
+  /** The model whose answer is used. */
+  readonly model: string;
+  /** Every model called for this prompt, in order. */
+  readonly calls: readonly string[];
+}
+
+export interface StrategyResult {
+  readonly name: string;
+  /** Mean score over test prompts (0..1). */
+  readonly accuracy: number;
+  readonly costUsd: number;
+  readonly accuracyVsBest: number;
+  readonly costVsBest: number;
+  readonly note?: string;
+}
+
+export interface ReplayReport {
+  readonly models: readonly string[];
+  readonly bestModel: string;
+  readonly cheapestModel: string;
+  readonly trainPrompts: number;
+  readonly testPrompts: number;
+  /** What the router spent while learning on the train split (history). */
+  readonly trainCostUsd: number;
+  readonly router: StrategyResult;
+  readonly baselines: readonly StrategyResult[];
+  readonly decisionMicros: { readonly p50: number; readonly p99: number };
+  readonly decisions: readonly ReplayDecision[];
+  readonly policy: Policy;
+}
+
+export interface ReplayOptions {
+  readonly policy?: Policy | PolicyInput;
+  readonly seed?: number;
+  /** Prompts between weight refreshes (the replay's stand-in for the refresh interval). */
+  readonly refreshEvery?: number;
+}
+
+/** The default replay policy over the data set's models (tuned on RouterBench's train split only). */
+export function defaultReplayPolicy(models: readonly string[]): PolicyInput {
+  return {
+    name: 'replay',
+    candidates: models.map((model) => ({ model })),
+    goal: { qualityMargin: 0.02, costPenalty: 0.1 },
+    exploration: 0.05,
+    cascade: { enabled: true },
+  };
+}
+
+function resolvePolicy(models: readonly string[], input: Policy | PolicyInput | undefined): Policy {
+  const policy = parsePolicy(input ?? defaultReplayPolicy(models), 'replay policy');
+  for (const candidate of policy.candidates) {
+    if (!models.includes(candidate.model)) {
+      throw new Error(
+        `policy candidate "${candidate.model}" is not in the data (models: ${models.join(', ')})`,
+      );
+    }
+  }
+  return policy;
+}
+
+interface Accumulator {
+  calls: number;
+  score: number;
+  cost: number;
+}
+
+/** Mean of a field over prompts for one model. */
+function totals(prompts: readonly RecordedPrompt[], model: number) {
+  let score = 0;
+  let cost = 0;
+  for (const prompt of prompts) {
+    score += prompt.scores[model]!;
+    cost += prompt.costs[model]!;
+  }
+  return { score, cost };
+}
+
+function percentile(sorted: readonly number[], share: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))]!;
+}
+
+export function runReplay(
+  train: RecordedDataset,
+  test: RecordedDataset,
+  options: ReplayOptions = {},
+): ReplayReport {
+  const models = test.models;
+  if (train.models.join('\n') !== models.join('\n')) {
+    throw new Error('train and test data sets have different models');
+  }
+  const policy = resolvePolicy(models, options.policy);
+  const random = createRandom(options.seed ?? 1);
+  const refreshEvery = options.refreshEvery ?? 25;
+  const modelIndex = policy.candidates.map((candidate) => models.indexOf(candidate.model));
+  const planner = new CascadePlanner(policy, { random });
+  const accumulators = new Map<string, Accumulator[]>();
+  const accumulatorsOf = (classKey: string) => {
+    let entry = accumulators.get(classKey);
+    if (!entry)
+      accumulators.set(
+        classKey,
+        (entry = policy.candidates.map(() => ({ calls: 0, score: 0, cost: 0 }))),
+      );
+    return entry;
+  };
+  let table: WeightTable | undefined;
+  let sinceRefresh = Infinity;
+  const refresh = () => {
+    const stats: ModelClassStats[] = [];
+    for (const [classKey, entries] of accumulators) {
+      entries.forEach((entry, index) => {
+        if (entry.calls === 0) return;
+        stats.push({
+          model: policy.candidates[index]!.model,
+          classKey,
+          calls: entry.calls,
+          errors: 0,
+          costPerCallUsd: entry.cost / entry.calls,
+          latencyP95Ms: null,
+          meanScore: entry.score / entry.calls,
+          scoreCount: entry.calls,
+        });
+      });
+    }
+    table = computeWeights({ policy, stats, random, draws: 100 });
+    sinceRefresh = 0;
+  };
+  const decisionTimes: number[] = [];
+  const decisions: ReplayDecision[] = [];
+  let trainCost = 0;
+  let testScore = 0;
+  let testCost = 0;
+
+  const step = (prompt: RecordedPrompt, measured: boolean) => {
+    const classKey = prompt.task;
+    const calls: number[] = [];
+    let answeredBy: number;
+    let outcomes: CallOutcome[] = [];
+    const call = (candidate: number): CallOutcome => {
+      const model = modelIndex[candidate]!;
+      calls.push(candidate);
+      const outcome = {
+        model: candidate,
+        score: prompt.scores[model]!,
+        costUsd: prompt.costs[model]!,
+        answer: normalizeAnswer(prompt.responses[model] ?? ''),
+      };
+      outcomes.push(outcome);
+      return outcome;
+    };
+    if (policy.cascade.enabled) {
+      const started = performance.now();
+      const plan = planner.plan(classKey);
+      if (measured) decisionTimes.push((performance.now() - started) * 1000);
+      if (plan.kind === 'single') {
+        call(plan.model);
+        answeredBy = plan.model;
+      } else if (plan.kind === 'pair') {
+        const first = call(plan.voters[0]);
+        const second = call(plan.voters[1]);
+        if (first.answer !== undefined && first.answer === second.answer) {
+          answeredBy = plan.voters[0];
+        } else {
+          call(plan.escalateTo);
+          answeredBy = plan.escalateTo;
+        }
+      } else {
+        for (const voter of plan.voters) call(voter);
+        call(plan.escalateTo);
+        answeredBy = plan.escalateTo;
+      }
+      planner.observe(classKey, plan, outcomes);
+    } else {
+      if (sinceRefresh >= refreshEvery) refresh();
+      sinceRefresh += 1;
+      const started = performance.now();
+      const choice = chooseModel(table!, classKey, random);
+      if (measured) decisionTimes.push((performance.now() - started) * 1000);
+      const candidate =
+        choice === undefined ? 0 : policy.candidates.findIndex((c) => c.model === choice.model);
+      call(candidate);
+      answeredBy = candidate;
+    }
+    const entries = accumulatorsOf(classKey);
+    const global = accumulatorsOf('*');
+    for (const outcome of outcomes) {
+      for (const entry of [entries[outcome.model]!, global[outcome.model]!]) {
+        entry.calls += 1;
+        entry.score += outcome.score;
+        entry.cost += outcome.costUsd;
+      }
+    }
+    let cost = 0;
+    for (const outcome of outcomes) cost += outcome.costUsd;
+    outcomes = [];
+    if (measured) {
+      testScore += prompt.scores[modelIndex[answeredBy]!]!;
+      testCost += cost;
+      decisions.push({
+        sample_id: prompt.sampleId,
+        model: models[modelIndex[answeredBy]!]!,
+        calls: calls.map((candidate) => models[modelIndex[candidate]!]!),
+      });
+    } else {
+      trainCost += cost;
+    }
+  };
+  for (const prompt of train.prompts) step(prompt, false);
+  for (const prompt of test.prompts) step(prompt, true);
+
+  // Baselines. "Best" and "cheapest" are decided on the train split (history), as a user would.
+  const trainTotals = models.map((_, model) => totals(train.prompts, model));
+  let bestModel = 0;
+  let cheapestModel = 0;
+  trainTotals.forEach((entry, model) => {
+    if (entry.score > trainTotals[bestModel]!.score) bestModel = model;
+    if (entry.cost < trainTotals[cheapestModel]!.cost) cheapestModel = model;
+  });
+  const testPrompts = test.prompts;
+  const n = testPrompts.length;
+  const best = totals(testPrompts, bestModel);
+  const result = (name: string, score: number, cost: number, note?: string): StrategyResult => ({
+    name,
+    accuracy: score / n,
+    costUsd: cost,
+    accuracyVsBest: best.score > 0 ? score / best.score : 0,
+    costVsBest: best.cost > 0 ? cost / best.cost : 0,
+    ...(note === undefined ? {} : { note }),
+  });
+  const baselines: StrategyResult[] = [];
+  baselines.push(result(`always ${models[bestModel]}`, best.score, best.cost, 'best on train'));
+  const cheapest = totals(testPrompts, cheapestModel);
+  baselines.push(
+    result(`always ${models[cheapestModel]}`, cheapest.score, cheapest.cost, 'cheapest on train'),
+  );
+  let randomScore = 0;
+  let randomCost = 0;
+  for (let model = 0; model < models.length; model += 1) {
+    const entry = totals(testPrompts, model);
+    randomScore += entry.score / models.length;
+    randomCost += entry.cost / models.length;
+  }
+  baselines.push(result('random (expected)', randomScore, randomCost));
+  baselines.push(staticFrontier(test, best.score, margin98(best.score), result));
+  let oracleScore = 0;
+  let oracleCost = 0;
+  for (const prompt of testPrompts) {
+    let chosen = -1;
+    let cheapestIndex = 0;
+    for (let model = 0; model < models.length; model += 1) {
+      if (prompt.costs[model]! < prompt.costs[cheapestIndex]!) cheapestIndex = model;
+      if (
+        prompt.scores[model]! >= 1 &&
+        (chosen < 0 || prompt.costs[model]! < prompt.costs[chosen]!)
+      ) {
+        chosen = model;
+      }
+    }
+    oracleScore += chosen < 0 ? prompt.scores[cheapestIndex]! : 1;
+    oracleCost += prompt.costs[chosen < 0 ? cheapestIndex : chosen]!;
+  }
+  baselines.push(
+    result('oracle (cheapest correct model)', oracleScore, oracleCost, 'knows every outcome'),
+  );
+  const sorted = [...decisionTimes].sort((a, b) => a - b);
+  return {
+    models,
+    bestModel: models[bestModel]!,
+    cheapestModel: models[cheapestModel]!,
+    trainPrompts: train.prompts.length,
+    testPrompts: n,
+    trainCostUsd: trainCost,
+    router: result(
+      `router (${policy.cascade.enabled ? 'cascade' : 'weights'})`,
+      testScore,
+      testCost,
+    ),
+    baselines,
+    decisionMicros: { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) },
+    decisions,
+    policy,
+  };
+}
+
+const margin98 = (bestScore: number) => 0.98 * bestScore;
+
+/**
+ * The per-class static frontier, computed with hindsight on the test split itself: the
+ * cheapest mix of one model per class (plus one class split between two models) reaching 98%
+ * of always-best accuracy. An upper bound for per-class weights, not a deployable policy.
+ */
+function staticFrontier(
+  test: RecordedDataset,
+  _bestScore: number,
+  targetScore: number,
+  result: (name: string, score: number, cost: number, note?: string) => StrategyResult,
+): StrategyResult {
+  const byClass = new Map<string, RecordedPrompt[]>();
+  for (const prompt of test.prompts) {
+    let list = byClass.get(prompt.task);
+    if (!list) byClass.set(prompt.task, (list = []));
+    list.push(prompt);
+  }
+  // Per class: points (score, cost) for each model; Lagrangian sweep over the price of cost.
+  const classes = [...byClass.values()].map((prompts) =>
+    test.models.map((_, model) => totals(prompts, model)),
+  );
+  let bestCost = Infinity;
+  let bestScore = 0;
+  for (let exponent = -2; exponent <= 6; exponent += 0.02) {
+    const price = 10 ** exponent;
+    const picks = classes.map((points) => {
+      let pick = points[0]!;
+      for (const point of points) {
+        if (point.score - price * point.cost > pick.score - price * pick.cost) pick = point;
+      }
+      return pick;
+    });
+    const score = picks.reduce((sum, point) => sum + point.score, 0);
+    const cost = picks.reduce((sum, point) => sum + point.cost, 0);
+    if (score >= targetScore && cost < bestCost) {
+      bestCost = cost;
+      bestScore = score;
+    }
+  }
+  return result(
+    'per-class static frontier (hindsight on test)',
+    bestScore,
+    bestCost,
+    'cheapest one-model-per-class choice at >= 98% of best, chosen with test outcomes',
+  );
+}
