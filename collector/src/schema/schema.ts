@@ -1,0 +1,611 @@
+/**
+ * The one DDL source for both engines (embedded chDB and a ClickHouse server),
+ * single-node and `ON CLUSTER` alike.
+ *
+ * `otel_traces`, `otel_traces_trace_id_ts` and `otel_traces_trace_id_ts_mv` are
+ * the OpenTelemetry Collector ClickHouse exporter's own tables
+ * (exporter/clickhouseexporter/internal/sqltemplates: traces_table.sql,
+ * traces_id_ts_lookup_table.sql, traces_id_ts_lookup_mv.sql), so Grafana's
+ * ClickHouse data source and the OTel Collector work against them unchanged.
+ * Everything else is ours and is derived from them by materialized views.
+ */
+import {
+  ATTR_ENDUSER_ID,
+  ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_CONVERSATION_ID,
+  ATTR_GEN_AI_EVALUATION_EXPLANATION,
+  ATTR_GEN_AI_EVALUATION_NAME,
+  ATTR_GEN_AI_EVALUATION_SCORE_LABEL,
+  ATTR_GEN_AI_EVALUATION_SCORE_VALUE,
+  ATTR_GEN_AI_OPERATION_NAME,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_REQUEST_STREAM,
+  ATTR_GEN_AI_RESPONSE_FINISH_REASONS,
+  ATTR_GEN_AI_RESPONSE_ID,
+  ATTR_GEN_AI_RESPONSE_MODEL,
+  ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+  ATTR_GEN_AI_SYSTEM,
+  ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_COST_AMOUNT,
+  ATTR_GEN_AI_USAGE_COST_CURRENCY,
+  ATTR_GEN_AI_USAGE_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+  ATTR_MODELMAXX_COST_USD,
+  ATTR_MODELMAXX_EVALUATION_SOURCE,
+  ATTR_MODELMAXX_FEATURE,
+  ATTR_MODELMAXX_ROUTE_POLICY,
+  ATTR_MODELMAXX_ROUTE_REASON,
+  ATTR_MODELMAXX_TASK,
+  EVENT_GEN_AI_EVALUATION_RESULT,
+} from '@modelmaxx/semconv';
+import { modelNameSqlExpression, providerNameSqlExpression, sqlString } from './model-name.js';
+
+/** Bumped whenever a statement below changes; recorded in `schema_migrations`. */
+export const SCHEMA_VERSION = 1;
+
+export interface SchemaOptions {
+  /** Database name; default `modelmaxx`. */
+  database?: string;
+  /** ClickHouse cluster name: `ON CLUSTER`, `Replicated*MergeTree` and `Distributed` tables. */
+  cluster?: string;
+  /** Drop raw spans, calls and scores after this many days (rollups and prices are kept). */
+  ttlDays?: number;
+}
+
+export interface SchemaStatement {
+  /** What the statement creates, e.g. `table otel_traces` or `view llm_calls_mv`. */
+  name: string;
+  sql: string;
+  /** Materialized views are dropped and re-created when the recorded version is older than this. */
+  replaceBelowVersion?: number;
+  /** The object a re-created view replaces (fully qualified). */
+  dropFirst?: string;
+}
+
+/** The tables that live on each shard (the `Distributed` table keeps the plain name). */
+export const TABLES = {
+  traces: 'otel_traces',
+  traceIdTs: 'otel_traces_trace_id_ts',
+  calls: 'llm_calls',
+  scores: 'llm_scores',
+  prices: 'llm_prices',
+  rollup: 'llm_rollup_1m',
+  migrations: 'schema_migrations',
+} as const;
+
+/** Column order of `otel_traces` as the writer sends it (TabSeparated, positional). */
+export const OTEL_TRACES_INSERT_COLUMNS = [
+  'Timestamp',
+  'TraceId',
+  'SpanId',
+  'ParentSpanId',
+  'TraceState',
+  'SpanName',
+  'SpanKind',
+  'ServiceName',
+  'ResourceAttributes',
+  'ScopeName',
+  'ScopeVersion',
+  'SpanAttributes',
+  'Duration',
+  'StatusCode',
+  'StatusMessage',
+  'Events.Timestamp',
+  'Events.Name',
+  'Events.Attributes',
+  'Links.TraceId',
+  'Links.SpanId',
+  'Links.TraceState',
+  'Links.Attributes',
+] as const;
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function checkIdentifier(value: string, what: string): string {
+  if (!IDENTIFIER.test(value)) {
+    throw new Error(`${what} must match ${IDENTIFIER.source}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+type EngineKind = 'MergeTree' | 'AggregatingMergeTree' | 'ReplacingMergeTree';
+
+interface TableDefinition {
+  name: string;
+  body: string;
+  engine: EngineKind;
+  /** Engine arguments after the replication path and replica (e.g. the version column). */
+  engineArguments?: string;
+  tail: string;
+  /** Sharded by this expression on a cluster; unsharded tables are replicated to every node. */
+  shardingKey?: string;
+}
+
+const attribute = (name: string, map = 'SpanAttributes') => `${map}[${sqlString(name)}]`;
+
+function ttl(expression: string, options: SchemaOptions): string {
+  const days = options.ttlDays;
+  if (days === undefined || days <= 0) return '';
+  if (!Number.isInteger(days)) throw new Error('ttlDays must be a whole number of days');
+  return `TTL ${expression} + toIntervalDay(${days})\n`;
+}
+
+function tableDefinitions(options: SchemaOptions): TableDefinition[] {
+  return [
+    {
+      // exporter/clickhouseexporter/internal/sqltemplates/traces_table.sql (bloom-filter variant)
+      name: TABLES.traces,
+      body: `    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ParentSpanId String CODEC(ZSTD(1)),
+    TraceState String CODEC(ZSTD(1)),
+    SpanName LowCardinality(String) CODEC(ZSTD(1)),
+    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion String CODEC(ZSTD(1)),
+    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    Duration UInt64 CODEC(T64, ZSTD(1)),
+    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
+    StatusMessage String CODEC(ZSTD(1)),
+    Events Nested (
+        Timestamp DateTime64(9),
+        Name LowCardinality(String),
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    Links Nested (
+        TraceId String,
+        SpanId String,
+        TraceState String,
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    ResourceAttributeItems Array(String) ALIAS arrayMap(kv -> concat(kv.1, '=', kv.2), CAST(ResourceAttributes, 'Array(Tuple(String, String))')),
+    SpanAttributeItems Array(String) ALIAS arrayMap(kv -> concat(kv.1, '=', kv.2), CAST(SpanAttributes, 'Array(Tuple(String, String))')),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_duration Duration TYPE minmax GRANULARITY 1,
+    INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8`,
+      engine: 'MergeTree',
+      tail: `PARTITION BY toDate(Timestamp)
+PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
+ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
+${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1${options.cluster === undefined ? ', non_replicated_deduplication_window = 10000' : ''}`,
+      shardingKey: 'cityHash64(TraceId)',
+    },
+    {
+      // exporter/clickhouseexporter/internal/sqltemplates/traces_id_ts_lookup_table.sql
+      name: TABLES.traceIdTs,
+      body: `    TraceId String CODEC(ZSTD(1)),
+    Start SimpleAggregateFunction(min, DateTime) CODEC(ZSTD(1)),
+    End SimpleAggregateFunction(max, DateTime) CODEC(ZSTD(1))`,
+      engine: 'MergeTree',
+      tail: `PARTITION BY toStartOfWeek(Start)
+ORDER BY (TraceId)
+${ttl('toDateTime(Start)', options)}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+      shardingKey: 'cityHash64(TraceId)',
+    },
+    {
+      name: TABLES.calls,
+      body: `    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ParentSpanId String CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    Provider LowCardinality(String) CODEC(ZSTD(1)),
+    Operation LowCardinality(String) CODEC(ZSTD(1)),
+    RequestModel LowCardinality(String) CODEC(ZSTD(1)),
+    ResponseModel LowCardinality(String) CODEC(ZSTD(1)),
+    ResponseId String CODEC(ZSTD(1)),
+    InputTokens UInt64 CODEC(T64, ZSTD(1)),
+    OutputTokens UInt64 CODEC(T64, ZSTD(1)),
+    CacheReadTokens UInt64 CODEC(T64, ZSTD(1)),
+    CacheWriteTokens UInt64 CODEC(T64, ZSTD(1)),
+    ReasoningTokens UInt64 CODEC(T64, ZSTD(1)),
+    CostUSD Nullable(Float64) CODEC(ZSTD(1)),
+    CostSource LowCardinality(String) CODEC(ZSTD(1)),
+    PricingModel LowCardinality(String) CODEC(ZSTD(1)),
+    DurationMs Float64 CODEC(ZSTD(1)),
+    TimeToFirstChunkMs Nullable(Float64) CODEC(ZSTD(1)),
+    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
+    ErrorType LowCardinality(String) CODEC(ZSTD(1)),
+    FinishReasons Array(LowCardinality(String)) CODEC(ZSTD(1)),
+    Stream Bool CODEC(ZSTD(1)),
+    Task LowCardinality(String) CODEC(ZSTD(1)),
+    Feature LowCardinality(String) CODEC(ZSTD(1)),
+    UserId String CODEC(ZSTD(1)),
+    ConversationId String CODEC(ZSTD(1)),
+    RoutePolicy LowCardinality(String) CODEC(ZSTD(1)),
+    RouteReason String CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_response_id ResponseId TYPE bloom_filter(0.001) GRANULARITY 1`,
+      engine: 'MergeTree',
+      tail: `PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, RequestModel, toDateTime(Timestamp))
+${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+      shardingKey: 'cityHash64(TraceId)',
+    },
+    {
+      name: TABLES.scores,
+      body: `    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ResponseId String CODEC(ZSTD(1)),
+    Name LowCardinality(String) CODEC(ZSTD(1)),
+    Score Nullable(Float64) CODEC(ZSTD(1)),
+    Label LowCardinality(String) CODEC(ZSTD(1)),
+    Explanation String CODEC(ZSTD(1)),
+    Source LowCardinality(String) CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    Provider LowCardinality(String) CODEC(ZSTD(1)),
+    Model LowCardinality(String) CODEC(ZSTD(1)),
+    Task LowCardinality(String) CODEC(ZSTD(1)),
+    Feature LowCardinality(String) CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_response_id ResponseId TYPE bloom_filter(0.001) GRANULARITY 1`,
+      engine: 'MergeTree',
+      tail: `PARTITION BY toDate(Timestamp)
+ORDER BY (Name, toDateTime(Timestamp))
+${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+      shardingKey: 'cityHash64(TraceId)',
+    },
+    {
+      name: TABLES.prices,
+      body: `    Provider LowCardinality(String),
+    Model LowCardinality(String),
+    InputPerMTok Float64,
+    OutputPerMTok Float64,
+    CacheReadPerMTok Nullable(Float64),
+    CacheWritePerMTok Nullable(Float64),
+    ReasoningPerMTok Nullable(Float64),
+    CatalogModel LowCardinality(String),
+    Source String,
+    Version Date,
+    LoadedAt DateTime64(3)`,
+      engine: 'ReplacingMergeTree',
+      engineArguments: 'LoadedAt',
+      tail: `ORDER BY (Provider, Model, Version)`,
+    },
+    {
+      name: TABLES.rollup,
+      body: `    Minute DateTime CODEC(Delta(4), ZSTD(1)),
+    ServiceName LowCardinality(String),
+    Provider LowCardinality(String),
+    Model LowCardinality(String),
+    Task LowCardinality(String),
+    Feature LowCardinality(String),
+    Calls SimpleAggregateFunction(sum, UInt64),
+    Errors SimpleAggregateFunction(sum, UInt64),
+    CostUSD SimpleAggregateFunction(sum, Float64),
+    CostCalls SimpleAggregateFunction(sum, UInt64),
+    InputTokens SimpleAggregateFunction(sum, UInt64),
+    OutputTokens SimpleAggregateFunction(sum, UInt64),
+    CacheReadTokens SimpleAggregateFunction(sum, UInt64),
+    CacheWriteTokens SimpleAggregateFunction(sum, UInt64),
+    ReasoningTokens SimpleAggregateFunction(sum, UInt64),
+    DurationMsSum SimpleAggregateFunction(sum, Float64),
+    LatencyMs AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64),
+    ScoreSum SimpleAggregateFunction(sum, Float64),
+    ScoreCount SimpleAggregateFunction(sum, UInt64)`,
+      engine: 'AggregatingMergeTree',
+      tail: `PARTITION BY toYYYYMM(Minute)
+ORDER BY (Minute, ServiceName, Provider, Model, Task, Feature)`,
+      shardingKey: 'cityHash64(ServiceName, Model)',
+    },
+    {
+      name: TABLES.migrations,
+      body: `    Version UInt32,
+    AppliedAt DateTime64(3),
+    Description String`,
+      engine: 'MergeTree',
+      tail: `ORDER BY (Version, AppliedAt)`,
+    },
+  ];
+}
+
+interface Names {
+  database: string;
+  cluster: string | undefined;
+  onCluster: string;
+  /** The name of the table that holds rows on this node (`_local` on a cluster for sharded tables). */
+  local(table: string): string;
+  /** The name queries and inserts use. */
+  global(table: string): string;
+}
+
+function names(options: SchemaOptions): Names {
+  const database = checkIdentifier(options.database ?? 'modelmaxx', 'database');
+  const cluster =
+    options.cluster === undefined ? undefined : checkIdentifier(options.cluster, 'cluster');
+  const sharded = new Set(
+    tableDefinitions(options)
+      .filter((table) => table.shardingKey !== undefined)
+      .map((table) => table.name),
+  );
+  return {
+    database,
+    cluster,
+    onCluster: cluster === undefined ? '' : ` ON CLUSTER ${cluster}`,
+    local: (table) =>
+      cluster !== undefined && sharded.has(table)
+        ? `${database}.${table}_local`
+        : `${database}.${table}`,
+    global: (table) => `${database}.${table}`,
+  };
+}
+
+function createTable(table: TableDefinition, n: Names): SchemaStatement[] {
+  const extra = table.engineArguments ?? '';
+  if (n.cluster === undefined) {
+    return [
+      {
+        name: `table ${table.name}`,
+        sql: `CREATE TABLE IF NOT EXISTS ${n.global(table.name)} (\n${table.body}\n) ENGINE = ${table.engine}(${extra})\n${table.tail}`,
+      },
+    ];
+  }
+  if (table.shardingKey === undefined) {
+    // Small tables every node needs in full (prices for the views' joins): one replication group.
+    const engine = `Replicated${table.engine}('/clickhouse/tables/all/{database}/{table}', '{shard}-{replica}'${extra ? `, ${extra}` : ''})`;
+    return [
+      {
+        name: `table ${table.name}`,
+        sql: `CREATE TABLE IF NOT EXISTS ${n.global(table.name)}${n.onCluster} (\n${table.body}\n) ENGINE = ${engine}\n${table.tail}`,
+      },
+    ];
+  }
+  const engine = `Replicated${table.engine}('/clickhouse/tables/{shard}/{database}/{table}', '{replica}'${extra ? `, ${extra}` : ''})`;
+  return [
+    {
+      name: `table ${table.name}_local`,
+      sql: `CREATE TABLE IF NOT EXISTS ${n.local(table.name)}${n.onCluster} (\n${table.body}\n) ENGINE = ${engine}\n${table.tail}`,
+    },
+    {
+      name: `table ${table.name}`,
+      sql: `CREATE TABLE IF NOT EXISTS ${n.global(table.name)}${n.onCluster} AS ${n.local(table.name)}\nENGINE = Distributed(${n.cluster}, ${n.database}, ${table.name}_local, ${table.shardingKey})`,
+    },
+  ];
+}
+
+/** `if(a != '', a, b)` over two span attributes. */
+const firstAttribute = (first: string, second: string) =>
+  `if(${attribute(first)} != '', ${attribute(first)}, ${attribute(second)})`;
+
+const LLM_SPAN_FILTER = `(${attribute(ATTR_GEN_AI_REQUEST_MODEL)} != '' OR ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)} != '')
+      AND ${attribute(ATTR_GEN_AI_OPERATION_NAME)} NOT IN ('execute_tool', 'invoke_agent', 'create_agent')`;
+
+/** Stats key for the model: the model the app asked for, else the one that answered. */
+const MODEL_KEY = `if(${attribute(ATTR_GEN_AI_REQUEST_MODEL)} != '', ${attribute(ATTR_GEN_AI_REQUEST_MODEL)}, ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)})`;
+
+function views(n: Names): SchemaStatement[] {
+  const provider = providerNameSqlExpression(
+    firstAttribute(ATTR_GEN_AI_PROVIDER_NAME, ATTR_GEN_AI_SYSTEM),
+  );
+  const finishReasons = attribute(ATTR_GEN_AI_RESPONSE_FINISH_REASONS);
+  const costCurrency = attribute(ATTR_GEN_AI_USAGE_COST_CURRENCY);
+  const evaluationSource = attribute(ATTR_MODELMAXX_EVALUATION_SOURCE, 'EventAttributes');
+  const view = (name: string, to: string, select: string): SchemaStatement => ({
+    name: `view ${name}`,
+    sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${n.database}.${name}${n.onCluster}\nTO ${to}\nAS ${select}`,
+    replaceBelowVersion: 1,
+    dropFirst: `${n.database}.${name}`,
+  });
+  return [
+    // exporter/clickhouseexporter/internal/sqltemplates/traces_id_ts_lookup_mv.sql
+    view(
+      `${TABLES.traces}_trace_id_ts_mv`,
+      n.local(TABLES.traceIdTs),
+      `SELECT
+    TraceId,
+    min(toDateTime(Timestamp)) AS Start,
+    max(toDateTime(Timestamp)) AS End
+FROM ${n.local(TABLES.traces)}
+WHERE TraceId != ''
+GROUP BY TraceId`,
+    ),
+    view(
+      `${TABLES.calls}_mv`,
+      n.local(TABLES.calls),
+      `SELECT
+    c.Timestamp AS Timestamp,
+    c.TraceId AS TraceId,
+    c.SpanId AS SpanId,
+    c.ParentSpanId AS ParentSpanId,
+    c.ServiceName AS ServiceName,
+    c.Provider AS Provider,
+    c.Operation AS Operation,
+    c.RequestModel AS RequestModel,
+    c.ResponseModel AS ResponseModel,
+    c.ResponseId AS ResponseId,
+    c.InputTokens AS InputTokens,
+    c.OutputTokens AS OutputTokens,
+    c.CacheReadTokens AS CacheReadTokens,
+    c.CacheWriteTokens AS CacheWriteTokens,
+    c.ReasoningTokens AS ReasoningTokens,
+    multiIf(
+        c.SpanCost IS NOT NULL, c.SpanCost,
+        p.Found = 1, (
+            toFloat64(greatest(toInt64(c.InputTokens) - toInt64(c.CacheReadTokens) - toInt64(c.CacheWriteTokens), 0)) * p.InputPerMTok
+            + toFloat64(c.CacheReadTokens) * ifNull(p.CacheReadPerMTok, p.InputPerMTok)
+            + toFloat64(c.CacheWriteTokens) * ifNull(p.CacheWritePerMTok, p.InputPerMTok)
+            + toFloat64(greatest(toInt64(c.OutputTokens) - toInt64(c.ReasoningTokens), 0)) * p.OutputPerMTok
+            + toFloat64(c.ReasoningTokens) * ifNull(p.ReasoningPerMTok, p.OutputPerMTok)
+        ) / 1000000,
+        NULL) AS CostUSD,
+    multiIf(c.SpanCost IS NOT NULL, 'span', p.Found = 1, 'catalog', 'unknown') AS CostSource,
+    if(c.SpanCost IS NULL AND p.Found = 1, p.CatalogModel, '') AS PricingModel,
+    c.DurationMs AS DurationMs,
+    c.TimeToFirstChunkMs AS TimeToFirstChunkMs,
+    c.StatusCode AS StatusCode,
+    c.ErrorType AS ErrorType,
+    c.FinishReasons AS FinishReasons,
+    c.Stream AS Stream,
+    c.Task AS Task,
+    c.Feature AS Feature,
+    c.UserId AS UserId,
+    c.ConversationId AS ConversationId,
+    c.RoutePolicy AS RoutePolicy,
+    c.RouteReason AS RouteReason
+FROM
+(
+    SELECT
+        Timestamp,
+        TraceId,
+        SpanId,
+        ParentSpanId,
+        ServiceName,
+        ${provider} AS Provider,
+        ${attribute(ATTR_GEN_AI_OPERATION_NAME)} AS Operation,
+        ${attribute(ATTR_GEN_AI_REQUEST_MODEL)} AS RequestModel,
+        ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)} AS ResponseModel,
+        ${attribute(ATTR_GEN_AI_RESPONSE_ID)} AS ResponseId,
+        toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_INPUT_TOKENS)}) AS InputTokens,
+        toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_OUTPUT_TOKENS)}) AS OutputTokens,
+        toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)}) AS CacheReadTokens,
+        greatest(toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)}), toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)})) AS CacheWriteTokens,
+        toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)}) AS ReasoningTokens,
+        if(upper(${costCurrency}) = 'USD', toFloat64OrNull(${attribute(ATTR_GEN_AI_USAGE_COST_AMOUNT)}), toFloat64OrNull(${attribute(ATTR_MODELMAXX_COST_USD)})) AS SpanCost,
+        ${modelNameSqlExpression(`if(${attribute(ATTR_GEN_AI_RESPONSE_MODEL)} != '', ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)}, ${attribute(ATTR_GEN_AI_REQUEST_MODEL)})`)} AS PriceModel,
+        Duration / 1000000 AS DurationMs,
+        toFloat64OrNull(${attribute(ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)}) * 1000 AS TimeToFirstChunkMs,
+        StatusCode,
+        ${attribute(ATTR_ERROR_TYPE)} AS ErrorType,
+        multiIf(startsWith(${finishReasons}, '['), JSONExtract(${finishReasons}, 'Array(String)'), ${finishReasons} = '', CAST([], 'Array(String)'), [${finishReasons}]) AS FinishReasons,
+        ${attribute(ATTR_GEN_AI_REQUEST_STREAM)} = 'true' AS Stream,
+        ${attribute(ATTR_MODELMAXX_TASK)} AS Task,
+        ${attribute(ATTR_MODELMAXX_FEATURE)} AS Feature,
+        ${attribute(ATTR_ENDUSER_ID)} AS UserId,
+        ${attribute(ATTR_GEN_AI_CONVERSATION_ID)} AS ConversationId,
+        ${attribute(ATTR_MODELMAXX_ROUTE_POLICY)} AS RoutePolicy,
+        ${attribute(ATTR_MODELMAXX_ROUTE_REASON)} AS RouteReason
+    FROM ${n.local(TABLES.traces)}
+    WHERE ${LLM_SPAN_FILTER}
+) AS c
+LEFT JOIN
+(
+    SELECT
+        Provider,
+        Model,
+        toUInt8(1) AS Found,
+        argMax(InputPerMTok, (Version, LoadedAt)) AS InputPerMTok,
+        argMax(OutputPerMTok, (Version, LoadedAt)) AS OutputPerMTok,
+        argMax(CacheReadPerMTok, (Version, LoadedAt)) AS CacheReadPerMTok,
+        argMax(CacheWritePerMTok, (Version, LoadedAt)) AS CacheWritePerMTok,
+        argMax(ReasoningPerMTok, (Version, LoadedAt)) AS ReasoningPerMTok,
+        argMax(CatalogModel, (Version, LoadedAt)) AS CatalogModel
+    FROM ${n.global(TABLES.prices)}
+    GROUP BY Provider, Model
+) AS p ON c.Provider = p.Provider AND c.PriceModel = p.Model`,
+    ),
+    view(
+      `${TABLES.scores}_mv`,
+      n.local(TABLES.scores),
+      `SELECT
+    EventTimestamp AS Timestamp,
+    TraceId,
+    SpanId,
+    if(${attribute(ATTR_GEN_AI_RESPONSE_ID, 'EventAttributes')} != '', ${attribute(ATTR_GEN_AI_RESPONSE_ID, 'EventAttributes')}, ${attribute(ATTR_GEN_AI_RESPONSE_ID)}) AS ResponseId,
+    ${attribute(ATTR_GEN_AI_EVALUATION_NAME, 'EventAttributes')} AS Name,
+    toFloat64OrNull(${attribute(ATTR_GEN_AI_EVALUATION_SCORE_VALUE, 'EventAttributes')}) AS Score,
+    ${attribute(ATTR_GEN_AI_EVALUATION_SCORE_LABEL, 'EventAttributes')} AS Label,
+    ${attribute(ATTR_GEN_AI_EVALUATION_EXPLANATION, 'EventAttributes')} AS Explanation,
+    if(${evaluationSource} IN ('evaluator', 'feedback', 'judge'), ${evaluationSource}, 'evaluator') AS Source,
+    ServiceName,
+    if(${MODEL_KEY} != '', ${provider}, '') AS Provider,
+    ${MODEL_KEY} AS Model,
+    ${attribute(ATTR_MODELMAXX_TASK)} AS Task,
+    ${attribute(ATTR_MODELMAXX_FEATURE)} AS Feature
+FROM ${n.local(TABLES.traces)}
+ARRAY JOIN
+    Events.Timestamp AS EventTimestamp,
+    Events.Name AS EventName,
+    Events.Attributes AS EventAttributes
+WHERE EventName = ${sqlString(EVENT_GEN_AI_EVALUATION_RESULT)}`,
+    ),
+    view(
+      `${TABLES.rollup}_calls_mv`,
+      n.local(TABLES.rollup),
+      `SELECT
+    toStartOfMinute(c.Timestamp) AS Minute,
+    c.ServiceName AS ServiceName,
+    c.Provider AS Provider,
+    if(c.RequestModel != '', c.RequestModel, c.ResponseModel) AS Model,
+    c.Task AS Task,
+    c.Feature AS Feature,
+    count() AS Calls,
+    countIf(c.StatusCode = 'Error' OR c.ErrorType != '') AS Errors,
+    sum(ifNull(c.CostUSD, 0)) AS CostUSD,
+    countIf(c.CostUSD IS NOT NULL) AS CostCalls,
+    sum(c.InputTokens) AS InputTokens,
+    sum(c.OutputTokens) AS OutputTokens,
+    sum(c.CacheReadTokens) AS CacheReadTokens,
+    sum(c.CacheWriteTokens) AS CacheWriteTokens,
+    sum(c.ReasoningTokens) AS ReasoningTokens,
+    sum(c.DurationMs) AS DurationMsSum,
+    quantilesTDigestState(0.5, 0.95, 0.99)(c.DurationMs) AS LatencyMs
+FROM ${n.local(TABLES.calls)} AS c
+GROUP BY Minute, ServiceName, Provider, Model, Task, Feature`,
+    ),
+    view(
+      `${TABLES.rollup}_scores_mv`,
+      n.local(TABLES.rollup),
+      `SELECT
+    toStartOfMinute(Timestamp) AS Minute,
+    ServiceName,
+    Provider,
+    Model,
+    Task,
+    Feature,
+    sum(assumeNotNull(Score)) AS ScoreSum,
+    count() AS ScoreCount
+FROM ${n.local(TABLES.scores)}
+WHERE Model != '' AND Score IS NOT NULL
+GROUP BY Minute, ServiceName, Provider, Model, Task, Feature`,
+    ),
+  ];
+}
+
+/**
+ * Every statement `migrate` runs, in order. Each is idempotent
+ * (`IF NOT EXISTS`), so running them again changes nothing.
+ */
+export function schemaStatements(options: SchemaOptions = {}): SchemaStatement[] {
+  const n = names(options);
+  const statements: SchemaStatement[] = [
+    {
+      name: `database ${n.database}`,
+      sql: `CREATE DATABASE IF NOT EXISTS ${n.database}${n.onCluster}`,
+    },
+  ];
+  for (const table of tableDefinitions(options)) statements.push(...createTable(table, n));
+  statements.push(...views(n));
+  return statements;
+}
+
+/** Column additions of later schema versions (`ALTER TABLE … ADD COLUMN IF NOT EXISTS`). */
+export function upgradeStatements(options: SchemaOptions = {}): SchemaStatement[] {
+  names(options);
+  return [];
+}
+
+/** Fully qualified names the store reads and writes (the `Distributed` ones on a cluster). */
+export function tableNames(options: SchemaOptions = {}): Record<keyof typeof TABLES, string> {
+  const n = names(options);
+  return {
+    traces: n.global(TABLES.traces),
+    traceIdTs: n.global(TABLES.traceIdTs),
+    calls: n.global(TABLES.calls),
+    scores: n.global(TABLES.scores),
+    prices: n.global(TABLES.prices),
+    rollup: n.global(TABLES.rollup),
+    migrations: n.global(TABLES.migrations),
+  };
+}

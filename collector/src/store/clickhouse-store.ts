@@ -1,0 +1,384 @@
+/**
+ * `SpanStore` over a `ClickHouseEngine` (embedded chDB or a server): schema
+ * migration, the durable batching writer, feedback, stats from the rollups,
+ * and read-only SQL. All SQL is built here from fixed text, whitelisted
+ * identifiers and `{name:Type}` query parameters.
+ */
+import type { Feedback, StatsQuery, StatsResponse, StatsRow } from '@modelmaxx/semconv/schemas';
+import type { StatsGroupKey } from '@modelmaxx/semconv/schemas';
+import {
+  OTEL_TRACES_INSERT_COLUMNS,
+  SCHEMA_VERSION,
+  schemaStatements,
+  tableNames,
+  upgradeStatements,
+} from '../schema/schema.js';
+import type { SchemaOptions } from '../schema/schema.js';
+import { BatchWriter } from '../writer/batch-writer.js';
+import type { BatchOptions, WriterLogger } from '../writer/batch-writer.js';
+import type { ClickHouseEngine } from './engine.js';
+import { ClickHouseError, isDataError } from './engine.js';
+import type { PriceRow } from './prices.js';
+import { InvalidSpanRowError, spanRowsToTsv } from './span-row-tsv.js';
+import type { SpanRow, SpanStore, SqlOptions, SqlResult, WriteResult } from './span-store.js';
+
+export interface ClickHouseStoreOptions extends SchemaOptions {
+  engine: ClickHouseEngine;
+  /** Spool folder; `undefined` acknowledges writes only after the ClickHouse insert. */
+  spoolDir?: string;
+  batch?: Partial<BatchOptions>;
+  maxQueuedBytes?: number;
+  maxSpoolBytes?: number;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  logger?: WriterLogger;
+  /** Rows for `llm_prices`, loaded by `migrate()` (see `priceRowsFromEntries`). */
+  priceRows?: readonly PriceRow[];
+}
+
+const GROUP_COLUMNS: Record<StatsGroupKey, string> = {
+  model: 'Model',
+  provider: 'Provider',
+  task: 'Task',
+  service: 'ServiceName',
+  feature: 'Feature',
+};
+
+const WINDOW_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+export function windowSeconds(window: string): number {
+  const match = /^(\d+)(s|m|h|d)$/.exec(window);
+  if (match === null) throw new Error(`invalid window ${JSON.stringify(window)}`);
+  return Number(match[1]) * (WINDOW_UNITS[match[2] ?? 's'] ?? 1);
+}
+
+/** A refusal of `/api/sql` before the query reaches ClickHouse. */
+export class SqlRejectedError extends Error {
+  override readonly name = 'SqlRejectedError';
+}
+
+const READ_ONLY_KINDS = new Set(['SelectWithUnionQuery', 'SelectIntersectExceptQuery']);
+
+interface StatsDbRow {
+  calls: string | number;
+  errors: string | number;
+  cost: number;
+  costCalls: string | number;
+  inputTokens: string | number;
+  outputTokens: string | number;
+  latency: (number | null)[];
+  scoreSum: number;
+  scoreCount: string | number;
+  [key: string]: unknown;
+}
+
+const finite = (value: number | null | undefined): number | null =>
+  value === null || value === undefined || !Number.isFinite(value) ? null : value;
+
+function secondsAndNanos(date: Date): string {
+  const ms = date.getTime();
+  return `${Math.floor(ms / 1000)}.${String(ms % 1000).padStart(3, '0')}000000`;
+}
+
+export class ClickHouseStore implements SpanStore {
+  readonly engine: ClickHouseEngine;
+  private readonly options: ClickHouseStoreOptions;
+  private readonly tables: ReturnType<typeof tableNames>;
+  private writer: BatchWriter | undefined;
+
+  constructor(options: ClickHouseStoreOptions) {
+    this.options = options;
+    this.engine = options.engine;
+    this.tables = tableNames(options);
+  }
+
+  /** Starts the writer (and replays the spool). Call after `migrate()`. */
+  async start(): Promise<void> {
+    if (this.writer !== undefined) return;
+    const options = this.options;
+    this.writer = await BatchWriter.open({
+      insert: (body, _rows, token) =>
+        this.engine.insert({
+          table: this.tables.traces,
+          columns: OTEL_TRACES_INSERT_COLUMNS,
+          format: 'TabSeparated',
+          body,
+          settings: { insert_deduplication_token: token },
+        }),
+      isPermanentError: isDataError,
+      ...(options.spoolDir === undefined ? {} : { spoolDir: options.spoolDir }),
+      ...(options.batch === undefined ? {} : { batch: options.batch }),
+      ...(options.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: options.maxQueuedBytes }),
+      ...(options.maxSpoolBytes === undefined ? {} : { maxSpoolBytes: options.maxSpoolBytes }),
+      ...(options.retryMinMs === undefined ? {} : { retryMinMs: options.retryMinMs }),
+      ...(options.retryMaxMs === undefined ? {} : { retryMaxMs: options.retryMaxMs }),
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
+  }
+
+  async migrate(): Promise<void> {
+    const recorded = await this.recordedVersion();
+    for (const statement of schemaStatements(this.options)) {
+      if (
+        recorded !== undefined &&
+        statement.replaceBelowVersion !== undefined &&
+        recorded < statement.replaceBelowVersion &&
+        statement.dropFirst !== undefined
+      ) {
+        await this.engine.command(`DROP VIEW IF EXISTS ${statement.dropFirst}${this.onCluster()}`);
+      }
+      await this.engine.command(statement.sql);
+    }
+    for (const statement of upgradeStatements(this.options))
+      await this.engine.command(statement.sql);
+    if (recorded !== SCHEMA_VERSION) {
+      await this.engine.command(
+        `INSERT INTO ${this.tables.migrations} (Version, AppliedAt, Description) VALUES ({version:UInt32}, now64(3), {description:String})`,
+        { version: SCHEMA_VERSION, description: `modelmaxx schema v${SCHEMA_VERSION}` },
+      );
+    }
+    if (this.options.priceRows !== undefined) await this.loadPrices(this.options.priceRows);
+  }
+
+  private onCluster(): string {
+    return this.options.cluster === undefined ? '' : ` ON CLUSTER ${this.options.cluster}`;
+  }
+
+  private async recordedVersion(): Promise<number | undefined> {
+    const exists = await this.engine.query<{ present: string | number }>(
+      'SELECT count() AS present FROM system.tables WHERE database = {database:String} AND name = {table:String}',
+      { database: this.options.database ?? 'modelmaxx', table: 'schema_migrations' },
+    );
+    if (Number(exists.data[0]?.present ?? 0) === 0) return undefined;
+    const result = await this.engine.query<{ version: string | number | null }>(
+      `SELECT max(Version) AS version FROM ${this.tables.migrations}`,
+    );
+    const version = result.data[0]?.version;
+    return version === null || version === undefined || Number(version) === 0
+      ? undefined
+      : Number(version);
+  }
+
+  /** Inserts the price rows that are not stored yet (same provider, model, version and prices). */
+  async loadPrices(rows: readonly PriceRow[]): Promise<number> {
+    const existing = await this.engine.query<Record<string, unknown>>(
+      `SELECT Provider, Model, toString(Version) AS Version, InputPerMTok, OutputPerMTok, CacheReadPerMTok, CacheWritePerMTok, ReasoningPerMTok, CatalogModel
+       FROM ${this.tables.prices} FINAL`,
+    );
+    const key = (row: Record<string, unknown>) =>
+      JSON.stringify([
+        row.Provider,
+        row.Model,
+        row.Version,
+        row.InputPerMTok,
+        row.OutputPerMTok,
+        row.CacheReadPerMTok ?? null,
+        row.CacheWritePerMTok ?? null,
+        row.ReasoningPerMTok ?? null,
+        row.CatalogModel,
+      ]);
+    const stored = new Set(existing.data.map(key));
+    const missing = rows.filter(
+      (row) => !stored.has(key(row as unknown as Record<string, unknown>)),
+    );
+    if (missing.length === 0) return 0;
+    const loadedAt = secondsAndNanos(new Date()).slice(0, -6);
+    const body = Buffer.from(
+      missing.map((row) => JSON.stringify({ ...row, LoadedAt: loadedAt })).join('\n') + '\n',
+    );
+    await this.engine.insert({ table: this.tables.prices, format: 'JSONEachRow', body });
+    return missing.length;
+  }
+
+  async write(rows: SpanRow[]): Promise<WriteResult> {
+    if (this.writer === undefined) await this.start();
+    let body: Buffer;
+    try {
+      body = spanRowsToTsv(rows);
+    } catch (error) {
+      if (error instanceof InvalidSpanRowError) return { status: 'failed', error };
+      throw error;
+    }
+    return (this.writer as BatchWriter).write(body, rows.length);
+  }
+
+  /** Waits until every acknowledged span is in ClickHouse (or `timeoutMs` passed). */
+  async flush(timeoutMs?: number): Promise<boolean> {
+    return this.writer === undefined ? true : this.writer.flush(timeoutMs);
+  }
+
+  async insertFeedback(feedback: Feedback): Promise<void> {
+    let call = await this.findCall(feedback);
+    if (call === undefined && this.writer !== undefined && !this.writer.drained) {
+      // The scored call may still be on its way from the spool.
+      await this.writer.flush(5_000);
+      call = await this.findCall(feedback);
+    }
+    const timestamp = feedback.timestamp === undefined ? new Date() : new Date(feedback.timestamp);
+    const row = {
+      Timestamp: secondsAndNanos(timestamp),
+      TraceId: feedback.traceId ?? call?.TraceId ?? '',
+      SpanId: feedback.spanId ?? call?.SpanId ?? '',
+      ResponseId: feedback.responseId ?? call?.ResponseId ?? '',
+      Name: feedback.name,
+      Score: feedback.score,
+      Label: feedback.label ?? '',
+      Explanation: feedback.comment ?? '',
+      Source: feedback.source,
+      ServiceName: call?.ServiceName ?? '',
+      Provider: call?.Provider ?? '',
+      Model: call?.Model ?? '',
+      Task: call?.Task ?? '',
+      Feature: call?.Feature ?? '',
+    };
+    await this.engine.insert({
+      table: this.tables.scores,
+      format: 'JSONEachRow',
+      body: Buffer.from(JSON.stringify(row) + '\n'),
+    });
+  }
+
+  private async findCall(feedback: Feedback): Promise<Record<string, string> | undefined> {
+    const result = await this.engine.query<Record<string, string>>(
+      `SELECT TraceId, SpanId, ResponseId, ServiceName, Provider,
+              if(RequestModel != '', RequestModel, ResponseModel) AS Model, Task, Feature
+       FROM ${this.tables.calls}
+       WHERE ({responseId:String} != '' AND ResponseId = {responseId:String})
+          OR ({responseId:String} = '' AND TraceId = {traceId:String} AND ({spanId:String} = '' OR SpanId = {spanId:String}))
+       ORDER BY Timestamp DESC
+       LIMIT 1`,
+      {
+        responseId: feedback.responseId ?? '',
+        traceId: feedback.traceId ?? '',
+        spanId: feedback.spanId ?? '',
+      },
+    );
+    return result.data[0];
+  }
+
+  async stats(query: StatsQuery): Promise<StatsResponse> {
+    const seconds = windowSeconds(query.window);
+    const to = new Date();
+    const from = new Date(to.getTime() - seconds * 1000);
+    const groupBy = query.groupBy.filter((key): key is StatsGroupKey => key in GROUP_COLUMNS);
+    const keys = groupBy.map((key) => `${GROUP_COLUMNS[key]} AS ${key}`);
+    const result = await this.engine.query<StatsDbRow>(
+      `SELECT
+          ${keys.join(',\n          ')},
+          sum(Calls) AS calls,
+          sum(Errors) AS errors,
+          sum(CostUSD) AS cost,
+          sum(CostCalls) AS costCalls,
+          sum(InputTokens) AS inputTokens,
+          sum(OutputTokens) AS outputTokens,
+          quantilesTDigestMerge(0.5, 0.95, 0.99)(LatencyMs) AS latency,
+          sum(ScoreSum) AS scoreSum,
+          sum(ScoreCount) AS scoreCount
+       FROM ${this.tables.rollup}
+       WHERE Minute >= toStartOfMinute(toDateTime({from:UInt32})) AND Minute <= toDateTime({to:UInt32})
+         AND ({service:String} = '' OR ServiceName = {service:String})
+       GROUP BY ${groupBy.join(', ')}
+       HAVING calls > 0 OR scoreCount > 0
+       ORDER BY calls DESC, ${groupBy.join(', ')}`,
+      {
+        from: Math.floor(from.getTime() / 1000),
+        to: Math.floor(to.getTime() / 1000),
+        service: query.service ?? '',
+      },
+    );
+    const rows: StatsRow[] = result.data.map((data) => {
+      const calls = Number(data.calls);
+      const errors = Number(data.errors);
+      const costCalls = Number(data.costCalls);
+      const scoreCount = Number(data.scoreCount);
+      const latency = calls > 0 ? data.latency : [];
+      const row: StatsRow = {
+        model: String(data.model ?? ''),
+        calls,
+        errors,
+        errorRate: calls > 0 ? errors / calls : 0,
+        costUsd: Math.max(0, Number(data.cost)),
+        costPerCallUsd: costCalls > 0 ? Math.max(0, Number(data.cost) / costCalls) : null,
+        meanInputTokens: calls > 0 ? Number(data.inputTokens) / calls : 0,
+        meanOutputTokens: calls > 0 ? Number(data.outputTokens) / calls : 0,
+        latencyP50Ms: finite(latency[0]),
+        latencyP95Ms: finite(latency[1]),
+        latencyP99Ms: finite(latency[2]),
+        meanScore: scoreCount > 0 ? Number(data.scoreSum) / scoreCount : null,
+        scoreCount,
+      };
+      for (const key of groupBy) {
+        if (key !== 'model') row[key] = String(data[key] ?? '');
+      }
+      return row;
+    });
+    return { from: from.toISOString(), to: to.toISOString(), groupBy, rows };
+  }
+
+  /**
+   * Read-only SQL. ClickHouse's own parser checks the text first (one statement,
+   * a SELECT, no SETTINGS clause of its own — a nested `SETTINGS readonly = 0`
+   * would lift the limits); then it runs with `readonly = 1`,
+   * `max_execution_time` and `max_result_rows` (`result_overflow_mode = 'break'`).
+   */
+  async querySql(sql: string, options: SqlOptions): Promise<SqlResult> {
+    const formatted = await this.engine.query<{ query: string }>(
+      'SELECT formatQuerySingleLine({sql:String}) AS query',
+      { sql },
+    );
+    const normalized = formatted.data[0]?.query ?? '';
+    if (normalized.trim() === '') throw new SqlRejectedError('empty query');
+    const ast = await this.engine.query<{ explain: string }>(`EXPLAIN AST ${normalized}`);
+    const lines = ast.data.map((row) => row.explain);
+    const kind = (lines[0] ?? '').trim().split(/\s+/)[0] ?? '';
+    if (!READ_ONLY_KINDS.has(kind)) {
+      throw new SqlRejectedError(`only SELECT queries are allowed (got ${kind || 'nothing'})`);
+    }
+    if (lines.some((line) => /^\s*Set\b/.test(line))) {
+      throw new SqlRejectedError('SETTINGS clauses are not allowed; the collector sets the limits');
+    }
+    if (lines.filter((line) => /^ \S/.test(line)).length !== 1) {
+      throw new SqlRejectedError('FORMAT, INTO OUTFILE and SETTINGS clauses are not allowed');
+    }
+    const maxRows = Math.max(1, Math.floor(options.maxRows));
+    const result = await this.engine.query<Record<string, unknown>>(
+      `SELECT * FROM (${normalized})`,
+      undefined,
+      {
+        readonly: 1,
+        max_execution_time: Math.max(1, Math.ceil(options.maxExecutionSeconds)),
+        timeout_overflow_mode: 'throw',
+        max_result_rows: maxRows,
+        result_overflow_mode: 'break',
+      },
+    );
+    const truncated = result.data.length > maxRows;
+    return {
+      columns: result.meta.map((column) => ({ name: column.name, type: column.type })),
+      rows: truncated ? result.data.slice(0, maxRows) : result.data,
+      truncated,
+    };
+  }
+
+  metrics(): Record<string, number> {
+    return this.writer?.metrics() ?? {};
+  }
+
+  /**
+   * Test hook: makes the `otel_traces` inserts fail for real (the table is
+   * detached from ClickHouse) until called again with `false`.
+   */
+  async setInsertOutageForTesting(outage: boolean): Promise<void> {
+    await this.engine.command(
+      `${outage ? 'DETACH' : 'ATTACH'} TABLE ${this.tables.traces}${this.onCluster()}`,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.writer?.close();
+    this.writer = undefined;
+    await this.engine.close();
+  }
+}
+
+export { ClickHouseError };

@@ -1,0 +1,71 @@
+/**
+ * The few primitives the store needs from ClickHouse. Two implementations,
+ * embedded chDB (`chdb-engine.ts`) and a ClickHouse server over HTTP
+ * (`server-engine.ts`); all SQL text lives above this seam and is shared.
+ */
+
+export type ClickHouseSettings = Record<string, string | number | boolean>;
+
+export interface QueryResult<Row> {
+  meta: { name: string; type: string }[];
+  data: Row[];
+}
+
+export interface ClickHouseEngine {
+  readonly kind: 'embedded' | 'server';
+  /** Runs a statement that returns no rows (DDL, INSERT … SELECT). */
+  command(sql: string, params?: Record<string, unknown>): Promise<void>;
+  /** Runs a query and returns its rows (format `JSON`; 64-bit integers as strings). */
+  query<Row = Record<string, unknown>>(
+    sql: string,
+    params?: Record<string, unknown>,
+    settings?: ClickHouseSettings,
+  ): Promise<QueryResult<Row>>;
+  /** Inserts a TabSeparated or JSONEachRow payload. */
+  insert(options: {
+    table: string;
+    columns?: readonly string[];
+    format: 'TabSeparated' | 'JSONEachRow';
+    body: Buffer;
+    settings?: ClickHouseSettings;
+  }): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An error ClickHouse reported, with its numeric code when known. */
+export class ClickHouseError extends Error {
+  override readonly name = 'ClickHouseError';
+  readonly code: number | undefined;
+  constructor(message: string, code: number | undefined, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/**
+ * ClickHouse error codes that mean the data itself is bad: retrying the same
+ * payload can never succeed (parse errors, type mismatches, too-large values).
+ */
+const DATA_ERROR_CODES = new Set([
+  6, // CANNOT_PARSE_TEXT
+  26, // CANNOT_PARSE_QUOTED_STRING
+  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  32, // ATTEMPT_TO_READ_AFTER_EOF
+  38, // CANNOT_PARSE_DATE
+  41, // CANNOT_PARSE_DATETIME
+  53, // TYPE_MISMATCH
+  69, // ARGUMENT_OUT_OF_BOUND
+  70, // CANNOT_CONVERT_TYPE
+  72, // CANNOT_PARSE_NUMBER
+  117, // INCORRECT_DATA
+  130, // CANNOT_READ_ARRAY_FROM_TEXT
+  131, // TOO_LARGE_STRING_SIZE
+  321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+  467, // CANNOT_PARSE_BOOL
+]);
+
+export function isDataError(error: unknown): boolean {
+  return (
+    error instanceof ClickHouseError && error.code !== undefined && DATA_ERROR_CODES.has(error.code)
+  );
+}

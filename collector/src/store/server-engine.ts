@@ -1,0 +1,111 @@
+/**
+ * A ClickHouse server behind `ClickHouseEngine`, through `@clickhouse/client`
+ * over HTTP. Same SQL text as the embedded engine; settings travel as HTTP
+ * parameters (`clickhouse_settings`), values as query parameters.
+ */
+import { Readable } from 'node:stream';
+import { createClient } from '@clickhouse/client';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { ClickHouseEngine, ClickHouseSettings, QueryResult } from './engine.js';
+import { ClickHouseError } from './engine.js';
+
+export interface ServerEngineOptions {
+  url: string;
+  username?: string;
+  password?: string;
+  /** Per-request timeout; default 60 s. */
+  requestTimeoutMs?: number;
+  /** Extra settings sent with every request. */
+  settings?: ClickHouseSettings;
+}
+
+function toClickHouseError(error: unknown): ClickHouseError {
+  if (error instanceof ClickHouseError) return error;
+  const rawCode =
+    typeof error === 'object' && error !== null && 'code' in error
+      ? Number((error as { code: unknown }).code)
+      : Number.NaN;
+  const message = error instanceof Error ? error.message : String(error);
+  return new ClickHouseError(message, Number.isFinite(rawCode) ? rawCode : undefined, {
+    cause: error,
+  });
+}
+
+const QUOTED_COLUMN = (column: string) => `\`${column.replace(/`/g, '``')}\``;
+
+export class ServerEngine implements ClickHouseEngine {
+  readonly kind = 'server' as const;
+  private readonly client: ClickHouseClient;
+
+  constructor(options: ServerEngineOptions) {
+    this.client = createClient({
+      url: options.url,
+      ...(options.username === undefined ? {} : { username: options.username }),
+      ...(options.password === undefined ? {} : { password: options.password }),
+      request_timeout: options.requestTimeoutMs ?? 60_000,
+      clickhouse_settings: {
+        output_format_json_quote_64bit_integers: 1,
+        ...(options.settings ?? {}),
+      },
+    });
+  }
+
+  async command(sql: string, params?: Record<string, unknown>): Promise<void> {
+    try {
+      await this.client.command({
+        query: sql,
+        ...(params === undefined ? {} : { query_params: params }),
+      });
+    } catch (error) {
+      throw toClickHouseError(error);
+    }
+  }
+
+  async query<Row = Record<string, unknown>>(
+    sql: string,
+    params?: Record<string, unknown>,
+    settings?: ClickHouseSettings,
+  ): Promise<QueryResult<Row>> {
+    try {
+      const result = await this.client.query({
+        query: sql,
+        format: 'JSON',
+        ...(params === undefined ? {} : { query_params: params }),
+        ...(settings === undefined ? {} : { clickhouse_settings: settings }),
+      });
+      const parsed = await result.json<Row>();
+      return { meta: parsed.meta ?? [], data: parsed.data };
+    } catch (error) {
+      throw toClickHouseError(error);
+    }
+  }
+
+  async insert(options: {
+    table: string;
+    columns?: readonly string[];
+    format: 'TabSeparated' | 'JSONEachRow';
+    body: Buffer;
+    settings?: ClickHouseSettings;
+  }): Promise<void> {
+    const columns =
+      options.columns === undefined ? '' : ` (${options.columns.map(QUOTED_COLUMN).join(', ')})`;
+    try {
+      const result = await this.client.exec({
+        query: `INSERT INTO ${options.table}${columns} FORMAT ${options.format}`,
+        values: Readable.from([options.body]),
+        ...(options.settings === undefined ? {} : { clickhouse_settings: options.settings }),
+      });
+      result.stream.resume();
+      await new Promise<void>((resolve, reject) => {
+        result.stream.once('end', resolve);
+        result.stream.once('error', reject);
+      });
+    } catch (error) {
+      throw toClickHouseError(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}

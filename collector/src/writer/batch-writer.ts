@@ -1,0 +1,527 @@
+/**
+ * The durable batching writer between the OTLP receiver and ClickHouse.
+ *
+ * - A request's rows are acknowledged only once they are durable: appended to
+ *   the on-disk spool and fsync'ed (group commit: one fsync for every request
+ *   that arrived meanwhile), or — without a spool — inserted into ClickHouse.
+ * - The spool is a sequence of segment files of ready-to-insert TabSeparated
+ *   rows. A segment is sealed when it reaches `maxRows`, `maxBytes` or
+ *   `maxDelayMs`; sealed segments are inserted one at a time, oldest first,
+ *   each with `insert_deduplication_token` = spool id + segment number, so
+ *   re-inserting a segment after a crash between insert and unlink is a no-op.
+ * - ClickHouse down: inserts are retried with backoff while new requests keep
+ *   spooling, up to `maxSpoolBytes`; past that, `write` answers `overloaded`
+ *   (→ 503 + Retry-After). More than `maxQueuedBytes` waiting for the disk
+ *   answers `overloaded` with a short retry (→ 429). Nothing is dropped.
+ * - On start, segments left by an earlier process are replayed.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { WriteResult } from '../store/span-store.js';
+
+export interface BatchOptions {
+  /** Seal a batch at this many rows (default 50 000). */
+  maxRows: number;
+  /** Seal a batch at this many bytes of TabSeparated rows (default 16 MiB). */
+  maxBytes: number;
+  /** Seal a batch this long after its first row arrived (default 250 ms). */
+  maxDelayMs: number;
+}
+
+/** The part of a pino logger the writer uses. */
+export interface WriterLogger {
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export interface BatchWriterOptions {
+  /** Inserts one batch; `token` is stable for the same rows across restarts. */
+  insert(body: Buffer, rows: number, token: string): Promise<void>;
+  /** Errors that retrying cannot fix (bad data): the batch goes to `dead/` instead. */
+  isPermanentError?(error: unknown): boolean;
+  /** Spool folder; without one, requests are acknowledged after the insert. */
+  spoolDir?: string;
+  batch?: Partial<BatchOptions>;
+  /** Bytes waiting for the disk (or, without a spool, for ClickHouse) before `overloaded` (default 64 MiB). */
+  maxQueuedBytes?: number;
+  /** Bytes in the spool before `overloaded` (default 1 GiB). */
+  maxSpoolBytes?: number;
+  /** Retry backoff bounds for failed inserts (default 100 ms … 5 s). */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  logger?: WriterLogger;
+  /** Called after each insert attempt. */
+  onInsert?(event: { rows: number; bytes: number; ms: number; error?: unknown }): void;
+}
+
+interface Waiter {
+  resolve(result: WriteResult): void;
+}
+
+interface Segment {
+  seq: number;
+  path: string | undefined;
+  /** In-memory copy of the rows; undefined once dropped (then read from `path`). */
+  buffers: Buffer[] | undefined;
+  bytes: number;
+  rows: number;
+  /** Without a spool: the requests waiting for this segment's insert. */
+  waiters: Waiter[];
+  createdAt: number;
+}
+
+interface Pending {
+  buffer: Buffer;
+  rows: number;
+  waiter: Waiter;
+}
+
+const SEGMENT_FILE = /^(\d{16})\.tsv$/;
+
+const DEFAULT_BATCH: BatchOptions = {
+  maxRows: 50_000,
+  maxBytes: 16 * 1024 * 1024,
+  maxDelayMs: 250,
+};
+
+export class BatchWriter {
+  private readonly options: BatchWriterOptions;
+  private readonly batch: BatchOptions;
+  private readonly maxQueuedBytes: number;
+  private readonly maxSpoolBytes: number;
+  private spoolId = '';
+  private nextSeq = 1;
+  private current: Segment | undefined;
+  private currentHandle: FileHandle | undefined;
+  private sealTimer: NodeJS.Timeout | undefined;
+  private readonly sealed: Segment[] = [];
+  private pending: Pending[] = [];
+  private pendingBytes = 0;
+  private committing = false;
+  private inserting = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelayMs: number;
+  private closed = false;
+  private drainWaiters: (() => void)[] = [];
+  private lastInsertError: unknown;
+  private readonly counters = {
+    received: 0,
+    stored: 0,
+    spooled: 0,
+    rejected: 0,
+    dead: 0,
+    batches: 0,
+    insertErrors: 0,
+    batchLatencyMsSum: 0,
+    batchLatencyCount: 0,
+    spoolBytes: 0,
+    spoolSegments: 0,
+    replayedSegments: 0,
+  };
+
+  private constructor(options: BatchWriterOptions) {
+    this.options = options;
+    this.batch = { ...DEFAULT_BATCH, ...options.batch };
+    this.maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
+    this.maxSpoolBytes = options.maxSpoolBytes ?? 1024 * 1024 * 1024;
+    this.retryDelayMs = options.retryMinMs ?? 100;
+  }
+
+  static async open(options: BatchWriterOptions): Promise<BatchWriter> {
+    const writer = new BatchWriter(options);
+    await writer.recover();
+    writer.kick();
+    return writer;
+  }
+
+  get spooling(): boolean {
+    return this.options.spoolDir !== undefined;
+  }
+
+  /** Replays segments an earlier process left behind. */
+  private async recover(): Promise<void> {
+    const dir = this.options.spoolDir;
+    if (dir === undefined) return;
+    await mkdir(join(dir, 'dead'), { recursive: true });
+    const idFile = join(dir, 'spool.id');
+    try {
+      this.spoolId = (await readFile(idFile, 'utf8')).trim();
+    } catch {
+      this.spoolId = randomBytes(8).toString('hex');
+      await writeFile(idFile, `${this.spoolId}\n`);
+    }
+    const files = (await readdir(dir))
+      .map((name) => SEGMENT_FILE.exec(name))
+      .filter((match): match is RegExpExecArray => match !== null)
+      .sort((a, b) => Number(a[1]) - Number(b[1]));
+    for (const match of files) {
+      const seq = Number(match[1]);
+      const path = join(dir, match[0]);
+      const size = (await stat(path)).size;
+      this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      if (size === 0) {
+        await unlink(path);
+        continue;
+      }
+      this.sealed.push({
+        seq,
+        path,
+        buffers: undefined,
+        bytes: size,
+        rows: -1,
+        waiters: [],
+        createdAt: Date.now(),
+      });
+      this.counters.spoolBytes += size;
+      this.counters.spoolSegments += 1;
+      this.counters.replayedSegments += 1;
+    }
+  }
+
+  /** Hands one request's rows (TabSeparated, one line per row) to the writer. */
+  write(buffer: Buffer, rows: number): Promise<WriteResult> {
+    if (this.closed) {
+      return Promise.resolve({ status: 'failed', error: new Error('the writer is closed') });
+    }
+    this.counters.received += rows;
+    if (rows === 0)
+      return Promise.resolve({ status: 'ok', durability: this.spooling ? 'spool' : 'clickhouse' });
+    if (this.spooling && this.counters.spoolBytes + buffer.length > this.maxSpoolBytes) {
+      this.counters.rejected += rows;
+      return Promise.resolve({
+        status: 'overloaded',
+        retryAfterSeconds: Math.max(1, Math.ceil(this.retryDelayMs / 1000) * 2),
+        reason: `the spool holds ${this.counters.spoolBytes} bytes not yet in ClickHouse (limit ${this.maxSpoolBytes})`,
+      });
+    }
+    const queued = this.spooling
+      ? this.pendingBytes
+      : this.pendingBytes + this.inMemoryUninserted();
+    if (queued + buffer.length > this.maxQueuedBytes) {
+      this.counters.rejected += rows;
+      return Promise.resolve({
+        status: 'overloaded',
+        retryAfterSeconds: 1,
+        reason: `${queued} bytes are queued (limit ${this.maxQueuedBytes})`,
+      });
+    }
+    return new Promise<WriteResult>((resolve) => {
+      this.pending.push({ buffer, rows, waiter: { resolve } });
+      this.pendingBytes += buffer.length;
+      if (this.spooling) this.commit();
+      else this.appendInMemory();
+    });
+  }
+
+  private inMemoryUninserted(): number {
+    let bytes = this.current?.bytes ?? 0;
+    for (const segment of this.sealed) bytes += segment.bytes;
+    return bytes;
+  }
+
+  private newSegment(): Segment {
+    const seq = this.nextSeq++;
+    return {
+      seq,
+      path:
+        this.options.spoolDir === undefined
+          ? undefined
+          : join(this.options.spoolDir, `${String(seq).padStart(16, '0')}.tsv`),
+      buffers: [],
+      bytes: 0,
+      rows: 0,
+      waiters: [],
+      createdAt: Date.now(),
+    };
+  }
+
+  /** Without a spool: pending requests join the open batch at once. */
+  private appendInMemory(): void {
+    const taken = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    for (const item of taken) {
+      const segment = (this.current ??= this.newSegment());
+      segment.buffers?.push(item.buffer);
+      segment.bytes += item.buffer.length;
+      segment.rows += item.rows;
+      segment.waiters.push(item.waiter);
+      this.afterAppend();
+    }
+  }
+
+  /** Group commit: everything pending goes to the open segment with one write and one fsync. */
+  private commit(): void {
+    if (this.committing || this.pending.length === 0) return;
+    this.committing = true;
+    const taken = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    void this.commitGroup(taken).finally(() => {
+      this.committing = false;
+      this.afterAppend();
+      this.commit();
+    });
+  }
+
+  private async commitGroup(taken: Pending[]): Promise<void> {
+    const buffers = taken.map((item) => item.buffer);
+    let bytes = 0;
+    let rows = 0;
+    for (const item of taken) {
+      bytes += item.buffer.length;
+      rows += item.rows;
+    }
+    try {
+      const segment = (this.current ??= this.newSegment());
+      this.currentHandle ??= await open(segment.path as string, 'a');
+      await this.currentHandle.writev(buffers);
+      await this.currentHandle.datasync();
+      segment.buffers?.push(...buffers);
+      segment.bytes += bytes;
+      segment.rows += rows;
+      this.counters.spoolBytes += bytes;
+      this.counters.spooled += rows;
+      if (segment.bytes === bytes) this.counters.spoolSegments += 1;
+      for (const item of taken) item.waiter.resolve({ status: 'ok', durability: 'spool' });
+    } catch (error) {
+      this.options.logger?.error({ err: error }, 'spool write failed');
+      for (const item of taken) {
+        item.waiter.resolve({
+          status: 'failed',
+          error: error instanceof Error ? error : new Error(String(error)),
+        });
+      }
+      // The segment may hold a partial write; start a fresh one.
+      await this.seal();
+    }
+  }
+
+  /** Seals the open segment when it is full, or schedules sealing by time. */
+  private afterAppend(): void {
+    const segment = this.current;
+    if (segment === undefined || segment.bytes === 0) return;
+    if (segment.rows >= this.batch.maxRows || segment.bytes >= this.batch.maxBytes) {
+      void this.seal();
+      return;
+    }
+    if (this.sealTimer === undefined) {
+      const wait = Math.max(0, segment.createdAt + this.batch.maxDelayMs - Date.now());
+      this.sealTimer = setTimeout(() => {
+        this.sealTimer = undefined;
+        if (this.committing) return; // commit's afterAppend re-arms the timer
+        void this.seal();
+      }, wait);
+      this.sealTimer.unref();
+    }
+  }
+
+  private async seal(): Promise<void> {
+    if (this.sealTimer !== undefined) {
+      clearTimeout(this.sealTimer);
+      this.sealTimer = undefined;
+    }
+    const segment = this.current;
+    const handle = this.currentHandle;
+    this.current = undefined;
+    this.currentHandle = undefined;
+    if (handle !== undefined) await handle.close().catch(() => undefined);
+    if (segment === undefined || segment.bytes === 0) {
+      if (segment?.path !== undefined) await unlink(segment.path).catch(() => undefined);
+      return;
+    }
+    this.sealed.push(segment);
+    this.trimMemory();
+    this.kick();
+  }
+
+  /** Keeps in memory only as many sealed segments as `maxQueuedBytes` allows; the rest stay on disk. */
+  private trimMemory(): void {
+    if (!this.spooling) return;
+    let held = 0;
+    for (const segment of this.sealed) {
+      if (segment.buffers === undefined) continue;
+      held += segment.bytes;
+      if (held > this.maxQueuedBytes) segment.buffers = undefined;
+    }
+  }
+
+  private kick(): void {
+    if (this.inserting || this.retryTimer !== undefined || this.sealed.length === 0) {
+      if (
+        !this.inserting &&
+        this.sealed.length === 0 &&
+        this.current === undefined &&
+        this.pending.length === 0
+      ) {
+        this.notifyDrained();
+      }
+      return;
+    }
+    this.inserting = true;
+    void this.insertNext().finally(() => {
+      this.inserting = false;
+      this.kick();
+    });
+  }
+
+  private async insertNext(): Promise<void> {
+    const segment = this.sealed[0];
+    if (segment === undefined) return;
+    let body: Buffer;
+    if (segment.buffers !== undefined) body = Buffer.concat(segment.buffers, segment.bytes);
+    else {
+      body = await readFile(segment.path as string);
+      const end = body.lastIndexOf(0x0a);
+      if (end + 1 !== body.length) body = body.subarray(0, end + 1); // torn tail of a crashed write
+      if (segment.rows < 0) {
+        let rows = 0;
+        for (let index = body.indexOf(0x0a); index !== -1; index = body.indexOf(0x0a, index + 1))
+          rows++;
+        segment.rows = rows;
+      }
+    }
+    const started = performance.now();
+    try {
+      if (body.length > 0)
+        await this.options.insert(body, segment.rows, `${this.spoolId || 'mem'}-${segment.seq}`);
+      const ms = performance.now() - started;
+      this.options.onInsert?.({ rows: segment.rows, bytes: body.length, ms });
+      this.sealed.shift();
+      this.counters.batches += 1;
+      this.counters.stored += segment.rows;
+      this.counters.batchLatencyMsSum += ms;
+      this.counters.batchLatencyCount += 1;
+      this.retryDelayMs = this.options.retryMinMs ?? 100;
+      this.lastInsertError = undefined;
+      if (segment.path !== undefined) {
+        await unlink(segment.path).catch(() => undefined);
+        this.counters.spoolBytes -= segment.bytes;
+        this.counters.spoolSegments -= 1;
+      }
+      for (const waiter of segment.waiters)
+        waiter.resolve({ status: 'ok', durability: 'clickhouse' });
+      this.trimMemory();
+      // Spooled segments no longer held in memory can be reloaded now that memory is free.
+    } catch (error) {
+      const ms = performance.now() - started;
+      this.options.onInsert?.({ rows: segment.rows, bytes: body.length, ms, error });
+      this.counters.insertErrors += 1;
+      this.lastInsertError = error;
+      if (this.options.isPermanentError?.(error) === true) {
+        this.sealed.shift();
+        this.counters.dead += segment.rows;
+        this.options.logger?.error(
+          { err: error, rows: segment.rows, seq: segment.seq },
+          'batch refused by ClickHouse, moved to spool/dead',
+        );
+        if (segment.path !== undefined && this.options.spoolDir !== undefined) {
+          await rename(
+            segment.path,
+            join(this.options.spoolDir, 'dead', `${String(segment.seq).padStart(16, '0')}.tsv`),
+          ).catch(() => undefined);
+          this.counters.spoolBytes -= segment.bytes;
+          this.counters.spoolSegments -= 1;
+        }
+        const failure = error instanceof Error ? error : new Error(String(error));
+        for (const waiter of segment.waiters) waiter.resolve({ status: 'failed', error: failure });
+        return;
+      }
+      if (!this.spooling) {
+        // Nobody holds these rows but the waiting requests: tell them to retry.
+        this.sealed.shift();
+        this.counters.rejected += segment.rows;
+        for (const waiter of segment.waiters) {
+          waiter.resolve({
+            status: 'overloaded',
+            retryAfterSeconds: Math.max(1, Math.ceil(this.retryDelayMs / 1000)),
+            reason: `ClickHouse insert failed: ${error instanceof Error ? error.message : String(error)}`,
+          });
+        }
+      }
+      this.options.logger?.warn(
+        { err: error, rows: segment.rows, retryInMs: this.retryDelayMs },
+        'ClickHouse insert failed, will retry',
+      );
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.kick();
+      }, this.retryDelayMs);
+      this.retryTimer.unref();
+      this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.options.retryMaxMs ?? 5_000);
+    }
+  }
+
+  private notifyDrained(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** True when every acknowledged row is in ClickHouse. */
+  get drained(): boolean {
+    return (
+      this.sealed.length === 0 &&
+      this.current === undefined &&
+      this.pending.length === 0 &&
+      !this.committing &&
+      !this.inserting
+    );
+  }
+
+  /**
+   * Seals the open batch and waits until everything is inserted, or until
+   * `timeoutMs` passed (then the rest stays in the spool). Returns whether all was inserted.
+   */
+  async flush(timeoutMs = 30_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.drained && Date.now() < deadline) {
+      if (!this.committing && this.pending.length === 0 && this.current !== undefined)
+        await this.seal();
+      if (this.retryTimer !== undefined && this.lastInsertError !== undefined) {
+        // Don't sit out a long backoff while someone is waiting.
+        clearTimeout(this.retryTimer);
+        this.retryTimer = undefined;
+        this.kick();
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 20);
+        this.drainWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.drained;
+  }
+
+  metrics(): Record<string, number> {
+    return { ...this.counters, queuedBytes: this.pendingBytes, sealedSegments: this.sealed.length };
+  }
+
+  /** Stops taking writes, tries to insert what is left for `timeoutMs`; the rest stays spooled. */
+  async close(timeoutMs = 10_000): Promise<void> {
+    while (this.pending.length > 0 || this.committing)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    this.closed = true;
+    await this.flush(timeoutMs);
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.sealTimer !== undefined) clearTimeout(this.sealTimer);
+    while (this.inserting) await new Promise((resolve) => setTimeout(resolve, 5));
+    if (this.currentHandle !== undefined) await this.currentHandle.close().catch(() => undefined);
+    this.currentHandle = undefined;
+    for (const segment of this.sealed) {
+      for (const waiter of segment.waiters) {
+        waiter.resolve({
+          status: 'overloaded',
+          retryAfterSeconds: 1,
+          reason: 'the collector is shutting down',
+        });
+      }
+      segment.waiters = [];
+    }
+  }
+}
