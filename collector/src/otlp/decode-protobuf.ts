@@ -43,6 +43,16 @@ interface Utf8Buffer extends Buffer {
   utf8Slice(start: number, end: number): string;
 }
 
+/** Strings up to this many UTF-8 bytes go through the cache below. */
+const CACHED_STRING_MAX_BYTES = 64;
+const STRING_CACHE_SIZE = 4096;
+const STRING_CACHE_MASK = STRING_CACHE_SIZE - 1;
+const STRING_CACHE: (string | undefined)[] = new Array<string | undefined>(STRING_CACHE_SIZE).fill(
+  undefined,
+);
+const STRING_CACHE_LENGTHS = new Int32Array(STRING_CACHE_SIZE);
+const STRING_CACHE_BYTES = new Uint8Array(STRING_CACHE_SIZE * CACHED_STRING_MAX_BYTES);
+
 class Reader {
   readonly buffer: Utf8Buffer;
   readonly view: DataView;
@@ -148,17 +158,37 @@ class Reader {
   }
 
   text(start: number, end: number): string {
+    const length = end - start;
+    if (length === 0) return '';
+    if (length > CACHED_STRING_MAX_BYTES) return this.buffer.utf8Slice(start, end);
+    // Attribute keys and most values repeat from span to span: look them up by
+    // their bytes instead of building (and internalizing) a new string each time.
     const buffer = this.buffer;
-    if (end - start < 16) {
-      let text = '';
-      for (let index = start; index < end; index++) {
-        const byte = buffer[index]!;
-        if (byte >= 0x80) return buffer.utf8Slice(start, end);
-        text += String.fromCharCode(byte);
+    // A hash of a few sampled bytes; the full comparison below settles equality.
+    const last = end - 1;
+    let hash = Math.imul(length ^ buffer[start]!, 0x9e3779b1);
+    hash = Math.imul(hash ^ buffer[last]!, 0x85ebca6b);
+    hash = Math.imul(hash ^ buffer[start + (length >> 1)]!, 0xc2b2ae35);
+    hash = Math.imul(hash ^ buffer[start + (length >> 2)]!, 0x27d4eb2f);
+    hash = Math.imul(hash ^ buffer[last - (length >> 2)]!, 0x165667b1);
+    const slot = (hash ^ (hash >>> 15)) & STRING_CACHE_MASK;
+    const cached = STRING_CACHE[slot];
+    if (cached !== undefined && STRING_CACHE_LENGTHS[slot] === length) {
+      const base = slot * CACHED_STRING_MAX_BYTES;
+      let same = true;
+      for (let index = 0; index < length; index++) {
+        if (STRING_CACHE_BYTES[base + index] !== buffer[start + index]) {
+          same = false;
+          break;
+        }
       }
-      return text;
+      if (same) return cached;
     }
-    return buffer.utf8Slice(start, end);
+    const text = buffer.utf8Slice(start, end);
+    STRING_CACHE[slot] = text;
+    STRING_CACHE_LENGTHS[slot] = length;
+    STRING_CACHE_BYTES.set(buffer.subarray(start, end), slot * CACHED_STRING_MAX_BYTES);
+    return text;
   }
 
   skip(wireType: number, end: number): void {
@@ -362,7 +392,7 @@ function decodeSpan(
     ResourceAttributes: resourceAttributes,
     ScopeName: scopeName,
     ScopeVersion: scopeVersion,
-    SpanAttributes: {},
+    SpanAttributes: Object.create(null) as Record<string, string>,
     Duration: '',
     StatusCode: 'Unset',
     StatusMessage: '',
