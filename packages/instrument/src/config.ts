@@ -1,5 +1,6 @@
 import { diag, trace } from '@opentelemetry/api';
 import type { Tracer } from '@opentelemetry/api';
+import type { PriceCatalog } from '@modelmaxx/pricing';
 import type { Evaluator, InstrumentConfig, Redactor } from './types.js';
 
 export const INSTRUMENTATION_NAME = '@modelmaxx/instrument';
@@ -27,7 +28,7 @@ export interface ResolvedConfig {
   redact: Redactor | undefined;
   evaluators: readonly Evaluator[];
   builtinEvaluators: boolean;
-  catalog: unknown;
+  catalog: PriceCatalog | undefined;
 }
 
 export function resolveConfig(local: InstrumentConfig | undefined): ResolvedConfig {

@@ -1,6 +1,6 @@
 import { diag } from '@opentelemetry/api';
 import type { Attributes } from '@opentelemetry/api';
-import * as pricing from '@modelmaxx/pricing';
+import { PriceCatalog, costOf, loadCatalog } from '@modelmaxx/pricing';
 import {
   ATTR_GEN_AI_USAGE_COST_AMOUNT,
   ATTR_GEN_AI_USAGE_COST_CURRENCY,
@@ -18,46 +18,21 @@ import {
 } from '@modelmaxx/semconv';
 import type { TokenUsage } from './types.js';
 
-interface KnownCost {
-  known: true;
-  amount: number;
-  currency: string;
-  breakdown: {
-    input: number;
-    cacheRead: number;
-    cacheWrite: number;
-    output: number;
-    reasoning: number;
-  };
-  model: string;
-  version: string;
-}
-type CostOf = (
-  input: { provider?: string; model: string; usage: TokenUsage },
-  options?: { catalog?: unknown },
-) => KnownCost | { known: false; reason: string };
-type LoadCatalog = (options: { env: NodeJS.ProcessEnv }) => { catalog: unknown; errors: unknown[] };
-
-const pricingApi = pricing as unknown as { costOf?: CostOf; loadCatalog?: LoadCatalog };
-
-let defaultCatalog: { catalog: unknown } | undefined;
+let defaultCatalog: PriceCatalog | undefined;
 
 /** The built-in catalog plus the `MODELMAXX_PRICES` overrides, loaded once; errors cost only telemetry. */
-function catalogFromEnv(): unknown {
+function catalogFromEnv(): PriceCatalog {
   if (defaultCatalog === undefined) {
-    defaultCatalog = { catalog: undefined };
-    const load = pricingApi.loadCatalog;
-    if (typeof load === 'function') {
-      try {
-        const { catalog, errors } = load({ env: process.env });
-        for (const error of errors) diag.warn('modelmaxx: price catalog', error);
-        defaultCatalog = { catalog };
-      } catch (error) {
-        diag.error('modelmaxx: could not load the price catalog', error);
-      }
+    try {
+      const { catalog, errors } = loadCatalog({ env: process.env });
+      for (const error of errors) diag.warn(`modelmaxx: price catalog: ${error}`);
+      defaultCatalog = catalog;
+    } catch (error) {
+      diag.error('modelmaxx: could not load the price catalog; using the built-in one', error);
+      defaultCatalog = PriceCatalog.default();
     }
   }
-  return defaultCatalog.catalog;
+  return defaultCatalog;
 }
 
 /** Test hook: reload `MODELMAXX_PRICES` on the next call. */
@@ -73,12 +48,10 @@ export function costAttributes(
   provider: string,
   models: readonly (string | undefined)[],
   usage: TokenUsage | undefined,
-  catalog: unknown,
+  catalog: PriceCatalog | undefined,
 ): Attributes {
-  const costOf = pricingApi.costOf;
-  if (usage?.inputTokens === undefined || typeof costOf !== 'function') return {};
-  const resolvedCatalog = catalog ?? catalogFromEnv();
-  const options = resolvedCatalog === undefined ? {} : { catalog: resolvedCatalog };
+  if (usage?.inputTokens === undefined) return {};
+  const options = { catalog: typeof catalog?.lookup === 'function' ? catalog : catalogFromEnv() };
   for (const model of models) {
     if (model === undefined || model === '') continue;
     const result = costOf(

@@ -1,4 +1,5 @@
 import type { SpanContext, TracerProvider } from '@opentelemetry/api';
+import type { PriceCatalog } from '@modelmaxx/pricing';
 
 /** Token counts of one call. `inputTokens` includes cached tokens; `outputTokens` includes reasoning tokens. */
 export interface TokenUsage {
@@ -93,7 +94,7 @@ export interface InstrumentConfig {
   /** Run the built-in evaluators (finish length, empty output, refusal, invalid JSON, invalid tool arguments); default true. */
   builtinEvaluators?: boolean;
   /** Price catalog from `@modelmaxx/pricing` (`loadCatalog().catalog`); default: the built-in catalog plus `MODELMAXX_PRICES`. */
-  catalog?: unknown;
+  catalog?: PriceCatalog;
 }
 
 export interface FeedbackInput {

@@ -1,0 +1,93 @@
+import type { Attributes } from '@opentelemetry/api';
+import { costOf } from '@modelmaxx/pricing';
+import type { TokenUsage } from '@modelmaxx/pricing';
+
+/** The cost attributes the instrumentation must write, computed here from `@modelmaxx/pricing`. */
+export function expectedCost(provider: string, model: string, usage: TokenUsage): Attributes {
+  const result = costOf({ provider, model, usage });
+  if (!result.known) throw new Error(`test expects a known price for ${model}: ${result.reason}`);
+  return {
+    'gen_ai.usage.cost.amount': result.amount,
+    'gen_ai.usage.cost.currency': 'USD',
+    'gen_ai.usage.cost.source': 'local',
+    'modelmaxx.cost.usd': result.amount,
+    'modelmaxx.cost.input_usd': result.breakdown.input,
+    'modelmaxx.cost.cache_read_usd': result.breakdown.cacheRead,
+    'modelmaxx.cost.cache_write_usd': result.breakdown.cacheWrite,
+    'modelmaxx.cost.output_usd': result.breakdown.output,
+    'modelmaxx.cost.reasoning_usd': result.breakdown.reasoning,
+    'modelmaxx.pricing.model': result.model,
+    'modelmaxx.pricing.version': result.version,
+  };
+}
+
+interface OpenAIUsageWire {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  input_tokens?: number;
+  output_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number } | null;
+  completion_tokens_details?: { reasoning_tokens?: number } | null;
+  input_tokens_details?: { cached_tokens?: number } | null;
+  output_tokens_details?: { reasoning_tokens?: number } | null;
+}
+
+/** Usage + cost attributes for an OpenAI usage object (chat or Responses shape). */
+export function openaiUsageAttributes(model: string, usage: OpenAIUsageWire): Attributes {
+  const input = usage.prompt_tokens ?? usage.input_tokens ?? 0;
+  const output = usage.completion_tokens ?? usage.output_tokens ?? 0;
+  const cached = (usage.prompt_tokens_details ?? usage.input_tokens_details)?.cached_tokens;
+  const reasoning = (usage.completion_tokens_details ?? usage.output_tokens_details)
+    ?.reasoning_tokens;
+  const attributes: Attributes = {
+    'gen_ai.usage.input_tokens': input,
+    'gen_ai.usage.output_tokens': output,
+  };
+  if (cached !== undefined) attributes['gen_ai.usage.cache_read.input_tokens'] = cached;
+  if (reasoning !== undefined) attributes['gen_ai.usage.reasoning.output_tokens'] = reasoning;
+  return {
+    ...attributes,
+    ...expectedCost('openai', model, {
+      inputTokens: input,
+      outputTokens: output,
+      cacheReadTokens: cached ?? 0,
+      reasoningTokens: reasoning ?? 0,
+    }),
+  };
+}
+
+interface AnthropicUsageWire {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens?: number | null;
+  cache_creation_input_tokens?: number | null;
+}
+
+/** Anthropic: input_tokens on the span = uncached + cache read + cache write. */
+export function anthropicUsageAttributes(model: string, usage: AnthropicUsageWire): Attributes {
+  const read = usage.cache_read_input_tokens ?? 0;
+  const write = usage.cache_creation_input_tokens ?? 0;
+  const input = usage.input_tokens + read + write;
+  const attributes: Attributes = {
+    'gen_ai.usage.input_tokens': input,
+    'gen_ai.usage.output_tokens': usage.output_tokens,
+  };
+  if (usage.cache_read_input_tokens != null)
+    attributes['gen_ai.usage.cache_read.input_tokens'] = read;
+  if (usage.cache_creation_input_tokens != null)
+    attributes['gen_ai.usage.cache_creation.input_tokens'] = write;
+  return {
+    ...attributes,
+    ...expectedCost('anthropic', model, {
+      inputTokens: input,
+      outputTokens: usage.output_tokens,
+      cacheReadTokens: read,
+      cacheWriteTokens: write,
+    }),
+  };
+}
+
+export function serverAttributesOf(baseURL: string): Attributes {
+  const url = new URL(baseURL);
+  return { 'server.address': url.hostname, 'server.port': Number(url.port) };
+}
