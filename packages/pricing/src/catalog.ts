@@ -115,16 +115,17 @@ export class PriceCatalog {
 
   /**
    * A new catalog in which `overrides` replace entries of the same provider and model id
-   * (case-insensitive) and take precedence in every lookup.
+   * (case-insensitive) and take precedence in every lookup. Its version is
+   * `<this version>+<latest override date>` (e.g. `2026-10-07+2026-01-15`) unless given, so a
+   * span priced with overrides says so in `modelmaxx.pricing.version`.
    */
   withOverrides(overrides: PriceEntry[], options?: { version?: string }): PriceCatalog {
-    const replaced = new Set(
-      overrides.map((entry) => `${entry.provider}\u0000${entry.model.toLowerCase()}`),
-    );
-    const kept = this.#entries.filter(
-      (entry) => !replaced.has(`${entry.provider}\u0000${entry.model.toLowerCase()}`),
-    );
-    const merged = [...overrides, ...kept];
-    return new PriceCatalog(merged, { version: options?.version ?? latestDate(merged) });
+    if (overrides.length === 0 && options?.version === undefined) return this;
+    const identity = (entry: PriceEntry): string =>
+      `${entry.provider}\u0000${entry.model.toLowerCase()}`;
+    const replaced = new Set(overrides.map(identity));
+    const kept = this.#entries.filter((entry) => !replaced.has(identity(entry)));
+    const version = options?.version ?? `${this.version}+${latestDate(overrides)}`;
+    return new PriceCatalog([...overrides, ...kept], { version });
   }
 }

@@ -80,8 +80,13 @@ export function parseLiteLLMPrices(
       });
       continue;
     }
-    const inputCost = spec['input_cost_per_token'];
-    const outputCost = spec['output_cost_per_token'] ?? (mode === 'embedding' ? 0 : undefined);
+    // Tiered entries (`tiered_pricing: [{ range: [0, N], input_cost_per_token, … }, …]`) have no
+    // top-level price: read the first tier, like the base tier of `…_above_200k_tokens` prices.
+    const firstTier = readFirstTier(spec['tiered_pricing']);
+    const priced =
+      spec['input_cost_per_token'] === undefined && firstTier !== undefined ? firstTier.tier : spec;
+    const inputCost = priced['input_cost_per_token'];
+    const outputCost = priced['output_cost_per_token'] ?? (mode === 'embedding' ? 0 : undefined);
     if (!isPrice(inputCost) || !isPrice(outputCost)) {
       const bad = !isPrice(inputCost)
         ? ['input_cost_per_token', inputCost]
@@ -100,7 +105,7 @@ export function parseLiteLLMPrices(
     ] as const;
     let malformed: string | undefined;
     for (const [field, target] of optional) {
-      const value = spec[field];
+      const value = priced[field];
       if (value === undefined || value === null) continue;
       if (!isPrice(value)) {
         malformed = `${field}: expected a non-negative number, got ${describe(value)}`;
@@ -123,10 +128,23 @@ export function parseLiteLLMPrices(
     seen.set(identity, key);
     const entry: PriceEntry = { provider, model, prices, source: `${source}#${key}`, date, mode };
     const tiers = Object.keys(spec).filter((field) => /_above_\d+k?_tokens$/.test(field));
-    if (tiers.length > 0) entry.notes = `base tier; not read: ${tiers.join(', ')}`;
+    if (priced !== spec && firstTier !== undefined) {
+      entry.notes = `first tier of tiered_pricing (prompts up to ${firstTier.upTo} tokens)`;
+    } else if (tiers.length > 0) entry.notes = `base tier; not read: ${tiers.join(', ')}`;
     entries.push(entry);
   }
   return { entries, skipped };
+}
+
+function readFirstTier(
+  value: unknown,
+): { tier: Record<string, unknown>; upTo: string } | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const tier: unknown = value[0];
+  if (!isObject(tier)) return undefined;
+  const range = tier['range'];
+  if (!Array.isArray(range) || range[0] !== 0 || typeof range[1] !== 'number') return undefined;
+  return { tier, upTo: String(range[1]) };
 }
 
 function stripProviderSegment(key: string, rawProvider: string, provider: string): string {

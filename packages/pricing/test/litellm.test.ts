@@ -70,6 +70,15 @@ describe('parseLiteLLMPrices', () => {
         date: '2025-11-20',
         mode: 'embedding',
       },
+      {
+        provider: 'dashscope',
+        model: 'qwen-flash',
+        prices: { input: 0.05, output: 0.4 },
+        source: `${SOURCE}#dashscope/qwen-flash`,
+        date: '2025-11-20',
+        mode: 'chat',
+        notes: 'first tier of tiered_pricing (prompts up to 256000 tokens)',
+      },
     ]);
   });
 

@@ -94,8 +94,13 @@ describe('PriceCatalog.lookup', () => {
       'claude-sonnet-4-5',
     ],
     ['gcp.gemini', 'gemini-2.0-flash-001', 'google', 'gemini-2.0-flash'],
-    ['mistral_ai', 'mistral-large-latest', 'mistral', 'mistral-large'],
-    ['mistral_ai', 'mistral-small-2506', 'mistral', 'mistral-small'],
+    ['mistral_ai', 'mistral-large-2407', 'mistral', 'mistral-large-2411'],
+    ['mistral_ai', 'mistral-small-2506', 'mistral', 'mistral-small-2506'],
+    ['gcp.gemini', 'models/gemini-2.5-flash-lite', 'google', 'gemini-2.5-flash-lite'],
+    ['openai', 'gpt-5.5-2026-04-23', 'openai', 'gpt-5.5'],
+    ['openai', 'gpt-5.6-sol', 'openai', 'gpt-5.6'],
+    ['anthropic', 'claude-haiku-5-5', 'anthropic', 'claude-haiku-5-5'],
+    ['x_ai', 'grok-4.7', 'xai', 'grok-4.7'],
     // provider prefixes in the model id
     [undefined, 'openai/gpt-4o', 'openai', 'gpt-4o'],
     [undefined, 'anthropic/claude-3-haiku-20240307', 'anthropic', 'claude-3-haiku'],
@@ -146,12 +151,16 @@ describe('PriceCatalog.lookup', () => {
     ['openai', 'gpt-4o-realtime-preview'],
     ['openai', 'o1-mini-high'],
     ['openai', 'gpt-4'.concat('o-ultra')],
-    ['anthropic', 'claude-sonnet-5'],
+    ['anthropic', 'claude-sonnet-6'],
     ['anthropic', 'claude'],
     [undefined, 'llama-3.3-70b'],
     [undefined, 'my-finetune'],
     ['openai', 'ft:gpt-4o-mini-2024-07-18:acme::abc123'],
     [undefined, ''],
+    // `-latest` aliases whose price moves between versions are not guessed.
+    ['mistral_ai', 'mistral-large-latest'],
+    ['openai', 'gpt-5.5-mini'],
+    ['anthropic', 'claude-opus-5-5-mini'],
   ])('does not over-match (%s, %s)', (provider, model) => {
     expect(catalog.lookup(provider, model)).toBeUndefined();
   });

@@ -155,7 +155,7 @@ describe('loadCatalog', () => {
     );
     const { catalog, errors } = loadCatalog({ env: { MODELMAXX_PRICES: path } });
     expect(errors).toEqual([]);
-    expect(catalog.version).toBe('2026-01-15');
+    expect(catalog.version).toBe(`${PriceCatalog.default().version}+2026-01-15`);
     const dated = costOf(
       {
         provider: 'openai',
