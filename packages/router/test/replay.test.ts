@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { runReplay } from '../src/replay.js';
+import type { RecordedDataset, RecordedPrompt } from '../src/routerbench.js';
+import { createRandom } from '../src/random.js';
+
+const MODELS = ['frontier', 'cheap-a', 'cheap-b'];
+
+/**
+ * A synthetic two-class data set: on "easy" the cheap models are right and agree; on "hard"
+ * they disagree and only the frontier model is right (70% of the time).
+ */
+function dataset(count: number, seed: number, prefix: string): RecordedDataset {
+  const random = createRandom(seed);
+  const prompts: RecordedPrompt[] = [];
+  for (let index = 0; index < count; index += 1) {
+    const hard = random() < 0.3;
+    const frontierRight = hard ? random() < 0.7 : random() < 0.95;
+    const cheapRight = !hard && random() < 0.9;
+    const truth = 'ABCD'[Math.floor(random() * 4)]!;
+    const wrong = (offset: number) => 'ABCD'[('ABCD'.indexOf(truth) + offset) % 4]!;
+    prompts.push({
+      sampleId: `${prefix}.${index}`,
+      prompt: `question ${index}`,
+      task: 'qa',
+      scores: Float64Array.from([frontierRight ? 1 : 0, cheapRight ? 1 : 0, cheapRight ? 1 : 0]),
+      costs: Float64Array.from([0.01, 0.0005, 0.0004]),
+      responses: [
+        frontierRight ? truth : wrong(1),
+        cheapRight ? truth : wrong(2),
+        cheapRight ? truth : wrong(3),
+      ],
+    });
+  }
+  return { models: MODELS, prompts, skipped: 0 };
+}
+
+describe('offline replay', () => {
+  const train = dataset(600, 1, 'train');
+  const test = dataset(400, 2, 'test');
+  const policy = {
+    name: 'cascade',
+    candidates: MODELS.map((model) => ({ model })),
+    goal: { costPenalty: 0.1 },
+    cascade: { enabled: true },
+  };
+
+  it('learns a cascade that keeps frontier accuracy at a fraction of its cost', () => {
+    const report = runReplay(train, test, { policy, seed: 3 });
+    expect(report.bestModel).toBe('frontier');
+    expect(report.router.accuracyVsBest).toBeGreaterThan(0.97);
+    expect(report.router.costVsBest).toBeLessThan(0.5);
+    expect(report.decisions.length).toBe(400);
+  });
+
+  it('charges every call and answers only with a model it called', () => {
+    const report = runReplay(train, test, { policy, seed: 4 });
+    let cost = 0;
+    let score = 0;
+    const byId = new Map(test.prompts.map((prompt) => [prompt.sampleId, prompt]));
+    for (const decision of report.decisions) {
+      const prompt = byId.get(decision.sample_id)!;
+      expect(decision.calls).toContain(decision.model);
+      expect(new Set(decision.calls).size).toBe(decision.calls.length);
+      for (const model of decision.calls) cost += prompt.costs[MODELS.indexOf(model)]!;
+      score += prompt.scores[MODELS.indexOf(decision.model)]!;
+    }
+    expect(report.router.costUsd).toBeCloseTo(cost, 12);
+    expect(report.router.accuracy).toBeCloseTo(score / 400, 12);
+  });
+
+  it('replays the weight-only router with the same decision core', () => {
+    const report = runReplay(train, test, {
+      policy: { ...policy, goal: { qualityMargin: 0.02 }, cascade: { enabled: false } },
+      seed: 5,
+    });
+    expect(report.router.name).toBe('router (weights)');
+    for (const decision of report.decisions) expect(decision.calls).toEqual([decision.model]);
+    // with one class and no context, weights alone must mostly pay for the frontier model
+    expect(report.router.costVsBest).toBeGreaterThan(0.7);
+  });
+
+  it('rejects a policy whose candidates are not in the data', () => {
+    expect(() => runReplay(train, test, { policy: { candidates: [{ model: 'gpt-9' }] } })).toThrow(
+      'policy candidate "gpt-9" is not in the data',
+    );
+  });
+});
