@@ -1,5 +1,5 @@
 import type { CallContext, CallResult, JsonObject } from './context.js';
-import { invalid, isObject } from './context.js';
+import { gradeOf, invalid, isObject } from './context.js';
 import type { GeneratedChoice, ToolChoice, ToolSpec } from './engine.js';
 import { estimateTokens, generate, splitArguments, splitPieces } from './engine.js';
 import type { SseFrame } from './http-util.js';
@@ -167,10 +167,12 @@ export function handleMessages(body: JsonObject, context: CallContext): CallResu
   if (refused) {
     content.push({ type: 'text', text: choice.refusal });
   } else if (choice.toolCalls.length > 0) {
-    content.push({
-      type: 'text',
-      text: `I'll use the ${choice.toolCalls[0]?.name ?? 'tool'} tool.`,
-    });
+    // Claude usually says what it is about to do before the tool_use block.
+    const preface = `I'll use the ${choice.toolCalls[0]?.name ?? 'tool'} tool.`;
+    if (choice.outputTokens + estimateTokens(preface) <= maxTokens) {
+      content.push({ type: 'text', text: preface });
+      choice.outputTokens += estimateTokens(preface);
+    }
     for (const call of choice.toolCalls) {
       let input: unknown;
       try {
@@ -196,12 +198,14 @@ export function handleMessages(body: JsonObject, context: CallContext): CallResu
   if (body['stream'] === true) {
     return {
       kind: 'sse',
+      graded: gradeOf([choice]),
       frames: messageStreamFrames(id, responseModel, content, choice, usageInput, stop),
     };
   }
   return {
     kind: 'json',
     outputTokens: choice.outputTokens,
+    graded: gradeOf([choice]),
     body: {
       id,
       type: 'message',

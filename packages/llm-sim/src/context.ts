@@ -17,9 +17,25 @@ export interface CallContext {
 
 /** What a provider handler returns: a JSON body, an SSE stream, or an error in the provider's shape. */
 export type CallResult =
-  | { kind: 'json'; body: unknown; outputTokens: number }
-  | { kind: 'sse'; frames: SseFrame[] }
+  | { kind: 'json'; body: unknown; outputTokens: number; graded?: Graded }
+  | { kind: 'sse'; frames: SseFrame[]; graded?: Graded }
   | { kind: 'error'; status: number; message: string; param?: string | null; code?: string | null };
+
+/** How many answers to recognised tasks were right or wrong in one response. */
+export interface Graded {
+  correct: number;
+  wrong: number;
+}
+
+export function gradeOf(choices: readonly { correct: boolean | undefined }[]): Graded {
+  let correct = 0;
+  let wrong = 0;
+  for (const choice of choices) {
+    if (choice.correct === true) correct++;
+    else if (choice.correct === false) wrong++;
+  }
+  return { correct, wrong };
+}
 
 export function invalid(
   message: string,

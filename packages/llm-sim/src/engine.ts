@@ -232,7 +232,7 @@ function promptHint(userText: string): (key: string, type: string) => unknown {
       return number ? Number(number[0]) : 1;
     }
     if (type !== 'string') return undefined;
-    if (/city|location|place|town|country/.test(lower)) {
+    if (/city|location|place|town|country|destination|origin|address/.test(lower)) {
       const capitalized = userText.match(/(?<=\s)[A-Z][a-z]+/g);
       return capitalized?.[capitalized.length - 1] ?? 'Paris';
     }

@@ -1,5 +1,5 @@
 import type { CallContext, CallResult, JsonObject } from './context.js';
-import { invalid, isObject } from './context.js';
+import { gradeOf, invalid, isObject } from './context.js';
 import type { GeneratedChoice, ToolChoice, ToolSpec } from './engine.js';
 import { estimateTokens, generate, splitArguments, splitPieces } from './engine.js';
 import type { SseFrame } from './http-util.js';
@@ -155,6 +155,7 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
     const includeUsage = isObject(options) && options['include_usage'] === true;
     return {
       kind: 'sse',
+      graded: gradeOf(choices),
       frames: chatStreamFrames(
         id,
         context.created,
@@ -186,6 +187,7 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
   });
   return {
     kind: 'json',
+    graded: gradeOf(choices),
     outputTokens,
     body: {
       id,

@@ -1,5 +1,5 @@
 import type { CallContext, CallResult, JsonObject } from './context.js';
-import { invalid, isObject } from './context.js';
+import { gradeOf, invalid, isObject } from './context.js';
 import type { GeneratedChoice, ToolChoice, ToolSpec } from './engine.js';
 import { estimateTokens, generate, splitArguments, splitPieces } from './engine.js';
 import type { SseFrame } from './http-util.js';
@@ -176,6 +176,7 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
     return {
       kind: 'json',
       outputTokens: choice.outputTokens,
+      graded: gradeOf([choice]),
       body: response(status, output, true),
     };
   }
@@ -253,5 +254,5 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
   push(incomplete ? 'response.incomplete' : 'response.completed', {
     response: response(status, output, true),
   });
-  return { kind: 'sse', frames };
+  return { kind: 'sse', frames, graded: gradeOf([choice]) };
 }

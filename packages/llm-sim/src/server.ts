@@ -64,6 +64,8 @@ export interface LlmSim {
 
 interface ModelState {
   config: SimModelConfig;
+  /** Failure rates were set with setModel: they apply as given, whatever `failureScale` says. */
+  failureExplicit: boolean;
   random: Random;
   cache: PrefixCache;
   stats: SimModelStats;
@@ -89,6 +91,7 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
     const copy = cloneModel(config);
     models.set(copy.name, {
       config: copy,
+      failureExplicit: false,
       random: new Random(hashParts('model', seed, copy.name)),
       cache: new PrefixCache(),
       stats: { requests: 0, errors: 0, correct: 0, wrong: 0 },
@@ -279,12 +282,13 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
           ? { timeout: directives.timeoutMs ?? timeoutHoldMs }
           : { status: directives.status as number };
       }
-    } else if (failureScale > 0) {
+    } else if (failureScale > 0 || state.failureExplicit) {
+      const scale = state.failureExplicit ? 1 : failureScale;
       const draw = state.random.next();
       const { rate429, rate500, rateTimeout } = model.failure;
-      if (draw < rate429 * failureScale) failure = { status: 429 };
-      else if (draw < (rate429 + rate500) * failureScale) failure = { status: 500 };
-      else if (draw < (rate429 + rate500 + rateTimeout) * failureScale)
+      if (draw < rate429 * scale) failure = { status: 429 };
+      else if (draw < (rate429 + rate500) * scale) failure = { status: 500 };
+      else if (draw < (rate429 + rate500 + rateTimeout) * scale)
         failure = { timeout: timeoutHoldMs };
     }
     if (failure) {
@@ -295,7 +299,12 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
       }
       const status = failure.status;
       const headers: Record<string, string> = {};
-      if (status === 429 || status === 503 || status === 529) {
+      if (
+        directives.retryAfter !== undefined ||
+        status === 429 ||
+        status === 503 ||
+        status === 529
+      ) {
         const retryAfter = directives.retryAfter ?? model.failure.retryAfterSeconds;
         headers['retry-after'] = String(retryAfter);
         if (shape === 'anthropic') {
@@ -350,6 +359,10 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
         code: result.code ?? null,
       });
       return;
+    }
+    if (result.graded) {
+      state.stats.correct += result.graded.correct;
+      state.stats.wrong += result.graded.wrong;
     }
     let firstMs = directives.slowFirstMs ?? 0;
     let perTokenMs = 0;
@@ -475,6 +488,7 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
       const state = lookup(name);
       if (!state) throw new RangeError(`llm-sim: unknown model ${name}`);
       state.config = applyPatch(state.config, patch);
+      if (patch.failure) state.failureExplicit = true;
       if (state.config.responseModel && state.config.responseModel !== state.config.name) {
         aliases.set(state.config.responseModel, state.config.name);
       }
