@@ -42,7 +42,12 @@ import {
   ATTR_MODELMAXX_TASK,
   EVENT_GEN_AI_EVALUATION_RESULT,
 } from '@modelmaxx/semconv';
-import { modelNameSqlExpression, providerNameSqlExpression, sqlString } from './model-name.js';
+import {
+  lowerTrimSqlExpression,
+  modelNameSqlExpression,
+  providerNameSqlExpression,
+  sqlString,
+} from './model-name.js';
 
 /** Bumped whenever a statement below changes; recorded in `schema_migrations`. */
 export const SCHEMA_VERSION = 1;
@@ -73,6 +78,7 @@ export const TABLES = {
   calls: 'llm_calls',
   scores: 'llm_scores',
   prices: 'llm_prices',
+  pricesByModel: 'llm_prices_by_model',
   rollup: 'llm_rollup_1m',
   migrations: 'schema_migrations',
 } as const;
@@ -263,12 +269,14 @@ ${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_o
     Model LowCardinality(String),
     InputPerMTok Float64,
     OutputPerMTok Float64,
-    CacheReadPerMTok Nullable(Float64),
-    CacheWritePerMTok Nullable(Float64),
-    ReasoningPerMTok Nullable(Float64),
+    CacheReadPerMTok Float64,
+    CacheWritePerMTok Float64,
+    ReasoningPerMTok Float64,
     CatalogModel LowCardinality(String),
     Source String,
-    Version Date,
+    PriceDate Date,
+    Version String,
+    Rank UInt32,
     LoadedAt DateTime64(3)`,
       engine: 'ReplacingMergeTree',
       engineArguments: 'LoadedAt',
@@ -382,6 +390,42 @@ const firstAttribute = (first: string, second: string) =>
 const LLM_SPAN_FILTER = `(${attribute(ATTR_GEN_AI_REQUEST_MODEL)} != '' OR ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)} != '')
       AND ${attribute(ATTR_GEN_AI_OPERATION_NAME)} NOT IN ('execute_tool', 'invoke_agent', 'create_agent')`;
 
+const LLM_CALLS_COLUMNS = [
+  'Timestamp',
+  'TraceId',
+  'SpanId',
+  'ParentSpanId',
+  'ServiceName',
+  'Provider',
+  'Operation',
+  'RequestModel',
+  'ResponseModel',
+  'ResponseId',
+  'InputTokens',
+  'OutputTokens',
+  'CacheReadTokens',
+  'CacheWriteTokens',
+  'ReasoningTokens',
+  'CostUSD',
+  'CostSource',
+  'PricingModel',
+  'DurationMs',
+  'TimeToFirstChunkMs',
+  'StatusCode',
+  'ErrorType',
+  'FinishReasons',
+  'Stream',
+  'Task',
+  'Feature',
+  'UserId',
+  'ConversationId',
+  'RoutePolicy',
+  'RouteReason',
+];
+
+/** The model a span is priced by: the one that answered, else the one asked for (as `costOf` gets it). */
+const PRICED_MODEL = `if(${attribute(ATTR_GEN_AI_RESPONSE_MODEL)} != '', ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)}, ${attribute(ATTR_GEN_AI_REQUEST_MODEL)})`;
+
 /** Stats key for the model: the model the app asked for, else the one that answered. */
 const MODEL_KEY = `if(${attribute(ATTR_GEN_AI_REQUEST_MODEL)} != '', ${attribute(ATTR_GEN_AI_REQUEST_MODEL)}, ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)})`;
 
@@ -399,6 +443,25 @@ function views(n: Names): SchemaStatement[] {
     dropFirst: `${n.database}.${name}`,
   });
   return [
+    {
+      // Newest version of each (provider, model key), all providers of a key in catalog order.
+      name: `view ${TABLES.pricesByModel}`,
+      sql: `CREATE VIEW IF NOT EXISTS ${n.global(TABLES.pricesByModel)}${n.onCluster}
+AS SELECT
+    Model,
+    arraySort(entry -> entry.8, groupArray(Price)) AS Entries
+FROM
+(
+    SELECT
+        Model,
+        argMax((Provider, InputPerMTok, OutputPerMTok, CacheReadPerMTok, CacheWritePerMTok, ReasoningPerMTok, CatalogModel, Rank), (Version, LoadedAt)) AS Price
+    FROM ${n.global(TABLES.prices)}
+    GROUP BY Provider, Model
+)
+GROUP BY Model`,
+      replaceBelowVersion: 1,
+      dropFirst: n.global(TABLES.pricesByModel),
+    },
     // exporter/clickhouseexporter/internal/sqltemplates/traces_id_ts_lookup_mv.sql
     view(
       `${TABLES.traces}_trace_id_ts_mv`,
@@ -415,6 +478,10 @@ GROUP BY TraceId`,
       `${TABLES.calls}_mv`,
       n.local(TABLES.calls),
       `SELECT
+    ${LLM_CALLS_COLUMNS.join(',\n    ')}
+FROM
+(
+SELECT
     c.Timestamp AS Timestamp,
     c.TraceId AS TraceId,
     c.SpanId AS SpanId,
@@ -430,18 +497,25 @@ GROUP BY TraceId`,
     c.CacheReadTokens AS CacheReadTokens,
     c.CacheWriteTokens AS CacheWriteTokens,
     c.ReasoningTokens AS ReasoningTokens,
+    arrayConcat(exact.Entries, afterFirstSlash.Entries, afterLastSlash.Entries, normalized.Entries) AS FoundPrices,
+    multiIf(
+        arrayFirstIndex(entry -> entry.1 = c.Provider, FoundPrices) > 0, arrayFirstIndex(entry -> entry.1 = c.Provider, FoundPrices),
+        arrayFirstIndex(entry -> entry.1 = c.PathProvider, FoundPrices) > 0, arrayFirstIndex(entry -> entry.1 = c.PathProvider, FoundPrices),
+        length(FoundPrices) > 0, 1,
+        0) AS PriceIndex,
+    FoundPrices[PriceIndex] AS Price,
     multiIf(
         c.SpanCost IS NOT NULL, c.SpanCost,
-        p.Found = 1, (
-            toFloat64(greatest(toInt64(c.InputTokens) - toInt64(c.CacheReadTokens) - toInt64(c.CacheWriteTokens), 0)) * p.InputPerMTok
-            + toFloat64(c.CacheReadTokens) * ifNull(p.CacheReadPerMTok, p.InputPerMTok)
-            + toFloat64(c.CacheWriteTokens) * ifNull(p.CacheWritePerMTok, p.InputPerMTok)
-            + toFloat64(greatest(toInt64(c.OutputTokens) - toInt64(c.ReasoningTokens), 0)) * p.OutputPerMTok
-            + toFloat64(c.ReasoningTokens) * ifNull(p.ReasoningPerMTok, p.OutputPerMTok)
+        PriceIndex > 0, (
+            toFloat64(greatest(toInt64(c.InputTokens) - toInt64(c.CacheReadTokens) - toInt64(c.CacheWriteTokens), 0)) * Price.2
+            + toFloat64(c.CacheReadTokens) * Price.4
+            + toFloat64(c.CacheWriteTokens) * Price.5
+            + toFloat64(greatest(toInt64(c.OutputTokens) - toInt64(c.ReasoningTokens), 0)) * Price.3
+            + toFloat64(c.ReasoningTokens) * Price.6
         ) / 1000000,
         NULL) AS CostUSD,
-    multiIf(c.SpanCost IS NOT NULL, 'span', p.Found = 1, 'catalog', 'unknown') AS CostSource,
-    if(c.SpanCost IS NULL AND p.Found = 1, p.CatalogModel, '') AS PricingModel,
+    multiIf(c.SpanCost IS NOT NULL, 'span', PriceIndex > 0, 'catalog', 'unknown') AS CostSource,
+    if(c.SpanCost IS NULL AND PriceIndex > 0, Price.7, '') AS PricingModel,
     c.DurationMs AS DurationMs,
     c.TimeToFirstChunkMs AS TimeToFirstChunkMs,
     c.StatusCode AS StatusCode,
@@ -473,7 +547,11 @@ FROM
         greatest(toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)}), toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)})) AS CacheWriteTokens,
         toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)}) AS ReasoningTokens,
         if(upper(${costCurrency}) = 'USD', toFloat64OrNull(${attribute(ATTR_GEN_AI_USAGE_COST_AMOUNT)}), toFloat64OrNull(${attribute(ATTR_MODELMAXX_COST_USD)})) AS SpanCost,
-        ${modelNameSqlExpression(`if(${attribute(ATTR_GEN_AI_RESPONSE_MODEL)} != '', ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)}, ${attribute(ATTR_GEN_AI_REQUEST_MODEL)})`)} AS PriceModel,
+        ${lowerTrimSqlExpression(PRICED_MODEL)} AS ModelExact,
+        if(position(ModelExact, '/') > 0, substring(ModelExact, position(ModelExact, '/') + 1), '') AS ModelAfterFirstSlash,
+        if(position(ModelExact, '/') > 0, arrayElement(splitByChar('/', ModelExact), -1), '') AS ModelAfterLastSlash,
+        ${modelNameSqlExpression(PRICED_MODEL)} AS ModelNormalized,
+        if(position(${PRICED_MODEL}, '/') > 1, ${providerNameSqlExpression(`substring(${PRICED_MODEL}, 1, position(${PRICED_MODEL}, '/') - 1)`)}, '') AS PathProvider,
         Duration / 1000000 AS DurationMs,
         toFloat64OrNull(${attribute(ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)}) * 1000 AS TimeToFirstChunkMs,
         StatusCode,
@@ -489,21 +567,11 @@ FROM
     FROM ${n.local(TABLES.traces)}
     WHERE ${LLM_SPAN_FILTER}
 ) AS c
-LEFT JOIN
-(
-    SELECT
-        Provider,
-        Model,
-        toUInt8(1) AS Found,
-        argMax(InputPerMTok, (Version, LoadedAt)) AS InputPerMTok,
-        argMax(OutputPerMTok, (Version, LoadedAt)) AS OutputPerMTok,
-        argMax(CacheReadPerMTok, (Version, LoadedAt)) AS CacheReadPerMTok,
-        argMax(CacheWritePerMTok, (Version, LoadedAt)) AS CacheWritePerMTok,
-        argMax(ReasoningPerMTok, (Version, LoadedAt)) AS ReasoningPerMTok,
-        argMax(CatalogModel, (Version, LoadedAt)) AS CatalogModel
-    FROM ${n.global(TABLES.prices)}
-    GROUP BY Provider, Model
-) AS p ON c.Provider = p.Provider AND c.PriceModel = p.Model`,
+LEFT JOIN ${n.global(TABLES.pricesByModel)} AS exact ON exact.Model = c.ModelExact
+LEFT JOIN ${n.global(TABLES.pricesByModel)} AS afterFirstSlash ON afterFirstSlash.Model = c.ModelAfterFirstSlash
+LEFT JOIN ${n.global(TABLES.pricesByModel)} AS afterLastSlash ON afterLastSlash.Model = c.ModelAfterLastSlash
+LEFT JOIN ${n.global(TABLES.pricesByModel)} AS normalized ON normalized.Model = c.ModelNormalized
+)`,
     ),
     view(
       `${TABLES.scores}_mv`,
@@ -605,6 +673,7 @@ export function tableNames(options: SchemaOptions = {}): Record<keyof typeof TAB
     calls: n.global(TABLES.calls),
     scores: n.global(TABLES.scores),
     prices: n.global(TABLES.prices),
+    pricesByModel: n.global(TABLES.pricesByModel),
     rollup: n.global(TABLES.rollup),
     migrations: n.global(TABLES.migrations),
   };

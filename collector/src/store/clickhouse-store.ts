@@ -159,10 +159,11 @@ export class ClickHouseStore implements SpanStore {
       : Number(version);
   }
 
-  /** Inserts the price rows that are not stored yet (same provider, model, version and prices). */
+  /** Inserts the price rows that are not stored yet (same key, version and prices). */
   async loadPrices(rows: readonly PriceRow[]): Promise<number> {
     const existing = await this.engine.query<Record<string, unknown>>(
-      `SELECT Provider, Model, toString(Version) AS Version, InputPerMTok, OutputPerMTok, CacheReadPerMTok, CacheWritePerMTok, ReasoningPerMTok, CatalogModel
+      `SELECT Provider, Model, Version, InputPerMTok, OutputPerMTok, CacheReadPerMTok, CacheWritePerMTok,
+              ReasoningPerMTok, CatalogModel, Rank
        FROM ${this.tables.prices} FINAL`,
     );
     const key = (row: Record<string, unknown>) =>
@@ -170,19 +171,20 @@ export class ClickHouseStore implements SpanStore {
         row.Provider,
         row.Model,
         row.Version,
-        row.InputPerMTok,
-        row.OutputPerMTok,
-        row.CacheReadPerMTok ?? null,
-        row.CacheWritePerMTok ?? null,
-        row.ReasoningPerMTok ?? null,
+        Number(row.InputPerMTok),
+        Number(row.OutputPerMTok),
+        Number(row.CacheReadPerMTok),
+        Number(row.CacheWritePerMTok),
+        Number(row.ReasoningPerMTok),
         row.CatalogModel,
+        Number(row.Rank),
       ]);
     const stored = new Set(existing.data.map(key));
     const missing = rows.filter(
       (row) => !stored.has(key(row as unknown as Record<string, unknown>)),
     );
     if (missing.length === 0) return 0;
-    const loadedAt = secondsAndNanos(new Date()).slice(0, -6);
+    const loadedAt = (Date.now() / 1000).toFixed(3);
     const body = Buffer.from(
       missing.map((row) => JSON.stringify({ ...row, LoadedAt: loadedAt })).join('\n') + '\n',
     );

@@ -10,7 +10,7 @@ import type { BatchOptions } from '../writer/batch-writer.js';
 import { ChdbEngine } from './chdb-engine.js';
 import { ClickHouseStore } from './clickhouse-store.js';
 import type { ClickHouseEngine } from './engine.js';
-import { defaultPriceRows } from './default-prices.js';
+import { catalogPriceRows } from './prices.js';
 import type { PriceRow } from './prices.js';
 import { ServerEngine } from './server-engine.js';
 
@@ -39,7 +39,7 @@ export interface OpenStoreOptions {
   retryMinMs?: number;
   retryMaxMs?: number;
   logger?: Logger;
-  /** Price rows for `llm_prices` (default: the `@modelmaxx/pricing` catalog). */
+  /** Price rows for `llm_prices` (default: the `@modelmaxx/pricing` built-in catalog, see `catalogPriceRows`). */
   priceRows?: readonly PriceRow[];
   /** Run `migrate()` before returning (default true). */
   migrate?: boolean;
@@ -81,7 +81,7 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<ClickHo
     ...(options.retryMinMs === undefined ? {} : { retryMinMs: options.retryMinMs }),
     ...(options.retryMaxMs === undefined ? {} : { retryMaxMs: options.retryMaxMs }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
-    priceRows: options.priceRows ?? (await defaultPriceRows()),
+    priceRows: options.priceRows ?? catalogPriceRows(),
   });
   try {
     if (options.migrate !== false) await store.migrate();
