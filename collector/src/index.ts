@@ -1,1 +1,107 @@
-export {};
+/**
+ * `@modelmaxx/collector`: `startCollector()` runs the OTLP/HTTP receiver and its
+ * APIs over a ClickHouse store (embedded chDB by default). Used by `main.ts`,
+ * the `modelmaxx serve` command, the demo and the tests.
+ */
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { createApp } from './app.js';
+import { assertSafeToListen, loadConfig, type Config, type ConfigInput } from './config.js';
+import { CollectorMetrics } from './metrics.js';
+import { openStore } from './store/open-store.js';
+import type { SpanStore } from './store/span-store.js';
+
+export interface StartCollectorOptions {
+  /** Settings; anything missing comes from `env` / `argv`, then the defaults. */
+  config?: Partial<ConfigInput>;
+  /** Environment to read `MODELMAXX_*` from (default: none, only `config`). */
+  env?: Record<string, string | undefined>;
+  argv?: string[];
+  logger?: Logger;
+  /** A store opened by the caller; it stays open after `close()`. */
+  store?: SpanStore;
+}
+
+export interface RunningCollector {
+  /** `http://host:port`, with the port actually bound. */
+  url: string;
+  port: number;
+  config: Config;
+  store: SpanStore;
+  /** Stops accepting connections, waits for requests in progress, drains and closes the store it opened. */
+  close(): Promise<void>;
+}
+
+export async function startCollector(
+  options: StartCollectorOptions = {},
+): Promise<RunningCollector> {
+  const config = loadConfig({
+    ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.argv === undefined ? {} : { argv: options.argv }),
+    ...(options.config === undefined ? {} : { overrides: options.config }),
+  });
+  assertSafeToListen(config);
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const ownStore = options.store === undefined;
+  const store =
+    options.store ??
+    (await openStore({
+      dataDir: join(config.dataDir, 'data'),
+      spoolDir: join(config.dataDir, 'spool'),
+      database: config.database,
+      logger,
+      ...(config.clickhouseUrl === undefined ? {} : { clickhouseUrl: config.clickhouseUrl }),
+      ...(config.clickhouseUser === undefined ? {} : { username: config.clickhouseUser }),
+      ...(config.clickhousePassword === undefined ? {} : { password: config.clickhousePassword }),
+    }));
+  const app = createApp({ config, store, logger, metrics: new CollectorMetrics() });
+  const server = createServer(app);
+  try {
+    await listen(server, config.port, config.host);
+  } catch (error) {
+    if (ownStore) await store.close().catch(() => undefined);
+    throw error;
+  }
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    config,
+    store,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        if (ownStore) await store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export { createApp } from './app.js';
+export type { CreateAppOptions } from './app.js';
+export { assertSafeToListen, isLoopbackHost, loadConfig } from './config.js';
+export type { Config, ConfigInput, LoadConfigOptions } from './config.js';
+export { decodeTraceRequestJson } from './otlp/decode-json.js';
+export { decodeTraceRequestProtobuf } from './otlp/decode-protobuf.js';
+export type { DecodedTraces } from './otlp/to-span-rows.js';
+export { openStore } from './store/open-store.js';
+export type { OpenStoreOptions } from './store/open-store.js';
+export type { SpanRow, SpanStore, WriteResult } from './store/span-store.js';

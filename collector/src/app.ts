@@ -1,0 +1,106 @@
+/**
+ * `createApp` wires the routes onto an express app; it never listens (see
+ * `index.ts`). One error handler maps errors onto HTTP and OTLP: malformed
+ * bodies → 400 with what is wrong, too large → 413, wrong type → 415, missing
+ * or wrong token → 401, overload → 429/503 with `Retry-After`, anything else →
+ * 500 (logged with its stack). Replies to `/v1/traces` use the request's
+ * encoding (`google.rpc.Status` as protobuf or JSON).
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { requireToken } from './auth.js';
+import type { Config } from './config.js';
+import { isHttpError, OverloadedError, PayloadTooLargeError, UnauthorizedError } from './errors.js';
+import { CollectorMetrics } from './metrics.js';
+import { CONTENT_TYPES, encodeStatus, grpcCodeForStatus } from './otlp/encode-response.js';
+import { feedbackRouter, queryRouter } from './routes/api.js';
+import { healthRouter, metricsRouter } from './routes/health.js';
+import { replyEncodingOf, tracesRouter } from './routes/traces.js';
+import type { SpanStore } from './store/span-store.js';
+
+export interface CreateAppOptions {
+  config: Config;
+  store: SpanStore;
+  logger: Logger;
+  metrics?: CollectorMetrics;
+}
+
+/** The route label for metrics: known paths as they are, everything else `other`. */
+const KNOWN_ROUTES = new Set([
+  '/v1/traces',
+  '/v1/feedback',
+  '/api/stats',
+  '/api/sql',
+  '/healthz',
+  '/metrics',
+]);
+
+export function createApp({
+  config,
+  store,
+  logger,
+  metrics = new CollectorMetrics(),
+}: CreateAppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use((request, response, next) => {
+    response.on('finish', () => {
+      metrics.countRequest(
+        KNOWN_ROUTES.has(request.path) ? request.path : 'other',
+        response.statusCode,
+      );
+    });
+    next();
+  });
+
+  const ingestGuard = requireToken(config.ingestToken, 'ingest');
+  const readGuard = requireToken(config.readToken, 'read');
+
+  app.use(healthRouter());
+  app.use('/v1', ingestGuard);
+  app.use(tracesRouter({ config, store, logger, metrics }));
+  app.use(feedbackRouter(store));
+  app.use('/api', readGuard);
+  app.use(queryRouter(config, store));
+  app.use(metricsRouter(store, metrics, readGuard));
+
+  app.use((request: Request, response: Response) => {
+    response.status(404).json({ error: `no route for ${request.method} ${request.path}` });
+  });
+
+  app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
+    let status = 500;
+    let message = 'internal error';
+    if (isHttpError(error)) {
+      status = error.status;
+      message = error.message;
+      if (error instanceof OverloadedError) {
+        response.setHeader('Retry-After', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
+      }
+      if (error instanceof UnauthorizedError) {
+        response.setHeader('WWW-Authenticate', 'Bearer realm="modelmaxx"');
+      }
+      if (error instanceof PayloadTooLargeError) response.setHeader('Connection', 'close');
+      if (status >= 500) logger.error({ err: error, path: request.path }, message);
+      else logger.debug({ status, path: request.path, reason: message }, 'request refused');
+    } else {
+      logger.error({ err: error, path: request.path }, 'request failed');
+    }
+    if (response.headersSent) {
+      response.end();
+      return;
+    }
+    if (request.path === '/v1/traces') {
+      const encoding = replyEncodingOf(request);
+      response
+        .status(status)
+        .type(CONTENT_TYPES[encoding])
+        .send(encodeStatus(encoding, grpcCodeForStatus(status), message));
+      return;
+    }
+    response.status(status).json({ error: message });
+  });
+  return app;
+}

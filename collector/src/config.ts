@@ -1,0 +1,141 @@
+/**
+ * Collector configuration: environment variables and command-line flags, checked
+ * by zod once at start-up (`main.ts`); after boot nothing reads `process.env`.
+ * Flags win over the environment.
+ */
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value));
+
+export const ConfigSchema = z.object({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(4318),
+  /** Folder of the embedded ClickHouse (chDB) and the spool. */
+  dataDir: z.string().min(1).default('./.modelmaxx'),
+  /** A ClickHouse server instead of the embedded engine. */
+  clickhouseUrl: optionalText.pipe(z.url().optional()),
+  database: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
+    .default('modelmaxx'),
+  clickhouseUser: optionalText,
+  clickhousePassword: optionalText,
+  /** Largest request body, checked on the wire and again after gzip inflation. */
+  maxBodyBytes: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024),
+  /** Requests decoded or waiting on the store at once before answering 429. */
+  maxConcurrentRequests: z.coerce.number().int().positive().default(64),
+  ingestToken: optionalText,
+  readToken: optionalText,
+  sqlMaxRows: z.coerce.number().int().positive().default(10_000),
+  sqlMaxExecutionSeconds: z.coerce.number().positive().default(10),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** Environment variable → config key. */
+const ENV_KEYS: Record<string, keyof Config> = {
+  MODELMAXX_HOST: 'host',
+  MODELMAXX_PORT: 'port',
+  MODELMAXX_DATA_DIR: 'dataDir',
+  MODELMAXX_CLICKHOUSE_URL: 'clickhouseUrl',
+  MODELMAXX_DATABASE: 'database',
+  MODELMAXX_CLICKHOUSE_USER: 'clickhouseUser',
+  MODELMAXX_CLICKHOUSE_PASSWORD: 'clickhousePassword',
+  MODELMAXX_MAX_BODY_BYTES: 'maxBodyBytes',
+  MODELMAXX_MAX_CONCURRENT_REQUESTS: 'maxConcurrentRequests',
+  MODELMAXX_INGEST_TOKEN: 'ingestToken',
+  MODELMAXX_READ_TOKEN: 'readToken',
+  MODELMAXX_SQL_MAX_ROWS: 'sqlMaxRows',
+  MODELMAXX_SQL_MAX_EXECUTION_SECONDS: 'sqlMaxExecutionSeconds',
+  MODELMAXX_LOG_LEVEL: 'logLevel',
+};
+
+/** Command-line flag → config key. */
+const FLAG_KEYS: Record<string, keyof Config> = {
+  host: 'host',
+  port: 'port',
+  data: 'dataDir',
+  'clickhouse-url': 'clickhouseUrl',
+  database: 'database',
+  'max-body-bytes': 'maxBodyBytes',
+  'log-level': 'logLevel',
+};
+
+export interface LoadConfigOptions {
+  env?: Record<string, string | undefined>;
+  argv?: string[];
+  /** Values that win over both (e.g. from `startCollector(options)`). */
+  overrides?: Partial<ConfigInput>;
+}
+
+/** Parses env + flags (+ overrides); throws `ConfigError` with every problem in one message. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const input: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const value = options.env?.[name];
+    if (value !== undefined) input[key] = value;
+  }
+  if (options.argv !== undefined && options.argv.length > 0) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: options.argv,
+        options: Object.fromEntries(
+          Object.keys(FLAG_KEYS).map((flag) => [flag, { type: 'string' as const }]),
+        ),
+        allowPositionals: false,
+      });
+    } catch (error) {
+      throw new ConfigError(`invalid command line: ${(error as Error).message}`, { cause: error });
+    }
+    for (const [flag, value] of Object.entries(parsed.values)) {
+      const key = FLAG_KEYS[flag];
+      if (key !== undefined && typeof value === 'string') input[key] = value;
+    }
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    if (value !== undefined) input[key] = value;
+  }
+  const result = ConfigSchema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map(
+      (issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`,
+    );
+    throw new ConfigError(`invalid collector configuration: ${problems.join('; ')}`);
+  }
+  return result.data;
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '::1', '[::1]', 'ip6-localhost']);
+
+/** True for 127.0.0.0/8, ::1 and localhost. `0.0.0.0` and `::` are every interface, not loopback. */
+export function isLoopbackHost(host: string): boolean {
+  const lower = host.toLowerCase();
+  if (LOOPBACK_HOSTS.has(lower)) return true;
+  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(lower)) return true;
+  return lower.startsWith('::ffff:127.');
+}
+
+/** Refuses to serve beyond loopback unless both tokens are set. */
+export function assertSafeToListen(config: Config): void {
+  if (isLoopbackHost(config.host)) return;
+  const missing = [
+    config.ingestToken === undefined ? 'MODELMAXX_INGEST_TOKEN' : undefined,
+    config.readToken === undefined ? 'MODELMAXX_READ_TOKEN' : undefined,
+  ].filter((name) => name !== undefined);
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `refusing to listen on ${config.host}: beyond loopback the collector needs bearer tokens; set ${missing.join(' and ')} (or listen on 127.0.0.1)`,
+    );
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The collector's own counters in the Prometheus text exposition format
+ * (version 0.0.4): what the receiver counted, merged with the store's counters.
+ */
+
+/** Upper bounds (seconds) of the write-latency histogram buckets. */
+const WRITE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class CollectorMetrics {
+  /** Spans decoded from OTLP requests, rejected ones included. */
+  spansReceived = 0;
+  /** Spans rejected by the decoders (partial success). */
+  spansRejected = 0;
+  /** Spans refused with 429/503 because the store could not take them. */
+  spansRefused = 0;
+  /** Spans acknowledged to clients (stored in ClickHouse or in the spool). */
+  spansAccepted = 0;
+  readonly requests = new Map<string, number>();
+  readonly writeBucketCounts = WRITE_BUCKETS.map(() => 0);
+  writeCount = 0;
+  writeSumSeconds = 0;
+
+  countRequest(route: string, status: number): void {
+    const key = `${route}\u0000${status}`;
+    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+  }
+
+  observeWrite(seconds: number): void {
+    this.writeCount += 1;
+    this.writeSumSeconds += seconds;
+    for (let index = 0; index < WRITE_BUCKETS.length; index++) {
+      if (seconds <= WRITE_BUCKETS[index]!) this.writeBucketCounts[index]! += 1;
+    }
+  }
+
+  /** Prometheus text, with `store` (from `SpanStore.metrics()`) merged in. */
+  render(store: Record<string, number>): string {
+    const lines: string[] = [];
+    const metric = (
+      name: string,
+      type: 'counter' | 'gauge' | 'summary' | 'histogram',
+      help: string,
+      samples: [labels: string, value: number][],
+    ) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) lines.push(`${name}${labels} ${formatValue(value)}`);
+    };
+    metric(
+      'modelmaxx_spans_received_total',
+      'counter',
+      'Spans decoded from OTLP export requests, rejected ones included.',
+      [['', this.spansReceived]],
+    );
+    metric(
+      'modelmaxx_spans_rejected_total',
+      'counter',
+      'Spans rejected as invalid (reported to clients as partial success).',
+      [['', this.spansRejected + (store.rejected ?? 0) + (store.dead ?? 0)]],
+    );
+    metric(
+      'modelmaxx_spans_accepted_total',
+      'counter',
+      'Spans acknowledged to clients (durable in ClickHouse or in the spool).',
+      [['', this.spansAccepted]],
+    );
+    metric(
+      'modelmaxx_spans_refused_total',
+      'counter',
+      'Spans refused with 429 or 503 because the store could not take more.',
+      [['', this.spansRefused]],
+    );
+    metric('modelmaxx_spans_stored_total', 'counter', 'Spans inserted into ClickHouse.', [
+      ['', store.stored ?? 0],
+    ]);
+    metric(
+      'modelmaxx_spans_spooled_total',
+      'counter',
+      'Spans written to the on-disk spool before their ClickHouse insert.',
+      [['', store.spooled ?? 0]],
+    );
+    metric(
+      'modelmaxx_batch_duration_seconds',
+      'summary',
+      'Duration of the ClickHouse batch inserts of otel_traces.',
+      [
+        ['_sum', (store.batchLatencyMsSum ?? 0) / 1000],
+        ['_count', store.batchLatencyCount ?? 0],
+      ],
+    );
+    const buckets: [string, number][] = WRITE_BUCKETS.map((bound, index) => [
+      `_bucket{le="${bound}"}`,
+      this.writeBucketCounts[index]!,
+    ]);
+    buckets.push(['_bucket{le="+Inf"}', this.writeCount]);
+    buckets.push(['_sum', this.writeSumSeconds], ['_count', this.writeCount]);
+    metric(
+      'modelmaxx_ingest_write_duration_seconds',
+      'histogram',
+      'Time from handing decoded spans to the store until they were durable (or refused).',
+      buckets,
+    );
+    metric(
+      'modelmaxx_http_requests_total',
+      'counter',
+      'HTTP requests answered, by route and status code.',
+      [...this.requests].map(([key, value]) => {
+        const [route, status] = key.split('\u0000');
+        return [`{route="${escapeLabel(route ?? '')}",code="${status}"}`, value];
+      }),
+    );
+    const covered = new Set([
+      'stored',
+      'spooled',
+      'rejected',
+      'dead',
+      'batchLatencyMsSum',
+      'batchLatencyCount',
+    ]);
+    for (const [key, value] of Object.entries(store)) {
+      if (covered.has(key) || !Number.isFinite(value)) continue;
+      const gauge = /bytes$|segments$|queued|pending|size$/i.test(key) && !/replayed/i.test(key);
+      const name = `modelmaxx_store_${snakeCase(key)}${gauge ? '' : '_total'}`;
+      metric(name, gauge ? 'gauge' : 'counter', `Store metric ${key}.`, [['', value]]);
+    }
+    return lines.join('\n') + '\n';
+  }
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return String(value);
+}
+
+const snakeCase = (key: string): string =>
+  key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/[^A-Za-z0-9_]/g, '_')
+    .toLowerCase();
+
+const escapeLabel = (value: string): string =>
+  value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
