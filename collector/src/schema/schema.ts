@@ -266,6 +266,7 @@ ${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_o
     {
       name: TABLES.prices,
       body: `    Provider LowCardinality(String),
+    KeyKind LowCardinality(String),
     Model LowCardinality(String),
     InputPerMTok Float64,
     OutputPerMTok Float64,
@@ -280,7 +281,7 @@ ${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_o
     LoadedAt DateTime64(3)`,
       engine: 'ReplacingMergeTree',
       engineArguments: 'LoadedAt',
-      tail: `ORDER BY (Provider, Model, Version)`,
+      tail: `ORDER BY (Provider, KeyKind, Model, Version, Rank)`,
     },
     {
       name: TABLES.rollup,
@@ -448,17 +449,19 @@ function views(n: Names): SchemaStatement[] {
       name: `view ${TABLES.pricesByModel}`,
       sql: `CREATE VIEW IF NOT EXISTS ${n.global(TABLES.pricesByModel)}${n.onCluster}
 AS SELECT
-    Model,
+    concat(KeyKind, ':', Model) AS Key,
     arraySort(entry -> entry.8, groupArray(Price)) AS Entries
 FROM
 (
     SELECT
+        KeyKind,
         Model,
         argMax((Provider, InputPerMTok, OutputPerMTok, CacheReadPerMTok, CacheWritePerMTok, ReasoningPerMTok, CatalogModel, Rank), (Version, LoadedAt)) AS Price
     FROM ${n.global(TABLES.prices)}
-    GROUP BY Provider, Model
+    WHERE Version = (SELECT max(Version) FROM ${n.global(TABLES.prices)})
+    GROUP BY Provider, KeyKind, Model, Rank
 )
-GROUP BY Model`,
+GROUP BY KeyKind, Model`,
       replaceBelowVersion: 1,
       dropFirst: n.global(TABLES.pricesByModel),
     },
@@ -567,10 +570,10 @@ FROM
     FROM ${n.local(TABLES.traces)}
     WHERE ${LLM_SPAN_FILTER}
 ) AS c
-LEFT JOIN ${n.global(TABLES.pricesByModel)} AS exact ON exact.Model = c.ModelExact
-LEFT JOIN ${n.global(TABLES.pricesByModel)} AS afterFirstSlash ON afterFirstSlash.Model = c.ModelAfterFirstSlash
-LEFT JOIN ${n.global(TABLES.pricesByModel)} AS afterLastSlash ON afterLastSlash.Model = c.ModelAfterLastSlash
-LEFT JOIN ${n.global(TABLES.pricesByModel)} AS normalized ON normalized.Model = c.ModelNormalized
+LEFT JOIN ${n.global(TABLES.pricesByModel)} AS exact ON exact.Key = concat('exact:', c.ModelExact)
+LEFT JOIN ${n.global(TABLES.pricesByModel)} AS afterFirstSlash ON afterFirstSlash.Key = concat('exact:', c.ModelAfterFirstSlash)
+LEFT JOIN ${n.global(TABLES.pricesByModel)} AS afterLastSlash ON afterLastSlash.Key = concat('exact:', c.ModelAfterLastSlash)
+LEFT JOIN ${n.global(TABLES.pricesByModel)} AS normalized ON normalized.Key = concat('normalized:', c.ModelNormalized)
 )`,
     ),
     view(

@@ -162,13 +162,14 @@ export class ClickHouseStore implements SpanStore {
   /** Inserts the price rows that are not stored yet (same key, version and prices). */
   async loadPrices(rows: readonly PriceRow[]): Promise<number> {
     const existing = await this.engine.query<Record<string, unknown>>(
-      `SELECT Provider, Model, Version, InputPerMTok, OutputPerMTok, CacheReadPerMTok, CacheWritePerMTok,
+      `SELECT Provider, KeyKind, Model, Version, InputPerMTok, OutputPerMTok, CacheReadPerMTok, CacheWritePerMTok,
               ReasoningPerMTok, CatalogModel, Rank
        FROM ${this.tables.prices} FINAL`,
     );
     const key = (row: Record<string, unknown>) =>
       JSON.stringify([
         row.Provider,
+        row.KeyKind,
         row.Model,
         row.Version,
         Number(row.InputPerMTok),

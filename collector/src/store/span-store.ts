@@ -46,7 +46,17 @@ export interface SpanRow {
 /** Outcome of handing spans to the writer: acknowledged only once durable. */
 export type WriteResult =
   | { status: 'ok'; durability: 'clickhouse' | 'spool' }
-  | { status: 'overloaded'; retryAfterSeconds: number; reason: string }
+  | {
+      status: 'overloaded';
+      retryAfterSeconds: number;
+      reason: string;
+      /**
+       * What is full: `queue` (bytes waiting for the disk/ClickHouse: a short
+       * burst, answered 429) or `spool` (ClickHouse has been behind for a while:
+       * answered 503). Absent: 429.
+       */
+      limit?: 'queue' | 'spool';
+    }
   | { status: 'failed'; error: Error };
 
 export interface SqlResult {
