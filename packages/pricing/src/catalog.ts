@@ -36,6 +36,9 @@ function latestDate(entries: readonly PriceEntry[]): string {
 
 let defaultCatalog: PriceCatalog | undefined;
 
+/** Distinct (provider, model) pairs remembered per catalog before the memo starts over. */
+const MEMO_LIMIT = 4096;
+
 /**
  * An immutable set of price entries with model matching. See `lookup` for the rules.
  */
@@ -46,6 +49,7 @@ export class PriceCatalog {
   readonly #exact: KeyIndex = new Map();
   readonly #normalized: KeyIndex = new Map();
   readonly #providers: ReadonlySet<string>;
+  readonly #memo = new Map<string, PriceEntry | null>();
 
   constructor(entries: PriceEntry[], options?: { version?: string }) {
     this.#entries = Object.freeze([...entries]);
@@ -92,6 +96,17 @@ export class PriceCatalog {
    * provider (Azure, Bedrock, Vertex) still gets the list price of the model.
    */
   lookup(provider: string | undefined, model: string): PriceEntry | undefined {
+    // Lookups are pure for an immutable catalog, and apps call few distinct models: memoise.
+    const memoKey = `${provider ?? ''}\u0000${model}`;
+    const memo = this.#memo.get(memoKey);
+    if (memo !== undefined) return memo === null ? undefined : memo;
+    const entry = this.#resolve(provider, model);
+    if (this.#memo.size >= MEMO_LIMIT) this.#memo.clear();
+    this.#memo.set(memoKey, entry ?? null);
+    return entry;
+  }
+
+  #resolve(provider: string | undefined, model: string): PriceEntry | undefined {
     const found: PriceEntry[] = [];
     for (const key of exactCandidates(model)) {
       for (const entry of this.#exact.get(key) ?? []) if (!found.includes(entry)) found.push(entry);

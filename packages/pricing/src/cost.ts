@@ -3,13 +3,21 @@ import type { CostResult, TokenUsage } from './types.js';
 
 const MILLION = 1_000_000;
 
-function count(usage: TokenUsage, field: keyof TokenUsage): number | string {
-  const value = usage[field];
-  if (value === undefined) return 0;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    return `usage.${field} must be a finite non-negative number, got ${String(value)}`;
-  }
-  return value;
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+const USAGE_FIELDS = [
+  'inputTokens',
+  'outputTokens',
+  'cacheReadTokens',
+  'cacheWriteTokens',
+  'reasoningTokens',
+] as const;
+
+function invalidUsage(usage: TokenUsage): string {
+  const field = USAGE_FIELDS.find((name) => usage[name] !== undefined && !isCount(usage[name]));
+  return `usage.${field ?? 'inputTokens'} must be a finite non-negative number, got ${String(field && usage[field])}`;
 }
 
 /**
@@ -45,18 +53,20 @@ export function costOf(
     };
   }
   const usage = input.usage;
-  const counts = {
-    inputTokens: count(usage, 'inputTokens'),
-    outputTokens: count(usage, 'outputTokens'),
-    cacheReadTokens: count(usage, 'cacheReadTokens'),
-    cacheWriteTokens: count(usage, 'cacheWriteTokens'),
-    reasoningTokens: count(usage, 'reasoningTokens'),
-  };
-  for (const value of Object.values(counts)) {
-    if (typeof value === 'string') return { known: false, reason: value };
+  const inputTokens = usage.inputTokens ?? 0;
+  const outputTokens = usage.outputTokens ?? 0;
+  const cacheReadTokens = usage.cacheReadTokens ?? 0;
+  const cacheWriteTokens = usage.cacheWriteTokens ?? 0;
+  const reasoningTokens = usage.reasoningTokens ?? 0;
+  if (
+    !isCount(inputTokens) ||
+    !isCount(outputTokens) ||
+    !isCount(cacheReadTokens) ||
+    !isCount(cacheWriteTokens) ||
+    !isCount(reasoningTokens)
+  ) {
+    return { known: false, reason: invalidUsage(usage) };
   }
-  const { inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens, reasoningTokens } =
-    counts as Record<keyof typeof counts, number>;
   const prices = entry.prices;
   const uncachedInput = Math.max(0, inputTokens - cacheReadTokens - cacheWriteTokens);
   const plainOutput = Math.max(0, outputTokens - reasoningTokens);

@@ -171,4 +171,28 @@ describe('PriceCatalog.lookup', () => {
     expect(catalog.lookup('openai', 'o1-mini')?.prices.input).toBe(1.1);
     expect(catalog.lookup('openai', 'o1')?.prices.input).toBe(15);
   });
+
+  it('answers repeated lookups the same (memoised) and keeps answering after many distinct names', () => {
+    const fresh = new PriceCatalog([...PriceCatalog.default().entries()]);
+    const first = fresh.lookup('openai', 'gpt-4o-2024-08-06');
+    expect(fresh.lookup('openai', 'gpt-4o-2024-08-06')).toBe(first);
+    for (let i = 0; i < 5000; i++) expect(fresh.lookup('openai', `made-up-${i}`)).toBeUndefined();
+    expect(fresh.lookup('openai', 'gpt-4o-2024-08-06')).toBe(first);
+    expect(first?.model).toBe('gpt-4o');
+    // An override catalog has its own answers.
+    const overridden = fresh.withOverrides([
+      {
+        provider: 'openai',
+        model: 'gpt-4o',
+        prices: { input: 1, output: 1 },
+        source: 't',
+        date: '2026-01-01',
+      },
+    ]);
+    expect(overridden.lookup('openai', 'gpt-4o-2024-08-06')?.prices).toEqual({
+      input: 1,
+      output: 1,
+    });
+    expect(fresh.lookup('openai', 'gpt-4o-2024-08-06')).toBe(first);
+  });
 });
