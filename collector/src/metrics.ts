@@ -55,7 +55,7 @@ export class CollectorMetrics {
       'modelmaxx_spans_rejected_total',
       'counter',
       'Spans rejected as invalid (reported to clients as partial success).',
-      [['', this.spansRejected + (store.rejected ?? 0) + (store.dead ?? 0)]],
+      [['', this.spansRejected]],
     );
     metric(
       'modelmaxx_spans_accepted_total',
@@ -108,14 +108,7 @@ export class CollectorMetrics {
         return [`{route="${escapeLabel(route ?? '')}",code="${status}"}`, value];
       }),
     );
-    const covered = new Set([
-      'stored',
-      'spooled',
-      'rejected',
-      'dead',
-      'batchLatencyMsSum',
-      'batchLatencyCount',
-    ]);
+    const covered = new Set(['stored', 'spooled', 'batchLatencyMsSum', 'batchLatencyCount']);
     for (const [key, value] of Object.entries(store)) {
       if (covered.has(key) || !Number.isFinite(value)) continue;
       const gauge = /bytes$|segments$|queued|pending|size$/i.test(key) && !/replayed/i.test(key);

@@ -71,9 +71,15 @@ export function tracesRouter({ config, store, logger, metrics }: TracesRouteOpti
         metrics.observeWrite((performance.now() - started) / 1000);
         if (result.status === 'overloaded') {
           metrics.spansRefused += decoded.rows.length;
+          // A full spool means ClickHouse has been behind for a while (503); a
+          // full queue is a burst (429). A writer that does not set `limit`:
+          // judged from its reason.
+          const spoolFull =
+            result.limit === 'spool' ||
+            (result.limit === undefined && /\bspool\b/i.test(result.reason));
           throw new OverloadedError(
             `the collector cannot take more spans right now: ${result.reason}`,
-            429,
+            spoolFull ? 503 : 429,
             result.retryAfterSeconds,
           );
         }
