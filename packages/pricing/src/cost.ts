@@ -37,8 +37,8 @@ function invalidUsage(usage: TokenUsage): string {
  * for lack of a price. The amount is the plain double sum of the breakdown, unrounded.
  */
 export function costOf(
-  input: { provider?: string; model: string; usage: TokenUsage },
-  options?: { catalog?: PriceCatalog },
+  input: { provider?: string | undefined; model: string; usage: TokenUsage },
+  options?: { catalog?: PriceCatalog | undefined },
 ): CostResult {
   const catalog = options?.catalog ?? PriceCatalog.default();
   if (typeof input.model !== 'string' || input.model.trim() === '') {

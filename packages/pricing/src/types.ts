@@ -35,11 +35,11 @@ export interface PriceEntry {
  * `cacheWriteTokens`; `outputTokens` INCLUDES `reasoningTokens`.
  */
 export interface TokenUsage {
-  inputTokens?: number;
-  outputTokens?: number;
-  cacheReadTokens?: number;
-  cacheWriteTokens?: number;
-  reasoningTokens?: number;
+  inputTokens?: number | undefined;
+  outputTokens?: number | undefined;
+  cacheReadTokens?: number | undefined;
+  cacheWriteTokens?: number | undefined;
+  reasoningTokens?: number | undefined;
 }
 
 /** USD per part; the parts add up to `amount`. `input` is the uncached input only, `output` excludes reasoning. */
