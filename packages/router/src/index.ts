@@ -32,3 +32,22 @@ export {
   parseRouterBenchCsv,
 } from './routerbench.js';
 export type { RecordedDataset, RecordedPrompt } from './routerbench.js';
+export {
+  AllCandidatesFailedError,
+  RouterConfigError,
+  classifyError,
+  createRouter,
+} from './router-client.js';
+export type {
+  AnthropicLike,
+  OpenAILike,
+  RouteAttempt,
+  RouteRequestOptions,
+  Router,
+  RouterOptions,
+} from './router-client.js';
+export {
+  fromAnthropicMessage,
+  fromAnthropicStream,
+  toAnthropicParams,
+} from './anthropic-adapter.js';

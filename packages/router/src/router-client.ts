@@ -1,0 +1,324 @@
+/**
+ * The routed client: `router.chat.completions.create({ model: 'auto', ... })` in the openai
+ * SDK's shape. Picks a candidate by weight, falls back on 429 / 5xx / timeouts with cooldowns
+ * and a bounded number of attempts, never to a model the policy excludes, and records the
+ * decision on a span (each attempt's SDK span, when instrumented, is its child).
+ */
+import { SpanStatusCode, diag, trace } from '@opentelemetry/api';
+import type { Span, Tracer } from '@opentelemetry/api';
+import type Anthropic from '@anthropic-ai/sdk';
+import type OpenAI from 'openai';
+import {
+  ATTR_MODELMAXX_ROUTE_ATTEMPT,
+  ATTR_MODELMAXX_ROUTE_CLASS,
+  ATTR_MODELMAXX_ROUTE_MODEL,
+  ATTR_MODELMAXX_ROUTE_POLICY,
+  ATTR_MODELMAXX_ROUTE_REASON,
+  ATTR_MODELMAXX_ROUTE_WEIGHT,
+} from '@modelmaxx/semconv';
+import {
+  fromAnthropicMessage,
+  fromAnthropicStream,
+  toAnthropicParams,
+} from './anthropic-adapter.js';
+import { classifyRequest } from './classifier.js';
+import { chooseModel, computeWeights } from './decision.js';
+import type { Choice, WeightTable } from './decision.js';
+import { parsePolicy } from './policy.js';
+import type { Candidate, Policy, PolicyInput } from './policy.js';
+import type { RandomSource } from './random.js';
+
+type ChatParams = OpenAI.Chat.ChatCompletionCreateParams;
+type ChatCompletion = OpenAI.Chat.ChatCompletion;
+type ChatChunk = OpenAI.Chat.ChatCompletionChunk;
+
+/** The part of an openai client the router uses. */
+export interface OpenAILike {
+  readonly chat: {
+    readonly completions: {
+      create(params: ChatParams, options?: OpenAI.RequestOptions): PromiseLike<unknown>;
+    };
+  };
+}
+
+/** The part of an anthropic client the router uses. */
+export interface AnthropicLike {
+  readonly messages: {
+    create(
+      params: Anthropic.MessageCreateParams,
+      options?: Anthropic.RequestOptions,
+    ): PromiseLike<unknown>;
+  };
+}
+
+export interface RouterOptions {
+  readonly policy: Policy | PolicyInput;
+  /**
+   * Clients by name: a candidate uses `clients[candidate.client]`, else `clients[candidate.provider]`
+   * (`openai` / `anthropic`). Pass the app's own SDK instances.
+   */
+  readonly clients: Readonly<Record<string, OpenAILike | AnthropicLike>>;
+  /** Where weights come from: a `WeightUpdater` (its `current`), a table, or a function. */
+  readonly weights?: { readonly current: WeightTable } | WeightTable | (() => WeightTable);
+  readonly random?: RandomSource;
+  readonly now?: () => number;
+  readonly tracer?: Tracer;
+}
+
+/** Per-call router options, given as the second argument next to the SDK's request options. */
+export interface RouteRequestOptions extends OpenAI.RequestOptions {
+  /** The app's task label (`modelmaxx.task`), used as the routing class. */
+  readonly task?: string;
+}
+
+export interface RouteAttempt {
+  readonly model: string;
+  readonly outcome: 'ok' | 'retryable' | 'failed';
+  readonly error?: string;
+}
+
+/** Every allowed candidate failed or was cooling down. */
+export class AllCandidatesFailedError extends Error {
+  override readonly name = 'AllCandidatesFailedError';
+  readonly attempts: readonly RouteAttempt[];
+  constructor(message: string, attempts: readonly RouteAttempt[], options?: ErrorOptions) {
+    super(message, options);
+    this.attempts = attempts;
+  }
+}
+
+export class RouterConfigError extends Error {
+  override readonly name = 'RouterConfigError';
+}
+
+type Outcome = { status: 'retryable'; retryAfterMs?: number } | { status: 'failed' };
+
+/** Classifies an SDK error: 429, 5xx, timeouts and connection errors are worth a fallback. */
+export function classifyError(error: unknown): Outcome {
+  if (error === null || typeof error !== 'object') return { status: 'failed' };
+  const status = (error as { status?: unknown }).status;
+  const name = `${String((error as { name?: unknown }).name)} ${error.constructor.name}`;
+  if (typeof status === 'number' && (status === 429 || status === 408 || status >= 500)) {
+    const headers = (error as { headers?: unknown }).headers;
+    let retryAfter: string | null | undefined;
+    if (headers instanceof Headers) retryAfter = headers.get('retry-after');
+    else if (headers !== null && typeof headers === 'object') {
+      retryAfter = (headers as Record<string, string | undefined>)['retry-after'];
+    }
+    const seconds = retryAfter === null || retryAfter === undefined ? NaN : Number(retryAfter);
+    return Number.isFinite(seconds)
+      ? { status: 'retryable', retryAfterMs: seconds * 1000 }
+      : { status: 'retryable' };
+  }
+  if (
+    status === undefined &&
+    /Timeout|Connection|AbortError/.test(name) &&
+    !/UserAbort/.test(name)
+  ) {
+    return { status: 'retryable' };
+  }
+  return { status: 'failed' };
+}
+
+export interface Router {
+  readonly policy: Policy;
+  readonly chat: {
+    readonly completions: {
+      create(
+        params: ChatParams & { stream: true },
+        options?: RouteRequestOptions,
+      ): Promise<AsyncIterable<ChatChunk>>;
+      create(
+        params: ChatParams & { stream?: false | null },
+        options?: RouteRequestOptions,
+      ): Promise<ChatCompletion>;
+      create(
+        params: ChatParams,
+        options?: RouteRequestOptions,
+      ): Promise<ChatCompletion | AsyncIterable<ChatChunk>>;
+    };
+  };
+  /** Models cooling down now, with the time (ms) they become available again. */
+  cooldowns(): ReadonlyMap<string, number>;
+}
+
+export function createRouter(options: RouterOptions): Router {
+  const policy = parsePolicy(options.policy);
+  const random = options.random ?? Math.random;
+  const now = options.now ?? Date.now;
+  const tracer = options.tracer ?? trace.getTracer('@modelmaxx/router');
+  const cooldownUntil = new Map<string, number>();
+  const candidates = new Map(policy.candidates.map((candidate) => [candidate.model, candidate]));
+  for (const candidate of policy.candidates) {
+    const name = candidate.client ?? candidate.provider;
+    if (options.clients[name] === undefined) {
+      throw new RouterConfigError(
+        `no client "${name}" for candidate ${candidate.model}: pass clients.${name}`,
+      );
+    }
+  }
+  const priorTable = computeWeights({ policy, stats: [], random });
+  const currentTable = (): WeightTable => {
+    const source = options.weights;
+    if (source === undefined) return priorTable;
+    if (typeof source === 'function') return source();
+    if ('classes' in source) return source;
+    return source.current;
+  };
+
+  const callCandidate = async (
+    candidate: Candidate,
+    params: ChatParams,
+    requestOptions: OpenAI.RequestOptions,
+  ): Promise<ChatCompletion | AsyncIterable<ChatChunk>> => {
+    const client = options.clients[candidate.client ?? candidate.provider]!;
+    if (candidate.provider === 'anthropic') {
+      const anthropic = client as AnthropicLike;
+      const result = await anthropic.messages.create(
+        toAnthropicParams(params, candidate.model),
+        requestOptions as unknown as Anthropic.RequestOptions,
+      );
+      if (params.stream === true) {
+        return fromAnthropicStream(
+          result as AsyncIterable<Anthropic.RawMessageStreamEvent>,
+          params.stream_options?.include_usage === true,
+        );
+      }
+      return fromAnthropicMessage(result as Anthropic.Message);
+    }
+    const openai = client as OpenAILike;
+    return (await openai.chat.completions.create(
+      { ...params, model: candidate.model },
+      requestOptions,
+    )) as ChatCompletion | AsyncIterable<ChatChunk>;
+  };
+
+  /**
+   * The next model to try. First attempt: by weight. Fallbacks: the policy's chain, then the
+   * remaining candidates by weight, then by quality; never a candidate the policy makes
+   * ineligible (e.g. over the latency SLO), never one cooling down or already tried.
+   */
+  const nextChoice = (
+    table: WeightTable,
+    classKey: string,
+    exclude: ReadonlySet<string>,
+    attempt: number,
+  ): Choice | undefined => {
+    const choice = chooseModel(table, classKey, random, exclude);
+    if (attempt === 1 && choice !== undefined) return choice;
+    const entry = table.classes.get(classKey) ?? table.fallbackClass;
+    const allowed = entry.weights.filter((weight) => weight.eligible && !exclude.has(weight.model));
+    const chained = policy.fallback.chain
+      ?.map((model) => allowed.find((weight) => weight.model === model))
+      .find((weight) => weight !== undefined);
+    if (chained !== undefined) {
+      return {
+        model: chained.model,
+        weight: chained.weight,
+        reason: `fallback chain: ${chained.reason}`,
+        classKey: entry.classKey,
+      };
+    }
+    if (choice !== undefined) return { ...choice, reason: `fallback: ${choice.reason}` };
+    const best = [...allowed].sort((a, b) => b.quality - a.quality)[0];
+    if (best === undefined) return undefined;
+    return {
+      model: best.model,
+      weight: best.weight,
+      reason: `fallback by quality: ${best.reason}`,
+      classKey: entry.classKey,
+    };
+  };
+
+  async function route(
+    params: ChatParams,
+    routeOptions: RouteRequestOptions = {},
+  ): Promise<ChatCompletion | AsyncIterable<ChatChunk>> {
+    const { task, ...requestOptions } = routeOptions;
+    let pinned: string | undefined;
+    if (params.model !== 'auto' && params.model !== policy.name) {
+      if (!candidates.has(params.model)) {
+        throw new RouterConfigError(
+          `model "${params.model}" is neither "auto", the policy name "${policy.name}", nor one of its candidates`,
+        );
+      }
+      pinned = params.model;
+    }
+    const classKey = classifyRequest({ ...params, task });
+    return tracer.startActiveSpan(`route ${policy.name}`, async (span: Span) => {
+      const attempts: RouteAttempt[] = [];
+      const table = currentTable();
+      const exclude = new Set<string>();
+      const time = now();
+      for (const [model, until] of cooldownUntil) {
+        if (until > time) exclude.add(model);
+        else cooldownUntil.delete(model);
+      }
+      span.setAttribute(ATTR_MODELMAXX_ROUTE_POLICY, policy.name);
+      span.setAttribute(ATTR_MODELMAXX_ROUTE_CLASS, classKey);
+      try {
+        for (let attempt = 1; attempt <= policy.fallback.maxAttempts; attempt += 1) {
+          const choice: Choice | undefined =
+            pinned !== undefined && attempt === 1 && !exclude.has(pinned)
+              ? { model: pinned, weight: 1, reason: 'model pinned by the request', classKey }
+              : nextChoice(table, classKey, exclude, attempt);
+          if (choice === undefined) break;
+          const candidate = candidates.get(choice.model)!;
+          try {
+            const result = await callCandidate(candidate, params, {
+              timeout: policy.fallback.timeoutMs,
+              maxRetries: 0,
+              ...requestOptions,
+            });
+            attempts.push({ model: choice.model, outcome: 'ok' });
+            span.setAttribute(ATTR_MODELMAXX_ROUTE_MODEL, choice.model);
+            span.setAttribute(ATTR_MODELMAXX_ROUTE_WEIGHT, choice.weight);
+            span.setAttribute(ATTR_MODELMAXX_ROUTE_REASON, choice.reason);
+            span.setAttribute(ATTR_MODELMAXX_ROUTE_ATTEMPT, attempt);
+            span.end();
+            return result;
+          } catch (error) {
+            const outcome = classifyError(error);
+            const message = error instanceof Error ? error.message : String(error);
+            attempts.push({ model: choice.model, outcome: outcome.status, error: message });
+            span.addEvent('route.attempt_failed', {
+              [ATTR_MODELMAXX_ROUTE_MODEL]: choice.model,
+              [ATTR_MODELMAXX_ROUTE_ATTEMPT]: attempt,
+              'error.type': error instanceof Error ? error.constructor.name : 'Error',
+            });
+            if (outcome.status === 'failed') throw error;
+            cooldownUntil.set(
+              choice.model,
+              now() + (outcome.retryAfterMs ?? policy.fallback.cooldownMs),
+            );
+            exclude.add(choice.model);
+            diag.debug(`modelmaxx router: ${choice.model} failed (${message}), falling back`);
+          }
+        }
+        const tried = attempts.map((entry) => `${entry.model}: ${entry.error ?? entry.outcome}`);
+        throw new AllCandidatesFailedError(
+          attempts.length === 0
+            ? `policy "${policy.name}": every candidate for class "${classKey}" is cooling down or excluded`
+            : `policy "${policy.name}": all ${attempts.length} attempts failed (${tried.join('; ')})`,
+          attempts,
+        );
+      } catch (error) {
+        span.setAttribute(ATTR_MODELMAXX_ROUTE_ATTEMPT, attempts.length);
+        span.setAttribute('error.type', error instanceof Error ? error.constructor.name : 'Error');
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+        span.end();
+        throw error;
+      }
+    });
+  }
+
+  return {
+    policy,
+    chat: {
+      completions: {
+        create: route as Router['chat']['completions']['create'],
+      },
+    },
+    cooldowns: () => new Map(cooldownUntil),
+  };
+}

@@ -1,0 +1,241 @@
+import Anthropic from '@anthropic-ai/sdk';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { context } from '@opentelemetry/api';
+import {
+  TracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace';
+import { startLlmSim } from '@modelmaxx/llm-sim';
+import type { LlmSim } from '@modelmaxx/llm-sim';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AllCandidatesFailedError, createRouter } from '../src/router-client.js';
+import { createRandom } from '../src/random.js';
+import type { PolicyInput } from '../src/policy.js';
+
+let sim: LlmSim;
+let openai: OpenAI;
+let anthropic: Anthropic;
+const exporter = new InMemorySpanExporter();
+const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+const tracer = provider.getTracer('router-test');
+const contextManager = new AsyncLocalStorageContextManager();
+
+beforeAll(async () => {
+  context.setGlobalContextManager(contextManager.enable());
+  sim = await startLlmSim({ seed: 3, timeoutHoldMs: 5_000 });
+  openai = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'test', maxRetries: 0 });
+  anthropic = new Anthropic({ baseURL: sim.anthropicBaseURL, apiKey: 'test', maxRetries: 0 });
+});
+
+afterAll(async () => {
+  await sim.close();
+  context.disable();
+  await provider.shutdown();
+});
+
+const NO_FAILURE = { rate429: 0, rate500: 0, rateTimeout: 0 };
+beforeEach(() => {
+  exporter.reset();
+  for (const model of ['gpt-4o-mini', 'claude-haiku-4-5', 'gpt-4o']) {
+    sim.setModel(model, { failure: NO_FAILURE });
+  }
+});
+
+/** mini first (cheapest at equal quality, strong priors so the choice is certain), then haiku, then gpt-4o. */
+const POLICY: PolicyInput = {
+  name: 'support',
+  candidates: [
+    { model: 'gpt-4o-mini', priorQuality: 0.9, priorCostPerCallUsd: 0.0003 },
+    {
+      model: 'claude-haiku-4-5',
+      provider: 'anthropic',
+      priorQuality: 0.9,
+      priorCostPerCallUsd: 0.001,
+    },
+    { model: 'gpt-4o', priorQuality: 0.9, priorCostPerCallUsd: 0.005 },
+  ],
+  exploration: 0,
+  priorStrength: 100_000,
+  fallback: {
+    chain: ['claude-haiku-4-5', 'gpt-4o'],
+    maxAttempts: 3,
+    cooldownMs: 20_000,
+    timeoutMs: 500,
+  },
+};
+
+function makeRouter(now = () => 1_000_000) {
+  return createRouter({
+    policy: POLICY,
+    clients: { openai, anthropic },
+    random: createRandom(1),
+    now,
+    tracer,
+  });
+}
+
+const ask = { messages: [{ role: 'user' as const, content: 'What is 2 + 3?' }] };
+
+describe('routed client', () => {
+  it('routes model "auto" by weight and records the decision on the span', async () => {
+    const router = makeRouter();
+    const completion = await router.chat.completions.create(
+      { model: 'auto', ...ask },
+      { task: 'math-qa' },
+    );
+    expect(completion.object).toBe('chat.completion');
+    expect(completion.model).toMatch(/^gpt-4o-mini/);
+    const spans = exporter.getFinishedSpans();
+    expect(spans).toHaveLength(1);
+    const reason = spans[0]!.attributes['modelmaxx.route.reason'];
+    expect(reason).toMatch(/^chosen in 100\.0% of draws: quality 0\.900/);
+    expect(spans[0]!.name).toBe('route support');
+    expect(spans[0]!.attributes).toEqual({
+      'modelmaxx.route.policy': 'support',
+      'modelmaxx.route.class': 'math-qa',
+      'modelmaxx.route.model': 'gpt-4o-mini',
+      'modelmaxx.route.weight': 1,
+      'modelmaxx.route.reason': reason,
+      'modelmaxx.route.attempt': 1,
+    });
+  });
+
+  it('falls back on 429, honours retry-after as the cooldown, and skips the cooling model', async () => {
+    sim.setModel('gpt-4o-mini', { failure: { rate429: 1, retryAfterSeconds: 7 } });
+    let clock = 1_000_000;
+    const router = makeRouter(() => clock);
+    const completion = await router.chat.completions.create({ model: 'support', ...ask });
+    expect(completion.model).toMatch(/^claude-haiku-4-5/);
+    expect(completion.choices[0]!.message.content).toBeTruthy();
+    expect(router.cooldowns()).toEqual(new Map([['gpt-4o-mini', 1_007_000]]));
+    const [span] = exporter.getFinishedSpans();
+    expect(span!.attributes['modelmaxx.route.model']).toBe('claude-haiku-4-5');
+    expect(span!.attributes['modelmaxx.route.attempt']).toBe(2);
+    expect(String(span!.attributes['modelmaxx.route.reason'])).toMatch(/^fallback chain: /);
+    expect(span!.events.map((event) => event.attributes)).toEqual([
+      {
+        'modelmaxx.route.model': 'gpt-4o-mini',
+        'modelmaxx.route.attempt': 1,
+        'error.type': 'RateLimitError',
+      },
+    ]);
+    const before = sim.stats()['gpt-4o-mini']!.requests;
+    clock += 5_000;
+    await router.chat.completions.create({ model: 'auto', ...ask });
+    expect(sim.stats()['gpt-4o-mini']!.requests).toBe(before);
+    clock += 2_001;
+    sim.setModel('gpt-4o-mini', { failure: NO_FAILURE });
+    const again = await router.chat.completions.create({ model: 'auto', ...ask });
+    expect(again.model).toMatch(/^gpt-4o-mini/);
+    expect(sim.stats()['gpt-4o-mini']!.requests).toBe(before + 1);
+  });
+
+  it('falls back on 500 and cools the model down for the policy cooldown', async () => {
+    sim.setModel('gpt-4o-mini', { failure: { rate500: 1 } });
+    const router = makeRouter();
+    const completion = await router.chat.completions.create({ model: 'auto', ...ask });
+    expect(completion.model).toMatch(/^claude-haiku-4-5/);
+    expect(router.cooldowns()).toEqual(new Map([['gpt-4o-mini', 1_020_000]]));
+  });
+
+  it('falls back on a timeout', async () => {
+    sim.setModel('gpt-4o-mini', { failure: { rateTimeout: 1 } });
+    const router = makeRouter();
+    const started = Date.now();
+    const completion = await router.chat.completions.create({ model: 'auto', ...ask });
+    expect(completion.model).toMatch(/^claude-haiku-4-5/);
+    expect(Date.now() - started).toBeLessThan(4_000);
+    const [span] = exporter.getFinishedSpans();
+    expect(span!.events[0]!.attributes!['error.type']).toBe('APIConnectionTimeoutError');
+  });
+
+  it('throws one clear error when every candidate is down', async () => {
+    for (const model of ['gpt-4o-mini', 'claude-haiku-4-5', 'gpt-4o']) {
+      sim.setModel(model, { failure: { rate500: 1 } });
+    }
+    const router = makeRouter();
+    const error = await router.chat.completions
+      .create({ model: 'auto', ...ask })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(AllCandidatesFailedError);
+    const failed = error as AllCandidatesFailedError;
+    expect(failed.attempts.map((attempt) => [attempt.model, attempt.outcome])).toEqual([
+      ['gpt-4o-mini', 'retryable'],
+      ['claude-haiku-4-5', 'retryable'],
+      ['gpt-4o', 'retryable'],
+    ]);
+    expect(failed.message).toMatch(/^policy "support": all 3 attempts failed \(gpt-4o-mini: 500 /);
+    const [span] = exporter.getFinishedSpans();
+    expect(span!.status.code).toBe(2);
+    expect(span!.attributes).toEqual({
+      'modelmaxx.route.policy': 'support',
+      'modelmaxx.route.class': 'math',
+      'modelmaxx.route.attempt': 3,
+      'error.type': 'AllCandidatesFailedError',
+    });
+    // now everything is cooling down: the next call fails at once, without a request
+    const requests = sim.requestCount();
+    await expect(router.chat.completions.create({ model: 'auto', ...ask })).rejects.toThrow(
+      'every candidate for class "math" is cooling down or excluded',
+    );
+    expect(sim.requestCount()).toBe(requests);
+  });
+
+  it('does not fall back on a client error', async () => {
+    const router = makeRouter();
+    await expect(
+      router.chat.completions.create({ model: 'auto', messages: [] }),
+    ).rejects.toMatchObject({ status: 400 });
+    expect(router.cooldowns().size).toBe(0);
+  });
+
+  it('streams from openai and from anthropic candidates in the chat-completions shape', async () => {
+    const router = makeRouter();
+    const collect = async (stream: AsyncIterable<OpenAI.Chat.ChatCompletionChunk>) => {
+      let text = '';
+      let usage: OpenAI.CompletionUsage | undefined | null;
+      let finish: string | null = null;
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+        if (chunk.usage) usage = chunk.usage;
+      }
+      return { text, usage, finish };
+    };
+    const fromOpenAI = await collect(
+      await router.chat.completions.create({
+        model: 'auto',
+        ...ask,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    );
+    expect(fromOpenAI.text.length).toBeGreaterThan(0);
+    expect(fromOpenAI.finish).toBe('stop');
+    expect(fromOpenAI.usage?.completion_tokens).toBeGreaterThan(0);
+    const fromAnthropic = await collect(
+      await router.chat.completions.create({
+        model: 'claude-haiku-4-5',
+        ...ask,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    );
+    expect(fromAnthropic.text.length).toBeGreaterThan(0);
+    expect(fromAnthropic.finish).toBe('stop');
+    expect(fromAnthropic.usage?.prompt_tokens).toBeGreaterThan(0);
+    expect(fromAnthropic.usage?.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it('rejects models outside the policy and missing clients', async () => {
+    const router = makeRouter();
+    await expect(router.chat.completions.create({ model: 'gpt-5', ...ask })).rejects.toThrow(
+      'model "gpt-5" is neither "auto", the policy name "support", nor one of its candidates',
+    );
+    expect(() => createRouter({ policy: POLICY, clients: { openai } })).toThrow(
+      'no client "anthropic" for candidate claude-haiku-4-5: pass clients.anthropic',
+    );
+  });
+});
