@@ -1,0 +1,267 @@
+import { dirname } from 'node:path';
+import { DiagConsoleLogger, context, diag, trace } from '@opentelemetry/api';
+import type { TracerProvider as ApiTracerProvider } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  hostDetector,
+  processDetector,
+  resourceFromAttributes,
+} from '@opentelemetry/resources';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, Sampler, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { logLevelFrom, readSetupConfig } from './env.js';
+import type { SamplerSetting, SetupConfig } from './env.js';
+import { DeferredTracerProvider } from './setup-provider.js';
+import { patchInstalledModules } from './setup-patch.js';
+import type { PatchOutcome, PatchTarget } from './setup-patch.js';
+import { configureInstrumentation, instrumentAnthropic, instrumentOpenAI } from './index.js';
+import type { InstrumentConfig } from './types.js';
+
+const DISTRO_NAME = '@modelmaxx/instrument';
+const DISTRO_VERSION = '0.1.0';
+
+/** What `register` / `auto` did; one per process. */
+export interface SetupHandle {
+  readonly config: SetupConfig;
+  /** The provider our instrumentation draws tracers from (the app's own one if it registers one before the first LLM call). */
+  readonly tracerProvider: ApiTracerProvider;
+  /** Copies of `openai` / `@anthropic-ai/sdk` found and patched at start-up. */
+  readonly patched: readonly PatchOutcome[];
+  /** Settles when copies that needed `import()` are patched too. */
+  readonly ready: Promise<void>;
+  /** Our SDK provider, once the first span started it (undefined when the app brought its own or tracing is disabled). */
+  sdkProvider(): TracerProvider | undefined;
+  /** Flushes our SDK's spans, bounded by the flush timeout; never rejects. */
+  flush(): Promise<void>;
+}
+
+export interface SetupOptions {
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Directories to resolve the provider SDKs from; default: `process.cwd()` and the main script's directory. */
+  readonly resolveFrom?: readonly string[];
+  /** Replaces the OTLP exporter (tests, benchmarks). */
+  readonly exporter?: SpanExporter;
+  /** Patch targets; default: openai and @anthropic-ai/sdk through instrumentOpenAI / instrumentAnthropic. */
+  readonly targets?: readonly PatchTarget[];
+}
+
+const HANDLE_KEY = Symbol.for('modelmaxx.instrument.setup');
+type GlobalWithHandle = typeof globalThis & { [HANDLE_KEY]?: SetupHandle };
+
+function samplerFor(setting: SamplerSetting): Sampler {
+  switch (setting.kind) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'ratio': {
+      const root = new TraceIdRatioBasedSampler(setting.ratio);
+      return setting.parentBased ? new ParentBasedSampler({ root }) : root;
+    }
+  }
+}
+
+function exporterFor(config: SetupConfig): SpanExporter {
+  // Endpoint, headers and compression come from OTEL_EXPORTER_OTLP_[TRACES_]* through the exporter.
+  const options = { timeoutMillis: config.exportTimeoutMs };
+  return config.protocol === 'http/json'
+    ? new OTLPJsonTraceExporter(options)
+    : new OTLPProtobufTraceExporter(options);
+}
+
+function withTimeout(promise: Promise<unknown>, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      diag.warn(`modelmaxx: span flush did not finish within ${timeoutMs} ms; spans may be lost`);
+      resolve();
+    }, timeoutMs);
+    timer.unref();
+    promise.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        diag.warn('modelmaxx: span flush failed', error);
+        resolve();
+      },
+    );
+  });
+}
+
+/** Notes whether spans ended since the last flush, so `beforeExit` flushes once and does not loop. */
+class DirtyTracker implements SpanProcessor {
+  dirty = false;
+  onStart(): void {}
+  onEnd(_span: ReadableSpan): void {
+    this.dirty = true;
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+interface StartedSdk {
+  readonly provider: TracerProvider;
+  flush(): Promise<void>;
+}
+
+function installExitHooks(sdk: StartedSdk, tracker: DirtyTracker): void {
+  process.on('beforeExit', () => {
+    // The app is done; flushing adds work to the loop, after which beforeExit fires again with
+    // nothing new to send, so the process then exits as it would have.
+    if (!tracker.dirty) return;
+    tracker.dirty = false;
+    void sdk.flush();
+  });
+  const onSigterm = (): void => {
+    void sdk.flush().then(() => {
+      // Keep the default behaviour (terminate by the signal) unless the app handles SIGTERM itself.
+      if (process.listenerCount('SIGTERM') > 1) return;
+      process.removeListener('SIGTERM', onSigterm);
+      process.kill(process.pid, 'SIGTERM');
+    });
+  };
+  process.on('SIGTERM', onSigterm);
+}
+
+function startSdk(config: SetupConfig, exporterOverride: SpanExporter | undefined): StartedSdk {
+  const exporter = exporterOverride ?? exporterFor(config);
+  const tracker = new DirtyTracker();
+  const resource = defaultResource()
+    .merge(detectResources({ detectors: [hostDetector, processDetector] }))
+    .merge(
+      resourceFromAttributes({
+        'telemetry.distro.name': DISTRO_NAME,
+        'telemetry.distro.version': DISTRO_VERSION,
+      }),
+    )
+    // OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME win over everything detected.
+    .merge(detectResources({ detectors: [envDetector] }));
+  const provider = new TracerProvider({
+    resource,
+    sampler: samplerFor(config.sampler),
+    spanProcessors: [
+      tracker,
+      new BatchSpanProcessor({ exporter, exportTimeoutMillis: config.exportTimeoutMs }),
+    ],
+  });
+  const contextManager = new AsyncLocalStorageContextManager().enable();
+  if (!context.setGlobalContextManager(contextManager)) contextManager.disable();
+  if (!trace.setGlobalTracerProvider(provider)) {
+    diag.warn('modelmaxx: a global tracer provider appeared while starting ours; using theirs');
+  }
+  const sdk: StartedSdk = {
+    provider,
+    flush: () => withTimeout(provider.forceFlush(), config.flushTimeoutMs),
+  };
+  installExitHooks(sdk, tracker);
+  diag.debug(`modelmaxx: tracing SDK started (${config.protocol})`);
+  return sdk;
+}
+
+/** openai and @anthropic-ai/sdk, each patched through the same functions `observe()` relies on. */
+function defaultPatchTargets(): PatchTarget[] {
+  return [
+    { packageName: 'openai', patch: (moduleExports) => instrumentOpenAI(moduleExports) },
+    {
+      packageName: '@anthropic-ai/sdk',
+      patch: (moduleExports) => instrumentAnthropic(moduleExports),
+    },
+  ];
+}
+
+function configureFromSetup(config: SetupConfig, tracerProvider: ApiTracerProvider): void {
+  const instrumentConfig: InstrumentConfig = { tracerProvider };
+  if (config.captureMessageContent !== undefined) {
+    instrumentConfig.captureMessageContent = config.captureMessageContent;
+  }
+  if (config.builtinEvaluators !== undefined) {
+    instrumentConfig.builtinEvaluators = config.builtinEvaluators;
+  }
+  configureInstrumentation(instrumentConfig);
+}
+
+function defaultResolveDirectories(): string[] {
+  const directories = [process.cwd()];
+  const main = process.argv[1];
+  if (main !== undefined && main !== '') {
+    const mainDirectory = dirname(main);
+    if (!directories.includes(mainDirectory)) directories.push(mainDirectory);
+  }
+  return directories;
+}
+
+/**
+ * The one implementation behind `register`, `auto` and (through the shared patch) `observe`:
+ * reads `OTEL_*` / `MODELMAXX_*`, configures the instrumentation, patches the CJS and the ESM copy
+ * of each provider SDK the app has, and prepares an SDK that starts with the first LLM span unless
+ * the app registered its own tracer provider by then. Idempotent per process; never throws.
+ */
+export function setupInstrumentation(options: SetupOptions = {}): SetupHandle {
+  const holder = globalThis as GlobalWithHandle;
+  const existing = holder[HANDLE_KEY];
+  if (existing !== undefined) return existing;
+
+  const env = options.env ?? process.env;
+  const logLevel = logLevelFrom(env);
+  if (logLevel !== undefined) {
+    diag.setLogger(new DiagConsoleLogger(), { logLevel, suppressOverrideMessage: true });
+  }
+  const config = readSetupConfig(env);
+  let sdk: StartedSdk | undefined;
+  const tracerProvider = new DeferredTracerProvider(() => {
+    if (config.disabled) return undefined;
+    sdk = startSdk(config, options.exporter);
+    return sdk.provider;
+  });
+  let patched: PatchOutcome[] = [];
+  let ready = Promise.resolve();
+  if (config.disabled) {
+    diag.info('modelmaxx: OTEL_SDK_DISABLED=true; not instrumenting');
+  } else {
+    try {
+      configureFromSetup(config, tracerProvider);
+      const result = patchInstalledModules(
+        options.targets ?? defaultPatchTargets(),
+        options.resolveFrom ?? defaultResolveDirectories(),
+      );
+      patched = result.outcomes;
+      ready = result.pending.then((later) => {
+        patched.push(...later);
+      });
+    } catch (error) {
+      diag.error('modelmaxx: instrumentation set-up failed; the app runs uninstrumented', error);
+    }
+  }
+  const handle: SetupHandle = {
+    config,
+    tracerProvider,
+    patched,
+    ready,
+    sdkProvider: () => sdk?.provider,
+    flush: () => sdk?.flush() ?? Promise.resolve(),
+  };
+  holder[HANDLE_KEY] = handle;
+  return handle;
+}

@@ -1,0 +1,196 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { diag } from '@opentelemetry/api';
+
+/** Patches one loaded copy of a provider SDK (an ESM namespace or CJS exports); true when it patched. */
+export type ModulePatcher = (moduleExports: unknown) => boolean;
+
+export interface PatchTarget {
+  /** The package name an app imports (`openai`, `@anthropic-ai/sdk`). */
+  readonly packageName: string;
+  readonly patch: ModulePatcher;
+}
+
+export interface PatchOutcome {
+  readonly packageName: string;
+  /** Absolute file of the copy: the CJS `require` entry or the ESM `import` entry. */
+  readonly file: string;
+  readonly format: 'commonjs' | 'module';
+  readonly patched: boolean;
+}
+
+export interface PatchResult {
+  /** Copies patched (or found already patched) synchronously. */
+  readonly outcomes: PatchOutcome[];
+  /** Copies that could only be loaded with `import()` (an ESM graph with top-level await); settles, never rejects. */
+  readonly pending: Promise<PatchOutcome[]>;
+}
+
+type ExportsTarget =
+  string | null | readonly ExportsTarget[] | { readonly [key: string]: ExportsTarget };
+
+/** The conditions Node's ESM resolver uses for `import` in Node, in its own matching order (object key order). */
+const IMPORT_CONDITIONS = new Set(['node', 'import', 'module-sync', 'node-addons', 'default']);
+
+function pickImportTarget(target: ExportsTarget | undefined): string | undefined {
+  if (target === undefined || target === null) return undefined;
+  if (typeof target === 'string') return target;
+  if (Array.isArray(target)) {
+    for (const entry of target as readonly ExportsTarget[]) {
+      const picked = pickImportTarget(entry);
+      if (picked !== undefined) return picked;
+    }
+    return undefined;
+  }
+  for (const [condition, value] of Object.entries(target)) {
+    if (!IMPORT_CONDITIONS.has(condition)) continue;
+    const picked = pickImportTarget(value);
+    if (picked !== undefined) return picked;
+  }
+  return undefined;
+}
+
+interface PackageJson {
+  name?: string;
+  exports?: ExportsTarget | { readonly '.': ExportsTarget };
+  module?: string;
+}
+
+/** Finds the package root of `packageName` above a resolved file of it. */
+function findPackageRoot(
+  file: string,
+  packageName: string,
+): { root: string; json: PackageJson } | undefined {
+  let directory = dirname(file);
+  for (;;) {
+    try {
+      const json = JSON.parse(readFileSync(join(directory, 'package.json'), 'utf8')) as PackageJson;
+      if (json.name === packageName) return { root: directory, json };
+    } catch {
+      // no package.json here (or not ours): keep walking up
+    }
+    const parent = dirname(directory);
+    if (parent === directory) return undefined;
+    directory = parent;
+  }
+}
+
+/**
+ * The file that `import(packageName)` loads, given the file `require(packageName)` loads.
+ * Dual packages such as openai and @anthropic-ai/sdk ship separate ESM and CJS builds, each with
+ * its own classes, so an app on either side is only instrumented when both copies are patched.
+ */
+export function resolveImportEntry(packageName: string, requireEntry: string): string | undefined {
+  const found = findPackageRoot(requireEntry, packageName);
+  if (found === undefined) return undefined;
+  const { exports } = found.json;
+  let target: ExportsTarget | undefined;
+  if (
+    exports !== undefined &&
+    exports !== null &&
+    typeof exports === 'object' &&
+    !Array.isArray(exports) &&
+    '.' in exports
+  ) {
+    target = (exports as { readonly '.': ExportsTarget })['.'];
+  } else if (
+    exports !== undefined &&
+    exports !== null &&
+    typeof exports === 'object' &&
+    !Array.isArray(exports) &&
+    Object.keys(exports).some((key) => key.startsWith('.'))
+  ) {
+    return undefined; // subpath map without '.': not importable by bare name
+  } else {
+    target = exports as ExportsTarget | undefined;
+  }
+  const picked = pickImportTarget(target);
+  if (picked === undefined) return requireEntry; // no exports map: import() loads the same CJS file
+  return resolve(found.root, picked);
+}
+
+function isRequireAsyncModule(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { code?: unknown }).code === 'ERR_REQUIRE_ASYNC_MODULE'
+  );
+}
+
+function applyPatch(
+  target: PatchTarget,
+  file: string,
+  format: PatchOutcome['format'],
+  moduleExports: unknown,
+): PatchOutcome {
+  let patched = false;
+  try {
+    patched = target.patch(moduleExports);
+  } catch (error) {
+    diag.error(`modelmaxx: could not patch ${target.packageName} (${file})`, error);
+  }
+  return { packageName: target.packageName, file, format, patched };
+}
+
+/**
+ * Resolves each target from the given directories (the app's working directory and its main
+ * script's directory), loads both its CJS and its ESM copy and patches them. Packages the app
+ * does not have are skipped; nothing here throws.
+ *
+ * ESM copies are loaded with `require()` (Node >= 22.12 loads ES modules synchronously and
+ * shares them with `import`), so CJS entry points need no top-level await; a copy whose graph
+ * has top-level await falls back to `import()` and lands in `pending`.
+ */
+export function patchInstalledModules(
+  targets: readonly PatchTarget[],
+  fromDirectories: readonly string[],
+): PatchResult {
+  const outcomes: PatchOutcome[] = [];
+  const later: Promise<PatchOutcome | undefined>[] = [];
+  const seen = new Set<string>();
+  for (const target of targets) {
+    for (const directory of fromDirectories) {
+      const requireFromApp = createRequire(join(directory, '__modelmaxx_resolve__.js'));
+      let requireEntry: string;
+      try {
+        requireEntry = requireFromApp.resolve(target.packageName);
+      } catch {
+        continue; // the app does not have this SDK (from here)
+      }
+      if (!seen.has(requireEntry)) {
+        seen.add(requireEntry);
+        try {
+          outcomes.push(applyPatch(target, requireEntry, 'commonjs', requireFromApp(requireEntry)));
+        } catch (error) {
+          diag.warn(`modelmaxx: could not load ${requireEntry}`, error);
+        }
+      }
+      const importEntry = resolveImportEntry(target.packageName, requireEntry);
+      if (importEntry === undefined || seen.has(importEntry)) continue;
+      seen.add(importEntry);
+      try {
+        outcomes.push(applyPatch(target, importEntry, 'module', requireFromApp(importEntry)));
+      } catch (error) {
+        if (!isRequireAsyncModule(error)) {
+          diag.warn(`modelmaxx: could not load ${importEntry}`, error);
+          continue;
+        }
+        later.push(
+          import(pathToFileURL(importEntry).href).then(
+            (namespace: unknown) => applyPatch(target, importEntry, 'module', namespace),
+            (importError: unknown) => {
+              diag.warn(`modelmaxx: could not import ${importEntry}`, importError);
+              return undefined;
+            },
+          ),
+        );
+      }
+    }
+  }
+  const pending = Promise.all(later).then((settled) =>
+    settled.filter((outcome): outcome is PatchOutcome => outcome !== undefined),
+  );
+  return { outcomes, pending };
+}
