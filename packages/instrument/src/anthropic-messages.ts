@@ -121,6 +121,7 @@ function summarize(response: unknown): ResponseSummary {
 function accumulator(): StreamAccumulator {
   let message: Dict = {};
   let usage: Dict = {};
+  let finalUsage = false;
   const blocks = new Map<number, Dict & { partialJson?: string }>();
   return {
     add(item) {
@@ -155,6 +156,7 @@ function accumulator(): StreamAccumulator {
           const delta = asDict(event['delta']);
           if (delta?.['stop_reason'] !== undefined) message['stop_reason'] = delta['stop_reason'];
           // message_delta usage is cumulative; fields it carries win over message_start's.
+          finalUsage = true;
           for (const [key, value] of Object.entries(asDict(event['usage']) ?? {})) {
             if (typeof value === 'number') usage[key] = value;
           }
@@ -179,7 +181,9 @@ function accumulator(): StreamAccumulator {
           }
           return rest;
         });
-      return fromMessage({ ...message, content }, anthropicUsage(usage));
+      // Until message_delta, output_tokens is a placeholder: a stream that stopped early has no output count.
+      const counted = finalUsage ? usage : { ...usage, output_tokens: undefined };
+      return fromMessage({ ...message, content }, anthropicUsage(counted));
     },
   };
 }

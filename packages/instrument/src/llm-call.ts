@@ -241,11 +241,13 @@ export class LlmCall {
         (this.firstChunkAt - this.startedAt) / 1000;
     }
     span.setAttributes(attributes);
+    // A chat call without an output count (a stream that stopped early) has no known cost.
+    const priced = usage?.outputTokens !== undefined || this.adapter.operation !== 'chat';
     const cost = guard('computing the cost', () =>
       costAttributes(
         this.adapter.provider,
         [summary.model, this.adapter.requestModel(this.body)],
-        usage,
+        priced ? usage : undefined,
         this.config.catalog,
       ),
     );
