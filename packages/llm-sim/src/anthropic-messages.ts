@@ -259,8 +259,8 @@ function messageStreamFrames(
         },
         index === 0 ? choice.reasoningTokens : 0,
       );
-      const call = choice.toolCalls.find((entry) => entry.id === block['id']);
-      const argumentsText = call ? call.arguments : JSON.stringify(block['input']);
+      // Same input as the non-streamed block (Anthropic's input is always a JSON object).
+      const argumentsText = JSON.stringify(block['input']);
       push(
         'content_block_delta',
         {
@@ -288,12 +288,12 @@ function messageStreamFrames(
         index === 0 ? choice.reasoningTokens : 0,
       );
       if (index === 0) push('ping', { type: 'ping' }, 0);
+      const head = `event: content_block_delta\ndata: {"type":"content_block_delta","index":${index},"delta":{"type":"text_delta","text":`;
       for (const piece of splitPieces(String(block['text']))) {
-        push(
-          'content_block_delta',
-          { type: 'content_block_delta', index, delta: { type: 'text_delta', text: piece } },
-          estimateTokens(piece),
-        );
+        frames.push({
+          text: `${head}${JSON.stringify(piece)}}}\n\n`,
+          tokens: estimateTokens(piece),
+        });
       }
     }
     push('content_block_stop', { type: 'content_block_stop', index }, 0);

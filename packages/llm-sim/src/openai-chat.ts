@@ -57,6 +57,16 @@ function finishReason(choice: GeneratedChoice): string {
   return choice.finish;
 }
 
+const fingerprints = new Map<string, string>();
+function fingerprintOf(name: string): string {
+  let fingerprint = fingerprints.get(name);
+  if (fingerprint === undefined) {
+    fingerprint = `fp_${hexId(10, 'fingerprint', name)}`;
+    fingerprints.set(name, fingerprint);
+  }
+  return fingerprint;
+}
+
 /** `POST /v1/chat/completions`. */
 export function handleChatCompletions(body: JsonObject, context: CallContext): CallResult {
   const { model } = context;
@@ -147,7 +157,7 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
   });
   const id = `chatcmpl-${alphaId(29, 'chatcmpl', context.salt)}`;
   const responseModel = model.responseModel ?? model.name;
-  const fingerprint = `fp_${hexId(10, 'fingerprint', model.name)}`;
+  const fingerprint = fingerprintOf(model.name);
   const usage = openaiUsage(promptTokens, cachedTokens, choices);
 
   if (body['stream'] === true) {
@@ -212,18 +222,17 @@ function chatStreamFrames(
   includeUsage: boolean,
 ): SseFrame[] {
   const frames: SseFrame[] = [];
+  // Serialise the envelope once; only the choice changes from chunk to chunk.
+  const head = `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"service_tier":"default","system_fingerprint":${JSON.stringify(fingerprint)},"choices":[`;
+  const tail = includeUsage ? '],"usage":null}\n\n' : ']}\n\n';
   const chunk = (choice: JsonObject, tokens: number): void => {
-    const payload: JsonObject = {
-      id,
-      object: 'chat.completion.chunk',
-      created,
-      model,
-      service_tier: 'default',
-      system_fingerprint: fingerprint,
-      choices: [choice],
-    };
-    if (includeUsage) payload['usage'] = null;
-    frames.push({ text: sseData(payload), tokens });
+    frames.push({ text: head + JSON.stringify(choice) + tail, tokens });
+  };
+  const contentChunk = (index: number, key: 'content' | 'refusal', piece: string): void => {
+    frames.push({
+      text: `${head}{"index":${index},"delta":{"${key}":${JSON.stringify(piece)}},"logprobs":null,"finish_reason":null}${tail}`,
+      tokens: estimateTokens(piece),
+    });
   };
   choices.forEach((choice, index) => {
     if (choice.toolCalls.length > 0) {
@@ -270,19 +279,9 @@ function chatStreamFrames(
         choice.reasoningTokens,
       );
       if (choice.refusal !== undefined) {
-        for (const piece of splitPieces(choice.refusal)) {
-          chunk(
-            { index, delta: { refusal: piece }, logprobs: null, finish_reason: null },
-            estimateTokens(piece),
-          );
-        }
+        for (const piece of splitPieces(choice.refusal)) contentChunk(index, 'refusal', piece);
       } else {
-        for (const piece of splitPieces(choice.text)) {
-          chunk(
-            { index, delta: { content: piece }, logprobs: null, finish_reason: null },
-            estimateTokens(piece),
-          );
-        }
+        for (const piece of splitPieces(choice.text)) contentChunk(index, 'content', piece);
       }
     }
     chunk({ index, delta: {}, logprobs: null, finish_reason: finishReason(choice) }, 0);

@@ -238,12 +238,13 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
           ...where,
           part: { type: 'output_text', annotations: [], logprobs: [], text: '' },
         });
+        const head = `event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":`;
+        const middle = `,"item_id":${JSON.stringify(itemId)},"output_index":${outputIndex},"content_index":0,"delta":`;
         for (const piece of splitPieces(String(part['text']))) {
-          push(
-            'response.output_text.delta',
-            { ...where, delta: piece, logprobs: [] },
-            estimateTokens(piece),
-          );
+          frames.push({
+            text: `${head}${sequence++}${middle}${JSON.stringify(piece)},"logprobs":[]}\n\n`,
+            tokens: estimateTokens(piece),
+          });
         }
         push('response.output_text.done', { ...where, text: part['text'], logprobs: [] });
       }

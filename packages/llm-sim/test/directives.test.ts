@@ -1,0 +1,134 @@
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REFUSAL_TEXT, parseDirectiveList, startLlmSim } from '../src/index.js';
+import type { LlmSim } from '../src/index.js';
+
+let sim: LlmSim;
+let openai: OpenAI;
+let anthropic: Anthropic;
+beforeAll(async () => {
+  sim = await startLlmSim();
+  openai = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 });
+  anthropic = new Anthropic({ baseURL: sim.anthropicBaseURL, apiKey: 'k', maxRetries: 0 });
+});
+afterAll(async () => {
+  await sim.close();
+});
+
+const chat = (
+  content: string,
+  extra: Partial<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming> = {},
+) =>
+  openai.chat.completions.create({
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content }],
+    ...extra,
+  });
+
+describe('directives', () => {
+  it('parses directive lists', () => {
+    expect(parseDirectiveList('status=429 retry-after=2, times=1 length')).toEqual({
+      status: 429,
+      retryAfter: 2,
+      times: 1,
+      length: true,
+    });
+    expect(parseDirectiveList('timeout=250 slow-first=10 tokens=5 unknown')).toEqual({
+      timeout: true,
+      timeoutMs: 250,
+      slowFirstMs: 10,
+      tokens: 5,
+    });
+  });
+
+  it('forces finish_reason length', async () => {
+    const completion = await chat('Tell me about the sea [sim:length]');
+    expect(completion.choices[0]?.finish_reason).toBe('length');
+    const message = await anthropic.messages.create({
+      model: 'claude-haiku-4-5',
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'Tell me about the sea [sim:length]' }],
+    });
+    expect(message.stop_reason).toBe('max_tokens');
+  });
+
+  it('returns empty output', async () => {
+    const completion = await chat('Anything [sim:empty]');
+    expect(completion.choices[0]?.message.content).toBe('');
+    expect(completion.usage?.completion_tokens).toBe(0);
+    const message = await anthropic.messages.create({
+      model: 'claude-haiku-4-5',
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'Anything [sim:empty]' }],
+    });
+    expect(message.content).toEqual([]);
+  });
+
+  it('refuses in each provider shape, streamed too', async () => {
+    const completion = await chat('Do something bad [sim:refusal]');
+    expect(completion.choices[0]?.message).toEqual({
+      role: 'assistant',
+      content: null,
+      refusal: REFUSAL_TEXT,
+      annotations: [],
+    });
+    const stream = await openai.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'Do something bad [sim:refusal]' }],
+      stream: true,
+    });
+    let refusal = '';
+    for await (const chunk of stream) refusal += chunk.choices[0]?.delta.refusal ?? '';
+    expect(refusal).toBe(REFUSAL_TEXT);
+    const message = await anthropic.messages.create({
+      model: 'claude-haiku-4-5',
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'Do something bad [sim:refusal]' }],
+    });
+    expect(message.stop_reason).toBe('refusal');
+  });
+
+  it('returns invalid JSON when JSON was requested', async () => {
+    const completion = await chat('What is 2 + 3? [sim:invalid-json]', {
+      response_format: { type: 'json_object' },
+    });
+    const text = completion.choices[0]?.message.content ?? '';
+    expect(text.startsWith('{')).toBe(true);
+    expect(() => JSON.parse(text)).toThrow(SyntaxError);
+  });
+
+  it('calls a tool with arguments that do not parse', async () => {
+    const completion = await chat('Weather in Oslo [sim:bad-tool-args]', {
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'get_weather',
+            parameters: { type: 'object', properties: { city: { type: 'string' } } },
+          },
+        },
+      ],
+    });
+    const call = completion.choices[0]?.message.tool_calls?.[0];
+    if (call?.type !== 'function') throw new Error('expected a function call');
+    expect(() => JSON.parse(call.function.arguments)).toThrow(SyntaxError);
+  });
+
+  it('takes directives from the x-sim-directives header', async () => {
+    const error = await openai.chat.completions
+      .create(
+        { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },
+        { headers: { 'x-sim-directives': 'status=503 retry-after=9' } },
+      )
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
+    expect((error as InstanceType<typeof OpenAI.APIError>).headers?.get('retry-after')).toBe('9');
+  });
+
+  it('produces a reply of exactly N tokens', async () => {
+    const completion = await chat('Say something [sim:tokens=37]');
+    expect(completion.usage?.completion_tokens).toBe(37);
+  });
+});
