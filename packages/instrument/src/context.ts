@@ -1,14 +1,15 @@
 import { context, createContextKey } from '@opentelemetry/api';
 import type { Attributes, Context } from '@opentelemetry/api';
+import { CONTEXT_KEY_LLM_CONTEXT, CONTEXT_KEY_ROUTE_ATTRIBUTES } from '@modelmaxx/semconv';
 import type { LlmContextAttributes } from './types.js';
 
 /**
  * Context keys are `Symbol.for(description)`, so any package (the router, another copy of this
  * one) that uses the same description reads and writes the same slot.
  */
-export const LLM_CONTEXT_KEY = createContextKey('modelmaxx.llm_context');
+export const LLM_CONTEXT_KEY = createContextKey(CONTEXT_KEY_LLM_CONTEXT);
 /** Route attributes (`modelmaxx.route.*`) a router puts in context for the LLM call it makes. */
-export const ROUTE_CONTEXT_KEY = createContextKey('modelmaxx.route_attributes');
+export const ROUTE_CONTEXT_KEY = createContextKey(CONTEXT_KEY_ROUTE_ATTRIBUTES);
 
 /** Runs `fn` with app context that every LLM span started inside it records. Nested calls merge, inner wins. */
 export function withLlmContext<T>(attributes: LlmContextAttributes, fn: () => T): T {

@@ -108,3 +108,14 @@ export const EVALUATION_NAME_EMPTY_OUTPUT = 'modelmaxx.empty_output' as const;
 export const EVALUATION_NAME_REFUSAL = 'modelmaxx.refusal' as const;
 export const EVALUATION_NAME_INVALID_JSON = 'modelmaxx.invalid_json' as const;
 export const EVALUATION_NAME_INVALID_TOOL_ARGUMENTS = 'modelmaxx.invalid_tool_arguments' as const;
+
+// --- OpenTelemetry context keys -------------------------------------------------
+// Descriptions for `createContextKey()` from `@opentelemetry/api`, which returns
+// `Symbol.for(description)`: packages that use the same description share the slot.
+/** App context (`{ task, feature, userId, conversationId }`) that `withLlmContext` puts in context. */
+export const CONTEXT_KEY_LLM_CONTEXT = 'modelmaxx.llm_context' as const;
+/**
+ * Route attributes (`modelmaxx.route.*` → value) a router puts in context around the LLM call it
+ * makes; the instrumentation copies them onto that call's span.
+ */
+export const CONTEXT_KEY_ROUTE_ATTRIBUTES = 'modelmaxx.route_attributes' as const;
