@@ -101,6 +101,7 @@ export function normalizeModelName(model: string): string {
 const PROVIDER_ALIASES: Readonly<Record<string, string>> = {
   openai: 'openai',
   'azure.ai.openai': 'openai',
+  'az.ai.openai': 'openai',
   azure: 'openai',
   azure_openai: 'openai',
   'text-completion-openai': 'openai',
@@ -137,7 +138,8 @@ const PROVIDER_ALIASES: Readonly<Record<string, string>> = {
  * known spellings (OTel `gen_ai.provider.name` values, LiteLLM `litellm_provider` values,
  * model-id prefixes):
  *
- * - `openai`, `azure.ai.openai`, `azure`, `azure_openai`, `text-completion-openai` → `openai`
+ * - `openai`, `azure.ai.openai` (and the older `az.ai.openai`), `azure`, `azure_openai`,
+ *   `text-completion-openai` → `openai`
  *   (Azure OpenAI lists the same prices as OpenAI)
  * - `anthropic` → `anthropic`
  * - `gcp.gemini`, `gcp.gen_ai`, `gemini`, `google`, `google_ai_studio` → `google`

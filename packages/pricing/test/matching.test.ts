@@ -47,6 +47,7 @@ describe('normalizeProviderName', () => {
   it.each([
     ['openai', 'openai'],
     ['azure.ai.openai', 'openai'],
+    ['az.ai.openai', 'openai'],
     ['Azure', 'openai'],
     ['anthropic', 'anthropic'],
     ['aws.bedrock', 'bedrock'],
