@@ -105,3 +105,5 @@ export type { DecodedTraces } from './otlp/to-span-rows.js';
 export { openStore } from './store/open-store.js';
 export type { OpenStoreOptions } from './store/open-store.js';
 export type { SpanRow, SpanStore, WriteResult } from './store/span-store.js';
+export { schemaStatements } from './schema/schema.js';
+export type { SchemaOptions, SchemaStatement } from './schema/schema.js';
