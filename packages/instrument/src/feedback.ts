@@ -6,17 +6,17 @@ import { emitLateEvaluation, evaluationAttributes } from './evaluators.js';
 import type { FeedbackInput } from './types.js';
 
 interface Registered {
-  span: Span;
+  spanContext: SpanContext;
   tracer: Tracer;
-  ended: boolean;
 }
 
 const MAX_REMEMBERED = 10_000;
 /** Recent responses by `gen_ai.response.id`, oldest first (a Map keeps insertion order). */
 const byResponseId = new Map<string, Registered>();
 
-export function rememberResponse(responseId: string, span: Span, tracer: Tracer): Registered {
-  const entry: Registered = { span, tracer, ended: false };
+/** Remembers an ended LLM span by its response id (its context only, never the span or its content). */
+export function rememberResponse(responseId: string, spanContext: SpanContext, tracer: Tracer): void {
+  const entry: Registered = { spanContext, tracer };
   byResponseId.delete(responseId);
   byResponseId.set(responseId, entry);
   while (byResponseId.size > MAX_REMEMBERED) {
@@ -24,7 +24,6 @@ export function rememberResponse(responseId: string, span: Span, tracer: Tracer)
     if (oldest === undefined) break;
     byResponseId.delete(oldest);
   }
-  return entry;
 }
 
 function spanContextOf(input: FeedbackInput['span']): SpanContext | undefined {
@@ -39,10 +38,10 @@ function spanContextOf(input: FeedbackInput['span']): SpanContext | undefined {
  * Records a score that arrives later (thumbs up, a test verdict, a judge) as a
  * `gen_ai.evaluation.result` event with `modelmaxx.evaluation.source = feedback`.
  *
- * While the evaluated span is still open the event goes on it. Once it has ended (the usual
- * case) the event goes on a short span `feedback <name>`, child of and linked to the evaluated
- * span; the evaluated span is found by `span`, or by `responseId` among the last 10,000 responses
- * of this process. A `responseId` we do not know still yields a `feedback <name>` span (no parent)
+ * When `span` is a live, still recording span, the event goes on it. Otherwise (the usual case:
+ * the evaluated span has ended and may already be exported) the event goes on a short span
+ * `feedback <name>`, child of and linked to the evaluated span, which is found by `span` or by
+ * `responseId` among the last 10,000 responses of this process. A `responseId` we do not know still yields a `feedback <name>` span (no parent)
  * with `gen_ai.response.id`, which the collector joins on.
  */
 export function feedback(input: FeedbackInput): void {
@@ -65,11 +64,7 @@ export function feedback(input: FeedbackInput): void {
     if (typeof input.comment === 'string') result.explanation = input.comment;
     const attributes = evaluationAttributes(result, 'feedback', input.responseId);
     const explicit = spanContextOf(input.span);
-    const target = explicit ?? registered?.span.spanContext();
-    if (registered !== undefined && !registered.ended && explicit === undefined) {
-      registered.span.addEvent(EVENT_GEN_AI_EVALUATION_RESULT, attributes);
-      return;
-    }
+    const target = explicit ?? registered?.spanContext;
     if (input.span !== undefined && typeof (input.span as Span).isRecording === 'function') {
       const span = input.span as Span;
       if (span.isRecording()) {

@@ -94,7 +94,6 @@ export class LlmCall {
   private readonly startedAt = performance.now();
   private firstChunkAt: number | undefined;
   private ended = false;
-  private registered: { ended: boolean } | undefined;
 
   constructor(input: StartCallInput) {
     const { adapter, config, body } = input;
@@ -205,7 +204,6 @@ export class LlmCall {
 
   private endSpan(): void {
     guard('ending the span', () => {
-      if (this.registered !== undefined) this.registered.ended = true;
       this.span.end();
     });
   }
@@ -216,7 +214,7 @@ export class LlmCall {
     if (summary.model !== undefined) attributes[ATTR_GEN_AI_RESPONSE_MODEL] = summary.model;
     if (summary.id !== undefined) {
       attributes[ATTR_GEN_AI_RESPONSE_ID] = summary.id;
-      this.registered = rememberResponse(summary.id, span, this.config.tracer);
+      rememberResponse(summary.id, span.spanContext(), this.config.tracer);
     }
     if (summary.finishReasons.length > 0)
       attributes[ATTR_GEN_AI_RESPONSE_FINISH_REASONS] = summary.finishReasons;
