@@ -1,0 +1,120 @@
+/**
+ * Per-call overhead of `@modelmaxx/instrument` on `chat.completions.create`, against the bare SDK
+ * and against `@opentelemetry/instrumentation-openai`, all calling llm-sim (latency 0) on loopback.
+ * The client runs in child processes (overhead-child.ts) with three independent copies of openai,
+ * interleaved in short blocks; overheads are medians of per-block differences to the bare copy.
+ */
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { startLlmSim } from '@modelmaxx/llm-sim';
+import type { BenchOptions, BenchResult } from './types.js';
+
+const execFileAsync = promisify(execFile);
+const benchDir = dirname(fileURLToPath(import.meta.url));
+type Variant = 'bare' | 'ours' | 'contrib';
+
+interface ChildResult {
+  blockMeansUs: Record<Variant, number[]>;
+  callsPerVariant: number;
+  spans: Record<string, number>;
+}
+
+const EXPECTED_SCOPES: Record<Exclude<Variant, 'bare'>, string> = {
+  ours: '@modelmaxx/instrument',
+  contrib: '@opentelemetry/instrumentation-openai',
+};
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? NaN)
+    : ((sorted[middle - 1] ?? NaN) + (sorted[middle] ?? NaN)) / 2;
+}
+
+async function runChild(
+  baseURL: string,
+  blocks: number,
+  callsPerBlock: number,
+  warmup: number,
+): Promise<ChildResult> {
+  const { stdout } = await execFileAsync(
+    process.execPath,
+    [
+      join(benchDir, 'overhead-child.ts'),
+      baseURL,
+      String(blocks),
+      String(callsPerBlock),
+      String(warmup),
+    ],
+    {
+      cwd: benchDir,
+      env: { ...process.env, OTEL_SDK_DISABLED: undefined, NODE_OPTIONS: undefined },
+      maxBuffer: 16 << 20,
+    },
+  );
+  const line = stdout.trim().split('\n').at(-1) ?? '';
+  const result = JSON.parse(line) as ChildResult;
+  for (const [variant, scope] of Object.entries(EXPECTED_SCOPES)) {
+    // Each instrumented copy must really have produced one span per call, or the numbers mean nothing.
+    if (result.spans[scope] !== result.callsPerVariant) {
+      throw new Error(
+        `${variant}: ${result.spans[scope] ?? 0} spans from ${scope}, expected ${result.callsPerVariant}`,
+      );
+    }
+  }
+  return result;
+}
+
+export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
+  const processes = quick ? 1 : 3;
+  const blocks = quick ? 40 : 100;
+  const callsPerBlock = 20;
+  const warmup = quick ? 150 : 300;
+  const sim = await startLlmSim({ latencyScale: 0 });
+  const bare: number[] = [];
+  const oursAdded: number[] = [];
+  const contribAdded: number[] = [];
+  try {
+    for (let index = 0; index < processes; index += 1) {
+      const { blockMeansUs } = await runChild(sim.openaiBaseURL, blocks, callsPerBlock, warmup);
+      for (let block = 0; block < blocks; block += 1) {
+        const bareUs = blockMeansUs.bare[block] ?? NaN;
+        bare.push(bareUs);
+        oursAdded.push((blockMeansUs.ours[block] ?? NaN) - bareUs);
+        contribAdded.push((blockMeansUs.contrib[block] ?? NaN) - bareUs);
+      }
+      console.log(
+        `  process ${index + 1}/${processes}: median per call: bare ${median(blockMeansUs.bare).toFixed(1)} µs, ours ${median(blockMeansUs.ours).toFixed(1)} µs, contrib ${median(blockMeansUs.contrib).toFixed(1)} µs`,
+      );
+    }
+  } finally {
+    await sim.close();
+  }
+  const bareUs = median(bare);
+  const oursAddedUs = median(oursAdded);
+  const contribAddedUs = median(contribAdded);
+  const setting = `${processes} process(es) × ${blocks} blocks × ${callsPerBlock} sequential calls per variant (+${warmup} warm-up), the three variants (bare, ours, contrib) as separate copies of openai ${'7.x'} in one client process, blocks interleaved in rotating order; llm-sim latencyScale 0 on loopback in another process; spans through a BatchSpanProcessor into a counting no-op exporter (one span per call checked); medians of per-block differences`;
+  return [
+    {
+      name: 'instrument-overhead-vs-contrib',
+      value: oursAddedUs,
+      unit: 'µs/call',
+      baseline: contribAddedUs,
+      ratio: contribAddedUs > 0 ? oursAddedUs / contribAddedUs : null,
+      goal: '<= 0.33',
+      notes: `our added µs per chat call ÷ @opentelemetry/instrumentation-openai 0.22's added µs (applied with its own module definition's patch(), since it declares openai <7). ${setting}.`,
+    },
+    {
+      name: 'instrument-overhead-vs-bare',
+      value: oursAddedUs,
+      unit: 'µs/call',
+      baseline: bareUs,
+      ratio: oursAddedUs / bareUs,
+      goal: '<= 0.06',
+      notes: `our added µs per chat call ÷ the bare openai SDK call (median ${bareUs.toFixed(1)} µs). ${setting}.`,
+    },
+  ];
+}
