@@ -56,9 +56,7 @@ export function loadModelsFile(path: string): SimModelConfig[] {
           kind: config.kind ?? 'chat',
         };
     if (!base) delete start.responseModel;
-    if (config.provider !== undefined) start.provider = config.provider;
     if (config.kind !== undefined) start.kind = config.kind;
-    if (config.dimensions !== undefined) start.dimensions = config.dimensions;
     return applyPatch(start, config as SimModelPatch);
   });
 }

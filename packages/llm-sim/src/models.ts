@@ -59,7 +59,9 @@ export interface SimModelConfig {
 
 /** A deep-partial patch for `LlmSim.setModel`. */
 export interface SimModelPatch {
+  provider?: string;
   responseModel?: string;
+  dimensions?: number;
   latency?: Partial<SimLatency>;
   failure?: Partial<SimFailure>;
   quality?: Partial<Record<TaskKind, Partial<Record<TaskDifficulty, number>>>>;
@@ -193,7 +195,9 @@ export function cloneModel(config: SimModelConfig): SimModelConfig {
 
 export function applyPatch(config: SimModelConfig, patch: SimModelPatch): SimModelConfig {
   const next = cloneModel(config);
+  if (patch.provider !== undefined) next.provider = patch.provider;
   if (patch.responseModel !== undefined) next.responseModel = patch.responseModel;
+  if (patch.dimensions !== undefined) next.dimensions = patch.dimensions;
   if (patch.latency) Object.assign(next.latency, patch.latency);
   if (patch.failure) Object.assign(next.failure, patch.failure);
   if (patch.quality) {

@@ -132,3 +132,47 @@ describe('directives', () => {
     expect(completion.usage?.completion_tokens).toBe(37);
   });
 });
+
+describe('smaller endpoints', () => {
+  it('streams unparseable tool arguments on the Responses API too', async () => {
+    const response = await openai.responses.create({
+      model: 'gpt-4o',
+      input: 'Weather in Oslo [sim:bad-tool-args]',
+      tools: [
+        {
+          type: 'function',
+          name: 'get_weather',
+          strict: false,
+          parameters: { type: 'object', properties: { city: { type: 'string' } } },
+        },
+      ],
+    });
+    const call = response.output[0];
+    if (call?.type !== 'function_call') throw new Error('expected a function call');
+    expect(() => JSON.parse(call.arguments)).toThrow(SyntaxError);
+  });
+
+  it('counts Anthropic tokens and answers health checks', async () => {
+    const count = await anthropic.messages.countTokens({
+      model: 'claude-haiku-4-5',
+      messages: [{ role: 'user', content: 'Hello there' }],
+    });
+    expect(count).toEqual({ input_tokens: Math.ceil('user: Hello there\n'.length / 4) + 3 });
+    const health = await fetch(`${sim.url}/healthz`);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const models = await fetch(`${sim.url}/v1/models`, {
+      headers: { 'anthropic-version': '2023-06-01' },
+    });
+    const list = (await models.json()) as {
+      data: { type: string; id: string }[];
+      has_more: boolean;
+    };
+    expect(list.has_more).toBe(false);
+    expect(list.data[0]).toEqual({
+      type: 'model',
+      id: 'gpt-4o',
+      display_name: 'gpt-4o',
+      created_at: '2025-01-01T00:00:00Z',
+    });
+  });
+});
