@@ -1,1 +1,5 @@
-export {};
+export { runCli } from './main.js';
+export { formatCsv, formatJsonLines, formatResult, formatTable, OUTPUT_FORMATS } from './format.js';
+export type { OutputFormat, Tabular } from './format.js';
+export { parseSince, parseGroup, reportSql, REPORT_GROUPS } from './report.js';
+export type { ReportGroup } from './report.js';

@@ -1,0 +1,79 @@
+/**
+ * `modelmaxx report`: spend, calls, tokens, latency, errors and quality per
+ * model / service / task / feature over a window, read from `llm_calls` and
+ * `llm_scores`. The SQL is fixed text; the only variable parts are a column
+ * from a whitelist and a window validated to a whole number of seconds.
+ */
+import { UsageError } from './query-source.js';
+
+export const REPORT_GROUPS = {
+  model: "if(ResponseModel = '', RequestModel, ResponseModel)",
+  provider: 'Provider',
+  service: 'ServiceName',
+  task: 'Task',
+  feature: 'Feature',
+  user: 'UserId',
+} as const;
+export type ReportGroup = keyof typeof REPORT_GROUPS;
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
+
+/** `90s`, `15m`, `24h`, `7d`, `2w` → seconds. */
+export function parseSince(text: string): number {
+  const match = /^(\d{1,7})([smhdw])$/.exec(text.trim());
+  if (match === null) {
+    throw new UsageError(
+      `--since takes a number and a unit (s, m, h, d, w), e.g. 24h; got ${JSON.stringify(text)}`,
+    );
+  }
+  const seconds = Number(match[1]) * (UNITS[match[2] ?? 's'] ?? 1);
+  if (seconds <= 0) throw new UsageError('--since must be longer than zero');
+  return seconds;
+}
+
+export function parseGroup(text: string): ReportGroup {
+  if (!Object.hasOwn(REPORT_GROUPS, text)) {
+    throw new UsageError(
+      `--by takes one of ${Object.keys(REPORT_GROUPS).join(', ')}; got ${JSON.stringify(text)}`,
+    );
+  }
+  return text as ReportGroup;
+}
+
+export function reportSql(options: {
+  by: ReportGroup;
+  sinceSeconds: number;
+  database?: string;
+}): string {
+  const database = options.database ?? 'modelmaxx';
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database))
+    throw new UsageError(`bad database name ${database}`);
+  const key = REPORT_GROUPS[options.by];
+  const since = Math.floor(options.sinceSeconds);
+  return `
+WITH
+  calls AS (
+    SELECT * FROM ${database}.llm_calls
+    WHERE Timestamp >= now64(9) - toIntervalSecond(${since})
+  ),
+  scores AS (
+    SELECT SpanId, avg(Score) AS Score FROM ${database}.llm_scores
+    WHERE SpanId IN (SELECT SpanId FROM calls)
+    GROUP BY SpanId
+  )
+SELECT
+  ${key} AS ${options.by},
+  round(sum(ifNull(CostUSD, 0)), 6) AS spend_usd,
+  count() AS calls,
+  countIf(CostUSD IS NULL) AS unpriced_calls,
+  sum(InputTokens) AS input_tokens,
+  sum(OutputTokens) AS output_tokens,
+  round(quantile(0.95)(DurationMs), 1) AS p95_ms,
+  round(countIf(StatusCode = 'Error') / count(), 4) AS error_rate,
+  round(avgIf(scores.Score, scores.SpanId != ''), 3) AS mean_quality,
+  round(sum(ifNull(CostUSD, 0)) / nullIf(sum(sum(ifNull(CostUSD, 0))) OVER (), 0), 4) AS spend_share
+FROM calls
+LEFT JOIN scores ON scores.SpanId = calls.SpanId
+GROUP BY ${options.by}
+ORDER BY spend_usd DESC, calls DESC`;
+}

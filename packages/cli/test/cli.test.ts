@@ -1,0 +1,213 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCollector } from '@modelmaxx/collector';
+import type { RunningCollector } from '@modelmaxx/collector';
+
+const run = promisify(execFile);
+const bin = join(import.meta.dirname, '..', 'bin', 'modelmaxx.js');
+
+async function modelmaxx(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], {
+      env: { ...process.env, ...env },
+      timeout: 60_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+/** One OTLP/JSON chat span with cost, as the instrumentation sends it. */
+function chatSpan(index: number, model: string, cost: number) {
+  const start = BigInt(Date.now() - 1000) * 1_000_000n;
+  const attribute = (key: string, value: Record<string, unknown>) => ({ key, value });
+  return {
+    traceId: index.toString(16).padStart(32, '0'),
+    spanId: index.toString(16).padStart(16, '0'),
+    name: `chat ${model}`,
+    kind: 3,
+    startTimeUnixNano: String(start),
+    endTimeUnixNano: String(start + 250_000_000n),
+    attributes: [
+      attribute('gen_ai.operation.name', { stringValue: 'chat' }),
+      attribute('gen_ai.provider.name', { stringValue: 'openai' }),
+      attribute('gen_ai.request.model', { stringValue: model }),
+      attribute('gen_ai.response.model', { stringValue: model }),
+      attribute('gen_ai.usage.input_tokens', { intValue: '100' }),
+      attribute('gen_ai.usage.output_tokens', { intValue: 20 }),
+      attribute('gen_ai.usage.cost.amount', { doubleValue: cost }),
+      attribute('gen_ai.usage.cost.currency', { stringValue: 'USD' }),
+      attribute('modelmaxx.feature', { stringValue: 'search' }),
+    ],
+    status: { code: 0 },
+  };
+}
+
+describe('modelmaxx command', () => {
+  let collector: RunningCollector;
+  let dataDir: string;
+  const readToken = 'read-secret';
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'modelmaxx-cli-'));
+    collector = await startCollector({
+      config: { port: 0, dataDir, readToken },
+    });
+    const body = {
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'shop' } }] },
+          scopeSpans: [
+            {
+              scope: { name: 'test' },
+              spans: [
+                chatSpan(1, 'gpt-4o', 0.003),
+                chatSpan(2, 'gpt-4o', 0.001),
+                chatSpan(3, 'gpt-4o-mini', 0.0001),
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const response = await fetch(`${collector.url}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(response.status).toBe(200);
+  });
+
+  afterAll(async () => {
+    await collector?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('runs SQL against a collector in the modelmaxx database and prints JSON lines', async () => {
+    const result = await modelmaxx(
+      [
+        'sql',
+        'SELECT RequestModel, count() AS calls FROM llm_calls GROUP BY RequestModel ORDER BY RequestModel',
+        '--url',
+        collector.url,
+        '--format',
+        'json',
+      ],
+      { MODELMAXX_READ_TOKEN: readToken },
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(
+      result.stdout
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as unknown),
+    ).toEqual([
+      { RequestModel: 'gpt-4o', calls: 2 },
+      { RequestModel: 'gpt-4o-mini', calls: 1 },
+    ]);
+  });
+
+  it('prints CSV', async () => {
+    const result = await modelmaxx(
+      ['sql', "SELECT 'a,b' AS text, 1 AS one", '--url', collector.url, '--format', 'csv'],
+      { MODELMAXX_READ_TOKEN: readToken },
+    );
+    expect(result.stdout).toBe('text,one\r\n"a,b",1\r\n');
+  });
+
+  it("exits non-zero with ClickHouse's message when the query fails", async () => {
+    const result = await modelmaxx(
+      ['sql', 'SELECT no_such_column FROM llm_calls', '--url', collector.url],
+      {
+        MODELMAXX_READ_TOKEN: readToken,
+      },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/UNKNOWN_IDENTIFIER|no_such_column/);
+    expect(result.stdout).toBe('');
+  });
+
+  it('refuses writes', async () => {
+    const result = await modelmaxx(['sql', 'DROP TABLE llm_calls', '--url', collector.url], {
+      MODELMAXX_READ_TOKEN: readToken,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/only SELECT/);
+  });
+
+  it('needs the read token', async () => {
+    const result = await modelmaxx(['sql', 'SELECT 1', '--url', collector.url]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).not.toBe('');
+  });
+
+  it('reports spend by model with shares that add up', async () => {
+    const result = await modelmaxx(
+      ['report', '--since', '1h', '--by', 'model', '--url', collector.url, '--format', 'json'],
+      {
+        MODELMAXX_READ_TOKEN: readToken,
+      },
+    );
+    expect(result.code).toBe(0);
+    const rows = result.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, number | string>);
+    expect(rows.map((row) => row['model'])).toEqual(['gpt-4o', 'gpt-4o-mini']);
+    expect(rows[0]).toMatchObject({
+      spend_usd: 0.004,
+      calls: 2,
+      unpriced_calls: 0,
+      input_tokens: 200,
+      output_tokens: 40,
+      error_rate: 0,
+    });
+    expect(Number(rows[0]?.['spend_share']) + Number(rows[1]?.['spend_share'])).toBeCloseTo(1, 3);
+  });
+
+  it('rejects a bad --since and --by with usage text (exit 2)', async () => {
+    const since = await modelmaxx(['report', '--since', 'yesterday', '--url', collector.url]);
+    expect(since.code).toBe(2);
+    expect(since.stderr).toMatch(/--since takes a number and a unit/);
+    const by = await modelmaxx(['report', '--by', 'colour', '--url', collector.url]);
+    expect(by.code).toBe(2);
+    expect(by.stderr).toMatch(/--by takes one of/);
+  });
+
+  it('prints the cluster DDL', async () => {
+    const result = await modelmaxx(['migrate', '--print', '--cluster', 'prod']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/ON CLUSTER prod/);
+    expect(result.stdout).toMatch(/ReplicatedMergeTree/);
+    expect(result.stdout).toMatch(/Distributed\(/);
+  });
+
+  it('migrates and queries a data folder directly', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'modelmaxx-cli-data-'));
+    try {
+      const migrate = await modelmaxx(['migrate', '--data', folder]);
+      expect(migrate.stderr).toBe('');
+      expect(migrate.code).toBe(0);
+      const query = await modelmaxx([
+        'sql',
+        'SELECT count() AS calls FROM llm_calls',
+        '--data',
+        folder,
+      ]);
+      expect(query.code).toBe(0);
+      expect(query.stdout).toBe('calls\n-----\n    0\n');
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
