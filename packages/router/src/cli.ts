@@ -1,9 +1,9 @@
 /** `modelmaxx-router replay --train F… --test F… [--policy P] [--decisions OUT.jsonl] [--json]` */
 import { writeFileSync } from 'node:fs';
 import { loadPolicyFile } from './policy.js';
-import { runReplay } from './replay.js';
-import type { ReplayReport, StrategyResult } from './replay.js';
-import { loadRouterBench } from './routerbench.js';
+import { loadRecorded } from './recorded.js';
+import { runReplay, twoModelMetrics } from './replay.js';
+import type { ReplayReport, StrategyResult, TwoModelMetrics } from './replay.js';
 
 interface Writable {
   write(text: string): unknown;
@@ -57,13 +57,21 @@ function parseArguments(args: readonly string[]): ReplayArguments {
 }
 
 const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
+const share = (value: number | null) => (value === null ? 'never' : percent(value));
 
 function row(result: StrategyResult): string {
   return `| ${result.name} | ${percent(result.accuracy)} | ${result.costUsd.toFixed(3)} | ${percent(result.accuracyVsBest)} | ${percent(result.costVsBest)} |`;
 }
 
 /** The replay table in Markdown. */
-export function formatReport(report: ReplayReport): string {
+export function formatReport(report: ReplayReport, twoModel?: TwoModelMetrics): string {
+  const extra =
+    twoModel === undefined
+      ? []
+      : [
+          `two models (strong ${twoModel.strongModel}, weak ${twoModel.weakModel}): APGR ${twoModel.apgr.toFixed(3)}, CPT(50%) ${share(twoModel.cpt50)}, CPT(80%) ${share(twoModel.cpt80)}`,
+          '',
+        ];
   return [
     `train ${report.trainPrompts} prompts (router spent $${report.trainCostUsd.toFixed(3)} learning), test ${report.testPrompts} prompts`,
     '',
@@ -74,6 +82,7 @@ export function formatReport(report: ReplayReport): string {
     '',
     `decision time per prompt: p50 ${report.decisionMicros.p50.toFixed(2)} µs, p99 ${report.decisionMicros.p99.toFixed(2)} µs`,
     '',
+    ...extra,
   ].join('\n');
 }
 
@@ -96,10 +105,14 @@ export async function main(
   }
   try {
     const policy = parsed.policy === undefined ? undefined : loadPolicyFile(parsed.policy);
-    const report = runReplay(loadRouterBench(parsed.train), loadRouterBench(parsed.test), {
+    const train = loadRecorded(parsed.train);
+    const test = loadRecorded(parsed.test);
+    const report = runReplay(train, test, {
       ...(policy === undefined ? {} : { policy }),
       seed: parsed.seed,
     });
+    const twoModel =
+      test.models.length === 2 ? twoModelMetrics(train, test, { seed: parsed.seed }) : undefined;
     if (parsed.decisions !== undefined) {
       writeFileSync(
         parsed.decisions,
@@ -108,9 +121,9 @@ export async function main(
     }
     if (parsed.json) {
       const { decisions: _decisions, ...summary } = report;
-      stdout.write(JSON.stringify(summary, null, 2) + '\n');
+      stdout.write(JSON.stringify({ ...summary, twoModel }, null, 2) + '\n');
     } else {
-      stdout.write(formatReport(report));
+      stdout.write(formatReport(report, twoModel));
     }
     return 0;
   } catch (error) {

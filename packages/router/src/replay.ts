@@ -56,6 +56,14 @@ export interface ReplayOptions {
 
 /** The default replay policy over the data set's models (tuned on RouterBench's train split only). */
 export function defaultReplayPolicy(models: readonly string[]): PolicyInput {
+  if (models.length < 3) {
+    // No two cheap voters to compare: the weight router alone.
+    return {
+      name: 'replay',
+      candidates: models.map((model) => ({ model })),
+      goal: { qualityMargin: 0.02 },
+    };
+  }
   return {
     name: 'replay',
     candidates: models.map((model) => ({ model })),
@@ -349,4 +357,90 @@ function staticFrontier(
     bestCost,
     'cheapest one-model-per-class choice at >= 98% of best, chosen with test outcomes',
   );
+}
+
+export interface TwoModelMetrics {
+  readonly strongModel: string;
+  readonly weakModel: string;
+  /** Average performance gap recovered over the share of calls to the strong model (0..1). */
+  readonly apgr: number;
+  /** Share of calls to the strong model needed to recover 50% / 80% of the gap (null: never). */
+  readonly cpt50: number | null;
+  readonly cpt80: number | null;
+  readonly curve: readonly {
+    readonly margin: number;
+    readonly strongShare: number;
+    readonly pgr: number;
+  }[];
+}
+
+const MARGINS = [0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1];
+
+/**
+ * RouteLLM's metrics for two-model data: replays the weight router (bandit feedback) at a
+ * sweep of quality margins, and reads APGR and CPT(50%/80%) off the (strong share, PGR) curve.
+ */
+export function twoModelMetrics(
+  train: RecordedDataset,
+  test: RecordedDataset,
+  options: ReplayOptions = {},
+): TwoModelMetrics {
+  if (test.models.length !== 2) throw new Error('APGR and CPT need data with exactly two models');
+  const trainScore = test.models.map((_, model) => totals(train.prompts, model).score);
+  const strong = trainScore[0]! >= trainScore[1]! ? 0 : 1;
+  const weak = 1 - strong;
+  const weakScore = totals(test.prompts, weak).score;
+  const strongScore = totals(test.prompts, strong).score;
+  const gap = strongScore - weakScore;
+  const points = MARGINS.map((margin) => {
+    const report = runReplay(train, test, {
+      ...options,
+      policy: {
+        name: 'two-model',
+        candidates: test.models.map((model) => ({ model })),
+        goal: { qualityMargin: margin },
+        exploration: 0.02,
+      },
+    });
+    const strongCalls = report.decisions.filter(
+      (decision) => decision.model === test.models[strong],
+    ).length;
+    const score = report.router.accuracy * test.prompts.length;
+    return {
+      margin,
+      strongShare: strongCalls / test.prompts.length,
+      pgr: gap === 0 ? 0 : (score - weakScore) / gap,
+    };
+  });
+  const curve = [{ strongShare: 0, pgr: 0 }, ...points, { strongShare: 1, pgr: 1 }].sort(
+    (a, b) => a.strongShare - b.strongShare,
+  );
+  let area = 0;
+  for (let index = 1; index < curve.length; index += 1) {
+    const left = curve[index - 1]!;
+    const right = curve[index]!;
+    area += ((left.pgr + right.pgr) / 2) * (right.strongShare - left.strongShare);
+  }
+  const cpt = (target: number): number | null => {
+    for (let index = 0; index < curve.length; index += 1) {
+      const point = curve[index]!;
+      if (point.pgr < target) continue;
+      const previous = curve[index - 1];
+      if (previous === undefined || point.pgr === previous.pgr) return point.strongShare;
+      return (
+        previous.strongShare +
+        ((target - previous.pgr) / (point.pgr - previous.pgr)) *
+          (point.strongShare - previous.strongShare)
+      );
+    }
+    return null;
+  };
+  return {
+    strongModel: test.models[strong]!,
+    weakModel: test.models[weak]!,
+    apgr: area,
+    cpt50: cpt(0.5),
+    cpt80: cpt(0.8),
+    curve: points,
+  };
 }

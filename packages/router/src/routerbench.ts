@@ -229,3 +229,9 @@ export function mergeDatasets(datasets: readonly RecordedDataset[]): RecordedDat
 export function loadRouterBench(files: readonly string[]): RecordedDataset {
   return mergeDatasets(files.map((file) => parseRouterBenchCsv(readFileSync(file, 'utf8'))));
 }
+
+/** True when the CSV text has RouterBench's header (a `sample_id` column). */
+export function isRouterBenchCsv(text: string): boolean {
+  const firstLine = text.slice(0, text.indexOf('\n'));
+  return firstLine.split(',').includes('sample_id');
+}
