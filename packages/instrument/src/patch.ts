@@ -91,8 +91,6 @@ export function wrapCreate(original: AnyFunction, options: WrapOptions): AnyFunc
       if (body === undefined) return original.apply(this, args);
       client = clientOf(this);
       const stripped = stripRequestOptions(args[1]);
-      const prepared = adapter.prepare(body);
-      hideUsageChunk = prepared.hideUsageChunk;
       call = new LlmCall({
         adapter,
         config: resolveConfig(options.config()),
@@ -101,8 +99,15 @@ export function wrapCreate(original: AnyFunction, options: WrapOptions): AnyFunc
         perCall: stripped.perCall,
       });
       callArgs = [...args];
-      callArgs[0] = prepared.body;
       if (stripped.changed) callArgs[1] = stripped.options;
+      if (call.span.isRecording()) {
+        const prepared = adapter.prepare(body);
+        hideUsageChunk = prepared.hideUsageChunk;
+        callArgs[0] = prepared.body;
+      } else {
+        // Not sampled: the span only carries the trace context; the request goes out as the app made it.
+        hideUsageChunk = false;
+      }
     } catch (error) {
       diag.error('modelmaxx: could not start span', error);
       return original.apply(this, args);
@@ -121,6 +126,7 @@ export function wrapCreate(original: AnyFunction, options: WrapOptions): AnyFunc
     } finally {
       state.depth -= 1;
     }
+    if (!call.span.isRecording()) return result;
     return observeResult(result, call, hideUsageChunk);
   };
 }

@@ -4,7 +4,13 @@ import * as anthropicModule from '@anthropic-ai/sdk';
 import Anthropic from '@anthropic-ai/sdk';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
-import type { TracerProvider } from '@opentelemetry/api';
+import type { TracerProvider as TracerProviderApi } from '@opentelemetry/api';
+import {
+  AlwaysOffSampler,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   configureInstrumentation,
@@ -284,13 +290,58 @@ describe('observe() with prototype patching', () => {
   });
 });
 
+describe('sampling', () => {
+  it('leaves an unsampled call exactly as the app made it', async () => {
+    const bodies: string[] = [];
+    const spy = new OpenAI({
+      baseURL: sim.openaiBaseURL,
+      apiKey: 'k',
+      maxRetries: 0,
+      fetch: async (url, init) => {
+        bodies.push(String(init?.body));
+        return fetch(url, init);
+      },
+    });
+    const exporter = new InMemorySpanExporter();
+    configureInstrumentation({
+      tracerProvider: new TracerProvider({
+        sampler: new AlwaysOffSampler(),
+        spanProcessors: [new SimpleSpanProcessor({ exporter })],
+      }),
+    });
+    const stream = await spy.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'unsampled' }],
+      stream: true,
+    });
+    for await (const chunk of stream) void chunk;
+    await spy.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'sampled' }],
+    });
+    expect(JSON.parse(bodies[0]!)).not.toHaveProperty('stream_options');
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    expect(tracing.spans()).toEqual([]);
+
+    resetInstrumentationConfig();
+    const sampled = await spy.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'sampled' }],
+      stream: true,
+    });
+    for await (const chunk of sampled) void chunk;
+    expect(JSON.parse(bodies[2]!)).toHaveProperty('stream_options', { include_usage: true });
+    await spansAfter(1);
+  });
+});
+
 describe('telemetry never breaks the app', () => {
   it('calls the SDK untouched when the span cannot start', async () => {
     const broken = {
       getTracer() {
         throw new Error('tracer provider bug');
       },
-    } as unknown as TracerProvider;
+    } as unknown as TracerProviderApi;
     configureInstrumentation({ tracerProvider: broken });
     const completion = await ask('no telemetry');
     expect(completion.choices[0]?.message.content).toBeTruthy();
