@@ -28,6 +28,11 @@ export interface Directives {
   times?: number;
   /** Delay before the first byte of output (ms), independent of `latencyScale`. */
   slowFirstMs?: number;
+  /** Streams: send an error event in the provider's shape half-way through the stream. */
+  streamError?: boolean;
+  /** Streams: drop the connection part-way (after `abortAfter` SSE frames, default half of them). */
+  abort?: boolean;
+  abortAfter?: number;
   /** Generic reply of exactly this many output tokens. */
   tokens?: number;
   /** Force the task answer to be right or wrong. */
@@ -99,6 +104,14 @@ export function parseDirectiveList(list: string, into: Directives = {}): Directi
         break;
       case 'slow-first':
         into.slowFirstMs = hasNumber ? number : 1000;
+        break;
+      case 'stream-error':
+        into.streamError = true;
+        break;
+      case 'abort':
+      case 'abort-after':
+        into.abort = true;
+        if (hasNumber) into.abortAfter = Math.max(0, Math.floor(number));
         break;
       case 'tokens':
         if (hasNumber) into.tokens = Math.max(0, Math.floor(number));

@@ -73,6 +73,18 @@ interface ModelState {
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
+/** The error a provider sends inside an open stream. */
+function streamErrorFrame(path: string, sequence: number): string {
+  if (path === '/v1/messages') {
+    return `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } })}\n\n`;
+  }
+  const message = 'The server had an error while processing your request. Sorry about that!';
+  if (path === '/v1/responses') {
+    return `event: error\ndata: ${JSON.stringify({ type: 'error', code: 'server_error', message, param: null, sequence_number: sequence })}\n\n`;
+  }
+  return `data: ${JSON.stringify({ error: { message, type: 'server_error', param: null, code: null } })}\n\n`;
+}
+
 function lognormal(random: Random, median: number, sigma: number): number {
   if (median <= 0) return 0;
   return sigma > 0 ? median * Math.exp(sigma * random.normal()) : median;
@@ -147,13 +159,28 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
     writeJson(response, status, errorBody(shape, status, requestId, message, details), headers);
   };
 
+  /**
+   * Streams SSE frames. Each frame waits for the tokens it carries (`perTokenMs` each); the first
+   * one also waits `firstMs`. Frames without tokens go out with the one before them.
+   * `cut` ends the stream early: after `cut.after` frames, with an error frame or a dropped connection.
+   */
   const sendSse = (
     response: ServerResponse,
     frames: SseFrame[],
     firstMs: number,
     perTokenMs: number,
+    cut: { after: number; errorFrame: string | undefined } | undefined,
   ): void => {
     if (response.destroyed) return;
+    let list = frames;
+    if (cut) {
+      list = frames.slice(0, Math.min(cut.after, frames.length));
+      if (cut.errorFrame !== undefined) list.push({ text: cut.errorFrame, tokens: 0 });
+    }
+    const finish = (): void => {
+      if (cut && cut.errorFrame === undefined) response.destroy();
+      else response.end();
+    };
     response.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -161,35 +188,33 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
     });
     if (firstMs <= 0 && perTokenMs <= 0) {
       let all = '';
-      for (const frame of frames) all += frame.text;
-      response.end(all);
+      for (const frame of list) all += frame.text;
+      if (cut && cut.errorFrame === undefined) {
+        response.write(all, () => response.destroy());
+      } else {
+        response.end(all);
+      }
       return;
     }
     response.flushHeaders();
     let index = 0;
-    let first = true;
     const step = (): void => {
       if (response.destroyed) return;
-      // Write frames up to and including the next one that carries tokens, then wait for the next.
-      let batch = '';
-      while (index < frames.length) {
-        const frame = frames[index++] as SseFrame;
-        batch += frame.text;
-        if (frame.tokens > 0 && !first) break;
-        if (frame.tokens > 0 && first) {
-          first = false;
-          break;
-        }
-      }
-      response.write(batch);
-      if (index >= frames.length) {
-        response.end();
+      let batch = (list[index++] as SseFrame).text;
+      while (index < list.length && (list[index] as SseFrame).tokens === 0)
+        batch += (list[index++] as SseFrame).text;
+      if (index >= list.length) {
+        response.write(batch, finish);
         return;
       }
-      const next = frames[index] as SseFrame;
-      later(response, perTokenMs * Math.max(1, next.tokens), step);
+      response.write(batch);
+      later(response, perTokenMs * (list[index] as SseFrame).tokens, step);
     };
-    later(response, firstMs, step);
+    if (list.length === 0) {
+      finish();
+      return;
+    }
+    later(response, firstMs + perTokenMs * (list[0] as SseFrame).tokens, step);
   };
 
   const dispatch = (
@@ -376,7 +401,15 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
       const payload = result.body;
       later(response, delay, () => writeJson(response, 200, payload));
     } else {
-      sendSse(response, result.frames, firstMs, perTokenMs);
+      let cut: { after: number; errorFrame: string | undefined } | undefined;
+      if (directives.streamError || directives.abort) {
+        const after = directives.abortAfter ?? Math.ceil(result.frames.length / 2);
+        cut = {
+          after,
+          errorFrame: directives.streamError ? streamErrorFrame(path, after) : undefined,
+        };
+      }
+      sendSse(response, result.frames, firstMs, perTokenMs, cut);
     }
   };
 

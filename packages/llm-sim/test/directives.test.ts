@@ -176,3 +176,52 @@ describe('smaller endpoints', () => {
     });
   });
 });
+
+describe('broken streams', () => {
+  it('sends an error event mid-stream that each SDK raises', async () => {
+    const stream = await openai.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'Tell me a story [sim:stream-error tokens=30]' }],
+      stream: true,
+    });
+    let received = '';
+    const error = await (async () => {
+      for await (const chunk of stream) received += chunk.choices[0]?.delta.content ?? '';
+    })().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect(received.length).toBeGreaterThan(0);
+    expect(received.length).toBeLessThan(30 * 4);
+
+    const responses = openai.responses.stream({
+      model: 'gpt-4o',
+      input: 'Story [sim:stream-error tokens=30]',
+    });
+    await expect(responses.finalResponse()).rejects.toBeInstanceOf(OpenAI.APIError);
+
+    const messages = anthropic.messages.stream({
+      model: 'claude-haiku-4-5',
+      max_tokens: 200,
+      messages: [{ role: 'user', content: 'Story [sim:stream-error tokens=30]' }],
+    });
+    const anthropicError = await messages.finalMessage().catch((caught: unknown) => caught);
+    expect(anthropicError).toBeInstanceOf(Anthropic.APIError);
+    expect((anthropicError as InstanceType<typeof Anthropic.APIError>).error).toEqual({
+      type: 'error',
+      error: { type: 'overloaded_error', message: 'Overloaded' },
+    });
+  });
+
+  it('drops the connection part-way with abort', async () => {
+    const stream = await openai.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'Tell me a story [sim:abort-after=3 tokens=30]' }],
+      stream: true,
+    });
+    let chunks = 0;
+    const error = await (async () => {
+      for await (const _chunk of stream) chunks++;
+    })().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(Error);
+    expect(chunks).toBe(3);
+  });
+});
