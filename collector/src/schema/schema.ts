@@ -133,6 +133,15 @@ interface TableDefinition {
 
 const attribute = (name: string, map = 'SpanAttributes') => `${map}[${sqlString(name)}]`;
 
+/**
+ * Inserts carry `insert_deduplication_token`, so a batch replayed after a crash
+ * is stored once, in the table and in every view's target (replicated tables
+ * deduplicate by default; single-node ones need a window).
+ */
+function dedup(options: SchemaOptions): string {
+  return options.cluster === undefined ? ', non_replicated_deduplication_window = 10000' : '';
+}
+
 function ttl(expression: string, options: SchemaOptions): string {
   const days = options.ttlDays;
   if (days === undefined || days <= 0) return '';
@@ -184,7 +193,7 @@ function tableDefinitions(options: SchemaOptions): TableDefinition[] {
       tail: `PARTITION BY toDate(Timestamp)
 PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
 ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
-${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1${options.cluster === undefined ? ', non_replicated_deduplication_window = 10000' : ''}`,
+${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1${dedup(options)}`,
       shardingKey: 'cityHash64(TraceId)',
     },
     {
@@ -196,7 +205,7 @@ ${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_o
       engine: 'MergeTree',
       tail: `PARTITION BY toStartOfWeek(Start)
 ORDER BY (TraceId)
-${ttl('toDateTime(Start)', options)}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+${ttl('toDateTime(Start)', options)}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1${dedup(options)}`,
       shardingKey: 'cityHash64(TraceId)',
     },
     {
@@ -236,7 +245,7 @@ ${ttl('toDateTime(Start)', options)}SETTINGS index_granularity = 8192, ttl_only_
       engine: 'MergeTree',
       tail: `PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, RequestModel, toDateTime(Timestamp))
-${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1${dedup(options)}`,
       shardingKey: 'cityHash64(TraceId)',
     },
     {
@@ -260,7 +269,7 @@ ${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_o
       engine: 'MergeTree',
       tail: `PARTITION BY toDate(Timestamp)
 ORDER BY (Name, toDateTime(Timestamp))
-${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1${dedup(options)}`,
       shardingKey: 'cityHash64(TraceId)',
     },
     {
@@ -306,7 +315,7 @@ ${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_o
     ScoreCount SimpleAggregateFunction(sum, UInt64)`,
       engine: 'AggregatingMergeTree',
       tail: `PARTITION BY toYYYYMM(Minute)
-ORDER BY (Minute, ServiceName, Provider, Model, Task, Feature)`,
+ORDER BY (Minute, ServiceName, Provider, Model, Task, Feature)${dedup(options) === '' ? '' : `\nSETTINGS${dedup(options).slice(1)}`}`,
       shardingKey: 'cityHash64(ServiceName, Model)',
     },
     {

@@ -32,7 +32,9 @@ export interface ClickHouseStoreOptions extends SchemaOptions {
   retryMinMs?: number;
   retryMaxMs?: number;
   logger?: WriterLogger;
-  /** Rows for `llm_prices`, loaded by `migrate()` (see `priceRowsFromEntries`). */
+  /** How long `close()` keeps trying to insert what is spooled (default 10 s). */
+  closeTimeoutMs?: number;
+  /** Rows for `llm_prices`, loaded by `migrate()` (see `catalogPriceRows`). */
   priceRows?: readonly PriceRow[];
 }
 
@@ -103,7 +105,10 @@ export class ClickHouseStore implements SpanStore {
           columns: OTEL_TRACES_INSERT_COLUMNS,
           format: 'TabSeparated',
           body,
-          settings: { insert_deduplication_token: token },
+          settings: {
+            insert_deduplication_token: token,
+            deduplicate_blocks_in_dependent_materialized_views: 1,
+          },
         }),
       isPermanentError: isDataError,
       ...(options.spoolDir === undefined ? {} : { spoolDir: options.spoolDir }),
@@ -377,8 +382,20 @@ export class ClickHouseStore implements SpanStore {
     );
   }
 
+  /** Test hook: stops the writer like a killed process would (the spool stays as it is on disk). */
+  async stopWriterForTesting(): Promise<void> {
+    await this.writer?.abandon();
+    this.writer = undefined;
+  }
+
+  /** Test hook: a killed process — writer stopped, spool left on disk, engine closed. */
+  async crashForTesting(): Promise<void> {
+    await this.stopWriterForTesting();
+    await this.engine.close();
+  }
+
   async close(): Promise<void> {
-    await this.writer?.close();
+    await this.writer?.close(this.options.closeTimeoutMs);
     this.writer = undefined;
     await this.engine.close();
   }

@@ -38,6 +38,8 @@ export interface OpenStoreOptions {
   maxSpoolBytes?: number;
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** How long `close()` keeps inserting what is spooled before leaving it for the next start (default 10 s). */
+  closeTimeoutMs?: number;
   logger?: Logger;
   /** Price rows for `llm_prices` (default: the `@modelmaxx/pricing` built-in catalog, see `catalogPriceRows`). */
   priceRows?: readonly PriceRow[];
@@ -80,6 +82,7 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<ClickHo
     ...(options.maxSpoolBytes === undefined ? {} : { maxSpoolBytes: options.maxSpoolBytes }),
     ...(options.retryMinMs === undefined ? {} : { retryMinMs: options.retryMinMs }),
     ...(options.retryMaxMs === undefined ? {} : { retryMaxMs: options.retryMaxMs }),
+    ...(options.closeTimeoutMs === undefined ? {} : { closeTimeoutMs: options.closeTimeoutMs }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
     priceRows: options.priceRows ?? catalogPriceRows(),
   });

@@ -62,6 +62,8 @@ interface Waiter {
 
 interface Segment {
   seq: number;
+  /** Unique name of the segment (its file name without `.tsv`): the insert's deduplication token. */
+  id: string;
   path: string | undefined;
   /** In-memory copy of the rows; undefined once dropped (then read from `path`). */
   buffers: Buffer[] | undefined;
@@ -78,7 +80,7 @@ interface Pending {
   waiter: Waiter;
 }
 
-const SEGMENT_FILE = /^(\d{16})\.tsv$/;
+const SEGMENT_FILE = /^(\d{16})-([0-9a-f]{16})\.tsv$/;
 
 const DEFAULT_BATCH: BatchOptions = {
   maxRows: 50_000,
@@ -167,6 +169,7 @@ export class BatchWriter {
       }
       this.sealed.push({
         seq,
+        id: `${match[1]}-${match[2]}`,
         path,
         buffers: undefined,
         bytes: size,
@@ -223,12 +226,12 @@ export class BatchWriter {
 
   private newSegment(): Segment {
     const seq = this.nextSeq++;
+    const id = `${String(seq).padStart(16, '0')}-${randomBytes(8).toString('hex')}`;
     return {
       seq,
+      id,
       path:
-        this.options.spoolDir === undefined
-          ? undefined
-          : join(this.options.spoolDir, `${String(seq).padStart(16, '0')}.tsv`),
+        this.options.spoolDir === undefined ? undefined : join(this.options.spoolDir, `${id}.tsv`),
       buffers: [],
       bytes: 0,
       rows: 0,
@@ -243,6 +246,15 @@ export class BatchWriter {
     this.pending = [];
     this.pendingBytes = 0;
     for (const item of taken) {
+      const open = this.current;
+      if (
+        open !== undefined &&
+        open.rows > 0 &&
+        (open.rows + item.rows > this.batch.maxRows ||
+          open.bytes + item.buffer.length > this.batch.maxBytes)
+      ) {
+        void this.seal();
+      }
       const segment = (this.current ??= this.newSegment());
       segment.buffers?.push(item.buffer);
       segment.bytes += item.buffer.length;
@@ -266,35 +278,73 @@ export class BatchWriter {
     });
   }
 
+  /**
+   * Writes a group of requests to the open segment(s) and fsyncs: a request never
+   * spans two segments, and a segment is sealed as soon as it is full.
+   */
   private async commitGroup(taken: Pending[]): Promise<void> {
-    const buffers = taken.map((item) => item.buffer);
+    let index = 0;
+    while (index < taken.length) {
+      const segment = (this.current ??= this.newSegment());
+      const chunk: Pending[] = [];
+      let rows = segment.rows;
+      let bytes = segment.bytes;
+      while (index < taken.length) {
+        const item = taken[index] as Pending;
+        const full = rows >= this.batch.maxRows || bytes >= this.batch.maxBytes;
+        const overflows =
+          rows + item.rows > this.batch.maxRows || bytes + item.buffer.length > this.batch.maxBytes;
+        if (full || (overflows && rows > 0)) break;
+        chunk.push(item);
+        rows += item.rows;
+        bytes += item.buffer.length;
+        index++;
+      }
+      if (chunk.length === 0) {
+        await this.seal();
+        continue;
+      }
+      await this.appendToSpool(segment, chunk);
+      if (
+        this.current === segment &&
+        (segment.rows >= this.batch.maxRows || segment.bytes >= this.batch.maxBytes)
+      ) {
+        await this.seal();
+      }
+    }
+  }
+
+  private async appendToSpool(segment: Segment, chunk: Pending[]): Promise<void> {
+    const buffers = chunk.map((item) => item.buffer);
     let bytes = 0;
     let rows = 0;
-    for (const item of taken) {
+    for (const item of chunk) {
       bytes += item.buffer.length;
       rows += item.rows;
     }
     try {
-      const segment = (this.current ??= this.newSegment());
       this.currentHandle ??= await open(segment.path as string, 'a');
       await this.currentHandle.writev(buffers);
       await this.currentHandle.datasync();
       segment.buffers?.push(...buffers);
+      if (segment.bytes === 0) this.counters.spoolSegments += 1;
       segment.bytes += bytes;
       segment.rows += rows;
       this.counters.spoolBytes += bytes;
       this.counters.spooled += rows;
-      if (segment.bytes === bytes) this.counters.spoolSegments += 1;
-      for (const item of taken) item.waiter.resolve({ status: 'ok', durability: 'spool' });
+      for (const item of chunk) item.waiter.resolve({ status: 'ok', durability: 'spool' });
     } catch (error) {
       this.options.logger?.error({ err: error }, 'spool write failed');
-      for (const item of taken) {
+      for (const item of chunk) {
         item.waiter.resolve({
           status: 'failed',
           error: error instanceof Error ? error : new Error(String(error)),
         });
       }
-      // The segment may hold a partial write; start a fresh one.
+      // The segment may end in a partial write: seal what is complete and start a fresh one.
+      if (segment.bytes > 0 && segment.path !== undefined) {
+        await this.currentHandle?.truncate(segment.bytes).catch(() => undefined);
+      }
       await this.seal();
     }
   }
@@ -386,7 +436,11 @@ export class BatchWriter {
     const started = performance.now();
     try {
       if (body.length > 0)
-        await this.options.insert(body, segment.rows, `${this.spoolId || 'mem'}-${segment.seq}`);
+        await this.options.insert(
+          body,
+          segment.rows,
+          `modelmaxx-${this.spoolId || 'memory'}-${segment.id}`,
+        );
       const ms = performance.now() - started;
       this.options.onInsert?.({ rows: segment.rows, bytes: body.length, ms });
       this.sealed.shift();
@@ -499,6 +553,24 @@ export class BatchWriter {
 
   metrics(): Record<string, number> {
     return { ...this.counters, queuedBytes: this.pendingBytes, sealedSegments: this.sealed.length };
+  }
+
+  /**
+   * Stops at once, as a killed process would: nothing more is inserted, the
+   * spool stays as it is on disk (for tests of restart and replay).
+   */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    if (this.sealTimer !== undefined) clearTimeout(this.sealTimer);
+    this.retryTimer = undefined;
+    this.sealTimer = undefined;
+    this.sealed.length = 0;
+    while (this.inserting || this.committing)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    if (this.currentHandle !== undefined) await this.currentHandle.close().catch(() => undefined);
+    this.currentHandle = undefined;
+    this.current = undefined;
   }
 
   /** Stops taking writes, tries to insert what is left for `timeoutMs`; the rest stays spooled. */

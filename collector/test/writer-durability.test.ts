@@ -1,0 +1,177 @@
+import { copyFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openStore } from '../src/store/open-store.js';
+import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
+import type { SpanRow, WriteResult } from '../src/store/span-store.js';
+import { llmSpan, spanRow, tempDir } from './store-fixtures.js';
+
+// One chDB data folder per process: every store in this file opens the same one.
+const dir = tempDir('mm-durability-');
+const dataDir = join(dir.path, 'data');
+const spoolDir = join(dataDir, 'spool');
+const open = (options: Parameters<typeof openStore>[0] = {}) =>
+  openStore({
+    dataDir,
+    batch: { maxRows: 50, maxDelayMs: 30 },
+    retryMinMs: 20,
+    retryMaxMs: 100,
+    closeTimeoutMs: 2_000,
+    ...options,
+  });
+
+afterAll(() => dir.remove());
+
+const countSpans = async (store: ClickHouseStore, service: string) => {
+  const [row] = (
+    await store.engine.query<{ n: string; distinctSpans: string; calls: string }>(
+      `SELECT toString(count()) AS n, toString(uniqExact(SpanId)) AS distinctSpans,
+              toString((SELECT count() FROM modelmaxx.llm_calls WHERE ServiceName = {service:String})) AS calls
+       FROM modelmaxx.otel_traces WHERE ServiceName = {service:String}`,
+      { service },
+    )
+  ).data;
+  return { rows: Number(row?.n), distinct: Number(row?.distinctSpans), calls: Number(row?.calls) };
+};
+
+const requests = (service: string, count: number, size: number): SpanRow[][] =>
+  Array.from({ length: count }, () =>
+    Array.from({ length: size }, (_, index) =>
+      index % 2 === 0 ? llmSpan({ service }) : spanRow({ ServiceName: service }),
+    ),
+  );
+
+describe('durability', () => {
+  it('spools while ClickHouse refuses inserts, then replays: nothing lost, nothing twice', async () => {
+    const store = await open();
+    try {
+      await store.setInsertOutageForTesting(true);
+      const results: WriteResult[] = [];
+      for (const request of requests('outage', 20, 10)) results.push(await store.write(request));
+      expect(
+        results.every((result) => result.status === 'ok' && result.durability === 'spool'),
+      ).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const during = store.metrics();
+      expect(during.insertErrors).toBeGreaterThan(0);
+      expect(during.stored).toBe(0);
+      expect(during.spoolBytes).toBeGreaterThan(0);
+      expect(readdirSync(spoolDir).filter((name) => name.endsWith('.tsv')).length).toBeGreaterThan(
+        1,
+      );
+
+      await store.setInsertOutageForTesting(false);
+      expect(await store.flush(20_000)).toBe(true);
+      expect(await countSpans(store, 'outage')).toEqual({ rows: 200, distinct: 200, calls: 100 });
+      expect(store.metrics()).toMatchObject({
+        stored: 200,
+        spoolBytes: 0,
+        spoolSegments: 0,
+        dead: 0,
+      });
+      expect(readdirSync(spoolDir).filter((name) => name.endsWith('.tsv'))).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('replays the spool after a restart, and a segment replayed twice is stored once', async () => {
+    const first = await open();
+    await first.setInsertOutageForTesting(true);
+    for (const request of requests('restart', 12, 5))
+      expect((await first.write(request)).status).toBe('ok');
+    // Killed before anything reached ClickHouse: only the spool holds the 60 spans.
+    await first.stopWriterForTesting();
+    await first.setInsertOutageForTesting(false);
+    await first.crashForTesting();
+    const segments = readdirSync(spoolDir).filter((name) => name.endsWith('.tsv'));
+    expect(segments.length).toBeGreaterThan(0);
+    const copies = segments.map((name) => {
+      copyFileSync(join(spoolDir, name), join(dir.path, name));
+      return name;
+    });
+
+    const second = await open();
+    try {
+      expect(await second.flush(20_000)).toBe(true);
+      expect(second.metrics()).toMatchObject({ replayedSegments: segments.length, stored: 60 });
+      expect(await countSpans(second, 'restart')).toEqual({ rows: 60, distinct: 60, calls: 36 });
+    } finally {
+      await second.crashForTesting();
+    }
+    // As if the process had died after the insert but before deleting the segments.
+    for (const name of copies) copyFileSync(join(dir.path, name), join(spoolDir, name));
+    const third = await open();
+    try {
+      expect(await third.flush(20_000)).toBe(true);
+      expect(third.metrics()).toMatchObject({ replayedSegments: segments.length, stored: 60 });
+      expect(await countSpans(third, 'restart')).toEqual({ rows: 60, distinct: 60, calls: 36 });
+    } finally {
+      await third.close();
+    }
+  });
+
+  it('says overloaded (with Retry-After) past the spool bound instead of dropping, and keeps what it acknowledged', async () => {
+    const store = await open({ maxSpoolBytes: 40_000 });
+    try {
+      await store.setInsertOutageForTesting(true);
+      let acknowledged = 0;
+      let overloaded: WriteResult | undefined;
+      for (const request of requests('overload', 60, 5)) {
+        const result = await store.write(request);
+        if (result.status === 'ok') acknowledged += request.length;
+        else {
+          overloaded = result;
+          break;
+        }
+      }
+      expect(overloaded).toMatchObject({ status: 'overloaded' });
+      expect(
+        overloaded?.status === 'overloaded' ? overloaded.retryAfterSeconds : 0,
+      ).toBeGreaterThanOrEqual(1);
+      expect(acknowledged).toBeGreaterThan(0);
+      expect(store.metrics().rejected).toBe(5);
+      await store.setInsertOutageForTesting(false);
+      expect(await store.flush(20_000)).toBe(true);
+      const stored = await countSpans(store, 'overload');
+      expect(stored.rows).toBe(acknowledged);
+      expect(stored.distinct).toBe(acknowledged);
+      // Room again once ClickHouse caught up.
+      expect(await store.write(requests('overload', 1, 5)[0] ?? [])).toMatchObject({
+        status: 'ok',
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('says overloaded (429-style, retry in 1 s) when more is queued than the memory bound', async () => {
+    const store = await open({ maxQueuedBytes: 2_000 });
+    try {
+      const big = [spanRow({ ServiceName: 'queued', SpanAttributes: { blob: 'y'.repeat(5_000) } })];
+      expect(await store.write(big)).toMatchObject({ status: 'overloaded', retryAfterSeconds: 1 });
+      expect(await store.write([spanRow({ ServiceName: 'queued' })])).toMatchObject({
+        status: 'ok',
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('without a spool, acknowledges after the insert and asks to retry while ClickHouse is down', async () => {
+    const store = await open({ spoolDir: false });
+    try {
+      expect(await store.write([spanRow({ ServiceName: 'direct' })])).toEqual({
+        status: 'ok',
+        durability: 'clickhouse',
+      });
+      await store.setInsertOutageForTesting(true);
+      const result = await store.write([spanRow({ ServiceName: 'direct' })]);
+      expect(result).toMatchObject({ status: 'overloaded' });
+      await store.setInsertOutageForTesting(false);
+      expect(await countSpans(store, 'direct')).toMatchObject({ rows: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+});
