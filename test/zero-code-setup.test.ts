@@ -1,14 +1,15 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { startOtlpReceiver } from './support/otlp-receiver.js';
 import type { OtlpReceiver, ReceivedSpan } from './support/otlp-receiver.js';
-import { REGISTER, runFixture, waitFor } from './support/run-fixture.js';
+import { FIXTURES_DIR, REGISTER, TEST_DIR, runFixture, waitFor } from './support/run-fixture.js';
 import type { FixtureRun, RunOptions } from './support/run-fixture.js';
 import {
   expectedAnthropicAttributes,
@@ -110,7 +111,7 @@ function expectAppSpans(
   for (const span of spans) expect(span.scope.name).toBe('@modelmaxx/instrument');
 }
 
-describe('zero-code set-up (register / auto / observe)', () => {
+describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, () => {
   it('ESM app under --import register: spans over http/protobuf with headers, service name and resource attributes', async () => {
     const { sim, receiver } = await setUp();
     const run = await runFixture('esm-app.mjs', {
@@ -137,6 +138,11 @@ describe('zero-code set-up (register / auto / observe)', () => {
     const spans = receiver.spans();
     expect(spans).toHaveLength(3);
     expectAppSpans(spans, run, sim, { anthropic: true });
+    // The built-in evaluators ran (MODELMAXX_EVALUATORS defaults to builtin).
+    for (const span of spans) {
+      expect(span.events.length).toBeGreaterThan(0);
+      expect(span.events.every((event) => event.name === 'gen_ai.evaluation.result')).toBe(true);
+    }
     for (const span of spans) {
       expect(span.resource).toMatchObject({
         'service.name': 'esm-app',
@@ -304,6 +310,60 @@ describe('zero-code set-up (register / auto / observe)', () => {
     expect(receiver.requests).toHaveLength(0);
     // Uninstrumented: the stream request went out exactly as the app made it.
     expect(sim.requestCount()).toBe(3);
+  });
+
+  it('bad OTEL_* / MODELMAXX_* values fall back to defaults; MODELMAXX_EVALUATORS=none turns evaluators off', async () => {
+    const { sim, receiver } = await setUp();
+    const run = await runFixture('esm-app.mjs', {
+      nodeArgs: REGISTER,
+      env: {
+        ...simEnv(sim),
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+        OTEL_TRACES_SAMPLER: 'sometimes',
+        MODELMAXX_FLUSH_TIMEOUT_MS: 'soon',
+        MODELMAXX_SAMPLE_RATIO: '7',
+        OTEL_SDK_DISABLED: 'maybe',
+        MODELMAXX_EVALUATORS: 'none',
+      },
+    });
+    expectOk(run);
+    expect(
+      receiver.requests.every((request) => request.contentType === 'application/x-protobuf'),
+    ).toBe(true);
+    const spans = receiver.spans();
+    expectAppSpans(spans, run, sim, { anthropic: true });
+    expect(spans.map((span) => span.events)).toEqual([[], [], []]);
+  });
+
+  it('sampling: MODELMAXX_SAMPLE_RATIO=0 records nothing and leaves the calls untouched', async () => {
+    const { sim, receiver } = await setUp();
+    const run = await runFixture('esm-app.mjs', {
+      nodeArgs: REGISTER,
+      env: {
+        ...simEnv(sim),
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        MODELMAXX_SAMPLE_RATIO: '0',
+      },
+    });
+    expectOk(run);
+    expect(run.stdout).toBe((await bareRun('esm-app.mjs')).stdout);
+    expect(receiver.spans()).toHaveLength(0);
+  });
+
+  it('an app without the LLM SDKs runs unchanged under register', async () => {
+    const appDir = mkdtempSync(join(workDir, 'no-sdk-'));
+    copyFileSync(join(FIXTURES_DIR, 'no-sdk-app.mjs'), join(appDir, 'app.mjs'));
+    const register = pathToFileURL(
+      join(TEST_DIR, 'node_modules/@modelmaxx/instrument/dist/register.js'),
+    ).href;
+    const run = await runFixture(join(appDir, 'app.mjs'), {
+      nodeArgs: ['--import', register],
+      cwd: appDir,
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await closedPort()}` },
+    });
+    expectOk(run);
+    expect(JSON.parse(run.stdout)).toEqual({ hello: 'world' });
   });
 
   it('MODELMAXX_PRICES overrides prices; a bad file falls back to the built-in catalog and the app works', async () => {

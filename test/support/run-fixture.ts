@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** `test/`: fixtures run with this as cwd, so `openai` etc. resolve from `test/node_modules`. */
@@ -20,6 +20,8 @@ export interface RunOptions {
   nodeArgs?: string[];
   env?: Record<string, string | undefined>;
   timeoutMs?: number;
+  /** Working directory (default `test/`). */
+  cwd?: string;
   /** Called once the child is running (to signal it, read its output as it comes). */
   onSpawn?: (child: ChildProcess, output: { stdout: () => string }) => void;
 }
@@ -43,8 +45,9 @@ export function fixtureEnv(extra: Record<string, string | undefined>): Record<st
 
 export function runFixture(file: string, options: RunOptions = {}): Promise<FixtureRun> {
   const started = performance.now();
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), join(FIXTURES_DIR, file)], {
-    cwd: TEST_DIR,
+  const script = isAbsolute(file) ? file : join(FIXTURES_DIR, file);
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script], {
+    cwd: options.cwd ?? TEST_DIR,
     env: fixtureEnv(options.env ?? {}),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
