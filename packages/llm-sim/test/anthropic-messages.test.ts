@@ -25,7 +25,7 @@ describe('anthropic messages', () => {
     const task = generateTask({ kind: 'arithmetic', difficulty: 'easy', seed: 1 });
     const { data, response } = await client.messages
       .create({
-        model: 'claude-sonnet-4-5',
+        model: 'claude-haiku-4-5',
         max_tokens: 256,
         messages: [{ role: 'user', content: `${task.prompt} [sim:correct]` }],
       })
@@ -34,7 +34,7 @@ describe('anthropic messages', () => {
     expect(data.id).toMatch(/^msg_01[A-Za-z0-9]{22}$/);
     expect(data.type).toBe('message');
     expect(data.role).toBe('assistant');
-    expect(data.model).toBe('claude-sonnet-4-5-20250929');
+    expect(data.model).toBe('claude-haiku-4-5-20251001');
     expect(data.stop_reason).toBe('end_turn');
     const block = data.content[0];
     expect(block?.type).toBe('text');
@@ -115,7 +115,7 @@ describe('anthropic messages', () => {
       },
     ];
     const params = {
-      model: 'claude-sonnet-4-5',
+      model: 'claude-haiku-4-5',
       max_tokens: 512,
       tools,
       messages: [{ role: 'user' as const, content: 'Where is my order?' }],
@@ -153,7 +153,7 @@ describe('anthropic messages', () => {
       { type: 'text', text: 'Policy text. '.repeat(400), cache_control: { type: 'ephemeral' } },
     ];
     const first = await client.messages.create({
-      model: 'claude-sonnet-4-5',
+      model: 'claude-haiku-4-5',
       max_tokens: 100,
       system,
       messages: [{ role: 'user', content: 'Hi' }],
@@ -161,7 +161,7 @@ describe('anthropic messages', () => {
     expect(first.usage.cache_creation_input_tokens).toBeGreaterThan(1024);
     expect(first.usage.cache_read_input_tokens).toBe(0);
     const second = await client.messages.create({
-      model: 'claude-sonnet-4-5',
+      model: 'claude-haiku-4-5',
       max_tokens: 100,
       system,
       messages: [{ role: 'user', content: 'Hello again' }],
