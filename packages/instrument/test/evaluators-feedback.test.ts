@@ -192,6 +192,57 @@ describe('built-in evaluators', () => {
     );
   });
 
+  it('flags a Responses API refusal and bad function-call arguments', async () => {
+    const refused = await openai().responses.create({
+      model: 'gpt-4o',
+      input: 'Bad thing [sim:refusal]',
+    });
+    const refusalPart = refused.output
+      .flatMap((item) => (item.type === 'message' ? item.content : []))
+      .find((part) => part.type === 'refusal');
+    expect(refusalPart).toBeDefined();
+    const span = await onlySpan();
+    const refusal = eventsOf(span).find(
+      (e) => e.attributes?.['gen_ai.evaluation.name'] === 'modelmaxx.refusal',
+    );
+    expect(refusal?.attributes).toEqual(
+      evaluation(
+        'modelmaxx.refusal',
+        false,
+        'the provider marked the response as a refusal',
+        refused.id,
+      ),
+    );
+    tracing.reset();
+
+    const called = await openai().responses.create({
+      model: 'gpt-4o',
+      input: 'Weather in Rome [sim:bad-tool-args]',
+      tools: [
+        {
+          type: 'function',
+          name: 'get_weather',
+          strict: false,
+          parameters: { type: 'object', properties: { city: { type: 'string' } } },
+        },
+      ],
+    });
+    expect(called.output.some((item) => item.type === 'function_call')).toBe(true);
+    const toolSpan = await onlySpan();
+    expect(toolSpan.attributes['gen_ai.response.finish_reasons']).toEqual(['tool_calls']);
+    const tools = eventsOf(toolSpan).find(
+      (e) => e.attributes?.['gen_ai.evaluation.name'] === 'modelmaxx.invalid_tool_arguments',
+    );
+    expect(tools?.attributes).toEqual(
+      evaluation(
+        'modelmaxx.invalid_tool_arguments',
+        false,
+        'arguments of get_weather do not parse as a JSON object',
+        called.id,
+      ),
+    );
+  });
+
   it('can be switched off', async () => {
     await openai({ builtinEvaluators: false }).chat.completions.create({
       model: 'gpt-4o',

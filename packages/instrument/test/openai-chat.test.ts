@@ -74,6 +74,24 @@ describe('chat completions', () => {
     });
   });
 
+  it('records several choices', async () => {
+    const completion = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'Two takes please.' }],
+      n: 2,
+    });
+    expect(completion.choices).toHaveLength(2);
+    await waitFor(() => chatSpans().length === 1);
+    expect(chatSpans()[0]?.attributes).toEqual({
+      ...base('gpt-4o-mini', false),
+      'gen_ai.request.choice.count': 2,
+      'gen_ai.response.model': completion.model,
+      'gen_ai.response.id': completion.id,
+      'gen_ai.response.finish_reasons': completion.choices.map((choice) => choice.finish_reason),
+      ...openaiUsageAttributes(completion.model, completion.usage!),
+    });
+  });
+
   it('records reasoning tokens (o3-mini) and prices them', async () => {
     const completion = await client.chat.completions.create({
       model: 'o3-mini',
