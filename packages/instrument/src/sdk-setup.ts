@@ -2,8 +2,6 @@ import { dirname } from 'node:path';
 import { DiagConsoleLogger, context, diag, trace } from '@opentelemetry/api';
 import type { TracerProvider as ApiTracerProvider } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OTLPProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import {
   defaultResource,
   detectResources,
@@ -23,6 +21,7 @@ import {
 import type { ReadableSpan, Sampler, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { logLevelFrom, readSetupConfig } from './env.js';
 import type { SamplerSetting, SetupConfig } from './env.js';
+import { DeferredOtlpExporter } from './setup-exporter.js';
 import { DeferredTracerProvider } from './setup-provider.js';
 import { patchInstalledModules } from './setup-patch.js';
 import type { PatchOutcome, PatchTarget } from './setup-patch.js';
@@ -75,14 +74,6 @@ function samplerFor(setting: SamplerSetting): Sampler {
       return setting.parentBased ? new ParentBasedSampler({ root }) : root;
     }
   }
-}
-
-function exporterFor(config: SetupConfig): SpanExporter {
-  // Endpoint, headers and compression come from OTEL_EXPORTER_OTLP_[TRACES_]* through the exporter.
-  const options = { timeoutMillis: config.exportTimeoutMs };
-  return config.protocol === 'http/json'
-    ? new OTLPJsonTraceExporter(options)
-    : new OTLPProtobufTraceExporter(options);
 }
 
 function withTimeout(promise: Promise<unknown>, timeoutMs: number): Promise<void> {
@@ -146,7 +137,8 @@ function installExitHooks(sdk: StartedSdk, tracker: DirtyTracker): void {
 }
 
 function startSdk(config: SetupConfig, exporterOverride: SpanExporter | undefined): StartedSdk {
-  const exporter = exporterOverride ?? exporterFor(config);
+  const exporter =
+    exporterOverride ?? new DeferredOtlpExporter(config.protocol, config.exportTimeoutMs);
   const tracker = new DirtyTracker();
   const resource = defaultResource()
     .merge(detectResources({ detectors: [hostDetector, processDetector] }))
