@@ -117,7 +117,7 @@ export class LlmCall {
       { kind: SpanKind.CLIENT, attributes },
       context.active(),
     );
-    if (config.captureMessageContent) {
+    if (config.captureMessageContent && this.span.isRecording()) {
       guard('capturing input messages', () => {
         const content = adapter.inputContent(body);
         if (content === undefined) return;

@@ -85,6 +85,23 @@ const ask = (content: string, options?: unknown) =>
   );
 
 describe('app context', () => {
+  it('makes the LLM span a child of the active span', async () => {
+    const tracer = tracing.provider.getTracer('app');
+    const completion = await tracer.startActiveSpan('handle request', async (parent) => {
+      try {
+        return await ask('nested');
+      } finally {
+        parent.end();
+      }
+    });
+    const spans = await spansAfter(2);
+    const parent = spans.find((span) => span.name === 'handle request');
+    const child = spans.find((span) => span.name === 'chat gpt-4o-mini');
+    expect(child?.parentSpanContext?.spanId).toBe(parent?.spanContext().spanId);
+    expect(child?.spanContext().traceId).toBe(parent?.spanContext().traceId);
+    expect(child?.attributes).toEqual(chatAttributes(completion));
+  });
+
   it('records withLlmContext attributes, nested values merging', async () => {
     const completion = await withLlmContext(
       { task: 'summarize', feature: 'inbox', userId: 'user-1' },
