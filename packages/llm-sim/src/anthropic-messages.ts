@@ -50,6 +50,8 @@ function scanBlocks(
   return { text, toolResultOnly: sawToolResult && !sawText };
 }
 
+const THINKING_SUMMARY = 'Let me work through this step by step before answering.';
+
 function anthropicToolChoice(value: unknown): ToolChoice {
   if (!isObject(value)) return 'auto';
   switch (value['type']) {
@@ -147,6 +149,18 @@ export function handleMessages(body: JsonObject, context: CallContext): CallResu
   const inputTokens = Math.max(0, totalTokens - cacheRead - cacheWrite);
 
   const thinking = body['thinking'];
+  const thinkingOn =
+    isObject(thinking) && (thinking['type'] === 'enabled' || thinking['type'] === 'adaptive');
+  if (isObject(thinking) && thinking['type'] === 'enabled') {
+    const budget = thinking['budget_tokens'];
+    if (typeof budget !== 'number' || budget < 1024) {
+      return invalid(
+        'thinking.enabled.budget_tokens: Input should be greater than or equal to 1024',
+      );
+    }
+    if (budget >= maxTokens)
+      return invalid('`max_tokens` must be greater than `thinking.budget_tokens`.');
+  }
   const [choice] = generate({
     model,
     seed: context.seed,
@@ -157,13 +171,30 @@ export function handleMessages(body: JsonObject, context: CallContext): CallResu
     toolChoice: anthropicToolChoice(body['tool_choice']),
     json,
     maxOutputTokens: maxTokens,
-    reasoningEffort: isObject(thinking) && thinking['type'] === 'enabled' ? 'high' : undefined,
+    reasoningEffort: undefined,
+    ...(thinkingOn
+      ? {
+          thinking: {
+            budgetTokens:
+              isObject(thinking) && typeof thinking['budget_tokens'] === 'number'
+                ? thinking['budget_tokens']
+                : undefined,
+          },
+        }
+      : {}),
     n: 1,
     directives: context.directives,
     toolIdPrefix: 'toolu_01',
   }) as [GeneratedChoice];
   const refused = choice.refusal !== undefined;
   const content: JsonObject[] = [];
+  if (thinkingOn && choice.reasoningTokens > 0) {
+    content.push({
+      type: 'thinking',
+      thinking: THINKING_SUMMARY,
+      signature: Buffer.from(`sim-signature:${context.salt}`).toString('base64'),
+    });
+  }
   if (refused) {
     content.push({ type: 'text', text: choice.refusal });
   } else if (choice.toolCalls.length > 0) {
@@ -214,7 +245,14 @@ export function handleMessages(body: JsonObject, context: CallContext): CallResu
       content,
       stop_reason: stop,
       stop_sequence: null,
-      usage: { ...usageInput, output_tokens: choice.outputTokens, service_tier: 'standard' },
+      usage: {
+        ...usageInput,
+        output_tokens: choice.outputTokens,
+        ...(thinkingOn
+          ? { output_tokens_details: { thinking_tokens: choice.reasoningTokens } }
+          : {}),
+        service_tier: 'standard',
+      },
     },
   };
 }
@@ -248,8 +286,40 @@ function messageStreamFrames(
     },
     0,
   );
+  // Reasoning time goes before the first block; with a thinking block, into its delta.
+  const hasThinking = content[0]?.['type'] === 'thinking';
+  const leadTokens = (index: number): number =>
+    index === 0 && !hasThinking ? choice.reasoningTokens : 0;
   content.forEach((block, index) => {
-    if (block['type'] === 'tool_use') {
+    if (block['type'] === 'thinking') {
+      push(
+        'content_block_start',
+        {
+          type: 'content_block_start',
+          index,
+          content_block: { type: 'thinking', thinking: '', signature: '' },
+        },
+        0,
+      );
+      push(
+        'content_block_delta',
+        {
+          type: 'content_block_delta',
+          index,
+          delta: { type: 'thinking_delta', thinking: block['thinking'] },
+        },
+        choice.reasoningTokens,
+      );
+      push(
+        'content_block_delta',
+        {
+          type: 'content_block_delta',
+          index,
+          delta: { type: 'signature_delta', signature: block['signature'] },
+        },
+        0,
+      );
+    } else if (block['type'] === 'tool_use') {
       push(
         'content_block_start',
         {
@@ -257,7 +327,7 @@ function messageStreamFrames(
           index,
           content_block: { type: 'tool_use', id: block['id'], name: block['name'], input: {} },
         },
-        index === 0 ? choice.reasoningTokens : 0,
+        leadTokens(index),
       );
       // Same input as the non-streamed block (Anthropic's input is always a JSON object).
       const argumentsText = JSON.stringify(block['input']);
@@ -285,9 +355,8 @@ function messageStreamFrames(
       push(
         'content_block_start',
         { type: 'content_block_start', index, content_block: { type: 'text', text: '' } },
-        index === 0 ? choice.reasoningTokens : 0,
+        leadTokens(index),
       );
-      if (index === 0) push('ping', { type: 'ping' }, 0);
       const head = `event: content_block_delta\ndata: {"type":"content_block_delta","index":${index},"delta":{"type":"text_delta","text":`;
       for (const piece of splitPieces(String(block['text']))) {
         frames.push({
@@ -298,12 +367,23 @@ function messageStreamFrames(
     }
     push('content_block_stop', { type: 'content_block_stop', index }, 0);
   });
+  // Anthropic sends a ping right after the first content_block_start.
+  const firstStart = frames.findIndex((frame) =>
+    frame.text.startsWith('event: content_block_start'),
+  );
+  if (firstStart >= 0)
+    frames.splice(firstStart + 1, 0, { text: sseEvent('ping', { type: 'ping' }), tokens: 0 });
   push(
     'message_delta',
     {
       type: 'message_delta',
       delta: { stop_reason: stop, stop_sequence: null },
-      usage: { output_tokens: choice.outputTokens },
+      usage: hasThinking
+        ? {
+            output_tokens: choice.outputTokens,
+            output_tokens_details: { thinking_tokens: choice.reasoningTokens },
+          }
+        : { output_tokens: choice.outputTokens },
     },
     0,
   );

@@ -32,6 +32,8 @@ export interface GenerationRequest {
   json: { schema: unknown } | undefined;
   maxOutputTokens: number | undefined;
   reasoningEffort: string | undefined;
+  /** Extended thinking asked for by the request (Anthropic): reasoning even without a model profile, capped. */
+  thinking?: { budgetTokens: number | undefined };
   n: number;
   directives: Directives;
   /** Prefix for tool call ids (`call_` for OpenAI, `toolu_` for Anthropic). */
@@ -128,14 +130,19 @@ function genericReply(
   return `${words.join(' ')}.`;
 }
 
+/** Reasoning profile for models without one when a request turns extended thinking on. */
+const DEFAULT_THINKING = { easy: 96, hard: 480, other: 160 };
+
 function reasoningTokensFor(
   request: GenerationRequest,
   task: SimTask | undefined,
   choice: number,
 ): number {
-  const profile = request.model.reasoningTokens;
+  const profile =
+    request.model.reasoningTokens ?? (request.thinking ? DEFAULT_THINKING : undefined);
   if (!profile) return 0;
   const base = task ? profile[task.difficulty] : profile.other;
+  const cap = request.thinking?.budgetTokens ?? Number.POSITIVE_INFINITY;
   const effort =
     request.reasoningEffort === 'low' || request.reasoningEffort === 'minimal'
       ? 0.5
@@ -144,7 +151,7 @@ function reasoningTokensFor(
         : 1;
   const jitter =
     0.75 + 0.5 * uniformOf('reasoning', request.seed, request.model.name, request.userText, choice);
-  return Math.max(1, Math.round(base * effort * jitter));
+  return Math.min(cap, Math.max(1, Math.round(base * effort * jitter)));
 }
 
 /** Fills a JSON value that satisfies a (subset of) JSON Schema, preferring values from `hint`. */

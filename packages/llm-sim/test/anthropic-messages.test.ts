@@ -209,3 +209,40 @@ describe('anthropic messages', () => {
     expect(invalid).toBeInstanceOf(Anthropic.BadRequestError);
   });
 });
+
+describe('extended thinking', () => {
+  it('returns a thinking block and thinking tokens, streamed as thinking_delta / signature_delta', async () => {
+    const params = {
+      model: 'claude-haiku-4-5',
+      max_tokens: 4000,
+      thinking: { type: 'enabled' as const, budget_tokens: 2000 },
+      messages: [
+        { role: 'user' as const, content: 'What is (12 * 34 + 100) * 3 - 7? [sim:correct]' },
+      ],
+    };
+    const plain = await client.messages.create(params);
+    expect(plain.content.map((block) => block.type)).toEqual(['thinking', 'text']);
+    const thinking = plain.usage.output_tokens_details?.thinking_tokens ?? 0;
+    expect(thinking).toBeGreaterThan(300);
+    const text = plain.content[1]?.type === 'text' ? plain.content[1].text : '';
+    expect(plain.usage.output_tokens).toBe(thinking + Math.ceil(text.length / 4));
+    expect(checkAnswer('What is (12 * 34 + 100) * 3 - 7?', text)).toBe(true);
+
+    const deltas: string[] = [];
+    const stream = client.messages.stream(params);
+    stream.on('streamEvent', (event) => {
+      if (event.type === 'content_block_delta') deltas.push(event.delta.type);
+    });
+    const final = await stream.finalMessage();
+    expect(final.content).toEqual(
+      plain.content.map((block) =>
+        block.type === 'thinking' ? { ...block, signature: expect.any(String) } : block,
+      ),
+    );
+    expect(deltas.slice(0, 2)).toEqual(['thinking_delta', 'signature_delta']);
+    expect(final.usage.output_tokens).toBe(plain.usage.output_tokens);
+    await expect(
+      client.messages.create({ ...params, thinking: { type: 'enabled', budget_tokens: 100 } }),
+    ).rejects.toBeInstanceOf(Anthropic.BadRequestError);
+  });
+});

@@ -190,3 +190,26 @@ describe('errors and failures', () => {
     expect(unknownPath.status).toBe(404);
   });
 });
+
+describe('shutdown', () => {
+  it('closes promptly while a slow stream is in flight', async () => {
+    const sim = await start({ latencyScale: 1 });
+    sim.setModel('gpt-4o', { latency: { ttftMs: 50, perTokenMs: 200, sigma: 0 } });
+    const client = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 });
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: user('long [sim:tokens=200]'),
+      stream: true,
+    });
+    const consumed = (async () => {
+      let chunks = 0;
+      for await (const _chunk of stream) chunks++;
+      return chunks;
+    })().catch((caught: unknown) => caught);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const closing = performance.now();
+    await sim.close();
+    expect(performance.now() - closing).toBeLessThan(2000);
+    expect(await consumed).toBeInstanceOf(Error);
+  });
+});

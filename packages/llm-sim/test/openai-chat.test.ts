@@ -92,6 +92,21 @@ describe('chat completions', () => {
     expect(last?.usage?.prompt_tokens).toBeGreaterThan(0);
   });
 
+  it('works with the SDK stream helper and include_usage', async () => {
+    const stream = client.chat.completions.stream({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'What is 21 + 21?' }],
+      stream_options: { include_usage: true },
+    });
+    const final = await stream.finalChatCompletion();
+    const text = final.choices[0]?.message.content ?? '';
+    expect(final.usage).toMatchObject({
+      completion_tokens: Math.ceil(text.length / 4),
+      prompt_tokens: 12,
+    });
+    expect(final.choices[0]?.finish_reason).toBe('stop');
+  });
+
   it('streams tool-call deltas that the SDK reassembles', async () => {
     const tools: OpenAI.Chat.ChatCompletionTool[] = [
       {
