@@ -16,6 +16,13 @@ export type CascadePlan =
       readonly reason: string;
     }
   | {
+      readonly kind: 'triple';
+      /** Ask the first two; on disagreement ask the third; escalate if it matches neither. */
+      readonly voters: readonly [number, number, number];
+      readonly escalateTo: number;
+      readonly reason: string;
+    }
+  | {
       readonly kind: 'probe';
       readonly voters: readonly number[];
       readonly escalateTo: number;
@@ -45,6 +52,12 @@ interface ClassState {
   readonly pairAgreeScore: Float64Array;
   readonly pairDisagreeBest: Float64Array;
   readonly pairDisagreeBestScore: Float64Array;
+  /** Third-voter counters, index `(a * n + b) * n + c`, over prompts where a and b disagreed. */
+  readonly tripleCalls: Float64Array;
+  readonly tripleMatch: Float64Array;
+  readonly tripleMatchScore: Float64Array;
+  readonly tripleNoMatchBest: Float64Array;
+  readonly tripleNoMatchBestScore: Float64Array;
   probes: number;
   cached: CascadePlan | undefined;
   sinceRecompute: number;
@@ -73,8 +86,8 @@ export class CascadePlanner {
     this.policy = policy;
     this.models = policy.candidates.map((candidate) => candidate.model);
     this.random = options.random;
-    this.warmupProbes = options.warmupProbes ?? 20;
-    this.minPairCalls = options.minPairCalls ?? 15;
+    this.warmupProbes = options.warmupProbes ?? policy.cascade.warmupProbes;
+    this.minPairCalls = options.minPairCalls ?? policy.cascade.minPairCalls;
     this.recomputeEvery = options.recomputeEvery ?? 10;
   }
 
@@ -89,6 +102,11 @@ export class CascadePlanner {
         pairAgreeScore: new Float64Array(size),
         pairDisagreeBest: new Float64Array(size),
         pairDisagreeBestScore: new Float64Array(size),
+        tripleCalls: new Float64Array(size * this.models.length),
+        tripleMatch: new Float64Array(size * this.models.length),
+        tripleMatchScore: new Float64Array(size * this.models.length),
+        tripleNoMatchBest: new Float64Array(size * this.models.length),
+        tripleNoMatchBestScore: new Float64Array(size * this.models.length),
         probes: 0,
         cached: undefined,
         sinceRecompute: 0,
@@ -206,6 +224,40 @@ export class CascadePlanner {
           lower,
           cost,
         });
+        if (!this.policy.cascade.thirdVoter) continue;
+        for (const c of voters) {
+          if (c === a || c === b) continue;
+          const tripleIndex = index * count + c;
+          const tripleCalls = state.tripleCalls[tripleIndex]!;
+          if (tripleCalls < this.minPairCalls / 2) continue;
+          const match = state.tripleMatch[tripleIndex]!;
+          const matchRate = (match + 0.5) / (tripleCalls + 1);
+          const matchQuality = (state.tripleMatchScore[tripleIndex]! + 0.5) / (match + 1);
+          const noMatchQuality =
+            (state.tripleNoMatchBestScore[tripleIndex]! + bestQuality * strength) /
+            (state.tripleNoMatchBest[tripleIndex]! + strength);
+          const disagreeValue = matchRate * matchQuality + (1 - matchRate) * noMatchQuality;
+          const tripleQuality = agreeRate * agreeQuality + (1 - agreeRate) * disagreeValue;
+          const tripleCost =
+            this.cost(state, a) +
+            this.cost(state, b) +
+            (1 - agreeRate) * (this.cost(state, c) + (1 - matchRate) * bestCost);
+          const spread = Math.sqrt(
+            (tripleQuality * (1 - tripleQuality)) / (calls + 1) +
+              ((1 - agreeRate) ** 2 * disagreeValue * (1 - disagreeValue)) / (tripleCalls + 1),
+          );
+          plans.push({
+            plan: {
+              kind: 'triple',
+              voters: [x, y, c],
+              escalateTo: best,
+              reason: `voters ${this.models[x]} + ${this.models[y]}, on disagreement ${this.models[c]}, else ${this.models[best]}: quality ${tripleQuality.toFixed(3)}`,
+            },
+            quality: tripleQuality,
+            lower: tripleQuality - spread,
+            cost: tripleCost,
+          });
+        }
       }
     }
     for (const entry of plans) if (entry.quality > topQuality) topQuality = entry.quality;
@@ -224,6 +276,31 @@ export class CascadePlanner {
     state.cached = chosen ?? { kind: 'single', model: best, reason: 'best model' };
     state.sinceRecompute = 0;
     return state.cached;
+  }
+
+  private observeThird(
+    state: ClassState,
+    a: CallOutcome,
+    b: CallOutcome,
+    voters: readonly CallOutcome[],
+    best: CallOutcome | undefined,
+  ): void {
+    const count = this.models.length;
+    const base = (a.model * count + b.model) * count;
+    for (const third of voters) {
+      if (third === a || third === b) continue;
+      const index = base + third.model;
+      state.tripleCalls[index] = state.tripleCalls[index]! + 1;
+      const matched =
+        third.answer !== undefined && (third.answer === a.answer || third.answer === b.answer);
+      if (matched) {
+        state.tripleMatch[index] = state.tripleMatch[index]! + 1;
+        state.tripleMatchScore[index] = state.tripleMatchScore[index]! + third.score;
+      } else if (best !== undefined) {
+        state.tripleNoMatchBest[index] = state.tripleNoMatchBest[index]! + 1;
+        state.tripleNoMatchBestScore[index] = state.tripleNoMatchBestScore[index]! + best.score;
+      }
+    }
   }
 
   /** Feeds back the outcomes of the calls made for one prompt (bandit feedback only). */
@@ -246,14 +323,31 @@ export class CascadePlanner {
           const one = voters[first]!;
           const two = voters[second]!;
           const [a, b] = one.model < two.model ? [one, two] : [two, one];
+          // Only unbiased samples: a probe, or the plan's own first two voters.
+          const planPair =
+            plan.kind !== 'probe' &&
+            ((plan.voters[0] === a.model && plan.voters[1] === b.model) ||
+              (plan.voters[0] === b.model && plan.voters[1] === a.model));
+          if (plan.kind !== 'probe' && !planPair) continue;
           const index = a.model * count + b.model;
           state.pairCalls[index] = state.pairCalls[index]! + 1;
           if (a.answer !== undefined && a.answer === b.answer) {
             state.pairAgree[index] = state.pairAgree[index]! + 1;
             state.pairAgreeScore[index] = state.pairAgreeScore[index]! + (a.score + b.score) / 2;
-          } else if (best !== undefined) {
-            state.pairDisagreeBest[index] = state.pairDisagreeBest[index]! + 1;
-            state.pairDisagreeBestScore[index] = state.pairDisagreeBestScore[index]! + best.score;
+          } else {
+            if (best !== undefined) {
+              state.pairDisagreeBest[index] = state.pairDisagreeBest[index]! + 1;
+              state.pairDisagreeBestScore[index] = state.pairDisagreeBestScore[index]! + best.score;
+            }
+            if (this.policy.cascade.thirdVoter) {
+              const thirds =
+                plan.kind === 'probe'
+                  ? voters
+                  : plan.kind === 'triple'
+                    ? voters.filter((outcome) => outcome.model === plan.voters[2])
+                    : [];
+              this.observeThird(state, a, b, thirds, best);
+            }
           }
         }
       }

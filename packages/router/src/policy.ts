@@ -87,6 +87,12 @@ export const PolicySchema = z
         voterMaxCostShare: z.number().positive().max(1).default(0.25),
         /** Share of prompts on which every voter and the best are called (exploration). */
         probeRate: z.number().min(0).max(1).default(0.03),
+        /** Cold start: prompts per class on which every candidate is called. */
+        warmupProbes: z.number().int().nonnegative().default(20),
+        /** Co-observations a voter pair needs before it may be chosen. */
+        minPairCalls: z.number().int().positive().default(15),
+        /** Ask a third voter when the first two disagree, before escalating. */
+        thirdVoter: z.boolean().default(false),
       })
       .prefault({}),
   })

@@ -29,43 +29,45 @@ export function parseCsv(text: string): string[][] {
   const rows: string[][] = [];
   let row: string[] = [];
   let field = '';
-  let inQuotes = false;
   let index = 0;
   const length = text.length;
+  const special = /[,\r\n"]/g;
   while (index < length) {
-    const char = text[index]!;
-    if (inQuotes) {
-      if (char === '"') {
-        if (text[index + 1] === '"') {
+    special.lastIndex = index;
+    const match = special.exec(text);
+    const end = match === null ? length : match.index;
+    field += text.slice(index, end);
+    if (match === null) break;
+    const char = match[0];
+    index = end + 1;
+    if (char === '"') {
+      // quoted section: up to the closing quote, "" is a literal quote
+      for (;;) {
+        const close = text.indexOf('"', index);
+        if (close === -1) {
+          field += text.slice(index);
+          index = length;
+          break;
+        }
+        field += text.slice(index, close);
+        if (text[close + 1] === '"') {
           field += '"';
-          index += 2;
+          index = close + 2;
           continue;
         }
-        inQuotes = false;
-        index += 1;
-        continue;
+        index = close + 1;
+        break;
       }
-      const next = text.indexOf('"', index);
-      const end = next === -1 ? length : next;
-      field += text.slice(index, end);
-      index = end;
-      continue;
-    }
-    if (char === '"') {
-      inQuotes = true;
     } else if (char === ',') {
       row.push(field);
       field = '';
-    } else if (char === '\n' || char === '\r') {
-      if (char === '\r' && text[index + 1] === '\n') index += 1;
+    } else {
+      if (char === '\r' && text[index] === '\n') index += 1;
       row.push(field);
       rows.push(row);
       row = [];
       field = '';
-    } else {
-      field += char;
     }
-    index += 1;
   }
   if (field !== '' || row.length > 0) {
     row.push(field);
