@@ -17,6 +17,7 @@ type Variant = 'bare' | 'ours' | 'contrib';
 
 interface ChildResult {
   blockMeansUs: Record<Variant, number[]>;
+  blockCpuUs: Record<Variant, number[]>;
   callsPerVariant: number;
   spans: Record<string, number>;
 }
@@ -77,14 +78,26 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
   const bare: number[] = [];
   const oursAdded: number[] = [];
   const contribAdded: number[] = [];
+  const bareCpu: number[] = [];
+  const oursCpuAdded: number[] = [];
+  const contribCpuAdded: number[] = [];
   try {
     for (let index = 0; index < processes; index += 1) {
-      const { blockMeansUs } = await runChild(sim.openaiBaseURL, blocks, callsPerBlock, warmup);
+      const { blockMeansUs, blockCpuUs } = await runChild(
+        sim.openaiBaseURL,
+        blocks,
+        callsPerBlock,
+        warmup,
+      );
       for (let block = 0; block < blocks; block += 1) {
         const bareUs = blockMeansUs.bare[block] ?? NaN;
         bare.push(bareUs);
         oursAdded.push((blockMeansUs.ours[block] ?? NaN) - bareUs);
         contribAdded.push((blockMeansUs.contrib[block] ?? NaN) - bareUs);
+        const bareCpuUs = blockCpuUs.bare[block] ?? NaN;
+        bareCpu.push(bareCpuUs);
+        oursCpuAdded.push((blockCpuUs.ours[block] ?? NaN) - bareCpuUs);
+        contribCpuAdded.push((blockCpuUs.contrib[block] ?? NaN) - bareCpuUs);
       }
       console.log(
         `  process ${index + 1}/${processes}: median per call: bare ${median(blockMeansUs.bare).toFixed(1)} µs, ours ${median(blockMeansUs.ours).toFixed(1)} µs, contrib ${median(blockMeansUs.contrib).toFixed(1)} µs`,
@@ -96,6 +109,12 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
   const bareUs = median(bare);
   const oursAddedUs = median(oursAdded);
   const contribAddedUs = median(contribAdded);
+  const cpu = {
+    bare: median(bareCpu),
+    ours: median(oursCpuAdded),
+    contrib: median(contribCpuAdded),
+  };
+  const cpuNote = `Client-process CPU time (less sensitive to load elsewhere): bare ${cpu.bare.toFixed(1)} µs/call, ours +${cpu.ours.toFixed(1)} µs, contrib +${cpu.contrib.toFixed(1)} µs (ours ÷ contrib ${(cpu.ours / cpu.contrib).toFixed(3)}, ours ÷ bare wall ${(cpu.ours / bareUs).toFixed(3)}).`;
   const setting = `${processes} process(es) × ${blocks} blocks × ${callsPerBlock} sequential calls per variant (+${warmup} warm-up), the three variants (bare, ours, contrib) as separate copies of openai ${'7.x'} in one client process, blocks interleaved in rotating order; llm-sim latencyScale 0 on loopback in another process; spans through a BatchSpanProcessor into a counting no-op exporter (one span per call checked); medians of per-block differences`;
   return [
     {
@@ -105,7 +124,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
       baseline: contribAddedUs,
       ratio: contribAddedUs > 0 ? oursAddedUs / contribAddedUs : null,
       goal: '<= 0.33',
-      notes: `our added µs per chat call ÷ @opentelemetry/instrumentation-openai 0.22's added µs (applied with its own module definition's patch(), since it declares openai <7). ${setting}.`,
+      notes: `our added µs per chat call ÷ @opentelemetry/instrumentation-openai 0.22's added µs (applied with its own module definition's patch(), since it declares openai <7). ${setting}. ${cpuNote}`,
     },
     {
       name: 'instrument-overhead-vs-bare',
@@ -114,7 +133,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
       baseline: bareUs,
       ratio: oursAddedUs / bareUs,
       goal: '<= 0.06',
-      notes: `our added µs per chat call ÷ the bare openai SDK call (median ${bareUs.toFixed(1)} µs). ${setting}.`,
+      notes: `our added µs per chat call ÷ the bare openai SDK call (median ${bareUs.toFixed(1)} µs). ${setting}. ${cpuNote}`,
     },
   ];
 }

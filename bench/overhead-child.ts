@@ -7,7 +7,8 @@
  * and then alternates short blocks of sequential `chat.completions.create` calls between them in a
  * rotating order, so that load from elsewhere on the machine hits all three alike. Both
  * instrumentations send spans through one BatchSpanProcessor into an exporter that counts and
- * drops them. Prints one JSON line: per-block mean µs per call for each variant, and span counts.
+ * drops them. Prints one JSON line: per-block mean wall-clock and client-CPU µs per call for each
+ * variant, and span counts.
  */
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -99,14 +100,19 @@ for (let index = 0; index < warmup; index += 1) {
   for (const variant of VARIANTS) await clients[variant].chat.completions.create(request);
 }
 const blockMeansUs: Record<Variant, number[]> = { bare: [], ours: [], contrib: [] };
+const blockCpuUs: Record<Variant, number[]> = { bare: [], ours: [], contrib: [] };
 for (let block = 0; block < blocks; block += 1) {
   for (let offset = 0; offset < VARIANTS.length; offset += 1) {
     const variant = VARIANTS[(block + offset) % VARIANTS.length] as Variant;
     const client = clients[variant];
+    const cpuStarted = process.cpuUsage();
     const started = performance.now();
-    for (let call = 0; call < callsPerBlock; call += 1)
+    for (let call = 0; call < callsPerBlock; call += 1) {
       await client.chat.completions.create(request);
+    }
     blockMeansUs[variant].push(((performance.now() - started) * 1000) / callsPerBlock);
+    const cpu = process.cpuUsage(cpuStarted);
+    blockCpuUs[variant].push((cpu.user + cpu.system) / callsPerBlock);
   }
 }
 await provider.forceFlush();
@@ -114,6 +120,7 @@ const callsPerVariant = warmup + blocks * callsPerBlock;
 console.log(
   JSON.stringify({
     blockMeansUs,
+    blockCpuUs,
     callsPerVariant,
     spans: Object.fromEntries(exporter.counts),
   }),
