@@ -30,11 +30,14 @@ export function anthropicUsage(usage: unknown): TokenUsage | undefined {
   const cacheRead = asNumber(u['cache_read_input_tokens']);
   const cacheWrite = asNumber(u['cache_creation_input_tokens']);
   const output = asNumber(u['output_tokens']);
+  // Thinking tokens are counted in output_tokens; `output_tokens_details.thinking_tokens` says how many.
+  const thinking = asNumber(asDict(u['output_tokens_details'])?.['thinking_tokens']);
   const result: TokenUsage = {};
   if (uncached !== undefined) result.inputTokens = uncached + (cacheRead ?? 0) + (cacheWrite ?? 0);
   if (output !== undefined) result.outputTokens = output;
   if (cacheRead !== undefined) result.cacheReadTokens = cacheRead;
   if (cacheWrite !== undefined) result.cacheWriteTokens = cacheWrite;
+  if (thinking !== undefined && output !== undefined) result.reasoningTokens = thinking;
   return Object.keys(result).length > 0 ? result : undefined;
 }
 
@@ -158,7 +161,7 @@ function accumulator(): StreamAccumulator {
           // message_delta usage is cumulative; fields it carries win over message_start's.
           finalUsage = true;
           for (const [key, value] of Object.entries(asDict(event['usage']) ?? {})) {
-            if (typeof value === 'number') usage[key] = value;
+            if (value !== null && value !== undefined) usage[key] = value;
           }
           break;
         }
@@ -182,7 +185,9 @@ function accumulator(): StreamAccumulator {
           return rest;
         });
       // Until message_delta, output_tokens is a placeholder: a stream that stopped early has no output count.
-      const counted = finalUsage ? usage : { ...usage, output_tokens: undefined };
+      const counted = finalUsage
+        ? usage
+        : { ...usage, output_tokens: undefined, output_tokens_details: undefined };
       return fromMessage({ ...message, content }, anthropicUsage(counted));
     },
   };

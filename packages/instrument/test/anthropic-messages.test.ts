@@ -103,6 +103,39 @@ describe('anthropic messages', () => {
     });
   });
 
+  it('records thinking tokens as reasoning tokens, plain and streamed', async () => {
+    const request = {
+      model: 'claude-sonnet-4-5',
+      max_tokens: 4096,
+      thinking: { type: 'enabled' as const, budget_tokens: 2048 },
+      messages: [{ role: 'user' as const, content: 'Is 91 prime? Think first.' }],
+    };
+    const message = await client.messages.create(request);
+    expect(message.usage.output_tokens_details?.thinking_tokens).toBeGreaterThan(0);
+    const [span] = await settled(1);
+    expect(span?.attributes).toEqual({
+      ...base('claude-sonnet-4-5', false),
+      'gen_ai.request.max_tokens': 4096,
+      'gen_ai.response.model': message.model,
+      'gen_ai.response.id': message.id,
+      'gen_ai.response.finish_reasons': [message.stop_reason],
+      ...anthropicUsageAttributes(message.model, message.usage),
+    });
+    tracing.reset();
+    const final = await client.messages.stream(request).finalMessage();
+    expect(final.usage.output_tokens_details?.thinking_tokens).toBeGreaterThan(0);
+    const [streamed] = await settled(1);
+    expect(streamed?.attributes).toEqual({
+      ...base('claude-sonnet-4-5', true),
+      'gen_ai.request.max_tokens': 4096,
+      'gen_ai.response.model': final.model,
+      'gen_ai.response.id': final.id,
+      'gen_ai.response.finish_reasons': [final.stop_reason],
+      'gen_ai.response.time_to_first_chunk': expect.any(Number),
+      ...anthropicUsageAttributes(final.model, final.usage),
+    });
+  });
+
   it('records a stream: true call', async () => {
     const stream = await client.messages.create({
       model: 'claude-haiku-4-5',

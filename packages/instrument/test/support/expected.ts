@@ -59,6 +59,7 @@ export function openaiUsageAttributes(model: string, usage: OpenAIUsageWire): At
 interface AnthropicUsageWire {
   input_tokens: number;
   output_tokens: number;
+  output_tokens_details?: { thinking_tokens: number } | null;
   cache_read_input_tokens?: number | null;
   cache_creation_input_tokens?: number | null;
 }
@@ -76,6 +77,8 @@ export function anthropicUsageAttributes(model: string, usage: AnthropicUsageWir
     attributes['gen_ai.usage.cache_read.input_tokens'] = read;
   if (usage.cache_creation_input_tokens != null)
     attributes['gen_ai.usage.cache_creation.input_tokens'] = write;
+  const thinking = usage.output_tokens_details?.thinking_tokens;
+  if (thinking !== undefined) attributes['gen_ai.usage.reasoning.output_tokens'] = thinking;
   return {
     ...attributes,
     ...expectedCost('anthropic', model, {
@@ -83,6 +86,7 @@ export function anthropicUsageAttributes(model: string, usage: AnthropicUsageWir
       outputTokens: usage.output_tokens,
       cacheReadTokens: read,
       cacheWriteTokens: write,
+      reasoningTokens: thinking ?? 0,
     }),
   };
 }
