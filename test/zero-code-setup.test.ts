@@ -276,8 +276,9 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
     });
     expectOk(down);
     expect(down.stdout).toBe(reachable.stdout);
-    // Exporter retries are bounded by the same timeout; allow generous slack for a loaded machine.
-    expect(down.durationMs).toBeLessThan(reachable.durationMs + flushTimeoutMs + 3000);
+    // Exporter retries are bounded by the same timeout (without the bound they run for 10 s);
+    // generous slack for a loaded machine.
+    expect(down.durationMs).toBeLessThan(reachable.durationMs + flushTimeoutMs + 5000);
   });
 
   it('SIGTERM flushes the spans, then the process still ends by the signal', async () => {
