@@ -229,6 +229,38 @@ describe('decodeTraceRequestJson', () => {
     ]);
   });
 
+  it('rejects a span whose nested attribute value is invalid or too deep, naming the path', () => {
+    let deep: Record<string, unknown> = { stringValue: 'bottom' };
+    for (let level = 0; level < 40; level++) deep = { arrayValue: { values: [deep] } };
+    const request = jsonRequest({});
+    const good = request.resourceSpans[0]!.scopeSpans[0]!.spans[0]!;
+    (request.resourceSpans[0]!.scopeSpans[0]!.spans as Record<string, unknown>[]).push(
+      {
+        ...good,
+        attributes: [
+          { key: 'ok', value: { stringValue: 'x' } },
+          {
+            key: 'bad',
+            value: { kvlistValue: { values: [{ key: 'k', value: { boolValue: 'yes' } }] } },
+          },
+        ],
+      },
+      { ...good, attributes: [{ key: 'deep', value: deep }] },
+      { ...good, attributes: [{ key: 'huge', value: { intValue: '99999999999999999999' } }] },
+    );
+    const decoded = decodeTraceRequestJson(json(request));
+    expect(decoded.rows).toHaveLength(1);
+    expect(decoded.problems).toEqual([
+      expect.stringMatching(
+        /^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[1\]: attributes\.1\.value\.kvlistValue\.values\.0\.value\.boolValue: .*expected boolean/,
+      ),
+      'resourceSpans[0].scopeSpans[0].spans[2]: attributes.0.value' +
+        '.arrayValue.values.0'.repeat(32) +
+        ': attribute value nested deeper than 32',
+      'resourceSpans[0].scopeSpans[0].spans[3]: attributes.0.value.intValue: out of the int64 range',
+    ]);
+  });
+
   it('says what is wrong with a body that is not OTLP', () => {
     expect(() => decodeTraceRequestJson(Buffer.from('{"resourceSpans": '))).toThrow(
       /^invalid JSON: /,

@@ -7,6 +7,8 @@ import type { z } from 'zod';
 import { MalformedPayloadError } from '../errors.js';
 import type { SpanRow } from '../store/span-store.js';
 import {
+  AnyValueJsonSchema,
+  KeyValueJsonSchema,
   SpanJsonSchema,
   TraceRequestJsonSchema,
   type AnyValueJson,
@@ -76,7 +78,16 @@ function decodeParsed(body: unknown): DecodedTraces {
   for (let resourceIndex = 0; resourceIndex < resourceSpans.length; resourceIndex++) {
     const resource = resourceSpans[resourceIndex]!;
     const resourceAttributes: Record<string, string> = {};
-    addAttributes(resourceAttributes, resource.resource?.attributes, 'resource.attributes');
+    try {
+      addAttributes(
+        resourceAttributes,
+        resource.resource?.attributes,
+        `resourceSpans.${resourceIndex}.resource.attributes`,
+      );
+    } catch (error) {
+      if (!(error instanceof InvalidValueError)) throw error;
+      throw new MalformedPayloadError(`invalid OTLP/JSON: ${error.message}`, { cause: error });
+    }
     const serviceName = resourceAttributes['service.name'] ?? '';
     const scopes = resource.scopeSpans ?? [];
     for (let scopeIndex = 0; scopeIndex < scopes.length; scopeIndex++) {
@@ -89,13 +100,19 @@ function decodeParsed(body: unknown): DecodedTraces {
           addProblem(result, `${where}: ${describeIssues(span.error)}`);
           continue;
         }
-        const row = toSpanRow(
-          span.data,
-          resourceAttributes,
-          serviceName,
-          scope.scope?.name ?? '',
-          scope.scope?.version ?? '',
-        );
+        let row: SpanRow | string;
+        try {
+          row = toSpanRow(
+            span.data,
+            resourceAttributes,
+            serviceName,
+            scope.scope?.name ?? '',
+            scope.scope?.version ?? '',
+          );
+        } catch (error) {
+          if (!(error instanceof InvalidValueError)) throw error;
+          row = error.message;
+        }
         if (typeof row === 'string') addProblem(result, `${where}: ${row}`);
         else result.rows.push(row);
       }
@@ -136,7 +153,7 @@ function toSpanRow(
     ResourceAttributes: resourceAttributes,
     ScopeName: scopeName,
     ScopeVersion: scopeVersion,
-    SpanAttributes: {},
+    SpanAttributes: Object.create(null) as Record<string, string>,
     Duration: '',
     StatusCode: statusCodeName(span.status?.code ?? 0),
     StatusMessage: span.status?.message ?? '',
@@ -155,18 +172,22 @@ function toSpanRow(
     end[1],
   );
   if (problem !== undefined) return problem;
-  for (const event of span.events ?? []) {
+  const events = span.events ?? [];
+  for (let index = 0; index < events.length; index++) {
+    const event = events[index]!;
     const time = toHalves(event.timeUnixNano);
     if (time === undefined || time[0] > MAX_TIMESTAMP_HIGH) return 'event timestamp out of range';
     const attributes: Record<string, string> = {};
-    addAttributes(attributes, event.attributes, 'events.attributes');
+    addAttributes(attributes, event.attributes, `events.${index}.attributes`);
     row.Events.Timestamp.push(u64ToDecimal(time[0], time[1]));
     row.Events.Name.push(event.name ?? '');
     row.Events.Attributes.push(attributes);
   }
-  for (const link of span.links ?? []) {
+  const links = span.links ?? [];
+  for (let index = 0; index < links.length; index++) {
+    const link = links[index]!;
     const attributes: Record<string, string> = {};
-    addAttributes(attributes, link.attributes, 'links.attributes');
+    addAttributes(attributes, link.attributes, `links.${index}.attributes`);
     row.Links.TraceId.push(idHex(link.traceId ?? ''));
     row.Links.SpanId.push(idHex(link.spanId ?? ''));
     row.Links.TraceState.push(link.traceState ?? '');
@@ -183,14 +204,20 @@ function idHex(hex: string): string {
   return /^0*$/.test(lower) ? '' : lower;
 }
 
+/** An attribute value that cannot be stored; rejects its span (or, in a resource, the request). */
+class InvalidValueError extends Error {
+  override readonly name = 'InvalidValueError';
+}
+
 function addAttributes(
   target: Record<string, string>,
   attributes: KeyValueJson[] | undefined,
   where: string,
 ): void {
   if (attributes === undefined) return;
-  for (const attribute of attributes) {
-    setAttribute(target, attribute.key, valueAsString(attribute.value, where));
+  for (let index = 0; index < attributes.length; index++) {
+    const attribute = attributes[index]!;
+    setAttribute(target, attribute.key, valueAsString(attribute.value, `${where}.${index}.value`));
   }
 }
 
@@ -223,12 +250,24 @@ const INT64_MAX = BigInt(2) ** BigInt(63) - BigInt(1);
  * serializer sends a double) gives `undefined`, to be rendered as a double.
  */
 function int64Text(value: string | number, where: string): string | undefined {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
   const big = BigInt(value);
   if (big < INT64_MIN || big > INT64_MAX) {
     if (typeof value === 'number') return undefined;
-    throw new MalformedPayloadError(`invalid OTLP/JSON: ${where}: intValue out of int64 range`);
+    throw new InvalidValueError(`${where}.intValue: out of the int64 range`);
   }
   return big.toString();
+}
+
+/** Checks one nested item with the one-level zod schema. */
+function nested<T>(
+  schema: { safeParse(value: unknown): z.ZodSafeParseResult<T> },
+  item: unknown,
+  where: string,
+): T {
+  const parsed = schema.safeParse(item);
+  if (!parsed.success) throw new InvalidValueError(describeIssues(parsed.error, where));
+  return parsed.data;
 }
 
 function valueJson(value: AnyValueJson | undefined, where: string, depth: number): string {
@@ -246,19 +285,26 @@ function valueJson(value: AnyValueJson | undefined, where: string, depth: number
     (value.arrayValue !== undefined || value.kvlistValue !== undefined) &&
     depth > MAX_VALUE_DEPTH
   ) {
-    throw new MalformedPayloadError(
-      `invalid OTLP/JSON: ${where}: attribute value nested deeper than ${MAX_VALUE_DEPTH}`,
-    );
+    throw new InvalidValueError(`${where}: attribute value nested deeper than ${MAX_VALUE_DEPTH}`);
   }
   if (value.arrayValue !== undefined) {
-    return `[${(value.arrayValue.values ?? []).map((item) => valueJson(item, where, depth + 1)).join(',')}]`;
+    const items = value.arrayValue.values ?? [];
+    let text = '[';
+    for (let index = 0; index < items.length; index++) {
+      const path = `${where}.arrayValue.values.${index}`;
+      if (index > 0) text += ',';
+      text += valueJson(nested(AnyValueJsonSchema, items[index], path), path, depth + 1);
+    }
+    return text + ']';
   }
   if (value.kvlistValue !== undefined) {
+    const entries = value.kvlistValue.values ?? [];
     return jsonObject(
-      (value.kvlistValue.values ?? []).map((entry) => [
-        entry.key,
-        valueJson(entry.value, where, depth + 1),
-      ]),
+      entries.map((item, index) => {
+        const path = `${where}.kvlistValue.values.${index}`;
+        const entry = nested(KeyValueJsonSchema, item, path);
+        return [entry.key, valueJson(entry.value, `${path}.value`, depth + 1)];
+      }),
     );
   }
   return 'null';

@@ -42,39 +42,28 @@ const enumValue = (names: readonly string[]) =>
     z.enum(names as [string, ...string[]]).transform((name) => names.indexOf(name)),
   ]);
 
-export interface AnyValueJson {
-  stringValue?: string | undefined;
-  boolValue?: boolean | undefined;
-  intValue?: string | number | undefined;
-  doubleValue?: number | string | undefined;
-  arrayValue?: { values?: AnyValueJson[] | undefined } | undefined;
-  kvlistValue?: { values?: KeyValueJson[] | undefined } | undefined;
-  bytesValue?: string | undefined;
-}
+/**
+ * One level of an `AnyValue`. The items of `arrayValue` / `kvlistValue` are
+ * checked one by one by the converter (`decode-json.ts`) as it descends, with a
+ * depth limit: a recursive zod schema (`z.lazy`) costs several times more per
+ * span, and attribute values are on the JSON ingest path.
+ */
+export const AnyValueJsonSchema = z.object({
+  stringValue: z.string().optional(),
+  boolValue: z.boolean().optional(),
+  intValue: Int64Schema.optional(),
+  doubleValue: z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]).optional(),
+  arrayValue: z.object({ values: z.array(z.unknown()).optional() }).optional(),
+  kvlistValue: z.object({ values: z.array(z.unknown()).optional() }).optional(),
+  bytesValue: z.base64().optional(),
+});
+export type AnyValueJson = z.infer<typeof AnyValueJsonSchema>;
 
-export interface KeyValueJson {
-  key: string;
-  value?: AnyValueJson | undefined;
-}
-
-export const AnyValueJsonSchema: z.ZodType<AnyValueJson> = z.lazy(() =>
-  z.object({
-    stringValue: z.string().optional(),
-    boolValue: z.boolean().optional(),
-    intValue: Int64Schema.optional(),
-    doubleValue: z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]).optional(),
-    arrayValue: z.object({ values: z.array(AnyValueJsonSchema).optional() }).optional(),
-    kvlistValue: z.object({ values: z.array(KeyValueJsonSchema).optional() }).optional(),
-    bytesValue: z.base64().optional(),
-  }),
-);
-
-export const KeyValueJsonSchema: z.ZodType<KeyValueJson> = z.lazy(() =>
-  z.object({
-    key: z.string(),
-    value: AnyValueJsonSchema.optional(),
-  }),
-);
+export const KeyValueJsonSchema = z.object({
+  key: z.string(),
+  value: AnyValueJsonSchema.optional(),
+});
+export type KeyValueJson = z.infer<typeof KeyValueJsonSchema>;
 
 const AttributesSchema = z.array(KeyValueJsonSchema).optional();
 
