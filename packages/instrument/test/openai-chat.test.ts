@@ -283,6 +283,36 @@ describe('chat completions', () => {
     expect(attributes?.['gen_ai.usage.cost.amount']).toBeGreaterThan(0);
   });
 
+  it('records each request of runTools() as its own span', async () => {
+    const calls: string[] = [];
+    const runner = client.chat.completions.runTools({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'What is the weather in Lisbon?' }],
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'get_weather',
+            parameters: { type: 'object', properties: { city: { type: 'string' } } },
+            function: (args: string) => {
+              calls.push(args);
+              return 'sunny';
+            },
+            parse: (input: string) => input,
+          },
+        },
+      ],
+    });
+    const final = await runner.finalChatCompletion();
+    expect(calls.length).toBeGreaterThan(0);
+    const completions = runner.allChatCompletions();
+    await waitFor(() => chatSpans().length === completions.length);
+    expect(chatSpans().map((span) => span.attributes['gen_ai.response.id'])).toEqual(
+      completions.map((completion) => completion.id),
+    );
+    expect(chatSpans().at(-1)?.attributes['gen_ai.response.id']).toBe(final.id);
+  });
+
   it('ends the span when the app breaks out of the stream', async () => {
     const stream = await client.chat.completions.create({
       model: 'gpt-4o',
