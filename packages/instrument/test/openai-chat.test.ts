@@ -293,6 +293,7 @@ describe('chat completions', () => {
           type: 'function',
           function: {
             name: 'get_weather',
+            description: 'Current weather in a city',
             parameters: { type: 'object', properties: { city: { type: 'string' } } },
             function: (args: string) => {
               calls.push(args);
