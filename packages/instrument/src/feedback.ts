@@ -15,7 +15,11 @@ const MAX_REMEMBERED = 10_000;
 const byResponseId = new Map<string, Registered>();
 
 /** Remembers an ended LLM span by its response id (its context only, never the span or its content). */
-export function rememberResponse(responseId: string, spanContext: SpanContext, tracer: Tracer): void {
+export function rememberResponse(
+  responseId: string,
+  spanContext: SpanContext,
+  tracer: Tracer,
+): void {
   const entry: Registered = { spanContext, tracer };
   byResponseId.delete(responseId);
   byResponseId.set(responseId, entry);
