@@ -58,6 +58,9 @@ export async function startCollector(
     }));
   const app = createApp({ config, store, logger, metrics: new CollectorMetrics() });
   const server = createServer(app);
+  // A client that trickles its body holds an export slot; give up on it after a minute.
+  server.requestTimeout = 60_000;
+  server.headersTimeout = 30_000;
   try {
     await listen(server, config.port, config.host);
   } catch (error) {

@@ -209,6 +209,30 @@ describe('decodeTraceRequestJson', () => {
     expect(decoded.rows).toHaveLength(1);
   });
 
+  it('takes null as the default of span-level fields (proto3 JSON)', () => {
+    const decoded = decodeTraceRequestJson(
+      json(
+        jsonRequest({
+          parentSpanId: null,
+          traceState: null,
+          kind: null,
+          attributes: null,
+          events: null,
+          links: null,
+          status: { code: null, message: null },
+        }),
+      ),
+    );
+    expect(decoded.problems).toEqual([]);
+    expect(decoded.rows[0]).toMatchObject({
+      ParentSpanId: '',
+      TraceState: '',
+      SpanKind: 'Unspecified',
+      StatusCode: 'Unset',
+      SpanAttributes: {},
+    });
+  });
+
   it('rejects bad spans individually and keeps the good ones', () => {
     const request = jsonRequest({});
     const good = request.resourceSpans[0]!.scopeSpans[0]!.spans[0]!;

@@ -124,8 +124,10 @@ function decodeParsed(body: unknown): DecodedTraces {
 const TWO_32 = BigInt(4294967296);
 
 /** A non-negative JSON integer as 32-bit halves; `undefined` past 2^64. */
-function toHalves(value: string | number | undefined): [high: number, low: number] | undefined {
-  if (value === undefined) return [0, 0];
+function toHalves(
+  value: string | number | null | undefined,
+): [high: number, low: number] | undefined {
+  if (value === undefined || value === null) return [0, 0];
   const big = BigInt(value);
   if (big < BigInt(0) || big >= TWO_32 * TWO_32) return undefined;
   return [Number(big / TWO_32), Number(big % TWO_32)];
@@ -211,10 +213,10 @@ class InvalidValueError extends Error {
 
 function addAttributes(
   target: Record<string, string>,
-  attributes: KeyValueJson[] | undefined,
+  attributes: KeyValueJson[] | null | undefined,
   where: string,
 ): void {
-  if (attributes === undefined) return;
+  if (attributes === undefined || attributes === null) return;
   for (let index = 0; index < attributes.length; index++) {
     const attribute = attributes[index]!;
     setAttribute(target, attribute.key, valueAsString(attribute.value, `${where}.${index}.value`));

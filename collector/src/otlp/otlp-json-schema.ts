@@ -65,45 +65,46 @@ export const KeyValueJsonSchema = z.object({
 });
 export type KeyValueJson = z.infer<typeof KeyValueJsonSchema>;
 
-const AttributesSchema = z.array(KeyValueJsonSchema).optional();
+/** Proto3 JSON: `null` for a field means its default, so span-level fields are nullish. */
+const AttributesSchema = z.array(KeyValueJsonSchema).nullish();
 
 export const SpanJsonSchema = z.object({
   traceId: hexId(16),
   spanId: hexId(8),
-  traceState: z.string().optional(),
-  parentSpanId: optionalHexId(8).optional(),
-  flags: z.number().int().optional(),
-  name: z.string().optional(),
-  kind: enumValue(SPAN_KIND_PROTO_NAMES).optional(),
+  traceState: z.string().nullish(),
+  parentSpanId: optionalHexId(8).nullish(),
+  flags: z.number().int().nullish(),
+  name: z.string().nullish(),
+  kind: enumValue(SPAN_KIND_PROTO_NAMES).nullish(),
   startTimeUnixNano: unsignedInt64,
   endTimeUnixNano: unsignedInt64,
   attributes: AttributesSchema,
-  droppedAttributesCount: z.number().optional(),
+  droppedAttributesCount: z.number().nullish(),
   events: z
     .array(
       z.object({
-        timeUnixNano: unsignedInt64.optional(),
-        name: z.string().optional(),
+        timeUnixNano: unsignedInt64.nullish(),
+        name: z.string().nullish(),
         attributes: AttributesSchema,
       }),
     )
-    .optional(),
+    .nullish(),
   links: z
     .array(
       z.object({
-        traceId: optionalHexId(16).optional(),
-        spanId: optionalHexId(8).optional(),
-        traceState: z.string().optional(),
+        traceId: optionalHexId(16).nullish(),
+        spanId: optionalHexId(8).nullish(),
+        traceState: z.string().nullish(),
         attributes: AttributesSchema,
       }),
     )
-    .optional(),
+    .nullish(),
   status: z
     .object({
-      message: z.string().optional(),
-      code: enumValue(STATUS_CODE_PROTO_NAMES).optional(),
+      message: z.string().nullish(),
+      code: enumValue(STATUS_CODE_PROTO_NAMES).nullish(),
     })
-    .optional(),
+    .nullish(),
 });
 export type SpanJson = z.infer<typeof SpanJsonSchema>;
 
@@ -111,19 +112,19 @@ export const TraceRequestJsonSchema = z.object({
   resourceSpans: z
     .array(
       z.object({
-        resource: z.object({ attributes: AttributesSchema }).optional(),
+        resource: z.object({ attributes: AttributesSchema }).nullish(),
         scopeSpans: z
           .array(
             z.object({
               scope: z
-                .object({ name: z.string().optional(), version: z.string().optional() })
-                .optional(),
-              spans: z.array(z.unknown()).optional(),
+                .object({ name: z.string().nullish(), version: z.string().nullish() })
+                .nullish(),
+              spans: z.array(z.unknown()).nullish(),
             }),
           )
-          .optional(),
+          .nullish(),
       }),
     )
-    .optional(),
+    .nullish(),
 });
 export type TraceRequestJson = z.infer<typeof TraceRequestJsonSchema>;
