@@ -300,6 +300,28 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
     expect(run.durationMs).toBeLessThan(20_000);
   });
 
+  it("SIGTERM with the app's own handler: spans are flushed and the app decides how to exit", async () => {
+    const { sim, receiver } = await setUp();
+    const run = await runFixture('sigterm-handler-app.mjs', {
+      nodeArgs: REGISTER,
+      env: { ...simEnv(sim), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url },
+      onSpawn: (child, output) => {
+        void waitFor(() => output.stdout().includes('"id"')).then(() => child.kill('SIGTERM'));
+      },
+    });
+    expect(run.stderr).toBe('');
+    expect(run.signal).toBe(null);
+    expect(run.code).toBe(3);
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, string>);
+    expect(lines[1]).toEqual({ shutdown: 'graceful' });
+    const spans = receiver.spans();
+    expect(spans).toHaveLength(1);
+    expect(spans[0]?.attributes['gen_ai.response.id']).toBe(lines[0]?.['id']);
+  });
+
   it('OTEL_SDK_DISABLED=true: the app works and nothing is exported', async () => {
     const { sim, receiver } = await setUp();
     const run = await runFixture('esm-app.mjs', {
