@@ -85,6 +85,29 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
       'unsupported_parameter',
     );
   }
+  if (
+    body['stream'] !== true &&
+    body['stream_options'] !== undefined &&
+    body['stream_options'] !== null
+  ) {
+    return invalid(
+      "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+      'stream_options',
+      'invalid_value',
+    );
+  }
+  const temperature = body['temperature'];
+  if (
+    temperature !== undefined &&
+    temperature !== null &&
+    (typeof temperature !== 'number' || temperature < 0 || temperature > 2)
+  ) {
+    return invalid(
+      `Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got ${String(temperature)} instead.`,
+      'temperature',
+      'decimal_above_max_value',
+    );
+  }
   const n = body['n'] === undefined || body['n'] === null ? 1 : Number(body['n']);
   if (!Number.isInteger(n) || n < 1 || n > 128)
     return invalid(`Invalid 'n': must be between 1 and 128.`, 'n');

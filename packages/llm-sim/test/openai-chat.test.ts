@@ -263,6 +263,25 @@ describe('chat completions', () => {
     expect(cached).toBeLessThanOrEqual(second.usage?.prompt_tokens ?? 0);
   });
 
+  it('rejects stream_options without stream and out-of-range temperature, like the API', async () => {
+    const error = await client.chat.completions
+      .create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'hi' }],
+        stream_options: { include_usage: true },
+      })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('stream_options');
+    await expect(
+      client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'hi' }],
+        temperature: 3,
+      }),
+    ).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+  });
+
   it('lists the models', async () => {
     const ids = [];
     for await (const model of client.models.list()) ids.push(model.id);
