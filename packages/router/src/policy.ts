@@ -91,6 +91,12 @@ export const PolicySchema = z
         warmupProbes: z.number().int().nonnegative().default(20),
         /** Co-observations a voter pair needs before it may be chosen. */
         minPairCalls: z.number().int().positive().default(15),
+        /**
+         * Routed client: the two cheap voters asked first (in parallel) and the model to
+         * escalate to when their answers differ or the app's check fails.
+         */
+        voters: z.array(z.string()).length(2).optional(),
+        escalateTo: z.string().optional(),
         /** Ask a third voter when the first two disagree, before escalating. */
         thirdVoter: z.boolean().default(false),
       })
@@ -108,6 +114,32 @@ export const PolicySchema = z
       }
       seen.add(candidate.model);
     });
+    for (const [index, model] of (policy.cascade.voters ?? []).entries()) {
+      if (!seen.has(model)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['cascade', 'voters', index],
+          message: `cascade voter "${model}" is not a candidate of this policy`,
+        });
+      }
+    }
+    if (policy.cascade.escalateTo !== undefined && !seen.has(policy.cascade.escalateTo)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['cascade', 'escalateTo'],
+        message: `cascade escalation model "${policy.cascade.escalateTo}" is not a candidate of this policy`,
+      });
+    }
+    if (
+      policy.cascade.enabled &&
+      (policy.cascade.voters === undefined) !== (policy.cascade.escalateTo === undefined)
+    ) {
+      context.addIssue({
+        code: 'custom',
+        path: ['cascade'],
+        message: 'give both cascade.voters and cascade.escalateTo, or neither',
+      });
+    }
     for (const [index, model] of (policy.fallback.chain ?? []).entries()) {
       if (!seen.has(model)) {
         context.addIssue({

@@ -21,6 +21,7 @@ import {
   fromAnthropicStream,
   toAnthropicParams,
 } from './anthropic-adapter.js';
+import { normalizeAnswer } from './answer.js';
 import { classifyRequest } from './classifier.js';
 import { chooseModel, computeWeights } from './decision.js';
 import type { Choice, WeightTable } from './decision.js';
@@ -63,6 +64,11 @@ export interface RouterOptions {
   readonly random?: RandomSource;
   readonly now?: () => number;
   readonly tracer?: Tracer;
+  /**
+   * Cascade check (with `policy.cascade.voters`): return false to escalate even when the
+   * voters agree, e.g. when the answer fails to parse or a unit test fails.
+   */
+  readonly check?: (completion: ChatCompletion, params: ChatParams) => boolean;
 }
 
 /** Per-call router options, given as the second argument next to the SDK's request options. */
@@ -256,11 +262,86 @@ export function createRouter(options: RouterOptions): Router {
       }
       span.setAttribute(ATTR_MODELMAXX_ROUTE_POLICY, policy.name);
       span.setAttribute(ATTR_MODELMAXX_ROUTE_CLASS, classKey);
+      let escalation: string | undefined;
+      const cascade = policy.cascade;
+      if (
+        cascade.enabled &&
+        cascade.voters !== undefined &&
+        cascade.escalateTo !== undefined &&
+        pinned === undefined &&
+        params.stream !== true &&
+        cascade.voters.every((model) => !exclude.has(model))
+      ) {
+        // Ask both voters at once; answer with the first when they agree and the check passes.
+        const results = await Promise.all(
+          cascade.voters.map(async (model) => {
+            try {
+              const result = (await callCandidate(candidates.get(model)!, params, {
+                timeout: policy.fallback.timeoutMs,
+                maxRetries: 0,
+                ...requestOptions,
+              })) as ChatCompletion;
+              attempts.push({ model, outcome: 'ok' });
+              return result;
+            } catch (error) {
+              const outcome = classifyError(error);
+              attempts.push({
+                model,
+                outcome: outcome.status,
+                error: error instanceof Error ? error.message : String(error),
+              });
+              if (outcome.status === 'retryable') {
+                cooldownUntil.set(
+                  model,
+                  now() + (outcome.retryAfterMs ?? policy.fallback.cooldownMs),
+                );
+              }
+              return undefined;
+            }
+          }),
+        );
+        const [first, second] = results;
+        const answers = results.map((result) =>
+          result === undefined
+            ? undefined
+            : normalizeAnswer(result.choices[0]?.message.content ?? ''),
+        );
+        const agree = answers[0] !== undefined && answers[0] === answers[1];
+        if (
+          agree &&
+          first !== undefined &&
+          second !== undefined &&
+          (options.check?.(first, params) ?? true)
+        ) {
+          span.setAttribute(ATTR_MODELMAXX_ROUTE_MODEL, cascade.voters[0]!);
+          span.setAttribute(ATTR_MODELMAXX_ROUTE_WEIGHT, 1);
+          span.setAttribute(
+            ATTR_MODELMAXX_ROUTE_REASON,
+            `cascade: ${cascade.voters.join(' and ')} agree`,
+          );
+          span.setAttribute(ATTR_MODELMAXX_ROUTE_ATTEMPT, attempts.length);
+          span.end();
+          return first;
+        }
+        escalation = agree
+          ? 'cascade escalated: the check failed'
+          : results.some((result) => result === undefined)
+            ? 'cascade escalated: a voter failed'
+            : 'cascade escalated: the voters disagree';
+        pinned = cascade.escalateTo;
+        for (const model of cascade.voters) exclude.add(model);
+      }
+      const voterCalls = attempts.length;
       try {
         for (let attempt = 1; attempt <= policy.fallback.maxAttempts; attempt += 1) {
           const choice: Choice | undefined =
             pinned !== undefined && attempt === 1 && !exclude.has(pinned)
-              ? { model: pinned, weight: 1, reason: 'model pinned by the request', classKey }
+              ? {
+                  model: pinned,
+                  weight: 1,
+                  reason: escalation ?? 'model pinned by the request',
+                  classKey,
+                }
               : nextChoice(table, classKey, exclude, attempt);
           if (choice === undefined) break;
           const candidate = candidates.get(choice.model)!;
@@ -274,7 +355,7 @@ export function createRouter(options: RouterOptions): Router {
             span.setAttribute(ATTR_MODELMAXX_ROUTE_MODEL, choice.model);
             span.setAttribute(ATTR_MODELMAXX_ROUTE_WEIGHT, choice.weight);
             span.setAttribute(ATTR_MODELMAXX_ROUTE_REASON, choice.reason);
-            span.setAttribute(ATTR_MODELMAXX_ROUTE_ATTEMPT, attempt);
+            span.setAttribute(ATTR_MODELMAXX_ROUTE_ATTEMPT, voterCalls + attempt);
             span.end();
             return result;
           } catch (error) {

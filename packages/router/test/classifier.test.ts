@@ -56,6 +56,8 @@ describe('answer normalization', () => {
     expect(normalizeAnswer('A) Ian')).toBe('A');
     expect(normalizeAnswer('The answer is C because')).toBe('C');
     expect(normalizeAnswer(' 1,024 ')).toBe('1024');
+    expect(normalizeAnswer('The answer is 1,776.')).toBe('1776');
+    expect(normalizeAnswer('The word reversed is "olleh".')).toBe('the word reversed is "olleh"');
     expect(normalizeAnswer('Paris.')).toBe('paris');
     expect(normalizeAnswer('Here is a function:\n```python\ndef f(): pass\n```')).toBeUndefined();
     expect(normalizeAnswer('')).toBeUndefined();

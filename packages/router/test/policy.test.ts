@@ -47,6 +47,21 @@ describe('policy', () => {
     }
   });
 
+  it('checks cascade voters and escalation model against the candidates', () => {
+    try {
+      parsePolicy({
+        candidates: [{ model: 'a' }, { model: 'b' }],
+        cascade: { enabled: true, voters: ['a', 'x'] },
+      });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as PolicyError).issues).toEqual([
+        'cascade.voters.1: cascade voter "x" is not a candidate of this policy',
+        'cascade: give both cascade.voters and cascade.escalateTo, or neither',
+      ]);
+    }
+  });
+
   it('loads a JSON policy file and reports bad JSON clearly', () => {
     const dir = mkdtempSync(join(tmpdir(), 'router-policy-'));
     const good = join(dir, 'good.json');

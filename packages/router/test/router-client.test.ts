@@ -8,6 +8,8 @@ import {
 } from '@opentelemetry/sdk-trace';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
+
+type LlmSimModelQuality = ReturnType<LlmSim['models']>[number]['quality'];
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AllCandidatesFailedError, createRouter } from '../src/router-client.js';
@@ -17,6 +19,7 @@ import type { PolicyInput } from '../src/policy.js';
 let sim: LlmSim;
 let openai: OpenAI;
 let anthropic: Anthropic;
+const originalQuality = new Map<string, LlmSimModelQuality>();
 const exporter = new InMemorySpanExporter();
 const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
 const tracer = provider.getTracer('router-test');
@@ -27,6 +30,7 @@ beforeAll(async () => {
   sim = await startLlmSim({ seed: 3, timeoutHoldMs: 5_000 });
   openai = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'test', maxRetries: 0 });
   anthropic = new Anthropic({ baseURL: sim.anthropicBaseURL, apiKey: 'test', maxRetries: 0 });
+  for (const model of sim.models()) originalQuality.set(model.name, structuredClone(model.quality));
 });
 
 afterAll(async () => {
@@ -39,7 +43,7 @@ const NO_FAILURE = { rate429: 0, rate500: 0, rateTimeout: 0 };
 beforeEach(() => {
   exporter.reset();
   for (const model of ['gpt-4o-mini', 'claude-haiku-4-5', 'gpt-4o']) {
-    sim.setModel(model, { failure: NO_FAILURE });
+    sim.setModel(model, { failure: NO_FAILURE, quality: originalQuality.get(model)! });
   }
 });
 
@@ -236,6 +240,108 @@ describe('routed client', () => {
     );
     expect(() => createRouter({ policy: POLICY, clients: { openai } })).toThrow(
       'no client "anthropic" for candidate claude-haiku-4-5: pass clients.anthropic',
+    );
+  });
+});
+
+describe('routed client cascade', () => {
+  const CASCADE: PolicyInput = {
+    ...POLICY,
+    name: 'cascade',
+    cascade: { enabled: true, voters: ['gpt-4o-mini', 'claude-haiku-4-5'], escalateTo: 'gpt-4o' },
+  };
+  const arithmetic = { messages: [{ role: 'user' as const, content: 'What is 37 * 48?' }] };
+  const quality = (value: number) => ({
+    arithmetic: { easy: value, hard: value },
+  });
+  const requests = () =>
+    Object.fromEntries(
+      ['gpt-4o-mini', 'claude-haiku-4-5', 'gpt-4o'].map((model) => [
+        model,
+        sim.stats()[model]?.requests ?? 0,
+      ]),
+    );
+
+  it('answers with the voters when they agree, without calling the frontier model', async () => {
+    sim.setModel('gpt-4o-mini', { quality: quality(1) });
+    sim.setModel('claude-haiku-4-5', { quality: quality(1) });
+    const router = createRouter({
+      policy: CASCADE,
+      clients: { openai, anthropic },
+      random: createRandom(2),
+      tracer,
+    });
+    const before = requests();
+    const completion = await router.chat.completions.create({ model: 'auto', ...arithmetic });
+    expect(completion.choices[0]!.message.content).toBe('The answer is 1776.');
+    const after = requests();
+    expect([
+      after['gpt-4o-mini']! - before['gpt-4o-mini']!,
+      after['claude-haiku-4-5']! - before['claude-haiku-4-5']!,
+      after['gpt-4o']! - before['gpt-4o']!,
+    ]).toEqual([1, 1, 0]);
+    const [span] = exporter.getFinishedSpans();
+    expect(span!.attributes).toEqual({
+      'modelmaxx.route.policy': 'cascade',
+      'modelmaxx.route.class': 'math',
+      'modelmaxx.route.model': 'gpt-4o-mini',
+      'modelmaxx.route.weight': 1,
+      'modelmaxx.route.reason': 'cascade: gpt-4o-mini and claude-haiku-4-5 agree',
+      'modelmaxx.route.attempt': 2,
+    });
+  });
+
+  it('escalates when the voters disagree or the check fails', async () => {
+    sim.setModel('gpt-4o-mini', { quality: quality(0) });
+    sim.setModel('claude-haiku-4-5', { quality: quality(1) });
+    sim.setModel('gpt-4o', { quality: quality(1) });
+    const router = createRouter({
+      policy: CASCADE,
+      clients: { openai, anthropic },
+      random: createRandom(2),
+      tracer,
+    });
+    const completion = await router.chat.completions.create({ model: 'auto', ...arithmetic });
+    expect(completion.model).toMatch(/^gpt-4o-2024/);
+    expect(completion.choices[0]!.message.content).toBe('The answer is 1776.');
+    const [span] = exporter.getFinishedSpans();
+    expect(span!.attributes['modelmaxx.route.reason']).toBe(
+      'cascade escalated: the voters disagree',
+    );
+    expect(span!.attributes['modelmaxx.route.attempt']).toBe(3);
+
+    exporter.reset();
+    sim.setModel('gpt-4o-mini', { quality: quality(1) });
+    const strict = createRouter({
+      policy: CASCADE,
+      clients: { openai, anthropic },
+      random: createRandom(2),
+      tracer,
+      check: (answer) => (answer.choices[0]!.message.content ?? '').includes('certain'),
+    });
+    await strict.chat.completions.create({ model: 'auto', ...arithmetic });
+    expect(exporter.getFinishedSpans()[0]!.attributes['modelmaxx.route.reason']).toBe(
+      'cascade escalated: the check failed',
+    );
+  });
+
+  it('escalates when a voter fails, and cools it down', async () => {
+    sim.setModel('gpt-4o-mini', {
+      quality: quality(1),
+      failure: { rate429: 1, retryAfterSeconds: 3 },
+    });
+    const router = createRouter({
+      policy: CASCADE,
+      clients: { openai, anthropic },
+      random: createRandom(2),
+      tracer,
+      now: () => 5_000,
+    });
+    const completion = await router.chat.completions.create({ model: 'auto', ...arithmetic });
+    expect(completion.model).toMatch(/^gpt-4o-2024/);
+    expect(router.cooldowns()).toEqual(new Map([['gpt-4o-mini', 8_000]]));
+    expect(exporter.getFinishedSpans()[0]!.attributes['modelmaxx.route.reason']).toBe(
+      'cascade escalated: a voter failed',
     );
   });
 });
