@@ -138,6 +138,45 @@ describe('anthropic messages', () => {
     expect(streamed.stop_reason).toBe('tool_use');
   });
 
+  it('answers in text after a tool_result, and follows tool_choice', async () => {
+    const tools: Anthropic.Tool[] = [
+      {
+        name: 'get_time',
+        input_schema: { type: 'object', properties: { city: { type: 'string' } } },
+      },
+    ];
+    const first = await client.messages.create({
+      model: 'claude-haiku-4-5',
+      max_tokens: 300,
+      tools,
+      tool_choice: { type: 'any' },
+      messages: [{ role: 'user', content: 'What time is it in Quito?' }],
+    });
+    const use = first.content.find((block) => block.type === 'tool_use');
+    if (use?.type !== 'tool_use') throw new Error('expected tool_use');
+    expect(use.input).toEqual({ city: 'Quito' });
+    const second = await client.messages.create({
+      model: 'claude-haiku-4-5',
+      max_tokens: 300,
+      tools,
+      messages: [
+        { role: 'user', content: 'What time is it in Quito?' },
+        { role: 'assistant', content: first.content },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '09:30' }] },
+      ],
+    });
+    expect(second.stop_reason).toBe('end_turn');
+    expect(second.content.map((block) => block.type)).toEqual(['text']);
+    const none = await client.messages.create({
+      model: 'claude-haiku-4-5',
+      max_tokens: 300,
+      tools,
+      tool_choice: { type: 'none' },
+      messages: [{ role: 'user', content: 'What time is it in Quito?' }],
+    });
+    expect(none.stop_reason).toBe('end_turn');
+  });
+
   it('stops with max_tokens', async () => {
     const message = await client.messages.create({
       model: 'claude-haiku-4-5',
