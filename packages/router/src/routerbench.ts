@@ -111,11 +111,15 @@ export function parsePythonStringList(literal: string): string[] {
     const quote = char;
     index += 1;
     let value = '';
+    const stop = quote === "'" ? /['\\]/g : /["\\]/g;
     while (index < end && text[index] !== quote) {
       const current = text[index]!;
       if (current !== '\\') {
-        value += current;
-        index += 1;
+        stop.lastIndex = index;
+        const next = stop.exec(text);
+        const until = next === null || next.index > end ? end : next.index;
+        value += text.slice(index, until);
+        index = until;
         continue;
       }
       const escape = text[index + 1] ?? '';
