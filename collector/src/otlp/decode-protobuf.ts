@@ -17,7 +17,6 @@ import {
   addProblem,
   base64Of,
   formatDouble,
-  hexOf,
   jsonDouble,
   jsonObject,
   jsonQuote,
@@ -41,6 +40,15 @@ const WIRE_TYPE_NAMES = ['VARINT', 'I64', 'LEN', 'SGROUP', 'EGROUP', 'I32', '6',
 
 interface Utf8Buffer extends Buffer {
   utf8Slice(start: number, end: number): string;
+  hexSlice(start: number, end: number): string;
+}
+
+/** Lower-case hex of an id; `''` when all zeros (the exporter's rule). */
+function idHex(buffer: Utf8Buffer, start: number, end: number): string {
+  for (let index = start; index < end; index++) {
+    if (buffer[index] !== 0) return buffer.hexSlice(start, end);
+  }
+  return '';
 }
 
 /** Strings up to this many UTF-8 bytes go through the cache below. */
@@ -414,7 +422,7 @@ function decodeSpan(
         reader.expect(tag, LEN, 'Span');
         const fieldEnd = reader.lengthEnd(end);
         traceIdLength = fieldEnd - reader.pos;
-        row.TraceId = hexOf(reader.buffer, reader.pos, fieldEnd);
+        row.TraceId = idHex(reader.buffer, reader.pos, fieldEnd);
         reader.pos = fieldEnd;
         break;
       }
@@ -422,7 +430,7 @@ function decodeSpan(
         reader.expect(tag, LEN, 'Span');
         const fieldEnd = reader.lengthEnd(end);
         spanIdLength = fieldEnd - reader.pos;
-        row.SpanId = hexOf(reader.buffer, reader.pos, fieldEnd);
+        row.SpanId = idHex(reader.buffer, reader.pos, fieldEnd);
         reader.pos = fieldEnd;
         break;
       }
@@ -434,7 +442,7 @@ function decodeSpan(
         reader.expect(tag, LEN, 'Span');
         const fieldEnd = reader.lengthEnd(end);
         parentSpanIdLength = fieldEnd - reader.pos;
-        row.ParentSpanId = hexOf(reader.buffer, reader.pos, fieldEnd);
+        row.ParentSpanId = idHex(reader.buffer, reader.pos, fieldEnd);
         reader.pos = fieldEnd;
         break;
       }
@@ -559,7 +567,7 @@ function decodeLink(reader: Reader, end: number, links: SpanRow['Links']): strin
       if (length !== 0 && length !== expected) {
         problem = `link ${field === 1 ? 'traceId' : 'spanId'} must be ${expected} bytes, got ${length}`;
       }
-      const hex = hexOf(reader.buffer, reader.pos, fieldEnd);
+      const hex = idHex(reader.buffer, reader.pos, fieldEnd);
       if (field === 1) traceId = hex;
       else spanId = hex;
       reader.pos = fieldEnd;
