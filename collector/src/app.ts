@@ -32,6 +32,7 @@ const KNOWN_ROUTES = new Set([
   '/api/stats',
   '/api/sql',
   '/healthz',
+  '/readyz',
   '/metrics',
 ]);
 
@@ -58,7 +59,7 @@ export function createApp({
   const ingestGuard = requireToken(config.ingestToken, 'ingest');
   const readGuard = requireToken(config.readToken, 'read');
 
-  app.use(healthRouter());
+  app.use(healthRouter(store));
   app.use('/v1', ingestGuard);
   app.use(tracesRouter({ config, store, logger, metrics }));
   app.use(feedbackRouter(store));

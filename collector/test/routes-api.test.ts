@@ -76,6 +76,12 @@ describe('/healthz and unknown routes', () => {
     expect(await response.json()).toEqual({ status: 'ok' });
   });
 
+  it('answers /readyz when ClickHouse answers', async () => {
+    const response = await fetch(`${collector.url}/readyz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ready' });
+  });
+
   it('answers 404 with a JSON error for unknown routes', async () => {
     const response = await fetch(`${collector.url}/nope`);
     expect(response.status).toBe(404);
