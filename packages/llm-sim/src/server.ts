@@ -51,7 +51,10 @@ export interface LlmSim {
   anthropicBaseURL: string;
   port: number;
   models(): SimModel[];
-  /** Changes a model at run time (failure rates, quality drift, latency, ...). */
+  /**
+   * Changes a model at run time (failure rates, quality drift, latency, ...). Failure rates and
+   * latency set here apply as given (scale 1), whatever `failureScale` / `latencyScale` say.
+   */
   setModel(name: string, patch: SimModelPatch): void;
   /** Adds (or replaces) a model. */
   addModel(config: SimModelConfig): void;
@@ -66,6 +69,8 @@ interface ModelState {
   config: SimModelConfig;
   /** Failure rates were set with setModel: they apply as given, whatever `failureScale` says. */
   failureExplicit: boolean;
+  /** Latency was set with setModel: it applies as given (scale 1), whatever `latencyScale` says. */
+  latencyExplicit: boolean;
   random: Random;
   cache: PrefixCache;
   stats: SimModelStats;
@@ -104,6 +109,7 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
     models.set(copy.name, {
       config: copy,
       failureExplicit: false,
+      latencyExplicit: false,
       random: new Random(hashParts('model', seed, copy.name)),
       cache: new PrefixCache(),
       stats: { requests: 0, errors: 0, correct: 0, wrong: 0 },
@@ -391,10 +397,11 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
     }
     let firstMs = directives.slowFirstMs ?? 0;
     let perTokenMs = 0;
-    if (latencyScale > 0) {
-      firstMs += latencyScale * lognormal(state.random, model.latency.ttftMs, model.latency.sigma);
+    const scale = state.latencyExplicit ? 1 : latencyScale;
+    if (scale > 0) {
+      firstMs += scale * lognormal(state.random, model.latency.ttftMs, model.latency.sigma);
       perTokenMs =
-        latencyScale * lognormal(state.random, model.latency.perTokenMs, model.latency.sigma / 2);
+        scale * lognormal(state.random, model.latency.perTokenMs, model.latency.sigma / 2);
     }
     if (result.kind === 'json') {
       const delay = firstMs + perTokenMs * result.outputTokens;
@@ -522,6 +529,7 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
       if (!state) throw new RangeError(`llm-sim: unknown model ${name}`);
       state.config = applyPatch(state.config, patch);
       if (patch.failure) state.failureExplicit = true;
+      if (patch.latency) state.latencyExplicit = true;
       if (state.config.responseModel && state.config.responseModel !== state.config.name) {
         aliases.set(state.config.responseModel, state.config.name);
       }

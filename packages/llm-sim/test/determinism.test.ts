@@ -53,16 +53,17 @@ describe('determinism', () => {
   });
 
   it('draws latency from the same seeded distribution (and none at latencyScale 0)', async () => {
-    const sim = await startLlmSim({ seed: 1, latencyScale: 1 });
+    // latencyScale stays 0: latency set with setModel applies anyway, to that model only.
+    const sim = await startLlmSim({ seed: 1 });
     sims.push(sim);
-    sim.setModel('gpt-4o-mini', { latency: { ttftMs: 150, perTokenMs: 1, sigma: 0 } });
+    sim.setModel('gpt-4o-mini', { latency: { ttftMs: 400, perTokenMs: 1, sigma: 0 } });
     const client = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 });
     let started = performance.now();
     await client.chat.completions.create({
       model: 'gpt-4o-mini',
       messages: [{ role: 'user', content: 'hi' }],
     });
-    expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(390);
 
     // Streams: the first chunk waits for the time to first token, later chunks come paced.
     started = performance.now();
@@ -74,8 +75,16 @@ describe('determinism', () => {
     const arrivals: number[] = [];
     for await (const chunk of stream)
       if (chunk.choices[0]?.delta.content) arrivals.push(performance.now() - started);
-    expect(arrivals[0]).toBeGreaterThanOrEqual(140);
+    expect(arrivals[0]).toBeGreaterThanOrEqual(390);
     expect((arrivals[arrivals.length - 1] ?? 0) - (arrivals[0] ?? 0)).toBeGreaterThanOrEqual(30);
+
+    // Other models keep latencyScale 0: no delay.
+    started = performance.now();
+    await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    expect(performance.now() - started).toBeLessThan(300);
   });
 
   it('delays the first chunk with slow-first regardless of latencyScale', async () => {
