@@ -58,6 +58,15 @@ describe('responses API', () => {
     );
   });
 
+  it('streams a reasoning model: reasoning item first, same result as the plain call', async () => {
+    const params = { model: 'o3-mini', input: 'What is (15 * 15 + 110) * 4 - 321?' };
+    const streamed = await client.responses.stream(params).finalResponse();
+    const plain = await client.responses.create(params);
+    expect(streamed.output.map((item) => item.type)).toEqual(['reasoning', 'message']);
+    expect(streamed.output_text).toBe(plain.output_text);
+    expect(streamed.usage).toEqual(plain.usage);
+  });
+
   it('streams typed events that the SDK assembles into the same response', async () => {
     const stream = client.responses.stream({ model: 'gpt-4o-mini', input: 'Describe the sea.' });
     const types: string[] = [];
