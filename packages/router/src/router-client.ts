@@ -8,6 +8,7 @@ import { SpanStatusCode, diag, trace } from '@opentelemetry/api';
 import type { Span, Tracer } from '@opentelemetry/api';
 import type Anthropic from '@anthropic-ai/sdk';
 import type OpenAI from 'openai';
+import { costOf } from '@modelmaxx/pricing';
 import {
   ATTR_MODELMAXX_ROUTE_ATTEMPT,
   ATTR_MODELMAXX_ROUTE_CLASS,
@@ -146,6 +147,11 @@ export interface Router {
   };
   /** Models cooling down now, with the time (ms) they become available again. */
   cooldowns(): ReadonlyMap<string, number>;
+  /**
+   * USD spent through this router in the current budget period (non-streamed calls with
+   * usage; priced by the candidate's `price` override, else `@modelmaxx/pricing`).
+   */
+  spend(): { readonly periodStart: number; readonly spentUsd: number };
 }
 
 export function createRouter(options: RouterOptions): Router {
@@ -164,6 +170,61 @@ export function createRouter(options: RouterOptions): Router {
     }
   }
   const priorTable = computeWeights({ policy, stats: [], random });
+  const budget = policy.goal.budget;
+  let periodStart = 0;
+  let spentUsd = 0;
+  const rollPeriod = () => {
+    if (budget === undefined) return;
+    const start = Math.floor(now() / budget.periodMs) * budget.periodMs;
+    if (start !== periodStart) {
+      periodStart = start;
+      spentUsd = 0;
+    }
+  };
+  /** Adds the cost of a completed call to the period's spend. */
+  const recordSpend = (candidate: Candidate, result: unknown) => {
+    const usage = (result as { usage?: OpenAI.CompletionUsage | null } | undefined)?.usage;
+    if (usage === undefined || usage === null) return;
+    rollPeriod();
+    if (candidate.price !== undefined) {
+      spentUsd +=
+        (usage.prompt_tokens * candidate.price.inputPerMillion +
+          usage.completion_tokens * candidate.price.outputPerMillion) /
+        1e6;
+      return;
+    }
+    const cost = costOf({
+      provider: candidate.provider,
+      model: candidate.model,
+      usage: { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens },
+    });
+    if (cost.known) spentUsd += cost.amount;
+    else diag.debug(`modelmaxx router: no price for ${candidate.model}: ${cost.reason}`);
+  };
+  /** Over budget: the cheapest eligible candidate by observed (or prior) cost per call. */
+  const budgetChoice = (table: WeightTable, classKey: string, exclude: ReadonlySet<string>) => {
+    if (budget === undefined) return undefined;
+    rollPeriod();
+    if (spentUsd < budget.usd) return undefined;
+    const entry = table.classes.get(classKey) ?? table.fallbackClass;
+    let cheapest: (typeof entry.weights)[number] | undefined;
+    for (const weight of entry.weights) {
+      if (!weight.eligible || exclude.has(weight.model)) continue;
+      if (
+        cheapest === undefined ||
+        (weight.costPerCallUsd ?? Infinity) < (cheapest.costPerCallUsd ?? Infinity)
+      ) {
+        cheapest = weight;
+      }
+    }
+    if (cheapest === undefined) return undefined;
+    return {
+      model: cheapest.model,
+      weight: cheapest.weight,
+      reason: `budget of $${budget.usd} spent ($${spentUsd.toFixed(4)} this period): cheapest eligible candidate`,
+      classKey: entry.classKey,
+    };
+  };
   const currentTable = (): WeightTable => {
     const source = options.weights;
     if (source === undefined) return priorTable;
@@ -282,6 +343,7 @@ export function createRouter(options: RouterOptions): Router {
                 ...requestOptions,
               })) as ChatCompletion;
               attempts.push({ model, outcome: 'ok' });
+              recordSpend(candidates.get(model)!, result);
               return result;
             } catch (error) {
               const outcome = classifyError(error);
@@ -335,14 +397,17 @@ export function createRouter(options: RouterOptions): Router {
       try {
         for (let attempt = 1; attempt <= policy.fallback.maxAttempts; attempt += 1) {
           const choice: Choice | undefined =
-            pinned !== undefined && attempt === 1 && !exclude.has(pinned)
+            (pinned === undefined && attempt === 1
+              ? budgetChoice(table, classKey, exclude)
+              : undefined) ??
+            (pinned !== undefined && attempt === 1 && !exclude.has(pinned)
               ? {
                   model: pinned,
                   weight: 1,
                   reason: escalation ?? 'model pinned by the request',
                   classKey,
                 }
-              : nextChoice(table, classKey, exclude, attempt);
+              : nextChoice(table, classKey, exclude, attempt));
           if (choice === undefined) break;
           const candidate = candidates.get(choice.model)!;
           try {
@@ -352,6 +417,7 @@ export function createRouter(options: RouterOptions): Router {
               ...requestOptions,
             });
             attempts.push({ model: choice.model, outcome: 'ok' });
+            recordSpend(candidate, result);
             span.setAttribute(ATTR_MODELMAXX_ROUTE_MODEL, choice.model);
             span.setAttribute(ATTR_MODELMAXX_ROUTE_WEIGHT, choice.weight);
             span.setAttribute(ATTR_MODELMAXX_ROUTE_REASON, choice.reason);
@@ -401,5 +467,9 @@ export function createRouter(options: RouterOptions): Router {
       },
     },
     cooldowns: () => new Map(cooldownUntil),
+    spend: () => {
+      rollPeriod();
+      return { periodStart, spentUsd };
+    },
   };
 }

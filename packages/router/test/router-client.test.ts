@@ -345,3 +345,40 @@ describe('routed client cascade', () => {
     );
   });
 });
+
+describe('routed client budget', () => {
+  it('prices each call and routes to the cheapest eligible model once the period budget is spent', async () => {
+    let clock = 3_600_000 * 10;
+    const router = createRouter({
+      policy: {
+        name: 'budgeted',
+        candidates: [
+          { model: 'gpt-4o-mini', priorQuality: 0.6, priorCostPerCallUsd: 0.0003 },
+          { model: 'gpt-4o', priorQuality: 0.95, priorCostPerCallUsd: 0.005 },
+        ],
+        exploration: 0,
+        priorStrength: 100_000,
+        goal: { budget: { usd: 0.00001, periodMs: 3_600_000 } },
+      },
+      clients: { openai },
+      random: createRandom(3),
+      tracer,
+      now: () => clock,
+    });
+    const first = await router.chat.completions.create({ model: 'auto', ...ask });
+    expect(first.model).toMatch(/^gpt-4o-2024/);
+    // gpt-4o: 2.5 / 10 USD per million input / output tokens (@modelmaxx/pricing)
+    const expected = (first.usage!.prompt_tokens * 2.5 + first.usage!.completion_tokens * 10) / 1e6;
+    expect(router.spend().periodStart).toBe(36_000_000);
+    expect(router.spend().spentUsd).toBeCloseTo(expected, 15);
+    expect(expected).toBeGreaterThan(0.00001);
+    const second = await router.chat.completions.create({ model: 'auto', ...ask });
+    expect(second.model).toMatch(/^gpt-4o-mini/);
+    expect(
+      String(exporter.getFinishedSpans().at(-1)!.attributes['modelmaxx.route.reason']),
+    ).toMatch(/^budget of \$0\.00001 spent \(\$0\.\d+ this period\): cheapest eligible candidate$/);
+    clock += 3_600_000;
+    const third = await router.chat.completions.create({ model: 'auto', ...ask });
+    expect(third.model).toMatch(/^gpt-4o-2024/);
+  });
+});
