@@ -391,11 +391,14 @@ async function rawChild(bodiesFile: string, dataDir: string): Promise<void> {
   );
 }
 
-function peakRssMb(pid: number): number {
+/** A `/proc/<pid>/status` memory field in MB (`VmHWM` = peak RSS, `RssAnon`, `RssFile`). */
+function memoryMb(pid: number, field: string): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
+  const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status);
   return match === null ? NaN : Number(match[1]) / 1024;
 }
+
+const peakRssMb = (pid: number) => memoryMb(pid, 'VmHWM');
 
 // ---------------------------------------------------------------- parent
 
@@ -435,6 +438,9 @@ interface EndToEndResult {
   peakRssMb: number;
   batches: number;
   batchSeconds: number;
+  idleRssMb: number;
+  anonMb: number;
+  fileMb: number;
 }
 
 async function metric(url: string, name: string): Promise<number> {
@@ -496,6 +502,7 @@ async function endToEnd(
         }
       }, 20);
     });
+    const idleRssMb = memoryMb(child.pid!, 'VmRSS');
     let next = 0;
     let refusals = 0;
     const started = performance.now();
@@ -524,11 +531,25 @@ async function endToEnd(
     }
     const ms = performance.now() - started;
     const peak = peakRssMb(child.pid!);
+    const anonMb = memoryMb(child.pid!, 'RssAnon');
+    const fileMb = memoryMb(child.pid!, 'RssFile');
     const batches = await metric(url, 'modelmaxx_batch_duration_seconds_count');
     const batchSeconds = await metric(url, 'modelmaxx_batch_duration_seconds_sum');
     const stored = await sqlCount(url, 'otel_traces');
     const calls = await sqlCount(url, 'llm_calls');
-    return { spans, ms, stored, calls, refusals, peakRssMb: peak, batches, batchSeconds };
+    return {
+      spans,
+      ms,
+      stored,
+      calls,
+      refusals,
+      peakRssMb: peak,
+      batches,
+      batchSeconds,
+      idleRssMb,
+      anonMb,
+      fileMb,
+    };
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) => {
@@ -590,7 +611,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
         baseline: raw.peakRssMb,
         ratio: null,
         goal: '< 300',
-        notes: `VmHWM of the collector process after the end-to-end run; baseline = VmHWM of the raw-insert process (100k-row batches).`,
+        notes: `VmHWM of the collector process after the end-to-end run; baseline = VmHWM of the raw-insert process (100k-row batches). The collector's RSS right after start, before any span: ${e2e.idleRssMb.toFixed(0)} MB; at the end ${e2e.anonMb.toFixed(0)} MB anonymous + ${e2e.fileMb.toFixed(0)} MB file-backed (code pages of the 566 MB libchdb.so count as RSS).`,
       },
     ];
   } finally {
