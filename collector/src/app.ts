@@ -15,6 +15,7 @@ import { CollectorMetrics } from './metrics.js';
 import { CONTENT_TYPES, encodeStatus, grpcCodeForStatus } from './otlp/encode-response.js';
 import { feedbackRouter, queryRouter } from './routes/api.js';
 import { healthRouter, metricsRouter } from './routes/health.js';
+import { jaegerRouter } from './routes/jaeger.js';
 import { replyEncodingOf, tracesRouter } from './routes/traces.js';
 import type { SpanStore } from './store/span-store.js';
 
@@ -65,6 +66,12 @@ export function createApp({
   app.use(feedbackRouter(store));
   app.use('/api', readGuard);
   app.use(queryRouter(config, store));
+  // Jaeger's query APIs read ClickHouse directly; a store without an engine has none.
+  if (typeof (store as { engine?: unknown }).engine === 'object') {
+    app.use(jaegerRouter({ store, database: config.database }));
+  } else {
+    logger.warn('this store has no ClickHouse engine: the Jaeger query API is off');
+  }
   app.use(metricsRouter(store, metrics, readGuard));
 
   app.use((request: Request, response: Response) => {

@@ -289,6 +289,23 @@ describe('GET /api/stats', () => {
   });
 });
 
+describe('Jaeger query API (mounted behind the read token)', () => {
+  it('lists the services that sent spans, and needs the read token', async () => {
+    await sendSpans();
+    const unauthorized = await fetch(`${collector.url}/api/services`);
+    expect(unauthorized.status).toBe(401);
+    const deadline = Date.now() + 30_000;
+    let body: { data: string[] } = { data: [] };
+    while (!body.data.includes('checkout') && Date.now() < deadline) {
+      const response = await fetch(`${collector.url}/api/services`, { headers: authorized(READ) });
+      expect(response.status).toBe(200);
+      body = (await response.json()) as { data: string[] };
+      if (!body.data.includes('checkout')) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(body.data).toContain('checkout');
+  });
+});
+
 describe('GET /metrics', () => {
   it('exposes Prometheus counters that follow what was received', async () => {
     await sendSpans();
