@@ -359,6 +359,37 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
     expect(spans.map((span) => span.events)).toEqual([[], [], []]);
   });
 
+  it('OTEL_TRACES_EXPORTER=console prints the spans; =none starts no SDK', async () => {
+    const { sim, receiver } = await setUp();
+    const bare = await bareRun('esm-app.mjs');
+    const consoleRun = await runFixture('esm-app.mjs', {
+      nodeArgs: REGISTER,
+      env: {
+        ...simEnv(sim),
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_TRACES_EXPORTER: 'console',
+      },
+    });
+    expectOk(consoleRun);
+    expect(consoleRun.stdout.startsWith(bare.stdout)).toBe(true);
+    const printed = consoleRun.stdout.slice(bare.stdout.length);
+    expect(printed.match(/name: 'chat gpt-4o-mini'/g)).toHaveLength(2);
+    expect(printed.match(/name: 'chat claude-haiku-4-5'/g)).toHaveLength(1);
+
+    const { sim: otherSim } = await setUp();
+    const noneRun = await runFixture('esm-app.mjs', {
+      nodeArgs: REGISTER,
+      env: {
+        ...simEnv(otherSim),
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_TRACES_EXPORTER: 'none',
+      },
+    });
+    expectOk(noneRun);
+    expect(noneRun.stdout).toBe(bare.stdout);
+    expect(receiver.requests).toHaveLength(0);
+  });
+
   it('sampling: MODELMAXX_SAMPLE_RATIO=0 records nothing and leaves the calls untouched', async () => {
     const { sim, receiver } = await setUp();
     const run = await runFixture('esm-app.mjs', {

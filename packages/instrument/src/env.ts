@@ -5,6 +5,9 @@ import { diagLogLevelFromString } from '@opentelemetry/core';
 /** OTLP wire encodings the zero-code set-up can export with. */
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
 
+/** `OTEL_TRACES_EXPORTER`: where our SDK sends spans. */
+export type TracesExporterSetting = 'otlp' | 'console' | 'none';
+
 /** Sampling as read from `OTEL_TRACES_SAMPLER` / `MODELMAXX_SAMPLE_RATIO`. */
 export type SamplerSetting =
   | { kind: 'always_on' }
@@ -24,6 +27,8 @@ export type SamplerSetting =
 export interface SetupConfig {
   /** `OTEL_SDK_DISABLED=true`: patch nothing, start nothing. */
   readonly disabled: boolean;
+  /** `OTEL_TRACES_EXPORTER`: `otlp` (default), `console` (spans printed to stdout), `none` (our SDK never starts). */
+  readonly tracesExporter: TracesExporterSetting;
   /** `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/protobuf`. */
   readonly protocol: OtlpProtocol;
   /** Upper bound on the flush at exit and on SIGTERM (`MODELMAXX_FLUSH_TIMEOUT_MS`, default 2000). */
@@ -77,6 +82,19 @@ function protocolFrom(env: Env): OtlpProtocol {
     return 'http/protobuf';
   }
   return 'http/protobuf';
+}
+
+function tracesExporterFrom(env: Env): TracesExporterSetting {
+  const raw = stringFrom(env, 'OTEL_TRACES_EXPORTER')?.toLowerCase();
+  if (raw === undefined) return 'otlp';
+  // A list is allowed by the spec; we send to the first exporter we support.
+  for (const name of raw.split(',').map((part) => part.trim())) {
+    if (name === 'otlp' || name === 'console' || name === 'none') return name;
+  }
+  diag.warn(
+    `modelmaxx: OTEL_TRACES_EXPORTER=${raw} is not supported (otlp, console, none); using otlp`,
+  );
+  return 'otlp';
 }
 
 function ratioFrom(raw: string | undefined, name: string): number | undefined {
@@ -142,6 +160,7 @@ export function readSetupConfig(env: Env = process.env): SetupConfig {
     flushTimeoutMs;
   return {
     disabled: booleanFrom(env, 'OTEL_SDK_DISABLED') ?? false,
+    tracesExporter: tracesExporterFrom(env),
     protocol: protocolFrom(env),
     flushTimeoutMs,
     exportTimeoutMs,

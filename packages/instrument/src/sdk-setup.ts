@@ -14,6 +14,7 @@ import {
   AlwaysOffSampler,
   AlwaysOnSampler,
   BatchSpanProcessor,
+  ConsoleSpanExporter,
   ParentBasedSampler,
   TraceIdRatioBasedSampler,
   TracerProvider,
@@ -138,7 +139,10 @@ function installExitHooks(sdk: StartedSdk, tracker: DirtyTracker): void {
 
 function startSdk(config: SetupConfig, exporterOverride: SpanExporter | undefined): StartedSdk {
   const exporter =
-    exporterOverride ?? new DeferredOtlpExporter(config.protocol, config.exportTimeoutMs);
+    exporterOverride ??
+    (config.tracesExporter === 'console'
+      ? new ConsoleSpanExporter()
+      : new DeferredOtlpExporter(config.protocol, config.exportTimeoutMs));
   const tracker = new DirtyTracker();
   const resource = defaultResource()
     .merge(detectResources({ detectors: [hostDetector, processDetector] }))
@@ -168,7 +172,7 @@ function startSdk(config: SetupConfig, exporterOverride: SpanExporter | undefine
     flush: () => withTimeout(provider.forceFlush(), config.flushTimeoutMs),
   };
   installExitHooks(sdk, tracker);
-  diag.debug(`modelmaxx: tracing SDK started (${config.protocol})`);
+  diag.debug(`modelmaxx: tracing SDK started (${config.tracesExporter}, ${config.protocol})`);
   return sdk;
 }
 
@@ -224,6 +228,10 @@ export function setupInstrumentation(options: SetupOptions = {}): SetupHandle {
   let sdk: StartedSdk | undefined;
   const tracerProvider = new DeferredTracerProvider(() => {
     if (config.disabled) return undefined;
+    if (config.tracesExporter === 'none' && options.exporter === undefined) {
+      diag.info('modelmaxx: OTEL_TRACES_EXPORTER=none; not starting a tracing SDK');
+      return undefined;
+    }
     sdk = startSdk(config, options.exporter);
     return sdk.provider;
   });
