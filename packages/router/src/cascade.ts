@@ -13,6 +13,8 @@ export type CascadePlan =
       readonly kind: 'pair';
       readonly voters: readonly [number, number];
       readonly escalateTo: number;
+      /** Agreed answers that still escalate (their agreement is worth less than the best model). */
+      readonly escalateAnswers?: readonly string[];
       readonly reason: string;
     }
   | {
@@ -44,6 +46,13 @@ interface ModelCounters {
   cost: number;
 }
 
+interface AnswerCounters {
+  agreed: number;
+  score: number;
+  bestSeen: number;
+  bestScore: number;
+}
+
 interface ClassState {
   readonly models: ModelCounters[];
   /** Pair counters, index `a * n + b` with a < b. */
@@ -52,6 +61,8 @@ interface ClassState {
   readonly pairAgreeScore: Float64Array;
   readonly pairDisagreeBest: Float64Array;
   readonly pairDisagreeBestScore: Float64Array;
+  /** Per pair, per agreed answer: agreements, their score, and the best model's score when seen. */
+  readonly pairAnswers: Map<number, Map<string, AnswerCounters>>;
   /** Third-voter counters, index `(a * n + b) * n + c`, over prompts where a and b disagreed. */
   readonly tripleCalls: Float64Array;
   readonly tripleMatch: Float64Array;
@@ -102,6 +113,7 @@ export class CascadePlanner {
         pairAgreeScore: new Float64Array(size),
         pairDisagreeBest: new Float64Array(size),
         pairDisagreeBestScore: new Float64Array(size),
+        pairAnswers: new Map(),
         tripleCalls: new Float64Array(size * this.models.length),
         tripleMatch: new Float64Array(size * this.models.length),
         tripleMatchScore: new Float64Array(size * this.models.length),
@@ -224,6 +236,42 @@ export class CascadePlanner {
           lower,
           cost,
         });
+        const answers = state.pairAnswers.get(index);
+        if (
+          this.policy.cascade.answerEscalation &&
+          penalty !== undefined &&
+          answers !== undefined
+        ) {
+          // Escalate agreements on answers where the best model is worth its price.
+          const escalateAnswers: string[] = [];
+          let answerQuality = quality;
+          let answerCost = cost;
+          for (const [value, counters] of answers) {
+            const share = counters.agreed / (calls + 1);
+            const valueQuality = (counters.score + agreeQuality) / (counters.agreed + 1);
+            const bestValueQuality =
+              (counters.bestScore + bestQuality * strength) / (counters.bestSeen + strength);
+            if (bestValueQuality - valueQuality > penalty) {
+              escalateAnswers.push(value);
+              answerQuality += share * (bestValueQuality - valueQuality);
+              answerCost += share * bestCost;
+            }
+          }
+          if (escalateAnswers.length > 0) {
+            plans.push({
+              plan: {
+                kind: 'pair',
+                voters: [x, y],
+                escalateTo: best,
+                escalateAnswers,
+                reason: `voters ${this.models[x]} + ${this.models[y]}, else (or when they agree on ${escalateAnswers.join('/')}) ${this.models[best]}: quality ${answerQuality.toFixed(3)}`,
+              },
+              quality: answerQuality,
+              lower: answerQuality - Math.sqrt((answerQuality * (1 - answerQuality)) / (calls + 1)),
+              cost: answerCost,
+            });
+          }
+        }
         if (!this.policy.cascade.thirdVoter) continue;
         for (const c of voters) {
           if (c === a || c === b) continue;
@@ -334,6 +382,22 @@ export class CascadePlanner {
           if (a.answer !== undefined && a.answer === b.answer) {
             state.pairAgree[index] = state.pairAgree[index]! + 1;
             state.pairAgreeScore[index] = state.pairAgreeScore[index]! + (a.score + b.score) / 2;
+            let answers = state.pairAnswers.get(index);
+            if (answers === undefined) state.pairAnswers.set(index, (answers = new Map()));
+            let counters = answers.get(a.answer);
+            if (counters === undefined) {
+              if (answers.size >= 16) continue; // free-form answers: keep the table small
+              answers.set(
+                a.answer,
+                (counters = { agreed: 0, score: 0, bestSeen: 0, bestScore: 0 }),
+              );
+            }
+            counters.agreed += 1;
+            counters.score += (a.score + b.score) / 2;
+            if (best !== undefined) {
+              counters.bestSeen += 1;
+              counters.bestScore += best.score;
+            }
           } else {
             if (best !== undefined) {
               state.pairDisagreeBest[index] = state.pairDisagreeBest[index]! + 1;

@@ -97,6 +97,8 @@ export const PolicySchema = z
          */
         voters: z.array(z.string()).length(2).optional(),
         escalateTo: z.string().optional(),
+        /** Learn per agreed answer whether agreement is enough (with `goal.costPenalty`). */
+        answerEscalation: z.boolean().default(false),
         /** Ask a third voter when the first two disagree, before escalating. */
         thirdVoter: z.boolean().default(false),
       })

@@ -187,7 +187,11 @@ export function runReplay(
       } else if (plan.kind === 'pair') {
         const first = call(plan.voters[0]);
         const second = call(plan.voters[1]);
-        if (first.answer !== undefined && first.answer === second.answer) {
+        if (
+          first.answer !== undefined &&
+          first.answer === second.answer &&
+          !(plan.escalateAnswers?.includes(first.answer) ?? false)
+        ) {
           answeredBy = plan.voters[0];
         } else {
           call(plan.escalateTo);

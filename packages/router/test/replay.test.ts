@@ -52,27 +52,28 @@ describe('offline replay', () => {
     expect(report.decisions.length).toBe(400);
   });
 
-  it.each([false, true])(
-    'charges every call and answers only with a model it called (third voter: %s)',
-    (thirdVoter) => {
-      const report = runReplay(train, test, {
-        policy: { ...policy, cascade: { enabled: true, thirdVoter } },
-        seed: 4,
-      });
-      let cost = 0;
-      let score = 0;
-      const byId = new Map(test.prompts.map((prompt) => [prompt.sampleId, prompt]));
-      for (const decision of report.decisions) {
-        const prompt = byId.get(decision.sample_id)!;
-        expect(decision.calls).toContain(decision.model);
-        expect(new Set(decision.calls).size).toBe(decision.calls.length);
-        for (const model of decision.calls) cost += prompt.costs[MODELS.indexOf(model)]!;
-        score += prompt.scores[MODELS.indexOf(decision.model)]!;
-      }
-      expect(report.router.costUsd).toBeCloseTo(cost, 12);
-      expect(report.router.accuracy).toBeCloseTo(score / 400, 12);
-    },
-  );
+  it.each([
+    { thirdVoter: false, answerEscalation: false },
+    { thirdVoter: true, answerEscalation: false },
+    { thirdVoter: false, answerEscalation: true },
+  ])('charges every call and answers only with a model it called (%o)', (options) => {
+    const report = runReplay(train, test, {
+      policy: { ...policy, cascade: { enabled: true, ...options } },
+      seed: 4,
+    });
+    let cost = 0;
+    let score = 0;
+    const byId = new Map(test.prompts.map((prompt) => [prompt.sampleId, prompt]));
+    for (const decision of report.decisions) {
+      const prompt = byId.get(decision.sample_id)!;
+      expect(decision.calls).toContain(decision.model);
+      expect(new Set(decision.calls).size).toBe(decision.calls.length);
+      for (const model of decision.calls) cost += prompt.costs[MODELS.indexOf(model)]!;
+      score += prompt.scores[MODELS.indexOf(decision.model)]!;
+    }
+    expect(report.router.costUsd).toBeCloseTo(cost, 12);
+    expect(report.router.accuracy).toBeCloseTo(score / 400, 12);
+  });
 
   it('replays the weight-only router with the same decision core', () => {
     const report = runReplay(train, test, {
