@@ -120,6 +120,12 @@ describe('decodeTraceRequestProtobuf', () => {
     );
   });
 
+  it('rejects a length that does not fit in 32 bits instead of truncating it', () => {
+    // Field 1, LEN, length 2^32 + 1 (6 varint bytes), then one byte.
+    const bytes = Uint8Array.from([0x0a, 0x81, 0x80, 0x80, 0x80, 0x80, 0x01, 0x00]);
+    expect(() => decodeTraceRequestProtobuf(bytes)).toThrow(/length does not fit in 32 bits/);
+  });
+
   it('rejects a wrong wire type for a known field', () => {
     // Field 1 (resource_spans) as a varint instead of a message.
     expect(() => decodeTraceRequestProtobuf(Uint8Array.from([0x08, 0x01]))).toThrow(

@@ -152,7 +152,12 @@ class Reader {
 
   /** Reads a length prefix and returns where the field ends. */
   lengthEnd(end: number): number {
+    const start = this.pos;
     const length = this.uint32(end);
+    // A length needs at most 5 varint bytes; longer ones would lose their high bits above.
+    if (this.pos - start > 5 || (this.pos - start === 5 && this.buffer[start + 4]! > 0x0f)) {
+      this.fail('length does not fit in 32 bits');
+    }
     const fieldEnd = this.pos + length;
     if (fieldEnd > end) this.fail(`length ${length} runs past the end of its message`);
     return fieldEnd;
