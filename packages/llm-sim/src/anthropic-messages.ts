@@ -50,6 +50,9 @@ function scanBlocks(
   return { text, toolResultOnly: sawToolResult && !sawText };
 }
 
+/** `stop_details` of a refusal (the policy category is not simulated). */
+const REFUSAL_STOP_DETAILS = { type: 'refusal', category: null, explanation: null };
+
 const THINKING_SUMMARY = 'Let me work through this step by step before answering.';
 
 function anthropicToolChoice(value: unknown): ToolChoice {
@@ -244,6 +247,7 @@ export function handleMessages(body: JsonObject, context: CallContext): CallResu
       model: responseModel,
       content,
       stop_reason: stop,
+      ...(refused ? { stop_details: REFUSAL_STOP_DETAILS } : {}),
       stop_sequence: null,
       usage: {
         ...usageInput,
@@ -377,7 +381,10 @@ function messageStreamFrames(
     'message_delta',
     {
       type: 'message_delta',
-      delta: { stop_reason: stop, stop_sequence: null },
+      delta:
+        stop === 'refusal'
+          ? { stop_reason: stop, stop_sequence: null, stop_details: REFUSAL_STOP_DETAILS }
+          : { stop_reason: stop, stop_sequence: null },
       usage: hasThinking
         ? {
             output_tokens: choice.outputTokens,

@@ -87,6 +87,16 @@ describe('directives', () => {
       messages: [{ role: 'user', content: 'Do something bad [sim:refusal]' }],
     });
     expect(message.stop_reason).toBe('refusal');
+    expect(message.stop_details).toEqual({ type: 'refusal', category: null, explanation: null });
+    const streamed = await anthropic.messages
+      .stream({
+        model: 'claude-haiku-4-5',
+        max_tokens: 100,
+        messages: [{ role: 'user', content: 'Do something bad [sim:refusal]' }],
+      })
+      .finalMessage();
+    expect(streamed.stop_reason).toBe('refusal');
+    expect(streamed.stop_details).toEqual({ type: 'refusal', category: null, explanation: null });
   });
 
   it('returns invalid JSON when JSON was requested', async () => {
