@@ -110,3 +110,5 @@ export type { OpenStoreOptions } from './store/open-store.js';
 export type { SpanRow, SpanStore, WriteResult } from './store/span-store.js';
 export { schemaStatements } from './schema/schema.js';
 export type { SchemaOptions, SchemaStatement } from './schema/schema.js';
+export { serve } from './serve.js';
+export type { ServeOptions } from './serve.js';

@@ -4,9 +4,8 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import type { ParseArgsConfig } from 'node:util';
-import { openStore, schemaStatements, startCollector } from '@modelmaxx/collector';
+import { openStore, schemaStatements, serve } from '@modelmaxx/collector';
 import { formatResult, OUTPUT_FORMATS } from './format.js';
 import type { OutputFormat } from './format.js';
 import { openSource, QueryFailedError, UsageError } from './query-source.js';
@@ -160,25 +159,9 @@ async function migrateCommand(args: string[], io: Io): Promise<number> {
 }
 
 async function serveCommand(args: string[], io: Io): Promise<number> {
-  // The collector parses its own flags (--port, --host, --data, --clickhouse-url, …).
-  const collector = await startCollector({
-    env: io.env,
-    argv: args,
-    logger: pino({ level: io.env['MODELMAXX_LOG_LEVEL'] ?? 'info' }),
-  });
-  io.stdout(
-    `modelmaxx collector listening on ${collector.url} (OTLP/HTTP traces: ${collector.url}/v1/traces)\n`,
-  );
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-  await collector.close();
+  // The collector parses its own flags (--port, --host, --data, --clickhouse-url, …),
+  // logs through pino and exits on SIGTERM/SIGINT after draining.
+  await serve({ argv: args, env: io.env });
   return 0;
 }
 
