@@ -37,8 +37,11 @@ describe('schema', () => {
     expect(before.map((table) => table.name)).toEqual([
       'llm_calls',
       'llm_calls_mv',
+      'llm_price_entries',
+      'llm_price_entries_source',
+      'llm_price_keys',
+      'llm_price_keys_source',
       'llm_prices',
-      'llm_prices_by_model',
       'llm_rollup_1m',
       'llm_rollup_1m_calls_mv',
       'llm_rollup_1m_scores_mv',

@@ -67,8 +67,8 @@ export interface SchemaStatement {
   sql: string;
   /** Materialized views are dropped and re-created when the recorded version is older than this. */
   replaceBelowVersion?: number;
-  /** The object a re-created view replaces (fully qualified). */
-  dropFirst?: string;
+  /** The object a re-created view or dictionary replaces. */
+  dropFirst?: { kind: 'VIEW' | 'DICTIONARY'; name: string };
 }
 
 /** The tables that live on each shard (the `Distributed` table keeps the plain name). */
@@ -78,7 +78,8 @@ export const TABLES = {
   calls: 'llm_calls',
   scores: 'llm_scores',
   prices: 'llm_prices',
-  pricesByModel: 'llm_prices_by_model',
+  priceKeys: 'llm_price_keys',
+  priceEntries: 'llm_price_entries',
   rollup: 'llm_rollup_1m',
   migrations: 'schema_migrations',
 } as const;
@@ -433,15 +434,123 @@ const LLM_CALLS_COLUMNS = [
   'RouteReason',
 ];
 
-/** The model a span is priced by: the one that answered, else the one asked for (as `costOf` gets it). */
-const PRICED_MODEL = `if(${attribute(ATTR_GEN_AI_RESPONSE_MODEL)} != '', ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)}, ${attribute(ATTR_GEN_AI_REQUEST_MODEL)})`;
+/** The model a span is priced by (LowCardinality, so that its normalisation runs per distinct name): the one that answered, else the one asked for (as `costOf` gets it). */
+const PRICED_MODEL = `toLowCardinality(if(${attribute(ATTR_GEN_AI_RESPONSE_MODEL)} != '', ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)}, ${attribute(ATTR_GEN_AI_REQUEST_MODEL)}))`;
 
 /** Stats key for the model: the model the app asked for, else the one that answered. */
 const MODEL_KEY = `if(${attribute(ATTR_GEN_AI_REQUEST_MODEL)} != '', ${attribute(ATTR_GEN_AI_REQUEST_MODEL)}, ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)})`;
 
+const PRICE_KEYS: [kind: 'exact' | 'normalized', column: string][] = [
+  ['exact', 'ModelExact'],
+  ['exact', 'ModelAfterFirstSlash'],
+  ['exact', 'ModelAfterLastSlash'],
+  ['normalized', 'ModelNormalized'],
+];
+
+/**
+ * The catalog entry `PriceCatalog.lookup(provider, model)` finds, as dictionary
+ * look-ups: the candidate keys in order (the id as given, without its leading
+ * path segments, normalised); the first entry of the span's provider among them,
+ * else of the provider named by the model's path (`groq/…`), else the first
+ * entry of any provider (catalog order).
+ */
+function priceIdLookup(n: Names): string {
+  const lookups: string[] = [];
+  for (const provider of ['Provider', 'PathProvider', "''"]) {
+    for (const [kind, column] of PRICE_KEYS) {
+      lookups.push(
+        `dictGetOrNull('${n.database}.${TABLES.priceKeys}', 'PriceId', cityHash64(${provider}, '${kind}', ${column}))`,
+      );
+    }
+  }
+  return `coalesce(\n                ${lookups.join(',\n                ')})`;
+}
+
+function priceAttribute(n: Names, attributeName: string): string {
+  const fallback = attributeName === 'CatalogModel' ? "''" : 'toFloat64(0)';
+  return `dictGetOrDefault('${n.database}.${TABLES.priceEntries}', '${attributeName}', ifNull(PriceId, toUInt64(0)), ${fallback})`;
+}
+
+/** Dictionaries over the newest catalog version in `llm_prices` (reloaded by `loadPrices`). */
+function priceLookups(n: Names): SchemaStatement[] {
+  const latest = `SELECT *
+    FROM ${n.global(TABLES.prices)}
+    WHERE Version = (SELECT max(Version) FROM ${n.global(TABLES.prices)})`;
+  const statement = (name: string, sql: string): SchemaStatement => {
+    const [kind, object] = name.split(' ');
+    return {
+      name,
+      sql,
+      replaceBelowVersion: 1,
+      dropFirst: {
+        kind: kind === 'dictionary' ? 'DICTIONARY' : 'VIEW',
+        name: `${n.database}.${object}`,
+      },
+    };
+  };
+  return [
+    statement(
+      `view ${TABLES.priceKeys}_source`,
+      `CREATE VIEW IF NOT EXISTS ${n.global(`${TABLES.priceKeys}_source`)}${n.onCluster}
+AS SELECT cityHash64(Provider, KeyKind, Model) AS KeyHash, toUInt64(min(Rank)) AS PriceId
+FROM
+(
+    SELECT Provider, KeyKind, Model, Rank FROM (${latest})
+    UNION ALL
+    SELECT '' AS Provider, KeyKind, Model, Rank FROM (${latest})
+)
+GROUP BY Provider, KeyKind, Model`,
+    ),
+    statement(
+      `view ${TABLES.priceEntries}_source`,
+      `CREATE VIEW IF NOT EXISTS ${n.global(`${TABLES.priceEntries}_source`)}${n.onCluster}
+AS SELECT
+    toUInt64(Rank) AS PriceId,
+    argMax(InputPerMTok, LoadedAt) AS InputPerMTok,
+    argMax(OutputPerMTok, LoadedAt) AS OutputPerMTok,
+    argMax(CacheReadPerMTok, LoadedAt) AS CacheReadPerMTok,
+    argMax(CacheWritePerMTok, LoadedAt) AS CacheWritePerMTok,
+    argMax(ReasoningPerMTok, LoadedAt) AS ReasoningPerMTok,
+    argMax(CatalogModel, LoadedAt) AS CatalogModel
+FROM (${latest})
+GROUP BY Rank`,
+    ),
+    statement(
+      `dictionary ${TABLES.priceKeys}`,
+      `CREATE DICTIONARY IF NOT EXISTS ${n.global(TABLES.priceKeys)}${n.onCluster}
+(
+    KeyHash UInt64,
+    PriceId UInt64
+)
+PRIMARY KEY KeyHash
+SOURCE(CLICKHOUSE(DB '${n.database}' TABLE '${TABLES.priceKeys}_source'))
+LAYOUT(HASHED())
+LIFETIME(MIN 60 MAX 120)`,
+    ),
+    statement(
+      `dictionary ${TABLES.priceEntries}`,
+      `CREATE DICTIONARY IF NOT EXISTS ${n.global(TABLES.priceEntries)}${n.onCluster}
+(
+    PriceId UInt64,
+    InputPerMTok Float64,
+    OutputPerMTok Float64,
+    CacheReadPerMTok Float64,
+    CacheWritePerMTok Float64,
+    ReasoningPerMTok Float64,
+    CatalogModel String
+)
+PRIMARY KEY PriceId
+SOURCE(CLICKHOUSE(DB '${n.database}' TABLE '${TABLES.priceEntries}_source'))
+LAYOUT(HASHED())
+LIFETIME(MIN 60 MAX 120)`,
+    ),
+  ];
+}
+
 function views(n: Names): SchemaStatement[] {
+  // LowCardinality: the normalising functions run once per distinct name in a block, not per row.
   const provider = providerNameSqlExpression(
-    firstAttribute(ATTR_GEN_AI_PROVIDER_NAME, ATTR_GEN_AI_SYSTEM),
+    `toLowCardinality(${firstAttribute(ATTR_GEN_AI_PROVIDER_NAME, ATTR_GEN_AI_SYSTEM)})`,
   );
   const finishReasons = attribute(ATTR_GEN_AI_RESPONSE_FINISH_REASONS);
   const costCurrency = attribute(ATTR_GEN_AI_USAGE_COST_CURRENCY);
@@ -450,30 +559,10 @@ function views(n: Names): SchemaStatement[] {
     name: `view ${name}`,
     sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${n.database}.${name}${n.onCluster}\nTO ${to}\nAS ${select}`,
     replaceBelowVersion: 1,
-    dropFirst: `${n.database}.${name}`,
+    dropFirst: { kind: 'VIEW', name: `${n.database}.${name}` },
   });
   return [
-    {
-      // Newest version of each (provider, model key), all providers of a key in catalog order.
-      name: `view ${TABLES.pricesByModel}`,
-      sql: `CREATE VIEW IF NOT EXISTS ${n.global(TABLES.pricesByModel)}${n.onCluster}
-AS SELECT
-    concat(KeyKind, ':', Model) AS Key,
-    arraySort(entry -> entry.8, groupArray(Price)) AS Entries
-FROM
-(
-    SELECT
-        KeyKind,
-        Model,
-        argMax((Provider, InputPerMTok, OutputPerMTok, CacheReadPerMTok, CacheWritePerMTok, ReasoningPerMTok, CatalogModel, Rank), (Version, LoadedAt)) AS Price
-    FROM ${n.global(TABLES.prices)}
-    WHERE Version = (SELECT max(Version) FROM ${n.global(TABLES.prices)})
-    GROUP BY Provider, KeyKind, Model, Rank
-)
-GROUP BY KeyKind, Model`,
-      replaceBelowVersion: 1,
-      dropFirst: n.global(TABLES.pricesByModel),
-    },
+    ...priceLookups(n),
     // exporter/clickhouseexporter/internal/sqltemplates/traces_id_ts_lookup_mv.sql
     view(
       `${TABLES.traces}_trace_id_ts_mv`,
@@ -493,97 +582,77 @@ GROUP BY TraceId`,
     ${LLM_CALLS_COLUMNS.join(',\n    ')}
 FROM
 (
-SELECT
-    c.Timestamp AS Timestamp,
-    c.TraceId AS TraceId,
-    c.SpanId AS SpanId,
-    c.ParentSpanId AS ParentSpanId,
-    c.ServiceName AS ServiceName,
-    c.Provider AS Provider,
-    c.Operation AS Operation,
-    c.RequestModel AS RequestModel,
-    c.ResponseModel AS ResponseModel,
-    c.ResponseId AS ResponseId,
-    c.InputTokens AS InputTokens,
-    c.OutputTokens AS OutputTokens,
-    c.CacheReadTokens AS CacheReadTokens,
-    c.CacheWriteTokens AS CacheWriteTokens,
-    c.ReasoningTokens AS ReasoningTokens,
-    arrayConcat(exact.Entries, afterFirstSlash.Entries, afterLastSlash.Entries, normalized.Entries) AS FoundPrices,
-    multiIf(
-        arrayFirstIndex(entry -> entry.1 = c.Provider, FoundPrices) > 0, arrayFirstIndex(entry -> entry.1 = c.Provider, FoundPrices),
-        arrayFirstIndex(entry -> entry.1 = c.PathProvider, FoundPrices) > 0, arrayFirstIndex(entry -> entry.1 = c.PathProvider, FoundPrices),
-        length(FoundPrices) > 0, 1,
-        0) AS PriceIndex,
-    FoundPrices[PriceIndex] AS Price,
-    multiIf(
-        c.SpanCost IS NOT NULL, c.SpanCost,
-        PriceIndex > 0, (
-            toFloat64(greatest(toInt64(c.InputTokens) - toInt64(c.CacheReadTokens) - toInt64(c.CacheWriteTokens), 0)) * Price.2
-            + toFloat64(c.CacheReadTokens) * Price.4
-            + toFloat64(c.CacheWriteTokens) * Price.5
-            + toFloat64(greatest(toInt64(c.OutputTokens) - toInt64(c.ReasoningTokens), 0)) * Price.3
-            + toFloat64(c.ReasoningTokens) * Price.6
-        ) / 1000000,
-        NULL) AS CostUSD,
-    multiIf(c.SpanCost IS NOT NULL, 'span', PriceIndex > 0, 'catalog', 'unknown') AS CostSource,
-    if(c.SpanCost IS NULL AND PriceIndex > 0, Price.7, '') AS PricingModel,
-    c.DurationMs AS DurationMs,
-    c.TimeToFirstChunkMs AS TimeToFirstChunkMs,
-    c.StatusCode AS StatusCode,
-    c.ErrorType AS ErrorType,
-    c.FinishReasons AS FinishReasons,
-    c.Stream AS Stream,
-    c.Task AS Task,
-    c.Feature AS Feature,
-    c.UserId AS UserId,
-    c.ConversationId AS ConversationId,
-    c.RoutePolicy AS RoutePolicy,
-    c.RouteReason AS RouteReason
-FROM
-(
     SELECT
-        Timestamp,
-        TraceId,
-        SpanId,
-        ParentSpanId,
-        ServiceName,
-        ${provider} AS Provider,
-        ${attribute(ATTR_GEN_AI_OPERATION_NAME)} AS Operation,
-        ${attribute(ATTR_GEN_AI_REQUEST_MODEL)} AS RequestModel,
-        ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)} AS ResponseModel,
-        ${attribute(ATTR_GEN_AI_RESPONSE_ID)} AS ResponseId,
-        toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_INPUT_TOKENS)}) AS InputTokens,
-        toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_OUTPUT_TOKENS)}) AS OutputTokens,
-        toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)}) AS CacheReadTokens,
-        greatest(toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)}), toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)})) AS CacheWriteTokens,
-        toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)}) AS ReasoningTokens,
-        if(upper(${costCurrency}) = 'USD', toFloat64OrNull(${attribute(ATTR_GEN_AI_USAGE_COST_AMOUNT)}), toFloat64OrNull(${attribute(ATTR_MODELMAXX_COST_USD)})) AS SpanCost,
-        ${lowerTrimSqlExpression(PRICED_MODEL)} AS ModelExact,
-        if(position(ModelExact, '/') > 0, substring(ModelExact, position(ModelExact, '/') + 1), '') AS ModelAfterFirstSlash,
-        if(position(ModelExact, '/') > 0, arrayElement(splitByChar('/', ModelExact), -1), '') AS ModelAfterLastSlash,
-        ${modelNameSqlExpression(PRICED_MODEL)} AS ModelNormalized,
-        if(position(${PRICED_MODEL}, '/') > 1, ${providerNameSqlExpression(`substring(${PRICED_MODEL}, 1, position(${PRICED_MODEL}, '/') - 1)`)}, '') AS PathProvider,
-        Duration / 1000000 AS DurationMs,
-        toFloat64OrNull(${attribute(ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)}) * 1000 AS TimeToFirstChunkMs,
-        StatusCode,
-        ${attribute(ATTR_ERROR_TYPE)} AS ErrorType,
-        multiIf(startsWith(${finishReasons}, '['), JSONExtract(${finishReasons}, 'Array(String)'), ${finishReasons} = '', CAST([], 'Array(String)'), [${finishReasons}]) AS FinishReasons,
-        ${attribute(ATTR_GEN_AI_REQUEST_STREAM)} = 'true' AS Stream,
-        ${attribute(ATTR_MODELMAXX_TASK)} AS Task,
-        ${attribute(ATTR_MODELMAXX_FEATURE)} AS Feature,
-        ${attribute(ATTR_ENDUSER_ID)} AS UserId,
-        ${attribute(ATTR_GEN_AI_CONVERSATION_ID)} AS ConversationId,
-        ${attribute(ATTR_MODELMAXX_ROUTE_POLICY)} AS RoutePolicy,
-        ${attribute(ATTR_MODELMAXX_ROUTE_REASON)} AS RouteReason
-    FROM ${n.local(TABLES.traces)}
-    WHERE ${LLM_SPAN_FILTER}
-) AS c
-LEFT JOIN ${n.global(TABLES.pricesByModel)} AS exact ON exact.Key = concat('exact:', c.ModelExact)
-LEFT JOIN ${n.global(TABLES.pricesByModel)} AS afterFirstSlash ON afterFirstSlash.Key = concat('exact:', c.ModelAfterFirstSlash)
-LEFT JOIN ${n.global(TABLES.pricesByModel)} AS afterLastSlash ON afterLastSlash.Key = concat('exact:', c.ModelAfterLastSlash)
-LEFT JOIN ${n.global(TABLES.pricesByModel)} AS normalized ON normalized.Key = concat('normalized:', c.ModelNormalized)
-)`,
+        *,
+        multiIf(SpanCost IS NOT NULL, 'span', PriceId IS NOT NULL, 'catalog', 'unknown') AS CostSource,
+        coalesce(
+            SpanCost,
+            (
+                toFloat64(greatest(toInt64(InputTokens) - toInt64(CacheReadTokens) - toInt64(CacheWriteTokens), 0)) * PriceInput
+                + toFloat64(CacheReadTokens) * PriceCacheRead
+                + toFloat64(CacheWriteTokens) * PriceCacheWrite
+                + toFloat64(greatest(toInt64(OutputTokens) - toInt64(ReasoningTokens), 0)) * PriceOutput
+                + toFloat64(ReasoningTokens) * PriceReasoning
+            ) / 1000000 * nullIf(toUInt8(isNotNull(PriceId)), 0)) AS CostUSD,
+        arrayElement(['', PriceCatalogModel], 1 + toUInt8(isNull(SpanCost) AND isNotNull(PriceId))) AS PricingModel
+    FROM
+    (
+    SELECT
+        *,
+        ${priceAttribute(n, 'InputPerMTok')} AS PriceInput,
+        ${priceAttribute(n, 'OutputPerMTok')} AS PriceOutput,
+        ${priceAttribute(n, 'CacheReadPerMTok')} AS PriceCacheRead,
+        ${priceAttribute(n, 'CacheWritePerMTok')} AS PriceCacheWrite,
+        ${priceAttribute(n, 'ReasoningPerMTok')} AS PriceReasoning,
+        ${priceAttribute(n, 'CatalogModel')} AS PriceCatalogModel
+    FROM
+    (
+        SELECT
+            *,
+            ${priceIdLookup(n)} AS PriceId
+        FROM
+        (
+            SELECT
+                Timestamp,
+                TraceId,
+                SpanId,
+                ParentSpanId,
+                ServiceName,
+                ${provider} AS Provider,
+                ${attribute(ATTR_GEN_AI_OPERATION_NAME)} AS Operation,
+                ${attribute(ATTR_GEN_AI_REQUEST_MODEL)} AS RequestModel,
+                ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)} AS ResponseModel,
+                ${attribute(ATTR_GEN_AI_RESPONSE_ID)} AS ResponseId,
+                toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_INPUT_TOKENS)}) AS InputTokens,
+                toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_OUTPUT_TOKENS)}) AS OutputTokens,
+                toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)}) AS CacheReadTokens,
+                greatest(toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)}), toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)})) AS CacheWriteTokens,
+                toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)}) AS ReasoningTokens,
+                if(upper(${costCurrency}) = 'USD', toFloat64OrNull(${attribute(ATTR_GEN_AI_USAGE_COST_AMOUNT)}), toFloat64OrNull(${attribute(ATTR_MODELMAXX_COST_USD)})) AS SpanCost,
+                ${lowerTrimSqlExpression(PRICED_MODEL)} AS ModelExact,
+                if(position(ModelExact, '/') > 0, substring(ModelExact, position(ModelExact, '/') + 1), '') AS ModelAfterFirstSlash,
+                if(position(ModelExact, '/') > 0, arrayElement(splitByChar('/', ModelExact), -1), '') AS ModelAfterLastSlash,
+                ${modelNameSqlExpression(PRICED_MODEL)} AS ModelNormalized,
+                if(position(${PRICED_MODEL}, '/') > 1, ${providerNameSqlExpression(`substring(${PRICED_MODEL}, 1, position(${PRICED_MODEL}, '/') - 1)`)}, '') AS PathProvider,
+                Duration / 1000000 AS DurationMs,
+                toFloat64OrNull(${attribute(ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)}) * 1000 AS TimeToFirstChunkMs,
+                StatusCode,
+                ${attribute(ATTR_ERROR_TYPE)} AS ErrorType,
+                multiIf(startsWith(${finishReasons}, '['), JSONExtract(${finishReasons}, 'Array(String)'), ${finishReasons} = '', CAST([], 'Array(String)'), [${finishReasons}]) AS FinishReasons,
+                ${attribute(ATTR_GEN_AI_REQUEST_STREAM)} = 'true' AS Stream,
+                ${attribute(ATTR_MODELMAXX_TASK)} AS Task,
+                ${attribute(ATTR_MODELMAXX_FEATURE)} AS Feature,
+                ${attribute(ATTR_ENDUSER_ID)} AS UserId,
+                ${attribute(ATTR_GEN_AI_CONVERSATION_ID)} AS ConversationId,
+                ${attribute(ATTR_MODELMAXX_ROUTE_POLICY)} AS RoutePolicy,
+                ${attribute(ATTR_MODELMAXX_ROUTE_REASON)} AS RouteReason
+            FROM ${n.local(TABLES.traces)}
+            WHERE ${LLM_SPAN_FILTER}
+        )
+    )
+    )
+)
+SETTINGS short_circuit_function_evaluation = 'disable'`,
     ),
     view(
       `${TABLES.scores}_mv`,
@@ -685,7 +754,8 @@ export function tableNames(options: SchemaOptions = {}): Record<keyof typeof TAB
     calls: n.global(TABLES.calls),
     scores: n.global(TABLES.scores),
     prices: n.global(TABLES.prices),
-    pricesByModel: n.global(TABLES.pricesByModel),
+    priceKeys: n.global(TABLES.priceKeys),
+    priceEntries: n.global(TABLES.priceEntries),
     rollup: n.global(TABLES.rollup),
     migrations: n.global(TABLES.migrations),
   };

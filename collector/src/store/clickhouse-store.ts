@@ -130,7 +130,9 @@ export class ClickHouseStore implements SpanStore {
         recorded < statement.replaceBelowVersion &&
         statement.dropFirst !== undefined
       ) {
-        await this.engine.command(`DROP VIEW IF EXISTS ${statement.dropFirst}${this.onCluster()}`);
+        await this.engine.command(
+          `DROP ${statement.dropFirst.kind} IF EXISTS ${statement.dropFirst.name}${this.onCluster()}`,
+        );
       }
       await this.engine.command(statement.sql);
     }
@@ -143,6 +145,14 @@ export class ClickHouseStore implements SpanStore {
       );
     }
     if (this.options.priceRows !== undefined) await this.loadPrices(this.options.priceRows);
+    await this.reloadPriceDictionaries();
+  }
+
+  /** The `llm_calls` view reads prices through dictionaries; reload them after the prices changed. */
+  async reloadPriceDictionaries(): Promise<void> {
+    for (const dictionary of [this.tables.priceKeys, this.tables.priceEntries]) {
+      await this.engine.command(`SYSTEM RELOAD DICTIONARY ${dictionary}${this.onCluster()}`);
+    }
   }
 
   private onCluster(): string {
@@ -195,6 +205,7 @@ export class ClickHouseStore implements SpanStore {
       missing.map((row) => JSON.stringify({ ...row, LoadedAt: loadedAt })).join('\n') + '\n',
     );
     await this.engine.insert({ table: this.tables.prices, format: 'JSONEachRow', body });
+    await this.reloadPriceDictionaries();
     return missing.length;
   }
 
