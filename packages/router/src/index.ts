@@ -22,7 +22,7 @@ export {
 export type { Candidate, Policy, PolicyInput } from './policy.js';
 export { createRandom } from './random.js';
 export type { RandomSource } from './random.js';
-export { defaultReplayPolicy, runReplay, twoModelMetrics } from './replay.js';
+export { defaultReplayPolicy, runReplay, seedPriors, twoModelMetrics } from './replay.js';
 export { ROUTELLM_PRICES, loadRouteLlm, parseRouteLlmCsv, routeLlmTaskOf } from './routellm.js';
 export { loadRecorded } from './recorded.js';
 export type {

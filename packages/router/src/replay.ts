@@ -486,3 +486,22 @@ export function twoModelMetrics(
     curve: points,
   };
 }
+
+/**
+ * Cold-start priors from an offline evaluation: each candidate's mean score and cost per
+ * call on recorded data (e.g. a replay set), written into the policy's `priorQuality` and
+ * `priorCostPerCallUsd`. Candidates missing from the data keep their priors.
+ */
+export function seedPriors(policy: Policy, data: RecordedDataset): Policy {
+  const count = data.prompts.length;
+  if (count === 0) return policy;
+  return {
+    ...policy,
+    candidates: policy.candidates.map((candidate) => {
+      const model = data.models.indexOf(candidate.model);
+      if (model < 0) return candidate;
+      const { score, cost } = totals(data.prompts, model);
+      return { ...candidate, priorQuality: score / count, priorCostPerCallUsd: cost / count };
+    }),
+  };
+}

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { runReplay } from '../src/replay.js';
+import { computeWeights } from '../src/decision.js';
+import { parsePolicy } from '../src/policy.js';
+import { runReplay, seedPriors } from '../src/replay.js';
 import type { RecordedDataset, RecordedPrompt } from '../src/routerbench.js';
 import { createRandom } from '../src/random.js';
 
@@ -84,6 +86,24 @@ describe('offline replay', () => {
     for (const decision of report.decisions) expect(decision.calls).toEqual([decision.model]);
     // with one class and no context, weights alone must mostly pay for the frontier model
     expect(report.router.costVsBest).toBeGreaterThan(0.7);
+  });
+
+  it('seeds cold-start priors from an offline evaluation', () => {
+    const seeded = seedPriors(
+      parsePolicy({ candidates: [{ model: 'frontier' }, { model: 'other' }] }),
+      train,
+    );
+    const frontier = train.prompts.reduce((sum, prompt) => sum + prompt.scores[0]!, 0) / 600;
+    expect(seeded.candidates[1]).toEqual({ model: 'other', provider: 'openai' });
+    expect(seeded.candidates[0]!.priorQuality).toBeCloseTo(frontier, 12);
+    expect(seeded.candidates[0]!.priorCostPerCallUsd).toBeCloseTo(0.01, 12);
+    const table = computeWeights({
+      policy: seeded,
+      stats: [],
+      random: createRandom(1),
+      classes: ['qa'],
+    });
+    expect(table.classes.get('qa')!.weights[0]!.quality).toBeCloseTo(frontier, 12);
   });
 
   it('rejects a policy whose candidates are not in the data', () => {
