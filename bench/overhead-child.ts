@@ -7,8 +7,9 @@
  * and then alternates short blocks of sequential `chat.completions.create` calls between them in a
  * rotating order, so that load from elsewhere on the machine hits all three alike. Both
  * instrumentations send spans through one BatchSpanProcessor into an exporter that counts and
- * drops them. Prints one JSON line: per-block mean wall-clock and client-CPU µs per call for each
- * variant, and span counts.
+ * drops them. The same is then repeated with an in-process fetch stub that returns the simulator's
+ * recorded response (client work only). Prints one JSON line: per-block mean wall-clock and
+ * client-CPU µs per call for each variant (loopback and stubbed), and span counts.
  */
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -96,31 +97,64 @@ const request = {
   temperature: 0,
 };
 
-for (let index = 0; index < warmup; index += 1) {
-  for (const variant of VARIANTS) await clients[variant].chat.completions.create(request);
+interface Measured {
+  blockMeansUs: Record<Variant, number[]>;
+  blockCpuUs: Record<Variant, number[]>;
 }
-const blockMeansUs: Record<Variant, number[]> = { bare: [], ours: [], contrib: [] };
-const blockCpuUs: Record<Variant, number[]> = { bare: [], ours: [], contrib: [] };
-for (let block = 0; block < blocks; block += 1) {
-  for (let offset = 0; offset < VARIANTS.length; offset += 1) {
-    const variant = VARIANTS[(block + offset) % VARIANTS.length] as Variant;
-    const client = clients[variant];
-    const cpuStarted = process.cpuUsage();
-    const started = performance.now();
-    for (let call = 0; call < callsPerBlock; call += 1) {
-      await client.chat.completions.create(request);
-    }
-    blockMeansUs[variant].push(((performance.now() - started) * 1000) / callsPerBlock);
-    const cpu = process.cpuUsage(cpuStarted);
-    blockCpuUs[variant].push((cpu.user + cpu.system) / callsPerBlock);
+
+/** Warm-up, then `blocks` rounds of `callsPerBlock` sequential calls per variant, rotating the order. */
+async function measure(clientsByVariant: Record<Variant, OpenAI>): Promise<Measured> {
+  for (let index = 0; index < warmup; index += 1) {
+    for (const variant of VARIANTS)
+      await clientsByVariant[variant].chat.completions.create(request);
   }
+  const measured: Measured = {
+    blockMeansUs: { bare: [], ours: [], contrib: [] },
+    blockCpuUs: { bare: [], ours: [], contrib: [] },
+  };
+  for (let block = 0; block < blocks; block += 1) {
+    for (let offset = 0; offset < VARIANTS.length; offset += 1) {
+      const variant = VARIANTS[(block + offset) % VARIANTS.length] as Variant;
+      const client = clientsByVariant[variant];
+      const cpuStarted = process.cpuUsage();
+      const started = performance.now();
+      for (let call = 0; call < callsPerBlock; call += 1) {
+        await client.chat.completions.create(request);
+      }
+      measured.blockMeansUs[variant].push(((performance.now() - started) * 1000) / callsPerBlock);
+      const cpu = process.cpuUsage(cpuStarted);
+      measured.blockCpuUs[variant].push((cpu.user + cpu.system) / callsPerBlock);
+    }
+  }
+  return measured;
 }
+
+const loopback = await measure(clients);
+
+// The same three copies again with a fetch that answers in-process with the simulator's own
+// response body (recorded once above): no sockets, no server, so only the client's work is timed.
+const recorded = await fetch(`${baseURL}/chat/completions`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' },
+  body: JSON.stringify(request),
+});
+const recordedBody = await recorded.text();
+const recordedHeaders = Object.fromEntries(recorded.headers);
+const stubFetch = (): Promise<Response> =>
+  Promise.resolve(new Response(recordedBody, { status: 200, headers: recordedHeaders }));
+const stubOptions = { baseURL, apiKey: 'sk-bench', maxRetries: 0, fetch: stubFetch };
+const stubbed = await measure({
+  bare: new bareModule.OpenAI(stubOptions),
+  ours: new oursModule.OpenAI(stubOptions),
+  contrib: new contribModule.OpenAI(stubOptions),
+});
+
 await provider.forceFlush();
-const callsPerVariant = warmup + blocks * callsPerBlock;
+const callsPerVariant = 2 * (warmup + blocks * callsPerBlock);
 console.log(
   JSON.stringify({
-    blockMeansUs,
-    blockCpuUs,
+    ...loopback,
+    stubbed,
     callsPerVariant,
     spans: Object.fromEntries(exporter.counts),
   }),
