@@ -199,9 +199,11 @@ export function jsonFromSchema(
       return out;
     }
     case 'array': {
-      const minItems = typeof node['minItems'] === 'number' ? node['minItems'] : 1;
+      // One item near the root; none deeper down (ends recursive schemas) unless minItems asks.
+      const minItems = typeof node['minItems'] === 'number' ? node['minItems'] : 0;
+      const count = Math.max(minItems, depth > 3 ? 0 : 1);
       const items: unknown[] = [];
-      for (let index = 0; index < Math.max(1, minItems); index++) {
+      for (let index = 0; index < count; index++) {
         items.push(jsonFromSchema(node['items'], hint, root, key, depth + 1));
       }
       return items;
@@ -210,9 +212,22 @@ export function jsonFromSchema(
     case 'number': {
       const wanted = hint(key, type);
       let value = typeof wanted === 'number' ? wanted : Number(wanted);
-      if (!Number.isFinite(value))
-        value = typeof node['minimum'] === 'number' ? node['minimum'] : 1;
-      return type === 'integer' ? Math.round(value) : value;
+      const minimum = typeof node['minimum'] === 'number' ? node['minimum'] : undefined;
+      const maximum = typeof node['maximum'] === 'number' ? node['maximum'] : undefined;
+      const exclusiveMinimum =
+        typeof node['exclusiveMinimum'] === 'number' ? node['exclusiveMinimum'] : undefined;
+      const exclusiveMaximum =
+        typeof node['exclusiveMaximum'] === 'number' ? node['exclusiveMaximum'] : undefined;
+      if (!Number.isFinite(value)) value = minimum ?? 1;
+      if (type === 'integer') value = Math.round(value);
+      const step = type === 'integer' ? 1 : 0.001;
+      if (minimum !== undefined && value < minimum) value = minimum;
+      if (exclusiveMinimum !== undefined && value <= exclusiveMinimum)
+        value = exclusiveMinimum + step;
+      if (maximum !== undefined && value > maximum) value = maximum;
+      if (exclusiveMaximum !== undefined && value >= exclusiveMaximum)
+        value = exclusiveMaximum - step;
+      return type === 'integer' ? Math.ceil(value) : value;
     }
     case 'boolean':
       return typeof hint(key, 'boolean') === 'boolean' ? hint(key, 'boolean') : true;
@@ -220,13 +235,21 @@ export function jsonFromSchema(
       return null;
     default: {
       const format = node['format'];
-      if (format === 'email') return 'user@example.com';
+      const known = hint(key, 'string');
+      if (format === 'email')
+        return typeof known === 'string' && known.includes('@') ? known : 'user@example.com';
       if (format === 'date-time') return '2025-01-01T00:00:00Z';
       if (format === 'date') return '2025-01-01';
       if (format === 'uuid') return '00000000-0000-4000-8000-000000000000';
       if (format === 'uri' || format === 'url') return 'https://example.com/';
-      const wanted = hint(key, 'string');
-      return wanted === undefined || wanted === null ? 'example' : String(wanted);
+      let text = known === undefined || known === null ? 'example' : String(known);
+      if (typeof node['minLength'] === 'number' && text.length < node['minLength']) {
+        text = text.padEnd(node['minLength'], 'x');
+      }
+      if (typeof node['maxLength'] === 'number' && text.length > node['maxLength']) {
+        text = text.slice(0, node['maxLength']);
+      }
+      return text;
     }
   }
 }

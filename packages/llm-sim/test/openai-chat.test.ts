@@ -192,6 +192,52 @@ describe('chat completions', () => {
     expect(checkAnswer(task, completion.choices[0]?.message.content)).toBe(true);
   });
 
+  it('fills schemas with bounds, nullables, enums, nested objects and recursive $refs', async () => {
+    const schema = {
+      type: 'object',
+      additionalProperties: false,
+      required: ['score', 'level', 'note', 'kind', 'count', 'tree'],
+      properties: {
+        score: { type: 'number', minimum: 0, maximum: 1 },
+        level: { type: 'integer', exclusiveMinimum: 100 },
+        note: { anyOf: [{ type: 'string', minLength: 10 }, { type: 'null' }] },
+        kind: { type: 'string', enum: ['alpha', 'beta'] },
+        count: { const: 3 },
+        tree: { $ref: '#/$defs/node' },
+      },
+      $defs: {
+        node: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['label', 'children'],
+          properties: {
+            label: { type: 'string' },
+            children: { type: 'array', items: { $ref: '#/$defs/node' } },
+          },
+        },
+      },
+    };
+    const completion = await client.chat.completions.parse({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'Rate item 42 please.' }],
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'rating', strict: true, schema },
+      },
+    });
+    expect(completion.choices[0]?.message.parsed).toEqual({
+      score: 1,
+      level: 101,
+      note: 'examplexxx',
+      kind: 'alpha',
+      count: 3,
+      tree: {
+        label: 'example',
+        children: [{ label: 'example', children: [{ label: 'example', children: [] }] }],
+      },
+    });
+  });
+
   it('answers json_object requests with JSON', async () => {
     const completion = await client.chat.completions.create({
       model: 'gpt-4o-mini',
