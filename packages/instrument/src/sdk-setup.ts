@@ -137,7 +137,10 @@ function installExitHooks(sdk: StartedSdk, tracker: DirtyTracker): void {
   process.on('SIGTERM', onSigterm);
 }
 
-function startSdk(config: SetupConfig, exporterOverride: SpanExporter | undefined): StartedSdk {
+function startSdk(
+  config: SetupConfig,
+  exporterOverride: SpanExporter | undefined,
+): StartedSdk | undefined {
   const exporter =
     exporterOverride ??
     (config.tracesExporter === 'console'
@@ -162,11 +165,13 @@ function startSdk(config: SetupConfig, exporterOverride: SpanExporter | undefine
       new BatchSpanProcessor({ exporter, exportTimeoutMillis: config.exportTimeoutMs }),
     ],
   });
-  const contextManager = new AsyncLocalStorageContextManager().enable();
-  if (!context.setGlobalContextManager(contextManager)) contextManager.disable();
   if (!trace.setGlobalTracerProvider(provider)) {
     diag.warn('modelmaxx: a global tracer provider appeared while starting ours; using theirs');
+    void provider.shutdown();
+    return undefined;
   }
+  const contextManager = new AsyncLocalStorageContextManager().enable();
+  if (!context.setGlobalContextManager(contextManager)) contextManager.disable();
   const sdk: StartedSdk = {
     provider,
     flush: () => withTimeout(provider.forceFlush(), config.flushTimeoutMs),
@@ -233,7 +238,7 @@ export function setupInstrumentation(options: SetupOptions = {}): SetupHandle {
       return undefined;
     }
     sdk = startSdk(config, options.exporter);
-    return sdk.provider;
+    return sdk?.provider;
   });
   let patched: PatchOutcome[] = [];
   let ready = Promise.resolve();
