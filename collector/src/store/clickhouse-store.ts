@@ -364,11 +364,12 @@ export class ClickHouseStore implements SpanStore {
       `SELECT * FROM (${normalized})`,
       undefined,
       {
-        readonly: 1,
         max_execution_time: Math.max(1, Math.ceil(options.maxExecutionSeconds)),
         timeout_overflow_mode: 'throw',
         max_result_rows: maxRows,
         result_overflow_mode: 'break',
+        // Last: a server checks each change against the readonly level set before it.
+        readonly: 1,
       },
     );
     const truncated = result.data.length > maxRows;

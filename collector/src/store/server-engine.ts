@@ -4,7 +4,7 @@
  * parameters (`clickhouse_settings`), values as query parameters.
  */
 import { Readable } from 'node:stream';
-import { createClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { ClickHouseEngine, ClickHouseSettings, QueryResult } from './engine.js';
 import { ClickHouseError } from './engine.js';
@@ -43,6 +43,8 @@ export class ServerEngine implements ClickHouseEngine {
       ...(options.username === undefined ? {} : { username: options.username }),
       ...(options.password === undefined ? {} : { password: options.password }),
       request_timeout: options.requestTimeoutMs ?? 60_000,
+      // Failures come back as ClickHouseError to the store, which logs them once.
+      log: { level: ClickHouseLogLevel.OFF },
       clickhouse_settings: {
         output_format_json_quote_64bit_integers: 1,
         ...(options.settings ?? {}),
