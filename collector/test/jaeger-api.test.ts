@@ -272,6 +272,20 @@ describe('Jaeger v1 API', () => {
     });
   });
 
+  it('lists service dependencies (parent service → child service)', async () => {
+    const endTs = Math.floor(BASE_US / 1000) + 3_600_000;
+    expect(await get(`/api/dependencies?endTs=${endTs}&lookback=7200000`)).toEqual({
+      status: 200,
+      body: wrapped([{ parent: 'shop', child: 'payments', callCount: 1 }]),
+    });
+    // A window that ends before anything was stored.
+    expect(
+      (await get(`/api/dependencies?endTs=${Math.floor(BASE_US / 1000) - 1000}&lookback=60000`))
+        .body,
+    ).toEqual(wrapped([]));
+    expect((await get('/api/dependencies?lookback=soon')).status).toBe(400);
+  });
+
   it('returns a whole trace in Jaeger JSON', async () => {
     const { status, body } = await get(`/api/traces/${TRACE_A}`);
     expect(status).toBe(200);

@@ -218,6 +218,42 @@ export class JaegerQueries {
     return rows.map((row) => row.TraceId);
   }
 
+  /**
+   * Service-to-service calls (Jaeger's dependency links): spans whose parent
+   * span belongs to another service, counted per (parent, child) pair over
+   * child spans that started in the window.
+   */
+  async dependencies(
+    startNs: bigint,
+    endNs: bigint,
+  ): Promise<{ parent: string; child: string; callCount: number }[]> {
+    const rows = await this.rows<{ parent: string; child: string; calls: string | number }>(
+      `SELECT parent.ServiceName AS parent, child.ServiceName AS child, count() AS calls
+       FROM
+       (
+           SELECT TraceId, ParentSpanId, ServiceName FROM ${this.tables.traces}
+           WHERE Timestamp >= fromUnixTimestamp64Nano({startNs:Int64})
+             AND Timestamp <= fromUnixTimestamp64Nano({endNs:Int64}) AND ParentSpanId != ''
+       ) AS child
+       INNER JOIN
+       (
+           SELECT TraceId, SpanId, ServiceName FROM ${this.tables.traces}
+           WHERE Timestamp >= fromUnixTimestamp64Nano({startNs:Int64}) - INTERVAL 1 HOUR
+             AND Timestamp <= fromUnixTimestamp64Nano({endNs:Int64})
+       ) AS parent
+       ON child.TraceId = parent.TraceId AND child.ParentSpanId = parent.SpanId
+       WHERE parent.ServiceName != child.ServiceName
+       GROUP BY parent, child
+       ORDER BY parent, child`,
+      { startNs: startNs.toString(), endNs: endNs.toString() },
+    );
+    return rows.map((row) => ({
+      parent: row.parent,
+      child: row.child,
+      callCount: Number(row.calls),
+    }));
+  }
+
   /** Every stored span of these traces (bounded in time by `otel_traces_trace_id_ts`). */
   async spansOf(traceIds: readonly string[]): Promise<StoredSpan[]> {
     if (traceIds.length === 0) return [];

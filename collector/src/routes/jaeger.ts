@@ -5,7 +5,8 @@
  * v1 (what Grafana's Jaeger data source calls; answers wrapped in
  * `{ data, total, limit, offset, errors }`):
  * `GET /api/services`, `/api/services/{service}/operations`,
- * `/api/operations?service=&spanKind=`, `/api/traces` (search: `service`,
+ * `/api/operations?service=&spanKind=`, `/api/dependencies?endTs=&lookback=` (ms;
+ * service-to-service calls for the service graph), `/api/traces` (search: `service`,
  * `operation`, `tags` (JSON or logfmt) / `tag=key:value`, `start`/`end` in µs
  * or `lookback`, `minDuration`/`maxDuration` as Go durations, `limit`; or
  * `traceID=…` repeated), `/api/traces/{traceID}` (404 in Jaeger's error shape).
@@ -43,6 +44,7 @@ export interface JaegerRouterOptions {
 const DEFAULT_LIMIT = 20;
 const MAX_LIMIT = 1500;
 const DEFAULT_LOOKBACK_NS = 3600n * 1_000_000_000n;
+const DEFAULT_DEPENDENCIES_LOOKBACK_NS = 24n * DEFAULT_LOOKBACK_NS;
 
 class NotFoundError extends Error {
   override readonly name = 'NotFoundError';
@@ -229,6 +231,19 @@ export function jaegerRouter(options: JaegerRouterOptions): Router {
       const traces = await tracesOf([id]);
       if (traces.length === 0) throw new NotFoundError('trace not found');
       return v1(traces);
+    }),
+  );
+
+  router.get(
+    '/api/dependencies',
+    v1Handler(async (request) => {
+      const endMs = integer(single(request.query.endTs, 'endTs'), 'endTs');
+      const lookbackMs = integer(single(request.query.lookback, 'lookback'), 'lookback');
+      const endNs = endMs === undefined ? nowNs() : endMs * 1_000_000n;
+      const startNs =
+        endNs -
+        (lookbackMs === undefined ? DEFAULT_DEPENDENCIES_LOOKBACK_NS : lookbackMs * 1_000_000n);
+      return v1(await queries.dependencies(startNs, endNs));
     }),
   );
 
