@@ -233,7 +233,7 @@ describe('chat completions', () => {
       count: 3,
       tree: {
         label: 'example',
-        children: [{ label: 'example', children: [{ label: 'example', children: [] }] }],
+        children: [{ label: 'example', children: [] }],
       },
     });
   });
