@@ -1,0 +1,117 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../src/cli.js';
+import { createRandom } from '../src/random.js';
+
+const MODELS = ['big', 'small-a', 'small-b'];
+
+/** A RouterBench-format CSV: Python-list prompts, scores, answers and costs per model. */
+function writeCsv(path: string, count: number, seed: number): void {
+  const random = createRandom(seed);
+  const header = [
+    '',
+    'sample_id',
+    'prompt',
+    'eval_name',
+    ...MODELS,
+    ...MODELS.map((model) => `${model}|model_response`),
+    ...MODELS.map((model) => `${model}|total_cost`),
+    'oracle_model_to_route_to',
+  ];
+  const lines = [header.join(',')];
+  for (let index = 0; index < count; index += 1) {
+    const easy = random() < 0.7;
+    const scores = [random() < 0.9 ? 1 : 0, easy ? 1 : 0, easy ? 1 : 0];
+    const answers = scores.map((score, model) => (score === 1 ? 'A' : 'BCD'[model]!));
+    lines.push(
+      [
+        String(index),
+        `qa.${index}`,
+        `"['Pick one, it''s a test:\\nA) x\\nB) y']"`,
+        'qa',
+        ...scores.map(String),
+        ...answers.map((answer) => `"['${answer}']"`),
+        '0.01',
+        '0.0004',
+        '0.0005',
+        'big',
+      ].join(','),
+    );
+  }
+  writeFileSync(path, lines.join('\n') + '\n');
+}
+
+function capture() {
+  let text = '';
+  return { stream: { write: (chunk: string) => (text += chunk) }, text: () => text };
+}
+
+describe('modelmaxx-router replay', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'router-cli-'));
+  const train = join(dir, 'qa_train.csv');
+  const test = join(dir, 'qa_test.csv');
+  writeCsv(train, 400, 1);
+  writeCsv(test, 200, 2);
+
+  it('prints the replay table and writes one decision per test prompt', async () => {
+    const out = capture();
+    const err = capture();
+    const decisions = join(dir, 'decisions.jsonl');
+    const code = await main(
+      ['replay', '--train', train, '--test', test, '--decisions', decisions],
+      out.stream,
+      err.stream,
+    );
+    expect(err.text()).toBe('');
+    expect(code).toBe(0);
+    expect(out.text()).toContain(
+      '| policy | accuracy | cost (USD) | accuracy vs best | cost vs best |',
+    );
+    expect(out.text()).toMatch(/\| router \(cascade\) \| /);
+    expect(out.text()).toContain('| always big | ');
+    const lines = readFileSync(decisions, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { sample_id: string; model: string; calls: string[] });
+    expect(lines).toHaveLength(200);
+    expect(lines[0]!.sample_id).toBe('qa.0');
+    for (const line of lines) {
+      expect(Object.keys(line)).toEqual(['sample_id', 'model', 'calls']);
+      expect(line.calls).toContain(line.model);
+    }
+  });
+
+  it('prints JSON with --json and reports bad arguments and policies', async () => {
+    const out = capture();
+    expect(
+      await main(
+        ['replay', '--train', train, '--test', test, '--json'],
+        out.stream,
+        capture().stream,
+      ),
+    ).toBe(0);
+    const report = JSON.parse(out.text()) as { testPrompts: number; bestModel: string };
+    expect(report.testPrompts).toBe(200);
+    expect(report.bestModel).toBe('big');
+
+    const err = capture();
+    expect(await main(['replay', '--train', train], capture().stream, err.stream)).toBe(2);
+    expect(err.text()).toMatch(/^give at least one --train and one --test file\nusage: /);
+
+    const policy = join(dir, 'policy.json');
+    writeFileSync(policy, JSON.stringify({ candidates: [{ model: 'gpt-9' }] }));
+    const failed = capture();
+    expect(
+      await main(
+        ['replay', '--train', train, '--test', test, '--policy', policy],
+        capture().stream,
+        failed.stream,
+      ),
+    ).toBe(1);
+    expect(failed.text()).toBe(
+      'replay failed: policy candidate "gpt-9" is not in the data (models: big, small-a, small-b)\n',
+    );
+  });
+});
