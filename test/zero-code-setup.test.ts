@@ -211,6 +211,33 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
     expect(spans.every((span) => span.resource['service.name'] === 'cjs-app')).toBe(true);
   });
 
+  it('CJS app under --import register: each SDK copy is patched when the app loads it', async () => {
+    const { sim, receiver } = await setUp();
+    const run = await runFixture('cjs-plain-app.cjs', {
+      nodeArgs: REGISTER,
+      env: { ...simEnv(sim), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url },
+    });
+    expectOk(run);
+    expect(run.stdout).toBe((await bareRun('cjs-plain-app.cjs')).stdout);
+    const spans = receiver.spans();
+    expect(spans).toHaveLength(3);
+    expectAppSpans(spans, run, sim, { anthropic: true });
+  });
+
+  it('register loads no LLM SDK the app does not load itself', async () => {
+    const run = await runFixture('idle-app.mjs', { nodeArgs: REGISTER });
+    expectOk(run);
+    expect(JSON.parse(run.stdout)).toEqual({ loadedSdkFiles: 0 });
+    // With auto (patching at start-up) both CJS copies are loaded: the check above can fail.
+    const eager = await runFixture('idle-app.mjs', {
+      nodeArgs: ['--import', '@modelmaxx/instrument/auto'],
+    });
+    expectOk(eager);
+    expect((JSON.parse(eager.stdout) as { loadedSdkFiles: number }).loadedSdkFiles).toBeGreaterThan(
+      0,
+    );
+  });
+
   it('observe() under --import register records each call once', async () => {
     const { sim, receiver } = await setUp();
     const run = await runFixture('observe-app.mjs', {

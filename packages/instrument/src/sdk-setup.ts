@@ -1,3 +1,4 @@
+import * as nodeModule from 'node:module';
 import { dirname } from 'node:path';
 import { DiagConsoleLogger, context, diag, trace } from '@opentelemetry/api';
 import type { TracerProvider as ApiTracerProvider } from '@opentelemetry/api';
@@ -24,7 +25,7 @@ import { logLevelFrom, readSetupConfig } from './env.js';
 import type { SamplerSetting, SetupConfig } from './env.js';
 import { DeferredOtlpExporter } from './setup-exporter.js';
 import { DeferredTracerProvider } from './setup-provider.js';
-import { patchInstalledModules } from './setup-patch.js';
+import { patchInstalledModules, patchOnLoad } from './setup-patch.js';
 import type { PatchOutcome, PatchTarget } from './setup-patch.js';
 import { configureInstrumentation, instrumentAnthropic, instrumentOpenAI } from './index.js';
 import type { InstrumentConfig } from './types.js';
@@ -55,6 +56,22 @@ export interface SetupOptions {
   readonly exporter?: SpanExporter;
   /** Patch targets; default: openai and @anthropic-ai/sdk through instrumentOpenAI / instrumentAnthropic. */
   readonly targets?: readonly PatchTarget[];
+  /**
+   * Patch each SDK copy when the app loads it (a module load hook; `register` only, as it runs
+   * before the app's modules load) rather than loading every copy now. Falls back to start-up
+   * patching where the hook API is not available without warnings (Node < 24).
+   */
+  readonly patchOnLoad?: boolean;
+}
+
+type RegisterHooks = Parameters<typeof patchOnLoad>[2];
+
+/** `module.registerHooks`, where it runs without an experimental warning (Node >= 24). */
+function quietRegisterHooks(): RegisterHooks | undefined {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (!(major >= 24)) return undefined;
+  const candidate = (nodeModule as { registerHooks?: unknown }).registerHooks;
+  return typeof candidate === 'function' ? (candidate as RegisterHooks) : undefined;
 }
 
 const HANDLE_KEY = Symbol.for('modelmaxx.instrument.setup');
@@ -247,14 +264,21 @@ export function setupInstrumentation(options: SetupOptions = {}): SetupHandle {
   } else {
     try {
       configureFromSetup(config, tracerProvider);
-      const result = patchInstalledModules(
-        options.targets ?? defaultPatchTargets(),
-        options.resolveFrom ?? defaultResolveDirectories(),
-      );
-      patched = result.outcomes;
-      ready = result.pending.then((later) => {
-        patched.push(...later);
-      });
+      const targets = options.targets ?? defaultPatchTargets();
+      const directories = options.resolveFrom ?? defaultResolveDirectories();
+      const onLoad =
+        options.patchOnLoad === true
+          ? patchOnLoad(targets, directories, quietRegisterHooks())
+          : { registered: false, outcomes: [] };
+      if (onLoad.registered) {
+        patched = onLoad.outcomes; // grows as the app loads the SDKs
+      } else {
+        const result = patchInstalledModules(targets, directories);
+        patched = result.outcomes;
+        ready = result.pending.then((later) => {
+          patched.push(...later);
+        });
+      }
     } catch (error) {
       diag.error('modelmaxx: instrumentation set-up failed; the app runs uninstrumented', error);
     }

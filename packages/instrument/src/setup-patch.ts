@@ -194,3 +194,111 @@ export function patchInstalledModules(
   );
   return { outcomes, pending };
 }
+
+/** The global callback the appended line of a provider SDK's entry file calls once it has run. */
+const ON_LOAD_KEY = Symbol.for('modelmaxx.instrument.onLoad');
+type OnLoad = (url: string, moduleExports: unknown) => void;
+type GlobalWithOnLoad = typeof globalThis & { [ON_LOAD_KEY]?: OnLoad };
+
+interface LoadHookResult {
+  format?: string | null | undefined;
+  source?: string | ArrayBuffer | ArrayBufferView | null | undefined;
+  shortCircuit?: boolean | undefined;
+}
+type RegisterHooks = (hooks: {
+  load: (
+    url: string,
+    context: object,
+    nextLoad: (url: string, context?: object) => LoadHookResult,
+  ) => LoadHookResult;
+}) => unknown;
+
+function sourceText(source: LoadHookResult['source']): string | undefined {
+  if (source === null || source === undefined) return undefined;
+  if (typeof source === 'string') return source;
+  if (source instanceof ArrayBuffer) return Buffer.from(source).toString('utf8');
+  return Buffer.from(source.buffer, source.byteOffset, source.byteLength).toString('utf8');
+}
+
+/**
+ * Patches each copy of the targets when the app loads it, instead of loading every copy at
+ * start-up: a synchronous `module.registerHooks` load hook appends one line to the SDK's entry
+ * file that hands its exports to us once it has run (`module.exports` for the CJS build, a
+ * namespace import of itself for the ESM build). Copies the app never loads cost nothing.
+ *
+ * Only for `register` (the hook must be in place before the app's module graph loads) and only
+ * on Node >= 24, where `registerHooks` runs without an experimental warning; returns false when it
+ * did not register a hook, and the caller then patches eagerly. CJS copies already in the
+ * require cache are patched right away.
+ */
+export function patchOnLoad(
+  targets: readonly PatchTarget[],
+  fromDirectories: readonly string[],
+  registerHooks: RegisterHooks | undefined,
+): { registered: boolean; outcomes: PatchOutcome[] } {
+  const outcomes: PatchOutcome[] = [];
+  if (registerHooks === undefined) return { registered: false, outcomes };
+  const byUrl = new Map<
+    string,
+    { target: PatchTarget; file: string; format: PatchOutcome['format'] }
+  >();
+  for (const target of targets) {
+    for (const directory of fromDirectories) {
+      const requireFromApp = createRequire(join(directory, '__modelmaxx_resolve__.js'));
+      let requireEntry: string;
+      try {
+        requireEntry = requireFromApp.resolve(target.packageName);
+      } catch {
+        continue;
+      }
+      byUrl.set(pathToFileURL(requireEntry).href, {
+        target,
+        file: requireEntry,
+        format: 'commonjs',
+      });
+      const importEntry = resolveImportEntry(target.packageName, requireEntry);
+      if (importEntry !== undefined && importEntry !== requireEntry) {
+        byUrl.set(pathToFileURL(importEntry).href, { target, file: importEntry, format: 'module' });
+      }
+      const cached = requireFromApp.cache[requireEntry];
+      if (cached?.loaded === true) {
+        outcomes.push(applyPatch(target, requireEntry, 'commonjs', cached.exports));
+      }
+    }
+  }
+  if (byUrl.size === 0) return { registered: true, outcomes };
+  (globalThis as GlobalWithOnLoad)[ON_LOAD_KEY] = (url, moduleExports) => {
+    const entry = byUrl.get(url);
+    if (entry !== undefined) {
+      outcomes.push(applyPatch(entry.target, entry.file, entry.format, moduleExports));
+    }
+  };
+  try {
+    registerHooks({
+      load(url, context, nextLoad) {
+        const result = nextLoad(url, context);
+        if (!byUrl.has(url)) return result;
+        try {
+          const source = sourceText(result.source);
+          if (source === undefined) {
+            diag.warn(`modelmaxx: no source for ${url}; it is not instrumented`);
+            return result;
+          }
+          const key = 'Symbol.for("modelmaxx.instrument.onLoad")';
+          const appended =
+            result.format === 'module'
+              ? `\nimport * as __modelmaxxSelf from ${JSON.stringify(url)};\nglobalThis[${key}]?.(${JSON.stringify(url)}, __modelmaxxSelf);\n`
+              : `\n;globalThis[${key}]?.(${JSON.stringify(url)}, module.exports);\n`;
+          return { ...result, source: source + appended };
+        } catch (error) {
+          diag.error(`modelmaxx: could not prepare ${url} for instrumentation`, error);
+          return result;
+        }
+      },
+    });
+  } catch (error) {
+    diag.warn('modelmaxx: module hooks unavailable; patching at start-up instead', error);
+    return { registered: false, outcomes };
+  }
+  return { registered: true, outcomes };
+}
