@@ -1,4 +1,4 @@
-import { copyFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/open-store.js';
@@ -140,6 +140,24 @@ describe('durability', () => {
       expect(await store.write(requests('overload', 1, 5)[0] ?? [])).toMatchObject({
         status: 'ok',
       });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('moves a batch ClickHouse cannot parse to spool/dead and carries on with the rest', async () => {
+    mkdirSync(spoolDir, { recursive: true });
+    const poison = '0000000000000001-0123456789abcdef.tsv';
+    writeFileSync(join(spoolDir, poison), 'this is\tnot a span row\n');
+    const store = await open();
+    try {
+      expect(await store.write(requests('after-poison', 1, 4)[0] ?? [])).toMatchObject({
+        status: 'ok',
+      });
+      expect(await store.flush(20_000)).toBe(true);
+      expect(store.metrics()).toMatchObject({ dead: 1, replayedSegments: 1 });
+      expect(readdirSync(join(spoolDir, 'dead'))).toContain(poison);
+      expect(await countSpans(store, 'after-poison')).toMatchObject({ rows: 4, distinct: 4 });
     } finally {
       await store.close();
     }

@@ -16,7 +16,7 @@ import {
 import type { SchemaOptions } from '../schema/schema.js';
 import { BatchWriter } from '../writer/batch-writer.js';
 import type { BatchOptions, WriterLogger } from '../writer/batch-writer.js';
-import type { ClickHouseEngine } from './engine.js';
+import type { ClickHouseEngine, ClickHouseSettings } from './engine.js';
 import { ClickHouseError, isDataError } from './engine.js';
 import type { PriceRow } from './prices.js';
 import { InvalidSpanRowError, spanRowsToTsv } from './span-row-tsv.js';
@@ -32,11 +32,16 @@ export interface ClickHouseStoreOptions extends SchemaOptions {
   retryMinMs?: number;
   retryMaxMs?: number;
   logger?: WriterLogger;
+  /** Extra ClickHouse settings for the span inserts. */
+  insertSettings?: ClickHouseSettings;
   /** How long `close()` keeps trying to insert what is spooled (default 10 s). */
   closeTimeoutMs?: number;
   /** Rows for `llm_prices`, loaded by `migrate()` (see `catalogPriceRows`). */
   priceRows?: readonly PriceRow[];
 }
+
+/** Settings of every span insert (overridable with `insertSettings`). */
+const INSERT_SETTINGS: ClickHouseSettings = {};
 
 const GROUP_COLUMNS: Record<StatsGroupKey, string> = {
   model: 'Model',
@@ -106,6 +111,8 @@ export class ClickHouseStore implements SpanStore {
           format: 'TabSeparated',
           body,
           settings: {
+            ...INSERT_SETTINGS,
+            ...options.insertSettings,
             insert_deduplication_token: token,
             deduplicate_blocks_in_dependent_materialized_views: 1,
           },

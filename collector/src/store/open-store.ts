@@ -38,6 +38,8 @@ export interface OpenStoreOptions {
   maxSpoolBytes?: number;
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** Extra ClickHouse settings for the span inserts (e.g. `{ max_insert_threads: 1 }`). */
+  insertSettings?: Record<string, string | number | boolean>;
   /** How long `close()` keeps inserting what is spooled before leaving it for the next start (default 10 s). */
   closeTimeoutMs?: number;
   logger?: Logger;
@@ -83,6 +85,7 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<ClickHo
     ...(options.retryMinMs === undefined ? {} : { retryMinMs: options.retryMinMs }),
     ...(options.retryMaxMs === undefined ? {} : { retryMaxMs: options.retryMaxMs }),
     ...(options.closeTimeoutMs === undefined ? {} : { closeTimeoutMs: options.closeTimeoutMs }),
+    ...(options.insertSettings === undefined ? {} : { insertSettings: options.insertSettings }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
     priceRows: options.priceRows ?? catalogPriceRows(),
   });

@@ -474,7 +474,7 @@ export class BatchWriter {
         if (segment.path !== undefined && this.options.spoolDir !== undefined) {
           await rename(
             segment.path,
-            join(this.options.spoolDir, 'dead', `${String(segment.seq).padStart(16, '0')}.tsv`),
+            join(this.options.spoolDir, 'dead', `${segment.id}.tsv`),
           ).catch(() => undefined);
           this.counters.spoolBytes -= segment.bytes;
           this.counters.spoolSegments -= 1;
