@@ -254,30 +254,51 @@ export class JaegerQueries {
     }));
   }
 
-  /** Every stored span of these traces (bounded in time by `otel_traces_trace_id_ts`). */
-  async spansOf(traceIds: readonly string[]): Promise<StoredSpan[]> {
-    if (traceIds.length === 0) return [];
-    return this.rows<StoredSpan>(
-      `WITH (SELECT (min(Start), max(End)) FROM ${this.tables.traceIdTs} WHERE TraceId IN {ids:Array(String)}) AS bounds
-       SELECT ${SPAN_COLUMNS} FROM ${this.tables.traces}
-       WHERE TraceId IN {ids:Array(String)}
-         AND Timestamp >= toDateTime(bounds.1) AND Timestamp < toDateTime(bounds.2) + 1
-       ORDER BY TraceId, Timestamp, SpanId`,
+  /**
+   * The time bounds of these traces from `otel_traces_trace_id_ts` (whole
+   * seconds: `[Start, End + 1s)`), so the span scan reads only their partitions;
+   * `undefined` when the lookup table has none of them.
+   */
+  private async bounds(
+    traceIds: readonly string[],
+  ): Promise<{ startNs: string; endNs: string } | undefined> {
+    const rows = await this.rows<{ found: string | number; start: string; end: string }>(
+      `SELECT count() AS found, toString(toUnixTimestamp(min(Start))) AS start, toString(toUnixTimestamp(max(End))) AS end
+       FROM ${this.tables.traceIdTs} WHERE TraceId IN {ids:Array(String)}`,
       { ids: [...traceIds] },
+    );
+    const row = rows[0];
+    if (row === undefined || Number(row.found) === 0) return undefined;
+    return {
+      startNs: (BigInt(row.start) * 1_000_000_000n).toString(),
+      endNs: ((BigInt(row.end) + 1n) * 1_000_000_000n).toString(),
+    };
+  }
+
+  private async spanRows<Row>(columns: string, traceIds: readonly string[]): Promise<Row[]> {
+    if (traceIds.length === 0) return [];
+    const bounds = await this.bounds(traceIds);
+    // Without a lookup row (spans written without the view), scan by id alone.
+    const window =
+      bounds === undefined
+        ? ''
+        : 'AND Timestamp >= fromUnixTimestamp64Nano({startNs:Int64}) AND Timestamp < fromUnixTimestamp64Nano({endNs:Int64})';
+    return this.rows<Row>(
+      `SELECT ${columns} FROM ${this.tables.traces}
+       WHERE TraceId IN {ids:Array(String)} ${window}
+       ORDER BY TraceId, Timestamp, SpanId`,
+      { ids: [...traceIds], ...bounds },
     );
   }
 
+  /** Every stored span of these traces. */
+  spansOf(traceIds: readonly string[]): Promise<StoredSpan[]> {
+    return this.spanRows<StoredSpan>(SPAN_COLUMNS, traceIds);
+  }
+
   /** The slim rows `summarizeTrace` needs, for these traces. */
-  async summarySpansOf(traceIds: readonly string[]): Promise<SummarySpan[]> {
-    if (traceIds.length === 0) return [];
-    return this.rows<SummarySpan>(
-      `WITH (SELECT (min(Start), max(End)) FROM ${this.tables.traceIdTs} WHERE TraceId IN {ids:Array(String)}) AS bounds
-       SELECT ${SUMMARY_COLUMNS} FROM ${this.tables.traces}
-       WHERE TraceId IN {ids:Array(String)}
-         AND Timestamp >= toDateTime(bounds.1) AND Timestamp < toDateTime(bounds.2) + 1
-       ORDER BY TraceId, Timestamp, SpanId`,
-      { ids: [...traceIds] },
-    );
+  summarySpansOf(traceIds: readonly string[]): Promise<SummarySpan[]> {
+    return this.spanRows<SummarySpan>(SUMMARY_COLUMNS, traceIds);
   }
 }
 
