@@ -94,7 +94,7 @@ function expectedTag(value: AttributeValue): { type: string; value: unknown } {
     return Number.isSafeInteger(value) ? { type: 'int64', value } : { type: 'float64', value };
   }
   if (typeof value === 'string') return { type: 'string', value };
-  return { type: 'string', value: [...value] };
+  return { type: 'string', value: Array.from(value as ArrayLike<unknown>) };
 }
 
 /** Tags as a map; array-valued string tags decoded from their JSON text. */
