@@ -251,6 +251,20 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
     expect(sim.requestCount()).toBe(2);
   });
 
+  it("observe() alone, with the app's own SDK and no modelmaxx set-up, records each call once", async () => {
+    const { sim, receiver } = await setUp();
+    const run = await runFixture('observe-app.mjs', {
+      nodeArgs: ['--import', './fixtures/own-sdk-preload.mjs'],
+      env: { ...simEnv(sim), OWN_EXPORTER_URL: `${receiver.url}/v1/traces` },
+    });
+    expectOk(run);
+    expect(run.stdout).toBe((await bareRun('observe-app.mjs')).stdout);
+    const spans = receiver.spans();
+    expect(spans).toHaveLength(2);
+    expectAppSpans(spans, run, sim, { anthropic: false });
+    expect(spans.every((span) => span.resource['service.name'] === 'observe-only-app')).toBe(true);
+  });
+
   it("an app's own OTel SDK keeps its provider: our spans go through it, parented to its spans", async () => {
     const { sim, receiver } = await setUp();
     const ownReceiver = await startOtlpReceiver();
