@@ -4,8 +4,8 @@
  * and a bounded number of attempts, never to a model the policy excludes, and records the
  * decision on a span (each attempt's SDK span, when instrumented, is its child).
  */
-import { SpanStatusCode, diag, trace } from '@opentelemetry/api';
-import type { Span, Tracer } from '@opentelemetry/api';
+import { SpanStatusCode, context, createContextKey, diag, trace } from '@opentelemetry/api';
+import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
 import type Anthropic from '@anthropic-ai/sdk';
 import type OpenAI from 'openai';
 import { costOf } from '@modelmaxx/pricing';
@@ -16,6 +16,8 @@ import {
   ATTR_MODELMAXX_ROUTE_POLICY,
   ATTR_MODELMAXX_ROUTE_REASON,
   ATTR_MODELMAXX_ROUTE_WEIGHT,
+  CONTEXT_KEY_LLM_CONTEXT,
+  CONTEXT_KEY_ROUTE_ATTRIBUTES,
 } from '@modelmaxx/semconv';
 import {
   fromAnthropicMessage,
@@ -154,6 +156,20 @@ export interface Router {
   spend(): { readonly periodStart: number; readonly spentUsd: number };
 }
 
+// Context slots shared with @modelmaxx/instrument (createContextKey is Symbol.for(description)).
+const ROUTE_ATTRIBUTES_KEY = createContextKey(CONTEXT_KEY_ROUTE_ATTRIBUTES);
+const LLM_CONTEXT_KEY = createContextKey(CONTEXT_KEY_LLM_CONTEXT);
+
+function callContext(route: Attributes, task: string | undefined): Context {
+  const active = context.active().setValue(ROUTE_ATTRIBUTES_KEY, route);
+  if (task === undefined) return active;
+  const existing = active.getValue(LLM_CONTEXT_KEY);
+  return active.setValue(LLM_CONTEXT_KEY, {
+    ...(typeof existing === 'object' && existing !== null ? existing : {}),
+    task,
+  });
+}
+
 export function createRouter(options: RouterOptions): Router {
   const policy = parsePolicy(options.policy);
   const random = options.random ?? Math.random;
@@ -233,7 +249,23 @@ export function createRouter(options: RouterOptions): Router {
     return source.current;
   };
 
-  const callCandidate = async (
+  /**
+   * Calls one candidate inside a context that carries the route decision and the app's task,
+   * so the instrumentation records them on the LLM call's own span (`llm_calls.RoutePolicy`,
+   * `RouteReason`, `Task`): each attempt is its own span, child of the `route` span.
+   */
+  const callCandidate = (
+    candidate: Candidate,
+    params: ChatParams,
+    requestOptions: OpenAI.RequestOptions,
+    route: Attributes,
+    task: string | undefined,
+  ): Promise<ChatCompletion | AsyncIterable<ChatChunk>> =>
+    context.with(callContext(route, task), () =>
+      callCandidateNow(candidate, params, requestOptions),
+    );
+
+  const callCandidateNow = async (
     candidate: Candidate,
     params: ChatParams,
     requestOptions: OpenAI.RequestOptions,
@@ -337,11 +369,18 @@ export function createRouter(options: RouterOptions): Router {
         const results = await Promise.all(
           cascade.voters.map(async (model) => {
             try {
-              const result = (await callCandidate(candidates.get(model)!, params, {
-                timeout: policy.fallback.timeoutMs,
-                maxRetries: 0,
-                ...requestOptions,
-              })) as ChatCompletion;
+              const result = (await callCandidate(
+                candidates.get(model)!,
+                params,
+                { timeout: policy.fallback.timeoutMs, maxRetries: 0, ...requestOptions },
+                {
+                  [ATTR_MODELMAXX_ROUTE_POLICY]: policy.name,
+                  [ATTR_MODELMAXX_ROUTE_CLASS]: classKey,
+                  [ATTR_MODELMAXX_ROUTE_MODEL]: model,
+                  [ATTR_MODELMAXX_ROUTE_REASON]: `cascade voter (${cascade.voters!.join(' and ')})`,
+                },
+                task,
+              )) as ChatCompletion;
               attempts.push({ model, outcome: 'ok' });
               recordSpend(candidates.get(model)!, result);
               return result;
@@ -411,11 +450,20 @@ export function createRouter(options: RouterOptions): Router {
           if (choice === undefined) break;
           const candidate = candidates.get(choice.model)!;
           try {
-            const result = await callCandidate(candidate, params, {
-              timeout: policy.fallback.timeoutMs,
-              maxRetries: 0,
-              ...requestOptions,
-            });
+            const result = await callCandidate(
+              candidate,
+              params,
+              { timeout: policy.fallback.timeoutMs, maxRetries: 0, ...requestOptions },
+              {
+                [ATTR_MODELMAXX_ROUTE_POLICY]: policy.name,
+                [ATTR_MODELMAXX_ROUTE_CLASS]: classKey,
+                [ATTR_MODELMAXX_ROUTE_MODEL]: choice.model,
+                [ATTR_MODELMAXX_ROUTE_WEIGHT]: choice.weight,
+                [ATTR_MODELMAXX_ROUTE_REASON]: choice.reason,
+                [ATTR_MODELMAXX_ROUTE_ATTEMPT]: voterCalls + attempt,
+              },
+              task,
+            );
             attempts.push({ model: choice.model, outcome: 'ok' });
             recordSpend(candidate, result);
             span.setAttribute(ATTR_MODELMAXX_ROUTE_MODEL, choice.model);
