@@ -22,9 +22,9 @@ import { join } from 'node:path';
 import type { WriteResult } from '../store/span-store.js';
 
 export interface BatchOptions {
-  /** Seal a batch at this many rows (default 50 000). */
+  /** Seal a batch at this many rows (default 100 000). */
   maxRows: number;
-  /** Seal a batch at this many bytes of TabSeparated rows (default 16 MiB). */
+  /** Seal a batch at this many bytes of TabSeparated rows (default 32 MiB). */
   maxBytes: number;
   /** Seal a batch this long after its first row arrived (default 250 ms). */
   maxDelayMs: number;
@@ -83,8 +83,8 @@ interface Pending {
 const SEGMENT_FILE = /^(\d{16})-([0-9a-f]{16})\.tsv$/;
 
 const DEFAULT_BATCH: BatchOptions = {
-  maxRows: 50_000,
-  maxBytes: 16 * 1024 * 1024,
+  maxRows: 100_000,
+  maxBytes: 32 * 1024 * 1024,
   maxDelayMs: 250,
 };
 
