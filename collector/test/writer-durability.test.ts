@@ -125,7 +125,7 @@ describe('durability', () => {
           break;
         }
       }
-      expect(overloaded).toMatchObject({ status: 'overloaded' });
+      expect(overloaded).toMatchObject({ status: 'overloaded', limit: 'spool' });
       expect(
         overloaded?.status === 'overloaded' ? overloaded.retryAfterSeconds : 0,
       ).toBeGreaterThanOrEqual(1);
@@ -167,7 +167,11 @@ describe('durability', () => {
     const store = await open({ maxQueuedBytes: 2_000 });
     try {
       const big = [spanRow({ ServiceName: 'queued', SpanAttributes: { blob: 'y'.repeat(5_000) } })];
-      expect(await store.write(big)).toMatchObject({ status: 'overloaded', retryAfterSeconds: 1 });
+      expect(await store.write(big)).toMatchObject({
+        status: 'overloaded',
+        retryAfterSeconds: 1,
+        limit: 'queue',
+      });
       expect(await store.write([spanRow({ ServiceName: 'queued' })])).toMatchObject({
         status: 'ok',
       });

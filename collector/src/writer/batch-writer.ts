@@ -197,6 +197,7 @@ export class BatchWriter {
         status: 'overloaded',
         retryAfterSeconds: Math.max(1, Math.ceil(this.retryDelayMs / 1000) * 2),
         reason: `the spool holds ${this.counters.spoolBytes} bytes not yet in ClickHouse (limit ${this.maxSpoolBytes})`,
+        limit: 'spool',
       });
     }
     const queued = this.spooling
@@ -208,6 +209,7 @@ export class BatchWriter {
         status: 'overloaded',
         retryAfterSeconds: 1,
         reason: `${queued} bytes are queued (limit ${this.maxQueuedBytes})`,
+        limit: 'queue',
       });
     }
     return new Promise<WriteResult>((resolve) => {
@@ -492,6 +494,8 @@ export class BatchWriter {
             status: 'overloaded',
             retryAfterSeconds: Math.max(1, Math.ceil(this.retryDelayMs / 1000)),
             reason: `ClickHouse insert failed: ${error instanceof Error ? error.message : String(error)}`,
+            // ClickHouse is failing, not a burst: 503.
+            limit: 'spool',
           });
         }
       }
@@ -591,6 +595,7 @@ export class BatchWriter {
           status: 'overloaded',
           retryAfterSeconds: 1,
           reason: 'the collector is shutting down',
+          limit: 'spool',
         });
       }
       segment.waiters = [];
