@@ -270,6 +270,30 @@ describe('schema', () => {
     ]);
   });
 
+  it('adds the exporter-style TTL to raw tables when asked, and keeps rollups', async () => {
+    for (const statement of schemaStatements({ database: 'ttl_check', ttlDays: 7 })) {
+      await store.engine.command(statement.sql);
+    }
+    const tables = await query<{ name: string; ttl: boolean }>(
+      `SELECT name, toBool(position(create_table_query, 'TTL ') > 0) AS ttl FROM system.tables
+       WHERE database = 'ttl_check' AND engine LIKE '%MergeTree' ORDER BY name`,
+    );
+    expect(tables).toEqual([
+      { name: 'llm_calls', ttl: true },
+      { name: 'llm_prices', ttl: false },
+      { name: 'llm_rollup_1m', ttl: false },
+      { name: 'llm_scores', ttl: true },
+      { name: 'otel_traces', ttl: true },
+      { name: 'otel_traces_trace_id_ts', ttl: true },
+      { name: 'schema_migrations', ttl: false },
+    ]);
+    const [traces] = await query<{ ttl: string }>(
+      `SELECT extract(create_table_query, 'TTL [^S]+') AS ttl FROM system.tables
+       WHERE database = 'ttl_check' AND name = 'otel_traces'`,
+    );
+    expect(traces?.ttl.trim()).toBe('TTL toDateTime(Timestamp) + toIntervalDay(7)');
+  });
+
   it('generates ON CLUSTER DDL (Replicated*MergeTree, Distributed by trace id) that ClickHouse parses', async () => {
     const statements = schemaStatements({ cluster: 'llm_cluster', database: 'obs', ttlDays: 30 });
     for (const statement of statements) {
