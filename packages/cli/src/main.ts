@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { openStore, schemaStatements, serve } from '@modelmaxx/collector';
+import { demoCommand } from './demo-command.js';
 import { formatResult, OUTPUT_FORMATS } from './format.js';
 import type { OutputFormat } from './format.js';
 import { openSource, QueryFailedError, UsageError } from './query-source.js';
@@ -22,6 +23,9 @@ Commands:
       --since 24h  --by model|provider|service|task|feature|user  --url URL | --data DIR  --format
   migrate               create or upgrade the schema
       --clickhouse-url URL | --data DIR  --database NAME  --cluster NAME  --print (only print the DDL)
+  demo                  simulated traffic (3 services, router, evaluators, feedback) into a collector;
+                        starts one in-process (--data, default ./.modelmaxx) when none answers at --url
+      --url URL (default http://127.0.0.1:4318)  --requests N (default 300)  --seed N  --exit
 
 Tokens: MODELMAXX_READ_TOKEN (sql, report), MODELMAXX_INGEST_TOKEN / MODELMAXX_READ_TOKEN (serve).
 `;
@@ -170,6 +174,7 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = {
   sql: sqlCommand,
   report: reportCommand,
   migrate: migrateCommand,
+  demo: demoCommand,
 };
 
 /** Runs one command line; returns the exit code (0 ok, 1 failed, 2 usage). */
