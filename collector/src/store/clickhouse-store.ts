@@ -236,8 +236,9 @@ export class ClickHouseStore implements SpanStore {
   async insertFeedback(feedback: Feedback): Promise<void> {
     let call = await this.findCall(feedback);
     if (call === undefined && this.writer !== undefined && !this.writer.drained) {
-      // The scored call may still be on its way from the spool.
-      await this.writer.flush(5_000);
+      // The scored call may still be on its way from the spool: wait for the batches
+      // acknowledged so far (without forcing small batches), then look again.
+      await this.writer.settled(5_000);
       call = await this.findCall(feedback);
     }
     const timestamp = feedback.timestamp === undefined ? new Date() : new Date(feedback.timestamp);

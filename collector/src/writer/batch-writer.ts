@@ -555,6 +555,22 @@ export class BatchWriter {
     return this.drained;
   }
 
+  /**
+   * Waits until every row acknowledged before this call is in ClickHouse, without
+   * sealing batches early (they go in on their own schedule), or until `timeoutMs`.
+   */
+  async settled(timeoutMs = 5_000): Promise<boolean> {
+    const last = Math.max(this.current?.seq ?? 0, ...this.sealed.map((segment) => segment.seq));
+    const hasOlder = () =>
+      (this.current !== undefined && this.current.seq <= last && this.current.bytes > 0) ||
+      this.sealed.some((segment) => segment.seq <= last);
+    const deadline = Date.now() + timeoutMs;
+    while (hasOlder() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return !hasOlder();
+  }
+
   metrics(): Record<string, number> {
     return { ...this.counters, queuedBytes: this.pendingBytes, sealedSegments: this.sealed.length };
   }
