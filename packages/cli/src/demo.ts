@@ -95,6 +95,19 @@ const correctness: Evaluator = (call) => {
   };
 };
 
+/**
+ * The support bot's system prompt: a help-centre excerpt long enough (> 1024 tokens) for
+ * OpenAI-style prompt caching, so repeated calls report cached input tokens.
+ */
+const SUPPORT_SYSTEM_PROMPT = [
+  'You are the support assistant of Acme Cloud. Answer briefly and precisely.',
+  ...Array.from(
+    { length: 40 },
+    (_, index) =>
+      `Help-centre article ${index + 1}: accounts, billing, invoices, refunds, plan limits, API keys, rate limits and data retention are handled as described in section ${index + 1}.`,
+  ),
+].join('\n');
+
 function demoPolicy(): Policy {
   return parsePolicy({
     name: 'demo',
@@ -314,7 +327,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
           // A streamed answer straight from one model (no router).
           const stream = await service.client.chat.completions.create({
             model: 'gpt-4o-mini',
-            messages: [{ role: 'user', content: task.prompt }],
+            messages: [
+              { role: 'system', content: SUPPORT_SYSTEM_PROMPT },
+              { role: 'user', content: task.prompt },
+            ],
             stream: true,
           });
           let text = '';
