@@ -42,6 +42,8 @@ describe('schema', () => {
       'llm_price_keys',
       'llm_price_keys_source',
       'llm_prices',
+      'llm_rollup_1h',
+      'llm_rollup_1h_mv',
       'llm_rollup_1m',
       'llm_rollup_1m_calls_mv',
       'llm_rollup_1m_scores_mv',
@@ -281,6 +283,7 @@ describe('schema', () => {
     expect(tables).toEqual([
       { name: 'llm_calls', ttl: true },
       { name: 'llm_prices', ttl: false },
+      { name: 'llm_rollup_1h', ttl: false },
       { name: 'llm_rollup_1m', ttl: false },
       { name: 'llm_scores', ttl: true },
       { name: 'otel_traces', ttl: true },
@@ -329,6 +332,7 @@ describe('schema', () => {
       'table llm_calls_local',
       'table llm_scores_local',
       'table llm_rollup_1m_local',
+      'table llm_rollup_1h_local',
     ]);
   });
 });

@@ -269,6 +269,27 @@ describe('stats', () => {
     const chat = (response: typeof wide) =>
       response.rows.find((row) => row.model === 'gpt-4o-mini' && row.task === 'chat')?.calls ?? 0;
     expect(chat(wide)).toBe(chat(byModelTask) + 1);
+    // A day reads the hourly rollup: the same calls, errors, costs and tokens.
+    const day = await store.stats(StatsQuerySchema.parse({ window: '24h', groupBy: 'task' }));
+    const numbers = (response: typeof wide) =>
+      response.rows.map((row) => ({
+        key: `${row.model}|${row.task}`,
+        calls: row.calls,
+        errors: row.errors,
+        cost: row.costUsd.toFixed(9),
+        input: row.meanInputTokens.toFixed(6),
+        scores: row.scoreCount,
+      }));
+    expect(numbers(day)).toEqual(numbers(wide));
+    expect(Date.parse(day.from) % 3_600_000).toBe(0);
+    for (const row of day.rows) {
+      const minute = wide.rows.find(
+        (candidate) => candidate.model === row.model && candidate.task === row.task,
+      );
+      expect(Math.abs((row.latencyP50Ms ?? 0) - (minute?.latencyP50Ms ?? 0))).toBeLessThanOrEqual(
+        0.05 * (minute?.latencyP50Ms ?? 0) + 20,
+      );
+    }
     const billing = await store.stats(
       StatsQuerySchema.parse({ window: '1h', groupBy: 'service', service: 'billing' }),
     );

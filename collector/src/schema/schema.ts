@@ -81,6 +81,7 @@ export const TABLES = {
   priceKeys: 'llm_price_keys',
   priceEntries: 'llm_price_entries',
   rollup: 'llm_rollup_1m',
+  rollupHourly: 'llm_rollup_1h',
   migrations: 'schema_migrations',
 } as const;
 
@@ -317,6 +318,32 @@ ${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_o
       engine: 'AggregatingMergeTree',
       tail: `PARTITION BY toYYYYMM(Minute)
 ORDER BY (Minute, ServiceName, Provider, Model, Task, Feature)${dedup(options) === '' ? '' : `\nSETTINGS${dedup(options).slice(1)}`}`,
+      shardingKey: 'cityHash64(ServiceName, Model)',
+    },
+    {
+      name: TABLES.rollupHourly,
+      body: `    Hour DateTime CODEC(Delta(4), ZSTD(1)),
+    ServiceName LowCardinality(String),
+    Provider LowCardinality(String),
+    Model LowCardinality(String),
+    Task LowCardinality(String),
+    Feature LowCardinality(String),
+    Calls SimpleAggregateFunction(sum, UInt64),
+    Errors SimpleAggregateFunction(sum, UInt64),
+    CostUSD SimpleAggregateFunction(sum, Float64),
+    CostCalls SimpleAggregateFunction(sum, UInt64),
+    InputTokens SimpleAggregateFunction(sum, UInt64),
+    OutputTokens SimpleAggregateFunction(sum, UInt64),
+    CacheReadTokens SimpleAggregateFunction(sum, UInt64),
+    CacheWriteTokens SimpleAggregateFunction(sum, UInt64),
+    ReasoningTokens SimpleAggregateFunction(sum, UInt64),
+    DurationMsSum SimpleAggregateFunction(sum, Float64),
+    LatencyMs AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64),
+    ScoreSum SimpleAggregateFunction(sum, Float64),
+    ScoreCount SimpleAggregateFunction(sum, UInt64)`,
+      engine: 'AggregatingMergeTree',
+      tail: `PARTITION BY toYYYYMM(Hour)
+ORDER BY (Hour, ServiceName, Provider, Model, Task, Feature)${dedup(options) === '' ? '' : `\nSETTINGS${dedup(options).slice(1)}`}`,
       shardingKey: 'cityHash64(ServiceName, Model)',
     },
     {
@@ -719,6 +746,33 @@ FROM ${n.local(TABLES.scores)}
 WHERE Model != '' AND Score IS NOT NULL
 GROUP BY Minute, ServiceName, Provider, Model, Task, Feature`,
     ),
+    // Hourly rollups for long windows: a day is 24 states per group to merge, not 1440.
+    view(
+      `${TABLES.rollupHourly}_mv`,
+      n.local(TABLES.rollupHourly),
+      `SELECT
+    toStartOfHour(r.Minute) AS Hour,
+    r.ServiceName AS ServiceName,
+    r.Provider AS Provider,
+    r.Model AS Model,
+    r.Task AS Task,
+    r.Feature AS Feature,
+    sum(r.Calls) AS Calls,
+    sum(r.Errors) AS Errors,
+    sum(r.CostUSD) AS CostUSD,
+    sum(r.CostCalls) AS CostCalls,
+    sum(r.InputTokens) AS InputTokens,
+    sum(r.OutputTokens) AS OutputTokens,
+    sum(r.CacheReadTokens) AS CacheReadTokens,
+    sum(r.CacheWriteTokens) AS CacheWriteTokens,
+    sum(r.ReasoningTokens) AS ReasoningTokens,
+    sum(r.DurationMsSum) AS DurationMsSum,
+    quantilesTDigestMergeState(0.5, 0.95, 0.99)(r.LatencyMs) AS LatencyMs,
+    sum(r.ScoreSum) AS ScoreSum,
+    sum(r.ScoreCount) AS ScoreCount
+FROM ${n.local(TABLES.rollup)} AS r
+GROUP BY Hour, ServiceName, Provider, Model, Task, Feature`,
+    ),
   ];
 }
 
@@ -757,6 +811,7 @@ export function tableNames(options: SchemaOptions = {}): Record<keyof typeof TAB
     priceKeys: n.global(TABLES.priceKeys),
     priceEntries: n.global(TABLES.priceEntries),
     rollup: n.global(TABLES.rollup),
+    rollupHourly: n.global(TABLES.rollupHourly),
     migrations: n.global(TABLES.migrations),
   };
 }

@@ -51,6 +51,8 @@ const GROUP_COLUMNS: Record<StatsGroupKey, string> = {
   feature: 'Feature',
 };
 
+const HOURLY_FROM_SECONDS = 6 * 3600;
+
 const WINDOW_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
 export function windowSeconds(window: string): number {
@@ -288,6 +290,8 @@ export class ClickHouseStore implements SpanStore {
     const to = new Date();
     const from = new Date(to.getTime() - seconds * 1000);
     const groupBy = query.groupBy.filter((key): key is StatsGroupKey => key in GROUP_COLUMNS);
+    // Windows of 6 h and more read the hourly rollup (its first hour may start before `from`).
+    const hourly = seconds >= HOURLY_FROM_SECONDS;
     const keys = groupBy.map((key) => `${GROUP_COLUMNS[key]} AS ${key}`);
     const result = await this.engine.query<StatsDbRow>(
       `SELECT
@@ -301,8 +305,8 @@ export class ClickHouseStore implements SpanStore {
           quantilesTDigestMerge(0.5, 0.95, 0.99)(LatencyMs) AS latency,
           sum(ScoreSum) AS scoreSum,
           sum(ScoreCount) AS scoreCount
-       FROM ${this.tables.rollup}
-       WHERE Minute >= toStartOfMinute(toDateTime({from:UInt32})) AND Minute <= toDateTime({to:UInt32})
+       FROM ${hourly ? this.tables.rollupHourly : this.tables.rollup}
+       WHERE ${hourly ? 'Hour >= toStartOfHour(toDateTime({from:UInt32})) AND Hour' : 'Minute >= toStartOfMinute(toDateTime({from:UInt32})) AND Minute'} <= toDateTime({to:UInt32})
          AND ({service:String} = '' OR ServiceName = {service:String})
        GROUP BY ${groupBy.join(', ')}
        HAVING calls > 0 OR scoreCount > 0
@@ -339,7 +343,10 @@ export class ClickHouseStore implements SpanStore {
       }
       return row;
     });
-    return { from: from.toISOString(), to: to.toISOString(), groupBy, rows };
+    // The window as read: from the start of the first minute (or hour) bucket.
+    const bucketMs = hourly ? 3_600_000 : 60_000;
+    const start = new Date(Math.floor(from.getTime() / bucketMs) * bucketMs);
+    return { from: start.toISOString(), to: to.toISOString(), groupBy, rows };
   }
 
   /**
