@@ -191,7 +191,7 @@ function runChild(spans: number, dataDir: string): Promise<ChildResult> {
 }
 
 export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
-  const spans = quick ? 200_000 : 10_000_000;
+  const spans = quick ? 100_000 : 10_000_000;
   const work = await mkdtemp(join(tmpdir(), 'mm-bench-stats-'));
   try {
     const result = await runChild(spans, join(work, 'data'));
