@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { requireToken } from './auth.js';
 import type { Config } from './config.js';
 import { isHttpError, OverloadedError, PayloadTooLargeError, UnauthorizedError } from './errors.js';
+import { dashboardApiRouter, dashboardAssetsRouter } from './dashboard/dashboard-router.js';
 import { CollectorMetrics } from './metrics.js';
 import { CONTENT_TYPES, encodeStatus, grpcCodeForStatus } from './otlp/encode-response.js';
 import { feedbackRouter, queryRouter } from './routes/api.js';
@@ -61,6 +62,8 @@ export function createApp({
   const readGuard = requireToken(config.readToken, 'read');
 
   app.use(healthRouter(store));
+  // The dashboard's page and scripts hold no data; what they fetch is under /api.
+  app.use(dashboardAssetsRouter());
   app.use('/v1', ingestGuard);
   app.use(tracesRouter({ config, store, logger, metrics }));
   app.use(feedbackRouter(store));
@@ -69,6 +72,7 @@ export function createApp({
   // Jaeger's query APIs read ClickHouse directly; a store without an engine has none.
   if (typeof (store as { engine?: unknown }).engine === 'object') {
     app.use(jaegerRouter({ store, database: config.database }));
+    app.use(dashboardApiRouter({ store, database: config.database }));
   } else {
     logger.warn('this store has no ClickHouse engine: the Jaeger query API is off');
   }

@@ -1,0 +1,261 @@
+/**
+ * The read-only queries behind the built-in dashboard. Spend, calls, latency
+ * and quality come from the per-minute rollup `llm_rollup_1m` (never raw
+ * spans); routing weights and recent traces come from `llm_calls`, which keeps
+ * the route policy and trace id the rollup does not. Every statement is fixed
+ * text with `{name:Type}` parameters; nothing from a request is pasted into SQL.
+ */
+import type { ClickHouseEngine, ClickHouseSettings } from '../store/engine.js';
+import { tableNames } from '../schema/schema.js';
+
+const READ_SETTINGS: ClickHouseSettings = {
+  readonly: 1,
+  max_execution_time: 30,
+  timeout_overflow_mode: 'throw',
+};
+
+/** The windows the dashboard offers (minutes) and the bucket width each is drawn with (seconds). */
+export const DASHBOARD_WINDOWS: Readonly<Record<number, number>> = {
+  15: 60,
+  60: 60,
+  360: 300,
+  1440: 900,
+  10080: 7200,
+};
+
+export interface DashboardWindow {
+  /** Window start, epoch seconds, inclusive (aligned to `stepSeconds`). */
+  from: number;
+  /** Window end, epoch seconds, exclusive. */
+  to: number;
+  stepSeconds: number;
+  /** Every bucket start in the window, so charts have a point for empty buckets too. */
+  buckets: number[];
+}
+
+export interface SeriesPoint {
+  /** Bucket start, epoch seconds. */
+  t: number;
+  model: string;
+  calls: number;
+  errors: number;
+  costUsd: number;
+  tokens: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  /** Mean evaluation score of the bucket, `null` when nothing was scored. */
+  quality: number | null;
+}
+
+export interface Totals {
+  calls: number;
+  errors: number;
+  costUsd: number;
+  tokens: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  quality: number | null;
+  scored: number;
+}
+
+export interface SpendRank {
+  name: string;
+  calls: number;
+  costUsd: number;
+}
+
+export interface RoutingPoint {
+  t: number;
+  policy: string;
+  model: string;
+  calls: number;
+}
+
+export interface DashboardOverview {
+  window: DashboardWindow;
+  totals: Totals;
+  series: SeriesPoint[];
+  topServices: SpendRank[];
+  topFeatures: SpendRank[];
+  routing: RoutingPoint[];
+}
+
+export interface RecentTrace {
+  traceId: string;
+  /** Start of the first LLM call, epoch milliseconds. */
+  startMs: number;
+  service: string;
+  models: string[];
+  feature: string;
+  calls: number;
+  errors: number;
+  costUsd: number;
+  tokens: number;
+  /** The slowest LLM call of the trace. */
+  maxCallMs: number;
+}
+
+export function dashboardWindow(minutes: number, nowMs: number): DashboardWindow {
+  const stepSeconds = DASHBOARD_WINDOWS[minutes];
+  if (stepSeconds === undefined) throw new RangeError(`unsupported window ${minutes}`);
+  const nowSeconds = Math.floor(nowMs / 1000);
+  const to = (Math.floor(nowSeconds / stepSeconds) + 1) * stepSeconds;
+  const count = Math.ceil((minutes * 60) / stepSeconds);
+  const from = to - count * stepSeconds;
+  const buckets = Array.from({ length: count }, (_, index) => from + index * stepSeconds);
+  return { from, to, stepSeconds, buckets };
+}
+
+/** ClickHouse's JSON output: 64-bit numbers as strings, NaN as `null`. */
+const num = (value: unknown): number => {
+  const parsed = typeof value === 'number' ? value : Number(value);
+  return Number.isFinite(parsed) ? parsed : 0;
+};
+const optionalNum = (value: unknown): number | null => {
+  if (value === null || value === undefined) return null;
+  const parsed = typeof value === 'number' ? value : Number(value);
+  return Number.isFinite(parsed) ? parsed : null;
+};
+const quantile = (value: unknown, index: number): number | null =>
+  Array.isArray(value) ? optionalNum(value[index]) : null;
+
+type Row = Record<string, unknown>;
+
+export class DashboardQueries {
+  private readonly engine: Pick<ClickHouseEngine, 'query'>;
+  private readonly tables: ReturnType<typeof tableNames>;
+
+  constructor(engine: Pick<ClickHouseEngine, 'query'>, options: { database?: string } = {}) {
+    this.engine = engine;
+    this.tables = tableNames(options.database === undefined ? {} : { database: options.database });
+  }
+
+  private async rows(sql: string, params: Record<string, unknown>): Promise<Row[]> {
+    return (await this.engine.query<Row>(sql, params, READ_SETTINGS)).data;
+  }
+
+  async overview(window: DashboardWindow): Promise<DashboardOverview> {
+    const params = { from: window.from, to: window.to, step: window.stepSeconds };
+    const rollupWhere = `Minute >= toDateTime({from:UInt32}) AND Minute < toDateTime({to:UInt32})`;
+    const aggregates = `toFloat64(sum(Calls)) AS calls,
+        toFloat64(sum(Errors)) AS errors,
+        sum(CostUSD) AS costUsd,
+        toFloat64(sum(InputTokens) + sum(OutputTokens)) AS tokens,
+        quantilesTDigestMerge(0.5, 0.95, 0.99)(LatencyMs) AS latency,
+        if(sum(ScoreCount) > 0, sum(ScoreSum) / sum(ScoreCount), NULL) AS quality,
+        toFloat64(sum(ScoreCount)) AS scored`;
+    const rank = (column: string) =>
+      this.rows(
+        `SELECT ${column} AS name, toFloat64(sum(Calls)) AS calls, sum(CostUSD) AS costUsd
+         FROM ${this.tables.rollup}
+         WHERE ${rollupWhere}
+         GROUP BY name
+         HAVING calls > 0
+         ORDER BY costUsd DESC, calls DESC, name
+         LIMIT 10`,
+        params,
+      );
+    const [series, totals, services, features, routing] = await Promise.all([
+      this.rows(
+        `SELECT toUInt32(toUnixTimestamp(toStartOfInterval(Minute, toIntervalSecond({step:UInt32})))) AS t,
+            Model AS model,
+            ${aggregates}
+         FROM ${this.tables.rollup}
+         WHERE ${rollupWhere}
+         GROUP BY t, model
+         ORDER BY t, model`,
+        params,
+      ),
+      this.rows(`SELECT ${aggregates} FROM ${this.tables.rollup} WHERE ${rollupWhere}`, params),
+      rank('ServiceName'),
+      rank('Feature'),
+      this.rows(
+        `SELECT toUInt32(toUnixTimestamp(toStartOfInterval(Timestamp, toIntervalSecond({step:UInt32})))) AS t,
+            RoutePolicy AS policy,
+            if(RequestModel != '', RequestModel, ResponseModel) AS model,
+            toFloat64(count()) AS calls
+         FROM ${this.tables.calls}
+         WHERE Timestamp >= toDateTime({from:UInt32}) AND Timestamp < toDateTime({to:UInt32})
+           AND RoutePolicy != ''
+         GROUP BY t, policy, model
+         ORDER BY t, policy, model`,
+        params,
+      ),
+    ]);
+    const total = totals[0] ?? {};
+    return {
+      window,
+      totals: {
+        calls: num(total.calls),
+        errors: num(total.errors),
+        costUsd: num(total.costUsd),
+        tokens: num(total.tokens),
+        p50Ms: num(total.calls) > 0 ? quantile(total.latency, 0) : null,
+        p95Ms: num(total.calls) > 0 ? quantile(total.latency, 1) : null,
+        quality: optionalNum(total.quality),
+        scored: num(total.scored),
+      },
+      series: series.map((row) => {
+        const calls = num(row.calls);
+        return {
+          t: num(row.t),
+          model: String(row.model),
+          calls,
+          errors: num(row.errors),
+          costUsd: num(row.costUsd),
+          tokens: num(row.tokens),
+          // A bucket holding only scores has an empty latency state.
+          p50Ms: calls > 0 ? quantile(row.latency, 0) : null,
+          p95Ms: calls > 0 ? quantile(row.latency, 1) : null,
+          quality: optionalNum(row.quality),
+        };
+      }),
+      topServices: services.map(toRank),
+      topFeatures: features.map(toRank),
+      routing: routing.map((row) => ({
+        t: num(row.t),
+        policy: String(row.policy),
+        model: String(row.model),
+        calls: num(row.calls),
+      })),
+    };
+  }
+
+  /** The latest traces that made LLM calls, newest first. */
+  async recentTraces(window: DashboardWindow, limit: number): Promise<RecentTrace[]> {
+    const rows = await this.rows(
+      `SELECT TraceId AS traceId,
+          toFloat64(toUnixTimestamp64Milli(min(Timestamp))) AS startMs,
+          argMin(ServiceName, Timestamp) AS service,
+          arraySort(groupUniqArray(if(RequestModel != '', RequestModel, ResponseModel))) AS models,
+          anyIf(Feature, Feature != '') AS feature,
+          toFloat64(count()) AS calls,
+          toFloat64(countIf(StatusCode = 'Error' OR ErrorType != '')) AS errors,
+          sum(ifNull(CostUSD, 0)) AS costUsd,
+          toFloat64(sum(InputTokens + OutputTokens)) AS tokens,
+          max(DurationMs) AS maxCallMs
+       FROM ${this.tables.calls}
+       WHERE Timestamp >= toDateTime({from:UInt32}) AND Timestamp < toDateTime({to:UInt32})
+       GROUP BY traceId
+       ORDER BY startMs DESC, traceId
+       LIMIT {limit:UInt32}`,
+      { from: window.from, to: window.to, limit },
+    );
+    return rows.map((row) => ({
+      traceId: String(row.traceId),
+      startMs: num(row.startMs),
+      service: String(row.service),
+      models: Array.isArray(row.models) ? row.models.map(String).filter((m) => m !== '') : [],
+      feature: String(row.feature ?? ''),
+      calls: num(row.calls),
+      errors: num(row.errors),
+      costUsd: num(row.costUsd),
+      tokens: num(row.tokens),
+      maxCallMs: num(row.maxCallMs),
+    }));
+  }
+}
+
+function toRank(row: Row): SpendRank {
+  return { name: String(row.name), calls: num(row.calls), costUsd: num(row.costUsd) };
+}

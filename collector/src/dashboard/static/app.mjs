@@ -1,0 +1,602 @@
+/* global window, document, sessionStorage, localStorage, location, history, fetch, URL, URLSearchParams, Chart, setTimeout, clearTimeout */
+/**
+ * The collector's built-in dashboard (served as-is, no build step). Polls
+ * `/api/dashboard/overview` and `/api/dashboard/traces` every few seconds and
+ * updates the Chart.js charts in place; a click on a trace loads it from
+ * Jaeger's `/api/traces/{id}` and draws its spans as a waterfall.
+ *
+ * The read token (when the collector has one) comes from `?token=` once or
+ * from the form the page shows on 401; it is kept in sessionStorage and sent
+ * as a Bearer header. All data is inserted as text, never as HTML.
+ */
+
+const REFRESH_MS = 5000;
+const TOKEN_KEY = 'modelmaxx.readToken';
+const WINDOW_KEY = 'modelmaxx.window';
+const PALETTE = [
+  '#4263eb',
+  '#f76707',
+  '#0ca678',
+  '#ae3ec9',
+  '#e8590c',
+  '#1098ad',
+  '#d6336c',
+  '#74b816',
+  '#7048e8',
+  '#f59f00',
+  '#495057',
+  '#15aabf',
+];
+
+const $ = (id) => {
+  const element = document.getElementById(id);
+  if (element === null) throw new Error(`missing #${id}`);
+  return element;
+};
+
+class AuthError extends Error {}
+
+// ---- token -----------------------------------------------------------------
+
+function takeTokenFromUrl() {
+  const url = new URL(location.href);
+  const token = url.searchParams.get('token');
+  if (token === null) return;
+  if (token !== '') sessionStorage.setItem(TOKEN_KEY, token);
+  url.searchParams.delete('token');
+  // Drop it from the address bar and history.
+  history.replaceState(null, '', url.pathname + url.search + url.hash);
+}
+
+async function api(path) {
+  const headers = { accept: 'application/json' };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(path, { headers, cache: 'no-store' });
+  if (response.status === 401) throw new AuthError('the read token is missing or wrong');
+  let body;
+  try {
+    body = await response.json();
+  } catch {
+    throw new Error(`${path}: HTTP ${response.status} (not JSON)`);
+  }
+  if (!response.ok) {
+    const message = typeof body?.error === 'string' ? body.error : JSON.stringify(body?.errors);
+    throw new Error(`${path}: HTTP ${response.status}: ${message}`);
+  }
+  return body;
+}
+
+// ---- formatting --------------------------------------------------------------
+
+const usd = (value) => {
+  if (value === 0) return '$0';
+  if (value < 0.01) return `$${value.toFixed(5)}`;
+  if (value < 100) return `$${value.toFixed(2)}`;
+  return `$${Math.round(value).toLocaleString('en-US')}`;
+};
+const count = (value) => Math.round(value).toLocaleString('en-US');
+const ms = (value) => {
+  if (value === null || value === undefined) return '–';
+  if (value >= 10_000) return `${(value / 1000).toFixed(1)} s`;
+  return `${Math.round(value).toLocaleString('en-US')} ms`;
+};
+const percent = (value) => `${(value * 100).toFixed(value < 0.1 ? 1 : 0)}%`;
+
+function bucketLabel(seconds, stepSeconds) {
+  const date = new Date(seconds * 1000);
+  const time = date.toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' });
+  if (stepSeconds < 3600) return time;
+  return `${date.toLocaleDateString('en-GB', { weekday: 'short' })} ${time}`;
+}
+
+// ---- charts ------------------------------------------------------------------
+
+const colors = new Map();
+function colorOf(name) {
+  let color = colors.get(name);
+  if (color === undefined) {
+    color = PALETTE[colors.size % PALETTE.length];
+    colors.set(name, color);
+  }
+  return color;
+}
+
+const charts = {};
+
+function baseOptions(extra = {}) {
+  return {
+    responsive: true,
+    maintainAspectRatio: false,
+    animation: false,
+    interaction: { mode: 'index', intersect: false },
+    plugins: {
+      legend: { position: 'bottom', labels: { boxWidth: 10, boxHeight: 10, font: { size: 11 } } },
+      tooltip: { enabled: true },
+    },
+    scales: {
+      x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
+      y: { beginAtZero: true, grid: { color: '#eef1f5' } },
+    },
+    ...extra,
+  };
+}
+
+function createCharts() {
+  const make = (id, type, options) =>
+    new Chart($(id), { type, data: { labels: [], datasets: [] }, options });
+  charts.spend = make(
+    'chart-spend',
+    'bar',
+    baseOptions({
+      scales: {
+        x: {
+          stacked: true,
+          grid: { display: false },
+          ticks: { maxRotation: 0, autoSkipPadding: 12 },
+        },
+        y: { stacked: true, beginAtZero: true, ticks: { callback: (v) => usd(Number(v)) } },
+      },
+    }),
+  );
+  charts.calls = make('chart-calls', 'line', baseOptions());
+  charts.latency = make('chart-latency', 'line', baseOptions());
+  charts.quality = make('chart-quality', 'line', baseOptions());
+  charts.routing = make(
+    'chart-routing',
+    'line',
+    baseOptions({
+      scales: {
+        x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
+        y: { stacked: true, min: 0, max: 100, ticks: { callback: (v) => `${v}%` } },
+      },
+    }),
+  );
+  const ranking = () =>
+    baseOptions({
+      indexAxis: 'y',
+      interaction: { mode: 'nearest', intersect: true },
+      plugins: { legend: { display: false } },
+      scales: {
+        x: { beginAtZero: true, ticks: { callback: (v) => usd(Number(v)) } },
+        y: { grid: { display: false } },
+      },
+    });
+  charts.services = make('chart-services', 'bar', ranking());
+  charts.features = make('chart-features', 'bar', ranking());
+}
+
+/** Replaces a chart's data in place (same chart object, no re-creation, no animation). */
+function setChartData(chart, labels, datasets) {
+  chart.data.labels = labels;
+  const previous = new Map(chart.data.datasets.map((dataset) => [dataset.label, dataset]));
+  chart.data.datasets = datasets.map((dataset) => {
+    const kept = previous.get(dataset.label);
+    if (kept === undefined) return dataset;
+    Object.assign(kept, dataset);
+    return kept;
+  });
+  chart.update('none');
+}
+
+function lineDataset(label, data, extra = {}) {
+  const color = colorOf(label);
+  return {
+    label,
+    data,
+    borderColor: color,
+    backgroundColor: `${color}33`,
+    borderWidth: 2,
+    pointRadius: 0,
+    pointHoverRadius: 3,
+    tension: 0.25,
+    spanGaps: true,
+    ...extra,
+  };
+}
+
+function perModel(overview, pick) {
+  const { buckets } = overview.window;
+  const index = new Map(buckets.map((t, i) => [t, i]));
+  const byModel = new Map();
+  for (const point of overview.series) {
+    const i = index.get(point.t);
+    if (i === undefined) continue;
+    const name = point.model === '' ? '(unknown)' : point.model;
+    let values = byModel.get(name);
+    if (values === undefined) {
+      values = new Array(buckets.length).fill(null);
+      byModel.set(name, values);
+    }
+    const value = pick(point);
+    if (value !== null) values[i] = (values[i] ?? 0) + value;
+  }
+  return [...byModel.entries()].sort(([a], [b]) => a.localeCompare(b));
+}
+
+function drawCharts(overview) {
+  const { buckets, stepSeconds } = overview.window;
+  const labels = buckets.map((t) => bucketLabel(t, stepSeconds));
+
+  const spend = perModel(overview, (p) => p.costUsd);
+  setChartData(
+    charts.spend,
+    labels,
+    spend.map(([model, values]) => ({
+      label: model,
+      data: values.map((v) => v ?? 0),
+      backgroundColor: colorOf(model),
+      borderRadius: 2,
+    })),
+  );
+
+  const calls = perModel(overview, (p) => p.calls);
+  setChartData(
+    charts.calls,
+    labels,
+    calls.map(([model, values]) =>
+      lineDataset(
+        model,
+        values.map((v) => v ?? 0),
+      ),
+    ),
+  );
+
+  const latency = perModel(overview, (p) => p.p95Ms);
+  setChartData(
+    charts.latency,
+    labels,
+    latency
+      .filter(([, values]) => values.some((v) => v !== null))
+      .map(([model, values]) => lineDataset(model, values)),
+  );
+
+  const quality = perModel(overview, (p) => p.quality).filter(([, values]) =>
+    values.some((v) => v !== null),
+  );
+  setChartData(
+    charts.quality,
+    labels,
+    quality.map(([model, values]) => lineDataset(model, values, { pointRadius: 2 })),
+  );
+  showEmpty(charts.quality, quality.length === 0);
+
+  drawRouting(overview, labels);
+
+  const ranking = (chart, rows) => {
+    setChartData(
+      chart,
+      rows.map((row) => (row.name === '' ? '(none)' : row.name)),
+      [
+        {
+          label: 'spend',
+          data: rows.map((row) => row.costUsd),
+          backgroundColor: rows.map((row) => colorOf(`rank:${row.name}`)),
+          borderRadius: 3,
+        },
+      ],
+    );
+  };
+  ranking(charts.services, overview.topServices);
+  ranking(charts.features, overview.topFeatures);
+}
+
+function drawRouting(overview, labels) {
+  const { buckets } = overview.window;
+  const index = new Map(buckets.map((t, i) => [t, i]));
+  const totals = new Map();
+  for (const point of overview.routing) {
+    const key = `${point.policy}|${point.t}`;
+    totals.set(key, (totals.get(key) ?? 0) + point.calls);
+  }
+  const series = new Map();
+  for (const point of overview.routing) {
+    const i = index.get(point.t);
+    if (i === undefined) continue;
+    const label = `${point.policy} → ${point.model === '' ? '(unknown)' : point.model}`;
+    let entry = series.get(label);
+    if (entry === undefined) {
+      entry = { policy: point.policy, values: new Array(buckets.length).fill(null) };
+      series.set(label, entry);
+    }
+    entry.values[i] = (100 * point.calls) / (totals.get(`${point.policy}|${point.t}`) ?? 1);
+  }
+  const datasets = [...series.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([label, entry]) =>
+      lineDataset(label, entry.values, { fill: true, stack: entry.policy, spanGaps: false }),
+    );
+  setChartData(charts.routing, labels, datasets);
+  showEmpty(charts.routing, datasets.length === 0);
+}
+
+function showEmpty(chart, empty) {
+  const note = chart.canvas.parentElement?.querySelector('.empty');
+  if (note) note.hidden = !empty;
+}
+
+// ---- totals and traces -------------------------------------------------------
+
+function drawTotals(overview) {
+  const { totals, window: w } = overview;
+  $('kpi-spend').textContent = usd(totals.costUsd);
+  $('kpi-tokens').textContent = `${count(totals.tokens)} tokens`;
+  $('kpi-calls').textContent = count(totals.calls);
+  const minutes = (w.to - w.from) / 60;
+  $('kpi-rate').textContent = `${(totals.calls / minutes).toFixed(1)} / min`;
+  $('kpi-errors').textContent = totals.calls > 0 ? percent(totals.errors / totals.calls) : '–';
+  $('kpi-error-count').textContent = `${count(totals.errors)} failed`;
+  $('kpi-latency').textContent =
+    totals.p50Ms === null ? '–' : `${ms(totals.p50Ms)} / ${ms(totals.p95Ms)}`;
+  $('kpi-quality').textContent = totals.quality === null ? '–' : totals.quality.toFixed(2);
+  $('kpi-scored').textContent = `${count(totals.scored)} scores`;
+}
+
+let selectedTrace = null;
+
+function cell(text, className) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function drawTraces(traces) {
+  const body = $('traces-body');
+  const rows = traces.map((trace) => {
+    const tr = document.createElement('tr');
+    tr.dataset.traceId = trace.traceId;
+    if (trace.traceId === selectedTrace) tr.className = 'selected';
+    tr.append(
+      cell(new Date(trace.startMs).toLocaleTimeString('en-GB')),
+      cell(trace.service),
+      cell(trace.feature === '' ? '–' : trace.feature),
+    );
+    const models = document.createElement('td');
+    for (const model of trace.models) {
+      const tag = document.createElement('span');
+      tag.className = 'model';
+      tag.textContent = model;
+      models.append(tag);
+    }
+    tr.append(
+      models,
+      cell(count(trace.calls), 'num'),
+      cell(count(trace.tokens), 'num'),
+      cell(usd(trace.costUsd), 'num'),
+      cell(ms(trace.maxCallMs), 'num'),
+    );
+    const status = document.createElement('td');
+    const pill = document.createElement('span');
+    pill.className = trace.errors > 0 ? 'pill bad' : 'pill';
+    pill.textContent =
+      trace.errors > 0 ? `${trace.errors} error${trace.errors > 1 ? 's' : ''}` : 'ok';
+    status.append(pill);
+    tr.append(status);
+    tr.addEventListener('click', () => {
+      openTrace(trace.traceId).catch(showError);
+    });
+    return tr;
+  });
+  body.replaceChildren(...rows);
+  $('traces-empty').hidden = traces.length > 0;
+}
+
+// ---- trace view ----------------------------------------------------------------
+
+function tagValue(span, key) {
+  return span.tags.find((tag) => tag.key === key)?.value;
+}
+
+function isError(span) {
+  return tagValue(span, 'error') === true || tagValue(span, 'otel.status_code') === 'ERROR';
+}
+
+/** Spans in tree order (parents before children, siblings by start), with their depth. */
+function orderSpans(spans) {
+  const ids = new Set(spans.map((span) => span.spanID));
+  const children = new Map();
+  const roots = [];
+  for (const span of spans) {
+    const parent = span.references.find((ref) => ref.refType === 'CHILD_OF' && ids.has(ref.spanID));
+    if (parent === undefined) roots.push(span);
+    else {
+      const list = children.get(parent.spanID) ?? [];
+      list.push(span);
+      children.set(parent.spanID, list);
+    }
+  }
+  const byStart = (a, b) => a.startTime - b.startTime;
+  const ordered = [];
+  const visit = (span, depth) => {
+    ordered.push({ span, depth });
+    for (const child of (children.get(span.spanID) ?? []).sort(byStart)) visit(child, depth + 1);
+  };
+  for (const root of roots.sort(byStart)) visit(root, 0);
+  return ordered;
+}
+
+async function openTrace(traceId) {
+  selectedTrace = traceId;
+  for (const row of $('traces-body').querySelectorAll('tr')) {
+    row.classList.toggle('selected', row.dataset.traceId === traceId);
+  }
+  const view = $('trace-view');
+  view.hidden = false;
+  $('trace-id').textContent = traceId;
+  $('trace-summary').textContent = 'loading…';
+  $('span-details').hidden = true;
+  const body = await api(`/api/traces/${encodeURIComponent(traceId)}`);
+  const trace = body.data?.[0];
+  if (trace === undefined) throw new Error(`trace ${traceId} not found`);
+  if (selectedTrace !== traceId) return;
+  drawWaterfall(trace);
+  view.scrollIntoView({ behavior: 'instant', block: 'nearest' });
+}
+
+function drawWaterfall(trace) {
+  const spans = trace.spans;
+  const start = Math.min(...spans.map((span) => span.startTime));
+  const end = Math.max(...spans.map((span) => span.startTime + span.duration));
+  const total = Math.max(end - start, 1);
+  const services = new Set();
+  const rows = orderSpans(spans).map(({ span, depth }) => {
+    const service = trace.processes[span.processID]?.serviceName ?? '?';
+    services.add(service);
+    const row = document.createElement('div');
+    row.className = 'span-row';
+    row.dataset.spanId = span.spanID;
+
+    const name = document.createElement('div');
+    name.className = 'span-name';
+    name.style.paddingLeft = `${depth * 14}px`;
+    const svc = document.createElement('span');
+    svc.className = 'svc';
+    svc.textContent = `${service} · `;
+    name.append(svc, document.createTextNode(span.operationName));
+    name.title = `${service} · ${span.operationName}`;
+
+    const track = document.createElement('div');
+    track.className = 'span-track';
+    const bar = document.createElement('div');
+    bar.className = isError(span) ? 'span-bar error' : 'span-bar';
+    bar.style.left = `${(100 * (span.startTime - start)) / total}%`;
+    bar.style.width = `${Math.max((100 * span.duration) / total, 0.4)}%`;
+    bar.style.background = colorOf(`service:${service}`);
+    track.append(bar);
+
+    const duration = document.createElement('div');
+    duration.className = 'span-duration';
+    duration.textContent = ms(span.duration / 1000);
+
+    row.append(name, track, duration);
+    row.addEventListener('click', () => {
+      for (const other of $('waterfall').querySelectorAll('.span-row')) {
+        other.classList.toggle('selected', other === row);
+      }
+      drawSpanDetails(span, service);
+    });
+    return row;
+  });
+  $('waterfall').replaceChildren(...rows);
+  $('trace-summary').textContent = `${spans.length} spans · ${services.size} service${
+    services.size === 1 ? '' : 's'
+  } · ${ms(total / 1000)}`;
+}
+
+function drawSpanDetails(span, service) {
+  const details = $('span-details');
+  const table = document.createElement('table');
+  const add = (key, value) => {
+    const tr = document.createElement('tr');
+    tr.append(cell(key), cell(String(value)));
+    table.append(tr);
+  };
+  add('service', service);
+  add('span', span.operationName);
+  for (const tag of [...span.tags].sort((a, b) => a.key.localeCompare(b.key))) {
+    add(tag.key, tag.value);
+  }
+  for (const log of span.logs) {
+    const fields = log.fields.map((field) => `${field.key}=${field.value}`).join(' ');
+    add('event', fields);
+  }
+  details.replaceChildren(table);
+  details.hidden = false;
+}
+
+// ---- refresh loop ------------------------------------------------------------
+
+let timer;
+let paused = false;
+let refreshes = 0;
+
+function setState(state, text) {
+  document.body.dataset.state = state;
+  $('status-text').textContent = text;
+}
+
+function showError(error) {
+  if (error instanceof AuthError) {
+    $('token-form').hidden = false;
+    $('error').hidden = true;
+    setState('error', 'read token needed');
+    return;
+  }
+  const banner = $('error');
+  banner.textContent = `Could not refresh: ${error instanceof Error ? error.message : String(error)}`;
+  banner.hidden = false;
+  setState('error', 'refresh failed; retrying');
+}
+
+function windowMinutes() {
+  return Number($('window').value);
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  const minutes = windowMinutes();
+  try {
+    const query = new URLSearchParams({ minutes: String(minutes) });
+    const [overview, traces] = await Promise.all([
+      api(`/api/dashboard/overview?${query}`),
+      api(`/api/dashboard/traces?${query}&limit=25`),
+    ]);
+    if (minutes !== windowMinutes()) return; // the window changed meanwhile; that refresh wins
+    drawTotals(overview);
+    drawCharts(overview);
+    drawTraces(traces.traces);
+    refreshes += 1;
+    document.body.dataset.refreshes = String(refreshes);
+    $('error').hidden = true;
+    $('token-form').hidden = true;
+    setState(
+      paused ? 'paused' : 'live',
+      `${paused ? 'paused' : 'live'} · updated ${new Date().toLocaleTimeString('en-GB')}`,
+    );
+  } catch (error) {
+    showError(error);
+    if (error instanceof AuthError) return; // wait for the token form
+  }
+  if (!paused) timer = setTimeout(() => void refresh(), REFRESH_MS);
+}
+
+function start() {
+  takeTokenFromUrl();
+  const saved = localStorage.getItem(WINDOW_KEY);
+  if (saved !== null && [...$('window').options].some((option) => option.value === saved)) {
+    $('window').value = saved;
+  }
+  createCharts();
+  $('window').addEventListener('change', () => {
+    localStorage.setItem(WINDOW_KEY, $('window').value);
+    void refresh();
+  });
+  $('pause').addEventListener('click', () => {
+    paused = !paused;
+    $('pause').textContent = paused ? 'Resume' : 'Pause';
+    $('pause').setAttribute('aria-pressed', String(paused));
+    if (paused) {
+      clearTimeout(timer);
+      setState('paused', 'paused');
+    } else void refresh();
+  });
+  $('token-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const input = $('token-input');
+    const token = input.value.trim();
+    if (token === '') return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    input.value = '';
+    void refresh();
+  });
+  $('trace-close').addEventListener('click', () => {
+    selectedTrace = null;
+    $('trace-view').hidden = true;
+    for (const row of $('traces-body').querySelectorAll('tr.selected')) row.className = '';
+  });
+  window.modelmaxxDashboard = { charts, refresh };
+  void refresh();
+}
+
+start();
