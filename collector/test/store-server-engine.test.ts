@@ -192,6 +192,8 @@ describe('ClickHouse server engine', () => {
         /^SELECT \* FROM \(SELECT 1 AS x\)\s+FORMAT JSON$/,
       );
       expect(run?.params).toMatchObject({
+        // Unqualified table names resolve in the store's database.
+        database: 'obs',
         readonly: '1',
         max_execution_time: '7',
         timeout_overflow_mode: 'throw',

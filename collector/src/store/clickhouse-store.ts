@@ -94,6 +94,7 @@ export class ClickHouseStore implements SpanStore {
   private readonly options: ClickHouseStoreOptions;
   private readonly tables: ReturnType<typeof tableNames>;
   private writer: BatchWriter | undefined;
+  private defaultDatabase: Promise<void> | undefined;
 
   constructor(options: ClickHouseStoreOptions) {
     this.options = options;
@@ -356,6 +357,9 @@ export class ClickHouseStore implements SpanStore {
    * `max_execution_time` and `max_result_rows` (`result_overflow_mode = 'break'`).
    */
   async querySql(sql: string, options: SqlOptions): Promise<SqlResult> {
+    // Unqualified names (`FROM llm_calls`) mean our database, as SPEC promises `modelmaxx sql` users.
+    this.defaultDatabase ??= this.engine.setDefaultDatabase(this.options.database ?? 'modelmaxx');
+    await this.defaultDatabase;
     const formatted = await this.engine.query<{ query: string }>(
       'SELECT formatQuerySingleLine({sql:String}) AS query',
       { sql },

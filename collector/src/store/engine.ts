@@ -11,6 +11,11 @@ export interface QueryResult<Row> {
   data: Row[];
 }
 
+export interface QueryOptions {
+  /** The database unqualified table names resolve to (default: the server's default). */
+  database?: string;
+}
+
 export interface ClickHouseEngine {
   readonly kind: 'embedded' | 'server';
   /** Runs a statement that returns no rows (DDL, INSERT … SELECT). */
@@ -20,6 +25,7 @@ export interface ClickHouseEngine {
     sql: string,
     params?: Record<string, unknown>,
     settings?: ClickHouseSettings,
+    options?: QueryOptions,
   ): Promise<QueryResult<Row>>;
   /** Inserts a TabSeparated or JSONEachRow payload. */
   insert(options: {
@@ -29,6 +35,11 @@ export interface ClickHouseEngine {
     body: Buffer;
     settings?: ClickHouseSettings;
   }): Promise<void>;
+  /**
+   * Makes `database` the default for unqualified table names from now on (what
+   * `/api/sql` and `modelmaxx sql` users write). Call after the database exists.
+   */
+  setDefaultDatabase(database: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -35,10 +35,20 @@ const QUOTED_COLUMN = (column: string) => `\`${column.replace(/`/g, '``')}\``;
 
 export class ServerEngine implements ClickHouseEngine {
   readonly kind = 'server' as const;
-  private readonly client: ClickHouseClient;
+  private client: ClickHouseClient;
+  private readonly options: ServerEngineOptions;
 
   constructor(options: ServerEngineOptions) {
-    this.client = createClient({
+    this.options = options;
+    this.client = ServerEngine.createClient(options, undefined);
+  }
+
+  private static createClient(
+    options: ServerEngineOptions,
+    database: string | undefined,
+  ): ClickHouseClient {
+    return createClient({
+      ...(database === undefined ? {} : { database }),
       url: options.url,
       ...(options.username === undefined ? {} : { username: options.username }),
       ...(options.password === undefined ? {} : { password: options.password }),
@@ -50,6 +60,16 @@ export class ServerEngine implements ClickHouseEngine {
         ...(options.settings ?? {}),
       },
     });
+  }
+
+  /**
+   * HTTP requests carry no session, so the default database is a client option;
+   * set only once the database exists (an unknown one fails every request).
+   */
+  async setDefaultDatabase(database: string): Promise<void> {
+    const previous = this.client;
+    this.client = ServerEngine.createClient(this.options, database);
+    await previous.close();
   }
 
   async command(sql: string, params?: Record<string, unknown>): Promise<void> {
