@@ -187,8 +187,7 @@ function startSdk(
     void provider.shutdown();
     return undefined;
   }
-  const contextManager = new AsyncLocalStorageContextManager().enable();
-  if (!context.setGlobalContextManager(contextManager)) contextManager.disable();
+  registerContextManagerIfNone();
   const sdk: StartedSdk = {
     provider,
     flush: () => withTimeout(provider.forceFlush(), config.flushTimeoutMs),
@@ -196,6 +195,28 @@ function startSdk(
   installExitHooks(sdk, tracker);
   diag.debug(`modelmaxx: tracing SDK started (${config.tracesExporter}, ${config.protocol})`);
   return sdk;
+}
+
+/** The global slot of `@opentelemetry/api` 1.x, shared by every copy of the API in the process. */
+const API_GLOBAL_KEY = Symbol.for('opentelemetry.js.api.1');
+
+/** Whether some copy of the API has a global context manager registered. */
+function globalContextManagerRegistered(): boolean {
+  const slot = (globalThis as Record<symbol, unknown>)[API_GLOBAL_KEY];
+  return (
+    typeof slot === 'object' && slot !== null && 'context' in slot && slot.context !== undefined
+  );
+}
+
+/**
+ * Registers an `AsyncLocalStorage` context manager unless one is registered already (the app's
+ * own SDK keeps its own). Done at set-up time, not when the first span starts our SDK: context the
+ * app sets around its first LLM call (`withLlmContext`) must already propagate.
+ */
+function registerContextManagerIfNone(): void {
+  if (globalContextManagerRegistered()) return;
+  const contextManager = new AsyncLocalStorageContextManager().enable();
+  if (!context.setGlobalContextManager(contextManager)) contextManager.disable();
 }
 
 /** openai and @anthropic-ai/sdk, each patched through the same functions `observe()` relies on. */
@@ -263,6 +284,7 @@ export function setupInstrumentation(options: SetupOptions = {}): SetupHandle {
     diag.info('modelmaxx: OTEL_SDK_DISABLED=true; not instrumenting');
   } else {
     try {
+      registerContextManagerIfNone();
       configureFromSetup(config, tracerProvider);
       const targets = options.targets ?? defaultPatchTargets();
       const directories = options.resolveFrom ?? defaultResolveDirectories();
