@@ -355,10 +355,7 @@ describe('app → collector → ClickHouse', () => {
     }
   });
 
-  // Known gap (collector: ClickHouseStore.querySql): SPEC makes `modelmaxx` the default database
-  // for ad-hoc SQL (`modelmaxx sql --url` goes through /api/sql), but /api/sql answers 400
-  // UNKNOWN_TABLE for `FROM llm_calls`. Flip to `it` once fixed.
-  it.fails('resolves unqualified table names in the modelmaxx database on /api/sql', async () => {
+  it('resolves unqualified table names in the modelmaxx database on /api/sql', async () => {
     expect(await sql('SELECT count() AS calls FROM llm_calls')).toEqual([{ calls: 3 }]);
   });
 
