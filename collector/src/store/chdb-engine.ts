@@ -7,7 +7,7 @@
  * runs a throw-away query to drain it.
  */
 import { Session } from 'chdb';
-import type { ClickHouseEngine, ClickHouseSettings, QueryOptions, QueryResult } from './engine.js';
+import type { ClickHouseEngine, ClickHouseSettings, QueryResult } from './engine.js';
 import { ClickHouseError } from './engine.js';
 
 const SETTING_NAME = /^[a-z_][a-z0-9_]*$/;
@@ -43,7 +43,6 @@ export class ChdbEngine implements ClickHouseEngine {
   private readonly session: Session;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
-  private currentDatabase = 'default';
 
   constructor(path: string) {
     this.path = path;
@@ -77,17 +76,9 @@ export class ChdbEngine implements ClickHouseEngine {
     sql: string,
     params?: Record<string, unknown>,
     settings?: ClickHouseSettings,
-    options?: QueryOptions,
   ): Promise<QueryResult<Row>> {
     const text = `${sql}${settingsClause(settings)}`;
     return this.serial(async () => {
-      const database = options?.database ?? 'default';
-      if (database !== this.currentDatabase) {
-        // The session's current database (our own SQL always names its database).
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) throw new Error('invalid database name');
-        await this.session.queryAsync(`USE ${database}`, { format: 'TSV' });
-        this.currentDatabase = database;
-      }
       const result =
         params === undefined
           ? await this.session.queryAsync(text, { format: 'JSON' })

@@ -11,11 +11,6 @@ export interface QueryResult<Row> {
   data: Row[];
 }
 
-export interface QueryOptions {
-  /** The database unqualified table names resolve to (default: the server's default). */
-  database?: string;
-}
-
 export interface ClickHouseEngine {
   readonly kind: 'embedded' | 'server';
   /** Runs a statement that returns no rows (DDL, INSERT … SELECT). */
@@ -25,7 +20,6 @@ export interface ClickHouseEngine {
     sql: string,
     params?: Record<string, unknown>,
     settings?: ClickHouseSettings,
-    options?: QueryOptions,
   ): Promise<QueryResult<Row>>;
   /** Inserts a TabSeparated or JSONEachRow payload. */
   insert(options: {

@@ -37,6 +37,7 @@ export class ServerEngine implements ClickHouseEngine {
   readonly kind = 'server' as const;
   private client: ClickHouseClient;
   private readonly options: ServerEngineOptions;
+  private readonly retired: ClickHouseClient[] = [];
 
   constructor(options: ServerEngineOptions) {
     this.options = options;
@@ -67,9 +68,10 @@ export class ServerEngine implements ClickHouseEngine {
    * set only once the database exists (an unknown one fails every request).
    */
   async setDefaultDatabase(database: string): Promise<void> {
-    const previous = this.client;
+    // The previous client may have requests in flight (an insert): close it with the engine.
+    this.retired.push(this.client);
     this.client = ServerEngine.createClient(this.options, database);
-    await previous.close();
+    return Promise.resolve();
   }
 
   async command(sql: string, params?: Record<string, unknown>): Promise<void> {
@@ -128,6 +130,7 @@ export class ServerEngine implements ClickHouseEngine {
   }
 
   async close(): Promise<void> {
+    for (const client of this.retired.splice(0)) await client.close();
     await this.client.close();
   }
 }
