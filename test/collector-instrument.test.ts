@@ -129,8 +129,8 @@ function expectedCalls(output: CollectorAppOutput): ExpectedCall[] {
   ];
 }
 
-/** The row `llm_calls` must hold for a call; `context` false leaves the app-context columns open. */
-function expectedRow(call: ExpectedCall, context = true): Row {
+/** The row `llm_calls` must hold for a call. */
+function expectedRow(call: ExpectedCall): Row {
   return {
     ServiceName: 'inbox-app',
     Provider: call.provider,
@@ -153,10 +153,10 @@ function expectedRow(call: ExpectedCall, context = true): Row {
     ErrorType: '',
     FinishReasons: call.finishReasons,
     Stream: call.stream,
-    Task: context ? call.task : expect.any(String),
-    Feature: context ? call.feature : expect.any(String),
-    UserId: context ? call.userId : expect.any(String),
-    ConversationId: context ? call.conversationId : expect.any(String),
+    Task: call.task,
+    Feature: call.feature,
+    UserId: call.userId,
+    ConversationId: call.conversationId,
     RoutePolicy: '',
     RouteReason: '',
     DurationMs: expect.any(Number),
@@ -212,8 +212,8 @@ describe('app → collector → ClickHouse', () => {
     const byModel = Object.fromEntries(rows.map((row) => [String(row.RequestModel), row]));
     expect(byModel['gpt-4o']).toEqual(expectedRow(stream!));
     expect(byModel['claude-haiku-4-5']).toEqual(expectedRow(anthropic!));
-    // The first call's app context: see the known-bug test below.
-    expect(byModel['gpt-4o-mini']).toEqual(expectedRow(chat!, false));
+    // withLlmContext() around the app's very first call (which starts the SDK) is kept too.
+    expect(byModel['gpt-4o-mini']).toEqual(expectedRow(chat!));
     expect(Number(byModel['gpt-4o']!.TimeToFirstChunkMs)).toBeGreaterThan(0);
     for (const row of rows) expect(Number(row.DurationMs)).toBeGreaterThan(0);
     // Every call is its own trace root, and the Anthropic SDK's own span is not stored twice.
@@ -225,17 +225,6 @@ describe('app → collector → ClickHouse', () => {
       { SpanName: 'chat gpt-4o', SpanKind: 'Client', ScopeName: '@modelmaxx/instrument' },
       { SpanName: 'chat gpt-4o-mini', SpanKind: 'Client', ScopeName: '@modelmaxx/instrument' },
     ]);
-  });
-
-  // Known bug (instrument-setup, packages/instrument/src/sdk-setup.ts): the zero-code set-up
-  // registers the AsyncLocalStorage context manager only when the first LLM span starts, so a
-  // `withLlmContext()` around an app's first call runs under the no-op context manager and its
-  // task/feature/user are lost. Flip to `it` once fixed.
-  it.fails('records withLlmContext() on the first call of the app', async () => {
-    const [chat] = expectedCalls(app);
-    const rows = await callRows();
-    const row = rows.find((candidate) => candidate.RequestModel === 'gpt-4o-mini');
-    expect(row).toEqual(expectedRow(chat!));
   });
 
   it('stores the built-in evaluators’ scores in llm_scores, linked to their call', async () => {
