@@ -75,10 +75,12 @@ const usd = (value) => {
   if (value < 100) return `$${value.toFixed(2)}`;
   return `$${Math.round(value).toLocaleString('en-US')}`;
 };
+/** Axis ticks: three significant digits. */
+const usdTick = (value) => (value === 0 ? '$0' : `$${Number(value.toPrecision(3))}`);
 const count = (value) => Math.round(value).toLocaleString('en-US');
 const ms = (value) => {
   if (value === null || value === undefined) return '–';
-  if (value >= 10_000) return `${(value / 1000).toFixed(1)} s`;
+  if (value >= 1000) return `${(value / 1000).toFixed(value >= 10_000 ? 1 : 2)} s`;
   return `${Math.round(value).toLocaleString('en-US')} ms`;
 };
 const percent = (value) => `${(value * 100).toFixed(value < 0.1 ? 1 : 0)}%`;
@@ -135,7 +137,7 @@ function createCharts() {
           grid: { display: false },
           ticks: { maxRotation: 0, autoSkipPadding: 12 },
         },
-        y: { stacked: true, beginAtZero: true, ticks: { callback: (v) => usd(Number(v)) } },
+        y: { stacked: true, beginAtZero: true, ticks: { callback: (v) => usdTick(Number(v)) } },
       },
     }),
   );
@@ -144,10 +146,14 @@ function createCharts() {
   charts.quality = make('chart-quality', 'line', baseOptions());
   charts.routing = make(
     'chart-routing',
-    'line',
+    'bar',
     baseOptions({
       scales: {
-        x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
+        x: {
+          stacked: true,
+          grid: { display: false },
+          ticks: { maxRotation: 0, autoSkipPadding: 12 },
+        },
         y: { stacked: true, min: 0, max: 100, ticks: { callback: (v) => `${v}%` } },
       },
     }),
@@ -158,7 +164,7 @@ function createCharts() {
       interaction: { mode: 'nearest', intersect: true },
       plugins: { legend: { display: false } },
       scales: {
-        x: { beginAtZero: true, ticks: { callback: (v) => usd(Number(v)) } },
+        x: { beginAtZero: true, ticks: { callback: (v) => usdTick(Number(v)) } },
         y: { grid: { display: false } },
       },
     });
@@ -293,19 +299,25 @@ function drawRouting(overview, labels) {
   for (const point of overview.routing) {
     const i = index.get(point.t);
     if (i === undefined) continue;
-    const label = `${point.policy} → ${point.model === '' ? '(unknown)' : point.model}`;
+    const model = point.model === '' ? '(unknown)' : point.model;
+    const label = `${point.policy} → ${model}`;
     let entry = series.get(label);
     if (entry === undefined) {
-      entry = { policy: point.policy, values: new Array(buckets.length).fill(null) };
+      entry = { policy: point.policy, model, values: new Array(buckets.length).fill(null) };
       series.set(label, entry);
     }
     entry.values[i] = (100 * point.calls) / (totals.get(`${point.policy}|${point.t}`) ?? 1);
   }
   const datasets = [...series.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([label, entry]) =>
-      lineDataset(label, entry.values, { fill: true, stack: entry.policy, spanGaps: false }),
-    );
+    .map(([label, entry]) => ({
+      label,
+      data: entry.values,
+      stack: entry.policy,
+      // A model has one colour on every chart; each policy is its own stack.
+      backgroundColor: colorOf(entry.model),
+      borderRadius: 1,
+    }));
   setChartData(charts.routing, labels, datasets);
   showEmpty(charts.routing, datasets.length === 0);
 }
