@@ -1,5 +1,5 @@
 import { diag, trace } from '@opentelemetry/api';
-import type { Tracer } from '@opentelemetry/api';
+import type { Tracer, TracerProvider } from '@opentelemetry/api';
 import type { PriceCatalog } from '@modelmaxx/pricing';
 import type { Evaluator, InstrumentConfig, Redactor } from './types.js';
 
@@ -7,6 +7,8 @@ export const INSTRUMENTATION_NAME = '@modelmaxx/instrument';
 export const INSTRUMENTATION_VERSION = '0.1.0';
 
 let globalConfig: InstrumentConfig = {};
+/** Bumped whenever the global defaults change, so cached resolutions know they are stale. */
+let generation = 0;
 
 /** Sets global defaults for every instrumented client; per-patch / per-`observe` config wins over it. */
 export function configureInstrumentation(config: InstrumentConfig): void {
@@ -15,11 +17,13 @@ export function configureInstrumentation(config: InstrumentConfig): void {
     return;
   }
   globalConfig = { ...globalConfig, ...config };
+  generation += 1;
 }
 
 /** Test hook: forget the global defaults. */
 export function resetInstrumentationConfig(): void {
   globalConfig = {};
+  generation += 1;
 }
 
 export interface ResolvedConfig {
@@ -41,6 +45,83 @@ export function resolveConfig(local: InstrumentConfig | undefined): ResolvedConf
     evaluators: Array.isArray(merged.evaluators) ? merged.evaluators : [],
     builtinEvaluators: merged.builtinEvaluators ?? true,
     catalog: merged.catalog,
+  };
+}
+
+interface CachedResolution {
+  generation: number;
+  local: InstrumentConfig | undefined;
+  /** The local config's fields when resolved: a config object changed in place is seen too. */
+  fields: readonly unknown[];
+  /** The provider the tracer came from (the global one can change between calls). */
+  provider: TracerProvider;
+  merged: InstrumentConfig;
+  resolved: ResolvedConfig;
+}
+
+function fieldsOf(local: InstrumentConfig | undefined): unknown[] {
+  return local === undefined
+    ? []
+    : [
+        local.tracerProvider,
+        local.captureMessageContent,
+        local.redact,
+        local.evaluators,
+        local.builtinEvaluators,
+        local.catalog,
+      ];
+}
+
+function sameFields(fields: readonly unknown[], local: InstrumentConfig | undefined): boolean {
+  if (local === undefined) return fields.length === 0;
+  return (
+    fields.length === 6 &&
+    fields[0] === local.tracerProvider &&
+    fields[1] === local.captureMessageContent &&
+    fields[2] === local.redact &&
+    fields[3] === local.evaluators &&
+    fields[4] === local.builtinEvaluators &&
+    fields[5] === local.catalog
+  );
+}
+
+/**
+ * `resolveConfig` for one patched method, cached between calls: it resolves again only when
+ * `configureInstrumentation` ran, the local config changed, or the tracer provider in use (the
+ * configured or the global one) is another one. `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`
+ * is still read at each call (when no config sets `captureMessageContent`), as documented.
+ */
+export function configResolver(): (local: InstrumentConfig | undefined) => ResolvedConfig {
+  let cached: CachedResolution | undefined;
+  return (local) => {
+    if (
+      cached !== undefined &&
+      cached.generation === generation &&
+      cached.local === local &&
+      sameFields(cached.fields, local) &&
+      cached.provider === (cached.merged.tracerProvider ?? trace.getTracerProvider())
+    ) {
+      const resolved = cached.resolved;
+      if (cached.merged.captureMessageContent === undefined) {
+        const capture = captureContentFromEnv();
+        if (capture !== resolved.captureMessageContent) {
+          cached.resolved = { ...resolved, captureMessageContent: capture };
+        }
+      }
+      return cached.resolved;
+    }
+    const merged: InstrumentConfig = { ...globalConfig, ...local };
+    const provider = merged.tracerProvider ?? trace.getTracerProvider();
+    const resolved: ResolvedConfig = {
+      tracer: provider.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION),
+      captureMessageContent: merged.captureMessageContent ?? captureContentFromEnv(),
+      redact: typeof merged.redact === 'function' ? merged.redact : undefined,
+      evaluators: Array.isArray(merged.evaluators) ? merged.evaluators : [],
+      builtinEvaluators: merged.builtinEvaluators ?? true,
+      catalog: merged.catalog,
+    };
+    cached = { generation, local, fields: fieldsOf(local), provider, merged, resolved };
+    return resolved;
   };
 }
 

@@ -41,50 +41,54 @@ export function resetDefaultCatalog(): void {
 }
 
 /**
- * Cost attributes for one call, or `{}` when the price (or the usage) is unknown: an unknown
- * price never becomes a cost of 0.
+ * Adds the cost attributes of one call to `target`, or nothing when the price (or the usage) is
+ * unknown: an unknown price never becomes a cost of 0. The response model is priced first, then
+ * the request model.
  */
-export function costAttributes(
+export function addCostAttributes(
+  target: Attributes,
   provider: string,
-  models: readonly (string | undefined)[],
+  responseModel: string | undefined,
+  requestModel: string | undefined,
   usage: TokenUsage | undefined,
   catalog: PriceCatalog | undefined,
-): Attributes {
-  if (usage?.inputTokens === undefined) return {};
+): void {
+  if (usage?.inputTokens === undefined) return;
   const options = { catalog: typeof catalog?.lookup === 'function' ? catalog : catalogFromEnv() };
-  for (const model of models) {
-    if (model === undefined || model === '') continue;
-    const result = costOf(
-      {
-        provider,
-        model,
-        usage: {
-          inputTokens: usage.inputTokens,
-          outputTokens: usage.outputTokens ?? 0,
-          cacheReadTokens: usage.cacheReadTokens ?? 0,
-          cacheWriteTokens: usage.cacheWriteTokens ?? 0,
-          reasoningTokens: usage.reasoningTokens ?? 0,
-        },
-      },
-      options,
-    );
-    if (!result.known) {
-      diag.debug(`modelmaxx: no cost for ${model}: ${result.reason}`);
-      continue;
-    }
-    return {
-      [ATTR_GEN_AI_USAGE_COST_AMOUNT]: result.amount,
-      [ATTR_GEN_AI_USAGE_COST_CURRENCY]: GEN_AI_COST_CURRENCY_VALUE_USD,
-      [ATTR_GEN_AI_USAGE_COST_SOURCE]: GEN_AI_COST_SOURCE_VALUE_LOCAL,
-      [ATTR_MODELMAXX_COST_USD]: result.amount,
-      [ATTR_MODELMAXX_COST_INPUT_USD]: result.breakdown.input,
-      [ATTR_MODELMAXX_COST_CACHE_READ_USD]: result.breakdown.cacheRead,
-      [ATTR_MODELMAXX_COST_CACHE_WRITE_USD]: result.breakdown.cacheWrite,
-      [ATTR_MODELMAXX_COST_OUTPUT_USD]: result.breakdown.output,
-      [ATTR_MODELMAXX_COST_REASONING_USD]: result.breakdown.reasoning,
-      [ATTR_MODELMAXX_PRICING_MODEL]: result.model,
-      [ATTR_MODELMAXX_PRICING_VERSION]: result.version,
-    };
+  const costUsage = {
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens ?? 0,
+    cacheReadTokens: usage.cacheReadTokens ?? 0,
+    cacheWriteTokens: usage.cacheWriteTokens ?? 0,
+    reasoningTokens: usage.reasoningTokens ?? 0,
+  };
+  if (addCostOf(target, provider, responseModel, costUsage, options)) return;
+  addCostOf(target, provider, requestModel, costUsage, options);
+}
+
+function addCostOf(
+  target: Attributes,
+  provider: string,
+  model: string | undefined,
+  usage: Required<TokenUsage>,
+  options: { catalog: PriceCatalog },
+): boolean {
+  if (model === undefined || model === '') return false;
+  const result = costOf({ provider, model, usage }, options);
+  if (!result.known) {
+    diag.debug(`modelmaxx: no cost for ${model}: ${result.reason}`);
+    return false;
   }
-  return {};
+  target[ATTR_GEN_AI_USAGE_COST_AMOUNT] = result.amount;
+  target[ATTR_GEN_AI_USAGE_COST_CURRENCY] = GEN_AI_COST_CURRENCY_VALUE_USD;
+  target[ATTR_GEN_AI_USAGE_COST_SOURCE] = GEN_AI_COST_SOURCE_VALUE_LOCAL;
+  target[ATTR_MODELMAXX_COST_USD] = result.amount;
+  target[ATTR_MODELMAXX_COST_INPUT_USD] = result.breakdown.input;
+  target[ATTR_MODELMAXX_COST_CACHE_READ_USD] = result.breakdown.cacheRead;
+  target[ATTR_MODELMAXX_COST_CACHE_WRITE_USD] = result.breakdown.cacheWrite;
+  target[ATTR_MODELMAXX_COST_OUTPUT_USD] = result.breakdown.output;
+  target[ATTR_MODELMAXX_COST_REASONING_USD] = result.breakdown.reasoning;
+  target[ATTR_MODELMAXX_PRICING_MODEL] = result.model;
+  target[ATTR_MODELMAXX_PRICING_VERSION] = result.version;
+  return true;
 }

@@ -21,12 +21,8 @@ const LENGTH_REASONS = new Set(['length', 'max_tokens', 'max_output_tokens']);
 const REFUSAL_TEXT =
   /^\s*(i['’]m sorry,? but i can(?:not|['’]t)|i am sorry,? but i can(?:not|['’]t)|i can(?:not|['’]t) (?:help|assist) with (?:that|this)|sorry,? (?:but )?i can(?:not|['’]t) (?:help|assist))/i;
 
-const pass = (name: string, explanation: string): EvaluationResult => ({
-  name,
-  score: 1,
-  label: 'pass',
-  explanation,
-});
+const pass = (name: string, explanation: string): EvaluationResult =>
+  Object.freeze({ name, score: 1, label: 'pass', explanation });
 const fail = (name: string, explanation: string): EvaluationResult => ({
   name,
   score: 0,
@@ -34,44 +30,79 @@ const fail = (name: string, explanation: string): EvaluationResult => ({
   explanation,
 });
 
+// The pass results never change: made once, not per call.
+const PASS_FINISH_LENGTH = pass(
+  EVALUATION_NAME_FINISH_LENGTH,
+  'the output was not cut off by the token limit',
+);
+const PASS_EMPTY_OUTPUT = pass(EVALUATION_NAME_EMPTY_OUTPUT, 'the response has output');
+const PASS_REFUSAL = pass(EVALUATION_NAME_REFUSAL, 'no refusal');
+const PASS_INVALID_JSON = pass(
+  EVALUATION_NAME_INVALID_JSON,
+  'JSON output was requested and the output parses',
+);
+const PASS_INVALID_TOOL_ARGUMENTS = pass(
+  EVALUATION_NAME_INVALID_TOOL_ARGUMENTS,
+  'all tool-call arguments parse',
+);
+
+/** What the built-in checks look at: the finished call's output. */
+export type BuiltinInput = Pick<EvaluatorCall, 'outputText' | 'finishReasons' | 'toolCalls'>;
+
+/** Whether some text opens like a refusal; only short texts are checked. */
+function readsAsRefusal(text: string): boolean {
+  return text.length < 400 && REFUSAL_TEXT.test(text);
+}
+
+function isBlank(text: string): boolean {
+  // The usual output opens with a printable ASCII character: no need to trim a copy of it.
+  const first = text.charCodeAt(0);
+  if (first > 32 && first < 127) return false;
+  return text.trim() === '';
+}
+
 /**
  * The built-in checks for one finished call. Each applies only where it means something:
  * JSON validity only when JSON output was requested, tool arguments only when tools were called.
  */
 export function builtinEvaluations(
-  call: EvaluatorCall,
-  options: { jsonRequested: boolean; refusal: string | undefined },
+  call: BuiltinInput,
+  options: { operation: string; jsonRequested: boolean; refusal: string | undefined },
 ): EvaluationResult[] {
-  if (call.operation !== 'chat') return [];
+  if (options.operation !== 'chat') return [];
   const results: EvaluationResult[] = [];
-  const lengthReason = call.finishReasons.find((reason) => LENGTH_REASONS.has(reason));
+  let lengthReason: string | undefined;
+  for (const reason of call.finishReasons) {
+    if (LENGTH_REASONS.has(reason)) {
+      lengthReason = reason;
+      break;
+    }
+  }
   results.push(
     lengthReason !== undefined
       ? fail(
           EVALUATION_NAME_FINISH_LENGTH,
           `finish reason was ${lengthReason}: the output was cut off`,
         )
-      : pass(EVALUATION_NAME_FINISH_LENGTH, 'the output was not cut off by the token limit'),
+      : PASS_FINISH_LENGTH,
   );
-  const empty = call.outputText.trim() === '' && call.toolCalls.length === 0;
+  const empty = call.toolCalls.length === 0 && isBlank(call.outputText);
   results.push(
     empty
       ? fail(EVALUATION_NAME_EMPTY_OUTPUT, 'the response has no text and no tool calls')
-      : pass(EVALUATION_NAME_EMPTY_OUTPUT, 'the response has output'),
+      : PASS_EMPTY_OUTPUT,
   );
   if (options.refusal !== undefined) {
     results.push(fail(EVALUATION_NAME_REFUSAL, 'the provider marked the response as a refusal'));
-  } else if (call.outputText.length < 400 && REFUSAL_TEXT.test(call.outputText)) {
+  } else if (readsAsRefusal(call.outputText)) {
     results.push(fail(EVALUATION_NAME_REFUSAL, 'the response text reads as a refusal'));
   } else {
-    results.push(pass(EVALUATION_NAME_REFUSAL, 'no refusal'));
+    results.push(PASS_REFUSAL);
   }
   if (options.jsonRequested) {
     try {
       JSON.parse(call.outputText);
-      results.push(
-        pass(EVALUATION_NAME_INVALID_JSON, 'JSON output was requested and the output parses'),
-      );
+      results.push(PASS_INVALID_JSON);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       results.push(
@@ -90,7 +121,7 @@ export function builtinEvaluations(
             EVALUATION_NAME_INVALID_TOOL_ARGUMENTS,
             `arguments of ${bad.map((toolCall) => toolCall.name ?? '?').join(', ')} do not parse as a JSON object`,
           )
-        : pass(EVALUATION_NAME_INVALID_TOOL_ARGUMENTS, 'all tool-call arguments parse'),
+        : PASS_INVALID_TOOL_ARGUMENTS,
     );
   }
   return results;

@@ -35,6 +35,7 @@ export interface ApiAdapter {
   /** A copy of `body` with what the instrumentation adds (stream usage), and whether to hide the extra chunk. */
   prepare(body: Dict): { body: Dict; hideUsageChunk: boolean };
   requestModel(body: Dict): string | undefined;
+  /** A fresh object per call (the caller adds to it). */
   requestAttributes(body: Dict): Attributes;
   isStream(body: Dict): boolean;
   jsonRequested(body: Dict): boolean;

@@ -26,7 +26,7 @@ import {
 } from '@modelmaxx/semconv';
 import type { ResolvedConfig } from './config.js';
 import { getLlmContext, getRouteAttributes } from './context.js';
-import { costAttributes } from './cost.js';
+import { addCostAttributes } from './cost.js';
 import {
   builtinEvaluations,
   emitLateEvaluation,
@@ -65,14 +65,40 @@ export function serverAttributes(baseURL: unknown): Attributes {
   }
 }
 
-function contextAttributes(app: LlmContextAttributes): Attributes {
-  const attributes: Attributes = {};
-  if (app.task !== undefined) attributes[ATTR_MODELMAXX_TASK] = app.task;
-  if (app.feature !== undefined) attributes[ATTR_MODELMAXX_FEATURE] = app.feature;
-  if (app.userId !== undefined) attributes[ATTR_ENDUSER_ID] = app.userId;
-  if (app.conversationId !== undefined)
-    attributes[ATTR_GEN_AI_CONVERSATION_ID] = app.conversationId;
+const SERVER_CACHE_LIMIT = 64;
+/** `serverAttributes` by base URL: a client's base URL rarely changes, and parsing a URL is not free. */
+const serverCache = new Map<string, Attributes>();
+
+function cachedServerAttributes(baseURL: unknown): Attributes | undefined {
+  if (typeof baseURL !== 'string') return undefined;
+  let attributes = serverCache.get(baseURL);
+  if (attributes === undefined) {
+    attributes = serverAttributes(baseURL);
+    if (serverCache.size >= SERVER_CACHE_LIMIT) serverCache.clear();
+    serverCache.set(baseURL, attributes);
+  }
   return attributes;
+}
+
+/** Copies the own enumerable properties of `source` into `target` (as a spread would). */
+function assignAll(target: Attributes, source: Attributes): void {
+  for (const key of Object.keys(source)) target[key] = source[key];
+}
+
+/** App context: the per-call values win over the context's (both hold only defined strings). */
+function addContextAttributes(
+  attributes: Attributes,
+  app: LlmContextAttributes,
+  perCall: LlmContextAttributes,
+): void {
+  const task = perCall.task ?? app.task;
+  const feature = perCall.feature ?? app.feature;
+  const userId = perCall.userId ?? app.userId;
+  const conversationId = perCall.conversationId ?? app.conversationId;
+  if (task !== undefined) attributes[ATTR_MODELMAXX_TASK] = task;
+  if (feature !== undefined) attributes[ATTR_MODELMAXX_FEATURE] = feature;
+  if (userId !== undefined) attributes[ATTR_ENDUSER_ID] = userId;
+  if (conversationId !== undefined) attributes[ATTR_GEN_AI_CONVERSATION_ID] = conversationId;
 }
 
 export interface StartCallInput {
@@ -84,6 +110,8 @@ export interface StartCallInput {
   perCall: LlmContextAttributes;
 }
 
+const EVALUATE: { evaluate: boolean } = { evaluate: true };
+
 /** One LLM call: its span, from the public SDK call until the response (or the stream) ends. */
 export class LlmCall {
   readonly span: Span;
@@ -91,6 +119,7 @@ export class LlmCall {
   readonly config: ResolvedConfig;
   readonly body: Dict;
   readonly stream: boolean;
+  private readonly requestModel: string | undefined;
   private readonly startedAt = performance.now();
   private firstChunkAt: number | undefined;
   private ended = false;
@@ -102,36 +131,41 @@ export class LlmCall {
     this.body = body;
     this.stream = adapter.isStream(body);
     const requestModel = adapter.requestModel(body);
-    const attributes: Attributes = {
-      [ATTR_GEN_AI_OPERATION_NAME]: adapter.operation,
-      [ATTR_GEN_AI_PROVIDER_NAME]: adapter.provider,
-      ...adapter.requestAttributes(body),
-      ...serverAttributes(input.baseURL),
-      ...getRouteAttributes(),
-      ...contextAttributes({ ...getLlmContext(), ...input.perCall }),
-    };
+    this.requestModel = requestModel;
+    // One object, filled in the order a spread of (operation, provider, request, server, route,
+    // app context) would give; requestAttributes returns a fresh object per call.
+    const attributes: Attributes = adapter.requestAttributes(body);
+    attributes[ATTR_GEN_AI_OPERATION_NAME] = adapter.operation;
+    attributes[ATTR_GEN_AI_PROVIDER_NAME] = adapter.provider;
+    const server = cachedServerAttributes(input.baseURL);
+    if (server !== undefined) assignAll(attributes, server);
+    const active = context.active();
+    assignAll(attributes, getRouteAttributes(active));
+    addContextAttributes(attributes, getLlmContext(active), input.perCall);
     const name =
       requestModel !== undefined ? `${adapter.operation} ${requestModel}` : adapter.operation;
-    this.span = config.tracer.startSpan(
-      name,
-      { kind: SpanKind.CLIENT, attributes },
-      context.active(),
-    );
+    this.span = config.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, active);
     if (config.captureMessageContent && this.span.isRecording()) {
-      guard('capturing input messages', () => {
-        const content = adapter.inputContent(body);
-        if (content === undefined) return;
-        this.setContent(ATTR_GEN_AI_INPUT_MESSAGES, content.messages, 'input');
-        if (content.system !== undefined && content.system.length > 0) {
-          const system = this.redacted([{ role: 'system', parts: content.system }], 'system');
-          if (system !== undefined) {
-            this.span.setAttribute(
-              ATTR_GEN_AI_SYSTEM_INSTRUCTIONS,
-              JSON.stringify(system.flatMap((message) => message.parts)),
-            );
-          }
-        }
-      });
+      try {
+        this.captureInput();
+      } catch (error) {
+        diag.error('modelmaxx: capturing input messages failed', error);
+      }
+    }
+  }
+
+  private captureInput(): void {
+    const content = this.adapter.inputContent(this.body);
+    if (content === undefined) return;
+    this.setContent(ATTR_GEN_AI_INPUT_MESSAGES, content.messages, 'input');
+    if (content.system !== undefined && content.system.length > 0) {
+      const system = this.redacted([{ role: 'system', parts: content.system }], 'system');
+      if (system !== undefined) {
+        this.span.setAttribute(
+          ATTR_GEN_AI_SYSTEM_INSTRUCTIONS,
+          JSON.stringify(system.flatMap((message) => message.parts)),
+        );
+      }
     }
   }
 
@@ -165,12 +199,22 @@ export class LlmCall {
   succeed(
     summary: ResponseSummary,
     rawResponse: unknown,
-    options: { evaluate: boolean } = { evaluate: true },
+    options: { evaluate: boolean } = EVALUATE,
   ): void {
     if (this.ended) return;
     this.ended = true;
-    guard('recording the response', () => this.recordSummary(summary));
-    if (options.evaluate) guard('running evaluators', () => this.evaluate(summary, rawResponse));
+    try {
+      this.recordSummary(summary);
+    } catch (error) {
+      diag.error('modelmaxx: recording the response failed', error);
+    }
+    if (options.evaluate) {
+      try {
+        this.evaluate(summary, rawResponse);
+      } catch (error) {
+        diag.error('modelmaxx: running evaluators failed', error);
+      }
+    }
     this.endSpan();
   }
 
@@ -203,9 +247,11 @@ export class LlmCall {
   }
 
   private endSpan(): void {
-    guard('ending the span', () => {
+    try {
       this.span.end();
-    });
+    } catch (error) {
+      diag.error('modelmaxx: ending the span failed', error);
+    }
   }
 
   private recordSummary(summary: ResponseSummary): void {
@@ -238,24 +284,45 @@ export class LlmCall {
       attributes[ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] =
         (this.firstChunkAt - this.startedAt) / 1000;
     }
-    span.setAttributes(attributes);
     // A chat call without an output count (a stream that stopped early) has no known cost.
     const priced = usage?.outputTokens !== undefined || this.adapter.operation !== 'chat';
-    const cost = guard('computing the cost', () =>
-      costAttributes(
+    try {
+      addCostAttributes(
+        attributes,
         this.adapter.provider,
-        [summary.model, this.adapter.requestModel(this.body)],
+        summary.model,
+        this.requestModel,
         priced ? usage : undefined,
         this.config.catalog,
-      ),
-    );
-    if (cost !== undefined) span.setAttributes(cost);
+      );
+    } catch (error) {
+      diag.error('modelmaxx: computing the cost failed', error);
+    }
+    span.setAttributes(attributes);
     if (this.config.captureMessageContent && summary.outputMessages.length > 0) {
       this.setContent(ATTR_GEN_AI_OUTPUT_MESSAGES, summary.outputMessages, 'output');
     }
   }
 
   private evaluate(summary: ResponseSummary, rawResponse: unknown): void {
+    const responseId = summary.id;
+    if (this.config.builtinEvaluators) {
+      let results: readonly EvaluationResult[] | undefined;
+      try {
+        results = builtinEvaluations(summary, {
+          operation: this.adapter.operation,
+          jsonRequested: this.adapter.jsonRequested(this.body),
+          refusal: summary.refusal,
+        });
+      } catch (error) {
+        diag.error('modelmaxx: built-in evaluators failed', error);
+      }
+      if (results !== undefined) {
+        for (const result of results) this.addEvaluation(result, responseId);
+      }
+    }
+    const evaluators = this.config.evaluators;
+    if (evaluators.length === 0) return;
     const evaluatorCall: EvaluatorCall = {
       provider: this.adapter.provider,
       operation: this.adapter.operation,
@@ -267,21 +334,11 @@ export class LlmCall {
       toolCalls: summary.toolCalls,
       spanContext: this.span.spanContext(),
     };
-    const requestModel = this.adapter.requestModel(this.body);
-    if (requestModel !== undefined) evaluatorCall.requestModel = requestModel;
+    if (this.requestModel !== undefined) evaluatorCall.requestModel = this.requestModel;
     if (summary.model !== undefined) evaluatorCall.responseModel = summary.model;
-    if (summary.id !== undefined) evaluatorCall.responseId = summary.id;
+    if (responseId !== undefined) evaluatorCall.responseId = responseId;
     if (summary.usage !== undefined) evaluatorCall.usage = summary.usage;
-    if (this.config.builtinEvaluators) {
-      const results = guard('built-in evaluators', () =>
-        builtinEvaluations(evaluatorCall, {
-          jsonRequested: this.adapter.jsonRequested(this.body),
-          refusal: summary.refusal,
-        }),
-      );
-      for (const result of results ?? []) this.addEvaluation(result, summary.id);
-    }
-    for (const evaluator of this.config.evaluators) {
+    for (const evaluator of evaluators) {
       let returned: unknown;
       try {
         returned = evaluator(evaluatorCall);
@@ -301,7 +358,7 @@ export class LlmCall {
                   this.config.tracer,
                   'evaluate',
                   parent,
-                  evaluationAttributes(result, 'evaluator', summary.id),
+                  evaluationAttributes(result, 'evaluator', responseId),
                   result.name,
                 ),
               );
@@ -312,7 +369,7 @@ export class LlmCall {
         );
         continue;
       }
-      for (const result of normalizeResults(returned)) this.addEvaluation(result, summary.id);
+      for (const result of normalizeResults(returned)) this.addEvaluation(result, responseId);
     }
   }
 

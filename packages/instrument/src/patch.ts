@@ -1,11 +1,11 @@
 import { context, diag, trace } from '@opentelemetry/api';
-import { resolveConfig } from './config.js';
+import { configResolver } from './config.js';
 import { pickLlmContext } from './context.js';
 import type { ApiAdapter } from './internal-types.js';
 import { LlmCall } from './llm-call.js';
 import { observeStream } from './stream.js';
 import type { InstrumentConfig, LlmContextAttributes } from './types.js';
-import { asDict, guard } from './util.js';
+import { asDict } from './util.js';
 
 /** Per-call app context: `{ modelmaxx: { task, feature, userId, conversationId } }` in the SDK's request options. */
 export const REQUEST_OPTION_KEY = 'modelmaxx';
@@ -80,6 +80,7 @@ export function withoutSdkTracing<T>(client: ClientLike | undefined, fn: () => T
 /** Wraps an SDK `create` method: one span per call, the SDK's own result returned. */
 export function wrapCreate(original: AnyFunction, options: WrapOptions): AnyFunction {
   const { adapter } = options;
+  const resolveConfig = configResolver();
   return function instrumentedCreate(this: unknown, ...args: unknown[]): unknown {
     if (state.depth > 0) return original.apply(this, args);
     let call: LlmCall;
@@ -148,13 +149,19 @@ function isApiPromise(value: unknown): value is ApiPromiseLike {
 }
 
 function handleData(data: unknown, call: LlmCall, hideUsageChunk: boolean): void {
-  guard('observing the response', () => {
+  try {
     if (call.stream && asDict(data) !== undefined && 'controller' in (data as object)) {
       observeStream(data, call, { hideUsageChunk });
     } else {
       call.succeed(call.adapter.summarize(data), data);
     }
-  });
+  } catch (error) {
+    diag.error('modelmaxx: observing the response failed', error);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
 }
 
 /**
@@ -163,17 +170,17 @@ function handleData(data: unknown, call: LlmCall, hideUsageChunk: boolean): void
  * `instanceof APIPromise` keep working), whose transform records the response and returns it as is.
  */
 function observeResult(result: unknown, call: LlmCall, hideUsageChunk: boolean): unknown {
+  const fail = (error: unknown): void => call.fail(error);
   if (!isApiPromise(result)) {
-    guard('observing a plain promise', () => {
-      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
-        (result as PromiseLike<unknown>).then(
-          (data) => handleData(data, call, hideUsageChunk),
-          (error: unknown) => call.fail(error),
-        );
+    try {
+      if (isThenable(result)) {
+        result.then((data) => handleData(data, call, hideUsageChunk), fail);
       } else {
         handleData(result, call, hideUsageChunk);
       }
-    });
+    } catch (error) {
+      diag.error('modelmaxx: observing a plain promise failed', error);
+    }
     return result;
   }
   let wrapped: ApiPromiseLike;
@@ -187,23 +194,34 @@ function observeResult(result: unknown, call: LlmCall, hideUsageChunk: boolean):
     call.endWithoutBody();
     return result;
   }
-  guard('observing request errors', () => {
-    // Fails with the call (status errors after the SDK's retries, timeouts, aborts) without parsing the body.
-    result.asResponse().then(undefined, (error: unknown) => call.fail(error));
-  });
-  guard('observing body errors', () => {
+  try {
+    // Fails with the call (status errors after the SDK's retries, timeouts, aborts) without
+    // parsing the body: the raw response promise (what `asResponse()` derives from) rejects.
+    const responsePromise = (result as { responsePromise?: unknown }).responsePromise;
+    (isThenable(responsePromise) ? responsePromise : result.asResponse()).then(undefined, fail);
+  } catch (error) {
+    diag.error('modelmaxx: observing request errors failed', error);
+  }
+  try {
     const parse = wrapped.parseResponse;
-    if (typeof parse !== 'function') return;
-    wrapped.parseResponse = async function (this: unknown, client: unknown, props: unknown) {
-      try {
-        return await parse.call(this, client, props);
-      } catch (error) {
-        call.fail(error);
-        throw error;
-      }
-    };
-  });
-  guard('observing asResponse', () => {
+    if (typeof parse === 'function') {
+      wrapped.parseResponse = function (this: unknown, client: unknown, props: unknown) {
+        let parsed: unknown;
+        try {
+          parsed = parse.call(this, client, props);
+        } catch (error) {
+          call.fail(error);
+          throw error;
+        }
+        // Body errors fail the call; the app still gets the very same promise (and its rejection).
+        if (isThenable(parsed)) parsed.then(undefined, fail);
+        return parsed;
+      };
+    }
+  } catch (error) {
+    diag.error('modelmaxx: observing body errors failed', error);
+  }
+  try {
     const asResponse = wrapped.asResponse;
     wrapped.asResponse = function (this: ApiPromiseLike) {
       // Same rule as the SDKs' own tracing: a raw response read before any parse may never be parsed.
@@ -217,6 +235,8 @@ function observeResult(result: unknown, call: LlmCall, hideUsageChunk: boolean):
       }
       return response;
     };
-  });
+  } catch (error) {
+    diag.error('modelmaxx: observing asResponse failed', error);
+  }
   return wrapped;
 }
