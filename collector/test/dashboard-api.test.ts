@@ -200,3 +200,27 @@ describe('dashboard data', () => {
     expect(day.totals.calls).toBe(planned.length);
   });
 });
+
+describe('dashboard without tokens (loopback default)', () => {
+  it('serves the page and its data with no token at all', async () => {
+    // A second collector without tokens over the same store (chDB allows one data directory per process).
+    const open = await startCollector({ config: { port: 0, dataDir }, store: collector.store });
+    try {
+      expect((await fetch(`${open.url}/`)).status).toBe(200);
+      const response = await fetch(`${open.url}/api/dashboard/overview?minutes=15`);
+      expect(response.status).toBe(200);
+      const data = (await response.json()) as DashboardOverview;
+      expect(data.window.buckets).toHaveLength(15);
+      // The traffic spans the last 20 minutes; a 15-minute window holds only part of it.
+      const inWindow = planned.filter((call) => call.startMs + 2 >= data.window.from * 1000);
+      expect(data.totals.calls).toBe(inWindow.length);
+      const traces = await fetch(`${open.url}/api/dashboard/traces?minutes=15&limit=200`);
+      const body = (await traces.json()) as { traces: RecentTrace[] };
+      expect(body.traces.map((trace) => trace.traceId).sort()).toEqual(
+        inWindow.map((call) => call.traceId).sort(),
+      );
+    } finally {
+      await open.close();
+    }
+  }, 60_000);
+});

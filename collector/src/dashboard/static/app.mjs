@@ -193,7 +193,8 @@ function lineDataset(label, data, extra = {}) {
     borderColor: color,
     backgroundColor: `${color}33`,
     borderWidth: 2,
-    pointRadius: 0,
+    // Sparse series (e.g. the first minute of traffic) need dots to be seen at all.
+    pointRadius: data.filter((value) => value !== null && value !== 0).length <= 12 ? 2.5 : 0,
     pointHoverRadius: 3,
     tension: 0.25,
     spanGaps: true,
@@ -545,8 +546,12 @@ function windowMinutes() {
   return Number($('window').value);
 }
 
+let generation = 0;
+
 async function refresh() {
   clearTimeout(timer);
+  // Only the latest refresh draws and schedules the next one (one loop, ever).
+  const mine = ++generation;
   const minutes = windowMinutes();
   try {
     const query = new URLSearchParams({ minutes: String(minutes) });
@@ -554,7 +559,7 @@ async function refresh() {
       api(`/api/dashboard/overview?${query}`),
       api(`/api/dashboard/traces?${query}&limit=25`),
     ]);
-    if (minutes !== windowMinutes()) return; // the window changed meanwhile; that refresh wins
+    if (mine !== generation) return; // a newer refresh (window change, resume) took over
     drawTotals(overview);
     drawCharts(overview);
     drawTraces(traces.traces);
@@ -567,6 +572,7 @@ async function refresh() {
       `${paused ? 'paused' : 'live'} · updated ${new Date().toLocaleTimeString('en-GB')}`,
     );
   } catch (error) {
+    if (mine !== generation) return;
     showError(error);
     if (error instanceof AuthError) return; // wait for the token form
   }
