@@ -279,4 +279,28 @@ describe('dashboard in chromium', () => {
     for (const problem of problems) expect(problem).toMatch(/401/);
     await page.close();
   }, 90_000);
+
+  it('shows a failed refresh and recovers on the next one', async () => {
+    const page = await context.newPage();
+    page.setDefaultTimeout(30_000);
+    await page.goto(`${collector.url}/?token=${READ}`, { waitUntil: 'load' });
+    await page.waitForFunction(REFRESHED);
+    // The collector answers 500 for a while (e.g. ClickHouse is down).
+    await page.route('**/api/dashboard/overview**', (route) =>
+      route.fulfill({
+        status: 500,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: 'ClickHouse is unreachable' }),
+      }),
+    );
+    await page.waitForSelector('#error', { state: 'visible', timeout: 30_000 });
+    expect(await page.textContent('#error')).toContain('HTTP 500: ClickHouse is unreachable');
+    expect(await page.getAttribute('body', 'data-state')).toBe('error');
+    // The charts keep their last data meanwhile.
+    expect(await page.textContent('#kpi-calls')).toBe(String(sent.length));
+    await page.unroute('**/api/dashboard/overview**');
+    await page.waitForSelector('#error', { state: 'hidden', timeout: 30_000 });
+    expect(await page.getAttribute('body', 'data-state')).toBe('live');
+    await page.close();
+  }, 90_000);
 });
