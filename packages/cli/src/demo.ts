@@ -12,6 +12,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 import OpenAI from 'openai';
 import { startCollector } from '@modelmaxx/collector';
 import type { RunningCollector } from '@modelmaxx/collector';
@@ -207,6 +208,21 @@ function describeWeights(table: WeightTable, classes: readonly string[]): string
     .join('\n');
 }
 
+/** Counts the chat spans that end, so the summary can wait until the collector stored them all. */
+class ChatSpanCounter implements SpanProcessor {
+  count = 0;
+  onStart(): void {}
+  onEnd(span: ReadableSpan): void {
+    if (span.attributes['gen_ai.operation.name'] === 'chat') this.count++;
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
 interface ServiceClients {
   name: string;
   provider: TracerProvider;
@@ -253,6 +269,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     options.ingestToken === undefined
       ? undefined
       : { authorization: `Bearer ${options.ingestToken}` };
+  const chatSpans = new ChatSpanCounter();
   const services: ServiceClients[] = DEMO_SERVICES.map((name) => {
     const provider = new TracerProvider({
       resource: resourceFromAttributes({
@@ -261,6 +278,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         'deployment.environment.name': 'demo',
       }),
       spanProcessors: [
+        chatSpans,
         new BatchSpanProcessor({
           exporter: new OTLPTraceExporter({
             url: `${url}/v1/traces`,
@@ -414,7 +432,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   await weights.refresh();
   const weightsAfter = describeWeights(weights.current, shownClasses);
 
-  const summary = await summarize(url, options.readToken, runStart, weightsBefore, weightsAfter);
+  const summary = await summarize(
+    url,
+    options.readToken,
+    runStart,
+    chatSpans.count,
+    weightsBefore,
+    weightsAfter,
+  );
   out(formatSummary(summary, failed, url, collector !== undefined));
   if (firstError !== undefined) out(`  first failed request: ${firstError.slice(0, 300)}\n`);
   if (collector !== undefined) {
@@ -427,22 +452,46 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   return summary;
 }
 
+/** Waits (at most 30 s) until the collector has inserted every span it acknowledged. */
+async function waitForStored(url: string, token: string | undefined): Promise<void> {
+  const metric = (text: string, name: string) =>
+    Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  for (let attempt = 0; attempt < 60; attempt++) {
+    try {
+      const response = await fetch(new URL('/metrics', url), {
+        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(5000),
+      });
+      if (!response.ok) return;
+      const text = await response.text();
+      const accepted = metric(text, 'modelmaxx_spans_accepted_total');
+      const stored = metric(text, 'modelmaxx_spans_stored_total');
+      if (!(stored < accepted)) return;
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 async function summarize(
   url: string,
   token: string | undefined,
   since: Date,
+  expectedChatCalls: number,
   weightsBefore: string,
   weightsAfter: string,
 ): Promise<DemoSummary> {
+  await waitForStored(url, token);
   const source = httpSource(url, token);
   const services = DEMO_SERVICES.map((name) => `'${name}'`).join(', ');
   const sinceText = since.toISOString().replace('T', ' ').replace('Z', '');
   const where = `ServiceName IN (${services}) AND Timestamp >= toDateTime64('${sinceText}', 3, 'UTC')`;
   try {
     let calls: Record<string, unknown> = {};
-    // The collector stores spans in batches: wait until the count stops growing.
-    let previous = -1;
-    for (let attempt = 0; attempt < 40; attempt++) {
+    // The collector acknowledges spans once they are durable and inserts them in batches:
+    // wait until every chat span sent is in llm_calls (at most 30 s).
+    for (let attempt = 0; attempt < 60; attempt++) {
       const result = await source.query(
         `SELECT count() AS calls, uniqExact(ServiceName) AS services, countIf(StatusCode = 'Error') AS errors,
            sum(ifNull(CostUSD, 0)) AS spend, sum(InputTokens) AS input, sum(OutputTokens) AS output,
@@ -450,9 +499,7 @@ async function summarize(
          FROM modelmaxx.llm_calls WHERE ${where} AND Operation = 'chat'`,
       );
       calls = rowObject(result);
-      const count = Number(calls['calls'] ?? 0);
-      if (count > 0 && count === previous) break;
-      previous = count;
+      if (Number(calls['calls'] ?? 0) >= expectedChatCalls) break;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     const scores = rowObject(

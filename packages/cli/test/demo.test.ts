@@ -60,9 +60,9 @@ describe('modelmaxx demo', () => {
     );
     expect(rows.map((row) => row['service'])).toEqual([...DEMO_SERVICES].sort());
     for (const row of rows) {
-      expect(Number(row['calls'])).toBeGreaterThan(5);
-      expect(Number(row['cost'])).toBeGreaterThan(0);
-      expect(Number(row['priced'])).toBeGreaterThan(0);
+      expect(Number(row['calls']), JSON.stringify(row)).toBeGreaterThan(5);
+      expect(Number(row['cost']), JSON.stringify(row)).toBeGreaterThan(0);
+      expect(Number(row['priced']), JSON.stringify(row)).toBeGreaterThan(0);
     }
     const total = rows.reduce((sum, row) => sum + Number(row['calls']), 0);
     // Routed attempts, streams, tool calls and embeddings: at least one call per request.
