@@ -28,8 +28,7 @@ import type { StatsResponse } from '@modelmaxx/semconv/schemas';
 import { httpSource } from './query-source.js';
 
 export const DEMO_SERVICES = ['support-bot', 'search', 'code-review'] as const;
-export const DEMO_FRONTIER_MODEL = 'gpt-4o';
-export const DEMO_CHEAP_MODELS = ['gpt-4o-mini', 'llama-3.1-8b-instant'] as const;
+const DEMO_FRONTIER_MODEL = 'gpt-4o';
 
 export interface DemoOptions {
   /** Collector base URL; when nothing answers `/healthz` there, one is started in-process. */
