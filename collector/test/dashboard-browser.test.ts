@@ -301,6 +301,24 @@ describe('dashboard in chromium', () => {
     await page.unroute('**/api/dashboard/overview**');
     await page.waitForSelector('#error', { state: 'hidden', timeout: 30_000 });
     expect(await page.getAttribute('body', 'data-state')).toBe('live');
+
+    // A trace that cannot be loaded says so in the trace view.
+    await page.route('**/api/traces/**', (route) =>
+      route.fulfill({
+        status: 404,
+        contentType: 'application/json',
+        body: JSON.stringify({ data: null, errors: [{ code: 404, msg: 'trace not found' }] }),
+      }),
+    );
+    await page.click('#traces-body tr');
+    await page.waitForFunction(() =>
+      (
+        (globalThis as unknown as PageGlobals).document.getElementById('trace-summary')
+          ?.textContent ?? ''
+      ).startsWith('could not load it'),
+    );
+    expect(await page.textContent('#trace-summary')).toContain('HTTP 404');
+    expect(await page.isHidden('#error')).toBe(true);
     await page.close();
   }, 90_000);
 });

@@ -387,7 +387,10 @@ function drawTraces(traces) {
     status.append(pill);
     tr.append(status);
     tr.addEventListener('click', () => {
-      openTrace(trace.traceId).catch(showError);
+      openTrace(trace.traceId).catch((error) => {
+        if (error instanceof AuthError) showError(error);
+        else $('trace-summary').textContent = `could not load it: ${error.message}`;
+      });
     });
     return tr;
   });
