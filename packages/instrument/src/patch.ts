@@ -165,9 +165,11 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /**
- * Observes the SDK's `APIPromise` without changing what the app sees: the result is the SDK's
- * own `_thenUnwrap` derivative (so `.withResponse()`, `.asResponse()` and helpers that check
- * `instanceof APIPromise` keep working), whose transform records the response and returns it as is.
+ * Observes the SDK's `APIPromise` without changing what the app sees. Where the promise keeps its
+ * parser as an own `parseResponse` (openai, @anthropic-ai/sdk), the very same promise is returned
+ * with that parser observed in place (`observeInPlace`); otherwise the result is the SDK's own
+ * `_thenUnwrap` derivative, whose transform records the response and returns it as is. Either way
+ * `.withResponse()`, `.asResponse()` and helpers that check `instanceof APIPromise` keep working.
  */
 function observeResult(result: unknown, call: LlmCall, hideUsageChunk: boolean): unknown {
   const fail = (error: unknown): void => call.fail(error);
@@ -182,6 +184,14 @@ function observeResult(result: unknown, call: LlmCall, hideUsageChunk: boolean):
       diag.error('modelmaxx: observing a plain promise failed', error);
     }
     return result;
+  }
+  if (typeof result.parseResponse === 'function') {
+    try {
+      observeInPlace(result, call, hideUsageChunk, fail);
+      return result;
+    } catch (error) {
+      diag.error('modelmaxx: could not observe the response in place', error);
+    }
   }
   let wrapped: ApiPromiseLike;
   try {
@@ -239,4 +249,65 @@ function observeResult(result: unknown, call: LlmCall, hideUsageChunk: boolean):
     diag.error('modelmaxx: observing asResponse failed', error);
   }
   return wrapped;
+}
+
+/**
+ * Observes an `APIPromise` in place: its own parser records the response (or the body error),
+ * `_thenUnwrap` (which SDK helpers such as `parse()` and `stream()` use, and which may parse with
+ * a parser of its own) records the response before the helper's transform, and the raw response
+ * promise records request errors. Each response is recorded once, whichever path parsed it.
+ */
+function observeInPlace(
+  result: ApiPromiseLike,
+  call: LlmCall,
+  hideUsageChunk: boolean,
+  fail: (error: unknown) => void,
+): void {
+  let seen = false;
+  const onData = (data: unknown): unknown => {
+    if (!seen) {
+      seen = true;
+      handleData(data, call, hideUsageChunk);
+    }
+    return data;
+  };
+  const onError = (error: unknown): never => {
+    call.fail(error);
+    throw error;
+  };
+  const parse = result.parseResponse as (client: unknown, props: unknown) => unknown;
+  const thenUnwrap = result._thenUnwrap;
+  const asResponse = result.asResponse;
+  // Fails with the call (status errors after the SDK's retries, timeouts, aborts) without
+  // parsing the body: the raw response promise (what `asResponse()` derives from) rejects.
+  const responsePromise = (result as { responsePromise?: unknown }).responsePromise;
+  (isThenable(responsePromise) ? responsePromise : asResponse.call(result)).then(undefined, fail);
+  result.parseResponse = function (this: unknown, client: unknown, props: unknown) {
+    let parsed: unknown;
+    try {
+      parsed = parse.call(this, client, props);
+    } catch (error) {
+      call.fail(error);
+      throw error;
+    }
+    return isThenable(parsed) ? parsed.then(onData, onError) : onData(parsed);
+  };
+  result._thenUnwrap = function (
+    this: ApiPromiseLike,
+    transform: (data: unknown, props: unknown) => unknown,
+  ) {
+    return thenUnwrap.call(this, (data: unknown, props: unknown) => transform(onData(data), props));
+  };
+  result.asResponse = function (this: ApiPromiseLike) {
+    // Same rule as the SDKs' own tracing: a raw response read before any parse may never be parsed.
+    const parseStarted = this.parsedPromise !== undefined;
+    const response = asResponse.call(this);
+    if (!parseStarted) {
+      response.then(
+        () => call.endWithoutBody(),
+        () => undefined,
+      );
+    }
+    return response;
+  };
 }
