@@ -149,9 +149,13 @@ async function migrateCommand(args: string[], io: Io): Promise<number> {
     return 0;
   }
   const clickhouseUrl = values['clickhouse-url'] ?? io.env['MODELMAXX_CLICKHOUSE_URL'];
+  const username = io.env['MODELMAXX_CLICKHOUSE_USER'];
+  const password = io.env['MODELMAXX_CLICKHOUSE_PASSWORD'];
   const store = await openStore({
     ...schema,
     ...(clickhouseUrl === undefined ? {} : { clickhouseUrl }),
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
     ...(values.data === undefined ? {} : { dataDir: join(values.data, 'data') }),
     spoolDir: false,
   });

@@ -60,3 +60,7 @@ export {
   fromAnthropicStream,
   toAnthropicParams,
 } from './anthropic-adapter.js';
+export { StatsFetchError, collectorStatsSource, toModelClassStats } from './stats-source.js';
+export type { CollectorStatsOptions, StatsSource } from './stats-source.js';
+export { WeightUpdater } from './weight-updater.js';
+export type { WeightUpdaterOptions } from './weight-updater.js';
