@@ -271,10 +271,6 @@ function observeInPlace(
     }
     return data;
   };
-  const onError = (error: unknown): never => {
-    call.fail(error);
-    throw error;
-  };
   const parse = result.parseResponse as (client: unknown, props: unknown) => unknown;
   const thenUnwrap = result._thenUnwrap;
   const asResponse = result.asResponse;
@@ -290,7 +286,12 @@ function observeInPlace(
       call.fail(error);
       throw error;
     }
-    return isThenable(parsed) ? parsed.then(onData, onError) : onData(parsed);
+    // Observed on a side branch, so the app's own chain gets the parser's promise as is (no
+    // extra hop); the branch's reactions run first, so the span is recorded (or the stream
+    // observed) before the app sees the result.
+    if (isThenable(parsed)) parsed.then(onData, fail);
+    else onData(parsed);
+    return parsed;
   };
   result._thenUnwrap = function (
     this: ApiPromiseLike,
