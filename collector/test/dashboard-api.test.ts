@@ -193,11 +193,27 @@ describe('dashboard data', () => {
     );
   });
 
-  it('a longer window draws the same traffic in wider buckets', async () => {
+  it('longer windows draw the same traffic in wider buckets', async () => {
     const day = await overview(1440);
     expect(day.window.stepSeconds).toBe(900);
     expect(day.window.buckets).toHaveLength(96);
     expect(day.totals.calls).toBe(planned.length);
+    // A week in two-hour buckets reads the hourly rollup and must agree with the minutes.
+    const week = await overview(10080);
+    expect(week.window.stepSeconds).toBe(7200);
+    expect(week.window.buckets).toHaveLength(84);
+    expect({ ...week.totals, costUsd: Math.round(week.totals.costUsd * 1e9) }).toEqual({
+      ...day.totals,
+      costUsd: Math.round(day.totals.costUsd * 1e9),
+      // t-digest merges in another order may differ in the last digits.
+      p50Ms: week.totals.p50Ms,
+      p95Ms: week.totals.p95Ms,
+      quality: week.totals.quality,
+    });
+    expect(week.totals.quality).toBeCloseTo(day.totals.quality ?? NaN, 9);
+    expect(week.topServices.map((row) => [row.name, row.calls])).toEqual(
+      day.topServices.map((row) => [row.name, row.calls]),
+    );
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * The read-only queries behind the built-in dashboard. Spend, calls, latency
- * and quality come from the per-minute rollup `llm_rollup_1m` (never raw
- * spans); routing weights and recent traces come from `llm_calls`, which keeps
+ * and quality come from the per-minute rollup `llm_rollup_1m` (the hourly
+ * `llm_rollup_1h` for whole-hour buckets; never raw spans); routing weights and recent traces come from `llm_calls`, which keeps
  * the route policy and trace id the rollup does not. Every statement is fixed
  * text with `{name:Type}` parameters; nothing from a request is pasted into SQL.
  */
@@ -136,7 +136,11 @@ export class DashboardQueries {
 
   async overview(window: DashboardWindow): Promise<DashboardOverview> {
     const params = { from: window.from, to: window.to, step: window.stepSeconds };
-    const rollupWhere = `Minute >= toDateTime({from:UInt32}) AND Minute < toDateTime({to:UInt32})`;
+    // Whole-hour buckets read the hourly rollup: a week is 168 states per group to merge, not 10080.
+    const hourly = window.stepSeconds % 3600 === 0;
+    const rollup = hourly ? this.tables.rollupHourly : this.tables.rollup;
+    const time = hourly ? 'Hour' : 'Minute';
+    const rollupWhere = `${time} >= toDateTime({from:UInt32}) AND ${time} < toDateTime({to:UInt32})`;
     const aggregates = `toFloat64(sum(Calls)) AS calls,
         toFloat64(sum(Errors)) AS errors,
         sum(CostUSD) AS costUsd,
@@ -147,7 +151,7 @@ export class DashboardQueries {
     const rank = (column: string) =>
       this.rows(
         `SELECT ${column} AS name, toFloat64(sum(Calls)) AS calls, sum(CostUSD) AS costUsd
-         FROM ${this.tables.rollup}
+         FROM ${rollup}
          WHERE ${rollupWhere}
          GROUP BY name
          HAVING calls > 0
@@ -157,16 +161,16 @@ export class DashboardQueries {
       );
     const [series, totals, services, features, routing] = await Promise.all([
       this.rows(
-        `SELECT toUInt32(toUnixTimestamp(toStartOfInterval(Minute, toIntervalSecond({step:UInt32})))) AS t,
+        `SELECT toUInt32(toUnixTimestamp(toStartOfInterval(${time}, toIntervalSecond({step:UInt32})))) AS t,
             Model AS model,
             ${aggregates}
-         FROM ${this.tables.rollup}
+         FROM ${rollup}
          WHERE ${rollupWhere}
          GROUP BY t, model
          ORDER BY t, model`,
         params,
       ),
-      this.rows(`SELECT ${aggregates} FROM ${this.tables.rollup} WHERE ${rollupWhere}`, params),
+      this.rows(`SELECT ${aggregates} FROM ${rollup} WHERE ${rollupWhere}`, params),
       rank('ServiceName'),
       rank('Feature'),
       this.rows(
