@@ -247,112 +247,17 @@ function unpackBodies(packed: Buffer): Buffer[] {
 
 // ---------------------------------------------------------------- baseline child: raw insert
 
-const INSERT_COLUMNS = [
-  'Timestamp',
-  'TraceId',
-  'SpanId',
-  'ParentSpanId',
-  'TraceState',
-  'SpanName',
-  'SpanKind',
-  'ServiceName',
-  'ResourceAttributes',
-  'ScopeName',
-  'ScopeVersion',
-  'SpanAttributes',
-  'Duration',
-  'StatusCode',
-  'StatusMessage',
-  'Events.Timestamp',
-  'Events.Name',
-  'Events.Attributes',
-  'Links.TraceId',
-  'Links.SpanId',
-  'Links.TraceState',
-  'Links.Attributes',
-];
-
-const tsvEscape = (value: string) => value.replace(/[\\\t\n\r\0]/g, (c) => ESCAPES[c] ?? c);
-const quoted = (value: string) =>
-  `'${value.replace(/[\\'\t\n\r\0]/g, (c) => (c === "'" ? "\\'" : (ESCAPES[c] ?? c)))}'`;
-const ESCAPES: Record<string, string> = {
-  '\\': '\\\\',
-  '\t': '\\t',
-  '\n': '\\n',
-  '\r': '\\r',
-  '\0': '\\0',
-};
-const mapLiteral = (map: Record<string, string>) =>
-  `{${Object.entries(map)
-    .map(([key, value]) => `${quoted(key)}:${quoted(value)}`)
-    .join(',')}}`;
-const nanos = (value: string) => {
-  const padded = value.padStart(10, '0');
-  return `${padded.slice(0, -9)}.${padded.slice(-9)}`;
-};
-
-interface RowLike {
-  Timestamp: string;
-  TraceId: string;
-  SpanId: string;
-  ParentSpanId: string;
-  TraceState: string;
-  SpanName: string;
-  SpanKind: string;
-  ServiceName: string;
-  ResourceAttributes: Record<string, string>;
-  ScopeName: string;
-  ScopeVersion: string;
-  SpanAttributes: Record<string, string>;
-  Duration: string;
-  StatusCode: string;
-  StatusMessage: string;
-  Events: { Timestamp: string[]; Name: string[]; Attributes: Record<string, string>[] };
-  Links: {
-    TraceId: string[];
-    SpanId: string[];
-    TraceState: string[];
-    Attributes: Record<string, string>[];
-  };
-}
-
-function rowToTsv(row: RowLike): string {
-  const list = (values: string[]) => `[${values.map(quoted).join(',')}]`;
-  return [
-    nanos(row.Timestamp),
-    tsvEscape(row.TraceId),
-    tsvEscape(row.SpanId),
-    tsvEscape(row.ParentSpanId),
-    tsvEscape(row.TraceState),
-    tsvEscape(row.SpanName),
-    tsvEscape(row.SpanKind),
-    tsvEscape(row.ServiceName),
-    mapLiteral(row.ResourceAttributes),
-    tsvEscape(row.ScopeName),
-    tsvEscape(row.ScopeVersion),
-    mapLiteral(row.SpanAttributes),
-    row.Duration,
-    tsvEscape(row.StatusCode),
-    tsvEscape(row.StatusMessage),
-    `[${row.Events.Timestamp.map((value) => `'${nanos(value)}'`).join(',')}]`,
-    list(row.Events.Name),
-    `[${row.Events.Attributes.map(mapLiteral).join(',')}]`,
-    list(row.Links.TraceId),
-    list(row.Links.SpanId),
-    list(row.Links.TraceState),
-    `[${row.Links.Attributes.map(mapLiteral).join(',')}]`,
-  ].join('\t');
-}
-
 async function rawChild(bodiesFile: string, dataDir: string): Promise<void> {
-  const { decodeTraceRequestProtobuf, openStore } = await import('@modelmaxx/collector');
+  // The same decoder and TabSeparated encoder the collector uses: the baseline times only the insert.
+  const { decodeTraceRequestProtobuf, openStore, spanRowToTsv, OTEL_TRACES_INSERT_COLUMNS } =
+    await import('@modelmaxx/collector');
   const bodies = unpackBodies(await readFile(bodiesFile));
   const batches: Buffer[] = [];
   let lines: string[] = [];
   let rows = 0;
   for (const body of bodies) {
     for (const row of decodeTraceRequestProtobuf(body).rows) {
-      lines.push(rowToTsv(row));
+      lines.push(spanRowToTsv(row));
       rows += 1;
       if (lines.length === 100_000) {
         batches.push(Buffer.from(`${lines.join('\n')}\n`));
@@ -366,7 +271,7 @@ async function rawChild(bodiesFile: string, dataDir: string): Promise<void> {
   for (const body of batches) {
     await store.engine.insert({
       table: 'modelmaxx.otel_traces',
-      columns: INSERT_COLUMNS,
+      columns: OTEL_TRACES_INSERT_COLUMNS,
       format: 'TabSeparated',
       body,
     });

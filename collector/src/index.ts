@@ -112,3 +112,5 @@ export { schemaStatements } from './schema/schema.js';
 export type { SchemaOptions, SchemaStatement } from './schema/schema.js';
 export { serve } from './serve.js';
 export type { ServeOptions } from './serve.js';
+export { OTEL_TRACES_INSERT_COLUMNS } from './schema/schema.js';
+export { spanRowToTsv, spanRowsToTsv } from './store/span-row-tsv.js';
