@@ -13,6 +13,7 @@
  *   → spans/s; peak RSS of the collector process (`VmHWM`).
  * Run as `node bench/collector-ingest.bench.ts --child raw FILE DIR` it is the baseline child.
  */
+import type { SpanRow } from '@modelmaxx/collector';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -249,23 +250,23 @@ function unpackBodies(packed: Buffer): Buffer[] {
 
 async function rawChild(bodiesFile: string, dataDir: string): Promise<void> {
   // The same decoder and TabSeparated encoder the collector uses: the baseline times only the insert.
-  const { decodeTraceRequestProtobuf, openStore, spanRowToTsv, OTEL_TRACES_INSERT_COLUMNS } =
+  const { decodeTraceRequestProtobuf, openStore, spanRowsToTsv, OTEL_TRACES_INSERT_COLUMNS } =
     await import('@modelmaxx/collector');
   const bodies = unpackBodies(await readFile(bodiesFile));
   const batches: Buffer[] = [];
-  let lines: string[] = [];
+  let pending: SpanRow[] = [];
   let rows = 0;
   for (const body of bodies) {
     for (const row of decodeTraceRequestProtobuf(body).rows) {
-      lines.push(spanRowToTsv(row));
+      pending.push(row);
       rows += 1;
-      if (lines.length === 100_000) {
-        batches.push(Buffer.from(`${lines.join('\n')}\n`));
-        lines = [];
+      if (pending.length === 100_000) {
+        batches.push(spanRowsToTsv(pending));
+        pending = [];
       }
     }
   }
-  if (lines.length > 0) batches.push(Buffer.from(`${lines.join('\n')}\n`));
+  if (pending.length > 0) batches.push(spanRowsToTsv(pending));
   const store = await openStore({ dataDir, spoolDir: false });
   const started = performance.now();
   for (const body of batches) {
