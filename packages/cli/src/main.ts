@@ -10,7 +10,7 @@ import { demoCommand } from './demo-command.js';
 import { formatResult, OUTPUT_FORMATS } from './format.js';
 import type { OutputFormat } from './format.js';
 import { openSource, QueryFailedError, UsageError } from './query-source.js';
-import { parseGroup, parseSince, reportSql } from './report.js';
+import { baselinePriceSql, parseBaseline, parseGroup, parseSince, reportSql } from './report.js';
 
 const USAGE = `Usage: modelmaxx <command> [options]
 
@@ -20,7 +20,8 @@ Commands:
   sql "<query>"         read-only SQL against a collector (--url, default http://127.0.0.1:4318)
                         or a data folder (--data DIR); --format table|json|csv
   report                spend / calls / tokens / p95 latency / errors / quality / share of spend
-      --since 24h  --by model|provider|service|task|feature|user  --url URL | --data DIR  --format
+      --since 24h  --by model|provider|service|task|feature|user  --baseline MODEL (savings against
+                        sending the same tokens to MODEL)  --url URL | --data DIR  --format
   migrate               create or upgrade the schema
       --clickhouse-url URL | --data DIR  --database NAME  --cluster NAME  --print (only print the DDL)
   demo                  simulated traffic (3 services, router, evaluators, feedback) into a collector;
@@ -116,14 +117,33 @@ async function reportCommand(args: string[], io: Io): Promise<number> {
       since: { type: 'string' },
       by: { type: 'string' },
       database: { type: 'string' },
+      baseline: { type: 'string' },
     },
     false,
   );
+  const baseline = values.baseline === undefined ? undefined : parseBaseline(values.baseline);
   const sql = reportSql({
     by: parseGroup(values.by ?? 'model'),
     sinceSeconds: parseSince(values.since ?? '24h'),
     ...(values.database === undefined ? {} : { database: values.database }),
+    ...(baseline === undefined ? {} : { baseline }),
   });
+  if (baseline !== undefined) {
+    // An unknown baseline would make every savings figure empty: say so instead.
+    const source = await openSource({
+      url: values.url,
+      data: values.data,
+      token: io.env['MODELMAXX_READ_TOKEN'],
+    });
+    try {
+      const price = await source.query(baselinePriceSql(baseline, values.database));
+      if (price.rows.length === 0) {
+        throw new UsageError(`--baseline: no catalog price for model "${baseline}" in llm_prices`);
+      }
+    } finally {
+      await source.close();
+    }
+  }
   return runQuery(sql, values, io);
 }
 

@@ -40,14 +40,41 @@ export function parseGroup(text: string): ReportGroup {
   return text as ReportGroup;
 }
 
+const MODEL_NAME = /^[A-Za-z0-9._:/@+-]{1,128}$/;
+
+/** `--baseline`: a model name as the price catalog spells it (letters, digits, . _ : / @ + -). */
+export function parseBaseline(text: string): string {
+  if (!MODEL_NAME.test(text)) {
+    throw new UsageError(
+      `--baseline takes a model name such as gpt-4o; got ${JSON.stringify(text)}`,
+    );
+  }
+  return text.toLowerCase();
+}
+
+/** The latest catalog price of `model` (exact, lower-cased key), as `llm_prices` holds it. */
+export function baselinePriceSql(model: string, database = 'modelmaxx'): string {
+  // `model` passes parseBaseline, so no quote or backslash can reach the literal.
+  return `SELECT InputPerMTok, OutputPerMTok FROM ${checkDatabase(database)}.llm_prices
+WHERE KeyKind = 'exact' AND Model = '${parseBaseline(model)}'
+ORDER BY Version DESC, Rank
+LIMIT 1`;
+}
+
+function checkDatabase(database: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database))
+    throw new UsageError(`bad database name ${database}`);
+  return database;
+}
+
 export function reportSql(options: {
   by: ReportGroup;
   sinceSeconds: number;
   database?: string;
+  /** Adds `baseline_usd` (the same tokens at this model's list prices) and `savings`. */
+  baseline?: string;
 }): string {
-  const database = options.database ?? 'modelmaxx';
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database))
-    throw new UsageError(`bad database name ${database}`);
+  const database = checkDatabase(options.database ?? 'modelmaxx');
   const key = REPORT_GROUPS[options.by];
   const since = Math.floor(options.sinceSeconds);
   return `
@@ -56,7 +83,12 @@ WITH
     SELECT * FROM ${database}.llm_calls
     WHERE Timestamp >= now64(9) - toIntervalSecond(${since})
   ),
-  scores AS (
+  ${
+    options.baseline === undefined
+      ? ''
+      : `baseline AS (${baselinePriceSql(options.baseline, database)}),
+  `
+  }scores AS (
     SELECT SpanId, avg(Score) AS Score FROM ${database}.llm_scores
     WHERE SpanId IN (SELECT SpanId FROM calls)
     GROUP BY SpanId
@@ -71,7 +103,14 @@ SELECT
   round(quantile(0.95)(DurationMs), 1) AS p95_ms,
   round(countIf(StatusCode = 'Error') / count(), 4) AS error_rate,
   round(avgIf(scores.Score, scores.SpanId != ''), 3) AS mean_quality,
-  round(sum(ifNull(CostUSD, 0)) / nullIf(sum(sum(ifNull(CostUSD, 0))) OVER (), 0), 4) AS spend_share
+  round(sum(ifNull(CostUSD, 0)) / nullIf(sum(sum(ifNull(CostUSD, 0))) OVER (), 0), 4) AS spend_share${
+    options.baseline === undefined
+      ? ''
+      : `,
+  round(sum(InputTokens) * (SELECT InputPerMTok FROM baseline) / 1e6
+    + sum(OutputTokens) * (SELECT OutputPerMTok FROM baseline) / 1e6, 6) AS baseline_usd,
+  round(1 - sum(ifNull(CostUSD, 0)) / nullIf(baseline_usd, 0), 4) AS savings`
+  }
 FROM calls
 LEFT JOIN scores ON scores.SpanId = calls.SpanId
 GROUP BY ${options.by}

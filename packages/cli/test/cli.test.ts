@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector } from '@modelmaxx/collector';
 import type { RunningCollector } from '@modelmaxx/collector';
+import { costOf } from '@modelmaxx/pricing';
 
 const run = promisify(execFile);
 const bin = join(import.meta.dirname, '..', 'bin', 'modelmaxx.js');
@@ -173,6 +174,61 @@ describe('modelmaxx command', () => {
       error_rate: 0,
     });
     expect(Number(rows[0]?.['spend_share']) + Number(rows[1]?.['spend_share'])).toBeCloseTo(1, 3);
+  });
+
+  it('prints savings against a baseline model priced from llm_prices', async () => {
+    const result = await modelmaxx(
+      [
+        'report',
+        '--since',
+        '1h',
+        '--by',
+        'service',
+        '--baseline',
+        'gpt-4o',
+        '--url',
+        collector.url,
+        '--format',
+        'json',
+      ],
+      { MODELMAXX_READ_TOKEN: readToken },
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const [row] = result.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, number>);
+    // 300 input and 60 output tokens at gpt-4o's catalog prices, against the 0.0041 USD spent.
+    const price = costOf({
+      provider: 'openai',
+      model: 'gpt-4o',
+      usage: { inputTokens: 300, outputTokens: 60 },
+    });
+    expect(price.known).toBe(true);
+    const baseline = price.known ? price.amount : NaN;
+    expect(row?.['baseline_usd']).toBeCloseTo(baseline, 6);
+    expect(row?.['savings']).toBeCloseTo(1 - 0.0041 / baseline, 3);
+  });
+
+  it('refuses a baseline the catalog has no price for', async () => {
+    const unknown = await modelmaxx(
+      ['report', '--baseline', 'no-such-model', '--url', collector.url],
+      {
+        MODELMAXX_READ_TOKEN: readToken,
+      },
+    );
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no catalog price for model "no-such-model"/);
+    const injected = await modelmaxx([
+      'report',
+      '--baseline',
+      "gpt-4o' OR 1=1",
+      '--url',
+      collector.url,
+    ]);
+    expect(injected.code).toBe(2);
+    expect(injected.stderr).toMatch(/--baseline takes a model name/);
   });
 
   it('rejects a bad --since and --by with usage text (exit 2)', async () => {
