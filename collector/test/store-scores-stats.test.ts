@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/open-store.js';
 import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
 import type { SpanRow } from '../src/store/span-store.js';
-import { llmSpan, nanos, tempDir } from './store-fixtures.js';
+import { llmSpan, nanos, spanRow, tempDir } from './store-fixtures.js';
 
 const dir = tempDir('mm-stats-');
 let store: ClickHouseStore;
@@ -295,5 +295,70 @@ describe('stats', () => {
     );
     expect(billing.rows.map((row) => row.service)).toEqual(billing.rows.map(() => 'billing'));
     expect(billing.rows.reduce((sum, row) => sum + row.calls, 0)).toBe(48);
+  });
+});
+
+describe('late scores', () => {
+  it('from a feedback child span are stored against the scored call and counted in stats', async () => {
+    const call = llmSpan({ model: 'claude-haiku-4-5', provider: 'anthropic', task: 'late-qa' });
+    call.SpanAttributes['modelmaxx.feature'] = 'chat';
+    const responseId = call.SpanAttributes['gen_ai.response.id'] ?? '';
+    // What `feedback()` emits once the call's span has ended: a child span, no LLM attributes,
+    // the evaluated call named in the event.
+    const late = spanRow({
+      TraceId: call.TraceId,
+      ParentSpanId: call.SpanId,
+      SpanName: 'feedback user.thumbs',
+      SpanKind: 'Internal',
+      SpanAttributes: {},
+    });
+    withEvaluation(late, 'user.thumbs', 0, {
+      'gen_ai.response.id': responseId,
+      'modelmaxx.evaluation.source': 'feedback',
+      'gen_ai.request.model': 'claude-haiku-4-5',
+      'gen_ai.provider.name': 'anthropic',
+      'modelmaxx.task': 'late-qa',
+      'modelmaxx.feature': 'chat',
+    });
+    // An evaluation event on a plain span that names no call stays on that span.
+    const other = withEvaluation(spanRow({ SpanName: 'tool run' }), 'tool.ok', 1);
+    expect(await store.write([call, late, other])).toMatchObject({ status: 'ok' });
+    // Acknowledged means spooled; wait for the batch to reach ClickHouse.
+    const sql = `SELECT TraceId, SpanId, ResponseId, Source, Provider, Model, Task, Feature FROM modelmaxx.llm_scores
+       WHERE Name IN ('user.thumbs', 'tool.ok') ORDER BY Name DESC`;
+    let rows = await query(sql);
+    for (let tries = 0; rows.length < 2 && tries < 200; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      rows = await query(sql);
+    }
+    expect(rows).toEqual([
+      {
+        TraceId: call.TraceId,
+        SpanId: call.SpanId,
+        ResponseId: responseId,
+        Source: 'feedback',
+        Provider: 'anthropic',
+        Model: 'claude-haiku-4-5',
+        Task: 'late-qa',
+        Feature: 'chat',
+      },
+      {
+        TraceId: other.TraceId,
+        SpanId: other.SpanId,
+        ResponseId: '',
+        Source: 'evaluator',
+        Provider: '',
+        Model: '',
+        Task: '',
+        Feature: '',
+      },
+    ]);
+    const stats = await store.stats(StatsQuerySchema.parse({ window: '1h', groupBy: 'task' }));
+    expect(stats.rows.find((row) => row.task === 'late-qa')).toMatchObject({
+      model: 'claude-haiku-4-5',
+      calls: 1,
+      scoreCount: 1,
+      meanScore: 0,
+    });
   });
 });

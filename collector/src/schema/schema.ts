@@ -582,6 +582,10 @@ function views(n: Names): SchemaStatement[] {
   const finishReasons = attribute(ATTR_GEN_AI_RESPONSE_FINISH_REASONS);
   const costCurrency = attribute(ATTR_GEN_AI_USAGE_COST_CURRENCY);
   const evaluationSource = attribute(ATTR_MODELMAXX_EVALUATION_SOURCE, 'EventAttributes');
+  const scoresParent = `(${MODEL_KEY} = '' AND ParentSpanId != '' AND ${attribute(ATTR_GEN_AI_REQUEST_MODEL, 'EventAttributes')} != '')`;
+  const eventProvider = providerNameSqlExpression(
+    `toLowCardinality(${attribute(ATTR_GEN_AI_PROVIDER_NAME, 'EventAttributes')})`,
+  );
   const view = (name: string, to: string, select: string): SchemaStatement => ({
     name: `view ${name}`,
     sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${n.database}.${name}${n.onCluster}\nTO ${to}\nAS ${select}`,
@@ -681,13 +685,16 @@ FROM
 )
 SETTINGS short_circuit_function_evaluation = 'disable'`,
     ),
+    // A score on a span that is not itself an LLM call (`feedback <name>`, `evaluate <name>`:
+    // late results the instrumentation parents to the scored call) names the scored call in its
+    // event attributes; it is stored against the parent span and counted in the rollups.
     view(
       `${TABLES.scores}_mv`,
       n.local(TABLES.scores),
       `SELECT
     EventTimestamp AS Timestamp,
     TraceId,
-    SpanId,
+    if(${scoresParent}, ParentSpanId, SpanId) AS SpanId,
     if(${attribute(ATTR_GEN_AI_RESPONSE_ID, 'EventAttributes')} != '', ${attribute(ATTR_GEN_AI_RESPONSE_ID, 'EventAttributes')}, ${attribute(ATTR_GEN_AI_RESPONSE_ID)}) AS ResponseId,
     ${attribute(ATTR_GEN_AI_EVALUATION_NAME, 'EventAttributes')} AS Name,
     toFloat64OrNull(${attribute(ATTR_GEN_AI_EVALUATION_SCORE_VALUE, 'EventAttributes')}) AS Score,
@@ -695,10 +702,10 @@ SETTINGS short_circuit_function_evaluation = 'disable'`,
     ${attribute(ATTR_GEN_AI_EVALUATION_EXPLANATION, 'EventAttributes')} AS Explanation,
     if(${evaluationSource} IN ('evaluator', 'feedback', 'judge'), ${evaluationSource}, 'evaluator') AS Source,
     ServiceName,
-    if(${MODEL_KEY} != '', ${provider}, '') AS Provider,
-    ${MODEL_KEY} AS Model,
-    ${attribute(ATTR_MODELMAXX_TASK)} AS Task,
-    ${attribute(ATTR_MODELMAXX_FEATURE)} AS Feature
+    multiIf(${MODEL_KEY} != '', ${provider}, ${scoresParent}, ${eventProvider}, '') AS Provider,
+    if(${scoresParent}, ${attribute(ATTR_GEN_AI_REQUEST_MODEL, 'EventAttributes')}, ${MODEL_KEY}) AS Model,
+    if(${scoresParent}, ${attribute(ATTR_MODELMAXX_TASK, 'EventAttributes')}, ${attribute(ATTR_MODELMAXX_TASK)}) AS Task,
+    if(${scoresParent}, ${attribute(ATTR_MODELMAXX_FEATURE, 'EventAttributes')}, ${attribute(ATTR_MODELMAXX_FEATURE)}) AS Feature
 FROM ${n.local(TABLES.traces)}
 ARRAY JOIN
     Events.Timestamp AS EventTimestamp,
