@@ -353,7 +353,7 @@ describe('app → collector → ClickHouse', () => {
   // evaluation event. The view stores it with the feedback span's own SpanId and with empty
   // Model/Provider/Task/Feature, so the score is not linked to the call's span and never reaches
   // the rollup (/api/stats, the router's quality input). Flip to `it` once fixed.
-  it.fails(
+  it(
     'links the app’s feedback() score to the scored call and counts it in /api/stats',
     async () => {
       const calls = await callRows();

@@ -5,8 +5,12 @@ import {
   ATTR_GEN_AI_EVALUATION_NAME,
   ATTR_GEN_AI_EVALUATION_SCORE_LABEL,
   ATTR_GEN_AI_EVALUATION_SCORE_VALUE,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
   ATTR_GEN_AI_RESPONSE_ID,
   ATTR_MODELMAXX_EVALUATION_SOURCE,
+  ATTR_MODELMAXX_FEATURE,
+  ATTR_MODELMAXX_TASK,
   EVALUATION_NAME_EMPTY_OUTPUT,
   EVALUATION_NAME_FINISH_LENGTH,
   EVALUATION_NAME_INVALID_JSON,
@@ -191,6 +195,7 @@ export function emitLateEvaluation(
   parent: SpanContext | undefined,
   attributes: Attributes,
   name: string,
+  scoredCall?: Attributes,
 ): void {
   const parentContext =
     parent !== undefined && trace.isSpanContextValid(parent)
@@ -199,6 +204,25 @@ export function emitLateEvaluation(
   const links =
     parent !== undefined && trace.isSpanContextValid(parent) ? [{ context: parent }] : [];
   const span: Span = tracer.startSpan(`${prefix} ${name}`, { attributes, links }, parentContext);
-  span.addEvent(EVENT_GEN_AI_EVALUATION_RESULT, attributes);
+  // The event (never the span: it is no LLM call) names the scored call's model, provider,
+  // task and feature, so the collector counts the score for that call.
+  span.addEvent(
+    EVENT_GEN_AI_EVALUATION_RESULT,
+    scoredCall === undefined ? attributes : { ...attributes, ...scoredCallAttributes(scoredCall) },
+  );
   span.end();
+}
+
+const SCORED_CALL_KEYS = [
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_MODELMAXX_TASK,
+  ATTR_MODELMAXX_FEATURE,
+] as const;
+
+/** The identity of a scored call, picked from its span's start attributes. */
+function scoredCallAttributes(call: Attributes): Attributes {
+  const picked: Attributes = {};
+  for (const key of SCORED_CALL_KEYS) if (call[key] !== undefined) picked[key] = call[key];
+  return picked;
 }

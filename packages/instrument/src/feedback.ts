@@ -1,5 +1,5 @@
 import { diag } from '@opentelemetry/api';
-import type { Span, SpanContext, Tracer } from '@opentelemetry/api';
+import type { Attributes, Span, SpanContext, Tracer } from '@opentelemetry/api';
 import { EVENT_GEN_AI_EVALUATION_RESULT } from '@modelmaxx/semconv';
 import { resolveConfig } from './config.js';
 import { emitLateEvaluation, evaluationAttributes } from './evaluators.js';
@@ -8,6 +8,8 @@ import type { FeedbackInput } from './types.js';
 interface Registered {
   spanContext: SpanContext;
   tracer: Tracer;
+  /** The call span's start attributes (model, provider, task, feature… no content). */
+  call: Attributes | undefined;
 }
 
 const MAX_REMEMBERED = 10_000;
@@ -19,8 +21,9 @@ export function rememberResponse(
   responseId: string,
   spanContext: SpanContext,
   tracer: Tracer,
+  call?: Attributes,
 ): void {
-  const entry: Registered = { spanContext, tracer };
+  const entry: Registered = { spanContext, tracer, call };
   byResponseId.delete(responseId);
   byResponseId.set(responseId, entry);
   while (byResponseId.size > MAX_REMEMBERED) {
@@ -77,7 +80,7 @@ export function feedback(input: FeedbackInput): void {
       }
     }
     const tracer = registered?.tracer ?? resolveConfig(undefined).tracer;
-    emitLateEvaluation(tracer, 'feedback', target, attributes, input.name);
+    emitLateEvaluation(tracer, 'feedback', target, attributes, input.name, registered?.call);
   } catch (error) {
     diag.error('modelmaxx: feedback() failed', error);
   }

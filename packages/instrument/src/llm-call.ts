@@ -120,6 +120,8 @@ export class LlmCall {
   readonly body: Dict;
   readonly stream: boolean;
   private readonly requestModel: string | undefined;
+  /** Start attributes, kept for late scores (feedback, async evaluators) to name this call. */
+  private readonly startAttributes: Attributes;
   private readonly startedAt = performance.now();
   private firstChunkAt: number | undefined;
   private ended = false;
@@ -144,6 +146,7 @@ export class LlmCall {
     addContextAttributes(attributes, getLlmContext(active), input.perCall);
     const name =
       requestModel !== undefined ? `${adapter.operation} ${requestModel}` : adapter.operation;
+    this.startAttributes = attributes;
     this.span = config.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, active);
     if (config.captureMessageContent && this.span.isRecording()) {
       try {
@@ -260,7 +263,7 @@ export class LlmCall {
     if (summary.model !== undefined) attributes[ATTR_GEN_AI_RESPONSE_MODEL] = summary.model;
     if (summary.id !== undefined) {
       attributes[ATTR_GEN_AI_RESPONSE_ID] = summary.id;
-      rememberResponse(summary.id, span.spanContext(), this.config.tracer);
+      rememberResponse(summary.id, span.spanContext(), this.config.tracer, this.startAttributes);
     }
     if (summary.finishReasons.length > 0)
       attributes[ATTR_GEN_AI_RESPONSE_FINISH_REASONS] = summary.finishReasons;
@@ -360,6 +363,7 @@ export class LlmCall {
                   parent,
                   evaluationAttributes(result, 'evaluator', responseId),
                   result.name,
+                  this.startAttributes,
                 ),
               );
             }

@@ -327,8 +327,18 @@ describe('user evaluators', () => {
     expect(late.parentSpanContext?.spanId).toBe(llmSpan.spanContext().spanId);
     expect(late.spanContext().traceId).toBe(llmSpan.spanContext().traceId);
     expect(late.links.map((link) => link.context.spanId)).toEqual([llmSpan.spanContext().spanId]);
+    // The span is no LLM call; its event names the scored call so the collector counts it there.
     expect(late.attributes).toEqual(attributes);
-    expect(eventsOf(late as never)).toEqual([{ name: 'gen_ai.evaluation.result', attributes }]);
+    expect(eventsOf(late as never)).toEqual([
+      {
+        name: 'gen_ai.evaluation.result',
+        attributes: {
+          ...attributes,
+          'gen_ai.request.model': 'gpt-4o',
+          'gen_ai.provider.name': 'openai',
+        },
+      },
+    ]);
   });
 
   it('a throwing or rejecting evaluator costs only its result', async () => {
@@ -387,7 +397,34 @@ describe('feedback', () => {
     expect(span.attributes).toEqual(attributes);
     expect(
       span.events.map((event) => ({ name: event.name, attributes: event.attributes })),
-    ).toEqual([{ name: 'gen_ai.evaluation.result', attributes }]);
+    ).toEqual([
+      {
+        name: 'gen_ai.evaluation.result',
+        attributes: {
+          ...attributes,
+          'gen_ai.request.model': 'gpt-4o',
+          'gen_ai.provider.name': 'openai',
+        },
+      },
+    ]);
+  });
+
+  it('names the scored call’s task and feature in a late feedback event', async () => {
+    const completion = await openai({ builtinEvaluators: false }).chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'rate me too' }] },
+      { modelmaxx: { task: 'triage', feature: 'inbox' } } as never,
+    );
+    await waitFor(() => tracing.spans().length === 1);
+    feedback({ responseId: completion.id, name: 'user.thumbs', score: 0 });
+    await waitFor(() => tracing.spans().length === 2);
+    const span = tracing.spans()[1]!;
+    expect(span.attributes['modelmaxx.task']).toBeUndefined();
+    expect(span.events[0]?.attributes).toMatchObject({
+      'gen_ai.request.model': 'gpt-4o-mini',
+      'gen_ai.provider.name': 'openai',
+      'modelmaxx.task': 'triage',
+      'modelmaxx.feature': 'inbox',
+    });
   });
 
   it('accepts a span, and records an unknown responseId without a parent', async () => {
