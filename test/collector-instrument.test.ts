@@ -353,34 +353,31 @@ describe('app → collector → ClickHouse', () => {
   // evaluation event. The view stores it with the feedback span's own SpanId and with empty
   // Model/Provider/Task/Feature, so the score is not linked to the call's span and never reaches
   // the rollup (/api/stats, the router's quality input). Flip to `it` once fixed.
-  it(
-    'links the app’s feedback() score to the scored call and counts it in /api/stats',
-    async () => {
-      const calls = await callRows();
-      const [chat] = expectedCalls(app);
-      const chatRow = calls.find((row) => row.ResponseId === chat!.responseId)!;
-      const rows = await waitForRows(
-        `SELECT Name, Score, Label, Source, ResponseId, SpanId, TraceId, Model, Provider
+  it('links the app’s feedback() score to the scored call and counts it in /api/stats', async () => {
+    const calls = await callRows();
+    const [chat] = expectedCalls(app);
+    const chatRow = calls.find((row) => row.ResponseId === chat!.responseId)!;
+    const rows = await waitForRows(
+      `SELECT Name, Score, Label, Source, ResponseId, SpanId, TraceId, Model, Provider
        FROM modelmaxx.llm_scores WHERE Name = 'user.thumbs'`,
-        1,
-      );
-      expect(rows).toEqual([
-        {
-          Name: 'user.thumbs',
-          Score: 1,
-          Label: 'up',
-          Source: 'feedback',
-          ResponseId: chat!.responseId,
-          SpanId: chatRow.SpanId,
-          TraceId: chatRow.TraceId,
-          Model: 'gpt-4o-mini',
-          Provider: 'openai',
-        },
-      ]);
-      const stats = (await (await fetch(`${collector.url}/api/stats?window=1h`)).json()) as {
-        rows: Row[];
-      };
-      expect(stats.rows.find((row) => row.model === 'gpt-4o-mini')?.scoreCount).toBe(4);
-    },
-  );
+      1,
+    );
+    expect(rows).toEqual([
+      {
+        Name: 'user.thumbs',
+        Score: 1,
+        Label: 'up',
+        Source: 'feedback',
+        ResponseId: chat!.responseId,
+        SpanId: chatRow.SpanId,
+        TraceId: chatRow.TraceId,
+        Model: 'gpt-4o-mini',
+        Provider: 'openai',
+      },
+    ]);
+    const stats = (await (await fetch(`${collector.url}/api/stats?window=1h`)).json()) as {
+      rows: Row[];
+    };
+    expect(stats.rows.find((row) => row.model === 'gpt-4o-mini')?.scoreCount).toBe(4);
+  });
 });
