@@ -6,7 +6,9 @@
  *   that arrived meanwhile), or — without a spool — inserted into ClickHouse.
  * - The spool is a sequence of segment files of ready-to-insert TabSeparated
  *   rows. A segment is sealed when it reaches `maxRows`, `maxBytes` or
- *   `maxDelayMs`; sealed segments are inserted one at a time, oldest first,
+ *   `maxDelayMs` (when that time passes during an insert, as soon as the insert
+ *   is done, so batches grow with insert latency); sealed segments are inserted
+ *   one at a time, oldest first,
  *   each with `insert_deduplication_token` = spool id + segment number, so
  *   re-inserting a segment after a crash between insert and unlink is a no-op.
  * - ClickHouse down: inserts are retried with backoff while new requests keep
@@ -98,6 +100,8 @@ export class BatchWriter {
   private current: Segment | undefined;
   private currentHandle: FileHandle | undefined;
   private sealTimer: NodeJS.Timeout | undefined;
+  /** The seal timer fired while an insert was running: seal once the writer is idle. */
+  private sealWhenIdle = false;
   private readonly sealed: Segment[] = [];
   private pending: Pending[] = [];
   private pendingBytes = 0;
@@ -364,6 +368,13 @@ export class BatchWriter {
       this.sealTimer = setTimeout(() => {
         this.sealTimer = undefined;
         if (this.committing) return; // commit's afterAppend re-arms the timer
+        if (this.inserting) {
+          // An insert is running: let the open segment keep growing (up to maxRows / maxBytes)
+          // and seal it when the insert is done, so batch size follows insert latency instead
+          // of queueing many small inserts, each paying ClickHouse's fixed cost per insert.
+          this.sealWhenIdle = true;
+          return;
+        }
         void this.seal();
       }, wait);
       this.sealTimer.unref();
@@ -371,6 +382,7 @@ export class BatchWriter {
   }
 
   private async seal(): Promise<void> {
+    this.sealWhenIdle = false;
     if (this.sealTimer !== undefined) {
       clearTimeout(this.sealTimer);
       this.sealTimer = undefined;
@@ -401,6 +413,18 @@ export class BatchWriter {
   }
 
   private kick(): void {
+    if (
+      this.sealWhenIdle &&
+      !this.inserting &&
+      !this.committing &&
+      this.retryTimer === undefined &&
+      this.sealed.length === 0 &&
+      this.current !== undefined
+    ) {
+      this.sealWhenIdle = false;
+      void this.seal(); // seal() kicks again
+      return;
+    }
     if (this.inserting || this.retryTimer !== undefined || this.sealed.length === 0) {
       if (
         !this.inserting &&
