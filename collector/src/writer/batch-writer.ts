@@ -100,6 +100,8 @@ export class BatchWriter {
   private current: Segment | undefined;
   private currentHandle: FileHandle | undefined;
   private sealTimer: NodeJS.Timeout | undefined;
+  /** The segment `seal()` is closing: no longer `current`, not yet in `sealed`. */
+  private sealing: Segment | undefined;
   /** The seal timer fired while an insert was running: seal once the writer is idle. */
   private sealWhenIdle = false;
   private readonly sealed: Segment[] = [];
@@ -391,7 +393,14 @@ export class BatchWriter {
     const handle = this.currentHandle;
     this.current = undefined;
     this.currentHandle = undefined;
-    if (handle !== undefined) await handle.close().catch(() => undefined);
+    // Between `current` and `sealed` (while its file closes) the segment is still counted by
+    // `settled()`, so a caller waiting for acknowledged rows never sees it as gone.
+    this.sealing = segment;
+    try {
+      if (handle !== undefined) await handle.close().catch(() => undefined);
+    } finally {
+      this.sealing = undefined;
+    }
     if (segment === undefined || segment.bytes === 0) {
       if (segment?.path !== undefined) await unlink(segment.path).catch(() => undefined);
       return;
@@ -430,6 +439,7 @@ export class BatchWriter {
         !this.inserting &&
         this.sealed.length === 0 &&
         this.current === undefined &&
+        this.sealing === undefined &&
         this.pending.length === 0
       ) {
         this.notifyDrained();
@@ -547,6 +557,7 @@ export class BatchWriter {
     return (
       this.sealed.length === 0 &&
       this.current === undefined &&
+      this.sealing === undefined &&
       this.pending.length === 0 &&
       !this.committing &&
       !this.inserting
@@ -584,9 +595,14 @@ export class BatchWriter {
    * sealing batches early (they go in on their own schedule), or until `timeoutMs`.
    */
   async settled(timeoutMs = 5_000): Promise<boolean> {
-    const last = Math.max(this.current?.seq ?? 0, ...this.sealed.map((segment) => segment.seq));
+    const last = Math.max(
+      this.current?.seq ?? 0,
+      this.sealing?.seq ?? 0,
+      ...this.sealed.map((segment) => segment.seq),
+    );
     const hasOlder = () =>
       (this.current !== undefined && this.current.seq <= last && this.current.bytes > 0) ||
+      (this.sealing !== undefined && this.sealing.seq <= last && this.sealing.bytes > 0) ||
       this.sealed.some((segment) => segment.seq <= last);
     const deadline = Date.now() + timeoutMs;
     while (hasOlder() && Date.now() < deadline) {
