@@ -151,6 +151,40 @@ function ttl(expression: string, options: SchemaOptions): string {
   return `TTL ${expression} + toIntervalDay(${days})\n`;
 }
 
+/** The per-minute and per-hour rollups: the same columns and key, bucketed by `bucket`. */
+function rollupTable(
+  name: string,
+  bucket: 'Minute' | 'Hour',
+  options: SchemaOptions,
+): TableDefinition {
+  return {
+    name,
+    body: `    ${bucket} DateTime CODEC(Delta(4), ZSTD(1)),
+    ServiceName LowCardinality(String),
+    Provider LowCardinality(String),
+    Model LowCardinality(String),
+    Task LowCardinality(String),
+    Feature LowCardinality(String),
+    Calls SimpleAggregateFunction(sum, UInt64),
+    Errors SimpleAggregateFunction(sum, UInt64),
+    CostUSD SimpleAggregateFunction(sum, Float64),
+    CostCalls SimpleAggregateFunction(sum, UInt64),
+    InputTokens SimpleAggregateFunction(sum, UInt64),
+    OutputTokens SimpleAggregateFunction(sum, UInt64),
+    CacheReadTokens SimpleAggregateFunction(sum, UInt64),
+    CacheWriteTokens SimpleAggregateFunction(sum, UInt64),
+    ReasoningTokens SimpleAggregateFunction(sum, UInt64),
+    DurationMsSum SimpleAggregateFunction(sum, Float64),
+    LatencyMs AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64),
+    ScoreSum SimpleAggregateFunction(sum, Float64),
+    ScoreCount SimpleAggregateFunction(sum, UInt64)`,
+    engine: 'AggregatingMergeTree',
+    tail: `PARTITION BY toYYYYMM(${bucket})
+ORDER BY (${bucket}, ServiceName, Provider, Model, Task, Feature)${dedup(options) === '' ? '' : `\nSETTINGS${dedup(options).slice(1)}`}`,
+    shardingKey: 'cityHash64(ServiceName, Model)',
+  };
+}
+
 function tableDefinitions(options: SchemaOptions): TableDefinition[] {
   return [
     {
@@ -294,58 +328,8 @@ ${ttl('toDateTime(Timestamp)', options)}SETTINGS index_granularity = 8192, ttl_o
       engineArguments: 'LoadedAt',
       tail: `ORDER BY (Provider, KeyKind, Model, Version, Rank)`,
     },
-    {
-      name: TABLES.rollup,
-      body: `    Minute DateTime CODEC(Delta(4), ZSTD(1)),
-    ServiceName LowCardinality(String),
-    Provider LowCardinality(String),
-    Model LowCardinality(String),
-    Task LowCardinality(String),
-    Feature LowCardinality(String),
-    Calls SimpleAggregateFunction(sum, UInt64),
-    Errors SimpleAggregateFunction(sum, UInt64),
-    CostUSD SimpleAggregateFunction(sum, Float64),
-    CostCalls SimpleAggregateFunction(sum, UInt64),
-    InputTokens SimpleAggregateFunction(sum, UInt64),
-    OutputTokens SimpleAggregateFunction(sum, UInt64),
-    CacheReadTokens SimpleAggregateFunction(sum, UInt64),
-    CacheWriteTokens SimpleAggregateFunction(sum, UInt64),
-    ReasoningTokens SimpleAggregateFunction(sum, UInt64),
-    DurationMsSum SimpleAggregateFunction(sum, Float64),
-    LatencyMs AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64),
-    ScoreSum SimpleAggregateFunction(sum, Float64),
-    ScoreCount SimpleAggregateFunction(sum, UInt64)`,
-      engine: 'AggregatingMergeTree',
-      tail: `PARTITION BY toYYYYMM(Minute)
-ORDER BY (Minute, ServiceName, Provider, Model, Task, Feature)${dedup(options) === '' ? '' : `\nSETTINGS${dedup(options).slice(1)}`}`,
-      shardingKey: 'cityHash64(ServiceName, Model)',
-    },
-    {
-      name: TABLES.rollupHourly,
-      body: `    Hour DateTime CODEC(Delta(4), ZSTD(1)),
-    ServiceName LowCardinality(String),
-    Provider LowCardinality(String),
-    Model LowCardinality(String),
-    Task LowCardinality(String),
-    Feature LowCardinality(String),
-    Calls SimpleAggregateFunction(sum, UInt64),
-    Errors SimpleAggregateFunction(sum, UInt64),
-    CostUSD SimpleAggregateFunction(sum, Float64),
-    CostCalls SimpleAggregateFunction(sum, UInt64),
-    InputTokens SimpleAggregateFunction(sum, UInt64),
-    OutputTokens SimpleAggregateFunction(sum, UInt64),
-    CacheReadTokens SimpleAggregateFunction(sum, UInt64),
-    CacheWriteTokens SimpleAggregateFunction(sum, UInt64),
-    ReasoningTokens SimpleAggregateFunction(sum, UInt64),
-    DurationMsSum SimpleAggregateFunction(sum, Float64),
-    LatencyMs AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64),
-    ScoreSum SimpleAggregateFunction(sum, Float64),
-    ScoreCount SimpleAggregateFunction(sum, UInt64)`,
-      engine: 'AggregatingMergeTree',
-      tail: `PARTITION BY toYYYYMM(Hour)
-ORDER BY (Hour, ServiceName, Provider, Model, Task, Feature)${dedup(options) === '' ? '' : `\nSETTINGS${dedup(options).slice(1)}`}`,
-      shardingKey: 'cityHash64(ServiceName, Model)',
-    },
+    rollupTable(TABLES.rollup, 'Minute', options),
+    rollupTable(TABLES.rollupHourly, 'Hour', options),
     {
       name: TABLES.migrations,
       body: `    Version UInt32,
