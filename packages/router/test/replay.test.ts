@@ -111,4 +111,53 @@ describe('offline replay', () => {
       'policy candidate "gpt-9" is not in the data',
     );
   });
+
+  it('reports the hindsight frontiers of per-class models and of per-class cascades', () => {
+    // Four prompts, truth "A"; frontier right on all, cost 1 each; cheap models cost 0.1.
+    // p1, p2: both cheap models right and agreeing; p3: both wrong (B, C); p4: a right, b wrong.
+    const rows: [number[], string[]][] = [
+      [
+        [1, 1, 1],
+        ['A', 'A', 'A'],
+      ],
+      [
+        [1, 1, 1],
+        ['A', 'A', 'A'],
+      ],
+      [
+        [1, 0, 0],
+        ['A', 'B', 'C'],
+      ],
+      [
+        [1, 1, 0],
+        ['A', 'A', 'B'],
+      ],
+    ];
+    const tiny: RecordedDataset = {
+      models: MODELS,
+      skipped: 0,
+      prompts: rows.map(([scores, responses], index) => ({
+        sampleId: `tiny.${index}`,
+        prompt: `question ${index}`,
+        task: 'qa',
+        scores: Float64Array.from(scores),
+        costs: Float64Array.from([1, 0.1, 0.1]),
+        responses,
+      })),
+    };
+    const report = runReplay(tiny, tiny, { policy, seed: 1 });
+    const row = (name: string) => report.baselines.find((entry) => entry.name === name)!;
+    // Plans (score, cost): cheap-a (3, 0.4), frontier (4, 4), cascade a+b→frontier (4, 2.8).
+    // 98% of 4 = 3.92: static mixes cheap-a and frontier, the cascade frontier cheap-a and the
+    // cascade; within 20% of the cost (0.8) the cascade frontier mixes cheap-a and the cascade.
+    const fixed = row('per-class static frontier (hindsight on test)');
+    expect(fixed.accuracy).toBeCloseTo(0.98, 9);
+    expect(fixed.costUsd).toBeCloseTo(0.4 + 0.92 * 3.6, 6);
+    const cascade98 = row('per-class cascade frontier at 98% (hindsight on test)');
+    expect(cascade98.accuracy).toBeCloseTo(0.98, 9);
+    expect(cascade98.costUsd).toBeCloseTo(0.4 + 0.92 * 2.4, 6);
+    const cascade20 = row('per-class cascade frontier at 20% cost (hindsight on test)');
+    expect(cascade20.costUsd).toBeCloseTo(0.8, 6);
+    expect(cascade20.accuracy).toBeCloseTo((3 + 0.4 / 2.4) / 4, 6);
+  });
 });
