@@ -16,6 +16,23 @@ const CANDIDATES = [
 const policyOf = (overrides: Partial<PolicyInput> = {}) =>
   parsePolicy({ candidates: CANDIDATES, exploration: 0.05, ...overrides });
 
+/** Stats of one model in class `qa` over 100 scored calls without errors. */
+const qaRow = (
+  model: string,
+  meanScore: number,
+  costPerCallUsd: number,
+  latencyP95Ms: number | null,
+): ModelClassStats => ({
+  model,
+  classKey: 'qa',
+  calls: 100,
+  errors: 0,
+  costPerCallUsd,
+  latencyP95Ms,
+  meanScore,
+  scoreCount: 100,
+});
+
 interface TrueModel {
   quality: number;
   cost: number;
@@ -113,36 +130,9 @@ describe('decision core', () => {
   it('gives no traffic to a candidate over the latency SLO', () => {
     const policy = policyOf({ goal: { latencySloMs: 1000 } });
     const stats: ModelClassStats[] = [
-      {
-        model: 'big',
-        classKey: 'qa',
-        calls: 100,
-        errors: 0,
-        costPerCallUsd: 0.01,
-        latencyP95Ms: 800,
-        meanScore: 0.9,
-        scoreCount: 100,
-      },
-      {
-        model: 'mid',
-        classKey: 'qa',
-        calls: 100,
-        errors: 0,
-        costPerCallUsd: 0.002,
-        latencyP95Ms: 2500,
-        meanScore: 0.9,
-        scoreCount: 100,
-      },
-      {
-        model: 'small',
-        classKey: 'qa',
-        calls: 100,
-        errors: 0,
-        costPerCallUsd: 0.0002,
-        latencyP95Ms: 300,
-        meanScore: 0.3,
-        scoreCount: 100,
-      },
+      qaRow('big', 0.9, 0.01, 800),
+      qaRow('mid', 0.9, 0.002, 2500),
+      qaRow('small', 0.3, 0.0002, 300),
     ];
     const table = computeWeights({ policy, stats, random: createRandom(3) });
     const entry = table.classes.get('qa')!;
@@ -160,26 +150,8 @@ describe('decision core', () => {
   it('routes to the cheapest eligible model once the budget is spent', () => {
     const policy = policyOf({ goal: { budget: { usd: 10, periodMs: 86_400_000 } } });
     const stats: ModelClassStats[] = [
-      {
-        model: 'big',
-        classKey: 'qa',
-        calls: 100,
-        errors: 0,
-        costPerCallUsd: 0.01,
-        latencyP95Ms: null,
-        meanScore: 0.95,
-        scoreCount: 100,
-      },
-      {
-        model: 'small',
-        classKey: 'qa',
-        calls: 100,
-        errors: 0,
-        costPerCallUsd: 0.0002,
-        latencyP95Ms: null,
-        meanScore: 0.5,
-        scoreCount: 100,
-      },
+      qaRow('big', 0.95, 0.01, null),
+      qaRow('small', 0.5, 0.0002, null),
     ];
     const under = computeWeights({ policy, stats, random: createRandom(5), spentUsd: 9.99 });
     expect(weightsOf(under, 'qa').big).toBeGreaterThan(0.9);
