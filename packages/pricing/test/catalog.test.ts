@@ -1,19 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_PRICES, llmPriceRows, normalizeModelName, PriceCatalog } from '@modelmaxx/pricing';
-
-const ROUTERBENCH_MODELS = [
-  'WizardLM/WizardLM-13B-V1.2',
-  'claude-instant-v1',
-  'claude-v1',
-  'claude-v2',
-  'gpt-3.5-turbo-1106',
-  'gpt-4-1106-preview',
-  'meta/code-llama-instruct-34b-chat',
-  'meta/llama-2-70b-chat',
-  'mistralai/mistral-7b-chat',
-  'mistralai/mixtral-8x7b-chat',
-  'zero-one-ai/Yi-34B-Chat',
-];
+import { ROUTERBENCH_MODELS } from './support/routerbench-models.js';
 
 describe('built-in catalog integrity', () => {
   const entries = PriceCatalog.default().entries();

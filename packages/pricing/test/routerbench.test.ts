@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { PriceCatalog } from '@modelmaxx/pricing';
 import { parseCsv } from './support/csv.js';
+import { ROUTERBENCH_MODELS } from './support/routerbench-models.js';
 
 /*
  * Cross-check of the RouterBench prices against the data set itself. RouterBench priced every
@@ -15,19 +16,7 @@ const DATA_DIR =
   process.env['MODELMAXX_ROUTERBENCH_DIR'] ??
   fileURLToPath(new URL('../../../../shared/data/routerbench/', import.meta.url));
 const FILES = ['arc_challenge_train.csv', 'winograde_train.csv'];
-const MODELS = [
-  'WizardLM/WizardLM-13B-V1.2',
-  'claude-instant-v1',
-  'claude-v1',
-  'claude-v2',
-  'gpt-3.5-turbo-1106',
-  'gpt-4-1106-preview',
-  'meta/code-llama-instruct-34b-chat',
-  'meta/llama-2-70b-chat',
-  'mistralai/mistral-7b-chat',
-  'mistralai/mixtral-8x7b-chat',
-  'zero-one-ai/Yi-34B-Chat',
-];
+const MODELS = ROUTERBENCH_MODELS;
 
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
