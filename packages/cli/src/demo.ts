@@ -5,7 +5,8 @@
  * embeddings to llm-sim; some models fail on purpose so fallbacks happen;
  * an evaluator checks each answer with llm-sim's `checkAnswer`, and some
  * answers get later `feedback()`. The router's weights are refreshed from the
- * collector's `/api/stats` while the traffic runs, so they shift visibly.
+ * collector's `/api/stats` while the traffic runs (the router's `WeightUpdater`
+ * over `collectorStatsSource`), so they shift visibly.
  */
 import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -21,10 +22,14 @@ import type { Evaluator } from '@modelmaxx/instrument';
 import { checkAnswer, generateTask, startLlmSim, TASK_KINDS } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { costOf } from '@modelmaxx/pricing';
-import { computeWeights, createRandom, createRouter, parsePolicy } from '@modelmaxx/router';
-import type { ModelClassStats, Policy, WeightTable } from '@modelmaxx/router';
-import { StatsResponseSchema } from '@modelmaxx/semconv/schemas';
-import type { StatsResponse } from '@modelmaxx/semconv/schemas';
+import {
+  WeightUpdater,
+  collectorStatsSource,
+  createRandom,
+  createRouter,
+  parsePolicy,
+} from '@modelmaxx/router';
+import type { Policy, WeightTable } from '@modelmaxx/router';
 import { httpSource } from './query-source.js';
 
 export const DEMO_SERVICES = ['support-bot', 'search', 'code-review'] as const;
@@ -57,6 +62,8 @@ export interface DemoSummary {
   frontierSpendUsd: number;
   savingsShare: number;
   scores: number;
+  /** Requests that failed after the router's fallbacks (all candidates failed or cooling down). */
+  failedRequests: number;
   weightsBefore: string;
   weightsAfter: string;
 }
@@ -122,76 +129,6 @@ function demoPolicy(): Policy {
     refreshIntervalMs: 2000,
     fallback: { chain: [DEMO_FRONTIER_MODEL], maxAttempts: 3, cooldownMs: 1000, timeoutMs: 10_000 },
   });
-}
-
-/** Per (task, model) stats plus a `*` row per model, as the router's decision core takes them. */
-function toClassStats(response: StatsResponse): ModelClassStats[] {
-  return response.rows
-    .filter((row) => row.task !== undefined && row.task !== '')
-    .map((row) => ({
-      model: row.model,
-      classKey: row.task ?? '*',
-      calls: row.calls,
-      errors: row.errors,
-      costPerCallUsd: row.costPerCallUsd,
-      latencyP95Ms: row.latencyP95Ms,
-      meanScore: row.meanScore,
-      scoreCount: row.scoreCount,
-    }));
-}
-
-/** Weights recomputed from the collector's `/api/stats` every `refreshIntervalMs`. */
-class DemoWeights {
-  current: WeightTable;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly policy: Policy;
-  private readonly url: string;
-  private readonly token: string | undefined;
-  private readonly classKeys: string[];
-  private readonly random: () => number;
-  constructor(
-    policy: Policy,
-    url: string,
-    token: string | undefined,
-    classes: string[],
-    random: () => number,
-  ) {
-    this.policy = policy;
-    this.url = url;
-    this.token = token;
-    this.classKeys = classes;
-    this.random = random;
-    this.current = computeWeights({ policy, stats: [], random, classes });
-  }
-  async refresh(): Promise<void> {
-    try {
-      const url = new URL('/api/stats', this.url);
-      url.searchParams.set('window', this.policy.statsWindow);
-      url.searchParams.set('groupBy', 'model,task');
-      const response = await fetch(url, {
-        headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` },
-        signal: AbortSignal.timeout(5000),
-      });
-      if (!response.ok) return;
-      const parsed = StatsResponseSchema.safeParse(await response.json());
-      if (!parsed.success) return;
-      this.current = computeWeights({
-        policy: this.policy,
-        stats: toClassStats(parsed.data),
-        random: this.random,
-        classes: this.classKeys,
-      });
-    } catch {
-      // keep the last weights
-    }
-  }
-  start(): void {
-    this.timer = setInterval(() => void this.refresh(), this.policy.refreshIntervalMs);
-    this.timer.unref();
-  }
-  stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-  }
 }
 
 /** `hard tasks: gpt-4o 80% · gpt-4o-mini 15% …` for a few classes. */
@@ -291,14 +228,26 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     });
     const client = observe(
       new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'sim', maxRetries: 0 }),
-      { tracerProvider: provider, evaluators: [correctness] },
+      // Only the correctness check scores calls: the router averages every score of a call, and the
+      // built-in checks (which nearly always pass here) would flatten the quality differences.
+      { tracerProvider: provider, evaluators: [correctness], builtinEvaluators: false },
     );
     return { name, provider, client };
   });
 
   const policy = demoPolicy();
   const classes = TASK_KINDS.flatMap((kind) => [`${kind}-easy`, `${kind}-hard`]);
-  const weights = new DemoWeights(policy, url, options.readToken, classes, random);
+  // The product path: the router's weight updater over the collector's /api/stats.
+  const weights = new WeightUpdater({
+    policy,
+    source: collectorStatsSource({
+      url,
+      ...(options.readToken === undefined ? {} : { token: options.readToken }),
+      window: policy.statsWindow,
+    }),
+    random,
+    classes,
+  });
   const routers = services.map((service) =>
     createRouter({
       policy,
@@ -330,17 +279,29 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const userId = `user-${Math.floor(random() * 25)}`;
     const feature = features[(index + serviceIndex) % features.length] ?? 'chat';
     const shape = random();
+    const embedding = service.name === 'search' && shape < 0.15;
+    const supportStream = service.name === 'support-bot' && shape < 0.25;
+    const toolCall = service.name === 'code-review' && shape < 0.2;
+    // Calls that bypass the router get task labels of their own: a routing class is one kind of
+    // work, and a long-prompt stream or a tool loop in an arithmetic class would skew its stats.
+    const contextTask = embedding
+      ? 'search-embedding'
+      : supportStream
+        ? 'support-stream'
+        : toolCall
+          ? 'code-lint'
+          : taskLabel;
     await withLlmContext(
-      { task: taskLabel, feature, userId, conversationId: `conv-${index % 40}` },
+      { task: contextTask, feature, userId, conversationId: `conv-${index % 40}` },
       async () => {
-        if (service.name === 'search' && shape < 0.15) {
+        if (embedding) {
           await service.client.embeddings.create({
             model: 'text-embedding-3-small',
             input: task.prompt,
           });
           return;
         }
-        if (service.name === 'support-bot' && shape < 0.25) {
+        if (supportStream) {
           // A streamed answer straight from one model (no router).
           const stream = await service.client.chat.completions.create({
             model: 'gpt-4o-mini',
@@ -355,7 +316,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
           if (text === '') throw new Error('empty stream');
           return;
         }
-        if (service.name === 'code-review' && shape < 0.2) {
+        if (toolCall) {
           // A tool call and the follow-up with the tool's result.
           const tools = [
             {
@@ -429,17 +390,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     context.disable();
   }
   await weights.refresh();
-  const weightsAfter = describeWeights(weights.current, shownClasses);
+  const stale = weights.current.stale;
+  const weightsAfter =
+    describeWeights(weights.current, shownClasses) +
+    (stale === undefined ? '' : `\n    note: ${stale}`);
 
-  const summary = await summarize(
-    url,
-    options.readToken,
-    runStart,
-    chatSpans.count,
-    weightsBefore,
-    weightsAfter,
-  );
-  out(formatSummary(summary, failed, url, collector !== undefined));
+  const summary = {
+    ...(await summarize(
+      url,
+      options.readToken,
+      runStart,
+      chatSpans.count,
+      weightsBefore,
+      weightsAfter,
+    )),
+    failedRequests: failed,
+  };
+  out(formatSummary(summary, url, collector !== undefined));
   if (firstError !== undefined) out(`  first failed request: ${firstError.slice(0, 300)}\n`);
   if (collector !== undefined) {
     if (!options.exit && options.waitForStop !== undefined) {
@@ -480,7 +447,7 @@ async function summarize(
   expectedChatCalls: number,
   weightsBefore: string,
   weightsAfter: string,
-): Promise<DemoSummary> {
+): Promise<Omit<DemoSummary, 'failedRequests'>> {
   await waitForStored(url, token);
   const source = httpSource(url, token);
   const services = DEMO_SERVICES.map((name) => `'${name}'`).join(', ');
@@ -546,12 +513,12 @@ function rowObject(result: {
   return row as Record<string, unknown>;
 }
 
-function formatSummary(summary: DemoSummary, failed: number, url: string, local: boolean): string {
+function formatSummary(summary: DemoSummary, url: string, local: boolean): string {
   const usd = (value: number) => `$${value.toFixed(4)}`;
   const data = local ? '' : ` --url ${url}`;
   return `
 modelmaxx demo: done
-  chat calls stored    ${summary.calls} from ${summary.services} services (${summary.errors} failed attempts, ${failed} requests failed after fallbacks)
+  chat calls stored    ${summary.calls} from ${summary.services} services (${summary.errors} failed attempts, ${summary.failedRequests} requests failed after fallbacks)
   spend                ${usd(summary.spendUsd)}
   always-${DEMO_FRONTIER_MODEL} would cost ${usd(summary.frontierSpendUsd)} (same tokens, ${DEMO_FRONTIER_MODEL} prices)
   savings              ${Number.isFinite(summary.savingsShare) ? `${(summary.savingsShare * 100).toFixed(1)}%` : 'n/a'}
