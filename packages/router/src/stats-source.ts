@@ -1,4 +1,9 @@
-/** Adapter: reads aggregate stats from the collector's `GET /api/stats`. */
+/**
+ * Adapter: reads aggregate stats from the collector's `GET /api/stats`. To read ClickHouse
+ * directly instead (a ClickHouse server, or the store of a process that runs the collector), use
+ * `clickhouseStatsSource` from `@modelmaxx/collector`: it returns a `StatsSource` too, and the
+ * router itself does not depend on the collector.
+ */
 import { StatsResponseSchema } from '@modelmaxx/semconv/schemas';
 import type { StatsResponse } from '@modelmaxx/semconv/schemas';
 import type { ModelClassStats } from './decision.js';
