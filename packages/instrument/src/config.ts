@@ -87,9 +87,11 @@ function sameFields(fields: readonly unknown[], local: InstrumentConfig | undefi
 
 /**
  * `resolveConfig` for one patched method, cached between calls: it resolves again only when
- * `configureInstrumentation` ran, the local config changed, or the tracer provider in use (the
- * configured or the global one) is another one. `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`
- * is still read at each call (when no config sets `captureMessageContent`), as documented.
+ * `configureInstrumentation` (or `resetInstrumentationConfig`) ran, the local config changed, or
+ * the tracer provider in use (the configured or the global one) is another one.
+ * `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (when no config sets
+ * `captureMessageContent`) is read when the config is resolved, not at each call: a change of the
+ * variable takes effect at the next `configureInstrumentation()`.
  */
 export function configResolver(): (local: InstrumentConfig | undefined) => ResolvedConfig {
   let cached: CachedResolution | undefined;
@@ -101,13 +103,6 @@ export function configResolver(): (local: InstrumentConfig | undefined) => Resol
       sameFields(cached.fields, local) &&
       cached.provider === (cached.merged.tracerProvider ?? trace.getTracerProvider())
     ) {
-      const resolved = cached.resolved;
-      if (cached.merged.captureMessageContent === undefined) {
-        const capture = captureContentFromEnv();
-        if (capture !== resolved.captureMessageContent) {
-          cached.resolved = { ...resolved, captureMessageContent: capture };
-        }
-      }
       return cached.resolved;
     }
     const merged: InstrumentConfig = { ...globalConfig, ...local };

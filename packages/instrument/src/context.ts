@@ -17,9 +17,15 @@ export function withLlmContext<T>(attributes: LlmContextAttributes, fn: () => T)
   return context.with(context.active().setValue(LLM_CONTEXT_KEY, merged), fn);
 }
 
+const NO_LLM_CONTEXT: LlmContextAttributes = Object.freeze({});
+const NO_ROUTE_ATTRIBUTES: Attributes = Object.freeze({});
+
+/** The app context in `ctx` (read only: a shared empty object when there is none). */
 export function getLlmContext(ctx: Context = context.active()): LlmContextAttributes {
   const value = ctx.getValue(LLM_CONTEXT_KEY);
-  return typeof value === 'object' && value !== null ? (value as LlmContextAttributes) : {};
+  return typeof value === 'object' && value !== null
+    ? (value as LlmContextAttributes)
+    : NO_LLM_CONTEXT;
 }
 
 /** Runs `fn` with route attributes that the LLM span started inside it records. For routers. */
@@ -27,9 +33,10 @@ export function withRouteAttributes<T>(attributes: Attributes, fn: () => T): T {
   return context.with(context.active().setValue(ROUTE_CONTEXT_KEY, { ...attributes }), fn);
 }
 
+/** The route attributes in `ctx` (read only: a shared empty object when there are none). */
 export function getRouteAttributes(ctx: Context = context.active()): Attributes {
   const value = ctx.getValue(ROUTE_CONTEXT_KEY);
-  return typeof value === 'object' && value !== null ? (value as Attributes) : {};
+  return typeof value === 'object' && value !== null ? (value as Attributes) : NO_ROUTE_ATTRIBUTES;
 }
 
 function definedOnly(attributes: LlmContextAttributes): LlmContextAttributes {

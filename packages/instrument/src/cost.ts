@@ -54,23 +54,25 @@ export function addCostAttributes(
   catalog: PriceCatalog | undefined,
 ): void {
   if (usage?.inputTokens === undefined) return;
-  const options = { catalog: typeof catalog?.lookup === 'function' ? catalog : catalogFromEnv() };
-  const costUsage = {
-    inputTokens: usage.inputTokens,
-    outputTokens: usage.outputTokens ?? 0,
-    cacheReadTokens: usage.cacheReadTokens ?? 0,
-    cacheWriteTokens: usage.cacheWriteTokens ?? 0,
-    reasoningTokens: usage.reasoningTokens ?? 0,
-  };
-  if (addCostOf(target, provider, responseModel, costUsage, options)) return;
-  addCostOf(target, provider, requestModel, costUsage, options);
+  // costOf reads missing counts as 0, as we do.
+  const options = costOptions(typeof catalog?.lookup === 'function' ? catalog : catalogFromEnv());
+  if (addCostOf(target, provider, responseModel, usage, options)) return;
+  addCostOf(target, provider, requestModel, usage, options);
+}
+
+let lastOptions: { catalog: PriceCatalog } | undefined;
+
+/** `costOf`'s options for `catalog`: the same object while the catalog stays the same. */
+function costOptions(catalog: PriceCatalog): { catalog: PriceCatalog } {
+  if (lastOptions?.catalog !== catalog) lastOptions = { catalog };
+  return lastOptions;
 }
 
 function addCostOf(
   target: Attributes,
   provider: string,
   model: string | undefined,
-  usage: Required<TokenUsage>,
+  usage: TokenUsage,
   options: { catalog: PriceCatalog },
 ): boolean {
   if (model === undefined || model === '') return false;

@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode, context, diag } from '@opentelemetry/api';
-import type { Attributes, Span, Tracer } from '@opentelemetry/api';
+import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
 import {
   ATTR_ENDUSER_ID,
   ATTR_ERROR_TYPE,
@@ -120,9 +120,12 @@ export class LlmCall {
   readonly body: Dict;
   readonly stream: boolean;
   private readonly requestModel: string | undefined;
+  /** The context the call was made in (the span's parent). */
+  readonly parentContext: Context;
   /** Start attributes, kept for late scores (feedback, async evaluators) to name this call. */
   private readonly startAttributes: Attributes;
-  private readonly startedAt = performance.now();
+  /** For a stream's time to first chunk (`performance.now()`); 0 for other calls. */
+  private readonly startedAt: number;
   private firstChunkAt: number | undefined;
   private ended = false;
 
@@ -132,6 +135,7 @@ export class LlmCall {
     this.config = config;
     this.body = body;
     this.stream = adapter.isStream(body);
+    this.startedAt = this.stream ? performance.now() : 0;
     const requestModel = adapter.requestModel(body);
     this.requestModel = requestModel;
     // One object, filled in the order a spread of (operation, provider, request, server, route,
@@ -142,6 +146,7 @@ export class LlmCall {
     const server = cachedServerAttributes(input.baseURL);
     if (server !== undefined) assignAll(attributes, server);
     const active = context.active();
+    this.parentContext = active;
     assignAll(attributes, getRouteAttributes(active));
     addContextAttributes(attributes, getLlmContext(active), input.perCall);
     const name =
@@ -195,7 +200,7 @@ export class LlmCall {
   }
 
   markChunk(): void {
-    this.firstChunkAt ??= performance.now();
+    if (this.stream) this.firstChunkAt ??= performance.now();
   }
 
   /** Success: records the response, cost and evaluations, then ends the span. */

@@ -6,6 +6,7 @@ import { LlmCall } from './llm-call.js';
 import { observeStream } from './stream.js';
 import type { InstrumentConfig, LlmContextAttributes } from './types.js';
 import { asDict } from './util.js';
+import type { Dict } from './util.js';
 
 /** Per-call app context: `{ modelmaxx: { task, feature, userId, conversationId } }` in the SDK's request options. */
 export const REQUEST_OPTION_KEY = 'modelmaxx';
@@ -43,16 +44,17 @@ function clientOf(resource: unknown): ClientLike | undefined {
   return asDict(client) as ClientLike | undefined;
 }
 
-function stripRequestOptions(options: unknown): {
-  options: unknown;
-  perCall: LlmContextAttributes;
-  changed: boolean;
-} {
-  const dict = asDict(options);
-  if (dict === undefined || !(REQUEST_OPTION_KEY in dict))
-    return { options, perCall: {}, changed: false };
-  const { [REQUEST_OPTION_KEY]: ours, ...rest } = dict;
-  return { options: rest, perCall: pickLlmContext(asDict(ours) ?? {}), changed: true };
+const NO_CONTEXT: LlmContextAttributes = Object.freeze({});
+
+/** Whether the SDK request options carry our per-call app context (`{ modelmaxx: … }`). */
+function hasOurOption(options: unknown): options is Dict {
+  return typeof options === 'object' && options !== null && REQUEST_OPTION_KEY in options;
+}
+
+/** The request options without our key (the SDK must not see it), and our per-call context. */
+function stripRequestOptions(options: Dict): { options: Dict; perCall: LlmContextAttributes } {
+  const { [REQUEST_OPTION_KEY]: ours, ...rest } = options;
+  return { options: rest, perCall: pickLlmContext(asDict(ours) ?? {}) };
 }
 
 /**
@@ -84,30 +86,36 @@ export function wrapCreate(original: AnyFunction, options: WrapOptions): AnyFunc
   return function instrumentedCreate(this: unknown, ...args: unknown[]): unknown {
     if (state.depth > 0) return original.apply(this, args);
     let call: LlmCall;
-    let callArgs: unknown[];
-    let hideUsageChunk: boolean;
+    // The app's own arguments unless something has to change (our request option, stream usage).
+    let callArgs = args;
+    let hideUsageChunk = false;
     let client: ClientLike | undefined;
     try {
       const body = asDict(args[0]);
       if (body === undefined) return original.apply(this, args);
       client = clientOf(this);
-      const stripped = stripRequestOptions(args[1]);
+      let perCall = NO_CONTEXT;
+      if (hasOurOption(args[1])) {
+        const stripped = stripRequestOptions(args[1]);
+        perCall = stripped.perCall;
+        callArgs = [...args];
+        callArgs[1] = stripped.options;
+      }
       call = new LlmCall({
         adapter,
         config: resolveConfig(options.config()),
         body,
         baseURL: client?.baseURL,
-        perCall: stripped.perCall,
+        perCall,
       });
-      callArgs = [...args];
-      if (stripped.changed) callArgs[1] = stripped.options;
-      if (call.span.isRecording()) {
+      // Only streams are changed (usage asked for); an unsampled call goes out as the app made it.
+      if (call.stream && call.span.isRecording()) {
         const prepared = adapter.prepare(body);
         hideUsageChunk = prepared.hideUsageChunk;
-        callArgs[0] = prepared.body;
-      } else {
-        // Not sampled: the span only carries the trace context; the request goes out as the app made it.
-        hideUsageChunk = false;
+        if (prepared.body !== body) {
+          if (callArgs === args) callArgs = [...args];
+          callArgs[0] = prepared.body;
+        }
       }
     } catch (error) {
       diag.error('modelmaxx: could not start span', error);
@@ -117,7 +125,7 @@ export function wrapCreate(original: AnyFunction, options: WrapOptions): AnyFunc
     state.depth += 1;
     try {
       const run = () =>
-        context.with(trace.setSpan(context.active(), call.span), () =>
+        context.with(trace.setSpan(call.parentContext, call.span), () =>
           original.apply(this, callArgs),
         );
       result = options.suppressSdkTracing === true ? withoutSdkTracing(client, run) : run();

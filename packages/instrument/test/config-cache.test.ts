@@ -65,15 +65,22 @@ describe('configResolver', () => {
     expect(resolve({ evaluators: [evaluator] }).evaluators).toEqual([evaluator]);
   });
 
-  it('reads the capture environment variable at each call when no config sets it', () => {
+  it('reads the capture environment variable when it resolves, again after configureInstrumentation()', () => {
     const resolve = configResolver();
     expect(resolve(undefined).captureMessageContent).toBe(false);
+    // Cached: a change of the variable alone is not seen at the next call...
     process.env[CAPTURE_ENV] = 'true';
+    expect(resolve(undefined).captureMessageContent).toBe(false);
+    // ...but at the next resolution.
+    configureInstrumentation({});
     expect(resolve(undefined).captureMessageContent).toBe(true);
     process.env[CAPTURE_ENV] = 'false';
+    resetInstrumentationConfig();
     expect(resolve(undefined).captureMessageContent).toBe(false);
     process.env[CAPTURE_ENV] = 'true';
+    configureInstrumentation({});
     expect(resolve({ captureMessageContent: false }).captureMessageContent).toBe(false);
+    expect(configResolver()(undefined).captureMessageContent).toBe(true);
   });
 
   it('draws the tracer from the global provider in force at each call', async () => {
