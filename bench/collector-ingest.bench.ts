@@ -4,7 +4,8 @@
  * - spans like the instrumentation's (~25 attributes, an evaluation event on every third) are
  *   encoded once to OTLP protobuf `ExportTraceServiceRequest` bodies (hand-encoded here, decoded
  *   by the collector's own decoder, so the two sides share no code);
- * - baseline (child process, fresh data folder): the same rows as TabSeparated, inserted with
+ * - baseline (child process, fresh data folder): the same rows encoded as the collector encodes
+ *   them (ClickHouse Native blocks, one per request), inserted from files with
  *   `ClickHouseStore.engine.insert` into `otel_traces` (materialized views included, exactly what
  *   the collector inserts into) in 100k-row batches → rows/s;
  * - end to end (the standalone collector `collector/dist/main.js` as a child process, fresh data
@@ -25,6 +26,9 @@ import type { BenchOptions, BenchResult } from './types.js';
 const benchFile = fileURLToPath(import.meta.url);
 const benchDir = dirname(benchFile);
 const COLLECTOR_MAIN = join(benchDir, '..', 'collector', 'dist', 'main.js');
+
+/** Rows per insert of the raw baseline. */
+const RAW_BATCH_ROWS = 100_000;
 
 // ---------------------------------------------------------------- protobuf encoding
 
@@ -249,32 +253,41 @@ function unpackBodies(packed: Buffer): Buffer[] {
 // ---------------------------------------------------------------- baseline child: raw insert
 
 async function rawChild(bodiesFile: string, dataDir: string): Promise<void> {
-  // The same decoder and TabSeparated encoder the collector uses: the baseline times only the insert.
-  const { decodeTraceRequestProtobuf, openStore, spanRowsToTsv, OTEL_TRACES_INSERT_COLUMNS } =
+  // The same decoder and Native encoder the collector uses (one block per request, as in its
+  // spool segments), written to files before the clock starts: the baseline times only the insert.
+  const { decodeTraceRequestProtobuf, openStore, OTEL_TRACES_INSERT_COLUMNS } =
     await import('@modelmaxx/collector');
+  const { spanRowsToNative } = (await import('../collector/dist/store/span-row-native.js')) as {
+    spanRowsToNative(rows: SpanRow[]): Buffer;
+  };
   const bodies = unpackBodies(await readFile(bodiesFile));
-  const batches: Buffer[] = [];
-  let pending: SpanRow[] = [];
+  const batchFiles: string[] = [];
+  let pending: Buffer[] = [];
+  let pendingRows = 0;
   let rows = 0;
+  const flushBatch = async () => {
+    const file = join(dirname(bodiesFile), `raw-batch-${batchFiles.length}.native`);
+    await writeFile(file, Buffer.concat(pending));
+    batchFiles.push(file);
+    pending = [];
+    pendingRows = 0;
+  };
   for (const body of bodies) {
-    for (const row of decodeTraceRequestProtobuf(body).rows) {
-      pending.push(row);
-      rows += 1;
-      if (pending.length === 100_000) {
-        batches.push(spanRowsToTsv(pending));
-        pending = [];
-      }
-    }
+    const decoded = decodeTraceRequestProtobuf(body).rows;
+    pending.push(spanRowsToNative(decoded));
+    pendingRows += decoded.length;
+    rows += decoded.length;
+    if (pendingRows >= RAW_BATCH_ROWS) await flushBatch();
   }
-  if (pending.length > 0) batches.push(spanRowsToTsv(pending));
+  if (pendingRows > 0) await flushBatch();
   const store = await openStore({ dataDir, spoolDir: false });
   const started = performance.now();
-  for (const body of batches) {
+  for (const file of batchFiles) {
     await store.engine.insert({
       table: 'modelmaxx.otel_traces',
       columns: OTEL_TRACES_INSERT_COLUMNS,
-      format: 'TabSeparated',
-      body,
+      format: 'Native',
+      file,
     });
   }
   const ms = performance.now() - started;
@@ -291,7 +304,7 @@ async function rawChild(bodiesFile: string, dataDir: string): Promise<void> {
       stored: Number(counted.data[0]?.rows),
       calls: Number(calls.data[0]?.rows),
       ms,
-      batches: batches.length,
+      batches: batchFiles.length,
       peakRssMb: peakRssMb(process.pid),
     })}\n`,
   );
@@ -499,7 +512,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
         baseline: rawRate,
         ratio: e2eRate / rawRate,
         goal: '>= 0.8',
-        notes: `end-to-end spans/s (POST /v1/traces to the standalone collector until /metrics counts every span stored) ÷ raw TabSeparated insert rows/s of the same decoded rows (${raw.batches} batches of up to 100k) into the same schema in a separate process. ${setup}; ${e2e.refusals} requests answered 429/503 and retried after Retry-After.`,
+        notes: `end-to-end spans/s (POST /v1/traces to the standalone collector until /metrics counts every span stored) ÷ raw Native insert rows/s of the same decoded rows (${raw.batches} batches of up to 100k) into the same schema in a separate process. ${setup}; ${e2e.refusals} requests answered 429/503 and retried after Retry-After.`,
       },
       {
         name: 'collector-ingest-spans-per-s',

@@ -128,7 +128,7 @@ describe('ClickHouse server engine', () => {
     }
   });
 
-  it('inserts TabSeparated batches with the deduplication token, and reports ClickHouse errors with their code', async () => {
+  it('inserts Native batches with the deduplication token, and reports ClickHouse errors with their code', async () => {
     requests.length = 0;
     const engine = new ServerEngine({ url });
     const spool = tempDir('mm-server-spool-');
@@ -151,7 +151,7 @@ describe('ClickHouse server engine', () => {
       expect(inserts).toHaveLength(2);
       const insert = inserts[1];
       expect(insert?.params.query).toBe(
-        'INSERT INTO obs.otel_traces (`Timestamp`, `TraceId`, `SpanId`, `ParentSpanId`, `TraceState`, `SpanName`, `SpanKind`, `ServiceName`, `ResourceAttributes`, `ScopeName`, `ScopeVersion`, `SpanAttributes`, `Duration`, `StatusCode`, `StatusMessage`, `Events.Timestamp`, `Events.Name`, `Events.Attributes`, `Links.TraceId`, `Links.SpanId`, `Links.TraceState`, `Links.Attributes`) FORMAT TabSeparated',
+        'INSERT INTO obs.otel_traces (`Timestamp`, `TraceId`, `SpanId`, `ParentSpanId`, `TraceState`, `SpanName`, `SpanKind`, `ServiceName`, `ResourceAttributes`, `ScopeName`, `ScopeVersion`, `SpanAttributes`, `Duration`, `StatusCode`, `StatusMessage`, `Events.Timestamp`, `Events.Name`, `Events.Attributes`, `Links.TraceId`, `Links.SpanId`, `Links.TraceState`, `Links.Attributes`) FORMAT Native',
       );
       expect(insert?.params.insert_deduplication_token).toMatch(
         /^modelmaxx-[0-9a-f]{16}-\d{16}-[0-9a-f]{16}$/,
@@ -160,8 +160,7 @@ describe('ClickHouse server engine', () => {
         inserts[0]?.params.insert_deduplication_token,
       );
       expect(insert?.params.deduplicate_blocks_in_dependent_materialized_views).toBe('1');
-      expect(insert?.body.split('\t')[1]).toBe(span.TraceId);
-      expect(insert?.body.endsWith('\n')).toBe(true);
+      expect(insert?.body).toContain(span.TraceId);
       expect(store.metrics()).toMatchObject({ insertErrors: 1, batches: 1, stored: 1 });
 
       failNext = 1;

@@ -1,8 +1,9 @@
-import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/open-store.js';
 import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
+import { spanRowsToNative } from '../src/store/span-row-native.js';
 import type { SpanRow, WriteResult } from '../src/store/span-store.js';
 import { llmSpan, spanRow, tempDir } from './store-fixtures.js';
 
@@ -56,9 +57,9 @@ describe('durability', () => {
       expect(during.insertErrors).toBeGreaterThan(0);
       expect(during.stored).toBe(0);
       expect(during.spoolBytes).toBeGreaterThan(0);
-      expect(readdirSync(spoolDir).filter((name) => name.endsWith('.tsv')).length).toBeGreaterThan(
-        1,
-      );
+      expect(
+        readdirSync(spoolDir).filter((name) => name.endsWith('.native')).length,
+      ).toBeGreaterThan(1);
 
       await store.setInsertOutageForTesting(false);
       expect(await store.flush(20_000)).toBe(true);
@@ -69,7 +70,7 @@ describe('durability', () => {
         spoolSegments: 0,
         dead: 0,
       });
-      expect(readdirSync(spoolDir).filter((name) => name.endsWith('.tsv'))).toEqual([]);
+      expect(readdirSync(spoolDir).filter((name) => name.endsWith('.native'))).toEqual([]);
     } finally {
       await store.close();
     }
@@ -84,7 +85,7 @@ describe('durability', () => {
     await first.stopWriterForTesting();
     await first.setInsertOutageForTesting(false);
     await first.crashForTesting();
-    const segments = readdirSync(spoolDir).filter((name) => name.endsWith('.tsv'));
+    const segments = readdirSync(spoolDir).filter((name) => name.endsWith('.native'));
     expect(segments.length).toBeGreaterThan(0);
     const copies = segments.map((name) => {
       copyFileSync(join(spoolDir, name), join(dir.path, name));
@@ -108,6 +109,31 @@ describe('durability', () => {
       expect(await countSpans(third, 'restart')).toEqual({ rows: 60, distinct: 60, calls: 36 });
     } finally {
       await third.close();
+    }
+  });
+
+  it('cuts a segment torn by a crash in the middle of a write back to its whole blocks', async () => {
+    const first = await open();
+    await first.setInsertOutageForTesting(true);
+    for (const request of requests('torn', 3, 4))
+      expect((await first.write(request)).status).toBe('ok');
+    await first.stopWriterForTesting();
+    await first.setInsertOutageForTesting(false);
+    await first.crashForTesting();
+    const segments = readdirSync(spoolDir)
+      .filter((name) => name.endsWith('.native'))
+      .sort();
+    expect(segments.length).toBeGreaterThan(0);
+    // The crash left half of a fourth request's block at the end of the newest segment.
+    const torn = spanRowsToNative(requests('torn', 1, 4)[0] ?? []);
+    appendFileSync(join(spoolDir, segments.at(-1) ?? ''), torn.subarray(0, torn.length >> 1));
+    const second = await open();
+    try {
+      expect(await second.flush(20_000)).toBe(true);
+      expect(second.metrics()).toMatchObject({ stored: 12, dead: 0 });
+      expect(await countSpans(second, 'torn')).toEqual({ rows: 12, distinct: 12, calls: 6 });
+    } finally {
+      await second.close();
     }
   });
 

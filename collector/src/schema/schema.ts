@@ -85,7 +85,7 @@ export const TABLES = {
   migrations: 'schema_migrations',
 } as const;
 
-/** Column order of `otel_traces` as the writer sends it (TabSeparated, positional). */
+/** Column order of `otel_traces` as the writer sends it (Native blocks; TabSeparated from older spools). */
 export const OTEL_TRACES_INSERT_COLUMNS = [
   'Timestamp',
   'TraceId',

@@ -6,11 +6,18 @@
  * leaves them in that buffer for the next query, so after a failure the engine
  * runs a throw-away query to drain it.
  */
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
-import type { ClickHouseEngine, ClickHouseSettings, QueryResult } from './engine.js';
+import type { ClickHouseEngine, ClickHouseSettings, InsertOptions, QueryResult } from './engine.js';
 import { ClickHouseError } from './engine.js';
 
 const SETTING_NAME = /^[a-z_][a-z0-9_]*$/;
+
+/** Paths `file()` takes literally: no glob characters (`*`, `?`, `{…}`, `[…]`), absolute. */
+const SAFE_FILE_PATH = /^\/[^*?{}[\]]*$/;
 
 function toClickHouseError(error: unknown): ClickHouseError {
   if (error instanceof ClickHouseError) return error;
@@ -43,6 +50,7 @@ export class ChdbEngine implements ClickHouseEngine {
   private readonly session: Session;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private temporaryDir: string | undefined;
 
   constructor(path: string) {
     this.path = path;
@@ -90,22 +98,49 @@ export class ChdbEngine implements ClickHouseEngine {
     });
   }
 
-  insert(options: {
-    table: string;
-    columns?: readonly string[];
-    format: 'TabSeparated' | 'JSONEachRow';
-    body: Buffer;
-    settings?: ClickHouseSettings;
-  }): Promise<void> {
+  insert(options: InsertOptions): Promise<void> {
     return this.serial(async () => {
+      if (options.format === 'Native') {
+        await this.insertNative(options);
+        return;
+      }
+      const body =
+        options.body ?? (await readFile(options.file ?? missing('insert needs a body or a file')));
       await this.session.insert({
         table: options.table,
-        values: options.body,
+        values: body,
         format: options.format,
         ...(options.columns === undefined ? {} : { columns: options.columns }),
         ...(options.settings === undefined ? {} : { settings: options.settings }),
       });
     });
+  }
+
+  /**
+   * chDB's insert API takes text formats only, so Native goes through a file:
+   * `INSERT … SELECT * FROM file(path, 'Native')` reads it (a spool segment as
+   * it is on disk; a body is written to a temporary file first).
+   */
+  private async insertNative(options: InsertOptions): Promise<void> {
+    let file = options.file === undefined ? undefined : resolve(options.file);
+    let temporary: string | undefined;
+    if (file === undefined || !SAFE_FILE_PATH.test(file)) {
+      this.temporaryDir ??= await mkdtemp(join(tmpdir(), 'modelmaxx-insert-'));
+      temporary = join(this.temporaryDir, `${randomBytes(8).toString('hex')}.native`);
+      if (options.body !== undefined) await writeFile(temporary, options.body);
+      else await copyFile(file ?? missing('insert needs a body or a file'), temporary);
+      file = temporary;
+    }
+    const columns =
+      options.columns === undefined ? '' : ` (${options.columns.map(quoteIdentifier).join(', ')})`;
+    try {
+      await this.session.queryAsync(
+        `INSERT INTO ${options.table}${columns} SELECT * FROM file(${quoteString(file)}, 'Native')${settingsClause(options.settings)}`,
+        { format: 'TSV' },
+      );
+    } finally {
+      if (temporary !== undefined) await unlink(temporary).catch(() => undefined);
+    }
   }
 
   /** The session keeps `USE` for every later query; the store's own SQL is fully qualified. */
@@ -117,7 +152,17 @@ export class ChdbEngine implements ClickHouseEngine {
     await this.tail;
     this.closed = true;
     this.session.close();
+    if (this.temporaryDir !== undefined)
+      await rm(this.temporaryDir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+function quoteString(value: string): string {
+  return `'${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+}
+
+function missing(message: string): never {
+  throw new Error(message);
 }
 
 function quoteIdentifier(name: string): string {

@@ -19,7 +19,8 @@ import type { BatchOptions, WriterLogger } from '../writer/batch-writer.js';
 import type { ClickHouseEngine, ClickHouseSettings } from './engine.js';
 import { ClickHouseError, isDataError } from './engine.js';
 import type { PriceRow } from './prices.js';
-import { InvalidSpanRowError, spanRowsToTsv } from './span-row-tsv.js';
+import { spanRowsToNative } from './span-row-native.js';
+import { InvalidSpanRowError } from './span-row-tsv.js';
 import type { SpanRow, SpanStore, SqlOptions, SqlResult, WriteResult } from './span-store.js';
 
 export interface ClickHouseStoreOptions extends SchemaOptions {
@@ -107,19 +108,21 @@ export class ClickHouseStore implements SpanStore {
     if (this.writer !== undefined) return;
     const options = this.options;
     this.writer = await BatchWriter.open({
-      insert: (body, _rows, token) =>
+      insert: (batch) =>
         this.engine.insert({
           table: this.tables.traces,
           columns: OTEL_TRACES_INSERT_COLUMNS,
-          format: 'TabSeparated',
-          body,
+          format: batch.format,
+          ...(batch.file === undefined ? {} : { file: batch.file }),
+          ...(batch.body === undefined ? {} : { body: batch.body }),
           settings: {
             ...INSERT_SETTINGS,
             ...options.insertSettings,
-            insert_deduplication_token: token,
+            insert_deduplication_token: batch.token,
             deduplicate_blocks_in_dependent_materialized_views: 1,
           },
         }),
+      format: 'Native',
       isPermanentError: isDataError,
       ...(options.spoolDir === undefined ? {} : { spoolDir: options.spoolDir }),
       ...(options.batch === undefined ? {} : { batch: options.batch }),
@@ -223,7 +226,7 @@ export class ClickHouseStore implements SpanStore {
     if (this.writer === undefined) await this.start();
     let body: Buffer;
     try {
-      body = spanRowsToTsv(rows);
+      body = spanRowsToNative(rows);
     } catch (error) {
       if (error instanceof InvalidSpanRowError) return { status: 'failed', error };
       throw error;

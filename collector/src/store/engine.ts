@@ -11,6 +11,23 @@ export interface QueryResult<Row> {
   data: Row[];
 }
 
+export type InsertFormat = 'Native' | 'TabSeparated' | 'JSONEachRow';
+
+export interface InsertOptions {
+  table: string;
+  columns?: readonly string[];
+  format: InsertFormat;
+  /** The payload, unless `file` holds it. */
+  body?: Buffer;
+  /**
+   * A local file that holds exactly the payload (a spool segment): the embedded
+   * engine reads it from disk itself (`file()`), a server gets it streamed, so
+   * the payload never has to be in memory at once.
+   */
+  file?: string;
+  settings?: ClickHouseSettings;
+}
+
 export interface ClickHouseEngine {
   readonly kind: 'embedded' | 'server';
   /** Runs a statement that returns no rows (DDL, INSERT … SELECT). */
@@ -21,14 +38,8 @@ export interface ClickHouseEngine {
     params?: Record<string, unknown>,
     settings?: ClickHouseSettings,
   ): Promise<QueryResult<Row>>;
-  /** Inserts a TabSeparated or JSONEachRow payload. */
-  insert(options: {
-    table: string;
-    columns?: readonly string[];
-    format: 'TabSeparated' | 'JSONEachRow';
-    body: Buffer;
-    settings?: ClickHouseSettings;
-  }): Promise<void>;
+  /** Inserts a Native, TabSeparated or JSONEachRow payload. */
+  insert(options: InsertOptions): Promise<void>;
   /**
    * Makes `database` the default for unqualified table names from now on (what
    * `/api/sql` and `modelmaxx sql` users write). Call after the database exists.

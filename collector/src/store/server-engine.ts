@@ -3,10 +3,11 @@
  * over HTTP. Same SQL text as the embedded engine; settings travel as HTTP
  * parameters (`clickhouse_settings`), values as query parameters.
  */
+import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { ClickHouseEngine, ClickHouseSettings, QueryResult } from './engine.js';
+import type { ClickHouseEngine, ClickHouseSettings, InsertOptions, QueryResult } from './engine.js';
 import { ClickHouseError } from './engine.js';
 
 export interface ServerEngineOptions {
@@ -29,6 +30,11 @@ function toClickHouseError(error: unknown): ClickHouseError {
   return new ClickHouseError(message, Number.isFinite(rawCode) ? rawCode : undefined, {
     cause: error,
   });
+}
+
+function requireFile(file: string | undefined): string {
+  if (file === undefined) throw new Error('insert needs a body or a file');
+  return file;
 }
 
 const QUOTED_COLUMN = (column: string) => `\`${column.replace(/`/g, '``')}\``;
@@ -104,19 +110,17 @@ export class ServerEngine implements ClickHouseEngine {
     }
   }
 
-  async insert(options: {
-    table: string;
-    columns?: readonly string[];
-    format: 'TabSeparated' | 'JSONEachRow';
-    body: Buffer;
-    settings?: ClickHouseSettings;
-  }): Promise<void> {
+  async insert(options: InsertOptions): Promise<void> {
     const columns =
       options.columns === undefined ? '' : ` (${options.columns.map(QUOTED_COLUMN).join(', ')})`;
     try {
+      const values =
+        options.body !== undefined
+          ? Readable.from([options.body])
+          : createReadStream(requireFile(options.file));
       const result = await this.client.exec({
         query: `INSERT INTO ${options.table}${columns} FORMAT ${options.format}`,
-        values: Readable.from([options.body]),
+        values,
         ...(options.settings === undefined ? {} : { clickhouse_settings: options.settings }),
       });
       result.stream.resume();

@@ -4,8 +4,9 @@
  * - A request's rows are acknowledged only once they are durable: appended to
  *   the on-disk spool and fsync'ed (group commit: one fsync for every request
  *   that arrived meanwhile), or — without a spool — inserted into ClickHouse.
- * - The spool is a sequence of segment files of ready-to-insert TabSeparated
- *   rows. A segment is sealed when it reaches `maxRows`, `maxBytes` or
+ * - The spool is a sequence of segment files of ready-to-insert rows: ClickHouse
+ *   `Native` blocks, one per request (`.native`; segments of earlier versions,
+ *   TabSeparated lines in `.tsv` files, are still replayed). A segment is sealed when it reaches `maxRows`, `maxBytes` or
  *   `maxDelayMs` (when that time passes during an insert, as soon as the insert
  *   is done, so batches grow with insert latency); sealed segments are inserted
  *   one at a time, oldest first,
@@ -18,15 +19,26 @@
  * - On start, segments left by an earlier process are replayed.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  truncate,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WriteResult } from '../store/span-store.js';
+import { walkNativeBlocks } from './native-blocks.js';
 
 export interface BatchOptions {
   /** Seal a batch at this many rows (default 100 000). */
   maxRows: number;
-  /** Seal a batch at this many bytes of TabSeparated rows (default 32 MiB). */
+  /** Seal a batch at this many bytes of encoded rows (default 32 MiB). */
   maxBytes: number;
   /** Seal a batch this long after its first row arrived (default 250 ms). */
   maxDelayMs: number;
@@ -38,9 +50,25 @@ export interface WriterLogger {
   error(fields: object, message: string): void;
 }
 
+/** How a segment's rows are encoded. */
+export type SegmentFormat = 'Native' | 'TabSeparated';
+
+/** One batch to insert: its bytes in memory (`body`) or in a spool segment file (`file`). */
+export interface InsertBatch {
+  format: SegmentFormat;
+  body?: Buffer;
+  /** The segment file; it holds exactly the batch's bytes. */
+  file?: string;
+  rows: number;
+  /** Stable for the same rows across restarts (`insert_deduplication_token`). */
+  token: string;
+}
+
 export interface BatchWriterOptions {
-  /** Inserts one batch; `token` is stable for the same rows across restarts. */
-  insert(body: Buffer, rows: number, token: string): Promise<void>;
+  /** Inserts one batch. */
+  insert(batch: InsertBatch): Promise<void>;
+  /** What `write` gets (default `Native`: one Native block per request). */
+  format?: SegmentFormat;
   /** Errors that retrying cannot fix (bad data): the batch goes to `dead/` instead. */
   isPermanentError?(error: unknown): boolean;
   /** Spool folder; without one, requests are acknowledged after the insert. */
@@ -64,10 +92,11 @@ interface Waiter {
 
 interface Segment {
   seq: number;
-  /** Unique name of the segment (its file name without `.tsv`): the insert's deduplication token. */
+  format: SegmentFormat;
+  /** Unique name of the segment (its file name without extension): the insert's deduplication token. */
   id: string;
   path: string | undefined;
-  /** In-memory copy of the rows; undefined once dropped (then read from `path`). */
+  /** Without a spool, the rows (in memory); with a spool they are read from `path`. */
   buffers: Buffer[] | undefined;
   bytes: number;
   rows: number;
@@ -82,7 +111,9 @@ interface Pending {
   waiter: Waiter;
 }
 
-const SEGMENT_FILE = /^(\d{16})-([0-9a-f]{16})\.tsv$/;
+const SEGMENT_FILE = /^(\d{16})-([0-9a-f]{16})\.(native|tsv)$/;
+
+const EXTENSIONS: Record<SegmentFormat, string> = { Native: 'native', TabSeparated: 'tsv' };
 
 const DEFAULT_BATCH: BatchOptions = {
   maxRows: 100_000,
@@ -167,7 +198,18 @@ export class BatchWriter {
     for (const match of files) {
       const seq = Number(match[1]);
       const path = join(dir, match[0]);
-      const size = (await stat(path)).size;
+      const format: SegmentFormat = match[3] === 'tsv' ? 'TabSeparated' : 'Native';
+      let size = (await stat(path)).size;
+      let rows = -1;
+      if (format === 'Native' && size > 0) {
+        // Cut a tail torn by a crash in the middle of a write back to the last whole block.
+        const walk = walkNativeBlocks(await readFile(path));
+        rows = walk.rows;
+        if (walk.stopped === 'torn') {
+          await truncate(path, walk.length);
+          size = walk.length;
+        }
+      }
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
       if (size === 0) {
         await unlink(path);
@@ -175,11 +217,12 @@ export class BatchWriter {
       }
       this.sealed.push({
         seq,
+        format,
         id: `${match[1]}-${match[2]}`,
         path,
         buffers: undefined,
         bytes: size,
-        rows: -1,
+        rows,
         waiters: [],
         createdAt: Date.now(),
       });
@@ -189,7 +232,7 @@ export class BatchWriter {
     }
   }
 
-  /** Hands one request's rows (TabSeparated, one line per row) to the writer. */
+  /** Hands one request's rows (one Native block, or TabSeparated lines) to the writer. */
   write(buffer: Buffer, rows: number): Promise<WriteResult> {
     if (this.closed) {
       return Promise.resolve({ status: 'failed', error: new Error('the writer is closed') });
@@ -235,12 +278,16 @@ export class BatchWriter {
   private newSegment(): Segment {
     const seq = this.nextSeq++;
     const id = `${String(seq).padStart(16, '0')}-${randomBytes(8).toString('hex')}`;
+    const format = this.options.format ?? 'Native';
     return {
       seq,
+      format,
       id,
       path:
-        this.options.spoolDir === undefined ? undefined : join(this.options.spoolDir, `${id}.tsv`),
-      buffers: [],
+        this.options.spoolDir === undefined
+          ? undefined
+          : join(this.options.spoolDir, `${id}.${EXTENSIONS[format]}`),
+      buffers: this.options.spoolDir === undefined ? [] : undefined,
       bytes: 0,
       rows: 0,
       waiters: [],
@@ -334,7 +381,6 @@ export class BatchWriter {
       this.currentHandle ??= await open(segment.path as string, 'a');
       await this.currentHandle.writev(buffers);
       await this.currentHandle.datasync();
-      segment.buffers?.push(...buffers);
       if (segment.bytes === 0) this.counters.spoolSegments += 1;
       segment.bytes += bytes;
       segment.rows += rows;
@@ -456,10 +502,22 @@ export class BatchWriter {
   private async insertNext(): Promise<void> {
     const segment = this.sealed[0];
     if (segment === undefined) return;
-    let body: Buffer;
-    if (segment.buffers !== undefined) body = Buffer.concat(segment.buffers, segment.bytes);
-    else {
-      body = await readFile(segment.path as string);
+    const token = `modelmaxx-${this.spoolId || 'memory'}-${segment.id}`;
+    let batch: InsertBatch;
+    if (segment.path === undefined || segment.format === 'Native') {
+      // Native segments go in as they are on disk: never read into memory here.
+      batch =
+        segment.path === undefined
+          ? {
+              format: segment.format,
+              body: Buffer.concat(segment.buffers ?? [], segment.bytes),
+              rows: segment.rows,
+              token,
+            }
+          : { format: segment.format, file: segment.path, rows: segment.rows, token };
+    } else {
+      // A TabSeparated segment of an earlier version.
+      let body = await readFile(segment.path);
       const end = body.lastIndexOf(0x0a);
       if (end + 1 !== body.length) body = body.subarray(0, end + 1); // torn tail of a crashed write
       if (segment.rows < 0) {
@@ -468,17 +526,14 @@ export class BatchWriter {
           rows++;
         segment.rows = rows;
       }
+      batch = { format: segment.format, body, rows: segment.rows, token };
     }
+    const bytes = batch.body?.length ?? segment.bytes;
     const started = performance.now();
     try {
-      if (body.length > 0)
-        await this.options.insert(
-          body,
-          segment.rows,
-          `modelmaxx-${this.spoolId || 'memory'}-${segment.id}`,
-        );
+      if (bytes > 0) await this.options.insert(batch);
       const ms = performance.now() - started;
-      this.options.onInsert?.({ rows: segment.rows, bytes: body.length, ms });
+      this.options.onInsert?.({ rows: segment.rows, bytes, ms });
       this.sealed.shift();
       this.counters.batches += 1;
       this.counters.stored += segment.rows;
@@ -497,7 +552,7 @@ export class BatchWriter {
       // Spooled segments no longer held in memory can be reloaded now that memory is free.
     } catch (error) {
       const ms = performance.now() - started;
-      this.options.onInsert?.({ rows: segment.rows, bytes: body.length, ms, error });
+      this.options.onInsert?.({ rows: segment.rows, bytes, ms, error });
       this.counters.insertErrors += 1;
       this.lastInsertError = error;
       if (this.options.isPermanentError?.(error) === true) {
@@ -510,7 +565,7 @@ export class BatchWriter {
         if (segment.path !== undefined && this.options.spoolDir !== undefined) {
           await rename(
             segment.path,
-            join(this.options.spoolDir, 'dead', `${segment.id}.tsv`),
+            join(this.options.spoolDir, 'dead', `${segment.id}.${EXTENSIONS[segment.format]}`),
           ).catch(() => undefined);
           this.counters.spoolBytes -= segment.bytes;
           this.counters.spoolSegments -= 1;
