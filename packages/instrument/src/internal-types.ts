@@ -32,7 +32,10 @@ export interface InputContent {
 export interface ApiAdapter {
   provider: string;
   operation: string;
-  /** A copy of `body` with what the instrumentation adds (stream usage), and whether to hide the extra chunk. */
+  /**
+   * For streaming requests: a copy of `body` with what the instrumentation adds (stream usage),
+   * and whether to hide the extra chunk. Not called for other requests.
+   */
   prepare(body: Dict): { body: Dict; hideUsageChunk: boolean };
   requestModel(body: Dict): string | undefined;
   /** A fresh object per call (the caller adds to it). */
@@ -40,7 +43,11 @@ export interface ApiAdapter {
   isStream(body: Dict): boolean;
   jsonRequested(body: Dict): boolean;
   inputContent(body: Dict): InputContent | undefined;
-  summarize(response: unknown): ResponseSummary;
+  /**
+   * `withContent` false (message content is not captured): `outputMessages` may be left empty.
+   * Everything else is summarized alike.
+   */
+  summarize(response: unknown, withContent?: boolean): ResponseSummary;
   accumulator(): StreamAccumulator;
   /** Whether a stream item is the usage-only chunk the instrumentation asked for. */
   isUsageOnlyChunk?(item: unknown): boolean;

@@ -126,38 +126,60 @@ export function chatInputContent(body: Dict): InputContent | undefined {
   return { messages };
 }
 
+function toolCallSummaries(toolCalls: unknown): ToolCallSummary[] {
+  return asArray(toolCalls).map((raw) => {
+    const call = asDict(raw) ?? {};
+    const fn = asDict(call['function']) ?? {};
+    const summary: ToolCallSummary = { arguments: fn['arguments'] };
+    const id = asString(call['id']);
+    const name = asString(fn['name']);
+    if (id !== undefined) summary.id = id;
+    if (name !== undefined) summary.name = name;
+    return summary;
+  });
+}
+
+interface ChoiceSummary {
+  message: Dict;
+  finishReason: string | undefined;
+  index: number;
+}
+
+function inIndexOrder(choices: readonly ChoiceSummary[]): boolean {
+  for (let position = 1; position < choices.length; position += 1) {
+    if ((choices[position - 1] as ChoiceSummary).index > (choices[position] as ChoiceSummary).index)
+      return false;
+  }
+  return true;
+}
+
+/** `withContent` false: `outputMessages` stays empty (message content is not captured). */
 function summaryFromChoices(
-  choices: { message: Dict; finishReason: string | undefined; index: number }[],
+  choices: ChoiceSummary[],
+  withContent: boolean,
 ): Pick<
   ResponseSummary,
   'finishReasons' | 'outputText' | 'toolCalls' | 'outputMessages' | 'refusal'
 > {
   const finishReasons: string[] = [];
   const outputMessages: ChatMessage[] = [];
-  const toolCalls: ToolCallSummary[] = [];
+  let toolCalls: ToolCallSummary[] = [];
   let outputText = '';
   let refusal: string | undefined;
-  const sorted = [...choices].sort((a, b) => a.index - b.index);
-  sorted.forEach((choice, position) => {
+  const sorted = inIndexOrder(choices) ? choices : [...choices].sort((a, b) => a.index - b.index);
+  for (let position = 0; position < sorted.length; position += 1) {
+    const choice = sorted[position] as ChoiceSummary;
     if (choice.finishReason !== undefined) finishReasons.push(choice.finishReason);
     const message = choice.message;
+    if (position > 0 && !withContent) continue;
     const text = textOfContent(message['content']);
     const choiceRefusal = asString(message['refusal']);
-    const calls: ToolCallSummary[] = asArray(message['tool_calls']).map((raw) => {
-      const call = asDict(raw) ?? {};
-      const fn = asDict(call['function']) ?? {};
-      const summary: ToolCallSummary = { arguments: fn['arguments'] };
-      const id = asString(call['id']);
-      const name = asString(fn['name']);
-      if (id !== undefined) summary.id = id;
-      if (name !== undefined) summary.name = name;
-      return summary;
-    });
     if (position === 0) {
       outputText = text;
       if (choiceRefusal !== undefined && choiceRefusal !== '') refusal = choiceRefusal;
-      toolCalls.push(...calls);
+      toolCalls = toolCallSummaries(message['tool_calls']);
     }
+    if (!withContent) continue;
     const parts: MessagePart[] = [];
     if (text !== '') parts.push({ type: 'text', content: text });
     if (choiceRefusal !== undefined && choiceRefusal !== '') {
@@ -167,7 +189,7 @@ function summaryFromChoices(
     const out: ChatMessage = { role: asString(message['role']) ?? 'assistant', parts };
     if (choice.finishReason !== undefined) out.finish_reason = choice.finishReason;
     outputMessages.push(out);
-  });
+  }
   const result: ReturnType<typeof summaryFromChoices> = {
     finishReasons,
     outputText,
@@ -178,9 +200,9 @@ function summaryFromChoices(
   return result;
 }
 
-function summarize(response: unknown): ResponseSummary {
+function summarize(response: unknown, withContent = true): ResponseSummary {
   const r = asDict(response) ?? {};
-  const choices = asArray(r['choices']).map((raw, position) => {
+  const choices = asArray(r['choices']).map((raw, position): ChoiceSummary => {
     const choice = asDict(raw) ?? {};
     return {
       message: asDict(choice['message']) ?? {},
@@ -188,7 +210,7 @@ function summarize(response: unknown): ResponseSummary {
       index: asNumber(choice['index']) ?? position,
     };
   });
-  const summary: ResponseSummary = summaryFromChoices(choices);
+  const summary: ResponseSummary = summaryFromChoices(choices, withContent);
   setIfDefined(summary, 'id', asString(r['id']));
   setIfDefined(summary, 'model', asString(r['model']));
   const usage = openaiUsage(r['usage']);
@@ -272,7 +294,7 @@ function accumulator(): StreamAccumulator {
         }
         return { message, finishReason: state.finishReason, index: state.index };
       });
-      const summary: ResponseSummary = summaryFromChoices(list);
+      const summary: ResponseSummary = summaryFromChoices(list, true);
       if (id !== undefined) summary.id = id;
       if (model !== undefined) summary.model = model;
       if (usage !== undefined) summary.usage = usage;

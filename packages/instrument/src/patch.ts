@@ -161,7 +161,7 @@ function handleData(data: unknown, call: LlmCall, hideUsageChunk: boolean): void
     if (call.stream && asDict(data) !== undefined && 'controller' in (data as object)) {
       observeStream(data, call, { hideUsageChunk });
     } else {
-      call.succeed(call.adapter.summarize(data), data);
+      call.succeed(call.adapter.summarize(data, call.config.captureMessageContent), data);
     }
   } catch (error) {
     diag.error('modelmaxx: observing the response failed', error);
