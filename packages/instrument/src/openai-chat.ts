@@ -318,35 +318,37 @@ export const openaiChatAdapter: ApiAdapter = {
   requestModel: (body) => asString(body['model']),
   isStream: (body) => body['stream'] === true,
   requestAttributes(body) {
+    // Each key stored at a site of its own (no shared setIfDefined store): one call per request.
     const attributes: Attributes = {};
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_MODEL, asString(body['model']));
+    const model = body['model'];
+    if (typeof model === 'string') attributes[ATTR_GEN_AI_REQUEST_MODEL] = model;
     attributes[ATTR_GEN_AI_REQUEST_STREAM] = body['stream'] === true;
-    setIfDefined(
-      attributes,
-      ATTR_GEN_AI_REQUEST_MAX_TOKENS,
-      asNumber(body['max_completion_tokens']) ?? asNumber(body['max_tokens']),
-    );
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_TEMPERATURE, asNumber(body['temperature']));
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_TOP_P, asNumber(body['top_p']));
-    setIfDefined(
-      attributes,
-      ATTR_GEN_AI_REQUEST_FREQUENCY_PENALTY,
-      asNumber(body['frequency_penalty']),
-    );
-    setIfDefined(
-      attributes,
-      ATTR_GEN_AI_REQUEST_PRESENCE_PENALTY,
-      asNumber(body['presence_penalty']),
-    );
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_STOP_SEQUENCES, stopSequences(body['stop']));
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_SEED, asNumber(body['seed']));
+    const maxTokens = asNumber(body['max_completion_tokens']) ?? asNumber(body['max_tokens']);
+    if (maxTokens !== undefined) attributes[ATTR_GEN_AI_REQUEST_MAX_TOKENS] = maxTokens;
+    const temperature = asNumber(body['temperature']);
+    if (temperature !== undefined) attributes[ATTR_GEN_AI_REQUEST_TEMPERATURE] = temperature;
+    const topP = asNumber(body['top_p']);
+    if (topP !== undefined) attributes[ATTR_GEN_AI_REQUEST_TOP_P] = topP;
+    const frequencyPenalty = asNumber(body['frequency_penalty']);
+    if (frequencyPenalty !== undefined)
+      attributes[ATTR_GEN_AI_REQUEST_FREQUENCY_PENALTY] = frequencyPenalty;
+    const presencePenalty = asNumber(body['presence_penalty']);
+    if (presencePenalty !== undefined)
+      attributes[ATTR_GEN_AI_REQUEST_PRESENCE_PENALTY] = presencePenalty;
+    const stop = body['stop'];
+    if (stop !== undefined && stop !== null) {
+      const sequences = stopSequences(stop);
+      if (sequences !== undefined) attributes[ATTR_GEN_AI_REQUEST_STOP_SEQUENCES] = sequences;
+    }
+    const seed = asNumber(body['seed']);
+    if (seed !== undefined) attributes[ATTR_GEN_AI_REQUEST_SEED] = seed;
     const n = asNumber(body['n']);
     if (n !== undefined && n !== 1) attributes[ATTR_GEN_AI_REQUEST_CHOICE_COUNT] = n;
-    setIfDefined(
-      attributes,
-      ATTR_GEN_AI_OUTPUT_TYPE,
-      outputType(asDict(body['response_format'])?.['type']),
-    );
+    const format = body['response_format'];
+    if (format !== undefined && format !== null) {
+      const type = outputType(asDict(format)?.['type']);
+      if (type !== undefined) attributes[ATTR_GEN_AI_OUTPUT_TYPE] = type;
+    }
     return attributes;
   },
   jsonRequested(body) {
