@@ -1,8 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/open-store.js';
-import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
-import { SCHEMA_VERSION, schemaStatements } from '../src/schema/schema.js';
-import { hex, nanos, spanRow, tempDir } from './store-fixtures.js';
+import { ClickHouseStore } from '../src/store/clickhouse-store.js';
+import {
+  LATENCY_DD_PARAMETERS,
+  OTEL_TRACES_INSERT_COLUMNS,
+  SCHEMA_VERSION,
+  schemaStatements,
+} from '../src/schema/schema.js';
+import { spanRowsToNative } from '../src/store/span-row-native.js';
+import { hex, llmSpan, nanos, spanRow, tempDir } from './store-fixtures.js';
 
 const dir = tempDir('mm-schema-');
 let store: ClickHouseStore;
@@ -270,6 +276,71 @@ describe('schema', () => {
     expect(bounds).toEqual([
       { start: Math.floor(start / 1000), end: Math.floor((start + 2_500) / 1000) },
     ]);
+  });
+
+  it('upgrades a version 1 schema: latency sketches added to the rollups and computed for the minutes already there', async () => {
+    const database = 'upgrade_check';
+    const old = new ClickHouseStore({ engine: store.engine, database, priceRows: [] });
+    await old.migrate();
+    // Make it what version 1 created: rollups and their views without LatencyMsDD.
+    const v1Views = schemaStatements({ database })
+      .filter((statement) => /^view llm_rollup_(1m_calls|1h)_mv$/.test(statement.name))
+      .map((statement) =>
+        statement.sql
+          .replace(/,\n\s*quantilesDDState[^\n]*\n/, '\n')
+          .replace(/\n\s*quantilesDDMergeState[^\n]*,/, ''),
+      );
+    expect(v1Views).toHaveLength(2);
+    for (const view of ['llm_rollup_1m_calls_mv', 'llm_rollup_1h_mv'])
+      await store.engine.command(`DROP VIEW ${database}.${view}`);
+    for (const table of ['llm_rollup_1m', 'llm_rollup_1h'])
+      await store.engine.command(`ALTER TABLE ${database}.${table} DROP COLUMN LatencyMsDD`);
+    for (const sql of v1Views) {
+      expect(sql).not.toContain('LatencyMsDD');
+      await store.engine.command(sql);
+    }
+    await store.engine.command(`TRUNCATE TABLE ${database}.schema_migrations`);
+    await store.engine.command(
+      `INSERT INTO ${database}.schema_migrations VALUES (1, now64(3), 'modelmaxx schema v1')`,
+    );
+    const spans = Array.from({ length: 40 }, (_, index) =>
+      llmSpan({
+        model: index % 2 === 0 ? 'gpt-4o' : 'claude-haiku-4-5',
+        durationMs: 100 + index * 25,
+      }),
+    );
+    await store.engine.insert({
+      table: `${database}.otel_traces`,
+      columns: OTEL_TRACES_INSERT_COLUMNS,
+      format: 'Native',
+      body: spanRowsToNative(spans),
+    });
+
+    const upgraded = new ClickHouseStore({ engine: store.engine, database, priceRows: [] });
+    for (let run = 0; run < 2; run++) {
+      await upgraded.migrate();
+      expect(
+        await query(`SELECT max(Version) AS version FROM ${database}.schema_migrations`),
+      ).toEqual([{ version: SCHEMA_VERSION }]);
+      for (const table of ['llm_rollup_1m', 'llm_rollup_1h']) {
+        const [rolled] = await query<{ calls: string; sketched: string[] }>(
+          `SELECT toString(sum(Calls)) AS calls,
+                  arrayMap(x -> toString(round(x, 6)), quantilesDDMerge(${LATENCY_DD_PARAMETERS})(LatencyMsDD)) AS sketched
+           FROM ${database}.${table}`,
+        );
+        const [direct] = await query<{ sketched: string[] }>(
+          `SELECT arrayMap(x -> toString(round(x, 6)), quantilesDD(${LATENCY_DD_PARAMETERS})(DurationMs)) AS sketched
+           FROM ${database}.llm_calls`,
+        );
+        expect(rolled).toEqual({ calls: '40', sketched: direct?.sketched });
+      }
+    }
+    const stats = await upgraded.stats({ window: '1h', groupBy: ['model'] });
+    expect(stats.rows.map((row) => [row.model, row.calls])).toEqual([
+      ['claude-haiku-4-5', 20],
+      ['gpt-4o', 20],
+    ]);
+    for (const row of stats.rows) expect(row.latencyP50Ms).toBeGreaterThan(100);
   });
 
   it('adds the exporter-style TTL to raw tables when asked, and keeps rollups', async () => {

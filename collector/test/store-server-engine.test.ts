@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClickHouseError } from '../src/store/engine.js';
 import { ServerEngine } from '../src/store/server-engine.js';
 import { ClickHouseStore } from '../src/store/clickhouse-store.js';
-import { schemaStatements } from '../src/schema/schema.js';
+import { SCHEMA_VERSION, schemaStatements } from '../src/schema/schema.js';
 import { llmSpan, tempDir } from './store-fixtures.js';
 
 interface Recorded {
@@ -122,7 +122,7 @@ describe('ClickHouse server engine', () => {
         ),
       );
       // Values travel as query parameters, never inside the SQL text.
-      expect(versionInsert?.params.param_version).toBe('1');
+      expect(versionInsert?.params.param_version).toBe(String(SCHEMA_VERSION));
     } finally {
       await store.close();
     }

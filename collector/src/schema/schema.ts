@@ -49,8 +49,17 @@ import {
   sqlString,
 } from './model-name.js';
 
-/** Bumped whenever a statement below changes; recorded in `schema_migrations`. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Bumped whenever a statement below changes; recorded in `schema_migrations`.
+ * 2: the rollups' `LatencyMsDD` (`quantilesDD` state, what `/api/stats` reads: merging it is
+ * several times cheaper than the t-digest states of `LatencyMs`, which stay for the dashboards).
+ */
+export const SCHEMA_VERSION = 2;
+
+/** Relative accuracy and levels of the rollups' `LatencyMsDD` state. */
+export const LATENCY_DD_PARAMETERS = '0.01, 0.5, 0.95, 0.99';
+
+const LATENCY_DD_TYPE = `AggregateFunction(quantilesDD(${LATENCY_DD_PARAMETERS}), Float64)`;
 
 export interface SchemaOptions {
   /** Database name; default `modelmaxx`. */
@@ -176,6 +185,7 @@ function rollupTable(
     ReasoningTokens SimpleAggregateFunction(sum, UInt64),
     DurationMsSum SimpleAggregateFunction(sum, Float64),
     LatencyMs AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64),
+    LatencyMsDD ${LATENCY_DD_TYPE},
     ScoreSum SimpleAggregateFunction(sum, Float64),
     ScoreCount SimpleAggregateFunction(sum, UInt64)`,
     engine: 'AggregatingMergeTree',
@@ -570,10 +580,15 @@ function views(n: Names): SchemaStatement[] {
   const eventProvider = providerNameSqlExpression(
     `toLowCardinality(${attribute(ATTR_GEN_AI_PROVIDER_NAME, 'EventAttributes')})`,
   );
-  const view = (name: string, to: string, select: string): SchemaStatement => ({
+  const view = (
+    name: string,
+    to: string,
+    select: string,
+    replaceBelowVersion = 1,
+  ): SchemaStatement => ({
     name: `view ${name}`,
     sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${n.database}.${name}${n.onCluster}\nTO ${to}\nAS ${select}`,
-    replaceBelowVersion: 1,
+    replaceBelowVersion,
     dropFirst: { kind: 'VIEW', name: `${n.database}.${name}` },
   });
   return [
@@ -717,9 +732,11 @@ WHERE EventName = ${sqlString(EVENT_GEN_AI_EVALUATION_RESULT)}`,
     sum(c.CacheWriteTokens) AS CacheWriteTokens,
     sum(c.ReasoningTokens) AS ReasoningTokens,
     sum(c.DurationMs) AS DurationMsSum,
-    quantilesTDigestState(0.5, 0.95, 0.99)(c.DurationMs) AS LatencyMs
+    quantilesTDigestState(0.5, 0.95, 0.99)(c.DurationMs) AS LatencyMs,
+    quantilesDDState(${LATENCY_DD_PARAMETERS})(c.DurationMs) AS LatencyMsDD
 FROM ${n.local(TABLES.calls)} AS c
 GROUP BY Minute, ServiceName, Provider, Model, Task, Feature`,
+      2,
     ),
     view(
       `${TABLES.rollup}_scores_mv`,
@@ -759,10 +776,12 @@ GROUP BY Minute, ServiceName, Provider, Model, Task, Feature`,
     sum(r.ReasoningTokens) AS ReasoningTokens,
     sum(r.DurationMsSum) AS DurationMsSum,
     quantilesTDigestMergeState(0.5, 0.95, 0.99)(r.LatencyMs) AS LatencyMs,
+    quantilesDDMergeState(${LATENCY_DD_PARAMETERS})(r.LatencyMsDD) AS LatencyMsDD,
     sum(r.ScoreSum) AS ScoreSum,
     sum(r.ScoreCount) AS ScoreCount
 FROM ${n.local(TABLES.rollup)} AS r
 GROUP BY Hour, ServiceName, Provider, Model, Task, Feature`,
+      2,
     ),
   ];
 }
@@ -780,14 +799,61 @@ export function schemaStatements(options: SchemaOptions = {}): SchemaStatement[]
     },
   ];
   for (const table of tableDefinitions(options)) statements.push(...createTable(table, n));
+  statements.push(...columnAdditions(n));
   statements.push(...views(n));
   return statements;
 }
 
-/** Column additions of later schema versions (`ALTER TABLE … ADD COLUMN IF NOT EXISTS`). */
-export function upgradeStatements(options: SchemaOptions = {}): SchemaStatement[] {
-  names(options);
-  return [];
+/**
+ * Columns later versions added to existing tables (`ADD COLUMN IF NOT EXISTS`: a no-op on a
+ * table `CREATE` just made), before the views that fill them are re-created.
+ */
+function columnAdditions(n: Names): SchemaStatement[] {
+  const statements: SchemaStatement[] = [];
+  for (const [table, after] of [
+    [TABLES.rollup, 'LatencyMs'],
+    [TABLES.rollupHourly, 'LatencyMs'],
+  ] as const) {
+    const targets = n.cluster === undefined ? [n.global(table)] : [n.local(table), n.global(table)];
+    for (const target of targets) {
+      statements.push({
+        name: `column ${target.slice(n.database.length + 1)}.LatencyMsDD`,
+        sql: `ALTER TABLE ${target}${n.onCluster} ADD COLUMN IF NOT EXISTS LatencyMsDD ${LATENCY_DD_TYPE} AFTER ${after}`,
+      });
+    }
+  }
+  return statements;
+}
+
+/**
+ * Data migrations when upgrading from schema `fromVersion`, run after `schemaStatements`:
+ * from 1, the new `LatencyMsDD` states of the minutes already rolled up are computed from
+ * `llm_calls` (the hourly rollup gets them through its view); the deduplication token makes a
+ * re-run after a crash a no-op.
+ */
+export function upgradeStatements(
+  options: SchemaOptions = {},
+  fromVersion?: number,
+): SchemaStatement[] {
+  const n = names(options);
+  if (fromVersion === undefined || fromVersion >= 2) return [];
+  return [
+    {
+      name: `backfill ${TABLES.rollup}.LatencyMsDD`,
+      sql: `INSERT INTO ${n.global(TABLES.rollup)} (Minute, ServiceName, Provider, Model, Task, Feature, LatencyMsDD)
+SELECT
+    toStartOfMinute(Timestamp) AS Minute,
+    ServiceName,
+    Provider,
+    if(RequestModel != '', RequestModel, ResponseModel) AS Model,
+    Task,
+    Feature,
+    quantilesDDState(${LATENCY_DD_PARAMETERS})(DurationMs)
+FROM ${n.global(TABLES.calls)}
+GROUP BY Minute, ServiceName, Provider, Model, Task, Feature
+SETTINGS insert_deduplication_token = 'modelmaxx-upgrade-2-latency-dd'`,
+    },
+  ];
 }
 
 /** Fully qualified names the store reads and writes (the `Distributed` ones on a cluster). */

@@ -7,6 +7,7 @@
 import type { Feedback, StatsQuery, StatsResponse, StatsRow } from '@modelmaxx/semconv/schemas';
 import type { StatsGroupKey } from '@modelmaxx/semconv/schemas';
 import {
+  LATENCY_DD_PARAMETERS,
   OTEL_TRACES_INSERT_COLUMNS,
   SCHEMA_VERSION,
   schemaStatements,
@@ -149,7 +150,7 @@ export class ClickHouseStore implements SpanStore {
       }
       await this.engine.command(statement.sql);
     }
-    for (const statement of upgradeStatements(this.options))
+    for (const statement of upgradeStatements(this.options, recorded))
       await this.engine.command(statement.sql);
     if (recorded !== SCHEMA_VERSION) {
       await this.engine.command(
@@ -306,7 +307,7 @@ export class ClickHouseStore implements SpanStore {
           sum(CostCalls) AS costCalls,
           sum(InputTokens) AS inputTokens,
           sum(OutputTokens) AS outputTokens,
-          quantilesTDigestMerge(0.5, 0.95, 0.99)(LatencyMs) AS latency,
+          quantilesDDMerge(${LATENCY_DD_PARAMETERS})(LatencyMsDD) AS latency,
           sum(ScoreSum) AS scoreSum,
           sum(ScoreCount) AS scoreCount
        FROM ${hourly ? this.tables.rollupHourly : this.tables.rollup}
