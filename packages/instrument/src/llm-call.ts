@@ -326,7 +326,7 @@ export class LlmCall {
         diag.error('modelmaxx: built-in evaluators failed', error);
       }
       if (results !== undefined) {
-        for (const result of results) this.addEvaluation(result, responseId);
+        for (const result of results) this.addEvaluation(result);
       }
     }
     const evaluators = this.config.evaluators;
@@ -378,14 +378,18 @@ export class LlmCall {
         );
         continue;
       }
-      for (const result of normalizeResults(returned)) this.addEvaluation(result, responseId);
+      for (const result of normalizeResults(returned)) this.addEvaluation(result);
     }
   }
 
-  private addEvaluation(result: EvaluationResult, responseId: string | undefined): void {
+  /**
+   * An event on the evaluated span itself: no `gen_ai.response.id` (semconv recommends it to
+   * correlate an evaluation when the span is not available; here the span carries it).
+   */
+  private addEvaluation(result: EvaluationResult): void {
     this.span.addEvent(
       EVENT_GEN_AI_EVALUATION_RESULT,
-      evaluationAttributes(result, 'evaluator', responseId),
+      evaluationAttributes(result, 'evaluator', undefined),
     );
   }
 }
