@@ -58,12 +58,11 @@ export function expectedCostAttributes(
       'gen_ai.usage.cost.amount': result.amount,
       'gen_ai.usage.cost.currency': 'USD',
       'gen_ai.usage.cost.source': 'local',
-      'modelmaxx.cost.usd': result.amount,
       'modelmaxx.cost.input_usd': result.breakdown.input,
-      'modelmaxx.cost.cache_read_usd': result.breakdown.cacheRead,
-      'modelmaxx.cost.cache_write_usd': result.breakdown.cacheWrite,
+      ...nonZero('modelmaxx.cost.cache_read_usd', result.breakdown.cacheRead),
+      ...nonZero('modelmaxx.cost.cache_write_usd', result.breakdown.cacheWrite),
       'modelmaxx.cost.output_usd': result.breakdown.output,
-      'modelmaxx.cost.reasoning_usd': result.breakdown.reasoning,
+      ...nonZero('modelmaxx.cost.reasoning_usd', result.breakdown.reasoning),
       'modelmaxx.pricing.model': result.model,
       'modelmaxx.pricing.version': result.version,
     };
@@ -168,4 +167,9 @@ export function expectedAnthropicAttributes(output: AppOutput, serverPort: numbe
     'gen_ai.usage.cache_creation.input_tokens': cacheWrite,
     ...expectedCostAttributes('anthropic', [message.model, 'claude-haiku-4-5'], tokens),
   };
+}
+
+/** A breakdown part the instrumentation writes only when it is not zero. */
+function nonZero(key: string, value: number): Attributes {
+  return value === 0 ? {} : { [key]: value };
 }

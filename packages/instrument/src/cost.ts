@@ -10,7 +10,6 @@ import {
   ATTR_MODELMAXX_COST_INPUT_USD,
   ATTR_MODELMAXX_COST_OUTPUT_USD,
   ATTR_MODELMAXX_COST_REASONING_USD,
-  ATTR_MODELMAXX_COST_USD,
   ATTR_MODELMAXX_PRICING_MODEL,
   ATTR_MODELMAXX_PRICING_VERSION,
   GEN_AI_COST_CURRENCY_VALUE_USD,
@@ -84,12 +83,15 @@ function addCostOf(
   target[ATTR_GEN_AI_USAGE_COST_AMOUNT] = result.amount;
   target[ATTR_GEN_AI_USAGE_COST_CURRENCY] = GEN_AI_COST_CURRENCY_VALUE_USD;
   target[ATTR_GEN_AI_USAGE_COST_SOURCE] = GEN_AI_COST_SOURCE_VALUE_LOCAL;
-  target[ATTR_MODELMAXX_COST_USD] = result.amount;
-  target[ATTR_MODELMAXX_COST_INPUT_USD] = result.breakdown.input;
-  target[ATTR_MODELMAXX_COST_CACHE_READ_USD] = result.breakdown.cacheRead;
-  target[ATTR_MODELMAXX_COST_CACHE_WRITE_USD] = result.breakdown.cacheWrite;
-  target[ATTR_MODELMAXX_COST_OUTPUT_USD] = result.breakdown.output;
-  target[ATTR_MODELMAXX_COST_REASONING_USD] = result.breakdown.reasoning;
+  // The breakdown: input and output always; the parts that only some calls have when non-zero
+  // (absent reads as 0). No `modelmaxx.cost.usd`: the amount above is already in USD.
+  const { breakdown } = result;
+  target[ATTR_MODELMAXX_COST_INPUT_USD] = breakdown.input;
+  if (breakdown.cacheRead !== 0) target[ATTR_MODELMAXX_COST_CACHE_READ_USD] = breakdown.cacheRead;
+  if (breakdown.cacheWrite !== 0)
+    target[ATTR_MODELMAXX_COST_CACHE_WRITE_USD] = breakdown.cacheWrite;
+  target[ATTR_MODELMAXX_COST_OUTPUT_USD] = breakdown.output;
+  if (breakdown.reasoning !== 0) target[ATTR_MODELMAXX_COST_REASONING_USD] = breakdown.reasoning;
   target[ATTR_MODELMAXX_PRICING_MODEL] = result.model;
   target[ATTR_MODELMAXX_PRICING_VERSION] = result.version;
   return true;

@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { configureInstrumentation, instrumentOpenAI } from '../src/index.js';
 import { resetInstrumentationConfig } from '../src/config.js';
 import { resetDefaultCatalog } from '../src/cost.js';
-import { openaiUsageAttributes, serverAttributesOf } from './support/expected.js';
+import { costAttributes, openaiUsageAttributes, serverAttributesOf } from './support/expected.js';
 import { setupTracing, waitFor } from './support/tracing.js';
 import type { TestTracing } from './support/tracing.js';
 
@@ -88,21 +88,12 @@ function expectedWith(
     { catalog },
   );
   if (!expected.known) throw new Error(expected.reason);
+  expect(expected.model).toBe('acme-private-1');
   return {
     expected,
     attributes: {
       ...withoutCost(completion),
-      'gen_ai.usage.cost.amount': expected.amount,
-      'gen_ai.usage.cost.currency': 'USD',
-      'gen_ai.usage.cost.source': 'local',
-      'modelmaxx.cost.usd': expected.amount,
-      'modelmaxx.cost.input_usd': expected.breakdown.input,
-      'modelmaxx.cost.cache_read_usd': expected.breakdown.cacheRead,
-      'modelmaxx.cost.cache_write_usd': expected.breakdown.cacheWrite,
-      'modelmaxx.cost.output_usd': expected.breakdown.output,
-      'modelmaxx.cost.reasoning_usd': expected.breakdown.reasoning,
-      'modelmaxx.pricing.model': 'acme-private-1',
-      'modelmaxx.pricing.version': expected.version,
+      ...costAttributes(expected),
     },
   };
 }
@@ -144,19 +135,10 @@ describe('cost', () => {
     );
     if (!expected.known) throw new Error(expected.reason);
     expect(expected.entry.source).toBe(`MODELMAXX_PRICES ${file}`);
+    expect(expected.model).toBe('acme-private-1');
     expect(span.attributes).toEqual({
       ...withoutCost(completion),
-      'gen_ai.usage.cost.amount': expected.amount,
-      'gen_ai.usage.cost.currency': 'USD',
-      'gen_ai.usage.cost.source': 'local',
-      'modelmaxx.cost.usd': expected.amount,
-      'modelmaxx.cost.input_usd': expected.breakdown.input,
-      'modelmaxx.cost.cache_read_usd': expected.breakdown.cacheRead,
-      'modelmaxx.cost.cache_write_usd': expected.breakdown.cacheWrite,
-      'modelmaxx.cost.output_usd': expected.breakdown.output,
-      'modelmaxx.cost.reasoning_usd': expected.breakdown.reasoning,
-      'modelmaxx.pricing.model': 'acme-private-1',
-      'modelmaxx.pricing.version': expected.version,
+      ...costAttributes(expected),
     });
   });
 

@@ -67,6 +67,10 @@ export const ATTR_ENDUSER_ID = 'enduser.id' as const;
 export const ATTR_SERVICE_NAME = 'service.name' as const;
 
 // --- modelmaxx extensions -------------------------------------------------------
+/**
+ * The call's cost in USD, for producers whose `gen_ai.usage.cost.currency` is not USD (the
+ * collector reads it then). Our instrumentation prices in USD and leaves it out.
+ */
 export const ATTR_MODELMAXX_COST_USD = 'modelmaxx.cost.usd' as const;
 export const ATTR_MODELMAXX_COST_INPUT_USD = 'modelmaxx.cost.input_usd' as const;
 export const ATTR_MODELMAXX_COST_CACHE_READ_USD = 'modelmaxx.cost.cache_read_usd' as const;

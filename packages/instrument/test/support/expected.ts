@@ -1,21 +1,27 @@
 import type { Attributes } from '@opentelemetry/api';
 import { costOf } from '@modelmaxx/pricing';
-import type { TokenUsage } from '@modelmaxx/pricing';
+import type { CostResult, TokenUsage } from '@modelmaxx/pricing';
+
+type KnownCost = Extract<CostResult, { known: true }>;
 
 /** The cost attributes the instrumentation must write, computed here from `@modelmaxx/pricing`. */
 export function expectedCost(provider: string, model: string, usage: TokenUsage): Attributes {
   const result = costOf({ provider, model, usage });
   if (!result.known) throw new Error(`test expects a known price for ${model}: ${result.reason}`);
+  return costAttributes(result);
+}
+
+/** The cost attributes of a priced call. */
+export function costAttributes(result: KnownCost): Attributes {
   return {
     'gen_ai.usage.cost.amount': result.amount,
     'gen_ai.usage.cost.currency': 'USD',
     'gen_ai.usage.cost.source': 'local',
-    'modelmaxx.cost.usd': result.amount,
     'modelmaxx.cost.input_usd': result.breakdown.input,
-    'modelmaxx.cost.cache_read_usd': result.breakdown.cacheRead,
-    'modelmaxx.cost.cache_write_usd': result.breakdown.cacheWrite,
+    ...nonZero('modelmaxx.cost.cache_read_usd', result.breakdown.cacheRead),
+    ...nonZero('modelmaxx.cost.cache_write_usd', result.breakdown.cacheWrite),
     'modelmaxx.cost.output_usd': result.breakdown.output,
-    'modelmaxx.cost.reasoning_usd': result.breakdown.reasoning,
+    ...nonZero('modelmaxx.cost.reasoning_usd', result.breakdown.reasoning),
     'modelmaxx.pricing.model': result.model,
     'modelmaxx.pricing.version': result.version,
   };
@@ -94,4 +100,9 @@ export function anthropicUsageAttributes(model: string, usage: AnthropicUsageWir
 export function serverAttributesOf(baseURL: string): Attributes {
   const url = new URL(baseURL);
   return { 'server.address': url.hostname, 'server.port': Number(url.port) };
+}
+
+/** A breakdown part the instrumentation writes only when it is not zero. */
+function nonZero(key: string, value: number): Attributes {
+  return value === 0 ? {} : { [key]: value };
 }
