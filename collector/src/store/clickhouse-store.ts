@@ -55,6 +55,14 @@ const GROUP_COLUMNS: Record<StatsGroupKey, string> = {
 
 const HOURLY_FROM_SECONDS = 6 * 3600;
 
+/**
+ * Latency percentiles come from the DDSketch states (`LatencyMsDD`, 1 % relative accuracy),
+ * cheap to merge; a group with at most this many calls in the window takes them from the
+ * t-digest states instead (exact for so few values, as before), in a second query that runs
+ * only when there is such a group (reading the t-digest states is what made `/api/stats` slow).
+ */
+const EXACT_LATENCY_MAX_CALLS = 1000;
+
 const WINDOW_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
 export function windowSeconds(window: string): number {
@@ -298,6 +306,14 @@ export class ClickHouseStore implements SpanStore {
     // Windows of 6 h and more read the hourly rollup (its first hour may start before `from`).
     const hourly = seconds >= HOURLY_FROM_SECONDS;
     const keys = groupBy.map((key) => `${GROUP_COLUMNS[key]} AS ${key}`);
+    const table = hourly ? this.tables.rollupHourly : this.tables.rollup;
+    const where = `${hourly ? 'Hour >= toStartOfHour(toDateTime({from:UInt32})) AND Hour' : 'Minute >= toStartOfMinute(toDateTime({from:UInt32})) AND Minute'} <= toDateTime({to:UInt32})
+         AND ({service:String} = '' OR ServiceName = {service:String})`;
+    const params = {
+      from: Math.floor(from.getTime() / 1000),
+      to: Math.floor(to.getTime() / 1000),
+      service: query.service ?? '',
+    };
     const result = await this.engine.query<StatsDbRow>(
       `SELECT
           ${keys.join(',\n          ')},
@@ -310,18 +326,38 @@ export class ClickHouseStore implements SpanStore {
           quantilesDDMerge(${LATENCY_DD_PARAMETERS})(LatencyMsDD) AS latency,
           sum(ScoreSum) AS scoreSum,
           sum(ScoreCount) AS scoreCount
-       FROM ${hourly ? this.tables.rollupHourly : this.tables.rollup}
-       WHERE ${hourly ? 'Hour >= toStartOfHour(toDateTime({from:UInt32})) AND Hour' : 'Minute >= toStartOfMinute(toDateTime({from:UInt32})) AND Minute'} <= toDateTime({to:UInt32})
-         AND ({service:String} = '' OR ServiceName = {service:String})
+       FROM ${table}
+       WHERE ${where}
        GROUP BY ${groupBy.join(', ')}
        HAVING calls > 0 OR scoreCount > 0
        ORDER BY calls DESC, ${groupBy.join(', ')}`,
-      {
-        from: Math.floor(from.getTime() / 1000),
-        to: Math.floor(to.getTime() / 1000),
-        service: query.service ?? '',
-      },
+      params,
     );
+    // Small groups: their percentiles from the t-digest states, exact for so few values (reading
+    // those states is what costs, so only when there is a small group).
+    const groupKey = (data: Record<string, unknown>) =>
+      JSON.stringify(groupBy.map((key) => String(data[key] ?? '')));
+    const small = result.data.filter((data) => {
+      const calls = Number(data.calls);
+      return calls > 0 && calls <= EXACT_LATENCY_MAX_CALLS;
+    });
+    if (small.length > 0) {
+      const exact = await this.engine.query<Record<string, unknown> & { latency: number[] }>(
+        `SELECT
+            ${keys.join(',\n            ')},
+            quantilesTDigestMergeIf(0.5, 0.95, 0.99)(LatencyMs, Calls <= ${EXACT_LATENCY_MAX_CALLS}) AS latency
+         FROM ${table}
+         WHERE ${where}
+         GROUP BY ${groupBy.join(', ')}
+         HAVING sum(Calls) BETWEEN 1 AND ${EXACT_LATENCY_MAX_CALLS}`,
+        params,
+      );
+      const byGroup = new Map(exact.data.map((data) => [groupKey(data), data.latency]));
+      for (const data of small) {
+        const latency = byGroup.get(groupKey(data));
+        if (latency !== undefined) data.latency = latency;
+      }
+    }
     const rows: StatsRow[] = result.data.map((data) => {
       const calls = Number(data.calls);
       const errors = Number(data.errors);

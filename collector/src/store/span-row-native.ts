@@ -55,7 +55,7 @@ class Sink {
 
   string(value: string): void {
     const count = value.length;
-    if (count < 128) {
+    if (count < SHORT_STRING) {
       // Short and ASCII (nearly every key and value): a JS loop beats a call into C++.
       this.ensure(1 + count * 3);
       const buffer = this.buffer;
@@ -71,6 +71,14 @@ class Sink {
         this.length = at;
         return;
       }
+    }
+    if (count < 42) {
+      // Short but not ASCII: at most 126 bytes, so a one-byte length, written after the bytes.
+      this.ensure(1 + count * 3);
+      const written = this.buffer.write(value, this.length + 1, 'utf8');
+      this.buffer[this.length] = written;
+      this.length += 1 + written;
+      return;
     }
     // Reserve the varint for the worst case, then move the bytes if it was shorter.
     const max = count * 3;
@@ -120,6 +128,9 @@ class Sink {
     return this.buffer.subarray(0, this.length);
   }
 }
+
+/** Strings shorter than this are copied by a JS loop when ASCII (one-byte length); others by `Buffer.write`. */
+const SHORT_STRING = 128;
 
 function varintSize(value: number): number {
   let size = 1;
