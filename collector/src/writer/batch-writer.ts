@@ -116,10 +116,9 @@ const SEGMENT_FILE = /^(\d{16})-([0-9a-f]{16})\.(native|tsv)$/;
 const EXTENSIONS: Record<SegmentFormat, string> = { Native: 'native', TabSeparated: 'tsv' };
 
 /**
- * A ClickHouse insert costs ~0.4 s of fixed work (the views, a part per table) plus ~25 µs a
- * row here: batches under ~30k rows pay mostly the fixed cost, batches over ~50k rows mostly
- * memory (an insert holds its whole batch as one block, with every view's copy: ~1 GB of
- * peak RSS at 50k bench rows, ~2 GB at 100k).
+ * Small inserts cost more a row (bench spans: ~49 µs at 20k rows, ~30 µs from 33k to 100k),
+ * large ones cost memory (an insert holds its whole batch as one block, with every view's
+ * copy: peak RSS ~2 GB at 100k bench rows), hence at most 50k rows.
  */
 const DEFAULT_BATCH: BatchOptions = {
   maxRows: 50_000,
