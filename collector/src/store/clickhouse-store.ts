@@ -58,8 +58,8 @@ const HOURLY_FROM_SECONDS = 6 * 3600;
 /**
  * Latency percentiles come from the DDSketch states (`LatencyMsDD`, 1 % relative accuracy),
  * cheap to merge; a group with at most this many calls in the window takes them from the
- * t-digest states instead (exact for so few values, as before), in a second query that runs
- * only when there is such a group (reading the t-digest states is what made `/api/stats` slow).
+ * t-digest states instead (exact for so few values, as before). `-If` merges only the
+ * t-digests of rollup rows that small, so a big group's (the expensive ones) never are.
  */
 const EXACT_LATENCY_MAX_CALLS = 1000;
 
@@ -323,7 +323,9 @@ export class ClickHouseStore implements SpanStore {
           sum(CostCalls) AS costCalls,
           sum(InputTokens) AS inputTokens,
           sum(OutputTokens) AS outputTokens,
-          quantilesDDMerge(${LATENCY_DD_PARAMETERS})(LatencyMsDD) AS latency,
+          if(sum(Calls) <= ${EXACT_LATENCY_MAX_CALLS},
+             quantilesTDigestMergeIf(0.5, 0.95, 0.99)(LatencyMs, Calls <= ${EXACT_LATENCY_MAX_CALLS}),
+             quantilesDDMerge(${LATENCY_DD_PARAMETERS})(LatencyMsDD)) AS latency,
           sum(ScoreSum) AS scoreSum,
           sum(ScoreCount) AS scoreCount
        FROM ${table}
@@ -333,31 +335,6 @@ export class ClickHouseStore implements SpanStore {
        ORDER BY calls DESC, ${groupBy.join(', ')}`,
       params,
     );
-    // Small groups: their percentiles from the t-digest states, exact for so few values (reading
-    // those states is what costs, so only when there is a small group).
-    const groupKey = (data: Record<string, unknown>) =>
-      JSON.stringify(groupBy.map((key) => String(data[key] ?? '')));
-    const small = result.data.filter((data) => {
-      const calls = Number(data.calls);
-      return calls > 0 && calls <= EXACT_LATENCY_MAX_CALLS;
-    });
-    if (small.length > 0) {
-      const exact = await this.engine.query<Record<string, unknown> & { latency: number[] }>(
-        `SELECT
-            ${keys.join(',\n            ')},
-            quantilesTDigestMergeIf(0.5, 0.95, 0.99)(LatencyMs, Calls <= ${EXACT_LATENCY_MAX_CALLS}) AS latency
-         FROM ${table}
-         WHERE ${where}
-         GROUP BY ${groupBy.join(', ')}
-         HAVING sum(Calls) BETWEEN 1 AND ${EXACT_LATENCY_MAX_CALLS}`,
-        params,
-      );
-      const byGroup = new Map(exact.data.map((data) => [groupKey(data), data.latency]));
-      for (const data of small) {
-        const latency = byGroup.get(groupKey(data));
-        if (latency !== undefined) data.latency = latency;
-      }
-    }
     const rows: StatsRow[] = result.data.map((data) => {
       const calls = Number(data.calls);
       const errors = Number(data.errors);

@@ -40,7 +40,7 @@ export interface BatchOptions {
   maxRows: number;
   /** Seal a batch at this many bytes of encoded rows (default 32 MiB). */
   maxBytes: number;
-  /** Seal a batch this long after its first row arrived (default 1 s). */
+  /** Seal a batch this long after its first row arrived (default 250 ms). */
   maxDelayMs: number;
 }
 
@@ -123,7 +123,7 @@ const EXTENSIONS: Record<SegmentFormat, string> = { Native: 'native', TabSeparat
 const DEFAULT_BATCH: BatchOptions = {
   maxRows: 50_000,
   maxBytes: 32 * 1024 * 1024,
-  maxDelayMs: 1000,
+  maxDelayMs: 250,
 };
 
 export class BatchWriter {
