@@ -40,6 +40,8 @@ export interface ClickHouseStatsSourceOptions {
   readonly window?: string;
   /** Only calls of this service (`service.name`). */
   readonly service?: string;
+  /** Quality from these evaluation names only (`gen_ai.evaluation.name`); default: all. */
+  readonly scores?: readonly string[];
 }
 
 /** A router-compatible stats source; `close()` releases the connection it opened (if any). */
@@ -68,6 +70,7 @@ export function clickhouseStatsSource(
     window: options.window ?? '1h',
     groupBy: 'model,task',
     ...(options.service === undefined ? {} : { service: options.service }),
+    ...(options.scores === undefined ? {} : { scores: options.scores.join(',') }),
   });
   let engine: ClickHouseEngine | undefined;
   let store: Pick<SpanStore, 'stats'>;

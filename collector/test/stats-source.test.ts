@@ -123,6 +123,20 @@ describe('clickhouseStatsSource', () => {
     expectSameRows((await clickhouseStatsSource({ store })()).rows, direct.rows);
   });
 
+  it('counts only the named scores like /api/stats?scores=', async () => {
+    const named = await clickhouseStatsSource({ store, window: '30m', scores: ['app.correct'] })();
+    expectSameRows(
+      named.rows,
+      (await apiStats('window=30m&groupBy=model,task&scores=app.correct')).rows,
+    );
+    // Every score in this traffic is app.correct: the same means as without the filter.
+    expectSameRows(named.rows, (await clickhouseStatsSource({ store, window: '30m' })()).rows);
+    const other = await clickhouseStatsSource({ store, window: '30m', scores: ['user.thumbs'] })();
+    expect(other.rows.length).toBe(named.rows.length);
+    for (const row of other.rows) expect(row).toMatchObject({ scoreCount: 0, meanScore: null });
+    expect(other.rows.some((row) => row.calls > 0)).toBe(true);
+  });
+
   it('filters by service like /api/stats?service=', async () => {
     const source = clickhouseStatsSource({ store, window: '30m', service: 'batch-job' });
     const direct = await source();

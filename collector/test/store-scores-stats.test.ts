@@ -143,6 +143,26 @@ describe('scores', () => {
       scoreCount: 4,
       meanScore: (1 + 0.25 + 1 + 0) / 4,
     });
+    // Only some evaluation names (e.g. the app's own checks, without the built-ins).
+    const named = await store.stats(
+      StatsQuerySchema.parse({
+        window: '1h',
+        groupBy: 'task',
+        scores: ' thumbs, judge.helpfulness',
+      }),
+    );
+    expect(named.rows).toHaveLength(1);
+    expect(named.rows[0]).toMatchObject({
+      task: 'qa',
+      calls: 2,
+      scoreCount: 3,
+      meanScore: (0.25 + 0 + 1) / 3,
+    });
+    const none = await store.stats(
+      StatsQuerySchema.parse({ window: '1h', groupBy: 'task', scores: 'app.unknown' }),
+    );
+    expect(none.rows[0]).toMatchObject({ calls: 2, scoreCount: 0, meanScore: null });
+    expect(StatsQuerySchema.parse({ scores: 'a, b,,a' }).scores).toEqual(['a', 'b']);
   });
 });
 

@@ -335,11 +335,21 @@ export class ClickHouseStore implements SpanStore {
        ORDER BY calls DESC, ${groupBy.join(', ')}`,
       params,
     );
+    // The window as read: from the start of the first minute (or hour) bucket.
+    const bucketMs = hourly ? 3_600_000 : 60_000;
+    const start = new Date(Math.floor(from.getTime() / bucketMs) * bucketMs);
+    // Only some evaluation names: their sums come from `llm_scores` (the rollups sum all names).
+    const named =
+      query.scores === undefined
+        ? undefined
+        : await this.namedScores(query.scores, groupBy, start, to, params.service);
     const rows: StatsRow[] = result.data.map((data) => {
       const calls = Number(data.calls);
       const errors = Number(data.errors);
       const costCalls = Number(data.costCalls);
-      const scoreCount = Number(data.scoreCount);
+      const groupScores = named?.get(groupBy.map((key) => String(data[key] ?? '')).join('\u0000'));
+      const scoreSum = named === undefined ? Number(data.scoreSum) : (groupScores?.sum ?? 0);
+      const scoreCount = named === undefined ? Number(data.scoreCount) : (groupScores?.count ?? 0);
       const latency = calls > 0 ? data.latency : [];
       const row: StatsRow = {
         model: String(data.model ?? ''),
@@ -353,7 +363,7 @@ export class ClickHouseStore implements SpanStore {
         latencyP50Ms: finite(latency[0]),
         latencyP95Ms: finite(latency[1]),
         latencyP99Ms: finite(latency[2]),
-        meanScore: scoreCount > 0 ? Number(data.scoreSum) / scoreCount : null,
+        meanScore: scoreCount > 0 ? scoreSum / scoreCount : null,
         scoreCount,
       };
       for (const key of groupBy) {
@@ -361,10 +371,44 @@ export class ClickHouseStore implements SpanStore {
       }
       return row;
     });
-    // The window as read: from the start of the first minute (or hour) bucket.
-    const bucketMs = hourly ? 3_600_000 : 60_000;
-    const start = new Date(Math.floor(from.getTime() / bucketMs) * bucketMs);
     return { from: start.toISOString(), to: to.toISOString(), groupBy, rows };
+  }
+
+  /** Score sums and counts of the named evaluations per stats group, over [start, to]. */
+  private async namedScores(
+    names: readonly string[],
+    groupBy: readonly StatsGroupKey[],
+    start: Date,
+    to: Date,
+    service: string,
+  ): Promise<Map<string, { sum: number; count: number }>> {
+    const sums = new Map<string, { sum: number; count: number }>();
+    if (names.length === 0) return sums;
+    const result = await this.engine.query<Record<string, unknown>>(
+      `SELECT
+          ${groupBy.map((key) => `${GROUP_COLUMNS[key]} AS ${key}`).join(',\n          ')},
+          sum(assumeNotNull(Score)) AS scoreSum,
+          count() AS scoreCount
+       FROM ${this.tables.scores}
+       WHERE Timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND Timestamp <= fromUnixTimestamp64Milli({to:Int64})
+         AND ({service:String} = '' OR ServiceName = {service:String})
+         AND has(splitByChar(',', {names:String}), Name)
+         AND Model != '' AND Score IS NOT NULL
+       GROUP BY ${groupBy.join(', ')}`,
+      {
+        from: start.getTime(),
+        to: to.getTime(),
+        service,
+        names: names.join(','),
+      },
+    );
+    for (const data of result.data) {
+      sums.set(groupBy.map((key) => String(data[key] ?? '')).join('\u0000'), {
+        sum: Number(data.scoreSum),
+        count: Number(data.scoreCount),
+      });
+    }
+    return sums;
   }
 
   /**

@@ -19,6 +19,11 @@ export interface CollectorStatsOptions {
   /** Stats window, e.g. `1h`. */
   readonly window?: string;
   readonly service?: string;
+  /**
+   * Quality from these evaluation names only (`gen_ai.evaluation.name`, e.g. your answer
+   * check), so checks that nearly always pass do not dilute it; default: all scores.
+   */
+  readonly scores?: readonly string[];
   readonly timeoutMs?: number;
 }
 
@@ -38,6 +43,7 @@ export function collectorStatsSource(options: CollectorStatsOptions): StatsSourc
     url.searchParams.set('window', options.window ?? '1h');
     url.searchParams.set('groupBy', 'model,task');
     if (options.service !== undefined) url.searchParams.set('service', options.service);
+    if (options.scores !== undefined) url.searchParams.set('scores', options.scores.join(','));
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
     let response: Response;

@@ -88,6 +88,14 @@ describe('collector stats source', () => {
     expect(global.latencyP95Ms).toBe(1500);
   });
 
+  it('asks for the named scores only when told to', async () => {
+    mode = 'ok';
+    await collectorStatsSource({ url, window: '15m', scores: ['app.correct', 'user.thumbs'] })();
+    expect(seen.at(-1)!.url).toBe(
+      '/api/stats?window=15m&groupBy=model%2Ctask&scores=app.correct%2Cuser.thumbs',
+    );
+  });
+
   it('reports HTTP errors and unexpected bodies as StatsFetchError', async () => {
     mode = 'error';
     const source = collectorStatsSource({ url });

@@ -62,6 +62,22 @@ export const StatsQuerySchema = z.object({
       return [...new Set(['model', ...keys])] as StatsGroupKey[];
     }),
   service: z.string().optional(),
+  /**
+   * Comma-separated evaluation names (`gen_ai.evaluation.name`): when given, `meanScore` and
+   * `scoreCount` count only these scores (e.g. the app's correctness check, without the
+   * built-in checks that nearly always pass).
+   */
+  scores: z
+    .string()
+    .transform((value) => [
+      ...new Set(
+        value
+          .split(',')
+          .map((name) => name.trim())
+          .filter(Boolean),
+      ),
+    ])
+    .optional(),
 });
 export type StatsQuery = z.infer<typeof StatsQuerySchema>;
 
