@@ -119,27 +119,9 @@ describe('cost', () => {
     const { completion, span } = await call('acme-private-1');
     const { catalog, errors } = loadCatalog({ env: process.env });
     expect(errors).toEqual([]);
-    const usage = completion.usage!;
-    const expected = costOf(
-      {
-        provider: 'openai',
-        model: completion.model,
-        usage: {
-          inputTokens: usage.prompt_tokens,
-          outputTokens: usage.completion_tokens,
-          cacheReadTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
-          reasoningTokens: usage.completion_tokens_details?.reasoning_tokens ?? 0,
-        },
-      },
-      { catalog },
-    );
-    if (!expected.known) throw new Error(expected.reason);
+    const { expected, attributes } = expectedWith(catalog, completion);
     expect(expected.entry.source).toBe(`MODELMAXX_PRICES ${file}`);
-    expect(expected.model).toBe('acme-private-1');
-    expect(span.attributes).toEqual({
-      ...withoutCost(completion),
-      ...costAttributes(expected),
-    });
+    expect(span.attributes).toEqual(attributes);
   });
 
   it('a broken price file costs only the overrides: built-in prices still apply', async () => {
