@@ -240,19 +240,7 @@ function observeResult(result: unknown, call: LlmCall, hideUsageChunk: boolean):
     diag.error('modelmaxx: observing body errors failed', error);
   }
   try {
-    const asResponse = wrapped.asResponse;
-    wrapped.asResponse = function (this: ApiPromiseLike) {
-      // Same rule as the SDKs' own tracing: a raw response read before any parse may never be parsed.
-      const parseStarted = this.parsedPromise !== undefined;
-      const response = asResponse.call(this);
-      if (!parseStarted) {
-        response.then(
-          () => call.endWithoutBody(),
-          () => undefined,
-        );
-      }
-      return response;
-    };
+    wrapped.asResponse = endingWithoutBody(wrapped.asResponse, call);
   } catch (error) {
     diag.error('modelmaxx: observing asResponse failed', error);
   }
@@ -307,8 +295,18 @@ function observeInPlace(
   ) {
     return thenUnwrap.call(this, (data: unknown, props: unknown) => transform(onData(data), props));
   };
-  result.asResponse = function (this: ApiPromiseLike) {
-    // Same rule as the SDKs' own tracing: a raw response read before any parse may never be parsed.
+  result.asResponse = endingWithoutBody(asResponse, call);
+}
+
+/**
+ * `asResponse` that ends the call without a body when the raw response is read before any
+ * parse: the same rule as the SDKs' own tracing (such a response may never be parsed).
+ */
+function endingWithoutBody(
+  asResponse: ApiPromiseLike['asResponse'],
+  call: LlmCall,
+): ApiPromiseLike['asResponse'] {
+  return function (this: ApiPromiseLike) {
     const parseStarted = this.parsedPromise !== undefined;
     const response = asResponse.call(this);
     if (!parseStarted) {
