@@ -15,6 +15,8 @@
  * 2^53, and JSON arrays) → string.
  */
 
+import type { SpanRow } from '../store/span-store.js';
+
 export type JaegerTagType = 'string' | 'bool' | 'int64' | 'float64';
 
 export interface JaegerTag {
@@ -63,31 +65,19 @@ export interface JaegerTrace {
   warnings: string[] | null;
 }
 
-/** One `otel_traces` row as `SPAN_COLUMNS` selects it (64-bit numbers as decimal strings). */
-export interface StoredSpan {
-  TraceId: string;
-  SpanId: string;
-  ParentSpanId: string;
-  TraceState: string;
-  SpanName: string;
-  SpanKind: string;
-  ServiceName: string;
-  ResourceAttributes: Record<string, string>;
-  ScopeName: string;
-  ScopeVersion: string;
-  SpanAttributes: Record<string, string>;
+/**
+ * One `otel_traces` row as `SPAN_COLUMNS` selects it: the stored row's columns, with times as
+ * nanosecond decimal strings and the Nested columns as flat arrays.
+ */
+export type StoredSpan = Omit<SpanRow, 'Timestamp' | 'Events' | 'Links'> & {
   /** Start, nanoseconds since the epoch. */
   StartNs: string;
-  /** Nanoseconds. */
-  Duration: string;
-  StatusCode: string;
-  StatusMessage: string;
   EventNs: string[];
   EventNames: string[];
   EventAttributes: Record<string, string>[];
   LinkTraceIds: string[];
   LinkSpanIds: string[];
-}
+};
 
 /** The columns of `StoredSpan`, for `SELECT ${SPAN_COLUMNS} FROM otel_traces`. */
 export const SPAN_COLUMNS = `TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
