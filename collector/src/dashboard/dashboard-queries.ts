@@ -33,20 +33,6 @@ export interface DashboardWindow {
   buckets: number[];
 }
 
-export interface SeriesPoint {
-  /** Bucket start, epoch seconds. */
-  t: number;
-  model: string;
-  calls: number;
-  errors: number;
-  costUsd: number;
-  tokens: number;
-  p50Ms: number | null;
-  p95Ms: number | null;
-  /** Mean evaluation score of the bucket, `null` when nothing was scored. */
-  quality: number | null;
-}
-
 export interface Totals {
   calls: number;
   errors: number;
@@ -54,8 +40,16 @@ export interface Totals {
   tokens: number;
   p50Ms: number | null;
   p95Ms: number | null;
+  /** Mean evaluation score, `null` when nothing was scored. */
   quality: number | null;
   scored: number;
+}
+
+/** One model's totals over one time bucket. */
+export interface SeriesPoint extends Omit<Totals, 'scored'> {
+  /** Bucket start, epoch seconds. */
+  t: number;
+  model: string;
 }
 
 export interface SpendRank {

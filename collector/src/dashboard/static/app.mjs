@@ -124,6 +124,13 @@ function baseOptions(extra = {}) {
   };
 }
 
+/** The x axis of the stacked bar charts: time buckets, no grid, labels kept level. */
+const stackedTimeAxis = {
+  stacked: true,
+  grid: { display: false },
+  ticks: { maxRotation: 0, autoSkipPadding: 12 },
+};
+
 function createCharts() {
   const make = (id, type, options) =>
     new Chart($(id), { type, data: { labels: [], datasets: [] }, options });
@@ -132,11 +139,7 @@ function createCharts() {
     'bar',
     baseOptions({
       scales: {
-        x: {
-          stacked: true,
-          grid: { display: false },
-          ticks: { maxRotation: 0, autoSkipPadding: 12 },
-        },
+        x: stackedTimeAxis,
         y: { stacked: true, beginAtZero: true, ticks: { callback: (v) => usdTick(Number(v)) } },
       },
     }),
@@ -149,11 +152,7 @@ function createCharts() {
     'bar',
     baseOptions({
       scales: {
-        x: {
-          stacked: true,
-          grid: { display: false },
-          ticks: { maxRotation: 0, autoSkipPadding: 12 },
-        },
+        x: stackedTimeAxis,
         y: { stacked: true, min: 0, max: 100, ticks: { callback: (v) => `${v}%` } },
       },
     }),
