@@ -53,6 +53,10 @@ const GROUP_COLUMNS: Record<StatsGroupKey, string> = {
   feature: 'Feature',
 };
 
+/** A stats row's group, as one map key. */
+const groupKey = (data: Record<string, unknown>, groupBy: readonly StatsGroupKey[]): string =>
+  groupBy.map((key) => String(data[key] ?? '')).join('\u0000');
+
 const HOURLY_FROM_SECONDS = 6 * 3600;
 
 /**
@@ -347,7 +351,7 @@ export class ClickHouseStore implements SpanStore {
       const calls = Number(data.calls);
       const errors = Number(data.errors);
       const costCalls = Number(data.costCalls);
-      const groupScores = named?.get(groupBy.map((key) => String(data[key] ?? '')).join('\u0000'));
+      const groupScores = named?.get(groupKey(data, groupBy));
       const scoreSum = named === undefined ? Number(data.scoreSum) : (groupScores?.sum ?? 0);
       const scoreCount = named === undefined ? Number(data.scoreCount) : (groupScores?.count ?? 0);
       const latency = calls > 0 ? data.latency : [];
@@ -403,7 +407,7 @@ export class ClickHouseStore implements SpanStore {
       },
     );
     for (const data of result.data) {
-      sums.set(groupBy.map((key) => String(data[key] ?? '')).join('\u0000'), {
+      sums.set(groupKey(data, groupBy), {
         sum: Number(data.scoreSum),
         count: Number(data.scoreCount),
       });
