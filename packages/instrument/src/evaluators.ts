@@ -25,8 +25,11 @@ const LENGTH_REASONS = new Set(['length', 'max_tokens', 'max_output_tokens']);
 const REFUSAL_TEXT =
   /^\s*(i['’]m sorry,? but i can(?:not|['’]t)|i am sorry,? but i can(?:not|['’]t)|i can(?:not|['’]t) (?:help|assist) with (?:that|this)|sorry,? (?:but )?i can(?:not|['’]t) (?:help|assist))/i;
 
-const pass = (name: string, explanation: string): EvaluationResult =>
-  Object.freeze({ name, score: 1, label: 'pass', explanation });
+/**
+ * A passed built-in check: no explanation (the check's name says what passed, and a fixed
+ * sentence repeated on every call would only take room in every span and in `llm_scores`).
+ */
+const pass = (name: string): EvaluationResult => Object.freeze({ name, score: 1, label: 'pass' });
 const fail = (name: string, explanation: string): EvaluationResult => ({
   name,
   score: 0,
@@ -35,20 +38,11 @@ const fail = (name: string, explanation: string): EvaluationResult => ({
 });
 
 // The pass results never change: made once, not per call.
-const PASS_FINISH_LENGTH = pass(
-  EVALUATION_NAME_FINISH_LENGTH,
-  'the output was not cut off by the token limit',
-);
-const PASS_EMPTY_OUTPUT = pass(EVALUATION_NAME_EMPTY_OUTPUT, 'the response has output');
-const PASS_REFUSAL = pass(EVALUATION_NAME_REFUSAL, 'no refusal');
-const PASS_INVALID_JSON = pass(
-  EVALUATION_NAME_INVALID_JSON,
-  'JSON output was requested and the output parses',
-);
-const PASS_INVALID_TOOL_ARGUMENTS = pass(
-  EVALUATION_NAME_INVALID_TOOL_ARGUMENTS,
-  'all tool-call arguments parse',
-);
+const PASS_FINISH_LENGTH = pass(EVALUATION_NAME_FINISH_LENGTH);
+const PASS_EMPTY_OUTPUT = pass(EVALUATION_NAME_EMPTY_OUTPUT);
+const PASS_REFUSAL = pass(EVALUATION_NAME_REFUSAL);
+const PASS_INVALID_JSON = pass(EVALUATION_NAME_INVALID_JSON);
+const PASS_INVALID_TOOL_ARGUMENTS = pass(EVALUATION_NAME_INVALID_TOOL_ARGUMENTS);
 
 /** What the built-in checks look at: the finished call's output. */
 export type BuiltinInput = Pick<EvaluatorCall, 'outputText' | 'finishReasons' | 'toolCalls'>;
@@ -145,14 +139,14 @@ function argumentsParse(args: unknown): boolean {
 /** The attributes of one `gen_ai.evaluation.result` event. */
 export function evaluationAttributes(
   result: EvaluationResult,
-  source: EvaluationSource,
+  source: EvaluationSource | undefined,
   responseId: string | undefined,
 ): Attributes {
   const attributes: Attributes = {
     [ATTR_GEN_AI_EVALUATION_NAME]: result.name,
     [ATTR_GEN_AI_EVALUATION_SCORE_VALUE]: result.score,
-    [ATTR_MODELMAXX_EVALUATION_SOURCE]: source,
   };
+  if (source !== undefined) attributes[ATTR_MODELMAXX_EVALUATION_SOURCE] = source;
   if (typeof result.label === 'string')
     attributes[ATTR_GEN_AI_EVALUATION_SCORE_LABEL] = result.label;
   if (typeof result.explanation === 'string') {
@@ -160,6 +154,27 @@ export function evaluationAttributes(
   }
   if (responseId !== undefined) attributes[ATTR_GEN_AI_RESPONSE_ID] = responseId;
   return attributes;
+}
+
+/** The event attributes of the passed built-in checks, made once (the SDK copies what it keeps). */
+const PASS_EVENT_ATTRIBUTES = new Map<EvaluationResult, Attributes>(
+  [
+    PASS_FINISH_LENGTH,
+    PASS_EMPTY_OUTPUT,
+    PASS_REFUSAL,
+    PASS_INVALID_JSON,
+    PASS_INVALID_TOOL_ARGUMENTS,
+  ].map((result) => [result, Object.freeze(evaluationAttributes(result, undefined, undefined))]),
+);
+
+/**
+ * The attributes of an in-process evaluator's event on the evaluated span itself: no
+ * `gen_ai.response.id` (the span carries it) and no `modelmaxx.evaluation.source` (an evaluation
+ * event on an LLM call span is the call's own evaluator: `evaluator`, the value the collector
+ * reads when it is absent). Late results, feedback and judges keep both.
+ */
+export function spanEvaluationAttributes(result: EvaluationResult): Attributes {
+  return PASS_EVENT_ATTRIBUTES.get(result) ?? evaluationAttributes(result, undefined, undefined);
 }
 
 export function isValidResult(value: unknown): value is EvaluationResult {

@@ -3,34 +3,20 @@ import type { Attributes, Span, SpanContext, Tracer } from '@opentelemetry/api';
 import { EVENT_GEN_AI_EVALUATION_RESULT } from '@modelmaxx/semconv';
 import { resolveConfig } from './config.js';
 import { emitLateEvaluation, evaluationAttributes } from './evaluators.js';
+import { ResponseRegistry } from './response-registry.js';
 import type { FeedbackInput } from './types.js';
 
-interface Registered {
-  spanContext: SpanContext;
-  tracer: Tracer;
-  /** The call span's start attributes (model, provider, task, feature… no content). */
-  call: Attributes | undefined;
-}
+/** Recent responses by `gen_ai.response.id` (their span context and identity, never the span or its content). */
+const registry = new ResponseRegistry(10_000);
 
-const MAX_REMEMBERED = 10_000;
-/** Recent responses by `gen_ai.response.id`, oldest first (a Map keeps insertion order). */
-const byResponseId = new Map<string, Registered>();
-
-/** Remembers an ended LLM span by its response id (its context only, never the span or its content). */
+/** Remembers an ended LLM span by its response id, for `feedback({ responseId })`. */
 export function rememberResponse(
   responseId: string,
   spanContext: SpanContext,
   tracer: Tracer,
   call?: Attributes,
 ): void {
-  const entry: Registered = { spanContext, tracer, call };
-  byResponseId.delete(responseId);
-  byResponseId.set(responseId, entry);
-  while (byResponseId.size > MAX_REMEMBERED) {
-    const oldest = byResponseId.keys().next().value;
-    if (oldest === undefined) break;
-    byResponseId.delete(oldest);
-  }
+  registry.remember(responseId, spanContext, tracer, call);
 }
 
 function spanContextOf(input: FeedbackInput['span']): SpanContext | undefined {
@@ -61,8 +47,7 @@ export function feedback(input: FeedbackInput): void {
       diag.warn('modelmaxx: feedback() score must be a finite number; ignored');
       return;
     }
-    const registered =
-      input.responseId !== undefined ? byResponseId.get(input.responseId) : undefined;
+    const registered = input.responseId !== undefined ? registry.get(input.responseId) : undefined;
     const result: { name: string; score: number; label?: string; explanation?: string } = {
       name: input.name,
       score: input.score,

@@ -32,6 +32,7 @@ import {
   emitLateEvaluation,
   evaluationAttributes,
   normalizeResults,
+  spanEvaluationAttributes,
 } from './evaluators.js';
 import { rememberResponse } from './feedback.js';
 import type { ApiAdapter, ResponseSummary } from './internal-types.js';
@@ -387,10 +388,7 @@ export class LlmCall {
    * correlate an evaluation when the span is not available; here the span carries it).
    */
   private addEvaluation(result: EvaluationResult): void {
-    this.span.addEvent(
-      EVENT_GEN_AI_EVALUATION_RESULT,
-      evaluationAttributes(result, 'evaluator', undefined),
-    );
+    this.span.addEvent(EVENT_GEN_AI_EVALUATION_RESULT, spanEvaluationAttributes(result));
   }
 }
 

@@ -49,7 +49,9 @@ export class PriceCatalog {
   readonly #exact: KeyIndex = new Map();
   readonly #normalized: KeyIndex = new Map();
   readonly #providers: ReadonlySet<string>;
-  readonly #memo = new Map<string, PriceEntry | null>();
+  /** Lookups by provider, then model id (no key string is built per lookup); `null` = not found. */
+  readonly #memo = new Map<string, Map<string, PriceEntry | null>>();
+  #memoSize = 0;
 
   constructor(entries: PriceEntry[], options?: { version?: string }) {
     this.#entries = Object.freeze([...entries]);
@@ -97,12 +99,22 @@ export class PriceCatalog {
    */
   lookup(provider: string | undefined, model: string): PriceEntry | undefined {
     // Lookups are pure for an immutable catalog, and apps call few distinct models: memoise.
-    const memoKey = `${provider ?? ''}\u0000${model}`;
-    const memo = this.#memo.get(memoKey);
+    const providerKey = provider ?? '';
+    let byModel = this.#memo.get(providerKey);
+    const memo = byModel?.get(model);
     if (memo !== undefined) return memo === null ? undefined : memo;
     const entry = this.#resolve(provider, model);
-    if (this.#memo.size >= MEMO_LIMIT) this.#memo.clear();
-    this.#memo.set(memoKey, entry ?? null);
+    if (this.#memoSize >= MEMO_LIMIT) {
+      this.#memo.clear();
+      this.#memoSize = 0;
+      byModel = undefined;
+    }
+    if (byModel === undefined) {
+      byModel = new Map();
+      this.#memo.set(providerKey, byModel);
+    }
+    byModel.set(model, entry ?? null);
+    this.#memoSize += 1;
     return entry;
   }
 

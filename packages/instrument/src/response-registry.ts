@@ -1,0 +1,124 @@
+import type { Attributes, SpanContext, TraceState, Tracer } from '@opentelemetry/api';
+import {
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_MODELMAXX_FEATURE,
+  ATTR_MODELMAXX_TASK,
+} from '@modelmaxx/semconv';
+
+/** What `feedback({ responseId })` needs of a call that has ended. */
+export interface RememberedCall {
+  spanContext: SpanContext;
+  tracer: Tracer;
+  /** The scored call's identity: provider, request model, task and feature (those it has). */
+  call: Attributes;
+}
+
+const TRACE_ID_BYTES = 16;
+const SPAN_ID_BYTES = 8;
+
+/**
+ * The last `capacity` LLM responses of this process by response id, for `feedback()`.
+ *
+ * Every call is remembered, and most are never scored, so remembering must cost the call almost
+ * nothing: nothing per call stays alive but the response id string. Slots form a ring; the span
+ * ids are kept as bytes in one buffer, the rest as references in preallocated arrays (the
+ * tracer, the trace state and the call's identity strings are shared between calls), and the
+ * id → slot map holds small integers. A lookup rebuilds the span context from the slot.
+ */
+export class ResponseRegistry {
+  readonly capacity: number;
+  private readonly slotById = new Map<string, number>();
+  private readonly ids: (string | undefined)[];
+  private readonly spanIds: Buffer;
+  private readonly traceFlags: Uint8Array;
+  private readonly traceStates: (TraceState | undefined)[];
+  private readonly tracers: (Tracer | undefined)[];
+  private readonly providers: unknown[];
+  private readonly models: unknown[];
+  private readonly tasks: unknown[];
+  private readonly features: unknown[];
+  private next = 0;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.ids = new Array<string | undefined>(capacity).fill(undefined);
+    this.spanIds = Buffer.alloc(capacity * (TRACE_ID_BYTES + SPAN_ID_BYTES));
+    this.traceFlags = new Uint8Array(capacity);
+    this.traceStates = new Array<TraceState | undefined>(capacity).fill(undefined);
+    this.tracers = new Array<Tracer | undefined>(capacity).fill(undefined);
+    this.providers = new Array<unknown>(capacity).fill(undefined);
+    this.models = new Array<unknown>(capacity).fill(undefined);
+    this.tasks = new Array<unknown>(capacity).fill(undefined);
+    this.features = new Array<unknown>(capacity).fill(undefined);
+  }
+
+  get size(): number {
+    return this.slotById.size;
+  }
+
+  /** Remembers a call; the same id again moves to the newest slot. Ids that are not hex are not kept. */
+  remember(
+    responseId: string,
+    spanContext: SpanContext,
+    tracer: Tracer,
+    call: Attributes | undefined,
+  ): void {
+    const { traceId, spanId } = spanContext;
+    if (traceId.length !== 2 * TRACE_ID_BYTES || spanId.length !== 2 * SPAN_ID_BYTES) return;
+    const previous = this.slotById.get(responseId);
+    if (previous !== undefined) {
+      this.ids[previous] = undefined;
+      this.slotById.delete(responseId);
+    }
+    const slot = this.next;
+    this.next = slot + 1 === this.capacity ? 0 : slot + 1;
+    const evicted = this.ids[slot];
+    if (evicted !== undefined) this.slotById.delete(evicted);
+    this.ids[slot] = undefined;
+    const offset = slot * (TRACE_ID_BYTES + SPAN_ID_BYTES);
+    // Hex decoding stops at the first character that is not hex: such ids are not kept.
+    if (
+      this.spanIds.write(traceId, offset, TRACE_ID_BYTES, 'hex') !== TRACE_ID_BYTES ||
+      this.spanIds.write(spanId, offset + TRACE_ID_BYTES, SPAN_ID_BYTES, 'hex') !== SPAN_ID_BYTES
+    ) {
+      return;
+    }
+    this.ids[slot] = responseId;
+    this.slotById.set(responseId, slot);
+    this.traceFlags[slot] = spanContext.traceFlags;
+    this.traceStates[slot] = spanContext.traceState;
+    this.tracers[slot] = tracer;
+    this.providers[slot] = call?.[ATTR_GEN_AI_PROVIDER_NAME];
+    this.models[slot] = call?.[ATTR_GEN_AI_REQUEST_MODEL];
+    this.tasks[slot] = call?.[ATTR_MODELMAXX_TASK];
+    this.features[slot] = call?.[ATTR_MODELMAXX_FEATURE];
+  }
+
+  get(responseId: string): RememberedCall | undefined {
+    const slot = this.slotById.get(responseId);
+    const tracer = slot === undefined ? undefined : this.tracers[slot];
+    if (slot === undefined || tracer === undefined) return undefined;
+    const offset = slot * (TRACE_ID_BYTES + SPAN_ID_BYTES);
+    const spanContext: SpanContext = {
+      traceId: this.spanIds.toString('hex', offset, offset + TRACE_ID_BYTES),
+      spanId: this.spanIds.toString(
+        'hex',
+        offset + TRACE_ID_BYTES,
+        offset + TRACE_ID_BYTES + SPAN_ID_BYTES,
+      ),
+      traceFlags: this.traceFlags[slot] ?? 0,
+    };
+    const traceState = this.traceStates[slot];
+    if (traceState !== undefined) spanContext.traceState = traceState;
+    const call: Attributes = {};
+    const identity: [string, unknown][] = [
+      [ATTR_GEN_AI_REQUEST_MODEL, this.models[slot]],
+      [ATTR_GEN_AI_PROVIDER_NAME, this.providers[slot]],
+      [ATTR_MODELMAXX_TASK, this.tasks[slot]],
+      [ATTR_MODELMAXX_FEATURE, this.features[slot]],
+    ];
+    for (const [key, value] of identity) if (typeof value === 'string') call[key] = value;
+    return { spanContext, tracer, call };
+  }
+}
