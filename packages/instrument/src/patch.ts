@@ -1,4 +1,5 @@
-import { context, diag, trace } from '@opentelemetry/api';
+import { context, diag } from '@opentelemetry/api';
+import { withActiveSpan } from './active-span.js';
 import { configResolver } from './config.js';
 import { pickLlmContext } from './context.js';
 import type { ApiAdapter } from './internal-types.js';
@@ -125,7 +126,7 @@ export function wrapCreate(original: AnyFunction, options: WrapOptions): AnyFunc
     state.depth += 1;
     try {
       const run = () =>
-        context.with(trace.setSpan(call.parentContext, call.span), () =>
+        context.with(withActiveSpan(call.parentContext, call.span), () =>
           original.apply(this, callArgs),
         );
       result = options.suppressSdkTracing === true ? withoutSdkTracing(client, run) : run();

@@ -17,6 +17,25 @@ export interface RememberedCall {
 const TRACE_ID_BYTES = 16;
 const SPAN_ID_BYTES = 8;
 
+/** The value of one hex digit (either case), or -1. */
+function hexDigit(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  const lower = code | 0x20;
+  if (lower >= 97 && lower <= 102) return lower - 87;
+  return -1;
+}
+
+/** Writes the bytes of an even-length hex string at `offset`; false (bytes undefined) if not hex. */
+function writeHex(target: Uint8Array, offset: number, hex: string): boolean {
+  for (let index = 0; index < hex.length; index += 2) {
+    const high = hexDigit(hex.charCodeAt(index));
+    const low = hexDigit(hex.charCodeAt(index + 1));
+    if (high < 0 || low < 0) return false;
+    target[offset + index / 2] = (high << 4) | low;
+  }
+  return true;
+}
+
 /**
  * The last `capacity` LLM responses of this process by response id, for `feedback()`.
  *
@@ -30,7 +49,7 @@ export class ResponseRegistry {
   readonly capacity: number;
   private readonly slotById = new Map<string, number>();
   private readonly ids: (string | undefined)[];
-  private readonly spanIds: Buffer;
+  private readonly spanIds: Uint8Array;
   private readonly traceFlags: Uint8Array;
   private readonly traceStates: (TraceState | undefined)[];
   private readonly tracers: (Tracer | undefined)[];
@@ -43,7 +62,7 @@ export class ResponseRegistry {
   constructor(capacity: number) {
     this.capacity = capacity;
     this.ids = new Array<string | undefined>(capacity).fill(undefined);
-    this.spanIds = Buffer.alloc(capacity * (TRACE_ID_BYTES + SPAN_ID_BYTES));
+    this.spanIds = new Uint8Array(capacity * (TRACE_ID_BYTES + SPAN_ID_BYTES));
     this.traceFlags = new Uint8Array(capacity);
     this.traceStates = new Array<TraceState | undefined>(capacity).fill(undefined);
     this.tracers = new Array<Tracer | undefined>(capacity).fill(undefined);
@@ -77,10 +96,10 @@ export class ResponseRegistry {
     if (evicted !== undefined) this.slotById.delete(evicted);
     this.ids[slot] = undefined;
     const offset = slot * (TRACE_ID_BYTES + SPAN_ID_BYTES);
-    // Hex decoding stops at the first character that is not hex: such ids are not kept.
+    // Ids that are not hex are not kept.
     if (
-      this.spanIds.write(traceId, offset, TRACE_ID_BYTES, 'hex') !== TRACE_ID_BYTES ||
-      this.spanIds.write(spanId, offset + TRACE_ID_BYTES, SPAN_ID_BYTES, 'hex') !== SPAN_ID_BYTES
+      !writeHex(this.spanIds, offset, traceId) ||
+      !writeHex(this.spanIds, offset + TRACE_ID_BYTES, spanId)
     ) {
       return;
     }
@@ -101,11 +120,9 @@ export class ResponseRegistry {
     if (slot === undefined || tracer === undefined) return undefined;
     const offset = slot * (TRACE_ID_BYTES + SPAN_ID_BYTES);
     const spanContext: SpanContext = {
-      traceId: this.spanIds.toString('hex', offset, offset + TRACE_ID_BYTES),
-      spanId: this.spanIds.toString(
+      traceId: Buffer.from(this.spanIds.buffer, offset, TRACE_ID_BYTES).toString('hex'),
+      spanId: Buffer.from(this.spanIds.buffer, offset + TRACE_ID_BYTES, SPAN_ID_BYTES).toString(
         'hex',
-        offset + TRACE_ID_BYTES,
-        offset + TRACE_ID_BYTES + SPAN_ID_BYTES,
       ),
       traceFlags: this.traceFlags[slot] ?? 0,
     };

@@ -102,6 +102,42 @@ describe('app context', () => {
     expect(child?.attributes).toEqual(chatAttributes(completion));
   });
 
+  it('makes the LLM span the active span inside the SDK call (HTTP spans nest under it)', async () => {
+    const tracer = tracing.provider.getTracer('app');
+    // A fetch that traces itself, as HTTP client instrumentation would.
+    const tracedFetch = (async (...args: Parameters<typeof fetch>) => {
+      const http = tracer.startSpan('POST /chat/completions');
+      try {
+        return await fetch(...args);
+      } finally {
+        http.end();
+      }
+    }) as typeof fetch;
+    const traced = new OpenAI({
+      baseURL: sim.openaiBaseURL,
+      apiKey: 'k',
+      maxRetries: 0,
+      fetch: tracedFetch,
+    });
+    await tracer.startActiveSpan('handle request', async (parent) => {
+      try {
+        return await traced.chat.completions.create({
+          model: 'gpt-4o-mini',
+          messages: [{ role: 'user', content: 'nested fetch' }],
+        });
+      } finally {
+        parent.end();
+      }
+    });
+    const spans = await spansAfter(3);
+    const parent = spans.find((span) => span.name === 'handle request');
+    const llm = spans.find((span) => span.name === 'chat gpt-4o-mini');
+    const http = spans.find((span) => span.name === 'POST /chat/completions');
+    expect(llm?.parentSpanContext?.spanId).toBe(parent?.spanContext().spanId);
+    expect(http?.parentSpanContext?.spanId).toBe(llm?.spanContext().spanId);
+    expect(http?.spanContext().traceId).toBe(parent?.spanContext().traceId);
+  });
+
   it('records withLlmContext attributes, nested values merging', async () => {
     const completion = await withLlmContext(
       { task: 'summarize', feature: 'inbox', userId: 'user-1' },
