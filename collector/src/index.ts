@@ -103,8 +103,11 @@ export type { CreateAppOptions } from './app.js';
 export { assertSafeToListen, isLoopbackHost, loadConfig } from './config.js';
 export type { Config, ConfigInput, LoadConfigOptions } from './config.js';
 export { decodeTraceRequestJson } from './otlp/decode-json.js';
-export { decodeTraceRequestProtobuf } from './otlp/decode-protobuf.js';
-export type { DecodedTraces } from './otlp/to-span-rows.js';
+export {
+  decodeTraceRequestProtobuf,
+  decodeTraceRequestProtobufToNative,
+} from './otlp/decode-protobuf.js';
+export type { DecodedTraces, EncodedTraces } from './otlp/to-span-rows.js';
 export { openStore } from './store/open-store.js';
 export type { OpenStoreOptions } from './store/open-store.js';
 export type { SpanRow, SpanStore, WriteResult } from './store/span-store.js';

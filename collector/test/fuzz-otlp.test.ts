@@ -4,7 +4,9 @@
  * truncated and duplicated; JSON values swapped for other types. The decoders
  * must never crash or hang: they return rows that satisfy the store's
  * invariants, or throw `MalformedPayloadError` (400). Then the same through
- * HTTP: only 200 and 400 come back, and the collector stays up.
+ * HTTP: only 200 and 400 come back, and the collector stays up. The protobuf
+ * decoder writes Native blocks: each must be whole and hold exactly what its rows
+ * encode to (the same bytes as the JSON path would write for those rows).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,8 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MalformedPayloadError } from '../src/errors.js';
 import { openStore, startCollector, type RunningCollector, type SpanStore } from '../src/index.js';
 import { decodeTraceRequestJson } from '../src/otlp/decode-json.js';
-import { decodeTraceRequestProtobuf } from '../src/otlp/decode-protobuf.js';
+import { decodeTraceRequestProtobufToNative } from '../src/otlp/decode-protobuf.js';
 import type { DecodedTraces } from '../src/otlp/to-span-rows.js';
+import { nativeToSpanRows, spanRowsToNative } from '../src/store/span-row-native.js';
+import { walkNativeBlocks } from '../src/writer/native-blocks.js';
 import { recordSpans, toJson, toProtobuf } from './support/otlp-fixtures.js';
 
 /** mulberry32: small, fast, seeded. */
@@ -156,6 +160,16 @@ function checkRows(decoded: DecodedTraces): void {
   }
 }
 
+/** The protobuf decoder's block, checked whole and equal to its rows' encoding, as rows. */
+function decodeProtobufChecked(bytes: Uint8Array): DecodedTraces {
+  const { block, spans, rejectedSpans, problems } = decodeTraceRequestProtobufToNative(bytes);
+  expect(walkNativeBlocks(block)).toEqual({ rows: spans, length: block.length, blocks: 1 });
+  const rows = nativeToSpanRows(block);
+  expect(rows).toHaveLength(spans);
+  expect(spanRowsToNative(rows).equals(block)).toBe(true);
+  return { rows, rejectedSpans, problems };
+}
+
 /** Runs `decode`; only `MalformedPayloadError` may escape. Returns the slowest call in ms. */
 function fuzz(
   payloads: Uint8Array[],
@@ -197,7 +211,7 @@ describe('fuzzing the decoders', () => {
   it('protobuf: 5000 byte-level mutations, no crash, no hang', { timeout: 120_000 }, () => {
     const next = random(0x5eed01);
     const payloads = Array.from({ length: 5000 }, () => mutateBytes(protobufSeed, next));
-    const result = fuzz(payloads, decodeTraceRequestProtobuf);
+    const result = fuzz(payloads, decodeProtobufChecked);
     // Both outcomes must be exercised, or the mutations are too tame / too wild.
     expect(result.malformed).toBeGreaterThan(500);
     expect(result.decoded).toBeGreaterThan(500);

@@ -1,9 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { decodeTraceRequestJson } from '../src/otlp/decode-json.js';
-import { decodeTraceRequestProtobuf } from '../src/otlp/decode-protobuf.js';
+import {
+  decodeTraceRequestProtobuf,
+  decodeTraceRequestProtobufToNative,
+} from '../src/otlp/decode-protobuf.js';
 import { u64Difference, u64ToDecimal } from '../src/otlp/to-span-rows.js';
 import { MalformedPayloadError } from '../src/errors.js';
+import { nativeToSpanRows, spanRowsToNative } from '../src/store/span-row-native.js';
+import type { SpanRow } from '../src/store/span-store.js';
+import { walkNativeBlocks } from '../src/writer/native-blocks.js';
 import { expectedRow, recordSpans, toJson, toProtobuf } from './support/otlp-fixtures.js';
+import { attributes, ProtoWriter, type Value } from './support/proto-writer.js';
 
 const json = (value: unknown): Uint8Array => Buffer.from(JSON.stringify(value));
 
@@ -101,6 +108,147 @@ describe('decodeTraceRequestProtobuf', () => {
     expect(fromJson.problems).toEqual([]);
     expect(fromJson.rejectedSpans).toBe(0);
     expect(fromJson.rows).toEqual(fromProtobuf.rows);
+  });
+
+  it('writes the Native block the rows of the JSON decoder encode to, byte for byte', async () => {
+    const spans = await recordSpans();
+    const native = decodeTraceRequestProtobufToNative(toProtobuf(spans));
+    expect(native.spans).toBe(spans.length);
+    expect(walkNativeBlocks(native.block)).toEqual({
+      rows: spans.length,
+      length: native.block.length,
+      blocks: 1,
+    });
+    const fromJson = decodeTraceRequestJson(toJson(spans));
+    expect(native.block.equals(spanRowsToNative(fromJson.rows))).toBe(true);
+  });
+
+  it('writes attribute maps as the JS objects of rows hold them (repeats, array-index keys, odd bytes)', () => {
+    const traceId = Buffer.alloc(16, 0xab);
+    const spanId = Buffer.alloc(8, 0xcd);
+    const entries: [string | Uint8Array, Value][] = [
+      ['b', 'first b'],
+      ['10', { int: 10 }],
+      ['a', 'é 日本 🙂'],
+      ['2', true],
+      ['b', 'last b'],
+      ['__proto__', { double: 0.5 }],
+      ['01', 'not an index'],
+      ['', 'empty key'],
+      ['', 'empty key again'],
+      [Buffer.from([0x6b, 0xff]), { utf8: Buffer.from([0xc3]) }],
+      ['k'.repeat(200), 'long key'],
+      ['k'.repeat(200), 'long key again'],
+      ['list', ['x', { double: Infinity }]],
+    ];
+    const body = new ProtoWriter()
+      .message(1, (resourceSpans) => {
+        resourceSpans.message(1, (resource) =>
+          attributes(resource, 1, [
+            ['service.name', 'one'],
+            ['7', 'seven'],
+            ['service.name', 'two'],
+          ]),
+        );
+        resourceSpans.message(2, (scopeSpans) => {
+          scopeSpans.message(1, (scope) => scope.bytes(1, 'scope'));
+          scopeSpans.message(2, (span) => {
+            span
+              .bytes(1, traceId)
+              .bytes(2, spanId)
+              .bytes(5, Buffer.from([0x6f, 0x70, 0xe2]));
+            span.fixed64(7, 1_700_000_000_000_000_000n).fixed64(8, 1_700_000_000_000_000_500n);
+            attributes(span, 9, entries);
+            span.message(11, (event) => {
+              event.bytes(2, 'evaluation');
+              attributes(event, 3, [
+                ['n', '1'],
+                ['n', '2'],
+              ]);
+            });
+          });
+        });
+      })
+      .finish();
+    const decoded = decodeTraceRequestProtobufToNative(body);
+    expect(decoded.rejectedSpans).toBe(0);
+    const spanAttributes = Object.create(null) as Record<string, string>;
+    spanAttributes['2'] = 'true';
+    spanAttributes['10'] = '10';
+    spanAttributes['b'] = 'last b';
+    spanAttributes['a'] = 'é 日本 🙂';
+    Object.defineProperty(spanAttributes, '__proto__', {
+      value: '0.5',
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+    spanAttributes['01'] = 'not an index';
+    spanAttributes[''] = 'empty key again';
+    spanAttributes['k\ufffd'] = '\ufffd';
+    spanAttributes['k'.repeat(200)] = 'long key again';
+    spanAttributes['list'] = '';
+    const expected: SpanRow = {
+      Timestamp: '1700000000000000000',
+      TraceId: 'ab'.repeat(16),
+      SpanId: 'cd'.repeat(8),
+      ParentSpanId: '',
+      TraceState: '',
+      SpanName: 'op\ufffd',
+      SpanKind: 'Unspecified',
+      ServiceName: 'two',
+      ResourceAttributes: { 7: 'seven', 'service.name': 'two' },
+      ScopeName: 'scope',
+      ScopeVersion: '',
+      SpanAttributes: spanAttributes,
+      Duration: '500',
+      StatusCode: 'Unset',
+      StatusMessage: '',
+      Events: { Timestamp: ['0'], Name: ['evaluation'], Attributes: [{ n: '2' }] },
+      Links: { TraceId: [], SpanId: [], TraceState: [], Attributes: [] },
+    };
+    const [row] = nativeToSpanRows(decoded.block);
+    expect(row).toEqual(expected);
+    expect(Object.keys(row!.SpanAttributes)).toEqual(Object.keys(spanAttributes));
+    expect(decoded.block.equals(spanRowsToNative([expected]))).toBe(true);
+  });
+
+  it('leaves nothing of a rejected span in the block', () => {
+    const span = (writer: ProtoWriter, index: number, extra: (span: ProtoWriter) => void) =>
+      writer.message(2, (message) => {
+        message.bytes(1, Buffer.alloc(16, index + 1)).bytes(2, Buffer.alloc(8, index + 1));
+        message.fixed64(7, 1_000n).fixed64(8, 2_000n);
+        attributes(message, 9, [[`key ${index}`, `value ${index}`]]);
+        message.message(11, (event) => attributes(event, 3, [['e', String(index)]]));
+        extra(message);
+      });
+    const body = new ProtoWriter()
+      .message(1, (resourceSpans) =>
+        resourceSpans.message(2, (scopeSpans) => {
+          span(scopeSpans, 0, () => undefined);
+          span(scopeSpans, 1, (message) => message.fixed64(8, 999n));
+          span(scopeSpans, 2, (message) =>
+            message.message(13, (link) => link.bytes(1, Buffer.alloc(3, 1))),
+          );
+          span(scopeSpans, 3, () => undefined);
+        }),
+      )
+      .finish();
+    const decoded = decodeTraceRequestProtobufToNative(body);
+    expect(decoded.spans).toBe(2);
+    expect(decoded.rejectedSpans).toBe(2);
+    expect(decoded.problems).toEqual([
+      'resourceSpans[0].scopeSpans[0].spans[1]: endTimeUnixNano is before startTimeUnixNano',
+      'resourceSpans[0].scopeSpans[0].spans[2]: link traceId must be 16 bytes, got 3',
+    ]);
+    const rows = nativeToSpanRows(decoded.block);
+    expect(rows.map((row) => row.SpanAttributes)).toEqual([
+      { 'key 0': 'value 0' },
+      { 'key 3': 'value 3' },
+    ]);
+    expect(rows.map((row) => row.Events.Attributes)).toEqual([[{ e: '0' }], [{ e: '3' }]]);
+    expect(rows.map((row) => row.Links.TraceId)).toEqual([[], []]);
+    expect(decoded.block.equals(spanRowsToNative(rows))).toBe(true);
   });
 
   it('decodes an empty request to no rows', () => {

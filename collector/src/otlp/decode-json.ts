@@ -164,9 +164,10 @@ function toSpanRow(
   };
   addAttributes(row.SpanAttributes, span.attributes, 'attributes');
   const problem = spanProblem(
-    row,
     span.traceId.length / 2,
+    row.TraceId === '',
     span.spanId.length / 2,
+    row.SpanId === '',
     (span.parentSpanId ?? '').length / 2,
     start[0],
     start[1],

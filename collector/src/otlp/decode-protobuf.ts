@@ -1,8 +1,10 @@
 /**
  * A hand-written decoder of OTLP `ExportTraceServiceRequest` protobuf bytes
- * straight into `otel_traces` rows: no intermediate message objects, ids to hex
- * and nanosecond timestamps to decimal text without BigInt. It is the hot path
- * of ingest; see the README for the comparison with protobufjs that chose it.
+ * straight into the Native columns of `otel_traces` (`SpanColumns`): no message
+ * objects and no row objects; ids written as hex from the bytes, ASCII strings
+ * copied as they are, nanosecond timestamps as 64-bit halves, attribute maps
+ * entry by entry into the map columns. It is the hot path of ingest; see the
+ * README for the comparison with protobufjs that chose a hand-written decoder.
  *
  * Field numbers: opentelemetry-proto `collector/trace/v1/trace_service.proto`,
  * `trace/v1/trace.proto`, `common/v1/common.proto`, `resource/v1/resource.proto`.
@@ -12,9 +14,16 @@
  * own and counted for `partialSuccess`.
  */
 import { MalformedPayloadError } from '../errors.js';
-import type { SpanRow } from '../store/span-store.js';
+import {
+  nativeToSpanRows,
+  spanColumns,
+  type ByteSource,
+  type MapColumn,
+  type SpanColumns,
+} from '../store/span-row-native.js';
 import {
   addProblem,
+  allZero,
   base64Of,
   formatDouble,
   jsonDouble,
@@ -22,14 +31,14 @@ import {
   jsonQuote,
   MAX_TIMESTAMP_HIGH,
   MAX_VALUE_DEPTH,
-  setAttribute,
   spanKindName,
   spanProblem,
   statusCodeName,
-  u64Difference,
   u64ToDecimal,
   UnsupportedJsonValue,
   type DecodedTraces,
+  type EncodedTraces,
+  type Rejections,
 } from './to-span-rows.js';
 
 const VARINT = 0;
@@ -37,19 +46,6 @@ const I64 = 1;
 const LEN = 2;
 const I32 = 5;
 const WIRE_TYPE_NAMES = ['VARINT', 'I64', 'LEN', 'SGROUP', 'EGROUP', 'I32', '6', '7'];
-
-interface Utf8Buffer extends Buffer {
-  utf8Slice(start: number, end: number): string;
-  hexSlice(start: number, end: number): string;
-}
-
-/** Lower-case hex of an id; `''` when all zeros (the exporter's rule). */
-function idHex(buffer: Utf8Buffer, start: number, end: number): string {
-  for (let index = start; index < end; index++) {
-    if (buffer[index] !== 0) return buffer.hexSlice(start, end);
-  }
-  return '';
-}
 
 /** Strings up to this many UTF-8 bytes go through the cache below. */
 const CACHED_STRING_MAX_BYTES = 64;
@@ -62,17 +58,20 @@ const STRING_CACHE_LENGTHS = new Int32Array(STRING_CACHE_SIZE);
 const STRING_CACHE_BYTES = new Uint8Array(STRING_CACHE_SIZE * CACHED_STRING_MAX_BYTES);
 
 class Reader {
-  readonly buffer: Utf8Buffer;
+  readonly buffer: ByteSource;
   readonly view: DataView;
   pos = 0;
   /** Low and high 32 bits of the last 64-bit value read. */
   low = 0;
   high = 0;
+  /** Where the last string value was (`decodeValueAsString`). */
+  valueStart = 0;
+  valueEnd = 0;
 
   constructor(bytes: Uint8Array) {
     this.buffer = (
       Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    ) as Utf8Buffer;
+    ) as ByteSource;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
@@ -240,10 +239,20 @@ class Reader {
   }
 }
 
-/** Decodes an `ExportTraceServiceRequest`; throws `MalformedPayloadError` on broken bytes. */
+/** Decodes an `ExportTraceServiceRequest` into rows; throws `MalformedPayloadError` on broken bytes. */
 export function decodeTraceRequestProtobuf(bytes: Uint8Array): DecodedTraces {
+  const { block, rejectedSpans, problems } = decodeTraceRequestProtobufToNative(bytes);
+  return { rows: nativeToSpanRows(block), rejectedSpans, problems };
+}
+
+/**
+ * Decodes an `ExportTraceServiceRequest` straight into one Native block of
+ * `otel_traces` rows (no row objects); throws `MalformedPayloadError` on broken bytes.
+ */
+export function decodeTraceRequestProtobufToNative(bytes: Uint8Array): EncodedTraces {
   const reader = new Reader(bytes);
-  const result: DecodedTraces = { rows: [], rejectedSpans: 0, problems: [] };
+  const columns = spanColumns();
+  const rejections: Rejections = { rejectedSpans: 0, problems: [] };
   const end = bytes.byteLength;
   let resourceIndex = 0;
   try {
@@ -252,7 +261,7 @@ export function decodeTraceRequestProtobuf(bytes: Uint8Array): DecodedTraces {
       if (tag >>> 3 === 1) {
         reader.expect(tag, LEN, 'ExportTraceServiceRequest');
         const fieldEnd = reader.lengthEnd(end);
-        decodeResourceSpans(reader, fieldEnd, result, resourceIndex++);
+        decodeResourceSpans(reader, fieldEnd, columns, rejections, resourceIndex++);
         reader.pos = fieldEnd;
       } else reader.skip(tag & 7, end);
     }
@@ -264,18 +273,35 @@ export function decodeTraceRequestProtobuf(bytes: Uint8Array): DecodedTraces {
     }
     throw error;
   }
-  return result;
+  const spans = columns.rows;
+  return { block: columns.finish(), spans, ...rejections };
 }
 
-const NO_ATTRIBUTES: Record<string, string> = Object.freeze({}) as Record<string, string>;
+/** `service.name` as a key record (length byte + UTF-8). */
+const SERVICE_NAME_KEY = Buffer.from('\u000cservice.name', 'latin1');
+
+/** What the spans of one scope share: where its resource's service name and its scope's strings are. */
+interface ScopeContext {
+  /** `ServiceName` record in `columns.resourceStage.values`, or `-1` (empty). */
+  serviceStart: number;
+  serviceEnd: number;
+  nameStart: number;
+  nameEnd: number;
+  versionStart: number;
+  versionEnd: number;
+}
 
 function decodeResourceSpans(
   reader: Reader,
   end: number,
-  result: DecodedTraces,
+  columns: SpanColumns,
+  rejections: Rejections,
   resourceIndex: number,
 ): void {
-  let resourceAttributes: Record<string, string> = NO_ATTRIBUTES;
+  // The resource's attributes, written once to a one-row map, are copied for each span.
+  const stage = columns.resourceStage;
+  stage.reset();
+  stage.begin();
   let scopeSpans: number[] | undefined;
   while (reader.pos < end) {
     const tag = reader.tag(end);
@@ -283,12 +309,14 @@ function decodeResourceSpans(
     if (field === 1) {
       reader.expect(tag, LEN, 'ResourceSpans');
       const resourceEnd = reader.lengthEnd(end);
-      resourceAttributes = {};
+      // A repeated `resource` replaces the earlier one.
+      stage.reset();
+      stage.begin();
       while (reader.pos < resourceEnd) {
         const resourceTag = reader.tag(resourceEnd);
         if (resourceTag >>> 3 === 1) {
           reader.expect(resourceTag, LEN, 'Resource');
-          decodeKeyValue(reader, reader.lengthEnd(resourceEnd), resourceAttributes);
+          decodeKeyValue(reader, reader.lengthEnd(resourceEnd), stage);
         } else reader.skip(resourceTag & 7, resourceEnd);
       }
     } else if (field === 2) {
@@ -298,17 +326,26 @@ function decodeResourceSpans(
       reader.pos = fieldEnd;
     } else reader.skip(tag & 7, end);
   }
+  stage.end();
   if (scopeSpans === undefined) return;
-  const serviceName = resourceAttributes['service.name'] ?? '';
+  const serviceStart = stage.findValue(SERVICE_NAME_KEY);
   const resourceEnd = reader.pos;
   for (let index = 0; index < scopeSpans.length; index += 2) {
     reader.pos = scopeSpans[index]!;
+    const scope: ScopeContext = {
+      serviceStart,
+      serviceEnd: stage.foundValueEnd,
+      nameStart: 0,
+      nameEnd: 0,
+      versionStart: 0,
+      versionEnd: 0,
+    };
     decodeScopeSpans(
       reader,
       scopeSpans[index + 1]!,
-      result,
-      resourceAttributes,
-      serviceName,
+      columns,
+      rejections,
+      scope,
       resourceIndex,
       index / 2,
     );
@@ -319,14 +356,12 @@ function decodeResourceSpans(
 function decodeScopeSpans(
   reader: Reader,
   end: number,
-  result: DecodedTraces,
-  resourceAttributes: Record<string, string>,
-  serviceName: string,
+  columns: SpanColumns,
+  rejections: Rejections,
+  scope: ScopeContext,
   resourceIndex: number,
   scopeIndex: number,
 ): void {
-  let scopeName = '';
-  let scopeVersion = '';
   let spans: number[] | undefined;
   while (reader.pos < end) {
     const tag = reader.tag(end);
@@ -339,10 +374,14 @@ function decodeScopeSpans(
         const scopeField = scopeTag >>> 3;
         if (scopeField === 1) {
           reader.expect(scopeTag, LEN, 'InstrumentationScope');
-          scopeName = reader.string(scopeEnd);
+          const fieldEnd = reader.lengthEnd(scopeEnd);
+          scope.nameStart = reader.pos;
+          scope.nameEnd = reader.pos = fieldEnd;
         } else if (scopeField === 2) {
           reader.expect(scopeTag, LEN, 'InstrumentationScope');
-          scopeVersion = reader.string(scopeEnd);
+          const fieldEnd = reader.lengthEnd(scopeEnd);
+          scope.versionStart = reader.pos;
+          scope.versionEnd = reader.pos = fieldEnd;
         } else reader.skip(scopeTag & 7, scopeEnd);
       }
     } else if (field === 2) {
@@ -355,70 +394,47 @@ function decodeScopeSpans(
   if (spans === undefined) return;
   for (let index = 0; index < spans.length; index += 2) {
     reader.pos = spans[index]!;
-    const row = decodeSpan(
-      reader,
-      spans[index + 1]!,
-      resourceAttributes,
-      serviceName,
-      scopeName,
-      scopeVersion,
-    );
-    if (typeof row === 'string') {
+    const problem = decodeSpan(reader, spans[index + 1]!, columns, scope);
+    if (problem !== undefined) {
       addProblem(
-        result,
-        `resourceSpans[${resourceIndex}].scopeSpans[${scopeIndex}].spans[${index / 2}]: ${row}`,
+        rejections,
+        `resourceSpans[${resourceIndex}].scopeSpans[${scopeIndex}].spans[${index / 2}]: ${problem}`,
       );
-    } else result.rows.push(row);
+    }
   }
 }
 
-const EMPTY_EVENTS: SpanRow['Events'] = Object.freeze({
-  Timestamp: Object.freeze([]) as unknown as string[],
-  Name: Object.freeze([]) as unknown as string[],
-  Attributes: Object.freeze([]) as unknown as Record<string, string>[],
-}) as SpanRow['Events'];
-const EMPTY_LINKS: SpanRow['Links'] = Object.freeze({
-  TraceId: Object.freeze([]) as unknown as string[],
-  SpanId: Object.freeze([]) as unknown as string[],
-  TraceState: Object.freeze([]) as unknown as string[],
-  Attributes: Object.freeze([]) as unknown as Record<string, string>[],
-}) as SpanRow['Links'];
-
-/** Returns the row, or why the span is rejected. */
+/** Writes one span as a row of `columns`, or returns why it is rejected (nothing written). */
 function decodeSpan(
   reader: Reader,
   end: number,
-  resourceAttributes: Record<string, string>,
-  serviceName: string,
-  scopeName: string,
-  scopeVersion: string,
-): SpanRow | string {
-  const row: SpanRow = {
-    Timestamp: '',
-    TraceId: '',
-    SpanId: '',
-    ParentSpanId: '',
-    TraceState: '',
-    SpanName: '',
-    SpanKind: 'Unspecified',
-    ServiceName: serviceName,
-    ResourceAttributes: resourceAttributes,
-    ScopeName: scopeName,
-    ScopeVersion: scopeVersion,
-    SpanAttributes: Object.create(null) as Record<string, string>,
-    Duration: '',
-    StatusCode: 'Unset',
-    StatusMessage: '',
-    Events: EMPTY_EVENTS,
-    Links: EMPTY_LINKS,
-  };
-  let traceIdLength = 0;
-  let spanIdLength = 0;
-  let parentSpanIdLength = 0;
+  columns: SpanColumns,
+  scope: ScopeContext,
+): string | undefined {
+  const buffer = reader.buffer;
+  // Attributes, events and links go to their columns as they come; the rest is
+  // written from these positions once the span is known to be valid.
+  columns.beginRow();
+  let traceIdStart = 0;
+  let traceIdEnd = 0;
+  let spanIdStart = 0;
+  let spanIdEnd = 0;
+  let parentStart = 0;
+  let parentEnd = 0;
+  let stateStart = 0;
+  let stateEnd = 0;
+  let nameStart = 0;
+  let nameEnd = 0;
+  let messageStart = 0;
+  let messageEnd = 0;
+  let kind = 0;
+  let statusCode = 0;
   let startHigh = 0;
   let startLow = 0;
   let endHigh = 0;
   let endLow = 0;
+  let events = 0;
+  let links = 0;
   let linkProblem: string | undefined;
   while (reader.pos < end) {
     const tag = reader.tag(end);
@@ -426,38 +442,41 @@ function decodeSpan(
       case 1: {
         reader.expect(tag, LEN, 'Span');
         const fieldEnd = reader.lengthEnd(end);
-        traceIdLength = fieldEnd - reader.pos;
-        row.TraceId = idHex(reader.buffer, reader.pos, fieldEnd);
-        reader.pos = fieldEnd;
+        traceIdStart = reader.pos;
+        traceIdEnd = reader.pos = fieldEnd;
         break;
       }
       case 2: {
         reader.expect(tag, LEN, 'Span');
         const fieldEnd = reader.lengthEnd(end);
-        spanIdLength = fieldEnd - reader.pos;
-        row.SpanId = idHex(reader.buffer, reader.pos, fieldEnd);
-        reader.pos = fieldEnd;
+        spanIdStart = reader.pos;
+        spanIdEnd = reader.pos = fieldEnd;
         break;
       }
-      case 3:
+      case 3: {
         reader.expect(tag, LEN, 'Span');
-        row.TraceState = reader.string(end);
+        const fieldEnd = reader.lengthEnd(end);
+        stateStart = reader.pos;
+        stateEnd = reader.pos = fieldEnd;
         break;
+      }
       case 4: {
         reader.expect(tag, LEN, 'Span');
         const fieldEnd = reader.lengthEnd(end);
-        parentSpanIdLength = fieldEnd - reader.pos;
-        row.ParentSpanId = idHex(reader.buffer, reader.pos, fieldEnd);
-        reader.pos = fieldEnd;
+        parentStart = reader.pos;
+        parentEnd = reader.pos = fieldEnd;
         break;
       }
-      case 5:
+      case 5: {
         reader.expect(tag, LEN, 'Span');
-        row.SpanName = reader.string(end);
+        const fieldEnd = reader.lengthEnd(end);
+        nameStart = reader.pos;
+        nameEnd = reader.pos = fieldEnd;
         break;
+      }
       case 6:
         reader.expect(tag, VARINT, 'Span');
-        row.SpanKind = spanKindName(reader.uint32(end));
+        kind = reader.uint32(end);
         break;
       case 7:
         reader.expect(tag, I64, 'Span');
@@ -473,21 +492,19 @@ function decodeSpan(
         break;
       case 9:
         reader.expect(tag, LEN, 'Span');
-        decodeKeyValue(reader, reader.lengthEnd(end), row.SpanAttributes);
+        decodeKeyValue(reader, reader.lengthEnd(end), columns.attributes);
         break;
       case 11: {
         reader.expect(tag, LEN, 'Span');
-        if (row.Events === EMPTY_EVENTS) row.Events = { Timestamp: [], Name: [], Attributes: [] };
-        const problem = decodeEvent(reader, reader.lengthEnd(end), row.Events);
+        const problem = decodeEvent(reader, reader.lengthEnd(end), columns);
+        events += 1;
         linkProblem ??= problem;
         break;
       }
       case 13: {
         reader.expect(tag, LEN, 'Span');
-        if (row.Links === EMPTY_LINKS) {
-          row.Links = { TraceId: [], SpanId: [], TraceState: [], Attributes: [] };
-        }
-        const problem = decodeLink(reader, reader.lengthEnd(end), row.Links);
+        const problem = decodeLink(reader, reader.lengthEnd(end), columns);
+        links += 1;
         linkProblem ??= problem;
         break;
       }
@@ -499,10 +516,12 @@ function decodeSpan(
           const statusField = statusTag >>> 3;
           if (statusField === 2) {
             reader.expect(statusTag, LEN, 'Status');
-            row.StatusMessage = reader.string(statusEnd);
+            const fieldEnd = reader.lengthEnd(statusEnd);
+            messageStart = reader.pos;
+            messageEnd = reader.pos = fieldEnd;
           } else if (statusField === 3) {
             reader.expect(statusTag, VARINT, 'Status');
-            row.StatusCode = statusCodeName(reader.uint32(statusEnd));
+            statusCode = reader.uint32(statusEnd);
           } else reader.skip(statusTag & 7, statusEnd);
         }
         break;
@@ -511,28 +530,65 @@ function decodeSpan(
         reader.skip(tag & 7, end);
     }
   }
+  const traceIdZero = allZero(buffer, traceIdStart, traceIdEnd);
+  const spanIdZero = allZero(buffer, spanIdStart, spanIdEnd);
   const problem =
     spanProblem(
-      row,
-      traceIdLength,
-      spanIdLength,
-      parentSpanIdLength,
+      traceIdEnd - traceIdStart,
+      traceIdZero,
+      spanIdEnd - spanIdStart,
+      spanIdZero,
+      parentEnd - parentStart,
       startHigh,
       startLow,
       endHigh,
       endLow,
     ) ?? linkProblem;
-  if (problem !== undefined) return problem;
-  row.Timestamp = u64ToDecimal(startHigh, startLow);
-  row.Duration = u64Difference(startHigh, startLow, endHigh, endLow)!;
-  return row;
+  if (problem !== undefined) {
+    columns.dropRow();
+    return problem;
+  }
+  columns.attributes.end();
+  columns.timestamps.u64(startHigh, startLow);
+  columns.traceIds.hex(buffer, traceIdStart, traceIdEnd);
+  columns.spanIds.hex(buffer, spanIdStart, spanIdEnd);
+  if (allZero(buffer, parentStart, parentEnd)) columns.parentSpanIds.varint(0);
+  else columns.parentSpanIds.hex(buffer, parentStart, parentEnd);
+  columns.traceStates.utf8(buffer, stateStart, stateEnd);
+  columns.spanNames.utf8(buffer, nameStart, nameEnd);
+  columns.spanKinds.string(spanKindName(kind));
+  const stage = columns.resourceStage;
+  if (scope.serviceStart < 0) columns.serviceNames.varint(0);
+  else columns.serviceNames.append(stage.values.buffer, scope.serviceStart, scope.serviceEnd);
+  columns.resource.appendRow(stage);
+  columns.scopeNames.utf8(buffer, scope.nameStart, scope.nameEnd);
+  columns.scopeVersions.utf8(buffer, scope.versionStart, scope.versionEnd);
+  // end >= start (checked above): the difference of the 64-bit values by halves.
+  let durationLow = endLow - startLow;
+  let durationHigh = endHigh - startHigh;
+  if (durationLow < 0) {
+    durationLow += 4294967296;
+    durationHigh -= 1;
+  }
+  columns.durations.u64(durationHigh, durationLow);
+  columns.statusCodes.string(statusCodeName(statusCode));
+  columns.statusMessages.utf8(buffer, messageStart, messageEnd);
+  columns.eventTotal += events;
+  columns.eventOffsets.uint64(columns.eventTotal);
+  columns.linkTotal += links;
+  columns.linkOffsets.uint64(columns.linkTotal);
+  columns.rows += 1;
+  return undefined;
 }
 
-function decodeEvent(reader: Reader, end: number, events: SpanRow['Events']): string | undefined {
-  let timestamp = '0';
-  let name = '';
-  const attributes: Record<string, string> = {};
+function decodeEvent(reader: Reader, end: number, columns: SpanColumns): string | undefined {
+  let timeHigh = 0;
+  let timeLow = 0;
+  let nameStart = 0;
+  let nameEnd = 0;
   let problem: string | undefined;
+  const attributes = columns.eventMaps;
+  attributes.begin();
   while (reader.pos < end) {
     const tag = reader.tag(end);
     const field = tag >>> 3;
@@ -540,27 +596,34 @@ function decodeEvent(reader: Reader, end: number, events: SpanRow['Events']): st
       reader.expect(tag, I64, 'Event');
       reader.fixed64(end);
       if (reader.high > MAX_TIMESTAMP_HIGH) problem = 'event timestamp after 2262-04-11';
-      timestamp = u64ToDecimal(reader.high, reader.low);
+      timeHigh = reader.high;
+      timeLow = reader.low;
     } else if (field === 2) {
       reader.expect(tag, LEN, 'Event');
-      name = reader.string(end);
+      const fieldEnd = reader.lengthEnd(end);
+      nameStart = reader.pos;
+      nameEnd = reader.pos = fieldEnd;
     } else if (field === 3) {
       reader.expect(tag, LEN, 'Event');
       decodeKeyValue(reader, reader.lengthEnd(end), attributes);
     } else reader.skip(tag & 7, end);
   }
-  events.Timestamp.push(timestamp);
-  events.Name.push(name);
-  events.Attributes.push(attributes);
+  attributes.end();
+  columns.eventTimestamps.u64(timeHigh, timeLow);
+  columns.eventNames.utf8(reader.buffer, nameStart, nameEnd);
   return problem;
 }
 
-function decodeLink(reader: Reader, end: number, links: SpanRow['Links']): string | undefined {
-  let traceId = '';
-  let spanId = '';
-  let traceState = '';
-  const attributes: Record<string, string> = {};
+function decodeLink(reader: Reader, end: number, columns: SpanColumns): string | undefined {
+  let traceIdStart = 0;
+  let traceIdEnd = 0;
+  let spanIdStart = 0;
+  let spanIdEnd = 0;
+  let stateStart = 0;
+  let stateEnd = 0;
   let problem: string | undefined;
+  const attributes = columns.linkMaps;
+  attributes.begin();
   while (reader.pos < end) {
     const tag = reader.tag(end);
     const field = tag >>> 3;
@@ -572,53 +635,78 @@ function decodeLink(reader: Reader, end: number, links: SpanRow['Links']): strin
       if (length !== 0 && length !== expected) {
         problem = `link ${field === 1 ? 'traceId' : 'spanId'} must be ${expected} bytes, got ${length}`;
       }
-      const hex = idHex(reader.buffer, reader.pos, fieldEnd);
-      if (field === 1) traceId = hex;
-      else spanId = hex;
+      if (field === 1) {
+        traceIdStart = reader.pos;
+        traceIdEnd = fieldEnd;
+      } else {
+        spanIdStart = reader.pos;
+        spanIdEnd = fieldEnd;
+      }
       reader.pos = fieldEnd;
     } else if (field === 3) {
       reader.expect(tag, LEN, 'Link');
-      traceState = reader.string(end);
+      const fieldEnd = reader.lengthEnd(end);
+      stateStart = reader.pos;
+      stateEnd = reader.pos = fieldEnd;
     } else if (field === 4) {
       reader.expect(tag, LEN, 'Link');
       decodeKeyValue(reader, reader.lengthEnd(end), attributes);
     } else reader.skip(tag & 7, end);
   }
-  links.TraceId.push(traceId);
-  links.SpanId.push(spanId);
-  links.TraceState.push(traceState);
-  links.Attributes.push(attributes);
+  attributes.end();
+  const buffer = reader.buffer;
+  if (allZero(buffer, traceIdStart, traceIdEnd)) columns.linkTraceIds.varint(0);
+  else columns.linkTraceIds.hex(buffer, traceIdStart, traceIdEnd);
+  if (allZero(buffer, spanIdStart, spanIdEnd)) columns.linkSpanIds.varint(0);
+  else columns.linkSpanIds.hex(buffer, spanIdStart, spanIdEnd);
+  columns.linkTraceStates.utf8(buffer, stateStart, stateEnd);
   return problem;
 }
 
-/** One `KeyValue` into `target` with the value flattened to a string. */
-function decodeKeyValue(reader: Reader, end: number, target: Record<string, string>): void {
-  let key = '';
-  let value = '';
+/** One `KeyValue` as an entry of the open map of `target`, the value flattened to a string. */
+function decodeKeyValue(reader: Reader, end: number, target: MapColumn): void {
+  let keyStart = 0;
+  let keyEnd = 0;
+  let value: string | undefined = '';
+  let valueStart = 0;
+  let valueEnd = 0;
   while (reader.pos < end) {
     const tag = reader.tag(end);
     const field = tag >>> 3;
     if (field === 1) {
       reader.expect(tag, LEN, 'KeyValue');
-      key = reader.string(end);
+      const fieldEnd = reader.lengthEnd(end);
+      keyStart = reader.pos;
+      keyEnd = reader.pos = fieldEnd;
     } else if (field === 2) {
       reader.expect(tag, LEN, 'KeyValue');
       value = decodeValueAsString(reader, reader.lengthEnd(end));
+      valueStart = reader.valueStart;
+      valueEnd = reader.valueEnd;
     } else reader.skip(tag & 7, end);
   }
-  setAttribute(target, key, value);
+  target.key(reader.buffer, keyStart, keyEnd);
+  if (value === undefined) target.values.utf8(reader.buffer, valueStart, valueEnd);
+  else target.values.string(value);
 }
 
-/** `AnyValue` as pdata's `Value.AsString()` renders it. */
-function decodeValueAsString(reader: Reader, end: number): string {
-  let value = '';
+/**
+ * `AnyValue` as pdata's `Value.AsString()` renders it. A string value is not
+ * decoded: `undefined`, its bytes at `reader.valueStart … valueEnd`.
+ */
+function decodeValueAsString(reader: Reader, end: number): string | undefined {
+  let value: string | undefined = '';
   while (reader.pos < end) {
     const tag = reader.tag(end);
     switch (tag >>> 3) {
-      case 1:
+      case 1: {
         reader.expect(tag, LEN, 'AnyValue');
-        value = reader.string(end);
+        const fieldEnd = reader.lengthEnd(end);
+        reader.valueStart = reader.pos;
+        reader.valueEnd = reader.pos = fieldEnd;
+        value = undefined;
         break;
+      }
       case 2:
         reader.expect(tag, VARINT, 'AnyValue');
         reader.uint64(end);

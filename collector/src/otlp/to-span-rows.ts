@@ -47,6 +47,14 @@ export const MAX_VALUE_DEPTH = 32;
 const HEX_BYTE: string[] = [];
 for (let index = 0; index < 256; index++) HEX_BYTE.push(index.toString(16).padStart(2, '0'));
 
+/** Is every byte of `bytes[start, end)` zero (an id the exporter writes as `''`)? */
+export function allZero(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let index = start; index < end; index++) {
+    if (bytes[index] !== 0) return false;
+  }
+  return true;
+}
+
 /** Lower-case hex of `bytes[start, end)`; `''` when every byte is zero (the exporter's rule). */
 export function hexOf(bytes: Uint8Array, start: number, end: number): string {
   let zero = true;
@@ -163,11 +171,15 @@ export function u64Difference(
 /** ClickHouse `DateTime64(9)` holds Int64 nanoseconds: up to 2262-04-11. */
 export const MAX_TIMESTAMP_HIGH = 0x7fffffff;
 
-/** Why a span cannot be stored, or `undefined` when it can. Same rules for both encodings. */
+/**
+ * Why a span cannot be stored, or `undefined` when it can. Same rules for both encodings.
+ * `traceIdZero` / `spanIdZero`: the id is all zeros (its hex is `''`).
+ */
 export function spanProblem(
-  row: SpanRow,
   traceIdLength: number,
+  traceIdZero: boolean,
   spanIdLength: number,
+  spanIdZero: boolean,
   parentSpanIdLength: number,
   startHigh: number,
   startLow: number,
@@ -175,9 +187,9 @@ export function spanProblem(
   endLow: number,
 ): string | undefined {
   if (traceIdLength !== 16) return `traceId must be 16 bytes (32 hex digits), got ${traceIdLength}`;
-  if (row.TraceId === '') return 'traceId must not be all zeros';
+  if (traceIdZero) return 'traceId must not be all zeros';
   if (spanIdLength !== 8) return `spanId must be 8 bytes (16 hex digits), got ${spanIdLength}`;
-  if (row.SpanId === '') return 'spanId must not be all zeros';
+  if (spanIdZero) return 'spanId must not be all zeros';
   if (parentSpanIdLength !== 0 && parentSpanIdLength !== 8) {
     return `parentSpanId must be empty or 8 bytes, got ${parentSpanIdLength}`;
   }
@@ -205,17 +217,27 @@ export function setAttribute(record: Record<string, string>, key: string, value:
   }
 }
 
-/** Spans kept, spans rejected, and why the first few were rejected. */
-export interface DecodedTraces {
-  rows: SpanRow[];
+/** Spans rejected, and why the first few were rejected. */
+export interface Rejections {
   rejectedSpans: number;
   /** Distinct reasons, at most a handful, for `partialSuccess.errorMessage`. */
   problems: string[];
 }
 
+/** Spans kept (as rows), spans rejected, and why the first few were rejected. */
+export interface DecodedTraces extends Rejections {
+  rows: SpanRow[];
+}
+
+/** Spans kept (as one Native block of `spans` rows, see `SpanColumns`), spans rejected, and why. */
+export interface EncodedTraces extends Rejections {
+  block: Buffer;
+  spans: number;
+}
+
 export const MAX_PROBLEMS = 5;
 
-export function addProblem(result: DecodedTraces, problem: string): void {
+export function addProblem(result: Rejections, problem: string): void {
   result.rejectedSpans += 1;
   if (result.problems.length < MAX_PROBLEMS && !result.problems.includes(problem)) {
     result.problems.push(problem);
@@ -223,6 +245,6 @@ export function addProblem(result: DecodedTraces, problem: string): void {
 }
 
 /** `partialSuccess.errorMessage` for rejected spans. */
-export function rejectionMessage(result: DecodedTraces): string {
+export function rejectionMessage(result: Rejections): string {
   return `${result.rejectedSpans} span(s) rejected: ${result.problems.join('; ')}`;
 }

@@ -10,7 +10,7 @@ import type { Config } from '../config.js';
 import { OverloadedError, UnsupportedMediaTypeError } from '../errors.js';
 import type { CollectorMetrics } from '../metrics.js';
 import { decodeTraceRequestJson } from '../otlp/decode-json.js';
-import { decodeTraceRequestProtobuf } from '../otlp/decode-protobuf.js';
+import { decodeTraceRequestProtobufToNative } from '../otlp/decode-protobuf.js';
 import { CONTENT_TYPES, encodeExportResponse, type OtlpEncoding } from '../otlp/encode-response.js';
 import { rejectionMessage } from '../otlp/to-span-rows.js';
 import type { SpanStore } from '../store/span-store.js';
@@ -55,9 +55,13 @@ export function tracesRouter({ config, store, logger, metrics }: TracesRouteOpti
     inFlight += 1;
     try {
       const body = await readBody(request, config.maxBodyBytes);
+      // Protobuf goes straight to a Native block; JSON through rows (encoded by the store).
       const decoded =
-        encoding === 'protobuf' ? decodeTraceRequestProtobuf(body) : decodeTraceRequestJson(body);
-      metrics.spansReceived += decoded.rows.length + decoded.rejectedSpans;
+        encoding === 'protobuf'
+          ? decodeTraceRequestProtobufToNative(body)
+          : decodeTraceRequestJson(body);
+      const spans = 'rows' in decoded ? decoded.rows.length : decoded.spans;
+      metrics.spansReceived += spans + decoded.rejectedSpans;
       metrics.spansRejected += decoded.rejectedSpans;
       if (decoded.rejectedSpans > 0) {
         logger.warn(
@@ -65,12 +69,15 @@ export function tracesRouter({ config, store, logger, metrics }: TracesRouteOpti
           'rejected OTLP spans',
         );
       }
-      if (decoded.rows.length > 0) {
+      if (spans > 0) {
         const started = performance.now();
-        const result = await store.write(decoded.rows);
+        const result =
+          'rows' in decoded
+            ? await store.write(decoded.rows)
+            : await store.writeNative(decoded.block, spans);
         metrics.observeWrite((performance.now() - started) / 1000);
         if (result.status === 'overloaded') {
-          metrics.spansRefused += decoded.rows.length;
+          metrics.spansRefused += spans;
           // A full spool means ClickHouse has been behind for a while (503); a
           // full queue is a burst (429). A writer that does not set `limit`:
           // judged from its reason.
@@ -84,13 +91,13 @@ export function tracesRouter({ config, store, logger, metrics }: TracesRouteOpti
           );
         }
         if (result.status === 'failed') {
-          metrics.spansRefused += decoded.rows.length;
+          metrics.spansRefused += spans;
           logger.error({ err: result.error }, 'storing spans failed');
           throw new OverloadedError(`storing spans failed: ${result.error.message}`, 503, 5, {
             cause: result.error,
           });
         }
-        metrics.spansAccepted += decoded.rows.length;
+        metrics.spansAccepted += spans;
       }
       response
         .status(200)

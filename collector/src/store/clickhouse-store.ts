@@ -236,7 +236,6 @@ export class ClickHouseStore implements SpanStore {
   }
 
   async write(rows: SpanRow[]): Promise<WriteResult> {
-    if (this.writer === undefined) await this.start();
     let body: Buffer;
     try {
       body = spanRowsToNative(rows);
@@ -244,7 +243,12 @@ export class ClickHouseStore implements SpanStore {
       if (error instanceof InvalidSpanRowError) return { status: 'failed', error };
       throw error;
     }
-    return (this.writer as BatchWriter).write(body, rows.length);
+    return this.writeNative(body, rows.length);
+  }
+
+  async writeNative(block: Buffer, rows: number): Promise<WriteResult> {
+    if (this.writer === undefined) await this.start();
+    return (this.writer as BatchWriter).write(block, rows);
   }
 
   /** Waits until every acknowledged span is in ClickHouse (or `timeoutMs` passed). */

@@ -76,6 +76,11 @@ export interface SpanStore {
   migrate(): Promise<void>;
   /** Resolves when the rows are durable (in ClickHouse or in the spool). */
   write(rows: SpanRow[]): Promise<WriteResult>;
+  /**
+   * `write` for rows already encoded as one Native block of `rows` rows
+   * (`SpanColumns`, e.g. from `decodeTraceRequestProtobufToNative`).
+   */
+  writeNative(block: Buffer, rows: number): Promise<WriteResult>;
   insertFeedback(feedback: Feedback): Promise<void>;
   stats(query: StatsQuery): Promise<StatsResponse>;
   /** Read-only SQL with ClickHouse's own limits (`readonly`, `max_execution_time`, `max_result_rows`). */
