@@ -1,7 +1,8 @@
 /**
  * Which protobuf decoder for `POST /v1/traces`: the hand-written one (bytes
- * straight into `otel_traces` rows) against protobufjs (reflection, decoding to
- * message objects, then the same conversion into rows). Run:
+ * straight into the Native block of `otel_traces` rows that ingest spools)
+ * against protobufjs (reflection, decoding to message objects, then the same
+ * conversion into rows, then the same Native encoding). Run:
  *   pnpm exec vitest bench --run collector/test/otlp-decode.bench.ts
  * Not part of `pnpm test`; the numbers go in collector/README.md.
  */
@@ -16,7 +17,8 @@ import {
 } from '@opentelemetry/sdk-trace';
 import protobuf from 'protobufjs';
 import { bench, describe } from 'vitest';
-import { decodeTraceRequestProtobuf } from '../src/otlp/decode-protobuf.js';
+import { decodeTraceRequestProtobufToNative } from '../src/otlp/decode-protobuf.js';
+import { spanRowsToNative } from '../src/store/span-row-native.js';
 import type { SpanRow } from '../src/store/span-store.js';
 import {
   formatDouble,
@@ -275,10 +277,13 @@ function decodeWithProtobufjs(bytes: Uint8Array): SpanRow[] {
 const payload = ProtobufTraceSerializer.serializeRequest(await llmSpans(SPANS_PER_REQUEST))!;
 
 describe(`decode one OTLP request of ${SPANS_PER_REQUEST} LLM spans (${payload.length} bytes)`, () => {
-  bench('hand-written decoder → otel_traces rows', () => {
-    decodeTraceRequestProtobuf(payload);
+  bench('hand-written decoder → Native block of otel_traces rows', () => {
+    decodeTraceRequestProtobufToNative(payload);
   });
-  bench('protobufjs decode → same rows', () => {
+  bench('protobufjs decode → same rows → same Native block', () => {
+    spanRowsToNative(decodeWithProtobufjs(payload));
+  });
+  bench('protobufjs decode → same rows (no Native block)', () => {
     decodeWithProtobufjs(payload);
   });
   bench('protobufjs decode only (message objects, no rows)', () => {
