@@ -28,14 +28,19 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
+const SQL_MAX_ROWS = 1_000_000;
+
 async function sql(url: string, query: string): Promise<Record<string, unknown>[]> {
   const response = await fetch(`${url}/api/sql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sql: query, maxRows: 1_000_000 }),
+    body: JSON.stringify({ sql: query, maxRows: SQL_MAX_ROWS }),
   });
-  const body = (await response.json()) as { rows: Record<string, unknown>[] };
+  const body = (await response.json()) as { rows: Record<string, unknown>[]; truncated?: boolean };
   expect(response.status, JSON.stringify(body)).toBe(200);
+  // The collectors here allow SQL_MAX_ROWS rows: how many spans a run acknowledges depends on
+  // the machine's speed, and a truncated id list would read as lost spans.
+  expect(body.truncated ?? false, `more than ${SQL_MAX_ROWS} rows: ${query}`).toBe(false);
   return body.rows;
 }
 
@@ -63,7 +68,8 @@ function exportSpans(
 describe('collector durability', () => {
   it('keeps every acknowledged span across kill -9 right after an acknowledgement and a restart', async () => {
     const dataDir = await tempDir();
-    let collector: CollectorProcess = await spawnCollector(dataDir);
+    const spawnOptions = { env: { MODELMAXX_SQL_MAX_ROWS: String(SQL_MAX_ROWS) } };
+    let collector: CollectorProcess = await spawnCollector(dataDir, spawnOptions);
     cleanups.push(() => collector.kill9());
 
     const BATCH = 250;
@@ -102,7 +108,7 @@ describe('collector durability', () => {
     expect(await collector.exited).toEqual({ code: null, signal: 'SIGKILL' });
     expect(acknowledged.size).toBeGreaterThanOrEqual(KILL_AFTER * BATCH);
 
-    collector = await spawnCollector(dataDir);
+    collector = await spawnCollector(dataDir, spawnOptions);
     // The restarted collector replays what the killed one had only in its spool.
     await until(async () => {
       const metrics = await readMetrics(collector.url);
@@ -148,7 +154,10 @@ describe('collector durability', () => {
       retryMaxMs: 250,
     });
     cleanups.push(() => store.close());
-    const collector = await startCollector({ store, config: { port: 0 } });
+    const collector = await startCollector({
+      store,
+      config: { port: 0, sqlMaxRows: SQL_MAX_ROWS },
+    });
     cleanups.push(() => collector.close());
 
     const BATCH = 100;
