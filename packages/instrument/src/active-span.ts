@@ -15,7 +15,12 @@ function findSpanKey(): symbol | undefined {
     },
     deleteValue: () => probe,
   };
-  trace.setSpan(probe, trace.wrapSpanContext(INVALID_SPAN_CONTEXT));
+  try {
+    trace.setSpan(probe, trace.wrapSpanContext(INVALID_SPAN_CONTEXT));
+  } catch {
+    // An API that does not set spans this way: `withActiveSpan` falls back to `trace.setSpan`.
+    return undefined;
+  }
   return found;
 }
 
