@@ -17,7 +17,8 @@ export function withLlmContext<T>(attributes: LlmContextAttributes, fn: () => T)
   return context.with(context.active().setValue(LLM_CONTEXT_KEY, merged), fn);
 }
 
-const NO_LLM_CONTEXT: LlmContextAttributes = Object.freeze({});
+/** No app context (shared, frozen). */
+export const NO_LLM_CONTEXT: LlmContextAttributes = Object.freeze({});
 const NO_ROUTE_ATTRIBUTES: Attributes = Object.freeze({});
 
 /** The app context in `ctx` (read only: a shared empty object when there is none). */

@@ -228,7 +228,8 @@ export function emitLateEvaluation(
   span.end();
 }
 
-const SCORED_CALL_KEYS = [
+/** The attributes that name a scored call (model, provider, task, feature). */
+export const SCORED_CALL_KEYS = [
   ATTR_GEN_AI_REQUEST_MODEL,
   ATTR_GEN_AI_PROVIDER_NAME,
   ATTR_MODELMAXX_TASK,

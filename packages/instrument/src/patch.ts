@@ -1,7 +1,7 @@
 import { context, diag } from '@opentelemetry/api';
 import { withActiveSpan } from './active-span.js';
 import { configResolver } from './config.js';
-import { pickLlmContext } from './context.js';
+import { NO_LLM_CONTEXT, pickLlmContext } from './context.js';
 import type { ApiAdapter } from './internal-types.js';
 import { LlmCall } from './llm-call.js';
 import { observeStream } from './stream.js';
@@ -44,8 +44,6 @@ function clientOf(resource: unknown): ClientLike | undefined {
   const client = asDict(resource)?.['_client'];
   return asDict(client) as ClientLike | undefined;
 }
-
-const NO_CONTEXT: LlmContextAttributes = Object.freeze({});
 
 /** Whether the SDK request options carry our per-call app context (`{ modelmaxx: … }`). */
 function hasOurOption(options: unknown): options is Dict {
@@ -95,7 +93,7 @@ export function wrapCreate(original: AnyFunction, options: WrapOptions): AnyFunc
       const body = asDict(args[0]);
       if (body === undefined) return original.apply(this, args);
       client = clientOf(this);
-      let perCall = NO_CONTEXT;
+      let perCall = NO_LLM_CONTEXT;
       if (hasOurOption(args[1])) {
         const stripped = stripRequestOptions(args[1]);
         perCall = stripped.perCall;

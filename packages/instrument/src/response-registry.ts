@@ -1,16 +1,11 @@
 import type { Attributes, SpanContext, TraceState, Tracer } from '@opentelemetry/api';
-import {
-  ATTR_GEN_AI_PROVIDER_NAME,
-  ATTR_GEN_AI_REQUEST_MODEL,
-  ATTR_MODELMAXX_FEATURE,
-  ATTR_MODELMAXX_TASK,
-} from '@modelmaxx/semconv';
+import { SCORED_CALL_KEYS } from './evaluators.js';
 
 /** What `feedback({ responseId })` needs of a call that has ended. */
 export interface RememberedCall {
   spanContext: SpanContext;
   tracer: Tracer;
-  /** The scored call's identity: provider, request model, task and feature (those it has). */
+  /** The scored call's identity: its `SCORED_CALL_KEYS` (those it has). */
   call: Attributes;
 }
 
@@ -53,10 +48,8 @@ export class ResponseRegistry {
   private readonly traceFlags: Uint8Array;
   private readonly traceStates: (TraceState | undefined)[];
   private readonly tracers: (Tracer | undefined)[];
-  private readonly providers: unknown[];
-  private readonly models: unknown[];
-  private readonly tasks: unknown[];
-  private readonly features: unknown[];
+  /** Per `SCORED_CALL_KEYS` key, the value of each slot's call. */
+  private readonly identity: unknown[][];
   private next = 0;
 
   constructor(capacity: number) {
@@ -66,10 +59,7 @@ export class ResponseRegistry {
     this.traceFlags = new Uint8Array(capacity);
     this.traceStates = new Array<TraceState | undefined>(capacity).fill(undefined);
     this.tracers = new Array<Tracer | undefined>(capacity).fill(undefined);
-    this.providers = new Array<unknown>(capacity).fill(undefined);
-    this.models = new Array<unknown>(capacity).fill(undefined);
-    this.tasks = new Array<unknown>(capacity).fill(undefined);
-    this.features = new Array<unknown>(capacity).fill(undefined);
+    this.identity = SCORED_CALL_KEYS.map(() => new Array<unknown>(capacity).fill(undefined));
   }
 
   get size(): number {
@@ -108,10 +98,9 @@ export class ResponseRegistry {
     this.traceFlags[slot] = spanContext.traceFlags;
     this.traceStates[slot] = spanContext.traceState;
     this.tracers[slot] = tracer;
-    this.providers[slot] = call?.[ATTR_GEN_AI_PROVIDER_NAME];
-    this.models[slot] = call?.[ATTR_GEN_AI_REQUEST_MODEL];
-    this.tasks[slot] = call?.[ATTR_MODELMAXX_TASK];
-    this.features[slot] = call?.[ATTR_MODELMAXX_FEATURE];
+    for (let index = 0; index < SCORED_CALL_KEYS.length; index += 1) {
+      this.identity[index]![slot] = call?.[SCORED_CALL_KEYS[index]!];
+    }
   }
 
   get(responseId: string): RememberedCall | undefined {
@@ -129,13 +118,10 @@ export class ResponseRegistry {
     const traceState = this.traceStates[slot];
     if (traceState !== undefined) spanContext.traceState = traceState;
     const call: Attributes = {};
-    const identity: [string, unknown][] = [
-      [ATTR_GEN_AI_REQUEST_MODEL, this.models[slot]],
-      [ATTR_GEN_AI_PROVIDER_NAME, this.providers[slot]],
-      [ATTR_MODELMAXX_TASK, this.tasks[slot]],
-      [ATTR_MODELMAXX_FEATURE, this.features[slot]],
-    ];
-    for (const [key, value] of identity) if (typeof value === 'string') call[key] = value;
+    SCORED_CALL_KEYS.forEach((key, index) => {
+      const value = this.identity[index]![slot];
+      if (typeof value === 'string') call[key] = value;
+    });
     return { spanContext, tracer, call };
   }
 }
