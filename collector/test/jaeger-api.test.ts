@@ -569,10 +569,10 @@ describe('Jaeger v3 API', () => {
           maxEndTimeUnixNano: ns(300_002_000),
           rootServiceName: 'shop',
           rootOperationName: 'GET /health',
-          spanCount: '1',
-          errorSpanCount: '0',
-          orphanSpanCount: '0',
-          services: [{ name: 'shop', spanCount: '1', errorSpanCount: '0' }],
+          spanCount: 1,
+          errorSpanCount: 0,
+          orphanSpanCount: 0,
+          services: [{ name: 'shop', spanCount: 1, errorSpanCount: 0 }],
         },
         {
           traceId: TRACE_D,
@@ -580,10 +580,10 @@ describe('Jaeger v3 API', () => {
           maxEndTimeUnixNano: ns(120_040_000),
           rootServiceName: 'shop',
           rootOperationName: 'GET /checkout',
-          spanCount: '2',
-          errorSpanCount: '1',
-          orphanSpanCount: '1',
-          services: [{ name: 'shop', spanCount: '2', errorSpanCount: '1' }],
+          spanCount: 2,
+          errorSpanCount: 1,
+          orphanSpanCount: 1,
+          services: [{ name: 'shop', spanCount: 2, errorSpanCount: 1 }],
         },
         {
           traceId: TRACE_A,
@@ -591,12 +591,12 @@ describe('Jaeger v3 API', () => {
           maxEndTimeUnixNano: ns(250_000),
           rootServiceName: 'shop',
           rootOperationName: 'GET /checkout',
-          spanCount: '4',
-          errorSpanCount: '1',
-          orphanSpanCount: '0',
+          spanCount: 4,
+          errorSpanCount: 1,
+          orphanSpanCount: 0,
           services: [
-            { name: 'payments', spanCount: '1', errorSpanCount: '1' },
-            { name: 'shop', spanCount: '3', errorSpanCount: '0' },
+            { name: 'payments', spanCount: 1, errorSpanCount: 1 },
+            { name: 'shop', spanCount: 3, errorSpanCount: 0 },
           ],
         },
       ],
@@ -628,6 +628,67 @@ describe('Jaeger v3 API', () => {
       (await get('/api/v3/trace-summaries?query.serviceName=shop&query.startTimeMin=yesterday'))
         .status,
     ).toBe(400);
+  });
+});
+
+describe('Jaeger answers like Jaeger (prettyPrint, metrics, bad input)', () => {
+  it('indents a reply by four spaces with prettyPrint=true, and not with prettyPrint=false', async () => {
+    const pretty = await fetch(`${base}/api/services?prettyPrint=true`);
+    expect(pretty.headers.get('content-type')).toMatch(/^application\/json/);
+    const text = await pretty.text();
+    expect(text).toBe(JSON.stringify(wrapped(['payments', 'shop', 'worker']), null, 4));
+    expect(text).toContain('\n    "data": [\n        "payments"');
+    const v3 = await (await fetch(`${base}/api/v3/services?prettyPrint=1`)).text();
+    expect(v3).toBe(JSON.stringify({ services: ['payments', 'shop', 'worker'] }, null, 4));
+    const notFound = await (
+      await fetch(`${base}/api/traces/${'f'.repeat(32)}?prettyPrint=true`)
+    ).text();
+    expect(notFound).toContain('\n    "errors": [');
+    for (const flat of ['prettyPrint=false', 'prettyPrint=', 'other=1']) {
+      const body = await (await fetch(`${base}/api/services?${flat}`)).text();
+      expect(body, flat).toBe(JSON.stringify(wrapped(['payments', 'shop', 'worker'])));
+    }
+  });
+
+  it('answers /api/metrics/* with 501 in the v1 error shape (no metrics backend)', async () => {
+    for (const path of [
+      '/api/metrics/calls?service=shop&endTs=1&lookback=3600000&step=60000&ratePer=600000',
+      '/api/metrics/latencies?service=shop&quantile=0.95',
+      '/api/metrics/errors?service=shop',
+      '/api/metrics/minstep',
+    ]) {
+      expect(await get(path), path).toEqual({
+        status: 501,
+        body: {
+          data: null,
+          total: 0,
+          limit: 0,
+          offset: 0,
+          errors: [
+            {
+              code: 501,
+              msg: 'trace metrics are currently disabled - no metrics backend configured',
+            },
+          ],
+        },
+      });
+    }
+  });
+
+  it('answers bad percent-encoding in a path parameter with 400 in the v1 error shape', async () => {
+    for (const path of [
+      '/api/traces/%zz',
+      '/api/traces/%E0%A4%A',
+      '/api/services/%zz/operations',
+    ]) {
+      const { status, body } = await get(path);
+      expect(status, path).toBe(400);
+      expect(body.data, path).toBeNull();
+      expect(body.errors![0]!.code, path).toBe(400);
+      expect(body.errors![0]!.msg, path).toMatch(/percent-encoding/);
+    }
+    // A well-encoded name still reads.
+    expect((await get(`/api/services/${encodeURIComponent('shop')}/operations`)).status).toBe(200);
   });
 });
 

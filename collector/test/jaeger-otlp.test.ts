@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { AttributeValue, Attributes } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { startCollector, type RunningCollector } from '../src/index.js';
 import { recordSpans, toProtobuf } from './support/otlp-fixtures.js';
 
@@ -119,6 +120,40 @@ function expectedAttributeTags(
   );
 }
 
+/**
+ * What the Jaeger UI validates its v3 answers with, restated from jaeger-ui at tag v2.19.0
+ * (unchanged at v2.20.0): `packages/jaeger-ui/src/api/v3/generated-client.ts`
+ * (`jaeger_api_v3_GetServicesResponse`, `_GetOperationsResponse`, `_TraceSummary`,
+ * `_ServiceSummary`, `_FindTraceSummariesResponse`) as refined by
+ * `packages/jaeger-ui/src/api/v3/schemas.ts`: the `int32` counts are JSON integers ≥ 0,
+ * the `int64` times decimal strings, the trace id 32 hex digits; unknown fields pass.
+ * `JaegerClient` (`src/api/v3/client.ts`) calls `.parse()`, so a mismatch fails the search.
+ */
+const count = z.number().int().min(0).optional();
+const JaegerUiServices = z.looseObject({ services: z.array(z.string()) });
+const JaegerUiOperations = z.looseObject({
+  operations: z.array(z.looseObject({ name: z.string(), spanKind: z.string() })),
+});
+const JaegerUiTraceSummaries = z.looseObject({
+  summaries: z
+    .array(
+      z.looseObject({
+        traceId: z.string().regex(/^[0-9a-f]{32}$/i),
+        rootServiceName: z.string().optional(),
+        rootOperationName: z.string().optional(),
+        minStartTimeUnixNano: z.string().regex(/^\d+$/).optional(),
+        maxEndTimeUnixNano: z.string().regex(/^\d+$/).optional(),
+        spanCount: count,
+        errorSpanCount: count,
+        orphanSpanCount: count,
+        services: z
+          .array(z.looseObject({ name: z.string(), spanCount: count, errorSpanCount: count }))
+          .optional(),
+      }),
+    )
+    .optional(),
+});
+
 const KINDS = ['internal', 'server', 'client', 'producer', 'consumer'];
 const micros = (time: [number, number]) => time[0] * 1_000_000 + Math.floor(time[1] / 1000);
 const nanos = (time: [number, number]) => BigInt(time[0]) * 1_000_000_000n + BigInt(time[1]);
@@ -226,5 +261,39 @@ describe('Jaeger API over spans received by OTLP', () => {
       offset: 0,
       errors: null,
     });
+  }, 90_000);
+
+  it('answers /api/v3 in the shapes the Jaeger UI (v2.19+) validates', async () => {
+    const root = spans.find((span) => span.name === 'chat gpt-4o-mini')!;
+    await traceOf(root.spanContext().traceId);
+    const services = await read('/api/v3/services');
+    expect(services.status).toBe(200);
+    expect(JaegerUiServices.parse(services.body).services).toEqual(['checkout']);
+    const operations = await read('/api/v3/operations?service=checkout');
+    expect(operations.status).toBe(200);
+    expect(JaegerUiOperations.parse(operations.body).operations.length).toBeGreaterThan(0);
+    // The query as JaegerClient.fetchTraceSummaries builds it.
+    const params = new URLSearchParams({
+      'query.serviceName': 'checkout',
+      'query.startTimeMin': new Date(micros(root.startTime) / 1000 - 3_600_000).toISOString(),
+      'query.startTimeMax': new Date(micros(root.endTime) / 1000 + 60_000).toISOString(),
+      'query.searchDepth': '20',
+    });
+    const found = await read(`/api/v3/trace-summaries?${params.toString()}`);
+    expect(found.status).toBe(200);
+    const parsed = JaegerUiTraceSummaries.safeParse(found.body);
+    expect(parsed.error?.issues ?? []).toEqual([]);
+    const summaries = parsed.data!.summaries!;
+    const all = [...new Set(spans.map((span) => span.spanContext().traceId))];
+    expect(summaries.map((summary) => summary.traceId).sort()).toEqual(all.sort());
+    const mine = summaries.find((summary) => summary.traceId === root.spanContext().traceId)!;
+    const inTrace = spans.filter(
+      (span) => span.spanContext().traceId === root.spanContext().traceId,
+    );
+    expect(mine.spanCount).toBe(inTrace.length);
+    expect(mine.services).toEqual([
+      { name: 'checkout', spanCount: inTrace.length, errorSpanCount: mine.errorSpanCount },
+    ]);
+    expect(BigInt(mine.minStartTimeUnixNano!)).toBe(nanos(root.startTime));
   }, 90_000);
 });

@@ -221,17 +221,21 @@ export function toJaegerTrace(rows: readonly StoredSpan[]): JaegerTrace {
   return { traceID: rows[0]?.TraceId ?? '', spans, processes, warnings: null };
 }
 
-/** One trace of `/api/v3/trace-summaries` (int64 values as decimal strings, like protobuf JSON). */
+/**
+ * One trace of `/api/v3/trace-summaries`, in proto3 JSON as Jaeger's IDL types it: the
+ * 64-bit times as decimal strings, the `int32` counts as JSON numbers (the Jaeger UI
+ * since v2.19 validates both with zod and rejects a count sent as a string).
+ */
 export interface TraceSummary {
   traceId: string;
   minStartTimeUnixNano: string;
   maxEndTimeUnixNano: string;
   rootServiceName: string;
   rootOperationName: string;
-  spanCount: string;
-  errorSpanCount: string;
-  orphanSpanCount: string;
-  services: { name: string; spanCount: string; errorSpanCount: string }[];
+  spanCount: number;
+  errorSpanCount: number;
+  orphanSpanCount: number;
+  services: { name: string; spanCount: number; errorSpanCount: number }[];
 }
 
 /** The slim per-span columns a summary needs. */
@@ -285,15 +289,15 @@ export function summarizeTrace(rows: readonly SummarySpan[]): TraceSummary {
     maxEndTimeUnixNano: String(maxEnd ?? 0n),
     rootServiceName: root?.ServiceName ?? '',
     rootOperationName: root?.SpanName ?? '',
-    spanCount: String(rows.length),
-    errorSpanCount: String(errors),
-    orphanSpanCount: String(orphans.length),
+    spanCount: rows.length,
+    errorSpanCount: errors,
+    orphanSpanCount: orphans.length,
     services: [...services.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, counts]) => ({
         name,
-        spanCount: String(counts.spanCount),
-        errorSpanCount: String(counts.errorSpanCount),
+        spanCount: counts.spanCount,
+        errorSpanCount: counts.errorSpanCount,
       })),
   };
 }

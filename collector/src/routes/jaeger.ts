@@ -17,10 +17,15 @@
  * `query.startTimeMin|Max` (RFC 3339), `query.durationMin|Max`,
  * `query.searchDepth`, `query.attributes`.
  *
+ * Like Jaeger's query service: `prettyPrint=true` (any value but empty or `false`)
+ * indents a reply by four spaces; `/api/metrics/*` (the Monitor tab's span metrics)
+ * answers 501 in the v1 error shape, as Jaeger does when no metrics backend is
+ * configured; a path parameter with bad percent-encoding (`/api/traces/%zz`) is a 400.
+ *
  * Mount it after the read-token guard of `/api/*`.
  */
 import type { ClickHouseEngine } from '../store/engine.js';
-import { Router, type Request, type Response } from 'express';
+import { Router, type NextFunction, type Request, type Response } from 'express';
 import {
   JaegerQueries,
   JaegerQueryError,
@@ -97,20 +102,43 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Jaeger's `prettyPrint` query parameter: anything but absent, empty or `false` indents. */
+function prettyPrintOf(request: Request): boolean {
+  const value: unknown = request.query.prettyPrint;
+  const last = Array.isArray(value) ? value[value.length - 1] : value;
+  return typeof last === 'string' && last !== '' && last !== 'false';
+}
+
+/** Sends `body` as JSON, indented by four spaces (as Jaeger does) when `prettyPrint` asks. */
+function reply(request: Request, response: Response, status: number, body: unknown): void {
+  if (!prettyPrintOf(request)) {
+    response.status(status).json(body);
+    return;
+  }
+  response
+    .status(status)
+    .type('application/json')
+    .send(JSON.stringify(body, null, 4));
+}
+
+/** Jaeger v1's error reply: `{ data: null, total: 0, …, errors: [{ code, msg }] }`. */
+function v1Error(request: Request, response: Response, code: number, msg: string): void {
+  reply(request, response, code, {
+    data: null,
+    total: 0,
+    limit: 0,
+    offset: 0,
+    errors: [{ code, msg }],
+  });
+}
+
 /** v1 handlers answer errors as `{ data: null, errors: [{ code, msg }] }`. */
 function v1Handler(handler: (request: Request) => Promise<unknown>) {
   return async (request: Request, response: Response) => {
     try {
-      response.status(200).json(await handler(request));
+      reply(request, response, 200, await handler(request));
     } catch (error) {
-      const code = statusOf(error);
-      response.status(code).json({
-        data: null,
-        total: 0,
-        limit: 0,
-        offset: 0,
-        errors: [{ code, msg: messageOf(error) }],
-      });
+      v1Error(request, response, statusOf(error), messageOf(error));
     }
   };
 }
@@ -119,12 +147,20 @@ function v1Handler(handler: (request: Request) => Promise<unknown>) {
 function v3Handler(handler: (request: Request) => Promise<unknown>) {
   return async (request: Request, response: Response) => {
     try {
-      response.status(200).json(await handler(request));
+      reply(request, response, 200, await handler(request));
     } catch (error) {
       const httpCode = statusOf(error);
-      response.status(httpCode).json({ error: { httpCode, message: messageOf(error) } });
+      reply(request, response, httpCode, { error: { httpCode, message: messageOf(error) } });
     }
   };
+}
+
+/**
+ * The router decodes path parameters when it matches a route and passes a
+ * `URIError` (with `status` 400) on for bad percent-encoding such as `%zz`.
+ */
+export function isBadPathEncoding(error: unknown): error is URIError {
+  return error instanceof URIError && (error as URIError & { status?: unknown }).status === 400;
 }
 
 function rfc3339Nanos(value: string | undefined, name: string): bigint | undefined {
@@ -312,6 +348,29 @@ export function jaegerRouter(options: JaegerRouterOptions): Router {
       };
     }),
   );
+
+  // Span metrics (Jaeger's Monitor tab) need a metrics backend this collector does not
+  // have: Jaeger answers these with 501 and its v1 error shape, and the UI shows the tab
+  // as not configured instead of as failing.
+  router.get('/api/metrics/{*rest}', (request, response) => {
+    v1Error(
+      request,
+      response,
+      501,
+      'trace metrics are currently disabled - no metrics backend configured',
+    );
+  });
+
+  // A bad percent-encoding in `/api/traces/:traceId` or `/api/services/:service/operations`
+  // fails while the route is matched, before any handler runs: answer it here, in Jaeger's
+  // v1 error shape, instead of letting it fall through as an internal error.
+  router.use((error: unknown, request: Request, response: Response, next: NextFunction) => {
+    if (!isBadPathEncoding(error) || response.headersSent) {
+      next(error);
+      return;
+    }
+    v1Error(request, response, 400, `bad percent-encoding in the path: ${error.message}`);
+  });
 
   return router;
 }
