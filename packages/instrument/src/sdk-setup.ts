@@ -23,7 +23,8 @@ import {
 import type { ReadableSpan, Sampler, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { logLevelFrom, readSetupConfig } from './env.js';
 import type { SamplerSetting, SetupConfig } from './env.js';
-import { DeferredOtlpExporter } from './setup-exporter.js';
+import { installCrashFlush, PendingSpans, SettlingExporter } from './setup-crash.js';
+import { DeferredOtlpExporter, ExportFailureWarner, otlpTracesUrl } from './setup-exporter.js';
 import { DeferredTracerProvider } from './setup-provider.js';
 import { patchInstalledModules, patchOnLoad } from './setup-patch.js';
 import type { PatchOutcome, PatchTarget } from './setup-patch.js';
@@ -156,13 +157,19 @@ function installExitHooks(sdk: StartedSdk, tracker: DirtyTracker): void {
 
 function startSdk(
   config: SetupConfig,
+  env: Readonly<Record<string, string | undefined>>,
   exporterOverride: SpanExporter | undefined,
 ): StartedSdk | undefined {
-  const exporter =
+  const otlp = exporterOverride === undefined && config.tracesExporter === 'otlp';
+  const url = otlpTracesUrl(env);
+  const warner = otlp ? new ExportFailureWarner(url) : undefined;
+  const pending = otlp ? new PendingSpans() : undefined;
+  let exporter =
     exporterOverride ??
     (config.tracesExporter === 'console'
       ? new ConsoleSpanExporter()
-      : new DeferredOtlpExporter(config.protocol, config.exportTimeoutMs));
+      : new DeferredOtlpExporter(config.protocol, config.exportTimeoutMs, warner));
+  if (pending !== undefined) exporter = new SettlingExporter(exporter, pending);
   const tracker = new DirtyTracker();
   const resource = defaultResource()
     .merge(detectResources({ detectors: [hostDetector, processDetector] }))
@@ -179,6 +186,7 @@ function startSdk(
     sampler: samplerFor(config.sampler),
     spanProcessors: [
       tracker,
+      ...(pending === undefined ? [] : [pending]),
       new BatchSpanProcessor({ exporter, exportTimeoutMillis: config.exportTimeoutMs }),
     ],
   });
@@ -193,6 +201,15 @@ function startSdk(
     flush: () => withTimeout(provider.forceFlush(), config.flushTimeoutMs),
   };
   installExitHooks(sdk, tracker);
+  if (pending !== undefined) {
+    installCrashFlush(pending, {
+      url,
+      protocol: config.protocol,
+      env,
+      timeoutMs: config.flushTimeoutMs,
+      ...(warner === undefined ? {} : { warner }),
+    });
+  }
   diag.debug(`modelmaxx: tracing SDK started (${config.tracesExporter}, ${config.protocol})`);
   return sdk;
 }
@@ -275,7 +292,7 @@ export function setupInstrumentation(options: SetupOptions = {}): SetupHandle {
       diag.info('modelmaxx: OTEL_TRACES_EXPORTER=none; not starting a tracing SDK');
       return undefined;
     }
-    sdk = startSdk(config, options.exporter);
+    sdk = startSdk(config, env, options.exporter);
     return sdk?.provider;
   });
   let patched: PatchOutcome[] = [];
