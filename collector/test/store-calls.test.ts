@@ -79,7 +79,20 @@ describe('model and provider names in SQL', () => {
     );
     expect(row?.normalized).toEqual(names.map(normalizeModelName));
     expect(names.length).toBeGreaterThan(100);
-    const providers = [...PROVIDER_SPELLINGS, ' OpenAI ', 'AWS.Bedrock', 'someone-else', ''];
+    const providers = [
+      ...PROVIDER_SPELLINGS,
+      ...PROVIDER_SPELLINGS.map((name) => `${name}.chat`),
+      ' OpenAI ',
+      'AWS.Bedrock',
+      'someone-else',
+      'openai.responses',
+      'google.vertex.chat',
+      'some.new.provider',
+      'openai.',
+      '.openai',
+      'a..b',
+      '',
+    ];
     const [providerRow] = await query<{ normalized: string[] }>(
       `SELECT arrayMap(p -> ${providerNameSqlExpression('p')}, {providers:Array(String)}) AS normalized`,
       { providers },
@@ -251,6 +264,7 @@ describe('llm_calls', () => {
       Operation: 'chat',
       RequestModel: 'claude-sonnet-4-5-20250929',
       ResponseModel: 'claude-sonnet-4-5-20250929',
+      Model: 'claude-sonnet-4-5',
       ResponseId: anthropicSdk.SpanAttributes['gen_ai.response.id'],
       InputTokens: 2000,
       OutputTokens: 100,

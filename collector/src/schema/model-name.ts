@@ -2,10 +2,10 @@
  * `@modelmaxx/pricing`'s model and provider name normalisation as ClickHouse SQL,
  * so the `llm_calls` view prices a span exactly like `costOf` would.
  * Built from the pricing package's own rewrite list (`MODEL_NAME_REWRITES`) and
- * alias function (`normalizeProviderName`); `test/store-model-name.test.ts`
+ * alias table (`PROVIDER_ALIASES`, what `normalizeProviderName` reads); `test/store-model-name.test.ts`
  * compares the SQL with the TypeScript on many names.
  */
-import { MODEL_NAME_REWRITES, normalizeProviderName } from '@modelmaxx/pricing';
+import { MODEL_NAME_REWRITES, PROVIDER_ALIASES } from '@modelmaxx/pricing';
 
 /** A ClickHouse string literal (single quotes, backslash escapes). Only for constants of ours. */
 export function sqlString(value: string): string {
@@ -26,54 +26,22 @@ export function modelNameSqlExpression(column: string): string {
   return expression;
 }
 
-/**
- * Provider spellings the SQL maps (to whatever `normalizeProviderName` says);
- * any other name is trimmed and lower-cased, as `normalizeProviderName` does.
- */
-export const PROVIDER_SPELLINGS = [
-  'openai',
-  'azure.ai.openai',
-  'az.ai.openai',
-  'azure',
-  'azure_openai',
-  'text-completion-openai',
-  'anthropic',
-  'gcp.gemini',
-  'gcp.gen_ai',
-  'gemini',
-  'google',
-  'google_ai_studio',
-  'gcp.vertex_ai',
-  'vertex_ai',
-  'vertexai',
-  'vertex_ai-language-models',
-  'vertex_ai-anthropic_models',
-  'aws.bedrock',
-  'bedrock',
-  'bedrock_converse',
-  'mistral',
-  'mistral_ai',
-  'mistralai',
-  'deepseek',
-  'xai',
-  'x_ai',
-  'x.ai',
-  'groq',
-  'together',
-  'together_ai',
-  'togetherai',
-  'together.ai',
-  'cohere',
-  'ibm.watsonx.ai',
-  'perplexity',
-] as const;
+/** The provider spellings the SQL maps: the keys of `@modelmaxx/pricing`'s `PROVIDER_ALIASES`. */
+export const PROVIDER_SPELLINGS: readonly string[] = Object.keys(PROVIDER_ALIASES);
 
-/** `normalizeProviderName(column)` in SQL. */
+/**
+ * `normalizeProviderName(column)` in SQL, generated from `PROVIDER_ALIASES`: the alias of the
+ * trimmed, lower-cased name, else of its longest leading dotted part that is a key
+ * (`openai.chat` → `openai`), else the name itself.
+ */
 export function providerNameSqlExpression(column: string): string {
   const base = lowerTrimSqlExpression(column);
-  const changed = PROVIDER_SPELLINGS.filter((name) => normalizeProviderName(name) !== name);
-  if (changed.length === 0) return base;
-  const from = changed.map(sqlString).join(', ');
-  const to = changed.map((name) => sqlString(normalizeProviderName(name))).join(', ');
-  return `transform(${base}, [${from}], [${to}], ${base})`;
+  const keys = PROVIDER_SPELLINGS.map(sqlString).join(', ');
+  const values = PROVIDER_SPELLINGS.map((name) => sqlString(PROVIDER_ALIASES[name] ?? name)).join(
+    ', ',
+  );
+  const parts = `splitByChar('.', ${base})`;
+  const prefixes = `arrayMap(k -> arrayStringConcat(arraySlice(${parts}, 1, k), '.'), arrayReverseSort(range(1, length(${parts}) + 1)))`;
+  const key = `arrayFirst(p -> has([${keys}], p), ${prefixes})`;
+  return `transform(${key}, [${keys}], [${values}], ${base})`;
 }

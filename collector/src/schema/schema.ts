@@ -10,6 +10,23 @@
  * Everything else is ours and is derived from them by materialized views.
  */
 import {
+  ATTR_AI_MODEL_ID,
+  ATTR_AI_MODEL_PROVIDER,
+  ATTR_AI_OPERATION_ID,
+  ATTR_AI_RESPONSE_FINISH_REASON,
+  ATTR_AI_RESPONSE_ID,
+  ATTR_AI_RESPONSE_MODEL,
+  ATTR_AI_RESPONSE_MS_TO_FIRST_CHUNK,
+  ATTR_AI_USAGE_CACHE_READ_TOKENS,
+  ATTR_AI_USAGE_CACHE_WRITE_TOKENS,
+  ATTR_AI_USAGE_CACHED_INPUT_TOKENS,
+  ATTR_AI_USAGE_COMPLETION_TOKENS,
+  ATTR_AI_USAGE_INPUT_TOKENS,
+  ATTR_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_AI_USAGE_PROMPT_TOKENS,
+  ATTR_AI_USAGE_REASONING_TOKENS,
+  ATTR_AI_USAGE_TOKENS,
+  ATTR_EMBEDDING_MODEL_NAME,
   ATTR_ENDUSER_ID,
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_CONVERSATION_ID,
@@ -26,21 +43,44 @@ import {
   ATTR_GEN_AI_RESPONSE_MODEL,
   ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
   ATTR_GEN_AI_SYSTEM,
+  ATTR_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
   ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_LEGACY,
   ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_LEGACY,
+  ATTR_GEN_AI_USAGE_COMPLETION_TOKENS,
   ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_COST_AMOUNT,
   ATTR_GEN_AI_USAGE_COST_CURRENCY,
+  ATTR_GEN_AI_USAGE_COST_SOURCE,
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_PROMPT_TOKENS,
   ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_REASONING_TOKENS_LEGACY,
+  ATTR_LLM_COST_TOTAL,
+  ATTR_LLM_FINISH_REASON,
+  ATTR_LLM_INVOCATION_PARAMETERS,
+  ATTR_LLM_IS_STREAMING,
+  ATTR_LLM_MODEL_NAME,
+  ATTR_LLM_PROVIDER,
+  ATTR_LLM_REQUEST_TYPE,
+  ATTR_LLM_SYSTEM,
+  ATTR_LLM_TOKEN_COUNT_COMPLETION,
+  ATTR_LLM_TOKEN_COUNT_COMPLETION_REASONING,
+  ATTR_LLM_TOKEN_COUNT_PROMPT,
+  ATTR_LLM_TOKEN_COUNT_PROMPT_CACHE_READ,
+  ATTR_LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE,
   ATTR_MODELMAXX_COST_USD,
   ATTR_MODELMAXX_EVALUATION_SOURCE,
   ATTR_MODELMAXX_FEATURE,
   ATTR_MODELMAXX_ROUTE_POLICY,
   ATTR_MODELMAXX_ROUTE_REASON,
   ATTR_MODELMAXX_TASK,
+  ATTR_OPENINFERENCE_SPAN_KIND,
+  ATTR_TRACELOOP_SPAN_KIND,
   EVENT_GEN_AI_EVALUATION_RESULT,
+  GEN_AI_COST_SOURCE_VALUE_PROVIDER,
 } from '@modelmaxx/semconv';
 import {
   lowerTrimSqlExpression,
@@ -53,8 +93,11 @@ import {
  * Bumped whenever a statement below changes; recorded in `schema_migrations`.
  * 2: the rollups' `LatencyMsDD` (`quantilesDD` state, what `/api/stats` reads: merging it is
  * several times cheaper than the t-digest states of `LatencyMs`, which stay for the dashboards).
+ * 3: `llm_calls` reads other GenAI instrumentations' attributes (OpenInference, OpenLLMetry and
+ * older OTel GenAI names, the Vercel AI SDK), `CostSource` `provider`, and the canonical `Model`
+ * column (backfilled for rows stored before).
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Relative accuracy and levels of the rollups' `LatencyMsDD` state. */
 export const LATENCY_DD_PARAMETERS = '0.01, 0.5, 0.95, 0.99';
@@ -128,6 +171,9 @@ export function checkIdentifier(value: string, what: string): string {
   }
   return value;
 }
+
+/** `llm_calls.Model`: the catalog's canonical id of the request model (else the response model). */
+const CALLS_MODEL_COLUMN = 'Model LowCardinality(String) CODEC(ZSTD(1))';
 
 type EngineKind = 'MergeTree' | 'AggregatingMergeTree' | 'ReplacingMergeTree';
 
@@ -265,6 +311,7 @@ ${ttl('toDateTime(Start)', options)}SETTINGS index_granularity = 8192, ttl_only_
     Operation LowCardinality(String) CODEC(ZSTD(1)),
     RequestModel LowCardinality(String) CODEC(ZSTD(1)),
     ResponseModel LowCardinality(String) CODEC(ZSTD(1)),
+    ${CALLS_MODEL_COLUMN},
     ResponseId String CODEC(ZSTD(1)),
     InputTokens UInt64 CODEC(T64, ZSTD(1)),
     OutputTokens UInt64 CODEC(T64, ZSTD(1)),
@@ -419,8 +466,125 @@ function createTable(table: TableDefinition, n: Names): SchemaStatement[] {
 const firstAttribute = (first: string, second: string) =>
   `if(${attribute(first)} != '', ${attribute(first)}, ${attribute(second)})`;
 
-const LLM_SPAN_FILTER = `(${attribute(ATTR_GEN_AI_REQUEST_MODEL)} != '' OR ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)} != '')
-      AND ${attribute(ATTR_GEN_AI_OPERATION_NAME)} NOT IN ('execute_tool', 'invoke_agent', 'create_agent')`;
+/** The first non-empty of several string expressions (`''` when all are empty). */
+const firstNonEmpty = (...expressions: string[]) =>
+  `multiIf(${expressions.map((expression) => `${expression} != '', ${expression}`).join(', ')}, '')`;
+
+/** The first non-empty of several span attributes. */
+const firstOf = (...names: string[]) => firstNonEmpty(...names.map((name) => attribute(name)));
+
+/*
+ * Other GenAI instrumentations (docs/instrumenting.md, "Apps that already use another
+ * instrumentation"): each column reads our OTel GenAI v1.41 attribute first, then the older
+ * OTel / OpenLLMetry names, OpenInference's, then the Vercel AI SDK's.
+ */
+const OPENINFERENCE_KIND = attribute(ATTR_OPENINFERENCE_SPAN_KIND);
+const AI_SDK_OPERATION = attribute(ATTR_AI_OPERATION_ID);
+/** The AI SDK's provider calls (`ai.generateText.doGenerate`, `ai.streamText.doStream`, `ai.embed.doEmbed`, …). */
+const AI_SDK_PROVIDER_CALL = `match(${AI_SDK_OPERATION}, '\\.do(Generate|Stream|Embed)$')`;
+const INVOCATION_PARAMETERS = attribute(ATTR_LLM_INVOCATION_PARAMETERS);
+
+const INPUT_TOKENS = firstOf(
+  ATTR_GEN_AI_USAGE_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_PROMPT_TOKENS,
+  ATTR_LLM_TOKEN_COUNT_PROMPT,
+  ATTR_AI_USAGE_INPUT_TOKENS,
+  ATTR_AI_USAGE_PROMPT_TOKENS,
+  ATTR_AI_USAGE_TOKENS,
+);
+const OUTPUT_TOKENS = firstOf(
+  ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_COMPLETION_TOKENS,
+  ATTR_LLM_TOKEN_COUNT_COMPLETION,
+  ATTR_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_AI_USAGE_COMPLETION_TOKENS,
+);
+const CACHE_READ_TOKENS = firstOf(
+  ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_LEGACY,
+  ATTR_LLM_TOKEN_COUNT_PROMPT_CACHE_READ,
+  ATTR_AI_USAGE_CACHE_READ_TOKENS,
+  ATTR_AI_USAGE_CACHED_INPUT_TOKENS,
+);
+const CACHE_WRITE_TOKENS = `greatest(${[
+  ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_LEGACY,
+  ATTR_LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE,
+  ATTR_AI_USAGE_CACHE_WRITE_TOKENS,
+]
+  .map((name) => `toUInt64OrZero(${attribute(name)})`)
+  .join(', ')})`;
+const REASONING_TOKENS = firstOf(
+  ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_REASONING_TOKENS_LEGACY,
+  ATTR_LLM_TOKEN_COUNT_COMPLETION_REASONING,
+  ATTR_AI_USAGE_REASONING_TOKENS,
+);
+
+/** The model asked for: ours, OpenInference's invocation parameters (else its model name), the AI SDK's. */
+const REQUEST_MODEL = firstNonEmpty(
+  attribute(ATTR_GEN_AI_REQUEST_MODEL),
+  `if(${OPENINFERENCE_KIND} != '', JSONExtractString(${INVOCATION_PARAMETERS}, 'model'), '')`,
+  attribute(ATTR_LLM_MODEL_NAME),
+  attribute(ATTR_EMBEDDING_MODEL_NAME),
+  attribute(ATTR_AI_MODEL_ID),
+);
+
+/**
+ * The model that answered. OpenInference overwrites `llm.model_name` with the response's model
+ * when it records the response's usage (not on streams), so it counts only with token counts.
+ */
+const RESPONSE_MODEL = firstNonEmpty(
+  attribute(ATTR_GEN_AI_RESPONSE_MODEL),
+  attribute(ATTR_AI_RESPONSE_MODEL),
+  `if(${attribute(ATTR_LLM_TOKEN_COUNT_PROMPT)} != '' OR ${attribute(ATTR_LLM_TOKEN_COUNT_COMPLETION)} != '', ${attribute(ATTR_LLM_MODEL_NAME)}, '')`,
+);
+
+const OPERATION = `multiIf(
+                    ${attribute(ATTR_GEN_AI_OPERATION_NAME)} != '', ${attribute(ATTR_GEN_AI_OPERATION_NAME)},
+                    ${OPENINFERENCE_KIND} = 'EMBEDDING', 'embeddings',
+                    ${OPENINFERENCE_KIND} = 'LLM', if(SpanName = 'OpenAI Completions', 'text_completion', 'chat'),
+                    ${attribute(ATTR_LLM_REQUEST_TYPE)} = 'completion', 'text_completion',
+                    ${attribute(ATTR_LLM_REQUEST_TYPE)} = 'embedding', 'embeddings',
+                    ${attribute(ATTR_LLM_REQUEST_TYPE)} != '', ${attribute(ATTR_LLM_REQUEST_TYPE)},
+                    endsWith(${AI_SDK_OPERATION}, '.doEmbed'), 'embeddings',
+                    ${AI_SDK_OPERATION} != '', 'chat',
+                    '')`;
+
+const STREAM = `(${attribute(ATTR_GEN_AI_REQUEST_STREAM)} = 'true'
+                    OR ${attribute(ATTR_LLM_IS_STREAMING)} = 'true'
+                    OR endsWith(${AI_SDK_OPERATION}, '.doStream')
+                    OR (${OPENINFERENCE_KIND} != '' AND JSONExtractBool(${INVOCATION_PARAMETERS}, 'stream')))`;
+
+const TIME_TO_FIRST_CHUNK_MS = `coalesce(
+                    toFloat64OrNull(${attribute(ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)}) * 1000,
+                    toFloat64OrNull(${attribute(ATTR_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK)}) * 1000,
+                    toFloat64OrNull(${attribute(ATTR_AI_RESPONSE_MS_TO_FIRST_CHUNK)}))`;
+
+/** `error.type`, else (on an ERROR span) the type of its `exception` event. */
+const ERROR_TYPE = `if(${attribute(ATTR_ERROR_TYPE)} != '', ${attribute(ATTR_ERROR_TYPE)},
+                    if(StatusCode = 'Error', arrayElement(Events.Attributes, indexOf(Events.Name, 'exception'))['exception.type'], ''))`;
+
+/**
+ * Which spans are LLM calls (one row per provider call, never its wrappers):
+ * - a span with a request or response model (any naming above), except orchestration spans:
+ *   `gen_ai.operation.name` `execute_tool`, `invoke_agent`, `create_agent`, `agent_step` (the AI
+ *   SDK's `invoke_agent` root and `step n` spans around its `chat` span), OpenInference kinds other
+ *   than `LLM` / `EMBEDDING` (`CHAIN`, `AGENT`, `TOOL`, …), OpenLLMetry's `traceloop.span.kind`
+ *   (`workflow`, `task`, `agent`, `tool`), and AI SDK spans other than its provider calls (the outer
+ *   `ai.generateText` / `ai.streamText` / `ai.embed` span of each `…doGenerate` / `…doStream` /
+ *   `…doEmbed` call);
+ * - the newer AI SDK (`@ai-sdk/otel` `OpenTelemetry`) opens an outer `embeddings` (`rerank`,
+ *   `decide`, `extract`) span around the provider request's span of the same name; only the
+ *   inner one carries usage, so such a span without usage that did not fail is not a call.
+ */
+const LLM_SPAN_FILTER = `(RequestModel != '' OR ResponseModel != '')
+      AND ${attribute(ATTR_GEN_AI_OPERATION_NAME)} NOT IN ('execute_tool', 'invoke_agent', 'create_agent', 'agent_step')
+      AND ${OPENINFERENCE_KIND} IN ('', 'LLM', 'EMBEDDING')
+      AND ${attribute(ATTR_TRACELOOP_SPAN_KIND)} NOT IN ('workflow', 'task', 'agent', 'tool')
+      AND (${AI_SDK_OPERATION} = '' OR ${AI_SDK_PROVIDER_CALL})
+      AND NOT (${attribute(ATTR_GEN_AI_OPERATION_NAME)} IN ('embeddings', 'rerank', 'decide', 'extract') AND NOT HasUsage AND StatusCode != 'Error')`;
 
 const LLM_CALLS_COLUMNS = [
   'Timestamp',
@@ -432,6 +596,7 @@ const LLM_CALLS_COLUMNS = [
   'Operation',
   'RequestModel',
   'ResponseModel',
+  'Model',
   'ResponseId',
   'InputTokens',
   'OutputTokens',
@@ -455,10 +620,7 @@ const LLM_CALLS_COLUMNS = [
   'RouteReason',
 ];
 
-/** The model a span is priced by (LowCardinality, so that its normalisation runs per distinct name): the one that answered, else the one asked for (as `costOf` gets it). */
-const PRICED_MODEL = `toLowCardinality(if(${attribute(ATTR_GEN_AI_RESPONSE_MODEL)} != '', ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)}, ${attribute(ATTR_GEN_AI_REQUEST_MODEL)}))`;
-
-/** Stats key for the model: the model the app asked for, else the one that answered. */
+/** Stats key for the model in the scores view: the model the app asked for, else the one that answered. */
 const MODEL_KEY = `if(${attribute(ATTR_GEN_AI_REQUEST_MODEL)} != '', ${attribute(ATTR_GEN_AI_REQUEST_MODEL)}, ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)})`;
 
 const PRICE_KEYS: [kind: 'exact' | 'normalized', column: string][] = [
@@ -475,10 +637,14 @@ const PRICE_KEYS: [kind: 'exact' | 'normalized', column: string][] = [
  * else of the provider named by the model's path (`groq/…`), else the first
  * entry of any provider (catalog order).
  */
-function priceIdLookup(n: Names): string {
+function priceIdLookup(
+  n: Names,
+  providers: readonly string[] = ['Provider', 'PathProvider', "''"],
+  keys: readonly (readonly [kind: 'exact' | 'normalized', column: string])[] = PRICE_KEYS,
+): string {
   const lookups: string[] = [];
-  for (const provider of ['Provider', 'PathProvider', "''"]) {
-    for (const [kind, column] of PRICE_KEYS) {
+  for (const provider of providers) {
+    for (const [kind, column] of keys) {
       lookups.push(
         `dictGetOrNull('${n.database}.${TABLES.priceKeys}', 'PriceId', cityHash64(${provider}, '${kind}', ${column}))`,
       );
@@ -486,6 +652,14 @@ function priceIdLookup(n: Names): string {
   }
   return `coalesce(\n                ${lookups.join(',\n                ')})`;
 }
+
+/** The keys of the canonical-model look-up: `PRICE_KEYS` of the request model (else the response model). */
+const MODEL_KEYS: readonly (readonly ['exact' | 'normalized', string])[] = [
+  ['exact', 'KeyExact'],
+  ['exact', 'KeyAfterFirstSlash'],
+  ['exact', 'KeyAfterLastSlash'],
+  ['normalized', 'KeyNormalized'],
+];
 
 function priceAttribute(n: Names, attributeName: string): string {
   const fallback = attributeName === 'CatalogModel' ? "''" : 'toFloat64(0)';
@@ -573,7 +747,15 @@ function views(n: Names): SchemaStatement[] {
   const provider = providerNameSqlExpression(
     `toLowCardinality(${firstAttribute(ATTR_GEN_AI_PROVIDER_NAME, ATTR_GEN_AI_SYSTEM)})`,
   );
-  const finishReasons = attribute(ATTR_GEN_AI_RESPONSE_FINISH_REASONS);
+  // Calls: ours, then OpenInference's provider and system, then the AI SDK's (`openai.chat`).
+  const callProvider = providerNameSqlExpression(
+    `toLowCardinality(${firstOf(ATTR_GEN_AI_PROVIDER_NAME, ATTR_GEN_AI_SYSTEM, ATTR_LLM_PROVIDER, ATTR_LLM_SYSTEM, ATTR_AI_MODEL_PROVIDER)})`,
+  );
+  const finishReasonsRaw = firstOf(
+    ATTR_GEN_AI_RESPONSE_FINISH_REASONS,
+    ATTR_LLM_FINISH_REASON,
+    ATTR_AI_RESPONSE_FINISH_REASON,
+  );
   const costCurrency = attribute(ATTR_GEN_AI_USAGE_COST_CURRENCY);
   const evaluationSource = attribute(ATTR_MODELMAXX_EVALUATION_SOURCE, 'EventAttributes');
   const scoresParent = `(${MODEL_KEY} = '' AND ParentSpanId != '' AND ${attribute(ATTR_GEN_AI_REQUEST_MODEL, 'EventAttributes')} != '')`;
@@ -614,7 +796,7 @@ FROM
 (
     SELECT
         *,
-        multiIf(SpanCost IS NOT NULL, 'span', PriceId IS NOT NULL, 'catalog', 'unknown') AS CostSource,
+        multiIf(SpanCost IS NOT NULL, if(ProviderCost, 'provider', 'span'), Priced, 'catalog', 'unknown') AS CostSource,
         coalesce(
             SpanCost,
             (
@@ -623,8 +805,9 @@ FROM
                 + toFloat64(CacheWriteTokens) * PriceCacheWrite
                 + toFloat64(greatest(toInt64(OutputTokens) - toInt64(ReasoningTokens), 0)) * PriceOutput
                 + toFloat64(ReasoningTokens) * PriceReasoning
-            ) / 1000000 * nullIf(toUInt8(isNotNull(PriceId)), 0)) AS CostUSD,
-        arrayElement(['', PriceCatalogModel], 1 + toUInt8(isNull(SpanCost) AND isNotNull(PriceId))) AS PricingModel
+            ) / 1000000 * nullIf(toUInt8(Priced), 0)) AS CostUSD,
+        arrayElement(['', PriceCatalogModel], 1 + toUInt8(isNull(SpanCost) AND Priced)) AS PricingModel,
+        if(ModelPriceId IS NOT NULL, dictGetOrDefault('${n.database}.${TABLES.priceEntries}', 'CatalogModel', ifNull(ModelPriceId, toUInt64(0)), ''), KeyNormalized) AS Model
     FROM
     (
     SELECT
@@ -634,12 +817,15 @@ FROM
         ${priceAttribute(n, 'CacheReadPerMTok')} AS PriceCacheRead,
         ${priceAttribute(n, 'CacheWritePerMTok')} AS PriceCacheWrite,
         ${priceAttribute(n, 'ReasoningPerMTok')} AS PriceReasoning,
-        ${priceAttribute(n, 'CatalogModel')} AS PriceCatalogModel
+        ${priceAttribute(n, 'CatalogModel')} AS PriceCatalogModel,
+        -- A catalog cost needs usage: a span that reports none (an OpenInference stream) is unpriced, not $0; a failed call is priced at its (usually zero) usage.
+        isNotNull(PriceId) AND (HasUsage OR StatusCode = 'Error') AS Priced
     FROM
     (
         SELECT
             *,
-            ${priceIdLookup(n)} AS PriceId
+            ${priceIdLookup(n)} AS PriceId,
+            ${priceIdLookup(n, ['Provider', "''"], MODEL_KEYS)} AS ModelPriceId
         FROM
         (
             SELECT
@@ -648,28 +834,43 @@ FROM
                 SpanId,
                 ParentSpanId,
                 ServiceName,
-                ${provider} AS Provider,
-                ${attribute(ATTR_GEN_AI_OPERATION_NAME)} AS Operation,
-                ${attribute(ATTR_GEN_AI_REQUEST_MODEL)} AS RequestModel,
-                ${attribute(ATTR_GEN_AI_RESPONSE_MODEL)} AS ResponseModel,
-                ${attribute(ATTR_GEN_AI_RESPONSE_ID)} AS ResponseId,
-                toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_INPUT_TOKENS)}) AS InputTokens,
-                toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_OUTPUT_TOKENS)}) AS OutputTokens,
-                toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)}) AS CacheReadTokens,
-                greatest(toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)}), toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)})) AS CacheWriteTokens,
-                toUInt64OrZero(${attribute(ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)}) AS ReasoningTokens,
-                if(upper(${costCurrency}) = 'USD', toFloat64OrNull(${attribute(ATTR_GEN_AI_USAGE_COST_AMOUNT)}), toFloat64OrNull(${attribute(ATTR_MODELMAXX_COST_USD)})) AS SpanCost,
-                ${lowerTrimSqlExpression(PRICED_MODEL)} AS ModelExact,
+                ${callProvider} AS Provider,
+                ${OPERATION} AS Operation,
+                ${REQUEST_MODEL} AS RequestModel,
+                ${RESPONSE_MODEL} AS ResponseModel,
+                ${firstOf(ATTR_GEN_AI_RESPONSE_ID, ATTR_AI_RESPONSE_ID)} AS ResponseId,
+                ${INPUT_TOKENS} AS InputTokensRaw,
+                ${OUTPUT_TOKENS} AS OutputTokensRaw,
+                InputTokensRaw != '' OR OutputTokensRaw != '' AS HasUsage,
+                toUInt64OrZero(InputTokensRaw) AS InputTokens,
+                toUInt64OrZero(OutputTokensRaw) AS OutputTokens,
+                toUInt64OrZero(${CACHE_READ_TOKENS}) AS CacheReadTokens,
+                ${CACHE_WRITE_TOKENS} AS CacheWriteTokens,
+                toUInt64OrZero(${REASONING_TOKENS}) AS ReasoningTokens,
+                coalesce(
+                    if(upper(${costCurrency}) = 'USD', toFloat64OrNull(${attribute(ATTR_GEN_AI_USAGE_COST_AMOUNT)}), toFloat64OrNull(${attribute(ATTR_MODELMAXX_COST_USD)})),
+                    toFloat64OrNull(${attribute(ATTR_LLM_COST_TOTAL)})) AS SpanCost,
+                ${attribute(ATTR_GEN_AI_USAGE_COST_SOURCE)} = ${sqlString(GEN_AI_COST_SOURCE_VALUE_PROVIDER)} AS ProviderCost,
+                -- The model a span is priced by (LowCardinality, so that its normalisation runs per distinct name): the one that answered, else the one asked for (as costOf gets it).
+                toLowCardinality(if(ResponseModel != '', ResponseModel, RequestModel)) AS PricedModel,
+                ${lowerTrimSqlExpression('PricedModel')} AS ModelExact,
                 if(position(ModelExact, '/') > 0, substring(ModelExact, position(ModelExact, '/') + 1), '') AS ModelAfterFirstSlash,
                 if(position(ModelExact, '/') > 0, arrayElement(splitByChar('/', ModelExact), -1), '') AS ModelAfterLastSlash,
-                ${modelNameSqlExpression(PRICED_MODEL)} AS ModelNormalized,
-                if(position(${PRICED_MODEL}, '/') > 1, ${providerNameSqlExpression(`substring(${PRICED_MODEL}, 1, position(${PRICED_MODEL}, '/') - 1)`)}, '') AS PathProvider,
+                ${modelNameSqlExpression('PricedModel')} AS ModelNormalized,
+                if(position(PricedModel, '/') > 1, ${providerNameSqlExpression(`substring(PricedModel, 1, position(PricedModel, '/') - 1)`)}, '') AS PathProvider,
+                -- The model a call is grouped by (Model): the one asked for, else the one that answered.
+                toLowCardinality(if(RequestModel != '', RequestModel, ResponseModel)) AS ModelKey,
+                ${lowerTrimSqlExpression('ModelKey')} AS KeyExact,
+                if(position(KeyExact, '/') > 0, substring(KeyExact, position(KeyExact, '/') + 1), '') AS KeyAfterFirstSlash,
+                if(position(KeyExact, '/') > 0, arrayElement(splitByChar('/', KeyExact), -1), '') AS KeyAfterLastSlash,
+                ${modelNameSqlExpression('ModelKey')} AS KeyNormalized,
                 Duration / 1000000 AS DurationMs,
-                toFloat64OrNull(${attribute(ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)}) * 1000 AS TimeToFirstChunkMs,
+                ${TIME_TO_FIRST_CHUNK_MS} AS TimeToFirstChunkMs,
                 StatusCode,
-                ${attribute(ATTR_ERROR_TYPE)} AS ErrorType,
-                multiIf(startsWith(${finishReasons}, '['), JSONExtract(${finishReasons}, 'Array(String)'), ${finishReasons} = '', CAST([], 'Array(String)'), [${finishReasons}]) AS FinishReasons,
-                ${attribute(ATTR_GEN_AI_REQUEST_STREAM)} = 'true' AS Stream,
+                ${ERROR_TYPE} AS ErrorType,
+                ${finishReasonsRaw} AS FinishReasonsRaw,
+                multiIf(startsWith(FinishReasonsRaw, '['), JSONExtract(FinishReasonsRaw, 'Array(String)'), FinishReasonsRaw = '', CAST([], 'Array(String)'), [FinishReasonsRaw]) AS FinishReasons,
+                ${STREAM} AS Stream,
                 ${attribute(ATTR_MODELMAXX_TASK)} AS Task,
                 ${attribute(ATTR_MODELMAXX_FEATURE)} AS Feature,
                 ${attribute(ATTR_ENDUSER_ID)} AS UserId,
@@ -683,6 +884,7 @@ FROM
     )
 )
 SETTINGS short_circuit_function_evaluation = 'disable'`,
+      3,
     ),
     // A score on a span that is not itself an LLM call (`feedback <name>`, `evaluate <name>`:
     // late results the instrumentation parents to the scored call) names the scored call in its
@@ -810,6 +1012,15 @@ export function schemaStatements(options: SchemaOptions = {}): SchemaStatement[]
  */
 function columnAdditions(n: Names): SchemaStatement[] {
   const statements: SchemaStatement[] = [];
+  // 3: llm_calls.Model (the view that fills it is re-created after).
+  for (const target of n.cluster === undefined
+    ? [n.global(TABLES.calls)]
+    : [n.local(TABLES.calls), n.global(TABLES.calls)]) {
+    statements.push({
+      name: `column ${target.slice(n.database.length + 1)}.Model`,
+      sql: `ALTER TABLE ${target}${n.onCluster} ADD COLUMN IF NOT EXISTS ${CALLS_MODEL_COLUMN} AFTER ResponseModel`,
+    });
+  }
   for (const [table, after] of [
     [TABLES.rollup, 'LatencyMs'],
     [TABLES.rollupHourly, 'LatencyMs'],
@@ -827,6 +1038,7 @@ function columnAdditions(n: Names): SchemaStatement[] {
 
 /**
  * Data migrations when upgrading from schema `fromVersion`, run after `schemaStatements`:
+ * from 2 or older, `llm_calls.Model` of the rows already stored (a mutation, waited for);
  * from 1, the new `LatencyMsDD` states of the minutes already rolled up are computed from
  * `llm_calls` (the hourly rollup gets them through its view); the deduplication token makes a
  * re-run after a crash a no-op.
@@ -836,8 +1048,23 @@ export function upgradeStatements(
   fromVersion?: number,
 ): SchemaStatement[] {
   const n = names(options);
-  if (fromVersion === undefined || fromVersion >= 2) return [];
+  if (fromVersion === undefined || fromVersion >= SCHEMA_VERSION) return [];
+  const statements: SchemaStatement[] = [];
+  if (fromVersion < 3) {
+    // Rows stored before version 3 get the normalised name of the model asked for (else the one
+    // that answered): the catalog id for dated snapshots (`gpt-4o-2024-08-06` → `gpt-4o`), the
+    // name itself for aliases and unknown models. New rows get the catalog's canonical id.
+    statements.push({
+      name: `backfill ${TABLES.calls}.Model`,
+      sql: `ALTER TABLE ${n.local(TABLES.calls)}${n.onCluster}
+UPDATE Model = ${modelNameSqlExpression("if(RequestModel != '', RequestModel, ResponseModel)")}
+WHERE Model = ''
+SETTINGS mutations_sync = 2`,
+    });
+  }
+  if (fromVersion >= 2) return statements;
   return [
+    ...statements,
     {
       name: `backfill ${TABLES.rollup}.LatencyMsDD`,
       sql: `INSERT INTO ${n.global(TABLES.rollup)} (Minute, ServiceName, Provider, Model, Task, Feature, LatencyMsDD)

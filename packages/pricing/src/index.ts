@@ -1,6 +1,11 @@
 export { PriceCatalog } from './catalog.js';
 export { costOf } from './cost.js';
-export { normalizeModelName, normalizeProviderName, MODEL_NAME_REWRITES } from './normalize.js';
+export {
+  normalizeModelName,
+  normalizeProviderName,
+  MODEL_NAME_REWRITES,
+  PROVIDER_ALIASES,
+} from './normalize.js';
 export type { ModelNameRewrite } from './normalize.js';
 export { parseLiteLLMPrices, isLiteLLMPrices } from './litellm.js';
 export { parsePriceOverrides, loadCatalog } from './overrides.js';

@@ -98,12 +98,19 @@ export function normalizeModelName(model: string): string {
   return name;
 }
 
-const PROVIDER_ALIASES: Readonly<Record<string, string>> = {
+/**
+ * Provider spellings → the catalog's provider name: OTel `gen_ai.provider.name` / `gen_ai.system`
+ * values, LiteLLM `litellm_provider` values, OpenInference `llm.provider` / `llm.system` values,
+ * model-id prefixes. Exported (frozen) so that SQL (the collector's `llm_calls` view) maps the
+ * same names; `normalizeProviderName` is the function over it.
+ */
+export const PROVIDER_ALIASES: Readonly<Record<string, string>> = Object.freeze({
   openai: 'openai',
   'azure.ai.openai': 'openai',
   'az.ai.openai': 'openai',
   azure: 'openai',
   azure_openai: 'openai',
+  'azure-openai': 'openai',
   'text-completion-openai': 'openai',
   anthropic: 'anthropic',
   'gcp.gemini': 'google',
@@ -116,9 +123,12 @@ const PROVIDER_ALIASES: Readonly<Record<string, string>> = {
   vertexai: 'vertex_ai',
   'vertex_ai-language-models': 'vertex_ai',
   'vertex_ai-anthropic_models': 'vertex_ai',
+  'google.vertex': 'vertex_ai',
   'aws.bedrock': 'bedrock',
   bedrock: 'bedrock',
   bedrock_converse: 'bedrock',
+  'amazon-bedrock': 'bedrock',
+  aws: 'bedrock',
   mistral: 'mistral',
   mistral_ai: 'mistral',
   mistralai: 'mistral',
@@ -131,7 +141,7 @@ const PROVIDER_ALIASES: Readonly<Record<string, string>> = {
   together_ai: 'together',
   togetherai: 'together',
   'together.ai': 'together',
-};
+});
 
 /**
  * Normalises a provider name to the catalog's spelling: trims and lower-cases, then maps
@@ -139,21 +149,31 @@ const PROVIDER_ALIASES: Readonly<Record<string, string>> = {
  * model-id prefixes):
  *
  * - `openai`, `azure.ai.openai` (and the older `az.ai.openai`), `azure`, `azure_openai`,
- *   `text-completion-openai` → `openai`
+ *   `azure-openai`, `text-completion-openai` → `openai`
  *   (Azure OpenAI lists the same prices as OpenAI)
  * - `anthropic` → `anthropic`
  * - `gcp.gemini`, `gcp.gen_ai`, `gemini`, `google`, `google_ai_studio` → `google`
- * - `gcp.vertex_ai`, `vertex_ai`, `vertexai`, `vertex_ai-language-models`, `vertex_ai-anthropic_models` → `vertex_ai`
- * - `aws.bedrock`, `bedrock`, `bedrock_converse` → `bedrock`
+ * - `gcp.vertex_ai`, `vertex_ai`, `vertexai`, `vertex_ai-language-models`, `vertex_ai-anthropic_models`,
+ *   `google.vertex` → `vertex_ai`
+ * - `aws.bedrock`, `bedrock`, `bedrock_converse`, `amazon-bedrock`, `aws` → `bedrock`
  * - `mistral_ai`, `mistral`, `mistralai` → `mistral`
  * - `x_ai`, `xai`, `x.ai` → `xai`
  * - `together_ai`, `together`, `togetherai`, `together.ai` → `together`
- * - anything else (`deepseek`, `groq`, …) → itself, trimmed and lower-cased.
+ * - a dotted name that is not a key itself (the Vercel AI SDK's `ai.model.provider`:
+ *   `openai.chat`, `openai.responses`, `anthropic.messages`, `google.vertex.chat`) → the alias
+ *   of its longest leading dotted part that is a key (`openai`, `anthropic`, `google.vertex`)
+ * - anything else (`deepseek`, `groq`, `some.new.provider`, …) → itself, trimmed and lower-cased.
  *
  * `vertex_ai` and `bedrock` host several vendors' models; the catalog has no entries under
  * them, so lookups fall back to the model's own vendor (see `PriceCatalog.lookup`).
  */
 export function normalizeProviderName(provider: string): string {
   const name = provider.trim().toLowerCase();
-  return PROVIDER_ALIASES[name] ?? name;
+  const alias = PROVIDER_ALIASES[name];
+  if (alias !== undefined) return alias;
+  for (let dot = name.lastIndexOf('.'); dot > 0; dot = name.lastIndexOf('.', dot - 1)) {
+    const prefix = PROVIDER_ALIASES[name.slice(0, dot)];
+    if (prefix !== undefined) return prefix;
+  }
+  return name;
 }

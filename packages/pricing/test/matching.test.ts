@@ -60,6 +60,18 @@ describe('normalizeProviderName', () => {
     [' Groq ', 'groq'],
     ['deepseek', 'deepseek'],
     ['some.new.provider', 'some.new.provider'],
+    // Vercel AI SDK `ai.model.provider` ids and OpenInference `llm.provider` values.
+    ['openai.chat', 'openai'],
+    ['openai.responses', 'openai'],
+    ['anthropic.messages', 'anthropic'],
+    ['google.vertex.chat', 'vertex_ai'],
+    ['google.generative-ai', 'google'],
+    ['azure.chat', 'openai'],
+    ['amazon-bedrock', 'bedrock'],
+    ['aws', 'bedrock'],
+    ['mistralai', 'mistral'],
+    ['groq.chat', 'groq'],
+    ['unknown.chat', 'unknown.chat'],
   ])('%s → %s', (provider, expected) => {
     expect(normalizeProviderName(provider)).toBe(expected);
   });

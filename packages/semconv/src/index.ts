@@ -66,6 +66,73 @@ export const ATTR_ERROR_TYPE = 'error.type' as const;
 export const ATTR_ENDUSER_ID = 'enduser.id' as const;
 export const ATTR_SERVICE_NAME = 'service.name' as const;
 
+// --- other GenAI instrumentations (read by the collector, never written) ---------
+// The collector's `llm_calls` view maps these onto the same columns as our own attributes;
+// docs/instrumenting.md ("Apps that already use another instrumentation") has the table.
+/** Older OTel GenAI / OpenLLMetry (Traceloop) token names. */
+export const ATTR_GEN_AI_USAGE_PROMPT_TOKENS = 'gen_ai.usage.prompt_tokens' as const;
+export const ATTR_GEN_AI_USAGE_COMPLETION_TOKENS = 'gen_ai.usage.completion_tokens' as const;
+export const ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_LEGACY =
+  'gen_ai.usage.cache_read_input_tokens' as const;
+export const ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_LEGACY =
+  'gen_ai.usage.cache_creation_input_tokens' as const;
+export const ATTR_GEN_AI_USAGE_REASONING_TOKENS_LEGACY = 'gen_ai.usage.reasoning_tokens' as const;
+/** OpenLLMetry: `chat` | `completion` | `embedding` | `rerank` (before `gen_ai.operation.name`). */
+export const ATTR_LLM_REQUEST_TYPE = 'llm.request.type' as const;
+export const ATTR_LLM_IS_STREAMING = 'llm.is_streaming' as const;
+export const ATTR_LLM_USAGE_TOTAL_TOKENS = 'llm.usage.total_tokens' as const;
+/** OpenLLMetry workflow/task/agent/tool spans (`traceloop.span.kind`): orchestration, not calls. */
+export const ATTR_TRACELOOP_SPAN_KIND = 'traceloop.span.kind' as const;
+/** The newer AI SDK (`@ai-sdk/otel` `OpenTelemetry`) time to first chunk, in seconds. */
+export const ATTR_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK =
+  'gen_ai.client.operation.time_to_first_chunk' as const;
+
+/** OpenInference (Arize): `LLM`, `EMBEDDING`, `CHAIN`, `AGENT`, `TOOL`, … */
+export const ATTR_OPENINFERENCE_SPAN_KIND = 'openinference.span.kind' as const;
+export const ATTR_LLM_MODEL_NAME = 'llm.model_name' as const;
+export const ATTR_EMBEDDING_MODEL_NAME = 'embedding.model_name' as const;
+export const ATTR_LLM_PROVIDER = 'llm.provider' as const;
+export const ATTR_LLM_SYSTEM = 'llm.system' as const;
+/** JSON of the request without its messages (may hold `model` and `stream`). */
+export const ATTR_LLM_INVOCATION_PARAMETERS = 'llm.invocation_parameters' as const;
+export const ATTR_LLM_FINISH_REASON = 'llm.finish_reason' as const;
+export const ATTR_LLM_TOKEN_COUNT_PROMPT = 'llm.token_count.prompt' as const;
+export const ATTR_LLM_TOKEN_COUNT_COMPLETION = 'llm.token_count.completion' as const;
+export const ATTR_LLM_TOKEN_COUNT_PROMPT_CACHE_READ =
+  'llm.token_count.prompt_details.cache_read' as const;
+export const ATTR_LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE =
+  'llm.token_count.prompt_details.cache_write' as const;
+export const ATTR_LLM_TOKEN_COUNT_COMPLETION_REASONING =
+  'llm.token_count.completion_details.reasoning' as const;
+/** Instrumentation-reported cost in USD (`llm.cost.prompt`, `llm.cost.completion`, `llm.cost.total`). */
+export const ATTR_LLM_COST_TOTAL = 'llm.cost.total' as const;
+export const OPENINFERENCE_SPAN_KIND_LLM = 'LLM' as const;
+export const OPENINFERENCE_SPAN_KIND_EMBEDDING = 'EMBEDDING' as const;
+
+/** Vercel AI SDK (`ai` < 7, and `@ai-sdk/otel`'s `LegacyOpenTelemetry`). */
+export const ATTR_AI_OPERATION_ID = 'ai.operationId' as const;
+export const ATTR_AI_MODEL_ID = 'ai.model.id' as const;
+/** `openai.chat`, `openai.responses`, `anthropic.messages`, …: normalised by the alias table. */
+export const ATTR_AI_MODEL_PROVIDER = 'ai.model.provider' as const;
+export const ATTR_AI_RESPONSE_MODEL = 'ai.response.model' as const;
+export const ATTR_AI_RESPONSE_ID = 'ai.response.id' as const;
+export const ATTR_AI_RESPONSE_FINISH_REASON = 'ai.response.finishReason' as const;
+export const ATTR_AI_RESPONSE_MS_TO_FIRST_CHUNK = 'ai.response.msToFirstChunk' as const;
+/** `ai` 4 (and `ai` 5's `generateText`). */
+export const ATTR_AI_USAGE_PROMPT_TOKENS = 'ai.usage.promptTokens' as const;
+export const ATTR_AI_USAGE_COMPLETION_TOKENS = 'ai.usage.completionTokens' as const;
+/** `ai` 5 and later. */
+export const ATTR_AI_USAGE_INPUT_TOKENS = 'ai.usage.inputTokens' as const;
+export const ATTR_AI_USAGE_OUTPUT_TOKENS = 'ai.usage.outputTokens' as const;
+export const ATTR_AI_USAGE_CACHED_INPUT_TOKENS = 'ai.usage.cachedInputTokens' as const;
+export const ATTR_AI_USAGE_REASONING_TOKENS = 'ai.usage.reasoningTokens' as const;
+export const ATTR_AI_USAGE_CACHE_READ_TOKENS =
+  'ai.usage.inputTokenDetails.cacheReadTokens' as const;
+export const ATTR_AI_USAGE_CACHE_WRITE_TOKENS =
+  'ai.usage.inputTokenDetails.cacheWriteTokens' as const;
+/** Embedding calls (`ai.embed.doEmbed`). */
+export const ATTR_AI_USAGE_TOKENS = 'ai.usage.tokens' as const;
+
 // --- modelmaxx extensions -------------------------------------------------------
 /**
  * The call's cost in USD, for producers whose `gen_ai.usage.cost.currency` is not USD (the
@@ -100,10 +167,17 @@ export const GEN_AI_PROVIDER_NAME_VALUE_OPENAI = 'openai' as const;
 export const GEN_AI_PROVIDER_NAME_VALUE_ANTHROPIC = 'anthropic' as const;
 export const GEN_AI_COST_CURRENCY_VALUE_USD = 'USD' as const;
 export const GEN_AI_COST_SOURCE_VALUE_LOCAL = 'local' as const;
+/** The provider reported the cost (e.g. OpenRouter's `usage.cost`). */
+export const GEN_AI_COST_SOURCE_VALUE_PROVIDER = 'provider' as const;
 
 export const EVALUATION_SOURCES = ['evaluator', 'feedback', 'judge'] as const;
 export type EvaluationSource = (typeof EVALUATION_SOURCES)[number];
-export const COST_SOURCES = ['span', 'catalog', 'unknown'] as const;
+/**
+ * `llm_calls.CostSource`: `span` (the span's own cost: ours, or another instrumentation's), `provider`
+ * (the span's cost with `gen_ai.usage.cost.source` = `provider`), `catalog` (priced from
+ * `llm_prices`), `unknown` (no cost).
+ */
+export const COST_SOURCES = ['span', 'provider', 'catalog', 'unknown'] as const;
 export type CostSource = (typeof COST_SOURCES)[number];
 
 /** Built-in evaluator names (`gen_ai.evaluation.name`). */
