@@ -8,6 +8,7 @@ import {
   schemaStatements,
 } from '../src/schema/schema.js';
 import { spanRowsToNative } from '../src/store/span-row-native.js';
+import { catalogPriceRows } from '../src/store/prices.js';
 import { hex, llmSpan, nanos, spanRow, tempDir } from './store-fixtures.js';
 
 const dir = tempDir('mm-schema-');
@@ -276,6 +277,64 @@ describe('schema', () => {
     expect(bounds).toEqual([
       { start: Math.floor(start / 1000), end: Math.floor((start + 2_500) / 1000) },
     ]);
+  });
+
+  it('upgrades a version 2 schema: llm_calls gets Model, filled for the rows already there and by the re-created view', async () => {
+    const database = 'upgrade_v2_check';
+    const priceRows = catalogPriceRows();
+    const old = new ClickHouseStore({ engine: store.engine, database, priceRows });
+    await old.migrate();
+    // What version 2 had: llm_calls without Model, filled by a view that does not know it.
+    await store.engine.command(`DROP VIEW ${database}.llm_calls_mv`);
+    await store.engine.command(`ALTER TABLE ${database}.llm_calls DROP COLUMN Model`);
+    await store.engine.command(`TRUNCATE TABLE ${database}.schema_migrations`);
+    await store.engine.command(
+      `INSERT INTO ${database}.schema_migrations VALUES (2, now64(3), 'modelmaxx schema v2')`,
+    );
+    const oldRows = [
+      { id: 'a1', request: 'gpt-4o', response: 'gpt-4o-2024-08-06', status: 'Unset' },
+      { id: 'a2', request: 'gpt-4o', response: '', status: 'Error' },
+      { id: 'a3', request: '', response: 'claude-sonnet-4-5-20250929', status: 'Unset' },
+      { id: 'a4', request: 'My-Model', response: '', status: 'Unset' },
+    ];
+    for (const row of oldRows) {
+      await store.engine.command(
+        `INSERT INTO ${database}.llm_calls (Timestamp, TraceId, SpanId, RequestModel, ResponseModel, StatusCode, CostSource)
+         VALUES (now64(9), 't', {id:String}, {request:String}, {response:String}, {status:String}, 'unknown')`,
+        row,
+      );
+    }
+    const upgraded = new ClickHouseStore({ engine: store.engine, database, priceRows });
+    for (let run = 0; run < 2; run++) {
+      await upgraded.migrate();
+      expect(
+        await query(`SELECT max(Version) AS version FROM ${database}.schema_migrations`),
+      ).toEqual([{ version: SCHEMA_VERSION }]);
+      expect(
+        await query(`SELECT SpanId, Model FROM ${database}.llm_calls ORDER BY SpanId`),
+      ).toEqual([
+        { SpanId: 'a1', Model: 'gpt-4o' },
+        { SpanId: 'a2', Model: 'gpt-4o' },
+        { SpanId: 'a3', Model: 'claude-sonnet-4-5' },
+        { SpanId: 'a4', Model: 'my-model' },
+      ]);
+    }
+    const fresh = llmSpan({ model: 'gpt-4o-mini', responseModel: 'gpt-4o-mini-2024-07-18' });
+    await store.engine.insert({
+      table: `${database}.otel_traces`,
+      columns: OTEL_TRACES_INSERT_COLUMNS,
+      format: 'Native',
+      body: spanRowsToNative([fresh]),
+    });
+    expect(
+      await query(
+        `SELECT Model, CostSource FROM ${database}.llm_calls WHERE SpanId = {id:String}`,
+        {
+          id: fresh.SpanId,
+        },
+      ),
+    ).toEqual([{ Model: 'gpt-4o-mini', CostSource: 'catalog' }]);
+    expect(SCHEMA_VERSION).toBe(3);
   });
 
   it('upgrades a version 1 schema: latency sketches added to the rollups and computed for the minutes already there', async () => {
