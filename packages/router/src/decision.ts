@@ -85,8 +85,12 @@ function evaluate(
   const strength = policy.priorStrength;
   const scored = stats?.scoreCount ?? 0;
   const observed = stats?.meanScore ?? null;
-  const alpha = priorQuality * strength + (observed === null ? 0 : observed * scored);
-  const total = strength + (observed === null ? 0 : scored);
+  // Until `minCalls` scored calls, the prior blends in; from then on the observed mean alone.
+  const ownOnly = observed !== null && scored >= Math.max(policy.minCalls, 1);
+  const alpha = ownOnly
+    ? observed * scored
+    : priorQuality * strength + (observed === null ? 0 : observed * scored);
+  const total = ownOnly ? scored : strength + (observed === null ? 0 : scored);
   const mean = total > 0 ? alpha / total : priorQuality;
   const sd = Math.sqrt((mean * (1 - mean)) / (total + 1));
   const calls = stats?.calls ?? 0;

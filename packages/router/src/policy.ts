@@ -103,6 +103,21 @@ export const PolicySchema = z
         thirdVoter: z.boolean().default(false),
       })
       .prefault({}),
+    /**
+     * Per-request routing: predicts each candidate's quality for this request from its
+     * features (see `featurize`), learned online from the router's own calls.
+     */
+    predictor: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Cold start: requests per class on which every candidate is called. */
+        warmup: z.number().int().nonnegative().default(20),
+        /** Pseudo-count of the class statistics when blended with the request's prediction. */
+        classWeight: z.number().positive().default(4),
+        /** Thompson noise on the predicted logit, as a multiple of its standard deviation. */
+        thompson: z.number().nonnegative().default(0),
+      })
+      .prefault({}),
   })
   .superRefine((policy, context) => {
     const seen = new Set<string>();

@@ -5,10 +5,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { normalizeAnswer } from './answer.js';
-import { CascadePlanner } from './cascade.js';
-import type { CallOutcome } from './cascade.js';
-import { chooseModel, computeWeights } from './decision.js';
-import type { ModelClassStats, WeightTable } from './decision.js';
+import { RoutingEngine } from './engine.js';
+import type { DecisionKind, EngineOutcome, EngineRequest } from './engine.js';
+import { featurize } from './features.js';
 import { parsePolicy } from './policy.js';
 import type { Policy, PolicyInput } from './policy.js';
 import { createRandom } from './random.js';
@@ -20,6 +19,9 @@ export interface ReplayDecision {
   readonly model: string;
   /** Every model called for this prompt, in order. */
   readonly calls: readonly string[];
+  /** The engine's decision kind and explanation. */
+  readonly kind?: DecisionKind;
+  readonly reason?: string;
 }
 
 export interface StrategyResult {
@@ -50,8 +52,15 @@ export interface ReplayReport {
 export interface ReplayOptions {
   readonly policy?: Policy | PolicyInput;
   readonly seed?: number;
-  /** Prompts between weight refreshes (the replay's stand-in for the refresh interval). */
-  readonly refreshEvery?: number;
+  /**
+   * Synthetic clock: ms between recorded requests (default 1000), against which the policy's
+   * `refreshIntervalMs`, `statsWindow` and `halfLifeMs` apply.
+   */
+  readonly intervalMs?: number;
+  /** Cold start per class (default: `scaledWarmup(train)`, capped by the policy's). */
+  readonly warmup?: number;
+  /** Routing class of a recorded prompt (default: its task label). */
+  readonly classOf?: (prompt: RecordedPrompt) => string;
 }
 
 /** The default replay policy over the data set's models (tuned on RouterBench's train split only). */
@@ -86,12 +95,6 @@ function resolvePolicy(models: readonly string[], input: Policy | PolicyInput | 
   return policy;
 }
 
-interface Accumulator {
-  calls: number;
-  score: number;
-  cost: number;
-}
-
 /** Mean of a field over prompts for one model. */
 function totals(prompts: readonly RecordedPrompt[], model: number) {
   let score = 0;
@@ -108,6 +111,34 @@ function percentile(sorted: readonly number[], share: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))]!;
 }
 
+/** A recorded prompt as the engine sees it: class, time and (predict mode) its features. */
+export function engineRequestOf(
+  prompt: RecordedPrompt,
+  at: number,
+  withVector: boolean,
+  classKey = prompt.task,
+): EngineRequest {
+  if (!withVector) return { classKey, at };
+  return {
+    classKey,
+    at,
+    vector:
+      prompt.embedding !== undefined
+        ? featurize({ text: prompt.prompt, turns: prompt.turns ?? 1, classKey }, prompt.embedding)
+        : featurize({ text: prompt.prompt, turns: prompt.turns ?? 1, classKey }),
+  };
+}
+
+/**
+ * Cold start scaled with the data: at most a quarter of the mean train prompts per class, so
+ * warm-up probes never outlast the history (and never reach the measured split on small sets).
+ */
+export function scaledWarmup(train: RecordedDataset): number {
+  const classes = new Set(train.prompts.map((prompt) => prompt.task)).size;
+  if (classes === 0) return 0;
+  return Math.floor((0.25 * train.prompts.length) / classes);
+}
+
 export function runReplay(
   train: RecordedDataset,
   test: RecordedDataset,
@@ -119,138 +150,58 @@ export function runReplay(
   }
   const policy = resolvePolicy(models, options.policy);
   const random = createRandom(options.seed ?? 1);
-  const refreshEvery = options.refreshEvery ?? 25;
+  const intervalMs = options.intervalMs ?? 1000;
   const modelIndex = policy.candidates.map((candidate) => models.indexOf(candidate.model));
-  const planner = new CascadePlanner(policy, { random });
-  const accumulators = new Map<string, Accumulator[]>();
-  const accumulatorsOf = (classKey: string) => {
-    let entry = accumulators.get(classKey);
-    if (!entry)
-      accumulators.set(
-        classKey,
-        (entry = policy.candidates.map(() => ({ calls: 0, score: 0, cost: 0 }))),
-      );
-    return entry;
-  };
-  let table: WeightTable | undefined;
-  let sinceRefresh = Infinity;
-  const refresh = () => {
-    const stats: ModelClassStats[] = [];
-    for (const [classKey, entries] of accumulators) {
-      entries.forEach((entry, index) => {
-        if (entry.calls === 0) return;
-        stats.push({
-          model: policy.candidates[index]!.model,
-          classKey,
-          calls: entry.calls,
-          errors: 0,
-          costPerCallUsd: entry.cost / entry.calls,
-          latencyP95Ms: null,
-          meanScore: entry.score / entry.calls,
-          scoreCount: entry.calls,
-        });
-      });
-    }
-    table = computeWeights({ policy, stats, random, draws: 100 });
-    sinceRefresh = 0;
-  };
+  const candidateOf = new Map(
+    policy.candidates.map((candidate, index) => [candidate.model, index]),
+  );
+  const engine = new RoutingEngine({
+    policy,
+    random,
+    warmup: options.warmup ?? scaledWarmup(train),
+  });
+  const withVector = engine.mode === 'predict';
+  const classOf = options.classOf ?? ((prompt: RecordedPrompt) => prompt.task);
   const decisionTimes: number[] = [];
   const decisions: ReplayDecision[] = [];
   let trainCost = 0;
   let testScore = 0;
   let testCost = 0;
+  let clock = 0;
 
   const step = (prompt: RecordedPrompt, measured: boolean) => {
-    const classKey = prompt.task;
-    const calls: number[] = [];
-    let answeredBy: number;
-    let outcomes: CallOutcome[] = [];
-    const call = (candidate: number): CallOutcome => {
-      const model = modelIndex[candidate]!;
-      calls.push(candidate);
-      const outcome = {
-        model: candidate,
-        score: prompt.scores[model]!,
-        costUsd: prompt.costs[model]!,
-        answer: normalizeAnswer(prompt.responses[model] ?? ''),
-      };
-      outcomes.push(outcome);
-      return outcome;
-    };
-    if (policy.cascade.enabled) {
-      const started = performance.now();
-      const plan = planner.plan(classKey);
-      if (measured) decisionTimes.push((performance.now() - started) * 1000);
-      if (plan.kind === 'single') {
-        call(plan.model);
-        answeredBy = plan.model;
-      } else if (plan.kind === 'pair') {
-        const first = call(plan.voters[0]);
-        const second = call(plan.voters[1]);
-        if (
-          first.answer !== undefined &&
-          first.answer === second.answer &&
-          !(plan.escalateAnswers?.includes(first.answer) ?? false)
-        ) {
-          answeredBy = plan.voters[0];
-        } else {
-          call(plan.escalateTo);
-          answeredBy = plan.escalateTo;
-        }
-      } else if (plan.kind === 'triple') {
-        const [x, y, z] = plan.voters;
-        const first = call(x);
-        const second = call(y);
-        if (first.answer !== undefined && first.answer === second.answer) {
-          answeredBy = x;
-        } else {
-          const third = call(z);
-          if (
-            third.answer !== undefined &&
-            (third.answer === first.answer || third.answer === second.answer)
-          ) {
-            answeredBy = z;
-          } else {
-            call(plan.escalateTo);
-            answeredBy = plan.escalateTo;
-          }
-        }
-      } else {
-        for (const voter of plan.voters) call(voter);
-        call(plan.escalateTo);
-        answeredBy = plan.escalateTo;
+    const request = engineRequestOf(prompt, clock, withVector, classOf(prompt));
+    clock += intervalMs;
+    const started = performance.now();
+    const decision = engine.decide(request);
+    if (measured) decisionTimes.push((performance.now() - started) * 1000);
+    const outcomes: EngineOutcome[] = [];
+    let next = engine.next(decision, outcomes);
+    while (!next.done) {
+      for (const name of next.call) {
+        const model = modelIndex[candidateOf.get(name)!]!;
+        outcomes.push({
+          model: name,
+          score: prompt.scores[model]!,
+          costUsd: prompt.costs[model]!,
+          answer: normalizeAnswer(prompt.responses[model] ?? ''),
+        });
       }
-      planner.observe(classKey, plan, outcomes);
-    } else {
-      if (sinceRefresh >= refreshEvery) refresh();
-      sinceRefresh += 1;
-      const started = performance.now();
-      const choice = chooseModel(table!, classKey, random);
-      if (measured) decisionTimes.push((performance.now() - started) * 1000);
-      const candidate =
-        choice === undefined ? 0 : policy.candidates.findIndex((c) => c.model === choice.model);
-      call(candidate);
-      answeredBy = candidate;
+      next = engine.next(decision, outcomes);
     }
-    const entries = accumulatorsOf(classKey);
-    const global = accumulatorsOf('*');
-    for (const outcome of outcomes) {
-      for (const entry of [entries[outcome.model]!, global[outcome.model]!]) {
-        entry.calls += 1;
-        entry.score += outcome.score;
-        entry.cost += outcome.costUsd;
-      }
-    }
+    engine.observe(decision, outcomes);
+    const answered = modelIndex[candidateOf.get(next.answeredBy)!]!;
     let cost = 0;
     for (const outcome of outcomes) cost += outcome.costUsd;
-    outcomes = [];
     if (measured) {
-      testScore += prompt.scores[modelIndex[answeredBy]!]!;
+      testScore += prompt.scores[answered]!;
       testCost += cost;
       decisions.push({
         sample_id: prompt.sampleId,
-        model: models[modelIndex[answeredBy]!]!,
-        calls: calls.map((candidate) => models[modelIndex[candidate]!]!),
+        model: models[answered]!,
+        calls: outcomes.map((outcome) => outcome.model),
+        kind: decision.kind,
+        reason: decision.reason,
       });
     } else {
       trainCost += cost;
@@ -323,7 +274,7 @@ export function runReplay(
     testPrompts: n,
     trainCostUsd: trainCost,
     router: result(
-      `router (${policy.cascade.enabled ? 'cascade' : 'weights'})`,
+      `router (${engine.mode === 'cascade' ? 'cascade' : engine.mode})`,
       testScore,
       testCost,
     ),

@@ -26,7 +26,11 @@ import {
 } from './anthropic-adapter.js';
 import { normalizeAnswer } from './answer.js';
 import { classifyRequest } from './classifier.js';
-import { chooseModel, computeWeights } from './decision.js';
+import { chooseModel } from './decision.js';
+import { RoutingEngine } from './engine.js';
+import type { Decision, EngineOutcome } from './engine.js';
+import { cachedEmbedder, featurize, featurizeInputOf } from './features.js';
+import type { Embedder, RequestVector } from './features.js';
 import type { Choice, WeightTable } from './decision.js';
 import { parsePolicy } from './policy.js';
 import type { Candidate, Policy, PolicyInput } from './policy.js';
@@ -72,6 +76,27 @@ export interface RouterOptions {
    * voters agree, e.g. when the answer fails to parse or a unit test fails.
    */
   readonly check?: (completion: ChatCompletion, params: ChatParams) => boolean;
+  /**
+   * Scores a completed (non-streamed) call at once (0..1), so the engine learns from it
+   * immediately: a check, a unit test, or a recorded outcome. Without it the engine learns
+   * calls, costs and errors only (quality comes from the collector's stats via `weights`).
+   */
+  readonly score?: (
+    completion: ChatCompletion,
+    params: ChatParams,
+    model: string,
+  ) => number | undefined;
+  /** Cost of a completed call in USD (default: its usage × the candidate's price or the catalog). */
+  readonly cost?: (
+    completion: ChatCompletion,
+    params: ChatParams,
+    model: string,
+  ) => number | undefined;
+  /**
+   * Embedder for per-request routing (`predictor.enabled`): texts in, vectors out, e.g. an
+   * embeddings model through the observed openai client. Cached by content hash.
+   */
+  readonly embed?: Embedder;
 }
 
 /** Per-call router options, given as the second argument next to the SDK's request options. */
@@ -131,6 +156,8 @@ export function classifyError(error: unknown): Outcome {
 
 export interface Router {
   readonly policy: Policy;
+  /** The routing engine (decisions, weight table, explanations). */
+  readonly engine: RoutingEngine;
   readonly chat: {
     readonly completions: {
       create(
@@ -185,7 +212,6 @@ export function createRouter(options: RouterOptions): Router {
       );
     }
   }
-  const priorTable = computeWeights({ policy, stats: [], random });
   const budget = policy.goal.budget;
   let periodStart = 0;
   let spentUsd = 0;
@@ -197,31 +223,88 @@ export function createRouter(options: RouterOptions): Router {
       spentUsd = 0;
     }
   };
-  /** Adds the cost of a completed call to the period's spend. */
-  const recordSpend = (candidate: Candidate, result: unknown) => {
+  /** USD of a completed call from its usage (the candidate's price, else the catalog). */
+  const priceOf = (candidate: Candidate, result: unknown): number | undefined => {
     const usage = (result as { usage?: OpenAI.CompletionUsage | null } | undefined)?.usage;
-    if (usage === undefined || usage === null) return;
-    rollPeriod();
+    if (usage === undefined || usage === null) return undefined;
     if (candidate.price !== undefined) {
-      spentUsd +=
+      return (
         (usage.prompt_tokens * candidate.price.inputPerMillion +
           usage.completion_tokens * candidate.price.outputPerMillion) /
-        1e6;
-      return;
+        1e6
+      );
     }
     const cost = costOf({
       provider: candidate.provider,
       model: candidate.model,
       usage: { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens },
     });
-    if (cost.known) spentUsd += cost.amount;
-    else diag.debug(`modelmaxx router: no price for ${candidate.model}: ${cost.reason}`);
+    if (cost.known) return cost.amount;
+    diag.debug(`modelmaxx router: no price for ${candidate.model}: ${cost.reason}`);
+    return undefined;
+  };
+  /** Adds the cost of a completed call to the period's spend; returns it. */
+  const recordSpend = (candidate: Candidate, result: unknown): number => {
+    const cost = priceOf(candidate, result) ?? 0;
+    if (cost === 0) return cost;
+    rollPeriod();
+    spentUsd += cost;
+    return cost;
+  };
+  /** What the engine learns from one completed call. */
+  const outcomeOf = (model: string, result: unknown, params: ChatParams): EngineOutcome => {
+    const candidate = candidates.get(model)!;
+    const spent = recordSpend(candidate, result);
+    const streamed = params.stream === true;
+    const completion = result as ChatCompletion;
+    const costUsd = streamed ? spent : (options.cost?.(completion, params, model) ?? spent);
+    const score = streamed ? undefined : options.score?.(completion, params, model);
+    const answer = streamed
+      ? undefined
+      : normalizeAnswer(completion.choices?.[0]?.message?.content ?? '');
+    return {
+      model,
+      costUsd,
+      ...(score === undefined ? {} : { score }),
+      ...(answer === undefined ? {} : { answer }),
+    };
+  };
+  const externalWeights =
+    options.weights === undefined
+      ? undefined
+      : (): WeightTable => {
+          const source = options.weights!;
+          if (typeof source === 'function') return source();
+          if ('classes' in source) return source;
+          return source.current;
+        };
+  const engine = new RoutingEngine({
+    policy,
+    random,
+    ...(externalWeights === undefined ? {} : { weights: externalWeights }),
+  });
+  const embedder = options.embed === undefined ? undefined : cachedEmbedder(options.embed);
+  /** The request's feature vector (with its embedding when an embedder is given). */
+  const vectorOf = async (params: ChatParams, classKey: string): Promise<RequestVector> => {
+    const input = featurizeInputOf(params, classKey);
+    if (embedder === undefined) return featurize(input);
+    try {
+      return featurize(input, await embedder(input.text));
+    } catch (error) {
+      diag.warn(`modelmaxx router: embedding failed, routing without it: ${String(error)}`);
+      return featurize(input);
+    }
   };
   /** Over budget: the cheapest eligible candidate by observed (or prior) cost per call. */
-  const budgetChoice = (table: WeightTable, classKey: string, exclude: ReadonlySet<string>) => {
+  const budgetChoice = (
+    tableOf: () => WeightTable,
+    classKey: string,
+    exclude: ReadonlySet<string>,
+  ) => {
     if (budget === undefined) return undefined;
     rollPeriod();
     if (spentUsd < budget.usd) return undefined;
+    const table = tableOf();
     const entry = table.classes.get(classKey) ?? table.fallbackClass;
     let cheapest: (typeof entry.weights)[number] | undefined;
     for (const weight of entry.weights) {
@@ -240,13 +323,6 @@ export function createRouter(options: RouterOptions): Router {
       reason: `budget of $${budget.usd} spent ($${spentUsd.toFixed(4)} this period): cheapest eligible candidate`,
       classKey: entry.classKey,
     };
-  };
-  const currentTable = (): WeightTable => {
-    const source = options.weights;
-    if (source === undefined) return priorTable;
-    if (typeof source === 'function') return source();
-    if ('classes' in source) return source;
-    return source.current;
   };
 
   /**
@@ -344,9 +420,12 @@ export function createRouter(options: RouterOptions): Router {
       pinned = params.model;
     }
     const classKey = classifyRequest({ ...params, task });
+    const vector =
+      engine.mode === 'predict' && pinned === undefined
+        ? await vectorOf(params, classKey)
+        : undefined;
     return tracer.startActiveSpan(`route ${policy.name}`, async (span: Span) => {
       const attempts: RouteAttempt[] = [];
-      const table = currentTable();
       const exclude = new Set<string>();
       const time = now();
       for (const [model, until] of cooldownUntil) {
@@ -355,90 +434,153 @@ export function createRouter(options: RouterOptions): Router {
       }
       span.setAttribute(ATTR_MODELMAXX_ROUTE_POLICY, policy.name);
       span.setAttribute(ATTR_MODELMAXX_ROUTE_CLASS, classKey);
-      let escalation: string | undefined;
-      const cascade = policy.cascade;
-      if (
-        cascade.enabled &&
-        cascade.voters !== undefined &&
-        cascade.escalateTo !== undefined &&
-        pinned === undefined &&
-        params.stream !== true &&
-        cascade.voters.every((model) => !exclude.has(model))
-      ) {
-        // Ask both voters at once; answer with the first when they agree and the check passes.
-        const results = await Promise.all(
-          cascade.voters.map(async (model) => {
-            try {
-              const result = (await callCandidate(
-                candidates.get(model)!,
-                params,
-                { timeout: policy.fallback.timeoutMs, maxRetries: 0, ...requestOptions },
-                {
-                  [ATTR_MODELMAXX_ROUTE_POLICY]: policy.name,
-                  [ATTR_MODELMAXX_ROUTE_CLASS]: classKey,
-                  [ATTR_MODELMAXX_ROUTE_MODEL]: model,
-                  [ATTR_MODELMAXX_ROUTE_REASON]: `cascade voter (${cascade.voters!.join(' and ')})`,
-                },
-                task,
-              )) as ChatCompletion;
-              attempts.push({ model, outcome: 'ok' });
-              recordSpend(candidates.get(model)!, result);
-              return result;
-            } catch (error) {
-              const outcome = classifyError(error);
-              attempts.push({
-                model,
-                outcome: outcome.status,
-                error: error instanceof Error ? error.message : String(error),
-              });
-              if (outcome.status === 'retryable') {
-                cooldownUntil.set(
-                  model,
-                  now() + (outcome.retryAfterMs ?? policy.fallback.cooldownMs),
-                );
-              }
-              return undefined;
-            }
-          }),
-        );
-        const [first, second] = results;
-        const answers = results.map((result) =>
-          result === undefined
-            ? undefined
-            : normalizeAnswer(result.choices[0]?.message.content ?? ''),
-        );
-        const agree = answers[0] !== undefined && answers[0] === answers[1];
-        if (
-          agree &&
-          first !== undefined &&
-          second !== undefined &&
-          (options.check?.(first, params) ?? true)
-        ) {
-          span.setAttribute(ATTR_MODELMAXX_ROUTE_MODEL, cascade.voters[0]!);
-          span.setAttribute(ATTR_MODELMAXX_ROUTE_WEIGHT, 1);
-          span.setAttribute(
-            ATTR_MODELMAXX_ROUTE_REASON,
-            `cascade: ${cascade.voters.join(' and ')} agree`,
-          );
-          span.setAttribute(ATTR_MODELMAXX_ROUTE_ATTEMPT, attempts.length);
-          span.end();
-          return first;
+      const outcomes: EngineOutcome[] = [];
+      const requestOptionsOf = () => ({
+        timeout: policy.fallback.timeoutMs,
+        maxRetries: 0,
+        ...requestOptions,
+      });
+      let decision: Decision | undefined;
+      let firstChoice: Choice | undefined;
+      if (pinned === undefined) {
+        firstChoice = budgetChoice(() => engine.table(time), classKey, exclude);
+        if (firstChoice === undefined) {
+          decision = engine.decide({
+            classKey,
+            at: time,
+            ...(params.stream === true ? { single: true } : {}),
+            exclude,
+            ...(vector === undefined ? {} : { vector }),
+          });
+          firstChoice =
+            decision.first.length === 0
+              ? undefined
+              : {
+                  model: decision.first[0]!,
+                  weight: decision.weight,
+                  reason: decision.reason,
+                  classKey,
+                };
         }
-        escalation = agree
-          ? 'cascade escalated: the check failed'
-          : results.some((result) => result === undefined)
-            ? 'cascade escalated: a voter failed'
-            : 'cascade escalated: the voters disagree';
-        pinned = cascade.escalateTo;
-        for (const model of cascade.voters) exclude.add(model);
+      }
+      const learn = () => {
+        if (decision !== undefined) engine.observe(decision, outcomes);
+      };
+      const done = (model: string, weight: number, reason: string, result: unknown) => {
+        span.setAttribute(ATTR_MODELMAXX_ROUTE_MODEL, model);
+        span.setAttribute(ATTR_MODELMAXX_ROUTE_WEIGHT, weight);
+        span.setAttribute(ATTR_MODELMAXX_ROUTE_REASON, reason);
+        span.setAttribute(ATTR_MODELMAXX_ROUTE_ATTEMPT, attempts.length);
+        span.end();
+        learn();
+        return result as ChatCompletion | AsyncIterable<ChatChunk>;
+      };
+      let escalation: string | undefined;
+      if (
+        decision !== undefined &&
+        (decision.first.length > 1 || decision.escalateTo !== undefined)
+      ) {
+        // A plan of several calls (cascade voters, probes): no per-call fallback; a failed
+        // voter counts as a disagreement.
+        const completions = new Map<string, ChatCompletion>();
+        const role =
+          decision.escalateTo === undefined
+            ? decision.reason
+            : `cascade voter (${decision.first.join(' and ')})`;
+        let accepted = true;
+        let step = engine.next(decision, outcomes);
+        let voterFailed = false;
+        while (!step.done) {
+          if (
+            decision.escalateTo !== undefined &&
+            step.call.length === 1 &&
+            step.call[0] === decision.escalateTo
+          ) {
+            break; // the escalation goes through the fallback loop below
+          }
+          const results = await Promise.all(
+            step.call.map(async (model) => {
+              const candidate = candidates.get(model)!;
+              try {
+                const result = (await callCandidate(
+                  candidate,
+                  params,
+                  requestOptionsOf(),
+                  {
+                    [ATTR_MODELMAXX_ROUTE_POLICY]: policy.name,
+                    [ATTR_MODELMAXX_ROUTE_CLASS]: classKey,
+                    [ATTR_MODELMAXX_ROUTE_MODEL]: model,
+                    [ATTR_MODELMAXX_ROUTE_REASON]: role,
+                  },
+                  task,
+                )) as ChatCompletion;
+                return { model, result };
+              } catch (error) {
+                return { model, error };
+              }
+            }),
+          );
+          for (const entry of results) {
+            if ('result' in entry) {
+              attempts.push({ model: entry.model, outcome: 'ok' });
+              completions.set(entry.model, entry.result);
+              outcomes.push(outcomeOf(entry.model, entry.result, params));
+              continue;
+            }
+            const outcome = classifyError(entry.error);
+            voterFailed = true;
+            attempts.push({
+              model: entry.model,
+              outcome: outcome.status,
+              error: entry.error instanceof Error ? entry.error.message : String(entry.error),
+            });
+            outcomes.push({ model: entry.model, costUsd: 0, failed: true });
+            if (outcome.status === 'retryable') {
+              cooldownUntil.set(
+                entry.model,
+                now() + (outcome.retryAfterMs ?? policy.fallback.cooldownMs),
+              );
+            }
+          }
+          const lead = completions.get(decision.first[0]!);
+          if (decision.escalateTo !== undefined && lead !== undefined && options.check) {
+            accepted = options.check(lead, params);
+          }
+          step = engine.next(decision, outcomes, accepted);
+        }
+        if (step.done) {
+          const answer = completions.get(step.answeredBy);
+          if (answer !== undefined) {
+            const reason =
+              decision.escalateTo === undefined
+                ? decision.reason
+                : step.answeredBy === decision.third
+                  ? `cascade: ${decision.third} matches a voter`
+                  : `cascade: ${decision.first.join(' and ')} agree`;
+            return done(step.answeredBy, decision.weight, reason, answer);
+          }
+          // The answering call failed: fall back like a single call.
+          pinned = undefined;
+          for (const model of completions.keys()) exclude.add(model);
+        } else {
+          const agreedButRejected = !accepted;
+          escalation = agreedButRejected
+            ? 'cascade escalated: the check failed'
+            : voterFailed
+              ? 'cascade escalated: a voter failed'
+              : 'cascade escalated: the voters disagree';
+          pinned = decision.escalateTo;
+          for (const model of completions.keys()) exclude.add(model);
+          for (const model of decision.first) exclude.add(model);
+          if (decision.third !== undefined) exclude.add(decision.third);
+        }
+        firstChoice = undefined;
       }
       const voterCalls = attempts.length;
       try {
         for (let attempt = 1; attempt <= policy.fallback.maxAttempts; attempt += 1) {
           const choice: Choice | undefined =
-            (pinned === undefined && attempt === 1
-              ? budgetChoice(table, classKey, exclude)
-              : undefined) ??
+            (attempt === 1 && pinned === undefined ? firstChoice : undefined) ??
             (pinned !== undefined && attempt === 1 && !exclude.has(pinned)
               ? {
                   model: pinned,
@@ -446,14 +588,14 @@ export function createRouter(options: RouterOptions): Router {
                   reason: escalation ?? 'model pinned by the request',
                   classKey,
                 }
-              : nextChoice(table, classKey, exclude, attempt));
+              : nextChoice(engine.table(time), classKey, exclude, attempt));
           if (choice === undefined) break;
           const candidate = candidates.get(choice.model)!;
           try {
             const result = await callCandidate(
               candidate,
               params,
-              { timeout: policy.fallback.timeoutMs, maxRetries: 0, ...requestOptions },
+              requestOptionsOf(),
               {
                 [ATTR_MODELMAXX_ROUTE_POLICY]: policy.name,
                 [ATTR_MODELMAXX_ROUTE_CLASS]: classKey,
@@ -465,17 +607,13 @@ export function createRouter(options: RouterOptions): Router {
               task,
             );
             attempts.push({ model: choice.model, outcome: 'ok' });
-            recordSpend(candidate, result);
-            span.setAttribute(ATTR_MODELMAXX_ROUTE_MODEL, choice.model);
-            span.setAttribute(ATTR_MODELMAXX_ROUTE_WEIGHT, choice.weight);
-            span.setAttribute(ATTR_MODELMAXX_ROUTE_REASON, choice.reason);
-            span.setAttribute(ATTR_MODELMAXX_ROUTE_ATTEMPT, voterCalls + attempt);
-            span.end();
-            return result;
+            outcomes.push(outcomeOf(choice.model, result, params));
+            return done(choice.model, choice.weight, choice.reason, result);
           } catch (error) {
             const outcome = classifyError(error);
             const message = error instanceof Error ? error.message : String(error);
             attempts.push({ model: choice.model, outcome: outcome.status, error: message });
+            outcomes.push({ model: choice.model, costUsd: 0, failed: true });
             span.addEvent('route.attempt_failed', {
               [ATTR_MODELMAXX_ROUTE_MODEL]: choice.model,
               [ATTR_MODELMAXX_ROUTE_ATTEMPT]: attempt,
@@ -502,6 +640,7 @@ export function createRouter(options: RouterOptions): Router {
         span.setAttribute('error.type', error instanceof Error ? error.constructor.name : 'Error');
         span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
         span.end();
+        learn();
         throw error;
       }
     });
@@ -509,6 +648,7 @@ export function createRouter(options: RouterOptions): Router {
 
   return {
     policy,
+    engine,
     chat: {
       completions: {
         create: route as Router['chat']['completions']['create'],

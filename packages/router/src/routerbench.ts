@@ -15,6 +15,10 @@ export interface RecordedPrompt {
   readonly scores: Float64Array;
   readonly costs: Float64Array;
   readonly responses: readonly string[];
+  /** Conversation depth (user turns), when more than one. */
+  readonly turns?: number;
+  /** A precomputed embedding of the prompt (user traffic JSONL), if recorded. */
+  readonly embedding?: Float32Array;
 }
 
 export interface RecordedDataset {

@@ -78,7 +78,7 @@ describe('modelmaxx-router replay', () => {
     expect(lines).toHaveLength(200);
     expect(lines[0]!.sample_id).toBe('qa.0');
     for (const line of lines) {
-      expect(Object.keys(line)).toEqual(['sample_id', 'model', 'calls']);
+      expect(Object.keys(line)).toEqual(['sample_id', 'model', 'calls', 'kind', 'reason']);
       expect(line.calls).toContain(line.model);
     }
   });

@@ -1,0 +1,217 @@
+/**
+ * Per-request quality predictor: for each candidate, an online logistic model over the request
+ * vector (diagonal Newton steps, so each feature learns at the pace of its own evidence), with
+ * exponential forgetting (evidence halves every `halfLifeMs`), blended with the class's own
+ * statistics where the request's features have little evidence. Learns only from the outcomes
+ * of calls the router made (bandit feedback). Pure: no I/O, no clock (times are passed in).
+ */
+import { DENSE, DENSE_NAMES, HASH_BUCKETS, VECTOR_SIZE } from './features.js';
+import type { RequestVector } from './features.js';
+
+export interface Prediction {
+  /** Predicted quality (0..1): the logistic model blended with the class statistics. */
+  readonly quality: number;
+  /** The logistic model's own prediction and its standard deviation in logit units. */
+  readonly model: number;
+  readonly logitSd: number;
+  /** The class's decayed mean score (Beta posterior) and its evidence. */
+  readonly classQuality: number;
+  /** Mean decayed evidence of the request's features (0 = nothing known, use the class). */
+  readonly evidence: number;
+}
+
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+/** Decay scale: values are stored multiplied by 2^(t / halfLife) and read divided by it. */
+class DecayClock {
+  private origin: number | undefined;
+  scale = 1;
+  private readonly halfLifeMs: number;
+  constructor(halfLifeMs: number) {
+    this.halfLifeMs = halfLifeMs;
+  }
+  /** Sets the clock; returns a factor by which stored values must be multiplied (rebase). */
+  advance(at: number): number {
+    if (this.origin === undefined) this.origin = at;
+    const exponent = (at - this.origin) / this.halfLifeMs;
+    const scale = 2 ** Math.max(exponent, 0);
+    if (scale > 1e150) {
+      // rebase: stored values shrink by the current scale
+      const factor = 1 / scale;
+      this.origin = at;
+      this.scale = 1;
+      return factor;
+    }
+    this.scale = Math.max(scale, this.scale);
+    return 1;
+  }
+}
+
+interface CandidateModel {
+  /** Logistic weights. */
+  readonly weights: Float64Array;
+  /** Fisher information per feature, stored × clock scale. */
+  readonly precision: Float64Array;
+  /** Decayed evidence (sum of x²) per feature, stored × clock scale. */
+  readonly seen: Float64Array;
+}
+
+interface ClassStats {
+  /** Decayed score sum and count per candidate, stored × clock scale. */
+  readonly score: Float64Array;
+  readonly count: Float64Array;
+}
+
+export interface PredictorOptions {
+  readonly candidates: number;
+  readonly halfLifeMs: number;
+  /** Prior quality per candidate (class statistics start there). */
+  readonly priors: readonly number[];
+  /** Pseudo-count of the class statistics in the blend (and of their prior). */
+  readonly classWeight?: number;
+  /** Prior precision of every logistic weight (L2 regularization). */
+  readonly priorPrecision?: number;
+}
+
+export class QualityPredictor {
+  private readonly models: CandidateModel[];
+  private readonly classes = new Map<string, ClassStats>();
+  private readonly clock: DecayClock;
+  private readonly options: PredictorOptions;
+  private readonly classWeight: number;
+  private readonly priorPrecision: number;
+  /** A token seen in each hashed slot (for explanations). */
+  private readonly names = new Map<number, string>();
+
+  constructor(options: PredictorOptions) {
+    this.options = options;
+    this.clock = new DecayClock(options.halfLifeMs);
+    this.classWeight = options.classWeight ?? 4;
+    this.priorPrecision = options.priorPrecision ?? 1;
+    this.models = Array.from({ length: options.candidates }, () => ({
+      weights: new Float64Array(VECTOR_SIZE),
+      precision: new Float64Array(VECTOR_SIZE),
+      seen: new Float64Array(VECTOR_SIZE),
+    }));
+  }
+
+  private classOf(classKey: string): ClassStats {
+    let stats = this.classes.get(classKey);
+    if (stats === undefined) {
+      const count = this.options.candidates;
+      stats = { score: new Float64Array(count), count: new Float64Array(count) };
+      this.classes.set(classKey, stats);
+    }
+    return stats;
+  }
+
+  /** The class's decayed mean score for a candidate (Beta posterior around its prior). */
+  classQuality(classKey: string, candidate: number): { mean: number; count: number } {
+    const stats = this.classes.get(classKey);
+    const scale = this.clock.scale;
+    const prior = this.options.priors[candidate] ?? 0.5;
+    const count = stats === undefined ? 0 : stats.count[candidate]! / scale;
+    const score = stats === undefined ? 0 : stats.score[candidate]! / scale;
+    const strength = this.classWeight;
+    return { mean: (score + prior * strength) / (count + strength), count };
+  }
+
+  predict(candidate: number, vector: RequestVector, classKey: string): Prediction {
+    const model = this.models[candidate]!;
+    const { index, value } = vector;
+    const scale = this.clock.scale;
+    const tau = this.priorPrecision;
+    let z = 0;
+    let variance = 0;
+    let evidence = 0;
+    let mass = 0;
+    for (let at = 0; at < index.length; at += 1) {
+      const slot = index[at]!;
+      const x = value[at]!;
+      if (x === 0) continue;
+      const precision = model.precision[slot]! / scale;
+      z += model.weights[slot]! * x;
+      variance += (x * x) / (precision + tau);
+      if (slot === 0) continue; // the bias says nothing about this request
+      evidence += (x * x * model.seen[slot]!) / scale;
+      mass += x * x;
+    }
+    const meanEvidence = mass > 0 ? evidence / mass : 0;
+    const own = sigmoid(z);
+    const cls = this.classQuality(classKey, candidate);
+    const blend = meanEvidence / (meanEvidence + this.classWeight);
+    return {
+      quality: blend * own + (1 - blend) * cls.mean,
+      model: own,
+      logitSd: Math.sqrt(variance),
+      classQuality: cls.mean,
+      evidence: meanEvidence,
+    };
+  }
+
+  /** Learns one outcome (score 0..1) of `candidate` on a request at time `at` (ms). */
+  update(candidate: number, vector: RequestVector, classKey: string, score: number, at: number) {
+    const rebase = this.clock.advance(at);
+    if (rebase !== 1) this.rebase(rebase);
+    const scale = this.clock.scale;
+    const stats = this.classOf(classKey);
+    stats.score[candidate] = stats.score[candidate]! + score * scale;
+    stats.count[candidate] = stats.count[candidate]! + scale;
+    const model = this.models[candidate]!;
+    const { index, value } = vector;
+    let z = 0;
+    for (let at2 = 0; at2 < index.length; at2 += 1) z += model.weights[index[at2]!]! * value[at2]!;
+    const p = sigmoid(z);
+    const gradient = p - score;
+    const curvature = Math.max(p * (1 - p), 0.05);
+    for (let at2 = 0; at2 < index.length; at2 += 1) {
+      const slot = index[at2]!;
+      const x = value[at2]!;
+      if (x === 0) continue;
+      model.precision[slot] = model.precision[slot]! + x * x * curvature * scale;
+      model.seen[slot] = model.seen[slot]! + x * x * scale;
+      const precision = model.precision[slot]! / scale + this.priorPrecision;
+      model.weights[slot] = model.weights[slot]! - (gradient * x) / precision;
+    }
+  }
+
+  private rebase(factor: number): void {
+    for (const model of this.models) {
+      for (let slot = 0; slot < VECTOR_SIZE; slot += 1) {
+        model.precision[slot]! *= factor;
+        model.seen[slot]! *= factor;
+      }
+    }
+    for (const stats of this.classes.values()) {
+      for (let index = 0; index < stats.count.length; index += 1) {
+        stats.count[index]! *= factor;
+        stats.score[index]! *= factor;
+      }
+    }
+  }
+
+  /** Remembers a readable token for hashed slots (explanations only). */
+  name(slot: number, token: string): void {
+    if (!this.names.has(slot) && this.names.size < 50_000) this.names.set(slot, token);
+  }
+
+  /** The features pushing this candidate's prediction most, as `name:+0.42` strings. */
+  topFeatures(candidate: number, vector: RequestVector, count = 4): string[] {
+    const model = this.models[candidate]!;
+    const contributions: { slot: number; value: number }[] = [];
+    for (let at = 0; at < vector.index.length; at += 1) {
+      const slot = vector.index[at]!;
+      contributions.push({ slot, value: model.weights[slot]! * vector.value[at]! });
+    }
+    contributions.sort((a, b) => Math.abs(b.value) - Math.abs(a.value));
+    return contributions.slice(0, count).map(({ slot, value }) => {
+      const name =
+        slot < DENSE
+          ? DENSE_NAMES[slot]!
+          : slot < DENSE + HASH_BUCKETS
+            ? (this.names.get(slot) ?? `#${slot - DENSE}`)
+            : 'class';
+      return `${name}:${value >= 0 ? '+' : ''}${value.toFixed(2)}`;
+    });
+  }
+}
