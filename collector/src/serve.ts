@@ -4,6 +4,8 @@
  * shuts it down gracefully on SIGTERM/SIGINT (stop accepting, drain the store,
  * exit 0). Used by `main.ts` and by `modelmaxx serve`.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from './config.js';
 import { ConfigError } from './errors.js';
@@ -24,6 +26,39 @@ const REDACT = [
   'config.clickhousePassword',
 ];
 
+/**
+ * The process that holds an embedded ClickHouse folder: ClickHouse keeps `status` (`PID: N`) in it
+ * while it runs. Undefined when there is none or that process is gone (a stale file after a crash).
+ */
+function dataFolderHolder(clickhouseDir: string): number | undefined {
+  const status = join(clickhouseDir, 'status');
+  if (!existsSync(status)) return undefined;
+  let pid: number;
+  try {
+    pid = Number(/^PID:\s*(\d+)/m.exec(readFileSync(status, 'utf8'))?.[1]);
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
+}
+
+function folderInUse(dataDir: string, pid: number | undefined): string {
+  return `the data folder ${resolve(dataDir)} is in use by another process (a running collector?${pid === undefined ? '' : ` pid ${pid}`}); stop it, or start this one with another --data`;
+}
+
+/** The address a local app uses: a wildcard listen address is reached on loopback. */
+function clientBaseUrl(url: string, host: string): string {
+  if (host === '0.0.0.0') return url.replace('//0.0.0.0:', '//127.0.0.1:');
+  if (host === '::' || host === '[::]') return url.replace('//[::]:', '//[::1]:');
+  return url;
+}
+
 export async function serve(options: ServeOptions): Promise<void> {
   let config;
   try {
@@ -36,10 +71,23 @@ export async function serve(options: ServeOptions): Promise<void> {
     throw error;
   }
   const logger = pino({ level: config.logLevel, redact: REDACT });
+  // chDB prints its own lock error and a stack; name the cause in one line instead.
+  const embedded = config.clickhouseUrl === undefined;
+  const holder = embedded ? dataFolderHolder(join(config.dataDir, 'data')) : undefined;
+  if (holder !== undefined) {
+    process.stderr.write(`modelmaxx collector: ${folderInUse(config.dataDir, holder)}\n`);
+    process.exit(1);
+  }
   let collector;
   try {
     collector = await startCollector({ config, logger });
   } catch (error) {
+    if (embedded && (error as { code?: unknown }).code === 'CHDB_CONNECTION') {
+      const message = folderInUse(config.dataDir, dataFolderHolder(join(config.dataDir, 'data')));
+      logger.fatal(message);
+      process.stderr.write(`modelmaxx collector: ${message}\n`);
+      process.exit(1);
+    }
     if (error instanceof ConfigError) {
       logger.fatal(error.message);
       process.stderr.write(`modelmaxx collector: ${error.message}\n`);
@@ -55,8 +103,11 @@ export async function serve(options: ServeOptions): Promise<void> {
     },
     'collector listening',
   );
+  const base = clientBaseUrl(collector.url, config.host);
   process.stderr.write(
-    `modelmaxx collector listening on ${collector.url} (OTLP/HTTP: ${collector.url}/v1/traces; storage: ${config.clickhouseUrl ?? config.dataDir})\n`,
+    `modelmaxx collector listening on ${collector.url} (storage: ${config.clickhouseUrl ?? config.dataDir})\n` +
+      `  apps send spans with  OTEL_EXPORTER_OTLP_ENDPOINT=${base}   (the base URL; the exporter adds /v1/traces)\n` +
+      `  dashboard             ${base}/\n`,
   );
   let stopping = false;
   const stop = (signal: string) => {

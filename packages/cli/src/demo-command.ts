@@ -1,7 +1,7 @@
 /** Argument parsing of `modelmaxx demo`; the traffic itself is in `demo.ts`. */
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo.js';
-import { DEFAULT_COLLECTOR_URL, UsageError } from './query-source.js';
+import { collectorUrl, UsageError } from './query-source.js';
 
 interface DemoIo {
   stdout: (text: string) => void;
@@ -50,12 +50,7 @@ export async function demoCommand(args: string[], io: DemoIo): Promise<number> {
   }
   const seed = Number(values.seed ?? '1');
   if (!Number.isInteger(seed)) throw new UsageError('--seed takes a whole number');
-  const url = values.url ?? DEFAULT_COLLECTOR_URL;
-  try {
-    new URL(url);
-  } catch {
-    throw new UsageError(`--url takes a URL; got ${JSON.stringify(url)}`);
-  }
+  const url = collectorUrl(values.url, io.env);
   const summary = await runDemo({
     url,
     requests,

@@ -2,34 +2,140 @@
  * The `modelmaxx` command: the composition root that wires the collector,
  * the router, the instrumentation and llm-sim together.
  */
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { openStore, schemaStatements, serve } from '@modelmaxx/collector';
 import { demoCommand } from './demo-command.js';
 import { formatResult, OUTPUT_FORMATS } from './format.js';
 import type { OutputFormat } from './format.js';
-import { openSource, QueryFailedError, UsageError } from './query-source.js';
+import {
+  collectorUrl,
+  openDataFolder,
+  openSource,
+  QueryFailedError,
+  UsageError,
+} from './query-source.js';
 import { baselinePriceSql, parseBaseline, parseGroup, parseSince, reportSql } from './report.js';
 
-const USAGE = `Usage: modelmaxx <command> [options]
+const USAGE = `Usage: modelmaxx <command> [options]      (modelmaxx <command> --help for its options)
 
 Commands:
   serve                 run the collector (OTLP/HTTP on 127.0.0.1:4318, embedded ClickHouse)
-      --port N  --host H  --data DIR (default ./.modelmaxx)  --clickhouse-url URL
+      --port N  --host H  --data DIR (default ./.modelmaxx)  --clickhouse-url URL  --database NAME
+      --max-body-bytes N  --log-level LEVEL
   sql "<query>"         read-only SQL against a collector (--url, default http://127.0.0.1:4318)
-                        or a data folder (--data DIR); --format table|json|csv
+                        or a data folder (--data DIR); --format table|json|csv  --max-rows N
   report                spend / calls / tokens / p95 latency / errors / quality / share of spend
       --since 24h  --by model|provider|service|task|feature|user  --baseline MODEL (savings against
-                        sending the same tokens to MODEL)  --url URL | --data DIR  --format
+                        sending the same tokens to MODEL)  --url URL | --data DIR  --format  --database
   migrate               create or upgrade the schema
       --clickhouse-url URL | --data DIR  --database NAME  --cluster NAME  --print (only print the DDL)
   demo                  simulated traffic (3 services, router, evaluators, feedback) into a collector;
                         starts one in-process (--data, default ./.modelmaxx) when none answers at --url
       --url URL (default http://127.0.0.1:4318)  --requests N (default 300)  --seed N  --exit
 
-Tokens: MODELMAXX_READ_TOKEN (sql, report), MODELMAXX_INGEST_TOKEN / MODELMAXX_READ_TOKEN (serve).
+Environment: MODELMAXX_URL (the collector for sql, report, demo when --url is not given),
+MODELMAXX_READ_TOKEN (sql, report), MODELMAXX_INGEST_TOKEN / MODELMAXX_READ_TOKEN (serve, demo).
+Exit codes: 0 ok, 1 failed, 2 usage error.
 `;
+
+const URL_HELP = `  --url URL             the collector to ask (its read-only /api/sql); default $MODELMAXX_URL,
+                        else http://127.0.0.1:4318
+  --data DIR            or read a data folder directly (embedded ClickHouse; only while no
+                        collector holds it)`;
+
+/** `modelmaxx <command> --help`: every flag of the command. */
+export const COMMAND_HELP: Record<string, string> = {
+  serve: `Usage: modelmaxx serve [options]
+
+Runs the collector: OTLP/HTTP spans in on /v1/traces, stored in ClickHouse (embedded chDB in
+--data, or a server with --clickhouse-url); the dashboard on /, SQL on /api/sql.
+
+Options (flag, or environment variable):
+  --host H              MODELMAXX_HOST; default 127.0.0.1 (other hosts need both tokens)
+  --port N              MODELMAXX_PORT; default 4318 (0: any free port)
+  --data DIR            MODELMAXX_DATA_DIR; default ./.modelmaxx (ClickHouse files and the spool)
+  --clickhouse-url URL  MODELMAXX_CLICKHOUSE_URL; a ClickHouse server instead of the embedded one
+                        (MODELMAXX_CLICKHOUSE_USER, MODELMAXX_CLICKHOUSE_PASSWORD)
+  --database NAME       MODELMAXX_DATABASE; default modelmaxx
+  --max-body-bytes N    MODELMAXX_MAX_BODY_BYTES; largest request body, default 16 MiB
+  --log-level LEVEL     MODELMAXX_LOG_LEVEL; fatal, error, warn, info (default), debug, trace, silent
+  -h, --help            this text
+
+Environment only: MODELMAXX_INGEST_TOKEN (bearer token for /v1/traces), MODELMAXX_READ_TOKEN
+(for /api/*), MODELMAXX_MAX_CONCURRENT_REQUESTS (64), MODELMAXX_SQL_MAX_ROWS (10000),
+MODELMAXX_SQL_MAX_EXECUTION_SECONDS (10).
+
+Apps send spans with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (the base URL: the
+exporter appends /v1/traces). Stops on SIGTERM / Ctrl-C after draining. Exit codes: 0 stopped,
+1 failed, 2 bad configuration.
+`,
+  sql: `Usage: modelmaxx sql "<query>" [options]
+
+Runs one read-only query (SELECT / WITH) and prints the result; tables are in the modelmaxx
+database (llm_calls, llm_scores, otel_traces, llm_prices, rollups).
+
+Options:
+${URL_HELP}
+  --format F            table (default), json (one object a line) or csv
+  --max-rows N          cut the result at N rows (default 100000)
+  -h, --help            this text
+
+Environment: MODELMAXX_URL, MODELMAXX_READ_TOKEN (the collector's read token).
+Exit codes: 0 ok, 1 the query or the collector failed, 2 usage error.
+`,
+  report: `Usage: modelmaxx report [options]
+
+Spend, calls, unpriced calls, tokens, p95 latency, error rate, mean quality and share of spend per
+group over a window, from llm_calls and llm_scores. In the table, money is rounded to cents from
+$1 up and to three significant digits below; a group whose calls have no price says "unpriced".
+json and csv keep the amounts as numbers (null when unpriced).
+
+Options:
+  --since D             window: a number and s, m, h, d or w (default 24h)
+  --by G                model (default), provider, service, task, feature or user
+  --baseline MODEL      add baseline_usd (the same tokens at MODEL's catalog prices) and savings
+  --database NAME       default modelmaxx
+${URL_HELP}
+  --format F            table (default), json or csv
+  --max-rows N          cut the result at N rows (default 100000)
+  -h, --help            this text
+
+Environment: MODELMAXX_URL, MODELMAXX_READ_TOKEN.
+Exit codes: 0 ok, 1 the query or the collector failed, 2 usage error.
+`,
+  migrate: `Usage: modelmaxx migrate [options]
+
+Creates or upgrades the schema (idempotent), in a data folder or on a ClickHouse server.
+
+Options:
+  --data DIR            the embedded ClickHouse of this data folder (default ./.modelmaxx)
+  --clickhouse-url URL  a ClickHouse server instead (or MODELMAXX_CLICKHOUSE_URL; user and password
+                        from MODELMAXX_CLICKHOUSE_USER, MODELMAXX_CLICKHOUSE_PASSWORD)
+  --database NAME       default modelmaxx
+  --cluster NAME        ON CLUSTER schema (replicated tables and Distributed tables)
+  --print               only print the DDL, touch nothing
+  -h, --help            this text
+
+Exit codes: 0 ok, 1 failed, 2 usage error.
+`,
+  demo: `Usage: modelmaxx demo [options]
+
+Sends simulated traffic (3 services, router, evaluators, feedback) from llm-sim through the
+instrumentation into a collector; starts one in this process when none answers at --url.
+
+Options:
+  --url URL             the collector (default $MODELMAXX_URL, else http://127.0.0.1:4318)
+  --data DIR            data folder of the collector started here (default ./.modelmaxx)
+  --requests N          requests to send (default 300)
+  --seed N              random seed (default 1)
+  --exit                exit after the traffic even when the collector runs here
+  -h, --help            this text
+
+Environment: MODELMAXX_URL, MODELMAXX_INGEST_TOKEN, MODELMAXX_READ_TOKEN.
+Exit codes: 0 ok, 1 no call stored, 2 usage error.
+`,
+};
 
 interface Io {
   stdout: (text: string) => void;
@@ -72,6 +178,19 @@ const sourceOptions = {
   'max-rows': { type: 'string' },
 } as const;
 
+/** `--data DIR`, or the collector of `--url` / `MODELMAXX_URL` (checked); both flags is an error. */
+function sourceOf(
+  values: { url?: string | undefined; data?: string | undefined },
+  io: Io,
+): { url?: string; data?: string; token: string | undefined } {
+  const token = io.env['MODELMAXX_READ_TOKEN'];
+  if (values.data !== undefined) {
+    if (values.url !== undefined) throw new UsageError('give --url or --data, not both');
+    return { data: values.data, token };
+  }
+  return { url: collectorUrl(values.url, io.env), token };
+}
+
 async function runQuery(
   sql: string,
   values: {
@@ -88,9 +207,7 @@ async function runQuery(
     throw new UsageError('--max-rows takes a positive whole number');
   }
   const source = await openSource({
-    url: values.url,
-    data: values.data,
-    token: io.env['MODELMAXX_READ_TOKEN'],
+    ...sourceOf(values, io),
     ...(maxRows === undefined ? {} : { maxRows }),
   });
   try {
@@ -130,11 +247,7 @@ async function reportCommand(args: string[], io: Io): Promise<number> {
   });
   if (baseline !== undefined) {
     // An unknown baseline would make every savings figure empty: say so instead.
-    const source = await openSource({
-      url: values.url,
-      data: values.data,
-      token: io.env['MODELMAXX_READ_TOKEN'],
-    });
+    const source = await openSource(sourceOf(values, io));
     try {
       const price = await source.query(baselinePriceSql(baseline, values.database));
       if (price.rows.length === 0) {
@@ -171,14 +284,16 @@ async function migrateCommand(args: string[], io: Io): Promise<number> {
   const clickhouseUrl = values['clickhouse-url'] ?? io.env['MODELMAXX_CLICKHOUSE_URL'];
   const username = io.env['MODELMAXX_CLICKHOUSE_USER'];
   const password = io.env['MODELMAXX_CLICKHOUSE_PASSWORD'];
-  const store = await openStore({
-    ...schema,
-    ...(clickhouseUrl === undefined ? {} : { clickhouseUrl }),
-    ...(username === undefined ? {} : { username }),
-    ...(password === undefined ? {} : { password }),
-    ...(values.data === undefined ? {} : { dataDir: join(values.data, 'data') }),
-    spoolDir: false,
-  });
+  const store =
+    clickhouseUrl === undefined
+      ? await openDataFolder(values.data ?? './.modelmaxx', { ...schema, spoolDir: false })
+      : await openStore({
+          ...schema,
+          clickhouseUrl,
+          ...(username === undefined ? {} : { username }),
+          ...(password === undefined ? {} : { password }),
+          spoolDir: false,
+        });
   await store.close();
   io.stdout(
     `modelmaxx: schema is up to date${clickhouseUrl === undefined ? ` in ${values.data ?? './.modelmaxx'}` : ` on ${clickhouseUrl}`}\n`,
@@ -204,11 +319,24 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = {
 /** Runs one command line; returns the exit code (0 ok, 1 failed, 2 usage). */
 export async function runCli(argv: string[], io: Io = defaultIo): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'help' && rest[0] !== undefined && COMMAND_HELP[rest[0]] !== undefined) {
+    io.stdout(COMMAND_HELP[rest[0]] ?? '');
+    return 0;
+  }
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     io.stdout(USAGE);
     return command === undefined ? 2 : 0;
   }
   const run = COMMANDS[command];
+  const help = COMMAND_HELP[command];
+  if (
+    run !== undefined &&
+    help !== undefined &&
+    rest.some((arg) => arg === '--help' || arg === '-h')
+  ) {
+    io.stdout(help);
+    return 0;
+  }
   if (run === undefined) {
     io.stderr(`modelmaxx: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
@@ -217,11 +345,13 @@ export async function runCli(argv: string[], io: Io = defaultIo): Promise<number
     return await run(rest, io);
   } catch (error) {
     if (error instanceof UsageError) {
-      io.stderr(`modelmaxx ${command}: ${error.message}\n\n${USAGE}`);
+      io.stderr(
+        `modelmaxx ${command}: ${error.message}\n(modelmaxx ${command} --help lists the options)\n`,
+      );
       return 2;
     }
     if (error instanceof QueryFailedError) {
-      io.stderr(`${error.message}\n`);
+      io.stderr(`modelmaxx ${command}: ${error.message}\n`);
       return 1;
     }
     io.stderr(`modelmaxx ${command}: ${(error as Error).message}\n`);

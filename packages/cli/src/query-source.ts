@@ -3,7 +3,8 @@
  * collector's read-only `/api/sql` (`--url`), or a data folder opened in this
  * process (`--data`, embedded ClickHouse; only while no collector holds it).
  */
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { openStore } from '@modelmaxx/collector';
 import type { Tabular } from './format.js';
 
@@ -22,6 +23,53 @@ export class QueryFailedError extends Error {
 }
 
 export const DEFAULT_COLLECTOR_URL = 'http://127.0.0.1:4318';
+
+/**
+ * `--url`, else `MODELMAXX_URL`, else the default; checked to be an http(s) URL, with the fix
+ * named when it is not (`127.0.0.1:4318` without a scheme is the usual slip).
+ */
+export function collectorUrl(
+  flag: string | undefined,
+  env: Record<string, string | undefined>,
+): string {
+  const fromEnv = env['MODELMAXX_URL']?.trim();
+  const text = flag ?? (fromEnv === undefined || fromEnv === '' ? DEFAULT_COLLECTOR_URL : fromEnv);
+  const source = flag === undefined && text !== DEFAULT_COLLECTOR_URL ? 'MODELMAXX_URL' : '--url';
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    throw new UsageError(
+      `${source} takes a collector URL such as ${DEFAULT_COLLECTOR_URL}; got ${JSON.stringify(text)}`,
+    );
+  }
+  return text.replace(/\/+$/, '');
+}
+
+/** A JSON body as `/api/sql` answers it: `{ columns: [...], rows: [...] }`. */
+function isQueryResult(body: unknown): body is QueryResult {
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    Array.isArray((body as { columns?: unknown }).columns) &&
+    Array.isArray((body as { rows?: unknown }).rows)
+  );
+}
+
+/** What answered instead of a collector, in a few words: `HTTP 404, text/html`. */
+function describeResponse(response: Response): string {
+  const type = response.headers.get('content-type')?.split(';')[0]?.trim();
+  return `HTTP ${response.status}${type === undefined || type === '' ? '' : `, ${type}`}`;
+}
+
+function notACollector(baseUrl: string, what: string): QueryFailedError {
+  return new QueryFailedError(
+    `${baseUrl}: not a modelmaxx collector (${what} from POST /api/sql); give the collector's URL with --url or MODELMAXX_URL, e.g. ${DEFAULT_COLLECTOR_URL}`,
+  );
+}
 
 export interface SourceOptions {
   url?: string | undefined;
@@ -58,17 +106,76 @@ export function httpSource(baseUrl: string, token: string | undefined): QuerySou
       } catch {
         body = undefined;
       }
+      // The collector's errors are `{ "error": "<message>" }`; anything else is another server.
+      const collectorError =
+        typeof body === 'object' &&
+        body !== null &&
+        typeof (body as { error?: unknown }).error === 'string'
+          ? (body as { error: string }).error
+          : undefined;
       if (!response.ok) {
-        const message =
-          typeof body === 'object' && body !== null && 'error' in body
-            ? String((body as { error: unknown }).error)
-            : text || response.statusText;
-        throw new QueryFailedError(message);
+        if (collectorError === undefined) throw notACollector(baseUrl, describeResponse(response));
+        if (response.status === 401 || response.status === 403) {
+          throw new QueryFailedError(
+            `${collectorError} (${baseUrl} wants its read token: set MODELMAXX_READ_TOKEN)`,
+          );
+        }
+        throw new QueryFailedError(collectorError);
       }
-      return body as QueryResult;
+      if (!isQueryResult(body)) throw notACollector(baseUrl, describeResponse(response));
+      return body;
     },
     async close() {},
   };
+}
+
+/**
+ * The process holding an embedded ClickHouse folder, from the `status` file ClickHouse keeps
+ * there while it runs (`PID: N`); undefined when none is left or its process is gone. Checked
+ * before opening, because chDB prints its own lock error straight to stderr.
+ */
+export function dataFolderHolder(clickhouseDir: string): number | undefined {
+  const status = join(clickhouseDir, 'status');
+  if (!existsSync(status)) return undefined;
+  let pid: number;
+  try {
+    pid = Number(/^PID:\s*(\d+)/m.exec(readFileSync(status, 'utf8'))?.[1]);
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (error) {
+    // EPERM: alive, someone else's.
+    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
+}
+
+/** The one-line error for a data folder another process has open. */
+export function dataFolderInUse(dataDir: string, pid: number | undefined): QueryFailedError {
+  return new QueryFailedError(
+    `the data folder ${resolve(dataDir)} is in use by another process (a running collector?${pid === undefined ? '' : ` pid ${pid}`}); use --url ${DEFAULT_COLLECTOR_URL} (the collector's address) to query it, or another --data`,
+  );
+}
+
+/** Opens the embedded store of `dataDir` (ClickHouse files in DIR/data), with the lock named. */
+export async function openDataFolder(
+  dataDir: string,
+  options: Omit<Parameters<typeof openStore>[0], 'dataDir'> = {},
+): Promise<Awaited<ReturnType<typeof openStore>>> {
+  const clickhouseDir = join(dataDir, 'data');
+  const holder = dataFolderHolder(clickhouseDir);
+  if (holder !== undefined) throw dataFolderInUse(dataDir, holder);
+  try {
+    return await openStore({ ...options, dataDir: clickhouseDir });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'CHDB_CONNECTION') {
+      throw dataFolderInUse(dataDir, dataFolderHolder(clickhouseDir));
+    }
+    throw error;
+  }
 }
 
 export async function dataSource(
@@ -76,7 +183,7 @@ export async function dataSource(
   limits: { maxRows: number; maxExecutionSeconds: number },
 ): Promise<QuerySource> {
   // Same layout as `modelmaxx serve --data DIR`: ClickHouse files in DIR/data.
-  const store = await openStore({ dataDir: join(dataDir, 'data'), spoolDir: false });
+  const store = await openDataFolder(dataDir, { spoolDir: false });
   return {
     async query(sql) {
       try {

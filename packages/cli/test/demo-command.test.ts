@@ -28,7 +28,10 @@ describe('modelmaxx demo arguments', () => {
     [['--requests', '0'], '--requests takes a positive whole number'],
     [['--requests', 'many'], '--requests takes a positive whole number'],
     [['--seed', '1.5'], '--seed takes a whole number'],
-    [['--url', 'not a url'], '--url takes a URL; got "not a url"'],
+    [
+      ['--url', 'not a url'],
+      '--url takes a collector URL such as http://127.0.0.1:4318; got "not a url"',
+    ],
     [['--bogus'], "Unknown option '--bogus'"],
   ])('refuses %j with a usage error', async (args, message) => {
     const { code, stdout, stderr } = await cli(['demo', ...args]);
