@@ -1,28 +1,88 @@
-/** `modelmaxx-router replay --train F… --test F… [--policy P] [--decisions OUT.jsonl] [--json]` */
+/** `modelmaxx-router replay …`: the offline replay of a routing policy on recorded outcomes. */
 import { writeFileSync } from 'node:fs';
-import { loadPolicyFile } from './policy.js';
-import { loadRecorded } from './recorded.js';
-import { runReplay, twoModelMetrics } from './replay.js';
-import type { ReplayReport, StrategyResult, TwoModelMetrics } from './replay.js';
+import { classOfFeatures, extractFeatures } from './classifier.js';
+import { routingMetrics } from './metrics.js';
+import type { Curve, RoutingMetrics } from './metrics.js';
+import { loadPolicyFile, parsePolicy } from './policy.js';
+import type { Policy } from './policy.js';
+import { loadRecorded, splitDataset } from './recorded.js';
+import { defaultReplayPolicy, runReplay } from './replay.js';
+import type { ReplayReport, StrategyResult } from './replay.js';
+import type { RecordedDataset, RecordedPrompt } from './routerbench.js';
 
 interface Writable {
   write(text: string): unknown;
 }
 
-const USAGE = `usage: modelmaxx-router replay --train F... --test F... [--policy P.json] [--decisions OUT.jsonl] [--json] [--seed N]
+const USAGE = `usage: modelmaxx-router replay (--train F... --test F... | --data F... [--split S]) [options]
+
+Replays a routing policy on recorded outcomes (RouterBench CSVs, RouteLLM CSVs, MT-Bench
+judgements .jsonl, or your own traffic .jsonl) with bandit feedback: the router sees only the
+outcomes of the models it calls, and every call is charged. The train split is history (the
+router learns, charged but not measured), the test split is measured (learning continues).
+
+options:
+  --train F...         recorded data learned on first (history)
+  --test F...          recorded data measured
+  --data F...          one data set, split per task into train/test (seeded by --seed)
+  --split S            share of --data that goes to train (default 0.5)
+  --policy P.json      the routing policy (default: the built-in replay policy for the data)
+  --predict            per-request routing: the default policy with predictor.enabled
+  --class task|request routing class: the data's task label (default), or the class the
+                       classifier derives from the request text (for transfer across data sets)
+  --interval-ms N      ms between recorded requests on the replay clock (default 1000); the
+                       policy's refreshIntervalMs, statsWindow and halfLifeMs run on this clock
+  --sweep              sweep the policy's cost knob: cost-quality curve, APGR, CPT(50%),
+                       CPT(80%), beside a random mix and a static per-class table chosen on train
+                       (on by default for two-model data)
+  --no-sweep           do not sweep
+  --knobs a,b,...      knob values for the sweep (goal.costPenalty, or goal.qualityMargin for
+                       the weight router)
+  --seed N             random seed of the router and of the --data split (default 1)
+  --decisions OUT      write one JSON line per test prompt (sample_id, model, calls, kind, reason)
+  --json               print the whole report (including the curves) as JSON
+  --help               print this text
 `;
 
 interface ReplayArguments {
   train: string[];
   test: string[];
+  data: string[];
+  split: number;
   policy?: string;
+  predict: boolean;
+  classBy: 'task' | 'request';
+  intervalMs: number;
+  sweep: boolean | undefined;
+  knobs?: number[];
   decisions?: string;
   json: boolean;
   seed: number;
+  help: boolean;
+}
+
+function numberOf(arg: string, text: string, check: (value: number) => boolean): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || !check(value)) {
+    throw new Error(`${arg}: "${text}" is not a valid value`);
+  }
+  return value;
 }
 
 function parseArguments(args: readonly string[]): ReplayArguments {
-  const parsed: ReplayArguments = { train: [], test: [], json: false, seed: 1 };
+  const parsed: ReplayArguments = {
+    train: [],
+    test: [],
+    data: [],
+    split: 0.5,
+    predict: false,
+    classBy: 'task',
+    intervalMs: 1000,
+    sweep: undefined,
+    json: false,
+    seed: 1,
+    help: false,
+  };
   let list: string[] | undefined;
   for (let index = 0; index < args.length; index += 1) {
     const arg = args[index]!;
@@ -30,28 +90,81 @@ function parseArguments(args: readonly string[]): ReplayArguments {
       const next = args[index + 1];
       if (next === undefined || next.startsWith('--')) throw new Error(`${arg} needs a value`);
       index += 1;
+      list = undefined;
       return next;
     };
-    if (arg === '--train') list = parsed.train;
-    else if (arg === '--test') list = parsed.test;
-    else if (arg === '--policy') {
-      parsed.policy = value();
-      list = undefined;
-    } else if (arg === '--decisions') {
-      parsed.decisions = value();
-      list = undefined;
-    } else if (arg === '--seed') {
-      parsed.seed = Number(value());
-      list = undefined;
-    } else if (arg === '--json') {
-      parsed.json = true;
-      list = undefined;
-    } else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
-    else if (list !== undefined) list.push(arg);
-    else throw new Error(`unexpected argument ${arg}`);
+    switch (arg) {
+      case '--help':
+      case '-h':
+        parsed.help = true;
+        break;
+      case '--train':
+        list = parsed.train;
+        break;
+      case '--test':
+        list = parsed.test;
+        break;
+      case '--data':
+        list = parsed.data;
+        break;
+      case '--split':
+        parsed.split = numberOf(arg, value(), (v) => v > 0 && v < 1);
+        break;
+      case '--policy':
+        parsed.policy = value();
+        break;
+      case '--predict':
+        parsed.predict = true;
+        list = undefined;
+        break;
+      case '--class': {
+        const kind = value();
+        if (kind !== 'task' && kind !== 'request') {
+          throw new Error(`--class is "task" or "request", not "${kind}"`);
+        }
+        parsed.classBy = kind;
+        break;
+      }
+      case '--interval-ms':
+        parsed.intervalMs = numberOf(arg, value(), (v) => v > 0);
+        break;
+      case '--sweep':
+        parsed.sweep = true;
+        list = undefined;
+        break;
+      case '--no-sweep':
+        parsed.sweep = false;
+        list = undefined;
+        break;
+      case '--knobs':
+        parsed.knobs = value()
+          .split(',')
+          .map((text) => numberOf('--knobs', text, (v) => v >= 0));
+        break;
+      case '--decisions':
+        parsed.decisions = value();
+        break;
+      case '--seed':
+        parsed.seed = numberOf(arg, value(), (v) => Number.isInteger(v));
+        break;
+      case '--json':
+        parsed.json = true;
+        list = undefined;
+        break;
+      default:
+        if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
+        if (list === undefined) throw new Error(`unexpected argument ${arg}`);
+        list.push(arg);
+    }
   }
-  if (parsed.train.length === 0 || parsed.test.length === 0) {
-    throw new Error('give at least one --train and one --test file');
+  if (parsed.help) return parsed;
+  const split = parsed.train.length > 0 || parsed.test.length > 0;
+  if (parsed.data.length > 0 && split) throw new Error('give --data, or --train and --test');
+  if (parsed.data.length === 0 && (parsed.train.length === 0 || parsed.test.length === 0)) {
+    throw new Error('give at least one --train and one --test file (or --data)');
+  }
+  if (parsed.predict && parsed.policy !== undefined) {
+    throw new Error('--predict changes the default policy: with --policy, set predictor.enabled');
   }
   return parsed;
 }
@@ -63,15 +176,40 @@ function row(result: StrategyResult): string {
   return `| ${result.name} | ${percent(result.accuracy)} | ${result.costUsd.toFixed(3)} | ${percent(result.accuracyVsBest)} | ${percent(result.costVsBest)} |`;
 }
 
-/** The replay table in Markdown. */
-export function formatReport(report: ReplayReport, twoModel?: TwoModelMetrics): string {
-  const extra =
-    twoModel === undefined
-      ? []
-      : [
-          `two models (strong ${twoModel.strongModel}, weak ${twoModel.weakModel}): APGR ${twoModel.apgr.toFixed(3)}, CPT(50%) ${share(twoModel.cpt50)}, CPT(80%) ${share(twoModel.cpt80)}`,
-          '',
-        ];
+function curveLine(name: string, curve: Curve): string {
+  return `| ${name} | ${curve.apgr.toFixed(3)} | ${share(curve.cpt50)} | ${share(curve.cpt80)} |`;
+}
+
+/** The replay table in Markdown (and the curves when swept). */
+export function formatReport(report: ReplayReport, metrics?: RoutingMetrics): string {
+  const extra: string[] = [];
+  if (metrics !== undefined) {
+    const axis =
+      metrics.axis === 'strong-share'
+        ? `share of prompts calling ${metrics.strongModel}`
+        : `cost ÷ always-${metrics.strongModel}`;
+    extra.push(
+      `cost–quality curve (sweep of ${metrics.knob}; x = ${axis}; strong ${metrics.strongModel} ${percent(metrics.strongAccuracy)}, weak ${metrics.weakModel} ${percent(metrics.weakAccuracy)})`,
+      '',
+      '| curve | APGR | CPT(50%) | CPT(80%) |',
+      '| --- | --- | --- | --- |',
+      curveLine('router', metrics.router),
+      curveLine('random mix', metrics.random),
+      curveLine('static per-class table (chosen on train)', metrics.staticTable),
+      '',
+      '| knob | x | accuracy | cost vs best | PGR |',
+      '| --- | --- | --- | --- | --- |',
+      ...metrics.router.points
+        .filter((point) => point.knob !== null)
+        .map(
+          (point) =>
+            `| ${point.knob} | ${percent(point.x)} | ${percent(point.accuracy)} | ${percent(point.costVsBest)} | ${point.pgr.toFixed(3)} |`,
+        ),
+      '',
+      `at the policy's own knob: x ${percent(metrics.atPolicy.router.x)}, PGR ${metrics.atPolicy.router.pgr.toFixed(3)} (random mix ${metrics.atPolicy.randomPgr.toFixed(3)}, static table ${metrics.atPolicy.staticPgr.toFixed(3)} at the same x)`,
+      '',
+    );
+  }
   return [
     `train ${report.trainPrompts} prompts (router spent $${report.trainCostUsd.toFixed(3)} learning), test ${report.testPrompts} prompts`,
     '',
@@ -86,15 +224,24 @@ export function formatReport(report: ReplayReport, twoModel?: TwoModelMetrics): 
   ].join('\n');
 }
 
+/** The class the classifier gives a recorded prompt from its text alone. */
+export function requestClassOf(prompt: RecordedPrompt): string {
+  return classOfFeatures(extractFeatures({ messages: [{ role: 'user', content: prompt.prompt }] }));
+}
+
 export async function main(
   args: readonly string[],
   stdout: Writable,
   stderr: Writable,
 ): Promise<number> {
   const [command, ...rest] = args;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    stdout.write(USAGE);
+    return 0;
+  }
   if (command !== 'replay') {
     stderr.write(USAGE);
-    return command === undefined || command === '--help' ? 0 : 2;
+    return command === undefined ? 0 : 2;
   }
   let parsed: ReplayArguments;
   try {
@@ -103,16 +250,44 @@ export async function main(
     stderr.write(`${(error as Error).message}\n${USAGE}`);
     return 2;
   }
+  if (parsed.help) {
+    stdout.write(USAGE);
+    return 0;
+  }
   try {
-    const policy = parsed.policy === undefined ? undefined : loadPolicyFile(parsed.policy);
-    const train = loadRecorded(parsed.train);
-    const test = loadRecorded(parsed.test);
-    const report = runReplay(train, test, {
+    let train: RecordedDataset;
+    let test: RecordedDataset;
+    if (parsed.data.length > 0) {
+      ({ train, test } = splitDataset(loadRecorded(parsed.data), parsed.seed, parsed.split));
+    } else {
+      train = loadRecorded(parsed.train);
+      test = loadRecorded(parsed.test);
+    }
+    let policy: Policy | undefined =
+      parsed.policy === undefined ? undefined : loadPolicyFile(parsed.policy);
+    if (parsed.predict) {
+      const base = parsePolicy(defaultReplayPolicy(test.models), 'replay policy');
+      policy = {
+        ...base,
+        cascade: { ...base.cascade, enabled: false },
+        goal: { ...base.goal, costPenalty: base.goal.costPenalty ?? 0.1 },
+        predictor: { ...base.predictor, enabled: true },
+      };
+    }
+    const options = {
       ...(policy === undefined ? {} : { policy }),
       seed: parsed.seed,
-    });
-    const twoModel =
-      test.models.length === 2 ? twoModelMetrics(train, test, { seed: parsed.seed }) : undefined;
+      intervalMs: parsed.intervalMs,
+      ...(parsed.classBy === 'request' ? { classOf: requestClassOf } : {}),
+    };
+    const report = runReplay(train, test, options);
+    const sweep = parsed.sweep ?? test.models.length === 2;
+    const metrics = sweep
+      ? routingMetrics(train, test, {
+          ...options,
+          ...(parsed.knobs === undefined ? {} : { knobs: parsed.knobs }),
+        })
+      : undefined;
     if (parsed.decisions !== undefined) {
       writeFileSync(
         parsed.decisions,
@@ -121,9 +296,9 @@ export async function main(
     }
     if (parsed.json) {
       const { decisions: _decisions, ...summary } = report;
-      stdout.write(JSON.stringify({ ...summary, twoModel }, null, 2) + '\n');
+      stdout.write(JSON.stringify({ ...summary, metrics }, null, 2) + '\n');
     } else {
-      stdout.write(formatReport(report, twoModel));
+      stdout.write(formatReport(report, metrics));
     }
     return 0;
   } catch (error) {

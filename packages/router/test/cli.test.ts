@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,7 +99,7 @@ describe('modelmaxx-router replay', () => {
 
     const err = capture();
     expect(await main(['replay', '--train', train], capture().stream, err.stream)).toBe(2);
-    expect(err.text()).toMatch(/^give at least one --train and one --test file\nusage: /);
+    expect(err.text()).toMatch(/^give at least one --train and one --test file \(or --data\)\nusage: /);
 
     const policy = join(dir, 'policy.json');
     writeFileSync(policy, JSON.stringify({ candidates: [{ model: 'gpt-9' }] }));
@@ -113,5 +114,34 @@ describe('modelmaxx-router replay', () => {
     expect(failed.text()).toBe(
       'replay failed: policy candidate "gpt-9" is not in the data (models: big, small-a, small-b)\n',
     );
+  });
+});
+
+describe('modelmaxx-router --help (the real binary)', () => {
+  const bin = join(import.meta.dirname, '..', 'bin', 'modelmaxx-router.js');
+  const run = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [bin, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
+      });
+    });
+
+  it.each([[['replay', '--help']], [['replay', '-h']], [['--help']]])(
+    '%j lists every flag on stdout, exit 0',
+    async (args) => {
+      const result = await run(args);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^Usage: modelmaxx-router replay /);
+      for (const flag of ['--train', '--test', '--policy', '--decisions', '--json', '--seed']) {
+        expect(result.stdout).toContain(flag);
+      }
+    },
+  );
+
+  it('an unknown option is still a usage error (exit 2)', async () => {
+    const result = await run(['replay', '--bogus']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^unknown option --bogus\nusage: /);
   });
 });
