@@ -108,7 +108,33 @@ export class CollectorMetrics {
         return [`{route="${escapeLabel(route ?? '')}",code="${status}"}`, value];
       }),
     );
-    const covered = new Set(['stored', 'spooled', 'batchLatencyMsSum', 'batchLatencyCount']);
+    metric(
+      'modelmaxx_store_spool_write_errors_total',
+      'counter',
+      'Spool writes that failed (e.g. the disk is full) and were rolled back; their requests got 503.',
+      [['', store.spoolWriteErrors ?? 0]],
+    );
+    metric(
+      'modelmaxx_store_quarantined_total',
+      'counter',
+      'Damaged spool segments cut back to their last whole block (the rest moved to spool/quarantine).',
+      [['', store.quarantined ?? 0]],
+    );
+    metric(
+      'modelmaxx_store_quarantined_bytes_total',
+      'counter',
+      'Bytes cut off damaged spool segments.',
+      [['', store.quarantinedBytes ?? 0]],
+    );
+    const covered = new Set([
+      'stored',
+      'spooled',
+      'batchLatencyMsSum',
+      'batchLatencyCount',
+      'spoolWriteErrors',
+      'quarantined',
+      'quarantinedBytes',
+    ]);
     for (const [key, value] of Object.entries(store)) {
       if (covered.has(key) || !Number.isFinite(value)) continue;
       const gauge = /bytes$|segments$|queued|pending|size$/i.test(key) && !/replayed/i.test(key);

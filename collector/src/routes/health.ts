@@ -1,24 +1,30 @@
-/** `GET /healthz` (liveness), `GET /readyz` (ClickHouse answers) and `GET /metrics` (Prometheus text). */
+/** `GET /healthz` (liveness), `GET /readyz` (the insert path works) and `GET /metrics` (Prometheus text). */
 import { Router, type RequestHandler } from 'express';
 import type { CollectorMetrics } from '../metrics.js';
-import type { SpanStore } from '../store/span-store.js';
+import type { Readiness, SpanStore } from '../store/span-store.js';
 
 export function healthRouter(store: SpanStore): Router {
   const router = Router();
   router.get('/healthz', (_request, response) => {
     response.status(200).json({ status: 'ok' });
   });
-  // Ready when ClickHouse answers a query (e.g. for a load balancer's health check).
+  // Ready when the insert path works and ClickHouse answers (for a load balancer or a
+  // probe: no token, a short body, never an error message or a path).
   router.get('/readyz', async (_request, response) => {
+    let readiness: Readiness;
     try {
-      await store.querySql('SELECT 1', { maxRows: 1, maxExecutionSeconds: 2 });
-      response.status(200).json({ status: 'ready' });
-    } catch (error) {
-      response
-        .status(503)
-        .setHeader('Retry-After', '5')
-        .json({ status: 'unavailable', error: (error as Error).message });
+      readiness = await store.readiness();
+    } catch {
+      readiness = { ready: false, reason: 'the readiness check failed' };
     }
+    if (readiness.ready) {
+      response.status(200).json({ status: 'ready' });
+      return;
+    }
+    response
+      .status(503)
+      .setHeader('Retry-After', '5')
+      .json({ status: 'unavailable', reason: readiness.reason ?? 'not ready' });
   });
   return router;
 }

@@ -22,7 +22,14 @@ import { ClickHouseError, isDataError } from './engine.js';
 import type { PriceRow } from './prices.js';
 import { spanRowsToNative } from './span-row-native.js';
 import { InvalidSpanRowError } from './span-row-tsv.js';
-import type { SpanRow, SpanStore, SqlOptions, SqlResult, WriteResult } from './span-store.js';
+import type {
+  Readiness,
+  SpanRow,
+  SpanStore,
+  SqlOptions,
+  SqlResult,
+  WriteResult,
+} from './span-store.js';
 
 export interface ClickHouseStoreOptions extends SchemaOptions {
   engine: ClickHouseEngine;
@@ -41,6 +48,18 @@ export interface ClickHouseStoreOptions extends SchemaOptions {
   /** Rows for `llm_prices`, loaded by `migrate()` (see `catalogPriceRows`). */
   priceRows?: readonly PriceRow[];
 }
+
+/**
+ * A span insert that can never succeed: bad data, or a Native stream ClickHouse cannot
+ * read (`CANNOT_READ_ALL_DATA`; `SYNTAX_ERROR` "Empty query" while executing Native —
+ * the insert's SQL is fixed text, so only its data can cause it).
+ */
+const isPermanentInsertError = (error: unknown): boolean =>
+  isDataError(error) ||
+  (error instanceof ClickHouseError && (error.code === 33 || error.code === 62));
+
+/** How long `/readyz` waits for ClickHouse to answer its ping. */
+const READY_PING_TIMEOUT_MS = 5_000;
 
 /** Settings of every span insert (overridable with `insertSettings`). */
 const INSERT_SETTINGS: ClickHouseSettings = {};
@@ -136,7 +155,7 @@ export class ClickHouseStore implements SpanStore {
           },
         }),
       format: 'Native',
-      isPermanentError: isDataError,
+      isPermanentError: isPermanentInsertError,
       ...(options.spoolDir === undefined ? {} : { spoolDir: options.spoolDir }),
       ...(options.batch === undefined ? {} : { batch: options.batch }),
       ...(options.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: options.maxQueuedBytes }),
@@ -470,6 +489,32 @@ export class ClickHouseStore implements SpanStore {
 
   metrics(): Record<string, number> {
     return this.writer?.metrics() ?? {};
+  }
+
+  /**
+   * The writer's health first (spool writes, failing inserts, batch age); then, unless an
+   * insert just succeeded, ClickHouse must answer a ping through the store's own query path.
+   */
+  async readiness(): Promise<Readiness> {
+    const health = await this.writer?.health();
+    if (health !== undefined && !health.ready)
+      return { ready: false, reason: health.reason ?? 'the writer is failing' };
+    if (health?.lastInsertAt !== undefined && Date.now() - health.lastInsertAt < 10_000)
+      return { ready: true };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.engine.query('SELECT 1'),
+        new Promise((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error('timeout')), READY_PING_TIMEOUT_MS);
+        }),
+      ]);
+      return { ready: true };
+    } catch {
+      return { ready: false, reason: 'ClickHouse does not answer' };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

@@ -59,6 +59,12 @@ export type WriteResult =
     }
   | { status: 'failed'; error: Error };
 
+/** What `/readyz` reports: `reason` is short fixed text (no paths, no error messages). */
+export interface Readiness {
+  ready: boolean;
+  reason?: string;
+}
+
 export interface SqlResult {
   columns: { name: string; type: string }[];
   rows: Record<string, unknown>[];
@@ -85,6 +91,11 @@ export interface SpanStore {
   stats(query: StatsQuery): Promise<StatsResponse>;
   /** Read-only SQL with ClickHouse's own limits (`readonly`, `max_execution_time`, `max_result_rows`). */
   querySql(sql: string, options: SqlOptions): Promise<SqlResult>;
+  /**
+   * Whether the insert path works (for `/readyz`): spool writes succeed, inserts are
+   * not failing, nothing has waited too long, and ClickHouse answers.
+   */
+  readiness(): Promise<Readiness>;
   /** Counters for `/metrics`. */
   metrics(): Record<string, number>;
   close(): Promise<void>;

@@ -16,7 +16,17 @@
  *   spooling, up to `maxSpoolBytes`; past that, `write` answers `overloaded`
  *   (→ 503 + Retry-After). More than `maxQueuedBytes` waiting for the disk
  *   answers `overloaded` with a short retry (→ 429). Nothing is dropped.
- * - On start, segments left by an earlier process are replayed.
+ * - A request is acknowledged only when all its bytes are written (a short
+ *   `writev` is continued) and fsync'ed. A failed write (ENOSPC: the disk is
+ *   full) is rolled back to the acknowledged length — the file is cut, never
+ *   extended — and its requests answered `overloaded` (disk full, → 503 +
+ *   Retry-After) or `failed`; the next request tries the disk again, so the
+ *   writer recovers by itself when space returns.
+ * - On start, segments left by an earlier process are replayed. A damaged
+ *   segment (found on start, or when its insert fails) is cut back to its last
+ *   whole Native block; the rest goes to `quarantine/` (counted and logged).
+ *   A segment whose insert keeps failing goes behind the others, so it never
+ *   blocks them.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -26,6 +36,7 @@ import {
   readFile,
   rename,
   stat,
+  statfs,
   truncate,
   unlink,
   writeFile,
@@ -33,7 +44,7 @@ import {
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WriteResult } from '../store/span-store.js';
-import { walkNativeBlocks } from './native-blocks.js';
+import { walkNativeBlocks, type NativeWalk } from './native-blocks.js';
 
 export interface BatchOptions {
   /** Seal a batch at this many rows (default 50 000). */
@@ -82,8 +93,25 @@ export interface BatchWriterOptions {
   retryMinMs?: number;
   retryMaxMs?: number;
   logger?: WriterLogger;
+  /** When `health()` reports the writer not ready. */
+  readiness?: Partial<ReadinessOptions>;
   /** Called after each insert attempt. */
   onInsert?(event: { rows: number; bytes: number; ms: number; error?: unknown }): void;
+}
+
+export interface ReadinessOptions {
+  /** Not ready after this many failed inserts in a row (default 3). */
+  maxInsertFailures: number;
+  /** Not ready while the oldest sealed batch has waited longer than this (default 120 s). */
+  maxBatchAgeMs: number;
+}
+
+/** What `health()` reports; `reason` is short fixed text (no paths, no error messages). */
+export interface WriterHealth {
+  ready: boolean;
+  reason?: string;
+  /** When the last insert succeeded (ms since the epoch), if any did. */
+  lastInsertAt?: number;
 }
 
 interface Waiter {
@@ -103,6 +131,8 @@ interface Segment {
   /** Without a spool: the requests waiting for this segment's insert. */
   waiters: Waiter[];
   createdAt: number;
+  /** Walked for damage already (on start, or after its first failed insert). */
+  checked?: boolean;
 }
 
 interface Pending {
@@ -114,6 +144,35 @@ interface Pending {
 const SEGMENT_FILE = /^(\d{16})-([0-9a-f]{16})\.(native|tsv)$/;
 
 const EXTENSIONS: Record<SegmentFormat, string> = { Native: 'native', TabSeparated: 'tsv' };
+
+/** Write errors that mean the disk (or the quota) is full: answered 503, tried again later. */
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT']);
+
+const isDiskFull = (error: unknown): boolean =>
+  typeof error === 'object' &&
+  error !== null &&
+  DISK_FULL.has(String((error as NodeJS.ErrnoException).code));
+
+const asError = (error: unknown): Error =>
+  error instanceof Error ? error : new Error(String(error));
+
+/** Writes every byte of `buffers` at the end of the file: `writev` may write fewer without an error. */
+async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+  let rest = buffers.filter((buffer) => buffer.length > 0);
+  while (rest.length > 0) {
+    const { bytesWritten } = await handle.writev(rest);
+    if (!(bytesWritten > 0)) throw new Error('the spool file took no bytes');
+    let skip = bytesWritten;
+    while (rest.length > 0 && skip >= (rest[0] as Buffer).length) {
+      skip -= (rest[0] as Buffer).length;
+      rest = rest.slice(1);
+    }
+    if (skip > 0) rest = [(rest[0] as Buffer).subarray(skip), ...rest.slice(1)];
+  }
+}
+
+/** Spool write failures are logged at most this often (one line with the count). */
+const WRITE_ERROR_LOG_MS = 10_000;
 
 /**
  * Small inserts cost more a row (bench spans: ~49 µs at 20k rows, ~30 µs from 33k to 100k;
@@ -153,6 +212,13 @@ export class BatchWriter {
   private closed = false;
   private drainWaiters: (() => void)[] = [];
   private lastInsertError: unknown;
+  private readonly readiness: ReadinessOptions;
+  private consecutiveInsertFailures = 0;
+  private lastInsertAt: number | undefined;
+  /** The last spool write failed (and none succeeded since). */
+  private spoolWriteFailure: { diskFull: boolean; bytes: number } | undefined;
+  private writeErrorLoggedAt = 0;
+  private writeErrorsNotLogged = 0;
   private readonly counters = {
     received: 0,
     stored: 0,
@@ -166,6 +232,11 @@ export class BatchWriter {
     spoolBytes: 0,
     spoolSegments: 0,
     replayedSegments: 0,
+    /** Spool writes (group commits) that failed (e.g. ENOSPC) and were rolled back. */
+    spoolWriteErrors: 0,
+    /** Damaged parts of segments cut off and moved to `quarantine/`. */
+    quarantined: 0,
+    quarantinedBytes: 0,
   };
 
   private constructor(options: BatchWriterOptions) {
@@ -174,6 +245,7 @@ export class BatchWriter {
     this.maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
     this.maxSpoolBytes = options.maxSpoolBytes ?? 1024 * 1024 * 1024;
     this.retryDelayMs = options.retryMinMs ?? 100;
+    this.readiness = { maxInsertFailures: 3, maxBatchAgeMs: 120_000, ...options.readiness };
   }
 
   static async open(options: BatchWriterOptions): Promise<BatchWriter> {
@@ -192,6 +264,7 @@ export class BatchWriter {
     const dir = this.options.spoolDir;
     if (dir === undefined) return;
     await mkdir(join(dir, 'dead'), { recursive: true });
+    await mkdir(join(dir, 'quarantine'), { recursive: true });
     const idFile = join(dir, 'spool.id');
     try {
       this.spoolId = (await readFile(idFile, 'utf8')).trim();
@@ -207,14 +280,17 @@ export class BatchWriter {
       const seq = Number(match[1]);
       const path = join(dir, match[0]);
       const format: SegmentFormat = match[3] === 'tsv' ? 'TabSeparated' : 'Native';
+      const id = `${match[1]}-${match[2]}`;
       let size = (await stat(path)).size;
       let rows = -1;
       if (format === 'Native' && size > 0) {
-        // Cut a tail torn by a crash in the middle of a write back to the last whole block.
-        const walk = walkNativeBlocks(await readFile(path));
+        // A tail torn by a crash in the middle of a write, a malformed block or zeros: cut the
+        // segment back to its last whole block (the rest goes to quarantine/).
+        const body = await readFile(path);
+        const walk = walkNativeBlocks(body);
         rows = walk.rows;
-        if (walk.stopped === 'torn') {
-          await truncate(path, walk.length);
+        if (walk.length < body.length) {
+          await this.quarantineTail(path, id, body.subarray(walk.length), walk);
           size = walk.length;
         }
       }
@@ -226,18 +302,58 @@ export class BatchWriter {
       this.sealed.push({
         seq,
         format,
-        id: `${match[1]}-${match[2]}`,
+        id,
         path,
         buffers: undefined,
         bytes: size,
         rows,
         waiters: [],
         createdAt: Date.now(),
+        checked: format === 'Native',
       });
       this.counters.spoolBytes += size;
       this.counters.spoolSegments += 1;
       this.counters.replayedSegments += 1;
     }
+  }
+
+  /**
+   * Cuts the segment at `path` back to `walk.length` (its whole blocks); the cut-off
+   * bytes are kept in `quarantine/` when the disk has room for them.
+   */
+  private async quarantineTail(
+    path: string,
+    id: string,
+    tail: Buffer,
+    walk: NativeWalk,
+  ): Promise<void> {
+    const dir = this.options.spoolDir as string;
+    const target = join(dir, 'quarantine', `${id}.${walk.length}.native`);
+    let kept = true;
+    try {
+      await writeFile(target, tail);
+    } catch (error) {
+      kept = false;
+      await unlink(target).catch(() => undefined);
+      this.options.logger?.error(
+        { err: error, segment: id },
+        'could not keep the damaged part of a spool segment (is the disk full?); it is dropped',
+      );
+    }
+    await truncate(path, walk.length);
+    this.counters.quarantined += 1;
+    this.counters.quarantinedBytes += tail.length;
+    this.options.logger?.warn(
+      {
+        segment: id,
+        reason: walk.stopped ?? 'malformed',
+        keptBytes: walk.length,
+        keptRows: walk.rows,
+        cutBytes: tail.length,
+        ...(kept ? { quarantine: target } : {}),
+      },
+      'damaged spool segment cut back to its last whole block',
+    );
   }
 
   /** Hands one request's rows (one Native block, or TabSeparated lines) to the writer. */
@@ -387,28 +503,85 @@ export class BatchWriter {
     }
     try {
       this.currentHandle ??= await open(segment.path as string, 'a');
-      await this.currentHandle.writev(buffers);
+      await writeAll(this.currentHandle, buffers);
       await this.currentHandle.datasync();
-      if (segment.bytes === 0) this.counters.spoolSegments += 1;
-      segment.bytes += bytes;
-      segment.rows += rows;
-      this.counters.spoolBytes += bytes;
-      this.counters.spooled += rows;
-      for (const item of chunk) item.waiter.resolve({ status: 'ok', durability: 'spool' });
     } catch (error) {
-      this.options.logger?.error({ err: error }, 'spool write failed');
-      for (const item of chunk) {
-        item.waiter.resolve({
-          status: 'failed',
-          error: error instanceof Error ? error : new Error(String(error)),
-        });
-      }
-      // The segment may end in a partial write: seal what is complete and start a fresh one.
-      if (segment.bytes > 0 && segment.path !== undefined) {
-        await this.currentHandle?.truncate(segment.bytes).catch(() => undefined);
-      }
-      await this.seal();
+      await this.spoolWriteFailed(segment, chunk, rows, bytes, error);
+      return;
     }
+    if (segment.bytes === 0) this.counters.spoolSegments += 1;
+    segment.bytes += bytes;
+    segment.rows += rows;
+    this.counters.spoolBytes += bytes;
+    this.counters.spooled += rows;
+    this.spoolWriteFailure = undefined;
+    for (const item of chunk) item.waiter.resolve({ status: 'ok', durability: 'spool' });
+  }
+
+  /**
+   * A group's write (or fsync) failed: nothing of it is acknowledged, and the segment
+   * is cut back to what was acknowledged before (`segment.bytes`). Truncating never
+   * extends the file: a file already shorter is left as it is (and sealed).
+   */
+  private async spoolWriteFailed(
+    segment: Segment,
+    chunk: Pending[],
+    rows: number,
+    bytes: number,
+    error: unknown,
+  ): Promise<void> {
+    const diskFull = isDiskFull(error);
+    this.counters.spoolWriteErrors += 1;
+    this.counters.rejected += rows;
+    this.spoolWriteFailure = { diskFull, bytes };
+    let intact = true;
+    const handle = this.currentHandle;
+    if (handle !== undefined) {
+      try {
+        const before = (await handle.stat()).size;
+        if (before > segment.bytes) await handle.truncate(segment.bytes);
+        const after = (await handle.stat()).size;
+        if (after !== segment.bytes) {
+          intact = false;
+          this.options.logger?.error(
+            { segment: segment.id, size: after, acknowledgedBytes: segment.bytes },
+            'spool segment has an unexpected size after a failed write',
+          );
+        }
+      } catch (rollbackError) {
+        intact = false;
+        this.options.logger?.error(
+          { err: rollbackError, segment: segment.id },
+          'could not cut a spool segment back after a failed write',
+        );
+      }
+    }
+    const now = Date.now();
+    if (now - this.writeErrorLoggedAt >= WRITE_ERROR_LOG_MS) {
+      this.options.logger?.error(
+        { err: error, diskFull, failedWritesNotLogged: this.writeErrorsNotLogged },
+        diskFull
+          ? 'spool write failed: the disk is full; answering 503 until it has room'
+          : 'spool write failed',
+      );
+      this.writeErrorLoggedAt = now;
+      this.writeErrorsNotLogged = 0;
+    } else this.writeErrorsNotLogged += 1;
+    for (const item of chunk) {
+      item.waiter.resolve(
+        diskFull
+          ? {
+              status: 'overloaded',
+              retryAfterSeconds: 5,
+              reason: 'the disk of the spool is full',
+              limit: 'spool',
+            }
+          : { status: 'failed', error: asError(error) },
+      );
+    }
+    // A disk that is full: the segment (cut back, verified) stays open for the next
+    // write. Anything else: seal what is complete and start a fresh segment.
+    if (!(diskFull && intact)) await this.seal();
   }
 
   /** Seals the open segment when it is full, or schedules sealing by time. */
@@ -549,6 +722,8 @@ export class BatchWriter {
       this.counters.batchLatencyCount += 1;
       this.retryDelayMs = this.options.retryMinMs ?? 100;
       this.lastInsertError = undefined;
+      this.consecutiveInsertFailures = 0;
+      this.lastInsertAt = Date.now();
       if (segment.path !== undefined) {
         await unlink(segment.path).catch(() => undefined);
         this.counters.spoolBytes -= segment.bytes;
@@ -562,7 +737,14 @@ export class BatchWriter {
       const ms = performance.now() - started;
       this.options.onInsert?.({ rows: segment.rows, bytes, ms, error });
       this.counters.insertErrors += 1;
+      this.consecutiveInsertFailures += 1;
       this.lastInsertError = error;
+      if (segment.path !== undefined && segment.format === 'Native' && segment.checked !== true) {
+        // Its first failed insert: is the segment damaged? Then cut it back and try again
+        // at once (whatever ClickHouse said: a damaged Native stream reads as many errors).
+        segment.checked = true;
+        if (await this.cutDamage(segment)) return;
+      }
       if (this.options.isPermanentError?.(error) === true) {
         this.sealed.shift();
         this.counters.dead += segment.rows;
@@ -600,12 +782,87 @@ export class BatchWriter {
         { err: error, rows: segment.rows, retryInMs: this.retryDelayMs },
         'ClickHouse insert failed, will retry',
       );
+      if (this.spooling && this.sealed.length > 1 && this.sealed[0] === segment) {
+        // Later segments go first: a segment that keeps failing never holds the others back.
+        this.sealed.push(this.sealed.shift() as Segment);
+      }
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
         this.kick();
       }, this.retryDelayMs);
       this.retryTimer.unref();
       this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.options.retryMaxMs ?? 5_000);
+    }
+  }
+
+  /**
+   * Walks a sealed segment's file; when it holds more than whole blocks, cuts it back
+   * (the rest to `quarantine/`). Returns whether it changed anything.
+   */
+  private async cutDamage(segment: Segment): Promise<boolean> {
+    const path = segment.path as string;
+    let body: Buffer;
+    try {
+      body = await readFile(path);
+    } catch {
+      return false;
+    }
+    const walk = walkNativeBlocks(body);
+    if (walk.length >= body.length) return false;
+    await this.quarantineTail(path, segment.id, body.subarray(walk.length), walk);
+    this.counters.spoolBytes -= segment.bytes - walk.length;
+    segment.bytes = walk.length;
+    segment.rows = walk.rows;
+    if (walk.length === 0) {
+      this.sealed.splice(this.sealed.indexOf(segment), 1);
+      await unlink(path).catch(() => undefined);
+      this.counters.spoolSegments -= 1;
+    }
+    return true;
+  }
+
+  /**
+   * Whether the insert path works: spool writes succeed (or the disk has room again),
+   * inserts are not failing over and over, and no batch has waited too long.
+   */
+  async health(): Promise<WriterHealth> {
+    const lastInsertAt = this.lastInsertAt === undefined ? {} : { lastInsertAt: this.lastInsertAt };
+    const failure = this.spoolWriteFailure;
+    if (failure !== undefined && !(failure.diskFull && (await this.diskHasRoom(failure.bytes)))) {
+      return {
+        ready: false,
+        reason: failure.diskFull ? 'spool writes fail: the disk is full' : 'spool writes fail',
+        ...lastInsertAt,
+      };
+    }
+    if (this.consecutiveInsertFailures >= this.readiness.maxInsertFailures) {
+      return {
+        ready: false,
+        reason: `ClickHouse inserts fail (${this.consecutiveInsertFailures} in a row)`,
+        ...lastInsertAt,
+      };
+    }
+    let oldest = Infinity;
+    for (const segment of this.sealed) oldest = Math.min(oldest, segment.createdAt);
+    const waited = Date.now() - oldest;
+    if (waited > this.readiness.maxBatchAgeMs) {
+      return {
+        ready: false,
+        reason: `the oldest spooled batch has waited ${Math.round(waited / 1000)} s`,
+        ...lastInsertAt,
+      };
+    }
+    return { ready: true, ...lastInsertAt };
+  }
+
+  /** After ENOSPC: does the spool's filesystem have room for such a write again (plus 1 MiB)? */
+  private async diskHasRoom(bytes: number): Promise<boolean> {
+    if (this.options.spoolDir === undefined) return false;
+    try {
+      const fs = await statfs(this.options.spoolDir);
+      return fs.bavail * fs.bsize >= bytes + 1024 * 1024;
+    } catch {
+      return false;
     }
   }
 

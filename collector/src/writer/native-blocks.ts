@@ -1,8 +1,14 @@
 /**
  * Walks a stream of ClickHouse `Native` blocks (a spool segment) without
  * decoding it: how many rows the complete blocks hold and where the last
- * complete block ends, so that a segment torn by a crash in the middle of a
- * write can be cut back to what was written whole.
+ * complete block ends, so that a damaged segment (torn by a crash in the middle
+ * of a write, or holding a malformed block or zeros) can be cut back to what was
+ * written whole.
+ *
+ * The writer never writes an empty block (no columns or no rows), and every
+ * block of a segment has the same columns: a block that breaks either rule is
+ * `malformed` (zeros read as empty blocks, which ClickHouse would take, or as a
+ * block that ClickHouse refuses with `Empty query`).
  *
  * Knows the types `span-row-native.ts` writes: `String`, `UInt64`, `Int64`,
  * `DateTime64(p)`, `Array(T)`, `Map(K, V)`.
@@ -130,16 +136,21 @@ function skipColumn(reader: Reader, type: string, rows: number): void {
 export function walkNativeBlocks(buffer: Uint8Array): NativeWalk {
   const reader = new Reader(buffer);
   const walk: NativeWalk = { rows: 0, length: 0, blocks: 0 };
+  let firstHeader: string | undefined;
   while (reader.position < buffer.length) {
     try {
       const columns = reader.varint();
       const rows = reader.varint();
-      if (columns > 10_000) throw new Malformed();
+      if (columns === 0 || rows === 0 || columns > 10_000) throw new Malformed();
+      let header = '';
       for (let index = 0; index < columns; index++) {
-        reader.string();
+        const name = reader.string();
         const type = reader.string();
+        header += `${name}\u0000${type}\u0000`;
         skipColumn(reader, type, rows);
       }
+      firstHeader ??= header;
+      if (header !== firstHeader) throw new Malformed();
       walk.rows += rows;
       walk.length = reader.position;
       walk.blocks += 1;
