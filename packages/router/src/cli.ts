@@ -14,7 +14,10 @@ interface Writable {
   write(text: string): unknown;
 }
 
-const USAGE = `usage: modelmaxx-router replay (--train F... --test F... | --data F... [--split S]) [options]
+const SYNOPSIS =
+  'modelmaxx-router replay (--train F... --test F... | --data F... [--split S]) [options]';
+
+const HELP = `Usage: ${SYNOPSIS}
 
 Replays a routing policy on recorded outcomes (RouterBench CSVs, RouteLLM CSVs, MT-Bench
 judgements .jsonl, or your own traffic .jsonl) with bandit feedback: the router sees only the
@@ -41,8 +44,10 @@ options:
   --seed N             random seed of the router and of the --data split (default 1)
   --decisions OUT      write one JSON line per test prompt (sample_id, model, calls, kind, reason)
   --json               print the whole report (including the curves) as JSON
-  --help               print this text
+  --help, -h           print this text
 `;
+
+const USAGE = `usage: ${SYNOPSIS}\n(modelmaxx-router replay --help lists every option)\n`;
 
 interface ReplayArguments {
   train: string[];
@@ -236,12 +241,12 @@ export async function main(
 ): Promise<number> {
   const [command, ...rest] = args;
   if (command === '--help' || command === '-h' || command === 'help') {
-    stdout.write(USAGE);
+    stdout.write(HELP);
     return 0;
   }
   if (command !== 'replay') {
-    stderr.write(USAGE);
-    return command === undefined ? 0 : 2;
+    stderr.write(command === undefined ? USAGE : `unknown command ${command}\n${USAGE}`);
+    return 2;
   }
   let parsed: ReplayArguments;
   try {
@@ -251,7 +256,7 @@ export async function main(
     return 2;
   }
   if (parsed.help) {
-    stdout.write(USAGE);
+    stdout.write(HELP);
     return 0;
   }
   try {

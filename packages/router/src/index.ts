@@ -22,9 +22,34 @@ export {
 export type { Candidate, Policy, PolicyInput } from './policy.js';
 export { createRandom } from './random.js';
 export type { RandomSource } from './random.js';
-export { defaultReplayPolicy, runReplay, seedPriors, twoModelMetrics } from './replay.js';
+export {
+  defaultReplayPolicy,
+  engineRequestOf,
+  runReplay,
+  scaledWarmup,
+  seedPriors,
+  twoModelMetrics,
+} from './replay.js';
 export { ROUTELLM_PRICES, loadRouteLlm, parseRouteLlmCsv, routeLlmTaskOf } from './routellm.js';
-export { loadRecorded } from './recorded.js';
+export { loadRecorded, loadRecordedFile, splitDataset } from './recorded.js';
+export { RoutingEngine, windowMs } from './engine.js';
+export type {
+  Decision,
+  DecisionKind,
+  EngineOptions,
+  EngineOutcome,
+  EngineRequest,
+  PredictedQuality,
+  Step,
+} from './engine.js';
+export { cachedEmbedder, featurize, featurizeInputOf, hashText } from './features.js';
+export type { Embedder, FeaturizeInput, RequestVector } from './features.js';
+export { QualityPredictor } from './predictor.js';
+export type { Prediction, PredictorOptions } from './predictor.js';
+export { curveOf, pgrAt, routingMetrics, MARGIN_KNOBS, PENALTY_KNOBS } from './metrics.js';
+export type { Curve, CurvePoint, MetricsOptions, RoutingMetrics } from './metrics.js';
+export { parseJudgePrompt, parseMtBenchJsonl } from './mtbench.js';
+export { isTrafficJsonl, parseTrafficJsonl } from './traffic.js';
 export type {
   ReplayDecision,
   ReplayOptions,

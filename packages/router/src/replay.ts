@@ -8,6 +8,7 @@ import { normalizeAnswer } from './answer.js';
 import { RoutingEngine } from './engine.js';
 import type { DecisionKind, EngineOutcome, EngineRequest } from './engine.js';
 import { featurize } from './features.js';
+import type { RequestVector } from './features.js';
 import { parsePolicy } from './policy.js';
 import type { Policy, PolicyInput } from './policy.js';
 import { createRandom } from './random.js';
@@ -111,6 +112,8 @@ function percentile(sorted: readonly number[], share: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))]!;
 }
 
+const vectors = new WeakMap<RecordedPrompt, Map<string, RequestVector>>();
+
 /** A recorded prompt as the engine sees it: class, time and (predict mode) its features. */
 export function engineRequestOf(
   prompt: RecordedPrompt,
@@ -119,14 +122,15 @@ export function engineRequestOf(
   classKey = prompt.task,
 ): EngineRequest {
   if (!withVector) return { classKey, at };
-  return {
-    classKey,
-    at,
-    vector:
-      prompt.embedding !== undefined
-        ? featurize({ text: prompt.prompt, turns: prompt.turns ?? 1, classKey }, prompt.embedding)
-        : featurize({ text: prompt.prompt, turns: prompt.turns ?? 1, classKey }),
-  };
+  let cached = vectors.get(prompt);
+  if (cached === undefined) vectors.set(prompt, (cached = new Map()));
+  let vector = cached.get(classKey);
+  if (vector === undefined) {
+    const input = { text: prompt.prompt, turns: prompt.turns ?? 1, classKey };
+    vector = prompt.embedding === undefined ? featurize(input) : featurize(input, prompt.embedding);
+    cached.set(classKey, vector);
+  }
+  return { classKey, at, vector };
 }
 
 /**

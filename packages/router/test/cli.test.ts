@@ -99,7 +99,9 @@ describe('modelmaxx-router replay', () => {
 
     const err = capture();
     expect(await main(['replay', '--train', train], capture().stream, err.stream)).toBe(2);
-    expect(err.text()).toMatch(/^give at least one --train and one --test file \(or --data\)\nusage: /);
+    expect(err.text()).toMatch(
+      /^give at least one --train and one --test file \(or --data\)\nusage: /,
+    );
 
     const policy = join(dir, 'policy.json');
     writeFileSync(policy, JSON.stringify({ candidates: [{ model: 'gpt-9' }] }));

@@ -1,0 +1,271 @@
+/**
+ * The field's routing metrics on recorded data: the cost–quality curve from sweeping the
+ * policy's cost knob, RouteLLM's APGR (average performance gap recovered) and CPT(50%) /
+ * CPT(80%) (the share of calls to the strong model needed to recover 50% / 80% of the gap),
+ * each beside a random mix at the same share and a static per-class table chosen on train.
+ *
+ * With two models the x axis is the share of test prompts on which the strong model is
+ * called (RouteLLM's); with more, the cost as a share of always-best's. "Strong" is the best
+ * model on the train split, "weak" the cheapest there; PGR = (accuracy − weak) / (strong − weak).
+ */
+import type { Policy, PolicyInput } from './policy.js';
+import { parsePolicy } from './policy.js';
+import { defaultReplayPolicy, runReplay } from './replay.js';
+import type { ReplayOptions, ReplayReport } from './replay.js';
+import type { RecordedDataset, RecordedPrompt } from './routerbench.js';
+
+export interface CurvePoint {
+  /** The knob's value (cost penalty or quality margin); null for baselines' points. */
+  readonly knob: number | null;
+  readonly accuracy: number;
+  readonly costUsd: number;
+  readonly costVsBest: number;
+  readonly strongShare: number;
+  /** The x axis: strong share (two models) or cost share (more). */
+  readonly x: number;
+  readonly pgr: number;
+}
+
+export interface Curve {
+  readonly points: readonly CurvePoint[];
+  /** Area under PGR over x, from always-weak to always-strong, normalized to 0..1. */
+  readonly apgr: number;
+  /** x at which 50% / 80% of the gap is recovered (null: never). */
+  readonly cpt50: number | null;
+  readonly cpt80: number | null;
+}
+
+export interface RoutingMetrics {
+  readonly axis: 'strong-share' | 'cost-share';
+  readonly knob: 'goal.costPenalty' | 'goal.qualityMargin';
+  readonly strongModel: string;
+  readonly weakModel: string;
+  readonly strongAccuracy: number;
+  readonly weakAccuracy: number;
+  readonly router: Curve;
+  readonly random: Curve;
+  readonly staticTable: Curve;
+  /** The router at the policy's own knob, and both baselines at the same x. */
+  readonly atPolicy: {
+    readonly router: CurvePoint;
+    readonly randomPgr: number;
+    readonly staticPgr: number;
+  };
+}
+
+export const PENALTY_KNOBS = [
+  0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2,
+];
+export const MARGIN_KNOBS = [0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1];
+
+function totals(prompts: readonly RecordedPrompt[], model: number) {
+  let score = 0;
+  let cost = 0;
+  for (const prompt of prompts) {
+    score += prompt.scores[model]!;
+    cost += prompt.costs[model]!;
+  }
+  return { score, cost };
+}
+
+/** Area, CPT(50%), CPT(80%) of points sorted by x (endpoints included by the caller). */
+export function curveOf(points: readonly CurvePoint[], xMin: number): Curve {
+  const sorted = [...points].sort((a, b) => a.x - b.x || a.pgr - b.pgr);
+  let area = 0;
+  for (let index = 1; index < sorted.length; index += 1) {
+    const left = sorted[index - 1]!;
+    const right = sorted[index]!;
+    area += ((left.pgr + right.pgr) / 2) * (right.x - left.x);
+  }
+  const span = 1 - xMin;
+  const cpt = (target: number): number | null => {
+    for (let index = 0; index < sorted.length; index += 1) {
+      const point = sorted[index]!;
+      if (point.pgr < target) continue;
+      const previous = sorted[index - 1];
+      if (previous === undefined || point.pgr === previous.pgr) return point.x;
+      return (
+        previous.x + ((target - previous.pgr) / (point.pgr - previous.pgr)) * (point.x - previous.x)
+      );
+    }
+    return null;
+  };
+  return { points: sorted, apgr: span > 0 ? area / span : 0, cpt50: cpt(0.5), cpt80: cpt(0.8) };
+}
+
+/** PGR of a curve at x (linear between points). */
+export function pgrAt(curve: Curve, x: number): number {
+  const points = curve.points;
+  for (let index = 1; index < points.length; index += 1) {
+    const left = points[index - 1]!;
+    const right = points[index]!;
+    if (x <= right.x) {
+      if (right.x === left.x) return right.pgr;
+      return left.pgr + ((x - left.x) / (right.x - left.x)) * (right.pgr - left.pgr);
+    }
+  }
+  return points.at(-1)?.pgr ?? 0;
+}
+
+export interface MetricsOptions extends ReplayOptions {
+  /** Knob values to sweep (default: PENALTY_KNOBS or MARGIN_KNOBS by the policy's mode). */
+  readonly knobs?: readonly number[];
+}
+
+/** Replays the policy at every knob value and measures the curves. */
+export function routingMetrics(
+  train: RecordedDataset,
+  test: RecordedDataset,
+  options: MetricsOptions = {},
+): RoutingMetrics {
+  const models = test.models;
+  const policy: Policy = parsePolicy(
+    options.policy ?? defaultReplayPolicy(models),
+    'replay policy',
+  );
+  const trainTotals = models.map((_, model) => totals(train.prompts, model));
+  let strong = 0;
+  let weak = 0;
+  trainTotals.forEach((entry, model) => {
+    if (entry.score > trainTotals[strong]!.score) strong = model;
+    if (entry.cost < trainTotals[weak]!.cost) weak = model;
+  });
+  const n = Math.max(test.prompts.length, 1);
+  const strongTest = totals(test.prompts, strong);
+  const weakTest = totals(test.prompts, weak);
+  const gap = strongTest.score - weakTest.score;
+  const twoModels = models.length === 2;
+  const point = (
+    knob: number | null,
+    score: number,
+    cost: number,
+    strongCalls: number,
+  ): CurvePoint => {
+    const strongShare = strongCalls / n;
+    return {
+      knob,
+      accuracy: score / n,
+      costUsd: cost,
+      costVsBest: strongTest.cost > 0 ? cost / strongTest.cost : 0,
+      strongShare,
+      x: twoModels ? strongShare : strongTest.cost > 0 ? cost / strongTest.cost : 0,
+      pgr: gap === 0 ? 0 : (score - weakTest.score) / gap,
+    };
+  };
+  const weakPoint = point(null, weakTest.score, weakTest.cost, 0);
+  const strongPoint = point(null, strongTest.score, strongTest.cost, n);
+  const xMin = weakPoint.x;
+
+  const usesPenalty = policy.predictor.enabled || policy.cascade.enabled;
+  const knobs = options.knobs ?? (usesPenalty ? PENALTY_KNOBS : MARGIN_KNOBS);
+  const strongName = models[strong]!;
+  const replayAt = (knob: number | undefined): [ReplayReport, CurvePoint] => {
+    const tuned: Policy =
+      knob === undefined
+        ? policy
+        : usesPenalty
+          ? { ...policy, goal: { ...policy.goal, costPenalty: knob } }
+          : { ...policy, goal: { ...policy.goal, qualityMargin: knob } };
+    const report = runReplay(train, test, { ...options, policy: tuned });
+    const strongCalls = report.decisions.filter((decision) =>
+      decision.calls.includes(strongName),
+    ).length;
+    return [
+      report,
+      point(knob ?? null, report.router.accuracy * n, report.router.costUsd, strongCalls),
+    ];
+  };
+  const routerPoints = knobs.map((knob) => replayAt(knob)[1]);
+  const router = curveOf([weakPoint, ...routerPoints, strongPoint], xMin);
+  const [, own] = replayAt(undefined);
+
+  // random mix of always-weak and always-strong: PGR linear in x
+  const random = curveOf([weakPoint, strongPoint], xMin);
+
+  // static per-class table chosen on train: a Lagrangian sweep over the price of cost
+  const classOf = options.classOf ?? ((prompt: RecordedPrompt) => prompt.task);
+  const classStats = new Map<string, { score: Float64Array; cost: Float64Array; count: number }>();
+  for (const prompt of train.prompts) {
+    const key = classOf(prompt);
+    let entry = classStats.get(key);
+    if (entry === undefined) {
+      classStats.set(
+        key,
+        (entry = {
+          score: new Float64Array(models.length),
+          cost: new Float64Array(models.length),
+          count: 0,
+        }),
+      );
+    }
+    entry.count += 1;
+    for (let model = 0; model < models.length; model += 1) {
+      entry.score[model] = entry.score[model]! + prompt.scores[model]!;
+      entry.cost[model] = entry.cost[model]! + prompt.costs[model]!;
+    }
+  }
+  const global = {
+    score: Float64Array.from(trainTotals, (entry) => entry.score),
+    cost: Float64Array.from(trainTotals, (entry) => entry.cost),
+    count: train.prompts.length,
+  };
+  const strongCostPerCall = trainTotals[strong]!.cost / Math.max(train.prompts.length, 1);
+  const staticPoints: CurvePoint[] = [weakPoint, strongPoint];
+  const seen = new Set<string>();
+  for (let exponent = -4; exponent <= 2; exponent += 0.02) {
+    const price = 10 ** exponent;
+    const choice = new Map<string, number>();
+    const pick = (key: string) => {
+      let chosen = choice.get(key);
+      if (chosen !== undefined) return chosen;
+      const entry = classStats.get(key) ?? global;
+      let best = -Infinity;
+      chosen = strong;
+      for (let model = 0; model < models.length; model += 1) {
+        const value =
+          entry.score[model]! / entry.count -
+          (price * entry.cost[model]!) / entry.count / Math.max(strongCostPerCall, 1e-12);
+        if (value > best) {
+          best = value;
+          chosen = model;
+        }
+      }
+      choice.set(key, chosen);
+      return chosen;
+    };
+    let score = 0;
+    let cost = 0;
+    let strongCalls = 0;
+    const picks: number[] = [];
+    for (const prompt of test.prompts) {
+      const model = pick(classOf(prompt));
+      picks.push(model);
+      score += prompt.scores[model]!;
+      cost += prompt.costs[model]!;
+      if (model === strong) strongCalls += 1;
+    }
+    const key = [...choice.entries()].sort().join(';');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    staticPoints.push(point(price, score, cost, strongCalls));
+  }
+  const staticTable = curveOf(staticPoints, xMin);
+  return {
+    axis: twoModels ? 'strong-share' : 'cost-share',
+    knob: usesPenalty ? 'goal.costPenalty' : 'goal.qualityMargin',
+    strongModel: strongName,
+    weakModel: models[weak]!,
+    strongAccuracy: strongTest.score / n,
+    weakAccuracy: weakTest.score / n,
+    router,
+    random,
+    staticTable,
+    atPolicy: {
+      router: own,
+      randomPgr: pgrAt(random, own.x),
+      staticPgr: pgrAt(staticTable, own.x),
+    },
+  };
+}
+
+export type { PolicyInput };
