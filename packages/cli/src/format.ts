@@ -1,5 +1,24 @@
 /** Rendering of query results for the terminal: an aligned table, JSON lines or CSV. */
 
+/**
+ * A dollar amount for people: cents from $1 up (`12.35`), three significant digits below
+ * (`0.0462`, `0.00000825`), never an exponent or float noise (`0.000008249999999999999`).
+ */
+export function formatUsd(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (value === 0) return '0';
+  const magnitude = Math.abs(value);
+  if (magnitude >= 1) return value.toFixed(2);
+  const decimals = Math.min(20, 2 - Math.floor(Math.log10(magnitude)));
+  const text = value.toFixed(decimals);
+  return text.includes('.') ? text.replace(/0+$/, '').replace(/\.$/, '') : text;
+}
+
+/** A float sum without its noise (12 significant digits), still a number: for JSON and CSV. */
+export function cleanAmount(value: number): number {
+  return Number.isFinite(value) && value !== 0 ? Number(value.toPrecision(12)) : value;
+}
+
 export const OUTPUT_FORMATS = ['table', 'json', 'csv'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 

@@ -15,7 +15,15 @@ import {
   QueryFailedError,
   UsageError,
 } from './query-source.js';
-import { baselinePriceSql, parseBaseline, parseGroup, parseSince, reportSql } from './report.js';
+import {
+  baselinePriceSql,
+  parseBaseline,
+  parseGroup,
+  parseSince,
+  presentReport,
+  reportSql,
+} from './report.js';
+import type { QueryResult } from './query-source.js';
 
 const USAGE = `Usage: modelmaxx <command> [options]      (modelmaxx <command> --help for its options)
 
@@ -200,6 +208,7 @@ async function runQuery(
     'max-rows'?: string | undefined;
   },
   io: Io,
+  present: (result: QueryResult, format: OutputFormat) => QueryResult = (result) => result,
 ): Promise<number> {
   const format = parseFormat(values.format);
   const maxRows = values['max-rows'] === undefined ? undefined : Number(values['max-rows']);
@@ -212,7 +221,7 @@ async function runQuery(
   });
   try {
     const result = await source.query(sql);
-    io.stdout(formatResult(result, format));
+    io.stdout(formatResult(present(result, format), format));
     if (result.truncated) io.stderr(`modelmaxx: result cut at ${result.rows.length} rows\n`);
     return 0;
   } finally {
@@ -257,7 +266,7 @@ async function reportCommand(args: string[], io: Io): Promise<number> {
       await source.close();
     }
   }
-  return runQuery(sql, values, io);
+  return runQuery(sql, values, io, presentReport);
 }
 
 async function migrateCommand(args: string[], io: Io): Promise<number> {

@@ -4,7 +4,35 @@
  * `llm_scores`. The SQL is fixed text; the only variable parts are a column
  * from a whitelist and a window validated to a whole number of seconds.
  */
+import { cleanAmount, formatUsd } from './format.js';
+import type { OutputFormat, Tabular } from './format.js';
 import { UsageError } from './query-source.js';
+
+/** The report's dollar columns. */
+const MONEY_COLUMNS = ['spend_usd', 'baseline_usd'];
+
+/**
+ * Money as people read it: in a table, `formatUsd` (cents from $1, three significant digits
+ * below) and "unpriced" where no call of the group has a price; in json and csv, numbers without
+ * float noise, and null where unpriced.
+ */
+export function presentReport<T extends Tabular>(result: T, format: OutputFormat): T {
+  const rows = result.rows.map((row) => {
+    const shown: Record<string, unknown> = { ...row };
+    for (const column of MONEY_COLUMNS) {
+      if (!(column in row)) continue;
+      const value = row[column];
+      const amount = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+      if (format === 'table') {
+        shown[column] = typeof amount === 'number' ? formatUsd(amount) : 'unpriced';
+      } else {
+        shown[column] = typeof amount === 'number' ? cleanAmount(amount) : null;
+      }
+    }
+    return shown;
+  });
+  return { ...result, rows };
+}
 
 export const REPORT_GROUPS = {
   model: "if(ResponseModel = '', RequestModel, ResponseModel)",
@@ -95,7 +123,7 @@ WITH
   )
 SELECT
   ${key} AS ${options.by},
-  round(sum(ifNull(CostUSD, 0)), 6) AS spend_usd,
+  if(countIf(CostUSD IS NOT NULL) = 0, NULL, sum(CostUSD)) AS spend_usd,
   count() AS calls,
   countIf(CostUSD IS NULL) AS unpriced_calls,
   sum(InputTokens) AS input_tokens,
@@ -103,16 +131,16 @@ SELECT
   round(quantile(0.95)(DurationMs), 1) AS p95_ms,
   round(countIf(StatusCode = 'Error') / count(), 4) AS error_rate,
   round(avgIf(scores.Score, scores.SpanId != ''), 3) AS mean_quality,
-  round(sum(ifNull(CostUSD, 0)) / nullIf(sum(sum(ifNull(CostUSD, 0))) OVER (), 0), 4) AS spend_share${
+  round(spend_usd / nullIf(sum(sum(ifNull(CostUSD, 0))) OVER (), 0), 4) AS spend_share${
     options.baseline === undefined
       ? ''
       : `,
-  round(sum(InputTokens) * (SELECT InputPerMTok FROM baseline) / 1e6
-    + sum(OutputTokens) * (SELECT OutputPerMTok FROM baseline) / 1e6, 6) AS baseline_usd,
-  round(1 - sum(ifNull(CostUSD, 0)) / nullIf(baseline_usd, 0), 4) AS savings`
+  sum(InputTokens) * (SELECT InputPerMTok FROM baseline) / 1e6
+    + sum(OutputTokens) * (SELECT OutputPerMTok FROM baseline) / 1e6 AS baseline_usd,
+  round(1 - spend_usd / nullIf(baseline_usd, 0), 4) AS savings`
   }
 FROM calls
 LEFT JOIN scores ON scores.SpanId = calls.SpanId
 GROUP BY ${options.by}
-ORDER BY spend_usd DESC, calls DESC`;
+ORDER BY spend_usd DESC NULLS LAST, calls DESC`;
 }
