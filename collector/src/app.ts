@@ -2,13 +2,15 @@
  * `createApp` wires the routes onto an express app; it never listens (see
  * `index.ts`). One error handler maps errors onto HTTP and OTLP: malformed
  * bodies → 400 with what is wrong, too large → 413, wrong type → 415, missing
- * or wrong token → 401, overload → 429/503 with `Retry-After`, anything else →
- * 500 (logged with its stack). Replies to `/v1/traces` use the request's
- * encoding (`google.rpc.Status` as protobuf or JSON).
+ * or wrong token → 401, overload → 429/503 with `Retry-After`, bad
+ * percent-encoding in a path → 400, a foreign `Host` → 421 and a foreign
+ * `Origin` → 403 (see `requireSameSite`), anything else → 500 (logged with its
+ * stack). Replies to `/v1/traces` use the request's encoding (`google.rpc.Status`
+ * as protobuf or JSON).
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { requireToken } from './auth.js';
+import { HostPolicy, requireNonSimpleBody, requireSameSite, requireToken } from './auth.js';
 import type { Config } from './config.js';
 import { isHttpError, OverloadedError, PayloadTooLargeError, UnauthorizedError } from './errors.js';
 import { dashboardApiRouter, dashboardAssetsRouter } from './dashboard/dashboard-router.js';
@@ -16,7 +18,7 @@ import { CollectorMetrics } from './metrics.js';
 import { CONTENT_TYPES, encodeStatus, grpcCodeForStatus } from './otlp/encode-response.js';
 import { feedbackRouter, queryRouter } from './routes/api.js';
 import { healthRouter, metricsRouter } from './routes/health.js';
-import { jaegerRouter } from './routes/jaeger.js';
+import { isBadPathEncoding, jaegerRouter } from './routes/jaeger.js';
 import { replyEncodingOf, tracesRouter } from './routes/traces.js';
 import type { SpanStore } from './store/span-store.js';
 
@@ -61,6 +63,8 @@ export function createApp({
   const ingestGuard = requireToken(config.ingestToken, 'ingest');
   const readGuard = requireToken(config.readToken, 'read');
 
+  // Before any route: what a web page on another site (or a DNS-rebound name) sends.
+  app.use(requireSameSite(new HostPolicy(config)));
   app.use(healthRouter(store));
   // The dashboard's page and scripts hold no data; what they fetch is under /api.
   app.use(dashboardAssetsRouter());
@@ -68,6 +72,7 @@ export function createApp({
   app.use(tracesRouter({ config, store, logger, metrics }));
   app.use(feedbackRouter(store));
   app.use('/api', readGuard);
+  app.use('/api', requireNonSimpleBody(config.readToken));
   app.use(queryRouter(config, store));
   // Jaeger's query APIs read ClickHouse directly; a store without an engine has none.
   if (typeof (store as { engine?: unknown }).engine === 'object') {
@@ -85,7 +90,11 @@ export function createApp({
   app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
     let status = 500;
     let message = 'internal error';
-    if (isHttpError(error)) {
+    if (isBadPathEncoding(error)) {
+      status = 400;
+      message = `bad percent-encoding in the path: ${error.message}`;
+      logger.debug({ status, path: request.path, reason: message }, 'request refused');
+    } else if (isHttpError(error)) {
       status = error.status;
       message = error.message;
       if (error instanceof OverloadedError) {

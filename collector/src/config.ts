@@ -35,6 +35,19 @@ export const ConfigSchema = z.object({
   maxConcurrentRequests: z.coerce.number().int().positive().default(64),
   ingestToken: optionalText,
   readToken: optionalText,
+  /**
+   * Extra names the `Host` header may carry (comma-separated: `name`, `name:port`,
+   * `[v6]`; `*` turns the check off), beyond the loopback names with the bound port.
+   * See `hostPolicy` in `auth.ts` (DNS rebinding).
+   */
+  allowedHosts: z
+    .union([z.string(), z.array(z.string())])
+    .default([])
+    .transform((value) =>
+      (Array.isArray(value) ? value : value.split(','))
+        .map((name) => name.trim().toLowerCase())
+        .filter((name) => name !== ''),
+    ),
   sqlMaxRows: z.coerce.number().int().positive().default(10_000),
   sqlMaxExecutionSeconds: z.coerce.number().positive().default(10),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -55,6 +68,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   MODELMAXX_MAX_CONCURRENT_REQUESTS: 'maxConcurrentRequests',
   MODELMAXX_INGEST_TOKEN: 'ingestToken',
   MODELMAXX_READ_TOKEN: 'readToken',
+  MODELMAXX_ALLOWED_HOSTS: 'allowedHosts',
   MODELMAXX_SQL_MAX_ROWS: 'sqlMaxRows',
   MODELMAXX_SQL_MAX_EXECUTION_SECONDS: 'sqlMaxExecutionSeconds',
   MODELMAXX_LOG_LEVEL: 'logLevel',
@@ -68,6 +82,7 @@ const FLAG_KEYS: Record<string, keyof Config> = {
   'clickhouse-url': 'clickhouseUrl',
   database: 'database',
   'max-body-bytes': 'maxBodyBytes',
+  'allowed-hosts': 'allowedHosts',
   'log-level': 'logLevel',
 };
 

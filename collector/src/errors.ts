@@ -33,6 +33,18 @@ export class UnauthorizedError extends Error {
   readonly status = 401;
 }
 
+/** A request a web page on another site could have sent (foreign `Origin`): 403. */
+export class ForbiddenError extends Error {
+  override readonly name = 'ForbiddenError';
+  readonly status = 403;
+}
+
+/** A `Host` header naming a host this collector does not answer for (DNS rebinding): 421. */
+export class MisdirectedRequestError extends Error {
+  override readonly name = 'MisdirectedRequestError';
+  readonly status = 421;
+}
+
 /** The collector cannot take more right now: 429 (overloaded) or 503 (storage failing), with `Retry-After`. */
 export class OverloadedError extends Error {
   override readonly name = 'OverloadedError';
@@ -66,6 +78,8 @@ export type HttpError =
   | PayloadTooLargeError
   | UnsupportedMediaTypeError
   | UnauthorizedError
+  | ForbiddenError
+  | MisdirectedRequestError
   | OverloadedError
   | QueryRejectedError;
 
@@ -75,6 +89,8 @@ export function isHttpError(error: unknown): error is HttpError {
     error instanceof PayloadTooLargeError ||
     error instanceof UnsupportedMediaTypeError ||
     error instanceof UnauthorizedError ||
+    error instanceof ForbiddenError ||
+    error instanceof MisdirectedRequestError ||
     error instanceof OverloadedError ||
     error instanceof QueryRejectedError
   );

@@ -247,6 +247,51 @@ describe('POST /v1/feedback', () => {
     });
     expect(unauthorized.status).toBe(401);
   });
+
+  it('stores a lone surrogate in a text field as U+FFFD (before: a 500 from the insert)', async () => {
+    const traceId = 'feedbac1feedbac1feedbac1feedbac1';
+    // JSON's \ud800 escape parses to a string no UTF-8 encoder can write.
+    const body = `{"traceId":"${traceId}","name":"lone\\ud800","score":0.5,"label":"\\udfffL","comment":"a\\ud800b \\ud83d\\ude00"}`;
+    expect(JSON.parse(body)).toMatchObject({ comment: 'a\ud800b \u{1f600}' });
+    const response = await fetch(`${collector.url}/v1/feedback`, {
+      method: 'POST',
+      headers: authorized(INGEST, { 'content-type': 'application/json' }),
+      body,
+    });
+    expect(response.status).toBe(200);
+    const rows = await waitForRows(
+      `SELECT Name, Label, Explanation, hex(Explanation) AS Hex FROM modelmaxx.llm_scores
+       WHERE TraceId = '${traceId}'`,
+      1,
+    );
+    expect(rows).toEqual([
+      {
+        Name: 'lone\uFFFD',
+        Label: '\uFFFDL',
+        Explanation: 'a\uFFFDb \u{1f600}',
+        // U+FFFD is EF BF BD; the surrogate pair (a real emoji) is kept.
+        Hex: '61EFBFBD6220F09F9880',
+      },
+    ]);
+  });
+
+  it('400 for a timestamp outside what DateTime64(9) holds (before: a 500 from the insert)', async () => {
+    for (const timestamp of [
+      '0001-01-01T00:00:00Z',
+      '9999-12-31T00:00:00Z',
+      '1969-12-31T23:59:59Z',
+    ]) {
+      const response = await fetch(`${collector.url}/v1/feedback`, {
+        method: 'POST',
+        headers: authorized(INGEST, { 'content-type': 'application/json' }),
+        body: JSON.stringify({ responseId: 'x', name: 'thumbs', score: 1, timestamp }),
+      });
+      expect(response.status, timestamp).toBe(400);
+      expect(((await response.json()) as { error: string }).error, timestamp).toMatch(
+        /timestamp must be between 1970-01-01 and 2262-04-11/,
+      );
+    }
+  });
 });
 
 describe('GET /api/stats', () => {

@@ -13,19 +13,45 @@ const hex = (length: number) =>
     .regex(new RegExp(`^[0-9a-fA-F]{${length}}$`), `must be ${length} hex characters`)
     .transform((value) => value.toLowerCase());
 
+/** The first instant past what a nanosecond DateTime64 (UInt64 ns since 1970) holds, rounded down to a day. */
+const LATEST_TIMESTAMP_MS = Date.UTC(2262, 3, 11);
+
+/** A UTF-16 code unit of a surrogate pair without its other half. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Text as it can be stored: a lone surrogate (valid in a JS string and in JSON's `\ud800`
+ * escape, but not encodable as UTF-8) becomes U+FFFD, as the OTLP decoders do with bad UTF-8.
+ */
+export function toWellFormed(value: string): string {
+  return value.replace(LONE_SURROGATE, '\uFFFD');
+}
+
 /** `POST /v1/feedback` body: a score for an earlier response, linked by response id or span. */
 export const FeedbackSchema = z
   .object({
-    responseId: z.string().min(1).max(512).optional(),
+    responseId: z.string().min(1).max(512).transform(toWellFormed).optional(),
     traceId: hex(32).optional(),
     spanId: hex(16).optional(),
-    name: z.string().min(1).max(256),
+    name: z.string().min(1).max(256).transform(toWellFormed),
     score: z.number().finite(),
-    label: z.string().max(256).optional(),
-    comment: z.string().max(16_384).optional(),
+    label: z.string().max(256).transform(toWellFormed).optional(),
+    comment: z.string().max(16_384).transform(toWellFormed).optional(),
     source: z.enum(EVALUATION_SOURCES).default('feedback'),
-    /** When the score was given; defaults to the time it was received. */
-    timestamp: z.iso.datetime({ offset: true }).optional(),
+    /**
+     * When the score was given; defaults to the time it was received. Within what a
+     * nanosecond timestamp (ClickHouse `DateTime64(9)`) holds: 1970 to 2262-04-11.
+     */
+    timestamp: z.iso
+      .datetime({ offset: true })
+      .refine(
+        (value) => {
+          const ms = Date.parse(value);
+          return ms >= 0 && ms < LATEST_TIMESTAMP_MS;
+        },
+        { message: 'timestamp must be between 1970-01-01 and 2262-04-11' },
+      )
+      .optional(),
   })
   .refine((value) => value.responseId !== undefined || value.traceId !== undefined, {
     message: 'give responseId, or traceId (with spanId) to say which response is scored',
@@ -37,12 +63,25 @@ export type FeedbackInput = z.input<typeof FeedbackSchema>;
 export const STATS_GROUP_KEYS = ['model', 'provider', 'task', 'service', 'feature'] as const;
 export type StatsGroupKey = (typeof STATS_GROUP_KEYS)[number];
 
+const WINDOW_UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** The longest stats window: ten years (longer reaches before the epoch, or past what a date holds). */
+export const MAX_STATS_WINDOW_SECONDS = 3650 * 86_400;
+
 /** Query of `GET /api/stats`. */
 export const StatsQuerySchema = z.object({
-  /** Window length, e.g. `15m`, `1h`, `24h`, `7d`. */
+  /** Window length, e.g. `15m`, `1h`, `24h`, `7d`; at most 3650d. */
   window: z
     .string()
     .regex(/^\d+(s|m|h|d)$/, 'window is a number followed by s, m, h or d, e.g. 1h')
+    .refine(
+      (value) =>
+        // (A value the regex refused already has its message.)
+        !/^\d+[smhd]$/.test(value) ||
+        Number(value.slice(0, -1)) * (WINDOW_UNIT_SECONDS[value.slice(-1)] ?? 1) <=
+          MAX_STATS_WINDOW_SECONDS,
+      { message: 'window is at most 3650d (ten years)' },
+    )
     .default('1h'),
   /** Comma-separated grouping keys; `model` is always included. */
   groupBy: z
