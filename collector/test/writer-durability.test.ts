@@ -137,6 +137,82 @@ describe('durability', () => {
     }
   });
 
+  it('cuts damaged segments (a malformed block, a partial block and zeros, zeros) back to their whole blocks on start, quarantines the rest, and inserts the later segments', async () => {
+    mkdirSync(spoolDir, { recursive: true });
+    const block = (rows: number) => spanRowsToNative(requests('damaged', 1, rows)[0] ?? []);
+    const partial = block(2);
+    const segments: Record<string, Buffer> = {
+      '0000000000000101-00000000000000a1.native': Buffer.concat([
+        block(4),
+        // A block of 1 column and 2 rows: `Id`, of a type the writer never writes.
+        Buffer.concat([
+          Buffer.from([1, 2, 2]),
+          Buffer.from('Id'),
+          Buffer.from([7]),
+          Buffer.from('UUID128'),
+        ]),
+        block(4), // after the malformed block: not reachable, quarantined with it
+      ]),
+      // What the old writer left on a full disk: a good block, part of one, then zeros.
+      '0000000000000102-00000000000000a2.native': Buffer.concat([
+        block(4),
+        partial.subarray(0, partial.length >> 1),
+        Buffer.alloc(4096),
+      ]),
+      '0000000000000103-00000000000000a3.native': Buffer.concat([block(3), Buffer.alloc(64)]),
+      '0000000000000104-00000000000000a4.native': block(5),
+    };
+    for (const [name, body] of Object.entries(segments)) writeFileSync(join(spoolDir, name), body);
+    const store = await open();
+    try {
+      expect(await store.flush(20_000)).toBe(true);
+      expect(store.metrics()).toMatchObject({
+        replayedSegments: 4,
+        quarantined: 3,
+        dead: 0,
+        stored: 16,
+        spoolBytes: 0,
+      });
+      expect(await countSpans(store, 'damaged')).toMatchObject({ rows: 16, distinct: 16 });
+      const quarantine = readdirSync(join(spoolDir, 'quarantine')).filter((name) =>
+        /^00000000000001\d\d-/.test(name),
+      );
+      expect(quarantine).toHaveLength(3);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('cuts a segment back to its whole blocks when its insert fails on damage found after it was written', async () => {
+    const store = await open();
+    try {
+      await store.setInsertOutageForTesting(true);
+      for (const request of requests('damaged-later', 2, 3))
+        expect((await store.write(request)).status).toBe('ok');
+      // Sealed (and refused by the detached table at least once).
+      for (let wait = 0; wait < 100 && store.metrics().insertErrors === 0; wait++)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(store.metrics().insertErrors).toBeGreaterThan(0);
+      const names = readdirSync(spoolDir)
+        .filter((name) => name.endsWith('.native'))
+        .sort();
+      expect(names.length).toBeGreaterThan(0);
+      // Damage after the last whole block, as a bad disk or an old writer would leave it.
+      appendFileSync(
+        join(spoolDir, names[0] ?? ''),
+        Buffer.concat([Buffer.from([1, 5]), Buffer.alloc(300)]),
+      );
+      const quarantinedBefore = store.metrics().quarantined ?? 0;
+      await store.setInsertOutageForTesting(false);
+      expect(await store.flush(20_000)).toBe(true);
+      expect(store.metrics().quarantined).toBe(quarantinedBefore + 1);
+      expect(store.metrics().dead).toBe(0);
+      expect(await countSpans(store, 'damaged-later')).toMatchObject({ rows: 6, distinct: 6 });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('says overloaded (with Retry-After) past the spool bound instead of dropping, and keeps what it acknowledged', async () => {
     const store = await open({ maxSpoolBytes: 40_000 });
     try {

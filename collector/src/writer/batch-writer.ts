@@ -739,13 +739,18 @@ export class BatchWriter {
       this.counters.insertErrors += 1;
       this.consecutiveInsertFailures += 1;
       this.lastInsertError = error;
-      if (segment.path !== undefined && segment.format === 'Native' && segment.checked !== true) {
-        // Its first failed insert: is the segment damaged? Then cut it back and try again
-        // at once (whatever ClickHouse said: a damaged Native stream reads as many errors).
+      const permanent = this.options.isPermanentError?.(error) === true;
+      if (
+        segment.path !== undefined &&
+        segment.format === 'Native' &&
+        (segment.checked !== true || permanent)
+      ) {
+        // Its first failed insert, or ClickHouse cannot read it: is the segment damaged? Then
+        // cut it back and try again at once (a damaged Native stream reads as many errors).
         segment.checked = true;
         if (await this.cutDamage(segment)) return;
       }
-      if (this.options.isPermanentError?.(error) === true) {
+      if (permanent) {
         this.sealed.shift();
         this.counters.dead += segment.rows;
         this.options.logger?.error(
