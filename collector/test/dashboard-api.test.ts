@@ -112,6 +112,7 @@ describe('dashboard data', () => {
     expect(data.totals.tokens).toBe(expected.tokens);
     expect(data.totals.scored).toBe(expected.scored);
     expect(data.totals.costUsd).toBeCloseTo(expected.costUsd, 9);
+    expect(data.totals.pricedCalls).toBe(expected.calls);
     expect(data.totals.quality).toBeCloseTo(expected.scoreSum / expected.scored, 9);
     expect(data.totals.p50Ms).toBeGreaterThan(0);
     expect(data.totals.p95Ms).toBeGreaterThanOrEqual(data.totals.p50Ms ?? Infinity);
@@ -142,7 +143,13 @@ describe('dashboard data', () => {
     const ranked = (map: Map<string, { calls: number; costUsd: number }>) =>
       [...map.entries()]
         .sort(([a, x], [b, y]) => y.costUsd - x.costUsd || y.calls - x.calls || a.localeCompare(b))
-        .map(([name, value]) => ({ name, calls: value.calls, costUsd: value.costUsd }));
+        // Every call of the plan has a price (failed ones cost 0 at a known price).
+        .map(([name, value]) => ({
+          name,
+          calls: value.calls,
+          costUsd: value.costUsd,
+          pricedCalls: value.calls,
+        }));
     const rounded = (rows: { name: string; calls: number; costUsd: number }[]) =>
       rows.map((row) => ({ ...row, costUsd: Math.round(row.costUsd * 1e9) }));
     expect(rounded(data.topServices)).toEqual(rounded(ranked(expected.byService)));
@@ -181,6 +188,7 @@ describe('dashboard data', () => {
         calls: 1,
         errors: call.error ? 1 : 0,
         costUsd: Math.round(call.costUsd * 1e12),
+        pricedCalls: 1,
         tokens: call.inputTokens + call.outputTokens,
         maxCallMs: call.durationMs,
       });

@@ -187,7 +187,11 @@ describe('dashboard in chromium', () => {
 
     const expected = summarize(sent);
     expect(await page.textContent('#kpi-calls')).toBe(String(expected.calls));
-    expect(await page.textContent('#kpi-spend')).toBe(`$${expected.costUsd.toFixed(2)}`);
+    // Three significant digits at least (cents from $1 up), the same amount as sent.
+    const kpiSpend = (await page.textContent('#kpi-spend')) ?? '';
+    expect(kpiSpend).toMatch(/^\$(\d{1,3}(,\d{3})*\.\d\d|0\.0*[1-9]\d{1,2})$/);
+    const shown = Number(kpiSpend.slice(1).replaceAll(',', ''));
+    expect(Math.abs(shown - expected.costUsd) / expected.costUsd).toBeLessThan(0.005);
     expect(await page.textContent('#kpi-quality')).toBe(
       (expected.scoreSum / expected.scored).toFixed(2),
     );
@@ -321,4 +325,77 @@ describe('dashboard in chromium', () => {
     expect(await page.isHidden('#error')).toBe(true);
     await page.close();
   }, 90_000);
+
+  it('shows small amounts with their digits and unpriced calls as "unpriced", never $0', async () => {
+    const page = await context.newPage();
+    const problems = watch(page);
+    page.setDefaultTimeout(30_000);
+    const attribute = (key: string, value: Record<string, unknown>) => ({ key, value });
+    const span = (traceId: string, model: string, cost: number | undefined) => {
+      const start = BigInt(Date.now() - 1000) * 1_000_000n;
+      return {
+        traceId,
+        spanId: traceId.slice(0, 16),
+        name: `chat ${model}`,
+        kind: 3,
+        startTimeUnixNano: String(start),
+        endTimeUnixNano: String(start + 300_000_000n),
+        attributes: [
+          attribute('gen_ai.operation.name', { stringValue: 'chat' }),
+          attribute('gen_ai.provider.name', { stringValue: 'openai' }),
+          attribute('gen_ai.request.model', { stringValue: model }),
+          attribute('gen_ai.usage.input_tokens', { intValue: '1000' }),
+          attribute('gen_ai.usage.output_tokens', { intValue: '200' }),
+          ...(cost === undefined
+            ? []
+            : [
+                attribute('gen_ai.usage.cost.amount', { doubleValue: cost }),
+                attribute('gen_ai.usage.cost.currency', { stringValue: 'USD' }),
+              ]),
+        ],
+        status: { code: 0 },
+      };
+    };
+    const small = 'a1'.repeat(16);
+    const unpriced = 'b2'.repeat(16);
+    const response = await fetch(`${collector.url}/v1/traces`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${INGEST}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        resourceSpans: [
+          {
+            resource: { attributes: [attribute('service.name', { stringValue: 'pricing-shop' })] },
+            scopeSpans: [
+              {
+                scope: { name: 'test' },
+                // No cost on the span and no catalog price for the model: unpriced.
+                spans: [
+                  span(small, 'gpt-4o-mini', 0.0462),
+                  span(unpriced, 'house-model-x', undefined),
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    });
+    expect(response.status).toBe(200);
+    await page.goto(`${collector.url}/?token=${READ}`, { waitUntil: 'load' });
+    const costOf = async (traceId: string): Promise<string> => {
+      const row = page.locator(`#traces-body tr[data-trace-id="${traceId}"]`);
+      await row.waitFor({ timeout: 60_000 });
+      return (await row.locator('td').nth(6).textContent()) ?? '';
+    };
+    expect(await costOf(small)).toBe('$0.0462');
+    expect(await costOf(unpriced)).toBe('unpriced');
+    await page.waitForFunction(() =>
+      (
+        (globalThis as unknown as PageGlobals).document.getElementById('kpi-tokens')?.textContent ??
+        ''
+      ).includes('unpriced'),
+    );
+    expect(await page.textContent('#kpi-tokens')).toMatch(/ · 1 unpriced call$/);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 120_000);
 });

@@ -37,6 +37,8 @@ export interface Totals {
   calls: number;
   errors: number;
   costUsd: number;
+  /** Calls with a known cost; `costUsd` covers only these (the rest are unpriced). */
+  pricedCalls: number;
   tokens: number;
   p50Ms: number | null;
   p95Ms: number | null;
@@ -56,6 +58,7 @@ export interface SpendRank {
   name: string;
   calls: number;
   costUsd: number;
+  pricedCalls: number;
 }
 
 export interface RoutingPoint {
@@ -84,6 +87,8 @@ export interface RecentTrace {
   calls: number;
   errors: number;
   costUsd: number;
+  /** Calls with a known cost (0: the trace's cost is unknown, not zero). */
+  pricedCalls: number;
   tokens: number;
   /** The slowest LLM call of the trace. */
   maxCallMs: number;
@@ -138,13 +143,15 @@ export class DashboardQueries {
     const aggregates = `toFloat64(sum(Calls)) AS calls,
         toFloat64(sum(Errors)) AS errors,
         sum(CostUSD) AS costUsd,
+        toFloat64(sum(CostCalls)) AS pricedCalls,
         toFloat64(sum(InputTokens) + sum(OutputTokens)) AS tokens,
         quantilesTDigestMerge(0.5, 0.95, 0.99)(LatencyMs) AS latency,
         if(sum(ScoreCount) > 0, sum(ScoreSum) / sum(ScoreCount), NULL) AS quality,
         toFloat64(sum(ScoreCount)) AS scored`;
     const rank = (column: string) =>
       this.rows(
-        `SELECT ${column} AS name, toFloat64(sum(Calls)) AS calls, sum(CostUSD) AS costUsd
+        `SELECT ${column} AS name, toFloat64(sum(Calls)) AS calls, sum(CostUSD) AS costUsd,
+            toFloat64(sum(CostCalls)) AS pricedCalls
          FROM ${rollup}
          WHERE ${rollupWhere}
          GROUP BY name
@@ -187,6 +194,7 @@ export class DashboardQueries {
         calls: num(total.calls),
         errors: num(total.errors),
         costUsd: num(total.costUsd),
+        pricedCalls: num(total.pricedCalls),
         tokens: num(total.tokens),
         p50Ms: num(total.calls) > 0 ? quantile(total.latency, 0) : null,
         p95Ms: num(total.calls) > 0 ? quantile(total.latency, 1) : null,
@@ -201,6 +209,7 @@ export class DashboardQueries {
           calls,
           errors: num(row.errors),
           costUsd: num(row.costUsd),
+          pricedCalls: num(row.pricedCalls),
           tokens: num(row.tokens),
           // A bucket holding only scores has an empty latency state.
           p50Ms: calls > 0 ? quantile(row.latency, 0) : null,
@@ -230,6 +239,7 @@ export class DashboardQueries {
           toFloat64(count()) AS calls,
           toFloat64(countIf(StatusCode = 'Error' OR ErrorType != '')) AS errors,
           sum(ifNull(CostUSD, 0)) AS costUsd,
+          toFloat64(countIf(CostUSD IS NOT NULL)) AS pricedCalls,
           toFloat64(sum(InputTokens + OutputTokens)) AS tokens,
           max(DurationMs) AS maxCallMs
        FROM ${this.tables.calls}
@@ -248,6 +258,7 @@ export class DashboardQueries {
       calls: num(row.calls),
       errors: num(row.errors),
       costUsd: num(row.costUsd),
+      pricedCalls: num(row.pricedCalls),
       tokens: num(row.tokens),
       maxCallMs: num(row.maxCallMs),
     }));
@@ -255,5 +266,10 @@ export class DashboardQueries {
 }
 
 function toRank(row: Row): SpendRank {
-  return { name: String(row.name), calls: num(row.calls), costUsd: num(row.costUsd) };
+  return {
+    name: String(row.name),
+    calls: num(row.calls),
+    costUsd: num(row.costUsd),
+    pricedCalls: num(row.pricedCalls),
+  };
 }

@@ -69,12 +69,23 @@ async function api(path) {
 
 // ---- formatting --------------------------------------------------------------
 
+/**
+ * Dollars: whole dollars from $1,000, cents from $1, three significant digits below
+ * ($0.0462, $0.00000825), so small amounts keep their digits.
+ */
 const usd = (value) => {
   if (value === 0) return '$0';
-  if (value < 0.01) return `$${value.toFixed(5)}`;
-  if (value < 100) return `$${value.toFixed(2)}`;
-  return `$${Math.round(value).toLocaleString('en-US')}`;
+  const magnitude = Math.abs(value);
+  if (magnitude >= 1000) return `$${Math.round(value).toLocaleString('en-US')}`;
+  if (magnitude >= 1) {
+    return `$${value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  }
+  const decimals = Math.min(20, 2 - Math.floor(Math.log10(magnitude)));
+  return `$${value.toFixed(decimals).replace(/0+$/, '').replace(/\.$/, '')}`;
 };
+/** A cost that is unknown (no call of it has a price) says so instead of $0. */
+const spend = (costUsd, pricedCalls, calls) =>
+  calls > 0 && pricedCalls === 0 ? 'unpriced' : usd(costUsd);
 /** Axis ticks: three significant digits. */
 const usdTick = (value) => (value === 0 ? '$0' : `$${Number(value.toPrecision(3))}`);
 const count = (value) => Math.round(value).toLocaleString('en-US');
@@ -142,6 +153,13 @@ function createCharts() {
         x: stackedTimeAxis,
         y: { stacked: true, beginAtZero: true, ticks: { callback: (v) => usdTick(Number(v)) } },
       },
+      plugins: {
+        legend: baseOptions().plugins.legend,
+        tooltip: {
+          enabled: true,
+          callbacks: { label: (item) => `${item.dataset.label}: ${usd(item.parsed.y ?? 0)}` },
+        },
+      },
     }),
   );
   charts.calls = make('chart-calls', 'line', baseOptions());
@@ -161,7 +179,10 @@ function createCharts() {
     baseOptions({
       indexAxis: 'y',
       interaction: { mode: 'nearest', intersect: true },
-      plugins: { legend: { display: false } },
+      plugins: {
+        legend: { display: false },
+        tooltip: { enabled: true, callbacks: { label: (item) => usd(item.parsed.x ?? 0) } },
+      },
       scales: {
         x: { beginAtZero: true, ticks: { callback: (v) => usdTick(Number(v)) } },
         y: { grid: { display: false } },
@@ -224,11 +245,11 @@ function drawCharts(overview) {
   const { buckets, stepSeconds } = overview.window;
   const labels = buckets.map((t) => bucketLabel(t, stepSeconds));
 
-  const spend = perModel(overview, (p) => p.costUsd);
+  const spendByModel = perModel(overview, (p) => p.costUsd);
   setChartData(
     charts.spend,
     labels,
-    spend.map(([model, values]) => ({
+    spendByModel.map(([model, values]) => ({
       label: model,
       data: values.map((v) => v ?? 0),
       backgroundColor: colorOf(model),
@@ -272,7 +293,10 @@ function drawCharts(overview) {
   const ranking = (chart, rows) => {
     setChartData(
       chart,
-      rows.map((row) => (row.name === '' ? '(none)' : row.name)),
+      rows.map((row) => {
+        const name = row.name === '' ? '(none)' : row.name;
+        return row.calls > 0 && row.pricedCalls === 0 ? `${name} (unpriced)` : name;
+      }),
       [
         {
           label: 'spend',
@@ -331,8 +355,11 @@ function showEmpty(chart, empty) {
 
 function drawTotals(overview) {
   const { totals, window: w } = overview;
-  $('kpi-spend').textContent = usd(totals.costUsd);
-  $('kpi-tokens').textContent = `${count(totals.tokens)} tokens`;
+  $('kpi-spend').textContent = spend(totals.costUsd, totals.pricedCalls, totals.calls);
+  const unpriced = totals.calls - totals.pricedCalls;
+  $('kpi-tokens').textContent =
+    `${count(totals.tokens)} tokens` +
+    (unpriced > 0 ? ` · ${count(unpriced)} unpriced call${unpriced === 1 ? '' : 's'}` : '');
   $('kpi-calls').textContent = count(totals.calls);
   const minutes = (w.to - w.from) / 60;
   $('kpi-rate').textContent = `${(totals.calls / minutes).toFixed(1)} / min`;
@@ -375,7 +402,7 @@ function drawTraces(traces) {
       models,
       cell(count(trace.calls), 'num'),
       cell(count(trace.tokens), 'num'),
-      cell(usd(trace.costUsd), 'num'),
+      cell(spend(trace.costUsd, trace.pricedCalls, trace.calls), 'num'),
       cell(ms(trace.maxCallMs), 'num'),
     );
     const status = document.createElement('td');
