@@ -44,6 +44,20 @@ describe('loadConfig', () => {
     expect(config.readToken).toBeUndefined();
   });
 
+  it('reads the Host allow-list from MODELMAXX_ALLOWED_HOSTS and --allowed-hosts', () => {
+    expect(loadConfig().allowedHosts).toEqual([]);
+    expect(
+      loadConfig({ env: { MODELMAXX_ALLOWED_HOSTS: ' Collector.LAN, proxy.lan:8080,,' } })
+        .allowedHosts,
+    ).toEqual(['collector.lan', 'proxy.lan:8080']);
+    expect(
+      loadConfig({
+        env: { MODELMAXX_ALLOWED_HOSTS: 'a.lan' },
+        argv: ['--allowed-hosts', 'b.lan,*'],
+      }).allowedHosts,
+    ).toEqual(['b.lan', '*']);
+  });
+
   it('says everything that is wrong in one ConfigError', () => {
     const load = () =>
       loadConfig({ env: { MODELMAXX_PORT: '99999', MODELMAXX_CLICKHOUSE_URL: 'not a url' } });
