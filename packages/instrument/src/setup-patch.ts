@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { diag } from '@opentelemetry/api';
+import { mayPatchVersion } from './sdk-versions.js';
 
 /** Patches one loaded copy of a provider SDK (an ESM namespace or CJS exports); true when it patched. */
 export type ModulePatcher = (moduleExports: unknown) => boolean;
@@ -19,6 +20,8 @@ export interface PatchOutcome {
   readonly file: string;
   readonly format: 'commonjs' | 'module';
   readonly patched: boolean;
+  /** Set when the copy was left alone because this version is outside the supported range. */
+  readonly unsupportedVersion?: string;
 }
 
 export interface PatchResult {
@@ -54,6 +57,7 @@ function pickImportTarget(target: ExportsTarget | undefined): string | undefined
 
 interface PackageJson {
   name?: string;
+  version?: string;
   exports?: ExportsTarget | { readonly '.': ExportsTarget };
   module?: string;
 }
@@ -111,6 +115,23 @@ export function resolveImportEntry(packageName: string, requireEntry: string): s
   return resolve(found.root, picked);
 }
 
+/**
+ * Whether the copy of `target` that `requireEntry` belongs to may be patched: its `package.json`
+ * version inside the supported range (one `diag` warning per version outside it). When not, the
+ * outcome saying so is returned instead of `undefined`.
+ */
+function unsupportedCopy(target: PatchTarget, requireEntry: string): PatchOutcome | undefined {
+  const version = findPackageRoot(requireEntry, target.packageName)?.json.version;
+  if (mayPatchVersion(target.packageName, version)) return undefined;
+  return {
+    packageName: target.packageName,
+    file: requireEntry,
+    format: 'commonjs',
+    patched: false,
+    unsupportedVersion: version ?? '',
+  };
+}
+
 function isRequireAsyncModule(error: unknown): boolean {
   return (
     typeof error === 'object' &&
@@ -159,13 +180,19 @@ export function patchInstalledModules(
       } catch {
         continue; // the app does not have this SDK (from here)
       }
-      if (!seen.has(requireEntry)) {
+      // Both copies of one package resolve through its CJS entry: seen once, checked once.
+      if (seen.has(requireEntry)) continue;
+      const unsupported = unsupportedCopy(target, requireEntry);
+      if (unsupported !== undefined) {
         seen.add(requireEntry);
-        try {
-          outcomes.push(applyPatch(target, requireEntry, 'commonjs', requireFromApp(requireEntry)));
-        } catch (error) {
-          diag.warn(`modelmaxx: could not load ${requireEntry}`, error);
-        }
+        outcomes.push(unsupported);
+        continue; // neither copy is loaded or patched
+      }
+      seen.add(requireEntry);
+      try {
+        outcomes.push(applyPatch(target, requireEntry, 'commonjs', requireFromApp(requireEntry)));
+      } catch (error) {
+        diag.warn(`modelmaxx: could not load ${requireEntry}`, error);
       }
       const importEntry = resolveImportEntry(target.packageName, requireEntry);
       if (importEntry === undefined || seen.has(importEntry)) continue;
@@ -250,6 +277,11 @@ export function patchOnLoad(
         requireEntry = requireFromApp.resolve(target.packageName);
       } catch {
         continue;
+      }
+      const unsupported = unsupportedCopy(target, requireEntry);
+      if (unsupported !== undefined) {
+        if (!outcomes.some((outcome) => outcome.file === requireEntry)) outcomes.push(unsupported);
+        continue; // no load hook for it: the app loads it untouched
       }
       byUrl.set(pathToFileURL(requireEntry).href, {
         target,
