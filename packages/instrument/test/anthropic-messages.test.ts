@@ -211,7 +211,9 @@ describe('anthropic messages', () => {
     });
   });
 
-  it('without our patch the SDK makes its own span (control for the suppression tests)', async () => {
+  it('without our patch the SDK makes its own span (control for the suppression tests)', async (ctx) => {
+    // @anthropic-ai/sdk < 0.133 has no tracing of its own: nothing to suppress (SDK matrix in .ci/run).
+    if ((client as unknown as { _tracer?: unknown })._tracer === undefined) ctx.skip();
     expect(uninstrumentAnthropic(anthropicModule)).toBe(true);
     try {
       await client.messages.create({

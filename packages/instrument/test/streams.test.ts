@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { SpanStatusCode } from '@opentelemetry/api';
 import * as openaiModule from 'openai';
 import OpenAI from 'openai';
@@ -14,6 +13,7 @@ import {
   serverAttributesOf,
 } from './support/expected.js';
 import { setupTracing, waitFor } from './support/tracing.js';
+import { requireSdk } from './support/sdk.js';
 import type { TestTracing } from './support/tracing.js';
 
 let tracing: TestTracing;
@@ -206,8 +206,7 @@ describe('the stream object the app gets', () => {
 
 describe('module copies', () => {
   it('patches the CJS copy of openai as well as the ESM one', async () => {
-    const require = createRequire(import.meta.url);
-    const cjs = require('openai') as typeof openaiModule;
+    const cjs = requireSdk('openai') as typeof openaiModule;
     expect(instrumentOpenAI(cjs)).toBe(true);
     expect(instrumentOpenAI(cjs)).toBe(false);
     const CjsOpenAI = (cjs as unknown as { OpenAI: typeof OpenAI }).OpenAI;
