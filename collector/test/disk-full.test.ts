@@ -11,11 +11,24 @@
  * (to measure an older writer with the same test).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openStore } from '../src/store/open-store.js';
+import type { WriteResult } from '../src/store/span-store.js';
+import { walkNativeBlocks } from '../src/writer/native-blocks.js';
+import { llmSpan } from './store-fixtures.js';
 
 const MAIN =
   process.env.MODELMAXX_DISK_FULL_COLLECTOR_MAIN ??
@@ -52,10 +65,10 @@ afterAll(() => {
 });
 
 /** Mounts a tmpfs; returns why it cannot when it cannot. */
-function mountTmpfs(): { path: string } | { skip: string } {
+function mountTmpfs(sizeMib = DISK_MIB): { path: string } | { skip: string } {
   const path = mkdtempSync(join(tmpdir(), 'mm-disk-full-'));
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${DISK_MIB}m`, 'tmpfs', path], {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMib}m`, 'tmpfs', path], {
       stdio: 'pipe',
     });
   } catch (error) {
@@ -444,4 +457,88 @@ describe('a full disk under load', () => {
       expect(metrics['modelmaxx_store_spool_bytes']).toBe(0);
     }, 420_000);
   }
+
+  it('acknowledges only whole blocks: a write cut short by a full disk is rolled back, never padded', async (context) => {
+    const mount = mountTmpfs(4);
+    if ('skip' in mount) {
+      console.warn(`skipped: ${mount.skip}`);
+      context.skip();
+      return;
+    }
+    const dataDir = mkdtempSync(join(tmpdir(), 'mm-disk-full-data-'));
+    const spoolDir = join(mount.path, 'spool');
+    const store = await openStore({
+      dataDir,
+      spoolDir,
+      batch: { maxRows: 1_000_000, maxBytes: 1024 * 1024 * 1024, maxDelayMs: 3_600_000 },
+      retryMinMs: 50,
+      retryMaxMs: 200,
+    });
+    try {
+      // Nothing leaves the spool until the end: the spool alone fills the disk.
+      await store.setInsertOutageForTesting(true);
+      const requests = Array.from({ length: 120 }, () =>
+        Array.from({ length: 40 }, () =>
+          llmSpan({ service: 'short-write', extra: { padding: 'p'.repeat(1_000) } }),
+        ),
+      );
+      let acknowledged = 0;
+      const results: WriteResult[] = [];
+      // Several at once, so that group commits write several blocks with one writev.
+      for (let index = 0; index < requests.length; index += 4) {
+        const batch = requests.slice(index, index + 4);
+        const answers = await Promise.all(batch.map((request) => store.write(request)));
+        answers.forEach((answer, offset) => {
+          results.push(answer);
+          if (answer.status === 'ok') acknowledged += batch[offset]!.length;
+        });
+      }
+      const refused = results.filter((result) => result.status !== 'ok');
+      expect(refused.length).toBeGreaterThan(0);
+
+      // Every segment holds whole blocks only, exactly the acknowledged rows.
+      const walkSpool = () => {
+        let rows = 0;
+        for (const name of readdirSync(spoolDir).filter((file) => file.endsWith('.native'))) {
+          const body = readFileSync(join(spoolDir, name));
+          const walk = walkNativeBlocks(body);
+          expect({ name, length: walk.length, stopped: walk.stopped }).toEqual({
+            name,
+            length: body.length,
+            stopped: undefined,
+          });
+          rows += walk.rows;
+        }
+        return rows;
+      };
+      expect(walkSpool()).toBe(acknowledged);
+      // Refused as a full spool (503 + Retry-After), counted.
+      expect(refused[0]).toMatchObject({ status: 'overloaded', limit: 'spool' });
+      expect(store.metrics().spoolWriteErrors).toBeGreaterThan(0);
+
+      // Room again: the same writer takes requests again, and all of it goes in.
+      execFileSync('mount', ['-o', 'remount,size=64m', mount.path]);
+      for (const request of requests.slice(0, 5)) {
+        const again = Array.from({ length: request.length }, () =>
+          llmSpan({ service: 'short-write' }),
+        );
+        expect(await store.write(again)).toMatchObject({ status: 'ok' });
+        acknowledged += again.length;
+      }
+      expect(walkSpool()).toBe(acknowledged);
+      await store.setInsertOutageForTesting(false);
+      expect(await store.flush(60_000)).toBe(true);
+      const [row] = (
+        await store.engine.query<{ rows: string; spans: string }>(
+          `SELECT toString(count()) AS rows, toString(uniqExact(SpanId)) AS spans
+           FROM modelmaxx.otel_traces WHERE ServiceName = 'short-write'`,
+        )
+      ).data;
+      expect(row).toEqual({ rows: String(acknowledged), spans: String(acknowledged) });
+    } finally {
+      await store.close();
+      rmSync(dataDir, { recursive: true, force: true });
+      for (const path of mounts.splice(0)) unmount(path);
+    }
+  }, 120_000);
 });
