@@ -37,7 +37,7 @@ const HOOKS = new URL('./writer-child-hooks.mjs', import.meta.url).href;
 
 /** tmpfs size and the room the ballast leaves. */
 const DISK_MIB = 96;
-const HEADROOM_MIB = 10;
+const HEADROOM_MIB = 8;
 const SENDERS = 3;
 const SPANS_PER_REQUEST = 100;
 const SQL_MAX_ROWS = 1_000_000;
