@@ -210,6 +210,48 @@ class WindowStats {
   }
 }
 
+/** A per-request decision; its explanation is formatted when read, not on the hot path. */
+class PredictDecision implements Decision {
+  readonly kind = 'predict' as const;
+  readonly first: readonly string[];
+  readonly weight = 1;
+  readonly classKey: string;
+  readonly at: number;
+  readonly answerWith: string;
+  readonly vector: RequestVector;
+  readonly predicted: readonly PredictedQuality[];
+  private readonly rule: string;
+  private explained: string | undefined;
+  constructor(
+    classKey: string,
+    at: number,
+    answerWith: string,
+    vector: RequestVector,
+    predicted: readonly PredictedQuality[],
+    rule: string,
+  ) {
+    this.classKey = classKey;
+    this.at = at;
+    this.answerWith = answerWith;
+    this.vector = vector;
+    this.predicted = predicted;
+    this.rule = rule;
+    this.first = [answerWith];
+  }
+  get reason(): string {
+    if (this.explained === undefined) {
+      const list = this.predicted
+        .map(
+          (entry) =>
+            `${entry.model} ${entry.quality.toFixed(3)} ($${entry.costUsd.toPrecision(2)}, evidence ${(entry.evidence ?? 0).toFixed(1)})`,
+        )
+        .join(', ');
+      this.explained = `${this.rule}: ${list}`;
+    }
+    return this.explained;
+  }
+}
+
 export class RoutingEngine {
   readonly policy: Policy;
   readonly mode: 'weights' | 'cascade' | 'predict';
@@ -389,11 +431,12 @@ export class RoutingEngine {
     const count = this.models.length;
     const seen = this.seen.get(classKey) ?? 0;
     this.seen.set(classKey, seen + 1);
+    const thompson = this.policy.predictor.thompson;
     const predictions = [];
     let bestQuality = -Infinity;
     let dearest = 0;
     for (let model = 0; model < count; model += 1) {
-      const prediction = predictor.predict(model, vector, classKey);
+      const prediction = predictor.predict(model, vector, classKey, thompson > 0);
       const cost = this.costOf(classKey, model);
       predictions.push({ prediction, cost });
       if (exclude?.has(this.models[model]!) === true) continue;
@@ -445,7 +488,6 @@ export class RoutingEngine {
       };
     }
     const penalty = this.policy.goal.costPenalty;
-    const thompson = this.policy.predictor.thompson;
     let chosen = -1;
     let chosenValue = -Infinity;
     for (let model = 0; model < count; model += 1) {
@@ -471,24 +513,16 @@ export class RoutingEngine {
       }
     }
     if (chosen < 0) chosen = classBest;
-    const rule =
+    return new PredictDecision(
+      classKey,
+      request.at,
+      this.models[chosen]!,
+      vector,
+      predicted,
       penalty === undefined
         ? `cheapest within ${this.policy.goal.qualityMargin} of the best predicted quality`
-        : `best predicted quality − ${penalty} × cost ÷ dearest`;
-    const list = predicted
-      .map(
-        (entry) =>
-          `${entry.model} ${entry.quality.toFixed(3)} ($${entry.costUsd.toPrecision(2)}, evidence ${entry.evidence.toFixed(1)})`,
-      )
-      .join(', ');
-    return {
-      ...base,
-      kind: 'predict',
-      first: [this.models[chosen]!],
-      answerWith: this.models[chosen]!,
-      weight: 1,
-      reason: `${rule}: ${list}`,
-    };
+        : `best predicted quality − ${penalty} × cost ÷ dearest`,
+    );
   }
 
   /** Features behind a predict decision (slower; for explanations, not on the hot path). */

@@ -11,8 +11,13 @@ import type { ClassifiableRequest } from './classifier.js';
 
 export const DENSE = 12;
 export const HASH_BUCKETS = 1 << 12;
-/** Total vector size: dense slots, hashed n-grams, hashed class slots. */
-export const VECTOR_SIZE = DENSE + HASH_BUCKETS + 64;
+/** Hashed slots for the routing class (the per-class bias). */
+export const CLASS_SLOTS = 1024;
+/** Slots an embedding (if any) is folded into. */
+export const EMBEDDING_SLOTS = 128;
+export const EMBEDDING_BASE = DENSE + HASH_BUCKETS + CLASS_SLOTS;
+/** Total vector size: dense slots, hashed n-grams, hashed class slots, embedding slots. */
+export const VECTOR_SIZE = EMBEDDING_BASE + EMBEDDING_SLOTS;
 
 export const DENSE_NAMES = [
   'bias',
@@ -53,8 +58,10 @@ const MATH =
 const JSON_ASK = /\bjson\b|\byaml\b|\bschema\b/i;
 const CHOICE = /(^|\n)\s*\(?[A-D][).]\s+\S/;
 
-/** Characters of the request looked at for n-grams (the tail holds the question). */
-const MAX_CHARS = 1200;
+/** Characters of the request looked at for word n-grams (the tail holds the question). */
+const MAX_CHARS = 800;
+/** Characters looked at for character n-grams (every third position). */
+const MAX_CHAR_GRAM_CHARS = 400;
 
 export interface FeaturizeInput {
   /** The request text (the user turns, joined). */
@@ -66,65 +73,112 @@ export interface FeaturizeInput {
   readonly classKey?: string;
 }
 
+// Scratch space reused by every call (featurize is synchronous): bucket values and the list of
+// buckets touched, so a call allocates only its result.
+const scratch = new Float64Array(VECTOR_SIZE);
+const touched = new Uint32Array(VECTOR_SIZE);
+let touchedCount = 0;
+const grams = new Float64Array(VECTOR_SIZE);
+const gramSlots = new Uint32Array(VECTOR_SIZE);
+
+function bump(slot: number, amount: number): void {
+  if (scratch[slot] === 0) touched[touchedCount++] = slot;
+  scratch[slot] = scratch[slot]! + amount;
+}
+
+/** ASCII lower case of a character code (other codes unchanged). */
+const lowerCode = (code: number) => (code >= 65 && code <= 90 ? code + 32 : code);
+/** Letters, digits, underscore, and anything beyond ASCII count as word characters. */
+const isWordCode = (code: number) =>
+  (code >= 97 && code <= 122) ||
+  (code >= 48 && code <= 57) ||
+  code === 95 ||
+  (code >= 65 && code <= 90) ||
+  code > 127;
+
 /**
- * The request vector. Word and character n-grams come from the last `MAX_CHARS` characters;
- * counts add up per bucket, then each family is scaled to unit length.
+ * The request vector. Word uni/bigrams come from the last `MAX_CHARS` characters, character
+ * 4-grams from the last `MAX_CHAR_GRAM_CHARS`; counts add up per bucket, then each family is
+ * scaled to unit length (character n-grams to 0.5).
  */
 export function featurize(input: FeaturizeInput, embedding?: Float32Array): RequestVector {
-  const full = input.text;
-  const text = full.length > MAX_CHARS ? full.slice(full.length - MAX_CHARS) : full;
-  const buckets = new Map<number, number>();
-  // word unigrams and bigrams
-  const lower = text.toLowerCase();
+  const text = input.text;
+  const length = text.length;
+  const from = Math.max(0, length - MAX_CHARS);
+  touchedCount = 0;
+  // word unigrams and bigrams (FNV-1a over lower-cased code units)
+  let hash = 0x811c9dc5;
+  let inWord = false;
   let previous = 0;
   let words = 0;
-  const wordRe = /[\p{L}\p{N}_]+/gu;
-  for (let match = wordRe.exec(lower); match !== null; match = wordRe.exec(lower)) {
-    const hash = hashText(match[0]);
-    const slot = DENSE + (hash % HASH_BUCKETS);
-    buckets.set(slot, (buckets.get(slot) ?? 0) + 1);
-    if (previous !== 0) {
-      const pair = DENSE + ((Math.imul(previous ^ (hash >>> 7), 0x9e3779b1) >>> 0) % HASH_BUCKETS);
-      buckets.set(pair, (buckets.get(pair) ?? 0) + 1);
-    }
-    previous = hash | 1;
-    words += 1;
-  }
-  normalizeFamily(buckets);
-  // character 4-grams
-  const chars = new Map<number, number>();
-  for (let index = 0; index + 4 <= lower.length; index += 2) {
-    const slot = DENSE + (hashText(lower, index, index + 4, 0x1234567) % HASH_BUCKETS);
-    chars.set(slot, (chars.get(slot) ?? 0) + 1);
-  }
-  normalizeFamily(chars, 0.5);
-  for (const [slot, value] of chars) buckets.set(slot, (buckets.get(slot) ?? 0) + value);
   let nonAscii = 0;
   let digits = 0;
   let questions = 0;
-  for (let index = 0; index < text.length; index += 1) {
+  const endWord = () => {
+    const word = hash >>> 0;
+    bump(DENSE + (word % HASH_BUCKETS), 1);
+    if (previous !== 0) {
+      bump(DENSE + ((Math.imul(previous ^ (word >>> 7), 0x9e3779b1) >>> 0) % HASH_BUCKETS), 1);
+    }
+    previous = word | 1;
+    words += 1;
+  };
+  for (let index = from; index < length; index += 1) {
     const code = text.charCodeAt(index);
     if (code > 127) nonAscii += 1;
     else if (code >= 48 && code <= 57) digits += 1;
     else if (code === 63) questions += 1;
+    if (isWordCode(code)) {
+      if (!inWord) {
+        hash = 0x811c9dc5;
+        inWord = true;
+      }
+      hash = Math.imul(hash ^ lowerCode(code), 0x01000193);
+    } else if (inWord) {
+      inWord = false;
+      endWord();
+    }
   }
-  const length = Math.max(full.length, 1);
+  if (inWord) endWord();
+  const wordSlots = touchedCount;
+  normalize(0, wordSlots, 1);
+  // character 4-grams at every third position
+  const charFrom = Math.max(0, length - MAX_CHAR_GRAM_CHARS);
+  let gramsTouched = 0;
+  for (let index = charFrom; index + 4 <= length; index += 3) {
+    let gram = 0x1234567;
+    for (let at = index; at < index + 4; at += 1) {
+      gram = Math.imul(gram ^ lowerCode(text.charCodeAt(at)), 0x01000193);
+    }
+    const slot = DENSE + ((gram >>> 0) % HASH_BUCKETS);
+    if (grams[slot] === 0) gramSlots[gramsTouched++] = slot;
+    grams[slot] = grams[slot]! + 1;
+  }
+  let charNorm = 0;
+  for (let entry = 0; entry < gramsTouched; entry += 1) charNorm += grams[gramSlots[entry]!]! ** 2;
+  const charFactor = charNorm > 0 ? 0.5 / Math.sqrt(charNorm) : 0;
+  for (let entry = 0; entry < gramsTouched; entry += 1) {
+    const slot = gramSlots[entry]!;
+    bump(slot, grams[slot]! * charFactor);
+    grams[slot] = 0;
+  }
+  const tail = from > 0 ? text.slice(from) : text;
   const dense = [
     1,
-    Math.log1p(full.length) / 8,
-    CODE.test(text) ? 1 : 0,
-    MATH.test(text) ? 1 : 0,
-    input.tools === true || input.json === true || JSON_ASK.test(text) ? 1 : 0,
+    words === 0 ? 0 : Math.log1p(length) / 8,
+    CODE.test(tail) ? 1 : 0,
+    MATH.test(tail) ? 1 : 0,
+    input.tools === true || input.json === true || JSON_ASK.test(tail) ? 1 : 0,
     Math.min((input.turns ?? 1) - 1, 5) / 2,
-    Math.min((nonAscii / Math.max(text.length, 1)) * 4, 1),
+    Math.min((nonAscii / Math.max(length - from, 1)) * 4, 1),
     Math.min(digits / 20, 2),
     Math.min(questions / 3, 2),
-    CHOICE.test(text) ? 1 : 0,
+    CHOICE.test(tail) ? 1 : 0,
     length > 4000 ? 1 : 0,
     0,
   ];
-  if (words === 0) dense[1] = 0;
-  const size = buckets.size + DENSE + (input.classKey === undefined ? 0 : 1);
+  const embedded = embedding === undefined ? 0 : EMBEDDING_SLOTS;
+  const size = touchedCount + DENSE + (input.classKey === undefined ? 0 : 1) + embedded;
   const index = new Uint32Array(size);
   const value = new Float64Array(size);
   let at = 0;
@@ -133,24 +187,47 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
     value[at] = dense[slot]!;
     at += 1;
   }
-  for (const [slot, count] of buckets) {
+  for (let entry = 0; entry < touchedCount; entry += 1) {
+    const slot = touched[entry]!;
     index[at] = slot;
-    value[at] = count;
+    value[at] = scratch[slot]!;
+    scratch[slot] = 0;
     at += 1;
   }
   if (input.classKey !== undefined) {
-    index[at] = DENSE + HASH_BUCKETS + (hashText(input.classKey) % 64);
+    index[at] = DENSE + HASH_BUCKETS + (hashText(input.classKey) % CLASS_SLOTS);
     value[at] = 1;
+    at += 1;
+  }
+  if (embedding !== undefined) {
+    // fold the embedding into EMBEDDING_SLOTS dimensions, unit length
+    const folded = new Float64Array(EMBEDDING_SLOTS);
+    for (let dim = 0; dim < embedding.length; dim += 1) {
+      folded[dim % EMBEDDING_SLOTS] = folded[dim % EMBEDDING_SLOTS]! + embedding[dim]!;
+    }
+    let norm = 0;
+    for (const entry of folded) norm += entry * entry;
+    const factor = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+    for (let dim = 0; dim < EMBEDDING_SLOTS; dim += 1) {
+      index[at] = EMBEDDING_BASE + dim;
+      value[at] = folded[dim]! * factor;
+      at += 1;
+    }
+    value[DENSE_NAMES.indexOf('embedding')] = 1;
   }
   return embedding === undefined ? { index, value } : { index, value, embedding };
 }
 
-function normalizeFamily(family: Map<number, number>, scale = 1): void {
+/** Scales the scratch buckets listed in touched[start..end) to `scale` × unit length. */
+function normalize(start: number, end: number, scale: number): void {
   let norm = 0;
-  for (const count of family.values()) norm += count * count;
+  for (let entry = start; entry < end; entry += 1) norm += scratch[touched[entry]!]! ** 2;
   if (norm === 0) return;
   const factor = scale / Math.sqrt(norm);
-  for (const [slot, count] of family) family.set(slot, count * factor);
+  for (let entry = start; entry < end; entry += 1) {
+    const slot = touched[entry]!;
+    scratch[slot] = scratch[slot]! * factor;
+  }
 }
 
 /** The text and shape of a chat request, as the featurizer takes it. */

@@ -5,7 +5,7 @@
  * statistics where the request's features have little evidence. Learns only from the outcomes
  * of calls the router made (bandit feedback). Pure: no I/O, no clock (times are passed in).
  */
-import { DENSE, DENSE_NAMES, HASH_BUCKETS, VECTOR_SIZE } from './features.js';
+import { DENSE, DENSE_NAMES, EMBEDDING_BASE, HASH_BUCKETS, VECTOR_SIZE } from './features.js';
 import type { RequestVector } from './features.js';
 
 export interface Prediction {
@@ -116,27 +116,34 @@ export class QualityPredictor {
     return { mean: (score + prior * strength) / (count + strength), count };
   }
 
-  predict(candidate: number, vector: RequestVector, classKey: string): Prediction {
+  predict(candidate: number, vector: RequestVector, classKey: string, withSd = false): Prediction {
     const model = this.models[candidate]!;
     const { index, value } = vector;
-    const scale = this.clock.scale;
-    const tau = this.priorPrecision;
+    const weights = model.weights;
+    const seen = model.seen;
     let z = 0;
-    let variance = 0;
     let evidence = 0;
     let mass = 0;
-    for (let at = 0; at < index.length; at += 1) {
+    // slot 0 is the bias: it says nothing about this request's evidence
+    z += weights[0]! * value[0]!;
+    for (let at = 1; at < index.length; at += 1) {
       const slot = index[at]!;
       const x = value[at]!;
-      if (x === 0) continue;
-      const precision = model.precision[slot]! / scale;
-      z += model.weights[slot]! * x;
-      variance += (x * x) / (precision + tau);
-      if (slot === 0) continue; // the bias says nothing about this request
-      evidence += (x * x * model.seen[slot]!) / scale;
-      mass += x * x;
+      const xx = x * x;
+      z += weights[slot]! * x;
+      evidence += xx * seen[slot]!;
+      mass += xx;
     }
-    const meanEvidence = mass > 0 ? evidence / mass : 0;
+    const meanEvidence = mass > 0 ? evidence / mass / this.clock.scale : 0;
+    let variance = 0;
+    if (withSd) {
+      const scale = this.clock.scale;
+      const tau = this.priorPrecision;
+      for (let at = 0; at < index.length; at += 1) {
+        const x = value[at]!;
+        variance += (x * x) / (model.precision[index[at]!]! / scale + tau);
+      }
+    }
     const own = sigmoid(z);
     const cls = this.classQuality(classKey, candidate);
     const blend = meanEvidence / (meanEvidence + this.classWeight);
@@ -210,7 +217,9 @@ export class QualityPredictor {
           ? DENSE_NAMES[slot]!
           : slot < DENSE + HASH_BUCKETS
             ? (this.names.get(slot) ?? `#${slot - DENSE}`)
-            : 'class';
+            : slot < EMBEDDING_BASE
+              ? 'class'
+              : `embedding#${slot - EMBEDDING_BASE}`;
       return `${name}:${value >= 0 ? '+' : ''}${value.toFixed(2)}`;
     });
   }
