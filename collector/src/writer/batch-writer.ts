@@ -216,7 +216,7 @@ export class BatchWriter {
   private consecutiveInsertFailures = 0;
   private lastInsertAt: number | undefined;
   /** The last spool write failed (and none succeeded since). */
-  private spoolWriteFailure: { diskFull: boolean; bytes: number } | undefined;
+  private spoolWriteFailure: { diskFull: boolean; code: string; bytes: number } | undefined;
   private writeErrorLoggedAt = 0;
   private writeErrorsNotLogged = 0;
   private readonly counters = {
@@ -533,7 +533,11 @@ export class BatchWriter {
     const diskFull = isDiskFull(error);
     this.counters.spoolWriteErrors += 1;
     this.counters.rejected += rows;
-    this.spoolWriteFailure = { diskFull, bytes };
+    this.spoolWriteFailure = {
+      diskFull,
+      code: String((error as NodeJS.ErrnoException | undefined)?.code),
+      bytes,
+    };
     let intact = true;
     const handle = this.currentHandle;
     if (handle !== undefined) {
@@ -833,7 +837,12 @@ export class BatchWriter {
   async health(): Promise<WriterHealth> {
     const lastInsertAt = this.lastInsertAt === undefined ? {} : { lastInsertAt: this.lastInsertAt };
     const failure = this.spoolWriteFailure;
-    if (failure !== undefined && !(failure.diskFull && (await this.diskHasRoom(failure.bytes)))) {
+    // A full disk (not a quota: statfs does not see those) counts as ready again once
+    // it has room, even before the next request proves it.
+    if (
+      failure !== undefined &&
+      !(failure.code === 'ENOSPC' && (await this.diskHasRoom(failure.bytes)))
+    ) {
       return {
         ready: false,
         reason: failure.diskFull ? 'spool writes fail: the disk is full' : 'spool writes fail',
