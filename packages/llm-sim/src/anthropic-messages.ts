@@ -187,6 +187,7 @@ export function handleMessages(body: JsonObject, context: CallContext): CallResu
       : {}),
     n: 1,
     directives: context.directives,
+    judge: context.judge,
     toolIdPrefix: 'toolu_01',
   }) as [GeneratedChoice];
   const refused = choice.refusal !== undefined;

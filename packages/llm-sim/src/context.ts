@@ -1,5 +1,6 @@
 import type { Directives } from './directives.js';
 import type { PrefixCache } from './engine.js';
+import type { SimJudgeConfig } from './judge.js';
 import type { SseFrame } from './http-util.js';
 import type { SimModelConfig } from './models.js';
 
@@ -11,6 +12,8 @@ export interface CallContext {
   salt: string;
   directives: Directives;
   cache: PrefixCache;
+  /** How judge prompts are answered. */
+  judge: SimJudgeConfig;
   /** Unix seconds. */
   created: number;
 }

@@ -1,5 +1,13 @@
 import type { Directives } from './directives.js';
 import type { SimModelConfig } from './models.js';
+import {
+  JUDGE_PROMPT_MARKER,
+  MALFORMED_JUDGE_TEXT,
+  judgeVerdict,
+  parseJudgePrompt,
+  verdictHint,
+} from './judge.js';
+import type { JudgePrompt, SimJudgeConfig } from './judge.js';
 import { Random, alphaId, hashParts, hashString, uniformOf } from './random.js';
 import { answerHint, recognizeTask, replyForTask, wrongAnswer } from './tasks.js';
 import type { SimTask } from './tasks.js';
@@ -38,6 +46,8 @@ export interface GenerationRequest {
   directives: Directives;
   /** Prefix for tool call ids (`call_` for OpenAI, `toolu_` for Anthropic). */
   toolIdPrefix: string;
+  /** How judge prompts are answered (see `judge.ts`); default `DEFAULT_SIM_JUDGE`. */
+  judge?: SimJudgeConfig;
 }
 
 export interface GeneratedToolCall {
@@ -58,6 +68,8 @@ export interface GeneratedChoice {
   task: SimTask | undefined;
   /** Whether the answer to a recognised task is right (undefined for other prompts). */
   correct: boolean | undefined;
+  /** A judge prompt's verdict: what the reply says (undefined when malformed) and the truth. */
+  judged?: { verdict: Record<string, unknown> | undefined; truth: string };
 }
 
 export const REFUSAL_TEXT = "I'm sorry, but I can't help with that request.";
@@ -304,6 +316,10 @@ export function generate(request: GenerationRequest): GeneratedChoice[] {
 
 function generateChoice(request: GenerationRequest, choiceIndex: number): GeneratedChoice {
   const { model, seed, directives, userText } = request;
+  if (request.judge !== undefined && userText.includes(JUDGE_PROMPT_MARKER)) {
+    const prompt = parseJudgePrompt(userText);
+    if (prompt !== undefined) return judgeChoice(request, prompt, request.judge, choiceIndex);
+  }
   const task = recognizeTask(userText);
   let reasoningTokens = reasoningTokensFor(request, task, choiceIndex);
   let correct: boolean | undefined;
@@ -420,6 +436,62 @@ function generateChoice(request: GenerationRequest, choiceIndex: number): Genera
     reasoningTokens,
     task,
     correct,
+  };
+}
+
+/** A judge prompt's reply: the verdict as the request wants it (tool arguments, structured output or JSON text). */
+function judgeChoice(
+  request: GenerationRequest,
+  prompt: JudgePrompt,
+  config: SimJudgeConfig,
+  choiceIndex: number,
+): GeneratedChoice {
+  const { seed, model, userText } = request;
+  const verdict = judgeVerdict(prompt, config, [seed, model.name, userText, choiceIndex]);
+  const fields = verdict.fields;
+  let text = '';
+  let toolCalls: GeneratedToolCall[] = [];
+  let finish: GeneratedChoice['finish'] = 'stop';
+  const tool = chooseTool(request);
+  if (tool) {
+    const args =
+      fields === undefined
+        ? { note: MALFORMED_JUDGE_TEXT }
+        : jsonFromSchema(
+            tool.parameters ?? { type: 'object', properties: {} },
+            verdictHint(fields),
+          );
+    toolCalls = [
+      {
+        id: `${request.toolIdPrefix}${alphaId(24, 'tool', seed, request.requestSalt, choiceIndex)}`,
+        name: tool.name,
+        arguments: JSON.stringify(args),
+      },
+    ];
+    finish = 'tool_calls';
+  } else if (fields === undefined) {
+    text = MALFORMED_JUDGE_TEXT;
+  } else if (request.json?.schema !== undefined) {
+    text = JSON.stringify(jsonFromSchema(request.json.schema, verdictHint(fields)));
+  } else {
+    text = JSON.stringify(fields);
+  }
+  const outputTokens =
+    estimateTokens(text) +
+    toolCalls.reduce(
+      (sum, call) => sum + estimateTokens(call.name) + estimateTokens(call.arguments) + 3,
+      0,
+    );
+  return {
+    text,
+    refusal: undefined,
+    toolCalls,
+    finish,
+    outputTokens,
+    reasoningTokens: 0,
+    task: undefined,
+    correct: undefined,
+    judged: { verdict: fields, truth: verdict.truth },
   };
 }
 

@@ -22,3 +22,11 @@ export { estimateTokens, REFUSAL_TEXT } from './engine.js';
 export { parseDirectiveList } from './directives.js';
 export type { Directives } from './directives.js';
 export { embeddingOf } from './openai-embeddings.js';
+export {
+  DEFAULT_SIM_JUDGE,
+  JUDGE_PROMPT_MARKER,
+  answerIsCorrect,
+  judgeVerdict,
+  parseJudgePrompt,
+} from './judge.js';
+export type { JudgePrompt, SimJudgeConfig, SimVerdict } from './judge.js';

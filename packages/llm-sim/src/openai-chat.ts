@@ -176,6 +176,7 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
       typeof body['reasoning_effort'] === 'string' ? body['reasoning_effort'] : undefined,
     n,
     directives: context.directives,
+    judge: context.judge,
     toolIdPrefix: 'call_',
   });
   const id = `chatcmpl-${alphaId(29, 'chatcmpl', context.salt)}`;

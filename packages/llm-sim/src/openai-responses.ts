@@ -97,6 +97,7 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
     reasoningEffort: effort,
     n: 1,
     directives: context.directives,
+    judge: context.judge,
     toolIdPrefix: 'call_',
   }) as [GeneratedChoice];
 

@@ -8,6 +8,8 @@ import type { Directives } from './directives.js';
 import { parseDirectiveList, parseDirectivesFromText } from './directives.js';
 import { PrefixCache } from './engine.js';
 import type { ErrorShape, SseFrame } from './http-util.js';
+import { DEFAULT_SIM_JUDGE, mergeJudgeConfig } from './judge.js';
+import type { SimJudgeConfig } from './judge.js';
 import { errorBody, readBody, writeJson } from './http-util.js';
 import type { SimModel, SimModelConfig, SimModelPatch } from './models.js';
 import { DEFAULT_SIM_MODELS, applyPatch, cloneModel } from './models.js';
@@ -31,6 +33,11 @@ export interface LlmSimOptions {
   timeoutHoldMs?: number;
   /** The models to simulate (default `DEFAULT_SIM_MODELS`). */
   models?: SimModelConfig[];
+  /**
+   * How every chat model answers judge prompts (`modelmaxx-judge/v1`, see `judge.ts`): accuracy,
+   * position and length bias, malformed replies. Default `DEFAULT_SIM_JUDGE` (accuracy 0.9, no bias).
+   */
+  judge?: Partial<SimJudgeConfig>;
 }
 
 /** Per-model counters. */
@@ -58,6 +65,10 @@ export interface LlmSim {
   setModel(name: string, patch: SimModelPatch): void;
   /** Adds (or replaces) a model. */
   addModel(config: SimModelConfig): void;
+  /** Changes how judge prompts are answered from the next request on (values from 0 to 1). */
+  setJudge(patch: Partial<SimJudgeConfig>): void;
+  /** The judge settings in use. */
+  judge(): SimJudgeConfig;
   /** HTTP requests received (all paths, including errors). */
   requestCount(): number;
   /** Per-model counters of generation requests. */
@@ -102,6 +113,7 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
   const failureScale = options.failureScale ?? 0;
   const timeoutHoldMs = options.timeoutHoldMs ?? 30_000;
   const host = options.host ?? '127.0.0.1';
+  let judge = mergeJudgeConfig(DEFAULT_SIM_JUDGE, options.judge);
   const models = new Map<string, ModelState>();
   const aliases = new Map<string, string>();
   const addModel = (config: SimModelConfig): void => {
@@ -364,6 +376,7 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
       salt: `${seed}:${generation}`,
       directives,
       cache: state.cache,
+      judge,
       created: Math.floor(Date.now() / 1000),
     };
     let result: CallResult;
@@ -535,6 +548,10 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
       }
     },
     addModel,
+    setJudge(patch) {
+      judge = mergeJudgeConfig(judge, patch);
+    },
+    judge: () => ({ ...judge }),
     requestCount: () => requests,
     stats: () => {
       const out: Record<string, SimModelStats> = {};
