@@ -282,24 +282,27 @@ class ReadyProbe {
   private readonly loop: Promise<void>;
   constructor(url: string) {
     this.url = url;
-    this.loop = (async () => {
-      while (!this.stopping) {
-        try {
-          const response = await fetch(`${this.url}/readyz`, {
-            signal: AbortSignal.timeout(10_000),
-          });
-          this.answers.push({
-            status: response.status,
-            body: await response.text(),
-            at: Date.now(),
-          });
-        } catch {
-          // down (restarting)
-        }
-        await sleep(200);
-      }
-    })();
+    this.loop = this.poll();
   }
+
+  private async poll(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const response = await fetch(`${this.url}/readyz`, {
+          signal: AbortSignal.timeout(10_000),
+        });
+        this.answers.push({
+          status: response.status,
+          body: await response.text(),
+          at: Date.now(),
+        });
+      } catch {
+        // down (restarting)
+      }
+      await sleep(200);
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     await this.loop;
