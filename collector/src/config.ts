@@ -50,6 +50,22 @@ export const ConfigSchema = z.object({
     ),
   sqlMaxRows: z.coerce.number().int().positive().default(10_000),
   sqlMaxExecutionSeconds: z.coerce.number().positive().default(10),
+  /** `max_memory_usage` of an `/api/sql` query. */
+  sqlMaxMemoryBytes: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 ** 3),
+  /** Largest `/api/sql` result (the rows' JSON text); cut there with `truncatedBy: 'maxResultBytes'`. */
+  sqlMaxResultBytes: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(32 * 1024 ** 2),
+  /** `/api/sql` queries running at once (default 1 on the embedded engine, 4 on a server). */
+  sqlMaxConcurrent: z.coerce.number().int().positive().optional(),
+  /** `/api/sql` queries waiting for a turn; beyond: 429 with `Retry-After`. */
+  sqlMaxQueued: z.coerce.number().int().min(0).default(4),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type Config = z.infer<typeof ConfigSchema>;
@@ -71,6 +87,10 @@ const ENV_KEYS: Record<string, keyof Config> = {
   MODELMAXX_ALLOWED_HOSTS: 'allowedHosts',
   MODELMAXX_SQL_MAX_ROWS: 'sqlMaxRows',
   MODELMAXX_SQL_MAX_EXECUTION_SECONDS: 'sqlMaxExecutionSeconds',
+  MODELMAXX_SQL_MAX_MEMORY_BYTES: 'sqlMaxMemoryBytes',
+  MODELMAXX_SQL_MAX_RESULT_BYTES: 'sqlMaxResultBytes',
+  MODELMAXX_SQL_MAX_CONCURRENT: 'sqlMaxConcurrent',
+  MODELMAXX_SQL_MAX_QUEUED: 'sqlMaxQueued',
   MODELMAXX_LOG_LEVEL: 'logLevel',
 };
 

@@ -66,6 +66,14 @@ function respond(request: Recorded, response: ServerResponse): void {
     );
     return;
   }
+  if (/FORMAT JSONCompactEachRowWithNamesAndTypes$/.test(query)) {
+    response.writeHead(200, {
+      'Content-Type': 'text/plain',
+      'X-ClickHouse-Format': 'JSONCompactEachRowWithNamesAndTypes',
+    });
+    response.end('["x"]\n["UInt8"]\n[1]\n');
+    return;
+  }
   if (/^\s*SELECT/i.test(query)) {
     response.writeHead(200, { 'Content-Type': 'application/json', 'X-ClickHouse-Format': 'JSON' });
     response.end(
@@ -174,7 +182,7 @@ describe('ClickHouse server engine', () => {
     }
   });
 
-  it('runs read-only SQL with readonly, time and row limits as ClickHouse settings', async () => {
+  it('runs read-only SQL with readonly, time, memory and row limits as ClickHouse settings', async () => {
     requests.length = 0;
     const store = new ClickHouseStore({ engine: new ServerEngine({ url }), database: 'obs' });
     try {
@@ -188,16 +196,19 @@ describe('ClickHouse server engine', () => {
       expect(format?.params.param_sql).toBe('SELECT 1 AS x');
       expect(explain?.params.query ?? explain?.body).toContain('EXPLAIN AST');
       expect(run?.params.query ?? run?.body).toMatch(
-        /^SELECT \* FROM \(SELECT 1 AS x\)\s+FORMAT JSON$/,
+        /^SELECT \* FROM \(SELECT 1 AS x\)\s+FORMAT JSONCompactEachRowWithNamesAndTypes$/,
       );
+      // An id of ours, for KILL QUERY when the caller gives up.
+      expect(run?.params.query_id).toMatch(/^modelmaxx-sql-[0-9a-f-]{36}$/);
       expect(run?.params).toMatchObject({
         // Unqualified table names resolve in the store's database.
         database: 'obs',
         readonly: '1',
         max_execution_time: '7',
         timeout_overflow_mode: 'throw',
-        max_result_rows: '50',
+        max_result_rows: '51',
         result_overflow_mode: 'break',
+        max_memory_usage: String(1024 ** 3),
       });
     } finally {
       await store.close();

@@ -1,15 +1,22 @@
 /**
  * JSON APIs: `POST /v1/feedback` (scores that arrive later), `GET /api/stats`
  * (the router's input) and `POST /api/sql` (read-only ad-hoc SQL with
- * ClickHouse's own limits).
+ * ClickHouse's own limits, in a bounded queue: 429 beyond it; a client that
+ * disconnects cancels its query).
  */
 import { FeedbackSchema, StatsQuerySchema } from '@modelmaxx/semconv/schemas';
-import { Router } from 'express';
+import { setImmediate } from 'node:timers/promises';
+import { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { MalformedPayloadError, QueryRejectedError, UnsupportedMediaTypeError } from '../errors.js';
+import {
+  MalformedPayloadError,
+  OverloadedError,
+  QueryRejectedError,
+  UnsupportedMediaTypeError,
+} from '../errors.js';
 import { describeIssues } from '../otlp/decode-json.js';
-import type { SpanStore } from '../store/span-store.js';
+import type { SpanStore, SqlResult } from '../store/span-store.js';
 import { mediaTypeOf, readBody } from './read-body.js';
 
 /** Feedback and SQL bodies are small. */
@@ -37,6 +44,45 @@ export const SqlRequestSchema = z
     message: 'give the query as "sql"',
     path: ['sql'],
   });
+
+/** JSON text of rows written between two turns of the event loop. */
+const SQL_WRITE_SLICE_BYTES = 256 * 1024;
+
+/**
+ * Writes `result` as the JSON `response.json()` would, a slice of rows at a
+ * time (a turn of the event loop between slices, waiting for the socket when
+ * it is full), so a large result never holds the other requests.
+ */
+async function sendSqlResult(response: Response, result: SqlResult): Promise<void> {
+  response.status(200).type('application/json');
+  const tail = {
+    truncated: result.truncated,
+    ...(result.truncatedBy === undefined ? {} : { truncatedBy: result.truncatedBy }),
+  };
+  let text = `{"columns":${JSON.stringify(result.columns)},"rows":[`;
+  for (let index = 0; index < result.rows.length; index++) {
+    text += (index === 0 ? '' : ',') + JSON.stringify(result.rows[index]);
+    if (text.length < SQL_WRITE_SLICE_BYTES) continue;
+    const flushed = response.write(text);
+    text = '';
+    if (response.destroyed) return;
+    if (!flushed) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          response.off('drain', done);
+          response.off('close', done);
+          resolve();
+        };
+        response.on('drain', done);
+        response.on('close', done);
+      });
+      if (response.destroyed) return;
+    } else {
+      await setImmediate();
+    }
+  }
+  response.end(`${text}],${JSON.stringify(tail).slice(1)}`);
+}
 
 export function feedbackRouter(store: SpanStore): Router {
   const router = Router();
@@ -74,22 +120,48 @@ export function queryRouter(config: Config, store: SpanStore): Router {
       if (parsed.data.maxRows !== undefined) maxRows = Math.min(maxRows, parsed.data.maxRows);
     }
     if (sql.trim() === '') throw new MalformedPayloadError('empty SQL query');
+    // A client that gives up takes its query out of the queue, or has it killed.
+    const abandoned = new AbortController();
+    const onClose = () => {
+      if (!response.writableFinished)
+        abandoned.abort(new Error('the client closed the connection'));
+    };
+    response.once('close', onClose);
     let result;
     try {
       result = await store.querySql(sql, {
         maxRows,
         maxExecutionSeconds: config.sqlMaxExecutionSeconds,
+        maxMemoryBytes: config.sqlMaxMemoryBytes,
+        maxResultBytes: config.sqlMaxResultBytes,
+        ...(config.sqlMaxConcurrent === undefined
+          ? {}
+          : { maxConcurrent: config.sqlMaxConcurrent }),
+        maxQueued: config.sqlMaxQueued,
+        signal: abandoned.signal,
       });
     } catch (error) {
       // The query is the caller's: ClickHouse's refusal (syntax, unknown table,
-      // readonly, time limit) goes back to them as a 400 with its message.
+      // readonly, time or memory limit) goes back to them as a 400 with its message.
       const name = (error as Error).name;
       if (name === 'SqlRejectedError' || name === 'ClickHouseError') {
         throw new QueryRejectedError((error as Error).message, { cause: error });
       }
+      if (name === 'SqlBusyError') {
+        throw new OverloadedError(
+          (error as Error).message,
+          429,
+          (error as { retryAfterSeconds: number }).retryAfterSeconds,
+          { cause: error },
+        );
+      }
+      // Nobody is left to answer.
+      if (name === 'SqlCancelledError') return;
       throw error;
+    } finally {
+      response.off('close', onClose);
     }
-    response.status(200).json(result);
+    await sendSqlResult(response, result);
   });
   return router;
 }

@@ -1,18 +1,32 @@
 /**
- * Embedded ClickHouse (chDB) behind `ClickHouseEngine`. One `Session` per data
- * folder and process; every call goes through the async API (never the sync
- * `query`, which blocks the event loop) and one at a time: chDB shares one
- * output buffer per connection, and a query that fails after producing rows
- * leaves them in that buffer for the next query, so after a failure the engine
- * runs a throw-away query to drain it.
+ * Embedded ClickHouse (chDB) behind `ClickHouseEngine`. The collector's own
+ * queries and inserts share one `Session`; every call goes through the async
+ * API (never the sync `query`, which blocks the event loop) and one at a time:
+ * chDB shares one output buffer per connection, and a query that fails after
+ * producing rows leaves them in that buffer for the next query, so after a
+ * failure the engine runs a throw-away query to drain it.
+ *
+ * Ad-hoc SQL (`queryAdHoc`) runs on sessions of its own on the same folder
+ * (chDB runs queries of different sessions in parallel), so a slow one never
+ * holds the collector's reads and inserts. Its output is streamed
+ * (`queryStream`, one chunk per block) and it is cancelled with `KILL QUERY`
+ * from a third session: a chDB stream can only be stopped between chunks, and
+ * a single-shot query not at all.
  */
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
-import type { ClickHouseEngine, ClickHouseSettings, InsertOptions, QueryResult } from './engine.js';
-import { ClickHouseError } from './engine.js';
+import type { ChdbQueryStream } from 'chdb';
+import type {
+  AdHocQueryOptions,
+  ClickHouseEngine,
+  ClickHouseSettings,
+  InsertOptions,
+  QueryResult,
+} from './engine.js';
+import { AD_HOC_FORMAT, ClickHouseError } from './engine.js';
 
 const SETTING_NAME = /^[a-z_][a-z0-9_]*$/;
 
@@ -21,13 +35,21 @@ const SAFE_FILE_PATH = /^\/[^*?{}[\]]*$/;
 
 function toClickHouseError(error: unknown): ClickHouseError {
   if (error instanceof ClickHouseError) return error;
-  const code =
+  let code =
     typeof error === 'object' && error !== null && 'clickhouseCode' in error
       ? Number((error as { clickhouseCode: unknown }).clickhouseCode)
       : undefined;
   const message = error instanceof Error ? error.message : String(error);
+  // A stream error carries the code in its text only ("Code: 159. DB::Exception: …").
+  if (code === undefined || !Number.isFinite(code)) {
+    const match = /\bCode: (\d+)\./.exec(message);
+    code = match === null ? undefined : Number(match[1]);
+  }
   return new ClickHouseError(message, Number.isFinite(code) ? code : undefined, { cause: error });
 }
+
+/** How often a cancelled ad-hoc query is killed again while it has not stopped. */
+const KILL_REPEAT_MS = 1_000;
 
 /** `SETTINGS a = 1, b = 'x'` for settings of ours (names checked, values typed). */
 export function settingsClause(settings: ClickHouseSettings | undefined): string {
@@ -51,6 +73,13 @@ export class ChdbEngine implements ClickHouseEngine {
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
   private temporaryDir: string | undefined;
+  private defaultDatabase: string | undefined;
+  /** Ad-hoc sessions not running a query. */
+  private readonly adHocIdle: Session[] = [];
+  /** Ad-hoc queries running, until chDB really stopped them. */
+  private readonly adHocRunning = new Set<Promise<void>>();
+  /** Sends `KILL QUERY` (never waits behind the collector's own queries). */
+  private control: Session | undefined;
 
   constructor(path: string) {
     this.path = path;
@@ -144,13 +173,101 @@ export class ChdbEngine implements ClickHouseEngine {
   }
 
   /** The session keeps `USE` for every later query; the store's own SQL is fully qualified. */
-  setDefaultDatabase(database: string): Promise<void> {
-    return this.command(`USE ${quoteIdentifier(database)}`);
+  async setDefaultDatabase(database: string): Promise<void> {
+    await this.command(`USE ${quoteIdentifier(database)}`);
+    this.defaultDatabase = database;
+    // Idle ad-hoc sessions still use the previous database: open new ones.
+    for (const session of this.adHocIdle.splice(0)) session.close();
+  }
+
+  queryAdHoc(sql: string, options: AdHocQueryOptions): Promise<void> {
+    if (this.closed)
+      return Promise.reject(
+        new ClickHouseError('the embedded ClickHouse session is closed', undefined),
+      );
+    const run = this.runAdHoc(sql, options);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.adHocRunning.add(settled);
+    void settled.then(() => this.adHocRunning.delete(settled));
+    return run;
+  }
+
+  private async runAdHoc(sql: string, options: AdHocQueryOptions): Promise<void> {
+    const { signal } = options;
+    signal.throwIfAborted();
+    let session = this.adHocIdle.pop();
+    if (session === undefined) {
+      session = new Session(this.path);
+      if (this.defaultDatabase !== undefined) {
+        try {
+          await session.queryAsync(`USE ${quoteIdentifier(this.defaultDatabase)}`, {
+            format: 'TSV',
+          });
+        } catch (error) {
+          session.close();
+          throw toClickHouseError(error);
+        }
+      }
+    }
+    // The tag finds the query in `system.processes` for `KILL QUERY`: chDB takes no query id.
+    const tag = `/* modelmaxx-sql ${randomBytes(8).toString('hex')} */`;
+    let stream: ChdbQueryStream | undefined;
+    let killer: NodeJS.Timeout | undefined;
+    const kill = () => {
+      void this.killTagged(tag);
+      killer ??= setInterval(() => void this.killTagged(tag), KILL_REPEAT_MS);
+    };
+    let complete = false;
+    try {
+      signal.addEventListener('abort', kill, { once: true });
+      stream = session.queryStream(`${tag} ${sql}${settingsClause(options.settings)}`, {
+        format: AD_HOC_FORMAT,
+      });
+      for await (const chunk of stream) {
+        if (signal.aborted || !(await options.onData(chunk.raw()))) break;
+      }
+      signal.throwIfAborted();
+      complete = true;
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      throw toClickHouseError(error);
+    } finally {
+      signal.removeEventListener('abort', kill);
+      stream?.cancel();
+      if (!complete) {
+        // A query that stopped early leaves output in the connection's buffer: drain it.
+        await session.queryAsync('SELECT 1', { format: 'TSV' }).catch(() => undefined);
+      }
+      clearInterval(killer);
+      if (this.closed) session.close();
+      else this.adHocIdle.push(session);
+    }
+  }
+
+  private async killTagged(tag: string): Promise<void> {
+    try {
+      this.control ??= new Session(this.path);
+      // Anchored at the start, so the KILL (which holds the tag further in) never matches itself.
+      await this.control.queryAsync(`KILL QUERY WHERE query LIKE ${quoteString(`${tag}%`)} ASYNC`, {
+        format: 'TSV',
+      });
+    } catch {
+      // Nothing to kill any more, or the engine is closing.
+    }
   }
 
   async close(): Promise<void> {
     await this.tail;
     this.closed = true;
+    if (this.adHocRunning.size > 0) {
+      await this.killTagged('/* modelmaxx-sql ');
+      await Promise.all(this.adHocRunning);
+    }
+    for (const session of this.adHocIdle.splice(0)) session.close();
+    this.control?.close();
     this.session.close();
     if (this.temporaryDir !== undefined)
       await rm(this.temporaryDir, { recursive: true, force: true }).catch(() => undefined);

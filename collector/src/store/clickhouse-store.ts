@@ -22,6 +22,8 @@ import { ClickHouseError, isDataError } from './engine.js';
 import type { PriceRow } from './prices.js';
 import { spanRowsToNative } from './span-row-native.js';
 import { InvalidSpanRowError } from './span-row-tsv.js';
+import { AdHocResultBuilder, SqlBusyError, SqlCancelledError, SqlLane } from './sql-adhoc.js';
+import type { ResultLimits } from './sql-adhoc.js';
 import type {
   Readiness,
   SpanRow,
@@ -99,7 +101,52 @@ export class SqlRejectedError extends Error {
   override readonly name = 'SqlRejectedError';
 }
 
-const READ_ONLY_KINDS = new Set(['SelectWithUnionQuery', 'SelectIntersectExceptQuery']);
+/** `EXPLAIN AST` kinds of queries `querySql` runs wrapped as `SELECT * FROM (…)`. */
+const SELECT_KINDS = new Set(['SelectWithUnionQuery', 'SelectIntersectExceptQuery']);
+
+/**
+ * Read-only statements about the schema that `querySql` runs as they are:
+ * DESCRIBE, SHOW TABLES | DATABASES | DICTIONARIES | SETTINGS (`ShowTables`),
+ * SHOW COLUMNS | INDEX, SHOW CREATE …, EXISTS ….
+ */
+const METADATA_KINDS = new Set([
+  'DescribeQuery',
+  'ShowTables',
+  'ShowColumns',
+  'ShowCreateTableQuery',
+  'ShowCreateViewQuery',
+  'ShowCreateDictionaryQuery',
+  'ShowCreateDatabaseQuery',
+  'ExistsTableQuery',
+  'ExistsViewQuery',
+  'ExistsDictionaryQuery',
+  'ExistsDatabaseQuery',
+]);
+
+/** Ad-hoc SQL defaults (the collector's config overrides them: `MODELMAXX_SQL_*`). */
+export const SQL_DEFAULTS = {
+  maxMemoryBytes: 1024 ** 3,
+  maxResultBytes: 32 * 1024 ** 2,
+  maxConcurrent: { embedded: 1, server: 4 },
+  maxQueued: 4,
+} as const;
+
+/**
+ * After ClickHouse's own `max_execution_time`, how long the collector waits
+ * before it kills the query itself, and then before it answers the caller
+ * anyway (the query still holds its turn in the lane until it really stopped).
+ */
+const KILL_GRACE_MS = 2_000;
+const GIVE_UP_MS = 3_000;
+
+/** Text outside quotes ('…', "…", `…`) of a formatted statement. */
+const unquoted = (text: string): string =>
+  text.replace(/'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`(?:[^`\\]|\\.)*`/g, ' ');
+
+const mebibytes = (bytes: number): string =>
+  bytes >= 1024 ** 3 && bytes % 1024 ** 3 === 0
+    ? `${bytes / 1024 ** 3} GiB`
+    : `${Math.round((bytes / 1024 ** 2) * 10) / 10} MiB`;
 
 interface StatsDbRow {
   calls: string | number;
@@ -128,6 +175,7 @@ export class ClickHouseStore implements SpanStore {
   private readonly tables: ReturnType<typeof tableNames>;
   private writer: BatchWriter | undefined;
   private defaultDatabase: Promise<void> | undefined;
+  private sqlLane: SqlLane | undefined;
 
   constructor(options: ClickHouseStoreOptions) {
     this.options = options;
@@ -439,15 +487,134 @@ export class ClickHouseStore implements SpanStore {
   }
 
   /**
-   * Read-only SQL. ClickHouse's own parser checks the text first (one statement,
-   * a SELECT, no SETTINGS clause of its own — a nested `SETTINGS readonly = 0`
-   * would lift the limits); then it runs with `readonly = 1`,
-   * `max_execution_time` and `max_result_rows` (`result_overflow_mode = 'break'`).
+   * Read-only SQL. ClickHouse's own parser checks the text first (one statement:
+   * a SELECT, or DESCRIBE / SHOW / EXISTS; no SETTINGS clause of its own — a
+   * nested `SETTINGS readonly = 0` would lift the limits — no FORMAT, no INTO
+   * OUTFILE); then it runs apart from the collector's own queries (`queryAdHoc`),
+   * at most `maxConcurrent` at once with `maxQueued` waiting (`SqlBusyError`
+   * beyond), with `readonly = 1`, `max_execution_time`, `max_memory_usage` and
+   * `max_result_rows`, and its output cut at `maxResultBytes`. Aborting
+   * `signal` takes it out of the queue or kills it.
    */
   async querySql(sql: string, options: SqlOptions): Promise<SqlResult> {
     // Unqualified names (`FROM llm_calls`) mean our database, as SPEC promises `modelmaxx sql` users.
     this.defaultDatabase ??= this.engine.setDefaultDatabase(this.options.database ?? 'modelmaxx');
     await this.defaultDatabase;
+    const statement = await this.readOnlyStatement(sql);
+    const seconds = Math.max(1, Math.ceil(options.maxExecutionSeconds));
+    const maxRows = Math.max(1, Math.floor(options.maxRows));
+    const maxMemoryBytes = Math.max(
+      1,
+      Math.floor(options.maxMemoryBytes ?? SQL_DEFAULTS.maxMemoryBytes),
+    );
+    const maxResultBytes = Math.max(
+      1,
+      Math.floor(options.maxResultBytes ?? SQL_DEFAULTS.maxResultBytes),
+    );
+    const lane = (this.sqlLane ??= new SqlLane(1, SQL_DEFAULTS.maxQueued));
+    lane.maxRunning = Math.max(
+      1,
+      options.maxConcurrent ?? SQL_DEFAULTS.maxConcurrent[this.engine.kind],
+    );
+    lane.maxWaiting = Math.max(0, options.maxQueued ?? SQL_DEFAULTS.maxQueued);
+    const settings: ClickHouseSettings = {
+      max_execution_time: seconds,
+      timeout_overflow_mode: 'throw',
+      max_memory_usage: maxMemoryBytes,
+      // One row more than asked, so a cut result is told from an exact one.
+      max_result_rows: maxRows + 1,
+      result_overflow_mode: 'break',
+      // Blocks (= streamed chunks) of at most this many rows: chDB formats a whole
+      // block before the first byte of it can be counted (20 KB rows: 40 MB).
+      max_block_size: 2048,
+      // Last: a server checks each change against the readonly level set before it.
+      readonly: 1,
+    };
+    const timeLimit = `the query ran past the time limit for ad-hoc SQL (${seconds} s: max_execution_time, MODELMAXX_SQL_MAX_EXECUTION_SECONDS)`;
+    const { signal } = options;
+    let giveUpTimer: NodeJS.Timeout | undefined;
+    let armGiveUp: () => void = () => undefined;
+    const overdue = new Promise<never>((_resolve, reject) => {
+      armGiveUp = () => {
+        giveUpTimer = setTimeout(
+          () => reject(new SqlRejectedError(`${timeLimit}; it is being killed`)),
+          seconds * 1000 + KILL_GRACE_MS + GIVE_UP_MS,
+        );
+      };
+    });
+    try {
+      return await Promise.race([
+        lane.run(
+          () => {
+            armGiveUp();
+            return this.runAdHoc(statement, settings, { maxRows, maxResultBytes }, seconds, signal);
+          },
+          signal,
+          seconds,
+          // Waiting counts too: an answer within twice the time limit, or a 429.
+          seconds * 1000,
+        ),
+        overdue,
+      ]);
+    } catch (error) {
+      if (error instanceof SqlRejectedError || error instanceof SqlBusyError) throw error;
+      if (signal?.aborted === true)
+        throw new SqlCancelledError('the caller gave up on the query', { cause: error });
+      if (error instanceof ClickHouseError && error.code === 241) {
+        throw new SqlRejectedError(
+          `the query needs more memory than ad-hoc SQL may use (${mebibytes(maxMemoryBytes)}: max_memory_usage, MODELMAXX_SQL_MAX_MEMORY_BYTES): ${error.message}`,
+          { cause: error },
+        );
+      }
+      if (error instanceof ClickHouseError && error.code === 159) {
+        throw new SqlRejectedError(`${timeLimit}: ${error.message}`, { cause: error });
+      }
+      throw error;
+    } finally {
+      clearTimeout(giveUpTimer);
+    }
+  }
+
+  /** One ad-hoc query on the engine, killed at the time limit (plus grace) if ClickHouse overruns it. */
+  private async runAdHoc(
+    statement: string,
+    settings: ClickHouseSettings,
+    limits: ResultLimits,
+    seconds: number,
+    signal: AbortSignal | undefined,
+  ): Promise<SqlResult> {
+    const controller = new AbortController();
+    const onCallerAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onCallerAbort, { once: true });
+    if (signal?.aborted === true) onCallerAbort();
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new SqlRejectedError(
+            `the query ran past the time limit for ad-hoc SQL (${seconds} s: max_execution_time, MODELMAXX_SQL_MAX_EXECUTION_SECONDS) and was killed`,
+          ),
+        ),
+      seconds * 1000 + KILL_GRACE_MS,
+    );
+    const builder = new AdHocResultBuilder(limits);
+    try {
+      await this.engine.queryAdHoc(statement, {
+        settings,
+        signal: controller.signal,
+        onData: (data) => builder.push(data),
+      });
+    } catch (error) {
+      if (controller.signal.reason instanceof SqlRejectedError) throw controller.signal.reason;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onCallerAbort);
+    }
+    return builder.result();
+  }
+
+  /** The statement `querySql` runs for `sql`, or `SqlRejectedError` saying why not. */
+  private async readOnlyStatement(sql: string): Promise<string> {
     const formatted = await this.engine.query<{ query: string }>(
       'SELECT formatQuerySingleLine({sql:String}) AS query',
       { sql },
@@ -457,34 +624,30 @@ export class ClickHouseStore implements SpanStore {
     const ast = await this.engine.query<{ explain: string }>(`EXPLAIN AST ${normalized}`);
     const lines = ast.data.map((row) => row.explain);
     const kind = (lines[0] ?? '').trim().split(/\s+/)[0] ?? '';
-    if (!READ_ONLY_KINDS.has(kind)) {
-      throw new SqlRejectedError(`only SELECT queries are allowed (got ${kind || 'nothing'})`);
+    if (!SELECT_KINDS.has(kind) && !METADATA_KINDS.has(kind)) {
+      throw new SqlRejectedError(
+        `only SELECT, DESCRIBE, SHOW and EXISTS queries are allowed (got ${kind || 'nothing'})`,
+      );
     }
     if (lines.some((line) => /^\s*Set\b/.test(line))) {
       throw new SqlRejectedError('SETTINGS clauses are not allowed; the collector sets the limits');
     }
-    if (lines.filter((line) => /^ \S/.test(line)).length !== 1) {
+    if (SELECT_KINDS.has(kind)) {
+      if (lines.filter((line) => /^ \S/.test(line)).length !== 1) {
+        throw new SqlRejectedError('FORMAT, INTO OUTFILE and SETTINGS clauses are not allowed');
+      }
+      return `SELECT * FROM (${normalized})`;
+    }
+    // Not wrapped: these statements take FORMAT and INTO OUTFILE (which even readonly
+    // ClickHouse writes), so look for the words themselves outside quotes.
+    if (/\b(?:FORMAT|OUTFILE|SETTINGS)\b/i.test(unquoted(normalized))) {
       throw new SqlRejectedError('FORMAT, INTO OUTFILE and SETTINGS clauses are not allowed');
     }
-    const maxRows = Math.max(1, Math.floor(options.maxRows));
-    const result = await this.engine.query<Record<string, unknown>>(
-      `SELECT * FROM (${normalized})`,
-      undefined,
-      {
-        max_execution_time: Math.max(1, Math.ceil(options.maxExecutionSeconds)),
-        timeout_overflow_mode: 'throw',
-        max_result_rows: maxRows,
-        result_overflow_mode: 'break',
-        // Last: a server checks each change against the readonly level set before it.
-        readonly: 1,
-      },
-    );
-    const truncated = result.data.length > maxRows;
-    return {
-      columns: result.meta.map((column) => ({ name: column.name, type: column.type })),
-      rows: truncated ? result.data.slice(0, maxRows) : result.data,
-      truncated,
-    };
+    // DESCRIBE of a table function (`file()`, `url()`) reads the file or URL, readonly or not.
+    if (kind === 'DescribeQuery' && !/^\s*TableIdentifier\b/.test(lines[2] ?? '')) {
+      throw new SqlRejectedError('DESCRIBE takes a table name (not a table function or subquery)');
+    }
+    return normalized;
   }
 
   metrics(): Record<string, number> {
@@ -546,4 +709,4 @@ export class ClickHouseStore implements SpanStore {
   }
 }
 
-export { ClickHouseError };
+export { ClickHouseError, SqlBusyError, SqlCancelledError };

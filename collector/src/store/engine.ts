@@ -28,6 +28,25 @@ export interface InsertOptions {
   settings?: ClickHouseSettings;
 }
 
+/** Output format of `queryAdHoc`: names, then types, then one JSON array per row, a line each. */
+export const AD_HOC_FORMAT = 'JSONCompactEachRowWithNamesAndTypes';
+
+export interface AdHocQueryOptions {
+  /** Limits of the query (`readonly`, `max_execution_time`, `max_memory_usage`, …). */
+  settings: ClickHouseSettings;
+  /**
+   * Aborting cancels the query: the engine stops reading its output and asks
+   * ClickHouse to kill it (`KILL QUERY`); `queryAdHoc` settles once it stopped.
+   */
+  signal: AbortSignal;
+  /**
+   * Receives the output (`AD_HOC_FORMAT`) piece by piece, split anywhere; the
+   * next piece is read only after the returned promise settles. Returning
+   * `false` stops the query (enough rows).
+   */
+  onData(data: Uint8Array): Promise<boolean>;
+}
+
 export interface ClickHouseEngine {
   readonly kind: 'embedded' | 'server';
   /** Runs a statement that returns no rows (DDL, INSERT … SELECT). */
@@ -38,6 +57,12 @@ export interface ClickHouseEngine {
     params?: Record<string, unknown>,
     settings?: ClickHouseSettings,
   ): Promise<QueryResult<Row>>;
+  /**
+   * Runs one ad-hoc read (`/api/sql`, `modelmaxx sql`) apart from the
+   * collector's own queries (its own chDB session, or its own HTTP request),
+   * streaming the output to `onData`. The caller bounds how many run at once.
+   */
+  queryAdHoc(sql: string, options: AdHocQueryOptions): Promise<void>;
   /** Inserts a Native, TabSeparated or JSONEachRow payload. */
   insert(options: InsertOptions): Promise<void>;
   /**

@@ -3,12 +3,19 @@
  * over HTTP. Same SQL text as the embedded engine; settings travel as HTTP
  * parameters (`clickhouse_settings`), values as query parameters.
  */
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { ClickHouseEngine, ClickHouseSettings, InsertOptions, QueryResult } from './engine.js';
-import { ClickHouseError } from './engine.js';
+import type {
+  AdHocQueryOptions,
+  ClickHouseEngine,
+  ClickHouseSettings,
+  InsertOptions,
+  QueryResult,
+} from './engine.js';
+import { AD_HOC_FORMAT, ClickHouseError } from './engine.js';
 
 export interface ServerEngineOptions {
   url: string;
@@ -107,6 +114,54 @@ export class ServerEngine implements ClickHouseEngine {
       return { meta: parsed.meta ?? [], data: parsed.data };
     } catch (error) {
       throw toClickHouseError(error);
+    }
+  }
+
+  /**
+   * Its own HTTP request with a `query_id` of ours; aborting closes the request
+   * and sends `KILL QUERY` for that id (a server keeps running a read whose
+   * client went away unless `cancel_http_readonly_queries_on_client_close` is on).
+   */
+  async queryAdHoc(sql: string, options: AdHocQueryOptions): Promise<void> {
+    const { signal } = options;
+    signal.throwIfAborted();
+    const queryId = `modelmaxx-sql-${randomUUID()}`;
+    const kill = () => {
+      this.client
+        .command({
+          query: 'KILL QUERY WHERE query_id = {id:String} ASYNC',
+          query_params: { id: queryId },
+        })
+        .catch(() => undefined);
+    };
+    signal.addEventListener('abort', kill, { once: true });
+    try {
+      const result = await this.client.query({
+        query: sql,
+        format: AD_HOC_FORMAT,
+        query_id: queryId,
+        clickhouse_settings: options.settings,
+        abort_signal: signal,
+      });
+      const stream = result.stream();
+      try {
+        for await (const rows of stream as AsyncIterable<{ text: string }[]>) {
+          const text = rows.map((row) => `${row.text}\n`).join('');
+          if (signal.aborted) break;
+          if (!(await options.onData(Buffer.from(text)))) {
+            kill();
+            break;
+          }
+        }
+      } finally {
+        stream.destroy();
+      }
+      signal.throwIfAborted();
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      throw toClickHouseError(error);
+    } finally {
+      signal.removeEventListener('abort', kill);
     }
   }
 

@@ -68,13 +68,25 @@ export interface Readiness {
 export interface SqlResult {
   columns: { name: string; type: string }[];
   rows: Record<string, unknown>[];
-  /** True when the result was cut at `maxRows`. */
+  /** True when the result was cut at `maxRows` or `maxResultBytes`. */
   truncated: boolean;
+  /** The limit that cut it, when `truncated`. */
+  truncatedBy?: 'maxRows' | 'maxResultBytes';
 }
 
 export interface SqlOptions {
   maxRows: number;
   maxExecutionSeconds: number;
+  /** ClickHouse's `max_memory_usage` for the query (default 1 GiB). */
+  maxMemoryBytes?: number;
+  /** Largest result, counted as the rows' JSON text; cut there (default 32 MiB). */
+  maxResultBytes?: number;
+  /** Ad-hoc queries running at once (default 1 on the embedded engine, 4 on a server). */
+  maxConcurrent?: number;
+  /** Ad-hoc queries waiting for a turn before more are refused with `SqlBusyError` (default 4). */
+  maxQueued?: number;
+  /** Aborting cancels the query (it leaves the queue, or ClickHouse kills it). */
+  signal?: AbortSignal;
 }
 
 export interface SpanStore {
@@ -89,7 +101,11 @@ export interface SpanStore {
   writeNative(block: Buffer, rows: number): Promise<WriteResult>;
   insertFeedback(feedback: Feedback): Promise<void>;
   stats(query: StatsQuery): Promise<StatsResponse>;
-  /** Read-only SQL with ClickHouse's own limits (`readonly`, `max_execution_time`, `max_result_rows`). */
+  /**
+   * Read-only SQL (SELECT, DESCRIBE, SHOW, EXISTS) with ClickHouse's own limits
+   * (`readonly`, `max_execution_time`, `max_memory_usage`, `max_result_rows`),
+   * apart from the collector's own queries, in a bounded queue.
+   */
   querySql(sql: string, options: SqlOptions): Promise<SqlResult>;
   /**
    * Whether the insert path works (for `/readyz`): spool writes succeed, inserts are
