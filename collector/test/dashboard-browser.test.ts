@@ -395,6 +395,15 @@ describe('dashboard in chromium', () => {
       ).includes('unpriced'),
     );
     expect(await page.textContent('#kpi-tokens')).toMatch(/ · 1 unpriced call$/);
+    // The spend chart's tooltip for the unpriced model's bar says so too.
+    const tooltip = await page.evaluate(`(() => {
+      const chart = Chart.getChart(document.getElementById('chart-spend'));
+      const dataset = chart.data.datasets.find((d) => d.label === 'house-model-x');
+      const index = dataset.unpriced.findIndex((n) => n > 0);
+      const label = chart.options.plugins.tooltip.callbacks.label;
+      return label({ dataset, dataIndex: index, parsed: { y: dataset.data[index] } });
+    })()`);
+    expect(tooltip).toBe('house-model-x: unpriced');
     expect(problems).toEqual([]);
     await page.close();
   }, 120_000);

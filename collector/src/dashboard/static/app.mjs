@@ -157,7 +157,14 @@ function createCharts() {
         legend: baseOptions().plugins.legend,
         tooltip: {
           enabled: true,
-          callbacks: { label: (item) => `${item.dataset.label}: ${usd(item.parsed.y ?? 0)}` },
+          callbacks: {
+            label: (item) =>
+              `${item.dataset.label}: ${
+                item.dataset.unpriced?.[item.dataIndex] > 0 && !(item.parsed.y > 0)
+                  ? 'unpriced'
+                  : usd(item.parsed.y ?? 0)
+              }`,
+          },
         },
       },
     }),
@@ -246,12 +253,15 @@ function drawCharts(overview) {
   const labels = buckets.map((t) => bucketLabel(t, stepSeconds));
 
   const spendByModel = perModel(overview, (p) => p.costUsd);
+  // Calls without a price per model and bucket: their tooltip says "unpriced", not $0.
+  const unpricedByModel = new Map(perModel(overview, (p) => p.calls - p.pricedCalls));
   setChartData(
     charts.spend,
     labels,
     spendByModel.map(([model, values]) => ({
       label: model,
       data: values.map((v) => v ?? 0),
+      unpriced: unpricedByModel.get(model) ?? [],
       backgroundColor: colorOf(model),
       borderRadius: 2,
     })),
