@@ -7,10 +7,11 @@
  * unlike an `uncaughtException` one, leaves Node's own behaviour alone: the error is printed the
  * same way and the exit code is the same.
  */
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { parseKeyPairsIntoRecord } from '@opentelemetry/core';
 import type { ExportResult } from '@opentelemetry/core';
-import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type * as OtlpTransformer from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { OtlpProtocol } from './env.js';
 import type { ExportFailureWarner } from './setup-exporter.js';
@@ -140,8 +141,14 @@ interface WorkerResult {
 /** Encodes `spans` as OTLP and posts them, blocking this thread until sent or `timeoutMs` passed. */
 export function sendSpansSync(spans: ReadableSpan[], options: CrashFlushOptions): void {
   if (spans.length === 0) return;
+  // Loaded only here, synchronously: start-up does not pay for the encoders (~0.3 s cold).
+  const transformer = createRequire(import.meta.url)(
+    '@opentelemetry/otlp-transformer',
+  ) as typeof OtlpTransformer;
   const serializer =
-    options.protocol === 'http/json' ? JsonTraceSerializer : ProtobufTraceSerializer;
+    options.protocol === 'http/json'
+      ? transformer.JsonTraceSerializer
+      : transformer.ProtobufTraceSerializer;
   const body = serializer.serializeRequest(spans);
   if (body === undefined) return;
   const shared = new SharedArrayBuffer(8 + 512);
