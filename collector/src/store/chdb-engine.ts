@@ -223,11 +223,16 @@ export class ChdbEngine implements ClickHouseEngine {
     let complete = false;
     try {
       signal.addEventListener('abort', kill, { once: true });
-      stream = session.queryStream(`${tag} ${sql}${settingsClause(options.settings)}`, {
-        format: AD_HOC_FORMAT,
-      });
-      for await (const chunk of stream) {
-        if (signal.aborted || !(await options.onData(chunk.raw()))) break;
+      const text = `${tag} ${sql}${settingsClause(options.settings)}`;
+      if (options.metadata === true) {
+        // chDB streams SELECTs only ("Streaming query is not supported").
+        const result = await session.queryAsync(text, { format: AD_HOC_FORMAT });
+        if (!signal.aborted) await options.onData(result.bytes());
+      } else {
+        stream = session.queryStream(text, { format: AD_HOC_FORMAT });
+        for await (const chunk of stream) {
+          if (signal.aborted || !(await options.onData(chunk.raw()))) break;
+        }
       }
       signal.throwIfAborted();
       complete = true;

@@ -500,7 +500,7 @@ export class ClickHouseStore implements SpanStore {
     // Unqualified names (`FROM llm_calls`) mean our database, as SPEC promises `modelmaxx sql` users.
     this.defaultDatabase ??= this.engine.setDefaultDatabase(this.options.database ?? 'modelmaxx');
     await this.defaultDatabase;
-    const statement = await this.readOnlyStatement(sql);
+    const { statement, metadata } = await this.readOnlyStatement(sql);
     const seconds = Math.max(1, Math.ceil(options.maxExecutionSeconds));
     const maxRows = Math.max(1, Math.floor(options.maxRows));
     const maxMemoryBytes = Math.max(
@@ -547,7 +547,14 @@ export class ClickHouseStore implements SpanStore {
         lane.run(
           () => {
             armGiveUp();
-            return this.runAdHoc(statement, settings, { maxRows, maxResultBytes }, seconds, signal);
+            return this.runAdHoc(
+              statement,
+              metadata,
+              settings,
+              { maxRows, maxResultBytes },
+              seconds,
+              signal,
+            );
           },
           signal,
           seconds,
@@ -578,6 +585,7 @@ export class ClickHouseStore implements SpanStore {
   /** One ad-hoc query on the engine, killed at the time limit (plus grace) if ClickHouse overruns it. */
   private async runAdHoc(
     statement: string,
+    metadata: boolean,
     settings: ClickHouseSettings,
     limits: ResultLimits,
     seconds: number,
@@ -602,6 +610,7 @@ export class ClickHouseStore implements SpanStore {
         settings,
         signal: controller.signal,
         onData: (data) => builder.push(data),
+        metadata,
       });
     } catch (error) {
       if (controller.signal.reason instanceof SqlRejectedError) throw controller.signal.reason;
@@ -614,7 +623,7 @@ export class ClickHouseStore implements SpanStore {
   }
 
   /** The statement `querySql` runs for `sql`, or `SqlRejectedError` saying why not. */
-  private async readOnlyStatement(sql: string): Promise<string> {
+  private async readOnlyStatement(sql: string): Promise<{ statement: string; metadata: boolean }> {
     const formatted = await this.engine.query<{ query: string }>(
       'SELECT formatQuerySingleLine({sql:String}) AS query',
       { sql },
@@ -636,7 +645,7 @@ export class ClickHouseStore implements SpanStore {
       if (lines.filter((line) => /^ \S/.test(line)).length !== 1) {
         throw new SqlRejectedError('FORMAT, INTO OUTFILE and SETTINGS clauses are not allowed');
       }
-      return `SELECT * FROM (${normalized})`;
+      return { statement: `SELECT * FROM (${normalized})`, metadata: false };
     }
     // Not wrapped: these statements take FORMAT and INTO OUTFILE (which even readonly
     // ClickHouse writes), so look for the words themselves outside quotes.
@@ -647,7 +656,7 @@ export class ClickHouseStore implements SpanStore {
     if (kind === 'DescribeQuery' && !/^\s*TableIdentifier\b/.test(lines[2] ?? '')) {
       throw new SqlRejectedError('DESCRIBE takes a table name (not a table function or subquery)');
     }
-    return normalized;
+    return { statement: normalized, metadata: true };
   }
 
   metrics(): Record<string, number> {

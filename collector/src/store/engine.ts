@@ -45,6 +45,11 @@ export interface AdHocQueryOptions {
    * `false` stops the query (enough rows).
    */
   onData(data: Uint8Array): Promise<boolean>;
+  /**
+   * A statement about the schema (DESCRIBE, SHOW, EXISTS): its output is small
+   * and chDB cannot stream it, so it comes in one piece.
+   */
+  metadata?: boolean;
 }
 
 export interface ClickHouseEngine {
