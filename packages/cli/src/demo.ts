@@ -30,6 +30,7 @@ import {
   parsePolicy,
 } from '@modelmaxx/router';
 import type { Policy, WeightTable } from '@modelmaxx/router';
+import { formatUsd } from './format.js';
 import { httpSource } from './query-source.js';
 
 export const DEMO_SERVICES = ['support-bot', 'search', 'code-review'] as const;
@@ -514,7 +515,7 @@ function rowObject(result: {
 }
 
 function formatSummary(summary: DemoSummary, url: string, local: boolean): string {
-  const usd = (value: number) => `$${value.toFixed(4)}`;
+  const usd = (value: number) => `$${formatUsd(value)}`;
   const data = local ? '' : ` --url ${url}`;
   return `
 modelmaxx demo: done

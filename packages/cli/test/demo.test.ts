@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector } from '@modelmaxx/collector';
 import type { RunningCollector } from '@modelmaxx/collector';
 import { DEMO_SERVICES, runDemo } from '../src/demo.js';
+import { formatUsd } from '../src/format.js';
 import type { DemoSummary } from '../src/demo.js';
 import { httpSource } from '../src/query-source.js';
 
@@ -118,7 +119,7 @@ describe('modelmaxx demo', () => {
     expect(output).toContain('modelmaxx demo: done');
     expect(output).toContain(`chat calls stored    ${summary.calls} from 3 services`);
     expect(output).toContain(`${summary.failedRequests} requests failed after fallbacks`);
-    expect(output).toContain(`spend                $${summary.spendUsd.toFixed(4)}`);
+    expect(output).toContain(`spend                $${formatUsd(summary.spendUsd)}`);
     expect(output).toContain('router weights now');
     expect(output).toContain(`dashboard            ${collector.url}/`);
   });
