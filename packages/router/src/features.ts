@@ -71,7 +71,11 @@ export interface FeaturizeInput {
   readonly tools?: boolean;
   readonly json?: boolean;
   readonly classKey?: string;
+  /** Feature families to include (default: all). */
+  readonly families?: readonly FeatureFamily[];
 }
+
+export type FeatureFamily = 'shape' | 'words' | 'chars' | 'class' | 'embedding';
 
 // Scratch space reused by every call (featurize is synchronous): bucket values and the list of
 // buckets touched, so a call allocates only its result.
@@ -102,6 +106,8 @@ const isWordCode = (code: number) =>
  * scaled to unit length (character n-grams to 0.5).
  */
 export function featurize(input: FeaturizeInput, embedding?: Float32Array): RequestVector {
+  const families = input.families;
+  const has = (family: FeatureFamily) => families === undefined || families.includes(family);
   const text = input.text;
   const length = text.length;
   const from = Math.max(0, length - MAX_CHARS);
@@ -114,14 +120,16 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
   let nonAscii = 0;
   let digits = 0;
   let questions = 0;
+  const words_ = has('words');
   const endWord = () => {
+    words += 1;
+    if (!words_) return;
     const word = hash >>> 0;
     bump(DENSE + (word % HASH_BUCKETS), 1);
     if (previous !== 0) {
       bump(DENSE + ((Math.imul(previous ^ (word >>> 7), 0x9e3779b1) >>> 0) % HASH_BUCKETS), 1);
     }
     previous = word | 1;
-    words += 1;
   };
   for (let index = from; index < length; index += 1) {
     const code = text.charCodeAt(index);
@@ -145,7 +153,7 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
   // character 4-grams at every third position
   const charFrom = Math.max(0, length - MAX_CHAR_GRAM_CHARS);
   let gramsTouched = 0;
-  for (let index = charFrom; index + 4 <= length; index += 3) {
+  for (let index = has('chars') ? charFrom : length; index + 4 <= length; index += 3) {
     let gram = 0x1234567;
     for (let at = index; at < index + 4; at += 1) {
       gram = Math.imul(gram ^ lowerCode(text.charCodeAt(at)), 0x01000193);
@@ -163,6 +171,7 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
     grams[slot] = 0;
   }
   const tail = from > 0 ? text.slice(from) : text;
+  const shape = has('shape') ? 1 : 0;
   const dense = [
     1,
     words === 0 ? 0 : Math.log1p(length) / 8,
@@ -177,8 +186,11 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
     length > 4000 ? 1 : 0,
     0,
   ];
+  for (let slot = 1; slot < DENSE; slot += 1) dense[slot] = dense[slot]! * shape;
+  if (!has('embedding')) embedding = undefined;
+  const withClass = input.classKey !== undefined && has('class');
   const embedded = embedding === undefined ? 0 : EMBEDDING_SLOTS;
-  const size = touchedCount + DENSE + (input.classKey === undefined ? 0 : 1) + embedded;
+  const size = touchedCount + DENSE + (withClass ? 1 : 0) + embedded;
   const index = new Uint32Array(size);
   const value = new Float64Array(size);
   let at = 0;
@@ -194,8 +206,8 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
     scratch[slot] = 0;
     at += 1;
   }
-  if (input.classKey !== undefined) {
-    index[at] = DENSE + HASH_BUCKETS + (hashText(input.classKey) % CLASS_SLOTS);
+  if (withClass) {
+    index[at] = DENSE + HASH_BUCKETS + (hashText(input.classKey!) % CLASS_SLOTS);
     value[at] = 1;
     at += 1;
   }
@@ -213,7 +225,7 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
       value[at] = folded[dim]! * factor;
       at += 1;
     }
-    value[DENSE_NAMES.indexOf('embedding')] = 1;
+    value[DENSE - 1] = 1;
   }
   return embedding === undefined ? { index, value } : { index, value, embedding };
 }
@@ -231,7 +243,11 @@ function normalize(start: number, end: number, scale: number): void {
 }
 
 /** The text and shape of a chat request, as the featurizer takes it. */
-export function featurizeInputOf(request: ClassifiableRequest, classKey: string): FeaturizeInput {
+export function featurizeInputOf(
+  request: ClassifiableRequest,
+  classKey: string,
+  families?: readonly FeatureFamily[],
+): FeaturizeInput {
   const features = extractFeatures(request);
   let text = '';
   for (const message of request.messages ?? []) {
@@ -253,6 +269,7 @@ export function featurizeInputOf(request: ClassifiableRequest, classKey: string)
     tools: features.hasTools,
     json: features.wantsJson,
     classKey,
+    ...(families === undefined ? {} : { families }),
   };
 }
 

@@ -116,6 +116,15 @@ export const PolicySchema = z
         classWeight: z.number().positive().default(4),
         /** Thompson noise on the predicted logit, as a multiple of its standard deviation. */
         thompson: z.number().nonnegative().default(0),
+        /**
+         * Feature families the predictor reads: `shape` (length, code, math, JSON/tools, turns,
+         * language, digits, questions, choice), `words` (hashed word uni/bigrams), `chars`
+         * (hashed character 4-grams; off by default: no gain measured on the train splits),
+         * `class` (the routing class), `embedding` (when an embedder is given).
+         */
+        features: z
+          .array(z.enum(['shape', 'words', 'chars', 'class', 'embedding']))
+          .default(['shape', 'words', 'class', 'embedding']),
       })
       .prefault({}),
   })

@@ -8,7 +8,7 @@ import { normalizeAnswer } from './answer.js';
 import { RoutingEngine } from './engine.js';
 import type { DecisionKind, EngineOutcome, EngineRequest } from './engine.js';
 import { featurize } from './features.js';
-import type { RequestVector } from './features.js';
+import type { FeatureFamily, RequestVector } from './features.js';
 import { parsePolicy } from './policy.js';
 import type { Policy, PolicyInput } from './policy.js';
 import { createRandom } from './random.js';
@@ -120,15 +120,22 @@ export function engineRequestOf(
   at: number,
   withVector: boolean,
   classKey = prompt.task,
+  families?: readonly FeatureFamily[],
 ): EngineRequest {
   if (!withVector) return { classKey, at };
   let cached = vectors.get(prompt);
   if (cached === undefined) vectors.set(prompt, (cached = new Map()));
-  let vector = cached.get(classKey);
+  const key = families === undefined ? classKey : `${classKey}\u0000${families.join()}`;
+  let vector = cached.get(key);
   if (vector === undefined) {
-    const input = { text: prompt.prompt, turns: prompt.turns ?? 1, classKey };
+    const input = {
+      text: prompt.prompt,
+      turns: prompt.turns ?? 1,
+      classKey,
+      ...(families === undefined ? {} : { families }),
+    };
     vector = prompt.embedding === undefined ? featurize(input) : featurize(input, prompt.embedding);
-    cached.set(classKey, vector);
+    cached.set(key, vector);
   }
   return { classKey, at, vector };
 }
@@ -174,7 +181,13 @@ export function runReplay(
   let clock = 0;
 
   const step = (prompt: RecordedPrompt, measured: boolean) => {
-    const request = engineRequestOf(prompt, clock, withVector, classOf(prompt));
+    const request = engineRequestOf(
+      prompt,
+      clock,
+      withVector,
+      classOf(prompt),
+      policy.predictor.features,
+    );
     clock += intervalMs;
     const started = performance.now();
     const decision = engine.decide(request);

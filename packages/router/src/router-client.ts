@@ -286,7 +286,7 @@ export function createRouter(options: RouterOptions): Router {
   const embedder = options.embed === undefined ? undefined : cachedEmbedder(options.embed);
   /** The request's feature vector (with its embedding when an embedder is given). */
   const vectorOf = async (params: ChatParams, classKey: string): Promise<RequestVector> => {
-    const input = featurizeInputOf(params, classKey);
+    const input = featurizeInputOf(params, classKey, policy.predictor.features);
     if (embedder === undefined) return featurize(input);
     try {
       return featurize(input, await embedder(input.text));
