@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { DEFAULT_DECODE_LIMITS } from './otlp/to-span-rows.js';
 
 const optionalText = z
   .string()
@@ -31,8 +32,37 @@ export const ConfigSchema = z.object({
     .int()
     .positive()
     .default(16 * 1024 * 1024),
-  /** Requests decoded or waiting on the store at once before answering 429. */
+  /**
+   * Export requests decoded or waiting on the store at once before answering 429.
+   * A request takes a slot once its body has arrived: bodies still arriving hold none.
+   */
   maxConcurrentRequests: z.coerce.number().int().positive().default(64),
+  /** An export request's whole body must arrive within this many seconds (408 otherwise). */
+  ingestBodyTimeoutSeconds: z.coerce.number().positive().default(15),
+  /** Bytes held by export request bodies still arriving, all together, before answering 429. */
+  maxBufferedBodyBytes: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024 * 1024),
+  /** Spans in one export request (413 beyond, counted as it is decoded). */
+  maxSpansPerRequest: z.coerce.number().int().positive().default(DEFAULT_DECODE_LIMITS.maxSpans),
+  /** UTF-8 bytes of service, span, scope and event names and attribute keys; longer ones are cut. */
+  maxNameBytes: z.coerce.number().int().positive().default(DEFAULT_DECODE_LIMITS.maxNameBytes),
+  /** UTF-8 bytes of attribute values, status messages and trace states; longer ones are cut. */
+  maxAttributeValueBytes: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(DEFAULT_DECODE_LIMITS.maxValueBytes),
+  /** UTF-8 bytes of message-content attributes (`gen_ai.input.messages`, …); longer ones are cut. */
+  maxContentValueBytes: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(DEFAULT_DECODE_LIMITS.maxContentBytes),
+  /** Worker threads decoding export requests off the event loop (0: decode on it). */
+  decodeThreads: z.coerce.number().int().min(0).max(64).default(2),
   ingestToken: optionalText,
   readToken: optionalText,
   /**
@@ -82,6 +112,13 @@ const ENV_KEYS: Record<string, keyof Config> = {
   MODELMAXX_CLICKHOUSE_PASSWORD: 'clickhousePassword',
   MODELMAXX_MAX_BODY_BYTES: 'maxBodyBytes',
   MODELMAXX_MAX_CONCURRENT_REQUESTS: 'maxConcurrentRequests',
+  MODELMAXX_INGEST_BODY_TIMEOUT_SECONDS: 'ingestBodyTimeoutSeconds',
+  MODELMAXX_MAX_BUFFERED_BODY_BYTES: 'maxBufferedBodyBytes',
+  MODELMAXX_MAX_SPANS_PER_REQUEST: 'maxSpansPerRequest',
+  MODELMAXX_MAX_NAME_BYTES: 'maxNameBytes',
+  MODELMAXX_MAX_ATTRIBUTE_VALUE_BYTES: 'maxAttributeValueBytes',
+  MODELMAXX_MAX_CONTENT_VALUE_BYTES: 'maxContentValueBytes',
+  MODELMAXX_DECODE_THREADS: 'decodeThreads',
   MODELMAXX_INGEST_TOKEN: 'ingestToken',
   MODELMAXX_READ_TOKEN: 'readToken',
   MODELMAXX_ALLOWED_HOSTS: 'allowedHosts',

@@ -21,6 +21,12 @@ export class PayloadTooLargeError extends Error {
   }
 }
 
+/** The request body did not arrive within the time allowed: 408 (the connection is closed). */
+export class RequestTimeoutError extends Error {
+  override readonly name = 'RequestTimeoutError';
+  readonly status = 408;
+}
+
 /** Content-Type or Content-Encoding the endpoint does not take: 415. */
 export class UnsupportedMediaTypeError extends Error {
   override readonly name = 'UnsupportedMediaTypeError';
@@ -76,6 +82,7 @@ export class ConfigError extends Error {
 export type HttpError =
   | MalformedPayloadError
   | PayloadTooLargeError
+  | RequestTimeoutError
   | UnsupportedMediaTypeError
   | UnauthorizedError
   | ForbiddenError
@@ -87,6 +94,7 @@ export function isHttpError(error: unknown): error is HttpError {
   return (
     error instanceof MalformedPayloadError ||
     error instanceof PayloadTooLargeError ||
+    error instanceof RequestTimeoutError ||
     error instanceof UnsupportedMediaTypeError ||
     error instanceof UnauthorizedError ||
     error instanceof ForbiddenError ||

@@ -15,6 +15,18 @@ export class CollectorMetrics {
   spansRefused = 0;
   /** Spans acknowledged to clients (stored in ClickHouse or in the spool). */
   spansAccepted = 0;
+  /**
+   * Export requests refused before their spans were counted (decoding them is
+   * what the limits protect), by reason: `concurrency` (429, every slot taken),
+   * `buffered_bytes` (429, bodies still arriving hold too much), `body_timeout`
+   * (408), `too_large` (413: body, inflated body or span count).
+   */
+  readonly requestsRefused = new Map<string, number>();
+  /** Names and attribute values cut to the configured limits. */
+  valuesTruncated = 0;
+  /** Export requests holding a slot (decoding or waiting on the store), and bodies still arriving. */
+  ingestInProgress = 0;
+  ingestBodiesReading = 0;
   readonly requests = new Map<string, number>();
   readonly writeBucketCounts = WRITE_BUCKETS.map(() => 0);
   writeCount = 0;
@@ -23,6 +35,10 @@ export class CollectorMetrics {
   countRequest(route: string, status: number): void {
     const key = `${route}\u0000${status}`;
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+  }
+
+  refuseRequest(reason: 'concurrency' | 'buffered_bytes' | 'body_timeout' | 'too_large'): void {
+    this.requestsRefused.set(reason, (this.requestsRefused.get(reason) ?? 0) + 1);
   }
 
   observeWrite(seconds: number): void {
@@ -68,6 +84,30 @@ export class CollectorMetrics {
       'counter',
       'Spans refused with 429 or 503 because the store could not take more.',
       [['', this.spansRefused]],
+    );
+    metric(
+      'modelmaxx_ingest_requests_refused_total',
+      'counter',
+      'Export requests refused before their spans were decoded, by reason (concurrency, buffered_bytes, body_timeout, too_large).',
+      [...this.requestsRefused].map(([reason, value]) => [`{reason="${reason}"}`, value]),
+    );
+    metric(
+      'modelmaxx_values_truncated_total',
+      'counter',
+      'Names and attribute values cut to the configured length limits (marked with "…[truncated N bytes]").',
+      [['', this.valuesTruncated]],
+    );
+    metric(
+      'modelmaxx_ingest_requests_in_progress',
+      'gauge',
+      'Export requests holding a slot (decoding or waiting on the store); the limit is maxConcurrentRequests.',
+      [['', this.ingestInProgress]],
+    );
+    metric(
+      'modelmaxx_ingest_bodies_reading',
+      'gauge',
+      'Export request bodies still arriving (they hold no slot).',
+      [['', this.ingestBodiesReading]],
     );
     metric('modelmaxx_spans_stored_total', 'counter', 'Spans inserted into ClickHouse.', [
       ['', store.stored ?? 0],

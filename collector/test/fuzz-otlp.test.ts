@@ -162,12 +162,16 @@ function checkRows(decoded: DecodedTraces): void {
 
 /** The protobuf decoder's block, checked whole and equal to its rows' encoding, as rows. */
 function decodeProtobufChecked(bytes: Uint8Array): DecodedTraces {
-  const { block, spans, rejectedSpans, problems } = decodeTraceRequestProtobufToNative(bytes);
-  expect(walkNativeBlocks(block)).toEqual({ rows: spans, length: block.length, blocks: 1 });
+  const { block, spans, rejectedSpans, problems, truncatedValues } =
+    decodeTraceRequestProtobufToNative(bytes);
+  // The writer never spools an empty block, and the spool walk calls one malformed.
+  if (spans > 0) {
+    expect(walkNativeBlocks(block)).toEqual({ rows: spans, length: block.length, blocks: 1 });
+  }
   const rows = nativeToSpanRows(block);
   expect(rows).toHaveLength(spans);
   expect(spanRowsToNative(rows).equals(block)).toBe(true);
-  return { rows, rejectedSpans, problems };
+  return { rows, rejectedSpans, problems, truncatedValues };
 }
 
 /** Runs `decode`; only `MalformedPayloadError` may escape. Returns the slowest call in ms. */

@@ -256,6 +256,7 @@ describe('decodeTraceRequestProtobuf', () => {
       rows: [],
       rejectedSpans: 0,
       problems: [],
+      truncatedValues: 0,
     });
   });
 

@@ -1,7 +1,7 @@
 /**
  * 429 + Retry-After when the collector cannot keep up: the store's queue is full
  * (a real store whose queue limit is one byte), or too many export requests are
- * in progress at once.
+ * decoding or storing at once (a body still arriving holds no slot).
  */
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -56,9 +56,46 @@ describe('429 when the collector cannot keep up', () => {
     expect(metrics).toContain(`\nmodelmaxx_spans_accepted_total 0\n`);
   });
 
-  it('answers 429 while more export requests than allowed are in progress', async () => {
+  it('answers 429 while more export requests than allowed are decoding, and counts them', async () => {
+    // maxConcurrentRequests is 1. A request takes its slot once its body is in and keeps it
+    // while a decode thread works: 50,000 empty JSON spans (the most a request may hold,
+    // each rejected on its own) keep one busy for a while, so of a few sent together some
+    // find the slot taken. Their spans are never decoded: counted as refused requests.
+    const body = `{"resourceSpans":[{"scopeSpans":[{"spans":[${Array(50_000).fill('{}').join(',')}]}]}]}`;
+    const statuses: number[] = [];
+    const retryAfter = new Set<string | null>();
+    const deadline = Date.now() + 60_000;
+    while (!statuses.includes(429) && Date.now() < deadline) {
+      const responses = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          fetch(`${collector.url}/v1/traces`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body,
+          }),
+        ),
+      );
+      for (const response of responses) {
+        statuses.push(response.status);
+        if (response.status === 429) retryAfter.add(response.headers.get('retry-after'));
+        await response.arrayBuffer();
+      }
+    }
+    expect(statuses).toContain(429);
+    expect(statuses).toContain(200);
+    expect(statuses.every((status) => status === 200 || status === 429)).toBe(true);
+    expect([...retryAfter]).toEqual(['1']);
+    const refused = statuses.filter((status) => status === 429).length;
+    const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+    expect(metrics).toContain(
+      `\nmodelmaxx_ingest_requests_refused_total{reason="concurrency"} ${refused}\n`,
+    );
+  });
+
+  it('gives no slot to a request whose body is still arriving', async () => {
     const url = new URL(`${collector.url}/v1/traces`);
-    // Hold one request open: headers and half a body sent, the rest never comes.
+    // Headers and half a body sent, the rest never comes: before, this request held the
+    // only slot and every other export was answered 429 until it timed out.
     const held: ClientRequest = httpRequest({
       host: url.hostname,
       port: url.port,
@@ -69,37 +106,21 @@ describe('429 when the collector cannot keep up', () => {
     held.on('error', () => undefined);
     held.write(Buffer.alloc(500));
     try {
-      // The held request reaches the route before this one is refused.
-      let status = 0;
-      let retryAfter: string | null = null;
+      // Wait until the held request is in the route (its body is being read).
       const deadline = Date.now() + 10_000;
-      while (status !== 429 && Date.now() < deadline) {
-        const response = await fetch(`${collector.url}/v1/traces`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-protobuf' },
-          body: new Uint8Array(0),
-        });
-        status = response.status;
-        retryAfter = response.headers.get('retry-after');
-        if (status !== 429) await new Promise((resolve) => setTimeout(resolve, 50));
+      while (Date.now() < deadline) {
+        const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+        if (metrics.includes('\nmodelmaxx_ingest_bodies_reading 1\n')) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      expect(status).toBe(429);
-      expect(retryAfter).toBe('1');
-    } finally {
-      held.destroy();
-    }
-    // Once the held request is gone, requests are served again (empty request: 200).
-    const deadline = Date.now() + 10_000;
-    let status = 0;
-    while (status !== 200 && Date.now() < deadline) {
       const response = await fetch(`${collector.url}/v1/traces`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-protobuf' },
         body: new Uint8Array(0),
       });
-      status = response.status;
-      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(response.status).toBe(200);
+    } finally {
+      held.destroy();
     }
-    expect(status).toBe(200);
   });
 });

@@ -18,6 +18,7 @@ import {
 import {
   addProblem,
   base64Of,
+  DEFAULT_DECODE_LIMITS,
   formatDouble,
   jsonDouble,
   jsonObject,
@@ -28,10 +29,13 @@ import {
   spanKindName,
   spanProblem,
   statusCodeName,
+  tooManySpans,
+  Truncation,
   u64Difference,
   u64ToDecimal,
   UnsupportedJsonValue,
   type DecodedTraces,
+  type DecodeLimits,
 } from './to-span-rows.js';
 
 /** Turns zod issues into one line: `resourceSpans.0.scopeSpans: expected array, received string`. */
@@ -45,16 +49,24 @@ export function describeIssues(error: z.ZodError, prefix = ''): string {
     .join('; ');
 }
 
-/** Decodes OTLP/JSON bytes; throws `MalformedPayloadError` when the envelope is not OTLP. */
-export function decodeTraceRequestJson(bytes: Uint8Array): DecodedTraces {
+/**
+ * Decodes OTLP/JSON bytes; throws `MalformedPayloadError` when the envelope is
+ * not OTLP and `PayloadTooLargeError` when it holds more than `limits.maxSpans`
+ * spans (counted before any span is checked); cuts names and values to the limits.
+ */
+export function decodeTraceRequestJson(
+  bytes: Uint8Array,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): DecodedTraces {
   let body: unknown;
   try {
     body = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString());
   } catch (error) {
     throw new MalformedPayloadError(`invalid JSON: ${(error as Error).message}`, { cause: error });
   }
+  countSpans(body, limits.maxSpans);
   try {
-    return decodeParsed(body);
+    return decodeParsed(body, new Truncation(limits));
   } catch (error) {
     if (error instanceof RangeError) {
       throw new MalformedPayloadError('invalid OTLP/JSON: nested too deeply', { cause: error });
@@ -63,7 +75,24 @@ export function decodeTraceRequestJson(bytes: Uint8Array): DecodedTraces {
   }
 }
 
-function decodeParsed(body: unknown): DecodedTraces {
+/** Throws `tooManySpans` when the `spans` arrays hold more than `limit` items together. */
+function countSpans(body: unknown, limit: number): void {
+  const resourceSpans = (body as { resourceSpans?: unknown } | null)?.resourceSpans;
+  if (!Array.isArray(resourceSpans)) return;
+  let count = 0;
+  for (const resource of resourceSpans as unknown[]) {
+    const scopes = (resource as { scopeSpans?: unknown } | null)?.scopeSpans;
+    if (!Array.isArray(scopes)) continue;
+    for (const scope of scopes as unknown[]) {
+      const spans = (scope as { spans?: unknown } | null)?.spans;
+      if (!Array.isArray(spans)) continue;
+      count += spans.length;
+      if (count > limit) throw tooManySpans(limit);
+    }
+  }
+}
+
+function decodeParsed(body: unknown, truncation: Truncation): DecodedTraces {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new MalformedPayloadError(
       'invalid OTLP/JSON: the body must be an ExportTraceServiceRequest object ({"resourceSpans": [...]})',
@@ -73,7 +102,7 @@ function decodeParsed(body: unknown): DecodedTraces {
   if (!parsed.success) {
     throw new MalformedPayloadError(`invalid OTLP/JSON: ${describeIssues(parsed.error)}`);
   }
-  const result: DecodedTraces = { rows: [], rejectedSpans: 0, problems: [] };
+  const result: DecodedTraces = { rows: [], rejectedSpans: 0, problems: [], truncatedValues: 0 };
   const resourceSpans = parsed.data.resourceSpans ?? [];
   for (let resourceIndex = 0; resourceIndex < resourceSpans.length; resourceIndex++) {
     const resource = resourceSpans[resourceIndex]!;
@@ -83,6 +112,8 @@ function decodeParsed(body: unknown): DecodedTraces {
         resourceAttributes,
         resource.resource?.attributes,
         `resourceSpans.${resourceIndex}.resource.attributes`,
+        truncation,
+        true,
       );
     } catch (error) {
       if (!(error instanceof InvalidValueError)) throw error;
@@ -108,6 +139,7 @@ function decodeParsed(body: unknown): DecodedTraces {
             serviceName,
             scope.scope?.name ?? '',
             scope.scope?.version ?? '',
+            truncation,
           );
         } catch (error) {
           if (!(error instanceof InvalidValueError)) throw error;
@@ -118,6 +150,7 @@ function decodeParsed(body: unknown): DecodedTraces {
       }
     }
   }
+  result.truncatedValues = truncation.count;
   return result;
 }
 
@@ -139,6 +172,7 @@ function toSpanRow(
   serviceName: string,
   scopeName: string,
   scopeVersion: string,
+  truncation: Truncation,
 ): SpanRow | string {
   const start = toHalves(span.startTimeUnixNano);
   const end = toHalves(span.endTimeUnixNano);
@@ -148,21 +182,21 @@ function toSpanRow(
     TraceId: idHex(span.traceId),
     SpanId: idHex(span.spanId),
     ParentSpanId: idHex(span.parentSpanId ?? ''),
-    TraceState: span.traceState ?? '',
-    SpanName: span.name ?? '',
+    TraceState: truncation.value(span.traceState ?? ''),
+    SpanName: truncation.name(span.name ?? ''),
     SpanKind: spanKindName(span.kind ?? 0),
     ServiceName: serviceName,
     ResourceAttributes: resourceAttributes,
-    ScopeName: scopeName,
-    ScopeVersion: scopeVersion,
+    ScopeName: truncation.name(scopeName),
+    ScopeVersion: truncation.name(scopeVersion),
     SpanAttributes: Object.create(null) as Record<string, string>,
     Duration: '',
     StatusCode: statusCodeName(span.status?.code ?? 0),
-    StatusMessage: span.status?.message ?? '',
+    StatusMessage: truncation.value(span.status?.message ?? ''),
     Events: { Timestamp: [], Name: [], Attributes: [] },
     Links: { TraceId: [], SpanId: [], TraceState: [], Attributes: [] },
   };
-  addAttributes(row.SpanAttributes, span.attributes, 'attributes');
+  addAttributes(row.SpanAttributes, span.attributes, 'attributes', truncation);
   const problem = spanProblem(
     span.traceId.length / 2,
     row.TraceId === '',
@@ -181,19 +215,19 @@ function toSpanRow(
     const time = toHalves(event.timeUnixNano);
     if (time === undefined || time[0] > MAX_TIMESTAMP_HIGH) return 'event timestamp out of range';
     const attributes: Record<string, string> = {};
-    addAttributes(attributes, event.attributes, `events.${index}.attributes`);
+    addAttributes(attributes, event.attributes, `events.${index}.attributes`, truncation);
     row.Events.Timestamp.push(u64ToDecimal(time[0], time[1]));
-    row.Events.Name.push(event.name ?? '');
+    row.Events.Name.push(truncation.name(event.name ?? ''));
     row.Events.Attributes.push(attributes);
   }
   const links = span.links ?? [];
   for (let index = 0; index < links.length; index++) {
     const link = links[index]!;
     const attributes: Record<string, string> = {};
-    addAttributes(attributes, link.attributes, `links.${index}.attributes`);
+    addAttributes(attributes, link.attributes, `links.${index}.attributes`, truncation);
     row.Links.TraceId.push(idHex(link.traceId ?? ''));
     row.Links.SpanId.push(idHex(link.spanId ?? ''));
-    row.Links.TraceState.push(link.traceState ?? '');
+    row.Links.TraceState.push(truncation.value(link.traceState ?? ''));
     row.Links.Attributes.push(attributes);
   }
   row.Timestamp = u64ToDecimal(start[0], start[1]);
@@ -212,15 +246,20 @@ class InvalidValueError extends Error {
   override readonly name = 'InvalidValueError';
 }
 
+/** Attributes into `target`, keys and values cut to their limits (`resource`: resource attributes). */
 function addAttributes(
   target: Record<string, string>,
   attributes: KeyValueJson[] | null | undefined,
   where: string,
+  truncation: Truncation,
+  resource = false,
 ): void {
   if (attributes === undefined || attributes === null) return;
   for (let index = 0; index < attributes.length; index++) {
     const attribute = attributes[index]!;
-    setAttribute(target, attribute.key, valueAsString(attribute.value, `${where}.${index}.value`));
+    const key = attribute.key;
+    const value = valueAsString(attribute.value, `${where}.${index}.value`);
+    setAttribute(target, truncation.name(key), truncation.attribute(key, value, resource));
   }
 }
 

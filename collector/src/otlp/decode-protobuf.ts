@@ -19,10 +19,12 @@ import {
   spanColumns,
   type ByteSource,
   type MapColumn,
+  type Sink,
   type SpanColumns,
 } from '../store/span-row-native.js';
 import {
   addProblem,
+  DEFAULT_DECODE_LIMITS,
   allZero,
   base64Of,
   formatDouble,
@@ -34,8 +36,13 @@ import {
   spanKindName,
   spanProblem,
   statusCodeName,
+  tooManySpans,
+  truncatedUtf8,
+  Truncation,
   u64ToDecimal,
   UnsupportedJsonValue,
+  valueLimitOf,
+  type DecodeLimits,
   type DecodedTraces,
   type EncodedTraces,
   type Rejections,
@@ -67,12 +74,31 @@ class Reader {
   /** Where the last string value was (`decodeValueAsString`). */
   valueStart = 0;
   valueEnd = 0;
+  /** Spans seen so far (valid or not), against `limits.maxSpans`. */
+  spans = 0;
+  readonly maxSpans: number;
+  readonly maxName: number;
+  readonly maxValue: number;
+  readonly truncation: Truncation;
 
-  constructor(bytes: Uint8Array) {
+  constructor(bytes: Uint8Array, limits: DecodeLimits) {
     this.buffer = (
       Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     ) as ByteSource;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.maxSpans = limits.maxSpans;
+    this.maxName = limits.maxNameBytes;
+    this.maxValue = limits.maxValueBytes;
+    this.truncation = new Truncation(limits);
+  }
+
+  /** Writes the UTF-8 bytes `[start, end)` as a `String` on `sink`, cut to `limit` bytes. */
+  put(sink: Sink, start: number, end: number, limit: number): void {
+    if (end - start <= limit) sink.utf8(this.buffer, start, end);
+    else {
+      sink.string(truncatedUtf8(this.buffer, start, end, limit));
+      this.truncation.count += 1;
+    }
   }
 
   fail(message: string): never {
@@ -240,17 +266,28 @@ class Reader {
 }
 
 /** Decodes an `ExportTraceServiceRequest` into rows; throws `MalformedPayloadError` on broken bytes. */
-export function decodeTraceRequestProtobuf(bytes: Uint8Array): DecodedTraces {
-  const { block, rejectedSpans, problems } = decodeTraceRequestProtobufToNative(bytes);
-  return { rows: nativeToSpanRows(block), rejectedSpans, problems };
+export function decodeTraceRequestProtobuf(
+  bytes: Uint8Array,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): DecodedTraces {
+  const { block, rejectedSpans, problems, truncatedValues } = decodeTraceRequestProtobufToNative(
+    bytes,
+    limits,
+  );
+  return { rows: nativeToSpanRows(block), rejectedSpans, problems, truncatedValues };
 }
 
 /**
  * Decodes an `ExportTraceServiceRequest` straight into one Native block of
- * `otel_traces` rows (no row objects); throws `MalformedPayloadError` on broken bytes.
+ * `otel_traces` rows (no row objects); throws `MalformedPayloadError` on broken
+ * bytes and `PayloadTooLargeError` as soon as it counts more than `limits.maxSpans`
+ * spans; cuts names and values to the limits (`truncatedValues`).
  */
-export function decodeTraceRequestProtobufToNative(bytes: Uint8Array): EncodedTraces {
-  const reader = new Reader(bytes);
+export function decodeTraceRequestProtobufToNative(
+  bytes: Uint8Array,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): EncodedTraces {
+  const reader = new Reader(bytes, limits);
   const columns = spanColumns();
   const rejections: Rejections = { rejectedSpans: 0, problems: [] };
   const end = bytes.byteLength;
@@ -274,7 +311,12 @@ export function decodeTraceRequestProtobufToNative(bytes: Uint8Array): EncodedTr
     throw error;
   }
   const spans = columns.rows;
-  return { block: columns.finish(), spans, ...rejections };
+  return {
+    block: columns.finish(),
+    spans,
+    ...rejections,
+    truncatedValues: reader.truncation.count,
+  };
 }
 
 /** `service.name` as a key record (length byte + UTF-8). */
@@ -316,7 +358,7 @@ function decodeResourceSpans(
         const resourceTag = reader.tag(resourceEnd);
         if (resourceTag >>> 3 === 1) {
           reader.expect(resourceTag, LEN, 'Resource');
-          decodeKeyValue(reader, reader.lengthEnd(resourceEnd), stage);
+          decodeKeyValue(reader, reader.lengthEnd(resourceEnd), stage, true);
         } else reader.skip(resourceTag & 7, resourceEnd);
       }
     } else if (field === 2) {
@@ -387,6 +429,9 @@ function decodeScopeSpans(
     } else if (field === 2) {
       reader.expect(tag, LEN, 'ScopeSpans');
       const fieldEnd = reader.lengthEnd(end);
+      // Counted before any span of the scope is decoded: a request of a million
+      // empty spans stops here, at the limit.
+      if (++reader.spans > reader.maxSpans) throw tooManySpans(reader.maxSpans);
       (spans ??= []).push(reader.pos, fieldEnd);
       reader.pos = fieldEnd;
     } else reader.skip(tag & 7, end);
@@ -554,15 +599,15 @@ function decodeSpan(
   columns.spanIds.hex(buffer, spanIdStart, spanIdEnd);
   if (allZero(buffer, parentStart, parentEnd)) columns.parentSpanIds.varint(0);
   else columns.parentSpanIds.hex(buffer, parentStart, parentEnd);
-  columns.traceStates.utf8(buffer, stateStart, stateEnd);
-  columns.spanNames.utf8(buffer, nameStart, nameEnd);
+  reader.put(columns.traceStates, stateStart, stateEnd, reader.maxValue);
+  reader.put(columns.spanNames, nameStart, nameEnd, reader.maxName);
   columns.spanKinds.string(spanKindName(kind));
   const stage = columns.resourceStage;
   if (scope.serviceStart < 0) columns.serviceNames.varint(0);
   else columns.serviceNames.append(stage.values.buffer, scope.serviceStart, scope.serviceEnd);
   columns.resource.appendRow(stage);
-  columns.scopeNames.utf8(buffer, scope.nameStart, scope.nameEnd);
-  columns.scopeVersions.utf8(buffer, scope.versionStart, scope.versionEnd);
+  reader.put(columns.scopeNames, scope.nameStart, scope.nameEnd, reader.maxName);
+  reader.put(columns.scopeVersions, scope.versionStart, scope.versionEnd, reader.maxName);
   // end >= start (checked above): the difference of the 64-bit values by halves.
   let durationLow = endLow - startLow;
   let durationHigh = endHigh - startHigh;
@@ -572,7 +617,7 @@ function decodeSpan(
   }
   columns.durations.u64(durationHigh, durationLow);
   columns.statusCodes.string(statusCodeName(statusCode));
-  columns.statusMessages.utf8(buffer, messageStart, messageEnd);
+  reader.put(columns.statusMessages, messageStart, messageEnd, reader.maxValue);
   columns.eventTotal += events;
   columns.eventOffsets.uint64(columns.eventTotal);
   columns.linkTotal += links;
@@ -610,7 +655,7 @@ function decodeEvent(reader: Reader, end: number, columns: SpanColumns): string 
   }
   attributes.end();
   columns.eventTimestamps.u64(timeHigh, timeLow);
-  columns.eventNames.utf8(reader.buffer, nameStart, nameEnd);
+  reader.put(columns.eventNames, nameStart, nameEnd, reader.maxName);
   return problem;
 }
 
@@ -659,12 +704,15 @@ function decodeLink(reader: Reader, end: number, columns: SpanColumns): string |
   else columns.linkTraceIds.hex(buffer, traceIdStart, traceIdEnd);
   if (allZero(buffer, spanIdStart, spanIdEnd)) columns.linkSpanIds.varint(0);
   else columns.linkSpanIds.hex(buffer, spanIdStart, spanIdEnd);
-  columns.linkTraceStates.utf8(buffer, stateStart, stateEnd);
+  reader.put(columns.linkTraceStates, stateStart, stateEnd, reader.maxValue);
   return problem;
 }
 
-/** One `KeyValue` as an entry of the open map of `target`, the value flattened to a string. */
-function decodeKeyValue(reader: Reader, end: number, target: MapColumn): void {
+/**
+ * One `KeyValue` as an entry of the open map of `target`, the value flattened to
+ * a string; key and value cut to their limits (`resource`: a resource attribute).
+ */
+function decodeKeyValue(reader: Reader, end: number, target: MapColumn, resource = false): void {
   let keyStart = 0;
   let keyEnd = 0;
   let value: string | undefined = '';
@@ -685,9 +733,25 @@ function decodeKeyValue(reader: Reader, end: number, target: MapColumn): void {
       valueEnd = reader.valueEnd;
     } else reader.skip(tag & 7, end);
   }
-  target.key(reader.buffer, keyStart, keyEnd);
-  if (value === undefined) target.values.utf8(reader.buffer, valueStart, valueEnd);
-  else target.values.string(value);
+  const buffer = reader.buffer;
+  const truncation = reader.truncation;
+  if (keyEnd - keyStart <= reader.maxName) target.key(buffer, keyStart, keyEnd);
+  else {
+    target.keyText(truncatedUtf8(buffer, keyStart, keyEnd, reader.maxName));
+    truncation.count += 1;
+  }
+  if (value === undefined) {
+    // Most values fit every limit; longer ones are looked at with their key.
+    if (valueEnd - valueStart <= truncation.fitsAll) {
+      target.values.utf8(buffer, valueStart, valueEnd);
+    } else {
+      const limit = valueLimitOf(buffer.utf8Slice(keyStart, keyEnd), resource, truncation.limits);
+      reader.put(target.values, valueStart, valueEnd, limit);
+    }
+  } else if (value.length <= truncation.fitsAll / 3) target.values.string(value);
+  else {
+    target.values.string(truncation.attribute(buffer.utf8Slice(keyStart, keyEnd), value, resource));
+  }
 }
 
 /**

@@ -11,6 +11,7 @@
  * output with sorted map keys, bytes as standard base64), ids are lower-case hex
  * and empty when all zero, `ServiceName` is the resource's `service.name`.
  */
+import { PayloadTooLargeError } from '../errors.js';
 import type { SpanRow } from '../store/span-store.js';
 
 export const SPAN_KIND_NAMES: readonly string[] = [
@@ -217,6 +218,120 @@ export function setAttribute(record: Record<string, string>, key: string, value:
   }
 }
 
+/**
+ * What one export request may hold. Beyond `maxSpans` the request is refused
+ * (413) as soon as the count is passed, before the rest is decoded; longer names
+ * and values are kept in part and marked (`truncateText`).
+ */
+export interface DecodeLimits {
+  /** Spans in one request, rejected ones included. */
+  maxSpans: number;
+  /** UTF-8 bytes of a name: service, span, scope name and version, event, attribute key. */
+  maxNameBytes: number;
+  /** UTF-8 bytes of an attribute value, a status message, a trace state. */
+  maxValueBytes: number;
+  /** UTF-8 bytes of a message-content attribute value (`isContentKey`). */
+  maxContentBytes: number;
+}
+
+/**
+ * Far above what exporters send: the OTel SDKs' BatchSpanProcessor exports at
+ * most 512 spans a request, the OpenTelemetry Collector's batch processor 8192.
+ */
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = Object.freeze({
+  maxSpans: 50_000,
+  maxNameBytes: 1024,
+  maxValueBytes: 64 * 1024,
+  maxContentBytes: 1024 * 1024,
+});
+
+/** Message-content attributes (GenAI semantic conventions, current and legacy names): long by nature. */
+const CONTENT_KEYS = new Set([
+  'gen_ai.input.messages',
+  'gen_ai.output.messages',
+  'gen_ai.system_instructions',
+  'gen_ai.tool.definitions',
+]);
+
+export function isContentKey(key: string): boolean {
+  return (
+    CONTENT_KEYS.has(key) || key.startsWith('gen_ai.prompt') || key.startsWith('gen_ai.completion')
+  );
+}
+
+/** The byte limit of an attribute's value: `service.name` of a resource is a name. */
+export function valueLimitOf(key: string, resource: boolean, limits: DecodeLimits): number {
+  if (resource && key === 'service.name') return limits.maxNameBytes;
+  return isContentKey(key) ? limits.maxContentBytes : limits.maxValueBytes;
+}
+
+/** What replaces the cut-off end of a value: `…[truncated 1234 bytes]`. */
+export function truncationMarker(removedBytes: number): string {
+  return `\u2026[truncated ${removedBytes} bytes]`;
+}
+
+/**
+ * Where to cut the UTF-8 bytes `[start, end)` to keep at most `limit` bytes
+ * without splitting a character (back over at most three continuation bytes).
+ */
+export function utf8Cut(bytes: Uint8Array, start: number, end: number, limit: number): number {
+  let cut = start + limit;
+  if (cut >= end) return end;
+  for (let steps = 0; steps < 3 && cut > start && (bytes[cut]! & 0xc0) === 0x80; steps++) cut--;
+  return cut;
+}
+
+/** The bytes `[start, end)` as text, cut to `limit` bytes on a character boundary, with the marker. */
+export function truncatedUtf8(bytes: Buffer, start: number, end: number, limit: number): string {
+  const cut = utf8Cut(bytes, start, end, limit);
+  return bytes.toString('utf8', start, cut) + truncationMarker(end - cut);
+}
+
+/**
+ * `text` when its UTF-8 form fits in `limit` bytes; otherwise its first bytes
+ * up to `limit` (whole characters) followed by `truncationMarker`.
+ */
+export function truncateText(text: string, limit: number): string {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: most strings are settled without encoding.
+  if (text.length <= limit / 3) return text;
+  if (Buffer.byteLength(text, 'utf8') <= limit) return text;
+  const bytes = Buffer.from(text, 'utf8');
+  return truncatedUtf8(bytes, 0, bytes.length, limit);
+}
+
+/** Applies `DecodeLimits` to a request's strings and counts what it cut. */
+export class Truncation {
+  readonly limits: DecodeLimits;
+  /** Values cut so far. */
+  count = 0;
+  /** Values up to this many UTF-8 bytes fit every limit. */
+  readonly fitsAll: number;
+
+  constructor(limits: DecodeLimits) {
+    this.limits = limits;
+    this.fitsAll = Math.min(limits.maxNameBytes, limits.maxValueBytes, limits.maxContentBytes);
+  }
+
+  cut(text: string, limit: number): string {
+    const result = truncateText(text, limit);
+    if (result !== text) this.count += 1;
+    return result;
+  }
+
+  name(text: string): string {
+    return text.length <= this.fitsAll / 3 ? text : this.cut(text, this.limits.maxNameBytes);
+  }
+
+  value(text: string): string {
+    return text.length <= this.fitsAll / 3 ? text : this.cut(text, this.limits.maxValueBytes);
+  }
+
+  attribute(key: string, text: string, resource: boolean): string {
+    if (text.length <= this.fitsAll / 3) return text;
+    return this.cut(text, valueLimitOf(key, resource, this.limits));
+  }
+}
+
 /** Spans rejected, and why the first few were rejected. */
 export interface Rejections {
   rejectedSpans: number;
@@ -227,12 +342,24 @@ export interface Rejections {
 /** Spans kept (as rows), spans rejected, and why the first few were rejected. */
 export interface DecodedTraces extends Rejections {
   rows: SpanRow[];
+  /** Names and values cut to the `DecodeLimits`. */
+  truncatedValues: number;
 }
 
 /** Spans kept (as one Native block of `spans` rows, see `SpanColumns`), spans rejected, and why. */
 export interface EncodedTraces extends Rejections {
   block: Buffer;
   spans: number;
+  /** Names and values cut to the `DecodeLimits`. */
+  truncatedValues: number;
+}
+
+/** Thrown when a request holds more than `DecodeLimits.maxSpans` spans: 413 with this message. */
+export function tooManySpans(limit: number): PayloadTooLargeError {
+  return new PayloadTooLargeError(
+    `the request holds more than ${limit} spans, the limit of one export request; send fewer spans a request`,
+    limit,
+  );
 }
 
 export const MAX_PROBLEMS = 5;

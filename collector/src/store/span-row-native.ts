@@ -370,6 +370,14 @@ export class MapColumn {
     if (!this.rebuild) this.checkKey(at);
   }
 
+  /** Appends a key from a JS string (e.g. a cut one); the caller then writes its value on `values`. */
+  keyText(key: string): void {
+    const at = this.keys.length;
+    this.keys.string(key);
+    this.size += 1;
+    if (!this.rebuild) this.checkKey(at);
+  }
+
   /** Is the key just written at `keys[at…]` a repeat or an array index? Then `end()` rebuilds the map. */
   private checkKey(at: number): void {
     const buffer = this.keys.buffer;

@@ -1,0 +1,55 @@
+/**
+ * One export request's body → one Native block of `otel_traces` rows, whatever
+ * its encoding: what a decode thread runs (`decode-worker.ts`), and what the
+ * receiver runs itself when it has no decode threads. Also the messages the
+ * receiver and its decode threads exchange.
+ */
+import { spanRowsToNative } from '../store/span-row-native.js';
+import { decodeTraceRequestJson } from './decode-json.js';
+import { decodeTraceRequestProtobufToNative } from './decode-protobuf.js';
+import type { OtlpEncoding } from './encode-response.js';
+import type { DecodeLimits, EncodedTraces } from './to-span-rows.js';
+
+export function decodeRequest(
+  encoding: OtlpEncoding,
+  body: Uint8Array,
+  limits: DecodeLimits,
+): EncodedTraces {
+  if (encoding === 'protobuf') return decodeTraceRequestProtobufToNative(body, limits);
+  // JSON goes through rows, encoded the way the store's write(rows) encodes them.
+  const decoded = decodeTraceRequestJson(body, limits);
+  return {
+    block: spanRowsToNative(decoded.rows),
+    spans: decoded.rows.length,
+    rejectedSpans: decoded.rejectedSpans,
+    problems: decoded.problems,
+    truncatedValues: decoded.truncatedValues,
+  };
+}
+
+/** A request for a decode thread; `body` is transferred. */
+export interface DecodeJob {
+  id: number;
+  encoding: OtlpEncoding;
+  body: Uint8Array;
+  limits: DecodeLimits;
+}
+
+/** A decode thread's answer: the result with its block transferred, or the error's name and message. */
+export type DecodeReply =
+  | { id: number; result: Omit<EncodedTraces, 'block'> & { block: Uint8Array } }
+  | { id: number; error: { name: string; message: string } };
+
+/**
+ * `bytes` as a view of a whole `ArrayBuffer` of its own, copying them when they
+ * share one (Node's pooled small buffers, slices of socket reads), so that the
+ * buffer can be transferred to another thread.
+ */
+export function ownedBytes(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength) {
+    if (bytes.buffer instanceof ArrayBuffer) return bytes;
+  }
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+}

@@ -1,0 +1,45 @@
+/**
+ * A decode thread of `DecodePool`: takes a `DecodeJob`, answers a `DecodeReply`
+ * with the Native block transferred (not copied), or the error's name and
+ * message for the receiver to map onto HTTP (400, 413, …).
+ */
+import { registerHooks } from 'node:module';
+import { parentPort } from 'node:worker_threads';
+import type { DecodeJob, DecodeReply } from './decode-request.js';
+
+if (import.meta.url.endsWith('.ts')) {
+  // Run from the TypeScript sources (the tests): `./x.js` imports resolve to `./x.ts`,
+  // whose types Node strips itself.
+  registerHooks({
+    resolve(specifier, context, nextResolve) {
+      try {
+        return nextResolve(specifier, context);
+      } catch (error) {
+        if (specifier.startsWith('.') && specifier.endsWith('.js')) {
+          return nextResolve(specifier.slice(0, -3) + '.ts', context);
+        }
+        throw error;
+      }
+    },
+  });
+}
+
+// Imported after the hook is in place.
+const { decodeRequest, ownedBytes } = await import('./decode-request.js');
+
+const port = parentPort!;
+port.on('message', (job: DecodeJob) => {
+  let reply: DecodeReply;
+  try {
+    const { block, ...counts } = decodeRequest(job.encoding, job.body, job.limits);
+    const bytes = ownedBytes(block);
+    reply = { id: job.id, result: { ...counts, block: bytes } };
+    port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
+    return;
+  } catch (error) {
+    const { name, message } = error instanceof Error ? error : new Error(String(error));
+    reply = { id: job.id, error: { name, message } };
+  }
+  port.postMessage(reply);
+});
+port.postMessage({ ready: true });
