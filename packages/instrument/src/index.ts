@@ -4,6 +4,8 @@ export { observe } from './observe.js';
 export { configureInstrumentation } from './config.js';
 export { withLlmContext, withRouteAttributes } from './context.js';
 export { feedback } from './feedback.js';
+export { judge } from './judge.js';
+export type { JudgeEvaluator, JudgeMode, JudgeOptions, JudgeSample, JudgeStats } from './judge.js';
 export { REQUEST_OPTION_KEY } from './patch.js';
 export type {
   ChatMessage,

@@ -347,6 +347,10 @@ export class LlmCall {
     if (summary.model !== undefined) evaluatorCall.responseModel = summary.model;
     if (responseId !== undefined) evaluatorCall.responseId = responseId;
     if (summary.usage !== undefined) evaluatorCall.usage = summary.usage;
+    const task = this.startAttributes[ATTR_MODELMAXX_TASK];
+    if (typeof task === 'string') evaluatorCall.task = task;
+    const feature = this.startAttributes[ATTR_MODELMAXX_FEATURE];
+    if (typeof feature === 'string') evaluatorCall.feature = feature;
     for (const evaluator of evaluators) {
       let returned: unknown;
       try {

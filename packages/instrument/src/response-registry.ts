@@ -7,6 +7,12 @@ export interface RememberedCall {
   tracer: Tracer;
   /** The scored call's identity: its `SCORED_CALL_KEYS` (those it has). */
   call: Attributes;
+  /**
+   * More than one call of this process got this response id (two providers, or two services
+   * with their own tracer providers, that reuse ids): the id alone does not say which call is
+   * meant, and `feedback()` needs the span.
+   */
+  ambiguous?: true;
 }
 
 const TRACE_ID_BYTES = 16;
@@ -46,6 +52,8 @@ export class ResponseRegistry {
   private readonly ids: (string | undefined)[];
   private readonly spanIds: Uint8Array;
   private readonly traceFlags: Uint8Array;
+  /** 1 where the slot's id was returned by more than one call (different spans). */
+  private readonly ambiguous: Uint8Array;
   private readonly traceStates: (TraceState | undefined)[];
   private readonly tracers: (Tracer | undefined)[];
   /** Per `SCORED_CALL_KEYS` key, the value of each slot's call. */
@@ -57,6 +65,7 @@ export class ResponseRegistry {
     this.ids = new Array<string | undefined>(capacity).fill(undefined);
     this.spanIds = new Uint8Array(capacity * (TRACE_ID_BYTES + SPAN_ID_BYTES));
     this.traceFlags = new Uint8Array(capacity);
+    this.ambiguous = new Uint8Array(capacity);
     this.traceStates = new Array<TraceState | undefined>(capacity).fill(undefined);
     this.tracers = new Array<Tracer | undefined>(capacity).fill(undefined);
     this.identity = SCORED_CALL_KEYS.map(() => new Array<unknown>(capacity).fill(undefined));
@@ -66,7 +75,11 @@ export class ResponseRegistry {
     return this.slotById.size;
   }
 
-  /** Remembers a call; the same id again moves to the newest slot. Ids that are not hex are not kept. */
+  /**
+   * Remembers a call; the same id again moves to the newest slot. When the same id comes back
+   * from another span (another call: a provider that reuses ids, or a second service in this
+   * process), the id is marked ambiguous until it is evicted. Ids that are not hex are not kept.
+   */
   remember(
     responseId: string,
     spanContext: SpanContext,
@@ -76,7 +89,10 @@ export class ResponseRegistry {
     const { traceId, spanId } = spanContext;
     if (traceId.length !== 2 * TRACE_ID_BYTES || spanId.length !== 2 * SPAN_ID_BYTES) return;
     const previous = this.slotById.get(responseId);
+    let ambiguous = 0;
     if (previous !== undefined) {
+      ambiguous =
+        this.ambiguous[previous] === 1 || !this.sameSpan(previous, traceId, spanId) ? 1 : 0;
       this.ids[previous] = undefined;
       this.slotById.delete(responseId);
     }
@@ -96,11 +112,23 @@ export class ResponseRegistry {
     this.ids[slot] = responseId;
     this.slotById.set(responseId, slot);
     this.traceFlags[slot] = spanContext.traceFlags;
+    this.ambiguous[slot] = ambiguous;
     this.traceStates[slot] = spanContext.traceState;
     this.tracers[slot] = tracer;
     for (let index = 0; index < SCORED_CALL_KEYS.length; index += 1) {
       this.identity[index]![slot] = call?.[SCORED_CALL_KEYS[index]!];
     }
+  }
+
+  /** Whether a slot holds this trace and span id (lower-case hex, as the SDK makes them). */
+  private sameSpan(slot: number, traceId: string, spanId: string): boolean {
+    const offset = slot * (TRACE_ID_BYTES + SPAN_ID_BYTES);
+    return (
+      Buffer.from(this.spanIds.buffer, offset, TRACE_ID_BYTES).toString('hex') ===
+        traceId.toLowerCase() &&
+      Buffer.from(this.spanIds.buffer, offset + TRACE_ID_BYTES, SPAN_ID_BYTES).toString('hex') ===
+        spanId.toLowerCase()
+    );
   }
 
   get(responseId: string): RememberedCall | undefined {
@@ -122,6 +150,8 @@ export class ResponseRegistry {
       const value = this.identity[index]![slot];
       if (typeof value === 'string') call[key] = value;
     });
-    return { spanContext, tracer, call };
+    return this.ambiguous[slot] === 1
+      ? { spanContext, tracer, call, ambiguous: true }
+      : { spanContext, tracer, call };
   }
 }

@@ -61,6 +61,9 @@ export interface EvaluatorCall {
   finishReasons: string[];
   toolCalls: ToolCallSummary[];
   usage?: TokenUsage;
+  /** The call's `modelmaxx.task` / `modelmaxx.feature` (app context), when it has them. */
+  task?: string;
+  feature?: string;
   /** The LLM call's span, for evaluators that emit their own telemetry. */
   spanContext: SpanContext;
 }

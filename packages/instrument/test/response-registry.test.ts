@@ -51,7 +51,7 @@ describe('ResponseRegistry', () => {
     }
   });
 
-  it('moves a response remembered again to the newest slot, with its new span', () => {
+  it('moves a response remembered again to the newest slot; another span with the id makes it ambiguous', () => {
     const registry = new ResponseRegistry(3);
     registry.remember('a', spanContext(1), tracer, call);
     registry.remember('b', spanContext(2), tracer, call);
@@ -60,12 +60,29 @@ describe('ResponseRegistry', () => {
     registry.remember('d', spanContext(5), tracer, call);
     // 'b' was the oldest; 'a' survived because it was remembered again.
     expect(registry.get('b')).toBeUndefined();
+    // Two calls (two tracers: two services) got the id 'a': the id alone names neither.
     expect(registry.get('a')).toEqual({
       spanContext: spanContext(3),
       tracer: otherTracer,
       call: {},
+      ambiguous: true,
     });
     expect(registry.size).toBe(3);
+  });
+
+  it('the same span remembered again stays unambiguous; ambiguity ends with eviction', () => {
+    const registry = new ResponseRegistry(2);
+    registry.remember('a', spanContext(1), tracer, call);
+    registry.remember('a', spanContext(1), tracer, call);
+    expect(registry.get('a')?.ambiguous).toBeUndefined();
+    registry.remember('a', spanContext(2), tracer, call);
+    expect(registry.get('a')?.ambiguous).toBe(true);
+    registry.remember('b', spanContext(3), tracer, call);
+    registry.remember('c', spanContext(4), tracer, call);
+    expect(registry.get('a')).toBeUndefined();
+    registry.remember('a', spanContext(5), tracer, call);
+    expect(registry.get('a')?.spanContext).toEqual(spanContext(5));
+    expect(registry.get('a')?.ambiguous).toBeUndefined();
   });
 
   it('does not keep span ids that are not 16/8 bytes of hex', () => {

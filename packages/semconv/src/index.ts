@@ -157,6 +157,23 @@ export const ATTR_MODELMAXX_ROUTE_REASON = 'modelmaxx.route.reason' as const;
 export const ATTR_MODELMAXX_ROUTE_ATTEMPT = 'modelmaxx.route.attempt' as const;
 /** Source of an evaluation score: `evaluator` | `feedback` | `judge`. */
 export const ATTR_MODELMAXX_EVALUATION_SOURCE = 'modelmaxx.evaluation.source' as const;
+/**
+ * On an LLM call span made to evaluate another call (an LLM judge): `judge`. Its spend is
+ * evaluation spend, not the app's: `llm_calls` rows whose span has it are evaluation work.
+ */
+export const ATTR_MODELMAXX_EVALUATION_ROLE = 'modelmaxx.evaluation.role' as const;
+export const EVALUATION_ROLE_VALUE_JUDGE = 'judge' as const;
+/** On a judge's call span: the evaluation it produces (`gen_ai.evaluation.name` of the result). */
+export const ATTR_MODELMAXX_EVALUATION_NAME = 'modelmaxx.evaluation.name' as const;
+/** On a judge's call span: the evaluated call's trace id, span id and response id. */
+export const ATTR_MODELMAXX_EVALUATION_TARGET_TRACE_ID =
+  'modelmaxx.evaluation.target.trace_id' as const;
+export const ATTR_MODELMAXX_EVALUATION_TARGET_SPAN_ID =
+  'modelmaxx.evaluation.target.span_id' as const;
+export const ATTR_MODELMAXX_EVALUATION_TARGET_RESPONSE_ID =
+  'modelmaxx.evaluation.target.response_id' as const;
+/** On a pairwise judge's result: where the evaluated answer was shown, `first` or `second`. */
+export const ATTR_MODELMAXX_EVALUATION_POSITION = 'modelmaxx.evaluation.position' as const;
 
 // --- enumerated values ----------------------------------------------------------
 export const GEN_AI_OPERATION_NAME_VALUE_CHAT = 'chat' as const;
