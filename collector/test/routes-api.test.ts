@@ -128,7 +128,7 @@ describe('POST /api/sql', () => {
   it('refuses writes and bad SQL with 400 and ClickHouse’s message', async () => {
     const insert = await sql({ sql: 'INSERT INTO modelmaxx.otel_traces (TraceId) VALUES (1)' });
     expect(insert.status).toBe(400);
-    expect(insert.body.error).toMatch(/only SELECT/);
+    expect(insert.body.error).toMatch(/only SELECT, DESCRIBE, SHOW and EXISTS/);
     const drop = await sql({ sql: 'DROP TABLE modelmaxx.otel_traces' });
     expect(drop.status).toBe(400);
     const syntax = await sql({ sql: 'SELECT (1 + FROM' });
@@ -137,6 +137,31 @@ describe('POST /api/sql', () => {
     const unknownTable = await sql({ sql: 'SELECT * FROM modelmaxx.no_such_table' });
     expect(unknownTable.status).toBe(400);
     expect(unknownTable.body.error).toMatch(/no_such_table/);
+  });
+
+  it('answers DESCRIBE, SHOW and EXISTS read-only, and refuses INTO OUTFILE', async () => {
+    const describe = await sql({ sql: 'DESCRIBE TABLE llm_calls' });
+    expect(describe.status).toBe(200);
+    expect((describe.body.rows as { name: string }[]).map((row) => row.name)).toEqual(
+      expect.arrayContaining(['TraceId', 'CostUSD']),
+    );
+    const tables = await sql({ sql: 'SHOW TABLES' });
+    expect(tables.status).toBe(200);
+    expect((tables.body.rows as { name: string }[]).map((row) => row.name)).toContain(
+      'otel_traces',
+    );
+    const create = await sql({ sql: 'SHOW CREATE TABLE otel_traces' });
+    expect(String((create.body.rows as { statement: string }[])[0]?.statement)).toMatch(
+      /^CREATE TABLE modelmaxx\.otel_traces/,
+    );
+    const databases = await sql({ sql: 'SHOW DATABASES' });
+    expect((databases.body.rows as { name: string }[]).map((row) => row.name)).toContain(
+      'modelmaxx',
+    );
+    expect((await sql({ sql: 'EXISTS TABLE llm_scores' })).body.rows).toEqual([{ result: 1 }]);
+    const outfile = await sql({ sql: `SHOW TABLES INTO OUTFILE '${join(dataDir, 'tables.txt')}'` });
+    expect(outfile.status).toBe(400);
+    expect(outfile.body.error).toMatch(/INTO OUTFILE/);
   });
 
   it('400 without a query, 415 for other types, 401 without the read token', async () => {
