@@ -222,7 +222,13 @@ async function runQuery(
   try {
     const result = await source.query(sql);
     io.stdout(formatResult(present(result, format), format));
-    if (result.truncated) io.stderr(`modelmaxx: result cut at ${result.rows.length} rows\n`);
+    if (result.truncated) {
+      const limit =
+        result.truncatedBy === 'maxResultBytes'
+          ? ' (the size limit of a result, MODELMAXX_SQL_MAX_RESULT_BYTES)'
+          : '';
+      io.stderr(`modelmaxx: result cut at ${result.rows.length} rows${limit}\n`);
+    }
     return 0;
   } finally {
     await source.close();

@@ -10,6 +10,8 @@ import type { Tabular } from './format.js';
 
 export interface QueryResult extends Tabular {
   truncated: boolean;
+  /** The limit that cut the result (the collector's row or byte limit). */
+  truncatedBy?: 'maxRows' | 'maxResultBytes';
 }
 
 export interface QuerySource {

@@ -138,12 +138,28 @@ describe('modelmaxx command', () => {
     expect(result.stdout).toBe('');
   });
 
+  it('answers DESCRIBE and SHOW read-only', async () => {
+    const describe = await modelmaxx(
+      ['sql', 'DESCRIBE TABLE llm_calls', '--url', collector.url, '--format', 'csv'],
+      { MODELMAXX_READ_TOKEN: readToken },
+    );
+    expect(describe.stderr).toBe('');
+    expect(describe.code).toBe(0);
+    expect(describe.stdout).toMatch(/^name,type,/);
+    expect(describe.stdout).toMatch(/\r\nCostUSD,/);
+    const tables = await modelmaxx(['sql', 'SHOW TABLES', '--url', collector.url], {
+      MODELMAXX_READ_TOKEN: readToken,
+    });
+    expect(tables.code).toBe(0);
+    expect(tables.stdout).toMatch(/\botel_traces\b/);
+  });
+
   it('refuses writes', async () => {
     const result = await modelmaxx(['sql', 'DROP TABLE llm_calls', '--url', collector.url], {
       MODELMAXX_READ_TOKEN: readToken,
     });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/only SELECT/);
+    expect(result.stderr).toMatch(/only SELECT, DESCRIBE, SHOW and EXISTS/);
   });
 
   it('needs the read token', async () => {
@@ -262,6 +278,9 @@ describe('modelmaxx command', () => {
       ]);
       expect(query.code).toBe(0);
       expect(query.stdout).toBe('calls\n-----\n    0\n');
+      const create = await modelmaxx(['sql', 'SHOW CREATE TABLE llm_scores', '--data', folder]);
+      expect(create.code).toBe(0);
+      expect(create.stdout).toMatch(/CREATE TABLE modelmaxx\.llm_scores/);
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }
