@@ -660,7 +660,7 @@ describe('llm_calls from other instrumentations', () => {
       }),
     },
     {
-      name: '@ai-sdk/otel chat span (time to first chunk in s)',
+      name: '@ai-sdk/otel chat span (streamed: time to first chunk in s)',
       span: span('chat gpt-4o', {
         'gen_ai.operation.name': 'chat',
         'gen_ai.provider.name': 'openai',
@@ -671,7 +671,7 @@ describe('llm_calls from other instrumentations', () => {
         'gen_ai.usage.output_tokens': '67',
         'gen_ai.usage.cache_read.input_tokens': '0',
       }),
-      expected: { Model: 'gpt-4o', TimeToFirstChunkMs: 50, Stream: false },
+      expected: { Model: 'gpt-4o', TimeToFirstChunkMs: 50, Stream: true },
       usage: {
         provider: 'openai',
         model: 'gpt-4o-2024-08-06',

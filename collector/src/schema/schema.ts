@@ -552,8 +552,10 @@ const OPERATION = `multiIf(
                     ${AI_SDK_OPERATION} != '', 'chat',
                     '')`;
 
+/** Streamed: said so, or (the newer AI SDK, which does not say) it measured a time to first chunk. */
 const STREAM = `(${attribute(ATTR_GEN_AI_REQUEST_STREAM)} = 'true'
                     OR ${attribute(ATTR_LLM_IS_STREAMING)} = 'true'
+                    OR ${attribute(ATTR_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK)} != ''
                     OR endsWith(${AI_SDK_OPERATION}, '.doStream')
                     OR (${OPENINFERENCE_KIND} != '' AND JSONExtractBool(${INVOCATION_PARAMETERS}, 'stream')))`;
 
