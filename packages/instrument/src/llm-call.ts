@@ -18,6 +18,7 @@ import {
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
   ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+  ATTR_MODELMAXX_EVALUATION_ROLE,
   ATTR_MODELMAXX_FEATURE,
   ATTR_MODELMAXX_TASK,
   ATTR_SERVER_ADDRESS,
@@ -314,6 +315,8 @@ export class LlmCall {
   }
 
   private evaluate(summary: ResponseSummary, rawResponse: unknown): void {
+    // Evaluation work (a judge's own call) is not evaluated: its checks would count as the app's.
+    if (this.startAttributes[ATTR_MODELMAXX_EVALUATION_ROLE] !== undefined) return;
     const responseId = summary.id;
     if (this.config.builtinEvaluators) {
       let results: readonly EvaluationResult[] | undefined;

@@ -75,8 +75,10 @@ describe('judge(): pointwise', () => {
     await evaluator.idle();
     const stats = evaluator.stats();
     expect(stats).toMatchObject({ scored: 16, judgeCalls: 16, parseErrors: 0, callErrors: 0 });
-    // The judge's own calls went through the same instrumented client: offered, never judged.
-    expect(stats.offered).toBe(32);
+    // The judge's own calls went through the same instrumented client: as evaluation work they
+    // are not evaluated (no built-in checks, not offered to the judge).
+    expect(stats.offered).toBe(16);
+    for (const span of judgeCallSpans()) expect(span.events).toEqual([]);
     const results = spansNamed('evaluate modelmaxx.judge');
     expect(results).toHaveLength(16);
     const appSpans = tracing
@@ -140,7 +142,7 @@ describe('judge(): pointwise', () => {
     await withLlmContext({ feature: 'inbox' }, () => ask(app, 2));
     await ask(app, 3);
     await evaluator.idle();
-    expect(evaluator.stats()).toMatchObject({ offered: 6, notSampled: 2, scored: 2 });
+    expect(evaluator.stats()).toMatchObject({ offered: 4, notSampled: 2, scored: 2 });
     const judgedIds = spansNamed('evaluate modelmaxx.judge').map(
       (span) => resultOf(span)['modelmaxx.task'] ?? resultOf(span)['modelmaxx.feature'],
     );
