@@ -113,7 +113,7 @@ export const PolicySchema = z
         /** Cold start: requests per class on which every candidate is called. */
         warmup: z.number().int().nonnegative().default(20),
         /** Pseudo-count of the class statistics when blended with the request's prediction. */
-        classWeight: z.number().positive().default(4),
+        classWeight: z.number().positive().default(1),
         /** Thompson noise on the predicted logit, as a multiple of its standard deviation. */
         thompson: z.number().nonnegative().default(0),
         /**
