@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector, type RunningCollector } from '@modelmaxx/collector';
 import { startLlmSim, type LlmSim } from '@modelmaxx/llm-sim';
+import { reportSql } from '@modelmaxx/cli';
 import { costOf, type TokenUsage } from '@modelmaxx/pricing';
 import { runFixture } from './support/run-fixture.js';
 
@@ -315,5 +316,21 @@ describe.each(Object.entries(SOURCES))('%s', (source, spec) => {
     );
     // The cached call read the cache (so a source that records it is checked on a real count).
     expect(output.calls.cached.usage?.cacheRead).toBeGreaterThan(1000);
+  });
+});
+
+describe('modelmaxx report --by model', () => {
+  it('counts answers from gpt-4o-2024-08-06 and failed gpt-4o calls under one model, gpt-4o', async () => {
+    const rows = await sql(reportSql({ by: 'model', sinceSeconds: 3600 }));
+    const byModel = new Map(rows.map((row) => [String(row['model']), row]));
+    expect([...byModel.keys()].sort()).toEqual(['gpt-4o', 'gpt-4o-mini', 'o3-mini']);
+    const sources = Object.values(SOURCES);
+    const failed = sources.filter((spec) => !['none', 'not-called'].includes(spec.error)).length;
+    const gpt4o = 2 * sources.length + failed;
+    expect(byModel.get('gpt-4o')).toMatchObject({
+      calls: gpt4o,
+      error_rate: Math.round((failed / gpt4o) * 10_000) / 10_000,
+    });
+    expect(byModel.get('o3-mini')).toMatchObject({ calls: sources.length, error_rate: 0 });
   });
 });

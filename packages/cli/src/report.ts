@@ -35,7 +35,9 @@ export function presentReport<T extends Tabular>(result: T, format: OutputFormat
 }
 
 export const REPORT_GROUPS = {
-  model: "if(ResponseModel = '', RequestModel, ResponseModel)",
+  // The catalog's canonical id of the model asked for: a dated snapshot and its alias, and a
+  // failed call (no response model), all count under one name (llm_calls.Model, schema v3).
+  model: 'Model',
   provider: 'Provider',
   service: 'ServiceName',
   task: 'Task',

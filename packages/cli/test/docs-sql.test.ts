@@ -60,6 +60,24 @@ describe('docs/sql-cookbook.md', () => {
     }
   });
 
+  it('spend by model counts a dated snapshot, its alias and their failed calls under one model', async () => {
+    const block = blocks.find((item) => item.heading === 'Spend by model, last 24 hours');
+    expect(block).toBeDefined();
+    const source = httpSource(collector.url, undefined);
+    try {
+      const result = await source.query(block?.sql ?? '');
+      const models = result.rows.map((row) => String(row['model']));
+      // The demo's models answer with dated snapshots (gpt-4o → gpt-4o-2024-08-06): none is a group.
+      expect(models.filter((model) => /-\d{4}-\d{2}-\d{2}$|-\d{8}$/.test(model))).toEqual([]);
+      expect(new Set(models).size).toBe(models.length);
+      const total = await source.query('SELECT count() AS calls FROM modelmaxx.llm_calls');
+      const sum = result.rows.reduce((acc, row) => acc + Number(row['calls']), 0);
+      expect(sum).toBe(Number(total.rows[0]?.['calls']));
+    } finally {
+      await source.close();
+    }
+  });
+
   it.each(blocks.map((block, index) => [`${index + 1}: ${block.heading}`, block.sql] as const))(
     'query %s runs and returns rows',
     async (_name, sql) => {
