@@ -211,3 +211,25 @@ describe('DESCRIBE, SHOW and EXISTS', () => {
     expect(existsSync(out)).toBe(false);
   });
 });
+
+describe('streamed results', () => {
+  it('keeps the names and types out of the rows when the result comes in many blocks', async () => {
+    // Blocks of at most 2048 rows: 5000 rows arrive as several chunks, each with its own header.
+    const result = await store.querySql(
+      'SELECT number, toString(number) AS text FROM numbers(5000)',
+      {
+        ...limits,
+        maxRows: 10_000,
+      },
+    );
+    expect(result.truncated).toBe(false);
+    expect(result.columns).toEqual([
+      { name: 'number', type: 'UInt64' },
+      { name: 'text', type: 'String' },
+    ]);
+    expect(result.rows).toHaveLength(5000);
+    expect(
+      result.rows.every((row, index) => Number(row.number) === index && row.text === String(index)),
+    ).toBe(true);
+  });
+});

@@ -230,8 +230,12 @@ export class ChdbEngine implements ClickHouseEngine {
         if (!signal.aborted) await options.onData(result.bytes());
       } else {
         stream = session.queryStream(text, { format: AD_HOC_FORMAT });
+        let first = true;
         for await (const chunk of stream) {
-          if (signal.aborted || !(await options.onData(chunk.raw()))) break;
+          // chDB formats every chunk on its own: each one starts with the names and types.
+          const data = first ? chunk.raw() : withoutHeader(chunk.raw());
+          first = false;
+          if (signal.aborted || !(await options.onData(data))) break;
         }
       }
       signal.throwIfAborted();
@@ -277,6 +281,13 @@ export class ChdbEngine implements ClickHouseEngine {
     if (this.temporaryDir !== undefined)
       await rm(this.temporaryDir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/** `data` after its first two lines (the names and types of `AD_HOC_FORMAT`). */
+function withoutHeader(data: Uint8Array): Uint8Array {
+  const names = data.indexOf(10);
+  const types = names < 0 ? -1 : data.indexOf(10, names + 1);
+  return types < 0 ? data.subarray(data.length) : data.subarray(types + 1);
 }
 
 function quoteString(value: string): string {
