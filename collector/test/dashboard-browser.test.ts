@@ -192,9 +192,11 @@ describe('dashboard in chromium', () => {
     expect(kpiSpend).toMatch(/^\$(\d{1,3}(,\d{3})*\.\d\d|0\.0*[1-9]\d{1,2})$/);
     const shown = Number(kpiSpend.slice(1).replaceAll(',', ''));
     expect(Math.abs(shown - expected.costUsd) / expected.costUsd).toBeLessThan(0.005);
-    expect(await page.textContent('#kpi-quality')).toBe(
-      (expected.scoreSum / expected.scored).toFixed(2),
-    );
+    // Separate quality figures: every evaluator score sent is >= 0.7 (a pass); no judge, no feedback.
+    expect(await page.textContent('#kpi-checks')).toBe('100%');
+    expect(await page.textContent('#kpi-evaluated')).toBe(`of ${expected.scored} evaluated calls`);
+    expect(await page.textContent('#kpi-judged')).toBe('– · –');
+    expect(await page.textContent('#kpi-judged-count')).toBe('0 judged · 0 feedback');
 
     // Every chart: datasets with points, and pixels drawn on its canvas.
     const charts = (await page.evaluate(describeCharts(CHART_IDS))) as ChartState[];

@@ -7,6 +7,7 @@
  */
 import type { ClickHouseEngine, ClickHouseSettings } from '../store/engine.js';
 import { tableNames } from '../schema/schema.js';
+import { qualityFiguresOf, qualityFiguresSql, qualitySummary } from '../store/quality-figures.js';
 
 const READ_SETTINGS: ClickHouseSettings = {
   readonly: 1,
@@ -42,10 +43,16 @@ export interface Totals {
   tokens: number;
   p50Ms: number | null;
   p95Ms: number | null;
-  /** Mean evaluation score, `null` when nothing was scored. */
+  /**
+   * Mean of every score (built-in checks included), `null` when nothing was scored. Not shown
+   * as quality: the checks nearly always pass.
+   */
   quality: number | null;
   scored: number;
 }
+
+/** The quality figures of the window, each on its own (see `quality-figures.ts`). */
+export type QualityTotals = ReturnType<typeof qualitySummary>;
 
 /** One model's totals over one time bucket. */
 export interface SeriesPoint extends Omit<Totals, 'scored'> {
@@ -70,7 +77,7 @@ export interface RoutingPoint {
 
 export interface DashboardOverview {
   window: DashboardWindow;
-  totals: Totals;
+  totals: Totals & QualityTotals;
   series: SeriesPoint[];
   topServices: SpendRank[];
   topFeatures: SpendRank[];
@@ -160,7 +167,7 @@ export class DashboardQueries {
          LIMIT 10`,
         params,
       );
-    const [series, totals, services, features, routing] = await Promise.all([
+    const [series, totals, services, features, routing, quality] = await Promise.all([
       this.rows(
         `SELECT toUInt32(toUnixTimestamp(toStartOfInterval(${time}, toIntervalSecond({step:UInt32})))) AS t,
             Model AS model,
@@ -186,6 +193,11 @@ export class DashboardQueries {
          ORDER BY t, policy, model`,
         params,
       ),
+      this.rows(qualityFiguresSql(this.tables.scores, []), {
+        from: window.from * 1000,
+        to: window.to * 1000,
+        service: '',
+      }),
     ]);
     const total = totals[0] ?? {};
     return {
@@ -200,6 +212,7 @@ export class DashboardQueries {
         p95Ms: num(total.calls) > 0 ? quantile(total.latency, 1) : null,
         quality: optionalNum(total.quality),
         scored: num(total.scored),
+        ...qualitySummary(qualityFiguresOf(quality[0])),
       },
       series: series.map((row) => {
         const calls = num(row.calls);

@@ -91,7 +91,22 @@ export function feedbackRouter(store: SpanStore): Router {
     if (!parsed.success) {
       throw new MalformedPayloadError(`invalid feedback: ${describeIssues(parsed.error)}`);
     }
-    await store.insertFeedback(parsed.data);
+    const feedback = parsed.data;
+    const outcome = await store.insertFeedback(feedback);
+    const within =
+      feedback.service === undefined ? '' : ` in service ${JSON.stringify(feedback.service)}`;
+    if (outcome.status === 'unknown') {
+      response.status(404).json({
+        error: `no LLM call with response id ${JSON.stringify(feedback.responseId ?? '')}${within}; feedback was not stored (give traceId and spanId to score a call the collector has not stored)`,
+      });
+      return;
+    }
+    if (outcome.status === 'ambiguous') {
+      response.status(409).json({
+        error: `response id ${JSON.stringify(feedback.responseId ?? '')} names ${outcome.calls} LLM calls${within} (services: ${outcome.services.join(', ')}); feedback was not stored: give service, or traceId and spanId`,
+      });
+      return;
+    }
     response.status(200).json({ status: 'ok' });
   });
   return router;

@@ -5,6 +5,8 @@
  * identifiers and `{name:Type}` query parameters.
  */
 import type { Feedback, StatsQuery, StatsResponse, StatsRow } from '@modelmaxx/semconv/schemas';
+import { qualityFiguresOf, qualityFiguresSql, qualitySummary } from './quality-figures.js';
+import type { FeedbackOutcome } from './span-store.js';
 import type { StatsGroupKey } from '@modelmaxx/semconv/schemas';
 import {
   LATENCY_DD_PARAMETERS,
@@ -323,54 +325,82 @@ export class ClickHouseStore implements SpanStore {
     return this.writer === undefined ? true : this.writer.flush(timeoutMs);
   }
 
-  async insertFeedback(feedback: Feedback): Promise<void> {
-    let call = await this.findCall(feedback);
-    if (call === undefined && this.writer !== undefined && !this.writer.drained) {
+  async insertFeedback(feedback: Feedback): Promise<FeedbackOutcome> {
+    let calls = await this.findCalls(feedback);
+    if (calls.length === 0 && this.writer !== undefined && !this.writer.drained) {
       // The scored call may still be on its way from the spool: wait for the batches
       // acknowledged so far (without forcing small batches), then look again.
       await this.writer.settled(5_000);
-      call = await this.findCall(feedback);
+      calls = await this.findCalls(feedback);
     }
+    // A trace (and span) named by the caller is the target even when no call of it is stored;
+    // a response id alone must name exactly one stored call.
+    const named = feedback.traceId !== undefined;
+    if (!named && calls.length === 0) return { status: 'unknown' };
+    if (!named && calls.length > 1) {
+      return {
+        status: 'ambiguous',
+        calls: calls.length,
+        services: [...new Set(calls.map((found) => found['ServiceName'] ?? ''))].sort(),
+      };
+    }
+    const call = calls[0];
     const timestamp = feedback.timestamp === undefined ? new Date() : new Date(feedback.timestamp);
     const row = {
       Timestamp: secondsAndNanos(timestamp),
-      TraceId: feedback.traceId ?? call?.TraceId ?? '',
-      SpanId: feedback.spanId ?? call?.SpanId ?? '',
-      ResponseId: feedback.responseId ?? call?.ResponseId ?? '',
+      TraceId: feedback.traceId ?? call?.['TraceId'] ?? '',
+      SpanId: feedback.spanId ?? call?.['SpanId'] ?? '',
+      ResponseId: feedback.responseId ?? call?.['ResponseId'] ?? '',
       Name: feedback.name,
       Score: feedback.score,
       Label: feedback.label ?? '',
       Explanation: feedback.comment ?? '',
       Source: feedback.source,
-      ServiceName: call?.ServiceName ?? '',
-      Provider: call?.Provider ?? '',
-      Model: call?.Model ?? '',
-      Task: call?.Task ?? '',
-      Feature: call?.Feature ?? '',
+      ServiceName: call?.['ServiceName'] ?? feedback.service ?? '',
+      Provider: call?.['Provider'] ?? '',
+      Model: call?.['Model'] ?? '',
+      Task: call?.['Task'] ?? '',
+      Feature: call?.['Feature'] ?? '',
     };
     await this.engine.insert({
       table: this.tables.scores,
       format: 'JSONEachRow',
       body: Buffer.from(JSON.stringify(row) + '\n'),
     });
+    return { status: 'ok', linked: call !== undefined };
   }
 
-  private async findCall(feedback: Feedback): Promise<Record<string, string> | undefined> {
+  /**
+   * The stored calls feedback names: by trace (and span) when given, else by response id within
+   * `service` when given. Distinct spans, newest first; two are enough to know the id is ambiguous.
+   */
+  private async findCalls(feedback: Feedback): Promise<Record<string, string>[]> {
+    const byTrace = feedback.traceId !== undefined;
     const result = await this.engine.query<Record<string, string>>(
-      `SELECT TraceId, SpanId, ResponseId, ServiceName, Provider,
-              if(RequestModel != '', RequestModel, ResponseModel) AS Model, Task, Feature
-       FROM ${this.tables.calls}
-       WHERE ({responseId:String} != '' AND ResponseId = {responseId:String})
-          OR ({responseId:String} = '' AND TraceId = {traceId:String} AND ({spanId:String} = '' OR SpanId = {spanId:String}))
-       ORDER BY Timestamp DESC
-       LIMIT 1`,
+      `SELECT TraceId, SpanId, any(ResponseId) AS ResponseId, any(ServiceName) AS ServiceName,
+              any(Provider) AS Provider, any(if(RequestModel != '', RequestModel, ResponseModel)) AS Model,
+              any(Task) AS Task, any(Feature) AS Feature, max(Timestamp) AS Last
+       FROM (
+         SELECT TraceId, SpanId, ResponseId, ServiceName, Provider, RequestModel, ResponseModel,
+                Task, Feature, Timestamp
+         FROM ${this.tables.calls}
+         WHERE ${
+           byTrace
+             ? `TraceId = {traceId:String} AND ({spanId:String} = '' OR SpanId = {spanId:String})`
+             : `ResponseId = {responseId:String} AND ({service:String} = '' OR ServiceName = {service:String})`
+         }
+       )
+       GROUP BY TraceId, SpanId
+       ORDER BY Last DESC
+       LIMIT ${byTrace ? 1 : 10}`,
       {
         responseId: feedback.responseId ?? '',
         traceId: feedback.traceId ?? '',
         spanId: feedback.spanId ?? '',
+        service: feedback.service ?? '',
       },
     );
-    return result.data[0];
+    return result.data;
   }
 
   async stats(query: StatsQuery): Promise<StatsResponse> {
@@ -418,6 +448,7 @@ export class ClickHouseStore implements SpanStore {
       query.scores === undefined
         ? undefined
         : await this.namedScores(query.scores, groupBy, start, to, params.service);
+    const quality = await this.qualityFigures(groupBy, start, to, params.service);
     const rows: StatsRow[] = result.data.map((data) => {
       const calls = Number(data.calls);
       const errors = Number(data.errors);
@@ -440,6 +471,7 @@ export class ClickHouseStore implements SpanStore {
         latencyP99Ms: finite(latency[2]),
         meanScore: scoreCount > 0 ? scoreSum / scoreCount : null,
         scoreCount,
+        ...qualitySummary(qualityFiguresOf(quality.get(groupKey(data, groupBy)))),
       };
       for (const key of groupBy) {
         if (key !== 'model') row[key] = String(data[key] ?? '');
@@ -447,6 +479,23 @@ export class ClickHouseStore implements SpanStore {
       return row;
     });
     return { from: start.toISOString(), to: to.toISOString(), groupBy, rows };
+  }
+
+  /** Checks pass rate, judge and feedback scores per stats group (see `quality-figures.ts`). */
+  private async qualityFigures(
+    groupBy: readonly StatsGroupKey[],
+    start: Date,
+    to: Date,
+    service: string,
+  ): Promise<Map<string, Record<string, unknown>>> {
+    const result = await this.engine.query<Record<string, unknown>>(
+      qualityFiguresSql(
+        this.tables.scores,
+        groupBy.map((key) => ({ column: GROUP_COLUMNS[key], alias: key })),
+      ),
+      { from: start.getTime(), to: to.getTime() + 1, service },
+    );
+    return new Map(result.data.map((data) => [groupKey(data, groupBy), data]));
   }
 
   /** Score sums and counts of the named evaluations per stats group, over [start, to]. */

@@ -89,6 +89,12 @@ export interface SqlOptions {
   signal?: AbortSignal;
 }
 
+/** What `insertFeedback` did. */
+export type FeedbackOutcome =
+  | { status: 'ok'; linked: boolean }
+  | { status: 'unknown' }
+  | { status: 'ambiguous'; calls: number; services: string[] };
+
 export interface SpanStore {
   /** Create or upgrade the schema (idempotent). */
   migrate(): Promise<void>;
@@ -99,7 +105,13 @@ export interface SpanStore {
    * (`SpanColumns`, e.g. from `decodeTraceRequestProtobufToNative`).
    */
   writeNative(block: Buffer, rows: number): Promise<WriteResult>;
-  insertFeedback(feedback: Feedback): Promise<void>;
+  /**
+   * Stores a late score. By response id it must name exactly one stored call (within
+   * `feedback.service` when given): none is `unknown`, several (providers or services reusing
+   * ids) `ambiguous`, and nothing is stored. A `traceId` (with or without `spanId`) names the
+   * target itself and is stored even when no call of it is stored yet.
+   */
+  insertFeedback(feedback: Feedback): Promise<FeedbackOutcome>;
   stats(query: StatsQuery): Promise<StatsResponse>;
   /**
    * Read-only SQL (SELECT, DESCRIBE, SHOW, EXISTS) with ClickHouse's own limits

@@ -33,6 +33,11 @@ export const FeedbackSchema = z
     responseId: z.string().min(1).max(512).transform(toWellFormed).optional(),
     traceId: hex(32).optional(),
     spanId: hex(16).optional(),
+    /**
+     * The service (`service.name`) whose call is scored: a response id is looked up among its
+     * calls only (providers and services can reuse ids).
+     */
+    service: z.string().min(1).max(256).transform(toWellFormed).optional(),
     name: z.string().min(1).max(256).transform(toWellFormed),
     score: z.number().finite(),
     label: z.string().max(256).transform(toWellFormed).optional(),
@@ -138,8 +143,22 @@ export const StatsRowSchema = z.object({
   latencyP50Ms: z.number().nonnegative().nullable(),
   latencyP95Ms: z.number().nonnegative().nullable(),
   latencyP99Ms: z.number().nonnegative().nullable(),
+  /** Mean of every score (built-in checks, evaluators, judges, feedback); not a quality figure on its own. */
   meanScore: z.number().nullable(),
   scoreCount: z.number().int().nonnegative(),
+  /**
+   * Calls with a built-in check or in-process evaluator score (source `evaluator`), and the
+   * share of them whose every such score is at least 0.5. Checks nearly always pass: this is
+   * no measure of answer quality.
+   */
+  evaluatedCalls: z.number().int().nonnegative().optional(),
+  passRate: z.number().min(0).max(1).nullable().optional(),
+  /** Mean LLM-judge score (source `judge`) and how many; null when none. */
+  judgeScore: z.number().nullable().optional(),
+  judgeCount: z.number().int().nonnegative().optional(),
+  /** Mean feedback score (source `feedback`: users, tests, `POST /v1/feedback`) and how many. */
+  feedbackScore: z.number().nullable().optional(),
+  feedbackCount: z.number().int().nonnegative().optional(),
 });
 export type StatsRow = z.infer<typeof StatsRowSchema>;
 

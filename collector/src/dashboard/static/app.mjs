@@ -377,8 +377,13 @@ function drawTotals(overview) {
   $('kpi-error-count').textContent = `${count(totals.errors)} failed`;
   $('kpi-latency').textContent =
     totals.p50Ms === null ? '–' : `${ms(totals.p50Ms)} / ${ms(totals.p95Ms)}`;
-  $('kpi-quality').textContent = totals.quality === null ? '–' : totals.quality.toFixed(2);
-  $('kpi-scored').textContent = `${count(totals.scored)} scores`;
+  // Separate figures: the checks' pass rate is no quality measure (they nearly always pass).
+  $('kpi-checks').textContent = totals.passRate === null ? '–' : percent(totals.passRate);
+  $('kpi-evaluated').textContent = `of ${count(totals.evaluatedCalls)} evaluated calls`;
+  const mean = (value) => (value === null ? '–' : value.toFixed(2));
+  $('kpi-judged').textContent = `${mean(totals.judgeScore)} · ${mean(totals.feedbackScore)}`;
+  $('kpi-judged-count').textContent =
+    `${count(totals.judgeCount)} judged · ${count(totals.feedbackCount)} feedback`;
 }
 
 let selectedTrace = null;

@@ -1,0 +1,96 @@
+/**
+ * Quality figures that do not mislead: the built-in checks (finish reason, empty output,
+ * refusal, JSON, tool arguments) and the app's own evaluators nearly always pass, so their
+ * mean must never stand in for "quality". From `llm_scores`, per group:
+ *
+ * - `evaluatedCalls` / `passedCalls`: calls with at least one score of source `evaluator`
+ *   (built-in checks and in-process evaluators), and those whose every such score is >= 0.5;
+ * - judge scores (source `judge`: LLM judges) and feedback scores (source `feedback`: users,
+ *   tests, `POST /v1/feedback`), each a mean with its count.
+ *
+ * Scores without a value (judge errors) and scores not linked to a call (no model) count nowhere.
+ */
+export interface QualityFigures {
+  evaluatedCalls: number;
+  passedCalls: number;
+  judgeSum: number;
+  judgeCount: number;
+  feedbackSum: number;
+  feedbackCount: number;
+}
+
+/** A score of at least this passes (the built-in checks score 0 or 1). */
+export const PASS_SCORE = 0.5;
+
+/**
+ * The statement: `groupColumns` are `llm_scores` columns (`Model`, `ServiceName`, ...) with the
+ * alias each is returned as; the window is `{from:Int64}`..`{to:Int64}` (epoch ms), the service
+ * filter `{service:String}` ('' = all).
+ */
+export function qualityFiguresSql(
+  scoresTable: string,
+  groupColumns: readonly { column: string; alias: string }[],
+): string {
+  const inner = groupColumns.map(({ column }) => column);
+  const outer = groupColumns.map(({ column, alias }) => `${column} AS ${alias}`);
+  const groupOuter = groupColumns.map(({ column }) => column);
+  return `SELECT
+    ${[...outer, `toFloat64(countIf(EvalCount > 0)) AS evaluatedCalls`].join(',\n    ')},
+    toFloat64(countIf(EvalCount > 0 AND EvalMin >= ${PASS_SCORE})) AS passedCalls,
+    sum(JudgeSum) AS judgeSum,
+    toFloat64(sum(JudgeCount)) AS judgeCount,
+    sum(FeedbackSum) AS feedbackSum,
+    toFloat64(sum(FeedbackCount)) AS feedbackCount
+FROM
+(
+    SELECT
+        ${[...inner, 'TraceId', 'SpanId'].join(', ')},
+        countIf(Source = 'evaluator') AS EvalCount,
+        minIf(assumeNotNull(Score), Source = 'evaluator') AS EvalMin,
+        sumIf(assumeNotNull(Score), Source = 'judge') AS JudgeSum,
+        countIf(Source = 'judge') AS JudgeCount,
+        sumIf(assumeNotNull(Score), Source = 'feedback') AS FeedbackSum,
+        countIf(Source = 'feedback') AS FeedbackCount
+    FROM ${scoresTable}
+    WHERE Timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND Timestamp < fromUnixTimestamp64Milli({to:Int64})
+      AND ({service:String} = '' OR ServiceName = {service:String})
+      AND Model != '' AND Score IS NOT NULL
+    GROUP BY ${[...inner, 'TraceId', 'SpanId'].join(', ')}
+)
+${groupOuter.length > 0 ? `GROUP BY ${groupOuter.join(', ')}` : ''}`;
+}
+
+const number = (value: unknown): number => {
+  const parsed = typeof value === 'number' ? value : Number(value);
+  return Number.isFinite(parsed) ? parsed : 0;
+};
+
+export function qualityFiguresOf(row: Record<string, unknown> | undefined): QualityFigures {
+  return {
+    evaluatedCalls: number(row?.['evaluatedCalls']),
+    passedCalls: number(row?.['passedCalls']),
+    judgeSum: number(row?.['judgeSum']),
+    judgeCount: number(row?.['judgeCount']),
+    feedbackSum: number(row?.['feedbackSum']),
+    feedbackCount: number(row?.['feedbackCount']),
+  };
+}
+
+/** The figures as shown: rates and means, `null` where nothing was counted. */
+export function qualitySummary(figures: QualityFigures): {
+  evaluatedCalls: number;
+  passRate: number | null;
+  judgeScore: number | null;
+  judgeCount: number;
+  feedbackScore: number | null;
+  feedbackCount: number;
+} {
+  return {
+    evaluatedCalls: figures.evaluatedCalls,
+    passRate: figures.evaluatedCalls > 0 ? figures.passedCalls / figures.evaluatedCalls : null,
+    judgeScore: figures.judgeCount > 0 ? figures.judgeSum / figures.judgeCount : null,
+    judgeCount: figures.judgeCount,
+    feedbackScore: figures.feedbackCount > 0 ? figures.feedbackSum / figures.feedbackCount : null,
+    feedbackCount: figures.feedbackCount,
+  };
+}
