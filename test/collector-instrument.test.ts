@@ -334,11 +334,20 @@ describe('app → collector → ClickHouse', () => {
         latencyP99Ms: latency,
         meanScore: expect.closeTo(scoreSum / scoreCount, 12),
         scoreCount,
+        // The separate figures: the built-in checks' pass rate, judge and feedback scores.
+        evaluatedCalls: 1,
+        passRate: cut ? 0 : 1,
+        judgeScore: judged ? 0.25 : null,
+        judgeCount: judged ? 1 : 0,
+        feedbackScore: null,
+        feedbackCount: 0,
       };
       if (call.requestModel === 'gpt-4o-mini') {
         // Whether the app's in-process feedback() counts: see the known-bug test below.
         expected.meanScore = expect.any(Number);
         expected.scoreCount = expect.any(Number);
+        expected.feedbackScore = expect.anything();
+        expected.feedbackCount = expect.any(Number);
       }
       expect(byModel[call.requestModel]).toEqual(expected);
     }
