@@ -263,15 +263,16 @@ afterAll(async () => {
 describe('the packages installed by an outside app', () => {
   it('install without a workspace above, with workspace ranges replaced and no build files', () => {
     expect(workspaceAbove(appDir)).toBeUndefined();
-    expect(tarballs.map((file) => file.split('/').pop())).toEqual([
-      'modelmaxx-cli-0.1.0.tgz',
-      'modelmaxx-collector-0.1.0.tgz',
-      'modelmaxx-instrument-0.1.0.tgz',
-      'modelmaxx-llm-sim-0.1.0.tgz',
-      'modelmaxx-pricing-0.1.0.tgz',
-      'modelmaxx-router-0.1.0.tgz',
-      'modelmaxx-semconv-0.1.0.tgz',
-    ]);
+    const version = (
+      JSON.parse(readFileSync(join(ROOT, 'packages/instrument/package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
+    expect(tarballs.map((file) => file.split('/').pop())).toEqual(
+      ['cli', 'collector', 'instrument', 'llm-sim', 'pricing', 'router', 'semconv'].map(
+        (name) => `modelmaxx-${name}-${version}.tgz`,
+      ),
+    );
     const installed = join(appDir, 'node_modules', '@modelmaxx');
     for (const name of readdirSync(installed)) {
       const manifestText = readFileSync(join(installed, name, 'package.json'), 'utf8');
@@ -291,7 +292,7 @@ describe('the packages installed by an outside app', () => {
     const instrument = JSON.parse(
       readFileSync(join(installed, 'instrument', 'package.json'), 'utf8'),
     ) as Record<string, Record<string, unknown>>;
-    expect(instrument['dependencies']?.['@modelmaxx/pricing']).toBe('0.1.0');
+    expect(instrument['dependencies']?.['@modelmaxx/pricing']).toBe(version);
     expect(instrument['peerDependencies']).toEqual({
       '@anthropic-ai/sdk': '>=0.117.1 <2',
       '@opentelemetry/api': '^1.10.0',
