@@ -39,6 +39,8 @@ export function predictPolicy(models: readonly string[]): PolicyInput {
     name: 'predict',
     candidates: models.map((model) => ({ model })),
     goal: { costPenalty: 0.1 },
+    // chosen on inner splits of the train splits: 0.01 vs 0.05 MMLU 0.654 vs 0.640, GSM8K 0.595 both
+    exploration: 0.01,
     predictor: { enabled: true },
   };
 }

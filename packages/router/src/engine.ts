@@ -297,6 +297,7 @@ export class RoutingEngine {
         halfLifeMs: policy.halfLifeMs,
         priors: policy.candidates.map((candidate) => candidate.priorQuality ?? 0.5),
         classWeight: policy.predictor.classWeight,
+        priorPrecision: policy.predictor.regularization,
       });
     }
   }

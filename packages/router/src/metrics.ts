@@ -54,7 +54,8 @@ export interface RoutingMetrics {
 }
 
 export const PENALTY_KNOBS = [
-  0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2,
+  0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2, 0.23, 0.26, 0.3,
+  0.35, 0.4, 0.5, 0.6, 0.8, 1,
 ];
 export const MARGIN_KNOBS = [0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1];
 
@@ -222,9 +223,13 @@ export function routingMetrics(
       let best = -Infinity;
       chosen = strong;
       for (let model = 0; model < models.length; model += 1) {
+        // On the strong-share axis a call counts, not its price: each model's mean cost per
+        // call over all of train; on the cost axis the class's own cost per call.
+        const cost = twoModels
+          ? global.cost[model]! / global.count
+          : entry.cost[model]! / entry.count;
         const value =
-          entry.score[model]! / entry.count -
-          (price * entry.cost[model]!) / entry.count / Math.max(strongCostPerCall, 1e-12);
+          entry.score[model]! / entry.count - (price * cost) / Math.max(strongCostPerCall, 1e-12);
         if (value > best) {
           best = value;
           chosen = model;
