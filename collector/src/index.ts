@@ -58,8 +58,9 @@ export async function startCollector(
     }));
   const app = createApp({ config, store, logger, metrics: new CollectorMetrics() });
   const server = createServer(app);
-  // A client that trickles its body holds an export slot; give up on it after a minute.
-  server.requestTimeout = 60_000;
+  // A backstop for every route: export bodies have their own, shorter limit
+  // (`ingestBodyTimeoutSeconds`, answered 408 by the route), which this must not cut first.
+  server.requestTimeout = Math.max(60_000, config.ingestBodyTimeoutSeconds * 1000 + 30_000);
   server.headersTimeout = 30_000;
   try {
     await listen(server, config.port, config.host);

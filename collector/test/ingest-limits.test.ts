@@ -5,6 +5,7 @@
  * cut (with a marker, counted) the same way from protobuf and from JSON.
  */
 import { connect, type Socket } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,25 +159,33 @@ describe('decoder limits', () => {
   });
 });
 
-/** Runs `work` while `GET /healthz` is asked every 20 ms; the slowest answer (ms) and the result. */
-async function whileProbing<T>(
+/**
+ * Runs `work` while watching this process's event loop (the collector runs in it):
+ * the longest it was held up (`monitorEventLoopDelay`, ms), the slowest answer to
+ * `GET /healthz` asked every 20 ms meanwhile, and how long `work` took (ms).
+ */
+async function whileWatching<T>(
   url: string,
   work: () => Promise<T>,
-): Promise<{ result: T; slowestMs: number }> {
+): Promise<{ result: T; stallMs: number; slowestHealthzMs: number; ms: number }> {
   let done = false;
-  let slowestMs = 0;
+  let slowestHealthzMs = 0;
+  const delay = monitorEventLoopDelay({ resolution: 10 });
   const probe = (async () => {
     while (!done) {
       const started = performance.now();
-      const response = await fetch(`${url}/healthz`);
-      await response.text();
-      slowestMs = Math.max(slowestMs, performance.now() - started);
+      await (await fetch(`${url}/healthz`)).text();
+      slowestHealthzMs = Math.max(slowestHealthzMs, performance.now() - started);
       await sleep(20);
     }
   })();
+  delay.enable();
+  const started = performance.now();
   try {
     const result = await work();
-    return { result, slowestMs };
+    const ms = performance.now() - started;
+    delay.disable();
+    return { result, stallMs: delay.max / 1e6, slowestHealthzMs, ms };
   } finally {
     done = true;
     await probe;
@@ -214,18 +223,25 @@ describe('a running collector', () => {
       expect(bombs[0]!.body.length).toBeLessThan(4_000);
       expect(bombs[1]!.body.length).toBeLessThan(20_000);
       for (const { type, body } of bombs) {
-        const { result, slowestMs } = await whileProbing(collector.url, async () => {
-          const response = await fetch(`${collector.url}/v1/traces`, {
-            method: 'POST',
-            headers: { 'content-type': type, 'content-encoding': 'gzip' },
-            body,
-          });
-          return { status: response.status, text: await response.text() };
-        });
+        const { result, stallMs, slowestHealthzMs, ms } = await whileWatching(
+          collector.url,
+          async () => {
+            const response = await fetch(`${collector.url}/v1/traces`, {
+              method: 'POST',
+              headers: { 'content-type': type, 'content-encoding': 'gzip' },
+              body,
+            });
+            return { status: response.status, text: await response.text() };
+          },
+        );
+        console.log(
+          `${type} bomb of ${body.length} bytes: ${result.status} in ${ms.toFixed(0)} ms; event loop held up at most ${stallMs.toFixed(0)} ms, slowest /healthz ${slowestHealthzMs.toFixed(0)} ms`,
+        );
         expect(result.status).toBe(413);
         expect(result.text).toContain(`more than ${DEFAULT_DECODE_LIMITS.maxSpans} spans`);
-        // Tens of ms on an idle machine; generous for a loaded one (before: seconds).
-        expect(slowestMs).toBeLessThan(1_500);
+        // Tens of ms on an idle machine; generous for a loaded one (before: 7 to 47 s).
+        expect(stallMs).toBeLessThan(1_000);
+        expect(slowestHealthzMs).toBeLessThan(1_000);
       }
       expect(await metrics()).toContain(
         'modelmaxx_ingest_requests_refused_total{reason="too_large"} 2\n',
@@ -269,27 +285,29 @@ describe('a running collector', () => {
         parts.push(text);
         size += text.length + 1;
       }
-      const body = head + parts.join(',') + tail;
+      // Encoded before the watch starts: a string body would be encoded on this loop.
+      const body = Buffer.from(head + parts.join(',') + tail);
       expect(body.length).toBeGreaterThan(maxBytes * 0.95);
-      const { result, slowestMs } = await whileProbing(collector.url, async () => {
-        const started = performance.now();
-        const response = await fetch(`${collector.url}/v1/traces`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body,
-        });
-        return {
-          status: response.status,
-          text: await response.text(),
-          ms: performance.now() - started,
-        };
-      });
+      const { result, stallMs, slowestHealthzMs, ms } = await whileWatching(
+        collector.url,
+        async () => {
+          const response = await fetch(`${collector.url}/v1/traces`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body,
+          });
+          return { status: response.status, text: await response.text() };
+        },
+      );
       console.log(
-        `${parts.length} spans, ${(body.length / 1048576).toFixed(1)} MiB of JSON: answered in ${result.ms.toFixed(0)} ms; slowest /healthz meanwhile ${slowestMs.toFixed(0)} ms`,
+        `${parts.length} spans, ${(body.length / 1048576).toFixed(1)} MiB of JSON: answered in ${ms.toFixed(0)} ms; event loop held up at most ${stallMs.toFixed(0)} ms, slowest /healthz ${slowestHealthzMs.toFixed(0)} ms`,
       );
       expect(result.status).toBe(200);
       expect(result.text).toBe('{}');
-      expect(slowestMs).toBeLessThan(1_500);
+      // Decoded on the event loop, this request held it up for most of its time (0.6 to
+      // 1.8 s by machine); now only for a small part of it (the request's own time is the
+      // yardstick, so that a faster or a busier machine does not change the verdict).
+      expect(stallMs).toBeLessThan(Math.max(250, 0.4 * ms));
     },
   );
 

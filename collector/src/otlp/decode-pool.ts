@@ -115,7 +115,11 @@ export class DecodePool {
   }
 
   private spawn(): void {
-    const worker = new Worker(WORKER_URL, { name: 'modelmaxx-decode' });
+    // A request that needs more memory than this fails alone (413), not the process.
+    const worker = new Worker(WORKER_URL, {
+      name: 'modelmaxx-decode',
+      resourceLimits: { maxOldGenerationSizeMb: 1024 },
+    });
     const thread: Thread = { worker, ready: false, job: undefined, idleTimer: undefined };
     this.threads.add(thread);
     worker.unref();
