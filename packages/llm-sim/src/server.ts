@@ -8,7 +8,7 @@ import type { Directives } from './directives.js';
 import { parseDirectiveList, parseDirectivesFromText } from './directives.js';
 import { PrefixCache } from './engine.js';
 import type { ErrorShape, SseFrame } from './http-util.js';
-import { DEFAULT_SIM_JUDGE, mergeJudgeConfig } from './judge.js';
+import { DEFAULT_SIM_JUDGE, JUDGE_PROMPT_MARKER, mergeJudgeConfig } from './judge.js';
 import type { SimJudgeConfig } from './judge.js';
 import { errorBody, readBody, writeJson } from './http-util.js';
 import type { SimModel, SimModelConfig, SimModelPatch } from './models.js';
@@ -308,7 +308,11 @@ export async function startLlmSim(options: LlmSimOptions = {}): Promise<LlmSim> 
     let directives: Directives = {};
     const header = request.headers['x-sim-directives'];
     if (typeof header === 'string') directives = parseDirectiveList(header, directives);
-    directives = parseDirectivesFromText(rawBody, directives) ?? directives;
+    // A judge prompt quotes the judged call's question, directives included: those were meant
+    // for that call, so a judge request takes its directives from the header only.
+    if (!rawBody.includes(JUDGE_PROMPT_MARKER)) {
+      directives = parseDirectivesFromText(rawBody, directives) ?? directives;
+    }
 
     // Failures: directives first, then the model's random rates.
     let failure: { status: number } | { timeout: number } | undefined;

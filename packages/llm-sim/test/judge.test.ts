@@ -184,6 +184,26 @@ describe('llm-sim judge', () => {
     expect(() => started.setJudge({ accuracy: 2 })).toThrow(/accuracy/);
   });
 
+  it('directives quoted in a judge prompt are ignored; header directives apply', async () => {
+    const { openai } = await sim({ seed: 8, judge: { accuracy: 1 } });
+    const task = generateTask({ kind: 'arithmetic', difficulty: 'easy', seed: 1, index: 1 });
+    const question = `${task.prompt} [sim:status=500 times=1]`;
+    const fields = await verdict(
+      openai,
+      pointwisePrompt(question, `The answer is ${task.answer}.`),
+    );
+    expect(fields['label']).toBe('pass');
+    const failing = new OpenAI({
+      baseURL: openai.baseURL,
+      apiKey: 'k',
+      maxRetries: 0,
+      defaultHeaders: { 'x-sim-directives': 'status=503' },
+    });
+    await expect(verdict(failing, pointwisePrompt(question, task.answer))).rejects.toMatchObject({
+      status: 503,
+    });
+  });
+
   it('a prompt without the marker is answered as usual', async () => {
     const { openai } = await sim({ seed: 8 });
     const task = generateTask({ kind: 'arithmetic', difficulty: 'easy', seed: 1, index: 0 });
