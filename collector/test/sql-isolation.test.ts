@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector, type RunningCollector } from '../src/index.js';
+import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
 
 let collector: RunningCollector;
 let dataDir: string;
@@ -78,6 +79,18 @@ async function timed(path: string): Promise<{ path: string; status: number; ms: 
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Waits until the SQL lane holds this many queries (they passed the gate). */
+async function queued(running: number, waiting: number): Promise<void> {
+  const store = collector.store as ClickHouseStore;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const now = store.sqlQueue();
+    if (now.running === running && now.waiting === waiting) return;
+    if (Date.now() > deadline) throw new Error(`SQL lane at ${JSON.stringify(now)}`);
+    await pause(50);
+  }
+}
+
 /** How many of our sleeping queries ClickHouse is still running. */
 async function sleepingQueries(): Promise<number> {
   const answer = await sql(
@@ -92,7 +105,8 @@ describe('/api/sql beside the collector', () => {
     // Before: one session, one queue: /api/services waited for all five (40 s at 10 s each).
     limits({ sqlMaxExecutionSeconds: 6 });
     const queries = Array.from({ length: 5 }, () => abandoned(SLEEPY));
-    await pause(1_000);
+    await queued(1, 4);
+    await pause(500);
     const probes = await Promise.all(
       ['/api/services', '/api/v3/services', '/api/stats?window=1h', '/readyz'].map(timed),
     );
@@ -115,7 +129,8 @@ describe('/api/sql beside the collector', () => {
     // Before: the query ran on to its time limit (30 s here) and held the next one.
     limits({ sqlMaxExecutionSeconds: 30, sqlMaxConcurrent: 2 });
     const query = abandoned(SLEEPY);
-    await pause(1_500);
+    await queued(1, 0);
+    await pause(1_000);
     // The second slot lets us look at it running.
     expect(await sleepingQueries()).toBe(1);
     limits({ sqlMaxExecutionSeconds: 30, sqlMaxConcurrent: 1 });
@@ -131,9 +146,9 @@ describe('/api/sql beside the collector', () => {
   it('refuses queries beyond the queue with 429 and Retry-After', async () => {
     limits({ sqlMaxExecutionSeconds: 8, sqlMaxConcurrent: 1, sqlMaxQueued: 1 });
     const running = abandoned(SLEEPY);
-    await pause(500);
+    await queued(1, 0);
     const waiting = abandoned(SLEEPY);
-    await pause(500);
+    await queued(1, 1);
     const refused = await sql('SELECT 1');
     expect(refused.status).toBe(429);
     expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);
@@ -141,8 +156,9 @@ describe('/api/sql beside the collector', () => {
     // A waiting client that gives up frees its place in the queue.
     waiting.controller.abort();
     await waiting.done;
+    await queued(1, 0);
     const next = sql('SELECT 2 AS two');
-    await pause(300);
+    await queued(1, 1);
     running.controller.abort();
     const answer = await next;
     expect(answer.status).toBe(200);

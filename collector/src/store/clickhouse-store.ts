@@ -631,6 +631,11 @@ export class ClickHouseStore implements SpanStore {
     }
   }
 
+  /** Ad-hoc queries running and waiting in the SQL lane now. */
+  sqlQueue(): { running: number; waiting: number } {
+    return this.sqlLane?.size ?? { running: 0, waiting: 0 };
+  }
+
   /** One ad-hoc query on the engine, killed at the time limit (plus grace) if ClickHouse overruns it. */
   private async runAdHoc(
     statement: string,
