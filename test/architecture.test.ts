@@ -34,6 +34,7 @@ const allowed: Record<string, string[]> = {
   '@modelmaxx/instrument': ['@modelmaxx/semconv', '@modelmaxx/pricing'],
   '@modelmaxx/router': ['@modelmaxx/semconv', '@modelmaxx/pricing'],
   '@modelmaxx/collector': ['@modelmaxx/semconv', '@modelmaxx/pricing'],
+  '@modelmaxx/gateway': ['@modelmaxx/semconv', '@modelmaxx/pricing', '@modelmaxx/router'],
   '@modelmaxx/cli': [
     '@modelmaxx/semconv',
     '@modelmaxx/pricing',
@@ -41,6 +42,7 @@ const allowed: Record<string, string[]> = {
     '@modelmaxx/router',
     '@modelmaxx/llm-sim',
     '@modelmaxx/collector',
+    '@modelmaxx/gateway',
   ],
 };
 
