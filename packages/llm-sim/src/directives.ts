@@ -38,6 +38,11 @@ export interface Directives {
   /** Force the task answer to be right or wrong. */
   correct?: boolean;
   wrong?: boolean;
+  /**
+   * OpenAI chat: report `usage.cost` (USD) like OpenRouter does — `cost=X` reports X, a bare
+   * `cost` the model's list price for the call's tokens.
+   */
+  cost?: number | 'list';
 }
 
 const TAG = /\[sim:([^\]]*)\]/g;
@@ -121,6 +126,9 @@ export function parseDirectiveList(list: string, into: Directives = {}): Directi
         break;
       case 'wrong':
         into.wrong = true;
+        break;
+      case 'cost':
+        into.cost = hasNumber && number >= 0 ? number : 'list';
         break;
     }
   }

@@ -183,6 +183,18 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
   const responseModel = model.responseModel ?? model.name;
   const fingerprint = fingerprintOf(model.name);
   const usage = openaiUsage(promptTokens, cachedTokens, choices);
+  const cost = context.directives.cost;
+  if (cost !== undefined) {
+    // OpenRouter's `usage.cost`: what the provider charged, in USD (credits).
+    const { price } = model;
+    usage['cost'] =
+      cost === 'list'
+        ? ((promptTokens - cachedTokens) * price.inputPerMTok +
+            cachedTokens * (price.cachedInputPerMTok ?? price.inputPerMTok) +
+            (usage['completion_tokens'] as number) * price.outputPerMTok) /
+          1e6
+        : cost;
+  }
 
   if (body['stream'] === true) {
     const options = body['stream_options'];
