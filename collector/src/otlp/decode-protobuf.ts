@@ -79,6 +79,9 @@ class Reader {
   readonly maxSpans: number;
   readonly maxName: number;
   readonly maxValue: number;
+  /** Values of at most this many bytes (or UTF-16 units) fit every limit. */
+  readonly fitsAll: number;
+  readonly fitsAllChars: number;
   readonly truncation: Truncation;
 
   constructor(bytes: Uint8Array, limits: DecodeLimits) {
@@ -90,15 +93,19 @@ class Reader {
     this.maxName = limits.maxNameBytes;
     this.maxValue = limits.maxValueBytes;
     this.truncation = new Truncation(limits);
+    this.fitsAll = this.truncation.fitsAll;
+    this.fitsAllChars = Math.floor(this.fitsAll / 3);
   }
 
   /** Writes the UTF-8 bytes `[start, end)` as a `String` on `sink`, cut to `limit` bytes. */
   put(sink: Sink, start: number, end: number, limit: number): void {
     if (end - start <= limit) sink.utf8(this.buffer, start, end);
-    else {
-      sink.string(truncatedUtf8(this.buffer, start, end, limit));
-      this.truncation.count += 1;
-    }
+    else this.putCut(sink, start, end, limit);
+  }
+
+  putCut(sink: Sink, start: number, end: number, limit: number): void {
+    sink.string(truncatedUtf8(this.buffer, start, end, limit));
+    this.truncation.count += 1;
   }
 
   fail(message: string): never {
@@ -537,7 +544,7 @@ function decodeSpan(
         break;
       case 9:
         reader.expect(tag, LEN, 'Span');
-        decodeKeyValue(reader, reader.lengthEnd(end), columns.attributes);
+        decodeKeyValue(reader, reader.lengthEnd(end), columns.attributes, false);
         break;
       case 11: {
         reader.expect(tag, LEN, 'Span');
@@ -650,7 +657,7 @@ function decodeEvent(reader: Reader, end: number, columns: SpanColumns): string 
       nameEnd = reader.pos = fieldEnd;
     } else if (field === 3) {
       reader.expect(tag, LEN, 'Event');
-      decodeKeyValue(reader, reader.lengthEnd(end), attributes);
+      decodeKeyValue(reader, reader.lengthEnd(end), attributes, false);
     } else reader.skip(tag & 7, end);
   }
   attributes.end();
@@ -695,7 +702,7 @@ function decodeLink(reader: Reader, end: number, columns: SpanColumns): string |
       stateEnd = reader.pos = fieldEnd;
     } else if (field === 4) {
       reader.expect(tag, LEN, 'Link');
-      decodeKeyValue(reader, reader.lengthEnd(end), attributes);
+      decodeKeyValue(reader, reader.lengthEnd(end), attributes, false);
     } else reader.skip(tag & 7, end);
   }
   attributes.end();
@@ -712,7 +719,7 @@ function decodeLink(reader: Reader, end: number, columns: SpanColumns): string |
  * One `KeyValue` as an entry of the open map of `target`, the value flattened to
  * a string; key and value cut to their limits (`resource`: a resource attribute).
  */
-function decodeKeyValue(reader: Reader, end: number, target: MapColumn, resource = false): void {
+function decodeKeyValue(reader: Reader, end: number, target: MapColumn, resource: boolean): void {
   let keyStart = 0;
   let keyEnd = 0;
   let value: string | undefined = '';
@@ -734,24 +741,37 @@ function decodeKeyValue(reader: Reader, end: number, target: MapColumn, resource
     } else reader.skip(tag & 7, end);
   }
   const buffer = reader.buffer;
-  const truncation = reader.truncation;
   if (keyEnd - keyStart <= reader.maxName) target.key(buffer, keyStart, keyEnd);
-  else {
-    target.keyText(truncatedUtf8(buffer, keyStart, keyEnd, reader.maxName));
-    truncation.count += 1;
-  }
+  else cutKey(reader, target, keyStart, keyEnd);
+  // Most values fit every limit; longer ones are looked at with their key (off the hot path).
   if (value === undefined) {
-    // Most values fit every limit; longer ones are looked at with their key.
-    if (valueEnd - valueStart <= truncation.fitsAll) {
-      target.values.utf8(buffer, valueStart, valueEnd);
-    } else {
-      const limit = valueLimitOf(buffer.utf8Slice(keyStart, keyEnd), resource, truncation.limits);
-      reader.put(target.values, valueStart, valueEnd, limit);
-    }
-  } else if (value.length <= truncation.fitsAll / 3) target.values.string(value);
-  else {
-    target.values.string(truncation.attribute(buffer.utf8Slice(keyStart, keyEnd), value, resource));
-  }
+    if (valueEnd - valueStart <= reader.fitsAll) target.values.utf8(buffer, valueStart, valueEnd);
+    else putLongValue(reader, target, keyStart, keyEnd, resource, valueStart, valueEnd, undefined);
+  } else if (value.length <= reader.fitsAllChars) target.values.string(value);
+  else putLongValue(reader, target, keyStart, keyEnd, resource, 0, 0, value);
+}
+
+function cutKey(reader: Reader, target: MapColumn, keyStart: number, keyEnd: number): void {
+  target.keyText(truncatedUtf8(reader.buffer, keyStart, keyEnd, reader.maxName));
+  reader.truncation.count += 1;
+}
+
+/** A value longer than the smallest limit: its bytes (`text` undefined) or its text, within its key's limit. */
+function putLongValue(
+  reader: Reader,
+  target: MapColumn,
+  keyStart: number,
+  keyEnd: number,
+  resource: boolean,
+  valueStart: number,
+  valueEnd: number,
+  text: string | undefined,
+): void {
+  const key = reader.buffer.utf8Slice(keyStart, keyEnd);
+  const truncation = reader.truncation;
+  if (text === undefined) {
+    reader.put(target.values, valueStart, valueEnd, valueLimitOf(key, resource, truncation.limits));
+  } else target.values.string(truncation.attribute(key, text, resource));
 }
 
 /**
