@@ -18,6 +18,7 @@ export const PUBLIC_PACKAGES = [
   'packages/instrument',
   'packages/llm-sim',
   'packages/router',
+  'packages/gateway',
   'collector',
   'packages/cli',
 ];
