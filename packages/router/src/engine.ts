@@ -298,6 +298,7 @@ export class RoutingEngine {
         priors: policy.candidates.map((candidate) => candidate.priorQuality ?? 0.5),
         classWeight: policy.predictor.classWeight,
         priorPrecision: policy.predictor.regularization,
+        classPrior: policy.predictor.classPrior,
       });
     }
   }

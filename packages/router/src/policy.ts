@@ -114,6 +114,8 @@ export const PolicySchema = z
         warmup: z.number().int().nonnegative().default(20),
         /** Pseudo-count of the class statistics when blended with the request's prediction. */
         classWeight: z.number().positive().default(1),
+        /** Pseudo-count of a candidate's all-class mean score in each class's statistics. */
+        classPrior: z.number().nonnegative().default(5),
         /** Prior precision of each feature weight (L2 regularization of the logistic model). */
         regularization: z.number().positive().default(1),
         /** Thompson noise on the predicted logit, as a multiple of its standard deviation. */

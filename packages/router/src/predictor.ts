@@ -21,6 +21,8 @@ export interface Prediction {
 }
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+/** Key of the statistics over every class (not a valid class name: it holds a NUL). */
+const GLOBAL = '\u0000all';
 
 /** Decay scale: values are stored multiplied by 2^(t / halfLife) and read divided by it. */
 class DecayClock {
@@ -71,6 +73,8 @@ export interface PredictorOptions {
   readonly classWeight?: number;
   /** Prior precision of every logistic weight (L2 regularization). */
   readonly priorPrecision?: number;
+  /** Pseudo-count of the candidate's all-class mean in each class's statistics. */
+  readonly classPrior?: number;
 }
 
 export class QualityPredictor {
@@ -105,15 +109,26 @@ export class QualityPredictor {
     return stats;
   }
 
-  /** The class's decayed mean score for a candidate (Beta posterior around its prior). */
+  /**
+   * The class's decayed mean score for a candidate: a Beta posterior shrunk toward the
+   * candidate's mean over every class (hierarchical), or toward its prior before any call.
+   */
   classQuality(classKey: string, candidate: number): { mean: number; count: number } {
     const stats = this.classes.get(classKey);
     const scale = this.clock.scale;
-    const prior = this.options.priors[candidate] ?? 0.5;
+    const global = this.classes.get(GLOBAL);
+    const globalCount = global === undefined ? 0 : global.count[candidate]! / scale;
+    const basePrior = this.options.priors[candidate] ?? 0.5;
+    const prior =
+      globalCount > 0
+        ? (global!.score[candidate]! / scale + basePrior * this.classWeight) /
+          (globalCount + this.classWeight)
+        : basePrior;
     const count = stats === undefined ? 0 : stats.count[candidate]! / scale;
     const score = stats === undefined ? 0 : stats.score[candidate]! / scale;
-    const strength = this.classWeight;
-    return { mean: (score + prior * strength) / (count + strength), count };
+    const strength = this.options.classPrior ?? 5;
+    const total = count + strength;
+    return { mean: total > 0 ? (score + prior * strength) / total : prior, count };
   }
 
   predict(candidate: number, vector: RequestVector, classKey: string, withSd = false): Prediction {
@@ -161,9 +176,11 @@ export class QualityPredictor {
     const rebase = this.clock.advance(at);
     if (rebase !== 1) this.rebase(rebase);
     const scale = this.clock.scale;
-    const stats = this.classOf(classKey);
-    stats.score[candidate] = stats.score[candidate]! + score * scale;
-    stats.count[candidate] = stats.count[candidate]! + scale;
+    for (const key of [classKey, GLOBAL]) {
+      const stats = this.classOf(key);
+      stats.score[candidate] = stats.score[candidate]! + score * scale;
+      stats.count[candidate] = stats.count[candidate]! + scale;
+    }
     const model = this.models[candidate]!;
     const { index, value } = vector;
     let z = 0;
