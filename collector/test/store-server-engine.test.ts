@@ -66,6 +66,12 @@ function respond(request: Recorded, response: ServerResponse): void {
     );
     return;
   }
+  if (/FORMAT JSONCompactEachRowWithNamesAndTypes$/.test(query) && query.includes('sleep(')) {
+    // A query that runs until it is killed: no answer; the client's abort closes the request.
+    response.writeHead(200, { 'Content-Type': 'text/plain' });
+    response.write('["n"]\n["UInt64"]\n');
+    return;
+  }
   if (/FORMAT JSONCompactEachRowWithNamesAndTypes$/.test(query)) {
     response.writeHead(200, {
       'Content-Type': 'text/plain',
@@ -210,6 +216,46 @@ describe('ClickHouse server engine', () => {
         result_overflow_mode: 'break',
         max_memory_usage: String(1024 ** 3),
       });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('kills an ad-hoc query by its query_id when the caller gives up', async () => {
+    requests.length = 0;
+    const store = new ClickHouseStore({ engine: new ServerEngine({ url }), database: 'obs' });
+    try {
+      const controller = new AbortController();
+      const query = store.querySql('SELECT count() FROM system.numbers WHERE sleep(1) = 0', {
+        maxRows: 10,
+        maxExecutionSeconds: 30,
+        signal: controller.signal,
+      });
+      const deadline = Date.now() + 10_000;
+      while (
+        !requests.some((request) => request.params.query_id?.startsWith('modelmaxx-sql-') === true)
+      ) {
+        if (Date.now() > deadline) throw new Error('the query never reached the server');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      controller.abort();
+      await expect(query).rejects.toThrow(/gave up/);
+      const queryId = requests.find(
+        (request) => request.params.query_id?.startsWith('modelmaxx-sql-') === true,
+      )?.params.query_id;
+      while (
+        !requests.some((request) => /KILL QUERY/.test(request.body + (request.params.query ?? '')))
+      ) {
+        if (Date.now() > deadline) throw new Error('no KILL QUERY');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const kill = requests.find((request) =>
+        /KILL QUERY/.test(request.body + (request.params.query ?? '')),
+      );
+      expect(kill?.body + (kill?.params.query ?? '')).toMatch(
+        /KILL QUERY WHERE query_id = \{id:String\}/,
+      );
+      expect(kill?.params.param_id).toBe(queryId);
     } finally {
       await store.close();
     }

@@ -126,7 +126,10 @@ export class ServerEngine implements ClickHouseEngine {
     const { signal } = options;
     signal.throwIfAborted();
     const queryId = `modelmaxx-sql-${randomUUID()}`;
+    let stream: { destroy(): void } | undefined;
     const kill = () => {
+      // A response already streaming is not closed by the abort signal: close it here.
+      stream?.destroy();
       this.client
         .command({
           query: 'KILL QUERY WHERE query_id = {id:String} ASYNC',
@@ -143,9 +146,11 @@ export class ServerEngine implements ClickHouseEngine {
         clickhouse_settings: options.settings,
         abort_signal: signal,
       });
-      const stream = result.stream();
+      const rowStream = result.stream();
+      stream = rowStream;
+      if (signal.aborted) rowStream.destroy();
       try {
-        for await (const rows of stream as AsyncIterable<{ text: string }[]>) {
+        for await (const rows of rowStream as AsyncIterable<{ text: string }[]>) {
           const text = rows.map((row) => `${row.text}\n`).join('');
           if (signal.aborted) break;
           if (!(await options.onData(Buffer.from(text)))) {
@@ -154,7 +159,7 @@ export class ServerEngine implements ClickHouseEngine {
           }
         }
       } finally {
-        stream.destroy();
+        rowStream.destroy();
       }
       signal.throwIfAborted();
     } catch (error) {
