@@ -76,6 +76,11 @@ export interface Settlement {
 }
 
 export interface GatewayAccess {
+  /**
+   * True when gateway keys are configured and every request must present one. The gateway
+   * refuses to listen beyond loopback unless this is true (absent reads as false).
+   */
+  readonly keyed?: boolean;
   authenticate(authorization: string | undefined): Authentication;
   admit(request: AdmissionRequest): Promise<Admission>;
   settle(admission: Extract<Admission, { ok: true }>, settlement: Settlement): void;
