@@ -111,7 +111,13 @@ export class DecodePool {
     thread.worker.ref();
     const body = ownedBytes(job.body);
     const message: DecodeJob = { id: job.id, encoding: job.encoding, body, limits: job.limits };
-    thread.worker.postMessage(message, [body.buffer as ArrayBuffer]);
+    try {
+      thread.worker.postMessage(message, [body.buffer as ArrayBuffer]);
+    } catch {
+      // A buffer Node will not let go of (marked untransferable): send a copy.
+      const copy = new Uint8Array(body);
+      thread.worker.postMessage({ ...message, body: copy }, [copy.buffer]);
+    }
   }
 
   private spawn(): void {
