@@ -7,3 +7,20 @@ export type {
   Principal,
   Settlement,
 } from './access/types.js';
+export {
+  AccessConfigSchema,
+  createAccess,
+  generateGatewayKey,
+  hashGatewayKey,
+  parseAccessConfig,
+} from './access/index.js';
+export type {
+  AccessConfig,
+  AccessLayer,
+  AccessLogger,
+  AccessOptions,
+  AlertPayload,
+  AlertStatsFetcher,
+  BudgetWindowStatus,
+  DeliveryResult,
+} from './access/index.js';

@@ -1,0 +1,186 @@
+/**
+ * Budgets per key, user, team and feature over UTC days and months: spend settled so far plus
+ * the estimated cost reserved by requests in flight. A request is refused by a hard (or steer)
+ * budget when spent + reserved + its estimate would pass the limit, so concurrent requests can
+ * overspend only by what their actual cost exceeds their estimates.
+ */
+import type { BudgetConfig } from './config.js';
+import type { Principal } from './types.js';
+import { elapsedShare, formatUsd, windowOf } from './windows.js';
+import type { PeriodWindow } from './windows.js';
+import type { WindowState } from './state-file.js';
+
+/** One budget as it applies to one request: the budget and whose spend it counts. */
+export interface AppliedBudget {
+  readonly budget: BudgetConfig;
+  readonly subject: string;
+}
+
+export interface BudgetWindowStatus {
+  readonly budget: string;
+  readonly scope: BudgetConfig['scope'];
+  readonly subject: string;
+  readonly mode: BudgetConfig['mode'];
+  readonly period: BudgetConfig['period'];
+  readonly limitUsd: number;
+  readonly spentUsd: number;
+  readonly reservedUsd: number;
+  readonly start: string;
+  readonly resetsAt: string;
+}
+
+interface WindowEntry {
+  readonly budget: string;
+  readonly subject: string;
+  readonly start: number;
+  readonly end: number;
+  spent: number;
+  reserved: number;
+}
+
+export function budgetSubject(
+  budget: BudgetConfig,
+  principal: Principal,
+  feature: string | undefined,
+  endUser: string | undefined,
+): string | undefined {
+  switch (budget.scope) {
+    case 'global':
+      return '*';
+    case 'key':
+      return principal.keyId;
+    case 'user':
+      return principal.user ?? endUser;
+    case 'team':
+      return principal.team;
+    case 'feature':
+      return feature;
+  }
+}
+
+/** `budget "team-daily" (team support, UTC day)`. */
+export function describeBudget(applied: AppliedBudget): string {
+  const { budget, subject } = applied;
+  const who = budget.scope === 'global' ? 'all traffic' : `${budget.scope} ${subject}`;
+  return `budget "${budget.name}" (${who}, UTC ${budget.period})`;
+}
+
+export class BudgetLedger {
+  private readonly windows = new Map<string, WindowEntry>();
+
+  readonly budgets: readonly BudgetConfig[];
+
+  constructor(budgets: readonly BudgetConfig[]) {
+    this.budgets = budgets;
+  }
+
+  applicable(
+    principal: Principal,
+    feature: string | undefined,
+    endUser: string | undefined,
+  ): AppliedBudget[] {
+    const result: AppliedBudget[] = [];
+    for (const budget of this.budgets) {
+      const subject = budgetSubject(budget, principal, feature, endUser);
+      if (subject === undefined) continue;
+      if (budget.match !== undefined && budget.match !== subject) continue;
+      result.push({ budget, subject });
+    }
+    return result;
+  }
+
+  /** The window entry of a budget and subject at a time (created empty). */
+  entry(applied: AppliedBudget, at: number): WindowEntry & PeriodWindow {
+    const window = windowOf(applied.budget.period, at);
+    const id = JSON.stringify([applied.budget.name, applied.subject, window.start]);
+    let entry = this.windows.get(id);
+    if (entry === undefined) {
+      entry = {
+        budget: applied.budget.name,
+        subject: applied.subject,
+        start: window.start,
+        end: window.end,
+        spent: 0,
+        reserved: 0,
+      };
+      this.windows.set(id, entry);
+    }
+    return entry;
+  }
+
+  /** Releases a reservation made at `reservedAt` (its window, even if a new one began since). */
+  release(applied: AppliedBudget, reservedAt: number, amount: number): void {
+    const entry = this.entry(applied, reservedAt);
+    entry.reserved = Math.max(0, entry.reserved - amount);
+  }
+
+  /** Burn rate: spend (with reservations) ÷ the plan's share for the time elapsed. */
+  burnRate(applied: AppliedBudget, at: number): number {
+    const entry = this.entry(applied, at);
+    const share = elapsedShare(entry, at);
+    const used = entry.spent + entry.reserved;
+    if (share <= 0) return used > 0 ? Infinity : 0;
+    return used / (applied.budget.limitUsd * share);
+  }
+
+  /** Windows still open at `now` (and the budget still configured), for the state file. */
+  snapshot(now: number): WindowState[] {
+    const names = new Set(this.budgets.map((budget) => budget.name));
+    const result: WindowState[] = [];
+    for (const [id, entry] of this.windows) {
+      if (entry.end <= now || !names.has(entry.budget)) {
+        if (entry.reserved === 0) this.windows.delete(id);
+        continue;
+      }
+      if (entry.spent > 0) {
+        result.push({
+          budget: entry.budget,
+          subject: entry.subject,
+          start: entry.start,
+          end: entry.end,
+          spentUsd: entry.spent,
+        });
+      }
+    }
+    return result;
+  }
+
+  /** Loads saved spend (windows already over, or of budgets no longer configured, are skipped). */
+  restore(saved: readonly WindowState[], now: number): number {
+    let restored = 0;
+    for (const window of saved) {
+      const budget = this.budgets.find((candidate) => candidate.name === window.budget);
+      if (budget === undefined || window.end <= now) continue;
+      const current = windowOf(budget.period, now);
+      if (current.start !== window.start) continue;
+      const entry = this.entry({ budget, subject: window.subject }, now);
+      entry.spent += window.spentUsd;
+      restored += 1;
+    }
+    return restored;
+  }
+
+  status(now: number): BudgetWindowStatus[] {
+    const result: BudgetWindowStatus[] = [];
+    for (const entry of this.windows.values()) {
+      if (entry.end <= now) continue;
+      const budget = this.budgets.find((candidate) => candidate.name === entry.budget);
+      if (budget === undefined) continue;
+      result.push({
+        budget: budget.name,
+        scope: budget.scope,
+        subject: entry.subject,
+        mode: budget.mode,
+        period: budget.period,
+        limitUsd: budget.limitUsd,
+        spentUsd: entry.spent,
+        reservedUsd: entry.reserved,
+        start: new Date(entry.start).toISOString(),
+        resetsAt: new Date(entry.end).toISOString(),
+      });
+    }
+    return result;
+  }
+}
+
+export { formatUsd };

@@ -1,0 +1,130 @@
+/**
+ * Requests and tokens per minute: one token bucket per limit and subject (key, user, team),
+ * holding at most a minute's allowance and refilled continuously. A request whose estimated
+ * tokens exceed a whole minute's allowance passes when the bucket is full and leaves it in debt,
+ * so it is never refused forever.
+ */
+import type { RateLimitConfig } from './config.js';
+import type { Principal } from './types.js';
+
+interface Bucket {
+  level: number;
+  updatedAt: number;
+}
+
+export interface RateCharge {
+  readonly bucket: string;
+  readonly amount: number;
+  readonly kind: 'requests' | 'tokens';
+}
+
+export type RateCheck =
+  | { readonly ok: true; readonly charges: readonly RateCharge[] }
+  | {
+      readonly ok: false;
+      readonly limit: string;
+      readonly message: string;
+      readonly retryAfterMs: number;
+    };
+
+export function rateSubject(
+  scope: RateLimitConfig['scope'],
+  principal: Principal,
+  endUser: string | undefined,
+): string | undefined {
+  switch (scope) {
+    case 'global':
+      return '*';
+    case 'key':
+      return principal.keyId;
+    case 'user':
+      return principal.user ?? endUser;
+    case 'team':
+      return principal.team;
+  }
+}
+
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private lastSweep = 0;
+
+  private readonly limits: readonly RateLimitConfig[];
+
+  constructor(limits: readonly RateLimitConfig[]) {
+    this.limits = limits;
+  }
+
+  /** Checks every limit that applies, without charging anything. */
+  check(principal: Principal, endUser: string | undefined, tokens: number, now: number): RateCheck {
+    this.sweep(now);
+    const charges: RateCharge[] = [];
+    for (const limit of this.limits) {
+      const subject = rateSubject(limit.scope, principal, endUser);
+      if (subject === undefined) continue;
+      if (limit.match !== undefined && limit.match !== subject) continue;
+      for (const [kind, perMinute, amount] of [
+        ['requests', limit.requestsPerMinute, 1],
+        ['tokens', limit.tokensPerMinute, tokens],
+      ] as const) {
+        if (perMinute === undefined) continue;
+        const id = JSON.stringify([limit.name, kind, subject]);
+        const level = this.level(id, perMinute, now);
+        const needed = Math.min(amount, perMinute);
+        if (level < needed) {
+          const retryAfterMs = Math.ceil(((needed - level) / perMinute) * 60_000);
+          const who = limit.scope === 'global' ? '' : ` (${limit.scope} ${subject})`;
+          return {
+            ok: false,
+            limit: limit.name,
+            retryAfterMs,
+            message: `rate limit "${limit.name}"${who}: ${perMinute} ${kind} per minute; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+          };
+        }
+        charges.push({ bucket: id, amount, kind });
+      }
+    }
+    return { ok: true, charges };
+  }
+
+  charge(charges: readonly RateCharge[], now: number): void {
+    for (const charge of charges) this.adjust(charge.bucket, -charge.amount, now);
+  }
+
+  /** At settle: give back (or take) the difference between estimated and actual tokens. */
+  correctTokens(charges: readonly RateCharge[], actualTokens: number, now: number): void {
+    for (const charge of charges) {
+      if (charge.kind === 'tokens') this.adjust(charge.bucket, charge.amount - actualTokens, now);
+    }
+  }
+
+  private perMinuteOf(id: string): number {
+    const [name, kind] = JSON.parse(id) as [string, string];
+    const limit = this.limits.find((candidate) => candidate.name === name);
+    return (kind === 'requests' ? limit?.requestsPerMinute : limit?.tokensPerMinute) ?? Infinity;
+  }
+
+  private level(id: string, perMinute: number, now: number): number {
+    const bucket = this.buckets.get(id);
+    if (bucket === undefined) return perMinute;
+    const refilled = bucket.level + ((now - bucket.updatedAt) / 60_000) * perMinute;
+    return Math.min(perMinute, refilled);
+  }
+
+  private adjust(id: string, delta: number, now: number): void {
+    const perMinute = this.perMinuteOf(id);
+    const level = this.level(id, perMinute, now);
+    this.buckets.set(id, { level: Math.min(perMinute, level + delta), updatedAt: now });
+  }
+
+  /** Forgets full buckets once a minute, so idle subjects do not hold memory. */
+  private sweep(now: number): void {
+    if (now - this.lastSweep < 60_000) return;
+    this.lastSweep = now;
+    for (const [id, bucket] of this.buckets) {
+      const perMinute = this.perMinuteOf(id);
+      if (bucket.level + ((now - bucket.updatedAt) / 60_000) * perMinute >= perMinute) {
+        this.buckets.delete(id);
+      }
+    }
+  }
+}
