@@ -21,15 +21,17 @@ import {
   type ReadableSpan,
 } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PayloadTooLargeError } from '../src/errors.js';
+import { MalformedPayloadError, PayloadTooLargeError } from '../src/errors.js';
 import {
   decodeTraceRequestJson,
   decodeTraceRequestProtobuf,
   startCollector,
   type RunningCollector,
 } from '../src/index.js';
+import { DecodePool } from '../src/otlp/decode-pool.js';
+import { decodeRequest } from '../src/otlp/decode-request.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../src/otlp/to-span-rows.js';
-import { recordSpans, toProtobuf } from './support/otlp-fixtures.js';
+import { recordSpans, toJson, toProtobuf } from './support/otlp-fixtures.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -156,6 +158,39 @@ describe('decoder limits', () => {
     // scope name, event name, event attribute, status message, a key, two values.
     expect(fromProtobuf.truncatedValues).toBe(10);
     expect(fromJson.truncatedValues).toBe(10);
+  });
+});
+
+describe('decode threads', () => {
+  it('decode exactly as the calling thread does, and pass decoder errors on as their classes', async () => {
+    const pool = new DecodePool({ threads: 1 });
+    try {
+      const spans = await recordSpans();
+      for (const [encoding, bytes] of [
+        ['protobuf', toProtobuf(spans)],
+        ['json', toJson(spans)],
+      ] as const) {
+        const here = decodeRequest(encoding, bytes, DEFAULT_DECODE_LIMITS);
+        // The body is transferred to the thread: hand it a copy.
+        const there = await pool.decode(encoding, Buffer.from(bytes), DEFAULT_DECODE_LIMITS);
+        expect(there.spans).toBe(spans.length);
+        expect(there.block.equals(here.block)).toBe(true);
+      }
+      await expect(
+        pool.decode('protobuf', Buffer.from([0x0a, 0x05]), DEFAULT_DECODE_LIMITS),
+      ).rejects.toThrow(MalformedPayloadError);
+      await expect(
+        pool.decode('json', Buffer.from(emptySpansJson(11)), {
+          ...DEFAULT_DECODE_LIMITS,
+          maxSpans: 10,
+        }),
+      ).rejects.toThrow(PayloadTooLargeError);
+      // The thread is still there for the next request.
+      const after = await pool.decode('json', Buffer.from(toJson(spans)), DEFAULT_DECODE_LIMITS);
+      expect(after.spans).toBe(spans.length);
+    } finally {
+      await pool.close();
+    }
   });
 });
 
