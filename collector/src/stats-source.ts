@@ -69,6 +69,8 @@ export function clickhouseStatsSource(
   const query = StatsQuerySchema.parse({
     window: options.window ?? '1h',
     groupBy: 'model,task',
+    // The router reads no separate quality figures: one query, over the rollup only.
+    quality: 'false',
     ...(options.service === undefined ? {} : { service: options.service }),
     ...(options.scores === undefined ? {} : { scores: options.scores.join(',') }),
   });

@@ -448,7 +448,10 @@ export class ClickHouseStore implements SpanStore {
       query.scores === undefined
         ? undefined
         : await this.namedScores(query.scores, groupBy, start, to, params.service);
-    const quality = await this.qualityFigures(groupBy, start, to, params.service);
+    const quality =
+      query.quality === false
+        ? undefined
+        : await this.qualityFigures(groupBy, start, to, params.service);
     const rows: StatsRow[] = result.data.map((data) => {
       const calls = Number(data.calls);
       const errors = Number(data.errors);
@@ -471,7 +474,9 @@ export class ClickHouseStore implements SpanStore {
         latencyP99Ms: finite(latency[2]),
         meanScore: scoreCount > 0 ? scoreSum / scoreCount : null,
         scoreCount,
-        ...qualitySummary(qualityFiguresOf(quality.get(groupKey(data, groupBy)))),
+        ...(quality === undefined
+          ? {}
+          : qualitySummary(qualityFiguresOf(quality.get(groupKey(data, groupBy))))),
       };
       for (const key of groupBy) {
         if (key !== 'model') row[key] = String(data[key] ?? '');

@@ -107,6 +107,14 @@ export const StatsQuerySchema = z.object({
     }),
   service: z.string().optional(),
   /**
+   * `false`: leave out the separate quality figures (`evaluatedCalls`, `passRate`, judge and
+   * feedback scores), which take a second query over `llm_scores`; default `true`.
+   */
+  quality: z
+    .enum(['true', 'false'])
+    .transform((value) => value === 'true')
+    .optional(),
+  /**
    * Comma-separated evaluation names (`gen_ai.evaluation.name`): when given, `meanScore` and
    * `scoreCount` count only these scores (e.g. the app's correctness check, without the
    * built-in checks that nearly always pass).
