@@ -24,6 +24,9 @@ import type {
 } from './types.js';
 import { elapsedShare, formatUsd } from './windows.js';
 
+/** Sums of float dollars drift: a nano-dollar either way is no overspend. */
+const EPSILON_USD = 1e-9;
+
 export interface AccessOptions {
   /** Where budget spend is kept across restarts (`gateway-budgets.json`); none: memory only. */
   readonly stateDir?: string;
@@ -149,7 +152,7 @@ export function createAccess(
       if (budget.budget.mode === 'soft') continue;
       const entry = ledger.entry(budget, now);
       const left = budget.budget.limitUsd - entry.spent - entry.reserved;
-      const fitting = candidates.filter((model) => estimate(model) <= left);
+      const fitting = candidates.filter((model) => estimate(model) <= left + EPSILON_USD);
       if (fitting.length === 0) {
         const inFlight =
           entry.reserved > 0
@@ -224,6 +227,7 @@ export function createAccess(
   return {
     config: parsed,
     alerts,
+    keyed: keys.enabled,
     get inFlight() {
       return admissions.size;
     },

@@ -111,7 +111,9 @@ export class BudgetLedger {
   /** Releases a reservation made at `reservedAt` (its window, even if a new one began since). */
   release(applied: AppliedBudget, reservedAt: number, amount: number): void {
     const entry = this.entry(applied, reservedAt);
-    entry.reserved = Math.max(0, entry.reserved - amount);
+    const left = entry.reserved - amount;
+    // Float sums drift: below a pico-dollar is nothing reserved.
+    entry.reserved = left < 1e-12 ? 0 : left;
   }
 
   /** Burn rate: spend (with reservations) ÷ the plan's share for the time elapsed. */
