@@ -8,19 +8,29 @@ export type {
   Settlement,
 } from './access/types.js';
 export {
-  AccessConfigSchema,
-  createAccess,
-  generateGatewayKey,
-  hashGatewayKey,
-  parseAccessConfig,
-} from './access/index.js';
+  GatewayConfigError,
+  GatewayConfigSchema,
+  UPSTREAM_KINDS,
+  kindOfName,
+  parseUpstreamFlag,
+  readConfigFile,
+  resolveConfig,
+  resolveModel,
+  upstreamKeyEnv,
+} from './config.js';
 export type {
-  AccessConfig,
-  AccessLayer,
-  AccessLogger,
-  AccessOptions,
-  AlertPayload,
-  AlertStatsFetcher,
-  BudgetWindowStatus,
-  DeliveryResult,
-} from './access/index.js';
+  GatewayConfig,
+  GatewayConfigInput,
+  ResolveConfigOptions,
+  ResolvedModel,
+  Upstream,
+  UpstreamKind,
+} from './config.js';
+export { assertSafeToBind, createGateway, isLoopbackHost } from './gateway.js';
+export type { Gateway, GatewayLogger, GatewayMetrics, GatewayOptions } from './gateway.js';
+export { openAccess } from './open-access.js';
+export {
+  ATTR_MODELMAXX_COST_CATALOG_USD,
+  ATTR_MODELMAXX_COST_DISAGREEMENT,
+  ATTR_MODELMAXX_GATEWAY_UPSTREAM,
+} from './telemetry.js';

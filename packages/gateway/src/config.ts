@@ -1,0 +1,263 @@
+/**
+ * The gateway's configuration: upstreams (kind, base URL, the models they serve, where the key
+ * comes from), router policies for `route:<name>`, and limits. Validated with zod where it enters
+ * the process; the access layer's fields (`keys`, `budgets`, `rateLimits`, `alerts`) pass through
+ * untouched for `access/`'s own schema.
+ */
+import { readFileSync } from 'node:fs';
+import { PolicySchema } from '@modelmaxx/router';
+import type { Policy } from '@modelmaxx/router';
+import { z } from 'zod';
+
+export const UPSTREAM_KINDS = ['openai', 'anthropic', 'openrouter', 'openai-compatible'] as const;
+export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
+
+const UPSTREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+export const UpstreamSchema = z.object({
+  kind: z.enum(UPSTREAM_KINDS).optional(),
+  baseURL: z.url().optional(),
+  /** Model names this upstream serves; a trailing `*` matches a prefix. */
+  models: z.array(z.string().min(1)).optional(),
+  /** Environment variable with the key; default `MODELMAXX_UPSTREAM_<NAME>_KEY`. */
+  keyEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+    .optional(),
+  /** Time to the upstream's response headers, ms. */
+  timeoutMs: z.number().int().positive().optional(),
+});
+export type UpstreamInput = z.infer<typeof UpstreamSchema>;
+
+export const GatewayConfigSchema = z.looseObject({
+  upstreams: z
+    .record(
+      z.string().regex(UPSTREAM_NAME, 'upstream names are letters, digits, _ . -'),
+      UpstreamSchema,
+    )
+    .default({}),
+  /** Exact model name → upstream name. */
+  models: z.record(z.string().min(1), z.string().min(1)).default({}),
+  policies: z.array(PolicySchema).default([]),
+  limits: z
+    .object({
+      maxBodyBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(4 * 1024 * 1024),
+      maxConcurrentRequests: z.number().int().positive().default(256),
+    })
+    .prefault({}),
+  /** Relative difference between provider-reported and catalog cost that counts as disagreement. */
+  costDisagreementTolerance: z.number().nonnegative().default(0.05),
+});
+export type GatewayConfigInput = z.input<typeof GatewayConfigSchema>;
+
+export class GatewayConfigError extends Error {
+  override readonly name = 'GatewayConfigError';
+}
+
+export interface Upstream {
+  readonly name: string;
+  readonly kind: UpstreamKind;
+  readonly baseURL: string;
+  readonly models: readonly string[];
+  /** The key (from the environment); never logged, echoed or recorded. */
+  readonly key: string | undefined;
+  readonly keyEnv: string;
+  readonly timeoutMs: number;
+}
+
+export interface GatewayConfig {
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly models: ReadonlyMap<string, string>;
+  readonly policies: ReadonlyMap<string, Policy>;
+  readonly maxBodyBytes: number;
+  readonly maxConcurrentRequests: number;
+  readonly costDisagreementTolerance: number;
+  /** The file's whole object, for the access layer's fields. */
+  readonly raw: Record<string, unknown>;
+}
+
+const DEFAULT_BASE_URLS: Partial<Record<UpstreamKind, string>> = {
+  openai: 'https://api.openai.com/v1',
+  anthropic: 'https://api.anthropic.com',
+  openrouter: 'https://openrouter.ai/api/v1',
+};
+
+const DEFAULT_MODELS: Record<UpstreamKind, readonly string[]> = {
+  openai: ['gpt-*', 'o1*', 'o3*', 'o4*', 'chatgpt-*', 'text-embedding-*'],
+  anthropic: ['claude-*'],
+  openrouter: ['*/*'],
+  'openai-compatible': [],
+};
+
+/** `MODELMAXX_UPSTREAM_<NAME>_KEY`: the name upper-cased, other characters `_`. */
+export function upstreamKeyEnv(name: string): string {
+  return `MODELMAXX_UPSTREAM_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_KEY`;
+}
+
+/** The kind an upstream named on the command line gets when the config does not say. */
+export function kindOfName(name: string): UpstreamKind {
+  const lower = name.toLowerCase();
+  if (lower === 'openai' || lower === 'anthropic' || lower === 'openrouter') return lower;
+  return 'openai-compatible';
+}
+
+/** `NAME=BASE_URL` (the `--upstream` flag). */
+export function parseUpstreamFlag(value: string): { name: string; baseURL: string } {
+  const equals = value.indexOf('=');
+  const name = equals < 0 ? '' : value.slice(0, equals);
+  const baseURL = equals < 0 ? '' : value.slice(equals + 1);
+  if (!UPSTREAM_NAME.test(name)) {
+    throw new GatewayConfigError(
+      `--upstream ${JSON.stringify(value)}: expected NAME=BASE_URL, e.g. openai=https://api.openai.com/v1`,
+    );
+  }
+  try {
+    const url = new URL(baseURL);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
+  } catch {
+    throw new GatewayConfigError(
+      `--upstream ${name}: ${JSON.stringify(baseURL)} is not an http(s) URL`,
+    );
+  }
+  return { name, baseURL };
+}
+
+function formatIssues(error: z.ZodError, source: string): string {
+  return (
+    `${source}: ` +
+    error.issues
+      .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(top)'}: ${issue.message}`)
+      .join('; ')
+  );
+}
+
+export function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new GatewayConfigError(`cannot read ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new GatewayConfigError(`${path} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+export interface ResolveConfigOptions {
+  /** `--upstream NAME=BASE_URL` values, added to (or overriding the base URL of) the file's. */
+  readonly upstreamFlags?: readonly string[];
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Names the config's source in errors. */
+  readonly source?: string;
+}
+
+/** Validates a config object (from a file or code) and merges the `--upstream` flags. */
+export function resolveConfig(input: unknown, options: ResolveConfigOptions = {}): GatewayConfig {
+  const env = options.env ?? process.env;
+  const parsed = GatewayConfigSchema.safeParse(input ?? {});
+  if (!parsed.success)
+    throw new GatewayConfigError(formatIssues(parsed.error, options.source ?? 'config'));
+  const config = parsed.data;
+  const inputs = new Map<string, UpstreamInput>(Object.entries(config.upstreams));
+  for (const flag of options.upstreamFlags ?? []) {
+    const { name, baseURL } = parseUpstreamFlag(flag);
+    inputs.set(name, { ...inputs.get(name), baseURL });
+  }
+  const upstreams = new Map<string, Upstream>();
+  for (const [name, upstream] of inputs) {
+    const kind = upstream.kind ?? kindOfName(name);
+    const baseURL = (upstream.baseURL ?? DEFAULT_BASE_URLS[kind])?.replace(/\/+$/, '');
+    if (baseURL === undefined) {
+      throw new GatewayConfigError(
+        `upstream "${name}" (${kind}) needs a baseURL (or --upstream ${name}=URL)`,
+      );
+    }
+    const keyEnv = upstream.keyEnv ?? upstreamKeyEnv(name);
+    const key = env[keyEnv]?.trim();
+    upstreams.set(name, {
+      name,
+      kind,
+      baseURL,
+      models: upstream.models ?? DEFAULT_MODELS[kind],
+      key: key === undefined || key === '' ? undefined : key,
+      keyEnv,
+      timeoutMs: upstream.timeoutMs ?? 600_000,
+    });
+  }
+  const models = new Map(Object.entries(config.models));
+  for (const [model, upstream] of models) {
+    if (!upstreams.has(upstream)) {
+      throw new GatewayConfigError(`models.${model}: no upstream named "${upstream}"`);
+    }
+  }
+  const policies = new Map<string, Policy>();
+  for (const policy of config.policies) {
+    if (policies.has(policy.name)) {
+      throw new GatewayConfigError(`policies: "${policy.name}" is defined twice`);
+    }
+    for (const candidate of policy.candidates) {
+      if (candidate.client !== undefined && !upstreams.has(candidate.client)) {
+        throw new GatewayConfigError(
+          `policy "${policy.name}": candidate ${candidate.model} names client "${candidate.client}", which is no upstream`,
+        );
+      }
+    }
+    policies.set(policy.name, policy);
+  }
+  return {
+    upstreams,
+    models,
+    policies,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    maxConcurrentRequests: config.limits.maxConcurrentRequests,
+    costDisagreementTolerance: config.costDisagreementTolerance,
+    raw: config as Record<string, unknown>,
+  };
+}
+
+function matches(pattern: string, model: string): boolean {
+  if (pattern === '*/*') return model.includes('/');
+  if (pattern.endsWith('*')) return model.startsWith(pattern.slice(0, -1));
+  return pattern === model;
+}
+
+export interface ResolvedModel {
+  readonly upstream: Upstream;
+  /** The model name the upstream gets (without an `upstream/` prefix). */
+  readonly model: string;
+}
+
+/**
+ * The upstream for a real model: `UPSTREAM/MODEL`, then the `models` map, then the upstreams'
+ * patterns (an Anthropic-kind upstream first when `preferAnthropic`), then the only upstream.
+ */
+export function resolveModel(
+  config: GatewayConfig,
+  model: string,
+  preferAnthropic = false,
+): ResolvedModel | undefined {
+  const slash = model.indexOf('/');
+  if (slash > 0) {
+    const upstream = config.upstreams.get(model.slice(0, slash));
+    if (upstream !== undefined) return { upstream, model: model.slice(slash + 1) };
+  }
+  const mapped = config.models.get(model);
+  if (mapped !== undefined) return { upstream: config.upstreams.get(mapped)!, model };
+  let found: Upstream | undefined;
+  for (const upstream of config.upstreams.values()) {
+    if (!upstream.models.some((pattern) => matches(pattern, model))) continue;
+    if (!preferAnthropic || upstream.kind === 'anthropic') return { upstream, model };
+    found ??= upstream;
+  }
+  if (found !== undefined) return { upstream: found, model };
+  if (config.upstreams.size === 1) {
+    return { upstream: config.upstreams.values().next().value!, model };
+  }
+  return undefined;
+}

@@ -1,0 +1,176 @@
+/**
+ * One HTTP call to an upstream on kept-alive sockets: the path and auth headers of its kind, the
+ * app's headers that may travel (never its credentials), a timeout to the response headers, and
+ * an abort when the app goes away.
+ */
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Upstream } from './config.js';
+import type { Wire } from './usage.js';
+
+const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
+const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
+
+/** The path an upstream of this kind serves the endpoint on, or undefined when it does not. */
+export function upstreamUrl(upstream: Upstream, wire: Wire): string | undefined {
+  if (upstream.kind === 'anthropic') {
+    if (wire === 'messages') return `${upstream.baseURL}/v1/messages`;
+    // Anthropic's OpenAI SDK compatibility endpoint.
+    if (wire === 'chat') return `${upstream.baseURL}/v1/chat/completions`;
+    return undefined;
+  }
+  if (wire === 'messages') return undefined;
+  if (wire === 'chat') return `${upstream.baseURL}/chat/completions`;
+  if (wire === 'responses') return `${upstream.baseURL}/responses`;
+  return `${upstream.baseURL}/embeddings`;
+}
+
+/** Request headers of the app that are not forwarded (credentials, hop-by-hop, ours). */
+const DROPPED = new Set([
+  'x-api-key',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+]);
+
+/** App headers that travel: provider versions and betas, and `x-*` (e.g. test directives). */
+export function forwardedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (typeof value !== 'string') continue;
+    if (
+      name === 'anthropic-version' ||
+      name === 'anthropic-beta' ||
+      name === 'openai-beta' ||
+      name === 'idempotency-key' ||
+      (name.startsWith('x-') &&
+        !DROPPED.has(name) &&
+        !name.startsWith('x-modelmaxx-') &&
+        !name.startsWith('x-stainless-'))
+    ) {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+export class UpstreamTimeoutError extends Error {
+  override readonly name = 'UpstreamTimeoutError';
+}
+
+export class UpstreamConnectionError extends Error {
+  override readonly name = 'UpstreamConnectionError';
+  readonly code: string | undefined;
+  constructor(message: string, code: string | undefined) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface UpstreamCall {
+  readonly request: ClientRequest;
+  readonly response: Promise<IncomingMessage>;
+}
+
+export function callUpstream(
+  upstream: Upstream,
+  url: string,
+  wire: Wire,
+  body: Buffer,
+  appHeaders: Record<string, string>,
+  traceparent: string | undefined,
+  timeoutMs: number,
+): UpstreamCall {
+  const headers: Record<string, string | number> = {
+    ...appHeaders,
+    'content-type': 'application/json',
+    'content-length': body.length,
+    accept: wire === 'embeddings' ? 'application/json' : 'application/json, text/event-stream',
+    'user-agent': 'modelmaxx-gateway',
+  };
+  if (traceparent !== undefined) headers['traceparent'] = traceparent;
+  if (upstream.kind === 'anthropic') {
+    headers['anthropic-version'] ??= '2023-06-01';
+    if (upstream.key !== undefined) {
+      headers['x-api-key'] = upstream.key;
+      if (wire !== 'messages') headers['authorization'] = `Bearer ${upstream.key}`;
+    }
+  } else if (upstream.key !== undefined) {
+    headers['authorization'] = `Bearer ${upstream.key}`;
+  }
+  const secure = url.startsWith('https:');
+  const request = (secure ? httpsRequest : httpRequest)(url, {
+    method: 'POST',
+    headers,
+    agent: secure ? httpsAgent : httpAgent,
+  });
+  const response = new Promise<IncomingMessage>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      request.destroy(
+        new UpstreamTimeoutError(`upstream ${upstream.name} did not answer within ${timeoutMs} ms`),
+      );
+    }, timeoutMs);
+    request.once('response', (message) => {
+      clearTimeout(timer);
+      resolve(message);
+    });
+    request.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (error instanceof UpstreamTimeoutError) reject(error);
+      else {
+        // The message names the upstream, never its URL's credentials or the key.
+        reject(
+          new UpstreamConnectionError(
+            `upstream ${upstream.name} unreachable: ${error.code ?? error.message}`,
+            error.code,
+          ),
+        );
+      }
+    });
+  });
+  // Settled through `response`; no unhandled rejection when the caller stopped listening.
+  response.catch(() => undefined);
+  request.end(body);
+  return { request, response };
+}
+
+/** Response headers the app gets back: type, retry hints, request ids, rate-limit state. */
+export function returnedHeaders(
+  headers: IncomingHttpHeaders,
+  keepLength: boolean,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (
+      name === 'content-type' ||
+      name === 'retry-after' ||
+      name === 'retry-after-ms' ||
+      name === 'x-request-id' ||
+      name === 'request-id' ||
+      name === 'openai-processing-ms' ||
+      name.startsWith('x-ratelimit-') ||
+      name.startsWith('anthropic-ratelimit-') ||
+      (keepLength && name === 'content-length')
+    ) {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+/** `retry-after` (seconds or an HTTP date) / `retry-after-ms` in ms, when given. */
+export function retryAfterMs(headers: IncomingHttpHeaders, now: number): number | undefined {
+  const ms = Number(headers['retry-after-ms']);
+  if (headers['retry-after-ms'] !== undefined && Number.isFinite(ms) && ms >= 0) return ms;
+  const value = headers['retry-after'];
+  if (typeof value !== 'string') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

@@ -1,0 +1,222 @@
+/**
+ * What the gateway reads back from an upstream's answer, per wire format: response model and id,
+ * finish reasons, token usage and a provider-reported cost. Streams are read event by event with
+ * cheap string checks first, so most chunks are never parsed.
+ */
+import type { TokenUsage } from '@modelmaxx/pricing';
+
+export type Wire = 'chat' | 'responses' | 'embeddings' | 'messages';
+
+export interface Summary {
+  model?: string;
+  id?: string;
+  finishReasons: string[];
+  usage?: TokenUsage;
+  /** USD the provider says it charged (OpenRouter's `usage.cost`). */
+  providerCostUsd?: number;
+  /** An error event inside a stream (the status was 200). */
+  streamError?: string;
+}
+
+type Dict = Record<string, unknown>;
+
+const asDict = (value: unknown): Dict | undefined =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Dict)
+    : undefined;
+const asNumber = (value: unknown): number | undefined =>
+  typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+const asString = (value: unknown): string | undefined =>
+  typeof value === 'string' ? value : undefined;
+
+function openaiChatUsage(summary: Summary, usage: Dict): void {
+  const result: TokenUsage = {};
+  const input = asNumber(usage['prompt_tokens']);
+  const output = asNumber(usage['completion_tokens']);
+  if (input !== undefined) result.inputTokens = input;
+  if (output !== undefined) result.outputTokens = output;
+  const cached = asNumber(asDict(usage['prompt_tokens_details'])?.['cached_tokens']);
+  if (cached !== undefined && cached > 0) result.cacheReadTokens = cached;
+  const reasoning = asNumber(asDict(usage['completion_tokens_details'])?.['reasoning_tokens']);
+  if (reasoning !== undefined && reasoning > 0) result.reasoningTokens = reasoning;
+  summary.usage = result;
+  const cost = asNumber(usage['cost']);
+  if (cost !== undefined) summary.providerCostUsd = cost;
+}
+
+function responsesUsage(summary: Summary, usage: Dict): void {
+  const result: TokenUsage = {};
+  const input = asNumber(usage['input_tokens']);
+  const output = asNumber(usage['output_tokens']);
+  if (input !== undefined) result.inputTokens = input;
+  if (output !== undefined) result.outputTokens = output;
+  const cached = asNumber(asDict(usage['input_tokens_details'])?.['cached_tokens']);
+  if (cached !== undefined && cached > 0) result.cacheReadTokens = cached;
+  const reasoning = asNumber(asDict(usage['output_tokens_details'])?.['reasoning_tokens']);
+  if (reasoning !== undefined && reasoning > 0) result.reasoningTokens = reasoning;
+  summary.usage = result;
+  const cost = asNumber(usage['cost']);
+  if (cost !== undefined) summary.providerCostUsd = cost;
+}
+
+/** Anthropic: `input_tokens` excludes cached tokens; the span's input count includes them. */
+function anthropicUsage(summary: Summary, usage: Dict): void {
+  const result: TokenUsage = { ...summary.usage };
+  const uncached = asNumber(usage['input_tokens']);
+  const cacheRead = asNumber(usage['cache_read_input_tokens']);
+  const cacheWrite = asNumber(usage['cache_creation_input_tokens']);
+  if (uncached !== undefined) result.inputTokens = uncached + (cacheRead ?? 0) + (cacheWrite ?? 0);
+  if (cacheRead !== undefined && cacheRead > 0) result.cacheReadTokens = cacheRead;
+  if (cacheWrite !== undefined && cacheWrite > 0) result.cacheWriteTokens = cacheWrite;
+  const output = asNumber(usage['output_tokens']);
+  if (output !== undefined) result.outputTokens = output;
+  summary.usage = result;
+}
+
+function responseObject(summary: Summary, response: Dict): void {
+  const model = asString(response['model']);
+  if (model !== undefined) summary.model = model;
+  const id = asString(response['id']);
+  if (id !== undefined) summary.id = id;
+  const status = asString(response['status']);
+  if (status !== undefined && status !== 'in_progress') summary.finishReasons = [status];
+  const usage = asDict(response['usage']);
+  if (usage !== undefined) responsesUsage(summary, usage);
+}
+
+/** A whole (non-streamed) JSON answer. */
+export function summarizeBody(wire: Wire, body: unknown): Summary {
+  const summary: Summary = { finishReasons: [] };
+  const dict = asDict(body);
+  if (dict === undefined) return summary;
+  if (wire === 'responses') {
+    responseObject(summary, dict);
+    return summary;
+  }
+  const model = asString(dict['model']);
+  if (model !== undefined) summary.model = model;
+  const id = asString(dict['id']);
+  if (id !== undefined) summary.id = id;
+  const usage = asDict(dict['usage']);
+  if (wire === 'messages') {
+    const stop = asString(dict['stop_reason']);
+    if (stop !== undefined) summary.finishReasons = [stop];
+    if (usage !== undefined) anthropicUsage(summary, usage);
+    return summary;
+  }
+  if (wire === 'chat' && Array.isArray(dict['choices'])) {
+    for (const choice of dict['choices']) {
+      const reason = asString(asDict(choice)?.['finish_reason']);
+      if (reason !== undefined) summary.finishReasons.push(reason);
+    }
+  }
+  if (usage !== undefined) {
+    if (wire === 'embeddings') {
+      const input = asNumber(usage['prompt_tokens']);
+      if (input !== undefined) summary.usage = { inputTokens: input };
+      const cost = asNumber(usage['cost']);
+      if (cost !== undefined) summary.providerCostUsd = cost;
+    } else {
+      openaiChatUsage(summary, usage);
+    }
+  }
+  return summary;
+}
+
+const FINISH_REASON = /"finish_reason":"([a-z_]+)"/g;
+
+function dataOf(event: string): string | undefined {
+  // One `data:` line per event from every provider we serve; join several if they come.
+  const start = event.indexOf('data:');
+  if (start < 0) return undefined;
+  const lines = event.slice(start).split('\n');
+  let data = '';
+  for (const line of lines) {
+    if (!line.startsWith('data:')) continue;
+    const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
+    data = data === '' ? value : `${data}\n${value}`;
+  }
+  return data;
+}
+
+function parse(data: string): Dict | undefined {
+  try {
+    return asDict(JSON.parse(data));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads one complete SSE event (without its trailing blank line) into `summary`. Returns true
+ * when the event is the usage-only chunk a chat stream sends after `include_usage` (to hide
+ * from a client that did not ask for it).
+ */
+export function scanEvent(wire: Wire, event: string, summary: Summary, first: boolean): boolean {
+  if (wire === 'chat') {
+    if (first || summary.model === undefined) {
+      const data = dataOf(event);
+      const dict = data === undefined ? undefined : parse(data);
+      if (dict !== undefined) {
+        const model = asString(dict['model']);
+        if (model !== undefined) summary.model = model;
+        const id = asString(dict['id']);
+        if (id !== undefined) summary.id = id;
+      }
+    }
+    if (event.includes('"finish_reason":"')) {
+      for (const match of event.matchAll(FINISH_REASON)) summary.finishReasons.push(match[1]!);
+    }
+    if (event.includes('"usage":{')) {
+      const dict = parse(dataOf(event) ?? '');
+      const usage = asDict(dict?.['usage']);
+      if (usage !== undefined) openaiChatUsage(summary, usage);
+      const choices = dict?.['choices'];
+      return Array.isArray(choices) && choices.length === 0;
+    }
+    if (event.includes('"error"')) {
+      const dict = parse(dataOf(event) ?? '');
+      const error = asDict(dict?.['error']);
+      if (error !== undefined) summary.streamError = asString(error['message']) ?? 'stream error';
+    }
+    return false;
+  }
+  if (wire === 'messages') {
+    if (event.includes('message_start')) {
+      const message = asDict(parse(dataOf(event) ?? '')?.['message']);
+      if (message !== undefined) {
+        const model = asString(message['model']);
+        if (model !== undefined) summary.model = model;
+        const id = asString(message['id']);
+        if (id !== undefined) summary.id = id;
+        const usage = asDict(message['usage']);
+        if (usage !== undefined) anthropicUsage(summary, usage);
+      }
+    } else if (event.includes('message_delta')) {
+      const dict = parse(dataOf(event) ?? '');
+      const stop = asString(asDict(dict?.['delta'])?.['stop_reason']);
+      if (stop !== undefined) summary.finishReasons = [stop];
+      const usage = asDict(dict?.['usage']);
+      if (usage !== undefined) anthropicUsage(summary, usage);
+    } else if (event.startsWith('event: error') || event.includes('\nevent: error')) {
+      const error = asDict(parse(dataOf(event) ?? '')?.['error']);
+      summary.streamError = asString(error?.['message']) ?? 'stream error';
+    }
+    return false;
+  }
+  if (wire === 'responses') {
+    if (
+      event.includes('response.completed') ||
+      event.includes('response.incomplete') ||
+      event.includes('response.failed') ||
+      (first && event.includes('response.created'))
+    ) {
+      const response = asDict(parse(dataOf(event) ?? '')?.['response']);
+      if (response !== undefined) responseObject(summary, response);
+    } else if (event.includes('"type":"error"')) {
+      const dict = parse(dataOf(event) ?? '');
+      summary.streamError = asString(dict?.['message']) ?? 'stream error';
+    }
+  }
+  return false;
+}
