@@ -4,7 +4,7 @@
  * the `modelmaxx serve` command, the demo and the tests.
  */
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { createApp } from './app.js';
@@ -22,6 +22,11 @@ export interface StartCollectorOptions {
   logger?: Logger;
   /** A store opened by the caller; it stays open after `close()`. */
   store?: SpanStore;
+  /**
+   * Requests this returns true for are answered by it instead of the collector's routes (the
+   * gateway of `modelmaxx serve --gateway`, on the same port).
+   */
+  handler?: (request: IncomingMessage, response: ServerResponse) => boolean;
 }
 
 export interface RunningCollector {
@@ -57,7 +62,13 @@ export async function startCollector(
       ...(config.clickhousePassword === undefined ? {} : { password: config.clickhousePassword }),
     }));
   const app = createApp({ config, store, logger, metrics: new CollectorMetrics() });
-  const server = createServer(app);
+  const handler = options.handler;
+  const server =
+    handler === undefined
+      ? createServer(app)
+      : createServer((request, response) => {
+          if (!handler(request, response)) app(request, response);
+        });
   // A backstop for every route: export bodies have their own, shorter limit
   // (`ingestBodyTimeoutSeconds`, answered 408 by the route), which this must not cut first.
   server.requestTimeout = Math.max(60_000, config.ingestBodyTimeoutSeconds * 1000 + 30_000);
