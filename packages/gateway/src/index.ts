@@ -34,3 +34,21 @@ export {
   ATTR_MODELMAXX_COST_DISAGREEMENT,
   ATTR_MODELMAXX_GATEWAY_UPSTREAM,
 } from './telemetry.js';
+// The access layer (virtual keys, budgets, rate limits, alerts): src/access/.
+export {
+  AccessConfigSchema,
+  createAccess,
+  generateGatewayKey,
+  hashGatewayKey,
+  parseAccessConfig,
+} from './access/index.js';
+export type {
+  AccessConfig,
+  AccessLayer,
+  AccessLogger,
+  AccessOptions,
+  AlertPayload,
+  AlertStatsFetcher,
+  BudgetWindowStatus,
+  DeliveryResult,
+} from './access/index.js';
