@@ -77,7 +77,7 @@ interface ClassState {
 export interface CascadeOptions {
   readonly random: RandomSource;
   /** Probes per class before the planner trusts its counters. */
-  readonly warmupProbes?: number;
+  readonly warmupProbes?: number | ((classKey: string) => number);
   /** Co-observations a voter pair needs before it may be chosen. */
   readonly minPairCalls?: number;
   /** Observations of a class between re-evaluations of its plans (decision speed). */
@@ -88,7 +88,7 @@ export class CascadePlanner {
   readonly models: readonly string[];
   private readonly policy: Policy;
   private readonly random: RandomSource;
-  private readonly warmupProbes: number;
+  private readonly warmupProbes: (classKey: string) => number;
   private readonly minPairCalls: number;
   private readonly recomputeEvery: number;
   private readonly classes = new Map<string, ClassState>();
@@ -97,7 +97,8 @@ export class CascadePlanner {
     this.policy = policy;
     this.models = policy.candidates.map((candidate) => candidate.model);
     this.random = options.random;
-    this.warmupProbes = options.warmupProbes ?? policy.cascade.warmupProbes;
+    const warmup = options.warmupProbes ?? policy.cascade.warmupProbes;
+    this.warmupProbes = typeof warmup === 'number' ? () => warmup : warmup;
     this.minPairCalls = options.minPairCalls ?? policy.cascade.minPairCalls;
     this.recomputeEvery = options.recomputeEvery ?? 10;
   }
@@ -162,7 +163,7 @@ export class CascadePlanner {
         voters.push(model);
       }
     }
-    if (state.probes < this.warmupProbes) {
+    if (state.probes < this.warmupProbes(classKey)) {
       const others: number[] = [];
       for (let model = 0; model < count; model += 1) if (model !== best) others.push(model);
       return {

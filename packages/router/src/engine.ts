@@ -97,10 +97,13 @@ export interface EngineOptions {
    * Cold start per class (cascade probes and predictor warm-up) — overrides the policy's;
    * the replay scales it with the data so warm-up never outlasts the data.
    */
-  readonly warmup?: number;
+  readonly warmup?: number | ((classKey: string) => number);
 }
 
 const BUCKETS = 60;
+
+const warmupOf = (warmup: number | ((classKey: string) => number), classKey: string) =>
+  typeof warmup === 'number' ? warmup : warmup(classKey);
 const WINDOW_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };
 
 export function windowMs(window: string): number {
@@ -262,7 +265,7 @@ export class RoutingEngine {
   private readonly stats: WindowStats;
   private readonly planner: CascadePlanner | undefined;
   private readonly predictor: QualityPredictor | undefined;
-  private readonly warmup: number;
+  private readonly warmup: (classKey: string) => number;
   private readonly seen = new Map<string, number>();
   /** Per class: cost sum and calls per model (mean cost per call, for the predictor). */
   private readonly costs = new Map<string, Float64Array>();
@@ -287,10 +290,17 @@ export class RoutingEngine {
         random: this.random,
         ...(options.warmup === undefined
           ? {}
-          : { warmupProbes: Math.min(options.warmup, policy.cascade.warmupProbes) }),
+          : {
+              warmupProbes: (classKey: string) =>
+                Math.min(warmupOf(options.warmup!, classKey), policy.cascade.warmupProbes),
+            }),
       });
     }
-    this.warmup = Math.min(options.warmup ?? Infinity, policy.predictor.warmup);
+    this.warmup = (classKey) =>
+      Math.min(
+        options.warmup === undefined ? Infinity : warmupOf(options.warmup, classKey),
+        policy.predictor.warmup,
+      );
     if (this.mode === 'predict') {
       this.predictor = new QualityPredictor({
         candidates: this.models.length,
@@ -466,7 +476,8 @@ export class RoutingEngine {
       }
     }
     if (classBest < 0) classBest = 0;
-    if (seen < this.warmup && request.single !== true) {
+    const warmup = this.warmup(classKey);
+    if (seen < warmup && request.single !== true) {
       const first = this.models.filter((_, model) => allowed(model));
       return {
         ...base,
@@ -474,7 +485,7 @@ export class RoutingEngine {
         first,
         answerWith: this.models[classBest]!,
         weight: 1,
-        reason: `cold start (${seen + 1} of ${this.warmup} in class ${classKey}): every candidate is called`,
+        reason: `cold start (${seen + 1} of ${warmup} in class ${classKey}): every candidate is called`,
       };
     }
     if (this.random() < this.policy.exploration) {

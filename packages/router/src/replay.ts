@@ -59,7 +59,7 @@ export interface ReplayOptions {
    */
   readonly intervalMs?: number;
   /** Cold start per class (default: `scaledWarmup(train)`, capped by the policy's). */
-  readonly warmup?: number;
+  readonly warmup?: number | ((classKey: string) => number);
   /** Routing class of a recorded prompt (default: its task label). */
   readonly classOf?: (prompt: RecordedPrompt) => string;
 }
@@ -141,13 +141,20 @@ export function engineRequestOf(
 }
 
 /**
- * Cold start scaled with the data: at most a quarter of the mean train prompts per class, so
- * warm-up probes never outlast the history (and never reach the measured split on small sets).
+ * Cold start scaled with the data: per class at most a quarter of that class's train prompts
+ * (none for a class the train split does not have), so warm-up probes never outlast the
+ * history and never reach the measured split.
  */
-export function scaledWarmup(train: RecordedDataset): number {
-  const classes = new Set(train.prompts.map((prompt) => prompt.task)).size;
-  if (classes === 0) return 0;
-  return Math.floor((0.25 * train.prompts.length) / classes);
+export function scaledWarmup(
+  train: RecordedDataset,
+  classOf: (prompt: RecordedPrompt) => string = (prompt) => prompt.task,
+): (classKey: string) => number {
+  const counts = new Map<string, number>();
+  for (const prompt of train.prompts) {
+    const key = classOf(prompt);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return (classKey) => Math.floor(0.25 * (counts.get(classKey) ?? 0));
 }
 
 export function runReplay(
@@ -166,13 +173,13 @@ export function runReplay(
   const candidateOf = new Map(
     policy.candidates.map((candidate, index) => [candidate.model, index]),
   );
+  const classOf = options.classOf ?? ((prompt: RecordedPrompt) => prompt.task);
   const engine = new RoutingEngine({
     policy,
     random,
-    warmup: options.warmup ?? scaledWarmup(train),
+    warmup: options.warmup ?? scaledWarmup(train, classOf),
   });
   const withVector = engine.mode === 'predict';
-  const classOf = options.classOf ?? ((prompt: RecordedPrompt) => prompt.task);
   const decisionTimes: number[] = [];
   const decisions: ReplayDecision[] = [];
   let trainCost = 0;

@@ -241,6 +241,60 @@ describe('metrics', () => {
   });
 });
 
+describe('warm-up per class', () => {
+  it('never probes on the measured split, even for a class the train split barely has', () => {
+    const random = createRandom(3);
+    const make = (counts: Record<string, number>, prefix: string): RecordedDataset => ({
+      models: ['weak', 'strong'],
+      skipped: 0,
+      prompts: Object.entries(counts).flatMap(([task, count]) =>
+        Array.from({ length: count }, (_, index) => ({
+          sampleId: `${prefix}.${task}.${index}`,
+          prompt: `${task} question ${index}`,
+          task,
+          scores: Float64Array.from([random() < 0.6 ? 1 : 0, random() < 0.9 ? 1 : 0]),
+          costs: Float64Array.from([0.0003, 0.01]),
+          responses: ['', ''],
+        })),
+      ),
+    });
+    // the mean train class has 204 prompts, class "b" only 8: a warm-up of 50 capped by the
+    // mean would go on for 42 measured prompts of "b"
+    const train = make({ a: 400, b: 8 }, 'train');
+    const test = make({ b: 100, c: 20 }, 'test');
+    for (const policy of [
+      {
+        candidates: [{ model: 'weak' }, { model: 'strong' }],
+        predictor: { enabled: true, warmup: 50 },
+      },
+      {
+        candidates: [{ model: 'weak' }, { model: 'strong' }, { model: 'strong-2' }],
+        cascade: { enabled: true, warmupProbes: 50 },
+      },
+    ]) {
+      const data = (set: RecordedDataset): RecordedDataset =>
+        policy.candidates.length === 2
+          ? set
+          : {
+              ...set,
+              models: ['weak', 'strong', 'strong-2'],
+              prompts: set.prompts.map((prompt) => ({
+                ...prompt,
+                scores: Float64Array.from([...prompt.scores, prompt.scores[1]!]),
+                costs: Float64Array.from([...prompt.costs, 0.02]),
+                responses: ['A', 'A', 'A'],
+              })),
+            };
+      const report = runReplay(data(train), data(test), { policy, seed: 2 });
+      const kinds = new Set(report.decisions.map((decision) => decision.kind));
+      expect(kinds.has('warmup')).toBe(false);
+      expect(report.decisions.filter((decision) => decision.kind === 'probe').length).toBeLessThan(
+        10,
+      );
+    }
+  });
+});
+
 describe('modelmaxx-router --help', () => {
   it('exits 0 and lists every flag', async () => {
     for (const args of [['replay', '--help'], ['--help']]) {
