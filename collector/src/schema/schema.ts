@@ -72,6 +72,7 @@ import {
   ATTR_LLM_TOKEN_COUNT_PROMPT_CACHE_READ,
   ATTR_LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE,
   ATTR_MODELMAXX_COST_USD,
+  ATTR_MODELMAXX_EVALUATION_ROLE,
   ATTR_MODELMAXX_EVALUATION_SOURCE,
   ATTR_MODELMAXX_FEATURE,
   ATTR_MODELMAXX_ROUTE_POLICY,
@@ -96,8 +97,14 @@ import {
  * 3: `llm_calls` reads other GenAI instrumentations' attributes (OpenInference, OpenLLMetry and
  * older OTel GenAI names, the Vercel AI SDK), `CostSource` `provider`, and the canonical `Model`
  * column (backfilled for rows stored before).
+ * 4: `llm_calls.Purpose`: `evaluation` for the calls of LLM judges (`modelmaxx.evaluation.role`
+ * on the span), else `app` (rows stored before: `app`); the rollups (`/api/stats`, dashboard)
+ * count only `app` calls, so evaluation spend is never counted as the app's.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
+
+/** `llm_calls.Purpose`: `app`, or `evaluation` (an LLM judge's call). */
+const CALLS_PURPOSE_COLUMN = "Purpose LowCardinality(String) DEFAULT 'app' CODEC(ZSTD(1))";
 
 /** Relative accuracy and levels of the rollups' `LatencyMsDD` state. */
 export const LATENCY_DD_PARAMETERS = '0.01, 0.5, 0.95, 0.99';
@@ -333,6 +340,7 @@ ${ttl('toDateTime(Start)', options)}SETTINGS index_granularity = 8192, ttl_only_
     ConversationId String CODEC(ZSTD(1)),
     RoutePolicy LowCardinality(String) CODEC(ZSTD(1)),
     RouteReason String CODEC(ZSTD(1)),
+    ${CALLS_PURPOSE_COLUMN},
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_response_id ResponseId TYPE bloom_filter(0.001) GRANULARITY 1`,
       engine: 'MergeTree',
@@ -620,6 +628,7 @@ const LLM_CALLS_COLUMNS = [
   'ConversationId',
   'RoutePolicy',
   'RouteReason',
+  'Purpose',
 ];
 
 /** Stats key for the model in the scores view: the model the app asked for, else the one that answered. */
@@ -878,7 +887,8 @@ FROM
                 ${attribute(ATTR_ENDUSER_ID)} AS UserId,
                 ${attribute(ATTR_GEN_AI_CONVERSATION_ID)} AS ConversationId,
                 ${attribute(ATTR_MODELMAXX_ROUTE_POLICY)} AS RoutePolicy,
-                ${attribute(ATTR_MODELMAXX_ROUTE_REASON)} AS RouteReason
+                ${attribute(ATTR_MODELMAXX_ROUTE_REASON)} AS RouteReason,
+                if(${attribute(ATTR_MODELMAXX_EVALUATION_ROLE)} != '', 'evaluation', 'app') AS Purpose
             FROM ${n.local(TABLES.traces)}
             WHERE ${LLM_SPAN_FILTER}
         )
@@ -886,7 +896,7 @@ FROM
     )
 )
 SETTINGS short_circuit_function_evaluation = 'disable'`,
-      3,
+      4,
     ),
     // A score on a span that is not itself an LLM call (`feedback <name>`, `evaluate <name>`:
     // late results the instrumentation parents to the scored call) names the scored call in its
@@ -939,8 +949,10 @@ WHERE EventName = ${sqlString(EVENT_GEN_AI_EVALUATION_RESULT)}`,
     quantilesTDigestState(0.5, 0.95, 0.99)(c.DurationMs) AS LatencyMs,
     quantilesDDState(${LATENCY_DD_PARAMETERS})(c.DurationMs) AS LatencyMsDD
 FROM ${n.local(TABLES.calls)} AS c
+-- A judge's call is evaluation work: in llm_calls (Purpose), never in the app's figures.
+WHERE c.Purpose != 'evaluation'
 GROUP BY Minute, ServiceName, Provider, Model, Task, Feature`,
-      2,
+      4,
     ),
     view(
       `${TABLES.rollup}_scores_mv`,
@@ -1021,6 +1033,11 @@ function columnAdditions(n: Names): SchemaStatement[] {
     statements.push({
       name: `column ${target.slice(n.database.length + 1)}.Model`,
       sql: `ALTER TABLE ${target}${n.onCluster} ADD COLUMN IF NOT EXISTS ${CALLS_MODEL_COLUMN} AFTER ResponseModel`,
+    });
+    // 4: llm_calls.Purpose (rows stored before read 'app').
+    statements.push({
+      name: `column ${target.slice(n.database.length + 1)}.Purpose`,
+      sql: `ALTER TABLE ${target}${n.onCluster} ADD COLUMN IF NOT EXISTS ${CALLS_PURPOSE_COLUMN} AFTER RouteReason`,
     });
   }
   for (const [table, after] of [

@@ -5,7 +5,15 @@
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { openStore, schemaStatements, serve } from '@modelmaxx/collector';
+import { ALERTS_HELP, alertsCommand } from './alerts-command.js';
 import { demoCommand } from './demo-command.js';
+import {
+  GATEWAY_HELP,
+  SERVE_GATEWAY_HELP,
+  gatewayCommand,
+  serveWithGateway,
+  splitServeArgs,
+} from './gateway-command.js';
 import { formatResult, OUTPUT_FORMATS } from './format.js';
 import type { OutputFormat } from './format.js';
 import {
@@ -31,6 +39,9 @@ Commands:
   serve                 run the collector (OTLP/HTTP on 127.0.0.1:4318, embedded ClickHouse)
       --port N  --host H  --data DIR (default ./.modelmaxx)  --clickhouse-url URL  --database NAME
       --max-body-bytes N  --log-level LEVEL
+      --gateway  --upstream NAME=URL  --config FILE (the gateway on the same port, see gateway)
+  gateway               OpenAI/Anthropic-compatible gateway alone (127.0.0.1:4000, spans over OTLP)
+      --upstream NAME=URL (repeatable)  --config FILE  --host H  --port N  --service-name NAME
   sql "<query>"         read-only SQL against a collector (--url, default http://127.0.0.1:4318)
                         or a data folder (--data DIR); --format table|json|csv  --max-rows N
   report                spend / calls / tokens / p95 latency / errors / quality / share of spend
@@ -41,6 +52,8 @@ Commands:
   demo                  simulated traffic (3 services, router, evaluators, feedback) into a collector;
                         starts one in-process (--data, default ./.modelmaxx) when none answers at --url
       --url URL (default http://127.0.0.1:4318)  --requests N (default 300)  --seed N  --exit
+  alerts test           send a sample alert to the gateway config's webhooks
+      --config FILE  --webhook URL (repeatable)
 
 Environment: MODELMAXX_URL (the collector for sql, report, demo when --url is not given),
 MODELMAXX_READ_TOKEN (sql, report), MODELMAXX_INGEST_TOKEN / MODELMAXX_READ_TOKEN (serve, demo).
@@ -54,6 +67,7 @@ const URL_HELP = `  --url URL             the collector to ask (its read-only /a
 
 /** `modelmaxx <command> --help`: every flag of the command. */
 export const COMMAND_HELP: Record<string, string> = {
+  alerts: ALERTS_HELP,
   serve: `Usage: modelmaxx serve [options]
 
 Runs the collector: OTLP/HTTP spans in on /v1/traces, stored in ClickHouse (embedded chDB in
@@ -68,6 +82,7 @@ Options (flag, or environment variable):
   --database NAME       MODELMAXX_DATABASE; default modelmaxx
   --max-body-bytes N    MODELMAXX_MAX_BODY_BYTES; largest request body, default 16 MiB
   --log-level LEVEL     MODELMAXX_LOG_LEVEL; fatal, error, warn, info (default), debug, trace, silent
+${SERVE_GATEWAY_HELP}
   -h, --help            this text
 
 Environment only: MODELMAXX_INGEST_TOKEN (bearer token for /v1/traces), MODELMAXX_READ_TOKEN
@@ -127,6 +142,7 @@ Options:
 
 Exit codes: 0 ok, 1 failed, 2 usage error.
 `,
+  gateway: GATEWAY_HELP,
   demo: `Usage: modelmaxx demo [options]
 
 Sends simulated traffic (3 services, router, evaluators, feedback) from llm-sim through the
@@ -317,6 +333,8 @@ async function migrateCommand(args: string[], io: Io): Promise<number> {
 }
 
 async function serveCommand(args: string[], io: Io): Promise<number> {
+  const split = splitServeArgs(args);
+  if (split.gateway) return serveWithGateway(split, io);
   // The collector parses its own flags (--port, --host, --data, --clickhouse-url, …),
   // logs through pino and exits on SIGTERM/SIGINT after draining.
   await serve({ argv: args, env: io.env });
@@ -325,10 +343,12 @@ async function serveCommand(args: string[], io: Io): Promise<number> {
 
 const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = {
   serve: serveCommand,
+  gateway: gatewayCommand,
   sql: sqlCommand,
   report: reportCommand,
   migrate: migrateCommand,
   demo: demoCommand,
+  alerts: alertsCommand,
 };
 
 /** Runs one command line; returns the exit code (0 ok, 1 failed, 2 usage). */

@@ -116,7 +116,8 @@ export class WebhookSender {
     const body = JSON.stringify(job.payload);
     let delay = this.retry.initialDelayMs;
     let last: { status?: number; error?: string } = {};
-    for (let attempt = 1; attempt <= this.retry.attempts; attempt += 1) {
+    let attempt = 1;
+    for (; attempt <= this.retry.attempts; attempt += 1) {
       try {
         const response = await fetch(hook.url, {
           method: 'POST',
@@ -154,7 +155,7 @@ export class WebhookSender {
     return {
       url: redact(hook.url),
       ok: false,
-      attempts: this.retry.attempts,
+      attempts: Math.min(attempt, this.retry.attempts),
       ...(last.status === undefined ? {} : { status: last.status }),
       ...(last.error === undefined ? {} : { error: last.error }),
     };
