@@ -339,11 +339,25 @@ describe('quality figures', () => {
       judgeScore: 0.75,
       judgeCount: 2,
     });
+    // The judge's call is evaluation spend, apart from the app's.
+    expect(totals).toMatchObject({ evaluationCalls: 1, evaluationUsd: 0.25 });
     // Feedback in this file: the shop call's (0), search's (1), and this one (0).
     expect(totals['feedbackCount']).toBe(3);
     expect(totals['feedbackScore']).toBeCloseTo(1 / 3, 12);
 
-    // Evaluation spend apart from the app's: the SQL filter on the judge span's attribute.
+    // /api/stats counts only the app's calls (before: the judge's too, under its service).
+    const judgeStats = await fetch(
+      `${collector.url}/api/stats?window=1h&service=${service}-judge&quality=false`,
+      { headers: { authorization: `Bearer ${READ}` } },
+    );
+    expect(((await judgeStats.json()) as { rows: unknown[] }).rows).toEqual([]);
+    const purposes = await sql(
+      `SELECT Purpose, round(sum(CostUSD), 6) AS usd FROM modelmaxx.llm_calls
+       WHERE ServiceName LIKE '${service}%' GROUP BY Purpose ORDER BY Purpose`,
+    );
+    expect(purposes[1]).toEqual({ Purpose: 'evaluation', usd: 0.25 });
+    expect(purposes[0]?.['Purpose']).toBe('app');
+    // The same through the span attribute (what the column is made from).
     const spend = await sql(
       `SELECT
          sumIf(CostUSD, (TraceId, SpanId) IN (SELECT TraceId, SpanId FROM modelmaxx.otel_traces WHERE SpanAttributes['modelmaxx.evaluation.role'] != '')) AS evaluationUsd,

@@ -52,7 +52,11 @@ export interface Totals {
 }
 
 /** The quality figures of the window, each on its own (see `quality-figures.ts`). */
-export type QualityTotals = ReturnType<typeof qualitySummary>;
+export type QualityTotals = ReturnType<typeof qualitySummary> & {
+  /** LLM judges' calls (`llm_calls.Purpose = 'evaluation'`): not in the totals above. */
+  evaluationCalls: number;
+  evaluationUsd: number;
+};
 
 /** One model's totals over one time bucket. */
 export interface SeriesPoint extends Omit<Totals, 'scored'> {
@@ -167,7 +171,7 @@ export class DashboardQueries {
          LIMIT 10`,
         params,
       );
-    const [series, totals, services, features, routing, quality] = await Promise.all([
+    const [series, totals, services, features, routing, quality, evaluation] = await Promise.all([
       this.rows(
         `SELECT toUInt32(toUnixTimestamp(toStartOfInterval(${time}, toIntervalSecond({step:UInt32})))) AS t,
             Model AS model,
@@ -198,6 +202,13 @@ export class DashboardQueries {
         to: window.to * 1000,
         service: '',
       }),
+      this.rows(
+        `SELECT toFloat64(count()) AS calls, sum(ifNull(CostUSD, 0)) AS costUsd
+         FROM ${this.tables.calls}
+         WHERE Timestamp >= toDateTime({from:UInt32}) AND Timestamp < toDateTime({to:UInt32})
+           AND Purpose = 'evaluation'`,
+        params,
+      ),
     ]);
     const total = totals[0] ?? {};
     return {
@@ -213,6 +224,8 @@ export class DashboardQueries {
         quality: optionalNum(total.quality),
         scored: num(total.scored),
         ...qualitySummary(qualityFiguresOf(quality[0])),
+        evaluationCalls: num(evaluation[0]?.calls),
+        evaluationUsd: num(evaluation[0]?.costUsd),
       },
       series: series.map((row) => {
         const calls = num(row.calls);

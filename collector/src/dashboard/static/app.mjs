@@ -382,8 +382,10 @@ function drawTotals(overview) {
   $('kpi-evaluated').textContent = `of ${count(totals.evaluatedCalls)} evaluated calls`;
   const mean = (value) => (value === null ? '–' : value.toFixed(2));
   $('kpi-judged').textContent = `${mean(totals.judgeScore)} · ${mean(totals.feedbackScore)}`;
+  // Judge calls are evaluation work, not in the spend above: their own figure.
   $('kpi-judged-count').textContent =
-    `${count(totals.judgeCount)} judged · ${count(totals.feedbackCount)} feedback`;
+    `${count(totals.judgeCount)} judged · ${count(totals.feedbackCount)} feedback` +
+    (totals.evaluationCalls > 0 ? ` · ${usd(totals.evaluationUsd)} judge spend` : '');
 }
 
 let selectedTrace = null;
