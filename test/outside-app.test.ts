@@ -268,11 +268,16 @@ describe('the packages installed by an outside app', () => {
         version: string;
       }
     ).version;
-    expect(tarballs.map((file) => file.split('/').pop())).toEqual(
-      ['cli', 'collector', 'instrument', 'llm-sim', 'pricing', 'router', 'semconv'].map(
-        (name) => `modelmaxx-${name}-${version}.tgz`,
+    const names = tarballs.map((file) => file.split('/').pop()!);
+    expect(names).toEqual(
+      expect.arrayContaining(
+        ['cli', 'collector', 'instrument', 'llm-sim', 'pricing', 'router', 'semconv'].map(
+          (name) => `modelmaxx-${name}-${version}.tgz`,
+        ),
       ),
     );
+    for (const name of names)
+      expect(name).toMatch(new RegExp(`^modelmaxx-[a-z-]+-${version}\\.tgz$`));
     const installed = join(appDir, 'node_modules', '@modelmaxx');
     for (const name of readdirSync(installed)) {
       const manifestText = readFileSync(join(installed, name, 'package.json'), 'utf8');
