@@ -286,6 +286,7 @@ describe('llm_calls', () => {
       ConversationId: 'conv-1',
       RoutePolicy: 'balanced',
       RouteReason: 'cheapest within 2% of best',
+      Purpose: 'app',
     });
     expect(bySpan.get(failed.SpanId)).toMatchObject({
       CostUSD: null,
