@@ -948,6 +948,20 @@ export function createGateway(options: GatewayOptions): Gateway {
       });
       return true;
     }
+    // JSON only: a web page cannot send it cross-site without a CORS preflight, which the
+    // gateway never grants (a text/plain form post from a page could otherwise spend the keys).
+    const contentType = header(request, 'content-type');
+    if (contentType === undefined || !contentType.toLowerCase().includes('application/json')) {
+      request.resume();
+      sendError(
+        response,
+        wire,
+        415,
+        'invalid_request_error',
+        'send the body as JSON with content-type: application/json',
+      );
+      return true;
+    }
     if (metrics.inFlight >= config.maxConcurrentRequests) {
       metrics.rejectedBusy += 1;
       request.resume();
