@@ -43,6 +43,7 @@ const RETRIABLE = (status: number) => status === 408 || status === 429 || status
 export class WebhookSender {
   private readonly queue: Job[] = [];
   private running: Promise<void> | undefined;
+  private draining = false;
   private closed = false;
   private readonly sleeps = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
   dropped = 0;
@@ -84,15 +85,18 @@ export class WebhookSender {
         );
         oldest?.resolve([]);
       }
-      this.running ??= this.drain().finally(() => {
-        this.running = undefined;
-      });
+      if (!this.draining) {
+        // Set and cleared synchronously with the queue's last shift: a send that comes while
+        // the last job resolves still finds a worker (or starts one).
+        this.draining = true;
+        this.running = this.drain();
+      }
     });
   }
 
   /** Waits until the queue is empty. */
   async idle(): Promise<void> {
-    while (this.running !== undefined) await this.running;
+    while (this.draining) await this.running;
   }
 
   /** Stops retrying; alerts still queued are given up (and logged). */
@@ -106,9 +110,13 @@ export class WebhookSender {
   }
 
   private async drain(): Promise<void> {
-    for (let job = this.queue.shift(); job !== undefined; job = this.queue.shift()) {
-      const results = await Promise.all(this.webhooks.map((hook) => this.deliver(hook, job)));
-      job.resolve(results);
+    try {
+      for (let job = this.queue.shift(); job !== undefined; job = this.queue.shift()) {
+        const results = await Promise.all(this.webhooks.map((hook) => this.deliver(hook, job)));
+        job.resolve(results);
+      }
+    } finally {
+      this.draining = false;
     }
   }
 
