@@ -29,19 +29,27 @@ export function modelNameSqlExpression(column: string): string {
 /** The provider spellings the SQL maps: the keys of `@modelmaxx/pricing`'s `PROVIDER_ALIASES`. */
 export const PROVIDER_SPELLINGS: readonly string[] = Object.keys(PROVIDER_ALIASES);
 
+/** How many trailing dotted segments the SQL drops at most (`google.vertex.chat` needs one). */
+const PROVIDER_PREFIX_DEPTH = 3;
+
 /**
  * `normalizeProviderName(column)` in SQL, generated from `PROVIDER_ALIASES`: the alias of the
  * trimmed, lower-cased name, else of its longest leading dotted part that is a key
- * (`openai.chat` → `openai`), else the name itself.
+ * (`openai.chat` → `openai`; the SQL drops up to three trailing segments, the TypeScript any
+ * number: provider ids have at most three dots), else the name itself. No lambdas, so it runs
+ * once per distinct name of a LowCardinality column.
  */
 export function providerNameSqlExpression(column: string): string {
   const base = lowerTrimSqlExpression(column);
-  const keys = PROVIDER_SPELLINGS.map(sqlString).join(', ');
-  const values = PROVIDER_SPELLINGS.map((name) => sqlString(PROVIDER_ALIASES[name] ?? name)).join(
-    ', ',
-  );
-  const parts = `splitByChar('.', ${base})`;
-  const prefixes = `arrayMap(k -> arrayStringConcat(arraySlice(${parts}, 1, k), '.'), arrayReverseSort(range(1, length(${parts}) + 1)))`;
-  const key = `arrayFirst(p -> has([${keys}], p), ${prefixes})`;
-  return `transform(${key}, [${keys}], [${values}], ${base})`;
+  const keys = `[${PROVIDER_SPELLINGS.map(sqlString).join(', ')}]`;
+  const values = `[${PROVIDER_SPELLINGS.map((name) => sqlString(PROVIDER_ALIASES[name] ?? name)).join(', ')}]`;
+  const candidates = [base];
+  for (let depth = 1; depth <= PROVIDER_PREFIX_DEPTH; depth++) {
+    candidates.push(`replaceRegexpOne(${candidates[depth - 1]}, '\\.[^.]*$', '')`);
+  }
+  let expression = base;
+  for (const candidate of candidates.reverse()) {
+    expression = `transform(${candidate}, ${keys}, ${values}, ${expression})`;
+  }
+  return expression;
 }

@@ -664,11 +664,13 @@ function priceIdLookup(
   return `coalesce(\n                ${lookups.join(',\n                ')})`;
 }
 
-/** The keys of the canonical-model look-up: `PRICE_KEYS` of the request model (else the response model). */
+/**
+ * The keys of the canonical-model look-up, of the request model (else the response model), with
+ * any provider: the id as given, then normalised (which also drops path segments). Two look-ups
+ * instead of the price look-up's twelve: the canonical name does not depend on the provider.
+ */
 const MODEL_KEYS: readonly (readonly ['exact' | 'normalized', string])[] = [
   ['exact', 'KeyExact'],
-  ['exact', 'KeyAfterFirstSlash'],
-  ['exact', 'KeyAfterLastSlash'],
   ['normalized', 'KeyNormalized'],
 ];
 
@@ -836,7 +838,7 @@ FROM
         SELECT
             *,
             ${priceIdLookup(n)} AS PriceId,
-            ${priceIdLookup(n, ['Provider', "''"], MODEL_KEYS)} AS ModelPriceId
+            ${priceIdLookup(n, ["''"], MODEL_KEYS)} AS ModelPriceId
         FROM
         (
             SELECT
@@ -872,8 +874,6 @@ FROM
                 -- The model a call is grouped by (Model): the one asked for, else the one that answered.
                 toLowCardinality(if(RequestModel != '', RequestModel, ResponseModel)) AS ModelKey,
                 ${lowerTrimSqlExpression('ModelKey')} AS KeyExact,
-                if(position(KeyExact, '/') > 0, substring(KeyExact, position(KeyExact, '/') + 1), '') AS KeyAfterFirstSlash,
-                if(position(KeyExact, '/') > 0, arrayElement(splitByChar('/', KeyExact), -1), '') AS KeyAfterLastSlash,
                 ${modelNameSqlExpression('ModelKey')} AS KeyNormalized,
                 Duration / 1000000 AS DurationMs,
                 ${TIME_TO_FIRST_CHUNK_MS} AS TimeToFirstChunkMs,
