@@ -18,11 +18,12 @@ import {
   GatewayConfigError,
   assertSafeToBind,
   createGateway,
-  openAccess,
   readConfigFile,
   resolveConfig,
 } from '@modelmaxx/gateway';
 import type { GatewayAccess, GatewayConfig, GatewayLogger } from '@modelmaxx/gateway';
+import { accessFromConfig, keysCommand } from './gateway-access.js';
+import type { AccessWiring } from './gateway-access.js';
 import { UsageError } from './query-source.js';
 
 type Env = Record<string, string | undefined>;
@@ -44,6 +45,13 @@ Options (flag, or environment variable):
   --service-name NAME   service.name of the gateway's spans (default modelmaxx-gateway)
   -h, --help            this text
 
+modelmaxx gateway keys create [--id ID] [--team T] [--user U] [--app A] [--config FILE]
+                        a new gateway key, printed once; its SHA-256 goes in the config's "keys"
+                        (added to FILE with --config)
+
+Budget spend is kept in MODELMAXX_GATEWAY_STATE_DIR (default MODELMAXX_DATA_DIR, else
+./.modelmaxx; with serve --gateway, the collector's --data) as gateway-budgets.json.
+
 Environment only: OTEL_EXPORTER_OTLP_ENDPOINT (the collector, default http://localhost:4318),
 OTEL_EXPORTER_OTLP_HEADERS (e.g. its ingest token), MODELMAXX_UPSTREAM_<NAME>_KEY.
 Stops on SIGTERM / Ctrl-C after the requests in flight. Exit codes: 0 stopped, 1 failed, 2 bad
@@ -57,9 +65,13 @@ export const SERVE_GATEWAY_HELP = `  --gateway             also serve the gatewa
   --upstream NAME=URL   with --gateway: an upstream (repeatable); key from MODELMAXX_UPSTREAM_<NAME>_KEY
   --config FILE         with --gateway: the gateway's JSON config (MODELMAXX_GATEWAY_CONFIG)`;
 
-/** The access layer for a config: keys, budgets, rate limits (wired here when configured). */
-export function accessFor(_config: GatewayConfig, _env: Env): GatewayAccess {
-  return openAccess();
+/** The access layer for a config: keys, budgets, rate limits, alerts (open when none). */
+export function accessFor(
+  config: GatewayConfig,
+  env: Env,
+  wiring: AccessWiring = {},
+): GatewayAccess {
+  return accessFromConfig(config, env, wiring);
 }
 
 function stderrLogger(): GatewayLogger {
@@ -155,6 +167,7 @@ export async function gatewayCommand(
   args: string[],
   io: { stdout: (text: string) => void; stderr: (text: string) => void; env: Env },
 ): Promise<number> {
+  if (args[0] === 'keys') return keysCommand(args.slice(1), io);
   let values;
   try {
     values = parseArgs({
@@ -182,7 +195,7 @@ export async function gatewayCommand(
   let access: GatewayAccess;
   try {
     config = loadGatewayConfig(values.config, values.upstream ?? [], io.env);
-    access = accessFor(config, io.env);
+    access = accessFor(config, io.env, { logger: stderrLogger() });
     assertSafeToBind(host, access);
   } catch (error) {
     return fail(io, error, 'gateway');
@@ -247,16 +260,23 @@ export async function serveWithGateway(
 ): Promise<number> {
   let config: GatewayConfig;
   let access: GatewayAccess;
+  const listening: { url?: string } = {};
   try {
     config = loadGatewayConfig(split.config, split.upstreams, io.env);
-    access = accessFor(config, io.env);
     // Before anything listens: the host the collector will bind (its own checks follow).
     let host: string | undefined;
+    let dataDir: string | undefined;
     try {
-      host = loadConfig({ env: io.env, argv: split.rest }).host;
+      ({ host, dataDir } = loadConfig({ env: io.env, argv: split.rest }));
     } catch {
       host = undefined; // the collector reports its own configuration errors below
     }
+    // Budget spend beside the collector's data; alert rules read this collector's stats.
+    access = accessFor(config, io.env, {
+      stateDir: dataDir,
+      collectorUrl: () => listening.url,
+      logger: stderrLogger(),
+    });
     if (host !== undefined) assertSafeToBind(host, access);
   } catch (error) {
     return fail(io, error, 'serve');
@@ -288,6 +308,7 @@ export async function serveWithGateway(
     return (error as { name?: string }).name === 'ConfigError' ? 2 : 1;
   }
   opened.store = collector.store;
+  listening.url = collector.url;
   io.stderr(
     `modelmaxx collector and gateway listening on ${collector.url} (storage: ${collector.config.clickhouseUrl ?? collector.config.dataDir})\n` +
       `  apps send spans with  OTEL_EXPORTER_OTLP_ENDPOINT=${collector.url}\n` +

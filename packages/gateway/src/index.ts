@@ -37,6 +37,7 @@ export {
 // The access layer (virtual keys, budgets, rate limits, alerts): src/access/.
 export {
   AccessConfigSchema,
+  collectorAlertStats,
   createAccess,
   generateGatewayKey,
   hashGatewayKey,

@@ -28,12 +28,15 @@ export type AlertStatsFetcher = (query: StatsQueryArgs) => Promise<StatsResponse
  * one window grouped by model and task; rules need several windows and feature/service groups.)
  */
 export function collectorAlertStats(options: {
-  url: string;
+  /** The collector's base URL, or a function giving it (once it is known). */
+  url: string | (() => string | undefined);
   token?: string | undefined;
   timeoutMs?: number;
 }): AlertStatsFetcher {
   return async (query) => {
-    const url = new URL('/api/stats', options.url);
+    const base = typeof options.url === 'string' ? options.url : options.url();
+    if (base === undefined) throw new Error('the collector is not listening yet');
+    const url = new URL('/api/stats', base);
     url.searchParams.set('window', query.window);
     url.searchParams.set('groupBy', ['model', ...query.groupBy].join(','));
     if (query.service !== undefined) url.searchParams.set('service', query.service);
