@@ -163,7 +163,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
     unit: 'APGR',
     baseline: summary.staticTable,
     ratio: null,
-    goal: '>= 0.80',
+    goal: '>= 0.70', // SPEC's goal for the transfer setting
     notes: `transfer: learned on GSM8K + MMLU (${history.prompts.length} prompts), measured on all of MT-Bench, classes from the request (classifier), mean of ${seeds.length} seed(s); ${summary.notes}`,
   });
   return results;
