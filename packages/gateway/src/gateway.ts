@@ -8,7 +8,13 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, defaultTextMapGetter } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  defaultTextMapGetter,
+  trace,
+} from '@opentelemetry/api';
 import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -538,7 +544,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       return Buffer.from(JSON.stringify(copy));
     };
 
-    const parent: Context = propagator.extract(ROOT_CONTEXT, request.headers, defaultTextMapGetter);
+    let parent: Context = propagator.extract(ROOT_CONTEXT, request.headers, defaultTextMapGetter);
     const appHeaders = forwardedHeaders(request.headers);
     const baseAttributes = requestAttributes(wire, body, requested);
     baseAttributes[ATTR_GEN_AI_OPERATION_NAME] = endpoint.operation;
@@ -563,6 +569,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
     }
     const maxAttempts = policy?.fallback.maxAttempts ?? 1;
+    /** Another attempt is possible: attempts left and a candidate not excluded. */
+    const canFallBack = (attempt: number): boolean =>
+      policyState !== undefined &&
+      attempt < maxAttempts &&
+      candidates.some((model) => !exclude.has(model));
     const outcomes: EngineOutcome[] = [];
     let decision: Decision | undefined;
     const steered = admission.steered !== undefined ? [...admission.candidates] : undefined;
@@ -599,9 +610,37 @@ export function createGateway(options: GatewayOptions): Gateway {
     let usageIn = 0;
     let usageOut = 0;
     let okResult = false;
+    // A route request: one `route <policy>` span (as the routed client records it), parent of
+    // each attempt's span, so fallbacks stay in one trace.
+    const routeSpan: Span | undefined =
+      policyState === undefined || tracer === undefined
+        ? undefined
+        : tracer.startSpan(
+            `route ${policyState.policy.name}`,
+            {
+              kind: SpanKind.INTERNAL,
+              attributes: {
+                [ATTR_MODELMAXX_ROUTE_POLICY]: policyState.policy.name,
+                [ATTR_MODELMAXX_ROUTE_CLASS]: classKey!,
+              },
+            },
+            parent,
+          );
+    if (routeSpan !== undefined) parent = trace.setSpan(parent, routeSpan);
+    let routed: { model: string; weight: number; reason: string; attempt: number } | undefined;
     const settle = () => {
       if (settled) return;
       settled = true;
+      if (routeSpan !== undefined) {
+        if (routed !== undefined) {
+          routeSpan.setAttribute(ATTR_MODELMAXX_ROUTE_MODEL, routed.model);
+          routeSpan.setAttribute(ATTR_MODELMAXX_ROUTE_WEIGHT, routed.weight);
+          routeSpan.setAttribute(ATTR_MODELMAXX_ROUTE_REASON, routed.reason);
+          routeSpan.setAttribute(ATTR_MODELMAXX_ROUTE_ATTEMPT, routed.attempt);
+        }
+        if (!okResult) routeSpan.setStatus({ code: SpanStatusCode.ERROR });
+        routeSpan.end();
+      }
       if (policyState !== undefined && decision !== undefined && outcomes.length > 0) {
         policyState.engine.observe(decision, outcomes);
       }
@@ -635,7 +674,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           ? policyTarget(policyState, choice.model, wire)!
           : targetOf(choice.model, wire, false)!;
         lastModel = choice.model;
-        const last = attempt === maxAttempts;
+        routed = { ...choice, attempt };
         const attributes: Attributes = { ...baseAttributes };
         attributes[ATTR_GEN_AI_PROVIDER_NAME] = target.provider;
         Object.assign(attributes, target.server);
@@ -692,7 +731,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             policyState.cooldownUntil.set(choice.model, now() + policy!.fallback.cooldownMs);
             exclude.add(choice.model);
           }
-          if (!last && policyState !== undefined) {
+          if (canFallBack(attempt)) {
             metrics.fallbacks += 1;
             log.warn('upstream failed, falling back', {
               model: choice.model,
@@ -723,7 +762,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             );
             exclude.add(choice.model);
           }
-          if (!last && policyState !== undefined) {
+          if (canFallBack(attempt)) {
             upstreamResponse.resume();
             span?.setAttribute(ATTR_ERROR_TYPE, String(status));
             span?.setStatus({ code: SpanStatusCode.ERROR, message: `upstream answered ${status}` });

@@ -1,0 +1,204 @@
+/** Test helpers: a loopback OTLP/JSON span receiver and a slow SSE upstream that records aborts. */
+import { createServer } from 'node:http';
+import type { IncomingHttpHeaders, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+type AnyValue = {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: string | number;
+  doubleValue?: number;
+  arrayValue?: { values?: AnyValue[] };
+};
+
+export type Value = string | number | boolean | Value[] | null;
+
+export interface ReceivedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  attributes: Record<string, Value>;
+  status: { code?: number; message?: string };
+  service: string | undefined;
+}
+
+function valueOf(value: AnyValue | undefined): Value {
+  if (value === undefined) return null;
+  if (value.stringValue !== undefined) return value.stringValue;
+  if (value.boolValue !== undefined) return value.boolValue;
+  if (value.intValue !== undefined) return Number(value.intValue);
+  if (value.doubleValue !== undefined) return value.doubleValue;
+  if (value.arrayValue !== undefined) return (value.arrayValue.values ?? []).map(valueOf);
+  return null;
+}
+
+function attributesOf(list: { key: string; value?: AnyValue }[] | undefined) {
+  const attributes: Record<string, Value> = {};
+  for (const { key, value } of list ?? []) attributes[key] = valueOf(value);
+  return attributes;
+}
+
+/** Receives OTLP/JSON exports (what `@opentelemetry/exporter-trace-otlp-http` sends). */
+export async function startSpanReceiver(): Promise<{
+  url: string;
+  spans: ReceivedSpan[];
+  bodies: string[];
+  close(): Promise<void>;
+}> {
+  const spans: ReceivedSpan[] = [];
+  const bodies: string[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      bodies.push(text);
+      const body = JSON.parse(text) as {
+        resourceSpans?: {
+          resource?: { attributes?: { key: string; value?: AnyValue }[] };
+          scopeSpans?: {
+            spans?: {
+              traceId: string;
+              spanId: string;
+              parentSpanId?: string;
+              name: string;
+              attributes?: { key: string; value?: AnyValue }[];
+              status?: { code?: number; message?: string };
+            }[];
+          }[];
+        }[];
+      };
+      for (const resource of body.resourceSpans ?? []) {
+        const service = attributesOf(resource.resource?.attributes)['service.name'];
+        for (const scope of resource.scopeSpans ?? []) {
+          for (const span of scope.spans ?? []) {
+            spans.push({
+              traceId: span.traceId,
+              spanId: span.spanId,
+              parentSpanId: span.parentSpanId ?? '',
+              name: span.name,
+              attributes: attributesOf(span.attributes),
+              status: span.status ?? {},
+              service: typeof service === 'string' ? service : undefined,
+            });
+          }
+        }
+      }
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{}');
+    });
+  });
+  await listen(server);
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`,
+    spans,
+    bodies,
+    close: () => close(server),
+  };
+}
+
+export interface SlowUpstream {
+  baseURL: string;
+  /** Requests seen: headers, and whether the connection closed before the answer ended. */
+  requests: { headers: IncomingHttpHeaders; aborted: boolean; finished: boolean }[];
+  close(): Promise<void>;
+}
+
+/**
+ * An OpenAI-compatible upstream that streams a chat answer slowly (one chunk every `intervalMs`,
+ * `chunks` chunks), or answers a non-streamed request after `intervalMs`; records whether the
+ * caller went away before the end.
+ */
+export async function startSlowUpstream(intervalMs = 100, chunks = 50): Promise<SlowUpstream> {
+  const requests: SlowUpstream['requests'] = [];
+  const server = createServer((request, response) => {
+    const entry = { headers: request.headers, aborted: false, finished: false };
+    requests.push(entry);
+    const parts: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => parts.push(chunk));
+    request.on('end', () => {
+      const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as {
+        stream?: boolean;
+        model: string;
+      };
+      const timers: NodeJS.Timeout[] = [];
+      response.on('close', () => {
+        for (const timer of timers) clearTimeout(timer);
+        if (!response.writableFinished) entry.aborted = true;
+      });
+      const chunk = (content: string, finish: string | null) =>
+        `data: ${JSON.stringify({
+          id: 'chatcmpl-slow',
+          object: 'chat.completion.chunk',
+          created: 1,
+          model: body.model,
+          choices: [{ index: 0, delta: { content }, logprobs: null, finish_reason: finish }],
+        })}\n\n`;
+      if (body.stream !== true) {
+        timers.push(
+          setTimeout(() => {
+            response.writeHead(200, { 'content-type': 'application/json' });
+            response.end(
+              JSON.stringify({
+                id: 'chatcmpl-slow',
+                object: 'chat.completion',
+                created: 1,
+                model: body.model,
+                choices: [
+                  {
+                    index: 0,
+                    message: { role: 'assistant', content: 'slow' },
+                    finish_reason: 'stop',
+                  },
+                ],
+                usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
+              }),
+            );
+            entry.finished = true;
+          }, intervalMs),
+        );
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (let index = 0; index < chunks; index += 1) {
+        timers.push(
+          setTimeout(() => {
+            response.write(chunk(`w${index} `, null));
+            if (index === chunks - 1) {
+              response.write(chunk('', 'stop'));
+              response.end('data: [DONE]\n\n');
+              entry.finished = true;
+            }
+          }, index * intervalMs),
+        );
+      }
+    });
+  });
+  await listen(server);
+  return {
+    baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    requests,
+    close: () => close(server),
+  };
+}
+
+function listen(server: Server): Promise<void> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/** Polls until `check` returns true or `timeoutMs` passes. */
+export async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
