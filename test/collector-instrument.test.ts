@@ -303,7 +303,9 @@ describe('app → collector → ClickHouse', () => {
       },
     ]);
 
-    const statsResponse = await fetch(`${collector.url}/api/stats?window=1h&groupBy=task,feature`);
+    const statsResponse = await fetch(
+      `${collector.url}/api/stats?window=1h&groupBy=task,feature&quality=true`,
+    );
     expect(statsResponse.status).toBe(200);
     const stats = (await statsResponse.json()) as { rows: Row[]; groupBy: string[] };
     expect(stats.groupBy).toEqual(['model', 'task', 'feature']);

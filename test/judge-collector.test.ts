@@ -131,7 +131,9 @@ describe('judge() into the collector', () => {
     let rows: Row[] = [];
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      const response = await fetch(`${collector.url}/api/stats?window=1h&service=judged-app`);
+      const response = await fetch(
+        `${collector.url}/api/stats?window=1h&service=judged-app&quality=true`,
+      );
       rows = ((await response.json()) as { rows: Row[] }).rows;
       if (rows[0]?.['judgeCount'] === 12) break;
       await new Promise((resolve) => setTimeout(resolve, 100));

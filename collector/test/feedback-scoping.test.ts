@@ -302,9 +302,12 @@ describe('quality figures', () => {
     let row: Record<string, unknown> | undefined;
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      const response = await fetch(`${collector.url}/api/stats?window=1h&service=${service}`, {
-        headers: { authorization: `Bearer ${READ}` },
-      });
+      const response = await fetch(
+        `${collector.url}/api/stats?window=1h&service=${service}&quality=true`,
+        {
+          headers: { authorization: `Bearer ${READ}` },
+        },
+      );
       expect(response.status).toBe(200);
       const stats = StatsResponseSchema.parse(await response.json());
       row = stats.rows[0];

@@ -449,9 +449,9 @@ export class ClickHouseStore implements SpanStore {
         ? undefined
         : await this.namedScores(query.scores, groupBy, start, to, params.service);
     const quality =
-      query.quality === false
-        ? undefined
-        : await this.qualityFigures(groupBy, start, to, params.service);
+      query.quality === true
+        ? await this.qualityFigures(groupBy, start, to, params.service)
+        : undefined;
     const rows: StatsRow[] = result.data.map((data) => {
       const calls = Number(data.calls);
       const errors = Number(data.errors);
