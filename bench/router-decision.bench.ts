@@ -14,6 +14,8 @@ import { RoutingEngine, createRandom, featurize, parsePolicy } from '@modelmaxx/
 import type { EngineOutcome } from '@modelmaxx/router';
 import type { BenchOptions, BenchResult } from './types.js';
 
+/** The feature families a default per-request policy reads (the routed client passes them). */
+const FAMILIES = parsePolicy({ candidates: [{ model: 'x' }] }).predictor.features;
 const CLASSES = ['code', 'math', 'chat', 'choice', 'json', 'tools', 'long', 'conversation'];
 const WORDS = (
   'the of and to in is you that it he was for on are as with his they at be this have from ' +
@@ -74,7 +76,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
     for (let index = 0; index < steps; index += 1) {
       const classKey = CLASSES[index % 8]!;
       const vector = withVector
-        ? featurize({ text: texts[index % texts.length]!, classKey })
+        ? featurize({ text: texts[index % texts.length]!, classKey, families: FAMILIES })
         : undefined;
       const decision = engine.decide({ classKey, at: index * 1000, ...(vector ? { vector } : {}) });
       const outcomes: EngineOutcome[] = [];
@@ -91,14 +93,19 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
     train(engine, 5_000, true);
     return timeEach(count, (index) => {
       const classKey = CLASSES[index % 8]!;
-      const vector = featurize({ text: texts[index % texts.length]!, classKey });
+      const vector = featurize({
+        text: texts[index % texts.length]!,
+        classKey,
+        families: FAMILIES,
+      });
       sink += engine.decide({ classKey, at: 5_000_000 + index, vector }).first.length;
     });
   };
   const predict2 = predictRun(2);
   const predict11 = predictRun(11);
   const featurizeOnly = timeEach(count, (index) => {
-    sink += featurize({ text: texts[index % texts.length]!, classKey: 'chat' }).index.length;
+    sink += featurize({ text: texts[index % texts.length]!, classKey: 'chat', families: FAMILIES })
+      .index.length;
   });
   const weights = engineFor(11, 'weights', random);
   train(weights.engine, 5_000, false);

@@ -120,22 +120,15 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
   let nonAscii = 0;
   let digits = 0;
   let questions = 0;
-  const words_ = has('words');
-  const endWord = () => {
-    words += 1;
-    if (!words_) return;
-    const word = hash >>> 0;
-    bump(DENSE + (word % HASH_BUCKETS), 1);
-    if (previous !== 0) {
-      bump(DENSE + ((Math.imul(previous ^ (word >>> 7), 0x9e3779b1) >>> 0) % HASH_BUCKETS), 1);
+  const withWords = has('words');
+  for (let index = from; index <= length; index += 1) {
+    const code = index < length ? text.charCodeAt(index) : 32;
+    if (index < length) {
+      const digit = code >= 48 && code <= 57;
+      if (code > 127) nonAscii += 1;
+      else if (digit) digits += 1;
+      else if (code === 63) questions += 1;
     }
-    previous = word | 1;
-  };
-  for (let index = from; index < length; index += 1) {
-    const code = text.charCodeAt(index);
-    if (code > 127) nonAscii += 1;
-    else if (code >= 48 && code <= 57) digits += 1;
-    else if (code === 63) questions += 1;
     if (isWordCode(code)) {
       if (!inWord) {
         hash = 0x811c9dc5;
@@ -144,10 +137,17 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
       hash = Math.imul(hash ^ lowerCode(code), 0x01000193);
     } else if (inWord) {
       inWord = false;
-      endWord();
+      words += 1;
+      if (withWords) {
+        const word = hash >>> 0;
+        bump(DENSE + (word % HASH_BUCKETS), 1);
+        if (previous !== 0) {
+          bump(DENSE + ((Math.imul(previous ^ (word >>> 7), 0x9e3779b1) >>> 0) % HASH_BUCKETS), 1);
+        }
+        previous = word | 1;
+      }
     }
   }
-  if (inWord) endWord();
   const wordSlots = touchedCount;
   normalize(0, wordSlots, 1);
   // character 4-grams at every third position
