@@ -212,9 +212,6 @@ export function createAccess(
     for (const budget of applied) ledger.entry(budget, now).reserved += reservedUsd;
     const id = randomUUID();
     admissions.set(id, { budgets: applied, reservedUsd, at: now, charges: rate.charges });
-    for (const warning of warnings) {
-      logger.warn({ keyId: request.principal.keyId }, `budget warning: ${warning}`);
-    }
     return {
       ok: true,
       id,
