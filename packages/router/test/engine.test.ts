@@ -70,7 +70,11 @@ function recordedClient(prompts: readonly RecordedPrompt[]) {
             choices: [
               {
                 index: 0,
-                message: { role: 'assistant', content: prompt.responses[model], refusal: null },
+                message: {
+                  role: 'assistant',
+                  content: prompt.responses[model] ?? null,
+                  refusal: null,
+                },
                 finish_reason: 'stop',
                 logprobs: null,
               },
