@@ -29,7 +29,7 @@ import {
   type RunningCollector,
 } from '../src/index.js';
 import { DecodePool } from '../src/otlp/decode-pool.js';
-import { decodeRequest } from '../src/otlp/decode-request.js';
+import { decodeRequest, loadJsonDecoder } from '../src/otlp/decode-request.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../src/otlp/to-span-rows.js';
 import { recordSpans, toJson, toProtobuf } from './support/otlp-fixtures.js';
 
@@ -165,6 +165,7 @@ describe('decode threads', () => {
   it('decode exactly as the calling thread does, and pass decoder errors on as their classes', async () => {
     const pool = new DecodePool({ threads: 1 });
     try {
+      await loadJsonDecoder();
       const spans = await recordSpans();
       for (const [encoding, bytes] of [
         ['protobuf', toProtobuf(spans)],

@@ -11,7 +11,13 @@
  */
 import { Worker } from 'node:worker_threads';
 import { MalformedPayloadError, PayloadTooLargeError } from '../errors.js';
-import { decodeRequest, ownedBytes, type DecodeJob, type DecodeReply } from './decode-request.js';
+import {
+  decodeRequest,
+  loadJsonDecoder,
+  ownedBytes,
+  type DecodeJob,
+  type DecodeReply,
+} from './decode-request.js';
 import type { OtlpEncoding } from './encode-response.js';
 import type { DecodeLimits, EncodedTraces } from './to-span-rows.js';
 
@@ -65,6 +71,9 @@ export class DecodePool {
    */
   decode(encoding: OtlpEncoding, body: Uint8Array, limits: DecodeLimits): Promise<EncodedTraces> {
     if (this.size === 0) {
+      if (encoding === 'json') {
+        return loadJsonDecoder().then(() => decodeRequest(encoding, body, limits));
+      }
       try {
         return Promise.resolve(decodeRequest(encoding, body, limits));
       } catch (error) {

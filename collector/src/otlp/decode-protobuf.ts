@@ -31,6 +31,7 @@ import {
   jsonDouble,
   jsonObject,
   jsonQuote,
+  MAX_PROBLEMS,
   MAX_TIMESTAMP_HIGH,
   MAX_VALUE_DEPTH,
   spanKindName,
@@ -447,7 +448,9 @@ function decodeScopeSpans(
   for (let index = 0; index < spans.length; index += 2) {
     reader.pos = spans[index]!;
     const problem = decodeSpan(reader, spans[index + 1]!, columns, scope);
-    if (problem !== undefined) {
+    if (problem !== undefined && rejections.problems.length >= MAX_PROBLEMS) {
+      rejections.rejectedSpans += 1; // no further reason is reported: no message to build
+    } else if (problem !== undefined) {
       addProblem(
         rejections,
         `resourceSpans[${resourceIndex}].scopeSpans[${scopeIndex}].spans[${index / 2}]: ${problem}`,

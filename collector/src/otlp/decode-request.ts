@@ -5,19 +5,31 @@
  * receiver and its decode threads exchange.
  */
 import { spanRowsToNative } from '../store/span-row-native.js';
-import { decodeTraceRequestJson } from './decode-json.js';
 import { decodeTraceRequestProtobufToNative } from './decode-protobuf.js';
+import type * as JsonDecoder from './decode-json.js';
 import type { OtlpEncoding } from './encode-response.js';
 import type { DecodeLimits, EncodedTraces } from './to-span-rows.js';
 
+let jsonDecoder: typeof JsonDecoder | undefined;
+
+/**
+ * Loads the JSON decoder (zod and its schemas: most of a decode thread's start-up
+ * time and heap) on the first JSON request, not before.
+ */
+export async function loadJsonDecoder(): Promise<void> {
+  jsonDecoder ??= await import('./decode-json.js');
+}
+
+/** Decodes one body; JSON needs `loadJsonDecoder()` to have been awaited once. */
 export function decodeRequest(
   encoding: OtlpEncoding,
   body: Uint8Array,
   limits: DecodeLimits,
 ): EncodedTraces {
   if (encoding === 'protobuf') return decodeTraceRequestProtobufToNative(body, limits);
+  if (jsonDecoder === undefined) throw new Error('the JSON decoder is not loaded');
   // JSON goes through rows, encoded the way the store's write(rows) encodes them.
-  const decoded = decodeTraceRequestJson(body, limits);
+  const decoded = jsonDecoder.decodeTraceRequestJson(body, limits);
   return {
     block: spanRowsToNative(decoded.rows),
     spans: decoded.rows.length,

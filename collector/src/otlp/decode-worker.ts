@@ -25,12 +25,13 @@ if (import.meta.url.endsWith('.ts')) {
 }
 
 // Imported after the hook is in place.
-const { decodeRequest, ownedBytes } = await import('./decode-request.js');
+const { decodeRequest, loadJsonDecoder, ownedBytes } = await import('./decode-request.js');
 
 const port = parentPort!;
-port.on('message', (job: DecodeJob) => {
+port.on('message', async (job: DecodeJob) => {
   let reply: DecodeReply;
   try {
+    if (job.encoding === 'json') await loadJsonDecoder();
     const { block, ...counts } = decodeRequest(job.encoding, job.body, job.limits);
     const bytes = ownedBytes(block);
     reply = { id: job.id, result: { ...counts, block: bytes } };
