@@ -317,6 +317,31 @@ describe('budgets', () => {
     admitted(await third.admit(request(support, { 'gpt-4o': 0.4 })));
   });
 
+  it('without gateway keys (anonymous), key budgets do not apply; global and end-user ones do', async () => {
+    const access = open(
+      {
+        budgets: [
+          { name: 'per-key', scope: 'key', period: 'day', limitUsd: 0.01 },
+          { name: 'per-user', scope: 'user', period: 'day', limitUsd: 0.5 },
+          { name: 'all', scope: 'global', period: 'day', limitUsd: 1 },
+        ],
+      },
+      () => NOON,
+    );
+    const anonymous: Principal = { keyId: 'anonymous' };
+    const first = admitted(await access.admit(request(anonymous, { m: 0.4 }, { endUser: 'u1' })));
+    access.settle(first, settlement('m', 0.4));
+    expect(
+      access
+        .budgetStatus()
+        .map((window) => window.budget)
+        .sort(),
+    ).toEqual(['all', 'per-user']);
+    const user = refused(await access.admit(request(anonymous, { m: 0.2 }, { endUser: 'u1' })));
+    expect(user.error.budget).toBe('per-user');
+    admitted(await access.admit(request(anonymous, { m: 0.2 }, { endUser: 'u2' })));
+  });
+
   it('a corrupt state file is a clear error, not a silent reset', () => {
     const dir = tempDir();
     writeFileSync(join(dir, STATE_FILE_NAME), '{"version":1,');

@@ -6,6 +6,7 @@
  */
 import type { BudgetConfig } from './config.js';
 import type { Principal } from './types.js';
+import { ANONYMOUS_KEY_ID } from './keys.js';
 import { elapsedShare, formatUsd, windowOf } from './windows.js';
 import type { PeriodWindow } from './windows.js';
 import type { WindowState } from './state-file.js';
@@ -48,7 +49,8 @@ export function budgetSubject(
     case 'global':
       return '*';
     case 'key':
-      return principal.keyId;
+      // Without gateway keys there is no key to count by.
+      return principal.keyId === ANONYMOUS_KEY_ID ? undefined : principal.keyId;
     case 'user':
       return principal.user ?? endUser;
     case 'team':

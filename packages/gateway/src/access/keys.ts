@@ -30,7 +30,8 @@ export function generateGatewayKey(id?: string): NewGatewayKey {
   return { key, id: id ?? `key_${randomBytes(4).toString('hex')}`, hash: hashGatewayKey(key) };
 }
 
-export const ANONYMOUS: Principal = Object.freeze({ keyId: 'anonymous' });
+export const ANONYMOUS_KEY_ID = 'anonymous';
+export const ANONYMOUS: Principal = Object.freeze({ keyId: ANONYMOUS_KEY_ID });
 
 interface StoredKey {
   readonly digest: Buffer;

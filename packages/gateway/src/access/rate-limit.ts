@@ -6,6 +6,7 @@
  */
 import type { RateLimitConfig } from './config.js';
 import type { Principal } from './types.js';
+import { ANONYMOUS_KEY_ID } from './keys.js';
 
 interface Bucket {
   level: number;
@@ -36,7 +37,7 @@ export function rateSubject(
     case 'global':
       return '*';
     case 'key':
-      return principal.keyId;
+      return principal.keyId === ANONYMOUS_KEY_ID ? undefined : principal.keyId;
     case 'user':
       return principal.user ?? endUser;
     case 'team':
