@@ -33,6 +33,7 @@ import {
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_OPERATION_NAME,
   ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
   ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
   ATTR_MODELMAXX_FEATURE,
   ATTR_MODELMAXX_ROUTE_ATTEMPT,
@@ -675,7 +676,11 @@ export function createGateway(options: GatewayOptions): Gateway {
           : targetOf(choice.model, wire, false)!;
         lastModel = choice.model;
         routed = { ...choice, attempt };
-        const attributes: Attributes = { ...baseAttributes };
+        // As the instrumentation records an SDK call: the model the upstream is asked for.
+        const attributes: Attributes = {
+          ...baseAttributes,
+          [ATTR_GEN_AI_REQUEST_MODEL]: target.model,
+        };
         attributes[ATTR_GEN_AI_PROVIDER_NAME] = target.provider;
         Object.assign(attributes, target.server);
         attributes[ATTR_MODELMAXX_GATEWAY_UPSTREAM] = target.upstream.name;

@@ -427,7 +427,7 @@ describe('route: policies fall back on 429, 5xx and timeouts, with cooldowns', (
           'modelmaxx.route.attempt': 2,
           'modelmaxx.route.model': 'gpt-4o',
           'modelmaxx.route.policy': 'support',
-          'gen_ai.request.model': 'route:support',
+          'gen_ai.request.model': 'gpt-4o',
           'gen_ai.response.model': 'gpt-4o-2024-08-06',
         });
         expect(String(answered!.attributes['modelmaxx.route.reason'])).toMatch(/^fallback: /);

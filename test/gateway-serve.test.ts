@@ -1,0 +1,298 @@
+/**
+ * `modelmaxx serve --gateway` as a real process: collector and gateway on one port, llm-sim
+ * upstreams, driven by the Node openai SDK, the Python `openai` and `anthropic` SDKs (a venv made
+ * here with pip) and curl; the gateway's spans land in the co-located store (llm_calls through
+ * /api/sql), an incoming traceparent continues the app's trace. Needs `tsc -b` (runs the cli's dist).
+ */
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import OpenAI from 'openai';
+import { startLlmSim } from '@modelmaxx/llm-sim';
+import type { LlmSim } from '@modelmaxx/llm-sim';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_DIR } from './support/run-fixture.js';
+
+const run = promisify(execFile);
+const CLI = join(TEST_DIR, '..', 'packages', 'cli', 'bin', 'modelmaxx.js');
+
+type Row = Record<string, unknown>;
+
+let sim: LlmSim;
+let dir: string;
+let child: ChildProcess;
+let output = '';
+let url: string;
+let python: string | undefined;
+let pythonProblem = '';
+
+async function sql(query: string): Promise<Row[]> {
+  const response = await fetch(`${url}/api/sql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sql: query }),
+  });
+  const body = (await response.json()) as { rows: Row[] };
+  expect(response.status, JSON.stringify(body)).toBe(200);
+  return body.rows;
+}
+
+async function rowsEventually(query: string, count: number): Promise<Row[]> {
+  const start = Date.now();
+  for (;;) {
+    const rows = await sql(query);
+    if (rows.length >= count || Date.now() - start > 30_000) return rows;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** A venv with the Python SDKs: the machine's local package index when it has one, else PyPI. */
+async function pythonWithSdks(): Promise<string | undefined> {
+  const venv = join(dir, 'venv');
+  try {
+    await run('python3', ['-m', 'venv', venv], { timeout: 120_000 });
+    const pip = join(venv, 'bin', 'pip');
+    const local = existsSync('/opt/pypi/simple')
+      ? [
+          '--index-url',
+          'file:///opt/pypi/simple',
+          ...(existsSync('/opt/pypi-more/simple')
+            ? ['--extra-index-url', 'file:///opt/pypi-more/simple']
+            : []),
+        ]
+      : [];
+    await run(pip, ['install', '--quiet', ...local, 'openai', 'anthropic'], { timeout: 240_000 });
+    return join(venv, 'bin', 'python');
+  } catch (error) {
+    pythonProblem = (error as Error).message.slice(0, 500);
+    return undefined;
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'modelmaxx-gateway-serve-'));
+  sim = await startLlmSim({ seed: 3 });
+  const config = join(dir, 'gateway.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      policies: [
+        {
+          name: 'support',
+          candidates: [
+            { model: 'gpt-4o-mini' },
+            { model: 'claude-haiku-4-5', provider: 'anthropic' },
+          ],
+        },
+      ],
+    }),
+  );
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !/^(MODELMAXX_|OTEL_|VITEST|NODE_OPTIONS$)/.test(key)) {
+      env[key] = value;
+    }
+  }
+  env['MODELMAXX_UPSTREAM_OPENAI_KEY'] = 'sk-test-upstream-openai-key';
+  child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'serve',
+      '--gateway',
+      '--port',
+      '0',
+      '--data',
+      join(dir, 'data'),
+      '--upstream',
+      `openai=${sim.openaiBaseURL}`,
+      '--upstream',
+      `anthropic=${sim.anthropicBaseURL}`,
+      '--config',
+      config,
+    ],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const [found, venvPython] = await Promise.all([
+    new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no listening line:\n${output}`)), 90_000);
+      const poll = setInterval(() => {
+        const match = /collector and gateway listening on (http:\/\/[^\s]+)/.exec(output);
+        if (match !== null) {
+          clearInterval(poll);
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      }, 50);
+      child.once('exit', () => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        reject(new Error(`serve --gateway exited:\n${output}`));
+      });
+    }),
+    pythonWithSdks(),
+  ]);
+  url = found;
+  python = venvPython;
+}, 300_000);
+
+afterAll(async () => {
+  if (child !== undefined && child.exitCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+  await sim?.close();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe('modelmaxx serve --gateway', () => {
+  it('the Node openai SDK through the gateway: the call is stored, in the app trace', async () => {
+    const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'app', maxRetries: 0 });
+    const traceId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+    const completion = await openai.chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'node sdk' }] },
+      {
+        headers: {
+          traceparent: `00-${traceId}-1122334455667788-01`,
+          'x-modelmaxx-feature': 'gateway-e2e',
+        },
+      },
+    );
+    const rows = await rowsEventually(
+      `SELECT TraceId, ParentSpanId, ServiceName, Provider, RequestModel, ResponseId, InputTokens,
+              OutputTokens, CostUSD, CostSource, Feature
+       FROM llm_calls WHERE ResponseId = '${completion.id}'`,
+      1,
+    );
+    expect(rows).toHaveLength(1);
+    const expected =
+      (completion.usage!.prompt_tokens * 0.15 + completion.usage!.completion_tokens * 0.6) / 1e6;
+    expect(rows[0]).toMatchObject({
+      TraceId: traceId,
+      ParentSpanId: '1122334455667788',
+      ServiceName: 'modelmaxx-gateway',
+      Provider: 'openai',
+      RequestModel: 'gpt-4o-mini',
+      InputTokens: completion.usage!.prompt_tokens,
+      OutputTokens: completion.usage!.completion_tokens,
+      Feature: 'gateway-e2e',
+    });
+    expect(rows[0]!['CostUSD']).toBeCloseTo(expected, 12);
+  });
+
+  it('curl: a streamed route:support call is stored with its route and time to first chunk', async () => {
+    const { stdout } = await run('curl', [
+      '-sS',
+      '-N',
+      '-H',
+      'content-type: application/json',
+      '-H',
+      'x-modelmaxx-task: curl-e2e',
+      '--data-binary',
+      JSON.stringify({
+        model: 'route:support',
+        stream: true,
+        messages: [{ role: 'user', content: 'streamed by curl' }],
+      }),
+      `${url}/v1/chat/completions`,
+    ]);
+    expect(stdout.trim().endsWith('data: [DONE]')).toBe(true);
+    const rows = await rowsEventually(
+      `SELECT RoutePolicy, RouteReason, Stream, TimeToFirstChunkMs, OutputTokens, CostUSD, Task
+       FROM llm_calls WHERE Task = 'curl-e2e'`,
+      1,
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ RoutePolicy: 'support', Stream: true, Task: 'curl-e2e' });
+    expect(Number(rows[0]!['TimeToFirstChunkMs'])).toBeGreaterThanOrEqual(0);
+    expect(Number(rows[0]!['OutputTokens'])).toBeGreaterThan(0);
+    expect(Number(rows[0]!['CostUSD'])).toBeGreaterThan(0);
+  });
+
+  it('the Python openai and anthropic SDKs: chat, stream, tools, embeddings, messages', async (context) => {
+    if (python === undefined) {
+      // No Python SDKs on this machine (pip could not install them): say so, do not pretend.
+      console.warn(`gateway-serve: Python SDK part skipped: ${pythonProblem}`);
+      context.skip();
+      return;
+    }
+    const script = `
+import json, sys
+from openai import OpenAI
+from anthropic import Anthropic
+base = sys.argv[1]
+out = {}
+oa = OpenAI(base_url=base + "/v1", api_key="app", max_retries=0, default_headers={"x-modelmaxx-task": "python-e2e"})
+chat = oa.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "python chat"}])
+out["chat"] = {"id": chat.id, "content": chat.choices[0].message.content}
+pieces = []
+for chunk in oa.chat.completions.create(model="route:support", stream=True, messages=[{"role": "user", "content": "python stream"}]):
+    if chunk.choices and chunk.choices[0].delta.content:
+        pieces.append(chunk.choices[0].delta.content)
+out["stream"] = "".join(pieces)
+tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
+tool = oa.chat.completions.create(model="gpt-4o", tools=tools, tool_choice="required", messages=[{"role": "user", "content": "python tool"}])
+out["tool"] = tool.choices[0].message.tool_calls[0].function.name
+emb = oa.embeddings.create(model="text-embedding-3-small", input="python embedding", dimensions=4)
+out["embedding"] = len(emb.data[0].embedding)
+try:
+    oa.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x [sim:status=429 retry-after=5]"}])
+except Exception as error:
+    out["error"] = {"status": error.status_code, "retry_after": error.response.headers.get("retry-after")}
+an = Anthropic(base_url=base, api_key="app", max_retries=0, default_headers={"x-modelmaxx-task": "python-e2e"})
+msg = an.messages.create(model="claude-haiku-4-5", max_tokens=100, messages=[{"role": "user", "content": "python messages"}])
+out["message"] = {"id": msg.id, "text": msg.content[0].text}
+with an.messages.stream(model="claude-haiku-4-5", max_tokens=100, messages=[{"role": "user", "content": "python messages stream"}]) as stream:
+    final = stream.get_final_message()
+out["message_stream"] = {"id": final.id, "output_tokens": final.usage.output_tokens}
+print(json.dumps(out))
+`;
+    const file = join(dir, 'client.py');
+    await writeFile(file, script);
+    const { stdout } = await run(python, [file, url], { timeout: 120_000 });
+    const result = JSON.parse(stdout) as {
+      chat: { id: string; content: string };
+      stream: string;
+      tool: string;
+      embedding: number;
+      error: { status: number; retry_after: string };
+      message: { id: string; text: string };
+      message_stream: { id: string; output_tokens: number };
+    };
+    expect(result.chat.content.length).toBeGreaterThan(0);
+    expect(result.stream.length).toBeGreaterThan(0);
+    expect(result.tool).toBe('lookup');
+    expect(result.embedding).toBe(4);
+    expect(result.error).toEqual({ status: 429, retry_after: '5' });
+    expect(result.message.text.length).toBeGreaterThan(0);
+    expect(result.message_stream.output_tokens).toBeGreaterThan(0);
+    const rows = await rowsEventually(
+      `SELECT Provider, Operation, RequestModel, ResponseId, Stream, ErrorType, OutputTokens
+       FROM llm_calls WHERE Task = 'python-e2e' ORDER BY Timestamp`,
+      7,
+    );
+    expect(rows).toHaveLength(7);
+    const ids = rows.map((row) => row['ResponseId']);
+    expect(ids).toEqual(
+      expect.arrayContaining([result.chat.id, result.message.id, result.message_stream.id]),
+    );
+    // The two messages calls, and the route:support stream when the engine picked Claude.
+    expect(rows.filter((row) => row['Provider'] === 'anthropic').length).toBeGreaterThanOrEqual(2);
+    expect(rows.filter((row) => row['Operation'] === 'embeddings')).toHaveLength(1);
+    expect(rows.filter((row) => row['ErrorType'] === '429')).toHaveLength(1);
+  }, 180_000);
+
+  it('the collector still answers its own routes on the same port', async () => {
+    const health = await fetch(`${url}/healthz`);
+    expect(health.status).toBe(200);
+    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+    expect(models.data.map((model) => model.id)).toContain('route:support');
+  });
+});
