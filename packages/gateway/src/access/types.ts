@@ -9,7 +9,8 @@
  *    abort) — records the actual spend and releases the reservation.
  *
  * Without gateway keys configured (loopback only), `authenticate` returns an anonymous
- * principal and `admit` applies only the budgets and limits that name no key, user or team.
+ * principal and `admit` applies only the budgets and limits that count by no key or team
+ * (global, feature, and user ones, which then count the request's `endUser`).
  */
 
 /** Who a request is from: a gateway key's metadata. */
