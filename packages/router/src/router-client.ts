@@ -283,6 +283,11 @@ export function createRouter(options: RouterOptions): Router {
     random,
     ...(externalWeights === undefined ? {} : { weights: externalWeights }),
   });
+  if (policy.predictor.enabled && options.score === undefined) {
+    diag.warn(
+      `modelmaxx router: policy "${policy.name}" routes per request but createRouter has no score(): the predictor learns only from scored calls, so it keeps its priors and routes by cost`,
+    );
+  }
   const embedder = options.embed === undefined ? undefined : cachedEmbedder(options.embed);
   /** The request's feature vector (with its embedding when an embedder is given). */
   const vectorOf = async (params: ChatParams, classKey: string): Promise<RequestVector> => {
