@@ -13,91 +13,99 @@ const optionalText = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value));
 
-export const ConfigSchema = z.object({
-  host: z.string().min(1).default('127.0.0.1'),
-  port: z.coerce.number().int().min(0).max(65535).default(4318),
-  /** Folder of the embedded ClickHouse (chDB) and the spool. */
-  dataDir: z.string().min(1).default('./.modelmaxx'),
-  /** A ClickHouse server instead of the embedded engine. */
-  clickhouseUrl: optionalText.pipe(z.url().optional()),
-  database: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
-    .default('modelmaxx'),
-  clickhouseUser: optionalText,
-  clickhousePassword: optionalText,
-  /** Largest request body, checked on the wire and again after gzip inflation. */
-  maxBodyBytes: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(16 * 1024 * 1024),
-  /**
-   * Export requests decoded or waiting on the store at once before answering 429.
-   * A request takes a slot once its body has arrived: bodies still arriving hold none.
-   */
-  maxConcurrentRequests: z.coerce.number().int().positive().default(64),
-  /** An export request's whole body must arrive within this many seconds (408 otherwise). */
-  ingestBodyTimeoutSeconds: z.coerce.number().positive().default(15),
-  /** Bytes held by export request bodies still arriving, all together, before answering 429. */
-  maxBufferedBodyBytes: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(256 * 1024 * 1024),
-  /** Spans in one export request (413 beyond, counted as it is decoded). */
-  maxSpansPerRequest: z.coerce.number().int().positive().default(DEFAULT_DECODE_LIMITS.maxSpans),
-  /** UTF-8 bytes of service, span, scope and event names and attribute keys; longer ones are cut. */
-  maxNameBytes: z.coerce.number().int().positive().default(DEFAULT_DECODE_LIMITS.maxNameBytes),
-  /** UTF-8 bytes of attribute values, status messages and trace states; longer ones are cut. */
-  maxAttributeValueBytes: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(DEFAULT_DECODE_LIMITS.maxValueBytes),
-  /** UTF-8 bytes of message-content attributes (`gen_ai.input.messages`, …); longer ones are cut. */
-  maxContentValueBytes: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(DEFAULT_DECODE_LIMITS.maxContentBytes),
-  /** Worker threads decoding export requests off the event loop (0: decode on it). */
-  decodeThreads: z.coerce.number().int().min(0).max(64).default(2),
-  ingestToken: optionalText,
-  readToken: optionalText,
-  /**
-   * Extra names the `Host` header may carry (comma-separated: `name`, `name:port`,
-   * `[v6]`; `*` turns the check off), beyond the loopback names with the bound port.
-   * See `hostPolicy` in `auth.ts` (DNS rebinding).
-   */
-  allowedHosts: z
-    .union([z.string(), z.array(z.string())])
-    .default([])
-    .transform((value) =>
-      (Array.isArray(value) ? value : value.split(','))
-        .map((name) => name.trim().toLowerCase())
-        .filter((name) => name !== ''),
-    ),
-  sqlMaxRows: z.coerce.number().int().positive().default(10_000),
-  sqlMaxExecutionSeconds: z.coerce.number().positive().default(10),
-  /** `max_memory_usage` of an `/api/sql` query. */
-  sqlMaxMemoryBytes: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(1024 ** 3),
-  /** Largest `/api/sql` result (the rows' JSON text); cut there with `truncatedBy: 'maxResultBytes'`. */
-  sqlMaxResultBytes: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(32 * 1024 ** 2),
-  /** `/api/sql` queries running at once (default 1 on the embedded engine, 4 on a server). */
-  sqlMaxConcurrent: z.coerce.number().int().positive().optional(),
-  /** `/api/sql` queries waiting for a turn; beyond: 429 with `Retry-After`. */
-  sqlMaxQueued: z.coerce.number().int().min(0).default(4),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
+export const ConfigSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.coerce.number().int().min(0).max(65535).default(4318),
+    /** Folder of the embedded ClickHouse (chDB) and the spool. */
+    dataDir: z.string().min(1).default('./.modelmaxx'),
+    /** A ClickHouse server instead of the embedded engine. */
+    clickhouseUrl: optionalText.pipe(z.url().optional()),
+    database: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
+      .default('modelmaxx'),
+    clickhouseUser: optionalText,
+    clickhousePassword: optionalText,
+    /** Largest request body, checked on the wire and again after gzip inflation. */
+    maxBodyBytes: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(16 * 1024 * 1024),
+    /**
+     * Export requests decoded or waiting on the store at once before answering 429.
+     * A request takes a slot once its body has arrived: bodies still arriving hold none.
+     */
+    maxConcurrentRequests: z.coerce.number().int().positive().default(64),
+    /** An export request's whole body must arrive within this many seconds (408 otherwise). */
+    ingestBodyTimeoutSeconds: z.coerce.number().positive().default(15),
+    /** Bytes held by export request bodies still arriving, all together, before answering 429. */
+    maxBufferedBodyBytes: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(256 * 1024 * 1024),
+    /** Spans in one export request (413 beyond, counted as it is decoded). */
+    maxSpansPerRequest: z.coerce.number().int().positive().default(DEFAULT_DECODE_LIMITS.maxSpans),
+    /** UTF-8 bytes of service, span, scope and event names and attribute keys; longer ones are cut. */
+    maxNameBytes: z.coerce.number().int().positive().default(DEFAULT_DECODE_LIMITS.maxNameBytes),
+    /** UTF-8 bytes of attribute values, status messages and trace states; longer ones are cut. */
+    maxAttributeValueBytes: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(DEFAULT_DECODE_LIMITS.maxValueBytes),
+    /** UTF-8 bytes of message-content attributes (`gen_ai.input.messages`, …); longer ones are cut. */
+    maxContentValueBytes: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(DEFAULT_DECODE_LIMITS.maxContentBytes),
+    /** Worker threads decoding export requests off the event loop (0: decode on it). */
+    decodeThreads: z.coerce.number().int().min(0).max(64).default(2),
+    ingestToken: optionalText,
+    readToken: optionalText,
+    /**
+     * Extra names the `Host` header may carry (comma-separated: `name`, `name:port`,
+     * `[v6]`; `*` turns the check off), beyond the loopback names with the bound port.
+     * See `hostPolicy` in `auth.ts` (DNS rebinding).
+     */
+    allowedHosts: z
+      .union([z.string(), z.array(z.string())])
+      .default([])
+      .transform((value) =>
+        (Array.isArray(value) ? value : value.split(','))
+          .map((name) => name.trim().toLowerCase())
+          .filter((name) => name !== ''),
+      ),
+    sqlMaxRows: z.coerce.number().int().positive().default(10_000),
+    sqlMaxExecutionSeconds: z.coerce.number().positive().default(10),
+    /** `max_memory_usage` of an `/api/sql` query. */
+    sqlMaxMemoryBytes: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(1024 ** 3),
+    /** Largest `/api/sql` result (the rows' JSON text); cut there with `truncatedBy: 'maxResultBytes'`. */
+    sqlMaxResultBytes: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(32 * 1024 ** 2),
+    /** `/api/sql` queries running at once (default 1 on the embedded engine, 4 on a server). */
+    sqlMaxConcurrent: z.coerce.number().int().positive().optional(),
+    /** `/api/sql` queries waiting for a turn; beyond: 429 with `Retry-After`. */
+    sqlMaxQueued: z.coerce.number().int().min(0).default(4),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
+  })
+  .refine((config) => config.maxBufferedBodyBytes >= config.maxBodyBytes, {
+    path: ['maxBufferedBodyBytes'],
+    message:
+      'must be at least maxBodyBytes (MODELMAXX_MAX_BODY_BYTES), or no body that large could be read',
+  });
 export type Config = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 

@@ -25,6 +25,7 @@ import { MalformedPayloadError, PayloadTooLargeError } from '../src/errors.js';
 import {
   decodeTraceRequestJson,
   decodeTraceRequestProtobuf,
+  loadConfig,
   startCollector,
   type RunningCollector,
 } from '../src/index.js';
@@ -158,6 +159,34 @@ describe('decoder limits', () => {
     // scope name, event name, event attribute, status message, a key, two values.
     expect(fromProtobuf.truncatedValues).toBe(10);
     expect(fromJson.truncatedValues).toBe(10);
+  });
+});
+
+describe('configuration', () => {
+  it('reads the ingest limits from the environment and checks them together', () => {
+    const config = loadConfig({
+      env: {
+        MODELMAXX_MAX_SPANS_PER_REQUEST: '1000',
+        MODELMAXX_MAX_NAME_BYTES: '256',
+        MODELMAXX_MAX_ATTRIBUTE_VALUE_BYTES: '4096',
+        MODELMAXX_MAX_CONTENT_VALUE_BYTES: '65536',
+        MODELMAXX_INGEST_BODY_TIMEOUT_SECONDS: '30',
+        MODELMAXX_MAX_BUFFERED_BODY_BYTES: '33554432',
+        MODELMAXX_DECODE_THREADS: '0',
+      },
+    });
+    expect(config).toMatchObject({
+      maxSpansPerRequest: 1000,
+      maxNameBytes: 256,
+      maxAttributeValueBytes: 4096,
+      maxContentValueBytes: 65536,
+      ingestBodyTimeoutSeconds: 30,
+      maxBufferedBodyBytes: 33554432,
+      decodeThreads: 0,
+    });
+    expect(() =>
+      loadConfig({ env: { MODELMAXX_MAX_BUFFERED_BODY_BYTES: String(1024 * 1024) } }),
+    ).toThrow(/maxBufferedBodyBytes: must be at least maxBodyBytes/);
   });
 });
 
