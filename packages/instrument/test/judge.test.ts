@@ -298,6 +298,8 @@ describe('judge(): off the response path', () => {
     const plain = observe(openaiClient());
     const { app, judge: evaluator } = judged({ concurrency: 4, queueSize: 1000 }, slowJudge);
     const timings: { plain: number[]; judged: number[] } = { plain: [], judged: [] };
+    /** When each judged app call returned to the app (epoch ms). */
+    const returnedAt: number[] = [];
     const N = 60;
     // Warm up both clients (connections, first-call code paths) before timing.
     for (const client of [plain, app]) {
@@ -318,6 +320,7 @@ describe('judge(): off the response path', () => {
           messages: [{ role: 'user', content: task(index).prompt }],
         });
         timings[key].push(performance.now() - started);
+        if (key === 'judged') returnedAt.push(Date.now());
       }
     }
     const quantile = (values: number[], q: number) => {
@@ -338,8 +341,21 @@ describe('judge(): off the response path', () => {
     console.info(
       `judge-added-latency: p50 ${added.p50.toFixed(2)} ms, p99 ${added.p99.toFixed(2)} ms (plain p50 ${quantile(timings.plain, 0.5).toFixed(2)} ms, p99 ${quantile(timings.plain, 0.99).toFixed(2)} ms; judge call p50 ${quantile(judgeDurations, 0.5).toFixed(0)} ms)`,
     );
-    // Far below the judge's 200 ms: it never runs on the response path.
+    // Off the path, whatever the load: app calls came back while judge calls were still in
+    // flight (a judge on the path would have ended before its call returned, and the calls are
+    // sequential, so none would be running then).
+    const epochMs = (time: [number, number]) => time[0] * 1000 + time[1] / 1e6;
+    const judgeWindows = judgeCallSpans().map((span) => [
+      epochMs(span.startTime),
+      epochMs(span.endTime),
+    ]);
+    const returnedDuringJudging = returnedAt.filter((at) =>
+      judgeWindows.some(([start, end]) => at > start! && at < end!),
+    ).length;
+    expect(returnedDuringJudging).toBeGreaterThan(N / 2);
+    // And far below the judge's 200 ms (a judge on the path adds 200 ms to every call); the p99
+    // of 60 calls on a loaded machine is noise of tens of ms, so its bound is loose.
     expect(added.p50).toBeLessThan(50);
-    expect(added.p99).toBeLessThan(100);
+    expect(added.p99).toBeLessThan(200);
   }, 120_000);
 });
