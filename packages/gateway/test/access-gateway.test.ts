@@ -28,19 +28,16 @@ async function startGateway(
   configFile: string,
   stateDir: string,
   otlpUrl: string,
+  args: string[] = ['gateway', '--config', configFile, '--port', '0'],
 ): Promise<RunningGateway> {
-  const child = spawn(
-    process.execPath,
-    [cliBin, 'gateway', '--config', configFile, '--port', '0'],
-    {
-      env: {
-        ...process.env,
-        MODELMAXX_GATEWAY_STATE_DIR: stateDir,
-        OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl,
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
+  const child = spawn(process.execPath, [cliBin, ...args], {
+    env: {
+      ...process.env,
+      MODELMAXX_GATEWAY_STATE_DIR: stateDir,
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl,
     },
-  );
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   const url = await new Promise<string>((resolve, reject) => {
@@ -221,5 +218,77 @@ describe('access layer behind the gateway (modelmaxx gateway --config)', () => {
       'budget "support-daily"',
     );
     expect(await third.stop(), third.stderr()).toBe(0);
+  }, 180_000);
+
+  it('serve --gateway: budget state in --data, alert rules over the in-process collector, budget alerts', async () => {
+    const received: { rule: string; kind: string; text: string }[] = [];
+    const hooks = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as (typeof received)[0]);
+        response.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
+    const address = hooks.address();
+    const hookUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/alerts`;
+    const dataDir = join(dir, 'serve-data');
+    const serveConfig = join(dir, 'serve.json');
+    writeFileSync(
+      serveConfig,
+      JSON.stringify({
+        upstreams: { openai: { kind: 'openai', baseURL: sim.openaiBaseURL } },
+        budgets: [{ name: 'all-daily', scope: 'global', period: 'day', limitUsd: 1, mode: 'soft' }],
+        alerts: {
+          intervalSeconds: 1,
+          webhooks: [{ url: hookUrl }],
+          rules: [
+            { kind: 'spend', name: 'any-spend', window: '1h', aboveUsd: 0 },
+            { kind: 'budget', name: 'budget-watch', thresholds: [0.00001] },
+          ],
+        },
+      }),
+    );
+    const serve = await startGateway(serveConfig, join(dir, 'unused'), otlpUrl, [
+      'serve',
+      '--gateway',
+      '--config',
+      serveConfig,
+      '--port',
+      '0',
+      '--data',
+      dataDir,
+    ]);
+    running.push(serve);
+    try {
+      expect((await chat(serve.url)).status).toBe(200);
+      // The budget alert comes as the call settles; the spend rule once the span is stored and
+      // the next evaluation reads /api/stats of the collector in the same process.
+      const deadline = Date.now() + 90_000;
+      while (
+        !['any-spend', 'budget-watch'].every((rule) => received.some((a) => a.rule === rule))
+      ) {
+        if (Date.now() > deadline)
+          throw new Error(`alerts not received: ${JSON.stringify(received)}\n${serve.stderr()}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      expect(received.find((alert) => alert.rule === 'any-spend')?.text).toMatch(
+        /^any-spend: spend \$\S+ in the last 1h is above \$0\.00$/,
+      );
+      expect(received.find((alert) => alert.rule === 'budget-watch')?.text).toContain(
+        'budget "all-daily" (all traffic, UTC day) passed 0% of $1.00',
+      );
+      expect(await serve.stop(), serve.stderr()).toBe(0);
+      // The spend is kept beside the collector's data.
+      const state = JSON.parse(readFileSync(join(dataDir, STATE_FILE_NAME), 'utf8')) as {
+        windows: { budget: string; spentUsd: number }[];
+      };
+      expect(state.windows[0]?.budget).toBe('all-daily');
+      expect(state.windows[0]?.spentUsd).toBeGreaterThan(0);
+    } finally {
+      hooks.closeAllConnections();
+      await new Promise((resolve) => hooks.close(resolve));
+    }
   }, 180_000);
 });
