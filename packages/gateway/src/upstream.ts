@@ -57,6 +57,33 @@ export function forwardedHeaders(headers: IncomingHttpHeaders): Record<string, s
   return out;
 }
 
+interface ParsedTarget {
+  readonly secure: boolean;
+  readonly hostname: string;
+  readonly port: number;
+  readonly path: string;
+}
+
+const parsedTargets = new Map<string, ParsedTarget>();
+
+/** The request options of an upstream URL, parsed once (URL parsing per request is not free). */
+function targetOf(url: string): ParsedTarget {
+  let target = parsedTargets.get(url);
+  if (target === undefined) {
+    const parsed = new URL(url);
+    const secure = parsed.protocol === 'https:';
+    target = {
+      secure,
+      hostname: parsed.hostname.replace(/^\[|\]$/g, ''),
+      port: parsed.port === '' ? (secure ? 443 : 80) : Number(parsed.port),
+      path: `${parsed.pathname}${parsed.search}`,
+    };
+    if (parsedTargets.size > 1000) parsedTargets.clear();
+    parsedTargets.set(url, target);
+  }
+  return target;
+}
+
 export class UpstreamTimeoutError extends Error {
   override readonly name = 'UpstreamTimeoutError';
 }
@@ -101,11 +128,15 @@ export function callUpstream(
   } else if (upstream.key !== undefined) {
     headers['authorization'] = `Bearer ${upstream.key}`;
   }
-  const secure = url.startsWith('https:');
-  const request = (secure ? httpsRequest : httpRequest)(url, {
+  const target = targetOf(url);
+  const request = (target.secure ? httpsRequest : httpRequest)({
+    protocol: target.secure ? 'https:' : 'http:',
+    hostname: target.hostname,
+    port: target.port,
+    path: target.path,
     method: 'POST',
     headers,
-    agent: secure ? httpsAgent : httpAgent,
+    agent: target.secure ? httpsAgent : httpAgent,
   });
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -1,0 +1,237 @@
+/**
+ * Gateway overhead (SPEC: `gateway-added-latency-p99-ms`, `gateway-ttfc-added-p99-ms` <= 1;
+ * `gateway-max-rps` reported). llm-sim (latency 0) and the gateway in front of it run in a child
+ * process (gateway-child.ts; spans recorded and exported over OTLP/protobuf to a sink); this
+ * process is the load generator: open-loop at a fixed rate over kept-alive node:http
+ * connections, the same chat request sent straight to llm-sim ("direct") and through the
+ * gateway, in alternating phases of the same run.
+ *
+ * - added latency: p99 of the gateway's request latency minus p99 of direct, non-streaming, at
+ *   500 requests/s;
+ * - ttfc added: the same for streaming requests, time to the first body chunk;
+ * - max rps: the highest rate of a rising ladder at which the gateway still answers everything
+ *   with p99 < 50 ms and keeps up (>= 95% of the offered rate); direct's figure is the baseline.
+ */
+import { spawn } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { BenchOptions, BenchResult } from './types.js';
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const agent = new Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 1024 });
+
+const PLAIN = Buffer.from(
+  JSON.stringify({
+    model: 'gpt-4o-mini',
+    max_tokens: 16,
+    messages: [{ role: 'user', content: 'What is 37 * 48?' }],
+  }),
+);
+const STREAM = Buffer.from(
+  JSON.stringify({
+    model: 'gpt-4o-mini',
+    max_tokens: 16,
+    stream: true,
+    messages: [{ role: 'user', content: 'What is 37 * 48?' }],
+  }),
+);
+
+interface Sample {
+  ms: number;
+  ttfcMs: number;
+  ok: boolean;
+  end: number;
+}
+
+function once(url: string, body: Buffer): Promise<Sample> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const call = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+      },
+      (response) => {
+        let first: number | undefined;
+        response.on('data', () => {
+          first ??= performance.now();
+        });
+        response.on('end', () => {
+          const end = performance.now();
+          resolve({
+            ms: end - started,
+            ttfcMs: (first ?? end) - started,
+            ok: response.statusCode === 200,
+            end,
+          });
+        });
+      },
+    );
+    call.on('error', () => {
+      const end = performance.now();
+      resolve({ ms: end - started, ttfcMs: end - started, ok: false, end });
+    });
+    call.end(body);
+  });
+}
+
+interface Phase {
+  samples: Sample[];
+  errors: number;
+  /** Requests answered per second over the phase. */
+  achieved: number;
+}
+
+/** Open loop: requests go out on schedule whatever the answers do. */
+async function phase(url: string, body: Buffer, rate: number, durationMs: number): Promise<Phase> {
+  const total = Math.max(1, Math.round((rate * durationMs) / 1000));
+  const pending: Promise<Sample>[] = [];
+  const start = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+    while (sent < due) {
+      pending.push(once(url, body));
+      sent += 1;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  const samples = await Promise.all(pending);
+  const last = Math.max(...samples.map((sample) => sample.end));
+  return {
+    samples,
+    errors: samples.filter((sample) => !sample.ok).length,
+    achieved: (total * 1000) / Math.max(1, last - start),
+  };
+}
+
+function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+}
+
+/** Alternating direct / gateway phases; the first round is warm-up. */
+async function compare(
+  urls: { direct: string; gateway: string },
+  body: Buffer,
+  rate: number,
+  rounds: number,
+  durationMs: number,
+  pick: (sample: Sample) => number,
+): Promise<{ direct: number[]; gateway: number[]; errors: number }> {
+  const result = { direct: [] as number[], gateway: [] as number[], errors: 0 };
+  for (let round = 0; round <= rounds; round += 1) {
+    const order =
+      round % 2 === 0 ? (['direct', 'gateway'] as const) : (['gateway', 'direct'] as const);
+    for (const target of order) {
+      const measured = await phase(urls[target], body, rate, durationMs);
+      if (round === 0) continue;
+      result.errors += measured.errors;
+      for (const sample of measured.samples) if (sample.ok) result[target].push(pick(sample));
+    }
+  }
+  return result;
+}
+
+async function maxRps(
+  url: string,
+  body: Buffer,
+  ladder: readonly number[],
+  durationMs: number,
+): Promise<{ rps: number; steps: string[] }> {
+  let best = 0;
+  const steps: string[] = [];
+  for (const rate of ladder) {
+    const measured = await phase(url, body, rate, durationMs);
+    const p99 = quantile(
+      measured.samples.map((sample) => sample.ms),
+      0.99,
+    );
+    steps.push(`${rate}: p99 ${p99.toFixed(1)} ms, ${measured.achieved.toFixed(0)}/s`);
+    if (measured.errors > 0 || p99 >= 50 || measured.achieved < 0.95 * rate) break;
+    best = rate;
+    // Let queued work drain before the next step.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  return { rps: best, steps };
+}
+
+export async function run(options: BenchOptions): Promise<BenchResult[]> {
+  const child = spawn(process.execPath, [join(benchDir, 'gateway-child.ts')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout });
+      lines.once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`gateway-child exited with ${code}`)));
+    });
+    const { sim, gateway } = JSON.parse(line) as { sim: string; gateway: string };
+    const chat = {
+      direct: `${sim}/v1/chat/completions`,
+      gateway: `${gateway}/v1/chat/completions`,
+    };
+    const rounds = options.quick ? 2 : 5;
+    const durationMs = options.quick ? 1500 : 3000;
+    const rate = 500;
+
+    const plain = await compare(chat, PLAIN, rate, rounds, durationMs, (sample) => sample.ms);
+    const streamed = await compare(
+      chat,
+      STREAM,
+      rate,
+      rounds,
+      durationMs,
+      (sample) => sample.ttfcMs,
+    );
+    const ladder = options.quick
+      ? [500, 1000, 1500, 2000, 3000]
+      : [500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000];
+    const stepMs = options.quick ? 1000 : 2000;
+    const gatewayMax = await maxRps(chat.gateway, PLAIN, ladder, stepMs);
+    const directMax = await maxRps(chat.direct, PLAIN, ladder, stepMs);
+
+    const describe = (values: { direct: number[]; gateway: number[] }) =>
+      `p50 ${quantile(values.gateway, 0.5).toFixed(3)} vs ${quantile(values.direct, 0.5).toFixed(3)} ms, ` +
+      `p99 ${quantile(values.gateway, 0.99).toFixed(3)} vs ${quantile(values.direct, 0.99).toFixed(3)} ms ` +
+      `(gateway vs direct; ${values.gateway.length} + ${values.direct.length} requests)`;
+    const added = quantile(plain.gateway, 0.99) - quantile(plain.direct, 0.99);
+    const ttfcAdded = quantile(streamed.gateway, 0.99) - quantile(streamed.direct, 0.99);
+    return [
+      {
+        name: 'gateway-added-latency-p99-ms',
+        value: added,
+        unit: 'ms',
+        baseline: quantile(plain.direct, 0.99),
+        ratio: null,
+        goal: '<= 1',
+        notes: `non-streaming chat at ${rate} req/s open loop, llm-sim latency 0, spans exported over OTLP; ${describe(plain)}; errors ${plain.errors}`,
+      },
+      {
+        name: 'gateway-ttfc-added-p99-ms',
+        value: ttfcAdded,
+        unit: 'ms',
+        baseline: quantile(streamed.direct, 0.99),
+        ratio: null,
+        goal: '<= 1',
+        notes: `streaming chat, time to first body chunk, at ${rate} req/s; ${describe(streamed)}; errors ${streamed.errors}`,
+      },
+      {
+        name: 'gateway-max-rps',
+        value: gatewayMax.rps,
+        unit: 'req/s',
+        baseline: directMax.rps,
+        ratio: directMax.rps === 0 ? null : gatewayMax.rps / directMax.rps,
+        goal: 'report',
+        notes: `highest rate of the ladder with p99 < 50 ms, no errors and >= 95% of the offered rate kept up (load generator in its own process on this 2-core machine); gateway ${gatewayMax.steps.join('; ')} | direct ${directMax.steps.join('; ')}`,
+      },
+    ];
+  } finally {
+    child.stdin.end();
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+}
