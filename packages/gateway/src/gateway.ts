@@ -494,7 +494,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     const inputTokens = estimateTokens(raw.length);
     const outputTokens = wire === 'embeddings' ? 0 : maxOutputOf(body);
     const estimatedCostUsd: Record<string, number> = {};
-    if (access.keyed === true) {
+    // Budgets need the estimates with or without keys (feature / global budgets on loopback).
+    if (options.access !== undefined) {
       for (const model of candidates) {
         const target = policyState
           ? policyTarget(policyState, model, wire)

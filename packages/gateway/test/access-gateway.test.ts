@@ -291,4 +291,33 @@ describe('access layer behind the gateway (modelmaxx gateway --config)', () => {
       await new Promise((resolve) => hooks.close(resolve));
     }
   }, 180_000);
+
+  it('without gateway keys (loopback), a global hard budget still reserves estimates: 100 concurrent requests stay within it', async () => {
+    const openConfig = join(dir, 'open.json');
+    writeFileSync(
+      openConfig,
+      JSON.stringify({
+        upstreams: { openai: { kind: 'openai', baseURL: sim.openaiBaseURL } },
+        budgets: [{ name: 'all-daily', scope: 'global', period: 'day', limitUsd }],
+      }),
+    );
+    const stateDir = join(dir, 'open-state');
+    const gateway = await startGateway(openConfig, stateDir, otlpUrl);
+    running.push(gateway);
+    const statuses = await Promise.all(
+      Array.from({ length: 100 }, async () => {
+        const response = await chat(gateway.url);
+        await response.arrayBuffer();
+        return response.status;
+      }),
+    );
+    expect(await gateway.stop(), gateway.stderr()).toBe(0);
+    const refusedCount = statuses.filter((status) => status === 429).length;
+    expect(statuses.filter((status) => status === 200).length + refusedCount).toBe(100);
+    expect(refusedCount).toBeGreaterThan(0);
+    const state = JSON.parse(readFileSync(join(stateDir, STATE_FILE_NAME), 'utf8')) as {
+      windows: { spentUsd: number }[];
+    };
+    expect(state.windows[0]?.spentUsd).toBeLessThanOrEqual(limitUsd);
+  }, 180_000);
 });
