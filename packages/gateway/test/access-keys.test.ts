@@ -1,4 +1,9 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type * as Crypto from 'node:crypto';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -99,4 +104,48 @@ describe('virtual keys', () => {
     expect(access.authenticate(undefined)).toEqual({ ok: true, principal: { keyId: 'anonymous' } });
     expect(access.authenticate('Bearer whatever')).toMatchObject({ ok: true });
   });
+
+  it('`modelmaxx gateway keys create --config F` prints the key once and stores only its hash', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'modelmaxx-keys-'));
+    try {
+      const file = join(dir, 'gateway.json');
+      writeFileSync(file, JSON.stringify({ upstreams: { openai: {} } }));
+      const bin = join(import.meta.dirname, '..', '..', 'cli', 'bin', 'modelmaxx.js');
+      const { stdout, stderr } = await promisify(execFile)(
+        process.execPath,
+        [
+          bin,
+          'gateway',
+          'keys',
+          'create',
+          '--id',
+          'web',
+          '--team',
+          'support',
+          '--user',
+          'ana',
+          '--config',
+          file,
+        ],
+        { timeout: 60_000 },
+      );
+      const key = stdout.trim();
+      expect(key).toMatch(/^mmx_[A-Za-z0-9_-]{43}$/);
+      expect(stderr).toContain('key "web" added to');
+      const text = readFileSync(file, 'utf8');
+      expect(text).not.toContain(key);
+      const config = JSON.parse(text) as { upstreams: object; keys: unknown[] };
+      expect(config.upstreams).toEqual({ openai: {} });
+      expect(config.keys).toEqual([
+        { id: 'web', hash: hashGatewayKey(key), team: 'support', user: 'ana' },
+      ]);
+      const access = createAccess(config);
+      expect(access.authenticate(`Bearer ${key}`)).toEqual({
+        ok: true,
+        principal: { keyId: 'web', team: 'support', user: 'ana' },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
