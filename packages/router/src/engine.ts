@@ -172,6 +172,22 @@ class WindowStats {
     }
   }
 
+  /** A score that arrives after the call was counted (a shadow judge's verdict): no call added. */
+  addScore(classKey: string, model: number, at: number, score: number): void {
+    const growth = this.growth(at);
+    let buckets = this.classes.get(classKey);
+    if (buckets === undefined) this.classes.set(classKey, (buckets = new Map()));
+    const number = Math.floor(at / this.width);
+    let bucket = buckets.get(number);
+    if (bucket === undefined)
+      buckets.set(number, (bucket = new Float64Array(5 * this.models.length)));
+    const base = 5 * model;
+    // A model only scored (the reference in a shadow) needs calls for its row to exist.
+    if (bucket[base]! < bucket[base + 4]! + growth) bucket[base] = bucket[base + 4]! + growth;
+    bucket[base + 3] = bucket[base + 3]! + score * growth;
+    bucket[base + 4] = bucket[base + 4]! + growth;
+  }
+
   snapshot(at: number): ModelClassStats[] {
     const rows: ModelClassStats[] = [];
     const count = this.models.length;
@@ -578,6 +594,27 @@ export class RoutingEngine {
     }
     if (!called.has(decision.escalateTo)) return { done: false, call: [decision.escalateTo] };
     return { done: true, answeredBy: decision.escalateTo };
+  }
+
+  /**
+   * Learns from scores that arrive after the calls were observed (a shadow comparison's
+   * verdict: the routed model's score and the reference's). Adds evidence of quality only: the
+   * calls, costs and errors were counted by `observe`. Updates the class statistics and, in the
+   * predict mode, the per-request predictor with the decision's request vector.
+   */
+  score(
+    decision: Decision,
+    scores: readonly { model: string; score: number }[],
+    at = decision.at,
+  ): void {
+    for (const { model: name, score } of scores) {
+      const model = this.index.get(name);
+      if (model === undefined || !Number.isFinite(score)) continue;
+      this.stats.addScore(decision.classKey, model, at, score);
+      if (this.predictor !== undefined && decision.vector !== undefined) {
+        this.predictor.update(model, decision.vector, decision.classKey, score, at);
+      }
+    }
   }
 
   /** Learns from the outcomes of the calls made for one decision (bandit feedback). */

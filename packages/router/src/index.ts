@@ -69,6 +69,7 @@ export type { RecordedDataset, RecordedPrompt } from './routerbench.js';
 export {
   AllCandidatesFailedError,
   RouterConfigError,
+  SHADOW_EVALUATION_NAME,
   classifyError,
   createRouter,
 } from './router-client.js';
@@ -79,7 +80,25 @@ export type {
   RouteRequestOptions,
   Router,
   RouterOptions,
+  ShadowResult,
+  ShadowStats,
 } from './router-client.js';
+export {
+  ShadowMonitor,
+  ShadowQueue,
+  SpendWindow,
+  interval95,
+  pairwiseJudge,
+  pairwisePrompt,
+  referenceModelOf,
+} from './shadow.js';
+export type {
+  PairwiseJudge,
+  PairwiseJudgeOptions,
+  ShadowEstimate,
+  ShadowPair,
+  ShadowVerdict,
+} from './shadow.js';
 export {
   fromAnthropicMessage,
   fromAnthropicStream,

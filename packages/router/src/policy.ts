@@ -131,6 +131,37 @@ export const PolicySchema = z
           .default(['shape', 'words', 'class', 'embedding']),
       })
       .prefault({}),
+    /**
+     * Shadow comparisons (routed client): for a sample of requests the policy sends to a model
+     * other than the reference, the reference model is also called off the response path and
+     * a pairwise judge compares the two answers; the verdict is recorded on the routed call and
+     * the engine learns from it. Per class and model, sampling stops once the 95% interval of
+     * the quality difference is narrower than `targetHalfWidth` and resumes on drift.
+     */
+    shadow: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** The model routed calls are compared with (default: the dearest candidate). */
+        referenceModel: z.string().optional(),
+        /** Share of eligible routed calls shadowed while a class's estimate is not tight. */
+        sampleRate: z.number().min(0).max(1).default(0.2),
+        /** Stop sampling a class and model when the 95% half-width is below this. */
+        targetHalfWidth: z.number().positive().max(1).default(0.02),
+        /** Shadows a class and model needs before the stop rule applies. */
+        minSamples: z.number().int().positive().default(30),
+        /** Share of eligible calls still shadowed after stopping, to watch for drift. */
+        monitorRate: z.number().min(0).max(1).default(0.01),
+        /** Monitoring shadows in the drift window (their mean against the stopped interval). */
+        driftWindow: z.number().int().positive().default(30),
+        /** Spend caps of the shadow and judge calls (USD, rolling hour / day). */
+        maxUsdPerHour: z.number().positive().optional(),
+        maxUsdPerDay: z.number().positive().optional(),
+        /** Shadows waiting (more are dropped) and in flight at once. */
+        queueSize: z.number().int().positive().default(50),
+        concurrency: z.number().int().positive().default(2),
+        timeoutMs: z.number().int().positive().default(60_000),
+      })
+      .prefault({}),
   })
   .superRefine((policy, context) => {
     const seen = new Set<string>();
@@ -168,6 +199,13 @@ export const PolicySchema = z
         code: 'custom',
         path: ['cascade'],
         message: 'give both cascade.voters and cascade.escalateTo, or neither',
+      });
+    }
+    if (policy.shadow.referenceModel !== undefined && !seen.has(policy.shadow.referenceModel)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['shadow', 'referenceModel'],
+        message: `shadow reference model "${policy.shadow.referenceModel}" is not a candidate of this policy`,
       });
     }
     for (const [index, model] of (policy.fallback.chain ?? []).entries()) {

@@ -4,8 +4,15 @@
  * and a bounded number of attempts, never to a model the policy excludes, and records the
  * decision on a span (each attempt's SDK span, when instrumented, is its child).
  */
-import { SpanStatusCode, context, createContextKey, diag, trace } from '@opentelemetry/api';
-import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanStatusCode,
+  context,
+  createContextKey,
+  diag,
+  trace,
+} from '@opentelemetry/api';
+import type { Attributes, Context, Span, SpanContext, Tracer } from '@opentelemetry/api';
 import type Anthropic from '@anthropic-ai/sdk';
 import type OpenAI from 'openai';
 import { costOf } from '@modelmaxx/pricing';
@@ -15,7 +22,25 @@ import {
   ATTR_MODELMAXX_ROUTE_MODEL,
   ATTR_MODELMAXX_ROUTE_POLICY,
   ATTR_MODELMAXX_ROUTE_REASON,
+  ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL,
   ATTR_MODELMAXX_ROUTE_WEIGHT,
+  ATTR_GEN_AI_EVALUATION_EXPLANATION,
+  ATTR_GEN_AI_EVALUATION_NAME,
+  ATTR_GEN_AI_EVALUATION_SCORE_LABEL,
+  ATTR_GEN_AI_EVALUATION_SCORE_VALUE,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_RESPONSE_ID,
+  ATTR_MODELMAXX_EVALUATION_NAME,
+  ATTR_MODELMAXX_EVALUATION_ROLE,
+  ATTR_MODELMAXX_EVALUATION_SOURCE,
+  ATTR_MODELMAXX_EVALUATION_TARGET_RESPONSE_ID,
+  ATTR_MODELMAXX_EVALUATION_TARGET_SPAN_ID,
+  ATTR_MODELMAXX_EVALUATION_TARGET_TRACE_ID,
+  ATTR_MODELMAXX_TASK,
+  EVALUATION_ROLE_VALUE_JUDGE,
+  EVALUATION_ROLE_VALUE_SHADOW,
+  EVENT_GEN_AI_EVALUATION_RESULT,
   CONTEXT_KEY_LLM_CONTEXT,
   CONTEXT_KEY_ROUTE_ATTRIBUTES,
 } from '@modelmaxx/semconv';
@@ -35,6 +60,51 @@ import type { Choice, WeightTable } from './decision.js';
 import { parsePolicy } from './policy.js';
 import type { Candidate, Policy, PolicyInput } from './policy.js';
 import type { RandomSource } from './random.js';
+import { ShadowMonitor, ShadowQueue, SpendWindow, referenceModelOf } from './shadow.js';
+import type { PairwiseJudge, ShadowEstimate, ShadowVerdict } from './shadow.js';
+
+/** The evaluation name of shadow verdicts (`llm_scores.Name`). */
+export const SHADOW_EVALUATION_NAME = 'modelmaxx.shadow';
+
+/** One finished shadow comparison (`createRouter({ onShadow })`). */
+export interface ShadowResult {
+  readonly policy: string;
+  readonly classKey: string;
+  readonly model: string;
+  readonly referenceModel: string;
+  /** The verdict's score for the routed answer (1 win, 0.5 tie, 0 loss); undefined on error. */
+  readonly score?: number;
+  readonly label: string;
+  readonly error?: string;
+  /** USD of the reference call and of judging. */
+  readonly shadowCostUsd: number;
+  readonly judgeCostUsd: number;
+  readonly responseId?: string;
+  readonly traceId: string;
+}
+
+/** What the shadow comparisons did so far (`router.shadows()`). */
+export interface ShadowStats {
+  readonly referenceModel: string;
+  /** Routed calls that could be shadowed (another model than the reference answered). */
+  offered: number;
+  notSampled: number;
+  /** Dropped because the queue was full. */
+  dropped: number;
+  /** Not shadowed because the hourly or daily cap was reached. */
+  overBudget: number;
+  shadowCalls: number;
+  shadowErrors: number;
+  judged: number;
+  judgeErrors: number;
+  /** USD of the reference calls and of the judge calls. */
+  shadowUsd: number;
+  judgeUsd: number;
+  queued: number;
+  running: number;
+  /** Per class and routed model: the difference, its 95% half-width and the sampling state. */
+  estimates: ShadowEstimate[];
+}
 
 type ChatParams = OpenAI.Chat.ChatCompletionCreateParams;
 type ChatCompletion = OpenAI.Chat.ChatCompletion;
@@ -97,6 +167,14 @@ export interface RouterOptions {
    * embeddings model through the observed openai client. Cached by content hash.
    */
   readonly embed?: Embedder;
+  /**
+   * The pairwise judge of shadow comparisons (`policy.shadow`): e.g. `pairwiseJudge({ client,
+   * model })` from this package, or any function with the same contract. Without it the policy's
+   * shadow settings are ignored (one warning).
+   */
+  readonly judge?: PairwiseJudge;
+  /** Called with each finished shadow comparison (after it is recorded and learned from). */
+  readonly onShadow?: (result: ShadowResult) => void;
 }
 
 /** Per-call router options, given as the second argument next to the SDK's request options. */
@@ -181,6 +259,12 @@ export interface Router {
    * usage; priced by the candidate's `price` override, else `@modelmaxx/pricing`).
    */
   spend(): { readonly periodStart: number; readonly spentUsd: number };
+  /** The model routed calls are measured against (`policy.shadow.referenceModel` or the dearest). */
+  readonly referenceModel: string;
+  /** Shadow comparisons so far. */
+  shadows(): ShadowStats;
+  /** Resolves when no shadow comparison is queued or running (tests, graceful shutdown). */
+  idle(): Promise<void>;
 }
 
 // Context slots shared with @modelmaxx/instrument (createContextKey is Symbol.for(description)).
@@ -195,6 +279,34 @@ function callContext(route: Attributes, task: string | undefined): Context {
     ...(typeof existing === 'object' && existing !== null ? existing : {}),
     task,
   });
+}
+
+interface ShadowJob {
+  readonly model: string;
+  readonly classKey: string;
+  readonly decision: Decision;
+  readonly params: ChatParams;
+  readonly question: string;
+  readonly answer: string;
+  readonly responseId?: string;
+  readonly routeSpan: SpanContext;
+  readonly llmContext: unknown;
+  readonly task: string | undefined;
+}
+
+/** The text of the request's last user turn. */
+function lastUserText(params: ChatParams): string {
+  for (let index = params.messages.length - 1; index >= 0; index -= 1) {
+    const message = params.messages[index]!;
+    if (message.role !== 'user') continue;
+    const content = message.content;
+    if (typeof content === 'string') return content;
+    return content
+      .map((part) => (part.type === 'text' ? part.text : ''))
+      .filter((text) => text !== '')
+      .join('\n');
+  }
+  return '';
 }
 
 export function createRouter(options: RouterOptions): Router {
@@ -289,6 +401,221 @@ export function createRouter(options: RouterOptions): Router {
     );
   }
   const embedder = options.embed === undefined ? undefined : cachedEmbedder(options.embed);
+  const referenceModel = referenceModelOf(policy);
+  const shadowPolicy = policy.shadow;
+  const shadowOn = shadowPolicy.enabled && options.judge !== undefined;
+  if (shadowPolicy.enabled && options.judge === undefined) {
+    diag.warn(
+      `modelmaxx router: policy "${policy.name}" enables shadow comparisons but createRouter has no judge: no shadows`,
+    );
+  }
+  const monitor = new ShadowMonitor(policy);
+  const shadowQueue = new ShadowQueue(shadowPolicy.queueSize, shadowPolicy.concurrency);
+  const shadowSpend = new SpendWindow();
+  const shadowStats = {
+    offered: 0,
+    notSampled: 0,
+    dropped: 0,
+    overBudget: 0,
+    shadowCalls: 0,
+    shadowErrors: 0,
+    judged: 0,
+    judgeErrors: 0,
+    shadowUsd: 0,
+    judgeUsd: 0,
+  };
+  const shadowTracer = tracer;
+
+  /** Records a shadow verdict (or judge error) on the routed call: the late-score path. */
+  const recordVerdict = (
+    job: ShadowJob,
+    verdict: ShadowVerdict | undefined,
+    error: string | undefined,
+  ) => {
+    const attributes: Attributes = {
+      [ATTR_GEN_AI_EVALUATION_NAME]: SHADOW_EVALUATION_NAME,
+      [ATTR_MODELMAXX_EVALUATION_SOURCE]: 'judge',
+      [ATTR_GEN_AI_REQUEST_MODEL]: job.model,
+      [ATTR_GEN_AI_PROVIDER_NAME]: candidates.get(job.model)!.provider,
+      [ATTR_MODELMAXX_ROUTE_POLICY]: policy.name,
+      [ATTR_MODELMAXX_ROUTE_CLASS]: job.classKey,
+      [ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL]: referenceModel,
+    };
+    if (job.task !== undefined) attributes[ATTR_MODELMAXX_TASK] = job.task;
+    if (job.responseId !== undefined) attributes[ATTR_GEN_AI_RESPONSE_ID] = job.responseId;
+    if (verdict === undefined) {
+      attributes[ATTR_GEN_AI_EVALUATION_SCORE_LABEL] = 'judge_error';
+      attributes[ATTR_GEN_AI_EVALUATION_EXPLANATION] = (error ?? 'no verdict').slice(0, 500);
+    } else {
+      attributes[ATTR_GEN_AI_EVALUATION_SCORE_VALUE] = verdict.score;
+      attributes[ATTR_GEN_AI_EVALUATION_SCORE_LABEL] = verdict.label;
+      if (verdict.explanation !== undefined) {
+        attributes[ATTR_GEN_AI_EVALUATION_EXPLANATION] = verdict.explanation.slice(0, 500);
+      }
+    }
+    // A short span, child of the route span (in the app's trace), holding the result event.
+    const parent = trace.setSpanContext(ROOT_CONTEXT, job.routeSpan);
+    const span = shadowTracer.startSpan(`evaluate ${SHADOW_EVALUATION_NAME}`, {}, parent);
+    span.addEvent(EVENT_GEN_AI_EVALUATION_RESULT, attributes);
+    span.end();
+  };
+
+  /** Runs one shadow comparison: the reference call, the judge, the record, the learning. */
+  const runShadow = async (job: ShadowJob): Promise<void> => {
+    const reference = candidates.get(referenceModel)!;
+    const marks = (role: string): Attributes => ({
+      [ATTR_MODELMAXX_EVALUATION_ROLE]: role,
+      [ATTR_MODELMAXX_EVALUATION_NAME]: SHADOW_EVALUATION_NAME,
+      [ATTR_MODELMAXX_EVALUATION_TARGET_TRACE_ID]: job.routeSpan.traceId,
+      [ATTR_MODELMAXX_EVALUATION_TARGET_SPAN_ID]: job.routeSpan.spanId,
+      ...(job.responseId === undefined
+        ? {}
+        : { [ATTR_MODELMAXX_EVALUATION_TARGET_RESPONSE_ID]: job.responseId }),
+      [ATTR_MODELMAXX_ROUTE_POLICY]: policy.name,
+      [ATTR_MODELMAXX_ROUTE_CLASS]: job.classKey,
+      [ATTR_MODELMAXX_ROUTE_MODEL]: job.model,
+      [ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL]: referenceModel,
+    });
+    // A trace of its own (the app's trace gets only the verdict), with the app's task/feature.
+    const evaluationContext = (role: string) =>
+      ROOT_CONTEXT.setValue(LLM_CONTEXT_KEY, job.llmContext).setValue(
+        ROUTE_ATTRIBUTES_KEY,
+        marks(role),
+      );
+    const finish = (
+      result: Omit<ShadowResult, 'policy' | 'classKey' | 'model' | 'referenceModel' | 'traceId'>,
+    ) => {
+      try {
+        options.onShadow?.({
+          policy: policy.name,
+          classKey: job.classKey,
+          model: job.model,
+          referenceModel,
+          traceId: job.routeSpan.traceId,
+          ...result,
+        });
+      } catch (error) {
+        diag.warn(`modelmaxx router: onShadow threw: ${String(error)}`);
+      }
+    };
+    if (shadowSpend.over(now(), shadowPolicy)) {
+      shadowStats.overBudget += 1;
+      return;
+    }
+    shadowStats.shadowCalls += 1;
+    let referenceAnswer: ChatCompletion;
+    try {
+      const { stream: _stream, stream_options: _options, ...plain } = job.params;
+      referenceAnswer = (await context.with(evaluationContext(EVALUATION_ROLE_VALUE_SHADOW), () =>
+        callCandidateNow(reference, plain as ChatParams, {
+          timeout: shadowPolicy.timeoutMs,
+          maxRetries: 0,
+        }),
+      )) as ChatCompletion;
+    } catch (error) {
+      shadowStats.shadowErrors += 1;
+      finish({
+        label: 'shadow_error',
+        error: `reference call failed: ${String(error)}`,
+        shadowCostUsd: 0,
+        judgeCostUsd: 0,
+        ...(job.responseId === undefined ? {} : { responseId: job.responseId }),
+      });
+      return;
+    }
+    const shadowCostUsd = priceOf(reference, referenceAnswer) ?? 0;
+    shadowStats.shadowUsd += shadowCostUsd;
+    shadowSpend.add(now(), shadowCostUsd);
+    let verdict: ShadowVerdict | undefined;
+    let error: string | undefined;
+    try {
+      verdict = await context.with(evaluationContext(EVALUATION_ROLE_VALUE_JUDGE), () =>
+        options.judge!({
+          question: job.question,
+          answer: job.answer,
+          reference: referenceAnswer.choices?.[0]?.message?.content ?? '',
+          model: job.model,
+          referenceModel,
+          classKey: job.classKey,
+          policy: policy.name,
+        }),
+      );
+      if (
+        verdict !== undefined &&
+        (!Number.isFinite(verdict.score) || verdict.score < 0 || verdict.score > 1)
+      ) {
+        error = `judge score ${String(verdict.score)} is not in [0, 1]`;
+        verdict = undefined;
+      }
+    } catch (thrown) {
+      error = thrown instanceof Error ? thrown.message : String(thrown);
+      const cost = (thrown as { costUsd?: unknown } | null)?.costUsd;
+      if (typeof cost === 'number') {
+        shadowStats.judgeUsd += cost;
+        shadowSpend.add(now(), cost);
+      }
+    }
+    const judgeCostUsd = verdict?.costUsd ?? 0;
+    shadowStats.judgeUsd += judgeCostUsd;
+    shadowSpend.add(now(), judgeCostUsd);
+    recordVerdict(job, verdict, error);
+    if (verdict === undefined) {
+      shadowStats.judgeErrors += 1;
+    } else {
+      shadowStats.judged += 1;
+      engine.score(
+        job.decision,
+        [
+          { model: job.model, score: verdict.score },
+          { model: referenceModel, score: 1 - verdict.score },
+        ],
+        now(),
+      );
+      monitor.add(job.classKey, job.model, 2 * verdict.score - 1);
+    }
+    finish({
+      label: verdict?.label ?? 'judge_error',
+      ...(verdict === undefined ? { error: error ?? 'no verdict' } : { score: verdict.score }),
+      shadowCostUsd,
+      judgeCostUsd,
+      ...(job.responseId === undefined ? {} : { responseId: job.responseId }),
+    });
+  };
+
+  /** After the app has its answer: shadow this call? (never throws, never waits) */
+  const maybeShadow = (
+    job: Omit<ShadowJob, 'question' | 'answer' | 'responseId'> & { completion: ChatCompletion },
+  ) => {
+    try {
+      if (!shadowOn || job.model === referenceModel) return;
+      shadowStats.offered += 1;
+      const rate = monitor.rate(job.classKey, job.model);
+      if (!(random() < rate)) {
+        shadowStats.notSampled += 1;
+        return;
+      }
+      if (shadowSpend.over(now(), shadowPolicy)) {
+        shadowStats.overBudget += 1;
+        return;
+      }
+      const question = lastUserText(job.params);
+      const answer = job.completion.choices?.[0]?.message?.content ?? '';
+      if (question === '' || answer === '') {
+        shadowStats.notSampled += 1;
+        return;
+      }
+      const { completion, ...rest } = job;
+      const full: ShadowJob = {
+        ...rest,
+        question,
+        answer,
+        ...(typeof completion.id === 'string' ? { responseId: completion.id } : {}),
+      };
+      if (!shadowQueue.offer(() => runShadow(full))) shadowStats.dropped += 1;
+    } catch (error) {
+      diag.warn(`modelmaxx router: could not queue a shadow comparison: ${String(error)}`);
+    }
+  };
   /** The request's feature vector (with its embedding when an embedder is given). */
   const vectorOf = async (params: ChatParams, classKey: string): Promise<RequestVector> => {
     const input = featurizeInputOf(params, classKey, policy.predictor.features);
@@ -425,6 +752,7 @@ export function createRouter(options: RouterOptions): Router {
       pinned = params.model;
     }
     const classKey = classifyRequest({ ...params, task });
+    const appLlmContext = callContext({}, task).getValue(LLM_CONTEXT_KEY);
     const vector =
       engine.mode === 'predict' && pinned === undefined
         ? await vectorOf(params, classKey)
@@ -439,6 +767,7 @@ export function createRouter(options: RouterOptions): Router {
       }
       span.setAttribute(ATTR_MODELMAXX_ROUTE_POLICY, policy.name);
       span.setAttribute(ATTR_MODELMAXX_ROUTE_CLASS, classKey);
+      span.setAttribute(ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL, referenceModel);
       const outcomes: EngineOutcome[] = [];
       const requestOptionsOf = () => ({
         timeout: policy.fallback.timeoutMs,
@@ -478,6 +807,24 @@ export function createRouter(options: RouterOptions): Router {
         span.setAttribute(ATTR_MODELMAXX_ROUTE_ATTEMPT, attempts.length);
         span.end();
         learn();
+        if (
+          shadowOn &&
+          decision !== undefined &&
+          params.stream !== true &&
+          decision.first.length === 1 &&
+          decision.escalateTo === undefined
+        ) {
+          maybeShadow({
+            model,
+            classKey,
+            decision,
+            params,
+            completion: result as ChatCompletion,
+            routeSpan: span.spanContext(),
+            llmContext: appLlmContext,
+            task,
+          });
+        }
         return result as ChatCompletion | AsyncIterable<ChatChunk>;
       };
       let escalation: string | undefined;
@@ -516,6 +863,7 @@ export function createRouter(options: RouterOptions): Router {
                     [ATTR_MODELMAXX_ROUTE_CLASS]: classKey,
                     [ATTR_MODELMAXX_ROUTE_MODEL]: model,
                     [ATTR_MODELMAXX_ROUTE_REASON]: role,
+                    [ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL]: referenceModel,
                   },
                   task,
                 )) as ChatCompletion;
@@ -608,6 +956,7 @@ export function createRouter(options: RouterOptions): Router {
                 [ATTR_MODELMAXX_ROUTE_WEIGHT]: choice.weight,
                 [ATTR_MODELMAXX_ROUTE_REASON]: choice.reason,
                 [ATTR_MODELMAXX_ROUTE_ATTEMPT]: voterCalls + attempt,
+                [ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL]: referenceModel,
               },
               task,
             );
@@ -660,6 +1009,15 @@ export function createRouter(options: RouterOptions): Router {
       },
     },
     cooldowns: () => new Map(cooldownUntil),
+    referenceModel,
+    shadows: () => ({
+      referenceModel,
+      ...shadowStats,
+      queued: shadowQueue.queued,
+      running: shadowQueue.inFlight,
+      estimates: monitor.estimates(),
+    }),
+    idle: () => shadowQueue.idle(),
     spend: () => {
       rollPeriod();
       return { periodStart, spentUsd };

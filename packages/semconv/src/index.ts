@@ -155,6 +155,12 @@ export const ATTR_MODELMAXX_ROUTE_MODEL = 'modelmaxx.route.model' as const;
 export const ATTR_MODELMAXX_ROUTE_WEIGHT = 'modelmaxx.route.weight' as const;
 export const ATTR_MODELMAXX_ROUTE_REASON = 'modelmaxx.route.reason' as const;
 export const ATTR_MODELMAXX_ROUTE_ATTEMPT = 'modelmaxx.route.attempt' as const;
+/**
+ * The policy's reference model (the one routing is measured against: what the call would have
+ * cost and how good it would have been), on each routed call; on a shadow or shadow-judge call,
+ * the model of the call it evaluates is `modelmaxx.route.model`.
+ */
+export const ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL = 'modelmaxx.route.reference_model' as const;
 /** Source of an evaluation score: `evaluator` | `feedback` | `judge`. */
 export const ATTR_MODELMAXX_EVALUATION_SOURCE = 'modelmaxx.evaluation.source' as const;
 /**
@@ -163,6 +169,8 @@ export const ATTR_MODELMAXX_EVALUATION_SOURCE = 'modelmaxx.evaluation.source' as
  */
 export const ATTR_MODELMAXX_EVALUATION_ROLE = 'modelmaxx.evaluation.role' as const;
 export const EVALUATION_ROLE_VALUE_JUDGE = 'judge' as const;
+/** The router's shadow call to the reference model (evaluation work, like a judge's call). */
+export const EVALUATION_ROLE_VALUE_SHADOW = 'shadow' as const;
 /** On a judge's call span: the evaluation it produces (`gen_ai.evaluation.name` of the result). */
 export const ATTR_MODELMAXX_EVALUATION_NAME = 'modelmaxx.evaluation.name' as const;
 /** On a judge's call span: the evaluated call's trace id, span id and response id. */

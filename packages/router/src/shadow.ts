@@ -1,0 +1,435 @@
+/**
+ * Shadow comparisons: for a sample of the requests a policy sends to a model other than its
+ * reference, the routed client also calls the reference model after the app has its answer,
+ * asks a pairwise judge which answer is better, records the verdict on the routed call and
+ * lets the engine learn from it. This module holds the parts that do not touch the SDKs:
+ * the sequential stop rule per class and model (`ShadowMonitor`), the spend windows, the
+ * bounded off-path queue (`ShadowQueue`), and a pairwise judge over an openai-shaped client
+ * that speaks the judge prompt contract of `@modelmaxx/instrument` (`modelmaxx-judge/v1`).
+ */
+import { costOf } from '@modelmaxx/pricing';
+import type { Policy } from './policy.js';
+import type { RandomSource } from './random.js';
+
+/** What a pairwise judge is asked: the routed call's answer against the reference's. */
+export interface ShadowPair {
+  /** The request's last user turn. */
+  readonly question: string;
+  /** The routed (cheaper) model's answer. */
+  readonly answer: string;
+  /** The reference model's answer to the same request. */
+  readonly reference: string;
+  readonly model: string;
+  readonly referenceModel: string;
+  readonly classKey: string;
+  readonly policy: string;
+}
+
+/**
+ * A judge's verdict on the routed answer: `score` 1 (better than the reference), 0.5 (as
+ * good), 0 (worse); `label` `win` | `tie` | `loss`. `costUsd`: what judging cost (counted
+ * against the shadow spend cap). Throw, or return `undefined`, when there is no verdict: it is
+ * recorded as a judge error, never as a score.
+ */
+export interface ShadowVerdict {
+  readonly score: number;
+  readonly label: string;
+  readonly explanation?: string;
+  readonly costUsd?: number;
+}
+
+export type PairwiseJudge = (pair: ShadowPair) => Promise<ShadowVerdict | undefined>;
+
+/** The default reference model: the given one, else the dearest candidate (list price). */
+export function referenceModelOf(policy: Policy): string {
+  if (policy.shadow.referenceModel !== undefined) return policy.shadow.referenceModel;
+  let best = policy.candidates[policy.candidates.length - 1]!.model;
+  let bestPrice = -Infinity;
+  for (const candidate of policy.candidates) {
+    let price: number | undefined;
+    if (candidate.price !== undefined) {
+      price = candidate.price.inputPerMillion + candidate.price.outputPerMillion;
+    } else {
+      const cost = costOf({
+        provider: candidate.provider,
+        model: candidate.model,
+        usage: { inputTokens: 1e6, outputTokens: 1e6 },
+      });
+      if (cost.known) price = cost.amount;
+      else if (candidate.priorCostPerCallUsd !== undefined) price = candidate.priorCostPerCallUsd;
+    }
+    if (price !== undefined && price > bestPrice) {
+      bestPrice = price;
+      best = candidate.model;
+    }
+  }
+  return best;
+}
+
+/** The 95% interval of a mean from its count, mean and sum of squared deviations. */
+export function interval95(n: number, mean: number, m2: number): number {
+  if (n < 2) return Infinity;
+  return 1.96 * Math.sqrt(m2 / (n - 1) / n);
+}
+
+export interface ShadowEstimate {
+  readonly classKey: string;
+  readonly model: string;
+  /** Shadows that produced a verdict (since the last reset). */
+  readonly samples: number;
+  /** Quality difference routed − reference (from the verdicts: 2 × score − 1). */
+  readonly difference: number;
+  readonly halfWidth: number;
+  /** `sampling` until tight enough, then `stopped` (monitor rate only) until drift. */
+  readonly state: 'sampling' | 'stopped';
+  /** Times sampling resumed because the monitored difference moved out of the interval. */
+  readonly drifts: number;
+}
+
+interface MonitorState {
+  n: number;
+  mean: number;
+  m2: number;
+  stopped: boolean;
+  stoppedMean: number;
+  stoppedHalfWidth: number;
+  window: number[];
+  drifts: number;
+}
+
+/**
+ * The sequential rule per class and routed model. While sampling, each eligible call is
+ * shadowed with `sampleRate`; once `minSamples` verdicts give a 95% half-width of the
+ * difference under `targetHalfWidth`, sampling stops (calls are then shadowed with
+ * `monitorRate` only). The monitoring verdicts fill a window of `driftWindow`; when the
+ * window is full and its mean lies outside the stopped interval widened by the window's own
+ * 95% half-width, the estimate is reset and sampling resumes (drift).
+ */
+export class ShadowMonitor {
+  private readonly states = new Map<string, MonitorState>();
+  private readonly shadow: Policy['shadow'];
+  constructor(policy: Policy) {
+    this.shadow = policy.shadow;
+  }
+
+  private state(classKey: string, model: string): MonitorState {
+    const key = `${classKey}\u0000${model}`;
+    let state = this.states.get(key);
+    if (state === undefined) {
+      state = {
+        n: 0,
+        mean: 0,
+        m2: 0,
+        stopped: false,
+        stoppedMean: 0,
+        stoppedHalfWidth: 0,
+        window: [],
+        drifts: 0,
+      };
+      this.states.set(key, state);
+    }
+    return state;
+  }
+
+  /** The share of eligible calls of this class and model to shadow now. */
+  rate(classKey: string, model: string): number {
+    const state = this.states.get(`${classKey}\u0000${model}`);
+    return state?.stopped === true ? this.shadow.monitorRate : this.shadow.sampleRate;
+  }
+
+  /** Adds one verdict's difference (2 × score − 1, in [-1, 1]). */
+  add(classKey: string, model: string, difference: number): void {
+    const state = this.state(classKey, model);
+    if (state.stopped) {
+      state.window.push(difference);
+      if (state.window.length > this.shadow.driftWindow) state.window.shift();
+      if (state.window.length >= this.shadow.driftWindow) {
+        let mean = 0;
+        for (const value of state.window) mean += value;
+        mean /= state.window.length;
+        let m2 = 0;
+        for (const value of state.window) m2 += (value - mean) ** 2;
+        const windowHalfWidth = interval95(state.window.length, mean, m2);
+        if (Math.abs(mean - state.stoppedMean) > state.stoppedHalfWidth + windowHalfWidth) {
+          // Drift: the evidence before it describes another model; start again from the window.
+          state.stopped = false;
+          state.drifts += 1;
+          state.n = 0;
+          state.mean = 0;
+          state.m2 = 0;
+          for (const value of state.window) this.push(state, value);
+          state.window = [];
+          return;
+        }
+      }
+    }
+    this.push(state, difference);
+    if (!state.stopped && state.n >= this.shadow.minSamples) {
+      const halfWidth = interval95(state.n, state.mean, state.m2);
+      if (halfWidth < this.shadow.targetHalfWidth) {
+        state.stopped = true;
+        state.stoppedMean = state.mean;
+        state.stoppedHalfWidth = halfWidth;
+        state.window = [];
+      }
+    }
+  }
+
+  private push(state: MonitorState, value: number): void {
+    state.n += 1;
+    const delta = value - state.mean;
+    state.mean += delta / state.n;
+    state.m2 += delta * (value - state.mean);
+  }
+
+  estimates(): ShadowEstimate[] {
+    return [...this.states].map(([key, state]) => {
+      const [classKey, model] = key.split('\u0000') as [string, string];
+      return {
+        classKey,
+        model,
+        samples: state.n,
+        difference: state.mean,
+        halfWidth: interval95(state.n, state.mean, state.m2),
+        state: state.stopped ? 'stopped' : 'sampling',
+        drifts: state.drifts,
+      };
+    });
+  }
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+/** Spend over a rolling hour and day (entries older than a day are dropped). */
+export class SpendWindow {
+  private readonly entries: { at: number; usd: number }[] = [];
+  add(at: number, usd: number): void {
+    if (usd > 0) this.entries.push({ at, usd });
+  }
+  since(at: number, ms: number): number {
+    while (this.entries.length > 0 && this.entries[0]!.at <= at - DAY_MS) this.entries.shift();
+    let total = 0;
+    for (const entry of this.entries) if (entry.at > at - ms) total += entry.usd;
+    return total;
+  }
+  /** Whether the policy's shadow caps are reached at `at`. */
+  over(at: number, shadow: Policy['shadow']): boolean {
+    if (shadow.maxUsdPerHour !== undefined && this.since(at, HOUR_MS) >= shadow.maxUsdPerHour) {
+      return true;
+    }
+    return shadow.maxUsdPerDay !== undefined && this.since(at, DAY_MS) >= shadow.maxUsdPerDay;
+  }
+}
+
+/**
+ * A bounded queue run with limited concurrency, started with `setImmediate` so that nothing
+ * runs before the app's own continuation; a job that throws is counted, never rethrown.
+ */
+export class ShadowQueue {
+  private readonly queue: (() => Promise<void>)[] = [];
+  private running = 0;
+  private scheduled = false;
+  private waiters: (() => void)[] = [];
+  readonly size: number;
+  readonly concurrency: number;
+  constructor(size: number, concurrency: number) {
+    this.size = size;
+    this.concurrency = concurrency;
+  }
+  get queued(): number {
+    return this.queue.length;
+  }
+  get inFlight(): number {
+    return this.running;
+  }
+  /** Queues a job; false when the queue is full (the job is dropped). */
+  offer(job: () => Promise<void>): boolean {
+    if (this.queue.length >= this.size) return false;
+    this.queue.push(job);
+    this.schedule();
+    return true;
+  }
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.pump());
+  }
+  private pump(): void {
+    this.scheduled = false;
+    while (this.running < this.concurrency && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      this.running += 1;
+      Promise.resolve()
+        .then(job)
+        .catch(() => undefined)
+        .finally(() => {
+          this.running -= 1;
+          if (this.queue.length > 0) this.schedule();
+          else this.settle();
+        });
+    }
+    this.settle();
+  }
+  private settle(): void {
+    if (this.queue.length > 0 || this.running > 0 || this.scheduled) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+  /** Resolves when nothing is queued or running. */
+  idle(): Promise<void> {
+    if (this.queue.length === 0 && this.running === 0 && !this.scheduled) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+// The judge prompt contract shared with @modelmaxx/instrument's judges and @modelmaxx/llm-sim.
+const JUDGE_PROMPT_MARKER = 'modelmaxx-judge/v1';
+const DEFAULT_RUBRIC = 'The answer is correct, complete and responsive to the question.';
+const PAIRWISE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['winner', 'explanation'],
+  properties: {
+    winner: { type: 'string', enum: ['A', 'B', 'tie'] },
+    explanation: { type: 'string', description: 'One or two sentences: why.' },
+  },
+} as const;
+const SYSTEM_PROMPT =
+  'You are an impartial evaluator. Compare answers A and B to the question against the rubric and say which is better, or tie when they are equally good. The order in which they are shown says nothing about their quality; neither does their length.';
+const SECTION_CLOSE = /<\/(rubric|question|answer|answer_a|answer_b)>/gi;
+
+const section = (tag: string, text: string, maxChars: number) => {
+  const capped = text.length > maxChars ? `${text.slice(0, maxChars)} [...]` : text;
+  return `<${tag}>\n${capped.replace(SECTION_CLOSE, (_match, name: string) => `<\\/${name}>`)}\n</${tag}>`;
+};
+
+/** The pairwise judge prompt (`modelmaxx-judge/v1 pairwise`), answer A first. */
+export function pairwisePrompt(
+  question: string,
+  answerA: string,
+  answerB: string,
+  rubric = DEFAULT_RUBRIC,
+  maxChars = 8000,
+): string {
+  return [
+    `${JUDGE_PROMPT_MARKER} pairwise`,
+    section('rubric', rubric, maxChars),
+    section('question', question, maxChars),
+    section('answer_a', answerA, maxChars),
+    section('answer_b', answerB, maxChars),
+  ].join('\n');
+}
+
+/** The part of an openai client the judge uses. */
+interface JudgeClient {
+  readonly chat: {
+    readonly completions: {
+      create(params: never, options?: never): PromiseLike<unknown>;
+    };
+  };
+}
+
+export interface PairwiseJudgeOptions {
+  /** An openai client (chat completions), instrumented or not. */
+  readonly client: unknown;
+  readonly model: string;
+  readonly rubric?: string;
+  /** Ask for the JSON schema as structured output (default true). */
+  readonly structuredOutput?: boolean;
+  readonly maxTokens?: number;
+  readonly timeoutMs?: number;
+  /** Shows the routed answer first or second with equal odds (position bias averages out). */
+  readonly random?: RandomSource;
+  /** USD of a judge call from its usage (default: the catalog, `costOf`). */
+  readonly cost?: (usage: { prompt_tokens: number; completion_tokens: number }) => number;
+}
+
+/**
+ * A pairwise judge over an openai-shaped client: the prompt of `@modelmaxx/instrument`'s
+ * pairwise judges, the routed answer shown first or second at random, the winner mapped to the
+ * routed answer's score (win 1, tie 0.5, loss 0). A reply without a verdict throws.
+ */
+export function pairwiseJudge(options: PairwiseJudgeOptions): PairwiseJudge {
+  const client = options.client as JudgeClient;
+  if (typeof client?.chat?.completions?.create !== 'function') {
+    throw new TypeError('pairwiseJudge(): client must be an openai client (chat.completions)');
+  }
+  const random = options.random ?? Math.random;
+  const structured = options.structuredOutput ?? true;
+  return async (pair) => {
+    const answerFirst = random() < 0.5;
+    const prompt = answerFirst
+      ? pairwisePrompt(pair.question, pair.answer, pair.reference, options.rubric)
+      : pairwisePrompt(pair.question, pair.reference, pair.answer, options.rubric);
+    const reply = `{"winner": "A" | "B" | "tie", "explanation": "<one or two sentences>"}`;
+    const body = {
+      model: options.model,
+      messages: [
+        {
+          role: 'system',
+          content: structured
+            ? `${SYSTEM_PROMPT} Record your verdict with the fields ${reply}.`
+            : `${SYSTEM_PROMPT} Reply with one JSON object and nothing else: ${reply}`,
+        },
+        { role: 'user', content: prompt },
+      ],
+      max_completion_tokens: options.maxTokens ?? 512,
+      ...(structured
+        ? {
+            response_format: {
+              type: 'json_schema',
+              json_schema: { name: 'record_verdict', strict: true, schema: PAIRWISE_SCHEMA },
+            },
+          }
+        : {}),
+    };
+    const response = (await client.chat.completions.create(
+      body as never,
+      { timeout: options.timeoutMs ?? 30_000, maxRetries: 0 } as never,
+    )) as {
+      choices?: { message?: { content?: string | null } }[];
+      usage?: { prompt_tokens: number; completion_tokens: number } | null;
+      model?: string;
+    };
+    const usage = response.usage ?? undefined;
+    let costUsd: number | undefined;
+    if (usage !== undefined) {
+      if (options.cost !== undefined) costUsd = options.cost(usage);
+      else {
+        const cost = costOf({
+          provider: 'openai',
+          model: response.model ?? options.model,
+          usage: { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens },
+        });
+        if (cost.known) costUsd = cost.amount;
+      }
+    }
+    const text = response.choices?.[0]?.message?.content ?? '';
+    const start = text.indexOf('{');
+    const end = text.lastIndexOf('}');
+    let winner: unknown;
+    let explanation: unknown;
+    try {
+      const parsed = JSON.parse(text.slice(start, end + 1)) as Record<string, unknown>;
+      winner = parsed['winner'];
+      explanation = parsed['explanation'];
+    } catch {
+      winner = undefined;
+    }
+    if (winner !== 'A' && winner !== 'B' && winner !== 'tie') {
+      throw Object.assign(new Error(`judge reply is no verdict: ${text.slice(0, 200)}`), {
+        costUsd,
+      });
+    }
+    const slot = answerFirst ? 'A' : 'B';
+    const score = winner === 'tie' ? 0.5 : winner === slot ? 1 : 0;
+    return {
+      score,
+      label: score === 1 ? 'win' : score === 0 ? 'loss' : 'tie',
+      ...(typeof explanation === 'string' ? { explanation } : {}),
+      ...(costUsd === undefined ? {} : { costUsd }),
+    };
+  };
+}
