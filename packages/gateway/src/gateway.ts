@@ -869,6 +869,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       ...extraHeaders,
     });
     if (sse) response.flushHeaders();
+    // A JSON answer of known, modest size goes out in one write with its headers (it is of no
+    // use to the app before its last byte); a large or unsized one is written as it comes.
+    const declared = Number(upstream.headers['content-length']);
+    const whole = !sse && Number.isFinite(declared) && declared <= 1024 * 1024;
     return new Promise((resolve) => {
       let firstChunkAt: number | undefined;
       let summary: Summary = { finishReasons: [] };
@@ -898,7 +902,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (!sse) {
           if (size <= 32 * 1024 * 1024) chunks.push(chunk);
           size += chunk.length;
-          response.write(chunk);
+          if (!whole) response.write(chunk);
           return;
         }
         const text = pending + decoder.write(chunk);
@@ -928,7 +932,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       });
       upstream.once('end', () => {
         if (sse && hideUsage && pending !== '') response.write(pending);
-        response.end();
+        if (whole) {
+          const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+          chunks.length = 0;
+          chunks.push(body);
+          response.end(body);
+        } else response.end();
         finish(true);
       });
       upstream.once('error', () => {
