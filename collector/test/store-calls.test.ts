@@ -287,6 +287,9 @@ describe('llm_calls', () => {
       RoutePolicy: 'balanced',
       RouteReason: 'cheapest within 2% of best',
       Purpose: 'app',
+      RouteClass: '',
+      RouteModel: '',
+      RouteReferenceModel: '',
     });
     expect(bySpan.get(failed.SpanId)).toMatchObject({
       CostUSD: null,

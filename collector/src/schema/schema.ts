@@ -75,8 +75,11 @@ import {
   ATTR_MODELMAXX_EVALUATION_ROLE,
   ATTR_MODELMAXX_EVALUATION_SOURCE,
   ATTR_MODELMAXX_FEATURE,
+  ATTR_MODELMAXX_ROUTE_CLASS,
+  ATTR_MODELMAXX_ROUTE_MODEL,
   ATTR_MODELMAXX_ROUTE_POLICY,
   ATTR_MODELMAXX_ROUTE_REASON,
+  ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL,
   ATTR_MODELMAXX_TASK,
   ATTR_OPENINFERENCE_SPAN_KIND,
   ATTR_TRACELOOP_SPAN_KIND,
@@ -100,8 +103,19 @@ import {
  * 4: `llm_calls.Purpose`: `evaluation` for the calls of LLM judges (`modelmaxx.evaluation.role`
  * on the span), else `app` (rows stored before: `app`); the rollups (`/api/stats`, dashboard)
  * count only `app` calls, so evaluation spend is never counted as the app's.
+ * 5: `llm_calls.RouteClass`, `RouteModel`, `RouteReferenceModel` (`modelmaxx.route.class`,
+ * `.model`, `.reference_model`: the savings ledger's groups and the model a routed call is
+ * measured against; on a shadow or judge call, the routed call it evaluates). Rows stored
+ * before read ''.
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
+
+/** `llm_calls` route columns of version 5. */
+const CALLS_ROUTE_COLUMNS = [
+  'RouteClass LowCardinality(String) CODEC(ZSTD(1))',
+  'RouteModel LowCardinality(String) CODEC(ZSTD(1))',
+  'RouteReferenceModel LowCardinality(String) CODEC(ZSTD(1))',
+] as const;
 
 /** `llm_calls.Purpose`: `app`, or `evaluation` (an LLM judge's call). */
 const CALLS_PURPOSE_COLUMN = "Purpose LowCardinality(String) DEFAULT 'app' CODEC(ZSTD(1))";
@@ -341,6 +355,7 @@ ${ttl('toDateTime(Start)', options)}SETTINGS index_granularity = 8192, ttl_only_
     RoutePolicy LowCardinality(String) CODEC(ZSTD(1)),
     RouteReason String CODEC(ZSTD(1)),
     ${CALLS_PURPOSE_COLUMN},
+    ${CALLS_ROUTE_COLUMNS.join(',\n    ')},
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_response_id ResponseId TYPE bloom_filter(0.001) GRANULARITY 1`,
       engine: 'MergeTree',
@@ -629,6 +644,9 @@ const LLM_CALLS_COLUMNS = [
   'RoutePolicy',
   'RouteReason',
   'Purpose',
+  'RouteClass',
+  'RouteModel',
+  'RouteReferenceModel',
 ];
 
 /** Stats key for the model in the scores view: the model the app asked for, else the one that answered. */
@@ -888,7 +906,10 @@ FROM
                 ${attribute(ATTR_GEN_AI_CONVERSATION_ID)} AS ConversationId,
                 ${attribute(ATTR_MODELMAXX_ROUTE_POLICY)} AS RoutePolicy,
                 ${attribute(ATTR_MODELMAXX_ROUTE_REASON)} AS RouteReason,
-                if(${attribute(ATTR_MODELMAXX_EVALUATION_ROLE)} != '', 'evaluation', 'app') AS Purpose
+                if(${attribute(ATTR_MODELMAXX_EVALUATION_ROLE)} != '', 'evaluation', 'app') AS Purpose,
+                ${attribute(ATTR_MODELMAXX_ROUTE_CLASS)} AS RouteClass,
+                ${attribute(ATTR_MODELMAXX_ROUTE_MODEL)} AS RouteModel,
+                ${attribute(ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL)} AS RouteReferenceModel
             FROM ${n.local(TABLES.traces)}
             WHERE ${LLM_SPAN_FILTER}
         )
@@ -896,7 +917,7 @@ FROM
     )
 )
 SETTINGS short_circuit_function_evaluation = 'disable'`,
-      4,
+      5,
     ),
     // A score on a span that is not itself an LLM call (`feedback <name>`, `evaluate <name>`:
     // late results the instrumentation parents to the scored call) names the scored call in its
@@ -1039,6 +1060,16 @@ function columnAdditions(n: Names): SchemaStatement[] {
       name: `column ${target.slice(n.database.length + 1)}.Purpose`,
       sql: `ALTER TABLE ${target}${n.onCluster} ADD COLUMN IF NOT EXISTS ${CALLS_PURPOSE_COLUMN} AFTER RouteReason`,
     });
+    // 5: llm_calls route class, model and reference model (rows stored before read '').
+    let after = 'Purpose';
+    for (const column of CALLS_ROUTE_COLUMNS) {
+      const name = column.split(' ')[0]!;
+      statements.push({
+        name: `column ${target.slice(n.database.length + 1)}.${name}`,
+        sql: `ALTER TABLE ${target}${n.onCluster} ADD COLUMN IF NOT EXISTS ${column} AFTER ${after}`,
+      });
+      after = name;
+    }
   }
   for (const [table, after] of [
     [TABLES.rollup, 'LatencyMs'],
