@@ -74,6 +74,18 @@ export function accessFor(
   return accessFromConfig(config, env, wiring);
 }
 
+/** A base URL as printed: without any user:password in it. */
+function shownUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
 function stderrLogger(): GatewayLogger {
   const line = (level: string, message: string, fields?: Record<string, unknown>) =>
     process.stderr.write(
@@ -212,7 +224,7 @@ export async function gatewayCommand(
     `modelmaxx gateway listening on ${url} (upstreams: ${[...config.upstreams.values()]
       .map(
         (upstream) =>
-          `${upstream.name}=${upstream.baseURL}${upstream.key === undefined ? ' (no key)' : ''}`,
+          `${upstream.name}=${shownUrl(upstream.baseURL)}${upstream.key === undefined ? ' (no key)' : ''}`,
       )
       .join(', ')})\n` + `  OpenAI SDKs: base URL ${url}/v1    Anthropic SDKs: base URL ${url}\n`,
   );

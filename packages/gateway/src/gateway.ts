@@ -373,14 +373,20 @@ export function createGateway(options: GatewayOptions): Gateway {
     return target;
   };
 
-  const modelList = (): string => {
+  /** OpenAI's list shape, or Anthropic's when the request carries `anthropic-version`. */
+  const modelList = (anthropicShape: boolean): string => {
     const created = Math.floor(now() / 1000);
+    const createdAt = new Date(created * 1000).toISOString();
     const data: unknown[] = [];
     const seen = new Set<string>();
     const add = (id: string, ownedBy: string) => {
       if (seen.has(id)) return;
       seen.add(id);
-      data.push({ id, object: 'model', created, owned_by: ownedBy });
+      data.push(
+        anthropicShape
+          ? { type: 'model', id, display_name: id, created_at: createdAt }
+          : { id, object: 'model', created, owned_by: ownedBy },
+      );
     };
     for (const name of policies.keys()) add(`${ROUTE_PREFIX}${name}`, 'modelmaxx');
     for (const [model, upstream] of config.models) add(model, upstream);
@@ -393,6 +399,15 @@ export function createGateway(options: GatewayOptions): Gateway {
       for (const candidate of state.policy.candidates) {
         add(candidate.model, candidate.client ?? candidate.provider);
       }
+    }
+    if (anthropicShape) {
+      const ids = data as { id: string }[];
+      return JSON.stringify({
+        data,
+        has_more: false,
+        first_id: ids[0]?.id ?? null,
+        last_id: ids.at(-1)?.id ?? null,
+      });
     }
     return JSON.stringify({ object: 'list', data });
   };
@@ -987,7 +1002,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         });
         return true;
       }
-      const body = modelList();
+      const body = modelList(header(request, 'anthropic-version') !== undefined);
       response.writeHead(200, {
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(body),

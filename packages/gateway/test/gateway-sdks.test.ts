@@ -290,6 +290,12 @@ describe('Anthropic messages through @anthropic-ai/sdk', () => {
     expect(recorded[0]!.attributes['gen_ai.usage.cost.amount']).toBeGreaterThan(0);
   });
 
+  it("lists the models in Anthropic's shape", async () => {
+    const models = [];
+    for await (const model of anthropic.models.list()) models.push(model.id);
+    expect(models).toEqual(expect.arrayContaining(['route:support', 'slow-model']));
+  });
+
   it('a route: policy on /v1/messages uses only candidates served in that format', async () => {
     const message = await anthropic.messages
       .create({
@@ -489,6 +495,40 @@ describe('streams and aborts', () => {
     // The whole answer takes 60 × 100 ms = 6 s; the first chunk comes long before.
     expect(firstAt).toBeLessThan(4000);
     stream.controller.abort();
+  });
+
+  it('an error event inside a stream reaches the app and marks the span', async () => {
+    const stream = await openai.chat.completions.create({
+      model: 'gpt-4o-mini',
+      stream: true,
+      messages: [{ role: 'user', content: 'Fails half-way [sim:stream-error tokens=20]' }],
+    });
+    const error = await (async () => {
+      for await (const chunk of stream) void chunk;
+    })().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    const [span] = await spans(1);
+    expect(span!.attributes['error.type']).toBe('stream_error');
+  });
+
+  it('an upstream that drops the connection mid-stream: the app sees the cut, the span says so', async () => {
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gpt-4o-mini',
+        stream: true,
+        messages: [{ role: 'user', content: 'Cut [sim:abort-after=3 tokens=20]' }],
+      }),
+    });
+    expect(response.status).toBe(200);
+    const read = await response.text().then(
+      (text) => ({ ok: true, text }),
+      () => ({ ok: false, text: '' }),
+    );
+    expect(read.ok && read.text.includes('[DONE]')).toBe(false);
+    const [span] = await spans(1);
+    expect(span!.attributes['error.type']).toBe('stream_interrupted');
   });
 
   it('curl -N streams the same server-sent events', async () => {
