@@ -27,7 +27,10 @@ const gateway = createGateway({
     { limits: { maxConcurrentRequests: 100_000 } },
     { upstreamFlags: [`openai=${sim.openaiBaseURL}`] },
   ),
-  spanExporter: new OTLPTraceExporter({ url: `http://127.0.0.1:${sinkPort}/v1/traces` }),
+  // GATEWAY_BENCH_SPANS=off: no spans at all (to see what recording and exporting cost).
+  ...(process.env['GATEWAY_BENCH_SPANS'] === 'off'
+    ? {}
+    : { spanExporter: new OTLPTraceExporter({ url: `http://127.0.0.1:${sinkPort}/v1/traces` }) }),
   logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
 });
 const { url } = await gateway.listen(0, '127.0.0.1');

@@ -51,6 +51,9 @@ import { GatewayConfigError, resolveModel } from './config.js';
 import type { GatewayConfig, Upstream } from './config.js';
 import { openAccess } from './open-access.js';
 import {
+  ATTR_MODELMAXX_GATEWAY_APP,
+  ATTR_MODELMAXX_GATEWAY_KEY_ID,
+  ATTR_MODELMAXX_GATEWAY_TEAM,
   ATTR_MODELMAXX_GATEWAY_UPSTREAM,
   estimateCost,
   requestAttributes,
@@ -295,8 +298,10 @@ export function createGateway(options: GatewayOptions): Gateway {
           spanProcessors: [
             new BatchSpanProcessor({
               exporter: options.spanExporter,
-              scheduledDelayMillis: 500,
-              maxExportBatchSize: 512,
+              // Small batches often: serializing a batch holds the event loop, and requests
+              // that arrive meanwhile wait; 128 spans at a time keeps each pause short.
+              scheduledDelayMillis: 200,
+              maxExportBatchSize: 128,
               maxQueueSize: 16_384,
             }),
           ],
@@ -567,7 +572,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     baseAttributes[ATTR_GEN_AI_OPERATION_NAME] = endpoint.operation;
     if (task !== undefined) baseAttributes[ATTR_MODELMAXX_TASK] = task;
     if (feature !== undefined) baseAttributes[ATTR_MODELMAXX_FEATURE] = feature;
-    if (endUser !== undefined) baseAttributes[ATTR_ENDUSER_ID] = endUser;
+    const user = endUser ?? principal.user;
+    if (user !== undefined) baseAttributes[ATTR_ENDUSER_ID] = user;
+    // Who called (a gateway key's id and metadata, never the key): for spend per key and team.
+    baseAttributes[ATTR_MODELMAXX_GATEWAY_KEY_ID] = principal.keyId;
+    if (principal.team !== undefined) baseAttributes[ATTR_MODELMAXX_GATEWAY_TEAM] = principal.team;
+    if (principal.app !== undefined) baseAttributes[ATTR_MODELMAXX_GATEWAY_APP] = principal.app;
 
     // Routing.
     const policy = policyState?.policy;

@@ -32,6 +32,9 @@ export { openAccess } from './open-access.js';
 export {
   ATTR_MODELMAXX_COST_CATALOG_USD,
   ATTR_MODELMAXX_COST_DISAGREEMENT,
+  ATTR_MODELMAXX_GATEWAY_APP,
+  ATTR_MODELMAXX_GATEWAY_KEY_ID,
+  ATTR_MODELMAXX_GATEWAY_TEAM,
   ATTR_MODELMAXX_GATEWAY_UPSTREAM,
 } from './telemetry.js';
 // The access layer (virtual keys, budgets, rate limits, alerts): src/access/.

@@ -48,6 +48,10 @@ import type { Summary, Wire } from './usage.js';
 export const ATTR_MODELMAXX_COST_CATALOG_USD = 'modelmaxx.cost.catalog_usd';
 /** |provider − catalog| ÷ max(provider, catalog) when above the tolerance. */
 export const ATTR_MODELMAXX_COST_DISAGREEMENT = 'modelmaxx.cost.disagreement';
+/** The gateway key's id (never the key), its team and app: who the call is from. */
+export const ATTR_MODELMAXX_GATEWAY_KEY_ID = 'modelmaxx.gateway.key_id';
+export const ATTR_MODELMAXX_GATEWAY_TEAM = 'modelmaxx.gateway.team';
+export const ATTR_MODELMAXX_GATEWAY_APP = 'modelmaxx.gateway.app';
 /** The configured upstream the gateway sent the call to. */
 export const ATTR_MODELMAXX_GATEWAY_UPSTREAM = 'modelmaxx.gateway.upstream';
 

@@ -135,6 +135,7 @@ describe('OpenAI endpoints through the openai SDK', () => {
       'gen_ai.usage.cost.source': 'local',
       'server.address': '127.0.0.1',
       'modelmaxx.gateway.upstream': 'openai',
+      'modelmaxx.gateway.key_id': 'anonymous',
     });
     const expected = (data.usage!.prompt_tokens * 0.15 + data.usage!.completion_tokens * 0.6) / 1e6;
     expect(span!.attributes['gen_ai.usage.cost.amount']).toBeCloseTo(expected, 12);
