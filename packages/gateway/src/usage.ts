@@ -35,8 +35,12 @@ function openaiChatUsage(summary: Summary, usage: Dict): void {
   const output = asNumber(usage['completion_tokens']);
   if (input !== undefined) result.inputTokens = input;
   if (output !== undefined) result.outputTokens = output;
-  const cached = asNumber(asDict(usage['prompt_tokens_details'])?.['cached_tokens']);
+  const details = asDict(usage['prompt_tokens_details']);
+  const cached = asNumber(details?.['cached_tokens']);
   if (cached !== undefined && cached > 0) result.cacheReadTokens = cached;
+  // OpenRouter reports prompt-cache writes too.
+  const written = asNumber(details?.['cache_write_tokens']);
+  if (written !== undefined && written > 0) result.cacheWriteTokens = written;
   const reasoning = asNumber(asDict(usage['completion_tokens_details'])?.['reasoning_tokens']);
   if (reasoning !== undefined && reasoning > 0) result.reasoningTokens = reasoning;
   summary.usage = result;
