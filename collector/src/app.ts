@@ -20,6 +20,7 @@ import { feedbackRouter, queryRouter } from './routes/api.js';
 import { healthRouter, metricsRouter } from './routes/health.js';
 import { isBadPathEncoding, jaegerRouter } from './routes/jaeger.js';
 import { replyEncodingOf, tracesRouter } from './routes/traces.js';
+import { savingsRouter } from './savings/savings-router.js';
 import type { SpanStore } from './store/span-store.js';
 
 export interface CreateAppOptions {
@@ -35,6 +36,7 @@ const KNOWN_ROUTES = new Set([
   '/v1/feedback',
   '/api/stats',
   '/api/sql',
+  '/api/savings',
   '/healthz',
   '/readyz',
   '/metrics',
@@ -78,6 +80,7 @@ export function createApp({
   if (typeof (store as { engine?: unknown }).engine === 'object') {
     app.use(jaegerRouter({ store, database: config.database }));
     app.use(dashboardApiRouter({ store, database: config.database }));
+    app.use(savingsRouter({ store, database: config.database }));
   } else {
     logger.warn('this store has no ClickHouse engine: the Jaeger query API is off');
   }

@@ -17,6 +17,12 @@ export interface ModelClassStats {
   readonly latencyP95Ms: number | null;
   readonly meanScore: number | null;
   readonly scoreCount: number;
+  /**
+   * Variance of the scores (the engine's own stats). When given, the uncertainty of the mean
+   * uses it instead of the Bernoulli `mean × (1 − mean)`: scores that cluster (a pairwise shadow
+   * verdict is mostly a tie, 0.5) are far less uncertain than pass/fail scores.
+   */
+  readonly scoreVariance?: number | null;
 }
 
 export interface CandidateWeight {
@@ -92,7 +98,12 @@ function evaluate(
     : priorQuality * strength + (observed === null ? 0 : observed * scored);
   const total = ownOnly ? scored : strength + (observed === null ? 0 : scored);
   const mean = total > 0 ? alpha / total : priorQuality;
-  const sd = Math.sqrt((mean * (1 - mean)) / (total + 1));
+  const variance =
+    stats?.scoreVariance !== undefined && stats.scoreVariance !== null && scored >= 2
+      ? // the prior's pseudo-counts carry Bernoulli variance, the observed scores their own
+        ((total - scored) * mean * (1 - mean) + scored * stats.scoreVariance) / total
+      : mean * (1 - mean);
+  const sd = Math.sqrt(variance / (total + 1));
   const calls = stats?.calls ?? 0;
   const errorRate = calls > 0 ? (stats?.errors ?? 0) / calls : 0;
   const cost =

@@ -101,6 +101,8 @@ export interface EngineOptions {
 }
 
 const BUCKETS = 60;
+/** Per model in a stats bucket: calls, errors, cost, score sum, scored calls, score squares. */
+const SLOTS = 6;
 
 const warmupOf = (warmup: number | ((classKey: string) => number), classKey: string) =>
   typeof warmup === 'number' ? warmup : warmup(classKey);
@@ -122,7 +124,7 @@ class WindowStats {
   private readonly window: number;
   private readonly halfLifeMs: number;
   private readonly models: readonly string[];
-  /** class → bucket number → [calls, errors, cost, scoreSum, scored] per model, × 2^(t/halfLife). */
+  /** class → bucket number → [calls, errors, cost, scoreSum, scored, scoreSquares] per model, × 2^(t/halfLife). */
   private readonly classes = new Map<string, Map<number, Float64Array>>();
   /** Values are stored multiplied by 2^((t - origin) / halfLife): exact decay per call. */
   private origin: number | undefined;
@@ -157,18 +159,19 @@ class WindowStats {
     const number = Math.floor(at / this.width);
     let bucket = buckets.get(number);
     if (bucket === undefined) {
-      buckets.set(number, (bucket = new Float64Array(5 * this.models.length)));
+      buckets.set(number, (bucket = new Float64Array(SLOTS * this.models.length)));
       for (const old of buckets.keys()) {
         if ((number - old) * this.width > this.window) buckets.delete(old);
       }
     }
-    const base = 5 * model;
+    const base = SLOTS * model;
     bucket[base] = bucket[base]! + growth;
     if (outcome.failed === true) bucket[base + 1] = bucket[base + 1]! + growth;
     bucket[base + 2] = bucket[base + 2]! + outcome.costUsd * growth;
     if (outcome.score !== undefined && outcome.failed !== true) {
       bucket[base + 3] = bucket[base + 3]! + outcome.score * growth;
       bucket[base + 4] = bucket[base + 4]! + growth;
+      bucket[base + 5] = bucket[base + 5]! + outcome.score * outcome.score * growth;
     }
   }
 
@@ -180,22 +183,23 @@ class WindowStats {
     const number = Math.floor(at / this.width);
     let bucket = buckets.get(number);
     if (bucket === undefined)
-      buckets.set(number, (bucket = new Float64Array(5 * this.models.length)));
-    const base = 5 * model;
+      buckets.set(number, (bucket = new Float64Array(SLOTS * this.models.length)));
+    const base = SLOTS * model;
     // A model only scored (the reference in a shadow) needs calls for its row to exist.
     if (bucket[base]! < bucket[base + 4]! + growth) bucket[base] = bucket[base + 4]! + growth;
     bucket[base + 3] = bucket[base + 3]! + score * growth;
     bucket[base + 4] = bucket[base + 4]! + growth;
+    bucket[base + 5] = bucket[base + 5]! + score * score * growth;
   }
 
   snapshot(at: number): ModelClassStats[] {
     const rows: ModelClassStats[] = [];
     const count = this.models.length;
-    const global = new Float64Array(5 * count);
+    const global = new Float64Array(SLOTS * count);
     const current = Math.floor(at / this.width);
     const factor = this.origin === undefined ? 1 : 1 / this.growth(at);
     for (const [classKey, buckets] of this.classes) {
-      const sums = new Float64Array(5 * count);
+      const sums = new Float64Array(SLOTS * count);
       for (const [number, bucket] of buckets) {
         if ((current - number) * this.width >= this.window) continue;
         for (let index = 0; index < sums.length; index += 1) {
@@ -211,10 +215,11 @@ class WindowStats {
 
   private rows(classKey: string, sums: Float64Array, rows: ModelClassStats[]): void {
     this.models.forEach((model, index) => {
-      const base = 5 * index;
+      const base = SLOTS * index;
       const calls = sums[base]!;
       if (calls <= 0) return;
       const scored = sums[base + 4]!;
+      const mean = scored > 0 ? sums[base + 3]! / scored : 0;
       rows.push({
         model,
         classKey,
@@ -222,8 +227,9 @@ class WindowStats {
         errors: sums[base + 1]!,
         costPerCallUsd: sums[base + 2]! / calls,
         latencyP95Ms: null,
-        meanScore: scored > 0 ? sums[base + 3]! / scored : null,
+        meanScore: scored > 0 ? mean : null,
         scoreCount: scored,
+        scoreVariance: scored > 0 ? Math.max(0, sums[base + 5]! / scored - mean * mean) : null,
       });
     });
   }

@@ -474,7 +474,10 @@ export function createRouter(options: RouterOptions): Router {
       [ATTR_MODELMAXX_ROUTE_POLICY]: policy.name,
       [ATTR_MODELMAXX_ROUTE_CLASS]: job.classKey,
       [ATTR_MODELMAXX_ROUTE_MODEL]: job.model,
-      [ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL]: referenceModel,
+      // The shadow call is the reference model's (the ledger's shadow spend); a judge call has none.
+      ...(role === EVALUATION_ROLE_VALUE_SHADOW
+        ? { [ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL]: referenceModel }
+        : {}),
     });
     // A trace of its own (the app's trace gets only the verdict), with the app's task/feature.
     const evaluationContext = (role: string) =>

@@ -1,0 +1,127 @@
+/**
+ * The SQL of the savings ledger (`GET /api/savings`, `modelmaxx savings`, the dashboard's
+ * savings card, the Grafana panel, the cookbook). Fixed text with `{from:DateTime64(3)}` /
+ * `{to:DateTime64(3)}` parameters; the group columns come from a fixed list, never from a
+ * request.
+ *
+ * - Routed app calls: `llm_calls` rows with `Purpose = 'app'` and a `RoutePolicy` and
+ *   `RouteReferenceModel` (schema v5). What the reference model would have cost for the same
+ *   tokens: input tokens × its input price + output tokens × its output price, from the price
+ *   catalog in `llm_prices` (the dictionaries `llm_calls` is priced with; cache and reasoning
+ *   prices are not applied, as another model's cache would not have held the prompt). A call
+ *   the reference answered costs what it cost.
+ * - Evaluation spend: `Purpose = 'evaluation'` rows linked to a policy (`RoutePolicy`):
+ *   the shadow calls to the reference (`RouteReferenceModel` set) and the judge calls.
+ * - Quality: shadow verdicts (`llm_scores.Name = 'modelmaxx.shadow'`, 1 win / 0.5 tie / 0 loss of
+ *   the routed answer against the reference's) joined to the routed call by trace and
+ *   response id; the difference of a verdict is 2 × score − 1.
+ * - Agreement: calls with both a judge score and user feedback, binarized at 0.5.
+ */
+import { lowerTrimSqlExpression, modelNameSqlExpression } from '../schema/model-name.js';
+import { tableNames } from '../schema/schema.js';
+
+/** The dimensions the ledger can be grouped by, and their `llm_calls` columns. */
+export const SAVINGS_DIMENSIONS = {
+  policy: 'RoutePolicy',
+  class: 'RouteClass',
+  feature: 'Feature',
+  model: 'RouteModel',
+} as const;
+export type SavingsDimension = keyof typeof SAVINGS_DIMENSIONS;
+
+export const SHADOW_SCORE_NAME = 'modelmaxx.shadow';
+
+export interface SavingsSql {
+  calls: string;
+  evaluation: string;
+  quality: string;
+  agreement: string;
+}
+
+function dimensionList(groupBy: readonly SavingsDimension[], prefix = ''): string {
+  return groupBy
+    .map((dimension) => `${prefix}${SAVINGS_DIMENSIONS[dimension]} AS ${dimension}`)
+    .join(', ');
+}
+
+/** The four statements of the ledger for `groupBy` (an empty list: one total row each). */
+export function savingsSql(
+  groupBy: readonly SavingsDimension[],
+  options: { database?: string } = {},
+): SavingsSql {
+  const tables = tableNames(options.database === undefined ? {} : { database: options.database });
+  const database = options.database ?? 'modelmaxx';
+  const keys = `dictGetOrNull('${database}.llm_price_keys', 'PriceId', cityHash64('', 'exact', ${lowerTrimSqlExpression('RouteReferenceModel')})),
+            dictGetOrNull('${database}.llm_price_keys', 'PriceId', cityHash64('', 'normalized', ${modelNameSqlExpression('RouteReferenceModel')}))`;
+  const price = (name: string) =>
+    `dictGetOrDefault('${database}.llm_price_entries', '${name}', ifNull(RefPriceId, toUInt64(0)), toFloat64(0))`;
+  const select = groupBy.length === 0 ? '' : `${dimensionList(groupBy)},\n    `;
+  const groupClause =
+    groupBy.length === 0 ? '' : `\nGROUP BY ${groupBy.join(', ')}\nORDER BY ${groupBy.join(', ')}`;
+  const window = `Timestamp >= {from:DateTime64(3)} AND Timestamp < {to:DateTime64(3)}`;
+  const routed = `Purpose = 'app' AND RoutePolicy != '' AND RouteReferenceModel != '' AND ${window}`;
+  const calls = `SELECT
+    ${select}count() AS calls,
+    countIf(RouteModel != RouteReferenceModel) AS cheaperCalls,
+    sum(ifNull(CostUSD, 0)) AS spendUsd,
+    sum(ifNull(ReferenceCostUSD, 0)) AS referenceUsd,
+    countIf(ReferenceCostUSD IS NULL) AS unpricedCalls,
+    any(RouteReferenceModel) AS referenceModel
+FROM
+(
+    SELECT
+        *,
+        if(RouteModel = RouteReferenceModel, CostUSD,
+           if(RefPriceId IS NULL, NULL,
+              (toFloat64(InputTokens) * ${price('InputPerMTok')} + toFloat64(OutputTokens) * ${price('OutputPerMTok')}) / 1000000)) AS ReferenceCostUSD
+    FROM
+    (
+        SELECT *, coalesce(
+            ${keys}) AS RefPriceId
+        FROM ${tables.calls}
+        WHERE ${routed}
+    )
+)${groupClause}`;
+  const evaluation = `SELECT
+    ${select}sumIf(ifNull(CostUSD, 0), RouteReferenceModel != '') AS shadowUsd,
+    sumIf(ifNull(CostUSD, 0), RouteReferenceModel = '') AS judgeUsd,
+    countIf(RouteReferenceModel != '') AS shadowCalls,
+    countIf(RouteReferenceModel = '') AS judgeCalls
+FROM ${tables.calls}
+WHERE Purpose = 'evaluation' AND RoutePolicy != '' AND ${window}${groupClause}`;
+  const routedCalls = `SELECT TraceId, ResponseId, ${dimensionList(['policy', 'class', 'feature', 'model'])}
+    FROM ${tables.calls}
+    WHERE ${routed} AND ResponseId != ''`;
+  const outerSelect =
+    groupBy.length === 0
+      ? ''
+      : `${groupBy.map((dimension) => `c.${dimension} AS ${dimension}`).join(', ')},\n    `;
+  const outerGroup =
+    groupBy.length === 0 ? '' : `\nGROUP BY ${groupBy.join(', ')}\nORDER BY ${groupBy.join(', ')}`;
+  const quality = `SELECT
+    ${outerSelect}count() AS samples,
+    avg(2 * s.Score - 1) AS difference,
+    if(count() > 1, varSamp(2 * s.Score - 1), NULL) AS variance
+FROM ${tables.scores} AS s
+INNER JOIN
+(
+    ${routedCalls}
+) AS c ON s.TraceId = c.TraceId AND s.ResponseId = c.ResponseId
+WHERE s.Name = '${SHADOW_SCORE_NAME}' AND s.Score IS NOT NULL AND s.Timestamp >= {from:DateTime64(3)}${outerGroup}`;
+  const agreement = `SELECT
+    ${outerSelect}count() AS pairs,
+    countIf((j.judge >= 0.5) = (j.feedback >= 0.5)) AS agreeing
+FROM
+(
+    SELECT TraceId, ResponseId, avgIf(Score, Source = 'judge') AS judge, avgIf(Score, Source = 'feedback') AS feedback
+    FROM ${tables.scores}
+    WHERE Score IS NOT NULL AND ResponseId != '' AND Timestamp >= {from:DateTime64(3)}
+    GROUP BY TraceId, ResponseId
+    HAVING countIf(Source = 'judge') > 0 AND countIf(Source = 'feedback') > 0
+) AS j
+INNER JOIN
+(
+    ${routedCalls}
+) AS c ON j.TraceId = c.TraceId AND j.ResponseId = c.ResponseId${outerGroup}`;
+  return { calls, evaluation, quality, agreement };
+}

@@ -1,0 +1,291 @@
+/**
+ * The savings ledger: per policy, class, feature and model over a window, what routing cost,
+ * what the reference model would have cost for the same tokens, what measuring it cost
+ * (shadow calls to the reference and judge calls), the net saving, and the quality
+ * difference against the reference with its 95% interval and sample size (shadow verdicts),
+ * plus the agreement of judges with user feedback where both exist.
+ */
+import { z } from 'zod';
+import type { ClickHouseEngine, ClickHouseSettings } from '../store/engine.js';
+import { SAVINGS_DIMENSIONS, savingsSql } from './savings-sql.js';
+import type { SavingsDimension } from './savings-sql.js';
+
+const READ_SETTINGS: ClickHouseSettings = {
+  readonly: 1,
+  max_execution_time: 30,
+  timeout_overflow_mode: 'throw',
+};
+
+const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
+const MAX_WINDOW_MS = 90 * 86_400_000;
+const DIMENSIONS = Object.keys(SAVINGS_DIMENSIONS) as SavingsDimension[];
+
+/** `GET /api/savings` query: `window` (e.g. `24h`, `7d`; at most 90 days), `groupBy`. */
+export const SavingsQuerySchema = z.object({
+  window: z
+    .string()
+    .regex(/^\d+(m|h|d)$/, 'window is a number followed by m, h or d, e.g. 24h or 7d')
+    .refine(
+      (value) => {
+        const ms = Number(value.slice(0, -1)) * UNIT_MS[value.slice(-1)]!;
+        return ms > 0 && ms <= MAX_WINDOW_MS;
+      },
+      { message: 'window must be more than 0 and at most 90d' },
+    )
+    .default('24h'),
+  groupBy: z
+    .string()
+    .default('policy,class,feature,model')
+    .transform((value, context) => {
+      const list = value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
+      const unknown = list.filter((item) => !DIMENSIONS.includes(item as SavingsDimension));
+      if (unknown.length > 0) {
+        context.addIssue({
+          code: 'custom',
+          message: `unknown groupBy ${unknown.map((item) => `"${item}"`).join(', ')}: use any of ${DIMENSIONS.join(', ')}`,
+        });
+        return z.NEVER;
+      }
+      return DIMENSIONS.filter((dimension) => list.includes(dimension));
+    }),
+});
+export type SavingsQuery = z.output<typeof SavingsQuerySchema>;
+
+export function windowMsOf(window: string): number {
+  return Number(window.slice(0, -1)) * UNIT_MS[window.slice(-1)]!;
+}
+
+export interface SavingsQuality {
+  /** Quality difference routed − reference (−1..1; 0 = as good). */
+  difference: number;
+  /** Half-width of the 95% interval (normal approximation); null with fewer than 2 verdicts. */
+  halfWidth: number | null;
+  low: number | null;
+  high: number | null;
+  samples: number;
+}
+
+export interface SavingsRow {
+  policy?: string;
+  class?: string;
+  feature?: string;
+  model?: string;
+  referenceModel: string;
+  calls: number;
+  /** Share of calls answered by a model other than the reference. */
+  cheaperShare: number;
+  spendUsd: number;
+  /** What the reference model would have cost for the same tokens. */
+  referenceUsd: number;
+  grossSavingUsd: number;
+  /** Shadow calls to the reference model. */
+  shadowUsd: number;
+  /** Judge calls (shadow verdicts, and other judges linked to the policy). */
+  judgeUsd: number;
+  netSavingUsd: number;
+  /** Calls whose reference cost is unknown (no catalog price for the reference model). */
+  unpricedCalls: number;
+  /** The quality difference against the reference; null when no shadow verdict. */
+  quality: SavingsQuality | null;
+  /** Judges vs user feedback where both scored a call (binarized at 0.5). */
+  agreement: { pairs: number; rate: number } | null;
+}
+
+export interface SavingsLedger {
+  window: string;
+  from: string;
+  to: string;
+  groupBy: SavingsDimension[];
+  rows: SavingsRow[];
+  /** The whole window; its quality is traffic-weighted over the rows with an estimate. */
+  total: SavingsRow & {
+    /** Share of routed calls in rows whose quality difference is known (the reference's own: 0). */
+    qualityCoverage: number;
+    /** (shadow + judge spend) ÷ app spend. */
+    evaluationShare: number;
+  };
+}
+
+type Row = Record<string, unknown>;
+const num = (value: unknown): number => {
+  const parsed = typeof value === 'number' ? value : Number(value);
+  return Number.isFinite(parsed) ? parsed : 0;
+};
+const round = (value: number, digits = 9) => Number(value.toFixed(digits));
+
+function quality(samples: number, difference: number, variance: number | null): SavingsQuality {
+  const halfWidth =
+    samples > 1 && variance !== null ? 1.96 * Math.sqrt(Math.max(variance, 0) / samples) : null;
+  return {
+    difference: round(difference, 6),
+    halfWidth: halfWidth === null ? null : round(halfWidth, 6),
+    low: halfWidth === null ? null : round(difference - halfWidth, 6),
+    high: halfWidth === null ? null : round(difference + halfWidth, 6),
+    samples,
+  };
+}
+
+export async function savingsLedger(
+  engine: Pick<ClickHouseEngine, 'query'>,
+  query: SavingsQuery,
+  options: { database?: string; now?: number } = {},
+): Promise<SavingsLedger> {
+  const groupBy = query.groupBy;
+  const sql = savingsSql(
+    groupBy,
+    options.database === undefined ? {} : { database: options.database },
+  );
+  const toMs = options.now ?? Date.now();
+  const fromMs = toMs - windowMsOf(query.window);
+  const params = { from: fromMs / 1000, to: toMs / 1000 + 0.001 };
+  const run = async (text: string) => (await engine.query<Row>(text, params, READ_SETTINGS)).data;
+  const [calls, evaluation, scores, agreement] = await Promise.all([
+    run(sql.calls),
+    run(sql.evaluation),
+    run(sql.quality),
+    run(sql.agreement),
+  ]);
+  const keyOf = (row: Row) =>
+    groupBy.map((dimension) => String(row[dimension] ?? '')).join('\u0000');
+  const rows = new Map<string, SavingsRow>();
+  const rowFor = (row: Row): SavingsRow => {
+    const key = keyOf(row);
+    let entry = rows.get(key);
+    if (entry === undefined) {
+      entry = {
+        ...Object.fromEntries(
+          groupBy.map((dimension) => [dimension, String(row[dimension] ?? '')]),
+        ),
+        referenceModel: '',
+        calls: 0,
+        cheaperShare: 0,
+        spendUsd: 0,
+        referenceUsd: 0,
+        grossSavingUsd: 0,
+        shadowUsd: 0,
+        judgeUsd: 0,
+        netSavingUsd: 0,
+        unpricedCalls: 0,
+        quality: null,
+        agreement: null,
+      };
+      rows.set(key, entry);
+    }
+    return entry;
+  };
+  const cheaper = new Map<SavingsRow, number>();
+  for (const row of calls) {
+    const entry = rowFor(row);
+    entry.referenceModel = String(row['referenceModel'] ?? '');
+    entry.calls = num(row['calls']);
+    cheaper.set(entry, num(row['cheaperCalls']));
+    entry.spendUsd = num(row['spendUsd']);
+    entry.referenceUsd = num(row['referenceUsd']);
+    entry.unpricedCalls = num(row['unpricedCalls']);
+  }
+  for (const row of evaluation) {
+    const entry = rowFor(row);
+    entry.shadowUsd = num(row['shadowUsd']);
+    entry.judgeUsd = num(row['judgeUsd']);
+  }
+  for (const row of scores) {
+    const variance = row['variance'] === null ? null : num(row['variance']);
+    rowFor(row).quality = quality(num(row['samples']), num(row['difference']), variance);
+  }
+  for (const row of agreement) {
+    const pairs = num(row['pairs']);
+    if (pairs > 0) rowFor(row).agreement = { pairs, rate: round(num(row['agreeing']) / pairs, 6) };
+  }
+  let totalCheaper = 0;
+  const total: SavingsLedger['total'] = {
+    referenceModel: '',
+    calls: 0,
+    cheaperShare: 0,
+    spendUsd: 0,
+    referenceUsd: 0,
+    grossSavingUsd: 0,
+    shadowUsd: 0,
+    judgeUsd: 0,
+    netSavingUsd: 0,
+    unpricedCalls: 0,
+    quality: null,
+    agreement: null,
+    qualityCoverage: 0,
+    evaluationShare: 0,
+  };
+  let weighted = 0;
+  let weightedVariance = 0;
+  let coveredCalls = 0;
+  let samples = 0;
+  let agreementPairs = 0;
+  let agreeing = 0;
+  const references = new Set<string>();
+  for (const entry of rows.values()) {
+    const cheaperCalls = cheaper.get(entry) ?? 0;
+    entry.cheaperShare = entry.calls > 0 ? round(cheaperCalls / entry.calls, 6) : 0;
+    entry.grossSavingUsd = round(entry.referenceUsd - entry.spendUsd);
+    entry.netSavingUsd = round(entry.grossSavingUsd - entry.shadowUsd - entry.judgeUsd);
+    entry.spendUsd = round(entry.spendUsd);
+    entry.referenceUsd = round(entry.referenceUsd);
+    entry.shadowUsd = round(entry.shadowUsd);
+    entry.judgeUsd = round(entry.judgeUsd);
+    if (entry.referenceModel !== '') references.add(entry.referenceModel);
+    totalCheaper += cheaperCalls;
+    total.calls += entry.calls;
+    total.spendUsd += entry.spendUsd;
+    total.referenceUsd += entry.referenceUsd;
+    total.shadowUsd += entry.shadowUsd;
+    total.judgeUsd += entry.judgeUsd;
+    total.unpricedCalls += entry.unpricedCalls;
+    if (entry.agreement !== null) {
+      agreementPairs += entry.agreement.pairs;
+      agreeing += entry.agreement.rate * entry.agreement.pairs;
+    }
+    // Quality of the routed traffic: the reference's own calls differ by 0 (no sampling error).
+    if (entry.calls > 0 && cheaperCalls === 0) {
+      coveredCalls += entry.calls;
+    } else if (entry.quality !== null && entry.quality.halfWidth !== null) {
+      const share = cheaperCalls / Math.max(entry.calls, 1);
+      // Of this row's calls, the cheaper ones differ by the estimate, the reference's by 0.
+      weighted += entry.calls * share * entry.quality.difference;
+      weightedVariance += ((entry.calls * share * entry.quality.halfWidth) / 1.96) ** 2;
+      coveredCalls += entry.calls;
+      samples += entry.quality.samples;
+    }
+  }
+  total.referenceModel = [...references].join(', ');
+  total.cheaperShare = total.calls > 0 ? round(totalCheaper / total.calls, 6) : 0;
+  total.grossSavingUsd = round(total.referenceUsd - total.spendUsd);
+  total.netSavingUsd = round(total.grossSavingUsd - total.shadowUsd - total.judgeUsd);
+  for (const key of ['spendUsd', 'referenceUsd', 'shadowUsd', 'judgeUsd'] as const) {
+    total[key] = round(total[key]);
+  }
+  total.qualityCoverage = total.calls > 0 ? round(coveredCalls / total.calls, 6) : 0;
+  total.evaluationShare =
+    total.spendUsd > 0 ? round((total.shadowUsd + total.judgeUsd) / total.spendUsd, 6) : 0;
+  if (coveredCalls > 0 && (samples > 0 || coveredCalls === total.calls)) {
+    const difference = weighted / coveredCalls;
+    const halfWidth = (1.96 * Math.sqrt(weightedVariance)) / coveredCalls;
+    total.quality = {
+      difference: round(difference, 6),
+      halfWidth: round(halfWidth, 6),
+      low: round(difference - halfWidth, 6),
+      high: round(difference + halfWidth, 6),
+      samples,
+    };
+  }
+  if (agreementPairs > 0) {
+    total.agreement = { pairs: agreementPairs, rate: round(agreeing / agreementPairs, 6) };
+  }
+  return {
+    window: query.window,
+    from: new Date(fromMs).toISOString(),
+    to: new Date(toMs).toISOString(),
+    groupBy,
+    rows: [...rows.values()],
+    total,
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * Shadow comparisons and the savings ledger end to end: the routed client (real openai SDK,
+ * instrumented, against llm-sim) learns per class from a pairwise judge only, the spans go over
+ * the real OTLP/HTTP exporter into a collector on the embedded ClickHouse, and `GET
+ * /api/savings` gives the ledger. llm-sim knows the truth (each model's quality per task), so
+ * the test checks that the router converges to the right model per class and that the
+ * ledger's 95% interval covers the true quality difference (here for 3 seeds; the 20-seed
+ * coverage is `bench/shadow-ledger.bench.ts`).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCollector, type RunningCollector } from '@modelmaxx/collector';
+import { CHEAP, REFERENCE, runShadowSeed, trueDifference } from './support/shadow-ledger.js';
+import type { SeedResult } from './support/shadow-ledger.js';
+
+let collector: RunningCollector;
+let dataDir: string;
+let provider: TracerProvider;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'mm-savings-e2e-'));
+  collector = await startCollector({ config: { port: 0, dataDir } });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  provider = new TracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'shadowed-app' }),
+    spanProcessors: [
+      new BatchSpanProcessor({
+        exporter: new OTLPTraceExporter({ url: `${collector.url}/v1/traces` }),
+        scheduledDelayMillis: 50,
+        maxQueueSize: 20_000,
+        maxExportBatchSize: 1000,
+      }),
+    ],
+  });
+  trace.setGlobalTracerProvider(provider);
+}, 60_000);
+
+afterAll(async () => {
+  await provider?.shutdown();
+  trace.disable();
+  context.disable();
+  await collector?.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function sql(query: string): Promise<Record<string, unknown>[]> {
+  const response = await fetch(`${collector.url}/api/sql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sql: query }),
+  });
+  const body = (await response.json()) as { rows: Record<string, unknown>[] };
+  expect(response.status, JSON.stringify(body)).toBe(200);
+  return body.rows;
+}
+
+describe('shadow comparisons into the savings ledger', () => {
+  const results: SeedResult[] = [];
+
+  it('converges to the right model per class from judge verdicts alone; the interval covers the truth', async () => {
+    for (const seed of [1, 2, 3]) {
+      const result = await runShadowSeed(
+        { collectorUrl: collector.url, seed, requestsPerClass: 250, tail: 50 },
+        () => provider.forceFlush(),
+      );
+      results.push(result);
+    }
+    for (const result of results) {
+      const label = JSON.stringify({
+        seed: result.seed,
+        convergence: result.convergence,
+        rows: result.cheapRows,
+      });
+      // The right model answers at least 80% of the last 50 requests of each class (exploration 5%).
+      expect(result.convergence['easy'], label).toBeGreaterThanOrEqual(0.8);
+      expect(result.convergence['hard'], label).toBeGreaterThanOrEqual(0.8);
+      // Every verdict the router recorded is in the ledger's sample of the cheap model's rows.
+      const samples =
+        (result.cheapRows['easy']?.quality?.samples ?? 0) +
+        (result.cheapRows['hard']?.quality?.samples ?? 0);
+      expect(samples, label).toBe(result.stats.judged);
+      expect(result.cheapRows['easy']?.quality?.samples, label).toBeGreaterThanOrEqual(30);
+    }
+    // 95% intervals: of the 6 (seed, class) intervals with a width, at most one may miss.
+    const intervals = results.flatMap((result) =>
+      Object.values(result.covered).filter((value) => value !== undefined),
+    );
+    expect(intervals.length).toBeGreaterThanOrEqual(3);
+    expect(intervals.filter((value) => value === false).length).toBeLessThanOrEqual(1);
+    // The easy class's interval is the one with most samples: it must exclude the hard truth.
+    for (const result of results) {
+      const quality = result.cheapRows['easy']!.quality!;
+      expect(quality.high!).toBeLessThan(0.1);
+      expect(quality.low!).toBeGreaterThan(trueDifference('hard'));
+    }
+  }, 120_000);
+
+  it('books spend, reference cost and the shadow/judge spend per policy, class and model', async () => {
+    const result = results[0]!;
+    const rows = result.rows;
+    const easyCheap = rows.find((row) => row.class === 'easy' && row.model === CHEAP)!;
+    const hardReference = rows.find((row) => row.class === 'hard' && row.model === REFERENCE)!;
+    expect(easyCheap.cheaperShare).toBe(1);
+    expect(hardReference.cheaperShare).toBe(0);
+    // The reference answering itself saves nothing; the cheap model saves what gpt-4o would cost.
+    expect(hardReference.grossSavingUsd).toBeCloseTo(0, 9);
+    expect(hardReference.quality).toBeNull();
+    expect(easyCheap.referenceUsd).toBeGreaterThan(easyCheap.spendUsd * 10);
+    // Shadow + judge spend is booked on the cheap model's rows, and the net subtracts it.
+    expect(easyCheap.shadowUsd).toBeGreaterThan(0);
+    expect(easyCheap.judgeUsd).toBeGreaterThan(0);
+    expect(easyCheap.netSavingUsd).toBeCloseTo(
+      easyCheap.grossSavingUsd - easyCheap.shadowUsd - easyCheap.judgeUsd,
+      9,
+    );
+    // What the ledger books as app spend is what the router priced (catalog, same usage).
+    const app = rows.reduce((sum, row) => sum + row.spendUsd, 0);
+    expect(app).toBeCloseTo(result.appUsd, 6);
+    // The shadow and judge calls are evaluation work: in llm_calls as Purpose = evaluation.
+    const purposes = await sql(
+      `SELECT Purpose, RequestModel, count() AS n, round(sum(CostUSD), 9) AS usd FROM modelmaxx.llm_calls
+       WHERE RoutePolicy = '${result.policy}' GROUP BY Purpose, RequestModel ORDER BY Purpose, RequestModel`,
+    );
+    const evaluation = purposes.filter((row) => row['Purpose'] === 'evaluation');
+    const shadowCalls = evaluation
+      .filter((row) => row['RequestModel'] === REFERENCE)
+      .reduce((sum, row) => sum + Number(row['n']), 0);
+    expect(shadowCalls).toBe(result.stats.shadowCalls);
+    const shadowUsd = rows.reduce((sum, row) => sum + row.shadowUsd, 0);
+    expect(shadowUsd).toBeCloseTo(result.stats.shadowUsd, 6);
+  }, 60_000);
+
+  it('rejects a bad query with a 400 saying what is wrong', async () => {
+    const bad = await fetch(`${collector.url}/api/savings?window=2y&groupBy=policy,colour`);
+    expect(bad.status).toBe(400);
+    const body = (await bad.json()) as { error: string };
+    expect(body.error).toMatch(/window/);
+    expect(body.error).toMatch(/colour/);
+  });
+});
