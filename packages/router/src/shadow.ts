@@ -93,6 +93,7 @@ interface MonitorState {
   stopped: boolean;
   stoppedMean: number;
   stoppedHalfWidth: number;
+  stoppedSd: number;
   window: number[];
   drifts: number;
 }
@@ -102,8 +103,9 @@ interface MonitorState {
  * shadowed with `sampleRate`; once `minSamples` verdicts give a 95% half-width of the
  * difference under `targetHalfWidth`, sampling stops (calls are then shadowed with
  * `monitorRate` only). The monitoring verdicts fill a window of `driftWindow`; when the
- * window is full and its mean lies outside the stopped interval widened by the window's own
- * 95% half-width, the estimate is reset and sampling resumes (drift).
+ * window is full and its mean lies outside the stopped interval widened by the window's 95%
+ * half-width (from the larger of its own and the stopped estimate's standard deviation), the
+ * estimate restarts from the window and sampling resumes (drift).
  */
 export class ShadowMonitor {
   private readonly states = new Map<string, MonitorState>();
@@ -123,6 +125,7 @@ export class ShadowMonitor {
         stopped: false,
         stoppedMean: 0,
         stoppedHalfWidth: 0,
+        stoppedSd: 0,
         window: [],
         drifts: 0,
       };
@@ -149,7 +152,10 @@ export class ShadowMonitor {
         mean /= state.window.length;
         let m2 = 0;
         for (const value of state.window) m2 += (value - mean) ** 2;
-        const windowHalfWidth = interval95(state.window.length, mean, m2);
+        // The window's spread, or the stopped estimate's when larger: a short window of sparse
+        // verdicts (all ties) has no spread of its own and would call every wobble a drift.
+        const sd = Math.max(Math.sqrt(m2 / (state.window.length - 1)), state.stoppedSd);
+        const windowHalfWidth = (1.96 * sd) / Math.sqrt(state.window.length);
         if (Math.abs(mean - state.stoppedMean) > state.stoppedHalfWidth + windowHalfWidth) {
           // Drift: the evidence before it describes another model; start again from the window.
           state.stopped = false;
@@ -170,6 +176,7 @@ export class ShadowMonitor {
         state.stopped = true;
         state.stoppedMean = state.mean;
         state.stoppedHalfWidth = halfWidth;
+        state.stoppedSd = Math.sqrt(state.m2 / (state.n - 1));
         state.window = [];
       }
     }

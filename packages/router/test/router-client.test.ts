@@ -99,6 +99,7 @@ describe('routed client', () => {
     expect(spans[0]!.attributes).toEqual({
       'modelmaxx.route.policy': 'support',
       'modelmaxx.route.class': 'math-qa',
+      'modelmaxx.route.reference_model': 'gpt-4o',
       'modelmaxx.route.model': 'gpt-4o-mini',
       'modelmaxx.route.weight': 1,
       'modelmaxx.route.reason': reason,
@@ -176,6 +177,7 @@ describe('routed client', () => {
     expect(span!.attributes).toEqual({
       'modelmaxx.route.policy': 'support',
       'modelmaxx.route.class': 'math',
+      'modelmaxx.route.reference_model': 'gpt-4o',
       'modelmaxx.route.attempt': 3,
       'error.type': 'AllCandidatesFailedError',
     });
@@ -284,6 +286,7 @@ describe('routed client cascade', () => {
     expect(span!.attributes).toEqual({
       'modelmaxx.route.policy': 'cascade',
       'modelmaxx.route.class': 'math',
+      'modelmaxx.route.reference_model': 'gpt-4o',
       'modelmaxx.route.model': 'gpt-4o-mini',
       'modelmaxx.route.weight': 1,
       'modelmaxx.route.reason': 'cascade: gpt-4o-mini and claude-haiku-4-5 agree',

@@ -1,0 +1,288 @@
+/**
+ * Shadow comparisons in the routed client (real openai SDK against llm-sim): off the response
+ * path, recorded on the routed call, learned by the engine, bounded (queue, spend cap), judge
+ * errors never scores; the sequential stop rule and drift of `ShadowMonitor`.
+ */
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { context } from '@opentelemetry/api';
+import {
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import { generateTask, startLlmSim } from '@modelmaxx/llm-sim';
+import type { LlmSim } from '@modelmaxx/llm-sim';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createRouter, SHADOW_EVALUATION_NAME } from '../src/router-client.js';
+import type { RouterOptions } from '../src/router-client.js';
+import { createRandom } from '../src/random.js';
+import { parsePolicy, PolicyError } from '../src/policy.js';
+import type { PolicyInput } from '../src/policy.js';
+import { ShadowMonitor, pairwiseJudge, referenceModelOf } from '../src/shadow.js';
+import type { PairwiseJudge } from '../src/shadow.js';
+
+let sim: LlmSim;
+let openai: OpenAI;
+const exporter = new InMemorySpanExporter();
+const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+const tracer = provider.getTracer('shadow-test');
+const contextManager = new AsyncLocalStorageContextManager();
+
+beforeAll(async () => {
+  context.setGlobalContextManager(contextManager.enable());
+  sim = await startLlmSim({ seed: 5, judge: { accuracy: 1 } });
+  openai = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'test', maxRetries: 0 });
+});
+
+afterAll(async () => {
+  await sim.close();
+  context.disable();
+  await provider.shutdown();
+});
+
+beforeEach(() => {
+  exporter.reset();
+  sim.setModel('gpt-4o', { latency: { ttftMs: 0, perTokenMs: 0, sigma: 0 } });
+});
+
+/** The cheap model is always chosen (strong equal priors), so every call can be shadowed. */
+const policy = (shadow: PolicyInput['shadow'] = {}): PolicyInput => ({
+  name: 'shadowed',
+  candidates: [
+    { model: 'gpt-4o-mini', priorQuality: 0.9, priorCostPerCallUsd: 0.0003 },
+    { model: 'gpt-4o', priorQuality: 0.9, priorCostPerCallUsd: 0.005 },
+  ],
+  exploration: 0,
+  priorStrength: 100_000,
+  shadow: { enabled: true, sampleRate: 1, ...shadow },
+});
+
+const ask = (index: number) => ({
+  model: 'auto',
+  messages: [
+    {
+      role: 'user' as const,
+      content: generateTask({ kind: 'arithmetic', difficulty: 'hard', seed: 9, index }).prompt,
+    },
+  ],
+});
+
+function makeRouter(options: Partial<RouterOptions> & { shadow?: PolicyInput['shadow'] }) {
+  const { shadow, ...rest } = options;
+  return createRouter({
+    policy: policy(shadow),
+    clients: { openai },
+    random: createRandom(2),
+    tracer,
+    judge: pairwiseJudge({ client: openai, model: 'gpt-4o-mini', random: createRandom(3) }),
+    ...rest,
+  });
+}
+
+const quantile = (values: number[], q: number) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))]!;
+
+describe('shadow comparisons', () => {
+  it('never runs on the response path: app latency is unchanged while a slow reference runs', async () => {
+    // The reference takes 150 ms; the cheap model answers at once.
+    sim.setModel('gpt-4o', { latency: { ttftMs: 150, perTokenMs: 0, sigma: 0 } });
+    const shadowed = makeRouter({ shadow: { concurrency: 4, queueSize: 1000 } });
+    const plain = makeRouter({ shadow: { enabled: false } });
+    const times = { shadowed: [] as number[], plain: [] as number[] };
+    let returnedWhileShadowing = 0;
+    for (let index = 0; index < 40; index++) {
+      for (const [name, router] of [
+        ['plain', plain],
+        ['shadowed', shadowed],
+      ] as const) {
+        const start = performance.now();
+        const completion = await router.chat.completions.create(ask(index), { task: 'math' });
+        times[name].push(performance.now() - start);
+        expect(completion.model).toMatch(/^gpt-4o-mini/);
+        if (name === 'shadowed') {
+          const stats = router.shadows();
+          if (stats.running + stats.queued > 0) returnedWhileShadowing += 1;
+        }
+      }
+    }
+    await shadowed.idle();
+    const stats = shadowed.shadows();
+    expect(stats.shadowCalls).toBe(40);
+    expect(stats.judged).toBe(40);
+    // With shadows on the response path, no call could return while one is pending.
+    expect(returnedWhileShadowing).toBeGreaterThanOrEqual(30);
+    const added = {
+      p50: quantile(times.shadowed, 0.5) - quantile(times.plain, 0.5),
+      p99: quantile(times.shadowed, 0.99) - quantile(times.plain, 0.99),
+    };
+    // A shadow on the path would add >= 150 ms to every call; loose bounds for a loaded box.
+    expect(added.p50, JSON.stringify(added)).toBeLessThan(50);
+    expect(plain.shadows().offered).toBe(0);
+  }, 60_000);
+
+  it('records the verdict on the routed call and marks the reference model on every routed call', async () => {
+    const results: unknown[] = [];
+    const router = makeRouter({ onShadow: (result) => results.push(result) });
+    const completion = await router.chat.completions.create(ask(1), { task: 'math' });
+    await router.idle();
+    const spans = exporter.getFinishedSpans();
+    const route = spans.find((span) => span.name === 'route shadowed')!;
+    expect(route.attributes['modelmaxx.route.reference_model']).toBe('gpt-4o');
+    const evaluate = spans.find((span) => span.name === `evaluate ${SHADOW_EVALUATION_NAME}`)!;
+    expect(evaluate.parentSpanContext?.spanId).toBe(route.spanContext().spanId);
+    expect(evaluate.spanContext().traceId).toBe(route.spanContext().traceId);
+    const event = evaluate.events.find((entry) => entry.name === 'gen_ai.evaluation.result')!;
+    expect(event.attributes).toMatchObject({
+      'gen_ai.evaluation.name': SHADOW_EVALUATION_NAME,
+      'modelmaxx.evaluation.source': 'judge',
+      'gen_ai.request.model': 'gpt-4o-mini',
+      'gen_ai.response.id': completion.id,
+      'modelmaxx.task': 'math',
+      'modelmaxx.route.policy': 'shadowed',
+      'modelmaxx.route.class': 'math',
+      'modelmaxx.route.reference_model': 'gpt-4o',
+    });
+    const score = event.attributes!['gen_ai.evaluation.score.value'] as number;
+    expect([0, 0.5, 1]).toContain(score);
+    expect(event.attributes!['gen_ai.evaluation.score.label']).toBe(
+      score === 1 ? 'win' : score === 0 ? 'loss' : 'tie',
+    );
+    expect(results).toEqual([
+      expect.objectContaining({
+        model: 'gpt-4o-mini',
+        referenceModel: 'gpt-4o',
+        classKey: 'math',
+        score,
+        responseId: completion.id,
+      }),
+    ]);
+    const stats = router.shadows();
+    expect(stats.shadowUsd).toBeGreaterThan(0);
+    expect(stats.judgeUsd).toBeGreaterThan(0);
+  });
+
+  it('the engine learns from verdicts: a class whose cheap answers always lose moves to the reference', async () => {
+    const alwaysLoses: PairwiseJudge = async () => ({ score: 0, label: 'loss' });
+    const router = createRouter({
+      // The cheap model starts clearly preferred (equal priors, cheaper); 5 verdicts replace the prior.
+      policy: { ...policy(), priorStrength: 20, minCalls: 5, refreshIntervalMs: 1 },
+      clients: { openai },
+      random: createRandom(4),
+      tracer,
+      judge: alwaysLoses,
+    });
+    const answered: string[] = [];
+    for (let index = 0; index < 40; index++) {
+      const completion = await router.chat.completions.create(ask(index), { task: 'math' });
+      answered.push(completion.model);
+      await router.idle();
+    }
+    expect(router.shadows().judged).toBeGreaterThanOrEqual(1);
+    expect(answered.slice(-20).every((model) => model.startsWith('gpt-4o-2'))).toBe(true);
+    const weights = router.engine.table(Date.now()).classes.get('math')!.weights;
+    const quality = (model: string) => weights.find((weight) => weight.model === model)!.quality;
+    // Each verdict moved the prior 0.9 down for the cheap model and up for the reference.
+    expect(quality('gpt-4o-mini')).toBeLessThan(0.9);
+    expect(quality('gpt-4o')).toBeGreaterThan(0.9);
+    expect(quality('gpt-4o') - quality('gpt-4o-mini')).toBeGreaterThan(0.1);
+  });
+
+  it('a judge error is recorded as a judge error, never as a score, and teaches nothing', async () => {
+    const broken: PairwiseJudge = async () => {
+      throw new Error('judge reply is no verdict: I think both are fine');
+    };
+    const router = makeRouter({ judge: broken });
+    await router.chat.completions.create(ask(2), { task: 'math' });
+    await router.idle();
+    const event = exporter
+      .getFinishedSpans()
+      .find((span) => span.name === `evaluate ${SHADOW_EVALUATION_NAME}`)!
+      .events.find((entry) => entry.name === 'gen_ai.evaluation.result')!;
+    expect(event.attributes!['gen_ai.evaluation.score.label']).toBe('judge_error');
+    expect(event.attributes!['gen_ai.evaluation.score.value']).toBeUndefined();
+    expect(String(event.attributes!['gen_ai.evaluation.explanation'])).toMatch(/no verdict/);
+    expect(router.shadows()).toMatchObject({ judged: 0, judgeErrors: 1, shadowCalls: 1 });
+    expect(router.shadows().estimates).toEqual([]);
+  });
+
+  it('stops at the hourly spend cap and drops shadows when the queue is full', async () => {
+    const capped = makeRouter({ shadow: { maxUsdPerHour: 1e-9 } });
+    for (let index = 0; index < 5; index++) {
+      await capped.chat.completions.create(ask(index), { task: 'math' });
+      await capped.idle();
+    }
+    expect(capped.shadows()).toMatchObject({ shadowCalls: 1, overBudget: 4 });
+
+    sim.setModel('gpt-4o', { latency: { ttftMs: 200, perTokenMs: 0, sigma: 0 } });
+    const small = makeRouter({ shadow: { queueSize: 2, concurrency: 1 } });
+    for (let index = 0; index < 8; index++) {
+      await small.chat.completions.create(ask(index), { task: 'math' });
+    }
+    const stats = small.shadows();
+    expect(stats.dropped).toBeGreaterThanOrEqual(4);
+    expect(stats.dropped + stats.queued + stats.running + stats.shadowCalls).toBeGreaterThanOrEqual(
+      8,
+    );
+    await small.idle();
+  });
+
+  it("the reference model: the dearest candidate by default, or the policy's (a candidate)", () => {
+    expect(referenceModelOf(parsePolicy(policy()))).toBe('gpt-4o');
+    expect(
+      referenceModelOf(parsePolicy({ ...policy(), shadow: { referenceModel: 'gpt-4o-mini' } })),
+    ).toBe('gpt-4o-mini');
+    expect(() => parsePolicy({ ...policy(), shadow: { referenceModel: 'gpt-5' } })).toThrow(
+      PolicyError,
+    );
+    expect(() => parsePolicy({ ...policy(), shadow: { referenceModel: 'gpt-5' } })).toThrow(
+      /shadow.referenceModel: shadow reference model "gpt-5" is not a candidate/,
+    );
+  });
+});
+
+describe('ShadowMonitor', () => {
+  const monitorPolicy = parsePolicy({
+    ...policy({ minSamples: 30, targetHalfWidth: 0.05, driftWindow: 20, monitorRate: 0.01 }),
+  });
+
+  it('stops sampling once the 95% half-width is under the target, and resumes on drift', () => {
+    const monitor = new ShadowMonitor(monitorPolicy);
+    const random = createRandom(7);
+    // Verdicts of a cheap model 5 points worse: mostly ties, some losses and wins.
+    const verdict = (lossRate: number, winRate: number) => {
+      const u = random();
+      return u < lossRate ? -1 : u < lossRate + winRate ? 1 : 0;
+    };
+    expect(monitor.rate('math', 'mini')).toBe(1);
+    let added = 0;
+    while (monitor.rate('math', 'mini') === 1 && added < 10_000) {
+      monitor.add('math', 'mini', verdict(0.06, 0.01));
+      added += 1;
+    }
+    const [stopped] = monitor.estimates();
+    expect(stopped).toMatchObject({ state: 'stopped', drifts: 0 });
+    expect(stopped!.halfWidth).toBeLessThan(0.05);
+    expect(stopped!.samples).toBe(added);
+    // n for a half-width of 0.05 at this variance (~0.07): about 1.96² × 0.07 / 0.05² ≈ 108.
+    expect(added).toBeGreaterThan(50);
+    expect(added).toBeLessThan(300);
+    expect(monitor.rate('math', 'mini')).toBe(0.01);
+    // Monitoring verdicts like before: no drift.
+    for (let index = 0; index < 40; index++) monitor.add('math', 'mini', verdict(0.06, 0.01));
+    expect(monitor.estimates()[0]).toMatchObject({ state: 'stopped', drifts: 0 });
+    // The cheap model gets worse (loses half the time): sampling resumes.
+    for (let index = 0; index < 20; index++) monitor.add('math', 'mini', verdict(0.5, 0));
+    expect(monitor.estimates()[0]).toMatchObject({ state: 'sampling', drifts: 1 });
+    expect(monitor.rate('math', 'mini')).toBe(1);
+    expect(monitor.estimates()[0]!.difference).toBeLessThan(-0.2);
+  });
+
+  it('keeps classes and models apart', () => {
+    const monitor = new ShadowMonitor(monitorPolicy);
+    for (let index = 0; index < 40; index++) monitor.add('math', 'mini', 0);
+    expect(monitor.rate('math', 'mini')).toBe(0.01);
+    expect(monitor.rate('chat', 'mini')).toBe(1);
+    expect(monitor.rate('math', 'haiku')).toBe(1);
+  });
+});
