@@ -368,6 +368,11 @@ describe('errors come back faithfully', () => {
       const lines = stdout.split('\n');
       return { status: Number(lines.at(-1)), body: lines.slice(0, -1).join('\n') };
     };
+    const plain = await curl(
+      JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'curl' }] }),
+    );
+    expect(plain.status).toBe(200);
+    expect(JSON.parse(plain.body).choices[0].message.content).toBeTruthy();
     const bad = await curl('{not json');
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.body).error.message).toContain('not a JSON object');
@@ -530,6 +535,32 @@ describe('streams and aborts', () => {
     expect(read.ok && read.text.includes('[DONE]')).toBe(false);
     const [span] = await spans(1);
     expect(span!.attributes['error.type']).toBe('stream_interrupted');
+  });
+
+  it('curl: Anthropic messages, plain and streamed', async () => {
+    const body = (stream: boolean) =>
+      JSON.stringify({
+        model: 'claude-haiku-4-5',
+        max_tokens: 50,
+        stream,
+        messages: [{ role: 'user', content: 'curl messages' }],
+      });
+    const args = (stream: boolean) => [
+      '-sS',
+      '-N',
+      '-H',
+      'content-type: application/json',
+      '-H',
+      'anthropic-version: 2023-06-01',
+      '--data-binary',
+      body(stream),
+      `${url}/v1/messages`,
+    ];
+    const plain = JSON.parse((await run('curl', args(false))).stdout) as { type: string };
+    expect(plain.type).toBe('message');
+    const streamed = (await run('curl', args(true))).stdout;
+    expect(streamed).toContain('event: message_start');
+    expect(streamed).toContain('event: message_stop');
   });
 
   it('curl -N streams the same server-sent events', async () => {
