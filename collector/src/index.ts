@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino';
 import { createApp } from './app.js';
 import { assertSafeToListen, loadConfig, type Config, type ConfigInput } from './config.js';
 import { CollectorMetrics } from './metrics.js';
+import { DecodePool } from './otlp/decode-pool.js';
 import { openStore } from './store/open-store.js';
 import type { SpanStore } from './store/span-store.js';
 
@@ -79,6 +80,8 @@ export async function startCollector(
     if (ownStore) await store.close().catch(() => undefined);
     throw error;
   }
+  // Decode threads ready before the first export rather than started by it.
+  DecodePool.shared(config.decodeThreads).warm();
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   let closing: Promise<void> | undefined;

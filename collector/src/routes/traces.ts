@@ -58,7 +58,7 @@ export function tracesRouter({ config, store, logger, metrics }: TracesRouteOpti
     maxValueBytes: config.maxAttributeValueBytes,
     maxContentBytes: config.maxContentValueBytes,
   };
-  const pool = new DecodePool({ threads: config.decodeThreads });
+  const pool = DecodePool.shared(config.decodeThreads);
   const budget = new BodyBudget(config.maxBufferedBodyBytes);
   const bodyTimeoutMs = config.ingestBodyTimeoutSeconds * 1000;
   // A slot is taken once the body has arrived: a slow sender holds its socket and
