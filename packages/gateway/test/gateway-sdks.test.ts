@@ -642,7 +642,8 @@ describe('safe by default', () => {
     const requests = Array.from({ length: 12 }, () =>
       fetch(`${url}/v1/chat/completions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        // Each held 2 s upstream: all 12 are in flight together, even on a loaded machine.
+        headers: { 'content-type': 'application/json', 'x-slow-ms': '2000' },
         body: JSON.stringify({ model: 'slow-model', messages: [{ role: 'user', content: 'x' }] }),
       }),
     );

@@ -107,7 +107,8 @@ export interface SlowUpstream {
 
 /**
  * An OpenAI-compatible upstream that streams a chat answer slowly (one chunk every `intervalMs`,
- * `chunks` chunks), or answers a non-streamed request after `intervalMs`; records whether the
+ * `chunks` chunks), or answers a non-streamed request after `intervalMs` (or the request's
+ * `x-slow-ms` header, which the gateway forwards); records whether the
  * caller went away before the end.
  */
 export async function startSlowUpstream(intervalMs = 100, chunks = 50): Promise<SlowUpstream> {
@@ -136,6 +137,7 @@ export async function startSlowUpstream(intervalMs = 100, chunks = 50): Promise<
           choices: [{ index: 0, delta: { content }, logprobs: null, finish_reason: finish }],
         })}\n\n`;
       if (body.stream !== true) {
+        const hold = Number(request.headers['x-slow-ms'] ?? intervalMs);
         timers.push(
           setTimeout(() => {
             response.writeHead(200, { 'content-type': 'application/json' });
@@ -156,7 +158,7 @@ export async function startSlowUpstream(intervalMs = 100, chunks = 50): Promise<
               }),
             );
             entry.finished = true;
-          }, intervalMs),
+          }, hold),
         );
         return;
       }
