@@ -240,6 +240,10 @@ out["stream"] = "".join(pieces)
 tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
 tool = oa.chat.completions.create(model="gpt-4o", tools=tools, tool_choice="required", messages=[{"role": "user", "content": "python tool"}])
 out["tool"] = tool.choices[0].message.tool_calls[0].function.name
+resp = oa.responses.create(model="gpt-4o-mini", input="python responses")
+out["responses"] = {"id": resp.id, "text": resp.output_text}
+models = [model.id for model in oa.models.list()]
+out["models"] = "route:support" in models
 emb = oa.embeddings.create(model="text-embedding-3-small", input="python embedding", dimensions=4)
 out["embedding"] = len(emb.data[0].embedding)
 try:
@@ -252,6 +256,12 @@ out["message"] = {"id": msg.id, "text": msg.content[0].text}
 with an.messages.stream(model="claude-haiku-4-5", max_tokens=100, messages=[{"role": "user", "content": "python messages stream"}]) as stream:
     final = stream.get_final_message()
 out["message_stream"] = {"id": final.id, "output_tokens": final.usage.output_tokens}
+tool_use = an.messages.create(model="claude-sonnet-4-5", max_tokens=200, tools=[{"name": "lookup", "input_schema": {"type": "object", "properties": {}}}], tool_choice={"type": "tool", "name": "lookup"}, messages=[{"role": "user", "content": "python tool use"}])
+out["tool_use"] = [block.type for block in tool_use.content]
+try:
+    an.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "x [sim:status=529]"}])
+except Exception as error:
+    out["anthropic_error"] = error.status_code
 print(json.dumps(out))
 `;
     const file = join(dir, 'client.py');
@@ -265,6 +275,10 @@ print(json.dumps(out))
       error: { status: number; retry_after: string };
       message: { id: string; text: string };
       message_stream: { id: string; output_tokens: number };
+      responses: { id: string; text: string };
+      models: boolean;
+      tool_use: string[];
+      anthropic_error: number;
     };
     expect(result.chat.content.length).toBeGreaterThan(0);
     expect(result.stream.length).toBeGreaterThan(0);
@@ -273,20 +287,32 @@ print(json.dumps(out))
     expect(result.error).toEqual({ status: 429, retry_after: '5' });
     expect(result.message.text.length).toBeGreaterThan(0);
     expect(result.message_stream.output_tokens).toBeGreaterThan(0);
+    expect(result.responses.id).toMatch(/^resp_/);
+    expect(result.responses.text.length).toBeGreaterThan(0);
+    expect(result.models).toBe(true);
+    expect(result.tool_use).toContain('tool_use');
+    expect(result.anthropic_error).toBe(529);
     const rows = await rowsEventually(
       `SELECT Provider, Operation, RequestModel, ResponseId, Stream, ErrorType, OutputTokens
        FROM llm_calls WHERE Task = 'python-e2e' ORDER BY Timestamp`,
-      7,
+      10,
     );
-    expect(rows).toHaveLength(7);
+    // chat, stream, tools, responses, embeddings, the 429; messages, stream, tool use, the 529.
+    expect(rows).toHaveLength(10);
     const ids = rows.map((row) => row['ResponseId']);
     expect(ids).toEqual(
-      expect.arrayContaining([result.chat.id, result.message.id, result.message_stream.id]),
+      expect.arrayContaining([
+        result.chat.id,
+        result.responses.id,
+        result.message.id,
+        result.message_stream.id,
+      ]),
     );
     // The two messages calls, and the route:support stream when the engine picked Claude.
     expect(rows.filter((row) => row['Provider'] === 'anthropic').length).toBeGreaterThanOrEqual(2);
     expect(rows.filter((row) => row['Operation'] === 'embeddings')).toHaveLength(1);
     expect(rows.filter((row) => row['ErrorType'] === '429')).toHaveLength(1);
+    expect(rows.filter((row) => row['ErrorType'] === '529')).toHaveLength(1);
   }, 180_000);
 
   it('the collector still answers its own routes on the same port', async () => {
