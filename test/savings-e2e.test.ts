@@ -16,6 +16,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '@modelmaxx/cli';
 import { startCollector, type RunningCollector } from '@modelmaxx/collector';
 import { CHEAP, REFERENCE, runShadowSeed, trueDifference } from './support/shadow-ledger.js';
 import type { SeedResult } from './support/shadow-ledger.js';
@@ -136,6 +137,60 @@ describe('shadow comparisons into the savings ledger', () => {
     const shadowUsd = rows.reduce((sum, row) => sum + row.shadowUsd, 0);
     expect(shadowUsd).toBeCloseTo(result.stats.shadowUsd, 6);
   }, 60_000);
+
+  it('modelmaxx savings prints the same ledger (json lines, then the total)', async () => {
+    const result = results[0]!;
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(
+      [
+        'savings',
+        '--url',
+        collector.url,
+        '--window',
+        '1h',
+        '--by',
+        'policy,class,model',
+        '--format',
+        'json',
+      ],
+      { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text), env: {} },
+    );
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const easy = lines.find(
+      (line) =>
+        line['policy'] === result.policy && line['class'] === 'easy' && line['model'] === CHEAP,
+    )!;
+    const row = result.cheapRows['easy']!;
+    expect(easy['calls']).toBe(row.calls);
+    expect(easy['net_usd']).toBeCloseTo(row.netSavingUsd, 9);
+    expect(easy['quality_diff']).toBeCloseTo(row.quality!.difference, 6);
+    expect(easy['n']).toBe(row.quality!.samples);
+    expect(lines.at(-1)!['policy']).toBe('total');
+    let table = '';
+    expect(
+      await runCli(['savings', '--url', collector.url, '--window', '1h'], {
+        stdout: (text) => (table += text),
+        stderr: () => undefined,
+        env: {},
+      }),
+    ).toBe(0);
+    expect(table).toMatch(/^policy\s+class\s+feature\s+model\s+reference\s+calls/);
+    expect(table).toMatch(/pts/);
+    let usage = '';
+    expect(
+      await runCli(['savings', '--url', collector.url, '--by', 'colour'], {
+        stdout: () => undefined,
+        stderr: (text) => (usage += text),
+        env: {},
+      }),
+    ).toBe(2);
+    expect(usage).toMatch(/--by: unknown groupBy "colour"/);
+  });
 
   it('rejects a bad query with a 400 saying what is wrong', async () => {
     const bad = await fetch(`${collector.url}/api/savings?window=2y&groupBy=policy,colour`);

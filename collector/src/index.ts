@@ -134,3 +134,5 @@ export { OTEL_TRACES_INSERT_COLUMNS } from './schema/schema.js';
 export { spanRowToTsv, spanRowsToTsv } from './store/span-row-tsv.js';
 export { clickhouseStatsSource } from './stats-source.js';
 export type { ClickHouseStatsSource, ClickHouseStatsSourceOptions } from './stats-source.js';
+export { SavingsQuerySchema, savingsLedger } from './savings/savings.js';
+export type { SavingsLedger, SavingsQuery, SavingsRow } from './savings/savings.js';

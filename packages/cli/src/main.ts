@@ -7,6 +7,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { openStore, schemaStatements, serve } from '@modelmaxx/collector';
 import { ALERTS_HELP, alertsCommand } from './alerts-command.js';
 import { demoCommand } from './demo-command.js';
+import { SAVINGS_HELP, savingsCommand } from './savings-command.js';
 import {
   GATEWAY_HELP,
   SERVE_GATEWAY_HELP,
@@ -47,6 +48,9 @@ Commands:
   report                spend / calls / tokens / p95 latency / errors / quality / share of spend
       --since 24h  --by model|provider|service|task|feature|user  --baseline MODEL (savings against
                         sending the same tokens to MODEL)  --url URL | --data DIR  --format  --database
+  savings               what routing saved against each policy's reference model, net of shadow and
+                        judge spend, with the quality difference and its 95% interval
+      --window 24h  --by policy,class,feature,model  --url URL | --data DIR  --format
   migrate               create or upgrade the schema
       --clickhouse-url URL | --data DIR  --database NAME  --cluster NAME  --print (only print the DDL)
   demo                  simulated traffic (3 services, router, evaluators, feedback) into a collector;
@@ -55,8 +59,8 @@ Commands:
   alerts test           send a sample alert to the gateway config's webhooks
       --config FILE  --webhook URL (repeatable)
 
-Environment: MODELMAXX_URL (the collector for sql, report, demo when --url is not given),
-MODELMAXX_READ_TOKEN (sql, report), MODELMAXX_INGEST_TOKEN / MODELMAXX_READ_TOKEN (serve, demo).
+Environment: MODELMAXX_URL (the collector for sql, report, savings, demo when --url is not given),
+MODELMAXX_READ_TOKEN (sql, report, savings), MODELMAXX_INGEST_TOKEN / MODELMAXX_READ_TOKEN (serve, demo).
 Exit codes: 0 ok, 1 failed, 2 usage error.
 `;
 
@@ -68,6 +72,7 @@ const URL_HELP = `  --url URL             the collector to ask (its read-only /a
 /** `modelmaxx <command> --help`: every flag of the command. */
 export const COMMAND_HELP: Record<string, string> = {
   alerts: ALERTS_HELP,
+  savings: SAVINGS_HELP,
   serve: `Usage: modelmaxx serve [options]
 
 Runs the collector: OTLP/HTTP spans in on /v1/traces, stored in ClickHouse (embedded chDB in
@@ -346,6 +351,7 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = {
   gateway: gatewayCommand,
   sql: sqlCommand,
   report: reportCommand,
+  savings: savingsCommand,
   migrate: migrateCommand,
   demo: demoCommand,
   alerts: alertsCommand,

@@ -67,6 +67,7 @@ const FLAGS: Record<string, string[]> = {
     '--max-rows',
     '--help',
   ],
+  savings: ['--window', '--by', '--database', '--url', '--data', '--format', '--help'],
   migrate: ['--data', '--clickhouse-url', '--database', '--cluster', '--print', '--help'],
   demo: ['--url', '--data', '--requests', '--seed', '--exit', '--help'],
 };
