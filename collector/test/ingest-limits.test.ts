@@ -466,4 +466,57 @@ describe('a running collector', () => {
       }
     },
   );
+
+  it('refuses a body that would take the bytes held by bodies still arriving past their limit', async () => {
+    // A second receiver on the same store, whose arriving bodies may hold 1 MiB together.
+    const small = await startCollector({
+      store: collector.store,
+      config: { port: 0, maxBodyBytes: 1024 * 1024, maxBufferedBodyBytes: 1024 * 1024 },
+    });
+    const held = connect(small.port, '127.0.0.1');
+    held.on('error', () => undefined);
+    try {
+      // 700 KB of a 1 MB body arrive, the rest never does.
+      held.write(
+        `POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1:${small.port}\r\n` +
+          'Content-Type: application/x-protobuf\r\nContent-Length: 1000000\r\n\r\n',
+      );
+      held.write(Buffer.alloc(700_000));
+      const text = async () => (await fetch(`${small.url}/metrics`)).text();
+      const deadline = Date.now() + 30_000;
+      while (!(await text()).includes('\nmodelmaxx_ingest_bodies_reading 1\n')) {
+        if (Date.now() > deadline) throw new Error('the held body never arrived');
+        await sleep(50);
+      }
+      await sleep(200); // let the 700 KB be read
+      const refused = await fetch(`${small.url}/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: Buffer.alloc(400_000, 0x20),
+      });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect((await refused.json()) as { message: string }).toMatchObject({
+        message: expect.stringMatching(/^request bodies still arriving hold \d+ bytes/),
+      });
+      held.destroy();
+      const deadline2 = Date.now() + 30_000;
+      while (!(await text()).includes('\nmodelmaxx_ingest_bodies_reading 0\n')) {
+        if (Date.now() > deadline2) throw new Error('the held body was never let go');
+        await sleep(50);
+      }
+      const accepted = await fetch(`${small.url}/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf' },
+        body: toProtobuf(await recordSpans()),
+      });
+      expect(accepted.status).toBe(200);
+      expect(await text()).toContain(
+        'modelmaxx_ingest_requests_refused_total{reason="buffered_bytes"} 1\n',
+      );
+    } finally {
+      held.destroy();
+      await small.close();
+    }
+  });
 });

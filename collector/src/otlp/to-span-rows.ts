@@ -118,11 +118,20 @@ export function jsonObject(entries: [key: string, json: string][]): string {
 }
 
 function compareUtf8(left: string, right: string): number {
-  // Go sorts map keys by bytes; for UTF-16 this equals code-point order.
+  // Go sorts map keys by bytes. Up to the first differing UTF-16 unit the bytes are
+  // equal; when neither unit there is a surrogate, code-unit order is UTF-8 byte order.
+  // Otherwise (astral characters, lone surrogates) compare the UTF-8 bytes themselves.
   if (left === right) return 0;
-  const a = Buffer.from(left, 'utf8');
-  const b = Buffer.from(right, 'utf8');
-  return Buffer.compare(a, b);
+  const length = Math.min(left.length, right.length);
+  for (let index = 0; index < length; index++) {
+    const a = left.charCodeAt(index);
+    const b = right.charCodeAt(index);
+    if (a === b) continue;
+    if ((a & 0xf800) !== 0xd800 && (b & 0xf800) !== 0xd800) return a - b;
+    return Buffer.compare(Buffer.from(left, 'utf8'), Buffer.from(right, 'utf8'));
+  }
+  // One is a prefix of the other.
+  return left.length - right.length;
 }
 
 export const base64Of = (bytes: Uint8Array): string =>
