@@ -197,6 +197,9 @@ describe('dashboard in chromium', () => {
     expect(await page.textContent('#kpi-evaluated')).toBe(`of ${expected.scored} evaluated calls`);
     expect(await page.textContent('#kpi-judged')).toBe('– · –');
     expect(await page.textContent('#kpi-judged-count')).toBe('0 judged · 0 feedback');
+    // The savings ledger answered (these spans name no reference model: nothing to book).
+    expect(await page.textContent('#kpi-saving-note')).toBe('no routed calls');
+    expect(await page.isVisible('#savings-empty')).toBe(true);
 
     // Every chart: datasets with points, and pixels drawn on its canvas.
     const charts = (await page.evaluate(describeCharts(CHART_IDS))) as ChartState[];

@@ -388,6 +388,53 @@ function drawTotals(overview) {
     (totals.evaluationCalls > 0 ? ` · ${usd(totals.evaluationUsd)} judge spend` : '');
 }
 
+// ---- savings ledger ------------------------------------------------------------
+
+function points(quality) {
+  if (quality === null) return '–';
+  const sign = quality.difference >= 0 ? '+' : '';
+  const diff = `${sign}${(quality.difference * 100).toFixed(1)}`;
+  return quality.halfWidth === null
+    ? `${diff} pts (n ${quality.samples})`
+    : `${diff} ± ${(quality.halfWidth * 100).toFixed(1)} pts (n ${quality.samples})`;
+}
+
+function drawSavings(ledger) {
+  const body = $('savings-body');
+  if (ledger === null) {
+    $('kpi-saving').textContent = '–';
+    $('kpi-saving-note').textContent = 'savings ledger unavailable';
+    body.replaceChildren();
+    $('savings-empty').hidden = false;
+    return;
+  }
+  const total = ledger.total;
+  $('kpi-saving').textContent = total.calls > 0 ? usd(total.netSavingUsd) : '–';
+  $('kpi-saving-note').textContent =
+    total.calls > 0
+      ? `${usd(total.grossSavingUsd)} gross · ${usd(total.shadowUsd + total.judgeUsd)} measuring · quality ${points(total.quality)}`
+      : 'no routed calls';
+  const rows = ledger.rows.map((row) => {
+    const tr = document.createElement('tr');
+    tr.append(
+      cell(row.policy ?? ''),
+      cell(row.class === '' ? '–' : (row.class ?? '')),
+      cell(row.model ?? ''),
+      cell(row.referenceModel),
+      cell(count(row.calls), 'num'),
+      cell(percent(row.cheaperShare), 'num'),
+      cell(usd(row.spendUsd), 'num'),
+      cell(usd(row.referenceUsd), 'num'),
+      cell(usd(row.shadowUsd + row.judgeUsd), 'num'),
+      cell(usd(row.netSavingUsd), 'num'),
+      cell(points(row.quality), 'num'),
+    );
+    return tr;
+  });
+  body.replaceChildren(...rows);
+  $('savings-empty').hidden = rows.length > 0;
+}
+
 let selectedTrace = null;
 
 function cell(text, className) {
@@ -601,14 +648,20 @@ async function refresh() {
   const minutes = windowMinutes();
   try {
     const query = new URLSearchParams({ minutes: String(minutes) });
-    const [overview, traces] = await Promise.all([
+    const [overview, traces, ledger] = await Promise.all([
       api(`/api/dashboard/overview?${query}`),
       api(`/api/dashboard/traces?${query}&limit=25`),
+      // The ledger is extra: when it fails, the rest of the page still draws.
+      api(`/api/savings?window=${minutes}m&groupBy=policy,class,model`).catch((error) => {
+        if (error instanceof AuthError) throw error;
+        return null;
+      }),
     ]);
     if (mine !== generation) return; // a newer refresh (window change, resume) took over
     drawTotals(overview);
     drawCharts(overview);
     drawTraces(traces.traces);
+    drawSavings(ledger);
     refreshes += 1;
     document.body.dataset.refreshes = String(refreshes);
     $('error').hidden = true;
