@@ -365,6 +365,7 @@ function demoSpans(nowMs: number): Demo {
         'modelmaxx.route.policy': 'auto',
         'modelmaxx.route.class': task,
         'modelmaxx.route.model': model.model,
+        'modelmaxx.route.reference_model': 'gpt-4o',
         'modelmaxx.route.weight': weight,
         'modelmaxx.route.reason': fallback
           ? 'fallback after a retryable error'
