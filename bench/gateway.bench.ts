@@ -1,10 +1,10 @@
 /**
  * Gateway overhead (SPEC: `gateway-added-latency-p99-ms`, `gateway-ttfc-added-p99-ms` <= 1;
- * `gateway-max-rps` reported). llm-sim (latency 0) and the gateway in front of it run in a child
- * process (gateway-child.ts; spans recorded and exported over OTLP/protobuf to a sink); this
- * process is the load generator: open-loop at a fixed rate over kept-alive node:http
- * connections, the same chat request sent straight to llm-sim ("direct") and through the
- * gateway, in alternating phases of the same run.
+ * `gateway-max-rps` reported). llm-sim (latency 0) and the gateway in front of it run in two
+ * child processes (gateway-child.ts; the gateway's spans recorded and exported over
+ * OTLP/protobuf to a sink); this process is the load generator: open loop at a fixed rate over
+ * kept-alive node:http connections, the same chat request sent straight to llm-sim ("direct")
+ * and through the gateway, in alternating phases of the same run.
  *
  * - added latency: p99 of the gateway's request latency minus p99 of direct, non-streaming, at
  *   500 requests/s;
@@ -13,6 +13,7 @@
  *   with p99 < 50 ms and keeps up (>= 95% of the offered rate); direct's figure is the baseline.
  */
 import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -137,6 +138,24 @@ async function compare(
   return result;
 }
 
+/** One request at a time (no queueing): the added latency of the hop itself, p50 and p99. */
+async function sequential(
+  urls: { direct: string; gateway: string },
+  body: Buffer,
+  count: number,
+): Promise<string> {
+  const times = { direct: [] as number[], gateway: [] as number[] };
+  for (let index = 0; index < count * 1.1; index += 1) {
+    for (const target of ['direct', 'gateway'] as const) {
+      const sample = await once(urls[target], body);
+      if (index >= count * 0.1) times[target].push(sample.ms);
+    }
+  }
+  const at = (q: number) =>
+    `${quantile(times.gateway, q).toFixed(3)} vs ${quantile(times.direct, q).toFixed(3)} ms`;
+  return `one at a time (interleaved, ${times.gateway.length} each): p50 ${at(0.5)}, p99 ${at(0.99)}`;
+}
+
 async function maxRps(
   url: string,
   body: Buffer,
@@ -161,16 +180,24 @@ async function maxRps(
 }
 
 export async function run(options: BenchOptions): Promise<BenchResult[]> {
-  const child = spawn(process.execPath, [join(benchDir, 'gateway-child.ts')], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  try {
-    const line = await new Promise<string>((resolve, reject) => {
-      const lines = createInterface({ input: child.stdout });
-      lines.once('line', resolve);
-      child.once('exit', (code) => reject(new Error(`gateway-child exited with ${code}`)));
+  const children: ChildProcess[] = [];
+  /** Starts one part (gateway-child.ts) and reads the URL it prints. */
+  const start = async (args: string[]): Promise<Record<string, string>> => {
+    const child = spawn(process.execPath, [join(benchDir, 'gateway-child.ts'), ...args], {
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
-    const { sim, gateway } = JSON.parse(line) as { sim: string; gateway: string };
+    children.push(child);
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout }).once('line', resolve);
+      child.once('exit', (code) =>
+        reject(new Error(`gateway-child ${args[0]} exited with ${code}`)),
+      );
+    });
+    return JSON.parse(line) as Record<string, string>;
+  };
+  try {
+    const { sim } = await start(['sim']);
+    const { gateway } = await start(['gateway', sim!]);
     const chat = {
       direct: `${sim}/v1/chat/completions`,
       gateway: `${gateway}/v1/chat/completions`,
@@ -179,6 +206,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
     const durationMs = options.quick ? 1500 : 3000;
     const rate = 500;
 
+    const oneByOne = await sequential(chat, PLAIN, options.quick ? 500 : 2000);
     const plain = await compare(chat, PLAIN, rate, rounds, durationMs, (sample) => sample.ms);
     const streamed = await compare(
       chat,
@@ -209,7 +237,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
         baseline: quantile(plain.direct, 0.99),
         ratio: null,
         goal: '<= 1',
-        notes: `non-streaming chat at ${rate} req/s open loop, llm-sim latency 0, spans exported over OTLP; ${describe(plain)}; errors ${plain.errors}`,
+        notes: `non-streaming chat at ${rate} req/s open loop, llm-sim latency 0, spans exported over OTLP; ${describe(plain)}; errors ${plain.errors}; ${oneByOne}`,
       },
       {
         name: 'gateway-ttfc-added-p99-ms',
@@ -227,11 +255,13 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
         baseline: directMax.rps,
         ratio: directMax.rps === 0 ? null : gatewayMax.rps / directMax.rps,
         goal: 'report',
-        notes: `highest rate of the ladder with p99 < 50 ms, no errors and >= 95% of the offered rate kept up (load generator in its own process on this 2-core machine); gateway ${gatewayMax.steps.join('; ')} | direct ${directMax.steps.join('; ')}`,
+        notes: `highest rate of the ladder with p99 < 50 ms, no errors and >= 95% of the offered rate kept up (load generator, gateway and llm-sim each in a process of its own on this 2-core machine); gateway ${gatewayMax.steps.join('; ')} | direct ${directMax.steps.join('; ')}`,
       },
     ];
   } finally {
-    child.stdin.end();
-    await new Promise((resolve) => child.once('exit', resolve));
+    for (const child of children.reverse()) {
+      child.stdin!.end();
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
   }
 }
