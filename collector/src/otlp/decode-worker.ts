@@ -3,14 +3,16 @@
  * with the Native block transferred (not copied), or the error's name and
  * message for the receiver to map onto HTTP (400, 413, …).
  */
-import { registerHooks } from 'node:module';
+// The namespace, not a named import: `registerHooks` is missing before Node 22.15, and
+// the built worker (dist) never needs it.
+import * as nodeModule from 'node:module';
 import { parentPort } from 'node:worker_threads';
 import type { DecodeJob, DecodeReply } from './decode-request.js';
 
 if (import.meta.url.endsWith('.ts')) {
   // Run from the TypeScript sources (the tests): `./x.js` imports resolve to `./x.ts`,
   // whose types Node strips itself.
-  registerHooks({
+  nodeModule.registerHooks({
     resolve(specifier, context, nextResolve) {
       try {
         return nextResolve(specifier, context);
