@@ -4,9 +4,10 @@
  * requests, slow senders hold no export slot, and over-long names and values are
  * cut (with a marker, counted) the same way from protobuf and from JSON.
  */
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -221,6 +222,38 @@ describe('decode threads', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it('keep a process that waits for a decode alive until it is done', async () => {
+    // Idle threads do not hold a process open; one starting for a waiting request must.
+    // A plain node process (nothing else keeps it up) decodes and prints the result.
+    const script = `
+      import { DecodePool } from ${JSON.stringify(new URL('../src/otlp/decode-pool.ts', import.meta.url).href)};
+      import { DEFAULT_DECODE_LIMITS } from ${JSON.stringify(new URL('../src/otlp/to-span-rows.ts', import.meta.url).href)};
+      const pool = new DecodePool({ threads: 1 });
+      const decoded = await pool.decode('json', Buffer.from('{"resourceSpans":[]}'), DEFAULT_DECODE_LIMITS);
+      console.log('decoded', decoded.spans, decoded.rejectedSpans);`;
+    const scriptDir = await mkdtemp(join(tmpdir(), 'mm-decode-pool-'));
+    const scriptFile = join(scriptDir, 'decode.mjs');
+    await writeFile(scriptFile, script);
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        `data:text/javascript,import { register } from 'node:module'; register(${JSON.stringify(
+          new URL('./writer-child-hooks.mjs', import.meta.url).href,
+        )});`,
+        scriptFile,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await rm(scriptDir, { recursive: true, force: true });
+    expect(output).toContain('decoded 0 0');
+    expect(code).toBe(0);
   });
 });
 

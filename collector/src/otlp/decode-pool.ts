@@ -124,8 +124,10 @@ export class DecodePool {
         }
       }
       if (idle === undefined) {
-        // Threads still starting take the queue when they are ready.
+        // Threads still starting take the queue when they are ready; until then they
+        // keep the process up for the requests waiting on them.
         if (this.threads.size < this.size) this.spawn();
+        for (const thread of this.threads) if (!thread.ready) thread.worker.ref();
         return;
       }
       this.assign(idle, this.queue.shift()!);
@@ -202,7 +204,9 @@ export class DecodePool {
     });
     // Started without a job (`warm`): ends when idle like any other.
     worker.once('online', () => {
-      if (thread.job === undefined && thread.idleTimer === undefined) this.idle(thread);
+      if (thread.job === undefined && thread.idleTimer === undefined && this.queue.length === 0) {
+        this.idle(thread);
+      }
     });
   }
 
