@@ -141,6 +141,16 @@ describe('OpenAI endpoints through the openai SDK', () => {
     expect(span!.attributes['gen_ai.usage.cost.amount']).toBeCloseTo(expected, 12);
   });
 
+  it('UPSTREAM/MODEL names the upstream; the upstream gets the bare model name', async () => {
+    const { data, response } = await openai.chat.completions
+      .create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'prefixed' }] })
+      .withResponse();
+    expect(data.model).toBe('gpt-4o-mini-2024-07-18');
+    expect(response.headers.get('x-modelmaxx-upstream')).toBe('openai');
+    const [span] = await spans(1);
+    expect(span!.attributes['gen_ai.request.model']).toBe('gpt-4o-mini');
+  });
+
   it('streams chunk by chunk; the usage chunk the gateway asked for stays hidden', async () => {
     const stream = await openai.chat.completions.create({
       model: 'gpt-4o-mini',
