@@ -106,7 +106,8 @@ import {
  * 5: `llm_calls.RouteClass`, `RouteModel`, `RouteReferenceModel` (`modelmaxx.route.class`,
  * `.model`, `.reference_model`: the savings ledger's groups and the model a routed call is
  * measured against; on a shadow or judge call, the routed call it evaluates). Rows stored
- * before read ''.
+ * before read ''. The rollups leave the router's shadow verdicts (`modelmaxx.shadow`, relative
+ * scores: 0.5 = as good as the reference) out of a model's mean score.
  */
 export const SCHEMA_VERSION = 5;
 
@@ -988,8 +989,10 @@ GROUP BY Minute, ServiceName, Provider, Model, Task, Feature`,
     sum(assumeNotNull(Score)) AS ScoreSum,
     count() AS ScoreCount
 FROM ${n.local(TABLES.scores)}
-WHERE Model != '' AND Score IS NOT NULL
+-- Shadow verdicts are relative (0.5 = as good as the reference), no model's own quality.
+WHERE Model != '' AND Score IS NOT NULL AND Name != 'modelmaxx.shadow'
 GROUP BY Minute, ServiceName, Provider, Model, Task, Feature`,
+      5,
     ),
     // Hourly rollups for long windows: a day is 24 states per group to merge, not 1440.
     view(

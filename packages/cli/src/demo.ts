@@ -27,6 +27,7 @@ import {
   collectorStatsSource,
   createRandom,
   createRouter,
+  pairwiseJudge,
   parsePolicy,
 } from '@modelmaxx/router';
 import type { Policy, WeightTable } from '@modelmaxx/router';
@@ -129,6 +130,9 @@ function demoPolicy(): Policy {
     statsWindow: '1h',
     refreshIntervalMs: 2000,
     fallback: { chain: [DEMO_FRONTIER_MODEL], maxAttempts: 3, cooldownMs: 1000, timeoutMs: 10_000 },
+    // A fifth of the calls routed to a cheaper model are compared with the reference (the
+    // frontier model) by a judge, off the response path: the savings ledger's quality figures.
+    shadow: { enabled: true, sampleRate: 0.2, concurrency: 4, queueSize: 200 },
   });
 }
 
@@ -256,6 +260,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       weights,
       random,
       tracer: service.provider.getTracer('@modelmaxx/router'),
+      judge: pairwiseJudge({ client: service.client, model: 'gpt-4o-mini', random }),
     }),
   );
   const shownClasses = ['arithmetic-easy', 'arithmetic-hard', 'reverse-hard'];
@@ -384,6 +389,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     }),
   );
   weights.stop();
+  // The shadow comparisons still queued finish before the spans are flushed.
+  await Promise.all(routers.map((router) => router.idle()));
   await Promise.all(services.map((service) => service.provider.forceFlush()));
   await Promise.all(services.map((service) => service.provider.shutdown()));
   await sim.close();
