@@ -61,7 +61,7 @@ export function windowMsOf(window: string): number {
 export interface SavingsQuality {
   /** Quality difference routed − reference (−1..1; 0 = as good). */
   difference: number;
-  /** Half-width of the 95% interval (normal approximation); null with fewer than 2 verdicts. */
+  /** Half-width of the 95% interval (normal approximation); null with fewer than 5 verdicts. */
   halfWidth: number | null;
   low: number | null;
   high: number | null;
@@ -115,10 +115,15 @@ const num = (value: unknown): number => {
   return Number.isFinite(parsed) ? parsed : 0;
 };
 const round = (value: number, digits = 9) => Number(value.toFixed(digits));
+/** Verdicts a group needs before the ledger gives its quality difference an interval. */
+export const MIN_INTERVAL_SAMPLES = 5;
 
 function quality(samples: number, difference: number, variance: number | null): SavingsQuality {
+  // No interval from fewer than MIN_INTERVAL_SAMPLES verdicts: two ties would claim ±0.
   const halfWidth =
-    samples > 1 && variance !== null ? 1.96 * Math.sqrt(Math.max(variance, 0) / samples) : null;
+    samples >= MIN_INTERVAL_SAMPLES && variance !== null
+      ? 1.96 * Math.sqrt(Math.max(variance, 0) / samples)
+      : null;
   return {
     difference: round(difference, 6),
     halfWidth: halfWidth === null ? null : round(halfWidth, 6),

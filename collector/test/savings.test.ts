@@ -1,0 +1,220 @@
+/**
+ * The savings ledger over spans with known tokens, costs and verdicts (real embedded
+ * ClickHouse): the reference model's catalog price for the same tokens, shadow and judge spend
+ * booked on the routed model's group, net saving, the quality difference with its 95% interval
+ * (none from fewer than 5 verdicts), judge/feedback agreement, an unpriced reference, and the
+ * `/api/savings` query validation.
+ */
+import { costOf } from '@modelmaxx/pricing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SavingsQuerySchema, savingsLedger } from '../src/savings/savings.js';
+import type { SavingsRow } from '../src/savings/savings.js';
+import { openStore } from '../src/store/open-store.js';
+import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
+import { hex, llmSpan, nanos, spanRow, tempDir } from './store-fixtures.js';
+
+const dir = tempDir('mm-savings-');
+let store: ClickHouseStore;
+
+beforeAll(async () => {
+  store = await openStore({ dataDir: dir.path, batch: { maxDelayMs: 20 } });
+});
+afterAll(async () => {
+  await store.close();
+  dir.remove();
+});
+
+const route = (policy: string, klass: string, model: string, reference: string) => ({
+  'modelmaxx.route.policy': policy,
+  'modelmaxx.route.class': klass,
+  'modelmaxx.route.model': model,
+  'modelmaxx.route.reference_model': reference,
+});
+
+/** A verdict or feedback event on a short span under the scored call's parent (late-score path). */
+function score(
+  call: ReturnType<typeof llmSpan>,
+  name: string,
+  value: number,
+  source: 'judge' | 'feedback',
+) {
+  return spanRow({
+    TraceId: call.TraceId,
+    ParentSpanId: call.ParentSpanId === '' ? hex(8) : call.ParentSpanId,
+    SpanName: `evaluate ${name}`,
+    SpanKind: 'Internal',
+    Events: {
+      Timestamp: [nanos(Date.now() - 500)],
+      Name: ['gen_ai.evaluation.result'],
+      Attributes: [
+        {
+          'gen_ai.evaluation.name': name,
+          'gen_ai.evaluation.score.value': String(value),
+          'modelmaxx.evaluation.source': source,
+          'gen_ai.response.id': call.SpanAttributes['gen_ai.response.id']!,
+          'gen_ai.request.model': call.SpanAttributes['gen_ai.request.model']!,
+        },
+      ],
+    },
+  });
+}
+
+const catalog = (model: string, input: number, output: number) => {
+  const cost = costOf({
+    provider: 'openai',
+    model,
+    usage: { inputTokens: input, outputTokens: output },
+  });
+  if (!cost.known) throw new Error(`no price for ${model}`);
+  return cost.amount;
+};
+
+describe('savings ledger', () => {
+  let rows: SavingsRow[];
+  let total: Awaited<ReturnType<typeof savingsLedger>>['total'];
+
+  beforeAll(async () => {
+    const mini = Array.from({ length: 6 }, () =>
+      llmSpan({
+        model: 'gpt-4o-mini',
+        input: 1000,
+        output: 200,
+        costUsd: 0.001,
+        feature: 'faq',
+        extra: route('support', 'qa', 'gpt-4o-mini', 'gpt-4o'),
+      }),
+    );
+    const frontier = llmSpan({
+      model: 'gpt-4o',
+      input: 800,
+      output: 100,
+      costUsd: 0.005,
+      feature: 'faq',
+      extra: route('support', 'qa', 'gpt-4o', 'gpt-4o'),
+    });
+    const small = Array.from({ length: 2 }, () =>
+      llmSpan({
+        model: 'gpt-4o-mini',
+        input: 500,
+        output: 50,
+        costUsd: 0.0002,
+        feature: 'faq',
+        extra: route('support', 'chat', 'gpt-4o-mini', 'gpt-4o'),
+      }),
+    );
+    const ownReference = llmSpan({
+      model: 'gpt-4o-mini',
+      costUsd: 0.0001,
+      extra: route('custom', 'qa', 'gpt-4o-mini', 'my-own-model'),
+    });
+    const evaluation = (role: string, cost: number, reference?: string) =>
+      llmSpan({
+        model: role === 'shadow' ? 'gpt-4o' : 'gpt-4o-mini',
+        costUsd: cost,
+        feature: 'faq',
+        extra: {
+          'modelmaxx.evaluation.role': role,
+          'modelmaxx.route.policy': 'support',
+          'modelmaxx.route.class': 'qa',
+          'modelmaxx.route.model': 'gpt-4o-mini',
+          ...(reference === undefined ? {} : { 'modelmaxx.route.reference_model': reference }),
+        },
+      });
+    const verdicts = [0.5, 0.5, 0.5, 0, 0.5, 1].map((value, index) =>
+      score(mini[index]!, 'modelmaxx.shadow', value, 'judge'),
+    );
+    const feedback = [
+      score(mini[3]!, 'user.thumbs', 0, 'feedback'), // the verdict lost: agrees
+      score(mini[5]!, 'user.thumbs', 0, 'feedback'), // the verdict won: disagrees
+    ];
+    const fewVerdicts = small.map((call) => score(call, 'modelmaxx.shadow', 0.5, 'judge'));
+    const written = await store.write([
+      ...mini,
+      frontier,
+      ...small,
+      ownReference,
+      evaluation('shadow', 0.004, 'gpt-4o'),
+      evaluation('shadow', 0.004, 'gpt-4o'),
+      evaluation('judge', 0.0003),
+      ...verdicts,
+      ...feedback,
+      ...fewVerdicts,
+    ]);
+    expect(written).toMatchObject({ status: 'ok' });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const [count] = (
+        await store.engine.query<{ n: string }>(
+          `SELECT (SELECT count() FROM modelmaxx.llm_calls) + (SELECT count() FROM modelmaxx.llm_scores) AS n`,
+        )
+      ).data;
+      if (Number(count?.n) >= 13 + 10 || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const ledger = await savingsLedger(
+      store.engine,
+      SavingsQuerySchema.parse({ window: '1h', groupBy: 'policy,class,model' }),
+    );
+    rows = ledger.rows;
+    total = ledger.total;
+  });
+
+  const row = (policy: string, klass: string, model: string) =>
+    rows.find(
+      (entry) => entry.policy === policy && entry.class === klass && entry.model === model,
+    )!;
+
+  it('prices the same tokens at the reference model and books the measuring spend', () => {
+    const qa = row('support', 'qa', 'gpt-4o-mini');
+    expect(qa).toMatchObject({ calls: 6, cheaperShare: 1, referenceModel: 'gpt-4o' });
+    expect(qa.spendUsd).toBeCloseTo(0.006, 12);
+    expect(qa.referenceUsd).toBeCloseTo(6 * catalog('gpt-4o', 1000, 200), 12);
+    expect(qa.grossSavingUsd).toBeCloseTo(qa.referenceUsd - 0.006, 9);
+    expect(qa.shadowUsd).toBeCloseTo(0.008, 12);
+    expect(qa.judgeUsd).toBeCloseTo(0.0003, 12);
+    expect(qa.netSavingUsd).toBeCloseTo(qa.grossSavingUsd - 0.0083, 9);
+    // The reference answering itself: what it cost, nothing saved.
+    const own = row('support', 'qa', 'gpt-4o');
+    expect(own).toMatchObject({ calls: 1, cheaperShare: 0, quality: null });
+    expect(own.referenceUsd).toBeCloseTo(0.005, 12);
+    expect(own.grossSavingUsd).toBeCloseTo(0, 12);
+    // A reference without a catalog price: counted as unpriced, not as free.
+    expect(row('custom', 'qa', 'gpt-4o-mini')).toMatchObject({ unpricedCalls: 1, referenceUsd: 0 });
+  });
+
+  it('gives the quality difference with its 95% interval, none from fewer than 5 verdicts', () => {
+    // Differences 0, 0, 0, -1, 0, 1: mean 0, sample variance 0.4.
+    const quality = row('support', 'qa', 'gpt-4o-mini').quality!;
+    expect(quality.samples).toBe(6);
+    expect(quality.difference).toBeCloseTo(0, 9);
+    expect(quality.halfWidth).toBeCloseTo(1.96 * Math.sqrt(0.4 / 6), 5);
+    expect(row('support', 'chat', 'gpt-4o-mini').quality).toMatchObject({
+      samples: 2,
+      difference: 0,
+      halfWidth: null,
+      low: null,
+    });
+    expect(row('support', 'qa', 'gpt-4o-mini').agreement).toEqual({ pairs: 2, rate: 0.5 });
+  });
+
+  it('totals: net of measuring, evaluation share, traffic-weighted quality', () => {
+    expect(total.calls).toBe(10);
+    expect(total.shadowUsd + total.judgeUsd).toBeCloseTo(0.0083, 12);
+    expect(total.evaluationShare).toBeCloseTo(0.0083 / total.spendUsd, 5);
+    expect(total.netSavingUsd).toBeCloseTo(total.grossSavingUsd - 0.0083, 9);
+    // Covered: the 6 shadowed qa calls and the reference's own call; not the chat or custom ones.
+    expect(total.qualityCoverage).toBeCloseTo(7 / 10, 6);
+    expect(total.agreement).toEqual({ pairs: 2, rate: 0.5 });
+  });
+
+  it('rejects a bad window or groupBy with a message naming it', () => {
+    expect(SavingsQuerySchema.safeParse({ window: '91d' }).success).toBe(false);
+    expect(SavingsQuerySchema.safeParse({ window: 'week' }).error?.issues[0]?.message).toMatch(
+      /window is a number followed by m, h or d/,
+    );
+    expect(
+      SavingsQuerySchema.safeParse({ groupBy: 'model,colour' }).error?.issues[0]?.message,
+    ).toMatch(/unknown groupBy "colour"/);
+    expect(SavingsQuerySchema.parse({}).groupBy).toEqual(['policy', 'class', 'feature', 'model']);
+  });
+});
