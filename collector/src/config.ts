@@ -79,6 +79,11 @@ export const ConfigSchema = z
           .map((name) => name.trim().toLowerCase())
           .filter((name) => name !== ''),
       ),
+    /**
+     * Free space the spool leaves on its disk for ClickHouse's inserts (503 below it); default
+     * 10 % of the filesystem, at most 1 GiB.
+     */
+    spoolMinFreeBytes: z.coerce.number().int().nonnegative().optional(),
     sqlMaxRows: z.coerce.number().int().positive().default(10_000),
     sqlMaxExecutionSeconds: z.coerce.number().positive().default(10),
     /** `max_memory_usage` of an `/api/sql` query. */
@@ -130,6 +135,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   MODELMAXX_INGEST_TOKEN: 'ingestToken',
   MODELMAXX_READ_TOKEN: 'readToken',
   MODELMAXX_ALLOWED_HOSTS: 'allowedHosts',
+  MODELMAXX_SPOOL_MIN_FREE_BYTES: 'spoolMinFreeBytes',
   MODELMAXX_SQL_MAX_ROWS: 'sqlMaxRows',
   MODELMAXX_SQL_MAX_EXECUTION_SECONDS: 'sqlMaxExecutionSeconds',
   MODELMAXX_SQL_MAX_MEMORY_BYTES: 'sqlMaxMemoryBytes',

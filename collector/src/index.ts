@@ -57,6 +57,7 @@ export async function startCollector(
       dataDir: join(config.dataDir, 'data'),
       spoolDir: join(config.dataDir, 'spool'),
       database: config.database,
+      ...(config.spoolMinFreeBytes === undefined ? {} : { minFreeBytes: config.spoolMinFreeBytes }),
       logger,
       ...(config.clickhouseUrl === undefined ? {} : { clickhouseUrl: config.clickhouseUrl }),
       ...(config.clickhouseUser === undefined ? {} : { username: config.clickhouseUser }),

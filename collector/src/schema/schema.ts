@@ -143,6 +143,14 @@ export interface SchemaStatement {
   replaceBelowVersion?: number;
   /** The object a re-created view or dictionary replaces. */
   dropFirst?: { kind: 'VIEW' | 'DICTIONARY'; name: string };
+  /**
+   * The schema version that brought this statement (an `ALTER … ADD COLUMN IF NOT EXISTS`):
+   * skipped when the recorded version is at least this. Even when the column exists,
+   * ClickHouse rewrites the table's metadata file, and on a full disk it leaves that file
+   * empty: the database no longer opens. Running it only on the upgrade keeps a restart on a
+   * full disk from writing anything.
+   */
+  addedIn?: number;
 }
 
 /** The tables that live on each shard (the `Distributed` table keeps the plain name). */
@@ -1057,11 +1065,13 @@ function columnAdditions(n: Names): SchemaStatement[] {
     statements.push({
       name: `column ${target.slice(n.database.length + 1)}.Model`,
       sql: `ALTER TABLE ${target}${n.onCluster} ADD COLUMN IF NOT EXISTS ${CALLS_MODEL_COLUMN} AFTER ResponseModel`,
+      addedIn: 3,
     });
     // 4: llm_calls.Purpose (rows stored before read 'app').
     statements.push({
       name: `column ${target.slice(n.database.length + 1)}.Purpose`,
       sql: `ALTER TABLE ${target}${n.onCluster} ADD COLUMN IF NOT EXISTS ${CALLS_PURPOSE_COLUMN} AFTER RouteReason`,
+      addedIn: 4,
     });
     // 5: llm_calls route class, model and reference model (rows stored before read '').
     let after = 'Purpose';
@@ -1070,6 +1080,7 @@ function columnAdditions(n: Names): SchemaStatement[] {
       statements.push({
         name: `column ${target.slice(n.database.length + 1)}.${name}`,
         sql: `ALTER TABLE ${target}${n.onCluster} ADD COLUMN IF NOT EXISTS ${column} AFTER ${after}`,
+        addedIn: 5,
       });
       after = name;
     }
@@ -1083,6 +1094,7 @@ function columnAdditions(n: Names): SchemaStatement[] {
       statements.push({
         name: `column ${target.slice(n.database.length + 1)}.LatencyMsDD`,
         sql: `ALTER TABLE ${target}${n.onCluster} ADD COLUMN IF NOT EXISTS LatencyMsDD ${LATENCY_DD_TYPE} AFTER ${after}`,
+        addedIn: 2,
       });
     }
   }

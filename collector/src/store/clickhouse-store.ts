@@ -17,7 +17,7 @@ import {
   upgradeStatements,
 } from '../schema/schema.js';
 import type { SchemaOptions } from '../schema/schema.js';
-import { BatchWriter } from '../writer/batch-writer.js';
+import { BatchWriter, SMALL_BLOCK_ROWS } from '../writer/batch-writer.js';
 import type { BatchOptions, WriterLogger } from '../writer/batch-writer.js';
 import type { ClickHouseEngine, ClickHouseSettings } from './engine.js';
 import { ClickHouseError, isDataError } from './engine.js';
@@ -42,6 +42,8 @@ export interface ClickHouseStoreOptions extends SchemaOptions {
   batch?: Partial<BatchOptions>;
   maxQueuedBytes?: number;
   maxSpoolBytes?: number;
+  /** Free space the spool leaves on its disk for ClickHouse (see `BatchWriterOptions.minFreeBytes`). */
+  minFreeBytes?: number;
   retryMinMs?: number;
   retryMaxMs?: number;
   logger?: WriterLogger;
@@ -61,6 +63,20 @@ export interface ClickHouseStoreOptions extends SchemaOptions {
 const isPermanentInsertError = (error: unknown): boolean =>
   isDataError(error) ||
   (error instanceof ClickHouseError && (error.code === 33 || error.code === 62));
+
+/** ClickHouse's NOT_ENOUGH_SPACE: no disk room to reserve for the part an insert would write. */
+const NOT_ENOUGH_SPACE = 243;
+
+/**
+ * A batch inserted in small blocks (after NOT_ENOUGH_SPACE): parts of at most
+ * `SMALL_BLOCK_ROWS` rows (or 4 MiB), each reserving little room; fixed values, because each
+ * block's deduplication token is the batch token plus the block's index.
+ */
+const SMALL_BLOCK_SETTINGS: ClickHouseSettings = {
+  max_insert_block_size: SMALL_BLOCK_ROWS,
+  min_insert_block_size_rows: SMALL_BLOCK_ROWS,
+  min_insert_block_size_bytes: 4 * 1024 * 1024,
+};
 
 /** How long `/readyz` waits for ClickHouse to answer its ping. */
 const READY_PING_TIMEOUT_MS = 5_000;
@@ -200,16 +216,19 @@ export class ClickHouseStore implements SpanStore {
           settings: {
             ...INSERT_SETTINGS,
             ...options.insertSettings,
+            ...(batch.smallBlocks === true ? SMALL_BLOCK_SETTINGS : {}),
             insert_deduplication_token: batch.token,
             deduplicate_blocks_in_dependent_materialized_views: 1,
           },
         }),
       format: 'Native',
       isPermanentError: isPermanentInsertError,
+      isSpaceError: (error) => error instanceof ClickHouseError && error.code === NOT_ENOUGH_SPACE,
       ...(options.spoolDir === undefined ? {} : { spoolDir: options.spoolDir }),
       ...(options.batch === undefined ? {} : { batch: options.batch }),
       ...(options.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: options.maxQueuedBytes }),
       ...(options.maxSpoolBytes === undefined ? {} : { maxSpoolBytes: options.maxSpoolBytes }),
+      ...(options.minFreeBytes === undefined ? {} : { minFreeBytes: options.minFreeBytes }),
       ...(options.retryMinMs === undefined ? {} : { retryMinMs: options.retryMinMs }),
       ...(options.retryMaxMs === undefined ? {} : { retryMaxMs: options.retryMaxMs }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
@@ -219,6 +238,13 @@ export class ClickHouseStore implements SpanStore {
   async migrate(): Promise<void> {
     const recorded = await this.recordedVersion();
     for (const statement of schemaStatements(this.options)) {
+      if (
+        recorded !== undefined &&
+        statement.addedIn !== undefined &&
+        recorded >= statement.addedIn
+      ) {
+        continue;
+      }
       if (
         recorded !== undefined &&
         statement.replaceBelowVersion !== undefined &&

@@ -36,6 +36,8 @@ export interface OpenStoreOptions {
   maxQueuedBytes?: number;
   /** Spool bytes before 503 (default 1 GiB). */
   maxSpoolBytes?: number;
+  /** Free space the spool leaves on its disk for ClickHouse (default 10 % of it, at most 1 GiB). */
+  minFreeBytes?: number;
   retryMinMs?: number;
   retryMaxMs?: number;
   /** Extra ClickHouse settings for the span inserts (e.g. `{ max_insert_threads: 1 }`). */
@@ -82,6 +84,7 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<ClickHo
     ...(options.batch === undefined ? {} : { batch: options.batch }),
     ...(options.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: options.maxQueuedBytes }),
     ...(options.maxSpoolBytes === undefined ? {} : { maxSpoolBytes: options.maxSpoolBytes }),
+    ...(options.minFreeBytes === undefined ? {} : { minFreeBytes: options.minFreeBytes }),
     ...(options.retryMinMs === undefined ? {} : { retryMinMs: options.retryMinMs }),
     ...(options.retryMaxMs === undefined ? {} : { retryMaxMs: options.retryMaxMs }),
     ...(options.closeTimeoutMs === undefined ? {} : { closeTimeoutMs: options.closeTimeoutMs }),

@@ -73,7 +73,17 @@ export interface InsertBatch {
   rows: number;
   /** Stable for the same rows across restarts (`insert_deduplication_token`). */
   token: string;
+  /**
+   * Insert in small blocks (at most `SMALL_BLOCK_ROWS` rows a part) instead of one: the
+   * segment's insert failed for want of disk space. ClickHouse dedups each block of a
+   * multi-block insert by the token plus the block's index, so the same segment must always go
+   * in with the same block size: the choice is kept in the segment's file name.
+   */
+  smallBlocks?: boolean;
 }
+
+/** Rows a part when a segment is inserted in small blocks (`InsertBatch.smallBlocks`). */
+export const SMALL_BLOCK_ROWS = 2048;
 
 export interface BatchWriterOptions {
   /** Inserts one batch. */
@@ -82,6 +92,11 @@ export interface BatchWriterOptions {
   format?: SegmentFormat;
   /** Errors that retrying cannot fix (bad data): the batch goes to `dead/` instead. */
   isPermanentError?(error: unknown): boolean;
+  /**
+   * Errors that mean ClickHouse has no room for the part it would write: the segment is
+   * retried in small blocks, which need far less room at once than one part of 50k rows.
+   */
+  isSpaceError?(error: unknown): boolean;
   /** Spool folder; without one, requests are acknowledged after the insert. */
   spoolDir?: string;
   batch?: Partial<BatchOptions>;
@@ -89,6 +104,14 @@ export interface BatchWriterOptions {
   maxQueuedBytes?: number;
   /** Bytes in the spool before `overloaded` (default 1 GiB). */
   maxSpoolBytes?: number;
+  /**
+   * Free space the spool leaves on its filesystem, for ClickHouse's inserts and merges (the
+   * embedded engine's data is on the same disk by default): below it, `write` answers
+   * `overloaded` (503). A spool that filled the disk to the last byte would leave ClickHouse no
+   * room to insert it, and nothing would ever drain. Default: 10 % of the filesystem, at most
+   * 1 GiB; 0 turns the check off.
+   */
+  minFreeBytes?: number;
   /** Retry backoff bounds for failed inserts (default 100 ms … 5 s). */
   retryMinMs?: number;
   retryMaxMs?: number;
@@ -133,6 +156,8 @@ interface Segment {
   createdAt: number;
   /** Walked for damage already (on start, or after its first failed insert). */
   checked?: boolean;
+  /** Inserted in small blocks from now on (its file name says so: `<id>.small.native`). */
+  smallBlocks?: boolean;
 }
 
 interface Pending {
@@ -141,7 +166,7 @@ interface Pending {
   waiter: Waiter;
 }
 
-const SEGMENT_FILE = /^(\d{16})-([0-9a-f]{16})\.(native|tsv)$/;
+const SEGMENT_FILE = /^(\d{16})-([0-9a-f]{16})(\.small)?\.(native|tsv)$/;
 
 const EXTENSIONS: Record<SegmentFormat, string> = { Native: 'native', TabSeparated: 'tsv' };
 
@@ -216,6 +241,8 @@ export class BatchWriter {
   private consecutiveInsertFailures = 0;
   private lastInsertAt: number | undefined;
   /** The last spool write failed (and none succeeded since). */
+  /** The spool filesystem's free space at the last `statfs`, and what was written since. */
+  private readonly disk = { free: Infinity, size: 0, at: 0, refreshing: false, writtenSince: 0 };
   private spoolWriteFailure: { diskFull: boolean; code: string; bytes: number } | undefined;
   private writeErrorLoggedAt = 0;
   private writeErrorsNotLogged = 0;
@@ -236,6 +263,8 @@ export class BatchWriter {
     spoolWriteErrors: 0,
     /** Damaged parts of segments cut off and moved to `quarantine/`. */
     quarantined: 0,
+    /** Rows refused because the spool's disk was down to its `minFreeBytes` reserve. */
+    refusedForDiskReserve: 0,
     quarantinedBytes: 0,
   };
 
@@ -265,6 +294,7 @@ export class BatchWriter {
     if (dir === undefined) return;
     await mkdir(join(dir, 'dead'), { recursive: true });
     await mkdir(join(dir, 'quarantine'), { recursive: true });
+    await this.refreshDisk();
     const idFile = join(dir, 'spool.id');
     try {
       this.spoolId = (await readFile(idFile, 'utf8')).trim();
@@ -279,8 +309,9 @@ export class BatchWriter {
     for (const match of files) {
       const seq = Number(match[1]);
       const path = join(dir, match[0]);
-      const format: SegmentFormat = match[3] === 'tsv' ? 'TabSeparated' : 'Native';
+      const format: SegmentFormat = match[4] === 'tsv' ? 'TabSeparated' : 'Native';
       const id = `${match[1]}-${match[2]}`;
+      const smallBlocks = match[3] !== undefined;
       let size = (await stat(path)).size;
       let rows = -1;
       if (format === 'Native' && size > 0) {
@@ -310,6 +341,7 @@ export class BatchWriter {
         waiters: [],
         createdAt: Date.now(),
         checked: format === 'Native',
+        ...(smallBlocks ? { smallBlocks } : {}),
       });
       this.counters.spoolBytes += size;
       this.counters.spoolSegments += 1;
@@ -372,6 +404,21 @@ export class BatchWriter {
         reason: `the spool holds ${this.counters.spoolBytes} bytes not yet in ClickHouse (limit ${this.maxSpoolBytes})`,
         limit: 'spool',
       });
+    }
+    if (this.spooling) {
+      this.refreshDiskSoon();
+      const free = this.disk.free - this.disk.writtenSince - this.pendingBytes;
+      const reserve = this.reserveBytes();
+      if (reserve > 0 && free - buffer.length < reserve) {
+        this.counters.rejected += rows;
+        this.counters.refusedForDiskReserve += rows;
+        return Promise.resolve({
+          status: 'overloaded',
+          retryAfterSeconds: Math.max(1, Math.ceil(this.retryDelayMs / 1000) * 2),
+          reason: `the disk of the spool has ${Math.max(0, free)} bytes free; ${reserve} are kept for ClickHouse's inserts`,
+          limit: 'spool',
+        });
+      }
     }
     const queued = this.spooling
       ? this.pendingBytes
@@ -513,6 +560,7 @@ export class BatchWriter {
     segment.bytes += bytes;
     segment.rows += rows;
     this.counters.spoolBytes += bytes;
+    this.disk.writtenSince += bytes;
     this.counters.spooled += rows;
     this.spoolWriteFailure = undefined;
     for (const item of chunk) item.waiter.resolve({ status: 'ok', durability: 'spool' });
@@ -700,6 +748,7 @@ export class BatchWriter {
               token,
             }
           : { format: segment.format, file: segment.path, rows: segment.rows, token };
+      if (segment.smallBlocks === true) batch.smallBlocks = true;
     } else {
       // A TabSeparated segment of an earlier version.
       let body = await readFile(segment.path);
@@ -754,6 +803,15 @@ export class BatchWriter {
         segment.checked = true;
         if (await this.cutDamage(segment)) return;
       }
+      if (
+        !permanent &&
+        segment.smallBlocks !== true &&
+        segment.format === 'Native' &&
+        segment.rows > SMALL_BLOCK_ROWS &&
+        this.options.isSpaceError?.(error) === true
+      ) {
+        await this.useSmallBlocks(segment);
+      }
       if (permanent) {
         this.sealed.shift();
         this.counters.dead += segment.rows;
@@ -805,6 +863,34 @@ export class BatchWriter {
   }
 
   /**
+   * From now on the segment goes in as small blocks. A spooled segment is renamed to
+   * `<id>.small.native` first (a rename needs no free space), so that after a restart it is
+   * inserted with the same block size: its blocks' deduplication tokens must not change once
+   * some of them may be in ClickHouse. A failed insert of one block writes nothing, so the
+   * switch itself is safe. When the rename fails, the segment stays as it is (and is retried).
+   */
+  private async useSmallBlocks(segment: Segment): Promise<void> {
+    if (segment.path !== undefined) {
+      const renamed = join(
+        this.options.spoolDir as string,
+        `${segment.id}.small.${EXTENSIONS[segment.format]}`,
+      );
+      try {
+        await rename(segment.path, renamed);
+      } catch (error) {
+        this.options.logger?.warn({ err: error }, 'could not mark a segment for small blocks');
+        return;
+      }
+      segment.path = renamed;
+    }
+    segment.smallBlocks = true;
+    this.options.logger?.warn(
+      { rows: segment.rows, seq: segment.seq, blockRows: SMALL_BLOCK_ROWS },
+      'ClickHouse has no room for this batch as one part: inserting it in small blocks',
+    );
+  }
+
+  /**
    * Walks a sealed segment's file; when it holds more than whole blocks, cuts it back
    * (the rest to `quarantine/`). Returns whether it changed anything.
    */
@@ -849,6 +935,17 @@ export class BatchWriter {
         ...lastInsertAt,
       };
     }
+    if (this.spooling) {
+      await this.refreshDisk();
+      const reserve = this.reserveBytes();
+      if (reserve > 0 && this.disk.free - this.disk.writtenSince < reserve) {
+        return {
+          ready: false,
+          reason: 'the disk of the spool is down to the room kept for ClickHouse',
+          ...lastInsertAt,
+        };
+      }
+    }
     if (this.consecutiveInsertFailures >= this.readiness.maxInsertFailures) {
       return {
         ready: false,
@@ -867,6 +964,38 @@ export class BatchWriter {
       };
     }
     return { ready: true, ...lastInsertAt };
+  }
+
+  /** The free space `minFreeBytes` keeps (default 10 % of the filesystem, at most 1 GiB). */
+  private reserveBytes(): number {
+    return (
+      this.options.minFreeBytes ?? Math.min(1024 * 1024 * 1024, Math.floor(this.disk.size / 10))
+    );
+  }
+
+  /** Reads the spool filesystem's free space (what `write` checks against `minFreeBytes`). */
+  private async refreshDisk(): Promise<void> {
+    if (this.options.spoolDir === undefined) return;
+    this.disk.refreshing = true;
+    const startedWith = this.disk.writtenSince;
+    try {
+      const fs = await statfs(this.options.spoolDir);
+      this.disk.free = fs.bavail * fs.bsize;
+      this.disk.size = fs.blocks * fs.bsize;
+      // Writes that finished while statfs ran may or may not be in its figure: count them.
+      this.disk.writtenSince -= startedWith;
+      this.disk.at = Date.now();
+    } catch {
+      // Unknown: keep the last figure.
+    } finally {
+      this.disk.refreshing = false;
+    }
+  }
+
+  /** Refreshes the free-space figure at most every 100 ms, off the caller's path. */
+  private refreshDiskSoon(): void {
+    if (this.disk.refreshing || Date.now() - this.disk.at < 100) return;
+    void this.refreshDisk();
   }
 
   /** After ENOSPC: does the spool's filesystem have room for such a write again (plus 1 MiB)? */
