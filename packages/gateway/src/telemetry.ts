@@ -23,24 +23,13 @@ import {
   ATTR_GEN_AI_RESPONSE_FINISH_REASONS,
   ATTR_GEN_AI_RESPONSE_ID,
   ATTR_GEN_AI_RESPONSE_MODEL,
-  ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
-  ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_COST_AMOUNT,
   ATTR_GEN_AI_USAGE_COST_CURRENCY,
   ATTR_GEN_AI_USAGE_COST_SOURCE,
-  ATTR_GEN_AI_USAGE_INPUT_TOKENS,
-  ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
-  ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-  ATTR_MODELMAXX_COST_CACHE_READ_USD,
-  ATTR_MODELMAXX_COST_CACHE_WRITE_USD,
-  ATTR_MODELMAXX_COST_INPUT_USD,
-  ATTR_MODELMAXX_COST_OUTPUT_USD,
-  ATTR_MODELMAXX_COST_REASONING_USD,
-  ATTR_MODELMAXX_PRICING_MODEL,
-  ATTR_MODELMAXX_PRICING_VERSION,
   GEN_AI_COST_CURRENCY_VALUE_USD,
-  GEN_AI_COST_SOURCE_VALUE_LOCAL,
   GEN_AI_COST_SOURCE_VALUE_PROVIDER,
+  setCatalogCostAttributes,
+  setUsageAttributes,
 } from '@modelmaxx/semconv';
 import type { Summary, Wire } from './usage.js';
 
@@ -143,20 +132,7 @@ export function responseAttributes(
   }
   const usage = summary.usage;
   if (usage === undefined) return { costUsd: summary.providerCostUsd };
-  if (usage.inputTokens !== undefined)
-    attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS] = usage.inputTokens;
-  if (usage.outputTokens !== undefined) {
-    attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS] = usage.outputTokens;
-  }
-  if (usage.cacheReadTokens !== undefined) {
-    attributes[ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cacheReadTokens;
-  }
-  if (usage.cacheWriteTokens !== undefined) {
-    attributes[ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cacheWriteTokens;
-  }
-  if (usage.reasoningTokens !== undefined) {
-    attributes[ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoningTokens;
-  }
+  setUsageAttributes(attributes, usage);
   const priced = usage.outputTokens !== undefined || wire === 'embeddings';
   const catalogUsd = priced
     ? (catalogCost(attributes, provider, summary.model, usage) ??
@@ -187,21 +163,7 @@ function catalogCost(
   if (model === undefined || model === '') return undefined;
   const result = costOf({ provider, model, usage }, { catalog: defaultCatalog() });
   if (!result.known) return undefined;
-  attributes[ATTR_GEN_AI_USAGE_COST_AMOUNT] = result.amount;
-  attributes[ATTR_GEN_AI_USAGE_COST_CURRENCY] = GEN_AI_COST_CURRENCY_VALUE_USD;
-  attributes[ATTR_GEN_AI_USAGE_COST_SOURCE] = GEN_AI_COST_SOURCE_VALUE_LOCAL;
-  const { breakdown } = result;
-  attributes[ATTR_MODELMAXX_COST_INPUT_USD] = breakdown.input;
-  if (breakdown.cacheRead !== 0)
-    attributes[ATTR_MODELMAXX_COST_CACHE_READ_USD] = breakdown.cacheRead;
-  if (breakdown.cacheWrite !== 0) {
-    attributes[ATTR_MODELMAXX_COST_CACHE_WRITE_USD] = breakdown.cacheWrite;
-  }
-  attributes[ATTR_MODELMAXX_COST_OUTPUT_USD] = breakdown.output;
-  if (breakdown.reasoning !== 0)
-    attributes[ATTR_MODELMAXX_COST_REASONING_USD] = breakdown.reasoning;
-  attributes[ATTR_MODELMAXX_PRICING_MODEL] = result.model;
-  attributes[ATTR_MODELMAXX_PRICING_VERSION] = result.version;
+  setCatalogCostAttributes(attributes, result);
   return result.amount;
 }
 

@@ -1,20 +1,7 @@
 import { diag } from '@opentelemetry/api';
 import type { Attributes } from '@opentelemetry/api';
 import { PriceCatalog, costOf, loadCatalog } from '@modelmaxx/pricing';
-import {
-  ATTR_GEN_AI_USAGE_COST_AMOUNT,
-  ATTR_GEN_AI_USAGE_COST_CURRENCY,
-  ATTR_GEN_AI_USAGE_COST_SOURCE,
-  ATTR_MODELMAXX_COST_CACHE_READ_USD,
-  ATTR_MODELMAXX_COST_CACHE_WRITE_USD,
-  ATTR_MODELMAXX_COST_INPUT_USD,
-  ATTR_MODELMAXX_COST_OUTPUT_USD,
-  ATTR_MODELMAXX_COST_REASONING_USD,
-  ATTR_MODELMAXX_PRICING_MODEL,
-  ATTR_MODELMAXX_PRICING_VERSION,
-  GEN_AI_COST_CURRENCY_VALUE_USD,
-  GEN_AI_COST_SOURCE_VALUE_LOCAL,
-} from '@modelmaxx/semconv';
+import { setCatalogCostAttributes } from '@modelmaxx/semconv';
 import type { TokenUsage } from './types.js';
 
 let defaultCatalog: PriceCatalog | undefined;
@@ -80,19 +67,6 @@ function addCostOf(
     diag.debug(`modelmaxx: no cost for ${model}: ${result.reason}`);
     return false;
   }
-  target[ATTR_GEN_AI_USAGE_COST_AMOUNT] = result.amount;
-  target[ATTR_GEN_AI_USAGE_COST_CURRENCY] = GEN_AI_COST_CURRENCY_VALUE_USD;
-  target[ATTR_GEN_AI_USAGE_COST_SOURCE] = GEN_AI_COST_SOURCE_VALUE_LOCAL;
-  // The breakdown: input and output always; the parts that only some calls have when non-zero
-  // (absent reads as 0). No `modelmaxx.cost.usd`: the amount above is already in USD.
-  const { breakdown } = result;
-  target[ATTR_MODELMAXX_COST_INPUT_USD] = breakdown.input;
-  if (breakdown.cacheRead !== 0) target[ATTR_MODELMAXX_COST_CACHE_READ_USD] = breakdown.cacheRead;
-  if (breakdown.cacheWrite !== 0)
-    target[ATTR_MODELMAXX_COST_CACHE_WRITE_USD] = breakdown.cacheWrite;
-  target[ATTR_MODELMAXX_COST_OUTPUT_USD] = breakdown.output;
-  if (breakdown.reasoning !== 0) target[ATTR_MODELMAXX_COST_REASONING_USD] = breakdown.reasoning;
-  target[ATTR_MODELMAXX_PRICING_MODEL] = result.model;
-  target[ATTR_MODELMAXX_PRICING_VERSION] = result.version;
+  setCatalogCostAttributes(target, result);
   return true;
 }

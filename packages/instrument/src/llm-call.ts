@@ -13,17 +13,13 @@ import {
   ATTR_GEN_AI_RESPONSE_MODEL,
   ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
   ATTR_GEN_AI_SYSTEM_INSTRUCTIONS,
-  ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
-  ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-  ATTR_GEN_AI_USAGE_INPUT_TOKENS,
-  ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
-  ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
   ATTR_MODELMAXX_EVALUATION_ROLE,
   ATTR_MODELMAXX_FEATURE,
   ATTR_MODELMAXX_TASK,
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
   EVENT_GEN_AI_EVALUATION_RESULT,
+  setUsageAttributes,
 } from '@modelmaxx/semconv';
 import type { ResolvedConfig } from './config.js';
 import { getLlmContext, getRouteAttributes } from './context.js';
@@ -275,21 +271,7 @@ export class LlmCall {
     if (summary.finishReasons.length > 0)
       attributes[ATTR_GEN_AI_RESPONSE_FINISH_REASONS] = summary.finishReasons;
     const usage = summary.usage;
-    if (usage !== undefined) {
-      if (usage.inputTokens !== undefined)
-        attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS] = usage.inputTokens;
-      if (usage.outputTokens !== undefined)
-        attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS] = usage.outputTokens;
-      if (usage.cacheReadTokens !== undefined) {
-        attributes[ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cacheReadTokens;
-      }
-      if (usage.cacheWriteTokens !== undefined) {
-        attributes[ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cacheWriteTokens;
-      }
-      if (usage.reasoningTokens !== undefined) {
-        attributes[ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoningTokens;
-      }
-    }
+    if (usage !== undefined) setUsageAttributes(attributes, usage);
     if (this.stream && this.firstChunkAt !== undefined) {
       attributes[ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] =
         (this.firstChunkAt - this.startedAt) / 1000;

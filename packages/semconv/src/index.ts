@@ -222,3 +222,65 @@ export const CONTEXT_KEY_LLM_CONTEXT = 'modelmaxx.llm_context' as const;
  * makes; the instrumentation copies them onto that call's span.
  */
 export const CONTEXT_KEY_ROUTE_ATTRIBUTES = 'modelmaxx.route_attributes' as const;
+
+// --- attribute mappings ---------------------------------------------------------
+/** Token counts of one call (the shape of `TokenUsage` in `@modelmaxx/pricing`). */
+export interface UsageCounts {
+  readonly inputTokens?: number | undefined;
+  readonly outputTokens?: number | undefined;
+  readonly cacheReadTokens?: number | undefined;
+  readonly cacheWriteTokens?: number | undefined;
+  readonly reasoningTokens?: number | undefined;
+}
+
+/** Puts the known token counts on `target` as `gen_ai.usage.*` attributes. */
+export function setUsageAttributes(target: Record<string, unknown>, usage: UsageCounts): void {
+  if (usage.inputTokens !== undefined) target[ATTR_GEN_AI_USAGE_INPUT_TOKENS] = usage.inputTokens;
+  if (usage.outputTokens !== undefined) {
+    target[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS] = usage.outputTokens;
+  }
+  if (usage.cacheReadTokens !== undefined) {
+    target[ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cacheReadTokens;
+  }
+  if (usage.cacheWriteTokens !== undefined) {
+    target[ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cacheWriteTokens;
+  }
+  if (usage.reasoningTokens !== undefined) {
+    target[ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoningTokens;
+  }
+}
+
+/** A priced call (the shape of a known `CostResult` from `@modelmaxx/pricing`). */
+export interface CatalogCost {
+  readonly amount: number;
+  readonly model: string;
+  readonly version: string;
+  readonly breakdown: {
+    readonly input: number;
+    readonly cacheRead: number;
+    readonly cacheWrite: number;
+    readonly output: number;
+    readonly reasoning: number;
+  };
+}
+
+/**
+ * Puts a catalog-priced cost on `target`: `gen_ai.usage.cost.*` (USD, source `local`), the
+ * breakdown (input and output always; cache and reasoning parts when non-zero) and the
+ * `modelmaxx.pricing.*` model and version. No `modelmaxx.cost.usd`: the amount is already USD.
+ */
+export function setCatalogCostAttributes(target: Record<string, unknown>, cost: CatalogCost): void {
+  target[ATTR_GEN_AI_USAGE_COST_AMOUNT] = cost.amount;
+  target[ATTR_GEN_AI_USAGE_COST_CURRENCY] = GEN_AI_COST_CURRENCY_VALUE_USD;
+  target[ATTR_GEN_AI_USAGE_COST_SOURCE] = GEN_AI_COST_SOURCE_VALUE_LOCAL;
+  const { breakdown } = cost;
+  target[ATTR_MODELMAXX_COST_INPUT_USD] = breakdown.input;
+  if (breakdown.cacheRead !== 0) target[ATTR_MODELMAXX_COST_CACHE_READ_USD] = breakdown.cacheRead;
+  if (breakdown.cacheWrite !== 0) {
+    target[ATTR_MODELMAXX_COST_CACHE_WRITE_USD] = breakdown.cacheWrite;
+  }
+  target[ATTR_MODELMAXX_COST_OUTPUT_USD] = breakdown.output;
+  if (breakdown.reasoning !== 0) target[ATTR_MODELMAXX_COST_REASONING_USD] = breakdown.reasoning;
+  target[ATTR_MODELMAXX_PRICING_MODEL] = cost.model;
+  target[ATTR_MODELMAXX_PRICING_VERSION] = cost.version;
+}
