@@ -125,6 +125,7 @@ export {
 } from './otlp/decode-protobuf.js';
 export type { DecodedTraces, EncodedTraces } from './otlp/to-span-rows.js';
 export { openStore } from './store/open-store.js';
+export { dataFolderHolder } from './store/data-folder.js';
 export type { OpenStoreOptions } from './store/open-store.js';
 export type { SpanRow, SpanStore, WriteResult } from './store/span-store.js';
 export { schemaStatements } from './schema/schema.js';

@@ -4,11 +4,11 @@
  * shuts it down gracefully on SIGTERM/SIGINT (stop accepting, drain the store,
  * exit 0). Used by `main.ts` and by `modelmaxx serve`.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from './config.js';
 import { ConfigError } from './errors.js';
+import { dataFolderHolder } from './store/data-folder.js';
 import { startCollector } from './index.js';
 
 export interface ServeOptions {
@@ -25,28 +25,6 @@ const REDACT = [
   'config.readToken',
   'config.clickhousePassword',
 ];
-
-/**
- * The process that holds an embedded ClickHouse folder: ClickHouse keeps `status` (`PID: N`) in it
- * while it runs. Undefined when there is none or that process is gone (a stale file after a crash).
- */
-function dataFolderHolder(clickhouseDir: string): number | undefined {
-  const status = join(clickhouseDir, 'status');
-  if (!existsSync(status)) return undefined;
-  let pid: number;
-  try {
-    pid = Number(/^PID:\s*(\d+)/m.exec(readFileSync(status, 'utf8'))?.[1]);
-  } catch {
-    return undefined;
-  }
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
-  }
-}
 
 function folderInUse(dataDir: string, pid: number | undefined): string {
   return `the data folder ${resolve(dataDir)} is in use by another process (a running collector?${pid === undefined ? '' : ` pid ${pid}`}); stop it, or start this one with another --data`;

@@ -3,9 +3,8 @@
  * collector's read-only `/api/sql` (`--url`), or a data folder opened in this
  * process (`--data`, embedded ClickHouse; only while no collector holds it).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { openStore } from '@modelmaxx/collector';
+import { dataFolderHolder, openStore } from '@modelmaxx/collector';
 import type { Tabular } from './format.js';
 
 export interface QueryResult extends Tabular {
@@ -129,30 +128,6 @@ export function httpSource(baseUrl: string, token: string | undefined): QuerySou
     },
     async close() {},
   };
-}
-
-/**
- * The process holding an embedded ClickHouse folder, from the `status` file ClickHouse keeps
- * there while it runs (`PID: N`); undefined when none is left or its process is gone. Checked
- * before opening, because chDB prints its own lock error straight to stderr.
- */
-export function dataFolderHolder(clickhouseDir: string): number | undefined {
-  const status = join(clickhouseDir, 'status');
-  if (!existsSync(status)) return undefined;
-  let pid: number;
-  try {
-    pid = Number(/^PID:\s*(\d+)/m.exec(readFileSync(status, 'utf8'))?.[1]);
-  } catch {
-    return undefined;
-  }
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (error) {
-    // EPERM: alive, someone else's.
-    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
-  }
 }
 
 /** The one-line error for a data folder another process has open. */
