@@ -110,6 +110,24 @@ export interface SavingsLedger {
 }
 
 type Row = Record<string, unknown>;
+
+/** A ledger row's figures before any call is counted (the row and the total start from it). */
+function emptyFigures(): Omit<SavingsRow, SavingsDimension> {
+  return {
+    referenceModel: '',
+    calls: 0,
+    cheaperShare: 0,
+    spendUsd: 0,
+    referenceUsd: 0,
+    grossSavingUsd: 0,
+    shadowUsd: 0,
+    judgeUsd: 0,
+    netSavingUsd: 0,
+    unpricedCalls: 0,
+    quality: null,
+    agreement: null,
+  };
+}
 const num = (value: unknown): number => {
   const parsed = typeof value === 'number' ? value : Number(value);
   return Number.isFinite(parsed) ? parsed : 0;
@@ -164,18 +182,7 @@ export async function savingsLedger(
         ...Object.fromEntries(
           groupBy.map((dimension) => [dimension, String(row[dimension] ?? '')]),
         ),
-        referenceModel: '',
-        calls: 0,
-        cheaperShare: 0,
-        spendUsd: 0,
-        referenceUsd: 0,
-        grossSavingUsd: 0,
-        shadowUsd: 0,
-        judgeUsd: 0,
-        netSavingUsd: 0,
-        unpricedCalls: 0,
-        quality: null,
-        agreement: null,
+        ...emptyFigures(),
       };
       rows.set(key, entry);
     }
@@ -206,18 +213,7 @@ export async function savingsLedger(
   }
   let totalCheaper = 0;
   const total: SavingsLedger['total'] = {
-    referenceModel: '',
-    calls: 0,
-    cheaperShare: 0,
-    spendUsd: 0,
-    referenceUsd: 0,
-    grossSavingUsd: 0,
-    shadowUsd: 0,
-    judgeUsd: 0,
-    netSavingUsd: 0,
-    unpricedCalls: 0,
-    quality: null,
-    agreement: null,
+    ...emptyFigures(),
     qualityCoverage: 0,
     evaluationShare: 0,
   };
