@@ -6,7 +6,7 @@
  */
 import type { BudgetConfig } from './config.js';
 import type { Principal } from './types.js';
-import { ANONYMOUS_KEY_ID } from './keys.js';
+import { rateSubject } from './rate-limit.js';
 import { elapsedShare, formatUsd, windowOf } from './windows.js';
 import type { PeriodWindow } from './windows.js';
 import type { WindowState } from './state-file.js';
@@ -45,19 +45,9 @@ export function budgetSubject(
   feature: string | undefined,
   endUser: string | undefined,
 ): string | undefined {
-  switch (budget.scope) {
-    case 'global':
-      return '*';
-    case 'key':
-      // Without gateway keys there is no key to count by.
-      return principal.keyId === ANONYMOUS_KEY_ID ? undefined : principal.keyId;
-    case 'user':
-      return principal.user ?? endUser;
-    case 'team':
-      return principal.team;
-    case 'feature':
-      return feature;
-  }
+  // A feature is the request's; every other scope is whom it is from, as for rate limits.
+  if (budget.scope === 'feature') return feature;
+  return rateSubject(budget.scope, principal, endUser);
 }
 
 /** `budget "team-daily" (team support, UTC day)`. */
