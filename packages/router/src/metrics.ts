@@ -10,7 +10,7 @@
  */
 import type { Policy, PolicyInput } from './policy.js';
 import { parsePolicy } from './policy.js';
-import { defaultReplayPolicy, runReplay } from './replay.js';
+import { bestAndCheapest, defaultReplayPolicy, runReplay, totals } from './replay.js';
 import type { ReplayOptions, ReplayReport } from './replay.js';
 import type { RecordedDataset, RecordedPrompt } from './routerbench.js';
 
@@ -58,16 +58,6 @@ export const PENALTY_KNOBS = [
   0.35, 0.4, 0.5, 0.6, 0.8, 1,
 ];
 export const MARGIN_KNOBS = [0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1];
-
-function totals(prompts: readonly RecordedPrompt[], model: number) {
-  let score = 0;
-  let cost = 0;
-  for (const prompt of prompts) {
-    score += prompt.scores[model]!;
-    cost += prompt.costs[model]!;
-  }
-  return { score, cost };
-}
 
 /** Area, CPT(50%), CPT(80%) of points sorted by x (endpoints included by the caller). */
 export function curveOf(points: readonly CurvePoint[], xMin: number): Curve {
@@ -125,12 +115,7 @@ export function routingMetrics(
     'replay policy',
   );
   const trainTotals = models.map((_, model) => totals(train.prompts, model));
-  let strong = 0;
-  let weak = 0;
-  trainTotals.forEach((entry, model) => {
-    if (entry.score > trainTotals[strong]!.score) strong = model;
-    if (entry.cost < trainTotals[weak]!.cost) weak = model;
-  });
+  const { best: strong, cheapest: weak } = bestAndCheapest(trainTotals);
   const n = Math.max(test.prompts.length, 1);
   const strongTest = totals(test.prompts, strong);
   const weakTest = totals(test.prompts, weak);

@@ -96,8 +96,8 @@ function resolvePolicy(models: readonly string[], input: Policy | PolicyInput | 
   return policy;
 }
 
-/** Mean of a field over prompts for one model. */
-function totals(prompts: readonly RecordedPrompt[], model: number) {
+/** Total score and cost of one model over prompts. */
+export function totals(prompts: readonly RecordedPrompt[], model: number) {
   let score = 0;
   let cost = 0;
   for (const prompt of prompts) {
@@ -105,6 +105,20 @@ function totals(prompts: readonly RecordedPrompt[], model: number) {
     cost += prompt.costs[model]!;
   }
   return { score, cost };
+}
+
+/** The best (highest total score) and cheapest (lowest total cost) model of `all`; the first wins a tie. */
+export function bestAndCheapest(all: readonly { score: number; cost: number }[]): {
+  best: number;
+  cheapest: number;
+} {
+  let best = 0;
+  let cheapest = 0;
+  all.forEach((entry, model) => {
+    if (entry.score > all[best]!.score) best = model;
+    if (entry.cost < all[cheapest]!.cost) cheapest = model;
+  });
+  return { best, cheapest };
 }
 
 function percentile(sorted: readonly number[], share: number): number {
@@ -236,12 +250,7 @@ export function runReplay(
 
   // Baselines. "Best" and "cheapest" are decided on the train split (history), as a user would.
   const trainTotals = models.map((_, model) => totals(train.prompts, model));
-  let bestModel = 0;
-  let cheapestModel = 0;
-  trainTotals.forEach((entry, model) => {
-    if (entry.score > trainTotals[bestModel]!.score) bestModel = model;
-    if (entry.cost < trainTotals[cheapestModel]!.cost) cheapestModel = model;
-  });
+  const { best: bestModel, cheapest: cheapestModel } = bestAndCheapest(trainTotals);
   const testPrompts = test.prompts;
   const n = testPrompts.length;
   const best = totals(testPrompts, bestModel);
