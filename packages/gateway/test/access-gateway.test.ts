@@ -187,22 +187,29 @@ describe('access layer behind the gateway (modelmaxx gateway --config)', () => {
       `gateway, 100 concurrent at a $${limitUsd} hard budget: ${ok.length} admitted, ${refused.length} refused (429), spent $${spent.toFixed(6)} (${((spent / limitUsd) * 100).toFixed(1)}% of the limit)`,
     );
 
-    // A new process reads the state and adds to it: one more request, then the file holds the
-    // first run's spend plus that request's (a process that started from zero would write less
-    // than the first run's seven requests).
+    // A new process reads the state and adds to it. The first run may have left too little of
+    // the budget for one more request's estimate, so the file is set to half the limit first:
+    // after one request the file holds that plus the request's spend (a process that started
+    // from zero would write far less than half the limit).
     const readSpent = () =>
       (
         JSON.parse(readFileSync(join(stateDir, STATE_FILE_NAME), 'utf8')) as {
           windows: { spentUsd: number }[];
         }
       ).windows[0]?.spentUsd ?? 0;
+    const half = JSON.parse(readFileSync(join(stateDir, STATE_FILE_NAME), 'utf8')) as {
+      windows: { spentUsd: number }[];
+    };
+    const startedWith = limitUsd / 2;
+    half.windows[0]!.spentUsd = startedWith;
+    writeFileSync(join(stateDir, STATE_FILE_NAME), JSON.stringify(half));
     const second = await startGateway(configFile, stateDir, otlpUrl);
     running.push(second);
     expect((await chat(second.url, `Bearer ${key.key}`)).status).toBe(200);
     expect(await second.stop(), second.stderr()).toBe(0);
     const spentAfter = readSpent();
-    expect(spentAfter).toBeGreaterThan(spent);
-    expect(spentAfter - spent).toBeLessThan(spent / 2);
+    expect(spentAfter).toBeGreaterThan(startedWith);
+    expect(spentAfter - startedWith).toBeLessThan(startedWith / 2);
 
     // What is in the file is what the next process enforces: nearly all of the budget spent.
     const saved = JSON.parse(readFileSync(join(stateDir, STATE_FILE_NAME), 'utf8')) as {
