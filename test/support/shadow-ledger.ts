@@ -14,6 +14,7 @@ import { DEFAULT_SIM_MODELS, generateTask, startLlmSim } from '@modelmaxx/llm-si
 import type { TaskDifficulty, TaskKind } from '@modelmaxx/llm-sim';
 import { createRandom, createRouter, pairwiseJudge } from '@modelmaxx/router';
 import type { Router, ShadowStats } from '@modelmaxx/router';
+import type { SavingsRow } from '@modelmaxx/collector';
 
 export const CHEAP = 'gpt-4o-mini';
 export const REFERENCE = 'gpt-4o';
@@ -34,26 +35,8 @@ export function trueDifference(classKey: string): number {
   return profile(CHEAP) - profile(REFERENCE);
 }
 
-export interface LedgerRow {
-  policy?: string;
-  class?: string;
-  model?: string;
-  calls: number;
-  cheaperShare: number;
-  spendUsd: number;
-  referenceUsd: number;
-  grossSavingUsd: number;
-  shadowUsd: number;
-  judgeUsd: number;
-  netSavingUsd: number;
-  quality: {
-    difference: number;
-    halfWidth: number | null;
-    low: number | null;
-    high: number | null;
-    samples: number;
-  } | null;
-}
+/** A row of `GET /api/savings`, as the collector defines it. */
+export type LedgerRow = SavingsRow;
 
 export interface SeedResult {
   seed: number;
