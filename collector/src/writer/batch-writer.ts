@@ -973,9 +973,9 @@ export class BatchWriter {
     );
   }
 
-  /** Reads the spool filesystem's free space (what `write` checks against `minFreeBytes`). */
-  private async refreshDisk(): Promise<void> {
-    if (this.options.spoolDir === undefined) return;
+  /** Reads the spool filesystem's free space (what `write` checks against `minFreeBytes`); false when statfs fails. */
+  private async refreshDisk(): Promise<boolean> {
+    if (this.options.spoolDir === undefined) return false;
     this.disk.refreshing = true;
     const startedWith = this.disk.writtenSince;
     try {
@@ -985,8 +985,9 @@ export class BatchWriter {
       // Writes that finished while statfs ran may or may not be in its figure: count them.
       this.disk.writtenSince -= startedWith;
       this.disk.at = Date.now();
+      return true;
     } catch {
-      // Unknown: keep the last figure.
+      return false; // unknown: the last figure stays
     } finally {
       this.disk.refreshing = false;
     }
@@ -1001,12 +1002,9 @@ export class BatchWriter {
   /** After ENOSPC: does the spool's filesystem have room for such a write again (plus 1 MiB)? */
   private async diskHasRoom(bytes: number): Promise<boolean> {
     if (this.options.spoolDir === undefined) return false;
-    try {
-      const fs = await statfs(this.options.spoolDir);
-      return fs.bavail * fs.bsize >= bytes + 1024 * 1024;
-    } catch {
-      return false;
-    }
+    return (
+      (await this.refreshDisk()) && this.disk.free - this.disk.writtenSince >= bytes + 1024 * 1024
+    );
   }
 
   private notifyDrained(): void {
