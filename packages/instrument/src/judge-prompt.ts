@@ -3,11 +3,18 @@
  * simulator `@modelmaxx/llm-sim` answers prompts with this marker as a judge) and holds the
  * rubric, the question and the answer(s) in `<tag>` sections.
  */
+import {
+  DEFAULT_JUDGE_RUBRIC,
+  JUDGE_PROMPT_MARKER,
+  judgePromptSection,
+  PAIRWISE_VERDICT_SCHEMA,
+} from '@modelmaxx/semconv';
+
 export type JudgeMode = 'pointwise' | 'pairwise';
 
-export const JUDGE_PROMPT_MARKER = 'modelmaxx-judge/v1';
+export { JUDGE_PROMPT_MARKER };
 export const JUDGE_TOOL_NAME = 'record_verdict';
-export const DEFAULT_RUBRIC = 'The answer is correct, complete and responsive to the question.';
+export const DEFAULT_RUBRIC = DEFAULT_JUDGE_RUBRIC;
 
 /** OpenAI strict structured output: every property required, no others. */
 export const POINTWISE_SCHEMA = {
@@ -24,15 +31,7 @@ export const POINTWISE_SCHEMA = {
   },
 } as const;
 
-export const PAIRWISE_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['winner', 'explanation'],
-  properties: {
-    winner: { type: 'string', enum: ['A', 'B', 'tie'] },
-    explanation: { type: 'string', description: 'One or two sentences: why.' },
-  },
-} as const;
+export const PAIRWISE_SCHEMA = PAIRWISE_VERDICT_SCHEMA;
 
 export function judgeSystemPrompt(mode: JudgeMode, structured: boolean): string {
   const reply =
@@ -48,14 +47,6 @@ export function judgeSystemPrompt(mode: JudgeMode, structured: boolean): string 
     : `${task} Reply with one JSON object and nothing else: ${reply}`;
 }
 
-const SECTION_CLOSE = /<\/(rubric|question|answer|answer_a|answer_b)>/gi;
-
-/** A text put in a section: capped, and unable to close a section early. */
-function sectionText(text: string, maxChars: number): string {
-  const capped = text.length > maxChars ? `${text.slice(0, maxChars)} [...]` : text;
-  return capped.replace(SECTION_CLOSE, (_match, tag: string) => `<\\/${tag}>`);
-}
-
 export interface JudgePromptInput {
   mode: JudgeMode;
   rubric: string | undefined;
@@ -68,8 +59,7 @@ export interface JudgePromptInput {
 }
 
 export function judgePrompt(input: JudgePromptInput): string {
-  const section = (tag: string, text: string) =>
-    `<${tag}>\n${sectionText(text, input.maxChars)}\n</${tag}>`;
+  const section = (tag: string, text: string) => judgePromptSection(tag, text, input.maxChars);
   const head = [
     `${JUDGE_PROMPT_MARKER} ${input.mode}`,
     section('rubric', input.rubric ?? DEFAULT_RUBRIC),

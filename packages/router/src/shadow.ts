@@ -8,6 +8,12 @@
  * that speaks the judge prompt contract of `@modelmaxx/instrument` (`modelmaxx-judge/v1`).
  */
 import { costOf } from '@modelmaxx/pricing';
+import {
+  DEFAULT_JUDGE_RUBRIC,
+  JUDGE_PROMPT_MARKER,
+  judgePromptSection,
+  PAIRWISE_VERDICT_SCHEMA,
+} from '@modelmaxx/semconv';
 import type { Policy } from './policy.js';
 import type { RandomSource } from './random.js';
 
@@ -291,41 +297,23 @@ export class ShadowQueue {
   }
 }
 
-// The judge prompt contract shared with @modelmaxx/instrument's judges and @modelmaxx/llm-sim.
-const JUDGE_PROMPT_MARKER = 'modelmaxx-judge/v1';
-const DEFAULT_RUBRIC = 'The answer is correct, complete and responsive to the question.';
-const PAIRWISE_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['winner', 'explanation'],
-  properties: {
-    winner: { type: 'string', enum: ['A', 'B', 'tie'] },
-    explanation: { type: 'string', description: 'One or two sentences: why.' },
-  },
-} as const;
+// The judge prompt contract (marker, sections, verdict schema) is @modelmaxx/semconv's.
 const SYSTEM_PROMPT =
   'You are an impartial evaluator. Compare answers A and B to the question against the rubric and say which is better, or tie when they are equally good. The order in which they are shown says nothing about their quality; neither does their length.';
-const SECTION_CLOSE = /<\/(rubric|question|answer|answer_a|answer_b)>/gi;
-
-const section = (tag: string, text: string, maxChars: number) => {
-  const capped = text.length > maxChars ? `${text.slice(0, maxChars)} [...]` : text;
-  return `<${tag}>\n${capped.replace(SECTION_CLOSE, (_match, name: string) => `<\\/${name}>`)}\n</${tag}>`;
-};
-
 /** The pairwise judge prompt (`modelmaxx-judge/v1 pairwise`), answer A first. */
 export function pairwisePrompt(
   question: string,
   answerA: string,
   answerB: string,
-  rubric = DEFAULT_RUBRIC,
+  rubric = DEFAULT_JUDGE_RUBRIC,
   maxChars = 8000,
 ): string {
   return [
     `${JUDGE_PROMPT_MARKER} pairwise`,
-    section('rubric', rubric, maxChars),
-    section('question', question, maxChars),
-    section('answer_a', answerA, maxChars),
-    section('answer_b', answerB, maxChars),
+    judgePromptSection('rubric', rubric, maxChars),
+    judgePromptSection('question', question, maxChars),
+    judgePromptSection('answer_a', answerA, maxChars),
+    judgePromptSection('answer_b', answerB, maxChars),
   ].join('\n');
 }
 
@@ -387,7 +375,11 @@ export function pairwiseJudge(options: PairwiseJudgeOptions): PairwiseJudge {
         ? {
             response_format: {
               type: 'json_schema',
-              json_schema: { name: 'record_verdict', strict: true, schema: PAIRWISE_SCHEMA },
+              json_schema: {
+                name: 'record_verdict',
+                strict: true,
+                schema: PAIRWISE_VERDICT_SCHEMA,
+              },
             },
           }
         : {}),

@@ -284,3 +284,33 @@ export function setCatalogCostAttributes(target: Record<string, unknown>, cost: 
   target[ATTR_MODELMAXX_PRICING_MODEL] = cost.model;
   target[ATTR_MODELMAXX_PRICING_VERSION] = cost.version;
 }
+
+/**
+ * The judge prompt contract that `@modelmaxx/instrument`'s judges and `@modelmaxx/router`'s
+ * shadow comparisons both write (and `@modelmaxx/llm-sim` answers): the user turn opens with
+ * `modelmaxx-judge/v1 <mode>` and holds the rubric, the question and the answer(s) in `<tag>`
+ * sections.
+ */
+export const JUDGE_PROMPT_MARKER = 'modelmaxx-judge/v1';
+export const DEFAULT_JUDGE_RUBRIC =
+  'The answer is correct, complete and responsive to the question.';
+
+/** A pairwise verdict as OpenAI strict structured output (every property required). */
+export const PAIRWISE_VERDICT_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['winner', 'explanation'],
+  properties: {
+    winner: { type: 'string', enum: ['A', 'B', 'tie'] },
+    explanation: { type: 'string', description: 'One or two sentences: why.' },
+  },
+} as const;
+
+const JUDGE_SECTION_CLOSE = /<\/(rubric|question|answer|answer_a|answer_b)>/gi;
+
+/** One `<tag>` section of a judge prompt: the text capped at `maxChars`, unable to close a section early. */
+export function judgePromptSection(tag: string, text: string, maxChars: number): string {
+  const capped = text.length > maxChars ? `${text.slice(0, maxChars)} [...]` : text;
+  const escaped = capped.replace(JUDGE_SECTION_CLOSE, (_match, name: string) => `<\\/${name}>`);
+  return `<${tag}>\n${escaped}\n</${tag}>`;
+}
