@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
-import type { AliasOptions } from 'vite';
 
 type ExportsTarget = string | null | ExportsTarget[] | { [condition: string]: ExportsTarget };
 
@@ -24,7 +23,7 @@ function importTarget(target: ExportsTarget | undefined): string | undefined {
  * as Node would load it; a plain directory alias would make Vite pick the CJS `main`). Unset (the
  * default run), nothing is aliased.
  */
-function sdkAliases(): AliasOptions {
+function sdkAliases(): { find: RegExp; replacement: string }[] {
   const dir = process.env['MODELMAXX_SDK_DIR'];
   if (dir === undefined || dir === '') return [];
   const aliases = [];
