@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { DEFAULT_DECODE_LIMITS } from './otlp/to-span-rows.js';
+import { formatIssues } from '@modelmaxx/semconv';
 
 const optionalText = z
   .string()
@@ -194,10 +195,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   const result = ConfigSchema.safeParse(input);
   if (!result.success) {
-    const problems = result.error.issues.map(
-      (issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`,
+    throw new ConfigError(
+      `invalid collector configuration: ${formatIssues(result.error.issues, { root: 'config' })}`,
     );
-    throw new ConfigError(`invalid collector configuration: ${problems.join('; ')}`);
   }
   return result.data;
 }

@@ -16,6 +16,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import { z } from 'zod';
 import type { ClickHouseEngine } from '../store/engine.js';
 import { DASHBOARD_WINDOWS, DashboardQueries, dashboardWindow } from './dashboard-queries.js';
+import { formatIssues } from '@modelmaxx/semconv';
 
 const STATIC_DIR = fileURLToPath(new URL('../../src/dashboard/static/', import.meta.url));
 const CHART_DIR = dirname(createRequire(import.meta.url).resolve('chart.js'));
@@ -125,9 +126,7 @@ export function dashboardApiRouter(options: DashboardApiOptions): Router {
     const result = schema.safeParse(request.query);
     if (result.success) return result.data;
     response.status(400).json({
-      error: result.error.issues
-        .map((issue) => `${issue.path.join('.') || 'query'}: ${issue.message}`)
-        .join('; '),
+      error: formatIssues(result.error.issues, { root: 'query' }),
     });
     return undefined;
   };

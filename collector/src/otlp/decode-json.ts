@@ -38,16 +38,11 @@ import {
   type DecodedTraces,
   type DecodeLimits,
 } from './to-span-rows.js';
+import { formatIssues } from '@modelmaxx/semconv';
 
 /** Turns zod issues into one line: `resourceSpans.0.scopeSpans: expected array, received string`. */
 export function describeIssues(error: z.ZodError, prefix = ''): string {
-  return error.issues
-    .slice(0, 5)
-    .map((issue) => {
-      const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
-      return path === '' ? issue.message : `${path}: ${issue.message}`;
-    })
-    .join('; ');
+  return formatIssues(error.issues, { root: '', prefix, limit: 5 });
 }
 
 /**

@@ -2,6 +2,7 @@
 import { Router } from 'express';
 import type { ClickHouseEngine } from '../store/engine.js';
 import { SavingsQuerySchema, savingsLedger } from './savings.js';
+import { formatIssues } from '@modelmaxx/semconv';
 
 export interface SavingsRouterOptions {
   /** A store with a ClickHouse engine (`store.engine.query`). */
@@ -21,9 +22,7 @@ export function savingsRouter(options: SavingsRouterOptions): Router {
     const parsed = SavingsQuerySchema.safeParse(request.query);
     if (!parsed.success) {
       response.status(400).json({
-        error: parsed.error.issues
-          .map((issue) => `${issue.path.join('.') || 'query'}: ${issue.message}`)
-          .join('; '),
+        error: formatIssues(parsed.error.issues, { root: 'query' }),
       });
       return;
     }

@@ -9,6 +9,7 @@ import type { SavingsLedger, SavingsRow } from '@modelmaxx/collector';
 import { cleanAmount, formatResult, formatUsd, OUTPUT_FORMATS } from './format.js';
 import type { OutputFormat, Tabular } from './format.js';
 import { collectorUrl, openDataFolder, QueryFailedError, UsageError } from './query-source.js';
+import { formatIssues } from '@modelmaxx/semconv';
 
 export const SAVINGS_HELP = `Usage: modelmaxx savings [options]
 
@@ -132,12 +133,9 @@ export async function savingsCommand(args: string[], io: Io): Promise<number> {
   });
   if (!parsed.success) {
     throw new UsageError(
-      parsed.error.issues
-        .map(
-          (issue) =>
-            `--${issue.path[0] === 'groupBy' ? 'by' : String(issue.path[0])}: ${issue.message}`,
-        )
-        .join('; '),
+      formatIssues(parsed.error.issues, {
+        label: (path) => `--${path[0] === 'groupBy' ? 'by' : String(path[0])}`,
+      }),
     );
   }
   let ledger: SavingsLedger;

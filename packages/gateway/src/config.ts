@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { PolicySchema } from '@modelmaxx/router';
 import type { Policy } from '@modelmaxx/router';
 import { z } from 'zod';
+import { formatIssues } from '@modelmaxx/semconv';
 
 export const UPSTREAM_KINDS = ['openai', 'anthropic', 'openrouter', 'openai-compatible'] as const;
 export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
@@ -126,15 +127,6 @@ export function parseUpstreamFlag(value: string): { name: string; baseURL: strin
   return { name, baseURL };
 }
 
-function formatIssues(error: z.ZodError, source: string): string {
-  return (
-    `${source}: ` +
-    error.issues
-      .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(top)'}: ${issue.message}`)
-      .join('; ')
-  );
-}
-
 export function readConfigFile(path: string): unknown {
   let text: string;
   try {
@@ -162,7 +154,9 @@ export function resolveConfig(input: unknown, options: ResolveConfigOptions = {}
   const env = options.env ?? process.env;
   const parsed = GatewayConfigSchema.safeParse(input ?? {});
   if (!parsed.success)
-    throw new GatewayConfigError(formatIssues(parsed.error, options.source ?? 'config'));
+    throw new GatewayConfigError(
+      `${options.source ?? 'config'}: ${formatIssues(parsed.error.issues)}`,
+    );
   const config = parsed.data;
   const inputs = new Map<string, UpstreamInput>(Object.entries(config.upstreams));
   for (const flag of options.upstreamFlags ?? []) {

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { formatIssues } from '@modelmaxx/semconv';
 
 export const CandidateSchema = z.object({
   /** The model name sent to the provider, e.g. `gpt-4o-mini`. */
@@ -234,9 +235,7 @@ export class PolicyError extends Error {
 export function parsePolicy(input: unknown, source = 'policy'): Policy {
   const result = PolicySchema.safeParse(input);
   if (result.success) return result.data;
-  const issues = result.error.issues.map(
-    (issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`,
-  );
+  const issues = result.error.issues.map((issue) => formatIssues([issue]));
   throw new PolicyError(`invalid ${source}:\n  ${issues.join('\n  ')}`, issues);
 }
 

@@ -7,6 +7,7 @@
 import { StatsResponseSchema } from '@modelmaxx/semconv/schemas';
 import type { StatsResponse } from '@modelmaxx/semconv/schemas';
 import type { ModelClassStats } from './decision.js';
+import { formatIssues } from '@modelmaxx/semconv';
 
 /** Anything that returns the current aggregate stats (collector, ClickHouse, a test). */
 export type StatsSource = () => Promise<StatsResponse>;
@@ -63,9 +64,7 @@ export function collectorStatsSource(options: CollectorStatsOptions): StatsSourc
     const parsed = StatsResponseSchema.safeParse(await response.json());
     if (!parsed.success) {
       throw new StatsFetchError(
-        `GET /api/stats returned an unexpected body: ${parsed.error.issues
-          .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
-          .join('; ')}`,
+        `GET /api/stats returned an unexpected body: ${formatIssues(parsed.error.issues)}`,
         response.status,
       );
     }

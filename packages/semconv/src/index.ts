@@ -314,3 +314,44 @@ export function judgePromptSection(tag: string, text: string, maxChars: number):
   const escaped = capped.replace(JUDGE_SECTION_CLOSE, (_match, name: string) => `<\\/${name}>`);
   return `<${tag}>\n${escaped}\n</${tag}>`;
 }
+
+// --- Validation messages ------------------------------------------------------
+
+/** One validation problem: zod's issue shape, read structurally so this module imports nothing. */
+export interface ValidationIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
+
+export interface FormatIssuesOptions {
+  /** What a problem with the whole value is called (empty path); default `(root)`, `''` for none. */
+  readonly root?: string;
+  /** Prepended to every path (e.g. the name of the field the value came from). */
+  readonly prefix?: string;
+  /** Renders a path instead of `a.b.0` (e.g. a CLI names its flags). */
+  readonly label?: (path: readonly PropertyKey[]) => string;
+  /** Report at most this many problems. */
+  readonly limit?: number;
+  readonly separator?: string;
+}
+
+/**
+ * Every validation problem in one line, `path: message` each, as the collector, the router, the
+ * gateway and the CLI report bad input: `resourceSpans.0.scopeSpans: expected array; …`.
+ */
+export function formatIssues(
+  issues: readonly ValidationIssue[],
+  options: FormatIssuesOptions = {},
+): string {
+  const { root = '(root)', prefix = '', label, limit = issues.length, separator = '; ' } = options;
+  return issues
+    .slice(0, limit)
+    .map((issue) => {
+      const path =
+        label?.(issue.path) ??
+        [prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.');
+      if (path !== '') return `${path}: ${issue.message}`;
+      return root === '' ? issue.message : `${root}: ${issue.message}`;
+    })
+    .join(separator);
+}

@@ -4,6 +4,7 @@
  * its top level; `AccessConfigSchema` validates them alone.
  */
 import { z } from 'zod';
+import { formatIssues } from '@modelmaxx/semconv';
 
 const name = z
   .string()
@@ -176,11 +177,7 @@ export type AccessConfigInput = z.input<typeof AccessConfigSchema>;
 export function parseAccessConfig(input: unknown): AccessConfig {
   const parsed = AccessConfigSchema.safeParse(input);
   if (!parsed.success) {
-    throw new Error(
-      `invalid gateway access config: ${parsed.error.issues
-        .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
-        .join('; ')}`,
-    );
+    throw new Error(`invalid gateway access config: ${formatIssues(parsed.error.issues)}`);
   }
   const seen = new Set<string>();
   for (const [kind, list] of [

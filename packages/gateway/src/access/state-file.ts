@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { open, rename, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { formatIssues } from '@modelmaxx/semconv';
 
 export const STATE_FILE_NAME = 'gateway-budgets.json';
 
@@ -58,9 +59,7 @@ export class StateFile {
     }
     const parsed = StateSchema.safeParse(json);
     if (!parsed.success) {
-      throw new Error(
-        `${this.path}: unexpected content: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`,
-      );
+      throw new Error(`${this.path}: unexpected content: ${formatIssues(parsed.error.issues)}`);
     }
     return parsed.data.windows;
   }
