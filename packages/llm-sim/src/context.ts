@@ -1,5 +1,5 @@
 import type { Directives } from './directives.js';
-import type { PrefixCache } from './engine.js';
+import type { PrefixCache } from './prefix-cache.js';
 import type { SimJudgeConfig } from './judge.js';
 import type { SseFrame } from './http-util.js';
 import type { SimModelConfig } from './models.js';

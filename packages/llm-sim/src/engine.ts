@@ -8,14 +8,11 @@ import {
   verdictHint,
 } from './judge.js';
 import type { JudgePrompt, SimJudgeConfig } from './judge.js';
-import { Random, alphaId, hashParts, hashString, uniformOf } from './random.js';
+import { jsonFromSchema, promptHint } from './json-fill.js';
+import { Random, alphaId, hashParts, uniformOf } from './random.js';
+import { estimateTokens } from './tokens.js';
 import { answerHint, recognizeTask, replyForTask, wrongAnswer } from './tasks.js';
 import type { SimTask } from './tasks.js';
-
-/** ≈ 4 characters per token, at least 1 for non-empty text. */
-export function estimateTokens(text: string): number {
-  return text.length === 0 ? 0 : Math.ceil(text.length / 4);
-}
 
 export interface ToolSpec {
   name: string;
@@ -166,124 +163,6 @@ function reasoningTokensFor(
   return Math.min(cap, Math.max(1, Math.round(base * effort * jitter)));
 }
 
-/** Fills a JSON value that satisfies a (subset of) JSON Schema, preferring values from `hint`. */
-export function jsonFromSchema(
-  schema: unknown,
-  hint: (key: string, type: string) => unknown,
-  root: unknown = schema,
-  key = '',
-  depth = 0,
-): unknown {
-  if (typeof schema !== 'object' || schema === null || depth > 8)
-    return hint(key, 'string') ?? null;
-  const node = schema as Record<string, unknown>;
-  if (typeof node['$ref'] === 'string') {
-    const path = node['$ref'].replace(/^#\/?/, '').split('/').filter(Boolean);
-    let target: unknown = root;
-    for (const part of path) target = (target as Record<string, unknown> | undefined)?.[part];
-    return jsonFromSchema(target, hint, root, key, depth + 1);
-  }
-  if ('const' in node) return node['const'];
-  if (Array.isArray(node['enum']) && node['enum'].length > 0) {
-    const wanted = hint(key, 'enum');
-    return node['enum'].includes(wanted) ? wanted : node['enum'][0];
-  }
-  const variants = (node['anyOf'] ?? node['oneOf']) as unknown[] | undefined;
-  if (Array.isArray(variants) && variants.length > 0) {
-    const nonNull = variants.find(
-      (variant) => (variant as { type?: unknown } | null)?.type !== 'null',
-    );
-    return jsonFromSchema(nonNull ?? variants[0], hint, root, key, depth + 1);
-  }
-  if (Array.isArray(node['allOf']) && node['allOf'].length > 0) {
-    return jsonFromSchema(node['allOf'][0], hint, root, key, depth + 1);
-  }
-  let type = node['type'];
-  if (Array.isArray(type)) type = type.find((entry) => entry !== 'null') ?? type[0];
-  if (type === undefined && typeof node['properties'] === 'object') type = 'object';
-  switch (type) {
-    case 'object': {
-      const out: Record<string, unknown> = {};
-      const properties = (node['properties'] ?? {}) as Record<string, unknown>;
-      for (const [name, child] of Object.entries(properties)) {
-        out[name] = jsonFromSchema(child, hint, root, name, depth + 1);
-      }
-      return out;
-    }
-    case 'array': {
-      // One item near the root; none deeper down (ends recursive schemas) unless minItems asks.
-      const minItems = typeof node['minItems'] === 'number' ? node['minItems'] : 0;
-      const count = Math.max(minItems, depth > 3 ? 0 : 1);
-      const items: unknown[] = [];
-      for (let index = 0; index < count; index++) {
-        items.push(jsonFromSchema(node['items'], hint, root, key, depth + 1));
-      }
-      return items;
-    }
-    case 'integer':
-    case 'number': {
-      const wanted = hint(key, type);
-      let value = typeof wanted === 'number' ? wanted : Number(wanted);
-      const minimum = typeof node['minimum'] === 'number' ? node['minimum'] : undefined;
-      const maximum = typeof node['maximum'] === 'number' ? node['maximum'] : undefined;
-      const exclusiveMinimum =
-        typeof node['exclusiveMinimum'] === 'number' ? node['exclusiveMinimum'] : undefined;
-      const exclusiveMaximum =
-        typeof node['exclusiveMaximum'] === 'number' ? node['exclusiveMaximum'] : undefined;
-      if (!Number.isFinite(value)) value = minimum ?? 1;
-      if (type === 'integer') value = Math.round(value);
-      const step = type === 'integer' ? 1 : 0.001;
-      if (minimum !== undefined && value < minimum) value = minimum;
-      if (exclusiveMinimum !== undefined && value <= exclusiveMinimum)
-        value = exclusiveMinimum + step;
-      if (maximum !== undefined && value > maximum) value = maximum;
-      if (exclusiveMaximum !== undefined && value >= exclusiveMaximum)
-        value = exclusiveMaximum - step;
-      return type === 'integer' ? Math.ceil(value) : value;
-    }
-    case 'boolean':
-      return typeof hint(key, 'boolean') === 'boolean' ? hint(key, 'boolean') : true;
-    case 'null':
-      return null;
-    default: {
-      const format = node['format'];
-      const known = hint(key, 'string');
-      if (format === 'email')
-        return typeof known === 'string' && known.includes('@') ? known : 'user@example.com';
-      if (format === 'date-time') return '2025-01-01T00:00:00Z';
-      if (format === 'date') return '2025-01-01';
-      if (format === 'uuid') return '00000000-0000-4000-8000-000000000000';
-      if (format === 'uri' || format === 'url') return 'https://example.com/';
-      let text = known === undefined || known === null ? 'example' : String(known);
-      if (typeof node['minLength'] === 'number' && text.length < node['minLength']) {
-        text = text.padEnd(node['minLength'], 'x');
-      }
-      if (typeof node['maxLength'] === 'number' && text.length > node['maxLength']) {
-        text = text.slice(0, node['maxLength']);
-      }
-      return text;
-    }
-  }
-}
-
-function promptHint(userText: string): (key: string, type: string) => unknown {
-  return (key, type) => {
-    const lower = key.toLowerCase();
-    if (type === 'number' || type === 'integer') {
-      const number = userText.match(/-?\d+(?:\.\d+)?/);
-      return number ? Number(number[0]) : 1;
-    }
-    if (type !== 'string') return undefined;
-    if (/city|location|place|town|country|destination|origin|address/.test(lower)) {
-      const capitalized = userText.match(/(?<=\s)[A-Z][a-z]+/g);
-      return capitalized?.[capitalized.length - 1] ?? 'Paris';
-    }
-    if (/unit/.test(lower)) return 'celsius';
-    if (/query|search|text|input|prompt|question|q$/.test(lower)) return userText.slice(0, 80);
-    return 'example';
-  };
-}
-
 function chooseTool(request: GenerationRequest): ToolSpec | undefined {
   const { tools, toolChoice, directives } = request;
   if (tools.length === 0 || toolChoice === 'none') return undefined;
@@ -315,89 +194,147 @@ export function generate(request: GenerationRequest): GeneratedChoice[] {
 }
 
 function generateChoice(request: GenerationRequest, choiceIndex: number): GeneratedChoice {
-  const { model, seed, directives, userText } = request;
+  const { userText } = request;
   if (request.judge !== undefined && userText.includes(JUDGE_PROMPT_MARKER)) {
     const prompt = parseJudgePrompt(userText);
     if (prompt !== undefined) return judgeChoice(request, prompt, request.judge, choiceIndex);
   }
   const task = recognizeTask(userText);
-  let reasoningTokens = reasoningTokensFor(request, task, choiceIndex);
-  let correct: boolean | undefined;
-  let text = '';
-  let refusal: string | undefined;
-  let toolCalls: GeneratedToolCall[] = [];
-  let finish: GeneratedChoice['finish'] = 'stop';
+  const reasoningTokens = reasoningTokensFor(request, task, choiceIndex);
+  return { ...limitTokens(request, replyFor(request, task, choiceIndex), reasoningTokens), task };
+}
 
-  const tool = directives.refusal ? undefined : chooseTool(request);
-  if (directives.refusal) {
-    refusal = REFUSAL_TEXT;
-  } else if (tool) {
-    const args = jsonFromSchema(
-      tool.parameters ?? { type: 'object', properties: {} },
-      promptHint(userText),
-    );
-    let argumentsText = JSON.stringify(args);
+/** What a choice says, before the output token limits cut it. */
+interface Reply {
+  text: string;
+  refusal: string | undefined;
+  toolCalls: GeneratedToolCall[];
+  finish: GeneratedChoice['finish'];
+  correct: boolean | undefined;
+}
+
+const SILENT: Reply = {
+  text: '',
+  refusal: undefined,
+  toolCalls: [],
+  finish: 'stop',
+  correct: undefined,
+};
+
+/** A refusal, a tool call, nothing (`empty`) or an answer, as the directives and tools say. */
+function replyFor(
+  request: GenerationRequest,
+  task: SimTask | undefined,
+  choiceIndex: number,
+): Reply {
+  const { directives, userText } = request;
+  if (directives.refusal) return { ...SILENT, refusal: REFUSAL_TEXT };
+  const tool = chooseTool(request);
+  if (tool) {
+    let argumentsText = JSON.stringify(jsonFromSchema(parametersOf(tool), promptHint(userText)));
     if (directives.badToolArgs)
       argumentsText = argumentsText.slice(0, Math.max(1, argumentsText.length - 2)) + ',';
-    toolCalls = [
-      {
-        id: `${request.toolIdPrefix}${alphaId(24, 'tool', seed, request.requestSalt, choiceIndex)}`,
-        name: tool.name,
-        arguments: argumentsText,
-      },
-    ];
-    finish = 'tool_calls';
-  } else if (directives.empty) {
-    text = '';
-  } else {
-    let answer: string | undefined;
-    if (task) {
-      const probability = model.quality[task.kind]?.[task.difficulty] ?? 0;
-      const draw = uniformOf('correct', seed, model.name, userText, choiceIndex);
-      correct = directives.correct ? true : directives.wrong ? false : draw < probability;
-      answer = correct
-        ? task.answer
-        : wrongAnswer(task, hashParts('wrong', seed, model.name, userText, choiceIndex));
-    }
-    if (request.json) {
-      const hintObject: Record<string, unknown> =
-        task && answer !== undefined ? answerHint(task, answer) : {};
-      const fallback = promptHint(userText);
-      const hint = (key: string, type: string): unknown => {
-        if (key in hintObject) return hintObject[key];
-        const lower = key.toLowerCase();
-        for (const [name, value] of Object.entries(hintObject))
-          if (name.toLowerCase() === lower) return value;
-        return fallback(key, type);
-      };
-      const value =
-        request.json.schema !== undefined
-          ? jsonFromSchema(request.json.schema, hint)
-          : task && answer !== undefined
-            ? task.kind === 'json'
-              ? hintObject
-              : { answer: hintObject['answer'] }
-            : { answer: genericReply(model, seed, userText, choiceIndex, directives.tokens) };
-      text = JSON.stringify(value);
-      if (directives.invalidJson)
-        text = text.slice(0, Math.max(1, text.length - 1)).replace(/"$/, '') + ',';
-    } else if (task && answer !== undefined) {
-      text = replyForTask(task, answer);
-    } else {
-      text = genericReply(model, seed, userText, choiceIndex, directives.tokens);
-    }
-    if (directives.invalidJson && !request.json) text = `{"answer": ${JSON.stringify(text)}`;
+    const call = toolCallOf(request, tool, argumentsText, choiceIndex);
+    return { ...SILENT, toolCalls: [call], finish: 'tool_calls' };
   }
+  if (directives.empty) return SILENT;
+  return answerReply(request, task, choiceIndex);
+}
 
-  let visibleTokens =
+function parametersOf(tool: ToolSpec): unknown {
+  return tool.parameters ?? { type: 'object', properties: {} };
+}
+
+function toolCallOf(
+  request: GenerationRequest,
+  tool: ToolSpec,
+  argumentsText: string,
+  choiceIndex: number,
+): GeneratedToolCall {
+  const id = alphaId(24, 'tool', request.seed, request.requestSalt, choiceIndex);
+  return { id: `${request.toolIdPrefix}${id}`, name: tool.name, arguments: argumentsText };
+}
+
+/** The model's answer: right or wrong for a recognised task (by its quality), else generic text. */
+function answerReply(
+  request: GenerationRequest,
+  task: SimTask | undefined,
+  choiceIndex: number,
+): Reply {
+  const { model, seed, directives, userText } = request;
+  let answer: string | undefined;
+  let correct: boolean | undefined;
+  if (task) {
+    const probability = model.quality[task.kind]?.[task.difficulty] ?? 0;
+    const draw = uniformOf('correct', seed, model.name, userText, choiceIndex);
+    correct = directives.correct ? true : directives.wrong ? false : draw < probability;
+    answer = correct
+      ? task.answer
+      : wrongAnswer(task, hashParts('wrong', seed, model.name, userText, choiceIndex));
+  }
+  const answered = task && answer !== undefined ? { task, answer } : undefined;
+  let text: string;
+  if (request.json) text = jsonAnswer(request, request.json, answered, choiceIndex);
+  else if (answered) text = replyForTask(answered.task, answered.answer);
+  else text = genericReply(model, seed, userText, choiceIndex, directives.tokens);
+  if (directives.invalidJson && !request.json) text = `{"answer": ${JSON.stringify(text)}`;
+  return { ...SILENT, text, correct };
+}
+
+/** JSON output: the schema filled with the answer's fields, or `{ answer }` without a schema. */
+function jsonAnswer(
+  request: GenerationRequest,
+  json: { schema: unknown },
+  answered: { task: SimTask; answer: string } | undefined,
+  choiceIndex: number,
+): string {
+  const { model, seed, directives, userText } = request;
+  const hintObject: Record<string, unknown> = answered
+    ? answerHint(answered.task, answered.answer)
+    : {};
+  const fallback = promptHint(userText);
+  const hint = (key: string, type: string): unknown => {
+    if (key in hintObject) return hintObject[key];
+    const lower = key.toLowerCase();
+    for (const [name, value] of Object.entries(hintObject))
+      if (name.toLowerCase() === lower) return value;
+    return fallback(key, type);
+  };
+  const value =
+    json.schema !== undefined
+      ? jsonFromSchema(json.schema, hint)
+      : answered
+        ? answered.task.kind === 'json'
+          ? hintObject
+          : { answer: hintObject['answer'] }
+        : { answer: genericReply(model, seed, userText, choiceIndex, directives.tokens) };
+  const text = JSON.stringify(value);
+  if (!directives.invalidJson) return text;
+  return text.slice(0, Math.max(1, text.length - 1)).replace(/"$/, '') + ',';
+}
+
+/** Output tokens of what a choice shows (text, refusal, tool calls). */
+function visibleTokensOf(text: string, refusal: string, toolCalls: GeneratedToolCall[]): number {
+  return (
     estimateTokens(text) +
-    estimateTokens(refusal ?? '') +
+    estimateTokens(refusal) +
     toolCalls.reduce(
       (sum, call) => sum + estimateTokens(call.name) + estimateTokens(call.arguments) + 3,
       0,
-    );
+    )
+  );
+}
 
-  if (directives.length && finish !== 'tool_calls') {
+/** Applies the `length` directive and `maxOutputTokens` (reasoning first, then what is shown). */
+function limitTokens(
+  request: GenerationRequest,
+  reply: Reply,
+  reasoning: number,
+): Omit<GeneratedChoice, 'task'> {
+  let { text, refusal, toolCalls, finish } = reply;
+  let reasoningTokens = reasoning;
+  let visibleTokens = visibleTokensOf(text, refusal ?? '', toolCalls);
+  if (request.directives.length && finish !== 'tool_calls') {
     const keep = Math.max(1, Math.floor(visibleTokens / 2));
     text = text.slice(0, keep * 4);
     visibleTokens = estimateTokens(text);
@@ -413,29 +350,29 @@ function generateChoice(request: GenerationRequest, choiceIndex: number): Genera
       toolCalls = [];
       visibleTokens = 0;
     } else {
-      const room = max - reasoningTokens;
+      const chars = (max - reasoningTokens) * 4;
       if (toolCalls.length > 0) {
         toolCalls = toolCalls.map((call) => ({
           ...call,
-          arguments: call.arguments.slice(0, room * 4),
+          arguments: call.arguments.slice(0, chars),
         }));
       } else if (refusal !== undefined) {
-        refusal = refusal.slice(0, room * 4);
+        refusal = refusal.slice(0, chars);
       } else {
-        text = text.slice(0, room * 4);
+        text = text.slice(0, chars);
       }
-      visibleTokens = room;
+      visibleTokens = max - reasoningTokens;
     }
   }
+  const outputTokens = visibleTokens + reasoningTokens;
   return {
     text,
     refusal,
     toolCalls,
     finish,
-    outputTokens: visibleTokens + reasoningTokens,
+    outputTokens,
     reasoningTokens,
-    task,
-    correct,
+    correct: reply.correct,
   };
 }
 
@@ -457,17 +394,8 @@ function judgeChoice(
     const args =
       fields === undefined
         ? { note: MALFORMED_JUDGE_TEXT }
-        : jsonFromSchema(
-            tool.parameters ?? { type: 'object', properties: {} },
-            verdictHint(fields),
-          );
-    toolCalls = [
-      {
-        id: `${request.toolIdPrefix}${alphaId(24, 'tool', seed, request.requestSalt, choiceIndex)}`,
-        name: tool.name,
-        arguments: JSON.stringify(args),
-      },
-    ];
+        : jsonFromSchema(parametersOf(tool), verdictHint(fields));
+    toolCalls = [toolCallOf(request, tool, JSON.stringify(args), choiceIndex)];
     finish = 'tool_calls';
   } else if (fields === undefined) {
     text = MALFORMED_JUDGE_TEXT;
@@ -476,12 +404,7 @@ function judgeChoice(
   } else {
     text = JSON.stringify(fields);
   }
-  const outputTokens =
-    estimateTokens(text) +
-    toolCalls.reduce(
-      (sum, call) => sum + estimateTokens(call.name) + estimateTokens(call.arguments) + 3,
-      0,
-    );
+  const outputTokens = visibleTokensOf(text, '', toolCalls);
   return {
     text,
     refusal: undefined,
@@ -493,63 +416,4 @@ function judgeChoice(
     correct: undefined,
     judged: { verdict: fields, truth: verdict.truth },
   };
-}
-
-/** Splits text into stream pieces of roughly one word (a few tokens) each. */
-export function splitPieces(text: string): string[] {
-  if (text === '') return [];
-  return text.match(/\s*\S+|\s+$/g) ?? [text];
-}
-
-/** Splits tool-call arguments the way providers stream them: short fragments. */
-export function splitArguments(text: string): string[] {
-  const pieces: string[] = [];
-  for (let index = 0; index < text.length; index += 12) pieces.push(text.slice(index, index + 12));
-  return pieces;
-}
-
-/**
- * Prompt cache (OpenAI-style automatic caching): remembers hashes of prompt prefixes at block
- * boundaries; the cached tokens of a prompt are the longest remembered prefix.
- */
-export class PrefixCache {
-  private readonly seen = new Set<number>();
-
-  /** Returns the cached prefix length in tokens and remembers this prompt's prefixes. */
-  lookup(prompt: string, minTokens: number, blockTokens: number): number {
-    const totalTokens = estimateTokens(prompt);
-    if (totalTokens < minTokens || !Number.isFinite(minTokens)) return 0;
-    const blockChars = Math.max(1, blockTokens) * 4;
-    const firstBoundary = minTokens * 4;
-    let hash = 0x811c9dc5;
-    let cachedChars = 0;
-    const boundaries: number[] = [];
-    let next = firstBoundary;
-    for (let index = 0; index < prompt.length && next <= prompt.length; index++) {
-      hash ^= prompt.charCodeAt(index);
-      hash = Math.imul(hash, 0x01000193);
-      if (index + 1 === next) {
-        const key = hash >>> 0;
-        if (this.seen.has(key)) cachedChars = next;
-        boundaries.push(key);
-        next += blockChars;
-      }
-    }
-    if (this.seen.size > 100_000) this.seen.clear();
-    for (const key of boundaries) this.seen.add(key);
-    return Math.floor(cachedChars / 4);
-  }
-
-  /** Anthropic explicit caching: whether this exact prefix was written before (and remember it). */
-  readOrWrite(prefix: string): 'read' | 'write' {
-    const key = hashString(prefix);
-    if (this.seen.has(key)) return 'read';
-    if (this.seen.size > 100_000) this.seen.clear();
-    this.seen.add(key);
-    return 'write';
-  }
-
-  has(prefix: string): boolean {
-    return this.seen.has(hashString(prefix));
-  }
 }

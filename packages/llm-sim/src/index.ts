@@ -1,5 +1,6 @@
 export { startLlmSim } from './server.js';
-export type { LlmSim, LlmSimOptions, SimModelStats } from './server.js';
+export type { LlmSim, LlmSimOptions } from './server.js';
+export type { SimModelStats } from './model-registry.js';
 export { DEFAULT_SIM_MODELS } from './models.js';
 export type {
   SimFailure,
@@ -18,7 +19,8 @@ export {
   recognizeTask,
 } from './tasks.js';
 export type { GenerateTaskOptions, SimTask, TaskDifficulty, TaskKind } from './tasks.js';
-export { estimateTokens, REFUSAL_TEXT } from './engine.js';
+export { REFUSAL_TEXT } from './engine.js';
+export { estimateTokens } from './tokens.js';
 export { parseDirectiveList } from './directives.js';
 export type { Directives } from './directives.js';
 export { embeddingOf } from './openai-embeddings.js';

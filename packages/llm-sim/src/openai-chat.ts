@@ -1,7 +1,8 @@
 import type { CallContext, CallResult, JsonObject } from './context.js';
 import { gradeOf, invalid, isObject } from './context.js';
 import type { GeneratedChoice, ToolChoice, ToolSpec } from './engine.js';
-import { estimateTokens, generate, splitArguments, splitPieces } from './engine.js';
+import { generate } from './engine.js';
+import { estimateTokens, splitArguments, splitPieces } from './tokens.js';
 import type { SseFrame } from './http-util.js';
 import { sseData } from './http-util.js';
 import { alphaId, hexId } from './random.js';

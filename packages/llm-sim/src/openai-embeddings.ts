@@ -1,6 +1,6 @@
 import type { CallContext, CallResult, JsonObject } from './context.js';
 import { invalid } from './context.js';
-import { estimateTokens } from './engine.js';
+import { estimateTokens } from './tokens.js';
 import { Random, hashString } from './random.js';
 
 /** A deterministic unit vector for a text (same text, same vector, whatever the seed). */
