@@ -37,7 +37,14 @@ export interface ResolvedConfig {
 
 export function resolveConfig(local: InstrumentConfig | undefined): ResolvedConfig {
   const merged: InstrumentConfig = { ...globalConfig, ...local };
-  const provider = merged.tracerProvider ?? trace.getTracerProvider();
+  return resolveMerged(merged, providerOf(merged));
+}
+
+function providerOf(merged: InstrumentConfig): TracerProvider {
+  return merged.tracerProvider ?? trace.getTracerProvider();
+}
+
+function resolveMerged(merged: InstrumentConfig, provider: TracerProvider): ResolvedConfig {
   return {
     tracer: provider.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION),
     captureMessageContent: merged.captureMessageContent ?? captureContentFromEnv(),
@@ -101,20 +108,13 @@ export function configResolver(): (local: InstrumentConfig | undefined) => Resol
       cached.generation === generation &&
       cached.local === local &&
       sameFields(cached.fields, local) &&
-      cached.provider === (cached.merged.tracerProvider ?? trace.getTracerProvider())
+      cached.provider === providerOf(cached.merged)
     ) {
       return cached.resolved;
     }
     const merged: InstrumentConfig = { ...globalConfig, ...local };
-    const provider = merged.tracerProvider ?? trace.getTracerProvider();
-    const resolved: ResolvedConfig = {
-      tracer: provider.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION),
-      captureMessageContent: merged.captureMessageContent ?? captureContentFromEnv(),
-      redact: typeof merged.redact === 'function' ? merged.redact : undefined,
-      evaluators: Array.isArray(merged.evaluators) ? merged.evaluators : [],
-      builtinEvaluators: merged.builtinEvaluators ?? true,
-      catalog: merged.catalog,
-    };
+    const provider = providerOf(merged);
+    const resolved = resolveMerged(merged, provider);
     cached = { generation, local, fields: fieldsOf(local), provider, merged, resolved };
     return resolved;
   };

@@ -1,20 +1,20 @@
 import { diag } from '@opentelemetry/api';
 import { anthropicMessagesAdapter } from './anthropic-messages.js';
-import { findClientClass, unpatchMethod, patchMethod, PATCHED } from './instrument-openai.js';
-import { withoutSdkTracing } from './patch.js';
+import {
+  findClientClass,
+  patchMethod,
+  prototypeOf,
+  unpatchMethod,
+  withoutSdkTracing,
+} from './patch.js';
 import type { InstrumentConfig } from './types.js';
 import { asDict } from './util.js';
-
-type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
+import type { AnyFunction } from './util.js';
 
 const STREAM_PATCHED = Symbol.for('modelmaxx.instrument.patched.stream');
 
 function messagesPrototype(moduleExports: unknown): object | undefined {
-  const Anthropic = findClientClass(moduleExports, 'Anthropic');
-  const Messages = Anthropic?.['Messages'];
-  if (typeof Messages !== 'function') return undefined;
-  const proto = (Messages as { prototype?: unknown }).prototype;
-  return typeof proto === 'object' && proto !== null ? proto : undefined;
+  return prototypeOf(findClientClass(moduleExports, 'Anthropic')?.['Messages']);
 }
 
 /**
@@ -79,5 +79,3 @@ export function uninstrumentAnthropic(moduleExports: unknown): boolean {
   const b = unpatchStreamHelper(proto);
   return a || b;
 }
-
-export { PATCHED };

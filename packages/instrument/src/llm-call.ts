@@ -40,7 +40,7 @@ import type {
   EvaluatorCall,
   LlmContextAttributes,
 } from './types.js';
-import { errorType, guard } from './util.js';
+import { errorType, guard, isThenable } from './util.js';
 import type { Dict } from './util.js';
 
 export function serverAttributes(baseURL: unknown): Attributes {
@@ -379,12 +379,4 @@ export class LlmCall {
   private addEvaluation(result: EvaluationResult): void {
     this.span.addEvent(EVENT_GEN_AI_EVALUATION_RESULT, spanEvaluationAttributes(result));
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }

@@ -1,10 +1,10 @@
 import { diag } from '@opentelemetry/api';
 import { anthropicMessagesAdapter } from './anthropic-messages.js';
 import { patchStreamHelper } from './instrument-anthropic.js';
-import { patchMethod } from './instrument-openai.js';
 import { openaiChatAdapter } from './openai-chat.js';
 import { openaiEmbeddingsAdapter } from './openai-embeddings.js';
 import { openaiResponsesAdapter } from './openai-responses.js';
+import { patchMethod } from './patch.js';
 import type { InstrumentConfig } from './types.js';
 import { asDict } from './util.js';
 

@@ -3,16 +3,14 @@ import { withActiveSpan } from './active-span.js';
 import { configResolver } from './config.js';
 import { NO_LLM_CONTEXT, pickLlmContext } from './context.js';
 import type { ApiAdapter } from './internal-types.js';
+import { observeResult } from './api-promise.js';
 import { LlmCall } from './llm-call.js';
-import { observeStream } from './stream.js';
 import type { InstrumentConfig, LlmContextAttributes } from './types.js';
 import { asDict } from './util.js';
-import type { Dict } from './util.js';
+import type { AnyFunction, Dict } from './util.js';
 
 /** Per-call app context: `{ modelmaxx: { task, feature, userId, conversationId } }` in the SDK's request options. */
 export const REQUEST_OPTION_KEY = 'modelmaxx';
-
-type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 
 /**
  * Shared by every copy of this package in the process: while one instrumented layer is inside
@@ -23,10 +21,6 @@ const state = ((globalThis as Record<symbol, unknown>)[Symbol.for('modelmaxx.ins
   {
     depth: 0,
   }) as { depth: number };
-
-export function insideInstrumentedCall(): boolean {
-  return state.depth > 0;
-}
 
 export interface WrapOptions {
   adapter: ApiAdapter;
@@ -76,6 +70,95 @@ export function withoutSdkTracing<T>(client: ClientLike | undefined, fn: () => T
   } finally {
     if (switched) client._tracer = saved;
   }
+}
+
+/** Marks a patched prototype (or observed instance); `Symbol.for` so every copy of this package agrees. */
+const PATCHED = Symbol.for('modelmaxx.instrument.patched');
+
+interface PatchRecord {
+  original: AnyFunction;
+  config: { current: InstrumentConfig | undefined };
+}
+
+/** Replaces `target[method]` with an instrumented version; returns false when it already was. */
+export function patchMethod(
+  target: object,
+  method: string,
+  adapter: ApiAdapter,
+  config: InstrumentConfig | undefined,
+  options: { suppressSdkTracing?: boolean } = {},
+): boolean {
+  const holder = target as Record<string | symbol, unknown>;
+  const original = holder[method];
+  if (typeof original !== 'function') return false;
+  const marks = (
+    Object.prototype.hasOwnProperty.call(holder, PATCHED) ? holder[PATCHED] : undefined
+  ) as Record<string, PatchRecord> | undefined;
+  const existing = marks?.[method];
+  if (existing !== undefined) {
+    if (config !== undefined) existing.config.current = config;
+    return false;
+  }
+  const record: PatchRecord = { original: original as AnyFunction, config: { current: config } };
+  const wrapped = wrapCreate(original as AnyFunction, {
+    adapter,
+    config: () => record.config.current,
+    ...(options.suppressSdkTracing === true ? { suppressSdkTracing: true } : {}),
+  });
+  Object.defineProperty(wrapped, 'name', { value: (original as AnyFunction).name });
+  Object.defineProperty(holder, method, {
+    value: wrapped,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
+  if (marks === undefined) {
+    Object.defineProperty(holder, PATCHED, {
+      value: { [method]: record },
+      configurable: true,
+      enumerable: false,
+    });
+  } else marks[method] = record;
+  return true;
+}
+
+/** Undoes `patchMethod` (tests, and apps that want to switch instrumentation off). */
+export function unpatchMethod(target: object, method: string): boolean {
+  const holder = target as Record<string | symbol, unknown>;
+  if (!Object.prototype.hasOwnProperty.call(holder, PATCHED)) return false;
+  const marks = holder[PATCHED] as Record<string, PatchRecord>;
+  const record = marks[method];
+  if (record === undefined) return false;
+  Object.defineProperty(holder, method, {
+    value: record.original,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
+  delete marks[method];
+  return true;
+}
+
+/** The SDK's client class in an ESM namespace (`OpenAI`, `default`) or CJS exports (the class itself). */
+export function findClientClass(
+  moduleExports: unknown,
+  name: string,
+): Record<string, unknown> | undefined {
+  const candidates: unknown[] = [];
+  const mod = moduleExports as Record<string, unknown> | undefined;
+  if (typeof moduleExports === 'function' || asDict(moduleExports) !== undefined) {
+    candidates.push(mod?.[name], mod?.['default'], asDict(mod?.['default'])?.[name], moduleExports);
+  }
+  for (const candidate of candidates) {
+    if (typeof candidate === 'function') return candidate as unknown as Record<string, unknown>;
+  }
+  return undefined;
+}
+
+export function prototypeOf(value: unknown): object | undefined {
+  if (typeof value !== 'function') return undefined;
+  const proto = (value as { prototype?: unknown }).prototype;
+  return typeof proto === 'object' && proto !== null ? proto : undefined;
 }
 
 /** Wraps an SDK `create` method: one span per call, the SDK's own result returned. */
@@ -136,184 +219,5 @@ export function wrapCreate(original: AnyFunction, options: WrapOptions): AnyFunc
     }
     if (!call.span.isRecording()) return result;
     return observeResult(result, call, hideUsageChunk);
-  };
-}
-
-interface ApiPromiseLike {
-  _thenUnwrap(transform: (data: unknown, props: unknown) => unknown): ApiPromiseLike;
-  asResponse(): Promise<unknown>;
-  parseResponse?: (client: unknown, props: unknown) => unknown;
-  parsedPromise?: unknown;
-}
-
-function isApiPromise(value: unknown): value is ApiPromiseLike {
-  const candidate = asDict(value);
-  return (
-    candidate !== undefined &&
-    typeof candidate['_thenUnwrap'] === 'function' &&
-    typeof candidate['asResponse'] === 'function'
-  );
-}
-
-function handleData(data: unknown, call: LlmCall, hideUsageChunk: boolean): void {
-  try {
-    if (call.stream && asDict(data) !== undefined && 'controller' in (data as object)) {
-      observeStream(data, call, { hideUsageChunk });
-    } else {
-      call.succeed(call.adapter.summarize(data, call.config.captureMessageContent), data);
-    }
-  } catch (error) {
-    diag.error('modelmaxx: observing the response failed', error);
-  }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
-}
-
-/**
- * Observes the SDK's `APIPromise` without changing what the app sees. Where the promise keeps its
- * parser as an own `parseResponse` (openai, @anthropic-ai/sdk), the very same promise is returned
- * with that parser observed in place (`observeInPlace`); otherwise the result is the SDK's own
- * `_thenUnwrap` derivative, whose transform records the response and returns it as is. Either way
- * `.withResponse()`, `.asResponse()` and helpers that check `instanceof APIPromise` keep working.
- */
-function observeResult(result: unknown, call: LlmCall, hideUsageChunk: boolean): unknown {
-  const fail = (error: unknown): void => call.fail(error);
-  if (!isApiPromise(result)) {
-    try {
-      if (isThenable(result)) {
-        result.then((data) => handleData(data, call, hideUsageChunk), fail);
-      } else {
-        handleData(result, call, hideUsageChunk);
-      }
-    } catch (error) {
-      diag.error('modelmaxx: observing a plain promise failed', error);
-    }
-    return result;
-  }
-  if (typeof result.parseResponse === 'function') {
-    try {
-      observeInPlace(result, call, hideUsageChunk, fail);
-      return result;
-    } catch (error) {
-      diag.error('modelmaxx: could not observe the response in place', error);
-    }
-  }
-  let wrapped: ApiPromiseLike;
-  try {
-    wrapped = result._thenUnwrap((data) => {
-      handleData(data, call, hideUsageChunk);
-      return data;
-    });
-  } catch (error) {
-    diag.error('modelmaxx: could not observe the response', error);
-    call.endWithoutBody();
-    return result;
-  }
-  try {
-    // Fails with the call (status errors after the SDK's retries, timeouts, aborts) without
-    // parsing the body: the raw response promise (what `asResponse()` derives from) rejects.
-    const responsePromise = (result as { responsePromise?: unknown }).responsePromise;
-    (isThenable(responsePromise) ? responsePromise : result.asResponse()).then(undefined, fail);
-  } catch (error) {
-    diag.error('modelmaxx: observing request errors failed', error);
-  }
-  try {
-    const parse = wrapped.parseResponse;
-    if (typeof parse === 'function') {
-      wrapped.parseResponse = function (this: unknown, client: unknown, props: unknown) {
-        let parsed: unknown;
-        try {
-          parsed = parse.call(this, client, props);
-        } catch (error) {
-          call.fail(error);
-          throw error;
-        }
-        // Body errors fail the call; the app still gets the very same promise (and its rejection).
-        if (isThenable(parsed)) parsed.then(undefined, fail);
-        return parsed;
-      };
-    }
-  } catch (error) {
-    diag.error('modelmaxx: observing body errors failed', error);
-  }
-  try {
-    wrapped.asResponse = endingWithoutBody(wrapped.asResponse, call);
-  } catch (error) {
-    diag.error('modelmaxx: observing asResponse failed', error);
-  }
-  return wrapped;
-}
-
-/**
- * Observes an `APIPromise` in place: its own parser records the response (or the body error),
- * `_thenUnwrap` (which SDK helpers such as `parse()` and `stream()` use, and which may parse with
- * a parser of its own) records the response before the helper's transform, and the raw response
- * promise records request errors. Each response is recorded once, whichever path parsed it.
- */
-function observeInPlace(
-  result: ApiPromiseLike,
-  call: LlmCall,
-  hideUsageChunk: boolean,
-  fail: (error: unknown) => void,
-): void {
-  let seen = false;
-  const onData = (data: unknown): unknown => {
-    if (!seen) {
-      seen = true;
-      handleData(data, call, hideUsageChunk);
-    }
-    return data;
-  };
-  const parse = result.parseResponse as (client: unknown, props: unknown) => unknown;
-  const thenUnwrap = result._thenUnwrap;
-  const asResponse = result.asResponse;
-  // Fails with the call (status errors after the SDK's retries, timeouts, aborts) without
-  // parsing the body: the raw response promise (what `asResponse()` derives from) rejects.
-  const responsePromise = (result as { responsePromise?: unknown }).responsePromise;
-  (isThenable(responsePromise) ? responsePromise : asResponse.call(result)).then(undefined, fail);
-  result.parseResponse = function (this: unknown, client: unknown, props: unknown) {
-    let parsed: unknown;
-    try {
-      parsed = parse.call(this, client, props);
-    } catch (error) {
-      call.fail(error);
-      throw error;
-    }
-    // Observed on a side branch, so the app's own chain gets the parser's promise as is (no
-    // extra hop); the branch's reactions run first, so the span is recorded (or the stream
-    // observed) before the app sees the result.
-    if (isThenable(parsed)) parsed.then(onData, fail);
-    else onData(parsed);
-    return parsed;
-  };
-  result._thenUnwrap = function (
-    this: ApiPromiseLike,
-    transform: (data: unknown, props: unknown) => unknown,
-  ) {
-    return thenUnwrap.call(this, (data: unknown, props: unknown) => transform(onData(data), props));
-  };
-  result.asResponse = endingWithoutBody(asResponse, call);
-}
-
-/**
- * `asResponse` that ends the call without a body when the raw response is read before any
- * parse: the same rule as the SDKs' own tracing (such a response may never be parsed).
- */
-function endingWithoutBody(
-  asResponse: ApiPromiseLike['asResponse'],
-  call: LlmCall,
-): ApiPromiseLike['asResponse'] {
-  return function (this: ApiPromiseLike) {
-    const parseStarted = this.parsedPromise !== undefined;
-    const response = asResponse.call(this);
-    if (!parseStarted) {
-      response.then(
-        () => call.endWithoutBody(),
-        () => undefined,
-      );
-    }
-    return response;
   };
 }

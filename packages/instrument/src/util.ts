@@ -38,3 +38,11 @@ export function guard<T>(what: string, step: () => T): T | undefined {
 export function setIfDefined(target: object, key: string, value: unknown): void {
   if (value !== undefined && value !== null) (target as Record<string, unknown>)[key] = value;
 }
+
+/** A method as the SDKs define it: patched methods are called with the SDK object as `this`. */
+export type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
+
+/** Whether `value` is a promise or any other thenable. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
+}

@@ -10,7 +10,7 @@ import type { DiagLogger } from '@opentelemetry/api';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { instrumentOpenAI, PATCHED } from '../src/instrument-openai.js';
+import { instrumentOpenAI } from '../src/instrument-openai.js';
 import {
   SUPPORTED_SDK_RANGES,
   rangeText,
@@ -125,7 +125,9 @@ describe('an SDK outside the range', () => {
       };
       Chat: { Completions: { prototype: object } };
     };
-    expect(Object.getOwnPropertySymbols(OpenAI.Chat.Completions.prototype)).not.toContain(PATCHED);
+    // The mark every copy of the instrumentation puts on a patched prototype (`Symbol.for`).
+    const patched = Symbol.for('modelmaxx.instrument.patched');
+    expect(Object.getOwnPropertySymbols(OpenAI.Chat.Completions.prototype)).not.toContain(patched);
     const client = new OpenAI.OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 });
     const completion = await client.chat.completions.create({
       model: 'gpt-4o-mini',
