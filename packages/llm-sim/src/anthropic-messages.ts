@@ -2,9 +2,11 @@ import type { CallContext, CallResult, JsonObject } from './context.js';
 import { gradeOf, invalid, isObject } from './context.js';
 import type { GeneratedChoice, ToolChoice, ToolSpec } from './engine.js';
 import { generate } from './engine.js';
-import { estimateTokens, splitArguments, splitPieces } from './tokens.js';
-import type { SseFrame } from './http-util.js';
-import { sseEvent } from './http-util.js';
+import { REFUSAL_STOP_DETAILS, messageStreamFrames } from './anthropic-messages-stream.js';
+import type { MessageFacts } from './anthropic-messages-stream.js';
+import type { SimModelConfig } from './models.js';
+import type { PrefixCache } from './prefix-cache.js';
+import { estimateTokens } from './tokens.js';
 import { alphaId } from './random.js';
 
 interface PromptScan {
@@ -51,9 +53,6 @@ function scanBlocks(
   return { text, toolResultOnly: sawToolResult && !sawText };
 }
 
-/** `stop_details` of a refusal (the policy category is not simulated). */
-const REFUSAL_STOP_DETAILS = { type: 'refusal', category: null, explanation: null };
-
 const THINKING_SUMMARY = 'Let me work through this step by step before answering.';
 
 function anthropicToolChoice(value: unknown): ToolChoice {
@@ -77,16 +76,8 @@ function stopReason(choice: GeneratedChoice, refused: boolean): string {
   return 'end_turn';
 }
 
-/** `POST /v1/messages`. */
-export function handleMessages(body: JsonObject, context: CallContext): CallResult {
-  const { model } = context;
-  const maxTokens = body['max_tokens'];
-  if (typeof maxTokens !== 'number') return invalid('max_tokens: Field required');
-  if (!Number.isInteger(maxTokens) || maxTokens < 1)
-    return invalid('max_tokens: Input should be greater than or equal to 1');
-  const messages = body['messages'];
-  if (!Array.isArray(messages) || messages.length === 0) return invalid('messages: Field required');
-
+/** Reads tools, system and messages into a scan; an error when a message is not one. */
+function scanRequest(body: JsonObject, messages: unknown[]): PromptScan | CallResult {
   const scan: PromptScan = {
     text: '',
     breakpoints: [],
@@ -94,11 +85,9 @@ export function handleMessages(body: JsonObject, context: CallContext): CallResu
     afterToolResult: false,
     messageCount: messages.length,
   };
-  const tools: ToolSpec[] = [];
   if (Array.isArray(body['tools'])) {
     for (const tool of body['tools']) {
       if (!isObject(tool) || typeof tool['name'] !== 'string') continue;
-      tools.push({ name: tool['name'], parameters: tool['input_schema'] });
       scan.text += `tool: ${JSON.stringify(tool)}\n`;
       if (isObject(tool['cache_control'])) scan.breakpoints.push(scan.text.length);
     }
@@ -114,48 +103,67 @@ export function handleMessages(body: JsonObject, context: CallContext): CallResu
       );
     }
     const { text, toolResultOnly } = scanBlocks(message['content'], scan, role);
-    if (role === 'user') {
-      if (text) scan.userText = text;
-      lastToolResultOnly = toolResultOnly;
-    } else {
-      lastToolResultOnly = false;
-    }
+    if (role === 'user' && text) scan.userText = text;
+    lastToolResultOnly = role === 'user' && toolResultOnly;
   }
   scan.afterToolResult = lastToolResultOnly;
+  return scan;
+}
 
-  // Structured outputs (`output_format`, or `output_config.format`).
-  let json: { schema: unknown } | undefined;
+function readTools(body: JsonObject): ToolSpec[] {
+  const tools: ToolSpec[] = [];
+  if (!Array.isArray(body['tools'])) return tools;
+  for (const tool of body['tools']) {
+    if (isObject(tool) && typeof tool['name'] === 'string')
+      tools.push({ name: tool['name'], parameters: tool['input_schema'] });
+  }
+  return tools;
+}
+
+/** Structured outputs (`output_format`, or `output_config.format`). */
+function readOutputFormat(body: JsonObject): { schema: unknown } | undefined {
   const outputConfig = body['output_config'];
   const format =
     body['output_format'] ?? (isObject(outputConfig) ? outputConfig['format'] : undefined);
-  if (isObject(format) && format['type'] === 'json_schema') json = { schema: format['schema'] };
+  return isObject(format) && format['type'] === 'json_schema'
+    ? { schema: format['schema'] }
+    : undefined;
+}
 
-  const totalTokens = estimateTokens(scan.text) + 3 * messages.length;
-  let cacheRead = 0;
-  let cacheWrite = 0;
+/**
+ * Explicit caching at the `cache_control` breakpoints: the longest prefix already cached is read;
+ * what lies beyond it up to the last breakpoint is written.
+ */
+function cacheTokens(
+  scan: PromptScan,
+  model: SimModelConfig,
+  cache: PrefixCache,
+): { cacheRead: number; cacheWrite: number } {
   const breakpoints = scan.breakpoints.filter((offset) => offset / 4 >= model.cache.minTokens);
-  if (breakpoints.length > 0) {
-    // The longest prefix already cached is read; what lies beyond it up to the last breakpoint is written.
-    const last = breakpoints[breakpoints.length - 1] as number;
-    let readChars = 0;
-    for (let index = breakpoints.length - 1; index >= 0; index--) {
-      const offset = breakpoints[index] as number;
-      if (context.cache.has(scan.text.slice(0, offset))) {
-        readChars = offset;
-        break;
-      }
+  if (breakpoints.length === 0) return { cacheRead: 0, cacheWrite: 0 };
+  const last = breakpoints[breakpoints.length - 1] as number;
+  let readChars = 0;
+  for (let index = breakpoints.length - 1; index >= 0; index--) {
+    const offset = breakpoints[index] as number;
+    if (cache.has(scan.text.slice(0, offset))) {
+      readChars = offset;
+      break;
     }
-    for (const offset of breakpoints)
-      if (offset > readChars) context.cache.readOrWrite(scan.text.slice(0, offset));
-    cacheRead = Math.floor(readChars / 4);
-    cacheWrite = Math.floor(last / 4) - cacheRead;
   }
-  const inputTokens = Math.max(0, totalTokens - cacheRead - cacheWrite);
+  for (const offset of breakpoints)
+    if (offset > readChars) cache.readOrWrite(scan.text.slice(0, offset));
+  const cacheRead = Math.floor(readChars / 4);
+  return { cacheRead, cacheWrite: Math.floor(last / 4) - cacheRead };
+}
 
+/** Extended thinking: off, or on with an optional budget; an error for a budget Anthropic rejects. */
+function readThinking(
+  body: JsonObject,
+  maxTokens: number,
+): CallResult | { thinking?: { budgetTokens: number | undefined } } {
   const thinking = body['thinking'];
-  const thinkingOn =
-    isObject(thinking) && (thinking['type'] === 'enabled' || thinking['type'] === 'adaptive');
-  if (isObject(thinking) && thinking['type'] === 'enabled') {
+  if (!isObject(thinking)) return {};
+  if (thinking['type'] === 'enabled') {
     const budget = thinking['budget_tokens'];
     if (typeof budget !== 'number' || budget < 1024) {
       return invalid(
@@ -164,43 +172,85 @@ export function handleMessages(body: JsonObject, context: CallContext): CallResu
     }
     if (budget >= maxTokens)
       return invalid('`max_tokens` must be greater than `thinking.budget_tokens`.');
+  } else if (thinking['type'] !== 'adaptive') {
+    return {};
   }
+  const budget = thinking['budget_tokens'];
+  return { thinking: { budgetTokens: typeof budget === 'number' ? budget : undefined } };
+}
+
+/** `POST /v1/messages`. */
+export function handleMessages(body: JsonObject, context: CallContext): CallResult {
+  const { model } = context;
+  const maxTokens = body['max_tokens'];
+  if (typeof maxTokens !== 'number') return invalid('max_tokens: Field required');
+  if (!Number.isInteger(maxTokens) || maxTokens < 1)
+    return invalid('max_tokens: Input should be greater than or equal to 1');
+  const messages = body['messages'];
+  if (!Array.isArray(messages) || messages.length === 0) return invalid('messages: Field required');
+  const scan = scanRequest(body, messages);
+  if ('kind' in scan) return scan;
+  const totalTokens = estimateTokens(scan.text) + 3 * messages.length;
+  const { cacheRead, cacheWrite } = cacheTokens(scan, model, context.cache);
+  const thinking = readThinking(body, maxTokens);
+  if ('kind' in thinking) return thinking;
   const [choice] = generate({
     model,
     seed: context.seed,
     requestSalt: context.salt,
     userText: scan.userText,
     afterToolResult: scan.afterToolResult,
-    tools,
+    tools: readTools(body),
     toolChoice: anthropicToolChoice(body['tool_choice']),
-    json,
+    json: readOutputFormat(body),
     maxOutputTokens: maxTokens,
     reasoningEffort: undefined,
-    ...(thinkingOn
-      ? {
-          thinking: {
-            budgetTokens:
-              isObject(thinking) && typeof thinking['budget_tokens'] === 'number'
-                ? thinking['budget_tokens']
-                : undefined,
-          },
-        }
-      : {}),
+    ...thinking,
     n: 1,
     directives: context.directives,
     judge: context.judge,
     toolIdPrefix: 'toolu_01',
   }) as [GeneratedChoice];
-  const refused = choice.refusal !== undefined;
+  const thinkingOn = thinking.thinking !== undefined;
+  const message: MessageFacts = {
+    id: `msg_01${alphaId(22, 'msg', context.salt)}`,
+    model: model.responseModel ?? model.name,
+    content: contentBlocks(choice, thinkingOn, context.salt, maxTokens),
+    usageInput: {
+      input_tokens: Math.max(0, totalTokens - cacheRead - cacheWrite),
+      cache_creation_input_tokens: cacheWrite,
+      cache_read_input_tokens: cacheRead,
+      cache_creation: { ephemeral_5m_input_tokens: cacheWrite, ephemeral_1h_input_tokens: 0 },
+    },
+    stop: stopReason(choice, choice.refusal !== undefined),
+  };
+  const graded = gradeOf([choice]);
+  if (body['stream'] === true)
+    return { kind: 'sse', graded, frames: messageStreamFrames(message, choice) };
+  return {
+    kind: 'json',
+    outputTokens: choice.outputTokens,
+    graded,
+    body: messageBody(message, choice, thinkingOn),
+  };
+}
+
+/** The content blocks: thinking, then the refusal, the tool calls (after a preface) or the text. */
+function contentBlocks(
+  choice: GeneratedChoice,
+  thinkingOn: boolean,
+  salt: string,
+  maxTokens: number,
+): JsonObject[] {
   const content: JsonObject[] = [];
   if (thinkingOn && choice.reasoningTokens > 0) {
     content.push({
       type: 'thinking',
       thinking: THINKING_SUMMARY,
-      signature: Buffer.from(`sim-signature:${context.salt}`).toString('base64'),
+      signature: Buffer.from(`sim-signature:${salt}`).toString('base64'),
     });
   }
-  if (refused) {
+  if (choice.refusal !== undefined) {
     content.push({ type: 'text', text: choice.refusal });
   } else if (choice.toolCalls.length > 0) {
     // Claude usually says what it is about to do before the tool_use block.
@@ -221,183 +271,31 @@ export function handleMessages(body: JsonObject, context: CallContext): CallResu
   } else if (choice.text !== '') {
     content.push({ type: 'text', text: choice.text });
   }
-  const id = `msg_01${alphaId(22, 'msg', context.salt)}`;
-  const responseModel = model.responseModel ?? model.name;
-  const usageInput = {
-    input_tokens: inputTokens,
-    cache_creation_input_tokens: cacheWrite,
-    cache_read_input_tokens: cacheRead,
-    cache_creation: { ephemeral_5m_input_tokens: cacheWrite, ephemeral_1h_input_tokens: 0 },
-  };
-  const stop = stopReason(choice, refused);
-
-  if (body['stream'] === true) {
-    return {
-      kind: 'sse',
-      graded: gradeOf([choice]),
-      frames: messageStreamFrames(id, responseModel, content, choice, usageInput, stop),
-    };
-  }
-  return {
-    kind: 'json',
-    outputTokens: choice.outputTokens,
-    graded: gradeOf([choice]),
-    body: {
-      id,
-      type: 'message',
-      role: 'assistant',
-      model: responseModel,
-      content,
-      stop_reason: stop,
-      ...(refused ? { stop_details: REFUSAL_STOP_DETAILS } : {}),
-      stop_sequence: null,
-      usage: {
-        ...usageInput,
-        output_tokens: choice.outputTokens,
-        ...(thinkingOn
-          ? { output_tokens_details: { thinking_tokens: choice.reasoningTokens } }
-          : {}),
-        service_tier: 'standard',
-      },
-    },
-  };
+  return content;
 }
 
-function messageStreamFrames(
-  id: string,
-  model: string,
-  content: readonly JsonObject[],
+function messageBody(
+  message: MessageFacts,
   choice: GeneratedChoice,
-  usageInput: JsonObject,
-  stop: string,
-): SseFrame[] {
-  const frames: SseFrame[] = [];
-  const push = (event: string, payload: JsonObject, tokens: number): void => {
-    frames.push({ text: sseEvent(event, payload), tokens });
+  thinkingOn: boolean,
+): JsonObject {
+  const { stop } = message;
+  return {
+    id: message.id,
+    type: 'message',
+    role: 'assistant',
+    model: message.model,
+    content: message.content,
+    stop_reason: stop,
+    ...(stop === 'refusal' ? { stop_details: REFUSAL_STOP_DETAILS } : {}),
+    stop_sequence: null,
+    usage: {
+      ...message.usageInput,
+      output_tokens: choice.outputTokens,
+      ...(thinkingOn ? { output_tokens_details: { thinking_tokens: choice.reasoningTokens } } : {}),
+      service_tier: 'standard',
+    },
   };
-  push(
-    'message_start',
-    {
-      type: 'message_start',
-      message: {
-        id,
-        type: 'message',
-        role: 'assistant',
-        model,
-        content: [],
-        stop_reason: null,
-        stop_sequence: null,
-        usage: { ...usageInput, output_tokens: 1, service_tier: 'standard' },
-      },
-    },
-    0,
-  );
-  // Reasoning time goes before the first block; with a thinking block, into its delta.
-  const hasThinking = content[0]?.['type'] === 'thinking';
-  const leadTokens = (index: number): number =>
-    index === 0 && !hasThinking ? choice.reasoningTokens : 0;
-  content.forEach((block, index) => {
-    if (block['type'] === 'thinking') {
-      push(
-        'content_block_start',
-        {
-          type: 'content_block_start',
-          index,
-          content_block: { type: 'thinking', thinking: '', signature: '' },
-        },
-        0,
-      );
-      push(
-        'content_block_delta',
-        {
-          type: 'content_block_delta',
-          index,
-          delta: { type: 'thinking_delta', thinking: block['thinking'] },
-        },
-        choice.reasoningTokens,
-      );
-      push(
-        'content_block_delta',
-        {
-          type: 'content_block_delta',
-          index,
-          delta: { type: 'signature_delta', signature: block['signature'] },
-        },
-        0,
-      );
-    } else if (block['type'] === 'tool_use') {
-      push(
-        'content_block_start',
-        {
-          type: 'content_block_start',
-          index,
-          content_block: { type: 'tool_use', id: block['id'], name: block['name'], input: {} },
-        },
-        leadTokens(index),
-      );
-      // Same input as the non-streamed block (Anthropic's input is always a JSON object).
-      const argumentsText = JSON.stringify(block['input']);
-      push(
-        'content_block_delta',
-        {
-          type: 'content_block_delta',
-          index,
-          delta: { type: 'input_json_delta', partial_json: '' },
-        },
-        0,
-      );
-      for (const piece of splitArguments(argumentsText)) {
-        push(
-          'content_block_delta',
-          {
-            type: 'content_block_delta',
-            index,
-            delta: { type: 'input_json_delta', partial_json: piece },
-          },
-          estimateTokens(piece),
-        );
-      }
-    } else {
-      push(
-        'content_block_start',
-        { type: 'content_block_start', index, content_block: { type: 'text', text: '' } },
-        leadTokens(index),
-      );
-      const head = `event: content_block_delta\ndata: {"type":"content_block_delta","index":${index},"delta":{"type":"text_delta","text":`;
-      for (const piece of splitPieces(String(block['text']))) {
-        frames.push({
-          text: `${head}${JSON.stringify(piece)}}}\n\n`,
-          tokens: estimateTokens(piece),
-        });
-      }
-    }
-    push('content_block_stop', { type: 'content_block_stop', index }, 0);
-  });
-  // Anthropic sends a ping right after the first content_block_start.
-  const firstStart = frames.findIndex((frame) =>
-    frame.text.startsWith('event: content_block_start'),
-  );
-  if (firstStart >= 0)
-    frames.splice(firstStart + 1, 0, { text: sseEvent('ping', { type: 'ping' }), tokens: 0 });
-  push(
-    'message_delta',
-    {
-      type: 'message_delta',
-      delta:
-        stop === 'refusal'
-          ? { stop_reason: stop, stop_sequence: null, stop_details: REFUSAL_STOP_DETAILS }
-          : { stop_reason: stop, stop_sequence: null },
-      usage: hasThinking
-        ? {
-            output_tokens: choice.outputTokens,
-            output_tokens_details: { thinking_tokens: choice.reasoningTokens },
-          }
-        : { output_tokens: choice.outputTokens },
-    },
-    0,
-  );
-  push('message_stop', { type: 'message_stop' }, 0);
-  return frames;
 }
 
 /** `POST /v1/messages/count_tokens`. */

@@ -5,6 +5,7 @@ import { generate } from './engine.js';
 import { estimateTokens, splitArguments, splitPieces } from './tokens.js';
 import type { SseFrame } from './http-util.js';
 import { sseData } from './http-util.js';
+import type { SimModelConfig } from './models.js';
 import { alphaId, hexId } from './random.js';
 
 /** Text of an OpenAI message `content` (string or content parts). */
@@ -54,10 +55,6 @@ export function openaiUsage(
   };
 }
 
-function finishReason(choice: GeneratedChoice): string {
-  return choice.finish;
-}
-
 const fingerprints = new Map<string, string>();
 function fingerprintOf(name: string): string {
   let fingerprint = fingerprints.get(name);
@@ -68,9 +65,14 @@ function fingerprintOf(name: string): string {
   return fingerprint;
 }
 
-/** `POST /v1/chat/completions`. */
-export function handleChatCompletions(body: JsonObject, context: CallContext): CallResult {
-  const { model } = context;
+/** The chat request's limits, once checked. */
+interface ChatLimits {
+  n: number;
+  maxOutputTokens: number | undefined;
+}
+
+/** Checks the parameters OpenAI rejects with a 400, in the order it checks them. */
+function checkChatRequest(body: JsonObject, model: SimModelConfig): CallResult | ChatLimits {
   const messages = body['messages'];
   if (!Array.isArray(messages) || messages.length === 0) {
     return invalid(
@@ -86,11 +88,8 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
       'unsupported_parameter',
     );
   }
-  if (
-    body['stream'] !== true &&
-    body['stream_options'] !== undefined &&
-    body['stream_options'] !== null
-  ) {
+  const streamOptions = body['stream_options'];
+  if (body['stream'] !== true && streamOptions !== undefined && streamOptions !== null) {
     return invalid(
       "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
       'stream_options',
@@ -109,6 +108,10 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
       'decimal_above_max_value',
     );
   }
+  return checkChatLimits(body);
+}
+
+function checkChatLimits(body: JsonObject): CallResult | ChatLimits {
   const n = body['n'] === undefined || body['n'] === null ? 1 : Number(body['n']);
   if (!Number.isInteger(n) || n < 1 || n > 128)
     return invalid(`Invalid 'n': must be between 1 and 128.`, 'n');
@@ -120,100 +123,140 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
   ) {
     return invalid('max_tokens must be at least 1.', 'max_tokens', 'integer_below_min_value');
   }
+  return { n, maxOutputTokens };
+}
 
-  let promptText = '';
-  let userText = '';
-  let lastRole = '';
+/** The conversation as the simulator reads it. */
+interface ChatPrompt {
+  promptText: string;
+  userText: string;
+  lastRole: string;
+}
+
+function readMessages(messages: unknown[]): ChatPrompt | CallResult {
+  const prompt: ChatPrompt = { promptText: '', userText: '', lastRole: '' };
   for (const message of messages) {
     if (!isObject(message))
       return invalid("Invalid type for 'messages': expected an object.", 'messages');
     const role = String(message['role']);
     const text = openaiContentText(message['content']);
-    promptText += `${role}: ${text}\n`;
-    if (Array.isArray(message['tool_calls'])) promptText += JSON.stringify(message['tool_calls']);
-    if (role === 'user') userText = text;
-    lastRole = role;
+    prompt.promptText += `${role}: ${text}\n`;
+    if (Array.isArray(message['tool_calls']))
+      prompt.promptText += JSON.stringify(message['tool_calls']);
+    if (role === 'user') prompt.userText = text;
+    prompt.lastRole = role;
   }
+  return prompt;
+}
+
+/** The function tools of the request (added to the prompt text). */
+function readChatTools(body: JsonObject, prompt: ChatPrompt): ToolSpec[] {
   const tools: ToolSpec[] = [];
-  if (Array.isArray(body['tools'])) {
-    for (const tool of body['tools']) {
-      if (
-        isObject(tool) &&
-        isObject(tool['function']) &&
-        typeof tool['function']['name'] === 'string'
-      ) {
-        tools.push({ name: tool['function']['name'], parameters: tool['function']['parameters'] });
-      }
-    }
-    promptText += JSON.stringify(body['tools']);
-  }
-  const format = body['response_format'];
-  let json: { schema: unknown } | undefined;
-  if (isObject(format)) {
-    if (format['type'] === 'json_object') json = { schema: undefined };
-    else if (format['type'] === 'json_schema') {
-      const spec = format['json_schema'];
-      json = {
-        schema: isObject(spec) ? (spec['schema'] ?? { type: 'object', properties: {} }) : undefined,
-      };
+  if (!Array.isArray(body['tools'])) return tools;
+  for (const tool of body['tools']) {
+    const fn = isObject(tool) ? tool['function'] : undefined;
+    if (isObject(fn) && typeof fn['name'] === 'string') {
+      tools.push({ name: fn['name'], parameters: fn['parameters'] });
     }
   }
-  const promptTokens = estimateTokens(promptText) + 3 * messages.length + 3;
+  prompt.promptText += JSON.stringify(body['tools']);
+  return tools;
+}
+
+/** `response_format`: JSON mode or a JSON schema. */
+function readResponseFormat(format: unknown): { schema: unknown } | undefined {
+  if (!isObject(format)) return undefined;
+  if (format['type'] === 'json_object') return { schema: undefined };
+  if (format['type'] !== 'json_schema') return undefined;
+  const spec = format['json_schema'];
+  return {
+    schema: isObject(spec) ? (spec['schema'] ?? { type: 'object', properties: {} }) : undefined,
+  };
+}
+
+/** OpenRouter's `usage.cost` (the `cost` directive): what the provider charged, in USD (credits). */
+function chargedCost(
+  cost: number | 'list',
+  price: SimModelConfig['price'],
+  promptTokens: number,
+  cachedTokens: number,
+  completionTokens: number,
+): number {
+  if (cost !== 'list') return cost;
+  const cachedPrice = price.cachedInputPerMTok ?? price.inputPerMTok;
+  return (
+    ((promptTokens - cachedTokens) * price.inputPerMTok +
+      cachedTokens * cachedPrice +
+      completionTokens * price.outputPerMTok) /
+    1e6
+  );
+}
+
+/** `POST /v1/chat/completions`. */
+export function handleChatCompletions(body: JsonObject, context: CallContext): CallResult {
+  const { model } = context;
+  const limits = checkChatRequest(body, model);
+  if ('kind' in limits) return limits;
+  const messages = body['messages'] as unknown[];
+  const prompt = readMessages(messages);
+  if ('kind' in prompt) return prompt;
+  const tools = readChatTools(body, prompt);
+  const promptTokens = estimateTokens(prompt.promptText) + 3 * messages.length + 3;
   const cachedTokens = Math.min(
-    context.cache.lookup(promptText, model.cache.minTokens, model.cache.blockTokens),
+    context.cache.lookup(prompt.promptText, model.cache.minTokens, model.cache.blockTokens),
     promptTokens,
   );
   const choices = generate({
     model,
     seed: context.seed,
     requestSalt: context.salt,
-    userText,
-    afterToolResult: lastRole === 'tool',
+    userText: prompt.userText,
+    afterToolResult: prompt.lastRole === 'tool',
     tools,
     toolChoice: openaiToolChoice(body['tool_choice']),
-    json,
-    maxOutputTokens,
+    json: readResponseFormat(body['response_format']),
+    maxOutputTokens: limits.maxOutputTokens,
     reasoningEffort:
       typeof body['reasoning_effort'] === 'string' ? body['reasoning_effort'] : undefined,
-    n,
+    n: limits.n,
     directives: context.directives,
     judge: context.judge,
     toolIdPrefix: 'call_',
   });
-  const id = `chatcmpl-${alphaId(29, 'chatcmpl', context.salt)}`;
-  const responseModel = model.responseModel ?? model.name;
-  const fingerprint = fingerprintOf(model.name);
   const usage = openaiUsage(promptTokens, cachedTokens, choices);
   const cost = context.directives.cost;
   if (cost !== undefined) {
-    // OpenRouter's `usage.cost`: what the provider charged, in USD (credits).
-    const { price } = model;
-    usage['cost'] =
-      cost === 'list'
-        ? ((promptTokens - cachedTokens) * price.inputPerMTok +
-            cachedTokens * (price.cachedInputPerMTok ?? price.inputPerMTok) +
-            (usage['completion_tokens'] as number) * price.outputPerMTok) /
-          1e6
-        : cost;
+    const completion = usage['completion_tokens'] as number;
+    usage['cost'] = chargedCost(cost, model.price, promptTokens, cachedTokens, completion);
   }
-
+  const envelope: ChatEnvelope = {
+    id: `chatcmpl-${alphaId(29, 'chatcmpl', context.salt)}`,
+    created: context.created,
+    model: model.responseModel ?? model.name,
+    fingerprint: fingerprintOf(model.name),
+  };
   if (body['stream'] === true) {
     const options = body['stream_options'];
     const includeUsage = isObject(options) && options['include_usage'] === true;
-    return {
-      kind: 'sse',
-      graded: gradeOf(choices),
-      frames: chatStreamFrames(
-        id,
-        context.created,
-        responseModel,
-        fingerprint,
-        choices,
-        usage,
-        includeUsage,
-      ),
-    };
+    const frames = chatStreamFrames(envelope, choices, usage, includeUsage);
+    return { kind: 'sse', graded: gradeOf(choices), frames };
   }
+  return chatCompletion(envelope, choices, usage);
+}
+
+/** What every chunk and the completion carry besides the choices. */
+interface ChatEnvelope {
+  id: string;
+  created: number;
+  model: string;
+  fingerprint: string;
+}
+
+function chatCompletion(
+  envelope: ChatEnvelope,
+  choices: readonly GeneratedChoice[],
+  usage: JsonObject,
+): CallResult {
   let outputTokens = 0;
   const renderedChoices = choices.map((choice, index) => {
     outputTokens += choice.outputTokens;
@@ -230,101 +273,93 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
         function: { name: call.name, arguments: call.arguments },
       }));
     }
-    return { index, message, logprobs: null, finish_reason: finishReason(choice) };
+    return { index, message, logprobs: null, finish_reason: choice.finish };
   });
   return {
     kind: 'json',
     graded: gradeOf(choices),
     outputTokens,
     body: {
-      id,
+      id: envelope.id,
       object: 'chat.completion',
-      created: context.created,
-      model: responseModel,
+      created: envelope.created,
+      model: envelope.model,
       choices: renderedChoices,
       usage,
       service_tier: 'default',
-      system_fingerprint: fingerprint,
+      system_fingerprint: envelope.fingerprint,
     },
   };
 }
 
+/** The chunks of a streamed chat completion, one choice after the other. */
+class ChatStream {
+  readonly frames: SseFrame[] = [];
+  private readonly head: string;
+  private readonly tail: string;
+
+  constructor(envelope: ChatEnvelope, includeUsage: boolean) {
+    // Serialise the envelope once; only the choice changes from chunk to chunk.
+    this.head = `data: {"id":${JSON.stringify(envelope.id)},"object":"chat.completion.chunk","created":${envelope.created},"model":${JSON.stringify(envelope.model)},"service_tier":"default","system_fingerprint":${JSON.stringify(envelope.fingerprint)},"choices":[`;
+    this.tail = includeUsage ? '],"usage":null}\n\n' : ']}\n\n';
+  }
+
+  chunk(choice: JsonObject, tokens: number): void {
+    this.frames.push({ text: this.head + JSON.stringify(choice) + this.tail, tokens });
+  }
+
+  content(index: number, key: 'content' | 'refusal', piece: string): void {
+    this.frames.push({
+      text: `${this.head}{"index":${index},"delta":{"${key}":${JSON.stringify(piece)}},"logprobs":null,"finish_reason":null}${this.tail}`,
+      tokens: estimateTokens(piece),
+    });
+  }
+
+  /** Each call: a first chunk with its id and name (the reasoning time goes before it), then argument pieces. */
+  toolCalls(index: number, choice: GeneratedChoice): void {
+    choice.toolCalls.forEach((call, callIndex) => {
+      const function_ = { name: call.name, arguments: '' };
+      const first: JsonObject = {
+        tool_calls: [{ index: callIndex, id: call.id, type: 'function', function: function_ }],
+      };
+      if (callIndex === 0)
+        Object.assign(first, { role: 'assistant', content: null, refusal: null });
+      const lead = callIndex === 0 ? choice.reasoningTokens : 0;
+      this.chunk({ index, delta: first, logprobs: null, finish_reason: null }, lead);
+      for (const piece of splitArguments(call.arguments)) {
+        const delta = { tool_calls: [{ index: callIndex, function: { arguments: piece } }] };
+        this.chunk({ index, delta, logprobs: null, finish_reason: null }, estimateTokens(piece));
+      }
+    });
+  }
+
+  /** The role chunk (after the reasoning time), then the text or refusal in pieces. */
+  text(index: number, choice: GeneratedChoice): void {
+    const delta = { role: 'assistant', content: '', refusal: null };
+    this.chunk({ index, delta, logprobs: null, finish_reason: null }, choice.reasoningTokens);
+    if (choice.refusal !== undefined) {
+      for (const piece of splitPieces(choice.refusal)) this.content(index, 'refusal', piece);
+    } else {
+      for (const piece of splitPieces(choice.text)) this.content(index, 'content', piece);
+    }
+  }
+}
+
 function chatStreamFrames(
-  id: string,
-  created: number,
-  model: string,
-  fingerprint: string,
+  envelope: ChatEnvelope,
   choices: readonly GeneratedChoice[],
   usage: JsonObject,
   includeUsage: boolean,
 ): SseFrame[] {
-  const frames: SseFrame[] = [];
-  // Serialise the envelope once; only the choice changes from chunk to chunk.
-  const head = `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"service_tier":"default","system_fingerprint":${JSON.stringify(fingerprint)},"choices":[`;
-  const tail = includeUsage ? '],"usage":null}\n\n' : ']}\n\n';
-  const chunk = (choice: JsonObject, tokens: number): void => {
-    frames.push({ text: head + JSON.stringify(choice) + tail, tokens });
-  };
-  const contentChunk = (index: number, key: 'content' | 'refusal', piece: string): void => {
-    frames.push({
-      text: `${head}{"index":${index},"delta":{"${key}":${JSON.stringify(piece)}},"logprobs":null,"finish_reason":null}${tail}`,
-      tokens: estimateTokens(piece),
-    });
-  };
+  const stream = new ChatStream(envelope, includeUsage);
   choices.forEach((choice, index) => {
-    if (choice.toolCalls.length > 0) {
-      choice.toolCalls.forEach((call, callIndex) => {
-        const first: JsonObject = {
-          tool_calls: [
-            {
-              index: callIndex,
-              id: call.id,
-              type: 'function',
-              function: { name: call.name, arguments: '' },
-            },
-          ],
-        };
-        if (callIndex === 0) {
-          first['role'] = 'assistant';
-          first['content'] = null;
-          first['refusal'] = null;
-        }
-        chunk(
-          { index, delta: first, logprobs: null, finish_reason: null },
-          callIndex === 0 ? choice.reasoningTokens : 0,
-        );
-        for (const piece of splitArguments(call.arguments)) {
-          chunk(
-            {
-              index,
-              delta: { tool_calls: [{ index: callIndex, function: { arguments: piece } }] },
-              logprobs: null,
-              finish_reason: null,
-            },
-            estimateTokens(piece),
-          );
-        }
-      });
-    } else {
-      chunk(
-        {
-          index,
-          delta: { role: 'assistant', content: '', refusal: null },
-          logprobs: null,
-          finish_reason: null,
-        },
-        choice.reasoningTokens,
-      );
-      if (choice.refusal !== undefined) {
-        for (const piece of splitPieces(choice.refusal)) contentChunk(index, 'refusal', piece);
-      } else {
-        for (const piece of splitPieces(choice.text)) contentChunk(index, 'content', piece);
-      }
-    }
-    chunk({ index, delta: {}, logprobs: null, finish_reason: finishReason(choice) }, 0);
+    if (choice.toolCalls.length > 0) stream.toolCalls(index, choice);
+    else stream.text(index, choice);
+    stream.chunk({ index, delta: {}, logprobs: null, finish_reason: choice.finish }, 0);
   });
   if (includeUsage) {
-    frames.push({
+    const { id, created, model, fingerprint } = envelope;
+    stream.frames.push({
       text: sseData({
         id,
         object: 'chat.completion.chunk',
@@ -338,6 +373,6 @@ function chatStreamFrames(
       tokens: 0,
     });
   }
-  frames.push({ text: 'data: [DONE]\n\n', tokens: 0 });
-  return frames;
+  stream.frames.push({ text: 'data: [DONE]\n\n', tokens: 0 });
+  return stream.frames;
 }

@@ -2,11 +2,12 @@ import type { CallContext, CallResult, JsonObject } from './context.js';
 import { gradeOf, invalid, isObject } from './context.js';
 import type { GeneratedChoice, ToolChoice, ToolSpec } from './engine.js';
 import { generate } from './engine.js';
-import { estimateTokens, splitArguments, splitPieces } from './tokens.js';
-import type { SseFrame } from './http-util.js';
-import { sseEvent } from './http-util.js';
+import type { SimModelConfig } from './models.js';
 import { openaiContentText } from './openai-chat.js';
+import { responsesStreamFrames } from './openai-responses-stream.js';
+import type { ResponseState } from './openai-responses-stream.js';
 import { hexId } from './random.js';
+import { estimateTokens } from './tokens.js';
 
 function responsesToolChoice(value: unknown): ToolChoice {
   if (value === 'none' || value === 'required' || value === 'auto') return value;
@@ -14,57 +15,83 @@ function responsesToolChoice(value: unknown): ToolChoice {
   return 'auto';
 }
 
+/** The prompt as the simulator reads it: all text, the last user turn, and the item count. */
+interface ResponsesPrompt {
+  promptText: string;
+  userText: string;
+  afterToolResult: boolean;
+  items: number;
+}
+
+/** Reads `instructions` and `input` (a string or a list of items). */
+function readInput(body: JsonObject): ResponsesPrompt | undefined {
+  const input = body['input'];
+  const prompt: ResponsesPrompt = {
+    promptText: '',
+    userText: '',
+    afterToolResult: false,
+    items: 0,
+  };
+  if (typeof body['instructions'] === 'string')
+    prompt.promptText += `developer: ${body['instructions']}\n`;
+  if (typeof input === 'string') {
+    prompt.promptText += `user: ${input}\n`;
+    prompt.userText = input;
+    prompt.items = 1;
+    return prompt;
+  }
+  if (!Array.isArray(input)) return undefined;
+  for (const item of input) {
+    if (!isObject(item)) continue;
+    prompt.items++;
+    const type = item['type'] ?? 'message';
+    if (type === 'message') {
+      const text = openaiContentText(item['content']);
+      prompt.promptText += `${String(item['role'])}: ${text}\n`;
+      if (item['role'] === 'user') prompt.userText = text;
+      prompt.afterToolResult = false;
+    } else if (type === 'function_call_output') {
+      const output = item['output'];
+      prompt.promptText += `tool: ${typeof output === 'string' ? output : JSON.stringify(output)}\n`;
+      prompt.afterToolResult = true;
+    } else {
+      prompt.promptText += `${JSON.stringify(item)}\n`;
+    }
+  }
+  return prompt;
+}
+
+/** The function tools of the request (added to the prompt text). */
+function readTools(body: JsonObject, prompt: ResponsesPrompt): ToolSpec[] {
+  const tools: ToolSpec[] = [];
+  if (!Array.isArray(body['tools'])) return tools;
+  for (const tool of body['tools']) {
+    if (isObject(tool) && tool['type'] === 'function' && typeof tool['name'] === 'string') {
+      tools.push({ name: tool['name'], parameters: tool['parameters'] });
+    }
+  }
+  prompt.promptText += JSON.stringify(body['tools']);
+  return tools;
+}
+
+/** `text.format`: JSON mode or a JSON schema. */
+function readFormat(format: unknown): { schema: unknown } | undefined {
+  if (!isObject(format)) return undefined;
+  if (format['type'] === 'json_object') return { schema: undefined };
+  if (format['type'] === 'json_schema')
+    return { schema: format['schema'] ?? { type: 'object', properties: {} } };
+  return undefined;
+}
+
 /** `POST /v1/responses`. */
 export function handleResponses(body: JsonObject, context: CallContext): CallResult {
   const { model } = context;
-  const input = body['input'];
-  let promptText = '';
-  let userText = '';
-  let afterToolResult = false;
-  let items = 0;
-  if (typeof body['instructions'] === 'string')
-    promptText += `developer: ${body['instructions']}\n`;
-  if (typeof input === 'string') {
-    promptText += `user: ${input}\n`;
-    userText = input;
-    items = 1;
-  } else if (Array.isArray(input)) {
-    for (const item of input) {
-      if (!isObject(item)) continue;
-      items++;
-      const type = item['type'] ?? 'message';
-      if (type === 'message') {
-        const text = openaiContentText(item['content']);
-        promptText += `${String(item['role'])}: ${text}\n`;
-        if (item['role'] === 'user') userText = text;
-        afterToolResult = false;
-      } else if (type === 'function_call_output') {
-        promptText += `tool: ${typeof item['output'] === 'string' ? item['output'] : JSON.stringify(item['output'])}\n`;
-        afterToolResult = true;
-      } else {
-        promptText += `${JSON.stringify(item)}\n`;
-      }
-    }
-  } else {
+  const prompt = readInput(body);
+  if (!prompt)
     return invalid("Missing required parameter: 'input'.", 'input', 'missing_required_parameter');
-  }
-  const tools: ToolSpec[] = [];
-  if (Array.isArray(body['tools'])) {
-    for (const tool of body['tools']) {
-      if (isObject(tool) && tool['type'] === 'function' && typeof tool['name'] === 'string') {
-        tools.push({ name: tool['name'], parameters: tool['parameters'] });
-      }
-    }
-    promptText += JSON.stringify(body['tools']);
-  }
+  const tools = readTools(body, prompt);
   const text = body['text'];
   const format = isObject(text) ? text['format'] : undefined;
-  let json: { schema: unknown } | undefined;
-  if (isObject(format)) {
-    if (format['type'] === 'json_object') json = { schema: undefined };
-    else if (format['type'] === 'json_schema')
-      json = { schema: format['schema'] ?? { type: 'object', properties: {} } };
-  }
   const maxRaw = body['max_output_tokens'];
   const maxOutputTokens = typeof maxRaw === 'number' ? maxRaw : undefined;
   if (maxOutputTokens !== undefined && maxOutputTokens < 16) {
@@ -79,21 +106,20 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
     isObject(reasoning) && typeof reasoning['effort'] === 'string'
       ? reasoning['effort']
       : undefined;
-
-  const promptTokens = estimateTokens(promptText) + 3 * items + 3;
+  const promptTokens = estimateTokens(prompt.promptText) + 3 * prompt.items + 3;
   const cachedTokens = Math.min(
-    context.cache.lookup(promptText, model.cache.minTokens, model.cache.blockTokens),
+    context.cache.lookup(prompt.promptText, model.cache.minTokens, model.cache.blockTokens),
     promptTokens,
   );
   const [choice] = generate({
     model,
     seed: context.seed,
     requestSalt: context.salt,
-    userText,
-    afterToolResult,
+    userText: prompt.userText,
+    afterToolResult: prompt.afterToolResult,
     tools,
     toolChoice: responsesToolChoice(body['tool_choice']),
-    json,
+    json: readFormat(format),
     maxOutputTokens,
     reasoningEffort: effort,
     n: 1,
@@ -101,18 +127,38 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
     judge: context.judge,
     toolIdPrefix: 'call_',
   }) as [GeneratedChoice];
+  const envelope = responseEnvelope(body, context, {
+    choice,
+    promptTokens,
+    cachedTokens,
+    effort,
+    format,
+    maxOutputTokens,
+  });
+  const status = choice.finish === 'length' ? 'incomplete' : 'completed';
+  const output = outputItems(choice, model, context.salt);
+  const graded = gradeOf([choice]);
+  if (body['stream'] !== true)
+    return {
+      kind: 'json',
+      outputTokens: choice.outputTokens,
+      graded,
+      body: envelope(status, output, true),
+    };
+  return { kind: 'sse', frames: responsesStreamFrames(envelope, output, status, choice), graded };
+}
 
-  const id = `resp_${hexId(48, 'resp', context.salt)}`;
-  const incomplete = choice.finish === 'length';
-  const status = incomplete ? 'incomplete' : 'completed';
+/** The output items: reasoning (for reasoning models), then function calls or one message. */
+function outputItems(choice: GeneratedChoice, model: SimModelConfig, salt: string): JsonObject[] {
   const output: JsonObject[] = [];
+  const incomplete = choice.finish === 'length';
   if (model.reasoningTokens) {
-    output.push({ id: `rs_${hexId(48, 'rs', context.salt)}`, type: 'reasoning', summary: [] });
+    output.push({ id: `rs_${hexId(48, 'rs', salt)}`, type: 'reasoning', summary: [] });
   }
   if (choice.toolCalls.length > 0) {
     choice.toolCalls.forEach((call, index) => {
       output.push({
-        id: `fc_${hexId(48, 'fc', context.salt, index)}`,
+        id: `fc_${hexId(48, 'fc', salt, index)}`,
         type: 'function_call',
         status: 'completed',
         arguments: call.arguments,
@@ -122,9 +168,9 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
     });
   } else if (!(incomplete && choice.text === '' && choice.refusal === undefined)) {
     output.push({
-      id: `msg_${hexId(48, 'msg', context.salt)}`,
+      id: `msg_${hexId(48, 'msg', salt)}`,
       type: 'message',
-      status,
+      status: incomplete ? 'incomplete' : 'completed',
       content: [
         choice.refusal !== undefined
           ? { type: 'refusal', refusal: choice.refusal }
@@ -133,6 +179,28 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
       role: 'assistant',
     });
   }
+  return output;
+}
+
+/** What the response object reports besides the request's own fields. */
+interface ResponseFacts {
+  choice: GeneratedChoice;
+  promptTokens: number;
+  cachedTokens: number;
+  effort: string | undefined;
+  format: unknown;
+  maxOutputTokens: number | undefined;
+}
+
+/** Builds the `response` object in a given state (the stream sends it three times). */
+function responseEnvelope(
+  body: JsonObject,
+  context: CallContext,
+  facts: ResponseFacts,
+): (state: ResponseState, items: JsonObject[], withUsage: boolean) => JsonObject {
+  const { model } = context;
+  const { choice, promptTokens, cachedTokens } = facts;
+  const id = `resp_${hexId(48, 'resp', context.salt)}`;
   const usage = {
     input_tokens: promptTokens,
     input_tokens_details: { cached_tokens: cachedTokens, cache_write_tokens: 0 },
@@ -140,11 +208,7 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
     output_tokens_details: { reasoning_tokens: choice.reasoningTokens },
     total_tokens: promptTokens + choice.outputTokens,
   };
-  const response = (
-    state: 'in_progress' | 'completed' | 'incomplete',
-    items: JsonObject[],
-    withUsage: boolean,
-  ): JsonObject => ({
+  return (state, items, withUsage) => ({
     id,
     object: 'response',
     created_at: context.created,
@@ -154,17 +218,17 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
     error: null,
     incomplete_details: state === 'incomplete' ? { reason: 'max_output_tokens' } : null,
     instructions: body['instructions'] ?? null,
-    max_output_tokens: maxOutputTokens ?? null,
+    max_output_tokens: facts.maxOutputTokens ?? null,
     max_tool_calls: null,
     model: model.responseModel ?? model.name,
     output: items,
     parallel_tool_calls: true,
     previous_response_id: body['previous_response_id'] ?? null,
-    reasoning: { effort: effort ?? (model.reasoningTokens ? 'medium' : null), summary: null },
+    reasoning: { effort: facts.effort ?? (model.reasoningTokens ? 'medium' : null), summary: null },
     service_tier: 'default',
     store: body['store'] !== false,
     temperature: typeof body['temperature'] === 'number' ? body['temperature'] : 1,
-    text: { format: isObject(format) ? format : { type: 'text' }, verbosity: 'medium' },
+    text: { format: isObject(facts.format) ? facts.format : { type: 'text' }, verbosity: 'medium' },
     tool_choice: body['tool_choice'] ?? 'auto',
     tools: Array.isArray(body['tools']) ? body['tools'] : [],
     top_p: typeof body['top_p'] === 'number' ? body['top_p'] : 1,
@@ -173,89 +237,4 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
     user: null,
     metadata: isObject(body['metadata']) ? body['metadata'] : {},
   });
-
-  if (body['stream'] !== true) {
-    return {
-      kind: 'json',
-      outputTokens: choice.outputTokens,
-      graded: gradeOf([choice]),
-      body: response(status, output, true),
-    };
-  }
-
-  const frames: SseFrame[] = [];
-  let sequence = 0;
-  const push = (type: string, payload: JsonObject, tokens = 0): void => {
-    frames.push({
-      text: sseEvent(type, { type, sequence_number: sequence++, ...payload }),
-      tokens,
-    });
-  };
-  push('response.created', { response: response('in_progress', [], false) });
-  push('response.in_progress', { response: response('in_progress', [], false) });
-  output.forEach((item, outputIndex) => {
-    const itemId = item['id'];
-    if (item['type'] === 'reasoning') {
-      push(
-        'response.output_item.added',
-        { output_index: outputIndex, item },
-        choice.reasoningTokens,
-      );
-      push('response.output_item.done', { output_index: outputIndex, item });
-    } else if (item['type'] === 'function_call') {
-      const args = String(item['arguments']);
-      push('response.output_item.added', {
-        output_index: outputIndex,
-        item: { ...item, status: 'in_progress', arguments: '' },
-      });
-      for (const piece of splitArguments(args)) {
-        push(
-          'response.function_call_arguments.delta',
-          { item_id: itemId, output_index: outputIndex, delta: piece },
-          estimateTokens(piece),
-        );
-      }
-      push('response.function_call_arguments.done', {
-        item_id: itemId,
-        output_index: outputIndex,
-        name: item['name'],
-        arguments: args,
-      });
-      push('response.output_item.done', { output_index: outputIndex, item });
-    } else {
-      const part = (item['content'] as JsonObject[])[0] as JsonObject;
-      push('response.output_item.added', {
-        output_index: outputIndex,
-        item: { ...item, status: 'in_progress', content: [] },
-      });
-      const where = { item_id: itemId, output_index: outputIndex, content_index: 0 };
-      if (part['type'] === 'refusal') {
-        push('response.content_part.added', { ...where, part: { type: 'refusal', refusal: '' } });
-        for (const piece of splitPieces(String(part['refusal']))) {
-          push('response.refusal.delta', { ...where, delta: piece }, estimateTokens(piece));
-        }
-        push('response.refusal.done', { ...where, refusal: part['refusal'] });
-      } else {
-        push('response.content_part.added', {
-          ...where,
-          part: { type: 'output_text', annotations: [], logprobs: [], text: '' },
-        });
-        const head = `event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":`;
-        const middle = `,"item_id":${JSON.stringify(itemId)},"output_index":${outputIndex},"content_index":0,"delta":`;
-        for (const piece of splitPieces(String(part['text']))) {
-          frames.push({
-            text: `${head}${sequence++}${middle}${JSON.stringify(piece)},"logprobs":[]}\n\n`,
-            tokens: estimateTokens(piece),
-          });
-        }
-        push('response.output_text.done', { ...where, text: part['text'], logprobs: [] });
-      }
-      push('response.content_part.done', { ...where, part });
-      push('response.output_item.done', { output_index: outputIndex, item });
-    }
-  });
-  push(incomplete ? 'response.incomplete' : 'response.completed', {
-    response: response(status, output, true),
-  });
-  return { kind: 'sse', frames, graded: gradeOf([choice]) };
 }
