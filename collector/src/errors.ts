@@ -1,18 +1,25 @@
 /**
  * Errors the HTTP layer maps onto status codes (one express error handler in
- * `app.ts` does the mapping). Each has a literal `name` and the fields a caller
- * branches on.
+ * `app.ts` does the mapping, by class). Each carries its `status` and the fields
+ * a caller branches on; its `name` is its class's name (for logs).
  */
 
+/** An error with the HTTP status it is answered with. */
+export abstract class HttpError extends Error {
+  abstract readonly status: number;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
 /** The body could not be decoded (malformed protobuf, JSON or gzip, wrong shape): 400. */
-export class MalformedPayloadError extends Error {
-  override readonly name = 'MalformedPayloadError';
+export class MalformedPayloadError extends HttpError {
   readonly status = 400;
 }
 
 /** The body (compressed or inflated) is larger than the limit: 413. */
-export class PayloadTooLargeError extends Error {
-  override readonly name = 'PayloadTooLargeError';
+export class PayloadTooLargeError extends HttpError {
   readonly status = 413;
   readonly limitBytes: number;
   constructor(message: string, limitBytes: number, options?: ErrorOptions) {
@@ -22,38 +29,32 @@ export class PayloadTooLargeError extends Error {
 }
 
 /** The request body did not arrive within the time allowed: 408 (the connection is closed). */
-export class RequestTimeoutError extends Error {
-  override readonly name = 'RequestTimeoutError';
+export class RequestTimeoutError extends HttpError {
   readonly status = 408;
 }
 
 /** Content-Type or Content-Encoding the endpoint does not take: 415. */
-export class UnsupportedMediaTypeError extends Error {
-  override readonly name = 'UnsupportedMediaTypeError';
+export class UnsupportedMediaTypeError extends HttpError {
   readonly status = 415;
 }
 
 /** Missing or wrong bearer token: 401. */
-export class UnauthorizedError extends Error {
-  override readonly name = 'UnauthorizedError';
+export class UnauthorizedError extends HttpError {
   readonly status = 401;
 }
 
 /** A request a web page on another site could have sent (foreign `Origin`): 403. */
-export class ForbiddenError extends Error {
-  override readonly name = 'ForbiddenError';
+export class ForbiddenError extends HttpError {
   readonly status = 403;
 }
 
 /** A `Host` header naming a host this collector does not answer for (DNS rebinding): 421. */
-export class MisdirectedRequestError extends Error {
-  override readonly name = 'MisdirectedRequestError';
+export class MisdirectedRequestError extends HttpError {
   readonly status = 421;
 }
 
 /** The collector cannot take more right now: 429 (overloaded) or 503 (storage failing), with `Retry-After`. */
-export class OverloadedError extends Error {
-  override readonly name = 'OverloadedError';
+export class OverloadedError extends HttpError {
   readonly status: 429 | 503;
   readonly retryAfterSeconds: number;
   constructor(
@@ -69,8 +70,7 @@ export class OverloadedError extends Error {
 }
 
 /** A valid request the store refused (e.g. a ClickHouse error in `/api/sql`): 400 with its message. */
-export class QueryRejectedError extends Error {
-  override readonly name = 'QueryRejectedError';
+export class QueryRejectedError extends HttpError {
   readonly status = 400;
 }
 
@@ -79,27 +79,6 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-export type HttpError =
-  | MalformedPayloadError
-  | PayloadTooLargeError
-  | RequestTimeoutError
-  | UnsupportedMediaTypeError
-  | UnauthorizedError
-  | ForbiddenError
-  | MisdirectedRequestError
-  | OverloadedError
-  | QueryRejectedError;
-
 export function isHttpError(error: unknown): error is HttpError {
-  return (
-    error instanceof MalformedPayloadError ||
-    error instanceof PayloadTooLargeError ||
-    error instanceof RequestTimeoutError ||
-    error instanceof UnsupportedMediaTypeError ||
-    error instanceof UnauthorizedError ||
-    error instanceof ForbiddenError ||
-    error instanceof MisdirectedRequestError ||
-    error instanceof OverloadedError ||
-    error instanceof QueryRejectedError
-  );
+  return error instanceof HttpError;
 }

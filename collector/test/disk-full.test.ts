@@ -28,6 +28,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/open-store.js';
 import type { WriteResult } from '../src/store/span-store.js';
 import { walkNativeBlocks } from '../src/writer/native-blocks.js';
+import { SpoolFullError } from '../src/writer/overloaded.js';
 import { llmSpan } from './store-fixtures.js';
 
 const MAIN =
@@ -523,7 +524,10 @@ describe('a full disk under load', () => {
       };
       expect(walkSpool()).toBe(acknowledged);
       // Refused as a full spool (503 + Retry-After), counted.
-      expect(refused[0]).toMatchObject({ status: 'overloaded', limit: 'spool' });
+      expect(refused[0]).toMatchObject({ status: 'overloaded' });
+      expect(refused[0]?.status === 'overloaded' && refused[0].error).toBeInstanceOf(
+        SpoolFullError,
+      );
       expect(store.metrics().spoolWriteErrors).toBeGreaterThan(0);
 
       // Room again: the same writer takes requests again, and all of it goes in.

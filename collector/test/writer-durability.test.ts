@@ -5,6 +5,7 @@ import { openStore } from '../src/store/open-store.js';
 import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
 import { spanRowsToNative } from '../src/store/span-row-native.js';
 import type { SpanRow, WriteResult } from '../src/store/span-store.js';
+import { QueueFullError, SpoolFullError } from '../src/writer/overloaded.js';
 import { llmSpan, spanRow, tempDir } from './store-fixtures.js';
 
 // One chDB data folder per process: every store in this file opens the same one.
@@ -227,10 +228,10 @@ describe('durability', () => {
           break;
         }
       }
-      expect(overloaded).toMatchObject({ status: 'overloaded', limit: 'spool' });
-      expect(
-        overloaded?.status === 'overloaded' ? overloaded.retryAfterSeconds : 0,
-      ).toBeGreaterThanOrEqual(1);
+      expect(overloaded).toMatchObject({ status: 'overloaded' });
+      const refusal = overloaded?.status === 'overloaded' ? overloaded.error : undefined;
+      expect(refusal).toBeInstanceOf(SpoolFullError);
+      expect(refusal?.retryAfterSeconds).toBeGreaterThanOrEqual(1);
       expect(acknowledged).toBeGreaterThan(0);
       expect(store.metrics().rejected).toBe(5);
       await store.setInsertOutageForTesting(false);
@@ -269,11 +270,11 @@ describe('durability', () => {
     const store = await open({ maxQueuedBytes: 2_000 });
     try {
       const big = [spanRow({ ServiceName: 'queued', SpanAttributes: { blob: 'y'.repeat(5_000) } })];
-      expect(await store.write(big)).toMatchObject({
-        status: 'overloaded',
-        retryAfterSeconds: 1,
-        limit: 'queue',
-      });
+      const result = await store.write(big);
+      expect(result).toMatchObject({ status: 'overloaded' });
+      const refusal = result.status === 'overloaded' ? result.error : undefined;
+      expect(refusal).toBeInstanceOf(QueueFullError);
+      expect(refusal?.retryAfterSeconds).toBe(1);
       expect(await store.write([spanRow({ ServiceName: 'queued' })])).toMatchObject({
         status: 'ok',
       });

@@ -11,9 +11,10 @@
  * decoding runs on the calling thread.
  */
 import { Worker } from 'node:worker_threads';
-import { MalformedPayloadError, PayloadTooLargeError } from '../errors.js';
+import { PayloadTooLargeError } from '../errors.js';
 import {
   decodeRequest,
+  errorOfDecodeFailure,
   loadJsonDecoder,
   ownedBytes,
   type DecodeJob,
@@ -174,7 +175,7 @@ export class DecodePool {
             ...counts,
             block: Buffer.from(block.buffer, block.byteOffset, block.byteLength),
           });
-        } else job.reject(decodeError(message.error, job.limits));
+        } else job.reject(errorOfDecodeFailure(message.error, job.limits));
       }
       this.idle(thread);
       this.dispatch();
@@ -219,13 +220,4 @@ export class DecodePool {
     }, this.idleMs);
     thread.idleTimer.unref();
   }
-}
-
-/** The error a decode thread reported, as the class the HTTP layer maps. */
-function decodeError(error: { name: string; message: string }, limits: DecodeLimits): Error {
-  if (error.name === 'MalformedPayloadError') return new MalformedPayloadError(error.message);
-  if (error.name === 'PayloadTooLargeError') {
-    return new PayloadTooLargeError(error.message, limits.maxSpans);
-  }
-  return new Error(`decoding failed in a decode thread: ${error.name}: ${error.message}`);
 }

@@ -4,6 +4,7 @@
  * receiver runs itself when it has no decode threads. Also the messages the
  * receiver and its decode threads exchange.
  */
+import { MalformedPayloadError, PayloadTooLargeError } from '../errors.js';
 import { spanRowsToNative } from '../store/span-row-native.js';
 import { decodeTraceRequestProtobufToNative } from './decode-protobuf.js';
 import type * as JsonDecoder from './decode-json.js';
@@ -47,10 +48,44 @@ export interface DecodeJob {
   limits: DecodeLimits;
 }
 
-/** A decode thread's answer: the result with its block transferred, or the error's name and message. */
+/**
+ * What a decode thread reports of an error (classes do not cross threads): which of the
+ * classes the HTTP layer maps it was (`other` for anything else), and its message.
+ */
+export interface DecodeFailure {
+  kind: 'malformed' | 'too-large' | 'other';
+  name: string;
+  message: string;
+}
+
+/** A decode thread's answer: the result with its block transferred, or the error. */
 export type DecodeReply =
   | { id: number; result: Omit<EncodedTraces, 'block'> & { block: Uint8Array } }
-  | { id: number; error: { name: string; message: string } };
+  | { id: number; error: DecodeFailure };
+
+/** `error` as a decode thread reports it. */
+export function decodeFailureOf(error: unknown): DecodeFailure {
+  const { name, message } = error instanceof Error ? error : new Error(String(error));
+  const kind =
+    error instanceof MalformedPayloadError
+      ? 'malformed'
+      : error instanceof PayloadTooLargeError
+        ? 'too-large'
+        : 'other';
+  return { kind, name, message };
+}
+
+/** The error a decode thread reported, as the class the HTTP layer maps. */
+export function errorOfDecodeFailure(failure: DecodeFailure, limits: DecodeLimits): Error {
+  switch (failure.kind) {
+    case 'malformed':
+      return new MalformedPayloadError(failure.message);
+    case 'too-large':
+      return new PayloadTooLargeError(failure.message, limits.maxSpans);
+    default:
+      return new Error(`decoding failed in a decode thread: ${failure.name}: ${failure.message}`);
+  }
+}
 
 /**
  * `bytes` as a view of a whole `ArrayBuffer` of its own, copying them when they

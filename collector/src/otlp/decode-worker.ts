@@ -1,6 +1,6 @@
 /**
  * A decode thread of `DecodePool`: takes a `DecodeJob`, answers a `DecodeReply`
- * with the Native block transferred (not copied), or the error's name and
+ * with the Native block transferred (not copied), or the error's kind and
  * message for the receiver to map onto HTTP (400, 413, …).
  */
 // The namespace, not a named import: `registerHooks` is missing before Node 22.15, and
@@ -27,7 +27,8 @@ if (import.meta.url.endsWith('.ts')) {
 }
 
 // Imported after the hook is in place.
-const { decodeRequest, loadJsonDecoder, ownedBytes } = await import('./decode-request.js');
+const { decodeFailureOf, decodeRequest, loadJsonDecoder, ownedBytes } =
+  await import('./decode-request.js');
 
 const port = parentPort!;
 port.on('message', async (job: DecodeJob) => {
@@ -40,8 +41,7 @@ port.on('message', async (job: DecodeJob) => {
     port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
     return;
   } catch (error) {
-    const { name, message } = error instanceof Error ? error : new Error(String(error));
-    reply = { id: job.id, error: { name, message } };
+    reply = { id: job.id, error: decodeFailureOf(error) };
   }
   port.postMessage(reply);
 });

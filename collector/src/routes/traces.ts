@@ -24,6 +24,7 @@ import { DecodePool } from '../otlp/decode-pool.js';
 import { CONTENT_TYPES, encodeExportResponse, type OtlpEncoding } from '../otlp/encode-response.js';
 import { rejectionMessage, type DecodeLimits, type EncodedTraces } from '../otlp/to-span-rows.js';
 import type { SpanStore } from '../store/span-store.js';
+import { SpoolFullError } from '../writer/overloaded.js';
 import { BodyBudget, inflateBody, mediaTypeOf, readRawBody, type RawBody } from './read-body.js';
 
 const PROTOBUF_TYPES = new Set(['application/x-protobuf', 'application/protobuf']);
@@ -115,15 +116,13 @@ export function tracesRouter({ config, store, logger, metrics }: TracesRouteOpti
         if (result.status === 'overloaded') {
           metrics.spansRefused += spans;
           // A full spool means ClickHouse has been behind for a while (503); a
-          // full queue is a burst (429). A writer that does not set `limit`:
-          // judged from its reason.
-          const spoolFull =
-            result.limit === 'spool' ||
-            (result.limit === undefined && /\bspool\b/i.test(result.reason));
+          // full queue is a burst (429).
+          const { error } = result;
           throw new OverloadedError(
-            `the collector cannot take more spans right now: ${result.reason}`,
-            spoolFull ? 503 : 429,
-            result.retryAfterSeconds,
+            `the collector cannot take more spans right now: ${error.message}`,
+            error instanceof SpoolFullError ? 503 : 429,
+            error.retryAfterSeconds,
+            { cause: error },
           );
         }
         if (result.status === 'failed') {

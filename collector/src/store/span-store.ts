@@ -4,6 +4,7 @@
  * the receiver only ever sees this interface.
  */
 import type { Feedback, StatsQuery, StatsResponse } from '@modelmaxx/semconv/schemas';
+import type { WriterOverloadedError } from '../writer/overloaded.js';
 
 /**
  * One row of `otel_traces`, keys named exactly like the OpenTelemetry Collector
@@ -48,14 +49,12 @@ export type WriteResult =
   | { status: 'ok'; durability: 'clickhouse' | 'spool' }
   | {
       status: 'overloaded';
-      retryAfterSeconds: number;
-      reason: string;
       /**
-       * What is full: `queue` (bytes waiting for the disk/ClickHouse: a short
-       * burst, answered 429) or `spool` (ClickHouse has been behind for a while:
-       * answered 503). Absent: 429.
+       * What is full, by class: `SpoolFullError` (ClickHouse has been behind for a
+       * while: answered 503) or `QueueFullError` (a short burst: answered 429); its
+       * message says why, its `retryAfterSeconds` when to try again.
        */
-      limit?: 'queue' | 'spool';
+      error: WriterOverloadedError;
     }
   | { status: 'failed'; error: Error };
 

@@ -45,6 +45,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WriteResult } from '../store/span-store.js';
 import { walkNativeBlocks, type NativeWalk } from './native-blocks.js';
+import { QueueFullError, SpoolFullError } from './overloaded.js';
 
 export interface BatchOptions {
   /** Seal a batch at this many rows (default 50 000). */
@@ -400,9 +401,10 @@ export class BatchWriter {
       this.counters.rejected += rows;
       return Promise.resolve({
         status: 'overloaded',
-        retryAfterSeconds: Math.max(1, Math.ceil(this.retryDelayMs / 1000) * 2),
-        reason: `the spool holds ${this.counters.spoolBytes} bytes not yet in ClickHouse (limit ${this.maxSpoolBytes})`,
-        limit: 'spool',
+        error: new SpoolFullError(
+          `the spool holds ${this.counters.spoolBytes} bytes not yet in ClickHouse (limit ${this.maxSpoolBytes})`,
+          Math.max(1, Math.ceil(this.retryDelayMs / 1000) * 2),
+        ),
       });
     }
     if (this.spooling) {
@@ -414,9 +416,10 @@ export class BatchWriter {
         this.counters.refusedForDiskReserve += rows;
         return Promise.resolve({
           status: 'overloaded',
-          retryAfterSeconds: Math.max(1, Math.ceil(this.retryDelayMs / 1000) * 2),
-          reason: `the disk of the spool has ${Math.max(0, free)} bytes free; ${reserve} are kept for ClickHouse's inserts`,
-          limit: 'spool',
+          error: new SpoolFullError(
+            `the disk of the spool has ${Math.max(0, free)} bytes free; ${reserve} are kept for ClickHouse's inserts`,
+            Math.max(1, Math.ceil(this.retryDelayMs / 1000) * 2),
+          ),
         });
       }
     }
@@ -427,9 +430,7 @@ export class BatchWriter {
       this.counters.rejected += rows;
       return Promise.resolve({
         status: 'overloaded',
-        retryAfterSeconds: 1,
-        reason: `${queued} bytes are queued (limit ${this.maxQueuedBytes})`,
-        limit: 'queue',
+        error: new QueueFullError(`${queued} bytes are queued (limit ${this.maxQueuedBytes})`, 1),
       });
     }
     return new Promise<WriteResult>((resolve) => {
@@ -624,9 +625,7 @@ export class BatchWriter {
         diskFull
           ? {
               status: 'overloaded',
-              retryAfterSeconds: 5,
-              reason: 'the disk of the spool is full',
-              limit: 'spool',
+              error: new SpoolFullError('the disk of the spool is full', 5),
             }
           : { status: 'failed', error: asError(error) },
       );
@@ -838,10 +837,11 @@ export class BatchWriter {
         for (const waiter of segment.waiters) {
           waiter.resolve({
             status: 'overloaded',
-            retryAfterSeconds: Math.max(1, Math.ceil(this.retryDelayMs / 1000)),
-            reason: `ClickHouse insert failed: ${error instanceof Error ? error.message : String(error)}`,
             // ClickHouse is failing, not a burst: 503.
-            limit: 'spool',
+            error: new SpoolFullError(
+              `ClickHouse insert failed: ${error instanceof Error ? error.message : String(error)}`,
+              Math.max(1, Math.ceil(this.retryDelayMs / 1000)),
+            ),
           });
         }
       }
@@ -1110,9 +1110,7 @@ export class BatchWriter {
       for (const waiter of segment.waiters) {
         waiter.resolve({
           status: 'overloaded',
-          retryAfterSeconds: 1,
-          reason: 'the collector is shutting down',
-          limit: 'spool',
+          error: new SpoolFullError('the collector is shutting down', 1),
         });
       }
       segment.waiters = [];
