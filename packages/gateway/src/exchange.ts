@@ -1,0 +1,298 @@
+/**
+ * One admitted request's attempts: choose a candidate, call its upstream (with the attempt's
+ * span and `traceparent`), fall back on 429 / 5xx / timeouts / connection errors while the policy
+ * allows, pass the answer through, and account for it — the span's response attributes and cost,
+ * the engine's outcomes, and the access layer's settlement, exactly once.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { ROOT_CONTEXT, defaultTextMapGetter } from '@opentelemetry/api';
+import type { Attributes, Context, Span } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK } from '@modelmaxx/semconv';
+import type { Admission, Principal } from './access/types.js';
+import type { ClientState, GatewayContext } from './context.js';
+import { sendError } from './http.js';
+import { relay } from './relay.js';
+import type { RelayResult } from './relay.js';
+import { upstreamBody } from './request.js';
+import type { GatewayRequest } from './request.js';
+import type { Routing } from './routing.js';
+import {
+  endFailed,
+  endRouteSpan,
+  requestSpanAttributes,
+  startAttemptSpan,
+  startRouteSpan,
+} from './spans.js';
+import type { Choice } from './spans.js';
+import type { Target } from './targets.js';
+import { responseAttributes } from './telemetry.js';
+import {
+  UpstreamConnectionError,
+  UpstreamTimeoutError,
+  callUpstream,
+  forwardedHeaders,
+  retryAfterMs,
+} from './upstream.js';
+
+const propagator = new W3CTraceContextPropagator();
+
+type Admitted = Extract<Admission, { ok: true }>;
+
+/** One attempt in flight: its candidate, target and span. */
+interface Attempt {
+  readonly number: number;
+  readonly choice: Choice;
+  readonly target: Target;
+  readonly span: Span | undefined;
+  readonly started: number;
+}
+
+export interface ExchangeParts {
+  readonly request: GatewayRequest;
+  readonly headers: IncomingHttpHeaders;
+  readonly principal: Principal;
+  readonly admission: Admitted;
+  readonly routing: Routing;
+  readonly response: ServerResponse;
+  readonly client: ClientState;
+  /** Headers of every answer (budget warnings). */
+  readonly extraHeaders: Readonly<Record<string, string>>;
+}
+
+export class Exchange {
+  private readonly context: GatewayContext;
+  private readonly parts: ExchangeParts;
+  private readonly request: GatewayRequest;
+  private readonly routing: Routing;
+  private readonly appHeaders: Record<string, string>;
+  private readonly baseAttributes: Attributes;
+  private readonly routeSpan: Span | undefined;
+  private readonly parent: Context;
+  /** What the access layer is told when the request is over. */
+  private readonly tally: { model: string; costUsd: number; input: number; output: number };
+  private ok = false;
+  private routed: { choice: Choice; attempt: number } | undefined;
+  private settled = false;
+
+  constructor(context: GatewayContext, parts: ExchangeParts) {
+    this.context = context;
+    this.parts = parts;
+    this.request = parts.request;
+    this.routing = parts.routing;
+    this.appHeaders = forwardedHeaders(parts.headers);
+    this.baseAttributes = requestSpanAttributes(parts.request, parts.principal);
+    const incoming = propagator.extract(ROOT_CONTEXT, parts.headers, defaultTextMapGetter);
+    const route = startRouteSpan(context.tracer, incoming, parts.routing.labels);
+    this.routeSpan = route.span;
+    this.parent = route.parent;
+    this.tally = { model: parts.routing.candidates[0]!, costUsd: 0, input: 0, output: 0 };
+  }
+
+  /** Attempts until one answers (or none is left), then settles. */
+  async run(): Promise<void> {
+    try {
+      for (let attempt = 1; attempt <= this.routing.maxAttempts; attempt += 1) {
+        if (this.parts.client.aborted) return;
+        const choice = this.routing.choose(attempt);
+        if (choice === undefined) {
+          if (attempt === 1) {
+            sendError(
+              this.parts.response,
+              this.request.wire,
+              503,
+              'overloaded_error',
+              `policy "${this.routing.labels?.policy}": every candidate is cooling down, excluded or over budget`,
+              { 'retry-after': '1' },
+            );
+          }
+          return;
+        }
+        if (!(await this.attempt(choice, attempt))) return;
+      }
+    } finally {
+      this.settle();
+    }
+  }
+
+  /** One attempt; true when the next one should follow (a fallback). */
+  private async attempt(choice: Choice, number: number): Promise<boolean> {
+    const { context, request } = this;
+    const target = context.targets.of(this.routing, choice.model, request.wire)!;
+    this.tally.model = choice.model;
+    this.routed = { choice, attempt: number };
+    const labels = this.routing.labels;
+    const { span, traceparent } = startAttemptSpan(
+      context.tracer,
+      this.parent,
+      this.baseAttributes,
+      target,
+      request.endpoint.operation,
+      labels === undefined ? undefined : { labels, choice, attempt: number },
+    );
+    const current: Attempt = { number, choice, target, span, started: performance.now() };
+    const call = callUpstream(
+      target.upstream,
+      target.url,
+      request.wire,
+      upstreamBody(request, target.model),
+      this.appHeaders,
+      traceparent,
+      this.routing.policy?.policy.fallback.timeoutMs ?? target.upstream.timeoutMs,
+    );
+    this.parts.client.abort = () => call.request.destroy();
+    let answer: IncomingMessage;
+    try {
+      answer = await call.response;
+    } catch (error) {
+      return this.callFailed(current, error as Error);
+    }
+    const status = answer.statusCode ?? 502;
+    const retryable = status === 429 || status >= 500;
+    if (retryable && this.retryableStatus(current, answer, status)) return true;
+    await this.pass(current, answer, status, retryable);
+    return false;
+  }
+
+  /** No answer (timeout, connection error, app gone): fall back, or answer 504 / 502. */
+  private callFailed(attempt: Attempt, error: Error): boolean {
+    const { context, parts } = this;
+    context.metrics.upstreamErrors += 1;
+    const timeout = error instanceof UpstreamTimeoutError;
+    const type = parts.client.aborted
+      ? 'client_aborted'
+      : timeout
+        ? 'timeout'
+        : error instanceof UpstreamConnectionError
+          ? 'connection_error'
+          : 'error';
+    endFailed(attempt.span, type, error.message);
+    if (parts.client.aborted) return false;
+    this.routing.failed(attempt.choice.model, undefined, context.now());
+    if (this.fallBack(attempt, { error: type })) return true;
+    sendError(
+      parts.response,
+      this.request.wire,
+      timeout ? 504 : 502,
+      timeout ? 'timeout' : 'api_connection_error',
+      error.message,
+    );
+    return false;
+  }
+
+  /** 429 or 5xx: the candidate cools down; true when another attempt follows. */
+  private retryableStatus(attempt: Attempt, answer: IncomingMessage, status: number): boolean {
+    const now = this.context.now();
+    this.context.metrics.upstreamErrors += 1;
+    this.routing.failed(attempt.choice.model, retryAfterMs(answer.headers, now), now);
+    if (!this.routing.canFallBack(attempt.number)) return false;
+    answer.resume();
+    endFailed(attempt.span, String(status), `upstream answered ${status}`);
+    return this.fallBack(attempt, { status });
+  }
+
+  private fallBack(attempt: Attempt, why: Record<string, unknown>): boolean {
+    if (!this.routing.canFallBack(attempt.number)) return false;
+    this.context.metrics.fallbacks += 1;
+    this.context.log.warn('upstream failed, falling back', {
+      model: attempt.choice.model,
+      upstream: attempt.target.upstream.name,
+      ...why,
+    });
+    return true;
+  }
+
+  /** Passes the answer through as the upstream sent it, then records it. */
+  private async pass(
+    attempt: Attempt,
+    answer: IncomingMessage,
+    status: number,
+    retryable: boolean,
+  ): Promise<void> {
+    const result = await relay(
+      answer,
+      this.parts.response,
+      this.request.wire,
+      this.request.hideUsage,
+      {
+        ...this.parts.extraHeaders,
+        'x-modelmaxx-model': attempt.choice.model,
+        'x-modelmaxx-upstream': attempt.target.upstream.name,
+      },
+    );
+    const ok = status < 400 && result.complete && result.summary.streamError === undefined;
+    const costUsd = this.account(attempt, result, ok, status);
+    if (status >= 400 && !retryable) this.context.metrics.upstreamErrors += 1;
+    this.routing.outcomes.push({
+      model: attempt.choice.model,
+      costUsd,
+      ...(ok ? {} : { failed: true }),
+    });
+  }
+
+  /** The answer's span attributes, cost and usage; ends the attempt's span. Returns the cost. */
+  private account(attempt: Attempt, result: RelayResult, ok: boolean, status: number): number {
+    const { context, request } = this;
+    const { target, span } = attempt;
+    const finished: Attributes = {};
+    if (result.firstChunkAt !== undefined && request.stream) {
+      finished[ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] =
+        (result.firstChunkAt - attempt.started) / 1000;
+    }
+    const { summary } = result;
+    const cost = responseAttributes(
+      finished,
+      request.wire,
+      target.provider,
+      target.model,
+      summary,
+      context.config.costDisagreementTolerance,
+    );
+    if (cost.disagreement !== undefined) {
+      context.metrics.costDisagreements += 1;
+      context.log.warn('provider-reported cost disagrees with the catalog', {
+        model: target.model,
+        upstream: target.upstream.name,
+        providerUsd: summary.providerCostUsd,
+        catalogUsd: cost.catalogUsd,
+        relativeDifference: Number(cost.disagreement.toFixed(4)),
+      });
+    }
+    this.tally.costUsd += cost.costUsd ?? 0;
+    this.tally.input += summary.usage?.inputTokens ?? 0;
+    this.tally.output += summary.usage?.outputTokens ?? 0;
+    this.ok = ok;
+    if (span !== undefined) {
+      span.setAttributes(finished);
+      if (ok) span.end();
+      else
+        endFailed(
+          span,
+          this.failureType(result, status),
+          summary.streamError ?? `upstream answered ${status}`,
+        );
+    }
+    return cost.costUsd ?? 0;
+  }
+
+  private failureType(result: RelayResult, status: number): string {
+    if (!result.complete)
+      return this.parts.client.aborted ? 'client_aborted' : 'stream_interrupted';
+    return status >= 400 ? String(status) : 'stream_error';
+  }
+
+  /** The route span, the engine's outcomes and the access layer's settlement, once. */
+  private settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    endRouteSpan(this.routeSpan, this.routed, this.ok);
+    this.routing.observe();
+    this.context.access.settle(this.parts.admission, {
+      model: this.tally.model,
+      costUsd: this.tally.costUsd,
+      inputTokens: this.tally.input,
+      outputTokens: this.tally.output,
+      ok: this.ok,
+    });
+  }
+}

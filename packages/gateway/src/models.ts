@@ -1,0 +1,55 @@
+/**
+ * `GET /v1/models`: the policies (`route:<name>`), the configured models, the upstreams' exact
+ * model names and the policies' candidates, in OpenAI's list shape, or Anthropic's when the
+ * request carries `anthropic-version`.
+ */
+import type { GatewayConfig } from './config.js';
+import type { PolicyState } from './targets.js';
+import { ROUTE_PREFIX } from './targets.js';
+
+/** Every model id the gateway answers for, with who serves it, each once. */
+function modelIds(
+  config: GatewayConfig,
+  policies: ReadonlyMap<string, PolicyState>,
+): Map<string, string> {
+  const owners = new Map<string, string>();
+  const add = (id: string, ownedBy: string) => {
+    if (!owners.has(id)) owners.set(id, ownedBy);
+  };
+  for (const name of policies.keys()) add(`${ROUTE_PREFIX}${name}`, 'modelmaxx');
+  for (const [model, upstream] of config.models) add(model, upstream);
+  for (const upstream of config.upstreams.values()) {
+    for (const pattern of upstream.models) {
+      if (!pattern.includes('*')) add(pattern, upstream.name);
+    }
+  }
+  for (const state of policies.values()) {
+    for (const candidate of state.policy.candidates) {
+      add(candidate.model, candidate.client ?? candidate.provider);
+    }
+  }
+  return owners;
+}
+
+export function modelList(
+  config: GatewayConfig,
+  policies: ReadonlyMap<string, PolicyState>,
+  now: number,
+  anthropicShape: boolean,
+): string {
+  const created = Math.floor(now / 1000);
+  const ids = [...modelIds(config, policies)];
+  if (anthropicShape) {
+    const createdAt = new Date(created * 1000).toISOString();
+    return JSON.stringify({
+      data: ids.map(([id]) => ({ type: 'model', id, display_name: id, created_at: createdAt })),
+      has_more: false,
+      first_id: ids[0]?.[0] ?? null,
+      last_id: ids.at(-1)?.[0] ?? null,
+    });
+  }
+  return JSON.stringify({
+    object: 'list',
+    data: ids.map(([id, ownedBy]) => ({ id, object: 'model', created, owned_by: ownedBy })),
+  });
+}

@@ -1,0 +1,200 @@
+/**
+ * The request pipeline: the front door (route, authentication, method, content type,
+ * concurrency) → the body → the candidates of its `model` → admission (budgets, rate limits)
+ * → the exchange with the upstream (./exchange.ts).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Admission, Principal } from './access/types.js';
+import type { ClientState, GatewayContext } from './context.js';
+import { Exchange } from './exchange.js';
+import { ENDPOINTS, RequestError, header, sendError, sendJson } from './http.js';
+import type { Endpoint } from './http.js';
+import { modelList } from './models.js';
+import { estimatedTokens, readGatewayRequest } from './request.js';
+import type { GatewayRequest } from './request.js';
+import { Routing } from './routing.js';
+import type { Resolution } from './targets.js';
+import { estimateCost } from './telemetry.js';
+
+/** Catalog cost estimates per candidate and `admit`; undefined when refused (429 sent). */
+async function admit(
+  context: GatewayContext,
+  request: GatewayRequest,
+  resolution: Resolution,
+  principal: Principal,
+  response: ServerResponse,
+): Promise<Extract<Admission, { ok: true }> | undefined> {
+  const tokens = estimatedTokens(request);
+  const estimatedCostUsd: Record<string, number> = {};
+  // Budgets need the estimates with or without keys (feature / global budgets on loopback).
+  if (context.estimates) {
+    for (const model of resolution.candidates) {
+      const target = context.targets.of(resolution, model, request.wire);
+      estimatedCostUsd[model] =
+        target === undefined
+          ? 0
+          : estimateCost(target.provider, target.model, tokens.input, tokens.output);
+    }
+  }
+  const admission = await context.access.admit({
+    principal,
+    ...(request.feature === undefined ? {} : { feature: request.feature }),
+    ...(request.endUser === undefined ? {} : { endUser: request.endUser }),
+    candidates: resolution.candidates,
+    estimatedCostUsd,
+    estimatedTokens: tokens.input + tokens.output,
+    at: request.at,
+  });
+  if (admission.ok) return admission;
+  sendError(response, request.wire, 429, admission.error.type, admission.error.message, {
+    'retry-after': String(Math.max(0, Math.ceil(admission.retryAfterSeconds))),
+  });
+  return undefined;
+}
+
+async function pipeline(
+  context: GatewayContext,
+  incoming: IncomingMessage,
+  response: ServerResponse,
+  endpoint: Endpoint,
+  principal: Principal,
+  client: ClientState,
+): Promise<void> {
+  const { config, now } = context;
+  const request = await readGatewayRequest(incoming, endpoint, config.maxBodyBytes, now);
+  const resolution = context.targets.resolve(request.requested, request.wire);
+  const admission = await admit(context, request, resolution, principal, response);
+  if (admission === undefined) return;
+  const extraHeaders: Record<string, string> = {};
+  if (admission.warnings.length > 0) {
+    extraHeaders['x-modelmaxx-budget-warning'] = admission.warnings.join('; ');
+    context.log.warn('budget warning', { keyId: principal.keyId, warnings: admission.warnings });
+  }
+  const routing = new Routing(request, resolution, admission, context.targets);
+  await new Exchange(context, {
+    request,
+    headers: incoming.headers,
+    principal,
+    admission,
+    routing,
+    response,
+    client,
+    extraHeaders,
+  }).run();
+}
+
+/** The caller's gateway key: `Authorization`, or Anthropic's `x-api-key`. */
+function credentials(request: IncomingMessage): string | undefined {
+  const apiKey = header(request, 'x-api-key');
+  return (
+    header(request, 'authorization') ?? (apiKey === undefined ? undefined : `Bearer ${apiKey}`)
+  );
+}
+
+/** What the front door refuses before reading the body; undefined when the request may go on. */
+function refusal(
+  context: GatewayContext,
+  request: IncomingMessage,
+  endpoint: Endpoint,
+): { status: number; type: string; message: string; extra?: Record<string, string> } | undefined {
+  if (request.method !== 'POST') {
+    const message = `use POST ${endpoint.path}`;
+    return { status: 405, type: 'invalid_request_error', message, extra: { allow: 'POST' } };
+  }
+  // JSON only: a web page cannot send it cross-site without a CORS preflight, which the
+  // gateway never grants (a text/plain form post from a page could otherwise spend the keys).
+  const contentType = header(request, 'content-type');
+  if (contentType === undefined || !contentType.toLowerCase().includes('application/json')) {
+    const message = 'send the body as JSON with content-type: application/json';
+    return { status: 415, type: 'invalid_request_error', message };
+  }
+  const limit = context.config.maxConcurrentRequests;
+  if (context.metrics.inFlight >= limit) {
+    context.metrics.rejectedBusy += 1;
+    return {
+      status: 503,
+      type: endpoint.wire === 'messages' ? 'overloaded_error' : 'server_busy',
+      message: `the gateway has ${limit} requests in flight; retry shortly`,
+      extra: { 'retry-after': '1' },
+    };
+  }
+  return undefined;
+}
+
+/** `GET /v1/models`. */
+function listModels(context: GatewayContext, request: IncomingMessage, response: ServerResponse) {
+  request.resume();
+  if (request.method !== 'GET') {
+    sendError(response, undefined, 405, 'invalid_request_error', 'use GET /v1/models', {
+      allow: 'GET',
+    });
+    return;
+  }
+  const anthropicShape = header(request, 'anthropic-version') !== undefined;
+  sendJson(
+    response,
+    200,
+    modelList(context.config, context.targets.policies, context.now(), anthropicShape),
+  );
+}
+
+/** Counts the request in flight until its response closes; an early close aborts the upstream. */
+function track(context: GatewayContext, response: ServerResponse): ClientState {
+  const { metrics } = context;
+  metrics.inFlight += 1;
+  const client: ClientState = { aborted: false };
+  response.once('close', () => {
+    metrics.inFlight -= 1;
+    if (!response.writableFinished) {
+      client.aborted = true;
+      metrics.clientAborts += 1;
+      client.abort?.();
+    }
+  });
+  return client;
+}
+
+/** Handles a gateway route and returns true; false for any other path. */
+export function handleRequest(
+  context: GatewayContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+): boolean {
+  const url = request.url ?? '/';
+  const query = url.indexOf('?');
+  const path = query < 0 ? url : url.slice(0, query);
+  const endpoint = ENDPOINTS.get(path);
+  const isModels = path === '/v1/models';
+  if (endpoint === undefined && !isModels) return false;
+  const wire = endpoint?.wire;
+  context.metrics.requests += 1;
+  const authentication = context.access.authenticate(credentials(request));
+  if (!authentication.ok) {
+    request.resume();
+    const type = authentication.status === 401 ? 'authentication_error' : 'permission_error';
+    sendError(response, wire, authentication.status, type, authentication.message);
+    return true;
+  }
+  if (endpoint === undefined) {
+    listModels(context, request, response);
+    return true;
+  }
+  const refused = refusal(context, request, endpoint);
+  if (refused !== undefined) {
+    request.resume();
+    sendError(response, wire, refused.status, refused.type, refused.message, refused.extra);
+    return true;
+  }
+  const client = track(context, response);
+  pipeline(context, request, response, endpoint, authentication.principal, client).catch(
+    (error: unknown) => {
+      if (error instanceof RequestError) {
+        sendError(response, wire, error.status, error.type, error.message, {}, error.code);
+        return;
+      }
+      context.log.error('request failed', { error: (error as Error).message });
+      sendError(response, wire, 500, 'api_error', 'the gateway failed on this request');
+    },
+  );
+  return true;
+}

@@ -1,0 +1,133 @@
+/**
+ * An app's request as the pipeline reads it: the JSON body (an object with a `model`), the
+ * modelmaxx headers, whether it streams and hides the usage chunk, the estimates budgets need,
+ * the body each upstream gets, and the chat as the router's classifier reads it.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { ClassifiableRequest } from '@modelmaxx/router';
+import { RequestError, header, readBody } from './http.js';
+import type { Endpoint } from './http.js';
+import type { Wire } from './usage.js';
+
+export interface GatewayRequest {
+  readonly endpoint: Endpoint;
+  readonly wire: Wire;
+  /** The body as the app sent it (forwarded as is when nothing in it changes). */
+  readonly raw: Buffer;
+  readonly body: Record<string, unknown>;
+  /** The `model` the app asked for: a real model or `route:<policy>`. */
+  readonly requested: string;
+  readonly stream: boolean;
+  /** A chat stream whose app did not ask for usage: the gateway asks, and hides that chunk. */
+  readonly hideUsage: boolean;
+  readonly task: string | undefined;
+  readonly feature: string | undefined;
+  /** `x-modelmaxx-user`, else the body's `user`. */
+  readonly endUser: string | undefined;
+  /** When the request arrived (ms since the epoch). */
+  readonly at: number;
+}
+
+function parseObject(raw: Buffer): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(raw.toString('utf8'));
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+      return parsed as Record<string, unknown>;
+    }
+  } catch {
+    // Not JSON: refused below like any other non-object.
+  }
+  throw new RequestError(400, 'invalid_request_error', 'the request body is not a JSON object');
+}
+
+/** Reads and checks the body (bounded, a JSON object with a string `model`). */
+export async function readGatewayRequest(
+  request: IncomingMessage,
+  endpoint: Endpoint,
+  maxBodyBytes: number,
+  at: () => number,
+): Promise<GatewayRequest> {
+  const { wire } = endpoint;
+  const raw = await readBody(request, maxBodyBytes);
+  const body = parseObject(raw);
+  const requested = body['model'];
+  if (typeof requested !== 'string' || requested === '') {
+    throw new RequestError(400, 'invalid_request_error', '"model" (a string) is required');
+  }
+  const stream = body['stream'] === true;
+  const userField = body['user'];
+  const includeUsage =
+    wire === 'chat' &&
+    stream &&
+    (body['stream_options'] as { include_usage?: unknown } | undefined)?.include_usage === true;
+  return {
+    endpoint,
+    wire,
+    raw,
+    body,
+    requested,
+    stream,
+    hideUsage: wire === 'chat' && stream && !includeUsage,
+    task: header(request, 'x-modelmaxx-task'),
+    feature: header(request, 'x-modelmaxx-feature'),
+    endUser:
+      header(request, 'x-modelmaxx-user') ??
+      (typeof userField === 'string' && userField !== '' ? userField : undefined),
+    at: at(),
+  };
+}
+
+/** The body an upstream gets: its own model name, and usage asked for on hidden-usage streams. */
+export function upstreamBody(request: GatewayRequest, model: string): Buffer {
+  if (model === request.requested && !request.hideUsage) return request.raw;
+  const copy: Record<string, unknown> = { ...request.body, model };
+  if (request.hideUsage) {
+    copy['stream_options'] = {
+      ...(request.body['stream_options'] as object | undefined),
+      include_usage: true,
+    };
+  }
+  return Buffer.from(JSON.stringify(copy));
+}
+
+/** Input tokens (≈ body bytes ÷ 4) and output tokens (the max asked for, else 4096), for budgets. */
+export function estimatedTokens(request: GatewayRequest): { input: number; output: number } {
+  const input = Math.ceil(request.raw.length / 4);
+  if (request.wire === 'embeddings') return { input, output: 0 };
+  for (const key of ['max_completion_tokens', 'max_tokens', 'max_output_tokens']) {
+    const value = request.body[key];
+    if (typeof value === 'number' && value > 0) return { input, output: value };
+  }
+  return { input, output: 4096 };
+}
+
+/** A chat body as the classifier reads it, whatever the wire. */
+export function classifiable(request: GatewayRequest): ClassifiableRequest {
+  type Message = { role?: string; content?: unknown };
+  const { wire, body, task } = request;
+  let messages: readonly Message[] = [];
+  if (wire === 'responses') {
+    const input = body['input'];
+    messages =
+      typeof input === 'string'
+        ? [{ role: 'user', content: input }]
+        : Array.isArray(input)
+          ? (input as Message[])
+          : [];
+  } else if (wire === 'embeddings') {
+    const input = body['input'];
+    messages = [{ role: 'user', content: typeof input === 'string' ? input : '' }];
+  } else if (Array.isArray(body['messages'])) {
+    messages = body['messages'] as Message[];
+  }
+  const classified: { -readonly [K in keyof ClassifiableRequest]: ClassifiableRequest[K] } = {
+    messages,
+  };
+  if (Array.isArray(body['tools'])) classified.tools = body['tools'] as unknown[];
+  const format = body['response_format'];
+  if (typeof format === 'object' && format !== null) {
+    classified.response_format = format as { type?: string };
+  }
+  if (task !== undefined) classified.task = task;
+  return classified;
+}

@@ -1,0 +1,160 @@
+/**
+ * Span recording: the gateway's tracer (a BatchSpanProcessor over the given exporter), a
+ * `route <policy>` span per routed request, and a CLIENT span per upstream attempt with the
+ * attributes `@modelmaxx/instrument` records for an SDK call.
+ */
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
+import {
+  ATTR_ENDUSER_ID,
+  ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_OPERATION_NAME,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_MODELMAXX_FEATURE,
+  ATTR_MODELMAXX_ROUTE_ATTEMPT,
+  ATTR_MODELMAXX_ROUTE_CLASS,
+  ATTR_MODELMAXX_ROUTE_MODEL,
+  ATTR_MODELMAXX_ROUTE_POLICY,
+  ATTR_MODELMAXX_ROUTE_REASON,
+  ATTR_MODELMAXX_ROUTE_WEIGHT,
+  ATTR_MODELMAXX_TASK,
+} from '@modelmaxx/semconv';
+import type { Principal } from './access/types.js';
+import type { GatewayRequest } from './request.js';
+import type { Target } from './targets.js';
+import {
+  ATTR_MODELMAXX_GATEWAY_APP,
+  ATTR_MODELMAXX_GATEWAY_KEY_ID,
+  ATTR_MODELMAXX_GATEWAY_TEAM,
+  ATTR_MODELMAXX_GATEWAY_UPSTREAM,
+  requestAttributes,
+} from './telemetry.js';
+
+/** The candidate an attempt goes to, as the router chose it. */
+export interface Choice {
+  readonly model: string;
+  readonly weight: number;
+  readonly reason: string;
+}
+
+/** Which policy and class a routed attempt belongs to. */
+export interface RouteLabels {
+  readonly policy: string;
+  readonly classKey: string;
+}
+
+export function createTracerProvider(exporter: SpanExporter, serviceName: string): TracerProvider {
+  return new TracerProvider({
+    resource: resourceFromAttributes({ 'service.name': serviceName }),
+    spanProcessors: [
+      new BatchSpanProcessor({
+        exporter,
+        // Small batches often: serializing a batch holds the event loop, and requests
+        // that arrive meanwhile wait; 128 spans at a time keeps each pause short.
+        scheduledDelayMillis: 200,
+        maxExportBatchSize: 128,
+        maxQueueSize: 16_384,
+      }),
+    ],
+  });
+}
+
+/** The attributes every attempt of a request shares: the request's and the caller's. */
+export function requestSpanAttributes(request: GatewayRequest, principal: Principal): Attributes {
+  const attributes = requestAttributes(request.wire, request.body, request.requested);
+  attributes[ATTR_GEN_AI_OPERATION_NAME] = request.endpoint.operation;
+  if (request.task !== undefined) attributes[ATTR_MODELMAXX_TASK] = request.task;
+  if (request.feature !== undefined) attributes[ATTR_MODELMAXX_FEATURE] = request.feature;
+  const user = request.endUser ?? principal.user;
+  if (user !== undefined) attributes[ATTR_ENDUSER_ID] = user;
+  // Who called (a gateway key's id and metadata, never the key): for spend per key and team.
+  attributes[ATTR_MODELMAXX_GATEWAY_KEY_ID] = principal.keyId;
+  if (principal.team !== undefined) attributes[ATTR_MODELMAXX_GATEWAY_TEAM] = principal.team;
+  if (principal.app !== undefined) attributes[ATTR_MODELMAXX_GATEWAY_APP] = principal.app;
+  return attributes;
+}
+
+/** The router's choice for an attempt, as `modelmaxx.route.*` attributes. */
+function routeChoice(choice: Choice, attempt: number): Attributes {
+  return {
+    [ATTR_MODELMAXX_ROUTE_MODEL]: choice.model,
+    [ATTR_MODELMAXX_ROUTE_WEIGHT]: choice.weight,
+    [ATTR_MODELMAXX_ROUTE_REASON]: choice.reason,
+    [ATTR_MODELMAXX_ROUTE_ATTEMPT]: attempt,
+  };
+}
+
+/** One upstream attempt's CLIENT span, and the `traceparent` the upstream gets. */
+export function startAttemptSpan(
+  tracer: Tracer | undefined,
+  parent: Context,
+  base: Attributes,
+  target: Target,
+  operation: string,
+  route: { labels: RouteLabels; choice: Choice; attempt: number } | undefined,
+): { span: Span | undefined; traceparent: string | undefined } {
+  if (tracer === undefined) return { span: undefined, traceparent: undefined };
+  // As the instrumentation records an SDK call: the model the upstream is asked for.
+  const attributes: Attributes = { ...base, [ATTR_GEN_AI_REQUEST_MODEL]: target.model };
+  attributes[ATTR_GEN_AI_PROVIDER_NAME] = target.provider;
+  Object.assign(attributes, target.server);
+  attributes[ATTR_MODELMAXX_GATEWAY_UPSTREAM] = target.upstream.name;
+  if (route !== undefined) {
+    attributes[ATTR_MODELMAXX_ROUTE_POLICY] = route.labels.policy;
+    attributes[ATTR_MODELMAXX_ROUTE_CLASS] = route.labels.classKey;
+    Object.assign(attributes, routeChoice(route.choice, route.attempt));
+  }
+  const span = tracer.startSpan(
+    `${operation} ${target.model}`,
+    { kind: SpanKind.CLIENT, attributes },
+    parent,
+  );
+  const context = span.spanContext();
+  const traceparent = `00-${context.traceId}-${context.spanId}-0${context.traceFlags.toString(16)}`;
+  return { span, traceparent };
+}
+
+/** Marks a span failed (`error.type` and status) and ends it. */
+export function endFailed(span: Span | undefined, type: string, message: string): void {
+  if (span === undefined) return;
+  span.setAttribute(ATTR_ERROR_TYPE, type);
+  span.setStatus({ code: SpanStatusCode.ERROR, message });
+  span.end();
+}
+
+/** A routed request's `route <policy>` span (as the routed client records it), parent of each attempt's. */
+export function startRouteSpan(
+  tracer: Tracer | undefined,
+  parent: Context,
+  labels: RouteLabels | undefined,
+): { span: Span | undefined; parent: Context } {
+  if (tracer === undefined || labels === undefined) return { span: undefined, parent };
+  const span = tracer.startSpan(
+    `route ${labels.policy}`,
+    {
+      kind: SpanKind.INTERNAL,
+      attributes: {
+        [ATTR_MODELMAXX_ROUTE_POLICY]: labels.policy,
+        [ATTR_MODELMAXX_ROUTE_CLASS]: labels.classKey,
+      },
+    },
+    parent,
+  );
+  return { span, parent: trace.setSpan(parent, span) };
+}
+
+/** Ends the route span with the last attempt's choice; an error when no attempt succeeded. */
+export function endRouteSpan(
+  span: Span | undefined,
+  routed: { choice: Choice; attempt: number } | undefined,
+  ok: boolean,
+): void {
+  if (span === undefined) return;
+  if (routed !== undefined) span.setAttributes(routeChoice(routed.choice, routed.attempt));
+  if (!ok) span.setStatus({ code: SpanStatusCode.ERROR });
+  span.end();
+}

@@ -1,0 +1,173 @@
+/**
+ * Target resolution: which upstream, under which model name and URL, a request's `model` goes to —
+ * a real model (through `resolveModel`), or `route:<policy>`, whose candidates the router engine
+ * of that policy chooses among (with the policy's cooldowns). Resolutions are cached per model
+ * name and wire.
+ */
+import type { Attributes } from '@opentelemetry/api';
+import { RoutingEngine } from '@modelmaxx/router';
+import type { Policy, RandomSource } from '@modelmaxx/router';
+import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@modelmaxx/semconv';
+import { resolveModel } from './config.js';
+import type { GatewayConfig, Upstream } from './config.js';
+import { RequestError } from './http.js';
+import { upstreamUrl } from './upstream.js';
+import type { Wire } from './usage.js';
+
+export const ROUTE_PREFIX = 'route:';
+
+/** A model the request may be sent to: the upstream and the name it gets there. */
+export interface Target {
+  /** The name the app and the policy use (a candidate's `model`, or the request's model). */
+  readonly label: string;
+  readonly upstream: Upstream;
+  readonly model: string;
+  readonly url: string;
+  readonly provider: string;
+  readonly server: Attributes;
+}
+
+export interface PolicyState {
+  readonly policy: Policy;
+  readonly engine: RoutingEngine;
+  /** Candidate model → until when (ms) it is not tried. */
+  readonly cooldownUntil: Map<string, number>;
+  /** Candidate model → target per wire (undefined: that wire is not served). */
+  readonly targets: Map<string, Map<Wire, Target | undefined>>;
+}
+
+/** What a request's `model` resolved to: a policy's candidates, or the one real model. */
+export interface Resolution {
+  readonly policy: PolicyState | undefined;
+  readonly candidates: readonly string[];
+}
+
+function providerOf(upstream: Upstream): string {
+  if (upstream.kind === 'anthropic') return 'anthropic';
+  if (upstream.kind === 'openrouter') return 'openrouter';
+  return 'openai';
+}
+
+function serverAttributes(baseURL: string): Attributes {
+  try {
+    const url = new URL(baseURL);
+    const port = url.port !== '' ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+    return {
+      [ATTR_SERVER_ADDRESS]: url.hostname.replace(/^\[|\]$/g, ''),
+      [ATTR_SERVER_PORT]: port,
+    };
+  } catch {
+    return {};
+  }
+}
+
+function targetOn(
+  label: string,
+  upstream: Upstream,
+  model: string,
+  wire: Wire,
+): Target | undefined {
+  const url = upstreamUrl(upstream, wire);
+  if (url === undefined) return undefined;
+  return {
+    label,
+    upstream,
+    model,
+    url,
+    provider: providerOf(upstream),
+    server: serverAttributes(upstream.baseURL),
+  };
+}
+
+export class Targets {
+  readonly policies = new Map<string, PolicyState>();
+  private readonly config: GatewayConfig;
+  private readonly cache = new Map<string, Target | null>();
+
+  constructor(config: GatewayConfig, random: RandomSource) {
+    this.config = config;
+    for (const policy of config.policies.values()) {
+      this.policies.set(policy.name, {
+        policy,
+        engine: new RoutingEngine({ policy, random }),
+        cooldownUntil: new Map(),
+        targets: new Map(),
+      });
+    }
+  }
+
+  /** The target of a real model on a wire. */
+  ofModel(label: string, wire: Wire, preferAnthropic = false): Target | undefined {
+    const key = `${wire}\u0000${preferAnthropic ? 1 : 0}\u0000${label}`;
+    const cached = this.cache.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    const resolved = resolveModel(this.config, label, preferAnthropic || wire === 'messages');
+    const target =
+      resolved === undefined ? undefined : targetOn(label, resolved.upstream, resolved.model, wire);
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(key, target ?? null);
+    return target;
+  }
+
+  /** The target of a policy's candidate on a wire (its `client` upstream, else its model's). */
+  ofCandidate(state: PolicyState, model: string, wire: Wire): Target | undefined {
+    let perWire = state.targets.get(model);
+    if (perWire === undefined) state.targets.set(model, (perWire = new Map()));
+    if (perWire.has(wire)) return perWire.get(wire);
+    const candidate = state.policy.candidates.find((entry) => entry.model === model)!;
+    const target =
+      candidate.client !== undefined
+        ? targetOn(model, this.config.upstreams.get(candidate.client)!, model, wire)
+        : this.ofModel(model, wire, candidate.provider === 'anthropic');
+    perWire.set(wire, target);
+    return target;
+  }
+
+  /** A candidate's target under a resolution. */
+  of(resolution: Resolution, model: string, wire: Wire): Target | undefined {
+    return resolution.policy === undefined
+      ? this.ofModel(model, wire)
+      : this.ofCandidate(resolution.policy, model, wire);
+  }
+
+  /** The candidates of the request's `model` on this wire; a 404 / 400 when there are none. */
+  resolve(requested: string, wire: Wire): Resolution {
+    if (requested.startsWith(ROUTE_PREFIX)) return this.resolvePolicy(requested, wire);
+    if (this.ofModel(requested, wire) === undefined) {
+      const resolved = resolveModel(this.config, requested, wire === 'messages');
+      throw new RequestError(
+        404,
+        'invalid_request_error',
+        resolved === undefined
+          ? `no upstream serves model "${requested}": list it in upstreams.<name>.models or models, or write <upstream>/${requested}`
+          : `upstream "${resolved.upstream.name}" (${resolved.upstream.kind}) does not serve this endpoint`,
+        'model_not_found',
+      );
+    }
+    return { policy: undefined, candidates: [requested] };
+  }
+
+  private resolvePolicy(requested: string, wire: Wire): Resolution {
+    const name = requested.slice(ROUTE_PREFIX.length);
+    const policy = this.policies.get(name);
+    if (policy === undefined) {
+      throw new RequestError(
+        404,
+        'invalid_request_error',
+        `no routing policy "${name}" (configured: ${[...this.policies.keys()].join(', ') || 'none'})`,
+        'model_not_found',
+      );
+    }
+    const candidates = policy.policy.candidates
+      .map((candidate) => candidate.model)
+      .filter((model) => this.ofCandidate(policy, model, wire) !== undefined);
+    if (candidates.length === 0) {
+      throw new RequestError(
+        400,
+        'invalid_request_error',
+        `no candidate of policy "${name}" is served on ${wire === 'messages' ? '/v1/messages' : `this endpoint`}`,
+      );
+    }
+    return { policy, candidates };
+  }
+}
