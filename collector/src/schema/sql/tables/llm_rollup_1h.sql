@@ -1,0 +1,27 @@
+-- Hourly rollup (views/llm_rollup_1h_mv.sql, from the minute rollup): long windows merge 24 states a
+-- day per group instead of 1440.
+CREATE TABLE IF NOT EXISTS {{database}}.{{table}}{{on_cluster}} (
+    Hour DateTime CODEC(Delta(4), ZSTD(1)),
+    ServiceName LowCardinality(String),
+    Provider LowCardinality(String),
+    Model LowCardinality(String),
+    Task LowCardinality(String),
+    Feature LowCardinality(String),
+    Calls SimpleAggregateFunction(sum, UInt64),
+    Errors SimpleAggregateFunction(sum, UInt64),
+    CostUSD SimpleAggregateFunction(sum, Float64),
+    CostCalls SimpleAggregateFunction(sum, UInt64),
+    InputTokens SimpleAggregateFunction(sum, UInt64),
+    OutputTokens SimpleAggregateFunction(sum, UInt64),
+    CacheReadTokens SimpleAggregateFunction(sum, UInt64),
+    CacheWriteTokens SimpleAggregateFunction(sum, UInt64),
+    ReasoningTokens SimpleAggregateFunction(sum, UInt64),
+    DurationMsSum SimpleAggregateFunction(sum, Float64),
+    LatencyMs AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64),
+    LatencyMsDD AggregateFunction(quantilesDD({{latency_dd_parameters}}), Float64),
+    ScoreSum SimpleAggregateFunction(sum, Float64),
+    ScoreCount SimpleAggregateFunction(sum, UInt64)
+) ENGINE = {{engine:AggregatingMergeTree()}}
+PARTITION BY toYYYYMM(Hour)
+ORDER BY (Hour, ServiceName, Provider, Model, Task, Feature)
+SETTINGS index_granularity = 8192{{dedup_window}}
