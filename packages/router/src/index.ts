@@ -66,13 +66,9 @@ export {
   parseRouterBenchCsv,
 } from './routerbench.js';
 export type { RecordedDataset, RecordedPrompt } from './routerbench.js';
-export {
-  AllCandidatesFailedError,
-  RouterConfigError,
-  SHADOW_EVALUATION_NAME,
-  classifyError,
-  createRouter,
-} from './router-client.js';
+export { AllCandidatesFailedError, RouterConfigError, classifyError } from './route-errors.js';
+export { createRouter } from './router-client.js';
+export { SHADOW_EVALUATION_NAME } from './shadow-dispatch.js';
 export type {
   AnthropicLike,
   OpenAILike,
@@ -82,7 +78,7 @@ export type {
   RouterOptions,
   ShadowResult,
   ShadowStats,
-} from './router-client.js';
+} from './router-types.js';
 export {
   ShadowMonitor,
   ShadowQueue,

@@ -12,7 +12,8 @@ import type { LlmSim } from '@modelmaxx/llm-sim';
 type LlmSimModelQuality = ReturnType<LlmSim['models']>[number]['quality'];
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AllCandidatesFailedError, createRouter } from '../src/router-client.js';
+import { AllCandidatesFailedError } from '../src/route-errors.js';
+import { createRouter } from '../src/router-client.js';
 import { createRandom } from '../src/random.js';
 import type { PolicyInput } from '../src/policy.js';
 

@@ -1,0 +1,370 @@
+/**
+ * Shadow dispatch for the routed client: after the app has its answer, a sampled share of
+ * routed calls is asked again of the reference model and judged pairwise, in the background
+ * (bounded queue, hourly/daily spend caps). The verdict is recorded on the routed call's trace
+ * (the late-score path), learned by the engine and the sampling monitor, and reported.
+ */
+import { ROOT_CONTEXT, context, diag, trace } from '@opentelemetry/api';
+import type { Attributes, SpanContext, Tracer } from '@opentelemetry/api';
+import {
+  ATTR_GEN_AI_EVALUATION_EXPLANATION,
+  ATTR_GEN_AI_EVALUATION_NAME,
+  ATTR_GEN_AI_EVALUATION_SCORE_LABEL,
+  ATTR_GEN_AI_EVALUATION_SCORE_VALUE,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_RESPONSE_ID,
+  ATTR_MODELMAXX_EVALUATION_NAME,
+  ATTR_MODELMAXX_EVALUATION_ROLE,
+  ATTR_MODELMAXX_EVALUATION_SOURCE,
+  ATTR_MODELMAXX_EVALUATION_TARGET_RESPONSE_ID,
+  ATTR_MODELMAXX_EVALUATION_TARGET_SPAN_ID,
+  ATTR_MODELMAXX_EVALUATION_TARGET_TRACE_ID,
+  ATTR_MODELMAXX_ROUTE_CLASS,
+  ATTR_MODELMAXX_ROUTE_MODEL,
+  ATTR_MODELMAXX_ROUTE_POLICY,
+  ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL,
+  ATTR_MODELMAXX_TASK,
+  EVALUATION_ROLE_VALUE_JUDGE,
+  EVALUATION_ROLE_VALUE_SHADOW,
+  EVENT_GEN_AI_EVALUATION_RESULT,
+} from '@modelmaxx/semconv';
+import { LLM_CONTEXT_KEY, ROUTE_ATTRIBUTES_KEY } from './candidate-call.js';
+import type { CandidateClients } from './candidate-call.js';
+import type { Decision, RoutingEngine } from './engine.js';
+import type { Candidate, Policy } from './policy.js';
+import type { RandomSource } from './random.js';
+import { ShadowMonitor, ShadowQueue, SpendWindow } from './shadow.js';
+import type { PairwiseJudge, ShadowVerdict } from './shadow.js';
+import { priceOf } from './spend.js';
+import type {
+  ChatCompletion,
+  ChatParams,
+  RouterOptions,
+  ShadowResult,
+  ShadowStats,
+} from './router-types.js';
+
+/** The evaluation name of shadow verdicts (`llm_scores.Name`). */
+export const SHADOW_EVALUATION_NAME = 'modelmaxx.shadow';
+
+/** A routed call offered for shadowing, as the route loop knows it. */
+export interface ShadowOffer {
+  readonly model: string;
+  readonly classKey: string;
+  readonly decision: Decision;
+  readonly params: ChatParams;
+  readonly completion: ChatCompletion;
+  readonly routeSpan: SpanContext;
+  readonly llmContext: unknown;
+  readonly task: string | undefined;
+}
+
+interface ShadowJob extends Omit<ShadowOffer, 'completion'> {
+  readonly question: string;
+  readonly answer: string;
+  readonly responseId?: string;
+}
+
+type ShadowOutcome = Omit<
+  ShadowResult,
+  'policy' | 'classKey' | 'model' | 'referenceModel' | 'traceId'
+>;
+
+/** The text of the request's last user turn. */
+function lastUserText(params: ChatParams): string {
+  for (let index = params.messages.length - 1; index >= 0; index -= 1) {
+    const message = params.messages[index]!;
+    if (message.role !== 'user') continue;
+    const content = message.content;
+    if (typeof content === 'string') return content;
+    return content
+      .map((part) => (part.type === 'text' ? part.text : ''))
+      .filter((text) => text !== '')
+      .join('\n');
+  }
+  return '';
+}
+
+export interface ShadowDispatchOptions {
+  readonly policy: Policy;
+  readonly engine: RoutingEngine;
+  readonly clients: CandidateClients;
+  readonly candidates: ReadonlyMap<string, Candidate>;
+  readonly referenceModel: string;
+  readonly tracer: Tracer;
+  readonly random: RandomSource;
+  readonly now: () => number;
+  readonly judge: PairwiseJudge | undefined;
+  readonly onShadow: RouterOptions['onShadow'];
+}
+
+export class ShadowDispatcher {
+  /** Shadows are on: the policy enables them and a judge is given. */
+  readonly enabled: boolean;
+  private readonly options: ShadowDispatchOptions;
+  private readonly settings: Policy['shadow'];
+  private readonly monitor: ShadowMonitor;
+  private readonly queue: ShadowQueue;
+  private readonly window = new SpendWindow();
+  private readonly counts = {
+    offered: 0,
+    notSampled: 0,
+    dropped: 0,
+    overBudget: 0,
+    shadowCalls: 0,
+    shadowErrors: 0,
+    judged: 0,
+    judgeErrors: 0,
+    shadowUsd: 0,
+    judgeUsd: 0,
+  };
+
+  constructor(options: ShadowDispatchOptions) {
+    const { policy } = options;
+    this.options = options;
+    this.settings = policy.shadow;
+    this.enabled = this.settings.enabled && options.judge !== undefined;
+    if (this.settings.enabled && options.judge === undefined) {
+      diag.warn(
+        `modelmaxx router: policy "${policy.name}" enables shadow comparisons but createRouter has no judge: no shadows`,
+      );
+    }
+    this.monitor = new ShadowMonitor(policy);
+    this.queue = new ShadowQueue(this.settings.queueSize, this.settings.concurrency);
+  }
+
+  stats(): ShadowStats {
+    return {
+      referenceModel: this.options.referenceModel,
+      ...this.counts,
+      queued: this.queue.queued,
+      running: this.queue.inFlight,
+      estimates: this.monitor.estimates(),
+    };
+  }
+
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  /** After the app has its answer: shadow this call? (never throws, never waits) */
+  offer(offer: ShadowOffer): void {
+    const { counts } = this;
+    try {
+      if (!this.enabled || offer.model === this.options.referenceModel) return;
+      counts.offered += 1;
+      const rate = this.monitor.rate(offer.classKey, offer.model);
+      if (!(this.options.random() < rate)) {
+        counts.notSampled += 1;
+        return;
+      }
+      if (this.window.over(this.options.now(), this.settings)) {
+        counts.overBudget += 1;
+        return;
+      }
+      const question = lastUserText(offer.params);
+      const answer = offer.completion.choices?.[0]?.message?.content ?? '';
+      if (question === '' || answer === '') {
+        counts.notSampled += 1;
+        return;
+      }
+      const { completion, ...rest } = offer;
+      const job: ShadowJob = {
+        ...rest,
+        question,
+        answer,
+        ...(typeof completion.id === 'string' ? { responseId: completion.id } : {}),
+      };
+      if (!this.queue.offer(() => this.run(job))) counts.dropped += 1;
+    } catch (error) {
+      diag.warn(`modelmaxx router: could not queue a shadow comparison: ${String(error)}`);
+    }
+  }
+
+  /** Runs one shadow comparison: the reference call, the judge, the record, the learning. */
+  private async run(job: ShadowJob): Promise<void> {
+    const { counts } = this;
+    if (this.window.over(this.options.now(), this.settings)) {
+      counts.overBudget += 1;
+      return;
+    }
+    counts.shadowCalls += 1;
+    const responseId = job.responseId === undefined ? {} : { responseId: job.responseId };
+    let reference: ChatCompletion;
+    try {
+      reference = await this.callReference(job);
+    } catch (error) {
+      counts.shadowErrors += 1;
+      this.report(job, {
+        label: 'shadow_error',
+        error: `reference call failed: ${String(error)}`,
+        shadowCostUsd: 0,
+        judgeCostUsd: 0,
+        ...responseId,
+      });
+      return;
+    }
+    const shadowCostUsd =
+      priceOf(this.options.candidates.get(this.options.referenceModel)!, reference) ?? 0;
+    counts.shadowUsd += shadowCostUsd;
+    this.window.add(this.options.now(), shadowCostUsd);
+    const { verdict, error } = await this.judge(job, reference);
+    const judgeCostUsd = verdict?.costUsd ?? 0;
+    counts.judgeUsd += judgeCostUsd;
+    this.window.add(this.options.now(), judgeCostUsd);
+    this.recordVerdict(job, verdict, error);
+    if (verdict === undefined) counts.judgeErrors += 1;
+    else this.learn(job, verdict);
+    this.report(job, {
+      label: verdict?.label ?? 'judge_error',
+      ...(verdict === undefined ? { error: error ?? 'no verdict' } : { score: verdict.score }),
+      shadowCostUsd,
+      judgeCostUsd,
+      ...responseId,
+    });
+  }
+
+  /** The reference model's answer to the same request (not streamed, no retries). */
+  private async callReference(job: ShadowJob): Promise<ChatCompletion> {
+    const reference = this.options.candidates.get(this.options.referenceModel)!;
+    const { stream: _stream, stream_options: _options, ...plain } = job.params;
+    return (await context.with(this.evaluationContext(job, EVALUATION_ROLE_VALUE_SHADOW), () =>
+      this.options.clients.call(reference, plain as ChatParams, {
+        timeout: this.settings.timeoutMs,
+        maxRetries: 0,
+      }),
+    )) as ChatCompletion;
+  }
+
+  /** The judge's verdict on the routed answer against the reference's; an error instead. */
+  private async judge(
+    job: ShadowJob,
+    reference: ChatCompletion,
+  ): Promise<{ verdict?: ShadowVerdict; error?: string }> {
+    const { policy, referenceModel } = this.options;
+    try {
+      const verdict = await context.with(
+        this.evaluationContext(job, EVALUATION_ROLE_VALUE_JUDGE),
+        () =>
+          this.options.judge!({
+            question: job.question,
+            answer: job.answer,
+            reference: reference.choices?.[0]?.message?.content ?? '',
+            model: job.model,
+            referenceModel,
+            classKey: job.classKey,
+            policy: policy.name,
+          }),
+      );
+      if (
+        verdict !== undefined &&
+        (!Number.isFinite(verdict.score) || verdict.score < 0 || verdict.score > 1)
+      ) {
+        return { error: `judge score ${String(verdict.score)} is not in [0, 1]` };
+      }
+      return verdict === undefined ? {} : { verdict };
+    } catch (thrown) {
+      const cost = (thrown as { costUsd?: unknown } | null)?.costUsd;
+      if (typeof cost === 'number') {
+        this.counts.judgeUsd += cost;
+        this.window.add(this.options.now(), cost);
+      }
+      return { error: thrown instanceof Error ? thrown.message : String(thrown) };
+    }
+  }
+
+  /** The engine and the sampling monitor learn the verdict. */
+  private learn(job: ShadowJob, verdict: ShadowVerdict): void {
+    this.counts.judged += 1;
+    this.options.engine.score(
+      job.decision,
+      [
+        { model: job.model, score: verdict.score },
+        { model: this.options.referenceModel, score: 1 - verdict.score },
+      ],
+      this.options.now(),
+    );
+    this.monitor.add(job.classKey, job.model, 2 * verdict.score - 1);
+  }
+
+  /** Calls `onShadow` (an app's error is logged, not thrown). */
+  private report(job: ShadowJob, outcome: ShadowOutcome): void {
+    try {
+      this.options.onShadow?.({
+        policy: this.options.policy.name,
+        classKey: job.classKey,
+        model: job.model,
+        referenceModel: this.options.referenceModel,
+        traceId: job.routeSpan.traceId,
+        ...outcome,
+      });
+    } catch (error) {
+      diag.warn(`modelmaxx router: onShadow threw: ${String(error)}`);
+    }
+  }
+
+  /** A trace of its own (the app's trace gets only the verdict), with the app's task/feature. */
+  private evaluationContext(job: ShadowJob, role: string) {
+    return ROOT_CONTEXT.setValue(LLM_CONTEXT_KEY, job.llmContext).setValue(
+      ROUTE_ATTRIBUTES_KEY,
+      this.evaluationMarks(job, role),
+    );
+  }
+
+  /** The route attributes of a shadow or judge call: what it evaluates, and for which route. */
+  private evaluationMarks(job: ShadowJob, role: string): Attributes {
+    const { policy, referenceModel } = this.options;
+    return {
+      [ATTR_MODELMAXX_EVALUATION_ROLE]: role,
+      [ATTR_MODELMAXX_EVALUATION_NAME]: SHADOW_EVALUATION_NAME,
+      [ATTR_MODELMAXX_EVALUATION_TARGET_TRACE_ID]: job.routeSpan.traceId,
+      [ATTR_MODELMAXX_EVALUATION_TARGET_SPAN_ID]: job.routeSpan.spanId,
+      ...(job.responseId === undefined
+        ? {}
+        : { [ATTR_MODELMAXX_EVALUATION_TARGET_RESPONSE_ID]: job.responseId }),
+      [ATTR_MODELMAXX_ROUTE_POLICY]: policy.name,
+      [ATTR_MODELMAXX_ROUTE_CLASS]: job.classKey,
+      [ATTR_MODELMAXX_ROUTE_MODEL]: job.model,
+      // The shadow call is the reference model's (the ledger's shadow spend); a judge call has none.
+      ...(role === EVALUATION_ROLE_VALUE_SHADOW
+        ? { [ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL]: referenceModel }
+        : {}),
+    };
+  }
+
+  /** Records a shadow verdict (or judge error) on the routed call: the late-score path. */
+  private recordVerdict(
+    job: ShadowJob,
+    verdict: ShadowVerdict | undefined,
+    error: string | undefined,
+  ): void {
+    const { policy, referenceModel } = this.options;
+    const attributes: Attributes = {
+      [ATTR_GEN_AI_EVALUATION_NAME]: SHADOW_EVALUATION_NAME,
+      [ATTR_MODELMAXX_EVALUATION_SOURCE]: 'judge',
+      [ATTR_GEN_AI_REQUEST_MODEL]: job.model,
+      [ATTR_GEN_AI_PROVIDER_NAME]: this.options.candidates.get(job.model)!.provider,
+      [ATTR_MODELMAXX_ROUTE_POLICY]: policy.name,
+      [ATTR_MODELMAXX_ROUTE_CLASS]: job.classKey,
+      [ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL]: referenceModel,
+    };
+    if (job.task !== undefined) attributes[ATTR_MODELMAXX_TASK] = job.task;
+    if (job.responseId !== undefined) attributes[ATTR_GEN_AI_RESPONSE_ID] = job.responseId;
+    if (verdict === undefined) {
+      attributes[ATTR_GEN_AI_EVALUATION_SCORE_LABEL] = 'judge_error';
+      attributes[ATTR_GEN_AI_EVALUATION_EXPLANATION] = (error ?? 'no verdict').slice(0, 500);
+    } else {
+      attributes[ATTR_GEN_AI_EVALUATION_SCORE_VALUE] = verdict.score;
+      attributes[ATTR_GEN_AI_EVALUATION_SCORE_LABEL] = verdict.label;
+      if (verdict.explanation !== undefined) {
+        attributes[ATTR_GEN_AI_EVALUATION_EXPLANATION] = verdict.explanation.slice(0, 500);
+      }
+    }
+    // A short span, child of the route span (in the app's trace), holding the result event.
+    const parent = trace.setSpanContext(ROOT_CONTEXT, job.routeSpan);
+    const span = this.options.tracer.startSpan(`evaluate ${SHADOW_EVALUATION_NAME}`, {}, parent);
+    span.addEvent(EVENT_GEN_AI_EVALUATION_RESULT, attributes);
+    span.end();
+  }
+}
