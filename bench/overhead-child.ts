@@ -2,12 +2,13 @@
  * The client side of the instrument overhead benchmark, in a process of its own (the simulator
  * runs in the parent): `node overhead-child.ts <baseURL> <blocks> <callsPerBlock> <warmup>`.
  *
- * It loads three independent copies of the openai SDK (each with its own classes and JIT state):
- * one left bare, one patched by `@modelmaxx/instrument`, one by `@opentelemetry/instrumentation-openai`,
- * and then alternates short blocks of sequential `chat.completions.create` calls between them in a
- * rotating order, so that load from elsewhere on the machine hits all three alike. Both
- * instrumentations send spans through one BatchSpanProcessor into an exporter that counts and
- * drops them. The same is then repeated with an in-process fetch stub that returns the simulator's
+ * It loads four independent copies of the openai SDK (each with its own classes and JIT state):
+ * one left bare, one patched by `@modelmaxx/instrument`, one by our chat patch on
+ * `InstrumentationBase` (instrumentation-base-prototype.ts, applied by its require hook), one by
+ * `@opentelemetry/instrumentation-openai`, and then alternates short blocks of sequential
+ * `chat.completions.create` calls between them in a rotating order, so that load from elsewhere
+ * on the machine hits all four alike. The instrumentations send spans through one
+ * BatchSpanProcessor into an exporter that counts and drops them. The same is then repeated with an in-process fetch stub that returns the simulator's
  * recorded response (client work only). Prints one JSON line: per-block mean wall-clock and
  * client-CPU µs per call for each variant (loopback and stubbed), and span counts.
  */
@@ -18,6 +19,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import type OpenAI from 'openai';
+import { OpenAIChatInstrumentationPrototype } from './instrumentation-base-prototype.ts';
 
 const [baseURL = '', blocksArgument = '60', callsArgument = '20', warmupArgument = '200'] =
   process.argv.slice(2);
@@ -26,8 +28,8 @@ const callsPerBlock = Number(callsArgument);
 const warmup = Number(warmupArgument);
 const require = createRequire(import.meta.url);
 
-type Variant = 'bare' | 'ours' | 'contrib';
-const VARIANTS: readonly Variant[] = ['bare', 'ours', 'contrib'];
+type Variant = 'bare' | 'ours' | 'base' | 'contrib';
+const VARIANTS: readonly Variant[] = ['bare', 'ours', 'base', 'contrib'];
 type OpenAIModule = { OpenAI: typeof OpenAI };
 
 /** A fresh copy of the CJS openai SDK: clears the SDK's files from the require cache first. */
@@ -82,9 +84,16 @@ for (const definition of instrumentation.getModuleDefinitions()) {
   if (definition.name === 'openai') definition.patch?.(contribModule, version);
 }
 
+// Loaded last: once enabled, its require hook patches every copy of openai loaded after it.
+const prototype = new OpenAIChatInstrumentationPrototype();
+prototype.setTracerProvider(provider);
+prototype.enable();
+const baseModule = loadOpenAICopy();
+
 const clients: Record<Variant, OpenAI> = {
   bare: new bareModule.OpenAI({ baseURL, apiKey: 'sk-bench', maxRetries: 0 }),
   ours: new oursModule.OpenAI({ baseURL, apiKey: 'sk-bench', maxRetries: 0 }),
+  base: new baseModule.OpenAI({ baseURL, apiKey: 'sk-bench', maxRetries: 0 }),
   contrib: new contribModule.OpenAI({ baseURL, apiKey: 'sk-bench', maxRetries: 0 }),
 };
 const request = {
@@ -109,8 +118,8 @@ async function measure(clientsByVariant: Record<Variant, OpenAI>): Promise<Measu
       await clientsByVariant[variant].chat.completions.create(request);
   }
   const measured: Measured = {
-    blockMeansUs: { bare: [], ours: [], contrib: [] },
-    blockCpuUs: { bare: [], ours: [], contrib: [] },
+    blockMeansUs: { bare: [], ours: [], base: [], contrib: [] },
+    blockCpuUs: { bare: [], ours: [], base: [], contrib: [] },
   };
   for (let block = 0; block < blocks; block += 1) {
     for (let offset = 0; offset < VARIANTS.length; offset += 1) {
@@ -131,7 +140,7 @@ async function measure(clientsByVariant: Record<Variant, OpenAI>): Promise<Measu
 
 const loopback = await measure(clients);
 
-// The same three copies again with a fetch that answers in-process with the simulator's own
+// The same four copies again with a fetch that answers in-process with the simulator's own
 // response body (recorded once above): no sockets, no server, so only the client's work is timed.
 const recorded = await fetch(`${baseURL}/chat/completions`, {
   method: 'POST',
@@ -146,6 +155,7 @@ const stubOptions = { baseURL, apiKey: 'sk-bench', maxRetries: 0, fetch: stubFet
 const stubbed = await measure({
   bare: new bareModule.OpenAI(stubOptions),
   ours: new oursModule.OpenAI(stubOptions),
+  base: new baseModule.OpenAI(stubOptions),
   contrib: new contribModule.OpenAI(stubOptions),
 });
 
