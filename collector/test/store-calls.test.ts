@@ -3,15 +3,12 @@ import {
   normalizeModelName,
   normalizeProviderName,
   PriceCatalog,
+  PROVIDER_ALIASES,
 } from '@modelmaxx/pricing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/open-store.js';
 import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
-import {
-  modelNameSqlExpression,
-  PROVIDER_SPELLINGS,
-  providerNameSqlExpression,
-} from '../src/schema/model-name.js';
+import { modelNameSqlExpression, providerNameSqlExpression } from '../src/schema/model-name.js';
 import type { SpanRow } from '../src/store/span-store.js';
 import { llmSpan, nanos, spanRow, tempDir } from './store-fixtures.js';
 
@@ -79,9 +76,11 @@ describe('model and provider names in SQL', () => {
     );
     expect(row?.normalized).toEqual(names.map(normalizeModelName));
     expect(names.length).toBeGreaterThan(100);
+    // Every spelling of pricing's own alias table (what normalizeProviderName reads).
+    const spellings = Object.keys(PROVIDER_ALIASES);
     const providers = [
-      ...PROVIDER_SPELLINGS,
-      ...PROVIDER_SPELLINGS.map((name) => `${name}.chat`),
+      ...spellings,
+      ...spellings.map((name) => `${name}.chat`),
       ' OpenAI ',
       'AWS.Bedrock',
       'someone-else',

@@ -2,13 +2,14 @@
  * `@modelmaxx/pricing`'s model and provider name normalisation as ClickHouse SQL,
  * so the `llm_calls` view prices a span exactly like `costOf` would.
  * Built from the pricing package's own rewrite list (`MODEL_NAME_REWRITES`) and
- * alias table (`PROVIDER_ALIASES`, what `normalizeProviderName` reads); `test/store-model-name.test.ts`
- * compares the SQL with the TypeScript on many names.
+ * alias table (`PROVIDER_ALIASES`, what `normalizeProviderName` reads); `test/store-calls.test.ts`
+ * ("normalise exactly like @modelmaxx/pricing") compares the SQL with the TypeScript on every catalog
+ * model and every alias spelling.
  */
 import { MODEL_NAME_REWRITES, PROVIDER_ALIASES } from '@modelmaxx/pricing';
 
 /** A ClickHouse string literal (single quotes, backslash escapes). Only for constants of ours. */
-export function sqlString(value: string): string {
+function sqlString(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
@@ -27,7 +28,7 @@ export function modelNameSqlExpression(column: string): string {
 }
 
 /** The provider spellings the SQL maps: the keys of `@modelmaxx/pricing`'s `PROVIDER_ALIASES`. */
-export const PROVIDER_SPELLINGS: readonly string[] = Object.keys(PROVIDER_ALIASES);
+const PROVIDER_SPELLINGS: readonly string[] = Object.keys(PROVIDER_ALIASES);
 
 /** How many trailing dotted segments the SQL drops at most (`google.vertex.chat` needs one). */
 const PROVIDER_PREFIX_DEPTH = 3;
