@@ -18,11 +18,13 @@
 import { CascadePlanner } from './cascade.js';
 import type { CallOutcome, CascadePlan } from './cascade.js';
 import { chooseModel, computeWeights } from './decision.js';
-import type { ModelClassStats, WeightTable } from './decision.js';
+import type { WeightTable } from './decision.js';
 import type { RequestVector } from './features.js';
 import type { Policy } from './policy.js';
+import { CostMeans, PredictMode } from './predict-mode.js';
 import { QualityPredictor } from './predictor.js';
 import type { RandomSource } from './random.js';
+import { WindowStats } from './window-stats.js';
 
 export interface EngineRequest {
   /** Routing class: the app's task label, or a class from request features. */
@@ -100,182 +102,8 @@ export interface EngineOptions {
   readonly warmup?: number | ((classKey: string) => number);
 }
 
-const BUCKETS = 60;
-/** Per model in a stats bucket: calls, errors, cost, score sum, scored calls, score squares. */
-const SLOTS = 6;
-
 const warmupOf = (warmup: number | ((classKey: string) => number), classKey: string) =>
   typeof warmup === 'number' ? warmup : warmup(classKey);
-const WINDOW_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };
-
-export function windowMs(window: string): number {
-  const match = /^(\d+)(s|m|h|d)$/.exec(window);
-  if (match === null) throw new Error(`invalid window "${window}"`);
-  return Number(match[1]) * WINDOW_UNITS[match[2]!]!;
-}
-
-/**
- * The engine's own stats: per class and model, buckets of `statsWindow / 60`, read as the
- * sum over the window with each bucket decayed by `halfLifeMs` (like the collector's
- * per-minute rollups over `/api/stats?window=` blended with decayed evidence).
- */
-class WindowStats {
-  private readonly width: number;
-  private readonly window: number;
-  private readonly halfLifeMs: number;
-  private readonly models: readonly string[];
-  /** class → bucket number → [calls, errors, cost, scoreSum, scored, scoreSquares] per model, × 2^(t/halfLife). */
-  private readonly classes = new Map<string, Map<number, Float64Array>>();
-  /** Values are stored multiplied by 2^((t - origin) / halfLife): exact decay per call. */
-  private origin: number | undefined;
-
-  constructor(policy: Policy) {
-    this.window = windowMs(policy.statsWindow);
-    this.width = Math.max(1, this.window / BUCKETS);
-    this.halfLifeMs = policy.halfLifeMs;
-    this.models = policy.candidates.map((candidate) => candidate.model);
-  }
-
-  private growth(at: number): number {
-    if (this.origin === undefined) this.origin = at;
-    let growth = 2 ** ((at - this.origin) / this.halfLifeMs);
-    if (growth > 1e100) {
-      // rebase: everything stored shrinks by the growth, the origin moves to now
-      for (const buckets of this.classes.values()) {
-        for (const bucket of buckets.values()) {
-          for (let index = 0; index < bucket.length; index += 1) bucket[index]! /= growth;
-        }
-      }
-      this.origin = at;
-      growth = 1;
-    }
-    return growth;
-  }
-
-  add(classKey: string, model: number, at: number, outcome: EngineOutcome): void {
-    const growth = this.growth(at);
-    let buckets = this.classes.get(classKey);
-    if (buckets === undefined) this.classes.set(classKey, (buckets = new Map()));
-    const number = Math.floor(at / this.width);
-    let bucket = buckets.get(number);
-    if (bucket === undefined) {
-      buckets.set(number, (bucket = new Float64Array(SLOTS * this.models.length)));
-      for (const old of buckets.keys()) {
-        if ((number - old) * this.width > this.window) buckets.delete(old);
-      }
-    }
-    const base = SLOTS * model;
-    bucket[base] = bucket[base]! + growth;
-    if (outcome.failed === true) bucket[base + 1] = bucket[base + 1]! + growth;
-    bucket[base + 2] = bucket[base + 2]! + outcome.costUsd * growth;
-    if (outcome.score !== undefined && outcome.failed !== true) {
-      bucket[base + 3] = bucket[base + 3]! + outcome.score * growth;
-      bucket[base + 4] = bucket[base + 4]! + growth;
-      bucket[base + 5] = bucket[base + 5]! + outcome.score * outcome.score * growth;
-    }
-  }
-
-  /** A score that arrives after the call was counted (a shadow judge's verdict): no call added. */
-  addScore(classKey: string, model: number, at: number, score: number): void {
-    const growth = this.growth(at);
-    let buckets = this.classes.get(classKey);
-    if (buckets === undefined) this.classes.set(classKey, (buckets = new Map()));
-    const number = Math.floor(at / this.width);
-    let bucket = buckets.get(number);
-    if (bucket === undefined)
-      buckets.set(number, (bucket = new Float64Array(SLOTS * this.models.length)));
-    const base = SLOTS * model;
-    // A model only scored (the reference in a shadow) needs calls for its row to exist.
-    if (bucket[base]! < bucket[base + 4]! + growth) bucket[base] = bucket[base + 4]! + growth;
-    bucket[base + 3] = bucket[base + 3]! + score * growth;
-    bucket[base + 4] = bucket[base + 4]! + growth;
-    bucket[base + 5] = bucket[base + 5]! + score * score * growth;
-  }
-
-  snapshot(at: number): ModelClassStats[] {
-    const rows: ModelClassStats[] = [];
-    const count = this.models.length;
-    const global = new Float64Array(SLOTS * count);
-    const current = Math.floor(at / this.width);
-    const factor = this.origin === undefined ? 1 : 1 / this.growth(at);
-    for (const [classKey, buckets] of this.classes) {
-      const sums = new Float64Array(SLOTS * count);
-      for (const [number, bucket] of buckets) {
-        if ((current - number) * this.width >= this.window) continue;
-        for (let index = 0; index < sums.length; index += 1) {
-          sums[index] = sums[index]! + bucket[index]! * factor;
-          global[index] = global[index]! + bucket[index]! * factor;
-        }
-      }
-      this.rows(classKey, sums, rows);
-    }
-    this.rows('*', global, rows);
-    return rows;
-  }
-
-  private rows(classKey: string, sums: Float64Array, rows: ModelClassStats[]): void {
-    this.models.forEach((model, index) => {
-      const base = SLOTS * index;
-      const calls = sums[base]!;
-      if (calls <= 0) return;
-      const scored = sums[base + 4]!;
-      const mean = scored > 0 ? sums[base + 3]! / scored : 0;
-      rows.push({
-        model,
-        classKey,
-        calls,
-        errors: sums[base + 1]!,
-        costPerCallUsd: sums[base + 2]! / calls,
-        latencyP95Ms: null,
-        meanScore: scored > 0 ? mean : null,
-        scoreCount: scored,
-        scoreVariance: scored > 0 ? Math.max(0, sums[base + 5]! / scored - mean * mean) : null,
-      });
-    });
-  }
-}
-
-/** A per-request decision; its explanation is formatted when read, not on the hot path. */
-class PredictDecision implements Decision {
-  readonly kind = 'predict' as const;
-  readonly first: readonly string[];
-  readonly weight = 1;
-  readonly classKey: string;
-  readonly at: number;
-  readonly answerWith: string;
-  readonly vector: RequestVector;
-  readonly predicted: readonly PredictedQuality[];
-  private readonly rule: string;
-  private explained: string | undefined;
-  constructor(
-    classKey: string,
-    at: number,
-    answerWith: string,
-    vector: RequestVector,
-    predicted: readonly PredictedQuality[],
-    rule: string,
-  ) {
-    this.classKey = classKey;
-    this.at = at;
-    this.answerWith = answerWith;
-    this.vector = vector;
-    this.predicted = predicted;
-    this.rule = rule;
-    this.first = [answerWith];
-  }
-  get reason(): string {
-    if (this.explained === undefined) {
-      const list = this.predicted
-        .map(
-          (entry) =>
-            `${entry.model} ${entry.quality.toFixed(3)} ($${entry.costUsd.toPrecision(2)}, evidence ${(entry.evidence ?? 0).toFixed(1)})`,
-        )
-        .join(', ');
-      this.explained = `${this.rule}: ${list}`;
-    }
-    return this.explained;
-  }
-}
 
 export class RoutingEngine {
   readonly policy: Policy;
@@ -287,10 +115,9 @@ export class RoutingEngine {
   private readonly stats: WindowStats;
   private readonly planner: CascadePlanner | undefined;
   private readonly predictor: QualityPredictor | undefined;
-  private readonly warmup: (classKey: string) => number;
-  private readonly seen = new Map<string, number>();
-  /** Per class: cost sum and calls per model (mean cost per call, for the predictor). */
-  private readonly costs = new Map<string, Float64Array>();
+  private readonly predictMode: PredictMode | undefined;
+  /** Mean cost per call per class and model (for the predict mode). */
+  private readonly costs: CostMeans;
   private cached: WeightTable | undefined;
   private refreshedAt = -Infinity;
 
@@ -318,11 +145,7 @@ export class RoutingEngine {
             }),
       });
     }
-    this.warmup = (classKey) =>
-      Math.min(
-        options.warmup === undefined ? Infinity : warmupOf(options.warmup, classKey),
-        policy.predictor.warmup,
-      );
+    this.costs = new CostMeans(policy);
     if (this.mode === 'predict') {
       this.predictor = new QualityPredictor({
         candidates: this.models.length,
@@ -331,6 +154,17 @@ export class RoutingEngine {
         classWeight: policy.predictor.classWeight,
         priorPrecision: policy.predictor.regularization,
         classPrior: policy.predictor.classPrior,
+      });
+      this.predictMode = new PredictMode({
+        policy,
+        random: this.random,
+        predictor: this.predictor,
+        costs: this.costs,
+        warmup: (classKey) =>
+          Math.min(
+            options.warmup === undefined ? Infinity : warmupOf(options.warmup, classKey),
+            policy.predictor.warmup,
+          ),
       });
     }
   }
@@ -384,8 +218,8 @@ export class RoutingEngine {
     const exclude = request.exclude;
     const blocked = (models: readonly string[]) =>
       exclude !== undefined && models.some((model) => exclude.has(model));
-    if (this.mode === 'predict' && request.vector !== undefined) {
-      return this.predict(request);
+    if (this.predictMode !== undefined && request.vector !== undefined) {
+      return this.predictMode.decide(request, request.vector);
     }
     if (this.mode !== 'cascade' || request.single === true) return this.byWeight(request);
     const cascade = this.policy.cascade;
@@ -445,119 +279,6 @@ export class RoutingEngine {
       return this.byWeight(request, 'a planned model is cooling down: ');
     }
     return decision;
-  }
-
-  private costOf(classKey: string, model: number): number {
-    const sums = this.costs.get(classKey);
-    if (sums !== undefined && sums[2 * model + 1]! > 0)
-      return sums[2 * model]! / sums[2 * model + 1]!;
-    const global = this.costs.get('*');
-    if (global !== undefined && global[2 * model + 1]! > 0) {
-      return global[2 * model]! / global[2 * model + 1]!;
-    }
-    return this.policy.candidates[model]!.priorCostPerCallUsd ?? 0;
-  }
-
-  private predict(request: EngineRequest): Decision {
-    const predictor = this.predictor!;
-    const vector = request.vector!;
-    const { classKey, exclude } = request;
-    const count = this.models.length;
-    const seen = this.seen.get(classKey) ?? 0;
-    this.seen.set(classKey, seen + 1);
-    const thompson = this.policy.predictor.thompson;
-    const predictions = [];
-    let bestQuality = -Infinity;
-    let dearest = 0;
-    for (let model = 0; model < count; model += 1) {
-      const prediction = predictor.predict(model, vector, classKey, thompson > 0);
-      const cost = this.costOf(classKey, model);
-      predictions.push({ prediction, cost });
-      if (exclude?.has(this.models[model]!) === true) continue;
-      if (prediction.quality > bestQuality) bestQuality = prediction.quality;
-      if (cost > dearest) dearest = cost;
-    }
-    const predicted = predictions.map(({ prediction, cost }, model) => ({
-      model: this.models[model]!,
-      quality: prediction.quality,
-      costUsd: cost,
-      evidence: prediction.evidence,
-    }));
-    const base = { classKey, at: request.at, vector, predicted };
-    const allowed = (model: number) => exclude?.has(this.models[model]!) !== true;
-    // Class best by class statistics: answers warm-up probes.
-    let classBest = -1;
-    for (let model = 0; model < count; model += 1) {
-      if (!allowed(model)) continue;
-      if (
-        classBest < 0 ||
-        predictions[model]!.prediction.classQuality >
-          predictions[classBest]!.prediction.classQuality
-      ) {
-        classBest = model;
-      }
-    }
-    if (classBest < 0) classBest = 0;
-    const warmup = this.warmup(classKey);
-    if (seen < warmup && request.single !== true) {
-      const first = this.models.filter((_, model) => allowed(model));
-      return {
-        ...base,
-        kind: 'warmup',
-        first,
-        answerWith: this.models[classBest]!,
-        weight: 1,
-        reason: `cold start (${seen + 1} of ${warmup} in class ${classKey}): every candidate is called`,
-      };
-    }
-    if (this.random() < this.policy.exploration) {
-      const choices = this.models.filter((_, model) => allowed(model));
-      const model = choices[Math.floor(this.random() * choices.length)] ?? this.models[0]!;
-      return {
-        ...base,
-        kind: 'explore',
-        first: [model],
-        answerWith: model,
-        weight: this.policy.exploration / Math.max(choices.length, 1),
-        reason: `exploration (${(this.policy.exploration * 100).toFixed(1)}% of requests)`,
-      };
-    }
-    const penalty = this.policy.goal.costPenalty;
-    let chosen = -1;
-    let chosenValue = -Infinity;
-    for (let model = 0; model < count; model += 1) {
-      if (!allowed(model)) continue;
-      const { prediction, cost } = predictions[model]!;
-      let quality = prediction.quality;
-      if (thompson > 0) {
-        const u = Math.max(this.random(), 1e-12);
-        const noise = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.random());
-        quality += thompson * noise * prediction.logitSd * quality * (1 - quality);
-      }
-      if (penalty !== undefined) {
-        const value = quality - (penalty * cost) / Math.max(dearest, 1e-12);
-        if (value > chosenValue) {
-          chosenValue = value;
-          chosen = model;
-        }
-      } else if (
-        quality >= bestQuality - this.policy.goal.qualityMargin &&
-        (chosen < 0 || cost < predictions[chosen]!.cost)
-      ) {
-        chosen = model;
-      }
-    }
-    if (chosen < 0) chosen = classBest;
-    return new PredictDecision(
-      classKey,
-      request.at,
-      this.models[chosen]!,
-      vector,
-      predicted,
-      penalty === undefined
-        ? `cheapest within ${this.policy.goal.qualityMargin} of the best predicted quality`
-        : `best predicted quality − ${penalty} × cost ÷ dearest`,
-    );
   }
 
   /** Features behind a predict decision (slower; for explanations, not on the hot path). */
@@ -630,13 +351,7 @@ export class RoutingEngine {
       const model = this.index.get(outcome.model);
       if (model === undefined) continue;
       this.stats.add(classKey, model, at, outcome);
-      for (const key of [classKey, '*']) {
-        let sums = this.costs.get(key);
-        if (sums === undefined)
-          this.costs.set(key, (sums = new Float64Array(2 * this.models.length)));
-        sums[2 * model] = sums[2 * model]! + outcome.costUsd;
-        sums[2 * model + 1] = sums[2 * model + 1]! + 1;
-      }
+      this.costs.add(classKey, model, outcome.costUsd);
       if (
         this.predictor !== undefined &&
         decision.vector !== undefined &&

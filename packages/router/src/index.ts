@@ -32,7 +32,8 @@ export {
 } from './replay.js';
 export { ROUTELLM_PRICES, loadRouteLlm, parseRouteLlmCsv, routeLlmTaskOf } from './routellm.js';
 export { loadRecorded, loadRecordedFile, splitDataset } from './recorded.js';
-export { RoutingEngine, windowMs } from './engine.js';
+export { RoutingEngine } from './engine.js';
+export { windowMs } from './window-stats.js';
 export type {
   Decision,
   DecisionKind,

@@ -11,6 +11,7 @@ import type { Policy } from './policy.js';
 import type { RandomSource } from './random.js';
 import type { StatsSource } from './stats-source.js';
 import { toModelClassStats } from './stats-source.js';
+import { windowMs } from './window-stats.js';
 
 export interface WeightUpdaterOptions {
   readonly policy: Policy;
@@ -67,8 +68,6 @@ export function blendStats(
   return [...merged.values()];
 }
 
-const WINDOW_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };
-
 export class WeightUpdater {
   private readonly options: WeightUpdaterOptions;
   private readonly now: () => number;
@@ -123,10 +122,8 @@ export class WeightUpdater {
       );
     }
     const elapsed = this.lastGoodAt === undefined ? 0 : now - this.lastGoodAt;
-    const match = /^(\d+)([smhd])$/.exec(policy.statsWindow);
-    const windowMs = match ? Number(match[1]) * WINDOW_UNITS[match[2]!]! : 3600_000;
     // Earlier evidence only counts for the part outside the current window, decayed.
-    const outside = elapsed <= 0 ? 0 : Math.min(1, elapsed / windowMs);
+    const outside = elapsed <= 0 ? 0 : Math.min(1, elapsed / windowMs(policy.statsWindow));
     const factor = outside * 0.5 ** (elapsed / policy.halfLifeMs);
     this.evidence = blendStats(this.evidence, toModelClassStats(response), factor);
     this.lastGoodAt = now;
