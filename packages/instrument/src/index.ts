@@ -5,7 +5,13 @@ export { configureInstrumentation } from './config.js';
 export { withLlmContext, withRouteAttributes } from './context.js';
 export { feedback } from './feedback.js';
 export { judge } from './judge.js';
-export type { JudgeEvaluator, JudgeMode, JudgeOptions, JudgeSample, JudgeStats } from './judge.js';
+export type {
+  JudgeEvaluator,
+  JudgeMode,
+  JudgeOptions,
+  JudgeSample,
+  JudgeStats,
+} from './judge-types.js';
 export { REQUEST_OPTION_KEY } from './patch.js';
 export type {
   ChatMessage,

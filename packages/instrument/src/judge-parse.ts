@@ -87,3 +87,15 @@ export function parseVerdict(
   const label = rawLabel ?? (score >= 0.5 ? 'pass' : 'fail');
   return { kind: 'pointwise', score, label, explanation };
 }
+
+/** A verdict as a score and label: pointwise as the judge said; pairwise 1 win, 0.5 tie, 0 loss. */
+export function verdictScore(
+  verdict: Exclude<JudgeVerdict, { kind: 'error' }>,
+  answerFirst: boolean,
+): { score: number; label: string } {
+  if (verdict.kind === 'pointwise') return { score: verdict.score, label: verdict.label };
+  if (verdict.winner === 'tie') return { score: 0.5, label: 'tie' };
+  return verdict.winner === (answerFirst ? 'A' : 'B')
+    ? { score: 1, label: 'win' }
+    : { score: 0, label: 'loss' };
+}
