@@ -58,67 +58,12 @@ export function parseLiteLLMPrices(
   const date = options?.date ?? todayUtc();
   const seen = new Map<string, string>();
   for (const [key, spec] of Object.entries(json)) {
-    if (key === 'sample_spec') {
-      skipped.push({ key, reason: 'sample_spec documents the format; it is not a model' });
+    const parsed = readSpec(key, spec);
+    if (typeof parsed === 'string') {
+      skipped.push({ key, reason: parsed });
       continue;
     }
-    if (!isObject(spec)) {
-      skipped.push({ key, reason: `expected an object, got ${describe(spec)}` });
-      continue;
-    }
-    const modeValue = spec['mode'] ?? 'chat';
-    const mode = typeof modeValue === 'string' ? MODES[modeValue] : undefined;
-    if (mode === undefined) {
-      skipped.push({ key, reason: `mode ${describe(modeValue)} is not priced per token here` });
-      continue;
-    }
-    const rawProvider = spec['litellm_provider'];
-    if (typeof rawProvider !== 'string' || rawProvider.trim() === '') {
-      skipped.push({
-        key,
-        reason: `litellm_provider: expected a string, got ${describe(rawProvider)}`,
-      });
-      continue;
-    }
-    // Tiered entries (`tiered_pricing: [{ range: [0, N], input_cost_per_token, … }, …]`) have no
-    // top-level price: read the first tier, like the base tier of `…_above_200k_tokens` prices.
-    const firstTier = readFirstTier(spec['tiered_pricing']);
-    const priced =
-      spec['input_cost_per_token'] === undefined && firstTier !== undefined ? firstTier.tier : spec;
-    const inputCost = priced['input_cost_per_token'];
-    const outputCost = priced['output_cost_per_token'] ?? (mode === 'embedding' ? 0 : undefined);
-    if (!isPrice(inputCost) || !isPrice(outputCost)) {
-      const bad = !isPrice(inputCost)
-        ? ['input_cost_per_token', inputCost]
-        : ['output_cost_per_token', outputCost];
-      skipped.push({
-        key,
-        reason: `${String(bad[0])}: expected a non-negative number, got ${describe(bad[1])}`,
-      });
-      continue;
-    }
-    const prices: TokenPrices = { input: perMillion(inputCost), output: perMillion(outputCost) };
-    const optional = [
-      ['cache_read_input_token_cost', 'cacheRead'],
-      ['cache_creation_input_token_cost', 'cacheWrite'],
-      ['output_cost_per_reasoning_token', 'reasoning'],
-    ] as const;
-    let malformed: string | undefined;
-    for (const [field, target] of optional) {
-      const value = priced[field];
-      if (value === undefined || value === null) continue;
-      if (!isPrice(value)) {
-        malformed = `${field}: expected a non-negative number, got ${describe(value)}`;
-        break;
-      }
-      prices[target] = perMillion(value);
-    }
-    if (malformed !== undefined) {
-      skipped.push({ key, reason: malformed });
-      continue;
-    }
-    const provider = normalizeProviderName(rawProvider);
-    const model = stripProviderSegment(key, rawProvider, provider);
+    const { provider, model, prices, mode, notes } = parsed;
     const identity = `${provider}\u0000${model.toLowerCase()}`;
     const earlier = seen.get(identity);
     if (earlier !== undefined) {
@@ -127,13 +72,76 @@ export function parseLiteLLMPrices(
     }
     seen.set(identity, key);
     const entry: PriceEntry = { provider, model, prices, source: `${source}#${key}`, date, mode };
-    const tiers = Object.keys(spec).filter((field) => /_above_\d+k?_tokens$/.test(field));
-    if (priced !== spec && firstTier !== undefined) {
-      entry.notes = `first tier of tiered_pricing (prompts up to ${firstTier.upTo} tokens)`;
-    } else if (tiers.length > 0) entry.notes = `base tier; not read: ${tiers.join(', ')}`;
+    if (notes !== undefined) entry.notes = notes;
     entries.push(entry);
   }
   return { entries, skipped };
+}
+
+/** One LiteLLM spec read as a price entry's parts. */
+interface ReadSpec {
+  provider: string;
+  model: string;
+  mode: 'chat' | 'embedding';
+  prices: TokenPrices;
+  notes: string | undefined;
+}
+
+/** One spec of the file, or the reason it is skipped. */
+function readSpec(key: string, spec: unknown): ReadSpec | string {
+  if (key === 'sample_spec') return 'sample_spec documents the format; it is not a model';
+  if (!isObject(spec)) return `expected an object, got ${describe(spec)}`;
+  const modeValue = spec['mode'] ?? 'chat';
+  const mode = typeof modeValue === 'string' ? MODES[modeValue] : undefined;
+  if (mode === undefined) return `mode ${describe(modeValue)} is not priced per token here`;
+  const rawProvider = spec['litellm_provider'];
+  if (typeof rawProvider !== 'string' || rawProvider.trim() === '') {
+    return `litellm_provider: expected a string, got ${describe(rawProvider)}`;
+  }
+  // Tiered entries (`tiered_pricing: [{ range: [0, N], input_cost_per_token, … }, …]`) have no
+  // top-level price: read the first tier, like the base tier of `…_above_200k_tokens` prices.
+  const firstTier = readFirstTier(spec['tiered_pricing']);
+  const priced =
+    spec['input_cost_per_token'] === undefined && firstTier !== undefined ? firstTier.tier : spec;
+  const prices = readPrices(priced, mode);
+  if (typeof prices === 'string') return prices;
+  const provider = normalizeProviderName(rawProvider);
+  const model = stripProviderSegment(key, rawProvider, provider);
+  const tiers = Object.keys(spec).filter((field) => /_above_\d+k?_tokens$/.test(field));
+  let notes: string | undefined;
+  if (priced !== spec && firstTier !== undefined) {
+    notes = `first tier of tiered_pricing (prompts up to ${firstTier.upTo} tokens)`;
+  } else if (tiers.length > 0) notes = `base tier; not read: ${tiers.join(', ')}`;
+  return { provider, model, mode, prices, notes };
+}
+
+const OPTIONAL_PRICES = [
+  ['cache_read_input_token_cost', 'cacheRead'],
+  ['cache_creation_input_token_cost', 'cacheWrite'],
+  ['output_cost_per_reasoning_token', 'reasoning'],
+] as const;
+
+/** The per-million prices of a spec (or its first tier), or the reason they are malformed. */
+function readPrices(
+  priced: Record<string, unknown>,
+  mode: 'chat' | 'embedding',
+): TokenPrices | string {
+  const inputCost = priced['input_cost_per_token'];
+  const outputCost = priced['output_cost_per_token'] ?? (mode === 'embedding' ? 0 : undefined);
+  if (!isPrice(inputCost)) {
+    return `input_cost_per_token: expected a non-negative number, got ${describe(inputCost)}`;
+  }
+  if (!isPrice(outputCost)) {
+    return `output_cost_per_token: expected a non-negative number, got ${describe(outputCost)}`;
+  }
+  const prices: TokenPrices = { input: perMillion(inputCost), output: perMillion(outputCost) };
+  for (const [field, target] of OPTIONAL_PRICES) {
+    const value = priced[field];
+    if (value === undefined || value === null) continue;
+    if (!isPrice(value)) return `${field}: expected a non-negative number, got ${describe(value)}`;
+    prices[target] = perMillion(value);
+  }
+  return prices;
 }
 
 function readFirstTier(
