@@ -7,7 +7,7 @@
 import type { BudgetConfig } from './config.js';
 import type { Principal } from './types.js';
 import { rateSubject } from './rate-limit.js';
-import { elapsedShare, formatUsd, windowOf } from './windows.js';
+import { elapsedShare, windowOf } from './windows.js';
 import type { PeriodWindow } from './windows.js';
 import type { WindowState } from './state-file.js';
 
@@ -176,5 +176,3 @@ export class BudgetLedger {
     return result;
   }
 }
-
-export { formatUsd };

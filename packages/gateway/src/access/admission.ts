@@ -1,0 +1,120 @@
+/**
+ * The budget steps of an admission, in order: hard and steer budgets keep only the candidates
+ * whose estimate still fits (refusing when none does), steer budgets running ahead of plan put
+ * the cheapest candidates first, and every budget the request would bring near or past its limit
+ * adds a warning. Nothing here changes the ledger: the caller reserves once all steps passed.
+ */
+import type { AppliedBudget, BudgetLedger } from './budgets.js';
+import { describeBudget } from './budgets.js';
+import type { Admission } from './types.js';
+import { elapsedShare, formatUsd } from './windows.js';
+
+/** Sums of float dollars drift: a nano-dollar either way is no overspend. */
+const EPSILON_USD = 1e-9;
+
+export type Refusal = Extract<Admission, { ok: false }>;
+
+/** A 429 naming the budget or limit and when it resets. */
+export function refuse(
+  type: 'budget_exceeded' | 'rate_limited',
+  message: string,
+  retryAfterMs: number,
+  budget?: string,
+  resetsAt?: number,
+): Refusal {
+  return {
+    ok: false,
+    status: 429,
+    error: {
+      type,
+      message,
+      ...(budget === undefined ? {} : { budget }),
+      ...(resetsAt === undefined ? {} : { resetsAt: new Date(resetsAt).toISOString() }),
+    },
+    retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+  };
+}
+
+/** The candidates of one admission as the budget steps narrow and reorder them. */
+export interface BudgetPass {
+  readonly ledger: BudgetLedger;
+  readonly applied: readonly AppliedBudget[];
+  readonly now: number;
+  /** Upper-bound cost of a candidate (USD, ≥ 0). */
+  readonly estimate: (model: string) => number;
+  candidates: string[];
+  /** Why the candidates were narrowed or reordered. */
+  readonly steeredBecause: string[];
+}
+
+/** Hard and steer budgets: only candidates whose estimate still fits, in every budget. */
+export function fitCandidates(pass: BudgetPass): Refusal | undefined {
+  const { ledger, now, estimate } = pass;
+  for (const budget of pass.applied) {
+    if (budget.budget.mode === 'soft') continue;
+    const entry = ledger.entry(budget, now);
+    const left = budget.budget.limitUsd - entry.spent - entry.reserved;
+    const fitting = pass.candidates.filter((model) => estimate(model) <= left + EPSILON_USD);
+    if (fitting.length === 0) {
+      const inFlight =
+        entry.reserved > 0
+          ? ` and ${formatUsd(entry.reserved)} reserved by requests in flight`
+          : '';
+      return refuse(
+        'budget_exceeded',
+        `${describeBudget(budget)} is exhausted: ${formatUsd(entry.spent)} spent${inFlight} of ${formatUsd(budget.budget.limitUsd)}; this request may cost up to ${formatUsd(Math.min(...pass.candidates.map(estimate)))}; resets at ${new Date(entry.end).toISOString()}`,
+        entry.end - now,
+        budget.budget.name,
+        entry.end,
+      );
+    }
+    if (fitting.length < pass.candidates.length) {
+      const dropped = pass.candidates.filter((model) => !fitting.includes(model));
+      pass.steeredBecause.push(
+        `${dropped.join(', ')} left out: estimate over the ${formatUsd(left)} left in ${describeBudget(budget)}`,
+      );
+      pass.candidates = fitting;
+    }
+  }
+  return undefined;
+}
+
+/** Steer budgets running ahead of plan: cheapest candidates first. */
+export function steerCandidates(pass: BudgetPass): void {
+  const { ledger, now, estimate } = pass;
+  for (const budget of pass.applied) {
+    if (budget.budget.mode !== 'steer' || pass.candidates.length < 2) continue;
+    const entry = ledger.entry(budget, now);
+    const used = entry.spent + entry.reserved;
+    if (used < budget.budget.steerMinSpend * budget.budget.limitUsd) continue;
+    const burn = ledger.burnRate(budget, now);
+    if (burn <= 1) continue;
+    const reordered = [...pass.candidates].sort((a, b) => estimate(a) - estimate(b));
+    if (reordered.every((model, index) => model === pass.candidates[index])) continue;
+    pass.candidates = reordered;
+    pass.steeredBecause.push(
+      `${describeBudget(budget)} runs ahead of plan: ${formatUsd(used)} of ${formatUsd(budget.budget.limitUsd)} used with ${(elapsedShare(entry, now) * 100).toFixed(1)}% of the period gone (burn rate ${burn.toFixed(2)}x): cheapest candidates first`,
+    );
+  }
+}
+
+/** Soft budgets past their limit, and any budget past its `warnAt` share, once `reservedUsd` is added. */
+export function budgetWarnings(pass: BudgetPass, reservedUsd: number): string[] {
+  const warnings: string[] = [];
+  for (const budget of pass.applied) {
+    const entry = pass.ledger.entry(budget, pass.now);
+    const limit = budget.budget.limitUsd;
+    const after = entry.spent + entry.reserved + reservedUsd;
+    const resets = new Date(entry.end).toISOString();
+    if (budget.budget.mode === 'soft' && after > limit) {
+      warnings.push(
+        `${describeBudget(budget)} is over its limit: ${formatUsd(entry.spent)} spent, ${formatUsd(entry.reserved + reservedUsd)} in flight, of ${formatUsd(limit)}; resets at ${resets}`,
+      );
+    } else if (after >= budget.budget.warnAt * limit) {
+      warnings.push(
+        `${describeBudget(budget)} is at ${Math.round((after / limit) * 100)}% of ${formatUsd(limit)} (${formatUsd(entry.spent)} spent, ${formatUsd(entry.reserved + reservedUsd)} in flight); resets at ${resets}`,
+      );
+    }
+  }
+  return warnings;
+}
