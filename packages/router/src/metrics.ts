@@ -10,7 +10,8 @@
  */
 import type { Policy, PolicyInput } from './policy.js';
 import { parsePolicy } from './policy.js';
-import { bestAndCheapest, defaultReplayPolicy, runReplay, totals } from './replay.js';
+import { defaultReplayPolicy, runReplay } from './replay.js';
+import { bestAndCheapest, totals } from './totals.js';
 import type { ReplayOptions, ReplayReport } from './replay.js';
 import type { RecordedDataset, RecordedPrompt } from './routerbench.js';
 

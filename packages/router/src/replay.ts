@@ -13,6 +13,9 @@ import { parsePolicy } from './policy.js';
 import type { Policy, PolicyInput } from './policy.js';
 import { createRandom } from './random.js';
 import type { RecordedDataset, RecordedPrompt } from './routerbench.js';
+import { cascadeFrontier, margin98, staticFrontier } from './frontiers.js';
+import type { ResultOf } from './frontiers.js';
+import { bestAndCheapest, totals } from './totals.js';
 
 export interface ReplayDecision {
   readonly sample_id: string;
@@ -96,31 +99,6 @@ function resolvePolicy(models: readonly string[], input: Policy | PolicyInput | 
   return policy;
 }
 
-/** Total score and cost of one model over prompts. */
-export function totals(prompts: readonly RecordedPrompt[], model: number) {
-  let score = 0;
-  let cost = 0;
-  for (const prompt of prompts) {
-    score += prompt.scores[model]!;
-    cost += prompt.costs[model]!;
-  }
-  return { score, cost };
-}
-
-/** The best (highest total score) and cheapest (lowest total cost) model of `all`; the first wins a tie. */
-export function bestAndCheapest(all: readonly { score: number; cost: number }[]): {
-  best: number;
-  cheapest: number;
-} {
-  let best = 0;
-  let cheapest = 0;
-  all.forEach((entry, model) => {
-    if (entry.score > all[best]!.score) best = model;
-    if (entry.cost < all[cheapest]!.cost) cheapest = model;
-  });
-  return { best, cheapest };
-}
-
 function percentile(sorted: readonly number[], share: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))]!;
@@ -171,92 +149,128 @@ export function scaledWarmup(
   return (classKey) => Math.floor(0.25 * (counts.get(classKey) ?? 0));
 }
 
-export function runReplay(
-  train: RecordedDataset,
-  test: RecordedDataset,
-  options: ReplayOptions = {},
-): ReplayReport {
-  const models = test.models;
-  if (train.models.join('\n') !== models.join('\n')) {
-    throw new Error('train and test data sets have different models');
-  }
-  const policy = resolvePolicy(models, options.policy);
-  const random = createRandom(options.seed ?? 1);
-  const intervalMs = options.intervalMs ?? 1000;
-  const modelIndex = policy.candidates.map((candidate) => models.indexOf(candidate.model));
-  const candidateOf = new Map(
-    policy.candidates.map((candidate, index) => [candidate.model, index]),
-  );
-  const classOf = options.classOf ?? ((prompt: RecordedPrompt) => prompt.task);
-  const engine = new RoutingEngine({
-    policy,
-    random,
-    warmup: options.warmup ?? scaledWarmup(train, classOf),
-  });
-  const withVector = engine.mode === 'predict';
-  const decisionTimes: number[] = [];
-  const decisions: ReplayDecision[] = [];
-  let trainCost = 0;
-  let testScore = 0;
-  let testCost = 0;
-  let clock = 0;
+/** One replay: the engine over the train split (history), then the test split (measured). */
+class ReplayRun {
+  readonly engine: RoutingEngine;
+  readonly decisionTimes: number[] = [];
+  readonly decisions: ReplayDecision[] = [];
+  trainCost = 0;
+  testScore = 0;
+  testCost = 0;
+  private clock = 0;
+  private readonly policy: Policy;
+  private readonly models: readonly string[];
+  private readonly intervalMs: number;
+  private readonly classOf: (prompt: RecordedPrompt) => string;
+  /** Per candidate: its model's column in the data. */
+  private readonly columnOf: ReadonlyMap<string, number>;
 
-  const step = (prompt: RecordedPrompt, measured: boolean) => {
+  constructor(
+    policy: Policy,
+    models: readonly string[],
+    train: RecordedDataset,
+    options: ReplayOptions,
+  ) {
+    this.policy = policy;
+    this.models = models;
+    this.intervalMs = options.intervalMs ?? 1000;
+    this.columnOf = new Map(
+      policy.candidates.map((candidate) => [candidate.model, models.indexOf(candidate.model)]),
+    );
+    this.classOf = options.classOf ?? ((prompt: RecordedPrompt) => prompt.task);
+    this.engine = new RoutingEngine({
+      policy,
+      random: createRandom(options.seed ?? 1),
+      warmup: options.warmup ?? scaledWarmup(train, this.classOf),
+    });
+  }
+
+  /** Decides for one recorded prompt, makes the calls the plan asks for, learns, counts. */
+  step(prompt: RecordedPrompt, measured: boolean): void {
+    const { engine } = this;
     const request = engineRequestOf(
       prompt,
-      clock,
-      withVector,
-      classOf(prompt),
-      policy.predictor.features,
+      this.clock,
+      engine.mode === 'predict',
+      this.classOf(prompt),
+      this.policy.predictor.features,
     );
-    clock += intervalMs;
+    this.clock += this.intervalMs;
     const started = performance.now();
     const decision = engine.decide(request);
-    if (measured) decisionTimes.push((performance.now() - started) * 1000);
+    if (measured) this.decisionTimes.push((performance.now() - started) * 1000);
     const outcomes: EngineOutcome[] = [];
     let next = engine.next(decision, outcomes);
     while (!next.done) {
-      for (const name of next.call) {
-        const model = modelIndex[candidateOf.get(name)!]!;
-        outcomes.push({
-          model: name,
-          score: prompt.scores[model]!,
-          costUsd: prompt.costs[model]!,
-          answer: normalizeAnswer(prompt.responses[model] ?? ''),
-        });
-      }
+      for (const name of next.call) outcomes.push(this.recorded(prompt, name));
       next = engine.next(decision, outcomes);
     }
     engine.observe(decision, outcomes);
-    const answered = modelIndex[candidateOf.get(next.answeredBy)!]!;
+    const answered = this.columnOf.get(next.answeredBy)!;
     let cost = 0;
     for (const outcome of outcomes) cost += outcome.costUsd;
-    if (measured) {
-      testScore += prompt.scores[answered]!;
-      testCost += cost;
-      decisions.push({
-        sample_id: prompt.sampleId,
-        model: models[answered]!,
-        calls: outcomes.map((outcome) => outcome.model),
-        kind: decision.kind,
-        reason: decision.reason,
-      });
-    } else {
-      trainCost += cost;
+    if (!measured) {
+      this.trainCost += cost;
+      return;
     }
-  };
-  for (const prompt of train.prompts) step(prompt, false);
-  for (const prompt of test.prompts) step(prompt, true);
+    this.testScore += prompt.scores[answered]!;
+    this.testCost += cost;
+    this.decisions.push({
+      sample_id: prompt.sampleId,
+      model: this.models[answered]!,
+      calls: outcomes.map((outcome) => outcome.model),
+      kind: decision.kind,
+      reason: decision.reason,
+    });
+  }
 
-  // Baselines. "Best" and "cheapest" are decided on the train split (history), as a user would.
+  /** The recorded outcome of calling one candidate on a prompt. */
+  private recorded(prompt: RecordedPrompt, name: string): EngineOutcome {
+    const model = this.columnOf.get(name)!;
+    return {
+      model: name,
+      score: prompt.scores[model]!,
+      costUsd: prompt.costs[model]!,
+      answer: normalizeAnswer(prompt.responses[model] ?? ''),
+    };
+  }
+}
+
+/** Score and cost of the cheapest correct model per prompt (the cheapest model when none is). */
+function oracleTotals(prompts: readonly RecordedPrompt[], models: number) {
+  let score = 0;
+  let cost = 0;
+  for (const prompt of prompts) {
+    let chosen = -1;
+    let cheapestIndex = 0;
+    for (let model = 0; model < models; model += 1) {
+      if (prompt.costs[model]! < prompt.costs[cheapestIndex]!) cheapestIndex = model;
+      if (
+        prompt.scores[model]! >= 1 &&
+        (chosen < 0 || prompt.costs[model]! < prompt.costs[chosen]!)
+      ) {
+        chosen = model;
+      }
+    }
+    score += chosen < 0 ? prompt.scores[cheapestIndex]! : 1;
+    cost += prompt.costs[chosen < 0 ? cheapestIndex : chosen]!;
+  }
+  return { score, cost };
+}
+
+/**
+ * The strategies the router is measured against. "Best" and "cheapest" are decided on the
+ * train split (history), as a user would.
+ */
+function baselinesOf(train: RecordedDataset, test: RecordedDataset) {
+  const models = test.models;
   const trainTotals = models.map((_, model) => totals(train.prompts, model));
   const { best: bestModel, cheapest: cheapestModel } = bestAndCheapest(trainTotals);
   const testPrompts = test.prompts;
-  const n = testPrompts.length;
   const best = totals(testPrompts, bestModel);
-  const result = (name: string, score: number, cost: number, note?: string): StrategyResult => ({
+  const result: ResultOf = (name, score, cost, note) => ({
     name,
-    accuracy: score / n,
+    accuracy: score / testPrompts.length,
     costUsd: cost,
     accuracyVsBest: best.score > 0 ? score / best.score : 0,
     costVsBest: best.cost > 0 ? cost / best.cost : 0,
@@ -278,223 +292,46 @@ export function runReplay(
   baselines.push(result('random (expected)', randomScore, randomCost));
   baselines.push(staticFrontier(test, margin98(best.score), result));
   baselines.push(...cascadeFrontier(test, margin98(best.score), 0.2 * best.cost, 0.2, result));
-  let oracleScore = 0;
-  let oracleCost = 0;
-  for (const prompt of testPrompts) {
-    let chosen = -1;
-    let cheapestIndex = 0;
-    for (let model = 0; model < models.length; model += 1) {
-      if (prompt.costs[model]! < prompt.costs[cheapestIndex]!) cheapestIndex = model;
-      if (
-        prompt.scores[model]! >= 1 &&
-        (chosen < 0 || prompt.costs[model]! < prompt.costs[chosen]!)
-      ) {
-        chosen = model;
-      }
-    }
-    oracleScore += chosen < 0 ? prompt.scores[cheapestIndex]! : 1;
-    oracleCost += prompt.costs[chosen < 0 ? cheapestIndex : chosen]!;
-  }
+  const oracle = oracleTotals(testPrompts, models.length);
   baselines.push(
-    result('oracle (cheapest correct model)', oracleScore, oracleCost, 'knows every outcome'),
+    result('oracle (cheapest correct model)', oracle.score, oracle.cost, 'knows every outcome'),
   );
-  const sorted = [...decisionTimes].sort((a, b) => a - b);
+  return { bestModel, cheapestModel, result, baselines };
+}
+
+export function runReplay(
+  train: RecordedDataset,
+  test: RecordedDataset,
+  options: ReplayOptions = {},
+): ReplayReport {
+  const models = test.models;
+  if (train.models.join('\n') !== models.join('\n')) {
+    throw new Error('train and test data sets have different models');
+  }
+  const policy = resolvePolicy(models, options.policy);
+  const run = new ReplayRun(policy, models, train, options);
+  for (const prompt of train.prompts) run.step(prompt, false);
+  for (const prompt of test.prompts) run.step(prompt, true);
+  const { bestModel, cheapestModel, result, baselines } = baselinesOf(train, test);
+  const sorted = [...run.decisionTimes].sort((a, b) => a - b);
+  const mode = run.engine.mode;
   return {
     models,
     bestModel: models[bestModel]!,
     cheapestModel: models[cheapestModel]!,
     trainPrompts: train.prompts.length,
-    testPrompts: n,
-    trainCostUsd: trainCost,
+    testPrompts: test.prompts.length,
+    trainCostUsd: run.trainCost,
     router: result(
-      `router (${engine.mode === 'cascade' ? 'cascade' : engine.mode})`,
-      testScore,
-      testCost,
+      `router (${mode === 'cascade' ? 'cascade' : mode})`,
+      run.testScore,
+      run.testCost,
     ),
     baselines,
     decisionMicros: { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) },
-    decisions,
+    decisions: run.decisions,
     policy,
   };
-}
-
-const margin98 = (bestScore: number) => 0.98 * bestScore;
-
-/** A fixed per-class plan's totals over a class's prompts. */
-interface PlanPoint {
-  readonly score: number;
-  readonly cost: number;
-}
-
-function promptsByClass(test: RecordedDataset): RecordedPrompt[][] {
-  const byClass = new Map<string, RecordedPrompt[]>();
-  for (const prompt of test.prompts) {
-    let list = byClass.get(prompt.task);
-    if (!list) byClass.set(prompt.task, (list = []));
-    list.push(prompt);
-  }
-  return [...byClass.values()];
-}
-
-/**
- * The lower convex hull of (cost, score) over one plan per class: a Lagrangian sweep over the
- * price of cost. Mixing two adjacent hull points (randomizing per prompt within a class)
- * reaches any point between them.
- */
-function planHull(classes: readonly (readonly PlanPoint[])[]): PlanPoint[] {
-  const hull: PlanPoint[] = [];
-  for (let exponent = -2; exponent <= 7; exponent += 0.01) {
-    const price = 10 ** exponent;
-    let score = 0;
-    let cost = 0;
-    for (const points of classes) {
-      let pick = points[0]!;
-      for (const point of points) {
-        if (point.score - point.cost / price > pick.score - pick.cost / price) pick = point;
-      }
-      score += pick.score;
-      cost += pick.cost;
-    }
-    hull.push({ score, cost });
-  }
-  return hull.sort((a, b) => a.cost - b.cost || a.score - b.score);
-}
-
-/** The cheapest hull point (interpolated) reaching `targetScore`; cost Infinity when none does. */
-function cheapestAt(hull: readonly PlanPoint[], targetScore: number): PlanPoint {
-  for (let index = 0; index < hull.length; index += 1) {
-    const point = hull[index]!;
-    if (point.score < targetScore) continue;
-    const previous = hull
-      .slice(0, index)
-      .reverse()
-      .find((entry) => entry.score < targetScore);
-    if (previous === undefined || point.score === previous.score) return point;
-    const share = (targetScore - previous.score) / (point.score - previous.score);
-    return { score: targetScore, cost: previous.cost + share * (point.cost - previous.cost) };
-  }
-  return { score: 0, cost: Infinity };
-}
-
-/** The best hull score (interpolated) within `budget`. */
-function bestWithin(hull: readonly PlanPoint[], budget: number): PlanPoint {
-  let best: PlanPoint = { score: 0, cost: 0 };
-  for (let index = 0; index < hull.length; index += 1) {
-    const point = hull[index]!;
-    if (point.cost <= budget) {
-      if (point.score > best.score) best = point;
-      continue;
-    }
-    const previous = hull[index - 1];
-    if (previous !== undefined && previous.cost <= budget && point.cost > previous.cost) {
-      const share = (budget - previous.cost) / (point.cost - previous.cost);
-      const score = previous.score + share * (point.score - previous.score);
-      if (score > best.score) best = { score, cost: budget };
-    }
-  }
-  return best;
-}
-
-/**
- * The per-class static frontier, computed with hindsight on the test split itself: the
- * cheapest mix of one model per class (plus one class split between two models) reaching 98%
- * of always-best accuracy. An upper bound for per-class weights, not a deployable policy.
- */
-function staticFrontier(
-  test: RecordedDataset,
-  targetScore: number,
-  result: (name: string, score: number, cost: number, note?: string) => StrategyResult,
-): StrategyResult {
-  const classes = promptsByClass(test).map((prompts) =>
-    test.models.map((_, model) => totals(prompts, model)),
-  );
-  const point = cheapestAt(planHull(classes), targetScore);
-  return result(
-    'per-class static frontier (hindsight on test)',
-    point.score,
-    point.cost,
-    'cheapest per-class mix of models at 98% of best, chosen with test outcomes',
-  );
-}
-
-/**
- * Totals of every fixed plan a cascade router can run on a class: each single model, and each
- * pair or triple of cheap voters (cost at most a quarter of the class's best model) whose
- * unanimous normalized answer is used, escalating to the class's best model otherwise.
- */
-function cascadePlans(prompts: readonly RecordedPrompt[], models: number): PlanPoint[] {
-  const singles = Array.from({ length: models }, (_, model) => totals(prompts, model));
-  let best = 0;
-  singles.forEach((entry, model) => {
-    if (entry.score > singles[best]!.score) best = model;
-  });
-  const cheap = singles
-    .map((entry, model) => ({ entry, model }))
-    .filter(({ entry, model }) => model !== best && entry.cost <= 0.25 * singles[best]!.cost)
-    .map(({ model }) => model);
-  const answers = prompts.map((prompt) =>
-    prompt.responses.map((response) => normalizeAnswer(response ?? '')),
-  );
-  const plans: PlanPoint[] = [...singles];
-  const voterSets: number[][] = [];
-  for (let a = 0; a < cheap.length; a += 1) {
-    for (let b = a + 1; b < cheap.length; b += 1) {
-      voterSets.push([cheap[a]!, cheap[b]!]);
-      for (let c = b + 1; c < cheap.length; c += 1)
-        voterSets.push([cheap[a]!, cheap[b]!, cheap[c]!]);
-    }
-  }
-  for (const voters of voterSets) {
-    let score = 0;
-    let cost = 0;
-    prompts.forEach((prompt, index) => {
-      const first = answers[index]![voters[0]!];
-      for (const voter of voters) cost += prompt.costs[voter]!;
-      if (first !== undefined && voters.every((voter) => answers[index]![voter] === first)) {
-        score += prompt.scores[voters[0]!]!;
-      } else {
-        score += prompt.scores[best]!;
-        cost += prompt.costs[best]!;
-      }
-    });
-    plans.push({ score, cost });
-  }
-  return plans;
-}
-
-/**
- * The per-class cascade frontier, with hindsight on the test split: the best mix of fixed
- * per-class plans (a single model, or 2-3 cheap voters escalating to the class's best model on
- * disagreement) — at 98% of always-best accuracy, and within `budgetShare` of its cost.
- * An upper bound for per-class cascades, not a deployable policy.
- */
-function cascadeFrontier(
-  test: RecordedDataset,
-  targetScore: number,
-  budget: number,
-  budgetShare: number,
-  result: (name: string, score: number, cost: number, note?: string) => StrategyResult,
-): StrategyResult[] {
-  const hull = planHull(
-    promptsByClass(test).map((prompts) => cascadePlans(prompts, test.models.length)),
-  );
-  const at98 = cheapestAt(hull, targetScore);
-  const within = bestWithin(hull, budget);
-  const percent = Math.round(budgetShare * 100);
-  return [
-    result(
-      'per-class cascade frontier at 98% (hindsight on test)',
-      at98.score,
-      at98.cost,
-      'cheapest per-class mix of single models and unanimous 2-3 voter cascades at 98% of best, chosen with test outcomes',
-    ),
-    result(
-      `per-class cascade frontier at ${percent}% cost (hindsight on test)`,
-      within.score,
-      within.cost,
-      `most accurate per-class mix of the same plans within ${percent}% of best's cost, chosen with test outcomes`,
-    ),
-  ];
 }
 
 export interface TwoModelMetrics {
