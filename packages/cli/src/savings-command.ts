@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { SavingsQuerySchema, savingsLedger } from '@modelmaxx/collector';
-import type { SavingsLedger, SavingsRow } from '@modelmaxx/collector';
+import type { SavingsLedger, SavingsQuery, SavingsRow } from '@modelmaxx/collector';
 import { cleanAmount, formatResult, formatUsd, OUTPUT_FORMATS } from './format.js';
 import type { OutputFormat, Tabular } from './format.js';
 import { collectorUrl, openDataFolder, QueryFailedError, UsageError } from './query-source.js';
@@ -95,17 +95,18 @@ export function savingsTable(ledger: SavingsLedger, format: OutputFormat): Tabul
   return { columns: names.map((name) => ({ name })), rows };
 }
 
-export async function savingsCommand(args: string[], io: Io): Promise<number> {
-  let values: {
-    window?: string;
-    by?: string;
-    database?: string;
-    url?: string;
-    data?: string;
-    format?: string;
-  };
+interface SavingsArgs {
+  window?: string;
+  by?: string;
+  database?: string;
+  url?: string;
+  data?: string;
+  format?: string;
+}
+
+function parseSavingsArgs(args: string[]): SavingsArgs {
   try {
-    ({ values } = parseArgs({
+    return parseArgs({
       args,
       options: {
         window: { type: 'string' },
@@ -117,16 +118,14 @@ export async function savingsCommand(args: string[], io: Io): Promise<number> {
       },
       allowPositionals: false,
       strict: true,
-    }));
+    }).values;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const format = (values.format ?? 'table') as OutputFormat;
-  if (!(OUTPUT_FORMATS as readonly string[]).includes(format)) {
-    throw new UsageError(
-      `--format takes ${OUTPUT_FORMATS.join(', ')}; got ${JSON.stringify(values.format)}`,
-    );
-  }
+}
+
+/** `--window` and `--by` as the collector's savings query (a usage error when invalid). */
+function savingsQuery(values: SavingsArgs): SavingsQuery {
   const parsed = SavingsQuerySchema.safeParse({
     ...(values.window === undefined ? {} : { window: values.window }),
     ...(values.by === undefined ? {} : { groupBy: values.by }),
@@ -138,47 +137,74 @@ export async function savingsCommand(args: string[], io: Io): Promise<number> {
       }),
     );
   }
+  return parsed.data;
+}
+
+/** The ledger straight from a data folder (embedded ClickHouse). */
+async function ledgerFromData(
+  data: string,
+  database: string | undefined,
+  query: SavingsQuery,
+): Promise<SavingsLedger> {
+  const store = await openDataFolder(data, {
+    spoolDir: false,
+    ...(database === undefined ? {} : { database }),
+  });
+  try {
+    const engine = (store as unknown as { engine: Parameters<typeof savingsLedger>[0] }).engine;
+    return await savingsLedger(engine, query, database === undefined ? {} : { database });
+  } finally {
+    await store.close();
+  }
+}
+
+/** The ledger from a collector's `GET /api/savings`. */
+async function ledgerFromCollector(
+  base: string,
+  token: string | undefined,
+  query: SavingsQuery,
+): Promise<SavingsLedger> {
+  const url = new URL('/api/savings', base);
+  url.searchParams.set('window', query.window);
+  url.searchParams.set('groupBy', query.groupBy.join(','));
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    });
+  } catch (error) {
+    throw new QueryFailedError(
+      `cannot reach the collector at ${base} (${(error as Error).message}); start it with \`modelmaxx serve\` or pass --data`,
+      { cause: error },
+    );
+  }
+  const body = (await response.json().catch(() => undefined)) as
+    (SavingsLedger & { error?: string }) | undefined;
+  if (!response.ok || body === undefined || !Array.isArray(body.rows)) {
+    const reason = body?.error ?? `HTTP ${response.status} from GET /api/savings`;
+    throw new QueryFailedError(
+      response.status === 401 ? `${reason} (set MODELMAXX_READ_TOKEN)` : `${base}: ${reason}`,
+    );
+  }
+  return body;
+}
+
+export async function savingsCommand(args: string[], io: Io): Promise<number> {
+  const values = parseSavingsArgs(args);
+  const format = (values.format ?? 'table') as OutputFormat;
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(
+      `--format takes ${OUTPUT_FORMATS.join(', ')}; got ${JSON.stringify(values.format)}`,
+    );
+  }
+  const query = savingsQuery(values);
   let ledger: SavingsLedger;
   if (values.data !== undefined) {
     if (values.url !== undefined) throw new UsageError('give --url or --data, not both');
-    const store = await openDataFolder(values.data, {
-      spoolDir: false,
-      ...(values.database === undefined ? {} : { database: values.database }),
-    });
-    try {
-      const engine = (store as unknown as { engine: Parameters<typeof savingsLedger>[0] }).engine;
-      ledger = await savingsLedger(engine, parsed.data, {
-        ...(values.database === undefined ? {} : { database: values.database }),
-      });
-    } finally {
-      await store.close();
-    }
+    ledger = await ledgerFromData(values.data, values.database, query);
   } else {
     const base = collectorUrl(values.url, io.env);
-    const url = new URL('/api/savings', base);
-    url.searchParams.set('window', parsed.data.window);
-    url.searchParams.set('groupBy', parsed.data.groupBy.join(','));
-    const token = io.env['MODELMAXX_READ_TOKEN'];
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-      });
-    } catch (error) {
-      throw new QueryFailedError(
-        `cannot reach the collector at ${base} (${(error as Error).message}); start it with \`modelmaxx serve\` or pass --data`,
-        { cause: error },
-      );
-    }
-    const body = (await response.json().catch(() => undefined)) as
-      (SavingsLedger & { error?: string }) | undefined;
-    if (!response.ok || body === undefined || !Array.isArray(body.rows)) {
-      const reason = body?.error ?? `HTTP ${response.status} from GET /api/savings`;
-      throw new QueryFailedError(
-        response.status === 401 ? `${reason} (set MODELMAXX_READ_TOKEN)` : `${base}: ${reason}`,
-      );
-    }
-    ledger = body;
+    ledger = await ledgerFromCollector(base, io.env['MODELMAXX_READ_TOKEN'], query);
   }
   io.stdout(formatResult(savingsTable(ledger, format), format));
   return 0;

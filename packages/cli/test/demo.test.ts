@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector } from '@modelmaxx/collector';
 import type { RunningCollector } from '@modelmaxx/collector';
-import { DEMO_SERVICES, runDemo } from '../src/demo.js';
+import { runDemo } from '../src/demo.js';
+import { DEMO_SERVICES } from '../src/demo-setup.js';
 import { formatUsd } from '../src/format.js';
-import type { DemoSummary } from '../src/demo.js';
+import type { DemoSummary } from '../src/demo-setup.js';
 import { httpSource } from '../src/query-source.js';
 
 describe('modelmaxx demo', () => {
