@@ -8,11 +8,11 @@
  * called (RouteLLM's); with more, the cost as a share of always-best's. "Strong" is the best
  * model on the train split, "weak" the cheapest there; PGR = (accuracy − weak) / (strong − weak).
  */
-import type { Policy, PolicyInput } from './policy.js';
+import type { Policy } from './policy.js';
 import { parsePolicy } from './policy.js';
 import { defaultReplayPolicy, runReplay } from './replay.js';
 import { bestAndCheapest, totals } from './totals.js';
-import type { ReplayOptions, ReplayReport } from './replay.js';
+import type { ReplayOptions } from './replay.js';
 import type { RecordedDataset, RecordedPrompt } from './routerbench.js';
 
 export interface CurvePoint {
@@ -104,100 +104,102 @@ export interface MetricsOptions extends ReplayOptions {
   readonly knobs?: readonly number[];
 }
 
-/** Replays the policy at every knob value and measures the curves. */
-export function routingMetrics(
-  train: RecordedDataset,
-  test: RecordedDataset,
-  options: MetricsOptions = {},
-): RoutingMetrics {
-  const models = test.models;
-  const policy: Policy = parsePolicy(
-    options.policy ?? defaultReplayPolicy(models),
-    'replay policy',
-  );
-  const trainTotals = models.map((_, model) => totals(train.prompts, model));
-  const { best: strong, cheapest: weak } = bestAndCheapest(trainTotals);
-  const n = Math.max(test.prompts.length, 1);
-  const strongTest = totals(test.prompts, strong);
-  const weakTest = totals(test.prompts, weak);
-  const gap = strongTest.score - weakTest.score;
-  const twoModels = models.length === 2;
-  const point = (
-    knob: number | null,
-    score: number,
-    cost: number,
-    strongCalls: number,
-  ): CurvePoint => {
+/** The test split's always-strong and always-weak totals, and how a strategy becomes a point. */
+class CurveAxis {
+  readonly strong: number;
+  readonly weak: number;
+  readonly n: number;
+  readonly strongTest: { score: number; cost: number };
+  readonly weakTest: { score: number; cost: number };
+  readonly twoModels: boolean;
+  private readonly gap: number;
+
+  constructor(trainTotals: readonly { score: number; cost: number }[], test: RecordedDataset) {
+    const { best, cheapest } = bestAndCheapest(trainTotals);
+    this.strong = best;
+    this.weak = cheapest;
+    this.n = Math.max(test.prompts.length, 1);
+    this.strongTest = totals(test.prompts, best);
+    this.weakTest = totals(test.prompts, cheapest);
+    this.gap = this.strongTest.score - this.weakTest.score;
+    this.twoModels = test.models.length === 2;
+  }
+
+  point(knob: number | null, score: number, cost: number, strongCalls: number): CurvePoint {
+    const { n, strongTest } = this;
     const strongShare = strongCalls / n;
+    const costShare = strongTest.cost > 0 ? cost / strongTest.cost : 0;
     return {
       knob,
       accuracy: score / n,
       costUsd: cost,
-      costVsBest: strongTest.cost > 0 ? cost / strongTest.cost : 0,
+      costVsBest: costShare,
       strongShare,
-      x: twoModels ? strongShare : strongTest.cost > 0 ? cost / strongTest.cost : 0,
-      pgr: gap === 0 ? 0 : (score - weakTest.score) / gap,
+      x: this.twoModels ? strongShare : costShare,
+      pgr: this.gap === 0 ? 0 : (score - this.weakTest.score) / this.gap,
     };
-  };
-  const weakPoint = point(null, weakTest.score, weakTest.cost, 0);
-  const strongPoint = point(null, strongTest.score, strongTest.cost, n);
-  const xMin = weakPoint.x;
+  }
 
-  const usesPenalty = policy.predictor.enabled || policy.cascade.enabled;
-  const knobs = options.knobs ?? (usesPenalty ? PENALTY_KNOBS : MARGIN_KNOBS);
-  const strongName = models[strong]!;
-  const replayAt = (knob: number | undefined): [ReplayReport, CurvePoint] => {
-    const tuned: Policy =
-      knob === undefined
-        ? policy
-        : usesPenalty
-          ? { ...policy, goal: { ...policy.goal, costPenalty: knob } }
-          : { ...policy, goal: { ...policy.goal, qualityMargin: knob } };
-    const report = runReplay(train, test, { ...options, policy: tuned });
-    const strongCalls = report.decisions.filter((decision) =>
-      decision.calls.includes(strongName),
-    ).length;
-    return [
-      report,
-      point(knob ?? null, report.router.accuracy * n, report.router.costUsd, strongCalls),
-    ];
-  };
-  const routerPoints = knobs.map((knob) => replayAt(knob)[1]);
-  const router = curveOf([weakPoint, ...routerPoints, strongPoint], xMin);
-  const [, own] = replayAt(undefined);
+  get weakPoint(): CurvePoint {
+    return this.point(null, this.weakTest.score, this.weakTest.cost, 0);
+  }
 
-  // random mix of always-weak and always-strong: PGR linear in x
-  const random = curveOf([weakPoint, strongPoint], xMin);
+  get strongPoint(): CurvePoint {
+    return this.point(null, this.strongTest.score, this.strongTest.cost, this.n);
+  }
+}
 
-  // static per-class table chosen on train: a Lagrangian sweep over the price of cost
-  const classOf = options.classOf ?? ((prompt: RecordedPrompt) => prompt.task);
-  const classStats = new Map<string, { score: Float64Array; cost: Float64Array; count: number }>();
+/** Per class of the train split: each model's score and cost sums, and the prompt count. */
+interface ClassTotals {
+  readonly score: Float64Array;
+  readonly cost: Float64Array;
+  count: number;
+}
+
+function classTotals(
+  train: RecordedDataset,
+  classOf: (prompt: RecordedPrompt) => string,
+): Map<string, ClassTotals> {
+  const models = train.models.length;
+  const classStats = new Map<string, ClassTotals>();
   for (const prompt of train.prompts) {
     const key = classOf(prompt);
     let entry = classStats.get(key);
     if (entry === undefined) {
-      classStats.set(
-        key,
-        (entry = {
-          score: new Float64Array(models.length),
-          cost: new Float64Array(models.length),
-          count: 0,
-        }),
-      );
+      entry = { score: new Float64Array(models), cost: new Float64Array(models), count: 0 };
+      classStats.set(key, entry);
     }
     entry.count += 1;
-    for (let model = 0; model < models.length; model += 1) {
+    for (let model = 0; model < models; model += 1) {
       entry.score[model] = entry.score[model]! + prompt.scores[model]!;
       entry.cost[model] = entry.cost[model]! + prompt.costs[model]!;
     }
   }
-  const global = {
+  return classStats;
+}
+
+/**
+ * The static per-class table chosen on train, at a sweep of the price of cost (a Lagrangian
+ * sweep): each class's best model by mean score − price × cost ÷ the strong model's cost per
+ * call, measured on test; one point per distinct table.
+ */
+function staticTableCurve(
+  train: RecordedDataset,
+  test: RecordedDataset,
+  axis: CurveAxis,
+  trainTotals: readonly { score: number; cost: number }[],
+  classOf: (prompt: RecordedPrompt) => string,
+): Curve {
+  const models = test.models.length;
+  const { strong, twoModels } = axis;
+  const classStats = classTotals(train, classOf);
+  const global: ClassTotals = {
     score: Float64Array.from(trainTotals, (entry) => entry.score),
     cost: Float64Array.from(trainTotals, (entry) => entry.cost),
     count: train.prompts.length,
   };
   const strongCostPerCall = trainTotals[strong]!.cost / Math.max(train.prompts.length, 1);
-  const staticPoints: CurvePoint[] = [weakPoint, strongPoint];
+  const staticPoints: CurvePoint[] = [axis.weakPoint, axis.strongPoint];
   const seen = new Set<string>();
   for (let exponent = -4; exponent <= 2; exponent += 0.02) {
     const price = 10 ** exponent;
@@ -208,7 +210,7 @@ export function routingMetrics(
       const entry = classStats.get(key) ?? global;
       let best = -Infinity;
       chosen = strong;
-      for (let model = 0; model < models.length; model += 1) {
+      for (let model = 0; model < models; model += 1) {
         // On the strong-share axis a call counts, not its price: each model's mean cost per
         // call over all of train; on the cost axis the class's own cost per call.
         const cost = twoModels
@@ -227,10 +229,8 @@ export function routingMetrics(
     let score = 0;
     let cost = 0;
     let strongCalls = 0;
-    const picks: number[] = [];
     for (const prompt of test.prompts) {
       const model = pick(classOf(prompt));
-      picks.push(model);
       score += prompt.scores[model]!;
       cost += prompt.costs[model]!;
       if (model === strong) strongCalls += 1;
@@ -238,16 +238,56 @@ export function routingMetrics(
     const key = [...choice.entries()].sort().join(';');
     if (seen.has(key)) continue;
     seen.add(key);
-    staticPoints.push(point(price, score, cost, strongCalls));
+    staticPoints.push(axis.point(price, score, cost, strongCalls));
   }
-  const staticTable = curveOf(staticPoints, xMin);
+  return curveOf(staticPoints, axis.weakPoint.x);
+}
+
+/** Replays the policy at every knob value and measures the curves. */
+export function routingMetrics(
+  train: RecordedDataset,
+  test: RecordedDataset,
+  options: MetricsOptions = {},
+): RoutingMetrics {
+  const models = test.models;
+  const policy: Policy = parsePolicy(
+    options.policy ?? defaultReplayPolicy(models),
+    'replay policy',
+  );
+  const trainTotals = models.map((_, model) => totals(train.prompts, model));
+  const axis = new CurveAxis(trainTotals, test);
+  const { weakPoint, strongPoint, n } = axis;
+  const xMin = weakPoint.x;
+  const usesPenalty = policy.predictor.enabled || policy.cascade.enabled;
+  const knobs = options.knobs ?? (usesPenalty ? PENALTY_KNOBS : MARGIN_KNOBS);
+  const strongName = models[axis.strong]!;
+  const replayAt = (knob: number | undefined): CurvePoint => {
+    const tuned: Policy =
+      knob === undefined
+        ? policy
+        : usesPenalty
+          ? { ...policy, goal: { ...policy.goal, costPenalty: knob } }
+          : { ...policy, goal: { ...policy.goal, qualityMargin: knob } };
+    const report = runReplay(train, test, { ...options, policy: tuned });
+    const strongCalls = report.decisions.filter((decision) =>
+      decision.calls.includes(strongName),
+    ).length;
+    return axis.point(knob ?? null, report.router.accuracy * n, report.router.costUsd, strongCalls);
+  };
+  const routerPoints = knobs.map((knob) => replayAt(knob));
+  const router = curveOf([weakPoint, ...routerPoints, strongPoint], xMin);
+  const own = replayAt(undefined);
+  // random mix of always-weak and always-strong: PGR linear in x
+  const random = curveOf([weakPoint, strongPoint], xMin);
+  const classOf = options.classOf ?? ((prompt: RecordedPrompt) => prompt.task);
+  const staticTable = staticTableCurve(train, test, axis, trainTotals, classOf);
   return {
-    axis: twoModels ? 'strong-share' : 'cost-share',
+    axis: axis.twoModels ? 'strong-share' : 'cost-share',
     knob: usesPenalty ? 'goal.costPenalty' : 'goal.qualityMargin',
     strongModel: strongName,
-    weakModel: models[weak]!,
-    strongAccuracy: strongTest.score / n,
-    weakAccuracy: weakTest.score / n,
+    weakModel: models[axis.weak]!,
+    strongAccuracy: axis.strongTest.score / n,
+    weakAccuracy: axis.weakTest.score / n,
     router,
     random,
     staticTable,
@@ -258,5 +298,3 @@ export function routingMetrics(
     },
   };
 }
-
-export type { PolicyInput };
