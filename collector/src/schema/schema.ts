@@ -62,7 +62,7 @@ export interface SchemaStatement {
 }
 
 /** The tables that live on each shard (the `Distributed` table keeps the plain name). */
-export const TABLES = {
+const TABLES = {
   traces: 'otel_traces',
   traceIdTs: 'otel_traces_trace_id_ts',
   calls: 'llm_calls',
@@ -101,19 +101,37 @@ export const OTEL_TRACES_INSERT_COLUMNS = [
   'Links.Attributes',
 ] as const;
 
-/**
- * The tables (`sql/tables/<name>.sql`) in creation order. On a cluster a table with a sharding
- * key is split across the shards (`<name>_local`, plus a `Distributed` table under the plain
- * name); the others are replicated to every node in full.
- */
-const TABLE_FILES: readonly { name: string; shardingKey?: string }[] = [
+/** A table, its file in `sql/tables/` (`<name>.sql` unless said) and how it is spread. */
+interface TableFile {
+  name: string;
+  file?: string;
+  /** The rollups' shared file's time column. */
+  bucket?: string;
+  /**
+   * On a cluster a table with a sharding key is split across the shards (`<name>_local`, plus a
+   * `Distributed` table under the plain name); the others are replicated to every node in full.
+   */
+  shardingKey?: string;
+}
+
+/** The tables in creation order. */
+const TABLE_FILES: readonly TableFile[] = [
   { name: TABLES.traces, shardingKey: 'cityHash64(TraceId)' },
   { name: TABLES.traceIdTs, shardingKey: 'cityHash64(TraceId)' },
   { name: TABLES.calls, shardingKey: 'cityHash64(TraceId)' },
   { name: TABLES.scores, shardingKey: 'cityHash64(TraceId)' },
   { name: TABLES.prices },
-  { name: TABLES.rollup, shardingKey: 'cityHash64(ServiceName, Model)' },
-  { name: TABLES.rollupHourly, shardingKey: 'cityHash64(ServiceName, Model)' },
+  ...(
+    [
+      [TABLES.rollup, 'Minute'],
+      [TABLES.rollupHourly, 'Hour'],
+    ] as const
+  ).map(([name, bucket]) => ({
+    name,
+    file: 'llm_rollup.sql',
+    bucket,
+    shardingKey: 'cityHash64(ServiceName, Model)',
+  })),
   { name: TABLES.migrations },
 ];
 
@@ -144,15 +162,20 @@ function context(options: SchemaOptions): SqlContext {
   return sqlContext(options, SHARDED_TABLES);
 }
 
-function createTable(table: (typeof TABLE_FILES)[number], c: SqlContext): SchemaStatement[] {
-  const file = `tables/${table.name}.sql`;
+/** The `CREATE TABLE` of `table`'s file, as `name` (the table itself, or its shards' table). */
+function tableSql(table: TableFile, c: SqlContext, name = table.name): string {
+  const file = `tables/${table.file ?? `${table.name}.sql`}`;
+  const sharded = name !== table.name;
+  return fillSql(file, c, { name, sharded, ...(table.bucket ? { bucket: table.bucket } : {}) });
+}
+
+function createTable(table: TableFile, c: SqlContext): SchemaStatement[] {
   if (c.cluster === undefined || table.shardingKey === undefined) {
-    const sql = fillSql(file, c, { name: table.name, sharded: false });
-    return [{ name: `table ${table.name}`, sql }];
+    return [{ name: `table ${table.name}`, sql: tableSql(table, c) }];
   }
   const local = `${table.name}_local`;
   return [
-    { name: `table ${local}`, sql: fillSql(file, c, { name: local, sharded: true }) },
+    { name: `table ${local}`, sql: tableSql(table, c, local) },
     {
       name: `table ${table.name}`,
       sql: `CREATE TABLE IF NOT EXISTS ${c.global(table.name)}${c.onCluster} AS ${c.local(table.name)}\nENGINE = Distributed(${c.cluster}, ${c.database}, ${local}, ${table.shardingKey})`,
@@ -184,7 +207,12 @@ export function schemaStatements(options: SchemaOptions = {}): SchemaStatement[]
       sql: `CREATE DATABASE IF NOT EXISTS ${c.database}${c.onCluster}`,
     },
     ...TABLE_FILES.flatMap((table) => createTable(table, c)),
-    ...columnAdditions(c),
+    ...columnAdditions(c, (name) =>
+      tableSql(
+        TABLE_FILES.find((t) => t.name === name)!,
+        c,
+      ),
+    ),
     ...VIEW_FILES.map((view) => createView(view, c)),
   ];
 }

@@ -6,6 +6,7 @@
  * | `{{database}}`               | the database name                                                          |
  * | `{{on_cluster}}`             | ` ON CLUSTER <cluster>`, or nothing on a single node                       |
  * | `{{table}}`                  | (table files) the table created: `<name>_local` for a sharded table on a cluster |
+ * | `{{bucket}}`                 | (`tables/llm_rollup.sql`) the rollup's time column, `Minute` or `Hour`     |
  * | `{{local:<table>}}`          | `<database>.<table>`, `<database>.<table>_local` for a sharded one on a cluster |
  * | `{{engine:<Engine>(<args>)}}` | the engine as written; `Replicated<Engine>(<path>, <replica>, <args>)` on a cluster |
  * | `{{ttl:<expression>}}`       | `TTL <expression> + toIntervalDay(<ttlDays>)`, or nothing                  |
@@ -82,6 +83,8 @@ export interface TableTarget {
   /** `otel_traces`, or `otel_traces_local` for the shards' table on a cluster. */
   name: string;
   sharded: boolean;
+  /** `{{bucket}}` of the rollups' shared file: `Minute` or `Hour`. */
+  bucket?: string;
 }
 
 const SEMCONV_NAMES: ReadonlySet<string> = new Set(
@@ -150,6 +153,7 @@ function placeholder(
     if (name === 'database') return context.database;
     if (name === 'on_cluster') return context.onCluster;
     if (name === 'table' && target !== undefined) return target.name;
+    if (name === 'bucket') return target?.bucket;
     if (name === 'dedup_window') return dedupWindow(context);
     if (name === 'latency_dd_parameters') return LATENCY_DD_PARAMETERS;
     return undefined;

@@ -2,7 +2,7 @@
  * What upgrading an existing database takes, beyond the `CREATE … IF NOT EXISTS` statements:
  * the columns later schema versions added to existing tables, and data migrations.
  *
- * To add a column: write it into the table's `sql/tables/<table>.sql` (where it goes), bump
+ * To add a column: write it into the table's file in `sql/tables/` (where it goes), bump
  * `SCHEMA_VERSION` in ./schema.ts, add `{ table, column, addedIn: <new version> }` to
  * `COLUMN_ADDITIONS` below, and raise the `replaceBelowVersion` of the views that fill it.
  */
@@ -44,7 +44,7 @@ function columnDefinition(
   const index = lines.findIndex((line) => line.split(' ')[0] === column);
   const after = lines[index - 1]?.split(' ')[0];
   if (index < 0 || after === undefined || after === 'CREATE') {
-    throw new Error(`sql/tables/${table}.sql has no column ${column} after another`);
+    throw new Error(`the CREATE TABLE of ${table} has no column ${column} after another`);
   }
   return { definition: lines[index]!, after };
 }
@@ -55,16 +55,19 @@ function columnDefinition(
  * skip them unless upgrading: even when the column exists, ClickHouse rewrites the table's
  * metadata file, and on a full disk leaves it empty, so that the database no longer opens.
  */
-export function columnAdditions(context: SqlContext): SchemaStatement[] {
+export function columnAdditions(
+  context: SqlContext,
+  createTable: (table: string) => string,
+): SchemaStatement[] {
   const statements: SchemaStatement[] = [];
   const tables = [...new Set(COLUMN_ADDITIONS.map((addition) => addition.table))];
   for (const table of tables) {
-    const createTable = fillSql(`tables/${table}.sql`, context, { name: table, sharded: false });
+    const create = createTable(table);
     const local = context.local(table);
     const targets = local === context.global(table) ? [local] : [local, context.global(table)];
     for (const target of targets) {
       for (const { column, addedIn } of COLUMN_ADDITIONS.filter((a) => a.table === table)) {
-        const { definition, after } = columnDefinition(createTable, table, column);
+        const { definition, after } = columnDefinition(create, table, column);
         statements.push({
           name: `column ${target.slice(context.database.length + 1)}.${column}`,
           sql: `ALTER TABLE ${target}${context.onCluster} ADD COLUMN IF NOT EXISTS ${definition} AFTER ${after}`,

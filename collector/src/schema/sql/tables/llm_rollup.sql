@@ -1,7 +1,9 @@
--- Per-minute rollup of llm_calls and llm_scores (views/llm_rollup_1m_*_mv.sql): what /api/stats
--- and the dashboards read for windows under 6 h.
+-- The rollups, per bucket (Minute: llm_rollup_1m, filled from llm_calls and llm_scores by
+-- views/llm_rollup_1m_*_mv.sql; Hour: llm_rollup_1h, from the minute rollup by
+-- views/llm_rollup_1h_mv.sql) x service x provider x model x task x feature: what /api/stats and
+-- the dashboards read (the hourly one from 6 h windows on: 24 states a day to merge, not 1440).
 CREATE TABLE IF NOT EXISTS {{database}}.{{table}}{{on_cluster}} (
-    Minute DateTime CODEC(Delta(4), ZSTD(1)),
+    {{bucket}} DateTime CODEC(Delta(4), ZSTD(1)),
     ServiceName LowCardinality(String),
     Provider LowCardinality(String),
     Model LowCardinality(String),
@@ -22,6 +24,6 @@ CREATE TABLE IF NOT EXISTS {{database}}.{{table}}{{on_cluster}} (
     ScoreSum SimpleAggregateFunction(sum, Float64),
     ScoreCount SimpleAggregateFunction(sum, UInt64)
 ) ENGINE = {{engine:AggregatingMergeTree()}}
-PARTITION BY toYYYYMM(Minute)
-ORDER BY (Minute, ServiceName, Provider, Model, Task, Feature)
+PARTITION BY toYYYYMM({{bucket}})
+ORDER BY ({{bucket}}, ServiceName, Provider, Model, Task, Feature)
 SETTINGS index_granularity = 8192{{dedup_window}}
