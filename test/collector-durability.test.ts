@@ -46,6 +46,10 @@ async function sql(url: string, query: string): Promise<Record<string, unknown>[
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Makes ClickHouse refuse the span inserts for real (the table detached), or take them again. */
+const insertOutage = (store: Awaited<ReturnType<typeof openStore>>, outage: boolean) =>
+  store.engine.command(`${outage ? 'DETACH' : 'ATTACH'} TABLE ${store.database}.otel_traces`);
+
 /** Waits until `ready` holds, polling every 100 ms. */
 async function until(ready: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -193,7 +197,7 @@ describe('collector durability', () => {
     const senders = Array.from({ length: 3 }, sender);
 
     await sleep(1_000);
-    await store.setInsertOutageForTesting(true);
+    await insertOutage(store, true);
     const refusalsBefore = refusals.length;
     await sleep(2_000);
     const during = await readMetrics(collector.url);
@@ -217,7 +221,7 @@ describe('collector durability', () => {
     expect(refused503.length).toBeGreaterThan(0);
     for (const refusal of refused503) expect(Number(refusal.retryAfter)).toBeGreaterThanOrEqual(1);
 
-    await store.setInsertOutageForTesting(false);
+    await insertOutage(store, false);
     await sleep(1_000);
     stopping = true;
     await Promise.all(senders);

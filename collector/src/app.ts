@@ -8,7 +8,13 @@
  * stack). Replies to `/v1/traces` use the request's encoding (`google.rpc.Status`
  * as protobuf or JSON).
  */
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, {
+  type ErrorRequestHandler,
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
 import type { Logger } from 'pino';
 import { HostPolicy, requireNonSimpleBody, requireSameSite, requireToken } from './auth.js';
 import type { Config } from './config.js';
@@ -25,6 +31,7 @@ import type { SpanStore } from './store/span-store.js';
 
 export interface CreateAppOptions {
   config: Config;
+  /** Writes, feedback and health; its read side (`StoreReader`) serves the read routes. */
   store: SpanStore;
   logger: Logger;
   metrics?: CollectorMetrics;
@@ -42,17 +49,9 @@ const KNOWN_ROUTES = new Set([
   '/metrics',
 ]);
 
-export function createApp({
-  config,
-  store,
-  logger,
-  metrics = new CollectorMetrics(),
-}: CreateAppOptions): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-
-  app.use((request, response, next) => {
+/** Counts every answered request by route and status (`/metrics`). */
+function requestCounter(metrics: CollectorMetrics): RequestHandler {
+  return (request, response, next) => {
     response.on('finish', () => {
       metrics.countRequest(
         KNOWN_ROUTES.has(request.path) ? request.path : 'other',
@@ -60,11 +59,16 @@ export function createApp({
       );
     });
     next();
-  });
+  };
+}
 
+/** The routes in the order the guards need: ingest under `/v1`, reads under `/api`. */
+function mountRoutes(
+  app: express.Express,
+  { config, store, logger, metrics }: Required<CreateAppOptions>,
+): void {
   const ingestGuard = requireToken(config.ingestToken, 'ingest');
   const readGuard = requireToken(config.readToken, 'read');
-
   // Before any route: what a web page on another site (or a DNS-rebound name) sends.
   app.use(requireSameSite(new HostPolicy(config)));
   app.use(healthRouter(store));
@@ -76,42 +80,45 @@ export function createApp({
   app.use('/api', readGuard);
   app.use('/api', requireNonSimpleBody(config.readToken));
   app.use(queryRouter(config, store));
-  // Jaeger's query APIs read ClickHouse directly; a store without an engine has none.
-  if (typeof (store as { engine?: unknown }).engine === 'object') {
-    app.use(jaegerRouter({ store, database: config.database }));
-    app.use(dashboardApiRouter({ store, database: config.database }));
-    app.use(savingsRouter({ store, database: config.database }));
-  } else {
-    logger.warn('this store has no ClickHouse engine: the Jaeger query API is off');
-  }
+  app.use(jaegerRouter({ reader: store }));
+  app.use(dashboardApiRouter({ reader: store }));
+  app.use(savingsRouter({ reader: store }));
   app.use(metricsRouter(store, metrics, readGuard));
+}
 
-  app.use((request: Request, response: Response) => {
-    response.status(404).json({ error: `no route for ${request.method} ${request.path}` });
-  });
+/** The status and message an error is answered with (and logged as). */
+function errorStatus(
+  error: unknown,
+  request: Request,
+  response: Response,
+  logger: Logger,
+): { status: number; message: string } {
+  if (isBadPathEncoding(error)) {
+    const message = `bad percent-encoding in the path: ${error.message}`;
+    logger.debug({ status: 400, path: request.path, reason: message }, 'request refused');
+    return { status: 400, message };
+  }
+  if (!isHttpError(error)) {
+    logger.error({ err: error, path: request.path }, 'request failed');
+    return { status: 500, message: 'internal error' };
+  }
+  const { status, message } = error;
+  if (error instanceof OverloadedError) {
+    response.setHeader('Retry-After', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
+  }
+  if (error instanceof UnauthorizedError) {
+    response.setHeader('WWW-Authenticate', 'Bearer realm="modelmaxx"');
+  }
+  if (error instanceof PayloadTooLargeError) response.setHeader('Connection', 'close');
+  if (status >= 500) logger.error({ err: error, path: request.path }, message);
+  else logger.debug({ status, path: request.path, reason: message }, 'request refused');
+  return { status, message };
+}
 
-  app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
-    let status = 500;
-    let message = 'internal error';
-    if (isBadPathEncoding(error)) {
-      status = 400;
-      message = `bad percent-encoding in the path: ${error.message}`;
-      logger.debug({ status, path: request.path, reason: message }, 'request refused');
-    } else if (isHttpError(error)) {
-      status = error.status;
-      message = error.message;
-      if (error instanceof OverloadedError) {
-        response.setHeader('Retry-After', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
-      }
-      if (error instanceof UnauthorizedError) {
-        response.setHeader('WWW-Authenticate', 'Bearer realm="modelmaxx"');
-      }
-      if (error instanceof PayloadTooLargeError) response.setHeader('Connection', 'close');
-      if (status >= 500) logger.error({ err: error, path: request.path }, message);
-      else logger.debug({ status, path: request.path, reason: message }, 'request refused');
-    } else {
-      logger.error({ err: error, path: request.path }, 'request failed');
-    }
+/** The one error handler: `/v1/traces` in the request's OTLP encoding, the rest as JSON. */
+function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, request: Request, response: Response, _next: NextFunction) => {
+    const { status, message } = errorStatus(error, request, response, logger);
     if (response.headersSent) {
       response.end();
       return;
@@ -125,6 +132,23 @@ export function createApp({
       return;
     }
     response.status(status).json({ error: message });
+  };
+}
+
+export function createApp({
+  config,
+  store,
+  logger,
+  metrics = new CollectorMetrics(),
+}: CreateAppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestCounter(metrics));
+  mountRoutes(app, { config, store, logger, metrics });
+  app.use((request: Request, response: Response) => {
+    response.status(404).json({ error: `no route for ${request.method} ${request.path}` });
   });
+  app.use(errorHandler(logger));
   return app;
 }

@@ -17,15 +17,14 @@
  */
 import { StatsQuerySchema } from '@modelmaxx/semconv/schemas';
 import type { StatsResponse } from '@modelmaxx/semconv/schemas';
-import { ChdbEngine } from './store/chdb-engine.js';
 import { ClickHouseStore } from './store/clickhouse-store.js';
+import { createEngine } from './store/create-engine.js';
 import type { ClickHouseEngine } from './store/engine.js';
-import { ServerEngine } from './store/server-engine.js';
-import type { SpanStore } from './store/span-store.js';
+import type { StoreReader } from './store/span-store.js';
 
 export interface ClickHouseStatsSourceOptions {
   /** A store opened in this process (e.g. `collector.store`); it is not closed by `close()`. */
-  readonly store?: Pick<SpanStore, 'stats'>;
+  readonly store?: Pick<StoreReader, 'stats'>;
   /** A ClickHouse server, e.g. `http://clickhouse:8123`. */
   readonly clickhouseUrl?: string;
   readonly username?: string;
@@ -75,19 +74,11 @@ export function clickhouseStatsSource(
     ...(options.scores === undefined ? {} : { scores: options.scores.join(',') }),
   });
   let engine: ClickHouseEngine | undefined;
-  let store: Pick<SpanStore, 'stats'>;
+  let store: Pick<StoreReader, 'stats'>;
   if (options.store !== undefined) {
     store = options.store;
   } else {
-    engine =
-      options.clickhouseUrl !== undefined
-        ? new ServerEngine({
-            url: options.clickhouseUrl,
-            ...(options.username === undefined ? {} : { username: options.username }),
-            ...(options.password === undefined ? {} : { password: options.password }),
-            requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
-          })
-        : new ChdbEngine(options.dataDir!);
+    engine = createEngine({ ...options, requestTimeoutMs: options.requestTimeoutMs ?? 10_000 });
     // Read-only use of the store: no migrate(), no start() (no writer, no spool).
     store = new ClickHouseStore({
       engine,

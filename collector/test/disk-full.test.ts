@@ -30,6 +30,7 @@ import type { WriteResult } from '../src/store/span-store.js';
 import { walkNativeBlocks } from '../src/writer/native-blocks.js';
 import { SpoolFullError } from '../src/writer/overloaded.js';
 import { llmSpan } from './store-fixtures.js';
+import { insertOutage } from './support/store-crash.js';
 
 const MAIN =
   process.env.MODELMAXX_DISK_FULL_COLLECTOR_MAIN ??
@@ -487,7 +488,7 @@ describe('a full disk under load', () => {
     });
     try {
       // Nothing leaves the spool until the end: the spool alone fills the disk.
-      await store.setInsertOutageForTesting(true);
+      await insertOutage(store, true);
       const requests = Array.from({ length: 120 }, () =>
         Array.from({ length: 40 }, () =>
           llmSpan({ service: 'short-write', extra: { padding: 'p'.repeat(1_000) } }),
@@ -540,7 +541,7 @@ describe('a full disk under load', () => {
         acknowledged += again.length;
       }
       expect(walkSpool()).toBe(acknowledged);
-      await store.setInsertOutageForTesting(false);
+      await insertOutage(store, false);
       expect(await store.flush(60_000)).toBe(true);
       const [row] = (
         await store.engine.query<{ rows: string; spans: string }>(

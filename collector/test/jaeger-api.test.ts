@@ -180,7 +180,7 @@ beforeAll(async () => {
   const result = await store.write(SPANS);
   expect(result.status).toBe('ok');
   const app = express();
-  app.use(jaegerRouter({ store }));
+  app.use(jaegerRouter({ reader: store }));
   server = await new Promise<Server>((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });

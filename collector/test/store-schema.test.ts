@@ -8,7 +8,7 @@ import {
   schemaStatements,
 } from '../src/schema/schema.js';
 import { spanRowsToNative } from '../src/store/span-row-native.js';
-import { catalogPriceRows } from '../src/store/prices.js';
+import { llmPriceRows } from '@modelmaxx/pricing';
 import { hex, llmSpan, nanos, spanRow, tempDir } from './store-fixtures.js';
 
 const dir = tempDir('mm-schema-');
@@ -281,7 +281,7 @@ describe('schema', () => {
 
   it('upgrades a version 2 schema: llm_calls gets Model, filled for the rows already there and by the re-created view', async () => {
     const database = 'upgrade_v2_check';
-    const priceRows = catalogPriceRows();
+    const priceRows = llmPriceRows();
     const old = new ClickHouseStore({ engine: store.engine, database, priceRows });
     await old.migrate();
     // What version 2 had: llm_calls without Model, filled by a view that does not know it.

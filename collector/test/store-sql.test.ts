@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/open-store.js';
-import { ClickHouseStore, SqlRejectedError } from '../src/store/clickhouse-store.js';
+import { ClickHouseStore } from '../src/store/clickhouse-store.js';
+import { SqlRejectedError } from '../src/store/sql-adhoc.js';
 import { llmSpan, tempDir } from './store-fixtures.js';
 
 const dir = tempDir('mm-sql-');

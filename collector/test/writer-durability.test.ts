@@ -1,19 +1,20 @@
 import { appendFileSync, copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openStore } from '../src/store/open-store.js';
+import type { openStore } from '../src/store/open-store.js';
 import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
 import { spanRowsToNative } from '../src/store/span-row-native.js';
 import type { SpanRow, WriteResult } from '../src/store/span-store.js';
 import { QueueFullError, SpoolFullError } from '../src/writer/overloaded.js';
 import { llmSpan, spanRow, tempDir } from './store-fixtures.js';
+import { crash, insertOutage, openKillableStore, stopWriter } from './support/store-crash.js';
 
 // One chDB data folder per process: every store in this file opens the same one.
 const dir = tempDir('mm-durability-');
 const dataDir = join(dir.path, 'data');
 const spoolDir = join(dataDir, 'spool');
 const open = (options: Parameters<typeof openStore>[0] = {}) =>
-  openStore({
+  openKillableStore({
     dataDir,
     batch: { maxRows: 50, maxDelayMs: 30 },
     retryMinMs: 20,
@@ -47,7 +48,7 @@ describe('durability', () => {
   it('spools while ClickHouse refuses inserts, then replays: nothing lost, nothing twice', async () => {
     const store = await open();
     try {
-      await store.setInsertOutageForTesting(true);
+      await insertOutage(store, true);
       const results: WriteResult[] = [];
       for (const request of requests('outage', 20, 10)) results.push(await store.write(request));
       expect(
@@ -62,7 +63,7 @@ describe('durability', () => {
         readdirSync(spoolDir).filter((name) => name.endsWith('.native')).length,
       ).toBeGreaterThan(1);
 
-      await store.setInsertOutageForTesting(false);
+      await insertOutage(store, false);
       expect(await store.flush(20_000)).toBe(true);
       expect(await countSpans(store, 'outage')).toEqual({ rows: 200, distinct: 200, calls: 100 });
       expect(store.metrics()).toMatchObject({
@@ -79,13 +80,13 @@ describe('durability', () => {
 
   it('replays the spool after a restart, and a segment replayed twice is stored once', async () => {
     const first = await open();
-    await first.setInsertOutageForTesting(true);
+    await insertOutage(first, true);
     for (const request of requests('restart', 12, 5))
       expect((await first.write(request)).status).toBe('ok');
     // Killed before anything reached ClickHouse: only the spool holds the 60 spans.
-    await first.stopWriterForTesting();
-    await first.setInsertOutageForTesting(false);
-    await first.crashForTesting();
+    await stopWriter(first);
+    await insertOutage(first, false);
+    await crash(first);
     const segments = readdirSync(spoolDir).filter((name) => name.endsWith('.native'));
     expect(segments.length).toBeGreaterThan(0);
     const copies = segments.map((name) => {
@@ -99,7 +100,7 @@ describe('durability', () => {
       expect(second.metrics()).toMatchObject({ replayedSegments: segments.length, stored: 60 });
       expect(await countSpans(second, 'restart')).toEqual({ rows: 60, distinct: 60, calls: 36 });
     } finally {
-      await second.crashForTesting();
+      await crash(second);
     }
     // As if the process had died after the insert but before deleting the segments.
     for (const name of copies) copyFileSync(join(dir.path, name), join(spoolDir, name));
@@ -115,12 +116,12 @@ describe('durability', () => {
 
   it('cuts a segment torn by a crash in the middle of a write back to its whole blocks', async () => {
     const first = await open();
-    await first.setInsertOutageForTesting(true);
+    await insertOutage(first, true);
     for (const request of requests('torn', 3, 4))
       expect((await first.write(request)).status).toBe('ok');
-    await first.stopWriterForTesting();
-    await first.setInsertOutageForTesting(false);
-    await first.crashForTesting();
+    await stopWriter(first);
+    await insertOutage(first, false);
+    await crash(first);
     const segments = readdirSync(spoolDir)
       .filter((name) => name.endsWith('.native'))
       .sort();
@@ -187,7 +188,7 @@ describe('durability', () => {
   it('cuts a segment back to its whole blocks when its insert fails on damage found after it was written', async () => {
     const store = await open();
     try {
-      await store.setInsertOutageForTesting(true);
+      await insertOutage(store, true);
       for (const request of requests('damaged-later', 2, 3))
         expect((await store.write(request)).status).toBe('ok');
       // Sealed (and refused by the detached table at least once).
@@ -204,7 +205,7 @@ describe('durability', () => {
         Buffer.concat([Buffer.from([1, 5]), Buffer.alloc(300)]),
       );
       const quarantinedBefore = store.metrics().quarantined ?? 0;
-      await store.setInsertOutageForTesting(false);
+      await insertOutage(store, false);
       expect(await store.flush(20_000)).toBe(true);
       expect(store.metrics().quarantined).toBe(quarantinedBefore + 1);
       expect(store.metrics().dead).toBe(0);
@@ -217,7 +218,7 @@ describe('durability', () => {
   it('says overloaded (with Retry-After) past the spool bound instead of dropping, and keeps what it acknowledged', async () => {
     const store = await open({ maxSpoolBytes: 40_000 });
     try {
-      await store.setInsertOutageForTesting(true);
+      await insertOutage(store, true);
       let acknowledged = 0;
       let overloaded: WriteResult | undefined;
       for (const request of requests('overload', 60, 5)) {
@@ -234,7 +235,7 @@ describe('durability', () => {
       expect(refusal?.retryAfterSeconds).toBeGreaterThanOrEqual(1);
       expect(acknowledged).toBeGreaterThan(0);
       expect(store.metrics().rejected).toBe(5);
-      await store.setInsertOutageForTesting(false);
+      await insertOutage(store, false);
       expect(await store.flush(20_000)).toBe(true);
       const stored = await countSpans(store, 'overload');
       expect(stored.rows).toBe(acknowledged);
@@ -290,10 +291,10 @@ describe('durability', () => {
         status: 'ok',
         durability: 'clickhouse',
       });
-      await store.setInsertOutageForTesting(true);
+      await insertOutage(store, true);
       const result = await store.write([spanRow({ ServiceName: 'direct' })]);
       expect(result).toMatchObject({ status: 'overloaded' });
-      await store.setInsertOutageForTesting(false);
+      await insertOutage(store, false);
       expect(await countSpans(store, 'direct')).toMatchObject({ rows: 1 });
     } finally {
       await store.close();

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, startCollector, type RunningCollector } from '../src/index.js';
 import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
 import { llmSpan } from './store-fixtures.js';
+import { insertOutage } from './support/store-crash.js';
 
 let dir: string;
 let store: ClickHouseStore;
@@ -58,7 +59,7 @@ describe('/readyz', () => {
   it('says 503 while ClickHouse refuses the span inserts, and 200 once they go in again', async () => {
     expect(await readyz()).toMatchObject({ status: 200, body: '{"status":"ready"}' });
 
-    await store.setInsertOutageForTesting(true);
+    await insertOutage(store, true);
     expect((await store.write([llmSpan({ service: 'readiness' })])).status).toBe('ok');
     const failing = await until(readyz, (answer) => answer.status === 503, 20_000);
     expect(failing.status).toBe(503);
@@ -69,7 +70,7 @@ describe('/readyz', () => {
     expect(failing.body.length).toBeLessThan(120);
     expect(failing.body).not.toMatch(/\/|Code:|DB::Exception/);
 
-    await store.setInsertOutageForTesting(false);
+    await insertOutage(store, false);
     const recovered = await until(readyz, (answer) => answer.status === 200, 20_000);
     expect(recovered).toMatchObject({ status: 200, body: '{"status":"ready"}' });
     expect(await store.flush(10_000)).toBe(true);

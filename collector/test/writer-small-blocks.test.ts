@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ClickHouseError } from '../src/store/engine.js';
 import type { InsertOptions } from '../src/store/engine.js';
-import { openStore } from '../src/store/open-store.js';
 import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
 import { SMALL_BLOCK_ROWS } from '../src/writer/batch-writer.js';
 import { spanRow, tempDir } from './store-fixtures.js';
+import { crash, openKillableStore } from './support/store-crash.js';
 
 const dir = tempDir('mm-small-blocks-');
 afterAll(() => dir.remove());
@@ -23,7 +23,7 @@ const ROWS = 6300;
 const SERVICE = 'small-blocks';
 
 const open = (): Promise<ClickHouseStore> =>
-  openStore({
+  openKillableStore({
     dataDir: join(dir.path, 'data'),
     spoolDir: join(dir.path, 'spool'),
     // One segment for everything written below, sealed by flush().
@@ -74,7 +74,7 @@ describe('a batch ClickHouse has no room for', () => {
     void first.flush(1_000);
     const deadline = Date.now() + 30_000;
     while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await first.crashForTesting();
+    await crash(first);
     // Tried whole (refused for room), then in small blocks (stored, answer lost).
     expect(seen.slice(0, 2)).toEqual([{ smallBlocks: false }, { smallBlocks: true }]);
     expect(seen.every((attempt, index) => index === 0 || attempt.smallBlocks)).toBe(true);

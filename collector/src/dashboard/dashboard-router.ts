@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
-import type { ClickHouseEngine } from '../store/engine.js';
+import type { StoreReader } from '../store/span-store.js';
 import { DASHBOARD_WINDOWS, DashboardQueries, dashboardWindow } from './dashboard-queries.js';
 import { formatIssues } from '@modelmaxx/semconv';
 
@@ -102,23 +102,15 @@ const TracesQuerySchema = OverviewQuerySchema.extend({
 });
 
 export interface DashboardApiOptions {
-  /** A store with a ClickHouse engine (`store.engine.query`). */
-  store: object;
-  database?: string;
+  /** The store's read side (read-only queries over its database). */
+  reader: Pick<StoreReader, 'query' | 'database'>;
   /** Clock (tests). */
   now?: () => number;
 }
 
 /** `GET /api/dashboard/overview` and `/api/dashboard/traces`; mount after the `/api` guard. */
 export function dashboardApiRouter(options: DashboardApiOptions): Router {
-  const engine = (options.store as { engine?: Pick<ClickHouseEngine, 'query'> }).engine;
-  if (typeof engine?.query !== 'function') {
-    throw new TypeError('dashboardApiRouter needs a store with a ClickHouse engine');
-  }
-  const queries = new DashboardQueries(
-    engine,
-    options.database === undefined ? {} : { database: options.database },
-  );
+  const queries = new DashboardQueries(options.reader, { database: options.reader.database });
   const now = options.now ?? Date.now;
   const router = Router();
 

@@ -16,7 +16,9 @@ import {
   UnsupportedMediaTypeError,
 } from '../errors.js';
 import { describeIssues } from '../otlp/decode-json.js';
-import type { SpanStore, SqlResult } from '../store/span-store.js';
+import { ClickHouseError } from '../store/engine.js';
+import type { SpanStore, SqlResult, StoreReader } from '../store/span-store.js';
+import { SqlBusyError, SqlCancelledError, SqlRejectedError } from '../store/sql-adhoc.js';
 import { mediaTypeOf, readBody } from './read-body.js';
 
 /** Feedback and SQL bodies are small. */
@@ -112,14 +114,14 @@ export function feedbackRouter(store: SpanStore): Router {
   return router;
 }
 
-export function queryRouter(config: Config, store: SpanStore): Router {
+export function queryRouter(config: Config, reader: StoreReader): Router {
   const router = Router();
   router.get('/api/stats', async (request, response) => {
     const parsed = StatsQuerySchema.safeParse(request.query);
     if (!parsed.success) {
       throw new MalformedPayloadError(`invalid stats query: ${describeIssues(parsed.error)}`);
     }
-    response.status(200).json(await store.stats(parsed.data));
+    response.status(200).json(await reader.stats(parsed.data));
   });
   router.post('/api/sql', async (request, response) => {
     let sql: string;
@@ -144,7 +146,7 @@ export function queryRouter(config: Config, store: SpanStore): Router {
     response.once('close', onClose);
     let result;
     try {
-      result = await store.querySql(sql, {
+      result = await reader.querySql(sql, {
         maxRows,
         maxExecutionSeconds: config.sqlMaxExecutionSeconds,
         maxMemoryBytes: config.sqlMaxMemoryBytes,
@@ -158,20 +160,14 @@ export function queryRouter(config: Config, store: SpanStore): Router {
     } catch (error) {
       // The query is the caller's: ClickHouse's refusal (syntax, unknown table,
       // readonly, time or memory limit) goes back to them as a 400 with its message.
-      const name = (error as Error).name;
-      if (name === 'SqlRejectedError' || name === 'ClickHouseError') {
-        throw new QueryRejectedError((error as Error).message, { cause: error });
+      if (error instanceof SqlRejectedError || error instanceof ClickHouseError) {
+        throw new QueryRejectedError(error.message, { cause: error });
       }
-      if (name === 'SqlBusyError') {
-        throw new OverloadedError(
-          (error as Error).message,
-          429,
-          (error as { retryAfterSeconds: number }).retryAfterSeconds,
-          { cause: error },
-        );
+      if (error instanceof SqlBusyError) {
+        throw new OverloadedError(error.message, 429, error.retryAfterSeconds, { cause: error });
       }
       // Nobody is left to answer.
-      if (name === 'SqlCancelledError') return;
+      if (error instanceof SqlCancelledError) return;
       throw error;
     } finally {
       response.off('close', onClose);

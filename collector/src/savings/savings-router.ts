@@ -1,22 +1,18 @@
 /** `GET /api/savings`: the savings ledger (behind the read-token guard of `/api/*`). */
 import { Router } from 'express';
-import type { ClickHouseEngine } from '../store/engine.js';
+import type { StoreReader } from '../store/span-store.js';
 import { SavingsQuerySchema, savingsLedger } from './savings.js';
 import { formatIssues } from '@modelmaxx/semconv';
 
 export interface SavingsRouterOptions {
-  /** A store with a ClickHouse engine (`store.engine.query`). */
-  store: object;
-  database?: string;
+  /** The store's read side (read-only queries over its database). */
+  reader: Pick<StoreReader, 'query' | 'database'>;
   /** Clock (tests). */
   now?: () => number;
 }
 
 export function savingsRouter(options: SavingsRouterOptions): Router {
-  const engine = (options.store as { engine?: Pick<ClickHouseEngine, 'query'> }).engine;
-  if (typeof engine?.query !== 'function') {
-    throw new TypeError('savingsRouter needs a store with a ClickHouse engine');
-  }
+  const { reader } = options;
   const router = Router();
   router.get('/api/savings', (request, response, next) => {
     const parsed = SavingsQuerySchema.safeParse(request.query);
@@ -26,8 +22,8 @@ export function savingsRouter(options: SavingsRouterOptions): Router {
       });
       return;
     }
-    savingsLedger(engine, parsed.data, {
-      ...(options.database === undefined ? {} : { database: options.database }),
+    savingsLedger(reader, parsed.data, {
+      database: reader.database,
       ...(options.now === undefined ? {} : { now: options.now() }),
     }).then((ledger) => {
       response.set('Cache-Control', 'no-store').json(ledger);

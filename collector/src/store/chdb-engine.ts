@@ -67,7 +67,7 @@ export function settingsClause(settings: ClickHouseSettings | undefined): string
 }
 
 export class ChdbEngine implements ClickHouseEngine {
-  readonly kind = 'embedded' as const;
+  readonly adHocConcurrency = 1;
   readonly path: string;
   private readonly session: Session;
   private tail: Promise<unknown> = Promise.resolve();

@@ -53,7 +53,11 @@ export interface AdHocQueryOptions {
 }
 
 export interface ClickHouseEngine {
-  readonly kind: 'embedded' | 'server';
+  /**
+   * Ad-hoc queries run at once unless configured (`MODELMAXX_SQL_MAX_CONCURRENT`): 1 embedded
+   * (they share the collector's process and cores), 4 on a server.
+   */
+  readonly adHocConcurrency: number;
   /** Runs a statement that returns no rows (DDL, INSERT … SELECT). */
   command(sql: string, params?: Record<string, unknown>): Promise<void>;
   /** Runs a query and returns its rows (format `JSON`; 64-bit integers as strings). */

@@ -19,10 +19,10 @@ import { AD_HOC_FORMAT, ClickHouseError } from './engine.js';
 
 export interface ServerEngineOptions {
   url: string;
-  username?: string;
-  password?: string;
+  username?: string | undefined;
+  password?: string | undefined;
   /** Per-request timeout; default 60 s. */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number | undefined;
   /** Extra settings sent with every request. */
   settings?: ClickHouseSettings;
 }
@@ -47,7 +47,7 @@ function requireFile(file: string | undefined): string {
 const QUOTED_COLUMN = (column: string) => `\`${column.replace(/`/g, '``')}\``;
 
 export class ServerEngine implements ClickHouseEngine {
-  readonly kind = 'server' as const;
+  readonly adHocConcurrency = 4;
   private client: ClickHouseClient;
   private readonly options: ServerEngineOptions;
   private readonly retired: ClickHouseClient[] = [];

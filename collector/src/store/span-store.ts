@@ -1,10 +1,12 @@
 /**
- * The seam between the OTLP receiver (routes, decoders) and ClickHouse storage.
- * Both engines (embedded chDB and a ClickHouse server) implement `SpanStore`;
- * the receiver only ever sees this interface.
+ * The seam between the routes and ClickHouse storage: `SpanStore` (writes, feedback,
+ * lifecycle) and its read side `StoreReader` (what the read routes need). Both engines
+ * (embedded chDB and a ClickHouse server) sit behind it; the routes only ever see these
+ * interfaces.
  */
 import type { Feedback, StatsQuery, StatsResponse } from '@modelmaxx/semconv/schemas';
 import type { WriterOverloadedError } from '../writer/overloaded.js';
+import type { ClickHouseSettings, QueryResult } from './engine.js';
 
 /**
  * One row of `otel_traces`, keys named exactly like the OpenTelemetry Collector
@@ -94,7 +96,30 @@ export type FeedbackOutcome =
   | { status: 'unknown' }
   | { status: 'ambiguous'; calls: number; services: string[] };
 
-export interface SpanStore {
+/**
+ * The read side of the store: what the read routes (Jaeger, dashboard, savings, stats, SQL)
+ * and `clickhouseStatsSource` need. The collector's own reads go through `query` (fixed SQL
+ * text, whitelisted identifiers, `{name:Type}` parameters); users' SQL goes through `querySql`.
+ */
+export interface StoreReader {
+  /** Database of the collector's tables (`modelmaxx` unless configured). */
+  readonly database: string;
+  /** One of the collector's own queries; rows as `JSON` (64-bit integers as strings). */
+  query<Row = Record<string, unknown>>(
+    sql: string,
+    params?: Record<string, unknown>,
+    settings?: ClickHouseSettings,
+  ): Promise<QueryResult<Row>>;
+  stats(query: StatsQuery): Promise<StatsResponse>;
+  /**
+   * Read-only SQL (SELECT, DESCRIBE, SHOW, EXISTS) with ClickHouse's own limits
+   * (`readonly`, `max_execution_time`, `max_memory_usage`, `max_result_rows`),
+   * apart from the collector's own queries, in a bounded queue.
+   */
+  querySql(sql: string, options: SqlOptions): Promise<SqlResult>;
+}
+
+export interface SpanStore extends StoreReader {
   /** Create or upgrade the schema (idempotent). */
   migrate(): Promise<void>;
   /** Resolves when the rows are durable (in ClickHouse or in the spool). */
@@ -111,13 +136,6 @@ export interface SpanStore {
    * target itself and is stored even when no call of it is stored yet.
    */
   insertFeedback(feedback: Feedback): Promise<FeedbackOutcome>;
-  stats(query: StatsQuery): Promise<StatsResponse>;
-  /**
-   * Read-only SQL (SELECT, DESCRIBE, SHOW, EXISTS) with ClickHouse's own limits
-   * (`readonly`, `max_execution_time`, `max_memory_usage`, `max_result_rows`),
-   * apart from the collector's own queries, in a bounded queue.
-   */
-  querySql(sql: string, options: SqlOptions): Promise<SqlResult>;
   /**
    * Whether the insert path works (for `/readyz`): spool writes succeed, inserts are
    * not failing, nothing has waited too long, and ClickHouse answers.

@@ -1,10 +1,15 @@
 /**
  * The parts of ad-hoc SQL (`/api/sql`, `modelmaxx sql`) that do not depend on
- * the engine: the bounded lane that queries wait in, and the builder that turns
- * the streamed output into a result while counting its bytes.
+ * the engine: its errors, the bounded lane that queries wait in, and the builder
+ * that turns the streamed output into a result while counting its bytes.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { SqlResult } from './span-store.js';
+
+/** A refusal of `/api/sql` before the query reaches ClickHouse, or a limit it ran into. */
+export class SqlRejectedError extends Error {
+  override readonly name = 'SqlRejectedError';
+}
 
 /** Too many ad-hoc queries running and waiting: answered 429 with `Retry-After`. */
 export class SqlBusyError extends Error {

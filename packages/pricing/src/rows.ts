@@ -1,61 +1,102 @@
+/**
+ * Rows of the collector's `llm_prices` table, built from a catalog so that the `llm_calls`
+ * view finds the same entry `PriceCatalog.lookup` finds:
+ *
+ * - one `exact` row per entry and lower-cased id or alias (`exactKeys`);
+ * - one `normalized` row per entry and `normalizeModelName` of such a key, unless another
+ *   entry of the same provider has that name as its own key (the catalog's rule:
+ *   `gpt-4o-2024-05-13` normalises to `gpt-4o`, but `gpt-4o` wins);
+ * - `Rank` is the entry's position in the catalog, the order in which `lookup` considers
+ *   entries when no provider decides.
+ */
 import { exactKeys, PriceCatalog } from './catalog.js';
 import { normalizeModelName } from './normalize.js';
+import type { PriceEntry } from './types.js';
 
-/** One row of the collector's `llm_prices` table. Prices in USD per million tokens, defaults filled in. */
+/** One row of `llm_prices`, keys named like its columns. Prices in USD per million tokens. */
 export interface PriceRow {
-  /** Normalised provider (`normalizeProviderName`). */
-  provider: string;
-  /** A lower-cased key that matches this price: an exact id or alias, or its `normalizeModelName` form. */
-  model: string;
-  /** The catalog model the key resolves to (`entry.model`). */
-  catalogModel: string;
-  input: number;
-  output: number;
+  Provider: string;
+  /** `exact` (an id or alias, lower-cased) or `normalized` (its `normalizeModelName` form). */
+  KeyKind: 'exact' | 'normalized';
+  Model: string;
+  InputPerMTok: number;
+  OutputPerMTok: number;
   /** `prices.cacheRead ?? input` */
-  cacheRead: number;
+  CacheReadPerMTok: number;
   /** `prices.cacheWrite ?? input` */
-  cacheWrite: number;
+  CacheWritePerMTok: number;
   /** `prices.reasoning ?? output` */
-  reasoning: number;
-  source: string;
-  date: string;
-  /** Catalog version. */
-  version: string;
+  ReasoningPerMTok: number;
+  /** The catalog model the key resolves to (`entry.model`). */
+  CatalogModel: string;
+  Source: string;
+  /** Date the price was valid at its source, `YYYY-MM-DD`. */
+  PriceDate: string;
+  /** Catalog version (normally a date): the newest version of a key wins. */
+  Version: string;
+  Rank: number;
 }
 
-/**
- * A flat list of (provider, model key) → prices for SQL joins, one row per key under which
- * `catalog.lookup(provider, key)` finds an entry of that provider: every entry's lower-cased
- * id and aliases and their `normalizeModelName` forms, each (provider, model) once. A SQL
- * join that first tries `lower(model)` and then the normalised name (and prefers a row of the
- * span's provider) prices exactly like `costOf`.
- */
-export function llmPriceRows(catalog: PriceCatalog = PriceCatalog.default()): PriceRow[] {
-  const rows: PriceRow[] = [];
-  const seen = new Set<string>();
-  for (const owner of catalog.entries()) {
-    const keys = exactKeys(owner);
-    for (const key of [...keys, ...keys.map(normalizeModelName)]) {
-      const identity = `${owner.provider}\u0000${key}`;
-      if (seen.has(identity)) continue;
-      const entry = catalog.lookup(owner.provider, key);
-      if (entry === undefined || entry.provider !== owner.provider) continue;
-      seen.add(identity);
-      const { prices } = entry;
-      rows.push({
-        provider: entry.provider,
-        model: key,
-        catalogModel: entry.model,
-        input: prices.input,
-        output: prices.output,
-        cacheRead: prices.cacheRead ?? prices.input,
-        cacheWrite: prices.cacheWrite ?? prices.input,
-        reasoning: prices.reasoning ?? prices.output,
-        source: entry.source,
-        date: entry.date,
-        version: catalog.version,
-      });
+/** The entries that have `key` among their own exact keys. */
+function exactOwners(entries: readonly PriceEntry[]): Map<string, PriceEntry[]> {
+  const owners = new Map<string, PriceEntry[]>();
+  for (const entry of entries) {
+    for (const key of exactKeys(entry)) {
+      const list = owners.get(key) ?? [];
+      if (!list.includes(entry)) list.push(entry);
+      owners.set(key, list);
     }
   }
+  return owners;
+}
+
+function priceRow(
+  catalog: PriceCatalog,
+  entry: PriceEntry,
+  rank: number,
+  kind: PriceRow['KeyKind'],
+  model: string,
+): PriceRow {
+  const { prices } = entry;
+  return {
+    Provider: entry.provider,
+    KeyKind: kind,
+    Model: model,
+    InputPerMTok: prices.input,
+    OutputPerMTok: prices.output,
+    CacheReadPerMTok: prices.cacheRead ?? prices.input,
+    CacheWritePerMTok: prices.cacheWrite ?? prices.input,
+    ReasoningPerMTok: prices.reasoning ?? prices.output,
+    CatalogModel: entry.model,
+    Source: entry.source,
+    PriceDate: entry.date,
+    Version: catalog.version,
+    Rank: rank,
+  };
+}
+
+/** The `llm_prices` rows of `catalog` (default: the built-in one): exact keys first, then normalised. */
+export function llmPriceRows(catalog: PriceCatalog = PriceCatalog.default()): PriceRow[] {
+  const entries = catalog.entries();
+  const owners = exactOwners(entries);
+  const rows: PriceRow[] = [];
+  const seen = new Set<string>();
+  const add = (entry: PriceEntry, rank: number, kind: PriceRow['KeyKind'], model: string) => {
+    const identity = `${kind}\u0000${model}\u0000${rank}`;
+    if (seen.has(identity)) return;
+    seen.add(identity);
+    rows.push(priceRow(catalog, entry, rank, kind, model));
+  };
+  entries.forEach((entry, rank) => {
+    for (const key of exactKeys(entry)) add(entry, rank, 'exact', key);
+  });
+  entries.forEach((entry, rank) => {
+    for (const key of exactKeys(entry)) {
+      const normalized = normalizeModelName(key);
+      const others = (owners.get(normalized) ?? []).filter((other) => other !== entry);
+      if (!others.some((other) => other.provider === entry.provider))
+        add(entry, rank, 'normalized', normalized);
+    }
+  });
   return rows;
 }

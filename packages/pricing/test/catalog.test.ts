@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_PRICES, llmPriceRows, normalizeModelName, PriceCatalog } from '@modelmaxx/pricing';
+import type { PriceRow } from '@modelmaxx/pricing';
 import { ROUTERBENCH_MODELS } from './support/routerbench-models.js';
 
 describe('built-in catalog integrity', () => {
@@ -118,42 +119,50 @@ describe('built-in catalog integrity', () => {
 });
 
 describe('llmPriceRows', () => {
-  it('gives one row per (provider, key), each priced like lookup', () => {
+  it('prices each key like lookup: the first-ranked row of a (provider, kind, key)', () => {
     const catalog = PriceCatalog.default();
     const rows = llmPriceRows(catalog);
-    const identities = rows.map((row) => `${row.provider}/${row.model}`);
-    expect(new Set(identities).size).toBe(rows.length);
+    const first = new Map<string, PriceRow>();
     for (const row of rows) {
-      const entry = catalog.lookup(row.provider, row.model);
-      expect(entry?.model, row.model).toBe(row.catalogModel);
-      expect(row.input).toBe(entry?.prices.input);
-      expect(row.cacheRead).toBe(entry?.prices.cacheRead ?? entry?.prices.input);
-      expect(row.version).toBe(catalog.version);
+      const identity = `${row.Provider}/${row.KeyKind}/${row.Model}`;
+      const seen = first.get(identity);
+      if (seen === undefined || row.Rank < seen.Rank) first.set(identity, row);
+    }
+    for (const row of first.values()) {
+      const entry = catalog.lookup(row.Provider, row.Model);
+      expect(entry?.model, row.Model).toBe(row.CatalogModel);
+      expect(row.InputPerMTok).toBe(entry?.prices.input);
+      expect(row.CacheReadPerMTok).toBe(entry?.prices.cacheRead ?? entry?.prices.input);
+      expect(row.Version).toBe(catalog.version);
     }
   });
 
   it('has normalised keys for the dated-snapshot join and exact keys for odd snapshots', () => {
     const rows = llmPriceRows();
-    const find = (provider: string, model: string) =>
-      rows.find((row) => row.provider === provider && row.model === model);
-    expect(find('openai', 'gpt-4o')).toMatchObject({
-      catalogModel: 'gpt-4o',
-      input: 2.5,
-      cacheRead: 1.25,
+    const find = (provider: string, kind: PriceRow['KeyKind'], model: string) =>
+      rows.find((row) => row.Provider === provider && row.KeyKind === kind && row.Model === model);
+    expect(find('openai', 'normalized', 'gpt-4o')).toMatchObject({
+      CatalogModel: 'gpt-4o',
+      InputPerMTok: 2.5,
+      CacheReadPerMTok: 1.25,
     });
-    expect(find('openai', 'gpt-4o-2024-05-13')).toMatchObject({
-      catalogModel: 'gpt-4o-2024-05-13',
-      input: 5,
+    // `gpt-4o-2024-05-13` has a price of its own; its normalised name is `gpt-4o`'s.
+    expect(find('openai', 'exact', 'gpt-4o-2024-05-13')).toMatchObject({
+      CatalogModel: 'gpt-4o-2024-05-13',
+      InputPerMTok: 5,
     });
-    expect(find('together', 'llama-3.3-70b-instruct-turbo')).toMatchObject({
-      catalogModel: 'meta-llama/Llama-3.3-70B-Instruct-Turbo',
+    expect(
+      rows.filter((row) => row.Model === 'gpt-4o' && row.CatalogModel === 'gpt-4o-2024-05-13'),
+    ).toEqual([]);
+    expect(find('together', 'normalized', 'llama-3.3-70b-instruct-turbo')).toMatchObject({
+      CatalogModel: 'meta-llama/Llama-3.3-70B-Instruct-Turbo',
     });
-    expect(find('together', 'meta-llama/llama-3.3-70b-instruct-turbo')).toBeDefined();
-    expect(find('anthropic', 'claude-v2')).toMatchObject({
-      input: 8,
-      output: 24,
-      cacheWrite: 8,
-      reasoning: 24,
+    expect(find('together', 'exact', 'meta-llama/llama-3.3-70b-instruct-turbo')).toBeDefined();
+    expect(find('anthropic', 'exact', 'claude-v2')).toMatchObject({
+      InputPerMTok: 8,
+      OutputPerMTok: 24,
+      CacheWritePerMTok: 8,
+      ReasoningPerMTok: 24,
     });
   });
 });
