@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector, type RunningCollector } from '../src/index.js';
 import type { DashboardOverview, RecentTrace } from '../src/dashboard/dashboard-queries.js';
-import { planTraffic, summarize, toOtlpJson, type PlannedCall } from './dashboard-traffic.js';
+import {
+  planTraffic,
+  summarize,
+  toOtlpJson,
+  type PlannedCall,
+} from './support/dashboard-traffic.js';
 
 const INGEST = 'ingest-dash';
 const READ = 'read-dash';

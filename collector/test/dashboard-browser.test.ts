@@ -17,7 +17,12 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector, type RunningCollector } from '../src/index.js';
 import type { DashboardOverview } from '../src/dashboard/dashboard-queries.js';
-import { planTraffic, summarize, toOtlpJson, type PlannedCall } from './dashboard-traffic.js';
+import {
+  planTraffic,
+  summarize,
+  toOtlpJson,
+  type PlannedCall,
+} from './support/dashboard-traffic.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [

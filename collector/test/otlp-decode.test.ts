@@ -11,6 +11,7 @@ import type { SpanRow } from '../src/store/span-store.js';
 import { walkNativeBlocks } from '../src/writer/native-blocks.js';
 import { expectedRow, recordSpans, toJson, toProtobuf } from './support/otlp-fixtures.js';
 import { attributes, ProtoWriter, type Value } from './support/proto-writer.js';
+import { seededRandom } from './support/seeded-random.js';
 
 const json = (value: unknown): Uint8Array => Buffer.from(JSON.stringify(value));
 
@@ -60,12 +61,10 @@ describe('u64 decimal text', () => {
       2n ** 64n - 1n,
       4_294_967_296n * 1_000_000_007n + 999_999_999n,
     ];
-    let seed = 12345;
+    const next = seededRandom(12345);
+    const word = () => Math.floor(next() * 2 ** 32);
     for (let index = 0; index < 2000; index++) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      const high = seed;
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      samples.push((BigInt(high) << 32n) | BigInt(seed));
+      samples.push((BigInt(word()) << 32n) | BigInt(word()));
     }
     for (const value of samples) {
       const high = Number(value >> 32n);

@@ -6,6 +6,7 @@
  * what the dashboard must show for it, computed from the same plan.
  */
 import { randomBytes } from 'node:crypto';
+import { seededRandom } from './seeded-random.js';
 
 export interface PlannedCall {
   traceId: string;
@@ -52,15 +53,6 @@ const MODELS = [
   { model: 'claude-haiku-4-5', provider: 'anthropic', inPerM: 1, outPerM: 5, baseMs: 700 },
 ] as const;
 
-/** A small deterministic generator, so a run's figures can be reproduced. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state * 1664525 + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
 /** `count` LLM calls, one per trace, spread over the `spreadMinutes` before `nowMs`. */
 export function planTraffic(
   count: number,
@@ -68,7 +60,7 @@ export function planTraffic(
   spreadMinutes = 20,
   seed = 7,
 ): PlannedCall[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
   const calls: PlannedCall[] = [];
   for (let index = 0; index < count; index += 1) {
