@@ -28,7 +28,8 @@ import { DeferredOtlpExporter, ExportFailureWarner, otlpTracesUrl } from './setu
 import { DeferredTracerProvider } from './setup-provider.js';
 import { patchInstalledModules, patchOnLoad } from './setup-patch.js';
 import type { PatchOutcome, PatchTarget } from './setup-patch.js';
-import { configureInstrumentation, instrumentAnthropic, instrumentOpenAI } from './index.js';
+import { configureInstrumentation } from './index.js';
+import { INSTRUMENTED_SDKS } from './sdks.js';
 import type { InstrumentConfig } from './types.js';
 
 const DISTRO_NAME = '@modelmaxx/instrument';
@@ -238,13 +239,10 @@ function registerContextManagerIfNone(): void {
 
 /** openai and @anthropic-ai/sdk, each patched through the same functions `observe()` relies on. */
 function defaultPatchTargets(): PatchTarget[] {
-  return [
-    { packageName: 'openai', patch: (moduleExports) => instrumentOpenAI(moduleExports) },
-    {
-      packageName: '@anthropic-ai/sdk',
-      patch: (moduleExports) => instrumentAnthropic(moduleExports),
-    },
-  ];
+  return INSTRUMENTED_SDKS.map((sdk) => ({
+    packageName: sdk.packageName,
+    patch: (moduleExports) => sdk.instrument(moduleExports),
+  }));
 }
 
 function configureFromSetup(config: SetupConfig, tracerProvider: ApiTracerProvider): void {
