@@ -1,13 +1,5 @@
-import type { Attributes } from '@opentelemetry/api';
 import {
-  ATTR_GEN_AI_OUTPUT_TYPE,
-  ATTR_GEN_AI_REQUEST_MAX_TOKENS,
-  ATTR_GEN_AI_REQUEST_MODEL,
-  ATTR_GEN_AI_REQUEST_STOP_SEQUENCES,
-  ATTR_GEN_AI_REQUEST_STREAM,
-  ATTR_GEN_AI_REQUEST_TEMPERATURE,
   ATTR_GEN_AI_REQUEST_TOP_K,
-  ATTR_GEN_AI_REQUEST_TOP_P,
   GEN_AI_OPERATION_NAME_VALUE_CHAT,
   GEN_AI_PROVIDER_NAME_VALUE_ANTHROPIC,
 } from '@modelmaxx/semconv';
@@ -17,7 +9,7 @@ import type {
   ResponseSummary,
   StreamAccumulator,
 } from './internal-types.js';
-import { outputType, stopSequences } from './openai-chat.js';
+import { commonRequestAttributes } from './request-attributes.js';
 import type { ChatMessage, MessagePart, TokenUsage, ToolCallSummary } from './types.js';
 import { asArray, asDict, asNumber, asString, setIfDefined } from './util.js';
 import type { Dict } from './util.js';
@@ -200,20 +192,13 @@ export const anthropicMessagesAdapter: ApiAdapter = {
   requestModel: (body) => asString(body['model']),
   isStream: (body) => body['stream'] === true,
   requestAttributes(body) {
-    const attributes: Attributes = {};
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_MODEL, asString(body['model']));
-    attributes[ATTR_GEN_AI_REQUEST_STREAM] = body['stream'] === true;
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_MAX_TOKENS, asNumber(body['max_tokens']));
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_TEMPERATURE, asNumber(body['temperature']));
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_TOP_P, asNumber(body['top_p']));
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_TOP_K, asNumber(body['top_k']));
-    setIfDefined(
-      attributes,
-      ATTR_GEN_AI_REQUEST_STOP_SEQUENCES,
-      stopSequences(body['stop_sequences']),
-    );
-    const format = asDict(asDict(body['output_config'])?.['format']);
-    setIfDefined(attributes, ATTR_GEN_AI_OUTPUT_TYPE, outputType(format?.['type']));
+    const attributes = commonRequestAttributes(body, {
+      maxTokens: body['max_tokens'],
+      stop: body['stop_sequences'],
+      formatType: asDict(asDict(body['output_config'])?.['format'])?.['type'],
+    });
+    const topK = asNumber(body['top_k']);
+    if (topK !== undefined) attributes[ATTR_GEN_AI_REQUEST_TOP_K] = topK;
     return attributes;
   },
   jsonRequested(body) {

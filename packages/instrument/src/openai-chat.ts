@@ -1,16 +1,8 @@
-import type { Attributes } from '@opentelemetry/api';
 import {
-  ATTR_GEN_AI_OUTPUT_TYPE,
   ATTR_GEN_AI_REQUEST_CHOICE_COUNT,
   ATTR_GEN_AI_REQUEST_FREQUENCY_PENALTY,
-  ATTR_GEN_AI_REQUEST_MAX_TOKENS,
-  ATTR_GEN_AI_REQUEST_MODEL,
   ATTR_GEN_AI_REQUEST_PRESENCE_PENALTY,
   ATTR_GEN_AI_REQUEST_SEED,
-  ATTR_GEN_AI_REQUEST_STOP_SEQUENCES,
-  ATTR_GEN_AI_REQUEST_STREAM,
-  ATTR_GEN_AI_REQUEST_TEMPERATURE,
-  ATTR_GEN_AI_REQUEST_TOP_P,
   GEN_AI_OPERATION_NAME_VALUE_CHAT,
   GEN_AI_PROVIDER_NAME_VALUE_OPENAI,
 } from '@modelmaxx/semconv';
@@ -20,25 +12,10 @@ import type {
   ResponseSummary,
   StreamAccumulator,
 } from './internal-types.js';
+import { commonRequestAttributes } from './request-attributes.js';
 import type { ChatMessage, MessagePart, TokenUsage, ToolCallSummary } from './types.js';
 import { asArray, asDict, asNumber, asString, setIfDefined } from './util.js';
 import type { Dict } from './util.js';
-
-export function stopSequences(value: unknown): string[] | undefined {
-  if (typeof value === 'string') return [value];
-  if (Array.isArray(value)) {
-    const strings = value.filter((v): v is string => typeof v === 'string');
-    return strings.length > 0 ? strings : undefined;
-  }
-  return undefined;
-}
-
-/** `gen_ai.output.type` for a `response_format` / `text.format` type. */
-export function outputType(formatType: unknown): string | undefined {
-  if (formatType === 'json_object' || formatType === 'json_schema') return 'json';
-  if (formatType === 'text') return 'text';
-  return undefined;
-}
 
 export function openaiUsage(usage: unknown): TokenUsage | undefined {
   const u = asDict(usage);
@@ -318,37 +295,21 @@ export const openaiChatAdapter: ApiAdapter = {
   requestModel: (body) => asString(body['model']),
   isStream: (body) => body['stream'] === true,
   requestAttributes(body) {
-    // Each key stored at a site of its own (no shared setIfDefined store): one call per request.
-    const attributes: Attributes = {};
-    const model = body['model'];
-    if (typeof model === 'string') attributes[ATTR_GEN_AI_REQUEST_MODEL] = model;
-    attributes[ATTR_GEN_AI_REQUEST_STREAM] = body['stream'] === true;
-    const maxTokens = asNumber(body['max_completion_tokens']) ?? asNumber(body['max_tokens']);
-    if (maxTokens !== undefined) attributes[ATTR_GEN_AI_REQUEST_MAX_TOKENS] = maxTokens;
-    const temperature = asNumber(body['temperature']);
-    if (temperature !== undefined) attributes[ATTR_GEN_AI_REQUEST_TEMPERATURE] = temperature;
-    const topP = asNumber(body['top_p']);
-    if (topP !== undefined) attributes[ATTR_GEN_AI_REQUEST_TOP_P] = topP;
+    const attributes = commonRequestAttributes(body, {
+      maxTokens: asNumber(body['max_completion_tokens']) ?? body['max_tokens'],
+      stop: body['stop'],
+      formatType: asDict(body['response_format'])?.['type'],
+    });
     const frequencyPenalty = asNumber(body['frequency_penalty']);
     if (frequencyPenalty !== undefined)
       attributes[ATTR_GEN_AI_REQUEST_FREQUENCY_PENALTY] = frequencyPenalty;
     const presencePenalty = asNumber(body['presence_penalty']);
     if (presencePenalty !== undefined)
       attributes[ATTR_GEN_AI_REQUEST_PRESENCE_PENALTY] = presencePenalty;
-    const stop = body['stop'];
-    if (stop !== undefined && stop !== null) {
-      const sequences = stopSequences(stop);
-      if (sequences !== undefined) attributes[ATTR_GEN_AI_REQUEST_STOP_SEQUENCES] = sequences;
-    }
     const seed = asNumber(body['seed']);
     if (seed !== undefined) attributes[ATTR_GEN_AI_REQUEST_SEED] = seed;
     const n = asNumber(body['n']);
     if (n !== undefined && n !== 1) attributes[ATTR_GEN_AI_REQUEST_CHOICE_COUNT] = n;
-    const format = body['response_format'];
-    if (format !== undefined && format !== null) {
-      const type = outputType(asDict(format)?.['type']);
-      if (type !== undefined) attributes[ATTR_GEN_AI_OUTPUT_TYPE] = type;
-    }
     return attributes;
   },
   jsonRequested(body) {

@@ -1,11 +1,4 @@
-import type { Attributes } from '@opentelemetry/api';
 import {
-  ATTR_GEN_AI_OUTPUT_TYPE,
-  ATTR_GEN_AI_REQUEST_MAX_TOKENS,
-  ATTR_GEN_AI_REQUEST_MODEL,
-  ATTR_GEN_AI_REQUEST_STREAM,
-  ATTR_GEN_AI_REQUEST_TEMPERATURE,
-  ATTR_GEN_AI_REQUEST_TOP_P,
   GEN_AI_OPERATION_NAME_VALUE_CHAT,
   GEN_AI_PROVIDER_NAME_VALUE_OPENAI,
 } from '@modelmaxx/semconv';
@@ -15,9 +8,10 @@ import type {
   ResponseSummary,
   StreamAccumulator,
 } from './internal-types.js';
-import { openaiUsage, outputType } from './openai-chat.js';
+import { openaiUsage } from './openai-chat.js';
+import { commonRequestAttributes } from './request-attributes.js';
 import type { ChatMessage, MessagePart, ToolCallSummary } from './types.js';
-import { asArray, asDict, asNumber, asString, setIfDefined } from './util.js';
+import { asArray, asDict, asString, setIfDefined } from './util.js';
 import type { Dict } from './util.js';
 
 function parts(content: unknown): MessagePart[] {
@@ -168,17 +162,12 @@ export const openaiResponsesAdapter: ApiAdapter = {
   prepare: (body) => ({ body, hideUsageChunk: false }),
   requestModel: (body) => asString(body['model']),
   isStream: (body) => body['stream'] === true,
-  requestAttributes(body) {
-    const attributes: Attributes = {};
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_MODEL, asString(body['model']));
-    attributes[ATTR_GEN_AI_REQUEST_STREAM] = body['stream'] === true;
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_MAX_TOKENS, asNumber(body['max_output_tokens']));
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_TEMPERATURE, asNumber(body['temperature']));
-    setIfDefined(attributes, ATTR_GEN_AI_REQUEST_TOP_P, asNumber(body['top_p']));
-    const format = asDict(asDict(body['text'])?.['format']);
-    setIfDefined(attributes, ATTR_GEN_AI_OUTPUT_TYPE, outputType(format?.['type']));
-    return attributes;
-  },
+  requestAttributes: (body) =>
+    commonRequestAttributes(body, {
+      maxTokens: body['max_output_tokens'],
+      stop: undefined,
+      formatType: asDict(asDict(body['text'])?.['format'])?.['type'],
+    }),
   jsonRequested(body) {
     const type = asDict(asDict(body['text'])?.['format'])?.['type'];
     return type === 'json_object' || type === 'json_schema';
