@@ -6,6 +6,8 @@
  */
 import type { Policy } from './policy.js';
 import type { RandomSource } from './random.js';
+import { newClassState } from './cascade-state.js';
+import type { ClassState } from './cascade-state.js';
 
 export type CascadePlan =
   | { readonly kind: 'single'; readonly model: number; readonly reason: string }
@@ -40,38 +42,35 @@ export interface CallOutcome {
   readonly answer: string | undefined;
 }
 
-interface ModelCounters {
-  calls: number;
-  score: number;
-  cost: number;
+/** A candidate plan with its estimated quality, the quality's lower bound, and its cost. */
+interface ScoredPlan {
+  readonly plan: CascadePlan;
+  readonly quality: number;
+  readonly lower: number;
+  readonly cost: number;
 }
 
-interface AnswerCounters {
-  agreed: number;
-  score: number;
-  bestSeen: number;
-  bestScore: number;
+/** What every candidate plan of one recomputation shares. */
+interface PlanContext {
+  readonly state: ClassState;
+  readonly best: number;
+  readonly bestCost: number;
+  readonly bestQuality: number;
+  /** Models cheap enough to vote. */
+  readonly voters: readonly number[];
 }
 
-interface ClassState {
-  readonly models: ModelCounters[];
-  /** Pair counters, index `a * n + b` with a < b. */
-  readonly pairCalls: Float64Array;
-  readonly pairAgree: Float64Array;
-  readonly pairAgreeScore: Float64Array;
-  readonly pairDisagreeBest: Float64Array;
-  readonly pairDisagreeBestScore: Float64Array;
-  /** Per pair, per agreed answer: agreements, their score, and the best model's score when seen. */
-  readonly pairAnswers: Map<number, Map<string, AnswerCounters>>;
-  /** Third-voter counters, index `(a * n + b) * n + c`, over prompts where a and b disagreed. */
-  readonly tripleCalls: Float64Array;
-  readonly tripleMatch: Float64Array;
-  readonly tripleMatchScore: Float64Array;
-  readonly tripleNoMatchBest: Float64Array;
-  readonly tripleNoMatchBestScore: Float64Array;
-  probes: number;
-  cached: CascadePlan | undefined;
-  sinceRecompute: number;
+/** A voter pair's estimates (a < b; x is the better of the two). */
+interface PairEstimate {
+  readonly a: number;
+  readonly b: number;
+  readonly x: number;
+  readonly y: number;
+  readonly index: number;
+  readonly calls: number;
+  readonly agreeRate: number;
+  readonly agreeQuality: number;
+  readonly scored: ScoredPlan;
 }
 
 export interface CascadeOptions {
@@ -105,27 +104,7 @@ export class CascadePlanner {
 
   private state(classKey: string): ClassState {
     let state = this.classes.get(classKey);
-    if (!state) {
-      const size = this.models.length * this.models.length;
-      state = {
-        models: this.models.map(() => ({ calls: 0, score: 0, cost: 0 })),
-        pairCalls: new Float64Array(size),
-        pairAgree: new Float64Array(size),
-        pairAgreeScore: new Float64Array(size),
-        pairDisagreeBest: new Float64Array(size),
-        pairDisagreeBestScore: new Float64Array(size),
-        pairAnswers: new Map(),
-        tripleCalls: new Float64Array(size * this.models.length),
-        tripleMatch: new Float64Array(size * this.models.length),
-        tripleMatchScore: new Float64Array(size * this.models.length),
-        tripleNoMatchBest: new Float64Array(size * this.models.length),
-        tripleNoMatchBestScore: new Float64Array(size * this.models.length),
-        probes: 0,
-        cached: undefined,
-        sinceRecompute: 0,
-      };
-      this.classes.set(classKey, state);
-    }
+    if (!state) this.classes.set(classKey, (state = newClassState(this.models.length)));
     return state;
   }
 
@@ -184,17 +163,56 @@ export class CascadePlanner {
     if (state.cached !== undefined && state.sinceRecompute < this.recomputeEvery) {
       return state.cached;
     }
+    const context: PlanContext = {
+      state,
+      best,
+      bestCost,
+      bestQuality: this.quality(state, best),
+      voters,
+    };
+    state.cached = this.choose(this.candidatePlans(context), bestCost) ?? {
+      kind: 'single',
+      model: best,
+      reason: 'best model',
+    };
+    state.sinceRecompute = 0;
+    return state.cached;
+  }
+
+  /**
+   * The plan to run: with `costPenalty`, the best lower quality bound − penalty × cost ÷ the
+   * best model's cost; else the cheapest whose lower bound is within `qualityMargin` of the top.
+   */
+  private choose(plans: readonly ScoredPlan[], bestCost: number): CascadePlan | undefined {
     const penalty = this.policy.goal.costPenalty;
-    const lambda = penalty === undefined ? 0 : penalty / Math.max(bestCost, 1e-12);
     const margin = this.policy.goal.qualityMargin;
-    const bestQuality = this.quality(state, best);
-    const strength = this.policy.priorStrength;
-    // Candidate plans with (quality, cost).
+    const lambda = penalty === undefined ? 0 : penalty / Math.max(bestCost, 1e-12);
     let chosen: CascadePlan | undefined;
     let chosenValue = -Infinity;
     let chosenCost = Infinity;
     let topQuality = -Infinity;
-    const plans: { plan: CascadePlan; quality: number; lower: number; cost: number }[] = [];
+    for (const entry of plans) if (entry.quality > topQuality) topQuality = entry.quality;
+    for (const entry of plans) {
+      if (penalty !== undefined) {
+        const value = entry.lower - lambda * entry.cost;
+        if (value > chosenValue) {
+          chosenValue = value;
+          chosen = entry.plan;
+        }
+      } else if (entry.lower >= topQuality - margin && entry.cost < chosenCost) {
+        chosenCost = entry.cost;
+        chosen = entry.plan;
+      }
+    }
+    return chosen;
+  }
+
+  /** Every plan the class's counters allow, with its estimated quality, lower bound and cost. */
+  private candidatePlans(context: PlanContext): ScoredPlan[] {
+    const { state, voters } = context;
+    const count = this.models.length;
+    const strength = this.policy.priorStrength;
+    const plans: ScoredPlan[] = [];
     for (let model = 0; model < count; model += 1) {
       const quality = this.quality(state, model);
       const calls = state.models[model]!.calls + strength;
@@ -211,120 +229,136 @@ export class CascadePlanner {
     }
     for (let first = 0; first < voters.length; first += 1) {
       for (let second = first + 1; second < voters.length; second += 1) {
-        const a = voters[first]!;
-        const b = voters[second]!;
-        const index = a * count + b;
-        const calls = state.pairCalls[index]!;
-        if (calls < this.minPairCalls) continue;
-        const agree = state.pairAgree[index]!;
-        const agreeRate = (agree + 0.5) / (calls + 1);
-        const agreeQuality = (state.pairAgreeScore[index]! + bestQuality) / (agree + 1);
-        const disagreeQuality =
-          (state.pairDisagreeBestScore[index]! + bestQuality * strength) /
-          (state.pairDisagreeBest[index]! + strength);
-        const quality = agreeRate * agreeQuality + (1 - agreeRate) * disagreeQuality;
-        const cost = this.cost(state, a) + this.cost(state, b) + (1 - agreeRate) * bestCost;
-        const lower = quality - Math.sqrt((quality * (1 - quality)) / (calls + 1));
-        const [x, y] = this.quality(state, a) >= this.quality(state, b) ? [a, b] : [b, a];
-        plans.push({
-          plan: {
-            kind: 'pair',
-            voters: [x, y],
-            escalateTo: best,
-            reason: `voters ${this.models[x]} + ${this.models[y]} agree ${(agreeRate * 100).toFixed(0)}%, else ${this.models[best]}: quality ${quality.toFixed(3)}`,
-          },
-          quality,
-          lower,
-          cost,
-        });
-        const answers = state.pairAnswers.get(index);
-        if (
-          this.policy.cascade.answerEscalation &&
-          penalty !== undefined &&
-          answers !== undefined
-        ) {
-          // Escalate agreements on answers where the best model is worth its price.
-          const escalateAnswers: string[] = [];
-          let answerQuality = quality;
-          let answerCost = cost;
-          for (const [value, counters] of answers) {
-            const share = counters.agreed / (calls + 1);
-            const valueQuality = (counters.score + agreeQuality) / (counters.agreed + 1);
-            const bestValueQuality =
-              (counters.bestScore + bestQuality * strength) / (counters.bestSeen + strength);
-            if (bestValueQuality - valueQuality > penalty) {
-              escalateAnswers.push(value);
-              answerQuality += share * (bestValueQuality - valueQuality);
-              answerCost += share * bestCost;
-            }
-          }
-          if (escalateAnswers.length > 0) {
-            plans.push({
-              plan: {
-                kind: 'pair',
-                voters: [x, y],
-                escalateTo: best,
-                escalateAnswers,
-                reason: `voters ${this.models[x]} + ${this.models[y]}, else (or when they agree on ${escalateAnswers.join('/')}) ${this.models[best]}: quality ${answerQuality.toFixed(3)}`,
-              },
-              quality: answerQuality,
-              lower: answerQuality - Math.sqrt((answerQuality * (1 - answerQuality)) / (calls + 1)),
-              cost: answerCost,
-            });
-          }
-        }
+        const pair = this.pairEstimate(context, voters[first]!, voters[second]!);
+        if (pair === undefined) continue;
+        plans.push(pair.scored);
+        const answers = this.answerEscalationPlan(context, pair);
+        if (answers !== undefined) plans.push(answers);
         if (!this.policy.cascade.thirdVoter) continue;
-        for (const c of voters) {
-          if (c === a || c === b) continue;
-          const tripleIndex = index * count + c;
-          const tripleCalls = state.tripleCalls[tripleIndex]!;
-          if (tripleCalls < this.minPairCalls / 2) continue;
-          const match = state.tripleMatch[tripleIndex]!;
-          const matchRate = (match + 0.5) / (tripleCalls + 1);
-          const matchQuality = (state.tripleMatchScore[tripleIndex]! + 0.5) / (match + 1);
-          const noMatchQuality =
-            (state.tripleNoMatchBestScore[tripleIndex]! + bestQuality * strength) /
-            (state.tripleNoMatchBest[tripleIndex]! + strength);
-          const disagreeValue = matchRate * matchQuality + (1 - matchRate) * noMatchQuality;
-          const tripleQuality = agreeRate * agreeQuality + (1 - agreeRate) * disagreeValue;
-          const tripleCost =
-            this.cost(state, a) +
-            this.cost(state, b) +
-            (1 - agreeRate) * (this.cost(state, c) + (1 - matchRate) * bestCost);
-          const spread = Math.sqrt(
-            (tripleQuality * (1 - tripleQuality)) / (calls + 1) +
-              ((1 - agreeRate) ** 2 * disagreeValue * (1 - disagreeValue)) / (tripleCalls + 1),
-          );
-          plans.push({
-            plan: {
-              kind: 'triple',
-              voters: [x, y, c],
-              escalateTo: best,
-              reason: `voters ${this.models[x]} + ${this.models[y]}, on disagreement ${this.models[c]}, else ${this.models[best]}: quality ${tripleQuality.toFixed(3)}`,
-            },
-            quality: tripleQuality,
-            lower: tripleQuality - spread,
-            cost: tripleCost,
-          });
+        for (const third of voters) {
+          if (third === pair.a || third === pair.b) continue;
+          const triple = this.triplePlan(context, pair, third);
+          if (triple !== undefined) plans.push(triple);
         }
       }
     }
-    for (const entry of plans) if (entry.quality > topQuality) topQuality = entry.quality;
-    for (const entry of plans) {
-      if (penalty !== undefined) {
-        const value = entry.lower - lambda * entry.cost;
-        if (value > chosenValue) {
-          chosenValue = value;
-          chosen = entry.plan;
-        }
-      } else if (entry.lower >= topQuality - margin && entry.cost < chosenCost) {
-        chosenCost = entry.cost;
-        chosen = entry.plan;
+    return plans;
+  }
+
+  /** Voters a and b escalating to the best model when they disagree (undefined: too few calls). */
+  private pairEstimate(context: PlanContext, a: number, b: number): PairEstimate | undefined {
+    const { state, best, bestCost, bestQuality } = context;
+    const strength = this.policy.priorStrength;
+    const index = a * this.models.length + b;
+    const calls = state.pairCalls[index]!;
+    if (calls < this.minPairCalls) return undefined;
+    const agree = state.pairAgree[index]!;
+    const agreeRate = (agree + 0.5) / (calls + 1);
+    const agreeQuality = (state.pairAgreeScore[index]! + bestQuality) / (agree + 1);
+    const disagreeQuality =
+      (state.pairDisagreeBestScore[index]! + bestQuality * strength) /
+      (state.pairDisagreeBest[index]! + strength);
+    const quality = agreeRate * agreeQuality + (1 - agreeRate) * disagreeQuality;
+    const cost = this.cost(state, a) + this.cost(state, b) + (1 - agreeRate) * bestCost;
+    const lower = quality - Math.sqrt((quality * (1 - quality)) / (calls + 1));
+    const [x, y] = this.quality(state, a) >= this.quality(state, b) ? [a, b] : [b, a];
+    return {
+      a,
+      b,
+      x,
+      y,
+      index,
+      calls,
+      agreeRate,
+      agreeQuality,
+      scored: {
+        plan: {
+          kind: 'pair',
+          voters: [x, y],
+          escalateTo: best,
+          reason: `voters ${this.models[x]} + ${this.models[y]} agree ${(agreeRate * 100).toFixed(0)}%, else ${this.models[best]}: quality ${quality.toFixed(3)}`,
+        },
+        quality,
+        lower,
+        cost,
+      },
+    };
+  }
+
+  /** The pair, also escalating agreements on answers where the best model is worth its price. */
+  private answerEscalationPlan(context: PlanContext, pair: PairEstimate): ScoredPlan | undefined {
+    const { state, best, bestCost, bestQuality } = context;
+    const penalty = this.policy.goal.costPenalty;
+    const answers = state.pairAnswers.get(pair.index);
+    if (!this.policy.cascade.answerEscalation || penalty === undefined || answers === undefined) {
+      return undefined;
+    }
+    const strength = this.policy.priorStrength;
+    const { calls, agreeQuality, x, y } = pair;
+    const escalateAnswers: string[] = [];
+    let answerQuality = pair.scored.quality;
+    let answerCost = pair.scored.cost;
+    for (const [value, counters] of answers) {
+      const share = counters.agreed / (calls + 1);
+      const valueQuality = (counters.score + agreeQuality) / (counters.agreed + 1);
+      const bestValueQuality =
+        (counters.bestScore + bestQuality * strength) / (counters.bestSeen + strength);
+      if (bestValueQuality - valueQuality > penalty) {
+        escalateAnswers.push(value);
+        answerQuality += share * (bestValueQuality - valueQuality);
+        answerCost += share * bestCost;
       }
     }
-    state.cached = chosen ?? { kind: 'single', model: best, reason: 'best model' };
-    state.sinceRecompute = 0;
-    return state.cached;
+    if (escalateAnswers.length === 0) return undefined;
+    return {
+      plan: {
+        kind: 'pair',
+        voters: [x, y],
+        escalateTo: best,
+        escalateAnswers,
+        reason: `voters ${this.models[x]} + ${this.models[y]}, else (or when they agree on ${escalateAnswers.join('/')}) ${this.models[best]}: quality ${answerQuality.toFixed(3)}`,
+      },
+      quality: answerQuality,
+      lower: answerQuality - Math.sqrt((answerQuality * (1 - answerQuality)) / (calls + 1)),
+      cost: answerCost,
+    };
+  }
+
+  /** The pair, asking voter c on disagreement before escalating (undefined: too few calls). */
+  private triplePlan(context: PlanContext, pair: PairEstimate, c: number): ScoredPlan | undefined {
+    const { state, best, bestCost, bestQuality } = context;
+    const strength = this.policy.priorStrength;
+    const { a, b, x, y, calls, agreeRate, agreeQuality } = pair;
+    const tripleIndex = pair.index * this.models.length + c;
+    const tripleCalls = state.tripleCalls[tripleIndex]!;
+    if (tripleCalls < this.minPairCalls / 2) return undefined;
+    const match = state.tripleMatch[tripleIndex]!;
+    const matchRate = (match + 0.5) / (tripleCalls + 1);
+    const matchQuality = (state.tripleMatchScore[tripleIndex]! + 0.5) / (match + 1);
+    const noMatchQuality =
+      (state.tripleNoMatchBestScore[tripleIndex]! + bestQuality * strength) /
+      (state.tripleNoMatchBest[tripleIndex]! + strength);
+    const disagreeValue = matchRate * matchQuality + (1 - matchRate) * noMatchQuality;
+    const tripleQuality = agreeRate * agreeQuality + (1 - agreeRate) * disagreeValue;
+    const tripleCost =
+      this.cost(state, a) +
+      this.cost(state, b) +
+      (1 - agreeRate) * (this.cost(state, c) + (1 - matchRate) * bestCost);
+    const spread = Math.sqrt(
+      (tripleQuality * (1 - tripleQuality)) / (calls + 1) +
+        ((1 - agreeRate) ** 2 * disagreeValue * (1 - disagreeValue)) / (tripleCalls + 1),
+    );
+    return {
+      plan: {
+        kind: 'triple',
+        voters: [x, y, c],
+        escalateTo: best,
+        reason: `voters ${this.models[x]} + ${this.models[y]}, on disagreement ${this.models[c]}, else ${this.models[best]}: quality ${tripleQuality.toFixed(3)}`,
+      },
+      quality: tripleQuality,
+      lower: tripleQuality - spread,
+      cost: tripleCost,
+    };
   }
 
   private observeThird(
