@@ -51,16 +51,18 @@ export class CollectorMetrics {
 
   /** Prometheus text, with `store` (from `SpanStore.metrics()`) merged in. */
   render(store: Record<string, number>): string {
-    const lines: string[] = [];
-    const metric = (
-      name: string,
-      type: 'counter' | 'gauge' | 'summary' | 'histogram',
-      help: string,
-      samples: [labels: string, value: number][],
-    ) => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, value] of samples) lines.push(`${name}${labels} ${formatValue(value)}`);
-    };
+    const text = new PrometheusText();
+    this.renderSpans(text);
+    renderInserts(text, store);
+    this.renderRequests(text);
+    renderSpool(text, store);
+    renderOtherStoreMetrics(text, store);
+    return text.toString();
+  }
+
+  /** What the receiver counted of spans and export requests. */
+  private renderSpans(text: PrometheusText): void {
+    const metric = text.metric.bind(text);
     metric(
       'modelmaxx_spans_received_total',
       'counter',
@@ -109,37 +111,23 @@ export class CollectorMetrics {
       'Export request bodies still arriving (they hold no slot).',
       [['', this.ingestBodiesReading]],
     );
-    metric('modelmaxx_spans_stored_total', 'counter', 'Spans inserted into ClickHouse.', [
-      ['', store.stored ?? 0],
-    ]);
-    metric(
-      'modelmaxx_spans_spooled_total',
-      'counter',
-      'Spans written to the on-disk spool before their ClickHouse insert.',
-      [['', store.spooled ?? 0]],
-    );
-    metric(
-      'modelmaxx_batch_duration_seconds',
-      'summary',
-      'Duration of the ClickHouse batch inserts of otel_traces.',
-      [
-        ['_sum', (store.batchLatencyMsSum ?? 0) / 1000],
-        ['_count', store.batchLatencyCount ?? 0],
-      ],
-    );
-    const buckets: [string, number][] = WRITE_BUCKETS.map((bound, index) => [
+  }
+
+  /** The write-latency histogram and the HTTP requests answered. */
+  private renderRequests(text: PrometheusText): void {
+    const buckets: Sample[] = WRITE_BUCKETS.map((bound, index) => [
       `_bucket{le="${bound}"}`,
       this.writeBucketCounts[index]!,
     ]);
     buckets.push(['_bucket{le="+Inf"}', this.writeCount]);
     buckets.push(['_sum', this.writeSumSeconds], ['_count', this.writeCount]);
-    metric(
+    text.metric(
       'modelmaxx_ingest_write_duration_seconds',
       'histogram',
       'Time from handing decoded spans to the store until they were durable (or refused).',
       buckets,
     );
-    metric(
+    text.metric(
       'modelmaxx_http_requests_total',
       'counter',
       'HTTP requests answered, by route and status code.',
@@ -148,40 +136,93 @@ export class CollectorMetrics {
         return [`{route="${escapeLabel(route ?? '')}",code="${status}"}`, value];
       }),
     );
-    metric(
-      'modelmaxx_store_spool_write_errors_total',
-      'counter',
-      'Spool writes that failed (e.g. the disk is full) and were rolled back; their requests got 503.',
-      [['', store.spoolWriteErrors ?? 0]],
-    );
-    metric(
-      'modelmaxx_store_quarantined_total',
-      'counter',
-      'Damaged spool segments cut back to their last whole block (the rest moved to spool/quarantine).',
-      [['', store.quarantined ?? 0]],
-    );
-    metric(
-      'modelmaxx_store_quarantined_bytes_total',
-      'counter',
-      'Bytes cut off damaged spool segments.',
-      [['', store.quarantinedBytes ?? 0]],
-    );
-    const covered = new Set([
-      'stored',
-      'spooled',
-      'batchLatencyMsSum',
-      'batchLatencyCount',
-      'spoolWriteErrors',
-      'quarantined',
-      'quarantinedBytes',
-    ]);
-    for (const [key, value] of Object.entries(store)) {
-      if (covered.has(key) || !Number.isFinite(value)) continue;
-      const gauge = /bytes$|segments$|queued|pending|size$/i.test(key) && !/replayed/i.test(key);
-      const name = `modelmaxx_store_${snakeCase(key)}${gauge ? '' : '_total'}`;
-      metric(name, gauge ? 'gauge' : 'counter', `Store metric ${key}.`, [['', value]]);
-    }
-    return lines.join('\n') + '\n';
+  }
+}
+
+type Sample = [labels: string, value: number];
+
+/** Prometheus text exposition, one metric (HELP, TYPE, samples) after the other. */
+class PrometheusText {
+  private readonly lines: string[] = [];
+
+  metric(
+    name: string,
+    type: 'counter' | 'gauge' | 'summary' | 'histogram',
+    help: string,
+    samples: Sample[],
+  ): void {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples)
+      this.lines.push(`${name}${labels} ${formatValue(value)}`);
+  }
+
+  toString(): string {
+    return this.lines.join('\n') + '\n';
+  }
+}
+
+/** The store's counters named here; any other it reports is rendered by its own name. */
+const NAMED_STORE_METRICS = new Set([
+  'stored',
+  'spooled',
+  'batchLatencyMsSum',
+  'batchLatencyCount',
+  'spoolWriteErrors',
+  'quarantined',
+  'quarantinedBytes',
+]);
+
+/** What the store inserted into ClickHouse and spooled, and how long its inserts took. */
+function renderInserts(text: PrometheusText, store: Record<string, number>): void {
+  text.metric('modelmaxx_spans_stored_total', 'counter', 'Spans inserted into ClickHouse.', [
+    ['', store.stored ?? 0],
+  ]);
+  text.metric(
+    'modelmaxx_spans_spooled_total',
+    'counter',
+    'Spans written to the on-disk spool before their ClickHouse insert.',
+    [['', store.spooled ?? 0]],
+  );
+  text.metric(
+    'modelmaxx_batch_duration_seconds',
+    'summary',
+    'Duration of the ClickHouse batch inserts of otel_traces.',
+    [
+      ['_sum', (store.batchLatencyMsSum ?? 0) / 1000],
+      ['_count', store.batchLatencyCount ?? 0],
+    ],
+  );
+}
+
+/** The spool's failures: writes rolled back and damaged segments cut. */
+function renderSpool(text: PrometheusText, store: Record<string, number>): void {
+  text.metric(
+    'modelmaxx_store_spool_write_errors_total',
+    'counter',
+    'Spool writes that failed (e.g. the disk is full) and were rolled back; their requests got 503.',
+    [['', store.spoolWriteErrors ?? 0]],
+  );
+  text.metric(
+    'modelmaxx_store_quarantined_total',
+    'counter',
+    'Damaged spool segments cut back to their last whole block (the rest moved to spool/quarantine).',
+    [['', store.quarantined ?? 0]],
+  );
+  text.metric(
+    'modelmaxx_store_quarantined_bytes_total',
+    'counter',
+    'Bytes cut off damaged spool segments.',
+    [['', store.quarantinedBytes ?? 0]],
+  );
+}
+
+/** Every other store metric: a gauge when its name says it is a size, else a counter. */
+function renderOtherStoreMetrics(text: PrometheusText, store: Record<string, number>): void {
+  for (const [key, value] of Object.entries(store)) {
+    if (NAMED_STORE_METRICS.has(key) || !Number.isFinite(value)) continue;
+    const gauge = /bytes$|segments$|queued|pending|size$/i.test(key) && !/replayed/i.test(key);
+    const name = `modelmaxx_store_${snakeCase(key)}${gauge ? '' : '_total'}`;
+    text.metric(name, gauge ? 'gauge' : 'counter', `Store metric ${key}.`, [['', value]]);
   }
 }
 

@@ -145,104 +145,33 @@ export class DashboardQueries {
   }
 
   async overview(window: DashboardWindow): Promise<DashboardOverview> {
-    const params = { from: window.from, to: window.to, step: window.stepSeconds };
-    // Whole-hour buckets read the hourly rollup: a week is 168 states per group to merge, not 10080.
-    const hourly = window.stepSeconds % 3600 === 0;
-    const rollup = hourly ? this.tables.rollupHourly : this.tables.rollup;
-    const time = hourly ? 'Hour' : 'Minute';
-    const rollupWhere = `${time} >= toDateTime({from:UInt32}) AND ${time} < toDateTime({to:UInt32})`;
-    const aggregates = `toFloat64(sum(Calls)) AS calls,
-        toFloat64(sum(Errors)) AS errors,
-        sum(CostUSD) AS costUsd,
-        toFloat64(sum(CostCalls)) AS pricedCalls,
-        toFloat64(sum(InputTokens) + sum(OutputTokens)) AS tokens,
-        quantilesTDigestMerge(0.5, 0.95, 0.99)(LatencyMs) AS latency,
-        if(sum(ScoreCount) > 0, sum(ScoreSum) / sum(ScoreCount), NULL) AS quality,
-        toFloat64(sum(ScoreCount)) AS scored`;
-    const rank = (column: string) =>
-      this.rows(
-        `SELECT ${column} AS name, toFloat64(sum(Calls)) AS calls, sum(CostUSD) AS costUsd,
-            toFloat64(sum(CostCalls)) AS pricedCalls
-         FROM ${rollup}
-         WHERE ${rollupWhere}
-         GROUP BY name
-         HAVING calls > 0
-         ORDER BY costUsd DESC, calls DESC, name
-         LIMIT 10`,
-        params,
-      );
+    const scope = rollupScope(this.tables, window);
     const [series, totals, services, features, routing, quality, evaluation] = await Promise.all([
       this.rows(
-        `SELECT toUInt32(toUnixTimestamp(toStartOfInterval(${time}, toIntervalSecond({step:UInt32})))) AS t,
+        `SELECT toUInt32(toUnixTimestamp(toStartOfInterval(${scope.time}, toIntervalSecond({step:UInt32})))) AS t,
             Model AS model,
-            ${aggregates}
-         FROM ${rollup}
-         WHERE ${rollupWhere}
+            ${AGGREGATES}
+         FROM ${scope.table}
+         WHERE ${scope.where}
          GROUP BY t, model
          ORDER BY t, model`,
-        params,
+        scope.params,
       ),
-      this.rows(`SELECT ${aggregates} FROM ${rollup} WHERE ${rollupWhere}`, params),
-      rank('ServiceName'),
-      rank('Feature'),
-      this.rows(
-        `SELECT toUInt32(toUnixTimestamp(toStartOfInterval(Timestamp, toIntervalSecond({step:UInt32})))) AS t,
-            RoutePolicy AS policy,
-            if(RequestModel != '', RequestModel, ResponseModel) AS model,
-            toFloat64(count()) AS calls
-         FROM ${this.tables.calls}
-         WHERE Timestamp >= toDateTime({from:UInt32}) AND Timestamp < toDateTime({to:UInt32})
-           AND RoutePolicy != ''
-         GROUP BY t, policy, model
-         ORDER BY t, policy, model`,
-        params,
-      ),
+      this.rows(`SELECT ${AGGREGATES} FROM ${scope.table} WHERE ${scope.where}`, scope.params),
+      this.topSpenders(scope, 'ServiceName'),
+      this.topSpenders(scope, 'Feature'),
+      this.routing(scope.params),
       this.rows(qualityFiguresSql(this.tables.scores, []), {
         from: window.from * 1000,
         to: window.to * 1000,
         service: '',
       }),
-      this.rows(
-        `SELECT toFloat64(count()) AS calls, sum(ifNull(CostUSD, 0)) AS costUsd
-         FROM ${this.tables.calls}
-         WHERE Timestamp >= toDateTime({from:UInt32}) AND Timestamp < toDateTime({to:UInt32})
-           AND Purpose = 'evaluation'`,
-        params,
-      ),
+      this.evaluationCalls(scope.params),
     ]);
-    const total = totals[0] ?? {};
     return {
       window,
-      totals: {
-        calls: num(total.calls),
-        errors: num(total.errors),
-        costUsd: num(total.costUsd),
-        pricedCalls: num(total.pricedCalls),
-        tokens: num(total.tokens),
-        p50Ms: num(total.calls) > 0 ? quantile(total.latency, 0) : null,
-        p95Ms: num(total.calls) > 0 ? quantile(total.latency, 1) : null,
-        quality: optionalNum(total.quality),
-        scored: num(total.scored),
-        ...qualitySummary(qualityFiguresOf(quality[0])),
-        evaluationCalls: num(evaluation[0]?.calls),
-        evaluationUsd: num(evaluation[0]?.costUsd),
-      },
-      series: series.map((row) => {
-        const calls = num(row.calls);
-        return {
-          t: num(row.t),
-          model: String(row.model),
-          calls,
-          errors: num(row.errors),
-          costUsd: num(row.costUsd),
-          pricedCalls: num(row.pricedCalls),
-          tokens: num(row.tokens),
-          // A bucket holding only scores has an empty latency state.
-          p50Ms: calls > 0 ? quantile(row.latency, 0) : null,
-          p95Ms: calls > 0 ? quantile(row.latency, 1) : null,
-          quality: optionalNum(row.quality),
-        };
-      }),
+      totals: toTotals(totals[0] ?? {}, quality[0], evaluation[0]),
+      series: series.map(toSeriesPoint),
       topServices: services.map(toRank),
       topFeatures: features.map(toRank),
       routing: routing.map((row) => ({
@@ -252,6 +181,48 @@ export class DashboardQueries {
         calls: num(row.calls),
       })),
     };
+  }
+
+  /** The ten names of `column` (service, feature) that spent most in the window. */
+  private topSpenders(scope: RollupScope, column: string): Promise<Row[]> {
+    return this.rows(
+      `SELECT ${column} AS name, toFloat64(sum(Calls)) AS calls, sum(CostUSD) AS costUsd,
+          toFloat64(sum(CostCalls)) AS pricedCalls
+       FROM ${scope.table}
+       WHERE ${scope.where}
+       GROUP BY name
+       HAVING calls > 0
+       ORDER BY costUsd DESC, calls DESC, name
+       LIMIT 10`,
+      scope.params,
+    );
+  }
+
+  /** Routed calls per bucket, policy and model (from `llm_calls`: the rollups have no policy). */
+  private routing(params: RollupScope['params']): Promise<Row[]> {
+    return this.rows(
+      `SELECT toUInt32(toUnixTimestamp(toStartOfInterval(Timestamp, toIntervalSecond({step:UInt32})))) AS t,
+          RoutePolicy AS policy,
+          if(RequestModel != '', RequestModel, ResponseModel) AS model,
+          toFloat64(count()) AS calls
+       FROM ${this.tables.calls}
+       WHERE Timestamp >= toDateTime({from:UInt32}) AND Timestamp < toDateTime({to:UInt32})
+         AND RoutePolicy != ''
+       GROUP BY t, policy, model
+       ORDER BY t, policy, model`,
+      params,
+    );
+  }
+
+  /** LLM judges' calls and their cost (kept out of the totals). */
+  private evaluationCalls(params: RollupScope['params']): Promise<Row[]> {
+    return this.rows(
+      `SELECT toFloat64(count()) AS calls, sum(ifNull(CostUSD, 0)) AS costUsd
+       FROM ${this.tables.calls}
+       WHERE Timestamp >= toDateTime({from:UInt32}) AND Timestamp < toDateTime({to:UInt32})
+         AND Purpose = 'evaluation'`,
+      params,
+    );
   }
 
   /** The latest traces that made LLM calls, newest first. */
@@ -289,6 +260,74 @@ export class DashboardQueries {
       maxCallMs: num(row.maxCallMs),
     }));
   }
+}
+
+/** Where a window's rollup figures come from: the rollup, its bucket column, WHERE, parameters. */
+interface RollupScope {
+  table: string;
+  time: 'Hour' | 'Minute';
+  where: string;
+  params: { from: number; to: number; step: number };
+}
+
+function rollupScope(tables: ReturnType<typeof tableNames>, window: DashboardWindow): RollupScope {
+  // Whole-hour buckets read the hourly rollup: a week is 168 states per group to merge, not 10080.
+  const hourly = window.stepSeconds % 3600 === 0;
+  const time = hourly ? 'Hour' : 'Minute';
+  return {
+    table: hourly ? tables.rollupHourly : tables.rollup,
+    time,
+    where: `${time} >= toDateTime({from:UInt32}) AND ${time} < toDateTime({to:UInt32})`,
+    params: { from: window.from, to: window.to, step: window.stepSeconds },
+  };
+}
+
+/** The rollup figures of a bucket, a model or the whole window. */
+const AGGREGATES = `toFloat64(sum(Calls)) AS calls,
+        toFloat64(sum(Errors)) AS errors,
+        sum(CostUSD) AS costUsd,
+        toFloat64(sum(CostCalls)) AS pricedCalls,
+        toFloat64(sum(InputTokens) + sum(OutputTokens)) AS tokens,
+        quantilesTDigestMerge(0.5, 0.95, 0.99)(LatencyMs) AS latency,
+        if(sum(ScoreCount) > 0, sum(ScoreSum) / sum(ScoreCount), NULL) AS quality,
+        toFloat64(sum(ScoreCount)) AS scored`;
+
+function toTotals(
+  total: Row,
+  quality: Row | undefined,
+  evaluation: Row | undefined,
+): Totals & QualityTotals {
+  return {
+    calls: num(total.calls),
+    errors: num(total.errors),
+    costUsd: num(total.costUsd),
+    pricedCalls: num(total.pricedCalls),
+    tokens: num(total.tokens),
+    p50Ms: num(total.calls) > 0 ? quantile(total.latency, 0) : null,
+    p95Ms: num(total.calls) > 0 ? quantile(total.latency, 1) : null,
+    quality: optionalNum(total.quality),
+    scored: num(total.scored),
+    ...qualitySummary(qualityFiguresOf(quality)),
+    evaluationCalls: num(evaluation?.calls),
+    evaluationUsd: num(evaluation?.costUsd),
+  };
+}
+
+function toSeriesPoint(row: Row): SeriesPoint {
+  const calls = num(row.calls);
+  return {
+    t: num(row.t),
+    model: String(row.model),
+    calls,
+    errors: num(row.errors),
+    costUsd: num(row.costUsd),
+    pricedCalls: num(row.pricedCalls),
+    tokens: num(row.tokens),
+    // A bucket holding only scores has an empty latency state.
+    p50Ms: calls > 0 ? quantile(row.latency, 0) : null,
+    p95Ms: calls > 0 ? quantile(row.latency, 1) : null,
+    quality: optionalNum(row.quality),
+  };
 }
 
 function toRank(row: Row): SpendRank {

@@ -151,6 +151,150 @@ function quality(samples: number, difference: number, variance: number | null): 
   };
 }
 
+/** What the ledger's four statements returned (`savingsSql`), row by row. */
+interface LedgerResults {
+  calls: Row[];
+  evaluation: Row[];
+  scores: Row[];
+  agreement: Row[];
+}
+
+/**
+ * One ledger row per group found in any of the results (the figures a result lacks stay
+ * empty), each with its calls answered by a cheaper model than the reference.
+ */
+function groupedRows(
+  groupBy: readonly SavingsDimension[],
+  results: LedgerResults,
+): [SavingsRow, number][] {
+  const rows = new Map<string, SavingsRow>();
+  const cheaper = new Map<SavingsRow, number>();
+  const rowFor = (row: Row): SavingsRow => {
+    const key = groupBy.map((dimension) => String(row[dimension] ?? '')).join('\u0000');
+    let entry = rows.get(key);
+    if (entry === undefined) {
+      entry = {
+        ...Object.fromEntries(
+          groupBy.map((dimension) => [dimension, String(row[dimension] ?? '')]),
+        ),
+        ...emptyFigures(),
+      };
+      rows.set(key, entry);
+    }
+    return entry;
+  };
+  for (const row of results.calls) {
+    const entry = rowFor(row);
+    entry.referenceModel = String(row['referenceModel'] ?? '');
+    entry.calls = num(row['calls']);
+    cheaper.set(entry, num(row['cheaperCalls']));
+    entry.spendUsd = num(row['spendUsd']);
+    entry.referenceUsd = num(row['referenceUsd']);
+    entry.unpricedCalls = num(row['unpricedCalls']);
+  }
+  for (const row of results.evaluation) {
+    const entry = rowFor(row);
+    entry.shadowUsd = num(row['shadowUsd']);
+    entry.judgeUsd = num(row['judgeUsd']);
+  }
+  for (const row of results.scores) {
+    const variance = row['variance'] === null ? null : num(row['variance']);
+    rowFor(row).quality = quality(num(row['samples']), num(row['difference']), variance);
+  }
+  for (const row of results.agreement) {
+    const pairs = num(row['pairs']);
+    if (pairs > 0) rowFor(row).agreement = { pairs, rate: round(num(row['agreeing']) / pairs, 6) };
+  }
+  return [...rows.values()].map((entry) => [entry, cheaper.get(entry) ?? 0]);
+}
+
+/** A row's derived figures (cheaper share, gross and net saving), money rounded. */
+function finishRow(entry: SavingsRow, cheaperCalls: number): void {
+  entry.cheaperShare = entry.calls > 0 ? round(cheaperCalls / entry.calls, 6) : 0;
+  entry.grossSavingUsd = round(entry.referenceUsd - entry.spendUsd);
+  entry.netSavingUsd = round(entry.grossSavingUsd - entry.shadowUsd - entry.judgeUsd);
+  entry.spendUsd = round(entry.spendUsd);
+  entry.referenceUsd = round(entry.referenceUsd);
+  entry.shadowUsd = round(entry.shadowUsd);
+  entry.judgeUsd = round(entry.judgeUsd);
+}
+
+/** The whole window's row, summed from the finished rows; quality weighted by routed traffic. */
+class LedgerTotal {
+  private readonly total: SavingsLedger['total'] = {
+    ...emptyFigures(),
+    qualityCoverage: 0,
+    evaluationShare: 0,
+  };
+  private readonly references = new Set<string>();
+  private cheaperCalls = 0;
+  private weighted = 0;
+  private weightedVariance = 0;
+  private coveredCalls = 0;
+  private samples = 0;
+  private agreementPairs = 0;
+  private agreeing = 0;
+
+  add(entry: SavingsRow, cheaperCalls: number): void {
+    const total = this.total;
+    if (entry.referenceModel !== '') this.references.add(entry.referenceModel);
+    this.cheaperCalls += cheaperCalls;
+    total.calls += entry.calls;
+    total.spendUsd += entry.spendUsd;
+    total.referenceUsd += entry.referenceUsd;
+    total.shadowUsd += entry.shadowUsd;
+    total.judgeUsd += entry.judgeUsd;
+    total.unpricedCalls += entry.unpricedCalls;
+    if (entry.agreement !== null) {
+      this.agreementPairs += entry.agreement.pairs;
+      this.agreeing += entry.agreement.rate * entry.agreement.pairs;
+    }
+    // Quality of the routed traffic: the reference's own calls differ by 0 (no sampling error).
+    if (entry.calls > 0 && cheaperCalls === 0) {
+      this.coveredCalls += entry.calls;
+    } else if (entry.quality !== null && entry.quality.halfWidth !== null) {
+      const share = cheaperCalls / Math.max(entry.calls, 1);
+      // Of this row's calls, the cheaper ones differ by the estimate, the reference's by 0.
+      this.weighted += entry.calls * share * entry.quality.difference;
+      this.weightedVariance += ((entry.calls * share * entry.quality.halfWidth) / 1.96) ** 2;
+      this.coveredCalls += entry.calls;
+      this.samples += entry.quality.samples;
+    }
+  }
+
+  result(): SavingsLedger['total'] {
+    const { total, coveredCalls, samples } = this;
+    total.referenceModel = [...this.references].join(', ');
+    total.cheaperShare = total.calls > 0 ? round(this.cheaperCalls / total.calls, 6) : 0;
+    total.grossSavingUsd = round(total.referenceUsd - total.spendUsd);
+    total.netSavingUsd = round(total.grossSavingUsd - total.shadowUsd - total.judgeUsd);
+    for (const key of ['spendUsd', 'referenceUsd', 'shadowUsd', 'judgeUsd'] as const) {
+      total[key] = round(total[key]);
+    }
+    total.qualityCoverage = total.calls > 0 ? round(coveredCalls / total.calls, 6) : 0;
+    total.evaluationShare =
+      total.spendUsd > 0 ? round((total.shadowUsd + total.judgeUsd) / total.spendUsd, 6) : 0;
+    if (coveredCalls > 0 && (samples > 0 || coveredCalls === total.calls)) {
+      const difference = this.weighted / coveredCalls;
+      const halfWidth = (1.96 * Math.sqrt(this.weightedVariance)) / coveredCalls;
+      total.quality = {
+        difference: round(difference, 6),
+        halfWidth: round(halfWidth, 6),
+        low: round(difference - halfWidth, 6),
+        high: round(difference + halfWidth, 6),
+        samples,
+      };
+    }
+    if (this.agreementPairs > 0) {
+      total.agreement = {
+        pairs: this.agreementPairs,
+        rate: round(this.agreeing / this.agreementPairs, 6),
+      };
+    }
+    return total;
+  }
+}
+
 export async function savingsLedger(
   engine: Pick<ClickHouseEngine, 'query'>,
   query: SavingsQuery,
@@ -171,122 +315,18 @@ export async function savingsLedger(
     run(sql.quality),
     run(sql.agreement),
   ]);
-  const keyOf = (row: Row) =>
-    groupBy.map((dimension) => String(row[dimension] ?? '')).join('\u0000');
-  const rows = new Map<string, SavingsRow>();
-  const rowFor = (row: Row): SavingsRow => {
-    const key = keyOf(row);
-    let entry = rows.get(key);
-    if (entry === undefined) {
-      entry = {
-        ...Object.fromEntries(
-          groupBy.map((dimension) => [dimension, String(row[dimension] ?? '')]),
-        ),
-        ...emptyFigures(),
-      };
-      rows.set(key, entry);
-    }
-    return entry;
-  };
-  const cheaper = new Map<SavingsRow, number>();
-  for (const row of calls) {
-    const entry = rowFor(row);
-    entry.referenceModel = String(row['referenceModel'] ?? '');
-    entry.calls = num(row['calls']);
-    cheaper.set(entry, num(row['cheaperCalls']));
-    entry.spendUsd = num(row['spendUsd']);
-    entry.referenceUsd = num(row['referenceUsd']);
-    entry.unpricedCalls = num(row['unpricedCalls']);
-  }
-  for (const row of evaluation) {
-    const entry = rowFor(row);
-    entry.shadowUsd = num(row['shadowUsd']);
-    entry.judgeUsd = num(row['judgeUsd']);
-  }
-  for (const row of scores) {
-    const variance = row['variance'] === null ? null : num(row['variance']);
-    rowFor(row).quality = quality(num(row['samples']), num(row['difference']), variance);
-  }
-  for (const row of agreement) {
-    const pairs = num(row['pairs']);
-    if (pairs > 0) rowFor(row).agreement = { pairs, rate: round(num(row['agreeing']) / pairs, 6) };
-  }
-  let totalCheaper = 0;
-  const total: SavingsLedger['total'] = {
-    ...emptyFigures(),
-    qualityCoverage: 0,
-    evaluationShare: 0,
-  };
-  let weighted = 0;
-  let weightedVariance = 0;
-  let coveredCalls = 0;
-  let samples = 0;
-  let agreementPairs = 0;
-  let agreeing = 0;
-  const references = new Set<string>();
-  for (const entry of rows.values()) {
-    const cheaperCalls = cheaper.get(entry) ?? 0;
-    entry.cheaperShare = entry.calls > 0 ? round(cheaperCalls / entry.calls, 6) : 0;
-    entry.grossSavingUsd = round(entry.referenceUsd - entry.spendUsd);
-    entry.netSavingUsd = round(entry.grossSavingUsd - entry.shadowUsd - entry.judgeUsd);
-    entry.spendUsd = round(entry.spendUsd);
-    entry.referenceUsd = round(entry.referenceUsd);
-    entry.shadowUsd = round(entry.shadowUsd);
-    entry.judgeUsd = round(entry.judgeUsd);
-    if (entry.referenceModel !== '') references.add(entry.referenceModel);
-    totalCheaper += cheaperCalls;
-    total.calls += entry.calls;
-    total.spendUsd += entry.spendUsd;
-    total.referenceUsd += entry.referenceUsd;
-    total.shadowUsd += entry.shadowUsd;
-    total.judgeUsd += entry.judgeUsd;
-    total.unpricedCalls += entry.unpricedCalls;
-    if (entry.agreement !== null) {
-      agreementPairs += entry.agreement.pairs;
-      agreeing += entry.agreement.rate * entry.agreement.pairs;
-    }
-    // Quality of the routed traffic: the reference's own calls differ by 0 (no sampling error).
-    if (entry.calls > 0 && cheaperCalls === 0) {
-      coveredCalls += entry.calls;
-    } else if (entry.quality !== null && entry.quality.halfWidth !== null) {
-      const share = cheaperCalls / Math.max(entry.calls, 1);
-      // Of this row's calls, the cheaper ones differ by the estimate, the reference's by 0.
-      weighted += entry.calls * share * entry.quality.difference;
-      weightedVariance += ((entry.calls * share * entry.quality.halfWidth) / 1.96) ** 2;
-      coveredCalls += entry.calls;
-      samples += entry.quality.samples;
-    }
-  }
-  total.referenceModel = [...references].join(', ');
-  total.cheaperShare = total.calls > 0 ? round(totalCheaper / total.calls, 6) : 0;
-  total.grossSavingUsd = round(total.referenceUsd - total.spendUsd);
-  total.netSavingUsd = round(total.grossSavingUsd - total.shadowUsd - total.judgeUsd);
-  for (const key of ['spendUsd', 'referenceUsd', 'shadowUsd', 'judgeUsd'] as const) {
-    total[key] = round(total[key]);
-  }
-  total.qualityCoverage = total.calls > 0 ? round(coveredCalls / total.calls, 6) : 0;
-  total.evaluationShare =
-    total.spendUsd > 0 ? round((total.shadowUsd + total.judgeUsd) / total.spendUsd, 6) : 0;
-  if (coveredCalls > 0 && (samples > 0 || coveredCalls === total.calls)) {
-    const difference = weighted / coveredCalls;
-    const halfWidth = (1.96 * Math.sqrt(weightedVariance)) / coveredCalls;
-    total.quality = {
-      difference: round(difference, 6),
-      halfWidth: round(halfWidth, 6),
-      low: round(difference - halfWidth, 6),
-      high: round(difference + halfWidth, 6),
-      samples,
-    };
-  }
-  if (agreementPairs > 0) {
-    total.agreement = { pairs: agreementPairs, rate: round(agreeing / agreementPairs, 6) };
+  const rows = groupedRows(groupBy, { calls, evaluation, scores, agreement });
+  const total = new LedgerTotal();
+  for (const [entry, cheaperCalls] of rows) {
+    finishRow(entry, cheaperCalls);
+    total.add(entry, cheaperCalls);
   }
   return {
     window: query.window,
     from: new Date(fromMs).toISOString(),
     to: new Date(toMs).toISOString(),
     groupBy,
-    rows: [...rows.values()],
-    total,
+    rows: rows.map(([entry]) => entry),
+    total: total.result(),
   };
 }
