@@ -278,97 +278,96 @@ export class AlertEngine {
   private async check(
     rule: StatsRule,
     fetchStats: (query: StatsQueryArgs) => Promise<StatsResponse>,
-  ): Promise<{ findings: Finding[]; groups: string[] }> {
+  ): Promise<RuleCheck> {
     const groupBy: ('feature' | 'service')[] = [];
     if (rule.feature !== undefined) groupBy.push('feature');
     if (rule.service !== undefined) groupBy.push('service');
-    const query = (window: string): StatsQueryArgs => ({
-      window,
-      groupBy,
-      ...(rule.service === undefined ? {} : { service: rule.service }),
-    });
-    const select = (response: StatsResponse) =>
-      response.rows.filter(
+    const rowsOf = async (window: string) =>
+      (
+        await fetchStats({
+          window,
+          groupBy,
+          ...(rule.service === undefined ? {} : { service: rule.service }),
+        })
+      ).rows.filter(
         (row) =>
           (rule.model === undefined || row.model === rule.model) &&
           (rule.feature === undefined || row.feature === rule.feature) &&
           (rule.service === undefined || row.service === rule.service),
       );
-    const scope = describeFilter(rule);
-    const rows = select(await fetchStats(query(rule.window)));
+    const rows = await rowsOf(rule.window);
     switch (rule.kind) {
-      case 'spend': {
-        const spend = rows.reduce((sum, row) => sum + row.costUsd, 0);
-        const findings =
-          spend > rule.aboveUsd
-            ? [
-                {
-                  group: {},
-                  value: spend,
-                  threshold: rule.aboveUsd,
-                  text: `${rule.name}: spend ${formatUsd(spend)} in the last ${rule.window}${scope} is above ${formatUsd(rule.aboveUsd)}`,
-                },
-              ]
-            : [];
-        return { findings, groups: [] };
-      }
-      case 'errorRate': {
-        const calls = rows.reduce((sum, row) => sum + row.calls, 0);
-        const errors = rows.reduce((sum, row) => sum + row.errors, 0);
-        const rate = calls > 0 ? errors / calls : 0;
-        const findings =
-          calls >= rule.minCalls && rate > rule.above
-            ? [
-                {
-                  group: {},
-                  value: rate,
-                  threshold: rule.above,
-                  text: `${rule.name}: error rate ${(rate * 100).toFixed(1)}% (${errors} of ${calls} calls) in the last ${rule.window}${scope} is above ${(rule.above * 100).toFixed(1)}%`,
-                },
-              ]
-            : [];
-        return { findings, groups: [] };
-      }
-      case 'latencyP95': {
-        const findings: Finding[] = [];
-        for (const row of rows) {
-          if (row.calls < rule.minCalls || row.latencyP95Ms === null) continue;
-          if (row.latencyP95Ms <= rule.aboveMs) continue;
-          findings.push({
-            group: labelsOf(row),
-            value: row.latencyP95Ms,
-            threshold: rule.aboveMs,
-            text: `${rule.name}: p95 latency of ${describeRow(row)} is ${Math.round(row.latencyP95Ms)} ms over the last ${rule.window} (above ${rule.aboveMs} ms, ${row.calls} calls)`,
-          });
-        }
-        return { findings, groups: rows.map((row) => JSON.stringify(labelsOf(row))) };
-      }
-      case 'qualityDrop': {
-        const baseline = select(await fetchStats(query(rule.baselineWindow)));
-        const recent = qualityByModel(rows, rule.score);
-        const before = qualityByModel(baseline, rule.score);
-        const findings: Finding[] = [];
-        for (const [model, now] of recent) {
-          const then = before.get(model);
-          if (then === undefined || now.count < rule.minCount || then.count < rule.minCount) {
-            continue;
-          }
-          if (now.mean < then.mean - rule.dropBy) {
-            findings.push({
-              group: { model },
-              value: now.mean,
-              threshold: then.mean - rule.dropBy,
-              text: `${rule.name}: ${rule.score} of ${model}${scope} fell to ${now.mean.toFixed(3)} over the last ${rule.window} (${now.count} scores) from ${then.mean.toFixed(3)} over ${rule.baselineWindow} (drop > ${rule.dropBy})`,
-            });
-          }
-        }
-        return {
-          findings,
-          groups: [...recent.keys()].map((model) => JSON.stringify({ model })),
-        };
-      }
+      case 'spend':
+        return spendCheck(rule, rows);
+      case 'errorRate':
+        return errorRateCheck(rule, rows);
+      case 'latencyP95':
+        return latencyCheck(rule, rows);
+      case 'qualityDrop':
+        return qualityCheck(rule, rows, await rowsOf(rule.baselineWindow));
     }
   }
+}
+
+/** A rule's findings, and the groups the stats answered for (to resolve the others). */
+interface RuleCheck {
+  readonly findings: Finding[];
+  readonly groups: string[];
+}
+
+type RuleOf<K extends StatsRule['kind']> = Extract<StatsRule, { kind: K }>;
+
+function spendCheck(rule: RuleOf<'spend'>, rows: readonly StatsRow[]): RuleCheck {
+  const spend = rows.reduce((sum, row) => sum + row.costUsd, 0);
+  if (!(spend > rule.aboveUsd)) return { findings: [], groups: [] };
+  const text = `${rule.name}: spend ${formatUsd(spend)} in the last ${rule.window}${describeFilter(rule)} is above ${formatUsd(rule.aboveUsd)}`;
+  return { findings: [{ group: {}, value: spend, threshold: rule.aboveUsd, text }], groups: [] };
+}
+
+function errorRateCheck(rule: RuleOf<'errorRate'>, rows: readonly StatsRow[]): RuleCheck {
+  const calls = rows.reduce((sum, row) => sum + row.calls, 0);
+  const errors = rows.reduce((sum, row) => sum + row.errors, 0);
+  const rate = calls > 0 ? errors / calls : 0;
+  if (!(calls >= rule.minCalls && rate > rule.above)) return { findings: [], groups: [] };
+  const text = `${rule.name}: error rate ${(rate * 100).toFixed(1)}% (${errors} of ${calls} calls) in the last ${rule.window}${describeFilter(rule)} is above ${(rule.above * 100).toFixed(1)}%`;
+  return { findings: [{ group: {}, value: rate, threshold: rule.above, text }], groups: [] };
+}
+
+function latencyCheck(rule: RuleOf<'latencyP95'>, rows: readonly StatsRow[]): RuleCheck {
+  const findings: Finding[] = [];
+  for (const row of rows) {
+    if (row.calls < rule.minCalls || row.latencyP95Ms === null) continue;
+    if (row.latencyP95Ms <= rule.aboveMs) continue;
+    findings.push({
+      group: labelsOf(row),
+      value: row.latencyP95Ms,
+      threshold: rule.aboveMs,
+      text: `${rule.name}: p95 latency of ${describeRow(row)} is ${Math.round(row.latencyP95Ms)} ms over the last ${rule.window} (above ${rule.aboveMs} ms, ${row.calls} calls)`,
+    });
+  }
+  return { findings, groups: rows.map((row) => JSON.stringify(labelsOf(row))) };
+}
+
+function qualityCheck(
+  rule: RuleOf<'qualityDrop'>,
+  rows: readonly StatsRow[],
+  baseline: readonly StatsRow[],
+): RuleCheck {
+  const recent = qualityByModel(rows, rule.score);
+  const before = qualityByModel(baseline, rule.score);
+  const findings: Finding[] = [];
+  for (const [model, now] of recent) {
+    const then = before.get(model);
+    if (then === undefined || now.count < rule.minCount || then.count < rule.minCount) continue;
+    if (!(now.mean < then.mean - rule.dropBy)) continue;
+    findings.push({
+      group: { model },
+      value: now.mean,
+      threshold: then.mean - rule.dropBy,
+      text: `${rule.name}: ${rule.score} of ${model}${describeFilter(rule)} fell to ${now.mean.toFixed(3)} over the last ${rule.window} (${now.count} scores) from ${then.mean.toFixed(3)} over ${rule.baselineWindow} (drop > ${rule.dropBy})`,
+    });
+  }
+  return { findings, groups: [...recent.keys()].map((model) => JSON.stringify({ model })) };
 }
 
 function describeFilter(rule: StatsRule): string {
