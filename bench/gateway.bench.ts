@@ -179,14 +179,16 @@ async function maxRps(
   return { rps: best, steps };
 }
 
-export async function run(options: BenchOptions): Promise<BenchResult[]> {
-  const children: ChildProcess[] = [];
-  /** Starts one part (gateway-child.ts) and reads the URL it prints. */
-  const start = async (args: string[]): Promise<Record<string, string>> => {
+/** The bench's server processes (gateway-child.ts), stopped by closing their stdin. */
+class Children {
+  private readonly children: ChildProcess[] = [];
+
+  /** Starts one part and reads the URL it prints. */
+  async start(args: string[]): Promise<Record<string, string>> {
     const child = spawn(process.execPath, [join(benchDir, 'gateway-child.ts'), ...args], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
-    children.push(child);
+    this.children.push(child);
     const line = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout }).once('line', resolve);
       child.once('exit', (code) =>
@@ -194,74 +196,98 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
       );
     });
     return JSON.parse(line) as Record<string, string>;
-  };
+  }
+
+  async stop(): Promise<void> {
+    for (const child of this.children.reverse()) {
+      child.stdin!.end();
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+  }
+}
+
+interface Measured {
+  rate: number;
+  oneByOne: string;
+  plain: { direct: number[]; gateway: number[]; errors: number };
+  streamed: { direct: number[]; gateway: number[]; errors: number };
+  gatewayMax: { rps: number; steps: string[] };
+  directMax: { rps: number; steps: string[] };
+}
+
+async function measure(
+  chat: { direct: string; gateway: string },
+  quick: boolean,
+): Promise<Measured> {
+  const rounds = quick ? 2 : 5;
+  const durationMs = quick ? 1500 : 3000;
+  const rate = 500;
+  const oneByOne = await sequential(chat, PLAIN, quick ? 500 : 2000);
+  const plain = await compare(chat, PLAIN, rate, rounds, durationMs, (sample) => sample.ms);
+  const streamed = await compare(chat, STREAM, rate, rounds, durationMs, (sample) => sample.ttfcMs);
+  const ladder = quick
+    ? [500, 1000, 1500, 2000, 3000]
+    : [500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000];
+  const stepMs = quick ? 1000 : 2000;
+  const gatewayMax = await maxRps(chat.gateway, PLAIN, ladder, stepMs);
+  const directMax = await maxRps(chat.direct, PLAIN, ladder, stepMs);
+  return { rate, oneByOne, plain, streamed, gatewayMax, directMax };
+}
+
+function describe(values: { direct: number[]; gateway: number[] }): string {
+  return (
+    `p50 ${quantile(values.gateway, 0.5).toFixed(3)} vs ${quantile(values.direct, 0.5).toFixed(3)} ms, ` +
+    `p99 ${quantile(values.gateway, 0.99).toFixed(3)} vs ${quantile(values.direct, 0.99).toFixed(3)} ms ` +
+    `(gateway vs direct; ${values.gateway.length} + ${values.direct.length} requests)`
+  );
+}
+
+function report(measured: Measured): BenchResult[] {
+  const { rate, plain, streamed, gatewayMax, directMax } = measured;
+  const addedP99 = (values: { direct: number[]; gateway: number[] }) =>
+    quantile(values.gateway, 0.99) - quantile(values.direct, 0.99);
+  return [
+    {
+      name: 'gateway-added-latency-p99-ms',
+      value: addedP99(plain),
+      unit: 'ms',
+      baseline: quantile(plain.direct, 0.99),
+      ratio: null,
+      goal: '<= 1',
+      notes: `non-streaming chat at ${rate} req/s open loop, llm-sim latency 0, spans exported over OTLP; ${describe(plain)}; errors ${plain.errors}; ${measured.oneByOne}`,
+    },
+    {
+      name: 'gateway-ttfc-added-p99-ms',
+      value: addedP99(streamed),
+      unit: 'ms',
+      baseline: quantile(streamed.direct, 0.99),
+      ratio: null,
+      goal: '<= 1',
+      notes: `streaming chat, time to first body chunk, at ${rate} req/s; ${describe(streamed)}; errors ${streamed.errors}`,
+    },
+    {
+      name: 'gateway-max-rps',
+      value: gatewayMax.rps,
+      unit: 'req/s',
+      baseline: directMax.rps,
+      ratio: directMax.rps === 0 ? null : gatewayMax.rps / directMax.rps,
+      goal: 'report',
+      notes: `highest rate of the ladder with p99 < 50 ms, no errors and >= 95% of the offered rate kept up (load generator, gateway and llm-sim each in a process of its own on this 2-core machine); gateway ${gatewayMax.steps.join('; ')} | direct ${directMax.steps.join('; ')}`,
+    },
+  ];
+}
+
+export async function run(options: BenchOptions): Promise<BenchResult[]> {
+  const children = new Children();
   try {
-    const { sim } = await start(['sim']);
-    const { gateway } = await start(['gateway', sim!]);
+    const { sim } = await children.start(['sim']);
+    const { gateway } = await children.start(['gateway', sim!]);
     const chat = {
       direct: `${sim}/v1/chat/completions`,
       gateway: `${gateway}/v1/chat/completions`,
     };
-    const rounds = options.quick ? 2 : 5;
-    const durationMs = options.quick ? 1500 : 3000;
-    const rate = 500;
-
-    const oneByOne = await sequential(chat, PLAIN, options.quick ? 500 : 2000);
-    const plain = await compare(chat, PLAIN, rate, rounds, durationMs, (sample) => sample.ms);
-    const streamed = await compare(
-      chat,
-      STREAM,
-      rate,
-      rounds,
-      durationMs,
-      (sample) => sample.ttfcMs,
-    );
-    const ladder = options.quick
-      ? [500, 1000, 1500, 2000, 3000]
-      : [500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000];
-    const stepMs = options.quick ? 1000 : 2000;
-    const gatewayMax = await maxRps(chat.gateway, PLAIN, ladder, stepMs);
-    const directMax = await maxRps(chat.direct, PLAIN, ladder, stepMs);
-
-    const describe = (values: { direct: number[]; gateway: number[] }) =>
-      `p50 ${quantile(values.gateway, 0.5).toFixed(3)} vs ${quantile(values.direct, 0.5).toFixed(3)} ms, ` +
-      `p99 ${quantile(values.gateway, 0.99).toFixed(3)} vs ${quantile(values.direct, 0.99).toFixed(3)} ms ` +
-      `(gateway vs direct; ${values.gateway.length} + ${values.direct.length} requests)`;
-    const added = quantile(plain.gateway, 0.99) - quantile(plain.direct, 0.99);
-    const ttfcAdded = quantile(streamed.gateway, 0.99) - quantile(streamed.direct, 0.99);
-    return [
-      {
-        name: 'gateway-added-latency-p99-ms',
-        value: added,
-        unit: 'ms',
-        baseline: quantile(plain.direct, 0.99),
-        ratio: null,
-        goal: '<= 1',
-        notes: `non-streaming chat at ${rate} req/s open loop, llm-sim latency 0, spans exported over OTLP; ${describe(plain)}; errors ${plain.errors}; ${oneByOne}`,
-      },
-      {
-        name: 'gateway-ttfc-added-p99-ms',
-        value: ttfcAdded,
-        unit: 'ms',
-        baseline: quantile(streamed.direct, 0.99),
-        ratio: null,
-        goal: '<= 1',
-        notes: `streaming chat, time to first body chunk, at ${rate} req/s; ${describe(streamed)}; errors ${streamed.errors}`,
-      },
-      {
-        name: 'gateway-max-rps',
-        value: gatewayMax.rps,
-        unit: 'req/s',
-        baseline: directMax.rps,
-        ratio: directMax.rps === 0 ? null : gatewayMax.rps / directMax.rps,
-        goal: 'report',
-        notes: `highest rate of the ladder with p99 < 50 ms, no errors and >= 95% of the offered rate kept up (load generator, gateway and llm-sim each in a process of its own on this 2-core machine); gateway ${gatewayMax.steps.join('; ')} | direct ${directMax.steps.join('; ')}`,
-      },
-    ];
+    return report(await measure(chat, options.quick));
   } finally {
-    for (const child of children.reverse()) {
-      child.stdin!.end();
-      await new Promise((resolve) => child.once('exit', resolve));
-    }
+    await children.stop();
   }
 }
