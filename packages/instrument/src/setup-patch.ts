@@ -132,6 +132,25 @@ function unsupportedCopy(target: PatchTarget, requireEntry: string): PatchOutcom
   };
 }
 
+/** Each target's CJS entry as the app resolves it from each directory (none for an SDK it lacks). */
+function* installedCopies(
+  targets: readonly PatchTarget[],
+  fromDirectories: readonly string[],
+): Generator<{ target: PatchTarget; requireFromApp: NodeJS.Require; requireEntry: string }> {
+  for (const target of targets) {
+    for (const directory of fromDirectories) {
+      const requireFromApp = createRequire(join(directory, '__modelmaxx_resolve__.js'));
+      let requireEntry: string;
+      try {
+        requireEntry = requireFromApp.resolve(target.packageName);
+      } catch {
+        continue; // the app does not have this SDK (from here)
+      }
+      yield { target, requireFromApp, requireEntry };
+    }
+  }
+}
+
 function isRequireAsyncModule(error: unknown): boolean {
   return (
     typeof error === 'object' &&
@@ -171,49 +190,43 @@ export function patchInstalledModules(
   const outcomes: PatchOutcome[] = [];
   const later: Promise<PatchOutcome | undefined>[] = [];
   const seen = new Set<string>();
-  for (const target of targets) {
-    for (const directory of fromDirectories) {
-      const requireFromApp = createRequire(join(directory, '__modelmaxx_resolve__.js'));
-      let requireEntry: string;
-      try {
-        requireEntry = requireFromApp.resolve(target.packageName);
-      } catch {
-        continue; // the app does not have this SDK (from here)
-      }
-      // Both copies of one package resolve through its CJS entry: seen once, checked once.
-      if (seen.has(requireEntry)) continue;
-      const unsupported = unsupportedCopy(target, requireEntry);
-      if (unsupported !== undefined) {
-        seen.add(requireEntry);
-        outcomes.push(unsupported);
-        continue; // neither copy is loaded or patched
-      }
+  for (const { target, requireFromApp, requireEntry } of installedCopies(
+    targets,
+    fromDirectories,
+  )) {
+    // Both copies of one package resolve through its CJS entry: seen once, checked once.
+    if (seen.has(requireEntry)) continue;
+    const unsupported = unsupportedCopy(target, requireEntry);
+    if (unsupported !== undefined) {
       seen.add(requireEntry);
-      try {
-        outcomes.push(applyPatch(target, requireEntry, 'commonjs', requireFromApp(requireEntry)));
-      } catch (error) {
-        diag.warn(`modelmaxx: could not load ${requireEntry}`, error);
+      outcomes.push(unsupported);
+      continue; // neither copy is loaded or patched
+    }
+    seen.add(requireEntry);
+    try {
+      outcomes.push(applyPatch(target, requireEntry, 'commonjs', requireFromApp(requireEntry)));
+    } catch (error) {
+      diag.warn(`modelmaxx: could not load ${requireEntry}`, error);
+    }
+    const importEntry = resolveImportEntry(target.packageName, requireEntry);
+    if (importEntry === undefined || seen.has(importEntry)) continue;
+    seen.add(importEntry);
+    try {
+      outcomes.push(applyPatch(target, importEntry, 'module', requireFromApp(importEntry)));
+    } catch (error) {
+      if (!isRequireAsyncModule(error)) {
+        diag.warn(`modelmaxx: could not load ${importEntry}`, error);
+        continue;
       }
-      const importEntry = resolveImportEntry(target.packageName, requireEntry);
-      if (importEntry === undefined || seen.has(importEntry)) continue;
-      seen.add(importEntry);
-      try {
-        outcomes.push(applyPatch(target, importEntry, 'module', requireFromApp(importEntry)));
-      } catch (error) {
-        if (!isRequireAsyncModule(error)) {
-          diag.warn(`modelmaxx: could not load ${importEntry}`, error);
-          continue;
-        }
-        later.push(
-          import(pathToFileURL(importEntry).href).then(
-            (namespace: unknown) => applyPatch(target, importEntry, 'module', namespace),
-            (importError: unknown) => {
-              diag.warn(`modelmaxx: could not import ${importEntry}`, importError);
-              return undefined;
-            },
-          ),
-        );
-      }
+      later.push(
+        import(pathToFileURL(importEntry).href).then(
+          (namespace: unknown) => applyPatch(target, importEntry, 'module', namespace),
+          (importError: unknown) => {
+            diag.warn(`modelmaxx: could not import ${importEntry}`, importError);
+            return undefined;
+          },
+        ),
+      );
     }
   }
   const pending = Promise.all(later).then((settled) =>
@@ -269,33 +282,27 @@ export function patchOnLoad(
     string,
     { target: PatchTarget; file: string; format: PatchOutcome['format'] }
   >();
-  for (const target of targets) {
-    for (const directory of fromDirectories) {
-      const requireFromApp = createRequire(join(directory, '__modelmaxx_resolve__.js'));
-      let requireEntry: string;
-      try {
-        requireEntry = requireFromApp.resolve(target.packageName);
-      } catch {
-        continue;
-      }
-      const unsupported = unsupportedCopy(target, requireEntry);
-      if (unsupported !== undefined) {
-        if (!outcomes.some((outcome) => outcome.file === requireEntry)) outcomes.push(unsupported);
-        continue; // no load hook for it: the app loads it untouched
-      }
-      byUrl.set(pathToFileURL(requireEntry).href, {
-        target,
-        file: requireEntry,
-        format: 'commonjs',
-      });
-      const importEntry = resolveImportEntry(target.packageName, requireEntry);
-      if (importEntry !== undefined && importEntry !== requireEntry) {
-        byUrl.set(pathToFileURL(importEntry).href, { target, file: importEntry, format: 'module' });
-      }
-      const cached = requireFromApp.cache[requireEntry];
-      if (cached?.loaded === true) {
-        outcomes.push(applyPatch(target, requireEntry, 'commonjs', cached.exports));
-      }
+  for (const { target, requireFromApp, requireEntry } of installedCopies(
+    targets,
+    fromDirectories,
+  )) {
+    const unsupported = unsupportedCopy(target, requireEntry);
+    if (unsupported !== undefined) {
+      if (!outcomes.some((outcome) => outcome.file === requireEntry)) outcomes.push(unsupported);
+      continue; // no load hook for it: the app loads it untouched
+    }
+    byUrl.set(pathToFileURL(requireEntry).href, {
+      target,
+      file: requireEntry,
+      format: 'commonjs',
+    });
+    const importEntry = resolveImportEntry(target.packageName, requireEntry);
+    if (importEntry !== undefined && importEntry !== requireEntry) {
+      byUrl.set(pathToFileURL(importEntry).href, { target, file: importEntry, format: 'module' });
+    }
+    const cached = requireFromApp.cache[requireEntry];
+    if (cached?.loaded === true) {
+      outcomes.push(applyPatch(target, requireEntry, 'commonjs', cached.exports));
     }
   }
   if (byUrl.size === 0) return { registered: true, outcomes };

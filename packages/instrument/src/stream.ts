@@ -29,17 +29,12 @@ export function observeStream(
   const target = stream as StreamLike;
   const accumulator = call.adapter.accumulator();
   const signal = target.controller?.signal;
-  if (typeof target.iterator === 'function') {
-    const original = target.iterator;
-    target.iterator = function observedIterator(this: unknown) {
-      return observeIterator(
-        original.call(this),
-        call,
-        accumulator,
-        signal,
-        options.hideUsageChunk,
-      );
+  const observing = (iterate: () => AsyncIterator<unknown>) =>
+    function observedIterator(this: unknown) {
+      return observeIterator(iterate.call(this), call, accumulator, signal, options.hideUsageChunk);
     };
+  if (typeof target.iterator === 'function') {
+    target.iterator = observing(target.iterator);
     return;
   }
   const original = target[Symbol.asyncIterator];
@@ -51,15 +46,7 @@ export function observeStream(
   Object.defineProperty(target, Symbol.asyncIterator, {
     configurable: true,
     writable: true,
-    value: function observedIterator(this: unknown) {
-      return observeIterator(
-        original.call(this),
-        call,
-        accumulator,
-        signal,
-        options.hideUsageChunk,
-      );
-    },
+    value: observing(original),
   });
 }
 
