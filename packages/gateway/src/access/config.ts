@@ -30,7 +30,6 @@ export const GatewayKeySchema = z.object({
 export type GatewayKeyConfig = z.infer<typeof GatewayKeySchema>;
 
 export const BUDGET_SCOPES = ['global', 'key', 'user', 'team', 'feature'] as const;
-export type BudgetScope = (typeof BUDGET_SCOPES)[number];
 
 export const BudgetSchema = z
   .object({
