@@ -5,31 +5,19 @@
  * already there).
  */
 import { StatsQuerySchema } from '@modelmaxx/semconv/schemas';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OTEL_TRACES_INSERT_COLUMNS, SCHEMA_VERSION } from '../src/schema/schema.js';
-import { openStore } from '../src/store/open-store.js';
-import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
 import { spanRowsToNative } from '../src/store/span-row-native.js';
-import { llmSpan, tempDir } from './store-fixtures.js';
+import { llmSpan } from './store-fixtures.js';
+import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
+import { useTestStore } from './support/test-store.js';
 
-const dir = tempDir('mm-purpose-');
-let store: ClickHouseStore;
-
-beforeAll(async () => {
-  store = await openStore({ dataDir: dir.path, batch: { maxDelayMs: 20 } });
-});
-afterAll(async () => {
-  await store.close();
-  dir.remove();
-});
-
-const query = async (sql: string, params?: Record<string, unknown>) =>
-  (await store.engine.query<Record<string, unknown>>(sql, params)).data;
+const db = useTestStore('mm-purpose-', { batch: { maxDelayMs: 20 } });
 
 async function waitFor(sql: string, count: number): Promise<Record<string, unknown>[]> {
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const rows = await query(sql);
+    const rows = await db.query(sql);
     if (rows.length >= count || Date.now() > deadline) return rows;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -47,7 +35,7 @@ describe('llm_calls.Purpose', () => {
         'modelmaxx.evaluation.target.span_id': app.SpanId,
       },
     });
-    expect(await store.write([app, judge])).toMatchObject({ status: 'ok' });
+    expect(await db.store.write([app, judge])).toMatchObject({ status: 'ok' });
     const rows = await waitFor(
       `SELECT SpanId, Purpose, CostUSD FROM modelmaxx.llm_calls WHERE ServiceName = 'purpose' ORDER BY Purpose`,
       2,
@@ -56,7 +44,7 @@ describe('llm_calls.Purpose', () => {
       { SpanId: app.SpanId, Purpose: 'app', CostUSD: 0.01 },
       { SpanId: judge.SpanId, Purpose: 'evaluation', CostUSD: 0.002 },
     ]);
-    const stats = await store.stats(
+    const stats = await db.store.stats(
       StatsQuerySchema.parse({ window: '1h', service: 'purpose', quality: 'false' }),
     );
     // Before: gpt-4o-mini with 1 call and $0.002 among the app's models.
@@ -67,42 +55,44 @@ describe('llm_calls.Purpose', () => {
 
   it('upgrades a version 3 schema: the column is added, rows stored before are app', async () => {
     const database = 'upgrade_v3_purpose';
-    const old = new (store.constructor as new (options: unknown) => ClickHouseStore)({
-      engine: store.engine,
+    const old = new (db.store.constructor as new (options: unknown) => ClickHouseStore)({
+      engine: db.store.engine,
       database,
       priceRows: [],
     });
     await old.migrate();
     // What version 3 had: llm_calls without Purpose, its view and the rollup's not knowing it.
-    await store.engine.command(`DROP VIEW ${database}.llm_calls_mv`);
-    await store.engine.command(`DROP VIEW ${database}.llm_rollup_1m_calls_mv`);
-    await store.engine.command(`ALTER TABLE ${database}.llm_calls DROP COLUMN Purpose`);
-    await store.engine.command(`TRUNCATE TABLE ${database}.schema_migrations`);
-    await store.engine.command(
+    await db.store.engine.command(`DROP VIEW ${database}.llm_calls_mv`);
+    await db.store.engine.command(`DROP VIEW ${database}.llm_rollup_1m_calls_mv`);
+    await db.store.engine.command(`ALTER TABLE ${database}.llm_calls DROP COLUMN Purpose`);
+    await db.store.engine.command(`TRUNCATE TABLE ${database}.schema_migrations`);
+    await db.store.engine.command(
       `INSERT INTO ${database}.schema_migrations VALUES (3, now64(3), 'modelmaxx schema v3')`,
     );
-    await store.engine.command(
+    await db.store.engine.command(
       `INSERT INTO ${database}.llm_calls (Timestamp, TraceId, SpanId, RequestModel, StatusCode, CostSource)
        VALUES (now64(9), 't', 'before', 'gpt-4o', 'Unset', 'unknown')`,
     );
-    const upgraded = new (store.constructor as new (options: unknown) => ClickHouseStore)({
-      engine: store.engine,
+    const upgraded = new (db.store.constructor as new (options: unknown) => ClickHouseStore)({
+      engine: db.store.engine,
       database,
       priceRows: [],
     });
     await upgraded.migrate();
     expect(
-      await query(`SELECT max(Version) AS version FROM ${database}.schema_migrations`),
+      await db.query(`SELECT max(Version) AS version FROM ${database}.schema_migrations`),
     ).toEqual([{ version: SCHEMA_VERSION }]);
     const judge = llmSpan({ extra: { 'modelmaxx.evaluation.role': 'judge' } });
-    await store.engine.insert({
+    await db.store.engine.insert({
       table: `${database}.otel_traces`,
       columns: OTEL_TRACES_INSERT_COLUMNS,
       format: 'Native',
       body: spanRowsToNative([judge]),
     });
     expect(
-      await query(`SELECT SpanId, Purpose FROM ${database}.llm_calls ORDER BY SpanId = 'before'`),
+      await db.query(
+        `SELECT SpanId, Purpose FROM ${database}.llm_calls ORDER BY SpanId = 'before'`,
+      ),
     ).toEqual([
       { SpanId: judge.SpanId, Purpose: 'evaluation' },
       { SpanId: 'before', Purpose: 'app' },

@@ -6,23 +6,13 @@
  * `/api/savings` query validation.
  */
 import { costOf } from '@modelmaxx/pricing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SavingsQuerySchema, savingsLedger } from '../src/savings/savings.js';
 import type { SavingsRow } from '../src/savings/savings.js';
-import { openStore } from '../src/store/open-store.js';
-import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
-import { hex, llmSpan, nanos, spanRow, tempDir } from './store-fixtures.js';
+import { hex, llmSpan, nanos, spanRow } from './store-fixtures.js';
+import { useTestStore } from './support/test-store.js';
 
-const dir = tempDir('mm-savings-');
-let store: ClickHouseStore;
-
-beforeAll(async () => {
-  store = await openStore({ dataDir: dir.path, batch: { maxDelayMs: 20 } });
-});
-afterAll(async () => {
-  await store.close();
-  dir.remove();
-});
+const db = useTestStore('mm-savings-', { batch: { maxDelayMs: 20 } });
 
 const route = (policy: string, klass: string, model: string, reference: string) => ({
   'modelmaxx.route.policy': policy,
@@ -128,7 +118,7 @@ describe('savings ledger', () => {
       score(mini[5]!, 'user.thumbs', 0, 'feedback'), // the verdict won: disagrees
     ];
     const fewVerdicts = small.map((call) => score(call, 'modelmaxx.shadow', 0.5, 'judge'));
-    const written = await store.write([
+    const written = await db.store.write([
       ...mini,
       frontier,
       ...small,
@@ -144,7 +134,7 @@ describe('savings ledger', () => {
     const deadline = Date.now() + 30_000;
     for (;;) {
       const [count] = (
-        await store.engine.query<{ n: string }>(
+        await db.store.engine.query<{ n: string }>(
           `SELECT (SELECT count() FROM modelmaxx.llm_calls) + (SELECT count() FROM modelmaxx.llm_scores) AS n`,
         )
       ).data;
@@ -152,7 +142,7 @@ describe('savings ledger', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const ledger = await savingsLedger(
-      store.engine,
+      db.store.engine,
       SavingsQuerySchema.parse({ window: '1h', groupBy: 'policy,class,model' }),
     );
     rows = ledger.rows;

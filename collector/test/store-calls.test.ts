@@ -5,28 +5,13 @@ import {
   PriceCatalog,
   PROVIDER_ALIASES,
 } from '@modelmaxx/pricing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../src/store/open-store.js';
-import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
+import { describe, expect, it } from 'vitest';
 import { modelNameSqlExpression, providerNameSqlExpression } from '../src/schema/model-name.js';
 import type { SpanRow } from '../src/store/span-store.js';
-import { llmSpan, nanos, spanRow, tempDir } from './store-fixtures.js';
+import { llmSpan, nanos, spanRow } from './store-fixtures.js';
+import { useTestStore } from './support/test-store.js';
 
-const dir = tempDir('mm-calls-');
-let store: ClickHouseStore;
-
-beforeAll(async () => {
-  store = await openStore({ dataDir: dir.path, spoolDir: false, batch: { maxDelayMs: 10 } });
-});
-afterAll(async () => {
-  await store.close();
-  dir.remove();
-});
-
-const query = async <Row = Record<string, unknown>>(
-  sql: string,
-  params?: Record<string, unknown>,
-) => (await store.engine.query<Row>(sql, params)).data;
+const db = useTestStore('mm-calls-', { spoolDir: false, batch: { maxDelayMs: 10 } });
 
 const catalog = PriceCatalog.default();
 
@@ -70,7 +55,7 @@ function modelNames(): string[] {
 describe('model and provider names in SQL', () => {
   it('normalise exactly like @modelmaxx/pricing', async () => {
     const names = modelNames();
-    const [row] = await query<{ normalized: string[] }>(
+    const [row] = await db.query<{ normalized: string[] }>(
       `SELECT arrayMap(m -> ${modelNameSqlExpression('m')}, {names:Array(String)}) AS normalized`,
       { names },
     );
@@ -92,7 +77,7 @@ describe('model and provider names in SQL', () => {
       'a..b',
       '',
     ];
-    const [providerRow] = await query<{ normalized: string[] }>(
+    const [providerRow] = await db.query<{ normalized: string[] }>(
       `SELECT arrayMap(p -> ${providerNameSqlExpression('p')}, {providers:Array(String)}) AS normalized`,
       { providers },
     );
@@ -130,8 +115,8 @@ describe('llm_calls', () => {
       if (provider === '') delete span.SpanAttributes['gen_ai.provider.name'];
       spans.push({ span, provider, model, usage });
     }
-    expect(await store.write(spans.map((item) => item.span))).toMatchObject({ status: 'ok' });
-    const rows = await query<CallRow>(
+    expect(await db.store.write(spans.map((item) => item.span))).toMatchObject({ status: 'ok' });
+    const rows = await db.query<CallRow>(
       'SELECT SpanId, CostUSD, CostSource, PricingModel FROM modelmaxx.llm_calls WHERE SpanId IN {ids:Array(String)}',
       { ids: spans.map((item) => item.span.SpanId) },
     );
@@ -218,11 +203,11 @@ describe('llm_calls', () => {
       output: 0,
     });
     const tool = llmSpan({ model: 'gpt-4o', extra: { 'gen_ai.operation.name': 'execute_tool' } });
-    expect(await store.write([withCost, euro, anthropicSdk, failed, tool])).toMatchObject({
+    expect(await db.store.write([withCost, euro, anthropicSdk, failed, tool])).toMatchObject({
       status: 'ok',
     });
 
-    const rows = await query<Record<string, unknown>>(
+    const rows = await db.query<Record<string, unknown>>(
       `SELECT * EXCEPT (Timestamp), toString(toUnixTimestamp64Nano(Timestamp)) AS Timestamp
        FROM modelmaxx.llm_calls WHERE SpanId IN {ids:Array(String)}`,
       { ids: [withCost, euro, anthropicSdk, failed, tool].map((span) => span.SpanId) },
@@ -707,8 +692,8 @@ describe('llm_calls from other instrumentations', () => {
   ];
 
   it('maps each source onto the same columns, prices it like costOf, and skips wrapper spans', async () => {
-    expect(await store.write(cases.map((item) => item.span))).toMatchObject({ status: 'ok' });
-    const rows = await query<Record<string, unknown>>(
+    expect(await db.store.write(cases.map((item) => item.span))).toMatchObject({ status: 'ok' });
+    const rows = await db.query<Record<string, unknown>>(
       'SELECT * FROM modelmaxx.llm_calls WHERE SpanId IN {ids:Array(String)}',
       { ids: cases.map((item) => item.span.SpanId) },
     );

@@ -1,5 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../src/store/open-store.js';
+import { describe, expect, it } from 'vitest';
 import { ClickHouseStore } from '../src/store/clickhouse-store.js';
 import {
   LATENCY_DD_PARAMETERS,
@@ -9,35 +8,22 @@ import {
 } from '../src/schema/schema.js';
 import { spanRowsToNative } from '../src/store/span-row-native.js';
 import { llmPriceRows } from '@modelmaxx/pricing';
-import { hex, llmSpan, nanos, spanRow, tempDir } from './store-fixtures.js';
+import { hex, llmSpan, nanos, spanRow } from './store-fixtures.js';
+import { useTestStore } from './support/test-store.js';
 
-const dir = tempDir('mm-schema-');
-let store: ClickHouseStore;
-
-beforeAll(async () => {
-  store = await openStore({ dataDir: dir.path, spoolDir: false, batch: { maxDelayMs: 10 } });
-});
-afterAll(async () => {
-  await store.close();
-  dir.remove();
-});
-
-const query = async <Row = Record<string, unknown>>(
-  sql: string,
-  params?: Record<string, unknown>,
-) => (await store.engine.query<Row>(sql, params)).data;
+const db = useTestStore('mm-schema-', { spoolDir: false, batch: { maxDelayMs: 10 } });
 
 describe('schema', () => {
   it('is created once: migrating again changes nothing', async () => {
-    const before = await query(
+    const before = await db.query(
       `SELECT name, engine, create_table_query FROM system.tables WHERE database = 'modelmaxx' ORDER BY name`,
     );
-    const prices = await query<{ n: string }>(
+    const prices = await db.query<{ n: string }>(
       'SELECT toString(count()) AS n FROM modelmaxx.llm_prices',
     );
-    await store.migrate();
-    await store.migrate();
-    const after = await query(
+    await db.store.migrate();
+    await db.store.migrate();
+    const after = await db.query(
       `SELECT name, engine, create_table_query FROM system.tables WHERE database = 'modelmaxx' ORDER BY name`,
     );
     expect(after).toEqual(before);
@@ -62,16 +48,16 @@ describe('schema', () => {
       'schema_migrations',
     ]);
     expect(
-      await query<{ n: string }>('SELECT toString(count()) AS n FROM modelmaxx.llm_prices'),
+      await db.query<{ n: string }>('SELECT toString(count()) AS n FROM modelmaxx.llm_prices'),
     ).toEqual(prices);
     expect(Number(prices[0]?.n)).toBeGreaterThan(10);
-    expect(await query('SELECT Version FROM modelmaxx.schema_migrations')).toEqual([
+    expect(await db.query('SELECT Version FROM modelmaxx.schema_migrations')).toEqual([
       { Version: SCHEMA_VERSION },
     ]);
   });
 
   it('gives otel_traces the OpenTelemetry Collector ClickHouse exporter columns, codecs, keys and indexes', async () => {
-    const columns = await query(
+    const columns = await db.query(
       `SELECT name, type, compression_codec AS codec FROM system.columns
        WHERE database = 'modelmaxx' AND table = 'otel_traces' ORDER BY position`,
     );
@@ -106,7 +92,7 @@ describe('schema', () => {
       { name: 'ResourceAttributeItems', type: 'Array(String)', codec: '' },
       { name: 'SpanAttributeItems', type: 'Array(String)', codec: '' },
     ]);
-    const [table] = await query(
+    const [table] = await db.query(
       `SELECT engine, partition_key, sorting_key, primary_key FROM system.tables
        WHERE database = 'modelmaxx' AND name = 'otel_traces'`,
     );
@@ -116,7 +102,7 @@ describe('schema', () => {
       sorting_key: 'ServiceName, SpanName, toDateTime(Timestamp), Timestamp',
       primary_key: 'ServiceName, SpanName, toDateTime(Timestamp)',
     });
-    const indexes = await query(
+    const indexes = await db.query(
       `SELECT name, type_full AS type, expr, granularity FROM system.data_skipping_indices
        WHERE database = 'modelmaxx' AND table = 'otel_traces' ORDER BY name`,
     );
@@ -154,7 +140,7 @@ describe('schema', () => {
       },
       { name: 'idx_trace_id', type: 'bloom_filter(0.001)', expr: 'TraceId', granularity: 1 },
     ]);
-    const lookup = await query(
+    const lookup = await db.query(
       `SELECT name, type FROM system.columns
        WHERE database = 'modelmaxx' AND table = 'otel_traces_trace_id_ts' ORDER BY position`,
     );
@@ -198,11 +184,11 @@ describe('schema', () => {
       ParentSpanId: root.SpanId,
       SpanName: 'SELECT orders',
     });
-    expect(await store.write([root, child, spanRow()])).toEqual({
+    expect(await db.store.write([root, child, spanRow()])).toEqual({
       status: 'ok',
       durability: 'clickhouse',
     });
-    const stored = await query(
+    const stored = await db.query(
       `SELECT toString(toUnixTimestamp64Nano(Timestamp)) AS Timestamp, TraceId, SpanId, ParentSpanId, TraceState,
               SpanName, SpanKind, ServiceName, ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes,
               toString(Duration) AS Duration, StatusCode, StatusMessage,
@@ -240,7 +226,7 @@ describe('schema', () => {
       },
     ]);
     // The query Grafana's ClickHouse data source runs for a trace id (trace view).
-    const trace = await query(
+    const trace = await db.query(
       `WITH {traceId:String} AS trace_id,
             (SELECT min(Start) FROM modelmaxx.otel_traces_trace_id_ts WHERE TraceId = trace_id) AS trace_start,
             (SELECT max(End) + 1 FROM modelmaxx.otel_traces_trace_id_ts WHERE TraceId = trace_id) AS trace_end
@@ -269,7 +255,7 @@ describe('schema', () => {
         duration: 1.5,
       },
     ]);
-    const bounds = await query(
+    const bounds = await db.query(
       `SELECT toUnixTimestamp(min(Start)) AS start, toUnixTimestamp(max(End)) AS end
        FROM modelmaxx.otel_traces_trace_id_ts WHERE TraceId = {traceId:String}`,
       { traceId },
@@ -282,13 +268,13 @@ describe('schema', () => {
   it('upgrades a version 2 schema: llm_calls gets Model, filled for the rows already there and by the re-created view', async () => {
     const database = 'upgrade_v2_check';
     const priceRows = llmPriceRows();
-    const old = new ClickHouseStore({ engine: store.engine, database, priceRows });
+    const old = new ClickHouseStore({ engine: db.store.engine, database, priceRows });
     await old.migrate();
     // What version 2 had: llm_calls without Model, filled by a view that does not know it.
-    await store.engine.command(`DROP VIEW ${database}.llm_calls_mv`);
-    await store.engine.command(`ALTER TABLE ${database}.llm_calls DROP COLUMN Model`);
-    await store.engine.command(`TRUNCATE TABLE ${database}.schema_migrations`);
-    await store.engine.command(
+    await db.store.engine.command(`DROP VIEW ${database}.llm_calls_mv`);
+    await db.store.engine.command(`ALTER TABLE ${database}.llm_calls DROP COLUMN Model`);
+    await db.store.engine.command(`TRUNCATE TABLE ${database}.schema_migrations`);
+    await db.store.engine.command(
       `INSERT INTO ${database}.schema_migrations VALUES (2, now64(3), 'modelmaxx schema v2')`,
     );
     const oldRows = [
@@ -298,20 +284,20 @@ describe('schema', () => {
       { id: 'a4', request: 'My-Model', response: '', status: 'Unset' },
     ];
     for (const row of oldRows) {
-      await store.engine.command(
+      await db.store.engine.command(
         `INSERT INTO ${database}.llm_calls (Timestamp, TraceId, SpanId, RequestModel, ResponseModel, StatusCode, CostSource)
          VALUES (now64(9), 't', {id:String}, {request:String}, {response:String}, {status:String}, 'unknown')`,
         row,
       );
     }
-    const upgraded = new ClickHouseStore({ engine: store.engine, database, priceRows });
+    const upgraded = new ClickHouseStore({ engine: db.store.engine, database, priceRows });
     for (let run = 0; run < 2; run++) {
       await upgraded.migrate();
       expect(
-        await query(`SELECT max(Version) AS version FROM ${database}.schema_migrations`),
+        await db.query(`SELECT max(Version) AS version FROM ${database}.schema_migrations`),
       ).toEqual([{ version: SCHEMA_VERSION }]);
       expect(
-        await query(`SELECT SpanId, Model FROM ${database}.llm_calls ORDER BY SpanId`),
+        await db.query(`SELECT SpanId, Model FROM ${database}.llm_calls ORDER BY SpanId`),
       ).toEqual([
         { SpanId: 'a1', Model: 'gpt-4o' },
         { SpanId: 'a2', Model: 'gpt-4o' },
@@ -320,14 +306,14 @@ describe('schema', () => {
       ]);
     }
     const fresh = llmSpan({ model: 'gpt-4o-mini', responseModel: 'gpt-4o-mini-2024-07-18' });
-    await store.engine.insert({
+    await db.store.engine.insert({
       table: `${database}.otel_traces`,
       columns: OTEL_TRACES_INSERT_COLUMNS,
       format: 'Native',
       body: spanRowsToNative([fresh]),
     });
     expect(
-      await query(
+      await db.query(
         `SELECT Model, CostSource FROM ${database}.llm_calls WHERE SpanId = {id:String}`,
         {
           id: fresh.SpanId,
@@ -339,7 +325,7 @@ describe('schema', () => {
 
   it('upgrades a version 1 schema: latency sketches added to the rollups and computed for the minutes already there', async () => {
     const database = 'upgrade_check';
-    const old = new ClickHouseStore({ engine: store.engine, database, priceRows: [] });
+    const old = new ClickHouseStore({ engine: db.store.engine, database, priceRows: [] });
     await old.migrate();
     // Make it what version 1 created: rollups and their views without LatencyMsDD.
     const v1Views = schemaStatements({ database })
@@ -351,15 +337,15 @@ describe('schema', () => {
       );
     expect(v1Views).toHaveLength(2);
     for (const view of ['llm_rollup_1m_calls_mv', 'llm_rollup_1h_mv'])
-      await store.engine.command(`DROP VIEW ${database}.${view}`);
+      await db.store.engine.command(`DROP VIEW ${database}.${view}`);
     for (const table of ['llm_rollup_1m', 'llm_rollup_1h'])
-      await store.engine.command(`ALTER TABLE ${database}.${table} DROP COLUMN LatencyMsDD`);
+      await db.store.engine.command(`ALTER TABLE ${database}.${table} DROP COLUMN LatencyMsDD`);
     for (const sql of v1Views) {
       expect(sql).not.toContain('LatencyMsDD');
-      await store.engine.command(sql);
+      await db.store.engine.command(sql);
     }
-    await store.engine.command(`TRUNCATE TABLE ${database}.schema_migrations`);
-    await store.engine.command(
+    await db.store.engine.command(`TRUNCATE TABLE ${database}.schema_migrations`);
+    await db.store.engine.command(
       `INSERT INTO ${database}.schema_migrations VALUES (1, now64(3), 'modelmaxx schema v1')`,
     );
     const spans = Array.from({ length: 40 }, (_, index) =>
@@ -368,26 +354,26 @@ describe('schema', () => {
         durationMs: 100 + index * 25,
       }),
     );
-    await store.engine.insert({
+    await db.store.engine.insert({
       table: `${database}.otel_traces`,
       columns: OTEL_TRACES_INSERT_COLUMNS,
       format: 'Native',
       body: spanRowsToNative(spans),
     });
 
-    const upgraded = new ClickHouseStore({ engine: store.engine, database, priceRows: [] });
+    const upgraded = new ClickHouseStore({ engine: db.store.engine, database, priceRows: [] });
     for (let run = 0; run < 2; run++) {
       await upgraded.migrate();
       expect(
-        await query(`SELECT max(Version) AS version FROM ${database}.schema_migrations`),
+        await db.query(`SELECT max(Version) AS version FROM ${database}.schema_migrations`),
       ).toEqual([{ version: SCHEMA_VERSION }]);
       for (const table of ['llm_rollup_1m', 'llm_rollup_1h']) {
-        const [rolled] = await query<{ calls: string; sketched: string[] }>(
+        const [rolled] = await db.query<{ calls: string; sketched: string[] }>(
           `SELECT toString(sum(Calls)) AS calls,
                   arrayMap(x -> toString(round(x, 6)), quantilesDDMerge(${LATENCY_DD_PARAMETERS})(LatencyMsDD)) AS sketched
            FROM ${database}.${table}`,
         );
-        const [direct] = await query<{ sketched: string[] }>(
+        const [direct] = await db.query<{ sketched: string[] }>(
           `SELECT arrayMap(x -> toString(round(x, 6)), quantilesDD(${LATENCY_DD_PARAMETERS})(DurationMs)) AS sketched
            FROM ${database}.llm_calls`,
         );
@@ -404,9 +390,9 @@ describe('schema', () => {
 
   it('adds the exporter-style TTL to raw tables when asked, and keeps rollups', async () => {
     for (const statement of schemaStatements({ database: 'ttl_check', ttlDays: 7 })) {
-      await store.engine.command(statement.sql);
+      await db.store.engine.command(statement.sql);
     }
-    const tables = await query<{ name: string; ttl: boolean }>(
+    const tables = await db.query<{ name: string; ttl: boolean }>(
       `SELECT name, toBool(position(create_table_query, 'TTL ') > 0) AS ttl FROM system.tables
        WHERE database = 'ttl_check' AND engine LIKE '%MergeTree' ORDER BY name`,
     );
@@ -420,7 +406,7 @@ describe('schema', () => {
       { name: 'otel_traces_trace_id_ts', ttl: true },
       { name: 'schema_migrations', ttl: false },
     ]);
-    const [traces] = await query<{ ttl: string }>(
+    const [traces] = await db.query<{ ttl: string }>(
       `SELECT extract(create_table_query, 'TTL [^S]+') AS ttl FROM system.tables
        WHERE database = 'ttl_check' AND name = 'otel_traces'`,
     );
@@ -430,7 +416,7 @@ describe('schema', () => {
   it('generates ON CLUSTER DDL (Replicated*MergeTree, Distributed by trace id) that ClickHouse parses', async () => {
     const statements = schemaStatements({ cluster: 'llm_cluster', database: 'obs', ttlDays: 30 });
     for (const statement of statements) {
-      const [parsed] = await query<{ q: string }>('SELECT formatQuery({sql:String}) AS q', {
+      const [parsed] = await db.query<{ q: string }>('SELECT formatQuery({sql:String}) AS q', {
         sql: statement.sql,
       });
       expect(parsed?.q, statement.name).toContain('ON CLUSTER llm_cluster');

@@ -1,25 +1,10 @@
 import { StatsQuerySchema, StatsResponseSchema } from '@modelmaxx/semconv/schemas';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../src/store/open-store.js';
-import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
+import { describe, expect, it } from 'vitest';
 import type { SpanRow } from '../src/store/span-store.js';
-import { llmSpan, nanos, spanRow, tempDir } from './store-fixtures.js';
+import { llmSpan, nanos, spanRow } from './store-fixtures.js';
+import { useTestStore } from './support/test-store.js';
 
-const dir = tempDir('mm-stats-');
-let store: ClickHouseStore;
-
-beforeAll(async () => {
-  store = await openStore({ dataDir: dir.path, batch: { maxDelayMs: 20 } });
-});
-afterAll(async () => {
-  await store.close();
-  dir.remove();
-});
-
-const query = async <Row = Record<string, unknown>>(
-  sql: string,
-  params?: Record<string, unknown>,
-) => (await store.engine.query<Row>(sql, params)).data;
+const db = useTestStore('mm-stats-', { batch: { maxDelayMs: 20 } });
 
 function withEvaluation(
   span: SpanRow,
@@ -58,10 +43,10 @@ describe('scores', () => {
     second.Events.Timestamp.push(nanos(Date.now()));
     second.Events.Name.push('exception');
     second.Events.Attributes.push({ 'exception.type': 'Oops' });
-    expect(await store.write([first, second])).toMatchObject({ status: 'ok' });
+    expect(await db.store.write([first, second])).toMatchObject({ status: 'ok' });
 
     const responseId = first.SpanAttributes['gen_ai.response.id'] ?? '';
-    await store.insertFeedback({
+    await db.store.insertFeedback({
       responseId,
       name: 'thumbs',
       score: 1,
@@ -69,7 +54,7 @@ describe('scores', () => {
       comment: 'great',
       source: 'feedback',
     });
-    await store.insertFeedback({
+    await db.store.insertFeedback({
       traceId: second.TraceId,
       spanId: second.SpanId,
       name: 'thumbs',
@@ -77,7 +62,7 @@ describe('scores', () => {
       source: 'feedback',
       timestamp: new Date(Date.now() - 1000).toISOString(),
     });
-    const rows = await query(
+    const rows = await db.query(
       `SELECT TraceId, SpanId, ResponseId, Name, Score, Label, Explanation, Source, ServiceName, Provider, Model, Task, Feature
        FROM modelmaxx.llm_scores ORDER BY Name, Score`,
     );
@@ -134,7 +119,7 @@ describe('scores', () => {
         ...common,
       },
     ]);
-    const stats = await store.stats(StatsQuerySchema.parse({ window: '1h', groupBy: 'task' }));
+    const stats = await db.store.stats(StatsQuerySchema.parse({ window: '1h', groupBy: 'task' }));
     expect(stats.rows).toHaveLength(1);
     expect(stats.rows[0]).toMatchObject({
       model: 'gpt-4o',
@@ -144,7 +129,7 @@ describe('scores', () => {
       meanScore: (1 + 0.25 + 1 + 0) / 4,
     });
     // Only some evaluation names (e.g. the app's own checks, without the built-ins).
-    const named = await store.stats(
+    const named = await db.store.stats(
       StatsQuerySchema.parse({
         window: '1h',
         groupBy: 'task',
@@ -158,7 +143,7 @@ describe('scores', () => {
       scoreCount: 3,
       meanScore: (0.25 + 0 + 1) / 3,
     });
-    const none = await store.stats(
+    const none = await db.store.stats(
       StatsQuerySchema.parse({ window: '1h', groupBy: 'task', scores: 'app.unknown' }),
     );
     expect(none.rows[0]).toMatchObject({ calls: 2, scoreCount: 0, meanScore: null });
@@ -221,15 +206,15 @@ describe('stats', () => {
     }
     // Outside a 1h window, inside 3h.
     spans.push(llmSpan({ model: 'gpt-4o-mini', task: 'chat', timestampMs: now - 2 * 3600_000 }));
-    expect(await store.write(spans)).toMatchObject({ status: 'ok' });
-    expect(await store.flush()).toBe(true);
+    expect(await db.store.write(spans)).toMatchObject({ status: 'ok' });
+    expect(await db.store.flush()).toBe(true);
 
-    const stats = await store.stats(
+    const stats = await db.store.stats(
       StatsQuerySchema.parse({ window: '1h', groupBy: 'model,task,service' }),
     );
     expect(StatsResponseSchema.parse(stats)).toEqual(stats);
     expect(stats.groupBy).toEqual(['model', 'task', 'service']);
-    const direct = await query<Record<string, unknown>>(
+    const direct = await db.query<Record<string, unknown>>(
       `SELECT if(RequestModel != '', RequestModel, ResponseModel) AS model, Task AS task, ServiceName AS service,
               count() AS calls, countIf(StatusCode = 'Error' OR ErrorType != '') AS errors,
               sum(ifNull(CostUSD, 0)) AS cost, countIf(CostUSD IS NOT NULL) AS costCalls,
@@ -273,7 +258,7 @@ describe('stats', () => {
       }
     }
     // The same numbers as the rows we wrote, per model and task.
-    const byModelTask = await store.stats(
+    const byModelTask = await db.store.stats(
       StatsQuerySchema.parse({ window: '1h', groupBy: 'task' }),
     );
     for (const [key, entry] of expected) {
@@ -285,12 +270,12 @@ describe('stats', () => {
       expect(row?.meanInputTokens).toBeCloseTo(entry.input / entry.calls, 9);
       expect(row?.meanOutputTokens).toBeCloseTo(entry.output / entry.calls, 9);
     }
-    const wide = await store.stats(StatsQuerySchema.parse({ window: '3h', groupBy: 'task' }));
+    const wide = await db.store.stats(StatsQuerySchema.parse({ window: '3h', groupBy: 'task' }));
     const chat = (response: typeof wide) =>
       response.rows.find((row) => row.model === 'gpt-4o-mini' && row.task === 'chat')?.calls ?? 0;
     expect(chat(wide)).toBe(chat(byModelTask) + 1);
     // A day reads the hourly rollup: the same calls, errors, costs and tokens.
-    const day = await store.stats(StatsQuerySchema.parse({ window: '24h', groupBy: 'task' }));
+    const day = await db.store.stats(StatsQuerySchema.parse({ window: '24h', groupBy: 'task' }));
     const numbers = (response: typeof wide) =>
       response.rows.map((row) => ({
         key: `${row.model}|${row.task}`,
@@ -310,7 +295,7 @@ describe('stats', () => {
         0.05 * (minute?.latencyP50Ms ?? 0) + 20,
       );
     }
-    const billing = await store.stats(
+    const billing = await db.store.stats(
       StatsQuerySchema.parse({ window: '1h', groupBy: 'service', service: 'billing' }),
     );
     expect(billing.rows.map((row) => row.service)).toEqual(billing.rows.map(() => 'billing'));
@@ -342,14 +327,14 @@ describe('late scores', () => {
     });
     // An evaluation event on a plain span that names no call stays on that span.
     const other = withEvaluation(spanRow({ SpanName: 'tool run' }), 'tool.ok', 1);
-    expect(await store.write([call, late, other])).toMatchObject({ status: 'ok' });
+    expect(await db.store.write([call, late, other])).toMatchObject({ status: 'ok' });
     // Acknowledged means spooled; wait for the batch to reach ClickHouse.
     const sql = `SELECT TraceId, SpanId, ResponseId, Source, Provider, Model, Task, Feature FROM modelmaxx.llm_scores
        WHERE Name IN ('user.thumbs', 'tool.ok') ORDER BY Name DESC`;
-    let rows = await query(sql);
+    let rows = await db.query(sql);
     for (let tries = 0; rows.length < 2 && tries < 200; tries += 1) {
       await new Promise((resolve) => setTimeout(resolve, 50));
-      rows = await query(sql);
+      rows = await db.query(sql);
     }
     expect(rows).toEqual([
       {
@@ -373,7 +358,7 @@ describe('late scores', () => {
         Feature: '',
       },
     ]);
-    const stats = await store.stats(StatsQuerySchema.parse({ window: '1h', groupBy: 'task' }));
+    const stats = await db.store.stats(StatsQuerySchema.parse({ window: '1h', groupBy: 'task' }));
     expect(stats.rows.find((row) => row.task === 'late-qa')).toMatchObject({
       model: 'claude-haiku-4-5',
       calls: 1,
@@ -391,12 +376,12 @@ describe('late scores', () => {
         timestampMs: now - 60_000 - (index % 600) * 50,
       }),
     );
-    expect(await store.write(spans)).toMatchObject({ status: 'ok' });
-    expect(await store.flush()).toBe(true);
-    const stats = await store.stats(
+    expect(await db.store.write(spans)).toMatchObject({ status: 'ok' });
+    expect(await db.store.flush()).toBe(true);
+    const stats = await db.store.stats(
       StatsQuerySchema.parse({ window: '1h', groupBy: 'model', service: 'big-group' }),
     );
-    const [direct] = await query<{ latency: number[] }>(
+    const [direct] = await db.query<{ latency: number[] }>(
       `SELECT quantilesDD(0.01, 0.5, 0.95, 0.99)(DurationMs) AS latency
        FROM modelmaxx.llm_calls WHERE ServiceName = 'big-group'`,
     );
