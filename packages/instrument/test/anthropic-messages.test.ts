@@ -1,33 +1,20 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import * as anthropicModule from '@anthropic-ai/sdk';
 import Anthropic from '@anthropic-ai/sdk';
-import { startLlmSim } from '@modelmaxx/llm-sim';
-import type { LlmSim } from '@modelmaxx/llm-sim';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { instrumentAnthropic, uninstrumentAnthropic } from '../src/index.js';
 import { anthropicUsageAttributes, serverAttributesOf } from './support/expected.js';
-import { setupTracing, waitFor } from './support/tracing.js';
-import type { TestTracing } from './support/tracing.js';
+import { useTestBed, waitFor } from './support/tracing.js';
 
-let tracing: TestTracing;
-let sim: LlmSim;
+const bed = useTestBed({ seed: 5 });
 let client: Anthropic;
 
-beforeAll(async () => {
+beforeAll(() => {
   // The SDK's own tracing stays at its default (on), so these tests see whether it is suppressed.
   delete process.env['ANTHROPIC_OPEN_TELEMETRY'];
-  tracing = setupTracing();
-  sim = await startLlmSim({ seed: 5, latencyScale: 0 });
   expect(instrumentAnthropic(anthropicModule)).toBe(true);
-  client = new Anthropic({ baseURL: sim.anthropicBaseURL, apiKey: 'test-key', maxRetries: 0 });
+  client = new Anthropic({ baseURL: bed.sim.anthropicBaseURL, apiKey: 'test-key', maxRetries: 0 });
 });
-
-afterAll(async () => {
-  await sim.close();
-  await tracing.shutdown();
-});
-
-beforeEach(() => tracing.reset());
 
 function base(model: string, stream: boolean) {
   return {
@@ -35,15 +22,15 @@ function base(model: string, stream: boolean) {
     'gen_ai.provider.name': 'anthropic',
     'gen_ai.request.model': model,
     'gen_ai.request.stream': stream,
-    ...serverAttributesOf(sim.anthropicBaseURL),
+    ...serverAttributesOf(bed.sim.anthropicBaseURL),
   };
 }
 
 async function settled(count: number) {
-  await waitFor(() => tracing.spans().length >= count);
+  await waitFor(() => bed.tracing.spans().length >= count);
   await new Promise((resolve) => setTimeout(resolve, 20));
-  expect(tracing.spans()).toHaveLength(count);
-  return tracing.spans();
+  expect(bed.tracing.spans()).toHaveLength(count);
+  return bed.tracing.spans();
 }
 
 describe('anthropic messages', () => {
@@ -53,7 +40,7 @@ describe('anthropic messages', () => {
       max_tokens: 256,
       stop_sequences: ['END'],
       system: 'You are terse.',
-      messages: [{ role: 'user', content: 'Describe tracing.' }],
+      messages: [{ role: 'user', content: 'Describe bed.tracing.' }],
     });
     const [span] = await settled(1);
     expect(span?.instrumentationScope.name).toBe('@modelmaxx/instrument');
@@ -121,7 +108,7 @@ describe('anthropic messages', () => {
       'gen_ai.response.finish_reasons': [message.stop_reason],
       ...anthropicUsageAttributes(message.model, message.usage),
     });
-    tracing.reset();
+    bed.tracing.reset();
     const final = await client.messages.stream(request).finalMessage();
     expect(final.usage.output_tokens_details?.thinking_tokens).toBeGreaterThan(0);
     const [streamed] = await settled(1);

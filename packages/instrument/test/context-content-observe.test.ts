@@ -2,8 +2,6 @@ import * as openaiModule from 'openai';
 import OpenAI from 'openai';
 import * as anthropicModule from '@anthropic-ai/sdk';
 import Anthropic from '@anthropic-ai/sdk';
-import { startLlmSim } from '@modelmaxx/llm-sim';
-import type { LlmSim } from '@modelmaxx/llm-sim';
 import type { TracerProvider as TracerProviderApi } from '@opentelemetry/api';
 import {
   AlwaysOffSampler,
@@ -11,7 +9,7 @@ import {
   SimpleSpanProcessor,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   configureInstrumentation,
   instrumentAnthropic,
@@ -26,37 +24,26 @@ import {
   openaiUsageAttributes,
   serverAttributesOf,
 } from './support/expected.js';
-import { setupTracing, waitFor } from './support/tracing.js';
-import type { TestTracing } from './support/tracing.js';
+import { useTestBed, waitFor } from './support/tracing.js';
 
-let tracing: TestTracing;
-let sim: LlmSim;
+const bed = useTestBed({ seed: 9 });
 let client: OpenAI;
 
-beforeAll(async () => {
-  tracing = setupTracing();
-  sim = await startLlmSim({ seed: 9, latencyScale: 0 });
+beforeAll(() => {
   instrumentOpenAI(openaiModule);
   instrumentAnthropic(anthropicModule);
-  client = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 });
+  client = new OpenAI({ baseURL: bed.sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 });
 });
-
-afterAll(async () => {
-  await sim.close();
-  await tracing.shutdown();
-});
-
-beforeEach(() => tracing.reset());
 afterEach(() => {
   delete process.env['OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT'];
   resetInstrumentationConfig();
 });
 
 async function spansAfter(count: number) {
-  await waitFor(() => tracing.spans().length >= count);
+  await waitFor(() => bed.tracing.spans().length >= count);
   await new Promise((resolve) => setTimeout(resolve, 20));
-  expect(tracing.spans()).toHaveLength(count);
-  return tracing.spans();
+  expect(bed.tracing.spans()).toHaveLength(count);
+  return bed.tracing.spans();
 }
 
 /** The whole attribute map of a plain chat-completions span, plus `extra`. */
@@ -69,7 +56,7 @@ function chatAttributes(
     'gen_ai.provider.name': 'openai',
     'gen_ai.request.model': 'gpt-4o-mini',
     'gen_ai.request.stream': false,
-    ...serverAttributesOf(sim.openaiBaseURL),
+    ...serverAttributesOf(bed.sim.openaiBaseURL),
     'gen_ai.response.model': completion.model,
     'gen_ai.response.id': completion.id,
     'gen_ai.response.finish_reasons': completion.choices.map((choice) => choice.finish_reason),
@@ -86,7 +73,7 @@ const ask = (content: string, options?: unknown) =>
 
 describe('app context', () => {
   it('makes the LLM span a child of the active span', async () => {
-    const tracer = tracing.provider.getTracer('app');
+    const tracer = bed.tracing.provider.getTracer('app');
     const completion = await tracer.startActiveSpan('handle request', async (parent) => {
       try {
         return await ask('nested');
@@ -103,7 +90,7 @@ describe('app context', () => {
   });
 
   it('makes the LLM span the active span inside the SDK call (HTTP spans nest under it)', async () => {
-    const tracer = tracing.provider.getTracer('app');
+    const tracer = bed.tracing.provider.getTracer('app');
     // A fetch that traces itself, as HTTP client instrumentation would.
     const tracedFetch = (async (...args: Parameters<typeof fetch>) => {
       const http = tracer.startSpan('POST /chat/completions');
@@ -114,7 +101,7 @@ describe('app context', () => {
       }
     }) as typeof fetch;
     const traced = new OpenAI({
-      baseURL: sim.openaiBaseURL,
+      baseURL: bed.sim.openaiBaseURL,
       apiKey: 'k',
       maxRetries: 0,
       fetch: tracedFetch,
@@ -157,7 +144,7 @@ describe('app context', () => {
   it('takes a per-call modelmaxx request option and strips it before the SDK sees it', async () => {
     let sentHeaders: Headers | undefined;
     const spy = new OpenAI({
-      baseURL: sim.openaiBaseURL,
+      baseURL: bed.sim.openaiBaseURL,
       apiKey: 'k',
       maxRetries: 0,
       fetch: async (url, init) => {
@@ -252,7 +239,11 @@ describe('message content', () => {
           ),
         })),
     });
-    const anthropic = new Anthropic({ baseURL: sim.anthropicBaseURL, apiKey: 'k', maxRetries: 0 });
+    const anthropic = new Anthropic({
+      baseURL: bed.sim.anthropicBaseURL,
+      apiKey: 'k',
+      maxRetries: 0,
+    });
     const message = await anthropic.messages.create({
       model: 'claude-haiku-4-5',
       max_tokens: 64,
@@ -266,7 +257,7 @@ describe('message content', () => {
       'gen_ai.request.model': 'claude-haiku-4-5',
       'gen_ai.request.stream': false,
       'gen_ai.request.max_tokens': 64,
-      ...serverAttributesOf(sim.anthropicBaseURL),
+      ...serverAttributesOf(bed.sim.anthropicBaseURL),
       'gen_ai.response.model': message.model,
       'gen_ai.response.id': message.id,
       'gen_ai.response.finish_reasons': [message.stop_reason],
@@ -289,7 +280,7 @@ describe('message content', () => {
       },
     ]);
 
-    tracing.reset();
+    bed.tracing.reset();
     configureInstrumentation({
       captureMessageContent: true,
       redact: () => {
@@ -306,7 +297,7 @@ describe('message content', () => {
 describe('observe() with prototype patching', () => {
   it('makes exactly one span per call, whichever layer is outermost', async () => {
     const observed = observe(
-      new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 }),
+      new OpenAI({ baseURL: bed.sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 }),
     );
     expect(observe(observed)).toBe(observed);
     await observed.chat.completions.create({
@@ -321,7 +312,7 @@ describe('observe() with prototype patching', () => {
     for await (const chunk of stream) void chunk;
     await observed.embeddings.create({ model: 'text-embedding-3-small', input: 'three' });
     const anthropic = observe(
-      new Anthropic({ baseURL: sim.anthropicBaseURL, apiKey: 'k', maxRetries: 0 }),
+      new Anthropic({ baseURL: bed.sim.anthropicBaseURL, apiKey: 'k', maxRetries: 0 }),
     );
     await anthropic.messages
       .stream({
@@ -347,7 +338,7 @@ describe('sampling', () => {
   it('leaves an unsampled call exactly as the app made it', async () => {
     const bodies: string[] = [];
     const spy = new OpenAI({
-      baseURL: sim.openaiBaseURL,
+      baseURL: bed.sim.openaiBaseURL,
       apiKey: 'k',
       maxRetries: 0,
       fetch: async (url, init) => {
@@ -374,7 +365,7 @@ describe('sampling', () => {
     });
     expect(JSON.parse(bodies[0]!)).not.toHaveProperty('stream_options');
     expect(exporter.getFinishedSpans()).toEqual([]);
-    expect(tracing.spans()).toEqual([]);
+    expect(bed.tracing.spans()).toEqual([]);
 
     resetInstrumentationConfig();
     const sampled = await spy.chat.completions.create({
@@ -399,6 +390,6 @@ describe('telemetry never breaks the app', () => {
     const completion = await ask('no telemetry');
     expect(completion.choices[0]?.message.content).toBeTruthy();
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(tracing.spans()).toEqual([]);
+    expect(bed.tracing.spans()).toEqual([]);
   });
 });

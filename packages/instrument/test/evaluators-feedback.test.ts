@@ -51,6 +51,10 @@ async function onlySpan() {
 const eventsOf = (span: Awaited<ReturnType<typeof onlySpan>>) =>
   span.events.map((event) => ({ name: event.name, attributes: event.attributes }));
 
+/** The attributes of the evaluation event named `name` on `span` (undefined when there is none). */
+const evaluationOn = (span: Awaited<ReturnType<typeof onlySpan>>, name: string) =>
+  eventsOf(span).find((e) => e.attributes?.['gen_ai.evaluation.name'] === name)?.attributes;
+
 describe('built-in evaluators', () => {
   it('flags finish reason length', async () => {
     const completion = await openai().chat.completions.create({
@@ -82,10 +86,7 @@ describe('built-in evaluators', () => {
     });
     expect(completion.choices[0]?.message.content ?? '').toBe('');
     const span = await onlySpan();
-    const empty = eventsOf(span).find(
-      (e) => e.attributes?.['gen_ai.evaluation.name'] === 'modelmaxx.empty_output',
-    );
-    expect(empty?.attributes).toEqual(
+    expect(evaluationOn(span, 'modelmaxx.empty_output')).toEqual(
       evaluation('modelmaxx.empty_output', false, 'the response has no text and no tool calls'),
     );
   });
@@ -97,10 +98,7 @@ describe('built-in evaluators', () => {
     });
     expect(completion.choices[0]?.message.refusal).toBeTruthy();
     const span = await onlySpan();
-    const refusal = eventsOf(span).find(
-      (e) => e.attributes?.['gen_ai.evaluation.name'] === 'modelmaxx.refusal',
-    );
-    expect(refusal?.attributes).toEqual(
+    expect(evaluationOn(span, 'modelmaxx.refusal')).toEqual(
       evaluation('modelmaxx.refusal', false, 'the provider marked the response as a refusal'),
     );
   });
@@ -116,10 +114,7 @@ describe('built-in evaluators', () => {
     });
     expect(message.stop_reason).toBe('refusal');
     const span = await onlySpan();
-    const refusal = eventsOf(span).find(
-      (e) => e.attributes?.['gen_ai.evaluation.name'] === 'modelmaxx.refusal',
-    );
-    expect(refusal?.attributes).toEqual(
+    expect(evaluationOn(span, 'modelmaxx.refusal')).toEqual(
       evaluation('modelmaxx.refusal', false, 'the provider marked the response as a refusal'),
     );
   });
@@ -132,10 +127,7 @@ describe('built-in evaluators', () => {
     });
     expect(() => JSON.parse(completion.choices[0]?.message.content ?? '')).toThrow();
     const span = await onlySpan();
-    const json = eventsOf(span).find(
-      (e) => e.attributes?.['gen_ai.evaluation.name'] === 'modelmaxx.invalid_json',
-    );
-    expect(json?.attributes).toEqual(
+    expect(evaluationOn(span, 'modelmaxx.invalid_json')).toEqual(
       evaluation('modelmaxx.invalid_json', false, expect.stringContaining('does not parse')),
     );
   });
@@ -157,10 +149,7 @@ describe('built-in evaluators', () => {
     const call = completion.choices[0]?.message.tool_calls?.[0];
     expect(call?.type === 'function' && (() => JSON.parse(call.function.arguments))).toThrow();
     const span = await onlySpan();
-    const tools = eventsOf(span).find(
-      (e) => e.attributes?.['gen_ai.evaluation.name'] === 'modelmaxx.invalid_tool_arguments',
-    );
-    expect(tools?.attributes).toEqual(
+    expect(evaluationOn(span, 'modelmaxx.invalid_tool_arguments')).toEqual(
       evaluation(
         'modelmaxx.invalid_tool_arguments',
         false,
@@ -179,10 +168,7 @@ describe('built-in evaluators', () => {
       .find((part) => part.type === 'refusal');
     expect(refusalPart).toBeDefined();
     const span = await onlySpan();
-    const refusal = eventsOf(span).find(
-      (e) => e.attributes?.['gen_ai.evaluation.name'] === 'modelmaxx.refusal',
-    );
-    expect(refusal?.attributes).toEqual(
+    expect(evaluationOn(span, 'modelmaxx.refusal')).toEqual(
       evaluation('modelmaxx.refusal', false, 'the provider marked the response as a refusal'),
     );
     tracing.reset();
@@ -202,10 +188,7 @@ describe('built-in evaluators', () => {
     expect(called.output.some((item) => item.type === 'function_call')).toBe(true);
     const toolSpan = await onlySpan();
     expect(toolSpan.attributes['gen_ai.response.finish_reasons']).toEqual(['tool_calls']);
-    const tools = eventsOf(toolSpan).find(
-      (e) => e.attributes?.['gen_ai.evaluation.name'] === 'modelmaxx.invalid_tool_arguments',
-    );
-    expect(tools?.attributes).toEqual(
+    expect(evaluationOn(toolSpan, 'modelmaxx.invalid_tool_arguments')).toEqual(
       evaluation(
         'modelmaxx.invalid_tool_arguments',
         false,

@@ -2,32 +2,20 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import * as openaiModule from 'openai';
 import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
-import type { LlmSim } from '@modelmaxx/llm-sim';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { instrumentOpenAI } from '../src/index.js';
 import { openaiUsageAttributes, serverAttributesOf } from './support/expected.js';
-import { setupTracing, waitFor } from './support/tracing.js';
-import type { TestTracing } from './support/tracing.js';
+import { useTestBed, waitFor } from './support/tracing.js';
 
-let tracing: TestTracing;
-let sim: LlmSim;
+const bed = useTestBed({ seed: 7, timeoutHoldMs: 2_000 });
 let client: OpenAI;
 
-beforeAll(async () => {
-  tracing = setupTracing();
-  sim = await startLlmSim({ seed: 7, latencyScale: 0, timeoutHoldMs: 2_000 });
+beforeAll(() => {
   expect(instrumentOpenAI(openaiModule)).toBe(true);
-  client = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'test-key', maxRetries: 0 });
+  client = new OpenAI({ baseURL: bed.sim.openaiBaseURL, apiKey: 'test-key', maxRetries: 0 });
 });
 
-afterAll(async () => {
-  await sim.close();
-  await tracing.shutdown();
-});
-
-beforeEach(() => tracing.reset());
-
-const chatSpans = () => tracing.spans().filter((span) => span.name.startsWith('chat '));
+const chatSpans = () => bed.tracing.spans().filter((span) => span.name.startsWith('chat '));
 
 function base(model: string, stream: boolean) {
   return {
@@ -35,7 +23,7 @@ function base(model: string, stream: boolean) {
     'gen_ai.provider.name': 'openai',
     'gen_ai.request.model': model,
     'gen_ai.request.stream': stream,
-    ...serverAttributesOf(sim.openaiBaseURL),
+    ...serverAttributesOf(bed.sim.openaiBaseURL),
   };
 }
 
@@ -362,13 +350,13 @@ describe('chat completions', () => {
   });
 
   it('keeps one span across the SDK retrying a 429', async () => {
-    const retrying = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'k', maxRetries: 2 });
-    const before = sim.requestCount();
+    const retrying = new OpenAI({ baseURL: bed.sim.openaiBaseURL, apiKey: 'k', maxRetries: 2 });
+    const before = bed.sim.requestCount();
     const completion = await retrying.chat.completions.create({
       model: 'gpt-4o-mini',
       messages: [{ role: 'user', content: 'Retry me [sim:429 retry-after=0 times=1]' }],
     });
-    expect(sim.requestCount() - before).toBe(2);
+    expect(bed.sim.requestCount() - before).toBe(2);
     await waitFor(() => chatSpans().length === 1);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(chatSpans()).toHaveLength(1);
@@ -419,7 +407,7 @@ describe('chat completions', () => {
 
   it('records a timeout', async () => {
     const impatient = new OpenAI({
-      baseURL: sim.openaiBaseURL,
+      baseURL: bed.sim.openaiBaseURL,
       apiKey: 'k',
       maxRetries: 0,
       timeout: 150,

@@ -1,31 +1,18 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import * as openaiModule from 'openai';
 import OpenAI from 'openai';
-import { startLlmSim } from '@modelmaxx/llm-sim';
-import type { LlmSim } from '@modelmaxx/llm-sim';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { instrumentOpenAI } from '../src/index.js';
 import { expectedCost, openaiUsageAttributes, serverAttributesOf } from './support/expected.js';
-import { setupTracing, waitFor } from './support/tracing.js';
-import type { TestTracing } from './support/tracing.js';
+import { useTestBed, waitFor } from './support/tracing.js';
 
-let tracing: TestTracing;
-let sim: LlmSim;
+const bed = useTestBed({ seed: 11 });
 let client: OpenAI;
 
-beforeAll(async () => {
-  tracing = setupTracing();
-  sim = await startLlmSim({ seed: 11, latencyScale: 0 });
+beforeAll(() => {
   instrumentOpenAI(openaiModule);
-  client = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'test-key', maxRetries: 0 });
+  client = new OpenAI({ baseURL: bed.sim.openaiBaseURL, apiKey: 'test-key', maxRetries: 0 });
 });
-
-afterAll(async () => {
-  await sim.close();
-  await tracing.shutdown();
-});
-
-beforeEach(() => tracing.reset());
 
 function base(operation: string, model: string, stream?: boolean) {
   return {
@@ -33,15 +20,15 @@ function base(operation: string, model: string, stream?: boolean) {
     'gen_ai.provider.name': 'openai',
     'gen_ai.request.model': model,
     ...(stream === undefined ? {} : { 'gen_ai.request.stream': stream }),
-    ...serverAttributesOf(sim.openaiBaseURL),
+    ...serverAttributesOf(bed.sim.openaiBaseURL),
   };
 }
 
 async function settled(count: number) {
-  await waitFor(() => tracing.spans().length >= count);
+  await waitFor(() => bed.tracing.spans().length >= count);
   await new Promise((resolve) => setTimeout(resolve, 20));
-  expect(tracing.spans()).toHaveLength(count);
-  return tracing.spans();
+  expect(bed.tracing.spans()).toHaveLength(count);
+  return bed.tracing.spans();
 }
 
 describe('responses API', () => {

@@ -4,44 +4,32 @@ import OpenAI from 'openai';
 import * as anthropicModule from '@anthropic-ai/sdk';
 import Anthropic from '@anthropic-ai/sdk';
 import { startLlmSim } from '@modelmaxx/llm-sim';
-import type { LlmSim } from '@modelmaxx/llm-sim';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { instrumentAnthropic, instrumentOpenAI } from '../src/index.js';
 import {
   anthropicUsageAttributes,
   openaiUsageAttributes,
   serverAttributesOf,
 } from './support/expected.js';
-import { setupTracing, waitFor } from './support/tracing.js';
+import { useTestBed, waitFor } from './support/tracing.js';
 import { requireSdk } from './support/sdk.js';
-import type { TestTracing } from './support/tracing.js';
 
-let tracing: TestTracing;
-let sim: LlmSim;
+const bed = useTestBed({ seed: 13 });
 let client: OpenAI;
 let anthropic: Anthropic;
 
-beforeAll(async () => {
-  tracing = setupTracing();
-  sim = await startLlmSim({ seed: 13, latencyScale: 0 });
+beforeAll(() => {
   instrumentOpenAI(openaiModule);
   instrumentAnthropic(anthropicModule);
-  client = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 });
-  anthropic = new Anthropic({ baseURL: sim.anthropicBaseURL, apiKey: 'k', maxRetries: 0 });
+  client = new OpenAI({ baseURL: bed.sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 });
+  anthropic = new Anthropic({ baseURL: bed.sim.anthropicBaseURL, apiKey: 'k', maxRetries: 0 });
 });
-
-afterAll(async () => {
-  await sim.close();
-  await tracing.shutdown();
-});
-
-beforeEach(() => tracing.reset());
 
 async function onlySpan() {
-  await waitFor(() => tracing.spans().length >= 1);
+  await waitFor(() => bed.tracing.spans().length >= 1);
   await new Promise((resolve) => setTimeout(resolve, 20));
-  expect(tracing.spans()).toHaveLength(1);
-  return tracing.spans()[0]!;
+  expect(bed.tracing.spans()).toHaveLength(1);
+  return bed.tracing.spans()[0]!;
 }
 
 const streamChat = (content: string) =>
@@ -60,7 +48,7 @@ function base(provider: 'openai' | 'anthropic', model: string, stream: boolean) 
     'gen_ai.provider.name': provider,
     'gen_ai.request.model': model,
     'gen_ai.request.stream': stream,
-    ...serverAttributesOf(provider === 'openai' ? sim.openaiBaseURL : sim.anthropicBaseURL),
+    ...serverAttributesOf(provider === 'openai' ? bed.sim.openaiBaseURL : bed.sim.anthropicBaseURL),
   };
 }
 
@@ -166,7 +154,7 @@ describe('the stream object the app gets', () => {
       'gen_ai.usage.cache_read.input_tokens': usage['gen_ai.usage.cache_read.input_tokens'],
       'gen_ai.usage.cache_creation.input_tokens': usage['gen_ai.usage.cache_creation.input_tokens'],
     });
-    tracing.reset();
+    bed.tracing.reset();
 
     // Real pacing (latencyScale 1), so the abort lands while tokens are still coming.
     const paced = await startLlmSim({ seed: 13, latencyScale: 1 });
@@ -211,7 +199,7 @@ describe('module copies', () => {
     expect(instrumentOpenAI(cjs)).toBe(false);
     const CjsOpenAI = (cjs as unknown as { OpenAI: typeof OpenAI }).OpenAI;
     expect(CjsOpenAI).not.toBe(OpenAI);
-    const cjsClient = new CjsOpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 });
+    const cjsClient = new CjsOpenAI({ baseURL: bed.sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 });
     const completion = await cjsClient.chat.completions.create({
       model: 'gpt-4o-mini',
       messages: [{ role: 'user', content: 'from cjs' }],
