@@ -26,27 +26,15 @@ import type {
   InsertOptions,
   QueryResult,
 } from './engine.js';
-import { AD_HOC_FORMAT, ClickHouseError } from './engine.js';
+import { AD_HOC_FORMAT, ClickHouseError, toClickHouseError } from './engine.js';
 
 const SETTING_NAME = /^[a-z_][a-z0-9_]*$/;
 
 /** Paths `file()` takes literally: no glob characters (`*`, `?`, `{…}`, `[…]`), absolute. */
 const SAFE_FILE_PATH = /^\/[^*?{}[\]]*$/;
 
-function toClickHouseError(error: unknown): ClickHouseError {
-  if (error instanceof ClickHouseError) return error;
-  let code =
-    typeof error === 'object' && error !== null && 'clickhouseCode' in error
-      ? Number((error as { clickhouseCode: unknown }).clickhouseCode)
-      : undefined;
-  const message = error instanceof Error ? error.message : String(error);
-  // A stream error carries the code in its text only ("Code: 159. DB::Exception: …").
-  if (code === undefined || !Number.isFinite(code)) {
-    const match = /\bCode: (\d+)\./.exec(message);
-    code = match === null ? undefined : Number(match[1]);
-  }
-  return new ClickHouseError(message, Number.isFinite(code) ? code : undefined, { cause: error });
-}
+/** chDB's errors carry ClickHouse's code as `clickhouseCode`. */
+const asClickHouseError = (error: unknown) => toClickHouseError(error, 'clickhouseCode');
 
 /** How often a cancelled ad-hoc query is killed again while it has not stopped. */
 const KILL_REPEAT_MS = 1_000;
@@ -95,7 +83,7 @@ export class ChdbEngine implements ClickHouseEngine {
         return await task();
       } catch (error) {
         await this.session.queryAsync('SELECT 1', { format: 'TSV' }).catch(() => undefined);
-        throw toClickHouseError(error);
+        throw asClickHouseError(error);
       }
     });
     this.tail = run.catch(() => undefined);
@@ -208,7 +196,7 @@ export class ChdbEngine implements ClickHouseEngine {
           });
         } catch (error) {
           session.close();
-          throw toClickHouseError(error);
+          throw asClickHouseError(error);
         }
       }
     }
@@ -242,7 +230,7 @@ export class ChdbEngine implements ClickHouseEngine {
       complete = true;
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      throw toClickHouseError(error);
+      throw asClickHouseError(error);
     } finally {
       signal.removeEventListener('abort', kill);
       stream?.cancel();

@@ -93,6 +93,24 @@ export class ClickHouseError extends Error {
 }
 
 /**
+ * `error` (thrown by chDB or `@clickhouse/client`) as a `ClickHouseError`: its code from the
+ * error's `codeProperty` (`clickhouseCode` in chDB, `code` in the client), else from the
+ * "Code: N." ClickHouse puts in its messages (a chDB stream error carries it there only).
+ */
+export function toClickHouseError(error: unknown, codeProperty: string): ClickHouseError {
+  if (error instanceof ClickHouseError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const property =
+    typeof error === 'object' && error !== null && codeProperty in error
+      ? Number((error as Record<string, unknown>)[codeProperty])
+      : Number.NaN;
+  const code = Number.isFinite(property)
+    ? property
+    : Number(/\bCode: (\d+)\./.exec(message)?.[1] ?? Number.NaN);
+  return new ClickHouseError(message, Number.isFinite(code) ? code : undefined, { cause: error });
+}
+
+/**
  * ClickHouse error codes that mean the data itself is bad: retrying the same
  * payload can never succeed (parse errors, type mismatches, too-large values).
  */

@@ -42,12 +42,14 @@ function scoreRow(feedback: Feedback, call: StoredCall | undefined): Record<stri
 
 export class FeedbackScores {
   private readonly engine: ClickHouseEngine;
-  private readonly tables: TableNames;
+  /** Where the scored calls are found (`llm_calls`) and the scores go (`llm_scores`). */
+  private readonly tables: Pick<TableNames, 'calls' | 'scores'>;
+  /** Spans acknowledged but maybe not inserted yet: a score may arrive before its call. */
   private readonly writer: SpanWriter;
 
   constructor(engine: ClickHouseEngine, tables: TableNames, writer: SpanWriter) {
     this.engine = engine;
-    this.tables = tables;
+    this.tables = { calls: tables.calls, scores: tables.scores };
     this.writer = writer;
   }
 

@@ -8,14 +8,15 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type {
-  AdHocQueryOptions,
-  ClickHouseEngine,
-  ClickHouseSettings,
-  InsertOptions,
-  QueryResult,
+import {
+  AD_HOC_FORMAT,
+  toClickHouseError,
+  type AdHocQueryOptions,
+  type ClickHouseEngine,
+  type ClickHouseSettings,
+  type InsertOptions,
+  type QueryResult,
 } from './engine.js';
-import { AD_HOC_FORMAT, ClickHouseError } from './engine.js';
 
 export interface ServerEngineOptions {
   url: string;
@@ -27,17 +28,8 @@ export interface ServerEngineOptions {
   settings?: ClickHouseSettings;
 }
 
-function toClickHouseError(error: unknown): ClickHouseError {
-  if (error instanceof ClickHouseError) return error;
-  const rawCode =
-    typeof error === 'object' && error !== null && 'code' in error
-      ? Number((error as { code: unknown }).code)
-      : Number.NaN;
-  const message = error instanceof Error ? error.message : String(error);
-  return new ClickHouseError(message, Number.isFinite(rawCode) ? rawCode : undefined, {
-    cause: error,
-  });
-}
+/** The client's errors carry ClickHouse's code as `code`. */
+const asClickHouseError = (error: unknown) => toClickHouseError(error, 'code');
 
 function requireFile(file: string | undefined): string {
   if (file === undefined) throw new Error('insert needs a body or a file');
@@ -94,7 +86,7 @@ export class ServerEngine implements ClickHouseEngine {
         ...(params === undefined ? {} : { query_params: params }),
       });
     } catch (error) {
-      throw toClickHouseError(error);
+      throw asClickHouseError(error);
     }
   }
 
@@ -113,7 +105,7 @@ export class ServerEngine implements ClickHouseEngine {
       const parsed = await result.json<Row>();
       return { meta: parsed.meta ?? [], data: parsed.data };
     } catch (error) {
-      throw toClickHouseError(error);
+      throw asClickHouseError(error);
     }
   }
 
@@ -164,7 +156,7 @@ export class ServerEngine implements ClickHouseEngine {
       signal.throwIfAborted();
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      throw toClickHouseError(error);
+      throw asClickHouseError(error);
     } finally {
       signal.removeEventListener('abort', kill);
     }
@@ -189,7 +181,7 @@ export class ServerEngine implements ClickHouseEngine {
         result.stream.once('error', reject);
       });
     } catch (error) {
-      throw toClickHouseError(error);
+      throw asClickHouseError(error);
     }
   }
 
