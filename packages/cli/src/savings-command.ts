@@ -151,8 +151,7 @@ async function ledgerFromData(
     ...(database === undefined ? {} : { database }),
   });
   try {
-    const engine = (store as unknown as { engine: Parameters<typeof savingsLedger>[0] }).engine;
-    return await savingsLedger(engine, query, database === undefined ? {} : { database });
+    return await savingsLedger(store, query, { database: store.database });
   } finally {
     await store.close();
   }
