@@ -84,6 +84,10 @@ const touched = new Uint32Array(VECTOR_SIZE);
 let touchedCount = 0;
 const grams = new Float64Array(VECTOR_SIZE);
 const gramSlots = new Uint32Array(VECTOR_SIZE);
+/** Bucket of a 32-bit hash: its low bits (`HASH_BUCKETS` is a power of two; no float modulo). */
+const BUCKET_MASK = HASH_BUCKETS - 1;
+/** What the word scan counted in the text it read. */
+const counted = { words: 0, nonAscii: 0, digits: 0, questions: 0 };
 
 function bump(slot: number, amount: number): void {
   if (scratch[slot] === 0) touched[touchedCount++] = slot;
@@ -101,18 +105,12 @@ const isWordCode = (code: number) =>
   code > 127;
 
 /**
- * The request vector. Word uni/bigrams come from the last `MAX_CHARS` characters, character
- * 4-grams from the last `MAX_CHAR_GRAM_CHARS`; counts add up per bucket, then each family is
- * scaled to unit length (character n-grams to 0.5).
+ * Reads `text` from `from` on: counts words, non-ASCII characters, digits and question marks
+ * (into `counted`) and, with `withWords`, adds the hashed word unigrams and bigrams (FNV-1a over
+ * lower-cased code units) to the scratch buckets.
  */
-export function featurize(input: FeaturizeInput, embedding?: Float32Array): RequestVector {
-  const families = input.families;
-  const has = (family: FeatureFamily) => families === undefined || families.includes(family);
-  const text = input.text;
+function scanWords(text: string, from: number, withWords: boolean): void {
   const length = text.length;
-  const from = Math.max(0, length - MAX_CHARS);
-  touchedCount = 0;
-  // word unigrams and bigrams (FNV-1a over lower-cased code units)
   let hash = 0x811c9dc5;
   let inWord = false;
   let previous = 0;
@@ -120,7 +118,6 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
   let nonAscii = 0;
   let digits = 0;
   let questions = 0;
-  const withWords = has('words');
   for (let index = from; index <= length; index += 1) {
     const code = index < length ? text.charCodeAt(index) : 32;
     if (index < length) {
@@ -140,25 +137,30 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
       words += 1;
       if (withWords) {
         const word = hash >>> 0;
-        bump(DENSE + (word % HASH_BUCKETS), 1);
+        bump(DENSE + (word & BUCKET_MASK), 1);
         if (previous !== 0) {
-          bump(DENSE + ((Math.imul(previous ^ (word >>> 7), 0x9e3779b1) >>> 0) % HASH_BUCKETS), 1);
+          bump(DENSE + (Math.imul(previous ^ (word >>> 7), 0x9e3779b1) & BUCKET_MASK), 1);
         }
         previous = word | 1;
       }
     }
   }
-  const wordSlots = touchedCount;
-  normalize(0, wordSlots, 1);
-  // character 4-grams at every third position
-  const charFrom = Math.max(0, length - MAX_CHAR_GRAM_CHARS);
+  counted.words = words;
+  counted.nonAscii = nonAscii;
+  counted.digits = digits;
+  counted.questions = questions;
+}
+
+/** Adds the character 4-grams (every third position from `from`), scaled to 0.5 × unit length. */
+function addCharGrams(text: string, from: number): void {
+  const length = text.length;
   let gramsTouched = 0;
-  for (let index = has('chars') ? charFrom : length; index + 4 <= length; index += 3) {
+  for (let index = from; index + 4 <= length; index += 3) {
     let gram = 0x1234567;
     for (let at = index; at < index + 4; at += 1) {
       gram = Math.imul(gram ^ lowerCode(text.charCodeAt(at)), 0x01000193);
     }
-    const slot = DENSE + ((gram >>> 0) % HASH_BUCKETS);
+    const slot = DENSE + (gram & BUCKET_MASK);
     if (grams[slot] === 0) gramSlots[gramsTouched++] = slot;
     grams[slot] = grams[slot]! + 1;
   }
@@ -170,27 +172,70 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
     bump(slot, grams[slot]! * charFactor);
     grams[slot] = 0;
   }
+}
+
+/** The dense slots (`DENSE_NAMES`) of a request whose text was scanned from `from`. */
+function denseSlots(input: FeaturizeInput, from: number, shape: number): number[] {
+  const text = input.text;
+  const length = text.length;
   const tail = from > 0 ? text.slice(from) : text;
-  const shape = has('shape') ? 1 : 0;
   const dense = [
     1,
-    words === 0 ? 0 : Math.log1p(length) / 8,
+    counted.words === 0 ? 0 : Math.log1p(length) / 8,
     CODE.test(tail) ? 1 : 0,
     MATH.test(tail) ? 1 : 0,
     input.tools === true || input.json === true || JSON_ASK.test(tail) ? 1 : 0,
     Math.min((input.turns ?? 1) - 1, 5) / 2,
-    Math.min((nonAscii / Math.max(length - from, 1)) * 4, 1),
-    Math.min(digits / 20, 2),
-    Math.min(questions / 3, 2),
+    Math.min((counted.nonAscii / Math.max(length - from, 1)) * 4, 1),
+    Math.min(counted.digits / 20, 2),
+    Math.min(counted.questions / 3, 2),
     CHOICE.test(tail) ? 1 : 0,
     length > 4000 ? 1 : 0,
     0,
   ];
   for (let slot = 1; slot < DENSE; slot += 1) dense[slot] = dense[slot]! * shape;
-  if (!has('embedding')) embedding = undefined;
+  return dense;
+}
+
+/** Writes the embedding folded into `EMBEDDING_SLOTS` dimensions, unit length, from `at` on. */
+function foldEmbedding(
+  embedding: Float32Array,
+  index: Uint32Array,
+  value: Float64Array,
+  at: number,
+): void {
+  const folded = new Float64Array(EMBEDDING_SLOTS);
+  for (let dim = 0; dim < embedding.length; dim += 1) {
+    folded[dim % EMBEDDING_SLOTS] = folded[dim % EMBEDDING_SLOTS]! + embedding[dim]!;
+  }
+  let norm = 0;
+  for (const entry of folded) norm += entry * entry;
+  const factor = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+  for (let dim = 0; dim < EMBEDDING_SLOTS; dim += 1) {
+    index[at + dim] = EMBEDDING_BASE + dim;
+    value[at + dim] = folded[dim]! * factor;
+  }
+}
+
+/**
+ * The request vector. Word uni/bigrams come from the last `MAX_CHARS` characters, character
+ * 4-grams from the last `MAX_CHAR_GRAM_CHARS`; counts add up per bucket, then each family is
+ * scaled to unit length (character n-grams to 0.5).
+ */
+export function featurize(input: FeaturizeInput, embedding?: Float32Array): RequestVector {
+  const families = input.families;
+  const has = (family: FeatureFamily) => families === undefined || families.includes(family);
+  const length = input.text.length;
+  const from = Math.max(0, length - MAX_CHARS);
+  touchedCount = 0;
+  scanWords(input.text, from, has('words'));
+  normalize(0, touchedCount, 1);
+  if (has('chars')) addCharGrams(input.text, Math.max(0, length - MAX_CHAR_GRAM_CHARS));
+  const dense = denseSlots(input, from, has('shape') ? 1 : 0);
+  const folded = has('embedding') ? embedding : undefined;
   const withClass = input.classKey !== undefined && has('class');
-  const embedded = embedding === undefined ? 0 : EMBEDDING_SLOTS;
-  const size = touchedCount + DENSE + (withClass ? 1 : 0) + embedded;
+  const size =
+    touchedCount + DENSE + (withClass ? 1 : 0) + (folded === undefined ? 0 : EMBEDDING_SLOTS);
   const index = new Uint32Array(size);
   const value = new Float64Array(size);
   let at = 0;
@@ -211,23 +256,10 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
     value[at] = 1;
     at += 1;
   }
-  if (embedding !== undefined) {
-    // fold the embedding into EMBEDDING_SLOTS dimensions, unit length
-    const folded = new Float64Array(EMBEDDING_SLOTS);
-    for (let dim = 0; dim < embedding.length; dim += 1) {
-      folded[dim % EMBEDDING_SLOTS] = folded[dim % EMBEDDING_SLOTS]! + embedding[dim]!;
-    }
-    let norm = 0;
-    for (const entry of folded) norm += entry * entry;
-    const factor = norm > 0 ? 1 / Math.sqrt(norm) : 0;
-    for (let dim = 0; dim < EMBEDDING_SLOTS; dim += 1) {
-      index[at] = EMBEDDING_BASE + dim;
-      value[at] = folded[dim]! * factor;
-      at += 1;
-    }
-    value[DENSE - 1] = 1;
-  }
-  return embedding === undefined ? { index, value } : { index, value, embedding };
+  if (folded === undefined) return { index, value };
+  foldEmbedding(folded, index, value, at);
+  value[DENSE - 1] = 1;
+  return { index, value, embedding: folded };
 }
 
 /** Scales the scratch buckets listed in touched[start..end) to `scale` × unit length. */
