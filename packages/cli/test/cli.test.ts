@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector } from '@modelmaxx/collector';
 import type { RunningCollector } from '@modelmaxx/collector';
 import { costOf } from '@modelmaxx/pricing';
+import { otlpChatSpan, postOtlpSpans } from '../../../test/support/otlp-json.js';
 
 const run = promisify(execFile);
 const bin = join(import.meta.dirname, '..', 'bin', 'modelmaxx.js');
@@ -27,30 +28,19 @@ async function modelmaxx(
   }
 }
 
-/** One OTLP/JSON chat span with cost, as the instrumentation sends it. */
+/** One chat span with cost, as the instrumentation sends it. */
 function chatSpan(index: number, model: string, cost: number) {
-  const start = BigInt(Date.now() - 1000) * 1_000_000n;
-  const attribute = (key: string, value: Record<string, unknown>) => ({ key, value });
-  return {
-    traceId: index.toString(16).padStart(32, '0'),
-    spanId: index.toString(16).padStart(16, '0'),
-    name: `chat ${model}`,
-    kind: 3,
-    startTimeUnixNano: String(start),
-    endTimeUnixNano: String(start + 250_000_000n),
-    attributes: [
-      attribute('gen_ai.operation.name', { stringValue: 'chat' }),
-      attribute('gen_ai.provider.name', { stringValue: 'openai' }),
-      attribute('gen_ai.request.model', { stringValue: model }),
-      attribute('gen_ai.response.model', { stringValue: model }),
-      attribute('gen_ai.usage.input_tokens', { intValue: '100' }),
-      attribute('gen_ai.usage.output_tokens', { intValue: 20 }),
-      attribute('gen_ai.usage.cost.amount', { doubleValue: cost }),
-      attribute('gen_ai.usage.cost.currency', { stringValue: 'USD' }),
-      attribute('modelmaxx.feature', { stringValue: 'search' }),
-    ],
-    status: { code: 0 },
-  };
+  return otlpChatSpan({
+    id: index,
+    model,
+    responseModel: model,
+    startMs: Date.now() - 1000,
+    durationMs: 250,
+    inputTokens: 100,
+    outputTokens: 20,
+    cost,
+    attributes: { 'modelmaxx.feature': 'search' },
+  });
 }
 
 describe('modelmaxx command', () => {
@@ -63,29 +53,12 @@ describe('modelmaxx command', () => {
     collector = await startCollector({
       config: { port: 0, dataDir, readToken },
     });
-    const body = {
-      resourceSpans: [
-        {
-          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'shop' } }] },
-          scopeSpans: [
-            {
-              scope: { name: 'test' },
-              spans: [
-                chatSpan(1, 'gpt-4o', 0.003),
-                chatSpan(2, 'gpt-4o', 0.001),
-                chatSpan(3, 'gpt-4o-mini', 0.0001),
-              ],
-            },
-          ],
-        },
-      ],
-    };
-    const response = await fetch(`${collector.url}/v1/traces`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    expect(response.status).toBe(200);
+    const spans = [
+      chatSpan(1, 'gpt-4o', 0.003),
+      chatSpan(2, 'gpt-4o', 0.001),
+      chatSpan(3, 'gpt-4o-mini', 0.0001),
+    ];
+    expect(await postOtlpSpans(collector.url, spans)).toBe(200);
   });
 
   afterAll(async () => {

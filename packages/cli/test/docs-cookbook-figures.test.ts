@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector } from '@modelmaxx/collector';
 import type { RunningCollector } from '@modelmaxx/collector';
+import { otlpChatSpan, postOtlpSpans } from '../../../test/support/otlp-json.js';
 import { httpSource } from '../src/query-source.js';
 
 const cookbook = readFileSync(
@@ -46,32 +47,18 @@ interface SpanSpec {
 }
 
 function span(spec: SpanSpec) {
-  const start = BigInt(spec.atMs + 1000) * 1_000_000n;
-  const int = (key: string, value: number) => ({ key, value: { intValue: String(value) } });
-  return {
-    traceId: spec.id.toString(16).padStart(32, '0'),
-    spanId: spec.id.toString(16).padStart(16, '0'),
-    name: `chat ${spec.model}`,
-    kind: 3,
-    startTimeUnixNano: String(start),
-    endTimeUnixNano: String(start + 200_000_000n),
-    attributes: [
-      { key: 'gen_ai.operation.name', value: { stringValue: 'chat' } },
-      { key: 'gen_ai.provider.name', value: { stringValue: spec.provider } },
-      { key: 'gen_ai.request.model', value: { stringValue: spec.model } },
-      int('gen_ai.usage.input_tokens', spec.input),
-      int('gen_ai.usage.output_tokens', 10),
-      ...(spec.cacheRead === undefined
-        ? []
-        : [int('gen_ai.usage.cache_read.input_tokens', spec.cacheRead)]),
-      ...(spec.cacheWrite === undefined
-        ? []
-        : [int('gen_ai.usage.cache_creation.input_tokens', spec.cacheWrite)]),
-      { key: 'gen_ai.usage.cost.amount', value: { doubleValue: spec.cost } },
-      { key: 'gen_ai.usage.cost.currency', value: { stringValue: 'USD' } },
-    ],
-    status: { code: 0 },
-  };
+  return otlpChatSpan({
+    id: spec.id,
+    model: spec.model,
+    provider: spec.provider,
+    startMs: spec.atMs + 1000,
+    durationMs: 200,
+    inputTokens: spec.input,
+    outputTokens: 10,
+    ...(spec.cacheRead === undefined ? {} : { cacheReadTokens: spec.cacheRead }),
+    ...(spec.cacheWrite === undefined ? {} : { cacheWriteTokens: spec.cacheWrite }),
+    cost: spec.cost,
+  });
 }
 
 const SPANS: SpanSpec[] = [
@@ -106,19 +93,7 @@ describe('docs/sql-cookbook.md figures', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'mm-docs-figures-'));
     collector = await startCollector({ config: { port: 0, dataDir } });
-    const response = await fetch(`${collector.url}/v1/traces`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        resourceSpans: [
-          {
-            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'shop' } }] },
-            scopeSpans: [{ scope: { name: 'test' }, spans: SPANS.map(span) }],
-          },
-        ],
-      }),
-    });
-    expect(response.status).toBe(200);
+    expect(await postOtlpSpans(collector.url, SPANS.map(span))).toBe(200);
     // Acknowledged once durable; wait until ClickHouse (and the rollup) has every call.
     const deadline = Date.now() + 60_000;
     for (;;) {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector } from '@modelmaxx/collector';
 import type { RunningCollector } from '@modelmaxx/collector';
+import { otlpChatSpan, postOtlpSpans } from '../../../test/support/otlp-json.js';
 import { formatUsd } from '../src/format.js';
 
 // `modelmaxx report` through the real binary against a collector on embedded ClickHouse.
@@ -25,34 +26,19 @@ function modelmaxx(args: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 let sequence = 0;
-/** One OTLP/JSON chat span; `cost` undefined leaves pricing to the collector's catalog. */
+/** One chat span; `cost` undefined leaves pricing to the collector's catalog. */
 function chatSpan(model: string, cost: number | undefined) {
   sequence += 1;
-  const start = BigInt(Date.now() - 5000) * 1_000_000n;
-  const attribute = (key: string, value: Record<string, unknown>) => ({ key, value });
-  return {
-    traceId: sequence.toString(16).padStart(32, '0'),
-    spanId: sequence.toString(16).padStart(16, '0'),
-    name: `chat ${model}`,
-    kind: 3,
-    startTimeUnixNano: String(start),
-    endTimeUnixNano: String(start + 100_000_000n),
-    attributes: [
-      attribute('gen_ai.operation.name', { stringValue: 'chat' }),
-      attribute('gen_ai.provider.name', { stringValue: 'openai' }),
-      attribute('gen_ai.request.model', { stringValue: model }),
-      attribute('gen_ai.response.model', { stringValue: model }),
-      attribute('gen_ai.usage.input_tokens', { intValue: '10' }),
-      attribute('gen_ai.usage.output_tokens', { intValue: '2' }),
-      ...(cost === undefined
-        ? []
-        : [
-            attribute('gen_ai.usage.cost.amount', { doubleValue: cost }),
-            attribute('gen_ai.usage.cost.currency', { stringValue: 'USD' }),
-          ]),
-    ],
-    status: { code: 0 },
-  };
+  return otlpChatSpan({
+    id: sequence,
+    model,
+    responseModel: model,
+    startMs: Date.now() - 5000,
+    durationMs: 100,
+    inputTokens: 10,
+    outputTokens: 2,
+    ...(cost === undefined ? {} : { cost }),
+  });
 }
 
 describe('formatUsd', () => {
@@ -87,19 +73,7 @@ describe('modelmaxx report money', () => {
       chatSpan('house-model-x', undefined),
       chatSpan('house-model-x', undefined),
     ];
-    const response = await fetch(`${collector.url}/v1/traces`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        resourceSpans: [
-          {
-            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'shop' } }] },
-            scopeSpans: [{ scope: { name: 'test' }, spans }],
-          },
-        ],
-      }),
-    });
-    expect(response.status).toBe(200);
+    expect(await postOtlpSpans(collector.url, spans)).toBe(200);
   }, 60_000);
 
   afterAll(async () => {

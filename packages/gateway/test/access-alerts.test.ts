@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector } from '@modelmaxx/collector';
 import type { RunningCollector } from '@modelmaxx/collector';
 import type { StatsResponse } from '@modelmaxx/semconv/schemas';
+import { otlpChatSpan, postOtlpSpans } from '../../../test/support/otlp-json.js';
 import { createAccess } from '../src/access/index.js';
 import type { AccessLayer, AlertPayload } from '../src/access/index.js';
 
@@ -56,31 +57,20 @@ class Receiver {
   }
 }
 
-/** An OTLP/JSON chat span as the instrumentation sends it. */
+/** A chat span as the instrumentation sends it. */
 function chatSpan(index: number, model: string, cost: number, failed: boolean, durationMs: number) {
-  const start = BigInt(Date.now() - 2000) * 1_000_000n;
-  const attribute = (key: string, value: Record<string, unknown>) => ({ key, value });
-  return {
-    traceId: (0xa1e00000 + index).toString(16).padStart(32, '0'),
-    spanId: (0xa1e00000 + index).toString(16).padStart(16, '0'),
-    name: `chat ${model}`,
-    kind: 3,
-    startTimeUnixNano: String(start),
-    endTimeUnixNano: String(start + BigInt(durationMs) * 1_000_000n),
-    attributes: [
-      attribute('gen_ai.operation.name', { stringValue: 'chat' }),
-      attribute('gen_ai.provider.name', { stringValue: 'openai' }),
-      attribute('gen_ai.request.model', { stringValue: model }),
-      attribute('gen_ai.response.model', { stringValue: model }),
-      attribute('gen_ai.usage.input_tokens', { intValue: '100' }),
-      attribute('gen_ai.usage.output_tokens', { intValue: 20 }),
-      attribute('gen_ai.usage.cost.amount', { doubleValue: cost }),
-      attribute('gen_ai.usage.cost.currency', { stringValue: 'USD' }),
-      attribute('modelmaxx.feature', { stringValue: 'search' }),
-      ...(failed ? [attribute('error.type', { stringValue: '500' })] : []),
-    ],
-    status: { code: failed ? 2 : 0 },
-  };
+  return otlpChatSpan({
+    id: 0xa1e00000 + index,
+    model,
+    responseModel: model,
+    startMs: Date.now() - 2000,
+    durationMs,
+    inputTokens: 100,
+    outputTokens: 20,
+    cost,
+    attributes: { 'modelmaxx.feature': 'search' },
+    ...(failed ? { errorType: '500' } : {}),
+  });
 }
 
 describe('alerts', () => {
@@ -98,19 +88,7 @@ describe('alerts', () => {
       ...Array.from({ length: 30 }, (_, i) => chatSpan(i, 'gpt-4o', 0.1, i % 5 === 0, 1000)),
       ...Array.from({ length: 30 }, (_, i) => chatSpan(100 + i, 'gpt-4o-mini', 0.001, false, 200)),
     ];
-    const response = await fetch(`${collector.url}/v1/traces`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        resourceSpans: [
-          {
-            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'shop' } }] },
-            scopeSpans: [{ scope: { name: 'test' }, spans }],
-          },
-        ],
-      }),
-    });
-    expect(response.status).toBe(200);
+    expect(await postOtlpSpans(collector.url, spans)).toBe(200);
     // Wait until the collector answers for all 60 calls.
     const deadline = Date.now() + 60_000;
     for (;;) {
