@@ -127,7 +127,7 @@ export type { DecodedTraces, EncodedTraces } from './otlp/to-span-rows.js';
 export { openStore } from './store/open-store.js';
 export { dataFolderHolder } from './store/data-folder.js';
 export type { OpenStoreOptions } from './store/open-store.js';
-export type { SpanRow, SpanStore, WriteResult } from './store/span-store.js';
+export type { SpanRow, SpanStore, StoreReader, WriteResult } from './store/span-store.js';
 export { schemaStatements } from './schema/schema.js';
 export type { SchemaOptions, SchemaStatement } from './schema/schema.js';
 export { serve } from './serve.js';
