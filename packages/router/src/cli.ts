@@ -74,6 +74,71 @@ function numberOf(arg: string, text: string, check: (value: number) => boolean):
   return value;
 }
 
+/** Flags (no value); each also ends a file list. */
+const FLAGS = new Map<string, (parsed: ReplayArguments) => void>([
+  ['--predict', (parsed) => (parsed.predict = true)],
+  ['--sweep', (parsed) => (parsed.sweep = true)],
+  ['--no-sweep', (parsed) => (parsed.sweep = false)],
+  ['--json', (parsed) => (parsed.json = true)],
+]);
+
+/** Options followed by a list of files. */
+const LISTS = new Map<string, (parsed: ReplayArguments) => string[]>([
+  ['--train', (parsed) => parsed.train],
+  ['--test', (parsed) => parsed.test],
+  ['--data', (parsed) => parsed.data],
+]);
+
+/** Sets the value of an option that takes one (`VALUE_OPTIONS`), checked. */
+function setValueOption(parsed: ReplayArguments, arg: string, text: string): void {
+  switch (arg) {
+    case '--split':
+      parsed.split = numberOf(arg, text, (v) => v > 0 && v < 1);
+      break;
+    case '--policy':
+      parsed.policy = text;
+      break;
+    case '--class':
+      if (text !== 'task' && text !== 'request') {
+        throw new Error(`--class is "task" or "request", not "${text}"`);
+      }
+      parsed.classBy = text;
+      break;
+    case '--interval-ms':
+      parsed.intervalMs = numberOf(arg, text, (v) => v > 0);
+      break;
+    case '--knobs':
+      parsed.knobs = text.split(',').map((knob) => numberOf('--knobs', knob, (v) => v >= 0));
+      break;
+    case '--decisions':
+      parsed.decisions = text;
+      break;
+    default: // --seed
+      parsed.seed = numberOf(arg, text, (v) => Number.isInteger(v));
+  }
+}
+const VALUE_OPTIONS = new Set([
+  '--split',
+  '--policy',
+  '--class',
+  '--interval-ms',
+  '--knobs',
+  '--decisions',
+  '--seed',
+]);
+
+/** The data and policy options must make one replay. */
+function checkArguments(parsed: ReplayArguments): void {
+  const split = parsed.train.length > 0 || parsed.test.length > 0;
+  if (parsed.data.length > 0 && split) throw new Error('give --data, or --train and --test');
+  if (parsed.data.length === 0 && (parsed.train.length === 0 || parsed.test.length === 0)) {
+    throw new Error('give at least one --train and one --test file (or --data)');
+  }
+  if (parsed.predict && parsed.policy !== undefined) {
+    throw new Error('--predict changes the default policy: with --policy, set predictor.enabled');
+  }
+}
+
 function parseArguments(args: readonly string[]): ReplayArguments {
   const parsed: ReplayArguments = {
     train: [],
@@ -91,86 +156,28 @@ function parseArguments(args: readonly string[]): ReplayArguments {
   let list: string[] | undefined;
   for (let index = 0; index < args.length; index += 1) {
     const arg = args[index]!;
-    const value = () => {
+    if (arg === '--help' || arg === '-h') {
+      parsed.help = true;
+    } else if (LISTS.has(arg)) {
+      list = LISTS.get(arg)!(parsed);
+    } else if (FLAGS.has(arg)) {
+      FLAGS.get(arg)!(parsed);
+      list = undefined;
+    } else if (VALUE_OPTIONS.has(arg)) {
       const next = args[index + 1];
       if (next === undefined || next.startsWith('--')) throw new Error(`${arg} needs a value`);
       index += 1;
       list = undefined;
-      return next;
-    };
-    switch (arg) {
-      case '--help':
-      case '-h':
-        parsed.help = true;
-        break;
-      case '--train':
-        list = parsed.train;
-        break;
-      case '--test':
-        list = parsed.test;
-        break;
-      case '--data':
-        list = parsed.data;
-        break;
-      case '--split':
-        parsed.split = numberOf(arg, value(), (v) => v > 0 && v < 1);
-        break;
-      case '--policy':
-        parsed.policy = value();
-        break;
-      case '--predict':
-        parsed.predict = true;
-        list = undefined;
-        break;
-      case '--class': {
-        const kind = value();
-        if (kind !== 'task' && kind !== 'request') {
-          throw new Error(`--class is "task" or "request", not "${kind}"`);
-        }
-        parsed.classBy = kind;
-        break;
-      }
-      case '--interval-ms':
-        parsed.intervalMs = numberOf(arg, value(), (v) => v > 0);
-        break;
-      case '--sweep':
-        parsed.sweep = true;
-        list = undefined;
-        break;
-      case '--no-sweep':
-        parsed.sweep = false;
-        list = undefined;
-        break;
-      case '--knobs':
-        parsed.knobs = value()
-          .split(',')
-          .map((text) => numberOf('--knobs', text, (v) => v >= 0));
-        break;
-      case '--decisions':
-        parsed.decisions = value();
-        break;
-      case '--seed':
-        parsed.seed = numberOf(arg, value(), (v) => Number.isInteger(v));
-        break;
-      case '--json':
-        parsed.json = true;
-        list = undefined;
-        break;
-      default:
-        if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
-        if (list === undefined) throw new Error(`unexpected argument ${arg}`);
-        list.push(arg);
+      setValueOption(parsed, arg, next);
+    } else if (arg.startsWith('--')) {
+      throw new Error(`unknown option ${arg}`);
+    } else if (list === undefined) {
+      throw new Error(`unexpected argument ${arg}`);
+    } else {
+      list.push(arg);
     }
   }
-  if (parsed.help) return parsed;
-  const split = parsed.train.length > 0 || parsed.test.length > 0;
-  if (parsed.data.length > 0 && split) throw new Error('give --data, or --train and --test');
-  if (parsed.data.length === 0 && (parsed.train.length === 0 || parsed.test.length === 0)) {
-    throw new Error('give at least one --train and one --test file (or --data)');
-  }
-  if (parsed.predict && parsed.policy !== undefined) {
-    throw new Error('--predict changes the default policy: with --policy, set predictor.enabled');
-  }
+  if (!parsed.help) checkArguments(parsed);
   return parsed;
 }
 

@@ -341,6 +341,66 @@ export interface PairwiseJudgeOptions {
   readonly cost?: (usage: { prompt_tokens: number; completion_tokens: number }) => number;
 }
 
+/** What the judge call returns, as far as the judge reads it. */
+interface JudgeResponse {
+  choices?: { message?: { content?: string | null } }[];
+  usage?: { prompt_tokens: number; completion_tokens: number } | null;
+  model?: string;
+}
+
+/** The chat request of one pairwise judgement (structured output, or JSON asked for in text). */
+function judgeRequest(options: PairwiseJudgeOptions, prompt: string): Record<string, unknown> {
+  const structured = options.structuredOutput ?? true;
+  const reply = `{"winner": "A" | "B" | "tie", "explanation": "<one or two sentences>"}`;
+  return {
+    model: options.model,
+    messages: [
+      {
+        role: 'system',
+        content: structured
+          ? `${SYSTEM_PROMPT} Record your verdict with the fields ${reply}.`
+          : `${SYSTEM_PROMPT} Reply with one JSON object and nothing else: ${reply}`,
+      },
+      { role: 'user', content: prompt },
+    ],
+    max_completion_tokens: options.maxTokens ?? 512,
+    ...(structured
+      ? {
+          response_format: {
+            type: 'json_schema',
+            json_schema: { name: 'record_verdict', strict: true, schema: PAIRWISE_VERDICT_SCHEMA },
+          },
+        }
+      : {}),
+  };
+}
+
+/** USD of the judge call: the app's `cost()`, else the catalog; undefined without usage. */
+function judgeCost(options: PairwiseJudgeOptions, response: JudgeResponse): number | undefined {
+  const usage = response.usage ?? undefined;
+  if (usage === undefined) return undefined;
+  if (options.cost !== undefined) return options.cost(usage);
+  const cost = costOf({
+    provider: 'openai',
+    model: response.model ?? options.model,
+    usage: { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens },
+  });
+  return cost.known ? cost.amount : undefined;
+}
+
+/** The verdict in a judge's reply: the first `{` to the last `}` as JSON; undefined when none. */
+function readVerdict(text: string): { winner: unknown; explanation: unknown } {
+  try {
+    const parsed = JSON.parse(text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1)) as Record<
+      string,
+      unknown
+    >;
+    return { winner: parsed['winner'], explanation: parsed['explanation'] };
+  } catch {
+    return { winner: undefined, explanation: undefined };
+  }
+}
+
 /**
  * A pairwise judge over an openai-shaped client: the prompt of `@modelmaxx/instrument`'s
  * pairwise judges, the routed answer shown first or second at random, the winner mapped to the
@@ -352,71 +412,18 @@ export function pairwiseJudge(options: PairwiseJudgeOptions): PairwiseJudge {
     throw new TypeError('pairwiseJudge(): client must be an openai client (chat.completions)');
   }
   const random = options.random ?? Math.random;
-  const structured = options.structuredOutput ?? true;
   return async (pair) => {
     const answerFirst = random() < 0.5;
     const prompt = answerFirst
       ? pairwisePrompt(pair.question, pair.answer, pair.reference, options.rubric)
       : pairwisePrompt(pair.question, pair.reference, pair.answer, options.rubric);
-    const reply = `{"winner": "A" | "B" | "tie", "explanation": "<one or two sentences>"}`;
-    const body = {
-      model: options.model,
-      messages: [
-        {
-          role: 'system',
-          content: structured
-            ? `${SYSTEM_PROMPT} Record your verdict with the fields ${reply}.`
-            : `${SYSTEM_PROMPT} Reply with one JSON object and nothing else: ${reply}`,
-        },
-        { role: 'user', content: prompt },
-      ],
-      max_completion_tokens: options.maxTokens ?? 512,
-      ...(structured
-        ? {
-            response_format: {
-              type: 'json_schema',
-              json_schema: {
-                name: 'record_verdict',
-                strict: true,
-                schema: PAIRWISE_VERDICT_SCHEMA,
-              },
-            },
-          }
-        : {}),
-    };
     const response = (await client.chat.completions.create(
-      body as never,
+      judgeRequest(options, prompt) as never,
       { timeout: options.timeoutMs ?? 30_000, maxRetries: 0 } as never,
-    )) as {
-      choices?: { message?: { content?: string | null } }[];
-      usage?: { prompt_tokens: number; completion_tokens: number } | null;
-      model?: string;
-    };
-    const usage = response.usage ?? undefined;
-    let costUsd: number | undefined;
-    if (usage !== undefined) {
-      if (options.cost !== undefined) costUsd = options.cost(usage);
-      else {
-        const cost = costOf({
-          provider: 'openai',
-          model: response.model ?? options.model,
-          usage: { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens },
-        });
-        if (cost.known) costUsd = cost.amount;
-      }
-    }
+    )) as JudgeResponse;
+    const costUsd = judgeCost(options, response);
     const text = response.choices?.[0]?.message?.content ?? '';
-    const start = text.indexOf('{');
-    const end = text.lastIndexOf('}');
-    let winner: unknown;
-    let explanation: unknown;
-    try {
-      const parsed = JSON.parse(text.slice(start, end + 1)) as Record<string, unknown>;
-      winner = parsed['winner'];
-      explanation = parsed['explanation'];
-    } catch {
-      winner = undefined;
-    }
+    const { winner, explanation } = readVerdict(text);
     if (winner !== 'A' && winner !== 'B' && winner !== 'tie') {
       throw Object.assign(new Error(`judge reply is no verdict: ${text.slice(0, 200)}`), {
         costUsd,
