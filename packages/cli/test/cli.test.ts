@@ -1,32 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector } from '@modelmaxx/collector';
 import type { RunningCollector } from '@modelmaxx/collector';
 import { costOf } from '@modelmaxx/pricing';
 import { otlpChatSpan, postOtlpSpans } from '../../../test/support/otlp-json.js';
-
-const run = promisify(execFile);
-const bin = join(import.meta.dirname, '..', 'bin', 'modelmaxx.js');
-
-async function modelmaxx(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], {
-      env: { ...process.env, ...env },
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+import { modelmaxx } from './support/run-cli.js';
 
 /** One chat span with cost, as the instrumentation sends it. */
 function chatSpan(index: number, model: string, cost: number) {

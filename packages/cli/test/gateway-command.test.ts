@@ -2,7 +2,7 @@
  * `modelmaxx gateway` (the real binary, loading dist: needs `tsc -b`): help, configuration
  * errors, and the standalone gateway exporting its spans over OTLP into a collector.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,31 +14,7 @@ import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitServeArgs } from '../src/gateway-command.js';
-
-const bin = join(import.meta.dirname, '..', 'bin', 'modelmaxx.js');
-
-function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || /^(MODELMAXX_|OTEL_)/.test(key)) continue;
-    env[key] = value;
-  }
-  return { ...env, ...extra };
-}
-
-function modelmaxx(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      { env: cleanEnv(), timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+import { bin, cleanEnv, modelmaxx } from './support/run-cli.js';
 
 describe('modelmaxx gateway: help and errors', () => {
   it('--help lists every flag', async () => {

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,23 +6,9 @@ import { startCollector } from '@modelmaxx/collector';
 import type { RunningCollector } from '@modelmaxx/collector';
 import { otlpChatSpan, postOtlpSpans } from '../../../test/support/otlp-json.js';
 import { formatUsd } from '../src/format.js';
+import { modelmaxx } from './support/run-cli.js';
 
 // `modelmaxx report` through the real binary against a collector on embedded ClickHouse.
-
-const bin = join(import.meta.dirname, '..', 'bin', 'modelmaxx.js');
-
-function modelmaxx(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      { env: { ...process.env, MODELMAXX_URL: '', MODELMAXX_READ_TOKEN: '' }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
-      },
-    );
-  });
-}
 
 let sequence = 0;
 /** One chat span; `cost` undefined leaves pricing to the collector's catalog. */
