@@ -76,8 +76,8 @@ function describe(metrics: readonly RoutingMetrics[]): {
   };
 }
 
-export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
-  const results: BenchResult[] = [];
+/** RouterBench (11 models): the default replay policy against always-best. */
+function routerBenchResults(): BenchResult[] {
   const files = (split: string) =>
     ['arc_challenge', 'mbpp', 'winograde'].map((task) =>
       join(ROUTERBENCH_DIR, `${task}_${split}.csv`),
@@ -94,7 +94,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
   const table = [report.router, ...report.baselines]
     .map((row) => `${row.name}: ${(row.accuracy * 100).toFixed(2)}% / $${row.costUsd.toFixed(3)}`)
     .join('; ');
-  results.push(
+  return [
     {
       name: 'router-replay-accuracy-vs-best',
       value: report.router.accuracy,
@@ -113,13 +113,16 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
       goal: '<= 0.20',
       notes: `every call charged; the router also spent $${report.trainCostUsd.toFixed(3)} learning on the train split`,
     },
-  );
+  ];
+}
 
+/** RouteLLM's three data sets (GPT-4 vs Mixtral). */
+function routeLlmSets(): Record<'mtbench' | 'gsm8k' | 'mmlu', RecordedDataset> {
   if (!existsSync(join(ROUTELLM_DIR, 'mtb_judgements.jsonl'))) {
     throw new Error(`RouteLLM data not found in ${ROUTELLM_DIR} (set MODELMAXX_ROUTELLM_DIR)`);
   }
   const mmluDir = join(ROUTELLM_DIR, 'mmlu');
-  const sets: Record<string, RecordedDataset> = {
+  return {
     mtbench: loadRecorded([join(ROUTELLM_DIR, 'mtb_judgements.jsonl')]),
     gsm8k: loadRecorded([join(ROUTELLM_DIR, 'gsm8k_responses.csv')]),
     mmlu: loadRecorded(
@@ -128,29 +131,37 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
         .map((file) => join(mmluDir, file)),
     ),
   };
+}
+
+/** In-distribution: a seeded 50/50 split per task, learned on train, measured on test. */
+function inDistribution(data: RecordedDataset, seeds: readonly number[]): RoutingMetrics[] {
+  return seeds.map((seed) => {
+    const { train, test } = splitDataset(data, seed);
+    return routingMetrics(train, test, { policy: predictPolicy(data.models), seed });
+  });
+}
+
+export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
+  const results = routerBenchResults();
+  const sets = routeLlmSets();
   const seeds = quick ? [1] : [1, 2, 3, 4, 5];
-  const goals: Record<string, string> = { mtbench: '>= 0.80', gsm8k: '>= 0.63', mmlu: '>= 0.68' };
-  for (const name of ['mtbench', 'gsm8k', 'mmlu']) {
-    const data = sets[name]!;
-    const metrics = seeds.map((seed) => {
-      const { train, test } = splitDataset(data, seed);
-      return routingMetrics(train, test, { policy: predictPolicy(data.models), seed });
-    });
-    const summary = describe(metrics);
+  const goals = { mtbench: '>= 0.80', gsm8k: '>= 0.63', mmlu: '>= 0.68' };
+  for (const name of ['mtbench', 'gsm8k', 'mmlu'] as const) {
+    const summary = describe(inDistribution(sets[name], seeds));
     results.push({
       name: `router-apgr-${name}`,
       value: summary.router,
       unit: 'APGR',
       baseline: summary.staticTable,
       ratio: null,
-      goal: goals[name]!,
+      goal: goals[name],
       notes: `in-distribution, 50/50 split per task, mean of ${seeds.length} seed(s), production RoutingEngine, per-request predictor; ${summary.notes}`,
     });
   }
   // transfer: learn on GSM8K + MMLU only, measure MT-Bench; classes from the request text
-  const history = mergeDatasets([sets.gsm8k!, sets.mmlu!]);
+  const history = mergeDatasets([sets.gsm8k, sets.mmlu]);
   const transfer = seeds.map((seed) =>
-    routingMetrics(history, sets.mtbench!, {
+    routingMetrics(history, sets.mtbench, {
       policy: predictPolicy(history.models),
       seed,
       classOf: requestClass,
