@@ -5,7 +5,8 @@
  * the route policy and trace id the rollup does not. Every statement is fixed
  * text with `{name:Type}` parameters; nothing from a request is pasted into SQL.
  */
-import type { ClickHouseEngine, ClickHouseSettings } from '../store/engine.js';
+import type { ClickHouseSettings } from '../store/engine.js';
+import type { TableReader } from '../store/span-store.js';
 import { tableNames } from '../schema/schema.js';
 import { qualityFiguresOf, qualityFiguresSql, qualitySummary } from '../store/quality-figures.js';
 
@@ -132,16 +133,16 @@ const quantile = (value: unknown, index: number): number | null =>
 type Row = Record<string, unknown>;
 
 export class DashboardQueries {
-  private readonly engine: Pick<ClickHouseEngine, 'query'>;
+  private readonly reader: TableReader;
   private readonly tables: ReturnType<typeof tableNames>;
 
-  constructor(engine: Pick<ClickHouseEngine, 'query'>, options: { database?: string } = {}) {
-    this.engine = engine;
-    this.tables = tableNames(options.database === undefined ? {} : { database: options.database });
+  constructor(reader: TableReader) {
+    this.reader = reader;
+    this.tables = tableNames({ database: reader.database });
   }
 
   private async rows(sql: string, params: Record<string, unknown>): Promise<Row[]> {
-    return (await this.engine.query<Row>(sql, params, READ_SETTINGS)).data;
+    return (await this.reader.query<Row>(sql, params, READ_SETTINGS)).data;
   }
 
   async overview(window: DashboardWindow): Promise<DashboardOverview> {

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
-import type { StoreReader } from '../store/span-store.js';
+import type { TableReader } from '../store/span-store.js';
 import { DASHBOARD_WINDOWS, DashboardQueries, dashboardWindow } from './dashboard-queries.js';
 import { formatIssues } from '@modelmaxx/semconv';
 
@@ -103,14 +103,14 @@ const TracesQuerySchema = OverviewQuerySchema.extend({
 
 export interface DashboardApiOptions {
   /** The store's read side (read-only queries over its database). */
-  reader: Pick<StoreReader, 'query' | 'database'>;
+  reader: TableReader;
   /** Clock (tests). */
   now?: () => number;
 }
 
 /** `GET /api/dashboard/overview` and `/api/dashboard/traces`; mount after the `/api` guard. */
 export function dashboardApiRouter(options: DashboardApiOptions): Router {
-  const queries = new DashboardQueries(options.reader, { database: options.reader.database });
+  const queries = new DashboardQueries(options.reader);
   const now = options.now ?? Date.now;
   const router = Router();
 

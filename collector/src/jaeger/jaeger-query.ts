@@ -4,12 +4,10 @@
  * text is fixed (table names come from `tableNames`, whose identifiers are checked).
  */
 import { tableNames } from '../schema/schema.js';
-import type { ClickHouseEngine, ClickHouseSettings } from '../store/engine.js';
+import type { ClickHouseSettings } from '../store/engine.js';
+import type { TableReader } from '../store/span-store.js';
 import { SPAN_COLUMNS, SUMMARY_COLUMNS, jaegerSpanKind } from './jaeger-model.js';
 import type { StoredSpan, SummarySpan } from './jaeger-model.js';
-
-/** What the Jaeger queries need from a store: its engine's `query`. */
-export type JaegerEngine = Pick<ClickHouseEngine, 'query'>;
 
 /** Limits every Jaeger query runs with. */
 const READ_SETTINGS: ClickHouseSettings = {
@@ -139,16 +137,16 @@ export function normalizeTraceId(id: string): string {
 }
 
 export class JaegerQueries {
-  private readonly engine: JaegerEngine;
+  private readonly reader: TableReader;
   private readonly tables: ReturnType<typeof tableNames>;
 
-  constructor(engine: JaegerEngine, options: { database?: string } = {}) {
-    this.engine = engine;
-    this.tables = tableNames(options.database === undefined ? {} : { database: options.database });
+  constructor(reader: TableReader) {
+    this.reader = reader;
+    this.tables = tableNames({ database: reader.database });
   }
 
   private async rows<Row>(sql: string, params: Record<string, unknown> = {}): Promise<Row[]> {
-    const result = await this.engine.query<Row>(sql, params, READ_SETTINGS);
+    const result = await this.reader.query<Row>(sql, params, READ_SETTINGS);
     return result.data;
   }
 

@@ -35,11 +35,11 @@ import {
   v3TraceSearch,
 } from '../jaeger/jaeger-params.js';
 import { JaegerQueries, JaegerQueryError, normalizeTraceId } from '../jaeger/jaeger-query.js';
-import type { StoreReader } from '../store/span-store.js';
+import type { TableReader } from '../store/span-store.js';
 
 export interface JaegerRouterOptions {
   /** The store's read side (read-only queries over its database). */
-  reader: Pick<StoreReader, 'query' | 'database'>;
+  reader: TableReader;
   /** Clock for default windows (tests). */
   now?: () => number;
 }
@@ -127,7 +127,7 @@ class JaegerApi {
   private readonly now: () => number;
 
   constructor(options: JaegerRouterOptions) {
-    this.queries = new JaegerQueries(options.reader, { database: options.reader.database });
+    this.queries = new JaegerQueries(options.reader);
     this.now = options.now ?? Date.now;
   }
 

@@ -1,12 +1,12 @@
 /** `GET /api/savings`: the savings ledger (behind the read-token guard of `/api/*`). */
 import { Router } from 'express';
-import type { StoreReader } from '../store/span-store.js';
+import type { TableReader } from '../store/span-store.js';
 import { SavingsQuerySchema, savingsLedger } from './savings.js';
 import { formatIssues } from '@modelmaxx/semconv';
 
 export interface SavingsRouterOptions {
   /** The store's read side (read-only queries over its database). */
-  reader: Pick<StoreReader, 'query' | 'database'>;
+  reader: TableReader;
   /** Clock (tests). */
   now?: () => number;
 }

@@ -39,11 +39,12 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<ClickHo
   const dataDir = options.dataDir ?? join(process.cwd(), '.modelmaxx', 'data');
   if (options.clickhouseUrl === undefined && options.cluster !== undefined)
     throw new Error('--cluster needs a ClickHouse server (--clickhouse-url)');
-  const { spoolDir: _spoolDir, migrate, ...storeOptions } = options;
+  const { clickhouseUrl, username, password, migrate, ...rest } = options;
+  const { dataDir: _dataDir, spoolDir: _spoolDir, ...storeOptions } = rest;
   const spoolDir = spoolDirOf(options, dataDir);
   const store = new ClickHouseStore({
     ...storeOptions,
-    engine: createEngine({ ...options, dataDir }),
+    engine: createEngine({ dataDir, clickhouseUrl, username, password }),
     ...(spoolDir === undefined ? {} : { spoolDir }),
     priceRows: options.priceRows ?? llmPriceRows(),
   });

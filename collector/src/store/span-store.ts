@@ -119,6 +119,9 @@ export interface StoreReader {
   querySql(sql: string, options: SqlOptions): Promise<SqlResult>;
 }
 
+/** What the collector's own read queries need (Jaeger, dashboard, savings): tables and `query`. */
+export type TableReader = Pick<StoreReader, 'database' | 'query'>;
+
 export interface SpanStore extends StoreReader {
   /** Create or upgrade the schema (idempotent). */
   migrate(): Promise<void>;
