@@ -14,33 +14,18 @@ import { startLlmSim, type LlmSim } from '@modelmaxx/llm-sim';
 import { costOf, type TokenUsage } from '@modelmaxx/pricing';
 import type { CollectorAppOutput } from './support/collector-app.js';
 import { REGISTER, runFixture } from './support/run-fixture.js';
+import { rowsEventually, sqlRows } from './support/collector-sql.js';
+import type { Row } from './support/collector-sql.js';
 
 let sim: LlmSim;
 let collector: RunningCollector;
 let dataDir: string;
 let app: CollectorAppOutput;
 
-type Row = Record<string, unknown>;
+const sql = (query: string) => sqlRows(collector.url, query);
 
-async function sql(query: string): Promise<Row[]> {
-  const response = await fetch(`${collector.url}/api/sql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sql: query }),
-  });
-  const body = (await response.json()) as { rows: Row[] };
-  expect(response.status, JSON.stringify(body)).toBe(200);
-  return body.rows;
-}
-
-async function waitForRows(query: string, count: number, timeoutMs = 30_000): Promise<Row[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const rows = await sql(query);
-    if (rows.length >= count || Date.now() > deadline) return rows;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const waitForRows = (query: string, count: number, timeoutMs?: number) =>
+  rowsEventually(collector.url, query, count, timeoutMs);
 
 function expectedCost(provider: string, models: string[], usage: TokenUsage): number {
   for (const model of models) {

@@ -19,8 +19,8 @@ import { startLlmSim, type LlmSim } from '@modelmaxx/llm-sim';
 import { reportSql } from '@modelmaxx/cli';
 import { costOf, type TokenUsage } from '@modelmaxx/pricing';
 import { runFixture } from './support/run-fixture.js';
-
-type Row = Record<string, unknown>;
+import { sqlRows } from './support/collector-sql.js';
+import type { Row } from './support/collector-sql.js';
 
 interface Seen {
   id: string;
@@ -136,16 +136,7 @@ let collector: RunningCollector;
 let dataDir: string;
 const outputs = new Map<string, AppOutput>();
 
-async function sql(query: string): Promise<Row[]> {
-  const response = await fetch(`${collector.url}/api/sql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sql: query }),
-  });
-  const body = (await response.json()) as { rows: Row[] };
-  expect(response.status, JSON.stringify(body)).toBe(200);
-  return body.rows;
-}
+const sql = (query: string) => sqlRows(collector.url, query);
 
 const COLUMNS = `ServiceName, Provider, Operation, RequestModel, ResponseModel, Model, ResponseId,
   toUInt32(InputTokens) AS InputTokens, toUInt32(OutputTokens) AS OutputTokens,

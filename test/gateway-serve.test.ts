@@ -15,12 +15,11 @@ import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsEventually } from './support/collector-sql.js';
 import { TEST_DIR } from './support/run-fixture.js';
 
 const run = promisify(execFile);
 const CLI = join(TEST_DIR, '..', 'packages', 'cli', 'bin', 'modelmaxx.js');
-
-type Row = Record<string, unknown>;
 
 let sim: LlmSim;
 let dir: string;
@@ -29,26 +28,6 @@ let output = '';
 let url: string;
 let python: string | undefined;
 let pythonProblem = '';
-
-async function sql(query: string): Promise<Row[]> {
-  const response = await fetch(`${url}/api/sql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sql: query }),
-  });
-  const body = (await response.json()) as { rows: Row[] };
-  expect(response.status, JSON.stringify(body)).toBe(200);
-  return body.rows;
-}
-
-async function rowsEventually(query: string, count: number): Promise<Row[]> {
-  const start = Date.now();
-  for (;;) {
-    const rows = await sql(query);
-    if (rows.length >= count || Date.now() - start > 30_000) return rows;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 /** A venv with the Python SDKs: the machine's local package index when it has one, else PyPI. */
 async function pythonWithSdks(): Promise<string | undefined> {
@@ -166,6 +145,7 @@ describe('modelmaxx serve --gateway', () => {
       },
     );
     const rows = await rowsEventually(
+      url,
       `SELECT TraceId, ParentSpanId, ServiceName, Provider, RequestModel, ResponseId, InputTokens,
               OutputTokens, CostUSD, CostSource, Feature
        FROM llm_calls WHERE ResponseId = '${completion.id}'`,
@@ -205,6 +185,7 @@ describe('modelmaxx serve --gateway', () => {
     ]);
     expect(stdout.trim().endsWith('data: [DONE]')).toBe(true);
     const rows = await rowsEventually(
+      url,
       `SELECT RoutePolicy, RouteReason, Stream, TimeToFirstChunkMs, OutputTokens, CostUSD, Task
        FROM llm_calls WHERE Task = 'curl-e2e'`,
       1,
@@ -293,6 +274,7 @@ print(json.dumps(out))
     expect(result.tool_use).toContain('tool_use');
     expect(result.anthropic_error).toBe(529);
     const rows = await rowsEventually(
+      url,
       `SELECT Provider, Operation, RequestModel, ResponseId, Stream, ErrorType, OutputTokens
        FROM llm_calls WHERE Task = 'python-e2e' ORDER BY Timestamp`,
       10,

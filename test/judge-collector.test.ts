@@ -21,33 +21,15 @@ import { startCollector, type RunningCollector } from '@modelmaxx/collector';
 import { judge, observe } from '@modelmaxx/instrument';
 import type { JudgeEvaluator } from '@modelmaxx/instrument';
 import { answerIsCorrect, generateTask, startLlmSim, type LlmSim } from '@modelmaxx/llm-sim';
+import { rowsEventually } from './support/collector-sql.js';
+import type { Row } from './support/collector-sql.js';
 
 let sim: LlmSim;
 let collector: RunningCollector;
 let dataDir: string;
 let provider: TracerProvider;
 
-type Row = Record<string, unknown>;
-
-async function sql(query: string): Promise<Row[]> {
-  const response = await fetch(`${collector.url}/api/sql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sql: query }),
-  });
-  const body = (await response.json()) as { rows: Row[] };
-  expect(response.status, JSON.stringify(body)).toBe(200);
-  return body.rows;
-}
-
-async function waitForRows(query: string, count: number): Promise<Row[]> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const rows = await sql(query);
-    if (rows.length >= count || Date.now() > deadline) return rows;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const waitForRows = (query: string, count: number) => rowsEventually(collector.url, query, count);
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'mm-judge-e2e-'));
