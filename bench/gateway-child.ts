@@ -8,15 +8,98 @@
  *   drops them (recording and exporting are part of what is measured); prints
  *   `{ "gateway": URL }`. `GATEWAY_BENCH_SPANS=off`: no spans at all.
  *
+ * `GATEWAY_BENCH_DIAG=1`: on exit, the gateway process prints where its time went to stderr:
+ * event-loop delay percentiles, GC pauses by kind, and the synchronous part of each span
+ * export (serialization) — the evidence for tail latency.
+ *
  * Each runs until its stdin closes.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { subscribe } from 'node:diagnostics_channel';
+import { readFileSync } from 'node:fs';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { createGateway, resolveConfig } from '@modelmaxx/gateway';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 
 const [mode, simUrl] = process.argv.slice(2);
+const diagnose = process.env['GATEWAY_BENCH_DIAG'] === '1';
+
+const quantiles = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return `n ${sorted.length}, p50 ${at(0.5).toFixed(2)}, p99 ${at(0.99).toFixed(2)}, max ${at(1).toFixed(2)} ms, total ${sorted.reduce((sum, value) => sum + value, 0).toFixed(0)} ms`;
+};
+
+/** The main thread's time on a CPU and waiting for one while runnable (ms; Linux). */
+function schedstat(): { running: number; waiting: number } {
+  try {
+    const [running = 0, waiting = 0] = readFileSync('/proc/thread-self/schedstat', 'utf8')
+      .split(' ')
+      .map(Number);
+    return { running: running / 1e6, waiting: waiting / 1e6 };
+  } catch {
+    return { running: NaN, waiting: NaN };
+  }
+}
+
+/** Event-loop delay, GC pauses and the synchronous time of each span export, printed on exit. */
+function diagnostics(exporter: SpanExporter | undefined): {
+  exporter?: SpanExporter;
+  report(requests: number): string;
+} {
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  const gc = new Map<number, number[]>();
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind ?? 0;
+      gc.set(kind, [...(gc.get(kind) ?? []), entry.duration]);
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const exports: number[] = [];
+  let connections = 0;
+  subscribe('net.client.socket', () => (connections += 1));
+  const exportCpu: number[] = [];
+  const cpu = () => {
+    const usage = process.threadCpuUsage();
+    return (usage.user + usage.system) / 1000;
+  };
+  const cpuAtStart = cpu();
+  const schedAtStart = schedstat();
+  const timed: SpanExporter | undefined =
+    exporter === undefined
+      ? undefined
+      : {
+          export(spans, done) {
+            const started = performance.now();
+            const cpuBefore = cpu();
+            exporter.export(spans, done);
+            exports.push(performance.now() - started);
+            exportCpu.push(cpu() - cpuBefore);
+          },
+          shutdown: () => exporter.shutdown(),
+          forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
+        };
+  const ms = (ns: number) => (ns / 1e6).toFixed(2);
+  return {
+    ...(timed === undefined ? {} : { exporter: timed }),
+    report: (requests) =>
+      [
+        `main thread waiting for a CPU while runnable: ${(((schedstat().waiting - schedAtStart.waiting) / Math.max(1, requests)) * 1000).toFixed(0)} µs per request`,
+        `client sockets opened (upstream and span export): ${connections}`,
+        `main thread CPU: ${(((cpu() - cpuAtStart) / Math.max(1, requests)) * 1000).toFixed(0)} µs per request (${requests} requests)`,
+        `event-loop delay: p50 ${ms(loop.percentile(50))}, p99 ${ms(loop.percentile(99))}, p99.9 ${ms(loop.percentile(99.9))}, max ${ms(loop.max)} ms`,
+        // kind 1 scavenge (young), 2 mark-compact, 4 incremental marking, 8 weak callbacks.
+        ...[...gc].map(([kind, pauses]) => `gc kind ${kind}: ${quantiles(pauses)}`),
+        `span export (synchronous part, wall): ${quantiles(exports)}`,
+        `span export (synchronous part, thread CPU): ${quantiles(exportCpu)}`,
+      ].join('\n'),
+  };
+}
 let stop: () => Promise<void>;
 if (mode === 'sim') {
   const sim = await startLlmSim({ seed: 1 });
@@ -33,16 +116,18 @@ if (mode === 'sim') {
   });
   await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', () => resolve()));
   const sinkPort = (sink.address() as AddressInfo).port;
+  const otlp =
+    process.env['GATEWAY_BENCH_SPANS'] === 'off'
+      ? undefined
+      : new OTLPTraceExporter({ url: `http://127.0.0.1:${sinkPort}/v1/traces` });
+  const diag = diagnose ? diagnostics(otlp) : undefined;
+  const spanExporter = diag === undefined ? otlp : diag.exporter;
   const gateway = createGateway({
     config: resolveConfig(
       { limits: { maxConcurrentRequests: 100_000 } },
       { upstreamFlags: [`openai=${simUrl}/v1`] },
     ),
-    ...(process.env['GATEWAY_BENCH_SPANS'] === 'off'
-      ? {}
-      : {
-          spanExporter: new OTLPTraceExporter({ url: `http://127.0.0.1:${sinkPort}/v1/traces` }),
-        }),
+    ...(spanExporter === undefined ? {} : { spanExporter }),
     logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
   });
   const { url } = await gateway.listen(0, '127.0.0.1');
@@ -51,6 +136,9 @@ if (mode === 'sim') {
     await gateway.close();
     sink.close();
     process.stderr.write(`gateway-child: ${spansBytes} bytes of spans exported\n`);
+    if (diag !== undefined) {
+      process.stderr.write(`gateway-child: ${diag.report(gateway.metrics().requests)}\n`);
+    }
   };
 }
 process.stdin.resume();
