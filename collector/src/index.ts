@@ -133,7 +133,6 @@ export type { SchemaOptions, SchemaStatement } from './schema/schema.js';
 export { serve } from './serve.js';
 export type { ServeOptions } from './serve.js';
 export { OTEL_TRACES_INSERT_COLUMNS } from './schema/schema.js';
-export { spanRowToTsv, spanRowsToTsv } from './store/span-row-tsv.js';
 export { clickhouseStatsSource } from './stats-source.js';
 export type { ClickHouseStatsSource, ClickHouseStatsSourceOptions } from './stats-source.js';
 export { SavingsQuerySchema, savingsLedger } from './savings/savings.js';

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OTEL_TRACES_INSERT_COLUMNS } from '../src/schema/schema.js';
 import { ChdbEngine } from '../src/store/chdb-engine.js';
+import { InvalidSpanRowError } from '../src/store/native-sink.js';
 import { spanRowsToNative } from '../src/store/span-row-native.js';
-import { InvalidSpanRowError, spanRowsToTsv } from '../src/store/span-row-tsv.js';
 import type { SpanRow } from '../src/store/span-store.js';
 import { walkNativeBlocks } from '../src/writer/native-blocks.js';
 import { llmSpan, spanRow, tempDir } from './store-fixtures.js';
+import { spanRowsToJsonEachRow } from './support/span-rows-json.js';
 
 const dir = tempDir('mm-native-');
 let engine: ChdbEngine;
@@ -22,7 +23,7 @@ const COLUMNS = `Timestamp DateTime64(9), TraceId String, SpanId String, ParentS
 
 beforeAll(async () => {
   engine = new ChdbEngine(dir.path);
-  for (const table of ['native', 'tsv']) {
+  for (const table of ['native', 'json']) {
     await engine.command(
       `CREATE TABLE default.${table} (${COLUMNS}) ENGINE = MergeTree ORDER BY tuple()`,
     );
@@ -68,7 +69,7 @@ function rows(): SpanRow[] {
 const columns = OTEL_TRACES_INSERT_COLUMNS;
 
 describe('Native span blocks', () => {
-  it('store exactly what the TabSeparated rows store', async () => {
+  it('store exactly what the same rows as JSONEachRow store', async () => {
     const sample = rows();
     const blocks = [spanRowsToNative(sample.slice(0, 2)), spanRowsToNative(sample.slice(2))];
     await engine.insert({
@@ -78,10 +79,10 @@ describe('Native span blocks', () => {
       body: Buffer.concat(blocks),
     });
     await engine.insert({
-      table: 'default.tsv',
+      table: 'default.json',
       columns,
-      format: 'TabSeparated',
-      body: spanRowsToTsv(sample),
+      format: 'JSONEachRow',
+      body: spanRowsToJsonEachRow(sample),
     });
     const read = async (table: string) =>
       (
@@ -91,7 +92,7 @@ describe('Native span blocks', () => {
       ).data;
     const native = await read('native');
     expect(native).toHaveLength(4);
-    expect(native).toEqual(await read('tsv'));
+    expect(native).toEqual(await read('json'));
     const [awkwardRow] = (
       await engine.query<{ message: string }>(
         `SELECT StatusMessage AS message FROM default.native WHERE StatusMessage != ''`,

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ClickHouseError } from '../src/store/engine.js';
 import type { InsertOptions } from '../src/store/engine.js';
 import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
-import { SMALL_BLOCK_ROWS } from '../src/writer/batch-writer.js';
+import { SMALL_BLOCK_ROWS } from '../src/writer/options.js';
 import { spanRow, tempDir } from './store-fixtures.js';
 import { crash, openKillableStore } from './support/store-crash.js';
 

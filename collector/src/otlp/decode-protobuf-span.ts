@@ -4,7 +4,9 @@
  * `decode-protobuf.ts`, kept in one module (with the attribute decoder it calls
  * for every attribute) so that nothing on it goes through another module's bindings.
  */
-import type { ByteSource, MapColumn, Sink, SpanColumns } from '../store/span-row-native.js';
+import type { MapColumn } from '../store/native-map-column.js';
+import type { ByteSource, Sink } from '../store/native-sink.js';
+import type { SpanColumns } from '../store/span-row-native.js';
 import { listJson, scalarText } from './decode-protobuf-values.js';
 import type { Reader } from './protobuf-reader.js';
 import {

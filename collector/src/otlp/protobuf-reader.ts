@@ -8,7 +8,7 @@
  * never name a wire type themselves.
  */
 import { MalformedPayloadError } from '../errors.js';
-import type { ByteSource, Sink } from '../store/span-row-native.js';
+import type { ByteSource, Sink } from '../store/native-sink.js';
 import { truncatedUtf8, Truncation, type DecodeLimits } from './to-span-rows.js';
 
 const VARINT = 0;

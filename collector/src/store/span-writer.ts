@@ -5,12 +5,12 @@
  * fallback, and which insert errors are permanent or mean "no disk room".
  */
 import { OTEL_TRACES_INSERT_COLUMNS } from '../schema/schema.js';
-import { BatchWriter, SMALL_BLOCK_ROWS } from '../writer/batch-writer.js';
-import type { BatchWriterOptions, InsertBatch } from '../writer/batch-writer.js';
+import { BatchWriter } from '../writer/batch-writer.js';
+import { SMALL_BLOCK_ROWS, type BatchWriterOptions, type InsertBatch } from '../writer/options.js';
 import type { ClickHouseEngine, ClickHouseSettings } from './engine.js';
 import { ClickHouseError, isDataError } from './engine.js';
 import { spanRowsToNative } from './span-row-native.js';
-import { InvalidSpanRowError } from './span-row-tsv.js';
+import { InvalidSpanRowError } from './native-sink.js';
 import type { Readiness, SpanRow, WriteResult } from './span-store.js';
 
 /** The writer settings a store passes through (see `BatchWriterOptions` for each). */
@@ -111,7 +111,6 @@ export class SpanWriter {
     return (this.options.openWriter ?? BatchWriter.open)({
       ...tuningOf(this.options),
       insert: (batch) => this.insert(batch),
-      format: 'Native',
       isPermanentError: isPermanentInsertError,
       isSpaceError,
     });
@@ -121,7 +120,7 @@ export class SpanWriter {
     return this.engine.insert({
       table: this.table,
       columns: OTEL_TRACES_INSERT_COLUMNS,
-      format: batch.format,
+      format: 'Native',
       ...(batch.file === undefined ? {} : { file: batch.file }),
       ...(batch.body === undefined ? {} : { body: batch.body }),
       settings: {
