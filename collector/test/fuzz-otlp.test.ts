@@ -20,7 +20,7 @@ import type { DecodedTraces } from '../src/otlp/to-span-rows.js';
 import { nativeToSpanRows, spanRowsToNative } from '../src/store/span-row-native.js';
 import { walkNativeBlocks } from '../src/writer/native-blocks.js';
 import { recordSpans, toJson, toProtobuf } from './support/otlp-fixtures.js';
-import { seededRandom } from './support/seeded-random.js';
+import { createRandom } from '@modelmaxx/router';
 
 const INTERESTING_BYTES = [0x00, 0x01, 0x7f, 0x80, 0xff, 0x0a, 0x12, 0x1a, 0x08, 0x10, 0x39];
 
@@ -202,7 +202,7 @@ beforeAll(async () => {
 
 describe('fuzzing the decoders', () => {
   it('protobuf: 5000 byte-level mutations, no crash, no hang', { timeout: 120_000 }, () => {
-    const next = seededRandom(0x5eed01);
+    const next = createRandom(0x5eed01);
     const payloads = Array.from({ length: 5000 }, () => mutateBytes(protobufSeed, next));
     const result = fuzz(payloads, decodeProtobufChecked);
     // Both outcomes must be exercised, or the mutations are too tame / too wild.
@@ -215,7 +215,7 @@ describe('fuzzing the decoders', () => {
     'JSON: 2000 structural and 1000 byte-level mutations, no crash, no hang',
     { timeout: 120_000 },
     () => {
-      const next = seededRandom(0x5eed02);
+      const next = createRandom(0x5eed02);
       const structural = Array.from({ length: 2000 }, () =>
         Buffer.from(JSON.stringify(mutateJson(jsonSeed, next))),
       );
@@ -251,7 +251,7 @@ describe('fuzzing POST /v1/traces', () => {
     'answers only 200 or 400 to 400 mutated requests and stays up',
     { timeout: 180_000 },
     async () => {
-      const next = seededRandom(0x5eed03);
+      const next = createRandom(0x5eed03);
       const statuses = new Map<number, number>();
       for (let index = 0; index < 400; index++) {
         const protobuf = index % 2 === 0;

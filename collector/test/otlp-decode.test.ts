@@ -11,7 +11,7 @@ import type { SpanRow } from '../src/store/span-store.js';
 import { walkNativeBlocks } from '../src/writer/native-blocks.js';
 import { expectedRow, recordSpans, toJson, toProtobuf } from './support/otlp-fixtures.js';
 import { attributes, ProtoWriter, type Value } from './support/proto-writer.js';
-import { seededRandom } from './support/seeded-random.js';
+import { createRandom } from '@modelmaxx/router';
 
 const json = (value: unknown): Uint8Array => Buffer.from(JSON.stringify(value));
 
@@ -61,7 +61,7 @@ describe('u64 decimal text', () => {
       2n ** 64n - 1n,
       4_294_967_296n * 1_000_000_007n + 999_999_999n,
     ];
-    const next = seededRandom(12345);
+    const next = createRandom(12345);
     const word = () => Math.floor(next() * 2 ** 32);
     for (let index = 0; index < 2000; index++) {
       samples.push((BigInt(word()) << 32n) | BigInt(word()));

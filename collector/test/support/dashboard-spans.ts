@@ -4,7 +4,7 @@
  * feedback attributes, some failing and some falling back; deterministic (seed 42).
  */
 import type { SpanRow } from '../../src/store/span-store.js';
-import { seededRandom } from './seeded-random.js';
+import { createRandom } from '@modelmaxx/router';
 
 const MODELS = [
   { model: 'gpt-4o', provider: 'openai', latencyMs: 1800, quality: 0.92 },
@@ -33,7 +33,7 @@ export interface Demo {
 }
 
 export function demoSpans(nowMs: number): Demo {
-  const next = seededRandom(42);
+  const next = createRandom(42);
   const rows: SpanRow[] = [];
   const routedTraceIds: string[] = [];
   const span = (

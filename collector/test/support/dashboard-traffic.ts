@@ -6,7 +6,7 @@
  * what the dashboard must show for it, computed from the same plan.
  */
 import { randomBytes } from 'node:crypto';
-import { seededRandom } from './seeded-random.js';
+import { createRandom } from '@modelmaxx/router';
 
 export interface PlannedCall {
   traceId: string;
@@ -60,7 +60,7 @@ export function planTraffic(
   spreadMinutes = 20,
   seed = 7,
 ): PlannedCall[] {
-  const next = seededRandom(seed);
+  const next = createRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
   const calls: PlannedCall[] = [];
   for (let index = 0; index < count; index += 1) {
