@@ -10,7 +10,7 @@
  * free) and is decoded on a decode thread with the span-count and length limits.
  */
 import { performance } from 'node:perf_hooks';
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import {
@@ -51,110 +51,143 @@ export interface TracesRouteOptions {
   metrics: CollectorMetrics;
 }
 
-export function tracesRouter({ config, store, logger, metrics }: TracesRouteOptions): Router {
+export function tracesRouter(options: TracesRouteOptions): Router {
   const router = Router();
-  const limits: DecodeLimits = {
-    maxSpans: config.maxSpansPerRequest,
-    maxNameBytes: config.maxNameBytes,
-    maxValueBytes: config.maxAttributeValueBytes,
-    maxContentBytes: config.maxContentValueBytes,
-  };
-  const pool = DecodePool.shared(config.decodeThreads);
-  const budget = new BodyBudget(config.maxBufferedBodyBytes);
-  const bodyTimeoutMs = config.ingestBodyTimeoutSeconds * 1000;
+  const receiver = new TracesReceiver(options);
+  router.post('/v1/traces', (request, response) => receiver.receive(request, response));
+  return router;
+}
+
+/** The steps of one export request: read the body, take a slot, decode, store, answer. */
+class TracesReceiver {
+  private readonly config: Config;
+  private readonly store: SpanStore;
+  private readonly logger: Logger;
+  private readonly metrics: CollectorMetrics;
+  private readonly limits: DecodeLimits;
+  private readonly pool: DecodePool;
+  private readonly budget: BodyBudget;
   // A slot is taken once the body has arrived: a slow sender holds its socket and
   // the bytes it sent (within `budget`), never a slot.
-  let inFlight = 0;
-  router.post('/v1/traces', async (request, response) => {
+  private inFlight = 0;
+
+  constructor({ config, store, logger, metrics }: TracesRouteOptions) {
+    this.config = config;
+    this.store = store;
+    this.logger = logger;
+    this.metrics = metrics;
+    this.limits = {
+      maxSpans: config.maxSpansPerRequest,
+      maxNameBytes: config.maxNameBytes,
+      maxValueBytes: config.maxAttributeValueBytes,
+      maxContentBytes: config.maxContentValueBytes,
+    };
+    this.pool = DecodePool.shared(config.decodeThreads);
+    this.budget = new BodyBudget(config.maxBufferedBodyBytes);
+  }
+
+  async receive(request: Request, response: Response): Promise<void> {
     const encoding = otlpEncodingOf(request);
-    let raw: RawBody;
-    metrics.ingestBodiesReading += 1;
-    try {
-      raw = await readRawBody(request, config.maxBodyBytes, { timeoutMs: bodyTimeoutMs, budget });
-    } catch (error) {
-      refused(error);
-      // The rest of the body is not read: close the connection after answering.
-      response.setHeader('Connection', 'close');
-      throw error;
-    } finally {
-      metrics.ingestBodiesReading -= 1;
-    }
-    if (inFlight >= config.maxConcurrentRequests) {
-      metrics.refuseRequest('concurrency');
+    const raw = await this.readBody(request, response);
+    if (this.inFlight >= this.config.maxConcurrentRequests) {
+      this.metrics.refuseRequest('concurrency');
       throw new OverloadedError(
-        `more than ${config.maxConcurrentRequests} export requests in progress`,
+        `more than ${this.config.maxConcurrentRequests} export requests in progress`,
         429,
         1,
       );
     }
-    inFlight += 1;
-    metrics.ingestInProgress = inFlight;
+    this.inFlight += 1;
+    this.metrics.ingestInProgress = this.inFlight;
     try {
-      let decoded: EncodedTraces;
-      try {
-        const body = await inflateBody(raw, config.maxBodyBytes);
-        // Off the event loop: protobuf straight to a Native block, JSON through rows.
-        decoded = await pool.decode(encoding, body, limits);
-      } catch (error) {
-        refused(error);
-        throw error;
-      }
-      const spans = decoded.spans;
-      metrics.spansReceived += spans + decoded.rejectedSpans;
-      metrics.spansRejected += decoded.rejectedSpans;
-      metrics.valuesTruncated += decoded.truncatedValues;
-      if (decoded.rejectedSpans > 0) {
-        logger.warn(
-          { rejectedSpans: decoded.rejectedSpans, problems: decoded.problems },
-          'rejected OTLP spans',
-        );
-      }
-      if (spans > 0) {
-        const started = performance.now();
-        const result = await store.writeNative(decoded.block, spans);
-        metrics.observeWrite((performance.now() - started) / 1000);
-        if (result.status === 'overloaded') {
-          metrics.spansRefused += spans;
-          // A full spool means ClickHouse has been behind for a while (503); a
-          // full queue is a burst (429).
-          const { error } = result;
-          throw new OverloadedError(
-            `the collector cannot take more spans right now: ${error.message}`,
-            error instanceof SpoolFullError ? 503 : 429,
-            error.retryAfterSeconds,
-            { cause: error },
-          );
-        }
-        if (result.status === 'failed') {
-          metrics.spansRefused += spans;
-          logger.error({ err: result.error }, 'storing spans failed');
-          throw new OverloadedError(`storing spans failed: ${result.error.message}`, 503, 5, {
-            cause: result.error,
-          });
-        }
-        metrics.spansAccepted += spans;
-      }
+      const decoded = await this.decode(encoding, raw);
+      this.count(decoded);
+      if (decoded.spans > 0) await this.storeSpans(decoded);
+      const rejected = decoded.rejectedSpans;
       response
         .status(200)
         .type(CONTENT_TYPES[encoding])
         .send(
-          encodeExportResponse(
-            encoding,
-            decoded.rejectedSpans,
-            decoded.rejectedSpans > 0 ? rejectionMessage(decoded) : '',
-          ),
+          encodeExportResponse(encoding, rejected, rejected > 0 ? rejectionMessage(decoded) : ''),
         );
     } finally {
-      inFlight -= 1;
-      metrics.ingestInProgress = inFlight;
+      this.inFlight -= 1;
+      this.metrics.ingestInProgress = this.inFlight;
     }
-  });
+  }
+
+  private async readBody(request: Request, response: Response): Promise<RawBody> {
+    this.metrics.ingestBodiesReading += 1;
+    try {
+      return await readRawBody(request, this.config.maxBodyBytes, {
+        timeoutMs: this.config.ingestBodyTimeoutSeconds * 1000,
+        budget: this.budget,
+      });
+    } catch (error) {
+      this.refused(error);
+      // The rest of the body is not read: close the connection after answering.
+      response.setHeader('Connection', 'close');
+      throw error;
+    } finally {
+      this.metrics.ingestBodiesReading -= 1;
+    }
+  }
+
+  /** Inflates and decodes off the event loop: protobuf straight to a Native block, JSON through rows. */
+  private async decode(encoding: OtlpEncoding, raw: RawBody): Promise<EncodedTraces> {
+    try {
+      const body = await inflateBody(raw, this.config.maxBodyBytes);
+      return await this.pool.decode(encoding, body, this.limits);
+    } catch (error) {
+      this.refused(error);
+      throw error;
+    }
+  }
+
+  private count(decoded: EncodedTraces): void {
+    this.metrics.spansReceived += decoded.spans + decoded.rejectedSpans;
+    this.metrics.spansRejected += decoded.rejectedSpans;
+    this.metrics.valuesTruncated += decoded.truncatedValues;
+    if (decoded.rejectedSpans > 0) {
+      this.logger.warn(
+        { rejectedSpans: decoded.rejectedSpans, problems: decoded.problems },
+        'rejected OTLP spans',
+      );
+    }
+  }
+
+  /** Hands the spans to the store; a refusal becomes the error the HTTP layer answers. */
+  private async storeSpans(decoded: EncodedTraces): Promise<void> {
+    const spans = decoded.spans;
+    const started = performance.now();
+    const result = await this.store.writeNative(decoded.block, spans);
+    this.metrics.observeWrite((performance.now() - started) / 1000);
+    if (result.status === 'ok') {
+      this.metrics.spansAccepted += spans;
+      return;
+    }
+    this.metrics.spansRefused += spans;
+    if (result.status === 'overloaded') {
+      // A full spool means ClickHouse has been behind for a while (503); a
+      // full queue is a burst (429).
+      const { error } = result;
+      throw new OverloadedError(
+        `the collector cannot take more spans right now: ${error.message}`,
+        error instanceof SpoolFullError ? 503 : 429,
+        error.retryAfterSeconds,
+        { cause: error },
+      );
+    }
+    this.logger.error({ err: result.error }, 'storing spans failed');
+    throw new OverloadedError(`storing spans failed: ${result.error.message}`, 503, 5, {
+      cause: result.error,
+    });
+  }
 
   /** Counts a request refused before its spans were known. */
-  function refused(error: unknown): void {
-    if (error instanceof PayloadTooLargeError) metrics.refuseRequest('too_large');
-    else if (error instanceof RequestTimeoutError) metrics.refuseRequest('body_timeout');
-    else if (error instanceof OverloadedError) metrics.refuseRequest('buffered_bytes');
+  private refused(error: unknown): void {
+    if (error instanceof PayloadTooLargeError) this.metrics.refuseRequest('too_large');
+    else if (error instanceof RequestTimeoutError) this.metrics.refuseRequest('body_timeout');
+    else if (error instanceof OverloadedError) this.metrics.refuseRequest('buffered_bytes');
   }
-  return router;
 }
