@@ -2,9 +2,19 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkAnswer, generateTask, startLlmSim } from '../src/index.js';
 import type { LlmSim } from '../src/index.js';
+import { expectedChatUsage } from './support/usage.js';
 
 let sim: LlmSim;
 let client: OpenAI;
+
+/** A one-message chat request with `params` is refused with a 400. */
+async function expectBadRequest(
+  params: Partial<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming> & { model: string },
+): Promise<void> {
+  await expect(
+    client.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }], ...params }),
+  ).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+}
 
 beforeAll(async () => {
   sim = await startLlmSim({ seed: 7 });
@@ -29,19 +39,9 @@ describe('chat completions', () => {
     expect(choice?.finish_reason).toBe('stop');
     const text = choice?.message.content ?? '';
     expect(/\d+/.test(text)).toBe(true);
-    expect(data.usage).toEqual({
-      prompt_tokens: Math.ceil('user: What is 37 * 48?\n'.length / 4) + 6,
-      completion_tokens: Math.ceil(text.length / 4),
-      total_tokens:
-        Math.ceil('user: What is 37 * 48?\n'.length / 4) + 6 + Math.ceil(text.length / 4),
-      prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-      completion_tokens_details: {
-        reasoning_tokens: 0,
-        audio_tokens: 0,
-        accepted_prediction_tokens: 0,
-        rejected_prediction_tokens: 0,
-      },
-    });
+    expect(data.usage).toEqual(
+      expectedChatUsage('user: What is 37 * 48?\n', 1, Math.ceil(text.length / 4)),
+    );
   });
 
   it('streams without usage unless include_usage is set', async () => {
@@ -281,13 +281,7 @@ describe('chat completions', () => {
     expect(starved.choices[0]?.finish_reason).toBe('length');
     expect(starved.choices[0]?.message.content).toBe('');
     expect(starved.usage?.completion_tokens_details?.reasoning_tokens).toBe(20);
-    await expect(
-      client.chat.completions.create({
-        model: 'o3-mini',
-        messages: [{ role: 'user', content: 'hi' }],
-        max_tokens: 10,
-      }),
-    ).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expectBadRequest({ model: 'o3-mini', max_tokens: 10 });
   });
 
   it('caches repeated long prompt prefixes in 128-token blocks', async () => {
@@ -319,13 +313,7 @@ describe('chat completions', () => {
       .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('stream_options');
-    await expect(
-      client.chat.completions.create({
-        model: 'gpt-4o-mini',
-        messages: [{ role: 'user', content: 'hi' }],
-        temperature: 3,
-      }),
-    ).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expectBadRequest({ model: 'gpt-4o-mini', temperature: 3 });
   });
 
   it('lists the models', async () => {

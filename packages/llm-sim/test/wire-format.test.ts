@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLlmSim } from '../src/index.js';
 import type { LlmSim } from '../src/index.js';
+import { expectedChatUsage } from './support/usage.js';
 
 let sim: LlmSim;
 beforeAll(async () => {
@@ -79,18 +80,7 @@ describe('wire format, field for field', () => {
     expect(chunks[chunks.length - 1]).toEqual({
       ...envelope,
       choices: [],
-      usage: {
-        prompt_tokens: Math.ceil('user: What is 6 * 7? [sim:correct]\n'.length / 4) + 6,
-        completion_tokens: 5,
-        total_tokens: Math.ceil('user: What is 6 * 7? [sim:correct]\n'.length / 4) + 6 + 5,
-        prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-        completion_tokens_details: {
-          reasoning_tokens: 0,
-          audio_tokens: 0,
-          accepted_prediction_tokens: 0,
-          rejected_prediction_tokens: 0,
-        },
-      },
+      usage: expectedChatUsage('user: What is 6 * 7? [sim:correct]\n', 1, 5),
     });
   });
 
