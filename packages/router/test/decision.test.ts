@@ -33,18 +33,16 @@ const qaRow = (
   scoreCount: 100,
 });
 
-interface TrueModel {
-  quality: number;
-  cost: number;
-}
+/** Cost per call of the three models of the closed loop. */
+const COST_PER_CALL: Record<string, number> = { big: 0.01, mid: 0.002, small: 0.0002 };
 
 /**
  * Closed loop: route `rounds` batches of requests by weight, score each answer from the
- * model's true quality, feed the aggregates back into the decision core (bandit feedback).
+ * model's true quality in that round, feed the aggregates back into the decision core (bandit feedback).
  */
 function simulate(
   policy: ReturnType<typeof policyOf>,
-  truth: (round: number) => Record<string, TrueModel>,
+  quality: (round: number) => Record<string, number>,
   rounds: number,
   seed: number,
 ): { table: WeightTable; history: Record<string, number>[] } {
@@ -53,7 +51,7 @@ function simulate(
   let table = computeWeights({ policy, stats: [], random, classes: ['qa'] });
   const history: Record<string, number>[] = [];
   for (let round = 0; round < rounds; round += 1) {
-    const models = truth(round);
+    const qualities = quality(round);
     for (const entry of totals.values()) {
       // old evidence decays (drift)
       entry.calls *= 0.8;
@@ -62,7 +60,7 @@ function simulate(
     }
     for (let request = 0; request < 50; request += 1) {
       const choice = chooseModel(table, 'qa', random)!;
-      const model = models[choice.model]!;
+      const model = { quality: qualities[choice.model]!, cost: COST_PER_CALL[choice.model]! };
       const entry = totals.get(choice.model) ?? { calls: 0, score: 0, cost: 0 };
       entry.calls += 1;
       entry.score += random() < model.quality ? 1 : 0;
@@ -93,16 +91,7 @@ function weightsOf(table: WeightTable, classKey: string): Record<string, number>
 describe('decision core', () => {
   it('converges on the cheapest model that is as good as the best', () => {
     const policy = policyOf();
-    const { table } = simulate(
-      policy,
-      () => ({
-        big: { quality: 0.9, cost: 0.01 },
-        mid: { quality: 0.9, cost: 0.002 },
-        small: { quality: 0.4, cost: 0.0002 },
-      }),
-      30,
-      7,
-    );
+    const { table } = simulate(policy, () => ({ big: 0.9, mid: 0.9, small: 0.4 }), 30, 7);
     const weights = weightsOf(table, 'qa');
     expect(weights.mid).toBeGreaterThan(0.8);
     expect(weights.small).toBeLessThan(0.1);
@@ -114,11 +103,7 @@ describe('decision core', () => {
     const policy = policyOf();
     const { history } = simulate(
       policy,
-      (round) => ({
-        big: { quality: 0.9, cost: 0.01 },
-        mid: { quality: round < 20 ? 0.9 : 0.5, cost: 0.002 },
-        small: { quality: 0.3, cost: 0.0002 },
-      }),
+      (round) => ({ big: 0.9, mid: round < 20 ? 0.9 : 0.5, small: 0.3 }),
       45,
       11,
     );
@@ -258,17 +243,7 @@ describe('decision core', () => {
 
   it('is deterministic for a given seed', () => {
     const policy = policyOf();
-    const run = () =>
-      simulate(
-        policy,
-        () => ({
-          big: { quality: 0.9, cost: 0.01 },
-          mid: { quality: 0.8, cost: 0.002 },
-          small: { quality: 0.7, cost: 0.0002 },
-        }),
-        5,
-        99,
-      ).history;
+    const run = () => simulate(policy, () => ({ big: 0.9, mid: 0.8, small: 0.7 }), 5, 99).history;
     expect(run()).toEqual(run());
   });
 });

@@ -9,8 +9,7 @@ import { createRandom } from '../src/random.js';
 import { runReplay } from '../src/replay.js';
 import { createRouter } from '../src/router-client.js';
 import type { RecordedDataset, RecordedPrompt } from '../src/routerbench.js';
-
-const MODELS = ['frontier', 'cheap-a', 'cheap-b'];
+import { MODELS, syntheticDataset } from './support/synthetic-data.js';
 
 /**
  * Three models, two kinds of prompt: "easy" ones (short, about fruit) where the cheap models
@@ -18,31 +17,15 @@ const MODELS = ['frontier', 'cheap-a', 'cheap-b'];
  * right. The per-request signal (the words) tells them apart; the class label does not.
  */
 function dataset(count: number, seed: number, prefix: string): RecordedDataset {
-  const random = createRandom(seed);
-  const prompts: RecordedPrompt[] = [];
-  for (let index = 0; index < count; index += 1) {
+  return syntheticDataset(count, seed, prefix, (random, index) => {
     const hard = random() < 0.35;
     const frontierRight = random() < 0.95;
     const cheapRight = hard ? random() < 0.1 : random() < 0.92;
-    const truth = 'ABCD'[Math.floor(random() * 4)]!;
-    const wrong = (offset: number) => 'ABCD'[('ABCD'.indexOf(truth) + offset) % 4]!;
     const text = hard
       ? `${prefix} ${index}: compute 17 * ${index} + 23 and solve the equation for x, then explain the integral`
       : `${prefix} ${index}: which fruit is yellow, a banana or a plum?`;
-    prompts.push({
-      sampleId: `${prefix}.${index}`,
-      prompt: text,
-      task: 'qa',
-      scores: Float64Array.from([frontierRight ? 1 : 0, cheapRight ? 1 : 0, cheapRight ? 1 : 0]),
-      costs: Float64Array.from([0.01, 0.0005, 0.0004]),
-      responses: [
-        frontierRight ? truth : wrong(1),
-        cheapRight ? truth : wrong(2),
-        cheapRight ? truth : wrong(3),
-      ],
-    });
-  }
-  return { models: MODELS, prompts, skipped: 0 };
+    return { text, frontierRight, cheapRight };
+  });
 }
 
 /**

@@ -1,37 +1,13 @@
-import { context } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import {
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
-import { startLlmSim } from '@modelmaxx/llm-sim';
-import type { LlmSim } from '@modelmaxx/llm-sim';
-import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { computeWeights } from '../src/decision.js';
 import { EMBEDDING_BASE, featurize } from '../src/features.js';
 import { parsePolicy } from '../src/policy.js';
 import { createRandom } from '../src/random.js';
 import { createRouter } from '../src/router-client.js';
+import { useLlmSim } from './support/llm-sim-env.js';
 
-let sim: LlmSim;
-let openai: OpenAI;
-const exporter = new InMemorySpanExporter();
-const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-const contextManager = new AsyncLocalStorageContextManager();
-
-beforeAll(async () => {
-  context.setGlobalContextManager(contextManager.enable());
-  sim = await startLlmSim({ seed: 4 });
-  openai = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'test', maxRetries: 0 });
-});
-
-afterAll(async () => {
-  await sim.close();
-  context.disable();
-  await provider.shutdown();
-});
+const env = useLlmSim({ seed: 4 });
+const { exporter, provider } = env;
 
 describe('per-request routing in the routed client (llm-sim)', () => {
   it('embeds each distinct text once (cached by content), routes on the prediction, explains it', async () => {
@@ -44,7 +20,7 @@ describe('per-request routing in the routed client (llm-sim)', () => {
         predictor: { enabled: true, warmup: 8 },
         exploration: 0,
       },
-      clients: { openai },
+      clients: { openai: env.openai },
       random: createRandom(1),
       tracer: provider.getTracer('predict-test'),
       // arithmetic goes wrong on the cheap model; everything else is fine
@@ -54,7 +30,7 @@ describe('per-request routing in the routed client (llm-sim)', () => {
       },
       embed: async (texts) => {
         embedded.push(...texts);
-        const response = await openai.embeddings.create({
+        const response = await env.openai.embeddings.create({
           model: 'text-embedding-3-small',
           input: [...texts],
         });
@@ -89,7 +65,7 @@ describe('per-request routing in the routed client (llm-sim)', () => {
         candidates: [{ model: 'gpt-4o-mini' }, { model: 'gpt-4o' }],
         predictor: { enabled: true, warmup: 0 },
       },
-      clients: { openai },
+      clients: { openai: env.openai },
       embed: async () => {
         throw new Error('embeddings down');
       },

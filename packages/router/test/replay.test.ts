@@ -2,38 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { computeWeights } from '../src/decision.js';
 import { parsePolicy } from '../src/policy.js';
 import { runReplay, seedPriors } from '../src/replay.js';
-import type { RecordedDataset, RecordedPrompt } from '../src/routerbench.js';
+import type { RecordedDataset } from '../src/routerbench.js';
+import { MODELS, syntheticDataset } from './support/synthetic-data.js';
 import { createRandom } from '../src/random.js';
-
-const MODELS = ['frontier', 'cheap-a', 'cheap-b'];
 
 /**
  * A synthetic two-class data set: on "easy" the cheap models are right and agree; on "hard"
  * they disagree and only the frontier model is right (70% of the time).
  */
 function dataset(count: number, seed: number, prefix: string): RecordedDataset {
-  const random = createRandom(seed);
-  const prompts: RecordedPrompt[] = [];
-  for (let index = 0; index < count; index += 1) {
+  return syntheticDataset(count, seed, prefix, (random, index) => {
     const hard = random() < 0.3;
     const frontierRight = hard ? random() < 0.7 : random() < 0.95;
     const cheapRight = !hard && random() < 0.9;
-    const truth = 'ABCD'[Math.floor(random() * 4)]!;
-    const wrong = (offset: number) => 'ABCD'[('ABCD'.indexOf(truth) + offset) % 4]!;
-    prompts.push({
-      sampleId: `${prefix}.${index}`,
-      prompt: `question ${index}`,
-      task: 'qa',
-      scores: Float64Array.from([frontierRight ? 1 : 0, cheapRight ? 1 : 0, cheapRight ? 1 : 0]),
-      costs: Float64Array.from([0.01, 0.0005, 0.0004]),
-      responses: [
-        frontierRight ? truth : wrong(1),
-        cheapRight ? truth : wrong(2),
-        cheapRight ? truth : wrong(3),
-      ],
-    });
-  }
-  return { models: MODELS, prompts, skipped: 0 };
+    return { text: `question ${index}`, frontierRight, cheapRight };
+  });
 }
 
 describe('offline replay', () => {

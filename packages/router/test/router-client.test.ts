@@ -1,50 +1,29 @@
 import Anthropic from '@anthropic-ai/sdk';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { context } from '@opentelemetry/api';
-import {
-  TracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace';
-import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
-
-type LlmSimModelQuality = ReturnType<LlmSim['models']>[number]['quality'];
-import OpenAI from 'openai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type OpenAI from 'openai';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { AllCandidatesFailedError } from '../src/route-errors.js';
 import { createRouter } from '../src/router-client.js';
 import { createRandom } from '../src/random.js';
 import type { PolicyInput } from '../src/policy.js';
+import { useLlmSim } from './support/llm-sim-env.js';
 
-let sim: LlmSim;
-let openai: OpenAI;
+type LlmSimModelQuality = ReturnType<LlmSim['models']>[number]['quality'];
+
 let anthropic: Anthropic;
 const originalQuality = new Map<string, LlmSimModelQuality>();
-const exporter = new InMemorySpanExporter();
-const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-const tracer = provider.getTracer('router-test');
-const contextManager = new AsyncLocalStorageContextManager();
-
-beforeAll(async () => {
-  context.setGlobalContextManager(contextManager.enable());
-  sim = await startLlmSim({ seed: 3, timeoutHoldMs: 5_000 });
-  openai = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'test', maxRetries: 0 });
+const env = useLlmSim({ seed: 3, timeoutHoldMs: 5_000 }, (sim) => {
   anthropic = new Anthropic({ baseURL: sim.anthropicBaseURL, apiKey: 'test', maxRetries: 0 });
   for (const model of sim.models()) originalQuality.set(model.name, structuredClone(model.quality));
 });
-
-afterAll(async () => {
-  await sim.close();
-  context.disable();
-  await provider.shutdown();
-});
+const { exporter } = env;
+const tracer = env.tracer('router-test');
 
 const NO_FAILURE = { rate429: 0, rate500: 0, rateTimeout: 0 };
 beforeEach(() => {
   exporter.reset();
   for (const model of ['gpt-4o-mini', 'claude-haiku-4-5', 'gpt-4o']) {
-    sim.setModel(model, { failure: NO_FAILURE, quality: originalQuality.get(model)! });
+    env.sim.setModel(model, { failure: NO_FAILURE, quality: originalQuality.get(model)! });
   }
 });
 
@@ -74,7 +53,7 @@ const POLICY: PolicyInput = {
 function makeRouter(now = () => 1_000_000) {
   return createRouter({
     policy: POLICY,
-    clients: { openai, anthropic },
+    clients: { openai: env.openai, anthropic },
     random: createRandom(1),
     now,
     tracer,
@@ -109,7 +88,7 @@ describe('routed client', () => {
   });
 
   it('falls back on 429, honours retry-after as the cooldown, and skips the cooling model', async () => {
-    sim.setModel('gpt-4o-mini', { failure: { rate429: 1, retryAfterSeconds: 7 } });
+    env.sim.setModel('gpt-4o-mini', { failure: { rate429: 1, retryAfterSeconds: 7 } });
     let clock = 1_000_000;
     const router = makeRouter(() => clock);
     const completion = await router.chat.completions.create({ model: 'support', ...ask });
@@ -127,19 +106,19 @@ describe('routed client', () => {
         'error.type': 'RateLimitError',
       },
     ]);
-    const before = sim.stats()['gpt-4o-mini']!.requests;
+    const before = env.sim.stats()['gpt-4o-mini']!.requests;
     clock += 5_000;
     await router.chat.completions.create({ model: 'auto', ...ask });
-    expect(sim.stats()['gpt-4o-mini']!.requests).toBe(before);
+    expect(env.sim.stats()['gpt-4o-mini']!.requests).toBe(before);
     clock += 2_001;
-    sim.setModel('gpt-4o-mini', { failure: NO_FAILURE });
+    env.sim.setModel('gpt-4o-mini', { failure: NO_FAILURE });
     const again = await router.chat.completions.create({ model: 'auto', ...ask });
     expect(again.model).toMatch(/^gpt-4o-mini/);
-    expect(sim.stats()['gpt-4o-mini']!.requests).toBe(before + 1);
+    expect(env.sim.stats()['gpt-4o-mini']!.requests).toBe(before + 1);
   });
 
   it('falls back on 500 and cools the model down for the policy cooldown', async () => {
-    sim.setModel('gpt-4o-mini', { failure: { rate500: 1 } });
+    env.sim.setModel('gpt-4o-mini', { failure: { rate500: 1 } });
     const router = makeRouter();
     const completion = await router.chat.completions.create({ model: 'auto', ...ask });
     expect(completion.model).toMatch(/^claude-haiku-4-5/);
@@ -147,7 +126,7 @@ describe('routed client', () => {
   });
 
   it('falls back on a timeout', async () => {
-    sim.setModel('gpt-4o-mini', { failure: { rateTimeout: 1 } });
+    env.sim.setModel('gpt-4o-mini', { failure: { rateTimeout: 1 } });
     const router = makeRouter();
     const started = Date.now();
     const completion = await router.chat.completions.create({ model: 'auto', ...ask });
@@ -159,7 +138,7 @@ describe('routed client', () => {
 
   it('throws one clear error when every candidate is down', async () => {
     for (const model of ['gpt-4o-mini', 'claude-haiku-4-5', 'gpt-4o']) {
-      sim.setModel(model, { failure: { rate500: 1 } });
+      env.sim.setModel(model, { failure: { rate500: 1 } });
     }
     const router = makeRouter();
     const error = await router.chat.completions
@@ -183,11 +162,11 @@ describe('routed client', () => {
       'error.type': 'AllCandidatesFailedError',
     });
     // now everything is cooling down: the next call fails at once, without a request
-    const requests = sim.requestCount();
+    const requests = env.sim.requestCount();
     await expect(router.chat.completions.create({ model: 'auto', ...ask })).rejects.toThrow(
       'every candidate for class "math" is cooling down or excluded',
     );
-    expect(sim.requestCount()).toBe(requests);
+    expect(env.sim.requestCount()).toBe(requests);
   });
 
   it('does not fall back on a client error', async () => {
@@ -241,7 +220,7 @@ describe('routed client', () => {
     await expect(router.chat.completions.create({ model: 'gpt-5', ...ask })).rejects.toThrow(
       'model "gpt-5" is neither "auto", the policy name "support", nor one of its candidates',
     );
-    expect(() => createRouter({ policy: POLICY, clients: { openai } })).toThrow(
+    expect(() => createRouter({ policy: POLICY, clients: { openai: env.openai } })).toThrow(
       'no client "anthropic" for candidate claude-haiku-4-5: pass clients.anthropic',
     );
   });
@@ -261,16 +240,16 @@ describe('routed client cascade', () => {
     Object.fromEntries(
       ['gpt-4o-mini', 'claude-haiku-4-5', 'gpt-4o'].map((model) => [
         model,
-        sim.stats()[model]?.requests ?? 0,
+        env.sim.stats()[model]?.requests ?? 0,
       ]),
     );
 
   it('answers with the voters when they agree, without calling the frontier model', async () => {
-    sim.setModel('gpt-4o-mini', { quality: quality(1) });
-    sim.setModel('claude-haiku-4-5', { quality: quality(1) });
+    env.sim.setModel('gpt-4o-mini', { quality: quality(1) });
+    env.sim.setModel('claude-haiku-4-5', { quality: quality(1) });
     const router = createRouter({
       policy: CASCADE,
-      clients: { openai, anthropic },
+      clients: { openai: env.openai, anthropic },
       random: createRandom(2),
       tracer,
     });
@@ -296,12 +275,12 @@ describe('routed client cascade', () => {
   });
 
   it('escalates when the voters disagree or the check fails', async () => {
-    sim.setModel('gpt-4o-mini', { quality: quality(0) });
-    sim.setModel('claude-haiku-4-5', { quality: quality(1) });
-    sim.setModel('gpt-4o', { quality: quality(1) });
+    env.sim.setModel('gpt-4o-mini', { quality: quality(0) });
+    env.sim.setModel('claude-haiku-4-5', { quality: quality(1) });
+    env.sim.setModel('gpt-4o', { quality: quality(1) });
     const router = createRouter({
       policy: CASCADE,
-      clients: { openai, anthropic },
+      clients: { openai: env.openai, anthropic },
       random: createRandom(2),
       tracer,
     });
@@ -315,10 +294,10 @@ describe('routed client cascade', () => {
     expect(span!.attributes['modelmaxx.route.attempt']).toBe(3);
 
     exporter.reset();
-    sim.setModel('gpt-4o-mini', { quality: quality(1) });
+    env.sim.setModel('gpt-4o-mini', { quality: quality(1) });
     const strict = createRouter({
       policy: CASCADE,
-      clients: { openai, anthropic },
+      clients: { openai: env.openai, anthropic },
       random: createRandom(2),
       tracer,
       check: (answer) => (answer.choices[0]!.message.content ?? '').includes('certain'),
@@ -330,13 +309,13 @@ describe('routed client cascade', () => {
   });
 
   it('escalates when a voter fails, and cools it down', async () => {
-    sim.setModel('gpt-4o-mini', {
+    env.sim.setModel('gpt-4o-mini', {
       quality: quality(1),
       failure: { rate429: 1, retryAfterSeconds: 3 },
     });
     const router = createRouter({
       policy: CASCADE,
-      clients: { openai, anthropic },
+      clients: { openai: env.openai, anthropic },
       random: createRandom(2),
       tracer,
       now: () => 5_000,
@@ -364,7 +343,7 @@ describe('routed client budget', () => {
         priorStrength: 100_000,
         goal: { budget: { usd: 0.00001, periodMs: 3_600_000 } },
       },
-      clients: { openai },
+      clients: { openai: env.openai },
       random: createRandom(3),
       tracer,
       now: () => clock,

@@ -3,17 +3,8 @@
  * path, recorded on the routed call, learned by the engine, bounded (queue, spend cap), judge
  * errors never scores; the sequential stop rule and drift of `ShadowMonitor`.
  */
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { context } from '@opentelemetry/api';
-import {
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
-import { generateTask, startLlmSim } from '@modelmaxx/llm-sim';
-import type { LlmSim } from '@modelmaxx/llm-sim';
-import OpenAI from 'openai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { generateTask } from '@modelmaxx/llm-sim';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createRouter } from '../src/router-client.js';
 import { SHADOW_EVALUATION_NAME } from '../src/shadow-dispatch.js';
 import type { RouterOptions } from '../src/router-types.js';
@@ -22,29 +13,15 @@ import { parsePolicy, PolicyError } from '../src/policy.js';
 import type { PolicyInput } from '../src/policy.js';
 import { ShadowMonitor, pairwiseJudge, referenceModelOf } from '../src/shadow.js';
 import type { PairwiseJudge } from '../src/shadow.js';
+import { useLlmSim } from './support/llm-sim-env.js';
 
-let sim: LlmSim;
-let openai: OpenAI;
-const exporter = new InMemorySpanExporter();
-const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-const tracer = provider.getTracer('shadow-test');
-const contextManager = new AsyncLocalStorageContextManager();
-
-beforeAll(async () => {
-  context.setGlobalContextManager(contextManager.enable());
-  sim = await startLlmSim({ seed: 5, judge: { accuracy: 1 } });
-  openai = new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'test', maxRetries: 0 });
-});
-
-afterAll(async () => {
-  await sim.close();
-  context.disable();
-  await provider.shutdown();
-});
+const env = useLlmSim({ seed: 5, judge: { accuracy: 1 } });
+const { exporter } = env;
+const tracer = env.tracer('shadow-test');
 
 beforeEach(() => {
   exporter.reset();
-  sim.setModel('gpt-4o', { latency: { ttftMs: 0, perTokenMs: 0, sigma: 0 } });
+  env.sim.setModel('gpt-4o', { latency: { ttftMs: 0, perTokenMs: 0, sigma: 0 } });
 });
 
 /** The cheap model is always chosen (strong equal priors), so every call can be shadowed. */
@@ -73,10 +50,10 @@ function makeRouter(options: Partial<RouterOptions> & { shadow?: PolicyInput['sh
   const { shadow, ...rest } = options;
   return createRouter({
     policy: policy(shadow),
-    clients: { openai },
+    clients: { openai: env.openai },
     random: createRandom(2),
     tracer,
-    judge: pairwiseJudge({ client: openai, model: 'gpt-4o-mini', random: createRandom(3) }),
+    judge: pairwiseJudge({ client: env.openai, model: 'gpt-4o-mini', random: createRandom(3) }),
     ...rest,
   });
 }
@@ -87,7 +64,7 @@ const quantile = (values: number[], q: number) =>
 describe('shadow comparisons', () => {
   it('never runs on the response path: app latency is unchanged while a slow reference runs', async () => {
     // The reference takes 150 ms; the cheap model answers at once.
-    sim.setModel('gpt-4o', { latency: { ttftMs: 150, perTokenMs: 0, sigma: 0 } });
+    env.sim.setModel('gpt-4o', { latency: { ttftMs: 150, perTokenMs: 0, sigma: 0 } });
     const shadowed = makeRouter({ shadow: { concurrency: 4, queueSize: 1000 } });
     const plain = makeRouter({ shadow: { enabled: false } });
     const times = { shadowed: [] as number[], plain: [] as number[] };
@@ -168,7 +145,7 @@ describe('shadow comparisons', () => {
     const router = createRouter({
       // The cheap model starts clearly preferred (equal priors, cheaper); 5 verdicts replace the prior.
       policy: { ...policy(), priorStrength: 20, minCalls: 5, refreshIntervalMs: 1 },
-      clients: { openai },
+      clients: { openai: env.openai },
       random: createRandom(4),
       tracer,
       judge: alwaysLoses,
@@ -215,7 +192,7 @@ describe('shadow comparisons', () => {
     }
     expect(capped.shadows()).toMatchObject({ shadowCalls: 1, overBudget: 4 });
 
-    sim.setModel('gpt-4o', { latency: { ttftMs: 200, perTokenMs: 0, sigma: 0 } });
+    env.sim.setModel('gpt-4o', { latency: { ttftMs: 200, perTokenMs: 0, sigma: 0 } });
     const small = makeRouter({ shadow: { queueSize: 2, concurrency: 1 } });
     for (let index = 0; index < 8; index++) {
       await small.chat.completions.create(ask(index), { task: 'math' });
