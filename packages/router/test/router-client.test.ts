@@ -190,25 +190,20 @@ describe('routed client', () => {
       }
       return { text, usage, finish };
     };
-    const fromOpenAI = await collect(
-      await router.chat.completions.create({
-        model: 'auto',
-        ...ask,
-        stream: true,
-        stream_options: { include_usage: true },
-      }),
-    );
+    const streamed = async (model: string) =>
+      collect(
+        await router.chat.completions.create({
+          model,
+          ...ask,
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
+      );
+    const fromOpenAI = await streamed('auto');
     expect(fromOpenAI.text.length).toBeGreaterThan(0);
     expect(fromOpenAI.finish).toBe('stop');
     expect(fromOpenAI.usage?.completion_tokens).toBeGreaterThan(0);
-    const fromAnthropic = await collect(
-      await router.chat.completions.create({
-        model: 'claude-haiku-4-5',
-        ...ask,
-        stream: true,
-        stream_options: { include_usage: true },
-      }),
-    );
+    const fromAnthropic = await streamed('claude-haiku-4-5');
     expect(fromAnthropic.text.length).toBeGreaterThan(0);
     expect(fromAnthropic.finish).toBe('stop');
     expect(fromAnthropic.usage?.prompt_tokens).toBeGreaterThan(0);
