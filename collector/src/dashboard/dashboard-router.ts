@@ -29,7 +29,13 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 /** URL path → file and content type. Nothing else is served. */
 const ASSETS: Record<string, { file: string; type: string }> = {
   '/': { file: join(STATIC_DIR, 'index.html'), type: HTML },
-  '/dashboard/app.mjs': { file: join(STATIC_DIR, 'app.mjs'), type: JS },
+  // The page's ES modules (app.mjs imports the others).
+  ...Object.fromEntries(
+    ['app', 'charts', 'dom', 'format', 'tables', 'trace-view'].map((name) => [
+      `/dashboard/${name}.mjs`,
+      { file: join(STATIC_DIR, `${name}.mjs`), type: JS },
+    ]),
+  ),
   '/dashboard/style.css': { file: join(STATIC_DIR, 'style.css'), type: CSS },
   '/dashboard/vendor/chart.umd.min.js': { file: join(CHART_DIR, 'chart.umd.min.js'), type: JS },
   '/dashboard/vendor/chart.umd.min.js.map': {
