@@ -56,18 +56,29 @@ export class WindowStats {
     return growth;
   }
 
-  add(classKey: string, model: number, at: number, outcome: EngineOutcome): void {
-    const growth = this.growth(at);
+  /**
+   * The bucket of `at` for a class, created empty when missing; `evict`: creating it also drops
+   * the class's buckets that fell out of the window.
+   */
+  private bucketAt(classKey: string, at: number, evict: boolean): Float64Array {
     let buckets = this.classes.get(classKey);
     if (buckets === undefined) this.classes.set(classKey, (buckets = new Map()));
     const number = Math.floor(at / this.width);
     let bucket = buckets.get(number);
     if (bucket === undefined) {
       buckets.set(number, (bucket = new Float64Array(SLOTS * this.models.length)));
-      for (const old of buckets.keys()) {
-        if ((number - old) * this.width > this.window) buckets.delete(old);
+      if (evict) {
+        for (const old of buckets.keys()) {
+          if ((number - old) * this.width > this.window) buckets.delete(old);
+        }
       }
     }
+    return bucket;
+  }
+
+  add(classKey: string, model: number, at: number, outcome: EngineOutcome): void {
+    const growth = this.growth(at);
+    const bucket = this.bucketAt(classKey, at, true);
     const base = SLOTS * model;
     bucket[base] = bucket[base]! + growth;
     if (outcome.failed === true) bucket[base + 1] = bucket[base + 1]! + growth;
@@ -82,12 +93,7 @@ export class WindowStats {
   /** A score that arrives after the call was counted (a shadow judge's verdict): no call added. */
   addScore(classKey: string, model: number, at: number, score: number): void {
     const growth = this.growth(at);
-    let buckets = this.classes.get(classKey);
-    if (buckets === undefined) this.classes.set(classKey, (buckets = new Map()));
-    const number = Math.floor(at / this.width);
-    let bucket = buckets.get(number);
-    if (bucket === undefined)
-      buckets.set(number, (bucket = new Float64Array(SLOTS * this.models.length)));
+    const bucket = this.bucketAt(classKey, at, false);
     const base = SLOTS * model;
     // A model only scored (the reference in a shadow) needs calls for its row to exist.
     if (bucket[base]! < bucket[base + 4]! + growth) bucket[base] = bucket[base + 4]! + growth;
