@@ -19,10 +19,14 @@ export interface ChatSpanSpec {
   provider?: string;
   /** `gen_ai.response.model`; none when undefined. */
   responseModel?: string;
-  startMs: number;
-  durationMs: number;
-  inputTokens: number;
-  outputTokens: number;
+  /** Default: a second ago. */
+  startMs?: number;
+  /** Default 250. */
+  durationMs?: number;
+  /** Default 100. */
+  inputTokens?: number;
+  /** Default 20. */
+  outputTokens?: number;
   cacheReadTokens?: number;
   cacheWriteTokens?: number;
   /** USD reported on the span; undefined leaves pricing to the collector's catalog. */
@@ -51,8 +55,8 @@ function chatAttributes(spec: ChatSpanSpec): OtlpAttribute[] {
   ];
   if (spec.responseModel !== undefined)
     attributes.push(text('gen_ai.response.model', spec.responseModel));
-  attributes.push(int('gen_ai.usage.input_tokens', spec.inputTokens));
-  attributes.push(int('gen_ai.usage.output_tokens', spec.outputTokens));
+  attributes.push(int('gen_ai.usage.input_tokens', spec.inputTokens ?? 100));
+  attributes.push(int('gen_ai.usage.output_tokens', spec.outputTokens ?? 20));
   if (spec.cacheReadTokens !== undefined)
     attributes.push(int('gen_ai.usage.cache_read.input_tokens', spec.cacheReadTokens));
   if (spec.cacheWriteTokens !== undefined)
@@ -69,14 +73,14 @@ function chatAttributes(spec: ChatSpanSpec): OtlpAttribute[] {
 
 /** A client chat span (`chat <model>`, kind CLIENT). */
 export function otlpChatSpan(spec: ChatSpanSpec) {
-  const start = BigInt(spec.startMs) * 1_000_000n;
+  const start = BigInt(spec.startMs ?? Date.now() - 1000) * 1_000_000n;
   return {
     traceId: spec.id.toString(16).padStart(32, '0'),
     spanId: spec.id.toString(16).padStart(16, '0'),
     name: `chat ${spec.model}`,
     kind: 3,
     startTimeUnixNano: String(start),
-    endTimeUnixNano: String(start + BigInt(spec.durationMs) * 1_000_000n),
+    endTimeUnixNano: String(start + BigInt(spec.durationMs ?? 250) * 1_000_000n),
     attributes: chatAttributes(spec),
     status: { code: spec.errorType === undefined ? 0 : 2 },
   };

@@ -6,22 +6,17 @@ import { startCollector } from '@modelmaxx/collector';
 import type { RunningCollector } from '@modelmaxx/collector';
 import { costOf } from '@modelmaxx/pricing';
 import { otlpChatSpan, postOtlpSpans } from '../../../test/support/otlp-json.js';
-import { modelmaxx } from './support/run-cli.js';
+import { jsonLines, modelmaxx } from './support/run-cli.js';
 
-/** One chat span with cost, as the instrumentation sends it. */
-function chatSpan(index: number, model: string, cost: number) {
-  return otlpChatSpan({
-    id: index,
+/** One chat span with cost (100 input and 20 output tokens), as the instrumentation sends it. */
+const chatSpan = (id: number, model: string, cost: number) =>
+  otlpChatSpan({
+    id,
     model,
     responseModel: model,
-    startMs: Date.now() - 1000,
-    durationMs: 250,
-    inputTokens: 100,
-    outputTokens: 20,
     cost,
     attributes: { 'modelmaxx.feature': 'search' },
   });
-}
 
 describe('modelmaxx command', () => {
   let collector: RunningCollector;
@@ -60,12 +55,7 @@ describe('modelmaxx command', () => {
     );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(
-      result.stdout
-        .trimEnd()
-        .split('\n')
-        .map((line) => JSON.parse(line) as unknown),
-    ).toEqual([
+    expect(jsonLines<unknown>(result.stdout)).toEqual([
       { RequestModel: 'gpt-4o', calls: 2 },
       { RequestModel: 'gpt-4o-mini', calls: 1 },
     ]);
@@ -129,10 +119,7 @@ describe('modelmaxx command', () => {
       },
     );
     expect(result.code).toBe(0);
-    const rows = result.stdout
-      .trimEnd()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, number | string>);
+    const rows = jsonLines<Record<string, number | string>>(result.stdout);
     expect(rows.map((row) => row['model'])).toEqual(['gpt-4o', 'gpt-4o-mini']);
     expect(rows[0]).toMatchObject({
       spend_usd: 0.004,
@@ -164,10 +151,7 @@ describe('modelmaxx command', () => {
     );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    const [row] = result.stdout
-      .trimEnd()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, number>);
+    const [row] = jsonLines<Record<string, number>>(result.stdout);
     // 300 input and 60 output tokens at gpt-4o's catalog prices, against the 0.0041 USD spent.
     const price = costOf({
       provider: 'openai',

@@ -6,7 +6,7 @@ import { startCollector } from '@modelmaxx/collector';
 import type { RunningCollector } from '@modelmaxx/collector';
 import { otlpChatSpan, postOtlpSpans } from '../../../test/support/otlp-json.js';
 import { formatUsd } from '../src/format.js';
-import { modelmaxx } from './support/run-cli.js';
+import { jsonLines, modelmaxx } from './support/run-cli.js';
 
 // `modelmaxx report` through the real binary against a collector on embedded ClickHouse.
 
@@ -99,10 +99,7 @@ describe('modelmaxx report money', () => {
     ]);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('"spend_usd":0.00000695,');
-    const rows = result.stdout
-      .trimEnd()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const rows = jsonLines<Record<string, unknown>>(result.stdout);
     const byModel = Object.fromEntries(rows.map((row) => [row['model'], row]));
     expect(byModel['tiny-model']?.['spend_usd']).toBe(0.00000695);
     expect(byModel['big-model']?.['spend_usd']).toBe(1.23456);
@@ -126,10 +123,7 @@ describe('modelmaxx report money', () => {
       'json',
     ]);
     expect(result.stderr).toBe('');
-    const rows = result.stdout
-      .trimEnd()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const rows = jsonLines<Record<string, unknown>>(result.stdout);
     const unpriced = rows.find((row) => row['model'] === 'house-model-x');
     expect(unpriced?.['savings']).toBeNull();
     expect(typeof unpriced?.['baseline_usd']).toBe('number');

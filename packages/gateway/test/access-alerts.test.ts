@@ -65,8 +65,6 @@ function chatSpan(index: number, model: string, cost: number, failed: boolean, d
     responseModel: model,
     startMs: Date.now() - 2000,
     durationMs,
-    inputTokens: 100,
-    outputTokens: 20,
     cost,
     attributes: { 'modelmaxx.feature': 'search' },
     ...(failed ? { errorType: '500' } : {}),

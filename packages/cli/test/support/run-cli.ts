@@ -36,3 +36,11 @@ export function modelmaxx(args: string[], env: Record<string, string> = {}): Pro
     );
   });
 }
+
+/** The rows of `--format json` output (one JSON object a line). */
+export function jsonLines<Row = Record<string, unknown>>(stdout: string): Row[] {
+  return stdout
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Row);
+}
