@@ -3,7 +3,11 @@ import * as anthropicModule from '@anthropic-ai/sdk';
 import Anthropic from '@anthropic-ai/sdk';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { instrumentAnthropic, uninstrumentAnthropic } from '../src/index.js';
-import { anthropicUsageAttributes, serverAttributesOf } from './support/expected.js';
+import {
+  anthropicUsageAttributes,
+  serverAttributesOf,
+  streamedResponse,
+} from './support/expected.js';
 import { useTestBed, waitFor } from './support/tracing.js';
 
 const bed = useTestBed({ seed: 5 });
@@ -115,11 +119,12 @@ describe('anthropic messages', () => {
     expect(streamed?.attributes).toEqual({
       ...base('claude-sonnet-4-5', true),
       'gen_ai.request.max_tokens': 4096,
-      'gen_ai.response.model': final.model,
-      'gen_ai.response.id': final.id,
-      'gen_ai.response.finish_reasons': [final.stop_reason],
-      'gen_ai.response.time_to_first_chunk': expect.any(Number),
-      ...anthropicUsageAttributes(final.model, final.usage),
+      ...streamedResponse(
+        final.model,
+        final.id,
+        [final.stop_reason],
+        anthropicUsageAttributes(final.model, final.usage),
+      ),
     });
   });
 
@@ -149,11 +154,12 @@ describe('anthropic messages', () => {
     expect(span?.attributes).toEqual({
       ...base('claude-haiku-4-5', true),
       'gen_ai.request.max_tokens': 128,
-      'gen_ai.response.model': start!.model,
-      'gen_ai.response.id': start!.id,
-      'gen_ai.response.finish_reasons': [delta!.delta.stop_reason],
-      'gen_ai.response.time_to_first_chunk': expect.any(Number),
-      ...anthropicUsageAttributes(start!.model, usage),
+      ...streamedResponse(
+        start!.model,
+        start!.id,
+        [delta!.delta.stop_reason],
+        anthropicUsageAttributes(start!.model, usage),
+      ),
     });
   });
 
@@ -172,11 +178,12 @@ describe('anthropic messages', () => {
     expect(span?.attributes).toEqual({
       ...base('claude-sonnet-4-5', true),
       'gen_ai.request.max_tokens': 128,
-      'gen_ai.response.model': final.model,
-      'gen_ai.response.id': final.id,
-      'gen_ai.response.finish_reasons': [final.stop_reason],
-      'gen_ai.response.time_to_first_chunk': expect.any(Number),
-      ...anthropicUsageAttributes(final.model, final.usage),
+      ...streamedResponse(
+        final.model,
+        final.id,
+        [final.stop_reason],
+        anthropicUsageAttributes(final.model, final.usage),
+      ),
     });
   });
 

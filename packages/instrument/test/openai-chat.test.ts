@@ -4,7 +4,7 @@ import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { instrumentOpenAI } from '../src/index.js';
-import { openaiUsageAttributes, serverAttributesOf } from './support/expected.js';
+import { openaiUsageAttributes, serverAttributesOf, streamedResponse } from './support/expected.js';
 import { useTestBed, waitFor } from './support/tracing.js';
 
 const bed = useTestBed({ seed: 7, timeoutHoldMs: 2_000 });
@@ -147,11 +147,12 @@ describe('chat completions', () => {
       const span = chatSpans()[0];
       expect(span?.attributes).toEqual({
         ...base('gpt-4o', true),
-        'gen_ai.response.model': chunks[0]?.model,
-        'gen_ai.response.id': chunks[0]?.id,
-        'gen_ai.response.finish_reasons': ['stop'],
-        'gen_ai.response.time_to_first_chunk': expect.any(Number),
-        ...openaiUsageAttributes(chunks[0]!.model, usage!),
+        ...streamedResponse(
+          chunks[0]?.model,
+          chunks[0]?.id,
+          ['stop'],
+          openaiUsageAttributes(chunks[0]!.model, usage!),
+        ),
       });
       expect(span?.attributes['gen_ai.response.time_to_first_chunk']).toBeGreaterThanOrEqual(0);
     } finally {
@@ -173,11 +174,12 @@ describe('chat completions', () => {
     await waitFor(() => chatSpans().length === 1);
     expect(chatSpans()[0]?.attributes).toEqual({
       ...base('gpt-4o-mini', true),
-      'gen_ai.response.model': usageChunk!.model,
-      'gen_ai.response.id': usageChunk!.id,
-      'gen_ai.response.finish_reasons': ['stop'],
-      'gen_ai.response.time_to_first_chunk': expect.any(Number),
-      ...openaiUsageAttributes(usageChunk!.model, usageChunk!.usage!),
+      ...streamedResponse(
+        usageChunk!.model,
+        usageChunk!.id,
+        ['stop'],
+        openaiUsageAttributes(usageChunk!.model, usageChunk!.usage!),
+      ),
     });
   });
 

@@ -3,7 +3,12 @@ import * as openaiModule from 'openai';
 import OpenAI from 'openai';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { instrumentOpenAI } from '../src/index.js';
-import { expectedCost, openaiUsageAttributes, serverAttributesOf } from './support/expected.js';
+import {
+  expectedCost,
+  openaiUsageAttributes,
+  serverAttributesOf,
+  streamedResponse,
+} from './support/expected.js';
 import { useTestBed, waitFor } from './support/tracing.js';
 
 const bed = useTestBed({ seed: 11 });
@@ -67,11 +72,12 @@ describe('responses API', () => {
     const [span] = await settled(1);
     expect(span?.attributes).toEqual({
       ...base('chat', 'gpt-4o-mini', true),
-      'gen_ai.response.model': completed!.model,
-      'gen_ai.response.id': completed!.id,
-      'gen_ai.response.finish_reasons': ['stop'],
-      'gen_ai.response.time_to_first_chunk': expect.any(Number),
-      ...openaiUsageAttributes(completed!.model, completed!.usage!),
+      ...streamedResponse(
+        completed!.model,
+        completed!.id,
+        ['stop'],
+        openaiUsageAttributes(completed!.model, completed!.usage!),
+      ),
     });
   });
 
@@ -95,11 +101,12 @@ describe('responses API', () => {
     expect(span?.attributes).toEqual({
       ...base('chat', 'gpt-4o', true),
       'gen_ai.output.type': 'json',
-      'gen_ai.response.model': final.model,
-      'gen_ai.response.id': final.id,
-      'gen_ai.response.finish_reasons': ['stop'],
-      'gen_ai.response.time_to_first_chunk': expect.any(Number),
-      ...openaiUsageAttributes(final.model, final.usage!),
+      ...streamedResponse(
+        final.model,
+        final.id,
+        ['stop'],
+        openaiUsageAttributes(final.model, final.usage!),
+      ),
     });
     const json = span?.events.find(
       (event) => event.attributes?.['gen_ai.evaluation.name'] === 'modelmaxx.invalid_json',

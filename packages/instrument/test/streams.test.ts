@@ -10,6 +10,7 @@ import {
   anthropicUsageAttributes,
   openaiUsageAttributes,
   serverAttributesOf,
+  streamedResponse,
 } from './support/expected.js';
 import { useTestBed, waitFor } from './support/tracing.js';
 import { requireSdk } from './support/sdk.js';
@@ -57,11 +58,12 @@ function streamedChatAttributes(chunks: Chunk[]) {
   const usageChunk = chunks.find((chunk) => chunk.usage);
   return {
     ...base('openai', 'gpt-4o-mini', true),
-    'gen_ai.response.model': chunks[0]?.model,
-    'gen_ai.response.id': chunks[0]?.id,
-    'gen_ai.response.finish_reasons': ['stop'],
-    'gen_ai.response.time_to_first_chunk': expect.any(Number),
-    ...openaiUsageAttributes(usageChunk!.model, usageChunk!.usage!),
+    ...streamedResponse(
+      chunks[0]?.model,
+      chunks[0]?.id,
+      ['stop'],
+      openaiUsageAttributes(usageChunk!.model, usageChunk!.usage!),
+    ),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { Attributes } from '@opentelemetry/api';
+import { expect } from 'vitest';
 import { costOf } from '@modelmaxx/pricing';
 import type { CostResult, TokenUsage } from '@modelmaxx/pricing';
 
@@ -105,4 +106,23 @@ export function serverAttributesOf(baseURL: string): Attributes {
 /** A breakdown part the instrumentation writes only when it is not zero. */
 function nonZero(key: string, value: number): Attributes {
   return value === 0 ? {} : { [key]: value };
+}
+
+/**
+ * What a streamed call's span records about its response: model, id and finish reasons as the
+ * stream said, a time to first chunk, and the usage (and cost) attributes given.
+ */
+export function streamedResponse(
+  model: unknown,
+  id: unknown,
+  finishReasons: unknown[],
+  usage: Attributes,
+): Record<string, unknown> {
+  return {
+    'gen_ai.response.model': model,
+    'gen_ai.response.id': id,
+    'gen_ai.response.finish_reasons': finishReasons,
+    'gen_ai.response.time_to_first_chunk': expect.any(Number),
+    ...usage,
+  };
 }
