@@ -37,19 +37,32 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
+function simEnv(sim: LlmSim): Record<string, string> {
+  return { OPENAI_BASE_URL: sim.openaiBaseURL, ANTHROPIC_BASE_URL: sim.anthropicBaseURL };
+}
+
+interface SetUp {
+  sim: LlmSim;
+  receiver: OtlpReceiver;
+  /** Runs a fixture under `--import register`, calling the simulator and exporting to the receiver. */
+  registered(file: string, env?: Record<string, string>, options?: RunOptions): Promise<FixtureRun>;
+}
+
 /** A fresh simulator (llm-sim is deterministic per instance, so runs can be compared) and receiver. */
-async function setUp(): Promise<{ sim: LlmSim; receiver: OtlpReceiver }> {
+async function setUp(): Promise<SetUp> {
   const sim = await startLlmSim({ latencyScale: 0 });
   const receiver = await startOtlpReceiver();
   cleanups.push(
     () => sim.close(),
     () => receiver.close(),
   );
-  return { sim, receiver };
-}
-
-function simEnv(sim: LlmSim): Record<string, string> {
-  return { OPENAI_BASE_URL: sim.openaiBaseURL, ANTHROPIC_BASE_URL: sim.anthropicBaseURL };
+  const registered = (file: string, env: Record<string, string> = {}, options: RunOptions = {}) =>
+    runFixture(file, {
+      ...options,
+      nodeArgs: REGISTER,
+      env: { ...simEnv(sim), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, ...env },
+    });
+  return { sim, receiver, registered };
 }
 
 /** The same app, uninstrumented, against its own fresh simulator: what the app prints on its own. */
@@ -113,16 +126,11 @@ function expectAppSpans(
 
 describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, () => {
   it('ESM app under --import register: spans over http/protobuf with headers, service name and resource attributes', async () => {
-    const { sim, receiver } = await setUp();
-    const run = await runFixture('esm-app.mjs', {
-      nodeArgs: REGISTER,
-      env: {
-        ...simEnv(sim),
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer e2e-token,x-team=ml',
-        OTEL_SERVICE_NAME: 'esm-app',
-        OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=e2e,team=ml-platform',
-      },
+    const { sim, receiver, registered } = await setUp();
+    const run = await registered('esm-app.mjs', {
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer e2e-token,x-team=ml',
+      OTEL_SERVICE_NAME: 'esm-app',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=e2e,team=ml-platform',
     });
     expectOk(run);
     // The app prints exactly what it prints without instrumentation.
@@ -177,15 +185,8 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
   });
 
   it('OTEL_EXPORTER_OTLP_PROTOCOL=http/json applies when no traces-specific protocol is set', async () => {
-    const { sim, receiver } = await setUp();
-    const run = await runFixture('esm-app.mjs', {
-      nodeArgs: REGISTER,
-      env: {
-        ...simEnv(sim),
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-      },
-    });
+    const { receiver, registered } = await setUp();
+    const run = await registered('esm-app.mjs', { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
     expectOk(run);
     expect(receiver.requests.map((request) => request.contentType)).toContain('application/json');
     expect(receiver.requests.every((request) => request.contentType === 'application/json')).toBe(
@@ -212,11 +213,8 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
   });
 
   it('CJS app under --import register: each SDK copy is patched when the app loads it', async () => {
-    const { sim, receiver } = await setUp();
-    const run = await runFixture('cjs-plain-app.cjs', {
-      nodeArgs: REGISTER,
-      env: { ...simEnv(sim), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url },
-    });
+    const { sim, receiver, registered } = await setUp();
+    const run = await registered('cjs-plain-app.cjs');
     expectOk(run);
     expect(run.stdout).toBe((await bareRun('cjs-plain-app.cjs')).stdout);
     const spans = receiver.spans();
@@ -239,11 +237,8 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
   });
 
   it('observe() under --import register records each call once', async () => {
-    const { sim, receiver } = await setUp();
-    const run = await runFixture('observe-app.mjs', {
-      nodeArgs: REGISTER,
-      env: { ...simEnv(sim), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url },
-    });
+    const { sim, receiver, registered } = await setUp();
+    const run = await registered('observe-app.mjs');
     expectOk(run);
     const spans = receiver.spans();
     expect(spans).toHaveLength(2);
@@ -296,15 +291,10 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
   });
 
   it('an unreachable exporter changes neither the output nor the exit code, and exit waits at most the flush timeout', async () => {
-    const { sim, receiver } = await setUp();
+    const { registered } = await setUp();
     const flushTimeoutMs = 1000;
-    const reachable = await runFixture('esm-app.mjs', {
-      nodeArgs: REGISTER,
-      env: {
-        ...simEnv(sim),
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        MODELMAXX_FLUSH_TIMEOUT_MS: String(flushTimeoutMs),
-      },
+    const reachable = await registered('esm-app.mjs', {
+      MODELMAXX_FLUSH_TIMEOUT_MS: String(flushTimeoutMs),
     });
     expectOk(reachable);
     const port = await closedPort();
@@ -327,14 +317,16 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
   });
 
   it('SIGTERM flushes the spans, then the process still ends by the signal', async () => {
-    const { sim, receiver } = await setUp();
-    const run = await runFixture('sigterm-app.mjs', {
-      nodeArgs: REGISTER,
-      env: { ...simEnv(sim), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url },
-      onSpawn: (child, output) => {
-        void waitFor(() => output.stdout().includes('"id"')).then(() => child.kill('SIGTERM'));
+    const { receiver, registered } = await setUp();
+    const run = await registered(
+      'sigterm-app.mjs',
+      {},
+      {
+        onSpawn: (child, output) => {
+          void waitFor(() => output.stdout().includes('"id"')).then(() => child.kill('SIGTERM'));
+        },
       },
-    });
+    );
     expect(run.signal).toBe('SIGTERM');
     expect(run.code).toBe(null);
     const { id } = JSON.parse(run.stdout.trim()) as { id: string };
@@ -346,14 +338,16 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
   });
 
   it("SIGTERM with the app's own handler: spans are flushed and the app decides how to exit", async () => {
-    const { sim, receiver } = await setUp();
-    const run = await runFixture('sigterm-handler-app.mjs', {
-      nodeArgs: REGISTER,
-      env: { ...simEnv(sim), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url },
-      onSpawn: (child, output) => {
-        void waitFor(() => output.stdout().includes('"id"')).then(() => child.kill('SIGTERM'));
+    const { receiver, registered } = await setUp();
+    const run = await registered(
+      'sigterm-handler-app.mjs',
+      {},
+      {
+        onSpawn: (child, output) => {
+          void waitFor(() => output.stdout().includes('"id"')).then(() => child.kill('SIGTERM'));
+        },
       },
-    });
+    );
     expect(run.stderr).toBe('');
     expect(run.signal).toBe(null);
     expect(run.code).toBe(3);
@@ -368,11 +362,8 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
   });
 
   it('OTEL_SDK_DISABLED=true: the app works and nothing is exported', async () => {
-    const { sim, receiver } = await setUp();
-    const run = await runFixture('esm-app.mjs', {
-      nodeArgs: REGISTER,
-      env: { ...simEnv(sim), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SDK_DISABLED: 'true' },
-    });
+    const { sim, receiver, registered } = await setUp();
+    const run = await registered('esm-app.mjs', { OTEL_SDK_DISABLED: 'true' });
     expectOk(run);
     expect(run.stdout).toBe((await bareRun('esm-app.mjs')).stdout);
     expect(receiver.requests).toHaveLength(0);
@@ -381,19 +372,14 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
   });
 
   it('bad OTEL_* / MODELMAXX_* values fall back to defaults; MODELMAXX_EVALUATORS=none turns evaluators off', async () => {
-    const { sim, receiver } = await setUp();
-    const run = await runFixture('esm-app.mjs', {
-      nodeArgs: REGISTER,
-      env: {
-        ...simEnv(sim),
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
-        OTEL_TRACES_SAMPLER: 'sometimes',
-        MODELMAXX_FLUSH_TIMEOUT_MS: 'soon',
-        MODELMAXX_SAMPLE_RATIO: '7',
-        OTEL_SDK_DISABLED: 'maybe',
-        MODELMAXX_EVALUATORS: 'none',
-      },
+    const { sim, receiver, registered } = await setUp();
+    const run = await registered('esm-app.mjs', {
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      OTEL_TRACES_SAMPLER: 'sometimes',
+      MODELMAXX_FLUSH_TIMEOUT_MS: 'soon',
+      MODELMAXX_SAMPLE_RATIO: '7',
+      OTEL_SDK_DISABLED: 'maybe',
+      MODELMAXX_EVALUATORS: 'none',
     });
     expectOk(run);
     expect(
@@ -405,16 +391,9 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
   });
 
   it('OTEL_TRACES_EXPORTER=console prints the spans; =none starts no SDK', async () => {
-    const { sim, receiver } = await setUp();
+    const { receiver, registered } = await setUp();
     const bare = await bareRun('esm-app.mjs');
-    const consoleRun = await runFixture('esm-app.mjs', {
-      nodeArgs: REGISTER,
-      env: {
-        ...simEnv(sim),
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_TRACES_EXPORTER: 'console',
-      },
-    });
+    const consoleRun = await registered('esm-app.mjs', { OTEL_TRACES_EXPORTER: 'console' });
     expectOk(consoleRun);
     expect(consoleRun.stdout.startsWith(bare.stdout)).toBe(true);
     const printed = consoleRun.stdout.slice(bare.stdout.length);
@@ -436,15 +415,8 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
   });
 
   it('sampling: MODELMAXX_SAMPLE_RATIO=0 records nothing and leaves the calls untouched', async () => {
-    const { sim, receiver } = await setUp();
-    const run = await runFixture('esm-app.mjs', {
-      nodeArgs: REGISTER,
-      env: {
-        ...simEnv(sim),
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        MODELMAXX_SAMPLE_RATIO: '0',
-      },
-    });
+    const { receiver, registered } = await setUp();
+    const run = await registered('esm-app.mjs', { MODELMAXX_SAMPLE_RATIO: '0' });
     expectOk(run);
     expect(run.stdout).toBe((await bareRun('esm-app.mjs')).stdout);
     expect(receiver.spans()).toHaveLength(0);
@@ -481,11 +453,8 @@ describe('zero-code set-up (register / auto / observe)', { timeout: 120_000 }, (
       [badFile, undefined],
       [join(workDir, 'missing.json'), undefined],
     ] as const) {
-      const { sim, receiver } = await setUp();
-      const run = await runFixture('esm-app.mjs', {
-        nodeArgs: REGISTER,
-        env: { ...simEnv(sim), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, MODELMAXX_PRICES: file },
-      });
+      const { sim, receiver, registered } = await setUp();
+      const run = await registered('esm-app.mjs', { MODELMAXX_PRICES: file });
       expectOk(run);
       const output = parseAppOutput(run.stdout);
       const chat = receiver
