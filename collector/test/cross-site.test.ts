@@ -21,8 +21,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { HostPolicy } from '../src/auth.js';
 import { createApp, loadConfig, startCollector, type RunningCollector } from '../src/index.js';
+import { CHROMIUM, CHROMIUM_ARGS } from './support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 /** A name only this browser resolves, to 127.0.0.1: what a rebound attacker domain looks like. */
 const REBOUND = 'rebound.attacker.test';
 const TRACE_ID = 'c0ffee00c0ffee00c0ffee00c0ffee00';
@@ -281,17 +281,7 @@ describe.skipIf(!chromiumPresent)('a real browser', () => {
     profileDir = await mkdtemp(join(tmpdir(), 'mm-cross-site-chromium-'));
     context = await chromium.launchPersistentContext(profileDir, {
       executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-        `--host-resolver-rules=MAP ${REBOUND} 127.0.0.1`,
-      ],
+      args: [...CHROMIUM_ARGS, `--host-resolver-rules=MAP ${REBOUND} 127.0.0.1`],
       headless: true,
     });
   }, 120_000);

@@ -23,18 +23,8 @@ import {
   toOtlpJson,
   type PlannedCall,
 } from './support/dashboard-traffic.js';
+import { CHROMIUM, CHROMIUM_ARGS } from './support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const OUTPUT = join(import.meta.dirname, 'output');
 const SCREENSHOT = join(OUTPUT, 'dashboard.png');
 const INGEST = 'ingest-browser';
