@@ -127,4 +127,3 @@ export const TraceRequestJsonSchema = z.object({
     )
     .nullish(),
 });
-export type TraceRequestJson = z.infer<typeof TraceRequestJsonSchema>;

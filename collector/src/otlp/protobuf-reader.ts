@@ -228,37 +228,37 @@ export class Reader {
 
   /** A varint field of `message` (checked to be one), its low 32 bits. */
   uint32Field(tag: number, end: number, message: string): number {
-    this.expect(tag, VARINT, message);
+    if ((tag & 7) !== VARINT) this.wrongWireType(tag, VARINT, message);
     return this.uint32(end);
   }
 
   /** A varint field of `message` (checked to be one) into `low`/`high`. */
   uint64Field(tag: number, end: number, message: string): void {
-    this.expect(tag, VARINT, message);
+    if ((tag & 7) !== VARINT) this.wrongWireType(tag, VARINT, message);
     this.uint64(end);
   }
 
   /** A fixed64 field of `message` (checked to be one) into `low`/`high`. */
   fixed64Field(tag: number, end: number, message: string): void {
-    this.expect(tag, I64, message);
+    if ((tag & 7) !== I64) this.wrongWireType(tag, I64, message);
     this.fixed64(end);
   }
 
   /** A double field of `message` (checked to be one). */
   doubleField(tag: number, end: number, message: string): number {
-    this.expect(tag, I64, message);
+    if ((tag & 7) !== I64) this.wrongWireType(tag, I64, message);
     return this.double(end);
   }
 
   /** A string field of `message` (checked to be one), decoded. */
   stringField(tag: number, end: number, message: string): string {
-    this.expect(tag, LEN, message);
+    if ((tag & 7) !== LEN) this.wrongWireType(tag, LEN, message);
     return this.string(end);
   }
 
   /** A length-delimited field of `message` (checked to be one): returns where it ends. */
   message(tag: number, end: number, message: string): number {
-    this.expect(tag, LEN, message);
+    if ((tag & 7) !== LEN) this.wrongWireType(tag, LEN, message);
     return this.lengthEnd(end);
   }
 
@@ -267,18 +267,17 @@ export class Reader {
    * where they start and moves past them (they end at `pos`).
    */
   bytes(tag: number, end: number, message: string): number {
-    this.expect(tag, LEN, message);
+    if ((tag & 7) !== LEN) this.wrongWireType(tag, LEN, message);
     const fieldEnd = this.lengthEnd(end);
     const start = this.pos;
     this.pos = fieldEnd;
     return start;
   }
 
-  expect(tag: number, wireType: number, message: string): void {
-    if ((tag & 7) !== wireType) {
-      this.fail(
-        `${message} field ${tag >>> 3} has wire type ${WIRE_TYPE_NAMES[tag & 7]}, expected ${WIRE_TYPE_NAMES[wireType]}`,
-      );
-    }
+  /** Fails: field `tag` of `message` has another wire type than `wireType`. */
+  private wrongWireType(tag: number, wireType: number, message: string): never {
+    return this.fail(
+      `${message} field ${tag >>> 3} has wire type ${WIRE_TYPE_NAMES[tag & 7]}, expected ${WIRE_TYPE_NAMES[wireType]}`,
+    );
   }
 }
