@@ -14,7 +14,8 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore, startCollector } from '@modelmaxx/collector';
-import { readMetrics, spawnCollector, type CollectorProcess } from './support/collector-process.js';
+import { spawnCollector, type CollectorProcess } from './support/collector-process.js';
+import { readMetrics, sqlRows } from './support/collector-sql.js';
 import { otlpJsonBody, recordGenAiSpans } from './support/collector-spans.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -30,19 +31,9 @@ async function tempDir(): Promise<string> {
 
 const SQL_MAX_ROWS = 1_000_000;
 
-async function sql(url: string, query: string): Promise<Record<string, unknown>[]> {
-  const response = await fetch(`${url}/api/sql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sql: query, maxRows: SQL_MAX_ROWS }),
-  });
-  const body = (await response.json()) as { rows: Record<string, unknown>[]; truncated?: boolean };
-  expect(response.status, JSON.stringify(body)).toBe(200);
-  // The collectors here allow SQL_MAX_ROWS rows: how many spans a run acknowledges depends on
-  // the machine's speed, and a truncated id list would read as lost spans.
-  expect(body.truncated ?? false, `more than ${SQL_MAX_ROWS} rows: ${query}`).toBe(false);
-  return body.rows;
-}
+// The collectors here allow SQL_MAX_ROWS rows: how many spans a run acknowledges depends on the
+// machine's speed, and a truncated id list would read as lost spans.
+const sql = (url: string, query: string) => sqlRows(url, query, SQL_MAX_ROWS);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -31,6 +31,7 @@ import { walkNativeBlocks } from '../src/writer/native-blocks.js';
 import { SpoolFullError } from '../src/writer/overloaded.js';
 import { llmSpan } from './store-fixtures.js';
 import { insertOutage } from './support/store-crash.js';
+import { readMetrics, sqlRows } from '../../test/support/collector-sql.js';
 
 const MAIN =
   process.env.MODELMAXX_DISK_FULL_COLLECTOR_MAIN ??
@@ -194,28 +195,7 @@ function exportBody(run: number, first: number, count: number): { body: string; 
   };
 }
 
-async function sql(url: string, query: string): Promise<Record<string, unknown>[]> {
-  const response = await fetch(`${url}/api/sql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sql: query, maxRows: SQL_MAX_ROWS }),
-  });
-  const body = (await response.json()) as { rows: Record<string, unknown>[]; truncated?: boolean };
-  expect(response.status, JSON.stringify(body)).toBe(200);
-  expect(body.truncated ?? false).toBe(false);
-  return body.rows;
-}
-
-async function readMetrics(url: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const metrics: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    metrics[line.slice(0, space)] = Number(line.slice(space + 1));
-  }
-  return metrics;
-}
+const sql = (url: string, query: string) => sqlRows(url, query, SQL_MAX_ROWS);
 
 /**
  * Exporters that never stop until told to: each request carries new span ids; a 200 makes

@@ -98,15 +98,3 @@ export async function spawnCollector(
     },
   };
 }
-
-/** Parses the Prometheus text of `/metrics` into `name{labels}` → value. */
-export async function readMetrics(url: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const metrics: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    metrics[line.slice(0, space)] = Number(line.slice(space + 1));
-  }
-  return metrics;
-}
