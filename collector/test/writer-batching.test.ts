@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/open-store.js';
 import type { ClickHouseStore } from '../src/store/clickhouse-store.js';
+import { InvalidSpanRowError } from '../src/store/native-sink.js';
 import { llmSpan, spanRow, tempDir } from './store-fixtures.js';
 
 const dir = tempDir('mm-batching-');
@@ -45,7 +46,10 @@ describe('batch writer', () => {
       'SELECT count() AS n FROM modelmaxx.otel_traces WHERE ServiceName = {service:String}',
       { service },
     );
-    expect(stored).toBe(200);
+    // Whole batches only: 200 while two are in (the count ran before any third), or 250 when
+    // the last 50 may have gone in meanwhile (a slow machine).
+    if ((store.metrics().batches ?? 0) - before === 2) expect(stored).toBe(200);
+    else expect([200, 250]).toContain(stored);
     expect(await store.flush()).toBe(true);
     expect(
       await count(
@@ -114,6 +118,8 @@ describe('batch writer', () => {
   it('refuses a request whose rows are not valid without writing any of them', async () => {
     const result = await store.write([spanRow(), spanRow({ Timestamp: 'yesterday' })]);
     expect(result.status).toBe('failed');
-    expect(result.status === 'failed' ? result.error.name : '').toBe('InvalidSpanRowError');
+    expect(result.status === 'failed' ? result.error : undefined).toBeInstanceOf(
+      InvalidSpanRowError,
+    );
   });
 });
