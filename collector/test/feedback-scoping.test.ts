@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { StatsResponseSchema } from '@modelmaxx/semconv/schemas';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector, type RunningCollector } from '../src/index.js';
+import { otlpAttributes } from '../../test/support/otlp-json.js';
 
 const INGEST = 'ingest-fb';
 const READ = 'read-fb';
@@ -35,16 +36,6 @@ const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 const nanos = (ms: number) => String(BigInt(Math.round(ms)) * 1_000_000n);
 
 type Value = string | number;
-const attributes = (values: Record<string, Value>) =>
-  Object.entries(values).map(([key, value]) => ({
-    key,
-    value:
-      typeof value === 'string'
-        ? { stringValue: value }
-        : Number.isInteger(value)
-          ? { intValue: String(value) }
-          : { doubleValue: value },
-  }));
 
 interface SpanSpec {
   traceId: string;
@@ -62,7 +53,7 @@ async function send(service: string, spans: SpanSpec[]): Promise<void> {
   const body = {
     resourceSpans: [
       {
-        resource: { attributes: attributes({ 'service.name': service }) },
+        resource: { attributes: otlpAttributes({ 'service.name': service }) },
         scopeSpans: [
           {
             scope: { name: '@modelmaxx/instrument' },
@@ -74,11 +65,11 @@ async function send(service: string, spans: SpanSpec[]): Promise<void> {
               kind: span.name.startsWith('chat') ? 3 : 1,
               startTimeUnixNano: nanos(now - 20),
               endTimeUnixNano: nanos(now),
-              attributes: attributes(span.attributes),
+              attributes: otlpAttributes(span.attributes),
               events: (span.events ?? []).map((event) => ({
                 timeUnixNano: nanos(now),
                 name: 'gen_ai.evaluation.result',
-                attributes: attributes(event),
+                attributes: otlpAttributes(event),
               })),
               status: span.error ? { code: 2, message: 'rate limited' } : { code: 1 },
             })),

@@ -1,8 +1,8 @@
 /**
  * OTLP/JSON chat spans as the instrumentation sends them, and posting them to a collector's
  * `/v1/traces`: for the tests that need LLM calls in a collector without running an app (the
- * CLI's report, SQL and cookbook tests, the gateway's alert tests). Dependency-free, so package
- * tests can include it (their tsconfig lists this file).
+ * CLI's report, SQL and cookbook tests, the gateway's alert tests, the collector's dashboard and
+ * feedback tests). Dependency-free, so package tests can include it (their tsconfig lists this file).
  */
 
 /** One `{ key, value }` attribute of OTLP/JSON. */
@@ -45,6 +45,19 @@ const int = (key: string, value: number): OtlpAttribute => ({
   key,
   value: { intValue: String(value) },
 });
+
+/** OTLP/JSON attributes of a record: strings as stringValue, integers as intValue, other numbers as doubleValue. */
+export function otlpAttributes(values: Record<string, string | number>): OtlpAttribute[] {
+  return Object.entries(values).map(([key, value]) => ({
+    key,
+    value:
+      typeof value === 'string'
+        ? { stringValue: value }
+        : Number.isInteger(value)
+          ? { intValue: String(value) }
+          : { doubleValue: value },
+  }));
+}
 
 /** The span's attributes, in the order the instrumentation writes them. */
 function chatAttributes(spec: ChatSpanSpec): OtlpAttribute[] {

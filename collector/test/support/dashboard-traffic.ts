@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createRandom } from '@modelmaxx/router';
+import { otlpAttributes } from '../../../test/support/otlp-json.js';
 
 export interface PlannedCall {
   traceId: string;
@@ -104,17 +105,6 @@ export function planTraffic(
   return calls;
 }
 
-type AnyValue = { stringValue: string } | { intValue: string } | { doubleValue: number };
-const attributes = (values: Record<string, string | number>) =>
-  Object.entries(values).map(([key, value]): { key: string; value: AnyValue } => ({
-    key,
-    value:
-      typeof value === 'string'
-        ? { stringValue: value }
-        : Number.isInteger(value)
-          ? { intValue: String(value) }
-          : { doubleValue: value },
-  }));
 const nanos = (ms: number) => (BigInt(Math.round(ms * 1000)) * 1000n).toString();
 const spanId = () => randomBytes(8).toString('hex');
 
@@ -134,7 +124,7 @@ export function toOtlpJson(calls: readonly PlannedCall[]): unknown {
         kind: 2,
         startTimeUnixNano: nanos(call.startMs - 15),
         endTimeUnixNano: nanos(call.startMs + routeMs + call.durationMs + 20),
-        attributes: attributes({
+        attributes: otlpAttributes({
           'http.request.method': 'POST',
           'http.route': `/api/${call.feature}`,
         }),
@@ -148,7 +138,7 @@ export function toOtlpJson(calls: readonly PlannedCall[]): unknown {
         kind: 1,
         startTimeUnixNano: nanos(call.startMs),
         endTimeUnixNano: nanos(call.startMs + routeMs),
-        attributes: attributes({
+        attributes: otlpAttributes({
           'modelmaxx.route.policy': call.policy,
           'modelmaxx.route.model': call.model,
           'modelmaxx.route.reason': 'weighted',
@@ -164,7 +154,7 @@ export function toOtlpJson(calls: readonly PlannedCall[]): unknown {
         kind: 3,
         startTimeUnixNano: nanos(call.startMs + routeMs),
         endTimeUnixNano: nanos(call.startMs + routeMs + call.durationMs),
-        attributes: attributes({
+        attributes: otlpAttributes({
           'gen_ai.operation.name': 'chat',
           'gen_ai.provider.name': call.provider,
           'gen_ai.request.model': call.model,
@@ -189,7 +179,7 @@ export function toOtlpJson(calls: readonly PlannedCall[]): unknown {
                 {
                   timeUnixNano: nanos(call.startMs + routeMs + call.durationMs),
                   name: 'gen_ai.evaluation.result',
-                  attributes: attributes({
+                  attributes: otlpAttributes({
                     'gen_ai.evaluation.name': 'helpfulness',
                     'gen_ai.evaluation.score.value': call.score,
                   }),
@@ -205,7 +195,10 @@ export function toOtlpJson(calls: readonly PlannedCall[]): unknown {
   return {
     resourceSpans: [...byService.entries()].map(([service, spans]) => ({
       resource: {
-        attributes: attributes({ 'service.name': service, 'deployment.environment.name': 'test' }),
+        attributes: otlpAttributes({
+          'service.name': service,
+          'deployment.environment.name': 'test',
+        }),
       },
       scopeSpans: [{ scope: { name: '@modelmaxx/instrument', version: '0.1.0' }, spans }],
     })),
