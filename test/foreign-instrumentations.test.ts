@@ -158,6 +158,21 @@ async function rowsOf(source: string, count: number): Promise<Row[]> {
 const has = (flag: boolean | ((call: CallName) => boolean), call: CallName) =>
   typeof flag === 'function' ? flag(call) : flag;
 
+/** A foreign instrumentation's call carries no modelmaxx app context and no route. */
+const NO_APP_CONTEXT = {
+  Task: '',
+  Feature: '',
+  UserId: '',
+  ConversationId: '',
+  RoutePolicy: '',
+  RouteReason: '',
+};
+
+const ANY_IDS = {
+  TraceId: expect.stringMatching(/^[0-9a-f]{32}$/),
+  SpanId: expect.stringMatching(/^[0-9a-f]{16}$/),
+};
+
 function expectedRow(source: string, spec: Source, output: AppOutput, call: CallName): Row {
   const seen = output.calls[call];
   const isStream = call === 'stream';
@@ -211,16 +226,10 @@ function expectedRow(source: string, spec: Source, output: AppOutput, call: Call
     ErrorType: '',
     FinishReasons: [seen.finishReason],
     Stream: isStream && spec.streamFlag,
-    Task: '',
-    Feature: '',
-    UserId: '',
-    ConversationId: '',
-    RoutePolicy: '',
-    RouteReason: '',
+    ...NO_APP_CONTEXT,
     DurationMs: expect.any(Number),
     TimeToFirstChunkMs: isStream && spec.timeToFirstChunk ? expect.any(Number) : null,
-    TraceId: expect.stringMatching(/^[0-9a-f]{32}$/),
-    SpanId: expect.stringMatching(/^[0-9a-f]{16}$/),
+    ...ANY_IDS,
   };
 }
 
@@ -247,16 +256,10 @@ function errorRow(source: string, errorType: string): Row {
     ErrorType: errorType,
     FinishReasons: [],
     Stream: false,
-    Task: '',
-    Feature: '',
-    UserId: '',
-    ConversationId: '',
-    RoutePolicy: '',
-    RouteReason: '',
+    ...NO_APP_CONTEXT,
     DurationMs: expect.any(Number),
     TimeToFirstChunkMs: null,
-    TraceId: expect.stringMatching(/^[0-9a-f]{32}$/),
-    SpanId: expect.stringMatching(/^[0-9a-f]{16}$/),
+    ...ANY_IDS,
   };
 }
 
