@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { costOf } from '@modelmaxx/pricing';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
+import { runProcess } from './support/run-fixture.js';
 
 // A new user's install, outside this workspace: `pnpm release:pack` writes the tarballs, a fresh
 // app in the OS temp directory (no workspace above it) `npm install`s them with openai and
@@ -52,35 +53,17 @@ function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   return { ...env, ...extra };
 }
 
-function run(
+async function run(
   command: string,
   args: string[],
   options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
 ): Promise<Run> {
-  const started = performance.now();
-  const child = spawn(command, args, {
+  const result = await runProcess(command, args, {
     cwd: options.cwd,
     env: options.env ?? cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    timeoutMs: options.timeoutMs ?? RUN_TIMEOUT_MS,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${command} ${args.join(' ')} did not finish\n${stdout}\n${stderr}`));
-    }, options.timeoutMs ?? RUN_TIMEOUT_MS);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: performance.now() - started });
-    });
-  });
+  return { code: result.code, stdout: result.stdout, stderr: result.stderr, ms: result.durationMs };
 }
 
 async function ok(promise: Promise<Run>, what: string): Promise<Run> {

@@ -44,11 +44,37 @@ export function fixtureEnv(extra: Record<string, string | undefined>): Record<st
 }
 
 export function runFixture(file: string, options: RunOptions = {}): Promise<FixtureRun> {
-  const started = performance.now();
   const script = isAbsolute(file) ? file : join(FIXTURES_DIR, file);
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script], {
+  return runProcess(process.execPath, [...(options.nodeArgs ?? []), script], {
     cwd: options.cwd ?? TEST_DIR,
     env: fixtureEnv(options.env ?? {}),
+    label: file,
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    ...(options.onSpawn === undefined ? {} : { onSpawn: options.onSpawn }),
+  });
+}
+
+export interface ProcessOptions {
+  cwd: string;
+  env: Record<string, string>;
+  /** Default 60 s; past it the process is killed and the run rejects with its output. */
+  timeoutMs?: number;
+  /** What the timeout error calls the process (default: the command line). */
+  label?: string;
+  onSpawn?: RunOptions['onSpawn'];
+}
+
+/** Runs `command args` to its end, collecting its output and exit. */
+export function runProcess(
+  command: string,
+  args: string[],
+  options: ProcessOptions,
+): Promise<FixtureRun> {
+  const started = performance.now();
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -59,12 +85,9 @@ export function runFixture(file: string, options: RunOptions = {}): Promise<Fixt
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(
-        new Error(
-          `${file} did not exit within ${options.timeoutMs ?? 60_000} ms\n${stdout}\n${stderr}`,
-        ),
-      );
-    }, options.timeoutMs ?? 60_000);
+      const label = options.label ?? [command, ...args].join(' ');
+      reject(new Error(`${label} did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`));
+    }, timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);
       reject(error);
