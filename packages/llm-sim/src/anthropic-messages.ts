@@ -1,5 +1,5 @@
 import type { CallContext, CallResult, JsonObject } from './context.js';
-import { gradeOf, invalid, isObject } from './context.js';
+import { callFields, gradeOf, invalid, isObject } from './context.js';
 import type { GeneratedChoice, ToolChoice, ToolSpec } from './engine.js';
 import { generate } from './engine.js';
 import { REFUSAL_STOP_DETAILS, messageStreamFrames } from './anthropic-messages-stream.js';
@@ -195,9 +195,7 @@ export function handleMessages(body: JsonObject, context: CallContext): CallResu
   const thinking = readThinking(body, maxTokens);
   if ('kind' in thinking) return thinking;
   const [choice] = generate({
-    model,
-    seed: context.seed,
-    requestSalt: context.salt,
+    ...callFields(context),
     userText: scan.userText,
     afterToolResult: scan.afterToolResult,
     tools: readTools(body),
@@ -207,8 +205,6 @@ export function handleMessages(body: JsonObject, context: CallContext): CallResu
     reasoningEffort: undefined,
     ...thinking,
     n: 1,
-    directives: context.directives,
-    judge: context.judge,
     toolIdPrefix: 'toolu_01',
   }) as [GeneratedChoice];
   const thinkingOn = thinking.thinking !== undefined;

@@ -1,4 +1,5 @@
 import type { Directives } from './directives.js';
+import type { GenerationRequest } from './engine.js';
 import type { PrefixCache } from './prefix-cache.js';
 import type { SimJudgeConfig } from './judge.js';
 import type { SseFrame } from './http-util.js';
@@ -28,6 +29,14 @@ export type CallResult =
 export interface Graded {
   correct: number;
   wrong: number;
+}
+
+/** The parts of a generation request that come from the call, not from the provider's body. */
+export function callFields(
+  context: CallContext,
+): Pick<GenerationRequest, 'model' | 'seed' | 'requestSalt' | 'directives' | 'judge'> {
+  const { model, seed, salt, directives, judge } = context;
+  return { model, seed, requestSalt: salt, directives, judge };
 }
 
 export function gradeOf(choices: readonly { correct: boolean | undefined }[]): Graded {

@@ -1,5 +1,5 @@
 import type { CallContext, CallResult, JsonObject } from './context.js';
-import { gradeOf, invalid, isObject } from './context.js';
+import { callFields, gradeOf, invalid, isObject } from './context.js';
 import type { GeneratedChoice, ToolChoice, ToolSpec } from './engine.js';
 import { generate } from './engine.js';
 import { estimateTokens, splitArguments, splitPieces } from './tokens.js';
@@ -207,9 +207,7 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
     promptTokens,
   );
   const choices = generate({
-    model,
-    seed: context.seed,
-    requestSalt: context.salt,
+    ...callFields(context),
     userText: prompt.userText,
     afterToolResult: prompt.lastRole === 'tool',
     tools,
@@ -219,8 +217,6 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
     reasoningEffort:
       typeof body['reasoning_effort'] === 'string' ? body['reasoning_effort'] : undefined,
     n: limits.n,
-    directives: context.directives,
-    judge: context.judge,
     toolIdPrefix: 'call_',
   });
   const usage = openaiUsage(promptTokens, cachedTokens, choices);

@@ -1,5 +1,5 @@
 import type { CallContext, CallResult, JsonObject } from './context.js';
-import { gradeOf, invalid, isObject } from './context.js';
+import { callFields, gradeOf, invalid, isObject } from './context.js';
 import type { GeneratedChoice, ToolChoice, ToolSpec } from './engine.js';
 import { generate } from './engine.js';
 import type { SimModelConfig } from './models.js';
@@ -112,9 +112,7 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
     promptTokens,
   );
   const [choice] = generate({
-    model,
-    seed: context.seed,
-    requestSalt: context.salt,
+    ...callFields(context),
     userText: prompt.userText,
     afterToolResult: prompt.afterToolResult,
     tools,
@@ -123,8 +121,6 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
     maxOutputTokens,
     reasoningEffort: effort,
     n: 1,
-    directives: context.directives,
-    judge: context.judge,
     toolIdPrefix: 'call_',
   }) as [GeneratedChoice];
   const envelope = responseEnvelope(body, context, {
