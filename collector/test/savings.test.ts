@@ -118,6 +118,22 @@ describe('savings ledger', () => {
       score(mini[5]!, 'user.thumbs', 0, 'feedback'), // the verdict won: disagrees
     ];
     const fewVerdicts = small.map((call) => score(call, 'modelmaxx.shadow', 0.5, 'judge'));
+    // 20 verdicts (8 losses, 10 ties, 2 wins), each with user feedback: two contradict it
+    // (a loss of an answer the user liked, a win of one the user did not).
+    const calibrated = Array.from({ length: 20 }, () =>
+      llmSpan({
+        model: 'gpt-4o-mini',
+        costUsd: 0.0001,
+        extra: route('calibrated', 'qa', 'gpt-4o-mini', 'gpt-4o'),
+      }),
+    );
+    const calibratedVerdicts = calibrated.map((call, index) =>
+      score(call, 'modelmaxx.shadow', index < 8 ? 0 : index < 18 ? 0.5 : 1, 'judge'),
+    );
+    const calibratedFeedback = calibrated.map((call, index) =>
+      // The user liked the answers tied or won, and the first lost one; not the first win.
+      score(call, 'user.thumbs', index === 0 || (index >= 8 && index !== 18) ? 1 : 0, 'feedback'),
+    );
     const written = await db.store.write([
       ...mini,
       frontier,
@@ -129,6 +145,9 @@ describe('savings ledger', () => {
       ...verdicts,
       ...feedback,
       ...fewVerdicts,
+      ...calibrated,
+      ...calibratedVerdicts,
+      ...calibratedFeedback,
     ]);
     expect(written).toMatchObject({ status: 'ok' });
     const deadline = Date.now() + 30_000;
@@ -138,7 +157,7 @@ describe('savings ledger', () => {
           `SELECT (SELECT count() FROM modelmaxx.llm_calls) + (SELECT count() FROM modelmaxx.llm_scores) AS n`,
         )
       ).data;
-      if (Number(count?.n) >= 13 + 10 || Date.now() > deadline) break;
+      if (Number(count?.n) >= 13 + 10 + 20 + 40 || Date.now() > deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const ledger = await savingsLedger(
@@ -187,14 +206,46 @@ describe('savings ledger', () => {
     expect(row('support', 'qa', 'gpt-4o-mini').agreement).toEqual({ pairs: 2, rate: 0.5 });
   });
 
+  it('corrects the difference for the judge accuracy measured against feedback, and widens the interval', () => {
+    const quality = row('calibrated', 'qa', 'gpt-4o-mini').quality!;
+    // As measured: differences 8 × -1, 10 × 0, 2 × +1: mean -0.3, sample variance 8.2 / 19.
+    const variance = (10 - 20 * 0.3 ** 2) / 19;
+    expect(quality.measured.difference).toBeCloseTo(-0.3, 6);
+    expect(quality.measured.halfWidth).toBeCloseTo(1.96 * Math.sqrt(variance / 20), 5);
+    // 2 of 20 verdicts contradicted: accuracy a = 1 - 2 × 0.1 = 0.8, k = (3a - 1) / 2 = 0.7.
+    expect(quality.judgeAccuracy).toMatchObject({ value: 0.8, pairs: 20, contradictions: 2 });
+    expect(quality.corrected).toBe(true);
+    expect(quality.difference).toBeCloseTo(-0.3 / 0.7, 5);
+    // Delta method: the verdicts' variance over k², plus the uncertainty of k (smoothed share 3/22).
+    const kVariance = (9 * (3 / 22) * (19 / 22)) / 20;
+    const halfWidth = 1.96 * Math.sqrt(variance / 20 / 0.49 + (0.09 * kVariance) / 0.7 ** 4);
+    expect(quality.halfWidth).toBeCloseTo(halfWidth, 5);
+    expect(quality.halfWidth!).toBeGreaterThan(quality.measured.halfWidth! / 0.7);
+    expect(quality.low).toBeCloseTo(quality.difference - quality.halfWidth!, 5);
+    // Too few pairs to measure the judge (2 in qa): as measured, and said so.
+    const qa = row('support', 'qa', 'gpt-4o-mini').quality!;
+    expect(qa).toMatchObject({ corrected: false, difference: 0 });
+    expect(qa.judgeAccuracy).toMatchObject({ pairs: 2, contradictions: 1 });
+    // No feedback at all: no accuracy.
+    expect(row('support', 'chat', 'gpt-4o-mini').quality).toMatchObject({
+      corrected: false,
+      judgeAccuracy: null,
+    });
+  });
+
   it('totals: net of measuring, evaluation share, traffic-weighted quality', () => {
-    expect(total.calls).toBe(10);
+    expect(total.calls).toBe(30);
     expect(total.shadowUsd + total.judgeUsd).toBeCloseTo(0.0083, 12);
     expect(total.evaluationShare).toBeCloseTo(0.0083 / total.spendUsd, 5);
     expect(total.netSavingUsd).toBeCloseTo(total.grossSavingUsd - 0.0083, 9);
-    // Covered: the 6 shadowed qa calls and the reference's own call; not the chat or custom ones.
-    expect(total.qualityCoverage).toBeCloseTo(7 / 10, 6);
-    expect(total.agreement).toEqual({ pairs: 2, rate: 0.5 });
+    // Covered: the 6 shadowed qa calls, the reference's own call and the 20 calibrated ones;
+    // not the chat or custom ones.
+    expect(total.qualityCoverage).toBeCloseTo(27 / 30, 6);
+    // Not every row with an estimate is corrected (qa has 2 pairs): the total says so.
+    expect(total.quality).toMatchObject({ corrected: false, samples: 26 });
+    expect(total.quality!.judgeAccuracy).toMatchObject({ pairs: 22, contradictions: 3 });
+    // qa: 1 of 2 agree; calibrated (binarized at 0.5, a tie passes): 18 of 20.
+    expect(total.agreement).toEqual({ pairs: 22, rate: Number((19 / 22).toFixed(6)) });
   });
 
   it('rejects a bad window or groupBy with a message naming it', () => {

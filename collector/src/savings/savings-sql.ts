@@ -14,7 +14,10 @@
  *   the shadow calls to the reference (`RouteReferenceModel` set) and the judge calls.
  * - Quality: shadow verdicts (`llm_scores.Name = 'modelmaxx.shadow'`, 1 win / 0.5 tie / 0 loss of
  *   the routed answer against the reference's) joined to the routed call by trace and
- *   response id; the difference of a verdict is 2 × score − 1.
+ *   response id; the difference of a verdict is 2 × score − 1. Per group also the verdicts
+ *   with user feedback on the same call, and those the feedback contradicts (a loss of an
+ *   answer the user found right, a win of one found wrong): the judge's measured accuracy
+ *   (`judge-correction.ts`).
  * - Agreement: calls with both a judge score and user feedback, binarized at 0.5.
  */
 import { lowerTrimSqlExpression, modelNameSqlExpression } from '../schema/model-name.js';
@@ -101,12 +104,21 @@ WHERE Purpose = 'evaluation' AND RoutePolicy != '' AND ${window}${groupClause}`;
   const quality = `SELECT
     ${outerSelect}count() AS samples,
     avg(2 * s.Score - 1) AS difference,
-    if(count() > 1, varSamp(2 * s.Score - 1), NULL) AS variance
+    if(count() > 1, varSamp(2 * s.Score - 1), NULL) AS variance,
+    countIf(f.hasFeedback = 1) AS calibrationPairs,
+    countIf(f.hasFeedback = 1 AND ((s.Score < 0.5 AND f.feedback >= 0.5) OR (s.Score > 0.5 AND f.feedback < 0.5))) AS contradictions
 FROM ${tables.scores} AS s
 INNER JOIN
 (
     ${routedCalls}
 ) AS c ON s.TraceId = c.TraceId AND s.ResponseId = c.ResponseId
+LEFT JOIN
+(
+    SELECT TraceId, ResponseId, avg(Score) AS feedback, toUInt8(1) AS hasFeedback
+    FROM ${tables.scores}
+    WHERE Source = 'feedback' AND Score IS NOT NULL AND ResponseId != '' AND Timestamp >= {from:DateTime64(3)}
+    GROUP BY TraceId, ResponseId
+) AS f ON s.TraceId = f.TraceId AND s.ResponseId = f.ResponseId
 WHERE s.Name = '${SHADOW_SCORE_NAME}' AND s.Score IS NOT NULL AND s.Timestamp >= {from:DateTime64(3)}${outerGroup}`;
   const agreement = `SELECT
     ${outerSelect}count() AS pairs,

@@ -9,6 +9,9 @@ import { z } from 'zod';
 import type { ClickHouseEngine, ClickHouseSettings } from '../store/engine.js';
 import { SAVINGS_DIMENSIONS, savingsSql } from './savings-sql.js';
 import type { SavingsDimension } from './savings-sql.js';
+import { correctedQuality, round } from './judge-correction.js';
+import type { SavingsQuality } from './judge-correction.js';
+import { TotalQuality } from './total-quality.js';
 
 const READ_SETTINGS: ClickHouseSettings = {
   readonly: 1,
@@ -56,16 +59,6 @@ export type SavingsQuery = z.output<typeof SavingsQuerySchema>;
 
 export function windowMsOf(window: string): number {
   return Number(window.slice(0, -1)) * UNIT_MS[window.slice(-1)]!;
-}
-
-export interface SavingsQuality {
-  /** Quality difference routed − reference (−1..1; 0 = as good). */
-  difference: number;
-  /** Half-width of the 95% interval (normal approximation); null with fewer than 5 verdicts. */
-  halfWidth: number | null;
-  low: number | null;
-  high: number | null;
-  samples: number;
 }
 
 export interface SavingsRow {
@@ -132,25 +125,6 @@ const num = (value: unknown): number => {
   const parsed = typeof value === 'number' ? value : Number(value);
   return Number.isFinite(parsed) ? parsed : 0;
 };
-const round = (value: number, digits = 9) => Number(value.toFixed(digits));
-/** Verdicts a group needs before the ledger gives its quality difference an interval. */
-export const MIN_INTERVAL_SAMPLES = 5;
-
-function quality(samples: number, difference: number, variance: number | null): SavingsQuality {
-  // No interval from fewer than MIN_INTERVAL_SAMPLES verdicts: two ties would claim ±0.
-  const halfWidth =
-    samples >= MIN_INTERVAL_SAMPLES && variance !== null
-      ? 1.96 * Math.sqrt(Math.max(variance, 0) / samples)
-      : null;
-  return {
-    difference: round(difference, 6),
-    halfWidth: halfWidth === null ? null : round(halfWidth, 6),
-    low: halfWidth === null ? null : round(difference - halfWidth, 6),
-    high: halfWidth === null ? null : round(difference + halfWidth, 6),
-    samples,
-  };
-}
-
 /** What the ledger's four statements returned (`savingsSql`), row by row. */
 interface LedgerResults {
   calls: Row[];
@@ -198,8 +172,13 @@ function groupedRows(
     entry.judgeUsd = num(row['judgeUsd']);
   }
   for (const row of results.scores) {
-    const variance = row['variance'] === null ? null : num(row['variance']);
-    rowFor(row).quality = quality(num(row['samples']), num(row['difference']), variance);
+    rowFor(row).quality = correctedQuality({
+      samples: num(row['samples']),
+      difference: num(row['difference']),
+      variance: row['variance'] === null ? null : num(row['variance']),
+      calibrationPairs: num(row['calibrationPairs']),
+      contradictions: num(row['contradictions']),
+    });
   }
   for (const row of results.agreement) {
     const pairs = num(row['pairs']);
@@ -228,10 +207,7 @@ class LedgerTotal {
   };
   private readonly references = new Set<string>();
   private cheaperCalls = 0;
-  private weighted = 0;
-  private weightedVariance = 0;
-  private coveredCalls = 0;
-  private samples = 0;
+  private readonly quality = new TotalQuality();
   private agreementPairs = 0;
   private agreeing = 0;
 
@@ -249,21 +225,11 @@ class LedgerTotal {
       this.agreementPairs += entry.agreement.pairs;
       this.agreeing += entry.agreement.rate * entry.agreement.pairs;
     }
-    // Quality of the routed traffic: the reference's own calls differ by 0 (no sampling error).
-    if (entry.calls > 0 && cheaperCalls === 0) {
-      this.coveredCalls += entry.calls;
-    } else if (entry.quality !== null && entry.quality.halfWidth !== null) {
-      const share = cheaperCalls / Math.max(entry.calls, 1);
-      // Of this row's calls, the cheaper ones differ by the estimate, the reference's by 0.
-      this.weighted += entry.calls * share * entry.quality.difference;
-      this.weightedVariance += ((entry.calls * share * entry.quality.halfWidth) / 1.96) ** 2;
-      this.coveredCalls += entry.calls;
-      this.samples += entry.quality.samples;
-    }
+    this.quality.add(entry.calls, cheaperCalls, entry.quality);
   }
 
   result(): SavingsLedger['total'] {
-    const { total, coveredCalls, samples } = this;
+    const { total } = this;
     total.referenceModel = [...this.references].join(', ');
     total.cheaperShare = total.calls > 0 ? round(this.cheaperCalls / total.calls, 6) : 0;
     total.grossSavingUsd = round(total.referenceUsd - total.spendUsd);
@@ -271,20 +237,10 @@ class LedgerTotal {
     for (const key of ['spendUsd', 'referenceUsd', 'shadowUsd', 'judgeUsd'] as const) {
       total[key] = round(total[key]);
     }
-    total.qualityCoverage = total.calls > 0 ? round(coveredCalls / total.calls, 6) : 0;
+    total.qualityCoverage = total.calls > 0 ? round(this.quality.covered() / total.calls, 6) : 0;
     total.evaluationShare =
       total.spendUsd > 0 ? round((total.shadowUsd + total.judgeUsd) / total.spendUsd, 6) : 0;
-    if (coveredCalls > 0 && (samples > 0 || coveredCalls === total.calls)) {
-      const difference = this.weighted / coveredCalls;
-      const halfWidth = (1.96 * Math.sqrt(this.weightedVariance)) / coveredCalls;
-      total.quality = {
-        difference: round(difference, 6),
-        halfWidth: round(halfWidth, 6),
-        low: round(difference - halfWidth, 6),
-        high: round(difference + halfWidth, 6),
-        samples,
-      };
-    }
+    total.quality = this.quality.result(total.calls);
     if (this.agreementPairs > 0) {
       total.agreement = {
         pairs: this.agreementPairs,

@@ -1,0 +1,74 @@
+/**
+ * The ledger total's quality difference: the rows' estimates weighted by their routed traffic
+ * (the reference's own calls differ by 0, without sampling error), rows taken as independent.
+ * Corrected only when every row with an estimate was; the judge's accuracy pooled over the
+ * rows' verdict/feedback pairs.
+ */
+import { interval, judgeAccuracyOf } from './judge-correction.js';
+import type { SavingsQuality } from './judge-correction.js';
+
+/** A traffic-weighted mean and the variance of that weighted sum. */
+class Weighted {
+  sum = 0;
+  variance = 0;
+  add(weight: number, difference: number, halfWidth: number): void {
+    this.sum += weight * difference;
+    this.variance += ((weight * halfWidth) / 1.96) ** 2;
+  }
+  quality(calls: number): { difference: number; halfWidth: number } {
+    return { difference: this.sum / calls, halfWidth: (1.96 * Math.sqrt(this.variance)) / calls };
+  }
+}
+
+export class TotalQuality {
+  private readonly estimate = new Weighted();
+  private readonly measured = new Weighted();
+  private coveredCalls = 0;
+  private samples = 0;
+  private estimatedRows = 0;
+  private correctedRows = 0;
+  private pairs = 0;
+  private contradictions = 0;
+
+  /** A row's calls: `cheaperCalls` of them answered by a model other than the reference. */
+  add(calls: number, cheaperCalls: number, quality: SavingsQuality | null): void {
+    if (quality?.judgeAccuracy) {
+      this.pairs += quality.judgeAccuracy.pairs;
+      this.contradictions += quality.judgeAccuracy.contradictions;
+    }
+    if (calls > 0 && cheaperCalls === 0) {
+      this.coveredCalls += calls;
+      return;
+    }
+    if (quality === null || quality.halfWidth === null || quality.measured.halfWidth === null) {
+      return;
+    }
+    // Of this row's calls, the cheaper ones differ by the estimate, the reference's by 0.
+    this.estimate.add(cheaperCalls, quality.difference, quality.halfWidth);
+    this.measured.add(cheaperCalls, quality.measured.difference, quality.measured.halfWidth);
+    this.coveredCalls += calls;
+    this.samples += quality.samples;
+    this.estimatedRows += 1;
+    if (quality.corrected) this.correctedRows += 1;
+  }
+
+  /** Routed calls in rows whose difference is known. */
+  covered(): number {
+    return this.coveredCalls;
+  }
+
+  /** The total's quality (null when no row has an estimate and the reference did not answer all). */
+  result(totalCalls: number): SavingsQuality | null {
+    const calls = this.coveredCalls;
+    if (calls === 0 || (this.samples === 0 && calls !== totalCalls)) return null;
+    const estimate = this.estimate.quality(calls);
+    const measured = this.measured.quality(calls);
+    return {
+      ...interval(estimate.difference, estimate.halfWidth),
+      samples: this.samples,
+      corrected: this.estimatedRows > 0 && this.correctedRows === this.estimatedRows,
+      measured: interval(measured.difference, measured.halfWidth),
+      judgeAccuracy: judgeAccuracyOf(this.pairs, this.contradictions),
+    };
+  }
+}
