@@ -47,24 +47,36 @@ function dimensionList(groupBy: readonly SavingsDimension[], prefix = ''): strin
     .join(', ');
 }
 
-/** The four statements of the ledger for `groupBy` (an empty list: one total row each). */
-export function savingsSql(
-  groupBy: readonly SavingsDimension[],
-  options: { database?: string } = {},
-): SavingsSql {
-  const tables = tableNames(options.database === undefined ? {} : { database: options.database });
-  const database = options.database ?? 'modelmaxx';
+/** What the four statements share: the tables, the group columns and the window. */
+interface StatementParts {
+  tables: ReturnType<typeof tableNames>;
+  database: string;
+  /** `llm_calls` group columns, with a trailing comma ('' without grouping). */
+  select: string;
+  /** The same over the routed calls joined as `c`. */
+  joinedSelect: string;
+  /** GROUP BY / ORDER BY of the group aliases ('' without grouping). */
+  groupClause: string;
+  /** The routed app calls of the window. */
+  routed: string;
+}
+
+/** Routed calls with their group columns: what scores are joined to (`c`). */
+function routedCalls(parts: StatementParts): string {
+  return `SELECT TraceId, ResponseId, ${dimensionList(['policy', 'class', 'feature', 'model'])}
+    FROM ${parts.tables.calls}
+    WHERE ${parts.routed} AND ResponseId != ''`;
+}
+
+/** Routed calls, spend, and what the reference would have cost for the same tokens. */
+function callsSql(parts: StatementParts): string {
+  const { database } = parts;
   const keys = `dictGetOrNull('${database}.llm_price_keys', 'PriceId', cityHash64('', 'exact', ${lowerTrimSqlExpression('RouteReferenceModel')})),
             dictGetOrNull('${database}.llm_price_keys', 'PriceId', cityHash64('', 'normalized', ${modelNameSqlExpression('RouteReferenceModel')}))`;
   const price = (name: string) =>
     `dictGetOrDefault('${database}.llm_price_entries', '${name}', ifNull(RefPriceId, toUInt64(0)), toFloat64(0))`;
-  const select = groupBy.length === 0 ? '' : `${dimensionList(groupBy)},\n    `;
-  const groupClause =
-    groupBy.length === 0 ? '' : `\nGROUP BY ${groupBy.join(', ')}\nORDER BY ${groupBy.join(', ')}`;
-  const window = `Timestamp >= {from:DateTime64(3)} AND Timestamp < {to:DateTime64(3)}`;
-  const routed = `Purpose = 'app' AND RoutePolicy != '' AND RouteReferenceModel != '' AND ${window}`;
-  const calls = `SELECT
-    ${select}count() AS calls,
+  return `SELECT
+    ${parts.select}count() AS calls,
     countIf(RouteModel != RouteReferenceModel) AS cheaperCalls,
     sum(ifNull(CostUSD, 0)) AS spendUsd,
     sum(ifNull(ReferenceCostUSD, 0)) AS referenceUsd,
@@ -81,28 +93,17 @@ FROM
     (
         SELECT *, coalesce(
             ${keys}) AS RefPriceId
-        FROM ${tables.calls}
-        WHERE ${routed}
+        FROM ${parts.tables.calls}
+        WHERE ${parts.routed}
     )
-)${groupClause}`;
-  const evaluation = `SELECT
-    ${select}sumIf(ifNull(CostUSD, 0), RouteReferenceModel != '') AS shadowUsd,
-    sumIf(ifNull(CostUSD, 0), RouteReferenceModel = '') AS judgeUsd,
-    countIf(RouteReferenceModel != '') AS shadowCalls,
-    countIf(RouteReferenceModel = '') AS judgeCalls
-FROM ${tables.calls}
-WHERE Purpose = 'evaluation' AND RoutePolicy != '' AND ${window}${groupClause}`;
-  const routedCalls = `SELECT TraceId, ResponseId, ${dimensionList(['policy', 'class', 'feature', 'model'])}
-    FROM ${tables.calls}
-    WHERE ${routed} AND ResponseId != ''`;
-  const outerSelect =
-    groupBy.length === 0
-      ? ''
-      : `${groupBy.map((dimension) => `c.${dimension} AS ${dimension}`).join(', ')},\n    `;
-  const outerGroup =
-    groupBy.length === 0 ? '' : `\nGROUP BY ${groupBy.join(', ')}\nORDER BY ${groupBy.join(', ')}`;
-  const quality = `SELECT
-    ${outerSelect}count() AS samples,
+)${parts.groupClause}`;
+}
+
+/** Shadow verdicts per group, and those with user feedback on the same call. */
+function qualitySql(parts: StatementParts): string {
+  const { tables } = parts;
+  return `SELECT
+    ${parts.joinedSelect}count() AS samples,
     avg(2 * s.Score - 1) AS difference,
     if(count() > 1, varSamp(2 * s.Score - 1), NULL) AS variance,
     countIf(f.hasFeedback = 1) AS calibrationPairs,
@@ -110,7 +111,7 @@ WHERE Purpose = 'evaluation' AND RoutePolicy != '' AND ${window}${groupClause}`;
 FROM ${tables.scores} AS s
 INNER JOIN
 (
-    ${routedCalls}
+    ${routedCalls(parts)}
 ) AS c ON s.TraceId = c.TraceId AND s.ResponseId = c.ResponseId
 LEFT JOIN
 (
@@ -119,21 +120,56 @@ LEFT JOIN
     WHERE Source = 'feedback' AND Score IS NOT NULL AND ResponseId != '' AND Timestamp >= {from:DateTime64(3)}
     GROUP BY TraceId, ResponseId
 ) AS f ON s.TraceId = f.TraceId AND s.ResponseId = f.ResponseId
-WHERE s.Name = '${SHADOW_SCORE_NAME}' AND s.Score IS NOT NULL AND s.Timestamp >= {from:DateTime64(3)}${outerGroup}`;
-  const agreement = `SELECT
-    ${outerSelect}count() AS pairs,
+WHERE s.Name = '${SHADOW_SCORE_NAME}' AND s.Score IS NOT NULL AND s.Timestamp >= {from:DateTime64(3)}${parts.groupClause}`;
+}
+
+/** Calls with both a judge score and user feedback, and those where both agree. */
+function agreementSql(parts: StatementParts): string {
+  return `SELECT
+    ${parts.joinedSelect}count() AS pairs,
     countIf((j.judge >= 0.5) = (j.feedback >= 0.5)) AS agreeing
 FROM
 (
     SELECT TraceId, ResponseId, avgIf(Score, Source = 'judge') AS judge, avgIf(Score, Source = 'feedback') AS feedback
-    FROM ${tables.scores}
+    FROM ${parts.tables.scores}
     WHERE Score IS NOT NULL AND ResponseId != '' AND Timestamp >= {from:DateTime64(3)}
     GROUP BY TraceId, ResponseId
     HAVING countIf(Source = 'judge') > 0 AND countIf(Source = 'feedback') > 0
 ) AS j
 INNER JOIN
 (
-    ${routedCalls}
-) AS c ON j.TraceId = c.TraceId AND j.ResponseId = c.ResponseId${outerGroup}`;
-  return { calls, evaluation, quality, agreement };
+    ${routedCalls(parts)}
+) AS c ON j.TraceId = c.TraceId AND j.ResponseId = c.ResponseId${parts.groupClause}`;
+}
+
+/** The four statements of the ledger for `groupBy` (an empty list: one total row each). */
+export function savingsSql(
+  groupBy: readonly SavingsDimension[],
+  options: { database?: string } = {},
+): SavingsSql {
+  const grouped = groupBy.length > 0;
+  const window = `Timestamp >= {from:DateTime64(3)} AND Timestamp < {to:DateTime64(3)}`;
+  const parts: StatementParts = {
+    tables: tableNames(options.database === undefined ? {} : { database: options.database }),
+    database: options.database ?? 'modelmaxx',
+    select: grouped ? `${dimensionList(groupBy)},\n    ` : '',
+    joinedSelect: grouped
+      ? `${groupBy.map((dimension) => `c.${dimension} AS ${dimension}`).join(', ')},\n    `
+      : '',
+    groupClause: grouped ? `\nGROUP BY ${groupBy.join(', ')}\nORDER BY ${groupBy.join(', ')}` : '',
+    routed: `Purpose = 'app' AND RoutePolicy != '' AND RouteReferenceModel != '' AND ${window}`,
+  };
+  const evaluation = `SELECT
+    ${parts.select}sumIf(ifNull(CostUSD, 0), RouteReferenceModel != '') AS shadowUsd,
+    sumIf(ifNull(CostUSD, 0), RouteReferenceModel = '') AS judgeUsd,
+    countIf(RouteReferenceModel != '') AS shadowCalls,
+    countIf(RouteReferenceModel = '') AS judgeCalls
+FROM ${parts.tables.calls}
+WHERE Purpose = 'evaluation' AND RoutePolicy != '' AND ${window}${parts.groupClause}`;
+  return {
+    calls: callsSql(parts),
+    evaluation,
+    quality: qualitySql(parts),
+    agreement: agreementSql(parts),
+  };
 }
