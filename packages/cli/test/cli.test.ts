@@ -22,6 +22,9 @@ describe('modelmaxx command', () => {
   let collector: RunningCollector;
   let dataDir: string;
   const readToken = 'read-secret';
+  /** `modelmaxx ...args` against the test's collector, with the read token. */
+  const ask = (...args: string[]) =>
+    modelmaxx([...args, '--url', collector.url], { MODELMAXX_READ_TOKEN: readToken });
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'modelmaxx-cli-'));
@@ -42,16 +45,11 @@ describe('modelmaxx command', () => {
   });
 
   it('runs SQL against a collector in the modelmaxx database and prints JSON lines', async () => {
-    const result = await modelmaxx(
-      [
-        'sql',
-        'SELECT RequestModel, count() AS calls FROM llm_calls GROUP BY RequestModel ORDER BY RequestModel',
-        '--url',
-        collector.url,
-        '--format',
-        'json',
-      ],
-      { MODELMAXX_READ_TOKEN: readToken },
+    const result = await ask(
+      'sql',
+      'SELECT RequestModel, count() AS calls FROM llm_calls GROUP BY RequestModel ORDER BY RequestModel',
+      '--format',
+      'json',
     );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -62,45 +60,30 @@ describe('modelmaxx command', () => {
   });
 
   it('prints CSV', async () => {
-    const result = await modelmaxx(
-      ['sql', "SELECT 'a,b' AS text, 1 AS one", '--url', collector.url, '--format', 'csv'],
-      { MODELMAXX_READ_TOKEN: readToken },
-    );
+    const result = await ask('sql', "SELECT 'a,b' AS text, 1 AS one", '--format', 'csv');
     expect(result.stdout).toBe('text,one\r\n"a,b",1\r\n');
   });
 
   it("exits non-zero with ClickHouse's message when the query fails", async () => {
-    const result = await modelmaxx(
-      ['sql', 'SELECT no_such_column FROM llm_calls', '--url', collector.url],
-      {
-        MODELMAXX_READ_TOKEN: readToken,
-      },
-    );
+    const result = await ask('sql', 'SELECT no_such_column FROM llm_calls');
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/UNKNOWN_IDENTIFIER|no_such_column/);
     expect(result.stdout).toBe('');
   });
 
   it('answers DESCRIBE and SHOW read-only', async () => {
-    const describe = await modelmaxx(
-      ['sql', 'DESCRIBE TABLE llm_calls', '--url', collector.url, '--format', 'csv'],
-      { MODELMAXX_READ_TOKEN: readToken },
-    );
+    const describe = await ask('sql', 'DESCRIBE TABLE llm_calls', '--format', 'csv');
     expect(describe.stderr).toBe('');
     expect(describe.code).toBe(0);
     expect(describe.stdout).toMatch(/^name,type,/);
     expect(describe.stdout).toMatch(/\r\nCostUSD,/);
-    const tables = await modelmaxx(['sql', 'SHOW TABLES', '--url', collector.url], {
-      MODELMAXX_READ_TOKEN: readToken,
-    });
+    const tables = await ask('sql', 'SHOW TABLES');
     expect(tables.code).toBe(0);
     expect(tables.stdout).toMatch(/\botel_traces\b/);
   });
 
   it('refuses writes', async () => {
-    const result = await modelmaxx(['sql', 'DROP TABLE llm_calls', '--url', collector.url], {
-      MODELMAXX_READ_TOKEN: readToken,
-    });
+    const result = await ask('sql', 'DROP TABLE llm_calls');
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/only SELECT, DESCRIBE, SHOW and EXISTS/);
   });
@@ -112,12 +95,7 @@ describe('modelmaxx command', () => {
   });
 
   it('reports spend by model with shares that add up', async () => {
-    const result = await modelmaxx(
-      ['report', '--since', '1h', '--by', 'model', '--url', collector.url, '--format', 'json'],
-      {
-        MODELMAXX_READ_TOKEN: readToken,
-      },
-    );
+    const result = await ask('report', '--since', '1h', '--by', 'model', '--format', 'json');
     expect(result.code).toBe(0);
     const rows = jsonLines<Record<string, number | string>>(result.stdout);
     expect(rows.map((row) => row['model'])).toEqual(['gpt-4o', 'gpt-4o-mini']);
@@ -133,21 +111,16 @@ describe('modelmaxx command', () => {
   });
 
   it('prints savings against a baseline model priced from llm_prices', async () => {
-    const result = await modelmaxx(
-      [
-        'report',
-        '--since',
-        '1h',
-        '--by',
-        'service',
-        '--baseline',
-        'gpt-4o',
-        '--url',
-        collector.url,
-        '--format',
-        'json',
-      ],
-      { MODELMAXX_READ_TOKEN: readToken },
+    const result = await ask(
+      'report',
+      '--since',
+      '1h',
+      '--by',
+      'service',
+      '--baseline',
+      'gpt-4o',
+      '--format',
+      'json',
     );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -165,12 +138,7 @@ describe('modelmaxx command', () => {
   });
 
   it('refuses a baseline the catalog has no price for', async () => {
-    const unknown = await modelmaxx(
-      ['report', '--baseline', 'no-such-model', '--url', collector.url],
-      {
-        MODELMAXX_READ_TOKEN: readToken,
-      },
-    );
+    const unknown = await ask('report', '--baseline', 'no-such-model');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no catalog price for model "no-such-model"/);
     const injected = await modelmaxx([

@@ -44,6 +44,9 @@ describe('formatUsd', () => {
 
 describe('modelmaxx report money', () => {
   let collector: RunningCollector;
+  /** `modelmaxx report` over the last hour of the test's collector. */
+  const report = (...args: string[]) =>
+    modelmaxx(['report', '--since', '1h', '--url', collector.url, ...args]);
   let dataDir: string;
 
   beforeAll(async () => {
@@ -67,7 +70,7 @@ describe('modelmaxx report money', () => {
   });
 
   it('the table shows amounts without float noise, and "unpriced" rather than 0', async () => {
-    const result = await modelmaxx(['report', '--since', '1h', '--url', collector.url]);
+    const result = await report();
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const lines = result.stdout.trimEnd().split('\n');
@@ -88,15 +91,7 @@ describe('modelmaxx report money', () => {
   });
 
   it('json keeps numbers (cleaned of float noise), null where unpriced', async () => {
-    const result = await modelmaxx([
-      'report',
-      '--since',
-      '1h',
-      '--url',
-      collector.url,
-      '--format',
-      'json',
-    ]);
+    const result = await report('--format', 'json');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('"spend_usd":0.00000695,');
     const rows = jsonLines<Record<string, unknown>>(result.stdout);
@@ -111,17 +106,7 @@ describe('modelmaxx report money', () => {
   });
 
   it('--baseline: no savings claimed for an unpriced group', async () => {
-    const result = await modelmaxx([
-      'report',
-      '--since',
-      '1h',
-      '--url',
-      collector.url,
-      '--baseline',
-      'gpt-4o',
-      '--format',
-      'json',
-    ]);
+    const result = await report('--baseline', 'gpt-4o', '--format', 'json');
     expect(result.stderr).toBe('');
     const rows = jsonLines<Record<string, unknown>>(result.stdout);
     const unpriced = rows.find((row) => row['model'] === 'house-model-x');
