@@ -24,6 +24,7 @@ import {
   type PlannedCall,
 } from './support/dashboard-traffic.js';
 import { CHROMIUM, CHROMIUM_ARGS } from './support/chromium.js';
+import { otlpChatSpan, postOtlpSpans } from '../../test/support/otlp-json.js';
 
 const OUTPUT = join(import.meta.dirname, 'output');
 const SCREENSHOT = join(OUTPUT, 'dashboard.png');
@@ -330,56 +331,20 @@ describe('dashboard in chromium', () => {
     const page = await context.newPage();
     const problems = watch(page);
     page.setDefaultTimeout(30_000);
-    const attribute = (key: string, value: Record<string, unknown>) => ({ key, value });
-    const span = (traceId: string, model: string, cost: number | undefined) => {
-      const start = BigInt(Date.now() - 1000) * 1_000_000n;
-      return {
-        traceId,
-        spanId: traceId.slice(0, 16),
-        name: `chat ${model}`,
-        kind: 3,
-        startTimeUnixNano: String(start),
-        endTimeUnixNano: String(start + 300_000_000n),
-        attributes: [
-          attribute('gen_ai.operation.name', { stringValue: 'chat' }),
-          attribute('gen_ai.provider.name', { stringValue: 'openai' }),
-          attribute('gen_ai.request.model', { stringValue: model }),
-          attribute('gen_ai.usage.input_tokens', { intValue: '1000' }),
-          attribute('gen_ai.usage.output_tokens', { intValue: '200' }),
-          ...(cost === undefined
-            ? []
-            : [
-                attribute('gen_ai.usage.cost.amount', { doubleValue: cost }),
-                attribute('gen_ai.usage.cost.currency', { stringValue: 'USD' }),
-              ]),
-        ],
-        status: { code: 0 },
-      };
-    };
-    const small = 'a1'.repeat(16);
-    const unpriced = 'b2'.repeat(16);
-    const response = await fetch(`${collector.url}/v1/traces`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${INGEST}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        resourceSpans: [
-          {
-            resource: { attributes: [attribute('service.name', { stringValue: 'pricing-shop' })] },
-            scopeSpans: [
-              {
-                scope: { name: 'test' },
-                // No cost on the span and no catalog price for the model: unpriced.
-                spans: [
-                  span(small, 'gpt-4o-mini', 0.0462),
-                  span(unpriced, 'house-model-x', undefined),
-                ],
-              },
-            ],
-          },
-        ],
-      }),
-    });
-    expect(response.status).toBe(200);
+    const span = (id: number, model: string, cost: number | undefined) =>
+      otlpChatSpan({
+        id,
+        model,
+        durationMs: 300,
+        inputTokens: 1000,
+        outputTokens: 200,
+        ...(cost === undefined ? {} : { cost }),
+      });
+    // No cost on the span and no catalog price for the model: unpriced.
+    const spans = [span(0xa1, 'gpt-4o-mini', 0.0462), span(0xb2, 'house-model-x', undefined)];
+    const [small, unpriced] = spans.map((each) => each.traceId) as [string, string];
+    const ingest = { authorization: `Bearer ${INGEST}` };
+    expect(await postOtlpSpans(collector.url, spans, 'pricing-shop', ingest)).toBe(200);
     await page.goto(`${collector.url}/?token=${READ}`, { waitUntil: 'load' });
     const costOf = async (traceId: string): Promise<string> => {
       const row = page.locator(`#traces-body tr[data-trace-id="${traceId}"]`);

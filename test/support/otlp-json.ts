@@ -99,15 +99,19 @@ export function otlpChatSpan(spec: ChatSpanSpec) {
   };
 }
 
-/** Posts `spans` of one service (default `shop`) to `collectorUrl/v1/traces`; the HTTP status. */
+/**
+ * Posts `spans` of one service (default `shop`) to `collectorUrl/v1/traces`, with `headers` (an
+ * ingest token); the HTTP status.
+ */
 export async function postOtlpSpans(
   collectorUrl: string,
   spans: readonly unknown[],
   serviceName = 'shop',
+  headers: Record<string, string> = {},
 ): Promise<number> {
   const response = await fetch(`${collectorUrl}/v1/traces`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...headers, 'content-type': 'application/json' },
     body: JSON.stringify({
       resourceSpans: [
         {
