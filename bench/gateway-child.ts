@@ -103,8 +103,21 @@ function diagnostics(exporter: SpanExporter | undefined): {
 let stop: () => Promise<void>;
 if (mode === 'sim') {
   const sim = await startLlmSim({ seed: 1 });
+  // The upstream's own cost, to set the gateway's against.
+  let requests = 0;
+  subscribe('http.server.request.start', () => (requests += 1));
+  const cpuAtStart = process.threadCpuUsage();
+  const schedAtStart = schedstat();
   process.stdout.write(`${JSON.stringify({ sim: sim.url })}\n`);
-  stop = () => sim.close();
+  stop = async () => {
+    await sim.close();
+    if (!diagnose) return;
+    const cpu = process.threadCpuUsage(cpuAtStart);
+    const perRequest = (ms: number) => ((ms / Math.max(1, requests)) * 1000).toFixed(0);
+    process.stderr.write(
+      `gateway-child: llm-sim main thread CPU: ${perRequest((cpu.user + cpu.system) / 1000)} µs per request, waiting for a CPU while runnable: ${perRequest(schedstat().waiting - schedAtStart.waiting)} µs per request (${requests} requests)\n`,
+    );
+  };
 } else {
   let spansBytes = 0;
   const sink = createServer((request, response) => {

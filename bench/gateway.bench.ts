@@ -15,6 +15,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -182,15 +183,22 @@ async function maxRps(
 /** The bench's server processes (gateway-child.ts), stopped by closing their stdin. */
 class Children {
   private readonly children: ChildProcess[] = [];
+  /** What the children wrote to stderr (the gateway's diagnostics, on exit). */
+  private stderr = '';
 
   /** Starts one part and reads the URL it prints. */
-  async start(args: string[]): Promise<Record<string, string>> {
+  async start(args: string[], env: Record<string, string> = {}): Promise<Record<string, string>> {
     const child = spawn(process.execPath, [join(benchDir, 'gateway-child.ts'), ...args], {
-      stdio: ['pipe', 'pipe', 'inherit'],
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     this.children.push(child);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      this.stderr += chunk.toString('utf8');
+      process.stderr.write(chunk);
+    });
     const line = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: child.stdout }).once('line', resolve);
+      createInterface({ input: child.stdout! }).once('line', resolve);
       child.once('exit', (code) =>
         reject(new Error(`gateway-child ${args[0]} exited with ${code}`)),
       );
@@ -198,11 +206,17 @@ class Children {
     return JSON.parse(line) as Record<string, string>;
   }
 
-  async stop(): Promise<void> {
+  /** Stops them all; returns the gateway's diagnostics lines. */
+  async stop(): Promise<string> {
     for (const child of this.children.reverse()) {
       child.stdin!.end();
       await new Promise((resolve) => child.once('exit', resolve));
     }
+    return this.stderr
+      .split('\n')
+      .map((line) => line.replace(/^gateway-child: /, '').trim())
+      .filter((line) => line !== '')
+      .join('; ');
   }
 }
 
@@ -279,15 +293,24 @@ function report(measured: Measured): BenchResult[] {
 
 export async function run(options: BenchOptions): Promise<BenchResult[]> {
   const children = new Children();
+  const loadBefore = loadavg();
+  let results: BenchResult[] = [];
   try {
-    const { sim } = await children.start(['sim']);
-    const { gateway } = await children.start(['gateway', sim!]);
+    const { sim } = await children.start(['sim'], { GATEWAY_BENCH_DIAG: '1' });
+    // The gateway reports where its time went (event loop, GC, span export, CPU) on exit.
+    const { gateway } = await children.start(['gateway', sim!], { GATEWAY_BENCH_DIAG: '1' });
     const chat = {
       direct: `${sim}/v1/chat/completions`,
       gateway: `${gateway}/v1/chat/completions`,
     };
-    return report(await measure(chat, options.quick));
+    results = report(await measure(chat, options.quick));
   } finally {
-    await children.stop();
+    const diagnostics = await children.stop();
+    const load = (values: number[]) => values.map((value) => value.toFixed(1)).join(' ');
+    const conditions = `load average ${load(loadBefore)} before, ${load(loadavg())} after (1, 5, 15 min; 2 cores shared with other work); gateway process over the whole run: ${diagnostics}`;
+    const [first, ...rest] = results;
+    if (first !== undefined) first.notes = `${first.notes}; ${conditions}`;
+    for (const result of rest) result.notes = `${result.notes}; load average as above`;
   }
+  return results;
 }

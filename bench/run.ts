@@ -1,9 +1,10 @@
 /**
  * `pnpm bench [--quick] [filter…]`: runs each `bench/*.bench.ts` module's exported
- * `run({ quick })`, prints a table and writes `bench/results.json`.
+ * `run({ quick })`, prints a table and updates `bench/results.json` (entries of benchmarks not
+ * run this time are kept).
  * Runs under plain Node (type stripping); benchmarks import workspace packages by name (their dist).
  */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchResult, BenchRun } from './types.js';
@@ -88,6 +89,17 @@ for (const file of files) {
 
 console.log('');
 printTable(results);
-writeFileSync(join(benchDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+// The entries of benchmarks that did not run this time stay (a filtered run updates its own).
+const resultsFile = join(benchDir, 'results.json');
+const ran = new Set(results.map((result) => result.name));
+let kept: BenchResult[] = [];
+try {
+  kept = (JSON.parse(readFileSync(resultsFile, 'utf8')) as BenchResult[]).filter(
+    (result) => !ran.has(result.name),
+  );
+} catch {
+  // No results yet (or unreadable): this run's only.
+}
+writeFileSync(resultsFile, `${JSON.stringify([...kept, ...results], null, 2)}\n`);
 console.log(`\nbench: wrote ${join(benchDir, 'results.json')}`);
 if (failed) process.exitCode = 1;
