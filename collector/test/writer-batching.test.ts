@@ -46,10 +46,9 @@ describe('batch writer', () => {
       'SELECT count() AS n FROM modelmaxx.otel_traces WHERE ServiceName = {service:String}',
       { service },
     );
-    // Whole batches only: 200 while two are in (the count ran before any third), or 250 when
-    // the last 50 may have gone in meanwhile (a slow machine).
-    if ((store.metrics().batches ?? 0) - before === 2) expect(stored).toBe(200);
-    else expect([200, 250]).toContain(stored);
+    // Whole batches only: 200 while two are in, or 250 when the last 50 went in meanwhile (a
+    // slow machine; the third insert can land before the count and before the counter moves).
+    expect([200, 250]).toContain(stored);
     expect(await store.flush()).toBe(true);
     expect(
       await count(
