@@ -24,7 +24,7 @@ import {
   type PlannedCall,
 } from './support/dashboard-traffic.js';
 import { CHROMIUM, CHROMIUM_ARGS } from './support/chromium.js';
-import { otlpChatSpan, postOtlpSpans } from '../../test/support/otlp-json.js';
+import { otlpAttributes, otlpChatSpan, postOtlpSpans } from '../../test/support/otlp-json.js';
 
 const OUTPUT = join(import.meta.dirname, 'output');
 const SCREENSHOT = join(OUTPUT, 'dashboard.png');
@@ -193,6 +193,7 @@ describe('dashboard in chromium', () => {
     expect(await page.textContent('#kpi-evaluated')).toBe(`of ${expected.scored} evaluated calls`);
     expect(await page.textContent('#kpi-judged')).toBe('– · –');
     expect(await page.textContent('#kpi-judged-count')).toBe('0 judged · 0 feedback');
+    expect(await page.textContent('#kpi-shadow')).toBe('–');
     // The savings ledger answered (these spans name no reference model: nothing to book).
     expect(await page.textContent('#kpi-saving-note')).toBe('no routed calls');
     expect(await page.isVisible('#savings-empty')).toBe(true);
@@ -369,6 +370,60 @@ describe('dashboard in chromium', () => {
       return label({ dataset, dataIndex: index, parsed: { y: dataset.data[index] } });
     })()`);
     expect(tooltip).toBe('house-model-x: unpriced');
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 120_000);
+  it('shows pointwise judge scores and shadow verdicts as separate figures', async () => {
+    const page = await context.newPage();
+    const problems = watch(page);
+    page.setDefaultTimeout(30_000);
+    /** A judge score or shadow verdict (late-score event) on the call. */
+    const verdict = (name: string, score: number) => ({
+      timeUnixNano: String(BigInt(Date.now() - 500) * 1_000_000n),
+      name: 'gen_ai.evaluation.result',
+      attributes: otlpAttributes({
+        'gen_ai.evaluation.name': name,
+        'gen_ai.evaluation.score.value': score,
+        'modelmaxx.evaluation.source': 'judge',
+      }),
+    });
+    // Pointwise judge scores 0.9 and 0.3 (mean 0.60); shadow verdicts win, tie, tie, loss.
+    const events = [
+      [verdict('correctness', 0.9), verdict('modelmaxx.shadow', 1)],
+      [verdict('correctness', 0.3), verdict('modelmaxx.shadow', 0.5)],
+      [verdict('modelmaxx.shadow', 0.5)],
+      [verdict('modelmaxx.shadow', 0)],
+    ];
+    const spans = events.map((list, index) => ({
+      ...otlpChatSpan({ id: 0xc10 + index, model: 'gpt-4o-mini', cost: 0.001 }),
+      events: list,
+    }));
+    const ingest = { authorization: `Bearer ${INGEST}` };
+    expect(await postOtlpSpans(collector.url, spans, 'judged-shop', ingest)).toBe(200);
+    await page.goto(`${collector.url}/?token=${READ}`, { waitUntil: 'load' });
+    await page.waitForFunction(() =>
+      (
+        (globalThis as unknown as PageGlobals).document.getElementById('kpi-shadow-count')
+          ?.textContent ?? ''
+      ).startsWith('4 verdicts'),
+    );
+    // The judge figure is the pointwise scores only; the verdicts are win · tie · loss shares.
+    expect(await page.textContent('#kpi-judged')).toBe('0.60 · –');
+    expect(await page.textContent('#kpi-judged-count')).toBe('2 judged · 0 feedback');
+    expect(await page.textContent('#kpi-shadow')).toBe('25% · 50% · 25%');
+    expect(await page.textContent('#kpi-shadow-count')).toBe('4 verdicts: win · tie · loss');
+    // The same figures in the dashboard's API.
+    const response = await fetch(`${collector.url}/api/dashboard/overview?minutes=60`, {
+      headers: { authorization: `Bearer ${READ}` },
+    });
+    const { totals } = (await response.json()) as DashboardOverview;
+    expect(totals).toMatchObject({
+      judgeCount: 2,
+      shadowWins: 1,
+      shadowTies: 2,
+      shadowLosses: 1,
+    });
+    expect(totals.judgeScore).toBeCloseTo(0.6, 9);
     expect(problems).toEqual([]);
     await page.close();
   }, 120_000);

@@ -22,6 +22,7 @@
  */
 import { lowerTrimSqlExpression, modelNameSqlExpression } from '../schema/model-name.js';
 import { tableNames } from '../schema/schema.js';
+import { SHADOW_SCORE_NAME } from '../store/quality-figures.js';
 
 /** The dimensions the ledger can be grouped by, and their `llm_calls` columns. */
 export const SAVINGS_DIMENSIONS = {
@@ -31,8 +32,6 @@ export const SAVINGS_DIMENSIONS = {
   model: 'RouteModel',
 } as const;
 export type SavingsDimension = keyof typeof SAVINGS_DIMENSIONS;
-
-export const SHADOW_SCORE_NAME = 'modelmaxx.shadow';
 
 export interface SavingsSql {
   calls: string;

@@ -5,8 +5,11 @@
  *
  * - `evaluatedCalls` / `passedCalls`: calls with at least one score of source `evaluator`
  *   (built-in checks and in-process evaluators), and those whose every such score is >= 0.5;
- * - judge scores (source `judge`: LLM judges) and feedback scores (source `feedback`: users,
- *   tests, `POST /v1/feedback`), each a mean with its count.
+ * - pointwise judge scores (source `judge`: LLM judges, 0–1) and feedback scores (source
+ *   `feedback`: users, tests, `POST /v1/feedback`), each a mean with its count;
+ * - shadow verdicts (`modelmaxx.shadow`: the router's pairwise judge, the routed answer against
+ *   the reference model's: 1 win, 0.5 tie, 0 loss) as counts of wins, ties and losses. They are
+ *   relative, not a grade of the answer, so they never enter the judge mean.
  *
  * Scores without a value (judge errors) and scores not linked to a call (no model) count nowhere.
  */
@@ -17,7 +20,13 @@ export interface QualityFigures {
   judgeCount: number;
   feedbackSum: number;
   feedbackCount: number;
+  shadowWins: number;
+  shadowTies: number;
+  shadowLosses: number;
 }
+
+/** The score name of the router's shadow verdicts (pairwise, against the reference model). */
+export const SHADOW_SCORE_NAME = 'modelmaxx.shadow';
 
 /** A score of at least this passes (the built-in checks score 0 or 1). */
 export const PASS_SCORE = 0.5;
@@ -38,15 +47,20 @@ export function qualityFiguresSql(
   // Measured over 1M scores (333k calls) on a loaded 2-core box: 0.64 s, against 3.7 s for
   // the same figures grouped per call first.
   const call = 'cityHash64(TraceId, SpanId)';
+  const shadow = `Name = '${SHADOW_SCORE_NAME}'`;
+  const pointwiseJudge = `Source = 'judge' AND Name != '${SHADOW_SCORE_NAME}'`;
   return `SELECT
     ${[
       ...outer,
       `toFloat64(uniqExactIf(${call}, Source = 'evaluator')) AS evaluatedCalls`,
       `toFloat64(uniqExactIf(${call}, Source = 'evaluator') - uniqExactIf(${call}, Source = 'evaluator' AND Score < ${PASS_SCORE})) AS passedCalls`,
-      `sumIf(assumeNotNull(Score), Source = 'judge') AS judgeSum`,
-      `toFloat64(countIf(Source = 'judge')) AS judgeCount`,
+      `sumIf(assumeNotNull(Score), ${pointwiseJudge}) AS judgeSum`,
+      `toFloat64(countIf(${pointwiseJudge})) AS judgeCount`,
       `sumIf(assumeNotNull(Score), Source = 'feedback') AS feedbackSum`,
       `toFloat64(countIf(Source = 'feedback')) AS feedbackCount`,
+      `toFloat64(countIf(${shadow} AND Score > 0.5)) AS shadowWins`,
+      `toFloat64(countIf(${shadow} AND Score = 0.5)) AS shadowTies`,
+      `toFloat64(countIf(${shadow} AND Score < 0.5)) AS shadowLosses`,
     ].join(',\n    ')}
 FROM ${scoresTable}
 WHERE Timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND Timestamp < fromUnixTimestamp64Milli({to:Int64})
@@ -68,6 +82,9 @@ export function qualityFiguresOf(row: Record<string, unknown> | undefined): Qual
     judgeCount: number(row?.['judgeCount']),
     feedbackSum: number(row?.['feedbackSum']),
     feedbackCount: number(row?.['feedbackCount']),
+    shadowWins: number(row?.['shadowWins']),
+    shadowTies: number(row?.['shadowTies']),
+    shadowLosses: number(row?.['shadowLosses']),
   };
 }
 
@@ -79,6 +96,9 @@ export function qualitySummary(figures: QualityFigures): {
   judgeCount: number;
   feedbackScore: number | null;
   feedbackCount: number;
+  shadowWins: number;
+  shadowTies: number;
+  shadowLosses: number;
 } {
   return {
     evaluatedCalls: figures.evaluatedCalls,
@@ -87,5 +107,8 @@ export function qualitySummary(figures: QualityFigures): {
     judgeCount: figures.judgeCount,
     feedbackScore: figures.feedbackCount > 0 ? figures.feedbackSum / figures.feedbackCount : null,
     feedbackCount: figures.feedbackCount,
+    shadowWins: figures.shadowWins,
+    shadowTies: figures.shadowTies,
+    shadowLosses: figures.shadowLosses,
   };
 }

@@ -29,15 +29,32 @@ export function drawTotals(overview) {
   $('kpi-judged-count').textContent =
     `${count(totals.judgeCount)} judged · ${count(totals.feedbackCount)} feedback` +
     (totals.evaluationCalls > 0 ? ` · ${usd(totals.evaluationUsd)} judge spend` : '');
+  drawShadow(totals);
 }
 
+/** Shadow verdicts (routed answer vs the reference's): shares of wins, ties, losses. */
+function drawShadow(totals) {
+  const verdicts = totals.shadowWins + totals.shadowTies + totals.shadowLosses;
+  const share = (n) => percent(n / verdicts);
+  $('kpi-shadow').textContent =
+    verdicts > 0
+      ? `${share(totals.shadowWins)} · ${share(totals.shadowTies)} · ${share(totals.shadowLosses)}`
+      : '–';
+  $('kpi-shadow-count').textContent =
+    `${count(verdicts)} verdict${verdicts === 1 ? '' : 's'}: win · tie · loss`;
+}
+
+/** The quality difference in points, its interval, sample size and whether it is judge-corrected. */
 function points(quality) {
   if (quality === null) return '–';
   const sign = quality.difference >= 0 ? '+' : '';
   const diff = `${sign}${(quality.difference * 100).toFixed(1)}`;
+  const judge = quality.corrected
+    ? `judge accuracy ${quality.judgeAccuracy.value.toFixed(2)}`
+    : 'not corrected for judge accuracy';
   return quality.halfWidth === null
-    ? `${diff} pts (n ${quality.samples})`
-    : `${diff} ± ${(quality.halfWidth * 100).toFixed(1)} pts (n ${quality.samples})`;
+    ? `${diff} pts (n ${quality.samples}, ${judge})`
+    : `${diff} ± ${(quality.halfWidth * 100).toFixed(1)} pts (n ${quality.samples}, ${judge})`;
 }
 
 export function drawSavings(ledger) {
