@@ -25,6 +25,13 @@ describe('modelmaxx command', () => {
   /** `modelmaxx ...args` against the test's collector, with the read token. */
   const ask = (...args: string[]) =>
     modelmaxx([...args, '--url', collector.url], { MODELMAXX_READ_TOKEN: readToken });
+  /** `ask(...args, '--format', 'json')`, which must succeed without stderr: its rows. */
+  const askJson = async (...args: string[]) => {
+    const result = await ask(...args, '--format', 'json');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    return jsonLines<Record<string, number | string>>(result.stdout);
+  };
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'modelmaxx-cli-'));
@@ -45,15 +52,11 @@ describe('modelmaxx command', () => {
   });
 
   it('runs SQL against a collector in the modelmaxx database and prints JSON lines', async () => {
-    const result = await ask(
+    const rows = await askJson(
       'sql',
       'SELECT RequestModel, count() AS calls FROM llm_calls GROUP BY RequestModel ORDER BY RequestModel',
-      '--format',
-      'json',
     );
-    expect(result.stderr).toBe('');
-    expect(result.code).toBe(0);
-    expect(jsonLines<unknown>(result.stdout)).toEqual([
+    expect(rows).toEqual([
       { RequestModel: 'gpt-4o', calls: 2 },
       { RequestModel: 'gpt-4o-mini', calls: 1 },
     ]);
@@ -95,9 +98,7 @@ describe('modelmaxx command', () => {
   });
 
   it('reports spend by model with shares that add up', async () => {
-    const result = await ask('report', '--since', '1h', '--by', 'model', '--format', 'json');
-    expect(result.code).toBe(0);
-    const rows = jsonLines<Record<string, number | string>>(result.stdout);
+    const rows = await askJson('report', '--since', '1h', '--by', 'model');
     expect(rows.map((row) => row['model'])).toEqual(['gpt-4o', 'gpt-4o-mini']);
     expect(rows[0]).toMatchObject({
       spend_usd: 0.004,
@@ -111,7 +112,7 @@ describe('modelmaxx command', () => {
   });
 
   it('prints savings against a baseline model priced from llm_prices', async () => {
-    const result = await ask(
+    const [row] = await askJson(
       'report',
       '--since',
       '1h',
@@ -119,12 +120,7 @@ describe('modelmaxx command', () => {
       'service',
       '--baseline',
       'gpt-4o',
-      '--format',
-      'json',
     );
-    expect(result.stderr).toBe('');
-    expect(result.code).toBe(0);
-    const [row] = jsonLines<Record<string, number>>(result.stdout);
     // 300 input and 60 output tokens at gpt-4o's catalog prices, against the 0.0041 USD spent.
     const price = costOf({
       provider: 'openai',
