@@ -149,18 +149,22 @@ function readMessages(messages: unknown[]): ChatPrompt | CallResult {
   return prompt;
 }
 
-/** The function tools of the request (added to the prompt text). */
-function readChatTools(body: JsonObject, prompt: ChatPrompt): ToolSpec[] {
-  const tools: ToolSpec[] = [];
-  if (!Array.isArray(body['tools'])) return tools;
-  for (const tool of body['tools']) {
-    const fn = isObject(tool) ? tool['function'] : undefined;
-    if (isObject(fn) && typeof fn['name'] === 'string') {
-      tools.push({ name: fn['name'], parameters: fn['parameters'] });
-    }
+/**
+ * The function tools of an OpenAI request; `definition` finds each tool's `name` and `parameters`
+ * (chat: `tool.function`; responses: the tool itself).
+ */
+export function functionTools(
+  tools: unknown,
+  definition: (tool: JsonObject) => unknown,
+): ToolSpec[] {
+  const specs: ToolSpec[] = [];
+  if (!Array.isArray(tools)) return specs;
+  for (const tool of tools) {
+    const fn = isObject(tool) ? definition(tool) : undefined;
+    if (isObject(fn) && typeof fn['name'] === 'string')
+      specs.push({ name: fn['name'], parameters: fn['parameters'] });
   }
-  prompt.promptText += JSON.stringify(body['tools']);
-  return tools;
+  return specs;
 }
 
 /** `response_format`: JSON mode or a JSON schema. */
@@ -200,7 +204,8 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
   const messages = body['messages'] as unknown[];
   const prompt = readMessages(messages);
   if ('kind' in prompt) return prompt;
-  const tools = readChatTools(body, prompt);
+  const tools = functionTools(body['tools'], (tool) => tool['function']);
+  if (Array.isArray(body['tools'])) prompt.promptText += JSON.stringify(body['tools']);
   const promptTokens = estimateTokens(prompt.promptText) + 3 * messages.length + 3;
   const cachedTokens = Math.min(
     context.cache.lookup(prompt.promptText, model.cache.minTokens, model.cache.blockTokens),

@@ -1,9 +1,9 @@
 import type { CallContext, CallResult, JsonObject } from './context.js';
 import { callFields, gradeOf, invalid, isObject } from './context.js';
-import type { GeneratedChoice, ToolChoice, ToolSpec } from './engine.js';
+import type { GeneratedChoice, ToolChoice } from './engine.js';
 import { generate } from './engine.js';
 import type { SimModelConfig } from './models.js';
-import { openaiContentText } from './openai-chat.js';
+import { functionTools, openaiContentText } from './openai-chat.js';
 import { responsesStreamFrames } from './openai-responses-stream.js';
 import type { ResponseState } from './openai-responses-stream.js';
 import { hexId } from './random.js';
@@ -61,19 +61,6 @@ function readInput(body: JsonObject): ResponsesPrompt | undefined {
   return prompt;
 }
 
-/** The function tools of the request (added to the prompt text). */
-function readTools(body: JsonObject, prompt: ResponsesPrompt): ToolSpec[] {
-  const tools: ToolSpec[] = [];
-  if (!Array.isArray(body['tools'])) return tools;
-  for (const tool of body['tools']) {
-    if (isObject(tool) && tool['type'] === 'function' && typeof tool['name'] === 'string') {
-      tools.push({ name: tool['name'], parameters: tool['parameters'] });
-    }
-  }
-  prompt.promptText += JSON.stringify(body['tools']);
-  return tools;
-}
-
 /** `text.format`: JSON mode or a JSON schema. */
 function readFormat(format: unknown): { schema: unknown } | undefined {
   if (!isObject(format)) return undefined;
@@ -89,7 +76,10 @@ export function handleResponses(body: JsonObject, context: CallContext): CallRes
   const prompt = readInput(body);
   if (!prompt)
     return invalid("Missing required parameter: 'input'.", 'input', 'missing_required_parameter');
-  const tools = readTools(body, prompt);
+  const tools = functionTools(body['tools'], (tool) =>
+    tool['type'] === 'function' ? tool : undefined,
+  );
+  if (Array.isArray(body['tools'])) prompt.promptText += JSON.stringify(body['tools']);
   const text = body['text'];
   const format = isObject(text) ? text['format'] : undefined;
   const maxRaw = body['max_output_tokens'];
