@@ -5,11 +5,13 @@
  * (none from fewer than 5 verdicts), judge/feedback agreement, an unpriced reference, and the
  * `/api/savings` query validation.
  */
+import { readFileSync } from 'node:fs';
 import { costOf } from '@modelmaxx/pricing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SavingsQuerySchema, savingsLedger } from '../src/savings/savings.js';
 import type { SavingsRow } from '../src/savings/savings.js';
 import { hex, llmSpan, nanos, spanRow } from './store-fixtures.js';
+import { expand } from './support/grafana-macros.js';
 import { useTestStore } from './support/test-store.js';
 
 const db = useTestStore('mm-savings-', { batch: { maxDelayMs: 20 } });
@@ -231,6 +233,34 @@ describe('savings ledger', () => {
       corrected: false,
       judgeAccuracy: null,
     });
+  });
+
+  it('the Grafana ledger panel gives the same corrected difference and interval', async () => {
+    const dashboard = JSON.parse(
+      readFileSync(new URL('../../dashboards/routing.json', import.meta.url), 'utf8'),
+    ) as { panels: { title?: string; targets?: { rawSql?: string }[] }[] };
+    const panel = dashboard.panels.find((each) => each.title?.startsWith('Savings ledger'))!;
+    const sql = expand(panel.targets![0]!.rawSql!, {
+      fromMs: Date.now() - 3_600_000,
+      toMs: Date.now() + 1000,
+      intervalMs: 60_000,
+      values: { service: ['$__all'] },
+      options: { service: [] },
+    });
+    const panelRows = (await db.store.engine.query<Record<string, unknown>>(sql)).data;
+    for (const [policy, klass] of [
+      ['calibrated', 'qa'],
+      ['support', 'qa'],
+    ] as const) {
+      const quality = row(policy, klass, 'gpt-4o-mini').quality!;
+      const panelRow = panelRows.find(
+        (entry) => entry['policy'] === policy && entry['class'] === klass,
+      )!;
+      expect(Number(panelRow['quality_diff'])).toBeCloseTo(quality.difference, 5);
+      expect(Number(panelRow['quality_ci95'])).toBeCloseTo(quality.halfWidth!, 5);
+      expect(Boolean(Number(panelRow['judge_corrected']))).toBe(quality.corrected);
+      expect(Number(panelRow['judge_accuracy'])).toBeCloseTo(quality.judgeAccuracy!.value, 5);
+    }
   });
 
   it('totals: net of measuring, evaluation share, traffic-weighted quality', () => {
