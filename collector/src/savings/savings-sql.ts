@@ -101,12 +101,16 @@ FROM
 /** Shadow verdicts per group, and those with user feedback on the same call. */
 function qualitySql(parts: StatementParts): string {
   const { tables } = parts;
+  // A loss of an answer the user found right, or a win of one found wrong: a judge error.
+  const contradicted = `f.hasFeedback = 1 AND ((s.Score < 0.5 AND f.feedback >= 0.5) OR (s.Score > 0.5 AND f.feedback < 0.5))`;
   return `SELECT
     ${parts.joinedSelect}count() AS samples,
     avg(2 * s.Score - 1) AS difference,
     if(count() > 1, varSamp(2 * s.Score - 1), NULL) AS variance,
     countIf(f.hasFeedback = 1) AS calibrationPairs,
-    countIf(f.hasFeedback = 1 AND ((s.Score < 0.5 AND f.feedback >= 0.5) OR (s.Score > 0.5 AND f.feedback < 0.5))) AS contradictions
+    countIf(${contradicted}) AS contradictions,
+    sumIf(2 * s.Score - 1, f.hasFeedback = 1) AS pairedDifferenceSum,
+    sumIf(2 * s.Score - 1, ${contradicted}) AS contradictedDifferenceSum
 FROM ${tables.scores} AS s
 INNER JOIN
 (

@@ -178,6 +178,8 @@ function groupedRows(
       variance: row['variance'] === null ? null : num(row['variance']),
       calibrationPairs: num(row['calibrationPairs']),
       contradictions: num(row['contradictions']),
+      pairedDifferenceSum: num(row['pairedDifferenceSum']),
+      contradictedDifferenceSum: num(row['contradictedDifferenceSum']),
     });
   }
   for (const row of results.agreement) {
