@@ -32,12 +32,12 @@ export default tseslint.config(
     rules: { 'no-console': 'error' },
   },
   {
-    // Issue 15: no source file over 500 lines and no function over 80 (tests' describe blocks and
-    // data tables excepted). "warn" while the tree is brought under the limits.
+    // No source file over 500 lines and no function over 80: a long one is a set of steps that
+    // want names. Tests (describe blocks) are exempt.
     files: ['**/src/**/*.ts', '**/src/**/*.mjs', 'bench/**/*.ts', 'scripts/**/*.mjs'],
     rules: {
-      'max-lines': ['warn', { max: 500 }],
-      'max-lines-per-function': ['warn', { max: 80 }],
+      'max-lines': ['error', { max: 500 }],
+      'max-lines-per-function': ['error', { max: 80 }],
     },
   },
 );
