@@ -81,6 +81,7 @@ export function savingsTable(ledger: SavingsLedger, format: OutputFormat): Tabul
           quality_high: row.quality?.high ?? null,
         }),
     n: row.quality?.samples ?? 0,
+    judge_accuracy: row.quality?.corrected ? row.quality.judgeAccuracy?.value : null,
     judge_feedback_agree:
       row.agreement === null
         ? format === 'table'
