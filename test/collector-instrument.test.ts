@@ -328,9 +328,9 @@ describe('app → collector → ClickHouse', () => {
         judgeCount: judged ? 1 : 0,
         feedbackScore: null,
         feedbackCount: 0,
-        shadowWins: 0,
-        shadowTies: 0,
-        shadowLosses: 0,
+        pairwiseWins: 0,
+        pairwiseTies: 0,
+        pairwiseLosses: 0,
       };
       if (call.requestModel === 'gpt-4o-mini') {
         // Whether the app's in-process feedback() counts: see the known-bug test below.

@@ -193,7 +193,7 @@ describe('dashboard in chromium', () => {
     expect(await page.textContent('#kpi-evaluated')).toBe(`of ${expected.scored} evaluated calls`);
     expect(await page.textContent('#kpi-judged')).toBe('– · –');
     expect(await page.textContent('#kpi-judged-count')).toBe('0 judged · 0 feedback');
-    expect(await page.textContent('#kpi-shadow')).toBe('–');
+    expect(await page.textContent('#kpi-pairwise')).toBe('–');
     // The savings ledger answered (these spans name no reference model: nothing to book).
     expect(await page.textContent('#kpi-saving-note')).toBe('no routed calls');
     expect(await page.isVisible('#savings-empty')).toBe(true);
@@ -378,20 +378,22 @@ describe('dashboard in chromium', () => {
     const problems = watch(page);
     page.setDefaultTimeout(30_000);
     /** A judge score or shadow verdict (late-score event) on the call. */
-    const verdict = (name: string, score: number) => ({
+    const verdict = (name: string, score: number, label?: string) => ({
       timeUnixNano: String(BigInt(Date.now() - 500) * 1_000_000n),
       name: 'gen_ai.evaluation.result',
       attributes: otlpAttributes({
         'gen_ai.evaluation.name': name,
         'gen_ai.evaluation.score.value': score,
         'modelmaxx.evaluation.source': 'judge',
+        ...(label === undefined ? {} : { 'gen_ai.evaluation.score.label': label }),
       }),
     });
-    // Pointwise judge scores 0.9 and 0.3 (mean 0.60); shadow verdicts win, tie, tie, loss.
+    // Pointwise judge scores 0.9 and 0.3 (mean 0.60); pairwise: shadow verdicts win, tie, loss
+    // and a pairwise judge's tie (label) against a reference answer.
     const events = [
-      [verdict('correctness', 0.9), verdict('modelmaxx.shadow', 1)],
+      [verdict('correctness', 0.9, 'pass'), verdict('modelmaxx.shadow', 1)],
       [verdict('correctness', 0.3), verdict('modelmaxx.shadow', 0.5)],
-      [verdict('modelmaxx.shadow', 0.5)],
+      [verdict('vs-gold-answer', 0.5, 'tie')],
       [verdict('modelmaxx.shadow', 0)],
     ];
     const spans = events.map((list, index) => ({
@@ -403,15 +405,15 @@ describe('dashboard in chromium', () => {
     await page.goto(`${collector.url}/?token=${READ}`, { waitUntil: 'load' });
     await page.waitForFunction(() =>
       (
-        (globalThis as unknown as PageGlobals).document.getElementById('kpi-shadow-count')
+        (globalThis as unknown as PageGlobals).document.getElementById('kpi-pairwise-count')
           ?.textContent ?? ''
       ).startsWith('4 verdicts'),
     );
-    // The judge figure is the pointwise scores only; the verdicts are win · tie · loss shares.
+    // The judge figure is the pointwise scores only; pairwise verdicts are win · tie · loss shares.
     expect(await page.textContent('#kpi-judged')).toBe('0.60 · –');
     expect(await page.textContent('#kpi-judged-count')).toBe('2 judged · 0 feedback');
-    expect(await page.textContent('#kpi-shadow')).toBe('25% · 50% · 25%');
-    expect(await page.textContent('#kpi-shadow-count')).toBe('4 verdicts: win · tie · loss');
+    expect(await page.textContent('#kpi-pairwise')).toBe('25% · 50% · 25%');
+    expect(await page.textContent('#kpi-pairwise-count')).toBe('4 verdicts: win · tie · loss');
     // The same figures in the dashboard's API.
     const response = await fetch(`${collector.url}/api/dashboard/overview?minutes=60`, {
       headers: { authorization: `Bearer ${READ}` },
@@ -419,9 +421,9 @@ describe('dashboard in chromium', () => {
     const { totals } = (await response.json()) as DashboardOverview;
     expect(totals).toMatchObject({
       judgeCount: 2,
-      shadowWins: 1,
-      shadowTies: 2,
-      shadowLosses: 1,
+      pairwiseWins: 1,
+      pairwiseTies: 2,
+      pairwiseLosses: 1,
     });
     expect(totals.judgeScore).toBeCloseTo(0.6, 9);
     expect(problems).toEqual([]);

@@ -7,8 +7,9 @@
  *   (built-in checks and in-process evaluators), and those whose every such score is >= 0.5;
  * - pointwise judge scores (source `judge`: LLM judges, 0–1) and feedback scores (source
  *   `feedback`: users, tests, `POST /v1/feedback`), each a mean with its count;
- * - shadow verdicts (`modelmaxx.shadow`: the router's pairwise judge, the routed answer against
- *   the reference model's: 1 win, 0.5 tie, 0 loss) as counts of wins, ties and losses. They are
+ * - pairwise verdicts: the router's shadow verdicts (`modelmaxx.shadow`, the routed answer
+ *   against the reference model's) and pairwise judges' (label `win` / `tie` / `loss` against a
+ *   reference answer), 1 win, 0.5 tie, 0 loss, as counts of wins, ties and losses. They are
  *   relative, not a grade of the answer, so they never enter the judge mean.
  *
  * Scores without a value (judge errors) and scores not linked to a call (no model) count nowhere.
@@ -20,9 +21,9 @@ export interface QualityFigures {
   judgeCount: number;
   feedbackSum: number;
   feedbackCount: number;
-  shadowWins: number;
-  shadowTies: number;
-  shadowLosses: number;
+  pairwiseWins: number;
+  pairwiseTies: number;
+  pairwiseLosses: number;
 }
 
 /** The score name of the router's shadow verdicts (pairwise, against the reference model). */
@@ -47,8 +48,8 @@ export function qualityFiguresSql(
   // Measured over 1M scores (333k calls) on a loaded 2-core box: 0.64 s, against 3.7 s for
   // the same figures grouped per call first.
   const call = 'cityHash64(TraceId, SpanId)';
-  const shadow = `Name = '${SHADOW_SCORE_NAME}'`;
-  const pointwiseJudge = `Source = 'judge' AND Name != '${SHADOW_SCORE_NAME}'`;
+  const pairwise = `Source = 'judge' AND (Name = '${SHADOW_SCORE_NAME}' OR Label IN ('win', 'tie', 'loss'))`;
+  const pointwiseJudge = `Source = 'judge' AND NOT (${pairwise})`;
   return `SELECT
     ${[
       ...outer,
@@ -58,9 +59,9 @@ export function qualityFiguresSql(
       `toFloat64(countIf(${pointwiseJudge})) AS judgeCount`,
       `sumIf(assumeNotNull(Score), Source = 'feedback') AS feedbackSum`,
       `toFloat64(countIf(Source = 'feedback')) AS feedbackCount`,
-      `toFloat64(countIf(${shadow} AND Score > 0.5)) AS shadowWins`,
-      `toFloat64(countIf(${shadow} AND Score = 0.5)) AS shadowTies`,
-      `toFloat64(countIf(${shadow} AND Score < 0.5)) AS shadowLosses`,
+      `toFloat64(countIf(${pairwise} AND Score > 0.5)) AS pairwiseWins`,
+      `toFloat64(countIf(${pairwise} AND Score = 0.5)) AS pairwiseTies`,
+      `toFloat64(countIf(${pairwise} AND Score < 0.5)) AS pairwiseLosses`,
     ].join(',\n    ')}
 FROM ${scoresTable}
 WHERE Timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND Timestamp < fromUnixTimestamp64Milli({to:Int64})
@@ -82,9 +83,9 @@ export function qualityFiguresOf(row: Record<string, unknown> | undefined): Qual
     judgeCount: number(row?.['judgeCount']),
     feedbackSum: number(row?.['feedbackSum']),
     feedbackCount: number(row?.['feedbackCount']),
-    shadowWins: number(row?.['shadowWins']),
-    shadowTies: number(row?.['shadowTies']),
-    shadowLosses: number(row?.['shadowLosses']),
+    pairwiseWins: number(row?.['pairwiseWins']),
+    pairwiseTies: number(row?.['pairwiseTies']),
+    pairwiseLosses: number(row?.['pairwiseLosses']),
   };
 }
 
@@ -96,9 +97,9 @@ export function qualitySummary(figures: QualityFigures): {
   judgeCount: number;
   feedbackScore: number | null;
   feedbackCount: number;
-  shadowWins: number;
-  shadowTies: number;
-  shadowLosses: number;
+  pairwiseWins: number;
+  pairwiseTies: number;
+  pairwiseLosses: number;
 } {
   return {
     evaluatedCalls: figures.evaluatedCalls,
@@ -107,8 +108,8 @@ export function qualitySummary(figures: QualityFigures): {
     judgeCount: figures.judgeCount,
     feedbackScore: figures.feedbackCount > 0 ? figures.feedbackSum / figures.feedbackCount : null,
     feedbackCount: figures.feedbackCount,
-    shadowWins: figures.shadowWins,
-    shadowTies: figures.shadowTies,
-    shadowLosses: figures.shadowLosses,
+    pairwiseWins: figures.pairwiseWins,
+    pairwiseTies: figures.pairwiseTies,
+    pairwiseLosses: figures.pairwiseLosses,
   };
 }

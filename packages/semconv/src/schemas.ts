@@ -162,16 +162,16 @@ export const StatsRowSchema = z.object({
    */
   evaluatedCalls: z.number().int().nonnegative().optional(),
   passRate: z.number().min(0).max(1).nullable().optional(),
-  /** Mean pointwise LLM-judge score (source `judge`, shadow verdicts excluded) and how many; null when none. */
+  /** Mean pointwise LLM-judge score (source `judge`, pairwise verdicts excluded) and how many; null when none. */
   judgeScore: z.number().nullable().optional(),
   judgeCount: z.number().int().nonnegative().optional(),
   /** Mean feedback score (source `feedback`: users, tests, `POST /v1/feedback`) and how many. */
   feedbackScore: z.number().nullable().optional(),
   feedbackCount: z.number().int().nonnegative().optional(),
-  /** Shadow verdicts (`modelmaxx.shadow`: the routed answer against the reference model's): wins, ties, losses. */
-  shadowWins: z.number().int().nonnegative().optional(),
-  shadowTies: z.number().int().nonnegative().optional(),
-  shadowLosses: z.number().int().nonnegative().optional(),
+  /** Pairwise verdicts against a reference (shadow verdicts `modelmaxx.shadow`, pairwise judges' win/tie/loss): wins, ties, losses. */
+  pairwiseWins: z.number().int().nonnegative().optional(),
+  pairwiseTies: z.number().int().nonnegative().optional(),
+  pairwiseLosses: z.number().int().nonnegative().optional(),
 });
 export type StatsRow = z.infer<typeof StatsRowSchema>;
 

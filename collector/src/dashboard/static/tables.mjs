@@ -29,18 +29,18 @@ export function drawTotals(overview) {
   $('kpi-judged-count').textContent =
     `${count(totals.judgeCount)} judged · ${count(totals.feedbackCount)} feedback` +
     (totals.evaluationCalls > 0 ? ` · ${usd(totals.evaluationUsd)} judge spend` : '');
-  drawShadow(totals);
+  drawPairwise(totals);
 }
 
-/** Shadow verdicts (routed answer vs the reference's): shares of wins, ties, losses. */
-function drawShadow(totals) {
-  const verdicts = totals.shadowWins + totals.shadowTies + totals.shadowLosses;
+/** Pairwise verdicts (shadow: routed answer vs the reference's): shares of wins, ties, losses. */
+function drawPairwise(totals) {
+  const verdicts = totals.pairwiseWins + totals.pairwiseTies + totals.pairwiseLosses;
   const share = (n) => percent(n / verdicts);
-  $('kpi-shadow').textContent =
+  $('kpi-pairwise').textContent =
     verdicts > 0
-      ? `${share(totals.shadowWins)} · ${share(totals.shadowTies)} · ${share(totals.shadowLosses)}`
+      ? `${share(totals.pairwiseWins)} · ${share(totals.pairwiseTies)} · ${share(totals.pairwiseLosses)}`
       : '–';
-  $('kpi-shadow-count').textContent =
+  $('kpi-pairwise-count').textContent =
     `${count(verdicts)} verdict${verdicts === 1 ? '' : 's'}: win · tie · loss`;
 }
 
