@@ -62,6 +62,31 @@ async function sql(query: string): Promise<Record<string, unknown>[]> {
   return body.rows;
 }
 
+/** `modelmaxx savings --by policy,class,model --format json`: its lines (the total last). */
+async function savingsJsonLines(): Promise<Record<string, unknown>[]> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(
+    [
+      'savings',
+      '--url',
+      collector.url,
+      '--window',
+      '1h',
+      '--by',
+      'policy,class,model',
+      '--format',
+      'json',
+    ],
+    { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text), env: {} },
+  );
+  expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
 describe('shadow comparisons into the savings ledger', () => {
   const results: SeedResult[] = [];
 
@@ -159,27 +184,7 @@ describe('shadow comparisons into the savings ledger', () => {
 
   it('modelmaxx savings prints the same ledger (json lines, then the total)', async () => {
     const result = results[0]!;
-    let stdout = '';
-    let stderr = '';
-    const code = await runCli(
-      [
-        'savings',
-        '--url',
-        collector.url,
-        '--window',
-        '1h',
-        '--by',
-        'policy,class,model',
-        '--format',
-        'json',
-      ],
-      { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text), env: {} },
-    );
-    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-    const lines = stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = await savingsJsonLines();
     const easy = lines.find(
       (line) =>
         line['policy'] === result.policy && line['class'] === 'easy' && line['model'] === CHEAP,
@@ -210,6 +215,62 @@ describe('shadow comparisons into the savings ledger', () => {
     ).toBe(2);
     expect(usage).toMatch(/--by: unknown groupBy "colour"/);
   });
+
+  it('corrects for a judge right 80% of the time, measured against user feedback on half the answers', async () => {
+    // The cheap model answers hard arithmetic right 20% of the time against the reference's 86%
+    // (true difference -0.66); the policy's margin keeps it on the cheap model. A judge right
+    // with probability 0.8 measures (3 × 0.8 - 1) / 2 = 0.7 of that (about -0.46); the feedback
+    // (the truth about the cheap answer) on half the answers lets the ledger measure the judge.
+    const options = {
+      collectorUrl: collector.url,
+      requestsPerClass: 200,
+      tail: 50,
+      classes: ['hard'],
+      cheapQuality: { hard: 0.2 },
+      qualityMargin: 1,
+      targetHalfWidth: 0.001,
+      judgeAccuracy: 0.8,
+      feedbackRate: 0.5,
+    };
+    const truth = trueDifference('hard', options.cheapQuality);
+    expect(truth).toBeCloseTo(-0.66, 9);
+    const seeds: SeedResult[] = [];
+    for (const seed of [11, 12, 13, 14, 15]) {
+      seeds.push(await runShadowSeed({ ...options, seed }, () => provider.forceFlush()));
+    }
+    const rows = seeds.map((result) => result.cheapRows['hard']!.quality!);
+    const label = JSON.stringify(
+      seeds.map((result, index) => ({
+        seed: result.seed,
+        feedback: result.feedback,
+        quality: rows[index],
+      })),
+    );
+    for (const quality of rows) {
+      expect(quality.samples, label).toBeGreaterThanOrEqual(100);
+      expect(quality.corrected, label).toBe(true);
+      expect(quality.judgeAccuracy!.pairs, label).toBeGreaterThanOrEqual(40);
+      // Wider than measured: k < 1 and its own uncertainty.
+      expect(quality.halfWidth!, label).toBeGreaterThan(quality.measured.halfWidth!);
+    }
+    const corrected = seeds.filter((result) => result.covered['hard'] === true).length;
+    const measured = seeds.filter((result) => result.measuredCovered['hard'] === true).length;
+    // A 95% interval misses 2 or more of 5 seeds with probability 2.3%; the measured one
+    // (centred on about -0.46, ±0.1) holds -0.66 in about 5% of seeds: 2 or more of 5 in 2%.
+    expect(corrected, label).toBeGreaterThanOrEqual(4);
+    expect(measured, label).toBeLessThanOrEqual(1);
+    // modelmaxx savings prints the corrected figures too.
+    const last = seeds.at(-1)!;
+    const line = (await savingsJsonLines()).find(
+      (entry) => entry['policy'] === last.policy && entry['model'] === CHEAP,
+    )!;
+    expect(line['quality_diff']).toBeCloseTo(rows.at(-1)!.difference, 6);
+    expect(line['judge_accuracy']).toBeCloseTo(rows.at(-1)!.judgeAccuracy!.value, 6);
+    // The judge's accuracy, measured from contradicted verdicts, is about 0.8.
+    const accuracy = rows.reduce((sum, quality) => sum + quality.judgeAccuracy!.value, 0) / 5;
+    expect(accuracy, label).toBeGreaterThan(0.7);
+    expect(accuracy, label).toBeLessThan(0.9);
+  }, 300_000);
 
   it('rejects a bad query with a 400 saying what is wrong', async () => {
     const bad = await fetch(`${collector.url}/api/savings?window=2y&groupBy=policy,colour`);

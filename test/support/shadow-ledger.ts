@@ -6,12 +6,15 @@
  * the cheap model is right) and `hard` (hard arithmetic, 0.60 vs 0.86: −0.26, the reference
  * is right). Both draw from large prompt pools (a small pool, like the word reversals', would
  * make a seed's truth the pool's, not the profile's). Every call goes through the real openai SDK, instrumented (`observe`),
- * over OTLP/HTTP into a collector; the ledger comes from `GET /api/savings`.
+ * over OTLP/HTTP into a collector; the ledger comes from `GET /api/savings`. Options make the
+ * judge wrong part of the time (`judgeAccuracy`), send user feedback (the truth about the
+ * routed answer, `POST /v1/feedback`) on a sample of the cheap model's answers, keep the
+ * router on the cheap model (`qualityMargin`), and change the cheap model's quality per class.
  */
 import OpenAI from 'openai';
 import { observe } from '@modelmaxx/instrument';
-import { DEFAULT_SIM_MODELS, generateTask, startLlmSim } from '@modelmaxx/llm-sim';
-import type { TaskDifficulty, TaskKind } from '@modelmaxx/llm-sim';
+import { DEFAULT_SIM_MODELS, checkAnswer, generateTask, startLlmSim } from '@modelmaxx/llm-sim';
+import type { LlmSim, TaskDifficulty, TaskKind } from '@modelmaxx/llm-sim';
 import { createRandom, createRouter, pairwiseJudge } from '@modelmaxx/router';
 import type { Router, ShadowStats } from '@modelmaxx/router';
 import type { SavingsRow } from '@modelmaxx/collector';
@@ -27,13 +30,19 @@ export const CLASSES: Record<
   hard: { kind: 'arithmetic', difficulty: 'hard', expected: REFERENCE },
 };
 
-/** The true quality difference cheap − reference of a class (the simulator's profiles). */
-export function trueDifference(classKey: string): number {
+/**
+ * The true quality difference cheap − reference of a class (the simulator's profiles, or the
+ * cheap model's quality `cheapQuality` gives the class).
+ */
+export function trueDifference(classKey: string, cheapQuality: CheapQuality = {}): number {
   const { kind, difficulty } = CLASSES[classKey]!;
   const profile = (name: string) =>
     DEFAULT_SIM_MODELS.find((model) => model.name === name)!.quality[kind][difficulty];
-  return profile(CHEAP) - profile(REFERENCE);
+  return (cheapQuality[classKey] ?? profile(CHEAP)) - profile(REFERENCE);
 }
+
+/** The cheap model's quality per class key, instead of its profile's. */
+export type CheapQuality = Partial<Record<string, number>>;
 
 /** A row of `GET /api/savings`, as the collector defines it. */
 export type LedgerRow = SavingsRow;
@@ -46,6 +55,10 @@ export interface SeedResult {
   /** Per class: the ledger row of the cheap model, and whether its interval covers the truth. */
   cheapRows: Record<string, LedgerRow | undefined>;
   covered: Record<string, boolean | undefined>;
+  /** The same for the interval as the verdicts measured it (before the judge correction). */
+  measuredCovered: Record<string, boolean | undefined>;
+  /** User feedback sent (on the cheap model's answers). */
+  feedback: number;
   stats: ShadowStats;
   rows: LedgerRow[];
   /** The routed app calls' spend as the router priced them (USD). */
@@ -61,6 +74,21 @@ export interface SeedOptions {
   sampleRate?: number;
   targetHalfWidth?: number;
   judgeAccuracy?: number;
+  /** Share of the cheap model's answers that get user feedback (default 0). */
+  feedbackRate?: number;
+  /** The policy's quality margin (default 0.1; 1 keeps every class on the cheap model). */
+  qualityMargin?: number;
+  /** Classes to run (default both). */
+  classes?: string[];
+  cheapQuality?: CheapQuality;
+}
+
+/** An app call the router answered: its class, model, response id and whether it is right. */
+interface Answered {
+  classKey: string;
+  model: string;
+  responseId: string;
+  right: boolean;
 }
 
 async function getJson(url: string, sql?: string): Promise<unknown> {
@@ -80,84 +108,191 @@ async function getJson(url: string, sql?: string): Promise<unknown> {
   return body;
 }
 
+/** Polls `sql` (a count) until it reaches `expected` or 30 s pass. */
+async function waitForCount(collectorUrl: string, sql: string, expected: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const result = (await getJson(`${collectorUrl}/api/sql`, sql).catch(() => undefined)) as
+      { rows?: { n: number | string }[] } | undefined;
+    const stored = Number(result?.rows?.[0]?.n ?? 0);
+    if (stored >= expected || Date.now() > deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+function createShadowRouter(options: SeedOptions, sim: LlmSim, policyName: string): Router {
+  const { seed } = options;
+  const client = observe(new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 }));
+  return createRouter({
+    policy: {
+      name: policyName,
+      candidates: [{ model: CHEAP }, { model: REFERENCE }],
+      goal: { qualityMargin: options.qualityMargin ?? 0.1 },
+      exploration: 0.05,
+      refreshIntervalMs: 1,
+      shadow: {
+        enabled: true,
+        sampleRate: options.sampleRate ?? 1,
+        targetHalfWidth: options.targetHalfWidth ?? 0.05,
+        concurrency: 4,
+        queueSize: 1000,
+      },
+    },
+    clients: { openai: client },
+    judge: pairwiseJudge({ client, model: CHEAP, random: createRandom(seed * 7 + 1) }),
+    random: createRandom(seed),
+  });
+}
+
+/** The app's requests, class after class in turn; what answered each, and the spend. */
+async function routeRequests(
+  router: Router,
+  options: SeedOptions,
+  classes: string[],
+): Promise<{ answered: Answered[]; appUsd: number }> {
+  const answered: Answered[] = [];
+  let appUsd = 0;
+  for (let index = 0; index < options.requestsPerClass; index++) {
+    for (const classKey of classes) {
+      const { kind, difficulty } = CLASSES[classKey]!;
+      const task = generateTask({ kind, difficulty, seed: options.seed * 1000 + index });
+      const before = router.spend().spentUsd;
+      const completion = await router.chat.completions.create(
+        { model: 'auto', messages: [{ role: 'user', content: task.prompt }] },
+        { task: classKey },
+      );
+      appUsd += router.spend().spentUsd - before;
+      answered.push({
+        classKey,
+        model: completion.model.startsWith(CHEAP) ? CHEAP : REFERENCE,
+        responseId: completion.id,
+        right: checkAnswer(task, completion.choices[0]?.message.content ?? ''),
+      });
+    }
+  }
+  return { answered, appUsd };
+}
+
+/** User feedback (1 right, 0 wrong) on a sample of the cheap model's answers; how many. */
+async function sendFeedback(
+  collectorUrl: string,
+  answered: Answered[],
+  options: SeedOptions,
+): Promise<number> {
+  const rate = options.feedbackRate ?? 0;
+  const random = createRandom(options.seed * 13 + 5);
+  let sent = 0;
+  for (const call of answered) {
+    if (call.model !== CHEAP || !(random() < rate)) continue;
+    const response = await fetch(`${collectorUrl}/v1/feedback`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        responseId: call.responseId,
+        service: 'shadowed-app',
+        name: 'user.thumbs',
+        score: call.right ? 1 : 0,
+      }),
+    });
+    if (!response.ok) {
+      throw new Error(`feedback ${call.responseId}: ${response.status} ${await response.text()}`);
+    }
+    sent += 1;
+  }
+  return sent;
+}
+
+/** Whether an interval holds the truth (undefined: no interval). */
+function covers(low: number | null | undefined, high: number | null | undefined, truth: number) {
+  return low === null || low === undefined || high === null || high === undefined
+    ? undefined
+    : low <= truth && truth <= high;
+}
+
+type LedgerFigures = Pick<
+  SeedResult,
+  'convergence' | 'cheapRows' | 'covered' | 'measuredCovered' | 'rows'
+>;
+
+/** The ledger's rows of the policy, and per class the cheap row, its coverage and convergence. */
+async function ledgerFigures(
+  options: SeedOptions,
+  policyName: string,
+  classes: string[],
+  answered: Answered[],
+): Promise<LedgerFigures> {
+  const ledger = (await getJson(
+    `${options.collectorUrl}/api/savings?window=1h&groupBy=policy,class,model`,
+  )) as { rows: LedgerRow[] };
+  const rows = ledger.rows.filter((row) => row.policy === policyName);
+  const figures: LedgerFigures = {
+    convergence: {},
+    cheapRows: {},
+    covered: {},
+    measuredCovered: {},
+    rows,
+  };
+  for (const classKey of classes) {
+    const tail = answered.filter((call) => call.classKey === classKey).slice(-options.tail);
+    figures.convergence[classKey] =
+      tail.filter((call) => call.model === CLASSES[classKey]!.expected).length / tail.length;
+    const row = rows.find((entry) => entry.class === classKey && entry.model === CHEAP);
+    figures.cheapRows[classKey] = row;
+    const truth = trueDifference(classKey, options.cheapQuality);
+    const quality = row?.quality ?? undefined;
+    figures.covered[classKey] = covers(quality?.low, quality?.high, truth);
+    const measured = quality?.measured;
+    figures.measuredCovered[classKey] =
+      measured === undefined || measured.halfWidth === null
+        ? undefined
+        : covers(
+            measured.difference - measured.halfWidth,
+            measured.difference + measured.halfWidth,
+            truth,
+          );
+  }
+  return figures;
+}
+
 /** Runs one seed; the caller owns the tracer provider (OTLP to the collector) and flushes it. */
 export async function runShadowSeed(
   options: SeedOptions,
   flush: () => Promise<void>,
 ): Promise<SeedResult> {
   const { seed } = options;
+  const classes = options.classes ?? Object.keys(CLASSES);
   const sim = await startLlmSim({ seed, judge: { accuracy: options.judgeAccuracy ?? 1 } });
-  const policyName = `shadow-seed-${seed}`;
+  for (const [classKey, value] of Object.entries(options.cheapQuality ?? {})) {
+    const { kind, difficulty } = CLASSES[classKey]!;
+    sim.setModel(CHEAP, { quality: { [kind]: { [difficulty]: value } } });
+  }
+  const policyName = `shadow-seed-${seed}${options.judgeAccuracy === undefined ? '' : `-a${options.judgeAccuracy}`}`;
   try {
-    const client = observe(new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 }));
-    const router: Router = createRouter({
-      policy: {
-        name: policyName,
-        candidates: [{ model: CHEAP }, { model: REFERENCE }],
-        goal: { qualityMargin: 0.1 },
-        exploration: 0.05,
-        refreshIntervalMs: 1,
-        shadow: {
-          enabled: true,
-          sampleRate: options.sampleRate ?? 1,
-          targetHalfWidth: options.targetHalfWidth ?? 0.05,
-          concurrency: 4,
-          queueSize: 1000,
-        },
-      },
-      clients: { openai: client },
-      judge: pairwiseJudge({ client, model: CHEAP, random: createRandom(seed * 7 + 1) }),
-      random: createRandom(seed),
-    });
-    const answered: Record<string, string[]> = { easy: [], hard: [] };
-    let appUsd = 0;
-    for (let index = 0; index < options.requestsPerClass; index++) {
-      for (const classKey of Object.keys(CLASSES)) {
-        const { kind, difficulty } = CLASSES[classKey]!;
-        const task = generateTask({ kind, difficulty, seed: seed * 1000 + index });
-        const before = router.spend().spentUsd;
-        const completion = await router.chat.completions.create(
-          { model: 'auto', messages: [{ role: 'user', content: task.prompt }] },
-          { task: classKey },
-        );
-        appUsd += router.spend().spentUsd - before;
-        answered[classKey]!.push(completion.model.startsWith(CHEAP) ? CHEAP : REFERENCE);
-      }
-    }
+    const router = createShadowRouter(options, sim, policyName);
+    const { answered, appUsd } = await routeRequests(router, options, classes);
     await router.idle();
     await flush();
     const stats = router.shadows();
-    // Wait until the collector holds every verdict the router recorded.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const result = (await getJson(
-        `${options.collectorUrl}/api/sql`,
-        `SELECT count() AS n FROM modelmaxx.llm_scores WHERE Name = 'modelmaxx.shadow' AND Score IS NOT NULL AND ResponseId IN (SELECT ResponseId FROM modelmaxx.llm_calls WHERE RoutePolicy = '${policyName}' AND Purpose = 'app')`,
-      ).catch(() => undefined)) as { rows?: { n: number | string }[] } | undefined;
-      const stored = Number(result?.rows?.[0]?.n ?? 0);
-      if (stored >= stats.judged || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    const ledger = (await getJson(
-      `${options.collectorUrl}/api/savings?window=1h&groupBy=policy,class,model`,
-    )) as { rows: LedgerRow[] };
-    const rows = ledger.rows.filter((row) => row.policy === policyName);
-    const convergence: Record<string, number> = {};
-    const cheapRows: Record<string, LedgerRow | undefined> = {};
-    const covered: Record<string, boolean | undefined> = {};
-    for (const classKey of Object.keys(CLASSES)) {
-      const tail = answered[classKey]!.slice(-options.tail);
-      convergence[classKey] =
-        tail.filter((model) => model === CLASSES[classKey]!.expected).length / tail.length;
-      const row = rows.find((entry) => entry.class === classKey && entry.model === CHEAP);
-      cheapRows[classKey] = row;
-      const quality = row?.quality;
-      covered[classKey] =
-        quality === null || quality === undefined || quality.low === null || quality.high === null
-          ? undefined
-          : quality.low <= trueDifference(classKey) && trueDifference(classKey) <= quality.high;
-    }
-    return { seed, policy: policyName, convergence, cheapRows, covered, stats, rows, appUsd };
+    const ofPolicy = `ResponseId IN (SELECT ResponseId FROM modelmaxx.llm_calls WHERE RoutePolicy = '${policyName}' AND Purpose = 'app')`;
+    // Wait until the collector holds every verdict the router recorded (and every app call).
+    await waitForCount(
+      options.collectorUrl,
+      `SELECT count() AS n FROM modelmaxx.llm_scores WHERE Name = 'modelmaxx.shadow' AND Score IS NOT NULL AND ${ofPolicy}`,
+      stats.judged,
+    );
+    await waitForCount(
+      options.collectorUrl,
+      `SELECT count() AS n FROM modelmaxx.llm_calls WHERE RoutePolicy = '${policyName}' AND Purpose = 'app'`,
+      answered.length,
+    );
+    const feedback = await sendFeedback(options.collectorUrl, answered, options);
+    await waitForCount(
+      options.collectorUrl,
+      `SELECT count() AS n FROM modelmaxx.llm_scores WHERE Source = 'feedback' AND ${ofPolicy}`,
+      feedback,
+    );
+    const figures = await ledgerFigures(options, policyName, classes, answered);
+    return { seed, policy: policyName, ...figures, feedback, stats, appUsd };
   } finally {
     await sim.close();
   }
