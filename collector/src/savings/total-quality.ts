@@ -25,16 +25,16 @@ export class TotalQuality {
   private readonly measured = new Weighted();
   private coveredCalls = 0;
   private samples = 0;
-  private estimatedRows = 0;
-  private correctedRows = 0;
-  private pairs = 0;
-  private contradictions = 0;
+  /** Rows with an estimate, and of them those corrected for the judge. */
+  private readonly rows = { estimated: 0, corrected: 0 };
+  /** The rows' verdict/feedback pairs, pooled. */
+  private readonly judge = { pairs: 0, contradictions: 0 };
 
   /** A row's calls: `cheaperCalls` of them answered by a model other than the reference. */
   add(calls: number, cheaperCalls: number, quality: SavingsQuality | null): void {
     if (quality?.judgeAccuracy) {
-      this.pairs += quality.judgeAccuracy.pairs;
-      this.contradictions += quality.judgeAccuracy.contradictions;
+      this.judge.pairs += quality.judgeAccuracy.pairs;
+      this.judge.contradictions += quality.judgeAccuracy.contradictions;
     }
     if (calls > 0 && cheaperCalls === 0) {
       this.coveredCalls += calls;
@@ -48,8 +48,8 @@ export class TotalQuality {
     this.measured.add(cheaperCalls, quality.measured.difference, quality.measured.halfWidth);
     this.coveredCalls += calls;
     this.samples += quality.samples;
-    this.estimatedRows += 1;
-    if (quality.corrected) this.correctedRows += 1;
+    this.rows.estimated += 1;
+    if (quality.corrected) this.rows.corrected += 1;
   }
 
   /** Routed calls in rows whose difference is known. */
@@ -66,9 +66,9 @@ export class TotalQuality {
     return {
       ...interval(estimate.difference, estimate.halfWidth),
       samples: this.samples,
-      corrected: this.estimatedRows > 0 && this.correctedRows === this.estimatedRows,
+      corrected: this.rows.estimated > 0 && this.rows.corrected === this.rows.estimated,
       measured: interval(measured.difference, measured.halfWidth),
-      judgeAccuracy: judgeAccuracyOf(this.pairs, this.contradictions),
+      judgeAccuracy: judgeAccuracyOf(this.judge.pairs, this.judge.contradictions),
     };
   }
 }
