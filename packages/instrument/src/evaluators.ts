@@ -1,14 +1,8 @@
 import { ROOT_CONTEXT, diag, trace } from '@opentelemetry/api';
 import type { Attributes, Span, SpanContext, Tracer } from '@opentelemetry/api';
 import {
-  ATTR_GEN_AI_EVALUATION_EXPLANATION,
-  ATTR_GEN_AI_EVALUATION_NAME,
-  ATTR_GEN_AI_EVALUATION_SCORE_LABEL,
-  ATTR_GEN_AI_EVALUATION_SCORE_VALUE,
   ATTR_GEN_AI_PROVIDER_NAME,
   ATTR_GEN_AI_REQUEST_MODEL,
-  ATTR_GEN_AI_RESPONSE_ID,
-  ATTR_MODELMAXX_EVALUATION_SOURCE,
   ATTR_MODELMAXX_FEATURE,
   ATTR_MODELMAXX_TASK,
   EVALUATION_NAME_EMPTY_OUTPUT,
@@ -17,6 +11,7 @@ import {
   EVALUATION_NAME_INVALID_TOOL_ARGUMENTS,
   EVALUATION_NAME_REFUSAL,
   EVENT_GEN_AI_EVALUATION_RESULT,
+  evaluationEventAttributes,
 } from '@modelmaxx/semconv';
 import type { EvaluationSource } from '@modelmaxx/semconv';
 import type { EvaluationResult, EvaluatorCall } from './types.js';
@@ -142,18 +137,7 @@ export function evaluationAttributes(
   source: EvaluationSource | undefined,
   responseId: string | undefined,
 ): Attributes {
-  const attributes: Attributes = {
-    [ATTR_GEN_AI_EVALUATION_NAME]: result.name,
-    [ATTR_GEN_AI_EVALUATION_SCORE_VALUE]: result.score,
-  };
-  if (source !== undefined) attributes[ATTR_MODELMAXX_EVALUATION_SOURCE] = source;
-  if (typeof result.label === 'string')
-    attributes[ATTR_GEN_AI_EVALUATION_SCORE_LABEL] = result.label;
-  if (typeof result.explanation === 'string') {
-    attributes[ATTR_GEN_AI_EVALUATION_EXPLANATION] = result.explanation;
-  }
-  if (responseId !== undefined) attributes[ATTR_GEN_AI_RESPONSE_ID] = responseId;
-  return attributes;
+  return evaluationEventAttributes({ ...result, source, responseId });
 }
 
 /** The event attributes of the passed built-in checks, made once (the SDK copies what it keeps). */

@@ -1,15 +1,11 @@
 import type { Attributes, Tracer } from '@opentelemetry/api';
 import {
-  ATTR_GEN_AI_EVALUATION_EXPLANATION,
-  ATTR_GEN_AI_EVALUATION_NAME,
-  ATTR_GEN_AI_EVALUATION_SCORE_LABEL,
   ATTR_GEN_AI_PROVIDER_NAME,
   ATTR_GEN_AI_REQUEST_MODEL,
-  ATTR_GEN_AI_RESPONSE_ID,
   ATTR_MODELMAXX_EVALUATION_POSITION,
-  ATTR_MODELMAXX_EVALUATION_SOURCE,
   ATTR_MODELMAXX_FEATURE,
   ATTR_MODELMAXX_TASK,
+  evaluationEventAttributes,
 } from '@modelmaxx/semconv';
 import { INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION, resolveConfig } from './config.js';
 import { emitLateEvaluation, evaluationAttributes } from './evaluators.js';
@@ -53,13 +49,13 @@ export class JudgeRecorder {
 
   /** A judge error: an evaluation event without a score. */
   error(call: EvaluatorCall, explanation: string): void {
-    const attributes: Attributes = {
-      [ATTR_GEN_AI_EVALUATION_NAME]: this.settings.name,
-      [ATTR_GEN_AI_EVALUATION_SCORE_LABEL]: 'judge_error',
-      [ATTR_GEN_AI_EVALUATION_EXPLANATION]: explanation,
-      [ATTR_MODELMAXX_EVALUATION_SOURCE]: 'judge',
-    };
-    if (call.responseId !== undefined) attributes[ATTR_GEN_AI_RESPONSE_ID] = call.responseId;
+    const attributes = evaluationEventAttributes({
+      name: this.settings.name,
+      label: 'judge_error',
+      explanation,
+      source: 'judge',
+      responseId: call.responseId,
+    });
     this.emit(call, attributes);
   }
 

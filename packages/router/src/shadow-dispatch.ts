@@ -7,16 +7,10 @@
 import { ROOT_CONTEXT, context, diag, trace } from '@opentelemetry/api';
 import type { Attributes, SpanContext, Tracer } from '@opentelemetry/api';
 import {
-  ATTR_GEN_AI_EVALUATION_EXPLANATION,
-  ATTR_GEN_AI_EVALUATION_NAME,
-  ATTR_GEN_AI_EVALUATION_SCORE_LABEL,
-  ATTR_GEN_AI_EVALUATION_SCORE_VALUE,
   ATTR_GEN_AI_PROVIDER_NAME,
   ATTR_GEN_AI_REQUEST_MODEL,
-  ATTR_GEN_AI_RESPONSE_ID,
   ATTR_MODELMAXX_EVALUATION_NAME,
   ATTR_MODELMAXX_EVALUATION_ROLE,
-  ATTR_MODELMAXX_EVALUATION_SOURCE,
   ATTR_MODELMAXX_EVALUATION_TARGET_RESPONSE_ID,
   ATTR_MODELMAXX_EVALUATION_TARGET_SPAN_ID,
   ATTR_MODELMAXX_EVALUATION_TARGET_TRACE_ID,
@@ -28,6 +22,7 @@ import {
   EVALUATION_ROLE_VALUE_JUDGE,
   EVALUATION_ROLE_VALUE_SHADOW,
   EVENT_GEN_AI_EVALUATION_RESULT,
+  evaluationEventAttributes,
 } from '@modelmaxx/semconv';
 import { LLM_CONTEXT_KEY, ROUTE_ATTRIBUTES_KEY } from './candidate-call.js';
 import type { CandidateClients } from './candidate-call.js';
@@ -341,8 +336,18 @@ export class ShadowDispatcher {
   ): void {
     const { policy, referenceModel } = this.options;
     const attributes: Attributes = {
-      [ATTR_GEN_AI_EVALUATION_NAME]: SHADOW_EVALUATION_NAME,
-      [ATTR_MODELMAXX_EVALUATION_SOURCE]: 'judge',
+      ...evaluationEventAttributes({
+        name: SHADOW_EVALUATION_NAME,
+        source: 'judge',
+        responseId: job.responseId,
+        ...(verdict === undefined
+          ? { label: 'judge_error', explanation: (error ?? 'no verdict').slice(0, 500) }
+          : {
+              score: verdict.score,
+              label: verdict.label,
+              explanation: verdict.explanation?.slice(0, 500),
+            }),
+      }),
       [ATTR_GEN_AI_REQUEST_MODEL]: job.model,
       [ATTR_GEN_AI_PROVIDER_NAME]: this.options.candidates.get(job.model)!.provider,
       [ATTR_MODELMAXX_ROUTE_POLICY]: policy.name,
@@ -350,17 +355,6 @@ export class ShadowDispatcher {
       [ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL]: referenceModel,
     };
     if (job.task !== undefined) attributes[ATTR_MODELMAXX_TASK] = job.task;
-    if (job.responseId !== undefined) attributes[ATTR_GEN_AI_RESPONSE_ID] = job.responseId;
-    if (verdict === undefined) {
-      attributes[ATTR_GEN_AI_EVALUATION_SCORE_LABEL] = 'judge_error';
-      attributes[ATTR_GEN_AI_EVALUATION_EXPLANATION] = (error ?? 'no verdict').slice(0, 500);
-    } else {
-      attributes[ATTR_GEN_AI_EVALUATION_SCORE_VALUE] = verdict.score;
-      attributes[ATTR_GEN_AI_EVALUATION_SCORE_LABEL] = verdict.label;
-      if (verdict.explanation !== undefined) {
-        attributes[ATTR_GEN_AI_EVALUATION_EXPLANATION] = verdict.explanation.slice(0, 500);
-      }
-    }
     // A short span, child of the route span (in the app's trace), holding the result event.
     const parent = trace.setSpanContext(ROOT_CONTEXT, job.routeSpan);
     const span = this.options.tracer.startSpan(`evaluate ${SHADOW_EVALUATION_NAME}`, {}, parent);

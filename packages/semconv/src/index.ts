@@ -197,6 +197,36 @@ export const GEN_AI_COST_SOURCE_VALUE_PROVIDER = 'provider' as const;
 
 export const EVALUATION_SOURCES = ['evaluator', 'feedback', 'judge'] as const;
 export type EvaluationSource = (typeof EVALUATION_SOURCES)[number];
+/** One `gen_ai.evaluation.result` event: a score, or (no score) a judge error with its reason. */
+export interface EvaluationEvent {
+  readonly name: string;
+  readonly score?: number | undefined;
+  readonly label?: string | undefined;
+  readonly explanation?: string | undefined;
+  readonly source?: EvaluationSource | undefined;
+  /** The evaluated call's `gen_ai.response.id` (how late scores find their span). */
+  readonly responseId?: string | undefined;
+}
+
+/**
+ * The attributes of a `gen_ai.evaluation.result` event, as the instrumentation's evaluators,
+ * judges and feedback and the router's shadow verdicts write them. Label and explanation are kept
+ * only when they are strings (app evaluators' results are checked at run time, not by types).
+ */
+export function evaluationEventAttributes(event: EvaluationEvent): Record<string, string | number> {
+  const attributes: Record<string, string | number> = {
+    [ATTR_GEN_AI_EVALUATION_NAME]: event.name,
+  };
+  if (event.score !== undefined) attributes[ATTR_GEN_AI_EVALUATION_SCORE_VALUE] = event.score;
+  if (event.source !== undefined) attributes[ATTR_MODELMAXX_EVALUATION_SOURCE] = event.source;
+  if (typeof event.label === 'string') attributes[ATTR_GEN_AI_EVALUATION_SCORE_LABEL] = event.label;
+  if (typeof event.explanation === 'string') {
+    attributes[ATTR_GEN_AI_EVALUATION_EXPLANATION] = event.explanation;
+  }
+  if (event.responseId !== undefined) attributes[ATTR_GEN_AI_RESPONSE_ID] = event.responseId;
+  return attributes;
+}
+
 /**
  * `llm_calls.CostSource`: `span` (the span's own cost: ours, or another instrumentation's), `provider`
  * (the span's cost with `gen_ai.usage.cost.source` = `provider`), `catalog` (priced from
