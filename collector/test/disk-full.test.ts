@@ -32,11 +32,11 @@ import { SpoolFullError } from '../src/writer/overloaded.js';
 import { llmSpan } from './store-fixtures.js';
 import { insertOutage } from './support/store-crash.js';
 import { readMetrics, sqlRows } from '../../test/support/collector-sql.js';
+import { SOURCE_HOOKS_ARGS } from './support/source-child.js';
 
 const MAIN =
   process.env.MODELMAXX_DISK_FULL_COLLECTOR_MAIN ??
   fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const HOOKS = new URL('./writer-child-hooks.mjs', import.meta.url).href;
 
 /** tmpfs size and the room the ballast leaves. */
 const DISK_MIB = 96;
@@ -101,17 +101,7 @@ interface Collector {
 async function startCollector(dataDir: string): Promise<Collector> {
   const child = spawn(
     process.execPath,
-    [
-      '--import',
-      `data:text/javascript,import { register } from 'node:module'; register(${JSON.stringify(HOOKS)});`,
-      MAIN,
-      '--port',
-      '0',
-      '--data',
-      dataDir,
-      '--log-level',
-      'warn',
-    ],
+    [...SOURCE_HOOKS_ARGS, MAIN, '--port', '0', '--data', dataDir, '--log-level', 'warn'],
     {
       env: { ...process.env, MODELMAXX_SQL_MAX_ROWS: String(SQL_MAX_ROWS) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -34,6 +34,7 @@ import { DecodePool } from '../src/otlp/decode-pool.js';
 import { decodeRequest, loadJsonDecoder } from '../src/otlp/decode-request.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../src/otlp/to-span-rows.js';
 import { recordSpans, toJson, toProtobuf } from './support/otlp-fixtures.js';
+import { SOURCE_HOOKS_ARGS } from './support/source-child.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -236,17 +237,9 @@ describe('decode threads', () => {
     const scriptDir = await mkdtemp(join(tmpdir(), 'mm-decode-pool-'));
     const scriptFile = join(scriptDir, 'decode.mjs');
     await writeFile(scriptFile, script);
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        `data:text/javascript,import { register } from 'node:module'; register(${JSON.stringify(
-          new URL('./writer-child-hooks.mjs', import.meta.url).href,
-        )});`,
-        scriptFile,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(process.execPath, [...SOURCE_HOOKS_ARGS, scriptFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

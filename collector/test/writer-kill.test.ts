@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/open-store.js';
 import { tempDir } from './store-fixtures.js';
+import { SOURCE_HOOKS_ARGS } from './support/source-child.js';
 
 const dir = tempDir('mm-kill-');
 afterAll(() => dir.remove());
@@ -14,10 +15,7 @@ describe('a collector killed with acknowledged spans in its spool', () => {
     const child = spawn(
       process.execPath,
       [
-        '--import',
-        `data:text/javascript,import { register } from 'node:module'; register(${JSON.stringify(
-          new URL('./writer-child-hooks.mjs', import.meta.url).href,
-        )});`,
+        ...SOURCE_HOOKS_ARGS,
         fileURLToPath(new URL('./writer-child.ts', import.meta.url)),
         dataDir,
         '30',
