@@ -66,9 +66,18 @@ export function readBody(request: IncomingMessage, limit: number): Promise<Buffe
   });
 }
 
-function errorBody(wire: Wire | undefined, type: string, message: string, code?: string): string {
-  if (wire === 'messages') return JSON.stringify({ type: 'error', error: { type, message } });
-  return JSON.stringify({ error: { message, type, param: null, code: code ?? null } });
+/** `fields` go into the error object beside `type` and `message` (machine-readable details). */
+function errorBody(
+  wire: Wire | undefined,
+  type: string,
+  message: string,
+  code?: string,
+  fields?: Readonly<Record<string, unknown>>,
+): string {
+  if (wire === 'messages') {
+    return JSON.stringify({ type: 'error', error: { type, message, ...fields } });
+  }
+  return JSON.stringify({ error: { message, type, param: null, code: code ?? null, ...fields } });
 }
 
 /** An error answer in the endpoint's shape; a response already under way is cut instead. */
@@ -80,12 +89,13 @@ export function sendError(
   message: string,
   extra: Record<string, string> = {},
   code?: string,
+  fields?: Readonly<Record<string, unknown>>,
 ): void {
   if (response.headersSent) {
     response.destroy();
     return;
   }
-  const body = errorBody(wire, type, message, code);
+  const body = errorBody(wire, type, message, code, fields);
   response.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),

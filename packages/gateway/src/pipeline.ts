@@ -46,9 +46,9 @@ async function admit(
     at: request.at,
   });
   if (admission.ok) return admission;
-  sendError(response, request.wire, 429, admission.error.type, admission.error.message, {
-    'retry-after': String(Math.max(0, Math.ceil(admission.retryAfterSeconds))),
-  });
+  const { type, message, fields } = admission.error;
+  const retryAfter = { 'retry-after': String(Math.max(0, Math.ceil(admission.retryAfterSeconds))) };
+  sendError(response, request.wire, 429, type, message, retryAfter, type, fields);
   return undefined;
 }
 

@@ -125,8 +125,11 @@ class Access implements AccessLayer {
     const tokens = Math.max(0, request.estimatedTokens);
     const rate = this.limiter.check(request.principal, request.endUser, tokens, now);
     if (!rate.ok) {
-      const { message, retryAfterMs, limit } = rate;
-      return refuse('rate_limited', message, retryAfterMs, limit, now + retryAfterMs);
+      const { message, retryAfterMs, limit, fields } = rate;
+      const resetsAt = now + retryAfterMs;
+      return refuse('rate_limited', message, retryAfterMs, limit, resetsAt, {
+        rate_limit: { ...fields, resets_at: new Date(resetsAt).toISOString() },
+      });
     }
     const pass: BudgetPass = {
       ledger: this.ledger,

@@ -21,6 +21,7 @@ export function refuse(
   retryAfterMs: number,
   budget?: string,
   resetsAt?: number,
+  fields?: Record<string, unknown>,
 ): Refusal {
   return {
     ok: false,
@@ -30,8 +31,39 @@ export function refuse(
       message,
       ...(budget === undefined ? {} : { budget }),
       ...(resetsAt === undefined ? {} : { resetsAt: new Date(resetsAt).toISOString() }),
+      ...(fields === undefined ? {} : { fields }),
     },
-    retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+    retryAfterSeconds: retryAfterSeconds(retryAfterMs),
+  };
+}
+
+/** Whole seconds, at least 1 (what `retry-after` says). */
+function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+/** The exhausted budget as the 429 body's `budget` object. */
+function budgetFields(
+  budget: AppliedBudget,
+  entry: { spent: number; reserved: number; end: number },
+  estimateUsd: number,
+  now: number,
+): Record<string, unknown> {
+  const { name, scope, period, limitUsd } = budget.budget;
+  return {
+    budget: {
+      name,
+      scope,
+      // The key id / user / team / feature the budget counts (`*` for a global one).
+      id: scope === 'global' ? '*' : budget.subject,
+      period,
+      limit_usd: limitUsd,
+      spent_usd: entry.spent,
+      reserved_usd: entry.reserved,
+      request_estimate_usd: estimateUsd,
+      resets_at: new Date(entry.end).toISOString(),
+      retry_after_seconds: retryAfterSeconds(entry.end - now),
+    },
   };
 }
 
@@ -60,12 +92,14 @@ export function fitCandidates(pass: BudgetPass): Refusal | undefined {
         entry.reserved > 0
           ? ` and ${formatUsd(entry.reserved)} reserved by requests in flight`
           : '';
+      const cheapest = Math.min(...pass.candidates.map(estimate));
       return refuse(
         'budget_exceeded',
-        `${describeBudget(budget)} is exhausted: ${formatUsd(entry.spent)} spent${inFlight} of ${formatUsd(budget.budget.limitUsd)}; this request may cost up to ${formatUsd(Math.min(...pass.candidates.map(estimate)))}; resets at ${new Date(entry.end).toISOString()}`,
+        `${describeBudget(budget)} is exhausted: ${formatUsd(entry.spent)} spent${inFlight} of ${formatUsd(budget.budget.limitUsd)}; this request may cost up to ${formatUsd(cheapest)}; resets at ${new Date(entry.end).toISOString()}`,
         entry.end - now,
         budget.budget.name,
         entry.end,
+        budgetFields(budget, entry, cheapest, now),
       );
     }
     if (fitting.length < pass.candidates.length) {

@@ -24,6 +24,8 @@ export type RateCheck =
   | {
       readonly ok: false;
       readonly limit: string;
+      /** The 429 body's `rate_limit` object. */
+      readonly fields: Record<string, unknown>;
       readonly message: string;
       readonly retryAfterMs: number;
     };
@@ -78,6 +80,14 @@ export class RateLimiter {
             ok: false,
             limit: limit.name,
             retryAfterMs,
+            fields: {
+              name: limit.name,
+              scope: limit.scope,
+              id: subject,
+              kind,
+              per_minute: perMinute,
+              retry_after_seconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+            },
             message: `rate limit "${limit.name}"${who}: ${perMinute} ${kind} per minute; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
           };
         }

@@ -63,6 +63,11 @@ export type Admission =
         readonly message: string;
         readonly budget?: string;
         readonly resetsAt?: string;
+        /**
+         * Machine-readable fields the 429 body's error object carries (`budget` or `rate_limit`,
+         * snake_case as in the providers' bodies): which budget or limit, and when it resets.
+         */
+        readonly fields?: Readonly<Record<string, unknown>>;
       };
       readonly retryAfterSeconds: number;
     };

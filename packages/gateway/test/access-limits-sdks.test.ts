@@ -1,0 +1,158 @@
+/**
+ * Budgets and rate limits as the SDKs see them, through an in-process gateway in front of llm-sim:
+ * the 429's machine-readable fields read by the real `openai` and `@anthropic-ai/sdk` clients,
+ * and budget reservations released however a request ends.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { startLlmSim } from '@modelmaxx/llm-sim';
+import type { LlmSim } from '@modelmaxx/llm-sim';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAccess, createGateway, resolveConfig } from '../src/index.js';
+import type { AccessLayer, Gateway } from '../src/index.js';
+import { windowOf } from '../src/access/index.js';
+import { startSlowUpstream } from './helpers.js';
+import type { SlowUpstream } from './helpers.js';
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+let sim: LlmSim;
+let slow: SlowUpstream;
+let access: AccessLayer;
+let gateway: Gateway;
+let openai: OpenAI;
+let anthropic: Anthropic;
+
+beforeAll(async () => {
+  sim = await startLlmSim({ seed: 3, timeoutHoldMs: 20_000 });
+  slow = await startSlowUpstream(100, 100);
+  const config = resolveConfig(
+    {
+      upstreams: {
+        slow: { kind: 'openai-compatible', models: ['slow-model'], timeoutMs: 1000 },
+      },
+    },
+    {
+      upstreamFlags: [
+        `openai=${sim.openaiBaseURL}`,
+        `anthropic=${sim.anthropicBaseURL}`,
+        `slow=${slow.baseURL}`,
+      ],
+      env: {},
+    },
+  );
+  access = createAccess(
+    {
+      budgets: [
+        // Smaller than any request's estimate: every request of feature "tiny" is refused.
+        { name: 'tiny-daily', scope: 'feature', match: 'tiny', period: 'day', limitUsd: 0.000001 },
+        // Room for everything the tests send: its reservations are watched.
+        { name: 'watched', scope: 'feature', match: 'watched', period: 'month', limitUsd: 100 },
+      ],
+      rateLimits: [{ name: 'one-per-minute', scope: 'user', match: 'hasty', requestsPerMinute: 1 }],
+    },
+    { logger: { info: () => undefined, warn: () => undefined, error: () => undefined } },
+  );
+  gateway = createGateway({ config, access, logger: quiet });
+  const { url } = await gateway.listen(0, '127.0.0.1');
+  openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  anthropic = new Anthropic({ baseURL: url, apiKey: 'unused', maxRetries: 0 });
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await sim?.close();
+  await slow?.close();
+});
+
+interface BudgetFields {
+  name: string;
+  scope: string;
+  id: string;
+  period: string;
+  limit_usd: number;
+  spent_usd: number;
+  reserved_usd: number;
+  request_estimate_usd: number;
+  resets_at: string;
+  retry_after_seconds: number;
+}
+
+function expectBudgetFields(fields: BudgetFields | undefined, retryAfter: string | null): void {
+  const resetsAt = windowOf('day', Date.now()).end;
+  expect(fields).toMatchObject({
+    name: 'tiny-daily',
+    scope: 'feature',
+    id: 'tiny',
+    period: 'day',
+    limit_usd: 0.000001,
+    spent_usd: 0,
+    reserved_usd: 0,
+    resets_at: new Date(resetsAt).toISOString(),
+  });
+  expect(fields!.request_estimate_usd).toBeGreaterThan(0.000001);
+  // The header and the body say the same wait, the seconds to the window's end.
+  expect(fields!.retry_after_seconds).toBe(Number(retryAfter));
+  const expected = (resetsAt - Date.now()) / 1000;
+  expect(Math.abs(fields!.retry_after_seconds - expected)).toBeLessThan(120);
+}
+
+describe('429 bodies carry which budget or limit, machine-readable', () => {
+  it('openai SDK: error.budget in the OpenAI error object, code budget_exceeded, retry-after', async () => {
+    const error = await openai.chat.completions
+      .create(
+        { model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }] },
+        { headers: { 'x-modelmaxx-feature': 'tiny' } },
+      )
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    const rateLimit = error as InstanceType<typeof OpenAI.RateLimitError>;
+    expect(rateLimit.status).toBe(429);
+    expect(rateLimit.code).toBe('budget_exceeded');
+    expect(rateLimit.type).toBe('budget_exceeded');
+    const body = rateLimit.error as { budget?: BudgetFields; message: string };
+    expectBudgetFields(body.budget, rateLimit.headers.get('retry-after'));
+    expect(body.message).toContain('budget "tiny-daily"');
+  });
+
+  it('anthropic SDK: error.error.budget in the Anthropic error object', async () => {
+    const error = await anthropic.messages
+      .create(
+        { model: 'claude-haiku-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }] },
+        { headers: { 'x-modelmaxx-feature': 'tiny' } },
+      )
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(Anthropic.RateLimitError);
+    const rateLimit = error as InstanceType<typeof Anthropic.RateLimitError>;
+    expect(rateLimit.type).toBe('budget_exceeded');
+    const body = rateLimit.error as { type: string; error: { budget?: BudgetFields } };
+    expect(body.type).toBe('error');
+    expectBudgetFields(body.error.budget, rateLimit.headers.get('retry-after'));
+  });
+
+  it('a rate limit: error.rate_limit names the limit, its subject and the wait', async () => {
+    const ask = () =>
+      openai.chat.completions.create({
+        model: 'gpt-4o-mini',
+        max_tokens: 20,
+        user: 'hasty',
+        messages: [{ role: 'user', content: 'Hi' }],
+      });
+    await ask();
+    const error = (await ask().catch((caught: unknown) => caught)) as InstanceType<
+      typeof OpenAI.RateLimitError
+    >;
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(error.code).toBe('rate_limited');
+    const fields = (error.error as { rate_limit?: Record<string, unknown> }).rate_limit;
+    expect(fields).toMatchObject({
+      name: 'one-per-minute',
+      scope: 'user',
+      id: 'hasty',
+      kind: 'requests',
+      per_minute: 1,
+    });
+    expect(fields!['retry_after_seconds']).toBe(Number(error.headers.get('retry-after')));
+    expect(Date.parse(String(fields!['resets_at']))).toBeGreaterThan(Date.now());
+  });
+});
