@@ -270,6 +270,82 @@ describe('budgets', () => {
     );
   });
 
+  it('a leaked reservation (never settled) expires after reservationTtlSeconds and cannot block a budget forever', async () => {
+    let now = NOON;
+    const access = open(
+      {
+        budgets: [{ name: 'global-daily', scope: 'global', period: 'day', limitUsd: 1 }],
+        reservationTtlSeconds: 60,
+      },
+      () => now,
+    );
+    // A request that never settles (a leak) holds 90% of the budget.
+    const leaked = admitted(await access.admit(request(sales, { 'gpt-4o': 0.9 })));
+    expect(access.inFlight).toBe(1);
+    now += 59_000;
+    expect(refused(await access.admit(request(sales, { 'gpt-4o': 0.5 }))).error.budget).toBe(
+      'global-daily',
+    );
+    // Past the TTL the reservation is released: the budget admits again.
+    now += 2_000;
+    const next = admitted(await access.admit(request(sales, { 'gpt-4o': 0.5 })));
+    expect(access.inFlight).toBe(1);
+    expect(access.budgetStatus()[0]).toMatchObject({ spentUsd: 0, reservedUsd: 0.5 });
+    // The leaked request ends after all: its spend counts, its reservation is not released twice.
+    access.settle(leaked, settlement('gpt-4o', 0.3));
+    expect(access.budgetStatus()[0]).toMatchObject({ spentUsd: 0.3, reservedUsd: 0.5 });
+    access.settle(next, settlement('gpt-4o', 0.2));
+    expect(access.budgetStatus()[0]).toMatchObject({ spentUsd: 0.5, reservedUsd: 0 });
+    expect(access.inFlight).toBe(0);
+  });
+
+  it('with reservations expiring, 100 concurrent requests at a hard limit still cannot overspend while in flight', async () => {
+    let now = NOON;
+    const access = open(
+      {
+        budgets: [{ name: 'global-daily', scope: 'global', period: 'day', limitUsd: 1 }],
+        reservationTtlSeconds: 30,
+      },
+      () => now,
+    );
+    const estimate = 0.05;
+    let peak = 0;
+    let spent = 0;
+    // Five waves of 100 concurrent requests, 10 s of clock apart (a request lasts up to 25 s:
+    // inside the TTL), each settling late at 40-100% of its estimate; one in ten never settles.
+    const leaks: Admitted[] = [];
+    for (let wave = 0; wave < 5; wave += 1) {
+      const pending: Promise<void>[] = [];
+      for (let index = 0; index < 100; index += 1) {
+        const admission = await access.admit(request({ keyId: `k${index}` }, { m: estimate }));
+        if (!admission.ok) continue;
+        const [window] = access.budgetStatus();
+        peak = Math.max(peak, (window?.spentUsd ?? 0) + (window?.reservedUsd ?? 0));
+        if (index % 10 === 9) {
+          leaks.push(admission);
+          continue;
+        }
+        pending.push(
+          (async () => {
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * 20));
+            const actual = estimate * (0.4 + 0.6 * Math.random());
+            spent += actual;
+            access.settle(admission, settlement('m', actual));
+          })(),
+        );
+      }
+      await Promise.all(pending);
+      now += 10_000;
+    }
+    expect(leaks.length).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(1 + 1e-9);
+    expect(spent).toBeLessThanOrEqual(1 + 1e-9);
+    // Once the leaks' TTL is over, nothing is reserved: what is left of the budget is usable.
+    now += 30_000;
+    expect(access.budgetStatus()[0]?.reservedUsd).toBe(0);
+    expect(access.inFlight).toBe(0);
+  });
+
   it('survives a restart: a new instance reads the state file; windows over are dropped', async () => {
     const dir = tempDir();
     let now = NOON;

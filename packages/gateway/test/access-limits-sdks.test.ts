@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccess, createGateway, resolveConfig } from '../src/index.js';
 import type { AccessLayer, Gateway } from '../src/index.js';
 import { windowOf } from '../src/access/index.js';
-import { startSlowUpstream } from './helpers.js';
+import { startSlowUpstream, waitFor } from './helpers.js';
 import type { SlowUpstream } from './helpers.js';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -154,5 +154,93 @@ describe('429 bodies carry which budget or limit, machine-readable', () => {
     });
     expect(fields!['retry_after_seconds']).toBe(Number(error.headers.get('retry-after')));
     expect(Date.parse(String(fields!['resets_at']))).toBeGreaterThan(Date.now());
+  });
+});
+
+describe('budget reservations are released however a request ends', () => {
+  const watched = { headers: { 'x-modelmaxx-feature': 'watched' } };
+  const reserved = () =>
+    access.budgetStatus().find((window) => window.budget === 'watched')?.reservedUsd ?? 0;
+  async function released(): Promise<void> {
+    await waitFor(() => access.inFlight === 0 && reserved() === 0);
+  }
+
+  it('success, plain and streamed; the spend is charged', async () => {
+    await openai.chat.completions.create(
+      { model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }] },
+      watched,
+    );
+    await released();
+    const stream = await openai.chat.completions.create(
+      {
+        model: 'gpt-4o-mini',
+        max_tokens: 50,
+        stream: true,
+        messages: [{ role: 'user', content: 'Hi' }],
+      },
+      watched,
+    );
+    for await (const chunk of stream) void chunk;
+    await released();
+    const spent = access.budgetStatus().find((window) => window.budget === 'watched')?.spentUsd;
+    expect(spent).toBeGreaterThan(0);
+  });
+
+  it('an upstream error and an upstream timeout', async () => {
+    const failed = await openai.chat.completions
+      .create(
+        {
+          model: 'gpt-4o-mini',
+          max_tokens: 50,
+          messages: [{ role: 'user', content: 'Hi [sim:status=500]' }],
+        },
+        watched,
+      )
+      .catch((caught: unknown) => caught);
+    expect(failed).toBeInstanceOf(OpenAI.InternalServerError);
+    await released();
+    const timedOut = await openai.chat.completions
+      .create(
+        { model: 'slow-model', max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }] },
+        { headers: { ...watched.headers, 'x-slow-ms': '5000' } },
+      )
+      .catch((caught: unknown) => caught);
+    expect((timedOut as InstanceType<typeof OpenAI.APIError>).status).toBe(504);
+    await released();
+  });
+
+  it('a client that aborts mid-stream', async () => {
+    const controller = new AbortController();
+    const stream = await openai.chat.completions.create(
+      {
+        model: 'slow-model',
+        max_tokens: 50,
+        stream: true,
+        messages: [{ role: 'user', content: 'Hi' }],
+      },
+      { ...watched, signal: controller.signal },
+    );
+    let chunks = 0;
+    try {
+      for await (const chunk of stream) {
+        void chunk;
+        chunks += 1;
+        if (chunks === 2) controller.abort();
+      }
+    } catch {
+      // The SDK may end the iteration or throw on abort.
+    }
+    expect(chunks).toBe(2);
+    await released();
+  });
+
+  it('a body the gateway refuses after admission (a route with no candidate left)', async () => {
+    const response = await fetch(`${openai.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-modelmaxx-feature': 'watched' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [null, 5] }),
+    });
+    await response.arrayBuffer();
+    await released();
   });
 });

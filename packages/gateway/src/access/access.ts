@@ -56,6 +56,9 @@ interface AdmissionRecord {
   readonly charges: readonly RateCharge[];
 }
 
+/** Expired admissions remembered for a late settle (their spend still counts); oldest dropped. */
+const EXPIRED_REMEMBERED = 10_000;
+
 class Access implements AccessLayer {
   readonly config: AccessConfig;
   readonly alerts: AlertEngine;
@@ -65,7 +68,11 @@ class Access implements AccessLayer {
   private readonly keys: KeyRing;
   private readonly ledger: BudgetLedger;
   private readonly limiter: RateLimiter;
+  /** Admissions holding reservations, in the order they were made. */
   private readonly admissions = new Map<string, AdmissionRecord>();
+  /** Admissions whose reservation expired before they settled. */
+  private readonly expired = new Map<string, AdmissionRecord>();
+  private readonly reservationTtlMs: number;
   private readonly stateFile: StateFile | undefined;
   private readonly flushIntervalMs: number;
   private flushTimer: NodeJS.Timeout | undefined;
@@ -86,6 +93,7 @@ class Access implements AccessLayer {
         : collectorAlertStats({ url: collector.url, token: collector.token }));
     this.alerts = new AlertEngine(config.alerts, stats, this.clock, this.logger);
     this.flushIntervalMs = options.flushIntervalMs ?? 1000;
+    this.reservationTtlMs = config.reservationTtlSeconds * 1000;
     this.stateFile =
       options.stateDir === undefined
         ? undefined
@@ -104,7 +112,36 @@ class Access implements AccessLayer {
   }
 
   get inFlight(): number {
+    this.expireReservations(this.clock());
     return this.admissions.size;
+  }
+
+  /**
+   * Releases the reservations of admissions older than the TTL (a request that never settled:
+   * a leak). Admissions are kept in the order they were made, so this stops at the first young
+   * one. A late settle of an expired admission still records its spend.
+   */
+  private expireReservations(now: number): void {
+    for (const [id, record] of this.admissions) {
+      if (now - record.at < this.reservationTtlMs) break;
+      this.admissions.delete(id);
+      for (const budget of record.budgets) {
+        this.ledger.release(budget, record.at, record.reservedUsd);
+      }
+      this.expired.set(id, record);
+      if (this.expired.size > EXPIRED_REMEMBERED) {
+        this.expired.delete(this.expired.keys().next().value!);
+      }
+      this.logger.warn(
+        {
+          admission: id,
+          reservedUsd: record.reservedUsd,
+          heldSeconds: Math.round((now - record.at) / 1000),
+          budgets: record.budgets.map((budget) => budget.budget.name),
+        },
+        'budget reservation expired before its request settled; released',
+      );
+    }
   }
 
   authenticate(authorization: string | undefined): Authentication {
@@ -122,6 +159,7 @@ class Access implements AccessLayer {
   /** Rate limits, then the budget steps; all checked before anything is charged or reserved. */
   private admitNow(request: AdmissionRequest): Admission {
     const now = this.clock();
+    this.expireReservations(now);
     const tokens = Math.max(0, request.estimatedTokens);
     const rate = this.limiter.check(request.principal, request.endUser, tokens, now);
     if (!rate.ok) {
@@ -160,7 +198,8 @@ class Access implements AccessLayer {
   }
 
   settle(admission: Extract<Admission, { ok: true }>, settlement: Settlement): void {
-    const record = this.admissions.get(admission.id);
+    const held = this.admissions.get(admission.id);
+    const record = held ?? this.expired.get(admission.id);
     if (record === undefined) {
       this.logger.warn(
         { admission: admission.id },
@@ -169,12 +208,14 @@ class Access implements AccessLayer {
       return;
     }
     this.admissions.delete(admission.id);
+    this.expired.delete(admission.id);
     const now = this.clock();
     const cost = Number.isFinite(settlement.costUsd) ? Math.max(0, settlement.costUsd) : 0;
     const tokens = Math.max(0, settlement.inputTokens) + Math.max(0, settlement.outputTokens);
     this.limiter.correctTokens(record.charges, tokens, now);
     for (const budget of record.budgets) {
-      this.ledger.release(budget, record.at, record.reservedUsd);
+      // An expired admission's reservation was released already.
+      if (held !== undefined) this.ledger.release(budget, record.at, record.reservedUsd);
       if (cost > 0) this.spend(budget, cost, now);
     }
     if (cost > 0 && record.budgets.length > 0) this.scheduleFlush();
@@ -217,7 +258,9 @@ class Access implements AccessLayer {
   }
 
   budgetStatus(): BudgetWindowStatus[] {
-    return this.ledger.status(this.clock());
+    const now = this.clock();
+    this.expireReservations(now);
+    return this.ledger.status(now);
   }
 
   async flush(): Promise<void> {

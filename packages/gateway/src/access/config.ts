@@ -166,6 +166,11 @@ export type AlertsConfig = z.infer<typeof AlertsSchema>;
 export const AccessConfigSchema = z.object({
   keys: z.array(GatewayKeySchema).default([]),
   budgets: z.array(BudgetSchema).default([]),
+  /**
+   * Longest time a request's budget reservation is held: one not settled by then (a leak) is
+   * released, so it cannot block a budget forever. Above the longest request expected.
+   */
+  reservationTtlSeconds: z.number().positive().default(900),
   rateLimits: z.array(RateLimitSchema).default([]),
   alerts: AlertsSchema.prefault({}),
 });
