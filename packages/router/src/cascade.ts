@@ -129,6 +129,15 @@ export class CascadePlanner {
     return best;
   }
 
+  /** The plan under which a fully labelled example is learned (offline fit): a probe of all. */
+  fitPlan(classKey: string): CascadePlan {
+    const best = this.best(this.state(classKey));
+    const others: number[] = [];
+    for (let model = 0; model < this.models.length; model += 1)
+      if (model !== best) others.push(model);
+    return { kind: 'probe', voters: others, escalateTo: best, reason: 'offline fit' };
+  }
+
   /** Decides which calls to make for one prompt of `classKey`. */
   plan(classKey: string): CascadePlan {
     const state = this.state(classKey);

@@ -86,6 +86,12 @@ export interface EngineOutcome {
   readonly failed?: boolean;
 }
 
+/** One request of a labelled history and the outcome of every candidate on it (`fit`). */
+export interface LabelledExample {
+  readonly request: EngineRequest;
+  readonly outcomes: readonly EngineOutcome[];
+}
+
 export type Step =
   | { readonly done: false; readonly call: readonly string[] }
   | { readonly done: true; readonly answeredBy: string };
@@ -344,9 +350,56 @@ export class RoutingEngine {
     }
   }
 
+  /**
+   * Offline fit from a labelled history in which every candidate's outcome is known per
+   * request (full information, the way RouteLLM's routers are trained): the class statistics,
+   * the cost means, the per-request predictor and the cascade planner's pair counts learn from
+   * every outcome, and each example counts as one cold-start request of its class (a fitted
+   * class needs no warm-up). Makes no decision and draws no random number, so a replay that
+   * fits its train split and a routed client fitted with the same examples decide alike.
+   * Examples are learned in order; their `at` times drive forgetting like live traffic.
+   */
+  fit(examples: Iterable<LabelledExample>): void {
+    for (const { request, outcomes } of examples) {
+      this.learn(request.classKey, request.at, request.vector, outcomes);
+      this.predictMode?.count(request.classKey);
+      if (this.planner !== undefined && outcomes.every((outcome) => outcome.score !== undefined)) {
+        this.planner.observe(
+          request.classKey,
+          this.planner.fitPlan(request.classKey),
+          this.callOutcomes(outcomes),
+        );
+      }
+    }
+  }
+
+  private callOutcomes(outcomes: readonly EngineOutcome[]): CallOutcome[] {
+    return outcomes
+      .filter((outcome) => this.index.has(outcome.model))
+      .map((outcome) => ({
+        model: this.index.get(outcome.model)!,
+        score: outcome.failed === true ? 0 : outcome.score!,
+        costUsd: outcome.costUsd,
+        answer: outcome.answer,
+      }));
+  }
+
   /** Learns from the outcomes of the calls made for one decision (bandit feedback). */
   observe(decision: Decision, outcomes: readonly EngineOutcome[]): void {
-    const { classKey, at } = decision;
+    this.learn(decision.classKey, decision.at, decision.vector, outcomes);
+    if (this.planner !== undefined && decision.plan !== undefined) {
+      if (outcomes.some((outcome) => outcome.score === undefined)) return;
+      this.planner.observe(decision.classKey, decision.plan, this.callOutcomes(outcomes));
+    }
+  }
+
+  /** The class statistics, cost means and predictor learn from one request's outcomes. */
+  private learn(
+    classKey: string,
+    at: number,
+    vector: RequestVector | undefined,
+    outcomes: readonly EngineOutcome[],
+  ): void {
     for (const outcome of outcomes) {
       const model = this.index.get(outcome.model);
       if (model === undefined) continue;
@@ -354,24 +407,12 @@ export class RoutingEngine {
       this.costs.add(classKey, model, outcome.costUsd);
       if (
         this.predictor !== undefined &&
-        decision.vector !== undefined &&
+        vector !== undefined &&
         outcome.score !== undefined &&
         outcome.failed !== true
       ) {
-        this.predictor.update(model, decision.vector, classKey, outcome.score, at);
+        this.predictor.update(model, vector, classKey, outcome.score, at);
       }
-    }
-    if (this.planner !== undefined && decision.plan !== undefined) {
-      if (outcomes.some((outcome) => outcome.score === undefined)) return;
-      const calls: CallOutcome[] = outcomes
-        .filter((outcome) => this.index.has(outcome.model))
-        .map((outcome) => ({
-          model: this.index.get(outcome.model)!,
-          score: outcome.failed === true ? 0 : outcome.score!,
-          costUsd: outcome.costUsd,
-          answer: outcome.answer,
-        }));
-      this.planner.observe(classKey, decision.plan, calls);
     }
   }
 }

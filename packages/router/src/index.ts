@@ -25,6 +25,7 @@ export type { RandomSource } from './random.js';
 export {
   defaultReplayPolicy,
   engineRequestOf,
+  labelledExamples,
   runReplay,
   scaledWarmup,
   seedPriors,
@@ -40,6 +41,7 @@ export type {
   EngineOptions,
   EngineOutcome,
   EngineRequest,
+  LabelledExample,
   PredictedQuality,
   Step,
 } from './engine.js';

@@ -122,6 +122,11 @@ export class PredictMode {
     this.warmup = options.warmup;
   }
 
+  /** Counts one request of a class toward its cold start without deciding (offline fit). */
+  count(classKey: string): void {
+    this.seen.set(classKey, (this.seen.get(classKey) ?? 0) + 1);
+  }
+
   decide(request: EngineRequest, vector: RequestVector): Decision {
     const { classKey, exclude } = request;
     const seen = this.seen.get(classKey) ?? 0;

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { normalizeAnswer } from './answer.js';
 import { RoutingEngine } from './engine.js';
-import type { DecisionKind, EngineOutcome, EngineRequest } from './engine.js';
+import type { DecisionKind, EngineOutcome, EngineRequest, LabelledExample } from './engine.js';
 import { featurize } from './features.js';
 import type { FeatureFamily, RequestVector } from './features.js';
 import { parsePolicy } from './policy.js';
@@ -44,7 +44,10 @@ export interface ReplayReport {
   readonly cheapestModel: string;
   readonly trainPrompts: number;
   readonly testPrompts: number;
-  /** What the router spent while learning on the train split (history). */
+  /**
+   * What learning on the train split (history) cost: the router's own calls (online), or the
+   * labels of a fit (every candidate on every train prompt).
+   */
   readonly trainCostUsd: number;
   readonly router: StrategyResult;
   readonly baselines: readonly StrategyResult[];
@@ -65,6 +68,13 @@ export interface ReplayOptions {
   readonly warmup?: number | ((classKey: string) => number);
   /** Routing class of a recorded prompt (default: its task label). */
   readonly classOf?: (prompt: RecordedPrompt) => string;
+  /**
+   * How the train split (history) is learned: `online` (default) routes it with bandit
+   * feedback, every call charged; `fit` hands every model's outcome to `engine.fit` (full
+   * information, as a labelled history would), charging the labels: every candidate on
+   * every train prompt.
+   */
+  readonly history?: 'online' | 'fit';
 }
 
 /** The default replay policy over the data set's models (tuned on RouterBench's train split only). */
@@ -149,6 +159,45 @@ export function scaledWarmup(
   return (classKey) => Math.floor(0.25 * (counts.get(classKey) ?? 0));
 }
 
+/**
+ * A recorded data set as a labelled history for `engine.fit`: per prompt, the request the
+ * engine would see (class, time, features) and every candidate's recorded outcome. Times start
+ * at `startAt` and step by `intervalMs`, the replay's synthetic clock. A routed client fitted
+ * with these examples decides like the replay that fits the same split.
+ */
+export function labelledExamples(
+  data: RecordedDataset,
+  policyInput: Policy | PolicyInput,
+  options: Pick<ReplayOptions, 'classOf' | 'intervalMs'> & { readonly startAt?: number } = {},
+): LabelledExample[] {
+  const policy = parsePolicy(policyInput, 'policy');
+  const classOf = options.classOf ?? ((prompt: RecordedPrompt) => prompt.task);
+  const interval = options.intervalMs ?? 1000;
+  const columns = policy.candidates.map((candidate) => data.models.indexOf(candidate.model));
+  return data.prompts.map((prompt, index) => ({
+    request: engineRequestOf(
+      prompt,
+      (options.startAt ?? 0) + index * interval,
+      policy.predictor.enabled,
+      classOf(prompt),
+      policy.predictor.features,
+    ),
+    outcomes: policy.candidates.flatMap((candidate, at) =>
+      columns[at]! < 0 ? [] : [recordedOutcome(prompt, candidate.model, columns[at]!)],
+    ),
+  }));
+}
+
+/** The recorded outcome of calling one model (its column in the data) on a prompt. */
+function recordedOutcome(prompt: RecordedPrompt, name: string, model: number): EngineOutcome {
+  return {
+    model: name,
+    score: prompt.scores[model]!,
+    costUsd: prompt.costs[model]!,
+    answer: normalizeAnswer(prompt.responses[model] ?? ''),
+  };
+}
+
 /** One replay: the engine over the train split (history), then the test split (measured). */
 class ReplayRun {
   readonly engine: RoutingEngine;
@@ -226,13 +275,21 @@ class ReplayRun {
 
   /** The recorded outcome of calling one candidate on a prompt. */
   private recorded(prompt: RecordedPrompt, name: string): EngineOutcome {
-    const model = this.columnOf.get(name)!;
-    return {
-      model: name,
-      score: prompt.scores[model]!,
-      costUsd: prompt.costs[model]!,
-      answer: normalizeAnswer(prompt.responses[model] ?? ''),
-    };
+    return recordedOutcome(prompt, name, this.columnOf.get(name)!);
+  }
+
+  /** Full-information fit of the train split (`engine.fit`); the labels are charged. */
+  fit(train: RecordedDataset): void {
+    const examples = labelledExamples(train, this.policy, {
+      classOf: this.classOf,
+      intervalMs: this.intervalMs,
+      startAt: this.clock,
+    });
+    this.engine.fit(examples);
+    this.clock += train.prompts.length * this.intervalMs;
+    for (const { outcomes } of examples) {
+      for (const outcome of outcomes) this.trainCost += outcome.costUsd;
+    }
   }
 }
 
@@ -310,7 +367,8 @@ export function runReplay(
   }
   const policy = resolvePolicy(models, options.policy);
   const run = new ReplayRun(policy, models, train, options);
-  for (const prompt of train.prompts) run.step(prompt, false);
+  if (options.history === 'fit') run.fit(train);
+  else for (const prompt of train.prompts) run.step(prompt, false);
   for (const prompt of test.prompts) run.step(prompt, true);
   const { bestModel, cheapestModel, result, baselines } = baselinesOf(train, test);
   const sorted = [...run.decisionTimes].sort((a, b) => a - b);

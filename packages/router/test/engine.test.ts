@@ -6,7 +6,7 @@ import { featurize } from '../src/features.js';
 import { parsePolicy } from '../src/policy.js';
 import type { PolicyInput } from '../src/policy.js';
 import { createRandom } from '../src/random.js';
-import { runReplay } from '../src/replay.js';
+import { labelledExamples, runReplay } from '../src/replay.js';
 import { createRouter } from '../src/router-client.js';
 import type { RecordedDataset, RecordedPrompt } from '../src/routerbench.js';
 import { MODELS, syntheticDataset } from './support/synthetic-data.js';
@@ -118,11 +118,15 @@ describe('one routing engine for replay and the routed client', () => {
   const train = dataset(240, 1, 'train');
   const test = dataset(160, 2, 'test');
 
-  it.each(Object.keys(POLICIES))(
-    'makes the same decisions over one recorded stream in replay and in the client (%s)',
-    async (name) => {
+  const cases = Object.keys(POLICIES).flatMap((name) => [
+    [name, 'online'] as const,
+    [name, 'fit'] as const,
+  ]);
+  it.each(cases)(
+    'makes the same decisions over one recorded stream in replay and in the client (%s, %s history)',
+    async (name, history) => {
       const policy = POLICIES[name]!;
-      const report = runReplay(train, test, { policy, seed: 7, warmup: 1_000 });
+      const report = runReplay(train, test, { policy, seed: 7, warmup: 1_000, history });
       const { client, score, cost } = recordedClient([...train.prompts, ...test.prompts]);
       let clock = 0;
       const router = createRouter({
@@ -140,7 +144,12 @@ describe('one routing engine for replay and the routed client', () => {
         seen.push(params.model);
         return originalCreate(params);
       };
-      for (const [index, prompt] of [...train.prompts, ...test.prompts].entries()) {
+      // a fitted history goes through the engine's fit, the same API the replay uses
+      if (history === 'fit') router.engine.fit(labelledExamples(train, policy));
+      const stream = history === 'fit' ? test.prompts : [...train.prompts, ...test.prompts];
+      const offset = history === 'fit' ? train.prompts.length : 0;
+      for (const [at, prompt] of stream.entries()) {
+        const index = at + offset;
         clock = index * 1000; // the replay's default synthetic clock: one request a second
         seen.length = 0;
         const completion = await router.chat.completions.create(
