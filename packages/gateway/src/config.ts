@@ -27,6 +27,8 @@ export const UpstreamSchema = z.object({
     .optional(),
   /** Time to the upstream's response headers, ms. */
   timeoutMs: z.number().int().positive().optional(),
+  /** Longest silence of the upstream's answer once its headers came, ms (else limits'). */
+  streamIdleTimeoutMs: z.number().int().positive().optional(),
 });
 export type UpstreamInput = z.infer<typeof UpstreamSchema>;
 
@@ -48,6 +50,8 @@ export const GatewayConfigSchema = z.looseObject({
         .positive()
         .default(4 * 1024 * 1024),
       maxConcurrentRequests: z.number().int().positive().default(256),
+      /** Longest silence of an upstream's answer (a stream's events, a body's bytes), ms. */
+      streamIdleTimeoutMs: z.number().int().positive().default(300_000),
     })
     .prefault({}),
   /** Relative difference between provider-reported and catalog cost that counts as disagreement. */
@@ -68,6 +72,7 @@ export interface Upstream {
   readonly key: string | undefined;
   readonly keyEnv: string;
   readonly timeoutMs: number;
+  readonly streamIdleTimeoutMs: number;
 }
 
 export interface GatewayConfig {
@@ -182,6 +187,7 @@ export function resolveConfig(input: unknown, options: ResolveConfigOptions = {}
       key: key === undefined || key === '' ? undefined : key,
       keyEnv,
       timeoutMs: upstream.timeoutMs ?? 600_000,
+      streamIdleTimeoutMs: upstream.streamIdleTimeoutMs ?? config.limits.streamIdleTimeoutMs,
     });
   }
   const models = new Map(Object.entries(config.models));

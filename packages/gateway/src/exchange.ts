@@ -14,7 +14,6 @@ import type { ClientState, GatewayContext } from './context.js';
 import { sendError } from './http.js';
 import { relay } from './relay.js';
 import type { RelayResult } from './relay.js';
-import { upstreamBody } from './request.js';
 import type { GatewayRequest } from './request.js';
 import type { Routing } from './routing.js';
 import {
@@ -92,6 +91,11 @@ export class Exchange {
   /** Attempts until one answers (or none is left), then settles. */
   async run(): Promise<void> {
     try {
+      const refusal = this.routing.refusal;
+      if (refusal !== undefined) {
+        sendError(this.parts.response, this.request.wire, 400, refusal.type, refusal.message);
+        return;
+      }
       for (let attempt = 1; attempt <= this.routing.maxAttempts; attempt += 1) {
         if (this.parts.client.aborted) return;
         const choice = this.routing.choose(attempt);
@@ -134,8 +138,8 @@ export class Exchange {
     const call = callUpstream(
       target.upstream,
       target.url,
-      request.wire,
-      upstreamBody(request, target.model),
+      target.wire,
+      this.routing.body(choice.model, target),
       this.appHeaders,
       traceparent,
       this.routing.policy?.policy.fallback.timeoutMs ?? target.upstream.timeoutMs,
@@ -150,19 +154,21 @@ export class Exchange {
     const status = answer.statusCode ?? 502;
     const retryable = status === 429 || status >= 500;
     if (retryable && this.retryableStatus(current, answer, status)) return true;
-    await this.pass(current, answer, status, retryable);
-    return false;
+    return this.pass(current, answer, status, retryable);
   }
 
-  /** No answer (timeout, connection error, app gone): fall back, or answer 504 / 502. */
-  private callFailed(attempt: Attempt, error: Error): boolean {
+  /**
+   * No answer (timeout, connection error, app gone, or a silent upstream before the app got
+   * anything): fall back, or answer 504 / 502.
+   */
+  private callFailed(attempt: Attempt, error: Error, timeoutType = 'timeout'): boolean {
     const { context, parts } = this;
     context.metrics.upstreamErrors += 1;
     const timeout = error instanceof UpstreamTimeoutError;
     const type = parts.client.aborted
       ? 'client_aborted'
       : timeout
-        ? 'timeout'
+        ? timeoutType
         : error instanceof UpstreamConnectionError
           ? 'connection_error'
           : 'error';
@@ -202,24 +208,38 @@ export class Exchange {
     return true;
   }
 
-  /** Passes the answer through as the upstream sent it, then records it. */
+  /**
+   * Passes the answer through as the upstream sent it (or translated), then records it; true
+   * when the upstream went silent before anything reached the app and another attempt follows.
+   */
   private async pass(
     attempt: Attempt,
     answer: IncomingMessage,
     status: number,
     retryable: boolean,
-  ): Promise<void> {
-    const result = await relay(
-      answer,
-      this.parts.response,
-      this.request.wire,
-      this.request.hideUsage,
-      {
-        ...this.parts.extraHeaders,
+  ): Promise<boolean> {
+    const { request, parts } = this;
+    const { target } = attempt;
+    const result = await relay(answer, parts.response, {
+      wire: request.wire,
+      upstreamWire: target.wire,
+      hideUsage: request.hideUsage && target.wire === request.wire,
+      includeUsage: request.wire === 'chat' && request.stream && !request.hideUsage,
+      idleTimeoutMs: target.upstream.streamIdleTimeoutMs,
+      extraHeaders: {
+        ...parts.extraHeaders,
         'x-modelmaxx-model': attempt.choice.model,
-        'x-modelmaxx-upstream': attempt.target.upstream.name,
+        'x-modelmaxx-upstream': target.upstream.name,
       },
-    );
+    });
+    if (result.idle && !result.sent) {
+      const seconds = target.upstream.streamIdleTimeoutMs / 1000;
+      return this.callFailed(
+        attempt,
+        new UpstreamTimeoutError(`upstream ${target.upstream.name} sent nothing for ${seconds} s`),
+        'stream_idle_timeout',
+      );
+    }
     const ok = status < 400 && result.complete && result.summary.streamError === undefined;
     const costUsd = this.account(attempt, result, ok, status);
     if (status >= 400 && !retryable) this.context.metrics.upstreamErrors += 1;
@@ -228,6 +248,7 @@ export class Exchange {
       costUsd,
       ...(ok ? {} : { failed: true }),
     });
+    return false;
   }
 
   /** The answer's span attributes, cost and usage; ends the attempt's span. Returns the cost. */
@@ -276,6 +297,7 @@ export class Exchange {
   }
 
   private failureType(result: RelayResult, status: number): string {
+    if (result.idle) return 'stream_idle_timeout';
     if (!result.complete)
       return this.parts.client.aborted ? 'client_aborted' : 'stream_interrupted';
     return status >= 400 ? String(status) : 'stream_error';

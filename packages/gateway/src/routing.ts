@@ -7,10 +7,12 @@
 import { classifyRequest } from '@modelmaxx/router';
 import type { Decision, EngineOutcome } from '@modelmaxx/router';
 import type { Admission } from './access/types.js';
+import { RequestError } from './http.js';
 import { classifiable } from './request.js';
 import type { GatewayRequest } from './request.js';
 import type { Choice, RouteLabels } from './spans.js';
-import type { PolicyState, Resolution, Targets } from './targets.js';
+import type { PolicyState, Resolution, Target, Targets } from './targets.js';
+import { bodyFor } from './translate/body.js';
 
 type Admitted = Extract<Admission, { ok: true }>;
 
@@ -27,6 +29,10 @@ export class Routing {
   private readonly steered: readonly string[] | undefined;
   private readonly steeredBecause: string | undefined;
   private decision: Decision | undefined;
+  /** Bodies translated for candidates in the other provider's format, made once. */
+  private readonly translated = new Map<string, Buffer>();
+  /** Why the request cannot go anywhere: no candidate it could be translated for (a 400). */
+  refusal: RequestError | undefined;
 
   constructor(
     request: GatewayRequest,
@@ -40,7 +46,11 @@ export class Routing {
     this.maxAttempts = this.policy?.policy.fallback.maxAttempts ?? 1;
     this.steered = admission.steered !== undefined ? [...admission.candidates] : undefined;
     this.steeredBecause = admission.steered;
-    if (this.policy === undefined) return;
+    if (this.policy === undefined) {
+      const target = targets.ofModel(request.requested, request.wire);
+      if (target !== undefined) this.translate(request.requested, target);
+      return;
+    }
     this.labels = {
       policy: this.policy.policy.name,
       classKey: classifyRequest(classifiable(request)),
@@ -54,10 +64,41 @@ export class Routing {
         this.exclude.add(model);
       }
     }
+    this.translateCandidates(targets);
     for (const [model, until] of this.policy.cooldownUntil) {
       if (until > request.at) this.exclude.add(model);
       else this.policy.cooldownUntil.delete(model);
     }
+  }
+
+  /** A candidate in the other provider's format: its body, or why it cannot have one. */
+  private translate(model: string, target: Target): boolean {
+    if (target.wire === this.request.wire) return true;
+    try {
+      this.translated.set(model, bodyFor(this.request, target));
+      return true;
+    } catch (error) {
+      if (!(error instanceof RequestError)) throw error;
+      this.refusal ??= error;
+      return false;
+    }
+  }
+
+  /** Candidates the request cannot be translated for are left out; a 400 when none is left. */
+  private translateCandidates(targets: Targets): void {
+    let left = false;
+    for (const { model } of this.policy!.policy.candidates) {
+      if (this.exclude.has(model)) continue;
+      const target = targets.ofCandidate(this.policy!, model, this.request.wire)!;
+      if (this.translate(model, target)) left = true;
+      else this.exclude.add(model);
+    }
+    if (left) this.refusal = undefined;
+  }
+
+  /** The body the candidate's upstream gets. */
+  body(model: string, target: Target): Buffer {
+    return this.translated.get(model) ?? bodyFor(this.request, target);
   }
 
   /** The candidate of this attempt; undefined when none is left. */

@@ -11,7 +11,7 @@ import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@modelmaxx/semconv';
 import { resolveModel } from './config.js';
 import type { GatewayConfig, Upstream } from './config.js';
 import { RequestError } from './http.js';
-import { upstreamUrl } from './upstream.js';
+import { upstreamUrl, upstreamWireOf } from './upstream.js';
 import type { Wire } from './usage.js';
 
 export const ROUTE_PREFIX = 'route:';
@@ -23,6 +23,8 @@ export interface Target {
   readonly upstream: Upstream;
   readonly model: string;
   readonly url: string;
+  /** The upstream's wire format: the app's, or the other provider's chat format (translated). */
+  readonly wire: Wire;
   readonly provider: string;
   readonly server: Attributes;
 }
@@ -67,13 +69,14 @@ function targetOn(
   model: string,
   wire: Wire,
 ): Target | undefined {
-  const url = upstreamUrl(upstream, wire);
-  if (url === undefined) return undefined;
+  const upstreamWire = upstreamWireOf(upstream, wire);
+  if (upstreamWire === undefined) return undefined;
   return {
     label,
     upstream,
     model,
-    url,
+    url: upstreamUrl(upstream, upstreamWire),
+    wire: upstreamWire,
     provider: providerOf(upstream),
     server: serverAttributes(upstream.baseURL),
   };
@@ -165,7 +168,7 @@ export class Targets {
       throw new RequestError(
         400,
         'invalid_request_error',
-        `no candidate of policy "${name}" is served on ${wire === 'messages' ? '/v1/messages' : `this endpoint`}`,
+        `no candidate of policy "${name}" is served on this endpoint (Anthropic upstreams serve /v1/messages and /v1/chat/completions only)`,
       );
     }
     return { policy, candidates };

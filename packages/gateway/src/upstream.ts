@@ -12,15 +12,19 @@ import type { Wire } from './usage.js';
 const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
 const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
 
-/** The path an upstream of this kind serves the endpoint on, or undefined when it does not. */
-export function upstreamUrl(upstream: Upstream, wire: Wire): string | undefined {
-  if (upstream.kind === 'anthropic') {
-    if (wire === 'messages') return `${upstream.baseURL}/v1/messages`;
-    // Anthropic's OpenAI SDK compatibility endpoint.
-    if (wire === 'chat') return `${upstream.baseURL}/v1/chat/completions`;
-    return undefined;
-  }
-  if (wire === 'messages') return undefined;
+/**
+ * The wire format an upstream of this kind is called in for an app's wire format: its own, or
+ * the other provider's chat format (translated, ./translate/); undefined when it has none.
+ */
+export function upstreamWireOf(upstream: Upstream, wire: Wire): Wire | undefined {
+  if (upstream.kind === 'anthropic')
+    return wire === 'chat' || wire === 'messages' ? 'messages' : undefined;
+  return wire === 'messages' ? 'chat' : wire;
+}
+
+/** The URL an upstream of this kind serves a wire format on. */
+export function upstreamUrl(upstream: Upstream, wire: Wire): string {
+  if (upstream.kind === 'anthropic') return `${upstream.baseURL}/v1/messages`;
   if (wire === 'chat') return `${upstream.baseURL}/chat/completions`;
   if (wire === 'responses') return `${upstream.baseURL}/responses`;
   return `${upstream.baseURL}/embeddings`;

@@ -129,7 +129,7 @@ export function summarizeBody(wire: Wire, body: unknown): Summary {
 
 const FINISH_REASON = /"finish_reason":"([a-z_]+)"/g;
 
-function dataOf(event: string): string | undefined {
+export function dataOf(event: string): string | undefined {
   // One `data:` line per event from every provider we serve; join several if they come.
   const start = event.indexOf('data:');
   if (start < 0) return undefined;

@@ -204,3 +204,55 @@ export async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+export interface RecordingProxy {
+  /** The proxy's origin (append the upstream's base path). */
+  origin: string;
+  /** Requests forwarded: path and parsed JSON body. */
+  requests: { path: string; body: Record<string, unknown> }[];
+  close(): Promise<void>;
+}
+
+/** A pass-through HTTP proxy in front of `target` (an origin) that records each request body. */
+export async function startRecordingProxy(target: string): Promise<RecordingProxy> {
+  const requests: RecordingProxy['requests'] = [];
+  const server = createServer((request, response) => {
+    const parts: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => parts.push(chunk));
+    request.on('end', () => {
+      const raw = Buffer.concat(parts);
+      requests.push({
+        path: request.url ?? '',
+        body: JSON.parse(raw.toString('utf8')) as Record<string, unknown>,
+      });
+      const headers = { ...request.headers };
+      delete headers.host;
+      fetch(`${target}${request.url ?? ''}`, {
+        method: 'POST',
+        headers: headers as Record<string, string>,
+        body: raw,
+      })
+        .then(async (answer) => {
+          const out: Record<string, string> = {};
+          answer.headers.forEach((value, name) => {
+            if (
+              name !== 'content-length' &&
+              name !== 'content-encoding' &&
+              name !== 'transfer-encoding'
+            )
+              out[name] = value;
+          });
+          response.writeHead(answer.status, out);
+          for await (const chunk of answer.body ?? []) response.write(chunk);
+          response.end();
+        })
+        .catch(() => response.destroy());
+    });
+  });
+  await listen(server);
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    close: () => close(server),
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * Relay sinks for an answer in the other provider's format: a whole JSON answer (or error) is
+ * read to its end and written once in the app's format; a stream is converted event by event as
+ * it arrives. The span reads the upstream's own format, as for an untranslated answer.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BodyRelay, SseSplitter } from '../relay.js';
+import type { RelayOptions, Sink } from '../relay.js';
+import { returnedHeaders } from '../upstream.js';
+import { scanEvent } from '../usage.js';
+import type { Summary } from '../usage.js';
+import { asDict } from './requests.js';
+import {
+  anthropicMessageOf,
+  chatCompletionOf,
+  errorBodyFor,
+  streamErrorEvent,
+} from './responses.js';
+import { AnthropicToChat, ChatToAnthropic } from './streams.js';
+import type { StreamConverter } from './streams.js';
+
+/** A whole JSON answer or error, translated at its end (headers and all written then). */
+class TranslatedBody implements Sink {
+  private readonly body: BodyRelay;
+  private readonly upstream: IncomingMessage;
+  private readonly response: ServerResponse;
+  private readonly options: RelayOptions;
+
+  constructor(upstream: IncomingMessage, response: ServerResponse, options: RelayOptions) {
+    this.body = new BodyRelay(upstream, response, options.upstreamWire, true);
+    this.upstream = upstream;
+    this.response = response;
+    this.options = options;
+  }
+
+  write(chunk: Buffer): void {
+    this.body.write(chunk);
+  }
+
+  private translated(): { status: number; text: string } {
+    const status = this.upstream.statusCode ?? 502;
+    const raw = this.body.body().toString('utf8');
+    if (status >= 400) return { status, text: errorBodyFor(this.options.wire, status, raw) };
+    let parsed: Record<string, unknown> | undefined;
+    try {
+      parsed = asDict(JSON.parse(raw));
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined) {
+      const text = errorBodyFor(this.options.wire, 502, 'the upstream answer is not JSON');
+      return { status: 502, text };
+    }
+    const converted =
+      this.options.wire === 'chat'
+        ? chatCompletionOf(parsed, Math.floor(Date.now() / 1000))
+        : anthropicMessageOf(parsed);
+    return { status, text: JSON.stringify(converted) };
+  }
+
+  end(): void {
+    const { status, text } = this.translated();
+    this.response.writeHead(status, {
+      ...returnedHeaders(this.upstream.headers, false),
+      ...this.options.extraHeaders,
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+    });
+    this.response.end(text);
+  }
+
+  stall(): void {
+    this.response.destroy();
+  }
+
+  summary(complete: boolean): Summary {
+    return this.body.summary(complete);
+  }
+}
+
+/** A stream converted event by event; the span reads the upstream's events. */
+class TranslatedEvents implements Sink {
+  private readonly read: Summary = { finishReasons: [] };
+  private readonly splitter = new SseSplitter();
+  private first = true;
+  private readonly response: ServerResponse;
+  private readonly options: RelayOptions;
+  private readonly converter: StreamConverter;
+
+  constructor(response: ServerResponse, options: RelayOptions) {
+    this.response = response;
+    this.options = options;
+    this.converter =
+      options.wire === 'chat' ? new AnthropicToChat(options.includeUsage) : new ChatToAnthropic();
+  }
+
+  write(chunk: Buffer): void {
+    const events = this.splitter.push(chunk);
+    if (events === undefined) return;
+    let out = '';
+    for (const event of events) {
+      scanEvent(this.options.upstreamWire, event, this.read, this.first);
+      this.first = false;
+      out += this.converter.event(event);
+    }
+    if (out !== '') this.response.write(out);
+  }
+
+  end(): void {
+    this.response.end(this.converter.end());
+  }
+
+  stall(type: string, message: string): void {
+    this.response.end(streamErrorEvent(this.options.wire, type, message));
+  }
+
+  summary(): Summary {
+    return this.read;
+  }
+}
+
+/** The sink of an answer in the other format (the relay calls it when the wires differ). */
+export function translatingSink(
+  upstream: IncomingMessage,
+  response: ServerResponse,
+  sse: boolean,
+  options: RelayOptions,
+): Sink {
+  return sse
+    ? new TranslatedEvents(response, options)
+    : new TranslatedBody(upstream, response, options);
+}

@@ -1,0 +1,257 @@
+/**
+ * Streams across wire formats, event by event (nothing held back beyond the event at hand):
+ * Anthropic's SSE events (`message_start`, `content_block_*`, `message_delta`, `message_stop`,
+ * `error`) as `chat.completion.chunk`s ending in `[DONE]`, and chat chunks as Anthropic events.
+ */
+import { dataOf } from '../usage.js';
+import { asDict } from './requests.js';
+import {
+  chatUsageOf,
+  finishOfStop,
+  messagesUsageOf,
+  stopOfFinish,
+  streamErrorEvent,
+} from './responses.js';
+
+type Dict = Record<string, unknown>;
+
+/** Turns the upstream's SSE events into the app's. */
+export interface StreamConverter {
+  /** One complete upstream event (without its blank line) → the app's events (maybe none). */
+  event(event: string): string;
+  /** The upstream's stream ended: what still closes the app's stream. */
+  end(): string;
+}
+
+function parseData(event: string): Dict | 'done' | undefined {
+  const data = dataOf(event);
+  if (data === undefined) return undefined;
+  if (data.trim() === '[DONE]') return 'done';
+  try {
+    return asDict(JSON.parse(data));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Anthropic events → chat completion chunks (the usage chunk only when the app asked). */
+export class AnthropicToChat implements StreamConverter {
+  private id = '';
+  private model = '';
+  private readonly created = Math.floor(Date.now() / 1000);
+  private usage: Dict = {};
+  private finish: string | null = null;
+  /** Anthropic block index → tool call index. */
+  private readonly tools = new Map<number, number>();
+  private done = false;
+  private readonly includeUsage: boolean;
+
+  constructor(includeUsage: boolean) {
+    this.includeUsage = includeUsage;
+  }
+
+  private chunk(delta: Dict, finish: string | null = null): string {
+    const choice = { index: 0, delta, logprobs: null, finish_reason: finish };
+    const body = {
+      id: this.id,
+      object: 'chat.completion.chunk',
+      created: this.created,
+      model: this.model,
+      choices: [choice],
+    };
+    return `data: ${JSON.stringify(body)}\n\n`;
+  }
+
+  event(event: string): string {
+    const data = parseData(event);
+    if (data === undefined || data === 'done' || this.done) return '';
+    switch (data['type']) {
+      case 'message_start': {
+        const message = asDict(data['message']) ?? {};
+        this.id = String(message['id'] ?? '');
+        this.model = String(message['model'] ?? '');
+        this.usage = { ...asDict(message['usage']) };
+        return this.chunk({ role: 'assistant', content: '' });
+      }
+      case 'content_block_start':
+        return this.blockStart(num(data['index']), asDict(data['content_block']) ?? {});
+      case 'content_block_delta':
+        return this.blockDelta(num(data['index']), asDict(data['delta']) ?? {});
+      case 'message_delta':
+        this.finish = finishOfStop(asDict(data['delta'])?.['stop_reason']) ?? this.finish;
+        Object.assign(this.usage, asDict(data['usage']));
+        return '';
+      case 'message_stop':
+        return this.end();
+      case 'error': {
+        this.done = true;
+        const error = asDict(data['error']) ?? {};
+        return streamErrorEvent(
+          'chat',
+          String(error['type'] ?? 'api_error'),
+          String(error['message'] ?? 'stream error'),
+        );
+      }
+      default:
+        return '';
+    }
+  }
+
+  private blockStart(index: number, block: Dict): string {
+    if (block['type'] === 'tool_use') {
+      const call = this.tools.size;
+      this.tools.set(index, call);
+      const fn = { name: block['name'], arguments: '' };
+      return this.chunk({
+        tool_calls: [{ index: call, id: block['id'], type: 'function', function: fn }],
+      });
+    }
+    if (block['type'] === 'text' && typeof block['text'] === 'string' && block['text'] !== '') {
+      return this.chunk({ content: block['text'] });
+    }
+    return '';
+  }
+
+  private blockDelta(index: number, delta: Dict): string {
+    if (delta['type'] === 'text_delta') return this.chunk({ content: String(delta['text'] ?? '') });
+    if (delta['type'] === 'input_json_delta') {
+      const call = this.tools.get(index) ?? 0;
+      const fn = { arguments: String(delta['partial_json'] ?? '') };
+      return this.chunk({ tool_calls: [{ index: call, function: fn }] });
+    }
+    return ''; // thinking and signatures have no chat counterpart
+  }
+
+  end(): string {
+    if (this.done) return '';
+    this.done = true;
+    let out = this.chunk({}, this.finish ?? 'stop');
+    if (this.includeUsage) {
+      const body = {
+        id: this.id,
+        object: 'chat.completion.chunk',
+        created: this.created,
+        model: this.model,
+        choices: [],
+        usage: chatUsageOf(this.usage),
+      };
+      out += `data: ${JSON.stringify(body)}\n\n`;
+    }
+    return `${out}data: [DONE]\n\n`;
+  }
+}
+
+const num = (value: unknown): number => (typeof value === 'number' ? value : 0);
+
+function anthropicEvent(type: string, body: Dict): string {
+  return `event: ${type}\ndata: ${JSON.stringify({ type, ...body })}\n\n`;
+}
+
+/** Chat completion chunks → Anthropic events (text and tool_use blocks, one at a time). */
+export class ChatToAnthropic implements StreamConverter {
+  private started = false;
+  private done = false;
+  /** The open content block: its index and what it is (a text, or a tool call's index). */
+  private open: { index: number; tool: number | undefined } | undefined;
+  private blocks = 0;
+  private stop: string | null = null;
+  private usage: Dict | undefined;
+
+  event(event: string): string {
+    const data = parseData(event);
+    if (data === undefined || this.done) return '';
+    if (data === 'done') return this.end();
+    const error = asDict(data['error']);
+    if (error !== undefined) {
+      this.done = true;
+      return streamErrorEvent('messages', 'api_error', String(error['message'] ?? 'stream error'));
+    }
+    let out = this.start(data);
+    if (asDict(data['usage']) !== undefined) this.usage = asDict(data['usage']);
+    const choice = asDict(Array.isArray(data['choices']) ? data['choices'][0] : undefined);
+    const delta = asDict(choice?.['delta']) ?? {};
+    const text = typeof delta['content'] === 'string' ? delta['content'] : delta['refusal'];
+    if (typeof text === 'string' && text !== '') {
+      if (this.open === undefined || this.open.tool !== undefined)
+        out += this.openBlock({ type: 'text', text: '' }, undefined);
+      out += anthropicEvent('content_block_delta', {
+        index: this.open!.index,
+        delta: { type: 'text_delta', text },
+      });
+    }
+    for (const entry of Array.isArray(delta['tool_calls']) ? delta['tool_calls'] : [])
+      out += this.toolDelta(asDict(entry) ?? {});
+    if (typeof choice?.['finish_reason'] === 'string') {
+      this.stop = stopOfFinish(choice['finish_reason']);
+      out += this.closeBlock();
+    }
+    return out;
+  }
+
+  private start(data: Dict): string {
+    if (this.started) return '';
+    this.started = true;
+    const message = {
+      id: data['id'],
+      type: 'message',
+      role: 'assistant',
+      model: data['model'],
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: 0, output_tokens: 0 },
+    };
+    return anthropicEvent('message_start', { message });
+  }
+
+  private toolDelta(call: Dict): string {
+    const index = num(call['index']);
+    const fn = asDict(call['function']) ?? {};
+    let out = '';
+    if (this.open?.tool !== index) {
+      out += this.openBlock(
+        { type: 'tool_use', id: call['id'], name: fn['name'], input: {} },
+        index,
+      );
+    }
+    const args = fn['arguments'];
+    if (typeof args === 'string' && args !== '') {
+      out += anthropicEvent('content_block_delta', {
+        index: this.open!.index,
+        delta: { type: 'input_json_delta', partial_json: args },
+      });
+    }
+    return out;
+  }
+
+  private openBlock(block: Dict, tool: number | undefined): string {
+    const out = this.closeBlock();
+    this.open = { index: this.blocks, tool };
+    this.blocks += 1;
+    return (
+      out + anthropicEvent('content_block_start', { index: this.open.index, content_block: block })
+    );
+  }
+
+  private closeBlock(): string {
+    if (this.open === undefined) return '';
+    const { index } = this.open;
+    this.open = undefined;
+    return anthropicEvent('content_block_stop', { index });
+  }
+
+  end(): string {
+    if (this.done) return '';
+    this.done = true;
+    const out = this.start({}) + this.closeBlock();
+    const usage = messagesUsageOf(this.usage);
+    return (
+      out +
+      anthropicEvent('message_delta', {
+        delta: { stop_reason: this.stop ?? 'end_turn', stop_sequence: null },
+        usage,
+      }) +
+      anthropicEvent('message_stop', {})
+    );
+  }
+}
