@@ -48,12 +48,21 @@ export interface Sink {
   summary(complete: boolean): Summary;
 }
 
-/** Splits a byte stream into complete SSE events (without their blank line). */
-export class SseSplitter {
-  private readonly decoder = new StringDecoder('utf8');
+/** Splits a byte stream into complete SSE events (without their blank line) and reads each. */
+export class EventScanner {
+  /** What the span records, read from the events in `wire`'s format. */
+  readonly summary: Summary = { finishReasons: [] };
   /** The part of an event not complete yet. */
   pending = '';
+  private readonly decoder = new StringDecoder('utf8');
+  private first = true;
+  private readonly wire: Wire;
 
+  constructor(wire: Wire) {
+    this.wire = wire;
+  }
+
+  /** The events this chunk completes; undefined when none. */
   push(chunk: Buffer): string[] | undefined {
     const text = this.pending + this.decoder.write(chunk);
     const end = text.lastIndexOf('\n\n');
@@ -63,6 +72,13 @@ export class SseSplitter {
     }
     this.pending = text.slice(end + 2);
     return text.slice(0, end).split('\n\n');
+  }
+
+  /** Reads one event into the summary; true when it is the hidden usage chunk. */
+  scan(event: string): boolean {
+    const hidden = scanEvent(this.wire, event, this.summary, this.first);
+    this.first = false;
+    return hidden;
   }
 }
 
@@ -123,53 +139,46 @@ export class BodyRelay implements Sink {
 
 /** An SSE body: passed through chunk by chunk, each complete event scanned for the span. */
 class EventRelay implements Sink {
-  private readonly read: Summary = { finishReasons: [] };
-  private readonly splitter = new SseSplitter();
-  private first = true;
+  private readonly scanner: EventScanner;
   private readonly response: ServerResponse;
   private readonly wire: Wire;
   private readonly hideUsage: boolean;
 
   constructor(response: ServerResponse, wire: Wire, hideUsage: boolean) {
+    this.scanner = new EventScanner(wire);
     this.response = response;
     this.wire = wire;
     this.hideUsage = hideUsage;
   }
 
   write(chunk: Buffer): void {
-    const events = this.splitter.push(chunk);
+    const { scanner } = this;
+    const events = scanner.push(chunk);
     if (!this.hideUsage) {
       // The bytes as they came; the events only read.
       this.response.write(chunk);
-      if (events !== undefined) for (const event of events) this.scan(event);
+      if (events !== undefined) for (const event of events) scanner.scan(event);
       return;
     }
     if (events === undefined) return;
     let out = '';
-    for (const event of events) if (!this.scan(event)) out += `${event}\n\n`;
+    for (const event of events) if (!scanner.scan(event)) out += `${event}\n\n`;
     if (out !== '') this.response.write(out);
   }
 
   end(): void {
-    if (this.hideUsage && this.splitter.pending !== '') this.response.write(this.splitter.pending);
+    if (this.hideUsage && this.scanner.pending !== '') this.response.write(this.scanner.pending);
     this.response.end();
   }
 
   stall(type: string, message: string): void {
     // A partial event the app already got (passed through as it came) is closed first.
-    const open = !this.hideUsage && this.splitter.pending !== '' ? '\n\n' : '';
+    const open = !this.hideUsage && this.scanner.pending !== '' ? '\n\n' : '';
     this.response.end(open + streamErrorEvent(this.wire, type, message));
   }
 
   summary(): Summary {
-    return this.read;
-  }
-
-  /** Reads one event into the summary; true when it is the hidden usage chunk. */
-  private scan(event: string): boolean {
-    const hidden = scanEvent(this.wire, event, this.read, this.first);
-    this.first = false;
-    return hidden;
+    return this.scanner.summary;
   }
 }
 

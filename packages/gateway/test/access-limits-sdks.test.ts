@@ -8,18 +8,16 @@ import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccess, createGateway, resolveConfig } from '../src/index.js';
-import type { AccessLayer, Gateway } from '../src/index.js';
+import { createAccess, resolveConfig } from '../src/index.js';
+import type { AccessLayer } from '../src/index.js';
 import { windowOf } from '../src/access/index.js';
-import { startSlowUpstream, waitFor } from './helpers.js';
-import type { SlowUpstream } from './helpers.js';
-
-const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+import { startSdkGateway, startSlowUpstream, waitFor } from './helpers.js';
+import type { SdkGateway, SlowUpstream } from './helpers.js';
 
 let sim: LlmSim;
 let slow: SlowUpstream;
 let access: AccessLayer;
-let gateway: Gateway;
+let sdk: SdkGateway;
 let openai: OpenAI;
 let anthropic: Anthropic;
 
@@ -41,26 +39,21 @@ beforeAll(async () => {
       env: {},
     },
   );
-  access = createAccess(
-    {
-      budgets: [
-        // Smaller than any request's estimate: every request of feature "tiny" is refused.
-        { name: 'tiny-daily', scope: 'feature', match: 'tiny', period: 'day', limitUsd: 0.000001 },
-        // Room for everything the tests send: its reservations are watched.
-        { name: 'watched', scope: 'feature', match: 'watched', period: 'month', limitUsd: 100 },
-      ],
-      rateLimits: [{ name: 'one-per-minute', scope: 'user', match: 'hasty', requestsPerMinute: 1 }],
-    },
-    { logger: { info: () => undefined, warn: () => undefined, error: () => undefined } },
-  );
-  gateway = createGateway({ config, access, logger: quiet });
-  const { url } = await gateway.listen(0, '127.0.0.1');
-  openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
-  anthropic = new Anthropic({ baseURL: url, apiKey: 'unused', maxRetries: 0 });
+  access = createAccess({
+    budgets: [
+      // Smaller than any request's estimate: every request of feature "tiny" is refused.
+      { name: 'tiny-daily', scope: 'feature', match: 'tiny', period: 'day', limitUsd: 0.000001 },
+      // Room for everything the tests send: its reservations are watched.
+      { name: 'watched', scope: 'feature', match: 'watched', period: 'month', limitUsd: 100 },
+    ],
+    rateLimits: [{ name: 'one-per-minute', scope: 'user', match: 'hasty', requestsPerMinute: 1 }],
+  });
+  sdk = await startSdkGateway(config, { access });
+  ({ openai, anthropic } = sdk);
 });
 
 afterAll(async () => {
-  await gateway?.close();
+  await sdk?.close();
   await sim?.close();
   await slow?.close();
 });

@@ -9,13 +9,10 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { createRandom } from '@modelmaxx/router';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createGateway, resolveConfig } from '../src/index.js';
-import type { Gateway } from '../src/index.js';
-import { startSpanReceiver, waitFor } from './helpers.js';
-import type { ReceivedSpan } from './helpers.js';
+import { resolveConfig } from '../src/index.js';
+import { startSdkGateway, waitFor } from './helpers.js';
+import type { SdkGateway } from './helpers.js';
 
 const IDLE_MS = 400;
 
@@ -77,14 +74,12 @@ async function startStallingUpstream(): Promise<{ baseURL: string; seen: Seen[];
 }
 
 let upstream: Awaited<ReturnType<typeof startStallingUpstream>>;
-let receiver: Awaited<ReturnType<typeof startSpanReceiver>>;
-let gateway: Gateway;
+let sdk: SdkGateway;
 let openai: OpenAI;
 let anthropic: Anthropic;
 
 beforeAll(async () => {
   upstream = await startStallingUpstream();
-  receiver = await startSpanReceiver();
   const config = resolveConfig(
     {
       upstreams: {
@@ -109,20 +104,12 @@ beforeAll(async () => {
     },
     { env: {} },
   );
-  gateway = createGateway({
-    config,
-    spanExporter: new OTLPTraceExporter({ url: receiver.url }),
-    random: createRandom(1),
-    logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
-  });
-  const { url } = await gateway.listen(0, '127.0.0.1');
-  openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
-  anthropic = new Anthropic({ baseURL: url, apiKey: 'unused', maxRetries: 0 });
+  sdk = await startSdkGateway(config);
+  ({ openai, anthropic } = sdk);
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  await receiver?.close();
+  await sdk?.close();
   await new Promise<void>((resolve) => {
     upstream?.server.close(() => resolve());
     upstream?.server.closeAllConnections();
@@ -130,19 +117,11 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  await gateway.forceFlush();
-  receiver.spans.length = 0;
+  await sdk.reset();
   upstream.seen.length = 0;
 });
 
-async function spans(count: number): Promise<ReceivedSpan[]> {
-  await waitFor(() => {
-    void gateway.forceFlush();
-    return receiver.spans.filter((span) => span.name.startsWith('chat')).length >= count;
-  }, 15_000);
-  return receiver.spans.filter((span) => span.name.startsWith('chat'));
-}
+const spans = (count: number) => sdk.chatSpans(count);
 
 describe('stream idle timeout', () => {
   it('the default is 300 s, per upstream or under limits', () => {

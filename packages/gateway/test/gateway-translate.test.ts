@@ -7,20 +7,16 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
-import { createRandom } from '@modelmaxx/router';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createGateway, resolveConfig } from '../src/index.js';
-import type { Gateway } from '../src/index.js';
-import { startRecordingProxy, startSpanReceiver, waitFor } from './helpers.js';
-import type { ReceivedSpan, RecordingProxy } from './helpers.js';
+import { resolveConfig } from '../src/index.js';
+import { startRecordingProxy, startSdkGateway } from './helpers.js';
+import type { ReceivedSpan, RecordingProxy, SdkGateway } from './helpers.js';
 
 let sim: LlmSim;
 let proxy: RecordingProxy;
-let receiver: Awaited<ReturnType<typeof startSpanReceiver>>;
-let gateway: Gateway;
+let sdk: SdkGateway;
 let openai: OpenAI;
 let anthropic: Anthropic;
 
@@ -31,7 +27,6 @@ const PNG =
 beforeAll(async () => {
   sim = await startLlmSim({ seed: 5 });
   proxy = await startRecordingProxy(new URL(sim.anthropicBaseURL).origin);
-  receiver = await startSpanReceiver();
   const config = resolveConfig(
     {
       policies: [
@@ -51,38 +46,22 @@ beforeAll(async () => {
       env: {},
     },
   );
-  gateway = createGateway({
-    config,
-    spanExporter: new OTLPTraceExporter({ url: receiver.url }),
-    random: createRandom(3),
-    logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
-  });
-  const { url } = await gateway.listen(0, '127.0.0.1');
-  openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
-  anthropic = new Anthropic({ baseURL: url, apiKey: 'unused', maxRetries: 0 });
+  sdk = await startSdkGateway(config, { seed: 3 });
+  ({ openai, anthropic } = sdk);
 });
 
 afterAll(async () => {
-  await gateway?.close();
+  await sdk?.close();
   await proxy?.close();
   await sim?.close();
-  await receiver?.close();
 });
 
 beforeEach(async () => {
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  await gateway.forceFlush();
-  receiver.spans.length = 0;
+  await sdk.reset();
   proxy.requests.length = 0;
 });
 
-async function spans(count: number): Promise<ReceivedSpan[]> {
-  await waitFor(() => {
-    void gateway.forceFlush();
-    return receiver.spans.filter((span) => span.name.startsWith('chat')).length >= count;
-  }, 15_000);
-  return receiver.spans.filter((span) => span.name.startsWith('chat'));
-}
+const spans = (count: number) => sdk.chatSpans(count);
 
 const weather = {
   type: 'function' as const,
@@ -538,7 +517,7 @@ describe('route: policies pick a candidate of either provider whatever the forma
       try {
         let fellBack: ReceivedSpan[] | undefined;
         for (let n = 0; n < 30 && fellBack === undefined; n += 1) {
-          receiver.spans.length = 0;
+          sdk.receiver.spans.length = 0;
           await ask(n);
           await new Promise((resolve) => setTimeout(resolve, 100)); // past the 50 ms cooldown
           const attempts = await spans(1);

@@ -1,7 +1,16 @@
-/** Test helpers: a loopback OTLP/JSON span receiver and a slow SSE upstream that records aborts. */
+/**
+ * Test helpers: a loopback OTLP/JSON span receiver, a slow SSE upstream that records aborts, a
+ * recording proxy, and an in-process gateway with both SDKs pointed at it.
+ */
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { createRandom } from '@modelmaxx/router';
+import { createGateway } from '../src/index.js';
+import type { Gateway, GatewayAccess, GatewayConfig } from '../src/index.js';
 
 type AnyValue = {
   stringValue?: string;
@@ -254,5 +263,57 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
     origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     close: () => close(server),
+  };
+}
+
+export interface SdkGateway {
+  readonly gateway: Gateway;
+  readonly openai: OpenAI;
+  readonly anthropic: Anthropic;
+  readonly receiver: Awaited<ReturnType<typeof startSpanReceiver>>;
+  /** The attempts' (`chat …`) spans, once at least `count` came. */
+  chatSpans(count: number): Promise<ReceivedSpan[]>;
+  /** Between tests: the previous test's late spans flushed and forgotten. */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An in-process gateway on loopback exporting spans over OTLP, with both SDKs (no retries). */
+export async function startSdkGateway(
+  config: GatewayConfig,
+  options: { access?: GatewayAccess; seed?: number } = {},
+): Promise<SdkGateway> {
+  const receiver = await startSpanReceiver();
+  const gateway = createGateway({
+    config,
+    ...(options.access === undefined ? {} : { access: options.access }),
+    spanExporter: new OTLPTraceExporter({ url: receiver.url }),
+    random: createRandom(options.seed ?? 1),
+    logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+  });
+  const { url } = await gateway.listen(0, '127.0.0.1');
+  const attempts = () => receiver.spans.filter((span) => span.name.startsWith('chat'));
+  return {
+    gateway,
+    receiver,
+    openai: new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 }),
+    anthropic: new Anthropic({ baseURL: url, apiKey: 'unused', maxRetries: 0 }),
+    async chatSpans(count) {
+      await waitFor(() => {
+        void gateway.forceFlush();
+        return attempts().length >= count;
+      }, 15_000);
+      return attempts();
+    },
+    async reset() {
+      // A stream's span ends after the client read its last chunk: let it in first.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await gateway.forceFlush();
+      receiver.spans.length = 0;
+    },
+    async close() {
+      await gateway.close();
+      await receiver.close();
+    },
   };
 }

@@ -4,11 +4,10 @@
  * it arrives. The span reads the upstream's own format, as for an untranslated answer.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BodyRelay, SseSplitter } from '../relay.js';
+import { BodyRelay, EventScanner } from '../relay.js';
 import type { RelayOptions, Sink } from '../relay.js';
 import { returnedHeaders } from '../upstream.js';
-import { scanEvent } from '../usage.js';
-import type { Summary } from '../usage.js';
+import type { Summary, Wire } from '../usage.js';
 import { asDict } from './requests.js';
 import {
   anthropicMessageOf,
@@ -80,27 +79,25 @@ class TranslatedBody implements Sink {
 
 /** A stream converted event by event; the span reads the upstream's events. */
 class TranslatedEvents implements Sink {
-  private readonly read: Summary = { finishReasons: [] };
-  private readonly splitter = new SseSplitter();
-  private first = true;
-  private readonly response: ServerResponse;
-  private readonly options: RelayOptions;
+  private readonly scanner: EventScanner;
   private readonly converter: StreamConverter;
+  private readonly response: ServerResponse;
+  private readonly wire: Wire;
 
   constructor(response: ServerResponse, options: RelayOptions) {
-    this.response = response;
-    this.options = options;
+    this.scanner = new EventScanner(options.upstreamWire);
     this.converter =
       options.wire === 'chat' ? new AnthropicToChat(options.includeUsage) : new ChatToAnthropic();
+    this.response = response;
+    this.wire = options.wire;
   }
 
   write(chunk: Buffer): void {
-    const events = this.splitter.push(chunk);
+    const events = this.scanner.push(chunk);
     if (events === undefined) return;
     let out = '';
     for (const event of events) {
-      scanEvent(this.options.upstreamWire, event, this.read, this.first);
-      this.first = false;
+      this.scanner.scan(event);
       out += this.converter.event(event);
     }
     if (out !== '') this.response.write(out);
@@ -111,11 +108,11 @@ class TranslatedEvents implements Sink {
   }
 
   stall(type: string, message: string): void {
-    this.response.end(streamErrorEvent(this.options.wire, type, message));
+    this.response.end(streamErrorEvent(this.wire, type, message));
   }
 
   summary(): Summary {
-    return this.read;
+    return this.scanner.summary;
   }
 }
 
