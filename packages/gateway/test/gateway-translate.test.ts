@@ -5,6 +5,8 @@
  * plain, streamed, with tools and images, errors both ways, what is refused, and `route:` policies
  * picking a candidate of either provider.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
@@ -548,5 +550,50 @@ describe('route: policies pick a candidate of either provider whatever the forma
       .withResponse();
     expect(completion.response.headers.get('x-modelmaxx-model')).toBe('gpt-4o-mini');
     expect(completion.data.choices).toHaveLength(2);
+  });
+});
+
+describe('curl', () => {
+  const run = promisify(execFile);
+  const curl = async (path: string, body: Record<string, unknown>) =>
+    (
+      await run('curl', [
+        '-sS',
+        '-N',
+        '-i',
+        '-H',
+        'content-type: application/json',
+        '--data-binary',
+        JSON.stringify(body),
+        `${sdk.url}${path}`,
+      ])
+    ).stdout;
+
+  it('chat completions streamed from Anthropic, messages streamed from OpenAI, with the headers', async () => {
+    const chat = await curl('/v1/chat/completions', {
+      model: 'claude-haiku-4-5',
+      stream: true,
+      max_tokens: 40,
+      messages: [{ role: 'user', content: 'curl translated' }],
+    });
+    expect(chat).toMatch(/content-type: text\/event-stream/i);
+    expect(chat).toMatch(/x-modelmaxx-upstream: anthropic/i);
+    expect(chat).toContain('"object":"chat.completion.chunk"');
+    expect(chat).toContain('"finish_reason":"stop"');
+    expect(chat.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    expect(chat).not.toContain('event: ');
+
+    const messages = await curl('/v1/messages', {
+      model: 'gpt-4o-mini',
+      stream: true,
+      max_tokens: 40,
+      messages: [{ role: 'user', content: 'curl translated' }],
+    });
+    expect(messages).toMatch(/x-modelmaxx-upstream: openai/i);
+    const events = [...messages.matchAll(/^event: (\w+)$/gm)].map((match) => match[1]);
+    expect(events[0]).toBe('message_start');
+    expect(events).toContain('content_block_delta');
+    expect(events.slice(-3)).toEqual(['content_block_stop', 'message_delta', 'message_stop']);
+    expect(messages).not.toContain('[DONE]');
   });
 });

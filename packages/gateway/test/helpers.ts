@@ -268,6 +268,8 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
 
 export interface SdkGateway {
   readonly gateway: Gateway;
+  /** The gateway's origin. */
+  readonly url: string;
   readonly openai: OpenAI;
   readonly anthropic: Anthropic;
   readonly receiver: Awaited<ReturnType<typeof startSpanReceiver>>;
@@ -295,6 +297,7 @@ export async function startSdkGateway(
   const attempts = () => receiver.spans.filter((span) => span.name.startsWith('chat'));
   return {
     gateway,
+    url,
     receiver,
     openai: new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 }),
     anthropic: new Anthropic({ baseURL: url, apiKey: 'unused', maxRetries: 0 }),
