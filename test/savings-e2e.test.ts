@@ -8,6 +8,9 @@
  * coverage is `bench/shadow-ledger.bench.ts`). With a judge right 80% of the time and user
  * feedback on half the cheap answers, the ledger's judge-corrected interval covers the truth
  * where the measured one is biased toward 0 (5 seeds; 20 seeds measured: docs/routing.md).
+ * The runner is deterministic (a virtual clock, each request's shadow drained before the
+ * next): a seed gives the same routing, verdicts and ledger on every run and machine load, so
+ * the bounds below hold or fail for a seed, never by scheduling.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -89,20 +92,24 @@ async function savingsJsonLines(): Promise<Record<string, unknown>[]> {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
+/** The convergence runs' size: requests per class, and the tail convergence is measured over. */
+const CONVERGENCE_RUN = { requestsPerClass: 250, tail: 50 };
+
 describe('shadow comparisons into the savings ledger', () => {
   const results: SeedResult[] = [];
 
   it('converges to the right model per class from judge verdicts alone; the interval covers the truth', async () => {
     for (const seed of [1, 2, 3]) {
       const result = await runShadowSeed(
-        { collectorUrl: collector.url, seed, requestsPerClass: 250, tail: 50 },
+        { ...CONVERGENCE_RUN, collectorUrl: collector.url, seed },
         () => provider.forceFlush(),
       );
       results.push(result);
     }
     // The right model answers at least 80% of the last 50 requests of each class (exploration
     // 5%) in at least 5 of the 6 (seed, class) pairs: a bandit can abandon the cheap model after
-    // an unlucky start, and its estimate then stays where it was (20 seeds: bench).
+    // an unlucky start, and its estimate then stays where it was. Seeds 1-3 give 5 of 6 (seed 1
+    // hard: 76%); seeds 1-20: 36 of 40 (the bench).
     const pairs = results.flatMap((result) => [
       result.convergence['easy']!,
       result.convergence['hard']!,
@@ -125,6 +132,7 @@ describe('shadow comparisons into the savings ledger', () => {
       expect(result.cheapRows['easy']?.quality?.samples, label).toBeGreaterThanOrEqual(30);
     }
     // 95% intervals: of the 6 (seed, class) intervals with a width, at most one may miss.
+    // Seeds 1-3: all 6 cover; seeds 1-20: 34 of 40 (deterministic runner, the bench).
     const intervals = results.flatMap((result) =>
       Object.values(result.covered).filter((value) => value !== undefined),
     );
@@ -136,6 +144,25 @@ describe('shadow comparisons into the savings ledger', () => {
       expect(quality.high!).toBeLessThan(0.1);
       expect(quality.high!).toBeGreaterThan(trueDifference('hard'));
     }
+  }, 120_000);
+
+  it('gives the same routing, verdicts and ledger for the same seed, run after run', async () => {
+    // Verdicts that landed while later requests were routed, and a wall clock for the engine,
+    // made the ledger depend on the machine's scheduling (a CI flake of the coverage bounds);
+    // the runner now drains each request's shadow and routes on a virtual clock. Seed 1 again
+    // (as the first test ran it), into a policy of its own.
+    const first = results[0]!;
+    const again = await runShadowSeed(
+      { ...CONVERGENCE_RUN, collectorUrl: collector.url, seed: first.seed, policySuffix: '-again' },
+      () => provider.forceFlush(),
+    );
+    const figures = (result: SeedResult) => ({
+      convergence: result.convergence,
+      stats: result.stats,
+      appUsd: result.appUsd,
+      rows: result.rows.map(({ policy: _policy, ...row }) => row),
+    });
+    expect(figures(again)).toEqual(figures(first));
   }, 120_000);
 
   it('books spend, reference cost and the shadow/judge spend per policy, class and model', async () => {
@@ -259,6 +286,9 @@ describe('shadow comparisons into the savings ledger', () => {
     const measured = seeds.filter((result) => result.measuredCovered['hard'] === true).length;
     // A 95% interval misses 2 or more of 5 seeds with probability 2.3%; the measured one
     // (centred on about -0.46, ±0.1) holds -0.66 in about 5% of seeds: 2 or more of 5 in 2%.
+    // Deterministic runner: seeds 11-15 give 5 corrected and 0 measured; seeds 101-120, 19 of
+    // 20 corrected (mean -0.634, spread 0.068, ±0.18) and 0 of 20 measured (mean -0.441, ±0.10;
+    // the closest low end -0.649).
     expect(corrected, label).toBeGreaterThanOrEqual(4);
     expect(measured, label).toBeLessThanOrEqual(1);
     // modelmaxx savings prints the corrected figures too.

@@ -81,6 +81,10 @@ export interface SeedOptions {
   /** Classes to run (default both). */
   classes?: string[];
   cheapQuality?: CheapQuality;
+  /** Virtual milliseconds between two requests on the router's clock (default 100). */
+  stepMs?: number;
+  /** Appended to the policy's name (two runs of a seed into one collector). */
+  policySuffix?: string;
 }
 
 /** An app call the router answered: its class, model, response id and whether it is right. */
@@ -120,7 +124,17 @@ async function waitForCount(collectorUrl: string, sql: string, expected: number)
   }
 }
 
-function createShadowRouter(options: SeedOptions, sim: LlmSim, policyName: string): Router {
+/**
+ * The router of a seed, on a virtual clock (`clock.at` advanced per request by the caller):
+ * the engine's weight refresh and decay, the spend windows and the verdicts' times depend on
+ * the clock, so a wall clock would make the routing depend on how fast the machine runs.
+ */
+function createShadowRouter(
+  options: SeedOptions,
+  sim: LlmSim,
+  policyName: string,
+  clock: { at: number },
+): Router {
   const { seed } = options;
   const client = observe(new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'k', maxRetries: 0 }));
   return createRouter({
@@ -141,19 +155,28 @@ function createShadowRouter(options: SeedOptions, sim: LlmSim, policyName: strin
     clients: { openai: client },
     judge: pairwiseJudge({ client, model: CHEAP, random: createRandom(seed * 7 + 1) }),
     random: createRandom(seed),
+    now: () => clock.at,
   });
 }
 
-/** The app's requests, class after class in turn; what answered each, and the spend. */
+/**
+ * The app's requests, class after class in turn; what answered each, and the spend. The shadow
+ * comparison a request starts (reference call, judge, verdict learned) is drained before the
+ * next request: run concurrently, verdicts landed after a number of later decisions that
+ * depended on the machine's scheduling, and the same seed gave another ledger each run (a CI
+ * flake of the coverage bounds). Now the same seed gives the same routing, verdicts and ledger.
+ */
 async function routeRequests(
   router: Router,
   options: SeedOptions,
   classes: string[],
+  clock: { at: number },
 ): Promise<{ answered: Answered[]; appUsd: number }> {
   const answered: Answered[] = [];
   let appUsd = 0;
   for (let index = 0; index < options.requestsPerClass; index++) {
     for (const classKey of classes) {
+      clock.at += options.stepMs ?? 100;
       const { kind, difficulty } = CLASSES[classKey]!;
       const task = generateTask({ kind, difficulty, seed: options.seed * 1000 + index });
       const before = router.spend().spentUsd;
@@ -162,6 +185,7 @@ async function routeRequests(
         { task: classKey },
       );
       appUsd += router.spend().spentUsd - before;
+      await router.idle();
       answered.push({
         classKey,
         model: completion.model.startsWith(CHEAP) ? CHEAP : REFERENCE,
@@ -266,10 +290,11 @@ export async function runShadowSeed(
     const { kind, difficulty } = CLASSES[classKey]!;
     sim.setModel(CHEAP, { quality: { [kind]: { [difficulty]: value } } });
   }
-  const policyName = `shadow-seed-${seed}${options.judgeAccuracy === undefined ? '' : `-a${options.judgeAccuracy}`}`;
+  const policyName = `shadow-seed-${seed}${options.judgeAccuracy === undefined ? '' : `-a${options.judgeAccuracy}`}${options.policySuffix ?? ''}`;
   try {
-    const router = createShadowRouter(options, sim, policyName);
-    const { answered, appUsd } = await routeRequests(router, options, classes);
+    const clock = { at: Date.UTC(2026, 0, 1) };
+    const router = createShadowRouter(options, sim, policyName, clock);
+    const { answered, appUsd } = await routeRequests(router, options, classes, clock);
     await router.idle();
     await flush();
     const stats = router.shadows();
