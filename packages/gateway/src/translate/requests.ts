@@ -322,7 +322,7 @@ function chatMessages(body: Dict): Dict[] {
   if (system !== undefined) {
     const text = textOf(system);
     if (text === undefined) throw untranslatable('a system prompt with non-text blocks', 'openai');
-    out.push({ role: 'system', content: text });
+    if (text !== '') out.push({ role: 'system', content: text });
   }
   if (!Array.isArray(body['messages']))
     throw untranslatable('"messages" that is not an array', 'openai');
