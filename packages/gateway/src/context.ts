@@ -2,10 +2,10 @@
  * What every step of the request pipeline shares: the config, the access layer, the clock, the
  * log, the tracer, the counters and the resolved targets.
  */
-import type { Tracer } from '@opentelemetry/api';
 import type { GatewayAccess } from './access/types.js';
 import type { GatewayConfig } from './config.js';
 import type { Targets } from './targets.js';
+import type { SpanRecorder } from './tracer.js';
 
 export interface GatewayLogger {
   info(message: string, fields?: Record<string, unknown>): void;
@@ -30,7 +30,7 @@ export interface GatewayContext {
   readonly estimates: boolean;
   readonly now: () => number;
   readonly log: GatewayLogger;
-  readonly tracer: Tracer | undefined;
+  readonly tracer: SpanRecorder | undefined;
   readonly metrics: GatewayMetrics;
   readonly targets: Targets;
 }

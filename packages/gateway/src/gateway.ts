@@ -16,7 +16,7 @@ import type { GatewayContext, GatewayLogger, GatewayMetrics } from './context.js
 import { sendError, sendJson } from './http.js';
 import { openAccess } from './open-access.js';
 import { handleRequest } from './pipeline.js';
-import { createTracerProvider } from './spans.js';
+import { createSpanRecorder } from './spans.js';
 import { Targets } from './targets.js';
 
 export type { GatewayLogger, GatewayMetrics } from './context.js';
@@ -93,17 +93,17 @@ async function listenOn(
 
 export function createGateway(options: GatewayOptions): Gateway {
   const access = options.access ?? openAccess();
-  const provider =
+  const recorder =
     options.spanExporter === undefined
       ? undefined
-      : createTracerProvider(options.spanExporter, options.serviceName ?? 'modelmaxx-gateway');
+      : createSpanRecorder(options.spanExporter, options.serviceName ?? 'modelmaxx-gateway');
   const context: GatewayContext = {
     config: options.config,
     access,
     estimates: options.access !== undefined,
     now: options.now ?? Date.now,
     log: options.logger ?? stderrLogger,
-    tracer: provider?.getTracer('@modelmaxx/gateway'),
+    tracer: recorder,
     metrics: {
       requests: 0,
       inFlight: 0,
@@ -129,7 +129,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics: () => ({ ...context.metrics }),
     cooldowns: (name) => new Map(context.targets.policies.get(name)?.cooldownUntil ?? []),
     forceFlush: async () => {
-      await provider?.forceFlush();
+      await recorder?.processor.forceFlush();
     },
     async close() {
       if (server !== undefined) {
@@ -139,7 +139,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           closing.closeIdleConnections();
         });
       }
-      await provider?.shutdown();
+      await recorder?.processor.shutdown();
       await access.close();
     },
   };

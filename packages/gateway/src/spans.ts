@@ -1,12 +1,12 @@
 /**
- * Span recording: the gateway's tracer (a BatchSpanProcessor over the given exporter), a
- * `route <policy>` span per routed request, and a CLIENT span per upstream attempt with the
- * attributes `@modelmaxx/instrument` records for an SDK call.
+ * Span recording: the gateway's span recorder (./tracer.ts, a BatchSpanProcessor over the given
+ * exporter), a `route <policy>` span per routed request, and a CLIENT span per upstream attempt
+ * with the attributes `@modelmaxx/instrument` records for an SDK call.
  */
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
+import type { Attributes, Context, Span } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import {
   ATTR_ENDUSER_ID,
@@ -33,6 +33,7 @@ import {
   ATTR_MODELMAXX_GATEWAY_UPSTREAM,
   requestAttributes,
 } from './telemetry.js';
+import { SpanRecorder } from './tracer.js';
 
 /** The candidate an attempt goes to, as the router chose it. */
 export interface Choice {
@@ -47,23 +48,24 @@ export interface RouteLabels {
   readonly classKey: string;
 }
 
-export function createTracerProvider(exporter: SpanExporter, serviceName: string): TracerProvider {
-  return new TracerProvider({
-    resource: resourceFromAttributes({ 'service.name': serviceName }),
-    spanProcessors: [
-      new BatchSpanProcessor({
-        exporter,
-        // Small batches often: serializing a batch holds the event loop, and requests that
-        // arrive meanwhile wait. At 500 req/s, batches of up to 32 every 50 ms (about 27 spans)
-        // hold it 0.3-0.4 ms each (thread CPU, p99 2-3 ms on the loaded bench machine) where 128
-        // every 200 ms (about 100) held it 1.8-2.4 ms (p99 7-18 ms), for no more export CPU in
-        // all; and a quarter as many spans wait in the queue (alive when a scavenge runs).
-        scheduledDelayMillis: 50,
-        maxExportBatchSize: 32,
-        maxQueueSize: 16_384,
-      }),
-    ],
+/** The gateway's spans, batched to `exporter`; flushed and shut down through the processor. */
+export function createSpanRecorder(exporter: SpanExporter, serviceName: string): SpanRecorder {
+  const processor = new BatchSpanProcessor({
+    exporter,
+    // Small batches often: serializing a batch holds the event loop, and requests that
+    // arrive meanwhile wait. At 500 req/s, batches of up to 32 every 50 ms (about 27 spans)
+    // hold it 0.3-0.4 ms each (thread CPU, p99 2-3 ms on the loaded bench machine) where 128
+    // every 200 ms (about 100) held it 1.8-2.4 ms (p99 7-18 ms), for no more export CPU in
+    // all; and a quarter as many spans wait in the queue (alive when a scavenge runs).
+    scheduledDelayMillis: 50,
+    maxExportBatchSize: 32,
+    maxQueueSize: 16_384,
   });
+  return new SpanRecorder(
+    resourceFromAttributes({ 'service.name': serviceName }),
+    { name: '@modelmaxx/gateway' },
+    processor,
+  );
 }
 
 /** The attributes every attempt of a request shares: the request's and the caller's. */
@@ -93,7 +95,7 @@ function routeChoice(choice: Choice, attempt: number): Attributes {
 
 /** One upstream attempt's CLIENT span, and the `traceparent` the upstream gets. */
 export function startAttemptSpan(
-  tracer: Tracer | undefined,
+  tracer: SpanRecorder | undefined,
   parent: Context,
   base: Attributes,
   target: Target,
@@ -113,7 +115,8 @@ export function startAttemptSpan(
   }
   const span = tracer.startSpan(
     `${operation} ${target.model}`,
-    { kind: SpanKind.CLIENT, attributes },
+    SpanKind.CLIENT,
+    attributes,
     parent,
   );
   const context = span.spanContext();
@@ -131,19 +134,17 @@ export function endFailed(span: Span | undefined, type: string, message: string)
 
 /** A routed request's `route <policy>` span (as the routed client records it), parent of each attempt's. */
 export function startRouteSpan(
-  tracer: Tracer | undefined,
+  tracer: SpanRecorder | undefined,
   parent: Context,
   labels: RouteLabels | undefined,
 ): { span: Span | undefined; parent: Context } {
   if (tracer === undefined || labels === undefined) return { span: undefined, parent };
   const span = tracer.startSpan(
     `route ${labels.policy}`,
+    SpanKind.INTERNAL,
     {
-      kind: SpanKind.INTERNAL,
-      attributes: {
-        [ATTR_MODELMAXX_ROUTE_POLICY]: labels.policy,
-        [ATTR_MODELMAXX_ROUTE_CLASS]: labels.classKey,
-      },
+      [ATTR_MODELMAXX_ROUTE_POLICY]: labels.policy,
+      [ATTR_MODELMAXX_ROUTE_CLASS]: labels.classKey,
     },
     parent,
   );
