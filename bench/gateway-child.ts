@@ -8,6 +8,10 @@
  *   drops them (recording and exporting are part of what is measured); prints
  *   `{ "gateway": URL }`. `GATEWAY_BENCH_SPANS=off`: no spans at all.
  *
+ * `GATEWAY_BENCH_MODULE=<path of a build's dist/index.js>`: that build of the gateway instead of the
+ * workspace's (the bench's A/B against a baseline build), `GATEWAY_BENCH_LABEL` names it in the
+ * diagnostics.
+ *
  * `GATEWAY_BENCH_DIAG=1`: on exit, the gateway process prints where its time went to stderr:
  * event-loop delay percentiles, GC pauses by kind, and the synchronous part of each span
  * export (serialization) — the evidence for tail latency.
@@ -18,14 +22,17 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { subscribe } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { createGateway, resolveConfig } from '@modelmaxx/gateway';
+import type * as GatewayModule from '@modelmaxx/gateway';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 
 const [mode, simUrl] = process.argv.slice(2);
 const diagnose = process.env['GATEWAY_BENCH_DIAG'] === '1';
+const label = process.env['GATEWAY_BENCH_LABEL'] ?? 'gateway';
+const gatewayModule = process.env['GATEWAY_BENCH_MODULE'];
 
 const quantiles = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -43,6 +50,12 @@ function schedstat(): { running: number; waiting: number } {
   } catch {
     return { running: NaN, waiting: NaN };
   }
+}
+
+/** CPU time per request, user and system (µs). */
+function cpuSplit(usage: NodeJS.CpuUsage, requests: number): string {
+  const per = (us: number) => (us / Math.max(1, requests)).toFixed(0);
+  return `user ${per(usage.user)} + system ${per(usage.system)} µs per request`;
 }
 
 /** Event-loop delay, GC pauses and the synchronous time of each span export, printed on exit. */
@@ -69,6 +82,8 @@ function diagnostics(exporter: SpanExporter | undefined): {
     return (usage.user + usage.system) / 1000;
   };
   const cpuAtStart = cpu();
+  const threadAtStart = process.threadCpuUsage();
+  const processAtStart = process.cpuUsage();
   const schedAtStart = schedstat();
   const timed: SpanExporter | undefined =
     exporter === undefined
@@ -91,7 +106,8 @@ function diagnostics(exporter: SpanExporter | undefined): {
       [
         `main thread waiting for a CPU while runnable: ${(((schedstat().waiting - schedAtStart.waiting) / Math.max(1, requests)) * 1000).toFixed(0)} µs per request`,
         `client sockets opened (upstream and span export): ${connections}`,
-        `main thread CPU: ${(((cpu() - cpuAtStart) / Math.max(1, requests)) * 1000).toFixed(0)} µs per request (${requests} requests)`,
+        `main thread CPU: ${(((cpu() - cpuAtStart) / Math.max(1, requests)) * 1000).toFixed(0)} µs per request (${cpuSplit(process.threadCpuUsage(threadAtStart), requests)}; ${requests} requests)`,
+        `whole process CPU (GC and other threads too): ${cpuSplit(process.cpuUsage(processAtStart), requests)}`,
         `event-loop delay: p50 ${ms(loop.percentile(50))}, p99 ${ms(loop.percentile(99))}, p99.9 ${ms(loop.percentile(99.9))}, max ${ms(loop.max)} ms`,
         // kind 1 scavenge (young), 2 mark-compact, 4 incremental marking, 8 weak callbacks.
         ...[...gc].map(([kind, pauses]) => `gc kind ${kind}: ${quantiles(pauses)}`),
@@ -135,6 +151,9 @@ if (mode === 'sim') {
       : new OTLPTraceExporter({ url: `http://127.0.0.1:${sinkPort}/v1/traces` });
   const diag = diagnose ? diagnostics(otlp) : undefined;
   const spanExporter = diag === undefined ? otlp : diag.exporter;
+  const { createGateway, resolveConfig } = (await import(
+    gatewayModule === undefined ? '@modelmaxx/gateway' : pathToFileURL(gatewayModule).href
+  )) as typeof GatewayModule;
   const gateway = createGateway({
     config: resolveConfig(
       { limits: { maxConcurrentRequests: 100_000 } },
@@ -148,9 +167,10 @@ if (mode === 'sim') {
   stop = async () => {
     await gateway.close();
     sink.close();
-    process.stderr.write(`gateway-child: ${spansBytes} bytes of spans exported\n`);
+    process.stderr.write(`gateway-child: ${label}: ${spansBytes} bytes of spans exported\n`);
     if (diag !== undefined) {
-      process.stderr.write(`gateway-child: ${diag.report(gateway.metrics().requests)}\n`);
+      const lines = diag.report(gateway.metrics().requests).split('\n');
+      process.stderr.write(lines.map((line) => `gateway-child: ${label}: ${line}\n`).join(''));
     }
   };
 }

@@ -11,6 +11,10 @@
  * - ttfc added: the same for streaming requests, time to the first body chunk;
  * - max rps: the highest rate of a rising ladder at which the gateway still answers everything
  *   with p99 < 50 ms and keeps up (>= 95% of the offered rate); direct's figure is the baseline.
+ *
+ * `GATEWAY_BENCH_BASELINE=<path of another build's dist/index.js>` (e.g. the previous commit's,
+ * built apart): that build runs as a third target on the same llm-sim, in the same alternating
+ * phases, and the notes give its figures and diagnostics beside the workspace build's (A/B).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -116,45 +120,50 @@ function quantile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 }
 
-/** Alternating direct / gateway phases; the first round is warm-up. */
+type Targets = Readonly<Record<string, string>>;
+type PerTarget = Record<string, number[]>;
+
+/** Alternating phases over the targets (reversed every other round); the first round is warm-up. */
 async function compare(
-  urls: { direct: string; gateway: string },
+  urls: Targets,
   body: Buffer,
   rate: number,
   rounds: number,
   durationMs: number,
   pick: (sample: Sample) => number,
-): Promise<{ direct: number[]; gateway: number[]; errors: number }> {
-  const result = { direct: [] as number[], gateway: [] as number[], errors: 0 };
+): Promise<{ values: PerTarget; errors: number }> {
+  const names = Object.keys(urls);
+  const values: PerTarget = Object.fromEntries(names.map((name) => [name, []]));
+  let errors = 0;
   for (let round = 0; round <= rounds; round += 1) {
-    const order =
-      round % 2 === 0 ? (['direct', 'gateway'] as const) : (['gateway', 'direct'] as const);
+    const order = round % 2 === 0 ? names : [...names].reverse();
     for (const target of order) {
-      const measured = await phase(urls[target], body, rate, durationMs);
+      const measured = await phase(urls[target]!, body, rate, durationMs);
       if (round === 0) continue;
-      result.errors += measured.errors;
-      for (const sample of measured.samples) if (sample.ok) result[target].push(pick(sample));
+      errors += measured.errors;
+      for (const sample of measured.samples) if (sample.ok) values[target]!.push(pick(sample));
     }
   }
-  return result;
+  return { values, errors };
 }
 
 /** One request at a time (no queueing): the added latency of the hop itself, p50 and p99. */
-async function sequential(
-  urls: { direct: string; gateway: string },
-  body: Buffer,
-  count: number,
-): Promise<string> {
-  const times = { direct: [] as number[], gateway: [] as number[] };
+async function sequential(urls: Targets, body: Buffer, count: number): Promise<string> {
+  const names = Object.keys(urls);
+  const times: PerTarget = Object.fromEntries(names.map((name) => [name, []]));
   for (let index = 0; index < count * 1.1; index += 1) {
-    for (const target of ['direct', 'gateway'] as const) {
-      const sample = await once(urls[target], body);
-      if (index >= count * 0.1) times[target].push(sample.ms);
+    for (const target of names) {
+      const sample = await once(urls[target]!, body);
+      if (index >= count * 0.1) times[target]!.push(sample.ms);
     }
   }
   const at = (q: number) =>
-    `${quantile(times.gateway, q).toFixed(3)} vs ${quantile(times.direct, q).toFixed(3)} ms`;
-  return `one at a time (interleaved, ${times.gateway.length} each): p50 ${at(0.5)}, p99 ${at(0.99)}`;
+    names
+      .filter((name) => name !== 'direct')
+      .map((name) => `${quantile(times[name]!, q).toFixed(3)}`)
+      .concat(`${quantile(times['direct']!, q).toFixed(3)} ms`)
+      .join(' vs ');
+  return `one at a time (interleaved, ${times['direct']!.length} each; ${names.filter((name) => name !== 'direct').join(' vs ')} vs direct): p50 ${at(0.5)}, p99 ${at(0.99)}`;
 }
 
 async function maxRps(
@@ -220,76 +229,109 @@ class Children {
   }
 }
 
+type Compared = Awaited<ReturnType<typeof compare>>;
+
 interface Measured {
   rate: number;
   oneByOne: string;
-  plain: { direct: number[]; gateway: number[]; errors: number };
-  streamed: { direct: number[]; gateway: number[]; errors: number };
-  gatewayMax: { rps: number; steps: string[] };
-  directMax: { rps: number; steps: string[] };
+  plain: Compared;
+  streamed: Compared;
+  /** Per target (direct, gateway, baseline when given): the ladder's result. */
+  max: Record<string, { rps: number; steps: string[] }>;
 }
 
-async function measure(
-  chat: { direct: string; gateway: string },
-  quick: boolean,
-): Promise<Measured> {
+async function measure(urls: Targets, quick: boolean): Promise<Measured> {
   const rounds = quick ? 2 : 5;
   const durationMs = quick ? 1500 : 3000;
   const rate = 500;
-  const oneByOne = await sequential(chat, PLAIN, quick ? 500 : 2000);
-  const plain = await compare(chat, PLAIN, rate, rounds, durationMs, (sample) => sample.ms);
-  const streamed = await compare(chat, STREAM, rate, rounds, durationMs, (sample) => sample.ttfcMs);
+  const oneByOne = await sequential(urls, PLAIN, quick ? 500 : 2000);
+  const plain = await compare(urls, PLAIN, rate, rounds, durationMs, (sample) => sample.ms);
+  const streamed = await compare(urls, STREAM, rate, rounds, durationMs, (sample) => sample.ttfcMs);
   // From 100 req/s: on a loaded machine the gateway may not keep up with 500.
   const ladder = quick
     ? [100, 250, 500, 1000, 1500, 2000, 3000]
     : [100, 250, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000];
   const stepMs = quick ? 1000 : 2000;
-  const gatewayMax = await maxRps(chat.gateway, PLAIN, ladder, stepMs);
-  const directMax = await maxRps(chat.direct, PLAIN, ladder, stepMs);
-  return { rate, oneByOne, plain, streamed, gatewayMax, directMax };
+  const max: Measured['max'] = {};
+  for (const [name, url] of Object.entries(urls))
+    max[name] = await maxRps(url, PLAIN, ladder, stepMs);
+  return { rate, oneByOne, plain, streamed, max };
 }
 
-function describe(values: { direct: number[]; gateway: number[] }): string {
-  return (
-    `p50 ${quantile(values.gateway, 0.5).toFixed(3)} vs ${quantile(values.direct, 0.5).toFixed(3)} ms, ` +
-    `p99 ${quantile(values.gateway, 0.99).toFixed(3)} vs ${quantile(values.direct, 0.99).toFixed(3)} ms ` +
-    `(gateway vs direct; ${values.gateway.length} + ${values.direct.length} requests)`
-  );
+/** p50 and p99 of each gateway build against direct. */
+function describe(values: PerTarget): string {
+  const builds = Object.keys(values).filter((name) => name !== 'direct');
+  const at = (q: number) =>
+    [...builds, 'direct'].map((name) => quantile(values[name]!, q).toFixed(3)).join(' vs ');
+  const counts = [...builds, 'direct'].map((name) => values[name]!.length).join(' + ');
+  return `p50 ${at(0.5)} ms, p99 ${at(0.99)} ms (${builds.join(' vs ')} vs direct; ${counts} requests)`;
+}
+
+/** p99 of `build` minus direct's. */
+function addedP99(values: PerTarget, build: string): number {
+  return quantile(values[build]!, 0.99) - quantile(values['direct']!, 0.99);
+}
+
+/** The baseline build's figures, when it ran. */
+function baselineNote(values: PerTarget): string {
+  if (values['baseline'] === undefined) return '';
+  return `; baseline build: added p99 ${addedP99(values, 'baseline').toFixed(2)} ms`;
 }
 
 function report(measured: Measured): BenchResult[] {
-  const { rate, plain, streamed, gatewayMax, directMax } = measured;
-  const addedP99 = (values: { direct: number[]; gateway: number[] }) =>
-    quantile(values.gateway, 0.99) - quantile(values.direct, 0.99);
+  const { rate, plain, streamed, max } = measured;
+  const direct = max['direct']!;
+  const steps = Object.entries(max)
+    .map(([name, result]) => `${name} ${result.rps} (${result.steps.join('; ')})`)
+    .join(' | ');
   return [
     {
       name: 'gateway-added-latency-p99-ms',
-      value: addedP99(plain),
+      value: addedP99(plain.values, 'gateway'),
       unit: 'ms',
-      baseline: quantile(plain.direct, 0.99),
+      baseline: quantile(plain.values['direct']!, 0.99),
       ratio: null,
       goal: '<= 1',
-      notes: `non-streaming chat at ${rate} req/s open loop, llm-sim latency 0, spans exported over OTLP; ${describe(plain)}; errors ${plain.errors}; ${measured.oneByOne}`,
+      notes: `non-streaming chat at ${rate} req/s open loop, llm-sim latency 0, spans exported over OTLP; ${describe(plain.values)}${baselineNote(plain.values)}; errors ${plain.errors}; ${measured.oneByOne}`,
     },
     {
       name: 'gateway-ttfc-added-p99-ms',
-      value: addedP99(streamed),
+      value: addedP99(streamed.values, 'gateway'),
       unit: 'ms',
-      baseline: quantile(streamed.direct, 0.99),
+      baseline: quantile(streamed.values['direct']!, 0.99),
       ratio: null,
       goal: '<= 1',
-      notes: `streaming chat, time to first body chunk, at ${rate} req/s; ${describe(streamed)}; errors ${streamed.errors}`,
+      notes: `streaming chat, time to first body chunk, at ${rate} req/s; ${describe(streamed.values)}${baselineNote(streamed.values)}; errors ${streamed.errors}`,
     },
     {
       name: 'gateway-max-rps',
-      value: gatewayMax.rps,
+      value: max['gateway']!.rps,
       unit: 'req/s',
-      baseline: directMax.rps,
-      ratio: directMax.rps === 0 ? null : gatewayMax.rps / directMax.rps,
+      baseline: direct.rps,
+      ratio: direct.rps === 0 ? null : max['gateway']!.rps / direct.rps,
       goal: 'report',
-      notes: `highest rate of the ladder with p99 < 50 ms, no errors and >= 95% of the offered rate kept up (load generator, gateway and llm-sim each in a process of its own on this 2-core machine); gateway ${gatewayMax.steps.join('; ')} | direct ${directMax.steps.join('; ')}`,
+      notes: `highest rate of the ladder with p99 < 50 ms, no errors and >= 95% of the offered rate kept up (load generator, gateway and llm-sim each in a process of its own on this 2-core machine); ${steps}`,
     },
   ];
+}
+
+/** llm-sim, the gateway and (when given) the baseline build; their chat URLs by target. */
+async function startTargets(children: Children): Promise<Targets> {
+  // Each reports where its time went (event loop, GC, span export, CPU) on exit.
+  const diag = { GATEWAY_BENCH_DIAG: '1' };
+  const { sim } = await children.start(['sim'], diag);
+  const { gateway } = await children.start(['gateway', sim!], diag);
+  const urls: Record<string, string> = {
+    direct: `${sim}/v1/chat/completions`,
+    gateway: `${gateway}/v1/chat/completions`,
+  };
+  const baseline = process.env['GATEWAY_BENCH_BASELINE'];
+  if (baseline !== undefined && baseline !== '') {
+    const env = { ...diag, GATEWAY_BENCH_MODULE: baseline, GATEWAY_BENCH_LABEL: 'baseline' };
+    const started = await children.start(['gateway', sim!], env);
+    urls['baseline'] = `${started['gateway']}/v1/chat/completions`;
+  }
+  return urls;
 }
 
 export async function run(options: BenchOptions): Promise<BenchResult[]> {
@@ -297,18 +339,11 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
   const loadBefore = loadavg();
   let results: BenchResult[] = [];
   try {
-    const { sim } = await children.start(['sim'], { GATEWAY_BENCH_DIAG: '1' });
-    // The gateway reports where its time went (event loop, GC, span export, CPU) on exit.
-    const { gateway } = await children.start(['gateway', sim!], { GATEWAY_BENCH_DIAG: '1' });
-    const chat = {
-      direct: `${sim}/v1/chat/completions`,
-      gateway: `${gateway}/v1/chat/completions`,
-    };
-    results = report(await measure(chat, options.quick));
+    results = report(await measure(await startTargets(children), options.quick));
   } finally {
     const diagnostics = await children.stop();
     const load = (values: number[]) => values.map((value) => value.toFixed(1)).join(' ');
-    const conditions = `load average ${load(loadBefore)} before, ${load(loadavg())} after (1, 5, 15 min; 2 cores shared with other work); gateway process over the whole run: ${diagnostics}`;
+    const conditions = `load average ${load(loadBefore)} before, ${load(loadavg())} after (1, 5, 15 min; 2 cores shared with other work); processes over the whole run: ${diagnostics}`;
     const [first, ...rest] = results;
     if (first !== undefined) first.notes = `${first.notes}; ${conditions}`;
     for (const result of rest) result.notes = `${result.notes}; load average as above`;
