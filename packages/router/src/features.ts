@@ -8,6 +8,8 @@
  */
 import { extractFeatures } from './classifier.js';
 import type { ClassifiableRequest } from './classifier.js';
+import { CHOICE, CODE, JSON_ASK, MATH, lowerCode, scanText, scanned } from './text-scan.js';
+import type { Buckets } from './text-scan.js';
 
 export const DENSE = 12;
 export const HASH_BUCKETS = 1 << 12;
@@ -52,12 +54,6 @@ export function hashText(text: string, start = 0, end = text.length, seed = 0x81
   return hash >>> 0;
 }
 
-const CODE = /```|\bdef \w+\(|\bfunction\b|\bclass \w+|=>|#include|\bimport \w|[{};]\s*\n/;
-const MATH =
-  /\d\s*[-+*/^=]\s*\d|\b(solve|equation|integral|derivative|how many|calculate|sum of|probability|percent)\b/i;
-const JSON_ASK = /\bjson\b|\byaml\b|\bschema\b/i;
-const CHOICE = /(^|\n)\s*\(?[A-D][).]\s+\S/;
-
 /** Characters of the request looked at for word n-grams (the tail holds the question). */
 const MAX_CHARS = 800;
 /** Characters looked at for character n-grams (every third position). */
@@ -77,124 +73,123 @@ export interface FeaturizeInput {
 
 export type FeatureFamily = 'shape' | 'words' | 'chars' | 'class' | 'embedding';
 
-// Scratch space reused by every call (featurize is synchronous): bucket values and the list of
-// buckets touched, so a call allocates only its result.
-const scratch = new Float64Array(VECTOR_SIZE);
-const touched = new Uint32Array(VECTOR_SIZE);
-let touchedCount = 0;
-const grams = new Float64Array(VECTOR_SIZE);
-const gramSlots = new Uint32Array(VECTOR_SIZE);
+const FAMILY_BITS: Readonly<Record<FeatureFamily, number>> = {
+  shape: 1,
+  words: 2,
+  chars: 4,
+  class: 8,
+  embedding: 16,
+};
+
+/** The families as bits (`FAMILY_BITS`); every family when none are named. */
+function familyBits(families: readonly FeatureFamily[] | undefined): number {
+  if (families === undefined) return 31;
+  let bits = 0;
+  for (let at = 0; at < families.length; at += 1) bits |= FAMILY_BITS[families[at]!];
+  return bits;
+}
+
 /** Bucket of a 32-bit hash: its low bits (`HASH_BUCKETS` is a power of two; no float modulo). */
 const BUCKET_MASK = HASH_BUCKETS - 1;
-/** What the word scan counted in the text it read. */
-const counted = { words: 0, nonAscii: 0, digits: 0, questions: 0 };
-
-function bump(slot: number, amount: number): void {
-  if (scratch[slot] === 0) touched[touchedCount++] = slot;
-  scratch[slot] = scratch[slot]! + amount;
-}
-
-/** ASCII lower case of a character code (other codes unchanged). */
-const lowerCode = (code: number) => (code >= 65 && code <= 90 ? code + 32 : code);
-/** Letters, digits, underscore, and anything beyond ASCII count as word characters. */
-const isWordCode = (code: number) =>
-  (code >= 97 && code <= 122) ||
-  (code >= 48 && code <= 57) ||
-  code === 95 ||
-  (code >= 65 && code <= 90) ||
-  code > 127;
 
 /**
- * Reads `text` from `from` on: counts words, non-ASCII characters, digits and question marks
- * (into `counted`) and, with `withWords`, adds the hashed word unigrams and bigrams (FNV-1a over
- * lower-cased code units) to the scratch buckets.
+ * Scratch buckets reused by every call (featurize is synchronous): the values and the list of
+ * slots touched, so a call resets only those.
  */
-function scanWords(text: string, from: number, withWords: boolean): void {
-  const length = text.length;
-  let hash = 0x811c9dc5;
-  let inWord = false;
-  let previous = 0;
-  let words = 0;
-  let nonAscii = 0;
-  let digits = 0;
-  let questions = 0;
-  for (let index = from; index <= length; index += 1) {
-    const code = index < length ? text.charCodeAt(index) : 32;
-    if (index < length) {
-      const digit = code >= 48 && code <= 57;
-      if (code > 127) nonAscii += 1;
-      else if (digit) digits += 1;
-      else if (code === 63) questions += 1;
-    }
-    if (isWordCode(code)) {
-      if (!inWord) {
-        hash = 0x811c9dc5;
-        inWord = true;
-      }
-      hash = Math.imul(hash ^ lowerCode(code), 0x01000193);
-    } else if (inWord) {
-      inWord = false;
-      words += 1;
-      if (withWords) {
-        const word = hash >>> 0;
-        bump(DENSE + (word & BUCKET_MASK), 1);
-        if (previous !== 0) {
-          bump(DENSE + (Math.imul(previous ^ (word >>> 7), 0x9e3779b1) & BUCKET_MASK), 1);
-        }
-        previous = word | 1;
-      }
+class ScratchBuckets implements Buckets {
+  readonly values = new Float64Array(VECTOR_SIZE);
+  readonly touched = new Uint32Array(VECTOR_SIZE);
+  count = 0;
+
+  add(slot: number, amount: number): void {
+    if (this.values[slot] === 0) this.touched[this.count++] = slot;
+    this.values[slot] = this.values[slot]! + amount;
+  }
+
+  /** Scales the buckets listed in touched[start..end) to `scale` × unit length. */
+  normalize(start: number, end: number, scale: number): void {
+    let norm = 0;
+    for (let entry = start; entry < end; entry += 1)
+      norm += this.values[this.touched[entry]!]! ** 2;
+    if (norm === 0) return;
+    const factor = scale / Math.sqrt(norm);
+    for (let entry = start; entry < end; entry += 1) {
+      const slot = this.touched[entry]!;
+      this.values[slot] = this.values[slot]! * factor;
     }
   }
-  counted.words = words;
-  counted.nonAscii = nonAscii;
-  counted.digits = digits;
-  counted.questions = questions;
 }
+
+const scratch = new ScratchBuckets();
+const grams = new ScratchBuckets();
+const dense = new Float64Array(DENSE);
+const folded = new Float64Array(EMBEDDING_SLOTS);
+
+/**
+ * Result arrays carved from shared 256 KiB buffers (one typed-array view pair per vector, no
+ * buffer of its own: allocating a small ArrayBuffer per call cost more than the whole scan).
+ */
+class VectorSlab {
+  private buffer = new ArrayBuffer(1 << 18);
+  private used = 0;
+  index = new Uint32Array(0);
+  value = new Float64Array(0);
+
+  /** Sets `index` and `value` to fresh zeroed arrays of `size` entries. */
+  take(size: number): void {
+    const bytes = Math.ceil((size * 12) / 8) * 8;
+    if (this.used + bytes > this.buffer.byteLength) {
+      this.buffer = new ArrayBuffer(Math.max(1 << 18, bytes));
+      this.used = 0;
+    }
+    this.value = new Float64Array(this.buffer, this.used, size);
+    this.index = new Uint32Array(this.buffer, this.used + size * 8, size);
+    this.used += bytes;
+  }
+}
+
+const slab = new VectorSlab();
 
 /** Adds the character 4-grams (every third position from `from`), scaled to 0.5 × unit length. */
 function addCharGrams(text: string, from: number): void {
   const length = text.length;
-  let gramsTouched = 0;
+  grams.count = 0;
   for (let index = from; index + 4 <= length; index += 3) {
     let gram = 0x1234567;
     for (let at = index; at < index + 4; at += 1) {
       gram = Math.imul(gram ^ lowerCode(text.charCodeAt(at)), 0x01000193);
     }
-    const slot = DENSE + (gram & BUCKET_MASK);
-    if (grams[slot] === 0) gramSlots[gramsTouched++] = slot;
-    grams[slot] = grams[slot]! + 1;
+    grams.add(DENSE + (gram & BUCKET_MASK), 1);
   }
   let charNorm = 0;
-  for (let entry = 0; entry < gramsTouched; entry += 1) charNorm += grams[gramSlots[entry]!]! ** 2;
+  for (let entry = 0; entry < grams.count; entry += 1) {
+    charNorm += grams.values[grams.touched[entry]!]! ** 2;
+  }
   const charFactor = charNorm > 0 ? 0.5 / Math.sqrt(charNorm) : 0;
-  for (let entry = 0; entry < gramsTouched; entry += 1) {
-    const slot = gramSlots[entry]!;
-    bump(slot, grams[slot]! * charFactor);
-    grams[slot] = 0;
+  for (let entry = 0; entry < grams.count; entry += 1) {
+    const slot = grams.touched[entry]!;
+    scratch.add(slot, grams.values[slot]! * charFactor);
+    grams.values[slot] = 0;
   }
 }
 
-/** The dense slots (`DENSE_NAMES`) of a request whose text was scanned from `from`. */
-function denseSlots(input: FeaturizeInput, from: number, shape: number): number[] {
-  const text = input.text;
-  const length = text.length;
-  const tail = from > 0 ? text.slice(from) : text;
-  const dense = [
-    1,
-    counted.words === 0 ? 0 : Math.log1p(length) / 8,
-    CODE.test(tail) ? 1 : 0,
-    MATH.test(tail) ? 1 : 0,
-    input.tools === true || input.json === true || JSON_ASK.test(tail) ? 1 : 0,
-    Math.min((input.turns ?? 1) - 1, 5) / 2,
-    Math.min((counted.nonAscii / Math.max(length - from, 1)) * 4, 1),
-    Math.min(counted.digits / 20, 2),
-    Math.min(counted.questions / 3, 2),
-    CHOICE.test(tail) ? 1 : 0,
-    length > 4000 ? 1 : 0,
-    0,
-  ];
+/** Fills `dense` (`DENSE_NAMES`) for a request whose text was scanned from `from`. */
+function denseSlots(input: FeaturizeInput, from: number, shape: number): void {
+  const length = input.text.length;
+  const signals = scanned.signals;
+  dense[0] = 1;
+  dense[1] = scanned.words === 0 ? 0 : Math.log1p(length) / 8;
+  dense[2] = (signals & CODE) !== 0 ? 1 : 0;
+  dense[3] = (signals & MATH) !== 0 ? 1 : 0;
+  dense[4] = input.tools === true || input.json === true || (signals & JSON_ASK) !== 0 ? 1 : 0;
+  dense[5] = Math.min((input.turns ?? 1) - 1, 5) / 2;
+  dense[6] = Math.min((scanned.nonAscii / Math.max(length - from, 1)) * 4, 1);
+  dense[7] = Math.min(scanned.digits / 20, 2);
+  dense[8] = Math.min(scanned.questions / 3, 2);
+  dense[9] = (signals & CHOICE) !== 0 ? 1 : 0;
+  dense[10] = length > 4000 ? 1 : 0;
+  dense[11] = 0;
   for (let slot = 1; slot < DENSE; slot += 1) dense[slot] = dense[slot]! * shape;
-  return dense;
 }
 
 /** Writes the embedding folded into `EMBEDDING_SLOTS` dimensions, unit length, from `at` on. */
@@ -204,12 +199,12 @@ function foldEmbedding(
   value: Float64Array,
   at: number,
 ): void {
-  const folded = new Float64Array(EMBEDDING_SLOTS);
+  folded.fill(0);
   for (let dim = 0; dim < embedding.length; dim += 1) {
     folded[dim % EMBEDDING_SLOTS] = folded[dim % EMBEDDING_SLOTS]! + embedding[dim]!;
   }
   let norm = 0;
-  for (const entry of folded) norm += entry * entry;
+  for (let dim = 0; dim < EMBEDDING_SLOTS; dim += 1) norm += folded[dim]! * folded[dim]!;
   const factor = norm > 0 ? 1 / Math.sqrt(norm) : 0;
   for (let dim = 0; dim < EMBEDDING_SLOTS; dim += 1) {
     index[at + dim] = EMBEDDING_BASE + dim;
@@ -220,35 +215,35 @@ function foldEmbedding(
 /**
  * The request vector. Word uni/bigrams come from the last `MAX_CHARS` characters, character
  * 4-grams from the last `MAX_CHAR_GRAM_CHARS`; counts add up per bucket, then each family is
- * scaled to unit length (character n-grams to 0.5).
+ * scaled to unit length (character n-grams to 0.5). One pass over the text (`scanText`); the
+ * only allocation is the result.
  */
 export function featurize(input: FeaturizeInput, embedding?: Float32Array): RequestVector {
-  const families = input.families;
-  const has = (family: FeatureFamily) => families === undefined || families.includes(family);
-  const length = input.text.length;
-  const from = Math.max(0, length - MAX_CHARS);
-  touchedCount = 0;
-  scanWords(input.text, from, has('words'));
-  normalize(0, touchedCount, 1);
-  if (has('chars')) addCharGrams(input.text, Math.max(0, length - MAX_CHAR_GRAM_CHARS));
-  const dense = denseSlots(input, from, has('shape') ? 1 : 0);
-  const folded = has('embedding') ? embedding : undefined;
-  const withClass = input.classKey !== undefined && has('class');
-  const size =
-    touchedCount + DENSE + (withClass ? 1 : 0) + (folded === undefined ? 0 : EMBEDDING_SLOTS);
-  const index = new Uint32Array(size);
-  const value = new Float64Array(size);
-  let at = 0;
-  for (let slot = 0; slot < DENSE; slot += 1) {
-    index[at] = slot;
-    value[at] = dense[slot]!;
-    at += 1;
+  const bits = familyBits(input.families);
+  const text = input.text;
+  const from = Math.max(0, text.length - MAX_CHARS);
+  scratch.count = 0;
+  scanText(text, from, (bits & FAMILY_BITS.words) !== 0 ? scratch : null, DENSE, BUCKET_MASK);
+  scratch.normalize(0, scratch.count, 1);
+  if ((bits & FAMILY_BITS.chars) !== 0) {
+    addCharGrams(text, Math.max(0, text.length - MAX_CHAR_GRAM_CHARS));
   }
-  for (let entry = 0; entry < touchedCount; entry += 1) {
-    const slot = touched[entry]!;
+  denseSlots(input, from, (bits & FAMILY_BITS.shape) !== 0 ? 1 : 0);
+  const fold = (bits & FAMILY_BITS.embedding) !== 0 ? embedding : undefined;
+  const withClass = input.classKey !== undefined && (bits & FAMILY_BITS.class) !== 0;
+  const touched = scratch.count;
+  slab.take(touched + DENSE + (withClass ? 1 : 0) + (fold === undefined ? 0 : EMBEDDING_SLOTS));
+  const { index, value } = slab;
+  for (let slot = 0; slot < DENSE; slot += 1) {
+    index[slot] = slot;
+    value[slot] = dense[slot]!;
+  }
+  let at = DENSE;
+  for (let entry = 0; entry < touched; entry += 1) {
+    const slot = scratch.touched[entry]!;
     index[at] = slot;
-    value[at] = scratch[slot]!;
-    scratch[slot] = 0;
+    value[at] = scratch.values[slot]!;
+    scratch.values[slot] = 0;
     at += 1;
   }
   if (withClass) {
@@ -256,22 +251,10 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
     value[at] = 1;
     at += 1;
   }
-  if (folded === undefined) return { index, value };
-  foldEmbedding(folded, index, value, at);
+  if (fold === undefined) return { index, value };
+  foldEmbedding(fold, index, value, at);
   value[DENSE - 1] = 1;
-  return { index, value, embedding: folded };
-}
-
-/** Scales the scratch buckets listed in touched[start..end) to `scale` × unit length. */
-function normalize(start: number, end: number, scale: number): void {
-  let norm = 0;
-  for (let entry = start; entry < end; entry += 1) norm += scratch[touched[entry]!]! ** 2;
-  if (norm === 0) return;
-  const factor = scale / Math.sqrt(norm);
-  for (let entry = start; entry < end; entry += 1) {
-    const slot = touched[entry]!;
-    scratch[slot] = scratch[slot]! * factor;
-  }
+  return { index, value, embedding: fold };
 }
 
 /** The text and shape of a chat request, as the featurizer takes it. */
