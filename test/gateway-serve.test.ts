@@ -197,7 +197,7 @@ describe('modelmaxx serve --gateway', () => {
     expect(Number(rows[0]!['CostUSD'])).toBeGreaterThan(0);
   });
 
-  it('the Python openai and anthropic SDKs: chat, stream, tools, embeddings, messages', async (context) => {
+  it('the Python openai and anthropic SDKs: chat, stream, tools, embeddings, messages, both translations', async (context) => {
     if (python === undefined) {
       // No Python SDKs on this machine (pip could not install them): say so, do not pretend.
       console.warn(`gateway-serve: Python SDK part skipped: ${pythonProblem}`);
@@ -243,6 +243,21 @@ try:
     an.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "x [sim:status=529]"}])
 except Exception as error:
     out["anthropic_error"] = error.status_code
+# Translated: OpenAI's format to an Anthropic model, Anthropic's format to an OpenAI model.
+cross = oa.chat.completions.create(model="claude-haiku-4-5", messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "python cross chat"}])
+out["cross_chat"] = {"id": cross.id, "content": cross.choices[0].message.content, "finish": cross.choices[0].finish_reason}
+pieces = []
+for chunk in oa.chat.completions.create(model="claude-haiku-4-5", stream=True, stream_options={"include_usage": True}, messages=[{"role": "user", "content": "python cross stream"}]):
+    if chunk.choices and chunk.choices[0].delta.content:
+        pieces.append(chunk.choices[0].delta.content)
+    if chunk.usage is not None:
+        out["cross_stream_usage"] = chunk.usage.completion_tokens
+out["cross_stream"] = "".join(pieces)
+cross_msg = an.messages.create(model="gpt-4o-mini", max_tokens=100, system="be brief", messages=[{"role": "user", "content": "python cross messages"}])
+out["cross_message"] = {"text": cross_msg.content[0].text, "stop": cross_msg.stop_reason}
+with an.messages.stream(model="gpt-4o-mini", max_tokens=100, messages=[{"role": "user", "content": "python cross messages stream"}]) as stream:
+    final = stream.get_final_message()
+out["cross_message_stream"] = {"text": final.content[0].text, "output_tokens": final.usage.output_tokens}
 print(json.dumps(out))
 `;
     const file = join(dir, 'client.py');
@@ -260,6 +275,11 @@ print(json.dumps(out))
       models: boolean;
       tool_use: string[];
       anthropic_error: number;
+      cross_chat: { id: string; content: string; finish: string };
+      cross_stream: string;
+      cross_stream_usage: number;
+      cross_message: { text: string; stop: string };
+      cross_message_stream: { text: string; output_tokens: number };
     };
     expect(result.chat.content.length).toBeGreaterThan(0);
     expect(result.stream.length).toBeGreaterThan(0);
@@ -273,14 +293,34 @@ print(json.dumps(out))
     expect(result.models).toBe(true);
     expect(result.tool_use).toContain('tool_use');
     expect(result.anthropic_error).toBe(529);
+    expect(result.cross_chat.content.length).toBeGreaterThan(0);
+    expect(result.cross_chat.finish).toBe('stop');
+    expect(result.cross_stream.length).toBeGreaterThan(0);
+    expect(result.cross_stream_usage).toBeGreaterThan(0);
+    expect(result.cross_message.text.length).toBeGreaterThan(0);
+    expect(result.cross_message.stop).toBe('end_turn');
+    expect(result.cross_message_stream.text.length).toBeGreaterThan(0);
+    expect(result.cross_message_stream.output_tokens).toBeGreaterThan(0);
     const rows = await rowsEventually(
       url,
       `SELECT Provider, Operation, RequestModel, ResponseId, Stream, ErrorType, OutputTokens
        FROM llm_calls WHERE Task = 'python-e2e' ORDER BY Timestamp`,
-      10,
+      14,
     );
-    // chat, stream, tools, responses, embeddings, the 429; messages, stream, tool use, the 529.
-    expect(rows).toHaveLength(10);
+    // chat, stream, tools, responses, embeddings, the 429; messages, stream, tool use, the 529;
+    // the four translated calls.
+    expect(rows).toHaveLength(14);
+    // The last four (the calls run one after another): OpenAI's format answered by the
+    // Anthropic model, then Anthropic's format answered by the OpenAI model.
+    expect(
+      rows.slice(-4).map((row) => [row['RequestModel'], row['Provider'], row['Stream']]),
+    ).toEqual([
+      ['claude-haiku-4-5', 'anthropic', false],
+      ['claude-haiku-4-5', 'anthropic', true],
+      ['gpt-4o-mini', 'openai', false],
+      ['gpt-4o-mini', 'openai', true],
+    ]);
+    expect(rows.at(-4)!['ResponseId']).toBe(result.cross_chat.id);
     const ids = rows.map((row) => row['ResponseId']);
     expect(ids).toEqual(
       expect.arrayContaining([
