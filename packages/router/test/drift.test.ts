@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { RoutingEngine } from '../src/engine.js';
+import type { EngineOutcome } from '../src/engine.js';
+import { featurize } from '../src/features.js';
+import { parsePolicy } from '../src/policy.js';
+import type { PolicyInput } from '../src/policy.js';
+import { createRandom } from '../src/random.js';
+
+/**
+ * The drift case of issue 12, through the production engine (decide → next → observe, one
+ * request a second): two models, the strong one right 95% of the time at $0.01 a call, the
+ * cheap one right 95% at $0.0005 until `breakAt`, then never (wrong answers, or with
+ * `erroring` failed calls). Returns, per request, whether the strong model was called.
+ */
+function traffic(
+  policy: PolicyInput,
+  requests: number,
+  breakAt: number,
+  seed: number,
+  erroring = false,
+): boolean[] {
+  const engine = new RoutingEngine({ policy: parsePolicy(policy), random: createRandom(seed) });
+  const world = createRandom(seed + 1_000);
+  const strongCalled: boolean[] = [];
+  for (let index = 0; index < requests; index += 1) {
+    const at = index * 1_000;
+    const text = `request ${index}: what will the weather be like in town ${index % 37} tomorrow?`;
+    const vector = featurize({ text, classKey: 'chat' });
+    const decision = engine.decide({ classKey: 'chat', at, vector });
+    const outcomes: EngineOutcome[] = [];
+    for (let step = engine.next(decision, outcomes); !step.done;) {
+      for (const model of step.call) {
+        const strong = model === 'strong';
+        const broken = !strong && index >= breakAt;
+        if (broken && erroring) outcomes.push({ model, costUsd: 0, failed: true });
+        else {
+          const right = world() < (broken ? 0 : 0.95);
+          outcomes.push({ model, score: right ? 1 : 0, costUsd: strong ? 0.01 : 0.0005 });
+        }
+      }
+      step = engine.next(decision, outcomes);
+    }
+    engine.observe(decision, outcomes);
+    strongCalled.push(outcomes.some((outcome) => outcome.model === 'strong'));
+  }
+  return strongCalled;
+}
+
+/** Requests after `from` until 50 in a row sent at least `share` of their calls to strong. */
+function requestsUntilShare(strongCalled: readonly boolean[], from: number, share: number) {
+  let inWindow = 0;
+  for (let index = from; index < strongCalled.length; index += 1) {
+    inWindow += strongCalled[index] ? 1 : 0;
+    if (index - from >= 50) inWindow -= strongCalled[index - 50] ? 1 : 0;
+    if (index - from + 1 >= 50 && inWindow >= share * 50) return index - from + 1;
+  }
+  return undefined;
+}
+
+const shareOf = (strongCalled: readonly boolean[], from: number, to: number) =>
+  strongCalled.slice(from, to).filter(Boolean).length / (to - from);
+
+const CANDIDATES = [{ model: 'strong' }, { model: 'cheap' }];
+/** A long good history (3,000 requests) before the break: without forgetting it outweighs the failures. */
+const BREAK = 3_000;
+const TOTAL = 3_400;
+const SEEDS = [1, 2, 3];
+/** A 30-day half-life and window: nothing is forgotten within the test's hour. */
+const NEVER = { halfLifeMs: 30 * 86_400_000, statsWindow: '30d' };
+
+/** The strong model's share of the history's last 200 requests, of the 200 after the first 200 after the break, and how long after the break it took to pass 90%. */
+function drift(policy: PolicyInput, seed: number, erroring = false) {
+  const strongCalled = traffic(policy, TOTAL, BREAK, seed, erroring);
+  return {
+    before: shareOf(strongCalled, BREAK - 200, BREAK),
+    reached: requestsUntilShare(strongCalled, BREAK, 0.9),
+    after: shareOf(strongCalled, BREAK + 200, TOTAL),
+  };
+}
+
+describe('drift: after a cheap model starts failing, the strong model gets 90% within 200 requests', () => {
+  it('the per-request predictor', () => {
+    const policy = {
+      candidates: CANDIDATES,
+      goal: { costPenalty: 0.3 },
+      halfLifeMs: 60_000,
+      predictor: { enabled: true },
+    };
+    for (const seed of SEEDS) {
+      const { before, reached, after } = drift(policy, seed);
+      // before the break the cheap model carried the traffic
+      expect(before, `seed ${seed}`).toBeLessThan(0.2);
+      expect(reached, `seed ${seed}`).toBeDefined();
+      expect(reached!, `seed ${seed}`).toBeLessThanOrEqual(200);
+      // and the share stays there
+      expect(after, `seed ${seed}`).toBeGreaterThan(0.9);
+    }
+    // (its online logistic updates move it within ~50-120 requests even with nothing
+    // forgotten: measured 102, 115 and 101 at a 30-day half-life, 50, 50 and 56 at 60 s)
+  });
+
+  it('the class weights, because they forget (a 30-day memory takes longer than 200)', () => {
+    const policy = {
+      candidates: CANDIDATES,
+      goal: { qualityMargin: 0.05 },
+      halfLifeMs: 60_000,
+      statsWindow: '10m',
+      refreshIntervalMs: 5_000,
+    };
+    for (const seed of SEEDS) {
+      for (const erroring of [false, true]) {
+        const label = `seed ${seed}${erroring ? ', failed calls' : ', wrong answers'}`;
+        const { before, reached, after } = drift(policy, seed, erroring);
+        expect(before, label).toBeLessThan(0.5);
+        expect(reached, label).toBeDefined();
+        expect(reached!, label).toBeLessThanOrEqual(200);
+        expect(after, label).toBeGreaterThan(0.9);
+      }
+      // the same engine remembering everything: 3,000 good calls outweigh the failures for
+      // longer than 200 requests, so the bound above is forgetting's doing
+      const late = drift({ ...policy, ...NEVER }, seed).reached;
+      expect(late === undefined || late > 200, `seed ${seed}: ${late}`).toBe(true);
+    }
+  });
+});
