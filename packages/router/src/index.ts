@@ -34,6 +34,9 @@ export {
 export { ROUTELLM_PRICES, loadRouteLlm, parseRouteLlmCsv, routeLlmTaskOf } from './routellm.js';
 export { loadRecorded, loadRecordedFile, splitDataset } from './recorded.js';
 export { RoutingEngine } from './engine.js';
+export { nextChoice } from './candidate-choice.js';
+export { isPlan, runPlan } from './plan-run.js';
+export type { PlanCaller, PlanEnd } from './plan-run.js';
 export { windowMs } from './window-stats.js';
 export type {
   Decision,

@@ -9,13 +9,14 @@ import type { Span, Tracer } from '@opentelemetry/api';
 import type OpenAI from 'openai';
 import { callContext, LLM_CONTEXT_KEY } from './candidate-call.js';
 import type { CandidateClients } from './candidate-call.js';
-import { cascadeReason, choiceOf, nextChoice } from './candidate-choice.js';
+import { choiceOf, nextChoice } from './candidate-choice.js';
 import { classifyRequest } from './classifier.js';
 import type { Cooldowns } from './cooldowns.js';
 import type { Choice } from './decision.js';
-import type { Decision, EngineOutcome, RoutingEngine, Step } from './engine.js';
+import type { Decision, EngineOutcome, RoutingEngine } from './engine.js';
 import type { RequestVector } from './features.js';
 import { completedOutcome, failedOutcome } from './observation.js';
+import { isPlan, runPlan } from './plan-run.js';
 import type { Candidate, Policy } from './policy.js';
 import type { RandomSource } from './random.js';
 import { AllCandidatesFailedError, RouterConfigError, classifyError } from './route-errors.js';
@@ -133,10 +134,7 @@ class RouteCall {
     labelRouteSpan(this.span, this.labels);
     if (this.pinned === undefined) this.firstChoice = this.decide(time);
     const decision = this.decision;
-    if (
-      decision !== undefined &&
-      (decision.first.length > 1 || decision.escalateTo !== undefined)
-    ) {
+    if (decision !== undefined && isPlan(decision)) {
       const answered = await this.runPlan(decision);
       if (answered !== undefined) return answered;
     }
@@ -168,63 +166,37 @@ class RouteCall {
   }
 
   /**
-   * A plan of several calls (cascade voters, probes): no per-call fallback; a failed voter
-   * counts as a disagreement. Returns the answer, or undefined to go on with the attempt loop
-   * (the escalation, or a fallback when the answering call failed).
+   * A plan of several calls (cascade voters, probes; ./plan-run.ts): returns the answer, or
+   * undefined to go on with the attempt loop (the escalation, or a fallback when the answering
+   * call failed).
    */
   private async runPlan(decision: Decision): Promise<ChatResult | undefined> {
     const { engine, options } = this.core;
-    const completions = new Map<string, ChatCompletion>();
-    const role =
-      decision.escalateTo === undefined
-        ? decision.reason
-        : `cascade voter (${decision.first.join(' and ')})`;
-    let accepted = true;
-    let voterFailed = false;
-    let step: Step = engine.next(decision, this.outcomes);
-    while (!step.done) {
-      if (
-        decision.escalateTo !== undefined &&
-        step.call.length === 1 &&
-        step.call[0] === decision.escalateTo
-      ) {
-        break; // the escalation goes through the attempt loop
-      }
-      if (!(await this.callVoters(step.call, role, completions))) voterFailed = true;
-      const lead = completions.get(decision.first[0]!);
-      if (decision.escalateTo !== undefined && lead !== undefined && options.check) {
-        accepted = options.check(lead, this.request.params);
-      }
-      step = engine.next(decision, this.outcomes, accepted);
-    }
-    for (const model of completions.keys()) this.exclude.add(model);
+    const check = options.check;
+    const end = await runPlan(engine, decision, this.outcomes, {
+      call: (models, role) => this.callVoters(models, role),
+      check: check === undefined ? undefined : (lead) => check(lead, this.request.params),
+    });
     this.firstChoice = undefined;
-    if (step.done) {
-      const answer = completions.get(step.answeredBy);
-      if (answer !== undefined) {
-        const reason = cascadeReason(decision, step.answeredBy);
-        return this.answered(step.answeredBy, decision.weight, reason, answer);
-      }
+    if (end.kind === 'answered') {
+      return this.answered(end.model, decision.weight, end.reason, end.answer);
+    }
+    for (const model of end.exclude) this.exclude.add(model);
+    if (end.kind === 'failed') {
       this.pinned = undefined; // the answering call failed: fall back like a single call
       return undefined;
     }
-    this.escalation = !accepted
-      ? 'cascade escalated: the check failed'
-      : voterFailed
-        ? 'cascade escalated: a voter failed'
-        : 'cascade escalated: the voters disagree';
-    this.pinned = decision.escalateTo;
-    for (const model of decision.first) this.exclude.add(model);
-    if (decision.third !== undefined) this.exclude.add(decision.third);
+    this.escalation = end.reason;
+    this.pinned = end.model;
     return undefined;
   }
 
-  /** Calls a plan's models in parallel and records each; false when one failed. */
+  /** Calls a plan's models in parallel and records each; the answers of those that answered. */
   private async callVoters(
     models: readonly string[],
     reason: string,
-    completions: Map<string, ChatCompletion>,
-  ): Promise<boolean> {
+  ): Promise<Map<string, ChatCompletion>> {
+    const completions = new Map<string, ChatCompletion>();
     const { candidates, clients } = this.core;
     const { params, task } = this.request;
     const results = await Promise.all(
@@ -244,7 +216,6 @@ class RouteCall {
         }
       }),
     );
-    let allAnswered = true;
     for (const entry of results) {
       if ('result' in entry) {
         this.attempts.push({ model: entry.model, outcome: 'ok' });
@@ -252,10 +223,9 @@ class RouteCall {
         this.outcomes.push(this.completed(entry.model, entry.result));
         continue;
       }
-      allAnswered = false;
       this.recordFailure(entry.model, entry.error);
     }
-    return allAnswered;
+    return completions;
   }
 
   /** The attempt/fallback loop: up to `fallback.maxAttempts` calls, one at a time. */
