@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { costOf } from '@modelmaxx/pricing';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { correctedQuality } from '../src/savings/judge-correction.js';
 import { SavingsQuerySchema, savingsLedger } from '../src/savings/savings.js';
 import type { SavingsRow } from '../src/savings/savings.js';
 import { hex, llmSpan, nanos, spanRow } from './store-fixtures.js';
@@ -194,11 +195,13 @@ describe('savings ledger', () => {
   });
 
   it('gives the quality difference with its 95% interval, none from fewer than 5 verdicts', () => {
-    // Differences 0, 0, 0, -1, 0, 1: mean 0, sample variance 0.4.
+    // Differences 0, 0, 0, -1, 0, 1: mean 0, squares summing to 2. The variance of the mean
+    // as Agresti–Min adjust it (two pseudo-verdicts: half a win, half a loss, one tie): the
+    // squares plus 1 over n + 2, minus the mean's square, over n + 2 again.
     const quality = row('support', 'qa', 'gpt-4o-mini').quality!;
     expect(quality.samples).toBe(6);
     expect(quality.difference).toBeCloseTo(0, 9);
-    expect(quality.halfWidth).toBeCloseTo(1.96 * Math.sqrt(0.4 / 6), 5);
+    expect(quality.halfWidth).toBeCloseTo(1.96 * Math.sqrt((2 + 1) / 8 / 8), 5);
     expect(row('support', 'chat', 'gpt-4o-mini').quality).toMatchObject({
       samples: 2,
       difference: 0,
@@ -208,12 +211,29 @@ describe('savings ledger', () => {
     expect(row('support', 'qa', 'gpt-4o-mini').agreement).toEqual({ pairs: 2, rate: 0.5 });
   });
 
+  it('gives verdicts that were all ties an interval, not ±0', () => {
+    // 30 ties: sample variance 0. Adjusted (two pseudo-verdicts), ±1.96 / 32: a class whose true
+    // difference is -0.03 is not ruled out by 30 ties (it was, at ±0, in 2 of 40 e2e intervals).
+    const quality = correctedQuality({
+      samples: 30,
+      difference: 0,
+      variance: 0,
+      calibrationPairs: 0,
+      contradictions: 0,
+      pairedDifferenceSum: 0,
+      contradictedDifferenceSum: 0,
+    });
+    expect(quality.halfWidth).toBeCloseTo(1.96 / 32, 6);
+    expect(quality.low!).toBeLessThan(-0.03);
+  });
+
   it('corrects the difference for the judge accuracy measured against feedback, and widens the interval', () => {
     const quality = row('calibrated', 'qa', 'gpt-4o-mini').quality!;
-    // As measured: differences 8 × -1, 10 × 0, 2 × +1: mean -0.3, sample variance 8.2 / 19.
-    const variance = (10 - 20 * 0.3 ** 2) / 19;
+    // As measured: differences 8 × -1, 10 × 0, 2 × +1: mean -0.3, squares summing to 10; the
+    // mean's variance adjusted as above (22 verdicts with the two pseudo-verdicts).
+    const meanVariance = ((10 + 1) / 22 - (6 / 22) ** 2) / 22;
     expect(quality.measured.difference).toBeCloseTo(-0.3, 6);
-    expect(quality.measured.halfWidth).toBeCloseTo(1.96 * Math.sqrt(variance / 20), 5);
+    expect(quality.measured.halfWidth).toBeCloseTo(1.96 * Math.sqrt(meanVariance), 5);
     // 2 of 20 verdicts contradicted: accuracy a = 1 - 2 × 0.1 = 0.8, k = (3a - 1) / 2 = 0.7.
     expect(quality.judgeAccuracy).toMatchObject({ value: 0.8, pairs: 20, contradictions: 2 });
     expect(quality.corrected).toBe(true);
@@ -226,7 +246,7 @@ describe('savings ledger', () => {
     const halfWidth =
       1.96 *
       Math.sqrt(
-        variance / 20 / 0.49 + (0.09 * kVariance) / 0.7 ** 4 - (2 * -0.3 * covariance) / 0.7 ** 3,
+        meanVariance / 0.49 + (0.09 * kVariance) / 0.7 ** 4 - (2 * -0.3 * covariance) / 0.7 ** 3,
       );
     expect(quality.halfWidth).toBeCloseTo(halfWidth, 5);
     expect(quality.halfWidth!).toBeGreaterThan(quality.measured.halfWidth! / 0.7);
@@ -283,6 +303,100 @@ describe('savings ledger', () => {
     expect(total.quality!.judgeAccuracy).toMatchObject({ pairs: 22, contradictions: 3 });
     // qa: 1 of 2 agree; calibrated (binarized at 0.5, a tie passes): 18 of 20.
     expect(total.agreement).toEqual({ pairs: 22, rate: Number((19 / 22).toFixed(6)) });
+  });
+
+  it("corrects a row without feedback with its judge's pooled accuracy (same judge model)", async () => {
+    // Policy 'pooled': class a has 20 verdicts with feedback (2 contradicted: accuracy 0.8);
+    // class b 12 verdicts and no feedback, judged by the same model; class c 12 verdicts by
+    // another judge model. Written after the other tests read their ledger.
+    const calls = (klass: string, count: number) =>
+      Array.from({ length: count }, () =>
+        llmSpan({
+          model: 'gpt-4o-mini',
+          costUsd: 0.0001,
+          extra: route('pooled', klass, 'gpt-4o-mini', 'gpt-4o'),
+        }),
+      );
+    const judgeCall = (klass: string, model: string) =>
+      llmSpan({
+        model,
+        costUsd: 0.00001,
+        extra: {
+          'modelmaxx.evaluation.role': 'judge',
+          'modelmaxx.route.policy': 'pooled',
+          'modelmaxx.route.class': klass,
+          'modelmaxx.route.model': 'gpt-4o-mini',
+        },
+      });
+    const [a, b, c] = [calls('a', 20), calls('b', 12), calls('c', 12)];
+    // b and c: 6 losses and 6 ties each (measured -0.5).
+    const lossesAndTies = (call: ReturnType<typeof llmSpan>, index: number) =>
+      score(call, 'modelmaxx.shadow', index < 6 ? 0 : 0.5, 'judge');
+    const spans = [
+      ...a,
+      ...b,
+      ...c,
+      judgeCall('a', 'gpt-4o-mini'),
+      judgeCall('b', 'gpt-4o-mini'),
+      judgeCall('c', 'claude-haiku-4-5'),
+      ...a.map((call, index) =>
+        score(call, 'modelmaxx.shadow', index < 8 ? 0 : index < 18 ? 0.5 : 1, 'judge'),
+      ),
+      ...a.map((call, index) =>
+        score(call, 'user.thumbs', index === 0 || (index >= 8 && index !== 18) ? 1 : 0, 'feedback'),
+      ),
+      ...b.map(lossesAndTies),
+      ...c.map(lossesAndTies),
+    ];
+    expect(await db.store.write(spans)).toMatchObject({ status: 'ok' });
+    const ledgerRows = async () =>
+      (
+        await savingsLedger(
+          db.store.engine,
+          SavingsQuerySchema.parse({ window: '1h', groupBy: 'policy,class,model' }),
+        )
+      ).rows.filter((entry) => entry.policy === 'pooled');
+    const deadline = Date.now() + 30_000;
+    let pooled = await ledgerRows();
+    while (
+      pooled.reduce((sum, entry) => sum + (entry.quality?.samples ?? 0), 0) < 44 ||
+      pooled.reduce((sum, entry) => sum + (entry.quality?.judgeAccuracy?.pairs ?? 0), 0) < 20
+    ) {
+      if (Date.now() > deadline) throw new Error(`not stored: ${JSON.stringify(pooled)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      pooled = await ledgerRows();
+    }
+    const quality = (klass: string) => pooled.find((entry) => entry.class === klass)!.quality!;
+    // a: its own 20 pairs (accuracy 0.8, k 0.7), as before.
+    expect(quality('a')).toMatchObject({
+      corrected: true,
+      judgeAccuracy: { value: 0.8, pairs: 20 },
+    });
+    expect(quality('a').judgeAccuracy!.pooled).toBeUndefined();
+    // b: no feedback of its own; corrected by the pool of its judge model over the ledger: a's
+    // 20 pairs and the 2 of support/qa (judged by gpt-4o-mini too, 1 contradicted): 22 and 3,
+    // accuracy 1 - 6/22, k = 1 - 9/22.
+    expect(quality('b')).toMatchObject({
+      corrected: true,
+      judgeAccuracy: {
+        value: Number((1 - 6 / 22).toFixed(6)),
+        pairs: 22,
+        contradictions: 3,
+        pooled: true,
+      },
+    });
+    const k = 1 - 9 / 22;
+    expect(quality('b').measured.difference).toBeCloseTo(-0.5, 6);
+    expect(quality('b').difference).toBeCloseTo(-0.5 / k, 5);
+    // The delta-method interval with the pool's k and no covariance term.
+    const meanVariance = ((6 + 1) / 14 - (6 / 14) ** 2) / 14;
+    const kVariance = (9 * (4 / 24) * (20 / 24)) / 22;
+    expect(quality('b').halfWidth).toBeCloseTo(
+      1.96 * Math.sqrt(meanVariance / k ** 2 + (0.25 * kVariance) / k ** 4),
+      5,
+    );
+    // c: another judge model, no pairs of its own or in its pool: as measured.
+    expect(quality('c')).toMatchObject({ corrected: false, judgeAccuracy: null, difference: -0.5 });
   });
 
   it('rejects a bad window or groupBy with a message naming it', () => {

@@ -43,6 +43,11 @@ export interface JudgeAccuracy {
   pairs: number;
   /** Of those, verdicts the feedback contradicts (a loss of a right answer, a win of a wrong one). */
   contradictions: number;
+  /**
+   * True when the row had fewer than 10 pairs of its own and this is the pooled accuracy of its
+   * judge (every row of the ledger whose verdicts the same judge model gave).
+   */
+  pooled?: true;
 }
 
 export interface SavingsQuality {
@@ -89,6 +94,22 @@ export function judgeAccuracyOf(pairs: number, contradictions: number): JudgeAcc
   };
 }
 
+/**
+ * Variance of the mean difference, as Agresti–Min's interval for paired proportions adjusts
+ * it: two pseudo-verdicts (half a win, half a loss, one tie) are added, so verdicts that were
+ * all ties (sample variance 0) never give an interval of ±0: n ties give ±1.96 / (n + 2). The
+ * shadow monitor's stop rule (`@modelmaxx/router`, `interval95`) uses the same adjustment.
+ */
+export function adjustedMeanVariance(
+  samples: number,
+  difference: number,
+  variance: number,
+): number {
+  const n = samples + 2;
+  const squares = (samples - 1) * Math.max(variance, 0) + samples * difference ** 2 + 1;
+  return Math.max(squares / n - ((samples * difference) / n) ** 2, 0) / n;
+}
+
 /** Variance of the contradicted share, from the share smoothed by one pseudo-pair each way. */
 function smoothedShareVariance(pairs: number, contradictions: number): number {
   const smoothed = (contradictions + 1) / (pairs + 2);
@@ -116,12 +137,47 @@ export function interval(
   };
 }
 
-/** The group's quality difference: as measured, and corrected where the judge was measured. */
-export function correctedQuality(summary: VerdictSummary): SavingsQuality {
+/** Verdict/feedback pairs of every row judged by the same judge model (the pooled accuracy). */
+export interface JudgePool {
+  pairs: number;
+  contradictions: number;
+}
+
+/**
+ * The group's quality difference: as measured, and corrected where the judge was measured —
+ * by the group's own verdict/feedback pairs when it has at least MIN_CALIBRATION_PAIRS of
+ * them, else by `pool` (its judge's pairs over the whole ledger) when that has enough.
+ */
+export function correctedQuality(summary: VerdictSummary, pool?: JudgePool): SavingsQuality {
+  if (
+    summary.calibrationPairs < MIN_CALIBRATION_PAIRS &&
+    pool !== undefined &&
+    pool.pairs >= MIN_CALIBRATION_PAIRS
+  ) {
+    // The pooled pairs are mostly other groups' verdicts: no covariance with this difference
+    // (leaving it out can only widen the interval when the difference and k move together).
+    const pooled = ownCorrection({
+      ...summary,
+      calibrationPairs: pool.pairs,
+      contradictions: pool.contradictions,
+      pairedDifferenceSum: 0,
+      contradictedDifferenceSum: 0,
+    });
+    return pooled.judgeAccuracy === null
+      ? pooled
+      : { ...pooled, judgeAccuracy: { ...pooled.judgeAccuracy, pooled: true } };
+  }
+  return ownCorrection(summary);
+}
+
+/** The correction by the summary's own verdict/feedback pairs. */
+function ownCorrection(summary: VerdictSummary): SavingsQuality {
   const { samples, difference, variance } = summary;
   // No interval from fewer than MIN_INTERVAL_SAMPLES verdicts: two ties would claim ±0.
   const meanVariance =
-    samples >= MIN_INTERVAL_SAMPLES && variance !== null ? Math.max(variance, 0) / samples : null;
+    samples >= MIN_INTERVAL_SAMPLES && variance !== null
+      ? adjustedMeanVariance(samples, difference, variance)
+      : null;
   const measuredHalfWidth = meanVariance === null ? null : Z95 * Math.sqrt(meanVariance);
   const judgeAccuracy = judgeAccuracyOf(summary.calibrationPairs, summary.contradictions);
   const measured = {

@@ -11,7 +11,8 @@
  *   prices are not applied, as another model's cache would not have held the prompt). A call
  *   the reference answered costs what it cost.
  * - Evaluation spend: `Purpose = 'evaluation'` rows linked to a policy (`RoutePolicy`):
- *   the shadow calls to the reference (`RouteReferenceModel` set) and the judge calls.
+ *   the shadow calls to the reference (`RouteReferenceModel` set) and the judge calls, whose
+ *   models name the group's judge (the pool its accuracy is measured in, `judge-correction.ts`).
  * - Quality: shadow verdicts (`llm_scores.Name = 'modelmaxx.shadow'`, 1 win / 0.5 tie / 0 loss of
  *   the routed answer against the reference's) joined to the routed call by trace and
  *   response id; the difference of a verdict is 2 × score − 1. Per group also the verdicts
@@ -166,7 +167,8 @@ export function savingsSql(
     ${parts.select}sumIf(ifNull(CostUSD, 0), RouteReferenceModel != '') AS shadowUsd,
     sumIf(ifNull(CostUSD, 0), RouteReferenceModel = '') AS judgeUsd,
     countIf(RouteReferenceModel != '') AS shadowCalls,
-    countIf(RouteReferenceModel = '') AS judgeCalls
+    countIf(RouteReferenceModel = '') AS judgeCalls,
+    arrayStringConcat(arraySort(groupUniqArrayIf(RequestModel, RouteReferenceModel = '')), ',') AS judgeModels
 FROM ${parts.tables.calls}
 WHERE Purpose = 'evaluation' AND RoutePolicy != '' AND ${window}${parts.groupClause}`;
   return {

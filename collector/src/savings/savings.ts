@@ -10,7 +10,7 @@ import type { ClickHouseEngine, ClickHouseSettings } from '../store/engine.js';
 import { SAVINGS_DIMENSIONS, savingsSql } from './savings-sql.js';
 import type { SavingsDimension } from './savings-sql.js';
 import { correctedQuality, round } from './judge-correction.js';
-import type { SavingsQuality } from './judge-correction.js';
+import type { JudgePool, SavingsQuality, VerdictSummary } from './judge-correction.js';
 import { TotalQuality } from './total-quality.js';
 
 const READ_SETTINGS: ClickHouseSettings = {
@@ -166,13 +166,16 @@ function groupedRows(
     entry.referenceUsd = num(row['referenceUsd']);
     entry.unpricedCalls = num(row['unpricedCalls']);
   }
+  const judges = new Map<SavingsRow, string>();
   for (const row of results.evaluation) {
     const entry = rowFor(row);
     entry.shadowUsd = num(row['shadowUsd']);
     entry.judgeUsd = num(row['judgeUsd']);
+    judges.set(entry, String(row['judgeModels'] ?? ''));
   }
+  const summaries = new Map<SavingsRow, VerdictSummary>();
   for (const row of results.scores) {
-    rowFor(row).quality = correctedQuality({
+    summaries.set(rowFor(row), {
       samples: num(row['samples']),
       difference: num(row['difference']),
       variance: row['variance'] === null ? null : num(row['variance']),
@@ -182,11 +185,36 @@ function groupedRows(
       contradictedDifferenceSum: num(row['contradictedDifferenceSum']),
     });
   }
+  const pools = judgePools(summaries, judges);
+  for (const [entry, summary] of summaries) {
+    entry.quality = correctedQuality(summary, pools.get(judges.get(entry) ?? ''));
+  }
   for (const row of results.agreement) {
     const pairs = num(row['pairs']);
     if (pairs > 0) rowFor(row).agreement = { pairs, rate: round(num(row['agreeing']) / pairs, 6) };
   }
   return [...rows.values()].map((entry) => [entry, cheaper.get(entry) ?? 0]);
+}
+
+/**
+ * The verdict/feedback pairs of each judge (the models of a row's judge calls) over every row
+ * of the ledger: a row with too few pairs of its own is corrected with its judge's. Rows whose
+ * judge made no call the collector saw (an app's own judge function) have no pool.
+ */
+function judgePools(
+  summaries: ReadonlyMap<SavingsRow, VerdictSummary>,
+  judges: ReadonlyMap<SavingsRow, string>,
+): Map<string, JudgePool> {
+  const pools = new Map<string, JudgePool>();
+  for (const [entry, summary] of summaries) {
+    const judge = judges.get(entry) ?? '';
+    if (judge === '') continue;
+    const pool = pools.get(judge) ?? { pairs: 0, contradictions: 0 };
+    pool.pairs += summary.calibrationPairs;
+    pool.contradictions += summary.contradictions;
+    pools.set(judge, pool);
+  }
+  return pools;
 }
 
 /** A row's derived figures (cheaper share, gross and net saving), money rounded. */

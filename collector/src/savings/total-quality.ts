@@ -32,7 +32,8 @@ export class TotalQuality {
 
   /** A row's calls: `cheaperCalls` of them answered by a model other than the reference. */
   add(calls: number, cheaperCalls: number, quality: SavingsQuality | null): void {
-    if (quality?.judgeAccuracy) {
+    // A row corrected with its judge's pooled pairs adds none of its own.
+    if (quality?.judgeAccuracy && quality.judgeAccuracy.pooled !== true) {
       this.judge.pairs += quality.judgeAccuracy.pairs;
       this.judge.contradictions += quality.judgeAccuracy.contradictions;
     }

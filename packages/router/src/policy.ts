@@ -148,6 +148,17 @@ export const PolicySchema = z
         sampleRate: z.number().min(0).max(1).default(0.2),
         /** Stop sampling a class and model when the 95% half-width is below this. */
         targetHalfWidth: z.number().positive().max(1).default(0.02),
+        /**
+         * What `targetHalfWidth` is the half-width of: `class`, each class and model's difference;
+         * `total`, the policy's traffic-weighted difference (the savings ledger's total), with
+         * the shadows spread over classes and models by Neyman allocation (traffic × spread).
+         */
+        allocation: z.enum(['class', 'total']).default('class'),
+        /**
+         * Reference answers kept by a hash of the request (LRU, this many; 0: none): a repeated
+         * request is judged against the kept answer instead of calling the reference again.
+         */
+        referenceCache: z.number().int().nonnegative().default(0),
         /** Shadows a class and model needs before the stop rule applies. */
         minSamples: z.number().int().positive().default(30),
         /** Share of eligible calls still shadowed after stopping, to watch for drift. */

@@ -46,6 +46,8 @@ export interface ShadowStats {
   /** Not shadowed because the hourly or daily cap was reached. */
   overBudget: number;
   shadowCalls: number;
+  /** Shadows judged against a kept reference answer to the same request (no reference call). */
+  referencesReused: number;
   shadowErrors: number;
   judged: number;
   judgeErrors: number;

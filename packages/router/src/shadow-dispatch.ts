@@ -30,6 +30,7 @@ import type { Decision, RoutingEngine } from './engine.js';
 import type { Candidate, Policy } from './policy.js';
 import type { RandomSource } from './random.js';
 import { ShadowMonitor, ShadowQueue, SpendWindow } from './shadow.js';
+import { ReferenceCache } from './shadow-references.js';
 import type { PairwiseJudge, ShadowVerdict } from './shadow.js';
 import { priceOf } from './spend.js';
 import type {
@@ -102,12 +103,14 @@ export class ShadowDispatcher {
   private readonly monitor: ShadowMonitor;
   private readonly queue: ShadowQueue;
   private readonly window = new SpendWindow();
+  private readonly references: ReferenceCache;
   private readonly counts = {
     offered: 0,
     notSampled: 0,
     dropped: 0,
     overBudget: 0,
     shadowCalls: 0,
+    referencesReused: 0,
     shadowErrors: 0,
     judged: 0,
     judgeErrors: 0,
@@ -127,6 +130,7 @@ export class ShadowDispatcher {
     }
     this.monitor = new ShadowMonitor(policy);
     this.queue = new ShadowQueue(this.settings.queueSize, this.settings.concurrency);
+    this.references = new ReferenceCache(this.settings.referenceCache);
   }
 
   stats(): ShadowStats {
@@ -147,7 +151,12 @@ export class ShadowDispatcher {
   offer(offer: ShadowOffer): void {
     const { counts } = this;
     try {
-      if (!this.enabled || offer.model === this.options.referenceModel) return;
+      if (!this.enabled) return;
+      if (offer.model === this.options.referenceModel) {
+        this.monitor.observe(offer.classKey, undefined);
+        return;
+      }
+      this.monitor.observe(offer.classKey, offer.model);
       counts.offered += 1;
       const rate = this.monitor.rate(offer.classKey, offer.model);
       if (!(this.options.random() < rate)) {
@@ -177,31 +186,17 @@ export class ShadowDispatcher {
     }
   }
 
-  /** Runs one shadow comparison: the reference call, the judge, the record, the learning. */
+  /** Runs one shadow comparison: the reference answer, the judge, the record, the learning. */
   private async run(job: ShadowJob): Promise<void> {
-    const { counts } = this;
     if (this.window.over(this.options.now(), this.settings)) {
-      counts.overBudget += 1;
+      this.counts.overBudget += 1;
       return;
     }
-    counts.shadowCalls += 1;
+    const referenced = await this.referenceAnswer(job);
+    if (referenced === undefined) return;
+    const { reference, shadowCostUsd } = referenced;
+    const { counts } = this;
     const responseId = job.responseId === undefined ? {} : { responseId: job.responseId };
-    let reference: ChatCompletion;
-    try {
-      reference = await this.callReference(job);
-    } catch (error) {
-      counts.shadowErrors += 1;
-      this.report(job, {
-        label: 'shadow_error',
-        error: `reference call failed: ${String(error)}`,
-        shadowCostUsd: 0,
-        judgeCostUsd: 0,
-        ...responseId,
-      });
-      return;
-    }
-    const shadowCostUsd =
-      priceOf(this.options.candidates.get(this.options.referenceModel)!, reference) ?? 0;
     counts.shadowUsd += shadowCostUsd;
     this.window.add(this.options.now(), shadowCostUsd);
     const { verdict, error } = await this.judge(job, reference);
@@ -218,6 +213,39 @@ export class ShadowDispatcher {
       judgeCostUsd,
       ...responseId,
     });
+  }
+
+  /**
+   * The reference's answer to the job's request and what it cost: a kept answer to the same
+   * request (`referenceCache`, free) or a reference call; undefined when the call failed.
+   */
+  private async referenceAnswer(
+    job: ShadowJob,
+  ): Promise<{ reference: ChatCompletion; shadowCostUsd: number } | undefined> {
+    const { counts } = this;
+    const key = this.references.keyOf(this.options.referenceModel, job.params);
+    const kept = this.references.get(key);
+    if (kept !== undefined) {
+      counts.referencesReused += 1;
+      return { reference: kept, shadowCostUsd: 0 };
+    }
+    counts.shadowCalls += 1;
+    try {
+      const reference = await this.callReference(job);
+      this.references.set(key, reference);
+      const candidate = this.options.candidates.get(this.options.referenceModel)!;
+      return { reference, shadowCostUsd: priceOf(candidate, reference) ?? 0 };
+    } catch (error) {
+      counts.shadowErrors += 1;
+      this.report(job, {
+        label: 'shadow_error',
+        error: `reference call failed: ${String(error)}`,
+        shadowCostUsd: 0,
+        judgeCostUsd: 0,
+        ...(job.responseId === undefined ? {} : { responseId: job.responseId }),
+      });
+      return undefined;
+    }
   }
 
   /** The reference model's answer to the same request (not streamed, no retries). */

@@ -16,6 +16,7 @@ import {
 } from '@modelmaxx/semconv';
 import type { Policy } from './policy.js';
 import type { RandomSource } from './random.js';
+import { hasNeymanShare, interval95, totalHalfWidth } from './shadow-allocation.js';
 
 /** What a pairwise judge is asked: the routed call's answer against the reference's. */
 export interface ShadowPair {
@@ -72,11 +73,7 @@ export function referenceModelOf(policy: Policy): string {
   return best;
 }
 
-/** The 95% interval of a mean from its count, mean and sum of squared deviations. */
-export function interval95(n: number, mean: number, m2: number): number {
-  if (n < 2) return Infinity;
-  return 1.96 * Math.sqrt(m2 / (n - 1) / n);
-}
+export { interval95 } from './shadow-allocation.js';
 
 export interface ShadowEstimate {
   readonly classKey: string;
@@ -93,6 +90,8 @@ export interface ShadowEstimate {
 }
 
 interface MonitorState {
+  /** Eligible routed calls of the class and model seen (the cell's traffic weight). */
+  calls: number;
   n: number;
   mean: number;
   m2: number;
@@ -111,11 +110,15 @@ interface MonitorState {
  * `monitorRate` only). The monitoring verdicts fill a window of `driftWindow`; when the
  * window is full and its mean lies outside the stopped interval widened by the window's 95%
  * half-width (from the larger of its own and the stopped estimate's standard deviation), the
- * estimate restarts from the window and sampling resumes (drift).
+ * estimate restarts from the window and sampling resumes (drift). With `allocation: 'total'`
+ * the target is the half-width of the policy's traffic-weighted difference instead, and a
+ * class and model stops once it has its Neyman share of the verdicts (`shadow-allocation.ts`).
  */
 export class ShadowMonitor {
   private readonly states = new Map<string, MonitorState>();
   private readonly shadow: Policy['shadow'];
+  /** Eligible routed calls of the policy, whatever answered them. */
+  private calls = 0;
   constructor(policy: Policy) {
     this.shadow = policy.shadow;
   }
@@ -125,6 +128,7 @@ export class ShadowMonitor {
     let state = this.states.get(key);
     if (state === undefined) {
       state = {
+        calls: 0,
         n: 0,
         mean: 0,
         m2: 0,
@@ -140,10 +144,50 @@ export class ShadowMonitor {
     return state;
   }
 
+  /**
+   * An eligible routed call of the class answered by `model`, or by the reference (`undefined`):
+   * the traffic weights of `allocation: 'total'`.
+   */
+  observe(classKey: string, model: string | undefined): void {
+    this.calls += 1;
+    if (model !== undefined) this.state(classKey, model).calls += 1;
+  }
+
   /** The share of eligible calls of this class and model to shadow now. */
   rate(classKey: string, model: string): number {
     const state = this.states.get(`${classKey}\u0000${model}`);
+    if (state !== undefined && this.shadow.allocation === 'total') this.allocate(state);
     return state?.stopped === true ? this.shadow.monitorRate : this.shadow.sampleRate;
+  }
+
+  /**
+   * `allocation: 'total'`: the cell samples until it has its Neyman share of the verdicts the
+   * policy's total needs (and `minSamples`), or the total's interval is under the target.
+   */
+  private allocate(state: MonitorState): void {
+    const { targetHalfWidth, minSamples } = this.shadow;
+    const cells = this.states.values();
+    const done =
+      totalHalfWidth(this.states.values(), this.calls) < targetHalfWidth ||
+      (state.n >= minSamples && hasNeymanShare(state, cells, this.calls, targetHalfWidth));
+    if (done && !state.stopped) this.stop(state);
+    else if (!done && state.stopped) {
+      state.stopped = false;
+      state.window = [];
+    }
+  }
+
+  private stop(state: MonitorState): void {
+    state.stopped = true;
+    state.stoppedMean = state.mean;
+    state.stoppedHalfWidth = interval95(state.n, state.mean, state.m2);
+    state.stoppedSd = Math.sqrt(state.m2 / Math.max(state.n - 1, 1));
+    state.window = [];
+  }
+
+  /** The 95% half-width of the traffic-weighted difference over every class and model. */
+  totalHalfWidth(): number {
+    return totalHalfWidth(this.states.values(), this.calls);
   }
 
   /** Adds one verdict's difference (2 × score − 1, in [-1, 1]). */
@@ -176,14 +220,10 @@ export class ShadowMonitor {
       }
     }
     this.push(state, difference);
-    if (!state.stopped && state.n >= this.shadow.minSamples) {
-      const halfWidth = interval95(state.n, state.mean, state.m2);
-      if (halfWidth < this.shadow.targetHalfWidth) {
-        state.stopped = true;
-        state.stoppedMean = state.mean;
-        state.stoppedHalfWidth = halfWidth;
-        state.stoppedSd = Math.sqrt(state.m2 / (state.n - 1));
-        state.window = [];
+    if (this.shadow.allocation === 'total') this.allocate(state);
+    else if (!state.stopped && state.n >= this.shadow.minSamples) {
+      if (interval95(state.n, state.mean, state.m2) < this.shadow.targetHalfWidth) {
+        this.stop(state);
       }
     }
   }
@@ -195,19 +235,22 @@ export class ShadowMonitor {
     state.m2 += delta * (value - state.mean);
   }
 
+  /** Per class and routed model with a verdict: the estimate and the sampling state. */
   estimates(): ShadowEstimate[] {
-    return [...this.states].map(([key, state]) => {
-      const [classKey, model] = key.split('\u0000') as [string, string];
-      return {
-        classKey,
-        model,
-        samples: state.n,
-        difference: state.mean,
-        halfWidth: interval95(state.n, state.mean, state.m2),
-        state: state.stopped ? 'stopped' : 'sampling',
-        drifts: state.drifts,
-      };
-    });
+    return [...this.states]
+      .filter(([, state]) => state.n > 0)
+      .map(([key, state]) => {
+        const [classKey, model] = key.split('\u0000') as [string, string];
+        return {
+          classKey,
+          model,
+          samples: state.n,
+          difference: state.mean,
+          halfWidth: interval95(state.n, state.mean, state.m2),
+          state: state.stopped ? 'stopped' : 'sampling',
+          drifts: state.drifts,
+        };
+      });
   }
 }
 

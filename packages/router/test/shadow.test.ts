@@ -140,6 +140,32 @@ describe('shadow comparisons', () => {
     expect(stats.judgeUsd).toBeGreaterThan(0);
   });
 
+  it('judges a repeated request against the kept reference answer (referenceCache): one reference call', async () => {
+    const references: string[] = [];
+    const judge: PairwiseJudge = async (pair) => {
+      references.push(pair.reference);
+      return { score: 0.5, label: 'tie', costUsd: 0.0001 };
+    };
+    const router = makeRouter({ judge, shadow: { referenceCache: 10 } });
+    for (const index of [1, 2, 1, 1]) {
+      await router.chat.completions.create(ask(index), { task: 'math' });
+      await router.idle();
+    }
+    const stats = router.shadows();
+    // Requests 1 and 2 call the reference; the two repeats of request 1 reuse its answer.
+    expect(stats).toMatchObject({ shadowCalls: 2, referencesReused: 2, judged: 4 });
+    expect(references[2]).toBe(references[0]);
+    expect(references[3]).toBe(references[0]);
+    expect(references[1]).not.toBe(references[0]);
+    // Off by default: every shadow calls the reference.
+    const plain = makeRouter({ judge });
+    for (const index of [1, 1]) {
+      await plain.chat.completions.create(ask(index), { task: 'math' });
+      await plain.idle();
+    }
+    expect(plain.shadows()).toMatchObject({ shadowCalls: 2, referencesReused: 0 });
+  });
+
   it('the engine learns from verdicts: a class whose cheap answers always lose moves to the reference', async () => {
     const alwaysLoses: PairwiseJudge = async () => ({ score: 0, label: 'loss' });
     const router = createRouter({
@@ -254,6 +280,61 @@ describe('ShadowMonitor', () => {
     expect(monitor.estimates()[0]).toMatchObject({ state: 'sampling', drifts: 1 });
     expect(monitor.rate('math', 'mini')).toBe(1);
     expect(monitor.estimates()[0]!.difference).toBeLessThan(-0.2);
+  });
+
+  it('does not stop on a run of ties: their half-width is 1.96 / (n + 2), not 0', () => {
+    const monitor = new ShadowMonitor(monitorPolicy);
+    for (let index = 0; index < 30; index++) monitor.add('math', 'mini', 0);
+    // 30 ties (minSamples) had variance 0 and stopped sampling at a half-width of 0.
+    expect(monitor.estimates()[0]).toMatchObject({ state: 'sampling', samples: 30 });
+    expect(monitor.estimates()[0]!.halfWidth).toBeCloseTo(1.96 / 32, 9);
+    expect(monitor.rate('math', 'mini')).toBe(1);
+    // Under the 0.05 target from 38 ties on (1.96 / 40 = 0.049).
+    for (let index = 0; index < 8; index++) monitor.add('math', 'mini', 0);
+    expect(monitor.estimates()[0]).toMatchObject({ state: 'stopped', samples: 38 });
+  });
+
+  it("allocation 'total': shadows follow traffic × spread, and all stop once the total is tight", () => {
+    const totalPolicy = parsePolicy(
+      policy({ minSamples: 30, targetHalfWidth: 0.05, allocation: 'total', monitorRate: 0 }),
+    );
+    const monitor = new ShadowMonitor(totalPolicy);
+    const random = createRandom(11);
+    // 'chat' is 80% of the traffic and its verdicts spread (a third each way); 'math' 20%,
+    // mostly ties. The reference answers a further 20% of calls (weight, no variance).
+    const verdict = (classKey: string) => {
+      const u = random();
+      if (classKey === 'math') return u < 0.05 ? -1 : 0;
+      return u < 1 / 3 ? -1 : u < 2 / 3 ? 1 : 0;
+    };
+    let calls = 0;
+    while (calls < 20_000 && monitor.totalHalfWidth() >= 0.05) {
+      calls += 1;
+      const u = random();
+      if (u < 0.2) {
+        monitor.observe('math', undefined);
+        continue;
+      }
+      const classKey = u < 0.84 ? 'chat' : 'math';
+      monitor.observe(classKey, 'mini');
+      if (random() < monitor.rate(classKey, 'mini'))
+        monitor.add(classKey, 'mini', verdict(classKey));
+    }
+    const estimates = Object.fromEntries(
+      monitor.estimates().map((estimate) => [estimate.classKey, estimate]),
+    );
+    expect(monitor.totalHalfWidth()).toBeLessThan(0.05);
+    expect(monitor.rate('chat', 'mini')).toBe(0);
+    expect(monitor.rate('math', 'mini')).toBe(0);
+    // Neyman: n ∝ W × S. chat: W 0.64, S 0.82; math: W 0.16, S ~0.25 → about 13 : 1 (math
+    // keeps its minSamples).
+    expect(estimates['chat']!.samples).toBeGreaterThan(8 * estimates['math']!.samples);
+    expect(estimates['math']!.samples).toBeGreaterThanOrEqual(30);
+    // The total needs (Σ W S)² / (0.05 / 1.96)² ≈ 0.56² × 1537 ≈ 480 verdicts; per class
+    // ±0.05 each would need about 1.96² × (0.67 + 0.05) / 0.05² ≈ 1100.
+    const verdicts = estimates['chat']!.samples + estimates['math']!.samples;
+    expect(verdicts).toBeGreaterThan(300);
+    expect(verdicts).toBeLessThan(700);
   });
 
   it('keeps classes and models apart', () => {
