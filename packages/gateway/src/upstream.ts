@@ -66,6 +66,8 @@ interface ParsedTarget {
   readonly hostname: string;
   readonly port: number;
   readonly path: string;
+  /** The `host` header: the host and a port other than the scheme's default. */
+  readonly host: string;
 }
 
 const parsedTargets = new Map<string, ParsedTarget>();
@@ -81,6 +83,7 @@ function targetOf(url: string): ParsedTarget {
       hostname: parsed.hostname.replace(/^\[|\]$/g, ''),
       port: parsed.port === '' ? (secure ? 443 : 80) : Number(parsed.port),
       path: `${parsed.pathname}${parsed.search}`,
+      host: parsed.host,
     };
     if (parsedTargets.size > 1000) parsedTargets.clear();
     parsedTargets.set(url, target);
@@ -106,6 +109,47 @@ export interface UpstreamCall {
   readonly response: Promise<IncomingMessage>;
 }
 
+/**
+ * The upstream request's headers as name/value pairs: node:http writes such a list as it is, where
+ * an object goes through `setHeader` one header at a time (a map kept per request). With a list,
+ * `host` is ours to send.
+ */
+function upstreamHeaders(
+  upstream: Upstream,
+  target: ParsedTarget,
+  wire: Wire,
+  length: number,
+  appHeaders: Record<string, string>,
+  traceparent: string | undefined,
+): string[] {
+  const headers = [
+    'host',
+    target.host,
+    'content-type',
+    'application/json',
+    'content-length',
+    String(length),
+    'accept',
+    wire === 'embeddings' ? 'application/json' : 'application/json, text/event-stream',
+    'user-agent',
+    'modelmaxx-gateway',
+  ];
+  for (const name in appHeaders) headers.push(name, appHeaders[name]!);
+  if (traceparent !== undefined) headers.push('traceparent', traceparent);
+  if (upstream.kind === 'anthropic') {
+    if (appHeaders['anthropic-version'] === undefined) {
+      headers.push('anthropic-version', '2023-06-01');
+    }
+    if (upstream.key !== undefined) {
+      headers.push('x-api-key', upstream.key);
+      if (wire !== 'messages') headers.push('authorization', `Bearer ${upstream.key}`);
+    }
+  } else if (upstream.key !== undefined) {
+    headers.push('authorization', `Bearer ${upstream.key}`);
+  }
+  return headers;
+}
+
 export function callUpstream(
   upstream: Upstream,
   url: string,
@@ -115,23 +159,6 @@ export function callUpstream(
   traceparent: string | undefined,
   timeoutMs: number,
 ): UpstreamCall {
-  const headers: Record<string, string | number> = {
-    ...appHeaders,
-    'content-type': 'application/json',
-    'content-length': body.length,
-    accept: wire === 'embeddings' ? 'application/json' : 'application/json, text/event-stream',
-    'user-agent': 'modelmaxx-gateway',
-  };
-  if (traceparent !== undefined) headers['traceparent'] = traceparent;
-  if (upstream.kind === 'anthropic') {
-    headers['anthropic-version'] ??= '2023-06-01';
-    if (upstream.key !== undefined) {
-      headers['x-api-key'] = upstream.key;
-      if (wire !== 'messages') headers['authorization'] = `Bearer ${upstream.key}`;
-    }
-  } else if (upstream.key !== undefined) {
-    headers['authorization'] = `Bearer ${upstream.key}`;
-  }
   const target = targetOf(url);
   const request = (target.secure ? httpsRequest : httpRequest)({
     protocol: target.secure ? 'https:' : 'http:',
@@ -139,7 +166,7 @@ export function callUpstream(
     port: target.port,
     path: target.path,
     method: 'POST',
-    headers,
+    headers: upstreamHeaders(upstream, target, wire, body.length, appHeaders, traceparent),
     agent: target.secure ? httpsAgent : httpAgent,
   });
   const response = new Promise<IncomingMessage>((resolve, reject) => {
