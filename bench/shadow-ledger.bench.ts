@@ -8,8 +8,12 @@
  *   seed) that cover the true difference (the simulator's profiles). Goal >= 0.9 (20 seeds).
  * - `shadow-ledger-convergence`: share of (seed, class) where the right model answers >= 80% of
  *   the last 50 requests. Goal 1.
- * - `shadow-spend-share`: (shadow + judge spend) ÷ app spend of a longer run with the default
- *   sample rate (0.2) and a ±2-point target half-width. Goal <= 0.05.
+ * - `shadow-ledger-corrected-coverage`: a judge right 80% of the time, user feedback on half the
+ *   cheap answers of one class (hard arithmetic, the cheap model at 0.2) and none on another
+ *   (hard JSON, the cheap model at 0.3), both kept on the cheap model: the share of the
+ *   judge-corrected intervals (the JSON row by its judge's pooled accuracy) that cover the true
+ *   difference, the measured (uncorrected) intervals' share as the baseline. Goal >= 0.9.
+ * (`shadow-spend-share` is `shadow-spend.bench.ts`, on the demo's traffic.)
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,7 +25,6 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { startCollector } from '@modelmaxx/collector';
 import type { SavingsRow } from '@modelmaxx/collector';
-import type { ShadowStats } from '@modelmaxx/router';
 import type { BenchOptions, BenchResult } from './types.js';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -31,19 +34,17 @@ interface SeedResult {
   convergence: Record<string, number>;
   cheapRows: Record<string, SavingsRow | undefined>;
   covered: Record<string, boolean | undefined>;
-  stats: ShadowStats;
-  rows: SavingsRow[];
-  appUsd: number;
+  measuredCovered: Record<string, boolean | undefined>;
 }
 /** test/support/shadow-ledger.ts (loaded at run time: plain Node strips its types). */
 interface Runner {
   runShadowSeed(
     options: { collectorUrl: string; seed: number; requestsPerClass: number; tail: number } & {
-      [setting in 'sampleRate' | 'targetHalfWidth']?: number;
-    },
+      [setting in 'targetHalfWidth' | 'judgeAccuracy' | 'feedbackRate' | 'qualityMargin']?: number;
+    } & { classes?: string[]; feedbackClasses?: string[]; cheapQuality?: Record<string, number> },
     flush: () => Promise<void>,
   ): Promise<SeedResult>;
-  trueDifference(classKey: string): number;
+  trueDifference(classKey: string, cheapQuality?: Record<string, number>): number;
 }
 
 /** A collector on a temporary directory and a tracer provider exporting to it over OTLP. */
@@ -126,26 +127,56 @@ async function coverageRuns(
   return coverage;
 }
 
-/** The spend share of a longer run at the default sample rate and a ±2-point target. */
-function spendShareResult(long: SeedResult, requests: number): BenchResult {
-  const evaluationUsd = long.stats.shadowUsd + long.stats.judgeUsd;
-  const share = evaluationUsd / long.appUsd;
-  const easy = long.cheapRows['easy']?.quality;
-  const estimates = long.stats.estimates
-    .map(
-      (estimate) =>
-        `${estimate.classKey}: n ${estimate.samples}, ±${estimate.halfWidth.toFixed(3)}, ${estimate.state}`,
-    )
-    .join('; ');
-  console.log(`spend share run: ${JSON.stringify(long.rows)}`);
+/** The judge-accuracy runs: a judge right 80% of the time, feedback on one class only. */
+const JUDGE_RUN = {
+  requestsPerClass: 200,
+  tail: 50,
+  classes: ['hard', 'json'],
+  feedbackClasses: ['hard'],
+  cheapQuality: { hard: 0.2, json: 0.3 },
+  qualityMargin: 1,
+  targetHalfWidth: 0.001,
+  judgeAccuracy: 0.8,
+  feedbackRate: 0.5,
+};
+
+/** Seeds 101..: corrected and measured intervals covering the truth, per class. */
+async function judgeRuns(
+  runner: Runner,
+  telemetry: { url: string; flush: () => Promise<void> },
+  seeds: number,
+): Promise<BenchResult> {
+  const counts = { corrected: 0, measured: 0, intervals: 0, pooled: 0 };
+  const perSeed: string[] = [];
+  for (let seed = 101; seed < 101 + seeds; seed++) {
+    const result = await runner.runShadowSeed(
+      { ...JUDGE_RUN, collectorUrl: telemetry.url, seed },
+      telemetry.flush,
+    );
+    const parts = JUDGE_RUN.classes.map((classKey) => {
+      const quality = result.cheapRows[classKey]?.quality;
+      if (result.covered[classKey] === undefined || quality === null || quality === undefined) {
+        return `${classKey} n/a`;
+      }
+      counts.intervals += 1;
+      if (result.covered[classKey]) counts.corrected += 1;
+      if (result.measuredCovered[classKey]) counts.measured += 1;
+      if (quality.judgeAccuracy?.pooled === true && quality.corrected) counts.pooled += 1;
+      const measured = quality.measured;
+      return `${classKey} ${quality.difference.toFixed(3)}±${quality.halfWidth?.toFixed(3)}${quality.judgeAccuracy?.pooled ? ' (pooled)' : ''} measured ${measured.difference.toFixed(3)}±${measured.halfWidth?.toFixed(3)} (truth ${runner.trueDifference(classKey, JUDGE_RUN.cheapQuality).toFixed(2)}${result.covered[classKey] ? '' : ', MISSED'})`;
+    });
+    perSeed.push(`seed ${seed}: ${parts.join('; ')}`);
+  }
+  console.log(perSeed.join('\n'));
+  const share = (count: number) => Number((count / Math.max(counts.intervals, 1)).toFixed(3));
   return {
-    name: 'shadow-spend-share',
-    value: Number(share.toFixed(4)),
+    name: 'shadow-ledger-corrected-coverage',
+    value: share(counts.corrected),
     unit: 'ratio',
-    baseline: null,
+    baseline: share(counts.measured),
     ratio: null,
-    goal: '<= 0.05',
-    notes: `(shadow $${long.stats.shadowUsd.toFixed(4)} + judge $${long.stats.judgeUsd.toFixed(4)}) ÷ app $${long.appUsd.toFixed(4)} over ${requests} requests per class (sample rate 0.2, target ±0.02, monitor rate 0.01); easy-class ledger interval ${easy === null || easy === undefined ? 'n/a' : `${easy.difference.toFixed(3)}±${easy.halfWidth?.toFixed(3)} (n ${easy.samples})`}; monitor: ${estimates}. The reference (gpt-4o) costs ~16x the cheap model per call, so each shadow costs ~17 cheap calls: the share falls as traffic grows past the samples a ±2-point interval needs.`,
+    goal: '>= 0.9',
+    notes: `${counts.corrected} of ${counts.intervals} judge-corrected 95% intervals cover the true difference (baseline: ${counts.measured} of the measured ones); judge accuracy 0.8, feedback on half the cheap answers of hard arithmetic only (cheap 0.2, truth ${runner.trueDifference('hard', JUDGE_RUN.cheapQuality).toFixed(2)}), none on hard JSON (cheap 0.3, truth ${runner.trueDifference('json', JUDGE_RUN.cheapQuality).toFixed(2)}), ${counts.pooled} rows corrected by the judge's pooled accuracy; ${seeds} seeds, ${JUDGE_RUN.requestsPerClass} requests per class. ${perSeed.join(' | ')}`,
   };
 }
 
@@ -162,18 +193,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
       telemetry,
       seeds,
     );
-    const requests = options.quick ? 600 : 2500;
-    const long = await runner.runShadowSeed(
-      {
-        collectorUrl: telemetry.url,
-        seed: 101,
-        requestsPerClass: requests,
-        tail: 200,
-        sampleRate: 0.2,
-        targetHalfWidth: 0.02,
-      },
-      telemetry.flush,
-    );
+    const judged = await judgeRuns(runner, telemetry, seeds);
     return [
       {
         name: 'shadow-ledger-coverage',
@@ -193,7 +213,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
         goal: '>= 1',
         notes: `(seed, class) pairs where the right model (easy: gpt-4o-mini, hard: gpt-4o) answered >= 80% of the last 50 requests; judge verdicts are the only quality signal.`,
       },
-      spendShareResult(long, requests),
+      judged,
     ];
   } finally {
     await telemetry.close();

@@ -28,6 +28,8 @@ export const CLASSES: Record<
 > = {
   easy: { kind: 'arithmetic', difficulty: 'easy', expected: CHEAP },
   hard: { kind: 'arithmetic', difficulty: 'hard', expected: REFERENCE },
+  /** Hard JSON extraction (0.85 vs 0.95 in the profiles): a second class for the pooled judge. */
+  json: { kind: 'json', difficulty: 'hard', expected: REFERENCE },
 };
 
 /**
@@ -78,7 +80,9 @@ export interface SeedOptions {
   feedbackRate?: number;
   /** The policy's quality margin (default 0.1; 1 keeps every class on the cheap model). */
   qualityMargin?: number;
-  /** Classes to run (default both). */
+  /** Classes whose cheap answers get feedback (default every class). */
+  feedbackClasses?: string[];
+  /** Classes to run (default easy and hard). */
   classes?: string[];
   cheapQuality?: CheapQuality;
   /** Virtual milliseconds between two requests on the router's clock (default 100). */
@@ -208,6 +212,9 @@ async function sendFeedback(
   let sent = 0;
   for (const call of answered) {
     if (call.model !== CHEAP || !(random() < rate)) continue;
+    if (options.feedbackClasses !== undefined && !options.feedbackClasses.includes(call.classKey)) {
+      continue;
+    }
     const response = await fetch(`${collectorUrl}/v1/feedback`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -284,7 +291,7 @@ export async function runShadowSeed(
   flush: () => Promise<void>,
 ): Promise<SeedResult> {
   const { seed } = options;
-  const classes = options.classes ?? Object.keys(CLASSES);
+  const classes = options.classes ?? ['easy', 'hard'];
   const sim = await startLlmSim({ seed, judge: { accuracy: options.judgeAccuracy ?? 1 } });
   for (const [classKey, value] of Object.entries(options.cheapQuality ?? {})) {
     const { kind, difficulty } = CLASSES[classKey]!;

@@ -15,7 +15,7 @@ import {
   pairwiseJudge,
   parsePolicy,
 } from '@modelmaxx/router';
-import type { Policy, Router, WeightTable } from '@modelmaxx/router';
+import type { Policy, PolicyInput, Router, WeightTable } from '@modelmaxx/router';
 
 export const DEMO_SERVICES = ['support-bot', 'search', 'code-review'] as const;
 export const DEMO_FRONTIER_MODEL = 'gpt-4o';
@@ -37,6 +37,14 @@ export interface DemoOptions {
   stdout: (text: string) => void;
   /** Resolves when the user wants to stop (Ctrl-C); only awaited when the collector runs here. */
   waitForStop?: () => Promise<void>;
+  /** llm-sim's latency scale (default 0.05; 0 answers at once: benches). */
+  latencyScale?: number;
+  /** Changes to the routing policy's shadow settings (bench/shadow-spend.bench.ts). */
+  shadow?: PolicyInput['shadow'];
+  /** The shadow judge's model (default gpt-4o-mini). */
+  judgeModel?: string;
+  /** Spans each service's exporter may hold (default 8192; more when llm-sim has no latency). */
+  exportQueueSize?: number;
 }
 
 export interface DemoSummary {
@@ -53,7 +61,7 @@ export interface DemoSummary {
   weightsAfter: string;
 }
 
-function demoPolicy(): Policy {
+function demoPolicy(shadow: PolicyInput['shadow'] = {}): Policy {
   return parsePolicy({
     name: 'demo',
     candidates: [
@@ -68,7 +76,7 @@ function demoPolicy(): Policy {
     fallback: { chain: [DEMO_FRONTIER_MODEL], maxAttempts: 3, cooldownMs: 1000, timeoutMs: 10_000 },
     // A fifth of the calls routed to a cheaper model are compared with the reference (the
     // frontier model) by a judge, off the response path: the savings ledger's quality figures.
-    shadow: { enabled: true, sampleRate: 0.2, concurrency: 4, queueSize: 200 },
+    shadow: { enabled: true, sampleRate: 0.2, concurrency: 4, queueSize: 200, ...shadow },
   });
 }
 
@@ -132,8 +140,8 @@ const correctness: Evaluator = (call) => {
 };
 
 /** llm-sim with some latency, and failures on purpose: the cheap models hit rate limits and 500s, so fallbacks happen. */
-export async function startDemoSim(seed: number): Promise<LlmSim> {
-  const sim = await startLlmSim({ seed, latencyScale: 0.05, failureScale: 1 });
+export async function startDemoSim(seed: number, latencyScale = 0.05): Promise<LlmSim> {
+  const sim = await startLlmSim({ seed, latencyScale, failureScale: 1 });
   sim.setModel('llama-3.1-8b-instant', {
     failure: { rate429: 0.05, rate500: 0.02, rateTimeout: 0, retryAfterSeconds: 1 },
   });
@@ -152,6 +160,7 @@ export function demoServices(
   sim: LlmSim,
   ingestToken: string | undefined,
   chatSpans: ChatSpanCounter,
+  exportQueueSize = 8192,
 ): ServiceClients[] {
   const headers =
     ingestToken === undefined ? undefined : { authorization: `Bearer ${ingestToken}` };
@@ -171,7 +180,7 @@ export function demoServices(
           }),
           scheduledDelayMillis: 500,
           maxExportBatchSize: 256,
-          maxQueueSize: 8192,
+          maxQueueSize: exportQueueSize,
         }),
       ],
     });
@@ -194,8 +203,9 @@ export function demoRouting(
   url: string,
   readToken: string | undefined,
   random: () => number,
+  tuning: Pick<DemoOptions, 'shadow' | 'judgeModel'> = {},
 ): { weights: WeightUpdater; routers: Router[] } {
-  const policy = demoPolicy();
+  const policy = demoPolicy(tuning.shadow);
   const weights = new WeightUpdater({
     policy,
     source: collectorStatsSource({
@@ -213,7 +223,11 @@ export function demoRouting(
       weights,
       random,
       tracer: service.provider.getTracer('@modelmaxx/router'),
-      judge: pairwiseJudge({ client: service.client, model: 'gpt-4o-mini', random }),
+      judge: pairwiseJudge({
+        client: service.client,
+        model: tuning.judgeModel ?? 'gpt-4o-mini',
+        random,
+      }),
     }),
   );
   return { weights, routers };

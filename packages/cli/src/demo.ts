@@ -68,10 +68,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   contextManager.enable();
   const ownContextManager = context.setGlobalContextManager(contextManager);
 
-  const sim = await startDemoSim(seed);
+  const sim = await startDemoSim(seed, options.latencyScale);
   const chatSpans = new ChatSpanCounter();
-  const services = demoServices(url, sim, options.ingestToken, chatSpans);
-  const { weights, routers } = demoRouting(services, url, options.readToken, random);
+  const services = demoServices(url, sim, options.ingestToken, chatSpans, options.exportQueueSize);
+  const { weights, routers } = demoRouting(services, url, options.readToken, random, options);
   const weightsBefore = describeWeights(weights.current, SHOWN_CLASSES);
   weights.start();
 

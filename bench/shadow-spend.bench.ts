@@ -1,0 +1,139 @@
+/**
+ * `shadow-spend-share` on the demo's traffic: `modelmaxx demo` (three services, eight task
+ * classes, three candidate models routed by the `demo` policy, a fifth of the cheaper calls
+ * shadowed against gpt-4o and judged pairwise, user feedback on a quarter of the answers) with
+ * llm-sim latency 0, into a collector on the embedded ClickHouse. The share is the savings
+ * ledger's `evaluationShare` ((shadow + judge spend) ÷ the routed calls' spend), read as of the
+ * V-th routed call for growing V from the same run (`savingsLedger` with `now` at that call), with
+ * the total quality difference's 95% half-width reached by then (as measured by the verdicts,
+ * and corrected for the judge where feedback measures it). The demo's default 300 requests give
+ * about 250 routed calls: the first volume.
+ *
+ * Two configurations, each its own run and collector: `before`, the demo's shadow settings as
+ * they were (per class and model, sampling stops at ±2 points; the judge gpt-4o-mini), and
+ * `after` (`allocation: 'total'`: ±2 points on the policy's traffic-weighted difference, shadows
+ * spread over classes by Neyman allocation; `referenceCache`: a repeated prompt is judged
+ * against the kept reference answer). The value is the `after` share at the largest volume,
+ * the baseline the `before` one; the notes give both curves and where `after` falls below 0.05.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runDemo } from '@modelmaxx/cli';
+import { savingsLedger, startCollector } from '@modelmaxx/collector';
+import type { BenchOptions, BenchResult } from './types.js';
+
+/** A demo configuration: changes to the policy's shadow settings and the judge model. */
+interface Configuration {
+  name: string;
+  shadow: Record<string, unknown>;
+  judgeModel?: string;
+}
+
+/** The ledger's figures as of one volume (routed calls). */
+interface Point {
+  calls: number;
+  share: number;
+  verdicts: number;
+  /** 95% half-width of the total difference as the verdicts measure it, and as corrected. */
+  measured: number | null;
+  corrected: number | null;
+}
+
+const VOLUMES = [250, 500, 1000, 2000, 4000, 8000, 16000, 32000];
+
+/** The ledger total as of the `volume`-th routed call of the run (undefined past the last). */
+async function pointAt(
+  store: Parameters<typeof savingsLedger>[0] & { database: string },
+  volume: number,
+): Promise<Point | undefined> {
+  const { data } = await store.query<{ at: string }>(
+    `SELECT toUnixTimestamp64Milli(Timestamp) AS at FROM ${store.database}.llm_calls
+     WHERE Purpose = 'app' AND RoutePolicy = 'demo' ORDER BY Timestamp LIMIT 1 OFFSET {offset:UInt64}`,
+    { offset: volume - 1 },
+  );
+  if (data[0] === undefined) return undefined;
+  const { total } = await savingsLedger(
+    store,
+    { window: '1h', groupBy: [] },
+    { database: store.database, now: Number(data[0].at) },
+  );
+  const quality = total.quality;
+  return {
+    calls: total.calls,
+    share: total.evaluationShare,
+    verdicts: quality?.samples ?? 0,
+    measured: quality?.measured.halfWidth ?? null,
+    corrected: quality?.corrected === true ? quality.halfWidth : null,
+  };
+}
+
+/** One demo run of `requests` requests in a collector of its own; the ledger at each volume. */
+async function demoRun(configuration: Configuration, requests: number): Promise<Point[]> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mm-shadow-spend-'));
+  const collector = await startCollector({ config: { port: 0, dataDir } });
+  try {
+    await runDemo({
+      url: collector.url,
+      requests,
+      exit: true,
+      seed: 1,
+      latencyScale: 0,
+      // Without latency the traffic outruns the exporters' default queue: no span may be dropped.
+      exportQueueSize: 1_000_000,
+      shadow: configuration.shadow,
+      ...(configuration.judgeModel === undefined ? {} : { judgeModel: configuration.judgeModel }),
+      stdout: () => undefined,
+    });
+    const points: Point[] = [];
+    for (const volume of VOLUMES) {
+      const point = await pointAt(collector.store, volume);
+      if (point === undefined) break;
+      points.push(point);
+    }
+    return points;
+  } finally {
+    await collector.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+const width = (value: number | null) => (value === null ? 'n/a' : `±${value.toFixed(3)}`);
+
+function describe(points: readonly Point[]): string {
+  return points
+    .map(
+      (point) =>
+        `${point.calls} calls: ${point.share.toFixed(3)} (${point.verdicts} verdicts, ${width(point.measured)} measured, ${width(point.corrected)} corrected)`,
+    )
+    .join('; ');
+}
+
+export async function run(options: BenchOptions): Promise<BenchResult[]> {
+  const requests = options.quick ? 3000 : 16_000;
+  const configurations: Configuration[] = [
+    { name: 'before', shadow: {} },
+    { name: 'after', shadow: { allocation: 'total', referenceCache: 5000 } },
+  ];
+  const curves = new Map<string, Point[]>();
+  for (const configuration of configurations) {
+    const points = await demoRun(configuration, requests);
+    curves.set(configuration.name, points);
+    console.log(`shadow-spend-share ${configuration.name}: ${describe(points)}`);
+  }
+  const before = curves.get('before')!;
+  const after = curves.get('after')!;
+  const last = after.at(-1)!;
+  const below = after.find((point) => point.share <= 0.05);
+  return [
+    {
+      name: 'shadow-spend-share',
+      value: Number(last.share.toFixed(4)),
+      unit: 'ratio',
+      baseline: before.length > 0 ? Number(before.at(-1)!.share.toFixed(4)) : null,
+      ratio: null,
+      goal: '<= 0.05',
+      notes: `modelmaxx demo traffic (${requests} requests, llm-sim latency 0), (shadow + judge spend) ÷ routed spend as of the V-th routed call. after (allocation 'total', referenceCache): ${describe(after)}. ${below === undefined ? 'Not below 0.05 in this run.' : `Below 0.05 from ${below.calls} routed calls (total interval ${width(below.measured)} measured, ${width(below.corrected)} corrected).`} before (the demo's settings: per class ±0.02): ${describe(before)}. The demo's default 300 requests are the first volume.`,
+    },
+  ];
+}
