@@ -11,9 +11,11 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK } from '@modelmaxx/semconv';
 import type { Admission, Principal } from './access/types.js';
 import type { ClientState, GatewayContext } from './context.js';
+import { HeldAnswer, runGatewayPlan } from './cascade.js';
+import type { PlanCallResult } from './cascade.js';
 import { sendError } from './http.js';
 import { relay } from './relay.js';
-import type { RelayResult } from './relay.js';
+import type { RelayOptions, RelayResult } from './relay.js';
 import type { GatewayRequest } from './request.js';
 import type { Routing } from './routing.js';
 import {
@@ -26,6 +28,7 @@ import {
 import type { Choice } from './spans.js';
 import type { Target } from './targets.js';
 import { responseAttributes } from './telemetry.js';
+import type { UpstreamCall } from './upstream.js';
 import {
   UpstreamConnectionError,
   UpstreamTimeoutError,
@@ -73,6 +76,8 @@ export class Exchange {
   private ok = false;
   private routed: { choice: Choice; attempt: number } | undefined;
   private settled = false;
+  /** A plan's calls in flight (destroyed when the app goes away). */
+  private readonly planRequests = new Set<UpstreamCall['request']>();
 
   constructor(context: GatewayContext, parts: ExchangeParts) {
     this.context = context;
@@ -96,6 +101,7 @@ export class Exchange {
         sendError(this.parts.response, this.request.wire, 400, refusal.type, refusal.message);
         return;
       }
+      if (this.routing.plan !== undefined && (await this.runPlan())) return;
       for (let attempt = 1; attempt <= this.routing.maxAttempts; attempt += 1) {
         if (this.parts.client.aborted) return;
         const choice = this.routing.choose(attempt);
@@ -119,12 +125,11 @@ export class Exchange {
     }
   }
 
-  /** One attempt; true when the next one should follow (a fallback). */
-  private async attempt(choice: Choice, number: number): Promise<boolean> {
+  /** A call's span and upstream request; `callNumber` counts the request's calls. */
+  private start(choice: Choice, number: number, callNumber: number) {
     const { context, request } = this;
     const target = context.targets.of(this.routing, choice.model, request.wire)!;
     this.tally.model = choice.model;
-    this.routed = { choice, attempt: number };
     const labels = this.routing.labels;
     const { span, traceparent } = startAttemptSpan(
       context.tracer,
@@ -132,7 +137,7 @@ export class Exchange {
       this.baseAttributes,
       target,
       request.endpoint.operation,
-      labels === undefined ? undefined : { labels, choice, attempt: number },
+      labels === undefined ? undefined : { labels, choice, attempt: callNumber },
     );
     const current: Attempt = { number, choice, target, span, started: performance.now() };
     const call = callUpstream(
@@ -144,6 +149,14 @@ export class Exchange {
       traceparent,
       this.routing.policy?.policy.fallback.timeoutMs ?? target.upstream.timeoutMs,
     );
+    return { current, call };
+  }
+
+  /** One attempt; true when the next one should follow (a fallback). */
+  private async attempt(choice: Choice, number: number): Promise<boolean> {
+    const callNumber = number + this.routing.planCalls;
+    this.routed = { choice, attempt: callNumber };
+    const { current, call } = this.start(choice, number, callNumber);
     this.parts.client.abort = () => call.request.destroy();
     let answer: IncomingMessage;
     try {
@@ -218,20 +231,8 @@ export class Exchange {
     status: number,
     retryable: boolean,
   ): Promise<boolean> {
-    const { request, parts } = this;
     const { target } = attempt;
-    const result = await relay(answer, parts.response, {
-      wire: request.wire,
-      upstreamWire: target.wire,
-      hideUsage: request.hideUsage && target.wire === request.wire,
-      includeUsage: request.wire === 'chat' && request.stream && !request.hideUsage,
-      idleTimeoutMs: target.upstream.streamIdleTimeoutMs,
-      extraHeaders: {
-        ...parts.extraHeaders,
-        'x-modelmaxx-model': attempt.choice.model,
-        'x-modelmaxx-upstream': target.upstream.name,
-      },
-    });
+    const result = await relay(answer, this.parts.response, this.relayOptions(attempt));
     if (result.idle && !result.sent) {
       const seconds = target.upstream.streamIdleTimeoutMs / 1000;
       return this.callFailed(
@@ -243,12 +244,103 @@ export class Exchange {
     const ok = status < 400 && result.complete && result.summary.streamError === undefined;
     const costUsd = this.account(attempt, result, ok, status);
     if (status >= 400 && !retryable) this.context.metrics.upstreamErrors += 1;
-    this.routing.outcomes.push({
-      model: attempt.choice.model,
-      costUsd,
-      ...(ok ? {} : { failed: true }),
-    });
+    // A retryable status was counted (and cooled down) already.
+    if (!retryable) {
+      this.routing.outcomes.push({
+        model: attempt.choice.model,
+        costUsd,
+        ...(ok ? {} : { failed: true }),
+      });
+    }
     return false;
+  }
+
+  private relayOptions(attempt: Attempt): RelayOptions {
+    const { request, parts } = this;
+    const { target } = attempt;
+    return {
+      wire: request.wire,
+      upstreamWire: target.wire,
+      hideUsage: request.hideUsage && target.wire === request.wire,
+      includeUsage: request.wire === 'chat' && request.stream && !request.hideUsage,
+      idleTimeoutMs: target.upstream.streamIdleTimeoutMs,
+      extraHeaders: {
+        ...parts.extraHeaders,
+        'x-modelmaxx-model': attempt.choice.model,
+        'x-modelmaxx-upstream': target.upstream.name,
+      },
+    };
+  }
+
+  /**
+   * A cascade plan's calls (./cascade.ts); true when the request is over: the app got the answer
+   * the plan settled on, or went away. Else the attempt loop makes the escalation or a fallback.
+   */
+  private async runPlan(): Promise<boolean> {
+    const { routing, parts } = this;
+    const plan = routing.plan!;
+    parts.client.abort = () => {
+      for (const request of this.planRequests) request.destroy();
+    };
+    const end = await runGatewayPlan(
+      routing,
+      plan,
+      this.request.wire,
+      this.context.now,
+      (...call) => this.planCall(...call),
+    );
+    if (parts.client.aborted) return true;
+    if (end.kind === 'answered') {
+      this.ok = true;
+      this.tally.model = end.model;
+      const choice = { model: end.model, weight: plan.weight, reason: end.reason };
+      this.routed = { choice, attempt: routing.planCalls };
+      end.answer.sendTo(parts.response);
+      return true;
+    }
+    const escalation =
+      end.kind === 'escalate' ? { model: end.model, weight: 1, reason: end.reason } : undefined;
+    routing.afterPlan(end.exclude, escalation);
+    this.ok = false;
+    return false;
+  }
+
+  /** One call of a plan: its answer read in full and held, with its span and cost. */
+  private async planCall(model: string, role: string, number: number): Promise<PlanCallResult> {
+    const choice = { model, weight: this.routing.plan!.weight, reason: role };
+    const { current, call } = this.start(choice, number, number);
+    this.planRequests.add(call.request);
+    const { metrics } = this.context;
+    try {
+      const answer = await call.response;
+      const status = answer.statusCode ?? 502;
+      if (status >= 400) {
+        metrics.upstreamErrors += 1;
+        answer.resume();
+        endFailed(current.span, String(status), `upstream answered ${status}`);
+        const retryable = status === 429 || status >= 500;
+        const cooldownMs = retryable ? retryAfterMs(answer.headers, this.context.now()) : undefined;
+        return { retryable, cooldownMs };
+      }
+      const held = new HeldAnswer();
+      const response = held as unknown as ServerResponse;
+      const result = await relay(answer, response, this.relayOptions(current));
+      const ok = result.complete && result.summary.streamError === undefined;
+      const costUsd = this.account(current, result, ok, status);
+      return ok ? { held, costUsd } : { retryable: true, cooldownMs: undefined };
+    } catch (error) {
+      metrics.upstreamErrors += 1;
+      const aborted = this.parts.client.aborted;
+      const type = aborted
+        ? 'client_aborted'
+        : error instanceof UpstreamTimeoutError
+          ? 'timeout'
+          : 'connection_error';
+      endFailed(current.span, type, (error as Error).message);
+      return { retryable: !aborted, cooldownMs: undefined };
+    } finally {
+      this.planRequests.delete(call.request);
+    }
   }
 
   /** The answer's span attributes, cost and usage; ends the attempt's span. Returns the cost. */

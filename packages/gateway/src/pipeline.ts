@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Admission, Principal } from './access/types.js';
+import { planEstimates } from './cascade.js';
 import type { ClientState, GatewayContext } from './context.js';
 import { Exchange } from './exchange.js';
 import { ENDPOINTS, RequestError, header, sendError, sendJson } from './http.js';
@@ -35,6 +36,7 @@ async function admit(
           ? 0
           : estimateCost(target.provider, target.model, tokens.input, tokens.output);
     }
+    planEstimates(resolution, request, estimatedCostUsd);
   }
   const admission = await context.access.admit({
     principal,

@@ -4,7 +4,7 @@
  * or failed already — and the cooldown a failed candidate gets. Without a policy there is one
  * attempt, at the requested model.
  */
-import { classifyRequest } from '@modelmaxx/router';
+import { classifyRequest, isPlan, nextChoice } from '@modelmaxx/router';
 import type { Decision, EngineOutcome } from '@modelmaxx/router';
 import type { Admission } from './access/types.js';
 import { RequestError } from './http.js';
@@ -29,6 +29,14 @@ export class Routing {
   private readonly steered: readonly string[] | undefined;
   private readonly steeredBecause: string | undefined;
   private decision: Decision | undefined;
+  /** The first call's choice when the decision is one call; consumed by the first attempt. */
+  private first: Choice | undefined;
+  /** The model asked after a cascade plan escalated, and why. */
+  private escalation: Choice | undefined;
+  /** A cascade plan (several calls) for a non-streamed request: ./cascade.ts runs it first. */
+  plan: Decision | undefined;
+  /** Calls the plan made (the attempts after it are numbered on). */
+  planCalls = 0;
   /** Bodies translated for candidates in the other provider's format, made once. */
   private readonly translated = new Map<string, Buffer>();
   /** Why the request cannot go anywhere: no candidate it could be translated for (a 400). */
@@ -69,6 +77,7 @@ export class Routing {
       if (until > request.at) this.exclude.add(model);
       else this.policy.cooldownUntil.delete(model);
     }
+    if (this.refusal === undefined) this.decide();
   }
 
   /** A candidate in the other provider's format: its body, or why it cannot have one. */
@@ -101,6 +110,30 @@ export class Routing {
     return this.translated.get(model) ?? bodyFor(this.request, target);
   }
 
+  /**
+   * The engine's decision, once, as the routed client makes it: one model by weight for a
+   * stream (or embeddings), else the policy's plan (a cascade when it has one).
+   */
+  private decide(): void {
+    if (this.policy === undefined || this.steered !== undefined) return;
+    const { request } = this;
+    const single = request.stream || request.wire === 'embeddings';
+    this.decision = this.policy.engine.decide({
+      classKey: this.labels!.classKey,
+      at: request.at,
+      ...(single ? { single: true } : {}),
+      exclude: this.exclude,
+    });
+    if (isPlan(this.decision)) {
+      this.plan = this.decision;
+      return;
+    }
+    const model = this.decision.first[0];
+    if (model !== undefined) {
+      this.first = { model, weight: this.decision.weight, reason: this.decision.reason };
+    }
+  }
+
   /** The candidate of this attempt; undefined when none is left. */
   choose(attempt: number): Choice | undefined {
     if (this.policy === undefined) {
@@ -112,20 +145,29 @@ export class Routing {
         ? undefined
         : { model, weight: 1, reason: `budget steer: ${this.steeredBecause}` };
     }
-    const next = this.policy.engine.decide({
-      classKey: this.labels!.classKey,
-      at: this.request.at,
-      single: true,
-      exclude: this.exclude,
-    });
-    this.decision ??= next;
-    const model = next.first[0];
-    if (model === undefined) return undefined;
-    return {
-      model,
-      weight: next.weight,
-      reason: attempt === 1 ? next.reason : `fallback: ${next.reason}`,
-    };
+    if (attempt === 1 && this.first !== undefined) return this.first;
+    const escalation = this.escalation;
+    if (attempt === 1 && escalation !== undefined && !this.exclude.has(escalation.model)) {
+      return escalation;
+    }
+    const { policy, engine, random } = this.policy;
+    const next = nextChoice(
+      policy,
+      random,
+      engine.table(this.request.at),
+      this.labels!.classKey,
+      this.exclude,
+      attempt,
+    );
+    return next === undefined
+      ? undefined
+      : { model: next.model, weight: next.weight, reason: next.reason };
+  }
+
+  /** The plan is over without an answer: `model` is asked next (an escalation) or a fallback. */
+  afterPlan(exclude: readonly string[], escalation?: Choice): void {
+    for (const model of exclude) this.exclude.add(model);
+    if (escalation !== undefined) this.escalation = escalation;
   }
 
   /** Another attempt is possible: attempts left and a candidate not excluded. */
@@ -139,18 +181,26 @@ export class Routing {
 
   /** A candidate failed (429, 5xx, timeout, connection): it cools down and is not tried again. */
   failed(model: string, cooldownMs: number | undefined, now: number): void {
+    this.coolDown(model, cooldownMs, now);
+    if (this.policy !== undefined) this.exclude.add(model);
+  }
+
+  /**
+   * A failed call: counted for the engine; a retryable failure (429, 5xx, timeout, connection)
+   * cools the model down. A plan's voters are not excluded (as the routed client's are not).
+   */
+  coolDown(model: string, cooldownMs: number | undefined, now: number, retryable = true): void {
     this.outcomes.push({ model, costUsd: 0, failed: true });
-    if (this.policy === undefined) return;
+    if (this.policy === undefined || !retryable) return;
     this.policy.cooldownUntil.set(
       model,
       now + (cooldownMs ?? this.policy.policy.fallback.cooldownMs),
     );
-    this.exclude.add(model);
   }
 
-  /** Tells the engine how the request's attempts went. */
+  /** Tells the engine how the request's calls went (as the routed client: once it decided). */
   observe(): void {
-    if (this.policy !== undefined && this.decision !== undefined && this.outcomes.length > 0) {
+    if (this.policy !== undefined && this.decision !== undefined) {
       this.policy.engine.observe(this.decision, this.outcomes);
     }
   }

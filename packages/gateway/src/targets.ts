@@ -32,6 +32,8 @@ export interface Target {
 export interface PolicyState {
   readonly policy: Policy;
   readonly engine: RoutingEngine;
+  /** The engine's random source (fallback choices draw from it, as the routed client's do). */
+  readonly random: RandomSource;
   /** Candidate model → until when (ms) it is not tried. */
   readonly cooldownUntil: Map<string, number>;
   /** Candidate model → target per wire (undefined: that wire is not served). */
@@ -93,6 +95,7 @@ export class Targets {
       this.policies.set(policy.name, {
         policy,
         engine: new RoutingEngine({ policy, random }),
+        random,
         cooldownUntil: new Map(),
         targets: new Map(),
       });

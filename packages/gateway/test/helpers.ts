@@ -283,7 +283,7 @@ export interface SdkGateway {
 /** An in-process gateway on loopback exporting spans over OTLP, with both SDKs (no retries). */
 export async function startSdkGateway(
   config: GatewayConfig,
-  options: { access?: GatewayAccess; seed?: number } = {},
+  options: { access?: GatewayAccess; seed?: number; now?: () => number } = {},
 ): Promise<SdkGateway> {
   const receiver = await startSpanReceiver();
   const gateway = createGateway({
@@ -291,6 +291,7 @@ export async function startSdkGateway(
     ...(options.access === undefined ? {} : { access: options.access }),
     spanExporter: new OTLPTraceExporter({ url: receiver.url }),
     random: createRandom(options.seed ?? 1),
+    ...(options.now === undefined ? {} : { now: options.now }),
     logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
   });
   const { url } = await gateway.listen(0, '127.0.0.1');

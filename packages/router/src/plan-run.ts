@@ -15,7 +15,7 @@ export interface PlanCaller<A> {
   readonly check?: ((answer: A) => boolean) | undefined;
 }
 
-/** How a plan ended. `called`: the models that answered (not to be tried again). */
+/** How a plan ended; `exclude`: the models it called (answered or failed), not to be tried again. */
 export type PlanEnd<A> =
   | {
       readonly kind: 'answered';
@@ -49,6 +49,8 @@ export async function runPlan<A>(
   caller: PlanCaller<A>,
 ): Promise<PlanEnd<A>> {
   const answers = new Map<string, A>();
+  /** Every model the plan called, answered or failed: none is tried again for this request. */
+  const called = new Set<string>();
   const role =
     decision.escalateTo === undefined
       ? decision.reason
@@ -64,6 +66,7 @@ export async function runPlan<A>(
     ) {
       break; // the escalation goes through the attempt loop
     }
+    for (const model of step.call) called.add(model);
     const answered = await caller.call(step.call, role);
     for (const [model, answer] of answered) answers.set(model, answer);
     if (answered.size < step.call.length) voterFailed = true;
@@ -73,10 +76,9 @@ export async function runPlan<A>(
     }
     step = engine.next(decision, outcomes, accepted);
   }
-  const called = [...answers.keys()];
   if (step.done) {
     const answer = answers.get(step.answeredBy);
-    if (answer === undefined) return { kind: 'failed', exclude: called };
+    if (answer === undefined) return { kind: 'failed', exclude: [...called] };
     const reason = cascadeReason(decision, step.answeredBy);
     return { kind: 'answered', model: step.answeredBy, reason, answer };
   }

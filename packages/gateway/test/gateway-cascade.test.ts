@@ -1,0 +1,200 @@
+/**
+ * Cascades behind the gateway: one stream of requests (llm-sim tasks, each model with its own
+ * seeded answers and failures) through the routed client (`createRouter`, real SDKs) and through
+ * the gateway (real `openai` SDK), with the same policy, seed and clock; every decision the
+ * engine observes (plan, models called in order, their answers and failures) and every answer the
+ * app gets must be the same. Then a cascade's spans, its budget charge, and a streamed request.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { generateTask, startLlmSim } from '@modelmaxx/llm-sim';
+import type { LlmSim } from '@modelmaxx/llm-sim';
+import { RoutingEngine, createRandom, createRouter } from '@modelmaxx/router';
+import type { Decision, EngineOutcome, PolicyInput } from '@modelmaxx/router';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../src/index.js';
+import { startSdkGateway } from './helpers.js';
+import type { SdkGateway } from './helpers.js';
+
+const SEED = 11;
+const START = Date.UTC(2026, 11, 7, 3, 0, 0);
+
+const VOTERS = ['gpt-4o-mini', 'claude-haiku-4-5'];
+const candidates = [
+  { model: 'gpt-4o-mini', client: 'openai', priorQuality: 0.8 },
+  {
+    model: 'claude-haiku-4-5',
+    provider: 'anthropic' as const,
+    client: 'anthropic',
+    priorQuality: 0.85,
+  },
+  { model: 'gpt-4o', client: 'openai', priorQuality: 0.9 },
+];
+const fallback = { maxAttempts: 2, cooldownMs: 2_500, timeoutMs: 10_000 };
+/** Fixed voters, and the learned planner (warm-up probes calling every candidate). */
+const POLICIES: Record<string, PolicyInput> = {
+  pair: {
+    name: 'pair',
+    candidates,
+    fallback,
+    cascade: { enabled: true, voters: VOTERS, escalateTo: 'gpt-4o' },
+  },
+  planner: { name: 'planner', candidates, fallback, cascade: { enabled: true } },
+};
+
+/** Failures per model (explicit rates: the same seeded draws in every sim with this seed). */
+async function startSim(): Promise<LlmSim> {
+  const sim = await startLlmSim({ seed: SEED });
+  const none = { rate429: 0, rate500: 0, rateTimeout: 0 };
+  sim.setModel('gpt-4o-mini', { failure: { ...none, rate500: 0.12 } });
+  sim.setModel('claude-haiku-4-5', {
+    failure: { ...none, rate429: 0.1, retryAfterSeconds: 1 },
+  });
+  sim.setModel('gpt-4o', { failure: { ...none, rate500: 0.15 } });
+  return sim;
+}
+
+interface Observed {
+  readonly kind: string;
+  readonly first: readonly string[];
+  readonly escalateTo: string | undefined;
+  readonly calls: readonly string[];
+}
+
+/** Every `observe` the engines make, while `recording` is set. */
+let recording: Observed[] | undefined;
+const originalObserve = RoutingEngine.prototype.observe;
+RoutingEngine.prototype.observe = function (
+  this: RoutingEngine,
+  decision: Decision,
+  outcomes: readonly EngineOutcome[],
+) {
+  recording?.push({
+    kind: decision.kind,
+    first: decision.first,
+    escalateTo: decision.escalateTo,
+    // A plan's answers decide; the gateway reads no other call's answer (without an app
+    // `score`, no decision reads it).
+    calls: outcomes.map((outcome, index) => {
+      if (outcome.failed === true) return `${outcome.model}: failed`;
+      const planned = decision.first.length + (decision.third === undefined ? 0 : 1);
+      const answer = decision.first.length > 1 && index < planned ? ` ${outcome.answer}` : '';
+      return `${outcome.model}:${answer} $${outcome.costUsd.toFixed(9)}`;
+    }),
+  });
+  originalObserve.call(this, decision, outcomes);
+};
+
+const prompts = Array.from({ length: 40 }, (_, index) => generateTask({ seed: 5, index }).prompt);
+
+/** What the app got per request: the answering model and text, or the error status. */
+type Answer = string;
+
+async function throughRouter(
+  policy: PolicyInput,
+): Promise<{ observed: Observed[]; answers: Answer[] }> {
+  const sim = await startSim();
+  let clock = START;
+  const router = createRouter({
+    policy,
+    clients: {
+      openai: new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'test', maxRetries: 0 }),
+      anthropic: new Anthropic({ baseURL: sim.anthropicBaseURL, apiKey: 'test', maxRetries: 0 }),
+    },
+    random: createRandom(SEED),
+    now: () => clock,
+  });
+  const observed: Observed[] = [];
+  const answers: Answer[] = [];
+  recording = observed;
+  try {
+    for (const [index, prompt] of prompts.entries()) {
+      clock = START + index * 1_000;
+      try {
+        const completion = await router.chat.completions.create({
+          model: 'auto',
+          messages: [{ role: 'user', content: prompt }],
+        });
+        answers.push(`${completion.model}: ${completion.choices[0]!.message.content}`);
+      } catch (error) {
+        answers.push(`error: ${(error as Error).constructor.name}`);
+      }
+    }
+  } finally {
+    recording = undefined;
+    await sim.close();
+  }
+  return { observed, answers };
+}
+
+function gatewayConfig(sim: LlmSim, policy: PolicyInput) {
+  return resolveConfig(
+    { policies: [policy] },
+    {
+      upstreamFlags: [`openai=${sim.openaiBaseURL}`, `anthropic=${sim.anthropicBaseURL}`],
+      env: {},
+    },
+  );
+}
+
+async function throughGateway(
+  policy: PolicyInput,
+): Promise<{ observed: Observed[]; answers: Answer[] }> {
+  const sim = await startSim();
+  let clock = START;
+  const sdk = await startSdkGateway(gatewayConfig(sim, policy), { seed: SEED, now: () => clock });
+  const observed: Observed[] = [];
+  const answers: Answer[] = [];
+  recording = observed;
+  try {
+    for (const [index, prompt] of prompts.entries()) {
+      clock = START + index * 1_000;
+      try {
+        const completion = await sdk.openai.chat.completions.create({
+          model: `route:${policy.name}`,
+          messages: [{ role: 'user', content: prompt }],
+        });
+        answers.push(`${completion.model}: ${completion.choices[0]!.message.content}`);
+      } catch {
+        answers.push('error: AllCandidatesFailedError');
+      }
+    }
+  } finally {
+    recording = undefined;
+    await sdk.close();
+    await sim.close();
+  }
+  return { observed, answers };
+}
+
+const opened: SdkGateway[] = [];
+const sims: LlmSim[] = [];
+afterEach(async () => {
+  for (const sdk of opened.splice(0)) await sdk.close();
+  for (const sim of sims.splice(0)) await sim.close();
+});
+afterAll(() => {
+  RoutingEngine.prototype.observe = originalObserve;
+});
+
+describe('gateway cascades: the same decisions as the routed client', () => {
+  for (const [name, policy] of Object.entries(POLICIES)) {
+    it(`${name}: every decision, call and answer of one recorded stream is the same`, async () => {
+      const routed = await throughRouter(policy);
+      const gateway = await throughGateway(policy);
+      expect(gateway.observed).toHaveLength(prompts.length);
+      expect(gateway.observed).toEqual(routed.observed);
+      expect(gateway.answers).toEqual(routed.answers);
+      // The stream exercised what it is for: agreements, escalations, failures.
+      const calls = routed.observed.flatMap((entry) => entry.calls);
+      expect(calls.some((call) => call.endsWith('failed'))).toBe(true);
+      if (name === 'pair') {
+        const escalated = routed.observed.filter((entry) =>
+          entry.calls.some((call) => call.startsWith('gpt-4o:')),
+        );
+        expect(escalated.length).toBeGreaterThan(0);
+        expect(escalated.length).toBeLessThan(prompts.length);
+      }
+    }, 120_000);
+  }
+});
