@@ -13,7 +13,9 @@ import { RoutingEngine, createRandom, createRouter } from '@modelmaxx/router';
 import type { Decision, EngineOutcome, PolicyInput } from '@modelmaxx/router';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/index.js';
-import { startSdkGateway } from './helpers.js';
+import type { GatewayAccess } from '../src/index.js';
+import type { AdmissionRequest, Settlement } from '../src/access/types.js';
+import { startSdkGateway, waitFor } from './helpers.js';
 import type { SdkGateway } from './helpers.js';
 
 const SEED = 11;
@@ -197,4 +199,142 @@ describe('gateway cascades: the same decisions as the routed client', () => {
       }
     }, 120_000);
   }
+});
+
+/** An access layer that admits everything and keeps what it was asked to reserve and settle. */
+function recordingAccess() {
+  const admitted: AdmissionRequest[] = [];
+  const settled: Settlement[] = [];
+  const access: GatewayAccess = {
+    authenticate: () => ({ ok: true, principal: { keyId: 'anonymous' } }),
+    admit: (request) => {
+      admitted.push(request);
+      const id = String(admitted.length);
+      return Promise.resolve({ ok: true, id, candidates: request.candidates, warnings: [] });
+    },
+    settle: (_admission, settlement) => void settled.push(settlement),
+    close: () => Promise.resolve(),
+  };
+  return { access, admitted, settled };
+}
+
+describe('gateway cascades: spans, budget and streams', () => {
+  const arithmetic = 'What is 37 * 48?';
+
+  it('each call its own span under the route span, every cost settled, the plan reserved', async () => {
+    const sim = await startLlmSim({ seed: SEED });
+    sims.push(sim);
+    sim.setModel('gpt-4o-mini', { quality: { arithmetic: { easy: 0, hard: 0 } } });
+    sim.setModel('claude-haiku-4-5', { quality: { arithmetic: { easy: 1, hard: 1 } } });
+    sim.setModel('gpt-4o', { quality: { arithmetic: { easy: 1, hard: 1 } } });
+    const { access, admitted, settled } = recordingAccess();
+    const sdk = await startSdkGateway(gatewayConfig(sim, POLICIES.pair!), { seed: SEED, access });
+    opened.push(sdk);
+    const completion = await sdk.openai.chat.completions.create({
+      model: 'route:pair',
+      max_tokens: 50,
+      messages: [{ role: 'user', content: arithmetic }],
+    });
+    expect(completion.model).toMatch(/^gpt-4o-2024/);
+    expect(completion.choices[0]!.message.content).toBe('The answer is 1776.');
+
+    const calls = await sdk.chatSpans(3);
+    await waitFor(() => sdk.receiver.spans.some((span) => span.name === 'route pair'));
+    const route = sdk.receiver.spans.find((span) => span.name === 'route pair')!;
+    const byAttempt = [...calls].sort(
+      (a, b) =>
+        Number(a.attributes['modelmaxx.route.attempt']) -
+        Number(b.attributes['modelmaxx.route.attempt']),
+    );
+    expect(
+      byAttempt.map((span) => [
+        span.attributes['modelmaxx.route.attempt'],
+        span.attributes['modelmaxx.route.reason'],
+        span.parentSpanId === route.spanId,
+      ]),
+    ).toEqual([
+      [1, 'cascade voter (gpt-4o-mini and claude-haiku-4-5)', true],
+      [2, 'cascade voter (gpt-4o-mini and claude-haiku-4-5)', true],
+      [3, 'cascade escalated: the voters disagree', true],
+    ]);
+    expect(
+      new Set(byAttempt.slice(0, 2).map((span) => span.attributes['gen_ai.request.model'])),
+    ).toEqual(new Set(VOTERS));
+    expect(route.attributes['modelmaxx.route.model']).toBe('gpt-4o');
+    expect(route.attributes['modelmaxx.route.attempt']).toBe(3);
+    expect(route.attributes['modelmaxx.route.reason']).toBe(
+      'cascade escalated: the voters disagree',
+    );
+
+    // Every call's cost is charged, and admission reserved the whole plan.
+    const costs = calls.map((span) => Number(span.attributes['gen_ai.usage.cost.amount']));
+    expect(costs.every((cost) => cost > 0)).toBe(true);
+    expect(settled).toHaveLength(1);
+    expect(settled[0]!.costUsd).toBeCloseTo(
+      costs.reduce((sum, cost) => sum + cost, 0),
+      12,
+    );
+    const estimates = admitted[0]!.estimatedCostUsd;
+    const plan = Object.values(estimates);
+    expect(plan).toHaveLength(3);
+    expect(new Set(plan).size).toBe(1);
+    expect(plan[0]).toBeGreaterThan(settled[0]!.costUsd);
+  });
+
+  it('a stream calls one candidate by weight, as the routed client does; its ttfc is not delayed', async () => {
+    const sim = await startLlmSim({ seed: SEED });
+    sims.push(sim);
+    for (const model of ['gpt-4o-mini', 'claude-haiku-4-5', 'gpt-4o']) {
+      sim.setModel(model, { latency: { ttftMs: 120, perTokenMs: 6, sigma: 0 } });
+    }
+    const sdk = await startSdkGateway(gatewayConfig(sim, POLICIES.pair!), { seed: SEED });
+    opened.push(sdk);
+    const messages = [{ role: 'user' as const, content: arithmetic }];
+    const streamTtfc = async (model: string) => {
+      const started = performance.now();
+      const stream = await sdk.openai.chat.completions.create({ model, stream: true, messages });
+      let first: number | undefined;
+      for await (const chunk of stream) {
+        if (chunk.choices[0]?.delta.content) first ??= performance.now() - started;
+      }
+      return first!;
+    };
+    const cascadeTotal = async (content: string) => {
+      const started = performance.now();
+      await sdk.openai.chat.completions.create({
+        model: 'route:pair',
+        messages: [{ role: 'user', content }],
+      });
+      return performance.now() - started;
+    };
+    const figures = {
+      routed: [] as number[],
+      direct: [] as number[],
+      cascade: [] as number[],
+      long: [] as number[],
+    };
+    for (let round = 0; round < 6; round += 1) {
+      figures.routed.push(await streamTtfc('route:pair'));
+      figures.direct.push(await streamTtfc('gpt-4o-mini'));
+      figures.cascade.push(await cascadeTotal(arithmetic));
+      // 100-token answers: no comparable answer, so the voters "disagree" and it escalates.
+      if (round < 3) figures.long.push(await cascadeTotal('Write a poem. [sim:tokens=100]'));
+    }
+    // Streams: one call each (12 streams), the cascades two or three each.
+    const spans = await sdk.chatSpans(12 + 6 * 2 + 3 * 3);
+    const streamed = spans.filter((span) => span.attributes['gen_ai.response.time_to_first_chunk']);
+    expect(streamed).toHaveLength(12);
+    const routedStreams = streamed.filter((span) => span.attributes['modelmaxx.route.policy']);
+    expect(routedStreams).toHaveLength(6);
+    for (const span of routedStreams) {
+      expect(span.attributes['modelmaxx.route.reason']).not.toMatch(/cascade/);
+    }
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
+    console.log(
+      `cascade policy, llm-sim ttft 120 ms: streamed ttfc median ${median(figures.routed).toFixed(1)} ms ` +
+        `(direct model ${median(figures.direct).toFixed(1)} ms); the non-streamed cascade answers after ` +
+        `${median(figures.cascade).toFixed(1)} ms, with 100-token answers after ${median(figures.long).toFixed(1)} ms ` +
+        `(what running the plan before streaming would cost the first chunk)`,
+    );
+  }, 60_000);
 });
