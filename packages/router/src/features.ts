@@ -135,7 +135,13 @@ const folded = new Float64Array(EMBEDDING_SLOTS);
  * call 25 µs slower (a 64 KiB allocation) or pinned a whole buffer per surviving vector.
  */
 const INDEX_TEMPLATE = Array.from({ length: VECTOR_SIZE }, () => 0);
-const VALUE_TEMPLATE = Array.from({ length: VECTOR_SIZE }, () => 0.5).fill(0);
+const VALUE_TEMPLATE = ((): number[] => {
+  // born holding a double, so V8 stores the elements unboxed (fill(0) would make them tagged)
+  const zeros = [0.5];
+  for (let at = 1; at < VECTOR_SIZE; at += 1) zeros.push(0);
+  zeros[0] = 0;
+  return zeros;
+})();
 
 /** Adds the character 4-grams (every third position from `from`), scaled to 0.5 × unit length. */
 function addCharGrams(text: string, from: number): void {
@@ -230,7 +236,9 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
     at += 1;
   }
   if (withClass) {
-    index[at] = DENSE + HASH_BUCKETS + (hashText(input.classKey!) % CLASS_SLOTS);
+    // CLASS_SLOTS is a power of two: the same slot as `% CLASS_SLOTS`, as a small integer (a
+    // double here would turn the whole index array into doubles, a copy per call)
+    index[at] = DENSE + HASH_BUCKETS + (hashText(input.classKey!) & (CLASS_SLOTS - 1));
     value[at] = 1;
     at += 1;
   }
