@@ -119,6 +119,13 @@ export const PolicySchema = z
         classPrior: z.number().nonnegative().default(5),
         /** Prior precision of each feature weight (L2 regularization of the logistic model). */
         regularization: z.number().positive().default(1),
+        /**
+         * Offline fit (`engine.fit`): passes of the logistic model over the labelled history
+         * (the class statistics count each outcome once). 3 chosen on inner splits of the
+         * train splits: 1 / 3 / 5 / 8 passes gave APGR MT-Bench 0.50 / 0.67 / 0.67 / 0.58,
+         * GSM8K 0.60 / 0.63 / 0.63 / 0.62, MMLU 0.66 / 0.65 / 0.65 / 0.64.
+         */
+        fitPasses: z.number().int().min(1).max(20).default(3),
         /** Thompson noise on the predicted logit, as a multiple of its standard deviation. */
         thompson: z.number().nonnegative().default(0),
         /**
