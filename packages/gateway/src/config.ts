@@ -56,8 +56,19 @@ export const GatewayConfigSchema = z.looseObject({
     .prefault({}),
   /** Relative difference between provider-reported and catalog cost that counts as disagreement. */
   costDisagreementTolerance: z.number().nonnegative().default(0.05),
+  /** The pairwise judge of the policies' shadow comparisons (a model an upstream serves). */
+  judge: z
+    .object({
+      model: z.string().min(1),
+      rubric: z.string().optional(),
+      structuredOutput: z.boolean().optional(),
+      maxTokens: z.number().int().positive().optional(),
+      timeoutMs: z.number().int().positive().optional(),
+    })
+    .optional(),
 });
 export type GatewayConfigInput = z.input<typeof GatewayConfigSchema>;
+type JudgeConfig = NonNullable<z.infer<typeof GatewayConfigSchema>['judge']>;
 
 export class GatewayConfigError extends Error {
   override readonly name = 'GatewayConfigError';
@@ -82,6 +93,8 @@ export interface GatewayConfig {
   readonly maxBodyBytes: number;
   readonly maxConcurrentRequests: number;
   readonly costDisagreementTolerance: number;
+  /** The shadow comparisons' pairwise judge. */
+  readonly judge?: JudgeConfig;
   /** The file's whole object, for the access layer's fields. */
   readonly raw: Record<string, unknown>;
 }
@@ -217,6 +230,7 @@ export function resolveConfig(input: unknown, options: ResolveConfigOptions = {}
     maxBodyBytes: config.limits.maxBodyBytes,
     maxConcurrentRequests: config.limits.maxConcurrentRequests,
     costDisagreementTolerance: config.costDisagreementTolerance,
+    ...(config.judge === undefined ? {} : { judge: config.judge }),
     raw: config as Record<string, unknown>,
   };
 }

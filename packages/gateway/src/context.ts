@@ -2,6 +2,7 @@
  * What every step of the request pipeline shares: the config, the access layer, the clock, the
  * log, the tracer, the counters and the resolved targets.
  */
+import type { ShadowDispatcher } from '@modelmaxx/router';
 import type { GatewayAccess } from './access/types.js';
 import type { GatewayConfig } from './config.js';
 import type { Targets } from './targets.js';
@@ -33,6 +34,8 @@ export interface GatewayContext {
   readonly tracer: SpanRecorder | undefined;
   readonly metrics: GatewayMetrics;
   readonly targets: Targets;
+  /** Shadow comparisons per policy (./shadow.ts), for the policies that enable them. */
+  readonly shadows: ReadonlyMap<string, ShadowDispatcher>;
 }
 
 /** The app's side of a request: whether it went away, and how to stop the upstream call then. */

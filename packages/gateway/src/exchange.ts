@@ -5,7 +5,7 @@
  * the engine's outcomes, and the access layer's settlement, exactly once.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { ROOT_CONTEXT, defaultTextMapGetter } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, defaultTextMapGetter } from '@opentelemetry/api';
 import type { Attributes, Context, Span } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK } from '@modelmaxx/semconv';
@@ -14,6 +14,7 @@ import type { ClientState, GatewayContext } from './context.js';
 import { HeldAnswer, runGatewayPlan } from './cascade.js';
 import type { PlanCallResult } from './cascade.js';
 import { sendError } from './http.js';
+import { offerShadow } from './shadow.js';
 import { relay } from './relay.js';
 import type { RelayOptions, RelayResult } from './relay.js';
 import type { GatewayRequest } from './request.js';
@@ -232,7 +233,17 @@ export class Exchange {
     retryable: boolean,
   ): Promise<boolean> {
     const { target } = attempt;
-    const result = await relay(answer, this.parts.response, this.relayOptions(attempt));
+    // An answer that may be shadowed is held whole (as a JSON answer mostly is anyway), then sent.
+    const shadows = this.routing.shadowable
+      ? this.context.shadows.get(this.routing.labels!.policy)
+      : undefined;
+    const held = shadows === undefined ? undefined : new HeldAnswer();
+    const sink = held === undefined ? this.parts.response : (held as unknown as ServerResponse);
+    const result = await relay(answer, sink, this.relayOptions(attempt));
+    if (held !== undefined) {
+      if (result.complete) held.sendTo(this.parts.response);
+      else this.parts.response.destroy();
+    }
     if (result.idle && !result.sent) {
       const seconds = target.upstream.streamIdleTimeoutMs / 1000;
       return this.callFailed(
@@ -250,6 +261,17 @@ export class Exchange {
         model: attempt.choice.model,
         costUsd,
         ...(ok ? {} : { failed: true }),
+      });
+    }
+    if (ok && held !== undefined) {
+      offerShadow(shadows!, {
+        model: attempt.choice.model,
+        classKey: this.routing.labels!.classKey,
+        decision: this.routing.decision!,
+        body: this.request.body,
+        answer: held.body(),
+        routeSpan: this.routeSpan?.spanContext() ?? INVALID_SPAN_CONTEXT,
+        task: this.request.task,
       });
     }
     return false;

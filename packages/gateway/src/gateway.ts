@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
-import type { RandomSource } from '@modelmaxx/router';
+import type { RandomSource, ShadowStats } from '@modelmaxx/router';
 import type { GatewayAccess } from './access/types.js';
 import { GatewayConfigError } from './config.js';
 import type { GatewayConfig } from './config.js';
@@ -16,6 +16,7 @@ import type { GatewayContext, GatewayLogger, GatewayMetrics } from './context.js
 import { sendError, sendJson } from './http.js';
 import { openAccess } from './open-access.js';
 import { handleRequest } from './pipeline.js';
+import { createShadows } from './shadow.js';
 import { createSpanRecorder } from './spans.js';
 import { Targets } from './targets.js';
 
@@ -44,6 +45,10 @@ export interface Gateway {
   /** Engines' cooldowns, per policy: model → until (ms). */
   cooldowns(policy: string): ReadonlyMap<string, number>;
   forceFlush(): Promise<void>;
+  /** Resolves when no shadow comparison is queued or running (tests, before shutdown). */
+  shadowsIdle(): Promise<void>;
+  /** What a policy's shadow comparisons did so far (undefined: the policy runs none). */
+  shadows(policy: string): ShadowStats | undefined;
   /** Stops the server (when `listen` ran), flushes spans, closes the access layer. */
   close(): Promise<void>;
 }
@@ -97,12 +102,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     options.spanExporter === undefined
       ? undefined
       : createSpanRecorder(options.spanExporter, options.serviceName ?? 'modelmaxx-gateway');
+  const now = options.now ?? Date.now;
+  const log = options.logger ?? stderrLogger;
+  const targets = new Targets(options.config, options.random ?? Math.random);
+  const shadows = createShadows({ config: options.config, targets, recorder, log, now });
   const context: GatewayContext = {
     config: options.config,
     access,
     estimates: options.access !== undefined,
-    now: options.now ?? Date.now,
-    log: options.logger ?? stderrLogger,
+    now,
+    log,
     tracer: recorder,
     metrics: {
       requests: 0,
@@ -113,7 +122,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       clientAborts: 0,
       costDisagreements: 0,
     },
-    targets: new Targets(options.config, options.random ?? Math.random),
+    targets,
+    shadows,
   };
   const handle = (request: IncomingMessage, response: ServerResponse) =>
     handleRequest(context, request, response);
@@ -128,6 +138,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     metrics: () => ({ ...context.metrics }),
     cooldowns: (name) => new Map(context.targets.policies.get(name)?.cooldownUntil ?? []),
+    shadows: (policy) => shadows.get(policy)?.stats(),
+    shadowsIdle: async () => {
+      await Promise.all([...shadows.values()].map((dispatcher) => dispatcher.idle()));
+    },
     forceFlush: async () => {
       await recorder?.processor.forceFlush();
     },
@@ -139,6 +153,8 @@ export function createGateway(options: GatewayOptions): Gateway {
           closing.closeIdleConnections();
         });
       }
+      // Shadow comparisons in flight finish (each bounded by its timeouts) before the last flush.
+      await Promise.all([...shadows.values()].map((dispatcher) => dispatcher.idle()));
       await recorder?.processor.shutdown();
       await access.close();
     },

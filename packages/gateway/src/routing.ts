@@ -28,7 +28,8 @@ export class Routing {
   private readonly exclude = new Set<string>();
   private readonly steered: readonly string[] | undefined;
   private readonly steeredBecause: string | undefined;
-  private decision: Decision | undefined;
+  /** The engine's decision (none for a real model or a budget-steered request). */
+  decision: Decision | undefined;
   /** The first call's choice when the decision is one call; consumed by the first attempt. */
   private first: Choice | undefined;
   /** The model asked after a cascade plan escalated, and why. */
@@ -37,6 +38,11 @@ export class Routing {
   plan: Decision | undefined;
   /** Calls the plan made (the attempts after it are numbered on). */
   planCalls = 0;
+  /**
+   * The answer may be offered for a shadow comparison (as the routed client offers it): a
+   * non-streamed chat request the engine routed to one model (no plan, not steered).
+   */
+  shadowable = false;
   /** Bodies translated for candidates in the other provider's format, made once. */
   private readonly translated = new Map<string, Buffer>();
   /** Why the request cannot go anywhere: no candidate it could be translated for (a 400). */
@@ -128,6 +134,7 @@ export class Routing {
       this.plan = this.decision;
       return;
     }
+    this.shadowable = !single && request.wire === 'chat';
     const model = this.decision.first[0];
     if (model !== undefined) {
       this.first = { model, weight: this.decision.weight, reason: this.decision.reason };

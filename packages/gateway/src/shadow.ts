@@ -1,0 +1,262 @@
+/**
+ * Shadow comparisons behind the gateway: a policy's `shadow` settings (the routed client's) run
+ * by the router's own `ShadowDispatcher` (sampling, the stop rule, the hourly and daily caps, the
+ * queue, the verdict recorded on the routed call's trace, the engine learning from it), with the
+ * reference and judge calls made through the gateway's upstreams, off the response path.
+ */
+import type { IncomingMessage } from 'node:http';
+import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
+import type { Attributes, Context, SpanContext, Tracer } from '@opentelemetry/api';
+import {
+  CandidateClients,
+  ShadowDispatcher,
+  SHADOW_EVALUATION_NAME,
+  fromAnthropicMessage,
+  pairwiseJudge,
+  referenceModelOf,
+  toAnthropicParams,
+} from '@modelmaxx/router';
+import type { Decision } from '@modelmaxx/router';
+import {
+  ATTR_GEN_AI_OPERATION_NAME,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_MODELMAXX_EVALUATION_NAME,
+  ATTR_MODELMAXX_EVALUATION_ROLE,
+  ATTR_MODELMAXX_ROUTE_POLICY,
+  ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL,
+  EVALUATION_ROLE_VALUE_JUDGE,
+  EVALUATION_ROLE_VALUE_SHADOW,
+} from '@modelmaxx/semconv';
+import type { GatewayConfig } from './config.js';
+import type { GatewayLogger } from './context.js';
+import { endFailed } from './spans.js';
+import type { PolicyState, Target, Targets } from './targets.js';
+import { ATTR_MODELMAXX_GATEWAY_UPSTREAM, responseAttributes } from './telemetry.js';
+import type { SpanRecorder } from './tracer.js';
+import { callUpstream } from './upstream.js';
+import { summarizeBody } from './usage.js';
+import type { Wire } from './usage.js';
+
+/** Reads a whole upstream answer. */
+function readAll(answer: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+    answer.once('end', () => resolve(Buffer.concat(chunks)));
+    answer.once('error', reject);
+  });
+}
+
+interface ClientOptions {
+  readonly resolve: (model: string, wire: Wire) => Target | undefined;
+  readonly recorder: SpanRecorder | undefined;
+  readonly tolerance: number;
+  /** The shadow or judge call's evaluation attributes (its spend is evaluation spend). */
+  readonly marks: Attributes;
+}
+
+/**
+ * An openai- and anthropic-shaped client over the gateway's upstreams (non-streamed calls): what
+ * the dispatcher's reference calls and the pairwise judge call. Each call is a CLIENT span with
+ * its usage and cost, marked as evaluation work, in a trace of its own.
+ */
+class UpstreamClient {
+  readonly chat = {
+    completions: {
+      create: (params: { model: string }, options?: { timeout?: number }) =>
+        this.post('chat', params, options?.timeout),
+    },
+  };
+
+  readonly messages = {
+    create: (params: { model: string }, options?: { timeout?: number }) =>
+      this.post('messages', params, options?.timeout),
+  };
+
+  private readonly options: ClientOptions;
+
+  constructor(options: ClientOptions) {
+    this.options = options;
+  }
+
+  private async post(wire: Wire, params: { model: string }, timeoutMs?: number): Promise<unknown> {
+    const target = this.options.resolve(params.model, wire);
+    if (target === undefined) throw new Error(`no upstream serves "${params.model}"`);
+    // A chat call (the judge's) to a model on an Anthropic upstream: through the router's adapter.
+    const translated = wire === 'chat' && target.wire === 'messages';
+    const sent = translated ? toAnthropicParams(params as never, target.model) : params;
+    if (!translated && target.wire !== wire) {
+      throw new Error(`no upstream serves "${params.model}" in the ${wire} format`);
+    }
+    const attributes: Attributes = {
+      ...this.options.marks,
+      [ATTR_GEN_AI_OPERATION_NAME]: 'chat',
+      [ATTR_GEN_AI_REQUEST_MODEL]: target.model,
+      [ATTR_GEN_AI_PROVIDER_NAME]: target.provider,
+      ...target.server,
+      [ATTR_MODELMAXX_GATEWAY_UPSTREAM]: target.upstream.name,
+    };
+    const span = this.options.recorder?.startSpan(
+      `chat ${target.model}`,
+      SpanKind.CLIENT,
+      attributes,
+      ROOT_CONTEXT,
+    );
+    const body = Buffer.from(JSON.stringify({ ...sent, model: target.model }));
+    const timeout = timeoutMs ?? target.upstream.timeoutMs;
+    try {
+      const call = callUpstream(
+        target.upstream,
+        target.url,
+        target.wire,
+        body,
+        {},
+        undefined,
+        timeout,
+      );
+      const answer = await call.response;
+      const text = (await readAll(answer)).toString('utf8');
+      const status = answer.statusCode ?? 502;
+      if (status >= 400) throw new Error(`upstream answered ${status}: ${text.slice(0, 200)}`);
+      const parsed = JSON.parse(text) as unknown;
+      if (span !== undefined) {
+        const finished: Attributes = {};
+        const summary = summarizeBody(target.wire, parsed);
+        responseAttributes(
+          finished,
+          target.wire,
+          target.provider,
+          target.model,
+          summary,
+          this.options.tolerance,
+        );
+        span.setAttributes(finished);
+        span.end();
+      }
+      return translated ? fromAnthropicMessage(parsed as never) : parsed;
+    } catch (error) {
+      endFailed(span, 'error', (error as Error).message);
+      throw error;
+    }
+  }
+}
+
+/** The dispatcher's tracer: the verdict's short span, child of the route span, on the gateway's recorder. */
+function verdictTracer(recorder: SpanRecorder | undefined): Tracer {
+  if (recorder === undefined) return trace.getTracer('@modelmaxx/gateway');
+  return {
+    startSpan: (name: string, _options: unknown, parent?: Context) =>
+      recorder.startSpan(name, SpanKind.INTERNAL, {}, parent ?? ROOT_CONTEXT),
+  } as unknown as Tracer;
+}
+
+export interface ShadowSetup {
+  readonly config: GatewayConfig;
+  readonly targets: Targets;
+  readonly recorder: SpanRecorder | undefined;
+  readonly log: GatewayLogger;
+  readonly now: () => number;
+}
+
+/** A dispatcher per policy whose `shadow` is enabled (a judge model must be configured). */
+export function createShadows(setup: ShadowSetup): Map<string, ShadowDispatcher> {
+  const shadows = new Map<string, ShadowDispatcher>();
+  const judge = setup.config.judge;
+  for (const state of setup.targets.policies.values()) {
+    const { policy } = state;
+    if (!policy.shadow.enabled) continue;
+    if (judge === undefined) {
+      setup.log.warn(
+        'a policy enables shadow comparisons but the config has no judge: no shadows',
+        {
+          policy: policy.name,
+        },
+      );
+      continue;
+    }
+    shadows.set(policy.name, dispatcherOf(setup, state, judge));
+  }
+  return shadows;
+}
+
+function dispatcherOf(
+  setup: ShadowSetup,
+  state: PolicyState,
+  judge: NonNullable<GatewayConfig['judge']>,
+): ShadowDispatcher {
+  const { policy } = state;
+  const referenceModel = referenceModelOf(policy);
+  const common = {
+    recorder: setup.recorder,
+    tolerance: setup.config.costDisagreementTolerance,
+  };
+  const marks = (role: string): Attributes => ({
+    [ATTR_MODELMAXX_EVALUATION_ROLE]: role,
+    [ATTR_MODELMAXX_EVALUATION_NAME]: SHADOW_EVALUATION_NAME,
+    [ATTR_MODELMAXX_ROUTE_POLICY]: policy.name,
+    ...(role === EVALUATION_ROLE_VALUE_SHADOW
+      ? { [ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL]: referenceModel }
+      : {}),
+  });
+  const reference = new UpstreamClient({
+    ...common,
+    resolve: (model, wire) => setup.targets.ofCandidate(state, model, wire),
+    marks: marks(EVALUATION_ROLE_VALUE_SHADOW),
+  });
+  const judgeClient = new UpstreamClient({
+    ...common,
+    resolve: (model, wire) => setup.targets.ofModel(model, wire),
+    marks: marks(EVALUATION_ROLE_VALUE_JUDGE),
+  });
+  const clients = Object.fromEntries(
+    policy.candidates.map((candidate) => [candidate.client ?? candidate.provider, reference]),
+  );
+  return new ShadowDispatcher({
+    policy,
+    engine: state.engine,
+    clients: new CandidateClients(policy, clients),
+    candidates: new Map(policy.candidates.map((candidate) => [candidate.model, candidate])),
+    referenceModel,
+    tracer: verdictTracer(setup.recorder),
+    random: state.random,
+    now: setup.now,
+    // zod leaves unset options out of the object (never `undefined` values).
+    judge: pairwiseJudge({ client: judgeClient, ...judge } as Parameters<typeof pairwiseJudge>[0]),
+    onShadow: (result) => {
+      if (result.error === undefined) setup.log.info('shadow comparison', { ...result });
+      else setup.log.warn('shadow comparison failed', { ...result });
+    },
+  });
+}
+
+/** What a routed call offers for a shadow comparison. */
+export interface GatewayShadowOffer {
+  readonly model: string;
+  readonly classKey: string;
+  readonly decision: Decision;
+  readonly body: Record<string, unknown>;
+  readonly answer: Buffer;
+  readonly routeSpan: SpanContext;
+  readonly task: string | undefined;
+}
+
+/** Offers an answered chat call (never throws, never waits). */
+export function offerShadow(shadows: ShadowDispatcher, offer: GatewayShadowOffer): void {
+  let completion: unknown;
+  try {
+    completion = JSON.parse(offer.answer.toString('utf8'));
+  } catch {
+    return;
+  }
+  shadows.offer({
+    model: offer.model,
+    classKey: offer.classKey,
+    decision: offer.decision,
+    params: offer.body as never,
+    completion: completion as never,
+    routeSpan: offer.routeSpan,
+    llmContext: undefined,
+    task: offer.task,
+  });
+}
