@@ -68,6 +68,7 @@ export class Routing {
     this.labels = {
       policy: this.policy.policy.name,
       classKey: classifyRequest(classifiable(request)),
+      referenceModel: this.policy.referenceModel,
     };
     const allowed = new Set(admission.candidates);
     for (const { model } of this.policy.policy.candidates) {

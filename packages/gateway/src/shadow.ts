@@ -13,7 +13,6 @@ import {
   SHADOW_EVALUATION_NAME,
   fromAnthropicMessage,
   pairwiseJudge,
-  referenceModelOf,
   toAnthropicParams,
 } from '@modelmaxx/router';
 import type { Decision } from '@modelmaxx/router';
@@ -186,7 +185,7 @@ function dispatcherOf(
   judge: NonNullable<GatewayConfig['judge']>,
 ): ShadowDispatcher {
   const { policy } = state;
-  const referenceModel = referenceModelOf(policy);
+  const { referenceModel } = state;
   const common = {
     recorder: setup.recorder,
     tolerance: setup.config.costDisagreementTolerance,

@@ -20,6 +20,7 @@ import {
   ATTR_MODELMAXX_ROUTE_MODEL,
   ATTR_MODELMAXX_ROUTE_POLICY,
   ATTR_MODELMAXX_ROUTE_REASON,
+  ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL,
   ATTR_MODELMAXX_ROUTE_WEIGHT,
   ATTR_MODELMAXX_TASK,
 } from '@modelmaxx/semconv';
@@ -46,6 +47,8 @@ export interface Choice {
 export interface RouteLabels {
   readonly policy: string;
   readonly classKey: string;
+  /** The model routed calls are measured against (the savings ledger's reference). */
+  readonly referenceModel: string;
 }
 
 /** The gateway's spans, batched to `exporter`; flushed and shut down through the processor. */
@@ -111,6 +114,7 @@ export function startAttemptSpan(
   if (route !== undefined) {
     attributes[ATTR_MODELMAXX_ROUTE_POLICY] = route.labels.policy;
     attributes[ATTR_MODELMAXX_ROUTE_CLASS] = route.labels.classKey;
+    attributes[ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL] = route.labels.referenceModel;
     Object.assign(attributes, routeChoice(route.choice, route.attempt));
   }
   const span = tracer.startSpan(
@@ -145,6 +149,7 @@ export function startRouteSpan(
     {
       [ATTR_MODELMAXX_ROUTE_POLICY]: labels.policy,
       [ATTR_MODELMAXX_ROUTE_CLASS]: labels.classKey,
+      [ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL]: labels.referenceModel,
     },
     parent,
   );

@@ -5,7 +5,7 @@
  * name and wire.
  */
 import type { Attributes } from '@opentelemetry/api';
-import { RoutingEngine } from '@modelmaxx/router';
+import { RoutingEngine, referenceModelOf } from '@modelmaxx/router';
 import type { Policy, RandomSource } from '@modelmaxx/router';
 import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@modelmaxx/semconv';
 import { resolveModel } from './config.js';
@@ -34,6 +34,8 @@ export interface PolicyState {
   readonly engine: RoutingEngine;
   /** The engine's random source (fallback choices draw from it, as the routed client's do). */
   readonly random: RandomSource;
+  /** The model routed calls are measured against (`shadow.referenceModel`, else the dearest). */
+  readonly referenceModel: string;
   /** Candidate model → until when (ms) it is not tried. */
   readonly cooldownUntil: Map<string, number>;
   /** Candidate model → target per wire (undefined: that wire is not served). */
@@ -96,6 +98,7 @@ export class Targets {
         policy,
         engine: new RoutingEngine({ policy, random }),
         random,
+        referenceModel: referenceModelOf(policy),
         cooldownUntil: new Map(),
         targets: new Map(),
       });

@@ -261,6 +261,10 @@ describe('gateway cascades: spans, budget and streams', () => {
       new Set(byAttempt.slice(0, 2).map((span) => span.attributes['gen_ai.request.model'])),
     ).toEqual(new Set(VOTERS));
     expect(route.attributes['modelmaxx.route.model']).toBe('gpt-4o');
+    // The savings ledger's reference, on the route span and every call (as the routed client).
+    for (const span of [route, ...calls]) {
+      expect(span.attributes['modelmaxx.route.reference_model']).toBe('gpt-4o');
+    }
     expect(route.attributes['modelmaxx.route.attempt']).toBe(3);
     expect(route.attributes['modelmaxx.route.reason']).toBe(
       'cascade escalated: the voters disagree',
