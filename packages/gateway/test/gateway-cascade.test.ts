@@ -89,12 +89,34 @@ RoutingEngine.prototype.observe = function (
 
 const prompts = Array.from({ length: 40 }, (_, index) => generateTask({ seed: 5, index }).prompt);
 
-/** What the app got per request: the answering model and text, or the error status. */
+/** What the app got per request: the answering model and text, or "error" (no answer). */
 type Answer = string;
 
-async function throughRouter(
-  policy: PolicyInput,
+/** Sends the prompts in order on the shared clock: what the engine observed, what the app got. */
+async function replay(
+  ask: (content: string) => Promise<OpenAI.ChatCompletion>,
+  setClock: (at: number) => void,
 ): Promise<{ observed: Observed[]; answers: Answer[] }> {
+  const observed: Observed[] = [];
+  const answers: Answer[] = [];
+  recording = observed;
+  try {
+    for (const [index, prompt] of prompts.entries()) {
+      setClock(START + index * 1_000);
+      try {
+        const completion = await ask(prompt);
+        answers.push(`${completion.model}: ${completion.choices[0]!.message.content}`);
+      } catch {
+        answers.push('error');
+      }
+    }
+  } finally {
+    recording = undefined;
+  }
+  return { observed, answers };
+}
+
+async function throughRouter(policy: PolicyInput) {
   const sim = await startSim();
   let clock = START;
   const router = createRouter({
@@ -106,27 +128,18 @@ async function throughRouter(
     random: createRandom(SEED),
     now: () => clock,
   });
-  const observed: Observed[] = [];
-  const answers: Answer[] = [];
-  recording = observed;
   try {
-    for (const [index, prompt] of prompts.entries()) {
-      clock = START + index * 1_000;
-      try {
-        const completion = await router.chat.completions.create({
+    return await replay(
+      async (content) =>
+        (await router.chat.completions.create({
           model: 'auto',
-          messages: [{ role: 'user', content: prompt }],
-        });
-        answers.push(`${completion.model}: ${completion.choices[0]!.message.content}`);
-      } catch (error) {
-        answers.push(`error: ${(error as Error).constructor.name}`);
-      }
-    }
+          messages: [{ role: 'user', content }],
+        })) as OpenAI.ChatCompletion,
+      (at) => (clock = at),
+    );
   } finally {
-    recording = undefined;
     await sim.close();
   }
-  return { observed, answers };
 }
 
 function gatewayConfig(sim: LlmSim, policy: PolicyInput) {
@@ -139,34 +152,23 @@ function gatewayConfig(sim: LlmSim, policy: PolicyInput) {
   );
 }
 
-async function throughGateway(
-  policy: PolicyInput,
-): Promise<{ observed: Observed[]; answers: Answer[] }> {
+async function throughGateway(policy: PolicyInput) {
   const sim = await startSim();
   let clock = START;
   const sdk = await startSdkGateway(gatewayConfig(sim, policy), { seed: SEED, now: () => clock });
-  const observed: Observed[] = [];
-  const answers: Answer[] = [];
-  recording = observed;
   try {
-    for (const [index, prompt] of prompts.entries()) {
-      clock = START + index * 1_000;
-      try {
-        const completion = await sdk.openai.chat.completions.create({
+    return await replay(
+      (content) =>
+        sdk.openai.chat.completions.create({
           model: `route:${policy.name}`,
-          messages: [{ role: 'user', content: prompt }],
-        });
-        answers.push(`${completion.model}: ${completion.choices[0]!.message.content}`);
-      } catch {
-        answers.push('error: AllCandidatesFailedError');
-      }
-    }
+          messages: [{ role: 'user', content }],
+        }),
+      (at) => (clock = at),
+    );
   } finally {
-    recording = undefined;
     await sdk.close();
     await sim.close();
   }
-  return { observed, answers };
 }
 
 const opened: SdkGateway[] = [];
