@@ -5,8 +5,9 @@
  * reference and judge calls made through the gateway's upstreams, off the response path.
  */
 import type { IncomingMessage } from 'node:http';
-import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
-import type { Attributes, Context, SpanContext, Tracer } from '@opentelemetry/api';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { ROOT_CONTEXT, SpanKind, context, createContextKey, trace } from '@opentelemetry/api';
+import type { Attributes, Context, ContextManager, SpanContext, Tracer } from '@opentelemetry/api';
 import {
   CandidateClients,
   ShadowDispatcher,
@@ -24,6 +25,7 @@ import {
   ATTR_MODELMAXX_EVALUATION_ROLE,
   ATTR_MODELMAXX_ROUTE_POLICY,
   ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL,
+  CONTEXT_KEY_ROUTE_ATTRIBUTES,
   EVALUATION_ROLE_VALUE_JUDGE,
   EVALUATION_ROLE_VALUE_SHADOW,
 } from '@modelmaxx/semconv';
@@ -36,6 +38,44 @@ import type { SpanRecorder } from './tracer.js';
 import { callUpstream } from './upstream.js';
 import { summarizeBody } from './usage.js';
 import type { Wire } from './usage.js';
+
+/** Where the dispatcher puts a shadow or judge call's marks (the instrumentation's slot). */
+const ROUTE_ATTRIBUTES_KEY = createContextKey(CONTEXT_KEY_ROUTE_ATTRIBUTES);
+
+/**
+ * The OpenTelemetry context through async calls (node's AsyncLocalStorage), so a shadow or judge
+ * call reads the marks the dispatcher sets around it: what it evaluates (the routed call's trace,
+ * span and response id, class and model), as the instrumentation reads them in the routed client.
+ */
+class AsyncContextManager implements ContextManager {
+  private readonly storage = new AsyncLocalStorage<Context>();
+  active(): Context {
+    return this.storage.getStore() ?? ROOT_CONTEXT;
+  }
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    active: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
+    return this.storage.run(active, () => fn.call(thisArg, ...args));
+  }
+  bind<T>(_context: Context, target: T): T {
+    return target;
+  }
+  enable(): this {
+    return this;
+  }
+  disable(): this {
+    this.storage.disable();
+    return this;
+  }
+}
+
+/** Installs the context manager once, unless the process has one (the instrumentation's). */
+function ensureContextManager(): void {
+  context.setGlobalContextManager(new AsyncContextManager());
+}
 
 /** Reads a whole upstream answer. */
 function readAll(answer: IncomingMessage): Promise<Buffer> {
@@ -88,8 +128,10 @@ class UpstreamClient {
     if (!translated && target.wire !== wire) {
       throw new Error(`no upstream serves "${params.model}" in the ${wire} format`);
     }
+    const marks = context.active().getValue(ROUTE_ATTRIBUTES_KEY) as Attributes | undefined;
     const attributes: Attributes = {
       ...this.options.marks,
+      ...marks,
       [ATTR_GEN_AI_OPERATION_NAME]: 'chat',
       [ATTR_GEN_AI_REQUEST_MODEL]: target.model,
       [ATTR_GEN_AI_PROVIDER_NAME]: target.provider,
@@ -162,6 +204,12 @@ export interface ShadowSetup {
 export function createShadows(setup: ShadowSetup): Map<string, ShadowDispatcher> {
   const shadows = new Map<string, ShadowDispatcher>();
   const judge = setup.config.judge;
+  if (
+    judge !== undefined &&
+    [...setup.targets.policies.values()].some((s) => s.policy.shadow.enabled)
+  ) {
+    ensureContextManager();
+  }
   for (const state of setup.targets.policies.values()) {
     const { policy } = state;
     if (!policy.shadow.enabled) continue;

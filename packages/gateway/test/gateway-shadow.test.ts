@@ -159,6 +159,16 @@ describe('gateway shadow comparisons', () => {
     for (const span of [...role('shadow'), ...role('judge')]) {
       expect(Number(span.attributes['gen_ai.usage.cost.amount'])).toBeGreaterThan(0);
       expect(span.traceId).not.toBe(route.traceId);
+      // What it evaluates, as the routed client's instrumentation records it.
+      expect(span.attributes).toMatchObject({
+        'modelmaxx.evaluation.name': 'modelmaxx.shadow',
+        'modelmaxx.evaluation.target.trace_id': route.traceId,
+        'modelmaxx.evaluation.target.span_id': route.spanId,
+        'modelmaxx.evaluation.target.response_id': completion.id,
+        'modelmaxx.route.policy': 'shadowed',
+        'modelmaxx.route.class': route.attributes['modelmaxx.route.class'],
+        'modelmaxx.route.model': 'gpt-4o-mini',
+      });
     }
   }, 60_000);
 
