@@ -31,6 +31,8 @@ options:
   --split S            share of --data that goes to train (default 0.5)
   --policy P.json      the routing policy (default: the built-in replay policy for the data)
   --predict            per-request routing: the default policy with predictor.enabled
+  --fit                learn the train split as a labelled history (engine.fit: every model's
+                       outcome per prompt, the labels charged) instead of routing it online
   --class task|request routing class: the data's task label (default), or the class the
                        classifier derives from the request text (for transfer across data sets)
   --interval-ms N      ms between recorded requests on the replay clock (default 1000); the
@@ -56,6 +58,7 @@ interface ReplayArguments {
   split: number;
   policy?: string;
   predict: boolean;
+  fit: boolean;
   classBy: 'task' | 'request';
   intervalMs: number;
   sweep: boolean | undefined;
@@ -77,6 +80,7 @@ function numberOf(arg: string, text: string, check: (value: number) => boolean):
 /** Flags (no value); each also ends a file list. */
 const FLAGS = new Map<string, (parsed: ReplayArguments) => void>([
   ['--predict', (parsed) => (parsed.predict = true)],
+  ['--fit', (parsed) => (parsed.fit = true)],
   ['--sweep', (parsed) => (parsed.sweep = true)],
   ['--no-sweep', (parsed) => (parsed.sweep = false)],
   ['--json', (parsed) => (parsed.json = true)],
@@ -146,6 +150,7 @@ function parseArguments(args: readonly string[]): ReplayArguments {
     data: [],
     split: 0.5,
     predict: false,
+    fit: false,
     classBy: 'task',
     intervalMs: 1000,
     sweep: undefined,
@@ -223,7 +228,7 @@ export function formatReport(report: ReplayReport, metrics?: RoutingMetrics): st
     );
   }
   return [
-    `train ${report.trainPrompts} prompts (router spent $${report.trainCostUsd.toFixed(3)} learning), test ${report.testPrompts} prompts`,
+    `train ${report.trainPrompts} prompts (${report.history === 'fit' ? 'fitted offline, labels cost' : 'router spent'} $${report.trainCostUsd.toFixed(3)}${report.history === 'fit' ? '' : ' learning'}), test ${report.testPrompts} prompts`,
     '',
     '| policy | accuracy | cost (USD) | accuracy vs best | cost vs best |',
     '| --- | --- | --- | --- | --- |',
@@ -291,6 +296,7 @@ export async function main(
       seed: parsed.seed,
       intervalMs: parsed.intervalMs,
       ...(parsed.classBy === 'request' ? { classOf: requestClassOf } : {}),
+      ...(parsed.fit ? { history: 'fit' as const } : {}),
     };
     const report = runReplay(train, test, options);
     const sweep = parsed.sweep ?? test.models.length === 2;

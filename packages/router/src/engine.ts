@@ -23,6 +23,7 @@ import type { RequestVector } from './features.js';
 import type { Policy } from './policy.js';
 import { CostMeans, PredictMode } from './predict-mode.js';
 import { QualityPredictor } from './predictor.js';
+import { TrustFit } from './trust-fit.js';
 import type { RandomSource } from './random.js';
 import { WindowStats } from './window-stats.js';
 
@@ -357,10 +358,19 @@ export class RoutingEngine {
    * every outcome, and each example counts as one cold-start request of its class (a fitted
    * class needs no warm-up). Makes no decision and draws no random number, so a replay that
    * fits its train split and a routed client fitted with the same examples decide alike.
-   * Examples are learned in order; their `at` times drive forgetting like live traffic.
+   * Examples are learned in order; their `at` times drive forgetting like live traffic. In
+   * the predict mode, the second half of the history is also predicted before it is learned
+   * (held out) to choose how far the request's features may move a prediction from its
+   * class's mean (`TrustFit`), and the per-request model then makes `predictor.fitPasses − 1`
+   * more passes over the history.
    */
   fit(examples: Iterable<LabelledExample>): void {
-    for (const { request, outcomes } of examples) {
+    const list = [...examples];
+    const predictor = this.predictor;
+    if (predictor !== undefined) predictor.trust = 1;
+    const trust = predictor === undefined ? undefined : new TrustFit(predictor, this.models.length);
+    for (const [at, { request, outcomes }] of list.entries()) {
+      if (trust !== undefined && 2 * at >= list.length) trust.score(request, outcomes, this.index);
       this.learn(request.classKey, request.at, request.vector, outcomes);
       this.predictMode?.count(request.classKey);
       if (this.planner !== undefined && outcomes.every((outcome) => outcome.score !== undefined)) {
@@ -369,6 +379,23 @@ export class RoutingEngine {
           this.planner.fitPlan(request.classKey),
           this.callOutcomes(outcomes),
         );
+      }
+    }
+    if (predictor === undefined) return;
+    predictor.trust = trust!.best();
+    for (let pass = 1; pass < this.policy.predictor.fitPasses; pass += 1) {
+      this.refit(predictor, list);
+    }
+  }
+
+  /** A later pass of the fit: the per-request model's weights only (`predictor.fitPasses`). */
+  private refit(predictor: QualityPredictor, list: readonly LabelledExample[]): void {
+    for (const { request, outcomes } of list) {
+      if (request.vector === undefined) continue;
+      for (const outcome of outcomes) {
+        const model = this.index.get(outcome.model);
+        if (model === undefined || outcome.score === undefined || outcome.failed === true) continue;
+        predictor.update(model, request.vector, request.classKey, outcome.score, request.at, true);
       }
     }
   }

@@ -84,6 +84,11 @@ export class QualityPredictor {
   private readonly options: PredictorOptions;
   private readonly classWeight: number;
   private readonly priorPrecision: number;
+  /**
+   * How far the request's features may move a prediction from its class's mean (0..1; 1 =
+   * as far as their evidence allows). An offline fit sets it from held-out predictions.
+   */
+  trust = 1;
   /** A token seen in each hashed slot (for explanations). */
   private readonly names = new Map<number, string>();
 
@@ -161,7 +166,7 @@ export class QualityPredictor {
     }
     const own = sigmoid(z);
     const cls = this.classQuality(classKey, candidate);
-    const blend = meanEvidence / (meanEvidence + this.classWeight);
+    const blend = (this.trust * meanEvidence) / (meanEvidence + this.classWeight);
     return {
       quality: blend * own + (1 - blend) * cls.mean,
       model: own,
@@ -171,12 +176,23 @@ export class QualityPredictor {
     };
   }
 
-  /** Learns one outcome (score 0..1) of `candidate` on a request at time `at` (ms). */
-  update(candidate: number, vector: RequestVector, classKey: string, score: number, at: number) {
+  /**
+   * Learns one outcome (score 0..1) of `candidate` on a request at time `at` (ms). `refit`
+   * (a later pass of an offline fit over the same outcome) moves the logistic weights only:
+   * the class statistics counted it already.
+   */
+  update(
+    candidate: number,
+    vector: RequestVector,
+    classKey: string,
+    score: number,
+    at: number,
+    refit = false,
+  ) {
     const rebase = this.clock.advance(at);
     if (rebase !== 1) this.rebase(rebase);
     const scale = this.clock.scale;
-    for (const key of [classKey, GLOBAL]) {
+    for (const key of refit ? [] : [classKey, GLOBAL]) {
       const stats = this.classOf(key);
       stats.score[candidate] = stats.score[candidate]! + score * scale;
       stats.count[candidate] = stats.count[candidate]! + scale;

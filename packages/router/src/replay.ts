@@ -49,6 +49,8 @@ export interface ReplayReport {
    * labels of a fit (every candidate on every train prompt).
    */
   readonly trainCostUsd: number;
+  /** How the train split was learned (`ReplayOptions.history`). */
+  readonly history: 'online' | 'fit';
   readonly router: StrategyResult;
   readonly baselines: readonly StrategyResult[];
   readonly decisionMicros: { readonly p50: number; readonly p99: number };
@@ -161,9 +163,8 @@ export function scaledWarmup(
 
 /**
  * A recorded data set as a labelled history for `engine.fit`: per prompt, the request the
- * engine would see (class, time, features) and every candidate's recorded outcome. Times start
- * at `startAt` and step by `intervalMs`, the replay's synthetic clock. A routed client fitted
- * with these examples decides like the replay that fits the same split.
+ * engine would see (class, time from `startAt` by `intervalMs`, features) and every
+ * candidate's recorded outcome. A routed client fitted with them decides like the replay.
  */
 export function labelledExamples(
   data: RecordedDataset,
@@ -380,6 +381,7 @@ export function runReplay(
     trainPrompts: train.prompts.length,
     testPrompts: test.prompts.length,
     trainCostUsd: run.trainCost,
+    history: options.history ?? 'online',
     router: result(
       `router (${mode === 'cascade' ? 'cascade' : mode})`,
       run.testScore,

@@ -119,6 +119,33 @@ describe('modelmaxx-router replay', () => {
   });
 });
 
+describe('modelmaxx-router replay --fit', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'router-cli-fit-'));
+  const train = join(dir, 'qa_train.csv');
+  const test = join(dir, 'qa_test.csv');
+  writeCsv(train, 200, 3);
+  writeCsv(test, 100, 4);
+
+  it('learns the train split as a labelled history and charges its labels', async () => {
+    const out = capture();
+    const err = capture();
+    const args = ['replay', '--train', train, '--test', test, '--predict', '--json'];
+    expect(await main([...args, '--fit', '--no-sweep'], out.stream, err.stream)).toBe(0);
+    expect(err.text()).toBe('');
+    const report = JSON.parse(out.text()) as { history: string; trainCostUsd: number };
+    expect(report.history).toBe('fit');
+    // every model on every train prompt: 200 × (0.01 + 0.0004 + 0.0005)
+    expect(report.trainCostUsd).toBeCloseTo(200 * 0.0109, 9);
+    const table = capture();
+    expect(
+      await main(['replay', '--train', train, '--test', test, '--fit'], table.stream, err.stream),
+    ).toBe(0);
+    expect(table.text()).toMatch(
+      /^train 200 prompts \(fitted offline, labels cost \$2\.180\), test 100 prompts/,
+    );
+  });
+});
+
 describe('modelmaxx-router --help (the real binary)', () => {
   const bin = join(import.meta.dirname, '..', 'bin', 'modelmaxx-router.js');
   const run = (args: string[]) =>
@@ -135,7 +162,15 @@ describe('modelmaxx-router --help (the real binary)', () => {
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/^Usage: modelmaxx-router replay /);
-      for (const flag of ['--train', '--test', '--policy', '--decisions', '--json', '--seed']) {
+      for (const flag of [
+        '--train',
+        '--test',
+        '--policy',
+        '--fit',
+        '--decisions',
+        '--json',
+        '--seed',
+      ]) {
         expect(result.stdout).toContain(flag);
       }
     },

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { RoutingEngine } from '../src/engine.js';
+import { featurize } from '../src/features.js';
 import { parsePolicy } from '../src/policy.js';
+import { QualityPredictor } from '../src/predictor.js';
 import { createRandom } from '../src/random.js';
 import { labelledExamples, runReplay } from '../src/replay.js';
 import type { RecordedDataset } from '../src/routerbench.js';
@@ -113,5 +115,16 @@ describe('offline fit from a labelled history (engine.fit)', () => {
     const decision = fitted.decide(request);
     expect(decision.kind).toBe('pair');
     expect(decision.escalateTo).toBe('strong');
+  });
+
+  it('refines only the per-request weights in later fit passes (class statistics count each outcome once)', () => {
+    const predictor = new QualityPredictor({ candidates: 1, halfLifeMs: 3_600_000, priors: [0.5] });
+    const vector = featurize({ text: 'solve 2 + 2', classKey: 'math' });
+    for (let index = 0; index < 20; index += 1) predictor.update(0, vector, 'math', 1, index);
+    const once = predictor.classQuality('math', 0);
+    const before = predictor.predict(0, vector, 'math').model;
+    for (let index = 0; index < 20; index += 1) predictor.update(0, vector, 'math', 1, index, true);
+    expect(predictor.classQuality('math', 0)).toEqual(once);
+    expect(predictor.predict(0, vector, 'math').model).toBeGreaterThan(before);
   });
 });
