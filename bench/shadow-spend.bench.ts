@@ -110,7 +110,7 @@ function describe(points: readonly Point[]): string {
 }
 
 export async function run(options: BenchOptions): Promise<BenchResult[]> {
-  const requests = options.quick ? 3000 : 16_000;
+  const requests = options.quick ? 3000 : 32_000;
   const configurations: Configuration[] = [
     { name: 'before', shadow: {} },
     { name: 'after', shadow: { allocation: 'total', referenceCache: 5000 } },

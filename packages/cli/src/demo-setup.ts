@@ -9,6 +9,7 @@ import type { Evaluator } from '@modelmaxx/instrument';
 import { checkAnswer, startLlmSim, TASK_KINDS } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import {
+  ShadowMonitor,
   WeightUpdater,
   collectorStatsSource,
   createRouter,
@@ -216,8 +217,12 @@ export function demoRouting(
     random,
     classes: TASK_KINDS.flatMap((kind) => [`${kind}-easy`, `${kind}-hard`]),
   });
+  // One stop rule for the three services' routers (one policy, like the weights): their
+  // verdicts count together toward the shadow target.
+  const shadowMonitor = new ShadowMonitor(policy);
   const routers = services.map((service) =>
     createRouter({
+      shadowMonitor,
       policy,
       clients: { openai: service.client },
       weights,

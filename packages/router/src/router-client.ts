@@ -84,6 +84,7 @@ export function createRouter(options: RouterOptions): Router {
     now,
     judge: options.judge,
     onShadow: options.onShadow,
+    ...(options.shadowMonitor === undefined ? {} : { monitor: options.shadowMonitor }),
   });
   const cooldowns = new Cooldowns(now, policy.fallback.cooldownMs);
   const budget = new BudgetTracker(policy, now);

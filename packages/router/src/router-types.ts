@@ -10,7 +10,7 @@ import type { RoutingEngine } from './engine.js';
 import type { Embedder } from './features.js';
 import type { Policy, PolicyInput } from './policy.js';
 import type { RandomSource } from './random.js';
-import type { PairwiseJudge, ShadowEstimate } from './shadow.js';
+import type { PairwiseJudge, ShadowEstimate, ShadowMonitor } from './shadow.js';
 
 export type ChatParams = OpenAI.Chat.ChatCompletionCreateParams;
 export type ChatCompletion = OpenAI.Chat.ChatCompletion;
@@ -125,6 +125,11 @@ export interface RouterOptions {
   readonly judge?: PairwiseJudge;
   /** Called with each finished shadow comparison (after it is recorded and learned from). */
   readonly onShadow?: (result: ShadowResult) => void;
+  /**
+   * The shadow stop rule's state, shared by routers of the same policy in one process (e.g. one
+   * per service): their verdicts count together toward `targetHalfWidth` (default: its own).
+   */
+  readonly shadowMonitor?: ShadowMonitor;
 }
 
 /** Per-call router options, given as the second argument next to the SDK's request options. */

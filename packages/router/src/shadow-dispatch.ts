@@ -93,6 +93,8 @@ export interface ShadowDispatchOptions {
   readonly now: () => number;
   readonly judge: PairwiseJudge | undefined;
   readonly onShadow: RouterOptions['onShadow'];
+  /** A stop-rule state shared with other routers of the policy (default: a new one). */
+  readonly monitor?: ShadowMonitor;
 }
 
 export class ShadowDispatcher {
@@ -128,7 +130,7 @@ export class ShadowDispatcher {
         `modelmaxx router: policy "${policy.name}" enables shadow comparisons but createRouter has no judge: no shadows`,
       );
     }
-    this.monitor = new ShadowMonitor(policy);
+    this.monitor = options.monitor ?? new ShadowMonitor(policy);
     this.queue = new ShadowQueue(this.settings.queueSize, this.settings.concurrency);
     this.references = new ReferenceCache(this.settings.referenceCache);
   }

@@ -162,14 +162,16 @@ export class ShadowMonitor {
 
   /**
    * `allocation: 'total'`: the cell samples until it has its Neyman share of the verdicts the
-   * policy's total needs (and `minSamples`), or the total's interval is under the target.
+   * policy's total needs, or the total's interval is under the target. `minSamples` does not
+   * apply (a rare class's share can be a handful of verdicts; the two pseudo-verdicts of the
+   * adjusted variance keep a short run of ties from reading as certain); 2 at least.
    */
   private allocate(state: MonitorState): void {
-    const { targetHalfWidth, minSamples } = this.shadow;
+    const { targetHalfWidth } = this.shadow;
     const cells = this.states.values();
     const done =
       totalHalfWidth(this.states.values(), this.calls) < targetHalfWidth ||
-      (state.n >= minSamples && hasNeymanShare(state, cells, this.calls, targetHalfWidth));
+      (state.n >= 2 && hasNeymanShare(state, cells, this.calls, targetHalfWidth));
     if (done && !state.stopped) this.stop(state);
     else if (!done && state.stopped) {
       state.stopped = false;
