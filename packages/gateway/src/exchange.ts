@@ -265,6 +265,7 @@ export class Exchange {
     }
     if (ok && held !== undefined) {
       offerShadow(shadows!, {
+        wire: this.request.wire,
         model: attempt.choice.model,
         classKey: this.routing.labels!.classKey,
         decision: this.routing.decision!,

@@ -40,7 +40,7 @@ export class Routing {
   planCalls = 0;
   /**
    * The answer may be offered for a shadow comparison (as the routed client offers it): a
-   * non-streamed chat request the engine routed to one model (no plan, not steered).
+   * non-streamed chat or messages request the engine routed to one model (no plan, not steered).
    */
   shadowable = false;
   /** Bodies translated for candidates in the other provider's format, made once. */
@@ -135,7 +135,7 @@ export class Routing {
       this.plan = this.decision;
       return;
     }
-    this.shadowable = !single && request.wire === 'chat';
+    this.shadowable = !single && (request.wire === 'chat' || request.wire === 'messages');
     const model = this.decision.first[0];
     if (model !== undefined) {
       this.first = { model, weight: this.decision.weight, reason: this.decision.reason };

@@ -35,6 +35,8 @@ import { endFailed } from './spans.js';
 import type { PolicyState, Target, Targets } from './targets.js';
 import { ATTR_MODELMAXX_GATEWAY_UPSTREAM, responseAttributes } from './telemetry.js';
 import type { SpanRecorder } from './tracer.js';
+import { messagesToChat } from './translate/requests.js';
+import { chatCompletionOf } from './translate/responses.js';
 import { callUpstream } from './upstream.js';
 import { summarizeBody } from './usage.js';
 import type { Wire } from './usage.js';
@@ -279,6 +281,8 @@ function dispatcherOf(
 
 /** What a routed call offers for a shadow comparison. */
 export interface GatewayShadowOffer {
+  /** The app's format: chat completions, or Anthropic messages (compared as chat). */
+  readonly wire: Wire;
   readonly model: string;
   readonly classKey: string;
   readonly decision: Decision;
@@ -288,11 +292,19 @@ export interface GatewayShadowOffer {
   readonly task: string | undefined;
 }
 
-/** Offers an answered chat call (never throws, never waits). */
+/**
+ * Offers an answered call (never throws, never waits). The dispatcher compares chat: an Anthropic
+ * Messages request and answer are offered as their chat counterparts (not offered when the
+ * request has no chat counterpart).
+ */
 export function offerShadow(shadows: ShadowDispatcher, offer: GatewayShadowOffer): void {
-  let completion: unknown;
+  let params: Record<string, unknown>;
+  let completion: Record<string, unknown>;
   try {
-    completion = JSON.parse(offer.answer.toString('utf8'));
+    const answer = JSON.parse(offer.answer.toString('utf8')) as Record<string, unknown>;
+    const messages = offer.wire === 'messages';
+    params = messages ? messagesToChat(offer.body, offer.model, 'openai') : offer.body;
+    completion = messages ? chatCompletionOf(answer, Math.floor(Date.now() / 1000)) : answer;
   } catch {
     return;
   }
@@ -300,7 +312,7 @@ export function offerShadow(shadows: ShadowDispatcher, offer: GatewayShadowOffer
     model: offer.model,
     classKey: offer.classKey,
     decision: offer.decision,
-    params: offer.body as never,
+    params: params as never,
     completion: completion as never,
     routeSpan: offer.routeSpan,
     llmContext: undefined,

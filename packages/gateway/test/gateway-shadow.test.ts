@@ -172,6 +172,28 @@ describe('gateway shadow comparisons', () => {
     }
   }, 60_000);
 
+  it('an Anthropic Messages request is shadowed as its chat counterpart', async () => {
+    await sdk.reset();
+    const before = sdk.gateway.shadows('shadowed')!.judged;
+    const message = await sdk.anthropic.messages.create({
+      model: 'route:shadowed',
+      max_tokens: 200,
+      messages: [{ role: 'user', content: 'What is 17 * 23?' }],
+    });
+    await sdk.gateway.shadowsIdle();
+    expect(sdk.gateway.shadows('shadowed')!.judged).toBe(before + 1);
+    await waitFor(() => {
+      void sdk.gateway.forceFlush();
+      return sdk.receiver.spans.some((span) => span.name === 'evaluate modelmaxx.shadow');
+    });
+    const evaluate = sdk.receiver.spans.find((span) => span.name === 'evaluate modelmaxx.shadow')!;
+    const event = eventsOf(evaluate.spanId).find(
+      (entry) => entry.name === 'gen_ai.evaluation.result',
+    )!;
+    const responseId = event.attributes?.find((entry) => entry.key === 'gen_ai.response.id');
+    expect(responseId?.value).toEqual({ stringValue: message.id });
+  }, 60_000);
+
   it('stops at the spend cap: past it, sampled calls are not shadowed', async () => {
     for (let index = 0; index < 5; index += 1) {
       await sdk.openai.chat.completions.create({ model: 'route:capped', ...ask(200 + index) });
