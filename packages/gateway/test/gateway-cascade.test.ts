@@ -344,3 +344,60 @@ describe('gateway cascades: spans, budget and streams', () => {
     );
   }, 60_000);
 });
+
+describe('gateway cascades on the other endpoints', () => {
+  it('Responses and Anthropic Messages requests: the voters agree on the answer text and one answer goes back', async () => {
+    const sim = await startLlmSim({ seed: SEED });
+    sims.push(sim);
+    for (const model of ['gpt-4o-mini', 'llama-3.1-8b-instant']) {
+      sim.setModel(model, { quality: { arithmetic: { easy: 1, hard: 1 } } });
+    }
+    const policy: PolicyInput = {
+      name: 'openai-pair',
+      candidates: [
+        { model: 'gpt-4o-mini', client: 'openai' },
+        { model: 'llama-3.1-8b-instant', client: 'openai' },
+        { model: 'gpt-4o', client: 'openai' },
+      ],
+      cascade: {
+        enabled: true,
+        voters: ['gpt-4o-mini', 'llama-3.1-8b-instant'],
+        escalateTo: 'gpt-4o',
+      },
+    };
+    const sdk = await startSdkGateway(gatewayConfig(sim, policy), { seed: SEED });
+    opened.push(sdk);
+    const response = await sdk.openai.responses.create({
+      model: 'route:openai-pair',
+      input: 'What is 37 * 48?',
+    });
+    expect(response.output_text).toBe('The answer is 1776.');
+    const message = await sdk.anthropic.messages.create({
+      model: 'route:openai-pair',
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'What is 37 * 48?' }],
+    });
+    expect(message.content).toEqual([
+      expect.objectContaining({ type: 'text', text: 'The answer is 1776.' }),
+    ]);
+    // Two voters each, no escalation: four calls, and both routes answered by the agreement.
+    await waitFor(() => {
+      void sdk.gateway.forceFlush();
+      return sdk.receiver.spans.filter((span) => span.name.startsWith('route ')).length >= 2;
+    });
+    const routes = sdk.receiver.spans.filter((span) => span.name === 'route openai-pair');
+    expect(routes.map((span) => span.attributes['modelmaxx.route.reason'])).toEqual([
+      'cascade: gpt-4o-mini and llama-3.1-8b-instant agree',
+      'cascade: gpt-4o-mini and llama-3.1-8b-instant agree',
+    ]);
+    const called = sdk.receiver.spans
+      .filter((span) => span.attributes['modelmaxx.route.policy'] && !span.name.startsWith('route'))
+      .map((span) => span.attributes['gen_ai.request.model']);
+    expect(called.sort()).toEqual([
+      'gpt-4o-mini',
+      'gpt-4o-mini',
+      'llama-3.1-8b-instant',
+      'llama-3.1-8b-instant',
+    ]);
+  }, 60_000);
+});
