@@ -312,7 +312,10 @@ export class Exchange {
       this.context.now,
       (...call) => this.planCall(...call),
     );
-    if (parts.client.aborted) return true;
+    if (parts.client.aborted) {
+      this.ok = false;
+      return true;
+    }
     if (end.kind === 'answered') {
       this.ok = true;
       this.tally.model = end.model;
