@@ -52,14 +52,7 @@ export { cachedEmbedder, featurize, featurizeInputOf, hashText } from './feature
 export type { Embedder, FeaturizeInput, RequestVector } from './features.js';
 export { QualityPredictor } from './predictor.js';
 export type { Prediction, PredictorOptions } from './predictor.js';
-export {
-  calibratedKnobs,
-  curveOf,
-  pgrAt,
-  routingMetrics,
-  MARGIN_KNOBS,
-  PENALTY_KNOBS,
-} from './metrics.js';
+export { curveOf, pgrAt, routingMetrics, MARGIN_KNOBS, PENALTY_KNOBS } from './metrics.js';
 export type { Curve, CurvePoint, MetricsOptions, RoutingMetrics } from './metrics.js';
 export { parseJudgePrompt, parseMtBenchJsonl } from './mtbench.js';
 export { isTrafficJsonl, parseTrafficJsonl } from './traffic.js';

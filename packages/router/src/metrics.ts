@@ -10,9 +10,7 @@
  */
 import type { Policy } from './policy.js';
 import { parsePolicy } from './policy.js';
-import { RoutingEngine } from './engine.js';
-import { createRandom } from './random.js';
-import { defaultReplayPolicy, labelledExamples, runReplay } from './replay.js';
+import { defaultReplayPolicy, runReplay } from './replay.js';
 import { bestAndCheapest, totals } from './totals.js';
 import type { ReplayOptions } from './replay.js';
 import type { RecordedDataset, RecordedPrompt } from './routerbench.js';
@@ -245,45 +243,6 @@ function staticTableCurve(
   return curveOf(staticPoints, axis.weakPoint.x);
 }
 
-/**
- * Knob values where the router's decisions flip, read off the train split, so the sweep samples
- * its curve where it bends (a fixed grid can step over every flip when the predicted quality
- * differences of the classes lie close together). Predict mode with two candidates: an engine
- * fitted on train predicts each train prompt; a prompt goes to the dearer model while the cost
- * penalty is below (quality difference) ÷ (cost difference ÷ dearer cost); the knobs are the
- * 5%…95% quantiles of those flip points and 19 even steps between the lowest and the highest. Only where the sweep samples changes, not what the
- * router decides at a knob; the test split is not read.
- */
-export function calibratedKnobs(
-  train: RecordedDataset,
-  policy: Policy,
-  options: Pick<ReplayOptions, 'classOf' | 'intervalMs'> = {},
-): number[] {
-  if (!policy.predictor.enabled || policy.candidates.length !== 2) return [];
-  const engine = new RoutingEngine({ policy, random: createRandom(1), warmup: 0 });
-  const examples = labelledExamples(train, policy, options);
-  engine.fit(examples);
-  const flips: number[] = [];
-  for (const { request } of examples) {
-    const [a, b] = engine.decide(request).predicted ?? [];
-    if (a === undefined || b === undefined || a.costUsd === b.costUsd) continue;
-    const [dear, cheap] = a.costUsd > b.costUsd ? [a, b] : [b, a];
-    const flip = (dear.quality - cheap.quality) / ((dear.costUsd - cheap.costUsd) / dear.costUsd);
-    if (flip > 0) flips.push(flip);
-  }
-  flips.sort((x, y) => x - y);
-  if (flips.length === 0) return [];
-  const knobs = new Set<number>();
-  const low = flips[0]!;
-  const high = flips.at(-1)!;
-  for (let step = 1; step < 20; step += 1) {
-    // the flips' quantiles, and even steps over their range (classes far from the bulk)
-    knobs.add(Number(flips[Math.floor((step / 20) * flips.length)]!.toPrecision(4)));
-    knobs.add(Number((low + (step / 20) * (high - low)).toPrecision(4)));
-  }
-  return [...knobs];
-}
-
 /** Replays the policy at every knob value and measures the curves. */
 export function routingMetrics(
   train: RecordedDataset,
@@ -300,9 +259,7 @@ export function routingMetrics(
   const { weakPoint, strongPoint, n } = axis;
   const xMin = weakPoint.x;
   const usesPenalty = policy.predictor.enabled || policy.cascade.enabled;
-  const knobs =
-    options.knobs ??
-    (usesPenalty ? [...PENALTY_KNOBS, ...calibratedKnobs(train, policy, options)] : MARGIN_KNOBS);
+  const knobs = options.knobs ?? (usesPenalty ? PENALTY_KNOBS : MARGIN_KNOBS);
   const strongName = models[axis.strong]!;
   const replayAt = (knob: number | undefined): CurvePoint => {
     const tuned: Policy =
