@@ -4,7 +4,12 @@
  * allows, pass the answer through, and account for it — the span's response attributes and cost,
  * the engine's outcomes, and the access layer's settlement, exactly once.
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type {
+  ClientRequest,
+  IncomingHttpHeaders,
+  IncomingMessage,
+  ServerResponse,
+} from 'node:http';
 import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, defaultTextMapGetter } from '@opentelemetry/api';
 import type { Attributes, Context, Span } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -158,7 +163,7 @@ export class Exchange {
     const callNumber = number + this.routing.planCalls;
     this.routed = { choice, attempt: callNumber };
     const { current, call } = this.start(choice, number, callNumber);
-    this.parts.client.abort = () => call.request.destroy();
+    this.parts.client.abort = abortOf(call.request);
     let answer: IncomingMessage;
     try {
       answer = await call.response;
@@ -435,4 +440,14 @@ export class Exchange {
       ok: this.ok,
     });
   }
+}
+
+/**
+ * What stops an upstream request when the app goes away. Made here, not in the async `attempt`: a
+ * closure there captures attempt's own context, and with it every request's objects survived the
+ * next scavenges (20% of the young generation each time, pauses of 8-16 ms at 500 req/s, against
+ * 0.25% and 0.5-1 ms this way; docs/gateway.md, Overhead).
+ */
+function abortOf(request: ClientRequest): () => void {
+  return () => request.destroy();
 }
