@@ -85,11 +85,15 @@ async function demoRun(configuration: Configuration, requests: number): Promise<
       ...(configuration.judgeModel === undefined ? {} : { judgeModel: configuration.judgeModel }),
       stdout: () => undefined,
     });
+    const { data } = await collector.store.query<{ n: string }>(
+      `SELECT count() AS n FROM ${collector.store.database}.llm_calls WHERE Purpose = 'app' AND RoutePolicy = 'demo'`,
+    );
+    const routed = Number(data[0]?.n ?? 0);
     const points: Point[] = [];
-    for (const volume of VOLUMES) {
+    // The volumes the run passed, and the whole run.
+    for (const volume of [...VOLUMES.filter((volume) => volume < routed), routed]) {
       const point = await pointAt(collector.store, volume);
-      if (point === undefined) break;
-      points.push(point);
+      if (point !== undefined) points.push(point);
     }
     return points;
   } finally {

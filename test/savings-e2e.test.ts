@@ -92,6 +92,9 @@ async function savingsJsonLines(): Promise<Record<string, unknown>[]> {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
+// Timeouts are generous: each request waits for its shadow, and the judge-accuracy test took
+// 75 s at a load average of 9 and 222 s at 26 on the shared 2-core machine.
+
 /** The convergence runs' size: requests per class, and the tail convergence is measured over. */
 const CONVERGENCE_RUN = { requestsPerClass: 250, tail: 50 };
 
@@ -132,7 +135,10 @@ describe('shadow comparisons into the savings ledger', () => {
       expect(result.cheapRows['easy']?.quality?.samples, label).toBeGreaterThanOrEqual(30);
     }
     // 95% intervals: of the 6 (seed, class) intervals with a width, at most one may miss.
-    // Seeds 1-3: all 6 cover; seeds 1-20: 34 of 40 (deterministic runner, the bench).
+    // Seeds 1-3: all 6 cover; seeds 1-20: 36 of 40 (deterministic runner; 34 of 40 before a
+    // run of ties got an interval wider than ±0). The misses: two classes the bandit left after
+    // an unlucky start (seeds 9 and 20, easy), one hard interval from 15 verdicts, and one easy
+    // interval whose low end (-0.0300) grazes the truth (-0.03).
     const intervals = results.flatMap((result) =>
       Object.values(result.covered).filter((value) => value !== undefined),
     );
@@ -144,7 +150,7 @@ describe('shadow comparisons into the savings ledger', () => {
       expect(quality.high!).toBeLessThan(0.1);
       expect(quality.high!).toBeGreaterThan(trueDifference('hard'));
     }
-  }, 120_000);
+  }, 300_000);
 
   it('gives the same routing, verdicts and ledger for the same seed, run after run', async () => {
     // Verdicts that landed while later requests were routed, and a wall clock for the engine,
@@ -163,7 +169,7 @@ describe('shadow comparisons into the savings ledger', () => {
       rows: result.rows.map(({ policy: _policy, ...row }) => row),
     });
     expect(figures(again)).toEqual(figures(first));
-  }, 120_000);
+  }, 300_000);
 
   it('books spend, reference cost and the shadow/judge spend per policy, class and model', async () => {
     const result = results[0]!;
@@ -302,7 +308,7 @@ describe('shadow comparisons into the savings ledger', () => {
     const accuracy = rows.reduce((sum, quality) => sum + quality.judgeAccuracy!.value, 0) / 5;
     expect(accuracy, label).toBeGreaterThan(0.7);
     expect(accuracy, label).toBeLessThan(0.9);
-  }, 300_000);
+  }, 600_000);
 
   it('rejects a bad query with a 400 saying what is wrong', async () => {
     const bad = await fetch(`${collector.url}/api/savings?window=2y&groupBy=policy,colour`);
