@@ -307,9 +307,7 @@ export class Exchange {
   private async runPlan(): Promise<boolean> {
     const { routing, parts } = this;
     const plan = routing.plan!;
-    parts.client.abort = () => {
-      for (const request of this.planRequests) request.destroy();
-    };
+    parts.client.abort = abortAllOf(this.planRequests);
     const end = await runGatewayPlan(
       routing,
       plan,
@@ -450,4 +448,11 @@ export class Exchange {
  */
 function abortOf(request: ClientRequest): () => void {
   return () => request.destroy();
+}
+
+/** The same for a cascade plan's calls (the set holds those in flight). */
+function abortAllOf(requests: ReadonlySet<ClientRequest>): () => void {
+  return () => {
+    for (const request of requests) request.destroy();
+  };
 }
