@@ -2,15 +2,17 @@
  * `shadow-spend-share` on the demo's traffic: `modelmaxx demo` (three services, eight task
  * classes, three candidate models routed by the `demo` policy, a fifth of the cheaper calls
  * shadowed against gpt-4o and judged pairwise, user feedback on a quarter of the answers) with
- * llm-sim latency 0, into a collector on the embedded ClickHouse. The share is the savings
+ * llm-sim latency 0 and no simulated failures (a 429's one-second cooldown would cover
+ * hundreds of requests), into a collector on the embedded ClickHouse. The share is the savings
  * ledger's `evaluationShare` ((shadow + judge spend) ÷ the routed calls' spend), read as of the
  * V-th routed call for growing V from the same run (`savingsLedger` with `now` at that call), with
  * the total quality difference's 95% half-width reached by then (as measured by the verdicts,
  * and corrected for the judge where feedback measures it). The demo's default 300 requests give
  * about 250 routed calls: the first volume.
  *
- * Two configurations, each its own run and collector: `before`, the demo's shadow settings as
- * they were (per class and model, sampling stops at ±2 points; the judge gpt-4o-mini), and
+ * Two configurations, each its own run and collector, the three services' routers sharing one
+ * stop rule (as the demo does): `before`, the demo's shadow settings (per class and model,
+ * sampling stops at ±2 points; the judge gpt-4o-mini), and
  * `after` (`allocation: 'total'`: ±2 points on the policy's traffic-weighted difference, shadows
  * spread over classes by Neyman allocation; `referenceCache`: a repeated prompt is judged
  * against the kept reference answer). The value is the `after` share at the largest volume,
@@ -79,6 +81,8 @@ async function demoRun(configuration: Configuration, requests: number): Promise<
       exit: true,
       seed: 1,
       latencyScale: 0,
+      // Without latency a 429's one-second cooldown covers hundreds of requests: no failures.
+      failures: false,
       // Without latency the traffic outruns the exporters' default queue: no span may be dropped.
       exportQueueSize: 1_000_000,
       shadow: configuration.shadow,
@@ -114,7 +118,7 @@ function describe(points: readonly Point[]): string {
 }
 
 export async function run(options: BenchOptions): Promise<BenchResult[]> {
-  const requests = options.quick ? 3000 : 32_000;
+  const requests = options.quick ? 3000 : 24_000;
   const configurations: Configuration[] = [
     { name: 'before', shadow: {} },
     { name: 'after', shadow: { allocation: 'total', referenceCache: 5000 } },

@@ -40,6 +40,11 @@ export interface DemoOptions {
   waitForStop?: () => Promise<void>;
   /** llm-sim's latency scale (default 0.05; 0 answers at once: benches). */
   latencyScale?: number;
+  /**
+   * The simulated failures (default true). Without latency they are best off: a 429 cools a
+   * model down for a second of wall time, hundreds of requests, and half the requests failed.
+   */
+  failures?: boolean;
   /** Changes to the routing policy's shadow settings (bench/shadow-spend.bench.ts). */
   shadow?: PolicyInput['shadow'];
   /** The shadow judge's model (default gpt-4o-mini). */
@@ -141,8 +146,13 @@ const correctness: Evaluator = (call) => {
 };
 
 /** llm-sim with some latency, and failures on purpose: the cheap models hit rate limits and 500s, so fallbacks happen. */
-export async function startDemoSim(seed: number, latencyScale = 0.05): Promise<LlmSim> {
-  const sim = await startLlmSim({ seed, latencyScale, failureScale: 1 });
+export async function startDemoSim(
+  seed: number,
+  latencyScale = 0.05,
+  failures = true,
+): Promise<LlmSim> {
+  const sim = await startLlmSim({ seed, latencyScale, failureScale: failures ? 1 : 0 });
+  if (!failures) return sim;
   sim.setModel('llama-3.1-8b-instant', {
     failure: { rate429: 0.05, rate500: 0.02, rateTimeout: 0, retryAfterSeconds: 1 },
   });

@@ -68,7 +68,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   contextManager.enable();
   const ownContextManager = context.setGlobalContextManager(contextManager);
 
-  const sim = await startDemoSim(seed, options.latencyScale);
+  const sim = await startDemoSim(seed, options.latencyScale, options.failures);
   const chatSpans = new ChatSpanCounter();
   const services = demoServices(url, sim, options.ingestToken, chatSpans, options.exportQueueSize);
   const { weights, routers } = demoRouting(services, url, options.readToken, random, options);
