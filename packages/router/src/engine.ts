@@ -21,6 +21,7 @@ import { chooseModel, computeWeights } from './decision.js';
 import type { WeightTable } from './decision.js';
 import type { RequestVector } from './features.js';
 import type { Policy } from './policy.js';
+import { FailureRates } from './failure-rates.js';
 import { CostMeans, PredictMode } from './predict-mode.js';
 import { QualityPredictor } from './predictor.js';
 import { TrustFit } from './trust-fit.js';
@@ -123,6 +124,8 @@ export class RoutingEngine {
   private readonly planner: CascadePlanner | undefined;
   private readonly predictor: QualityPredictor | undefined;
   private readonly predictMode: PredictMode | undefined;
+  /** How often calls fail lately (for the predict mode, whose predictor learns from answers). */
+  private readonly failures: FailureRates | undefined;
   /** Mean cost per call per class and model (for the predict mode). */
   private readonly costs: CostMeans;
   private cached: WeightTable | undefined;
@@ -162,11 +165,13 @@ export class RoutingEngine {
         priorPrecision: policy.predictor.regularization,
         classPrior: policy.predictor.classPrior,
       });
+      this.failures = new FailureRates(this.models.length, policy.halfLifeMs);
       this.predictMode = new PredictMode({
         policy,
         random: this.random,
         predictor: this.predictor,
         costs: this.costs,
+        failures: this.failures,
         warmup: (classKey) =>
           Math.min(
             options.warmup === undefined ? Infinity : warmupOf(options.warmup, classKey),
@@ -432,6 +437,7 @@ export class RoutingEngine {
       if (model === undefined) continue;
       this.stats.add(classKey, model, at, outcome);
       this.costs.add(classKey, model, outcome.costUsd);
+      this.failures?.add(classKey, model, at, outcome.failed === true);
       if (
         this.predictor !== undefined &&
         vector !== undefined &&

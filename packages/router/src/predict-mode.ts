@@ -8,6 +8,7 @@
 import type { Decision, EngineRequest, PredictedQuality } from './engine.js';
 import type { RequestVector } from './features.js';
 import type { Policy } from './policy.js';
+import type { FailureRates } from './failure-rates.js';
 import type { Prediction, QualityPredictor } from './predictor.js';
 import type { RandomSource } from './random.js';
 
@@ -88,7 +89,12 @@ export class CostMeans {
 
 /** Every candidate's prediction and mean cost for one request. */
 interface Predictions {
-  readonly entries: readonly { readonly prediction: Prediction; readonly cost: number }[];
+  readonly entries: readonly {
+    readonly prediction: Prediction;
+    readonly cost: number;
+    /** The predicted quality × the chance the call succeeds: what the choice compares. */
+    readonly quality: number;
+  }[];
   /** The best predicted quality and the dearest cost among the allowed candidates. */
   readonly bestQuality: number;
   readonly dearest: number;
@@ -99,6 +105,8 @@ export interface PredictModeOptions {
   readonly random: RandomSource;
   readonly predictor: QualityPredictor;
   readonly costs: CostMeans;
+  /** How often each candidate's calls fail lately, per class. */
+  readonly failures: FailureRates;
   /** Cold start (requests calling every candidate) per class. */
   readonly warmup: (classKey: string) => number;
 }
@@ -109,6 +117,7 @@ export class PredictMode {
   private readonly random: RandomSource;
   private readonly predictor: QualityPredictor;
   private readonly costs: CostMeans;
+  private readonly failures: FailureRates;
   private readonly warmup: (classKey: string) => number;
   /** Requests seen per class (for the cold start). */
   private readonly seen = new Map<string, number>();
@@ -119,6 +128,7 @@ export class PredictMode {
     this.random = options.random;
     this.predictor = options.predictor;
     this.costs = options.costs;
+    this.failures = options.failures;
     this.warmup = options.warmup;
   }
 
@@ -131,7 +141,7 @@ export class PredictMode {
     const { classKey, exclude } = request;
     const seen = this.seen.get(classKey) ?? 0;
     this.seen.set(classKey, seen + 1);
-    const predictions = this.predictAll(vector, classKey, exclude);
+    const predictions = this.predictAll(vector, classKey, request.at, exclude);
     const predicted: readonly PredictedQuality[] = predictions.entries.map(
       ({ prediction, cost }, model) => ({
         model: this.models[model]!,
@@ -169,9 +179,11 @@ export class PredictMode {
     );
   }
 
+  /** Each candidate's predicted quality weighed by the chance its call succeeds, and its cost. */
   private predictAll(
     vector: RequestVector,
     classKey: string,
+    at: number,
     exclude: ReadonlySet<string> | undefined,
   ): Predictions {
     const sampled = this.policy.predictor.thompson > 0;
@@ -181,9 +193,10 @@ export class PredictMode {
     for (let model = 0; model < this.models.length; model += 1) {
       const prediction = this.predictor.predict(model, vector, classKey, sampled);
       const cost = this.costs.of(classKey, model);
-      entries.push({ prediction, cost });
+      const quality = prediction.quality * this.failures.successOf(classKey, model, at);
+      entries.push({ prediction, cost, quality });
       if (exclude?.has(this.models[model]!) === true) continue;
-      if (prediction.quality > bestQuality) bestQuality = prediction.quality;
+      if (quality > bestQuality) bestQuality = quality;
       if (cost > dearest) dearest = cost;
     }
     return { entries, bestQuality, dearest };
@@ -238,7 +251,7 @@ export class PredictMode {
     for (let model = 0; model < entries.length; model += 1) {
       if (!allowed(model)) continue;
       const { prediction, cost } = entries[model]!;
-      let quality = prediction.quality;
+      let quality = entries[model]!.quality;
       if (thompson > 0) {
         const u = Math.max(this.random(), 1e-12);
         const noise = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.random());
