@@ -42,7 +42,7 @@ interface Point {
   corrected: number | null;
 }
 
-const VOLUMES = [250, 500, 1000, 2000, 4000, 8000, 16000, 32000];
+const VOLUMES = [250, 500, 1000, 2000, 4000, 8000, 16000, 24000, 32000];
 
 /** The ledger total as of the `volume`-th routed call of the run (undefined past the last). */
 async function pointAt(
@@ -118,7 +118,7 @@ function describe(points: readonly Point[]): string {
 }
 
 export async function run(options: BenchOptions): Promise<BenchResult[]> {
-  const requests = options.quick ? 3000 : 24_000;
+  const requests = options.quick ? 3000 : 40_000;
   const configurations: Configuration[] = [
     { name: 'before', shadow: {} },
     { name: 'after', shadow: { allocation: 'total', referenceCache: 5000 } },
