@@ -22,6 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { startCollector } from '@modelmaxx/collector';
 import type { SavingsRow } from '@modelmaxx/collector';
@@ -54,6 +55,8 @@ async function startTelemetry() {
   const contextManager = new AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(contextManager);
   const provider = new TracerProvider({
+    // The service the runner's user feedback names (POST /v1/feedback).
+    resource: resourceFromAttributes({ 'service.name': 'shadowed-app' }),
     spanProcessors: [
       new BatchSpanProcessor({
         exporter: new OTLPTraceExporter({ url: `${collector.url}/v1/traces` }),
