@@ -168,6 +168,12 @@ export const PolicySchema = z
         referenceCache: z.number().int().nonnegative().default(0),
         /** Shadows a class and model needs before the stop rule applies. */
         minSamples: z.number().int().positive().default(30),
+        /**
+         * Share of a class's calls sent to a cheaper candidate the engine passed over while that
+         * candidate's shadow estimate for the class is open (under `minSamples` verdicts, or a
+         * 95% interval holding −`goal.qualityMargin`); these calls are always shadowed. 0: none.
+         */
+        explore: z.number().min(0).max(1).default(0.5),
         /** Share of eligible calls still shadowed after stopping, to watch for drift. */
         monitorRate: z.number().min(0).max(1).default(0.01),
         /** Monitoring shadows in the drift window (their mean against the stopped interval). */

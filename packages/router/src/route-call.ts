@@ -112,6 +112,8 @@ class RouteCall {
   private exclude = new Set<string>();
   private decision: Decision | undefined;
   private firstChoice: Choice | undefined;
+  /** The first choice is a shadow exploration (`ShadowDispatcher.explore`). */
+  private explored: string | undefined;
   private pinned: string | undefined;
   /** Why the pinned model is called after a cascade plan escalated. */
   private escalation: string | undefined;
@@ -154,7 +156,15 @@ class RouteCall {
       exclude: this.exclude,
       ...(vector === undefined ? {} : { vector }),
     });
-    return choiceOf(this.decision, classKey);
+    const choice = choiceOf(this.decision, classKey);
+    const single = this.decision.first.length === 1 && this.decision.escalateTo === undefined;
+    if (choice === undefined || params.stream === true || !single) {
+      return choice;
+    }
+    this.explored = this.core.shadows.explore(classKey, choice.model, this.exclude);
+    if (this.explored === undefined) return choice;
+    const reason = `shadow exploration: ${this.explored}'s estimate for the class is still open (engine: ${choice.reason})`;
+    return { ...choice, model: this.explored, reason };
   }
 
   private requestOptions(): OpenAI.RequestOptions {
@@ -359,6 +369,7 @@ class RouteCall {
         routeSpan: this.span.spanContext(),
         llmContext: this.request.llmContext,
         task: this.request.task,
+        ...(this.explored === model ? { explored: true } : {}),
       });
     }
     return result;

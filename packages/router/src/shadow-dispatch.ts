@@ -54,6 +54,8 @@ export interface ShadowOffer {
   readonly routeSpan: SpanContext;
   readonly llmContext: unknown;
   readonly task: string | undefined;
+  /** Sent to this model by `explore()`: always shadowed (the call is there for its verdict). */
+  readonly explored?: boolean;
 }
 
 interface ShadowJob extends Omit<ShadowOffer, 'completion'> {
@@ -149,6 +151,27 @@ export class ShadowDispatcher {
     return this.queue.idle();
   }
 
+  /**
+   * A cheaper candidate to send this call to instead of the reference the engine chose, or
+   * undefined: with probability `shadow.explore`, the first candidate (policy order) whose
+   * estimate for the class is still open (`ShadowMonitor.unresolved`) and not excluded. Without
+   * it, a class the engine moves to the reference after a few unlucky verdicts gets no more
+   * cheap calls, hence no more shadows, and the wrong estimate is never corrected.
+   */
+  explore(classKey: string, chosen: string, exclude: ReadonlySet<string>): string | undefined {
+    if (!this.enabled || chosen !== this.options.referenceModel) return undefined;
+    if (this.settings.explore <= 0 || this.window.over(this.options.now(), this.settings)) {
+      return undefined;
+    }
+    const margin = this.options.policy.goal.qualityMargin;
+    for (const model of this.options.candidates.keys()) {
+      if (model === chosen || exclude.has(model)) continue;
+      if (!this.monitor.unresolved(classKey, model, margin)) continue;
+      return this.options.random() < this.settings.explore ? model : undefined;
+    }
+    return undefined;
+  }
+
   /** After the app has its answer: shadow this call? (never throws, never waits) */
   offer(offer: ShadowOffer): void {
     const { counts } = this;
@@ -160,7 +183,7 @@ export class ShadowDispatcher {
       }
       this.monitor.observe(offer.classKey, offer.model);
       counts.offered += 1;
-      const rate = this.monitor.rate(offer.classKey, offer.model);
+      const rate = offer.explored === true ? 1 : this.monitor.rate(offer.classKey, offer.model);
       if (!(this.options.random() < rate)) {
         counts.notSampled += 1;
         return;

@@ -187,6 +187,20 @@ export class ShadowMonitor {
     state.window = [];
   }
 
+  /**
+   * Whether the class's choice between `model` and the reference is still open: sampling, and
+   * under `minSamples` verdicts or a 95% interval of the difference holding `-margin` (where the
+   * cheaper model stops being good enough). While open, the router sends the class some calls
+   * to `model` (`shadow.explore`): an unlucky start cannot stop the verdicts that correct it.
+   */
+  unresolved(classKey: string, model: string, margin: number): boolean {
+    const state = this.states.get(`${classKey}\u0000${model}`);
+    if (state === undefined) return true;
+    if (state.stopped) return false;
+    if (state.n < this.shadow.minSamples) return true;
+    return Math.abs(state.mean + margin) <= interval95(state.n, state.mean, state.m2);
+  }
+
   /** The 95% half-width of the traffic-weighted difference over every class and model. */
   totalHalfWidth(): number {
     return totalHalfWidth(this.states.values(), this.calls);

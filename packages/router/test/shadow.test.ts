@@ -187,11 +187,54 @@ describe('shadow comparisons', () => {
     expect(routers[0]!.shadows()).toMatchObject({ judged: 9, notSampled: 1 });
   });
 
+  it('an unlucky start does not strand a class on the reference: shadow exploration keeps the verdicts coming', async () => {
+    // The first 3 verdicts are losses, then ties (the cheap model is as good): after the
+    // losses the engine prefers the reference (0.13 apart, over the 0.1 margin). Without
+    // exploration no cheap call is made again, so no verdict can correct that belief.
+    const run = async (explore: number | undefined) => {
+      let verdicts = 0;
+      const unlucky: PairwiseJudge = async () =>
+        ++verdicts <= 3 ? { score: 0, label: 'loss' } : { score: 0.5, label: 'tie' };
+      const router = createRouter({
+        policy: {
+          ...policy({ minSamples: 10, ...(explore === undefined ? {} : { explore }) }),
+          goal: { qualityMargin: 0.1 },
+          priorStrength: 20,
+          minCalls: 5,
+          refreshIntervalMs: 1,
+        },
+        clients: { openai: env.openai },
+        random: createRandom(5),
+        tracer,
+        judge: unlucky,
+      });
+      const answered: string[] = [];
+      for (let index = 0; index < 100; index++) {
+        const completion = await router.chat.completions.create(ask(index), { task: 'math' });
+        answered.push(completion.model.startsWith('gpt-4o-mini') ? 'cheap' : 'reference');
+        await router.idle();
+      }
+      return { answered, judged: router.shadows().judged };
+    };
+    const stranded = await run(0);
+    expect(stranded.judged).toBeLessThan(10);
+    expect(stranded.answered.slice(-20).every((model) => model === 'reference')).toBe(true);
+    const explored = await run(undefined);
+    expect(explored.judged).toBeGreaterThan(30);
+    expect(explored.answered.slice(-20).every((model) => model === 'cheap')).toBe(true);
+  });
+
   it('the engine learns from verdicts: a class whose cheap answers always lose moves to the reference', async () => {
     const alwaysLoses: PairwiseJudge = async () => ({ score: 0, label: 'loss' });
     const router = createRouter({
       // The cheap model starts clearly preferred (equal priors, cheaper); 5 verdicts replace the prior.
-      policy: { ...policy(), priorStrength: 20, minCalls: 5, refreshIntervalMs: 1 },
+      // The shadow exploration (`shadow.explore`) ends once minSamples losses settle it.
+      policy: {
+        ...policy({ minSamples: 6 }),
+        priorStrength: 20,
+        minCalls: 5,
+        refreshIntervalMs: 1,
+      },
       clients: { openai: env.openai },
       random: createRandom(4),
       tracer,
