@@ -8,7 +8,8 @@
  */
 import { extractFeatures } from './classifier.js';
 import type { ClassifiableRequest } from './classifier.js';
-import { CHOICE, CODE, JSON_ASK, MATH, lowerCode, scanText, scanned } from './text-scan.js';
+import { CHOICE, CODE, JSON_ASK, MATH } from './text-scan.js';
+import { codeUnitsOf, lowerCode, scanText, scanned } from './text-scan.js';
 import type { Buckets } from './text-scan.js';
 
 export const DENSE = 12;
@@ -112,8 +113,11 @@ class ScratchBuckets implements Buckets {
   /** Scales the buckets listed in touched[start..end) to `scale` × unit length. */
   normalize(start: number, end: number, scale: number): void {
     let norm = 0;
-    for (let entry = start; entry < end; entry += 1)
-      norm += this.values[this.touched[entry]!]! ** 2;
+    for (let entry = start; entry < end; entry += 1) {
+      // `v * v`, not `v ** 2`: TurboFan compiles `**` to a call of the C library's pow
+      const count = this.values[this.touched[entry]!]!;
+      norm += count * count;
+    }
     if (norm === 0) return;
     const factor = scale / Math.sqrt(norm);
     for (let entry = start; entry < end; entry += 1) {
@@ -143,20 +147,23 @@ const VALUE_TEMPLATE = ((): number[] => {
   return zeros;
 })();
 
-/** Adds the character 4-grams (every third position from `from`), scaled to 0.5 × unit length. */
-function addCharGrams(text: string, from: number): void {
-  const length = text.length;
+/**
+ * Adds the character 4-grams of the code units c[from..length) (every third position), scaled
+ * to 0.5 × unit length.
+ */
+function addCharGrams(c: Uint16Array, from: number, length: number): void {
   grams.count = 0;
   for (let index = from; index + 4 <= length; index += 3) {
     let gram = 0x1234567;
     for (let at = index; at < index + 4; at += 1) {
-      gram = Math.imul(gram ^ lowerCode(text.charCodeAt(at)), 0x01000193);
+      gram = Math.imul(gram ^ lowerCode(c[at]!), 0x01000193);
     }
     grams.add(DENSE + (gram & BUCKET_MASK), 1);
   }
   let charNorm = 0;
   for (let entry = 0; entry < grams.count; entry += 1) {
-    charNorm += grams.values[grams.touched[entry]!]! ** 2;
+    const count = grams.values[grams.touched[entry]!]!;
+    charNorm += count * count;
   }
   const charFactor = charNorm > 0 ? 0.5 / Math.sqrt(charNorm) : 0;
   for (let entry = 0; entry < grams.count; entry += 1) {
@@ -210,19 +217,21 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
   const bits = familyBits(input.families);
   const text = input.text;
   const from = Math.max(0, text.length - MAX_CHARS);
+  const units = codeUnitsOf(text, from);
+  const size = text.length - from;
   scratch.count = 0;
-  scanText(text, from, (bits & FAMILY_BITS.words) !== 0 ? scratch : null, DENSE, BUCKET_MASK);
+  scanText(units, size, (bits & FAMILY_BITS.words) !== 0 ? scratch : null, DENSE, BUCKET_MASK);
   scratch.normalize(0, scratch.count, 1);
   if ((bits & FAMILY_BITS.chars) !== 0) {
-    addCharGrams(text, Math.max(0, text.length - MAX_CHAR_GRAM_CHARS));
+    addCharGrams(units, Math.max(0, text.length - MAX_CHAR_GRAM_CHARS) - from, size);
   }
   denseSlots(input, from, (bits & FAMILY_BITS.shape) !== 0 ? 1 : 0);
   const fold = (bits & FAMILY_BITS.embedding) !== 0 ? embedding : undefined;
   const withClass = input.classKey !== undefined && (bits & FAMILY_BITS.class) !== 0;
   const touched = scratch.count;
-  const size = touched + DENSE + (withClass ? 1 : 0) + (fold === undefined ? 0 : EMBEDDING_SLOTS);
-  const index = INDEX_TEMPLATE.slice(0, size);
-  const value = VALUE_TEMPLATE.slice(0, size);
+  const slots = touched + DENSE + (withClass ? 1 : 0) + (fold === undefined ? 0 : EMBEDDING_SLOTS);
+  const index = INDEX_TEMPLATE.slice(0, slots);
+  const value = VALUE_TEMPLATE.slice(0, slots);
   for (let slot = 0; slot < DENSE; slot += 1) {
     index[slot] = slot;
     value[slot] = dense[slot]!;

@@ -1,5 +1,5 @@
 /**
- * One pass over a request's text (`charCodeAt`, no regular expressions, no allocation): the
+ * One pass over a request's text (its code units, no regular expressions, no allocation): the
  * hashed word uni/bigrams go into caller-owned buckets, and the counts and yes/no signals the
  * featurizer's dense slots need land in `scanned`.
  *
@@ -13,11 +13,37 @@
  * - choice: /(^|\n)\s*\(?[A-D][).]\s+\S/
  */
 
+import { Buffer } from 'node:buffer';
+
 export const CODE = 1;
 export const MATH = 2;
 export const JSON_ASK = 4;
 export const CHOICE = 8;
 const ALL_SIGNALS = CODE | MATH | JSON_ASK | CHOICE;
+
+/** UTF-16 code units of the text being scanned (`codeUnitsOf`). */
+type Codes = Uint16Array;
+
+/**
+ * The code units are copied once into a reused buffer (one native copy): reading a typed array
+ * costs a fraction of `charCodeAt`, which checks the string's representation on every call.
+ */
+let unitBuffer = Buffer.allocUnsafeSlow(2 * 1024);
+let units = new Uint16Array(unitBuffer.buffer, unitBuffer.byteOffset, 1024);
+/** `utf16le` bytes read as a `Uint16Array` are the code units only on a little-endian machine. */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/** text[from..] as code units, at 0.. of the returned (reused) array. */
+export function codeUnitsOf(text: string, from: number): Uint16Array {
+  const count = text.length - from;
+  if (count > units.length) {
+    unitBuffer = Buffer.allocUnsafeSlow(2 * count);
+    units = new Uint16Array(unitBuffer.buffer, unitBuffer.byteOffset, count);
+  }
+  if (LITTLE_ENDIAN) unitBuffer.write(from === 0 ? text : text.slice(from), 0, 'utf16le');
+  else for (let index = 0; index < count; index += 1) units[index] = text.charCodeAt(from + index);
+  return units;
+}
 
 /** Where the word n-grams go: `add(slot, amount)` for slots `base..base + mask`. */
 export interface Buckets {
@@ -57,34 +83,32 @@ function isSpace(code: number): boolean {
 export const lowerCode = (code: number) => (code >= 65 && code <= 90 ? code + 32 : code);
 
 /** `word` (lower-case ASCII) at `at`, case-insensitively when `fold`. */
-function wordAt(text: string, at: number, word: string, fold: boolean): boolean {
-  if (at + word.length > text.length) return false;
+function wordAt(c: Codes, size: number, at: number, word: string, fold: boolean): boolean {
+  if (at + word.length > size) return false;
   for (let offset = 0; offset < word.length; offset += 1) {
-    const code = text.charCodeAt(at + offset);
+    const code = c[at + offset]!;
     if ((fold ? lowerCode(code) : code) !== word.charCodeAt(offset)) return false;
   }
   return true;
 }
 
 /** `word` at `at`, followed by a word boundary (`\b` after a word character). */
-function keywordAt(text: string, at: number, word: string, fold: boolean): boolean {
+function keywordAt(c: Codes, size: number, at: number, word: string, fold: boolean): boolean {
   const end = at + word.length;
-  return (
-    wordAt(text, at, word, fold) && (end === text.length || !isAsciiWord(text.charCodeAt(end)))
-  );
+  return wordAt(c, size, at, word, fold) && (end === size || !isAsciiWord(c[end]!));
 }
 
 /** Index of the first character from `at` on that is not `\s`. */
-function skipSpaces(text: string, at: number): number {
+function skipSpaces(c: Codes, size: number, at: number): number {
   let index = at;
-  while (index < text.length && isSpace(text.charCodeAt(index))) index += 1;
+  while (index < size && isSpace(c[index]!)) index += 1;
   return index;
 }
 
 /** `\s*\n` from `at`: the white space there holds a line feed. */
-function lineEndAhead(text: string, at: number): boolean {
-  for (let index = at; index < text.length; index += 1) {
-    const code = text.charCodeAt(index);
+function lineEndAhead(c: Codes, size: number, at: number): boolean {
+  for (let index = at; index < size; index += 1) {
+    const code = c[index]!;
     if (code === 10) return true;
     if (!isSpace(code)) return false;
   }
@@ -92,77 +116,85 @@ function lineEndAhead(text: string, at: number): boolean {
 }
 
 /** `\w+\(` from `at`. */
-function callAhead(text: string, at: number): boolean {
+function callAhead(c: Codes, size: number, at: number): boolean {
   let index = at;
-  while (index < text.length && isAsciiWord(text.charCodeAt(index))) index += 1;
-  return index > at && index < text.length && text.charCodeAt(index) === 40;
+  while (index < size && isAsciiWord(c[index]!)) index += 1;
+  return index > at && index < size && c[index]! === 40;
 }
 
 /** The character at `at` is `expected`. */
-const codeAt = (text: string, at: number, expected: number) =>
-  at < text.length && text.charCodeAt(at) === expected;
+const codeAt = (c: Codes, size: number, at: number, expected: number) =>
+  at < size && c[at]! === expected;
 
 /** A `\w` character at `at`. */
-const asciiWordAt = (text: string, at: number) =>
-  at < text.length && isAsciiWord(text.charCodeAt(at));
+const asciiWordAt = (c: Codes, size: number, at: number) => at < size && isAsciiWord(c[at]!);
 
 /** `word` (lower-case) and a word boundary right after the space at `at`. */
-const thenWord = (text: string, at: number, word: string) =>
-  codeAt(text, at, 32) && keywordAt(text, at + 1, word, true);
+const thenWord = (c: Codes, size: number, at: number, word: string) =>
+  codeAt(c, size, at, 32) && keywordAt(c, size, at + 1, word, true);
 
 /**
  * The code signals of the whole `\w` run text[start..end) (case-sensitive): `function`;
  * `def` + space + `\w+(`; `class` or `import` + space + `\w`.
  */
-function codeWord(text: string, start: number, end: number): boolean {
+function codeWord(c: Codes, size: number, start: number, end: number): boolean {
   switch (end - start) {
     case 3:
-      return wordAt(text, start, 'def', false) && codeAt(text, end, 32) && callAhead(text, end + 1);
+      return (
+        wordAt(c, size, start, 'def', false) &&
+        codeAt(c, size, end, 32) &&
+        callAhead(c, size, end + 1)
+      );
     case 5:
       return (
-        wordAt(text, start, 'class', false) && codeAt(text, end, 32) && asciiWordAt(text, end + 1)
+        wordAt(c, size, start, 'class', false) &&
+        codeAt(c, size, end, 32) &&
+        asciiWordAt(c, size, end + 1)
       );
     case 6:
       return (
-        wordAt(text, start, 'import', false) && codeAt(text, end, 32) && asciiWordAt(text, end + 1)
+        wordAt(c, size, start, 'import', false) &&
+        codeAt(c, size, end, 32) &&
+        asciiWordAt(c, size, end + 1)
       );
     case 8:
-      return wordAt(text, start, 'function', false);
+      return wordAt(c, size, start, 'function', false);
     default:
       return false;
   }
 }
 
 /** The math keywords (case-insensitive) as the whole `\w` run text[start..end). */
-function mathWord(text: string, start: number, end: number): boolean {
+function mathWord(c: Codes, size: number, start: number, end: number): boolean {
   switch (end - start) {
     case 3:
       return (
-        (wordAt(text, start, 'how', true) && thenWord(text, end, 'many')) ||
-        (wordAt(text, start, 'sum', true) && thenWord(text, end, 'of'))
+        (wordAt(c, size, start, 'how', true) && thenWord(c, size, end, 'many')) ||
+        (wordAt(c, size, start, 'sum', true) && thenWord(c, size, end, 'of'))
       );
     case 5:
-      return wordAt(text, start, 'solve', true);
+      return wordAt(c, size, start, 'solve', true);
     case 7:
-      return wordAt(text, start, 'percent', true);
+      return wordAt(c, size, start, 'percent', true);
     case 8:
-      return wordAt(text, start, 'equation', true) || wordAt(text, start, 'integral', true);
+      return wordAt(c, size, start, 'equation', true) || wordAt(c, size, start, 'integral', true);
     case 9:
-      return wordAt(text, start, 'calculate', true);
+      return wordAt(c, size, start, 'calculate', true);
     case 10:
-      return wordAt(text, start, 'derivative', true);
+      return wordAt(c, size, start, 'derivative', true);
     case 11:
-      return wordAt(text, start, 'probability', true);
+      return wordAt(c, size, start, 'probability', true);
     default:
       return false;
   }
 }
 
 /** The JSON keywords (case-insensitive) as the whole `\w` run text[start..end). */
-function jsonWord(text: string, start: number, end: number): boolean {
+function jsonWord(c: Codes, size: number, start: number, end: number): boolean {
   const length = end - start;
-  if (length === 4) return wordAt(text, start, 'json', true) || wordAt(text, start, 'yaml', true);
-  return length === 6 && wordAt(text, start, 'schema', true);
+  if (length === 4)
+    return wordAt(c, size, start, 'json', true) || wordAt(c, size, start, 'yaml', true);
+  return length === 6 && wordAt(c, size, start, 'schema', true);
 }
 
 /** Per word length (3..11), the first letters (bit `letter - a`) a keyword of that length has. */
@@ -193,53 +225,53 @@ for (const keyword of [
  * The keyword signals (not found yet) of the whole `\w` run text[start..end); a look at its
  * length and first letter rules out most words.
  */
-function wordSignals(text: string, start: number, end: number, found: number): number {
+function wordSignals(c: Codes, size: number, start: number, end: number, found: number): number {
   const length = end - start;
   if (length < 3 || length > 11) return 0;
-  const first = text.charCodeAt(start) | 32;
+  const first = c[start]! | 32;
   if (first < 97 || first > 122 || ((KEYWORD_FIRSTS[length]! >> (first - 97)) & 1) === 0) return 0;
   let signals = 0;
-  if ((found & CODE) === 0 && codeWord(text, start, end)) signals |= CODE;
-  if ((found & MATH) === 0 && mathWord(text, start, end)) signals |= MATH;
-  if ((found & JSON_ASK) === 0 && jsonWord(text, start, end)) signals |= JSON_ASK;
+  if ((found & CODE) === 0 && codeWord(c, size, start, end)) signals |= CODE;
+  if ((found & MATH) === 0 && mathWord(c, size, start, end)) signals |= MATH;
+  if ((found & JSON_ASK) === 0 && jsonWord(c, size, start, end)) signals |= JSON_ASK;
   return signals;
 }
 
 /** `\d\s*[-+*\/^=]\s*\d` from the digit at `at`. */
-function arithmeticAhead(text: string, at: number): boolean {
-  let index = skipSpaces(text, at + 1);
-  if (index >= text.length) return false;
-  const code = text.charCodeAt(index);
+function arithmeticAhead(c: Codes, size: number, at: number): boolean {
+  let index = skipSpaces(c, size, at + 1);
+  if (index >= size) return false;
+  const code = c[index]!;
   // - + * / ^ =
   if (code !== 45 && code !== 43 && code !== 42 && code !== 47 && code !== 94 && code !== 61) {
     return false;
   }
-  index = skipSpaces(text, index + 1);
-  return index < text.length && isDigit(text.charCodeAt(index));
+  index = skipSpaces(c, size, index + 1);
+  return index < size && isDigit(c[index]!);
 }
 
 /** `\(?[A-D][).]\s+\S` at `at` (after the line start's white space). */
-function choiceAt(text: string, at: number): boolean {
+function choiceAt(c: Codes, size: number, at: number): boolean {
   let index = at;
-  if (index < text.length && text.charCodeAt(index) === 40) index += 1;
-  if (index + 1 >= text.length) return false;
-  const letter = text.charCodeAt(index);
-  const mark = text.charCodeAt(index + 1);
+  if (index < size && c[index]! === 40) index += 1;
+  if (index + 1 >= size) return false;
+  const letter = c[index]!;
+  const mark = c[index + 1]!;
   if (letter < 65 || letter > 68 || (mark !== 41 && mark !== 46)) return false;
-  const after = skipSpaces(text, index + 2);
-  return after > index + 2 && after < text.length;
+  const after = skipSpaces(c, size, index + 2);
+  return after > index + 2 && after < size;
 }
 
 /** The signals (not found yet) a symbol or digit at `index` starts: code or arithmetic. */
-function symbolSignals(text: string, index: number, code: number, found: number): number {
-  if (isDigit(code)) return (found & MATH) === 0 && arithmeticAhead(text, index) ? MATH : 0;
+function symbolSignals(c: Codes, size: number, index: number, code: number, found: number): number {
+  if (isDigit(code)) return (found & MATH) === 0 && arithmeticAhead(c, size, index) ? MATH : 0;
   if ((found & CODE) !== 0) return 0;
   const next = index + 1;
   const code1 =
-    (code === 96 && codeAt(text, next, 96) && codeAt(text, next + 1, 96)) ||
-    (code === 61 && codeAt(text, next, 62)) ||
-    (code === 35 && wordAt(text, next, 'include', false)) ||
-    ((code === 123 || code === 125 || code === 59) && lineEndAhead(text, next));
+    (code === 96 && codeAt(c, size, next, 96) && codeAt(c, size, next + 1, 96)) ||
+    (code === 61 && codeAt(c, size, next, 62)) ||
+    (code === 35 && wordAt(c, size, next, 'include', false)) ||
+    ((code === 123 || code === 125 || code === 59) && lineEndAhead(c, size, next));
   return code1 ? CODE : 0;
 }
 
@@ -277,18 +309,18 @@ function addWord(buckets: Buckets, base: number, mask: number, hash: number, pre
 }
 
 /**
- * Reads `text` from `from` on: counts words, non-ASCII characters, digits and question marks,
+ * Reads the code units c[0..size) (`codeUnitsOf`): counts words, non-ASCII characters, digits and question marks,
  * finds the signals (into `scanned`) and, with `buckets`, adds the hashed word unigrams and
  * bigrams (FNV-1a over lower-cased code units) to slot `base + (hash & mask)`.
  */
 export function scanText(
-  text: string,
-  from: number,
+  c: Codes,
+  size: number,
   buckets: Buckets | null,
   base: number,
   mask: number,
 ): void {
-  const length = text.length;
+  const length = size;
   let inWord = false;
   let hash = 0;
   let previous = 0;
@@ -298,12 +330,12 @@ export function scanText(
   let questions = 0;
   let signals = 0;
   let asciiWord = false;
-  let runStart = from;
+  let runStart = 0;
   let lineStart = true;
   // the white space after a line start ends here: later line starts in it read the same
   let choiceSeenUntil = -1;
-  for (let index = from; index < length; index += 1) {
-    const code = text.charCodeAt(index);
+  for (let index = 0; index < length; index += 1) {
+    const code = c[index]!;
     let kind = 0;
     if (code < 128) {
       kind = CLASSES[code]!;
@@ -316,17 +348,17 @@ export function scanText(
       else if (code === 63) questions += 1;
     } else nonAscii += 1;
     if (signals !== ALL_SIGNALS) {
-      if ((kind & SYMBOL_START) !== 0) signals |= symbolSignals(text, index, code, signals);
+      if ((kind & SYMBOL_START) !== 0) signals |= symbolSignals(c, size, index, code, signals);
       if (lineStart && (signals & CHOICE) === 0 && index > choiceSeenUntil) {
-        choiceSeenUntil = skipSpaces(text, index);
-        if (choiceAt(text, choiceSeenUntil)) signals |= CHOICE;
+        choiceSeenUntil = skipSpaces(c, size, index);
+        if (choiceAt(c, size, choiceSeenUntil)) signals |= CHOICE;
       }
     }
     lineStart = code === 10;
     if (((kind & ASCII_WORD) !== 0) !== asciiWord) {
       asciiWord = !asciiWord;
       if (asciiWord) runStart = index;
-      else if (signals !== ALL_SIGNALS) signals |= wordSignals(text, runStart, index, signals);
+      else if (signals !== ALL_SIGNALS) signals |= wordSignals(c, size, runStart, index, signals);
     }
     // n-gram words: \w and anything beyond ASCII
     if (asciiWord || code > 127) {
@@ -341,7 +373,7 @@ export function scanText(
       if (buckets !== null) previous = addWord(buckets, base, mask, hash, previous);
     }
   }
-  if (asciiWord) signals |= wordSignals(text, runStart, length, signals);
+  if (asciiWord) signals |= wordSignals(c, size, runStart, length, signals);
   if (inWord) {
     words += 1;
     if (buckets !== null) addWord(buckets, base, mask, hash, previous);
