@@ -197,39 +197,56 @@ function jsonWord(c: Codes, size: number, start: number, end: number): boolean {
   return length === 6 && wordAt(c, size, start, 'schema', true);
 }
 
-/** Per word length (3..11), the first letters (bit `letter - a`) a keyword of that length has. */
-const KEYWORD_FIRSTS = new Int32Array(12);
-for (const keyword of [
-  'def',
-  'class',
-  'import',
-  'function',
-  'how',
-  'sum',
-  'solve',
-  'percent',
-  'equation',
-  'integral',
-  'calculate',
-  'derivative',
-  'probability',
-  'json',
-  'yaml',
-  'schema',
-]) {
-  KEYWORD_FIRSTS[keyword.length] =
-    KEYWORD_FIRSTS[keyword.length]! | (1 << (keyword.charCodeAt(0) - 97));
+/** The signals a keyword gives, by keyword. */
+const KEYWORDS: Readonly<Record<string, number>> = {
+  def: CODE,
+  class: CODE,
+  import: CODE,
+  function: CODE,
+  how: MATH,
+  sum: MATH,
+  solve: MATH,
+  percent: MATH,
+  equation: MATH,
+  integral: MATH,
+  calculate: MATH,
+  derivative: MATH,
+  probability: MATH,
+  json: JSON_ASK,
+  yaml: JSON_ASK,
+  schema: JSON_ASK,
+};
+/** The signals keywords give. */
+const WORD_SIGNALS = CODE | MATH | JSON_ASK;
+
+/**
+ * Per set of word signals still missing (0..7) and word length (0..11): the first letters
+ * (bit `letter - a`) of the keywords that could give one of them.
+ */
+const KEYWORD_FIRSTS = new Int32Array(8 * 12);
+for (let missing = 0; missing <= WORD_SIGNALS; missing += 1) {
+  for (const [keyword, signal] of Object.entries(KEYWORDS)) {
+    if ((missing & signal) === 0) continue;
+    const at = missing * 12 + keyword.length;
+    KEYWORD_FIRSTS[at] = KEYWORD_FIRSTS[at]! | (1 << (keyword.charCodeAt(0) - 97));
+  }
 }
 
 /**
- * The keyword signals (not found yet) of the whole `\w` run text[start..end); a look at its
- * length and first letter rules out most words.
+ * Whether the whole `\w` run c[start..end) may be a keyword giving a signal not `found` yet: a
+ * look at its length and first letter rules out most words (and every word once the keyword
+ * signals are found), so the scan calls `wordSignals` only for the rest.
  */
-function wordSignals(c: Codes, size: number, start: number, end: number, found: number): number {
+function mayGiveSignal(c: Codes, start: number, end: number, found: number): boolean {
   const length = end - start;
-  if (length < 3 || length > 11) return 0;
+  if (length < 3 || length > 11) return false;
   const first = c[start]! | 32;
-  if (first < 97 || first > 122 || ((KEYWORD_FIRSTS[length]! >> (first - 97)) & 1) === 0) return 0;
+  if (first < 97 || first > 122) return false;
+  return ((KEYWORD_FIRSTS[(~found & WORD_SIGNALS) * 12 + length]! >> (first - 97)) & 1) !== 0;
+}
+
+/** The keyword signals (not found yet) of the whole `\w` run c[start..end). */
+function wordSignals(c: Codes, size: number, start: number, end: number, found: number): number {
   let signals = 0;
   if ((found & CODE) === 0 && codeWord(c, size, start, end)) signals |= CODE;
   if ((found & MATH) === 0 && mathWord(c, size, start, end)) signals |= MATH;
@@ -358,7 +375,9 @@ export function scanText(
     if (((kind & ASCII_WORD) !== 0) !== asciiWord) {
       asciiWord = !asciiWord;
       if (asciiWord) runStart = index;
-      else if (signals !== ALL_SIGNALS) signals |= wordSignals(c, size, runStart, index, signals);
+      else if (signals !== ALL_SIGNALS && mayGiveSignal(c, runStart, index, signals)) {
+        signals |= wordSignals(c, size, runStart, index, signals);
+      }
     }
     // n-gram words: \w and anything beyond ASCII
     if (asciiWord || code > 127) {
@@ -373,7 +392,9 @@ export function scanText(
       if (buckets !== null) previous = addWord(buckets, base, mask, hash, previous);
     }
   }
-  if (asciiWord) signals |= wordSignals(c, size, runStart, length, signals);
+  if (asciiWord && mayGiveSignal(c, runStart, length, signals)) {
+    signals |= wordSignals(c, size, runStart, length, signals);
+  }
   if (inWord) {
     words += 1;
     if (buckets !== null) addWord(buckets, base, mask, hash, previous);
