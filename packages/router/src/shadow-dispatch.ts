@@ -153,8 +153,8 @@ export class ShadowDispatcher {
 
   /**
    * A cheaper candidate to send this call to instead of the reference the engine chose, or
-   * undefined: with probability `shadow.explore`, the first candidate (policy order) whose
-   * estimate for the class is still open (`ShadowMonitor.unresolved`) and not excluded. Without
+   * undefined: the first candidate (policy order), not excluded, with an exploring share for the
+   * class (`ShadowMonitor.exploreShare`), with that probability. Without
    * it, a class the engine moves to the reference after a few unlucky verdicts gets no more
    * cheap calls, hence no more shadows, and the wrong estimate is never corrected.
    */
@@ -166,8 +166,9 @@ export class ShadowDispatcher {
     const margin = this.options.policy.goal.qualityMargin;
     for (const model of this.options.candidates.keys()) {
       if (model === chosen || exclude.has(model)) continue;
-      if (!this.monitor.unresolved(classKey, model, margin)) continue;
-      return this.options.random() < this.settings.explore ? model : undefined;
+      const share = this.monitor.exploreShare(classKey, model, margin, this.settings.explore);
+      if (share <= 0) continue;
+      return this.options.random() < share ? model : undefined;
     }
     return undefined;
   }

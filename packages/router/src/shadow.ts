@@ -188,17 +188,17 @@ export class ShadowMonitor {
   }
 
   /**
-   * Whether the class's choice between `model` and the reference is still open: sampling, and
-   * under `minSamples` verdicts or a 95% interval of the difference holding `-margin` (where the
-   * cheaper model stops being good enough). While open, the router sends the class some calls
-   * to `model` (`shadow.explore`): an unlucky start cannot stop the verdicts that correct it.
+   * Share of calls sent to `model` when the engine chose the reference (docs/routing.md): `explore`
+   * while open (< `minSamples` verdicts or 95% interval holds `-margin`), then a fifth to 3 × `minSamples`.
    */
-  unresolved(classKey: string, model: string, margin: number): boolean {
+  exploreShare(classKey: string, model: string, margin: number, explore: number): number {
     const state = this.states.get(`${classKey}\u0000${model}`);
-    if (state === undefined) return true;
-    if (state.stopped) return false;
-    if (state.n < this.shadow.minSamples) return true;
-    return Math.abs(state.mean + margin) <= interval95(state.n, state.mean, state.m2);
+    if (state === undefined) return explore;
+    if (state.stopped) return 0;
+    const { minSamples } = this.shadow;
+    if (state.n < minSamples) return explore;
+    if (Math.abs(state.mean + margin) <= interval95(state.n, state.mean, state.m2)) return explore;
+    return state.n < 3 * minSamples ? explore / 5 : 0;
   }
 
   /** The 95% half-width of the traffic-weighted difference over every class and model. */

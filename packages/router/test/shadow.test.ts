@@ -228,9 +228,9 @@ describe('shadow comparisons', () => {
     const alwaysLoses: PairwiseJudge = async () => ({ score: 0, label: 'loss' });
     const router = createRouter({
       // The cheap model starts clearly preferred (equal priors, cheaper); 5 verdicts replace the prior.
-      // The shadow exploration (`shadow.explore`) ends once minSamples losses settle it.
+      // No shadow exploration (`shadow.explore`): the engine's own learning from the verdicts.
       policy: {
-        ...policy({ minSamples: 6 }),
+        ...policy({ explore: 0 }),
         priorStrength: 20,
         minCalls: 5,
         refreshIntervalMs: 1,
