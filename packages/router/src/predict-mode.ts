@@ -9,10 +9,14 @@ import type { Decision, EngineRequest, PredictedQuality } from './engine.js';
 import type { RequestVector } from './features.js';
 import type { Policy } from './policy.js';
 import type { FailureRates } from './failure-rates.js';
-import type { Prediction, QualityPredictor } from './predictor.js';
+import { PREDICTION_FIELDS } from './predictor.js';
+import type { QualityPredictor } from './predictor.js';
 import type { RandomSource } from './random.js';
 
-/** A per-request decision; its explanation is formatted when read, not on the hot path. */
+/**
+ * A per-request decision; its predictions (`predicted`) and explanation are built when read,
+ * not on the hot path.
+ */
 class PredictDecision implements Decision {
   readonly kind = 'predict' as const;
   readonly first: readonly string[];
@@ -21,24 +25,32 @@ class PredictDecision implements Decision {
   readonly at: number;
   readonly answerWith: string;
   readonly vector: RequestVector;
-  readonly predicted: readonly PredictedQuality[];
+  private readonly models: readonly string[];
+  /** Per candidate: predicted quality, mean cost and evidence (`PREDICTED_FIELDS` each). */
+  private readonly figures: readonly number[];
   private readonly rule: string;
+  private listed: readonly PredictedQuality[] | undefined;
   private explained: string | undefined;
   constructor(
-    classKey: string,
-    at: number,
+    request: EngineRequest,
     answerWith: string,
     vector: RequestVector,
-    predicted: readonly PredictedQuality[],
+    models: readonly string[],
+    figures: readonly number[],
     rule: string,
   ) {
-    this.classKey = classKey;
-    this.at = at;
+    this.classKey = request.classKey;
+    this.at = request.at;
     this.answerWith = answerWith;
     this.vector = vector;
-    this.predicted = predicted;
+    this.models = models;
+    this.figures = figures;
     this.rule = rule;
     this.first = [answerWith];
+  }
+  get predicted(): readonly PredictedQuality[] {
+    this.listed ??= predictedList(this.models, this.figures);
+    return this.listed;
   }
   get reason(): string {
     if (this.explained === undefined) {
@@ -53,6 +65,20 @@ class PredictDecision implements Decision {
     return this.explained;
   }
 }
+
+/** Numbers per candidate in a decision's figures: predicted quality, mean cost, evidence. */
+const PREDICTED_FIELDS = 3;
+
+/** The `predicted` list of a decision from its figures. */
+function predictedList(models: readonly string[], figures: readonly number[]): PredictedQuality[] {
+  return models.map((model, at) => ({
+    model,
+    quality: figures[PREDICTED_FIELDS * at]!,
+    costUsd: figures[PREDICTED_FIELDS * at + 1]!,
+    evidence: figures[PREDICTED_FIELDS * at + 2]!,
+  }));
+}
+
 /** Mean cost per call per class and model (and over all classes, `*`), from observed calls. */
 export class CostMeans {
   private readonly policy: Policy;
@@ -87,19 +113,6 @@ export class CostMeans {
   }
 }
 
-/** Every candidate's prediction and mean cost for one request. */
-interface Predictions {
-  readonly entries: readonly {
-    readonly prediction: Prediction;
-    readonly cost: number;
-    /** The predicted quality × the chance the call succeeds: what the choice compares. */
-    readonly quality: number;
-  }[];
-  /** The best predicted quality and the dearest cost among the allowed candidates. */
-  readonly bestQuality: number;
-  readonly dearest: number;
-}
-
 export interface PredictModeOptions {
   readonly policy: Policy;
   readonly random: RandomSource;
@@ -121,6 +134,19 @@ export class PredictMode {
   private readonly warmup: (classKey: string) => number;
   /** Requests seen per class (for the cold start). */
   private readonly seen = new Map<string, number>();
+  /** The choice rule, as the explanation names it. */
+  private readonly rule: string;
+  /**
+   * The current request's figures (`decide` is synchronous): each candidate's prediction
+   * (`PREDICTION_FIELDS` numbers), mean cost, and predicted quality × the chance the call
+   * succeeds (what the choice compares); the best such quality and the dearest cost among
+   * the allowed candidates.
+   */
+  private readonly predictions: Float64Array;
+  private readonly cost: Float64Array;
+  private readonly quality: Float64Array;
+  private bestQuality = 0;
+  private dearest = 0;
 
   constructor(options: PredictModeOptions) {
     this.policy = options.policy;
@@ -130,6 +156,15 @@ export class PredictMode {
     this.costs = options.costs;
     this.failures = options.failures;
     this.warmup = options.warmup;
+    const penalty = this.policy.goal.costPenalty;
+    this.rule =
+      penalty === undefined
+        ? `cheapest within ${this.policy.goal.qualityMargin} of the best predicted quality`
+        : `best predicted quality − ${penalty} × cost ÷ dearest`;
+    const count = this.models.length;
+    this.predictions = new Float64Array(PREDICTION_FIELDS * count);
+    this.cost = new Float64Array(count);
+    this.quality = new Float64Array(count);
   }
 
   /** Counts one request of a class toward its cold start without deciding (offline fit). */
@@ -141,42 +176,54 @@ export class PredictMode {
     const { classKey, exclude } = request;
     const seen = this.seen.get(classKey) ?? 0;
     this.seen.set(classKey, seen + 1);
-    const predictions = this.predictAll(vector, classKey, request.at, exclude);
-    const predicted: readonly PredictedQuality[] = predictions.entries.map(
-      ({ prediction, cost }, model) => ({
-        model: this.models[model]!,
-        quality: prediction.quality,
-        costUsd: cost,
-        evidence: prediction.evidence,
-      }),
-    );
-    const base = { classKey, at: request.at, vector, predicted };
-    const allowed = (model: number) => exclude?.has(this.models[model]!) !== true;
-    const classBest = this.classBest(predictions, allowed);
+    this.predictAll(vector, classKey, request.at, exclude);
+    const classBest = this.classBest(exclude);
     const warmup = this.warmup(classKey);
     if (seen < warmup && request.single !== true) {
       return {
-        ...base,
+        ...this.base(request, vector),
         kind: 'warmup',
-        first: this.models.filter((_, model) => allowed(model)),
+        first: this.allowedModels(exclude),
         answerWith: this.models[classBest]!,
         weight: 1,
         reason: `cold start (${seen + 1} of ${warmup} in class ${classKey}): every candidate is called`,
       };
     }
-    if (this.random() < this.policy.exploration) return this.explore(base, allowed);
-    const penalty = this.policy.goal.costPenalty;
-    const chosen = this.pick(predictions, allowed);
+    if (this.random() < this.policy.exploration) return this.explore(request, vector);
+    const chosen = this.pick(exclude);
     return new PredictDecision(
-      classKey,
-      request.at,
+      request,
       this.models[chosen < 0 ? classBest : chosen]!,
       vector,
-      predicted,
-      penalty === undefined
-        ? `cheapest within ${this.policy.goal.qualityMargin} of the best predicted quality`
-        : `best predicted quality − ${penalty} × cost ÷ dearest`,
+      this.models,
+      this.figures(),
+      this.rule,
     );
+  }
+
+  /** Whether `model` may be called for the request. */
+  private allowed(model: number, exclude: ReadonlySet<string> | undefined): boolean {
+    return exclude?.has(this.models[model]!) !== true;
+  }
+
+  private allowedModels(exclude: ReadonlySet<string> | undefined): string[] {
+    return this.models.filter((_, model) => this.allowed(model, exclude));
+  }
+
+  /** Each candidate's predicted quality, mean cost and evidence (`PREDICTED_FIELDS` each). */
+  private figures(): number[] {
+    const figures: number[] = [];
+    for (let model = 0; model < this.models.length; model += 1) {
+      const at = PREDICTION_FIELDS * model;
+      figures.push(this.predictions[at]!, this.cost[model]!, this.predictions[at + 4]!);
+    }
+    return figures;
+  }
+
+  /** What every decision of this mode carries (the predictions listed). */
+  private base(request: EngineRequest, vector: RequestVector) {
+    const predicted = predictedList(this.models, this.figures());
+    return { classKey: request.classKey, at: request.at, vector, predicted };
   }
 
   /** Each candidate's predicted quality weighed by the chance its call succeeds, and its cost. */
@@ -185,49 +232,43 @@ export class PredictMode {
     classKey: string,
     at: number,
     exclude: ReadonlySet<string> | undefined,
-  ): Predictions {
+  ): void {
     const sampled = this.policy.predictor.thompson > 0;
-    const entries = [];
+    this.predictor.predictEach(vector, classKey, sampled, this.predictions);
     let bestQuality = -Infinity;
     let dearest = 0;
     for (let model = 0; model < this.models.length; model += 1) {
-      const prediction = this.predictor.predict(model, vector, classKey, sampled);
       const cost = this.costs.of(classKey, model);
-      const quality = prediction.quality * this.failures.successOf(classKey, model, at);
-      entries.push({ prediction, cost, quality });
-      if (exclude?.has(this.models[model]!) === true) continue;
+      const quality =
+        this.predictions[PREDICTION_FIELDS * model]! * this.failures.successOf(classKey, model, at);
+      this.cost[model] = cost;
+      this.quality[model] = quality;
+      if (!this.allowed(model, exclude)) continue;
       if (quality > bestQuality) bestQuality = quality;
       if (cost > dearest) dearest = cost;
     }
-    return { entries, bestQuality, dearest };
+    this.bestQuality = bestQuality;
+    this.dearest = dearest;
   }
 
   /** The allowed candidate best by class statistics (it answers warm-up probes); else the first. */
-  private classBest(predictions: Predictions, allowed: (model: number) => boolean): number {
-    const { entries } = predictions;
+  private classBest(exclude: ReadonlySet<string> | undefined): number {
+    const classQuality = (model: number) => this.predictions[PREDICTION_FIELDS * model + 3]!;
     let classBest = -1;
-    for (let model = 0; model < entries.length; model += 1) {
-      if (!allowed(model)) continue;
-      if (
-        classBest < 0 ||
-        entries[model]!.prediction.classQuality > entries[classBest]!.prediction.classQuality
-      ) {
-        classBest = model;
-      }
+    for (let model = 0; model < this.models.length; model += 1) {
+      if (!this.allowed(model, exclude)) continue;
+      if (classBest < 0 || classQuality(model) > classQuality(classBest)) classBest = model;
     }
     return classBest < 0 ? 0 : classBest;
   }
 
   /** An exploration decision: a uniformly random allowed candidate. */
-  private explore(
-    base: Pick<Decision, 'classKey' | 'at' | 'vector' | 'predicted'>,
-    allowed: (model: number) => boolean,
-  ): Decision {
+  private explore(request: EngineRequest, vector: RequestVector): Decision {
     const { exploration } = this.policy;
-    const choices = this.models.filter((_, model) => allowed(model));
+    const choices = this.allowedModels(request.exclude);
     const model = choices[Math.floor(this.random() * choices.length)] ?? this.models[0]!;
     return {
-      ...base,
+      ...this.base(request, vector),
       kind: 'explore',
       first: [model],
       answerWith: model,
@@ -241,21 +282,22 @@ export class PredictMode {
    * dearest; else the cheapest within `qualityMargin` of the best. With `thompson`, each
    * quality is perturbed by a draw from its uncertainty first.
    */
-  private pick(predictions: Predictions, allowed: (model: number) => boolean): number {
-    const { entries, bestQuality, dearest } = predictions;
+  private pick(exclude: ReadonlySet<string> | undefined): number {
+    const { bestQuality, dearest } = this;
     const { thompson } = this.policy.predictor;
     const penalty = this.policy.goal.costPenalty;
     const margin = this.policy.goal.qualityMargin;
     let chosen = -1;
     let chosenValue = -Infinity;
-    for (let model = 0; model < entries.length; model += 1) {
-      if (!allowed(model)) continue;
-      const { prediction, cost } = entries[model]!;
-      let quality = entries[model]!.quality;
+    for (let model = 0; model < this.models.length; model += 1) {
+      if (!this.allowed(model, exclude)) continue;
+      const cost = this.cost[model]!;
+      let quality = this.quality[model]!;
       if (thompson > 0) {
         const u = Math.max(this.random(), 1e-12);
         const noise = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.random());
-        quality += thompson * noise * prediction.logitSd * quality * (1 - quality);
+        const logitSd = this.predictions[PREDICTION_FIELDS * model + 2]!;
+        quality += thompson * noise * logitSd * quality * (1 - quality);
       }
       if (penalty !== undefined) {
         const value = quality - (penalty * cost) / Math.max(dearest, 1e-12);
@@ -263,7 +305,7 @@ export class PredictMode {
           chosenValue = value;
           chosen = model;
         }
-      } else if (quality >= bestQuality - margin && (chosen < 0 || cost < entries[chosen]!.cost)) {
+      } else if (quality >= bestQuality - margin && (chosen < 0 || cost < this.cost[chosen]!)) {
         chosen = model;
       }
     }

@@ -20,6 +20,9 @@ export interface Prediction {
   readonly evidence: number;
 }
 
+/** Numbers per candidate that `predictEach` writes (the fields of a `Prediction`). */
+export const PREDICTION_FIELDS = 5;
+
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 /** Key of the statistics over every class (not a valid class name: it holds a NUL). */
 const GLOBAL = '\u0000all';
@@ -91,6 +94,8 @@ export class QualityPredictor {
   trust = 1;
   /** A token seen in each hashed slot (for explanations). */
   private readonly names = new Map<number, string>();
+  /** `predict`'s scratch (one candidate's fields). */
+  private readonly one = new Float64Array(PREDICTION_FIELDS);
 
   constructor(options: PredictorOptions) {
     this.options = options;
@@ -115,13 +120,16 @@ export class QualityPredictor {
   }
 
   /**
-   * The class's decayed mean score for a candidate: a Beta posterior shrunk toward the
-   * candidate's mean over every class (hierarchical), or toward its prior before any call.
+   * The class's decayed mean score for a candidate (`stats`: the class's statistics, `global`:
+   * those over every class): a Beta posterior shrunk toward the candidate's mean over every
+   * class (hierarchical), or toward its prior before any call.
    */
-  classQuality(classKey: string, candidate: number): { mean: number; count: number } {
-    const stats = this.classes.get(classKey);
+  private classMean(
+    stats: ClassStats | undefined,
+    global: ClassStats | undefined,
+    candidate: number,
+  ): number {
     const scale = this.clock.scale;
-    const global = this.classes.get(GLOBAL);
     const globalCount = global === undefined ? 0 : global.count[candidate]! / scale;
     const basePrior = this.options.priors[candidate] ?? 0.5;
     const prior =
@@ -133,10 +141,59 @@ export class QualityPredictor {
     const score = stats === undefined ? 0 : stats.score[candidate]! / scale;
     const strength = this.options.classPrior ?? 5;
     const total = count + strength;
-    return { mean: total > 0 ? (score + prior * strength) / total : prior, count };
+    return total > 0 ? (score + prior * strength) / total : prior;
+  }
+
+  /** The class's decayed mean score for a candidate (`classMean`) and its decayed count. */
+  classQuality(classKey: string, candidate: number): { mean: number; count: number } {
+    const stats = this.classes.get(classKey);
+    const count = stats === undefined ? 0 : stats.count[candidate]! / this.clock.scale;
+    return { mean: this.classMean(stats, this.classes.get(GLOBAL), candidate), count };
   }
 
   predict(candidate: number, vector: RequestVector, classKey: string, withSd = false): Prediction {
+    const out = this.one;
+    const stats = this.classes.get(classKey);
+    this.predictInto(candidate, vector, stats, this.classes.get(GLOBAL), withSd, out, 0);
+    return {
+      quality: out[0]!,
+      model: out[1]!,
+      logitSd: out[2]!,
+      classQuality: out[3]!,
+      evidence: out[4]!,
+    };
+  }
+
+  /**
+   * Every candidate's prediction for one request, without allocating: candidate i's
+   * `Prediction` fields (quality, model, logitSd, classQuality, evidence) at
+   * out[PREDICTION_FIELDS × i ...]. The class is looked up once for all candidates.
+   */
+  predictEach(vector: RequestVector, classKey: string, withSd: boolean, out: Float64Array): void {
+    const stats = this.classes.get(classKey);
+    const global = this.classes.get(GLOBAL);
+    for (let candidate = 0; candidate < this.models.length; candidate += 1) {
+      this.predictInto(
+        candidate,
+        vector,
+        stats,
+        global,
+        withSd,
+        out,
+        PREDICTION_FIELDS * candidate,
+      );
+    }
+  }
+
+  private predictInto(
+    candidate: number,
+    vector: RequestVector,
+    stats: ClassStats | undefined,
+    global: ClassStats | undefined,
+    withSd: boolean,
+    out: Float64Array,
+    at: number,
+  ): void {
     const model = this.models[candidate]!;
     const { index, value } = vector;
     const weights = model.weights;
@@ -146,34 +203,37 @@ export class QualityPredictor {
     let mass = 0;
     // slot 0 is the bias: it says nothing about this request's evidence
     z += weights[0]! * value[0]!;
-    for (let at = 1; at < index.length; at += 1) {
-      const slot = index[at]!;
-      const x = value[at]!;
+    for (let entry = 1; entry < index.length; entry += 1) {
+      const slot = index[entry]!;
+      const x = value[entry]!;
       const xx = x * x;
       z += weights[slot]! * x;
       evidence += xx * seen[slot]!;
       mass += xx;
     }
     const meanEvidence = mass > 0 ? evidence / mass / this.clock.scale : 0;
-    let variance = 0;
-    if (withSd) {
-      const scale = this.clock.scale;
-      const tau = this.priorPrecision;
-      for (let at = 0; at < index.length; at += 1) {
-        const x = value[at]!;
-        variance += (x * x) / (model.precision[index[at]!]! / scale + tau);
-      }
-    }
+    const variance = withSd ? this.variance(model, vector) : 0;
     const own = sigmoid(z);
-    const cls = this.classQuality(classKey, candidate);
+    const cls = this.classMean(stats, global, candidate);
     const blend = (this.trust * meanEvidence) / (meanEvidence + this.classWeight);
-    return {
-      quality: blend * own + (1 - blend) * cls.mean,
-      model: own,
-      logitSd: Math.sqrt(variance),
-      classQuality: cls.mean,
-      evidence: meanEvidence,
-    };
+    out[at] = blend * own + (1 - blend) * cls;
+    out[at + 1] = own;
+    out[at + 2] = Math.sqrt(variance);
+    out[at + 3] = cls;
+    out[at + 4] = meanEvidence;
+  }
+
+  /** The variance of the logistic model's logit for the request (diagonal posterior). */
+  private variance(model: CandidateModel, vector: RequestVector): number {
+    const { index, value } = vector;
+    const scale = this.clock.scale;
+    const tau = this.priorPrecision;
+    let variance = 0;
+    for (let entry = 0; entry < index.length; entry += 1) {
+      const x = value[entry]!;
+      variance += (x * x) / (model.precision[index[entry]!]! / scale + tau);
+    }
+    return variance;
   }
 
   /**
