@@ -104,23 +104,32 @@ class ScratchBuckets implements Buckets {
   readonly values = new Float64Array(VECTOR_SIZE);
   readonly touched = new Uint32Array(VECTOR_SIZE);
   count = 0;
+  /** The sum of the squared counts `addOne` made (exact: integers), so no pass sums them. */
+  squares = 0;
+
+  /** Empties the list of touched slots (their values were reset when read). */
+  clear(): void {
+    this.count = 0;
+    this.squares = 0;
+  }
+
+  addOne(slot: number): void {
+    const count = this.values[slot]!;
+    if (count === 0) this.touched[this.count++] = slot;
+    this.values[slot] = count + 1;
+    this.squares += 2 * count + 1;
+  }
 
   add(slot: number, amount: number): void {
     if (this.values[slot] === 0) this.touched[this.count++] = slot;
     this.values[slot] = this.values[slot]! + amount;
   }
 
-  /** Scales the buckets listed in touched[start..end) to `scale` × unit length. */
-  normalize(start: number, end: number, scale: number): void {
-    let norm = 0;
-    for (let entry = start; entry < end; entry += 1) {
-      // `v * v`, not `v ** 2`: TurboFan compiles `**` to a call of the C library's pow
-      const count = this.values[this.touched[entry]!]!;
-      norm += count * count;
-    }
-    if (norm === 0) return;
-    const factor = scale / Math.sqrt(norm);
-    for (let entry = start; entry < end; entry += 1) {
+  /** Scales the counts (`addOne`) to `scale` × unit length. */
+  normalizeCounts(scale: number): void {
+    if (this.squares === 0) return;
+    const factor = scale / Math.sqrt(this.squares);
+    for (let entry = 0; entry < this.count; entry += 1) {
       const slot = this.touched[entry]!;
       this.values[slot] = this.values[slot]! * factor;
     }
@@ -152,19 +161,15 @@ const VALUE_TEMPLATE = ((): number[] => {
  * to 0.5 × unit length.
  */
 function addCharGrams(c: Uint16Array, from: number, length: number): void {
-  grams.count = 0;
+  grams.clear();
   for (let index = from; index + 4 <= length; index += 3) {
     let gram = 0x1234567;
     for (let at = index; at < index + 4; at += 1) {
       gram = Math.imul(gram ^ lowerCode(c[at]!), 0x01000193);
     }
-    grams.add(DENSE + (gram & BUCKET_MASK), 1);
+    grams.addOne(DENSE + (gram & BUCKET_MASK));
   }
-  let charNorm = 0;
-  for (let entry = 0; entry < grams.count; entry += 1) {
-    const count = grams.values[grams.touched[entry]!]!;
-    charNorm += count * count;
-  }
+  const charNorm = grams.squares;
   const charFactor = charNorm > 0 ? 0.5 / Math.sqrt(charNorm) : 0;
   for (let entry = 0; entry < grams.count; entry += 1) {
     const slot = grams.touched[entry]!;
@@ -219,9 +224,9 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
   const from = Math.max(0, text.length - MAX_CHARS);
   const units = codeUnitsOf(text, from);
   const size = text.length - from;
-  scratch.count = 0;
+  scratch.clear();
   scanText(units, size, (bits & FAMILY_BITS.words) !== 0 ? scratch : null, DENSE, BUCKET_MASK);
-  scratch.normalize(0, scratch.count, 1);
+  scratch.normalizeCounts(1);
   if ((bits & FAMILY_BITS.chars) !== 0) {
     addCharGrams(units, Math.max(0, text.length - MAX_CHAR_GRAM_CHARS) - from, size);
   }

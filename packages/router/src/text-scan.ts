@@ -45,9 +45,9 @@ export function codeUnitsOf(text: string, from: number): Uint16Array {
   return units;
 }
 
-/** Where the word n-grams go: `add(slot, amount)` for slots `base..base + mask`. */
+/** Where the word n-grams go: `addOne(slot)` counts one in slots `base..base + mask`. */
 export interface Buckets {
-  add(slot: number, amount: number): void;
+  addOne(slot: number): void;
 }
 
 /** What the last `scanText` found (reused by every call). */
@@ -318,9 +318,9 @@ for (let code = 0; code < 128; code += 1) {
  */
 function addWord(buckets: Buckets, base: number, mask: number, hash: number, previous: number) {
   const word = hash >>> 0;
-  buckets.add(base + (word & mask), 1);
+  buckets.addOne(base + (word & mask));
   if (previous !== 0) {
-    buckets.add(base + (Math.imul(previous ^ (word >>> 7), 0x9e3779b1) & mask), 1);
+    buckets.addOne(base + (Math.imul(previous ^ (word >>> 7), 0x9e3779b1) & mask));
   }
   return word | 1;
 }
