@@ -32,9 +32,13 @@ export class FailureRates {
     rates[2 * model + 1] = at;
   }
 
-  /** The chance a call of `model` in the class succeeds now (1 when none failed). */
-  successOf(classKey: string, model: number, at: number): number {
-    const rates = this.classes.get(classKey);
+  /** The class's rates (undefined: no call of the class failed yet), for `successIn`. */
+  ratesOf(classKey: string): Float64Array | undefined {
+    return this.classes.get(classKey);
+  }
+
+  /** The chance a call of `model` succeeds now, given its class's rates (1 when none failed). */
+  successIn(rates: Float64Array | undefined, model: number, at: number): number {
     return rates === undefined ? 1 : 1 - this.rateAt(rates, model, at);
   }
 

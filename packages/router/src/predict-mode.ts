@@ -100,9 +100,16 @@ export class CostMeans {
     }
   }
 
-  /** The class's mean, else the global mean, else the candidate's prior cost (0 without one). */
-  of(classKey: string, model: number): number {
-    const sums = this.sums.get(classKey);
+  /** The class's sums (undefined: no call of the class yet), for `ofIn`. */
+  sumsOf(classKey: string): Float64Array | undefined {
+    return this.sums.get(classKey);
+  }
+
+  /**
+   * The mean in the class's sums, else the global mean, else the candidate's prior cost (0
+   * without one).
+   */
+  ofIn(sums: Float64Array | undefined, model: number): number {
     if (sums !== undefined && sums[2 * model + 1]! > 0)
       return sums[2 * model]! / sums[2 * model + 1]!;
     const global = this.sums.get('*');
@@ -237,10 +244,13 @@ export class PredictMode {
     this.predictor.predictEach(vector, classKey, sampled, this.predictions);
     let bestQuality = -Infinity;
     let dearest = 0;
+    // the class's rows, looked up once for all candidates
+    const sums = this.costs.sumsOf(classKey);
+    const rates = this.failures.ratesOf(classKey);
     for (let model = 0; model < this.models.length; model += 1) {
-      const cost = this.costs.of(classKey, model);
+      const cost = this.costs.ofIn(sums, model);
       const quality =
-        this.predictions[PREDICTION_FIELDS * model]! * this.failures.successOf(classKey, model, at);
+        this.predictions[PREDICTION_FIELDS * model]! * this.failures.successIn(rates, model, at);
       this.cost[model] = cost;
       this.quality[model] = quality;
       if (!this.allowed(model, exclude)) continue;
