@@ -58,6 +58,33 @@ function makeRouter(options: Partial<RouterOptions> & { shadow?: PolicyInput['sh
   });
 }
 
+/**
+ * A router that learns from `judge` alone (priors of 20 pseudo-calls, replaced after 5 scored
+ * calls; weights refreshed on every request) and the models that answered `requests` of
+ * class `math`, each drained of its shadow before the next.
+ */
+async function learningRun(
+  judge: PairwiseJudge,
+  policyInput: PolicyInput,
+  seed: number,
+  requests: number,
+) {
+  const router = createRouter({
+    policy: { ...policyInput, priorStrength: 20, minCalls: 5, refreshIntervalMs: 1 },
+    clients: { openai: env.openai },
+    random: createRandom(seed),
+    tracer,
+    judge,
+  });
+  const answered: string[] = [];
+  for (let index = 0; index < requests; index++) {
+    const completion = await router.chat.completions.create(ask(index), { task: 'math' });
+    answered.push(completion.model);
+    await router.idle();
+  }
+  return { router, answered };
+}
+
 const quantile = (values: number[], q: number) =>
   [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))]!;
 
@@ -195,26 +222,21 @@ describe('shadow comparisons', () => {
       let verdicts = 0;
       const unlucky: PairwiseJudge = async () =>
         ++verdicts <= 3 ? { score: 0, label: 'loss' } : { score: 0.5, label: 'tie' };
-      const router = createRouter({
-        policy: {
+      const { router, answered } = await learningRun(
+        unlucky,
+        {
           ...policy({ minSamples: 10, ...(explore === undefined ? {} : { explore }) }),
           goal: { qualityMargin: 0.1 },
-          priorStrength: 20,
-          minCalls: 5,
-          refreshIntervalMs: 1,
         },
-        clients: { openai: env.openai },
-        random: createRandom(5),
-        tracer,
-        judge: unlucky,
-      });
-      const answered: string[] = [];
-      for (let index = 0; index < 100; index++) {
-        const completion = await router.chat.completions.create(ask(index), { task: 'math' });
-        answered.push(completion.model.startsWith('gpt-4o-mini') ? 'cheap' : 'reference');
-        await router.idle();
-      }
-      return { answered, judged: router.shadows().judged };
+        5,
+        100,
+      );
+      return {
+        answered: answered.map((model) =>
+          model.startsWith('gpt-4o-mini') ? 'cheap' : 'reference',
+        ),
+        judged: router.shadows().judged,
+      };
     };
     const stranded = await run(0);
     expect(stranded.judged).toBeLessThan(10);
@@ -226,26 +248,9 @@ describe('shadow comparisons', () => {
 
   it('the engine learns from verdicts: a class whose cheap answers always lose moves to the reference', async () => {
     const alwaysLoses: PairwiseJudge = async () => ({ score: 0, label: 'loss' });
-    const router = createRouter({
-      // The cheap model starts clearly preferred (equal priors, cheaper); 5 verdicts replace the prior.
-      // No shadow exploration (`shadow.explore`): the engine's own learning from the verdicts.
-      policy: {
-        ...policy({ explore: 0 }),
-        priorStrength: 20,
-        minCalls: 5,
-        refreshIntervalMs: 1,
-      },
-      clients: { openai: env.openai },
-      random: createRandom(4),
-      tracer,
-      judge: alwaysLoses,
-    });
-    const answered: string[] = [];
-    for (let index = 0; index < 40; index++) {
-      const completion = await router.chat.completions.create(ask(index), { task: 'math' });
-      answered.push(completion.model);
-      await router.idle();
-    }
+    // The cheap model starts clearly preferred (equal priors, cheaper); 5 verdicts replace the
+    // prior. No shadow exploration (`shadow.explore`): the engine's own learning from verdicts.
+    const { router, answered } = await learningRun(alwaysLoses, policy({ explore: 0 }), 4, 40);
     expect(router.shadows().judged).toBeGreaterThanOrEqual(1);
     expect(answered.slice(-20).every((model) => model.startsWith('gpt-4o-2'))).toBe(true);
     const weights = router.engine.table(Date.now()).classes.get('math')!.weights;
