@@ -278,6 +278,7 @@ export class Exchange {
         answer: held.body(),
         routeSpan: this.routeSpan?.spanContext() ?? INVALID_SPAN_CONTEXT,
         task: this.request.task,
+        explored: this.routing.explored === attempt.choice.model,
       });
     }
     return false;

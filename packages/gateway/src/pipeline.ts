@@ -72,7 +72,7 @@ async function pipeline(
     extraHeaders['x-modelmaxx-budget-warning'] = admission.warnings.join('; ');
     context.log.warn('budget warning', { keyId: principal.keyId, warnings: admission.warnings });
   }
-  const routing = new Routing(request, resolution, admission, context.targets);
+  const routing = new Routing(request, resolution, admission, context.targets, context.shadows);
   await new Exchange(context, {
     request,
     headers: incoming.headers,

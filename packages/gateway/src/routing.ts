@@ -5,7 +5,7 @@
  * attempt, at the requested model.
  */
 import { classifyRequest, isPlan, nextChoice } from '@modelmaxx/router';
-import type { Decision, EngineOutcome } from '@modelmaxx/router';
+import type { Decision, EngineOutcome, ShadowDispatcher } from '@modelmaxx/router';
 import type { Admission } from './access/types.js';
 import { RequestError } from './http.js';
 import { classifiable } from './request.js';
@@ -43,6 +43,8 @@ export class Routing {
    * non-streamed chat or messages request the engine routed to one model (no plan, not steered).
    */
   shadowable = false;
+  /** The first call went to this cheaper model for its shadow verdict (`shadow.explore`). */
+  explored: string | undefined;
   /** Bodies translated for candidates in the other provider's format, made once. */
   private readonly translated = new Map<string, Buffer>();
   /** Why the request cannot go anywhere: no candidate it could be translated for (a 400). */
@@ -53,6 +55,7 @@ export class Routing {
     resolution: Resolution,
     admission: Admitted,
     targets: Targets,
+    shadows?: ReadonlyMap<string, ShadowDispatcher>,
   ) {
     this.request = request;
     this.policy = resolution.policy;
@@ -84,7 +87,7 @@ export class Routing {
       if (until > request.at) this.exclude.add(model);
       else this.policy.cooldownUntil.delete(model);
     }
-    if (this.refusal === undefined) this.decide();
+    if (this.refusal === undefined) this.decide(shadows?.get(this.policy.policy.name));
   }
 
   /** A candidate in the other provider's format: its body, or why it cannot have one. */
@@ -119,9 +122,11 @@ export class Routing {
 
   /**
    * The engine's decision, once, as the routed client makes it: one model by weight for a
-   * stream (or embeddings), else the policy's plan (a cascade when it has one).
+   * stream (or embeddings), else the policy's plan (a cascade when it has one). A shadowed
+   * policy may send a call the engine gave the reference to a cheaper model whose estimate for
+   * the class is still open, as the routed client does (`ShadowDispatcher.explore`).
    */
-  private decide(): void {
+  private decide(shadows: ShadowDispatcher | undefined): void {
     if (this.policy === undefined || this.steered !== undefined) return;
     const { request } = this;
     const single = request.stream || request.wire === 'embeddings';
@@ -137,9 +142,16 @@ export class Routing {
     }
     this.shadowable = !single && (request.wire === 'chat' || request.wire === 'messages');
     const model = this.decision.first[0];
-    if (model !== undefined) {
-      this.first = { model, weight: this.decision.weight, reason: this.decision.reason };
-    }
+    if (model === undefined) return;
+    this.first = { model, weight: this.decision.weight, reason: this.decision.reason };
+    if (!this.shadowable || shadows === undefined) return;
+    this.explored = shadows.explore(this.labels!.classKey, model, this.exclude);
+    if (this.explored === undefined) return;
+    this.first = {
+      model: this.explored,
+      weight: this.decision.weight,
+      reason: `shadow exploration: ${this.explored}'s estimate for the class is still open (engine: ${this.decision.reason})`,
+    };
   }
 
   /** The candidate of this attempt; undefined when none is left. */

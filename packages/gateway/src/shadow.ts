@@ -290,6 +290,8 @@ export interface GatewayShadowOffer {
   readonly answer: Buffer;
   readonly routeSpan: SpanContext;
   readonly task: string | undefined;
+  /** Sent to this model for its verdict (`shadow.explore`): always shadowed. */
+  readonly explored: boolean;
 }
 
 /**
@@ -317,5 +319,6 @@ export function offerShadow(shadows: ShadowDispatcher, offer: GatewayShadowOffer
     routeSpan: offer.routeSpan,
     llmContext: undefined,
     task: offer.task,
+    ...(offer.explored ? { explored: true } : {}),
   });
 }

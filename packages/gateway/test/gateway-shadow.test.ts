@@ -26,6 +26,18 @@ const policy = (name: string, shadow: PolicyInput['shadow']): PolicyInput => ({
   shadow,
 });
 
+/** The priors put every call on the reference (gpt-4o); `explore` may send it to gpt-4o-mini. */
+const referencePreferred = (name: string, explore: number): PolicyInput => ({
+  name,
+  candidates: [
+    { model: 'gpt-4o-mini', client: 'openai', priorQuality: 0.3, priorCostPerCallUsd: 0.0003 },
+    { model: 'gpt-4o', client: 'openai', priorQuality: 0.95, priorCostPerCallUsd: 0.005 },
+  ],
+  exploration: 0,
+  priorStrength: 100_000,
+  shadow: { enabled: true, sampleRate: 1, explore, concurrency: 4, queueSize: 1000 },
+});
+
 beforeAll(async () => {
   sim = await startLlmSim({ seed: 4 });
   // The reference answers after 300 ms; the routed model at once.
@@ -36,6 +48,8 @@ beforeAll(async () => {
         policy('shadowed', { enabled: true, sampleRate: 1, concurrency: 4, queueSize: 1000 }),
         policy('plain', { enabled: false }),
         policy('capped', { enabled: true, sampleRate: 1, maxUsdPerDay: 0.000001 }),
+        referencePreferred('explored', 1),
+        referencePreferred('unexplored', 0),
       ],
       judge: { model: 'claude-haiku-4-5' },
     },
@@ -77,6 +91,27 @@ function eventsOf(spanId: string): OtlpEvent[] {
 }
 
 describe('gateway shadow comparisons', () => {
+  it('shadow exploration: a call the engine gives the reference goes to the cheaper model while its estimate is open, and is shadowed', async () => {
+    await sdk.reset();
+    const models: Record<'explored' | 'unexplored', string[]> = { explored: [], unexplored: [] };
+    for (let index = 0; index < 6; index += 1) {
+      for (const name of ['explored', 'unexplored'] as const) {
+        const completion = await sdk.openai.chat.completions.create({
+          model: `route:${name}`,
+          ...ask(index),
+        });
+        models[name].push(completion.model);
+      }
+    }
+    await sdk.gateway.shadowsIdle();
+    // Fewer than minSamples (30) verdicts: the cheap model's estimate is open, explore 1 sends
+    // every call there; without exploration the engine's choice stands.
+    expect(models.explored.every((model) => model.startsWith('gpt-4o-mini'))).toBe(true);
+    expect(models.unexplored.every((model) => !model.startsWith('gpt-4o-mini'))).toBe(true);
+    expect(sdk.gateway.shadows('explored')!.shadowCalls).toBe(6);
+    expect(sdk.gateway.shadows('unexplored')!.shadowCalls).toBe(0);
+  }, 90_000);
+
   it('never on the response path: app latency unchanged while a slow reference runs', async () => {
     await sdk.reset();
     const times = { shadowed: [] as number[], plain: [] as number[] };
