@@ -143,15 +143,12 @@ export class Routing {
     this.shadowable = !single && (request.wire === 'chat' || request.wire === 'messages');
     const model = this.decision.first[0];
     if (model === undefined) return;
-    this.first = { model, weight: this.decision.weight, reason: this.decision.reason };
-    if (!this.shadowable || shadows === undefined) return;
-    this.explored = shadows.explore(this.labels!.classKey, model, this.exclude);
-    if (this.explored === undefined) return;
-    this.first = {
-      model: this.explored,
-      weight: this.decision.weight,
-      reason: `shadow exploration: ${this.explored}'s estimate for the class is still open (engine: ${this.decision.reason})`,
-    };
+    const first = { model, weight: this.decision.weight, reason: this.decision.reason };
+    this.first =
+      this.shadowable && shadows !== undefined
+        ? shadows.exploreChoice(this.labels!.classKey, first, this.exclude)
+        : first;
+    if (this.first !== first) this.explored = this.first.model;
   }
 
   /** The candidate of this attempt; undefined when none is left. */

@@ -15,11 +15,16 @@ import type { SdkGateway } from './helpers.js';
 let sim: LlmSim;
 let sdk: SdkGateway;
 
-const policy = (name: string, shadow: PolicyInput['shadow']): PolicyInput => ({
+/** Two candidates with these prior qualities (equal: the cheaper one answers). */
+const policy = (
+  name: string,
+  shadow: PolicyInput['shadow'],
+  [mini, full] = [0.9, 0.9],
+): PolicyInput => ({
   name,
   candidates: [
-    { model: 'gpt-4o-mini', client: 'openai', priorQuality: 0.9, priorCostPerCallUsd: 0.0003 },
-    { model: 'gpt-4o', client: 'openai', priorQuality: 0.9, priorCostPerCallUsd: 0.005 },
+    { model: 'gpt-4o-mini', client: 'openai', priorQuality: mini, priorCostPerCallUsd: 0.0003 },
+    { model: 'gpt-4o', client: 'openai', priorQuality: full, priorCostPerCallUsd: 0.005 },
   ],
   exploration: 0,
   priorStrength: 100_000,
@@ -27,16 +32,12 @@ const policy = (name: string, shadow: PolicyInput['shadow']): PolicyInput => ({
 });
 
 /** The priors put every call on the reference (gpt-4o); `explore` may send it to gpt-4o-mini. */
-const referencePreferred = (name: string, explore: number): PolicyInput => ({
-  name,
-  candidates: [
-    { model: 'gpt-4o-mini', client: 'openai', priorQuality: 0.3, priorCostPerCallUsd: 0.0003 },
-    { model: 'gpt-4o', client: 'openai', priorQuality: 0.95, priorCostPerCallUsd: 0.005 },
-  ],
-  exploration: 0,
-  priorStrength: 100_000,
-  shadow: { enabled: true, sampleRate: 1, explore, concurrency: 4, queueSize: 1000 },
-});
+const referencePreferred = (name: string, explore: number): PolicyInput =>
+  policy(
+    name,
+    { enabled: true, sampleRate: 1, explore, concurrency: 4, queueSize: 1000 },
+    [0.3, 0.95],
+  );
 
 beforeAll(async () => {
   sim = await startLlmSim({ seed: 4 });

@@ -161,10 +161,9 @@ class RouteCall {
     if (choice === undefined || params.stream === true || !single) {
       return choice;
     }
-    this.explored = this.core.shadows.explore(classKey, choice.model, this.exclude);
-    if (this.explored === undefined) return choice;
-    const reason = `shadow exploration: ${this.explored}'s estimate for the class is still open (engine: ${choice.reason})`;
-    return { ...choice, model: this.explored, reason };
+    const chosen = this.core.shadows.exploreChoice(classKey, choice, this.exclude);
+    if (chosen !== choice) this.explored = chosen.model;
+    return chosen;
   }
 
   private requestOptions(): OpenAI.RequestOptions {

@@ -158,7 +158,11 @@ export class ShadowDispatcher {
    * it, a class the engine moves to the reference after a few unlucky verdicts gets no more
    * cheap calls, hence no more shadows, and the wrong estimate is never corrected.
    */
-  explore(classKey: string, chosen: string, exclude: ReadonlySet<string>): string | undefined {
+  private explore(
+    classKey: string,
+    chosen: string,
+    exclude: ReadonlySet<string>,
+  ): string | undefined {
     if (!this.enabled || chosen !== this.options.referenceModel) return undefined;
     if (this.settings.explore <= 0 || this.window.over(this.options.now(), this.settings)) {
       return undefined;
@@ -171,6 +175,21 @@ export class ShadowDispatcher {
       return this.options.random() < share ? model : undefined;
     }
     return undefined;
+  }
+
+  /**
+   * The engine's choice for one call, or the exploring one that replaces it (`explore`), with
+   * the reason the route records; the routed client and the gateway both ask here.
+   */
+  exploreChoice<C extends { readonly model: string; readonly reason: string }>(
+    classKey: string,
+    choice: C,
+    exclude: ReadonlySet<string>,
+  ): C {
+    const model = this.explore(classKey, choice.model, exclude);
+    if (model === undefined) return choice;
+    const reason = `shadow exploration: ${model}'s estimate for the class is still open (engine: ${choice.reason})`;
+    return { ...choice, model, reason };
   }
 
   /** After the app has its answer: shadow this call? (never throws, never waits) */
