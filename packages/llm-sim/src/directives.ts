@@ -16,6 +16,10 @@ export interface Directives {
   badToolArgs?: boolean;
   /** Call a tool even when `tool_choice` is `auto` after a tool result. */
   tool?: boolean;
+  /** Call N tools at once (parallel tool calls: the chosen tool, then the next ones, cycling). */
+  parallelTools?: number;
+  /** OpenAI chat streams: the parallel calls' argument pieces alternate between the calls. */
+  interleaveTools?: boolean;
   /** Answer with this HTTP error status (429, 500, 503, 529, 400, ...). */
   status?: number;
   /** `retry-after` seconds on a 429/503/529 (default: the model's). */
@@ -57,6 +61,21 @@ export function parseDirectivesFromText(text: string, into?: Directives): Direct
   return result;
 }
 
+/** Directives that are a bare flag, by their key(s). */
+const FLAGS: Record<string, keyof Directives> = {
+  length: 'length',
+  empty: 'empty',
+  refusal: 'refusal',
+  refuse: 'refusal',
+  'invalid-json': 'invalidJson',
+  'bad-tool-args': 'badToolArgs',
+  tool: 'tool',
+  'interleave-tools': 'interleaveTools',
+  'stream-error': 'streamError',
+  correct: 'correct',
+  wrong: 'wrong',
+};
+
 /** Parses `key[=value]` items separated by spaces or commas. Unknown keys are ignored. */
 export function parseDirectiveList(list: string, into: Directives = {}): Directives {
   for (const item of list.split(/[\s,]+/)) {
@@ -66,25 +85,14 @@ export function parseDirectiveList(list: string, into: Directives = {}): Directi
     const value = equals < 0 ? '' : item.slice(equals + 1);
     const number = Number(value);
     const hasNumber = value !== '' && Number.isFinite(number);
+    const flag = FLAGS[key];
+    if (flag !== undefined) {
+      (into as Record<string, unknown>)[flag] = true;
+      continue;
+    }
     switch (key) {
-      case 'length':
-        into.length = true;
-        break;
-      case 'empty':
-        into.empty = true;
-        break;
-      case 'refusal':
-      case 'refuse':
-        into.refusal = true;
-        break;
-      case 'invalid-json':
-        into.invalidJson = true;
-        break;
-      case 'bad-tool-args':
-        into.badToolArgs = true;
-        break;
-      case 'tool':
-        into.tool = true;
+      case 'parallel-tools':
+        into.parallelTools = hasNumber ? Math.max(1, Math.floor(number)) : 2;
         break;
       case 'status':
       case 'error':
@@ -110,9 +118,6 @@ export function parseDirectiveList(list: string, into: Directives = {}): Directi
       case 'slow-first':
         into.slowFirstMs = hasNumber ? number : 1000;
         break;
-      case 'stream-error':
-        into.streamError = true;
-        break;
       case 'abort':
       case 'abort-after':
         into.abort = true;
@@ -120,12 +125,6 @@ export function parseDirectiveList(list: string, into: Directives = {}): Directi
         break;
       case 'tokens':
         if (hasNumber) into.tokens = Math.max(0, Math.floor(number));
-        break;
-      case 'correct':
-        into.correct = true;
-        break;
-      case 'wrong':
-        into.wrong = true;
         break;
       case 'cost':
         into.cost = hasNumber && number >= 0 ? number : 'list';

@@ -227,18 +227,45 @@ function replyFor(
   task: SimTask | undefined,
   choiceIndex: number,
 ): Reply {
-  const { directives, userText } = request;
+  const { directives } = request;
   if (directives.refusal) return { ...SILENT, refusal: REFUSAL_TEXT };
   const tool = chooseTool(request);
   if (tool) {
-    let argumentsText = JSON.stringify(jsonFromSchema(parametersOf(tool), promptHint(userText)));
-    if (directives.badToolArgs)
-      argumentsText = argumentsText.slice(0, Math.max(1, argumentsText.length - 2)) + ',';
-    const call = toolCallOf(request, tool, argumentsText, choiceIndex);
-    return { ...SILENT, toolCalls: [call], finish: 'tool_calls' };
+    const first = request.tools.indexOf(tool);
+    const toolCalls = Array.from({ length: directives.parallelTools ?? 1 }, (_, call) =>
+      toolCallFor(
+        request,
+        request.tools[(first + call) % request.tools.length]!,
+        choiceIndex,
+        call,
+      ),
+    );
+    return { ...SILENT, toolCalls, finish: 'tool_calls' };
   }
   if (directives.empty) return SILENT;
   return answerReply(request, task, choiceIndex);
+}
+
+/** The `call`-th tool call of a choice (string values of later calls numbered, so they differ). */
+function toolCallFor(
+  request: GenerationRequest,
+  tool: ToolSpec,
+  choiceIndex: number,
+  call: number,
+): GeneratedToolCall {
+  const base = promptHint(request.userText);
+  const hint =
+    call === 0
+      ? base
+      : (key: string, type: string): unknown => {
+          const value = base(key, type);
+          return typeof value === 'string' ? `${value} ${call + 1}` : value;
+        };
+  let argumentsText = JSON.stringify(jsonFromSchema(parametersOf(tool), hint));
+  if (request.directives.badToolArgs)
+    argumentsText = argumentsText.slice(0, Math.max(1, argumentsText.length - 2)) + ',';
+  const salt = call === 0 ? choiceIndex : `${choiceIndex}.${call}`;
+  return toolCallOf(request, tool, argumentsText, salt);
 }
 
 function parametersOf(tool: ToolSpec): unknown {
@@ -249,9 +276,9 @@ function toolCallOf(
   request: GenerationRequest,
   tool: ToolSpec,
   argumentsText: string,
-  choiceIndex: number,
+  salt: number | string,
 ): GeneratedToolCall {
-  const id = alphaId(24, 'tool', request.seed, request.requestSalt, choiceIndex);
+  const id = alphaId(24, 'tool', request.seed, request.requestSalt, salt);
   return { id: `${request.toolIdPrefix}${id}`, name: tool.name, arguments: argumentsText };
 }
 

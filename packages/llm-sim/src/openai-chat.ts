@@ -239,7 +239,10 @@ export function handleChatCompletions(body: JsonObject, context: CallContext): C
   if (body['stream'] === true) {
     const options = body['stream_options'];
     const includeUsage = isObject(options) && options['include_usage'] === true;
-    const frames = chatStreamFrames(envelope, choices, usage, includeUsage);
+    const frames = chatStreamFrames(envelope, choices, usage, {
+      includeUsage,
+      interleaveTools: context.directives.interleaveTools === true,
+    });
     return { kind: 'sse', graded: gradeOf(choices), frames };
   }
   return chatCompletion(envelope, choices, usage);
@@ -316,9 +319,12 @@ class ChatStream {
     });
   }
 
-  /** Each call: a first chunk with its id and name (the reasoning time goes before it), then argument pieces. */
-  toolCalls(index: number, choice: GeneratedChoice): void {
-    choice.toolCalls.forEach((call, callIndex) => {
+  /**
+   * Each call: a first chunk with its id and name (the reasoning time goes before it), then
+   * argument pieces; one call after the other, or (`interleave`) round-robin over the calls.
+   */
+  toolCalls(index: number, choice: GeneratedChoice, interleave: boolean): void {
+    const pieces = choice.toolCalls.map((call, callIndex) => {
       const function_ = { name: call.name, arguments: '' };
       const first: JsonObject = {
         tool_calls: [{ index: callIndex, id: call.id, type: 'function', function: function_ }],
@@ -326,12 +332,23 @@ class ChatStream {
       if (callIndex === 0)
         Object.assign(first, { role: 'assistant', content: null, refusal: null });
       const lead = callIndex === 0 ? choice.reasoningTokens : 0;
-      this.chunk({ index, delta: first, logprobs: null, finish_reason: null }, lead);
+      const chunks = [
+        () => this.chunk({ index, delta: first, logprobs: null, finish_reason: null }, lead),
+      ];
       for (const piece of splitArguments(call.arguments)) {
         const delta = { tool_calls: [{ index: callIndex, function: { arguments: piece } }] };
-        this.chunk({ index, delta, logprobs: null, finish_reason: null }, estimateTokens(piece));
+        chunks.push(() =>
+          this.chunk({ index, delta, logprobs: null, finish_reason: null }, estimateTokens(piece)),
+        );
       }
+      return chunks;
     });
+    if (!interleave) {
+      for (const chunk of pieces.flat()) chunk();
+      return;
+    }
+    const longest = Math.max(...pieces.map((chunks) => chunks.length));
+    for (let step = 0; step < longest; step++) for (const chunks of pieces) chunks[step]?.();
   }
 
   /** The role chunk (after the reasoning time), then the text or refusal in pieces. */
@@ -350,11 +367,12 @@ function chatStreamFrames(
   envelope: ChatEnvelope,
   choices: readonly GeneratedChoice[],
   usage: JsonObject,
-  includeUsage: boolean,
+  options: { includeUsage: boolean; interleaveTools: boolean },
 ): SseFrame[] {
+  const { includeUsage } = options;
   const stream = new ChatStream(envelope, includeUsage);
   choices.forEach((choice, index) => {
-    if (choice.toolCalls.length > 0) stream.toolCalls(index, choice);
+    if (choice.toolCalls.length > 0) stream.toolCalls(index, choice, options.interleaveTools);
     else stream.text(index, choice);
     stream.chunk({ index, delta: {}, logprobs: null, finish_reason: choice.finish }, 0);
   });

@@ -125,6 +125,49 @@ describe('directives', () => {
     expect(() => JSON.parse(call.function.arguments)).toThrow(SyntaxError);
   });
 
+  it('makes parallel tool calls, streamed one after the other or interleaved', async () => {
+    const tools = ['get_weather', 'get_time'].map((name) => ({
+      type: 'function' as const,
+      function: { name, parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+    }));
+    const ask = (directives: string) =>
+      openai.chat.completions.create({
+        model: 'gpt-4o-mini',
+        stream: true,
+        tools,
+        tool_choice: 'required',
+        messages: [{ role: 'user', content: `Weather and time in Oslo [sim:${directives}]` }],
+      });
+    const whole = await chat('Weather and time in Oslo [sim:parallel-tools=2]', {
+      tools,
+      tool_choice: 'required',
+    });
+    const calls = whole.choices[0]!.message.tool_calls!;
+    expect(calls.map((call) => call.type === 'function' && call.function.name)).toEqual([
+      'get_weather',
+      'get_time',
+    ]);
+    expect(new Set(calls.map((call) => call.id)).size).toBe(2);
+    for (const [directives, order] of [
+      ['parallel-tools=2', [0, 1]],
+      ['parallel-tools=2 interleave-tools', [0, 1, 0, 1]],
+    ] as const) {
+      const indices: number[] = [];
+      const args = ['', ''];
+      for await (const chunk of await ask(directives)) {
+        for (const call of chunk.choices[0]?.delta.tool_calls ?? []) {
+          if (indices.at(-1) !== call.index) indices.push(call.index);
+          args[call.index] += call.function?.arguments ?? '';
+        }
+      }
+      // Runs of chunks per call index: one run each, or alternating runs.
+      expect(indices.slice(0, 4)).toEqual(order);
+      expect(args.map((text) => JSON.parse(text) as unknown)).toEqual(
+        calls.map((call) => call.type === 'function' && JSON.parse(call.function.arguments)),
+      );
+    }
+  });
+
   it('takes directives from the x-sim-directives header', async () => {
     const error = await openai.chat.completions
       .create(
