@@ -431,6 +431,95 @@ describe('Anthropic messages answered by an OpenAI upstream', () => {
     ]);
   });
 
+  it('parallel tool calls whose stream deltas interleave come out as one tool_use block each', async () => {
+    const tools: Anthropic.Tool[] = [
+      {
+        name: 'get_weather',
+        input_schema: { type: 'object', properties: { city: { type: 'string' } } },
+      },
+      {
+        name: 'get_time',
+        input_schema: {
+          type: 'object',
+          properties: { zone: { type: 'string' }, hours: { type: 'integer' } },
+        },
+      },
+      {
+        name: 'get_news',
+        input_schema: { type: 'object', properties: { topic: { type: 'string' } } },
+      },
+    ];
+    const ask = {
+      model: 'gpt-4o-mini',
+      max_tokens: 400,
+      tools,
+      tool_choice: { type: 'any' as const },
+      messages: [
+        {
+          role: 'user' as const,
+          content: 'Weather, time and news in Paris [sim:parallel-tools=3 interleave-tools]',
+        },
+      ],
+    };
+    // The same calls, whole: what the stream must add up to.
+    const whole = await anthropic.messages.create(ask);
+    const expected = whole.content.map((block) =>
+      block.type === 'tool_use' ? { name: block.name, input: block.input } : block,
+    );
+    expect(expected.map((block) => 'name' in block && block.name)).toEqual([
+      'get_weather',
+      'get_time',
+      'get_news',
+    ]);
+
+    // Interleaved, and one call after the other (each streamed live once the previous is whole).
+    for (const directives of ['parallel-tools=3 interleave-tools', 'parallel-tools=3']) {
+      const content = `Weather, time and news in Paris [sim:${directives}]`;
+      const stream = anthropic.messages.stream({ ...ask, messages: [{ role: 'user', content }] });
+      const events: Anthropic.MessageStreamEvent[] = [];
+      stream.on('streamEvent', (event) => events.push(event));
+      const final = await stream.finalMessage();
+      expect(final.stop_reason).toBe('tool_use');
+      expect(
+        final.content.map((block) =>
+          block.type === 'tool_use' ? { name: block.name, input: block.input } : block,
+        ),
+      ).toEqual(expected);
+      const ids = final.content.map((block) => (block.type === 'tool_use' ? block.id : ''));
+      expect(new Set(ids).size).toBe(3);
+      expect(ids.every((id) => id.startsWith('call_'))).toBe(true);
+      // One block open at a time: every start is followed by its own stop before the next start.
+      const order = events
+        .filter(
+          (event) => event.type === 'content_block_start' || event.type === 'content_block_stop',
+        )
+        .map(
+          (event) => `${event.type === 'content_block_start' ? 'start' : 'stop'} ${event.index}`,
+        );
+      expect(order).toEqual(['start 0', 'stop 0', 'start 1', 'stop 1', 'start 2', 'stop 2']);
+      const deltas = events.filter((event) => event.type === 'content_block_delta').length;
+      expect(deltas).toBeGreaterThanOrEqual(3);
+    }
+    // The upstream really interleaves: asked directly, its chunks alternate between the calls.
+    const direct = await new OpenAI({
+      baseURL: sim.openaiBaseURL,
+      apiKey: 'sim',
+    }).chat.completions.create({
+      model: 'gpt-4o-mini',
+      stream: true,
+      tool_choice: 'required',
+      tools: tools.map((tool) => ({
+        type: 'function' as const,
+        function: { name: tool.name, parameters: tool.input_schema },
+      })),
+      messages: [{ role: 'user', content: ask.messages[0]!.content }],
+    });
+    const indices: number[] = [];
+    for await (const chunk of direct)
+      for (const call of chunk.choices[0]?.delta.tool_calls ?? []) indices.push(call.index);
+    expect(indices.slice(0, 6)).toEqual([0, 1, 2, 0, 1, 2]);
+  });
+
   it('a base64 image becomes a data URL image_url part', async () => {
     await anthropic.messages.create({
       model: 'gpt-4o-mini',

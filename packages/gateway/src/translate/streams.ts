@@ -1,5 +1,6 @@
 /**
- * Streams across wire formats, event by event (nothing held back beyond the event at hand):
+ * Streams across wire formats, event by event (nothing held back beyond the event at hand, but
+ * for parallel tool calls that come interleaved, see `ChatToAnthropic`):
  * Anthropic's SSE events (`message_start`, `content_block_*`, `message_delta`, `message_stop`,
  * `error`) as `chat.completion.chunk`s ending in `[DONE]`, and chat chunks as Anthropic events.
  */
@@ -147,12 +148,41 @@ function anthropicEvent(type: string, body: Dict): string {
   return `event: ${type}\ndata: ${JSON.stringify({ type, ...body })}\n\n`;
 }
 
-/** Chat completion chunks → Anthropic events (text and tool_use blocks, one at a time). */
+/** A tool call not yet given a block: what its chunks said so far. */
+interface WaitingCall {
+  id: unknown;
+  name: unknown;
+  args: string;
+}
+
+/** Tool call arguments that are a whole JSON object (more chunks of that call cannot follow). */
+function complete(args: string): boolean {
+  if (!args.trimEnd().endsWith('}')) return false;
+  try {
+    JSON.parse(args);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Chat completion chunks → Anthropic events (text and tool_use blocks, one at a time). Parallel
+ * tool calls may come interleaved (chunks of `tool_calls[].index` 0, 1, 0, 1…) while Anthropic's
+ * stream has one open block at a time: the first call streams live, a later one waits (its chunks
+ * held) until the open call's arguments are a whole JSON object, or the choice finishes.
+ */
 export class ChatToAnthropic implements StreamConverter {
   private started = false;
   private done = false;
   /** The open content block: its index and what it is (a text, or a tool call's index). */
   private open: { index: number; tool: number | undefined } | undefined;
+  /** The open tool call's arguments so far. */
+  private openArgs = '';
+  /** Tool calls (by chat index) that had a block already. */
+  private readonly begun = new Set<number>();
+  /** Tool calls (by chat index) waiting for a block, in the order they came. */
+  private readonly waiting = new Map<number, WaitingCall>();
   private blocks = 0;
   private stop: string | null = null;
   private usage: Dict | undefined;
@@ -183,7 +213,7 @@ export class ChatToAnthropic implements StreamConverter {
       out += this.toolDelta(asDict(entry) ?? {});
     if (typeof choice?.['finish_reason'] === 'string') {
       this.stop = stopOfFinish(choice['finish_reason']);
-      out += this.closeBlock();
+      out += this.closeAll();
     }
     return out;
   }
@@ -207,21 +237,48 @@ export class ChatToAnthropic implements StreamConverter {
   private toolDelta(call: Dict): string {
     const index = num(call['index']);
     const fn = asDict(call['function']) ?? {};
-    let out = '';
-    if (this.open?.tool !== index) {
-      out += this.openBlock(
-        { type: 'tool_use', id: call['id'], name: fn['name'], input: {} },
-        index,
-      );
+    const args = typeof fn['arguments'] === 'string' ? fn['arguments'] : '';
+    if (this.open?.tool === index) {
+      this.openArgs += args;
+      return this.argsDelta(args);
     }
-    const args = fn['arguments'];
-    if (typeof args === 'string' && args !== '') {
-      out += anthropicEvent('content_block_delta', {
-        index: this.open!.index,
-        delta: { type: 'input_json_delta', partial_json: args },
-      });
+    // A call whose block closed on its whole JSON: nothing but whitespace can follow.
+    if (this.begun.has(index)) return '';
+    const waiting = this.waiting.get(index);
+    if (waiting === undefined) this.waiting.set(index, { id: call['id'], name: fn['name'], args });
+    else {
+      waiting.args += args;
+      waiting.id ??= call['id'];
+      waiting.name ??= fn['name'];
+    }
+    return this.advance(false);
+  }
+
+  /** Gives waiting calls their block while no tool block is open or the open one is complete. */
+  private advance(force: boolean): string {
+    let out = '';
+    for (const [index, call] of this.waiting) {
+      if (!force && this.open?.tool !== undefined && !complete(this.openArgs)) break;
+      this.waiting.delete(index);
+      this.begun.add(index);
+      out += this.openBlock({ type: 'tool_use', id: call.id, name: call.name, input: {} }, index);
+      this.openArgs = call.args;
+      out += this.argsDelta(call.args);
     }
     return out;
+  }
+
+  private argsDelta(args: string): string {
+    if (args === '') return '';
+    return anthropicEvent('content_block_delta', {
+      index: this.open!.index,
+      delta: { type: 'input_json_delta', partial_json: args },
+    });
+  }
+
+  /** The choice is over: the open block closes, and each waiting call has its block in turn. */
+  private closeAll(): string {
+    return this.advance(true) + this.closeBlock();
   }
 
   private openBlock(block: Dict, tool: number | undefined): string {
@@ -237,13 +294,14 @@ export class ChatToAnthropic implements StreamConverter {
     if (this.open === undefined) return '';
     const { index } = this.open;
     this.open = undefined;
+    this.openArgs = '';
     return anthropicEvent('content_block_stop', { index });
   }
 
   end(): string {
     if (this.done) return '';
     this.done = true;
-    const out = this.start({}) + this.closeBlock();
+    const out = this.start({}) + this.closeAll();
     const usage = messagesUsageOf(this.usage);
     return (
       out +
