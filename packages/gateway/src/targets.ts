@@ -16,6 +16,10 @@ import type { Wire } from './usage.js';
 
 export const ROUTE_PREFIX = 'route:';
 
+/** Why an Anthropic model cannot answer `/v1/embeddings` (the only endpoint it cannot serve). */
+const NO_EMBEDDINGS =
+  'Anthropic has no embeddings API; send embeddings to a model of an OpenAI-style upstream';
+
 /** A model the request may be sent to: the upstream and the name it gets there. */
 export interface Target {
   /** The name the app and the policy use (a candidate's `model`, or the request's model). */
@@ -144,13 +148,19 @@ export class Targets {
     if (requested.startsWith(ROUTE_PREFIX)) return this.resolvePolicy(requested, wire);
     if (this.ofModel(requested, wire) === undefined) {
       const resolved = resolveModel(this.config, requested, wire === 'messages');
+      if (resolved === undefined) {
+        throw new RequestError(
+          404,
+          'invalid_request_error',
+          `no upstream serves model "${requested}": list it in upstreams.<name>.models or models, or write <upstream>/${requested}`,
+          'model_not_found',
+        );
+      }
       throw new RequestError(
-        404,
+        400,
         'invalid_request_error',
-        resolved === undefined
-          ? `no upstream serves model "${requested}": list it in upstreams.<name>.models or models, or write <upstream>/${requested}`
-          : `upstream "${resolved.upstream.name}" (${resolved.upstream.kind}) does not serve this endpoint`,
-        'model_not_found',
+        `model "${requested}" is on upstream "${resolved.upstream.name}" (${resolved.upstream.kind}), which cannot serve /v1/embeddings: ${NO_EMBEDDINGS}`,
+        'unsupported_endpoint',
       );
     }
     return { policy: undefined, candidates: [requested] };
@@ -174,7 +184,7 @@ export class Targets {
       throw new RequestError(
         400,
         'invalid_request_error',
-        `no candidate of policy "${name}" is served on this endpoint (Anthropic upstreams serve /v1/messages and /v1/chat/completions only)`,
+        `no candidate of policy "${name}" is served on this endpoint (/v1/embeddings: ${NO_EMBEDDINGS})`,
       );
     }
     return { policy, candidates };

@@ -14,11 +14,11 @@ const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: Infinity, maxFr
 
 /**
  * The wire format an upstream of this kind is called in for an app's wire format: its own, or
- * the other provider's chat format (translated, ./translate/); undefined when it has none.
+ * the other provider's chat format (translated, ./translate/); undefined when it has none
+ * (embeddings on Anthropic, which has no embeddings API).
  */
 export function upstreamWireOf(upstream: Upstream, wire: Wire): Wire | undefined {
-  if (upstream.kind === 'anthropic')
-    return wire === 'chat' || wire === 'messages' ? 'messages' : undefined;
+  if (upstream.kind === 'anthropic') return wire === 'embeddings' ? undefined : 'messages';
   return wire === 'messages' ? 'chat' : wire;
 }
 

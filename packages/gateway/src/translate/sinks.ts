@@ -15,6 +15,8 @@ import {
   errorBodyFor,
   streamErrorEvent,
 } from './responses.js';
+import { responseOfMessage } from './responses-answers.js';
+import { AnthropicToResponses } from './responses-stream.js';
 import { AnthropicToChat, ChatToAnthropic } from './streams.js';
 import type { StreamConverter } from './streams.js';
 
@@ -50,10 +52,14 @@ class TranslatedBody implements Sink {
       const text = errorBodyFor(this.options.wire, 502, 'the upstream answer is not JSON');
       return { status: 502, text };
     }
+    const now = Math.floor(Date.now() / 1000);
+    const { wire } = this.options;
     const converted =
-      this.options.wire === 'chat'
-        ? chatCompletionOf(parsed, Math.floor(Date.now() / 1000))
-        : anthropicMessageOf(parsed);
+      wire === 'chat'
+        ? chatCompletionOf(parsed, now)
+        : wire === 'responses'
+          ? responseOfMessage(parsed, now)
+          : anthropicMessageOf(parsed);
     return { status, text: JSON.stringify(converted) };
   }
 
@@ -77,6 +83,11 @@ class TranslatedBody implements Sink {
   }
 }
 
+function converterFor(options: RelayOptions): StreamConverter {
+  if (options.wire === 'chat') return new AnthropicToChat(options.includeUsage);
+  return options.wire === 'responses' ? new AnthropicToResponses() : new ChatToAnthropic();
+}
+
 /** A stream converted event by event; the span reads the upstream's events. */
 class TranslatedEvents implements Sink {
   private readonly scanner: EventScanner;
@@ -86,8 +97,7 @@ class TranslatedEvents implements Sink {
 
   constructor(response: ServerResponse, options: RelayOptions) {
     this.scanner = new EventScanner(options.upstreamWire);
-    this.converter =
-      options.wire === 'chat' ? new AnthropicToChat(options.includeUsage) : new ChatToAnthropic();
+    this.converter = converterFor(options);
     this.response = response;
     this.wire = options.wire;
   }

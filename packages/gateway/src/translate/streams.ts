@@ -24,7 +24,7 @@ export interface StreamConverter {
   end(): string;
 }
 
-function parseData(event: string): Dict | 'done' | undefined {
+export function parseData(event: string): Dict | 'done' | undefined {
   const data = dataOf(event);
   if (data === undefined) return undefined;
   if (data.trim() === '[DONE]') return 'done';

@@ -1,0 +1,176 @@
+/**
+ * An OpenAI Responses request as its Chat Completions counterpart: `instructions` and the
+ * `input` items (messages, function calls and their outputs) as chat messages, function tools,
+ * tool choice, token limit and sampling. An Anthropic upstream gets it through `chatToMessages`
+ * (./requests.ts); a shadow comparison compares it as chat. What has no counterpart (server-side
+ * state, hosted tools, structured output, reasoning settings, files) is refused with a 400 naming
+ * the field, as the chat translation does; docs/gateway.md lists both.
+ */
+import { asDict, untranslatable } from './requests.js';
+
+type Dict = Record<string, unknown>;
+
+const refuse = (what: string) => untranslatable(what, 'anthropic');
+
+/** A content part of an input message as a chat content part. */
+function chatPart(part: unknown): Dict {
+  const dict = asDict(part) ?? {};
+  const type = dict['type'];
+  if (type === 'input_text' || type === 'output_text' || type === 'text') {
+    return { type: 'text', text: String(dict['text'] ?? '') };
+  }
+  if (type === 'refusal') return { type: 'refusal', refusal: String(dict['refusal'] ?? '') };
+  if (type === 'input_image') {
+    const url = dict['image_url'];
+    if (typeof url !== 'string') throw refuse('an input_image without an image_url (a file_id)');
+    return { type: 'image_url', image_url: { url } };
+  }
+  throw refuse(`an input content part of type "${String(type)}"`);
+}
+
+function messageOf(item: Dict): Dict {
+  const role = item['role'];
+  if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer') {
+    throw refuse(`an input message with role "${String(role)}"`);
+  }
+  const content = item['content'];
+  if (typeof content === 'string') return { role, content };
+  if (!Array.isArray(content)) throw refuse(`an input message without content`);
+  return { role, content: content.map(chatPart) };
+}
+
+/** A function_call_output's `output`: a string, or text parts. */
+function outputText(output: unknown): string {
+  if (typeof output === 'string') return output;
+  if (!Array.isArray(output)) throw refuse('a function_call_output without an output');
+  return output
+    .map((part) => {
+      const dict = asDict(part) ?? {};
+      if (dict['type'] !== 'input_text' || typeof dict['text'] !== 'string')
+        throw refuse(`a function_call_output part of type "${String(dict['type'])}"`);
+      return dict['text'];
+    })
+    .join('\n');
+}
+
+/** `input` (a string or items) as chat messages. */
+function chatMessagesOf(input: unknown): Dict[] {
+  if (typeof input === 'string') return [{ role: 'user', content: input }];
+  if (!Array.isArray(input)) throw refuse('"input" that is neither a string nor an array');
+  const messages: Dict[] = [];
+  for (const entry of input) {
+    const item = asDict(entry) ?? {};
+    const type = item['type'] ?? 'message';
+    if (type === 'message') messages.push(messageOf(item));
+    else if (type === 'function_call') {
+      const fn = { name: item['name'], arguments: item['arguments'] };
+      const call = { id: item['call_id'], type: 'function', function: fn };
+      messages.push({ role: 'assistant', content: null, tool_calls: [call] });
+    } else if (type === 'function_call_output') {
+      messages.push({
+        role: 'tool',
+        tool_call_id: item['call_id'],
+        content: outputText(item['output']),
+      });
+    } else if (type !== 'reasoning') {
+      // Reasoning items of an earlier turn are the other provider's (encrypted): left out.
+      throw refuse(`an input item of type "${String(type)}"`);
+    }
+  }
+  return messages;
+}
+
+function chatTools(tools: unknown): Dict[] {
+  if (!Array.isArray(tools)) throw refuse('"tools" that is not an array');
+  return tools.map((tool) => {
+    const dict = asDict(tool) ?? {};
+    if (dict['type'] !== 'function') throw refuse(`a "${String(dict['type'])}" tool`);
+    const fn: Dict = { name: dict['name'] };
+    if (dict['parameters'] !== undefined && dict['parameters'] !== null)
+      fn['parameters'] = dict['parameters'];
+    if (typeof dict['description'] === 'string') fn['description'] = dict['description'];
+    return { type: 'function', function: fn };
+  });
+}
+
+function chatToolChoice(choice: unknown): unknown {
+  if (choice === undefined || choice === null || typeof choice === 'string') return choice;
+  const dict = asDict(choice) ?? {};
+  if (dict['type'] === 'function' && typeof dict['name'] === 'string') {
+    return { type: 'function', function: { name: dict['name'] } };
+  }
+  throw refuse(`tool_choice of type "${String(dict['type'])}"`);
+}
+
+/** Settings accepted only at the value that changes nothing. */
+function refuseSettings(body: Dict): void {
+  const text = asDict(body['text']);
+  const format = asDict(text?.['format'])?.['type'];
+  if (format !== undefined && format !== 'text') throw refuse(`text.format "${String(format)}"`);
+  const verbosity = text?.['verbosity'];
+  if (verbosity !== undefined && verbosity !== null && verbosity !== 'medium')
+    throw refuse('"text.verbosity"');
+  const reasoning = asDict(body['reasoning']);
+  if (reasoning !== undefined && (reasoning['effort'] ?? null) !== null)
+    throw refuse('"reasoning"');
+  const truncation = body['truncation'];
+  if (truncation !== undefined && truncation !== null && truncation !== 'disabled')
+    throw refuse(`truncation "${String(truncation)}"`);
+  const include = body['include'];
+  if (Array.isArray(include) && include.length > 0) throw refuse('"include"');
+  if (body['background'] === true) throw refuse('"background"');
+  if (typeof body['top_logprobs'] === 'number' && body['top_logprobs'] > 0)
+    throw refuse('"top_logprobs"');
+}
+
+/** Fields read by `responsesToChat`, or dropped because they change nothing in the answer. */
+const RESPONSES_FIELDS = new Set([
+  'model',
+  'input',
+  'instructions',
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'max_output_tokens',
+  'temperature',
+  'top_p',
+  'stream',
+  'user',
+  'text',
+  'reasoning',
+  'truncation',
+  'include',
+  'background',
+  'top_logprobs',
+  // Dropped: no effect on the answer's content.
+  'store',
+  'metadata',
+  'service_tier',
+  'prompt_cache_key',
+  'safety_identifier',
+  'stream_options',
+]);
+
+/** An OpenAI Responses body as a Chat Completions body (a 400 for what has no counterpart). */
+export function responsesToChat(body: Dict): Dict {
+  for (const field of Object.keys(body)) {
+    if (!RESPONSES_FIELDS.has(field)) throw refuse(`"${field}"`);
+  }
+  refuseSettings(body);
+  const messages = chatMessagesOf(body['input']);
+  const instructions = body['instructions'];
+  if (typeof instructions === 'string' && instructions !== '')
+    messages.unshift({ role: 'system', content: instructions });
+  const out: Dict = { model: body['model'], messages };
+  if (typeof body['max_output_tokens'] === 'number')
+    out['max_completion_tokens'] = body['max_output_tokens'];
+  for (const field of ['temperature', 'top_p', 'user', 'parallel_tool_calls'] as const) {
+    if (body[field] !== undefined && body[field] !== null) out[field] = body[field];
+  }
+  if (body['tools'] !== undefined && body['tools'] !== null)
+    out['tools'] = chatTools(body['tools']);
+  const choice = chatToolChoice(body['tool_choice']);
+  if (choice !== undefined && choice !== null) out['tool_choice'] = choice;
+  if (body['stream'] === true) out['stream'] = true;
+  return out;
+}

@@ -1,0 +1,226 @@
+/**
+ * Anthropic's stream as OpenAI Responses events, event by event: `response.created` and
+ * `response.in_progress` at `message_start`; text blocks as `output_text` parts of a message
+ * item (`response.output_item.added`, `response.content_part.added`,
+ * `response.output_text.delta`, `.done`, `response.content_part.done`); tool_use blocks as
+ * `function_call` items (`response.function_call_arguments.delta`, `.done`,
+ * `response.output_item.done`); `response.completed` (or `response.incomplete` for a cut answer)
+ * with the whole output and usage at the end; an error event as the Responses `error` event.
+ * Thinking blocks have no counterpart and are left out.
+ */
+import { asDict } from './requests.js';
+import {
+  functionCallItem,
+  messageItem,
+  messageItemId,
+  outputTextPart,
+  responseObject,
+  responsesUsageOf,
+  statusOfStop,
+} from './responses-answers.js';
+import { streamErrorEvent } from './responses.js';
+import { parseData } from './streams.js';
+import type { StreamConverter } from './streams.js';
+
+type Dict = Record<string, unknown>;
+
+const num = (value: unknown): number => (typeof value === 'number' ? value : 0);
+
+/** An Anthropic block being streamed: a text part of the open message item, or a call item. */
+type OpenBlock =
+  | { kind: 'text'; part: number; text: string }
+  | { kind: 'call'; index: number; id: unknown; name: unknown; args: string };
+
+export class AnthropicToResponses implements StreamConverter {
+  private sequence = 0;
+  private started = false;
+  private done = false;
+  private id = '';
+  private model = '';
+  private readonly created = Math.floor(Date.now() / 1000);
+  private usage: Dict = {};
+  private stop: unknown = null;
+  /** Items finished, in output order. */
+  private readonly output: Dict[] = [];
+  /** Items added so far (the next item's output_index). */
+  private added = 0;
+  /** The message item text blocks go to: its output_index and finished parts. */
+  private message: { index: number; parts: Dict[] } | undefined;
+  /** Anthropic block index → what it is streamed as. */
+  private readonly blocks = new Map<number, OpenBlock>();
+
+  private emit(type: string, body: Dict): string {
+    const data = { type, sequence_number: this.sequence++, ...body };
+    return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+  }
+
+  private lifecycle(type: string, status: 'in_progress' | 'completed' | 'incomplete'): string {
+    const final = status !== 'in_progress';
+    const response = responseObject({
+      id: this.id,
+      model: this.model,
+      created: this.created,
+      status,
+      output: final ? this.output : [],
+      usage: final ? responsesUsageOf(this.usage) : null,
+    });
+    return this.emit(type, { response });
+  }
+
+  event(event: string): string {
+    const data = parseData(event);
+    if (data === undefined || data === 'done' || this.done) return '';
+    switch (data['type']) {
+      case 'message_start': {
+        const message = asDict(data['message']) ?? {};
+        this.id = String(message['id'] ?? '');
+        this.model = String(message['model'] ?? '');
+        this.usage = { ...asDict(message['usage']) };
+        return this.start();
+      }
+      case 'content_block_start':
+        return this.blockStart(num(data['index']), asDict(data['content_block']) ?? {});
+      case 'content_block_delta':
+        return this.blockDelta(num(data['index']), asDict(data['delta']) ?? {});
+      case 'content_block_stop':
+        return this.blockStop(num(data['index']));
+      case 'message_delta':
+        this.stop = asDict(data['delta'])?.['stop_reason'] ?? this.stop;
+        Object.assign(this.usage, asDict(data['usage']));
+        return '';
+      case 'message_stop':
+        return this.end();
+      case 'error': {
+        this.done = true;
+        const error = asDict(data['error']) ?? {};
+        const type = String(error['type'] ?? 'api_error');
+        return streamErrorEvent('responses', type, String(error['message'] ?? 'stream error'));
+      }
+      default:
+        return '';
+    }
+  }
+
+  private start(): string {
+    if (this.started) return '';
+    this.started = true;
+    return (
+      this.lifecycle('response.created', 'in_progress') +
+      this.lifecycle('response.in_progress', 'in_progress')
+    );
+  }
+
+  private itemId(): string {
+    return messageItemId(this.id, this.message!.index);
+  }
+
+  private blockStart(index: number, block: Dict): string {
+    if (block['type'] === 'tool_use') {
+      const out = this.closeMessage();
+      const call = {
+        kind: 'call' as const,
+        index: this.added++,
+        id: block['id'],
+        name: block['name'],
+      };
+      this.blocks.set(index, { ...call, args: '' });
+      const item = functionCallItem(call.id, call.name, '', 'in_progress');
+      return out + this.emit('response.output_item.added', { output_index: call.index, item });
+    }
+    if (block['type'] !== 'text') return '';
+    let out = '';
+    if (this.message === undefined) {
+      this.message = { index: this.added++, parts: [] };
+      const item = messageItem(this.itemId(), [], 'in_progress');
+      out += this.emit('response.output_item.added', { output_index: this.message.index, item });
+    }
+    const part = this.message.parts.length;
+    this.blocks.set(index, { kind: 'text', part, text: '' });
+    out += this.emit('response.content_part.added', {
+      item_id: this.itemId(),
+      output_index: this.message.index,
+      content_index: part,
+      part: outputTextPart(''),
+    });
+    const text = block['text'];
+    return typeof text === 'string' && text !== '' ? out + this.textDelta(index, text) : out;
+  }
+
+  private textDelta(index: number, delta: string): string {
+    const block = this.blocks.get(index);
+    if (block?.kind !== 'text') return '';
+    block.text += delta;
+    return this.emit('response.output_text.delta', {
+      item_id: this.itemId(),
+      output_index: this.message!.index,
+      content_index: block.part,
+      delta,
+      logprobs: [],
+    });
+  }
+
+  private blockDelta(index: number, delta: Dict): string {
+    if (delta['type'] === 'text_delta') return this.textDelta(index, String(delta['text'] ?? ''));
+    const block = this.blocks.get(index);
+    if (delta['type'] !== 'input_json_delta' || block?.kind !== 'call') return '';
+    const piece = String(delta['partial_json'] ?? '');
+    block.args += piece;
+    if (piece === '') return '';
+    return this.emit('response.function_call_arguments.delta', {
+      item_id: `fc_${String(block.id)}`,
+      output_index: block.index,
+      delta: piece,
+    });
+  }
+
+  private blockStop(index: number): string {
+    const block = this.blocks.get(index);
+    this.blocks.delete(index);
+    if (block === undefined) return '';
+    if (block.kind === 'call') {
+      const args = block.args === '' ? '{}' : block.args;
+      const item = functionCallItem(block.id, block.name, args, 'completed');
+      this.output.push(item);
+      const where = { item_id: item.id, output_index: block.index };
+      return (
+        this.emit('response.function_call_arguments.done', {
+          ...where,
+          name: block.name,
+          arguments: args,
+        }) + this.emit('response.output_item.done', { output_index: block.index, item })
+      );
+    }
+    const part = outputTextPart(block.text);
+    this.message!.parts.push(part);
+    const where = {
+      item_id: this.itemId(),
+      output_index: this.message!.index,
+      content_index: block.part,
+    };
+    return (
+      this.emit('response.output_text.done', { ...where, text: block.text, logprobs: [] }) +
+      this.emit('response.content_part.done', { ...where, part })
+    );
+  }
+
+  /** The message item is finished (a call follows, or the answer ended). */
+  private closeMessage(): string {
+    const message = this.message;
+    if (message === undefined) return '';
+    const status = statusOfStop(this.stop) === 'incomplete' ? 'incomplete' : 'completed';
+    const item = messageItem(this.itemId(), message.parts, status);
+    this.message = undefined;
+    this.output.push(item);
+    return this.emit('response.output_item.done', { output_index: message.index, item });
+  }
+
+  end(): string {
+    if (this.done) return '';
+    this.done = true;
+    let out = this.start();
+    for (const index of [...this.blocks.keys()]) out += this.blockStop(index);
+    out += this.closeMessage();
+    const status = statusOfStop(this.stop);
+    return out + this.lifecycle(`response.${status}`, status);
+  }
+}

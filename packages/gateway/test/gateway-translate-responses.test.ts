@@ -1,0 +1,316 @@
+/**
+ * `/v1/responses` answered by an Anthropic upstream, with the real `openai` SDK against llm-sim
+ * (behind a proxy that records what the upstream was sent): plain, streamed (`responses.create`
+ * with `stream: true` and `responses.stream`), a function call round trip, errors, what is
+ * refused, a `route:` policy whose Anthropic candidate now serves the endpoint, and embeddings to
+ * an Anthropic model refused with a clear error.
+ */
+import OpenAI from 'openai';
+import { startLlmSim } from '@modelmaxx/llm-sim';
+import type { LlmSim } from '@modelmaxx/llm-sim';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../src/index.js';
+import { startRecordingProxy, startSdkGateway } from './helpers.js';
+import type { RecordingProxy, SdkGateway } from './helpers.js';
+
+let sim: LlmSim;
+let proxy: RecordingProxy;
+let sdk: SdkGateway;
+let openai: OpenAI;
+
+beforeAll(async () => {
+  sim = await startLlmSim({ seed: 7 });
+  proxy = await startRecordingProxy(new URL(sim.anthropicBaseURL).origin);
+  const config = resolveConfig(
+    {
+      policies: [
+        {
+          name: 'cross',
+          exploration: 0,
+          candidates: [
+            { model: 'gpt-4o-mini', client: 'openai' },
+            { model: 'claude-haiku-4-5', client: 'anthropic' },
+          ],
+          fallback: { maxAttempts: 2, cooldownMs: 50, timeoutMs: 10_000 },
+        },
+      ],
+    },
+    { upstreamFlags: [`openai=${proxy.origin}/v1`, `anthropic=${proxy.origin}`], env: {} },
+  );
+  sdk = await startSdkGateway(config, { seed: 3 });
+  ({ openai } = sdk);
+});
+
+afterAll(async () => {
+  await sdk?.close();
+  await proxy?.close();
+  await sim?.close();
+});
+
+beforeEach(async () => {
+  await sdk.reset();
+  proxy.requests.length = 0;
+});
+
+const weather: OpenAI.Responses.FunctionTool = {
+  type: 'function',
+  name: 'get_weather',
+  description: 'Weather in a city',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  strict: false,
+};
+
+describe('OpenAI responses answered by an Anthropic upstream', () => {
+  it('plain: instructions, input, answer, status, usage; the span names anthropic', async () => {
+    const response = await openai.responses.create({
+      model: 'claude-haiku-4-5',
+      instructions: 'Be brief.',
+      input: 'What is 6 * 7?',
+      max_output_tokens: 120,
+      temperature: 0.3,
+      top_p: 0.9,
+      user: 'u-5',
+      store: false,
+    });
+    expect(response.object).toBe('response');
+    expect(response.status).toBe('completed');
+    expect(response.output_text.length).toBeGreaterThan(0);
+    expect(response.output).toHaveLength(1);
+    expect(response.output[0]).toMatchObject({ type: 'message', role: 'assistant' });
+    expect(response.usage!.input_tokens).toBeGreaterThan(0);
+    expect(response.usage!.total_tokens).toBe(
+      response.usage!.input_tokens + response.usage!.output_tokens,
+    );
+    const [sent] = proxy.requests;
+    expect(sent!.path).toBe('/v1/messages');
+    expect(sent!.body).toEqual({
+      model: 'claude-haiku-4-5',
+      max_tokens: 120,
+      system: 'Be brief.',
+      temperature: 0.3,
+      top_p: 0.9,
+      metadata: { user_id: 'u-5' },
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'What is 6 * 7?' }] }],
+    });
+    const [span] = await sdk.chatSpans(1);
+    expect(span!.attributes).toMatchObject({
+      'gen_ai.provider.name': 'anthropic',
+      'gen_ai.request.model': 'claude-haiku-4-5',
+      'gen_ai.response.finish_reasons': ['end_turn'],
+      'gen_ai.response.id': response.id,
+      'gen_ai.usage.output_tokens': response.usage!.output_tokens,
+      'gen_ai.usage.input_tokens': response.usage!.input_tokens,
+    });
+  });
+
+  it('a cut answer is incomplete (max_output_tokens)', async () => {
+    const response = await openai.responses.create({
+      model: 'claude-haiku-4-5',
+      input: [{ role: 'user', content: [{ type: 'input_text', text: 'Tell me about tea.' }] }],
+      max_output_tokens: 3,
+    });
+    expect(response.status).toBe('incomplete');
+    expect(response.incomplete_details).toEqual({ reason: 'max_output_tokens' });
+  });
+
+  it('streamed: the Responses events the SDK accumulates, text and usage as the whole answer', async () => {
+    const stream = await openai.responses.create({
+      model: 'claude-haiku-4-5',
+      input: 'Tell me about tea.',
+      max_output_tokens: 200,
+      stream: true,
+    });
+    const types: string[] = [];
+    let text = '';
+    let completed: OpenAI.Responses.Response | undefined;
+    const sequence: number[] = [];
+    for await (const event of stream) {
+      types.push(event.type);
+      sequence.push(event.sequence_number);
+      if (event.type === 'response.output_text.delta') text += event.delta;
+      if (event.type === 'response.completed') completed = event.response;
+    }
+    expect(types.slice(0, 4)).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+    ]);
+    expect(types.slice(-4)).toEqual([
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    expect(sequence).toEqual(sequence.map((_, index) => index));
+    expect(text.length).toBeGreaterThan(0);
+    const whole = completed!.output
+      .flatMap((item) => (item.type === 'message' ? item.content : []))
+      .map((part) => (part.type === 'output_text' ? part.text : ''))
+      .join('');
+    expect(whole).toBe(text);
+    expect(completed!.usage!.output_tokens).toBeGreaterThan(0);
+    expect(proxy.requests[0]!.body['stream']).toBe(true);
+
+    // responses.stream(): the SDK's accumulating helper and its final response.
+    const helper = openai.responses.stream({
+      model: 'claude-haiku-4-5',
+      input: 'Tell me about coffee.',
+      max_output_tokens: 200,
+    });
+    let deltas = '';
+    helper.on('response.output_text.delta', (event) => (deltas += event.delta));
+    const final = await helper.finalResponse();
+    expect(final.output_text).toBe(deltas);
+    expect(final.status).toBe('completed');
+    const recorded = await sdk.chatSpans(2);
+    expect(recorded[1]!.attributes['gen_ai.usage.output_tokens']).toBe(final.usage!.output_tokens);
+    expect(recorded[1]!.attributes['gen_ai.response.time_to_first_chunk']).toBeGreaterThan(0);
+  });
+
+  it('tools: a function call (plain and streamed), then its output sent back as a tool_result', async () => {
+    const response = await openai.responses.create({
+      model: 'claude-haiku-4-5',
+      input: 'Weather in Paris?',
+      tools: [weather],
+      tool_choice: { type: 'function', name: 'get_weather' },
+      parallel_tool_calls: false,
+      max_output_tokens: 200,
+    });
+    const call = response.output.find((item) => item.type === 'function_call');
+    expect(call).toMatchObject({ type: 'function_call', name: 'get_weather', status: 'completed' });
+    const args = call?.type === 'function_call' ? call.arguments : '';
+    expect(typeof (JSON.parse(args) as { city: unknown }).city).toBe('string');
+    expect(proxy.requests[0]!.body).toMatchObject({
+      tools: [
+        {
+          name: 'get_weather',
+          description: 'Weather in a city',
+          input_schema: weather.parameters,
+        },
+      ],
+      tool_choice: { type: 'tool', name: 'get_weather', disable_parallel_tool_use: true },
+    });
+
+    const helper = openai.responses.stream({
+      model: 'claude-haiku-4-5',
+      input: 'Weather in Oslo?',
+      tools: [weather],
+      tool_choice: 'required',
+      max_output_tokens: 200,
+    });
+    let streamedArgs = '';
+    helper.on('response.function_call_arguments.delta', (event) => (streamedArgs += event.delta));
+    const streamed = await helper.finalResponse();
+    const streamedCall = streamed.output.find((item) => item.type === 'function_call');
+    expect(streamedCall?.type === 'function_call' && streamedCall.name).toBe('get_weather');
+    expect(streamedCall?.type === 'function_call' && streamedCall.arguments).toBe(streamedArgs);
+    expect(proxy.requests[1]!.body['tool_choice']).toEqual({ type: 'any' });
+
+    const answer = await openai.responses.create({
+      model: 'claude-haiku-4-5',
+      tools: [weather],
+      max_output_tokens: 200,
+      input: [
+        { role: 'user', content: 'Weather in Paris?' },
+        ...(response.output as OpenAI.Responses.ResponseInputItem[]),
+        { type: 'function_call_output', call_id: call!.call_id, output: '18 C, sunny' },
+      ],
+    });
+    expect(answer.output_text.length).toBeGreaterThan(0);
+    const preface = response.output.find((item) => item.type === 'message');
+    const prefaceText =
+      preface?.type === 'message' && preface.content[0]?.type === 'output_text'
+        ? preface.content[0].text
+        : '';
+    expect(proxy.requests[2]!.body['messages']).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'Weather in Paris?' }] },
+      {
+        role: 'assistant',
+        content: [
+          ...(prefaceText === '' ? [] : [{ type: 'text', text: prefaceText }]),
+          { type: 'tool_use', id: call!.call_id, name: 'get_weather', input: JSON.parse(args) },
+        ],
+      },
+      {
+        role: 'user',
+        content: [{ type: 'tool_result', tool_use_id: call!.call_id, content: '18 C, sunny' }],
+      },
+    ]);
+  });
+
+  it("errors: the upstream's 429 in OpenAI's shape, a stream error event as the SDK's APIError", async () => {
+    const limited = (await openai.responses
+      .create({
+        model: 'claude-haiku-4-5',
+        input: 'Hi [sim:status=429 retry-after=6]',
+      })
+      .catch((caught: unknown) => caught)) as InstanceType<typeof OpenAI.RateLimitError>;
+    expect(limited).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(limited.headers.get('retry-after')).toBe('6');
+    const stream = await openai.responses.create({
+      model: 'claude-haiku-4-5',
+      input: 'Tell me a story [sim:stream-error]',
+      max_output_tokens: 200,
+      stream: true,
+    });
+    const read = (async () => {
+      for await (const event of stream) void event;
+    })();
+    await expect(read).rejects.toBeInstanceOf(OpenAI.APIError);
+  });
+
+  it('refuses what has no Anthropic counterpart with a 400 naming it; nothing goes upstream', async () => {
+    for (const [extra, named] of [
+      [{ previous_response_id: 'resp_1' }, '"previous_response_id"'],
+      [{ text: { format: { type: 'json_object' } } }, 'text.format "json_object"'],
+      [{ reasoning: { effort: 'high' } }, '"reasoning"'],
+      [{ tools: [{ type: 'web_search' }] }, 'a "web_search" tool'],
+      [
+        {
+          input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'file-1' }] }],
+        },
+        'an input content part of type "input_file"',
+      ],
+      [{ temperature: 1.5 }, '"temperature" above 1'],
+    ] as const) {
+      const error = (await openai.responses
+        .create({
+          model: 'claude-haiku-4-5',
+          input: 'Hi',
+          ...(extra as object),
+        } as OpenAI.Responses.ResponseCreateParamsNonStreaming)
+        .catch((caught: unknown) => caught)) as InstanceType<typeof OpenAI.BadRequestError>;
+      expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+      expect(error.message).toContain(named);
+      expect(error.message).toContain('cannot be translated to Anthropic Messages');
+    }
+    expect(proxy.requests).toHaveLength(0);
+  });
+});
+
+describe('route: policies and endpoints Anthropic cannot serve', () => {
+  it("a route: policy's Anthropic candidate answers /v1/responses when the OpenAI one fails", async () => {
+    sim.setModel('gpt-4o-mini', { failure: { rate500: 1 } });
+    try {
+      const { data, response } = await openai.responses
+        .create({ model: 'route:cross', input: 'Hello there', max_output_tokens: 50 })
+        .withResponse();
+      expect(response.headers.get('x-modelmaxx-model')).toBe('claude-haiku-4-5');
+      expect(data.output_text.length).toBeGreaterThan(0);
+      expect(proxy.requests.map((request) => request.path)).toContain('/v1/messages');
+    } finally {
+      sim.setModel('gpt-4o-mini', { failure: { rate500: 0 } });
+    }
+  });
+
+  it('embeddings for an Anthropic model: a 400 saying Anthropic has no embeddings API', async () => {
+    const error = (await openai.embeddings
+      .create({ model: 'claude-haiku-4-5', input: 'hello' })
+      .catch((caught: unknown) => caught)) as InstanceType<typeof OpenAI.BadRequestError>;
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(error.message).toContain('Anthropic has no embeddings API');
+    expect(error.code).toBe('unsupported_endpoint');
+    expect(proxy.requests).toHaveLength(0);
+  });
+});
