@@ -40,7 +40,8 @@ export class Routing {
   planCalls = 0;
   /**
    * The answer may be offered for a shadow comparison (as the routed client offers it): a
-   * non-streamed chat or messages request the engine routed to one model (no plan, not steered).
+   * non-streamed chat, messages or responses request the engine routed to one model (no plan,
+   * not steered).
    */
   shadowable = false;
   /** The first call went to this cheaper model for its shadow verdict (`shadow.explore`). */
@@ -140,7 +141,7 @@ export class Routing {
       this.plan = this.decision;
       return;
     }
-    this.shadowable = !single && (request.wire === 'chat' || request.wire === 'messages');
+    this.shadowable = !single;
     const model = this.decision.first[0];
     if (model === undefined) return;
     const first = { model, weight: this.decision.weight, reason: this.decision.reason };

@@ -37,6 +37,8 @@ import { ATTR_MODELMAXX_GATEWAY_UPSTREAM, responseAttributes } from './telemetry
 import type { SpanRecorder } from './tracer.js';
 import { messagesToChat } from './translate/requests.js';
 import { chatCompletionOf } from './translate/responses.js';
+import { chatCompletionOfResponse } from './translate/responses-answers.js';
+import { responsesToChat } from './translate/responses-requests.js';
 import { callUpstream } from './upstream.js';
 import { summarizeBody } from './usage.js';
 import type { Wire } from './usage.js';
@@ -281,7 +283,7 @@ function dispatcherOf(
 
 /** What a routed call offers for a shadow comparison. */
 export interface GatewayShadowOffer {
-  /** The app's format: chat completions, or Anthropic messages (compared as chat). */
+  /** The app's format: chat completions, or Anthropic messages / Responses (compared as chat). */
   readonly wire: Wire;
   readonly model: string;
   readonly classKey: string;
@@ -296,17 +298,24 @@ export interface GatewayShadowOffer {
 
 /**
  * Offers an answered call (never throws, never waits). The dispatcher compares chat: an Anthropic
- * Messages request and answer are offered as their chat counterparts (not offered when the
- * request has no chat counterpart).
+ * Messages or OpenAI Responses request and answer are offered as their chat counterparts (not
+ * offered when the request has no chat counterpart).
  */
 export function offerShadow(shadows: ShadowDispatcher, offer: GatewayShadowOffer): void {
   let params: Record<string, unknown>;
   let completion: Record<string, unknown>;
   try {
     const answer = JSON.parse(offer.answer.toString('utf8')) as Record<string, unknown>;
-    const messages = offer.wire === 'messages';
-    params = messages ? messagesToChat(offer.body, offer.model, 'openai') : offer.body;
-    completion = messages ? chatCompletionOf(answer, Math.floor(Date.now() / 1000)) : answer;
+    if (offer.wire === 'messages') {
+      params = messagesToChat(offer.body, offer.model, 'openai');
+      completion = chatCompletionOf(answer, Math.floor(Date.now() / 1000));
+    } else if (offer.wire === 'responses') {
+      params = { ...responsesToChat(offer.body), model: offer.model };
+      completion = chatCompletionOfResponse(answer);
+    } else {
+      params = offer.body;
+      completion = answer;
+    }
   } catch {
     return;
   }
