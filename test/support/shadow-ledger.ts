@@ -65,6 +65,18 @@ export interface SeedResult {
   rows: LedgerRow[];
   /** The routed app calls' spend as the router priced them (USD). */
   appUsd: number;
+  /** Per class, every `timelineStep` requests: the router's estimate of the cheap model's difference. */
+  timeline: Record<string, TimelinePoint[]>;
+}
+
+/** The shadow monitor's estimate for a class's cheap model after `requests` of the class. */
+export interface TimelinePoint {
+  requests: number;
+  samples: number;
+  difference: number;
+  halfWidth: number;
+  /** Share of the class's last `timelineStep` requests the right model answered. */
+  right: number;
 }
 
 export interface SeedOptions {
@@ -89,6 +101,10 @@ export interface SeedOptions {
   stepMs?: number;
   /** Appended to the policy's name (two runs of a seed into one collector). */
   policySuffix?: string;
+  /** The policy's `shadow` settings over the runner's (e.g. `counterfactual`, `explore`). */
+  shadow?: Record<string, unknown>;
+  /** Requests per class between two timeline points (default 25). */
+  timelineStep?: number;
 }
 
 /** An app call the router answered: its class, model, response id and whether it is right. */
@@ -154,6 +170,7 @@ function createShadowRouter(
         targetHalfWidth: options.targetHalfWidth ?? 0.05,
         concurrency: 4,
         queueSize: 1000,
+        ...options.shadow,
       },
     },
     clients: { openai: client },
@@ -175,8 +192,10 @@ async function routeRequests(
   options: SeedOptions,
   classes: string[],
   clock: { at: number },
-): Promise<{ answered: Answered[]; appUsd: number }> {
+): Promise<{ answered: Answered[]; appUsd: number; timeline: SeedResult['timeline'] }> {
   const answered: Answered[] = [];
+  const timeline: SeedResult['timeline'] = Object.fromEntries(classes.map((key) => [key, []]));
+  const step = options.timelineStep ?? 25;
   let appUsd = 0;
   for (let index = 0; index < options.requestsPerClass; index++) {
     for (const classKey of classes) {
@@ -196,9 +215,33 @@ async function routeRequests(
         responseId: completion.id,
         right: checkAnswer(task, completion.choices[0]?.message.content ?? ''),
       });
+      if ((index + 1) % step === 0) {
+        timeline[classKey]!.push(timelinePoint(router, answered, classKey, step));
+      }
     }
   }
-  return { answered, appUsd };
+  return { answered, appUsd, timeline };
+}
+
+/** The router's estimate of a class's cheap model now, and who answered its last `step` requests. */
+function timelinePoint(
+  router: Router,
+  answered: Answered[],
+  classKey: string,
+  step: number,
+): TimelinePoint {
+  const estimate = router
+    .shadows()
+    .estimates.find((entry) => entry.classKey === classKey && entry.model === CHEAP);
+  const calls = answered.filter((call) => call.classKey === classKey);
+  const last = calls.slice(-step);
+  return {
+    requests: calls.length,
+    samples: estimate?.samples ?? 0,
+    difference: estimate?.difference ?? 0,
+    halfWidth: estimate?.halfWidth ?? Infinity,
+    right: last.filter((call) => call.model === CLASSES[classKey]!.expected).length / last.length,
+  };
 }
 
 /** User feedback (1 right, 0 wrong) on a sample of the cheap model's answers; how many. */
@@ -301,7 +344,7 @@ export async function runShadowSeed(
   try {
     const clock = { at: Date.UTC(2026, 0, 1) };
     const router = createShadowRouter(options, sim, policyName, clock);
-    const { answered, appUsd } = await routeRequests(router, options, classes, clock);
+    const { answered, appUsd, timeline } = await routeRequests(router, options, classes, clock);
     await router.idle();
     await flush();
     const stats = router.shadows();
@@ -324,7 +367,7 @@ export async function runShadowSeed(
       feedback,
     );
     const figures = await ledgerFigures(options, policyName, classes, answered);
-    return { seed, policy: policyName, ...figures, feedback, stats, appUsd };
+    return { seed, policy: policyName, ...figures, feedback, stats, appUsd, timeline };
   } finally {
     await sim.close();
   }

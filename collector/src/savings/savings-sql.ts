@@ -55,6 +55,11 @@ interface StatementParts {
   select: string;
   /** The same over the routed calls joined as `c`. */
   joinedSelect: string;
+  /**
+   * The same over the verdicts `s` joined to the routed calls `c`: a verdict on a call the
+   * reference answered (a counterfactual shadow) is about the cheaper model it names (`s.Model`).
+   */
+  verdictSelect: string;
   /** GROUP BY / ORDER BY of the group aliases ('' without grouping). */
   groupClause: string;
   /** The routed app calls of the window. */
@@ -63,7 +68,8 @@ interface StatementParts {
 
 /** Routed calls with their group columns: what scores are joined to (`c`). */
 function routedCalls(parts: StatementParts): string {
-  return `SELECT TraceId, ResponseId, ${dimensionList(['policy', 'class', 'feature', 'model'])}
+  return `SELECT TraceId, ResponseId, ${dimensionList(['policy', 'class', 'feature', 'model'])},
+        RouteReferenceModel AS referenceModel
     FROM ${parts.tables.calls}
     WHERE ${parts.routed} AND ResponseId != ''`;
 }
@@ -102,15 +108,18 @@ FROM
 /** Shadow verdicts per group, and those with user feedback on the same call. */
 function qualitySql(parts: StatementParts): string {
   const { tables } = parts;
+  // Feedback is about the routed answer: it measures the judge on verdicts about that answer only
+  // (not a counterfactual verdict on a call the reference answered).
+  const paired = `f.hasFeedback = 1 AND c.model != c.referenceModel`;
   // A loss of an answer the user found right, or a win of one found wrong: a judge error.
-  const contradicted = `f.hasFeedback = 1 AND ((s.Score < 0.5 AND f.feedback >= 0.5) OR (s.Score > 0.5 AND f.feedback < 0.5))`;
+  const contradicted = `${paired} AND ((s.Score < 0.5 AND f.feedback >= 0.5) OR (s.Score > 0.5 AND f.feedback < 0.5))`;
   return `SELECT
-    ${parts.joinedSelect}count() AS samples,
+    ${parts.verdictSelect}count() AS samples,
     avg(2 * s.Score - 1) AS difference,
     if(count() > 1, varSamp(2 * s.Score - 1), NULL) AS variance,
-    countIf(f.hasFeedback = 1) AS calibrationPairs,
+    countIf(${paired}) AS calibrationPairs,
     countIf(${contradicted}) AS contradictions,
-    sumIf(2 * s.Score - 1, f.hasFeedback = 1) AS pairedDifferenceSum,
+    sumIf(2 * s.Score - 1, ${paired}) AS pairedDifferenceSum,
     sumIf(2 * s.Score - 1, ${contradicted}) AS contradictedDifferenceSum
 FROM ${tables.scores} AS s
 INNER JOIN
@@ -131,10 +140,12 @@ WHERE s.Name = '${SHADOW_SCORE_NAME}' AND s.Score IS NOT NULL AND s.Timestamp >=
 function agreementSql(parts: StatementParts): string {
   return `SELECT
     ${parts.joinedSelect}count() AS pairs,
-    countIf((j.judge >= 0.5) = (j.feedback >= 0.5)) AS agreeing
+    countIf((if(c.model = c.referenceModel, j.ownJudge, j.judge) >= 0.5) = (j.feedback >= 0.5)) AS agreeing
 FROM
 (
-    SELECT TraceId, ResponseId, avgIf(Score, Source = 'judge') AS judge, avgIf(Score, Source = 'feedback') AS feedback
+    SELECT TraceId, ResponseId, avgIf(Score, Source = 'judge') AS judge, avgIf(Score, Source = 'feedback') AS feedback,
+        countIf(Source = 'judge' AND Name != '${SHADOW_SCORE_NAME}') AS ownJudges,
+        avgIf(Score, Source = 'judge' AND Name != '${SHADOW_SCORE_NAME}') AS ownJudge
     FROM ${parts.tables.scores}
     WHERE Score IS NOT NULL AND ResponseId != '' AND Timestamp >= {from:DateTime64(3)}
     GROUP BY TraceId, ResponseId
@@ -143,7 +154,20 @@ FROM
 INNER JOIN
 (
     ${routedCalls(parts)}
-) AS c ON j.TraceId = c.TraceId AND j.ResponseId = c.ResponseId${parts.groupClause}`;
+) AS c ON j.TraceId = c.TraceId AND j.ResponseId = c.ResponseId
+-- A shadow verdict on a call the reference answered is about another model's answer.
+WHERE c.model != c.referenceModel OR j.ownJudges > 0${parts.groupClause}`;
+}
+
+/** The model a verdict is about: the routed one, or the one a counterfactual shadow called. */
+const VERDICT_MODEL = `if(c.model = c.referenceModel AND s.Model != '', s.Model, c.model)`;
+
+/** `expression AS dimension` for each group column. */
+function joined(
+  groupBy: readonly SavingsDimension[],
+  expression: (dimension: SavingsDimension) => string,
+): string {
+  return groupBy.map((dimension) => `${expression(dimension)} AS ${dimension}`).join(', ');
 }
 
 /** The four statements of the ledger for `groupBy` (an empty list: one total row each). */
@@ -157,8 +181,9 @@ export function savingsSql(
     tables: tableNames(options.database === undefined ? {} : { database: options.database }),
     database: options.database ?? 'modelmaxx',
     select: grouped ? `${dimensionList(groupBy)},\n    ` : '',
-    joinedSelect: grouped
-      ? `${groupBy.map((dimension) => `c.${dimension} AS ${dimension}`).join(', ')},\n    `
+    joinedSelect: grouped ? `${joined(groupBy, (dimension) => `c.${dimension}`)},\n    ` : '',
+    verdictSelect: grouped
+      ? `${joined(groupBy, (dimension) => (dimension === 'model' ? VERDICT_MODEL : `c.${dimension}`))},\n    `
       : '',
     groupClause: grouped ? `\nGROUP BY ${groupBy.join(', ')}\nORDER BY ${groupBy.join(', ')}` : '',
     routed: `Purpose = 'app' AND RoutePolicy != '' AND RouteReferenceModel != '' AND ${window}`,

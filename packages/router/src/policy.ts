@@ -169,11 +169,19 @@ export const PolicySchema = z
         /** Shadows a class and model needs before the stop rule applies. */
         minSamples: z.number().int().positive().default(30),
         /**
+         * Calls the reference answered are shadowed too (same rates): the cheaper candidate is
+         * called off the response path and judged against the reference's answer, so a class
+         * the engine sent to the reference keeps being measured without giving the app a cheap
+         * answer. false: only calls a cheaper model answered are shadowed.
+         */
+        counterfactual: z.boolean().default(true),
+        /**
          * Share of a class's calls sent to a cheaper candidate the engine passed over while that
          * candidate's shadow estimate for the class is open (under `minSamples` verdicts, or a
-         * 95% interval holding −`goal.qualityMargin`); these calls are always shadowed. 0: none.
+         * 95% interval holding −`goal.qualityMargin`); these calls are always shadowed. 0: none
+         * (the default: `counterfactual` measures the class at the same cost without it).
          */
-        explore: z.number().min(0).max(1).default(0.5),
+        explore: z.number().min(0).max(1).default(0),
         /** Share of eligible calls still shadowed after stopping, to watch for drift. */
         monitorRate: z.number().min(0).max(1).default(0.01),
         /** Monitoring shadows in the drift window (their mean against the stopped interval). */

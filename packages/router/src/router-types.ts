@@ -33,12 +33,14 @@ export interface ShadowResult {
   readonly judgeCostUsd: number;
   readonly responseId?: string;
   readonly traceId: string;
+  /** The reference answered the app and `model` was called in the shadow (`counterfactual`). */
+  readonly counterfactual?: boolean;
 }
 
 /** What the shadow comparisons did so far (`router.shadows()`). */
 export interface ShadowStats {
   readonly referenceModel: string;
-  /** Routed calls that could be shadowed (another model than the reference answered). */
+  /** Routed calls that could be shadowed, once per cheaper model (also when the reference answered). */
   offered: number;
   notSampled: number;
   /** Dropped because the queue was full. */
@@ -46,12 +48,14 @@ export interface ShadowStats {
   /** Not shadowed because the hourly or daily cap was reached. */
   overBudget: number;
   shadowCalls: number;
+  /** Counterfactual shadows: a cheaper candidate called for a call the reference answered. */
+  candidateCalls: number;
   /** Shadows judged against a kept reference answer to the same request (no reference call). */
   referencesReused: number;
   shadowErrors: number;
   judged: number;
   judgeErrors: number;
-  /** USD of the reference calls and of the judge calls. */
+  /** USD of the shadow calls (reference and counterfactual) and of the judge calls. */
   shadowUsd: number;
   judgeUsd: number;
   queued: number;

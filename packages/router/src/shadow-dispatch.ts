@@ -58,9 +58,15 @@ export interface ShadowOffer {
   readonly explored?: boolean;
 }
 
+/**
+ * One comparison: `model`'s answer against the reference's. A reference shadow (a cheaper model
+ * answered the app, `answer`): the reference is called. A counterfactual shadow (the reference
+ * answered the app, `referenceAnswer`): `model` is called in its place.
+ */
 interface ShadowJob extends Omit<ShadowOffer, 'completion'> {
   readonly question: string;
-  readonly answer: string;
+  readonly answer?: string;
+  readonly referenceAnswer?: ChatCompletion;
   readonly responseId?: string;
 }
 
@@ -68,6 +74,11 @@ type ShadowOutcome = Omit<
   ShadowResult,
   'policy' | 'classKey' | 'model' | 'referenceModel' | 'traceId'
 >;
+
+/** The text of a completion's first choice ('' without one). */
+function contentOf(completion: ChatCompletion): string {
+  return completion.choices?.[0]?.message?.content ?? '';
+}
 
 /** The text of the request's last user turn. */
 function lastUserText(params: ChatParams): string {
@@ -114,6 +125,7 @@ export class ShadowDispatcher {
     dropped: 0,
     overBudget: 0,
     shadowCalls: 0,
+    candidateCalls: 0,
     referencesReused: 0,
     shadowErrors: 0,
     judged: 0,
@@ -192,43 +204,62 @@ export class ShadowDispatcher {
     return { ...choice, model, reason };
   }
 
-  /** After the app has its answer: shadow this call? (never throws, never waits) */
+  /**
+   * After the app has its answer: shadow this call? (never throws, never waits) A call a cheaper
+   * model answered is compared with the reference's answer; a call the reference answered
+   * (`counterfactual`) with each cheaper candidate's, at that candidate's rate for the class.
+   * Either way a class is sampled at the same rate whatever the engine routed it to.
+   */
   offer(offer: ShadowOffer): void {
-    const { counts } = this;
     try {
       if (!this.enabled) return;
-      if (offer.model === this.options.referenceModel) {
-        this.monitor.observe(offer.classKey, undefined);
+      const { referenceModel } = this.options;
+      if (offer.model !== referenceModel) {
+        this.monitor.observe(offer.classKey, offer.model);
+        this.sample(offer, offer.model, offer.explored === true);
         return;
       }
-      this.monitor.observe(offer.classKey, offer.model);
-      counts.offered += 1;
-      const rate = offer.explored === true ? 1 : this.monitor.rate(offer.classKey, offer.model);
-      if (!(this.options.random() < rate)) {
-        counts.notSampled += 1;
-        return;
+      this.monitor.observe(offer.classKey, undefined);
+      if (!this.settings.counterfactual) return;
+      const { completion, params } = offer;
+      // The reference's answer, free: a later shadow of the same request can reuse it.
+      this.references.set(this.references.keyOf(referenceModel, params), completion);
+      for (const model of this.options.candidates.keys()) {
+        if (model !== referenceModel) this.sample(offer, model, false);
       }
-      if (this.window.over(this.options.now(), this.settings)) {
-        counts.overBudget += 1;
-        return;
-      }
-      const question = lastUserText(offer.params);
-      const answer = offer.completion.choices?.[0]?.message?.content ?? '';
-      if (question === '' || answer === '') {
-        counts.notSampled += 1;
-        return;
-      }
-      const { completion, ...rest } = offer;
-      const job: ShadowJob = {
-        ...rest,
-        question,
-        answer,
-        ...(typeof completion.id === 'string' ? { responseId: completion.id } : {}),
-      };
-      if (!this.queue.offer(() => this.run(job))) counts.dropped += 1;
     } catch (error) {
       diag.warn(`modelmaxx router: could not queue a shadow comparison: ${String(error)}`);
     }
+  }
+
+  /** Queues the comparison of `model` with the reference on this call, at the class's rate. */
+  private sample(offer: ShadowOffer, model: string, always: boolean): void {
+    const { counts } = this;
+    counts.offered += 1;
+    const rate = always ? 1 : this.monitor.rate(offer.classKey, model);
+    if (!(this.options.random() < rate)) {
+      counts.notSampled += 1;
+      return;
+    }
+    if (this.window.over(this.options.now(), this.settings)) {
+      counts.overBudget += 1;
+      return;
+    }
+    const question = lastUserText(offer.params);
+    const { completion, ...rest } = offer;
+    const answer = completion.choices?.[0]?.message?.content ?? '';
+    if (question === '' || answer === '') {
+      counts.notSampled += 1;
+      return;
+    }
+    const job: ShadowJob = {
+      ...rest,
+      model,
+      question,
+      ...(model === offer.model ? { answer } : { referenceAnswer: completion }),
+      ...(typeof completion.id === 'string' ? { responseId: completion.id } : {}),
+    };
+    if (!this.queue.offer(() => this.run(job))) counts.dropped += 1;
   }
 
   /** Runs one shadow comparison: the reference answer, the judge, the record, the learning. */
@@ -237,14 +268,14 @@ export class ShadowDispatcher {
       this.counts.overBudget += 1;
       return;
     }
-    const referenced = await this.referenceAnswer(job);
-    if (referenced === undefined) return;
-    const { reference, shadowCostUsd } = referenced;
+    const answers = await this.answers(job);
+    if (answers === undefined) return;
+    const { answer, reference, shadowCostUsd } = answers;
     const { counts } = this;
     const responseId = job.responseId === undefined ? {} : { responseId: job.responseId };
     counts.shadowUsd += shadowCostUsd;
     this.window.add(this.options.now(), shadowCostUsd);
-    const { verdict, error } = await this.judge(job, reference);
+    const { verdict, error } = await this.judge(job, answer, reference);
     const judgeCostUsd = verdict?.costUsd ?? 0;
     counts.judgeUsd += judgeCostUsd;
     this.window.add(this.options.now(), judgeCostUsd);
@@ -261,30 +292,37 @@ export class ShadowDispatcher {
   }
 
   /**
-   * The reference's answer to the job's request and what it cost: a kept answer to the same
-   * request (`referenceCache`, free) or a reference call; undefined when the call failed.
+   * The two answers to compare and what the shadow call cost: for a reference shadow, a kept
+   * reference answer to the same request (`referenceCache`, free) or a reference call; for a
+   * counterfactual one, a call to the job's model. Undefined when the call failed.
    */
-  private async referenceAnswer(
+  private async answers(
     job: ShadowJob,
-  ): Promise<{ reference: ChatCompletion; shadowCostUsd: number } | undefined> {
+  ): Promise<{ answer: string; reference: string; shadowCostUsd: number } | undefined> {
     const { counts } = this;
-    const key = this.references.keyOf(this.options.referenceModel, job.params);
-    const kept = this.references.get(key);
-    if (kept !== undefined) {
+    const { referenceModel } = this.options;
+    const key = this.references.keyOf(referenceModel, job.params);
+    const kept = job.referenceAnswer ?? this.references.get(key);
+    if (job.answer !== undefined && kept !== undefined) {
       counts.referencesReused += 1;
-      return { reference: kept, shadowCostUsd: 0 };
+      return { answer: job.answer, reference: contentOf(kept), shadowCostUsd: 0 };
     }
-    counts.shadowCalls += 1;
+    const called = job.answer === undefined ? job.model : referenceModel;
+    if (job.answer === undefined) counts.candidateCalls += 1;
+    else counts.shadowCalls += 1;
     try {
-      const reference = await this.callReference(job);
-      this.references.set(key, reference);
-      const candidate = this.options.candidates.get(this.options.referenceModel)!;
-      return { reference, shadowCostUsd: priceOf(candidate, reference) ?? 0 };
+      const completion = await this.callModel(job, called);
+      const shadowCostUsd = priceOf(this.options.candidates.get(called)!, completion) ?? 0;
+      if (job.answer === undefined) {
+        return { answer: contentOf(completion), reference: contentOf(kept!), shadowCostUsd };
+      }
+      this.references.set(key, completion);
+      return { answer: job.answer, reference: contentOf(completion), shadowCostUsd };
     } catch (error) {
       counts.shadowErrors += 1;
       this.report(job, {
         label: 'shadow_error',
-        error: `reference call failed: ${String(error)}`,
+        error: `${called === referenceModel ? 'reference' : 'candidate'} call failed: ${String(error)}`,
         shadowCostUsd: 0,
         judgeCostUsd: 0,
         ...(job.responseId === undefined ? {} : { responseId: job.responseId }),
@@ -293,12 +331,12 @@ export class ShadowDispatcher {
     }
   }
 
-  /** The reference model's answer to the same request (not streamed, no retries). */
-  private async callReference(job: ShadowJob): Promise<ChatCompletion> {
-    const reference = this.options.candidates.get(this.options.referenceModel)!;
+  /** The shadow call: `model`'s answer to the same request (not streamed, no retries). */
+  private async callModel(job: ShadowJob, model: string): Promise<ChatCompletion> {
+    const candidate = this.options.candidates.get(model)!;
     const { stream: _stream, stream_options: _options, ...plain } = job.params;
     return (await context.with(this.evaluationContext(job, EVALUATION_ROLE_VALUE_SHADOW), () =>
-      this.options.clients.call(reference, plain as ChatParams, {
+      this.options.clients.call(candidate, plain as ChatParams, {
         timeout: this.settings.timeoutMs,
         maxRetries: 0,
       }),
@@ -308,7 +346,8 @@ export class ShadowDispatcher {
   /** The judge's verdict on the routed answer against the reference's; an error instead. */
   private async judge(
     job: ShadowJob,
-    reference: ChatCompletion,
+    answer: string,
+    reference: string,
   ): Promise<{ verdict?: ShadowVerdict; error?: string }> {
     const { policy, referenceModel } = this.options;
     try {
@@ -317,8 +356,8 @@ export class ShadowDispatcher {
         () =>
           this.options.judge!({
             question: job.question,
-            answer: job.answer,
-            reference: reference.choices?.[0]?.message?.content ?? '',
+            answer,
+            reference,
             model: job.model,
             referenceModel,
             classKey: job.classKey,
@@ -365,6 +404,7 @@ export class ShadowDispatcher {
         model: job.model,
         referenceModel: this.options.referenceModel,
         traceId: job.routeSpan.traceId,
+        ...(job.answer === undefined ? { counterfactual: true } : {}),
         ...outcome,
       });
     } catch (error) {

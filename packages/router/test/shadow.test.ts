@@ -214,20 +214,18 @@ describe('shadow comparisons', () => {
     expect(routers[0]!.shadows()).toMatchObject({ judged: 9, notSampled: 1 });
   });
 
-  it('an unlucky start does not strand a class on the reference: shadow exploration keeps the verdicts coming', async () => {
+  it('an unlucky start does not strand a class on the reference: counterfactual shadows (or exploration) keep the verdicts coming', async () => {
     // The first 3 verdicts are losses, then ties (the cheap model is as good): after the
     // losses the engine prefers the reference (0.13 apart, over the 0.1 margin). Without
-    // exploration no cheap call is made again, so no verdict can correct that belief.
-    const run = async (explore: number | undefined) => {
+    // counterfactual shadows or exploration no cheap call is made again, so no verdict can
+    // correct that belief.
+    const run = async (shadow: PolicyInput['shadow']) => {
       let verdicts = 0;
       const unlucky: PairwiseJudge = async () =>
         ++verdicts <= 3 ? { score: 0, label: 'loss' } : { score: 0.5, label: 'tie' };
       const { router, answered } = await learningRun(
         unlucky,
-        {
-          ...policy({ minSamples: 10, ...(explore === undefined ? {} : { explore }) }),
-          goal: { qualityMargin: 0.1 },
-        },
+        { ...policy({ minSamples: 10, ...shadow }), goal: { qualityMargin: 0.1 } },
         5,
         100,
       );
@@ -235,15 +233,27 @@ describe('shadow comparisons', () => {
         answered: answered.map((model) =>
           model.startsWith('gpt-4o-mini') ? 'cheap' : 'reference',
         ),
-        judged: router.shadows().judged,
+        stats: router.shadows(),
       };
     };
-    const stranded = await run(0);
-    expect(stranded.judged).toBeLessThan(10);
+    const stranded = await run({ counterfactual: false });
+    expect(stranded.stats.judged).toBeLessThan(10);
     expect(stranded.answered.slice(-20).every((model) => model === 'reference')).toBe(true);
-    const explored = await run(undefined);
-    expect(explored.judged).toBeGreaterThan(30);
+    // The default: calls the reference answers are shadowed with the cheap model's answer (a
+    // cheap call off the response path), and the ties bring the class back to the cheap model.
+    const counterfactual = await run(undefined);
+    expect(counterfactual.stats.candidateCalls).toBeGreaterThan(0);
+    expect(counterfactual.stats.judged).toBeGreaterThan(30);
+    expect(counterfactual.answered.slice(-20).every((model) => model === 'cheap')).toBe(true);
+    // Exploration (the app's call goes to the cheap model while its estimate is open) does too.
+    const explored = await run({ counterfactual: false, explore: 0.5 });
+    expect(explored.stats.candidateCalls).toBe(0);
+    expect(explored.stats.judged).toBeGreaterThan(30);
     expect(explored.answered.slice(-20).every((model) => model === 'cheap')).toBe(true);
+    // Exploration hands the app cheap answers to measure them; counterfactual shadows do not.
+    const cheapWhileOpen = (answers: string[]) =>
+      answers.slice(0, 40).filter((model) => model === 'cheap').length;
+    expect(cheapWhileOpen(counterfactual.answered)).toBeLessThan(cheapWhileOpen(explored.answered));
   });
 
   it('the engine learns from verdicts: a class whose cheap answers always lose moves to the reference', async () => {
