@@ -10,7 +10,7 @@ import type { LlmSim } from '@modelmaxx/llm-sim';
 import type { PolicyInput } from '@modelmaxx/router';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/index.js';
-import { startSdkGateway, waitFor } from './helpers.js';
+import { simUpstreams, startSdkGateway, waitFor } from './helpers.js';
 import type { ReceivedSpan, SdkGateway } from './helpers.js';
 
 let sim: LlmSim;
@@ -30,20 +30,12 @@ const policy = (name: string, cheap: { model: string; client: string }): PolicyI
 
 beforeAll(async () => {
   sim = await startLlmSim({ seed: 9 });
-  const config = resolveConfig(
-    {
-      policies: [
-        policy('openai-pair', { model: 'gpt-4o-mini', client: 'openai' }),
-        policy('cross-pair', { model: 'claude-haiku-4-5', client: 'anthropic' }),
-      ],
-      judge: { model: 'claude-haiku-4-5' },
-    },
-    {
-      upstreamFlags: [`openai=${sim.openaiBaseURL}`, `anthropic=${sim.anthropicBaseURL}`],
-      env: {},
-    },
-  );
-  sdk = await startSdkGateway(config, { seed: 2 });
+  const policies = [
+    policy('openai-pair', { model: 'gpt-4o-mini', client: 'openai' }),
+    policy('cross-pair', { model: 'claude-haiku-4-5', client: 'anthropic' }),
+  ];
+  const judge = { model: 'claude-haiku-4-5' };
+  sdk = await startSdkGateway(resolveConfig({ policies, judge }, simUpstreams(sim)), { seed: 2 });
 });
 
 afterAll(async () => {

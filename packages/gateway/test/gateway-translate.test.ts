@@ -9,13 +9,12 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../src/index.js';
-import { startRecordingProxy, startSdkGateway } from './helpers.js';
-import type { ReceivedSpan, RecordingProxy, SdkGateway } from './helpers.js';
+import { crossPolicy, startProxiedSim } from './helpers.js';
+import type { ProxiedSim, ReceivedSpan, RecordingProxy, SdkGateway } from './helpers.js';
 
+let rig: ProxiedSim;
 let sim: LlmSim;
 let proxy: RecordingProxy;
 let sdk: SdkGateway;
@@ -27,35 +26,13 @@ const PNG =
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
 beforeAll(async () => {
-  sim = await startLlmSim({ seed: 5 });
-  proxy = await startRecordingProxy(new URL(sim.anthropicBaseURL).origin);
-  const config = resolveConfig(
-    {
-      policies: [
-        {
-          name: 'cross',
-          exploration: 0,
-          candidates: [
-            { model: 'claude-haiku-4-5', client: 'anthropic' },
-            { model: 'gpt-4o-mini', client: 'openai' },
-          ],
-          fallback: { maxAttempts: 2, cooldownMs: 50, timeoutMs: 10_000 },
-        },
-      ],
-    },
-    {
-      upstreamFlags: [`openai=${proxy.origin}/v1`, `anthropic=${proxy.origin}`],
-      env: {},
-    },
-  );
-  sdk = await startSdkGateway(config, { seed: 3 });
+  rig = await startProxiedSim(5, 3, [crossPolicy('cross', ['claude-haiku-4-5', 'gpt-4o-mini'])]);
+  ({ sim, proxy, sdk } = rig);
   ({ openai, anthropic } = sdk);
 });
 
 afterAll(async () => {
-  await sdk?.close();
-  await proxy?.close();
-  await sim?.close();
+  await rig?.close();
 });
 
 beforeEach(async () => {

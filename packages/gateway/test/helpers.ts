@@ -1,6 +1,7 @@
 /**
  * Test helpers: a loopback OTLP/JSON span receiver, a slow SSE upstream that records aborts, a
- * recording proxy, and an in-process gateway with both SDKs pointed at it.
+ * recording proxy, an in-process gateway with both SDKs pointed at it, and llm-sim behind a
+ * recording proxy as both providers' upstream (translation tests).
  */
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
@@ -9,7 +10,10 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { createRandom } from '@modelmaxx/router';
-import { createGateway } from '../src/index.js';
+import type { PolicyInput } from '@modelmaxx/router';
+import { startLlmSim } from '@modelmaxx/llm-sim';
+import type { LlmSim } from '@modelmaxx/llm-sim';
+import { createGateway, resolveConfig } from '../src/index.js';
 import type { Gateway, GatewayAccess, GatewayConfig } from '../src/index.js';
 
 type AnyValue = {
@@ -318,6 +322,60 @@ export async function startSdkGateway(
     async close() {
       await gateway.close();
       await receiver.close();
+    },
+  };
+}
+
+/** `resolveConfig` options with llm-sim as the `openai` and `anthropic` upstreams. */
+export const simUpstreams = (sim: LlmSim) => ({
+  upstreamFlags: [`openai=${sim.openaiBaseURL}`, `anthropic=${sim.anthropicBaseURL}`],
+  env: {},
+});
+
+/** A policy over one OpenAI and one Anthropic model (in this order), for translation tests. */
+export function crossPolicy(name: string, models: readonly [string, string]): PolicyInput {
+  return {
+    name,
+    exploration: 0,
+    candidates: models.map((model) => ({
+      model,
+      client: model.startsWith('claude') ? 'anthropic' : 'openai',
+    })),
+    fallback: { maxAttempts: 2, cooldownMs: 50, timeoutMs: 10_000 },
+  };
+}
+
+export interface ProxiedSim {
+  readonly sim: LlmSim;
+  readonly proxy: RecordingProxy;
+  readonly sdk: SdkGateway;
+  close(): Promise<void>;
+}
+
+/**
+ * llm-sim (seeded `simSeed`) behind a recording proxy as the `openai` and `anthropic` upstreams
+ * of an in-process gateway (random source seeded `gatewaySeed`) with these policies.
+ */
+export async function startProxiedSim(
+  simSeed: number,
+  gatewaySeed: number,
+  policies: PolicyInput[],
+): Promise<ProxiedSim> {
+  const sim = await startLlmSim({ seed: simSeed });
+  const proxy = await startRecordingProxy(new URL(sim.anthropicBaseURL).origin);
+  const config = resolveConfig(
+    { policies },
+    { upstreamFlags: [`openai=${proxy.origin}/v1`, `anthropic=${proxy.origin}`], env: {} },
+  );
+  const sdk = await startSdkGateway(config, { seed: gatewaySeed });
+  return {
+    sim,
+    proxy,
+    sdk,
+    async close() {
+      await sdk.close();
+      await proxy.close();
+      await sim.close();
     },
   };
 }

@@ -8,7 +8,6 @@
  * with the whole output and usage at the end; an error event as the Responses `error` event.
  * Thinking blocks have no counterpart and are left out.
  */
-import { asDict } from './requests.js';
 import {
   functionCallItem,
   messageItem,
@@ -18,28 +17,18 @@ import {
   responsesUsageOf,
   statusOfStop,
 } from './responses-answers.js';
-import { streamErrorEvent } from './responses.js';
-import { parseData } from './streams.js';
-import type { StreamConverter } from './streams.js';
+import { FromAnthropic } from './streams.js';
 
 type Dict = Record<string, unknown>;
-
-const num = (value: unknown): number => (typeof value === 'number' ? value : 0);
 
 /** An Anthropic block being streamed: a text part of the open message item, or a call item. */
 type OpenBlock =
   | { kind: 'text'; part: number; text: string }
   | { kind: 'call'; index: number; id: unknown; name: unknown; args: string };
 
-export class AnthropicToResponses implements StreamConverter {
+export class AnthropicToResponses extends FromAnthropic {
   private sequence = 0;
-  private started = false;
-  private done = false;
-  private id = '';
-  private model = '';
-  private readonly created = Math.floor(Date.now() / 1000);
-  private usage: Dict = {};
-  private stop: unknown = null;
+  private begun = false;
   /** Items finished, in output order. */
   private readonly output: Dict[] = [];
   /** Items added so far (the next item's output_index). */
@@ -48,6 +37,10 @@ export class AnthropicToResponses implements StreamConverter {
   private message: { index: number; parts: Dict[] } | undefined;
   /** Anthropic block index → what it is streamed as. */
   private readonly blocks = new Map<number, OpenBlock>();
+
+  constructor() {
+    super('responses');
+  }
 
   private emit(type: string, body: Dict): string {
     const data = { type, sequence_number: this.sequence++, ...body };
@@ -67,43 +60,9 @@ export class AnthropicToResponses implements StreamConverter {
     return this.emit(type, { response });
   }
 
-  event(event: string): string {
-    const data = parseData(event);
-    if (data === undefined || data === 'done' || this.done) return '';
-    switch (data['type']) {
-      case 'message_start': {
-        const message = asDict(data['message']) ?? {};
-        this.id = String(message['id'] ?? '');
-        this.model = String(message['model'] ?? '');
-        this.usage = { ...asDict(message['usage']) };
-        return this.start();
-      }
-      case 'content_block_start':
-        return this.blockStart(num(data['index']), asDict(data['content_block']) ?? {});
-      case 'content_block_delta':
-        return this.blockDelta(num(data['index']), asDict(data['delta']) ?? {});
-      case 'content_block_stop':
-        return this.blockStop(num(data['index']));
-      case 'message_delta':
-        this.stop = asDict(data['delta'])?.['stop_reason'] ?? this.stop;
-        Object.assign(this.usage, asDict(data['usage']));
-        return '';
-      case 'message_stop':
-        return this.end();
-      case 'error': {
-        this.done = true;
-        const error = asDict(data['error']) ?? {};
-        const type = String(error['type'] ?? 'api_error');
-        return streamErrorEvent('responses', type, String(error['message'] ?? 'stream error'));
-      }
-      default:
-        return '';
-    }
-  }
-
-  private start(): string {
-    if (this.started) return '';
-    this.started = true;
+  protected started(): string {
+    if (this.begun) return '';
+    this.begun = true;
     return (
       this.lifecycle('response.created', 'in_progress') +
       this.lifecycle('response.in_progress', 'in_progress')
@@ -114,7 +73,7 @@ export class AnthropicToResponses implements StreamConverter {
     return messageItemId(this.id, this.message!.index);
   }
 
-  private blockStart(index: number, block: Dict): string {
+  protected blockStart(index: number, block: Dict): string {
     if (block['type'] === 'tool_use') {
       const out = this.closeMessage();
       const call = {
@@ -159,7 +118,7 @@ export class AnthropicToResponses implements StreamConverter {
     });
   }
 
-  private blockDelta(index: number, delta: Dict): string {
+  protected blockDelta(index: number, delta: Dict): string {
     if (delta['type'] === 'text_delta') return this.textDelta(index, String(delta['text'] ?? ''));
     const block = this.blocks.get(index);
     if (delta['type'] !== 'input_json_delta' || block?.kind !== 'call') return '';
@@ -173,7 +132,7 @@ export class AnthropicToResponses implements StreamConverter {
     });
   }
 
-  private blockStop(index: number): string {
+  protected blockStop(index: number): string {
     const block = this.blocks.get(index);
     this.blocks.delete(index);
     if (block === undefined) return '';
@@ -217,7 +176,7 @@ export class AnthropicToResponses implements StreamConverter {
   end(): string {
     if (this.done) return '';
     this.done = true;
-    let out = this.start();
+    let out = this.started();
     for (const index of [...this.blocks.keys()]) out += this.blockStop(index);
     out += this.closeMessage();
     const status = statusOfStop(this.stop);

@@ -5,6 +5,7 @@
  * `error`) as `chat.completion.chunk`s ending in `[DONE]`, and chat chunks as Anthropic events.
  */
 import { dataOf } from '../usage.js';
+import type { Wire } from '../usage.js';
 import { asDict } from './requests.js';
 import {
   chatUsageOf,
@@ -35,19 +36,76 @@ export function parseData(event: string): Dict | 'done' | undefined {
   }
 }
 
+const num = (value: unknown): number => (typeof value === 'number' ? value : 0);
+
+/**
+ * Anthropic events read for a converter to the app's format: the message's id, model, usage and
+ * stop reason kept here, each content block event handed to the converter, an error event
+ * written in the app's format (and the stream over).
+ */
+export abstract class FromAnthropic implements StreamConverter {
+  protected id = '';
+  protected model = '';
+  protected readonly created = Math.floor(Date.now() / 1000);
+  protected usage: Dict = {};
+  protected stop: unknown = null;
+  protected done = false;
+  private readonly wire: Wire;
+
+  constructor(wire: Wire) {
+    this.wire = wire;
+  }
+
+  event(event: string): string {
+    const data = parseData(event);
+    if (data === undefined || data === 'done' || this.done) return '';
+    switch (data['type']) {
+      case 'message_start': {
+        const message = asDict(data['message']) ?? {};
+        this.id = String(message['id'] ?? '');
+        this.model = String(message['model'] ?? '');
+        this.usage = { ...asDict(message['usage']) };
+        return this.started();
+      }
+      case 'content_block_start':
+        return this.blockStart(num(data['index']), asDict(data['content_block']) ?? {});
+      case 'content_block_delta':
+        return this.blockDelta(num(data['index']), asDict(data['delta']) ?? {});
+      case 'content_block_stop':
+        return this.blockStop(num(data['index']));
+      case 'message_delta':
+        this.stop = asDict(data['delta'])?.['stop_reason'] ?? this.stop;
+        Object.assign(this.usage, asDict(data['usage']));
+        return '';
+      case 'message_stop':
+        return this.end();
+      case 'error': {
+        this.done = true;
+        const error = asDict(data['error']) ?? {};
+        const type = String(error['type'] ?? 'api_error');
+        return streamErrorEvent(this.wire, type, String(error['message'] ?? 'stream error'));
+      }
+      default:
+        return '';
+    }
+  }
+
+  /** `message_start` came (id, model and usage read). */
+  protected abstract started(): string;
+  protected abstract blockStart(index: number, block: Dict): string;
+  protected abstract blockDelta(index: number, delta: Dict): string;
+  protected abstract blockStop(index: number): string;
+  abstract end(): string;
+}
+
 /** Anthropic events → chat completion chunks (the usage chunk only when the app asked). */
-export class AnthropicToChat implements StreamConverter {
-  private id = '';
-  private model = '';
-  private readonly created = Math.floor(Date.now() / 1000);
-  private usage: Dict = {};
-  private finish: string | null = null;
+export class AnthropicToChat extends FromAnthropic {
   /** Anthropic block index → tool call index. */
   private readonly tools = new Map<number, number>();
-  private done = false;
   private readonly includeUsage: boolean;
 
   constructor(includeUsage: boolean) {
+    super('chat');
     this.includeUsage = includeUsage;
   }
 
@@ -63,42 +121,15 @@ export class AnthropicToChat implements StreamConverter {
     return `data: ${JSON.stringify(body)}\n\n`;
   }
 
-  event(event: string): string {
-    const data = parseData(event);
-    if (data === undefined || data === 'done' || this.done) return '';
-    switch (data['type']) {
-      case 'message_start': {
-        const message = asDict(data['message']) ?? {};
-        this.id = String(message['id'] ?? '');
-        this.model = String(message['model'] ?? '');
-        this.usage = { ...asDict(message['usage']) };
-        return this.chunk({ role: 'assistant', content: '' });
-      }
-      case 'content_block_start':
-        return this.blockStart(num(data['index']), asDict(data['content_block']) ?? {});
-      case 'content_block_delta':
-        return this.blockDelta(num(data['index']), asDict(data['delta']) ?? {});
-      case 'message_delta':
-        this.finish = finishOfStop(asDict(data['delta'])?.['stop_reason']) ?? this.finish;
-        Object.assign(this.usage, asDict(data['usage']));
-        return '';
-      case 'message_stop':
-        return this.end();
-      case 'error': {
-        this.done = true;
-        const error = asDict(data['error']) ?? {};
-        return streamErrorEvent(
-          'chat',
-          String(error['type'] ?? 'api_error'),
-          String(error['message'] ?? 'stream error'),
-        );
-      }
-      default:
-        return '';
-    }
+  protected started(): string {
+    return this.chunk({ role: 'assistant', content: '' });
   }
 
-  private blockStart(index: number, block: Dict): string {
+  protected blockStop(): string {
+    return '';
+  }
+
+  protected blockStart(index: number, block: Dict): string {
     if (block['type'] === 'tool_use') {
       const call = this.tools.size;
       this.tools.set(index, call);
@@ -113,7 +144,7 @@ export class AnthropicToChat implements StreamConverter {
     return '';
   }
 
-  private blockDelta(index: number, delta: Dict): string {
+  protected blockDelta(index: number, delta: Dict): string {
     if (delta['type'] === 'text_delta') return this.chunk({ content: String(delta['text'] ?? '') });
     if (delta['type'] === 'input_json_delta') {
       const call = this.tools.get(index) ?? 0;
@@ -126,7 +157,7 @@ export class AnthropicToChat implements StreamConverter {
   end(): string {
     if (this.done) return '';
     this.done = true;
-    let out = this.chunk({}, this.finish ?? 'stop');
+    let out = this.chunk({}, finishOfStop(this.stop) ?? 'stop');
     if (this.includeUsage) {
       const body = {
         id: this.id,
@@ -141,8 +172,6 @@ export class AnthropicToChat implements StreamConverter {
     return `${out}data: [DONE]\n\n`;
   }
 }
-
-const num = (value: unknown): number => (typeof value === 'number' ? value : 0);
 
 function anthropicEvent(type: string, body: Dict): string {
   return `event: ${type}\ndata: ${JSON.stringify({ type, ...body })}\n\n`;
