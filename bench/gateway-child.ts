@@ -6,7 +6,9 @@
  * - `node gateway-child.ts gateway <llm-sim URL>`: the gateway in front of it, whose spans go
  *   through a BatchSpanProcessor and the OTLP/protobuf exporter to a loopback sink that reads and
  *   drops them (recording and exporting are part of what is measured); prints
- *   `{ "gateway": URL }`. `GATEWAY_BENCH_SPANS=off`: no spans at all.
+ *   `{ "gateway": URL }`. `GATEWAY_BENCH_SPANS`: `worker` (default) builds that exporter in the
+ *   gateway's span export thread, `main` gives it to the gateway as an object (export on the main
+ *   thread, as builds before the thread did), `off` records no spans at all.
  *
  * `GATEWAY_BENCH_MODULE=<path of a build's dist/index.js>`: that build of the gateway instead of the
  * workspace's (the bench's A/B against a baseline build), `GATEWAY_BENCH_LABEL` names it in the
@@ -145,12 +147,16 @@ if (mode === 'sim') {
   });
   await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', () => resolve()));
   const sinkPort = (sink.address() as AddressInfo).port;
-  const otlp =
-    process.env['GATEWAY_BENCH_SPANS'] === 'off'
-      ? undefined
-      : new OTLPTraceExporter({ url: `http://127.0.0.1:${sinkPort}/v1/traces` });
+  const spans = process.env['GATEWAY_BENCH_SPANS'] ?? 'worker';
+  const sinkUrl = `http://127.0.0.1:${sinkPort}/v1/traces`;
+  const otlp = spans === 'main' ? new OTLPTraceExporter({ url: sinkUrl }) : undefined;
   const diag = diagnose ? diagnostics(otlp) : undefined;
-  const spanExporter = diag === undefined ? otlp : diag.exporter;
+  // The same exporter, built and run in the gateway's span export thread.
+  const inWorker = {
+    module: import.meta.resolve('@opentelemetry/exporter-trace-otlp-proto'),
+    options: { url: sinkUrl },
+  };
+  const spanExporter = spans === 'worker' ? inWorker : diag === undefined ? otlp : diag.exporter;
   const { createGateway, resolveConfig } = (await import(
     gatewayModule === undefined ? '@modelmaxx/gateway' : pathToFileURL(gatewayModule).href
   )) as typeof GatewayModule;

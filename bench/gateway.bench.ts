@@ -14,7 +14,9 @@
  *
  * `GATEWAY_BENCH_BASELINE=<path of another build's dist/index.js>` (e.g. the previous commit's,
  * built apart): that build runs as a third target on the same llm-sim, in the same alternating
- * phases, and the notes give its figures and diagnostics beside the workspace build's (A/B).
+ * phases, and the notes give its figures and diagnostics beside the workspace build's (A/B). Its
+ * spans go to an exporter object (`GATEWAY_BENCH_BASELINE_SPANS=worker`: to the span export
+ * thread, as the workspace build's; see gateway-child.ts).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -327,7 +329,14 @@ async function startTargets(children: Children): Promise<Targets> {
   };
   const baseline = process.env['GATEWAY_BENCH_BASELINE'];
   if (baseline !== undefined && baseline !== '') {
-    const env = { ...diag, GATEWAY_BENCH_MODULE: baseline, GATEWAY_BENCH_LABEL: 'baseline' };
+    // A build from before the span export thread takes its exporter as an object only.
+    const spans = process.env['GATEWAY_BENCH_BASELINE_SPANS'] ?? 'main';
+    const env = {
+      ...diag,
+      GATEWAY_BENCH_MODULE: baseline,
+      GATEWAY_BENCH_LABEL: 'baseline',
+      GATEWAY_BENCH_SPANS: spans,
+    };
     const started = await children.start(['gateway', sim!], env);
     urls['baseline'] = `${started['gateway']}/v1/chat/completions`;
   }

@@ -17,17 +17,23 @@ import { sendError, sendJson } from './http.js';
 import { openAccess } from './open-access.js';
 import { handleRequest } from './pipeline.js';
 import { createShadows } from './shadow.js';
+import type { SpanExporterInWorker } from './span-worker-types.js';
 import { createSpanRecorder } from './spans.js';
 import { Targets } from './targets.js';
 
 export type { GatewayLogger, GatewayMetrics } from './context.js';
+export type { SpanExporterInWorker } from './span-worker-types.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
   /** Keys, budgets and rate limits; default `openAccess()` (loopback only). */
   readonly access?: GatewayAccess;
-  /** Where spans go (OTLP, or the co-located collector's store); none: no spans. */
-  readonly spanExporter?: SpanExporter;
+  /**
+   * Where spans go (OTLP, or the co-located collector's store); none: no spans. An exporter
+   * given as a module (`{ module, exportName, options }`) is built and run in a worker thread:
+   * serializing span batches then never holds the gateway's event loop.
+   */
+  readonly spanExporter?: SpanExporter | SpanExporterInWorker;
   /** `service.name` of the gateway's spans (default `modelmaxx-gateway`). */
   readonly serviceName?: string;
   readonly logger?: GatewayLogger;
@@ -98,12 +104,16 @@ async function listenOn(
 
 export function createGateway(options: GatewayOptions): Gateway {
   const access = options.access ?? openAccess();
+  const now = options.now ?? Date.now;
+  const log = options.logger ?? stderrLogger;
   const recorder =
     options.spanExporter === undefined
       ? undefined
-      : createSpanRecorder(options.spanExporter, options.serviceName ?? 'modelmaxx-gateway');
-  const now = options.now ?? Date.now;
-  const log = options.logger ?? stderrLogger;
+      : createSpanRecorder(
+          options.spanExporter,
+          options.serviceName ?? 'modelmaxx-gateway',
+          (message) => log.error(message),
+        );
   const targets = new Targets(options.config, options.random ?? Math.random);
   const shadows = createShadows({ config: options.config, targets, recorder, log, now });
   const context: GatewayContext = {

@@ -27,7 +27,13 @@ export type {
   UpstreamKind,
 } from './config.js';
 export { assertSafeToBind, createGateway, isLoopbackHost } from './gateway.js';
-export type { Gateway, GatewayLogger, GatewayMetrics, GatewayOptions } from './gateway.js';
+export type {
+  Gateway,
+  GatewayLogger,
+  GatewayMetrics,
+  GatewayOptions,
+  SpanExporterInWorker,
+} from './gateway.js';
 export { openAccess } from './open-access.js';
 export {
   ATTR_MODELMAXX_COST_CATALOG_USD,

@@ -1,6 +1,6 @@
 /**
  * Span recording: the gateway's span recorder (./tracer.ts, a BatchSpanProcessor over the given
- * exporter), a `route <policy>` span per routed request, and a CLIENT span per upstream attempt
+ * exporter, or one in a worker thread), a `route <policy>` span per routed request, and a CLIENT span per upstream attempt
  * with the attributes `@modelmaxx/instrument` records for an SDK call.
  */
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -34,6 +34,8 @@ import {
   ATTR_MODELMAXX_GATEWAY_UPSTREAM,
   requestAttributes,
 } from './telemetry.js';
+import { WorkerSpanProcessor } from './span-thread.js';
+import type { SpanExporterInWorker } from './span-worker-types.js';
 import { SpanRecorder } from './tracer.js';
 
 /** The candidate an attempt goes to, as the router chose it. */
@@ -51,22 +53,35 @@ export interface RouteLabels {
   readonly referenceModel: string;
 }
 
-/** The gateway's spans, batched to `exporter`; flushed and shut down through the processor. */
-export function createSpanRecorder(exporter: SpanExporter, serviceName: string): SpanRecorder {
-  const processor = new BatchSpanProcessor({
-    exporter,
-    // Small batches often: serializing a batch holds the event loop, and requests that
-    // arrive meanwhile wait. At 500 req/s, batches of up to 32 every 50 ms (about 27 spans)
-    // hold it 0.3-0.4 ms each (thread CPU, p99 2-3 ms on the loaded bench machine) where 128
-    // every 200 ms (about 100) held it 1.8-2.4 ms (p99 7-18 ms), for no more export CPU in
-    // all; and a quarter as many spans wait in the queue (alive when a scavenge runs).
-    scheduledDelayMillis: 50,
-    maxExportBatchSize: 32,
-    maxQueueSize: 16_384,
-  });
+const SCOPE_NAME = '@modelmaxx/gateway';
+
+/**
+ * The gateway's spans, batched to `exporter`; flushed and shut down through the processor. An
+ * exporter given as a module (`SpanExporterInWorker`) runs in a thread of its own (./span-thread.ts),
+ * so that serializing a batch never holds the event loop.
+ */
+export function createSpanRecorder(
+  exporter: SpanExporter | SpanExporterInWorker,
+  serviceName: string,
+  onError: (message: string) => void,
+): SpanRecorder {
+  const processor =
+    'export' in exporter
+      ? new BatchSpanProcessor({
+          exporter,
+          // Small batches often: serializing a batch holds the event loop, and requests that
+          // arrive meanwhile wait. At 500 req/s, batches of up to 32 every 50 ms (about 27 spans)
+          // hold it 0.3-0.4 ms each (thread CPU, p99 2-3 ms on the loaded bench machine) where 128
+          // every 200 ms (about 100) held it 1.8-2.4 ms (p99 7-18 ms), for no more export CPU in
+          // all; and a quarter as many spans wait in the queue (alive when a scavenge runs).
+          scheduledDelayMillis: 50,
+          maxExportBatchSize: 32,
+          maxQueueSize: 16_384,
+        })
+      : new WorkerSpanProcessor({ exporter, serviceName, scopeName: SCOPE_NAME, onError });
   return new SpanRecorder(
     resourceFromAttributes({ 'service.name': serviceName }),
-    { name: '@modelmaxx/gateway' },
+    { name: SCOPE_NAME },
     processor,
   );
 }

@@ -1,0 +1,202 @@
+/**
+ * Spans exported from the gateway's span export thread (`spanExporter: { module, options }`):
+ * the same OTLP as with the exporter on the main thread (ids and times blanked), nothing lost
+ * at close without a flush, and an exporter that cannot be built costs spans, never requests.
+ */
+import { createRequire } from 'node:module';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { startLlmSim } from '@modelmaxx/llm-sim';
+import type { LlmSim } from '@modelmaxx/llm-sim';
+import { createRandom } from '@modelmaxx/router';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGateway, resolveConfig } from '../src/index.js';
+import type { Gateway, GatewayConfig, GatewayLogger, GatewayOptions } from '../src/index.js';
+import { startSpanReceiver, waitFor } from './helpers.js';
+
+type Receiver = Awaited<ReturnType<typeof startSpanReceiver>>;
+
+const OTLP_HTTP = createRequire(import.meta.url).resolve('@opentelemetry/exporter-trace-otlp-http');
+const APP_PARENT = '00f067aa0ba902b7';
+const silent: GatewayLogger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+let sim: LlmSim;
+let config: GatewayConfig;
+const closing: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  sim = await startLlmSim({ seed: 3 });
+  config = resolveConfig(
+    {
+      policies: [
+        {
+          name: 'support',
+          exploration: 0,
+          candidates: [
+            { model: 'gpt-4o-mini', client: 'openai' },
+            { model: 'gpt-4o', client: 'openai' },
+          ],
+        },
+      ],
+    },
+    { upstreamFlags: [`openai=${sim.openaiBaseURL}`, `anthropic=${sim.anthropicBaseURL}`] },
+  );
+});
+
+afterAll(async () => {
+  for (const close of closing.reverse()) await close();
+  await sim?.close();
+});
+
+async function start(
+  spanExporter: GatewayOptions['spanExporter'],
+  logger = silent,
+): Promise<{ gateway: Gateway; url: string }> {
+  const gateway = createGateway({
+    config,
+    ...(spanExporter === undefined ? {} : { spanExporter }),
+    serviceName: 'span-thread-test',
+    random: createRandom(5),
+    logger,
+  });
+  const { url } = await gateway.listen(0, '127.0.0.1');
+  closing.push(() => gateway.close());
+  return { gateway, url };
+}
+
+async function receiver(): Promise<Receiver> {
+  const started = await startSpanReceiver();
+  closing.push(() => started.close());
+  return started;
+}
+
+const calls: { path: string; body: unknown; headers?: Record<string, string> }[] = [
+  {
+    path: '/v1/chat/completions',
+    body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] },
+  },
+  {
+    path: '/v1/chat/completions',
+    body: {
+      model: 'gpt-4o',
+      stream: true,
+      max_tokens: 9,
+      messages: [{ role: 'user', content: 'Hi' }],
+    },
+    headers: {
+      traceparent: `00-4bf92f3577b34da6a3ce929d0e0e4736-${APP_PARENT}-01`,
+      tracestate: 'vendor=abc,other=1',
+    },
+  },
+  {
+    path: '/v1/chat/completions',
+    body: { model: 'route:support', messages: [{ role: 'user', content: 'Where is my order?' }] },
+    headers: { 'x-modelmaxx-feature': 'orders', 'x-modelmaxx-user': 'u-1' },
+  },
+  {
+    path: '/v1/chat/completions',
+    body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] },
+    // Not sampled by the app: nothing recorded.
+    headers: { traceparent: `00-4bf92f3577b34da6a3ce929d0e0e4737-${APP_PARENT}-00` },
+  },
+  {
+    path: '/v1/chat/completions',
+    body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi [sim:status=500]' }] },
+  },
+  {
+    path: '/v1/messages',
+    body: { model: 'claude-haiku-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] },
+  },
+];
+
+async function send(url: string): Promise<number[]> {
+  const statuses: number[] = [];
+  for (const call of calls) {
+    const response = await fetch(`${url}${call.path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...call.headers },
+      body: JSON.stringify(call.body),
+    });
+    await response.text();
+    statuses.push(response.status);
+  }
+  return statuses;
+}
+
+/** The exported OTLP/JSON with what differs from run to run blanked, in a stable order. */
+function normalized(bodies: readonly string[]): string[] {
+  const out: string[] = [];
+  type Json = Record<string, unknown>;
+  for (const body of bodies) {
+    for (const resourceSpans of (JSON.parse(body) as Json)['resourceSpans'] as Json[]) {
+      for (const scopeSpans of resourceSpans['scopeSpans'] as Json[]) {
+        for (const span of scopeSpans['spans'] as Json[]) {
+          const parent = span['parentSpanId'];
+          const blanked = {
+            ...span,
+            traceId: '',
+            spanId: '',
+            parentSpanId: parent === APP_PARENT ? 'app' : parent ? 'local' : '',
+            startTimeUnixNano: '',
+            endTimeUnixNano: '',
+            attributes: (span['attributes'] as { key: string }[]).filter(
+              ({ key }) =>
+                key !== 'gen_ai.response.time_to_first_chunk' && key !== 'gen_ai.response.id',
+            ),
+          };
+          const { resource, schemaUrl } = resourceSpans;
+          const { scope } = scopeSpans;
+          out.push(JSON.stringify({ resource, schemaUrl, scope, span: blanked }));
+        }
+      }
+    }
+  }
+  return out.sort();
+}
+
+describe('span export thread', () => {
+  it('exports the same spans as the exporter on the main thread', async () => {
+    const [onMain, inThread] = [await receiver(), await receiver()];
+    const main = await start(new OTLPTraceExporter({ url: onMain.url }));
+    const thread = await start({ module: OTLP_HTTP, options: { url: inThread.url } });
+    const statuses = await send(main.url);
+    expect(await send(thread.url)).toEqual(statuses);
+    expect(statuses).toEqual([200, 200, 200, 200, 500, 200]);
+    // plain, streamed, route + attempt, failed, messages; the unsampled one not at all.
+    await waitFor(() => {
+      void main.gateway.forceFlush();
+      void thread.gateway.forceFlush();
+      return onMain.spans.length >= 6 && inThread.spans.length >= 6;
+    }, 15_000);
+    const expected = normalized(onMain.bodies);
+    expect(expected).toHaveLength(6);
+    expect(expected.join('\n')).toContain('"parentSpanId":"app"');
+    expect(expected.join('\n')).toContain('vendor=abc,other=1');
+    expect(normalized(inThread.bodies)).toEqual(expected);
+  }, 30_000);
+
+  it('loses nothing at close without a flush', async () => {
+    const spans = await receiver();
+    const { gateway, url } = await start({ module: OTLP_HTTP, options: { url: spans.url } });
+    await send(url);
+    await gateway.close();
+    expect(spans.spans).toHaveLength(6);
+  }, 30_000);
+
+  it('an exporter that cannot be built costs spans, never requests', async () => {
+    const errors: string[] = [];
+    const logger = { ...silent, error: (message: string) => void errors.push(message) };
+    const missing = { module: '/nonexistent/exporter.js' };
+    const { gateway, url } = await start(missing, logger);
+    expect(await send(url)).toEqual([200, 200, 200, 200, 500, 200]);
+    await waitFor(() => errors.length > 0, 10_000);
+    expect(await send(url)).toEqual([200, 200, 200, 200, 500, 200]);
+    await gateway.forceFlush();
+    await gateway.close();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain('span export thread failed');
+  }, 30_000);
+});
