@@ -30,6 +30,7 @@ function score(
   name: string,
   value: number,
   source: 'judge' | 'feedback',
+  model = call.SpanAttributes['gen_ai.request.model']!,
 ) {
   return spanRow({
     TraceId: call.TraceId,
@@ -45,7 +46,7 @@ function score(
           'gen_ai.evaluation.score.value': String(value),
           'modelmaxx.evaluation.source': source,
           'gen_ai.response.id': call.SpanAttributes['gen_ai.response.id']!,
-          'gen_ai.request.model': call.SpanAttributes['gen_ai.request.model']!,
+          'gen_ai.request.model': model,
         },
       ],
     },
@@ -61,6 +62,22 @@ const catalog = (model: string, input: number, output: number) => {
   if (!cost.known) throw new Error(`no price for ${model}`);
   return cost.amount;
 };
+
+/** The rows of the Routing Grafana dashboard's savings ledger panel over the last hour. */
+async function ledgerPanelRows(): Promise<Record<string, unknown>[]> {
+  const dashboard = JSON.parse(
+    readFileSync(new URL('../../dashboards/routing.json', import.meta.url), 'utf8'),
+  ) as { panels: { title?: string; targets?: { rawSql?: string }[] }[] };
+  const panel = dashboard.panels.find((each) => each.title?.startsWith('Savings ledger'))!;
+  const sql = expand(panel.targets![0]!.rawSql!, {
+    fromMs: Date.now() - 3_600_000,
+    toMs: Date.now() + 1000,
+    intervalMs: 60_000,
+    values: { service: ['$__all'] },
+    options: { service: [] },
+  });
+  return (await db.store.engine.query<Record<string, unknown>>(sql)).data;
+}
 
 describe('savings ledger', () => {
   let rows: SavingsRow[];
@@ -263,18 +280,7 @@ describe('savings ledger', () => {
   });
 
   it('the Grafana ledger panel gives the same corrected difference and interval', async () => {
-    const dashboard = JSON.parse(
-      readFileSync(new URL('../../dashboards/routing.json', import.meta.url), 'utf8'),
-    ) as { panels: { title?: string; targets?: { rawSql?: string }[] }[] };
-    const panel = dashboard.panels.find((each) => each.title?.startsWith('Savings ledger'))!;
-    const sql = expand(panel.targets![0]!.rawSql!, {
-      fromMs: Date.now() - 3_600_000,
-      toMs: Date.now() + 1000,
-      intervalMs: 60_000,
-      values: { service: ['$__all'] },
-      options: { service: [] },
-    });
-    const panelRows = (await db.store.engine.query<Record<string, unknown>>(sql)).data;
+    const panelRows = await ledgerPanelRows();
     for (const [policy, klass] of [
       ['calibrated', 'qa'],
       ['support', 'qa'],
@@ -397,6 +403,76 @@ describe('savings ledger', () => {
     );
     // c: another judge model, no pairs of its own or in its pool: as measured.
     expect(quality('c')).toMatchObject({ corrected: false, judgeAccuracy: null, difference: -0.5 });
+  });
+
+  it('books a counterfactual verdict (on a call the reference answered) under the model it judged', async () => {
+    // Policy 'counterfactual', class qa: 3 calls gpt-4o-mini answered, each shadowed against
+    // the reference (0.5, 0.5, 0), and 5 the reference answered, each shadowed with
+    // gpt-4o-mini's answer (0, 0, 0.5, 0.5, 0: the verdict names gpt-4o-mini) and rated by
+    // the user (the reference's answer: no pair for the judge). Written after the others read.
+    const calls = (model: string, count: number) =>
+      Array.from({ length: count }, () =>
+        llmSpan({
+          model,
+          costUsd: 0.0001,
+          extra: route('counterfactual', 'qa', model, 'gpt-4o'),
+        }),
+      );
+    const cheap = calls('gpt-4o-mini', 3);
+    const reference = calls('gpt-4o', 5);
+    const spans = [
+      ...cheap,
+      ...reference,
+      ...cheap.map((call, index) =>
+        score(call, 'modelmaxx.shadow', [0.5, 0.5, 0][index]!, 'judge'),
+      ),
+      ...reference.map((call, index) =>
+        score(call, 'modelmaxx.shadow', [0, 0, 0.5, 0.5, 0][index]!, 'judge', 'gpt-4o-mini'),
+      ),
+      ...reference.map((call) => score(call, 'user.thumbs', 1, 'feedback')),
+    ];
+    expect(await db.store.write(spans)).toMatchObject({ status: 'ok' });
+    const ledgerRows = async () =>
+      (
+        await savingsLedger(
+          db.store.engine,
+          SavingsQuerySchema.parse({ window: '1h', groupBy: 'policy,class,model' }),
+        )
+      ).rows.filter((entry) => entry.policy === 'counterfactual');
+    const deadline = Date.now() + 30_000;
+    let found = await ledgerRows();
+    const stored = async () => {
+      const [count] = (
+        await db.store.engine.query<{ n: string }>(
+          `SELECT count() AS n FROM modelmaxx.llm_scores WHERE TraceId IN (${[...cheap, ...reference].map((call) => `'${call.TraceId}'`).join(', ')})`,
+        )
+      ).data;
+      return Number(count?.n);
+    };
+    while ((await stored()) < 13 || found.length < 2) {
+      if (Date.now() > deadline) throw new Error(`not stored: ${JSON.stringify(found)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      found = await ledgerRows();
+    }
+    const byModel = (model: string) => found.find((entry) => entry.model === model)!;
+    // All 8 verdicts are gpt-4o-mini's: differences 0, 0, -1 and -1, -1, 0, 0, -1.
+    expect(byModel('gpt-4o-mini')).toMatchObject({ calls: 3, cheaperShare: 1 });
+    expect(byModel('gpt-4o-mini').quality).toMatchObject({
+      samples: 8,
+      difference: -0.5,
+      corrected: false,
+      // The feedback is on the reference's answers: it cannot measure the judge.
+      judgeAccuracy: null,
+    });
+    expect(byModel('gpt-4o')).toMatchObject({ calls: 5, quality: null, agreement: null });
+    // The Grafana panel books them the same way.
+    const panel = (model: string) =>
+      panelRows.find((entry) => entry['policy'] === 'counterfactual' && entry['model'] === model)!;
+    const panelRows = await ledgerPanelRows();
+    expect(Number(panel('gpt-4o-mini')['shadow_verdicts'])).toBe(8);
+    expect(Number(panel('gpt-4o-mini')['quality_diff'])).toBeCloseTo(-0.5, 6);
+    expect(panel('gpt-4o-mini')['judge_accuracy']).toBeNull();
+    expect(panel('gpt-4o')['quality_diff']).toBeNull();
   });
 
   it('rejects a bad window or groupBy with a message naming it', () => {
