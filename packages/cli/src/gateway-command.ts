@@ -5,7 +5,6 @@
 import { parseArgs } from 'node:util';
 import { ExportResultCode } from '@opentelemetry/core';
 import type { ExportResult } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import {
@@ -215,7 +214,9 @@ export async function gatewayCommand(
   const gateway = createGateway({
     config,
     access,
-    spanExporter: new OTLPTraceExporter(),
+    // OTLP/protobuf from the gateway's span export thread (OTEL_EXPORTER_OTLP_* as usual):
+    // serializing span batches never holds the event loop.
+    spanExporter: { module: import.meta.resolve('@opentelemetry/exporter-trace-otlp-proto') },
     serviceName: values['service-name'] ?? 'modelmaxx-gateway',
     logger: stderrLogger(),
   });
