@@ -3,11 +3,15 @@
  * by the router's own plan executor (`runPlan`: the same order of calls, checks and escalation
  * rules as the routed client), each call with its own span and cost, its answer read in full
  * and held; the answer the plan settles on is then sent to the app. An escalation, or an
- * answering call that failed, goes on in the exchange's attempt loop (with its fallbacks).
+ * answering call that failed, goes on in the exchange's attempt loop (with its fallbacks). The
+ * policy's `cascade.check` (./cascade-check.ts) judges the lead voter's answer as the routed
+ * client's `check` does.
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { normalizeAnswer, runPlan } from '@modelmaxx/router';
 import type { Decision, PlanEnd } from '@modelmaxx/router';
+import { passesCheck, readAnswer } from './cascade-check.js';
+import type { AnswerRead } from './cascade-check.js';
 import type { GatewayRequest } from './request.js';
 import type { Routing } from './routing.js';
 import type { Resolution } from './targets.js';
@@ -55,49 +59,19 @@ export class HeldAnswer {
   }
 }
 
-type Dict = Record<string, unknown>;
-const asDict = (value: unknown): Dict | undefined =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Dict)
-    : undefined;
-
-/** The text of a complete JSON answer in the app's format (what the routed client compares). */
-function answerText(wire: Wire, body: unknown): string {
-  const root = asDict(body);
-  if (root === undefined) return '';
-  if (wire === 'chat') {
-    const choices = root['choices'];
-    const message = asDict(Array.isArray(choices) ? asDict(choices[0])?.['message'] : undefined);
-    const content = message?.['content'];
-    return typeof content === 'string' ? content : '';
+/** A held answer as a check reads it (undefined when it is not JSON). */
+function readHeld(wire: Wire, held: HeldAnswer): AnswerRead | undefined {
+  try {
+    return readAnswer(wire, JSON.parse(held.body().toString('utf8')) as unknown);
+  } catch {
+    return undefined;
   }
-  const parts: string[] = [];
-  const blocks = wire === 'messages' ? root['content'] : root['output'];
-  for (const block of Array.isArray(blocks) ? blocks : []) {
-    const entry = asDict(block);
-    if (wire === 'messages') {
-      if (entry?.['type'] === 'text' && typeof entry['text'] === 'string')
-        parts.push(entry['text']);
-      continue;
-    }
-    const content = entry?.['content'];
-    for (const part of Array.isArray(content) ? content : []) {
-      const text = asDict(part);
-      if (text?.['type'] === 'output_text' && typeof text['text'] === 'string') {
-        parts.push(text['text']);
-      }
-    }
-  }
-  return parts.join('');
 }
 
 /** The normalized answer of a held answer (for voter agreement), undefined when none. */
 export function heldAnswerOf(wire: Wire, held: HeldAnswer): string | undefined {
-  try {
-    return normalizeAnswer(answerText(wire, JSON.parse(held.body().toString('utf8')) as unknown));
-  } catch {
-    return undefined;
-  }
+  const answer = readHeld(wire, held);
+  return answer === undefined ? undefined : normalizeAnswer(answer.text);
 }
 
 /** How one plan call went: its held answer and cost, or its failure. */
@@ -120,8 +94,15 @@ export async function runGatewayPlan(
   now: () => number,
   call: PlanCall,
 ): Promise<PlanEnd<HeldAnswer>> {
-  const { engine } = routing.policy!;
+  const { engine, check } = routing.policy!;
   return runPlan<HeldAnswer>(engine, decision, routing.outcomes, {
+    check:
+      check === undefined
+        ? undefined
+        : (held) => {
+            const answer = readHeld(wire, held);
+            return answer !== undefined && passesCheck(check, answer);
+          },
     call: async (models, role) => {
       const numbered = models.map((model) => ({ model, number: (routing.planCalls += 1) }));
       const results = await Promise.all(

@@ -9,6 +9,8 @@ import { PolicySchema } from '@modelmaxx/router';
 import type { Policy } from '@modelmaxx/router';
 import { z } from 'zod';
 import { formatIssues } from '@modelmaxx/semconv';
+import { cascadeChecksOf } from './cascade-check.js';
+import type { CascadeCheck } from './cascade-check.js';
 
 export const UPSTREAM_KINDS = ['openai', 'anthropic', 'openrouter', 'openai-compatible'] as const;
 export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
@@ -90,6 +92,8 @@ export interface GatewayConfig {
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly models: ReadonlyMap<string, string>;
   readonly policies: ReadonlyMap<string, Policy>;
+  /** Policy name → its `cascade.check` (validated here; the router's schema has no such field). */
+  readonly cascadeChecks: ReadonlyMap<string, CascadeCheck>;
   readonly maxBodyBytes: number;
   readonly maxConcurrentRequests: number;
   readonly costDisagreementTolerance: number;
@@ -223,10 +227,18 @@ export function resolveConfig(input: unknown, options: ResolveConfigOptions = {}
     }
     policies.set(policy.name, policy);
   }
+  const checks = cascadeChecksOf(
+    input,
+    config.policies.map((policy) => policy.name),
+  );
+  if ('issues' in checks) {
+    throw new GatewayConfigError(`${options.source ?? 'config'}: ${formatIssues(checks.issues)}`);
+  }
   return {
     upstreams,
     models,
     policies,
+    cascadeChecks: checks.checks,
     maxBodyBytes: config.limits.maxBodyBytes,
     maxConcurrentRequests: config.limits.maxConcurrentRequests,
     costDisagreementTolerance: config.costDisagreementTolerance,

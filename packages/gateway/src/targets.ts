@@ -8,6 +8,7 @@ import type { Attributes } from '@opentelemetry/api';
 import { RoutingEngine, referenceModelOf } from '@modelmaxx/router';
 import type { Policy, RandomSource } from '@modelmaxx/router';
 import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@modelmaxx/semconv';
+import type { CascadeCheck } from './cascade-check.js';
 import { resolveModel } from './config.js';
 import type { GatewayConfig, Upstream } from './config.js';
 import { RequestError } from './http.js';
@@ -44,6 +45,8 @@ export interface PolicyState {
   readonly cooldownUntil: Map<string, number>;
   /** Candidate model → target per wire (undefined: that wire is not served). */
   readonly targets: Map<string, Map<Wire, Target | undefined>>;
+  /** The policy's `cascade.check`: a lead voter's answer that fails it escalates. */
+  readonly check: CascadeCheck | undefined;
 }
 
 /** What a request's `model` resolved to: a policy's candidates, or the one real model. */
@@ -105,6 +108,7 @@ export class Targets {
         referenceModel: referenceModelOf(policy),
         cooldownUntil: new Map(),
         targets: new Map(),
+        check: config.cascadeChecks.get(policy.name),
       });
     }
   }
