@@ -216,6 +216,33 @@ describe('OpenAI responses answered by an Anthropic upstream', () => {
     ]);
   });
 
+  it('parallel tool_use blocks: one function_call item each, streamed and whole alike', async () => {
+    const time: OpenAI.Responses.FunctionTool = {
+      type: 'function',
+      name: 'get_time',
+      parameters: { type: 'object', properties: { zone: { type: 'string' } } },
+      strict: false,
+    };
+    const ask = {
+      model: 'claude-haiku-4-5',
+      input: 'Weather and time in Rome [sim:parallel-tools=2]',
+      tools: [weather, time],
+      tool_choice: 'required' as const,
+      max_output_tokens: 300,
+    };
+    const calls = (response: OpenAI.Responses.Response) =>
+      response.output.flatMap((item) =>
+        item.type === 'function_call' ? [[item.name, item.call_id, item.arguments]] : [],
+      );
+    const whole = await openai.responses.create(ask);
+    expect(calls(whole).map(([name]) => name)).toEqual(['get_weather', 'get_time']);
+    const streamed = await openai.responses.stream(ask).finalResponse();
+    expect(calls(streamed).map(([name, , args]) => [name, args])).toEqual(
+      calls(whole).map(([name, , args]) => [name, args]),
+    );
+    expect(new Set(streamed.output.map((item) => item.id)).size).toBe(streamed.output.length);
+  });
+
   it("errors: the upstream's 429 in OpenAI's shape, a stream error event as the SDK's APIError", async () => {
     const limited = (await openai.responses
       .create({
