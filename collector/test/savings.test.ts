@@ -403,6 +403,20 @@ describe('savings ledger', () => {
     );
     // c: another judge model, no pairs of its own or in its pool: as measured.
     expect(quality('c')).toMatchObject({ corrected: false, judgeAccuracy: null, difference: -0.5 });
+    // The Grafana panel pools the same way (it corrected by the row's own pairs only before).
+    const panelRows = await ledgerPanelRows();
+    for (const klass of ['a', 'b', 'c']) {
+      const panelRow = panelRows.find(
+        (entry) => entry['policy'] === 'pooled' && entry['class'] === klass,
+      )!;
+      const expected = quality(klass);
+      expect(Number(panelRow['quality_diff']), klass).toBeCloseTo(expected.difference, 5);
+      expect(Number(panelRow['quality_ci95']), klass).toBeCloseTo(expected.halfWidth!, 5);
+      expect(Boolean(Number(panelRow['judge_corrected'])), klass).toBe(expected.corrected);
+      expect(Boolean(Number(panelRow['judge_pooled'])), klass).toBe(
+        expected.judgeAccuracy?.pooled === true,
+      );
+    }
   });
 
   it('books a counterfactual verdict (on a call the reference answered) under the model it judged', async () => {
