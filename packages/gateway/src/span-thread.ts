@@ -153,7 +153,12 @@ export class WorkerSpanProcessor implements SpanProcessor {
     if (this.buffer.length === 0 || this.failed) return;
     const spans = this.buffer;
     this.buffer = [];
-    this.send({ spans });
+    // As JSON text: the attributes objects are in V8's dictionary mode (more than a dozen keyed
+    // stores), which structured cloning copies slowly (about 30 µs a span against 1 µs in JSON).
+    // JSON has no NaN, Infinity or undefined (in arrays): a batch with any (a `null` in the text)
+    // is cloned instead.
+    const json = JSON.stringify(spans);
+    this.send(json.includes('null') ? { spans } : { json });
   }
 
   private send(message: ToWorker): void {

@@ -52,7 +52,9 @@ export interface WorkerSetup {
   readonly scopeName: string;
 }
 
-export type ToWorker = { spans: SpanRecord[] } | { flush: number } | { shutdown: number };
+/** Spans as JSON text (`SpanRecord[]`), or cloned. */
+export type ToWorker =
+  { json: string } | { spans: SpanRecord[] } | { flush: number } | { shutdown: number };
 
 /** `done`: the flush or shutdown of that id is over; `error`: the thread cannot export. */
 export type FromWorker = { done: number } | { error: string };

@@ -86,8 +86,9 @@ function readable(record: SpanRecord): ReadableSpan {
 }
 
 port.on('message', (message: ToWorker) => {
-  if ('spans' in message) {
-    for (const record of message.spans) processor.onEnd(readable(record));
+  if ('json' in message || 'spans' in message) {
+    const spans = 'json' in message ? (JSON.parse(message.json) as SpanRecord[]) : message.spans;
+    for (const record of spans) processor.onEnd(readable(record));
     return;
   }
   const [id, done] =

@@ -4,6 +4,8 @@
  * at close without a flush, and an exporter that cannot be built costs spans, never requests.
  */
 import { createRequire } from 'node:module';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import type { Attributes } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
@@ -11,6 +13,7 @@ import { createRandom } from '@modelmaxx/router';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, resolveConfig } from '../src/index.js';
 import type { Gateway, GatewayConfig, GatewayLogger, GatewayOptions } from '../src/index.js';
+import { createSpanRecorder } from '../src/spans.js';
 import { startSpanReceiver, waitFor } from './helpers.js';
 
 type Receiver = Awaited<ReturnType<typeof startSpanReceiver>>;
@@ -142,6 +145,7 @@ function normalized(bodies: readonly string[]): string[] {
             parentSpanId: parent === APP_PARENT ? 'app' : parent ? 'local' : '',
             startTimeUnixNano: '',
             endTimeUnixNano: '',
+            events: (span['events'] as Json[]).map((event) => ({ ...event, timeUnixNano: '' })),
             attributes: (span['attributes'] as { key: string }[]).filter(
               ({ key }) =>
                 key !== 'gen_ai.response.time_to_first_chunk' && key !== 'gen_ai.response.id',
@@ -175,6 +179,39 @@ describe('span export thread', () => {
     expect(expected).toHaveLength(6);
     expect(expected.join('\n')).toContain('"parentSpanId":"app"');
     expect(expected.join('\n')).toContain('vendor=abc,other=1');
+    expect(normalized(inThread.bodies)).toEqual(expected);
+  }, 30_000);
+
+  it('carries what JSON cannot (NaN, Infinity, undefined in arrays), events and links', async () => {
+    const [onMain, inThread] = [await receiver(), await receiver()];
+    const recorders = [
+      createSpanRecorder(new OTLPTraceExporter({ url: onMain.url }), 'odd', () => undefined),
+      createSpanRecorder(
+        { module: OTLP_HTTP, options: { url: inThread.url } },
+        'odd',
+        () => undefined,
+      ),
+    ];
+    const link = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: APP_PARENT, traceFlags: 1 };
+    for (const recorder of recorders) {
+      const attributes = { nan: NaN, inf: -Infinity, holes: ['a', undefined, null], n: 1 };
+      const span = recorder.startSpan(
+        'odd',
+        SpanKind.INTERNAL,
+        attributes as Attributes,
+        ROOT_CONTEXT,
+      );
+      span.addEvent('event', { at: 2, text: 'null' });
+      span.addLink({ context: { ...link, isRemote: true }, attributes: { weight: 0.5 } });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: 'odd' });
+      span.end();
+      const plain = recorder.startSpan('plain', SpanKind.SERVER, { text: 'ok' }, ROOT_CONTEXT);
+      plain.end();
+      await recorder.processor.shutdown();
+    }
+    const expected = normalized(onMain.bodies);
+    expect(expected).toHaveLength(2);
+    expect(expected.join('\n')).toContain('"key":"nan"');
     expect(normalized(inThread.bodies)).toEqual(expected);
   }, 30_000);
 
