@@ -15,6 +15,10 @@ import type { CascadeCheck } from './cascade-check.js';
 export const UPSTREAM_KINDS = ['openai', 'anthropic', 'openrouter', 'openai-compatible'] as const;
 export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
 
+/** How an upstream answers `/v1/responses`: forwarded as is, or through Chat Completions. */
+const RESPONSES_APIS = ['native', 'chat'] as const;
+type ResponsesApi = (typeof RESPONSES_APIS)[number];
+
 const UPSTREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 export const UpstreamSchema = z.object({
@@ -31,6 +35,12 @@ export const UpstreamSchema = z.object({
   timeoutMs: z.number().int().positive().optional(),
   /** Longest silence of the upstream's answer once its headers came, ms (else limits'). */
   streamIdleTimeoutMs: z.number().int().positive().optional(),
+  /**
+   * How an OpenAI-style upstream answers `/v1/responses`: `native` (it serves the Responses API;
+   * the request is forwarded) or `chat` (it does not; the request goes to its
+   * `/chat/completions` as its chat counterpart, the answer comes back translated).
+   */
+  responsesApi: z.enum(RESPONSES_APIS).optional(),
 });
 export type UpstreamInput = z.infer<typeof UpstreamSchema>;
 
@@ -86,6 +96,11 @@ export interface Upstream {
   readonly keyEnv: string;
   readonly timeoutMs: number;
   readonly streamIdleTimeoutMs: number;
+  /**
+   * `/v1/responses` on this upstream: `native` (forwarded) or `chat` (through its Chat
+   * Completions; an Anthropic upstream's is always translated, to `/v1/messages`).
+   */
+  readonly responsesApi: ResponsesApi;
 }
 
 export interface GatewayConfig {
@@ -114,6 +129,18 @@ const DEFAULT_MODELS: Record<UpstreamKind, readonly string[]> = {
   anthropic: ['claude-*'],
   openrouter: ['*/*'],
   'openai-compatible': [],
+};
+
+/**
+ * The Responses API is OpenAI's own: other OpenAI-compatible servers (vLLM, Ollama, Groq,
+ * Together…) mostly serve Chat Completions only, and OpenRouter's Responses API is a beta, where
+ * its chat endpoint reports the provider's cost. Set `responsesApi: "native"` on one that has it.
+ */
+const DEFAULT_RESPONSES_API: Record<UpstreamKind, ResponsesApi> = {
+  openai: 'native',
+  anthropic: 'chat',
+  openrouter: 'chat',
+  'openai-compatible': 'chat',
 };
 
 /** `MODELMAXX_UPSTREAM_<NAME>_KEY`: the name upper-cased, other characters `_`. */
@@ -194,6 +221,11 @@ export function resolveConfig(input: unknown, options: ResolveConfigOptions = {}
         `upstream "${name}" (${kind}) needs a baseURL (or --upstream ${name}=URL)`,
       );
     }
+    if (kind === 'anthropic' && upstream.responsesApi !== undefined) {
+      throw new GatewayConfigError(
+        `upstreams.${name}.responsesApi: upstream "${name}" is anthropic, whose /v1/responses always goes to its /v1/messages (translated); responsesApi is for OpenAI-style upstreams`,
+      );
+    }
     const keyEnv = upstream.keyEnv ?? upstreamKeyEnv(name);
     const key = env[keyEnv]?.trim();
     upstreams.set(name, {
@@ -205,6 +237,7 @@ export function resolveConfig(input: unknown, options: ResolveConfigOptions = {}
       keyEnv,
       timeoutMs: upstream.timeoutMs ?? 600_000,
       streamIdleTimeoutMs: upstream.streamIdleTimeoutMs ?? config.limits.streamIdleTimeoutMs,
+      responsesApi: upstream.responsesApi ?? DEFAULT_RESPONSES_API[kind],
     });
   }
   const models = new Map(Object.entries(config.models));

@@ -32,6 +32,7 @@ import {
   ATTR_MODELMAXX_GATEWAY_KEY_ID,
   ATTR_MODELMAXX_GATEWAY_TEAM,
   ATTR_MODELMAXX_GATEWAY_UPSTREAM,
+  ATTR_MODELMAXX_GATEWAY_UPSTREAM_API,
   requestAttributes,
 } from './telemetry.js';
 import { WorkerSpanProcessor } from './span-thread.js';
@@ -126,6 +127,7 @@ export function startAttemptSpan(
   attributes[ATTR_GEN_AI_PROVIDER_NAME] = target.provider;
   Object.assign(attributes, target.server);
   attributes[ATTR_MODELMAXX_GATEWAY_UPSTREAM] = target.upstream.name;
+  attributes[ATTR_MODELMAXX_GATEWAY_UPSTREAM_API] = target.wire;
   if (route !== undefined) {
     attributes[ATTR_MODELMAXX_ROUTE_POLICY] = route.labels.policy;
     attributes[ATTR_MODELMAXX_ROUTE_CLASS] = route.labels.classKey;

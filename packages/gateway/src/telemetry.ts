@@ -43,6 +43,8 @@ export const ATTR_MODELMAXX_GATEWAY_TEAM = 'modelmaxx.gateway.team';
 export const ATTR_MODELMAXX_GATEWAY_APP = 'modelmaxx.gateway.app';
 /** The configured upstream the gateway sent the call to. */
 export const ATTR_MODELMAXX_GATEWAY_UPSTREAM = 'modelmaxx.gateway.upstream';
+/** The upstream API called: `chat`, `responses`, `messages` or `embeddings` (maybe translated). */
+export const ATTR_MODELMAXX_GATEWAY_UPSTREAM_API = 'modelmaxx.gateway.upstream_api';
 
 type Dict = Record<string, unknown>;
 

@@ -14,11 +14,13 @@ const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: Infinity, maxFr
 
 /**
  * The wire format an upstream of this kind is called in for an app's wire format: its own, or
- * the other provider's chat format (translated, ./translate/); undefined when it has none
- * (embeddings on Anthropic, which has no embeddings API).
+ * a chat format (translated, ./translate/: the other provider's, or Chat Completions for
+ * Responses on an upstream without that API); undefined when it has none (embeddings on
+ * Anthropic, which has no embeddings API).
  */
 export function upstreamWireOf(upstream: Upstream, wire: Wire): Wire | undefined {
   if (upstream.kind === 'anthropic') return wire === 'embeddings' ? undefined : 'messages';
+  if (wire === 'responses') return upstream.responsesApi === 'native' ? wire : 'chat';
   return wire === 'messages' ? 'chat' : wire;
 }
 

@@ -2,18 +2,23 @@
  * An OpenAI Responses request as its Chat Completions counterpart: `instructions` and the
  * `input` items (messages, function calls and their outputs) as chat messages, function tools,
  * tool choice, token limit and sampling. An Anthropic upstream gets it through `chatToMessages`
- * (./requests.ts); a shadow comparison compares it as chat. What has no counterpart (server-side
- * state, hosted tools, structured output, reasoning settings, files) is refused with a 400 naming
- * the field, as the chat translation does; docs/gateway.md lists both.
+ * (./requests.ts), an OpenAI-style upstream without the Responses API as it is (with structured
+ * output and reasoning effort, which Chat Completions has too); a shadow comparison compares it
+ * as chat. What has no counterpart (server-side state, hosted tools, files; for Anthropic also
+ * structured output and reasoning settings) is refused with a 400 naming the field, as the chat
+ * translation does; docs/gateway.md lists both.
  */
+import type { UpstreamKind } from '../config.js';
+import type { RequestError } from '../http.js';
 import { asDict, untranslatable } from './requests.js';
 
 type Dict = Record<string, unknown>;
 
-const refuse = (what: string) => untranslatable(what, 'anthropic');
+/** A 400 naming what the upstream's format (Anthropic Messages, else Chat Completions) lacks. */
+type Refuse = (what: string) => RequestError;
 
 /** A content part of an input message as a chat content part. */
-function chatPart(part: unknown): Dict {
+function chatPart(part: unknown, refuse: Refuse): Dict {
   const dict = asDict(part) ?? {};
   const type = dict['type'];
   if (type === 'input_text' || type === 'output_text' || type === 'text') {
@@ -28,7 +33,7 @@ function chatPart(part: unknown): Dict {
   throw refuse(`an input content part of type "${String(type)}"`);
 }
 
-function messageOf(item: Dict): Dict {
+function messageOf(item: Dict, refuse: Refuse): Dict {
   const role = item['role'];
   if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer') {
     throw refuse(`an input message with role "${String(role)}"`);
@@ -36,11 +41,11 @@ function messageOf(item: Dict): Dict {
   const content = item['content'];
   if (typeof content === 'string') return { role, content };
   if (!Array.isArray(content)) throw refuse(`an input message without content`);
-  return { role, content: content.map(chatPart) };
+  return { role, content: content.map((part) => chatPart(part, refuse)) };
 }
 
 /** A function_call_output's `output`: a string, or text parts. */
-function outputText(output: unknown): string {
+function outputText(output: unknown, refuse: Refuse): string {
   if (typeof output === 'string') return output;
   if (!Array.isArray(output)) throw refuse('a function_call_output without an output');
   return output
@@ -54,14 +59,14 @@ function outputText(output: unknown): string {
 }
 
 /** `input` (a string or items) as chat messages. */
-function chatMessagesOf(input: unknown): Dict[] {
+function chatMessagesOf(input: unknown, refuse: Refuse): Dict[] {
   if (typeof input === 'string') return [{ role: 'user', content: input }];
   if (!Array.isArray(input)) throw refuse('"input" that is neither a string nor an array');
   const messages: Dict[] = [];
   for (const entry of input) {
     const item = asDict(entry) ?? {};
     const type = item['type'] ?? 'message';
-    if (type === 'message') messages.push(messageOf(item));
+    if (type === 'message') messages.push(messageOf(item, refuse));
     else if (type === 'function_call') {
       const fn = { name: item['name'], arguments: item['arguments'] };
       const call = { id: item['call_id'], type: 'function', function: fn };
@@ -70,7 +75,7 @@ function chatMessagesOf(input: unknown): Dict[] {
       messages.push({
         role: 'tool',
         tool_call_id: item['call_id'],
-        content: outputText(item['output']),
+        content: outputText(item['output'], refuse),
       });
     } else if (type !== 'reasoning') {
       // Reasoning items of an earlier turn are the other provider's (encrypted): left out.
@@ -80,7 +85,7 @@ function chatMessagesOf(input: unknown): Dict[] {
   return messages;
 }
 
-function chatTools(tools: unknown): Dict[] {
+function chatTools(tools: unknown, refuse: Refuse): Dict[] {
   if (!Array.isArray(tools)) throw refuse('"tools" that is not an array');
   return tools.map((tool) => {
     const dict = asDict(tool) ?? {};
@@ -93,7 +98,7 @@ function chatTools(tools: unknown): Dict[] {
   });
 }
 
-function chatToolChoice(choice: unknown): unknown {
+function chatToolChoice(choice: unknown, refuse: Refuse): unknown {
   if (choice === undefined || choice === null || typeof choice === 'string') return choice;
   const dict = asDict(choice) ?? {};
   if (dict['type'] === 'function' && typeof dict['name'] === 'string') {
@@ -102,17 +107,35 @@ function chatToolChoice(choice: unknown): unknown {
   throw refuse(`tool_choice of type "${String(dict['type'])}"`);
 }
 
-/** Settings accepted only at the value that changes nothing. */
-function refuseSettings(body: Dict): void {
+/** `text.format` as a chat `response_format` (json_schema's fields move under `json_schema`). */
+function responseFormatOf(format: Dict): Dict {
+  if (format['type'] !== 'json_schema') return { type: format['type'] };
+  const { type, ...schema } = format;
+  return { type, json_schema: schema };
+}
+
+/**
+ * Settings with a Chat Completions counterpart (structured output, reasoning effort) into `out`
+ * for an OpenAI-style upstream; the others (and, for Anthropic, these too) accepted only at the
+ * value that changes nothing.
+ */
+function settings(body: Dict, out: Dict, refuse: Refuse, chat: boolean): void {
   const text = asDict(body['text']);
-  const format = asDict(text?.['format'])?.['type'];
-  if (format !== undefined && format !== 'text') throw refuse(`text.format "${String(format)}"`);
+  const format = asDict(text?.['format']);
+  if (format !== undefined && format['type'] !== undefined && format['type'] !== 'text') {
+    if (!chat) throw refuse(`text.format "${String(format['type'])}"`);
+    out['response_format'] = responseFormatOf(format);
+  }
   const verbosity = text?.['verbosity'];
   if (verbosity !== undefined && verbosity !== null && verbosity !== 'medium')
     throw refuse('"text.verbosity"');
   const reasoning = asDict(body['reasoning']);
-  if (reasoning !== undefined && (reasoning['effort'] ?? null) !== null)
-    throw refuse('"reasoning"');
+  const effort = reasoning?.['effort'] ?? null;
+  if (effort !== null) {
+    if (!chat) throw refuse('"reasoning"');
+    out['reasoning_effort'] = effort;
+  }
+  if ((reasoning?.['summary'] ?? null) !== null) throw refuse('"reasoning.summary"');
   const truncation = body['truncation'];
   if (truncation !== undefined && truncation !== null && truncation !== 'disabled')
     throw refuse(`truncation "${String(truncation)}"`);
@@ -151,26 +174,42 @@ const RESPONSES_FIELDS = new Set([
   'stream_options',
 ]);
 
-/** An OpenAI Responses body as a Chat Completions body (a 400 for what has no counterpart). */
-export function responsesToChat(body: Dict): Dict {
+/**
+ * An OpenAI Responses body as a Chat Completions body (a 400 for what has no counterpart): for an
+ * Anthropic upstream (`chatToMessages` takes it on) by default, else for an OpenAI-style upstream
+ * of `kind` (its token limit field, usage asked for on a stream).
+ */
+export function responsesToChat(body: Dict, kind: UpstreamKind = 'anthropic'): Dict {
+  const chat = kind !== 'anthropic';
+  const refuse: Refuse = (what) => untranslatable(what, chat ? 'openai' : 'anthropic');
   for (const field of Object.keys(body)) {
     if (!RESPONSES_FIELDS.has(field)) throw refuse(`"${field}"`);
   }
-  refuseSettings(body);
-  const messages = chatMessagesOf(body['input']);
+  const messages = chatMessagesOf(body['input'], refuse);
+  // OpenAI-compatible servers' chat templates mostly know no `developer` role.
+  if (chat && kind !== 'openai') {
+    for (const message of messages) if (message['role'] === 'developer') message['role'] = 'system';
+  }
   const instructions = body['instructions'];
   if (typeof instructions === 'string' && instructions !== '')
     messages.unshift({ role: 'system', content: instructions });
   const out: Dict = { model: body['model'], messages };
+  settings(body, out, refuse, chat);
+  // As for a Messages request: OpenAI's own API wants max_completion_tokens, others max_tokens.
   if (typeof body['max_output_tokens'] === 'number')
-    out['max_completion_tokens'] = body['max_output_tokens'];
+    out[chat && kind !== 'openai' ? 'max_tokens' : 'max_completion_tokens'] =
+      body['max_output_tokens'];
   for (const field of ['temperature', 'top_p', 'user', 'parallel_tool_calls'] as const) {
     if (body[field] !== undefined && body[field] !== null) out[field] = body[field];
   }
   if (body['tools'] !== undefined && body['tools'] !== null)
-    out['tools'] = chatTools(body['tools']);
-  const choice = chatToolChoice(body['tool_choice']);
+    out['tools'] = chatTools(body['tools'], refuse);
+  const choice = chatToolChoice(body['tool_choice'], refuse);
   if (choice !== undefined && choice !== null) out['tool_choice'] = choice;
-  if (body['stream'] === true) out['stream'] = true;
+  if (body['stream'] === true) {
+    out['stream'] = true;
+    // The span's usage (and the response.completed event's) comes from the usage chunk.
+    if (chat) out['stream_options'] = { include_usage: true };
+  }
   return out;
 }

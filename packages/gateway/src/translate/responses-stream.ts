@@ -6,7 +6,8 @@
  * `function_call` items (`response.function_call_arguments.delta`, `.done`,
  * `response.output_item.done`); `response.completed` (or `response.incomplete` for a cut answer)
  * with the whole output and usage at the end; an error event as the Responses `error` event.
- * Thinking blocks have no counterpart and are left out.
+ * Thinking blocks have no counterpart and are left out. A chat stream (an OpenAI-style upstream
+ * without the Responses API) comes the same way, through its Anthropic events (`ChatToResponses`).
  */
 import {
   functionCallItem,
@@ -17,7 +18,8 @@ import {
   responsesUsageOf,
   statusOfStop,
 } from './responses-answers.js';
-import { FromAnthropic } from './streams.js';
+import { ChatToAnthropic, FromAnthropic } from './streams.js';
+import type { StreamConverter } from './streams.js';
 
 type Dict = Record<string, unknown>;
 
@@ -181,5 +183,30 @@ export class AnthropicToResponses extends FromAnthropic {
     out += this.closeMessage();
     const status = statusOfStop(this.stop);
     return out + this.lifecycle(`response.${status}`, status);
+  }
+}
+
+/**
+ * Chat completion chunks as Responses events: each chunk through `ChatToAnthropic` and the
+ * Anthropic events it makes through `AnthropicToResponses`, so the two directions to Responses
+ * share one converter (text and tool calls, parallel calls interleaved, usage, finish, errors).
+ */
+export class ChatToResponses implements StreamConverter {
+  private readonly chat = new ChatToAnthropic();
+  private readonly responses = new AnthropicToResponses();
+
+  /** The Anthropic events `ChatToAnthropic` wrote, one by one through the Responses converter. */
+  private pass(events: string): string {
+    let out = '';
+    for (const event of events.split('\n\n')) if (event !== '') out += this.responses.event(event);
+    return out;
+  }
+
+  event(event: string): string {
+    return this.pass(this.chat.event(event));
+  }
+
+  end(): string {
+    return this.pass(this.chat.end()) + this.responses.end();
   }
 }

@@ -1,7 +1,9 @@
 /**
  * Relay sinks for an answer in the other provider's format: a whole JSON answer (or error) is
  * read to its end and written once in the app's format; a stream is converted event by event as
- * it arrives. The span reads the upstream's own format, as for an untranslated answer.
+ * it arrives. The span reads the upstream's own format, as for an untranslated answer. A
+ * Responses request answered in Chat Completions (an upstream without the Responses API) comes
+ * back through the Anthropic shape, the converters to Responses reading only that.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyRelay, EventScanner } from '../relay.js';
@@ -16,7 +18,7 @@ import {
   streamErrorEvent,
 } from './responses.js';
 import { responseOfMessage } from './responses-answers.js';
-import { AnthropicToResponses } from './responses-stream.js';
+import { AnthropicToResponses, ChatToResponses } from './responses-stream.js';
 import { AnthropicToChat, ChatToAnthropic } from './streams.js';
 import type { StreamConverter } from './streams.js';
 
@@ -53,12 +55,13 @@ class TranslatedBody implements Sink {
       return { status: 502, text };
     }
     const now = Math.floor(Date.now() / 1000);
-    const { wire } = this.options;
+    const { wire, upstreamWire } = this.options;
+    // A chat completion reaches the Responses shape through its Anthropic message.
     const converted =
       wire === 'chat'
         ? chatCompletionOf(parsed, now)
         : wire === 'responses'
-          ? responseOfMessage(parsed, now)
+          ? responseOfMessage(upstreamWire === 'chat' ? anthropicMessageOf(parsed) : parsed, now)
           : anthropicMessageOf(parsed);
     return { status, text: JSON.stringify(converted) };
   }
@@ -85,7 +88,8 @@ class TranslatedBody implements Sink {
 
 function converterFor(options: RelayOptions): StreamConverter {
   if (options.wire === 'chat') return new AnthropicToChat(options.includeUsage);
-  return options.wire === 'responses' ? new AnthropicToResponses() : new ChatToAnthropic();
+  if (options.wire !== 'responses') return new ChatToAnthropic();
+  return options.upstreamWire === 'chat' ? new ChatToResponses() : new AnthropicToResponses();
 }
 
 /** A stream converted event by event; the span reads the upstream's events. */
