@@ -59,6 +59,10 @@ beforeAll(async () => {
   await writeFile(
     config,
     JSON.stringify({
+      // An OpenAI-compatible server without the Responses API (llm-sim's chat endpoint).
+      upstreams: {
+        local: { kind: 'openai-compatible', baseURL: sim.openaiBaseURL, models: ['llama-*'] },
+      },
       policies: [
         {
           name: 'support',
@@ -335,6 +339,75 @@ print(json.dumps(out))
     expect(rows.filter((row) => row['Operation'] === 'embeddings')).toHaveLength(1);
     expect(rows.filter((row) => row['ErrorType'] === '429')).toHaveLength(1);
     expect(rows.filter((row) => row['ErrorType'] === '529')).toHaveLength(1);
+  }, 180_000);
+
+  it('the Python openai SDK: responses.create (plain and stream) to Claude and to a chat-only upstream, translated', async (context) => {
+    if (python === undefined) {
+      console.warn(`gateway-serve: Python responses part skipped: ${pythonProblem}`);
+      context.skip();
+      return;
+    }
+    const script = `
+import json, sys
+from openai import OpenAI
+oa = OpenAI(base_url=sys.argv[1] + "/v1", api_key="app", max_retries=0, default_headers={"x-modelmaxx-task": "python-responses"})
+out = {}
+for key, model in (("claude", "claude-haiku-4-5"), ("compat", "llama-3.1-8b-instant")):
+    plain = oa.responses.create(model=model, instructions="be brief", input="python responses", max_output_tokens=100)
+    out[key] = {"id": plain.id, "text": plain.output_text, "status": plain.status}
+    pieces, done = [], None
+    for event in oa.responses.create(model=model, input="python responses stream", max_output_tokens=100, stream=True):
+        if event.type == "response.output_text.delta":
+            pieces.append(event.delta)
+        if event.type == "response.completed":
+            done = event.response
+    out[key + "_stream"] = {"id": done.id, "text": "".join(pieces), "final": done.output_text, "output_tokens": done.usage.output_tokens}
+with oa.responses.stream(model="llama-3.1-8b-instant", input="python responses helper", max_output_tokens=100) as stream:
+    final = stream.get_final_response()
+out["compat_helper"] = {"id": final.id, "text": final.output_text}
+print(json.dumps(out))
+`;
+    const file = join(dir, 'responses.py');
+    await writeFile(file, script);
+    const { stdout } = await run(python, [file, url], { timeout: 120_000 });
+    type Answer = { id: string; text: string; status?: string; final?: string };
+    const result = JSON.parse(stdout) as Record<string, Answer & { output_tokens?: number }>;
+    for (const key of ['claude', 'compat']) {
+      expect(result[key]!.status).toBe('completed');
+      expect(result[key]!.text.length).toBeGreaterThan(0);
+      expect(result[`${key}_stream`]!.text.length).toBeGreaterThan(0);
+      expect(result[`${key}_stream`]!.final).toBe(result[`${key}_stream`]!.text);
+      expect(result[`${key}_stream`]!.output_tokens).toBeGreaterThan(0);
+    }
+    expect(result['compat_helper']!.text.length).toBeGreaterThan(0);
+    const rows = await rowsEventually(
+      url,
+      `SELECT SpanAttributes['gen_ai.provider.name'] AS provider,
+              SpanAttributes['modelmaxx.gateway.upstream'] AS upstream,
+              SpanAttributes['modelmaxx.gateway.upstream_api'] AS api,
+              SpanAttributes['gen_ai.request.model'] AS model,
+              SpanAttributes['gen_ai.response.id'] AS id,
+              toFloat64OrZero(SpanAttributes['gen_ai.usage.cost.amount']) AS cost
+       FROM otel_traces WHERE SpanAttributes['modelmaxx.task'] = 'python-responses'
+       ORDER BY Timestamp`,
+      5,
+    );
+    // Each call's span names the provider, upstream and API actually called, and is priced.
+    expect(rows.map((row) => [row['model'], row['provider'], row['upstream'], row['api']])).toEqual(
+      [
+        ['claude-haiku-4-5', 'anthropic', 'anthropic', 'messages'],
+        ['claude-haiku-4-5', 'anthropic', 'anthropic', 'messages'],
+        ['llama-3.1-8b-instant', 'openai', 'local', 'chat'],
+        ['llama-3.1-8b-instant', 'openai', 'local', 'chat'],
+        ['llama-3.1-8b-instant', 'openai', 'local', 'chat'],
+      ],
+    );
+    expect(rows.map((row) => row['id'])).toEqual(
+      ['claude', 'claude_stream', 'compat', 'compat_stream', 'compat_helper'].map(
+        (key) => result[key]!.id,
+      ),
+    );
+    for (const row of rows) expect(Number(row['cost'])).toBeGreaterThan(0);
   }, 180_000);
 
   it('the collector still answers its own routes on the same port', async () => {
