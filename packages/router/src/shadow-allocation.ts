@@ -67,3 +67,33 @@ export function hasNeymanShare(
   const own = (cell.calls / total) * Math.sqrt(adjustedVariance(cell.n, cell.mean, cell.m2));
   return cell.n >= (own * spread) / (target / 1.96) ** 2;
 }
+
+/** Where a verdict came from: a reference call (a cheaper model answered), or a cheaper one. */
+type VerdictSource = 'reference' | 'candidate';
+
+/**
+ * The mean cost of a verdict (shadow call + judge) by source, for `allocation: 'total'` with
+ * counterfactual shadows. A class's requests give the same verdicts whether the cheaper model
+ * or the reference answered them (the class is routed alike), so, as Neyman allocation with
+ * costs samples each stratum at a rate ∝ 1 / √cost, a call whose verdict needs a reference call
+ * is sampled at √(candidate cost / reference cost) of the rate: the verdicts come more from the
+ * reference's own calls, where the shadow is a cheaper call.
+ */
+export class VerdictCosts {
+  private readonly sums: Record<VerdictSource, { n: number; usd: number }> = {
+    reference: { n: 0, usd: 0 },
+    candidate: { n: 0, usd: 0 },
+  };
+
+  add(source: VerdictSource, usd: number): void {
+    this.sums[source].n += 1;
+    this.sums[source].usd += usd;
+  }
+
+  /** The rate factor of a reference shadow: 1 until each source has 5 priced verdicts. */
+  referenceFactor(): number {
+    const { reference, candidate } = this.sums;
+    if (reference.n < 5 || candidate.n < 5 || reference.usd <= 0) return 1;
+    return Math.min(1, Math.sqrt(candidate.usd / candidate.n / (reference.usd / reference.n)));
+  }
+}

@@ -30,6 +30,7 @@ import type { Decision, RoutingEngine } from './engine.js';
 import type { Candidate, Policy } from './policy.js';
 import type { RandomSource } from './random.js';
 import { ShadowMonitor, ShadowQueue, SpendWindow } from './shadow.js';
+import { VerdictCosts } from './shadow-allocation.js';
 import { ReferenceCache } from './shadow-references.js';
 import type { PairwiseJudge, ShadowVerdict } from './shadow.js';
 import { priceOf } from './spend.js';
@@ -119,6 +120,7 @@ export class ShadowDispatcher {
   private readonly queue: ShadowQueue;
   private readonly window = new SpendWindow();
   private readonly references: ReferenceCache;
+  private readonly costs = new VerdictCosts();
   private readonly counts = {
     offered: 0,
     notSampled: 0,
@@ -236,7 +238,10 @@ export class ShadowDispatcher {
   private sample(offer: ShadowOffer, model: string, always: boolean): void {
     const { counts } = this;
     counts.offered += 1;
-    const rate = always ? 1 : this.monitor.rate(offer.classKey, model);
+    let rate = always ? 1 : this.monitor.rate(offer.classKey, model);
+    if (!always && model === offer.model && this.costAware(offer)) {
+      rate *= this.costs.referenceFactor();
+    }
     if (!(this.options.random() < rate)) {
       counts.notSampled += 1;
       return;
@@ -262,6 +267,17 @@ export class ShadowDispatcher {
     if (!this.queue.offer(() => this.run(job))) counts.dropped += 1;
   }
 
+  /**
+   * Whether this call's verdict would need a reference call that a counterfactual shadow could
+   * spare (`allocation: 'total'`, `counterfactual`, no kept reference answer): its rate is then
+   * scaled by the verdict costs (`VerdictCosts`).
+   */
+  private costAware(offer: ShadowOffer): boolean {
+    const { allocation, counterfactual } = this.settings;
+    if (allocation !== 'total' || !counterfactual) return false;
+    return !this.references.has(this.references.keyOf(this.options.referenceModel, offer.params));
+  }
+
   /** Runs one shadow comparison: the reference answer, the judge, the record, the learning. */
   private async run(job: ShadowJob): Promise<void> {
     if (this.window.over(this.options.now(), this.settings)) {
@@ -278,6 +294,8 @@ export class ShadowDispatcher {
     const { verdict, error } = await this.judge(job, answer, reference);
     const judgeCostUsd = verdict?.costUsd ?? 0;
     counts.judgeUsd += judgeCostUsd;
+    if (job.answer === undefined) this.costs.add('candidate', shadowCostUsd + judgeCostUsd);
+    else if (shadowCostUsd > 0) this.costs.add('reference', shadowCostUsd + judgeCostUsd);
     this.window.add(this.options.now(), judgeCostUsd);
     this.recordVerdict(job, verdict, error);
     if (verdict === undefined) counts.judgeErrors += 1;

@@ -37,6 +37,11 @@ export class ReferenceCache {
     return entry;
   }
 
+  /** Whether an answer is kept for `key` (without touching its recency). */
+  has(key: string | undefined): boolean {
+    return key !== undefined && this.entries.has(key);
+  }
+
   set(key: string | undefined, completion: ChatCompletion): void {
     if (key === undefined) return;
     this.entries.delete(key);

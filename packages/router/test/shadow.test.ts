@@ -193,6 +193,43 @@ describe('shadow comparisons', () => {
     expect(plain.shadows()).toMatchObject({ shadowCalls: 2, referencesReused: 0 });
   });
 
+  it("allocation 'total' samples the calls whose verdict needs a reference call at √(cost ratio) of the rate", async () => {
+    // Exploration 0.5: a quarter of the calls go to the reference, the rest to gpt-4o-mini.
+    // Every verdict is a tie judged for $0.00001; a reference (gpt-4o) call costs about 16× a
+    // gpt-4o-mini one.
+    const judge: PairwiseJudge = async () => ({ score: 0.5, label: 'tie', costUsd: 0.00001 });
+    const run = async (allocation: 'class' | 'total') => {
+      const router = createRouter({
+        policy: {
+          ...policy({ allocation, sampleRate: 0.6, targetHalfWidth: 0.0001, minSamples: 1000 }),
+          exploration: 0.5,
+        },
+        clients: { openai: env.openai },
+        random: createRandom(8),
+        tracer,
+        judge,
+      });
+      for (let index = 0; index < 160; index++) {
+        await router.chat.completions.create(ask(index), { task: 'math' });
+        await router.idle();
+      }
+      return router.shadows();
+    };
+    const perClass = await run('class');
+    const total = await run('total');
+    // 'class': both kinds of call at the sample rate.
+    expect(perClass.shadowCalls, JSON.stringify([perClass, total])).toBeGreaterThan(45);
+    expect(perClass.candidateCalls).toBeGreaterThan(15);
+    // 'total': the calls gpt-4o-mini answered (a reference call each) at about a third of it.
+    expect(total.candidateCalls).toBeGreaterThan(15);
+    expect(total.shadowCalls).toBeLessThan(40);
+    // Seed 8: 55 and 40 shadows per class, 26 and 40 total ($56 vs $40 of shadow calls per 1,000
+    // verdicts). The same number of counterfactual shadows; fewer reference calls.
+    expect(total.shadowUsd / total.judged).toBeLessThan(
+      0.8 * (perClass.shadowUsd / perClass.judged),
+    );
+  });
+
   it('routers of one policy can share the stop rule (shadowMonitor): their verdicts count together', async () => {
     const tie: PairwiseJudge = async () => ({ score: 0.5, label: 'tie' });
     const shadow = { minSamples: 10, targetHalfWidth: 0.1, monitorRate: 0 };
