@@ -10,13 +10,16 @@
  * and corrected for the judge where feedback measures it). The demo's default 300 requests give
  * about 250 routed calls: the first volume.
  *
- * Two configurations, each its own run and collector, the three services' routers sharing one
+ * Three configurations, each its own run and collector, the three services' routers sharing one
  * stop rule (as the demo does): `before`, the demo's shadow settings (per class and model,
- * sampling stops at ±2 points; the judge gpt-4o-mini), and
+ * sampling stops at ±2 points; the judge gpt-4o-mini);
  * `after` (`allocation: 'total'`: ±2 points on the policy's traffic-weighted difference, shadows
- * spread over classes by Neyman allocation; `referenceCache`: a repeated prompt is judged
- * against the kept reference answer). The value is the `after` share at the largest volume,
- * the baseline the `before` one; the notes give both curves and where `after` falls below 0.05.
+ * spread over classes by Neyman allocation, calls whose verdict needs a reference call sampled
+ * less where counterfactual shadows can give it; `referenceCache`: a repeated prompt is judged
+ * against the kept reference answer); and `exploring`, `after` as it was before counterfactual
+ * shadows (`counterfactual: false`, `explore: 0.5`, the previous defaults). The value is the
+ * `after` share at the largest volume, the baseline the `before` one; the notes give the curves,
+ * where the measured interval first reaches ±2 points and where `after` falls below 0.05.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -122,6 +125,10 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
   const configurations: Configuration[] = [
     { name: 'before', shadow: {} },
     { name: 'after', shadow: { allocation: 'total', referenceCache: 5000 } },
+    {
+      name: 'exploring',
+      shadow: { allocation: 'total', referenceCache: 5000, counterfactual: false, explore: 0.5 },
+    },
   ];
   const curves = new Map<string, Point[]>();
   for (const configuration of configurations) {
@@ -133,6 +140,12 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
   const after = curves.get('after')!;
   const last = after.at(-1)!;
   const below = after.find((point) => point.share <= 0.05);
+  const tight = (points: readonly Point[]) => {
+    const point = points.find((each) => each.measured !== null && each.measured <= 0.02);
+    return point === undefined
+      ? 'not reached'
+      : `${point.calls} calls, share ${point.share.toFixed(3)}`;
+  };
   return [
     {
       name: 'shadow-spend-share',
@@ -141,7 +154,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
       baseline: before.length > 0 ? Number(before.at(-1)!.share.toFixed(4)) : null,
       ratio: null,
       goal: '<= 0.05',
-      notes: `modelmaxx demo traffic (${requests} requests, llm-sim latency 0), (shadow + judge spend) ÷ routed spend as of the V-th routed call. after (allocation 'total', referenceCache): ${describe(after)}. ${below === undefined ? 'Not below 0.05 in this run.' : `Below 0.05 from ${below.calls} routed calls (total interval ${width(below.measured)} measured, ${width(below.corrected)} corrected).`} before (the demo's settings: per class ±0.02): ${describe(before)}. The demo's default 300 requests are the first volume.`,
+      notes: `modelmaxx demo traffic (${requests} requests, llm-sim latency 0), (shadow + judge spend) ÷ routed spend as of the V-th routed call. after (allocation 'total', referenceCache): ${describe(after)}. ${below === undefined ? 'Not below 0.05 in this run.' : `Below 0.05 from ${below.calls} routed calls (total interval ${width(below.measured)} measured, ${width(below.corrected)} corrected).`} before (the demo's settings: per class ±0.02): ${describe(before)}. exploring (after with counterfactual: false, explore 0.5): ${describe(curves.get('exploring')!)}. Measured interval first ±0.02: after ${tight(after)}; exploring ${tight(curves.get('exploring')!)}; before ${tight(before)}. The demo's default 300 requests are the first volume.`,
     },
   ];
 }
