@@ -15,6 +15,7 @@ import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestContext } from 'vitest';
 import { rowsEventually } from './support/collector-sql.js';
 import { TEST_DIR } from './support/run-fixture.js';
 
@@ -50,6 +51,18 @@ async function pythonWithSdks(): Promise<string | undefined> {
     pythonProblem = (error as Error).message.slice(0, 500);
     return undefined;
   }
+}
+
+/** A Python script's JSON output (its argument: the gateway's URL); skips without the SDKs. */
+async function pythonOutput<T>(context: TestContext, name: string, script: string): Promise<T> {
+  if (python === undefined) {
+    console.warn(`gateway-serve: ${name} skipped, no Python SDKs: ${pythonProblem}`);
+    context.skip();
+  }
+  const file = join(dir, name);
+  await writeFile(file, script);
+  const { stdout } = await run(python!, [file, url], { timeout: 120_000 });
+  return JSON.parse(stdout) as T;
 }
 
 beforeAll(async () => {
@@ -342,11 +355,6 @@ print(json.dumps(out))
   }, 180_000);
 
   it('the Python openai SDK: responses.create (plain and stream) to Claude and to a chat-only upstream, translated', async (context) => {
-    if (python === undefined) {
-      console.warn(`gateway-serve: Python responses part skipped: ${pythonProblem}`);
-      context.skip();
-      return;
-    }
     const script = `
 import json, sys
 from openai import OpenAI
@@ -367,11 +375,12 @@ with oa.responses.stream(model="llama-3.1-8b-instant", input="python responses h
 out["compat_helper"] = {"id": final.id, "text": final.output_text}
 print(json.dumps(out))
 `;
-    const file = join(dir, 'responses.py');
-    await writeFile(file, script);
-    const { stdout } = await run(python, [file, url], { timeout: 120_000 });
     type Answer = { id: string; text: string; status?: string; final?: string };
-    const result = JSON.parse(stdout) as Record<string, Answer & { output_tokens?: number }>;
+    const result = await pythonOutput<Record<string, Answer & { output_tokens?: number }>>(
+      context,
+      'responses.py',
+      script,
+    );
     for (const key of ['claude', 'compat']) {
       expect(result[key]!.status).toBe('completed');
       expect(result[key]!.text.length).toBeGreaterThan(0);

@@ -7,13 +7,14 @@
  * and `responses.stream`), a function call round trip, an upstream 429, refusals, the config
  * field and its defaults.
  */
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GatewayConfigError, resolveConfig } from '../src/index.js';
 import { startRecordingProxy, startSdkGateway } from './helpers.js';
 import type { RecordingProxy, SdkGateway } from './helpers.js';
+import * as ask from './responses-sdk.js';
 
 const MODEL = 'llama-3.1-8b-instant';
 /** The same upstream declared as serving the Responses API (forwarded as is). */
@@ -51,14 +52,6 @@ beforeEach(async () => {
   await sdk.reset();
   proxy.requests.length = 0;
 });
-
-const weather: OpenAI.Responses.FunctionTool = {
-  type: 'function',
-  name: 'get_weather',
-  description: 'Weather in a city',
-  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
-  strict: false,
-};
 
 /** The catalog's price of the model (Groq's llama-3.1-8b-instant: $0.05 / $0.08 per MTok). */
 const priced = (input: number, output: number) => (input * 0.05 + output * 0.08) / 1e6;
@@ -144,34 +137,8 @@ describe('OpenAI responses on an OpenAI-compatible upstream without the Response
   });
 
   it("streamed: the upstream's chat chunks as the Responses events of llm-sim's own Responses stream, usage included", async () => {
-    const read = async (model: string) => {
-      const stream = await openai.responses.create({
-        model,
-        input: 'Tell me about tea.',
-        max_output_tokens: 200,
-        stream: true,
-      });
-      const types: string[] = [];
-      const sequence: number[] = [];
-      let text = '';
-      let completed: OpenAI.Responses.Response | undefined;
-      for await (const event of stream) {
-        if (types.at(-1) !== event.type) types.push(event.type);
-        sequence.push(event.sequence_number);
-        if (event.type === 'response.output_text.delta') text += event.delta;
-        if (event.type === 'response.completed') completed = event.response;
-      }
-      return { types, sequence, text, completed: completed! };
-    };
-    const translated = await read(MODEL);
-    expect(translated.types).toEqual((await read(NATIVE)).types);
-    expect(translated.sequence).toEqual(translated.sequence.map((_, index) => index));
-    expect(translated.text.length).toBeGreaterThan(0);
-    const whole = translated.completed.output
-      .flatMap((item) => (item.type === 'message' ? item.content : []))
-      .map((part) => (part.type === 'output_text' ? part.text : ''))
-      .join('');
-    expect(whole).toBe(translated.text);
+    const translated = await ask.readResponsesStream(openai, MODEL);
+    expect(translated.types).toEqual((await ask.readResponsesStream(openai, NATIVE)).types);
     const usage = translated.completed.usage!;
     expect(usage.input_tokens).toBeGreaterThan(0);
     expect(usage.output_tokens).toBeGreaterThan(0);
@@ -197,34 +164,14 @@ describe('OpenAI responses on an OpenAI-compatible upstream without the Response
     expect(span!.attributes['gen_ai.response.time_to_first_chunk']).toBeGreaterThan(0);
 
     // responses.stream(): the SDK's accumulating helper and its final response.
-    const helper = openai.responses.stream({
-      model: MODEL,
-      input: 'Tell me about coffee.',
-      max_output_tokens: 200,
-    });
-    let deltas = '';
-    helper.on('response.output_text.delta', (event) => (deltas += event.delta));
-    const final = await helper.finalResponse();
-    expect(deltas.length).toBeGreaterThan(0);
-    expect(final.output_text).toBe(deltas);
-    expect(final.status).toBe('completed');
+    const final = await ask.streamHelperAnswer(openai, MODEL);
     expect(final.usage!.output_tokens).toBeGreaterThan(0);
     expect(proxy.requests[2]!.path).toBe('/v1/chat/completions');
   });
 
   it('tools: a function call (plain and streamed), then its output sent back as a tool message', async () => {
-    const response = await openai.responses.create({
-      model: MODEL,
-      input: 'Weather in Paris?',
-      tools: [weather],
-      tool_choice: { type: 'function', name: 'get_weather' },
-      parallel_tool_calls: false,
-      max_output_tokens: 200,
-    });
-    const call = response.output.find((item) => item.type === 'function_call');
-    expect(call).toMatchObject({ type: 'function_call', name: 'get_weather', status: 'completed' });
-    const args = call?.type === 'function_call' ? call.arguments : '';
-    expect(typeof (JSON.parse(args) as { city: unknown }).city).toBe('string');
+    const called = await ask.forcedCall(openai, MODEL);
+    const { call, args } = called;
     expect(proxy.requests[0]!.body).toMatchObject({
       tools: [
         {
@@ -232,7 +179,7 @@ describe('OpenAI responses on an OpenAI-compatible upstream without the Response
           function: {
             name: 'get_weather',
             description: 'Weather in a city',
-            parameters: weather.parameters,
+            parameters: ask.weather.parameters,
           },
         },
       ],
@@ -240,32 +187,10 @@ describe('OpenAI responses on an OpenAI-compatible upstream without the Response
       parallel_tool_calls: false,
     });
 
-    const helper = openai.responses.stream({
-      model: MODEL,
-      input: 'Weather in Oslo?',
-      tools: [weather],
-      tool_choice: 'required',
-      max_output_tokens: 200,
-    });
-    let streamedArgs = '';
-    helper.on('response.function_call_arguments.delta', (event) => (streamedArgs += event.delta));
-    const streamed = await helper.finalResponse();
-    const streamedCall = streamed.output.find((item) => item.type === 'function_call');
-    expect(streamedCall?.type === 'function_call' && streamedCall.name).toBe('get_weather');
-    expect(streamedCall?.type === 'function_call' && streamedCall.arguments).toBe(streamedArgs);
+    await ask.streamedCall(openai, MODEL);
     expect(proxy.requests[1]!.body['tool_choice']).toBe('required');
 
-    const answer = await openai.responses.create({
-      model: MODEL,
-      tools: [weather],
-      max_output_tokens: 200,
-      input: [
-        { role: 'user', content: 'Weather in Paris?' },
-        ...(response.output as OpenAI.Responses.ResponseInputItem[]),
-        { type: 'function_call_output', call_id: call!.call_id, output: '18 C, sunny' },
-      ],
-    });
-    expect(answer.output_text.length).toBeGreaterThan(0);
+    await ask.answerAfterCall(openai, MODEL, called);
     const messages = proxy.requests[2]!.body['messages'] as Record<string, unknown>[];
     expect(messages[0]).toEqual({ role: 'user', content: 'Weather in Paris?' });
     expect(messages.at(-2)).toEqual({
@@ -273,7 +198,7 @@ describe('OpenAI responses on an OpenAI-compatible upstream without the Response
       content: null,
       tool_calls: [
         {
-          id: call!.call_id,
+          id: call.call_id,
           type: 'function',
           function: { name: 'get_weather', arguments: args },
         },
@@ -281,78 +206,37 @@ describe('OpenAI responses on an OpenAI-compatible upstream without the Response
     });
     expect(messages.at(-1)).toEqual({
       role: 'tool',
-      tool_call_id: call!.call_id,
+      tool_call_id: call.call_id,
       content: '18 C, sunny',
     });
   });
 
   it('parallel tool calls, their chunks interleaved in the chat stream: one function_call item each', async () => {
-    const time: OpenAI.Responses.FunctionTool = {
-      type: 'function',
-      name: 'get_time',
-      parameters: { type: 'object', properties: { zone: { type: 'string' } } },
-      strict: false,
-    };
-    const ask = (directive: string) => ({
-      model: MODEL,
-      input: `Weather and time in Rome [sim:parallel-tools=2${directive}]`,
-      tools: [weather, time],
-      tool_choice: 'required' as const,
-      max_output_tokens: 300,
-    });
-    const calls = (response: OpenAI.Responses.Response) =>
-      response.output.flatMap((item) =>
-        item.type === 'function_call' ? [[item.name, item.arguments]] : [],
-      );
-    const whole = await openai.responses.create(ask(''));
-    expect(calls(whole).map(([name]) => name)).toEqual(['get_weather', 'get_time']);
-    const streamed = await openai.responses.stream(ask(' interleave-tools')).finalResponse();
-    expect(calls(streamed)).toEqual(calls(whole));
-    expect(new Set(streamed.output.map((item) => item.id)).size).toBe(streamed.output.length);
+    await ask.parallelCalls(openai, MODEL, ' interleave-tools');
   });
 
   it("errors: the upstream's 429 passed back (status, body, retry-after); a stream error as the SDK's APIError", async () => {
-    const limited = (await openai.responses
-      .create({ model: MODEL, input: 'Hi [sim:status=429 retry-after=6]' })
-      .catch((caught: unknown) => caught)) as InstanceType<typeof OpenAI.RateLimitError>;
-    expect(limited).toBeInstanceOf(OpenAI.RateLimitError);
-    expect(limited.status).toBe(429);
-    expect(limited.headers.get('retry-after')).toBe('6');
-    expect(limited.message.length).toBeGreaterThan('429 '.length);
+    await ask.expectErrors(openai, MODEL);
     expect(proxy.requests[0]!.path).toBe('/v1/chat/completions');
     const [span] = await sdk.chatSpans(1);
-    expect(span!.attributes['error.type']).toBe('429');
-
-    const stream = await openai.responses.create({
-      model: MODEL,
-      input: 'Tell me a story [sim:stream-error]',
-      max_output_tokens: 200,
-      stream: true,
+    expect(span!.attributes).toMatchObject({
+      'error.type': '429',
+      'modelmaxx.gateway.upstream_api': 'chat',
     });
-    const read = (async () => {
-      for await (const event of stream) void event;
-    })();
-    await expect(read).rejects.toBeInstanceOf(OpenAI.APIError);
   });
 
   it('refuses what has no Chat Completions counterpart with a 400 naming it; nothing goes upstream', async () => {
-    for (const [extra, named] of [
-      [{ previous_response_id: 'resp_1' }, '"previous_response_id"'],
-      [{ tools: [{ type: 'web_search' }] }, 'a "web_search" tool'],
-      [{ include: ['message.output_text.logprobs'] }, '"include"'],
-      [{ reasoning: { effort: 'low', summary: 'auto' } }, '"reasoning.summary"'],
-    ] as const) {
-      const error = (await openai.responses
-        .create({
-          model: MODEL,
-          input: 'Hi',
-          ...(extra as object),
-        } as OpenAI.Responses.ResponseCreateParamsNonStreaming)
-        .catch((caught: unknown) => caught)) as InstanceType<typeof OpenAI.BadRequestError>;
-      expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-      expect(error.message).toContain(named);
-      expect(error.message).toContain('cannot be translated to OpenAI Chat Completions');
-    }
+    await ask.expectRefused(
+      openai,
+      MODEL,
+      [
+        [{ previous_response_id: 'resp_1' }, '"previous_response_id"'],
+        [{ tools: [{ type: 'web_search' }] }, 'a "web_search" tool'],
+        [{ include: ['message.output_text.logprobs'] }, '"include"'],
+        [{ reasoning: { effort: 'low', summary: 'auto' } }, '"reasoning.summary"'],
+      ],
+      'OpenAI Chat Completions',
+    );
     expect(proxy.requests).toHaveLength(0);
   });
 

@@ -10,6 +10,17 @@ import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { crossPolicy, startProxiedSim } from './helpers.js';
 import type { ProxiedSim, RecordingProxy, SdkGateway } from './helpers.js';
+import {
+  answerAfterCall,
+  expectErrors,
+  expectRefused,
+  forcedCall,
+  parallelCalls,
+  readResponsesStream,
+  streamHelperAnswer,
+  streamedCall,
+  weather,
+} from './responses-sdk.js';
 
 let rig: ProxiedSim;
 let sim: LlmSim;
@@ -31,14 +42,6 @@ beforeEach(async () => {
   await sdk.reset();
   proxy.requests.length = 0;
 });
-
-const weather: OpenAI.Responses.FunctionTool = {
-  type: 'function',
-  name: 'get_weather',
-  description: 'Weather in a city',
-  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
-  strict: false,
-};
 
 describe('OpenAI responses answered by an Anthropic upstream', () => {
   it('plain: instructions, input, answer, status, usage; the span names anthropic', async () => {
@@ -95,69 +98,23 @@ describe('OpenAI responses answered by an Anthropic upstream', () => {
   });
 
   it('streamed: the Responses events the SDK accumulates, text and usage as the whole answer', async () => {
-    /** The event types of a stream (a run of deltas as one), its text and completed response. */
-    const read = async (model: string) => {
-      const stream = await openai.responses.create({
-        model,
-        input: 'Tell me about tea.',
-        max_output_tokens: 200,
-        stream: true,
-      });
-      const types: string[] = [];
-      const sequence: number[] = [];
-      let text = '';
-      let completed: OpenAI.Responses.Response | undefined;
-      for await (const event of stream) {
-        if (types.at(-1) !== event.type) types.push(event.type);
-        sequence.push(event.sequence_number);
-        if (event.type === 'response.output_text.delta') text += event.delta;
-        if (event.type === 'response.completed') completed = event.response;
-      }
-      return { types, sequence, text, completed: completed! };
-    };
-    const translated = await read('claude-haiku-4-5');
+    const translated = await readResponsesStream(openai, 'claude-haiku-4-5');
     // The same events, in the same order, as OpenAI's own Responses stream of a text answer.
-    expect(translated.types).toEqual((await read('gpt-4o-mini')).types);
-    expect(translated.sequence).toEqual(translated.sequence.map((_, index) => index));
-    expect(translated.text.length).toBeGreaterThan(0);
-    const whole = translated.completed.output
-      .flatMap((item) => (item.type === 'message' ? item.content : []))
-      .map((part) => (part.type === 'output_text' ? part.text : ''))
-      .join('');
-    expect(whole).toBe(translated.text);
+    expect(translated.types).toEqual((await readResponsesStream(openai, 'gpt-4o-mini')).types);
     expect(translated.completed.usage!.output_tokens).toBeGreaterThan(0);
     expect(proxy.requests[0]!.body['stream']).toBe(true);
     expect(proxy.requests[1]!.path).toBe('/v1/responses');
 
     // responses.stream(): the SDK's accumulating helper and its final response.
-    const helper = openai.responses.stream({
-      model: 'claude-haiku-4-5',
-      input: 'Tell me about coffee.',
-      max_output_tokens: 200,
-    });
-    let deltas = '';
-    helper.on('response.output_text.delta', (event) => (deltas += event.delta));
-    const final = await helper.finalResponse();
-    expect(final.output_text).toBe(deltas);
-    expect(final.status).toBe('completed');
+    const final = await streamHelperAnswer(openai, 'claude-haiku-4-5');
     const recorded = await sdk.chatSpans(3);
     expect(recorded[2]!.attributes['gen_ai.usage.output_tokens']).toBe(final.usage!.output_tokens);
     expect(recorded[2]!.attributes['gen_ai.response.time_to_first_chunk']).toBeGreaterThan(0);
   });
 
   it('tools: a function call (plain and streamed), then its output sent back as a tool_result', async () => {
-    const response = await openai.responses.create({
-      model: 'claude-haiku-4-5',
-      input: 'Weather in Paris?',
-      tools: [weather],
-      tool_choice: { type: 'function', name: 'get_weather' },
-      parallel_tool_calls: false,
-      max_output_tokens: 200,
-    });
-    const call = response.output.find((item) => item.type === 'function_call');
-    expect(call).toMatchObject({ type: 'function_call', name: 'get_weather', status: 'completed' });
-    const args = call?.type === 'function_call' ? call.arguments : '';
-    expect(typeof (JSON.parse(args) as { city: unknown }).city).toBe('string');
+    const called = await forcedCall(openai, 'claude-haiku-4-5');
+    const { response, call, args } = called;
     expect(proxy.requests[0]!.body).toMatchObject({
       tools: [
         {
@@ -169,32 +126,10 @@ describe('OpenAI responses answered by an Anthropic upstream', () => {
       tool_choice: { type: 'tool', name: 'get_weather', disable_parallel_tool_use: true },
     });
 
-    const helper = openai.responses.stream({
-      model: 'claude-haiku-4-5',
-      input: 'Weather in Oslo?',
-      tools: [weather],
-      tool_choice: 'required',
-      max_output_tokens: 200,
-    });
-    let streamedArgs = '';
-    helper.on('response.function_call_arguments.delta', (event) => (streamedArgs += event.delta));
-    const streamed = await helper.finalResponse();
-    const streamedCall = streamed.output.find((item) => item.type === 'function_call');
-    expect(streamedCall?.type === 'function_call' && streamedCall.name).toBe('get_weather');
-    expect(streamedCall?.type === 'function_call' && streamedCall.arguments).toBe(streamedArgs);
+    await streamedCall(openai, 'claude-haiku-4-5');
     expect(proxy.requests[1]!.body['tool_choice']).toEqual({ type: 'any' });
 
-    const answer = await openai.responses.create({
-      model: 'claude-haiku-4-5',
-      tools: [weather],
-      max_output_tokens: 200,
-      input: [
-        { role: 'user', content: 'Weather in Paris?' },
-        ...(response.output as OpenAI.Responses.ResponseInputItem[]),
-        { type: 'function_call_output', call_id: call!.call_id, output: '18 C, sunny' },
-      ],
-    });
-    expect(answer.output_text.length).toBeGreaterThan(0);
+    await answerAfterCall(openai, 'claude-haiku-4-5', called);
     const preface = response.output.find((item) => item.type === 'message');
     const prefaceText =
       preface?.type === 'message' && preface.content[0]?.type === 'output_text'
@@ -206,89 +141,41 @@ describe('OpenAI responses answered by an Anthropic upstream', () => {
         role: 'assistant',
         content: [
           ...(prefaceText === '' ? [] : [{ type: 'text', text: prefaceText }]),
-          { type: 'tool_use', id: call!.call_id, name: 'get_weather', input: JSON.parse(args) },
+          { type: 'tool_use', id: call.call_id, name: 'get_weather', input: JSON.parse(args) },
         ],
       },
       {
         role: 'user',
-        content: [{ type: 'tool_result', tool_use_id: call!.call_id, content: '18 C, sunny' }],
+        content: [{ type: 'tool_result', tool_use_id: call.call_id, content: '18 C, sunny' }],
       },
     ]);
   });
 
   it('parallel tool_use blocks: one function_call item each, streamed and whole alike', async () => {
-    const time: OpenAI.Responses.FunctionTool = {
-      type: 'function',
-      name: 'get_time',
-      parameters: { type: 'object', properties: { zone: { type: 'string' } } },
-      strict: false,
-    };
-    const ask = {
-      model: 'claude-haiku-4-5',
-      input: 'Weather and time in Rome [sim:parallel-tools=2]',
-      tools: [weather, time],
-      tool_choice: 'required' as const,
-      max_output_tokens: 300,
-    };
-    const calls = (response: OpenAI.Responses.Response) =>
-      response.output.flatMap((item) =>
-        item.type === 'function_call' ? [[item.name, item.call_id, item.arguments]] : [],
-      );
-    const whole = await openai.responses.create(ask);
-    expect(calls(whole).map(([name]) => name)).toEqual(['get_weather', 'get_time']);
-    const streamed = await openai.responses.stream(ask).finalResponse();
-    expect(calls(streamed).map(([name, , args]) => [name, args])).toEqual(
-      calls(whole).map(([name, , args]) => [name, args]),
-    );
-    expect(new Set(streamed.output.map((item) => item.id)).size).toBe(streamed.output.length);
+    await parallelCalls(openai, 'claude-haiku-4-5');
   });
 
   it("errors: the upstream's 429 in OpenAI's shape, a stream error event as the SDK's APIError", async () => {
-    const limited = (await openai.responses
-      .create({
-        model: 'claude-haiku-4-5',
-        input: 'Hi [sim:status=429 retry-after=6]',
-      })
-      .catch((caught: unknown) => caught)) as InstanceType<typeof OpenAI.RateLimitError>;
-    expect(limited).toBeInstanceOf(OpenAI.RateLimitError);
-    expect(limited.headers.get('retry-after')).toBe('6');
-    const stream = await openai.responses.create({
-      model: 'claude-haiku-4-5',
-      input: 'Tell me a story [sim:stream-error]',
-      max_output_tokens: 200,
-      stream: true,
-    });
-    const read = (async () => {
-      for await (const event of stream) void event;
-    })();
-    await expect(read).rejects.toBeInstanceOf(OpenAI.APIError);
+    await expectErrors(openai, 'claude-haiku-4-5');
   });
 
   it('refuses what has no Anthropic counterpart with a 400 naming it; nothing goes upstream', async () => {
-    for (const [extra, named] of [
-      [{ previous_response_id: 'resp_1' }, '"previous_response_id"'],
-      [{ text: { format: { type: 'json_object' } } }, 'text.format "json_object"'],
-      [{ reasoning: { effort: 'high' } }, '"reasoning"'],
-      [{ tools: [{ type: 'web_search' }] }, 'a "web_search" tool'],
+    await expectRefused(
+      openai,
+      'claude-haiku-4-5',
       [
-        {
-          input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'file-1' }] }],
-        },
-        'an input content part of type "input_file"',
+        [{ previous_response_id: 'resp_1' }, '"previous_response_id"'],
+        [{ text: { format: { type: 'json_object' } } }, 'text.format "json_object"'],
+        [{ reasoning: { effort: 'high' } }, '"reasoning"'],
+        [{ tools: [{ type: 'web_search' }] }, 'a "web_search" tool'],
+        [
+          { input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'file-1' }] }] },
+          'an input content part of type "input_file"',
+        ],
+        [{ temperature: 1.5 }, '"temperature" above 1'],
       ],
-      [{ temperature: 1.5 }, '"temperature" above 1'],
-    ] as const) {
-      const error = (await openai.responses
-        .create({
-          model: 'claude-haiku-4-5',
-          input: 'Hi',
-          ...(extra as object),
-        } as OpenAI.Responses.ResponseCreateParamsNonStreaming)
-        .catch((caught: unknown) => caught)) as InstanceType<typeof OpenAI.BadRequestError>;
-      expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-      expect(error.message).toContain(named);
-      expect(error.message).toContain('cannot be translated to Anthropic Messages');
-    }
+      'Anthropic Messages',
+    );
     expect(proxy.requests).toHaveLength(0);
   });
 });
