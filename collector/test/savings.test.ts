@@ -79,6 +79,24 @@ async function ledgerPanelRows(): Promise<Record<string, unknown>[]> {
   return (await db.store.engine.query<Record<string, unknown>>(sql)).data;
 }
 
+/** The ledger's rows of `policy` (by policy, class and model), polled until `ready` or 30 s. */
+async function policyRows(
+  policy: string,
+  ready: (rows: SavingsRow[]) => Promise<boolean>,
+): Promise<SavingsRow[]> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const { rows } = await savingsLedger(
+      db.store.engine,
+      SavingsQuerySchema.parse({ window: '1h', groupBy: 'policy,class,model' }),
+    );
+    const found = rows.filter((entry) => entry.policy === policy);
+    if (await ready(found)) return found;
+    if (Date.now() > deadline) throw new Error(`not stored: ${JSON.stringify(found)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 describe('savings ledger', () => {
   let rows: SavingsRow[];
   let total: Awaited<ReturnType<typeof savingsLedger>>['total'];
@@ -355,23 +373,12 @@ describe('savings ledger', () => {
       ...c.map(lossesAndTies),
     ];
     expect(await db.store.write(spans)).toMatchObject({ status: 'ok' });
-    const ledgerRows = async () =>
-      (
-        await savingsLedger(
-          db.store.engine,
-          SavingsQuerySchema.parse({ window: '1h', groupBy: 'policy,class,model' }),
-        )
-      ).rows.filter((entry) => entry.policy === 'pooled');
-    const deadline = Date.now() + 30_000;
-    let pooled = await ledgerRows();
-    while (
-      pooled.reduce((sum, entry) => sum + (entry.quality?.samples ?? 0), 0) < 44 ||
-      pooled.reduce((sum, entry) => sum + (entry.quality?.judgeAccuracy?.pairs ?? 0), 0) < 20
-    ) {
-      if (Date.now() > deadline) throw new Error(`not stored: ${JSON.stringify(pooled)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      pooled = await ledgerRows();
-    }
+    const pooled = await policyRows(
+      'pooled',
+      async (rows) =>
+        rows.reduce((sum, entry) => sum + (entry.quality?.samples ?? 0), 0) >= 44 &&
+        rows.reduce((sum, entry) => sum + (entry.quality?.judgeAccuracy?.pairs ?? 0), 0) >= 20,
+    );
     const quality = (klass: string) => pooled.find((entry) => entry.class === klass)!.quality!;
     // a: its own 20 pairs (accuracy 0.8, k 0.7), as before.
     expect(quality('a')).toMatchObject({
@@ -446,15 +453,6 @@ describe('savings ledger', () => {
       ...reference.map((call) => score(call, 'user.thumbs', 1, 'feedback')),
     ];
     expect(await db.store.write(spans)).toMatchObject({ status: 'ok' });
-    const ledgerRows = async () =>
-      (
-        await savingsLedger(
-          db.store.engine,
-          SavingsQuerySchema.parse({ window: '1h', groupBy: 'policy,class,model' }),
-        )
-      ).rows.filter((entry) => entry.policy === 'counterfactual');
-    const deadline = Date.now() + 30_000;
-    let found = await ledgerRows();
     const stored = async () => {
       const [count] = (
         await db.store.engine.query<{ n: string }>(
@@ -463,11 +461,10 @@ describe('savings ledger', () => {
       ).data;
       return Number(count?.n);
     };
-    while ((await stored()) < 13 || found.length < 2) {
-      if (Date.now() > deadline) throw new Error(`not stored: ${JSON.stringify(found)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      found = await ledgerRows();
-    }
+    const found = await policyRows(
+      'counterfactual',
+      async (rows) => rows.length >= 2 && (await stored()) >= 13,
+    );
     const byModel = (model: string) => found.find((entry) => entry.model === model)!;
     // All 8 verdicts are gpt-4o-mini's: differences 0, 0, -1 and -1, -1, 0, 0, -1.
     expect(byModel('gpt-4o-mini')).toMatchObject({ calls: 3, cheaperShare: 1 });
