@@ -126,6 +126,32 @@ describe('OpenAI responses on an OpenAI-compatible upstream without the Response
     expect(spans[1]!.attributes['modelmaxx.gateway.upstream_api']).toBe('responses');
   });
 
+  it('an input_image part as an image_url part, its detail kept', async () => {
+    const url = `data:image/png;base64,${Buffer.from('not really a png').toString('base64')}`;
+    const response = await openai.responses.create({
+      model: MODEL,
+      input: [
+        {
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'What is in this picture?' },
+            { type: 'input_image', image_url: url, detail: 'low' },
+          ],
+        },
+      ],
+    });
+    expect(response.output_text.length).toBeGreaterThan(0);
+    expect(proxy.requests[0]!.body['messages']).toEqual([
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'What is in this picture?' },
+          { type: 'image_url', image_url: { url, detail: 'low' } },
+        ],
+      },
+    ]);
+  });
+
   it('a cut answer is incomplete (max_output_tokens)', async () => {
     const response = await openai.responses.create({
       model: MODEL,

@@ -28,7 +28,10 @@ function chatPart(part: unknown, refuse: Refuse): Dict {
   if (type === 'input_image') {
     const url = dict['image_url'];
     if (typeof url !== 'string') throw refuse('an input_image without an image_url (a file_id)');
-    return { type: 'image_url', image_url: { url } };
+    const detail = dict['detail'];
+    // `detail` (low / high / auto) is Chat Completions' too; Anthropic's translation ignores it.
+    const image = typeof detail === 'string' && detail !== 'auto' ? { url, detail } : { url };
+    return { type: 'image_url', image_url: image };
   }
   throw refuse(`an input content part of type "${String(type)}"`);
 }
