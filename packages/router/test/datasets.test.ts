@@ -78,6 +78,13 @@ describe('MT-Bench judgements', () => {
     const overlap = [...questions(train)].filter((id) => questions(test).has(id));
     expect(overlap).toEqual([]);
     expect(Math.abs(train.prompts.length - test.prompts.length)).toBeLessThanOrEqual(2);
+    // each seed of the benches (1-5) is its own split: with FNV-1a alone, 1 and 3 were equal
+    const splits = [1, 2, 3, 4, 5].map((seed) =>
+      splitDataset(data, seed)
+        .train.prompts.map((prompt) => prompt.sampleId)
+        .join(),
+    );
+    expect(new Set(splits).size).toBe(5);
   });
 });
 
