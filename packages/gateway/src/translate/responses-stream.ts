@@ -187,26 +187,22 @@ export class AnthropicToResponses extends FromAnthropic {
 }
 
 /**
- * Chat completion chunks as Responses events: each chunk through `ChatToAnthropic` and the
- * Anthropic events it makes through `AnthropicToResponses`, so the two directions to Responses
- * share one converter (text and tool calls, parallel calls interleaved, usage, finish, errors).
+ * Chat completion chunks as Responses events: each chunk through `ChatToAnthropic`, whose
+ * Anthropic events go straight (as objects, not SSE text) to `AnthropicToResponses`, so the two
+ * directions to Responses share one converter (text and tool calls, parallel calls interleaved,
+ * usage, finish, errors).
  */
 export class ChatToResponses implements StreamConverter {
-  private readonly chat = new ChatToAnthropic();
   private readonly responses = new AnthropicToResponses();
-
-  /** The Anthropic events `ChatToAnthropic` wrote, one by one through the Responses converter. */
-  private pass(events: string): string {
-    let out = '';
-    for (const event of events.split('\n\n')) if (event !== '') out += this.responses.event(event);
-    return out;
-  }
+  private readonly chat = new ChatToAnthropic((type, body) =>
+    this.responses.handle({ type, ...body }),
+  );
 
   event(event: string): string {
-    return this.pass(this.chat.event(event));
+    return this.chat.event(event);
   }
 
   end(): string {
-    return this.pass(this.chat.end()) + this.responses.end();
+    return this.chat.end() + this.responses.end();
   }
 }

@@ -58,7 +58,12 @@ export abstract class FromAnthropic implements StreamConverter {
 
   event(event: string): string {
     const data = parseData(event);
-    if (data === undefined || data === 'done' || this.done) return '';
+    return data === undefined || data === 'done' ? '' : this.handle(data);
+  }
+
+  /** One Anthropic event's data (parsed, or made by `ChatToAnthropic` without the round trip). */
+  handle(data: Dict): string {
+    if (this.done) return '';
     switch (data['type']) {
       case 'message_start': {
         const message = asDict(data['message']) ?? {};
@@ -173,9 +178,11 @@ export class AnthropicToChat extends FromAnthropic {
   }
 }
 
-function anthropicEvent(type: string, body: Dict): string {
-  return `event: ${type}\ndata: ${JSON.stringify({ type, ...body })}\n\n`;
-}
+/** Where `ChatToAnthropic` puts an Anthropic event: written as SSE, or handed on. */
+type AnthropicSink = (type: string, body: Dict) => string;
+
+const anthropicEvent: AnthropicSink = (type, body) =>
+  `event: ${type}\ndata: ${JSON.stringify({ type, ...body })}\n\n`;
 
 /** A tool call not yet given a block: what its chunks said so far. */
 interface WaitingCall {
@@ -215,6 +222,12 @@ export class ChatToAnthropic implements StreamConverter {
   private blocks = 0;
   private stop: string | null = null;
   private usage: Dict | undefined;
+  private readonly send: AnthropicSink;
+
+  /** `send`: where each Anthropic event goes (default: written as SSE for the app). */
+  constructor(send: AnthropicSink = anthropicEvent) {
+    this.send = send;
+  }
 
   event(event: string): string {
     const data = parseData(event);
@@ -223,7 +236,8 @@ export class ChatToAnthropic implements StreamConverter {
     const error = asDict(data['error']);
     if (error !== undefined) {
       this.done = true;
-      return streamErrorEvent('messages', 'api_error', String(error['message'] ?? 'stream error'));
+      const message = String(error['message'] ?? 'stream error');
+      return this.send('error', { error: { type: 'api_error', message } });
     }
     let out = this.start(data);
     if (asDict(data['usage']) !== undefined) this.usage = asDict(data['usage']);
@@ -233,7 +247,7 @@ export class ChatToAnthropic implements StreamConverter {
     if (typeof text === 'string' && text !== '') {
       if (this.open === undefined || this.open.tool !== undefined)
         out += this.openBlock({ type: 'text', text: '' }, undefined);
-      out += anthropicEvent('content_block_delta', {
+      out += this.send('content_block_delta', {
         index: this.open!.index,
         delta: { type: 'text_delta', text },
       });
@@ -260,7 +274,7 @@ export class ChatToAnthropic implements StreamConverter {
       stop_sequence: null,
       usage: { input_tokens: 0, output_tokens: 0 },
     };
-    return anthropicEvent('message_start', { message });
+    return this.send('message_start', { message });
   }
 
   private toolDelta(call: Dict): string {
@@ -299,7 +313,7 @@ export class ChatToAnthropic implements StreamConverter {
 
   private argsDelta(args: string): string {
     if (args === '') return '';
-    return anthropicEvent('content_block_delta', {
+    return this.send('content_block_delta', {
       index: this.open!.index,
       delta: { type: 'input_json_delta', partial_json: args },
     });
@@ -314,9 +328,7 @@ export class ChatToAnthropic implements StreamConverter {
     const out = this.closeBlock();
     this.open = { index: this.blocks, tool };
     this.blocks += 1;
-    return (
-      out + anthropicEvent('content_block_start', { index: this.open.index, content_block: block })
-    );
+    return out + this.send('content_block_start', { index: this.open.index, content_block: block });
   }
 
   private closeBlock(): string {
@@ -324,7 +336,7 @@ export class ChatToAnthropic implements StreamConverter {
     const { index } = this.open;
     this.open = undefined;
     this.openArgs = '';
-    return anthropicEvent('content_block_stop', { index });
+    return this.send('content_block_stop', { index });
   }
 
   end(): string {
@@ -334,11 +346,11 @@ export class ChatToAnthropic implements StreamConverter {
     const usage = messagesUsageOf(this.usage);
     return (
       out +
-      anthropicEvent('message_delta', {
+      this.send('message_delta', {
         delta: { stop_reason: this.stop ?? 'end_turn', stop_sequence: null },
         usage,
       }) +
-      anthropicEvent('message_stop', {})
+      this.send('message_stop', {})
     );
   }
 }
