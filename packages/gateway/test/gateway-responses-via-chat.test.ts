@@ -34,7 +34,19 @@ beforeAll(async () => {
       upstreams: {
         local: { kind: 'openai-compatible', baseURL, models: ['llama-*'] },
         native: { kind: 'openai-compatible', baseURL, models: [], responsesApi: 'native' },
+        openai: { kind: 'openai', baseURL },
       },
+      policies: [
+        {
+          name: 'mixed',
+          exploration: 0,
+          candidates: [
+            { model: 'gpt-4o-mini', client: 'openai' },
+            { model: MODEL, client: 'local' },
+          ],
+          fallback: { maxAttempts: 2, cooldownMs: 1, timeoutMs: 10_000 },
+        },
+      ],
     },
     { env: {} },
   );
@@ -288,6 +300,39 @@ describe('OpenAI responses on an OpenAI-compatible upstream without the Response
       },
       reasoning_effort: 'low',
     });
+  });
+});
+
+describe('a route: policy over a native and a chat-only candidate', () => {
+  /** A routed request answered while `failing` answers 500: who answered, what was called. */
+  const routed = async (failing: string, extra: object = {}) => {
+    sim.setModel(failing, { failure: { rate500: 1 } });
+    try {
+      proxy.requests.length = 0;
+      const { data, response } = await openai.responses
+        .create({ model: 'route:mixed', input: 'Hello there', max_output_tokens: 50, ...extra })
+        .withResponse();
+      expect(data.output_text.length).toBeGreaterThan(0);
+      const paths = proxy.requests.map((request) => request.path);
+      return { model: response.headers.get('x-modelmaxx-model'), paths };
+    } finally {
+      sim.setModel(failing, { failure: { rate500: 0 } });
+    }
+  };
+
+  it('each candidate gets /v1/responses in its own way: the chat-only one translated, the other as is', async () => {
+    const byChat = await routed('gpt-4o-mini');
+    expect(byChat.model).toBe(MODEL);
+    expect(byChat.paths.at(-1)).toBe('/v1/chat/completions');
+    const native = await routed(MODEL);
+    expect(native.model).toBe('gpt-4o-mini');
+    expect(native.paths.at(-1)).toBe('/v1/responses');
+  });
+
+  it('a field the chat-only candidate cannot take leaves it out; the other answers it', async () => {
+    // top_logprobs has no Chat Completions counterpart here: only gpt-4o-mini is asked.
+    const answered = await routed(MODEL, { top_logprobs: 2 });
+    expect(answered).toEqual({ model: 'gpt-4o-mini', paths: ['/v1/responses'] });
   });
 });
 
