@@ -128,6 +128,12 @@ export class RoutingEngine {
   private readonly failures: FailureRates | undefined;
   /** Mean cost per call per class and model (for the predict mode). */
   private readonly costs: CostMeans;
+  /**
+   * After an offline fit, the per-request weights learn only from requests on which every
+   * candidate's outcome is known (as in the history); a single call's outcome (bandit
+   * feedback) moves the class statistics only.
+   */
+  private fitted = false;
   private cached: WeightTable | undefined;
   private refreshedAt = -Infinity;
 
@@ -346,12 +352,15 @@ export class RoutingEngine {
     scores: readonly { model: string; score: number }[],
     at = decision.at,
   ): void {
-    for (const { model: name, score } of scores) {
-      const model = this.index.get(name);
-      if (model === undefined || !Number.isFinite(score)) continue;
+    const known = scores.filter(
+      ({ model, score }) => this.index.has(model) && Number.isFinite(score),
+    );
+    const part = this.fitted && known.length < this.models.length ? 'class' : 'both';
+    for (const { model: name, score } of known) {
+      const model = this.index.get(name)!;
       this.stats.addScore(decision.classKey, model, at, score);
       if (this.predictor !== undefined && decision.vector !== undefined) {
-        this.predictor.update(model, decision.vector, decision.classKey, score, at);
+        this.predictor.update(model, decision.vector, decision.classKey, score, at, part);
       }
     }
   }
@@ -367,12 +376,18 @@ export class RoutingEngine {
    * the predict mode, the second half of the history is also predicted before it is learned
    * (held out) to choose how far the request's features may move a prediction from its
    * class's mean (`TrustFit`), and the per-request model then makes `predictor.fitPasses − 1`
-   * more passes over the history.
+   * more passes over the history. Afterwards the per-request weights learn only from requests
+   * with every candidate's outcome (warm-up probes, shadow verdicts on every candidate): one
+   * call's outcome (bandit feedback) moves the class statistics only. On inner splits of the
+   * train splits (mean of seeds 1-5) this gave APGR MT-Bench 0.707 -> 0.741, GSM8K 0.573 ->
+   * 0.584, MMLU 0.674 -> 0.673: single-call outcomes teach only the model called, which skews
+   * the predicted differences the fit learned from full information.
    */
   fit(examples: Iterable<LabelledExample>): void {
     const list = [...examples];
     const predictor = this.predictor;
     if (predictor !== undefined) predictor.trust = 1;
+    this.fitted = false;
     const trust = predictor === undefined ? undefined : new TrustFit(predictor, this.models.length);
     for (const [at, { request, outcomes }] of list.entries()) {
       if (trust !== undefined && 2 * at >= list.length) trust.score(request, outcomes, this.index);
@@ -387,6 +402,7 @@ export class RoutingEngine {
       }
     }
     if (predictor === undefined) return;
+    this.fitted = true;
     predictor.trust = trust!.best();
     for (let pass = 1; pass < this.policy.predictor.fitPasses; pass += 1) {
       this.refit(predictor, list);
@@ -400,7 +416,14 @@ export class RoutingEngine {
       for (const outcome of outcomes) {
         const model = this.index.get(outcome.model);
         if (model === undefined || outcome.score === undefined || outcome.failed === true) continue;
-        predictor.update(model, request.vector, request.classKey, outcome.score, request.at, true);
+        predictor.update(
+          model,
+          request.vector,
+          request.classKey,
+          outcome.score,
+          request.at,
+          'weights',
+        );
       }
     }
   }
@@ -432,6 +455,7 @@ export class RoutingEngine {
     vector: RequestVector | undefined,
     outcomes: readonly EngineOutcome[],
   ): void {
+    const part = this.fitted && !this.everyCandidateScored(outcomes) ? 'class' : 'both';
     for (const outcome of outcomes) {
       const model = this.index.get(outcome.model);
       if (model === undefined) continue;
@@ -444,8 +468,19 @@ export class RoutingEngine {
         outcome.score !== undefined &&
         outcome.failed !== true
       ) {
-        this.predictor.update(model, vector, classKey, outcome.score, at);
+        this.predictor.update(model, vector, classKey, outcome.score, at, part);
       }
     }
+  }
+
+  /** Whether the outcomes hold a score of every candidate (full information). */
+  private everyCandidateScored(outcomes: readonly EngineOutcome[]): boolean {
+    let scored = 0;
+    for (const outcome of outcomes) {
+      if (outcome.score !== undefined && outcome.failed !== true && this.index.has(outcome.model)) {
+        scored += 1;
+      }
+    }
+    return scored >= this.models.length;
   }
 }

@@ -237,9 +237,9 @@ export class QualityPredictor {
   }
 
   /**
-   * Learns one outcome (score 0..1) of `candidate` on a request at time `at` (ms). `refit`
-   * (a later pass of an offline fit over the same outcome) moves the logistic weights only:
-   * the class statistics counted it already.
+   * Learns one outcome (score 0..1) of `candidate` on a request at time `at` (ms). `part`:
+   * `weights` (a later pass of an offline fit over the same outcome: the class statistics
+   * counted it already) moves the logistic weights only, `class` the class statistics only.
    */
   update(
     candidate: number,
@@ -247,16 +247,17 @@ export class QualityPredictor {
     classKey: string,
     score: number,
     at: number,
-    refit = false,
+    part: 'both' | 'weights' | 'class' = 'both',
   ) {
     const rebase = this.clock.advance(at);
     if (rebase !== 1) this.rebase(rebase);
     const scale = this.clock.scale;
-    for (const key of refit ? [] : [classKey, GLOBAL]) {
+    for (const key of part === 'weights' ? [] : [classKey, GLOBAL]) {
       const stats = this.classOf(key);
       stats.score[candidate] = stats.score[candidate]! + score * scale;
       stats.count[candidate] = stats.count[candidate]! + scale;
     }
+    if (part === 'class') return;
     const model = this.models[candidate]!;
     const { index, value } = vector;
     let z = 0;

@@ -123,8 +123,35 @@ describe('offline fit from a labelled history (engine.fit)', () => {
     for (let index = 0; index < 20; index += 1) predictor.update(0, vector, 'math', 1, index);
     const once = predictor.classQuality('math', 0);
     const before = predictor.predict(0, vector, 'math').model;
-    for (let index = 0; index < 20; index += 1) predictor.update(0, vector, 'math', 1, index, true);
+    for (let index = 0; index < 20; index += 1)
+      predictor.update(0, vector, 'math', 1, index, 'weights');
     expect(predictor.classQuality('math', 0)).toEqual(once);
     expect(predictor.predict(0, vector, 'math').model).toBeGreaterThan(before);
+  });
+
+  it('after a fit, a single call moves the class statistics only; every candidate scored moves the per-request weights too', () => {
+    const engine = new RoutingEngine({ policy: parsePolicy(policy), random: createRandom(5) });
+    engine.fit(labelledExamples(train, policy));
+    const [example] = labelledExamples(test, policy, { startAt: 200_000 });
+    const { request } = example!;
+    const predicted = () =>
+      engine
+        .decide(request)
+        .predicted!.map((entry) => [entry.model, entry.quality, entry.evidence] as const);
+    const before = predicted();
+    // the cheap model alone, wrong on an easy request (bandit feedback): the class mean drops,
+    // the weights of the request's features stay, so the evidence behind them is unchanged (but
+    // for the decay of one second; a learned outcome would add 1)
+    const single = engine.decide(request);
+    engine.observe(single, [{ model: 'cheap', score: 0, costUsd: 0.0005 }]);
+    const afterSingle = predicted();
+    expect(afterSingle[1]![1]).toBeLessThan(before[1]![1]);
+    expect(afterSingle[1]![2]).toBeCloseTo(before[1]![2], 1);
+    // both models' outcomes (full information, as in the history): the weights learn too
+    engine.observe(single, [
+      { model: 'strong', score: 1, costUsd: 0.01 },
+      { model: 'cheap', score: 0, costUsd: 0.0005 },
+    ]);
+    expect(predicted()[1]![2]).toBeGreaterThan(afterSingle[1]![2] + 0.5);
   });
 });
