@@ -9,8 +9,10 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Upstream } from './config.js';
 import type { Wire } from './usage.js';
 
-const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
-const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
+// Node's defaults otherwise (no limit on sockets, 256 kept free): the agent copies its options
+// into every request's (Agent#addRequest), into a dictionary-mode object, property by property.
+const httpAgent = new HttpAgent({ keepAlive: true });
+const httpsAgent = new HttpsAgent({ keepAlive: true });
 
 /**
  * The wire format an upstream of this kind is called in for an app's wire format: its own, or
@@ -162,8 +164,8 @@ export function callUpstream(
   timeoutMs: number,
 ): UpstreamCall {
   const target = targetOf(url);
+  // No `protocol`: the agent's. Each option is copied three times per request by node:http.
   const request = (target.secure ? httpsRequest : httpRequest)({
-    protocol: target.secure ? 'https:' : 'http:',
     hostname: target.hostname,
     port: target.port,
     path: target.path,
