@@ -38,16 +38,14 @@ const WORKER_URL = new URL(
 const POST_BATCH = 16;
 const POST_DELAY_MS = 20;
 
-function contextRecord(context: SpanContext): SpanContextRecord {
-  const record: SpanContextRecord = {
-    traceId: context.traceId,
-    spanId: context.spanId,
-    traceFlags: context.traceFlags,
-  };
-  if (context.isRemote !== undefined) record.isRemote = context.isRemote;
-  const state = context.traceState?.serialize();
-  if (state !== undefined) record.traceState = state;
-  return record;
+function contextRecord({ traceId, spanId, traceFlags, isRemote, traceState }: SpanContext) {
+  const state = traceState?.serialize();
+  const record: SpanContextRecord = { traceId, spanId, traceFlags };
+  return Object.assign(
+    record,
+    isRemote === undefined ? undefined : { isRemote },
+    state === undefined ? undefined : { traceState: state },
+  );
 }
 
 /** An ended span as a plain record (structured-clonable; the attributes are plain already). */

@@ -32,20 +32,14 @@ const closing: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
   sim = await startLlmSim({ seed: 3 });
+  // A policy over both providers.
+  const candidates = ['gpt-4o-mini', 'claude-haiku-4-5'].map((model) =>
+    model.startsWith('claude') ? { model, provider: 'anthropic', client: 'anthropic' } : { model },
+  );
+  const upstreamFlags = [`openai=${sim.openaiBaseURL}`, `anthropic=${sim.anthropicBaseURL}`];
   config = resolveConfig(
-    {
-      policies: [
-        {
-          name: 'support',
-          exploration: 0,
-          candidates: [
-            { model: 'gpt-4o-mini', client: 'openai' },
-            { model: 'gpt-4o', client: 'openai' },
-          ],
-        },
-      ],
-    },
-    { upstreamFlags: [`openai=${sim.openaiBaseURL}`, `anthropic=${sim.anthropicBaseURL}`] },
+    { policies: [{ name: 'orders', candidates, exploration: 0 }] },
+    { upstreamFlags },
   );
 });
 
@@ -96,7 +90,7 @@ const calls: { path: string; body: unknown; headers?: Record<string, string> }[]
   },
   {
     path: '/v1/chat/completions',
-    body: { model: 'route:support', messages: [{ role: 'user', content: 'Where is my order?' }] },
+    body: { model: 'route:orders', messages: [{ role: 'user', content: 'Where is my order?' }] },
     headers: { 'x-modelmaxx-feature': 'orders', 'x-modelmaxx-user': 'u-1' },
   },
   {
