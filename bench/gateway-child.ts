@@ -113,8 +113,12 @@ function diagnostics(exporter: SpanExporter | undefined): {
         `event-loop delay: p50 ${ms(loop.percentile(50))}, p99 ${ms(loop.percentile(99))}, p99.9 ${ms(loop.percentile(99.9))}, max ${ms(loop.max)} ms`,
         // kind 1 scavenge (young), 2 mark-compact, 4 incremental marking, 8 weak callbacks.
         ...[...gc].map(([kind, pauses]) => `gc kind ${kind}: ${quantiles(pauses)}`),
-        `span export (synchronous part, wall): ${quantiles(exports)}`,
-        `span export (synchronous part, thread CPU): ${quantiles(exportCpu)}`,
+        ...(timed === undefined
+          ? ['span export: none on the main thread (in the span export thread, or spans off)']
+          : [
+              `span export (synchronous part, wall): ${quantiles(exports)}`,
+              `span export (synchronous part, thread CPU): ${quantiles(exportCpu)}`,
+            ]),
       ].join('\n'),
   };
 }
