@@ -12,7 +12,7 @@
  * spans, never requests: it is logged once and the spans after it are dropped.
  */
 import { Worker } from 'node:worker_threads';
-import type { Context, SpanContext } from '@opentelemetry/api';
+import type { Attributes, Context, SpanContext } from '@opentelemetry/api';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Span } from '@opentelemetry/api';
 import type {
@@ -23,6 +23,7 @@ import type {
   ToWorker,
   WorkerSetup,
 } from './span-worker-types.js';
+import { RecordedSpan } from './tracer.js';
 
 /** The worker's entry next to this file: `.ts` when running from the sources (tests). */
 const WORKER_URL = new URL(
@@ -48,7 +49,13 @@ function contextRecord({ traceId, spanId, traceFlags, isRemote, traceState }: Sp
   );
 }
 
-/** An ended span as a plain record (structured-clonable; the attributes are plain already). */
+function pairsOf(attributes: Attributes): SpanRecord['attributes'] {
+  const pairs: SpanRecord['attributes'] = [];
+  for (const key in attributes) pairs.push(key, attributes[key]!);
+  return pairs;
+}
+
+/** An ended span as a plain record (structured-clonable), its attributes as key-value pairs. */
 export function spanRecord(span: ReadableSpan): SpanRecord {
   const record: SpanRecord = {
     name: span.name,
@@ -57,7 +64,7 @@ export function spanRecord(span: ReadableSpan): SpanRecord {
     startTime: span.startTime,
     endTime: span.endTime,
     status: span.status,
-    attributes: span.attributes,
+    attributes: span instanceof RecordedSpan ? span.attributePairs() : pairsOf(span.attributes),
     droppedAttributesCount: span.droppedAttributesCount,
   };
   if (span.parentSpanContext !== undefined) record.parent = contextRecord(span.parentSpanContext);

@@ -1,5 +1,5 @@
 /** What the gateway's main thread and its span export thread (./span-worker.ts) exchange. */
-import type { Attributes, HrTime, SpanKind, SpanStatus } from '@opentelemetry/api';
+import type { AttributeValue, Attributes, HrTime, SpanKind, SpanStatus } from '@opentelemetry/api';
 import type { TimedEvent } from '@opentelemetry/sdk-trace';
 
 /**
@@ -39,7 +39,8 @@ export interface SpanRecord {
   startTime: HrTime;
   endTime: HrTime;
   status: SpanStatus;
-  attributes: Attributes;
+  /** `[key, value, key, value, …]`: an array serializes faster than a V8 dictionary object. */
+  attributes: (string | AttributeValue)[];
   droppedAttributesCount: number;
   events?: TimedEvent[];
   links?: LinkRecord[];

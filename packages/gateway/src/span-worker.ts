@@ -8,7 +8,7 @@
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { SpanContext } from '@opentelemetry/api';
+import type { AttributeValue, Attributes, SpanContext } from '@opentelemetry/api';
 import { TraceState, hrTimeDuration } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
@@ -62,6 +62,14 @@ try {
 const resource = resourceFromAttributes({ 'service.name': setup.serviceName });
 const scope = { name: setup.scopeName };
 
+function attributesOf(pairs: SpanRecord['attributes']): Attributes {
+  const attributes: Attributes = {};
+  for (let index = 0; index < pairs.length; index += 2) {
+    attributes[pairs[index] as string] = pairs[index + 1] as AttributeValue;
+  }
+  return attributes;
+}
+
 function readable(record: SpanRecord): ReadableSpan {
   const context = contextOf(record.context);
   return {
@@ -73,7 +81,7 @@ function readable(record: SpanRecord): ReadableSpan {
     endTime: record.endTime,
     duration: hrTimeDuration(record.startTime, record.endTime),
     status: record.status,
-    attributes: record.attributes,
+    attributes: attributesOf(record.attributes),
     links: (record.links ?? []).map((link) => ({ ...link, context: contextOf(link.context) })),
     events: record.events ?? [],
     ended: true,

@@ -48,7 +48,7 @@ function randomId(bytes: 8 | 16): string {
 }
 
 /** A recorded span: the API's Span for the gateway's code, a ReadableSpan for the exporters. */
-class RecordedSpan implements Span, ReadableSpan {
+export class RecordedSpan implements Span, ReadableSpan {
   name: string;
   readonly kind: SpanKind;
   readonly parentSpanContext?: SpanContext;
@@ -56,7 +56,6 @@ class RecordedSpan implements Span, ReadableSpan {
   endTime: HrTime = [0, 0];
   duration: HrTime = [-1, -1];
   status: SpanStatus = { code: SpanStatusCode.UNSET };
-  readonly attributes: Attributes;
   readonly links: Link[] = [];
   readonly events: TimedEvent[] = [];
   ended = false;
@@ -66,7 +65,12 @@ class RecordedSpan implements Span, ReadableSpan {
   private readonly context: SpanContext;
   private readonly recorder: SpanRecorder;
   private readonly startedAt = performance.now();
-  private count = 0;
+  /**
+   * The attributes in a Map: an object given more than a dozen keys by keyed stores turns into a
+   * V8 dictionary, slower to fill and to serialize (./span-thread.ts posts the pairs).
+   */
+  private readonly values = new Map<string, AttributeValue>();
+  private materialized: Attributes | undefined;
 
   constructor(
     recorder: SpanRecorder,
@@ -82,8 +86,22 @@ class RecordedSpan implements Span, ReadableSpan {
     this.context = context;
     if (parent !== undefined) this.parentSpanContext = parent;
     this.startTime = millisToHrTime(Date.now());
-    this.attributes = {};
     this.setAttributes(attributes);
+  }
+
+  /** The attributes as an object (the exporters' view), made once the span has ended. */
+  get attributes(): Attributes {
+    if (this.materialized !== undefined) return this.materialized;
+    const attributes = Object.fromEntries(this.values) as Attributes;
+    if (this.ended) this.materialized = attributes;
+    return attributes;
+  }
+
+  /** The attributes as `[key, value, key, value, …]`, in the order they were first set. */
+  attributePairs(): (string | AttributeValue)[] {
+    const pairs: (string | AttributeValue)[] = [];
+    for (const [key, value] of this.values) pairs.push(key, value);
+    return pairs;
   }
 
   get resource(): Resource {
@@ -100,14 +118,13 @@ class RecordedSpan implements Span, ReadableSpan {
 
   setAttribute(key: string, value: AttributeValue | undefined): this {
     if (this.ended || value === undefined || key === '') return this;
-    const isNew = !Object.hasOwn(this.attributes, key);
-    if (isNew && this.count >= ATTRIBUTE_COUNT_LIMIT) {
+    const { values } = this;
+    if (values.size >= ATTRIBUTE_COUNT_LIMIT && !values.has(key)) {
       this.droppedAttributesCount += 1;
       return this;
     }
     // Arrays are copied, as the SDK does: the span must not change with its caller's array.
-    this.attributes[key] = Array.isArray(value) ? value.slice() : value;
-    if (isNew) this.count += 1;
+    values.set(key, Array.isArray(value) ? value.slice() : value);
     return this;
   }
 
