@@ -274,6 +274,16 @@ function addedP99(values: PerTarget, build: string): number {
   return quantile(values[build]!, 0.99) - quantile(values['direct']!, 0.99);
 }
 
+/** Where each build's spans are exported from (gateway-child.ts, GATEWAY_BENCH_SPANS). */
+function spansNote(): string {
+  const where = (mode: string) =>
+    mode === 'worker' ? 'the span export thread' : mode === 'main' ? 'the main thread' : 'nowhere';
+  const gateway = `gateway: ${where(process.env['GATEWAY_BENCH_SPANS'] ?? 'worker')}`;
+  const baseline = process.env['GATEWAY_BENCH_BASELINE'];
+  if (baseline === undefined || baseline === '') return gateway;
+  return `${gateway}, baseline: ${where(process.env['GATEWAY_BENCH_BASELINE_SPANS'] ?? 'main')}`;
+}
+
 /** The baseline build's figures, when it ran. */
 function baselineNote(values: PerTarget): string {
   if (values['baseline'] === undefined) return '';
@@ -294,7 +304,7 @@ function report(measured: Measured): BenchResult[] {
       baseline: quantile(plain.values['direct']!, 0.99),
       ratio: null,
       goal: '<= 1',
-      notes: `non-streaming chat at ${rate} req/s open loop, llm-sim latency 0, spans exported over OTLP; ${describe(plain.values)}${baselineNote(plain.values)}; errors ${plain.errors}; ${measured.oneByOne}`,
+      notes: `non-streaming chat at ${rate} req/s open loop, llm-sim latency 0, spans exported over OTLP/protobuf (${spansNote()}); ${describe(plain.values)}${baselineNote(plain.values)}; errors ${plain.errors}; ${measured.oneByOne}`,
     },
     {
       name: 'gateway-ttfc-added-p99-ms',
