@@ -24,7 +24,7 @@ import type { Policy } from './policy.js';
 import { FailureRates } from './failure-rates.js';
 import { CostMeans, PredictMode } from './predict-mode.js';
 import { QualityPredictor } from './predictor.js';
-import { TrustFit } from './trust-fit.js';
+import { ShiftCheck, TrustFit } from './trust-fit.js';
 import type { RandomSource } from './random.js';
 import { WindowStats } from './window-stats.js';
 
@@ -128,12 +128,8 @@ export class RoutingEngine {
   private readonly failures: FailureRates | undefined;
   /** Mean cost per call per class and model (for the predict mode). */
   private readonly costs: CostMeans;
-  /**
-   * After an offline fit, the per-request weights learn only from requests on which every
-   * candidate's outcome is known (as in the history); a single call's outcome (bandit
-   * feedback) moves the class statistics only.
-   */
-  private fitted = false;
+  /** After an offline fit: whether each class's live scores still match the history's. */
+  private shift: ShiftCheck | undefined;
   private cached: WeightTable | undefined;
   private refreshedAt = -Infinity;
 
@@ -355,11 +351,12 @@ export class RoutingEngine {
     const known = scores.filter(
       ({ model, score }) => this.index.has(model) && Number.isFinite(score),
     );
-    const part = this.fitted && known.length < this.models.length ? 'class' : 'both';
+    const full = known.length >= this.models.length;
     for (const { model: name, score } of known) {
       const model = this.index.get(name)!;
       this.stats.addScore(decision.classKey, model, at, score);
       if (this.predictor !== undefined && decision.vector !== undefined) {
+        const part = this.partOf(decision.classKey, decision.vector, model, score, full);
         this.predictor.update(model, decision.vector, decision.classKey, score, at, part);
       }
     }
@@ -376,18 +373,14 @@ export class RoutingEngine {
    * the predict mode, the second half of the history is also predicted before it is learned
    * (held out) to choose how far the request's features may move a prediction from its
    * class's mean (`TrustFit`), and the per-request model then makes `predictor.fitPasses − 1`
-   * more passes over the history. Afterwards the per-request weights learn only from requests
-   * with every candidate's outcome (warm-up probes, shadow verdicts on every candidate): one
-   * call's outcome (bandit feedback) moves the class statistics only. On inner splits of the
-   * train splits (mean of seeds 1-5) this gave APGR MT-Bench 0.707 -> 0.741, GSM8K 0.573 ->
-   * 0.584, MMLU 0.674 -> 0.673: single-call outcomes teach only the model called, which skews
-   * the predicted differences the fit learned from full information.
+   * more passes over the history. Afterwards one call's outcome teaches the class statistics
+   * only, unless the class has shifted (`partOf`; docs/routing.md has the figures).
    */
   fit(examples: Iterable<LabelledExample>): void {
     const list = [...examples];
     const predictor = this.predictor;
     if (predictor !== undefined) predictor.trust = 1;
-    this.fitted = false;
+    this.shift = undefined;
     const trust = predictor === undefined ? undefined : new TrustFit(predictor, this.models.length);
     for (const [at, { request, outcomes }] of list.entries()) {
       if (trust !== undefined && 2 * at >= list.length) trust.score(request, outcomes, this.index);
@@ -402,7 +395,7 @@ export class RoutingEngine {
       }
     }
     if (predictor === undefined) return;
-    this.fitted = true;
+    this.shift = new ShiftCheck(this.models.length);
     predictor.trust = trust!.best();
     for (let pass = 1; pass < this.policy.predictor.fitPasses; pass += 1) {
       this.refit(predictor, list);
@@ -455,7 +448,7 @@ export class RoutingEngine {
     vector: RequestVector | undefined,
     outcomes: readonly EngineOutcome[],
   ): void {
-    const part = this.fitted && !this.everyCandidateScored(outcomes) ? 'class' : 'both';
+    const full = this.everyCandidateScored(outcomes);
     for (const outcome of outcomes) {
       const model = this.index.get(outcome.model);
       if (model === undefined) continue;
@@ -468,9 +461,28 @@ export class RoutingEngine {
         outcome.score !== undefined &&
         outcome.failed !== true
       ) {
+        const part = this.partOf(classKey, vector, model, outcome.score, full);
         this.predictor.update(model, vector, classKey, outcome.score, at, part);
       }
     }
+  }
+
+  /**
+   * What a live score teaches the predictor after a fit: the class statistics only, unless
+   * every candidate was scored (`full`) or the class's scores left their predictions (shift):
+   * a single call teaches only the model called and skews the differences the fit learned.
+   */
+  private partOf(
+    classKey: string,
+    vector: RequestVector,
+    model: number,
+    score: number,
+    full: boolean,
+  ): 'both' | 'class' {
+    if (this.shift === undefined) return 'both';
+    const residual = score - this.predictor!.predict(model, vector, classKey).quality;
+    const shifted = this.shift.observe(classKey, model, residual);
+    return full || shifted ? 'both' : 'class';
   }
 
   /** Whether the outcomes hold a score of every candidate (full information). */

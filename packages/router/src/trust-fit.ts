@@ -78,3 +78,53 @@ export class TrustFit {
     return TrustFit.LEVELS[best]!;
   }
 }
+
+/**
+ * After an offline fit: whether a class's live outcomes still look like the fitted history.
+ * Each live score's residual from its prediction (score − predicted quality, so the choice of
+ * which model to call does not bias it) goes into a running mean per class and candidate over
+ * its last ~`MEMORY` outcomes; a class has shifted while some candidate's running mean is at
+ * least `MIN_SHIFT` and more than `Z` standard errors from 0 (a model whose answers turned
+ * bad, or traffic unlike the history).
+ */
+export class ShiftCheck {
+  static readonly MEMORY = 30;
+  static readonly MIN_OUTCOMES = 10;
+  static readonly Z = 3;
+  /**
+   * The smallest mean residual taken for a shift: a fitted predictor's own calibration error
+   * on traffic like its history reached 0.06-0.08 on MT-Bench's test splits (with a spread of
+   * 0.03-0.07, many standard errors); a model that starts failing moves it by far more.
+   */
+  static readonly MIN_SHIFT = 0.2;
+  private readonly candidates: number;
+  /** Per class: per candidate the weighted count, residual sum and squared sum. */
+  private readonly sums = new Map<string, Float64Array>();
+  constructor(candidates: number) {
+    this.candidates = candidates;
+  }
+
+  /** Adds one live outcome's residual; returns whether the class has shifted. */
+  observe(classKey: string, model: number, residual: number): boolean {
+    let values = this.sums.get(classKey);
+    if (values === undefined) {
+      values = new Float64Array(3 * this.candidates);
+      this.sums.set(classKey, values);
+    }
+    const keep = 1 - 1 / ShiftCheck.MEMORY;
+    values[3 * model] = values[3 * model]! * keep + 1;
+    values[3 * model + 1] = values[3 * model + 1]! * keep + residual;
+    values[3 * model + 2] = values[3 * model + 2]! * keep + residual * residual;
+    for (let candidate = 0; candidate < this.candidates; candidate += 1) {
+      const count = values[3 * candidate]!;
+      if (count < ShiftCheck.MIN_OUTCOMES) continue;
+      const mean = values[3 * candidate + 1]! / count;
+      const variance = Math.max(values[3 * candidate + 2]! / count - mean * mean, 1e-4);
+      const shift = Math.abs(mean);
+      if (shift >= ShiftCheck.MIN_SHIFT && shift > ShiftCheck.Z * Math.sqrt(variance / count)) {
+        return true;
+      }
+    }
+    return false;
+  }
+}
