@@ -94,26 +94,33 @@ function drift(policy: PolicyInput, seed: number, erroring = false, fitUntil = 0
   };
 }
 
+/** The per-request policy of the drift cases (forgetting within a minute). */
+const PREDICT = {
+  candidates: CANDIDATES,
+  goal: { costPenalty: 0.3 },
+  halfLifeMs: 60_000,
+  predictor: { enabled: true },
+};
+
+/**
+ * Before the break the cheap model carried the traffic (the strong model's share under
+ * `before`); after it the strong model passed 90% within 200 requests and stays there.
+ */
+function expectFollowed(result: ReturnType<typeof drift>, label: string, before: number) {
+  expect(result.before, label).toBeLessThan(before);
+  expect(result.reached, label).toBeDefined();
+  expect(result.reached!, label).toBeLessThanOrEqual(200);
+  expect(result.after, label).toBeGreaterThan(0.9);
+}
+
 describe('drift: after a cheap model starts failing, the strong model gets 90% within 200 requests', () => {
   it('the per-request predictor', () => {
-    const policy = {
-      candidates: CANDIDATES,
-      goal: { costPenalty: 0.3 },
-      halfLifeMs: 60_000,
-      predictor: { enabled: true },
-    };
     for (const seed of SEEDS) {
       // failed calls: the predictor learns from answers only, the engine's failure rates
       // weigh its predictions (before them the strong model's share stayed at 2-4%)
       for (const erroring of [false, true]) {
         const label = `seed ${seed}${erroring ? ', failed calls' : ', wrong answers'}`;
-        const { before, reached, after } = drift(policy, seed, erroring);
-        // before the break the cheap model carried the traffic
-        expect(before, label).toBeLessThan(0.2);
-        expect(reached, label).toBeDefined();
-        expect(reached!, label).toBeLessThanOrEqual(200);
-        // and the share stays there
-        expect(after, label).toBeGreaterThan(0.9);
+        expectFollowed(drift(PREDICT, seed, erroring), label, 0.2);
       }
     }
     // (its online logistic updates move it within ~50-120 requests even with nothing
@@ -126,19 +133,8 @@ describe('drift: after a cheap model starts failing, the strong model gets 90% w
     // their predictions; without the shift check the strong model's share never reached 90%
     // for seeds 2 and 3 (seed 1: 114 requests). Measured with it: 85, 59, 60 (before the
     // single-call rule, when single calls always taught the weights: 83, 51, 53)
-    const policy = {
-      candidates: CANDIDATES,
-      goal: { costPenalty: 0.3 },
-      halfLifeMs: 60_000,
-      predictor: { enabled: true },
-    };
     for (const seed of SEEDS) {
-      const label = `seed ${seed}`;
-      const { before, reached, after } = drift(policy, seed, false, BREAK - 200);
-      expect(before, label).toBeLessThan(0.2);
-      expect(reached, label).toBeDefined();
-      expect(reached!, label).toBeLessThanOrEqual(200);
-      expect(after, label).toBeGreaterThan(0.9);
+      expectFollowed(drift(PREDICT, seed, false, BREAK - 200), `seed ${seed}`, 0.2);
     }
   });
 
@@ -153,11 +149,7 @@ describe('drift: after a cheap model starts failing, the strong model gets 90% w
     for (const seed of SEEDS) {
       for (const erroring of [false, true]) {
         const label = `seed ${seed}${erroring ? ', failed calls' : ', wrong answers'}`;
-        const { before, reached, after } = drift(policy, seed, erroring);
-        expect(before, label).toBeLessThan(0.5);
-        expect(reached, label).toBeDefined();
-        expect(reached!, label).toBeLessThanOrEqual(200);
-        expect(after, label).toBeGreaterThan(0.9);
+        expectFollowed(drift(policy, seed, erroring), label, 0.5);
       }
       // the same engine remembering everything: 3,000 good calls outweigh the failures for
       // longer than 200 requests, so the bound above is forgetting's doing
