@@ -168,13 +168,13 @@ describe('span export thread', () => {
       void main.gateway.forceFlush();
       void thread.gateway.forceFlush();
       return onMain.spans.length >= 6 && inThread.spans.length >= 6;
-    }, 15_000);
+    }, 30_000);
     const expected = normalized(onMain.bodies);
     expect(expected).toHaveLength(6);
     expect(expected.join('\n')).toContain('"parentSpanId":"app"');
     expect(expected.join('\n')).toContain('vendor=abc,other=1');
     expect(normalized(inThread.bodies)).toEqual(expected);
-  }, 30_000);
+  }, 60_000);
 
   it('carries what JSON cannot (NaN, Infinity, undefined in arrays), events and links', async () => {
     const [onMain, inThread] = [await receiver(), await receiver()];
@@ -207,7 +207,7 @@ describe('span export thread', () => {
     expect(expected).toHaveLength(2);
     expect(expected.join('\n')).toContain('"key":"nan"');
     expect(normalized(inThread.bodies)).toEqual(expected);
-  }, 30_000);
+  }, 60_000);
 
   it('loses nothing at close without a flush', async () => {
     const spans = await receiver();
@@ -215,7 +215,7 @@ describe('span export thread', () => {
     await send(url);
     await gateway.close();
     expect(spans.spans).toHaveLength(6);
-  }, 30_000);
+  }, 60_000);
 
   it('an exporter that cannot be built costs spans, never requests', async () => {
     const errors: string[] = [];
@@ -223,11 +223,11 @@ describe('span export thread', () => {
     const missing = { module: '/nonexistent/exporter.js' };
     const { gateway, url } = await start(missing, logger);
     expect(await send(url)).toEqual([200, 200, 200, 200, 500, 200]);
-    await waitFor(() => errors.length > 0, 10_000);
+    await waitFor(() => errors.length > 0, 30_000);
     expect(await send(url)).toEqual([200, 200, 200, 200, 500, 200]);
     await gateway.forceFlush();
     await gateway.close();
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain('span export thread failed');
-  }, 30_000);
+  }, 60_000);
 });
