@@ -11,9 +11,10 @@
  * about 250 routed calls: the first volume.
  *
  * Three configurations, each its own run and collector, the three services' routers sharing one
- * stop rule (as the demo does): `before`, the demo's shadow settings (per class and model,
- * sampling stops at ±2 points; the judge gpt-4o-mini);
- * `after` (`allocation: 'total'`: ±2 points on the policy's traffic-weighted difference, shadows
+ * stop rule (as the demo does): `before`, the demo's previous shadow settings (`allocation:
+ * 'class'`: per class and model, sampling stops at ±2 points; no reference cache; the judge
+ * gpt-4o-mini); `after`, the demo's defaults since
+ * (`allocation: 'total'`: ±2 points on the policy's traffic-weighted difference, shadows
  * spread over classes by Neyman allocation, calls whose verdict needs a reference call sampled
  * less where counterfactual shadows can give it; `referenceCache`: a repeated prompt is judged
  * against the kept reference answer); and `exploring`, `after` as it was before counterfactual
@@ -123,12 +124,11 @@ function describe(points: readonly Point[]): string {
 export async function run(options: BenchOptions): Promise<BenchResult[]> {
   const requests = options.quick ? 3000 : 40_000;
   const configurations: Configuration[] = [
-    { name: 'before', shadow: {} },
-    { name: 'after', shadow: { allocation: 'total', referenceCache: 5000 } },
-    {
-      name: 'exploring',
-      shadow: { allocation: 'total', referenceCache: 5000, counterfactual: false, explore: 0.5 },
-    },
+    // The demo's settings until 2026-12-07 (per class and model, no reference cache).
+    { name: 'before', shadow: { allocation: 'class', referenceCache: 0 } },
+    // The demo's defaults (`modelmaxx demo`: allocation 'total', referenceCache 5000).
+    { name: 'after', shadow: {} },
+    { name: 'exploring', shadow: { counterfactual: false, explore: 0.5 } },
   ];
   const curves = new Map<string, Point[]>();
   for (const configuration of configurations) {
@@ -154,7 +154,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
       baseline: before.length > 0 ? Number(before.at(-1)!.share.toFixed(4)) : null,
       ratio: null,
       goal: '<= 0.05',
-      notes: `modelmaxx demo traffic (${requests} requests, llm-sim latency 0), (shadow + judge spend) ÷ routed spend as of the V-th routed call. after (allocation 'total', referenceCache): ${describe(after)}. ${below === undefined ? 'Not below 0.05 in this run.' : `Below 0.05 from ${below.calls} routed calls (total interval ${width(below.measured)} measured, ${width(below.corrected)} corrected).`} before (the demo's settings: per class ±0.02): ${describe(before)}. exploring (after with counterfactual: false, explore 0.5): ${describe(curves.get('exploring')!)}. Measured interval first ±0.02: after ${tight(after)}; exploring ${tight(curves.get('exploring')!)}; before ${tight(before)}. The demo's default 300 requests are the first volume.`,
+      notes: `modelmaxx demo traffic (${requests} requests, llm-sim latency 0), (shadow + judge spend) ÷ routed spend as of the V-th routed call. after (the demo's defaults: allocation 'total', referenceCache): ${describe(after)}. ${below === undefined ? 'Not below 0.05 in this run.' : `Below 0.05 from ${below.calls} routed calls (total interval ${width(below.measured)} measured, ${width(below.corrected)} corrected).`} before (the demo's previous settings: allocation 'class', per class ±0.02): ${describe(before)}. exploring (after with counterfactual: false, explore 0.5): ${describe(curves.get('exploring')!)}. Measured interval first ±0.02: after ${tight(after)}; exploring ${tight(curves.get('exploring')!)}; before ${tight(before)}. The demo's default 300 requests are the first volume.`,
     },
   ];
 }

@@ -20,6 +20,8 @@ import type { Policy, PolicyInput, Router, WeightTable } from '@modelmaxx/router
 
 export const DEMO_SERVICES = ['support-bot', 'search', 'code-review'] as const;
 export const DEMO_FRONTIER_MODEL = 'gpt-4o';
+/** Reference answers the demo's routers keep (`shadow.referenceCache`). */
+const DEMO_REFERENCE_CACHE = 5000;
 
 export interface DemoOptions {
   /** Collector base URL; when nothing answers `/healthz` there, one is started in-process. */
@@ -80,9 +82,21 @@ function demoPolicy(shadow: PolicyInput['shadow'] = {}): Policy {
     statsWindow: '1h',
     refreshIntervalMs: 2000,
     fallback: { chain: [DEMO_FRONTIER_MODEL], maxAttempts: 3, cooldownMs: 1000, timeoutMs: 10_000 },
-    // A fifth of the calls routed to a cheaper model are compared with the reference (the
-    // frontier model) by a judge, off the response path: the savings ledger's quality figures.
-    shadow: { enabled: true, sampleRate: 0.2, concurrency: 4, queueSize: 200, ...shadow },
+    // A fifth of the routed calls are compared with the reference (the frontier model) by a
+    // judge, off the response path: the savings ledger's quality figures. The settings
+    // docs/routing.md recommends: sampling stops once the policy's traffic-weighted difference
+    // (the ledger total) is within ±2 points, the verdicts spread over classes and models by
+    // traffic and spread ('total'; per class and model, 'class' kept shadowing a third of the
+    // spend forever), and a repeated prompt is judged against the kept reference answer.
+    shadow: {
+      enabled: true,
+      sampleRate: 0.2,
+      allocation: 'total',
+      referenceCache: DEMO_REFERENCE_CACHE,
+      concurrency: 4,
+      queueSize: 200,
+      ...shadow,
+    },
   });
 }
 

@@ -119,6 +119,7 @@ Where to look:
   dashboard            ${url}/
   report               pnpm exec modelmaxx report --by model${data}
                        pnpm exec modelmaxx report --by service --baseline ${DEMO_FRONTIER_MODEL}${data}
+  savings ledger       pnpm exec modelmaxx savings --by policy,class,model${data}
   SQL                  pnpm exec modelmaxx sql${data} "SELECT Task, RequestModel, count() AS calls, round(sum(CostUSD), 4) AS usd FROM modelmaxx.llm_calls GROUP BY Task, RequestModel ORDER BY Task, usd DESC"
   traces (Jaeger API)  ${url}/api/traces?service=support-bot&limit=5
   more                 docs/sql-cookbook.md, docs/traces.md
