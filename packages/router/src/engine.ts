@@ -24,7 +24,7 @@ import type { Policy } from './policy.js';
 import { FailureRates } from './failure-rates.js';
 import { CostMeans, PredictMode } from './predict-mode.js';
 import { QualityPredictor } from './predictor.js';
-import { ShiftCheck, TrustFit } from './trust-fit.js';
+import { ShiftCheck, TrustFit, crossClassTransfer, learnHistory } from './trust-fit.js';
 import type { RandomSource } from './random.js';
 import { WindowStats } from './window-stats.js';
 
@@ -373,13 +373,15 @@ export class RoutingEngine {
    * the predict mode, the second half of the history is also predicted before it is learned
    * (held out) to choose how far the request's features may move a prediction from its
    * class's mean (`TrustFit`), and the per-request model then makes `predictor.fitPasses − 1`
-   * more passes over the history. Afterwards one call's outcome teaches the class statistics
-   * only, unless the class has shifted (`partOf`; docs/routing.md has the figures).
+   * more passes over the history. A class not in the history is predicted by its own mean
+   * (trust 0) unless weights learned on some of the history's classes ranked the candidates
+   * on the others (`crossClassTransfer`). Afterwards one call's outcome teaches the class
+   * statistics only, unless the class has shifted (`partOf`; docs/routing.md has the figures).
    */
   fit(examples: Iterable<LabelledExample>): void {
     const list = [...examples];
     const predictor = this.predictor;
-    if (predictor !== undefined) predictor.trust = 1;
+    if (predictor !== undefined) predictor.trust = predictor.unseenTrust = 1;
     this.shift = undefined;
     const trust = predictor === undefined ? undefined : new TrustFit(predictor, this.models.length);
     for (const [at, { request, outcomes }] of list.entries()) {
@@ -397,28 +399,12 @@ export class RoutingEngine {
     if (predictor === undefined) return;
     this.shift = new ShiftCheck(this.models.length);
     predictor.trust = trust!.best();
-    for (let pass = 1; pass < this.policy.predictor.fitPasses; pass += 1) {
-      this.refit(predictor, list);
-    }
-  }
-
-  /** A later pass of the fit: the per-request model's weights only (`predictor.fitPasses`). */
-  private refit(predictor: QualityPredictor, list: readonly LabelledExample[]): void {
-    for (const { request, outcomes } of list) {
-      if (request.vector === undefined) continue;
-      for (const outcome of outcomes) {
-        const model = this.index.get(outcome.model);
-        if (model === undefined || outcome.score === undefined || outcome.failed === true) continue;
-        predictor.update(
-          model,
-          request.vector,
-          request.classKey,
-          outcome.score,
-          request.at,
-          'weights',
-        );
-      }
-    }
+    const passes = this.policy.predictor.fitPasses;
+    for (let pass = 1; pass < passes; pass += 1)
+      learnHistory(predictor, list, this.index, 'weights');
+    predictor.markFitted();
+    const transfer = crossClassTransfer(predictor, list, this.index, passes);
+    predictor.unseenTrust = transfer.transfers ? predictor.trust : 0;
   }
 
   private callOutcomes(outcomes: readonly EngineOutcome[]): CallOutcome[] {

@@ -65,6 +65,8 @@ interface ClassStats {
   /** Decayed score sum and count per candidate, stored × clock scale. */
   readonly score: Float64Array;
   readonly count: Float64Array;
+  /** The class was in an offline fit's history (its predictions use `trust`, else `unseenTrust`). */
+  fitted: boolean;
 }
 
 export interface PredictorOptions {
@@ -92,6 +94,13 @@ export class QualityPredictor {
    * as far as their evidence allows). An offline fit sets it from held-out predictions.
    */
   trust = 1;
+  /**
+   * The same for a class that was not in the fitted history (every class before a fit): an
+   * offline fit sets it to 0 when the request features' weights do not carry over to a class
+   * they were not learned on (`crossClassTransfer`), so such a class is predicted by its own
+   * mean, learned online from its outcomes.
+   */
+  unseenTrust = 1;
   /** A token seen in each hashed slot (for explanations). */
   private readonly names = new Map<number, string>();
   /** `predict`'s scratch (one candidate's fields). */
@@ -113,7 +122,7 @@ export class QualityPredictor {
     let stats = this.classes.get(classKey);
     if (stats === undefined) {
       const count = this.options.candidates;
-      stats = { score: new Float64Array(count), count: new Float64Array(count) };
+      stats = { score: new Float64Array(count), count: new Float64Array(count), fitted: false };
       this.classes.set(classKey, stats);
     }
     return stats;
@@ -142,6 +151,16 @@ export class QualityPredictor {
     const strength = this.options.classPrior ?? 5;
     const total = count + strength;
     return total > 0 ? (score + prior * strength) / total : prior;
+  }
+
+  /** A predictor with the same options that has learned nothing. */
+  fresh(): QualityPredictor {
+    return new QualityPredictor(this.options);
+  }
+
+  /** Marks every class learned so far as part of the fitted history (`trust` applies to it). */
+  markFitted(): void {
+    for (const [key, stats] of this.classes) stats.fitted = key !== GLOBAL;
   }
 
   /** The class's decayed mean score for a candidate (`classMean`) and its decayed count. */
@@ -215,7 +234,8 @@ export class QualityPredictor {
     const variance = withSd ? this.variance(model, vector) : 0;
     const own = sigmoid(z);
     const cls = this.classMean(stats, global, candidate);
-    const blend = (this.trust * meanEvidence) / (meanEvidence + this.classWeight);
+    const trust = stats !== undefined && stats.fitted ? this.trust : this.unseenTrust;
+    const blend = (trust * meanEvidence) / (meanEvidence + this.classWeight);
     out[at] = blend * own + (1 - blend) * cls;
     out[at + 1] = own;
     out[at + 2] = Math.sqrt(variance);

@@ -2,7 +2,7 @@
  * The predictor's trust in a request's features, chosen during an offline fit (`engine.fit`)
  * from held-out predictions of the labelled history.
  */
-import type { EngineOutcome, EngineRequest } from './engine.js';
+import type { EngineOutcome, EngineRequest, LabelledExample } from './engine.js';
 import type { QualityPredictor } from './predictor.js';
 
 /**
@@ -31,11 +31,9 @@ export class TrustFit {
   ): void {
     if (request.vector === undefined) return;
     const row = new Float64Array(3 * this.candidates).fill(Number.NaN);
-    for (const outcome of outcomes) {
-      const model = index.get(outcome.model);
-      if (model === undefined || outcome.score === undefined || outcome.failed === true) continue;
+    for (const [model, score] of scoredOutcomes(outcomes, index)) {
       const prediction = this.predictor.predict(model, request.vector, request.classKey);
-      row[3 * model] = outcome.score;
+      row[3 * model] = score;
       row[3 * model + 1] = prediction.quality;
       row[3 * model + 2] = prediction.classQuality;
     }
@@ -77,6 +75,148 @@ export class TrustFit {
     });
     return TrustFit.LEVELS[best]!;
   }
+}
+
+/** The scored outcomes of one example as (candidate, score) pairs. */
+function scoredOutcomes(
+  outcomes: readonly EngineOutcome[],
+  index: ReadonlyMap<string, number>,
+): [number, number][] {
+  const scored: [number, number][] = [];
+  for (const outcome of outcomes) {
+    const model = index.get(outcome.model);
+    if (model === undefined || outcome.score === undefined || outcome.failed === true) continue;
+    scored.push([model, outcome.score]);
+  }
+  return scored;
+}
+
+/**
+ * One pass of a fit over the history: every scored outcome (`part`: `weights` for a later pass
+ * of `engine.fit`, whose first pass counted the class statistics already).
+ */
+export function learnHistory(
+  predictor: QualityPredictor,
+  list: readonly LabelledExample[],
+  index: ReadonlyMap<string, number>,
+  part: 'both' | 'weights',
+): void {
+  for (const { request, outcomes } of list) {
+    if (request.vector === undefined) continue;
+    for (const [model, score] of scoredOutcomes(outcomes, index)) {
+      predictor.update(model, request.vector, request.classKey, score, request.at, part);
+    }
+  }
+}
+
+/**
+ * Area under the ROC curve of `predicted` for telling rows with a positive `observed` from
+ * rows with a negative one (0 observed: left out; ties in `predicted` count a half), and the
+ * number of positive × negative pairs it rests on.
+ */
+function rankAuc(rows: readonly { predicted: number; observed: number }[]): [number, number] {
+  const kept = rows.filter((row) => row.observed !== 0).sort((x, y) => x.predicted - y.predicted);
+  let positives = 0;
+  let rankSum = 0;
+  for (let start = 0; start < kept.length;) {
+    let end = start;
+    while (end < kept.length && kept[end]!.predicted === kept[start]!.predicted) end += 1;
+    const rank = (start + end + 1) / 2; // mean 1-based rank of the tied run
+    for (let at = start; at < end; at += 1) {
+      if (kept[at]!.observed > 0) {
+        positives += 1;
+        rankSum += rank;
+      }
+    }
+    start = end;
+  }
+  const pairs = positives * (kept.length - positives);
+  return [pairs > 0 ? (rankSum - (positives * (positives + 1)) / 2) / pairs : 0.5, pairs];
+}
+
+/**
+ * Whether the request features' weights learned on some classes rank the candidates on a class
+ * they never saw: the history's classes are dealt (largest first) into up to `FOLDS` folds;
+ * each fold is held out in turn, a fresh predictor makes `passes` passes over the other folds,
+ * and predicts the held-out fold's requests (its classes unseen, so their class mean is the
+ * all-class mean and only the weights rank them). `auc` is the pooled AUC of the predicted
+ * quality difference of each pair of candidates for which of the two scored higher; the
+ * weights carry over when it exceeds `MIN_AUC`. With a single class, or too few pairs to tell
+ * (`MIN_PAIRS`), nothing shows that they do: `transfers` is false (the conservative choice).
+ */
+export function crossClassTransfer(
+  predictor: QualityPredictor,
+  list: readonly LabelledExample[],
+  index: ReadonlyMap<string, number>,
+  passes: number,
+): { auc: number | undefined; transfers: boolean } {
+  const counts = new Map<string, number>();
+  for (const { request } of list)
+    counts.set(request.classKey, (counts.get(request.classKey) ?? 0) + 1);
+  if (counts.size < 2) return { auc: undefined, transfers: false };
+  const folds = Math.min(CROSS_CLASS.FOLDS, counts.size);
+  const foldOf = new Map(
+    [...counts]
+      .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))
+      .map(([key], at) => [key, at % folds]),
+  );
+  const candidates = index.size;
+  const rows = Array.from(
+    { length: (candidates * (candidates - 1)) / 2 },
+    () => [] as { predicted: number; observed: number }[],
+  );
+  for (let fold = 0; fold < folds; fold += 1) {
+    const heldOut = fresh(predictor, list, index, passes, (key) => foldOf.get(key) !== fold);
+    for (const { request, outcomes } of list) {
+      if (foldOf.get(request.classKey) !== fold || request.vector === undefined) continue;
+      const score = new Float64Array(candidates).fill(Number.NaN);
+      for (const [model, value] of scoredOutcomes(outcomes, index)) score[model] = value;
+      const quality = (model: number) =>
+        heldOut.predict(model, request.vector!, request.classKey).quality;
+      let pair = 0;
+      for (let a = 0; a < candidates; a += 1) {
+        for (let b = a + 1; b < candidates; b += 1, pair += 1) {
+          if (Number.isNaN(score[a]!) || Number.isNaN(score[b]!)) continue;
+          rows[pair]!.push({ predicted: quality(a) - quality(b), observed: score[a]! - score[b]! });
+        }
+      }
+    }
+  }
+  let weighted = 0;
+  let pairs = 0;
+  for (const pairRows of rows) {
+    const [auc, count] = rankAuc(pairRows);
+    weighted += auc * count;
+    pairs += count;
+  }
+  if (pairs < CROSS_CLASS.MIN_PAIRS) return { auc: undefined, transfers: false };
+  const auc = weighted / pairs;
+  return { auc, transfers: auc > CROSS_CLASS.MIN_AUC };
+}
+
+/** The thresholds of `crossClassTransfer`. */
+const CROSS_CLASS = {
+  FOLDS: 4,
+  /** A pooled AUC at most this is taken for no better than chance (the class mean's 0.5). */
+  MIN_AUC: 0.55,
+  /** Positive × negative pairs needed to tell. */
+  MIN_PAIRS: 400,
+};
+
+/** A fresh predictor (the options of `like`) fitted on the examples whose class `keep` keeps. */
+function fresh(
+  like: QualityPredictor,
+  list: readonly LabelledExample[],
+  index: ReadonlyMap<string, number>,
+  passes: number,
+  keep: (classKey: string) => boolean,
+): QualityPredictor {
+  const predictor = like.fresh();
+  const kept = list.filter((example) => keep(example.request.classKey));
+  for (let pass = 0; pass < passes; pass += 1) {
+    learnHistory(predictor, kept, index, pass === 0 ? 'both' : 'weights');
+  }
+  return predictor;
 }
 
 /**

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { featurize } from '../src/features.js';
 import { QualityPredictor } from '../src/predictor.js';
 import { createRandom } from '../src/random.js';
-import { TrustFit } from '../src/trust-fit.js';
+import { RoutingEngine } from '../src/engine.js';
+import type { LabelledExample } from '../src/engine.js';
+import { parsePolicy } from '../src/policy.js';
+import { TrustFit, crossClassTransfer } from '../src/trust-fit.js';
 
 describe('trust in the request features (TrustFit)', () => {
   /** Held-out rows learned then scored; `signal` says whether the words carry the outcome. */
@@ -38,5 +41,84 @@ describe('trust in the request features (TrustFit)', () => {
   it('trusts the features where they rank the gain, and the class mean where they are noise', () => {
     expect(trustOf(true)).toBeGreaterThan(0.5);
     expect(trustOf(false)).toBeLessThan(0.5);
+  });
+});
+
+describe('request features on a class the fit never saw (crossClassTransfer)', () => {
+  const policy = parsePolicy({
+    name: 'transfer',
+    candidates: [{ model: 'weak' }, { model: 'strong' }],
+    goal: { costPenalty: 0.2 },
+    exploration: 0,
+    predictor: { enabled: true },
+  });
+
+  /**
+   * Two classes, each with a word that marks its hard requests (the weak model fails them).
+   * `shared`: both classes use the same words, so weights learned on one rank the other;
+   * else each class has its own words and what one class teaches says nothing about the other.
+   */
+  function history(shared: boolean): LabelledExample[] {
+    const random = createRandom(11);
+    const words = {
+      alpha: ['integral', 'banana'],
+      beta: shared ? ['integral', 'banana'] : ['sonnet', 'recipe'],
+    };
+    return Array.from({ length: 1600 }, (_, at) => {
+      const classKey = at % 2 === 0 ? 'alpha' : 'beta';
+      const hard = random() < 0.5;
+      const text = `question ${words[classKey][hard ? 0 : 1]}`;
+      return {
+        request: { classKey, at, vector: featurize({ text, classKey }) },
+        outcomes: [
+          { model: 'weak', score: random() < (hard ? 0.1 : 0.9) ? 1 : 0, costUsd: 0.001 },
+          { model: 'strong', score: random() < 0.9 ? 1 : 0, costUsd: 0.01 },
+        ],
+      };
+    });
+  }
+
+  /** The weak model's predicted quality on a hard-word and an easy-word request of `classKey`. */
+  function weakPredictions(shared: boolean, classKey: string): number[] {
+    const engine = new RoutingEngine({ policy, random: createRandom(1) });
+    engine.fit(history(shared));
+    return ['integral', 'banana'].map((word, at) => {
+      const vector = featurize({ text: `question ${word}`, classKey });
+      const decision = engine.decide({ classKey, at: 10_000 + at, vector });
+      return decision.predicted!.find((entry) => entry.model === 'weak')!.quality;
+    });
+  }
+
+  it('measures the transfer by holding out classes of the history', () => {
+    const index = new Map([
+      ['weak', 0],
+      ['strong', 1],
+    ]);
+    const predictor = new QualityPredictor({ candidates: 2, halfLifeMs: 1e12, priors: [0.5, 0.5] });
+    const apart = crossClassTransfer(predictor, history(false), index, 3);
+    const alike = crossClassTransfer(predictor, history(true), index, 3);
+    expect(apart.transfers).toBe(false);
+    expect(apart.auc!).toBeLessThanOrEqual(0.55);
+    expect(alike.transfers).toBe(true);
+    expect(alike.auc!).toBeGreaterThan(0.7);
+    // a single class shows nothing about other classes: conservative
+    const single = history(true).filter((example) => example.request.classKey === 'alpha');
+    expect(crossClassTransfer(predictor, single, index, 3)).toEqual({
+      auc: undefined,
+      transfers: false,
+    });
+  });
+
+  it("predicts an unseen class by its mean when the history's features do not carry over between its classes", () => {
+    const [hard, easy] = weakPredictions(false, 'gamma');
+    expect(hard).toBe(easy);
+    // the classes of the history keep their per-request predictions
+    const [seenHard, seenEasy] = weakPredictions(false, 'alpha');
+    expect(seenEasy! - seenHard!).toBeGreaterThan(0.1);
+  });
+
+  it('uses the fitted weights on an unseen class when they carry over between the classes of the history', () => {
+    const [hard, easy] = weakPredictions(true, 'gamma');
+    expect(easy! - hard!).toBeGreaterThan(0.1);
   });
 });
