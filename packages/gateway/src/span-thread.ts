@@ -38,6 +38,12 @@ const WORKER_URL = new URL(
  */
 const POST_BATCH = 16;
 const POST_DELAY_MS = 20;
+/**
+ * Spans posted to the thread and not yet taken by its processor, at most: a thread whose event
+ * loop is held (an exporter that blocks) must not let the messages in front of it grow without
+ * bound. Past it, spans are dropped (counted, logged) and requests go on.
+ */
+const MAX_QUEUED_SPANS = 16_384;
 
 function contextRecord({ traceId, spanId, traceFlags, isRemote, traceState }: SpanContext) {
   const state = traceState?.serialize();
@@ -82,8 +88,10 @@ export interface WorkerProcessorOptions {
   readonly exporter: SpanExporterInWorker;
   readonly serviceName: string;
   readonly scopeName: string;
-  /** Told once when the worker fails (spans are dropped from then on). */
+  /** Told once when the worker fails (spans are dropped from then on), and when spans are dropped. */
   readonly onError: (message: string) => void;
+  /** Spans posted and not yet taken by the thread, at most (default 16,384). */
+  readonly maxQueuedSpans?: number;
 }
 
 /** A SpanProcessor whose exports run in a worker thread. */
@@ -94,6 +102,11 @@ export class WorkerSpanProcessor implements SpanProcessor {
   private failed = false;
   private closed = false;
   private nextId = 1;
+  /** Spans posted and not yet taken by the thread's processor. */
+  private queued = 0;
+  /** Spans dropped since the thread fell behind (0 while it keeps up). */
+  private dropped = 0;
+  private readonly maxQueued: number;
   /** Flushes and the shutdown waiting for the worker's answer, by id. */
   private readonly waiting = new Map<number, () => void>();
   private readonly onError: (message: string) => void;
@@ -101,6 +114,7 @@ export class WorkerSpanProcessor implements SpanProcessor {
 
   constructor(options: WorkerProcessorOptions) {
     this.onError = options.onError;
+    this.maxQueued = options.maxQueuedSpans ?? MAX_QUEUED_SPANS;
     const setup: WorkerSetup = {
       exporter: options.exporter,
       serviceName: options.serviceName,
@@ -110,7 +124,8 @@ export class WorkerSpanProcessor implements SpanProcessor {
     // The gateway's server keeps the process up; `shutdown` waits for the worker's last export.
     this.worker.unref();
     this.worker.on('message', (message: FromWorker) => {
-      if ('error' in message) this.fail(message.error);
+      if ('taken' in message) this.taken(message.taken);
+      else if ('error' in message) this.fail(message.error);
       else this.answered(message.done);
     });
     this.worker.on('error', (error) => this.fail(error.message));
@@ -126,6 +141,12 @@ export class WorkerSpanProcessor implements SpanProcessor {
 
   onEnd(span: ReadableSpan): void {
     if (this.failed || this.closed) return;
+    if (this.queued + this.buffer.length >= this.maxQueued) {
+      if (this.dropped++ === 0) {
+        this.onError(`span export thread is behind (${this.queued} spans queued): dropping spans`);
+      }
+      return;
+    }
     this.buffer.push(spanRecord(span));
     if (this.buffer.length >= POST_BATCH) this.postBuffered();
     else this.timer ??= setTimeout(this.post, POST_DELAY_MS).unref();
@@ -167,15 +188,25 @@ export class WorkerSpanProcessor implements SpanProcessor {
     // JSON has no NaN, Infinity or undefined (in arrays): a batch with any (a `null` in the text)
     // is cloned instead.
     const json = JSON.stringify(spans);
-    this.send(json.includes('null') ? { spans } : { json });
+    if (this.send(json.includes('null') ? { spans } : { json })) this.queued += spans.length;
   }
 
-  private send(message: ToWorker): void {
+  private send(message: ToWorker): boolean {
     try {
       this.worker.postMessage(message);
+      return true;
     } catch (error) {
       // A value that cannot be cloned: those spans are lost, the rest go on.
       this.onError(`spans not exported: ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  private taken(count: number): void {
+    this.queued -= count;
+    if (this.dropped > 0 && this.queued < this.maxQueued / 2) {
+      this.onError(`span export thread caught up; ${this.dropped} spans were dropped`);
+      this.dropped = 0;
     }
   }
 

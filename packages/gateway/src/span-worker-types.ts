@@ -57,5 +57,8 @@ export interface WorkerSetup {
 export type ToWorker =
   { json: string } | { spans: SpanRecord[] } | { flush: number } | { shutdown: number };
 
-/** `done`: the flush or shutdown of that id is over; `error`: the thread cannot export. */
-export type FromWorker = { done: number } | { error: string };
+/**
+ * `done`: the flush or shutdown of that id is over; `error`: the thread cannot export; `taken`:
+ * that many posted spans reached the thread's processor (the main thread bounds what is queued).
+ */
+export type FromWorker = { done: number } | { error: string } | { taken: number };

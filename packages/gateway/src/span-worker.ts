@@ -97,6 +97,7 @@ port.on('message', (message: ToWorker) => {
   if ('json' in message || 'spans' in message) {
     const spans = 'json' in message ? (JSON.parse(message.json) as SpanRecord[]) : message.spans;
     for (const record of spans) processor.onEnd(readable(record));
+    port.postMessage({ taken: spans.length } satisfies FromWorker);
     return;
   }
   const [id, done] =

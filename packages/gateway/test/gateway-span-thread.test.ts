@@ -3,16 +3,22 @@
  * the same OTLP as with the exporter on the main thread (ids and times blanked), nothing lost
  * at close without a flush, and an exporter that cannot be built costs spans, never requests.
  */
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Attributes } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { createRandom } from '@modelmaxx/router';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, resolveConfig } from '../src/index.js';
 import type { Gateway, GatewayConfig, GatewayLogger, GatewayOptions } from '../src/index.js';
+import { WorkerSpanProcessor } from '../src/span-thread.js';
 import { createSpanRecorder } from '../src/spans.js';
 import { startSpanReceiver, waitFor } from './helpers.js';
 
@@ -229,5 +235,70 @@ describe('span export thread', () => {
     await gateway.close();
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain('span export thread failed');
+  }, 60_000);
+});
+
+describe('span export thread that falls behind', () => {
+  const BLOCKING = new URL('./fixtures/blocking-exporter.mjs', import.meta.url).pathname;
+
+  function plainSpan(index: number): ReadableSpan {
+    const context = {
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: APP_PARENT,
+      traceFlags: 1,
+    };
+    return {
+      name: `span ${index}`,
+      kind: SpanKind.CLIENT,
+      spanContext: () => context,
+      startTime: [1, 0],
+      endTime: [1, 5],
+      duration: [0, 5],
+      status: { code: SpanStatusCode.UNSET },
+      attributes: { index },
+      links: [],
+      events: [],
+      ended: true,
+      resource: resourceFromAttributes({}),
+      instrumentationScope: { name: 'test' },
+      droppedAttributesCount: 0,
+      droppedEventsCount: 0,
+      droppedLinksCount: 0,
+    };
+  }
+
+  it('drops spans past the bound while the thread is held, says so, and goes on', async () => {
+    const countFile = join(mkdtempSync(join(tmpdir(), 'span-thread-')), 'counts');
+    const messages: string[] = [];
+    const processor = new WorkerSpanProcessor({
+      exporter: {
+        module: BLOCKING,
+        exportName: 'BlockingExporter',
+        options: { blockMs: 1500, countFile },
+      },
+      serviceName: 'behind',
+      scopeName: 'test',
+      onError: (message) => void messages.push(message),
+      maxQueuedSpans: 64,
+    });
+    // 32 spans reach the thread; its first export (after 100 ms) then holds it for 1.5 s.
+    for (let index = 0; index < 32; index++) processor.onEnd(plainSpan(index));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Meanwhile 500 more end: at most 64 wait for the held thread, the rest are dropped.
+    for (let index = 32; index < 532; index++) processor.onEnd(plainSpan(index));
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toContain('span export thread is behind');
+    await waitFor(() => messages.length === 2, 30_000);
+    expect(messages[1]).toMatch(/caught up; 4\d\d spans were dropped/);
+    // Once caught up it takes spans again.
+    for (let index = 532; index < 542; index++) processor.onEnd(plainSpan(index));
+    await processor.shutdown();
+    const exported = readFileSync(countFile, 'utf8')
+      .trim()
+      .split('\n')
+      .reduce((sum, line) => sum + Number(line), 0);
+    const dropped = Number(/caught up; (\d+) spans/.exec(messages[1]!)![1]);
+    expect(exported).toBe(542 - dropped);
+    expect(exported).toBeLessThanOrEqual(32 + 64 + 10);
   }, 60_000);
 });
