@@ -146,12 +146,12 @@ describe('offline fit from a labelled history (engine.fit)', () => {
     engine.observe(single, [{ model: 'cheap', score: 0, costUsd: 0.0005 }]);
     const afterSingle = predicted();
     expect(afterSingle[1]![1]).toBeLessThan(before[1]![1]);
-    expect(afterSingle[1]![2]).toBeCloseTo(before[1]![2], 1);
+    expect(afterSingle[1]![2]).toBeCloseTo(before[1]![2]!, 1);
     // both models' outcomes (full information, as in the history): the weights learn too
     engine.observe(single, [
       { model: 'strong', score: 1, costUsd: 0.01 },
       { model: 'cheap', score: 0, costUsd: 0.0005 },
     ]);
-    expect(predicted()[1]![2]).toBeGreaterThan(afterSingle[1]![2] + 0.5);
+    expect(predicted()[1]![2]).toBeGreaterThan(afterSingle[1]![2]! + 0.5);
   });
 });
