@@ -72,6 +72,7 @@ function arms(sim: LlmSim, provider: TracerProvider) {
           enabled: name === 'shadowed',
           sampleRate: 1,
           targetHalfWidth: 0.0001,
+          concurrency: 4,
           queueSize: 10_000,
         },
       },
@@ -120,7 +121,7 @@ async function timeCalls(
 }
 
 export async function run(options: BenchOptions): Promise<BenchResult[]> {
-  const calls = options.quick ? 150 : 600;
+  const calls = options.quick ? 150 : 1500;
   const sim = await startLlmSim({ seed: 3, judge: { accuracy: 0.9 } });
   const exporter = new InMemorySpanExporter();
   const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
