@@ -3,7 +3,7 @@ import { costOf } from '@modelmaxx/pricing';
 import { DEMO_FRONTIER_MODEL, DEMO_SERVICES } from './demo-setup.js';
 import type { DemoSummary } from './demo-setup.js';
 import { formatUsd } from './format.js';
-import { httpSource } from './query-source.js';
+import { DEFAULT_COLLECTOR_URL, httpSource } from './query-source.js';
 
 /** Waits (at most 30 s) until the collector has inserted every span it acknowledged. */
 async function waitForStored(url: string, token: string | undefined): Promise<void> {
@@ -100,9 +100,11 @@ function rowObject(result: {
   return row as Record<string, unknown>;
 }
 
-export function formatSummary(summary: DemoSummary, url: string, local: boolean): string {
+export function formatSummary(summary: DemoSummary, url: string): string {
   const usd = (value: number) => `$${formatUsd(value)}`;
-  const data = local ? '' : ` --url ${url}`;
+  // The commands ask the default collector unless told otherwise, also when the demo started
+  // the collector itself (on the host and port of `--url`).
+  const data = url === DEFAULT_COLLECTOR_URL ? '' : ` --url ${url}`;
   return `
 modelmaxx demo: done
   chat calls stored    ${summary.calls} from ${summary.services} services (${summary.errors} failed attempts, ${summary.failedRequests} requests failed after fallbacks)

@@ -109,7 +109,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     weightsAfter,
   );
   const summary = { ...stored, failedRequests: failed };
-  out(formatSummary(summary, url, collector !== undefined));
+  out(formatSummary(summary, url));
   if (firstError !== undefined) out(`  first failed request: ${firstError.slice(0, 300)}\n`);
   if (collector !== undefined) await keepRunning(collector, url, options);
   return summary;

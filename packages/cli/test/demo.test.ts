@@ -7,6 +7,7 @@ import type { RunningCollector } from '@modelmaxx/collector';
 import { runDemo } from '../src/demo.js';
 import { DEMO_SERVICES } from '../src/demo-setup.js';
 import { formatUsd } from '../src/format.js';
+import { formatSummary } from '../src/demo-summary.js';
 import type { DemoSummary } from '../src/demo-setup.js';
 import { httpSource } from '../src/query-source.js';
 
@@ -123,6 +124,36 @@ describe('modelmaxx demo', () => {
     expect(output).toContain(`spend                $${formatUsd(summary.spendUsd)}`);
     expect(output).toContain('router weights now');
     expect(output).toContain(`dashboard            ${collector.url}/`);
+  });
+
+  it('books its shadow comparisons in the savings ledger, per class with their intervals', async () => {
+    const response = await fetch(
+      new URL('/api/savings?window=1h&groupBy=policy,class', collector.url),
+    );
+    expect(response.status).toBe(200);
+    const ledger = (await response.json()) as {
+      rows: { policy: string; class: string; quality: { samples: number } | null }[];
+      total: { shadowUsd: number; judgeUsd: number; evaluationShare: number; calls: number };
+    };
+    expect(ledger.total.calls).toBeGreaterThan(30);
+    // A fifth of the routed calls are shadowed and judged: spend of its own, never the app's.
+    expect(ledger.total.shadowUsd).toBeGreaterThan(0);
+    expect(ledger.total.judgeUsd).toBeGreaterThan(0);
+    const estimated = ledger.rows.filter((row) => row.policy === 'demo' && row.quality !== null);
+    expect(estimated.length, JSON.stringify(ledger.rows)).toBeGreaterThanOrEqual(3);
+    const verdicts = estimated.reduce((sum, row) => sum + row.quality!.samples, 0);
+    expect(verdicts).toBeGreaterThan(5);
+  });
+
+  it('prints commands for the collector it used', () => {
+    const other = formatSummary(summary, 'http://127.0.0.1:14318');
+    expect(other).toContain(
+      'modelmaxx savings --by policy,class,model --url http://127.0.0.1:14318',
+    );
+    expect(other).toContain('modelmaxx report --by model --url http://127.0.0.1:14318');
+    const usual = formatSummary(summary, 'http://127.0.0.1:4318');
+    expect(usual).toContain('modelmaxx savings --by policy,class,model\n');
+    expect(usual).not.toContain('--url');
   });
 
   it("shows the router's weights recomputed from /api/stats by its WeightUpdater", () => {
