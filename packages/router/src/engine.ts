@@ -373,15 +373,18 @@ export class RoutingEngine {
    * the predict mode, the second half of the history is also predicted before it is learned
    * (held out) to choose how far the request's features may move a prediction from its
    * class's mean (`TrustFit`), and the per-request model then makes `predictor.fitPasses − 1`
-   * more passes over the history. A class not in the history is predicted by its own mean
-   * (trust 0) unless weights learned on some of the history's classes ranked the candidates
-   * on the others (`crossClassTransfer`). Afterwards one call's outcome teaches the class
+   * more passes over the history. A class not in the history is predicted and learned online
+   * by a fresh predictor of its own unless weights learned on some of the history's classes
+   * ranked the candidates on the others (`crossClassTransfer`). Afterwards one call's outcome teaches the class
    * statistics only, unless the class has shifted (`partOf`; docs/routing.md has the figures).
    */
   fit(examples: Iterable<LabelledExample>): void {
     const list = [...examples];
     const predictor = this.predictor;
-    if (predictor !== undefined) predictor.trust = predictor.unseenTrust = 1;
+    if (predictor !== undefined) {
+      predictor.trust = 1;
+      predictor.markFitted(false);
+    }
     this.shift = undefined;
     const trust = predictor === undefined ? undefined : new TrustFit(predictor, this.models.length);
     for (const [at, { request, outcomes }] of list.entries()) {
@@ -402,9 +405,7 @@ export class RoutingEngine {
     const passes = this.policy.predictor.fitPasses;
     for (let pass = 1; pass < passes; pass += 1)
       learnHistory(predictor, list, this.index, 'weights');
-    predictor.markFitted();
-    const transfer = crossClassTransfer(predictor, list, this.index, passes);
-    predictor.unseenTrust = transfer.transfers ? predictor.trust : 0;
+    predictor.markFitted(!crossClassTransfer(predictor, list, this.index, passes).transfers);
   }
 
   private callOutcomes(outcomes: readonly EngineOutcome[]): CallOutcome[] {

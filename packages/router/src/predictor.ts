@@ -65,7 +65,7 @@ interface ClassStats {
   /** Decayed score sum and count per candidate, stored × clock scale. */
   readonly score: Float64Array;
   readonly count: Float64Array;
-  /** The class was in an offline fit's history (its predictions use `trust`, else `unseenTrust`). */
+  /** The class was in an offline fit's history (else `unseen` predicts it, when set). */
   fitted: boolean;
 }
 
@@ -95,12 +95,11 @@ export class QualityPredictor {
    */
   trust = 1;
   /**
-   * The same for a class that was not in the fitted history (every class before a fit): an
-   * offline fit sets it to 0 when the request features' weights do not carry over to a class
-   * they were not learned on (`crossClassTransfer`), so such a class is predicted by its own
-   * mean, learned online from its outcomes.
+   * After an offline fit whose request weights did not carry over between the history's classes
+   * (`crossClassTransfer`): the predictor of every class outside the history, which starts from
+   * the priors and learns online from that class's own outcomes, as an unfitted engine does.
    */
-  unseenTrust = 1;
+  private unseen: QualityPredictor | undefined;
   /** A token seen in each hashed slot (for explanations). */
   private readonly names = new Map<number, string>();
   /** `predict`'s scratch (one candidate's fields). */
@@ -158,9 +157,18 @@ export class QualityPredictor {
     return new QualityPredictor(this.options);
   }
 
-  /** Marks every class learned so far as part of the fitted history (`trust` applies to it). */
-  markFitted(): void {
+  /**
+   * Marks every class learned so far as the fitted history; `separate`: classes outside it are
+   * predicted and learned by a fresh predictor of their own from now on (else by this one).
+   */
+  markFitted(separate: boolean): void {
     for (const [key, stats] of this.classes) stats.fitted = key !== GLOBAL;
+    this.unseen = separate ? this.fresh() : undefined;
+  }
+
+  /** The predictor of a class (its statistics `stats`): `unseen` for one outside the history. */
+  private of(stats: ClassStats | undefined): QualityPredictor {
+    return this.unseen !== undefined && stats?.fitted !== true ? this.unseen : this;
   }
 
   /** The class's decayed mean score for a candidate (`classMean`) and its decayed count. */
@@ -173,6 +181,8 @@ export class QualityPredictor {
   predict(candidate: number, vector: RequestVector, classKey: string, withSd = false): Prediction {
     const out = this.one;
     const stats = this.classes.get(classKey);
+    const owner = this.of(stats);
+    if (owner !== this) return owner.predict(candidate, vector, classKey, withSd);
     this.predictInto(candidate, vector, stats, this.classes.get(GLOBAL), withSd, out, 0);
     return {
       quality: out[0]!,
@@ -190,6 +200,10 @@ export class QualityPredictor {
    */
   predictEach(vector: RequestVector, classKey: string, withSd: boolean, out: Float64Array): void {
     const stats = this.classes.get(classKey);
+    if (this.unseen !== undefined && stats?.fitted !== true) {
+      this.unseen.predictEach(vector, classKey, withSd, out);
+      return;
+    }
     const global = this.classes.get(GLOBAL);
     for (let candidate = 0; candidate < this.models.length; candidate += 1) {
       this.predictInto(
@@ -234,8 +248,7 @@ export class QualityPredictor {
     const variance = withSd ? this.variance(model, vector) : 0;
     const own = sigmoid(z);
     const cls = this.classMean(stats, global, candidate);
-    const trust = stats !== undefined && stats.fitted ? this.trust : this.unseenTrust;
-    const blend = (trust * meanEvidence) / (meanEvidence + this.classWeight);
+    const blend = (this.trust * meanEvidence) / (meanEvidence + this.classWeight);
     out[at] = blend * own + (1 - blend) * cls;
     out[at + 1] = own;
     out[at + 2] = Math.sqrt(variance);
@@ -268,7 +281,13 @@ export class QualityPredictor {
     score: number,
     at: number,
     part: 'both' | 'weights' | 'class' = 'both',
-  ) {
+  ): void {
+    const owner = this.of(this.classes.get(classKey));
+    // a class outside the fitted history learns every outcome, as an unfitted engine does
+    if (owner !== this) {
+      owner.update(candidate, vector, classKey, score, at);
+      return;
+    }
     const rebase = this.clock.advance(at);
     if (rebase !== 1) this.rebase(rebase);
     const scale = this.clock.scale;

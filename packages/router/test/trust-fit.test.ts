@@ -79,14 +79,18 @@ describe('request features on a class the fit never saw (crossClassTransfer)', (
   }
 
   /** The weak model's predicted quality on a hard-word and an easy-word request of `classKey`. */
-  function weakPredictions(shared: boolean, classKey: string): number[] {
-    const engine = new RoutingEngine({ policy, random: createRandom(1) });
-    engine.fit(history(shared));
-    return ['integral', 'banana'].map((word, at) => {
+  function weakPredictions(engine: RoutingEngine, classKey: string, at = 10_000): number[] {
+    return ['integral', 'banana'].map((word, offset) => {
       const vector = featurize({ text: `question ${word}`, classKey });
-      const decision = engine.decide({ classKey, at: 10_000 + at, vector });
+      const decision = engine.decide({ classKey, at: at + offset, vector });
       return decision.predicted!.find((entry) => entry.model === 'weak')!.quality;
     });
+  }
+
+  function fitted(shared: boolean): RoutingEngine {
+    const engine = new RoutingEngine({ policy, random: createRandom(1) });
+    engine.fit(history(shared));
+    return engine;
   }
 
   it('measures the transfer by holding out classes of the history', () => {
@@ -109,16 +113,28 @@ describe('request features on a class the fit never saw (crossClassTransfer)', (
     });
   });
 
-  it("predicts an unseen class by its mean when the history's features do not carry over between its classes", () => {
-    const [hard, easy] = weakPredictions(false, 'gamma');
+  it("predicts an unseen class on its own, learning online, when the history's features do not carry over between its classes", () => {
+    const engine = fitted(false);
+    const [hard, easy] = weakPredictions(engine, 'gamma');
     expect(hard).toBe(easy);
     // the classes of the history keep their per-request predictions
-    const [seenHard, seenEasy] = weakPredictions(false, 'alpha');
+    const [seenHard, seenEasy] = weakPredictions(engine, 'alpha');
     expect(seenEasy! - seenHard!).toBeGreaterThan(0.1);
+    // the unseen class learns its own request weights from single calls (bandit feedback)
+    for (let at = 0; at < 200; at += 1) {
+      const word = at % 2 === 0 ? 'integral' : 'banana';
+      const vector = featurize({ text: `question ${word}`, classKey: 'gamma' });
+      const decision = engine.decide({ classKey: 'gamma', at: 20_000 + at, vector });
+      engine.observe(decision, [
+        { model: 'weak', score: word === 'banana' ? 1 : 0, costUsd: 0.001 },
+      ]);
+    }
+    const [learnedHard, learnedEasy] = weakPredictions(engine, 'gamma', 30_000);
+    expect(learnedEasy! - learnedHard!).toBeGreaterThan(0.1);
   });
 
   it('uses the fitted weights on an unseen class when they carry over between the classes of the history', () => {
-    const [hard, easy] = weakPredictions(true, 'gamma');
+    const [hard, easy] = weakPredictions(fitted(true), 'gamma');
     expect(easy! - hard!).toBeGreaterThan(0.1);
   });
 });
