@@ -32,6 +32,8 @@ import type { Router } from '@modelmaxx/router';
 import type { BenchOptions, BenchResult } from './types.js';
 
 const JUDGE_MS = 200;
+/** The candidates and their prior cost per call (USD). */
+const PRICES = { 'gpt-4o-mini': 0.0003, 'gpt-4o': 0.005 };
 const ARMS = ['plain', 'judged', 'shadowed', 'control'] as const;
 type Arm = (typeof ARMS)[number];
 
@@ -57,24 +59,22 @@ function arms(sim: LlmSim, provider: TracerProvider) {
     queueSize: 10_000,
   });
   const evaluators: JudgeEvaluator[] = [evaluator];
+  // Equal priors: the cheap model wins, and exploration 0.5 sends a quarter of the calls to the
+  // reference (those get counterfactual shadows).
+  const candidates = Object.entries(PRICES).map(([model, priorCostPerCallUsd]) => ({
+    model,
+    priorQuality: 0.9,
+    priorCostPerCallUsd,
+  }));
+  const shadow = { sampleRate: 1, targetHalfWidth: 0.0001, concurrency: 4, queueSize: 10_000 };
   const router = (name: Arm, seed: number): Router =>
     createRouter({
       policy: {
         name: 'latency',
-        candidates: [
-          { model: 'gpt-4o-mini', priorQuality: 0.9, priorCostPerCallUsd: 0.0003 },
-          { model: 'gpt-4o', priorQuality: 0.9, priorCostPerCallUsd: 0.005 },
-        ],
-        // A quarter of the calls go to the reference: counterfactual shadows.
+        candidates,
         exploration: 0.5,
         priorStrength: 100_000,
-        shadow: {
-          enabled: name === 'shadowed',
-          sampleRate: 1,
-          targetHalfWidth: 0.0001,
-          concurrency: 4,
-          queueSize: 10_000,
-        },
+        shadow: { ...shadow, enabled: name === 'shadowed' },
       },
       clients: {
         openai:
