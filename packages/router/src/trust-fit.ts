@@ -137,48 +137,64 @@ function rankAuc(rows: readonly { predicted: number; observed: number }[]): [num
 /**
  * Whether the request features' weights learned on some classes rank the candidates on a class
  * they never saw: the history's classes are dealt (largest first) into up to `FOLDS` folds;
- * each fold is held out in turn, a fresh predictor makes `passes` passes over the other folds,
- * and predicts the held-out fold's requests (its classes unseen, so their class mean is the
- * all-class mean and only the weights rank them). `auc` is the pooled AUC of the predicted
- * quality difference of each pair of candidates for which of the two scored higher; the
- * weights carry over when it exceeds `MIN_AUC`. With a single class, or too few pairs to tell
- * (`MIN_PAIRS`), nothing shows that they do: `transfers` is false (the conservative choice).
+ * each fold is held out in turn, a fresh predictor makes `passes` passes over the other folds
+ * and predicts the held-out fold's requests (their classes unseen, so their class mean is the
+ * all-class mean and only the weights rank them). Per fold, the AUC of the predicted quality
+ * difference of each pair of candidates for which of the two scored higher (pooled over the
+ * pairs; `folds`); the weights carry over when every fold with `MIN_PAIRS` pairs to tell is
+ * above `MIN_AUC` (`auc`: the lowest). With a single class, or no fold to tell, nothing shows
+ * that they do: `transfers` is false (the conservative choice).
  */
 export function crossClassTransfer(
   predictor: QualityPredictor,
   list: readonly LabelledExample[],
   index: ReadonlyMap<string, number>,
   passes: number,
-): { auc: number | undefined; transfers: boolean } {
+): { auc: number | undefined; folds: number[]; transfers: boolean } {
   const counts = new Map<string, number>();
-  for (const { request } of list)
+  for (const { request } of list) {
     counts.set(request.classKey, (counts.get(request.classKey) ?? 0) + 1);
-  if (counts.size < 2) return { auc: undefined, transfers: false };
+  }
   const folds = Math.min(CROSS_CLASS.FOLDS, counts.size);
   const foldOf = new Map(
     [...counts]
       .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))
       .map(([key], at) => [key, at % folds]),
   );
+  const measured: number[] = [];
+  for (let fold = 0; counts.size > 1 && fold < folds; fold += 1) {
+    const heldOut = fresh(predictor, list, index, passes, (key) => foldOf.get(key) !== fold);
+    const examples = list.filter((example) => foldOf.get(example.request.classKey) === fold);
+    const [auc, pairs] = heldOutAuc(heldOut, examples, index);
+    if (pairs >= CROSS_CLASS.MIN_PAIRS) measured.push(auc);
+  }
+  if (measured.length === 0) return { auc: undefined, folds: measured, transfers: false };
+  const auc = Math.min(...measured);
+  return { auc, folds: measured, transfers: auc > CROSS_CLASS.MIN_AUC };
+}
+
+/** `rankAuc` of `predictor`'s predicted difference per pair of candidates, pooled over the pairs. */
+function heldOutAuc(
+  predictor: QualityPredictor,
+  examples: readonly LabelledExample[],
+  index: ReadonlyMap<string, number>,
+): [number, number] {
   const candidates = index.size;
   const rows = Array.from(
     { length: (candidates * (candidates - 1)) / 2 },
     () => [] as { predicted: number; observed: number }[],
   );
-  for (let fold = 0; fold < folds; fold += 1) {
-    const heldOut = fresh(predictor, list, index, passes, (key) => foldOf.get(key) !== fold);
-    for (const { request, outcomes } of list) {
-      if (foldOf.get(request.classKey) !== fold || request.vector === undefined) continue;
-      const score = new Float64Array(candidates).fill(Number.NaN);
-      for (const [model, value] of scoredOutcomes(outcomes, index)) score[model] = value;
-      const quality = (model: number) =>
-        heldOut.predict(model, request.vector!, request.classKey).quality;
-      let pair = 0;
-      for (let a = 0; a < candidates; a += 1) {
-        for (let b = a + 1; b < candidates; b += 1, pair += 1) {
-          if (Number.isNaN(score[a]!) || Number.isNaN(score[b]!)) continue;
-          rows[pair]!.push({ predicted: quality(a) - quality(b), observed: score[a]! - score[b]! });
-        }
+  for (const { request, outcomes } of examples) {
+    const vector = request.vector;
+    if (vector === undefined) continue;
+    const score = new Float64Array(candidates).fill(Number.NaN);
+    for (const [model, value] of scoredOutcomes(outcomes, index)) score[model] = value;
+    const quality = (model: number) => predictor.predict(model, vector, request.classKey).quality;
+    let pair = 0;
+    for (let a = 0; a < candidates; a += 1) {
+      for (let b = a + 1; b < candidates; b += 1, pair += 1) {
+        if (Number.isNaN(score[a]!) || Number.isNaN(score[b]!)) continue;
+        rows[pair]!.push({ predicted: quality(a) - quality(b), observed: score[a]! - score[b]! });
       }
     }
   }
@@ -189,17 +205,15 @@ export function crossClassTransfer(
     weighted += auc * count;
     pairs += count;
   }
-  if (pairs < CROSS_CLASS.MIN_PAIRS) return { auc: undefined, transfers: false };
-  const auc = weighted / pairs;
-  return { auc, transfers: auc > CROSS_CLASS.MIN_AUC };
+  return [pairs > 0 ? weighted / pairs : 0.5, pairs];
 }
 
 /** The thresholds of `crossClassTransfer`. */
 const CROSS_CLASS = {
   FOLDS: 4,
-  /** A pooled AUC at most this is taken for no better than chance (the class mean's 0.5). */
+  /** An AUC at most this is taken for no better than chance (the class mean's 0.5). */
   MIN_AUC: 0.55,
-  /** Positive × negative pairs needed to tell. */
+  /** Positive × negative pairs a held-out fold needs to tell. */
   MIN_PAIRS: 400,
 };
 

@@ -109,6 +109,7 @@ describe('request features on a class the fit never saw (crossClassTransfer)', (
     const single = history(true).filter((example) => example.request.classKey === 'alpha');
     expect(crossClassTransfer(predictor, single, index, 3)).toEqual({
       auc: undefined,
+      folds: [],
       transfers: false,
     });
   });
