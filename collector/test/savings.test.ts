@@ -5,53 +5,16 @@
  * (none from fewer than 5 verdicts), judge/feedback agreement, an unpriced reference, and the
  * `/api/savings` query validation.
  */
-import { readFileSync } from 'node:fs';
 import { costOf } from '@modelmaxx/pricing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { correctedQuality } from '../src/savings/judge-correction.js';
 import { SavingsQuerySchema, savingsLedger } from '../src/savings/savings.js';
 import type { SavingsRow } from '../src/savings/savings.js';
-import { hex, llmSpan, nanos, spanRow } from './store-fixtures.js';
-import { expand } from './support/grafana-macros.js';
+import { llmSpan } from './store-fixtures.js';
+import { ledgerPanelRows as panelRows, route, score } from './support/savings-fixtures.js';
 import { useTestStore } from './support/test-store.js';
 
 const db = useTestStore('mm-savings-', { batch: { maxDelayMs: 20 } });
-
-const route = (policy: string, klass: string, model: string, reference: string) => ({
-  'modelmaxx.route.policy': policy,
-  'modelmaxx.route.class': klass,
-  'modelmaxx.route.model': model,
-  'modelmaxx.route.reference_model': reference,
-});
-
-/** A verdict or feedback event on a short span under the scored call's parent (late-score path). */
-function score(
-  call: ReturnType<typeof llmSpan>,
-  name: string,
-  value: number,
-  source: 'judge' | 'feedback',
-  model = call.SpanAttributes['gen_ai.request.model']!,
-) {
-  return spanRow({
-    TraceId: call.TraceId,
-    ParentSpanId: call.ParentSpanId === '' ? hex(8) : call.ParentSpanId,
-    SpanName: `evaluate ${name}`,
-    SpanKind: 'Internal',
-    Events: {
-      Timestamp: [nanos(Date.now() - 500)],
-      Name: ['gen_ai.evaluation.result'],
-      Attributes: [
-        {
-          'gen_ai.evaluation.name': name,
-          'gen_ai.evaluation.score.value': String(value),
-          'modelmaxx.evaluation.source': source,
-          'gen_ai.response.id': call.SpanAttributes['gen_ai.response.id']!,
-          'gen_ai.request.model': model,
-        },
-      ],
-    },
-  });
-}
 
 const catalog = (model: string, input: number, output: number) => {
   const cost = costOf({
@@ -63,21 +26,7 @@ const catalog = (model: string, input: number, output: number) => {
   return cost.amount;
 };
 
-/** The rows of the Routing Grafana dashboard's savings ledger panel over the last hour. */
-async function ledgerPanelRows(): Promise<Record<string, unknown>[]> {
-  const dashboard = JSON.parse(
-    readFileSync(new URL('../../dashboards/routing.json', import.meta.url), 'utf8'),
-  ) as { panels: { title?: string; targets?: { rawSql?: string }[] }[] };
-  const panel = dashboard.panels.find((each) => each.title?.startsWith('Savings ledger'))!;
-  const sql = expand(panel.targets![0]!.rawSql!, {
-    fromMs: Date.now() - 3_600_000,
-    toMs: Date.now() + 1000,
-    intervalMs: 60_000,
-    values: { service: ['$__all'] },
-    options: { service: [] },
-  });
-  return (await db.store.engine.query<Record<string, unknown>>(sql)).data;
-}
+const ledgerPanelRows = () => panelRows(db.store.engine);
 
 /** The ledger's rows of `policy` (by policy, class and model), polled until `ready` or 30 s. */
 async function policyRows(

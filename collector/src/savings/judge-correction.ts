@@ -53,7 +53,10 @@ export interface JudgeAccuracy {
 export interface SavingsQuality {
   /** Quality difference routed − reference (−1..1; 0 = as good); corrected when `corrected`. */
   difference: number;
-  /** Half-width of the 95% interval (normal approximation); null with fewer than 5 verdicts. */
+  /**
+   * Half-width of the 95% interval (normal approximation); null with fewer than 5 verdicts.
+   * `low` and `high` are `difference` ∓ it, clipped to −1..1.
+   */
   halfWidth: number | null;
   low: number | null;
   high: number | null;
@@ -124,16 +127,23 @@ function pairedCovariance(summary: VerdictSummary): number {
   return (contradictedDifferenceSum - (pairedDifferenceSum * contradictions) / pairs) / (pairs - 1);
 }
 
-/** The interval fields around `difference` (none when `halfWidth` is null). */
+/** A quality difference is one of two scores in [0, 1]: never outside −1..1. */
+const clip = (value: number) => Math.min(1, Math.max(-1, value));
+
+/**
+ * The interval fields around `difference` (none when `halfWidth` is null). The difference and
+ * the interval's ends are clipped to −1..1 (a correction by k < 1 can push them out: one loss
+ * corrected with k = 0.7 read −142.9 points); `halfWidth` is the unclipped half-width.
+ */
 export function interval(
   difference: number,
   halfWidth: number | null,
 ): Pick<SavingsQuality, 'difference' | 'halfWidth' | 'low' | 'high'> {
   return {
-    difference: round(difference, 6),
+    difference: round(clip(difference), 6),
     halfWidth: halfWidth === null ? null : round(halfWidth, 6),
-    low: halfWidth === null ? null : round(difference - halfWidth, 6),
-    high: halfWidth === null ? null : round(difference + halfWidth, 6),
+    low: halfWidth === null ? null : round(clip(difference - halfWidth), 6),
+    high: halfWidth === null ? null : round(clip(difference + halfWidth), 6),
   };
 }
 

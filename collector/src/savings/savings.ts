@@ -228,7 +228,10 @@ function finishRow(entry: SavingsRow, cheaperCalls: number): void {
   entry.judgeUsd = round(entry.judgeUsd);
 }
 
-/** The whole window's row, summed from the finished rows; quality weighted by routed traffic. */
+/**
+ * Finished rows summed into one: the whole window's total (quality weighted by routed traffic),
+ * or a requested row from its strata (quality over its cheaper calls).
+ */
 class LedgerTotal {
   private readonly total: SavingsLedger['total'] = {
     ...emptyFigures(),
@@ -279,6 +282,47 @@ class LedgerTotal {
     }
     return total;
   }
+
+  /** The sum as a ledger row of `dimensions`: its quality over its cheaper calls. */
+  row(dimensions: Partial<Record<SavingsDimension, string>>): SavingsRow {
+    const { qualityCoverage: _coverage, evaluationShare: _share, ...figures } = this.result();
+    return { ...dimensions, ...figures, quality: this.quality.perCheaperCall() };
+  }
+}
+
+/**
+ * The grouping the ledger computes at: the requested one with policy and class added (the
+ * shadow sampling is stratified by policy and class, and its counterfactual verdicts mostly
+ * come from classes sent to the reference, so one row's plain mean over several classes
+ * would describe those classes rather than the calls the cheaper models answered).
+ */
+function strataOf(groupBy: readonly SavingsDimension[]): SavingsDimension[] {
+  return DIMENSIONS.filter(
+    (dimension) => groupBy.includes(dimension) || dimension === 'policy' || dimension === 'class',
+  );
+}
+
+/** The requested rows, each combined from its strata by `LedgerTotal`. */
+function combinedRows(
+  groupBy: readonly SavingsDimension[],
+  strata: readonly [SavingsRow, number][],
+): SavingsRow[] {
+  const groups = new Map<string, { dimensions: Partial<SavingsRow>; sum: LedgerTotal }>();
+  for (const [entry, cheaperCalls] of strata) {
+    const key = groupBy.map((dimension) => entry[dimension] ?? '').join('\u0000');
+    let group = groups.get(key);
+    if (group === undefined) {
+      const dimensions = Object.fromEntries(
+        groupBy.map((dimension) => [dimension, entry[dimension]]),
+      );
+      group = { dimensions, sum: new LedgerTotal() };
+      groups.set(key, group);
+    }
+    group.sum.add(entry, cheaperCalls);
+  }
+  return [...groups.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, { dimensions, sum }]) => sum.row(dimensions));
 }
 
 export async function savingsLedger(
@@ -287,8 +331,9 @@ export async function savingsLedger(
   options: { database?: string; now?: number } = {},
 ): Promise<SavingsLedger> {
   const groupBy = query.groupBy;
+  const strata = strataOf(groupBy);
   const sql = savingsSql(
-    groupBy,
+    strata,
     options.database === undefined ? {} : { database: options.database },
   );
   const toMs = options.now ?? Date.now();
@@ -301,7 +346,7 @@ export async function savingsLedger(
     run(sql.quality),
     run(sql.agreement),
   ]);
-  const rows = groupedRows(groupBy, { calls, evaluation, scores, agreement });
+  const rows = groupedRows(strata, { calls, evaluation, scores, agreement });
   const total = new LedgerTotal();
   for (const [entry, cheaperCalls] of rows) {
     finishRow(entry, cheaperCalls);
@@ -312,7 +357,8 @@ export async function savingsLedger(
     from: new Date(fromMs).toISOString(),
     to: new Date(toMs).toISOString(),
     groupBy,
-    rows: rows.map(([entry]) => entry),
+    rows:
+      strata.length === groupBy.length ? rows.map(([entry]) => entry) : combinedRows(groupBy, rows),
     total: total.result(),
   };
 }

@@ -1,8 +1,12 @@
 /**
- * The ledger total's quality difference: the rows' estimates weighted by their routed traffic
- * (the reference's own calls differ by 0, without sampling error), rows taken as independent.
- * Corrected only when every row with an estimate was; the judge's accuracy pooled over the
- * rows' verdict/feedback pairs.
+ * Rows' quality differences combined, each weighted by its calls answered by a cheaper model
+ * than the reference (rows taken as independent; a row without an interval, fewer than 5
+ * verdicts, adds no estimate). Two readings of the same sums: the ledger total's difference
+ * over all routed calls (the reference's own calls differ by 0, without sampling error), and a
+ * ledger row's difference over the cheaper calls, combined from its strata (policy and class:
+ * the shadow sampling is per policy and class, so a row spanning several classes must not
+ * average their verdicts). Corrected only when every row with an estimate was; the judge's
+ * accuracy pooled over the rows' verdict/feedback pairs.
  */
 import { interval, judgeAccuracyOf } from './judge-correction.js';
 import type { SavingsQuality } from './judge-correction.js';
@@ -11,7 +15,9 @@ import type { SavingsQuality } from './judge-correction.js';
 class Weighted {
   sum = 0;
   variance = 0;
+  weight = 0;
   add(weight: number, difference: number, halfWidth: number): void {
+    this.weight += weight;
     this.sum += weight * difference;
     this.variance += ((weight * halfWidth) / 1.96) ** 2;
   }
@@ -62,6 +68,17 @@ export class TotalQuality {
   result(totalCalls: number): SavingsQuality | null {
     const calls = this.coveredCalls;
     if (calls === 0 || (this.samples === 0 && calls !== totalCalls)) return null;
+    return this.over(calls);
+  }
+
+  /** The difference over the cheaper calls of the rows with an estimate (null without one). */
+  perCheaperCall(): SavingsQuality | null {
+    return this.rows.estimated === 0 || this.estimate.weight === 0
+      ? null
+      : this.over(this.estimate.weight);
+  }
+
+  private over(calls: number): SavingsQuality {
     const estimate = this.estimate.quality(calls);
     const measured = this.measured.quality(calls);
     return {
