@@ -291,14 +291,21 @@ class LedgerTotal {
 }
 
 /**
- * The grouping the ledger computes at: the requested one with policy and class added (the
- * shadow sampling is stratified by policy and class, and its counterfactual verdicts mostly
- * come from classes sent to the reference, so one row's plain mean over several classes
- * would describe those classes rather than the calls the cheaper models answered).
+ * The strata the ledger always computes: the shadow sampling's policy and class. (Its monitors
+ * are per class and model too, but a class's cheap models split its few verdicts: with model
+ * as a stratum, a 90-request demo had no stratum with the 5 verdicts an estimate needs.)
+ */
+const SAMPLING_STRATA: readonly SavingsDimension[] = ['policy', 'class'];
+
+/**
+ * The grouping the ledger computes at: the requested one with the sampling strata added (their
+ * verdicts are not drawn in proportion to their cheaper calls, and counterfactual verdicts
+ * mostly come from classes sent to the reference, so one row's plain mean over several classes
+ * would describe those rather than the calls the cheaper models answered).
  */
 function strataOf(groupBy: readonly SavingsDimension[]): SavingsDimension[] {
   return DIMENSIONS.filter(
-    (dimension) => groupBy.includes(dimension) || dimension === 'policy' || dimension === 'class',
+    (dimension) => groupBy.includes(dimension) || SAMPLING_STRATA.includes(dimension),
   );
 }
 
