@@ -97,7 +97,8 @@ export class QualityPredictor {
   /**
    * After an offline fit whose request weights did not carry over between the history's classes
    * (`crossClassTransfer`): the predictor of every class outside the history, which starts from
-   * the priors and learns online from that class's own outcomes, as an unfitted engine does.
+   * each candidate's all-class mean and learns online from that class's own outcomes, request
+   * weights included, as an unfitted engine does.
    */
   private unseen: QualityPredictor | undefined;
   /** A token seen in each hashed slot (for explanations). */
@@ -152,9 +153,9 @@ export class QualityPredictor {
     return total > 0 ? (score + prior * strength) / total : prior;
   }
 
-  /** A predictor with the same options that has learned nothing. */
-  fresh(): QualityPredictor {
-    return new QualityPredictor(this.options);
+  /** A predictor with the same options (`priors`: other priors) that has learned nothing. */
+  fresh(priors = this.options.priors): QualityPredictor {
+    return new QualityPredictor({ ...this.options, priors });
   }
 
   /**
@@ -163,7 +164,12 @@ export class QualityPredictor {
    */
   markFitted(separate: boolean): void {
     for (const [key, stats] of this.classes) stats.fitted = key !== GLOBAL;
-    this.unseen = separate ? this.fresh() : undefined;
+    // a new class starts from each candidate's all-class mean, as it does in an unfitted engine
+    const global = this.classes.get(GLOBAL);
+    const means = Array.from({ length: this.options.candidates }, (_, at) =>
+      this.classMean(undefined, global, at),
+    );
+    this.unseen = separate ? this.fresh(means) : undefined;
   }
 
   /** The predictor of a class (its statistics `stats`): `unseen` for one outside the history. */
