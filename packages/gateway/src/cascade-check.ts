@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { finishOfStop } from './translate/responses.js';
+import { finishOfResponse } from './translate/responses-answers.js';
 import type { Wire } from './usage.js';
 
 const FINISH_REASONS = ['stop', 'length', 'tool_calls', 'content_filter'] as const;
@@ -138,9 +139,7 @@ function responsesAnswer(root: Dict): AnswerRead {
         text += dict['text'];
     }
   }
-  const finishReason =
-    root['status'] === 'incomplete' ? 'length' : toolCalls > 0 ? 'tool_calls' : 'stop';
-  return { text, finishReason, toolCalls };
+  return { text, finishReason: finishOfResponse(root, toolCalls), toolCalls };
 }
 
 /** The text, finish reason and tool calls of a complete JSON answer in the app's format. */

@@ -11,21 +11,46 @@ type Dict = Record<string, unknown>;
 
 const num = (value: unknown): number => (typeof value === 'number' ? value : 0);
 
-/** A response's status for an Anthropic stop reason (a cut answer is `incomplete`). */
-export function statusOfStop(stop: unknown): 'completed' | 'incomplete' {
-  return stop === 'max_tokens' || stop === 'model_context_window_exceeded'
-    ? 'incomplete'
-    : 'completed';
+/**
+ * Why a response with this Anthropic stop reason is `incomplete` (`incomplete_details.reason`):
+ * cut at the token limit, or stopped by the provider's safety classifier (`refusal`, which chat
+ * calls `content_filter`); null for a complete one.
+ */
+function incompleteReasonOf(stop: unknown): 'max_output_tokens' | 'content_filter' | null {
+  if (stop === 'max_tokens' || stop === 'model_context_window_exceeded') return 'max_output_tokens';
+  return stop === 'refusal' ? 'content_filter' : null;
 }
 
-/** Anthropic usage (input excludes cached tokens) → Responses usage (input includes them). */
-export function responsesUsageOf(usage: Dict | undefined): Dict {
+/** A response's status for an Anthropic stop reason (a cut or filtered answer is `incomplete`). */
+export function statusOfStop(stop: unknown): 'completed' | 'incomplete' {
+  return incompleteReasonOf(stop) === null ? 'completed' : 'incomplete';
+}
+
+/** A `response` object's status and reason as a chat finish reason (as its Anthropic stop's). */
+export function finishOfResponse(response: Dict, toolCalls: number): string {
+  if (response['status'] === 'incomplete') {
+    const reason = asDict(response['incomplete_details'])?.['reason'];
+    return reason === 'content_filter' ? 'content_filter' : 'length';
+  }
+  return toolCalls > 0 ? 'tool_calls' : 'stop';
+}
+
+/** A chat upstream's reasoning tokens (its usage's `completion_tokens_details`), else 0. */
+export const reasoningTokensOf = (chatUsage: unknown): number =>
+  num(asDict(asDict(chatUsage)?.['completion_tokens_details'])?.['reasoning_tokens']);
+
+/**
+ * Anthropic usage (input excludes cached tokens) → Responses usage (input includes them);
+ * `reasoning`: the reasoning tokens among the output tokens (a chat upstream reports them;
+ * Anthropic counts thinking in its output tokens without a separate figure).
+ */
+export function responsesUsageOf(usage: Dict | undefined, reasoning = 0): Dict {
   const chat = chatUsageOf(usage);
   return {
     input_tokens: chat['prompt_tokens'],
     input_tokens_details: { cached_tokens: num(usage?.['cache_read_input_tokens']) },
     output_tokens: chat['completion_tokens'],
-    output_tokens_details: { reasoning_tokens: 0 },
+    output_tokens_details: { reasoning_tokens: reasoning },
     total_tokens: chat['total_tokens'],
   };
 }
@@ -61,6 +86,8 @@ export interface ResponseFacts {
   readonly model: string;
   readonly created: number;
   readonly status: 'in_progress' | 'completed' | 'incomplete';
+  /** The Anthropic stop reason (why an incomplete response is). */
+  readonly stop: unknown;
   readonly output: Dict[];
   readonly usage: Dict | null;
 }
@@ -73,7 +100,8 @@ export function responseObject(facts: ResponseFacts): Dict {
     created_at: facts.created,
     status: facts.status,
     error: null,
-    incomplete_details: facts.status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
+    incomplete_details:
+      facts.status === 'incomplete' ? { reason: incompleteReasonOf(facts.stop) } : null,
     model: facts.model,
     output: facts.output,
     parallel_tool_calls: true,
@@ -81,10 +109,11 @@ export function responseObject(facts: ResponseFacts): Dict {
   };
 }
 
-/** An Anthropic message as a `response` object. */
-export function responseOfMessage(message: Dict, created: number): Dict {
+/** An Anthropic message as a `response` object (`reasoning`: as for `responsesUsageOf`). */
+export function responseOfMessage(message: Dict, created: number, reasoning = 0): Dict {
   const id = String(message['id'] ?? '');
-  const status = statusOfStop(message['stop_reason']);
+  const stop = message['stop_reason'];
+  const status = statusOfStop(stop);
   const output: Dict[] = [];
   let parts: Dict[] | undefined;
   const close = () => {
@@ -107,8 +136,9 @@ export function responseOfMessage(message: Dict, created: number): Dict {
     model: String(message['model'] ?? ''),
     created,
     status,
+    stop,
     output,
-    usage: responsesUsageOf(asDict(message['usage'])),
+    usage: responsesUsageOf(asDict(message['usage']), reasoning),
   });
 }
 
@@ -130,8 +160,7 @@ export function chatCompletionOfResponse(response: Dict): Dict {
   }
   const message: Dict = { role: 'assistant', content: text, refusal: null };
   if (calls.length > 0) message['tool_calls'] = calls;
-  const finish =
-    calls.length > 0 ? 'tool_calls' : response['status'] === 'incomplete' ? 'length' : 'stop';
+  const finish = finishOfResponse(response, calls.length);
   const usage = asDict(response['usage']);
   const input = num(usage?.['input_tokens']);
   const output = num(usage?.['output_tokens']);

@@ -61,6 +61,23 @@ function outputText(output: unknown, refuse: Refuse): string {
     .join('\n');
 }
 
+/**
+ * A function_call item as a tool call of the assistant message just before it (its text, or the
+ * calls of the same turn: parallel calls are separate items, but Chat Completions wants them in
+ * one assistant message, each answered by a tool message after it), else of a new one.
+ */
+function addCall(messages: Dict[], item: Dict): void {
+  const fn = { name: item['name'], arguments: item['arguments'] };
+  const call = { id: item['call_id'], type: 'function', function: fn };
+  const last = messages.at(-1);
+  if (last?.['role'] !== 'assistant') {
+    messages.push({ role: 'assistant', content: null, tool_calls: [call] });
+    return;
+  }
+  const calls = Array.isArray(last['tool_calls']) ? (last['tool_calls'] as unknown[]) : [];
+  last['tool_calls'] = [...calls, call];
+}
+
 /** `input` (a string or items) as chat messages. */
 function chatMessagesOf(input: unknown, refuse: Refuse): Dict[] {
   if (typeof input === 'string') return [{ role: 'user', content: input }];
@@ -70,11 +87,8 @@ function chatMessagesOf(input: unknown, refuse: Refuse): Dict[] {
     const item = asDict(entry) ?? {};
     const type = item['type'] ?? 'message';
     if (type === 'message') messages.push(messageOf(item, refuse));
-    else if (type === 'function_call') {
-      const fn = { name: item['name'], arguments: item['arguments'] };
-      const call = { id: item['call_id'], type: 'function', function: fn };
-      messages.push({ role: 'assistant', content: null, tool_calls: [call] });
-    } else if (type === 'function_call_output') {
+    else if (type === 'function_call') addCall(messages, item);
+    else if (type === 'function_call_output') {
       messages.push({
         role: 'tool',
         tool_call_id: item['call_id'],

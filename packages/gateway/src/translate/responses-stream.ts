@@ -14,6 +14,7 @@ import {
   messageItem,
   messageItemId,
   outputTextPart,
+  reasoningTokensOf,
   responseObject,
   responsesUsageOf,
   statusOfStop,
@@ -29,6 +30,8 @@ type OpenBlock =
   | { kind: 'call'; index: number; id: unknown; name: unknown; args: string };
 
 export class AnthropicToResponses extends FromAnthropic {
+  /** Reasoning tokens among the output tokens (what a chat upstream's usage reported). */
+  reasoningTokens = 0;
   private sequence = 0;
   private begun = false;
   /** Items finished, in output order. */
@@ -56,8 +59,9 @@ export class AnthropicToResponses extends FromAnthropic {
       model: this.model,
       created: this.created,
       status,
+      stop: this.stop,
       output: final ? this.output : [],
-      usage: final ? responsesUsageOf(this.usage) : null,
+      usage: final ? responsesUsageOf(this.usage, this.reasoningTokens) : null,
     });
     return this.emit(type, { response });
   }
@@ -194,9 +198,12 @@ export class AnthropicToResponses extends FromAnthropic {
  */
 export class ChatToResponses implements StreamConverter {
   private readonly responses = new AnthropicToResponses();
-  private readonly chat = new ChatToAnthropic((type, body) =>
-    this.responses.handle({ type, ...body }),
-  );
+  private readonly chat = new ChatToAnthropic((type, body) => {
+    // The usage's reasoning tokens have no Anthropic counterpart: read from the chat usage.
+    if (type === 'message_delta')
+      this.responses.reasoningTokens = reasoningTokensOf(this.chat.chatUsage);
+    return this.responses.handle({ type, ...body });
+  });
 
   event(event: string): string {
     return this.chat.event(event);

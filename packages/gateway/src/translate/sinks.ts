@@ -17,7 +17,7 @@ import {
   errorBodyFor,
   streamErrorEvent,
 } from './responses.js';
-import { responseOfMessage } from './responses-answers.js';
+import { reasoningTokensOf, responseOfMessage } from './responses-answers.js';
 import { AnthropicToResponses, ChatToResponses } from './responses-stream.js';
 import { AnthropicToChat, ChatToAnthropic } from './streams.js';
 import type { StreamConverter } from './streams.js';
@@ -61,7 +61,9 @@ class TranslatedBody implements Sink {
       wire === 'chat'
         ? chatCompletionOf(parsed, now)
         : wire === 'responses'
-          ? responseOfMessage(upstreamWire === 'chat' ? anthropicMessageOf(parsed) : parsed, now)
+          ? upstreamWire === 'chat'
+            ? responseOfMessage(anthropicMessageOf(parsed), now, reasoningTokensOf(parsed['usage']))
+            : responseOfMessage(parsed, now)
           : anthropicMessageOf(parsed);
     return { status, text: JSON.stringify(converted) };
   }

@@ -224,6 +224,11 @@ export class ChatToAnthropic implements StreamConverter {
   private usage: Dict | undefined;
   private readonly send: AnthropicSink;
 
+  /** The chat usage chunk's `usage` as it came (undefined before it). */
+  get chatUsage(): Dict | undefined {
+    return this.usage;
+  }
+
   /** `send`: where each Anthropic event goes (default: written as SSE for the app). */
   constructor(send: AnthropicSink = anthropicEvent) {
     this.send = send;
@@ -283,7 +288,8 @@ export class ChatToAnthropic implements StreamConverter {
     const args = typeof fn['arguments'] === 'string' ? fn['arguments'] : '';
     if (this.open?.tool === index) {
       this.openArgs += args;
-      return this.argsDelta(args);
+      // Its arguments may be whole now: a waiting call can have its block at once.
+      return this.argsDelta(args) + (this.waiting.size > 0 ? this.advance(false) : '');
     }
     // A call whose block closed on its whole JSON: nothing but whitespace can follow.
     if (this.begun.has(index)) return '';
@@ -297,11 +303,16 @@ export class ChatToAnthropic implements StreamConverter {
     return this.advance(false);
   }
 
-  /** Gives waiting calls their block while no tool block is open or the open one is complete. */
+  /**
+   * Gives waiting calls their block while no tool block is open or the open one is complete; a
+   * call whose name has not come yet waits on (a block's id and name cannot follow its start),
+   * but when the choice is over (`force`).
+   */
   private advance(force: boolean): string {
     let out = '';
     for (const [index, call] of this.waiting) {
       if (!force && this.open?.tool !== undefined && !complete(this.openArgs)) break;
+      if (!force && typeof call.name !== 'string') continue;
       this.waiting.delete(index);
       this.begun.add(index);
       out += this.openBlock({ type: 'tool_use', id: call.id, name: call.name, input: {} }, index);
