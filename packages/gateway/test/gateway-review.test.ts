@@ -170,6 +170,31 @@ describe('/v1/responses over a chat-only upstream', () => {
     expect(streamed.usage!.output_tokens_details.reasoning_tokens).toBe(reasoning);
     expect(streamed.usage!.output_tokens).toBe(plain.usage!.output_tokens);
   });
+  it("a call's arguments that do not parse come back as written, plain as streamed (not `{}`)", async () => {
+    const ask = {
+      model: CHAT_MODEL,
+      input: 'Weather in Lima [sim:bad-tool-args]',
+      tools: [weather],
+      tool_choice: 'required' as const,
+      max_output_tokens: 200,
+    };
+    const argsOf = (response: OpenAI.Responses.Response) =>
+      response.output.flatMap((item) => (item.type === 'function_call' ? [item.arguments] : []));
+    const plain = argsOf(await openai.responses.create(ask));
+    const streamed = argsOf(await openai.responses.stream(ask).finalResponse());
+    expect(plain).toHaveLength(1);
+    expect(() => JSON.parse(plain[0]!) as unknown).toThrow();
+    expect(plain).toEqual(streamed);
+  });
+
+  it('an input item that is not an object: a 400 saying so (not a translation limit)', async () => {
+    const error = (await openai.responses
+      .create({ model: CHAT_MODEL, input: ['Hi'] as unknown as OpenAI.Responses.ResponseInput })
+      .catch((caught: unknown) => caught)) as InstanceType<typeof OpenAI.BadRequestError>;
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(error.message).toContain('input[0] is not an input item');
+    expect(proxy.requests).toHaveLength(0);
+  });
 });
 
 describe('/v1/responses over an Anthropic upstream', () => {

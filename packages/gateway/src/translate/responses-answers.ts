@@ -5,7 +5,7 @@
  * way, and a `response` object as a chat completion (how a shadow comparison reads it).
  */
 import { asDict } from './requests.js';
-import { chatUsageOf } from './responses.js';
+import { anthropicMessageOf, chatUsageOf } from './responses.js';
 
 type Dict = Record<string, unknown>;
 
@@ -140,6 +140,35 @@ export function responseOfMessage(message: Dict, created: number, reasoning = 0)
     output,
     usage: responsesUsageOf(asDict(message['usage']), reasoning),
   });
+}
+
+/**
+ * A chat completion as a `response` object, through its Anthropic message, but with what that
+ * message cannot hold: the tool calls' `arguments` as the model wrote them (Anthropic's `input`
+ * is an object: arguments that do not parse would read `{}`, as a stream's deltas do not) and
+ * the usage's reasoning tokens.
+ */
+export function responseOfChat(completion: Dict, created: number): Dict {
+  const response = responseOfMessage(
+    anthropicMessageOf(completion),
+    created,
+    reasoningTokensOf(completion['usage']),
+  );
+  const choice = asDict(
+    Array.isArray(completion['choices']) ? completion['choices'][0] : undefined,
+  );
+  const calls = asDict(choice?.['message'])?.['tool_calls'];
+  const written = new Map<unknown, unknown>();
+  for (const entry of Array.isArray(calls) ? calls : []) {
+    const call = asDict(entry);
+    const args = asDict(call?.['function'])?.['arguments'];
+    if (typeof args === 'string' && args.trim() !== '') written.set(call?.['id'], args);
+  }
+  for (const item of response['output'] as Dict[]) {
+    if (item['type'] === 'function_call' && written.has(item['call_id']))
+      item['arguments'] = written.get(item['call_id']);
+  }
+  return response;
 }
 
 /** A `response` object as a chat completion: its text, function calls, finish reason, usage. */

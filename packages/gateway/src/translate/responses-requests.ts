@@ -9,7 +9,7 @@
  * translation does; docs/gateway.md lists both.
  */
 import type { UpstreamKind } from '../config.js';
-import type { RequestError } from '../http.js';
+import { RequestError } from '../http.js';
 import { asDict, untranslatable } from './requests.js';
 
 type Dict = Record<string, unknown>;
@@ -83,8 +83,15 @@ function chatMessagesOf(input: unknown, refuse: Refuse): Dict[] {
   if (typeof input === 'string') return [{ role: 'user', content: input }];
   if (!Array.isArray(input)) throw refuse('"input" that is neither a string nor an array');
   const messages: Dict[] = [];
-  for (const entry of input) {
-    const item = asDict(entry) ?? {};
+  for (const [index, entry] of input.entries()) {
+    const item = asDict(entry);
+    // Not a translation limit: no Responses API takes it either.
+    if (item === undefined)
+      throw new RequestError(
+        400,
+        'invalid_request_error',
+        `input[${index}] is not an input item (an object with a "type" or a "role")`,
+      );
     const type = item['type'] ?? 'message';
     if (type === 'message') messages.push(messageOf(item, refuse));
     else if (type === 'function_call') addCall(messages, item);

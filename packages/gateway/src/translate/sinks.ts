@@ -17,7 +17,7 @@ import {
   errorBodyFor,
   streamErrorEvent,
 } from './responses.js';
-import { reasoningTokensOf, responseOfMessage } from './responses-answers.js';
+import { responseOfChat, responseOfMessage } from './responses-answers.js';
 import { AnthropicToResponses, ChatToResponses } from './responses-stream.js';
 import { AnthropicToChat, ChatToAnthropic } from './streams.js';
 import type { StreamConverter } from './streams.js';
@@ -62,7 +62,7 @@ class TranslatedBody implements Sink {
         ? chatCompletionOf(parsed, now)
         : wire === 'responses'
           ? upstreamWire === 'chat'
-            ? responseOfMessage(anthropicMessageOf(parsed), now, reasoningTokensOf(parsed['usage']))
+            ? responseOfChat(parsed, now)
             : responseOfMessage(parsed, now)
           : anthropicMessageOf(parsed);
     return { status, text: JSON.stringify(converted) };
