@@ -187,6 +187,34 @@ describe('/v1/responses over a chat-only upstream', () => {
     expect(plain).toEqual(streamed);
   });
 
+  it("the upstream's refusal is a refusal part (not output_text), plain and streamed", async () => {
+    const ask = { model: CHAT_MODEL, input: 'Hi [sim:refusal]', max_output_tokens: 200 };
+    const direct = await new OpenAI({
+      baseURL: sim.openaiBaseURL,
+      apiKey: 'sim',
+      maxRetries: 0,
+    }).chat.completions.create({
+      model: CHAT_MODEL,
+      messages: [{ role: 'user', content: ask.input }],
+      max_tokens: ask.max_output_tokens,
+    });
+    const refusal = direct.choices[0]!.message.refusal!;
+    expect(refusal.length).toBeGreaterThan(0);
+    const contentOf = (response: OpenAI.Responses.Response) =>
+      response.output.flatMap((item) => (item.type === 'message' ? item.content : []));
+    const plain = await openai.responses.create(ask);
+    expect(contentOf(plain)).toEqual([{ type: 'refusal', refusal }]);
+    expect(plain.output_text).toBe('');
+    const helper = openai.responses.stream(ask);
+    let deltas = '';
+    helper.on('response.refusal.delta', (event) => (deltas += event.delta));
+    const streamed = await helper.finalResponse();
+    expect(deltas).toBe(refusal);
+    // (The SDK's stream helper adds `parsed: null` to each part.)
+    expect(contentOf(streamed)).toMatchObject([{ type: 'refusal', refusal }]);
+    expect(streamed.output_text).toBe('');
+  });
+
   it('an input item that is not an object: a 400 saying so (not a translation limit)', async () => {
     const error = (await openai.responses
       .create({ model: CHAT_MODEL, input: ['Hi'] as unknown as OpenAI.Responses.ResponseInput })

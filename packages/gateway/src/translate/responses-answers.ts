@@ -62,6 +62,8 @@ export const outputTextPart = (text: string): Dict => ({
   text,
 });
 
+export const refusalPart = (refusal: string): Dict => ({ type: 'refusal', refusal });
+
 /** A message item's id: the Anthropic message's id and the item's place in the output. */
 export const messageItemId = (messageId: string, outputIndex: number): string =>
   `msg_${messageId.replace(/^msg_/, '')}_${outputIndex}`;
@@ -157,7 +159,14 @@ export function responseOfChat(completion: Dict, created: number): Dict {
   const choice = asDict(
     Array.isArray(completion['choices']) ? completion['choices'][0] : undefined,
   );
-  const calls = asDict(choice?.['message'])?.['tool_calls'];
+  const reply = asDict(choice?.['message']);
+  const refusal = reply?.['refusal'];
+  // A refusal (no content) is a refusal part, as in OpenAI's own Responses answers.
+  if (typeof refusal === 'string' && refusal !== '' && typeof reply?.['content'] !== 'string') {
+    const item = (response['output'] as Dict[]).find((entry) => entry['type'] === 'message');
+    if (item !== undefined) item['content'] = [refusalPart(refusal)];
+  }
+  const calls = reply?.['tool_calls'];
   const written = new Map<unknown, unknown>();
   for (const entry of Array.isArray(calls) ? calls : []) {
     const call = asDict(entry);
@@ -174,6 +183,7 @@ export function responseOfChat(completion: Dict, created: number): Dict {
 /** A `response` object as a chat completion: its text, function calls, finish reason, usage. */
 export function chatCompletionOfResponse(response: Dict): Dict {
   let text: string | null = null;
+  let refusal: string | null = null;
   const calls: Dict[] = [];
   for (const entry of Array.isArray(response['output']) ? response['output'] : []) {
     const item = asDict(entry) ?? {};
@@ -185,9 +195,10 @@ export function chatCompletionOfResponse(response: Dict): Dict {
     for (const part of Array.isArray(item['content']) ? item['content'] : []) {
       const dict = asDict(part) ?? {};
       if (dict['type'] === 'output_text') text = (text ?? '') + String(dict['text'] ?? '');
+      if (dict['type'] === 'refusal') refusal = (refusal ?? '') + String(dict['refusal'] ?? '');
     }
   }
-  const message: Dict = { role: 'assistant', content: text, refusal: null };
+  const message: Dict = { role: 'assistant', content: text, refusal };
   if (calls.length > 0) message['tool_calls'] = calls;
   const finish = finishOfResponse(response, calls.length);
   const usage = asDict(response['usage']);

@@ -15,6 +15,7 @@ import {
   messageItemId,
   outputTextPart,
   reasoningTokensOf,
+  refusalPart,
   responseObject,
   responsesUsageOf,
   statusOfStop,
@@ -26,7 +27,7 @@ type Dict = Record<string, unknown>;
 
 /** An Anthropic block being streamed: a text part of the open message item, or a call item. */
 type OpenBlock =
-  | { kind: 'text'; part: number; text: string }
+  | { kind: 'text'; part: number; text: string; refusal: boolean }
   | { kind: 'call'; index: number; id: unknown; name: unknown; args: string };
 
 export class AnthropicToResponses extends FromAnthropic {
@@ -92,7 +93,9 @@ export class AnthropicToResponses extends FromAnthropic {
       const item = functionCallItem(call.id, call.name, '', 'in_progress');
       return out + this.emit('response.output_item.added', { output_index: call.index, item });
     }
-    if (block['type'] !== 'text') return '';
+    // `refusal`: a chat upstream's refusal text (`ChatToAnthropic`'s own block type).
+    const refusal = block['type'] === 'refusal';
+    if (block['type'] !== 'text' && !refusal) return '';
     let out = '';
     if (this.message === undefined) {
       this.message = { index: this.added++, parts: [] };
@@ -100,12 +103,12 @@ export class AnthropicToResponses extends FromAnthropic {
       out += this.emit('response.output_item.added', { output_index: this.message.index, item });
     }
     const part = this.message.parts.length;
-    this.blocks.set(index, { kind: 'text', part, text: '' });
+    this.blocks.set(index, { kind: 'text', part, text: '', refusal });
     out += this.emit('response.content_part.added', {
       item_id: this.itemId(),
       output_index: this.message.index,
       content_index: part,
-      part: outputTextPart(''),
+      part: refusal ? refusalPart('') : outputTextPart(''),
     });
     const text = block['text'];
     return typeof text === 'string' && text !== '' ? out + this.textDelta(index, text) : out;
@@ -115,13 +118,13 @@ export class AnthropicToResponses extends FromAnthropic {
     const block = this.blocks.get(index);
     if (block?.kind !== 'text') return '';
     block.text += delta;
-    return this.emit('response.output_text.delta', {
+    const where = {
       item_id: this.itemId(),
       output_index: this.message!.index,
       content_index: block.part,
-      delta,
-      logprobs: [],
-    });
+    };
+    if (block.refusal) return this.emit('response.refusal.delta', { ...where, delta });
+    return this.emit('response.output_text.delta', { ...where, delta, logprobs: [] });
   }
 
   protected blockDelta(index: number, delta: Dict): string {
@@ -155,17 +158,17 @@ export class AnthropicToResponses extends FromAnthropic {
         }) + this.emit('response.output_item.done', { output_index: block.index, item })
       );
     }
-    const part = outputTextPart(block.text);
+    const part = block.refusal ? refusalPart(block.text) : outputTextPart(block.text);
     this.message!.parts.push(part);
     const where = {
       item_id: this.itemId(),
       output_index: this.message!.index,
       content_index: block.part,
     };
-    return (
-      this.emit('response.output_text.done', { ...where, text: block.text, logprobs: [] }) +
-      this.emit('response.content_part.done', { ...where, part })
-    );
+    const done = block.refusal
+      ? this.emit('response.refusal.done', { ...where, refusal: block.text })
+      : this.emit('response.output_text.done', { ...where, text: block.text, logprobs: [] });
+    return done + this.emit('response.content_part.done', { ...where, part });
   }
 
   /** The message item is finished (a call follows, or the answer ended). */
@@ -203,7 +206,7 @@ export class ChatToResponses implements StreamConverter {
     if (type === 'message_delta')
       this.responses.reasoningTokens = reasoningTokensOf(this.chat.chatUsage);
     return this.responses.handle({ type, ...body });
-  });
+  }, true);
 
   event(event: string): string {
     return this.chat.event(event);

@@ -211,8 +211,11 @@ function complete(args: string): boolean {
 export class ChatToAnthropic implements StreamConverter {
   private started = false;
   private done = false;
-  /** The open content block: its index and what it is (a text, or a tool call's index). */
-  private open: { index: number; tool: number | undefined } | undefined;
+  /**
+   * The open content block: its index and what it is (a text, a refusal's text, or a tool call's
+   * index).
+   */
+  private open: { index: number; tool: number | undefined; refusal?: boolean } | undefined;
   /** The open tool call's arguments so far. */
   private openArgs = '';
   /** Tool calls (by chat index) that had a block already. */
@@ -223,15 +226,21 @@ export class ChatToAnthropic implements StreamConverter {
   private stop: string | null = null;
   private usage: Dict | undefined;
   private readonly send: AnthropicSink;
+  private readonly refusals: boolean;
 
   /** The chat usage chunk's `usage` as it came (undefined before it). */
   get chatUsage(): Dict | undefined {
     return this.usage;
   }
 
-  /** `send`: where each Anthropic event goes (default: written as SSE for the app). */
-  constructor(send: AnthropicSink = anthropicEvent) {
+  /**
+   * `send`: where each Anthropic event goes (default: written as SSE for the app). `refusals`:
+   * `delta.refusal` text in blocks of its own, of the type `refusal` (not Anthropic's: for a
+   * converter to a format that has refusal parts), else as text like the content.
+   */
+  constructor(send: AnthropicSink = anthropicEvent, refusals = false) {
     this.send = send;
+    this.refusals = refusals;
   }
 
   event(event: string): string {
@@ -248,15 +257,7 @@ export class ChatToAnthropic implements StreamConverter {
     if (asDict(data['usage']) !== undefined) this.usage = asDict(data['usage']);
     const choice = asDict(Array.isArray(data['choices']) ? data['choices'][0] : undefined);
     const delta = asDict(choice?.['delta']) ?? {};
-    const text = typeof delta['content'] === 'string' ? delta['content'] : delta['refusal'];
-    if (typeof text === 'string' && text !== '') {
-      if (this.open === undefined || this.open.tool !== undefined)
-        out += this.openBlock({ type: 'text', text: '' }, undefined);
-      out += this.send('content_block_delta', {
-        index: this.open!.index,
-        delta: { type: 'text_delta', text },
-      });
-    }
+    out += this.textDelta(delta);
     for (const entry of Array.isArray(delta['tool_calls']) ? delta['tool_calls'] : [])
       out += this.toolDelta(asDict(entry) ?? {});
     if (typeof choice?.['finish_reason'] === 'string') {
@@ -264,6 +265,30 @@ export class ChatToAnthropic implements StreamConverter {
       out += this.closeAll();
     }
     return out;
+  }
+
+  /** A chunk's content (or refusal) text into the open text block, else a new one. */
+  private textDelta(delta: Dict): string {
+    const content = typeof delta['content'] === 'string';
+    const text = content ? delta['content'] : delta['refusal'];
+    if (typeof text !== 'string' || text === '') return '';
+    const refusal = this.refusals && !content;
+    let out = '';
+    if (
+      this.open === undefined ||
+      this.open.tool !== undefined ||
+      !!this.open.refusal !== refusal
+    ) {
+      out = this.openBlock({ type: refusal ? 'refusal' : 'text', text: '' }, undefined);
+      this.open!.refusal = refusal;
+    }
+    return (
+      out +
+      this.send('content_block_delta', {
+        index: this.open!.index,
+        delta: { type: 'text_delta', text },
+      })
+    );
   }
 
   private start(data: Dict): string {
