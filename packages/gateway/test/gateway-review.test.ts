@@ -249,6 +249,30 @@ describe('/v1/responses over an Anthropic upstream', () => {
   });
 });
 
+describe('/v1/responses stream errors', () => {
+  it('the error event is numbered after the events before it (sequence_number), both upstreams', async () => {
+    for (const model of [CHAT_MODEL, 'claude-haiku-4-5']) {
+      const answer = await fetch(`${sdk.url}/v1/responses`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model,
+          input: 'Tell me a story [sim:stream-error]',
+          max_output_tokens: 200,
+          stream: true,
+        }),
+      });
+      const data = (await answer.text())
+        .split('\n\n')
+        .filter((event) => event.includes('data: '))
+        .map((event) => JSON.parse(event.split('data: ')[1]!) as Record<string, unknown>);
+      const error = data.at(-1)!;
+      expect(error).toMatchObject({ type: 'error', code: expect.any(String) as unknown });
+      expect(data.map((event) => event['sequence_number'])).toEqual(data.map((_, index) => index));
+    }
+  });
+});
+
 /** A chat chunk with one tool call delta (SSE event text without its blank line). */
 const chunk = (call: Record<string, unknown>, finish: string | null = null): string =>
   `data: ${JSON.stringify({

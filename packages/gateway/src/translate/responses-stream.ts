@@ -53,6 +53,11 @@ export class AnthropicToResponses extends FromAnthropic {
     return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
   }
 
+  /** The Responses `error` event, numbered as the others (`ResponseErrorEvent`). */
+  protected errorEvent(type: string, message: string): string {
+    return this.emit('error', { code: type, message, param: null });
+  }
+
   private lifecycle(type: string, status: 'in_progress' | 'completed' | 'incomplete'): string {
     const final = status !== 'in_progress';
     const response = responseObject({

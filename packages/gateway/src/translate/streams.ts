@@ -88,11 +88,16 @@ export abstract class FromAnthropic implements StreamConverter {
         this.done = true;
         const error = asDict(data['error']) ?? {};
         const type = String(error['type'] ?? 'api_error');
-        return streamErrorEvent(this.wire, type, String(error['message'] ?? 'stream error'));
+        return this.errorEvent(type, String(error['message'] ?? 'stream error'));
       }
       default:
         return '';
     }
+  }
+
+  /** The app's error event that ends its stream. */
+  protected errorEvent(type: string, message: string): string {
+    return streamErrorEvent(this.wire, type, message);
   }
 
   /** `message_start` came (id, model and usage read). */
