@@ -14,55 +14,35 @@
  *   its block as soon as the open call's arguments are whole.
  */
 import OpenAI from 'openai';
-import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../src/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ChatToAnthropic } from '../src/translate/streams.js';
-import { startRecordingProxy, startSdkGateway } from './helpers.js';
+import { startProxiedSim, useProxiedSim } from './helpers.js';
 import type { RecordingProxy, SdkGateway } from './helpers.js';
 import { weather } from './responses-sdk.js';
 
 const CHAT_MODEL = 'llama-3.1-8b-instant';
 const REASONING_MODEL = 'o3-mini';
 
+const rig = useProxiedSim(() =>
+  startProxiedSim(13, 2, [], (origin) => ({
+    local: { kind: 'openai-compatible', baseURL: `${origin}/v1`, models: ['llama-*'] },
+    chat: { kind: 'openai', baseURL: `${origin}/v1`, models: ['o3-*'], responsesApi: 'chat' },
+    anthropic: { kind: 'anthropic', baseURL: origin },
+  })),
+);
 let sim: LlmSim;
 let proxy: RecordingProxy;
 let sdk: SdkGateway;
 let openai: OpenAI;
 
-beforeAll(async () => {
-  sim = await startLlmSim({ seed: 13 });
-  proxy = await startRecordingProxy(new URL(sim.openaiBaseURL).origin);
-  const config = resolveConfig(
-    {
-      upstreams: {
-        local: { kind: 'openai-compatible', baseURL: `${proxy.origin}/v1`, models: ['llama-*'] },
-        chat: {
-          kind: 'openai',
-          baseURL: `${proxy.origin}/v1`,
-          models: ['o3-*'],
-          responsesApi: 'chat',
-        },
-        anthropic: { kind: 'anthropic', baseURL: proxy.origin },
-      },
-    },
-    { env: {} },
-  );
-  sdk = await startSdkGateway(config, { seed: 2 });
+beforeAll(() => {
+  ({ sim, proxy, sdk } = rig());
   ({ openai } = sdk);
 });
 
-afterAll(async () => {
-  await sdk?.close();
-  await proxy?.close();
-  await sim?.close();
-});
-
-beforeEach(async () => {
-  await sdk.reset();
-  proxy.requests.length = 0;
-});
+/** llm-sim asked directly (what the upstream answers the gateway's request). */
+const direct = () => new OpenAI({ baseURL: sim.openaiBaseURL, apiKey: 'sim', maxRetries: 0 });
 
 const time: OpenAI.Responses.FunctionTool = {
   type: 'function',
@@ -152,16 +132,12 @@ describe('/v1/responses over a chat-only upstream', () => {
     };
     const plain = await openai.responses.create(ask);
     // What the upstream's chat usage says for the same request (llm-sim is deterministic).
-    const direct = await new OpenAI({
-      baseURL: sim.openaiBaseURL,
-      apiKey: 'sim',
-      maxRetries: 0,
-    }).chat.completions.create({
+    const upstream = await direct().chat.completions.create({
       model: REASONING_MODEL,
       messages: [{ role: 'user', content: ask.input }],
       max_completion_tokens: ask.max_output_tokens,
     });
-    const reasoning = direct.usage!.completion_tokens_details!.reasoning_tokens!;
+    const reasoning = upstream.usage!.completion_tokens_details!.reasoning_tokens!;
     expect(reasoning).toBeGreaterThan(0);
     expect(plain.usage!.output_tokens_details.reasoning_tokens).toBe(reasoning);
     expect(proxy.requests[0]!.path).toBe('/v1/chat/completions');
@@ -189,16 +165,12 @@ describe('/v1/responses over a chat-only upstream', () => {
 
   it("the upstream's refusal is a refusal part (not output_text), plain and streamed", async () => {
     const ask = { model: CHAT_MODEL, input: 'Hi [sim:refusal]', max_output_tokens: 200 };
-    const direct = await new OpenAI({
-      baseURL: sim.openaiBaseURL,
-      apiKey: 'sim',
-      maxRetries: 0,
-    }).chat.completions.create({
+    const upstream = await direct().chat.completions.create({
       model: CHAT_MODEL,
       messages: [{ role: 'user', content: ask.input }],
       max_tokens: ask.max_output_tokens,
     });
-    const refusal = direct.choices[0]!.message.refusal!;
+    const refusal = upstream.choices[0]!.message.refusal!;
     expect(refusal.length).toBeGreaterThan(0);
     const contentOf = (response: OpenAI.Responses.Response) =>
       response.output.flatMap((item) => (item.type === 'message' ? item.content : []));

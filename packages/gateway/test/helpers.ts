@@ -15,6 +15,7 @@ import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { createGateway, resolveConfig } from '../src/index.js';
 import type { Gateway, GatewayAccess, GatewayConfig } from '../src/index.js';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 
 type AnyValue = {
   stringValue?: string;
@@ -354,19 +355,24 @@ export interface ProxiedSim {
 
 /**
  * llm-sim (seeded `simSeed`) behind a recording proxy as the `openai` and `anthropic` upstreams
- * of an in-process gateway (random source seeded `gatewaySeed`) with these policies.
+ * of an in-process gateway (random source seeded `gatewaySeed`) with these policies; or, given
+ * `upstreams` (the config's, from the proxy's origin), as those.
  */
 export async function startProxiedSim(
   simSeed: number,
   gatewaySeed: number,
   policies: PolicyInput[],
+  upstreams?: (origin: string) => Record<string, unknown>,
 ): Promise<ProxiedSim> {
   const sim = await startLlmSim({ seed: simSeed });
   const proxy = await startRecordingProxy(new URL(sim.anthropicBaseURL).origin);
-  const config = resolveConfig(
-    { policies },
-    { upstreamFlags: [`openai=${proxy.origin}/v1`, `anthropic=${proxy.origin}`], env: {} },
-  );
+  const config =
+    upstreams === undefined
+      ? resolveConfig(
+          { policies },
+          { upstreamFlags: [`openai=${proxy.origin}/v1`, `anthropic=${proxy.origin}`], env: {} },
+        )
+      : resolveConfig({ policies, upstreams: upstreams(proxy.origin) }, { env: {} });
   const sdk = await startSdkGateway(config, { seed: gatewaySeed });
   return {
     sim,
@@ -378,4 +384,23 @@ export async function startProxiedSim(
       await sim.close();
     },
   };
+}
+
+/**
+ * A `startProxiedSim` rig for a test file: started before its tests, closed after them, the
+ * recorded requests and late spans cleared before each; the returned function gives it.
+ */
+export function useProxiedSim(start: () => Promise<ProxiedSim>): () => ProxiedSim {
+  let rig: ProxiedSim | undefined;
+  beforeAll(async () => {
+    rig = await start();
+  });
+  afterAll(async () => {
+    await rig?.close();
+  });
+  beforeEach(async () => {
+    await rig!.sdk.reset();
+    rig!.proxy.requests.length = 0;
+  });
+  return () => rig!;
 }
