@@ -19,7 +19,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ChatToAnthropic } from '../src/translate/streams.js';
 import { startProxiedSim, useProxiedSim } from './helpers.js';
 import type { RecordingProxy, SdkGateway } from './helpers.js';
-import { weather } from './responses-sdk.js';
+import { forcedCall, weather } from './responses-sdk.js';
 
 const CHAT_MODEL = 'llama-3.1-8b-instant';
 const REASONING_MODEL = 'o3-mini';
@@ -185,6 +185,31 @@ describe('/v1/responses over a chat-only upstream', () => {
     // (The SDK's stream helper adds `parsed: null` to each part.)
     expect(contentOf(streamed)).toMatchObject([{ type: 'refusal', refusal }]);
     expect(streamed.output_text).toBe('');
+  });
+
+  it('tool_choice and parallel_tool_calls without tools (or with tools: []) are not sent: chat and Anthropic refuse them', async () => {
+    for (const model of [CHAT_MODEL, 'claude-haiku-4-5']) {
+      proxy.requests.length = 0;
+      const response = await openai.responses.create({
+        model,
+        input: 'Hi',
+        tools: [],
+        tool_choice: 'auto',
+        parallel_tool_calls: false,
+        max_output_tokens: 50,
+      });
+      expect(response.output_text.length).toBeGreaterThan(0);
+      const body = proxy.requests[0]!.body;
+      expect([body['tools'], body['tool_choice'], body['parallel_tool_calls']]).toEqual([
+        undefined,
+        undefined,
+        undefined,
+      ]);
+    }
+    // With a tool, both go.
+    proxy.requests.length = 0;
+    await forcedCall(openai, CHAT_MODEL);
+    expect(proxy.requests[0]!.body).toMatchObject({ parallel_tool_calls: false });
   });
 
   it('an input item that is not an object: a 400 saying so (not a translation limit)', async () => {

@@ -131,6 +131,22 @@ function chatToolChoice(choice: unknown, refuse: Refuse): unknown {
   throw refuse(`tool_choice of type "${String(dict['type'])}"`);
 }
 
+/**
+ * `tools`, `tool_choice` and `parallel_tool_calls` into `out`, only with at least one tool: the
+ * Responses API takes a tool choice or `parallel_tool_calls` (and `tools: []`) without tools,
+ * while Chat Completions and Anthropic refuse them (their SDKs' agents send them that way).
+ */
+function toolFields(body: Dict, out: Dict, refuse: Refuse): void {
+  const given = body['tools'];
+  const tools = given === undefined || given === null ? [] : chatTools(given, refuse);
+  const choice = chatToolChoice(body['tool_choice'], refuse);
+  if (tools.length === 0) return;
+  out['tools'] = tools;
+  if (choice !== undefined && choice !== null) out['tool_choice'] = choice;
+  const parallel = body['parallel_tool_calls'];
+  if (parallel !== undefined && parallel !== null) out['parallel_tool_calls'] = parallel;
+}
+
 /** `text.format` as a chat `response_format` (json_schema's fields move under `json_schema`). */
 function responseFormatOf(format: Dict): Dict {
   if (format['type'] !== 'json_schema') return { type: format['type'] };
@@ -223,13 +239,10 @@ export function responsesToChat(body: Dict, kind: UpstreamKind = 'anthropic'): D
   if (typeof body['max_output_tokens'] === 'number')
     out[chat && kind !== 'openai' ? 'max_tokens' : 'max_completion_tokens'] =
       body['max_output_tokens'];
-  for (const field of ['temperature', 'top_p', 'user', 'parallel_tool_calls'] as const) {
+  for (const field of ['temperature', 'top_p', 'user'] as const) {
     if (body[field] !== undefined && body[field] !== null) out[field] = body[field];
   }
-  if (body['tools'] !== undefined && body['tools'] !== null)
-    out['tools'] = chatTools(body['tools'], refuse);
-  const choice = chatToolChoice(body['tool_choice'], refuse);
-  if (choice !== undefined && choice !== null) out['tool_choice'] = choice;
+  toolFields(body, out, refuse);
   if (body['stream'] === true) {
     out['stream'] = true;
     // The span's usage (and the response.completed event's) comes from the usage chunk.
