@@ -205,14 +205,13 @@ export class QualityPredictor {
    * out[PREDICTION_FIELDS × i ...]. The class is looked up once for all candidates.
    */
   predictEach(vector: RequestVector, classKey: string, withSd: boolean, out: Float64Array): void {
-    const stats = this.classes.get(classKey);
-    if (this.unseen !== undefined && stats?.fitted !== true) {
-      this.unseen.predictEach(vector, classKey, withSd, out);
-      return;
-    }
-    const global = this.classes.get(GLOBAL);
+    const own = this.classes.get(classKey);
+    // a class outside a fitted history that does not carry over: its own predictor (`unseen`)
+    const owner = this.unseen !== undefined && own?.fitted !== true ? this.unseen : this;
+    const stats = owner === this ? own : owner.classes.get(classKey);
+    const global = owner.classes.get(GLOBAL);
     for (let candidate = 0; candidate < this.models.length; candidate += 1) {
-      this.predictInto(
+      owner.predictInto(
         candidate,
         vector,
         stats,
