@@ -133,6 +133,12 @@ interface LedgerResults {
   agreement: Row[];
 }
 
+/** A row's group (its `groupBy` values) as one map key. */
+const groupKey = (
+  row: Partial<Record<SavingsDimension, unknown>>,
+  groupBy: readonly SavingsDimension[],
+): string => groupBy.map((dimension) => String(row[dimension] ?? '')).join('\u0000');
+
 /**
  * One ledger row per group found in any of the results (the figures a result lacks stay
  * empty), each with its calls answered by a cheaper model than the reference.
@@ -144,7 +150,7 @@ function groupedRows(
   const rows = new Map<string, SavingsRow>();
   const cheaper = new Map<SavingsRow, number>();
   const rowFor = (row: Row): SavingsRow => {
-    const key = groupBy.map((dimension) => String(row[dimension] ?? '')).join('\u0000');
+    const key = groupKey(row, groupBy);
     let entry = rows.get(key);
     if (entry === undefined) {
       entry = {
@@ -316,7 +322,7 @@ function combinedRows(
 ): SavingsRow[] {
   const groups = new Map<string, { dimensions: Partial<SavingsRow>; sum: LedgerTotal }>();
   for (const [entry, cheaperCalls] of strata) {
-    const key = groupBy.map((dimension) => entry[dimension] ?? '').join('\u0000');
+    const key = groupKey(entry, groupBy);
     let group = groups.get(key);
     if (group === undefined) {
       const dimensions = Object.fromEntries(
