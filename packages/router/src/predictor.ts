@@ -207,7 +207,7 @@ export class QualityPredictor {
   predictEach(vector: RequestVector, classKey: string, withSd: boolean, out: Float64Array): void {
     const own = this.classes.get(classKey);
     // a class outside a fitted history that does not carry over: its own predictor (`unseen`)
-    const owner = this.unseen !== undefined && own?.fitted !== true ? this.unseen : this;
+    const owner = this.of(own);
     const stats = owner === this ? own : owner.classes.get(classKey);
     const global = owner.classes.get(GLOBAL);
     for (let candidate = 0; candidate < this.models.length; candidate += 1) {
