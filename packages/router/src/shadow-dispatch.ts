@@ -252,7 +252,7 @@ export class ShadowDispatcher {
     }
     const question = lastUserText(offer.params);
     const { completion, ...rest } = offer;
-    const answer = completion.choices?.[0]?.message?.content ?? '';
+    const answer = contentOf(completion);
     if (question === '' || answer === '') {
       counts.notSampled += 1;
       return;
