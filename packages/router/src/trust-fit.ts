@@ -188,13 +188,16 @@ function heldOutAuc(
     const vector = request.vector;
     if (vector === undefined) continue;
     const score = new Float64Array(candidates).fill(Number.NaN);
-    for (const [model, value] of scoredOutcomes(outcomes, index)) score[model] = value;
-    const quality = (model: number) => predictor.predict(model, vector, request.classKey).quality;
+    const quality = new Float64Array(candidates);
+    for (const [model, value] of scoredOutcomes(outcomes, index)) {
+      score[model] = value;
+      quality[model] = predictor.predict(model, vector, request.classKey).quality;
+    }
     let pair = 0;
     for (let a = 0; a < candidates; a += 1) {
       for (let b = a + 1; b < candidates; b += 1, pair += 1) {
         if (Number.isNaN(score[a]!) || Number.isNaN(score[b]!)) continue;
-        rows[pair]!.push({ predicted: quality(a) - quality(b), observed: score[a]! - score[b]! });
+        rows[pair]!.push({ predicted: quality[a]! - quality[b]!, observed: score[a]! - score[b]! });
       }
     }
   }
