@@ -6,6 +6,7 @@
  * a tool call), `finishReason` (the answer's, as a chat finish reason), `regex` (the text matches).
  */
 import { z } from 'zod';
+import { asDict } from './translate/requests.js';
 import { finishOfStop } from './translate/responses.js';
 import { finishOfResponse } from './translate/responses-answers.js';
 import type { Wire } from './usage.js';
@@ -90,10 +91,6 @@ export function cascadeChecksOf(
 }
 
 type Dict = Record<string, unknown>;
-const asDict = (value: unknown): Dict | undefined =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Dict)
-    : undefined;
 const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 
 /** What a check (and a voter comparison) reads of a whole JSON answer in the app's format. */
