@@ -180,8 +180,7 @@ export class AnthropicToResponses extends FromAnthropic {
   private closeMessage(): string {
     const message = this.message;
     if (message === undefined) return '';
-    const status = statusOfStop(this.stop) === 'incomplete' ? 'incomplete' : 'completed';
-    const item = messageItem(this.itemId(), message.parts, status);
+    const item = messageItem(this.itemId(), message.parts, statusOfStop(this.stop));
     this.message = undefined;
     this.output.push(item);
     return this.emit('response.output_item.done', { output_index: message.index, item });
