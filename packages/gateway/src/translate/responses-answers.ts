@@ -5,11 +5,9 @@
  * way, and a `response` object as a chat completion (how a shadow comparison reads it).
  */
 import { asDict } from './requests.js';
-import { anthropicMessageOf, chatUsageOf } from './responses.js';
+import { anthropicMessageOf, chatUsageOf, num } from './responses.js';
 
 type Dict = Record<string, unknown>;
-
-const num = (value: unknown): number => (typeof value === 'number' ? value : 0);
 
 /**
  * Why a response with this Anthropic stop reason is `incomplete` (`incomplete_details.reason`):

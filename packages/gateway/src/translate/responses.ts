@@ -7,7 +7,8 @@ import { asDict } from './requests.js';
 
 type Dict = Record<string, unknown>;
 
-const num = (value: unknown): number => (typeof value === 'number' ? value : 0);
+/** A number field's value, else 0. */
+export const num = (value: unknown): number => (typeof value === 'number' ? value : 0);
 
 const FINISH_OF_STOP: Record<string, string> = {
   end_turn: 'stop',

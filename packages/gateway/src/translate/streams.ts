@@ -11,6 +11,7 @@ import {
   chatUsageOf,
   finishOfStop,
   messagesUsageOf,
+  num,
   stopOfFinish,
   streamErrorEvent,
 } from './responses.js';
@@ -35,8 +36,6 @@ export function parseData(event: string): Dict | 'done' | undefined {
     return undefined;
   }
 }
-
-const num = (value: unknown): number => (typeof value === 'number' ? value : 0);
 
 /**
  * Anthropic events read for a converter to the app's format: the message's id, model, usage and
