@@ -180,8 +180,11 @@ function result(timings: Record<Arm, number[]>, calls: number, facts: RunFacts):
   const p = (arm: Arm, q: number) => quantile(timings[arm], q);
   const added = (arm: Arm, q: number) => p(arm, q) - p('plain', q);
   const ms = (value: number) => value.toFixed(2);
-  const interval = (arm: Arm) => bootstrapP99(timings, arm).map(ms).join(' to ');
-  const beyondNoise = Math.max(0, bootstrapP99(timings, 'shadowed')[0]);
+  const intervals = new Map<Arm, [number, number]>(
+    (['shadowed', 'judged', 'control'] as const).map((arm) => [arm, bootstrapP99(timings, arm)]),
+  );
+  const interval = (arm: Arm) => intervals.get(arm)!.map(ms).join(' to ');
+  const beyondNoise = Math.max(0, intervals.get('shadowed')![0]);
   const { shadows } = facts;
   const judged = facts.evaluator.stats();
   return {
