@@ -24,7 +24,13 @@ import type { Policy } from './policy.js';
 import { FailureRates } from './failure-rates.js';
 import { CostMeans, PredictMode } from './predict-mode.js';
 import { QualityPredictor } from './predictor.js';
-import { ShiftCheck, TrustFit, crossClassTransfer, learnHistory } from './trust-fit.js';
+import {
+  ShiftCheck,
+  TrustFit,
+  crossClassTransfer,
+  learnHistory,
+  scoredOutcomes,
+} from './trust-fit.js';
 import type { RandomSource } from './random.js';
 import { WindowStats } from './window-stats.js';
 
@@ -435,7 +441,9 @@ export class RoutingEngine {
     vector: RequestVector | undefined,
     outcomes: readonly EngineOutcome[],
   ): void {
-    const full = this.everyCandidateScored(outcomes);
+    // every candidate scored (full information): read by `partOf` after a fit only
+    const full =
+      this.shift !== undefined && scoredOutcomes(outcomes, this.index).length >= this.models.length;
     for (const outcome of outcomes) {
       const model = this.index.get(outcome.model);
       if (model === undefined) continue;
@@ -470,16 +478,5 @@ export class RoutingEngine {
     const residual = score - this.predictor!.predict(model, vector, classKey).quality;
     const shifted = this.shift.observe(classKey, model, residual);
     return full || shifted ? 'both' : 'class';
-  }
-
-  /** Whether the outcomes hold a score of every candidate (full information). */
-  private everyCandidateScored(outcomes: readonly EngineOutcome[]): boolean {
-    let scored = 0;
-    for (const outcome of outcomes) {
-      if (outcome.score !== undefined && outcome.failed !== true && this.index.has(outcome.model)) {
-        scored += 1;
-      }
-    }
-    return scored >= this.models.length;
   }
 }

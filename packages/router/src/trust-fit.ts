@@ -78,7 +78,7 @@ export class TrustFit {
 }
 
 /** The scored outcomes of one example as (candidate, score) pairs. */
-function scoredOutcomes(
+export function scoredOutcomes(
   outcomes: readonly EngineOutcome[],
   index: ReadonlyMap<string, number>,
 ): [number, number][] {
