@@ -37,6 +37,11 @@ export interface Directives {
   /** Streams: drop the connection part-way (after `abortAfter` SSE frames, default half of them). */
   abort?: boolean;
   abortAfter?: number;
+  /**
+   * Streams: end the body cleanly part-way (after `abortAfter` SSE frames, default half of them),
+   * without the provider's terminator (no finish chunk or `[DONE]`, no `message_stop`).
+   */
+  endEarly?: boolean;
   /** Generic reply of exactly this many output tokens. */
   tokens?: number;
   /** Force the task answer to be right or wrong. */
@@ -121,6 +126,11 @@ export function parseDirectiveList(list: string, into: Directives = {}): Directi
       case 'abort':
       case 'abort-after':
         into.abort = true;
+        if (hasNumber) into.abortAfter = Math.max(0, Math.floor(number));
+        break;
+      case 'end-early':
+      case 'end-after':
+        into.endEarly = true;
         if (hasNumber) into.abortAfter = Math.max(0, Math.floor(number));
         break;
       case 'tokens':

@@ -226,10 +226,11 @@ export class Dispatcher {
       return;
     }
     let cut: StreamCut | undefined;
-    if (directives.streamError || directives.abort) {
+    if (directives.streamError || directives.abort || directives.endEarly) {
       const after = directives.abortAfter ?? Math.ceil(result.frames.length / 2);
       const errorFrame = directives.streamError ? streamErrorFrame(call.path, after) : undefined;
-      cut = { after, errorFrame };
+      const clean = directives.endEarly === true && !directives.streamError;
+      cut = { after, errorFrame, ...(clean ? { clean } : {}) };
     }
     this.responder.sendSse(response, result.frames, firstMs, perTokenMs, cut);
   }

@@ -2,10 +2,14 @@ import type { ServerResponse } from 'node:http';
 import type { ErrorShape, SseFrame } from './http-util.js';
 import { errorBody, writeJson } from './http-util.js';
 
-/** Where a stream is cut short: after `after` frames, with an error frame or (undefined) a dropped connection. */
+/**
+ * Where a stream is cut short: after `after` frames, with an error frame, a clean end of the body
+ * (`clean`: no terminator), or else a dropped connection.
+ */
 export interface StreamCut {
   after: number;
   errorFrame: string | undefined;
+  clean?: boolean;
 }
 
 /** Detail of an error body (OpenAI's `param` and `code`). */
@@ -72,7 +76,7 @@ export class Responder {
   ): void {
     if (response.destroyed) return;
     const list = cut ? cutFrames(frames, cut) : frames;
-    const drop = cut !== undefined && cut.errorFrame === undefined;
+    const drop = cut !== undefined && cut.errorFrame === undefined && cut.clean !== true;
     response.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',

@@ -277,4 +277,34 @@ describe('broken streams', () => {
     expect(error).toBeInstanceOf(Error);
     expect(chunks).toBe(3);
   });
+
+  it('ends the body cleanly part-way, without a terminator, with end-after', async () => {
+    const chat = await fetch(`${sim.openaiBaseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'Tell me a story [sim:end-after=3 tokens=30]' }],
+        stream: true,
+      }),
+    });
+    const events = (await chat.text()).split('\n\n').filter((event) => event !== '');
+    expect(events).toHaveLength(3);
+    expect(events.join('')).not.toContain('[DONE]');
+    expect(events.join('')).not.toContain('"finish_reason":"stop"');
+
+    const messages = await fetch(`${sim.anthropicBaseURL}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({
+        model: 'claude-haiku-4-5',
+        max_tokens: 200,
+        messages: [{ role: 'user', content: 'Tell me a story [sim:end-early tokens=30]' }],
+        stream: true,
+      }),
+    });
+    const text = await messages.text();
+    expect(text).toContain('event: content_block_delta');
+    expect(text).not.toContain('message_stop');
+  });
 });
