@@ -10,6 +10,10 @@
  *   gateway's span export thread, `main` gives it to the gateway as an object (export on the main
  *   thread, as builds before the thread did), `off` records no spans at all.
  *
+ * - `node gateway-child.ts floor <llm-sim URL> <http|undici|undici-dispatch>`: the bare proxy of
+ *   gateway-floor.ts with that upstream client (the floor any Node proxy pays); prints
+ *   `{ "gateway": URL }`.
+ *
  * `GATEWAY_BENCH_MODULE=<path of a build's dist/index.js>`: that build of the gateway instead of the
  * workspace's (the bench's A/B against a baseline build), `GATEWAY_BENCH_LABEL` names it in the
  * diagnostics.
@@ -30,6 +34,8 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type * as GatewayModule from '@modelmaxx/gateway';
 import { startLlmSim } from '@modelmaxx/llm-sim';
+import { startFloor } from './gateway-floor.ts';
+import type { FloorClient } from './gateway-floor.ts';
 
 const [mode, simUrl] = process.argv.slice(2);
 const diagnose = process.env['GATEWAY_BENCH_DIAG'] === '1';
@@ -139,6 +145,21 @@ if (mode === 'sim') {
     process.stderr.write(
       `gateway-child: llm-sim main thread CPU: ${perRequest((cpu.user + cpu.system) / 1000)} µs per request, waiting for a CPU while runnable: ${perRequest(schedstat().waiting - schedAtStart.waiting)} µs per request (${requests} requests)\n`,
     );
+  };
+} else if (mode === 'floor') {
+  const client = process.argv[4] as FloorClient;
+  const diag = diagnose ? diagnostics(undefined) : undefined;
+  const floor = await startFloor(client, simUrl!);
+  process.stdout.write(`${JSON.stringify({ gateway: floor.url })}\n`);
+  stop = async () => {
+    await floor.close();
+    if (diag !== undefined) {
+      const lines = diag
+        .report(floor.requests())
+        .split('\n')
+        .filter((line) => !line.startsWith('span export'));
+      process.stderr.write(lines.map((line) => `gateway-child: ${label}: ${line}\n`).join(''));
+    }
   };
 } else {
   let spansBytes = 0;

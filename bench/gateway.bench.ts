@@ -17,6 +17,15 @@
  * phases, and the notes give its figures and diagnostics beside the workspace build's (A/B). Its
  * spans go to an exporter object (`GATEWAY_BENCH_BASELINE_SPANS=worker`: to the span export
  * thread, as the workspace build's; see gateway-child.ts).
+ *
+ * `GATEWAY_BENCH_FLOORS=http,undici,undici-dispatch` (any of them; `all`): bare proxies
+ * (gateway-floor.ts: read the body, parse it, call llm-sim, parse the answer, send it; streams
+ * passed through) run as more targets, `floor-<client>`, in the same phases, each with that
+ * upstream client: node:http's, the `undici` package's Pool `request()` or its `dispatch()`. Their
+ * added p99 is what any Node proxy pays here, the gateway's floor; the notes give it beside the
+ * gateway's, and their processes' CPU per request in the diagnostics.
+ * `GATEWAY_BENCH_LADDER=off` skips the max-rps ladder (`gateway-max-rps` is then NaN): quicker A/B
+ * runs of the latency figures.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -255,8 +264,10 @@ async function measure(urls: Targets, quick: boolean): Promise<Measured> {
     : [100, 250, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000];
   const stepMs = quick ? 1000 : 2000;
   const max: Measured['max'] = {};
-  for (const [name, url] of Object.entries(urls))
-    max[name] = await maxRps(url, PLAIN, ladder, stepMs);
+  const skip = process.env['GATEWAY_BENCH_LADDER'] === 'off';
+  for (const [name, url] of Object.entries(urls)) {
+    max[name] = skip ? { rps: NaN, steps: ['not run'] } : await maxRps(url, PLAIN, ladder, stepMs);
+  }
   return { rate, oneByOne, plain, streamed, max };
 }
 
@@ -284,10 +295,30 @@ function spansNote(): string {
   return `${gateway}, baseline: ${where(process.env['GATEWAY_BENCH_BASELINE_SPANS'] ?? 'main')}`;
 }
 
-/** The baseline build's figures, when it ran. */
+const FLOOR_CLIENTS = ['http', 'undici', 'undici-dispatch'];
+
+/** The bare proxies' upstream clients asked for by GATEWAY_BENCH_FLOORS. */
+function floorClients(): string[] {
+  const asked = (process.env['GATEWAY_BENCH_FLOORS'] ?? '').split(',').map((name) => name.trim());
+  if (asked.includes('all')) return FLOOR_CLIENTS;
+  const unknown = asked.filter((name) => name !== '' && !FLOOR_CLIENTS.includes(name));
+  if (unknown.length > 0) {
+    throw new Error(
+      `GATEWAY_BENCH_FLOORS: unknown client ${unknown.join(', ')} (${FLOOR_CLIENTS.join(', ')} or all)`,
+    );
+  }
+  return FLOOR_CLIENTS.filter((name) => asked.includes(name));
+}
+
+/** The baseline build's and the floors' figures, when they ran. */
 function baselineNote(values: PerTarget): string {
-  if (values['baseline'] === undefined) return '';
-  return `; baseline build: added p99 ${addedP99(values, 'baseline').toFixed(2)} ms`;
+  return Object.keys(values)
+    .filter((name) => name === 'baseline' || name.startsWith('floor-'))
+    .map((name) => {
+      const what = name === 'baseline' ? 'baseline build' : `${name} (bare proxy)`;
+      return `; ${what}: added p99 ${addedP99(values, name).toFixed(2)} ms`;
+    })
+    .join('');
 }
 
 function report(measured: Measured): BenchResult[] {
@@ -349,6 +380,11 @@ async function startTargets(children: Children): Promise<Targets> {
     };
     const started = await children.start(['gateway', sim!], env);
     urls['baseline'] = `${started['gateway']}/v1/chat/completions`;
+  }
+  for (const client of floorClients()) {
+    const env = { ...diag, GATEWAY_BENCH_LABEL: `floor-${client}` };
+    const started = await children.start(['floor', sim!, client], env);
+    urls[`floor-${client}`] = `${started['gateway']}/v1/chat/completions`;
   }
   return urls;
 }
