@@ -21,8 +21,9 @@ import type { PlanCallResult } from './cascade.js';
 import { sendError } from './http.js';
 import { offerShadow } from './shadow.js';
 import { relay } from './relay.js';
-import type { RelayOptions, RelayResult } from './relay.js';
+import type { RelayResult } from './relay.js';
 import type { GatewayRequest } from './request.js';
+import type { TranslateOptions } from './translate/sinks.js';
 import type { Routing } from './routing.js';
 import {
   endFailed,
@@ -284,11 +285,12 @@ export class Exchange {
     return false;
   }
 
-  private relayOptions(attempt: Attempt): RelayOptions {
+  private relayOptions(attempt: Attempt): TranslateOptions {
     const { request, parts } = this;
     const { target } = attempt;
     return {
       wire: request.wire,
+      request: request.body,
       upstreamWire: target.wire,
       hideUsage: request.hideUsage && target.wire === request.wire,
       includeUsage: request.wire === 'chat' && request.stream && !request.hideUsage,

@@ -155,6 +155,8 @@ function anthropicTools(tools: unknown): Dict[] {
       input_schema: asDict(fn['parameters']) ?? { type: 'object', properties: {} },
     };
     if (typeof fn['description'] === 'string') out['description'] = fn['description'];
+    // Both APIs' strict schema adherence of the call's arguments (`input`).
+    if (typeof fn['strict'] === 'boolean') out['strict'] = fn['strict'];
     return out;
   });
 }
@@ -344,6 +346,7 @@ function chatTools(tools: unknown): Dict[] {
     }
     const fn: Dict = { name: dict['name'], parameters: dict['input_schema'] ?? { type: 'object' } };
     if (typeof dict['description'] === 'string') fn['description'] = dict['description'];
+    if (typeof dict['strict'] === 'boolean') fn['strict'] = dict['strict'];
     return { type: 'function', function: fn };
   });
 }

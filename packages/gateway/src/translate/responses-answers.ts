@@ -6,6 +6,7 @@
  */
 import { asDict } from './requests.js';
 import { anthropicMessageOf, chatUsageOf, num } from './responses.js';
+import { responseEcho } from './responses-echo.js';
 
 type Dict = Record<string, unknown>;
 
@@ -22,6 +23,40 @@ function incompleteReasonOf(stop: unknown): 'max_output_tokens' | 'content_filte
 /** A response's status for an Anthropic stop reason (a cut or filtered answer is `incomplete`). */
 export function statusOfStop(stop: unknown): 'completed' | 'incomplete' {
   return incompleteReasonOf(stop) === null ? 'completed' : 'incomplete';
+}
+
+/** Tool call arguments that are whole JSON (not cut part-way). */
+export function wholeJson(args: unknown): boolean {
+  if (typeof args !== 'string') return false;
+  try {
+    JSON.parse(args);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A function call item's status in a response of `status`: in an incomplete one (cut at the
+ * token limit, or stopped by the safety classifier), the call being written when it stopped
+ * (the `last` item) and any whose arguments are not whole JSON (parallel calls cut part-way)
+ * are `incomplete`; the others are `completed`.
+ */
+export function callStatus(status: string, last: boolean, args: unknown): string {
+  return status === 'incomplete' && (last || !wholeJson(args)) ? 'incomplete' : 'completed';
+}
+
+/**
+ * The items' statuses in a response of `status` (as a stream says them): the last item's is the
+ * response's, a function call's as `callStatus` says, an earlier message item's `completed`.
+ */
+function settleStatuses(output: Dict[], status: string): void {
+  for (const [index, item] of output.entries()) {
+    const last = index === output.length - 1;
+    if (item['type'] === 'function_call')
+      item['status'] = callStatus(status, last, item['arguments']);
+    else item['status'] = last ? status : 'completed';
+  }
 }
 
 /** A `response` object's status and reason as a chat finish reason (as its Anthropic stop's). */
@@ -85,11 +120,15 @@ export interface ResponseFacts {
   readonly id: string;
   readonly model: string;
   readonly created: number;
-  readonly status: 'in_progress' | 'completed' | 'incomplete';
+  readonly status: 'in_progress' | 'completed' | 'incomplete' | 'failed';
   /** The Anthropic stop reason (why an incomplete response is). */
   readonly stop: unknown;
   readonly output: Dict[];
   readonly usage: Dict | null;
+  /** The request's settings the response says back (`responseEcho`). */
+  readonly echo: Dict;
+  /** Why a failed response failed. */
+  readonly error?: { code: string; message: string };
 }
 
 /** The `response` object (whole, or in a stream's lifecycle events). */
@@ -99,18 +138,27 @@ export function responseObject(facts: ResponseFacts): Dict {
     object: 'response',
     created_at: facts.created,
     status: facts.status,
-    error: null,
+    completed_at: facts.status === 'completed' ? Math.floor(Date.now() / 1000) : null,
+    error: facts.error ?? null,
     incomplete_details:
       facts.status === 'incomplete' ? { reason: incompleteReasonOf(facts.stop) } : null,
     model: facts.model,
     output: facts.output,
-    parallel_tool_calls: true,
+    ...facts.echo,
     usage: facts.usage,
   };
 }
 
-/** An Anthropic message as a `response` object (`reasoning`: as for `responsesUsageOf`). */
-export function responseOfMessage(message: Dict, created: number, reasoning = 0): Dict {
+/**
+ * An Anthropic message as a `response` object to the Responses request `request` (its settings
+ * said back); `reasoning`: as for `responsesUsageOf`.
+ */
+export function responseOfMessage(
+  message: Dict,
+  created: number,
+  request: Dict = {},
+  reasoning = 0,
+): Dict {
   const id = String(message['id'] ?? '');
   const stop = message['stop_reason'];
   const status = statusOfStop(stop);
@@ -131,6 +179,7 @@ export function responseOfMessage(message: Dict, created: number, reasoning = 0)
     }
   }
   close();
+  settleStatuses(output, status);
   return responseObject({
     id,
     model: String(message['model'] ?? ''),
@@ -139,6 +188,7 @@ export function responseOfMessage(message: Dict, created: number, reasoning = 0)
     stop,
     output,
     usage: responsesUsageOf(asDict(message['usage']), reasoning),
+    echo: responseEcho(request),
   });
 }
 
@@ -148,10 +198,11 @@ export function responseOfMessage(message: Dict, created: number, reasoning = 0)
  * is an object: arguments that do not parse would read `{}`, as a stream's deltas do not) and
  * the usage's reasoning tokens.
  */
-export function responseOfChat(completion: Dict, created: number): Dict {
+export function responseOfChat(completion: Dict, created: number, request: Dict = {}): Dict {
   const response = responseOfMessage(
     anthropicMessageOf(completion),
     created,
+    request,
     reasoningTokensOf(completion['usage']),
   );
   const choice = asDict(
@@ -171,10 +222,12 @@ export function responseOfChat(completion: Dict, created: number): Dict {
     const args = asDict(call?.['function'])?.['arguments'];
     if (typeof args === 'string' && args.trim() !== '') written.set(call?.['id'], args);
   }
-  for (const item of response['output'] as Dict[]) {
+  const output = response['output'] as Dict[];
+  for (const item of output) {
     if (item['type'] === 'function_call' && written.has(item['call_id']))
       item['arguments'] = written.get(item['call_id']);
   }
+  settleStatuses(output, String(response['status']));
   return response;
 }
 

@@ -118,6 +118,8 @@ function chatTools(tools: unknown, refuse: Refuse): Dict[] {
     if (dict['parameters'] !== undefined && dict['parameters'] !== null)
       fn['parameters'] = dict['parameters'];
     if (typeof dict['description'] === 'string') fn['description'] = dict['description'];
+    // Chat's own flag (Anthropic's tool `strict` from there, ./requests.ts).
+    if (typeof dict['strict'] === 'boolean') fn['strict'] = dict['strict'];
     return { type: 'function', function: fn };
   });
 }

@@ -10,6 +10,7 @@
  * without the Responses API) comes the same way, through its Anthropic events (`ChatToResponses`).
  */
 import {
+  callStatus,
   functionCallItem,
   messageItem,
   messageItemId,
@@ -19,7 +20,9 @@ import {
   responseObject,
   responsesUsageOf,
   statusOfStop,
+  wholeJson,
 } from './responses-answers.js';
+import { responseEcho } from './responses-echo.js';
 import { ChatToAnthropic, FromAnthropic } from './streams.js';
 import type { StreamConverter } from './streams.js';
 
@@ -35,7 +38,9 @@ export class AnthropicToResponses extends FromAnthropic {
   reasoningTokens = 0;
   private sequence = 0;
   private begun = false;
-  /** Items finished, in output order. */
+  /** The request's settings each `response` object says back. */
+  private readonly echo: Dict;
+  /** Items finished, by output_index. */
   private readonly output: Dict[] = [];
   /** Items added so far (the next item's output_index). */
   private added = 0;
@@ -43,9 +48,16 @@ export class AnthropicToResponses extends FromAnthropic {
   private message: { index: number; parts: Dict[] } | undefined;
   /** Anthropic block index → what it is streamed as. */
   private readonly blocks = new Map<number, OpenBlock>();
+  /**
+   * Call items whose block closed but whose status waits on what follows (`callStatus`): the
+   * last item so far, and those whose arguments are not whole JSON, until the answer ends.
+   */
+  private readonly held: Extract<OpenBlock, { kind: 'call' }>[] = [];
 
-  constructor() {
+  /** `request`: the Responses request (its settings said back in each `response` object). */
+  constructor(request: Dict = {}) {
     super('responses');
+    this.echo = responseEcho(request);
   }
 
   private emit(type: string, body: Dict): string {
@@ -58,18 +70,36 @@ export class AnthropicToResponses extends FromAnthropic {
     return this.emit('error', { code: type, message, param: null });
   }
 
-  private lifecycle(type: string, status: 'in_progress' | 'completed' | 'incomplete'): string {
+  /**
+   * The stream failed: `response.failed` (the response so far, its `error`) once it began, then
+   * the `error` event the `openai` SDK throws as an APIError.
+   */
+  protected failed(type: string, message: string): string {
+    if (!this.begun) return this.errorEvent(type, message);
+    const response = this.responseNow('failed', { code: 'server_error', message });
+    return this.emit('response.failed', { response }) + this.errorEvent(type, message);
+  }
+
+  private responseNow(
+    status: 'in_progress' | 'completed' | 'incomplete' | 'failed',
+    error?: { code: string; message: string },
+  ): Dict {
     const final = status !== 'in_progress';
-    const response = responseObject({
+    return responseObject({
       id: this.id,
       model: this.model,
       created: this.created,
       status,
       stop: this.stop,
-      output: final ? this.output : [],
+      output: final ? this.output.filter((item) => item !== undefined) : [],
       usage: final ? responsesUsageOf(this.usage, this.reasoningTokens) : null,
+      echo: this.echo,
+      ...(error === undefined ? {} : { error }),
     });
-    return this.emit(type, { response });
+  }
+
+  private lifecycle(type: string, status: 'in_progress' | 'completed' | 'incomplete'): string {
+    return this.emit(type, { response: this.responseNow(status) });
   }
 
   protected started(): string {
@@ -86,8 +116,10 @@ export class AnthropicToResponses extends FromAnthropic {
   }
 
   protected blockStart(index: number, block: Dict): string {
+    // A held call is not the last item any more: done now if its arguments are whole JSON.
+    let out = this.release(false);
     if (block['type'] === 'tool_use') {
-      const out = this.closeMessage();
+      out += this.closeMessage();
       const call = {
         kind: 'call' as const,
         index: this.added++,
@@ -100,8 +132,7 @@ export class AnthropicToResponses extends FromAnthropic {
     }
     // `refusal`: a chat upstream's refusal text (`ChatToAnthropic`'s own block type).
     const refusal = block['type'] === 'refusal';
-    if (block['type'] !== 'text' && !refusal) return '';
-    let out = '';
+    if (block['type'] !== 'text' && !refusal) return out;
     if (this.message === undefined) {
       this.message = { index: this.added++, parts: [] };
       const item = messageItem(this.itemId(), [], 'in_progress');
@@ -151,17 +182,14 @@ export class AnthropicToResponses extends FromAnthropic {
     this.blocks.delete(index);
     if (block === undefined) return '';
     if (block.kind === 'call') {
-      const args = block.args === '' ? '{}' : block.args;
-      const item = functionCallItem(block.id, block.name, args, 'completed');
-      this.output.push(item);
-      const where = { item_id: item.id, output_index: block.index };
-      return (
-        this.emit('response.function_call_arguments.done', {
-          ...where,
-          name: block.name,
-          arguments: args,
-        }) + this.emit('response.output_item.done', { output_index: block.index, item })
-      );
+      if (block.args === '') block.args = '{}';
+      this.held.push(block);
+      return this.emit('response.function_call_arguments.done', {
+        item_id: `fc_${String(block.id)}`,
+        output_index: block.index,
+        name: block.name,
+        arguments: block.args,
+      });
     }
     const part = block.refusal ? refusalPart(block.text) : outputTextPart(block.text);
     this.message!.parts.push(part);
@@ -176,22 +204,38 @@ export class AnthropicToResponses extends FromAnthropic {
     return done + this.emit('response.content_part.done', { ...where, part });
   }
 
+  /**
+   * Held call items done: at the end of the answer (`final`) all of them, with their status;
+   * else (an item follows them) those whose arguments are whole JSON, `completed`.
+   */
+  private release(final: boolean): string {
+    let out = '';
+    for (const call of [...this.held]) {
+      const last = final && call.index === this.added - 1;
+      if (!final && !wholeJson(call.args)) continue;
+      this.held.splice(this.held.indexOf(call), 1);
+      const status = final ? callStatus(statusOfStop(this.stop), last, call.args) : 'completed';
+      const item = functionCallItem(call.id, call.name, call.args, status);
+      this.output[call.index] = item;
+      out += this.emit('response.output_item.done', { output_index: call.index, item });
+    }
+    return out;
+  }
+
   /** The message item is finished (a call follows, or the answer ended). */
   private closeMessage(): string {
     const message = this.message;
     if (message === undefined) return '';
     const item = messageItem(this.itemId(), message.parts, statusOfStop(this.stop));
     this.message = undefined;
-    this.output.push(item);
+    this.output[message.index] = item;
     return this.emit('response.output_item.done', { output_index: message.index, item });
   }
 
-  end(): string {
-    if (this.done) return '';
-    this.done = true;
+  protected finish(): string {
     let out = this.started();
     for (const index of [...this.blocks.keys()]) out += this.blockStop(index);
-    out += this.closeMessage();
+    out += this.closeMessage() + this.release(true);
     const status = statusOfStop(this.stop);
     return out + this.lifecycle(`response.${status}`, status);
   }
@@ -204,7 +248,7 @@ export class AnthropicToResponses extends FromAnthropic {
  * usage, finish, errors).
  */
 export class ChatToResponses implements StreamConverter {
-  private readonly responses = new AnthropicToResponses();
+  private readonly responses: AnthropicToResponses;
   private readonly chat = new ChatToAnthropic((type, body) => {
     // The usage's reasoning tokens have no Anthropic counterpart: read from the chat usage.
     if (type === 'message_delta')
@@ -212,11 +256,20 @@ export class ChatToResponses implements StreamConverter {
     return this.responses.handle({ type, ...body });
   }, true);
 
+  /** `request`: as for `AnthropicToResponses`. */
+  constructor(request: Dict = {}) {
+    this.responses = new AnthropicToResponses(request);
+  }
+
   event(event: string): string {
     return this.chat.event(event);
   }
 
   end(): string {
     return this.chat.end() + this.responses.end();
+  }
+
+  get cutShort(): boolean {
+    return this.chat.cutShort || this.responses.cutShort;
   }
 }

@@ -19,17 +19,25 @@ import {
 } from './responses.js';
 import { responseOfChat, responseOfMessage } from './responses-answers.js';
 import { AnthropicToResponses, ChatToResponses } from './responses-stream.js';
-import { AnthropicToChat, ChatToAnthropic } from './streams.js';
+import { AnthropicToChat, CUT_SHORT, ChatToAnthropic } from './streams.js';
 import type { StreamConverter } from './streams.js';
+
+/**
+ * Relay options as a translation reads them: the app's request body too (a `response` object
+ * says the Responses request's settings back). `relay` passes them on as it got them.
+ */
+export interface TranslateOptions extends RelayOptions {
+  readonly request?: Record<string, unknown>;
+}
 
 /** A whole JSON answer or error, translated at its end (headers and all written then). */
 class TranslatedBody implements Sink {
   private readonly body: BodyRelay;
   private readonly upstream: IncomingMessage;
   private readonly response: ServerResponse;
-  private readonly options: RelayOptions;
+  private readonly options: TranslateOptions;
 
-  constructor(upstream: IncomingMessage, response: ServerResponse, options: RelayOptions) {
+  constructor(upstream: IncomingMessage, response: ServerResponse, options: TranslateOptions) {
     this.body = new BodyRelay(upstream, response, options.upstreamWire, true);
     this.upstream = upstream;
     this.response = response;
@@ -55,15 +63,15 @@ class TranslatedBody implements Sink {
       return { status: 502, text };
     }
     const now = Math.floor(Date.now() / 1000);
-    const { wire, upstreamWire } = this.options;
+    const { wire, upstreamWire, request } = this.options;
     // A chat completion reaches the Responses shape through its Anthropic message.
     const converted =
       wire === 'chat'
         ? chatCompletionOf(parsed, now)
         : wire === 'responses'
           ? upstreamWire === 'chat'
-            ? responseOfChat(parsed, now)
-            : responseOfMessage(parsed, now)
+            ? responseOfChat(parsed, now, request)
+            : responseOfMessage(parsed, now, request)
           : anthropicMessageOf(parsed);
     return { status, text: JSON.stringify(converted) };
   }
@@ -88,10 +96,13 @@ class TranslatedBody implements Sink {
   }
 }
 
-function converterFor(options: RelayOptions): StreamConverter {
+function converterFor(options: TranslateOptions): StreamConverter {
   if (options.wire === 'chat') return new AnthropicToChat(options.includeUsage);
   if (options.wire !== 'responses') return new ChatToAnthropic();
-  return options.upstreamWire === 'chat' ? new ChatToResponses() : new AnthropicToResponses();
+  const { request } = options;
+  return options.upstreamWire === 'chat'
+    ? new ChatToResponses(request)
+    : new AnthropicToResponses(request);
 }
 
 /** A stream converted event by event; the span reads the upstream's events. */
@@ -101,7 +112,7 @@ class TranslatedEvents implements Sink {
   private readonly response: ServerResponse;
   private readonly wire: Wire;
 
-  constructor(response: ServerResponse, options: RelayOptions) {
+  constructor(response: ServerResponse, options: TranslateOptions) {
     this.scanner = new EventScanner(options.upstreamWire);
     this.converter = converterFor(options);
     this.response = response;
@@ -128,7 +139,10 @@ class TranslatedEvents implements Sink {
   }
 
   summary(): Summary {
-    return this.scanner.summary;
+    const { summary } = this.scanner;
+    // A stream cut short is an error for the span too (the app got an error event).
+    if (!this.converter.cutShort || summary.streamError !== undefined) return summary;
+    return { ...summary, streamError: CUT_SHORT };
   }
 }
 
@@ -137,7 +151,7 @@ export function translatingSink(
   upstream: IncomingMessage,
   response: ServerResponse,
   sse: boolean,
-  options: RelayOptions,
+  options: TranslateOptions,
 ): Sink {
   return sse
     ? new TranslatedEvents(response, options)

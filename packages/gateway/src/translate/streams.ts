@@ -24,6 +24,8 @@ export interface StreamConverter {
   event(event: string): string;
   /** The upstream's stream ended: what still closes the app's stream. */
   end(): string;
+  /** The upstream's stream ended without its terminator (the app got an error event). */
+  readonly cutShort: boolean;
 }
 
 export function parseData(event: string): Dict | 'done' | undefined {
@@ -37,6 +39,10 @@ export function parseData(event: string): Dict | 'done' | undefined {
   }
 }
 
+/** Why a stream that ended without its terminator ends in an error event. */
+export const CUT_SHORT =
+  "the upstream's stream ended before the answer did (no finish reason or end event); the answer is cut here";
+
 /**
  * Anthropic events read for a converter to the app's format: the message's id, model, usage and
  * stop reason kept here, each content block event handed to the converter, an error event
@@ -49,6 +55,9 @@ export abstract class FromAnthropic implements StreamConverter {
   protected usage: Dict = {};
   protected stop: unknown = null;
   protected done = false;
+  /** `message_stop` came. */
+  private stopped = false;
+  cutShort = false;
   private readonly wire: Wire;
 
   constructor(wire: Wire) {
@@ -82,12 +91,13 @@ export abstract class FromAnthropic implements StreamConverter {
         Object.assign(this.usage, asDict(data['usage']));
         return '';
       case 'message_stop':
+        this.stopped = true;
         return this.end();
       case 'error': {
         this.done = true;
         const error = asDict(data['error']) ?? {};
         const type = String(error['type'] ?? 'api_error');
-        return this.errorEvent(type, String(error['message'] ?? 'stream error'));
+        return this.failed(type, String(error['message'] ?? 'stream error'));
       }
       default:
         return '';
@@ -99,12 +109,33 @@ export abstract class FromAnthropic implements StreamConverter {
     return streamErrorEvent(this.wire, type, message);
   }
 
+  /** The stream failed (an upstream error event, or cut short): what ends the app's. */
+  protected failed(type: string, message: string): string {
+    return this.errorEvent(type, message);
+  }
+
+  /**
+   * The upstream's stream is over (`message_stop`, or its body ended): the app's stream ends as
+   * the answer did, or, when it ended without saying how the answer ended (neither
+   * `message_stop` nor a stop reason came), in an error: a cut answer never reads as a whole one.
+   */
+  end(): string {
+    if (this.done) return '';
+    this.done = true;
+    if (!this.stopped && this.stop === null) {
+      this.cutShort = true;
+      return this.failed('api_error', CUT_SHORT);
+    }
+    return this.finish();
+  }
+
   /** `message_start` came (id, model and usage read). */
   protected abstract started(): string;
   protected abstract blockStart(index: number, block: Dict): string;
   protected abstract blockDelta(index: number, delta: Dict): string;
   protected abstract blockStop(index: number): string;
-  abstract end(): string;
+  /** The answer is over (its stop reason known): the app's stream ends. */
+  protected abstract finish(): string;
 }
 
 /** Anthropic events → chat completion chunks (the usage chunk only when the app asked). */
@@ -163,9 +194,7 @@ export class AnthropicToChat extends FromAnthropic {
     return ''; // thinking and signatures have no chat counterpart
   }
 
-  end(): string {
-    if (this.done) return '';
-    this.done = true;
+  protected finish(): string {
     let out = this.chunk({}, finishOfStop(this.stop) ?? 'stop');
     if (this.includeUsage) {
       const body = {
@@ -228,6 +257,9 @@ export class ChatToAnthropic implements StreamConverter {
   private readonly waiting = new Map<number, WaitingCall>();
   private blocks = 0;
   private stop: string | null = null;
+  /** `[DONE]` came. */
+  private terminated = false;
+  cutShort = false;
   private usage: Dict | undefined;
   private readonly send: AnthropicSink;
   private readonly refusals: boolean;
@@ -250,7 +282,10 @@ export class ChatToAnthropic implements StreamConverter {
   event(event: string): string {
     const data = parseData(event);
     if (data === undefined || this.done) return '';
-    if (data === 'done') return this.end();
+    if (data === 'done') {
+      this.terminated = true;
+      return this.end();
+    }
     const error = asDict(data['error']);
     if (error !== undefined) {
       this.done = true;
@@ -379,9 +414,18 @@ export class ChatToAnthropic implements StreamConverter {
     return this.send('content_block_stop', { index });
   }
 
+  /**
+   * The stream is over (`[DONE]`, or the body ended): the open blocks close and the message
+   * ends, or, when the stream ended without saying how the answer ended (neither a finish reason
+   * nor `[DONE]` came), an error event: a cut answer never reads as a whole one.
+   */
   end(): string {
     if (this.done) return '';
     this.done = true;
+    if (!this.terminated && this.stop === null) {
+      this.cutShort = true;
+      return this.send('error', { error: { type: 'api_error', message: CUT_SHORT } });
+    }
     const out = this.start({}) + this.closeAll();
     const usage = messagesUsageOf(this.usage);
     return (
