@@ -7,9 +7,9 @@
  */
 import OpenAI from 'openai';
 import type { LlmSim } from '@modelmaxx/llm-sim';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { crossPolicy, startProxiedSim } from './helpers.js';
-import type { ProxiedSim, RecordingProxy, SdkGateway } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { crossPolicy, startProxiedSim, useProxiedSim } from './helpers.js';
+import type { RecordingProxy, SdkGateway } from './helpers.js';
 import {
   answerAfterCall,
   expectErrors,
@@ -22,25 +22,17 @@ import {
   weather,
 } from './responses-sdk.js';
 
-let rig: ProxiedSim;
+const rig = useProxiedSim(() =>
+  startProxiedSim(7, 3, [crossPolicy('cross', ['gpt-4o-mini', 'claude-haiku-4-5'])]),
+);
 let sim: LlmSim;
 let proxy: RecordingProxy;
 let sdk: SdkGateway;
 let openai: OpenAI;
 
-beforeAll(async () => {
-  rig = await startProxiedSim(7, 3, [crossPolicy('cross', ['gpt-4o-mini', 'claude-haiku-4-5'])]);
-  ({ sim, proxy, sdk } = rig);
+beforeAll(() => {
+  ({ sim, proxy, sdk } = rig());
   ({ openai } = sdk);
-});
-
-afterAll(async () => {
-  await rig?.close();
-});
-
-beforeEach(async () => {
-  await sdk.reset();
-  proxy.requests.length = 0;
 });
 
 describe('OpenAI responses answered by an Anthropic upstream', () => {
