@@ -296,6 +296,28 @@ describe('a stream that ends without its terminator', () => {
     },
   );
 
+  it.each([CHAT_MODEL, CLAUDE])(
+    "%s: an upstream's error event also ends in response.failed, then the error",
+    async (model) => {
+      const stream = await openai.responses.create({
+        model,
+        input: 'Tell me a story [sim:stream-error tokens=40]',
+        stream: true,
+      });
+      const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+      const read = (async () => {
+        for await (const event of stream) events.push(event);
+      })();
+      await expect(read).rejects.toBeInstanceOf(OpenAI.APIError);
+      const last = events.at(-1);
+      expect(last?.type).toBe('response.failed');
+      const failed = last?.type === 'response.failed' ? last.response : undefined;
+      expect(failed?.status).toBe('failed');
+      expect(failed?.error?.message).toEqual(expect.any(String));
+      expect(failed?.temperature).toBe(1);
+    },
+  );
+
   it('a chat stream to /v1/messages: the Anthropic SDK throws, no message_stop', async () => {
     const stream = anthropic.messages.stream({
       model: CHAT_MODEL,
