@@ -176,6 +176,28 @@ describe('stream idle timeout', () => {
     expect(span!.attributes['error.type']).toBe('stream_idle_timeout');
   });
 
+  it('openai SDK on /v1/responses (translated from chat): response.failed, then a numbered error event', async () => {
+    const stream = await openai.responses.create(
+      { model: 'stall-a', stream: true, input: 'Hi', temperature: 0.2 },
+      { headers: { 'x-stall': 'after' } },
+    );
+    const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+    const read = (async () => {
+      for await (const event of stream) events.push(event);
+    })();
+    const error = (await read.catch((caught: unknown) => caught)) as Error;
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect(error.message).toContain('sent nothing for 0.4 s');
+    const last = events.at(-1);
+    expect(last?.type).toBe('response.failed');
+    const failed = last?.type === 'response.failed' ? last.response : undefined;
+    expect([failed?.status, failed?.temperature]).toEqual(['failed', 0.2]);
+    expect(failed?.error?.message).toContain('sent nothing for 0.4 s');
+    expect(events.map((event) => event.sequence_number)).toEqual(events.map((_, index) => index));
+    const [span] = await spans(1);
+    expect(span!.attributes['error.type']).toBe('stream_idle_timeout');
+  });
+
   it('silent before the first byte: a route: policy falls back to the next candidate', async () => {
     const { data: stream, response } = await openai.chat.completions
       .create(

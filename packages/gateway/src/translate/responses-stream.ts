@@ -269,6 +269,10 @@ export class ChatToResponses implements StreamConverter {
     return this.chat.end() + this.responses.end();
   }
 
+  fail(type: string, message: string): string {
+    return this.chat.fail(type, message);
+  }
+
   get cutShort(): boolean {
     return this.chat.cutShort || this.responses.cutShort;
   }

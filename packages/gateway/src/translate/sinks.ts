@@ -9,14 +9,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyRelay, EventScanner } from '../relay.js';
 import type { RelayOptions, Sink } from '../relay.js';
 import { returnedHeaders } from '../upstream.js';
-import type { Summary, Wire } from '../usage.js';
+import type { Summary } from '../usage.js';
 import { asDict } from './requests.js';
-import {
-  anthropicMessageOf,
-  chatCompletionOf,
-  errorBodyFor,
-  streamErrorEvent,
-} from './responses.js';
+import { anthropicMessageOf, chatCompletionOf, errorBodyFor } from './responses.js';
 import { responseOfChat, responseOfMessage } from './responses-answers.js';
 import { AnthropicToResponses, ChatToResponses } from './responses-stream.js';
 import { AnthropicToChat, CUT_SHORT, ChatToAnthropic } from './streams.js';
@@ -110,13 +105,11 @@ class TranslatedEvents implements Sink {
   private readonly scanner: EventScanner;
   private readonly converter: StreamConverter;
   private readonly response: ServerResponse;
-  private readonly wire: Wire;
 
   constructor(response: ServerResponse, options: TranslateOptions) {
     this.scanner = new EventScanner(options.upstreamWire);
     this.converter = converterFor(options);
     this.response = response;
-    this.wire = options.wire;
   }
 
   write(chunk: Buffer): void {
@@ -135,7 +128,8 @@ class TranslatedEvents implements Sink {
   }
 
   stall(type: string, message: string): void {
-    this.response.end(streamErrorEvent(this.wire, type, message));
+    // Through the converter: a Responses stream's `response.failed` and numbered `error` event.
+    this.response.end(this.converter.fail(type, message));
   }
 
   summary(): Summary {

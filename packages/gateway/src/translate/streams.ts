@@ -26,6 +26,8 @@ export interface StreamConverter {
   end(): string;
   /** The upstream's stream ended without its terminator (the app got an error event). */
   readonly cutShort: boolean;
+  /** The upstream stalled and is cut: the error event that ends the app's stream. */
+  fail(type: string, message: string): string;
 }
 
 export function parseData(event: string): Dict | 'done' | undefined {
@@ -109,7 +111,13 @@ export abstract class FromAnthropic implements StreamConverter {
     return streamErrorEvent(this.wire, type, message);
   }
 
-  /** The stream failed (an upstream error event, or cut short): what ends the app's. */
+  fail(type: string, message: string): string {
+    if (this.done) return '';
+    this.done = true;
+    return this.failed(type, message);
+  }
+
+  /** The stream failed (an upstream error event, cut short, or stalled): what ends the app's. */
   protected failed(type: string, message: string): string {
     return this.errorEvent(type, message);
   }
@@ -412,6 +420,12 @@ export class ChatToAnthropic implements StreamConverter {
     this.open = undefined;
     this.openArgs = '';
     return this.send('content_block_stop', { index });
+  }
+
+  fail(type: string, message: string): string {
+    if (this.done) return '';
+    this.done = true;
+    return this.send('error', { error: { type, message } });
   }
 
   /**
