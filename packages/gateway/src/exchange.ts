@@ -4,12 +4,7 @@
  * allows, pass the answer through, and account for it — the span's response attributes and cost,
  * the engine's outcomes, and the access layer's settlement, exactly once.
  */
-import type {
-  ClientRequest,
-  IncomingHttpHeaders,
-  IncomingMessage,
-  ServerResponse,
-} from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, defaultTextMapGetter } from '@opentelemetry/api';
 import type { Attributes, Context, Span } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -35,7 +30,7 @@ import {
 import type { Choice } from './spans.js';
 import type { Target } from './targets.js';
 import { responseAttributes } from './telemetry.js';
-import type { UpstreamCall } from './upstream.js';
+import type { UpstreamAnswer, UpstreamCall } from './upstream.js';
 import {
   UpstreamConnectionError,
   UpstreamTimeoutError,
@@ -84,7 +79,7 @@ export class Exchange {
   private routed: { choice: Choice; attempt: number } | undefined;
   private settled = false;
   /** A plan's calls in flight (destroyed when the app goes away). */
-  private readonly planRequests = new Set<UpstreamCall['request']>();
+  private readonly planRequests = new Set<UpstreamCall>();
 
   constructor(context: GatewayContext, parts: ExchangeParts) {
     this.context = context;
@@ -164,8 +159,8 @@ export class Exchange {
     const callNumber = number + this.routing.planCalls;
     this.routed = { choice, attempt: callNumber };
     const { current, call } = this.start(choice, number, callNumber);
-    this.parts.client.abort = abortOf(call.request);
-    let answer: IncomingMessage;
+    this.parts.client.abort = abortOf(call);
+    let answer: UpstreamAnswer;
     try {
       answer = await call.response;
     } catch (error) {
@@ -207,7 +202,7 @@ export class Exchange {
   }
 
   /** 429 or 5xx: the candidate cools down; true when another attempt follows. */
-  private retryableStatus(attempt: Attempt, answer: IncomingMessage, status: number): boolean {
+  private retryableStatus(attempt: Attempt, answer: UpstreamAnswer, status: number): boolean {
     const now = this.context.now();
     this.context.metrics.upstreamErrors += 1;
     this.routing.failed(attempt.choice.model, retryAfterMs(answer.headers, now), now);
@@ -234,7 +229,7 @@ export class Exchange {
    */
   private async pass(
     attempt: Attempt,
-    answer: IncomingMessage,
+    answer: UpstreamAnswer,
     status: number,
     retryable: boolean,
   ): Promise<boolean> {
@@ -341,7 +336,7 @@ export class Exchange {
   private async planCall(model: string, role: string, number: number): Promise<PlanCallResult> {
     const choice = { model, weight: this.routing.plan!.weight, reason: role };
     const { current, call } = this.start(choice, number, number);
-    this.planRequests.add(call.request);
+    this.planRequests.add(call);
     const { metrics } = this.context;
     try {
       const answer = await call.response;
@@ -371,7 +366,7 @@ export class Exchange {
       endFailed(current.span, type, (error as Error).message);
       return { retryable: !aborted, cooldownMs: undefined };
     } finally {
-      this.planRequests.delete(call.request);
+      this.planRequests.delete(call);
     }
   }
 
@@ -449,13 +444,13 @@ export class Exchange {
  * next scavenges (20% of the young generation each time, pauses of 8-16 ms at 500 req/s, against
  * 0.25% and 0.5-1 ms this way; docs/gateway.md, Overhead).
  */
-function abortOf(request: ClientRequest): () => void {
-  return () => request.destroy();
+function abortOf(call: UpstreamCall): () => void {
+  return () => call.abort();
 }
 
 /** The same for a cascade plan's calls (the set holds those in flight). */
-function abortAllOf(requests: ReadonlySet<ClientRequest>): () => void {
+function abortAllOf(calls: ReadonlySet<UpstreamCall>): () => void {
   return () => {
-    for (const request of requests) request.destroy();
+    for (const call of calls) call.abort();
   };
 }

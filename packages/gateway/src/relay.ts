@@ -6,11 +6,12 @@
  * that sends nothing for the idle timeout is cut: before anything reached the app the exchange
  * may fall back; after, the app gets an error event in its format and a clean end.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import { translatingSink } from './translate/sinks.js';
 import { streamErrorEvent } from './translate/responses.js';
 import { returnedHeaders } from './upstream.js';
+import type { UpstreamAnswer } from './upstream.js';
 import { scanEvent, summarizeBody } from './usage.js';
 import type { Summary, Wire } from './usage.js';
 
@@ -96,7 +97,12 @@ export class BodyRelay implements Sink {
   /** Sent in one write at the end (with its headers) rather than as it comes. */
   private readonly whole: boolean;
 
-  constructor(upstream: IncomingMessage, response: ServerResponse, wire: Wire, whole?: boolean) {
+  constructor(
+    upstream: { readonly headers: IncomingHttpHeaders },
+    response: ServerResponse,
+    wire: Wire,
+    whole?: boolean,
+  ) {
     this.response = response;
     this.wire = wire;
     // A JSON answer of known, modest size is of no use to the app before its last byte.
@@ -183,13 +189,14 @@ class EventRelay implements Sink {
 }
 
 function sinkOf(
-  upstream: IncomingMessage,
+  upstream: UpstreamAnswer,
   response: ServerResponse,
   sse: boolean,
   options: RelayOptions,
 ): Sink {
   if (options.upstreamWire !== options.wire) {
-    return translatingSink(upstream, response, sse, options);
+    // The translating sink reads the answer's status and headers only (typed as node:http's).
+    return translatingSink(upstream as unknown as IncomingMessage, response, sse, options);
   }
   return sse
     ? new EventRelay(response, options.wire, options.hideUsage)
@@ -198,7 +205,7 @@ function sinkOf(
 
 /** Writes the upstream's answer to the app as it arrives; reads it on the side for the span. */
 export function relay(
-  upstream: IncomingMessage,
+  upstream: UpstreamAnswer,
   response: ServerResponse,
   options: RelayOptions,
 ): Promise<RelayResult> {

@@ -4,7 +4,6 @@
  * queue, the verdict recorded on the routed call's trace, the engine learning from it), with the
  * reference and judge calls made through the gateway's upstreams, off the response path.
  */
-import type { IncomingMessage } from 'node:http';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ROOT_CONTEXT, SpanKind, context, createContextKey, trace } from '@opentelemetry/api';
 import type { Attributes, Context, ContextManager, SpanContext, Tracer } from '@opentelemetry/api';
@@ -40,6 +39,7 @@ import { chatCompletionOf } from './translate/responses.js';
 import { chatCompletionOfResponse } from './translate/responses-answers.js';
 import { responsesToChat } from './translate/responses-requests.js';
 import { callUpstream } from './upstream.js';
+import type { UpstreamAnswer } from './upstream.js';
 import { summarizeBody } from './usage.js';
 import type { Wire } from './usage.js';
 
@@ -82,7 +82,7 @@ function ensureContextManager(): void {
 }
 
 /** Reads a whole upstream answer. */
-function readAll(answer: IncomingMessage): Promise<Buffer> {
+function readAll(answer: UpstreamAnswer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     answer.on('data', (chunk: Buffer) => chunks.push(chunk));
