@@ -116,12 +116,14 @@ describe('a translated response echoes the request', () => {
         metadata: { trace: 't-1' },
         store: false,
       });
-      // llm-sim's own responses say these two as they please: checked here.
+      // llm-sim's own responses say these as they please: checked here.
       expect([given.parallel_tool_calls, given.user, given.top_logprobs]).toEqual([
         false,
         'u-1',
         0,
       ]);
+      // Not a request setting, but always in OpenAI's response (nullable).
+      expect(given.access_programs).toBeNull();
 
       const bare = await openai.responses.create({ model, input: 'Hi' });
       expect(echoOf(bare)).toEqual(

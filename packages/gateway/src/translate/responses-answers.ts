@@ -137,6 +137,8 @@ export function responseObject(facts: ResponseFacts): Dict {
     id: facts.id,
     object: 'response',
     created_at: facts.created,
+    // Always in OpenAI's `response` (nullable): no access programs apply to another provider.
+    access_programs: null,
     status: facts.status,
     completed_at: facts.status === 'completed' ? Math.floor(Date.now() / 1000) : null,
     error: facts.error ?? null,
