@@ -54,6 +54,8 @@ export interface PredictedQuality {
   /** Share of the prediction coming from the request's features rather than the class. */
   readonly evidence?: number;
   readonly features?: readonly string[];
+  /** The most similar earlier requests (with an embedding): how many, and their mean score. */
+  readonly neighbours?: { readonly count: number; readonly mean: number };
 }
 
 export type DecisionKind =
@@ -172,6 +174,7 @@ export class RoutingEngine {
         classWeight: policy.predictor.classWeight,
         priorPrecision: policy.predictor.regularization,
         classPrior: policy.predictor.classPrior,
+        neighbours: policy.predictor.neighbours,
       });
       this.failures = new FailureRates(this.models.length, policy.halfLifeMs);
       this.predictMode = new PredictMode({
@@ -306,10 +309,19 @@ export class RoutingEngine {
     if (this.predictor === undefined || decision.vector === undefined) {
       return decision.predicted ?? [];
     }
-    return (decision.predicted ?? []).map((entry) => ({
-      ...entry,
-      features: this.predictor!.topFeatures(this.index.get(entry.model)!, decision.vector!),
-    }));
+    return (decision.predicted ?? []).map((entry) => {
+      const model = this.index.get(entry.model)!;
+      const neighbours = this.predictor!.neighbourSummary(
+        model,
+        decision.vector!,
+        decision.classKey,
+      );
+      return {
+        ...entry,
+        features: this.predictor!.topFeatures(model, decision.vector!),
+        ...(neighbours === undefined ? {} : { neighbours }),
+      };
+    });
   }
 
   /**
@@ -389,6 +401,8 @@ export class RoutingEngine {
     const predictor = this.predictor;
     if (predictor !== undefined) {
       predictor.trust = 1;
+      // held-out predictions read the neighbours separately (`TrustFit`)
+      predictor.neighbourWeight = 0;
       predictor.markFitted(false);
     }
     this.shift = undefined;
@@ -407,7 +421,11 @@ export class RoutingEngine {
     }
     if (predictor === undefined) return;
     this.shift = new ShiftCheck(this.models.length);
-    predictor.trust = trust!.best();
+    const { neighbours } = this.policy.predictor;
+    const choice = trust!.best(neighbours);
+    predictor.trust = choice.trust;
+    predictor.neighbourShare = choice.neighbourShare;
+    predictor.neighbourWeight = choice.neighbourWeight;
     const passes = this.policy.predictor.fitPasses;
     for (let pass = 1; pass < passes; pass += 1)
       learnHistory(predictor, list, this.index, 'weights');

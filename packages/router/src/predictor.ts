@@ -7,6 +7,7 @@
  */
 import { DENSE, DENSE_NAMES, EMBEDDING_BASE, HASH_BUCKETS, VECTOR_SIZE } from './features.js';
 import type { RequestVector } from './features.js';
+import { NeighbourMemory } from './neighbours.js';
 
 export interface Prediction {
   /** Predicted quality (0..1): the logistic model blended with the class statistics. */
@@ -80,6 +81,16 @@ export interface PredictorOptions {
   readonly priorPrecision?: number;
   /** Pseudo-count of the candidate's all-class mean in each class's statistics. */
   readonly classPrior?: number;
+  /**
+   * Nearest neighbours over request embeddings (requests without one are not affected):
+   * `capacity` requests kept (0: none), the most similar `share` of them read per candidate,
+   * and the `weight` of those neighbours' mean score in a prediction.
+   */
+  readonly neighbours?: {
+    readonly capacity: number;
+    readonly share: number;
+    readonly weight: number;
+  };
 }
 
 export class QualityPredictor {
@@ -101,6 +112,23 @@ export class QualityPredictor {
    * weights included, as an unfitted engine does.
    */
   private unseen: QualityPredictor | undefined;
+  /**
+   * Share of the remembered requests read as neighbours (`options.neighbours.share`; an
+   * offline fit may choose it).
+   */
+  neighbourShare: number;
+  /**
+   * Weight of the neighbours' mean score in a prediction, 0..1, scaled down while fewer
+   * neighbours than that share hold the candidate's score (an offline fit may choose it).
+   */
+  neighbourWeight: number;
+  private readonly memory: NeighbourMemory | undefined;
+  /** The neighbours' means and counts per candidate for `nearFor` at memory `nearVersion`. */
+  private readonly nearMeans: Float64Array;
+  private readonly nearFound: Float64Array;
+  private nearFor: Float32Array | undefined;
+  private nearVersion = -1;
+  private nearShare = -1;
   /** A token seen in each hashed slot (for explanations). */
   private readonly names = new Map<number, string>();
   /** `predict`'s scratch (one candidate's fields). */
@@ -116,6 +144,73 @@ export class QualityPredictor {
       precision: new Float64Array(VECTOR_SIZE),
       seen: new Float64Array(VECTOR_SIZE),
     }));
+    const neighbours = options.neighbours;
+    this.neighbourShare = neighbours?.share ?? 0.25;
+    this.neighbourWeight = neighbours?.weight ?? 0;
+    this.memory =
+      neighbours !== undefined && neighbours.capacity > 0
+        ? new NeighbourMemory(options.candidates, neighbours.capacity)
+        : undefined;
+    this.nearMeans = new Float64Array(options.candidates);
+    this.nearFound = new Float64Array(options.candidates);
+  }
+
+  /**
+   * Each candidate's mean score over the most similar `shares[i]` (ascending) of the remembered
+   * requests that hold its score (`means`, `found`: `shares.length` × candidates, as
+   * `NeighbourMemory` writes them; `found` as a share of the neighbours read, 0..1); false
+   * when the request has no embedding or nothing is remembered.
+   */
+  neighbourMeans(
+    vector: RequestVector,
+    shares: readonly number[],
+    means: Float64Array,
+    found: Float64Array,
+  ): boolean {
+    const memory = this.memory;
+    if (memory === undefined || vector.embedding === undefined || memory.size === 0) return false;
+    const ks = shares.map((share) => Math.max(1, Math.round(share * memory.size)));
+    memory.predict(vector.embedding, ks, means, found);
+    for (let at = 0; at < found.length; at += 1) {
+      found[at] = Math.min(1, found[at]! / ks[Math.floor(at / this.options.candidates)]!);
+    }
+    return true;
+  }
+
+  /** The neighbours' means for this request (cached while the request and memory stay). */
+  private near(vector: RequestVector): boolean {
+    const embedding = vector.embedding;
+    if (this.neighbourWeight <= 0 || embedding === undefined || this.memory === undefined) {
+      return false;
+    }
+    if (
+      embedding !== this.nearFor ||
+      this.memory.version !== this.nearVersion ||
+      this.neighbourShare !== this.nearShare
+    ) {
+      if (!this.neighbourMeans(vector, [this.neighbourShare], this.nearMeans, this.nearFound)) {
+        return false;
+      }
+      this.nearFor = embedding;
+      this.nearVersion = this.memory.version;
+      this.nearShare = this.neighbourShare;
+    }
+    return true;
+  }
+
+  /** The neighbours behind a prediction: their count and mean score for the candidate. */
+  neighbourSummary(
+    candidate: number,
+    vector: RequestVector,
+    classKey: string,
+  ): { readonly count: number; readonly mean: number } | undefined {
+    const owner = this.of(this.classes.get(classKey));
+    if (!owner.near(vector) || owner.nearFound[candidate] === 0) return undefined;
+    const read = Math.max(1, Math.round(owner.neighbourShare * owner.memory!.size));
+    return {
+      count: Math.round(owner.nearFound[candidate]! * read),
+      mean: owner.nearMeans[candidate]!,
+    };
   }
 
   private classOf(classKey: string): ClassStats {
@@ -153,9 +248,17 @@ export class QualityPredictor {
     return total > 0 ? (score + prior * strength) / total : prior;
   }
 
-  /** A predictor with the same options (`priors`: other priors) that has learned nothing. */
-  fresh(priors = this.options.priors): QualityPredictor {
-    return new QualityPredictor({ ...this.options, priors });
+  /**
+   * A predictor with the same options (`priors`: other priors; `neighbours` false: without
+   * nearest neighbours) that has learned nothing.
+   */
+  fresh(priors = this.options.priors, neighbours = true): QualityPredictor {
+    const { neighbours: near, ...options } = this.options;
+    return new QualityPredictor({
+      ...options,
+      priors,
+      ...(neighbours && near !== undefined ? { neighbours: near } : {}),
+    });
   }
 
   /**
@@ -255,6 +358,10 @@ export class QualityPredictor {
     const cls = this.classMean(stats, global, candidate);
     const blend = (this.trust * meanEvidence) / (meanEvidence + this.classWeight);
     out[at] = blend * own + (1 - blend) * cls;
+    if (this.near(vector) && this.nearFound[candidate]! > 0) {
+      const weight = this.neighbourWeight * this.nearFound[candidate]!;
+      out[at] = (1 - weight) * out[at]! + weight * this.nearMeans[candidate]!;
+    }
     out[at + 1] = own;
     out[at + 2] = Math.sqrt(variance);
     out[at + 3] = cls;
@@ -302,6 +409,10 @@ export class QualityPredictor {
       stats.count[candidate] = stats.count[candidate]! + scale;
     }
     if (part === 'class') return;
+    // one request's scores share a row: read as its neighbours' scores by later requests
+    if (part === 'both' && vector.embedding !== undefined) {
+      this.memory?.add(vector.embedding, candidate, score);
+    }
     const model = this.models[candidate]!;
     const { index, value } = vector;
     let z = 0;

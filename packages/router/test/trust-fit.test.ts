@@ -35,7 +35,7 @@ describe('trust in the request features (TrustFit)', () => {
         predictor.update(index.get(outcome.model)!, vector, 'qa', outcome.score, at);
       }
     }
-    return trust.best();
+    return trust.best({ share: 0.25, weight: 0.5 }).trust;
   }
 
   it('trusts the features where they rank the gain, and the class mean where they are noise', () => {

@@ -1,0 +1,123 @@
+/**
+ * Nearest neighbours over request embeddings: the predictor's similarity-based estimate of each
+ * candidate's quality for a request, from the scores candidates got on the most similar
+ * requests seen (docs/routing.md, "Nearest neighbours").
+ */
+
+/** A bounded memory of (request embedding, every scored candidate's score), oldest dropped first. */
+export class NeighbourMemory {
+  readonly candidates: number;
+  readonly capacity: number;
+  /** Unit-length copies of the embeddings, one per row. */
+  private readonly units: Float32Array[] = [];
+  /** Per row, per candidate: the score, NaN when that candidate was not scored. */
+  private readonly scores: Float64Array[] = [];
+  /** The embedding object each row was made from (a request's scores share one row). */
+  private readonly sources: Float32Array[] = [];
+  private readonly rowOf = new WeakMap<Float32Array, number>();
+  /** The row a full memory overwrites next. */
+  private next = 0;
+  /** Bumped on every change: a cached neighbour ranking is stale once it moves. */
+  version = 0;
+  private readonly similarity: Float64Array;
+  private readonly order: Uint32Array;
+
+  constructor(candidates: number, capacity: number) {
+    this.candidates = candidates;
+    this.capacity = capacity;
+    this.similarity = new Float64Array(capacity);
+    this.order = new Uint32Array(capacity);
+  }
+
+  get size(): number {
+    return this.units.length;
+  }
+
+  /** Records one candidate's score on the request whose embedding this is. */
+  add(embedding: Float32Array, candidate: number, score: number): void {
+    let row = this.rowOf.get(embedding);
+    if (row === undefined || this.sources[row] !== embedding) {
+      row = this.units.length < this.capacity ? this.units.length : this.next;
+      this.next = (row + 1) % this.capacity;
+      const unit = unitCopy(embedding);
+      const scores = new Float64Array(this.candidates).fill(Number.NaN);
+      if (row === this.units.length) {
+        this.units.push(unit);
+        this.scores.push(scores);
+        this.sources.push(embedding);
+      } else {
+        this.units[row] = unit;
+        this.scores[row] = scores;
+        this.sources[row] = embedding;
+      }
+      this.rowOf.set(embedding, row);
+    }
+    this.scores[row]![candidate] = score;
+    this.version += 1;
+  }
+
+  /**
+   * Ranks the rows by cosine similarity to `embedding`; returns how many were ranked. The
+   * ranking is in `order` (row indexes, most similar first) until the next call.
+   */
+  private rank(embedding: Float32Array): number {
+    const size = this.units.length;
+    let norm = 0;
+    for (let dim = 0; dim < embedding.length; dim += 1) norm += embedding[dim]! * embedding[dim]!;
+    const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+    const similarity = this.similarity;
+    const order = this.order;
+    for (let row = 0; row < size; row += 1) {
+      const unit = this.units[row]!;
+      const length = Math.min(unit.length, embedding.length);
+      let dot = 0;
+      for (let dim = 0; dim < length; dim += 1) dot += unit[dim]! * embedding[dim]!;
+      similarity[row] = dot * scale;
+      order[row] = row;
+    }
+    order.subarray(0, size).sort((a, b) => similarity[b]! - similarity[a]! || a - b);
+    return size;
+  }
+
+  /**
+   * Each candidate's mean score over the `ks[i]` most similar rows holding its score:
+   * `means[i × candidates + c]` (NaN when no row holds it) and `found[i × candidates + c]` the
+   * rows it rests on. `ks` ascending.
+   */
+  predict(
+    embedding: Float32Array,
+    ks: readonly number[],
+    means: Float64Array,
+    found: Float64Array,
+  ): void {
+    const size = this.rank(embedding);
+    const candidates = this.candidates;
+    for (let candidate = 0; candidate < candidates; candidate += 1) {
+      let sum = 0;
+      let count = 0;
+      let at = 0;
+      for (let entry = 0; entry < size && at < ks.length; entry += 1) {
+        const score = this.scores[this.order[entry]!]![candidate]!;
+        if (Number.isNaN(score)) continue;
+        sum += score;
+        count += 1;
+        while (at < ks.length && count >= ks[at]!) {
+          means[at * candidates + candidate] = sum / count;
+          found[at * candidates + candidate] = count;
+          at += 1;
+        }
+      }
+      for (; at < ks.length; at += 1) {
+        means[at * candidates + candidate] = count > 0 ? sum / count : Number.NaN;
+        found[at * candidates + candidate] = count;
+      }
+    }
+  }
+}
+
+function unitCopy(embedding: Float32Array): Float32Array {
+  let norm = 0;
+  for (let dim = 0; dim < embedding.length; dim += 1) norm += embedding[dim]! * embedding[dim]!;
+  const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+  return Float32Array.from(embedding, (value) => value * scale);
+}
