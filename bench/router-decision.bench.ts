@@ -4,7 +4,9 @@
  * - per-request routing (predict mode, no embedder), the request's featurization included
  *   (a ~600-character prompt: word n-grams hashed), 2 candidates (the headline) and 11;
  * - the featurizer alone, the weight router (11 candidates, 8 classes), the learned cascade
- *   planner, and a uniform random pick (the timer's own cost: the baseline).
+ *   planner, and a uniform random pick (the timer's own cost: the baseline);
+ * - with an embedder's vector, the predictor's nearest neighbours (a full memory), against the
+ *   decision without one in the same rounds.
  *
  * Honest on a shared machine: every subject is warmed up, then measured in many short rounds
  * taken in turn (a load change hits all subjects alike); reported are p50/p99/p99.9 over all
@@ -125,6 +127,48 @@ function predictSubject(name: string, api: RouterApi, models: number, texts: rea
       const classKey = CLASSES[index % 8]!;
       const text = texts[index % texts.length]!;
       const vector = api.featurize({ text, classKey, families });
+      sink += engine.decide({ classKey, at: 5_000_000 + index, vector }).first.length;
+    },
+  };
+}
+
+/** A random unit vector of `dimensions` (an embedding's shape, without its meaning). */
+function unitVector(random: () => number, dimensions: number): Float32Array {
+  const vector = Float32Array.from({ length: dimensions }, () => random() - 0.5);
+  const norm = Math.hypot(...vector);
+  return vector.map((value) => value / norm);
+}
+
+/**
+ * Per-request decisions with an embedder (512 dimensions, as the bench's Universal Sentence
+ * Encoder): 2 candidates, the neighbours' memory full (4,096 requests) and read at share 0.25.
+ */
+function neighboursSubject(texts: readonly string[]): Subject {
+  const random = router.createRandom(43);
+  const policy = router.parsePolicy({
+    candidates: [{ model: 'model-0' }, { model: 'model-1' }],
+    goal: { costPenalty: 0.1 },
+    predictor: { enabled: true, neighbours: { weight: 0.5 } },
+  });
+  const engine = new router.RoutingEngine({ policy, random });
+  const families = policy.predictor.features;
+  for (let index = 0; index < 5_000; index += 1) {
+    const classKey = CLASSES[index % 8]!;
+    const text = texts[index % texts.length]!;
+    const vector = router.featurize({ text, classKey, families }, unitVector(random, 512));
+    const decision = engine.decide({ classKey, at: index * 1000, vector });
+    engine.observe(
+      decision,
+      decision.first.map((model) => outcome(random, model, Number(model.slice(6)))),
+    );
+  }
+  const embeddings = texts.map(() => unitVector(random, 512));
+  return {
+    name: 'neighbours',
+    action: (index: number) => {
+      const classKey = CLASSES[index % 8]!;
+      const at = index % texts.length;
+      const vector = router.featurize({ text: texts[at]!, classKey, families }, embeddings[at]);
       sink += engine.decide({ classKey, at: 5_000_000 + index, vector }).first.length;
     },
   };
@@ -272,6 +316,12 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
   const measured = measure(subjects, rounds, perRound);
   if (sink === Number.MIN_VALUE) console.log(sink);
   const of = (name: string) => measured.get(subjects.find((subject) => subject.name === name)!)!;
+  // with an embedder a decision scans the neighbours' memory (milliseconds, not microseconds):
+  // fewer calls, beside the same per-request decision without one
+  const near = [neighboursSubject(texts), predictSubject('predict2', router, 2, texts)];
+  const nearMeasured = measure(near, quick ? 5 : 10, quick ? 50 : 100);
+  const withNeighbours = nearMeasured.get(near[0]!)!;
+  const withoutNeighbours = nearMeasured.get(near[1]!)!;
   const predict2 = of('predict2');
   const baseline = percentile(of('uniform').times, 0.99);
   const ab = subjects
@@ -293,6 +343,15 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
         `RoutingEngine.decide, per-request predictor (no embedder), 2 candidates, featurizing a ~600-char prompt included, ${rounds} rounds of ${perRound} after ${2 * perRound} warm-up calls, subjects in turn: ${describe(predict2)}; ` +
         `11 candidates: ${describe(of('predict11'))}; featurize alone: ${describe(of('featurize'))}; ` +
         `weight router (11 candidates, 8 classes): ${describe(of('weights'))}${ab}; baseline = uniform random pick p99 (${baseline.toFixed(3)} µs, the timer's own cost); ${load}`,
+    },
+    {
+      name: 'router-decision-neighbours-p99-us',
+      value: percentile(withNeighbours.times, 0.99),
+      unit: 'µs',
+      baseline: percentile(withoutNeighbours.times, 0.99),
+      ratio: percentile(withNeighbours.times, 0.99) / percentile(withoutNeighbours.times, 0.99),
+      goal: '-',
+      notes: `RoutingEngine.decide with an embedder's vector (512-d) and the predictor's nearest neighbours (memory full: 4,096 requests, share 0.25, weight 0.5), 2 candidates, featurizing included: ${describe(withNeighbours)}; baseline: the same decision without an embedder, in the same rounds: ${describe(withoutNeighbours)}`,
     },
     {
       name: 'router-cascade-plan-p99-us',

@@ -7,7 +7,9 @@
  *   (from sweeping the cost knob), beside the static per-class table chosen on train and the
  *   random mix (APGR 0.5);
  * - transfer: MT-Bench measured after learning on GSM8K + MMLU only (classes from the request,
- *   and from the task labels, where MT-Bench is a class the history never saw).
+ *   and from the task labels, where MT-Bench is a class the history never saw);
+ * - fitted MT-Bench and GSM8K again with a semantic embedder (`-fit-embed`; MMLU too with
+ *   `ROUTER_BENCH_EMBED_MMLU=1`; none with `ROUTER_BENCH_EMBED=off`), against the run without.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -32,6 +34,7 @@ import type {
   RecordedPrompt,
   RoutingMetrics,
 } from '@modelmaxx/router';
+import { withEmbeddings } from './embeddings.ts';
 import type { BenchOptions, BenchResult } from './types.js';
 
 const DATA_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../shared/data');
@@ -46,7 +49,9 @@ export function predictPolicy(models: readonly string[]): PolicyInput {
     goal: { costPenalty: 0.1 },
     // chosen on inner splits of the train splits: 0.01 vs 0.05 MMLU 0.654 vs 0.640, GSM8K 0.595 both
     exploration: 0.01,
-    predictor: { enabled: true },
+    // neighbours (prompts with embeddings only): weight 0.5 for histories too small for the fit
+    // to choose (MT-Bench), chosen on inner splits of MT-Bench's train splits (docs/routing.md)
+    predictor: { enabled: true, neighbours: { weight: 0.5 } },
   };
 }
 
@@ -264,11 +269,47 @@ function transferResult(
   };
 }
 
+/**
+ * In-distribution, fitted, with each prompt's Universal Sentence Encoder embedding
+ * (./embeddings.ts): the predictor's nearest neighbours beside its features. `ratio`: against
+ * the same setting without embeddings, measured in this run.
+ */
+async function embeddedResults(
+  sets: ReturnType<typeof routeLlmSets>,
+  seeds: readonly number[],
+  names: readonly ('mtbench' | 'gsm8k' | 'mmlu')[],
+  without: readonly BenchResult[],
+): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  for (const name of names) {
+    const summary = describe(inDistribution(await withEmbeddings(sets[name]), seeds, 'fit'));
+    const plain = without.find((result) => result.name === `router-apgr-${name}-fit`)!;
+    results.push({
+      name: `router-apgr-${name}-fit-embed`,
+      value: summary.router,
+      unit: 'APGR',
+      baseline: plain.value,
+      ratio: summary.router / plain.value,
+      goal: plain.goal,
+      notes: `as router-apgr-${name}-fit (the baseline, this run), with each prompt's Universal Sentence Encoder embedding (512-d, npm @energetic-ai): the predictor's nearest neighbours; ${summary.notes}`,
+    });
+  }
+  return results;
+}
+
 export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
   const results = routerBenchResults();
   const sets = routeLlmSets();
   const seeds = quick ? [1] : [1, 2, 3, 4, 5];
   results.push(...routeLlmResults(sets, seeds, 'online'));
-  results.push(...routeLlmResults(sets, seeds, 'fit'));
+  const fitted = routeLlmResults(sets, seeds, 'fit');
+  results.push(...fitted);
+  // MMLU's 7,000 test prompts each scan a memory of 4,096 embeddings, at every knob and seed
+  // (about 20 minutes): only when asked for
+  const embedded: ('mtbench' | 'gsm8k' | 'mmlu')[] = ['mtbench', 'gsm8k'];
+  if (process.env['ROUTER_BENCH_EMBED_MMLU'] === '1') embedded.push('mmlu');
+  if (process.env['ROUTER_BENCH_EMBED'] !== 'off') {
+    results.push(...(await embeddedResults(sets, seeds, embedded, fitted)));
+  }
   return results;
 }
