@@ -141,7 +141,7 @@ function unitVector(random: () => number, dimensions: number): Float32Array {
 
 /**
  * Per-request decisions with an embedder (512 dimensions, as the bench's Universal Sentence
- * Encoder): 2 candidates, the neighbours' memory full (4,096 requests) and read at share 0.25.
+ * Encoder): 2 candidates, the neighbours' memory full (2,048 requests, the default) and read at share 0.25.
  */
 function neighboursSubject(texts: readonly string[]): Subject {
   const random = router.createRandom(43);
@@ -351,7 +351,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
       baseline: percentile(withoutNeighbours.times, 0.99),
       ratio: percentile(withNeighbours.times, 0.99) / percentile(withoutNeighbours.times, 0.99),
       goal: '-',
-      notes: `RoutingEngine.decide with an embedder's vector (512-d) and the predictor's nearest neighbours (memory full: 4,096 requests, share 0.25, weight 0.5), 2 candidates, featurizing included: ${describe(withNeighbours)}; baseline: the same decision without an embedder, in the same rounds: ${describe(withoutNeighbours)}`,
+      notes: `RoutingEngine.decide with an embedder's vector (512-d) and the predictor's nearest neighbours (memory full: 2,048 requests, the default; share 0.25, weight 0.5), 2 candidates, featurizing included: ${describe(withNeighbours)}; baseline: the same decision without an embedder, in the same rounds: ${describe(withoutNeighbours)}`,
     },
     {
       name: 'router-cascade-plan-p99-us',

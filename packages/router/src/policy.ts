@@ -140,15 +140,16 @@ export const PolicySchema = z
         /**
          * Nearest neighbours over request embeddings (only with an embedder, or recorded
          * embeddings in replay): the last `capacity` requests' scores are kept (4 bytes per
-         * dimension each: 8 MB at 4096 × 512), and a prediction moves toward the mean score
-         * of the most similar `share` of them by `weight`. An offline fit with at least 200
+         * dimension each: 4 MB at 2048 × 512; each decision compares the request with all of
+         * them), and a prediction moves toward the mean score of the most similar `share` of
+         * them by `weight`. An offline fit with at least 200
          * held-out requests chooses `share` and `weight` (0 when the neighbours do not
          * improve the held-out ranking); otherwise the policy's apply, and `weight` 0 (the
          * default) leaves them unused. `capacity` 0: no memory at all.
          */
         neighbours: z
           .object({
-            capacity: z.number().int().nonnegative().max(1_000_000).default(4096),
+            capacity: z.number().int().nonnegative().max(1_000_000).default(2048),
             share: z.number().positive().max(1).default(0.25),
             weight: z.number().min(0).max(1).default(0),
           })
