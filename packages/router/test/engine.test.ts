@@ -112,11 +112,36 @@ const POLICIES: Record<string, PolicyInput> = {
     goal: { costPenalty: 0.2 },
     predictor: { enabled: true, warmup: 10 },
   },
+  // the same, with an embedder: the predictor's nearest neighbours read the embeddings
+  neighbours: {
+    name: 'n',
+    candidates: MODELS.map((model) => ({ model })),
+    goal: { costPenalty: 0.2 },
+    predictor: { enabled: true, warmup: 10, neighbours: { weight: 0.5 } },
+  },
 };
 
+/**
+ * The data set with a unit embedding per prompt: noise around ±e1 for hard prompts and ±e2
+ * for easy ones (the replay reads it from the data, the routed client from its embedder).
+ */
+function embedded(data: RecordedDataset, seed: number): RecordedDataset {
+  const random = createRandom(seed);
+  return {
+    ...data,
+    prompts: data.prompts.map((prompt) => {
+      const vector = Float32Array.from({ length: 8 }, () => (random() - 0.5) * 0.5);
+      const axis = prompt.prompt.includes('equation') ? 0 : 1;
+      vector[axis] = vector[axis]! + (random() < 0.5 ? 1 : -1);
+      const norm = Math.hypot(...vector);
+      return { ...prompt, embedding: vector.map((value) => value / norm) };
+    }),
+  };
+}
+
 describe('one routing engine for replay and the routed client', () => {
-  const train = dataset(240, 1, 'train');
-  const test = dataset(160, 2, 'test');
+  const plainTrain = dataset(240, 1, 'train');
+  const plainTest = dataset(160, 2, 'test');
 
   const cases = Object.keys(POLICIES).flatMap((name) => [
     [name, 'online'] as const,
@@ -126,8 +151,13 @@ describe('one routing engine for replay and the routed client', () => {
     'makes the same decisions over one recorded stream in replay and in the client (%s, %s history)',
     async (name, history) => {
       const policy = POLICIES[name]!;
+      const withEmbedder = name === 'neighbours';
+      const train = withEmbedder ? embedded(plainTrain, 11) : plainTrain;
+      const test = withEmbedder ? embedded(plainTest, 12) : plainTest;
       const report = runReplay(train, test, { policy, seed: 7, warmup: 1_000, history });
-      const { client, score, cost } = recordedClient([...train.prompts, ...test.prompts]);
+      const all = [...train.prompts, ...test.prompts];
+      const { client, score, cost } = recordedClient(all);
+      const embeddingOf = new Map(all.map((prompt) => [prompt.prompt, prompt.embedding]));
       let clock = 0;
       const router = createRouter({
         policy,
@@ -136,6 +166,9 @@ describe('one routing engine for replay and the routed client', () => {
         now: () => clock,
         score,
         cost,
+        ...(withEmbedder
+          ? { embed: async (texts) => texts.map((text) => [...embeddingOf.get(text)!]) }
+          : {}),
       });
       const routed: { sample_id: string; model: string; calls: string[]; reason: string }[] = [];
       const seen: string[] = [];
@@ -176,8 +209,8 @@ describe('one routing engine for replay and the routed client', () => {
   );
 
   it('reads the request: the predictor sends hard prompts to the frontier model, easy ones to a cheap one', () => {
-    const report = runReplay(train, test, { policy: POLICIES.predict!, seed: 3 });
-    const byId = new Map(test.prompts.map((prompt) => [prompt.sampleId, prompt]));
+    const report = runReplay(plainTrain, plainTest, { policy: POLICIES.predict!, seed: 3 });
+    const byId = new Map(plainTest.prompts.map((prompt) => [prompt.sampleId, prompt]));
     let hardFrontier = 0;
     let hard = 0;
     let easyCheap = 0;
