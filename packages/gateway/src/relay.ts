@@ -12,7 +12,7 @@ import { translatingSink } from './translate/sinks.js';
 import { streamErrorEvent } from './translate/responses.js';
 import { returnedHeaders } from './upstream.js';
 import type { UpstreamAnswer } from './upstream.js';
-import { scanEvent, summarizeBody } from './usage.js';
+import { ENDED_EARLY, scanEvent, summarizeBody } from './usage.js';
 import type { Summary, Wire } from './usage.js';
 
 export interface RelayResult {
@@ -57,6 +57,8 @@ export class EventScanner {
   pending = '';
   private readonly decoder = new StringDecoder('utf8');
   private first = true;
+  /** The last event scanned: a stream's terminator is its last event. */
+  private last = '';
   private readonly wire: Wire;
 
   constructor(wire: Wire) {
@@ -79,8 +81,30 @@ export class EventScanner {
   scan(event: string): boolean {
     const hidden = scanEvent(this.wire, event, this.summary, this.first);
     this.first = false;
+    this.last = event;
     return hidden;
   }
+
+  /**
+   * The stream said how it ended: its terminator (chat `[DONE]`, Anthropic `message_stop`), a
+   * finish or stop reason, a Responses `response.completed` / `incomplete` / `failed`, or an error
+   * event. A stream whose body ended without any of these was cut short.
+   */
+  get terminated(): boolean {
+    const { summary, wire } = this;
+    if (summary.finishReasons.length > 0 || summary.streamError !== undefined) return true;
+    // Read at the end only (no cost per event); a last event without its blank line counts.
+    return closesStream(wire, this.last) || closesStream(wire, this.pending.trimEnd());
+  }
+}
+
+/**
+ * A stream's own end event: `[DONE]` ends its event, and text that quotes `"message_stop"`
+ * comes JSON-escaped (`\"message_stop\"`), so neither matches content.
+ */
+function closesStream(wire: Wire, event: string): boolean {
+  if (wire === 'chat') return event.endsWith('[DONE]');
+  return wire === 'messages' && event.includes('"message_stop"');
 }
 
 /** A JSON answer up to this size is sent in one write; larger ones as they come. */
@@ -183,8 +207,11 @@ class EventRelay implements Sink {
     this.response.end(open + streamErrorEvent(this.wire, type, message));
   }
 
-  summary(): Summary {
-    return this.scanner.summary;
+  summary(complete: boolean): Summary {
+    const { scanner } = this;
+    // The app got the bytes as they came; the span says the answer was cut.
+    if (!complete || scanner.terminated) return scanner.summary;
+    return { ...scanner.summary, streamError: ENDED_EARLY };
   }
 }
 

@@ -18,6 +18,13 @@ export interface Summary {
   streamError?: string;
 }
 
+/**
+ * Why a stream whose body ended cleanly without saying how the answer ended (no finish or stop
+ * reason, nor its terminator) is an error on the span.
+ */
+export const ENDED_EARLY =
+  "the upstream's stream ended before the answer did (no finish reason or end event)";
+
 type Dict = Record<string, unknown>;
 
 const asDict = (value: unknown): Dict | undefined =>

@@ -4,7 +4,7 @@
  * Anthropic's SSE events (`message_start`, `content_block_*`, `message_delta`, `message_stop`,
  * `error`) as `chat.completion.chunk`s ending in `[DONE]`, and chat chunks as Anthropic events.
  */
-import { dataOf } from '../usage.js';
+import { ENDED_EARLY, dataOf } from '../usage.js';
 import type { Wire } from '../usage.js';
 import { asDict } from './requests.js';
 import {
@@ -42,8 +42,7 @@ export function parseData(event: string): Dict | 'done' | undefined {
 }
 
 /** Why a stream that ended without its terminator ends in an error event. */
-export const CUT_SHORT =
-  "the upstream's stream ended before the answer did (no finish reason or end event); the answer is cut here";
+export const CUT_SHORT = `${ENDED_EARLY}; the answer is cut here`;
 
 /**
  * Anthropic events read for a converter to the app's format: the message's id, model, usage and
