@@ -6,7 +6,7 @@
  * that sends nothing for the idle timeout is cut: before anything reached the app the exchange
  * may fall back; after, the app gets an error event in its format and a clean end.
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import { translatingSink } from './translate/sinks.js';
 import { streamErrorEvent } from './translate/responses.js';
@@ -222,8 +222,7 @@ function sinkOf(
   options: RelayOptions,
 ): Sink {
   if (options.upstreamWire !== options.wire) {
-    // The translating sink reads the answer's status and headers only (typed as node:http's).
-    return translatingSink(upstream as unknown as IncomingMessage, response, sse, options);
+    return translatingSink(upstream, response, sse, options);
   }
   return sse
     ? new EventRelay(response, options.wire, options.hideUsage)

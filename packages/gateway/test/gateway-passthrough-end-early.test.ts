@@ -4,7 +4,8 @@
  * `message_stop`, no `response.completed`): the app gets the bytes as the upstream sent them (no
  * error event added), and the attempt's span says the answer was cut (`stream_error`, status
  * error), with the usage and cost known so far. Real `openai` and `@anthropic-ai/sdk` SDKs
- * against llm-sim behind a recording proxy; each case failed before (a clean completion).
+ * against llm-sim behind a recording proxy; each cut case failed before (its span read as a clean
+ * completion), the last one checks that a whole stream still does.
  */
 import { describe, expect, it } from 'vitest';
 import { startProxiedSim, useProxiedSim } from './helpers.js';

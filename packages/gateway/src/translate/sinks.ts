@@ -5,7 +5,7 @@
  * Responses request answered in Chat Completions (an upstream without the Responses API) comes
  * back through the Anthropic shape, the converters to Responses reading only that.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { BodyRelay, EventScanner } from '../relay.js';
 import type { RelayOptions, Sink } from '../relay.js';
 import { returnedHeaders } from '../upstream.js';
@@ -25,14 +25,20 @@ export interface TranslateOptions extends RelayOptions {
   readonly request?: Record<string, unknown>;
 }
 
+/** What a translating sink reads of the upstream's answer (`UpstreamAnswer` gives them). */
+export interface AnswerHead {
+  readonly statusCode: number;
+  readonly headers: IncomingHttpHeaders;
+}
+
 /** A whole JSON answer or error, translated at its end (headers and all written then). */
 class TranslatedBody implements Sink {
   private readonly body: BodyRelay;
-  private readonly upstream: IncomingMessage;
+  private readonly upstream: AnswerHead;
   private readonly response: ServerResponse;
   private readonly options: TranslateOptions;
 
-  constructor(upstream: IncomingMessage, response: ServerResponse, options: TranslateOptions) {
+  constructor(upstream: AnswerHead, response: ServerResponse, options: TranslateOptions) {
     this.body = new BodyRelay(upstream, response, options.upstreamWire, true);
     this.upstream = upstream;
     this.response = response;
@@ -44,7 +50,7 @@ class TranslatedBody implements Sink {
   }
 
   private translated(): { status: number; text: string } {
-    const status = this.upstream.statusCode ?? 502;
+    const status = this.upstream.statusCode;
     const raw = this.body.body().toString('utf8');
     if (status >= 400) return { status, text: errorBodyFor(this.options.wire, status, raw) };
     let parsed: Record<string, unknown> | undefined;
@@ -142,7 +148,7 @@ class TranslatedEvents implements Sink {
 
 /** The sink of an answer in the other format (the relay calls it when the wires differ). */
 export function translatingSink(
-  upstream: IncomingMessage,
+  upstream: AnswerHead,
   response: ServerResponse,
   sse: boolean,
   options: TranslateOptions,
