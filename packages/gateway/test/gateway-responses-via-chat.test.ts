@@ -8,11 +8,10 @@
  * field and its defaults.
  */
 import type OpenAI from 'openai';
-import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { GatewayConfigError, resolveConfig } from '../src/index.js';
-import { startRecordingProxy, startSdkGateway } from './helpers.js';
+import { startProxiedSim, useProxiedSim } from './helpers.js';
 import type { RecordingProxy, SdkGateway } from './helpers.js';
 import * as ask from './responses-sdk.js';
 
@@ -20,49 +19,39 @@ const MODEL = 'llama-3.1-8b-instant';
 /** The same upstream declared as serving the Responses API (forwarded as is). */
 const NATIVE = `native/${MODEL}`;
 
+const rig = useProxiedSim(() =>
+  startProxiedSim(
+    11,
+    5,
+    [
+      {
+        name: 'mixed',
+        exploration: 0,
+        candidates: [
+          { model: 'gpt-4o-mini', client: 'openai' },
+          { model: MODEL, client: 'local' },
+        ],
+        fallback: { maxAttempts: 2, cooldownMs: 1, timeoutMs: 10_000 },
+      },
+    ],
+    (origin) => {
+      const baseURL = `${origin}/v1`;
+      return {
+        local: { kind: 'openai-compatible', baseURL, models: ['llama-*'] },
+        native: { kind: 'openai-compatible', baseURL, models: [], responsesApi: 'native' },
+        openai: { kind: 'openai', baseURL },
+      };
+    },
+  ),
+);
 let sim: LlmSim;
 let proxy: RecordingProxy;
 let sdk: SdkGateway;
 let openai: OpenAI;
 
-beforeAll(async () => {
-  sim = await startLlmSim({ seed: 11 });
-  proxy = await startRecordingProxy(new URL(sim.openaiBaseURL).origin);
-  const baseURL = `${proxy.origin}/v1`;
-  const config = resolveConfig(
-    {
-      upstreams: {
-        local: { kind: 'openai-compatible', baseURL, models: ['llama-*'] },
-        native: { kind: 'openai-compatible', baseURL, models: [], responsesApi: 'native' },
-        openai: { kind: 'openai', baseURL },
-      },
-      policies: [
-        {
-          name: 'mixed',
-          exploration: 0,
-          candidates: [
-            { model: 'gpt-4o-mini', client: 'openai' },
-            { model: MODEL, client: 'local' },
-          ],
-          fallback: { maxAttempts: 2, cooldownMs: 1, timeoutMs: 10_000 },
-        },
-      ],
-    },
-    { env: {} },
-  );
-  sdk = await startSdkGateway(config, { seed: 5 });
+beforeAll(() => {
+  ({ sim, proxy, sdk } = rig());
   ({ openai } = sdk);
-});
-
-afterAll(async () => {
-  await sdk?.close();
-  await proxy?.close();
-  await sim?.close();
-});
-
-beforeEach(async () => {
-  await sdk.reset();
-  proxy.requests.length = 0;
 });
 
 /** The catalog's price of the model (Groq's llama-3.1-8b-instant: $0.05 / $0.08 per MTok). */
