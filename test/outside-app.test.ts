@@ -185,6 +185,9 @@ beforeAll(async () => {
         ...tarballs,
         `openai@${openaiRange}`,
         '@opentelemetry/api@^1.10.0',
+        // a TypeScript app on Node has Node's types; they are needed here since the gateway
+        // (in @modelmaxx/cli) depends on undici, whose types openai's read when it is installed
+        '@types/node@^24',
       ],
       { cwd: appDir, timeoutMs: 12 * 60_000 },
     ),
@@ -302,7 +305,7 @@ describe('the packages installed by an outside app', () => {
             target: 'es2023',
             strict: true,
             noEmit: true,
-            types: [],
+            types: ['node'],
           },
           files: ['types-esm.mts', 'types-cjs.cts'],
         }),
