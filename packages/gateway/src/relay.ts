@@ -172,9 +172,10 @@ export class BodyRelay implements Sink {
  * chunk is on its way to the app. `response.write` only queues the bytes (node:http corks the
  * socket until the next tick, `end` sends at once): scanning a chunk's events right after it
  * kept them waiting, and with a fast upstream whose whole stream comes in one chunk, the app's
- * first bytes waited for every event's scan (about 40 us per request on the bench machine,
- * docs/gateway.md, Overhead). The events are read in order, in a `nextTick` queued after the
- * socket's uncork, or before the next chunk, the end's accounting or the summary if sooner.
+ * first bytes waited for every event's scan (the sink's first write: 43 us at p50 before, 31
+ * after, on the bench machine; docs/gateway.md, Overhead). The events are read in order, in a
+ * `nextTick` queued after the socket's uncork, or before the next chunk, after the end, or when
+ * the summary is read, if sooner.
  */
 class EventRelay implements Sink {
   private readonly scanner: EventScanner;

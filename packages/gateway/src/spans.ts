@@ -115,8 +115,8 @@ function routeChoice(choice: Choice, attempt: number): Attributes {
 /**
  * One upstream attempt's CLIENT span, and the `traceparent` the upstream gets. Its attributes
  * are set by `describeAttempt` once the upstream call is on its way: the upstream needs only the
- * span's ids, and the attributes cost the request's time before the call otherwise (about 10 us
- * at 500 req/s on the bench machine, in the first chunk's time too; docs/gateway.md, Overhead).
+ * span's ids, and building the attributes before the call added to the time to the answer and
+ * its first chunk (docs/gateway.md, Overhead).
  */
 export function startAttemptSpan(
   tracer: SpanRecorder | undefined,
