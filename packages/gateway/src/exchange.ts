@@ -21,7 +21,6 @@ import type { GatewayRequest } from './request.js';
 import type { TranslateOptions } from './translate/sinks.js';
 import type { Routing } from './routing.js';
 import {
-  describeAttempt,
   endFailed,
   endRouteSpan,
   requestSpanAttributes,
@@ -71,8 +70,7 @@ export class Exchange {
   private readonly request: GatewayRequest;
   private readonly routing: Routing;
   private readonly appHeaders: Record<string, string>;
-  /** The attributes every attempt's span shares; made with the first attempt's span. */
-  private baseAttributes: Attributes | undefined;
+  private readonly baseAttributes: Attributes;
   private readonly routeSpan: Span | undefined;
   private readonly parent: Context;
   /** What the access layer is told when the request is over. */
@@ -89,6 +87,7 @@ export class Exchange {
     this.request = parts.request;
     this.routing = parts.routing;
     this.appHeaders = forwardedHeaders(parts.headers);
+    this.baseAttributes = requestSpanAttributes(parts.request, parts.principal);
     const incoming = propagator.extract(ROOT_CONTEXT, parts.headers, defaultTextMapGetter);
     const route = startRouteSpan(context.tracer, incoming, parts.routing.labels);
     this.routeSpan = route.span;
@@ -137,8 +136,10 @@ export class Exchange {
     const { span, traceparent } = startAttemptSpan(
       context.tracer,
       this.parent,
+      this.baseAttributes,
       target,
       request.endpoint.operation,
+      labels === undefined ? undefined : { labels, choice, attempt: callNumber },
     );
     const current: Attempt = { number, choice, target, span, started: performance.now() };
     const call = callUpstream(
@@ -150,12 +151,6 @@ export class Exchange {
       traceparent,
       this.routing.policy?.policy.fallback.timeoutMs ?? target.upstream.timeoutMs,
     );
-    // The span's attributes once the call is on its way (the upstream answers meanwhile).
-    if (span !== undefined) {
-      this.baseAttributes ??= requestSpanAttributes(request, this.parts.principal);
-      const route = labels === undefined ? undefined : { labels, choice, attempt: callNumber };
-      describeAttempt(span, this.baseAttributes, target, route);
-    }
     return { current, call };
   }
 

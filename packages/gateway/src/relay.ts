@@ -12,7 +12,7 @@ import { translatingSink } from './translate/sinks.js';
 import { streamErrorEvent } from './translate/responses.js';
 import { returnedHeaders } from './upstream.js';
 import type { UpstreamAnswer } from './upstream.js';
-import { ENDED_EARLY, isUsageChunk, scanEvent, summarizeBody } from './usage.js';
+import { ENDED_EARLY, scanEvent, summarizeBody } from './usage.js';
 import type { Summary, Wire } from './usage.js';
 
 export interface RelayResult {
@@ -167,23 +167,12 @@ export class BodyRelay implements Sink {
   }
 }
 
-/**
- * An SSE body: passed through chunk by chunk, each complete event scanned for the span once the
- * chunk is on its way to the app. `response.write` only queues the bytes (node:http corks the
- * socket until the next tick, `end` sends at once): scanning a chunk's events right after it
- * kept them waiting, and with a fast upstream whose whole stream comes in one chunk, the app's
- * first bytes waited for every event's scan (the sink's first write: 43 us at p50 before, 31
- * after, on the bench machine; docs/gateway.md, Overhead). The events are read in order, in a
- * `nextTick` queued after the socket's uncork, or before the next chunk, after the end, or when
- * the summary is read, if sooner.
- */
+/** An SSE body: passed through chunk by chunk, each complete event scanned for the span. */
 class EventRelay implements Sink {
   private readonly scanner: EventScanner;
   private readonly response: ServerResponse;
   private readonly wire: Wire;
   private readonly hideUsage: boolean;
-  /** Events sent (or left out) but not scanned yet. */
-  private unread: string[] | undefined;
 
   constructor(response: ServerResponse, wire: Wire, hideUsage: boolean) {
     this.scanner = new EventScanner(wire);
@@ -193,41 +182,23 @@ class EventRelay implements Sink {
   }
 
   write(chunk: Buffer): void {
-    this.readUnread();
     const { scanner } = this;
+    const events = scanner.push(chunk);
     if (!this.hideUsage) {
       // The bytes as they came; the events only read.
       this.response.write(chunk);
-      this.later(scanner.push(chunk));
+      if (events !== undefined) for (const event of events) scanner.scan(event);
       return;
     }
-    const events = scanner.push(chunk);
     if (events === undefined) return;
     let out = '';
-    for (const event of events) if (!isUsageChunk(this.wire, event)) out += `${event}\n\n`;
+    for (const event of events) if (!scanner.scan(event)) out += `${event}\n\n`;
     if (out !== '') this.response.write(out);
-    this.later(events);
-  }
-
-  /** Scans `events` after what is queued now (the socket's uncork first). */
-  private later(events: string[] | undefined): void {
-    if (events === undefined) return;
-    this.unread = events;
-    process.nextTick(readUnreadOf, this);
-  }
-
-  /** Scans the events not scanned yet, in order. */
-  readUnread(): void {
-    const { unread } = this;
-    if (unread === undefined) return;
-    this.unread = undefined;
-    for (const event of unread) this.scanner.scan(event);
   }
 
   end(): void {
     if (this.hideUsage && this.scanner.pending !== '') this.response.write(this.scanner.pending);
     this.response.end();
-    this.readUnread();
   }
 
   stall(type: string, message: string): void {
@@ -237,17 +208,11 @@ class EventRelay implements Sink {
   }
 
   summary(complete: boolean): Summary {
-    this.readUnread();
     const { scanner } = this;
     // The app got the bytes as they came; the span says the answer was cut.
     if (!complete || scanner.terminated) return scanner.summary;
     return { ...scanner.summary, streamError: ENDED_EARLY };
   }
-}
-
-/** EventRelay's deferred scan (a function of the module's: no closure per chunk). */
-function readUnreadOf(relay: EventRelay): void {
-  relay.readUnread();
 }
 
 function sinkOf(

@@ -112,32 +112,16 @@ function routeChoice(choice: Choice, attempt: number): Attributes {
   };
 }
 
-/**
- * One upstream attempt's CLIENT span, and the `traceparent` the upstream gets. Its attributes
- * are set by `describeAttempt` once the upstream call is on its way: the upstream needs only the
- * span's ids, and building the attributes before the call added to the time to the answer and
- * its first chunk (docs/gateway.md, Overhead).
- */
+/** One upstream attempt's CLIENT span, and the `traceparent` the upstream gets. */
 export function startAttemptSpan(
   tracer: SpanRecorder | undefined,
   parent: Context,
-  target: Target,
-  operation: string,
-): { span: Span | undefined; traceparent: string | undefined } {
-  if (tracer === undefined) return { span: undefined, traceparent: undefined };
-  const span = tracer.startSpan(`${operation} ${target.model}`, SpanKind.CLIENT, {}, parent);
-  const context = span.spanContext();
-  const traceparent = `00-${context.traceId}-${context.spanId}-0${context.traceFlags.toString(16)}`;
-  return { span, traceparent };
-}
-
-/** An attempt's span attributes: the request's (`base`), the upstream's and the route's. */
-export function describeAttempt(
-  span: Span,
   base: Attributes,
   target: Target,
+  operation: string,
   route: { labels: RouteLabels; choice: Choice; attempt: number } | undefined,
-): void {
+): { span: Span | undefined; traceparent: string | undefined } {
+  if (tracer === undefined) return { span: undefined, traceparent: undefined };
   // As the instrumentation records an SDK call: the model the upstream is asked for.
   const attributes: Attributes = { ...base, [ATTR_GEN_AI_REQUEST_MODEL]: target.model };
   attributes[ATTR_GEN_AI_PROVIDER_NAME] = target.provider;
@@ -150,7 +134,15 @@ export function describeAttempt(
     attributes[ATTR_MODELMAXX_ROUTE_REFERENCE_MODEL] = route.labels.referenceModel;
     Object.assign(attributes, routeChoice(route.choice, route.attempt));
   }
-  span.setAttributes(attributes);
+  const span = tracer.startSpan(
+    `${operation} ${target.model}`,
+    SpanKind.CLIENT,
+    attributes,
+    parent,
+  );
+  const context = span.spanContext();
+  const traceparent = `00-${context.traceId}-${context.spanId}-0${context.traceFlags.toString(16)}`;
+  return { span, traceparent };
 }
 
 /** Marks a span failed (`error.type` and status) and ends it. */

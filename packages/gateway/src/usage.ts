@@ -158,20 +158,6 @@ function parse(data: string): Dict | undefined {
   }
 }
 
-/** A chat chunk with no choices: the usage-only one `include_usage` adds. */
-function usageOnly(dict: Dict | undefined): boolean {
-  const choices = dict?.['choices'];
-  return Array.isArray(choices) && choices.length === 0;
-}
-
-/**
- * Whether `scanEvent` would call this event the hidden usage chunk, without reading the rest
- * (the relay decides what the app gets with this, and reads the events once they are sent).
- */
-export function isUsageChunk(wire: Wire, event: string): boolean {
-  return wire === 'chat' && event.includes('"usage":{') && usageOnly(parse(dataOf(event) ?? ''));
-}
-
 /**
  * Reads one complete SSE event (without its trailing blank line) into `summary`. Returns true
  * when the event is the usage-only chunk a chat stream sends after `include_usage` (to hide
@@ -196,7 +182,8 @@ export function scanEvent(wire: Wire, event: string, summary: Summary, first: bo
       const dict = parse(dataOf(event) ?? '');
       const usage = asDict(dict?.['usage']);
       if (usage !== undefined) openaiChatUsage(summary, usage);
-      return usageOnly(dict);
+      const choices = dict?.['choices'];
+      return Array.isArray(choices) && choices.length === 0;
     }
     if (event.includes('"error"')) {
       const dict = parse(dataOf(event) ?? '');
