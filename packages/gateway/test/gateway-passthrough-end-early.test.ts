@@ -8,7 +8,7 @@
  * completion), the last one checks that a whole stream still does.
  */
 import { describe, expect, it } from 'vitest';
-import { startProxiedSim, useProxiedSim } from './helpers.js';
+import { chatNativeAnthropicUpstreams, startProxiedSim, useProxiedSim } from './helpers.js';
 import type { ReceivedSpan } from './helpers.js';
 
 const CHAT_MODEL = 'llama-3.1-8b-instant';
@@ -17,18 +17,7 @@ const CLAUDE = 'claude-haiku-4-5';
 const NATIVE = `native/${CHAT_MODEL}`;
 const CUT = 'Tell me a story [sim:end-early tokens=40]';
 
-const rig = useProxiedSim(() =>
-  startProxiedSim(23, 6, [], (origin) => ({
-    local: { kind: 'openai-compatible', baseURL: `${origin}/v1`, models: ['llama-*'] },
-    native: {
-      kind: 'openai-compatible',
-      baseURL: `${origin}/v1`,
-      models: [],
-      responsesApi: 'native',
-    },
-    anthropic: { kind: 'anthropic', baseURL: origin },
-  })),
-);
+const rig = useProxiedSim(() => startProxiedSim(23, 6, [], chatNativeAnthropicUpstreams));
 
 /** The one attempt span, which must read as a failed call. */
 async function cutSpan(): Promise<ReceivedSpan> {

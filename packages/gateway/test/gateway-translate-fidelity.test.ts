@@ -15,7 +15,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { startProxiedSim, useProxiedSim } from './helpers.js';
+import { chatNativeAnthropicUpstreams, startProxiedSim, useProxiedSim } from './helpers.js';
 import type { RecordingProxy } from './helpers.js';
 import { weather } from './responses-sdk.js';
 
@@ -24,18 +24,7 @@ const CLAUDE = 'claude-haiku-4-5';
 /** The chat-only model's upstream declared as serving the Responses API (forwarded as is). */
 const NATIVE = `native/${CHAT_MODEL}`;
 
-const rig = useProxiedSim(() =>
-  startProxiedSim(17, 4, [], (origin) => ({
-    local: { kind: 'openai-compatible', baseURL: `${origin}/v1`, models: ['llama-*'] },
-    native: {
-      kind: 'openai-compatible',
-      baseURL: `${origin}/v1`,
-      models: [],
-      responsesApi: 'native',
-    },
-    anthropic: { kind: 'anthropic', baseURL: origin },
-  })),
-);
+const rig = useProxiedSim(() => startProxiedSim(17, 4, [], chatNativeAnthropicUpstreams));
 let proxy: RecordingProxy;
 let openai: OpenAI;
 let anthropic: Anthropic;

@@ -387,6 +387,24 @@ export async function startProxiedSim(
 }
 
 /**
+ * The upstreams of the translation tests, all on one proxy `origin`: `local` (chat-only, the
+ * `llama-*` models), `native` (the same, declared as serving the Responses API: forwarded as
+ * is) and `anthropic`.
+ */
+export function chatNativeAnthropicUpstreams(origin: string): Record<string, unknown> {
+  return {
+    local: { kind: 'openai-compatible', baseURL: `${origin}/v1`, models: ['llama-*'] },
+    native: {
+      kind: 'openai-compatible',
+      baseURL: `${origin}/v1`,
+      models: [],
+      responsesApi: 'native',
+    },
+    anthropic: { kind: 'anthropic', baseURL: origin },
+  };
+}
+
+/**
  * A `startProxiedSim` rig for a test file: started before its tests, closed after them, the
  * recorded requests and late spans cleared before each; the returned function gives it.
  */
