@@ -68,9 +68,7 @@ export class NeighbourMemory {
    */
   private rank(embedding: Float32Array): number {
     const size = this.units.length;
-    let norm = 0;
-    for (let dim = 0; dim < embedding.length; dim += 1) norm += embedding[dim]! * embedding[dim]!;
-    const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+    const scale = inverseNorm(embedding);
     const keys = this.keys.subarray(0, size);
     for (let row = 0; row < size; row += 1) {
       const unit = this.units[row]!;
@@ -122,9 +120,24 @@ export class NeighbourMemory {
   }
 }
 
-function unitCopy(embedding: Float32Array): Float32Array {
+/** 1 / the vector's length (0 for a zero vector). */
+function inverseNorm(embedding: Float32Array): number {
   let norm = 0;
   for (let dim = 0; dim < embedding.length; dim += 1) norm += embedding[dim]! * embedding[dim]!;
-  const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+  return norm > 0 ? 1 / Math.sqrt(norm) : 0;
+}
+
+function unitCopy(embedding: Float32Array): Float32Array {
+  const scale = inverseNorm(embedding);
   return Float32Array.from(embedding, (value) => value * scale);
+}
+
+/**
+ * A prediction moved toward the neighbours' mean score: by `weight` × `cover` (the share of the
+ * neighbours read that hold the candidate's score, 0..1). The predictor and the offline fit's
+ * choice of the weight (`TrustFit`) both blend this way.
+ */
+export function blendNeighbours(base: number, mean: number, weight: number, cover: number): number {
+  const share = weight * cover;
+  return (1 - share) * base + share * mean;
 }

@@ -7,7 +7,7 @@
  */
 import { DENSE, DENSE_NAMES, EMBEDDING_BASE, HASH_BUCKETS, VECTOR_SIZE } from './features.js';
 import type { RequestVector } from './features.js';
-import { NeighbourMemory } from './neighbours.js';
+import { NeighbourMemory, blendNeighbours } from './neighbours.js';
 
 export interface Prediction {
   /** Predicted quality (0..1): the logistic model blended with the class statistics. */
@@ -93,6 +93,10 @@ export interface PredictorOptions {
   };
 }
 
+/** How many remembered requests a `share` of the memory reads as neighbours (at least 1). */
+const neighboursRead = (share: number, memory: NeighbourMemory) =>
+  Math.max(1, Math.round(share * memory.size));
+
 export class QualityPredictor {
   private readonly models: CandidateModel[];
   private readonly classes = new Map<string, ClassStats>();
@@ -169,7 +173,7 @@ export class QualityPredictor {
   ): boolean {
     const memory = this.memory;
     if (memory === undefined || vector.embedding === undefined || memory.size === 0) return false;
-    const ks = shares.map((share) => Math.max(1, Math.round(share * memory.size)));
+    const ks = shares.map((share) => neighboursRead(share, memory));
     memory.predict(vector.embedding, ks, means, found);
     for (let at = 0; at < found.length; at += 1) {
       found[at] = Math.min(1, found[at]! / ks[Math.floor(at / this.options.candidates)]!);
@@ -206,7 +210,7 @@ export class QualityPredictor {
   ): { readonly count: number; readonly mean: number } | undefined {
     const owner = this.of(this.classes.get(classKey));
     if (!owner.near(vector) || owner.nearFound[candidate] === 0) return undefined;
-    const read = Math.max(1, Math.round(owner.neighbourShare * owner.memory!.size));
+    const read = neighboursRead(owner.neighbourShare, owner.memory!);
     return {
       count: Math.round(owner.nearFound[candidate]! * read),
       mean: owner.nearMeans[candidate]!,
@@ -359,8 +363,8 @@ export class QualityPredictor {
     const blend = (this.trust * meanEvidence) / (meanEvidence + this.classWeight);
     out[at] = blend * own + (1 - blend) * cls;
     if (this.near(vector) && this.nearFound[candidate]! > 0) {
-      const weight = this.neighbourWeight * this.nearFound[candidate]!;
-      out[at] = (1 - weight) * out[at]! + weight * this.nearMeans[candidate]!;
+      const cover = this.nearFound[candidate]!;
+      out[at] = blendNeighbours(out[at]!, this.nearMeans[candidate]!, this.neighbourWeight, cover);
     }
     out[at + 1] = own;
     out[at + 2] = Math.sqrt(variance);

@@ -3,6 +3,7 @@
  * from held-out predictions of the labelled history.
  */
 import type { EngineOutcome, EngineRequest, LabelledExample } from './engine.js';
+import { blendNeighbours } from './neighbours.js';
 import type { QualityPredictor } from './predictor.js';
 
 /** What an offline fit chooses for the predictor (`TrustFit.best`). */
@@ -50,9 +51,9 @@ export class TrustFit {
   ): void {
     if (request.vector === undefined) return;
     const fields = TrustFit.FIELDS;
-    const ks = TrustFit.NEIGHBOUR_SHARES;
+    const shares = TrustFit.NEIGHBOUR_SHARES;
     const row = new Float64Array(fields * this.candidates).fill(Number.NaN);
-    const near = this.predictor.neighbourMeans(request.vector, ks, this.means, this.found);
+    const near = this.predictor.neighbourMeans(request.vector, shares, this.means, this.found);
     if (near) this.withNeighbours += 1;
     for (const [model, score] of scoredOutcomes(outcomes, index)) {
       const prediction = this.predictor.predict(model, request.vector, request.classKey);
@@ -60,10 +61,9 @@ export class TrustFit {
       row[at] = score;
       row[at + 1] = prediction.quality;
       row[at + 2] = prediction.classQuality;
-      for (let k = 0; near && k < ks.length; k += 1) {
-        const found = this.found[k * this.candidates + model]!;
+      for (let k = 0; near && k < shares.length; k += 1) {
         row[at + 3 + 2 * k] = this.means[k * this.candidates + model]!;
-        row[at + 4 + 2 * k] = found;
+        row[at + 4 + 2 * k] = this.found[k * this.candidates + model]!;
       }
     }
     this.rows.push(row);
@@ -84,8 +84,7 @@ export class TrustFit {
         const base = row[from + 2]! + level * (row[from + 1]! - row[from + 2]!);
         const mean = row[from + 3 + 2 * k]!;
         if (weight === 0 || Number.isNaN(mean)) return base;
-        const share = weight * row[from + 4 + 2 * k]!;
-        return (1 - share) * base + share * mean;
+        return blendNeighbours(base, mean, weight, row[from + 4 + 2 * k]!);
       };
       ranked.push({ predicted: at(a) - at(b), observed: row[fields * a]! - row[fields * b]! });
     }
@@ -101,9 +100,9 @@ export class TrustFit {
 
   /**
    * The choice with the largest summed area over the pairs of candidates (ties: full trust,
-   * no neighbours, then the larger neighbour weight); `defaults` (the policy's share and weight, full trust)
-   * when fewer than `MIN_HELD_OUT` examples were held out (the neighbours' when fewer of them
-   * had neighbours to read: they matter only with embeddings).
+   * no neighbours, then the larger neighbour weight); `defaults` (the policy's share and
+   * weight, full trust) when fewer than `MIN_HELD_OUT` examples were held out (the neighbours'
+   * when fewer of them had neighbours to read: they matter only with embeddings).
    */
   best(defaults: { readonly share: number; readonly weight: number }): FitChoice {
     const fallback = { trust: 1, neighbourShare: defaults.share, neighbourWeight: defaults.weight };
