@@ -166,7 +166,7 @@ export class Exchange {
     } catch (error) {
       return this.callFailed(current, error as Error);
     }
-    const status = answer.statusCode ?? 502;
+    const status = answer.statusCode;
     const retryable = status === 429 || status >= 500;
     if (retryable && this.retryableStatus(current, answer, status)) return true;
     return this.pass(current, answer, status, retryable);
@@ -340,7 +340,7 @@ export class Exchange {
     const { metrics } = this.context;
     try {
       const answer = await call.response;
-      const status = answer.statusCode ?? 502;
+      const status = answer.statusCode;
       if (status >= 400) {
         metrics.upstreamErrors += 1;
         answer.resume();

@@ -246,7 +246,7 @@ export function relay(
     headed = true;
     const headers = returnedHeaders(upstream.headers, !translated && (!sse || !options.hideUsage));
     if (translated) headers['content-type'] = sse ? 'text/event-stream' : 'application/json';
-    response.writeHead(upstream.statusCode ?? 502, { ...headers, ...options.extraHeaders });
+    response.writeHead(upstream.statusCode, { ...headers, ...options.extraHeaders });
   };
   return new Promise((resolve) => {
     let firstChunkAt: number | undefined;

@@ -162,7 +162,7 @@ class UpstreamClient {
       );
       const answer = await call.response;
       const text = (await readAll(answer)).toString('utf8');
-      const status = answer.statusCode ?? 502;
+      const status = answer.statusCode;
       if (status >= 400) throw new Error(`upstream answered ${status}: ${text.slice(0, 200)}`);
       const parsed = JSON.parse(text) as unknown;
       if (span !== undefined) {
