@@ -6,8 +6,8 @@
  *   split per task, the router learns on train and is measured on test, mean APGR over 5 seeds
  *   (from sweeping the cost knob), beside the static per-class table chosen on train and the
  *   random mix (APGR 0.5);
- * - transfer: MT-Bench measured after learning on GSM8K + MMLU only (classes from the request,
- *   and from the task labels, where MT-Bench is a class the history never saw);
+ * - transfer: each data set measured after learning on the other two only (classes from the
+ *   request, and from the task labels, which the history never saw);
  * - fitted MT-Bench and GSM8K again with a semantic embedder (`-fit-embed`; MMLU too with
  *   `ROUTER_BENCH_EMBED_MMLU=1`; none with `ROUTER_BENCH_EMBED=off`), against the run without.
  */
@@ -154,8 +154,10 @@ function routerBenchResults(): BenchResult[] {
   ];
 }
 
+type SetName = 'mtbench' | 'gsm8k' | 'mmlu';
+
 /** RouteLLM's three data sets (GPT-4 vs Mixtral). */
-function routeLlmSets(): Record<'mtbench' | 'gsm8k' | 'mmlu', RecordedDataset> {
+function routeLlmSets(): Record<SetName, RecordedDataset> {
   if (!existsSync(join(ROUTELLM_DIR, 'mtb_judgements.jsonl'))) {
     throw new Error(`RouteLLM data not found in ${ROUTELLM_DIR} (set MODELMAXX_ROUTELLM_DIR)`);
   }
@@ -227,26 +229,33 @@ function routeLlmResults(
       notes: `in-distribution, ${SETTING[history]}, 50/50 split per task, mean of ${seeds.length} seed(s), production RoutingEngine, per-request predictor; ${summary.notes}${cost}`,
     });
   }
-  results.push(transferResult(sets, seeds, history, 'request'));
-  results.push(transferResult(sets, seeds, history, 'task'));
+  for (const target of ['mtbench', 'gsm8k', 'mmlu'] as const) {
+    results.push(transferResult(sets, seeds, history, 'request', target));
+    results.push(transferResult(sets, seeds, history, 'task', target));
+  }
   return results;
 }
 
+const SET_LABEL: Record<SetName, string> = { mtbench: 'MT-Bench', gsm8k: 'GSM8K', mmlu: 'MMLU' };
+
 /**
- * Transfer: learned on GSM8K + MMLU only, measured on all of MT-Bench. `request`: classes from
- * the request text (the classifier: MT-Bench's prompts fall in classes of the history);
- * `task`: the data's task labels (`gsm8k`, `mmlu_<domain>`, `mtbench`: MT-Bench is a class the
- * history never saw, as a new app's task label would be).
+ * Transfer: learned on the other two data sets only, measured on all of `target`. `request`:
+ * classes from the request text (the classifier: the target's prompts fall in classes of the
+ * history); `task`: the data's task labels (`gsm8k`, `mmlu_<domain>`, `mtbench`: the target's
+ * labels are classes the history never saw, as a new app's task label would be). SPEC's goal
+ * (>= 0.70) is MT-Bench's; for the others the issue's floor: above the random mix (0.5).
  */
 function transferResult(
   sets: ReturnType<typeof routeLlmSets>,
   seeds: readonly number[],
   history: History,
   classes: 'request' | 'task',
+  target: SetName,
 ): BenchResult {
-  const train = mergeDatasets([sets.gsm8k, sets.mmlu]);
+  const others = (['mtbench', 'gsm8k', 'mmlu'] as const).filter((name) => name !== target);
+  const train = mergeDatasets(others.map((name) => sets[name]));
   const transfer = seeds.map((seed) =>
-    routingMetrics(train, sets.mtbench, {
+    routingMetrics(train, sets[target], {
       policy: predictPolicy(train.models),
       seed,
       ...(classes === 'request' ? { classOf: requestClass } : {}),
@@ -257,15 +266,15 @@ function transferResult(
   const described =
     classes === 'request'
       ? 'classes from the request (classifier)'
-      : 'classes from the task labels (MT-Bench unseen)';
+      : `classes from the task labels (${SET_LABEL[target]}'s unseen)`;
   return {
-    name: `router-apgr-transfer-mtbench${classes === 'task' ? '-tasks' : ''}${SUFFIX[history]}`,
+    name: `router-apgr-transfer-${target}${classes === 'task' ? '-tasks' : ''}${SUFFIX[history]}`,
     value: summary.router,
     unit: 'APGR',
     baseline: summary.staticTable,
     ratio: null,
-    goal: '>= 0.70', // SPEC's goal for the transfer setting
-    notes: `transfer: ${SETTING[history]}, learned on GSM8K + MMLU (${train.prompts.length} prompts), measured on all of MT-Bench, ${described}, mean of ${seeds.length} seed(s); ${summary.notes}`,
+    goal: target === 'mtbench' ? '>= 0.70' : '> 0.5',
+    notes: `transfer: ${SETTING[history]}, learned on ${others.map((name) => SET_LABEL[name]).join(' + ')} (${train.prompts.length} prompts), measured on all of ${SET_LABEL[target]}, ${described}, mean of ${seeds.length} seed(s); ${summary.notes}`,
   };
 }
 
@@ -277,7 +286,7 @@ function transferResult(
 async function embeddedResults(
   sets: ReturnType<typeof routeLlmSets>,
   seeds: readonly number[],
-  names: readonly ('mtbench' | 'gsm8k' | 'mmlu')[],
+  names: readonly SetName[],
   without: readonly BenchResult[],
 ): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
@@ -306,7 +315,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
   results.push(...fitted);
   // MMLU's 7,000 test prompts each scan a memory of 4,096 embeddings, at every knob and seed
   // (about 20 minutes): only when asked for
-  const embedded: ('mtbench' | 'gsm8k' | 'mmlu')[] = ['mtbench', 'gsm8k'];
+  const embedded: SetName[] = ['mtbench', 'gsm8k'];
   if (process.env['ROUTER_BENCH_EMBED_MMLU'] === '1') embedded.push('mmlu');
   if (process.env['ROUTER_BENCH_EMBED'] !== 'off') {
     results.push(...(await embeddedResults(sets, seeds, embedded, fitted)));
