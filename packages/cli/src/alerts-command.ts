@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { createAccess } from '@modelmaxx/gateway';
 import { UsageError } from './query-source.js';
 
-export const ALERTS_HELP = `Usage: modelmaxx alerts test [--config FILE] [--webhook URL …]
+export const ALERTS_HELP = `Usage: modelmaxx alerts test [--config FILE] [--webhook URL …] [--attempts N]
 
 Sends a sample alert (status "test") to every webhook in the gateway config file's
 "alerts.webhooks" (and to each --webhook URL), with the config's retries and back-off, and
@@ -21,6 +21,14 @@ interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   env: Record<string, string | undefined>;
+}
+
+/** A `--webhook` URL, refused as a usage error naming the flag when it is not http(s). */
+function webhookFlag(url: string): { url: string } {
+  if (!/^https?:\/\/[^/]/i.test(url) || !URL.canParse(url)) {
+    throw new UsageError(`--webhook ${url}: not an http(s) URL`);
+  }
+  return { url };
 }
 
 export async function alertsCommand(args: string[], io: Io): Promise<number> {
@@ -63,7 +71,7 @@ export async function alertsCommand(args: string[], io: Io): Promise<number> {
     }
   }
   const alerts = { ...((file['alerts'] as Record<string, unknown> | undefined) ?? {}) };
-  const extra = (values.webhook ?? []).map((url) => ({ url }));
+  const extra = (values.webhook ?? []).map(webhookFlag);
   alerts['webhooks'] = [...((alerts['webhooks'] as unknown[] | undefined) ?? []), ...extra];
   // Only the webhooks matter here: no rule is evaluated and no collector asked.
   alerts['rules'] = [];

@@ -28,11 +28,14 @@ export class RequestError extends Error {
   readonly status: number;
   readonly type: string;
   readonly code: string | undefined;
-  constructor(status: number, type: string, message: string, code?: string) {
+  /** The request field at fault (OpenAI's `param`). */
+  readonly param: string | undefined;
+  constructor(status: number, type: string, message: string, code?: string, param?: string) {
     super(message);
     this.status = status;
     this.type = type;
     this.code = code;
+    this.param = param;
   }
 }
 

@@ -3,6 +3,7 @@
  * model names and the policies' candidates, in OpenAI's list shape, or Anthropic's when the
  * request carries `anthropic-version`.
  */
+import { resolveModel } from './config.js';
 import type { GatewayConfig } from './config.js';
 import type { PolicyState } from './targets.js';
 import { ROUTE_PREFIX } from './targets.js';
@@ -31,6 +32,35 @@ function modelIds(
   return owners;
 }
 
+function modelObject(id: string, ownedBy: string, created: number, anthropicShape: boolean) {
+  if (anthropicShape) {
+    const createdAt = new Date(created * 1000).toISOString();
+    return { type: 'model', id, display_name: id, created_at: createdAt };
+  }
+  return { id, object: 'model', created, owned_by: ownedBy };
+}
+
+/**
+ * `GET /v1/models/{id}` (the SDKs' `models.retrieve`): a listed model, or any model an upstream
+ * serves by the resolution rules (patterns, `upstream/model`, the only upstream); undefined when
+ * no upstream would serve it.
+ */
+export function modelRetrieved(
+  config: GatewayConfig,
+  policies: ReadonlyMap<string, PolicyState>,
+  id: string,
+  now: number,
+  anthropicShape: boolean,
+): string | undefined {
+  const created = Math.floor(now / 1000);
+  const listed = modelIds(config, policies).get(id);
+  const ownedBy =
+    listed ?? (id.startsWith(ROUTE_PREFIX) ? undefined : resolveModel(config, id)?.upstream.name);
+  return ownedBy === undefined
+    ? undefined
+    : JSON.stringify(modelObject(id, ownedBy, created, anthropicShape));
+}
+
 export function modelList(
   config: GatewayConfig,
   policies: ReadonlyMap<string, PolicyState>,
@@ -40,9 +70,8 @@ export function modelList(
   const created = Math.floor(now / 1000);
   const ids = [...modelIds(config, policies)];
   if (anthropicShape) {
-    const createdAt = new Date(created * 1000).toISOString();
     return JSON.stringify({
-      data: ids.map(([id]) => ({ type: 'model', id, display_name: id, created_at: createdAt })),
+      data: ids.map(([id, ownedBy]) => modelObject(id, ownedBy, created, true)),
       has_more: false,
       first_id: ids[0]?.[0] ?? null,
       last_id: ids.at(-1)?.[0] ?? null,
@@ -50,6 +79,6 @@ export function modelList(
   }
   return JSON.stringify({
     object: 'list',
-    data: ids.map(([id, ownedBy]) => ({ id, object: 'model', created, owned_by: ownedBy })),
+    data: ids.map(([id, ownedBy]) => modelObject(id, ownedBy, created, false)),
   });
 }

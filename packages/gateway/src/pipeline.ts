@@ -10,7 +10,7 @@ import type { ClientState, GatewayContext } from './context.js';
 import { Exchange } from './exchange.js';
 import { ENDPOINTS, RequestError, header, sendError, sendJson } from './http.js';
 import type { Endpoint } from './http.js';
-import { modelList } from './models.js';
+import { modelList, modelRetrieved } from './models.js';
 import { estimatedTokens, readGatewayRequest } from './request.js';
 import type { GatewayRequest } from './request.js';
 import { Routing } from './routing.js';
@@ -123,21 +123,77 @@ function refusal(
   return undefined;
 }
 
-/** `GET /v1/models`. */
-function listModels(context: GatewayContext, request: IncomingMessage, response: ServerResponse) {
+/** `GET /v1/models`, or `GET /v1/models/{id}` (the SDKs' `models.retrieve`). */
+function listModels(
+  context: GatewayContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  id: string | undefined,
+) {
   request.resume();
+  const anthropicShape = header(request, 'anthropic-version') !== undefined;
+  const wire = anthropicShape ? 'messages' : undefined;
+  const path = id === undefined ? '/v1/models' : '/v1/models/{model}';
   if (request.method !== 'GET') {
-    sendError(response, undefined, 405, 'invalid_request_error', 'use GET /v1/models', {
-      allow: 'GET',
-    });
+    sendError(response, wire, 405, 'invalid_request_error', `use GET ${path}`, { allow: 'GET' });
     return;
   }
-  const anthropicShape = header(request, 'anthropic-version') !== undefined;
-  sendJson(
+  const { config, targets, now } = context;
+  if (id === undefined) {
+    sendJson(response, 200, modelList(config, targets.policies, now(), anthropicShape));
+    return;
+  }
+  const model = modelRetrieved(config, targets.policies, id, now(), anthropicShape);
+  if (model === undefined) {
+    const message = `no upstream serves model "${id}" (GET /v1/models lists the gateway's models)`;
+    const type = anthropicShape ? 'not_found_error' : 'invalid_request_error';
+    sendError(response, wire, 404, type, message, {}, 'model_not_found');
+    return;
+  }
+  sendJson(response, 200, model);
+}
+
+/** Provider API paths the gateway does not serve: a 404 in the API's shape, not the host's. */
+const UNSERVED_API = new Set([
+  'chat',
+  'completions',
+  'complete',
+  'responses',
+  'messages',
+  'embeddings',
+  'audio',
+  'images',
+  'files',
+  'uploads',
+  'batches',
+  'moderations',
+  'fine_tuning',
+  'assistants',
+  'threads',
+  'vector_stores',
+  'realtime',
+  'evals',
+  'containers',
+  'conversations',
+  'videos',
+]);
+
+function unservedApi(request: IncomingMessage, response: ServerResponse, path: string): boolean {
+  const section = path.startsWith('/v1/') ? path.slice(4).split('/')[0]! : '';
+  if (!UNSERVED_API.has(section)) return false;
+  request.resume();
+  const anthropic =
+    section === 'messages' ||
+    section === 'complete' ||
+    header(request, 'anthropic-version') !== undefined;
+  sendError(
     response,
-    200,
-    modelList(context.config, context.targets.policies, context.now(), anthropicShape),
+    anthropic ? 'messages' : undefined,
+    404,
+    'not_found_error',
+    `the gateway does not serve ${request.method} ${path}; it serves POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages and GET /v1/models`,
   );
+  return true;
 }
 
 /** Counts the request in flight until its response closes; an early close aborts the upstream. */
@@ -156,6 +212,16 @@ function track(context: GatewayContext, response: ServerResponse): ClientState {
   return client;
 }
 
+/** The `{id}` of `/v1/models/{id}` (ids may hold `/`: `openrouter/…`, `upstream/model`). */
+function modelIdOf(path: string): string | undefined {
+  if (!path.startsWith('/v1/models/') || path.length === '/v1/models/'.length) return undefined;
+  try {
+    return decodeURIComponent(path.slice('/v1/models/'.length));
+  } catch {
+    return path.slice('/v1/models/'.length);
+  }
+}
+
 /** Handles a gateway route and returns true; false for any other path. */
 export function handleRequest(
   context: GatewayContext,
@@ -166,8 +232,9 @@ export function handleRequest(
   const query = url.indexOf('?');
   const path = query < 0 ? url : url.slice(0, query);
   const endpoint = ENDPOINTS.get(path);
-  const isModels = path === '/v1/models';
-  if (endpoint === undefined && !isModels) return false;
+  const modelId = modelIdOf(path);
+  const isModels = path === '/v1/models' || modelId !== undefined;
+  if (endpoint === undefined && !isModels) return unservedApi(request, response, path);
   const wire = endpoint?.wire;
   context.metrics.requests += 1;
   const authentication = context.access.authenticate(credentials(request));
@@ -178,7 +245,7 @@ export function handleRequest(
     return true;
   }
   if (endpoint === undefined) {
-    listModels(context, request, response);
+    listModels(context, request, response, modelId);
     return true;
   }
   const refused = refusal(context, request, endpoint);
@@ -191,7 +258,10 @@ export function handleRequest(
   pipeline(context, request, response, endpoint, authentication.principal, client).catch(
     (error: unknown) => {
       if (error instanceof RequestError) {
-        sendError(response, wire, error.status, error.type, error.message, {}, error.code);
+        // OpenAI's error object names the field at fault in `param`; Anthropic's has none.
+        const param =
+          error.param === undefined || wire === 'messages' ? undefined : { param: error.param };
+        sendError(response, wire, error.status, error.type, error.message, {}, error.code, param);
         return;
       }
       context.log.error('request failed', { error: (error as Error).message });

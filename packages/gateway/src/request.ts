@@ -29,15 +29,82 @@ export interface GatewayRequest {
 }
 
 function parseObject(raw: Buffer): Record<string, unknown> {
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(raw.toString('utf8'));
-    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
-      return parsed as Record<string, unknown>;
-    }
-  } catch {
-    // Not JSON: refused below like any other non-object.
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch (error) {
+    const reason = raw.length === 0 ? 'the body is empty' : (error as Error).message;
+    throw new RequestError(
+      400,
+      'invalid_request_error',
+      `the request body is not valid JSON (${reason}); send a JSON object`,
+    );
   }
-  throw new RequestError(400, 'invalid_request_error', 'the request body is not a JSON object');
+  if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+    return parsed as Record<string, unknown>;
+  }
+  throw new RequestError(
+    400,
+    'invalid_request_error',
+    `the request body is not a JSON object (got ${describe(parsed)})`,
+  );
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `a string: ${JSON.stringify(value.slice(0, 40))}`;
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value === 'number' ? 'a number' : `a ${typeof value}`}: ${String(value)}`;
+}
+
+function invalid(field: string, expected: string, value: unknown): RequestError {
+  return new RequestError(
+    400,
+    'invalid_request_error',
+    `"${field}" must be ${expected}; got ${describe(value)}`,
+    'invalid_type',
+    field,
+  );
+}
+
+/**
+ * The fields the gateway itself reads (streaming, the token limit budgets estimate from, the
+ * messages it translates) must have their types: a wrong one is a 400 naming the field, the same
+ * whether the model's upstream speaks the app's format or is translated (a translation would
+ * otherwise drop it silently: `"stream": "yes"` answered unstreamed, `"max_tokens": "ten"` as 4096).
+ */
+function checkFields(body: Record<string, unknown>, wire: Wire): void {
+  const stream = body['stream'];
+  if (stream !== undefined && stream !== null && typeof stream !== 'boolean') {
+    throw invalid('stream', 'a boolean (true or false)', stream);
+  }
+  for (const key of ['max_tokens', 'max_completion_tokens', 'max_output_tokens']) {
+    const value = body[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      throw invalid(key, 'a whole number from 1', value);
+    }
+  }
+  if (wire === 'chat' || wire === 'messages') {
+    const messages = body['messages'];
+    if (messages === undefined || messages === null) {
+      throw new RequestError(
+        400,
+        'invalid_request_error',
+        '"messages" (an array of messages) is required',
+        'missing_required_parameter',
+        'messages',
+      );
+    }
+    if (!Array.isArray(messages)) throw invalid('messages', 'an array of messages', messages);
+  }
+  const input = body['input'];
+  if (wire === 'responses' && input !== undefined && input !== null) {
+    if (typeof input !== 'string' && !Array.isArray(input)) {
+      throw invalid('input', 'a string or an array of input items', input);
+    }
+  }
 }
 
 /** Reads and checks the body (bounded, a JSON object with a string `model`). */
@@ -52,8 +119,17 @@ export async function readGatewayRequest(
   const body = parseObject(raw);
   const requested = body['model'];
   if (typeof requested !== 'string' || requested === '') {
-    throw new RequestError(400, 'invalid_request_error', '"model" (a string) is required');
+    throw new RequestError(
+      400,
+      'invalid_request_error',
+      requested === undefined || requested === null || requested === ''
+        ? '"model" (a string) is required'
+        : `"model" must be a string; got ${describe(requested)}`,
+      undefined,
+      'model',
+    );
   }
+  checkFields(body, wire);
   const stream = body['stream'] === true;
   const userField = body['user'];
   const includeUsage =

@@ -326,7 +326,18 @@ describe('alerts', () => {
         { timeout: 60_000 },
       ).catch((error: unknown) => error as { code: number; stdout: string });
       expect(failed).toMatchObject({ code: 1 });
-      expect((failed as { stdout: string }).stdout).toContain('failed  http://127.0.0.1:9/…');
+      // The reason, not just fetch's "fetch failed" (port 9 is on fetch's list of bad ports).
+      expect((failed as { stdout: string }).stdout).toBe(
+        'failed  http://127.0.0.1:9/…  fetch failed: bad port after 1 attempt(s)\n',
+      );
+      // A --webhook that is not a URL is a usage error naming the flag, not the config's path.
+      const notUrl = await run(process.execPath, [cliBin, 'alerts', 'test', '--webhook', 'hooks'], {
+        timeout: 60_000,
+      }).catch((error: unknown) => error as { code: number; stderr: string });
+      expect(notUrl).toMatchObject({ code: 2 });
+      expect((notUrl as { stderr: string }).stderr).toContain(
+        '--webhook hooks: not an http(s) URL',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -134,10 +134,10 @@ describe('budgets', () => {
     expect(over.error.budget).toBe('key-daily');
     expect(over.error.resetsAt).toBe('2026-12-07T00:00:00.000Z');
     expect(over.retryAfterSeconds).toBe(12 * 3600);
+    // $0.09 left, less than the $0.20 estimate: said as such, not "exhausted".
     expect(over.error.message).toContain(
-      'budget "key-daily" (key k_support, UTC day) is exhausted',
+      'budget "key-daily" (key k_support, UTC day) has $0.0900 left of $1.00 ($0.910 spent), less than this request may cost: up to $0.200',
     );
-    expect(over.error.message).toContain('$0.910 spent');
 
     // The monthly team budget: another key of the same team spends it; it resets on 1 January.
     const teammate = (i: number): Principal => ({ keyId: `k_support_${i}`, team: 'support' });

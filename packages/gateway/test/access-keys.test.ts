@@ -70,7 +70,8 @@ describe('virtual keys', () => {
     expect(access.authenticate(undefined)).toEqual({
       ok: false,
       status: 401,
-      message: 'missing gateway key: send "Authorization: Bearer <gateway key>"',
+      message:
+        'missing gateway key: give it as the SDK\'s API key (sent as "Authorization: Bearer <gateway key>" or "x-api-key: <gateway key>")',
     });
     expect(access.authenticate('Bearer ')).toMatchObject({ ok: false, status: 401 });
     expect(access.authenticate(`Bearer ${keys[0]?.key}x`)).toEqual({

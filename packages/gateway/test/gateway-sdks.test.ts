@@ -388,7 +388,7 @@ describe('errors come back faithfully', () => {
     expect(JSON.parse(plain.body).choices[0].message.content).toBeTruthy();
     const bad = await curl('{not json');
     expect(bad.status).toBe(400);
-    expect(JSON.parse(bad.body).error.message).toContain('not a JSON object');
+    expect(JSON.parse(bad.body).error.message).toContain('the request body is not valid JSON (');
     const noModel = await curl('{"messages":[]}');
     expect(noModel.status).toBe(400);
     expect(JSON.parse(noModel.body).error.message).toContain('"model" (a string) is required');

@@ -42,6 +42,11 @@ function retryAfterSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
 
+/** Dollars rounded to a pico-dollar: sums of float costs read 0.00046875, not 0.00046874999999999993. */
+function usd(value: number): number {
+  return Math.round(value * 1e12) / 1e12;
+}
+
 /** The exhausted budget as the 429 body's `budget` object. */
 function budgetFields(
   budget: AppliedBudget,
@@ -58,9 +63,9 @@ function budgetFields(
       id: scope === 'global' ? '*' : budget.subject,
       period,
       limit_usd: limitUsd,
-      spent_usd: entry.spent,
-      reserved_usd: entry.reserved,
-      request_estimate_usd: estimateUsd,
+      spent_usd: usd(entry.spent),
+      reserved_usd: usd(entry.reserved),
+      request_estimate_usd: usd(estimateUsd),
       resets_at: new Date(entry.end).toISOString(),
       retry_after_seconds: retryAfterSeconds(entry.end - now),
     },
@@ -93,9 +98,16 @@ export function fitCandidates(pass: BudgetPass): Refusal | undefined {
           ? ` and ${formatUsd(entry.reserved)} reserved by requests in flight`
           : '';
       const cheapest = Math.min(...pass.candidates.map(estimate));
+      const limit = formatUsd(budget.budget.limitUsd);
+      // Money left, but less than this request's upper bound: say so rather than "exhausted"
+      // (a request without max_tokens is estimated at 4096 output tokens).
+      const state =
+        left > EPSILON_USD
+          ? `has ${formatUsd(left)} left of ${limit} (${formatUsd(entry.spent)} spent${inFlight}), less than this request may cost: up to ${formatUsd(cheapest)} (input from the body's size, output from max_tokens, 4096 tokens when absent)`
+          : `is exhausted: ${formatUsd(entry.spent)} spent${inFlight} of ${limit}; this request may cost up to ${formatUsd(cheapest)}`;
       return refuse(
         'budget_exceeded',
-        `${describeBudget(budget)} is exhausted: ${formatUsd(entry.spent)} spent${inFlight} of ${formatUsd(budget.budget.limitUsd)}; this request may cost up to ${formatUsd(cheapest)}; resets at ${new Date(entry.end).toISOString()}`,
+        `${describeBudget(budget)} ${state}; resets at ${new Date(entry.end).toISOString()}`,
         entry.end - now,
         budget.budget.name,
         entry.end,

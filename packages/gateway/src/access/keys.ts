@@ -69,7 +69,8 @@ export class KeyRing {
       return {
         ok: false,
         status: 401,
-        message: 'missing gateway key: send "Authorization: Bearer <gateway key>"',
+        message:
+          'missing gateway key: give it as the SDK\'s API key (sent as "Authorization: Bearer <gateway key>" or "x-api-key: <gateway key>")',
       };
     }
     const digest = createHash('sha256').update(presented, 'utf8').digest();

@@ -145,7 +145,7 @@ export class WebhookSender {
         last = { status: response.status };
         if (!RETRIABLE(response.status)) break;
       } catch (error) {
-        last = { error: (error as Error).message };
+        last = { error: fetchFailure(error) };
       }
       if (attempt === this.retry.attempts || this.closed) break;
       this.logger.info(
@@ -191,4 +191,14 @@ export function redact(url: string): string {
   } catch {
     return '(invalid url)';
   }
+}
+
+/** fetch's error with its cause: "fetch failed: connect ECONNREFUSED 127.0.0.1:9", not "fetch failed". */
+function fetchFailure(error: unknown): string {
+  const { message, cause } = error as {
+    message?: string;
+    cause?: { message?: string; code?: string };
+  };
+  const detail = cause?.message ?? cause?.code;
+  return detail === undefined || detail === '' ? String(message) : `${String(message)}: ${detail}`;
 }
