@@ -9,6 +9,7 @@ import { PolicySchema } from '@modelmaxx/router';
 import type { Policy } from '@modelmaxx/router';
 import { z } from 'zod';
 import { formatIssues } from '@modelmaxx/semconv';
+import { AccessConfigSchema } from './access/config.js';
 import { cascadeChecksOf } from './cascade-check.js';
 import type { CascadeCheck } from './cascade-check.js';
 
@@ -21,7 +22,8 @@ type ResponsesApi = (typeof RESPONSES_APIS)[number];
 
 const UPSTREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
-export const UpstreamSchema = z.object({
+/** Strict: a misspelt field (`baseUrl`) is an error, not a silent default (api.openai.com). */
+export const UpstreamSchema = z.strictObject({
   kind: z.enum(UPSTREAM_KINDS).optional(),
   baseURL: z.url().optional(),
   /** Model names this upstream serves; a trailing `*` matches a prefix. */
@@ -55,7 +57,7 @@ export const GatewayConfigSchema = z.looseObject({
   models: z.record(z.string().min(1), z.string().min(1)).default({}),
   policies: z.array(PolicySchema).default([]),
   limits: z
-    .object({
+    .strictObject({
       maxBodyBytes: z
         .number()
         .int()
@@ -80,6 +82,22 @@ export const GatewayConfigSchema = z.looseObject({
     .optional(),
 });
 export type GatewayConfigInput = z.input<typeof GatewayConfigSchema>;
+
+/** The config file's top-level fields: the gateway's, then the access layer's. */
+const TOP_LEVEL_FIELDS = [
+  ...Object.keys(GatewayConfigSchema.shape),
+  ...Object.keys(AccessConfigSchema.shape),
+];
+
+/** A misspelt top-level field (`upstream`, `policy`) is an error naming it, not ignored. */
+function unknownTopLevel(input: unknown): string | undefined {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return undefined;
+  const unknown = Object.keys(input).filter(
+    (key) => !TOP_LEVEL_FIELDS.includes(key) && !key.startsWith('$'),
+  );
+  if (unknown.length === 0) return undefined;
+  return `${unknown.map((key) => JSON.stringify(key)).join(', ')}: unknown field${unknown.length > 1 ? 's' : ''} (the fields are ${TOP_LEVEL_FIELDS.join(', ')})`;
+}
 type JudgeConfig = NonNullable<z.infer<typeof GatewayConfigSchema>['judge']>;
 
 export class GatewayConfigError extends Error {
@@ -198,15 +216,21 @@ export interface ResolveConfigOptions {
   readonly source?: string;
 }
 
+/** The schema's checks, then the top level's unknown fields; errors name `source`. */
+function parseConfig(input: unknown, source = 'config'): z.infer<typeof GatewayConfigSchema> {
+  const parsed = GatewayConfigSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    throw new GatewayConfigError(`${source}: ${formatIssues(parsed.error.issues)}`);
+  }
+  const unknown = unknownTopLevel(input);
+  if (unknown !== undefined) throw new GatewayConfigError(`${source}: ${unknown}`);
+  return parsed.data;
+}
+
 /** Validates a config object (from a file or code) and merges the `--upstream` flags. */
 export function resolveConfig(input: unknown, options: ResolveConfigOptions = {}): GatewayConfig {
   const env = options.env ?? process.env;
-  const parsed = GatewayConfigSchema.safeParse(input ?? {});
-  if (!parsed.success)
-    throw new GatewayConfigError(
-      `${options.source ?? 'config'}: ${formatIssues(parsed.error.issues)}`,
-    );
-  const config = parsed.data;
+  const config = parseConfig(input, options.source);
   const inputs = new Map<string, UpstreamInput>(Object.entries(config.upstreams));
   for (const flag of options.upstreamFlags ?? []) {
     const { name, baseURL } = parseUpstreamFlag(flag);

@@ -208,3 +208,41 @@ describe('a hard budget with money left, less than the estimate', () => {
     }
   });
 });
+
+describe('config: a misspelt field is an error naming it, not a silent default', () => {
+  it('top level, upstreams and limits (resolveConfig); keys, budgets, rate limits, alerts (access)', () => {
+    const flags = { upstreamFlags: [], env: {}, source: 'gateway.json' };
+    expect(() => resolveConfig({ upstream: { openai: {} } }, flags)).toThrow(
+      'gateway.json: "upstream": unknown field (the fields are upstreams, models, policies, limits,',
+    );
+    // `baseUrl` ignored would have left this upstream on https://api.openai.com/v1.
+    expect(() =>
+      resolveConfig({ upstreams: { openai: { baseUrl: 'http://127.0.0.1:1/v1' } } }, flags),
+    ).toThrow('gateway.json: upstreams.openai: Unrecognized key: "baseUrl"');
+    expect(() => resolveConfig({ limits: { maxBody: 5 } }, flags)).toThrow(
+      'gateway.json: limits: Unrecognized key: "maxBody"',
+    );
+    // The access layer's fields are known at the top level.
+    expect(() =>
+      resolveConfig({ budgets: [], keys: [], alerts: {}, $schema: 'x' }, flags),
+    ).not.toThrow();
+
+    const budget = { name: 'b', scope: 'team', period: 'day', limitUsd: 1 };
+    expect(() => createAccess({ budgets: [{ ...budget, warnat: 0.5 }] })).toThrow(
+      'budgets.0: Unrecognized key: "warnat"',
+    );
+    expect(() =>
+      createAccess({ rateLimits: [{ name: 'r', scope: 'key', requestPerMinute: 5 }] as never }),
+    ).toThrow('Unrecognized key: "requestPerMinute"');
+    expect(() =>
+      createAccess({
+        alerts: { webhooks: [{ url: 'http://127.0.0.1:1/h', header: {} }] } as never,
+      }),
+    ).toThrow('alerts.webhooks.0: Unrecognized key: "header"');
+    expect(() =>
+      createAccess({
+        alerts: { rules: [{ kind: 'budget', name: 'b', budgte: 'x' }] } as never,
+      }),
+    ).toThrow('Unrecognized key: "budgte"');
+  });
+});

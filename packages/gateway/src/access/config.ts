@@ -1,7 +1,8 @@
 /**
  * The access part of the gateway's config file: virtual keys, budgets, rate limits and alerts.
  * The gateway's config schema embeds these fields (`keys`, `budgets`, `rateLimits`, `alerts`) at
- * its top level; `AccessConfigSchema` validates them alone.
+ * its top level; `AccessConfigSchema` validates them alone. Objects are strict: a misspelt optional
+ * field (`warnat`, `budgte`) is an error naming it, not a silent default.
  */
 import { z } from 'zod';
 import { formatIssues } from '@modelmaxx/semconv';
@@ -14,7 +15,7 @@ const name = z
 
 export const KEY_HASH_PATTERN = /^sha256:[0-9a-f]{64}$/;
 
-export const GatewayKeySchema = z.object({
+export const GatewayKeySchema = z.strictObject({
   /** Public id of the key (shown in logs, spans and budgets; never the key itself). */
   id: name,
   /** `sha256:<64 hex>` of the key (`modelmaxx gateway keys create` prints both). */
@@ -32,7 +33,7 @@ export type GatewayKeyConfig = z.infer<typeof GatewayKeySchema>;
 export const BUDGET_SCOPES = ['global', 'key', 'user', 'team', 'feature'] as const;
 
 export const BudgetSchema = z
-  .object({
+  .strictObject({
     name,
     /** What the budget counts: all traffic, or each key / user / team / feature apart. */
     scope: z.enum(BUDGET_SCOPES),
@@ -60,7 +61,7 @@ export type BudgetConfig = z.infer<typeof BudgetSchema>;
 export const RATE_SCOPES = ['global', 'key', 'user', 'team'] as const;
 
 export const RateLimitSchema = z
-  .object({
+  .strictObject({
     name,
     scope: z.enum(RATE_SCOPES),
     match: z.string().min(1).optional(),
@@ -85,14 +86,14 @@ const ruleFilter = {
 };
 
 export const AlertRuleSchema = z.discriminatedUnion('kind', [
-  z.object({
+  z.strictObject({
     kind: z.literal('spend'),
     name,
     window: windowText.default('1h'),
     aboveUsd: z.number().nonnegative(),
     ...ruleFilter,
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('errorRate'),
     name,
     window: windowText.default('15m'),
@@ -100,7 +101,7 @@ export const AlertRuleSchema = z.discriminatedUnion('kind', [
     minCalls: z.number().int().positive().default(20),
     ...ruleFilter,
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('latencyP95'),
     name,
     window: windowText.default('15m'),
@@ -108,7 +109,7 @@ export const AlertRuleSchema = z.discriminatedUnion('kind', [
     minCalls: z.number().int().positive().default(20),
     ...ruleFilter,
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('qualityDrop'),
     name,
     /** The recent window, compared with the longer baseline window before it. */
@@ -121,7 +122,7 @@ export const AlertRuleSchema = z.discriminatedUnion('kind', [
     minCount: z.number().int().positive().default(20),
     ...ruleFilter,
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('budget'),
     name,
     /** Only this budget (by name); default: every budget. */
@@ -132,26 +133,26 @@ export const AlertRuleSchema = z.discriminatedUnion('kind', [
 ]);
 export type AlertRuleConfig = z.infer<typeof AlertRuleSchema>;
 
-export const WebhookSchema = z.object({
+export const WebhookSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }),
   /** Extra headers, e.g. an authorization the receiver wants. */
   headers: z.record(z.string(), z.string()).default({}),
 });
 
-export const AlertsSchema = z.object({
+export const AlertsSchema = z.strictObject({
   /** How often the stats rules are evaluated. */
   intervalSeconds: z.number().min(1).default(60),
   /** Send a firing alert again after this long while it keeps firing. */
   repeatMinutes: z.number().positive().default(60),
   /** The collector whose `GET /api/stats` the rules read (unless the gateway passes its own). */
   collector: z
-    .object({ url: z.url(), token: z.string().optional(), service: z.string().optional() })
+    .strictObject({ url: z.url(), token: z.string().optional(), service: z.string().optional() })
     .optional(),
   webhooks: z.array(WebhookSchema).default([]),
   rules: z.array(AlertRuleSchema).default([]),
   /** Delivery: attempts per alert and the back-off between them (doubling, with jitter). */
   retry: z
-    .object({
+    .strictObject({
       attempts: z.number().int().min(1).max(20).default(6),
       initialDelayMs: z.number().int().min(1).default(500),
       maxDelayMs: z.number().int().min(1).default(30_000),
