@@ -2,7 +2,9 @@
  * Request featurizer: what a request asks, as a fixed-size sparse vector. Pure and fast.
  *
  * Dense slots (0..DENSE-1): bias, log length, code, math, JSON/tools, conversation depth,
- * non-ASCII share (language), digits, question marks, multiple choice, long. Then hashed word
+ * non-ASCII share (language), digits, question marks, multiple choice, long, embedding (1 when
+ * the vector carries one), and how long a math word problem is: clauses, numeric sentences,
+ * operation words (`text-scan.ts`). Then hashed word
  * uni/bigrams and character 4-grams (L2-normalized per family) into `HASH_BUCKETS` slots, and
  * one hashed slot for the routing class (so a predictor falls back to per-class bias).
  */
@@ -12,7 +14,9 @@ import { CHOICE, CODE, JSON_ASK, MATH } from './text-scan.js';
 import { codeUnitsOf, lowerCode, scanText, scanned } from './text-scan.js';
 import type { Buckets } from './text-scan.js';
 
-export const DENSE = 12;
+export const DENSE = 15;
+/** The dense slot that says the vector carries an embedding. */
+const EMBEDDING_FLAG = 11;
 export const HASH_BUCKETS = 1 << 12;
 /** Hashed slots for the routing class (the per-class bias). */
 export const CLASS_SLOTS = 1024;
@@ -35,6 +39,9 @@ export const DENSE_NAMES = [
   'choice',
   'long',
   'embedding',
+  'clauses',
+  'numeric-sentences',
+  'operation-words',
 ] as const;
 
 /**
@@ -194,7 +201,12 @@ function denseSlots(input: FeaturizeInput, from: number, shape: number): void {
   dense[8] = Math.min(scanned.questions / 3, 2);
   dense[9] = (signals & CHOICE) !== 0 ? 1 : 0;
   dense[10] = length > 4000 ? 1 : 0;
-  dense[11] = 0;
+  dense[EMBEDDING_FLAG] = 0;
+  // a word problem's steps: chosen on inner splits of GSM8K's train splits (docs/routing.md);
+  // small scales, as a dense slot's size also weighs its evidence in the predictor's blend
+  dense[12] = Math.min(scanned.clauses / 8, 2);
+  dense[13] = Math.min(scanned.numericSentences / 4, 2);
+  dense[14] = Math.min(scanned.operations / 16, 1);
   for (let slot = 1; slot < DENSE; slot += 1) dense[slot] = dense[slot]! * shape;
 }
 
@@ -259,7 +271,7 @@ export function featurize(input: FeaturizeInput, embedding?: Float32Array): Requ
   }
   if (fold === undefined) return { index, value };
   foldEmbedding(fold, index, value, at);
-  value[DENSE - 1] = 1;
+  value[EMBEDDING_FLAG] = 1;
   return { index, value, embedding: fold };
 }
 

@@ -11,9 +11,18 @@
  *   probability|percent)\b/i
  * - json: /\bjson\b|\byaml\b|\bschema\b/i
  * - choice: /(^|\n)\s*\(?[A-D][).]\s+\S/
+ *
+ * It also counts what makes a math word problem long (`problem-words.ts`; a word is a whole run
+ * of `\w` and non-ASCII characters, compared ASCII-case-insensitively):
+ * - clauses: /[.!?,;](?=\s|$)/g, plus the conjunction words;
+ * - numeric sentences: the pieces between sentence ends (/[.!?](?=\s|$)/) holding a digit or a
+ *   number word;
+ * - operation words: comparisons, multiples, parts, what remains, rates ("than", "twice",
+ *   "half", "left", "each"…).
  */
 
 import { Buffer } from 'node:buffer';
+import { countProblem, noteClauseEnd, noteWord, startEvents } from './problem-words.js';
 
 export const CODE = 1;
 export const MATH = 2;
@@ -51,7 +60,16 @@ export interface Buckets {
 }
 
 /** What the last `scanText` found (reused by every call). */
-export const scanned = { words: 0, nonAscii: 0, digits: 0, questions: 0, signals: 0 };
+export const scanned = {
+  words: 0,
+  nonAscii: 0,
+  digits: 0,
+  questions: 0,
+  signals: 0,
+  clauses: 0,
+  numericSentences: 0,
+  operations: 0,
+};
 
 /** `\w` without the `u` flag: ASCII letters, digits, underscore. */
 const isAsciiWord = (code: number) =>
@@ -301,6 +319,9 @@ const DIGIT = 2;
 const LETTER = 4;
 /** May start a code or arithmetic signal anywhere: ` = # { } ; and the digits. */
 const SYMBOL_START = 8;
+/** Ends a clause when `\s` or the end follows: . ! ? , ; (the first three a sentence). */
+const CLAUSE_END = 16;
+const SENTENCE_END = 32;
 const CLASSES = new Uint16Array(128);
 for (let code = 0; code < 128; code += 1) {
   const char = String.fromCharCode(code);
@@ -309,6 +330,8 @@ for (let code = 0; code < 128; code += 1) {
   if (/\d/.test(char)) kind |= DIGIT | SYMBOL_START;
   if (/[a-z]/i.test(char)) kind |= LETTER;
   if ('`=#{};'.includes(char)) kind |= SYMBOL_START;
+  if ('.!?,;'.includes(char)) kind |= CLAUSE_END;
+  if ('.!?'.includes(char)) kind |= SENTENCE_END;
   CLASSES[code] = kind;
 }
 
@@ -326,9 +349,14 @@ function addWord(buckets: Buckets, base: number, mask: number, hash: number, pre
 }
 
 /**
- * Reads the code units c[0..size) (`codeUnitsOf`): counts words, non-ASCII characters, digits and question marks,
- * finds the signals (into `scanned`) and, with `buckets`, adds the hashed word unigrams and
- * bigrams (FNV-1a over lower-cased code units) to slot `base + (hash & mask)`.
+ * Reads the code units c[0..size) (`codeUnitsOf`): counts words, non-ASCII characters, digits,
+ * question marks and a word problem's clauses, numeric sentences and operation words, finds the
+ * signals (into `scanned`) and, with `buckets`, adds the hashed word unigrams and bigrams
+ * (FNV-1a over lower-cased code units) to slot `base + (hash & mask)`. Most characters are
+ * letters inside a word (no count, no signal starts there): the next ones are hashed in a loop
+ * of their own (few live values: 16% faster). The white space after a line start ends at
+ * `choiceSeenUntil`: later line starts in it read the same. Words for the n-grams: runs of `\w`
+ * and anything beyond ASCII.
  */
 export function scanText(
   c: Codes,
@@ -337,7 +365,7 @@ export function scanText(
   base: number,
   mask: number,
 ): void {
-  const length = size;
+  startEvents();
   let inWord = false;
   let hash = 0;
   let previous = 0;
@@ -348,19 +376,18 @@ export function scanText(
   let signals = 0;
   let asciiWord = false;
   let runStart = 0;
+  let wordStart = 0;
   let lineStart = true;
-  // the white space after a line start ends here: later line starts in it read the same
   let choiceSeenUntil = -1;
-  for (let index = 0; index < length; index += 1) {
-    const code = c[index]!;
+  // one step past the end, reading a space there: it ends the last word
+  for (let index = 0; index <= size; index += 1) {
+    const code = index < size ? c[index]! : 32;
     let kind = 0;
     if (code < 128) {
       kind = CLASSES[code]!;
-      // most characters: letters inside a word (no count, no signal starts there), the next
-      // ones hashed in a loop of their own (few live values: 16% faster)
       if ((kind & LETTER) !== 0 && asciiWord) {
         hash = Math.imul(hash ^ (kind >> 8), 0x01000193);
-        while (index + 1 < length) {
+        while (index + 1 < size) {
           const next = c[index + 1]!;
           if (next >= 128) break;
           const nextKind = CLASSES[next]!;
@@ -388,26 +415,24 @@ export function scanText(
         signals |= wordSignals(c, size, runStart, index, signals);
       }
     }
-    // n-gram words: \w and anything beyond ASCII
     if (asciiWord || code > 127) {
       if (!inWord) {
         hash = 0x811c9dc5;
         inWord = true;
+        wordStart = index;
       }
       hash = Math.imul(hash ^ lowerCode(code), 0x01000193);
     } else if (inWord) {
       inWord = false;
       words += 1;
       if (buckets !== null) previous = addWord(buckets, base, mask, hash, previous);
+      noteWord(wordStart, index, hash);
+    }
+    if ((kind & CLAUSE_END) !== 0 && (index + 1 === size || isSpace(c[index + 1]!))) {
+      noteClauseEnd((kind & SENTENCE_END) !== 0, digits);
     }
   }
-  if (asciiWord && mayGiveSignal(c, runStart, length, signals)) {
-    signals |= wordSignals(c, size, runStart, length, signals);
-  }
-  if (inWord) {
-    words += 1;
-    if (buckets !== null) addWord(buckets, base, mask, hash, previous);
-  }
+  countProblem(c, digits, scanned);
   record(words, nonAscii, digits, questions, signals);
 }
 

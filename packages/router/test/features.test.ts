@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { featurize } from '../src/features.js';
+import { DENSE, featurize } from '../src/features.js';
 import type { FeaturizeInput, RequestVector } from '../src/features.js';
+import { CONJUNCTION, NUMBER_WORD, OPERATION, PROBLEM_WORDS } from '../src/problem-words.js';
 import { createRandom } from '../src/random.js';
 
 /** A short digest of a vector's exact bytes (indexes as uint32, then values as float64). */
@@ -39,23 +40,27 @@ interface PinnedCase {
 
 /**
  * Vectors of fixed prompts, recorded from the featurizer before the single-pass rewrite (the
- * regular-expression version): any change to what a request's vector is shows up here.
+ * regular-expression version), then again when the word problem's dense slots (12-14:
+ * clauses, numeric sentences, operation words) were added (every other value unchanged, the
+ * hashed and class slots 3 higher): any change to what a request's vector is shows up here.
  */
 const PINNED: Record<string, PinnedCase> = {
   empty: {
     input: { text: '' },
-    size: 12,
-    dense: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-    digest: 'fb5e578b1455a648',
+    size: 15,
+    dense: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    digest: 'bdd5d3ae750499d5',
   },
   question: {
     input: {
       text: 'How many apples are left if I eat 3 of 7? Solve it step by step.',
       classKey: 'math',
     },
-    size: 64,
-    dense: [1, 0.5217984087369546, 0, 1, 0, 0, 0, 0.1, 0.3333333333333333, 0, 0, 0],
-    digest: 'a7a85c21438b5c38',
+    size: 67,
+    dense: [
+      1, 0.5217984087369546, 0, 1, 0, 0, 0, 0.1, 0.3333333333333333, 0, 0, 0, 0.375, 0.25, 0.0625,
+    ],
+    digest: 'bbea6977cc39bf4d',
   },
   nonAscii: {
     input: {
@@ -63,18 +68,18 @@ const PINNED: Record<string, PinnedCase> = {
       classKey: 'chat',
       turns: 3,
     },
-    size: 57,
-    dense: [1, 0.5363074301435489, 0, 0, 0, 1, 1, 0, 0.6666666666666666, 0, 0, 0],
-    digest: '722447d2c49034c1',
+    size: 60,
+    dense: [1, 0.5363074301435489, 0, 0, 0, 1, 1, 0, 0.6666666666666666, 0, 0, 0, 0.5, 0, 0],
+    digest: '8be93751e9baabf3',
   },
   code: {
     input: {
       text: '```python\ndef add(a, b):\n    return a + b\n```\nWhy does `import os` fail here;\n  {\n}\nconst f = (x) => x;',
       classKey: 'code',
     },
-    size: 77,
-    dense: [1, 0.5805488623926716, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-    digest: '3d6c401ade30a3c8',
+    size: 80,
+    dense: [1, 0.5805488623926716, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.375, 0, 0],
+    digest: 'a74a7505db18ee20',
   },
   json: {
     input: {
@@ -82,15 +87,15 @@ const PINNED: Record<string, PinnedCase> = {
       classKey: 'json',
       tools: true,
     },
-    size: 80,
-    dense: [1, 0.5973904366389412, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0],
-    digest: '7df97492c1d61d8e',
+    size: 83,
+    dense: [1, 0.5973904366389412, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0.25, 0, 0],
+    digest: 'a6e7fddd8ad78aa1',
   },
   long: {
     input: { text: longText(), classKey: 'long' },
-    size: 265,
-    dense: [1, 1.4391169331150286, 1, 0, 0, 0, 0.095, 2, 1, 0, 1, 0],
-    digest: '08e88f0a116176cc',
+    size: 268,
+    dense: [1, 1.4391169331150286, 1, 0, 0, 0, 0.095, 2, 1, 0, 1, 0, 2, 2, 0],
+    digest: 'a53b7a42a9c7ef08',
   },
   chars: {
     input: {
@@ -98,9 +103,9 @@ const PINNED: Record<string, PinnedCase> = {
       classKey: 'chat',
       families: ['shape', 'words', 'chars', 'class'],
     },
-    size: 64,
-    dense: [1, 0.5413416675357914, 0, 1, 0, 0, 0, 0.15, 0, 0, 0, 0],
-    digest: '6319530883dbd680',
+    size: 67,
+    dense: [1, 0.5413416675357914, 0, 1, 0, 0, 0, 0.15, 0, 0, 0, 0, 0.125, 0.25, 0],
+    digest: '1b4a0185de3321b2',
   },
   shapeOnly: {
     input: {
@@ -108,16 +113,16 @@ const PINNED: Record<string, PinnedCase> = {
       classKey: 'math',
       families: ['shape'],
     },
-    size: 12,
-    dense: [1, 0.48900287567851825, 0, 1, 1, 0, 0, 0.15, 0, 0, 0, 0],
-    digest: '890fedaa000e9ed4',
+    size: 15,
+    dense: [1, 0.48900287567851825, 0, 1, 1, 0, 0, 0.15, 0, 0, 0, 0, 0, 0.25, 0],
+    digest: '146b8c0bf8fb964c',
   },
   embedded: {
     input: { text: 'hello there, general Kenobi', classKey: 'chat' },
     embedding: [0.6, 0.8, -0.1, 0.25, 0.3],
-    size: 156,
-    dense: [1, 0.4165255637719005, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
-    digest: 'd630d7a56688be96',
+    size: 159,
+    dense: [1, 0.4165255637719005, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0.125, 0, 0],
+    digest: 'fb88b8713a685dd3',
   },
 };
 
@@ -131,7 +136,7 @@ describe('featurize keeps the vector it had', () => {
     it(`pins the vector of the ${name} prompt`, () => {
       const vector = vectorOf(pinned);
       expect(vector.index.length).toBe(pinned.size);
-      expect(vector.value.slice(0, 12)).toEqual(pinned.dense);
+      expect(vector.value.slice(0, DENSE)).toEqual(pinned.dense);
       expect(digest(vector)).toBe(pinned.digest);
     });
   }
@@ -290,5 +295,134 @@ describe('the single-pass signals match the regular expressions they replace', (
       expect(seen[`${signal} 1`], signal).toBeGreaterThan(500);
       expect(seen[`${signal} 0`], signal).toBeGreaterThan(500);
     }
+  });
+});
+
+/** The word problem's counts as regular expressions (a word: a run of `\w` and non-ASCII). */
+function referenceProblemSlots(tail: string): number[] {
+  const kinds = (piece: string) =>
+    (piece.match(/[0-9A-Za-z_\u0080-\uffff]+/g) ?? []).map(
+      (word) => PROBLEM_WORDS.get(word.replace(/[A-Z]/g, (letter) => letter.toLowerCase())) ?? 0,
+    );
+  const having = (piece: string, kind: number) =>
+    kinds(piece).filter((bits) => (bits & kind) !== 0).length;
+  const clauses = (tail.match(/[.!?,;](?=\s|$)/g) ?? []).length + having(tail, CONJUNCTION);
+  const numeric = tail
+    .split(/[.!?](?=\s|$)/)
+    .filter((piece) => /\d/.test(piece) || having(piece, NUMBER_WORD) > 0).length;
+  return [
+    Math.min(clauses / 8, 2),
+    Math.min(numeric / 4, 2),
+    Math.min(having(tail, OPERATION) / 16, 1),
+  ];
+}
+
+/** Pieces of word problems: counted words, near misses, numbers, ends of clauses. */
+const PROBLEM_PIECES = [
+  'and',
+  'AND',
+  'And',
+  'andy',
+  'band',
+  'but',
+  'then',
+  'than',
+  'while',
+  'if',
+  'after',
+  'before',
+  'three',
+  'Twelve',
+  'dozen',
+  'dozens',
+  'half',
+  'halves',
+  'twice',
+  'Triples',
+  'one',
+  'ones',
+  'left',
+  'rest',
+  'per',
+  'each',
+  'every',
+  'remaining',
+  'remainder',
+  'apiece',
+  'fewer',
+  'more',
+  '3',
+  '4.5',
+  '1,000',
+  '$12',
+  '7th',
+  'x',
+  '_',
+  'é',
+  'ſ',
+  '\u212a',
+  '日',
+  '\u00e9and',
+  ' ',
+  '  ',
+  '\n',
+  '\t',
+  '\u00a0',
+  '\u3000',
+  '.',
+  '. ',
+  '!',
+  '?',
+  '? ',
+  ',',
+  ', ',
+  ';',
+  '...',
+  '.\n',
+  '-',
+  "'",
+];
+
+describe("the word problem's slots match their regular-expression definitions", () => {
+  it('on random mixes of the pieces, with and without a long lead-in and the words family', () => {
+    const random = createRandom(11);
+    const mismatches: string[] = [];
+    const nonZero = [0, 0, 0];
+    for (let sample = 0; sample < 10_000; sample += 1) {
+      let text = '';
+      const count = 1 + Math.floor(random() * 40);
+      for (let piece = 0; piece < count; piece += 1) {
+        text += PROBLEM_PIECES[Math.floor(random() * PROBLEM_PIECES.length)]!;
+      }
+      if (sample % 4 === 0)
+        text = 'lead and 1. '.repeat(70).slice(0, 800 - Math.floor(random() * 12)) + text;
+      const tail = text.slice(Math.max(0, text.length - 800));
+      const families = sample % 2 === 0 ? undefined : (['shape'] as const);
+      const { value } = featurize({ text, ...(families === undefined ? {} : { families }) });
+      const found = value.slice(12, 15);
+      const expected = referenceProblemSlots(tail);
+      expected.forEach((slot, at) => (nonZero[at]! += slot > 0 ? 1 : 0));
+      if (found.some((slot, at) => slot !== expected[at])) {
+        mismatches.push(
+          `${JSON.stringify(found)} != ${JSON.stringify(expected)}: ${JSON.stringify(tail)}`,
+        );
+      }
+    }
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    for (const count of nonZero) expect(count).toBeGreaterThan(2000);
+  });
+
+  it('reads a GSM8K problem: its clauses, numeric sentences and operation words', () => {
+    const text =
+      "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes " +
+      'muffins for her friends every day with four. She sells the remainder at the market daily ' +
+      'for $2 per fresh duck egg. How much in dollars does she make every day at the market?';
+    const { value } = featurize({ text });
+    // clauses: 3 sentence ends + "and" + the final "?"; numeric sentences: the first three;
+    // operation words: per, every, every, remainder, per, every
+    expect(value.slice(12, 15)).toEqual([5 / 8, 3 / 4, 6 / 16]);
+    expect(featurize({ text: 'Write a poem about the sea' }).value.slice(12, 15)).toEqual([
+      0, 0, 0,
+    ]);
   });
 });
