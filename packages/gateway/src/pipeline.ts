@@ -49,8 +49,14 @@ async function admit(
   });
   if (admission.ok) return admission;
   const { type, message, fields } = admission.error;
-  const retryAfter = { 'retry-after': String(Math.max(0, Math.ceil(admission.retryAfterSeconds))) };
-  sendError(response, request.wire, 429, type, message, retryAfter, type, fields);
+  const headers: Record<string, string> = {
+    'retry-after': String(Math.max(0, Math.ceil(admission.retryAfterSeconds))),
+  };
+  // A budget resets at the window's end, hours away: the SDKs would retry the 429, and
+  // @anthropic-ai/sdk sleeps for any retry-after up to 24 days before it does (a call hung for
+  // hours). `x-should-retry: false` (read by the openai and anthropic SDKs) makes it throw now.
+  if (type === 'budget_exceeded') headers['x-should-retry'] = 'false';
+  sendError(response, request.wire, 429, type, message, headers, type, fields);
   return undefined;
 }
 

@@ -209,6 +209,41 @@ describe('a hard budget with money left, less than the estimate', () => {
   });
 });
 
+describe('a budget 429 is final for the SDKs', () => {
+  it('x-should-retry: false: one request, no hours-long sleep on retry-after (default retries)', async () => {
+    let requests = 0;
+    const counting: typeof fetch = (input, init) => {
+      requests += 1;
+      return fetch(input, init);
+    };
+    // Default maxRetries (2): without the header, @anthropic-ai/sdk sleeps the retry-after
+    // (the seconds to midnight UTC) before each retry, and the openai SDK retries with back-off.
+    const anthropicDefault = new Anthropic({ baseURL: sdk.url, apiKey: 'unused', fetch: counting });
+    const openaiDefault = new OpenAI({
+      baseURL: `${sdk.url}/v1`,
+      apiKey: 'unused',
+      fetch: counting,
+    });
+    const feature = { headers: { 'x-modelmaxx-feature': 'small' } };
+    const started = Date.now();
+    const refused = (await caught(
+      anthropicDefault.messages.create(
+        { model: 'claude-haiku-4-5', max_tokens: 4096, messages: hi },
+        feature,
+      ),
+    )) as InstanceType<typeof Anthropic.RateLimitError>;
+    expect(refused).toBeInstanceOf(Anthropic.RateLimitError);
+    expect(refused.headers.get('x-should-retry')).toBe('false');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    const openaiRefused = await caught(
+      openaiDefault.chat.completions.create({ model: 'gpt-4o-mini', messages: hi }, feature),
+    );
+    expect(openaiRefused).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(requests).toBe(2);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 20_000);
+});
+
 describe('config: a misspelt field is an error naming it, not a silent default', () => {
   it('top level, upstreams and limits (resolveConfig); keys, budgets, rate limits, alerts (access)', () => {
     const flags = { upstreamFlags: [], env: {}, source: 'gateway.json' };
