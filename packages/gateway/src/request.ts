@@ -98,6 +98,23 @@ function checkFields(body: Record<string, unknown>, wire: Wire): void {
       );
     }
     if (!Array.isArray(messages)) throw invalid('messages', 'an array of messages', messages);
+    const index = messages.findIndex(
+      (message) => typeof message !== 'object' || message === null || Array.isArray(message),
+    );
+    if (index >= 0) {
+      throw invalid(`messages[${index}]`, 'a message object (role, content)', messages[index]);
+    }
+  }
+  // Anthropic's API requires it; translated to an OpenAI-style model it would not be, so a
+  // `route:` request without it would answer or 400 depending on the candidate picked.
+  if (wire === 'messages' && (body['max_tokens'] === undefined || body['max_tokens'] === null)) {
+    throw new RequestError(
+      400,
+      'invalid_request_error',
+      '"max_tokens" (a whole number from 1) is required on /v1/messages, as in Anthropic\'s API',
+      'missing_required_parameter',
+      'max_tokens',
+    );
   }
   const input = body['input'];
   if (wire === 'responses' && input !== undefined && input !== null) {

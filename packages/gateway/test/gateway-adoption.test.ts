@@ -108,6 +108,28 @@ describe('wrong types: a 400 naming the field, translated or not', () => {
     }
   });
 
+  it('/v1/messages needs max_tokens whichever provider answers; a message must be an object', async () => {
+    // Translated to an OpenAI-style model it used to answer, to Claude the upstream said 400: a
+    // route: request without it answered or failed by the candidate picked.
+    for (const model of ['gpt-4o-mini', 'claude-haiku-4-5', 'route:support']) {
+      const missing = (await caught(
+        anthropic.messages.create({ model, messages: hi } as never),
+      )) as InstanceType<typeof Anthropic.BadRequestError>;
+      expect(missing, model).toBeInstanceOf(Anthropic.BadRequestError);
+      expect((missing.error as { error: { message: string } }).error.message).toBe(
+        '"max_tokens" (a whole number from 1) is required on /v1/messages, as in Anthropic\'s API',
+      );
+    }
+    const notObject = (await caught(
+      openai.chat.completions.create({ model: 'claude-haiku-4-5', messages: ['hi'] as never }),
+    )) as InstanceType<typeof OpenAI.BadRequestError>;
+    expect(notObject).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(notObject.param).toBe('messages[0]');
+    expect(notObject.message).toContain(
+      '"messages[0]" must be a message object (role, content); got a string: "hi"',
+    );
+  });
+
   it('malformed JSON says so, with the parser’s reason; a non-object names what it got', async () => {
     const post = async (body: string) => {
       const response = await fetch(`${sdk.url}/v1/chat/completions`, {
