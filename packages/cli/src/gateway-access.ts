@@ -112,7 +112,12 @@ export function keysCommand(
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const created = generateGatewayKey(values.id);
+  let created;
+  try {
+    created = generateGatewayKey(values.id);
+  } catch (error) {
+    throw new UsageError(`--id: ${(error as Error).message}`);
+  }
   const entry = {
     id: created.id,
     hash: created.hash,

@@ -38,6 +38,10 @@ describe('virtual keys', () => {
     expect(hashGatewayKey(a.key)).toBe(a.hash);
     // Nothing of the key itself in what is stored.
     expect(a.hash).not.toContain(a.key.slice(4, 20));
+    // An id the config would refuse at the gateway's start is refused before a key is shown.
+    expect(() => generateGatewayKey('bad id!')).toThrow(
+      'key id "bad id!": letters, digits and _ . : @ / - only',
+    );
   });
 
   it('authenticates by hash with metadata; unknown, missing and disabled keys are refused', () => {

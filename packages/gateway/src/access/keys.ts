@@ -7,6 +7,7 @@
  * time taken says nothing about which key (or how much of one) matched.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { GatewayKeySchema } from './config.js';
 import type { GatewayKeyConfig } from './config.js';
 import type { Authentication, Principal } from './types.js';
 
@@ -26,6 +27,12 @@ export interface NewGatewayKey {
 
 /** A new random key and its config entry (`id` defaults to `key_` + 8 random hex digits). */
 export function generateGatewayKey(id?: string): NewGatewayKey {
+  // Checked before the key is shown: the config would refuse the id at the gateway's start.
+  const checked = id === undefined ? undefined : GatewayKeySchema.shape.id.safeParse(id);
+  if (checked?.success === false) {
+    const reason = checked.error.issues.map((issue) => issue.message).join('; ');
+    throw new Error(`key id ${JSON.stringify(id)}: ${reason}`);
+  }
   const key = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
   return { key, id: id ?? `key_${randomBytes(4).toString('hex')}`, hash: hashGatewayKey(key) };
 }
