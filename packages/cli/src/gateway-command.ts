@@ -16,6 +16,7 @@ import type { SpanStore } from '@modelmaxx/collector';
 import {
   GatewayConfigError,
   assertSafeToBind,
+  baseUrlWarnings,
   createGateway,
   readConfigFile,
   resolveConfig,
@@ -101,6 +102,7 @@ function loadGatewayConfig(
   configFile: string | undefined,
   upstreams: readonly string[],
   env: Env,
+  warn: (text: string) => void,
 ): GatewayConfig {
   const file = configFile ?? env['MODELMAXX_GATEWAY_CONFIG'];
   const input = file === undefined ? {} : readConfigFile(file);
@@ -114,6 +116,7 @@ function loadGatewayConfig(
       'no upstream: give --upstream NAME=URL (e.g. openai=https://api.openai.com/v1) or upstreams in --config',
     );
   }
+  for (const warning of baseUrlWarnings(config)) warn(warning);
   return config;
 }
 
@@ -205,7 +208,9 @@ export async function gatewayCommand(
   let config: GatewayConfig;
   let access: GatewayAccess;
   try {
-    config = loadGatewayConfig(values.config, values.upstream ?? [], io.env);
+    config = loadGatewayConfig(values.config, values.upstream ?? [], io.env, (text) =>
+      io.stderr(`modelmaxx gateway: warning: ${text}\n`),
+    );
     access = accessFor(config, io.env, { logger: stderrLogger() });
     assertSafeToBind(host, access);
   } catch (error) {
@@ -275,7 +280,9 @@ export async function serveWithGateway(
   let access: GatewayAccess;
   const listening: { url?: string } = {};
   try {
-    config = loadGatewayConfig(split.config, split.upstreams, io.env);
+    config = loadGatewayConfig(split.config, split.upstreams, io.env, (text) =>
+      io.stderr(`modelmaxx serve: warning: ${text}\n`),
+    );
     // Before anything listens: the host the collector will bind (its own checks follow).
     let host: string | undefined;
     let dataDir: string | undefined;

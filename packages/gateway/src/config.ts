@@ -344,3 +344,31 @@ export function resolveModel(
   }
   return undefined;
 }
+
+/**
+ * Base URLs that are almost surely wrong, said at start: the paths are appended as the SDKs append
+ * them (`/chat/completions` to an OpenAI-style base URL, `/v1/messages` to Anthropic's), so an
+ * Anthropic base URL ending in `/v1` calls `…/v1/v1/messages`, and an OpenAI-style one without a
+ * path usually misses its `/v1`.
+ */
+export function baseUrlWarnings(config: GatewayConfig): string[] {
+  const warnings: string[] = [];
+  for (const { name, kind, baseURL } of config.upstreams.values()) {
+    let path: string;
+    try {
+      path = new URL(baseURL).pathname.replace(/\/+$/, '');
+    } catch {
+      continue;
+    }
+    if (kind === 'anthropic' && path.endsWith('/v1')) {
+      warnings.push(
+        `upstream "${name}" (anthropic): base URL ${baseURL} ends in /v1, and the gateway appends /v1/messages (as the Anthropic SDK does), so calls go to ${baseURL}/v1/messages; give ${baseURL.slice(0, -3)}`,
+      );
+    } else if (kind !== 'anthropic' && path === '') {
+      warnings.push(
+        `upstream "${name}" (${kind}): base URL ${baseURL} has no path, and the gateway appends /chat/completions (as the OpenAI SDK does), so calls go to ${baseURL}/chat/completions; OpenAI-style base URLs usually end in /v1`,
+      );
+    }
+  }
+  return warnings;
+}

@@ -10,6 +10,7 @@ export type {
 export {
   GatewayConfigError,
   GatewayConfigSchema,
+  baseUrlWarnings,
   UPSTREAM_KINDS,
   kindOfName,
   parseUpstreamFlag,

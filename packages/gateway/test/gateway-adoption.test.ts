@@ -10,7 +10,7 @@ import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccess, resolveConfig } from '../src/index.js';
+import { baseUrlWarnings, createAccess, resolveConfig } from '../src/index.js';
 import { simUpstreams, startSdkGateway } from './helpers.js';
 import type { SdkGateway } from './helpers.js';
 
@@ -301,5 +301,26 @@ describe('config: a misspelt field is an error naming it, not a silent default',
         alerts: { rules: [{ kind: 'budget', name: 'b', budgte: 'x' }] } as never,
       }),
     ).toThrow('Unrecognized key: "budgte"');
+  });
+});
+
+describe('base URLs the SDKs would not take', () => {
+  it('an Anthropic one ending in /v1 and an OpenAI-style one without a path are warned of', () => {
+    const warnings = (flags: string[]) =>
+      baseUrlWarnings(resolveConfig({}, { upstreamFlags: flags, env: {} }));
+    expect(
+      warnings([
+        'openai=http://127.0.0.1:8787',
+        'anthropic=http://127.0.0.1:8787/v1/',
+        'local=http://127.0.0.1:11434/api/v1',
+      ]),
+    ).toEqual([
+      'upstream "openai" (openai): base URL http://127.0.0.1:8787 has no path, and the gateway appends /chat/completions (as the OpenAI SDK does), so calls go to http://127.0.0.1:8787/chat/completions; OpenAI-style base URLs usually end in /v1',
+      'upstream "anthropic" (anthropic): base URL http://127.0.0.1:8787/v1 ends in /v1, and the gateway appends /v1/messages (as the Anthropic SDK does), so calls go to http://127.0.0.1:8787/v1/v1/messages; give http://127.0.0.1:8787',
+    ]);
+    // The documented ones: nothing to say.
+    expect(warnings([`openai=${sim.openaiBaseURL}`, `anthropic=${sim.anthropicBaseURL}`])).toEqual(
+      [],
+    );
   });
 });
