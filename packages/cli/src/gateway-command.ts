@@ -230,7 +230,7 @@ export async function gatewayCommand(
     `modelmaxx gateway listening on ${url} (upstreams: ${[...config.upstreams.values()]
       .map(
         (upstream) =>
-          `${upstream.name}=${shownUrl(upstream.baseURL)}${upstream.key === undefined ? ' (no key)' : ''}`,
+          `${upstream.name}=${shownUrl(upstream.baseURL)}${upstream.key === undefined ? ` (no key: ${upstream.keyEnv} not set)` : ''}`,
       )
       .join(', ')})\n` + `  OpenAI SDKs: base URL ${url}/v1    Anthropic SDKs: base URL ${url}\n`,
   );
@@ -332,7 +332,7 @@ export async function serveWithGateway(
   io.stderr(
     `modelmaxx collector and gateway listening on ${collector.url} (storage: ${collector.config.clickhouseUrl ?? collector.config.dataDir})\n` +
       `  apps send spans with  OTEL_EXPORTER_OTLP_ENDPOINT=${collector.url}\n` +
-      `  gateway: OpenAI SDKs base URL ${collector.url}/v1, Anthropic SDKs ${collector.url} (upstreams: ${[...config.upstreams.keys()].join(', ')})\n` +
+      `  gateway: OpenAI SDKs base URL ${collector.url}/v1, Anthropic SDKs ${collector.url} (upstreams: ${[...config.upstreams.values()].map((upstream) => (upstream.key === undefined ? `${upstream.name} (no key: ${upstream.keyEnv} not set)` : upstream.name)).join(', ')})\n` +
       `  dashboard             ${collector.url}/\n`,
   );
   const signal = await waitForSignal();

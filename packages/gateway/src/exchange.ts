@@ -10,6 +10,7 @@ import type { Attributes, Context, Span } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK } from '@modelmaxx/semconv';
 import type { Admission, Principal } from './access/types.js';
+import type { Upstream } from './config.js';
 import type { ClientState, GatewayContext } from './context.js';
 import { HeldAnswer, runGatewayPlan } from './cascade.js';
 import type { PlanCallResult } from './cascade.js';
@@ -256,6 +257,9 @@ export class Exchange {
     const ok = status < 400 && result.complete && result.summary.streamError === undefined;
     const costUsd = this.account(attempt, result, ok, status);
     if (status >= 400 && !retryable) this.context.metrics.upstreamErrors += 1;
+    if ((status === 401 || status === 403) && target.upstream.key === undefined) {
+      warnNoKey(this.context, target.upstream, status);
+    }
     // A retryable status was counted (and cooled down) already.
     if (!retryable) {
       this.routing.outcomes.push({
@@ -453,4 +457,21 @@ function abortAllOf(calls: ReadonlySet<UpstreamCall>): () => void {
   return () => {
     for (const call of calls) call.abort();
   };
+}
+
+/** Upstreams already said to answer 401/403 for want of a key (once each: not per request). */
+const warnedNoKey = new WeakSet<Upstream>();
+
+/**
+ * An upstream without a key refusing the call: most likely its key env var is not set, while the
+ * app sent its own key (which the gateway never forwards), so the upstream's "no API key" error
+ * puzzles the app's developer. Said once in the gateway's log.
+ */
+function warnNoKey(context: GatewayContext, upstream: Upstream, status: number): void {
+  if (warnedNoKey.has(upstream)) return;
+  warnedNoKey.add(upstream);
+  context.log.warn(
+    `upstream "${upstream.name}" answered ${status} and the gateway has no key for it: set ${upstream.keyEnv} (the app's own Authorization / x-api-key is never forwarded upstream)`,
+    { upstream: upstream.name, status },
+  );
 }

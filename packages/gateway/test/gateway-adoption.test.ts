@@ -324,3 +324,32 @@ describe('base URLs the SDKs would not take', () => {
     );
   });
 });
+
+describe('an upstream without a key', () => {
+  it('answering 401: the gateway says once which env var to set (the app key is not forwarded)', async () => {
+    const warnings: string[] = [];
+    const logger = {
+      info: () => undefined,
+      warn: (message: string) => warnings.push(message),
+      error: () => undefined,
+    };
+    // No MODELMAXX_UPSTREAM_OPENAI_KEY in env: the upstream is called without a key.
+    const keyless = await startSdkGateway(resolveConfig({}, simUpstreams(sim)), { logger });
+    try {
+      for (let index = 0; index < 2; index += 1) {
+        const refused = await caught(
+          keyless.openai.chat.completions.create({
+            model: 'gpt-4o-mini',
+            messages: [{ role: 'user', content: `Hi ${index} [sim:status=401]` }],
+          }),
+        );
+        expect(refused).toBeInstanceOf(OpenAI.AuthenticationError);
+      }
+      expect(warnings).toEqual([
+        'upstream "openai" answered 401 and the gateway has no key for it: set MODELMAXX_UPSTREAM_OPENAI_KEY (the app\'s own Authorization / x-api-key is never forwarded upstream)',
+      ]);
+    } finally {
+      await keyless.close();
+    }
+  });
+});

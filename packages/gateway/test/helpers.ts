@@ -14,7 +14,7 @@ import type { PolicyInput } from '@modelmaxx/router';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { createGateway, resolveConfig } from '../src/index.js';
-import type { Gateway, GatewayAccess, GatewayConfig } from '../src/index.js';
+import type { Gateway, GatewayAccess, GatewayConfig, GatewayLogger } from '../src/index.js';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 
 type AnyValue = {
@@ -288,7 +288,12 @@ export interface SdkGateway {
 /** An in-process gateway on loopback exporting spans over OTLP, with both SDKs (no retries). */
 export async function startSdkGateway(
   config: GatewayConfig,
-  options: { access?: GatewayAccess; seed?: number; now?: () => number } = {},
+  options: {
+    access?: GatewayAccess;
+    seed?: number;
+    now?: () => number;
+    logger?: GatewayLogger;
+  } = {},
 ): Promise<SdkGateway> {
   const receiver = await startSpanReceiver();
   const gateway = createGateway({
@@ -297,7 +302,11 @@ export async function startSdkGateway(
     spanExporter: new OTLPTraceExporter({ url: receiver.url }),
     random: createRandom(options.seed ?? 1),
     ...(options.now === undefined ? {} : { now: options.now }),
-    logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    logger: options.logger ?? {
+      info: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+    },
   });
   const { url } = await gateway.listen(0, '127.0.0.1');
   const attempts = () => receiver.spans.filter((span) => span.name.startsWith('chat'));
