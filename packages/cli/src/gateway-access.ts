@@ -84,7 +84,7 @@ export function keysCommand(
   io: { stdout: (text: string) => void; stderr: (text: string) => void },
 ): number {
   const [sub, ...rest] = args;
-  if (sub === '--help' || sub === '-h') {
+  if (sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) {
     io.stdout(KEYS_HELP);
     return 0;
   }

@@ -370,9 +370,12 @@ export async function runCli(argv: string[], io: Io = defaultIo): Promise<number
   }
   const run = COMMANDS[command];
   const help = COMMAND_HELP[command];
+  // `gateway keys … --help` is the keys subcommand's own help (keysCommand prints it).
+  const ownHelp = command === 'gateway' && rest[0] === 'keys';
   if (
     run !== undefined &&
     help !== undefined &&
+    !ownHelp &&
     rest.some((arg) => arg === '--help' || arg === '-h')
   ) {
     io.stdout(help);

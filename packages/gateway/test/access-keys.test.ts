@@ -149,6 +149,15 @@ describe('virtual keys', () => {
         ok: true,
         principal: { keyId: 'web', team: 'support', user: 'ana' },
       });
+
+      // `keys create --help` is the subcommand's help (it was `gateway`'s), and makes no key.
+      const help = await promisify(execFile)(
+        process.execPath,
+        [bin, 'gateway', 'keys', 'create', '--id', 'x', '--help', '--config', file],
+        { timeout: 60_000 },
+      );
+      expect(help.stdout).toMatch(/^Usage: modelmaxx gateway keys create /);
+      expect(JSON.parse(readFileSync(file, 'utf8')).keys).toHaveLength(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
