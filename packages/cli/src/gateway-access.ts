@@ -24,6 +24,8 @@ export interface AccessWiring {
   /** The in-process collector's URL once it listens (`serve --gateway`), for alert rules. */
   readonly collectorUrl?: () => string | undefined;
   readonly logger?: GatewayLogger;
+  /** The config file, named in errors as the gateway's own config errors name it. */
+  readonly source?: string | undefined;
 }
 
 /**
@@ -66,7 +68,10 @@ export function accessFromConfig(
       ...(stats === undefined ? {} : { stats }),
     });
   } catch (error) {
-    throw new GatewayConfigError((error as Error).message);
+    const message = (error as Error).message;
+    throw new GatewayConfigError(
+      wiring.source === undefined ? message : `${wiring.source}: ${message}`,
+    );
   }
 }
 

@@ -211,7 +211,10 @@ export async function gatewayCommand(
     config = loadGatewayConfig(values.config, values.upstream ?? [], io.env, (text) =>
       io.stderr(`modelmaxx gateway: warning: ${text}\n`),
     );
-    access = accessFor(config, io.env, { logger: stderrLogger() });
+    access = accessFor(config, io.env, {
+      logger: stderrLogger(),
+      source: values.config ?? io.env['MODELMAXX_GATEWAY_CONFIG'],
+    });
     assertSafeToBind(host, access);
   } catch (error) {
     return fail(io, error, 'gateway');
@@ -293,6 +296,7 @@ export async function serveWithGateway(
     }
     // Budget spend beside the collector's data; alert rules read this collector's stats.
     access = accessFor(config, io.env, {
+      source: split.config ?? io.env['MODELMAXX_GATEWAY_CONFIG'],
       stateDir: dataDir,
       collectorUrl: () => listening.url,
       logger: stderrLogger(),

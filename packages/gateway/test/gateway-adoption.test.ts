@@ -5,6 +5,11 @@
  * paths the gateway does not serve answered in the API's shape, and a hard budget's 429 when
  * money is left but less than the request's estimate.
  */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
@@ -352,4 +357,27 @@ describe('an upstream without a key', () => {
       await keyless.close();
     }
   });
+});
+
+describe('modelmaxx gateway --config with a bad access field', () => {
+  it('names the file, as the gateway fields do (exit 2)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'modelmaxx-adoption-'));
+    try {
+      const file = join(dir, 'gateway.json');
+      const budget = { name: 'b', scope: 'teams', period: 'day', limitUsd: 1 };
+      writeFileSync(file, JSON.stringify({ upstreams: { openai: {} }, budgets: [budget] }));
+      const bin = join(import.meta.dirname, '..', '..', 'cli', 'bin', 'modelmaxx.js');
+      const failed = (await promisify(execFile)(
+        process.execPath,
+        [bin, 'gateway', '--port', '0', '--config', file],
+        { timeout: 60_000 },
+      ).catch((error: unknown) => error)) as { code: number; stderr: string };
+      expect(failed.code).toBe(2);
+      expect(failed.stderr).toBe(
+        `modelmaxx gateway: ${file}: invalid gateway access config: budgets.0.scope: Invalid option: expected one of "global"|"key"|"user"|"team"|"feature"\n`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
