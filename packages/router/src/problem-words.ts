@@ -163,9 +163,8 @@ function room(): void {
   }
 }
 
-/** Notes the word c[start..end) (its FNV-1a `hash`, int32) if it may be a counted word. */
+/** Notes the word c[start..end) (its FNV-1a `hash`, int32, passed `WORD_FILTER`). */
 export function noteWord(start: number, end: number, hash: number): void {
-  if (WORD_FILTER[hash & WORD_FILTER_MASK] === 0) return;
   room();
   events[noted] = start;
   events[noted + 1] = end;

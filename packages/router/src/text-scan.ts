@@ -22,6 +22,7 @@
  */
 
 import { Buffer } from 'node:buffer';
+import { WORD_FILTER, WORD_FILTER_MASK } from './problem-words.js';
 import { countProblem, noteClauseEnd, noteWord, startEvents } from './problem-words.js';
 
 export const CODE = 1;
@@ -53,6 +54,13 @@ export function codeUnitsOf(text: string, from: number): Uint16Array {
   else for (let index = 0; index < count; index += 1) units[index] = text.charCodeAt(from + index);
   return units;
 }
+
+/**
+ * `WORD_FILTER`, copied into this module and checked in the scan's loop: 1.5% fewer instructions
+ * per featurize than the check on the imported table inside `noteWord` (callgrind, the decision
+ * bench's prompt).
+ */
+const FILTER = Uint8Array.from(WORD_FILTER);
 
 /** Where the word n-grams go: `addOne(slot)` counts one in slots `base..base + mask`. */
 export interface Buckets {
@@ -426,7 +434,7 @@ export function scanText(
       inWord = false;
       words += 1;
       if (buckets !== null) previous = addWord(buckets, base, mask, hash, previous);
-      noteWord(wordStart, index, hash);
+      if (FILTER[hash & WORD_FILTER_MASK] !== 0) noteWord(wordStart, index, hash);
     }
     if ((kind & CLAUSE_END) !== 0 && (index + 1 === size || isSpace(c[index + 1]!))) {
       noteClauseEnd((kind & SENTENCE_END) !== 0, digits);
