@@ -313,8 +313,8 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult[]> {
   results.push(...routeLlmResults(sets, seeds, 'online'));
   const fitted = routeLlmResults(sets, seeds, 'fit');
   results.push(...fitted);
-  // MMLU's 7,000 test prompts each scan a memory of 4,096 embeddings, at every knob and seed
-  // (about 20 minutes): only when asked for
+  // MMLU's 14,042 prompts take half an hour to embed the first time (cached after), then
+  // about 2 minutes of replay per seed: only when asked for
   const embedded: SetName[] = ['mtbench', 'gsm8k'];
   if (process.env['ROUTER_BENCH_EMBED_MMLU'] === '1') embedded.push('mmlu');
   if (process.env['ROUTER_BENCH_EMBED'] !== 'off') {
