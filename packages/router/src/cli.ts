@@ -246,6 +246,29 @@ export function requestClassOf(prompt: RecordedPrompt): string {
   return classOfFeatures(extractFeatures({ messages: [{ role: 'user', content: prompt.prompt }] }));
 }
 
+/** The train and test data of the arguments; a note on stderr for each file with skipped rows. */
+function loadSplits(
+  parsed: ReplayArguments,
+  stderr: Writable,
+): { train: RecordedDataset; test: RecordedDataset } {
+  const noteSkipped = (file: string, rows: number): void => {
+    stderr.write(
+      `note: ${file}: ${rows} rows skipped (a model's score missing or the row incomplete)\n`,
+    );
+  };
+  if (parsed.data.length > 0) {
+    return splitDataset(loadRecorded(parsed.data, noteSkipped), parsed.seed, parsed.split);
+  }
+  const train = loadRecorded(parsed.train, noteSkipped);
+  const test = loadRecorded(parsed.test, noteSkipped);
+  if (train.models.join('\n') !== test.models.join('\n')) {
+    throw new Error(
+      `the --train files (${parsed.train.join(', ')}) have models ${train.models.join(', ')}, the --test files (${parsed.test.join(', ')}) ${test.models.join(', ')}`,
+    );
+  }
+  return { train, test };
+}
+
 export async function main(
   args: readonly string[],
   stdout: Writable,
@@ -272,14 +295,7 @@ export async function main(
     return 0;
   }
   try {
-    let train: RecordedDataset;
-    let test: RecordedDataset;
-    if (parsed.data.length > 0) {
-      ({ train, test } = splitDataset(loadRecorded(parsed.data), parsed.seed, parsed.split));
-    } else {
-      train = loadRecorded(parsed.train);
-      test = loadRecorded(parsed.test);
-    }
+    const { train, test } = loadSplits(parsed, stderr);
     let policy: Policy | undefined =
       parsed.policy === undefined ? undefined : loadPolicyFile(parsed.policy);
     if (parsed.predict) {

@@ -8,19 +8,58 @@ import { isRouterBenchCsv, mergeDatasets, parseRouterBenchCsv } from './routerbe
 import type { RecordedDataset, RecordedPrompt } from './routerbench.js';
 import { isTrafficJsonl, parseTrafficJsonl } from './traffic.js';
 
-/** One file: RouterBench CSV, RouteLLM CSV, MT-Bench judgements or recorded-traffic JSONL. */
-export function loadRecordedFile(file: string): RecordedDataset {
-  const text = readFileSync(file, 'utf8');
-  if (file.endsWith('.jsonl')) {
-    return isTrafficJsonl(text) ? parseTrafficJsonl(text, basename(file)) : parseMtBenchJsonl(text);
-  }
-  return isRouterBenchCsv(text)
-    ? parseRouterBenchCsv(text)
-    : parseRouteLlmCsv(text, routeLlmTaskOf(file));
+/** The file's name in errors, unless the parser's message already starts with it. */
+function named(name: string, error: unknown): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.startsWith(name)
+    ? (error as Error)
+    : new Error(`${name}: ${message}`, { cause: error });
 }
 
-export function loadRecorded(files: readonly string[]): RecordedDataset {
-  return mergeDatasets(files.map(loadRecordedFile));
+/**
+ * One file: RouterBench CSV, RouteLLM CSV, MT-Bench judgements or recorded-traffic JSONL. Every
+ * error names the file (and the line where the parser knows it); an empty file, or one none of
+ * whose rows could be read, is an error too.
+ */
+export function loadRecordedFile(file: string): RecordedDataset {
+  const text = readFileSync(file, 'utf8');
+  const name = basename(file);
+  if (text.trim() === '') throw new Error(`${name}: empty file (no requests)`);
+  let data: RecordedDataset;
+  try {
+    if (file.endsWith('.jsonl')) {
+      data = isTrafficJsonl(text) ? parseTrafficJsonl(text, name) : parseMtBenchJsonl(text);
+    } else {
+      data = isRouterBenchCsv(text)
+        ? parseRouterBenchCsv(text)
+        : parseRouteLlmCsv(text, routeLlmTaskOf(file));
+    }
+  } catch (error) {
+    throw named(name, error);
+  }
+  if (data.prompts.length === 0) {
+    throw new Error(
+      `${name}: no requests${data.skipped > 0 ? ` (${data.skipped} rows skipped: a model's score missing)` : ''}`,
+    );
+  }
+  return data;
+}
+
+/** Several files merged; `onSkipped` hears of each file whose rows were skipped (a score missing). */
+export function loadRecorded(
+  files: readonly string[],
+  onSkipped?: (file: string, rows: number) => void,
+): RecordedDataset {
+  const datasets = files.map((file) => {
+    const data = loadRecordedFile(file);
+    if (data.skipped > 0) onSkipped?.(file, data.skipped);
+    return data;
+  });
+  try {
+    return mergeDatasets(datasets);
+  } catch (error) {
+    throw new Error(`${files.join(', ')}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** The group a prompt is split by: MT-Bench's two turns of a question stay together. */

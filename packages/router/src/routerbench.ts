@@ -24,7 +24,7 @@ export interface RecordedPrompt {
 export interface RecordedDataset {
   readonly models: readonly string[];
   readonly prompts: readonly RecordedPrompt[];
-  /** Rows skipped because a score was missing. */
+  /** Rows skipped because a score was missing (or, in a CSV, the row had too few columns). */
   readonly skipped: number;
 }
 
@@ -154,7 +154,7 @@ export function parsePythonStringList(literal: string): string[] {
 const RESPONSE_SUFFIX = '|model_response';
 const COST_SUFFIX = '|total_cost';
 
-/** Parses RouterBench CSV text; rows with any empty score are skipped. */
+/** Parses RouterBench CSV text; rows with any empty score, or too few columns, are skipped. */
 export function parseRouterBenchCsv(text: string): RecordedDataset {
   const rows = parseCsv(text);
   const header = rows[0];
@@ -176,7 +176,11 @@ export function parseRouterBenchCsv(text: string): RecordedDataset {
   let skipped = 0;
   for (let rowIndex = 1; rowIndex < rows.length; rowIndex += 1) {
     const row = rows[rowIndex]!;
-    if (row.length < header.length) continue;
+    if (row.length === 1 && row[0]!.trim() === '') continue;
+    if (row.length < header.length) {
+      skipped += 1;
+      continue;
+    }
     const scores = new Float64Array(models.length);
     const costs = new Float64Array(models.length);
     let complete = true;
