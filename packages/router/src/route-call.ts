@@ -55,6 +55,8 @@ export interface RouterCore {
   readonly options: Pick<RouterOptions, 'check' | 'cost' | 'score'>;
   /** The request's feature vector (with its embedding when an embedder is given). */
   readonly vectorOf: (params: ChatParams, classKey: string) => Promise<RequestVector>;
+  /** Each returned completion's (or stream's) decision (`router.decisionOf`). */
+  readonly decisions: WeakMap<object, Decision>;
 }
 
 /** A request, as the route loop takes it. */
@@ -351,6 +353,7 @@ class RouteCall {
     endRouted(this.span, { model, weight, reason, attempts: this.attempts.length });
     this.learn();
     const { decision } = this;
+    if (decision !== undefined) this.core.decisions.set(result, decision);
     const { params } = this.request;
     if (
       this.core.shadows.enabled &&

@@ -13,6 +13,7 @@ import { CandidateClients } from './candidate-call.js';
 import { Cooldowns } from './cooldowns.js';
 import type { WeightTable } from './decision.js';
 import { RoutingEngine } from './engine.js';
+import type { Decision, LabelledExample } from './engine.js';
 import { cachedEmbedder, featurize, featurizeInputOf } from './features.js';
 import type { RequestVector } from './features.js';
 import { parsePolicy } from './policy.js';
@@ -51,6 +52,19 @@ function vectorSource(
       return featurize(input);
     }
   };
+}
+
+/** The examples with their spacing kept, the last one at `now` (the router's clock). */
+function onClock(examples: Iterable<LabelledExample>, now: number): LabelledExample[] {
+  const list = [...examples];
+  let last = -Infinity;
+  for (const example of list) last = Math.max(last, example.request.at);
+  const shift = now - last;
+  if (list.length === 0 || shift === 0) return list;
+  return list.map((example) => ({
+    ...example,
+    request: { ...example.request, at: example.request.at + shift },
+  }));
 }
 
 export function createRouter(options: RouterOptions): Router {
@@ -102,6 +116,7 @@ export function createRouter(options: RouterOptions): Router {
     now,
     options,
     vectorOf,
+    decisions: new WeakMap<object, Decision>(),
   };
   const create = (params: ChatParams, routeOptions?: Parameters<typeof routeRequest>[2]) =>
     routeRequest(core, params, routeOptions);
@@ -109,6 +124,8 @@ export function createRouter(options: RouterOptions): Router {
     policy,
     engine,
     chat: { completions: { create: create as Router['chat']['completions']['create'] } },
+    fit: (examples) => engine.fit(onClock(examples, now())),
+    decisionOf: (result) => core.decisions.get(result),
     cooldowns: () => cooldowns.snapshot(),
     referenceModel,
     shadows: () => shadows.stats(),

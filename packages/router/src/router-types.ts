@@ -6,7 +6,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import type OpenAI from 'openai';
 import type { Tracer } from '@opentelemetry/api';
 import type { WeightTable } from './decision.js';
-import type { RoutingEngine } from './engine.js';
+import type { Decision, LabelledExample, RoutingEngine } from './engine.js';
 import type { Embedder } from './features.js';
 import type { Policy, PolicyInput } from './policy.js';
 import type { RandomSource } from './random.js';
@@ -168,6 +168,18 @@ export interface Router {
       ): Promise<ChatCompletion | AsyncIterable<ChatChunk>>;
     };
   };
+  /**
+   * Learns a labelled history (`engine.fit`, e.g. `labelledExamples(loadRecorded(files),
+   * policy)`) on this router's clock: the examples keep their spacing, the last one is stamped
+   * `now()`. (`labelledExamples` stamps from 0, the replay's clock; given to `router.engine.fit`
+   * directly, that history is decades old to a router on `Date.now()` and decays away at once.)
+   */
+  fit(examples: Iterable<LabelledExample>): void;
+  /**
+   * The engine's decision behind a completion (or stream) this router returned, for
+   * `router.engine.explain(decision)`; undefined for a pinned model or an over-budget pick.
+   */
+  decisionOf(result: object): Decision | undefined;
   /** Models cooling down now, with the time (ms) they become available again. */
   cooldowns(): ReadonlyMap<string, number>;
   /**

@@ -1,0 +1,110 @@
+/**
+ * The routed client as the docs tell an app to use it (llm-sim): an offline fit from a labelled
+ * traffic file on the app's real clock, and `explain` of the decision behind a completion.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parsePolicy } from '../src/policy.js';
+import { loadRecorded } from '../src/recorded.js';
+import { labelledExamples } from '../src/replay.js';
+import { createRouter } from '../src/router-client.js';
+import { useLlmSim } from './support/llm-sim-env.js';
+
+const env = useLlmSim({ seed: 3 });
+
+const policy = parsePolicy({
+  name: 'support-per-request',
+  candidates: [{ model: 'gpt-4o-mini' }, { model: 'gpt-4o' }],
+  goal: { costPenalty: 0.1 },
+  predictor: { enabled: true, warmup: 20 },
+  exploration: 0,
+});
+
+const HARD = (index: number) => `Summarize invoice ${index}: compute 17*${index}+3 total`;
+const EASY = (index: number) => `Summarize: my invoice ${index}`;
+
+/** A labelled traffic file: the cheap model fails the invoices with arithmetic. */
+function trafficFile(): string {
+  const lines = Array.from({ length: 120 }, (_, index) => {
+    const hard = index % 3 === 0;
+    return JSON.stringify({
+      id: `t-${index}`,
+      task: 'ticket-summary',
+      prompt: hard ? HARD(index) : EASY(index),
+      outcomes: {
+        'gpt-4o': { score: 1, cost_usd: 0.004 },
+        'gpt-4o-mini': { score: hard ? 0 : 1, cost_usd: 0.0003 },
+      },
+    });
+  });
+  const file = join(mkdtempSync(join(tmpdir(), 'router-adoption-')), 'traffic.jsonl');
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+function router() {
+  return createRouter({ policy, clients: { openai: env.openai }, score: () => 1 });
+}
+
+const ask = (routed: ReturnType<typeof router>, content: string) =>
+  routed.chat.completions.create(
+    { model: 'auto', messages: [{ role: 'user', content }] },
+    { task: 'ticket-summary' },
+  );
+
+describe('an app adopting the router', () => {
+  const examples = labelledExamples(loadRecorded([trafficFile()]), policy);
+
+  /** An easy request, then a hard one: the decisions of both. */
+  async function easyThenHard(routed: ReturnType<typeof router>) {
+    const easy = await ask(routed, EASY(1002));
+    const hard = await ask(routed, HARD(1003));
+    return { easy: routed.decisionOf(easy)!, hard: routed.decisionOf(hard)!, model: hard.model };
+  }
+
+  it('router.fit learns a labelled history on the router clock and keeps it', async () => {
+    const fitted = router();
+    fitted.fit(examples);
+    const { easy, hard, model } = await easyThenHard(fitted);
+    expect(easy.first).toEqual(['gpt-4o-mini']);
+    expect(hard.first).toEqual(['gpt-4o']);
+    expect(model).toMatch(/^gpt-4o-2/);
+    // explain: each candidate's prediction, its evidence and the features that pushed it
+    const explained = fitted.engine.explain(hard);
+    expect(explained.map((entry) => entry.model)).toEqual(['gpt-4o-mini', 'gpt-4o']);
+    expect(explained[0]!.quality).toBeLessThan(0.5);
+    expect(explained[1]!.quality).toBeGreaterThan(0.9);
+    expect(explained[0]!.evidence).toBeGreaterThan(50);
+    expect(explained[0]!.features!.length).toBeGreaterThan(0);
+  });
+
+  it('engine.fit with the examples stamped from 0 is forgotten by a router on Date.now()', async () => {
+    // what the docs showed before: after one live call the history has decayed away
+    const stale = router();
+    stale.engine.fit(examples);
+    const { hard } = await easyThenHard(stale);
+    expect(hard.first).toEqual(['gpt-4o-mini']);
+    expect(stale.engine.explain(hard)[0]!.evidence).toBeLessThan(1);
+  });
+
+  it('decisionOf: a stream has its decision; a pinned model has none', async () => {
+    const fitted = router();
+    fitted.fit(examples);
+    const stream = await fitted.chat.completions.create({
+      model: 'auto',
+      stream: true,
+      messages: [{ role: 'user', content: EASY(7) }],
+    });
+    for await (const _chunk of stream) {
+      // drain
+    }
+    expect(fitted.decisionOf(stream)?.first).toHaveLength(1);
+    const pinned = await fitted.chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: EASY(8) }],
+    });
+    expect(fitted.decisionOf(pinned)).toBeUndefined();
+  });
+});
