@@ -338,10 +338,22 @@ class RouteCall {
     const tried = attempts.map((entry) => `${entry.model}: ${entry.error ?? entry.outcome}`);
     return new AllCandidatesFailedError(
       attempts.length === 0
-        ? `policy "${policy}": every candidate for class "${this.request.classKey}" is cooling down or excluded`
+        ? `policy "${policy}": every candidate for class "${this.request.classKey}" is cooling down or excluded (${this.coolingDown()})`
         : `policy "${policy}": all ${attempts.length} attempts failed (${tried.join('; ')})`,
       attempts,
     );
+  }
+
+  /** Which models cool down and for how long, e.g. `gpt-4o cooling down for 28.5 s more`. */
+  private coolingDown(): string {
+    const now = this.core.now();
+    const cooling = [...this.core.cooldowns.snapshot()].filter(([, until]) => until > now);
+    if (cooling.length === 0) return 'none is cooling down: the policy makes none eligible';
+    return cooling
+      .map(
+        ([model, until]) => `${model} cooling down for ${((until - now) / 1000).toFixed(1)} s more`,
+      )
+      .join(', ');
   }
 
   private learn(): void {

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parsePolicy } from '../src/policy.js';
 import { loadRecorded } from '../src/recorded.js';
 import { labelledExamples } from '../src/replay.js';
+import { AllCandidatesFailedError } from '../src/route-errors.js';
 import { createRouter } from '../src/router-client.js';
 import { useLlmSim } from './support/llm-sim-env.js';
 
@@ -106,5 +107,39 @@ describe('an app adopting the router', () => {
       messages: [{ role: 'user', content: EASY(8) }],
     });
     expect(fitted.decisionOf(pinned)).toBeUndefined();
+  });
+
+  it('falls back on a 429, cools the model for its retry-after, says how long when all cool', async () => {
+    let clock = 1_000_000;
+    const routed = createRouter({
+      policy: {
+        name: 'support',
+        candidates: [{ model: 'gpt-4o-mini' }, { model: 'gpt-4o' }],
+        exploration: 0,
+        fallback: { chain: ['gpt-4o'], maxAttempts: 3, cooldownMs: 30_000 },
+      },
+      clients: { openai: env.openai },
+      now: () => clock,
+    });
+    const params = { model: 'auto', messages: [{ role: 'user' as const, content: 'hi' }] };
+    try {
+      env.sim.setModel('gpt-4o-mini', { failure: { rate429: 1, retryAfterSeconds: 7 } });
+      // pinned to the cheap model, with fallbacks
+      const first = await routed.chat.completions.create({ ...params, model: 'gpt-4o-mini' });
+      expect(first.model).toMatch(/^gpt-4o-2/);
+      expect(routed.cooldowns().get('gpt-4o-mini')).toBe(clock + 7000);
+      env.sim.setModel('gpt-4o', { failure: { rate500: 1 } });
+      await expect(routed.chat.completions.create(params)).rejects.toThrow(
+        AllCandidatesFailedError,
+      );
+      clock += 2500;
+      // before: '… is cooling down or excluded', not which model or for how long
+      await expect(routed.chat.completions.create(params)).rejects.toThrow(
+        'policy "support": every candidate for class "chat" is cooling down or excluded (gpt-4o-mini cooling down for 4.5 s more, gpt-4o cooling down for 27.5 s more)',
+      );
+    } finally {
+      env.sim.setModel('gpt-4o-mini', { failure: { rate429: 0 } });
+      env.sim.setModel('gpt-4o', { failure: { rate500: 0 } });
+    }
   });
 });
