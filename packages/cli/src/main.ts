@@ -46,7 +46,7 @@ Commands:
   sql "<query>"         read-only SQL against a collector (--url, default http://127.0.0.1:4318)
                         or a data folder (--data DIR); --format table|json|csv  --max-rows N
   report                spend / calls / tokens / p95 latency / errors / quality / share of spend
-      --since 24h  --by model|provider|service|task|feature|user  --baseline MODEL (savings against
+      --since 24h  --by model|provider|service|task|feature|user|team|key|app  --baseline MODEL (savings against
                         sending the same tokens to MODEL)  --url URL | --data DIR  --format  --database
   savings               what routing saved against each policy's reference model, net of shadow and
                         judge spend, with the quality difference and its 95% interval
@@ -121,7 +121,8 @@ json and csv keep the amounts as numbers (null when unpriced).
 
 Options:
   --since D             window: a number and s, m, h, d or w (default 24h)
-  --by G                model (default), provider, service, task, feature or user
+  --by G                model (default), provider, service, task, feature or user; the gateway's
+                        team, key (id) or app (calls not made through it: an empty group)
   --baseline MODEL      add baseline_usd (the same tokens at MODEL's catalog prices) and savings
   --database NAME       default modelmaxx
 ${URL_HELP}

@@ -1,7 +1,7 @@
 /**
  * `modelmaxx report`: spend, calls, tokens, latency, errors and quality per
- * model / service / task / feature over a window, read from `llm_calls` and
- * `llm_scores`. The SQL is fixed text; the only variable parts are a column
+ * model / service / task / feature / user over a window, read from `llm_calls` and
+ * `llm_scores`, or per gateway team / key / app (their span attributes joined from `otel_traces`). The SQL is fixed text; the only variable parts are a column
  * from a whitelist and a window validated to a whole number of seconds.
  */
 import { cleanAmount, formatUsd } from './format.js';
@@ -43,8 +43,35 @@ export const REPORT_GROUPS = {
   task: 'Task',
   feature: 'Feature',
   user: 'UserId',
+  // Who called through the gateway: span attributes, not llm_calls columns (joined from otel_traces).
+  team: 'GatewaySubject',
+  key: 'GatewaySubject',
+  app: 'GatewaySubject',
 } as const;
 export type ReportGroup = keyof typeof REPORT_GROUPS;
+
+/** The gateway's span attribute behind each of its groups (docs/gateway.md, What is recorded). */
+const GATEWAY_ATTRIBUTES: Partial<Record<ReportGroup, string>> = {
+  team: 'modelmaxx.gateway.team',
+  key: 'modelmaxx.gateway.key_id',
+  app: 'modelmaxx.gateway.app',
+};
+
+/**
+ * The window's calls; for a gateway group with the calling key's attribute beside them
+ * (`GatewaySubject`, '' for a call that did not come through the gateway).
+ */
+function callsSql(database: string, by: ReportGroup, since: number): string {
+  const window = `Timestamp >= now64(9) - toIntervalSecond(${since})`;
+  const attribute = GATEWAY_ATTRIBUTES[by];
+  if (attribute === undefined) return `SELECT * FROM ${database}.llm_calls WHERE ${window}`;
+  return `SELECT c.*, t.GatewaySubject AS GatewaySubject FROM ${database}.llm_calls AS c
+    LEFT JOIN (
+      SELECT TraceId, SpanId, SpanAttributes['${attribute}'] AS GatewaySubject
+      FROM ${database}.otel_traces WHERE ${window}
+    ) AS t ON c.TraceId = t.TraceId AND c.SpanId = t.SpanId
+    WHERE c.${window}`;
+}
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 
@@ -110,8 +137,7 @@ export function reportSql(options: {
   return `
 WITH
   calls AS (
-    SELECT * FROM ${database}.llm_calls
-    WHERE Timestamp >= now64(9) - toIntervalSecond(${since})
+    ${callsSql(database, options.by, since)}
   ),
   ${
     options.baseline === undefined

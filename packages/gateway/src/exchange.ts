@@ -42,6 +42,9 @@ import {
 
 const propagator = new W3CTraceContextPropagator();
 
+/** The status message of a call the app gave up on (not the upstream's doing). */
+const CLIENT_GONE = 'the app closed the connection before the answer ended';
+
 type Admitted = Extract<Admission, { ok: true }>;
 
 /** One attempt in flight: its candidate, target and span. */
@@ -77,6 +80,8 @@ export class Exchange {
   /** What the access layer is told when the request is over. */
   private readonly tally: { model: string; costUsd: number; input: number; output: number };
   private ok = false;
+  /** The last failure, for the route span when no attempt answered. */
+  private failure: { type: string; message: string } | undefined;
   private routed: { choice: Choice; attempt: number } | undefined;
   private settled = false;
   /** A plan's calls in flight (destroyed when the app goes away). */
@@ -101,23 +106,24 @@ export class Exchange {
     try {
       const refusal = this.routing.refusal;
       if (refusal !== undefined) {
+        this.failure = refusal;
         sendError(this.parts.response, this.request.wire, 400, refusal.type, refusal.message);
         return;
       }
       if (this.routing.plan !== undefined && (await this.runPlan())) return;
       for (let attempt = 1; attempt <= this.routing.maxAttempts; attempt += 1) {
-        if (this.parts.client.aborted) return;
+        if (this.parts.client.aborted) {
+          this.failure = { type: 'client_aborted', message: CLIENT_GONE };
+          return;
+        }
         const choice = this.routing.choose(attempt);
         if (choice === undefined) {
           if (attempt === 1) {
-            sendError(
-              this.parts.response,
-              this.request.wire,
-              503,
-              'overloaded_error',
-              `policy "${this.routing.labels?.policy}": every candidate is cooling down, excluded or over budget`,
-              { 'retry-after': '1' },
-            );
+            const message = `policy "${this.routing.labels?.policy}": every candidate is cooling down, excluded or over budget`;
+            this.failure = { type: 'no_candidate', message };
+            sendError(this.parts.response, this.request.wire, 503, 'overloaded_error', message, {
+              'retry-after': '1',
+            });
           }
           return;
         }
@@ -188,7 +194,7 @@ export class Exchange {
         : error instanceof UpstreamConnectionError
           ? 'connection_error'
           : 'error';
-    endFailed(attempt.span, type, error.message);
+    this.fail(attempt.span, type, parts.client.aborted ? CLIENT_GONE : error.message);
     if (parts.client.aborted) return false;
     this.routing.failed(attempt.choice.model, undefined, context.now());
     if (this.fallBack(attempt, { error: type })) return true;
@@ -209,7 +215,7 @@ export class Exchange {
     this.routing.failed(attempt.choice.model, retryAfterMs(answer.headers, now), now);
     if (!this.routing.canFallBack(attempt.number)) return false;
     answer.resume();
-    endFailed(attempt.span, String(status), `upstream answered ${status}`);
+    this.fail(attempt.span, String(status), `upstream answered ${status}`);
     return this.fallBack(attempt, { status });
   }
 
@@ -348,7 +354,7 @@ export class Exchange {
       if (status >= 400) {
         metrics.upstreamErrors += 1;
         answer.resume();
-        endFailed(current.span, String(status), `upstream answered ${status}`);
+        this.fail(current.span, String(status), `upstream answered ${status}`);
         const retryable = status === 429 || status >= 500;
         const cooldownMs = retryable ? retryAfterMs(answer.headers, this.context.now()) : undefined;
         return { retryable, cooldownMs };
@@ -367,7 +373,7 @@ export class Exchange {
         : error instanceof UpstreamTimeoutError
           ? 'timeout'
           : 'connection_error';
-      endFailed(current.span, type, (error as Error).message);
+      this.fail(current.span, type, aborted ? CLIENT_GONE : (error as Error).message);
       return { retryable: !aborted, cooldownMs: undefined };
     } finally {
       this.planRequests.delete(call);
@@ -409,14 +415,18 @@ export class Exchange {
     if (span !== undefined) {
       span.setAttributes(finished);
       if (ok) span.end();
-      else
-        endFailed(
-          span,
-          this.failureType(result, status),
-          summary.streamError ?? `upstream answered ${status}`,
-        );
+      else {
+        const type = this.failureType(result, status);
+        this.fail(span, type, summary.streamError ?? failureMessage(type, status));
+      }
     }
     return cost.costUsd ?? 0;
+  }
+
+  /** Ends a failed attempt's span; the route span reports the last failure. */
+  private fail(span: Span | undefined, type: string, message: string): void {
+    this.failure = { type, message };
+    endFailed(span, type, message);
   }
 
   private failureType(result: RelayResult, status: number): string {
@@ -430,7 +440,8 @@ export class Exchange {
   private settle(): void {
     if (this.settled) return;
     this.settled = true;
-    endRouteSpan(this.routeSpan, this.routed, this.ok);
+    const failure = this.failure ?? { type: 'error', message: 'no attempt answered' };
+    endRouteSpan(this.routeSpan, this.routed, this.ok ? undefined : failure);
     this.routing.observe();
     this.context.access.settle(this.parts.admission, {
       model: this.tally.model,
@@ -457,6 +468,15 @@ function abortAllOf(calls: ReadonlySet<UpstreamCall>): () => void {
   return () => {
     for (const call of calls) call.abort();
   };
+}
+
+/** A failed answer's status message: what happened, not the status the headers carried. */
+function failureMessage(type: string, status: number): string {
+  if (type === 'client_aborted') return CLIENT_GONE;
+  if (type === 'stream_interrupted')
+    return 'the upstream closed the connection before its answer ended';
+  if (type === 'stream_idle_timeout') return 'the upstream went silent before its answer ended';
+  return `upstream answered ${status}`;
 }
 
 /** Upstreams already said to answer 401/403 for want of a key (once each: not per request). */

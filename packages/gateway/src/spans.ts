@@ -173,14 +173,21 @@ export function startRouteSpan(
   return { span, parent: trace.setSpan(parent, span) };
 }
 
-/** Ends the route span with the last attempt's choice; an error when no attempt succeeded. */
+/**
+ * Ends the route span with the last attempt's choice; when no attempt answered, an error with the
+ * last failure's `error.type` and message (as the routed client's route span), or
+ * `no_candidate` when no attempt was made.
+ */
 export function endRouteSpan(
   span: Span | undefined,
   routed: { choice: Choice; attempt: number } | undefined,
-  ok: boolean,
+  failure: { type: string; message: string } | undefined,
 ): void {
   if (span === undefined) return;
   if (routed !== undefined) span.setAttributes(routeChoice(routed.choice, routed.attempt));
-  if (!ok) span.setStatus({ code: SpanStatusCode.ERROR });
+  if (failure !== undefined) {
+    span.setAttribute(ATTR_ERROR_TYPE, failure.type);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message });
+  }
   span.end();
 }

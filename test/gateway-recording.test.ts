@@ -1,0 +1,227 @@
+/**
+ * What `modelmaxx serve --gateway` records, read back from its embedded chDB store: spend per
+ * gateway team / key / app in `modelmaxx report` agreeing with the budget state and the spans, the
+ * status of calls the app abandoned and of a route whose every attempt failed, the SQL that
+ * docs/gateway.md gives, and no upstream or gateway key in any stored row. Real openai and
+ * @anthropic-ai/sdk clients against llm-sim (latency on: a stream can be cut mid-way).
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { startLlmSim } from '@modelmaxx/llm-sim';
+import type { LlmSim } from '@modelmaxx/llm-sim';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsEventually, sqlRows } from './support/collector-sql.js';
+import type { Row } from './support/collector-sql.js';
+import { CLI, spawnServeGateway } from './support/serve-gateway.js';
+import type { ServeGateway } from './support/serve-gateway.js';
+import { TEST_DIR } from './support/run-fixture.js';
+
+const run = promisify(execFile);
+const UPSTREAM_KEY = 'sk-upstream-secret-4711';
+const keyOf = (id: string) => `mmx_${id}_${randomBytes(24).toString('base64url')}`;
+const KEYS = { web: keyOf('web'), batch: keyOf('batch') };
+const CLIENT_GONE = 'the app closed the connection before the answer ended';
+
+let sim: LlmSim;
+let dir: string;
+let serve: ServeGateway;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'modelmaxx-gateway-recording-'));
+  sim = await startLlmSim({ seed: 4, latencyScale: 0.5 });
+  const hash = (key: string) => `sha256:${createHash('sha256').update(key).digest('hex')}`;
+  const config = join(dir, 'gateway.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      keys: [
+        { id: 'web', hash: hash(KEYS.web), team: 'support', user: 'ana', app: 'helpdesk' },
+        { id: 'batch', hash: hash(KEYS.batch), team: 'data', app: 'etl' },
+      ],
+      policies: [
+        {
+          name: 'pair',
+          candidates: [{ model: 'gpt-4o-mini' }, { model: 'claude-haiku-4-5' }],
+          fallback: { maxAttempts: 2, cooldownMs: 1 },
+        },
+      ],
+      budgets: [{ name: 'teams', scope: 'team', period: 'day', limitUsd: 100, mode: 'soft' }],
+    }),
+  );
+  serve = await spawnServeGateway(
+    join(dir, 'data'),
+    [
+      ...['--upstream', `openai=${sim.openaiBaseURL}`, '--upstream', `anthropic=${sim.url}`],
+      ...['--config', config],
+    ],
+    { MODELMAXX_UPSTREAM_OPENAI_KEY: UPSTREAM_KEY, MODELMAXX_UPSTREAM_ANTHROPIC_KEY: UPSTREAM_KEY },
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await serve?.stop();
+  await sim?.close();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+}, 60_000);
+
+const openai = (key: string) =>
+  new OpenAI({ baseURL: `${serve.url}/v1`, apiKey: key, maxRetries: 0 });
+const anthropic = (key: string) =>
+  new Anthropic({ baseURL: serve.url, apiKey: key, maxRetries: 0 });
+const spans = (where: string, count: number) =>
+  rowsEventually(
+    serve.url,
+    `SELECT SpanName, StatusCode, StatusMessage, SpanAttributes['error.type'] AS type
+     FROM otel_traces WHERE ${where} ORDER BY Timestamp`,
+    count,
+  );
+
+describe('spend per gateway team, key and app', () => {
+  it('report --by team / key / app gives the spans’ cost, as the budget state counts it', async () => {
+    await openai(KEYS.web).chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'support question' }],
+    });
+    await anthropic(KEYS.web).messages.create({
+      model: 'claude-haiku-4-5',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'support question two' }],
+    });
+    await openai(KEYS.batch).embeddings.create({ model: 'text-embedding-3-small', input: 'x' });
+    await openai(KEYS.batch).chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'batch job' }],
+    });
+    const byTeam = await spans(`SpanAttributes['modelmaxx.gateway.team'] != ''`, 4);
+    expect(byTeam).toHaveLength(4);
+    const stored = await sqlRows(
+      serve.url,
+      `SELECT SpanAttributes['modelmaxx.gateway.team'] AS team,
+         sum(toFloat64(SpanAttributes['gen_ai.usage.cost.amount'])) AS cost
+       FROM otel_traces WHERE team != '' GROUP BY team`,
+    );
+    const cost = Object.fromEntries(stored.map((row) => [row['team'], Number(row['cost'])]));
+    expect(cost['support']).toBeGreaterThan(0);
+    expect(cost['data']).toBeGreaterThan(0);
+    const report = async (by: string) => {
+      const { stdout } = await run(process.execPath, [
+        ...[CLI, 'report', '--url', serve.url, '--by', by, '--since', '1h', '--format', 'json'],
+      ]);
+      const rows = stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Row);
+      return Object.fromEntries(rows.map((row) => [row[by], row]));
+    };
+    const teams = await report('team');
+    expect(Number(teams['support']!['spend_usd'])).toBeCloseTo(cost['support']!, 12);
+    expect(Number(teams['data']!['spend_usd'])).toBeCloseTo(cost['data']!, 12);
+    expect(teams['data']!['calls']).toBe(2);
+    const keys = await report('key');
+    expect(Object.keys(keys).sort()).toEqual(['batch', 'web']);
+    expect(Number(keys['web']!['spend_usd'])).toBeCloseTo(cost['support']!, 12);
+    const apps = await report('app');
+    expect(Number(apps['etl']!['spend_usd'])).toBeCloseTo(cost['data']!, 12);
+    // The budget state (written within a second of the settle) counts the same dollars.
+    const state = join(dir, 'data', 'gateway-budgets.json');
+    const spent = async () => {
+      for (let tries = 0; tries < 50; tries += 1) {
+        if (existsSync(state)) {
+          const { windows } = JSON.parse(readFileSync(state, 'utf8')) as {
+            windows: { subject: string; spentUsd: number }[];
+          };
+          const found = Object.fromEntries(windows.map((w) => [w.subject, w.spentUsd]));
+          if (found['data'] !== undefined && found['support'] !== undefined) return found;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      throw new Error(`no budget state in ${state}`);
+    };
+    const budget = await spent();
+    expect(budget['support']).toBeCloseTo(cost['support']!, 12);
+    expect(budget['data']).toBeCloseTo(cost['data']!, 12);
+  }, 60_000);
+});
+
+describe('failures as the store shows them', () => {
+  it('a stream the app aborts mid-way: client_aborted, said to be the app’s doing', async () => {
+    const controller = new AbortController();
+    const stream = await openai(KEYS.web).chat.completions.create(
+      {
+        model: 'gpt-4o-mini',
+        stream: true,
+        messages: [{ role: 'user', content: 'abort me [sim:tokens=300]' }],
+      },
+      { signal: controller.signal },
+    );
+    let chunks = 0;
+    try {
+      for await (const chunk of stream) {
+        void chunk;
+        chunks += 1;
+        if (chunks === 3) controller.abort();
+      }
+    } catch (error) {
+      expect((error as Error).name).toMatch(/Abort/);
+    }
+    expect(chunks).toBe(3);
+    // A JSON answer the app gave up on before it came.
+    await expect(
+      anthropic(KEYS.web).messages.create(
+        {
+          model: 'claude-haiku-4-5',
+          max_tokens: 32,
+          messages: [{ role: 'user', content: 'slow [sim:slow-first=3000]' }],
+        },
+        { timeout: 300 },
+      ),
+    ).rejects.toThrow();
+    const rows = await spans(`SpanAttributes['error.type'] = 'client_aborted'`, 2);
+    expect(rows.map((row) => [row['StatusCode'], row['StatusMessage']])).toEqual([
+      ['Error', CLIENT_GONE],
+      ['Error', CLIENT_GONE],
+    ]);
+  }, 60_000);
+
+  it('a route whose every attempt failed: the route span has the last error', async () => {
+    const error = await openai(KEYS.batch)
+      .chat.completions.create({
+        model: 'route:pair',
+        messages: [{ role: 'user', content: `both fail ${Date.now()} [sim:status=500]` }],
+      })
+      .catch((caught: unknown) => caught);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(500);
+    const [route] = await spans(`SpanName = 'route pair' AND StatusCode = 'Error'`, 1);
+    expect(route).toMatchObject({ type: '500', StatusMessage: 'upstream answered 500' });
+  }, 60_000);
+});
+
+describe('docs/gateway.md against this store', () => {
+  it('every ```sql block runs', async () => {
+    const docs = readFileSync(join(TEST_DIR, '..', 'docs', 'gateway.md'), 'utf8');
+    const blocks = [...docs.matchAll(/^```sql\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(2);
+    for (const sql of blocks) await sqlRows(serve.url, sql);
+  });
+
+  it('no upstream key or gateway key in any stored row', async () => {
+    const secrets = [UPSTREAM_KEY, KEYS.web, KEYS.batch];
+    const [row] = await sqlRows(
+      serve.url,
+      `SELECT count() AS n FROM otel_traces WHERE ${secrets
+        .map((secret) => `position(toString(tuple(*)), '${secret}') > 0`)
+        .join(' OR ')}`,
+    );
+    expect(Number(row!['n'])).toBe(0);
+    expect(
+      Number((await sqlRows(serve.url, 'SELECT count() AS n FROM otel_traces'))[0]!['n']),
+    ).toBeGreaterThan(5);
+  });
+});
