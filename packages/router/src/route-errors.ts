@@ -1,5 +1,20 @@
 /** The routed client's errors, and which SDK errors are worth a fallback. */
+import { diag } from '@opentelemetry/api';
 import type { RouteAttempt } from './router-types.js';
+
+const warned = new Set<string>();
+
+/**
+ * A wiring mistake in `createRouter` (e.g. per-request routing without `score`): on the
+ * OpenTelemetry diag logger and, once per message and process, as a Node warning on stderr, so
+ * an app without a diag logger (`OTEL_LOG_LEVEL`) sees it too.
+ */
+export function configWarning(message: string): void {
+  diag.warn(message);
+  if (warned.has(message)) return;
+  warned.add(message);
+  process.emitWarning(message, { code: 'MODELMAXX_ROUTER_CONFIG' });
+}
 
 /** Every allowed candidate failed or was cooling down. */
 export class AllCandidatesFailedError extends Error {

@@ -18,6 +18,7 @@ import { cachedEmbedder, featurize, featurizeInputOf } from './features.js';
 import type { RequestVector } from './features.js';
 import { parsePolicy } from './policy.js';
 import type { Policy } from './policy.js';
+import { configWarning } from './route-errors.js';
 import { routeRequest } from './route-call.js';
 import type { RouterCore } from './route-call.js';
 import type { ChatParams, Router, RouterOptions } from './router-types.js';
@@ -81,7 +82,7 @@ export function createRouter(options: RouterOptions): Router {
     ...(weights === undefined ? {} : { weights }),
   });
   if (policy.predictor.enabled && options.score === undefined) {
-    diag.warn(
+    configWarning(
       `modelmaxx router: policy "${policy.name}" routes per request but createRouter has no score(): the predictor learns only from scored calls, so it keeps its priors and routes by cost`,
     );
   }

@@ -27,6 +27,7 @@ import {
 import { LLM_CONTEXT_KEY, ROUTE_ATTRIBUTES_KEY } from './candidate-call.js';
 import type { CandidateClients } from './candidate-call.js';
 import type { Decision, RoutingEngine } from './engine.js';
+import { configWarning } from './route-errors.js';
 import type { Candidate, Policy } from './policy.js';
 import type { RandomSource } from './random.js';
 import { ShadowMonitor, ShadowQueue, SpendWindow } from './shadow.js';
@@ -142,7 +143,7 @@ export class ShadowDispatcher {
     this.settings = policy.shadow;
     this.enabled = this.settings.enabled && options.judge !== undefined;
     if (this.settings.enabled && options.judge === undefined) {
-      diag.warn(
+      configWarning(
         `modelmaxx router: policy "${policy.name}" enables shadow comparisons but createRouter has no judge: no shadows`,
       );
     }

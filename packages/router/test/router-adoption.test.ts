@@ -142,4 +142,28 @@ describe('an app adopting the router', () => {
       env.sim.setModel('gpt-4o', { failure: { rate500: 0 } });
     }
   });
+
+  it('a wiring mistake is a Node warning an app sees without a diag logger, once', async () => {
+    const warnings: Error[] = [];
+    const listen = (warning: Error) => warnings.push(warning);
+    process.on('warning', listen);
+    try {
+      const options = {
+        policy: { ...policy, name: 'no-score-adoption' },
+        clients: { openai: env.openai },
+      };
+      createRouter(options);
+      createRouter(options);
+      createRouter({ ...options, policy: { ...options.policy, shadow: { enabled: true } } });
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', listen);
+    }
+    // before: diag.warn only, silent unless the app set OTEL_LOG_LEVEL
+    expect(warnings.map((warning) => warning.message)).toEqual([
+      'modelmaxx router: policy "no-score-adoption" routes per request but createRouter has no score(): the predictor learns only from scored calls, so it keeps its priors and routes by cost',
+      'modelmaxx router: policy "no-score-adoption" enables shadow comparisons but createRouter has no judge: no shadows',
+    ]);
+    expect((warnings[0] as Error & { code?: string }).code).toBe('MODELMAXX_ROUTER_CONFIG');
+  });
 });
