@@ -1,5 +1,6 @@
 /** `modelmaxx-router replay …`: the offline replay of a routing policy on recorded outcomes. */
-import { writeFileSync } from 'node:fs';
+import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { classOfFeatures, extractFeatures } from './classifier.js';
 import { routingMetrics } from './metrics.js';
 import type { Curve, RoutingMetrics } from './metrics.js';
@@ -246,6 +247,20 @@ export function requestClassOf(prompt: RecordedPrompt): string {
   return classOfFeatures(extractFeatures({ messages: [{ role: 'user', content: prompt.prompt }] }));
 }
 
+/** Fails before the replay runs when `--decisions` cannot be written (not after it). */
+function checkWritable(file: string): void {
+  const directory = dirname(file);
+  try {
+    if (!statSync(directory).isDirectory()) throw new Error('not a directory');
+    accessSync(directory, constants.W_OK);
+  } catch (error) {
+    throw new Error(
+      `--decisions ${file}: cannot write into ${directory} (${(error as Error).message})`,
+      { cause: error },
+    );
+  }
+}
+
 /** The train and test data of the arguments; a note on stderr for each file with skipped rows. */
 function loadSplits(
   parsed: ReplayArguments,
@@ -295,6 +310,7 @@ export async function main(
     return 0;
   }
   try {
+    if (parsed.decisions !== undefined) checkWritable(parsed.decisions);
     const { train, test } = loadSplits(parsed, stderr);
     let policy: Policy | undefined =
       parsed.policy === undefined ? undefined : loadPolicyFile(parsed.policy);
@@ -322,17 +338,17 @@ export async function main(
           ...(parsed.knobs === undefined ? {} : { knobs: parsed.knobs }),
         })
       : undefined;
-    if (parsed.decisions !== undefined) {
-      writeFileSync(
-        parsed.decisions,
-        report.decisions.map((decision) => JSON.stringify(decision)).join('\n') + '\n',
-      );
-    }
     if (parsed.json) {
       const { decisions: _decisions, ...summary } = report;
       stdout.write(JSON.stringify({ ...summary, metrics }, null, 2) + '\n');
     } else {
       stdout.write(formatReport(report, metrics));
+    }
+    if (parsed.decisions !== undefined) {
+      writeFileSync(
+        parsed.decisions,
+        report.decisions.map((decision) => JSON.stringify(decision)).join('\n') + '\n',
+      );
     }
     return 0;
   } catch (error) {

@@ -197,4 +197,20 @@ describe('replay input errors name the file and the line', () => {
       `replay failed: the --train files (${train}) have models big, small, the --test files (${test}) big, tiny\n`,
     );
   });
+
+  it('--decisions that cannot be written fails before the replay; bad data keeps an old file', async () => {
+    const data = write('for-decisions.jsonl', goodLines());
+    const missing = join(dir, 'no-such-dir', 'decisions.jsonl');
+    const run = await replay('--data', data, '--decisions', missing);
+    expect(run.code).toBe(1);
+    expect(run.out).toBe('');
+    expect(run.err).toMatch(
+      /^replay failed: --decisions .*no-such-dir\/decisions\.jsonl: cannot write into .*no-such-dir \(ENOENT/,
+    );
+    const kept = join(dir, 'kept.jsonl');
+    writeFileSync(kept, 'earlier run\n');
+    const bad = withBadLine('bad-for-decisions.jsonl', '{"prompt": ');
+    expect((await replay('--data', bad, '--decisions', kept)).code).toBe(1);
+    expect(readFileSync(kept, 'utf8')).toBe('earlier run\n');
+  });
 });
