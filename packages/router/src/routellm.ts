@@ -36,7 +36,11 @@ export function parseRouteLlmCsv(text: string, task: string): RecordedDataset {
   let skipped = 0;
   for (let rowIndex = 1; rowIndex < rows.length; rowIndex += 1) {
     const row = rows[rowIndex]!;
-    if (row.length < header.length) continue;
+    if (row.length === 1 && row[0]!.trim() === '') continue;
+    if (row.length < header.length) {
+      skipped += 1;
+      continue;
+    }
     const values = scoreColumns.map((column) => row[column]!.trim().toLowerCase());
     if (values.some((value) => value !== 'true' && value !== 'false')) {
       skipped += 1;

@@ -190,8 +190,13 @@ export function parseRouterBenchCsv(text: string): RecordedDataset {
         complete = false;
         break;
       }
+      const cost = row[costColumns[modelIndex]!] || '0';
       scores[modelIndex] = Number(score);
-      costs[modelIndex] = Number(row[costColumns[modelIndex]!] || '0');
+      costs[modelIndex] = Number(cost);
+      if (!(scores[modelIndex]! >= 0 && scores[modelIndex]! <= 1 && costs[modelIndex]! >= 0)) {
+        const what = `${models[modelIndex]}: score "${score}" (0..1), cost "${cost}" (≥ 0)`;
+        throw new Error(`row ${rowIndex} (sample_id ${row[sampleColumn]}): ${what}`);
+      }
     }
     if (!complete) {
       skipped += 1;

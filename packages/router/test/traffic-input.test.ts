@@ -185,6 +185,11 @@ describe('replay input errors name the file and the line', () => {
     );
     const report = JSON.parse(run.out) as { trainPrompts: number; testPrompts: number };
     expect(report.trainPrompts + report.testPrompts).toBe(20);
+    // a score that is not a number was read as NaN: the report said "NaN%"
+    const nan = write('nan.csv', [header, ...rows, 'qa.20,"[\'q\']",qa,abc,1,0.01,0.001']);
+    expect((await replay('--data', nan)).err).toBe(
+      'replay failed: nan.csv: row 21 (sample_id qa.20): big: score "abc" (0..1), cost "0.01" (≥ 0)\n',
+    );
   });
 
   it('train and test files with different models name both', async () => {
