@@ -52,7 +52,10 @@ beforeAll(async () => {
           fallback: { maxAttempts: 2, cooldownMs: 1 },
         },
       ],
-      budgets: [{ name: 'teams', scope: 'team', period: 'day', limitUsd: 100, mode: 'soft' }],
+      budgets: [
+        { name: 'teams', scope: 'team', period: 'day', limitUsd: 100, mode: 'soft' },
+        { name: 'tiny', scope: 'feature', match: 'tiny', period: 'day', limitUsd: 0.000001 },
+      ],
     }),
   );
   serve = await spawnServeGateway(
@@ -201,6 +204,47 @@ describe('failures as the store shows them', () => {
     const [route] = await spans(`SpanName = 'route pair' AND StatusCode = 'Error'`, 1);
     expect(route).toMatchObject({ type: '500', StatusMessage: 'upstream answered 500' });
   }, 60_000);
+});
+
+describe('requests the gateway refused', () => {
+  it('a budget 429 is a `gateway refused` span in the app’s trace, not an llm_calls row', async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const error = await openai(KEYS.web)
+      .chat.completions.create(
+        { model: 'gpt-4o', messages: [{ role: 'user', content: 'refuse me' }] },
+        {
+          headers: {
+            'x-modelmaxx-feature': 'tiny',
+            traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+          },
+        },
+      )
+      .catch((caught: unknown) => caught);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(429);
+    const [span] = await rowsEventually(
+      serve.url,
+      `SELECT SpanName, ParentSpanId, StatusCode, StatusMessage, SpanAttributes AS a
+       FROM otel_traces WHERE TraceId = '${traceId}'`,
+      1,
+    );
+    expect(span).toMatchObject({
+      SpanName: 'gateway refused',
+      ParentSpanId: '00f067aa0ba902b7',
+      StatusCode: 'Error',
+      StatusMessage: (error as Error).message.replace(/^429 /, ''),
+      a: {
+        'error.type': 'budget_exceeded',
+        'modelmaxx.gateway.refused_by': 'tiny',
+        'modelmaxx.gateway.requested_model': 'gpt-4o',
+        'modelmaxx.gateway.key_id': 'web',
+        'modelmaxx.gateway.team': 'support',
+        'modelmaxx.feature': 'tiny',
+        'enduser.id': 'ana',
+      },
+    });
+    const calls = await sqlRows(serve.url, `SELECT 1 FROM llm_calls WHERE TraceId = '${traceId}'`);
+    expect(calls).toHaveLength(0);
+  });
 });
 
 describe('docs/gateway.md against this store', () => {

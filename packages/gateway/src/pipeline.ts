@@ -3,7 +3,9 @@
  * concurrency) → the body → the candidates of its `model` → admission (budgets, rate limits)
  * → the exchange with the upstream (./exchange.ts).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { ROOT_CONTEXT, defaultTextMapGetter } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { Admission, Principal } from './access/types.js';
 import { planEstimates } from './cascade.js';
 import type { ClientState, GatewayContext } from './context.js';
@@ -14,8 +16,11 @@ import { modelList, modelRetrieved } from './models.js';
 import { estimatedTokens, readGatewayRequest } from './request.js';
 import type { GatewayRequest } from './request.js';
 import { Routing } from './routing.js';
+import { recordRefusal } from './spans.js';
 import type { Resolution } from './targets.js';
 import { estimateCost } from './telemetry.js';
+
+const propagator = new W3CTraceContextPropagator();
 
 /** Catalog cost estimates per candidate and `admit`; undefined when refused (429 sent). */
 async function admit(
@@ -24,6 +29,7 @@ async function admit(
   resolution: Resolution,
   principal: Principal,
   response: ServerResponse,
+  appHeaders: IncomingHttpHeaders,
 ): Promise<Extract<Admission, { ok: true }> | undefined> {
   const tokens = estimatedTokens(request);
   const estimatedCostUsd: Record<string, number> = {};
@@ -49,6 +55,9 @@ async function admit(
   });
   if (admission.ok) return admission;
   const { type, message, fields } = admission.error;
+  const limit = (fields?.['budget'] ?? fields?.['rate_limit']) as { name?: string } | undefined;
+  const parent = propagator.extract(ROOT_CONTEXT, appHeaders, defaultTextMapGetter);
+  recordRefusal(context.tracer, parent, request, principal, { type, message, limit: limit?.name });
   const headers: Record<string, string> = {
     'retry-after': String(Math.max(0, Math.ceil(admission.retryAfterSeconds))),
   };
@@ -71,7 +80,14 @@ async function pipeline(
   const { config, now } = context;
   const request = await readGatewayRequest(incoming, endpoint, config.maxBodyBytes, now);
   const resolution = context.targets.resolve(request.requested, request.wire);
-  const admission = await admit(context, request, resolution, principal, response);
+  const admission = await admit(
+    context,
+    request,
+    resolution,
+    principal,
+    response,
+    incoming.headers,
+  );
   if (admission === undefined) return;
   const extraHeaders: Record<string, string> = {};
   if (admission.warnings.length > 0) {

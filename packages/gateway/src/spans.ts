@@ -102,6 +102,31 @@ export function requestSpanAttributes(request: GatewayRequest, principal: Princi
   return attributes;
 }
 
+/**
+ * A request the access layer refused (budget or rate limit 429): an INTERNAL `gateway refused`
+ * span (child of the app's `traceparent`) with who asked, `error.type` (`budget_exceeded` /
+ * `rate_limited`), the budget or limit's name and the 429's message. No `gen_ai.request.model`:
+ * no upstream was called, so it is no `llm_calls` row (the model asked for is
+ * `modelmaxx.gateway.requested_model`).
+ */
+export function recordRefusal(
+  tracer: SpanRecorder | undefined,
+  parent: Context,
+  request: GatewayRequest,
+  principal: Principal,
+  refusal: { type: string; message: string; limit: string | undefined },
+): void {
+  if (tracer === undefined) return;
+  const attributes = requestSpanAttributes(request, principal);
+  delete attributes[ATTR_GEN_AI_REQUEST_MODEL];
+  attributes['modelmaxx.gateway.requested_model'] = request.requested;
+  attributes[ATTR_ERROR_TYPE] = refusal.type;
+  if (refusal.limit !== undefined) attributes['modelmaxx.gateway.refused_by'] = refusal.limit;
+  const span = tracer.startSpan('gateway refused', SpanKind.INTERNAL, attributes, parent);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: refusal.message });
+  span.end();
+}
+
 /** The router's choice for an attempt, as `modelmaxx.route.*` attributes. */
 function routeChoice(choice: Choice, attempt: number): Attributes {
   return {
