@@ -54,6 +54,7 @@ beforeAll(async () => {
       ],
       budgets: [
         { name: 'teams', scope: 'team', period: 'day', limitUsd: 100, mode: 'soft' },
+        { name: 'users', scope: 'user', period: 'day', limitUsd: 100, mode: 'soft' },
         { name: 'tiny', scope: 'feature', match: 'tiny', period: 'day', limitUsd: 0.000001 },
       ],
     }),
@@ -85,6 +86,24 @@ const spans = (where: string, count: number) =>
      FROM otel_traces WHERE ${where} ORDER BY Timestamp`,
     count,
   );
+
+/** One budget's spend per subject in the state file, once it holds every subject asked for. */
+async function budgetState(budget: string, subjects: string[]): Promise<Record<string, number>> {
+  const state = join(dir, 'data', 'gateway-budgets.json');
+  for (let tries = 0; tries < 50; tries += 1) {
+    if (existsSync(state)) {
+      const { windows } = JSON.parse(readFileSync(state, 'utf8')) as {
+        windows: { budget: string; subject: string; spentUsd: number }[];
+      };
+      const found = Object.fromEntries(
+        windows.filter((w) => w.budget === budget).map((w) => [w.subject, w.spentUsd]),
+      );
+      if (subjects.every((subject) => found[subject] !== undefined)) return found;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`no budget state for ${budget} in ${state}`);
+}
 
 describe('spend per gateway team, key and app', () => {
   it('report --by team / key / app gives the spans’ cost, as the budget state counts it', async () => {
@@ -133,23 +152,38 @@ describe('spend per gateway team, key and app', () => {
     const apps = await report('app');
     expect(Number(apps['etl']!['spend_usd'])).toBeCloseTo(cost['data']!, 12);
     // The budget state (written within a second of the settle) counts the same dollars.
-    const state = join(dir, 'data', 'gateway-budgets.json');
-    const spent = async () => {
-      for (let tries = 0; tries < 50; tries += 1) {
-        if (existsSync(state)) {
-          const { windows } = JSON.parse(readFileSync(state, 'utf8')) as {
-            windows: { subject: string; spentUsd: number }[];
-          };
-          const found = Object.fromEntries(windows.map((w) => [w.subject, w.spentUsd]));
-          if (found['data'] !== undefined && found['support'] !== undefined) return found;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      throw new Error(`no budget state in ${state}`);
-    };
-    const budget = await spent();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const budget = await budgetState('teams', ['data', 'support']);
     expect(budget['support']).toBeCloseTo(cost['support']!, 12);
     expect(budget['data']).toBeCloseTo(cost['data']!, 12);
+  }, 60_000);
+});
+
+describe('user budgets', () => {
+  it('a key’s user is on the span beside the app’s end user, and the docs’ SQL gives its spend', async () => {
+    await openai(KEYS.web).chat.completions.create({
+      model: 'gpt-4o-mini',
+      user: 'bob',
+      messages: [{ role: 'user', content: 'asked for bob' }],
+    });
+    const [span] = await rowsEventually(
+      serve.url,
+      `SELECT SpanAttributes AS a FROM otel_traces WHERE SpanAttributes['enduser.id'] = 'bob'`,
+      1,
+    );
+    expect(span!['a']).toMatchObject({ 'enduser.id': 'bob', 'modelmaxx.gateway.user': 'ana' });
+    // The key's user is charged (budgets: "the key's user, else the app's end user").
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const budget = await budgetState('users', ['ana']);
+    expect(budget['bob']).toBeUndefined();
+    const docs = readFileSync(join(TEST_DIR, '..', 'docs', 'gateway.md'), 'utf8');
+    const sql = [...docs.matchAll(/^```sql\n([\s\S]*?)^```$/gm)]
+      .map((match) => match[1]!)
+      .find((block) => block.includes("'modelmaxx.gateway.user'"));
+    const rows = await sqlRows(serve.url, sql!);
+    const spent = Object.fromEntries(rows.map((row) => [row['user'], Number(row['spent_usd'])]));
+    expect(Object.keys(spent).sort()).toEqual(['ana']);
+    expect(spent['ana']).toBeCloseTo(budget['ana']!, 12);
   }, 60_000);
 });
 

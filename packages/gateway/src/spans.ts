@@ -33,6 +33,7 @@ import {
   ATTR_MODELMAXX_GATEWAY_TEAM,
   ATTR_MODELMAXX_GATEWAY_UPSTREAM,
   ATTR_MODELMAXX_GATEWAY_UPSTREAM_API,
+  ATTR_MODELMAXX_GATEWAY_USER,
   requestAttributes,
 } from './telemetry.js';
 import { WorkerSpanProcessor } from './span-thread.js';
@@ -99,6 +100,8 @@ export function requestSpanAttributes(request: GatewayRequest, principal: Princi
   attributes[ATTR_MODELMAXX_GATEWAY_KEY_ID] = principal.keyId;
   if (principal.team !== undefined) attributes[ATTR_MODELMAXX_GATEWAY_TEAM] = principal.team;
   if (principal.app !== undefined) attributes[ATTR_MODELMAXX_GATEWAY_APP] = principal.app;
+  // enduser.id is the app's end user first; a key's user is what user budgets charge.
+  if (principal.user !== undefined) attributes[ATTR_MODELMAXX_GATEWAY_USER] = principal.user;
   return attributes;
 }
 

@@ -41,6 +41,8 @@ export const ATTR_MODELMAXX_COST_DISAGREEMENT = 'modelmaxx.cost.disagreement';
 export const ATTR_MODELMAXX_GATEWAY_KEY_ID = 'modelmaxx.gateway.key_id';
 export const ATTR_MODELMAXX_GATEWAY_TEAM = 'modelmaxx.gateway.team';
 export const ATTR_MODELMAXX_GATEWAY_APP = 'modelmaxx.gateway.app';
+/** The gateway key's user: what `user` budgets and rate limits count (before the app's end user). */
+export const ATTR_MODELMAXX_GATEWAY_USER = 'modelmaxx.gateway.user';
 /** The configured upstream the gateway sent the call to. */
 export const ATTR_MODELMAXX_GATEWAY_UPSTREAM = 'modelmaxx.gateway.upstream';
 /** The upstream API called: `chat`, `responses`, `messages` or `embeddings` (maybe translated). */
