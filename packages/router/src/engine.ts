@@ -22,6 +22,8 @@ import type { WeightTable } from './decision.js';
 import type { RequestVector } from './features.js';
 import type { Policy } from './policy.js';
 import { FailureRates } from './failure-rates.js';
+import { requestNames } from './feature-names.js';
+import type { ExplainedRequest } from './feature-names.js';
 import { CostMeans, PredictMode } from './predict-mode.js';
 import { QualityPredictor } from './predictor.js';
 import {
@@ -304,21 +306,17 @@ export class RoutingEngine {
     return decision;
   }
 
-  /** Features behind a predict decision (slower; for explanations, not on the hot path). */
-  explain(decision: Decision): readonly PredictedQuality[] {
-    if (this.predictor === undefined || decision.vector === undefined) {
-      return decision.predicted ?? [];
-    }
+  /** Features behind a predict decision (off the hot path); `request` names hashed slots. */
+  explain(decision: Decision, request?: ExplainedRequest): readonly PredictedQuality[] {
+    const [predictor, vector] = [this.predictor, decision.vector];
+    if (predictor === undefined || vector === undefined) return decision.predicted ?? [];
+    const names = requestNames(request, this.policy.predictor.features);
     return (decision.predicted ?? []).map((entry) => {
       const model = this.index.get(entry.model)!;
-      const neighbours = this.predictor!.neighbourSummary(
-        model,
-        decision.vector!,
-        decision.classKey,
-      );
+      const neighbours = predictor.neighbourSummary(model, vector, decision.classKey);
       return {
         ...entry,
-        features: this.predictor!.topFeatures(model, decision.vector!),
+        features: predictor.topFeatures(model, vector, 4, names),
         ...(neighbours === undefined ? {} : { neighbours }),
       };
     });

@@ -66,9 +66,9 @@ export function hashText(text: string, start = 0, end = text.length, seed = 0x81
 }
 
 /** Characters of the request looked at for word n-grams (the tail holds the question). */
-const MAX_CHARS = 800;
+export const MAX_CHARS = 800;
 /** Characters looked at for character n-grams (every third position). */
-const MAX_CHAR_GRAM_CHARS = 400;
+export const MAX_CHAR_GRAM_CHARS = 400;
 
 export interface FeaturizeInput {
   /** The request text (the user turns, joined). */
@@ -84,7 +84,7 @@ export interface FeaturizeInput {
 
 export type FeatureFamily = 'shape' | 'words' | 'chars' | 'class' | 'embedding';
 
-const FAMILY_BITS: Readonly<Record<FeatureFamily, number>> = {
+export const FAMILY_BITS: Readonly<Record<FeatureFamily, number>> = {
   shape: 1,
   words: 2,
   chars: 4,
@@ -93,7 +93,7 @@ const FAMILY_BITS: Readonly<Record<FeatureFamily, number>> = {
 };
 
 /** The families as bits (`FAMILY_BITS`); every family when none are named. */
-function familyBits(families: readonly FeatureFamily[] | undefined): number {
+export function familyBits(families: readonly FeatureFamily[] | undefined): number {
   if (families === undefined) return 31;
   let bits = 0;
   for (let at = 0; at < families.length; at += 1) bits |= FAMILY_BITS[families[at]!];

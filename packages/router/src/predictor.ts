@@ -455,8 +455,17 @@ export class QualityPredictor {
     if (!this.names.has(slot) && this.names.size < 50_000) this.names.set(slot, token);
   }
 
-  /** The features pushing this candidate's prediction most, as `name:+0.42` strings. */
-  topFeatures(candidate: number, vector: RequestVector, count = 4): string[] {
+  /**
+   * The features pushing this candidate's prediction most, as `name:+0.42` strings; a hashed
+   * slot is named by `names` (`featureNames` of the request's text), else by `name`, else
+   * shown as `#slot`.
+   */
+  topFeatures(
+    candidate: number,
+    vector: RequestVector,
+    count = 4,
+    names?: ReadonlyMap<number, string>,
+  ): string[] {
     const model = this.models[candidate]!;
     const contributions: { slot: number; value: number }[] = [];
     for (let at = 0; at < vector.index.length; at += 1) {
@@ -469,7 +478,7 @@ export class QualityPredictor {
         slot < DENSE
           ? DENSE_NAMES[slot]!
           : slot < DENSE + HASH_BUCKETS
-            ? (this.names.get(slot) ?? `#${slot - DENSE}`)
+            ? (names?.get(slot) ?? this.names.get(slot) ?? `#${slot - DENSE}`)
             : slot < EMBEDDING_BASE
               ? 'class'
               : `embedding#${slot - EMBEDDING_BASE}`;

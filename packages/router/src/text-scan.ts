@@ -347,7 +347,13 @@ for (let code = 0; code < 128; code += 1) {
  * Adds the buckets of a word (its hash) and of the bigram with the word before it (`previous`,
  * 0 for none); returns what `previous` is for the next word.
  */
-function addWord(buckets: Buckets, base: number, mask: number, hash: number, previous: number) {
+export function addWord(
+  buckets: Buckets,
+  base: number,
+  mask: number,
+  hash: number,
+  previous: number,
+) {
   const word = hash >>> 0;
   buckets.addOne(base + (word & mask));
   if (previous !== 0) {

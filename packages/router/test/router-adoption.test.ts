@@ -81,6 +81,25 @@ describe('an app adopting the router', () => {
     expect(explained[0]!.features!.length).toBeGreaterThan(0);
   });
 
+  it('explain with the call params names the hashed features by their words', async () => {
+    const words = parsePolicy({
+      ...policy,
+      predictor: { ...policy.predictor, features: ['words'] },
+    });
+    const routed = createRouter({ policy: words, clients: { openai: env.openai }, score: () => 1 });
+    routed.fit(labelledExamples(loadRecorded([trafficFile()]), words));
+    const params = { model: 'auto', messages: [{ role: 'user' as const, content: HARD(1003) }] };
+    const completion = await routed.chat.completions.create(params, { task: 'ticket-summary' });
+    const decision = routed.decisionOf(completion)!;
+    expect(decision.first).toEqual(['gpt-4o']);
+    const hashed = (features: readonly string[]) => features.filter((name) => /^#\d+:/.test(name));
+    const bare = routed.engine.explain(decision)[0]!.features!;
+    expect(hashed(bare).length).toBeGreaterThan(0);
+    const named = routed.engine.explain(decision, params)[0]!.features!;
+    expect(hashed(named)).toEqual([]);
+    expect(named.some((name) => /^(compute|total|17)\b/.test(name))).toBe(true);
+  });
+
   it('engine.fit with the examples stamped from 0 is forgotten by a router on Date.now()', async () => {
     // what the docs showed before: after one live call the history has decayed away
     const stale = router();
