@@ -26,7 +26,7 @@ import { TEST_DIR } from './support/run-fixture.js';
 const run = promisify(execFile);
 const UPSTREAM_KEY = 'sk-upstream-secret-4711';
 const keyOf = (id: string) => `mmx_${id}_${randomBytes(24).toString('base64url')}`;
-const KEYS = { web: keyOf('web'), batch: keyOf('batch') };
+const KEYS = { web: keyOf('web'), batch: keyOf('batch'), est: keyOf('est') };
 const CLIENT_GONE = 'the app closed the connection before the answer ended';
 
 let sim: LlmSim;
@@ -44,6 +44,7 @@ beforeAll(async () => {
       keys: [
         { id: 'web', hash: hash(KEYS.web), team: 'support', user: 'ana', app: 'helpdesk' },
         { id: 'batch', hash: hash(KEYS.batch), team: 'data', app: 'etl' },
+        { id: 'est', hash: hash(KEYS.est), team: 'finops', app: 'meter' },
       ],
       policies: [
         {
@@ -240,6 +241,104 @@ describe('failures as the store shows them', () => {
   }, 60_000);
 });
 
+/** Reads `count` events of a stream, then aborts it; returns the text the app got. */
+async function readThenAbort(
+  events: AsyncIterable<unknown>,
+  controller: AbortController,
+  count: number,
+  textOf: (event: unknown) => string,
+): Promise<string> {
+  let seen = 0;
+  let text = '';
+  try {
+    for await (const event of events) {
+      text += textOf(event);
+      seen += 1;
+      if (seen === count) controller.abort();
+    }
+  } catch (error) {
+    expect((error as Error).name).toMatch(/Abort/);
+  }
+  expect(seen).toBe(count);
+  return text;
+}
+
+describe('streams that end without the provider’s usage', () => {
+  it('aborted chat and /v1/responses streams carry an estimate, charged to the budget; a completed one the provider’s usage', async () => {
+    type Delta = { choices?: { delta?: { content?: string } }[] };
+    const chatAbort = new AbortController();
+    const chatText = await readThenAbort(
+      await openai(KEYS.est).chat.completions.create(
+        {
+          model: 'gpt-4o-mini',
+          stream: true,
+          messages: [{ role: 'user', content: 'estimate me [sim:tokens=400]' }],
+        },
+        { signal: chatAbort.signal },
+      ),
+      chatAbort,
+      12,
+      (chunk) => (chunk as Delta).choices?.[0]?.delta?.content ?? '',
+    );
+    const responsesAbort = new AbortController();
+    const responsesText = await readThenAbort(
+      await openai(KEYS.est).responses.create(
+        { model: 'gpt-4o-mini', stream: true, input: 'estimate me too [sim:tokens=400]' },
+        { signal: responsesAbort.signal },
+      ),
+      responsesAbort,
+      12,
+      (event) => {
+        const { type, delta } = event as { type: string; delta?: string };
+        return type === 'response.output_text.delta' ? (delta ?? '') : '';
+      },
+    );
+    expect(chatText.length).toBeGreaterThan(0);
+    expect(responsesText.length).toBeGreaterThan(0);
+    // A completed stream: the provider's usage, as before.
+    let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
+    for await (const chunk of await openai(KEYS.est).chat.completions.create({
+      model: 'gpt-4o-mini',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'complete me [sim:tokens=40]' }],
+    })) {
+      usage = chunk.usage ?? usage;
+    }
+    const rows = await rowsEventually(
+      serve.url,
+      `SELECT SpanAttributes['error.type'] AS type, SpanAttributes['gen_ai.usage.cost.source'] AS source,
+         toFloat64OrZero(SpanAttributes['gen_ai.usage.cost.amount']) AS cost,
+         toInt64OrZero(SpanAttributes['gen_ai.usage.input_tokens']) AS input,
+         toInt64OrZero(SpanAttributes['gen_ai.usage.output_tokens']) AS output
+       FROM otel_traces WHERE SpanAttributes['modelmaxx.gateway.key_id'] = 'est' ORDER BY Timestamp`,
+      3,
+    );
+    expect(rows).toHaveLength(3);
+    const [chat, responses, completed] = rows as Record<string, number | string>[];
+    for (const [row, text] of [
+      [chat!, chatText],
+      [responses!, responsesText],
+    ] as const) {
+      expect(row['type']).toBe('client_aborted');
+      expect(row['source']).toBe('estimate');
+      expect(Number(row['input'])).toBeGreaterThan(0);
+      // At least what the app got (characters ÷ 4), at most the 400 tokens asked for.
+      expect(Number(row['output'])).toBeGreaterThanOrEqual(Math.ceil(text.length / 4));
+      expect(Number(row['output'])).toBeLessThan(400);
+      expect(Number(row['cost'])).toBeGreaterThan(0);
+    }
+    expect(completed).toMatchObject({ type: '', source: 'local' });
+    expect(Number(completed!['input'])).toBe(usage!.prompt_tokens);
+    expect(Number(completed!['output'])).toBe(usage!.completion_tokens);
+    const total = rows.reduce((sum, row) => sum + Number(row['cost']), 0);
+    // The budget state (written within a second of the settle) is charged the estimates.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const budget = await budgetState('teams', ['finops']);
+    expect(budget['finops']).toBeCloseTo(total, 12);
+  }, 60_000);
+});
+
 describe('requests the gateway refused', () => {
   it('a budget 429 is a `gateway refused` span in the app’s trace, not an llm_calls row', async () => {
     const traceId = randomBytes(16).toString('hex');
@@ -290,7 +389,7 @@ describe('docs/gateway.md against this store', () => {
   });
 
   it('no upstream key or gateway key in any stored row', async () => {
-    const secrets = [UPSTREAM_KEY, KEYS.web, KEYS.batch];
+    const secrets = [UPSTREAM_KEY, KEYS.web, KEYS.batch, KEYS.est];
     const [row] = await sqlRows(
       serve.url,
       `SELECT count() AS n FROM otel_traces WHERE ${secrets

@@ -30,7 +30,7 @@ import {
 } from './spans.js';
 import type { Choice } from './spans.js';
 import type { Target } from './targets.js';
-import { responseAttributes } from './telemetry.js';
+import { accountedSummary, responseAttributes } from './telemetry.js';
 import type { UpstreamAnswer, UpstreamCall } from './upstream.js';
 import {
   UpstreamConnectionError,
@@ -389,7 +389,7 @@ export class Exchange {
       finished[ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] =
         (result.firstChunkAt - attempt.started) / 1000;
     }
-    const { summary } = result;
+    const summary = accountedSummary(request, result.summary);
     const cost = responseAttributes(
       finished,
       request.wire,

@@ -27,10 +27,14 @@ import {
   ATTR_GEN_AI_USAGE_COST_CURRENCY,
   ATTR_GEN_AI_USAGE_COST_SOURCE,
   GEN_AI_COST_CURRENCY_VALUE_USD,
+  GEN_AI_COST_SOURCE_VALUE_ESTIMATE,
   GEN_AI_COST_SOURCE_VALUE_PROVIDER,
   setCatalogCostAttributes,
   setUsageAttributes,
 } from '@modelmaxx/semconv';
+import { estimatedTokens } from './request.js';
+import type { GatewayRequest } from './request.js';
+import { estimatedSummary } from './usage.js';
 import type { Summary, Wire } from './usage.js';
 
 /** The catalog's figure for a call whose cost the provider reported. */
@@ -142,6 +146,11 @@ export function responseAttributes(
     ? (catalogCost(attributes, provider, summary.model, usage) ??
       catalogCost(attributes, provider, requestModel, usage))
     : undefined;
+  if (summary.estimated === true) {
+    // Estimated tokens and their catalog price: marked so it is not read as billed usage.
+    attributes[ATTR_GEN_AI_USAGE_COST_SOURCE] = GEN_AI_COST_SOURCE_VALUE_ESTIMATE;
+    return { costUsd: catalogUsd };
+  }
   const provided = summary.providerCostUsd;
   if (provided === undefined) return { costUsd: catalogUsd };
   attributes[ATTR_GEN_AI_USAGE_COST_AMOUNT] = provided;
@@ -169,6 +178,16 @@ function catalogCost(
   if (!result.known) return undefined;
   setCatalogCostAttributes(attributes, result);
   return result.amount;
+}
+
+/**
+ * The summary a call is accounted by: the upstream's, or for a stream that ended without the
+ * provider's output count, its estimate (./usage.ts `estimatedSummary`, input as admission
+ * estimated it).
+ */
+export function accountedSummary(request: GatewayRequest, summary: Summary): Summary {
+  if (!request.stream || request.wire === 'embeddings') return summary;
+  return estimatedSummary(summary, estimatedTokens(request).input) ?? summary;
 }
 
 /** Upper-bound USD estimate of a call before it runs (for budgets), 0 when the price is unknown. */

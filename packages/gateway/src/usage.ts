@@ -16,6 +16,10 @@ export interface Summary {
   providerCostUsd?: number;
   /** An error event inside a stream (the status was 200). */
   streamError?: string;
+  /** Characters of text, reasoning and tool-call arguments a stream has relayed so far. */
+  outputChars?: number;
+  /** `usage` is the gateway's estimate (the stream ended without the provider's output count). */
+  estimated?: boolean;
 }
 
 /**
@@ -136,6 +140,56 @@ export function summarizeBody(wire: Wire, body: unknown): Summary {
 
 const FINISH_REASON = /"finish_reason":"([a-z_]+)"/g;
 
+/** The JSON string fields of a stream's events that carry generated output, per wire. */
+const OUTPUT_FIELDS: Record<Wire, readonly string[]> = {
+  // Reasoning text (DeepSeek's `reasoning_content`, OpenRouter's `reasoning`) is billed as output.
+  chat: ['"content":"', '"arguments":"', '"refusal":"', '"reasoning_content":"', '"reasoning":"'],
+  messages: ['"text":"', '"partial_json":"', '"thinking":"'],
+  // Only `*.delta` events are read: `response.completed` repeats the whole text.
+  responses: ['"delta":"'],
+  embeddings: [],
+};
+
+/** Characters of the JSON string starting at `start` (an escape counts as one). */
+function stringLength(text: string, start: number): number {
+  let count = 0;
+  for (let index = start; index < text.length; count += 1) {
+    const code = text.charCodeAt(index);
+    if (code === 34) break; // The closing quote.
+    index += code !== 92 ? 1 : text.charCodeAt(index + 1) === 117 ? 6 : 2; // \uXXXX, \n, …
+  }
+  return count;
+}
+
+/** Adds the generated characters an event carries to `summary.outputChars` (no parse). */
+function countOutput(wire: Wire, event: string, summary: Summary): void {
+  if (wire === 'responses' && !event.includes('.delta"')) return;
+  let chars = 0;
+  for (const field of OUTPUT_FIELDS[wire]) {
+    for (let at = event.indexOf(field); at >= 0; at = event.indexOf(field, at + field.length)) {
+      chars += stringLength(event, at + field.length);
+    }
+  }
+  if (chars > 0) summary.outputChars = (summary.outputChars ?? 0) + chars;
+}
+
+/**
+ * A stream that ended without the provider's output count (the app went away, the upstream cut
+ * it or went silent before its usage event): usage estimated instead of none, so the span and the
+ * budgets do not count it at $0. Input: the provider's count if one came, else admission's
+ * estimate (body bytes ÷ 4); output: the characters of text, reasoning and tool-call arguments
+ * relayed ÷ 4. Undefined when the provider's output count came (Anthropic's `message_start`).
+ */
+export function estimatedSummary(summary: Summary, inputEstimate: number): Summary | undefined {
+  if (summary.usage?.outputTokens !== undefined) return undefined;
+  const usage: TokenUsage = {
+    ...summary.usage,
+    inputTokens: summary.usage?.inputTokens ?? inputEstimate,
+    outputTokens: Math.ceil((summary.outputChars ?? 0) / 4),
+  };
+  return { ...summary, usage, estimated: true };
+}
+
 export function dataOf(event: string): string | undefined {
   // One `data:` line per event from every provider we serve; join several if they come.
   const start = event.indexOf('data:');
@@ -164,6 +218,7 @@ function parse(data: string): Dict | undefined {
  * from a client that did not ask for it).
  */
 export function scanEvent(wire: Wire, event: string, summary: Summary, first: boolean): boolean {
+  countOutput(wire, event, summary);
   if (wire === 'chat') {
     if (first || summary.model === undefined) {
       const data = dataOf(event);

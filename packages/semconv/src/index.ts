@@ -194,6 +194,12 @@ export const GEN_AI_COST_CURRENCY_VALUE_USD = 'USD' as const;
 export const GEN_AI_COST_SOURCE_VALUE_LOCAL = 'local' as const;
 /** The provider reported the cost (e.g. OpenRouter's `usage.cost`). */
 export const GEN_AI_COST_SOURCE_VALUE_PROVIDER = 'provider' as const;
+/**
+ * The gateway estimated the call's usage and priced it from the catalog: a stream ended before the
+ * provider said what it used (the app went away, the upstream cut it or went silent). Its
+ * `gen_ai.usage.*` token counts are estimates too, not billed figures.
+ */
+export const GEN_AI_COST_SOURCE_VALUE_ESTIMATE = 'estimate' as const;
 
 export const EVALUATION_SOURCES = ['evaluator', 'feedback', 'judge'] as const;
 export type EvaluationSource = (typeof EVALUATION_SOURCES)[number];
