@@ -332,6 +332,19 @@ describe('streams that end without the provider’s usage', () => {
     expect(Number(completed!['input'])).toBe(usage!.prompt_tokens);
     expect(Number(completed!['output'])).toBe(usage!.completion_tokens);
     const total = rows.reduce((sum, row) => sum + Number(row['cost']), 0);
+    // llm_calls tells the estimates from billed usage (CostSource), at the spans' cost.
+    const calls = await rowsEventually(
+      serve.url,
+      `SELECT CostSource AS source, CostUSD AS cost FROM llm_calls
+       WHERE SpanId IN (SELECT SpanId FROM otel_traces
+                        WHERE SpanAttributes['modelmaxx.gateway.key_id'] = 'est')
+       ORDER BY Timestamp`,
+      3,
+    );
+    expect(calls.map((row) => row['source'])).toEqual(['estimate', 'estimate', 'span']);
+    calls.forEach((row, at) =>
+      expect(Number(row['cost'])).toBeCloseTo(Number(rows[at]!['cost']), 12),
+    );
     // The budget state (written within a second of the settle) is charged the estimates.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const budget = await budgetState('teams', ['finops']);

@@ -516,6 +516,20 @@ describe('llm_calls from other instrumentations', () => {
       expected: { CostUSD: 0.5, CostSource: 'provider', Model: 'gpt-4o' },
     },
     {
+      name: "the gateway's estimate (a stream that ended before the provider's usage) says so",
+      span: span('chat gpt-4o', {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.provider.name': 'openai',
+        'gen_ai.request.model': 'gpt-4o',
+        'gen_ai.usage.input_tokens': '27',
+        'gen_ai.usage.output_tokens': '11',
+        'gen_ai.usage.cost.amount': '0.00001065',
+        'gen_ai.usage.cost.currency': 'USD',
+        'gen_ai.usage.cost.source': 'estimate',
+      }),
+      expected: { CostUSD: 0.00001065, CostSource: 'estimate', Model: 'gpt-4o' },
+    },
+    {
       name: 'AI SDK 5 doGenerate (ai.usage.promptTokens, gen_ai.system openai.chat)',
       span: span('ai.generateText.doGenerate', {
         'operation.name': 'ai.generateText.doGenerate',

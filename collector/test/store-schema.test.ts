@@ -320,7 +320,7 @@ describe('schema', () => {
         },
       ),
     ).toEqual([{ Model: 'gpt-4o-mini', CostSource: 'catalog' }]);
-    expect(SCHEMA_VERSION).toBe(5);
+    expect(SCHEMA_VERSION).toBe(6);
   });
 
   it('upgrades a version 1 schema: latency sketches added to the rollups and computed for the minutes already there', async () => {

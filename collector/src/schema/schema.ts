@@ -31,8 +31,11 @@ export { LATENCY_DD_PARAMETERS } from './sql-template.js';
  * measured against; on a shadow or judge call, the routed call it evaluates). Rows stored
  * before read ''. The rollups leave the router's shadow verdicts (`modelmaxx.shadow`, relative
  * scores: 0.5 = as good as the reference) out of a model's mean score.
+ * 6: `llm_calls.CostSource` `estimate` for a span whose `gen_ai.usage.cost.source` is `estimate`
+ * (the gateway's estimate for a stream that ended before the provider's usage); rows stored
+ * before read `span`.
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 export interface SchemaOptions {
   /** Database name; default `modelmaxx`. */
@@ -147,7 +150,7 @@ const VIEW_FILES: readonly { file: string; replaceBelowVersion: number }[] = [
   { file: 'dictionaries/llm_price_keys.sql', replaceBelowVersion: 1 },
   { file: 'dictionaries/llm_price_entries.sql', replaceBelowVersion: 1 },
   { file: 'views/otel_traces_trace_id_ts_mv.sql', replaceBelowVersion: 1 },
-  { file: 'views/llm_calls_mv.sql', replaceBelowVersion: 5 },
+  { file: 'views/llm_calls_mv.sql', replaceBelowVersion: 6 },
   { file: 'views/llm_scores_mv.sql', replaceBelowVersion: 1 },
   { file: 'views/llm_rollup_1m_calls_mv.sql', replaceBelowVersion: 4 },
   { file: 'views/llm_rollup_1m_scores_mv.sql', replaceBelowVersion: 5 },

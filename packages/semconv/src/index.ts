@@ -235,10 +235,11 @@ export function evaluationEventAttributes(event: EvaluationEvent): Record<string
 
 /**
  * `llm_calls.CostSource`: `span` (the span's own cost: ours, or another instrumentation's), `provider`
- * (the span's cost with `gen_ai.usage.cost.source` = `provider`), `catalog` (priced from
+ * (the span's cost with `gen_ai.usage.cost.source` = `provider`), `estimate` (the span's cost
+ * with `gen_ai.usage.cost.source` = `estimate`: not billed figures), `catalog` (priced from
  * `llm_prices`), `unknown` (no cost).
  */
-export const COST_SOURCES = ['span', 'provider', 'catalog', 'unknown'] as const;
+export const COST_SOURCES = ['span', 'provider', 'estimate', 'catalog', 'unknown'] as const;
 export type CostSource = (typeof COST_SOURCES)[number];
 
 /** Built-in evaluator names (`gen_ai.evaluation.name`). */

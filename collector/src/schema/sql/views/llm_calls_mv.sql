@@ -47,7 +47,7 @@ FROM
 (
     SELECT
         *,
-        multiIf(SpanCost IS NOT NULL, if(ProviderCost, 'provider', 'span'), Priced, 'catalog', 'unknown') AS CostSource,
+        multiIf(SpanCost IS NOT NULL, multiIf(ProviderCost, 'provider', EstimatedCost, 'estimate', 'span'), Priced, 'catalog', 'unknown') AS CostSource,
         -- costOf's token semantics: input includes cache reads and writes, output includes reasoning.
         coalesce(
             SpanCost,
@@ -189,6 +189,8 @@ FROM
                     if(upper(SpanAttributes['gen_ai.usage.cost.currency']) = 'USD', toFloat64OrNull(SpanAttributes['gen_ai.usage.cost.amount']), toFloat64OrNull(SpanAttributes['modelmaxx.cost.usd'])),
                     toFloat64OrNull(SpanAttributes['llm.cost.total'])) AS SpanCost,
                 SpanAttributes['gen_ai.usage.cost.source'] = 'provider' AS ProviderCost,
+                -- the gateway's estimate for a stream that ended before the provider's usage
+                SpanAttributes['gen_ai.usage.cost.source'] = 'estimate' AS EstimatedCost,
                 -- The model a span is priced by (LowCardinality, so that its normalisation runs per distinct name): the one that answered, else the one asked for (as costOf gets it).
                 toLowCardinality(if(ResponseModel != '', ResponseModel, RequestModel)) AS PricedModel,
                 {{lower_trim:PricedModel}} AS ModelExact,
