@@ -10,6 +10,7 @@ import { labelledExamples, runReplay } from '../src/replay.js';
 import { createRouter } from '../src/router-client.js';
 import type { RecordedDataset, RecordedPrompt } from '../src/routerbench.js';
 import { MODELS, syntheticDataset } from './support/synthetic-data.js';
+import { teachMathVsStory } from './support/math-vs-story.js';
 
 /**
  * Three models, two kinds of prompt: "easy" ones (short, about fruit) where the cheap models
@@ -365,18 +366,9 @@ describe('the engine core', () => {
       exploration: 0,
     });
     const engine = new RoutingEngine({ policy, random: createRandom(1) });
-    for (let index = 0; index < 200; index += 1) {
-      const math = index % 2 === 0;
-      const text = math ? `solve 3 * ${index} = x for x` : `tell me a story about cat ${index}`;
-      const vector = featurize({ text, classKey: 'chat' });
-      const decision = engine.decide({ classKey: 'chat', at: index * 1000, vector });
-      const outcomes = ['strong', 'cheap'].map((model) => ({
-        model,
-        costUsd: model === 'strong' ? 0.01 : 0.0005,
-        score: model === 'strong' || !math ? 1 : 0,
-      }));
-      engine.observe({ ...decision, first: ['strong', 'cheap'] }, outcomes);
-    }
+    teachMathVsStory(engine, (math, index) =>
+      math ? `solve 3 * ${index} = x for x` : `tell me a story about cat ${index}`,
+    );
     const vector = featurize({ text: 'solve 7 * 8 = y for y', classKey: 'chat' });
     const decision = engine.decide({ classKey: 'chat', at: 300_000, vector });
     expect(decision.first).toEqual(['strong']);

@@ -6,6 +6,7 @@ import type { FeatureFamily } from '../src/features.js';
 import { parsePolicy } from '../src/policy.js';
 import { createRandom } from '../src/random.js';
 import type { RandomSource } from '../src/random.js';
+import { teachMathVsStory } from './support/math-vs-story.js';
 
 const MASK = HASH_BUCKETS - 1;
 
@@ -177,18 +178,12 @@ describe('explain with the request', () => {
 
   it('names the hashed features of a real decision by their words', () => {
     const engine = new RoutingEngine({ policy, random: createRandom(1) });
-    for (let index = 0; index < 200; index += 1) {
-      const math = index % 2 === 0;
-      const text = math ? `Solve the equation for x, case ${index}` : `Tell me a story, ${index}`;
-      const vector = featurize({ text, classKey: 'chat', families: features });
-      const decision = engine.decide({ classKey: 'chat', at: index * 1000, vector });
-      const outcomes = ['strong', 'cheap'].map((model) => ({
-        model,
-        costUsd: model === 'strong' ? 0.01 : 0.0005,
-        score: model === 'strong' || !math ? 1 : 0,
-      }));
-      engine.observe({ ...decision, first: ['strong', 'cheap'] }, outcomes);
-    }
+    teachMathVsStory(
+      engine,
+      (math, index) =>
+        math ? `Solve the equation for x, case ${index}` : `Tell me a story, ${index}`,
+      features,
+    );
     const text = 'Solve the equation for y';
     const vector = featurize({ text, classKey: 'chat', families: features });
     const decision = engine.decide({ classKey: 'chat', at: 300_000, vector });
