@@ -20,6 +20,11 @@ export interface Summary {
   outputChars?: number;
   /** `usage` is the gateway's estimate (the stream ended without the provider's output count). */
   estimated?: boolean;
+  /**
+   * The output count so far is a stream's first, not its last (Anthropic's `message_start` says
+   * 1; `message_delta` gives the final count).
+   */
+  outputPartial?: boolean;
 }
 
 /**
@@ -178,14 +183,16 @@ function countOutput(wire: Wire, event: string, summary: Summary): void {
  * it or went silent before its usage event): usage estimated instead of none, so the span and the
  * budgets do not count it at $0. Input: the provider's count if one came, else admission's
  * estimate (body bytes ÷ 4); output: the characters of text, reasoning and tool-call arguments
- * relayed ÷ 4. Undefined when the provider's output count came (Anthropic's `message_start`).
+ * relayed ÷ 4, or the provider's first count if larger (an Anthropic stream cut before its
+ * `message_delta`: `message_start` said 1). Undefined when the provider's final output count came.
  */
 export function estimatedSummary(summary: Summary, inputEstimate: number): Summary | undefined {
-  if (summary.usage?.outputTokens !== undefined) return undefined;
+  const reported = summary.usage?.outputTokens;
+  if (reported !== undefined && summary.outputPartial !== true) return undefined;
   const usage: TokenUsage = {
     ...summary.usage,
     inputTokens: summary.usage?.inputTokens ?? inputEstimate,
-    outputTokens: Math.ceil((summary.outputChars ?? 0) / 4),
+    outputTokens: Math.max(reported ?? 0, Math.ceil((summary.outputChars ?? 0) / 4)),
   };
   return { ...summary, usage, estimated: true };
 }
@@ -257,13 +264,17 @@ export function scanEvent(wire: Wire, event: string, summary: Summary, first: bo
         if (id !== undefined) summary.id = id;
         const usage = asDict(message['usage']);
         if (usage !== undefined) anthropicUsage(summary, usage);
+        if (summary.usage?.outputTokens !== undefined) summary.outputPartial = true;
       }
     } else if (event.includes('message_delta')) {
       const dict = parse(dataOf(event) ?? '');
       const stop = asString(asDict(dict?.['delta'])?.['stop_reason']);
       if (stop !== undefined) summary.finishReasons = [stop];
       const usage = asDict(dict?.['usage']);
-      if (usage !== undefined) anthropicUsage(summary, usage);
+      if (usage !== undefined) {
+        anthropicUsage(summary, usage);
+        if (asNumber(usage['output_tokens']) !== undefined) delete summary.outputPartial;
+      }
     } else if (event.startsWith('event: error') || event.includes('\nevent: error')) {
       const error = asDict(parse(dataOf(event) ?? '')?.['error']);
       summary.streamError = asString(error?.['message']) ?? 'stream error';

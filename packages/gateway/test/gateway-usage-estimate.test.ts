@@ -50,6 +50,22 @@ describe('output relayed so far', () => {
     expect(estimatedSummary(summary, 999)?.usage).toEqual({ inputTokens: 30, outputTokens: 4 });
   });
 
+  it("messages cut before message_delta: message_start's output count (1) is not the final one", () => {
+    const start = `event: message_start\n${data({ type: 'message_start', message: { model: 'claude-haiku-4-5', id: 'msg_2', content: [], usage: { input_tokens: 30, output_tokens: 1 } } })}`;
+    const text = `event: content_block_delta\n${data({ type: 'content_block_delta', delta: { type: 'text_delta', text: 'x'.repeat(40) } })}`;
+    expect(estimatedSummary(scanned('messages', [start, text]), 999)).toMatchObject({
+      estimated: true,
+      usage: { inputTokens: 30, outputTokens: 10 },
+    });
+    // no text yet: the provider's first count stands, still marked as an estimate
+    expect(estimatedSummary(scanned('messages', [start]), 999)).toMatchObject({
+      estimated: true,
+      usage: { inputTokens: 30, outputTokens: 1 },
+    });
+    const done = `event: message_delta\n${data({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 12 } })}`;
+    expect(estimatedSummary(scanned('messages', [start, text, done]), 999)).toBeUndefined();
+  });
+
   it('estimates input from admission when no count came; none once the output count came', () => {
     const cut = scanned('chat', [data({ choices: [{ delta: { content: 'x'.repeat(9) } }] })]);
     expect(estimatedSummary(cut, 57)).toMatchObject({
