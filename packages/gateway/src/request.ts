@@ -68,6 +68,16 @@ function invalid(field: string, expected: string, value: unknown): RequestError 
   );
 }
 
+function missing(field: string, message: string): RequestError {
+  return new RequestError(
+    400,
+    'invalid_request_error',
+    message,
+    'missing_required_parameter',
+    field,
+  );
+}
+
 /**
  * The fields the gateway itself reads (streaming, the token limit budgets estimate from, the
  * messages it translates) must have their types: a wrong one is a 400 naming the field, the same
@@ -89,13 +99,7 @@ function checkFields(body: Record<string, unknown>, wire: Wire): void {
   if (wire === 'chat' || wire === 'messages') {
     const messages = body['messages'];
     if (messages === undefined || messages === null) {
-      throw new RequestError(
-        400,
-        'invalid_request_error',
-        '"messages" (an array of messages) is required',
-        'missing_required_parameter',
-        'messages',
-      );
+      throw missing('messages', '"messages" (an array of messages) is required');
     }
     if (!Array.isArray(messages)) throw invalid('messages', 'an array of messages', messages);
     const index = messages.findIndex(
@@ -108,12 +112,9 @@ function checkFields(body: Record<string, unknown>, wire: Wire): void {
   // Anthropic's API requires it; translated to an OpenAI-style model it would not be, so a
   // `route:` request without it would answer or 400 depending on the candidate picked.
   if (wire === 'messages' && (body['max_tokens'] === undefined || body['max_tokens'] === null)) {
-    throw new RequestError(
-      400,
-      'invalid_request_error',
-      '"max_tokens" (a whole number from 1) is required on /v1/messages, as in Anthropic\'s API',
-      'missing_required_parameter',
+    throw missing(
       'max_tokens',
+      '"max_tokens" (a whole number from 1) is required on /v1/messages, as in Anthropic\'s API',
     );
   }
   const input = body['input'];
