@@ -14,17 +14,12 @@ import { DENSE, FAMILY_BITS, HASH_BUCKETS, MAX_CHARS, MAX_CHAR_GRAM_CHARS } from
 import { familyBits, featurizeInputOf, hashText } from './features.js';
 import type { ClassifiableRequest } from './classifier.js';
 import type { FeatureFamily } from './features.js';
-import { addWord, lowerCode } from './text-scan.js';
+import { addWord, isAsciiWord, lowerCode } from './text-scan.js';
 
 const MASK = HASH_BUCKETS - 1;
 
 /** A word of the n-grams: a run of `\w` (ASCII letters, digits, `_`) and non-ASCII code units. */
-const isWordUnit = (code: number) =>
-  code > 127 ||
-  (code >= 97 && code <= 122) ||
-  (code >= 65 && code <= 90) ||
-  (code >= 48 && code <= 57) ||
-  code === 95;
+const isWordUnit = (code: number) => code > 127 || isAsciiWord(code);
 
 /** `text` with its ASCII letters lower-cased (what the featurizer hashes). */
 function lowered(text: string): string {

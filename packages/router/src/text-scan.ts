@@ -80,7 +80,7 @@ export const scanned = {
 };
 
 /** `\w` without the `u` flag: ASCII letters, digits, underscore. */
-const isAsciiWord = (code: number) =>
+export const isAsciiWord = (code: number) =>
   (code >= 97 && code <= 122) ||
   (code >= 48 && code <= 57) ||
   code === 95 ||
