@@ -148,7 +148,10 @@ describe('docs/routing.md', () => {
         .replace('pnpm exec modelmaxx-router', `"${process.execPath}" "${ROUTER_BIN}"`);
       expect(command).toContain('../shared/data/routerbench/*_train.csv');
       const result = await run('sh', ['-c', command], { cwd: checkout });
-      expect(result.stderr).toBe('');
+      // Only the per-file notes of rows skipped for a missing score (RouterBench's ARC files
+      // have 20 + 8) may reach stderr; no warning or error.
+      const stderrLines = result.stderr.split('\n').filter((line) => line !== '');
+      for (const line of stderrLines) expect(line).toMatch(/^note: \S+\.csv: \d+ rows? skipped /);
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/test 945 prompts/);
       expect(result.stdout).toMatch(/^\| router /m);
