@@ -10,7 +10,7 @@
  *   gateway's span export thread, `main` gives it to the gateway as an object (export on the main
  *   thread, as builds before the thread did), `off` records no spans at all.
  *
- * - `node gateway-child.ts floor <llm-sim URL> <http|undici|undici-dispatch>`: the bare proxy of
+ * - `node gateway-child.ts floor <llm-sim URL> <http|undici|undici-dispatch|net>`: the bare proxy of
  *   gateway-floor.ts with that upstream client (the floor any Node proxy pays); prints
  *   `{ "gateway": URL }`.
  *

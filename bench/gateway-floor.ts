@@ -8,15 +8,18 @@
  * The upstream client is what varies:
  * - `http`: node:http's client on a kept-alive Agent (headers as a list, as the gateway's);
  * - `undici`: the `undici` package's Pool, `request()` (a Readable body);
- * - `undici-dispatch`: the same Pool, `dispatch()` with a handler (no stream objects).
+ * - `undici-dispatch`: the same Pool, `dispatch()` with a handler (no stream objects);
+ * - `net`: no node:http at all, raw `node:net` sockets on both sides (gateway-floor-net.ts: the
+ *   HTTP/1.1 the bench and llm-sim send, read and written by hand).
  */
 import { createServer, Agent, request as httpRequest } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
+import { startNetFloor } from './gateway-floor-net.ts';
 
-export type FloorClient = 'http' | 'undici' | 'undici-dispatch';
+export type FloorClient = 'http' | 'undici' | 'undici-dispatch' | 'net';
 
 interface Floor {
   readonly url: string;
@@ -154,7 +157,10 @@ function undiciDispatch(pool: Pool, path: string): Call {
   };
 }
 
-function callOf(client: FloorClient, sim: URL): { call: Call; close(): Promise<void> } {
+function callOf(
+  client: Exclude<FloorClient, 'net'>,
+  sim: URL,
+): { call: Call; close(): Promise<void> } {
   if (client === 'http') return { call: httpCall(sim), close: () => Promise.resolve() };
   const pool = new Pool(sim.origin);
   const path = `${sim.pathname.replace(/\/$/, '')}/v1/chat/completions`;
@@ -163,6 +169,7 @@ function callOf(client: FloorClient, sim: URL): { call: Call; close(): Promise<v
 }
 
 export async function startFloor(client: FloorClient, simUrl: string): Promise<Floor> {
+  if (client === 'net') return startNetFloor(simUrl);
   const upstream = callOf(client, new URL(simUrl));
   let requests = 0;
   const server: Server = createServer((request, response) => {
