@@ -211,21 +211,33 @@ describe('failures as the store shows them', () => {
     }
     expect(chunks).toBe(3);
     // A JSON answer the app gave up on before it came.
-    await expect(
-      anthropic(KEYS.web).messages.create(
-        {
-          model: 'claude-haiku-4-5',
-          max_tokens: 32,
-          messages: [{ role: 'user', content: 'slow [sim:slow-first=3000]' }],
-        },
-        { timeout: 300 },
-      ),
-    ).rejects.toThrow();
+    const body = {
+      model: 'claude-haiku-4-5',
+      max_tokens: 32,
+      messages: [{ role: 'user' as const, content: 'slow [sim:slow-first=3000]' }],
+    };
+    await expect(anthropic(KEYS.web).messages.create(body, { timeout: 300 })).rejects.toThrow();
     const rows = await spans(`SpanAttributes['error.type'] = 'client_aborted'`, 2);
     expect(rows.map((row) => [row['StatusCode'], row['StatusMessage']])).toEqual([
       ['Error', CLIENT_GONE],
       ['Error', CLIENT_GONE],
     ]);
+    // The provider had its prompt: the admission's input estimate (body bytes ÷ 4), no output.
+    const [json] = await rowsEventually(
+      serve.url,
+      `SELECT CostSource AS source, InputTokens AS input, OutputTokens AS output, CostUSD AS cost
+       FROM llm_calls WHERE SpanId IN (SELECT SpanId FROM otel_traces
+         WHERE SpanName = 'chat claude-haiku-4-5'
+           AND SpanAttributes['error.type'] = 'client_aborted')`,
+      1,
+    );
+    const input = Math.ceil(Buffer.byteLength(JSON.stringify(body)) / 4);
+    expect([json!['source'], Number(json!['input']), Number(json!['output'])]).toEqual([
+      'estimate',
+      input,
+      0,
+    ]);
+    expect(Number(json!['cost'])).toBeCloseTo(input / 1e6, 15); // claude-haiku-4-5: $1 / MTok in
   }, 60_000);
 
   it('a route whose every attempt failed: the route span has the last error', async () => {

@@ -16,7 +16,7 @@ import { HeldAnswer, runGatewayPlan } from './cascade.js';
 import type { PlanCallResult } from './cascade.js';
 import { sendError } from './http.js';
 import { offerShadow } from './shadow.js';
-import { relay } from './relay.js';
+import { noAnswer, relay } from './relay.js';
 import type { RelayResult } from './relay.js';
 import type { GatewayRequest } from './request.js';
 import type { TranslateOptions } from './translate/sinks.js';
@@ -186,16 +186,18 @@ export class Exchange {
   private callFailed(attempt: Attempt, error: Error, timeoutType = 'timeout'): boolean {
     const { context, parts } = this;
     context.metrics.upstreamErrors += 1;
+    // The app went away: the provider had the prompt, the span and budgets get the estimate.
+    if (parts.client.aborted) {
+      this.account(attempt, noAnswer(), false, 0);
+      return false;
+    }
     const timeout = error instanceof UpstreamTimeoutError;
-    const type = parts.client.aborted
-      ? 'client_aborted'
-      : timeout
-        ? timeoutType
-        : error instanceof UpstreamConnectionError
-          ? 'connection_error'
-          : 'error';
-    this.fail(attempt.span, type, parts.client.aborted ? CLIENT_GONE : error.message);
-    if (parts.client.aborted) return false;
+    const type = timeout
+      ? timeoutType
+      : error instanceof UpstreamConnectionError
+        ? 'connection_error'
+        : 'error';
+    this.fail(attempt.span, type, error.message);
     this.routing.failed(attempt.choice.model, undefined, context.now());
     if (this.fallBack(attempt, { error: type })) return true;
     sendError(
@@ -367,20 +369,19 @@ export class Exchange {
       return ok ? { held, costUsd } : { retryable: true, cooldownMs: undefined };
     } catch (error) {
       metrics.upstreamErrors += 1;
-      const aborted = this.parts.client.aborted;
-      const type = aborted
-        ? 'client_aborted'
-        : error instanceof UpstreamTimeoutError
-          ? 'timeout'
-          : 'connection_error';
-      this.fail(current.span, type, aborted ? CLIENT_GONE : (error as Error).message);
-      return { retryable: !aborted, cooldownMs: undefined };
+      if (this.parts.client.aborted) {
+        this.account(current, noAnswer(), false, 0);
+        return { retryable: false, cooldownMs: undefined };
+      }
+      const type = error instanceof UpstreamTimeoutError ? 'timeout' : 'connection_error';
+      this.fail(current.span, type, (error as Error).message);
+      return { retryable: true, cooldownMs: undefined };
     } finally {
       this.planRequests.delete(call);
     }
   }
 
-  /** The answer's span attributes, cost and usage; ends the attempt's span. Returns the cost. */
+  /** The answer's span attributes, cost and usage (or their estimate); ends its span. */
   private account(attempt: Attempt, result: RelayResult, ok: boolean, status: number): number {
     const { context, request } = this;
     const { target, span } = attempt;
@@ -389,7 +390,8 @@ export class Exchange {
       finished[ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] =
         (result.firstChunkAt - attempt.started) / 1000;
     }
-    const summary = accountedSummary(request, result.summary);
+    const abandoned = !result.complete && this.parts.client.aborted;
+    const summary = accountedSummary(request, result.summary, status, abandoned);
     const cost = responseAttributes(
       finished,
       request.wire,

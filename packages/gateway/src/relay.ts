@@ -26,6 +26,17 @@ export interface RelayResult {
   sent: boolean;
 }
 
+/** A call that got no answer (the app went away before the upstream's headers). */
+export function noAnswer(): RelayResult {
+  return {
+    summary: { finishReasons: [] },
+    firstChunkAt: undefined,
+    complete: false,
+    idle: false,
+    sent: false,
+  };
+}
+
 export interface RelayOptions {
   /** The app's wire format. */
   readonly wire: Wire;

@@ -181,12 +181,20 @@ function catalogCost(
 }
 
 /**
- * The summary a call is accounted by: the upstream's, or for a stream that ended without the
- * provider's output count, its estimate (./usage.ts `estimatedSummary`, input as admission
- * estimated it).
+ * The summary a call is accounted by: the upstream's, or its estimate (./usage.ts
+ * `estimatedSummary`, input as admission estimated it) when the provider had the call but its
+ * usage never came: a stream that ended without the provider's output count, or a call the app
+ * `abandoned` before the answer ended (non-streamed: input only, the answer's body unread). A
+ * call the provider refused (status 4xx / 5xx) is not estimated.
  */
-export function accountedSummary(request: GatewayRequest, summary: Summary): Summary {
-  if (!request.stream || request.wire === 'embeddings') return summary;
+export function accountedSummary(
+  request: GatewayRequest,
+  summary: Summary,
+  status: number,
+  abandoned: boolean,
+): Summary {
+  const cut = abandoned || (request.stream && request.wire !== 'embeddings');
+  if (!cut || status >= 400) return summary;
   return estimatedSummary(summary, estimatedTokens(request).input) ?? summary;
 }
 
