@@ -4,7 +4,8 @@
  * llm-sim upstreams that take seconds to answer. The provider has the prompt by then: the span
  * carries the admission's input estimate (body bytes ÷ 4) at `cost.source = estimate`, the key's
  * and team's budgets are charged the same dollars; a call whose answer (with usage) had already
- * arrived keeps the provider's usage (`local`). Streams cut before their first byte too.
+ * arrived keeps the provider's usage (`local`). The same for a JSON body cut mid-way and a
+ * stream cut before its first event; a call the provider refused is not estimated.
  */
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
@@ -14,7 +15,8 @@ import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAccess, generateGatewayKey, resolveConfig } from '../src/index.js';
 import type { AccessLayer } from '../src/index.js';
-import { startSdkGateway, waitFor } from './helpers.js';
+import { startHalfAnswer, startSdkGateway, waitFor } from './helpers.js';
+import type { HalfAnswer } from './helpers.js';
 import type { ReceivedSpan, SdkGateway } from './helpers.js';
 
 const CLIENT_GONE = 'the app closed the connection before the answer ended';
@@ -26,17 +28,20 @@ const KEYS = {
   stream: generateGatewayKey('stream'),
   refused: generateGatewayKey('refused'),
   whole: generateGatewayKey('whole'),
+  half: generateGatewayKey('half'),
 };
 const SLOW = { ttftMs: 4000, perTokenMs: 0, sigma: 0 };
 /** llm-sim holds the answer 4 s (the gateway forwards `x-*` headers). */
 const SLOW_FIRST = { 'x-sim-directives': 'slow-first=4000' };
 
 let sim: LlmSim;
+let half: HalfAnswer;
 let access: AccessLayer;
 let sdk: SdkGateway;
 
 beforeAll(async () => {
   sim = await startLlmSim({ seed: 14 });
+  half = await startHalfAnswer();
   const config = resolveConfig(
     {
       policies: [
@@ -63,7 +68,11 @@ beforeAll(async () => {
       ],
     },
     {
-      upstreamFlags: [`openai=${sim.openaiBaseURL}`, `anthropic=${sim.anthropicBaseURL}`],
+      upstreamFlags: [
+        `openai=${sim.openaiBaseURL}`,
+        `anthropic=${sim.anthropicBaseURL}`,
+        `half=${half.baseURL}`,
+      ],
       env: {},
     },
   );
@@ -81,6 +90,7 @@ afterAll(async () => {
   await sdk?.close();
   await access?.close();
   await sim?.close();
+  await half?.close();
 });
 
 beforeEach(async () => {
@@ -229,6 +239,22 @@ describe('a non-streamed request the app abandons while the upstream works', () 
     });
     const [span] = await spansOf('stream', 1);
     await expectCharged('stream', expectEstimated(span!, body));
+  });
+});
+
+describe('an answer cut by the app mid-body', () => {
+  it('the estimate, its body unread (no usage in it yet)', async () => {
+    const body = {
+      model: 'half/gpt-4o-mini',
+      max_tokens: 64,
+      messages: [{ role: 'user' as const, content: 'half an answer' }],
+    };
+    await abandon(400, (signal) => openai(KEYS.half).chat.completions.create(body, { signal }));
+    // The gateway stopped the upstream call.
+    await waitFor(() => half.requests[0]?.aborted === true);
+    expect(half.requests).toEqual([{ sentHead: true, aborted: true }]);
+    const [span] = await spansOf('half', 1);
+    await expectCharged('half', expectEstimated(span!, body));
   });
 });
 

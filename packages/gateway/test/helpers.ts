@@ -199,6 +199,40 @@ export async function startSlowUpstream(intervalMs = 100, chunks = 50): Promise<
   };
 }
 
+export interface HalfAnswer {
+  baseURL: string;
+  /** Requests seen: the head sent, and whether the caller went away before the body's end. */
+  requests: { sentHead: boolean; aborted: boolean }[];
+  close(): Promise<void>;
+}
+
+/**
+ * An OpenAI-compatible upstream that answers a chat completion's head and the first half of its
+ * JSON body (no `content-length`, no usage yet), then holds the rest until the caller goes away.
+ */
+export async function startHalfAnswer(): Promise<HalfAnswer> {
+  const requests: HalfAnswer['requests'] = [];
+  const server = createServer((request, response) => {
+    const entry = { sentHead: false, aborted: false };
+    requests.push(entry);
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('{"id":"chatcmpl-half","object":"chat.completion","choices":[{"index":0,');
+      entry.sentHead = true;
+    });
+    response.on('close', () => {
+      if (!response.writableFinished) entry.aborted = true;
+    });
+  });
+  await listen(server);
+  return {
+    baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    requests,
+    close: () => close(server),
+  };
+}
+
 function listen(server: Server): Promise<void> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
 }
