@@ -4,8 +4,7 @@
  * here with pip) and curl; the gateway's spans land in the co-located store (llm_calls through
  * /api/sql), an incoming traceparent continues the app's trace. Needs `tsc -b` (runs the cli's dist).
  */
-import { execFile, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,15 +16,14 @@ import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestContext } from 'vitest';
 import { rowsEventually } from './support/collector-sql.js';
-import { TEST_DIR } from './support/run-fixture.js';
+import { spawnServeGateway } from './support/serve-gateway.js';
+import type { ServeGateway } from './support/serve-gateway.js';
 
 const run = promisify(execFile);
-const CLI = join(TEST_DIR, '..', 'packages', 'cli', 'bin', 'modelmaxx.js');
 
 let sim: LlmSim;
 let dir: string;
-let child: ChildProcess;
-let output = '';
+let serve: ServeGateway | undefined;
 let url: string;
 let python: string | undefined;
 let pythonProblem = '';
@@ -87,63 +85,25 @@ beforeAll(async () => {
       ],
     }),
   );
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !/^(MODELMAXX_|OTEL_|VITEST|NODE_OPTIONS$)/.test(key)) {
-      env[key] = value;
-    }
-  }
-  env['MODELMAXX_UPSTREAM_OPENAI_KEY'] = 'sk-test-upstream-openai-key';
-  child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'serve',
-      '--gateway',
-      '--port',
-      '0',
-      '--data',
+  const [started, venvPython] = await Promise.all([
+    spawnServeGateway(
       join(dir, 'data'),
-      '--upstream',
-      `openai=${sim.openaiBaseURL}`,
-      '--upstream',
-      `anthropic=${sim.anthropicBaseURL}`,
-      '--config',
-      config,
-    ],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const [found, venvPython] = await Promise.all([
-    new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no listening line:\n${output}`)), 90_000);
-      const poll = setInterval(() => {
-        const match = /collector and gateway listening on (http:\/\/[^\s]+)/.exec(output);
-        if (match !== null) {
-          clearInterval(poll);
-          clearTimeout(timer);
-          resolve(match[1]!);
-        }
-      }, 50);
-      child.once('exit', () => {
-        clearInterval(poll);
-        clearTimeout(timer);
-        reject(new Error(`serve --gateway exited:\n${output}`));
-      });
-    }),
+      [
+        ...['--upstream', `openai=${sim.openaiBaseURL}`],
+        ...['--upstream', `anthropic=${sim.anthropicBaseURL}`],
+        ...['--config', config],
+      ],
+      { MODELMAXX_UPSTREAM_OPENAI_KEY: 'sk-test-upstream-openai-key' },
+    ),
     pythonWithSdks(),
   ]);
-  url = found;
+  serve = started;
+  url = started.url;
   python = venvPython;
 }, 300_000);
 
 afterAll(async () => {
-  if (child !== undefined && child.exitCode === null) {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  }
+  await serve?.stop();
   await sim?.close();
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 }, 60_000);

@@ -39,7 +39,11 @@ export async function spawnServeGateway(
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line:\n${output}`)), 90_000);
+    const timer = setTimeout(() => {
+      clearInterval(poll);
+      child.kill('SIGTERM'); // Not left running when the caller gives up.
+      reject(new Error(`no listening line:\n${output}`));
+    }, 90_000);
     const poll = setInterval(() => {
       const match = /collector and gateway listening on (http:\/\/[^\s]+)/.exec(output);
       if (match === null) return;
