@@ -10,7 +10,6 @@ import type { Attributes, Context, Span } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK } from '@modelmaxx/semconv';
 import type { Admission, Principal } from './access/types.js';
-import type { Upstream } from './config.js';
 import type { ClientState, GatewayContext } from './context.js';
 import { HeldAnswer, runGatewayPlan } from './cascade.js';
 import type { PlanCallResult } from './cascade.js';
@@ -38,6 +37,7 @@ import {
   callUpstream,
   forwardedHeaders,
   retryAfterMs,
+  warnIfNoKey,
 } from './upstream.js';
 
 const propagator = new W3CTraceContextPropagator();
@@ -46,6 +46,9 @@ const propagator = new W3CTraceContextPropagator();
 const CLIENT_GONE = 'the app closed the connection before the answer ended';
 
 type Admitted = Extract<Admission, { ok: true }>;
+
+/** A call without an answer whose request reached the upstream; undefined: it never did. */
+const reached = (call: UpstreamCall) => (call.sent ? noAnswer() : undefined);
 
 /** One attempt in flight: its candidate, target and span. */
 interface Attempt {
@@ -171,7 +174,7 @@ export class Exchange {
     try {
       answer = await call.response;
     } catch (error) {
-      return this.callFailed(current, error as Error);
+      return this.callFailed(current, error as Error, 'timeout', reached(call));
     }
     const status = answer.statusCode;
     const retryable = status === 429 || status >= 500;
@@ -181,23 +184,19 @@ export class Exchange {
 
   /**
    * No answer (timeout, connection error, app gone, or a silent upstream before the app got
-   * anything): fall back, or answer 504 / 502.
+   * anything): fall back, or answer 504 / 502. `type`: a timeout's error type; `had`: what the
+   * upstream had of the call, when its request reached it (then accounted by its estimate).
    */
-  private callFailed(attempt: Attempt, error: Error, timeoutType = 'timeout'): boolean {
+  private callFailed(attempt: Attempt, error: Error, type: string, had?: RelayResult): boolean {
     const { context, parts } = this;
     context.metrics.upstreamErrors += 1;
-    // The app went away: the provider had the prompt, the span and budgets get the estimate.
     if (parts.client.aborted) {
-      this.account(attempt, noAnswer(), false, 0);
+      this.unanswered(attempt, 'client_aborted', CLIENT_GONE, had);
       return false;
     }
     const timeout = error instanceof UpstreamTimeoutError;
-    const type = timeout
-      ? timeoutType
-      : error instanceof UpstreamConnectionError
-        ? 'connection_error'
-        : 'error';
-    this.fail(attempt.span, type, error.message);
+    if (!timeout) type = error instanceof UpstreamConnectionError ? 'connection_error' : 'error';
+    this.unanswered(attempt, type, error.message, had);
     this.routing.failed(attempt.choice.model, undefined, context.now());
     if (this.fallBack(attempt, { error: type })) return true;
     sendError(
@@ -260,14 +259,13 @@ export class Exchange {
         attempt,
         new UpstreamTimeoutError(`upstream ${target.upstream.name} sent nothing for ${seconds} s`),
         'stream_idle_timeout',
+        status < 400 ? result : undefined,
       );
     }
     const ok = status < 400 && result.complete && result.summary.streamError === undefined;
     const costUsd = this.account(attempt, result, ok, status);
     if (status >= 400 && !retryable) this.context.metrics.upstreamErrors += 1;
-    if ((status === 401 || status === 403) && target.upstream.key === undefined) {
-      warnNoKey(this.context, target.upstream, status);
-    }
+    warnIfNoKey(this.context.log, target.upstream, status);
     // A retryable status was counted (and cooled down) already.
     if (!retryable) {
       this.routing.outcomes.push({
@@ -369,20 +367,40 @@ export class Exchange {
       return ok ? { held, costUsd } : { retryable: true, cooldownMs: undefined };
     } catch (error) {
       metrics.upstreamErrors += 1;
-      if (this.parts.client.aborted) {
-        this.account(current, noAnswer(), false, 0);
-        return { retryable: false, cooldownMs: undefined };
-      }
-      const type = error instanceof UpstreamTimeoutError ? 'timeout' : 'connection_error';
-      this.fail(current.span, type, (error as Error).message);
-      return { retryable: true, cooldownMs: undefined };
+      const aborted = this.parts.client.aborted;
+      const type = aborted
+        ? 'client_aborted'
+        : error instanceof UpstreamTimeoutError
+          ? 'timeout'
+          : 'connection_error';
+      const message = aborted ? CLIENT_GONE : (error as Error).message;
+      this.unanswered(current, type, message, reached(call));
+      return { retryable: !aborted, cooldownMs: undefined };
     } finally {
       this.planRequests.delete(call);
     }
   }
 
-  /** The answer's span attributes, cost and usage (or their estimate); ends its span. */
-  private account(attempt: Attempt, result: RelayResult, ok: boolean, status: number): number {
+  /**
+   * A call failed without an answer: accounted by its estimate when the upstream `had` it (the
+   * provider may bill the prompt), else (a connection refused, nothing sent) only failed.
+   */
+  private unanswered(attempt: Attempt, type: string, message: string, had?: RelayResult): void {
+    if (had === undefined) this.fail(attempt.span, type, message);
+    else this.account(attempt, had, false, 0, { type, message });
+  }
+
+  /**
+   * The answer's span attributes, cost and usage (or their estimate: an answer that never ended);
+   * ends its span, failed with `failure` when given (else what the result says).
+   */
+  private account(
+    attempt: Attempt,
+    result: RelayResult,
+    ok: boolean,
+    status: number,
+    failure?: { type: string; message: string },
+  ): number {
     const { context, request } = this;
     const { target, span } = attempt;
     const finished: Attributes = {};
@@ -390,8 +408,7 @@ export class Exchange {
       finished[ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] =
         (result.firstChunkAt - attempt.started) / 1000;
     }
-    const abandoned = !result.complete && this.parts.client.aborted;
-    const summary = accountedSummary(request, result.summary, status, abandoned);
+    const summary = accountedSummary(request, result.summary, status, !result.complete);
     const cost = responseAttributes(
       finished,
       request.wire,
@@ -414,13 +431,12 @@ export class Exchange {
     this.tally.input += summary.usage?.inputTokens ?? 0;
     this.tally.output += summary.usage?.outputTokens ?? 0;
     this.ok = ok;
-    if (span !== undefined) {
-      span.setAttributes(finished);
-      if (ok) span.end();
-      else {
-        const type = this.failureType(result, status);
-        this.fail(span, type, summary.streamError ?? failureMessage(type, status));
-      }
+    span?.setAttributes(finished);
+    if (ok) span?.end();
+    else if (failure !== undefined) this.fail(span, failure.type, failure.message);
+    else {
+      const type = this.failureType(result, status);
+      this.fail(span, type, summary.streamError ?? failureMessage(type, status));
     }
     return cost.costUsd ?? 0;
   }
@@ -479,21 +495,4 @@ function failureMessage(type: string, status: number): string {
     return 'the upstream closed the connection before its answer ended';
   if (type === 'stream_idle_timeout') return 'the upstream went silent before its answer ended';
   return `upstream answered ${status}`;
-}
-
-/** Upstreams already said to answer 401/403 for want of a key (once each: not per request). */
-const warnedNoKey = new WeakSet<Upstream>();
-
-/**
- * An upstream without a key refusing the call: most likely its key env var is not set, while the
- * app sent its own key (which the gateway never forwards), so the upstream's "no API key" error
- * puzzles the app's developer. Said once in the gateway's log.
- */
-function warnNoKey(context: GatewayContext, upstream: Upstream, status: number): void {
-  if (warnedNoKey.has(upstream)) return;
-  warnedNoKey.add(upstream);
-  context.log.warn(
-    `upstream "${upstream.name}" answered ${status} and the gateway has no key for it: set ${upstream.keyEnv} (the app's own Authorization / x-api-key is never forwarded upstream)`,
-    { upstream: upstream.name, status },
-  );
 }

@@ -183,18 +183,20 @@ function catalogCost(
 /**
  * The summary a call is accounted by: the upstream's, or its estimate (./usage.ts
  * `estimatedSummary`, input as admission estimated it) when the provider had the call but its
- * usage never came: a stream that ended without the provider's output count, or a call the app
- * `abandoned` before the answer ended (non-streamed: input only, the answer's body unread). A
- * call the provider refused (status 4xx / 5xx) is not estimated.
+ * usage never came: a stream that ended without the provider's output count, or any call `cut`
+ * before its answer ended — the app went away, the gateway's timeout, an answer the upstream cut
+ * or that went silent (non-streamed: input only, the answer's body unread). A call the provider
+ * refused (status 4xx / 5xx) is not estimated; one whose request never reached it is not
+ * accounted at all (./exchange.ts).
  */
 export function accountedSummary(
   request: GatewayRequest,
   summary: Summary,
   status: number,
-  abandoned: boolean,
+  cut: boolean,
 ): Summary {
-  const cut = abandoned || (request.stream && request.wire !== 'embeddings');
-  if (!cut || status >= 400) return summary;
+  const unfinished = cut || (request.stream && request.wire !== 'embeddings');
+  if (!unfinished || status >= 400) return summary;
   return estimatedSummary(summary, estimatedTokens(request).input) ?? summary;
 }
 

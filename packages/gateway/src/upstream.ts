@@ -12,6 +12,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { Upstream } from './config.js';
+import type { GatewayLogger } from './context.js';
 import type { Wire } from './usage.js';
 import { UpstreamAnswer, mergedHeaders } from './upstream-answer.js';
 
@@ -175,6 +176,12 @@ export class UpstreamCall implements Dispatcher.DispatchHandlers {
   private settled = false;
   /** undici is done with the call (the answer ended or failed): nothing left to abort. */
   private done = false;
+  /**
+   * The request (its body whole) was written to the upstream's connection: the provider may have
+   * it, and bill it, whatever becomes of the answer. False for a connection refused or a call
+   * stopped before.
+   */
+  sent = false;
 
   constructor(upstream: Upstream, timeoutMs: number) {
     this.upstream = upstream;
@@ -202,6 +209,11 @@ export class UpstreamCall implements Dispatcher.DispatchHandlers {
     // RequestAbortedError()`).
     this.stop = abort as (reason: Error) => void;
     if (this.stopped !== undefined) this.stop(this.stopped);
+  }
+
+  /** undici wrote the request's last byte (a handler hook its 5.x types leave out). */
+  onRequestSent(): void {
+    this.sent = true;
   }
 
   onHeaders(statusCode: number, headers: Buffer[] | string[] | null): boolean {
@@ -326,4 +338,22 @@ export function retryAfterMs(headers: IncomingHttpHeaders, now: number): number 
   if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Upstreams already said to answer 401/403 for want of a key (once each: not per request). */
+const warnedNoKey = new WeakSet<Upstream>();
+
+/**
+ * An upstream without a key refusing the call (401 / 403): most likely its key env var is not set,
+ * while the app sent its own key (which the gateway never forwards), so the upstream's "no API
+ * key" error puzzles the app's developer. Said once in the gateway's log.
+ */
+export function warnIfNoKey(log: GatewayLogger, upstream: Upstream, status: number): void {
+  if ((status !== 401 && status !== 403) || upstream.key !== undefined) return;
+  if (warnedNoKey.has(upstream)) return;
+  warnedNoKey.add(upstream);
+  log.warn(
+    `upstream "${upstream.name}" answered ${status} and the gateway has no key for it: set ${upstream.keyEnv} (the app's own Authorization / x-api-key is never forwarded upstream)`,
+    { upstream: upstream.name, status },
+  );
 }

@@ -10,14 +10,13 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
-import { PriceCatalog, costOf } from '@modelmaxx/pricing';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAccess, generateGatewayKey, resolveConfig } from '../src/index.js';
 import type { AccessLayer } from '../src/index.js';
 import { startHalfAnswer, startSdkGateway, waitFor } from './helpers.js';
-import type { HalfAnswer } from './helpers.js';
-import type { ReceivedSpan, SdkGateway } from './helpers.js';
+import type { HalfAnswer, ReceivedSpan, SdkGateway } from './helpers.js';
+import { estimateChecks, expectEstimated, usageOf } from './estimate-checks.js';
 
 const CLIENT_GONE = 'the app closed the connection before the answer ended';
 const KEYS = {
@@ -102,9 +101,6 @@ const openai = (key: { key: string }) =>
 const anthropic = (key: { key: string }) =>
   new Anthropic({ baseURL: sdk.url, apiKey: key.key, maxRetries: 0 });
 
-/** The gateway's input estimate of a body the SDKs send (JSON.stringify): bytes ÷ 4. */
-const bytesOver4 = (body: object) => Math.ceil(Buffer.byteLength(JSON.stringify(body)) / 4);
-
 /** Calls `send` with a signal aborted after `ms`; the SDK's abort error is expected. */
 async function abandon(ms: number, send: (signal: AbortSignal) => Promise<unknown>) {
   const controller = new AbortController();
@@ -114,63 +110,14 @@ async function abandon(ms: number, send: (signal: AbortSignal) => Promise<unknow
   expect(`${(error as Error).constructor.name}: ${(error as Error).message}`).toMatch(/Abort/);
 }
 
-/** The spans of one key, once `count` came (attempts and, for a route, the route span). */
-async function spansOf(keyId: string, count: number): Promise<ReceivedSpan[]> {
-  const spans = () =>
-    sdk.receiver.spans.filter((span) => span.attributes['modelmaxx.gateway.key_id'] === keyId);
-  await waitFor(() => {
-    void sdk.gateway.forceFlush();
-    return spans().length >= count;
-  }, 15_000);
-  return spans();
-}
+const { spansOf, expectCharged, expectUncharged } = estimateChecks(
+  () => sdk,
+  () => access,
+);
 
-/** A key's and its team's spend in the budgets, once settled (no reservation left). */
-async function spent(keyId: string): Promise<{ key: number; team: number }> {
-  const windows = () => access.budgetStatus();
-  await waitFor(() =>
-    windows().some((w) => w.subject === keyId && w.reservedUsd === 0 && w.spentUsd > 0),
-  );
-  const of = (budget: string, subject: string) =>
-    windows().find((w) => w.budget === budget && w.subject === subject)!.spentUsd;
-  return { key: of('per-key', keyId), team: of('per-team', `team-${keyId}`) };
-}
-
-const usageOf = (span: ReceivedSpan) => ({
-  type: span.attributes['error.type'],
-  source: span.attributes['gen_ai.usage.cost.source'],
-  input: span.attributes['gen_ai.usage.input_tokens'],
-  output: span.attributes['gen_ai.usage.output_tokens'],
-});
-
-/**
- * An abandoned call's span: client_aborted, the body's input estimate and no output at
- * `estimate`, costed at the catalog's price of its model; returns the cost.
- */
-function expectEstimated(span: ReceivedSpan, body: object): number {
-  expect(span.status).toMatchObject({ code: 2, message: CLIENT_GONE });
-  const input = bytesOver4(body);
-  expect(usageOf(span)).toEqual({ type: 'client_aborted', source: 'estimate', input, output: 0 });
-  const priced = costOf(
-    {
-      provider: String(span.attributes['gen_ai.provider.name']),
-      model: String(span.attributes['gen_ai.request.model']),
-      usage: { inputTokens: input, outputTokens: 0 },
-    },
-    { catalog: PriceCatalog.default() },
-  );
-  const cost = Number(span.attributes['gen_ai.usage.cost.amount']);
-  expect(priced.known && cost > 0).toBe(true);
-  expect(cost).toBeCloseTo(priced.known ? priced.amount : NaN, 15);
-  return cost;
-}
-
-/** The key's and its team's budgets were charged `cost`, to the femto-dollar. */
-async function expectCharged(keyId: string, cost: number): Promise<void> {
-  const budget = await spent(keyId);
-  expect(budget.key).toBeCloseTo(cost, 15);
-  expect(budget.team).toBeCloseTo(cost, 15);
-}
+/** An abandoned call's span: client_aborted, the body's input estimate, output 0; its cost. */
+const expectAbandoned = (span: ReceivedSpan, body: object) =>
+  expectEstimated(span, body, 'client_aborted', CLIENT_GONE);
 
 describe('a non-streamed request the app abandons while the upstream works', () => {
   it('openai chat: the input estimate, output 0, marked estimate; the budgets charged it', async () => {
@@ -183,7 +130,7 @@ describe('a non-streamed request the app abandons while the upstream works', () 
       openai(KEYS.chat).chat.completions.create(body, { signal, headers: SLOW_FIRST }),
     );
     const [span] = await spansOf('chat', 1);
-    const cost = expectEstimated(span!, body);
+    const cost = expectAbandoned(span!, body);
     await expectCharged('chat', cost);
     // A lower bound of what the provider bills for the call answered in full.
     const whole = await openai(KEYS.whole).chat.completions.create(body);
@@ -202,7 +149,7 @@ describe('a non-streamed request the app abandons while the upstream works', () 
       anthropic(KEYS.messages).messages.create(body, { signal, headers: SLOW_FIRST }),
     );
     const [span] = await spansOf('messages', 1);
-    const cost = expectEstimated(span!, body);
+    const cost = expectAbandoned(span!, body);
     await expectCharged('messages', cost);
     const whole = await anthropic(KEYS.whole).messages.create(body);
     const [billed] = await spansOf('whole', 1);
@@ -224,7 +171,7 @@ describe('a non-streamed request the app abandons while the upstream works', () 
     expect(spans[0]!.parentSpanId).toBe(route.spanId);
     expect(route.attributes['error.type']).toBe('client_aborted');
     expect(route.status).toMatchObject({ code: 2, message: CLIENT_GONE });
-    await expectCharged('routed', expectEstimated(spans[0]!, body));
+    await expectCharged('routed', expectAbandoned(spans[0]!, body));
   });
 
   it('a stream abandoned before its first event: the input estimate too', async () => {
@@ -238,7 +185,7 @@ describe('a non-streamed request the app abandons while the upstream works', () 
       for await (const chunk of stream) void chunk;
     });
     const [span] = await spansOf('stream', 1);
-    await expectCharged('stream', expectEstimated(span!, body));
+    await expectCharged('stream', expectAbandoned(span!, body));
   });
 });
 
@@ -254,7 +201,7 @@ describe('an answer cut by the app mid-body', () => {
     await waitFor(() => half.requests[0]?.aborted === true);
     expect(half.requests).toEqual([{ sentHead: true, aborted: true }]);
     const [span] = await spansOf('half', 1);
-    await expectCharged('half', expectEstimated(span!, body));
+    await expectCharged('half', expectAbandoned(span!, body));
   });
 });
 
@@ -275,9 +222,7 @@ describe('what is not estimated', () => {
       input: undefined,
       output: undefined,
     });
-    await waitFor(() => access.inFlight === 0);
-    const windows = access.budgetStatus().filter((w) => w.subject.endsWith('refused'));
-    expect(windows.reduce((sum, w) => sum + w.spentUsd + w.reservedUsd, 0)).toBe(0);
+    await expectUncharged('refused');
   });
 });
 
@@ -301,7 +246,7 @@ describe('a cascade the app abandons after one call answered', () => {
       expect(answered.attributes['error.type']).toBeUndefined();
       expect(answered.attributes['gen_ai.usage.cost.source']).toBe('local');
       expect(Number(answered.attributes['gen_ai.usage.output_tokens'])).toBeGreaterThan(0);
-      const estimated = expectEstimated(abandoned, body);
+      const estimated = expectAbandoned(abandoned, body);
       await waitFor(() => sdk.receiver.spans.some((span) => span.name === 'route voters'));
       const route = sdk.receiver.spans.find((span) => span.name === 'route voters')!;
       expect(route.attributes['error.type']).toBe('client_aborted');

@@ -199,6 +199,9 @@ export async function startSlowUpstream(intervalMs = 100, chunks = 50): Promise<
   };
 }
 
+/** The text of the one chunk a `startHalfAnswer` stream sends. */
+export const HALF_TEXT = 'half an answer, then';
+
 export interface HalfAnswer {
   baseURL: string;
   /** Requests seen: the head sent, and whether the caller went away before the body's end. */
@@ -208,18 +211,46 @@ export interface HalfAnswer {
 
 /**
  * An OpenAI-compatible upstream that answers a chat completion's head and the first half of its
- * JSON body (no `content-length`, no usage yet), then holds the rest until the caller goes away.
+ * JSON body (no `content-length`, no usage yet), or of a stream its first chunk (content
+ * `HALF_TEXT`), then holds the rest until the caller goes away; with the request header
+ * `x-half: drop` (the gateway forwards `x-*`) it drops the connection 50 ms after that half
+ * instead, with `x-half: drop-head` as soon as the request came (no head).
  */
 export async function startHalfAnswer(): Promise<HalfAnswer> {
   const requests: HalfAnswer['requests'] = [];
   const server = createServer((request, response) => {
     const entry = { sentHead: false, aborted: false };
     requests.push(entry);
-    request.resume();
+    const parts: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => parts.push(chunk));
     request.on('end', () => {
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.write('{"id":"chatcmpl-half","object":"chat.completion","choices":[{"index":0,');
+      const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as {
+        model: string;
+        stream?: boolean;
+      };
+      const mode = request.headers['x-half'];
+      if (mode === 'drop-head') {
+        response.socket?.destroy();
+        return;
+      }
+      if (body.stream === true) {
+        response.writeHead(200, { 'content-type': 'text/event-stream' });
+        const delta = { role: 'assistant', content: HALF_TEXT };
+        response.write(
+          `data: ${JSON.stringify({
+            id: 'chatcmpl-half',
+            object: 'chat.completion.chunk',
+            created: 1,
+            model: body.model,
+            choices: [{ index: 0, delta, logprobs: null, finish_reason: null }],
+          })}\n\n`,
+        );
+      } else {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.write('{"id":"chatcmpl-half","object":"chat.completion","choices":[{"index":0,');
+      }
       entry.sentHead = true;
+      if (mode === 'drop') setTimeout(() => response.socket?.destroy(), 50);
     });
     response.on('close', () => {
       if (!response.writableFinished) entry.aborted = true;

@@ -1,0 +1,242 @@
+/**
+ * Calls the provider had but whose answer never came whole, not through the app's doing: the
+ * gateway's timeout to the upstream's headers (504, or a `route:` fallback), an answer the
+ * upstream cut or that went silent mid-body, a connection dropped after the request was sent,
+ * and streams that went silent. The real `openai` and `@anthropic-ai/sdk` clients against an
+ * in-process gateway with keys and budgets, llm-sim (and a half-answering upstream) behind it.
+ * Each span carries the admission's input estimate (body bytes ÷ 4) and the output relayed so far
+ * (÷ 4) at `cost.source = estimate`, and the key's and team's budgets are charged the same; a
+ * connection refused (nothing sent) is not estimated nor charged.
+ */
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { startLlmSim } from '@modelmaxx/llm-sim';
+import type { LlmSim } from '@modelmaxx/llm-sim';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createAccess, generateGatewayKey, resolveConfig } from '../src/index.js';
+import type { AccessLayer } from '../src/index.js';
+import { HALF_TEXT, startHalfAnswer, startSdkGateway } from './helpers.js';
+import type { HalfAnswer, SdkGateway } from './helpers.js';
+import { costOfSpan, estimateChecks, expectEstimated, usageOf } from './estimate-checks.js';
+
+const KEYS = {
+  timeout: generateGatewayKey('timeout'),
+  messages: generateGatewayKey('messages'),
+  routed: generateGatewayKey('routed'),
+  cut: generateGatewayKey('cut'),
+  silent: generateGatewayKey('silent'),
+  dropped: generateGatewayKey('dropped'),
+  refused: generateGatewayKey('refused'),
+  before: generateGatewayKey('before'),
+  after: generateGatewayKey('after'),
+};
+/** The gateway's timeout to the upstream's headers, and its idle timeout of an answer. */
+const TIMEOUT_MS = 500;
+const IDLE_MS = 400;
+const STEADY = { ttftMs: 0, perTokenMs: 0, sigma: 0 };
+
+let sim: LlmSim;
+let half: HalfAnswer;
+let access: AccessLayer;
+let sdk: SdkGateway;
+
+/** A loopback port nothing listens on (taken, then closed). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+beforeAll(async () => {
+  sim = await startLlmSim({ seed: 15 });
+  half = await startHalfAnswer();
+  const quick = { timeoutMs: TIMEOUT_MS, streamIdleTimeoutMs: IDLE_MS };
+  const config = resolveConfig(
+    {
+      upstreams: {
+        quick: { kind: 'openai', baseURL: sim.openaiBaseURL, ...quick },
+        quickant: { kind: 'anthropic', baseURL: sim.anthropicBaseURL, ...quick },
+        half: { kind: 'openai-compatible', baseURL: half.baseURL, streamIdleTimeoutMs: IDLE_MS },
+        closed: { kind: 'openai-compatible', baseURL: `http://127.0.0.1:${await closedPort()}/v1` },
+      },
+      policies: [
+        {
+          name: 'pair',
+          exploration: 0,
+          candidates: [
+            { model: 'gpt-4o-mini', client: 'quick', priorQuality: 0.95 },
+            { model: 'gpt-4o', client: 'quick', priorQuality: 0.5 },
+          ],
+          fallback: { maxAttempts: 2, cooldownMs: 1, timeoutMs: TIMEOUT_MS },
+        },
+      ],
+    },
+    { env: {} },
+  );
+  access = createAccess({
+    keys: Object.values(KEYS).map(({ id, hash }) => ({ id, hash, team: `team-${id}` })),
+    budgets: [
+      { name: 'per-key', scope: 'key', period: 'day', limitUsd: 10, mode: 'soft' },
+      { name: 'per-team', scope: 'team', period: 'day', limitUsd: 10, mode: 'soft' },
+    ],
+  });
+  sdk = await startSdkGateway(config, { access });
+});
+
+afterAll(async () => {
+  await sdk?.close();
+  await access?.close();
+  await sim?.close();
+  await half?.close();
+});
+
+beforeEach(async () => {
+  await sdk.reset();
+});
+
+const { spansOf, expectCharged, expectUncharged } = estimateChecks(
+  () => sdk,
+  () => access,
+);
+const openai = (key: { key: string }) =>
+  new OpenAI({ baseURL: `${sdk.url}/v1`, apiKey: key.key, maxRetries: 0 });
+const anthropic = (key: { key: string }) =>
+  new Anthropic({ baseURL: sdk.url, apiKey: key.key, maxRetries: 0 });
+
+/** The error `call` fails with. */
+const failure = (call: Promise<unknown>) =>
+  call.then(() => undefined).catch((caught: unknown) => caught);
+
+const chat = (model: string, content: string) => ({
+  model,
+  max_tokens: 64,
+  messages: [{ role: 'user' as const, content }],
+});
+
+describe("the gateway's timeout to the upstream's headers", () => {
+  it('openai chat: 504 timeout; the input estimate, output 0, marked estimate; charged', async () => {
+    const body = chat('quick/gpt-4o-mini', 'time out [sim:slow-first=3000]');
+    const error = await failure(openai(KEYS.timeout).chat.completions.create(body));
+    expect(error).toMatchObject({ status: 504, type: 'timeout' });
+    const [span] = await spansOf('timeout', 1);
+    const message = `upstream quick did not answer within ${TIMEOUT_MS} ms`;
+    await expectCharged('timeout', expectEstimated(span!, body, 'timeout', message));
+  });
+
+  it('anthropic /v1/messages: the same', async () => {
+    const body = chat('quickant/claude-haiku-4-5', 'time out too [sim:slow-first=3000]');
+    const error = await failure(anthropic(KEYS.messages).messages.create(body));
+    expect(error).toMatchObject({ status: 504 });
+    const [span] = await spansOf('messages', 1);
+    const message = `upstream quickant did not answer within ${TIMEOUT_MS} ms`;
+    await expectCharged('messages', expectEstimated(span!, body, 'timeout', message));
+  });
+
+  it("route: the timed-out attempt's estimate plus the answering candidate's cost", async () => {
+    sim.setModel('gpt-4o-mini', { latency: { ttftMs: 3000, perTokenMs: 0, sigma: 0 } });
+    try {
+      const body = chat('route:pair', 'time out, then fall back');
+      const { data, response } = await openai(KEYS.routed)
+        .chat.completions.create(body)
+        .withResponse();
+      expect(response.headers.get('x-modelmaxx-model')).toBe('gpt-4o');
+      const spans = await spansOf('routed', 2);
+      const [timedOut, answered] = spans.filter((span) => span.name.startsWith('chat '));
+      expect(timedOut!.attributes['modelmaxx.route.attempt']).toBe(1);
+      expect(timedOut!.attributes['gen_ai.request.model']).toBe('gpt-4o-mini');
+      const estimate = expectEstimated(timedOut!, body, 'timeout');
+      expect(answered!.attributes['modelmaxx.route.attempt']).toBe(2);
+      expect(usageOf(answered!)).toEqual({
+        type: undefined,
+        source: 'local',
+        input: data.usage!.prompt_tokens,
+        output: data.usage!.completion_tokens,
+      });
+      const billed = costOfSpan(answered!);
+      expect(billed).toBeGreaterThan(0);
+      await expectCharged('routed', estimate + billed);
+    } finally {
+      sim.setModel('gpt-4o-mini', { latency: STEADY });
+    }
+  });
+});
+
+describe('a non-streamed answer cut by the upstream', () => {
+  it('the connection dropped mid-body: stream_interrupted, the estimate', async () => {
+    const body = chat('half/gpt-4o-mini', 'half, then gone');
+    const headers = { 'x-half': 'drop' };
+    expect(await failure(openai(KEYS.cut).chat.completions.create(body, { headers }))).toBeTruthy();
+    const [span] = await spansOf('cut', 1);
+    const message = 'the upstream closed the connection before its answer ended';
+    await expectCharged('cut', expectEstimated(span!, body, 'stream_interrupted', message));
+  });
+
+  it('silent mid-body for the idle timeout: stream_idle_timeout, the estimate', async () => {
+    const body = chat('half/gpt-4o-mini', 'half, then silence');
+    expect(await failure(openai(KEYS.silent).chat.completions.create(body))).toBeTruthy();
+    const [span] = await spansOf('silent', 1);
+    await expectCharged('silent', expectEstimated(span!, body, 'stream_idle_timeout'));
+  });
+
+  it('the connection dropped after the request, before the head: 502, the estimate', async () => {
+    const body = chat('half/gpt-4o-mini', 'gone before the head');
+    const headers = { 'x-half': 'drop-head' };
+    const error = await failure(openai(KEYS.dropped).chat.completions.create(body, { headers }));
+    expect(error).toMatchObject({ status: 502 });
+    const [span] = await spansOf('dropped', 1);
+    await expectCharged('dropped', expectEstimated(span!, body, 'connection_error'));
+  });
+
+  it('a connection refused (nothing sent): 502, no usage, nothing charged', async () => {
+    const body = chat('closed/gpt-4o-mini', 'nobody home');
+    const error = await failure(openai(KEYS.refused).chat.completions.create(body));
+    expect(error).toMatchObject({ status: 502 });
+    const [span] = await spansOf('refused', 1);
+    expect(usageOf(span!)).toEqual({
+      type: 'connection_error',
+      source: undefined,
+      input: undefined,
+      output: undefined,
+    });
+    await expectUncharged('refused');
+  });
+});
+
+describe('a stream that goes silent', () => {
+  it('before its first event: 504, the input estimate, output 0', async () => {
+    const body = {
+      ...chat('quick/gpt-4o-mini', 'stream later [sim:slow-first=3000]'),
+      stream: true as const,
+    };
+    const error = await failure(
+      (async () => {
+        const stream = await openai(KEYS.before).chat.completions.create(body);
+        for await (const chunk of stream) void chunk;
+      })(),
+    );
+    expect(error).toMatchObject({ status: 504, type: 'timeout' });
+    const [span] = await spansOf('before', 1);
+    await expectCharged('before', expectEstimated(span!, body, 'stream_idle_timeout'));
+  });
+
+  it('after its first event: the input estimate and the output relayed ÷ 4', async () => {
+    const body = { ...chat('half/gpt-4o-mini', 'stream, then silence'), stream: true as const };
+    let text = '';
+    const error = await failure(
+      (async () => {
+        const stream = await openai(KEYS.after).chat.completions.create(body);
+        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      })(),
+    );
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect(text).toBe(HALF_TEXT);
+    const [span] = await spansOf('after', 1);
+    const output = Math.ceil(HALF_TEXT.length / 4);
+    const cost = expectEstimated(span!, body, 'stream_idle_timeout', undefined, output);
+    await expectCharged('after', cost);
+  });
+});
