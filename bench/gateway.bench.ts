@@ -26,10 +26,13 @@
  * added p99 is what any Node proxy pays here, the gateway's floor; the notes give it beside the
  * gateway's, and their processes' CPU per request in the diagnostics.
  * `GATEWAY_BENCH_LADDER=off` skips the max-rps ladder (`gateway-max-rps` is then NaN): quicker A/B
- * runs of the latency figures.
+ * runs of the latency figures. `GATEWAY_BENCH_SAMPLES=<file>` writes the 500 req/s samples (ms)
+ * per figure, target and phase there as JSON (`{ plain, firstChunk }`), e.g. to compare p99s
+ * phase by phase, apart from the machine's stalls that hit one phase.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -143,9 +146,10 @@ async function compare(
   rounds: number,
   durationMs: number,
   pick: (sample: Sample) => number,
-): Promise<{ values: PerTarget; errors: number }> {
+): Promise<{ values: PerTarget; phases: Record<string, number[][]>; errors: number }> {
   const names = Object.keys(urls);
   const values: PerTarget = Object.fromEntries(names.map((name) => [name, []]));
+  const phases: Record<string, number[][]> = Object.fromEntries(names.map((name) => [name, []]));
   let errors = 0;
   for (let round = 0; round <= rounds; round += 1) {
     const order = round % 2 === 0 ? names : [...names].reverse();
@@ -153,10 +157,12 @@ async function compare(
       const measured = await phase(urls[target]!, body, rate, durationMs);
       if (round === 0) continue;
       errors += measured.errors;
-      for (const sample of measured.samples) if (sample.ok) values[target]!.push(pick(sample));
+      const picked = measured.samples.filter((sample) => sample.ok).map(pick);
+      values[target]!.push(...picked);
+      phases[target]!.push(picked);
     }
   }
-  return { values, errors };
+  return { values, phases, errors };
 }
 
 /** One request at a time (no queueing): the added latency of the hop itself, p50 and p99. */
@@ -390,12 +396,22 @@ async function startTargets(children: Children): Promise<Targets> {
   return urls;
 }
 
+/** `GATEWAY_BENCH_SAMPLES=<file>`: every 500 req/s sample (ms) per figure, target and phase, as JSON. */
+function writeSamples(measured: Measured): void {
+  const file = process.env['GATEWAY_BENCH_SAMPLES'];
+  if (file === undefined || file === '') return;
+  const { plain, streamed } = measured;
+  writeFileSync(file, JSON.stringify({ plain: plain.phases, firstChunk: streamed.phases }));
+}
+
 export async function run(options: BenchOptions): Promise<BenchResult[]> {
   const children = new Children();
   const loadBefore = loadavg();
   let results: BenchResult[] = [];
   try {
-    results = report(await measure(await startTargets(children), options.quick));
+    const measured = await measure(await startTargets(children), options.quick);
+    writeSamples(measured);
+    results = report(measured);
   } finally {
     const diagnostics = await children.stop();
     const load = (values: number[]) => values.map((value) => value.toFixed(1)).join(' ');
