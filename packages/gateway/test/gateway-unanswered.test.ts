@@ -25,6 +25,7 @@ const KEYS = {
   timeout: generateGatewayKey('timeout'),
   messages: generateGatewayKey('messages'),
   routed: generateGatewayKey('routed'),
+  plan: generateGatewayKey('plan'),
   cut: generateGatewayKey('cut'),
   silent: generateGatewayKey('silent'),
   dropped: generateGatewayKey('dropped'),
@@ -72,6 +73,20 @@ beforeAll(async () => {
             { model: 'gpt-4o', client: 'quick', priorQuality: 0.5 },
           ],
           fallback: { maxAttempts: 2, cooldownMs: 1, timeoutMs: TIMEOUT_MS },
+        },
+        {
+          name: 'voters',
+          candidates: [
+            { model: 'gpt-4o-mini', client: 'quick' },
+            { model: 'claude-haiku-4-5', client: 'quickant' },
+            { model: 'gpt-4o', client: 'quick' },
+          ],
+          fallback: { maxAttempts: 2, cooldownMs: 1, timeoutMs: TIMEOUT_MS },
+          cascade: {
+            enabled: true,
+            voters: ['gpt-4o-mini', 'claude-haiku-4-5'],
+            escalateTo: 'gpt-4o',
+          },
         },
       ],
     },
@@ -159,6 +174,31 @@ describe("the gateway's timeout to the upstream's headers", () => {
       const billed = costOfSpan(answered!);
       expect(billed).toBeGreaterThan(0);
       await expectCharged('routed', estimate + billed);
+    } finally {
+      sim.setModel('gpt-4o-mini', { latency: STEADY });
+    }
+  });
+});
+
+describe('a cascade voter that times out', () => {
+  it("its estimate, beside the other calls' provider usage; the budgets charged the sum", async () => {
+    sim.setModel('gpt-4o-mini', { latency: { ttftMs: 3000, perTokenMs: 0, sigma: 0 } });
+    try {
+      const body = chat('route:voters', 'one voter times out');
+      const { response } = await openai(KEYS.plan).chat.completions.create(body).withResponse();
+      expect(response.headers.get('x-modelmaxx-model')).not.toBe('gpt-4o-mini');
+      const spans = await spansOf('plan', 3); // The voters, and the escalation.
+      const calls = spans.filter((span) => span.name.startsWith('chat '));
+      const by = (model: string) =>
+        calls.find((span) => span.attributes['gen_ai.request.model'] === model)!;
+      const estimate = expectEstimated(by('gpt-4o-mini'), body, 'timeout');
+      const answered = calls.filter((span) => span !== by('gpt-4o-mini'));
+      expect(answered.map(usageOf).map(({ type, source }) => ({ type, source }))).toEqual(
+        answered.map(() => ({ type: undefined, source: 'local' })),
+      );
+      const billed = answered.reduce((sum, span) => sum + costOfSpan(span), 0);
+      expect(billed).toBeGreaterThan(0);
+      await expectCharged('plan', estimate + billed);
     } finally {
       sim.setModel('gpt-4o-mini', { latency: STEADY });
     }
