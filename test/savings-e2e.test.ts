@@ -7,7 +7,7 @@
  * ledger's 95% interval covers the true quality difference (here for 3 seeds; the 20-seed
  * coverage is `bench/shadow-ledger.bench.ts`). With a judge right 80% of the time and user
  * feedback on half the cheap answers, the ledger's judge-corrected interval covers the truth
- * where the measured one is biased toward 0 (5 seeds; 20 seeds measured: docs/routing.md).
+ * where the measured one is biased toward 0 (5 seeds; 20 seeds measured: docs/routing-measurements.md).
  * The runner is deterministic (a virtual clock, each request's shadow drained before the
  * next): a seed gives the same routing, verdicts and ledger on every run and machine load, so
  * the bounds below hold or fail for a seed, never by scheduling.

@@ -3,7 +3,7 @@
  * neighbours' similarity scan (`NeighbourMemory`). A WebAssembly SIMD kernel (four f32x4
  * accumulators, 16 floats a step) where the runtime has WebAssembly SIMD (Node.js ≥ 16.4),
  * else the same loop in JavaScript. At 2,048 rows × 512 dimensions: 140 µs of CPU against
- * 1,000 µs for a plain JavaScript loop (docs/routing.md, "Decision time").
+ * 1,000 µs for a plain JavaScript loop (docs/routing-measurements.md, "Decision time").
  *
  * The kernel is assembled here, byte by byte, so nothing is compiled at build time:
  * `dots(rows, strideBytes, units, query, out)` writes `out[r] = Σ units[r][i] × query[i]`

@@ -202,7 +202,7 @@ function denseSlots(input: FeaturizeInput, from: number, shape: number): void {
   dense[9] = (signals & CHOICE) !== 0 ? 1 : 0;
   dense[10] = length > 4000 ? 1 : 0;
   dense[EMBEDDING_FLAG] = 0;
-  // a word problem's steps: chosen on inner splits of GSM8K's train splits (docs/routing.md);
+  // a word problem's steps: chosen on inner splits of GSM8K's train splits (docs/routing-measurements.md);
   // small scales, as a dense slot's size also weighs its evidence in the predictor's blend
   dense[12] = Math.min(scanned.clauses / 8, 2);
   dense[13] = Math.min(scanned.numericSentences / 4, 2);
