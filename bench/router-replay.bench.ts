@@ -50,7 +50,7 @@ export function predictPolicy(models: readonly string[]): PolicyInput {
     // chosen on inner splits of the train splits: 0.01 vs 0.05 MMLU 0.654 vs 0.640, GSM8K 0.595 both
     exploration: 0.01,
     // neighbours (prompts with embeddings only): weight 0.5 for histories too small for the fit
-    // to choose (MT-Bench), chosen on inner splits of MT-Bench's train splits (docs/routing.md)
+    // to choose (MT-Bench), chosen on inner splits of MT-Bench's train splits (docs/routing-measurements.md)
     predictor: { enabled: true, neighbours: { weight: 0.5 } },
   };
 }
