@@ -475,7 +475,7 @@ export class Exchange {
  * What stops an upstream request when the app goes away. Made here, not in the async `attempt`: a
  * closure there captures attempt's own context, and with it every request's objects survived the
  * next scavenges (20% of the young generation each time, pauses of 8-16 ms at 500 req/s, against
- * 0.25% and 0.5-1 ms this way; docs/gateway.md, Overhead).
+ * 0.25% and 0.5-1 ms this way; docs/gateway-measurements.md, Per-request cost and the GC tail).
  */
 function abortOf(call: UpstreamCall): () => void {
   return () => call.abort();

@@ -5,7 +5,7 @@
  * them to a BatchSpanProcessor over the exporter it builds itself from `SpanExporterInWorker`.
  * Serializing a batch held the event loop 0.74 ms at p50 and 1.9 ms at p99 on the main thread
  * (about 1.5% of the time at 500 req/s, which was the gateway's p99); posting small batches
- * holds it a few tens of µs (docs/gateway.md, Overhead).
+ * holds it a few tens of µs (docs/gateway-measurements.md, Span export off the event loop).
  *
  * Nothing is lost at close: `shutdown` posts what is buffered and waits for the worker's own
  * shutdown (its last export). A worker that fails (its exporter's module missing, a crash) costs

@@ -5,7 +5,8 @@
  *
  * The calls go through undici's Pool (one per upstream origin, http or https; dispatch with a
  * handler, ./upstream-answer.ts): 14% fewer instructions per gateway request than node:http's
- * client (453k -> 391k, spans off; 27% in a bare proxy: docs/gateway.md, Overhead). undici's own timeouts are off: the header
+ * client (453k -> 391k, spans off; 27% in a bare proxy: docs/gateway-measurements.md,
+ * The floor and the upstream client). undici's own timeouts are off: the header
  * timeout is the gateway's (below), the body's the relay's idle timeout.
  */
 import type { IncomingHttpHeaders } from 'node:http';
