@@ -249,10 +249,7 @@ export class Exchange {
     const held = shadows === undefined ? undefined : new HeldAnswer();
     const sink = held === undefined ? this.parts.response : (held as unknown as ServerResponse);
     const result = await relay(answer, sink, this.relayOptions(attempt));
-    if (held !== undefined) {
-      if (result.complete) held.sendTo(this.parts.response);
-      else this.parts.response.destroy();
-    }
+    // Silent before anything reached the app: a fallback or a 504 (its response untouched).
     if (result.idle && !result.sent) {
       const seconds = target.upstream.streamIdleTimeoutMs / 1000;
       return this.callFailed(
@@ -261,6 +258,10 @@ export class Exchange {
         'stream_idle_timeout',
         status < 400 ? result : undefined,
       );
+    }
+    if (held !== undefined) {
+      if (result.complete) held.sendTo(this.parts.response);
+      else this.parts.response.destroy();
     }
     const ok = status < 400 && result.complete && result.summary.streamError === undefined;
     const costUsd = this.account(attempt, result, ok, status);

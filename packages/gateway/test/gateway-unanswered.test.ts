@@ -32,6 +32,7 @@ const KEYS = {
   refused: generateGatewayKey('refused'),
   before: generateGatewayKey('before'),
   after: generateGatewayKey('after'),
+  shadowed: generateGatewayKey('shadowed'),
 };
 /** The gateway's timeout to the upstream's headers, and its idle timeout of an answer. */
 const TIMEOUT_MS = 500;
@@ -75,6 +76,18 @@ beforeAll(async () => {
           fallback: { maxAttempts: 2, cooldownMs: 1, timeoutMs: TIMEOUT_MS },
         },
         {
+          // Shadowed (its answers held whole before they are sent); the first candidate's
+          // upstream may send its head and go silent.
+          name: 'shadowed',
+          exploration: 0,
+          candidates: [
+            { model: 'gpt-4o-mini', client: 'half', priorQuality: 0.95 },
+            { model: 'gpt-4o', client: 'quick', priorQuality: 0.5 },
+          ],
+          fallback: { maxAttempts: 2, cooldownMs: 1, timeoutMs: TIMEOUT_MS },
+          shadow: { enabled: true, sampleRate: 0 },
+        },
+        {
           name: 'voters',
           candidates: [
             { model: 'gpt-4o-mini', client: 'quick' },
@@ -89,6 +102,7 @@ beforeAll(async () => {
           },
         },
       ],
+      judge: { model: 'gpt-4o' },
     },
     { env: {} },
   );
@@ -177,6 +191,28 @@ describe("the gateway's timeout to the upstream's headers", () => {
     } finally {
       sim.setModel('gpt-4o-mini', { latency: STEADY });
     }
+  });
+});
+
+describe('a shadowed route: attempt silent after its head', () => {
+  it("falls back; the silent attempt's estimate plus the answer's cost", async () => {
+    const body = chat('route:shadowed', 'a head, then silence');
+    const headers = { 'x-half': 'head' };
+    const { data, response } = await openai(KEYS.shadowed)
+      .chat.completions.create(body, { headers })
+      .withResponse();
+    expect(response.headers.get('x-modelmaxx-model')).toBe('gpt-4o');
+    const spans = await spansOf('shadowed', 2);
+    const [silent, answered] = spans.filter((span) => span.name.startsWith('chat '));
+    expect(silent!.attributes['modelmaxx.route.attempt']).toBe(1);
+    const estimate = expectEstimated(silent!, body, 'stream_idle_timeout');
+    expect(usageOf(answered!)).toEqual({
+      type: undefined,
+      source: 'local',
+      input: data.usage!.prompt_tokens,
+      output: data.usage!.completion_tokens,
+    });
+    await expectCharged('shadowed', estimate + costOfSpan(answered!));
   });
 });
 

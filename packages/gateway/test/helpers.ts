@@ -214,7 +214,8 @@ export interface HalfAnswer {
  * JSON body (no `content-length`, no usage yet), or of a stream its first chunk (content
  * `HALF_TEXT`), then holds the rest until the caller goes away; with the request header
  * `x-half: drop` (the gateway forwards `x-*`) it drops the connection 50 ms after that half
- * instead, with `x-half: drop-head` as soon as the request came (no head).
+ * instead, with `x-half: drop-head` as soon as the request came (no head); with `x-half: head` it
+ * sends the head only (no body byte) and holds.
  */
 export async function startHalfAnswer(): Promise<HalfAnswer> {
   const requests: HalfAnswer['requests'] = [];
@@ -231,6 +232,12 @@ export async function startHalfAnswer(): Promise<HalfAnswer> {
       const mode = request.headers['x-half'];
       if (mode === 'drop-head') {
         response.socket?.destroy();
+        return;
+      }
+      if (mode === 'head') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.flushHeaders();
+        entry.sentHead = true;
         return;
       }
       if (body.stream === true) {
