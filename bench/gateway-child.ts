@@ -10,8 +10,8 @@
  *   gateway's span export thread, `main` gives it to the gateway as an object (export on the main
  *   thread, as builds before the thread did), `off` records no spans at all.
  *
- * - `node gateway-child.ts floor <llm-sim URL> <http|undici|undici-dispatch|net>`: the bare proxy of
- *   gateway-floor.ts with that upstream client (the floor any Node proxy pays); prints
+ * - `node gateway-child.ts floor <llm-sim URL> <http|undici|undici-dispatch|net|llhttp>`: the bare
+ *   proxy of gateway-floor.ts with that upstream client (the floor any Node proxy pays); prints
  *   `{ "gateway": URL }`.
  *
  * `GATEWAY_BENCH_MODULE=<path of a build's dist/index.js>`: that build of the gateway instead of the

@@ -3,8 +3,12 @@
  * proxy as the other floors with neither node:http's server nor any HTTP client, on `node:net`
  * sockets on both sides, to measure what a Node proxy costs without Node's HTTP stack.
  *
- * A measurement floor for the bench only, not product code: it speaks just the HTTP/1.1 the bench
- * and llm-sim send. Requests: a request line, headers and a `Content-Length` body (no chunked
+ * The HTTP/1.1 on both sides is read by a parser pair (`Parsers`): by default the hand-written one
+ * below; the `llhttp` floor (gateway-floor-llhttp.ts) gives Node's own llhttp instead, with this
+ * file's sockets, pool and writing unchanged.
+ *
+ * A measurement floor for the bench only, not product code: the hand parser speaks just the HTTP/1.1
+ * the bench and llm-sim send. Requests: a request line, headers and a `Content-Length` body (no chunked
  * request bodies, no `Expect`, no upgrades), kept alive, one at a time per connection (bytes of a
  * pipelined next request wait until the answer is sent); any path goes to llm-sim's chat
  * completions. Answers from llm-sim: a `Content-Length` or chunked body on connections kept alive
@@ -56,13 +60,40 @@ function statusLine(status: number): string {
 }
 
 /** Where an upstream answer goes: the app's socket. */
-interface Answer {
+export interface Answer {
   start(status: number, streamed: boolean): void;
   data(chunk: Buffer): void;
   /** After each upstream read: what it produced goes out in one write. */
   flush(): void;
   end(): void;
   fail(): void;
+}
+
+/** A request read off an app's connection: its body, and whether the app asked to close after it. */
+export interface ParsedRequest {
+  readonly body: Buffer;
+  readonly close: boolean;
+}
+
+/** Reads the requests of one app connection. */
+export interface RequestParser {
+  push(chunk: Buffer): void;
+  /** The next complete request; undefined until one is in; `bad`: answered 400, connection closed. */
+  shift(): ParsedRequest | 'bad' | undefined;
+}
+
+/** Reads one answer after another off one upstream connection. */
+export interface AnswerParser {
+  /** Feeds bytes to `answer`; true when its answer is complete. Throws on a malformed answer. */
+  feed(chunk: Buffer, answer: Answer): boolean;
+  /** After a complete answer: whether the connection may carry the next request. */
+  readonly reusable: boolean;
+}
+
+/** A parser per app connection and per upstream connection. */
+export interface Parsers {
+  request(): RequestParser;
+  answer(): AnswerParser;
 }
 
 function answerTo(socket: Socket, done: () => void): Answer {
@@ -116,8 +147,30 @@ function answerTo(socket: Socket, done: () => void): Answer {
   };
 }
 
-/** Reads one answer after another off an upstream socket: head, then its body by length or chunks. */
-class AnswerReader {
+/** The hand parser's requests: a head and a `Content-Length` body (a `Transfer-Encoding`: bad). */
+class HandRequests implements RequestParser {
+  private buffered: Buffer = EMPTY;
+
+  push(chunk: Buffer): void {
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+  }
+
+  shift(): ParsedRequest | 'bad' | undefined {
+    const head = headOf(this.buffered);
+    if (head === undefined) return undefined;
+    const length = Number(header(head, 'content-length') ?? '0');
+    if (!Number.isSafeInteger(length) || header(head, 'transfer-encoding') !== undefined) {
+      return 'bad';
+    }
+    if (this.buffered.length < head.bodyAt + length) return undefined;
+    const body = this.buffered.subarray(head.bodyAt, head.bodyAt + length);
+    this.buffered = this.buffered.subarray(head.bodyAt + length);
+    return { body, close: header(head, 'connection')?.toLowerCase() === 'close' };
+  }
+}
+
+/** The hand parser's answers: head, then the body by length or chunks. */
+class AnswerReader implements AnswerParser {
   private pending: Buffer = EMPTY;
   private mode: 'head' | 'length' | 'chunked' = 'head';
   private remaining = 0;
@@ -186,26 +239,34 @@ class AnswerReader {
   }
 }
 
+/** An upstream socket and the parser of its answers. */
+interface Connection {
+  readonly socket: Socket;
+  readonly reader: AnswerParser;
+}
+
 /** Kept-alive raw sockets to llm-sim; a request goes to an idle one or a new one. */
 class Upstream {
-  private readonly idle: Socket[] = [];
+  private readonly idle: Connection[] = [];
   private readonly all = new Set<Socket>();
   private readonly head: string;
   private readonly sim: URL;
+  private readonly parsers: Parsers;
 
-  constructor(sim: URL) {
+  constructor(sim: URL, parsers: Parsers) {
     this.sim = sim;
+    this.parsers = parsers;
     const path = `${sim.pathname.replace(/\/$/, '')}/v1/chat/completions`;
     this.head = `POST ${path} HTTP/1.1\r\nhost: ${sim.host}\r\ncontent-type: application/json\r\ncontent-length: `;
   }
 
   send(body: string, answer: Answer): void {
-    const socket = this.idle.pop() ?? this.open();
-    const reader = new AnswerReader();
+    const connection = this.idle.pop() ?? this.open();
+    const { socket, reader } = connection;
     const finish = (ok: boolean) => {
       socket.removeListener('data', onData);
       socket.removeListener('close', onClose);
-      if (ok && reader.reusable) this.idle.push(socket);
+      if (ok && reader.reusable) this.idle.push(connection);
       else socket.destroy();
     };
     const onData = (chunk: Buffer) => {
@@ -233,17 +294,18 @@ class Upstream {
     socket.write(`${this.head}${Buffer.byteLength(body)}\r\n\r\n${body}`);
   }
 
-  private open(): Socket {
+  private open(): Connection {
     const socket = connect(Number(this.sim.port), this.sim.hostname);
     socket.setNoDelay(true);
+    const connection = { socket, reader: this.parsers.answer() };
     this.all.add(socket);
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
       this.all.delete(socket);
-      const index = this.idle.indexOf(socket);
+      const index = this.idle.indexOf(connection);
       if (index >= 0) this.idle.splice(index, 1);
     });
-    return socket;
+    return connection;
   }
 
   close(): void {
@@ -252,10 +314,14 @@ class Upstream {
 }
 
 /** One app connection: its requests read and answered one at a time. */
-function serve(socket: Socket, upstream: Upstream, counted: () => void): void {
+function serve(
+  socket: Socket,
+  upstream: Upstream,
+  requests: RequestParser,
+  counted: () => void,
+): void {
   socket.setNoDelay(true);
   socket.on('error', () => socket.destroy());
-  let buffered: Buffer = EMPTY;
   let busy = false;
   const refuse = () => {
     socket.end(`${statusLine(400)}content-length: 0\r\nconnection: close\r\n\r\n`);
@@ -263,51 +329,50 @@ function serve(socket: Socket, upstream: Upstream, counted: () => void): void {
   };
   const next = (): void => {
     if (busy) return;
-    const head = headOf(buffered);
-    if (head === undefined) return;
-    const length = Number(header(head, 'content-length') ?? '0');
-    if (!Number.isSafeInteger(length) || header(head, 'transfer-encoding') !== undefined) {
+    const request = requests.shift();
+    if (request === undefined) return;
+    if (request === 'bad') {
       refuse();
       return;
     }
-    if (buffered.length < head.bodyAt + length) return;
-    const body = buffered.subarray(head.bodyAt, head.bodyAt + length);
-    buffered = buffered.subarray(head.bodyAt + length);
     let parsed: unknown;
     try {
-      parsed = JSON.parse(body.toString('utf8'));
+      parsed = JSON.parse(request.body.toString('utf8'));
     } catch {
       refuse();
       return;
     }
     busy = true;
     counted();
-    const close = header(head, 'connection')?.toLowerCase() === 'close';
     upstream.send(
       JSON.stringify(parsed),
       answerTo(socket, () => {
         busy = false;
-        if (close) socket.end();
+        if (request.close) socket.end();
         else next();
       }),
     );
   };
   socket.on('data', (chunk: Buffer) => {
-    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+    requests.push(chunk);
     next();
   });
 }
 
+const HAND: Parsers = { request: () => new HandRequests(), answer: () => new AnswerReader() };
+
+/** The floor on raw sockets, its HTTP/1.1 read by `parsers` (by default the hand parser). */
 export async function startNetFloor(
   simUrl: string,
+  parsers: Parsers = HAND,
 ): Promise<{ url: string; requests: () => number; close(): Promise<void> }> {
-  const upstream = new Upstream(new URL(simUrl));
+  const upstream = new Upstream(new URL(simUrl), parsers);
   const sockets = new Set<Socket>();
   let requests = 0;
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    serve(socket, upstream, () => (requests += 1));
+    serve(socket, upstream, parsers.request(), () => (requests += 1));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;

@@ -10,16 +10,19 @@
  * - `undici`: the `undici` package's Pool, `request()` (a Readable body);
  * - `undici-dispatch`: the same Pool, `dispatch()` with a handler (no stream objects);
  * - `net`: no node:http at all, raw `node:net` sockets on both sides (gateway-floor-net.ts: the
- *   HTTP/1.1 the bench and llm-sim send, read and written by hand).
+ *   HTTP/1.1 the bench and llm-sim send, read and written by hand);
+ * - `llhttp`: the `net` floor with both sides read by Node's own parser, llhttp
+ *   (gateway-floor-llhttp.ts), in place of the hand parser.
  */
 import { createServer, Agent, request as httpRequest } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
+import { llhttpParsers } from './gateway-floor-llhttp.ts';
 import { startNetFloor } from './gateway-floor-net.ts';
 
-export type FloorClient = 'http' | 'undici' | 'undici-dispatch' | 'net';
+export type FloorClient = 'http' | 'undici' | 'undici-dispatch' | 'net' | 'llhttp';
 
 interface Floor {
   readonly url: string;
@@ -158,7 +161,7 @@ function undiciDispatch(pool: Pool, path: string): Call {
 }
 
 function callOf(
-  client: Exclude<FloorClient, 'net'>,
+  client: Exclude<FloorClient, 'net' | 'llhttp'>,
   sim: URL,
 ): { call: Call; close(): Promise<void> } {
   if (client === 'http') return { call: httpCall(sim), close: () => Promise.resolve() };
@@ -170,6 +173,7 @@ function callOf(
 
 export async function startFloor(client: FloorClient, simUrl: string): Promise<Floor> {
   if (client === 'net') return startNetFloor(simUrl);
+  if (client === 'llhttp') return startNetFloor(simUrl, llhttpParsers);
   const upstream = callOf(client, new URL(simUrl));
   let requests = 0;
   const server: Server = createServer((request, response) => {

@@ -18,11 +18,12 @@
  * spans go to an exporter object (`GATEWAY_BENCH_BASELINE_SPANS=worker`: to the span export
  * thread, as the workspace build's; see gateway-child.ts).
  *
- * `GATEWAY_BENCH_FLOORS=http,undici,undici-dispatch,net` (any of them; `all`): bare proxies
+ * `GATEWAY_BENCH_FLOORS=http,undici,undici-dispatch,net,llhttp` (any of them; `all`): bare proxies
  * (gateway-floor.ts: read the body, parse it, call llm-sim, parse the answer, send it; streams
  * passed through) run as more targets, `floor-<client>`, in the same phases, each with that
  * upstream client: node:http's, the `undici` package's Pool `request()` or its `dispatch()`, or
- * (`net`) no HTTP stack at all, raw sockets on both sides (gateway-floor-net.ts). Their
+ * (`net`) no HTTP stack at all, raw sockets on both sides (gateway-floor-net.ts), or (`llhttp`)
+ * the same raw sockets read by Node's own parser, llhttp (gateway-floor-llhttp.ts). Their
  * added p99 is what any Node proxy pays here, the gateway's floor; the notes give it beside the
  * gateway's, and their processes' CPU per request in the diagnostics.
  * `GATEWAY_BENCH_LADDER=off` skips the max-rps ladder (`gateway-max-rps` is then NaN): quicker A/B
@@ -302,7 +303,7 @@ function spansNote(): string {
   return `${gateway}, baseline: ${where(process.env['GATEWAY_BENCH_BASELINE_SPANS'] ?? 'main')}`;
 }
 
-const FLOOR_CLIENTS = ['http', 'undici', 'undici-dispatch', 'net'];
+const FLOOR_CLIENTS = ['http', 'undici', 'undici-dispatch', 'net', 'llhttp'];
 
 /** The bare proxies' upstream clients asked for by GATEWAY_BENCH_FLOORS. */
 function floorClients(): string[] {
