@@ -94,17 +94,32 @@ async function pipeline(
     extraHeaders['x-modelmaxx-budget-warning'] = admission.warnings.join('; ');
     context.log.warn('budget warning', { keyId: principal.keyId, warnings: admission.warnings });
   }
-  const routing = new Routing(request, resolution, admission, context.targets, context.shadows);
-  await new Exchange(context, {
-    request,
-    headers: incoming.headers,
-    principal,
-    admission,
-    routing,
-    response,
-    client,
-    extraHeaders,
-  }).run();
+  let exchange: Exchange;
+  try {
+    const routing = new Routing(request, resolution, admission, context.targets, context.shadows);
+    exchange = new Exchange(context, {
+      request,
+      headers: incoming.headers,
+      principal,
+      admission,
+      routing,
+      response,
+      client,
+      extraHeaders,
+    });
+  } catch (error) {
+    // No call was made: the reservation is released now, not held until its TTL.
+    const model = resolution.candidates[0] ?? request.requested;
+    context.access.settle(admission, {
+      model,
+      costUsd: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      ok: false,
+    });
+    throw error;
+  }
+  await exchange.run(); // Settles the admission itself.
 }
 
 /** The caller's gateway key: `Authorization`, or Anthropic's `x-api-key`. */

@@ -33,6 +33,7 @@ const KEYS = {
   before: generateGatewayKey('before'),
   after: generateGatewayKey('after'),
   shadowed: generateGatewayKey('shadowed'),
+  failed: generateGatewayKey('failed'),
 };
 /** The gateway's timeout to the upstream's headers, and its idle timeout of an answer. */
 const TIMEOUT_MS = 500;
@@ -314,5 +315,15 @@ describe('a stream that goes silent', () => {
     const output = Math.ceil(HALF_TEXT.length / 4);
     const cost = expectEstimated(span!, body, 'stream_idle_timeout', undefined, output);
     await expectCharged('after', cost);
+  });
+});
+
+describe('a request the gateway fails on after admitting it', () => {
+  it('its reservation is released, nothing charged (a 500 before any call)', async () => {
+    // A null input item: the route's classifier throws before the exchange (a 500).
+    const body = { model: 'route:pair', input: [null as never], max_output_tokens: 16 };
+    const error = await failure(openai(KEYS.failed).responses.create(body));
+    expect(error).toMatchObject({ status: 500 });
+    await expectUncharged('failed');
   });
 });
