@@ -345,6 +345,7 @@ export class Exchange {
 
   /** One call of a plan: its answer read in full and held, with its span and cost. */
   private async planCall(model: string, role: string, number: number): Promise<PlanCallResult> {
+    if (this.parts.client.aborted) return { retryable: false, cooldownMs: undefined }; // app gone
     const choice = { model, weight: this.routing.plan!.weight, reason: role };
     const { current, call } = this.start(choice, number, number);
     this.planRequests.add(call);

@@ -24,6 +24,7 @@ const KEYS = {
   messages: generateGatewayKey('messages'),
   routed: generateGatewayKey('routed'),
   plan: generateGatewayKey('plan'),
+  planGone: generateGatewayKey('planGone'),
   stream: generateGatewayKey('stream'),
   refused: generateGatewayKey('refused'),
   whole: generateGatewayKey('whole'),
@@ -226,7 +227,7 @@ describe('what is not estimated', () => {
   });
 });
 
-describe('a cascade the app abandons after one call answered', () => {
+describe('a cascade the app abandons', () => {
   it("the answered voter keeps the provider's usage; the one in flight is estimated", async () => {
     // claude-haiku-4-5 answers at once; gpt-4o-mini takes 4 s.
     sim.setModel('gpt-4o-mini', { latency: SLOW });
@@ -250,11 +251,41 @@ describe('a cascade the app abandons after one call answered', () => {
       await waitFor(() => sdk.receiver.spans.some((span) => span.name === 'route voters'));
       const route = sdk.receiver.spans.find((span) => span.name === 'route voters')!;
       expect(route.attributes['error.type']).toBe('client_aborted');
+      // With the app gone, the plan calls no one else: no escalation to gpt-4o.
+      const models = sdk.receiver.spans.map((span) => span.attributes['gen_ai.request.model']);
+      expect(models).not.toContain('gpt-4o');
       const billed = Number(answered.attributes['gen_ai.usage.cost.amount']);
       expect(billed).toBeGreaterThan(0);
       await expectCharged('plan', billed + estimated);
     } finally {
       sim.setModel('gpt-4o-mini', { latency: { ttftMs: 0, perTokenMs: 0, sigma: 0 } });
+    }
+  });
+  it('with both voters in flight: each is estimated and nothing escalates', async () => {
+    sim.setModel('gpt-4o-mini', { latency: SLOW });
+    sim.setModel('claude-haiku-4-5', { latency: SLOW });
+    try {
+      const body = {
+        model: 'route:voters',
+        max_tokens: 64,
+        messages: [{ role: 'user' as const, content: 'both voters then abandon' }],
+      };
+      await abandon(400, (signal) => openai(KEYS.planGone).chat.completions.create(body, { signal }));
+      await waitFor(() => sdk.receiver.spans.some((span) => span.name === 'route voters'));
+      const spans = await spansOf('planGone', 2);
+      const models = sdk.receiver.spans.map((span) => span.attributes['gen_ai.request.model']);
+      expect(models).not.toContain('gpt-4o');
+      expect(spans.map((span) => span.attributes['gen_ai.request.model']).sort()).toEqual([
+        'claude-haiku-4-5',
+        'gpt-4o-mini',
+      ]);
+      let total = 0;
+      for (const span of spans) total += expectAbandoned(span, body);
+      await expectCharged('planGone', total);
+    } finally {
+      const quick = { latency: { ttftMs: 0, perTokenMs: 0, sigma: 0 } };
+      sim.setModel('gpt-4o-mini', quick);
+      sim.setModel('claude-haiku-4-5', quick);
     }
   });
 });
