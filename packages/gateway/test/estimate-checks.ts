@@ -5,9 +5,20 @@
  */
 import { PriceCatalog, costOf } from '@modelmaxx/pricing';
 import { expect } from 'vitest';
+import { createAccess } from '../src/index.js';
 import type { AccessLayer } from '../src/index.js';
 import { waitFor } from './helpers.js';
 import type { ReceivedSpan, SdkGateway } from './helpers.js';
+
+/** An access layer for `keys`, each in team `team-<id>`, with soft $10 daily budgets per key and team. */
+export const budgetedAccess = (keys: readonly { id: string; hash: string }[]): AccessLayer =>
+  createAccess({
+    keys: keys.map(({ id, hash }) => ({ id, hash, team: `team-${id}` })),
+    budgets: [
+      { name: 'per-key', scope: 'key', period: 'day', limitUsd: 10, mode: 'soft' },
+      { name: 'per-team', scope: 'team', period: 'day', limitUsd: 10, mode: 'soft' },
+    ],
+  });
 
 /** The gateway's input estimate of a body the SDKs send (JSON.stringify): bytes ÷ 4. */
 export const bytesOver4 = (body: object) => Math.ceil(Buffer.byteLength(JSON.stringify(body)) / 4);

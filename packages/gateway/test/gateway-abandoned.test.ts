@@ -12,11 +12,11 @@ import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createAccess, generateGatewayKey, resolveConfig } from '../src/index.js';
+import { generateGatewayKey, resolveConfig } from '../src/index.js';
 import type { AccessLayer } from '../src/index.js';
 import { startHalfAnswer, startSdkGateway, waitFor } from './helpers.js';
 import type { HalfAnswer, ReceivedSpan, SdkGateway } from './helpers.js';
-import { estimateChecks, expectEstimated, usageOf } from './estimate-checks.js';
+import { budgetedAccess, estimateChecks, expectEstimated, usageOf } from './estimate-checks.js';
 
 const CLIENT_GONE = 'the app closed the connection before the answer ended';
 const KEYS = {
@@ -76,13 +76,7 @@ beforeAll(async () => {
       env: {},
     },
   );
-  access = createAccess({
-    keys: Object.values(KEYS).map(({ id, hash }) => ({ id, hash, team: `team-${id}` })),
-    budgets: [
-      { name: 'per-key', scope: 'key', period: 'day', limitUsd: 10, mode: 'soft' },
-      { name: 'per-team', scope: 'team', period: 'day', limitUsd: 10, mode: 'soft' },
-    ],
-  });
+  access = budgetedAccess(Object.values(KEYS));
   sdk = await startSdkGateway(config, { access });
 });
 
@@ -270,7 +264,9 @@ describe('a cascade the app abandons', () => {
         max_tokens: 64,
         messages: [{ role: 'user' as const, content: 'both voters then abandon' }],
       };
-      await abandon(400, (signal) => openai(KEYS.planGone).chat.completions.create(body, { signal }));
+      await abandon(400, (signal) =>
+        openai(KEYS.planGone).chat.completions.create(body, { signal }),
+      );
       await waitFor(() => sdk.receiver.spans.some((span) => span.name === 'route voters'));
       const spans = await spansOf('planGone', 2);
       const models = sdk.receiver.spans.map((span) => span.attributes['gen_ai.request.model']);

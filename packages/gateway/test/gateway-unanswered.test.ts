@@ -15,11 +15,17 @@ import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createAccess, generateGatewayKey, resolveConfig } from '../src/index.js';
+import { generateGatewayKey, resolveConfig } from '../src/index.js';
 import type { AccessLayer } from '../src/index.js';
 import { HALF_TEXT, startHalfAnswer, startSdkGateway } from './helpers.js';
 import type { HalfAnswer, SdkGateway } from './helpers.js';
-import { costOfSpan, estimateChecks, expectEstimated, usageOf } from './estimate-checks.js';
+import {
+  budgetedAccess,
+  costOfSpan,
+  estimateChecks,
+  expectEstimated,
+  usageOf,
+} from './estimate-checks.js';
 
 const KEYS = {
   timeout: generateGatewayKey('timeout'),
@@ -107,13 +113,7 @@ beforeAll(async () => {
     },
     { env: {} },
   );
-  access = createAccess({
-    keys: Object.values(KEYS).map(({ id, hash }) => ({ id, hash, team: `team-${id}` })),
-    budgets: [
-      { name: 'per-key', scope: 'key', period: 'day', limitUsd: 10, mode: 'soft' },
-      { name: 'per-team', scope: 'team', period: 'day', limitUsd: 10, mode: 'soft' },
-    ],
-  });
+  access = budgetedAccess(Object.values(KEYS));
   sdk = await startSdkGateway(config, { access });
 });
 
