@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { ClassifiableRequest } from '@modelmaxx/router';
 import { RequestError, header, readBody } from './http.js';
 import type { Endpoint } from './http.js';
+import { asDict } from './usage.js';
 import type { Wire } from './usage.js';
 
 export interface GatewayRequest {
@@ -40,9 +41,8 @@ function parseObject(raw: Buffer): Record<string, unknown> {
       `the request body is not valid JSON (${reason}); send a JSON object`,
     );
   }
-  if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
-    return parsed as Record<string, unknown>;
-  }
+  const body = asDict(parsed);
+  if (body !== undefined) return body;
   throw new RequestError(
     400,
     'invalid_request_error',
@@ -102,9 +102,7 @@ function checkFields(body: Record<string, unknown>, wire: Wire): void {
       throw missing('messages', '"messages" (an array of messages) is required');
     }
     if (!Array.isArray(messages)) throw invalid('messages', 'an array of messages', messages);
-    const index = messages.findIndex(
-      (message) => typeof message !== 'object' || message === null || Array.isArray(message),
-    );
+    const index = messages.findIndex((message) => asDict(message) === undefined);
     if (index >= 0) {
       throw invalid(`messages[${index}]`, 'a message object (role, content)', messages[index]);
     }
@@ -122,6 +120,8 @@ function checkFields(body: Record<string, unknown>, wire: Wire): void {
     if (typeof input !== 'string' && !Array.isArray(input)) {
       throw invalid('input', 'a string or an array of input items', input);
     }
+    const index = Array.isArray(input) ? input.findIndex((item) => asDict(item) === undefined) : -1;
+    if (index >= 0) throw invalid(`input[${index}]`, 'an input item object', input[index]);
   }
 }
 

@@ -36,7 +36,8 @@ export const ENDED_EARLY =
 
 type Dict = Record<string, unknown>;
 
-const asDict = (value: unknown): Dict | undefined =>
+/** The value as a JSON object, or undefined (null, an array, a scalar). */
+export const asDict = (value: unknown): Dict | undefined =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
     ? (value as Dict)
     : undefined;

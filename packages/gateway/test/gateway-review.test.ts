@@ -217,7 +217,7 @@ describe('/v1/responses over a chat-only upstream', () => {
       .create({ model: CHAT_MODEL, input: ['Hi'] as unknown as OpenAI.Responses.ResponseInput })
       .catch((caught: unknown) => caught)) as InstanceType<typeof OpenAI.BadRequestError>;
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-    expect(error.message).toContain('input[0] is not an input item');
+    expect(error.message).toContain('"input[0]" must be an input item object');
     expect(proxy.requests).toHaveLength(0);
   });
 });

@@ -14,8 +14,9 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { generateGatewayKey, resolveConfig } from '../src/index.js';
+import { Routing } from '../src/routing.js';
 import type { AccessLayer } from '../src/index.js';
 import { HALF_TEXT, startHalfAnswer, startSdkGateway } from './helpers.js';
 import type { HalfAnswer, SdkGateway } from './helpers.js';
@@ -320,10 +321,29 @@ describe('a stream that goes silent', () => {
 
 describe('a request the gateway fails on after admitting it', () => {
   it('its reservation is released, nothing charged (a 500 before any call)', async () => {
-    // A null input item: the route's classifier throws before the exchange (a 500).
+    // An internal error while the request's routing is built (after admission, before the
+    // exchange): made here by the routing's translation step throwing once.
+    const translate = vi
+      .spyOn(Routing.prototype as unknown as { translate: () => boolean }, 'translate')
+      .mockImplementationOnce(() => {
+        throw new Error('injected: routing failed');
+      });
+    try {
+      const body = { model: 'route:pair', input: 'fail while routing', max_output_tokens: 16 };
+      const error = await failure(openai(KEYS.failed).responses.create(body));
+      expect(error).toMatchObject({ status: 500 });
+      expect(translate).toHaveBeenCalled();
+      await expectUncharged('failed');
+    } finally {
+      translate.mockRestore();
+    }
+  });
+
+  it('a null /v1/responses input item is a 400 naming it, before admission', async () => {
     const body = { model: 'route:pair', input: [null as never], max_output_tokens: 16 };
     const error = await failure(openai(KEYS.failed).responses.create(body));
-    expect(error).toMatchObject({ status: 500 });
+    expect(error).toMatchObject({ status: 400 });
+    expect((error as Error).message).toMatch(/input\[0\]/);
     await expectUncharged('failed');
   });
 });
