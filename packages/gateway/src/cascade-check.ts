@@ -6,7 +6,7 @@
  * a tool call), `finishReason` (the answer's, as a chat finish reason), `regex` (the text matches).
  */
 import { z } from 'zod';
-import { asDict } from './translate/requests.js';
+import { asDict } from './usage.js';
 import { finishOfStop } from './translate/responses.js';
 import { finishOfResponse } from './translate/responses-answers.js';
 import type { Wire } from './usage.js';

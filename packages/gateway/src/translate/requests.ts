@@ -7,16 +7,12 @@
  */
 import type { UpstreamKind } from '../config.js';
 import { RequestError } from '../http.js';
+import { asDict } from '../usage.js';
 
 type Dict = Record<string, unknown>;
 
 /** `max_tokens` an Anthropic upstream gets when the OpenAI request sets none (it is required). */
 export const DEFAULT_ANTHROPIC_MAX_TOKENS = 4096;
-
-export const asDict = (value: unknown): Dict | undefined =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Dict)
-    : undefined;
 
 /** A 400 for what cannot be translated; `to` names the upstream's format. */
 export function untranslatable(what: string, to: 'anthropic' | 'openai'): RequestError {

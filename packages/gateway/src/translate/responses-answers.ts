@@ -4,7 +4,7 @@
  * items, usage, status), the pieces the stream converter (./responses-stream.ts) builds the same
  * way, and a `response` object as a chat completion (how a shadow comparison reads it).
  */
-import { asDict } from './requests.js';
+import { asDict } from '../usage.js';
 import { anthropicMessageOf, chatUsageOf, num } from './responses.js';
 import { responseEcho } from './responses-echo.js';
 

@@ -5,7 +5,7 @@
  * Fields the translation refuses unless at their no-op value (`previous_response_id`,
  * `background`, `truncation`…) are said at that value.
  */
-import { asDict } from './requests.js';
+import { asDict } from '../usage.js';
 
 type Dict = Record<string, unknown>;
 

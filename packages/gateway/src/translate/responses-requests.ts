@@ -10,7 +10,8 @@
  */
 import type { UpstreamKind } from '../config.js';
 import { RequestError } from '../http.js';
-import { asDict, untranslatable } from './requests.js';
+import { asDict } from '../usage.js';
+import { untranslatable } from './requests.js';
 
 type Dict = Record<string, unknown>;
 

@@ -3,7 +3,7 @@
  * stop / finish reasons and usage, and error bodies in the app's format.
  */
 import type { Wire } from '../usage.js';
-import { asDict } from './requests.js';
+import { asDict } from '../usage.js';
 
 type Dict = Record<string, unknown>;
 

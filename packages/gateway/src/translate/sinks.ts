@@ -10,7 +10,7 @@ import { BodyRelay, EventScanner } from '../relay.js';
 import type { RelayOptions, Sink } from '../relay.js';
 import { returnedHeaders } from '../upstream.js';
 import type { Summary } from '../usage.js';
-import { asDict } from './requests.js';
+import { asDict } from '../usage.js';
 import { anthropicMessageOf, chatCompletionOf, errorBodyFor } from './responses.js';
 import { responseOfChat, responseOfMessage } from './responses-answers.js';
 import { AnthropicToResponses, ChatToResponses } from './responses-stream.js';

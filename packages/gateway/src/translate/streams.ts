@@ -6,7 +6,7 @@
  */
 import { ENDED_EARLY, dataOf } from '../usage.js';
 import type { Wire } from '../usage.js';
-import { asDict } from './requests.js';
+import { asDict } from '../usage.js';
 import {
   chatUsageOf,
   finishOfStop,
