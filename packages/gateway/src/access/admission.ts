@@ -84,35 +84,74 @@ export interface BudgetPass {
   readonly steeredBecause: string[];
 }
 
+/** Money a hard or steer budget has left for new requests now. */
+function leftIn(pass: BudgetPass, budget: AppliedBudget): number {
+  const entry = pass.ledger.entry(budget, pass.now);
+  return budget.budget.limitUsd - entry.spent - entry.reserved;
+}
+
+/**
+ * The budget a refusal names: of the one no candidate fits and every other hard or steer budget
+ * that by itself leaves none of the request's candidates, the one that resets last, since a retry
+ * cannot pass before it resets (a spent daily budget's midnight is no use while the month's is
+ * spent too).
+ */
+function blockingBudget(
+  pass: BudgetPass,
+  refusing: AppliedBudget,
+  candidates: readonly string[],
+): AppliedBudget {
+  let latest = refusing;
+  for (const budget of pass.applied) {
+    if (budget.budget.mode === 'soft' || budget === refusing) continue;
+    const left = leftIn(pass, budget);
+    if (candidates.some((model) => pass.estimate(model) <= left + EPSILON_USD)) continue;
+    if (pass.ledger.entry(budget, pass.now).end > pass.ledger.entry(latest, pass.now).end) {
+      latest = budget;
+    }
+  }
+  return latest;
+}
+
+/** The 429 of a budget that leaves none of `candidates`. */
+function refuseBudget(
+  pass: BudgetPass,
+  budget: AppliedBudget,
+  candidates: readonly string[],
+): Refusal {
+  const { now, estimate } = pass;
+  const entry = pass.ledger.entry(budget, now);
+  const left = leftIn(pass, budget);
+  const inFlight =
+    entry.reserved > 0 ? ` and ${formatUsd(entry.reserved)} reserved by requests in flight` : '';
+  const cheapest = Math.min(...candidates.map(estimate));
+  const limit = formatUsd(budget.budget.limitUsd);
+  // Money left, but less than this request's upper bound: say so rather than "exhausted"
+  // (a request without max_tokens is estimated at 4096 output tokens).
+  const state =
+    left > EPSILON_USD
+      ? `has ${formatUsd(left)} left of ${limit} (${formatUsd(entry.spent)} spent${inFlight}), less than this request may cost: up to ${formatUsd(cheapest)} (input from the body's size, output from max_tokens, 4096 tokens when absent)`
+      : `is exhausted: ${formatUsd(entry.spent)} spent${inFlight} of ${limit}; this request may cost up to ${formatUsd(cheapest)}`;
+  return refuse(
+    'budget_exceeded',
+    `${describeBudget(budget)} ${state}; resets at ${new Date(entry.end).toISOString()}`,
+    entry.end - now,
+    budget.budget.name,
+    entry.end,
+    budgetFields(budget, entry, cheapest, now),
+  );
+}
+
 /** Hard and steer budgets: only candidates whose estimate still fits, in every budget. */
 export function fitCandidates(pass: BudgetPass): Refusal | undefined {
-  const { ledger, now, estimate } = pass;
+  const requested = [...pass.candidates];
   for (const budget of pass.applied) {
     if (budget.budget.mode === 'soft') continue;
-    const entry = ledger.entry(budget, now);
-    const left = budget.budget.limitUsd - entry.spent - entry.reserved;
-    const fitting = pass.candidates.filter((model) => estimate(model) <= left + EPSILON_USD);
+    const left = leftIn(pass, budget);
+    const fitting = pass.candidates.filter((model) => pass.estimate(model) <= left + EPSILON_USD);
     if (fitting.length === 0) {
-      const inFlight =
-        entry.reserved > 0
-          ? ` and ${formatUsd(entry.reserved)} reserved by requests in flight`
-          : '';
-      const cheapest = Math.min(...pass.candidates.map(estimate));
-      const limit = formatUsd(budget.budget.limitUsd);
-      // Money left, but less than this request's upper bound: say so rather than "exhausted"
-      // (a request without max_tokens is estimated at 4096 output tokens).
-      const state =
-        left > EPSILON_USD
-          ? `has ${formatUsd(left)} left of ${limit} (${formatUsd(entry.spent)} spent${inFlight}), less than this request may cost: up to ${formatUsd(cheapest)} (input from the body's size, output from max_tokens, 4096 tokens when absent)`
-          : `is exhausted: ${formatUsd(entry.spent)} spent${inFlight} of ${limit}; this request may cost up to ${formatUsd(cheapest)}`;
-      return refuse(
-        'budget_exceeded',
-        `${describeBudget(budget)} ${state}; resets at ${new Date(entry.end).toISOString()}`,
-        entry.end - now,
-        budget.budget.name,
-        entry.end,
-        budgetFields(budget, entry, cheapest, now),
-      );
+      const blocking = blockingBudget(pass, budget, requested);
+      return refuseBudget(pass, blocking, blocking === budget ? pass.candidates : requested);
     }
     if (fitting.length < pass.candidates.length) {
       const dropped = pass.candidates.filter((model) => !fitting.includes(model));
