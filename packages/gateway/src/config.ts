@@ -64,6 +64,11 @@ export const GatewayConfigSchema = z.looseObject({
         .positive()
         .default(4 * 1024 * 1024),
       maxConcurrentRequests: z.number().int().positive().default(256),
+      /**
+       * Longest time to receive a request's body once its headers came, ms: a client that sends
+       * it slower holds a request slot (`maxConcurrentRequests`), so it gets a 408 at this bound.
+       */
+      bodyTimeoutMs: z.number().int().positive().default(30_000),
       /** Longest silence of an upstream's answer (a stream's events, a body's bytes), ms. */
       streamIdleTimeoutMs: z.number().int().positive().default(300_000),
     })
@@ -72,7 +77,7 @@ export const GatewayConfigSchema = z.looseObject({
   costDisagreementTolerance: z.number().nonnegative().default(0.05),
   /** The pairwise judge of the policies' shadow comparisons (a model an upstream serves). */
   judge: z
-    .object({
+    .strictObject({
       model: z.string().min(1),
       rubric: z.string().optional(),
       structuredOutput: z.boolean().optional(),
@@ -129,6 +134,8 @@ export interface GatewayConfig {
   readonly cascadeChecks: ReadonlyMap<string, CascadeCheck>;
   readonly maxBodyBytes: number;
   readonly maxConcurrentRequests: number;
+  /** Longest time to receive a request body, ms (408 beyond). */
+  readonly bodyTimeoutMs: number;
   readonly costDisagreementTolerance: number;
   /** The shadow comparisons' pairwise judge. */
   readonly judge?: JudgeConfig;
@@ -298,6 +305,7 @@ export function resolveConfig(input: unknown, options: ResolveConfigOptions = {}
     cascadeChecks: checks.checks,
     maxBodyBytes: config.limits.maxBodyBytes,
     maxConcurrentRequests: config.limits.maxConcurrentRequests,
+    bodyTimeoutMs: config.limits.bodyTimeoutMs,
     costDisagreementTolerance: config.costDisagreementTolerance,
     ...(config.judge === undefined ? {} : { judge: config.judge }),
     raw: config as Record<string, unknown>,

@@ -199,5 +199,45 @@ export function parseAccessConfig(input: unknown): AccessConfig {
       seen.add(id);
     }
   }
+  const mistake = crossReferenceMistake(parsed.data);
+  if (mistake !== undefined) throw new Error(`invalid gateway access config: ${mistake}`);
   return parsed.data;
+}
+
+/**
+ * Names that point at nothing, which would leave a budget, limit, key or alert silently doing
+ * nothing: two keys with one hash (only one of them can ever match), a `budget` alert rule naming
+ * no budget, and, when keys are configured, a key or team budget or rate limit whose `match`
+ * names no key id / no key's team (a typo there would never apply the limit).
+ */
+function crossReferenceMistake(config: AccessConfig): string | undefined {
+  const hashes = new Map<string, string>();
+  for (const key of config.keys) {
+    const other = hashes.get(key.hash);
+    if (other !== undefined) return `keys "${other}" and "${key.id}" have the same hash`;
+    hashes.set(key.hash, key.id);
+  }
+  const budgetNames = config.budgets.map((budget) => budget.name);
+  for (const [index, rule] of config.alerts.rules.entries()) {
+    if (rule.kind === 'budget' && rule.budget !== undefined && !budgetNames.includes(rule.budget)) {
+      return `alerts.rules.${index}.budget: no budget named "${rule.budget}" (the budgets: ${budgetNames.join(', ') || 'none'})`;
+    }
+  }
+  if (config.keys.length === 0) return undefined;
+  const known = {
+    key: config.keys.map((key) => key.id),
+    team: [...new Set(config.keys.flatMap((key) => (key.team === undefined ? [] : [key.team])))],
+  };
+  for (const [field, list] of [
+    ['budgets', config.budgets],
+    ['rateLimits', config.rateLimits],
+  ] as const) {
+    for (const [index, entry] of list.entries()) {
+      if (entry.match === undefined || (entry.scope !== 'key' && entry.scope !== 'team')) continue;
+      const names = known[entry.scope];
+      if (names.includes(entry.match)) continue;
+      return `${field}.${index}.match: no ${entry.scope === 'key' ? 'key id' : "key's team"} is "${entry.match}" (the keys' ${entry.scope === 'key' ? 'ids' : 'teams'}: ${names.join(', ') || 'none'})`;
+    }
+  }
+  return undefined;
 }
