@@ -26,7 +26,12 @@ function modelIds(
   }
   for (const state of policies.values()) {
     for (const candidate of state.policy.candidates) {
-      add(candidate.model, candidate.client ?? candidate.provider);
+      // The upstream that serves it (a candidate without `client` by the resolution rules: the
+      // router schema's `provider` defaults to openai, which is no upstream's name for Claude).
+      const upstream =
+        candidate.client ??
+        resolveModel(config, candidate.model, candidate.provider === 'anthropic')?.upstream.name;
+      add(candidate.model, upstream ?? candidate.provider);
     }
   }
   return owners;

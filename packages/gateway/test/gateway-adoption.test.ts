@@ -165,6 +165,12 @@ describe('model retrieval and unserved API paths', () => {
     expect((await openai.models.retrieve('route:support')).owned_by).toBe('modelmaxx');
     const claude = await anthropic.models.retrieve('claude-haiku-4-5');
     expect(claude).toMatchObject({ type: 'model', id: 'claude-haiku-4-5' });
+    // A policy's candidate without `client` is owned by the upstream that serves it, not by the
+    // router schema's default provider (openai).
+    expect((await openai.models.retrieve('claude-haiku-4-5')).owned_by).toBe('anthropic');
+    const owners = new Map<string, string>();
+    for await (const model of openai.models.list()) owners.set(model.id, model.owned_by);
+    expect(owners.get('claude-haiku-4-5')).toBe('anthropic');
 
     const unknown = (await caught(openai.models.retrieve('no-such-model'))) as InstanceType<
       typeof OpenAI.NotFoundError
