@@ -28,6 +28,8 @@ export interface StartCollectorOptions {
    * gateway of `modelmaxx serve --gateway`, on the same port).
    */
   handler?: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /** The longest a `handler`'s request body may take, ms: node:http's backstop stays above it. */
+  handlerBodyTimeoutMs?: number;
 }
 
 export interface RunningCollector {
@@ -73,7 +75,11 @@ export async function startCollector(
         });
   // A backstop for every route: export bodies have their own, shorter limit
   // (`ingestBodyTimeoutSeconds`, answered 408 by the route), which this must not cut first.
-  server.requestTimeout = Math.max(60_000, config.ingestBodyTimeoutSeconds * 1000 + 30_000);
+  const bodyTimeoutMs = Math.max(
+    config.ingestBodyTimeoutSeconds * 1000,
+    options.handlerBodyTimeoutMs ?? 0,
+  );
+  server.requestTimeout = Math.max(60_000, bodyTimeoutMs + 30_000);
   server.headersTimeout = 30_000;
   try {
     await listen(server, config.port, config.host);

@@ -325,6 +325,7 @@ export async function serveWithGateway(
       env: io.env,
       argv: split.rest,
       handler: (request, response) => gateway.handle(request, response),
+      handlerBodyTimeoutMs: config.bodyTimeoutMs,
     });
   } catch (error) {
     await gateway.close();

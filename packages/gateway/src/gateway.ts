@@ -73,9 +73,12 @@ export function assertSafeToBind(host: string, access: GatewayAccess | undefined
   );
 }
 
+const HEADERS_TIMEOUT_MS = 30_000;
+
 /** The gateway's own server: its routes, `GET /healthz`, 404 for anything else. */
 async function listenOn(
   handle: Gateway['handle'],
+  config: GatewayConfig,
   port: number,
   host: string,
 ): Promise<{ url: string; port: number; server: Server }> {
@@ -90,6 +93,10 @@ async function listenOn(
     sendError(response, undefined, 404, 'not_found_error', `no route ${request.method} ${path}`);
   });
   server.keepAliveTimeout = 65_000;
+  // A request's head within 30 s; its body has the gateway's own bound (`limits.bodyTimeoutMs`,
+  // a 408 in the endpoint's shape), which node:http's backstop must not cut first.
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = HEADERS_TIMEOUT_MS + config.bodyTimeoutMs + 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -142,7 +149,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     handle,
     async listen(port, host) {
       assertSafeToBind(host, access);
-      const listening = await listenOn(handle, port, host);
+      const listening = await listenOn(handle, options.config, port, host);
       server = listening.server;
       return listening;
     },

@@ -30,12 +30,22 @@ export class RequestError extends Error {
   readonly code: string | undefined;
   /** The request field at fault (OpenAI's `param`). */
   readonly param: string | undefined;
-  constructor(status: number, type: string, message: string, code?: string, param?: string) {
+  /** Headers of the error answer (`connection: close` when the request's body is left unread). */
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(
+    status: number,
+    type: string,
+    message: string,
+    code?: string,
+    param?: string,
+    headers: Readonly<Record<string, string>> = {},
+  ) {
     super(message);
     this.status = status;
     this.type = type;
     this.code = code;
     this.param = param;
+    this.headers = headers;
   }
 }
 
@@ -45,8 +55,15 @@ export function header(request: IncomingMessage, name: string): string | undefin
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-/** Reads the body up to `limit` bytes; a larger one is refused without reading it all. */
-export function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Reads the body up to `limit` bytes within `timeoutMs`; a larger one is refused without reading
+ * it all (413), a slower one too (408, the connection then closed: its request slot is freed).
+ */
+export function readBody(
+  request: IncomingMessage,
+  limit: number,
+  timeoutMs: number,
+): Promise<Buffer> {
   const tooLarge = () =>
     new RequestError(413, 'invalid_request_error', `request body over ${limit} bytes`);
   const declared = Number(request.headers['content-length']);
@@ -54,18 +71,34 @@ export function readBody(request: IncomingMessage, limit: number): Promise<Buffe
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const stop = (error: RequestError) => {
+      clearTimeout(timer);
+      request.removeAllListeners('data');
+      request.resume();
+      reject(error);
+    };
+    const timer = setTimeout(() => {
+      const message = `request body not received within ${timeoutMs} ms (${size} bytes came; limits.bodyTimeoutMs)`;
+      const type = 'invalid_request_error';
+      const close = { connection: 'close' };
+      stop(new RequestError(408, type, message, 'request_timeout', undefined, close));
+    }, timeoutMs);
     request.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        request.removeAllListeners('data');
-        request.resume();
-        reject(tooLarge());
+        stop(tooLarge());
         return;
       }
       chunks.push(chunk);
     });
-    request.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    request.once('error', reject);
+    request.once('end', () => {
+      clearTimeout(timer);
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    });
+    request.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
   });
 }
 

@@ -78,7 +78,7 @@ async function pipeline(
   client: ClientState,
 ): Promise<void> {
   const { config, now } = context;
-  const request = await readGatewayRequest(incoming, endpoint, config.maxBodyBytes, now);
+  const request = await readGatewayRequest(incoming, endpoint, config, now);
   const resolution = context.targets.resolve(request.requested, request.wire);
   const admission = await admit(
     context,
@@ -298,7 +298,8 @@ export function handleRequest(
         // OpenAI's error object names the field at fault in `param`; Anthropic's has none.
         const param =
           error.param === undefined || wire === 'messages' ? undefined : { param: error.param };
-        sendError(response, wire, error.status, error.type, error.message, {}, error.code, param);
+        const { status, type, message, headers, code } = error;
+        sendError(response, wire, status, type, message, headers, code, param);
         return;
       }
       context.log.error('request failed', { error: (error as Error).message });

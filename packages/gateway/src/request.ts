@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { ClassifiableRequest } from '@modelmaxx/router';
+import type { GatewayConfig } from './config.js';
 import { RequestError, header, readBody } from './http.js';
 import type { Endpoint } from './http.js';
 import { asDict } from './usage.js';
@@ -129,11 +130,11 @@ function checkFields(body: Record<string, unknown>, wire: Wire): void {
 export async function readGatewayRequest(
   request: IncomingMessage,
   endpoint: Endpoint,
-  maxBodyBytes: number,
+  limits: Pick<GatewayConfig, 'maxBodyBytes' | 'bodyTimeoutMs'>,
   at: () => number,
 ): Promise<GatewayRequest> {
   const { wire } = endpoint;
-  const raw = await readBody(request, maxBodyBytes);
+  const raw = await readBody(request, limits.maxBodyBytes, limits.bodyTimeoutMs);
   const body = parseObject(raw);
   const requested = body['model'];
   if (typeof requested !== 'string' || requested === '') {
