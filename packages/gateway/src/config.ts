@@ -291,6 +291,7 @@ export function resolveConfig(input: unknown, options: ResolveConfigOptions = {}
     }
     policies.set(policy.name, policy);
   }
+  unservedCandidate({ upstreams, models }, policies);
   const checks = cascadeChecksOf(
     input,
     config.policies.map((policy) => policy.name),
@@ -312,6 +313,26 @@ export function resolveConfig(input: unknown, options: ResolveConfigOptions = {}
   };
 }
 
+/**
+ * A policy candidate without `client` that no upstream serves would be left out of every request
+ * without a word (and a policy of only such candidates answer 400 on every call): an error at
+ * start instead, as a `client` naming no upstream is.
+ */
+function unservedCandidate(
+  config: Pick<GatewayConfig, 'upstreams' | 'models'>,
+  policies: ReadonlyMap<string, Policy>,
+): void {
+  for (const policy of policies.values()) {
+    for (const candidate of policy.candidates) {
+      if (candidate.client !== undefined) continue;
+      if (resolveModel(config, candidate.model) !== undefined) continue;
+      throw new GatewayConfigError(
+        `policy "${policy.name}": no upstream serves candidate ${candidate.model} (upstreams: ${[...config.upstreams.keys()].join(', ') || 'none'}): give it a "client", list it in upstreams.<name>.models or models, or write <upstream>/${candidate.model}`,
+      );
+    }
+  }
+}
+
 function matches(pattern: string, model: string): boolean {
   if (pattern === '*/*') return model.includes('/');
   if (pattern.endsWith('*')) return model.startsWith(pattern.slice(0, -1));
@@ -329,7 +350,7 @@ export interface ResolvedModel {
  * patterns (an Anthropic-kind upstream first when `preferAnthropic`), then the only upstream.
  */
 export function resolveModel(
-  config: GatewayConfig,
+  config: Pick<GatewayConfig, 'upstreams' | 'models'>,
   model: string,
   preferAnthropic = false,
 ): ResolvedModel | undefined {

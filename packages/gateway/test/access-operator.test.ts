@@ -117,6 +117,22 @@ describe('config mistakes that would leave a limit doing nothing are refused', (
 });
 
 describe('the gateway config', () => {
+  it('a policy candidate no upstream serves is an error, not left out of every request', () => {
+    const upstreams = {
+      upstreamFlags: ['openai=http://127.0.0.1:1/v1', 'anthropic=http://127.0.0.1:1'],
+    };
+    const policy = (model: string) => ({
+      policies: [{ name: 'p', candidates: [{ model: 'gpt-4o-mini' }, { model }] }],
+    });
+    expect(() => resolveConfig(policy('mistral-large'), upstreams)).toThrow(
+      'policy "p": no upstream serves candidate mistral-large (upstreams: openai, anthropic): give it a "client", list it in upstreams.<name>.models or models, or write <upstream>/mistral-large',
+    );
+    // Served by a pattern, a prefix or the only upstream: accepted.
+    resolveConfig(policy('claude-haiku-4-5'), upstreams);
+    resolveConfig(policy('openai/mistral-large'), upstreams);
+    resolveConfig(policy('mistral-large'), { upstreamFlags: ['local=http://127.0.0.1:1/v1'] });
+  });
+
   it('a misspelt judge field is an error, not a silent default', () => {
     expect(() => resolveConfig({ judge: { model: 'gpt-4o', maxToken: 64 } })).toThrow(
       'judge: Unrecognized key: "maxToken"',
