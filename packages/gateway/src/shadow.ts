@@ -6,7 +6,14 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ROOT_CONTEXT, SpanKind, context, createContextKey, trace } from '@opentelemetry/api';
-import type { Attributes, Context, ContextManager, SpanContext, Tracer } from '@opentelemetry/api';
+import type {
+  Attributes,
+  Context,
+  ContextManager,
+  Span,
+  SpanContext,
+  Tracer,
+} from '@opentelemetry/api';
 import {
   CandidateClients,
   ShadowDispatcher,
@@ -28,7 +35,7 @@ import {
   EVALUATION_ROLE_VALUE_JUDGE,
   EVALUATION_ROLE_VALUE_SHADOW,
 } from '@modelmaxx/semconv';
-import type { GatewayConfig } from './config.js';
+import type { GatewayConfig, Upstream } from './config.js';
 import type { GatewayLogger } from './context.js';
 import { endFailed } from './spans.js';
 import type { PolicyState, Target, Targets } from './targets.js';
@@ -38,10 +45,10 @@ import { messagesToChat } from './translate/requests.js';
 import { chatCompletionOf } from './translate/responses.js';
 import { chatCompletionOfResponse } from './translate/responses-answers.js';
 import { responsesToChat } from './translate/responses-requests.js';
-import { callUpstream } from './upstream.js';
-import type { UpstreamAnswer } from './upstream.js';
-import { summarizeBody } from './usage.js';
-import type { Wire } from './usage.js';
+import { UpstreamConnectionError, UpstreamTimeoutError, callUpstream } from './upstream.js';
+import type { UpstreamAnswer, UpstreamCall } from './upstream.js';
+import { estimatedSummary, summarizeBody } from './usage.js';
+import type { Summary, Wire } from './usage.js';
 
 /** Where the dispatcher puts a shadow or judge call's marks (the instrumentation's slot). */
 const ROUTE_ATTRIBUTES_KEY = createContextKey(CONTEXT_KEY_ROUTE_ATTRIBUTES);
@@ -81,13 +88,31 @@ function ensureContextManager(): void {
   context.setGlobalContextManager(new AsyncContextManager());
 }
 
-/** Reads a whole upstream answer. */
-function readAll(answer: UpstreamAnswer): Promise<Buffer> {
+/**
+ * Reads a whole upstream answer; silent for the upstream's idle timeout, it is stopped and fails
+ * with an UpstreamTimeoutError.
+ */
+function readAll(answer: UpstreamAnswer, upstream: Upstream): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-    answer.once('end', () => resolve(Buffer.concat(chunks)));
-    answer.once('error', reject);
+    const idleMs = upstream.streamIdleTimeoutMs;
+    const timer = setTimeout(() => {
+      const seconds = idleMs / 1000;
+      reject(new UpstreamTimeoutError(`upstream ${upstream.name} sent nothing for ${seconds} s`));
+      answer.destroy();
+    }, idleMs);
+    answer.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      timer.refresh();
+    });
+    answer.once('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    answer.once('error', (error: Error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
   });
 }
 
@@ -102,7 +127,11 @@ interface ClientOptions {
 /**
  * An openai- and anthropic-shaped client over the gateway's upstreams (non-streamed calls): what
  * the dispatcher's reference calls and the pairwise judge call. Each call is a CLIENT span with
- * its usage and cost, marked as evaluation work, in a trace of its own.
+ * its usage and cost, marked as evaluation work, in a trace of its own. A call whose request the
+ * upstream had but whose answer never came whole (a timeout, cut, dropped or silent) is recorded
+ * at its estimate (input: body bytes ÷ 4, as admission estimates an app's; output 0; source
+ * `estimate`) and fails with that cost as `costUsd`, which the dispatcher counts against the
+ * policy's shadow caps.
  */
 class UpstreamClient {
   readonly chat = {
@@ -149,42 +178,78 @@ class UpstreamClient {
       ROOT_CONTEXT,
     );
     const body = Buffer.from(JSON.stringify({ ...sent, model: target.model }));
-    const timeout = timeoutMs ?? target.upstream.timeoutMs;
+    const { upstream } = target;
+    let call: UpstreamCall | undefined;
+    let answer: UpstreamAnswer | undefined;
+    let text: string;
     try {
-      const call = callUpstream(
-        target.upstream,
-        target.url,
-        target.wire,
-        body,
-        {},
-        undefined,
-        timeout,
-      );
-      const answer = await call.response;
-      const text = (await readAll(answer)).toString('utf8');
+      const timeout = timeoutMs ?? upstream.timeoutMs;
+      call = callUpstream(upstream, target.url, target.wire, body, {}, undefined, timeout);
+      answer = await call.response;
+      text = (await readAll(answer, upstream)).toString('utf8');
+    } catch (error) {
+      // No whole answer: a call the upstream had (sent, no error status) costs its estimate, as
+      // an app's call does (./telemetry.ts accountedSummary), told to the dispatcher's caps.
+      const { type, message } = failureOf(error as Error, answer);
+      if (call?.sent !== true || (answer?.statusCode ?? 0) >= 400) endFailed(span, type, message);
+      else {
+        const estimate = estimatedSummary({ finishReasons: [] }, Math.ceil(body.length / 4));
+        const costUsd = this.record(span, target, estimate!, { type, message });
+        if (costUsd !== undefined) Object.assign(error as Error, { costUsd });
+      }
+      throw error;
+    }
+    try {
       const status = answer.statusCode;
       if (status >= 400) throw new Error(`upstream answered ${status}: ${text.slice(0, 200)}`);
       const parsed = JSON.parse(text) as unknown;
-      if (span !== undefined) {
-        const finished: Attributes = {};
-        const summary = summarizeBody(target.wire, parsed);
-        responseAttributes(
-          finished,
-          target.wire,
-          target.provider,
-          target.model,
-          summary,
-          this.options.tolerance,
-        );
-        span.setAttributes(finished);
-        span.end();
-      }
+      this.record(span, target, summarizeBody(target.wire, parsed));
       return translated ? fromAnthropicMessage(parsed as never) : parsed;
     } catch (error) {
       endFailed(span, 'error', (error as Error).message);
       throw error;
     }
   }
+
+  /** The call's usage and cost (USD, returned) on its span, ended; failed with `failure` if given. */
+  private record(
+    span: Span | undefined,
+    target: Target,
+    summary: Summary,
+    failure?: { type: string; message: string },
+  ): number | undefined {
+    const finished: Attributes = {};
+    const { costUsd } = responseAttributes(
+      finished,
+      target.wire,
+      target.provider,
+      target.model,
+      summary,
+      this.options.tolerance,
+    );
+    span?.setAttributes(finished);
+    if (failure === undefined) span?.end();
+    else endFailed(span, failure.type, failure.message);
+    return costUsd;
+  }
+}
+
+/** A call without a whole answer: its error type and message, as the gateway's attempts name them. */
+function failureOf(error: Error, answer: UpstreamAnswer | undefined) {
+  if (error instanceof UpstreamTimeoutError) {
+    const type = answer === undefined ? 'timeout' : 'stream_idle_timeout';
+    return { type, message: error.message };
+  }
+  if (answer !== undefined) {
+    return {
+      type: 'stream_interrupted',
+      message: 'the upstream closed the connection before its answer ended',
+    };
+  }
+  return {
+    type: error instanceof UpstreamConnectionError ? 'connection_error' : 'error',
+    message: error.message,
+  };
 }
 
 /** The dispatcher's tracer: the verdict's short span, child of the route span, on the gateway's recorder. */

@@ -37,18 +37,18 @@ export const costOfSpan = (span: ReceivedSpan) =>
 /**
  * A call recorded by its estimate: failed with `type` (and `message` when given), the body's input
  * estimate and `output` tokens (0: no answer read) at `estimate`, costed at the catalog's price of
- * its model; returns the cost.
+ * its model; returns the cost. `body`: the app's body, or the bytes the upstream got.
  */
 export function expectEstimated(
   span: ReceivedSpan,
-  body: object,
+  body: object | number,
   type: string,
   message?: string,
   output = 0,
 ): number {
   expect(span.status.code).toBe(2);
   if (message !== undefined) expect(span.status.message).toBe(message);
-  const input = bytesOver4(body);
+  const input = typeof body === 'number' ? Math.ceil(body / 4) : bytesOver4(body);
   expect(usageOf(span)).toEqual({ type, source: 'estimate', input, output });
   const priced = costOf(
     {

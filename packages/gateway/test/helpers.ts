@@ -206,6 +206,8 @@ export interface HalfAnswer {
   baseURL: string;
   /** Requests seen: the head sent, and whether the caller went away before the body's end. */
   requests: { sentHead: boolean; aborted: boolean }[];
+  /** The bytes of each request's body, in order. */
+  bodyBytes: number[];
   close(): Promise<void>;
 }
 
@@ -215,21 +217,24 @@ export interface HalfAnswer {
  * `HALF_TEXT`), then holds the rest until the caller goes away; with the request header
  * `x-half: drop` (the gateway forwards `x-*`) it drops the connection 50 ms after that half
  * instead, with `x-half: drop-head` as soon as the request came (no head); with `x-half: head` it
- * sends the head only (no body byte) and holds.
+ * sends the head only (no body byte) and holds; with `x-half: mute` it sends nothing. A call
+ * whose headers the gateway does not forward (a shadow or judge call) names the mode in its body
+ * instead: `[half:drop]` in a message.
  */
 export async function startHalfAnswer(): Promise<HalfAnswer> {
   const requests: HalfAnswer['requests'] = [];
+  const bodyBytes: number[] = [];
   const server = createServer((request, response) => {
     const entry = { sentHead: false, aborted: false };
     requests.push(entry);
     const parts: Buffer[] = [];
     request.on('data', (chunk: Buffer) => parts.push(chunk));
     request.on('end', () => {
-      const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as {
-        model: string;
-        stream?: boolean;
-      };
-      const mode = request.headers['x-half'];
+      const raw = Buffer.concat(parts);
+      bodyBytes.push(raw.length);
+      const body = JSON.parse(raw.toString('utf8')) as { model: string; stream?: boolean };
+      const mode = request.headers['x-half'] ?? /\[half:([a-z-]+)\]/.exec(raw.toString())?.[1];
+      if (mode === 'mute') return;
       if (mode === 'drop-head') {
         response.socket?.destroy();
         return;
@@ -267,6 +272,7 @@ export async function startHalfAnswer(): Promise<HalfAnswer> {
   return {
     baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
     requests,
+    bodyBytes,
     close: () => close(server),
   };
 }

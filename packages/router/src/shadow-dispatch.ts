@@ -82,6 +82,10 @@ function contentOf(completion: ChatCompletion): string {
   return completion.choices?.[0]?.message?.content ?? '';
 }
 
+/** What a failed shadow or judge call says it cost (its error's `costUsd`), else 0. */
+const thrownCost = (thrown: unknown): number =>
+  Math.max(0, Number((thrown as { costUsd?: unknown } | null)?.costUsd) || 0);
+
 /** The text of the request's last user turn. */
 function lastUserText(params: ChatParams): string {
   for (let index = params.messages.length - 1; index >= 0; index -= 1) {
@@ -339,10 +343,13 @@ export class ShadowDispatcher {
       return { answer: job.answer, reference: contentOf(completion), shadowCostUsd };
     } catch (error) {
       counts.shadowErrors += 1;
+      const shadowCostUsd = thrownCost(error); // A call cut after it was sent (an estimate).
+      counts.shadowUsd += shadowCostUsd;
+      this.window.add(this.options.now(), shadowCostUsd);
       this.report(job, {
         label: 'shadow_error',
         error: `${called === referenceModel ? 'reference' : 'candidate'} call failed: ${String(error)}`,
-        shadowCostUsd: 0,
+        shadowCostUsd,
         judgeCostUsd: 0,
         ...(job.responseId === undefined ? {} : { responseId: job.responseId }),
       });
@@ -391,11 +398,8 @@ export class ShadowDispatcher {
       }
       return verdict === undefined ? {} : { verdict };
     } catch (thrown) {
-      const cost = (thrown as { costUsd?: unknown } | null)?.costUsd;
-      if (typeof cost === 'number') {
-        this.counts.judgeUsd += cost;
-        this.window.add(this.options.now(), cost);
-      }
+      this.counts.judgeUsd += thrownCost(thrown);
+      this.window.add(this.options.now(), thrownCost(thrown));
       return { error: thrown instanceof Error ? thrown.message : String(thrown) };
     }
   }
