@@ -74,10 +74,17 @@ export function heldAnswerOf(wire: Wire, held: HeldAnswer): string | undefined {
   return answer === undefined ? undefined : normalizeAnswer(answer.text);
 }
 
-/** How one plan call went: its held answer and cost, or its failure. */
+/**
+ * How one plan call went: its held answer and cost, or its failure and what it was accounted at
+ * (an estimate when the upstream had the request but its answer never came whole; else 0).
+ */
 export type PlanCallResult =
   | { readonly held: HeldAnswer; readonly costUsd: number }
-  | { readonly retryable: boolean; readonly cooldownMs: number | undefined };
+  | {
+      readonly retryable: boolean;
+      readonly cooldownMs: number | undefined;
+      readonly costUsd: number;
+    };
 
 /** One plan call through the exchange (span, upstream, cost); `number` counts the plan's calls. */
 export type PlanCall = (model: string, role: string, number: number) => Promise<PlanCallResult>;
@@ -117,7 +124,8 @@ export async function runGatewayPlan(
           routing.outcomes.push({ model, costUsd: result.costUsd, answer });
           answers.set(model, result.held);
         } else {
-          routing.coolDown(model, result.cooldownMs, time, result.retryable);
+          const { retryable, costUsd } = result;
+          routing.coolDown(model, result.cooldownMs, time, { retryable, costUsd });
         }
       }
       return answers;

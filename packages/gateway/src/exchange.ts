@@ -196,8 +196,8 @@ export class Exchange {
     }
     const timeout = error instanceof UpstreamTimeoutError;
     if (!timeout) type = error instanceof UpstreamConnectionError ? 'connection_error' : 'error';
-    this.unanswered(attempt, type, error.message, had);
-    this.routing.failed(attempt.choice.model, undefined, context.now());
+    const costUsd = this.unanswered(attempt, type, error.message, had);
+    this.routing.failed(attempt.choice.model, undefined, context.now(), costUsd);
     if (this.fallBack(attempt, { error: type })) return true;
     sendError(
       parts.response,
@@ -343,32 +343,31 @@ export class Exchange {
     return false;
   }
 
-  /** One call of a plan: its answer read in full and held, with its span and cost. */
+  /** One call of a plan (none once the app is gone): its answer read whole and held, its cost. */
   private async planCall(model: string, role: string, number: number): Promise<PlanCallResult> {
-    if (this.parts.client.aborted) return { retryable: false, cooldownMs: undefined }; // app gone
+    if (this.parts.client.aborted) return { retryable: false, cooldownMs: undefined, costUsd: 0 };
     const choice = { model, weight: this.routing.plan!.weight, reason: role };
     const { current, call } = this.start(choice, number, number);
     this.planRequests.add(call);
-    const { metrics } = this.context;
     try {
       const answer = await call.response;
       const status = answer.statusCode;
       if (status >= 400) {
-        metrics.upstreamErrors += 1;
+        this.context.metrics.upstreamErrors += 1;
         answer.resume();
         this.fail(current.span, String(status), `upstream answered ${status}`);
         const retryable = status === 429 || status >= 500;
         const cooldownMs = retryable ? retryAfterMs(answer.headers, this.context.now()) : undefined;
-        return { retryable, cooldownMs };
+        return { retryable, cooldownMs, costUsd: 0 };
       }
       const held = new HeldAnswer();
       const response = held as unknown as ServerResponse;
       const result = await relay(answer, response, this.relayOptions(current));
       const ok = result.complete && result.summary.streamError === undefined;
       const costUsd = this.account(current, result, ok, status);
-      return ok ? { held, costUsd } : { retryable: true, cooldownMs: undefined };
+      return ok ? { held, costUsd } : { retryable: true, cooldownMs: undefined, costUsd };
     } catch (error) {
-      metrics.upstreamErrors += 1;
+      this.context.metrics.upstreamErrors += 1;
       const aborted = this.parts.client.aborted;
       const type = aborted
         ? 'client_aborted'
@@ -376,8 +375,8 @@ export class Exchange {
           ? 'timeout'
           : 'connection_error';
       const message = aborted ? CLIENT_GONE : (error as Error).message;
-      this.unanswered(current, type, message, reached(call));
-      return { retryable: !aborted, cooldownMs: undefined };
+      const costUsd = this.unanswered(current, type, message, reached(call));
+      return { retryable: !aborted, cooldownMs: undefined, costUsd };
     } finally {
       this.planRequests.delete(call);
     }
@@ -385,11 +384,12 @@ export class Exchange {
 
   /**
    * A call failed without an answer: accounted by its estimate when the upstream `had` it (the
-   * provider may bill the prompt), else (a connection refused, nothing sent) only failed.
+   * provider may bill the prompt), else (a connection refused, nothing sent) only failed; its cost.
    */
-  private unanswered(attempt: Attempt, type: string, message: string, had?: RelayResult): void {
-    if (had === undefined) this.fail(attempt.span, type, message);
-    else this.account(attempt, had, false, 0, { type, message });
+  private unanswered(attempt: Attempt, type: string, message: string, had?: RelayResult): number {
+    if (had !== undefined) return this.account(attempt, had, false, 0, { type, message });
+    this.fail(attempt.span, type, message);
+    return 0;
   }
 
   /**

@@ -197,9 +197,12 @@ export class Routing {
     );
   }
 
-  /** A candidate failed (429, 5xx, timeout, connection): it cools down and is not tried again. */
-  failed(model: string, cooldownMs: number | undefined, now: number): void {
-    this.coolDown(model, cooldownMs, now);
+  /**
+   * A candidate failed (429, 5xx, timeout, connection): it cools down and is not tried again;
+   * `costUsd`: what the call was accounted at (a timeout's estimate), for the engine.
+   */
+  failed(model: string, cooldownMs: number | undefined, now: number, costUsd = 0): void {
+    this.coolDown(model, cooldownMs, now, { costUsd });
     if (this.policy !== undefined) this.exclude.add(model);
   }
 
@@ -207,8 +210,13 @@ export class Routing {
    * A failed call: counted for the engine; a retryable failure (429, 5xx, timeout, connection)
    * cools the model down. A plan's voters are not excluded (as the routed client's are not).
    */
-  coolDown(model: string, cooldownMs: number | undefined, now: number, retryable = true): void {
-    this.outcomes.push({ model, costUsd: 0, failed: true });
+  coolDown(
+    model: string,
+    cooldownMs: number | undefined,
+    now: number,
+    { retryable = true, costUsd = 0 }: { retryable?: boolean; costUsd?: number } = {},
+  ): void {
+    this.outcomes.push({ model, costUsd, failed: true });
     if (this.policy === undefined || !retryable) return;
     this.policy.cooldownUntil.set(
       model,

@@ -14,11 +14,14 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
+import { RoutingEngine } from '@modelmaxx/router';
+import type { Decision, EngineOutcome } from '@modelmaxx/router';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { MockInstance } from 'vitest';
 import { generateGatewayKey, resolveConfig } from '../src/index.js';
 import { Routing } from '../src/routing.js';
 import type { AccessLayer } from '../src/index.js';
-import { HALF_TEXT, startHalfAnswer, startSdkGateway } from './helpers.js';
+import { HALF_TEXT, startHalfAnswer, startSdkGateway, waitFor } from './helpers.js';
 import type { HalfAnswer, SdkGateway } from './helpers.js';
 import {
   budgetedAccess,
@@ -138,6 +141,16 @@ const openai = (key: { key: string }) =>
 const anthropic = (key: { key: string }) =>
   new Anthropic({ baseURL: sdk.url, apiKey: key.key, maxRetries: 0 });
 
+/** The engine, decision and outcomes of the one `observe` a request made (once it came). */
+async function observedBy(
+  observed: MockInstance<RoutingEngine['observe']>,
+): Promise<[RoutingEngine, Decision, readonly EngineOutcome[]]> {
+  await waitFor(() => observed.mock.calls.length > 0);
+  expect(observed.mock.calls).toHaveLength(1);
+  const [decision, outcomes] = observed.mock.calls[0]!;
+  return [observed.mock.contexts[0] as RoutingEngine, decision, outcomes];
+}
+
 /** The error `call` fails with. */
 const failure = (call: Promise<unknown>) =>
   call.then(() => undefined).catch((caught: unknown) => caught);
@@ -169,6 +182,7 @@ describe("the gateway's timeout to the upstream's headers", () => {
 
   it("route: the timed-out attempt's estimate plus the answering candidate's cost", async () => {
     sim.setModel('gpt-4o-mini', { latency: { ttftMs: 3000, perTokenMs: 0, sigma: 0 } });
+    const observed = vi.spyOn(RoutingEngine.prototype, 'observe');
     try {
       const body = chat('route:pair', 'time out, then fall back');
       const { data, response } = await openai(KEYS.routed)
@@ -190,7 +204,18 @@ describe("the gateway's timeout to the upstream's headers", () => {
       const billed = costOfSpan(answered!);
       expect(billed).toBeGreaterThan(0);
       await expectCharged('routed', estimate + billed);
+      // The engine learns the same money: the timed-out call at its estimate.
+      const [engine, decision, outcomes] = await observedBy(observed);
+      expect(outcomes).toEqual([
+        { model: 'gpt-4o-mini', costUsd: estimate, failed: true },
+        { model: 'gpt-4o', costUsd: billed },
+      ]);
+      const later = decision.at + 60_000; // past the weight table's refresh
+      const weights = engine.table(later).classes.get(decision.classKey)!.weights;
+      const mini = weights.find((weight) => weight.model === 'gpt-4o-mini')!;
+      expect(mini.costPerCallUsd).toBeCloseTo(estimate, 15);
     } finally {
+      observed.mockRestore();
       sim.setModel('gpt-4o-mini', { latency: STEADY });
     }
   });
@@ -221,6 +246,7 @@ describe('a shadowed route: attempt silent after its head', () => {
 describe('a cascade voter that times out', () => {
   it("its estimate, beside the other calls' provider usage; the budgets charged the sum", async () => {
     sim.setModel('gpt-4o-mini', { latency: { ttftMs: 3000, perTokenMs: 0, sigma: 0 } });
+    const observed = vi.spyOn(RoutingEngine.prototype, 'observe');
     try {
       const body = chat('route:voters', 'one voter times out');
       const { response } = await openai(KEYS.plan).chat.completions.create(body).withResponse();
@@ -237,7 +263,14 @@ describe('a cascade voter that times out', () => {
       const billed = answered.reduce((sum, span) => sum + costOfSpan(span), 0);
       expect(billed).toBeGreaterThan(0);
       await expectCharged('plan', estimate + billed);
+      // The engine learns the timed-out voter at its estimate, the calls' sum as charged.
+      const [, , outcomes] = await observedBy(observed);
+      const voter = outcomes.find((outcome) => outcome.model === 'gpt-4o-mini');
+      expect(voter).toEqual({ model: 'gpt-4o-mini', costUsd: estimate, failed: true });
+      const learned = outcomes.reduce((sum, outcome) => sum + outcome.costUsd, 0);
+      expect(learned).toBeCloseTo(estimate + billed, 15);
     } finally {
+      observed.mockRestore();
       sim.setModel('gpt-4o-mini', { latency: STEADY });
     }
   });
