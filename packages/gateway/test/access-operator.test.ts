@@ -116,6 +116,33 @@ describe('config mistakes that would leave a limit doing nothing are refused', (
   });
 });
 
+describe('alerts', () => {
+  it('rules without webhooks are said at start: their alerts would only be logged', () => {
+    const warnings: string[] = [];
+    const logger = {
+      info: () => undefined,
+      warn: (_fields: object, message: string) => void warnings.push(message),
+      error: () => undefined,
+    };
+    const budgets = [{ name: 'g', scope: 'global' as const, period: 'day' as const, limitUsd: 5 }];
+    opened.push(
+      createAccess({ budgets, alerts: { rules: [{ kind: 'budget', name: 'b' }] } }, { logger }),
+    );
+    expect(warnings).toEqual([
+      'alert rules without alerts.webhooks: their alerts are only logged, never sent',
+    ]);
+    warnings.length = 0;
+    const webhooks = [{ url: 'http://127.0.0.1:1/hook' }];
+    opened.push(
+      createAccess(
+        { budgets, alerts: { webhooks, rules: [{ kind: 'budget', name: 'b' }] } },
+        { logger },
+      ),
+    );
+    expect(warnings).toEqual([]);
+  });
+});
+
 describe('the gateway config', () => {
   it('a policy candidate no upstream serves is an error, not left out of every request', () => {
     const upstreams = {

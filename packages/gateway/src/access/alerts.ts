@@ -115,6 +115,12 @@ export class AlertEngine {
         'alert rules over stats need alerts.collector.url (or a stats source): they are not evaluated',
       );
     }
+    if (config.rules.length > 0 && config.webhooks.length === 0) {
+      logger.warn(
+        { rules: config.rules.map((rule) => rule.name) },
+        'alert rules without alerts.webhooks: their alerts are only logged, never sent',
+      );
+    }
   }
 
   /** Evaluates the stats rules every `intervalSeconds` (the timer does not keep the process up). */
