@@ -125,6 +125,7 @@ class Access implements AccessLayer {
     for (const [id, record] of this.admissions) {
       if (now - record.at < this.reservationTtlMs) break;
       this.admissions.delete(id);
+      this.limiter.release(record.charges);
       for (const budget of record.budgets) {
         this.ledger.release(budget, record.at, record.reservedUsd);
       }
@@ -213,6 +214,8 @@ class Access implements AccessLayer {
     const cost = Number.isFinite(settlement.costUsd) ? Math.max(0, settlement.costUsd) : 0;
     const tokens = Math.max(0, settlement.inputTokens) + Math.max(0, settlement.outputTokens);
     this.limiter.correctTokens(record.charges, tokens, now);
+    // An expired admission's places in flight were given back with its reservation.
+    if (held !== undefined) this.limiter.release(record.charges);
     for (const budget of record.budgets) {
       // An expired admission's reservation was released already.
       if (held !== undefined) this.ledger.release(budget, record.at, record.reservedUsd);

@@ -68,10 +68,16 @@ export const RateLimitSchema = z
     requestsPerMinute: z.number().positive().optional(),
     /** Estimated tokens (input + max output) at admission, corrected by the actual ones at settle. */
     tokensPerMinute: z.number().positive().optional(),
+    /** Requests admitted and not yet ended (a stream counts until its last chunk). */
+    concurrentRequests: z.number().int().positive().optional(),
   })
-  .refine((limit) => limit.requestsPerMinute !== undefined || limit.tokensPerMinute !== undefined, {
-    message: 'a rate limit needs requestsPerMinute or tokensPerMinute',
-  });
+  .refine(
+    (limit) =>
+      limit.requestsPerMinute !== undefined ||
+      limit.tokensPerMinute !== undefined ||
+      limit.concurrentRequests !== undefined,
+    { message: 'a rate limit needs requestsPerMinute, tokensPerMinute or concurrentRequests' },
+  );
 export type RateLimitConfig = z.infer<typeof RateLimitSchema>;
 
 const windowText = z

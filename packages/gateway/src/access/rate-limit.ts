@@ -2,7 +2,8 @@
  * Requests and tokens per minute: one token bucket per limit and subject (key, user, team),
  * holding at most a minute's allowance and refilled continuously. A request whose estimated
  * tokens exceed a whole minute's allowance passes when the bucket is full and leaves it in debt,
- * so it is never refused forever.
+ * so it is never refused forever. Requests in flight: a count per limit and subject, taken at
+ * admission and given back when the request settles (or its reservation expires).
  */
 import type { RateLimitConfig } from './config.js';
 import type { Principal } from './types.js';
@@ -16,7 +17,7 @@ interface Bucket {
 export interface RateCharge {
   readonly bucket: string;
   readonly amount: number;
-  readonly kind: 'requests' | 'tokens';
+  readonly kind: 'requests' | 'tokens' | 'concurrent';
 }
 
 export type RateCheck =
@@ -49,6 +50,8 @@ export function rateSubject(
 
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
+  /** Requests admitted and not yet settled, per concurrency limit and subject. */
+  private readonly inFlight = new Map<string, number>();
   private lastSweep = 0;
 
   private readonly limits: readonly RateLimitConfig[];
@@ -65,6 +68,13 @@ export class RateLimiter {
       const subject = rateSubject(limit.scope, principal, endUser);
       if (subject === undefined) continue;
       if (limit.match !== undefined && limit.match !== subject) continue;
+      if (limit.concurrentRequests !== undefined) {
+        const id = JSON.stringify([limit.name, 'concurrent', subject]);
+        if ((this.inFlight.get(id) ?? 0) >= limit.concurrentRequests) {
+          return concurrencyRefusal(limit, subject, limit.concurrentRequests);
+        }
+        charges.push({ bucket: id, amount: 1, kind: 'concurrent' });
+      }
       for (const [kind, perMinute, amount] of [
         ['requests', limit.requestsPerMinute, 1],
         ['tokens', limit.tokensPerMinute, tokens],
@@ -98,7 +108,23 @@ export class RateLimiter {
   }
 
   charge(charges: readonly RateCharge[], now: number): void {
-    for (const charge of charges) this.adjust(charge.bucket, -charge.amount, now);
+    for (const charge of charges) {
+      if (charge.kind === 'concurrent') {
+        this.inFlight.set(charge.bucket, (this.inFlight.get(charge.bucket) ?? 0) + 1);
+      } else {
+        this.adjust(charge.bucket, -charge.amount, now);
+      }
+    }
+  }
+
+  /** The request ended (settled, or its reservation expired): its places in flight are free. */
+  release(charges: readonly RateCharge[]): void {
+    for (const charge of charges) {
+      if (charge.kind !== 'concurrent') continue;
+      const left = (this.inFlight.get(charge.bucket) ?? 0) - 1;
+      if (left > 0) this.inFlight.set(charge.bucket, left);
+      else this.inFlight.delete(charge.bucket);
+    }
   }
 
   /** At settle: give back (or take) the difference between estimated and actual tokens. */
@@ -138,4 +164,26 @@ export class RateLimiter {
       }
     }
   }
+}
+
+/**
+ * A 429 for a subject with `limit` requests in flight: retry in a second (when one of them ends
+ * is not known; a stream can run for minutes).
+ */
+function concurrencyRefusal(limit: RateLimitConfig, subject: string, most: number): RateCheck {
+  const who = limit.scope === 'global' ? '' : ` (${limit.scope} ${subject})`;
+  return {
+    ok: false,
+    limit: limit.name,
+    retryAfterMs: 1000,
+    fields: {
+      name: limit.name,
+      scope: limit.scope,
+      id: subject,
+      kind: 'concurrent',
+      concurrent_requests: most,
+      retry_after_seconds: 1,
+    },
+    message: `rate limit "${limit.name}"${who}: ${most} requests in flight at most; retry when one ends`,
+  };
 }
