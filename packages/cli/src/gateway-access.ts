@@ -2,7 +2,7 @@
  * The gateway's access layer from its config file (`keys`, `budgets`, `rateLimits`, `alerts`),
  * and `modelmaxx gateway keys create`.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   GatewayConfigError,
@@ -142,8 +142,12 @@ export function keysCommand(
       throw new UsageError(`--config: ${values.config} already has a key "${entry.id}"`);
     }
     file['keys'] = [...keys, entry];
+    // The file keeps its mode (it may hold webhook headers and the collector's token: a 0600
+    // file must not come back world-readable), the temporary one too, from its creation.
+    const mode = statSync(values.config).mode & 0o777;
     const temporary = `${values.config}.${process.pid}.tmp`;
-    writeFileSync(temporary, `${JSON.stringify(file, null, 2)}\n`);
+    writeFileSync(temporary, `${JSON.stringify(file, null, 2)}\n`, { mode: mode & 0o700 });
+    chmodSync(temporary, mode);
     renameSync(temporary, values.config);
     io.stderr(`modelmaxx: key "${entry.id}" added to ${values.config} (restart the gateway)\n`);
   } else {

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -13,8 +13,28 @@ import type { RunningCollector } from '@modelmaxx/collector';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keysCommand } from '../src/gateway-access.js';
 import { splitServeArgs } from '../src/gateway-command.js';
 import { bin, cleanEnv, modelmaxx } from './support/run-cli.js';
+
+describe('modelmaxx gateway keys create --config', () => {
+  it('keeps the config file private: a 0600 file (webhook headers, tokens) stays 0600', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'modelmaxx-keys-'));
+    try {
+      const file = join(dir, 'gateway.json');
+      const secret = { url: 'https://hooks.example.com/x', headers: { authorization: 'Bearer s' } };
+      await writeFile(file, JSON.stringify({ alerts: { webhooks: [secret] } }));
+      await chmod(file, 0o600);
+      const out: string[] = [];
+      const io = { stdout: (text: string) => void out.push(text), stderr: () => undefined };
+      expect(keysCommand(['create', '--id', 'web', '--config', file], io)).toBe(0);
+      expect(out.join('')).toMatch(/^mmx_/);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('modelmaxx gateway: help and errors', () => {
   it('--help lists every flag', async () => {
