@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAccess } from '../src/access/index.js';
+import { formatUsd } from '../src/access/windows.js';
 import { resolveConfig } from '../src/config.js';
 import type { AccessConfigInput, AccessLayer } from '../src/access/index.js';
 import type { Admission, AdmissionRequest, Principal } from '../src/access/types.js';
@@ -164,5 +165,18 @@ describe('the gateway config', () => {
     expect(() => resolveConfig({ judge: { model: 'gpt-4o', maxToken: 64 } })).toThrow(
       'judge: Unrecognized key: "maxToken"',
     );
+  });
+});
+
+describe('money in messages', () => {
+  it('is written out, never in exponent form, from pico-dollars to thousands', () => {
+    expect(formatUsd(2.4e-7)).toBe('$0.000000240');
+    expect(formatUsd(1.2345e-12)).toBe('$0.00000000000123');
+    expect(formatUsd(0.0000333)).toBe('$0.0000333');
+    expect(formatUsd(0.000207)).toBe('$0.000207');
+    expect(formatUsd(0.5)).toBe('$0.500');
+    expect(formatUsd(0)).toBe('$0.00');
+    expect(formatUsd(16.2)).toBe('$16.20');
+    expect(formatUsd(5000)).toBe('$5000.00');
   });
 });

@@ -25,6 +25,11 @@ export function elapsedShare(window: PeriodWindow, at: number): number {
   return Math.min(1, Math.max(0, (at - window.start) / (window.end - window.start)));
 }
 
+/** Dollars for people: cents from $1, else three significant digits, never in exponent form. */
 export function formatUsd(value: number): string {
-  return value >= 1 ? `$${value.toFixed(2)}` : `$${value.toPrecision(3)}`;
+  if (value >= 1) return `$${value.toFixed(2)}`;
+  if (value <= 0) return `$${(0).toPrecision(3)}`;
+  // toPrecision writes 2.4e-7 below a micro-dollar; toFixed with the digits it would show does not.
+  const digits = Math.min(100, 2 - Math.floor(Math.log10(value)));
+  return `$${value.toFixed(digits)}`;
 }
