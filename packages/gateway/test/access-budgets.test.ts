@@ -369,6 +369,9 @@ describe('budgets', () => {
         }
       })
       .toContain('"spentUsd":0.7');
+    // Then the process stops: its state dir's lock is released (a crash's stale lock, with the
+    // process gone, is taken over: access-state-lock.test.ts).
+    await first.close();
 
     const second = open(config, () => now, dir);
     expect(

@@ -16,6 +16,7 @@ import { KeyRing } from './keys.js';
 import { silentLogger } from './logger.js';
 import type { AccessLogger } from './logger.js';
 import { RateLimiter } from './rate-limit.js';
+import { StateLock } from './state-lock.js';
 import type { RateCharge } from './rate-limit.js';
 import { StateFile } from './state-file.js';
 import type {
@@ -74,6 +75,8 @@ class Access implements AccessLayer {
   private readonly expired = new Map<string, AdmissionRecord>();
   private readonly reservationTtlMs: number;
   private readonly stateFile: StateFile | undefined;
+  /** The state dir held for this gateway alone (./state-lock.ts). */
+  private readonly lock: StateLock | undefined;
   private readonly flushIntervalMs: number;
   private flushTimer: NodeJS.Timeout | undefined;
 
@@ -94,6 +97,7 @@ class Access implements AccessLayer {
     this.alerts = new AlertEngine(config.alerts, stats, this.clock, this.logger);
     this.flushIntervalMs = options.flushIntervalMs ?? 1000;
     this.reservationTtlMs = config.reservationTtlSeconds * 1000;
+    this.lock = options.stateDir === undefined ? undefined : StateLock.acquire(options.stateDir);
     this.stateFile =
       options.stateDir === undefined
         ? undefined
@@ -103,7 +107,13 @@ class Access implements AccessLayer {
             windows: this.ledger.snapshot(this.clock()),
           }));
     if (this.stateFile !== undefined) {
-      const restored = this.ledger.restore(this.stateFile.load(), this.clock());
+      let restored: number;
+      try {
+        restored = this.ledger.restore(this.stateFile.load(), this.clock());
+      } catch (error) {
+        this.lock?.release();
+        throw error;
+      }
       if (restored > 0) {
         this.logger.info({ file: this.stateFile.path, windows: restored }, 'budget spend restored');
       }
@@ -273,7 +283,11 @@ class Access implements AccessLayer {
   }
 
   async close(): Promise<void> {
-    await this.flush();
+    try {
+      await this.flush();
+    } finally {
+      this.lock?.release();
+    }
     await this.alerts.close();
   }
 }
