@@ -1,7 +1,7 @@
 /** `modelmaxx alerts test`: sends a sample alert to the webhooks of a gateway config file. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createAccess } from '@modelmaxx/gateway';
+import { createAccess, parseAccessConfig } from '@modelmaxx/gateway';
 import { UsageError } from './query-source.js';
 
 export const ALERTS_HELP = `Usage: modelmaxx alerts test [--config FILE] [--webhook URL …] [--attempts N]
@@ -31,6 +31,31 @@ function webhookFlag(url: string): { url: string } {
   return { url };
 }
 
+/**
+ * The gateway config file, its budgets, keys and alert rules checked as the gateway checks them at
+ * start: a rule the gateway would refuse is said now, not when the gateway is (re)started.
+ */
+function readGatewayConfig(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--config: cannot read ${path}: ${(error as Error).message}`);
+  }
+  let file: Record<string, unknown>;
+  try {
+    file = JSON.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    throw new UsageError(`--config: ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  try {
+    parseAccessConfig(file);
+  } catch (error) {
+    throw new UsageError(`--config: ${path}: ${(error as Error).message}`);
+  }
+  return file;
+}
+
 export async function alertsCommand(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'test') {
@@ -56,20 +81,7 @@ export async function alertsCommand(args: string[], io: Io): Promise<number> {
     throw new UsageError((error as Error).message);
   }
   const path = values.config ?? io.env['MODELMAXX_GATEWAY_CONFIG'];
-  let file: Record<string, unknown> = {};
-  if (path !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (error) {
-      throw new UsageError(`--config: cannot read ${path}: ${(error as Error).message}`);
-    }
-    try {
-      file = JSON.parse(text) as Record<string, unknown>;
-    } catch (error) {
-      throw new UsageError(`--config: ${path} is not valid JSON: ${(error as Error).message}`);
-    }
-  }
+  const file = path === undefined ? {} : readGatewayConfig(path);
   const alerts = { ...((file['alerts'] as Record<string, unknown> | undefined) ?? {}) };
   const extra = (values.webhook ?? []).map(webhookFlag);
   alerts['webhooks'] = [...((alerts['webhooks'] as unknown[] | undefined) ?? []), ...extra];

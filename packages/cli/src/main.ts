@@ -57,7 +57,7 @@ Commands:
                         starts one in-process (--data, default ./.modelmaxx) when none answers at --url
       --url URL (default http://127.0.0.1:4318)  --requests N (default 300)  --seed N  --exit
   alerts test           send a sample alert to the gateway config's webhooks
-      --config FILE  --webhook URL (repeatable)
+      --config FILE  --webhook URL (repeatable)  --attempts N
 
 Environment: MODELMAXX_URL (the collector for sql, report, savings, demo when --url is not given),
 MODELMAXX_READ_TOKEN (sql, report, savings), MODELMAXX_INGEST_TOKEN / MODELMAXX_READ_TOKEN (serve, demo).

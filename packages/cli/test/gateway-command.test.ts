@@ -13,6 +13,7 @@ import type { RunningCollector } from '@modelmaxx/collector';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alertsCommand } from '../src/alerts-command.js';
 import { keysCommand } from '../src/gateway-access.js';
 import { splitServeArgs } from '../src/gateway-command.js';
 import { bin, cleanEnv, modelmaxx } from './support/run-cli.js';
@@ -30,6 +31,30 @@ describe('modelmaxx gateway keys create --config', () => {
       expect(keysCommand(['create', '--id', 'web', '--config', file], io)).toBe(0);
       expect(out.join('')).toMatch(/^mmx_/);
       expect((await stat(file)).mode & 0o777).toBe(0o600);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('modelmaxx alerts test --config', () => {
+  it('refuses a config whose alert rules or budgets the gateway would refuse at start', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'modelmaxx-alerts-'));
+    try {
+      const file = join(dir, 'gateway.json');
+      await writeFile(
+        file,
+        JSON.stringify({
+          alerts: {
+            webhooks: [{ url: 'http://127.0.0.1:9/hook' }],
+            rules: [{ kind: 'budget', name: 'b', treshold: [0.5] }],
+          },
+        }),
+      );
+      const io = { stdout: () => undefined, stderr: () => undefined, env: {} };
+      await expect(alertsCommand(['test', '--config', file], io)).rejects.toThrow(
+        `--config: ${file}: invalid gateway access config: alerts.rules.0: Unrecognized key: "treshold"`,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
