@@ -17,6 +17,7 @@ import {
   GatewayConfigError,
   assertSafeToBind,
   baseUrlWarnings,
+  priceWarnings,
   createGateway,
   readConfigFile,
   resolveConfig,
@@ -116,7 +117,7 @@ function loadGatewayConfig(
       'no upstream: give --upstream NAME=URL (e.g. openai=https://api.openai.com/v1) or upstreams in --config',
     );
   }
-  for (const warning of baseUrlWarnings(config)) warn(warning);
+  for (const warning of [...baseUrlWarnings(config), ...priceWarnings(config)]) warn(warning);
   return config;
 }
 

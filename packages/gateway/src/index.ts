@@ -36,6 +36,7 @@ export type {
   SpanExporterInWorker,
 } from './gateway.js';
 export { openAccess } from './open-access.js';
+export { priceWarnings } from './price-check.js';
 export {
   ATTR_MODELMAXX_COST_CATALOG_USD,
   ATTR_MODELMAXX_COST_DISAGREEMENT,

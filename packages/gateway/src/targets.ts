@@ -55,7 +55,7 @@ export interface Resolution {
   readonly candidates: readonly string[];
 }
 
-function providerOf(upstream: Upstream): string {
+export function providerOf(upstream: Upstream): string {
   if (upstream.kind === 'anthropic') return 'anthropic';
   if (upstream.kind === 'openrouter') return 'openrouter';
   return 'openai';

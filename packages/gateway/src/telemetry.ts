@@ -58,17 +58,28 @@ const asNumber = (value: unknown): number | undefined =>
   typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 
 let catalog: PriceCatalog | undefined;
+/** What was wrong with `MODELMAXX_PRICES` when the catalog was loaded (none: no problem). */
+let catalogErrors: readonly string[] = [];
 
 /** The built-in catalog plus `MODELMAXX_PRICES` overrides, loaded once. */
 export function defaultCatalog(): PriceCatalog {
   if (catalog === undefined) {
     try {
-      catalog = loadCatalog({ env: process.env }).catalog;
-    } catch {
+      const loaded = loadCatalog({ env: process.env });
+      catalog = loaded.catalog;
+      catalogErrors = loaded.errors;
+    } catch (error) {
       catalog = PriceCatalog.default();
+      catalogErrors = [`MODELMAXX_PRICES: ${(error as Error).message}`];
     }
   }
   return catalog;
+}
+
+/** `MODELMAXX_PRICES`'s problems (an unreadable file, bad entries), the catalog loaded first. */
+export function priceOverrideErrors(): readonly string[] {
+  defaultCatalog();
+  return catalogErrors;
 }
 
 /** The request's `gen_ai.request.*` attributes, as the instrumentation records them. */
