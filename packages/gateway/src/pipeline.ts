@@ -14,6 +14,7 @@ import { ENDPOINTS, RequestError, header, sendError, sendJson } from './http.js'
 import type { Endpoint } from './http.js';
 import { modelList, modelRetrieved } from './models.js';
 import { estimatedTokens, readGatewayRequest } from './request.js';
+import { BUDGETS_PATH, listBudgets } from './budgets-route.js';
 import type { GatewayRequest } from './request.js';
 import { Routing } from './routing.js';
 import { recordRefusal } from './spans.js';
@@ -271,7 +272,10 @@ export function handleRequest(
   const endpoint = ENDPOINTS.get(path);
   const modelId = modelIdOf(path);
   const isModels = path === '/v1/models' || modelId !== undefined;
-  if (endpoint === undefined && !isModels) return unservedApi(request, response, path);
+  const isBudgets = path === BUDGETS_PATH;
+  if (endpoint === undefined && !isModels && !isBudgets) {
+    return unservedApi(request, response, path);
+  }
   const wire = endpoint?.wire;
   context.metrics.requests += 1;
   const authentication = context.access.authenticate(credentials(request));
@@ -279,6 +283,10 @@ export function handleRequest(
     request.resume();
     const type = authentication.status === 401 ? 'authentication_error' : 'permission_error';
     sendError(response, wire, authentication.status, type, authentication.message);
+    return true;
+  }
+  if (isBudgets) {
+    listBudgets(context, request, response, authentication.principal);
     return true;
   }
   if (endpoint === undefined) {

@@ -24,6 +24,7 @@ import type {
   AdmissionRequest,
   Authentication,
   GatewayAccess,
+  Principal,
   Settlement,
 } from './types.js';
 
@@ -268,6 +269,16 @@ class Access implements AccessLayer {
       });
     }, this.flushIntervalMs);
     this.flushTimer.unref();
+  }
+
+  budgetsOf(
+    principal: Principal,
+    feature: string | undefined,
+    endUser: string | undefined,
+  ): BudgetWindowStatus[] {
+    const now = this.clock();
+    this.expireReservations(now);
+    return this.ledger.standing(this.ledger.applicable(principal, feature, endUser), now);
   }
 
   budgetStatus(): BudgetWindowStatus[] {

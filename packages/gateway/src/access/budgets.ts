@@ -159,20 +159,28 @@ export class BudgetLedger {
     for (const entry of this.windows.values()) {
       if (entry.end <= now) continue;
       const budget = this.budgets.find((candidate) => candidate.name === entry.budget);
-      if (budget === undefined) continue;
-      result.push({
-        budget: budget.name,
-        scope: budget.scope,
-        subject: entry.subject,
-        mode: budget.mode,
-        period: budget.period,
-        limitUsd: budget.limitUsd,
-        spentUsd: entry.spent,
-        reservedUsd: entry.reserved,
-        start: new Date(entry.start).toISOString(),
-        resetsAt: new Date(entry.end).toISOString(),
-      });
+      if (budget !== undefined) result.push(statusOf(budget, entry));
     }
     return result;
   }
+
+  /** Where each of these budgets stands in its current window (an empty window: nothing spent). */
+  standing(applied: readonly AppliedBudget[], now: number): BudgetWindowStatus[] {
+    return applied.map((one) => statusOf(one.budget, this.entry(one, now)));
+  }
+}
+
+function statusOf(budget: BudgetConfig, entry: WindowEntry): BudgetWindowStatus {
+  return {
+    budget: budget.name,
+    scope: budget.scope,
+    subject: entry.subject,
+    mode: budget.mode,
+    period: budget.period,
+    limitUsd: budget.limitUsd,
+    spentUsd: entry.spent,
+    reservedUsd: entry.reserved,
+    start: new Date(entry.start).toISOString(),
+    resetsAt: new Date(entry.end).toISOString(),
+  };
 }

@@ -12,6 +12,7 @@
  * principal and `admit` applies only the budgets and limits that count by no key or team
  * (global, feature, and user ones, which then count the request's `endUser`).
  */
+import type { BudgetWindowStatus } from './budgets.js';
 
 /** Who a request is from: a gateway key's metadata. */
 export interface Principal {
@@ -90,5 +91,14 @@ export interface GatewayAccess {
   authenticate(authorization: string | undefined): Authentication;
   admit(request: AdmissionRequest): Promise<Admission>;
   settle(admission: Extract<Admission, { ok: true }>, settlement: Settlement): void;
+  /**
+   * The budgets that apply to this caller (and `feature` / end user, when given), each where it
+   * stands in its current window (`GET /v1/budgets`); absent: the layer has no budgets.
+   */
+  budgetsOf?(
+    principal: Principal,
+    feature: string | undefined,
+    endUser: string | undefined,
+  ): BudgetWindowStatus[];
   close(): Promise<void>;
 }
