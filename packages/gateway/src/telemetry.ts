@@ -4,7 +4,8 @@
  * `modelmaxx.route.*`), plus the provider-reported cost beside the catalog's.
  */
 import type { Attributes } from '@opentelemetry/api';
-import { PriceCatalog, costOf, loadCatalog } from '@modelmaxx/pricing';
+import { catalogFromEnv, costOf } from '@modelmaxx/pricing';
+import type { PriceCatalog } from '@modelmaxx/pricing';
 import type { TokenUsage } from '@modelmaxx/pricing';
 import {
   ATTR_GEN_AI_OUTPUT_TYPE,
@@ -57,29 +58,14 @@ type Dict = Record<string, unknown>;
 const asNumber = (value: unknown): number | undefined =>
   typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 
-let catalog: PriceCatalog | undefined;
-/** What was wrong with `MODELMAXX_PRICES` when the catalog was loaded (none: no problem). */
-let catalogErrors: readonly string[] = [];
-
-/** The built-in catalog plus `MODELMAXX_PRICES` overrides, loaded once. */
+/** The built-in catalog plus `MODELMAXX_PRICES` overrides, as every package prices. */
 export function defaultCatalog(): PriceCatalog {
-  if (catalog === undefined) {
-    try {
-      const loaded = loadCatalog({ env: process.env });
-      catalog = loaded.catalog;
-      catalogErrors = loaded.errors;
-    } catch (error) {
-      catalog = PriceCatalog.default();
-      catalogErrors = [`MODELMAXX_PRICES: ${(error as Error).message}`];
-    }
-  }
-  return catalog;
+  return catalogFromEnv().catalog;
 }
 
-/** `MODELMAXX_PRICES`'s problems (an unreadable file, bad entries), the catalog loaded first. */
+/** `MODELMAXX_PRICES`'s problems (an unreadable file, bad entries); none: no problem. */
 export function priceOverrideErrors(): readonly string[] {
-  defaultCatalog();
-  return catalogErrors;
+  return catalogFromEnv().errors;
 }
 
 /** The request's `gen_ai.request.*` attributes, as the instrumentation records them. */

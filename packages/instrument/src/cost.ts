@@ -1,29 +1,26 @@
 import { diag } from '@opentelemetry/api';
 import type { Attributes } from '@opentelemetry/api';
-import { PriceCatalog, costOf, loadCatalog } from '@modelmaxx/pricing';
+import { catalogFromEnv, costOf, resetCatalogFromEnv } from '@modelmaxx/pricing';
+import type { PriceCatalog } from '@modelmaxx/pricing';
 import { setCatalogCostAttributes } from '@modelmaxx/semconv';
 import type { TokenUsage } from './types.js';
 
-let defaultCatalog: PriceCatalog | undefined;
+let reported = false;
 
-/** The built-in catalog plus the `MODELMAXX_PRICES` overrides, loaded once; errors cost only telemetry. */
-function catalogFromEnv(): PriceCatalog {
-  if (defaultCatalog === undefined) {
-    try {
-      const { catalog, errors } = loadCatalog({ env: process.env });
-      for (const error of errors) diag.warn(`modelmaxx: price catalog: ${error}`);
-      defaultCatalog = catalog;
-    } catch (error) {
-      diag.error('modelmaxx: could not load the price catalog; using the built-in one', error);
-      defaultCatalog = PriceCatalog.default();
-    }
+/** The built-in catalog plus the `MODELMAXX_PRICES` overrides (`catalogFromEnv`); errors cost only telemetry. */
+function envCatalog(): PriceCatalog {
+  const { catalog, errors } = catalogFromEnv();
+  if (!reported) {
+    reported = true;
+    for (const error of errors) diag.warn(`modelmaxx: price catalog: ${error}`);
   }
-  return defaultCatalog;
+  return catalog;
 }
 
 /** Test hook: reload `MODELMAXX_PRICES` on the next call. */
 export function resetDefaultCatalog(): void {
-  defaultCatalog = undefined;
+  resetCatalogFromEnv();
+  reported = false;
 }
 
 /**
@@ -41,7 +38,7 @@ export function addCostAttributes(
 ): void {
   if (usage?.inputTokens === undefined) return;
   // costOf reads missing counts as 0, as we do.
-  const options = costOptions(typeof catalog?.lookup === 'function' ? catalog : catalogFromEnv());
+  const options = costOptions(typeof catalog?.lookup === 'function' ? catalog : envCatalog());
   if (addCostOf(target, provider, responseModel, usage, options)) return;
   addCostOf(target, provider, requestModel, usage, options);
 }

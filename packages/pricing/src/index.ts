@@ -8,7 +8,12 @@ export {
 } from './normalize.js';
 export type { ModelNameRewrite } from './normalize.js';
 export { parseLiteLLMPrices, isLiteLLMPrices } from './litellm.js';
-export { parsePriceOverrides, loadCatalog } from './overrides.js';
+export {
+  parsePriceOverrides,
+  loadCatalog,
+  catalogFromEnv,
+  resetCatalogFromEnv,
+} from './overrides.js';
 export { llmPriceRows } from './rows.js';
 export type { PriceRow } from './rows.js';
 export { BUILTIN_PRICES } from './builtin-prices.js';

@@ -186,3 +186,21 @@ export function loadCatalog(options?: {
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+let fromEnv: { catalog: PriceCatalog; errors: string[] } | undefined;
+
+/**
+ * The catalog every modelmaxx package prices with: the built-in one plus `process.env`'s
+ * `MODELMAXX_PRICES` overrides (`loadCatalog`), loaded once per process, so the spans, the budgets,
+ * the router's cost statistics and the shadow caps all use the same prices. `errors` says what was
+ * wrong with the overrides (the caller reports them).
+ */
+export function catalogFromEnv(): { catalog: PriceCatalog; errors: string[] } {
+  fromEnv ??= loadCatalog({ env: process.env });
+  return fromEnv;
+}
+
+/** Reads `MODELMAXX_PRICES` again on the next `catalogFromEnv()` (tests, a changed file). */
+export function resetCatalogFromEnv(): void {
+  fromEnv = undefined;
+}

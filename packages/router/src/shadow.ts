@@ -7,7 +7,6 @@
  * bounded off-path queue (`ShadowQueue`), and a pairwise judge over an openai-shaped client
  * that speaks the judge prompt contract of `@modelmaxx/instrument` (`modelmaxx-judge/v1`).
  */
-import { costOf } from '@modelmaxx/pricing';
 import {
   DEFAULT_JUDGE_RUBRIC,
   JUDGE_PROMPT_MARKER,
@@ -17,6 +16,7 @@ import {
 import type { Policy } from './policy.js';
 import type { RandomSource } from './random.js';
 import { hasNeymanShare, interval95, totalHalfWidth } from './shadow-allocation.js';
+import { catalogPrice } from './spend.js';
 
 /** What a pairwise judge is asked: the routed call's answer against the reference's. */
 export interface ShadowPair {
@@ -47,7 +47,7 @@ export interface ShadowVerdict {
 
 export type PairwiseJudge = (pair: ShadowPair) => Promise<ShadowVerdict | undefined>;
 
-/** The default reference model: the given one, else the dearest candidate (list price). */
+/** The default reference model: the given one, else the dearest candidate (catalog price, `MODELMAXX_PRICES` included). */
 export function referenceModelOf(policy: Policy): string {
   if (policy.shadow.referenceModel !== undefined) return policy.shadow.referenceModel;
   let best = policy.candidates[policy.candidates.length - 1]!.model;
@@ -57,13 +57,9 @@ export function referenceModelOf(policy: Policy): string {
     if (candidate.price !== undefined) {
       price = candidate.price.inputPerMillion + candidate.price.outputPerMillion;
     } else {
-      const cost = costOf({
-        provider: candidate.provider,
-        model: candidate.model,
-        usage: { inputTokens: 1e6, outputTokens: 1e6 },
-      });
-      if (cost.known) price = cost.amount;
-      else if (candidate.priorCostPerCallUsd !== undefined) price = candidate.priorCostPerCallUsd;
+      price =
+        catalogPrice(candidate.provider, candidate.model, 1e6, 1e6) ??
+        candidate.priorCostPerCallUsd;
     }
     if (price !== undefined && price > bestPrice) {
       bestPrice = price;
@@ -396,7 +392,7 @@ export interface PairwiseJudgeOptions {
   readonly timeoutMs?: number;
   /** Shows the routed answer first or second with equal odds (position bias averages out). */
   readonly random?: RandomSource;
-  /** USD of a judge call from its usage (default: the catalog, `costOf`). */
+  /** USD of a judge call from its usage (default: the catalog with `MODELMAXX_PRICES`, `costOf`). */
   readonly cost?: (usage: { prompt_tokens: number; completion_tokens: number }) => number;
 }
 
@@ -439,12 +435,8 @@ function judgeCost(options: PairwiseJudgeOptions, response: JudgeResponse): numb
   const usage = response.usage ?? undefined;
   if (usage === undefined) return undefined;
   if (options.cost !== undefined) return options.cost(usage);
-  const cost = costOf({
-    provider: 'openai',
-    model: response.model ?? options.model,
-    usage: { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens },
-  });
-  return cost.known ? cost.amount : undefined;
+  const model = response.model ?? options.model;
+  return catalogPrice('openai', model, usage.prompt_tokens, usage.completion_tokens);
 }
 
 /** The verdict in a judge's reply: the first `{` to the last `}` as JSON; undefined when none. */

@@ -5,7 +5,7 @@
  */
 import { diag } from '@opentelemetry/api';
 import type OpenAI from 'openai';
-import { costOf } from '@modelmaxx/pricing';
+import { catalogFromEnv, costOf } from '@modelmaxx/pricing';
 import type { Choice, WeightTable } from './decision.js';
 import type { Candidate, Policy } from './policy.js';
 
@@ -20,13 +20,28 @@ export function priceOf(candidate: Candidate, result: unknown): number | undefin
       1e6
     );
   }
-  const cost = costOf({
-    provider: candidate.provider,
-    model: candidate.model,
-    usage: { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens },
-  });
+  return catalogPrice(
+    candidate.provider,
+    candidate.model,
+    usage.prompt_tokens,
+    usage.completion_tokens,
+  );
+}
+
+/**
+ * USD of `input` and `output` tokens of a model by the catalog every package prices with (the
+ * built-in one plus `MODELMAXX_PRICES`); undefined when it has no price.
+ */
+export function catalogPrice(
+  provider: string | undefined,
+  model: string,
+  inputTokens: number,
+  outputTokens: number,
+): number | undefined {
+  const usage = { inputTokens, outputTokens };
+  const cost = costOf({ provider, model, usage }, { catalog: catalogFromEnv().catalog });
   if (cost.known) return cost.amount;
-  diag.debug(`modelmaxx router: no price for ${candidate.model}: ${cost.reason}`);
+  diag.debug(`modelmaxx router: no price for ${model}: ${cost.reason}`);
   return undefined;
 }
 
