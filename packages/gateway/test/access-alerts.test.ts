@@ -1,7 +1,5 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,51 +9,11 @@ import type { RunningCollector } from '@modelmaxx/collector';
 import type { StatsResponse } from '@modelmaxx/semconv/schemas';
 import { otlpChatSpan, postOtlpSpans } from '../../../test/support/otlp-json.js';
 import { createAccess } from '../src/access/index.js';
-import type { AccessLayer, AlertPayload } from '../src/access/index.js';
+import type { AccessLayer } from '../src/access/index.js';
+import { Receiver } from './webhook-receiver.js';
 
 const run = promisify(execFile);
 const cliBin = join(import.meta.dirname, '..', '..', 'cli', 'bin', 'modelmaxx.js');
-
-/** A webhook receiver: records every POST; answers 500 to the first `failFirst` ones. */
-class Receiver {
-  readonly received: { path: string; body: AlertPayload; headers: Record<string, unknown> }[] = [];
-  failFirst = 0;
-  private server: Server | undefined;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        this.received.push({
-          path: request.url ?? '',
-          body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as AlertPayload,
-          headers: request.headers,
-        });
-        if (this.failFirst > 0) {
-          this.failFirst -= 1;
-          response.writeHead(500, { 'content-type': 'text/plain' }).end('receiver down');
-          return;
-        }
-        response.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    const address = this.server.address();
-    if (address === null || typeof address === 'string') throw new Error('no port');
-    this.url = `http://127.0.0.1:${address.port}`;
-  }
-
-  of(rule: string): AlertPayload[] {
-    return this.received.filter((entry) => entry.body.rule === rule).map((entry) => entry.body);
-  }
-
-  async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise((resolve) => this.server?.close(resolve));
-  }
-}
 
 /** A chat span as the instrumentation sends it. */
 function chatSpan(index: number, model: string, cost: number, failed: boolean, durationMs: number) {
@@ -233,6 +191,38 @@ describe('alerts', () => {
       /^budget "team-daily" \(team support, UTC day\) passed 50% of \$1\.00: \$0\.600 spent; resets at \d{4}-\d\d-\d\dT00:00:00\.000Z$/,
     );
     expect(alerts[1]?.labels).toMatchObject({ budget: 'team-daily', subject: 'support' });
+  });
+
+  it('a budget threshold below 1% is written with its digits, not rounded to 0%', async () => {
+    const access = open(
+      {
+        webhooks: [{ url: `${receiver.url}/hooks/budget-tiny` }],
+        rules: [{ kind: 'budget', name: 'budget-tiny', thresholds: [0.000001, 0.125] }],
+      },
+      {
+        budgets: [{ name: 'all-daily', scope: 'global', period: 'day', limitUsd: 1, mode: 'soft' }],
+      },
+    );
+    const admission = await access.admit({
+      principal: { keyId: 'k1' },
+      candidates: ['gpt-4o'],
+      estimatedCostUsd: { 'gpt-4o': 0.2 },
+      estimatedTokens: 10,
+      at: Date.now(),
+    });
+    if (!admission.ok) throw new Error(admission.error.message);
+    access.settle(admission, {
+      model: 'gpt-4o',
+      costUsd: 0.2,
+      inputTokens: 5,
+      outputTokens: 5,
+      ok: true,
+    });
+    await access.alerts.sender.idle();
+    expect(receiver.of('budget-tiny').map((alert) => alert.text.split(':')[0])).toEqual([
+      'budget "all-daily" (all traffic, UTC day) passed 0.0001% of $1.00',
+      'budget "all-daily" (all traffic, UTC day) passed 12.5% of $1.00',
+    ]);
   });
 
   it('quality drop against the baseline window, then resolved (stats function passed in)', async () => {

@@ -284,7 +284,7 @@ describe('access layer behind the gateway (modelmaxx gateway --config)', () => {
         /^any-spend: spend \$\S+ in the last 1h is above \$0\.00$/,
       );
       expect(received.find((alert) => alert.rule === 'budget-watch')?.text).toContain(
-        'budget "all-daily" (all traffic, UTC day) passed 0% of $1.00',
+        'budget "all-daily" (all traffic, UTC day) passed 0.001% of $1.00',
       );
       expect(await serve.stop(), serve.stderr()).toBe(0);
       // The spend is kept beside the collector's data.

@@ -11,7 +11,7 @@ import type { AlertRuleConfig, AlertsConfig } from './config.js';
 import type { AccessLogger } from './logger.js';
 import { WebhookSender } from './webhooks.js';
 import type { AlertPayload, DeliveryResult } from './webhooks.js';
-import { formatUsd } from './windows.js';
+import { formatPercent, formatUsd } from './windows.js';
 
 export interface StatsQueryArgs {
   readonly window: string;
@@ -216,7 +216,7 @@ export class AlertEngine {
         status: 'firing',
         rule: rule.name,
         kind: 'budget',
-        text: `budget "${crossing.budget}" (${who}, UTC ${crossing.period}) passed ${Math.round(crossing.threshold * 100)}% of ${formatUsd(crossing.limitUsd)}: ${formatUsd(crossing.spentUsd)} spent; resets at ${crossing.resetsAt}`,
+        text: `budget "${crossing.budget}" (${who}, UTC ${crossing.period}) passed ${formatPercent(crossing.threshold)} of ${formatUsd(crossing.limitUsd)}: ${formatUsd(crossing.spentUsd)} spent; resets at ${crossing.resetsAt}`,
         value: crossing.spentUsd,
         threshold: crossing.threshold * crossing.limitUsd,
         labels: {

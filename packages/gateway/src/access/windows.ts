@@ -33,3 +33,16 @@ export function formatUsd(value: number): string {
   const digits = Math.min(100, 2 - Math.floor(Math.log10(value)));
   return `$${value.toFixed(digits)}`;
 }
+
+/**
+ * A share (0.8) as a percentage for people ("80%"): three significant digits, trailing zeros
+ * dropped, never rounded to 0% nor in exponent form (a 0.000001 threshold is "0.0001%").
+ */
+export function formatPercent(share: number): string {
+  const percent = share * 100;
+  if (!Number.isFinite(percent) || percent === 0 || Math.abs(percent) >= 100) {
+    return `${Math.round(percent)}%`;
+  }
+  const digits = Math.min(100, 2 - Math.floor(Math.log10(Math.abs(percent))));
+  return `${percent.toFixed(digits).replace(/\.?0+$/, '')}%`;
+}
