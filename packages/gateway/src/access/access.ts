@@ -29,7 +29,10 @@ import type {
 } from './types.js';
 
 export interface AccessOptions {
-  /** Where budget spend is kept across restarts (`gateway-budgets.json`); none: memory only. */
+  /**
+   * Where budget spend (`gateway-budgets.json`) and which alert rules are firing
+   * (`gateway-alerts.json`) are kept across restarts; none: memory only.
+   */
   readonly stateDir?: string;
   /** ms since the epoch; default `Date.now`. */
   readonly clock?: () => number;
@@ -95,7 +98,9 @@ class Access implements AccessLayer {
       (collector === undefined
         ? undefined
         : collectorAlertStats({ url: collector.url, token: collector.token }));
-    this.alerts = new AlertEngine(config.alerts, stats, this.clock, this.logger);
+    this.alerts = new AlertEngine(config.alerts, stats, this.clock, this.logger, {
+      stateDir: options.stateDir,
+    });
     this.flushIntervalMs = options.flushIntervalMs ?? 1000;
     this.reservationTtlMs = config.reservationTtlSeconds * 1000;
     this.lock = options.stateDir === undefined ? undefined : StateLock.acquire(options.stateDir);

@@ -3,10 +3,13 @@
  * window, error rate, p95 latency per model, a drop of a quality score against a longer baseline.
  * A rule sends `firing` when its condition becomes true (again every `repeatMinutes` while it
  * holds) and `resolved` when it stops. Budget-threshold alerts come from the budget ledger
- * (`budgetCrossed`), not from stats.
+ * (`budgetCrossed`), not from stats. Which rules are firing is kept in the state dir across
+ * restarts (./alert-state.ts).
  */
 import { StatsResponseSchema } from '@modelmaxx/semconv/schemas';
 import type { StatsResponse, StatsRow } from '@modelmaxx/semconv/schemas';
+import { AlertStateStore, ruleStateId } from './alert-state.js';
+import type { RuleState } from './alert-state.js';
 import type { AlertRuleConfig, AlertsConfig } from './config.js';
 import type { AccessLogger } from './logger.js';
 import { WebhookSender } from './webhooks.js';
@@ -65,11 +68,6 @@ interface Finding {
   readonly text: string;
 }
 
-interface RuleState {
-  firing: boolean;
-  lastSent: number;
-}
-
 export interface BudgetCrossing {
   readonly budget: string;
   readonly scope: string;
@@ -93,18 +91,26 @@ export class AlertEngine {
   private readonly stats: AlertStatsFetcher | undefined;
   private readonly clock: () => number;
   private readonly logger: AccessLogger;
+  /** The firing state on disk (with a state dir); restored once, at `start`. */
+  private readonly store: AlertStateStore | undefined;
+  private restored = false;
 
   constructor(
     config: AlertsConfig,
     stats: AlertStatsFetcher | undefined,
     clock: () => number,
     logger: AccessLogger,
+    options: { readonly stateDir?: string | undefined } = {},
   ) {
     this.config = config;
     this.stats = stats;
     this.clock = clock;
     this.logger = logger;
     this.sender = new WebhookSender(config.webhooks, config.retry, config.queueSize, logger);
+    this.store =
+      options.stateDir === undefined
+        ? undefined
+        : new AlertStateStore(options.stateDir, this.state, clock, logger);
     this.statsRules = config.rules.filter((rule): rule is StatsRule => rule.kind !== 'budget');
     this.budgetRules = config.rules.filter(
       (rule): rule is Extract<AlertRuleConfig, { kind: 'budget' }> => rule.kind === 'budget',
@@ -125,6 +131,10 @@ export class AlertEngine {
 
   /** Evaluates the stats rules every `intervalSeconds` (the timer does not keep the process up). */
   start(): void {
+    if (!this.restored) {
+      this.restored = true;
+      this.store?.restore(new Set(this.statsRules.map((rule) => rule.name)));
+    }
     if (this.timer !== undefined || this.stats === undefined || this.statsRules.length === 0) {
       return;
     }
@@ -173,7 +183,7 @@ export class AlertEngine {
       const now = this.clock();
       const firingNow = new Set<string>();
       for (const finding of findings) {
-        const id = `${rule.name}\u0000${JSON.stringify(finding.group)}`;
+        const id = ruleStateId(rule.name, finding.group);
         firingNow.add(id);
         const state = this.state.get(id) ?? { firing: false, lastSent: 0 };
         if (!state.firing || now - state.lastSent >= this.config.repeatMinutes * 60_000) {
@@ -201,6 +211,7 @@ export class AlertEngine {
         void this.sender.send(payload);
       }
     }
+    await this.store?.save();
     return sent;
   }
 
@@ -258,6 +269,7 @@ export class AlertEngine {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     await this.evaluating;
+    await this.store?.idle();
     await this.sender.close();
   }
 

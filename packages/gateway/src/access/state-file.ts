@@ -1,7 +1,8 @@
 /**
- * Budget spend on disk: one small JSON file in the gateway's state dir, replaced atomically
- * (write to a temporary file, fsync, rename). Written at most once per flush interval after a
- * settle, and on close; a crash loses at most the spend settled since the last write.
+ * State on disk: small JSON files in the gateway's state dir, each replaced atomically (write to
+ * a temporary file, fsync, rename) by `JsonStateFile`. Budget spend (`gateway-budgets.json`) is
+ * written at most once per flush interval after a settle, and on close; a crash loses at most the
+ * spend settled since the last write. Alert rules' firing state is ./alert-state.ts.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { open, rename, mkdir } from 'node:fs/promises';
@@ -28,27 +29,30 @@ const StateSchema = z.object({
 export type BudgetState = z.infer<typeof StateSchema>;
 export type WindowState = BudgetState['windows'][number];
 
-export class StateFile {
+/** One JSON document in the state dir, checked against `schema` when read. */
+export class JsonStateFile<T> {
   readonly path: string;
   private writing: Promise<void> | undefined;
   private pending = false;
 
   readonly dir: string;
-  private readonly snapshot: () => BudgetState;
+  private readonly schema: z.ZodType<T>;
+  private readonly snapshot: () => T;
 
-  constructor(dir: string, snapshot: () => BudgetState) {
+  constructor(dir: string, name: string, schema: z.ZodType<T>, snapshot: () => T) {
     this.dir = dir;
+    this.schema = schema;
     this.snapshot = snapshot;
-    this.path = join(dir, STATE_FILE_NAME);
+    this.path = join(dir, name);
   }
 
-  /** The saved windows, or none when there is no file yet; a corrupt file is an error. */
-  load(): WindowState[] {
+  /** The saved document, or undefined when there is no file yet; a corrupt file is an error. */
+  read(): T | undefined {
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
     let json: unknown;
@@ -57,11 +61,11 @@ export class StateFile {
     } catch (error) {
       throw new Error(`${this.path}: not JSON (${(error as Error).message})`, { cause: error });
     }
-    const parsed = StateSchema.safeParse(json);
+    const parsed = this.schema.safeParse(json);
     if (!parsed.success) {
       throw new Error(`${this.path}: unexpected content: ${formatIssues(parsed.error.issues)}`);
     }
-    return parsed.data.windows;
+    return parsed.data;
   }
 
   /** Writes the current state; concurrent calls coalesce into one more write. */
@@ -107,5 +111,17 @@ export class StateFile {
   /** Waits for a write in progress. */
   async idle(): Promise<void> {
     while (this.writing !== undefined) await this.writing;
+  }
+}
+
+/** Budget spend: `gateway-budgets.json`. */
+export class StateFile extends JsonStateFile<BudgetState> {
+  constructor(dir: string, snapshot: () => BudgetState) {
+    super(dir, STATE_FILE_NAME, StateSchema, snapshot);
+  }
+
+  /** The saved windows, or none when there is no file yet; a corrupt file is an error. */
+  load(): WindowState[] {
+    return this.read()?.windows ?? [];
   }
 }
