@@ -16,7 +16,14 @@ import { UsageError } from './query-source.js';
 
 type Env = Record<string, string | undefined>;
 
-const ACCESS_FIELDS = ['keys', 'budgets', 'rateLimits', 'alerts', 'reservationTtlSeconds'] as const;
+const ACCESS_FIELDS = [
+  'keys',
+  'budgets',
+  'rateLimits',
+  'alerts',
+  'reservationTtlSeconds',
+  'budgetSync',
+] as const;
 
 export interface AccessWiring {
   /** Where budget spend is kept (`gateway-budgets.json`). */

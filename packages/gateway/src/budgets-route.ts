@@ -2,7 +2,8 @@
  * `GET /v1/budgets`: where the caller's budgets stand now, so an app or an operator can see what
  * is left before a 429 says so. A caller sees the budgets that apply to it only (global ones, its
  * key's, its key's user and team, and the feature or end user it names with `?feature=` /
- * `x-modelmaxx-feature` and `?user=`), never another key's or team's.
+ * `x-modelmaxx-feature` and `?user=`), never another key's or team's. With a budget sync,
+ * `spent_usd` includes the other replicas' spend as last synced (`others_usd`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from './access/types.js';
@@ -39,7 +40,9 @@ export function listBudgets(
     mode: window.mode,
     period: window.period,
     limit_usd: window.limitUsd,
+    // This gateway's spend and the other replicas' (a budget sync's, also apart as others_usd).
     spent_usd: usd(window.spentUsd),
+    others_usd: usd(window.othersUsd),
     reserved_usd: usd(window.reservedUsd),
     remaining_usd: usd(Math.max(0, window.limitUsd - window.spentUsd - window.reservedUsd)),
     window_start: window.start,

@@ -120,6 +120,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           options.spanExporter,
           options.serviceName ?? 'modelmaxx-gateway',
           (message) => log.error(message),
+          access.instanceId,
         );
   const targets = new Targets(options.config, options.random ?? Math.random);
   const shadows = createShadows({ config: options.config, targets, recorder, log, now });

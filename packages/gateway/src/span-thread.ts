@@ -87,6 +87,8 @@ export function spanRecord(span: ReadableSpan): SpanRecord {
 export interface WorkerProcessorOptions {
   readonly exporter: SpanExporterInWorker;
   readonly serviceName: string;
+  /** `service.instance.id` of the spans (none when absent). */
+  readonly instanceId?: string;
   readonly scopeName: string;
   /** Told once when the worker fails (spans are dropped from then on), and when spans are dropped. */
   readonly onError: (message: string) => void;
@@ -118,6 +120,7 @@ export class WorkerSpanProcessor implements SpanProcessor {
     const setup: WorkerSetup = {
       exporter: options.exporter,
       serviceName: options.serviceName,
+      ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
       scopeName: options.scopeName,
     };
     this.worker = new Worker(WORKER_URL, { name: 'modelmaxx-gateway-spans', workerData: setup });

@@ -50,6 +50,7 @@ export interface SpanRecord {
 export interface WorkerSetup {
   readonly exporter: SpanExporterInWorker;
   readonly serviceName: string;
+  readonly instanceId?: string;
   readonly scopeName: string;
 }
 

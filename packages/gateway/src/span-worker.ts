@@ -59,7 +59,10 @@ try {
   throw error;
 }
 
-const resource = resourceFromAttributes({ 'service.name': setup.serviceName });
+const resource = resourceFromAttributes({
+  'service.name': setup.serviceName,
+  ...(setup.instanceId === undefined ? {} : { 'service.instance.id': setup.instanceId }),
+});
 const scope = { name: setup.scopeName };
 
 function attributesOf(pairs: SpanRecord['attributes']): Attributes {

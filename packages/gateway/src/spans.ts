@@ -3,6 +3,7 @@
  * exporter, or one in a worker thread), a `route <policy>` span per routed request, and a CLIENT span per upstream attempt
  * with the attributes `@modelmaxx/instrument` records for an SDK call.
  */
+import { randomUUID } from 'node:crypto';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Span } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -66,6 +67,7 @@ export function createSpanRecorder(
   exporter: SpanExporter | SpanExporterInWorker,
   serviceName: string,
   onError: (message: string) => void,
+  instanceId: string = randomUUID(),
 ): SpanRecorder {
   const processor =
     'export' in exporter
@@ -80,9 +82,16 @@ export function createSpanRecorder(
           maxExportBatchSize: 32,
           maxQueueSize: 16_384,
         })
-      : new WorkerSpanProcessor({ exporter, serviceName, scopeName: SCOPE_NAME, onError });
+      : new WorkerSpanProcessor({
+          exporter,
+          serviceName,
+          instanceId,
+          scopeName: SCOPE_NAME,
+          onError,
+        });
   return new SpanRecorder(
-    resourceFromAttributes({ 'service.name': serviceName }),
+    // service.instance.id: which gateway replica (a budget sync leaves its own spend out).
+    resourceFromAttributes({ 'service.name': serviceName, 'service.instance.id': instanceId }),
     { name: SCOPE_NAME },
     processor,
   );

@@ -151,7 +151,15 @@ function normalized(bodies: readonly string[]): string[] {
                 key !== 'gen_ai.response.time_to_first_chunk' && key !== 'gen_ai.response.id',
             ),
           };
-          const { resource, schemaUrl } = resourceSpans;
+          const { schemaUrl } = resourceSpans;
+          // Each recorder has its own `service.instance.id`: both carry one, its value blanked.
+          const given = resourceSpans['resource'] as { attributes: { key: string }[] };
+          const resource = {
+            ...given,
+            attributes: given.attributes.map((attribute) =>
+              attribute.key === 'service.instance.id' ? { key: attribute.key } : attribute,
+            ),
+          };
           const { scope } = scopeSpans;
           out.push(JSON.stringify({ resource, schemaUrl, scope, span: blanked }));
         }

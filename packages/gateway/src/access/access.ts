@@ -8,6 +8,7 @@ import { budgetWarnings, fitCandidates, refuse, steerCandidates } from './admiss
 import type { BudgetPass } from './admission.js';
 import { AlertEngine, collectorAlertStats } from './alerts.js';
 import type { AlertStatsFetcher } from './alerts.js';
+import { BudgetSync, instanceIdOf } from './budget-sync.js';
 import { BudgetLedger } from './budgets.js';
 import type { AppliedBudget, BudgetWindowStatus } from './budgets.js';
 import { parseAccessConfig } from './config.js';
@@ -46,6 +47,10 @@ export interface AccessOptions {
 export interface AccessLayer extends GatewayAccess {
   readonly config: AccessConfig;
   readonly alerts: AlertEngine;
+  /** This gateway's `service.instance.id`, which the budget sync leaves out of the others' spend. */
+  readonly instanceId: string;
+  /** Reads the other replicas' spend (`budgetSync`); undefined without it. */
+  readonly budgetSync: BudgetSync | undefined;
   /** Budget windows with spend or reservations (for status endpoints and tests). */
   budgetStatus(): BudgetWindowStatus[];
   /** Admissions not settled yet. */
@@ -68,6 +73,8 @@ class Access implements AccessLayer {
   readonly config: AccessConfig;
   readonly alerts: AlertEngine;
   readonly keyed: boolean;
+  readonly instanceId: string;
+  readonly budgetSync: BudgetSync | undefined;
   private readonly clock: () => number;
   private readonly logger: AccessLogger;
   private readonly keys: KeyRing;
@@ -104,6 +111,14 @@ class Access implements AccessLayer {
     this.flushIntervalMs = options.flushIntervalMs ?? 1000;
     this.reservationTtlMs = config.reservationTtlSeconds * 1000;
     this.lock = options.stateDir === undefined ? undefined : StateLock.acquire(options.stateDir);
+    try {
+      // Kept in the state dir with a budget sync: a restart's spans are still its own.
+      const keep = config.budgetSync === undefined ? undefined : options.stateDir;
+      this.instanceId = instanceIdOf(keep);
+    } catch (error) {
+      this.lock?.release();
+      throw error;
+    }
     this.stateFile =
       options.stateDir === undefined
         ? undefined
@@ -124,7 +139,19 @@ class Access implements AccessLayer {
         this.logger.info({ file: this.stateFile.path, windows: restored }, 'budget spend restored');
       }
     }
+    const sync = config.budgetSync;
+    this.budgetSync =
+      sync === undefined
+        ? undefined
+        : new BudgetSync({
+            config: sync,
+            ledger: this.ledger,
+            instanceId: this.instanceId,
+            clock: this.clock,
+            logger: this.logger,
+          });
     this.alerts.start();
+    this.budgetSync?.start();
   }
 
   get inFlight(): number {
@@ -243,18 +270,20 @@ class Access implements AccessLayer {
   /** Adds spend to a budget's window; alerts on the thresholds it crosses. */
   private spend(budget: AppliedBudget, cost: number, now: number): void {
     const entry = this.ledger.entry(budget, now);
-    const before = entry.spent;
+    // The other replicas' spend too (budget sync): the budget is theirs as much as this one's.
+    const before = entry.spent + entry.others;
     entry.spent += cost;
+    const after = before + cost;
     for (const threshold of this.alerts.budgetThresholds(budget.budget.name)) {
       const mark = threshold * budget.budget.limitUsd;
-      if (before >= mark || entry.spent < mark) continue;
+      if (before >= mark || after < mark) continue;
       this.alerts.budgetCrossed({
         budget: budget.budget.name,
         scope: budget.budget.scope,
         subject: budget.subject,
         period: budget.budget.period,
         threshold,
-        spentUsd: entry.spent,
+        spentUsd: after,
         limitUsd: budget.budget.limitUsd,
         resetsAt: new Date(entry.end).toISOString(),
       });
@@ -299,6 +328,7 @@ class Access implements AccessLayer {
   }
 
   async close(): Promise<void> {
+    await this.budgetSync?.close();
     try {
       await this.flush();
     } finally {

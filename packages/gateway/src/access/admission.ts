@@ -3,9 +3,10 @@
  * whose estimate still fits (refusing when none does), steer budgets running ahead of plan put
  * the cheapest candidates first, and every budget the request would bring near or past its limit
  * adds a warning. Nothing here changes the ledger: the caller reserves once all steps passed.
+ * "Spent" is this gateway's own spend plus the other replicas' (a budget sync's `others`).
  */
 import type { AppliedBudget, BudgetLedger } from './budgets.js';
-import { describeBudget } from './budgets.js';
+import { describeBudget, usedUsd } from './budgets.js';
 import type { Admission } from './types.js';
 import { elapsedShare, formatUsd } from './windows.js';
 
@@ -50,7 +51,7 @@ function usd(value: number): number {
 /** The exhausted budget as the 429 body's `budget` object. */
 function budgetFields(
   budget: AppliedBudget,
-  entry: { spent: number; reserved: number; end: number },
+  entry: { spent: number; others: number; reserved: number; end: number },
   estimateUsd: number,
   now: number,
 ): Record<string, unknown> {
@@ -63,7 +64,8 @@ function budgetFields(
       id: scope === 'global' ? '*' : budget.subject,
       period,
       limit_usd: limitUsd,
-      spent_usd: usd(entry.spent),
+      spent_usd: usd(entry.spent + entry.others),
+      others_usd: usd(entry.others),
       reserved_usd: usd(entry.reserved),
       request_estimate_usd: usd(estimateUsd),
       resets_at: new Date(entry.end).toISOString(),
@@ -87,7 +89,7 @@ export interface BudgetPass {
 /** Money a hard or steer budget has left for new requests now. */
 function leftIn(pass: BudgetPass, budget: AppliedBudget): number {
   const entry = pass.ledger.entry(budget, pass.now);
-  return budget.budget.limitUsd - entry.spent - entry.reserved;
+  return budget.budget.limitUsd - usedUsd(entry);
 }
 
 /**
@@ -122,6 +124,7 @@ function refuseBudget(
   const { now, estimate } = pass;
   const entry = pass.ledger.entry(budget, now);
   const left = leftIn(pass, budget);
+  const spent = entry.spent + entry.others;
   const inFlight =
     entry.reserved > 0 ? ` and ${formatUsd(entry.reserved)} reserved by requests in flight` : '';
   const cheapest = Math.min(...candidates.map(estimate));
@@ -130,8 +133,8 @@ function refuseBudget(
   // (a request without max_tokens is estimated at 4096 output tokens).
   const state =
     left > EPSILON_USD
-      ? `has ${formatUsd(left)} left of ${limit} (${formatUsd(entry.spent)} spent${inFlight}), less than this request may cost: up to ${formatUsd(cheapest)} (input from the body's size, output from max_tokens, 4096 tokens when absent)`
-      : `is exhausted: ${formatUsd(entry.spent)} spent${inFlight} of ${limit}; this request may cost up to ${formatUsd(cheapest)}`;
+      ? `has ${formatUsd(left)} left of ${limit} (${formatUsd(spent)} spent${inFlight}), less than this request may cost: up to ${formatUsd(cheapest)} (input from the body's size, output from max_tokens, 4096 tokens when absent)`
+      : `is exhausted: ${formatUsd(spent)} spent${inFlight} of ${limit}; this request may cost up to ${formatUsd(cheapest)}`;
   return refuse(
     'budget_exceeded',
     `${describeBudget(budget)} ${state}; resets at ${new Date(entry.end).toISOString()}`,
@@ -170,7 +173,7 @@ export function steerCandidates(pass: BudgetPass): void {
   for (const budget of pass.applied) {
     if (budget.budget.mode !== 'steer' || pass.candidates.length < 2) continue;
     const entry = ledger.entry(budget, now);
-    const used = entry.spent + entry.reserved;
+    const used = usedUsd(entry);
     if (used < budget.budget.steerMinSpend * budget.budget.limitUsd) continue;
     const burn = ledger.burnRate(budget, now);
     if (burn <= 1) continue;
@@ -189,15 +192,16 @@ export function budgetWarnings(pass: BudgetPass, reservedUsd: number): string[] 
   for (const budget of pass.applied) {
     const entry = pass.ledger.entry(budget, pass.now);
     const limit = budget.budget.limitUsd;
-    const after = entry.spent + entry.reserved + reservedUsd;
+    const spent = entry.spent + entry.others;
+    const after = usedUsd(entry) + reservedUsd;
     const resets = new Date(entry.end).toISOString();
     if (budget.budget.mode === 'soft' && after > limit) {
       warnings.push(
-        `${describeBudget(budget)} is over its limit: ${formatUsd(entry.spent)} spent, ${formatUsd(entry.reserved + reservedUsd)} in flight, of ${formatUsd(limit)}; resets at ${resets}`,
+        `${describeBudget(budget)} is over its limit: ${formatUsd(spent)} spent, ${formatUsd(entry.reserved + reservedUsd)} in flight, of ${formatUsd(limit)}; resets at ${resets}`,
       );
     } else if (after >= budget.budget.warnAt * limit) {
       warnings.push(
-        `${describeBudget(budget)} is at ${Math.round((after / limit) * 100)}% of ${formatUsd(limit)} (${formatUsd(entry.spent)} spent, ${formatUsd(entry.reserved + reservedUsd)} in flight); resets at ${resets}`,
+        `${describeBudget(budget)} is at ${Math.round((after / limit) * 100)}% of ${formatUsd(limit)} (${formatUsd(spent)} spent, ${formatUsd(entry.reserved + reservedUsd)} in flight); resets at ${resets}`,
       );
     }
   }

@@ -10,6 +10,8 @@ import { StatsResponseSchema } from '@modelmaxx/semconv/schemas';
 import type { StatsResponse, StatsRow } from '@modelmaxx/semconv/schemas';
 import { AlertStateStore, ruleStateId } from './alert-state.js';
 import type { RuleState } from './alert-state.js';
+import { callCollector } from './collector-client.js';
+import type { CollectorEndpoint } from './collector-client.js';
 import type { AlertRuleConfig, AlertsConfig } from './config.js';
 import type { AccessLogger } from './logger.js';
 import { WebhookSender } from './webhooks.js';
@@ -30,29 +32,15 @@ export type AlertStatsFetcher = (query: StatsQueryArgs) => Promise<StatsResponse
  * Reads `GET /api/stats` of a collector. (`collectorStatsSource` of @modelmaxx/router asks for
  * one window grouped by model and task; rules need several windows and feature/service groups.)
  */
-export function collectorAlertStats(options: {
-  /** The collector's base URL, or a function giving it (once it is known). */
-  url: string | (() => string | undefined);
-  token?: string | undefined;
-  timeoutMs?: number;
-}): AlertStatsFetcher {
+export function collectorAlertStats(options: CollectorEndpoint): AlertStatsFetcher {
   return async (query) => {
-    const base = typeof options.url === 'string' ? options.url : options.url();
-    if (base === undefined) throw new Error('the collector is not listening yet');
-    const url = new URL('/api/stats', base);
-    url.searchParams.set('window', query.window);
-    url.searchParams.set('groupBy', ['model', ...query.groupBy].join(','));
-    if (query.service !== undefined) url.searchParams.set('service', query.service);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-    const response = await fetch(url, {
-      headers,
-      signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
-    });
-    if (!response.ok) {
-      throw new Error(`GET ${url.pathname} answered ${response.status}: ${await response.text()}`);
-    }
-    const parsed = StatsResponseSchema.safeParse(await response.json());
+    const search: Record<string, string> = {
+      window: query.window,
+      groupBy: ['model', ...query.groupBy].join(','),
+    };
+    if (query.service !== undefined) search['service'] = query.service;
+    const body = await callCollector(options, { path: '/api/stats', search });
+    const parsed = StatsResponseSchema.safeParse(body);
     if (!parsed.success)
       throw new Error(`GET /api/stats: unexpected body: ${parsed.error.message}`);
     return parsed.data;

@@ -2,7 +2,9 @@
  * Budgets per key, user, team and feature over UTC days and months: spend settled so far plus
  * the estimated cost reserved by requests in flight. A request is refused by a hard (or steer)
  * budget when spent + reserved + its estimate would pass the limit, so concurrent requests can
- * overspend only by what their actual cost exceeds their estimates.
+ * overspend only by what their actual cost exceeds their estimates. With a budget sync
+ * (./budget-sync.ts), each window also holds what the other gateway replicas spent in it, as the
+ * collector last reported (`others`), and that counts as spent too.
  */
 import type { BudgetConfig } from './config.js';
 import type { Principal } from './types.js';
@@ -24,7 +26,10 @@ export interface BudgetWindowStatus {
   readonly mode: BudgetConfig['mode'];
   readonly period: BudgetConfig['period'];
   readonly limitUsd: number;
+  /** Spent in the window: this gateway's own and the other replicas' (`othersUsd`). */
   readonly spentUsd: number;
+  /** The other replicas' spend as last synced (0 without a budget sync). */
+  readonly othersUsd: number;
   readonly reservedUsd: number;
   readonly start: string;
   readonly resetsAt: string;
@@ -35,8 +40,16 @@ interface WindowEntry {
   readonly subject: string;
   readonly start: number;
   readonly end: number;
+  /** This gateway's own spend (what the state file keeps). */
   spent: number;
+  /** The other replicas' spend, as the last budget sync read it (replaced at each sync). */
+  others: number;
   reserved: number;
+}
+
+/** Spend that counts against a window's limit: own, the other replicas', reserved in flight. */
+export function usedUsd(entry: { spent: number; others: number; reserved: number }): number {
+  return entry.spent + entry.others + entry.reserved;
 }
 
 export function budgetSubject(
@@ -55,6 +68,11 @@ export function describeBudget(applied: AppliedBudget): string {
   const { budget, subject } = applied;
   const who = budget.scope === 'global' ? 'all traffic' : `${budget.scope} ${subject}`;
   return `budget "${budget.name}" (${who}, UTC ${budget.period})`;
+}
+
+/** The key of a budget and subject in `replaceOthers`' figures. */
+export function othersKey(budget: string, subject: string): string {
+  return JSON.stringify([budget, subject]);
 }
 
 export class BudgetLedger {
@@ -93,6 +111,7 @@ export class BudgetLedger {
         start: window.start,
         end: window.end,
         spent: 0,
+        others: 0,
         reserved: 0,
       };
       this.windows.set(id, entry);
@@ -112,9 +131,29 @@ export class BudgetLedger {
   burnRate(applied: AppliedBudget, at: number): number {
     const entry = this.entry(applied, at);
     const share = elapsedShare(entry, at);
-    const used = entry.spent + entry.reserved;
+    const used = usedUsd(entry);
     if (share <= 0) return used > 0 ? Infinity : 0;
     return used / (applied.budget.limitUsd * share);
+  }
+
+  /**
+   * The other replicas' spend in the windows open at `at`, replacing the last figures: every
+   * current window not in `figures` had none. `figures` maps a budget's name and subject
+   * (`othersKey`) to USD.
+   */
+  replaceOthers(figures: ReadonlyMap<string, number>, at: number): void {
+    for (const budget of this.budgets) {
+      const start = windowOf(budget.period, at).start;
+      for (const entry of this.windows.values()) {
+        if (entry.budget === budget.name && entry.start === start) entry.others = 0;
+      }
+    }
+    for (const [key, usd] of figures) {
+      const [name, subject] = JSON.parse(key) as [string, string];
+      const budget = this.budgets.find((candidate) => candidate.name === name);
+      if (budget === undefined || !(usd > 0)) continue;
+      this.entry({ budget, subject }, at).others = usd;
+    }
   }
 
   /** Windows still open at `now` (and the budget still configured), for the state file. */
@@ -178,7 +217,8 @@ function statusOf(budget: BudgetConfig, entry: WindowEntry): BudgetWindowStatus 
     mode: budget.mode,
     period: budget.period,
     limitUsd: budget.limitUsd,
-    spentUsd: entry.spent,
+    spentUsd: entry.spent + entry.others,
+    othersUsd: entry.others,
     reservedUsd: entry.reserved,
     start: new Date(entry.start).toISOString(),
     resetsAt: new Date(entry.end).toISOString(),

@@ -170,6 +170,21 @@ export const AlertsSchema = z.strictObject({
 });
 export type AlertsConfig = z.infer<typeof AlertsSchema>;
 
+/**
+ * Budgets shared by several gateway replicas: each one reads the others' spend from the collector
+ * they all export spans to (`POST /api/sql`) every `intervalSeconds`.
+ */
+export const BudgetSyncSchema = z.strictObject({
+  /** The collector's base URL (the one the replicas export their spans to). */
+  collector: z.url({ protocol: /^https?$/ }),
+  /** The collector's read token (`MODELMAXX_READ_TOKEN`), when it has one. */
+  token: z.string().min(1).optional(),
+  /** Only spans of this `service.name` (the replicas' `--service-name`); default: every gateway's. */
+  service: z.string().min(1).optional(),
+  intervalSeconds: z.number().positive().default(5),
+});
+export type BudgetSyncConfig = z.infer<typeof BudgetSyncSchema>;
+
 export const AccessConfigSchema = z.object({
   keys: z.array(GatewayKeySchema).default([]),
   budgets: z.array(BudgetSchema).default([]),
@@ -180,6 +195,8 @@ export const AccessConfigSchema = z.object({
   reservationTtlSeconds: z.number().positive().default(900),
   rateLimits: z.array(RateLimitSchema).default([]),
   alerts: AlertsSchema.prefault({}),
+  /** Budgets shared with the other replicas through the collector (./budget-sync.ts). */
+  budgetSync: BudgetSyncSchema.optional(),
 });
 export type AccessConfig = z.infer<typeof AccessConfigSchema>;
 export type AccessConfigInput = z.input<typeof AccessConfigSchema>;

@@ -88,6 +88,11 @@ export interface GatewayAccess {
    * refuses to listen beyond loopback unless this is true (absent reads as false).
    */
   readonly keyed?: boolean;
+  /**
+   * The `service.instance.id` the gateway's spans carry: a budget sync leaves this instance's
+   * spend out of the other replicas' (absent: the gateway makes one up).
+   */
+  readonly instanceId?: string;
   authenticate(authorization: string | undefined): Authentication;
   admit(request: AdmissionRequest): Promise<Admission>;
   settle(admission: Extract<Admission, { ok: true }>, settlement: Settlement): void;
