@@ -136,7 +136,7 @@ export type { OpenStoreOptions } from './store/open-store.js';
 export type { SpanRow, SpanStore, StoreReader, WriteResult } from './store/span-store.js';
 export { schemaStatements } from './schema/schema.js';
 export type { SchemaOptions, SchemaStatement } from './schema/schema.js';
-export { serve } from './serve.js';
+export { ingestHeaderHint, serve } from './serve.js';
 export type { ServeOptions } from './serve.js';
 export { OTEL_TRACES_INSERT_COLUMNS } from './schema/schema.js';
 export { clickhouseStatsSource } from './stats-source.js';

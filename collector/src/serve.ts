@@ -37,6 +37,15 @@ function clientBaseUrl(url: string, host: string): string {
   return url;
 }
 
+/**
+ * The start line's second half with `MODELMAXX_INGEST_TOKEN` set: apps send the token in a header
+ * or get 401. Names the header and where the token comes from; never prints the token.
+ */
+export function ingestHeaderHint(ingestToken: string | undefined): string {
+  if (ingestToken === undefined) return '';
+  return `                   and  OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer <token>   (the token: this collector's MODELMAXX_INGEST_TOKEN; without it spans get 401)\n`;
+}
+
 export async function serve(options: ServeOptions): Promise<void> {
   let config;
   try {
@@ -85,6 +94,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   process.stderr.write(
     `modelmaxx collector listening on ${collector.url} (storage: ${config.clickhouseUrl ?? config.dataDir})\n` +
       `  apps send spans with  OTEL_EXPORTER_OTLP_ENDPOINT=${base}   (the base URL; the exporter adds /v1/traces)\n` +
+      ingestHeaderHint(config.ingestToken) +
       `  dashboard             ${base}/\n`,
   );
   let stopping = false;

@@ -9,6 +9,7 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import {
   decodeTraceRequestProtobufToNative,
+  ingestHeaderHint,
   loadConfig,
   startCollector,
 } from '@modelmaxx/collector';
@@ -338,6 +339,7 @@ export async function serveWithGateway(
   io.stderr(
     `modelmaxx collector and gateway listening on ${collector.url} (storage: ${collector.config.clickhouseUrl ?? collector.config.dataDir})\n` +
       `  apps send spans with  OTEL_EXPORTER_OTLP_ENDPOINT=${collector.url}\n` +
+      ingestHeaderHint(collector.config.ingestToken) +
       `  gateway: OpenAI SDKs base URL ${collector.url}/v1, Anthropic SDKs ${collector.url} (upstreams: ${[...config.upstreams.values()].map((upstream) => (upstream.key === undefined ? `${upstream.name} (no key: ${upstream.keyEnv} not set)` : upstream.name)).join(', ')})\n` +
       `  dashboard             ${collector.url}/\n`,
   );

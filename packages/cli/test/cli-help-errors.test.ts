@@ -128,6 +128,8 @@ describe('modelmaxx against a running collector', () => {
     );
     expect(lines).toContain(`  dashboard             ${serve.url}/`);
     expect(serve.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    // No ingest token: no header to send (serve-start-lines.test.ts has the line with one).
+    expect(serve.stderr()).not.toContain('OTEL_EXPORTER_OTLP_HEADERS');
   });
 
   it('sql and report take the collector from MODELMAXX_URL; --url wins over it', async () => {
