@@ -341,6 +341,12 @@ async function migrateCommand(args: string[], io: Io): Promise<number> {
 async function serveCommand(args: string[], io: Io): Promise<number> {
   const split = splitServeArgs(args);
   if (split.gateway) return serveWithGateway(split, io);
+  // Unlike --config (exit 2), the variable may be set for another process sharing the environment.
+  if ((io.env['MODELMAXX_GATEWAY_CONFIG'] ?? '') !== '') {
+    io.stderr(
+      'modelmaxx serve: warning: MODELMAXX_GATEWAY_CONFIG is set but ignored: it configures the gateway, which serve runs only with --gateway (this is the collector alone)\n',
+    );
+  }
   // The collector parses its own flags (--port, --host, --data, --clickhouse-url, …),
   // logs through pino and exits on SIGTERM/SIGINT after draining.
   await serve({ argv: args, env: io.env });

@@ -74,4 +74,14 @@ describe('modelmaxx serve: the start lines', () => {
     expect(lines[endpoint + 1]).toBe(HEADER_LINE);
     expect(stderr).not.toContain(TOKEN);
   }, 90_000);
+
+  it('MODELMAXX_GATEWAY_CONFIG without --gateway: a warning naming --gateway, then the collector', async () => {
+    const stderr = await startLines(['--data', join(dir, 'alone')], {
+      MODELMAXX_GATEWAY_CONFIG: join(dir, 'gateway.json'),
+    });
+    expect(stderr.split('\n')[0]).toBe(
+      'modelmaxx serve: warning: MODELMAXX_GATEWAY_CONFIG is set but ignored: it configures the gateway, which serve runs only with --gateway (this is the collector alone)',
+    );
+    expect(stderr).toMatch(/\nmodelmaxx collector listening on http:/);
+  }, 90_000);
 });

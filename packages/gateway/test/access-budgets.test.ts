@@ -396,6 +396,44 @@ describe('budgets', () => {
     admitted(await third.admit(request(support, { 'gpt-4o': 0.4 })));
   });
 
+  it('keeps the spend of a budget left out of the config for a restart until its window ends', async () => {
+    const dir = tempDir();
+    let now = NOON;
+    const both: AccessConfigInput = {
+      budgets: [
+        { name: 'key-daily', scope: 'key', period: 'day', limitUsd: 1 },
+        { name: 'team-daily', scope: 'team', period: 'day', limitUsd: 1 },
+      ],
+    };
+    const first = open(both, () => now, dir);
+    first.settle(
+      admitted(await first.admit(request(support, { 'gpt-4o': 0.5 }))),
+      settlement('gpt-4o', 0.7),
+    );
+    await first.close();
+    // One restart without the team budget: its spend is carried, not dropped.
+    const without = open({ budgets: [both.budgets![0]!] }, () => now, dir);
+    expect(without.budgetStatus().map((window) => window.budget)).toEqual(['key-daily']);
+    await without.close();
+    const back = open(both, () => now, dir);
+    const spent = (access: AccessLayer) =>
+      access
+        .budgetStatus()
+        .map((window) => [window.budget, window.spentUsd])
+        .sort();
+    expect(spent(back)).toEqual([
+      ['key-daily', 0.7],
+      ['team-daily', 0.7],
+    ]);
+    await back.close();
+    // Once its window is over it is dropped like any other.
+    now = NOON + 86_400_000;
+    const nextDay = open({ budgets: [both.budgets![0]!] }, () => now, dir);
+    await nextDay.close();
+    now = NOON;
+    expect(spent(open(both, () => now, dir))).toEqual([]);
+  });
+
   it('without gateway keys (anonymous), key budgets do not apply; global and end-user ones do', async () => {
     const access = open(
       {

@@ -77,6 +77,11 @@ export function othersKey(budget: string, subject: string): string {
 
 export class BudgetLedger {
   private readonly windows = new Map<string, WindowEntry>();
+  /**
+   * Saved windows of budgets not configured now, kept as they were until their window ends: a
+   * budget taken out for one restart keeps its spend when it comes back.
+   */
+  private carried: WindowState[] = [];
 
   readonly budgets: readonly BudgetConfig[];
 
@@ -156,10 +161,14 @@ export class BudgetLedger {
     }
   }
 
-  /** Windows still open at `now` (and the budget still configured), for the state file. */
+  /**
+   * Windows still open at `now`, for the state file: the configured budgets' spend, and the
+   * carried windows of budgets not configured now.
+   */
   snapshot(now: number): WindowState[] {
     const names = new Set(this.budgets.map((budget) => budget.name));
-    const result: WindowState[] = [];
+    this.carried = this.carried.filter((window) => window.end > now);
+    const result: WindowState[] = [...this.carried];
     for (const [id, entry] of this.windows) {
       if (entry.end <= now || !names.has(entry.budget)) {
         if (entry.reserved === 0) this.windows.delete(id);
@@ -178,12 +187,19 @@ export class BudgetLedger {
     return result;
   }
 
-  /** Loads saved spend (windows already over, or of budgets no longer configured, are skipped). */
+  /**
+   * Loads saved spend; windows already over are dropped, those of budgets not configured now are
+   * carried (written back unchanged until they end).
+   */
   restore(saved: readonly WindowState[], now: number): number {
     let restored = 0;
     for (const window of saved) {
+      if (window.end <= now) continue;
       const budget = this.budgets.find((candidate) => candidate.name === window.budget);
-      if (budget === undefined || window.end <= now) continue;
+      if (budget === undefined) {
+        this.carried.push(window);
+        continue;
+      }
       const current = windowOf(budget.period, now);
       if (current.start !== window.start) continue;
       const entry = this.entry({ budget, subject: window.subject }, now);
