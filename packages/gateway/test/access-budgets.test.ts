@@ -100,8 +100,26 @@ describe('budgets', () => {
     expect(second.warnings[0]).toContain('resets at 2026-12-07T00:00:00.000Z');
     access.settle(second, settlement('gpt-4o', 0.6));
 
+    // $1.20 spent of $1.00: over.
     const third = admitted(await access.admit(request(support, { 'gpt-4o': 0.1 })));
     expect(third.warnings[0]).toContain('is over its limit');
+    access.settle(third, settlement('gpt-4o', 0));
+    // Spent under the limit, but not with what is in flight: said as such, not "over its limit".
+    const under = open(
+      { budgets: [{ name: 'soft', scope: 'team', period: 'day', limitUsd: 1, mode: 'soft' }] },
+      () => NOON,
+    );
+    under.settle(
+      admitted(await under.admit(request(support, { 'gpt-4o': 0.1 }))),
+      settlement('gpt-4o', 0.9),
+    );
+    const held = admitted(await under.admit(request(support, { 'gpt-4o': 0.05 })));
+    const passing = admitted(await under.admit(request(support, { 'gpt-4o': 0.1 })));
+    expect(passing.warnings[0]).toContain(
+      'passes its limit with the requests in flight: $0.900 spent, $0.150 in flight',
+    );
+    expect(passing.warnings[0]).not.toContain('is over its limit');
+    under.settle(held, settlement('gpt-4o', 0));
     // Another team is not counted against support's budget.
     expect(admitted(await access.admit(request(sales, { 'gpt-4o': 0.1 }))).warnings).toEqual([]);
   });

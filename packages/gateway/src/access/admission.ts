@@ -196,8 +196,11 @@ export function budgetWarnings(pass: BudgetPass, reservedUsd: number): string[] 
     const after = usedUsd(entry) + reservedUsd;
     const resets = new Date(entry.end).toISOString();
     if (budget.budget.mode === 'soft' && after > limit) {
+      // Spent alone may still be under the limit: then it is the requests in flight that pass it.
+      const state =
+        spent > limit ? 'is over its limit' : 'passes its limit with the requests in flight';
       warnings.push(
-        `${describeBudget(budget)} is over its limit: ${formatUsd(spent)} spent, ${formatUsd(entry.reserved + reservedUsd)} in flight, of ${formatUsd(limit)}; resets at ${resets}`,
+        `${describeBudget(budget)} ${state}: ${formatUsd(spent)} spent, ${formatUsd(entry.reserved + reservedUsd)} in flight, of ${formatUsd(limit)}; resets at ${resets}`,
       );
     } else if (after >= budget.budget.warnAt * limit) {
       warnings.push(
