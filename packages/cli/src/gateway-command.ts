@@ -41,7 +41,7 @@ Options (flag, or environment variable):
                         anthropic=https://api.anthropic.com, any OpenAI-compatible base URL; its key
                         from MODELMAXX_UPSTREAM_<NAME>_KEY, its wire format from the name or --config
   --config FILE         MODELMAXX_GATEWAY_CONFIG; JSON: upstreams, models, policies, limits, keys,
-                        budgets, alerts (docs/gateway.md)
+                        budgets, budgetSync, rateLimits, alerts (docs/gateway.md)
   --host H              MODELMAXX_GATEWAY_HOST; default 127.0.0.1 (other hosts need gateway keys)
   --port N              MODELMAXX_GATEWAY_PORT; default 4000 (0: any free port)
   --service-name NAME   service.name of the gateway's spans (default modelmaxx-gateway)
