@@ -120,6 +120,25 @@ describe('budgets', () => {
     );
     expect(passing.warnings[0]).not.toContain('is over its limit');
     under.settle(held, settlement('gpt-4o', 0));
+    // A small warnAt share reads as itself, not 0%.
+    const early = open(
+      {
+        budgets: [
+          {
+            name: 'early',
+            scope: 'team',
+            period: 'day',
+            limitUsd: 1000,
+            mode: 'soft',
+            warnAt: 0.00001,
+          },
+        ],
+      },
+      () => NOON,
+    );
+    const tiny = admitted(await early.admit(request(support, { 'gpt-4o': 0.05 })));
+    expect(tiny.warnings[0]).toContain('is at 0.005% of $1000.00');
+    early.settle(tiny, settlement('gpt-4o', 0));
     // Another team is not counted against support's budget.
     expect(admitted(await access.admit(request(sales, { 'gpt-4o': 0.1 }))).warnings).toEqual([]);
   });

@@ -8,7 +8,7 @@
 import type { AppliedBudget, BudgetLedger } from './budgets.js';
 import { describeBudget, usedUsd } from './budgets.js';
 import type { Admission } from './types.js';
-import { elapsedShare, formatUsd } from './windows.js';
+import { elapsedShare, formatPercent, formatUsd } from './windows.js';
 
 /** Sums of float dollars drift: a nano-dollar either way is no overspend. */
 const EPSILON_USD = 1e-9;
@@ -204,7 +204,7 @@ export function budgetWarnings(pass: BudgetPass, reservedUsd: number): string[] 
       );
     } else if (after >= budget.budget.warnAt * limit) {
       warnings.push(
-        `${describeBudget(budget)} is at ${Math.round((after / limit) * 100)}% of ${formatUsd(limit)} (${formatUsd(spent)} spent, ${formatUsd(entry.reserved + reservedUsd)} in flight); resets at ${resets}`,
+        `${describeBudget(budget)} is at ${formatPercent(after / limit)} of ${formatUsd(limit)} (${formatUsd(spent)} spent, ${formatUsd(entry.reserved + reservedUsd)} in flight); resets at ${resets}`,
       );
     }
   }
