@@ -12,8 +12,11 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { StatsResponse, StatsRow } from '@modelmaxx/semconv/schemas';
 import { createAccess } from '../src/index.js';
 import type { AccessLayer } from '../src/index.js';
+import type { Admission } from '../src/access/types.js';
+import { silentLogger } from '../src/access/logger.js';
 import { STATE_LOCK_NAME } from '../src/access/state-lock.js';
 
 const BUILT = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'index.js');
@@ -101,5 +104,83 @@ describe('the state dir lock', () => {
     writeFileSync(join(dir, 'gateway-budgets.json'), '{ not json');
     expect(() => open(dir)).toThrow(/not JSON/);
     expect(existsSync(join(dir, STATE_LOCK_NAME))).toBe(false);
+  });
+});
+
+const spendRow: StatsRow = {
+  model: 'gpt-4o',
+  calls: 30,
+  errors: 0,
+  errorRate: 0,
+  costUsd: 3,
+  costPerCallUsd: 0.1,
+  meanInputTokens: 10,
+  meanOutputTokens: 10,
+  latencyP50Ms: 100,
+  latencyP95Ms: 200,
+  latencyP99Ms: 200,
+  meanScore: null,
+  scoreCount: 0,
+};
+
+describe('the state dir lock at close', () => {
+  it('is held until the last alert evaluation wrote gateway-alerts.json', async () => {
+    const dir = stateDir();
+    let called!: () => void;
+    const evaluating = new Promise<void>((resolve) => (called = resolve));
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    const stats = async (): Promise<StatsResponse> => {
+      called();
+      await answered;
+      return { from: '', to: '', groupBy: ['model'], rows: [spendRow] };
+    };
+    const rule = { kind: 'spend', name: 'close-spend', window: '1h', aboveUsd: 2 };
+    const first = createAccess(
+      { ...CONFIG, alerts: { intervalSeconds: 1, rules: [rule] } },
+      { stateDir: dir, stats, logger: silentLogger },
+    );
+    await evaluating; // the timer's evaluation waits for its stats
+    const closing = first.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The first gateway has an evaluation still to write: the dir is not free yet.
+    expect(() => open(dir)).toThrow(/holds another gateway's budget spend \(this process/);
+    answer();
+    await closing;
+    const saved = JSON.parse(readFileSync(join(dir, 'gateway-alerts.json'), 'utf8')) as {
+      rules: { rule: string; firing: boolean }[];
+    };
+    expect(saved.rules).toEqual([expect.objectContaining({ rule: 'close-spend', firing: true })]);
+    expect(existsSync(join(dir, STATE_LOCK_NAME))).toBe(false);
+    expect(() => open(dir)).not.toThrow();
+  });
+
+  it("a second close of a closed layer leaves the next holder's lock and spend alone", async () => {
+    const dir = stateDir();
+    const first = createAccess(CONFIG, { stateDir: dir });
+    await first.close();
+    const next = open(dir);
+    const admission = (await next.admit({
+      principal: { keyId: 'anonymous' },
+      candidates: ['gpt-4o'],
+      estimatedCostUsd: { 'gpt-4o': 1 },
+      estimatedTokens: 10,
+      at: Date.now(),
+    })) as Extract<Admission, { ok: true }>;
+    next.settle(admission, {
+      model: 'gpt-4o',
+      costUsd: 0.7,
+      inputTokens: 5,
+      outputTokens: 5,
+      ok: true,
+    });
+    await next.flush();
+    await first.close(); // a stray second close (an embedding app's error path, a reload)
+    const saved = JSON.parse(readFileSync(join(dir, 'gateway-budgets.json'), 'utf8')) as {
+      windows: { spentUsd: number }[];
+    };
+    expect(saved.windows.map((window) => window.spentUsd)).toEqual([0.7]);
+    expect(readFileSync(join(dir, STATE_LOCK_NAME), 'utf8').trim()).toBe(String(process.pid));
+    expect(() => open(dir)).toThrow(/holds another gateway's budget spend/);
   });
 });

@@ -90,6 +90,7 @@ class Access implements AccessLayer {
   private readonly lock: StateLock | undefined;
   private readonly flushIntervalMs: number;
   private flushTimer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
 
   constructor(config: AccessConfig, options: AccessOptions) {
     this.config = config;
@@ -327,14 +328,24 @@ class Access implements AccessLayer {
     await this.stateFile?.save();
   }
 
-  async close(): Promise<void> {
+  /** Once: a second close must not write this ledger over the dir's next holder's. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     await this.budgetSync?.close();
     try {
       await this.flush();
     } finally {
-      this.lock?.release();
+      try {
+        // Its last evaluation writes gateway-alerts.json: before the dir is given back.
+        await this.alerts.close();
+      } finally {
+        this.lock?.release();
+      }
     }
-    await this.alerts.close();
   }
 }
 
