@@ -265,6 +265,66 @@ describe('budgetSync: budgets shared by two replicas through the collector', () 
     expect(await ask(b, racer.key)).toBe('budget_exceeded');
   }, 60_000);
 
+  it("a restart that turns budgetSync on does not count the gateway's own restored spend again", async () => {
+    const restarter = generateGatewayKey('restarter');
+    const stateDir = await mkdtemp(join(tmpdir(), 'modelmaxx-budget-sync-restart-'));
+    const start = async (sync: boolean) => {
+      const access = createAccess(
+        {
+          keys: [{ id: restarter.id, hash: restarter.hash, team: 'restart' }],
+          budgets: [{ name: 'team-daily', scope: 'team', period: 'day', limitUsd: 1 }],
+          ...(sync ? { budgetSync: { collector: collector.url, intervalSeconds: 60 } } : {}),
+        },
+        { stateDir },
+      );
+      const gateway = createGateway({
+        config: resolveConfig({}, simUpstreams(sim)),
+        access,
+        spanExporter: new OTLPTraceExporter({ url: `${collector.url}/v1/traces` }),
+        serviceName: 'gateway-sync-test',
+        logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+      });
+      const { url } = await gateway.listen(0, '127.0.0.1');
+      const replica: Replica = {
+        name: sync ? 'C with budgetSync' : 'C',
+        access,
+        gateway,
+        url,
+        warnings: [],
+        client: (key) => new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 }),
+      };
+      return replica;
+    };
+    try {
+      // Before budgetSync: one call, its span in the collector, its spend in the state file.
+      const before = await start(false);
+      expect(await ask(before, restarter.key)).toBe('ok');
+      await before.gateway.forceFlush();
+      const spent = (await budgets(before, restarter.key))['team-daily']!.spent_usd;
+      expect(spent).toBeGreaterThan(0);
+      for (let tries = 0; tries < 200; tries += 1) {
+        if ((await storedInstanceIds()).includes(before.access.instanceId)) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await before.gateway.close();
+      // Restarted with budgetSync: the spend restored is its own, and so is the span.
+      const after = await start(true);
+      try {
+        await after.access.budgetSync!.sync();
+        const view = (await budgets(after, restarter.key))['team-daily']!;
+        expect({ spent: view.spent_usd, others: view.others_usd }).toEqual({
+          spent: expect.closeTo(spent, 12) as number,
+          others: 0,
+        });
+        expect(after.access.instanceId).toBe(before.access.instanceId);
+      } finally {
+        await after.gateway.close();
+      }
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   it('with the collector down, admission goes on with the last figures and one warning', async () => {
     const before = (await budgets(b, support.key))['team-daily']!;
     expect(before.others_usd).toBeGreaterThan(0);

@@ -113,9 +113,9 @@ class Access implements AccessLayer {
     this.reservationTtlMs = config.reservationTtlSeconds * 1000;
     this.lock = options.stateDir === undefined ? undefined : StateLock.acquire(options.stateDir);
     try {
-      // Kept in the state dir with a budget sync: a restart's spans are still its own.
-      const keep = config.budgetSync === undefined ? undefined : options.stateDir;
-      this.instanceId = instanceIdOf(keep);
+      // Kept in the state dir, with a budget sync or not: the spans of the spend a restart
+      // restores are its own, also when this restart is the one that turns budgetSync on.
+      this.instanceId = instanceIdOf(options.stateDir);
     } catch (error) {
       this.lock?.release();
       throw error;
