@@ -36,6 +36,10 @@ export interface GatewayContext {
   readonly targets: Targets;
   /** Shadow comparisons per policy (./shadow.ts), for the policies that enable them. */
   readonly shadows: ReadonlyMap<string, ShadowDispatcher>;
+  /** The requests being answered (each settles its admission), which `close` waits for. */
+  readonly running: Set<Promise<void>>;
+  /** `close` was called: new requests are refused. */
+  closing: boolean;
 }
 
 /** The app's side of a request: whether it went away, and how to stop the upstream call then. */

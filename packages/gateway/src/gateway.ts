@@ -142,6 +142,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     targets,
     shadows,
+    running: new Set(),
+    closing: false,
   };
   const handle = (request: IncomingMessage, response: ServerResponse) =>
     handleRequest(context, request, response);
@@ -164,6 +166,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await recorder?.processor.forceFlush();
     },
     async close() {
+      context.closing = true;
       if (server !== undefined) {
         const closing = server;
         await new Promise<void>((resolve) => {
@@ -171,6 +174,9 @@ export function createGateway(options: GatewayOptions): Gateway {
           closing.closeIdleConnections();
         });
       }
+      // Mounted on another server (`serve --gateway`), nothing above waited for the requests in
+      // flight: each settles its admission before the access layer closes.
+      while (context.running.size > 0) await Promise.allSettled([...context.running]);
       // Shadow comparisons in flight finish (each bounded by its timeouts) before the last flush.
       await Promise.all([...shadows.values()].map((dispatcher) => dispatcher.idle()));
       await recorder?.processor.shutdown();

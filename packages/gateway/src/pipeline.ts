@@ -148,6 +148,14 @@ function refusal(
     const message = 'send the body as JSON with content-type: application/json';
     return { status: 415, type: 'invalid_request_error', message };
   }
+  if (context.closing) {
+    return {
+      status: 503,
+      type: endpoint.wire === 'messages' ? 'overloaded_error' : 'server_busy',
+      message: 'the gateway is stopping; retry shortly',
+      extra: { 'retry-after': '1', connection: 'close' },
+    };
+  }
   const limit = context.config.maxConcurrentRequests;
   if (context.metrics.inFlight >= limit) {
     context.metrics.rejectedBusy += 1;
@@ -300,8 +308,15 @@ export function handleRequest(
     return true;
   }
   const client = track(context, response);
-  pipeline(context, request, response, endpoint, authentication.principal, client).catch(
-    (error: unknown) => {
+  const running: Promise<void> = pipeline(
+    context,
+    request,
+    response,
+    endpoint,
+    authentication.principal,
+    client,
+  )
+    .catch((error: unknown) => {
       if (error instanceof RequestError) {
         // OpenAI's error object names the field at fault in `param`; Anthropic's has none.
         const param =
@@ -312,7 +327,8 @@ export function handleRequest(
       }
       context.log.error('request failed', { error: (error as Error).message });
       sendError(response, wire, 500, 'api_error', 'the gateway failed on this request');
-    },
-  );
+    })
+    .finally(() => context.running.delete(running));
+  context.running.add(running);
   return true;
 }
