@@ -208,7 +208,7 @@ export async function gatewayCommand(
     throw new UsageError(`--port takes 0..65535; got ${JSON.stringify(portText)}`);
   }
   let config: GatewayConfig;
-  let access: GatewayAccess;
+  let access: GatewayAccess | undefined;
   try {
     config = loadGatewayConfig(values.config, values.upstream ?? [], io.env, (text) =>
       io.stderr(`modelmaxx gateway: warning: ${text}\n`),
@@ -219,6 +219,8 @@ export async function gatewayCommand(
     });
     assertSafeToBind(host, access);
   } catch (error) {
+    // The access layer holds the state dir (its lock) and runs timers: given back first.
+    await access?.close();
     return fail(io, error, 'gateway');
   }
   const gateway = createGateway({
@@ -282,7 +284,7 @@ export async function serveWithGateway(
   io: { stdout: (text: string) => void; stderr: (text: string) => void; env: Env },
 ): Promise<number> {
   let config: GatewayConfig;
-  let access: GatewayAccess;
+  let access: GatewayAccess | undefined;
   const listening: { url?: string } = {};
   try {
     config = loadGatewayConfig(split.config, split.upstreams, io.env, (text) =>
@@ -305,6 +307,7 @@ export async function serveWithGateway(
     });
     if (host !== undefined) assertSafeToBind(host, access);
   } catch (error) {
+    await access?.close();
     return fail(io, error, 'serve');
   }
   const opened: { store?: SpanStore } = {};

@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import type { LlmSim } from '@modelmaxx/llm-sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertsCommand } from '../src/alerts-command.js';
 import { keysCommand } from '../src/gateway-access.js';
-import { splitServeArgs } from '../src/gateway-command.js';
+import { gatewayCommand, splitServeArgs } from '../src/gateway-command.js';
 import { bin, cleanEnv, modelmaxx } from './support/run-cli.js';
 
 describe('modelmaxx gateway keys create --config', () => {
@@ -99,6 +100,34 @@ describe('modelmaxx gateway: help and errors', () => {
     const serveOnly = await modelmaxx(['serve', '--upstream', 'openai=http://127.0.0.1:9/v1']);
     expect(serveOnly.code).toBe(2);
     expect(serveOnly.stderr).toContain('--upstream and --config go with --gateway');
+  });
+
+  it('gives the state dir back when it refuses to listen after opening the access layer', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'modelmaxx-refused-'));
+    try {
+      const file = join(dir, 'gateway.json');
+      await writeFile(
+        file,
+        JSON.stringify({
+          budgets: [{ name: 'daily', scope: 'global', period: 'day', limitUsd: 5 }],
+        }),
+      );
+      let stderr = '';
+      const io = {
+        stdout: () => undefined,
+        stderr: (text: string) => void (stderr += text),
+        env: { MODELMAXX_GATEWAY_STATE_DIR: join(dir, 'state') },
+      };
+      const args = ['--config', file, '--upstream', 'openai=http://127.0.0.1:9/v1'];
+      for (let run = 0; run < 2; run += 1) {
+        stderr = '';
+        expect(await gatewayCommand([...args, '--host', '0.0.0.0'], io)).toBe(2);
+        expect(stderr).toContain('refusing to listen on 0.0.0.0 without gateway keys');
+        expect(existsSync(join(dir, 'state', 'gateway-budgets.lock'))).toBe(false);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('splits the gateway flags from the collector flags of serve', () => {
