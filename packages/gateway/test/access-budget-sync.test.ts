@@ -9,7 +9,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import { SpanKind } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { startCollector } from '@modelmaxx/collector';
 import type { RunningCollector } from '@modelmaxx/collector';
 import { startLlmSim } from '@modelmaxx/llm-sim';
@@ -323,6 +326,48 @@ describe('budgetSync: budgets shared by two replicas through the collector', () 
     } finally {
       await rm(stateDir, { recursive: true, force: true });
     }
+  }, 30_000);
+
+  it('leaves out spans without an instance id (a gateway from before budgetSync: its own restored spend)', async () => {
+    // An older gateway's call span: the gateway's scope, a cost, a team, no service.instance.id.
+    const provider = new TracerProvider({
+      resource: resourceFromAttributes({ 'service.name': 'gateway-sync-test' }),
+      spanProcessors: [
+        new SimpleSpanProcessor({
+          exporter: new OTLPTraceExporter({ url: `${collector.url}/v1/traces` }),
+        }),
+      ],
+    });
+    const span = provider.getTracer('@modelmaxx/gateway').startSpan('chat gpt-4o-mini', {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'modelmaxx.gateway.key_id': 'k_legacy',
+        'modelmaxx.gateway.team': 'legacy',
+        'gen_ai.usage.cost.amount': 0.00005,
+      },
+    });
+    span.end();
+    await provider.forceFlush();
+    await provider.shutdown();
+    const stored = async () => {
+      const response = await fetch(`${collector.url}/api/sql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          sql: "SELECT count() AS n FROM otel_traces WHERE SpanAttributes['modelmaxx.gateway.team'] = 'legacy'",
+        }),
+      });
+      return Number(((await response.json()) as { rows: { n: number | string }[] }).rows[0]!.n);
+    };
+    for (let tries = 0; tries < 100 && (await stored()) === 0; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await stored()).toBe(1);
+    await nextSync(b);
+    await nextSync(b);
+    // Counted, it would be team legacy's "others" spend on B (and, for the gateway that wrote it,
+    // its own restored spend a second time).
+    expect(b.access.budgetStatus().filter((window) => window.subject === 'legacy')).toEqual([]);
   }, 30_000);
 
   it('with the collector down, admission goes on with the last figures and one warning', async () => {

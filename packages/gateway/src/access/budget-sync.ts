@@ -85,6 +85,9 @@ export function othersSpendSql(
     `${attribute('gen_ai.usage.cost.amount')} != ''`,
     `${attribute('modelmaxx.evaluation.role')} = ''`,
     `ResourceAttributes['service.instance.id'] != ${literal(options.instanceId)}`,
+    // Spans without an id are from a gateway before budgetSync, maybe this one before an upgrade
+    // (its spend is restored from its state file): counted, they would count it twice.
+    `ResourceAttributes['service.instance.id'] != ''`,
     ...(options.service === undefined ? [] : [`ServiceName = ${literal(options.service)}`]),
   ];
   return [
