@@ -112,33 +112,23 @@ class Access implements AccessLayer {
     this.flushIntervalMs = options.flushIntervalMs ?? 1000;
     this.reservationTtlMs = config.reservationTtlSeconds * 1000;
     this.lock = options.stateDir === undefined ? undefined : StateLock.acquire(options.stateDir);
+    // Whatever fails from here to the end of the restore gives the state dir back.
     try {
       // Kept in the state dir, with a budget sync or not: the spans of the spend a restart
       // restores are its own, also when this restart is the one that turns budgetSync on.
       this.instanceId = instanceIdOf(options.stateDir);
+      this.stateFile =
+        options.stateDir === undefined
+          ? undefined
+          : new StateFile(options.stateDir, () => ({
+              version: 1,
+              savedAt: new Date(this.clock()).toISOString(),
+              windows: this.ledger.snapshot(this.clock()),
+            }));
+      this.restoreSpend();
     } catch (error) {
       this.lock?.release();
       throw error;
-    }
-    this.stateFile =
-      options.stateDir === undefined
-        ? undefined
-        : new StateFile(options.stateDir, () => ({
-            version: 1,
-            savedAt: new Date(this.clock()).toISOString(),
-            windows: this.ledger.snapshot(this.clock()),
-          }));
-    if (this.stateFile !== undefined) {
-      let restored: number;
-      try {
-        restored = this.ledger.restore(this.stateFile.load(), this.clock());
-      } catch (error) {
-        this.lock?.release();
-        throw error;
-      }
-      if (restored > 0) {
-        this.logger.info({ file: this.stateFile.path, windows: restored }, 'budget spend restored');
-      }
     }
     const sync = config.budgetSync;
     this.budgetSync =
@@ -153,6 +143,15 @@ class Access implements AccessLayer {
           });
     this.alerts.start();
     this.budgetSync?.start();
+  }
+
+  /** Puts the state file's spend into the ledger (a corrupt file throws). */
+  private restoreSpend(): void {
+    if (this.stateFile === undefined) return;
+    const restored = this.ledger.restore(this.stateFile.load(), this.clock());
+    if (restored > 0) {
+      this.logger.info({ file: this.stateFile.path, windows: restored }, 'budget spend restored');
+    }
   }
 
   get inFlight(): number {
