@@ -12,12 +12,14 @@ import { providerOf } from './targets.js';
 import { defaultCatalog, priceOverrideErrors } from './telemetry.js';
 
 /** The configured models (name and upstream) to price, each once. */
-function configuredModels(config: GatewayConfig): Map<string, Upstream> {
-  const models = new Map<string, Upstream>();
+function configuredModels(
+  config: GatewayConfig,
+): Iterable<{ readonly model: string; readonly upstream: Upstream }> {
+  const models = new Map<string, { model: string; upstream: Upstream }>();
   const add = (model: string, upstream: Upstream | undefined) => {
     if (upstream === undefined || model.includes('*')) return;
     const key = `${upstream.name}\u0000${model}`;
-    if (!models.has(key)) models.set(key, upstream);
+    if (!models.has(key)) models.set(key, { model, upstream });
   };
   for (const upstream of config.upstreams.values()) {
     for (const model of upstream.models) add(model, upstream);
@@ -33,15 +35,14 @@ function configuredModels(config: GatewayConfig): Map<string, Upstream> {
       if (resolved !== undefined) add(resolved.model, resolved.upstream);
     }
   }
-  return models;
+  return models.values();
 }
 
 /** One line per problem: `MODELMAXX_PRICES`'s, then each configured model without a price. */
 export function priceWarnings(config: GatewayConfig): string[] {
   const warnings = [...priceOverrideErrors()];
   const catalog = defaultCatalog();
-  for (const [key, upstream] of configuredModels(config)) {
-    const model = key.slice(key.indexOf('\u0000') + 1);
+  for (const { model, upstream } of configuredModels(config)) {
     const provider = providerOf(upstream);
     const usage = { inputTokens: 1000, outputTokens: 1000 };
     if (costOf({ provider, model, usage }, { catalog }).known) continue;
