@@ -148,23 +148,20 @@ function refusal(
     const message = 'send the body as JSON with content-type: application/json';
     return { status: 415, type: 'invalid_request_error', message };
   }
+  // A 503 the SDKs retry after a second: overloaded in Anthropic's words, busy in OpenAI's.
+  const unavailable = (message: string, extra: Record<string, string> = {}) => ({
+    status: 503,
+    type: endpoint.wire === 'messages' ? 'overloaded_error' : 'server_busy',
+    message,
+    extra: { 'retry-after': '1', ...extra },
+  });
   if (context.closing) {
-    return {
-      status: 503,
-      type: endpoint.wire === 'messages' ? 'overloaded_error' : 'server_busy',
-      message: 'the gateway is stopping; retry shortly',
-      extra: { 'retry-after': '1', connection: 'close' },
-    };
+    return unavailable('the gateway is stopping; retry shortly', { connection: 'close' });
   }
   const limit = context.config.maxConcurrentRequests;
   if (context.metrics.inFlight >= limit) {
     context.metrics.rejectedBusy += 1;
-    return {
-      status: 503,
-      type: endpoint.wire === 'messages' ? 'overloaded_error' : 'server_busy',
-      message: `the gateway has ${limit} requests in flight; retry shortly`,
-      extra: { 'retry-after': '1' },
-    };
+    return unavailable(`the gateway has ${limit} requests in flight; retry shortly`);
   }
   return undefined;
 }

@@ -71,7 +71,10 @@ export class RateLimiter {
       if (limit.concurrentRequests !== undefined) {
         const id = JSON.stringify([limit.name, 'concurrent', subject]);
         if ((this.inFlight.get(id) ?? 0) >= limit.concurrentRequests) {
-          return concurrencyRefusal(limit, subject, limit.concurrentRequests);
+          // When one of them ends is not known (a stream can run for minutes): retry in a second.
+          const most = limit.concurrentRequests;
+          const said = `${most} requests in flight at most; retry when one ends`;
+          return refusal(limit, subject, 'concurrent', 1000, { concurrent_requests: most }, said);
         }
         charges.push({ bucket: id, amount: 1, kind: 'concurrent' });
       }
@@ -85,21 +88,8 @@ export class RateLimiter {
         const needed = Math.min(amount, perMinute);
         if (level < needed) {
           const retryAfterMs = Math.ceil(((needed - level) / perMinute) * 60_000);
-          const who = limit.scope === 'global' ? '' : ` (${limit.scope} ${subject})`;
-          return {
-            ok: false,
-            limit: limit.name,
-            retryAfterMs,
-            fields: {
-              name: limit.name,
-              scope: limit.scope,
-              id: subject,
-              kind,
-              per_minute: perMinute,
-              retry_after_seconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
-            },
-            message: `rate limit "${limit.name}"${who}: ${perMinute} ${kind} per minute; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
-          };
+          const said = `${perMinute} ${kind} per minute; retry in ${Math.ceil(retryAfterMs / 1000)} s`;
+          return refusal(limit, subject, kind, retryAfterMs, { per_minute: perMinute }, said);
         }
         charges.push({ bucket: id, amount, kind });
       }
@@ -166,24 +156,28 @@ export class RateLimiter {
   }
 }
 
-/**
- * A 429 for a subject with `limit` requests in flight: retry in a second (when one of them ends
- * is not known; a stream can run for minutes).
- */
-function concurrencyRefusal(limit: RateLimitConfig, subject: string, most: number): RateCheck {
+/** A 429 for `limit`: which limit, whose, its allowance (`allowance`, `said`) and when to retry. */
+function refusal(
+  limit: RateLimitConfig,
+  subject: string,
+  kind: RateCharge['kind'],
+  retryAfterMs: number,
+  allowance: Readonly<Record<string, number>>,
+  said: string,
+): RateCheck {
   const who = limit.scope === 'global' ? '' : ` (${limit.scope} ${subject})`;
   return {
     ok: false,
     limit: limit.name,
-    retryAfterMs: 1000,
+    retryAfterMs,
     fields: {
       name: limit.name,
       scope: limit.scope,
       id: subject,
-      kind: 'concurrent',
-      concurrent_requests: most,
-      retry_after_seconds: 1,
+      kind,
+      ...allowance,
+      retry_after_seconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
     },
-    message: `rate limit "${limit.name}"${who}: ${most} requests in flight at most; retry when one ends`,
+    message: `rate limit "${limit.name}"${who}: ${said}`,
   };
 }
