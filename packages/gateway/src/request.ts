@@ -8,7 +8,7 @@ import type { ClassifiableRequest } from '@modelmaxx/router';
 import type { GatewayConfig } from './config.js';
 import { RequestError, header, readBody } from './http.js';
 import type { Endpoint } from './http.js';
-import { asDict } from './usage.js';
+import { asDict, tokensOfLength } from './usage.js';
 import type { Wire } from './usage.js';
 
 export interface GatewayRequest {
@@ -187,7 +187,7 @@ export function upstreamBody(request: GatewayRequest, model: string): Buffer {
 
 /** Input tokens (≈ body bytes ÷ 4) and output tokens (the max asked for, else 4096), for budgets. */
 export function estimatedTokens(request: GatewayRequest): { input: number; output: number } {
-  const input = Math.ceil(request.raw.length / 4);
+  const input = tokensOfLength(request.raw.length);
   if (request.wire === 'embeddings') return { input, output: 0 };
   for (const key of ['max_completion_tokens', 'max_tokens', 'max_output_tokens']) {
     const value = request.body[key];

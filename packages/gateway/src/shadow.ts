@@ -47,7 +47,7 @@ import { chatCompletionOfResponse } from './translate/responses-answers.js';
 import { responsesToChat } from './translate/responses-requests.js';
 import { UpstreamConnectionError, UpstreamTimeoutError, callUpstream } from './upstream.js';
 import type { UpstreamAnswer, UpstreamCall } from './upstream.js';
-import { estimatedSummary, summarizeBody } from './usage.js';
+import { estimatedSummary, summarizeBody, tokensOfLength } from './usage.js';
 import type { Summary, Wire } from './usage.js';
 
 /** Where the dispatcher puts a shadow or judge call's marks (the instrumentation's slot). */
@@ -193,7 +193,7 @@ class UpstreamClient {
       const { type, message } = failureOf(error as Error, answer);
       if (call?.sent !== true || (answer?.statusCode ?? 0) >= 400) endFailed(span, type, message);
       else {
-        const estimate = estimatedSummary({ finishReasons: [] }, Math.ceil(body.length / 4));
+        const estimate = estimatedSummary({ finishReasons: [] }, tokensOfLength(body.length));
         const costUsd = this.record(span, target, estimate!, { type, message });
         if (costUsd !== undefined) Object.assign(error as Error, { costUsd });
       }

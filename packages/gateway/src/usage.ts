@@ -179,6 +179,11 @@ function countOutput(wire: Wire, event: string, summary: Summary): void {
   if (chars > 0) summary.outputChars = (summary.outputChars ?? 0) + chars;
 }
 
+/** The gateway's estimate of the tokens in a text of `length` bytes or characters: 4 to a token. */
+export function tokensOfLength(length: number): number {
+  return Math.ceil(length / 4);
+}
+
 /**
  * A stream that ended without the provider's output count (the app went away, the upstream cut
  * it or went silent before its usage event): usage estimated instead of none, so the span and the
@@ -193,7 +198,7 @@ export function estimatedSummary(summary: Summary, inputEstimate: number): Summa
   const usage: TokenUsage = {
     ...summary.usage,
     inputTokens: summary.usage?.inputTokens ?? inputEstimate,
-    outputTokens: Math.max(reported ?? 0, Math.ceil((summary.outputChars ?? 0) / 4)),
+    outputTokens: Math.max(reported ?? 0, tokensOfLength(summary.outputChars ?? 0)),
   };
   return { ...summary, usage, estimated: true };
 }
