@@ -39,11 +39,7 @@ export function collectorAlertStats(options: CollectorEndpoint): AlertStatsFetch
       groupBy: ['model', ...query.groupBy].join(','),
     };
     if (query.service !== undefined) search['service'] = query.service;
-    const body = await callCollector(options, { path: '/api/stats', search });
-    const parsed = StatsResponseSchema.safeParse(body);
-    if (!parsed.success)
-      throw new Error(`GET /api/stats: unexpected body: ${parsed.error.message}`);
-    return parsed.data;
+    return callCollector(options, { path: '/api/stats', search }, StatsResponseSchema);
   };
 }
 

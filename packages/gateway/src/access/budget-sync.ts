@@ -182,19 +182,17 @@ export class BudgetSync {
     const at = clock();
     try {
       const sql = othersSpendSql(ledger.budgets, { instanceId, service: config.service, at });
-      const body = await callCollector(
+      const answer = await callCollector(
         { url: config.collector, token: config.token },
         { path: '/api/sql', json: { sql } },
+        SpendRowsSchema,
       );
-      const parsed = SpendRowsSchema.safeParse(body);
-      if (!parsed.success)
-        throw new Error(`POST /api/sql: unexpected body: ${parsed.error.message}`);
       if (this.closed) return false;
-      ledger.replaceOthers(othersFigures(ledger.budgets, parsed.data.rows), at);
+      ledger.replaceOthers(othersFigures(ledger.budgets, answer.rows), at);
       this.lastSyncAt = at;
-      if (parsed.data.truncated === true) {
+      if (answer.truncated === true) {
         logger.warn(
-          { collector: config.collector, rows: parsed.data.rows.length },
+          { collector: config.collector, rows: answer.rows.length },
           "budget sync: the collector's answer was cut at its row limit; the smallest subjects' spend by other replicas is missing",
         );
       }

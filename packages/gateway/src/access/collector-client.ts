@@ -1,8 +1,10 @@
 /**
  * The access layer's client of a modelmaxx collector's HTTP API (`GET /api/stats` for alert
  * rules, `POST /api/sql` for the budget sync): its base URL, the read token as a bearer token,
- * a timeout, and an Error naming the path and status when it answers anything but 2xx.
+ * a timeout, and an Error naming the path and status when it answers anything but 2xx or a body
+ * of another shape.
  */
+import type { z } from 'zod';
 
 export interface CollectorEndpoint {
   /** The collector's base URL, or a function giving it (once it is known). */
@@ -20,11 +22,12 @@ export interface CollectorRequest {
   readonly json?: unknown;
 }
 
-/** Sends `request` to the collector and returns its JSON answer (unchecked: the caller parses it). */
-export async function callCollector(
+/** Sends `request` to the collector and returns its JSON answer, checked against `schema`. */
+export async function callCollector<T>(
   endpoint: CollectorEndpoint,
   request: CollectorRequest,
-): Promise<unknown> {
+  schema: z.ZodType<T>,
+): Promise<T> {
   const base = typeof endpoint.url === 'string' ? endpoint.url : endpoint.url();
   if (base === undefined) throw new Error('the collector is not listening yet');
   const url = new URL(request.path, base);
@@ -41,11 +44,15 @@ export async function callCollector(
     ...(post ? { body: JSON.stringify(request.json) } : {}),
     signal: AbortSignal.timeout(endpoint.timeoutMs ?? 10_000),
   });
+  const method = post ? 'POST' : 'GET';
   if (!response.ok) {
-    const method = post ? 'POST' : 'GET';
     throw new Error(
       `${method} ${url.pathname} answered ${response.status}: ${await response.text()}`,
     );
   }
-  return response.json();
+  const parsed = schema.safeParse(await response.json());
+  if (!parsed.success) {
+    throw new Error(`${method} ${url.pathname}: unexpected body: ${parsed.error.message}`);
+  }
+  return parsed.data;
 }
