@@ -8,14 +8,12 @@
  * routed calls; the half-answering upstream (helpers.ts, its mode named in the request body) is
  * the reference or the judge.
  */
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { startLlmSim } from '@modelmaxx/llm-sim';
 import type { LlmSim } from '@modelmaxx/llm-sim';
 import type { PolicyInput } from '@modelmaxx/router';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/index.js';
-import { startHalfAnswer, startSdkGateway, waitFor } from './helpers.js';
+import { closedPort, startHalfAnswer, startSdkGateway, waitFor } from './helpers.js';
 import type { HalfAnswer, ReceivedSpan, SdkGateway } from './helpers.js';
 import { expectEstimated, usageOf } from './estimate-checks.js';
 
@@ -26,15 +24,6 @@ const IDLE_MS = 400;
 let sim: LlmSim;
 let half: HalfAnswer;
 let sdk: SdkGateway;
-
-/** A loopback port nothing listens on (taken, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** gpt-4o-mini on llm-sim answers the app; the reference gpt-4o is on `reference`'s upstream. */
 const policy = (

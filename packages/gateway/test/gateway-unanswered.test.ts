@@ -8,8 +8,6 @@
  * (÷ 4) at `cost.source = estimate`, and the key's and team's budgets are charged the same; a
  * connection refused (nothing sent) is not estimated nor charged.
  */
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { startLlmSim } from '@modelmaxx/llm-sim';
@@ -21,7 +19,7 @@ import type { MockInstance } from 'vitest';
 import { generateGatewayKey, resolveConfig } from '../src/index.js';
 import { Routing } from '../src/routing.js';
 import type { AccessLayer } from '../src/index.js';
-import { HALF_TEXT, startHalfAnswer, startSdkGateway, waitFor } from './helpers.js';
+import { HALF_TEXT, closedPort, startHalfAnswer, startSdkGateway, waitFor } from './helpers.js';
 import type { HalfAnswer, SdkGateway } from './helpers.js';
 import {
   budgetedAccess,
@@ -54,15 +52,6 @@ let sim: LlmSim;
 let half: HalfAnswer;
 let access: AccessLayer;
 let sdk: SdkGateway;
-
-/** A loopback port nothing listens on (taken, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 beforeAll(async () => {
   sim = await startLlmSim({ seed: 15 });

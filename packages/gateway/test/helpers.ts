@@ -509,3 +509,12 @@ export function useProxiedSim(start: () => Promise<ProxiedSim>): () => ProxiedSi
   });
   return () => rig!;
 }
+
+/** A loopback port nothing listens on (taken, then closed). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
